@@ -1,0 +1,116 @@
+# closeloop — Makefile
+#
+#   make demo      install missing Debian packages, build, run the demo
+#   make check     install missing Debian packages, build, run every test
+#   make bench     benchmark (10,000 items, 20 repositories)
+#   make conformance   check the GitHub connector's requests against
+#                      GitHub's published OpenAPI description
+#   make install   PREFIX=/usr/local DESTDIR=
+#   make SANITIZE=address,undefined check
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+SHAREDIR ?= $(PREFIX)/share/closeloop
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+
+VERSION := 0.1.0
+PKGS    := libuv libcurl libpq json-c libconfig libmd4c libsystemd openssl
+TEST_PKGS := cmocka
+
+CC      ?= cc
+B       := build
+
+# Project flags first, the user's CFLAGS appended (Redis habit).
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wformat=2 -Wstrict-prototypes
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+OPT     ?= -O2 -g
+SAN_FLAGS :=
+ifneq ($(SANITIZE),)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+OPT     := -O1 -g
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS  = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(OPT) $(SAN_FLAGS) -MMD -MP -D_GNU_SOURCE \
+             -DCLOSELOOP_VERSION='"$(VERSION)"' -Idaemon -Iconnectors -I$(B)/gen \
+             $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+LIBS    = $(PKG_LIBS) -lm
+
+MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
+LIB_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard connectors/*.c)
+LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps demo check unit integration bench conformance install clean
+
+all: $(B)/closeloop
+
+deps:
+	@sh tests/install-deps.sh
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/gen/migrations.c: $(MIGRATIONS) daemon/gen-migrations.sh
+	@mkdir -p $(dir $@)
+	sh daemon/gen-migrations.sh $@ $(MIGRATIONS)
+
+$(B)/gen/migrations.o: $(B)/gen/migrations.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libcloseloop.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/closeloop: $(B)/daemon/main.o $(B)/libcloseloop.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/libcloseloop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -DFIXTURES='"tests/fixtures"' -o $@ $< \
+		$(ALL_LDFLAGS) $(B)/libcloseloop.a $(LIBS) $(TEST_LIBS)
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+integration: $(B)/closeloop
+	@python3 tests/integration/run.py
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory integration
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh examples/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@python3 tests/bench/bench.py
+
+conformance: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/conformance/run.sh
+
+install: $(B)/closeloop
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SYSTEMDDIR)
+	install -m 0755 $(B)/closeloop $(DESTDIR)$(BINDIR)/closeloop
+	install -m 0644 sql/*.sql $(DESTDIR)$(SHAREDIR)/sql/
+	install -m 0644 examples/closeloop.conf examples/directory.conf $(DESTDIR)$(SHAREDIR)/examples/
+	install -m 0644 systemd/closeloop.service $(DESTDIR)$(SYSTEMDDIR)/closeloop.service
+	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	install -m 0644 systemd/closeloop.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/closeloop.conf
+	install -m 0644 systemd/closeloop.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/closeloop.conf
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,181 @@
+/* connector.h — one interface for every tracker (GitHub, Jira, ServiceNow).
+ *
+ * A connector maps between the canonical fields of daemon/item.h and one
+ * tracker's REST API.  It knows nothing of PostgreSQL: reconcile.c hands
+ * it canonical values and gets canonical values back.  All operations are
+ * asynchronous on the daemon's libuv loop through daemon/http.h.
+ *
+ * Contract for every operation (libuv habit):
+ *   - returns 0 when the operation started; its callback is then called
+ *     exactly once, later, from the loop (never from inside the call);
+ *   - returns a negative errno-style code when it could not start; the
+ *     callback is then never called.
+ *
+ * Retries: a connector retries rate-limit answers (429, GitHub's 403 with
+ * retry-after / x-ratelimit-remaining: 0) and 5xx/transport errors on
+ * idempotent requests (GET, PATCH) itself, with backoff, up to the
+ * configured attempts, honouring Retry-After / x-ratelimit-reset.  A
+ * create (POST) is retried only when the tracker said it did not act
+ * (429/403 rate limit); after a 5xx or a time-out on a create the
+ * outcome is unknown, the callback reports CONN_UNKNOWN, and reconcile
+ * finds the ticket by its create token (conn_remote.token) later, so no
+ * duplicate is ever created.
+ */
+#ifndef CLOSELOOP_CONNECTOR_H
+#define CLOSELOOP_CONNECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "../daemon/item.h"
+
+struct http_client;
+struct connector;
+
+enum conn_status {
+	CONN_OK = 0,
+	CONN_NOT_MODIFIED,   /* conditional request answered 304 */
+	CONN_GONE,           /* 404 / 410: the ticket no longer exists */
+	CONN_MOVED,          /* 301: transferred (GitHub) / moved */
+	CONN_RATE_LIMITED,   /* still limited after the allowed retries */
+	CONN_INVALID,        /* 400 / 422: the tracker refused our values */
+	CONN_BAD_RESPONSE,   /* 2xx but the body is not what the API documents */
+	CONN_UNKNOWN,        /* create outcome unknown (5xx/time-out on POST) */
+	CONN_AUTH,           /* 401 / 403 without rate limit: credentials */
+	CONN_ERROR,          /* transport error or 5xx after the retries */
+};
+
+const char *conn_status_name(enum conn_status s);
+
+/* Outcome of one operation.  error is a human sentence naming the request
+ * ("GET /repos/acme/k8s/issues: HTTP 502 after 4 attempts"), or NULL. */
+struct conn_result {
+	enum conn_status status;
+	long http_status;        /* last HTTP status, 0 for transport errors */
+	const char *error;       /* valid during the callback only */
+	int64_t retry_after_ms;  /* for CONN_RATE_LIMITED: when to come back */
+};
+
+/* One remote ticket as a connector sees it. */
+struct conn_remote {
+	char *remote_id;   /* stable id: GitHub numeric issue id, Jira numeric
+	                      id, ServiceNow sys_id */
+	char *key;         /* human key: "acme/k8s#12", "OPS-12", "PRB0040012" */
+	char *url;         /* browser URL */
+	char *updated_at;  /* RFC 3339 UTC, as ts_format() writes it */
+	char *etag;        /* of this ticket's own GET, if the tracker gave one */
+	char *token;       /* closeloop create token found in the ticket, or NULL */
+	char *extra;       /* connector-private JSON text that reconcile stores
+	                      (external_link.remote_extra) and hands back on
+	                      update, e.g. GitHub labels/assignees closeloop does
+	                      not manage, so an update keeps them; may be NULL */
+	struct item_fields fields; /* canonical values; OWNER = tracker identity */
+};
+
+void conn_remote_init(struct conn_remote *r);
+void conn_remote_free(struct conn_remote *r);
+
+/* Context for rendering a ticket: things that are shown but not synced. */
+struct conn_item_context {
+	long long item_id;
+	const char *token;            /* create token, put into the ticket */
+	const char *postmortem_ref;   /* e.g. "PM2021-004" */
+	const char *postmortem_title;
+	const char *postmortem_url;   /* may be NULL */
+};
+
+/* Page of a change listing.  items[0..n) are valid during the callback only
+ * (the connector frees them after it returns).  next_started tells whether
+ * the connector goes on with another page (the callback will be called
+ * again) or this was the last call. */
+struct conn_page {
+	struct conn_remote *items;
+	size_t n;
+	size_t skipped;       /* e.g. pull requests in GitHub's issue list */
+	bool last;            /* true on the final call for this listing */
+	const char *etag;     /* ETag of the first page, for the next cycle's
+	                         conditional request (valid during callback) */
+};
+
+typedef void (*conn_list_cb)(struct connector *c, const struct conn_result *res,
+                             const struct conn_page *page, void *arg);
+/* remote is NULL unless res->status == CONN_OK. */
+typedef void (*conn_item_cb)(struct connector *c, const struct conn_result *res,
+                             const struct conn_remote *remote, void *arg);
+
+struct conn_ops {
+	const char *type; /* "github" */
+
+	/* List tickets in target updated at or after since_ms (ms since the
+	 * epoch, UTC; 0 = everything), oldest first, page by page.  etag (may
+	 * be NULL) makes the first page conditional: a 304 is reported as
+	 * CONN_NOT_MODIFIED with last = true and n = 0. */
+	int (*list_changed)(struct connector *c, const char *target,
+	                    int64_t since_ms, const char *etag,
+	                    conn_list_cb cb, void *arg);
+
+	/* Create a ticket in target with the values in want (owner = tracker
+	 * identity or NULL) and ctx->token embedded. */
+	int (*create)(struct connector *c, const char *target,
+	              const struct item_fields *want,
+	              const struct conn_item_context *ctx,
+	              conn_item_cb cb, void *arg);
+
+	/* Change the fields in mask (ITEM_FIELD_BIT bits) of the ticket
+	 * remote_key in target to the values in want.  want carries every
+	 * field (trackers that store several fields in one place, like
+	 * GitHub's body, need the others to re-render it).  extra is the
+	 * conn_remote.extra stored for this ticket (may be NULL). */
+	int (*update)(struct connector *c, const char *target,
+	              const struct conn_remote *ref, /* remote_id, key, extra */
+	              const struct item_fields *want, unsigned mask,
+	              const struct conn_item_context *ctx,
+	              conn_item_cb cb, void *arg);
+
+	/* Fetch one ticket (conditional on ref->etag when set). */
+	int (*fetch)(struct connector *c, const char *target,
+	             const struct conn_remote *ref,
+	             conn_item_cb cb, void *arg);
+
+	/* Stop all in-flight work: every pending callback is called with
+	 * CONN_ERROR "cancelled" before this returns or soon after, and no
+	 * new timers fire.  Then destroy frees the connector. */
+	void (*cancel)(struct connector *c);
+	void (*destroy)(struct connector *c);
+};
+
+/* Options every connector gets (from struct cfg_connector). */
+struct conn_options {
+	const char *name;          /* configured name, e.g. "github-main" */
+	const char *base_url;      /* "https://api.github.com" or simulator */
+	const char *token;         /* secret; never logged */
+	const char *api_version;   /* GitHub X-GitHub-Api-Version, may be NULL */
+	int max_attempts;          /* per request, >= 1 */
+	int64_t backoff_base_ms;   /* first retry delay; doubles, jittered */
+	int64_t backoff_max_ms;
+	int64_t request_timeout_ms;
+	int max_inflight;          /* concurrent requests this connector makes */
+};
+
+struct connector {
+	const struct conn_ops *ops;
+	char *name;
+	uv_loop_t *loop;
+	struct http_client *http;
+	/* request counters by kind, for the metrics and the benchmark */
+	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
+};
+
+/* Make a connector of the configured type.  Returns 0 or -EINVAL for an
+ * unknown type.  connector_destroy() calls ops->destroy. */
+int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
+                  struct http_client *http, const struct conn_options *opt) MUST_CHECK;
+void connector_destroy(struct connector *c);
+
+/* Constructors, one per tracker file. */
+int github_connector_new(struct connector **out, uv_loop_t *loop,
+                         struct http_client *http,
+                         const struct conn_options *opt) MUST_CHECK;
+
+#endif

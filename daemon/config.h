@@ -1,0 +1,94 @@
+/* config.h — the daemon's configuration (libconfig syntax).
+ *
+ * One table of options (config.c: cfg_options[]) gives every option its
+ * name, type, default, and whether SIGHUP may change it; docs/configuration.md
+ * and examples/closeloop.conf list the same options and a unit test fails
+ * when one is missing from either.  cfg_load parses into a new struct and
+ * validates it; the daemon swaps it in only when it is valid, so a bad new
+ * file keeps the old configuration.
+ *
+ * Secrets: a connector's token comes from token_file or token_env (never
+ * inline in the file); cfg_load reads it and registers it with
+ * log_add_secret() so it can never be logged.
+ */
+#ifndef CLOSELOOP_CONFIG_H
+#define CLOSELOOP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "item.h"
+#include "util.h"
+
+enum cfg_policy {
+	CFG_POLICY_REMOTE_WINS = 0,  /* the tracker's value wins a conflict */
+	CFG_POLICY_LEDGER_WINS,      /* the ledger's value wins */
+	CFG_POLICY_NEWEST_WINS,      /* the side edited last wins (by time stamp) */
+};
+const char *cfg_policy_name(enum cfg_policy p);
+
+struct cfg_connector {
+	char *name;            /* unique, e.g. "github-main" */
+	char *type;            /* "github" */
+	char *base_url;        /* e.g. "https://api.github.com" */
+	char *api_version;     /* GitHub X-GitHub-Api-Version, default "2022-11-28" */
+	char *token_file;      /* path, or NULL */
+	char *token_env;       /* environment variable name, or NULL */
+	char *token;           /* the secret, loaded by cfg_load; never logged */
+	char **targets;        /* repositories ("owner/name") this connector
+	                          serves; teams route into these */
+	size_t n_targets;
+	int poll_interval_s;   /* per connector, default = global */
+	int max_attempts;      /* per request, default 5 */
+	int request_timeout_s; /* default 30 */
+	int max_inflight;      /* default 4 */
+	int line;              /* where it was defined, for messages */
+};
+
+struct config {
+	char *path;                  /* file it was loaded from */
+	char *database_dsn;          /* libpq conninfo/URI */
+	char *directory_file;        /* people/teams/platforms, may be NULL;
+	                                relative paths are relative to the
+	                                config file's folder */
+	char *log_level;             /* "info" */
+	int poll_interval_s;         /* default 300 */
+	int notify_debounce_ms;      /* wait after a NOTIFY before a push pass, 500 */
+	int overlap_s;               /* incremental window overlap, default 120 */
+	char *default_platform;      /* for imports that name none, may be NULL */
+	char *default_team;          /* likewise */
+	char *default_connector;     /* route for teams with no tracker target */
+	char *default_target;
+	enum cfg_policy policy[ITEM_F__COUNT]; /* per-field conflict policy,
+	                                          default remote_wins except
+	                                          due_date: ledger_wins */
+	struct cfg_connector *connectors;
+	size_t n_connectors;
+	char *listen_address;        /* metrics/health listener, may be NULL */
+};
+
+/* Load and validate path.  On success returns 0 and *out.  On failure
+ * returns -EINVAL (or -ENOENT / -EIO) and writes into err one sentence
+ * "FILE:LINE: what was expected" (line 0 when the problem is not at a
+ * line, e.g. a missing required option or an unreadable token file). */
+int cfg_load(const char *path, struct config **out, char *err, size_t errlen) MUST_CHECK;
+void cfg_free(struct config *c);
+
+const struct cfg_connector *cfg_find_connector(const struct config *c, const char *name);
+
+/* Which options a running daemon cannot change on SIGHUP (database_dsn,
+ * listen_address): returns the name of the first one that differs between
+ * old and new, or NULL when new may be applied as it is. */
+const char *cfg_reload_blocker(const struct config *old, const struct config *new_);
+
+/* The option table, exported for the documentation check. */
+struct cfg_option_doc {
+	const char *name;    /* e.g. "database.dsn", "connectors.[].base_url" */
+	const char *type;    /* "string", "int", "bool", "list", "group" */
+	const char *def;     /* default as text, or NULL when required */
+	bool reloadable;
+};
+extern const struct cfg_option_doc cfg_options[];
+extern const size_t cfg_n_options;
+
+#endif

@@ -1,0 +1,84 @@
+/* http.h — asynchronous HTTP client: libcurl's multi-socket API driven by
+ * the libuv loop (curl docs/examples/multi-uv.c is the model).
+ *
+ * One struct http_client per daemon; connectors share it.  Each request
+ * is one curl easy handle whose per-transfer state sits in CURLOPT_PRIVATE.
+ * The response body is capped (default 32 MiB, curl habit); a larger body
+ * fails the request with curl_code CURLE_WRITE_ERROR and an error text.
+ * Redirects are NOT followed: connectors must see GitHub's 301.
+ */
+#ifndef CLOSELOOP_HTTP_H
+#define CLOSELOOP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "util.h"
+
+struct http_client;
+
+struct http_header {
+	char *name;   /* as received, e.g. "Retry-After" */
+	char *value;  /* trimmed */
+};
+
+struct http_response {
+	long status;              /* HTTP status, 0 when the transfer failed */
+	int curl_code;            /* CURLcode, 0 = CURLE_OK */
+	const char *error;        /* transport error text or NULL */
+	char *body;               /* NUL-terminated, may be empty "" */
+	size_t body_len;
+	struct http_header *headers;
+	size_t n_headers;
+	int64_t elapsed_ms;
+};
+
+/* Case-insensitive header look-up; the last occurrence wins; NULL if none. */
+const char *http_response_header(const struct http_response *r, const char *name);
+
+struct http_request {
+	const char *method;        /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+	const char *url;           /* absolute URL */
+	const char *const *headers;/* NULL-terminated "Name: value" strings */
+	const char *body;          /* may be NULL */
+	size_t body_len;
+	int64_t timeout_ms;        /* whole transfer; 0 = client default */
+};
+
+/* Called once per request from the loop.  resp is valid only during the
+ * callback; the client frees it afterwards. */
+typedef void (*http_done_cb)(const struct http_response *resp, void *arg);
+
+struct http_stats {
+	uint64_t requests, get, post, patch, other, failed, bytes_in;
+};
+
+struct http_client_options {
+	int64_t default_timeout_ms;  /* 0 = 30000 */
+	size_t max_body;             /* 0 = 32 MiB */
+	const char *user_agent;      /* 0 = "closeloop/<version>" */
+	const char *ca_file;         /* optional */
+};
+
+/* Returns 0 or a negative errno-style code. */
+int http_client_new(struct http_client **out, uv_loop_t *loop,
+                    const struct http_client_options *opt) MUST_CHECK;
+
+/* Start a request.  Returns 0 (cb will be called exactly once, later) or a
+ * negative code (cb never called).  The request's strings are copied. */
+int http_send(struct http_client *c, const struct http_request *req,
+              http_done_cb cb, void *arg) MUST_CHECK;
+
+/* Abort every in-flight request: each callback is called with curl_code
+ * CURLE_ABORTED_BY_CALLBACK and error "cancelled", from the loop. */
+void http_cancel_all(struct http_client *c);
+
+/* Close all handles; closed_cb (may be NULL) runs from the loop when the
+ * last libuv handle is closed, after which the client is freed.  Pending
+ * requests are cancelled first. */
+void http_client_close(struct http_client *c, void (*closed_cb)(void *), void *arg);
+
+const struct http_stats *http_client_stats(const struct http_client *c);
+size_t http_client_inflight(const struct http_client *c);
+
+#endif

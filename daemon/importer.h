@@ -1,0 +1,105 @@
+/* importer.h — read postmortem documents (Markdown, parsed with md4c) and
+ * upsert their action items into the ledger.
+ *
+ * Parsing (imp_parse_*) is pure: no database.  It finds action items in
+ *   - a table under an "Action items"-like heading (Action Items, Follow-ups,
+ *     Corrective actions, Remediation, Review actions, Next steps ...), with
+ *     columns recognised by name in any order, any subset, empty cells:
+ *     Action Item / Action / Item / Task / Description, Type, Owner / Who /
+ *     Assignee, Priority, Bug / Ticket / Issue / Link, Due / Due Date,
+ *     Status / State;
+ *   - bullet, numbered or checkbox lists under such a heading (nested
+ *     bullets belong to their parent item's description);
+ * status markers (DONE, TODO, [x], [ ], "(done)", ~~struck~~) map to state;
+ * ticket references (GitHub issue/PR URLs, owner/repo#N) become
+ * imp_ticket_ref entries — links to existing tickets, never new tickets.
+ *
+ * The postmortem reference is the document's own id when it has one
+ * (DFDS "PM2021-004" from the file name, a "Reference:"/"ID:" line),
+ * else the file name without extension.  Platform and team come from the
+ * document ("Platform:", "Team:" lines/table rows) when it says them.
+ *
+ * Each item gets an import_key: a stable key within the postmortem (the
+ * normalised title's hash plus a counter for repeated titles), so that
+ * re-importing changes nothing and editing a row's other cells updates
+ * that item.
+ */
+#ifndef CLOSELOOP_IMPORTER_H
+#define CLOSELOOP_IMPORTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <libpq-fe.h>
+#include "item.h"
+#include "util.h"
+
+struct imp_ticket_ref {
+	char *kind;     /* "github" */
+	char *target;   /* "etcd-io/etcd" */
+	char *number;   /* "14045" */
+	char *url;      /* "https://github.com/etcd-io/etcd/issues/14045" */
+	bool pull;      /* a pull request */
+};
+
+struct imp_item {
+	char *import_key;
+	int position;                 /* 1-based order in the document */
+	struct item_fields fields;    /* owner = as written; state default "open" */
+	struct imp_ticket_ref *refs;
+	size_t n_refs;
+	int line;                     /* source line, for messages */
+};
+
+struct imp_postmortem {
+	char *reference;     /* e.g. "PM2021-004" */
+	char *title;         /* first H1, else file name */
+	char *source_path;   /* as given */
+	char *document_url;  /* may be NULL */
+	char *platform;      /* from the document, or NULL */
+	char *team;          /* from the document, or NULL */
+	char *severity;      /* may be NULL */
+	char *published_date;/* YYYY-MM-DD or NULL */
+	char *incident_start;/* RFC 3339 or NULL */
+	struct imp_item *items;
+	size_t n_items;
+};
+
+/* Parse Markdown text.  name is used for the reference fallback and in
+ * messages.  Returns 0 with *out, or -EINVAL with err: "NAME: reason"
+ * (e.g. "PMyyyy-nnn - Postmortem template.md: a template, not a
+ * postmortem", "x.md: no action items found under any action-items
+ * heading"). */
+int imp_parse_text(const char *name, const char *text, size_t len,
+                   struct imp_postmortem **out, char *err, size_t errlen) MUST_CHECK;
+/* Read and parse a file (errors name the path). */
+int imp_parse_file(const char *path, struct imp_postmortem **out,
+                   char *err, size_t errlen) MUST_CHECK;
+void imp_postmortem_free(struct imp_postmortem *pm);
+
+struct imp_options {
+	const char *platform;   /* --platform, else config default; may be NULL */
+	const char *team;       /* --team, else config default; may be NULL */
+	bool dry_run;
+};
+
+struct imp_counts {
+	int postmortems_new, postmortems_updated;
+	int items_new, items_updated, items_unchanged;
+	int refs_new;
+};
+
+/* Upsert one parsed postmortem in one transaction (blocking libpq).
+ * Platform/team: the document's, else opt's.  Unknown owners are stored as
+ * written.  Ticket references become external_link rows of kind
+ * 'reference' (connector "github", target owner/repo, remote key
+ * owner/repo#N) — never duplicated on re-import; reconcile later adopts a
+ * reference whose repository a connector covers instead of creating a new
+ * ticket.  Sets closeloop.source = 'import' so history names the importer.
+ * With dry_run, prints what would be stored to out and writes nothing.
+ * Returns 0 or -EIO with err. */
+int imp_store(PGconn *c, const struct imp_postmortem *pm,
+              const struct imp_options *opt, struct imp_counts *counts,
+              FILE *out, char *err, size_t errlen) MUST_CHECK;
+
+#endif

@@ -1,0 +1,26 @@
+#!/bin/sh
+# install-deps.sh — install the Debian packages closeloop builds, tests and
+# runs with, when they are missing.  Uses sudo when not root and says what
+# it installs.  Safe to run again: it does nothing when all are present.
+set -eu
+PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libpq-dev \
+libjson-c-dev libconfig-dev libcmocka-dev libmd4c-dev libsystemd-dev \
+libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates"
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+echo "closeloop: installing missing Debian packages:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "closeloop: not root and no sudo; install:$missing" >&2; exit 1; }
+	SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "closeloop: installed:$missing"
