@@ -1,0 +1,518 @@
+/* daemon.c — see daemon.h */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "connector.h"
+#include "db.h"
+#include "directory.h"
+#include "http.h"
+#include "log.h"
+#include "reconcile.h"
+
+#define STOP_TIMEOUT_MS 20000
+#define LEDGER_CHANNEL "closeloop_ledger"
+
+enum daemon_state {
+	DAEMON_STARTING = 0, /* waiting for the ledger connection */
+	DAEMON_RUNNING,
+	DAEMON_STOPPING,     /* engine draining */
+	DAEMON_CLOSING,      /* closing handles */
+};
+
+struct poll_timer {
+	uv_timer_t timer;
+	struct daemon *d;
+	char *connector;     /* name */
+	bool running;        /* a cycle it asked for is under way */
+};
+
+struct daemon {
+	uv_loop_t loop;
+	enum daemon_state state;
+	struct daemon_options opt;
+	struct config *cfg;
+	struct config **retired;  /* replaced configs, freed when the engine idles */
+	size_t n_retired;
+	struct db *db;
+	struct http_client *http;
+	struct connector **conns;
+	size_t n_conns;
+	struct rec_engine *rec;
+	struct poll_timer *timers;
+	size_t n_timers;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t watchdog;
+	bool handles_on;      /* signals and watchdog initialised */
+	bool watchdog_on;
+	bool first_cycle_logged;
+	int once_errors;
+	int exit_code;
+	int pending_closes;
+};
+
+static void daemon_stop(struct daemon *d, int exit_code);
+
+static void set_state(struct daemon *d, enum daemon_state s)
+{
+	switch (s) {
+	case DAEMON_STARTING:
+	case DAEMON_RUNNING:
+	case DAEMON_STOPPING:
+	case DAEMON_CLOSING:
+		d->state = s;
+		break;
+	default:
+		log_error("daemon: impossible state %d", (int)s);
+		abort();
+	}
+}
+
+/* ---- configuration ---- */
+
+static void apply_log_level(const struct config *cfg)
+{
+	int lvl = log_level_parse(cfg->log_level ? cfg->log_level : "info");
+	if (lvl >= 0)
+		log_set_level((enum log_level)lvl);
+}
+
+static void retire_config(struct daemon *d, struct config *old)
+{
+	d->retired = xrealloc(d->retired, (d->n_retired + 1) * sizeof(*d->retired));
+	d->retired[d->n_retired++] = old;
+}
+
+static void free_retired(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_retired; i++)
+		cfg_free(d->retired[i]);
+	free(d->retired);
+	d->retired = NULL;
+	d->n_retired = 0;
+}
+
+/* Connectors hold their base URL and token: a change of the connector set
+ * needs a restart.  Returns a sentence or NULL when new may be applied. */
+static char *connectors_changed(const struct config *old, const struct config *nw)
+{
+	if (old->n_connectors != nw->n_connectors)
+		return xstrdup("the number of connectors changed");
+	for (size_t i = 0; i < old->n_connectors; i++) {
+		const struct cfg_connector *a = &old->connectors[i], *b = &nw->connectors[i];
+		if (!str_eq(a->name, b->name) || !str_eq(a->type, b->type) ||
+		    !str_eq(a->base_url, b->base_url) || !str_eq(a->token, b->token) ||
+		    !str_eq(a->api_version, b->api_version))
+			return xasprintf("connector '%s' changed its name, type, base_url, "
+			                 "api_version or token", a->name);
+	}
+	return NULL;
+}
+
+/* ---- ledger connection ---- */
+
+static void directory_stored(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	UNUSED(db);
+	UNUSED(res);
+	UNUSED(arg);
+	if (err)
+		log_error("directory: not loaded into the ledger: %s", err);
+	else
+		log_info("directory: loaded into the ledger");
+}
+
+/* Load the directory file (if configured) through the async connection. */
+static void directory_reload(struct daemon *d)
+{
+	if (!d->cfg->directory_file)
+		return;
+	char err[512];
+	struct directory *dir = NULL;
+	if (dir_load_file(d->cfg->directory_file, &dir, err, sizeof(err)) < 0) {
+		log_error("directory: %s (the ledger keeps the previous directory)", err);
+		return;
+	}
+	char *json = dir_to_json(dir);
+	const char *params[1] = { json };
+	if (db_query(d->db, dir_store_sql, 1, params, directory_stored, d) < 0)
+		log_error("directory: ledger connection is closing; not loaded");
+	free(json);
+	dir_free(dir);
+}
+
+static void on_db_event(struct db *db, enum db_event ev, const char *channel,
+                        const char *payload, void *arg)
+{
+	UNUSED(db);
+	UNUSED(payload);
+	struct daemon *d = arg;
+	switch (ev) {
+	case DB_EVENT_CONNECTED:
+		log_info("ledger: connected");
+		break;
+	case DB_EVENT_LOST:
+		log_warn("ledger: connection lost; reconnecting (sync pauses until it is back)");
+		break;
+	case DB_EVENT_NOTIFY:
+		if (d->rec && d->state == DAEMON_RUNNING && str_eq(channel, LEDGER_CHANNEL))
+			rec_ledger_changed(d->rec);
+		break;
+	default:
+		log_error("daemon: unknown db event %d", (int)ev);
+		abort();
+	}
+}
+
+/* ---- cycles ---- */
+
+static void cycle_done(struct rec_engine *e, int errors, void *arg)
+{
+	UNUSED(e);
+	struct poll_timer *t = arg;
+	struct daemon *d = t->d;
+	t->running = false;
+	if (errors)
+		log_warn("[%s] cycle finished with %d error(s)", t->connector, errors);
+	if (!d->first_cycle_logged) {
+		bool all_idle = true;
+		for (size_t i = 0; i < d->n_timers; i++)
+			all_idle = all_idle && !d->timers[i].running;
+		if (all_idle) {
+			d->first_cycle_logged = true;
+			log_info("first reconcile cycle complete");
+		}
+	}
+	if (!rec_busy(d->rec))
+		free_retired(d);
+}
+
+static void poll_fire(uv_timer_t *h)
+{
+	struct poll_timer *t = container_of(h, struct poll_timer, timer);
+	struct daemon *d = t->d;
+	if (d->state != DAEMON_RUNNING || t->running)
+		return;
+	if (rec_sync(d->rec, t->connector, cycle_done, t) < 0) {
+		log_error("[%s] connector unknown to the reconcile engine", t->connector);
+		return;
+	}
+	t->running = true;
+}
+
+static const struct cfg_connector *timer_connector(const struct daemon *d, const struct poll_timer *t)
+{
+	return cfg_find_connector(d->cfg, t->connector);
+}
+
+static void timers_arm(struct daemon *d, bool fire_now)
+{
+	for (size_t i = 0; i < d->n_timers; i++) {
+		struct poll_timer *t = &d->timers[i];
+		const struct cfg_connector *cc = timer_connector(d, t);
+		int interval = cc && cc->poll_interval_s > 0 ? cc->poll_interval_s : d->cfg->poll_interval_s;
+		uint64_t ms = (uint64_t)interval * 1000;
+		uv_timer_stop(&t->timer);
+		uv_timer_start(&t->timer, poll_fire, fire_now ? 0 : ms, ms);
+	}
+}
+
+/* ---- once mode ---- */
+
+static void once_done(struct rec_engine *e, int errors, void *arg)
+{
+	UNUSED(e);
+	struct daemon *d = arg;
+	d->once_errors = errors;
+	log_info("sync: cycle complete, %d error(s)", errors);
+	daemon_stop(d, errors ? 2 : 0);
+}
+
+/* ---- signals and watchdog ---- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (signum == SIGHUP) {
+		if (d->state != DAEMON_RUNNING)
+			return;
+		sd_notify(0, "RELOADING=1");
+		char err[512];
+		struct config *nw = NULL;
+		if (cfg_load(d->cfg->path, &nw, err, sizeof(err)) < 0) {
+			log_error("reload: %s; keeping the previous configuration", err);
+			sd_notify(0, "READY=1");
+			return;
+		}
+		const char *blk = cfg_reload_blocker(d->cfg, nw);
+		char *why = blk ? xasprintf("option '%s' cannot change without a restart", blk)
+		                : connectors_changed(d->cfg, nw);
+		if (why) {
+			log_error("reload: %s; keeping the previous configuration", why);
+			free(why);
+			cfg_free(nw);
+			sd_notify(0, "READY=1");
+			return;
+		}
+		retire_config(d, d->cfg);
+		d->cfg = nw;
+		apply_log_level(nw);
+		rec_engine_set_config(d->rec, nw);
+		timers_arm(d, false);
+		directory_reload(d);
+		log_info("reload: configuration %s applied", nw->path);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	log_info("received %s: stopping gracefully", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	daemon_stop(d, 0);
+}
+
+static void watchdog_fire(uv_timer_t *h)
+{
+	UNUSED(h);
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---- stop and close ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct daemon *d = h->data;
+	d->pending_closes--;
+}
+
+static void close_handle(struct daemon *d, uv_handle_t *h)
+{
+	if (uv_is_closing(h))
+		return;
+	h->data = d;
+	d->pending_closes++;
+	uv_close(h, handle_closed);
+}
+
+static void sub_closed(void *arg)
+{
+	struct daemon *d = arg;
+	d->pending_closes--;
+}
+
+static void engine_stopped(void *arg)
+{
+	struct daemon *d = arg;
+	d->rec = NULL;
+	set_state(d, DAEMON_CLOSING);
+	for (size_t i = 0; i < d->n_conns; i++)
+		connector_destroy(d->conns[i]);
+	d->n_conns = 0;
+	if (d->http) {
+		d->pending_closes++;
+		http_client_close(d->http, sub_closed, d);
+		d->http = NULL;
+	}
+	if (d->db) {
+		d->pending_closes++;
+		db_close(d->db, sub_closed, d);
+		d->db = NULL;
+	}
+	for (size_t i = 0; i < d->n_timers; i++)
+		close_handle(d, (uv_handle_t *)&d->timers[i].timer);
+	if (d->handles_on) {
+		close_handle(d, (uv_handle_t *)&d->sig_term);
+		close_handle(d, (uv_handle_t *)&d->sig_int);
+		close_handle(d, (uv_handle_t *)&d->sig_hup);
+		close_handle(d, (uv_handle_t *)&d->watchdog);
+	}
+}
+
+static void daemon_stop(struct daemon *d, int exit_code)
+{
+	if (d->state == DAEMON_STOPPING || d->state == DAEMON_CLOSING)
+		return;
+	d->exit_code = exit_code;
+	set_state(d, DAEMON_STOPPING);
+	sd_notify(0, "STOPPING=1");
+	for (size_t i = 0; i < d->n_timers; i++)
+		uv_timer_stop(&d->timers[i].timer);
+	if (d->rec)
+		rec_engine_stop(d->rec, STOP_TIMEOUT_MS, engine_stopped, d);
+	else
+		engine_stopped(d);
+}
+
+/* ---- start ---- */
+
+static int check_schema(const struct config *cfg)
+{
+	char err[512];
+	PGconn *c = db_sync_connect(cfg->database_dsn, err, sizeof(err));
+	if (!c) {
+		log_error("ledger: %s", err);
+		return -EIO;
+	}
+	int rc = 0;
+	int have = db_schema_version(c, err, sizeof(err));
+	if (have < 0) {
+		log_error("ledger: %s", err);
+		rc = -EIO;
+		goto out;
+	}
+	if (have < db_schema_required()) {
+		log_error("ledger: schema is at version %d but this closeloop needs %d: "
+		          "run `closeloop migrate` first", have, db_schema_required());
+		rc = -EPROTO;
+		goto out;
+	}
+	if (cfg->directory_file) {
+		struct directory *dir = NULL;
+		if (dir_load_file(cfg->directory_file, &dir, err, sizeof(err)) < 0 ||
+		    dir_store(c, dir, err, sizeof(err)) < 0) {
+			log_error("directory: %s", err);
+			rc = -EINVAL;
+		} else {
+			log_info("directory: %zu platform(s), %zu team(s), %zu people loaded",
+			         dir->n_platforms, dir->n_teams, dir->n_people);
+		}
+		dir_free(dir);
+	}
+out:
+	PQfinish(c);
+	return rc;
+}
+
+static int start_connectors(struct daemon *d)
+{
+	d->conns = xcalloc(d->cfg->n_connectors, sizeof(*d->conns));
+	d->timers = xcalloc(d->cfg->n_connectors, sizeof(*d->timers));
+	for (size_t i = 0; i < d->cfg->n_connectors; i++) {
+		const struct cfg_connector *cc = &d->cfg->connectors[i];
+		struct conn_options o = {
+			.name = cc->name,
+			.base_url = cc->base_url,
+			.token = cc->token,
+			.api_version = cc->api_version,
+			.max_attempts = cc->max_attempts > 0 ? cc->max_attempts : 5,
+			.backoff_base_ms = 500,
+			.backoff_max_ms = 60000,
+			.request_timeout_ms = (int64_t)(cc->request_timeout_s > 0 ? cc->request_timeout_s : 30) * 1000,
+			.max_inflight = cc->max_inflight > 0 ? cc->max_inflight : 4,
+		};
+		int rc = connector_new(&d->conns[i], cc->type, &d->loop, d->http, &o);
+		if (rc < 0) {
+			log_error("%s:%d: connector '%s': cannot start (%s)", d->cfg->path, cc->line,
+			          cc->name, strerror(-rc));
+			return rc;
+		}
+		d->n_conns++;
+		struct poll_timer *t = &d->timers[i];
+		t->d = d;
+		t->connector = xstrdup(cc->name); /* cfg may be replaced on reload */
+		uv_timer_init(&d->loop, &t->timer);
+		d->n_timers++;
+	}
+	return 0;
+}
+
+static int daemon_start(struct daemon *d)
+{
+	int rc = check_schema(d->cfg);
+	if (rc < 0)
+		return rc;
+	rc = db_open(&d->db, &d->loop, d->cfg->database_dsn, on_db_event, d);
+	if (rc < 0) {
+		log_error("ledger: cannot start connecting: %s", strerror(-rc));
+		return rc;
+	}
+	if (!d->opt.once && (rc = db_listen(d->db, LEDGER_CHANNEL)) < 0)
+		return rc;
+	struct http_client_options ho = { 0 };
+	if ((rc = http_client_new(&d->http, &d->loop, &ho)) < 0) {
+		log_error("http: cannot start the client: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = start_connectors(d)) < 0)
+		return rc;
+	struct rec_options ro = { .dry_run = d->opt.dry_run, .plan_out = stdout };
+	rc = rec_engine_new(&d->rec, &d->loop, d->db, d->conns, d->n_conns, d->cfg, &ro);
+	if (rc < 0) {
+		log_error("reconcile: cannot start: %s", strerror(-rc));
+		return rc;
+	}
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	if (!d->opt.once)
+		uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+	uv_timer_init(&d->loop, &d->watchdog);
+	d->handles_on = true;
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		uv_timer_start(&d->watchdog, watchdog_fire, usec / 2000, usec / 2000);
+		d->watchdog_on = true;
+	}
+	set_state(d, DAEMON_RUNNING);
+	if (d->opt.once) {
+		rc = rec_sync(d->rec, d->opt.connector, once_done, d);
+		if (rc < 0) {
+			log_error("sync: unknown connector '%s'", d->opt.connector ? d->opt.connector : "");
+			return rc;
+		}
+	} else {
+		timers_arm(d, true);
+		sd_notifyf(0, "READY=1\nSTATUS=reconciling %zu connector(s)", d->n_conns);
+		log_info("closeloop %s running: %zu connector(s), poll every %d s",
+		         CLOSELOOP_VERSION, d->n_conns, d->cfg->poll_interval_s);
+	}
+	return 0;
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+	UNUSED(arg);
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int daemon_run(struct config *cfg, const struct daemon_options *opt)
+{
+	struct daemon *d = xcalloc(1, sizeof(*d));
+	d->cfg = cfg;
+	d->opt = *opt;
+	apply_log_level(cfg);
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&d->loop);
+	set_state(d, DAEMON_STARTING);
+
+	int rc = daemon_start(d);
+	if (rc < 0) {
+		d->exit_code = 1;
+		daemon_stop(d, 1);
+	}
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	if (d->pending_closes)
+		log_warn("daemon: %d handle(s) still open at exit", d->pending_closes);
+	uv_walk(&d->loop, walk_close, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d->loop) != 0)
+		log_warn("daemon: the event loop did not close cleanly");
+	int code = d->exit_code;
+	free_retired(d);
+	cfg_free(d->cfg);
+	free(d->conns);
+	for (size_t i = 0; i < d->n_timers; i++)
+		free(d->timers[i].connector);
+	free(d->timers);
+	free(d);
+	if (code == 0 && !opt->once)
+		log_info("stopped");
+	return code;
+}

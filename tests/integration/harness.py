@@ -1,0 +1,254 @@
+"""harness.py — shared machinery for the integration tests, the demo and the
+benchmark: a throwaway PostgreSQL cluster (tests/pgtmp.sh), the GitHub
+simulator (tests/sim/github_sim.py), closeloop configuration files, and
+helpers to run the real `closeloop` binary and to query the ledger with psql.
+
+Standard library only (python3 from Debian)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "build", "closeloop")
+SIM = os.path.join(ROOT, "tests", "sim", "github_sim.py")
+PGTMP = os.path.join(ROOT, "tests", "pgtmp.sh")
+TOKEN = "ghp_closeloopTestToken0123456789abcdef"
+PY = shutil.which("python3", path="/usr/bin") or sys.executable
+
+
+class Cluster:
+    """A PostgreSQL 15 cluster under DIR, Unix socket only."""
+
+    def __init__(self, workdir, port):
+        self.dir = os.path.join(workdir, "pg")
+        self.port = port
+        out = subprocess.run(["sh", PGTMP, "start", self.dir, str(port)],
+                             check=True, capture_output=True, text=True)
+        self.admin_dsn = out.stdout.strip().splitlines()[-1]
+        self.sockdir = os.path.join(os.path.abspath(self.dir), "sock")
+
+    def dsn(self, dbname):
+        return "host=%s port=%d dbname=%s user=postgres" % (self.sockdir, self.port, dbname)
+
+    def createdb(self, name):
+        psql(self.admin_dsn, "DROP DATABASE IF EXISTS %s" % name)
+        psql(self.admin_dsn, "CREATE DATABASE %s" % name)
+        return self.dsn(name)
+
+    def stop(self):
+        subprocess.run(["sh", PGTMP, "stop", self.dir], capture_output=True)
+
+
+def psql(dsn, sql, *args):
+    """Run one statement; return rows as lists of strings ('' for NULL)."""
+    cmd = ["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+    for i, a in enumerate(args):
+        cmd += ["-v", "p%d=%s" % (i + 1, a)]
+    cmd += ["-c", sql]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("psql failed: %s\n%s" % (sql, out.stderr))
+    return [line.split("\x1f") for line in out.stdout.splitlines() if line != ""]
+
+
+def scalar(dsn, sql):
+    rows = psql(dsn, sql)
+    return rows[0][0] if rows else None
+
+
+class Simulator:
+    """The GitHub simulator on a loopback port."""
+
+    def __init__(self, workdir, extra_args=(), html_base=None):
+        self.workdir = workdir
+        portfile = os.path.join(workdir, "sim.port")
+        if os.path.exists(portfile):
+            os.unlink(portfile)
+        self.log = open(os.path.join(workdir, "sim.log"), "a")
+        args = [PY, SIM, "--port", "0", "--port-file", portfile, "--token", TOKEN]
+        args += list(extra_args)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if os.path.exists(portfile) and open(portfile).read().strip():
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError("simulator exited, see %s/sim.log" % workdir)
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("simulator did not start")
+        self.port = int(open(portfile).read().strip())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError("simulator %s %s: HTTP %d %s" % (method, path, e.code, e.read()[:300]))
+        return json.loads(raw) if raw else None
+
+    def stats(self):
+        return self.call("GET", "/_sim/stats")
+
+    def reset_stats(self):
+        self.call("POST", "/_sim/stats/reset", {})
+
+    def issues(self, repo):
+        res = self.call("GET", "/_sim/issues?repo=" + repo)
+        return res["issues"] if isinstance(res, dict) and "issues" in res else res
+
+    def live_issues(self, repo):
+        return [i for i in self.issues(repo)
+                if not i.get("pull_request") and not i.get("deleted") and not i.get("transferred_to")]
+
+    def edit(self, repo, number, fields):
+        o, r = repo.split("/")
+        return self.call("POST", "/_sim/issues/%s/%s/%d/edit" % (o, r, number), fields)
+
+    def fault(self, match, action, count=1, after=False):
+        f = {"match": match, "count": count, "action": action}
+        if after:
+            f["after"] = True
+        return self.call("POST", "/_sim/faults", f)
+
+    def clear_faults(self):
+        self.call("DELETE", "/_sim/faults")
+
+    def seed(self, spec):
+        return self.call("POST", "/_sim/seed", spec)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def write_directory(path, teams, people=(), platforms=None):
+    """teams: list of (name, platform, connector, target)."""
+    platforms = platforms or sorted({t[1] for t in teams})
+    lines = ["platforms = ("]
+    lines.append(",\n".join('  { name = "%s"; lead = "lead-%s"; }' % (p, p) for p in platforms))
+    lines.append(");")
+    lines.append("teams = (")
+    lines.append(",\n".join('  { name = "%s"; platform = "%s"; connector = "%s"; target = "%s"; }' % t
+                            for t in teams))
+    lines.append(");")
+    ppl = [('lead-%s' % p, 'Lead of %s' % p, 'lead-%s-gh' % p) for p in platforms] + list(people)
+    lines.append("people = (")
+    lines.append(",\n".join('  { handle = "%s"; name = "%s"; email = "%s@example.com"; github = "%s"; active = true; }'
+                            % (h, n, h, g) for h, n, g in ppl))
+    lines.append(");")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_config(path, dsn, sim_url, targets, directory=None, poll=10, policy=None,
+                 connector="github-test", extra="", max_inflight=4, max_attempts=5,
+                 request_timeout=10):
+    pol = policy or {}
+    pol_lines = "".join('  %s = "%s";\n' % kv for kv in sorted(pol.items()))
+    text = 'database = { dsn = "%s"; };\n' % dsn
+    text += 'log_level = "info";\npoll_interval = %d;\nnotify_debounce_ms = 200;\noverlap = 120;\n' % poll
+    if directory:
+        text += 'directory = "%s";\n' % directory
+    if pol_lines:
+        text += "conflict_policy = {\n%s};\n" % pol_lines
+    text += extra
+    text += ('connectors = ( { name = "%s"; type = "github"; base_url = "%s"; '
+             'token_env = "CLOSELOOP_GITHUB_TOKEN"; targets = [ %s ]; max_inflight = %d; '
+             'max_attempts = %d; request_timeout = %d; } );\n'
+             % (connector, sim_url, ", ".join('"%s"' % t for t in targets), max_inflight,
+                max_attempts, request_timeout))
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def env():
+    e = dict(os.environ)
+    e["CLOSELOOP_GITHUB_TOKEN"] = TOKEN
+    e.pop("CLOSELOOP_CONFIG", None)
+    return e
+
+
+def closeloop(*args, check=True, timeout=300):
+    """Run the binary; return CompletedProcess (text)."""
+    out = subprocess.run([BIN] + list(args), capture_output=True, text=True, env=env(),
+                         timeout=timeout)
+    if check and out.returncode != 0:
+        raise RuntimeError("closeloop %s exited %d\nstdout:\n%s\nstderr:\n%s"
+                           % (" ".join(args), out.returncode, out.stdout[-3000:], out.stderr[-3000:]))
+    return out
+
+
+class Daemon:
+    """`closeloop run` in the background with its log in a file."""
+
+    def __init__(self, config, logpath):
+        self.logpath = logpath
+        self.logf = open(logpath, "a")
+        self.proc = subprocess.Popen([BIN, "run", "-c", config], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, env=env())
+
+    def log(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def wait_log(self, needle, timeout=60, start=0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log()
+            if needle in text[start:]:
+                return True
+            if self.proc.poll() is not None:
+                return needle in self.log()[start:]
+            time.sleep(0.1)
+        return False
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+
+def wait_for(pred, timeout=30, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def workdir(prefix):
+    base = os.path.join(ROOT, "build", "work")
+    os.makedirs(base, exist_ok=True)
+    d = tempfile.mkdtemp(prefix=prefix, dir=base)
+    os.chmod(d, 0o755)
+    return d

@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""Integration tests: the real `closeloop` binary against a real PostgreSQL
+(throwaway cluster) and the GitHub simulator.  Each test gets a fresh
+database and a fresh simulator.  Prints one line per test and a closing
+"N passed, N failed" line; exits 1 when any test failed.
+
+    python3 tests/integration/run.py [-k SUBSTRING] [-v]
+"""
+
+import glob
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as H  # noqa: E402
+
+EX = os.path.join(H.ROOT, "examples", "postmortems")
+ETCD = os.path.join(EX, "etcd", "v3.5-data-inconsistency.md")
+DFDS = os.path.join(EX, "dfds")
+CONN = "github-test"
+DFDS_REPO = "dfds/platform-backlog"
+ETCD_REPO = "etcd-io/etcd"
+ETCD_EXISTING = [14045, 14039, 13637, 13775, 13973, 13839]  # issues the etcd postmortem names
+VERBOSE = "-v" in sys.argv
+
+
+class Ctx:
+    """Per-test fixture: database, simulator, directory, config."""
+
+    def __init__(self, cluster, name, sim_args=(), **cfg):
+        self.dir = H.workdir(name + "-")
+        self.dsn = cluster.createdb(re.sub(r"\W", "_", name))
+        self.sim = H.Simulator(self.dir, sim_args)
+        self.directory = os.path.join(self.dir, "directory.conf")
+        H.write_directory(self.directory, [
+            ("dfds-platform", "kubernetes", CONN, DFDS_REPO),
+            ("etcd-maintainers", "etcd", CONN, ETCD_REPO),
+        ], people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
+        self.config = os.path.join(self.dir, "closeloop.conf")
+        self.targets = cfg.pop("targets", [DFDS_REPO, ETCD_REPO])
+        H.write_config(self.config, self.dsn, self.sim.url, self.targets,
+                       directory=self.directory, connector=CONN, **cfg)
+        H.closeloop("migrate", "-c", self.config)
+        H.closeloop("directory", "load", "-c", self.config)
+        self.daemons = []
+
+    def seed_etcd(self):
+        self.sim.seed({"repos": {ETCD_REPO: {"issues": [
+            {"number": n, "title": "upstream issue %d" % n, "state": "open"} for n in ETCD_EXISTING]}}})
+
+    def imp(self, *files, team="dfds-platform", platform="kubernetes", check=True):
+        return H.closeloop("import", "-c", self.config, "--team", team, "--platform", platform,
+                           *files, check=check)
+
+    def sync(self, *extra, check=True):
+        return H.closeloop("sync", "--once", "-c", self.config, *extra, check=check)
+
+    def q(self, sql):
+        return H.psql(self.dsn, sql)
+
+    def one(self, sql):
+        return H.scalar(self.dsn, sql)
+
+    def daemon(self):
+        d = H.Daemon(self.config, os.path.join(self.dir, "daemon-%d.log" % len(self.daemons)))
+        self.daemons.append(d)
+        return d
+
+    def close(self):
+        for d in self.daemons:
+            d.stop()
+        self.sim.stop()
+
+
+def dfds_files(n):
+    files = sorted(f for f in glob.glob(os.path.join(DFDS, "PM20*")) if "template" not in f)
+    return files[:n]
+
+
+def routed_open_items(c):
+    return int(c.one("SELECT count(*) FROM action_item WHERE state NOT IN ('done','wont_do')"))
+
+
+def managed_links(c, state="linked"):
+    return int(c.one("SELECT count(*) FROM external_link WHERE kind='managed' AND state='%s'" % state))
+
+
+def assert_eq(a, b, what):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (what, b, a))
+
+
+def assert_true(v, what):
+    if not v:
+        raise AssertionError(what)
+
+
+def issue_by_item(c, item_id):
+    row = c.q("SELECT target, remote_key FROM external_link WHERE action_item_id=%d AND kind='managed'"
+              % item_id)
+    repo, key = row[0]
+    num = int(key.split("#")[1])
+    for i in c.sim.issues(repo):
+        if i["number"] == num:
+            return repo, num, i
+    raise AssertionError("issue %s not in simulator" % key)
+
+
+def token_counts(c, repo):
+    counts = {}
+    for i in c.sim.live_issues(repo):
+        m = re.search(r"closeloop:begin token=(\S+)", i.get("body") or "")
+        if m:
+            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------- tests
+
+def test_first_sync_creates_one_issue_per_item(cl):
+    c = Ctx(cl, "first_sync")
+    try:
+        c.seed_etcd()
+        c.imp(*dfds_files(6))
+        c.imp(ETCD, team="etcd-maintainers", platform="etcd")
+        out = c.sync()
+        open_items = routed_open_items(c)
+        issues = c.sim.live_issues(DFDS_REPO) + c.sim.live_issues(ETCD_REPO)
+        created = [i for i in issues if "closeloop:begin" in (i.get("body") or "")]
+        # etcd items that name an existing issue are adopted, not created
+        adopted = int(c.one("SELECT count(*) FROM external_link WHERE kind='managed' AND state='linked' "
+                            "AND remote_key LIKE 'etcd-io/etcd#%' AND create_token IS NULL"))
+        assert_true(adopted >= 1, "etcd references adopted (got %d)" % adopted)
+        assert_eq(len(created) + adopted, managed_links(c),
+                  "one ticket per linked item (created %d + adopted %d)" % (len(created), adopted))
+        assert_true(len(created) >= open_items - adopted - 1, "open items got issues")
+        for tok, n in token_counts(c, DFDS_REPO).items():
+            assert_eq(n, 1, "issues carrying token %s" % tok)
+        # labels and body block
+        i = c.sim.live_issues(DFDS_REPO)[0]
+        names = [l["name"] for l in i["labels"]]
+        assert_true("closeloop" in names, "closeloop label on created issue: %r" % names)
+        assert_true("Postmortem:" in i["body"], "postmortem back-link in body")
+        if VERBOSE:
+            print(out.stdout, out.stderr)
+    finally:
+        c.close()
+
+
+def test_quiet_cycle_costs_one_request_per_repo(cl):
+    c = Ctx(cl, "quiet")
+    try:
+        c.imp(*dfds_files(4))
+        c.sync()
+        c.sync()   # echo of our own writes: listed once, no ledger writes needed
+        before = c.q("SELECT xmin::text, id FROM action_item ORDER BY id")
+        links_before = c.q("SELECT xmin::text, id FROM external_link ORDER BY id")
+        cursors_before = c.q("SELECT xmin::text, connector, target FROM sync_cursor ORDER BY 2,3")
+        events_before = c.one("SELECT count(*) FROM item_event")
+        c.sim.reset_stats()
+        c.sync()
+        st = c.sim.stats()
+        assert_true(st["total"] <= len(c.targets),
+                    "quiet cycle made %d requests for %d repositories: %r" % (st["total"], len(c.targets), st))
+        assert_eq(st.get("create", 0), 0, "creates in a quiet cycle")
+        assert_eq(c.q("SELECT xmin::text, id FROM action_item ORDER BY id"), before, "action_item rows untouched")
+        assert_eq(c.q("SELECT xmin::text, id FROM external_link ORDER BY id"), links_before, "links untouched")
+        assert_eq(c.q("SELECT xmin::text, connector, target FROM sync_cursor ORDER BY 2,3"), cursors_before,
+                  "cursors untouched")
+        assert_eq(c.one("SELECT count(*) FROM item_event"), events_before, "no history written")
+    finally:
+        c.close()
+
+
+def test_sql_edit_is_pushed(cl):
+    c = Ctx(cl, "sql_push")
+    try:
+        c.imp(*dfds_files(2))
+        c.sync()
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        c.q("UPDATE action_item SET due_date='2027-01-15', priority='P1', state='done' WHERE id=%d" % item)
+        c.sync()
+        repo, num, i = issue_by_item(c, item)
+        assert_true("2027-01-15" in i["body"], "due date pushed into the body block")
+        assert_eq(i["state"], "closed", "state pushed")
+        assert_eq(i.get("state_reason"), "completed", "state_reason")
+        assert_true("priority: P1" in [l["name"] for l in i["labels"]], "priority label pushed")
+        src = c.one("SELECT source FROM item_event WHERE action_item_id=%d AND field='due_date'" % item)
+        assert_eq(src, "sql", "history names the SQL edit")
+    finally:
+        c.close()
+
+
+def test_simulator_edit_is_pulled(cl):
+    c = Ctx(cl, "pull")
+    try:
+        c.imp(*dfds_files(2))
+        c.sync()
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        repo, num, i = issue_by_item(c, item)
+        body = i["body"].replace("**Due date:** none", "**Due date:** 2027-03-01")
+        c.sim.edit(repo, num, {"state": "closed", "state_reason": "not_planned", "title": "Renamed on GitHub",
+                               "body": body, "assignees": ["rf-gh"], "actor": "rf-gh"})
+        c.sync()
+        row = c.q("SELECT state, title, owner, due_date FROM action_item WHERE id=%d" % item)[0]
+        assert_eq(row, ["wont_do", "Renamed on GitHub", "rf", "2027-03-01"], "pulled fields")
+        src = c.one("SELECT DISTINCT source FROM item_event WHERE action_item_id=%d AND field='state'" % item)
+        assert_eq(src, "reconcile:" + CONN, "history names reconcile")
+    finally:
+        c.close()
+
+
+def test_conflict_resolved_by_policy_and_logged(cl):
+    c = Ctx(cl, "conflict", policy={"title": "remote_wins", "due_date": "ledger_wins"})
+    try:
+        c.imp(*dfds_files(2))
+        c.sync()
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        repo, num, i = issue_by_item(c, item)
+        c.q("UPDATE action_item SET title='Ledger title', due_date='2027-05-05' WHERE id=%d" % item)
+        body = i["body"].replace("**Due date:** none", "**Due date:** 2027-06-06")
+        c.sim.edit(repo, num, {"title": "Remote title", "body": body})
+        c.sync()
+        row = c.q("SELECT title, due_date FROM action_item WHERE id=%d" % item)[0]
+        assert_eq(row, ["Remote title", "2027-05-05"], "policy: title remote wins, due date ledger wins")
+        repo, num, i = issue_by_item(c, item)
+        assert_eq(i["title"], "Remote title", "remote title kept")
+        assert_true("2027-05-05" in i["body"], "ledger due date pushed")
+        n = int(c.one("SELECT count(*) FROM item_event WHERE action_item_id=%d AND field='conflict'" % item))
+        assert_eq(n, 2, "two conflicts recorded")
+        detail = c.one("SELECT detail::text FROM item_event WHERE action_item_id=%d AND field='conflict' "
+                       "AND detail->>'field'='title'" % item)
+        assert_true("Ledger title" in detail and "Remote title" in detail, "both values recorded: %s" % detail)
+    finally:
+        c.close()
+
+
+def test_kill9_during_creation_leaves_one_issue_per_item(cl):
+    c = Ctx(cl, "kill9", sim_args=["--latency-ms", "40"], max_inflight=2)
+    try:
+        c.imp(*dfds_files(12))
+        want = routed_open_items(c)
+        d = c.daemon()
+        ok = H.wait_for(lambda: c.sim.stats().get("create", 0) >= 5, timeout=60, step=0.02)
+        assert_true(ok, "daemon started creating issues")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        mid = c.sim.stats().get("create", 0)
+        assert_true(mid < want, "killed before all %d were created (had %d)" % (want, mid))
+        creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))
+        c.sync()
+        c.sync()
+        counts = token_counts(c, DFDS_REPO)
+        dup = {t: n for t, n in counts.items() if n > 1}
+        assert_eq(dup, {}, "duplicate issues")
+        assert_eq(len(c.sim.live_issues(DFDS_REPO)), want, "issues for %d open items" % want)
+        assert_eq(managed_links(c), want, "linked items")
+        assert_eq(int(c.one("SELECT count(*) FROM external_link WHERE state='creating'")), 0,
+                  "no intent left (had %d after the kill)" % creating)
+    finally:
+        c.close()
+
+
+def test_lost_create_answer_is_recovered_by_token(cl):
+    c = Ctx(cl, "lost_answer")
+    try:
+        c.imp(dfds_files(1)[0])
+        # the issue is created, but the answer is a 502: outcome unknown to closeloop
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"status": 502}, count=1, after=True)
+        c.sync(check=False)
+        c.sync()
+        counts = token_counts(c, DFDS_REPO)
+        assert_true(counts and max(counts.values()) == 1, "one issue per token: %r" % counts)
+        assert_eq(len(c.sim.live_issues(DFDS_REPO)), routed_open_items(c), "no duplicate issue")
+    finally:
+        c.close()
+
+
+def test_429_and_5xx_are_retried_and_nothing_is_lost(cl):
+    c = Ctx(cl, "retry")
+    try:
+        c.imp(*dfds_files(3))
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"},
+                    {"status": 429, "headers": {"retry-after": "1"},
+                     "body": "{\"message\": \"API rate limit exceeded\"}"}, count=2)
+        c.sim.fault({"method": "GET", "path_regex": "/issues$"}, {"status": 502}, count=2)
+        c.sync()
+        assert_eq(len(c.sim.live_issues(DFDS_REPO)), routed_open_items(c), "every item created once")
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        c.q("UPDATE action_item SET state='in_progress' WHERE id=%d" % item)
+        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"status": 503}, count=2)
+        c.sync()
+        repo, num, i = issue_by_item(c, item)
+        assert_true("status: in progress" in [l["name"] for l in i["labels"]], "in_progress pushed after 503s")
+        st = c.sim.stats()
+        assert_true(st.get("by_status", {}).get("429", 0) >= 2, "429s were served: %r" % st)
+    finally:
+        c.close()
+
+
+def test_malformed_answer_is_a_link_error_not_a_crash(cl):
+    c = Ctx(cl, "malformed")
+    try:
+        c.imp(*dfds_files(2))
+        c.sync()
+        ids = [int(r[0]) for r in c.q("SELECT action_item_id FROM external_link WHERE state='linked' ORDER BY 1")]
+        c.q("UPDATE action_item SET priority='P2' WHERE id IN (%d, %d)" % (ids[0], ids[1]))
+        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"malformed": True}, count=1)
+        out = c.sync(check=False)
+        assert_true(out.returncode in (0, 2), "sync exit status %d (no crash)\n%s" % (out.returncode, out.stderr))
+        errs = int(c.one("SELECT count(*) FROM external_link WHERE last_error IS NOT NULL"))
+        assert_eq(errs, 1, "one link carries the error")
+        ok = [i for i in ids[:2] if "priority: P2" in [l["name"] for l in issue_by_item(c, i)[2]["labels"]]]
+        assert_eq(len(ok), 1, "the other link was pushed")
+        c.sync()
+        assert_eq(int(c.one("SELECT count(*) FROM external_link WHERE last_error IS NOT NULL")), 0,
+                  "error cleared on the next good cycle")
+    finally:
+        c.close()
+
+
+def test_transferred_and_deleted_issues_become_broken_links(cl):
+    c = Ctx(cl, "broken")
+    try:
+        c.imp(*dfds_files(2))
+        c.sync()
+        ids = [int(r[0]) for r in c.q("SELECT action_item_id FROM external_link WHERE state='linked' ORDER BY 1")]
+        repo, n0, _ = issue_by_item(c, ids[0])
+        _, n1, _ = issue_by_item(c, ids[1])
+        c.sim.call("POST", "/_sim/issues/dfds/platform-backlog/%d/transfer" % n0, {"to": "dfds/elsewhere"})
+        c.sim.call("POST", "/_sim/issues/dfds/platform-backlog/%d/delete" % n1, {})
+        c.q("UPDATE action_item SET priority='P3' WHERE id IN (%d,%d)" % (ids[0], ids[1]))
+        c.sync(check=False)
+        rows = c.q("SELECT action_item_id, state, broken_reason FROM external_link WHERE action_item_id IN (%d,%d) "
+                   "ORDER BY 1" % (ids[0], ids[1]))
+        assert_eq([r[1] for r in rows], ["broken", "broken"], "links broken")
+        assert_eq(sorted(r[2] for r in rows), ["gone", "moved"], "reasons")
+        states = [r[0] for r in c.q("SELECT state FROM action_item WHERE id IN (%d,%d)" % (ids[0], ids[1]))]
+        assert_true(all(s == "open" for s in states), "items not silently closed: %r" % states)
+    finally:
+        c.close()
+
+
+def test_dry_run_writes_nothing(cl):
+    c = Ctx(cl, "dryrun")
+    try:
+        c.imp(*dfds_files(2))
+        before = c.q("SELECT count(*), max(xmin::text::bigint) FROM external_link")
+        ev = c.one("SELECT count(*) FROM item_event")
+        out = c.sync("--dry-run")
+        assert_true("create" in out.stdout, "plan lists creates:\n" + out.stdout[:500])
+        assert_eq(c.sim.stats().get("create", 0), 0, "no issue created")
+        assert_eq(c.q("SELECT count(*), max(xmin::text::bigint) FROM external_link"), before, "no link written")
+        assert_eq(c.one("SELECT count(*) FROM item_event"), ev, "no history written")
+    finally:
+        c.close()
+
+
+def test_daemon_pushes_sql_edit_within_seconds_and_stops_cleanly(cl):
+    c = Ctx(cl, "daemon_notify", poll=600)
+    try:
+        c.imp(*dfds_files(2))
+        d = c.daemon()
+        assert_true(d.wait_log("first reconcile cycle complete", 60), "first cycle:\n" + d.log()[-2000:])
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        t0 = time.time()
+        c.q("UPDATE action_item SET due_date='2027-02-02' WHERE id=%d" % item)
+        ok = H.wait_for(lambda: "2027-02-02" in issue_by_item(c, item)[2]["body"], timeout=15)
+        assert_true(ok, "ledger edit reached the tracker without waiting for the poll:\n" + d.log()[-2000:])
+        if VERBOSE:
+            print("  NOTIFY push took %.2f s" % (time.time() - t0))
+        # a bad new configuration keeps the old one
+        good = open(c.config).read()
+        with open(c.config, "w") as f:
+            f.write(good + "\nthis is not valid ;;;\n")
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        assert_true(d.wait_log("keeping the previous configuration", 10, start=mark), "bad reload refused")
+        with open(c.config, "w") as f:
+            f.write(good)
+        assert_eq(d.stop(), 0, "exit status after SIGTERM")
+        assert_true("stopped" in d.log(), "graceful stop logged")
+    finally:
+        c.close()
+
+
+def test_check_config_and_import_errors_name_the_place(cl):
+    c = Ctx(cl, "errors")
+    try:
+        bad = os.path.join(c.dir, "bad.conf")
+        with open(bad, "w") as f:
+            f.write('database = { dsn = "x"; };\npoll_interval = "often";\n')
+        out = H.closeloop("check-config", bad, check=False)
+        assert_true(out.returncode != 0, "bad config rejected")
+        assert_true("bad.conf:2" in out.stderr, "file:line in message: " + out.stderr)
+        broken = os.path.join(c.dir, "broken.md")
+        with open(broken, "w") as f:
+            f.write("# Nothing here\n\nJust prose, no action items.\n")
+        template = os.path.join(DFDS, "PMyyyy-nnn - Postmortem template.md")
+        out = c.imp(broken, template, dfds_files(1)[0], check=False)
+        assert_eq(out.returncode, 2, "partial failure status")
+        assert_true("broken.md" in out.stderr and "template" in out.stderr.lower(),
+                    "each failure named:\n" + out.stderr)
+        assert_true(int(c.one("SELECT count(*) FROM postmortem")) == 1, "the good file still imported")
+        again = c.imp(dfds_files(1)[0])
+        assert_true("0 new, 0 updated" in again.stdout, "re-import changes nothing:\n" + again.stdout)
+    finally:
+        c.close()
+
+
+def test_daemon_refuses_old_schema(cl):
+    c = Ctx(cl, "old_schema")
+    try:
+        c.q("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+        out = H.closeloop("sync", "--once", "-c", c.config, check=False)
+        assert_true(out.returncode != 0, "refused")
+        assert_true("closeloop migrate" in out.stderr, "says what to do: " + out.stderr)
+    finally:
+        c.close()
+
+
+def main():
+    if not os.path.exists(H.BIN):
+        print("build/closeloop missing: run make first", file=sys.stderr)
+        return 1
+    sel = None
+    if "-k" in sys.argv:
+        sel = sys.argv[sys.argv.index("-k") + 1]
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
+    if sel:
+        tests = [(n, f) for n, f in tests if sel in n]
+    wd = H.workdir("integration-")
+    cl = H.Cluster(wd, int(os.environ.get("PGPORT_INTEGRATION", "54392")))
+    passed = failed = 0
+    try:
+        for name, fn in tests:
+            t0 = time.time()
+            try:
+                fn(cl)
+                passed += 1
+                print("PASS %s (%.1f s)" % (name, time.time() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s (%.1f s)" % (name, time.time() - t0), flush=True)
+                traceback.print_exc()
+    finally:
+        cl.stop()
+    print("integration: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
