@@ -303,10 +303,25 @@ static void sub_closed(void *arg)
 	d->pending_closes--;
 }
 
+static void log_totals(const struct daemon *d)
+{
+	if (!d->http || !d->db)
+		return;
+	const struct http_stats *hs = http_client_stats(d->http);
+	const struct db_stats *ds = db_get_stats(d->db);
+	log_info("totals: http requests %llu (get %llu, post %llu, patch %llu, failed %llu), "
+	         "ledger statements %llu (errors %llu, reconnects %llu)",
+	         (unsigned long long)hs->requests, (unsigned long long)hs->get,
+	         (unsigned long long)hs->post, (unsigned long long)hs->patch,
+	         (unsigned long long)hs->failed, (unsigned long long)ds->statements,
+	         (unsigned long long)ds->errors, (unsigned long long)ds->reconnects);
+}
+
 static void engine_stopped(void *arg)
 {
 	struct daemon *d = arg;
 	d->rec = NULL;
+	log_totals(d);
 	set_state(d, DAEMON_CLOSING);
 	for (size_t i = 0; i < d->n_conns; i++)
 		connector_destroy(d->conns[i]);

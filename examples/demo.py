@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""The closeloop demo (`make demo`).
+
+1. starts a throwaway PostgreSQL 15 cluster (Unix socket only, as the
+   unprivileged postgres account) and the local GitHub simulator, seeded
+   with the etcd issues the etcd postmortem names;
+2. migrates the ledger, loads examples/directory.conf, imports the real
+   postmortems in examples/postmortems (etcd's table, DFDS's 40 files);
+3. runs `closeloop run` until the first reconcile cycle completes, then
+   shows what happened;
+4. shows a round trip: an issue closed on the simulator arrives in the
+   ledger as done; a due date changed in the ledger (plain SQL) arrives
+   on the issue through LISTEN/NOTIFY;
+5. runs one more cycle to show that nothing is created twice, then
+   stops everything and removes its work directory.
+"""
+
+import glob
+import os
+import re
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness as H  # noqa: E402
+
+EX = os.path.join(H.ROOT, "examples")
+CONN = "github-demo"
+ETCD_ISSUES = [14045, 14039, 13637, 13775, 13973, 13839]
+
+
+def say(s=""):
+    print(s, flush=True)
+
+
+def head(s):
+    say()
+    say("== " + s)
+
+
+def table(dsn, sql):
+    for row in H.psql(dsn, sql):
+        say("   " + "  ".join(x if x else "-" for x in row))
+
+
+def main():
+    wd = os.path.join(H.ROOT, "build", "demo")
+    if os.path.exists(wd):
+        shutil.rmtree(wd, ignore_errors=True)
+    os.makedirs(wd)
+    os.chmod(wd, 0o755)
+    cluster = sim = daemon = None
+    ok = False
+    try:
+        head("starting a throwaway PostgreSQL cluster and the GitHub simulator")
+        cluster = H.Cluster(wd, int(os.environ.get("DEMO_PGPORT", "54390")))
+        dsn = cluster.createdb("closeloop_demo")
+        sim = H.Simulator(wd)
+        sim.seed({"repos": {"etcd-io/etcd": {"issues": [
+            {"number": n, "title": "etcd-io/etcd issue %d" % n, "state": "open"} for n in ETCD_ISSUES]}}})
+        say("   ledger: %s" % dsn)
+        say("   simulator: %s (etcd-io/etcd seeded with issues %s)" % (sim.url, ", ".join(map(str, ETCD_ISSUES))))
+        conf = os.path.join(wd, "closeloop.conf")
+        H.write_config(conf, dsn, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
+                       directory=os.path.join(EX, "directory.conf"), poll=5, connector=CONN)
+
+        head("closeloop migrate / directory load / check-config")
+        say("   " + H.closeloop("migrate", "-c", conf).stdout.strip())
+        say("   " + H.closeloop("directory", "load", "-c", conf).stdout.strip())
+        say("   " + H.closeloop("check-config", conf).stdout.strip())
+
+        head("closeloop import: etcd's v3.5 data inconsistency postmortem (action-items table)")
+        out = H.closeloop("import", "-c", conf, "--platform", "etcd", "--team", "etcd-maintainers",
+                          os.path.join(EX, "postmortems", "etcd", "v3.5-data-inconsistency.md"))
+        say("   " + out.stdout.strip().splitlines()[-1])
+        head("closeloop import: DFDS platform postmortems (bullet lists; template and README included on purpose)")
+        files = sorted(glob.glob(os.path.join(EX, "postmortems", "dfds", "*")))
+        files = [f for f in files if not f.endswith("LICENSE")]
+        out = H.closeloop("import", "-c", conf, "--platform", "kubernetes", "--team", "dfds-platform",
+                          *files, check=False)
+        for line in out.stderr.strip().splitlines():
+            say("   " + line)
+        say("   " + out.stdout.strip().splitlines()[-1])
+
+        head("closeloop run: until the first reconcile cycle completes")
+        daemon = H.Daemon(conf, os.path.join(wd, "daemon.log"))
+        t0 = time.time()
+        if not daemon.wait_log("first reconcile cycle complete", 180):
+            say(daemon.log()[-3000:])
+            raise RuntimeError("the first cycle did not complete")
+        say("   first cycle complete in %.1f s; the daemon's summary lines:" % (time.time() - t0))
+        for line in daemon.log().splitlines():
+            if "] " in line and ("pulled" in line or "created" in line):
+                say("   " + line)
+
+        head("what happened")
+        table(dsn, "SELECT 'postmortems: ' || count(*) FROM postmortem")
+        table(dsn, "SELECT 'action items: ' || count(*) || ' (' || count(*) FILTER (WHERE state IN ('done','wont_do')) "
+                   "|| ' already done in the documents)' FROM action_item")
+        say("   issues per repository (simulator):")
+        for repo in ("dfds/platform-backlog", "etcd-io/etcd"):
+            say("     %-24s %d issue(s)" % (repo, len(sim.live_issues(repo))))
+        say("   links by kind and state (ledger):")
+        table(dsn, "SELECT '    ', kind, state, count(*) FROM external_link GROUP BY 2, 3 ORDER BY 2, 3")
+        say("   links adopted (existing etcd issues named in the postmortem, no new issue created):")
+        table(dsn, "SELECT '    ', remote_key, left(i.title, 60) FROM external_link l JOIN action_item i "
+                   "ON i.id = l.action_item_id WHERE l.kind = 'managed' AND l.create_token IS NULL ORDER BY 2")
+        say("   errors on links:")
+        table(dsn, "SELECT '    ' || coalesce(string_agg(remote_key || ': ' || last_error, '; '), 'none') "
+                   "FROM external_link WHERE last_error IS NOT NULL")
+
+        head("round trip 1: an engineer closes an issue on GitHub")
+        item, key = H.psql(dsn, "SELECT action_item_id, remote_key FROM external_link WHERE state='linked' "
+                                "AND target='dfds/platform-backlog' ORDER BY action_item_id LIMIT 1")[0]
+        num = int(key.split("#")[1])
+        say("   closing %s (item %s) on the simulator as completed" % (key, item))
+        sim.edit("dfds/platform-backlog", num, {"state": "closed", "state_reason": "completed"})
+        got = H.wait_for(lambda: H.scalar(dsn, "SELECT state FROM action_item WHERE id=%s" % item) == "done", 30)
+        say("   ledger state of item %s: %s%s" % (item, H.scalar(dsn, "SELECT state FROM action_item WHERE id=%s" % item),
+                                               "" if got else "  (did not arrive in 30 s)"))
+        table(dsn, "SELECT '   history:', field, coalesce(old_value,'-') || ' -> ' || new_value, source "
+                   "FROM item_event WHERE action_item_id=%s AND field='state' ORDER BY id DESC LIMIT 1" % item)
+
+        head("round trip 2: an SRE sets a due date in the ledger with plain SQL")
+        item2, key2 = H.psql(dsn, "SELECT action_item_id, remote_key FROM external_link WHERE state='linked' "
+                                  "AND target='dfds/platform-backlog' ORDER BY action_item_id OFFSET 1 LIMIT 1")[0]
+        num2 = int(key2.split("#")[1])
+        t0 = time.time()
+        H.psql(dsn, "UPDATE action_item SET due_date = '2027-01-31', owner = 'rf' WHERE id=%s" % item2)
+
+        def body():
+            for i in sim.issues("dfds/platform-backlog"):
+                if i["number"] == num2:
+                    return i
+            return None
+        got = H.wait_for(lambda: "2027-01-31" in (body() or {}).get("body", ""), 30)
+        b = body() or {}
+        m = re.search(r"\*\*Due date:\*\* (\S+)", b.get("body", ""))
+        say("   %s due date on the issue: %s, assignees: %s  (%.1f s after the UPDATE%s)"
+            % (key2, m.group(1) if m else "?", [a["login"] for a in b.get("assignees", [])], time.time() - t0,
+               "" if got else ", did not arrive"))
+
+        head("no duplicates: stop the daemon, run one more cycle")
+        rc = daemon.stop()
+        say("   daemon stopped with status %d" % rc)
+        before = {r: len(sim.live_issues(r)) for r in ("dfds/platform-backlog", "etcd-io/etcd")}
+        sim.reset_stats()
+        H.closeloop("sync", "--once", "-c", conf)
+        H.closeloop("sync", "--once", "-c", conf)
+        after = {r: len(sim.live_issues(r)) for r in before}
+        st = sim.stats()
+        say("   issues before %s, after %s; the last two cycles made %d request(s), %d create(s)"
+            % (before, after, st.get("total", 0), st.get("create", 0)))
+        ok = rc == 0 and got and before == after
+    finally:
+        if daemon:
+            daemon.stop()
+        if sim:
+            sim.stop()
+        if cluster:
+            cluster.stop()
+        if ok:
+            shutil.rmtree(wd, ignore_errors=True)
+        else:
+            say("\ndemo work directory kept for inspection: %s" % wd)
+    head("demo %s" % ("complete" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
