@@ -15,7 +15,7 @@ SHAREDIR ?= $(PREFIX)/share/closeloop
 SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 
 VERSION := 0.1.0
-PKGS    := libuv libcurl libpq json-c libconfig libmd4c libsystemd openssl
+PKGS    := libuv libcurl libpq json-c libconfig md4c libsystemd openssl
 TEST_PKGS := cmocka
 
 CC      ?= cc
@@ -79,7 +79,7 @@ $(B)/tests/test_%: tests/unit/test_%.c $(B)/libcloseloop.a
 		$(ALL_LDFLAGS) $(B)/libcloseloop.a $(LIBS) $(TEST_LIBS)
 
 unit: $(UNIT_BIN)
-	@sh tests/run-unit.sh $(UNIT_BIN)
+	@sh tests/with-pg.sh sh tests/run-unit.sh $(UNIT_BIN)
 
 integration: $(B)/closeloop
 	@python3 tests/integration/run.py

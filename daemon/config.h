@@ -77,8 +77,11 @@ void cfg_free(struct config *c);
 const struct cfg_connector *cfg_find_connector(const struct config *c, const char *name);
 
 /* Which options a running daemon cannot change on SIGHUP (database_dsn,
- * listen_address): returns the name of the first one that differs between
- * old and new, or NULL when new may be applied as it is. */
+ * listen_address, the number of connectors and each connector's name,
+ * type, base_url, api_version and token — the rows of cfg_options[] with
+ * reloadable = false): returns the option name of the first one that
+ * differs between old and new ("database.dsn", "listen", "connectors",
+ * "connectors.[].base_url", ...), or NULL when new may be applied as it is. */
 const char *cfg_reload_blocker(const struct config *old, const struct config *new_);
 
 /* The option table, exported for the documentation check. */

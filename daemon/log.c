@@ -78,6 +78,10 @@ static void log_vwrite(enum log_level lvl, const char *prefix, const char *fmt, 
 	if (vasprintf(&msg, fmt, ap) < 0)
 		return;
 	char *clean = n_secrets ? log_redact(msg) : msg;
+	/* the prefix is often a connector or target name; mask it too */
+	char *clean_prefix = prefix && n_secrets ? log_redact(prefix) : NULL;
+	if (clean_prefix)
+		prefix = clean_prefix;
 	char ts[32] = "";
 	if (log_timestamps) {
 		ts_format(ts_now_ms(), ts, sizeof(ts));
@@ -89,6 +93,7 @@ static void log_vwrite(enum log_level lvl, const char *prefix, const char *fmt, 
 		fprintf(stderr, "%s%s %s\n", ts, level_names[lvl], clean);
 	if (clean != msg)
 		free(clean);
+	free(clean_prefix);
 	free(msg);
 }
 

@@ -1,0 +1,844 @@
+/* config.c — see config.h.
+ *
+ * Parsing is driven by cfg_options[] (pgbouncer habit): the walk over the
+ * parsed libconfig tree refuses every key that is not a row of the table
+ * (unknown keys are errors, not ignored: a typo must not silently fall back
+ * to a default), checks each value's type against the row, and takes
+ * defaults from the row.  Ranges live in cfg_ranges[].  Semantic checks
+ * that relate several options (connector names, tokens, defaults.target)
+ * follow in parse_connector() and cfg_validate_defaults().
+ *
+ * Every error is one sentence "FILE:LINE: what was expected"; LINE comes
+ * from libconfig (config_error_line for syntax errors,
+ * config_setting_source_line for everything else) and is 0 when the
+ * problem is not at a line (a missing top-level option).
+ */
+#include "config.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* def: NULL = required; text starting with '(' = no literal default (the
+ * text describes what happens when the option is absent); anything else
+ * is the literal default value. */
+const struct cfg_option_doc cfg_options[] = {
+	{ "database",                      "group",  NULL, false },
+	{ "database.dsn",                  "string", NULL, false },
+	{ "log_level",                     "string", "info", true },
+	{ "poll_interval",                 "int",    "300", true },
+	{ "notify_debounce_ms",            "int",    "500", true },
+	{ "overlap",                       "int",    "120", true },
+	{ "directory",                     "string", "(none)", true },
+	{ "listen",                        "string", "(none: no listener)", false },
+	{ "defaults",                      "group",  "(none)", true },
+	{ "defaults.platform",             "string", "(none)", true },
+	{ "defaults.team",                 "string", "(none)", true },
+	{ "defaults.connector",            "string", "(none)", true },
+	{ "defaults.target",               "string", "(none)", true },
+	{ "conflict_policy",               "group",  "(per field, below)", true },
+	{ "conflict_policy.title",         "string", "remote_wins", true },
+	{ "conflict_policy.description",   "string", "remote_wins", true },
+	{ "conflict_policy.state",         "string", "remote_wins", true },
+	{ "conflict_policy.priority",      "string", "remote_wins", true },
+	{ "conflict_policy.type",          "string", "remote_wins", true },
+	{ "conflict_policy.owner",         "string", "remote_wins", true },
+	{ "conflict_policy.due_date",      "string", "ledger_wins", true },
+	{ "connectors",                    "list",   "(none)", false },
+	{ "connectors.[].name",            "string", NULL, false },
+	{ "connectors.[].type",            "string", NULL, false },
+	{ "connectors.[].base_url",        "string", NULL, false },
+	{ "connectors.[].api_version",     "string", "2022-11-28", false },
+	{ "connectors.[].token_file",      "string", "(one of token_file / token_env)", false },
+	{ "connectors.[].token_env",       "string", "(one of token_file / token_env)", false },
+	{ "connectors.[].targets",         "list",   NULL, true },
+	{ "connectors.[].poll_interval",   "int",    "(global poll_interval)", true },
+	{ "connectors.[].max_attempts",    "int",    "5", true },
+	{ "connectors.[].request_timeout", "int",    "30", true },
+	{ "connectors.[].max_inflight",    "int",    "4", true },
+};
+const size_t cfg_n_options = ARRAY_SIZE(cfg_options);
+
+struct cfg_range {
+	const char *name;
+	long long min, max;
+	const char *unit;
+};
+static const struct cfg_range cfg_ranges[] = {
+	{ "poll_interval",                 10, 86400, "seconds" },
+	{ "notify_debounce_ms",            0, 60000, "milliseconds" },
+	{ "overlap",                       0, 86400, "seconds" },
+	{ "connectors.[].poll_interval",   10, 86400, "seconds" },
+	{ "connectors.[].max_attempts",    1, 20, "attempts" },
+	{ "connectors.[].request_timeout", 1, 600, "seconds" },
+	{ "connectors.[].max_inflight",    1, 64, "requests" },
+};
+
+static const char *const policy_names[] = { "remote_wins", "ledger_wins", "newest_wins" };
+static const char *const connector_types[] = { "github" };
+
+#define TOKEN_FILE_MAX (64 * 1024)
+
+struct ctx {
+	const char *path;
+	char *err;
+	size_t errlen;
+};
+
+const char *cfg_policy_name(enum cfg_policy p)
+{
+	switch (p) {
+	case CFG_POLICY_REMOTE_WINS:
+	case CFG_POLICY_LEDGER_WINS:
+	case CFG_POLICY_NEWEST_WINS:
+		return policy_names[p];
+	default:
+		abort();
+	}
+}
+
+/* Write "FILE:LINE: message" for setting s (NULL = line 0); -EINVAL. */
+static int fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s) : x->path;
+	int line = s ? config_setting_source_line(s) : 0;
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (x->err && x->errlen)
+		snprintf(x->err, x->errlen, "%s:%d: %s", file, line, msg);
+	return -EINVAL;
+}
+
+static const struct cfg_option_doc *opt_find(const char *name)
+{
+	for (size_t i = 0; i < cfg_n_options; i++)
+		if (strcmp(cfg_options[i].name, name) == 0)
+			return &cfg_options[i];
+	return NULL;
+}
+
+/* The literal default of an option, or NULL (required or descriptive). */
+static const char *opt_default(const char *name)
+{
+	const struct cfg_option_doc *o = opt_find(name);
+	if (!o || !o->def || o->def[0] == '(')
+		return NULL;
+	return o->def;
+}
+
+/* The leaf of an option name when it sits directly under prefix ("" =
+ * top level), else NULL. */
+static const char *opt_leaf_under(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (n) {
+		if (strncmp(name, prefix, n) != 0 || name[n] != '.')
+			return NULL;
+		name += n + 1;
+	}
+	return strchr(name, '.') ? NULL : name;
+}
+
+/* Levenshtein distance, capped: enough for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+static int fail_unknown(struct ctx *x, const config_setting_t *m, const char *prefix,
+                        const char *shown)
+{
+	const char *key = config_setting_name(m);
+	struct buf b = { 0 };
+	const char *guess = NULL;
+	size_t best = 3;
+	int rc = 0;
+	for (size_t i = 0; i < cfg_n_options && rc == 0; i++) {
+		const char *leaf = opt_leaf_under(cfg_options[i].name, prefix);
+		if (!leaf)
+			continue;
+		size_t d = edit_distance(key, leaf);
+		if (d < best) {
+			best = d;
+			guess = leaf;
+		}
+		rc = buf_appendf(&b, "%s%s", b.len ? ", " : "", leaf);
+	}
+	char hint[128] = "";
+	if (guess)
+		snprintf(hint, sizeof(hint), "did you mean '%s'? ", guess);
+	rc = fail(x, m, "unknown option '%s%s%s' (%sexpected one of %s)", shown,
+	          shown[0] ? "." : "", key, hint, b.data ? b.data : "nothing here");
+	buf_free(&b);
+	return rc;
+}
+
+static const char *type_desc(const char *type)
+{
+	if (strcmp(type, "string") == 0) return "a string in double quotes";
+	if (strcmp(type, "int") == 0) return "an integer";
+	if (strcmp(type, "bool") == 0) return "true or false";
+	if (strcmp(type, "list") == 0) return "a list ( ... ) or array [ ... ]";
+	if (strcmp(type, "group") == 0) return "a group { ... }";
+	return type;
+}
+
+static const char *setting_desc(const config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a number with a fraction";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "nothing";
+	}
+}
+
+static bool type_ok(const char *type, const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	if (strcmp(type, "string") == 0) return t == CONFIG_TYPE_STRING;
+	if (strcmp(type, "int") == 0) return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+	if (strcmp(type, "bool") == 0) return t == CONFIG_TYPE_BOOL;
+	if (strcmp(type, "list") == 0) return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
+	if (strcmp(type, "group") == 0) return t == CONFIG_TYPE_GROUP;
+	return false;
+}
+
+/* Does the table describe the elements of list `name` as groups? */
+static bool list_of_groups(const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < cfg_n_options; i++)
+		if (strncmp(cfg_options[i].name, name, n) == 0 &&
+		    strncmp(cfg_options[i].name + n, ".[].", 4) == 0)
+			return true;
+	return false;
+}
+
+static int check_members(struct ctx *x, const config_setting_t *grp, const char *prefix,
+                         const char *shown);
+
+static int check_list(struct ctx *x, const config_setting_t *m, const char *full,
+                      const char *shown)
+{
+	bool groups = list_of_groups(full);
+	int n = config_setting_length(m);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(m, (unsigned)i);
+		if (groups) {
+			if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+				return fail(x, e, "element %d of '%s' must be a group { ... }, got %s",
+				            i, shown, setting_desc(e));
+			char *p = xasprintf("%s.[]", full);
+			char *s = xasprintf("%s[%d]", shown, i);
+			int rc = check_members(x, e, p, s);
+			free(p);
+			free(s);
+			if (rc < 0)
+				return rc;
+		} else if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			return fail(x, e, "element %d of '%s' must be a string in double quotes, got %s",
+			            i, shown, setting_desc(e));
+		}
+	}
+	return 0;
+}
+
+/* Every member of grp must be a row of cfg_options with the right type;
+ * prefix is the table name of grp ("" for the root, "connectors.[]"),
+ * shown the name a user recognises ("connectors[1]"). */
+static int check_members(struct ctx *x, const config_setting_t *grp, const char *prefix,
+                         const char *shown)
+{
+	int n = config_setting_length(grp);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(grp, (unsigned)i);
+		const char *key = config_setting_name(m);
+		char *full = xasprintf("%s%s%s", prefix, prefix[0] ? "." : "", key);
+		char *sh = xasprintf("%s%s%s", shown, shown[0] ? "." : "", key);
+		const struct cfg_option_doc *o = opt_find(full);
+		int rc = 0;
+		if (!o && strcmp(prefix, "connectors.[]") == 0 && strcmp(key, "token") == 0)
+			rc = fail(x, m, "inline 'token' is refused: secrets never go in the "
+			          "config file; use token_file (e.g. a systemd LoadCredential= "
+			          "file) or token_env (an environment variable name)");
+		else if (!o)
+			rc = fail_unknown(x, m, prefix, shown);
+		else if (!type_ok(o->type, m))
+			rc = fail(x, m, "option '%s' must be %s, got %s", sh,
+			          type_desc(o->type), setting_desc(m));
+		else if (config_setting_type(m) == CONFIG_TYPE_GROUP)
+			rc = check_members(x, m, full, sh);
+		else if (strcmp(o->type, "list") == 0)
+			rc = check_list(x, m, full, sh);
+		free(full);
+		free(sh);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- typed getters: grp may be NULL (absent group) ---- */
+
+static const char *missing_hint(const char *table)
+{
+	static const struct { const char *name, *hint; } hints[] = {
+		{ "database.dsn", "a libpq connection string, e.g. "
+		                  "dsn = \"host=/run/postgresql dbname=closeloop\"; in database = { ... }" },
+		{ "connectors.[].name", "a unique connector name, e.g. name = \"github-main\";" },
+		{ "connectors.[].type", "the tracker type, type = \"github\";" },
+		{ "connectors.[].base_url", "the API root, e.g. base_url = \"https://api.github.com\";" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(hints); i++)
+		if (strcmp(hints[i].name, table) == 0)
+			return hints[i].hint;
+	return "a value";
+}
+
+/* *out = a copy of the value, the literal default, or NULL; missing
+ * required options and empty strings are errors.  table = row name. */
+static int get_string(struct ctx *x, const config_setting_t *grp, const char *table,
+                      const char *shown, char **out)
+{
+	const char *key = strrchr(table, '.');
+	key = key ? key + 1 : table;
+	const config_setting_t *m = grp ? config_setting_get_member(grp, key) : NULL;
+	if (m) {
+		const char *v = config_setting_get_string(m);
+		if (!v || !v[0])
+			return fail(x, m, "option '%s' must not be empty", shown);
+		*out = xstrdup(v);
+		return 0;
+	}
+	const struct cfg_option_doc *o = opt_find(table);
+	if (o && !o->def) {
+		/* report at the enclosing group's line (0 for the root) */
+		return fail(x, grp, "missing required option '%s' (expected %s)", shown,
+		            missing_hint(table));
+	}
+	*out = xstrdup(opt_default(table));
+	return 0;
+}
+
+static int get_int(struct ctx *x, const config_setting_t *grp, const char *table,
+                   const char *shown, int fallback, int *out)
+{
+	const char *key = strrchr(table, '.');
+	key = key ? key + 1 : table;
+	const config_setting_t *m = grp ? config_setting_get_member(grp, key) : NULL;
+	if (!m) {
+		const char *def = opt_default(table);
+		*out = fallback;
+		if (def) {
+			char *end = NULL;
+			long v = strtol(def, &end, 10);
+			if (*end)
+				abort(); /* the table itself is wrong */
+			*out = (int)v;
+		}
+		return 0;
+	}
+	long long v = config_setting_get_int64(m);
+	for (size_t i = 0; i < ARRAY_SIZE(cfg_ranges); i++) {
+		const struct cfg_range *r = &cfg_ranges[i];
+		if (strcmp(r->name, table) == 0 && (v < r->min || v > r->max))
+			return fail(x, m, "%s = %lld is out of range (expected %lld..%lld %s)",
+			            shown, v, r->min, r->max, r->unit);
+	}
+	if (v < 0 || v > 1000000000)
+		return fail(x, m, "%s = %lld is out of range (expected 0..1000000000)", shown, v);
+	*out = (int)v;
+	return 0;
+}
+
+/* ---- connectors ---- */
+
+/* p relative to the folder of cfg_path (absolute p unchanged); NULL stays NULL. */
+static char *resolve_relative(const char *cfg_path, const char *p)
+{
+	if (!p || p[0] == '/')
+		return xstrdup(p);
+	char *copy = xstrdup(cfg_path);
+	char *r = xasprintf("%s/%s", dirname(copy), p);
+	free(copy);
+	return r;
+}
+
+
+static bool target_valid(const char *t)
+{
+	/* GitHub "owner/name": owner [A-Za-z0-9-], repo [A-Za-z0-9._-] */
+	const char *slash = strchr(t, '/');
+	if (!slash || slash == t || !slash[1] || strchr(slash + 1, '/'))
+		return false;
+	for (const char *p = t; *p; p++) {
+		if (p == slash)
+			continue;
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		          (*p >= '0' && *p <= '9') || *p == '-' ||
+		          (p > slash && (*p == '.' || *p == '_'));
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static bool base_url_valid(const char *u)
+{
+	const char *host = NULL;
+	if (strncmp(u, "https://", 8) == 0)
+		host = u + 8;
+	else if (strncmp(u, "http://", 7) == 0)
+		host = u + 7;
+	return host && host[0] && host[0] != '/' && !strpbrk(u, " \t\r\n");
+}
+
+/* Read a token file: at most TOKEN_FILE_MAX bytes, trailing newline and
+ * white space stripped.  Errors name the file, never its contents. */
+static int read_token_file(struct ctx *x, const config_setting_t *s, const char *cname,
+                           const char *path, char **out)
+{
+	struct buf b = { .max = TOKEN_FILE_MAX };
+	char chunk[4096];
+	int rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = fail(x, s, "connector '%s': cannot read token_file '%s': %s",
+		          cname, path, strerror(errno));
+		goto out;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0077))
+		log_warn("connector '%s': token_file '%s' is readable by group or others "
+		         "(mode %04o); 0400 is enough", cname, path, (unsigned)(st.st_mode & 07777));
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = fail(x, s, "connector '%s': cannot read token_file '%s': %s",
+			          cname, path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			rc = fail(x, s, "connector '%s': token_file '%s' is larger than %d bytes "
+			          "(expected one token)", cname, path, TOKEN_FILE_MAX);
+			goto out;
+		}
+	}
+	while (b.len && strchr(" \t\r\n", b.data[b.len - 1]))
+		b.data[--b.len] = '\0';
+	if (b.len == 0) {
+		rc = fail(x, s, "connector '%s': token_file '%s' is empty (expected the API token)",
+		          cname, path);
+		goto out;
+	}
+	*out = buf_steal(&b);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (b.data)
+		explicit_bzero(b.data, b.cap);
+	buf_free(&b);
+	return rc;
+}
+
+/* The secret goes into an HTTP header: refuse white space and control
+ * characters (a pasted "Bearer x" or a second line). */
+static int check_token_chars(struct ctx *x, const config_setting_t *s, const char *cname,
+                             const char *what, const char *tok)
+{
+	for (const unsigned char *p = (const unsigned char *)tok; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return fail(x, s, "connector '%s': the token in %s contains white space or "
+			            "control characters (expected one bare token)", cname, what);
+	return 0;
+}
+
+static int load_token(struct ctx *x, const config_setting_t *e, struct cfg_connector *cc)
+{
+	const config_setting_t *sf = config_setting_get_member(e, "token_file");
+	const config_setting_t *se = config_setting_get_member(e, "token_env");
+	int rc = 0;
+	char what[300];
+	if (!!cc->token_file == !!cc->token_env)
+		return fail(x, cc->token_file ? sf : e, "connector '%s': expected exactly one of "
+		            "token_file or token_env (got %s)", cc->name,
+		            cc->token_file ? "both" : "neither");
+	if (cc->token_file) {
+		rc = read_token_file(x, sf, cc->name, cc->token_file, &cc->token);
+		snprintf(what, sizeof(what), "token_file '%s'", cc->token_file);
+		if (rc < 0)
+			return rc;
+	} else {
+		const char *v = getenv(cc->token_env);
+		if (!v)
+			return fail(x, se, "connector '%s': environment variable %s (token_env) is not set",
+			            cc->name, cc->token_env);
+		if (!v[0])
+			return fail(x, se, "connector '%s': environment variable %s (token_env) is empty",
+			            cc->name, cc->token_env);
+		cc->token = xstrdup(v);
+		snprintf(what, sizeof(what), "environment variable %s", cc->token_env);
+	}
+	log_add_secret(cc->token);
+	return check_token_chars(x, cc->token_file ? sf : se, cc->name, what, cc->token);
+}
+
+static int parse_targets(struct ctx *x, const config_setting_t *e, struct cfg_connector *cc)
+{
+	const config_setting_t *t = config_setting_get_member(e, "targets");
+	if (!t)
+		return fail(x, e, "connector '%s': missing required option 'targets' "
+		            "(expected a list of repositories \"owner/name\")", cc->name);
+	int n = config_setting_length(t);
+	if (n == 0)
+		return fail(x, t, "connector '%s': 'targets' is empty (expected at least one "
+		            "repository \"owner/name\")", cc->name);
+	cc->targets = xcalloc((size_t)n, sizeof(*cc->targets));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(t, (unsigned)i);
+		const char *v = config_setting_get_string(el);
+		if (!target_valid(v))
+			return fail(x, el, "connector '%s': target '%s' does not look like a "
+			            "repository (expected \"owner/name\")", cc->name, v);
+		for (size_t j = 0; j < cc->n_targets; j++)
+			if (strcmp(cc->targets[j], v) == 0)
+				return fail(x, el, "connector '%s': target '%s' is listed twice",
+				            cc->name, v);
+		cc->targets[cc->n_targets++] = xstrdup(v);
+	}
+	return 0;
+}
+
+static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
+                           const struct config *c, struct cfg_connector *cc)
+{
+	char sh[128];
+	int rc;
+	cc->line = config_setting_source_line(e);
+	snprintf(sh, sizeof(sh), "connectors[%d].name", idx);
+	if ((rc = get_string(x, e, "connectors.[].name", sh, &cc->name)) < 0)
+		return rc;
+	snprintf(sh, sizeof(sh), "connectors[%d] ('%s').", idx, cc->name);
+	char n[200];
+#define SH(leaf) (snprintf(n, sizeof(n), "%s%s", sh, leaf), n)
+	if ((rc = get_string(x, e, "connectors.[].type", SH("type"), &cc->type)) < 0 ||
+	    (rc = get_string(x, e, "connectors.[].base_url", SH("base_url"), &cc->base_url)) < 0 ||
+	    (rc = get_string(x, e, "connectors.[].api_version", SH("api_version"), &cc->api_version)) < 0 ||
+	    (rc = get_string(x, e, "connectors.[].token_file", SH("token_file"), &cc->token_file)) < 0 ||
+	    (rc = get_string(x, e, "connectors.[].token_env", SH("token_env"), &cc->token_env)) < 0 ||
+	    (rc = get_int(x, e, "connectors.[].poll_interval", SH("poll_interval"),
+	                  c->poll_interval_s, &cc->poll_interval_s)) < 0 ||
+	    (rc = get_int(x, e, "connectors.[].max_attempts", SH("max_attempts"), 0, &cc->max_attempts)) < 0 ||
+	    (rc = get_int(x, e, "connectors.[].request_timeout", SH("request_timeout"), 0,
+	                  &cc->request_timeout_s)) < 0 ||
+	    (rc = get_int(x, e, "connectors.[].max_inflight", SH("max_inflight"), 0, &cc->max_inflight)) < 0)
+		return rc;
+#undef SH
+	if (cc->token_file) {
+		/* like directory: relative to the config file's folder */
+		char *abs = resolve_relative(x->path, cc->token_file);
+		free(cc->token_file);
+		cc->token_file = abs;
+	}
+	bool known = false;
+	for (size_t i = 0; i < ARRAY_SIZE(connector_types); i++)
+		known |= strcmp(cc->type, connector_types[i]) == 0;
+	if (!known)
+		return fail(x, config_setting_get_member(e, "type"), "connector '%s': unknown type "
+		            "'%s' (expected one of: github)", cc->name, cc->type);
+	if (!base_url_valid(cc->base_url))
+		return fail(x, config_setting_get_member(e, "base_url"), "connector '%s': base_url "
+		            "'%s' is not an http(s) URL (expected e.g. \"https://api.github.com\")",
+		            cc->name, cc->base_url);
+	size_t ul = strlen(cc->base_url);
+	while (ul > 8 && cc->base_url[ul - 1] == '/')
+		cc->base_url[--ul] = '\0';
+	for (size_t i = 0; i < c->n_connectors; i++)
+		if (strcmp(c->connectors[i].name, cc->name) == 0)
+			return fail(x, config_setting_get_member(e, "name"), "duplicate connector name "
+			            "'%s' (first defined at line %d; expected unique names)",
+			            cc->name, c->connectors[i].line);
+	if ((rc = parse_targets(x, e, cc)) < 0)
+		return rc;
+	return load_token(x, e, cc);
+}
+
+static void connector_free(struct cfg_connector *cc)
+{
+	free(cc->name);
+	free(cc->type);
+	free(cc->base_url);
+	free(cc->api_version);
+	free(cc->token_file);
+	free(cc->token_env);
+	if (cc->token)
+		explicit_bzero(cc->token, strlen(cc->token));
+	free(cc->token);
+	for (size_t i = 0; i < cc->n_targets; i++)
+		free(cc->targets[i]);
+	free(cc->targets);
+}
+
+static int parse_connectors(struct ctx *x, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *list = config_setting_get_member(root, "connectors");
+	int n = list ? config_setting_length(list) : 0;
+	if (n <= 0)
+		return 0;
+	c->connectors = xcalloc((size_t)n, sizeof(*c->connectors));
+	for (int i = 0; i < n; i++) {
+		struct cfg_connector *cc = &c->connectors[c->n_connectors];
+		int rc = parse_connector(x, config_setting_get_elem(list, (unsigned)i), i, c, cc);
+		if (rc < 0) {
+			connector_free(cc);
+			memset(cc, 0, sizeof(*cc));
+			return rc;
+		}
+		c->n_connectors++;
+	}
+	return 0;
+}
+
+/* ---- top level ---- */
+
+static int parse_policies(struct ctx *x, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *g = config_setting_get_member(root, "conflict_policy");
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
+		char table[64], *v = NULL;
+		snprintf(table, sizeof(table), "conflict_policy.%s", item_field_name((enum item_field)f));
+		int rc = get_string(x, g, table, table, &v);
+		if (rc < 0)
+			return rc;
+		int p = -1;
+		for (size_t i = 0; i < ARRAY_SIZE(policy_names); i++)
+			if (strcmp(v, policy_names[i]) == 0)
+				p = (int)i;
+		if (p < 0) {
+			rc = fail(x, config_setting_get_member(g, item_field_name((enum item_field)f)),
+			          "%s = \"%s\" is not a policy (expected remote_wins, ledger_wins "
+			          "or newest_wins)", table, v);
+			free(v);
+			return rc;
+		}
+		c->policy[f] = (enum cfg_policy)p;
+		free(v);
+	}
+	return 0;
+}
+
+static int validate_listen(struct ctx *x, const config_setting_t *root, const char *v)
+{
+	const char *colon = v ? strrchr(v, ':') : NULL;
+	if (!v)
+		return 0;
+	char *end = NULL;
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || colon == v || !colon[1] || *end || port < 1 || port > 65535)
+		return fail(x, config_setting_get_member(root, "listen"), "listen = \"%s\" "
+		            "(expected \"ADDRESS:PORT\", e.g. \"127.0.0.1:9464\")", v);
+	return 0;
+}
+
+static int validate_defaults(struct ctx *x, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *g = config_setting_get_member(root, "defaults");
+	if (!!c->default_connector != !!c->default_target)
+		return fail(x, g, "defaults.connector and defaults.target go together "
+		            "(expected both or neither)");
+	if (!c->default_connector)
+		return 0;
+	const struct cfg_connector *cc = cfg_find_connector(c, c->default_connector);
+	if (!cc)
+		return fail(x, config_setting_get_member(g, "connector"), "defaults.connector = "
+		            "\"%s\" is not a configured connector (expected the name of one of "
+		            "connectors)", c->default_connector);
+	for (size_t i = 0; i < cc->n_targets; i++)
+		if (strcmp(cc->targets[i], c->default_target) == 0)
+			return 0;
+	return fail(x, config_setting_get_member(g, "target"), "defaults.target = \"%s\" is not "
+	            "served by connector '%s' (expected one of its targets)",
+	            c->default_target, cc->name);
+}
+
+
+static int parse_root(struct ctx *x, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *db = config_setting_get_member(root, "database");
+	const config_setting_t *defs = config_setting_get_member(root, "defaults");
+	char *dir = NULL;
+	int rc;
+	if ((rc = get_string(x, db, "database.dsn", "database.dsn", &c->database_dsn)) < 0 ||
+	    (rc = get_string(x, root, "log_level", "log_level", &c->log_level)) < 0 ||
+	    (rc = get_int(x, root, "poll_interval", "poll_interval", 0, &c->poll_interval_s)) < 0 ||
+	    (rc = get_int(x, root, "notify_debounce_ms", "notify_debounce_ms", 0,
+	                  &c->notify_debounce_ms)) < 0 ||
+	    (rc = get_int(x, root, "overlap", "overlap", 0, &c->overlap_s)) < 0 ||
+	    (rc = get_string(x, root, "directory", "directory", &dir)) < 0 ||
+	    (rc = get_string(x, root, "listen", "listen", &c->listen_address)) < 0 ||
+	    (rc = get_string(x, defs, "defaults.platform", "defaults.platform", &c->default_platform)) < 0 ||
+	    (rc = get_string(x, defs, "defaults.team", "defaults.team", &c->default_team)) < 0 ||
+	    (rc = get_string(x, defs, "defaults.connector", "defaults.connector", &c->default_connector)) < 0 ||
+	    (rc = get_string(x, defs, "defaults.target", "defaults.target", &c->default_target)) < 0)
+		goto out;
+	c->directory_file = resolve_relative(x->path, dir);
+	if (log_level_parse(c->log_level) < 0) {
+		rc = fail(x, config_setting_get_member(root, "log_level"), "log_level = \"%s\" "
+		          "(expected error, warn, info or debug)", c->log_level);
+		goto out;
+	}
+	if ((rc = validate_listen(x, root, c->listen_address)) < 0 ||
+	    (rc = parse_policies(x, root, c)) < 0 ||
+	    (rc = parse_connectors(x, root, c)) < 0 ||
+	    (rc = validate_defaults(x, root, c)) < 0)
+		goto out;
+out:
+	free(dir);
+	return rc;
+}
+
+int cfg_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	struct ctx x = { .path = path, .err = err, .errlen = errlen };
+	struct config *c = NULL;
+	config_t lc;
+	int rc = 0;
+	config_init(&lc);
+	if (err && errlen)
+		err[0] = '\0';
+	if (access(path, R_OK) < 0) {
+		rc = errno == ENOENT ? -ENOENT : -EIO;
+		if (err && errlen)
+			snprintf(err, errlen, "%s:0: cannot read the configuration file: %s",
+			         path, strerror(errno));
+		goto out;
+	}
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		const char *ef = config_error_file(&lc);
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+			rc = -EIO;
+			if (err && errlen)
+				snprintf(err, errlen, "%s:0: cannot read: %s", ef ? ef : path,
+				         config_error_text(&lc));
+		} else {
+			rc = -EINVAL;
+			if (err && errlen)
+				snprintf(err, errlen, "%s:%d: %s (expected libconfig syntax: name = value; "
+				         "groups { }, lists ( ), arrays [ ])", ef ? ef : path,
+				         config_error_line(&lc), config_error_text(&lc));
+		}
+		goto out;
+	}
+	const config_setting_t *root = config_root_setting(&lc);
+	if ((rc = check_members(&x, root, "", "")) < 0)
+		goto out;
+	c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(path);
+	if ((rc = parse_root(&x, root, c)) < 0)
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	cfg_free(c);
+	config_destroy(&lc);
+	return rc;
+}
+
+void cfg_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->database_dsn);
+	free(c->directory_file);
+	free(c->log_level);
+	free(c->default_platform);
+	free(c->default_team);
+	free(c->default_connector);
+	free(c->default_target);
+	for (size_t i = 0; i < c->n_connectors; i++)
+		connector_free(&c->connectors[i]);
+	free(c->connectors);
+	free(c->listen_address);
+	free(c);
+}
+
+const struct cfg_connector *cfg_find_connector(const struct config *c, const char *name)
+{
+	for (size_t i = 0; c && name && i < c->n_connectors; i++)
+		if (strcmp(c->connectors[i].name, name) == 0)
+			return &c->connectors[i];
+	return NULL;
+}
+
+const char *cfg_reload_blocker(const struct config *old, const struct config *new_)
+{
+	/* Exactly the rows of cfg_options[] marked not reloadable.  A
+	 * connector's identity (name, type, base_url, api_version, token) is
+	 * fixed while it runs: links, cursors and in-flight requests belong to
+	 * it.  Connectors are compared by position, as the daemon holds them. */
+	if (!str_eq(old->database_dsn, new_->database_dsn))
+		return "database.dsn";
+	if (!str_eq(old->listen_address, new_->listen_address))
+		return "listen";
+	if (old->n_connectors != new_->n_connectors)
+		return "connectors";
+	for (size_t i = 0; i < old->n_connectors; i++) {
+		const struct cfg_connector *a = &old->connectors[i], *b = &new_->connectors[i];
+		if (!str_eq(a->name, b->name))
+			return "connectors.[].name";
+		if (!str_eq(a->type, b->type))
+			return "connectors.[].type";
+		if (!str_eq(a->base_url, b->base_url))
+			return "connectors.[].base_url";
+		if (!str_eq(a->api_version, b->api_version))
+			return "connectors.[].api_version";
+		if (!str_eq(a->token_file, b->token_file) || !str_eq(a->token_env, b->token_env) ||
+		    !str_eq(a->token, b->token))
+			return b->token_file ? "connectors.[].token_file" : "connectors.[].token_env";
+	}
+	return NULL;
+}

@@ -1,0 +1,490 @@
+/* directory.c — see directory.h.
+ *
+ * The file is parsed with libconfig and checked key by key: unknown keys
+ * are errors (a typo such as "githb" must not silently drop a login), as
+ * are duplicate handles / teams / platforms, duplicate GitHub logins
+ * (GitHub logins are case-insensitive and person.github_login is unique
+ * case-insensitively), teams naming an unknown platform, a team with a
+ * connector but no target (or the reverse), and a platform lead who is
+ * not a handle in the file.  Messages are "FILE:LINE: what was expected".
+ *
+ * Storing: dir_store_sql is one statement of data-modifying CTEs that
+ * upserts platforms, teams and people from $1::jsonb.  Existing rows are
+ * updated only where a value IS DISTINCT FROM the file's, so loading the
+ * same file twice writes nothing (no new row versions).  The file wins on
+ * load: a team whose target was changed by SQL gets the file's target
+ * back at the next load.  Nothing is deleted: people in the ledger but not
+ * in the file get active = false; platforms and teams not in the file are
+ * kept as they are.
+ */
+#include "directory.h"
+#include "db.h"
+#include "log.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct dctx {
+	const char *path;
+	char *err;
+	size_t errlen;
+};
+
+/* Allowed keys per section, and which of them are required. */
+struct dkey { const char *name; int type; bool required; };
+
+static const struct dkey platform_keys[] = {
+	{ "name", CONFIG_TYPE_STRING, true },
+	{ "lead", CONFIG_TYPE_STRING, false },
+};
+static const struct dkey team_keys[] = {
+	{ "name", CONFIG_TYPE_STRING, true },
+	{ "platform", CONFIG_TYPE_STRING, true },
+	{ "connector", CONFIG_TYPE_STRING, false },
+	{ "target", CONFIG_TYPE_STRING, false },
+};
+static const struct dkey person_keys[] = {
+	{ "handle", CONFIG_TYPE_STRING, true },
+	{ "name", CONFIG_TYPE_STRING, false },
+	{ "email", CONFIG_TYPE_STRING, false },
+	{ "github", CONFIG_TYPE_STRING, false },
+	{ "jira_account_id", CONFIG_TYPE_STRING, false },
+	{ "jira_username", CONFIG_TYPE_STRING, false },
+	{ "servicenow_sys_id", CONFIG_TYPE_STRING, false },
+	{ "active", CONFIG_TYPE_BOOL, false },
+};
+
+static int dfail(struct dctx *x, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int dfail(struct dctx *x, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s) : x->path;
+	int line = s ? config_setting_source_line(s) : 0;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (x->err && x->errlen)
+		snprintf(x->err, x->errlen, "%s:%d: %s", file, line, msg);
+	return -EINVAL;
+}
+
+static const char *dtype_name(int t)
+{
+	return t == CONFIG_TYPE_BOOL ? "true or false" : "a string in double quotes";
+}
+
+/* Check the members of one entry (a group) against keys[]. */
+static int check_entry(struct dctx *x, const config_setting_t *e, const char *section,
+                       const struct dkey *keys, size_t n_keys)
+{
+	int n = config_setting_length(e);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(e, (unsigned)i);
+		const char *name = config_setting_name(m);
+		const struct dkey *k = NULL;
+		for (size_t j = 0; j < n_keys; j++)
+			if (strcmp(keys[j].name, name) == 0)
+				k = &keys[j];
+		if (!k) {
+			char list[256] = "";
+			size_t off = 0;
+			for (size_t j = 0; j < n_keys && off < sizeof(list); j++)
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+				                        j ? ", " : "", keys[j].name);
+			return dfail(x, m, "unknown key '%s' in %s (expected one of %s)", name,
+			             section, list);
+		}
+		if (config_setting_type(m) != k->type)
+			return dfail(x, m, "%s: '%s' must be %s", section, name, dtype_name(k->type));
+		if (k->type == CONFIG_TYPE_STRING && !config_setting_get_string(m)[0])
+			return dfail(x, m, "%s: '%s' must not be empty (leave the key out instead)",
+			             section, name);
+	}
+	for (size_t j = 0; j < n_keys; j++)
+		if (keys[j].required && !config_setting_get_member(e, keys[j].name))
+			return dfail(x, e, "%s entry without '%s' (expected %s = \"...\";)", section,
+			             keys[j].name, keys[j].name);
+	return 0;
+}
+
+static char *member_str(const config_setting_t *e, const char *name)
+{
+	const char *v = NULL;
+	if (config_setting_lookup_string(e, name, &v) != CONFIG_TRUE)
+		return NULL;
+	return xstrdup(v);
+}
+
+/* The list `name` at the top level: absent = empty; else a list of groups. */
+static int section(struct dctx *x, const config_setting_t *root, const char *name,
+                   const config_setting_t **out, int *n)
+{
+	const config_setting_t *s = config_setting_get_member(root, name);
+	*out = s;
+	*n = 0;
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return dfail(x, s, "'%s' must be a list ( { ... }, { ... } )", name);
+	*n = config_setting_length(s);
+	for (int i = 0; i < *n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return dfail(x, e, "element %d of '%s' must be a group { ... }", i, name);
+	}
+	return 0;
+}
+
+static int parse_platforms(struct dctx *x, const config_setting_t *root, struct directory *d)
+{
+	const config_setting_t *s;
+	int n, rc;
+	if ((rc = section(x, root, "platforms", &s, &n)) < 0)
+		return rc;
+	d->platforms = xcalloc((size_t)n + 1, sizeof(*d->platforms));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if ((rc = check_entry(x, e, "platform", platform_keys, ARRAY_SIZE(platform_keys))) < 0)
+			return rc;
+		struct dir_platform *p = &d->platforms[d->n_platforms++];
+		p->name = member_str(e, "name");
+		p->lead = member_str(e, "lead");
+		p->line = config_setting_source_line(e);
+		for (size_t j = 0; j + 1 < d->n_platforms; j++)
+			if (strcmp(d->platforms[j].name, p->name) == 0)
+				return dfail(x, e, "duplicate platform '%s' (first at line %d; expected "
+				             "unique names)", p->name, d->platforms[j].line);
+	}
+	return 0;
+}
+
+static int parse_teams(struct dctx *x, const config_setting_t *root, struct directory *d)
+{
+	const config_setting_t *s;
+	int n, rc;
+	if ((rc = section(x, root, "teams", &s, &n)) < 0)
+		return rc;
+	d->teams = xcalloc((size_t)n + 1, sizeof(*d->teams));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if ((rc = check_entry(x, e, "team", team_keys, ARRAY_SIZE(team_keys))) < 0)
+			return rc;
+		struct dir_team *t = &d->teams[d->n_teams++];
+		t->name = member_str(e, "name");
+		t->platform = member_str(e, "platform");
+		t->connector = member_str(e, "connector");
+		t->target = member_str(e, "target");
+		t->line = config_setting_source_line(e);
+		for (size_t j = 0; j + 1 < d->n_teams; j++)
+			if (strcmp(d->teams[j].name, t->name) == 0)
+				return dfail(x, e, "duplicate team '%s' (first at line %d; expected "
+				             "unique names)", t->name, d->teams[j].line);
+		bool known = false;
+		for (size_t j = 0; j < d->n_platforms; j++)
+			known |= strcmp(d->platforms[j].name, t->platform) == 0;
+		if (!known)
+			return dfail(x, config_setting_get_member(e, "platform"), "team '%s': unknown "
+			             "platform '%s' (expected one of the platforms in this file)",
+			             t->name, t->platform);
+		if (!t->connector != !t->target)
+			return dfail(x, e, "team '%s': connector and target go together (expected "
+			             "both, e.g. connector = \"github-main\"; target = \"acme/k8s\";, "
+			             "or neither)", t->name);
+	}
+	return 0;
+}
+
+static int parse_people(struct dctx *x, const config_setting_t *root, struct directory *d)
+{
+	const config_setting_t *s;
+	int n, rc;
+	if ((rc = section(x, root, "people", &s, &n)) < 0)
+		return rc;
+	d->people = xcalloc((size_t)n + 1, sizeof(*d->people));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if ((rc = check_entry(x, e, "person", person_keys, ARRAY_SIZE(person_keys))) < 0)
+			return rc;
+		struct dir_person *p = &d->people[d->n_people++];
+		int active = 1;
+		p->handle = member_str(e, "handle");
+		p->name = member_str(e, "name");
+		p->email = member_str(e, "email");
+		p->github = member_str(e, "github");
+		p->jira_account_id = member_str(e, "jira_account_id");
+		p->jira_username = member_str(e, "jira_username");
+		p->servicenow_sys_id = member_str(e, "servicenow_sys_id");
+		if (config_setting_lookup_bool(e, "active", &active) != CONFIG_TRUE)
+			active = 1;
+		p->active = active != 0;
+		p->line = config_setting_source_line(e);
+		for (size_t j = 0; j + 1 < d->n_people; j++) {
+			const struct dir_person *q = &d->people[j];
+			if (strcmp(q->handle, p->handle) == 0)
+				return dfail(x, e, "duplicate handle '%s' (first at line %d; expected "
+				             "unique handles)", p->handle, q->line);
+			if (p->github && q->github && strcasecmp(p->github, q->github) == 0)
+				return dfail(x, config_setting_get_member(e, "github"), "github login "
+				             "'%s' of '%s' is already used by '%s' at line %d (GitHub "
+				             "logins are case-insensitive; expected one person per login)",
+				             p->github, p->handle, q->handle, q->line);
+		}
+	}
+	return 0;
+}
+
+static int check_leads(struct dctx *x, const config_setting_t *root, const struct directory *d)
+{
+	const config_setting_t *s = config_setting_get_member(root, "platforms");
+	for (size_t i = 0; i < d->n_platforms; i++) {
+		const struct dir_platform *p = &d->platforms[i];
+		if (!p->lead)
+			continue;
+		bool known = false;
+		for (size_t j = 0; j < d->n_people; j++)
+			known |= strcmp(d->people[j].handle, p->lead) == 0;
+		if (!known) {
+			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+			return dfail(x, config_setting_get_member(e, "lead"), "platform '%s': lead '%s' "
+			             "is not a handle in people (expected the handle of a person in "
+			             "this file)", p->name, p->lead);
+		}
+	}
+	return 0;
+}
+
+int dir_load_file(const char *path, struct directory **out, char *err, size_t errlen)
+{
+	struct dctx x = { .path = path, .err = err, .errlen = errlen };
+	struct directory *d = NULL;
+	config_t lc;
+	int rc = 0;
+	config_init(&lc);
+	if (err && errlen)
+		err[0] = '\0';
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		const char *ef = config_error_file(&lc);
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s:0: cannot read the directory file (expected a "
+			         "readable libconfig file)", path);
+		else
+			snprintf(err, errlen, "%s:%d: %s (expected libconfig syntax: name = value; "
+			         "groups { }, lists ( ))", ef ? ef : path, config_error_line(&lc),
+			         config_error_text(&lc));
+		rc = -EINVAL;
+		goto out;
+	}
+	const config_setting_t *root = config_root_setting(&lc);
+	for (int i = 0; i < config_setting_length(root); i++) {
+		const config_setting_t *m = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(m);
+		if (strcmp(name, "platforms") && strcmp(name, "teams") && strcmp(name, "people")) {
+			rc = dfail(&x, m, "unknown section '%s' (expected platforms, teams or people)",
+			           name);
+			goto out;
+		}
+	}
+	d = xcalloc(1, sizeof(*d));
+	if ((rc = parse_platforms(&x, root, d)) < 0 ||
+	    (rc = parse_people(&x, root, d)) < 0 ||
+	    (rc = parse_teams(&x, root, d)) < 0 ||
+	    (rc = check_leads(&x, root, d)) < 0)
+		goto out;
+	*out = d;
+	d = NULL;
+out:
+	dir_free(d);
+	config_destroy(&lc);
+	return rc;
+}
+
+void dir_free(struct directory *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_platforms; i++) {
+		free(d->platforms[i].name);
+		free(d->platforms[i].lead);
+	}
+	for (size_t i = 0; i < d->n_teams; i++) {
+		free(d->teams[i].name);
+		free(d->teams[i].platform);
+		free(d->teams[i].connector);
+		free(d->teams[i].target);
+	}
+	for (size_t i = 0; i < d->n_people; i++) {
+		struct dir_person *p = &d->people[i];
+		free(p->handle);
+		free(p->name);
+		free(p->email);
+		free(p->github);
+		free(p->jira_account_id);
+		free(p->jira_username);
+		free(p->servicenow_sys_id);
+	}
+	free(d->platforms);
+	free(d->teams);
+	free(d->people);
+	free(d);
+}
+
+static void jput(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+char *dir_to_json(const struct directory *d)
+{
+	struct json_object *root = json_object_new_object();
+	struct json_object *pl = json_object_new_array();
+	struct json_object *tm = json_object_new_array();
+	struct json_object *pe = json_object_new_array();
+	for (size_t i = 0; i < d->n_platforms; i++) {
+		struct json_object *o = json_object_new_object();
+		jput(o, "name", d->platforms[i].name);
+		jput(o, "lead", d->platforms[i].lead);
+		json_object_array_add(pl, o);
+	}
+	for (size_t i = 0; i < d->n_teams; i++) {
+		struct json_object *o = json_object_new_object();
+		jput(o, "name", d->teams[i].name);
+		jput(o, "platform", d->teams[i].platform);
+		jput(o, "connector", d->teams[i].connector);
+		jput(o, "target", d->teams[i].target);
+		json_object_array_add(tm, o);
+	}
+	for (size_t i = 0; i < d->n_people; i++) {
+		const struct dir_person *p = &d->people[i];
+		struct json_object *o = json_object_new_object();
+		jput(o, "handle", p->handle);
+		jput(o, "name", p->name);
+		jput(o, "email", p->email);
+		jput(o, "github", p->github);
+		jput(o, "jira_account_id", p->jira_account_id);
+		jput(o, "jira_username", p->jira_username);
+		jput(o, "servicenow_sys_id", p->servicenow_sys_id);
+		json_object_object_add(o, "active", json_object_new_boolean(p->active));
+		json_object_array_add(pe, o);
+	}
+	json_object_object_add(root, "platforms", pl);
+	json_object_object_add(root, "teams", tm);
+	json_object_object_add(root, "people", pe);
+	char *s = xstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	json_object_put(root);
+	return s;
+}
+
+/* One statement; every data-modifying CTE runs exactly once and all of
+ * them see the snapshot taken before the statement, so:
+ *   - new rows are inserted by ins_* (ON CONFLICT DO NOTHING covers a
+ *     concurrent loader), existing rows are changed by upd_* only where a
+ *     value differs — a repeated load creates no row versions;
+ *   - teams find their platform's id among the rows that existed before
+ *     (platform) or were just inserted (ins_platform RETURNING);
+ *   - the foreign key team.platform_id is checked at the end of the
+ *     statement, after ins_platform has run.
+ * The result is one row of counts: platforms_added, platforms_changed,
+ * teams_added, teams_changed, people_added, people_changed,
+ * people_deactivated. */
+const char dir_store_sql[] =
+	"WITH src_platform AS (\n"
+	"  SELECT * FROM jsonb_to_recordset(coalesce($1::jsonb->'platforms', '[]'))\n"
+	"    AS s(name text, lead text)),\n"
+	"src_team AS (\n"
+	"  SELECT * FROM jsonb_to_recordset(coalesce($1::jsonb->'teams', '[]'))\n"
+	"    AS s(name text, platform text, connector text, target text)),\n"
+	"src_person AS (\n"
+	"  SELECT * FROM jsonb_to_recordset(coalesce($1::jsonb->'people', '[]'))\n"
+	"    AS s(handle text, name text, email text, github text, jira_account_id text,\n"
+	"         jira_username text, servicenow_sys_id text, active boolean)),\n"
+	"ins_platform AS (\n"
+	"  INSERT INTO platform (name, lead_handle)\n"
+	"  SELECT s.name, s.lead FROM src_platform s\n"
+	"   WHERE NOT EXISTS (SELECT 1 FROM platform p WHERE p.name = s.name)\n"
+	"  ON CONFLICT (name) DO NOTHING\n"
+	"  RETURNING id, name),\n"
+	"upd_platform AS (\n"
+	"  UPDATE platform p SET lead_handle = s.lead, updated_at = now()\n"
+	"    FROM src_platform s\n"
+	"   WHERE p.name = s.name AND p.lead_handle IS DISTINCT FROM s.lead\n"
+	"  RETURNING p.id),\n"
+	"all_platform AS (\n"
+	"  SELECT id, name FROM platform UNION ALL SELECT id, name FROM ins_platform),\n"
+	"src_team_ids AS (\n"
+	"  SELECT s.name, ap.id AS platform_id, s.connector, s.target\n"
+	"    FROM src_team s LEFT JOIN all_platform ap ON ap.name = s.platform),\n"
+	"ins_team AS (\n"
+	"  INSERT INTO team (name, platform_id, connector, target)\n"
+	"  SELECT s.name, s.platform_id, s.connector, s.target FROM src_team_ids s\n"
+	"   WHERE NOT EXISTS (SELECT 1 FROM team t WHERE t.name = s.name)\n"
+	"  ON CONFLICT (name) DO NOTHING\n"
+	"  RETURNING id),\n"
+	"upd_team AS (\n"
+	"  UPDATE team t SET platform_id = s.platform_id, connector = s.connector,\n"
+	"         target = s.target, updated_at = now()\n"
+	"    FROM src_team_ids s\n"
+	"   WHERE t.name = s.name\n"
+	"     AND (t.platform_id, t.connector, t.target)\n"
+	"         IS DISTINCT FROM (s.platform_id, s.connector, s.target)\n"
+	"  RETURNING t.id),\n"
+	"ins_person AS (\n"
+	"  INSERT INTO person (handle, display_name, email, github_login, jira_account_id,\n"
+	"                      jira_username, servicenow_sys_id, active)\n"
+	"  SELECT s.handle, s.name, s.email, s.github, s.jira_account_id, s.jira_username,\n"
+	"         s.servicenow_sys_id, coalesce(s.active, true) FROM src_person s\n"
+	"   WHERE NOT EXISTS (SELECT 1 FROM person p WHERE p.handle = s.handle)\n"
+	"  ON CONFLICT (handle) DO NOTHING\n"
+	"  RETURNING id),\n"
+	"upd_person AS (\n"
+	"  UPDATE person p SET display_name = s.name, email = s.email, github_login = s.github,\n"
+	"         jira_account_id = s.jira_account_id, jira_username = s.jira_username,\n"
+	"         servicenow_sys_id = s.servicenow_sys_id, active = coalesce(s.active, true),\n"
+	"         updated_at = now()\n"
+	"    FROM src_person s\n"
+	"   WHERE p.handle = s.handle\n"
+	"     AND (p.display_name, p.email, p.github_login, p.jira_account_id, p.jira_username,\n"
+	"          p.servicenow_sys_id, p.active)\n"
+	"         IS DISTINCT FROM (s.name, s.email, s.github, s.jira_account_id, s.jira_username,\n"
+	"          s.servicenow_sys_id, coalesce(s.active, true))\n"
+	"  RETURNING p.id),\n"
+	"off_person AS (\n"
+	"  UPDATE person p SET active = false, updated_at = now()\n"
+	"   WHERE p.active AND NOT EXISTS (SELECT 1 FROM src_person s WHERE s.handle = p.handle)\n"
+	"  RETURNING p.id)\n"
+	"SELECT (SELECT count(*) FROM ins_platform) AS platforms_added,\n"
+	"       (SELECT count(*) FROM upd_platform) AS platforms_changed,\n"
+	"       (SELECT count(*) FROM ins_team) AS teams_added,\n"
+	"       (SELECT count(*) FROM upd_team) AS teams_changed,\n"
+	"       (SELECT count(*) FROM ins_person) AS people_added,\n"
+	"       (SELECT count(*) FROM upd_person) AS people_changed,\n"
+	"       (SELECT count(*) FROM off_person) AS people_deactivated";
+
+int dir_store(PGconn *c, const struct directory *d, char *err, size_t errlen)
+{
+	char *json = dir_to_json(d);
+	const char *params[1] = { json };
+	int rc = 0;
+	PGresult *res = db_sync_exec(c, dir_store_sql, 1, params, err, errlen);
+	if (!res) {
+		rc = -EIO;
+		goto out;
+	}
+	if (PQntuples(res) == 1 && PQnfields(res) == 7)
+		log_info("directory: platforms +%s ~%s, teams +%s ~%s, people +%s ~%s -%s "
+		         "(+ added, ~ changed, - deactivated)",
+		         PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+		         PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+		         PQgetvalue(res, 0, 6));
+	PQclear(res);
+out:
+	free(json);
+	return rc;
+}
