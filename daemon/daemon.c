@@ -98,23 +98,6 @@ static void free_retired(struct daemon *d)
 	d->n_retired = 0;
 }
 
-/* Connectors hold their base URL and token: a change of the connector set
- * needs a restart.  Returns a sentence or NULL when new may be applied. */
-static char *connectors_changed(const struct config *old, const struct config *nw)
-{
-	if (old->n_connectors != nw->n_connectors)
-		return xstrdup("the number of connectors changed");
-	for (size_t i = 0; i < old->n_connectors; i++) {
-		const struct cfg_connector *a = &old->connectors[i], *b = &nw->connectors[i];
-		if (!str_eq(a->name, b->name) || !str_eq(a->type, b->type) ||
-		    !str_eq(a->base_url, b->base_url) || !str_eq(a->token, b->token) ||
-		    !str_eq(a->api_version, b->api_version))
-			return xasprintf("connector '%s' changed its name, type, base_url, "
-			                 "api_version or token", a->name);
-	}
-	return NULL;
-}
-
 /* ---- ledger connection ---- */
 
 static void directory_stored(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -250,12 +233,11 @@ static void on_signal(uv_signal_t *h, int signum)
 			sd_notify(0, "READY=1");
 			return;
 		}
+		/* connectors hold their base URL and token: such changes need a restart */
 		const char *blk = cfg_reload_blocker(d->cfg, nw);
-		char *why = blk ? xasprintf("option '%s' cannot change without a restart", blk)
-		                : connectors_changed(d->cfg, nw);
-		if (why) {
-			log_error("reload: %s; keeping the previous configuration", why);
-			free(why);
+		if (blk) {
+			log_error("reload: option '%s' cannot change without a restart; "
+			          "keeping the previous configuration", blk);
 			cfg_free(nw);
 			sd_notify(0, "READY=1");
 			return;
