@@ -19,7 +19,12 @@ PKGS    := libuv libcurl libpq json-c libconfig md4c libsystemd openssl
 TEST_PKGS := cmocka
 
 CC      ?= cc
+# sanitized objects live apart, so a plain build never links against them
+ifneq ($(SANITIZE),)
+B       := build/san
+else
 B       := build
+endif
 
 # Project flags first, the user's CFLAGS appended (Redis habit).
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wformat=2 -Wstrict-prototypes
@@ -40,7 +45,7 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(OPT) $(SAN_FLAGS) -MMD -MP -D_GNU_SOURCE \
              -DCLOSELOOP_VERSION='"$(VERSION)"' -Idaemon -Iconnectors -I$(B)/gen \
              $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
-LIBS    = $(PKG_LIBS) -lm
+LIBS    = $(PKG_LIBS) -lhttp_parser -lm
 
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 LIB_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard connectors/*.c)
@@ -82,7 +87,7 @@ unit: $(UNIT_BIN)
 	@sh tests/with-pg.sh sh tests/run-unit.sh $(UNIT_BIN)
 
 integration: $(B)/closeloop
-	@python3 tests/integration/run.py
+	@CLOSELOOP_BIN=$(abspath $(B)/closeloop) python3 tests/integration/run.py
 
 check: deps
 	@$(MAKE) --no-print-directory all unit

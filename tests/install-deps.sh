@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libpq-dev \
 libjson-c-dev libconfig-dev libcmocka-dev libmd4c-dev libsystemd-dev \
-libssl-dev postgresql-15 postgresql-client-15 python3 ca-certificates"
+libssl-dev libhttp-parser-dev postgresql-15 postgresql-client-15 python3 ca-certificates"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

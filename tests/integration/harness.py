@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(ROOT, "build", "closeloop")
+BIN = os.environ.get("CLOSELOOP_BIN") or os.path.join(ROOT, "build", "closeloop")
 SIM = os.path.join(ROOT, "tests", "sim", "github_sim.py")
 PGTMP = os.path.join(ROOT, "tests", "pgtmp.sh")
 TOKEN = "ghp_closeloopTestToken0123456789abcdef"

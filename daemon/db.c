@@ -1,0 +1,958 @@
+/* db.c — PostgreSQL access: blocking helpers, migrations, and the
+ * asynchronous connection on the libuv loop (see db.h for the contract).
+ *
+ * Error sentences everywhere look like
+ *   "<what>: ERROR: <primary message> (SQLSTATE 23505)"
+ * built from the result's diagnostic fields (libpq docs, "PQresultErrorField").
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+/* Key of the session advisory lock that serialises migrators (the one-bigint
+ * form of pg_advisory_lock; "closelop" in ASCII).  Documented in
+ * docs/schema.md so that nobody else picks it. */
+#define DB_MIGRATE_LOCK_KEY "7164223648653143920"
+
+/* ---- error sentences ---- */
+
+/* Copy a libpq message into out as one line: runs of white space that
+ * hold a line break become one space, trailing white space goes. */
+static void copy_trimmed(char *out, size_t outlen, const char *s)
+{
+	size_t n = 0;
+	if (!outlen)
+		return;
+	for (const char *p = s ? s : ""; *p && n + 1 < outlen; p++) {
+		if (*p == '\n' || *p == '\r') {
+			while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+				n--;
+			while (p[1] == '\n' || p[1] == '\r' || p[1] == ' ' || p[1] == '\t')
+				p++;
+			out[n++] = ' ';
+			continue;
+		}
+		out[n++] = *p;
+	}
+	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+		n--;
+	out[n] = '\0';
+}
+
+/* "<what>: <severity>: <primary> (SQLSTATE x)", falling back to the
+ * connection's message when the result carries no diagnostic fields (for
+ * instance when the connection broke). */
+static void db_format_error(char *err, size_t errlen, const char *what,
+                            const PGresult *res, const PGconn *c)
+{
+	if (!err || !errlen)
+		return;
+	const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (msg) {
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		snprintf(err, errlen, "%s: %s: %s%s%s (SQLSTATE %s)", what,
+		         sev ? sev : "ERROR", msg, detail ? " - " : "",
+		         detail ? detail : "", code ? code : "?????");
+		return;
+	}
+	char tmp[512];
+	const char *raw = res ? PQresultErrorMessage(res) : NULL;
+	if (!raw || !*raw)
+		raw = c ? PQerrorMessage(c) : NULL;
+	copy_trimmed(tmp, sizeof(tmp), raw && *raw ? raw : "unknown error");
+	if (res && PQresultStatus(res) != PGRES_FATAL_ERROR &&
+	    PQresultStatus(res) != PGRES_NONFATAL_ERROR)
+		snprintf(err, errlen, "%s: unexpected result %s", what,
+		         PQresStatus(PQresultStatus(res)));
+	else
+		snprintf(err, errlen, "%s: %s", what, tmp);
+}
+
+static void db_notice_to_log(void *arg, const char *message)
+{
+	char line[512];
+	UNUSED(arg);
+	copy_trimmed(line, sizeof(line), message);
+	log_debug("db: %s", line);
+}
+
+/* ---- blocking helpers ---- */
+
+PGconn *db_sync_connect(const char *conninfo, char *err, size_t errlen)
+{
+	PGconn *c = PQconnectdb(conninfo ? conninfo : "");
+	if (!c) {
+		snprintf(err, errlen, "db: connect: out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		char tmp[512];
+		copy_trimmed(tmp, sizeof(tmp), PQerrorMessage(c));
+		snprintf(err, errlen, "db: connect: %s", tmp);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, db_notice_to_log, NULL);
+	return c;
+}
+
+/* Shared by the public helpers: what names the statement in errors. */
+static PGresult *db_sync_exec_what(PGconn *c, const char *what, const char *sql,
+                                   int nparams, const char *const *params,
+                                   char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	db_format_error(err, errlen, what, res, c);
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *db_sync_exec(PGconn *c, const char *sql, int nparams,
+                       const char *const *params, char *err, size_t errlen)
+{
+	return db_sync_exec_what(c, "db", sql, nparams, params, err, errlen);
+}
+
+int db_sync_command(PGconn *c, const char *sql, int nparams,
+                    const char *const *params, char *err, size_t errlen)
+{
+	PGresult *res = db_sync_exec(c, sql, nparams, params, err, errlen);
+	if (!res)
+		return -EIO;
+	PQclear(res);
+	return 0;
+}
+
+/* ---- migrations ---- */
+
+int db_schema_required(void)
+{
+	int v = 0;
+	for (size_t i = 0; i < db_n_migrations; i++)
+		if (db_migrations[i].version > v)
+			v = db_migrations[i].version;
+	return v;
+}
+
+int db_schema_version(PGconn *c, char *err, size_t errlen)
+{
+	int rc = -EIO;
+	PGresult *res = db_sync_exec_what(c, "schema version",
+		"SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, err, errlen);
+	if (!res)
+		goto out;
+	bool exists = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!exists) {
+		rc = 0;
+		goto out;
+	}
+	res = db_sync_exec_what(c, "schema version",
+		"SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, err, errlen);
+	if (!res)
+		goto out;
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(PQgetvalue(res, 0, 0), &end, 10);
+	bool bad = errno || !end || *end || v < 0 || v > 1000000000L;
+	PQclear(res);
+	if (bad) {
+		snprintf(err, errlen, "schema version: unreadable value in schema_migrations");
+		goto out;
+	}
+	rc = (int)v;
+out:
+	return rc;
+}
+
+/* Apply one migration in its own transaction.  Returns 0 or -EIO. */
+static int db_apply_migration(PGconn *c, const struct db_migration *m,
+                              char *err, size_t errlen)
+{
+	char what[160];
+	char vbuf[16];
+	int rc = -EIO;
+	bool in_tx = false;
+	PGresult *res = NULL;
+
+	snprintf(what, sizeof(what), "migration %s", m->name);
+	snprintf(vbuf, sizeof(vbuf), "%d", m->version);
+	res = db_sync_exec_what(c, what, "BEGIN", 0, NULL, err, errlen);
+	if (!res)
+		goto out;
+	PQclear(res);
+	in_tx = true;
+	/* PQexec (simple protocol): a migration holds several statements; the
+	 * status is that of the last one. */
+	res = PQexec(c, m->sql);
+	if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	             PQresultStatus(res) != PGRES_TUPLES_OK)) {
+		db_format_error(err, errlen, what, res, c);
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	const char *params[2] = { vbuf, m->name };
+	res = db_sync_exec_what(c, what,
+		"INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
+		2, params, err, errlen);
+	if (!res)
+		goto out;
+	PQclear(res);
+	res = db_sync_exec_what(c, what, "COMMIT", 0, NULL, err, errlen);
+	if (!res)
+		goto out;
+	in_tx = false;
+	rc = 0;
+out:
+	PQclear(res);
+	if (in_tx) {
+		PGresult *rb = PQexec(c, "ROLLBACK");
+		PQclear(rb);
+	}
+	return rc;
+}
+
+int db_migrate(PGconn *c, char *err, size_t errlen)
+{
+	int rc = -EIO;
+	int applied = 0;
+	bool locked = false;
+	PGresult *res;
+
+	/* Session lock: held across the per-migration transactions. */
+	res = db_sync_exec_what(c, "migrate: lock",
+		"SELECT pg_advisory_lock(" DB_MIGRATE_LOCK_KEY ")", 0, NULL, err, errlen);
+	if (!res)
+		goto out;
+	PQclear(res);
+	locked = true;
+	res = db_sync_exec_what(c, "migrate: schema_migrations",
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		" version int PRIMARY KEY,"
+		" name text NOT NULL,"
+		" applied_at timestamptz DEFAULT now())", 0, NULL, err, errlen);
+	if (!res)
+		goto out;
+	PQclear(res);
+	int current = db_schema_version(c, err, errlen);
+	if (current < 0)
+		goto out;
+	if (current > db_schema_required())
+		log_warn("db: schema version %d is newer than this build (%d)",
+		         current, db_schema_required());
+	for (size_t i = 0; i < db_n_migrations; i++) {
+		const struct db_migration *m = &db_migrations[i];
+		if (m->version <= current)
+			continue;
+		if (db_apply_migration(c, m, err, errlen) < 0)
+			goto out;
+		log_info("db: applied migration %s (schema version %d)", m->name, m->version);
+		current = m->version;
+		applied++;
+	}
+	rc = applied;
+out:
+	if (locked) {
+		res = PQexec(c, "SELECT pg_advisory_unlock(" DB_MIGRATE_LOCK_KEY ")");
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* ---- asynchronous connection on the libuv loop ----
+ *
+ * States (one function, db_set_state, changes them):
+ *   CONNECTING  an attempt is scheduled or PQconnectPoll is running; queued
+ *               queries wait for it
+ *   READY       connected; queries are sent one at a time
+ *   WAITING     down, the backoff timer runs; queued queries fail at once
+ *   CLOSING     db_close was called; handles are closing, then db is freed
+ */
+enum db_state {
+	DB_ST_CONNECTING,
+	DB_ST_READY,
+	DB_ST_WAITING,
+	DB_ST_CLOSING,
+};
+
+#define DB_BACKOFF_MIN_MS 1000
+#define DB_BACKOFF_MAX_MS 30000
+#define DB_CONNECT_TIMEOUT_MS 10000
+
+struct db_req {
+	struct db_req *next;
+	char *sql;
+	int nparams;
+	char **params;
+	db_result_cb cb;
+	void *arg;
+};
+
+/* The poll handle lives on the heap, not inside struct db: when libpq swaps
+ * its socket (multi-host, SSL retry, reconnect) the old handle must be
+ * closed and a new one started before the old close callback has run. */
+struct db_poll {
+	uv_poll_t h;
+	struct db *db;
+	int fd;
+};
+
+struct db {
+	uv_loop_t *loop;
+	char *conninfo;
+	enum db_state state;
+	PGconn *conn;
+	struct db_poll *poll;
+	bool flushing;            /* PQflush said 1: also watch UV_WRITABLE */
+	uv_timer_t timer;         /* first attempt, connect timeout, backoff */
+	uv_timer_t kick;          /* 0 ms: run the queue from the loop */
+	unsigned handles;         /* open uv handles; db freed when 0 + CLOSING */
+	uint64_t backoff_ms;
+	bool ever_connected, lost_reported;
+
+	struct db_req *head, *tail; /* waiting queries, FIFO */
+	size_t queued;
+	struct db_req *inflight;
+	PGresult *last;           /* last result of the in-flight query */
+
+	char **channels;
+	size_t nchannels;
+
+	db_event_cb ev_cb;
+	void *ev_arg;
+	void (*closed_cb)(void *);
+	void *closed_arg;
+	struct db_stats stats;
+};
+
+static void db_on_poll(uv_poll_t *h, int status, int events);
+static void db_go_down(struct db *db, const char *why);
+static void db_pump(struct db *db);
+static void db_on_kick(uv_timer_t *t);
+static void db_on_timer(uv_timer_t *t);
+
+static const char *db_state_name(enum db_state st)
+{
+	switch (st) {
+	case DB_ST_CONNECTING: return "connecting";
+	case DB_ST_READY: return "ready";
+	case DB_ST_WAITING: return "waiting";
+	case DB_ST_CLOSING: return "closing";
+	default:
+		log_error("db: impossible state %d", (int)st);
+		abort();
+	}
+}
+
+static void db_set_state(struct db *db, enum db_state st)
+{
+	if (db->state != st)
+		log_debug("db: %s -> %s", db_state_name(db->state), db_state_name(st));
+	db->state = st;
+}
+
+static void db_req_free(struct db_req *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	free(r->params);
+	free(r->sql);
+	free(r);
+}
+
+static struct db_req *db_req_new(const char *sql, int nparams,
+                                 const char *const *params, db_result_cb cb, void *arg)
+{
+	struct db_req *r = xcalloc(1, sizeof(*r));
+	r->sql = xstrdup(sql);
+	r->nparams = nparams;
+	if (nparams > 0) {
+		r->params = xcalloc((size_t)nparams, sizeof(char *));
+		for (int i = 0; i < nparams; i++)
+			r->params[i] = xstrdup(params ? params[i] : NULL);
+	}
+	r->cb = cb;
+	r->arg = arg;
+	return r;
+}
+
+static void db_enqueue(struct db *db, struct db_req *r, bool front)
+{
+	if (front) {
+		r->next = db->head;
+		db->head = r;
+		if (!db->tail)
+			db->tail = r;
+	} else {
+		r->next = NULL;
+		if (db->tail)
+			db->tail->next = r;
+		else
+			db->head = r;
+		db->tail = r;
+	}
+	db->queued++;
+}
+
+static struct db_req *db_dequeue(struct db *db)
+{
+	struct db_req *r = db->head;
+	if (!r)
+		return NULL;
+	db->head = r->next;
+	if (!db->head)
+		db->tail = NULL;
+	r->next = NULL;
+	db->queued--;
+	return r;
+}
+
+/* Fail the in-flight query and every queued one with err.  The list is
+ * detached first: a callback may queue new work or call db_close. */
+static void db_fail_all(struct db *db, const char *err)
+{
+	char own[1024] = "";
+	struct db_req *list = db->inflight;
+	/* The in-flight query may already hold the server's reason (a
+	 * terminated backend sends FATAL 57P01 before closing): report that. */
+	if (list && db->last && PQresultStatus(db->last) == PGRES_FATAL_ERROR)
+		db_format_error(own, sizeof(own), "db", db->last, NULL);
+	if (list)
+		list->next = db->head;
+	else
+		list = db->head;
+	db->inflight = NULL;
+	db->head = db->tail = NULL;
+	db->queued = 0;
+	PQclear(db->last);
+	db->last = NULL;
+	for (bool first = true; list; first = false) {
+		struct db_req *r = list;
+		list = r->next;
+		db->stats.errors++;
+		r->cb(db, NULL, first && own[0] ? own : err, r->arg);
+		db_req_free(r);
+	}
+}
+
+static void db_emit(struct db *db, enum db_event ev, const char *channel,
+                    const char *payload)
+{
+	if (db->ev_cb && db->state != DB_ST_CLOSING)
+		db->ev_cb(db, ev, channel, payload, db->ev_arg);
+}
+
+static void db_maybe_free(struct db *db)
+{
+	if (db->state != DB_ST_CLOSING || db->handles > 0)
+		return;
+	void (*closed_cb)(void *) = db->closed_cb;
+	void *closed_arg = db->closed_arg;
+	PQclear(db->last);
+	if (db->conn)
+		PQfinish(db->conn);
+	for (size_t i = 0; i < db->nchannels; i++)
+		free(db->channels[i]);
+	free(db->channels);
+	free(db->conninfo);
+	free(db);
+	if (closed_cb)
+		closed_cb(closed_arg);
+}
+
+static void db_on_handle_closed(uv_handle_t *h)
+{
+	struct db *db = h->data;
+	db->handles--;
+	db_maybe_free(db);
+}
+
+static void db_on_poll_closed(uv_handle_t *h)
+{
+	struct db_poll *p = container_of((uv_poll_t *)h, struct db_poll, h);
+	struct db *db = p->db;
+	free(p);
+	db->handles--;
+	db_maybe_free(db);
+}
+
+static void db_close_poll(struct db *db)
+{
+	if (!db->poll)
+		return;
+	uv_close((uv_handle_t *)&db->poll->h, db_on_poll_closed);
+	db->poll = NULL;
+	db->flushing = false;
+}
+
+/* Watch PQsocket for events, re-initialising the poll handle when libpq's
+ * socket changed.  While connecting, renew is true and the handle is always
+ * replaced: libpq may close its socket and open another that reuses the
+ * same descriptor number (next host or address, SSL retry), which an fd
+ * comparison cannot see and epoll would no longer report.
+ * Returns 0 or a negative code (the caller goes down). */
+static int db_watch(struct db *db, int events, bool renew)
+{
+	int fd = PQsocket(db->conn);
+	if (fd < 0)
+		return -EBADF;
+	if (db->poll && (renew || db->poll->fd != fd))
+		db_close_poll(db);
+	if (!db->poll) {
+		struct db_poll *p = xcalloc(1, sizeof(*p));
+		int rc = uv_poll_init(db->loop, &p->h, fd);
+		if (rc < 0) {
+			free(p);
+			return rc;
+		}
+		p->db = db;
+		p->fd = fd;
+		db->poll = p;
+		db->handles++;
+	}
+	return uv_poll_start(&db->poll->h, events, db_on_poll);
+}
+
+static void db_watch_or_down(struct db *db, int events)
+{
+	int rc = db_watch(db, events, db->state == DB_ST_CONNECTING);
+	if (rc < 0) {
+		char why[128];
+		snprintf(why, sizeof(why), "cannot watch the socket: %s", uv_strerror(rc));
+		db_go_down(db, why);
+	}
+}
+
+static void db_kick(struct db *db)
+{
+	if (db->state != DB_ST_CLOSING && !uv_is_active((uv_handle_t *)&db->kick))
+		(void)uv_timer_start(&db->kick, db_on_kick, 0, 0);
+}
+
+/* The connection is gone or an attempt failed: drop it, fail every query,
+ * report the loss once, and retry after the backoff. */
+static void db_go_down(struct db *db, const char *why)
+{
+	char err[640];
+	uint64_t delay = db->backoff_ms;
+
+	db_close_poll(db);
+	if (db->conn) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->backoff_ms = db->backoff_ms * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS
+	                                                        : db->backoff_ms * 2;
+	db_set_state(db, DB_ST_WAITING);
+	(void)uv_timer_start(&db->timer, db_on_timer, delay, 0);
+	log_warn("db: %s; reconnecting in %llu s", why, (unsigned long long)(delay / 1000));
+	snprintf(err, sizeof(err), "db: connection lost: %s", why);
+	db_fail_all(db, err);
+	if (db->state == DB_ST_CLOSING)
+		return;
+	if (!db->lost_reported) {
+		db->lost_reported = true;
+		db_emit(db, DB_EVENT_LOST, NULL, NULL);
+	}
+}
+
+static void db_on_listen_done(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	UNUSED(db);
+	UNUSED(res);
+	UNUSED(arg);
+	if (err)
+		log_warn("db: LISTEN failed: %s", err);
+}
+
+/* The last re-issued LISTEN finished: now the daemon may rely on NOTIFY. */
+static void db_on_relisten_done(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	db_on_listen_done(db, res, err, arg);
+	if (db->state == DB_ST_READY)
+		db_emit(db, DB_EVENT_CONNECTED, NULL, NULL);
+}
+
+/* "LISTEN <quoted channel>", or NULL when libpq cannot quote it. */
+static char *db_listen_sql(struct db *db, const char *channel)
+{
+	char *ident = PQescapeIdentifier(db->conn, channel, strlen(channel));
+	if (!ident)
+		return NULL;
+	char *sql = xasprintf("LISTEN %s", ident);
+	PQfreemem(ident);
+	return sql;
+}
+
+static void db_on_connected(struct db *db)
+{
+	uv_timer_stop(&db->timer);
+	if (PQsetnonblocking(db->conn, 1) != 0) {
+		db_go_down(db, "cannot make the connection non-blocking");
+		return;
+	}
+	db_set_state(db, DB_ST_READY);
+	db->backoff_ms = DB_BACKOFF_MIN_MS;
+	if (db->ever_connected)
+		db->stats.reconnects++;
+	db->ever_connected = true;
+	db->lost_reported = false;
+	log_info("db: connected (server %d)", PQserverVersion(db->conn));
+	db_watch_or_down(db, UV_READABLE);
+	if (db->state != DB_ST_READY)
+		return;
+	/* Re-issue the LISTENs ahead of anything queued; CONNECTED is
+	 * reported when the last one is done. */
+	bool announced = false;
+	for (size_t i = db->nchannels; i-- > 0;) {
+		char *sql = db_listen_sql(db, db->channels[i]);
+		if (!sql) {
+			log_warn("db: cannot quote channel %s", db->channels[i]);
+			continue;
+		}
+		struct db_req *r = db_req_new(sql, 0, NULL,
+			announced ? db_on_listen_done : db_on_relisten_done, NULL);
+		announced = true;
+		free(sql);
+		db_enqueue(db, r, true);
+	}
+	if (!announced)
+		db_emit(db, DB_EVENT_CONNECTED, NULL, NULL);
+	if (db->state == DB_ST_READY)
+		db_pump(db);
+}
+
+static void db_connect_step(struct db *db)
+{
+	PostgresPollingStatusType ps = PQconnectPoll(db->conn);
+	switch (ps) {
+	case PGRES_POLLING_READING:
+		db_watch_or_down(db, UV_READABLE);
+		break;
+	case PGRES_POLLING_WRITING:
+		db_watch_or_down(db, UV_WRITABLE);
+		break;
+	case PGRES_POLLING_OK:
+		db_on_connected(db);
+		break;
+	case PGRES_POLLING_FAILED:
+	default: {
+		char why[512];
+		copy_trimmed(why, sizeof(why), PQerrorMessage(db->conn));
+		db_go_down(db, why[0] ? why : "connection failed");
+		break;
+	}
+	}
+}
+
+static void db_start_attempt(struct db *db)
+{
+	db->conn = PQconnectStart(db->conninfo);
+	if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
+		char why[512];
+		copy_trimmed(why, sizeof(why), db->conn ? PQerrorMessage(db->conn)
+		                                        : "out of memory");
+		db_go_down(db, why);
+		return;
+	}
+	PQsetNoticeProcessor(db->conn, db_notice_to_log, NULL);
+	(void)uv_timer_start(&db->timer, db_on_timer, DB_CONNECT_TIMEOUT_MS, 0);
+	/* libpq: after PQconnectStart, behave as if PQconnectPoll last
+	 * returned PGRES_POLLING_WRITING. */
+	db_watch_or_down(db, UV_WRITABLE);
+}
+
+static void db_on_timer(uv_timer_t *t)
+{
+	struct db *db = container_of(t, struct db, timer);
+	switch (db->state) {
+	case DB_ST_CONNECTING:
+		if (!db->conn)
+			db_start_attempt(db);
+		else
+			db_go_down(db, "connect timed out");
+		break;
+	case DB_ST_WAITING:
+		db_set_state(db, DB_ST_CONNECTING);
+		db_start_attempt(db);
+		break;
+	case DB_ST_READY:
+	case DB_ST_CLOSING:
+		break;
+	default:
+		log_error("db: impossible state %d", (int)db->state);
+		abort();
+	}
+}
+
+/* Send queued queries while nothing is in flight (READY only). */
+static void db_pump(struct db *db)
+{
+	while (db->state == DB_ST_READY && !db->inflight && db->head) {
+		struct db_req *r = db_dequeue(db);
+		if (!PQsendQueryParams(db->conn, r->sql, r->nparams, NULL,
+		                       (const char *const *)r->params, NULL, NULL, 0)) {
+			char err[600], why[512];
+			copy_trimmed(why, sizeof(why), PQerrorMessage(db->conn));
+			if (PQstatus(db->conn) == CONNECTION_BAD) {
+				db->inflight = r; /* failed with the rest */
+				db_go_down(db, why);
+				return;
+			}
+			snprintf(err, sizeof(err), "db: %s", why);
+			db->stats.errors++;
+			r->cb(db, NULL, err, r->arg);
+			db_req_free(r);
+			continue;
+		}
+		db->inflight = r;
+		db->stats.statements++;
+		int f = PQflush(db->conn);
+		if (f < 0) {
+			char why[512];
+			copy_trimmed(why, sizeof(why), PQerrorMessage(db->conn));
+			db_go_down(db, why);
+			return;
+		}
+		db->flushing = f == 1;
+		db_watch_or_down(db, UV_READABLE | (db->flushing ? UV_WRITABLE : 0));
+	}
+}
+
+static void db_on_kick(uv_timer_t *t)
+{
+	struct db *db = container_of(t, struct db, kick);
+	switch (db->state) {
+	case DB_ST_READY:
+		db_pump(db);
+		break;
+	case DB_ST_WAITING:
+		/* Down between attempts: fail now rather than hold queries for
+		 * up to 30 s (nothing is in flight in this state). */
+		db_fail_all(db, "db: not connected (reconnecting)");
+		break;
+	case DB_ST_CONNECTING:
+	case DB_ST_CLOSING:
+		break;
+	default:
+		log_error("db: impossible state %d", (int)db->state);
+		abort();
+	}
+}
+
+/* The in-flight query has produced all its results. */
+static void db_complete(struct db *db)
+{
+	struct db_req *r = db->inflight;
+	PGresult *res = db->last;
+	char err[1024] = "";
+	db->inflight = NULL;
+	db->last = NULL;
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	if (!ok) {
+		db->stats.errors++;
+		if (res)
+			db_format_error(err, sizeof(err), "db", res, db->conn);
+		else
+			snprintf(err, sizeof(err), "db: the server returned no result");
+	}
+	r->cb(db, ok ? res : NULL, ok ? NULL : err, r->arg);
+	PQclear(res);
+	db_req_free(r);
+}
+
+static void db_drain_notifies(struct db *db)
+{
+	PGnotify *n;
+	while (db->state == DB_ST_READY && (n = PQnotifies(db->conn)) != NULL) {
+		db->stats.notifies++;
+		db_emit(db, DB_EVENT_NOTIFY, n->relname, n->extra);
+		PQfreemem(n);
+	}
+}
+
+/* READY: readable / writable on the connection's socket. */
+static void db_ready_io(struct db *db, int events)
+{
+	char why[512];
+	if (events & UV_READABLE) {
+		if (!PQconsumeInput(db->conn))
+			goto lost;
+		db_drain_notifies(db);
+		if (db->state != DB_ST_READY)
+			return;
+	}
+	if (db->flushing) {
+		int f = PQflush(db->conn);
+		if (f < 0)
+			goto lost;
+		db->flushing = f == 1;
+	}
+	while (db->inflight && !db->flushing && !PQisBusy(db->conn)) {
+		PGresult *res = PQgetResult(db->conn);
+		if (!res) {
+			db_complete(db);
+			if (db->state != DB_ST_READY)
+				return;
+			break;
+		}
+		PQclear(db->last);
+		db->last = res;
+	}
+	/* PQisBusy/PQgetResult parse input too: notifications that came in
+	 * with the results are only visible now. */
+	db_drain_notifies(db);
+	if (db->state != DB_ST_READY)
+		return;
+	if (PQstatus(db->conn) == CONNECTION_BAD)
+		goto lost;
+	db_watch_or_down(db, UV_READABLE | (db->flushing ? UV_WRITABLE : 0));
+	if (db->state == DB_ST_READY)
+		db_pump(db);
+	return;
+lost:
+	copy_trimmed(why, sizeof(why), PQerrorMessage(db->conn));
+	db_go_down(db, why[0] ? why : "connection lost");
+}
+
+static void db_on_poll(uv_poll_t *h, int status, int events)
+{
+	struct db *db = container_of(h, struct db_poll, h)->db;
+	if (status < 0 && db->state != DB_ST_CLOSING) {
+		char why[128];
+		snprintf(why, sizeof(why), "socket error: %s", uv_strerror(status));
+		db_go_down(db, why);
+		return;
+	}
+	switch (db->state) {
+	case DB_ST_CONNECTING:
+		db_connect_step(db);
+		break;
+	case DB_ST_READY:
+		db_ready_io(db, events);
+		break;
+	case DB_ST_WAITING:
+	case DB_ST_CLOSING:
+		break;
+	default:
+		log_error("db: impossible state %d", (int)db->state);
+		abort();
+	}
+}
+
+/* ---- public asynchronous API ---- */
+
+int db_open(struct db **out, uv_loop_t *loop, const char *conninfo,
+            db_event_cb ev_cb, void *arg)
+{
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
+	if (!opts) {
+		if (perr) {
+			char tmp[256];
+			copy_trimmed(tmp, sizeof(tmp), perr);
+			log_error("db: bad connection string: %s", tmp);
+			PQfreemem(perr);
+		}
+		return -EINVAL;
+	}
+	PQconninfoFree(opts);
+
+	struct db *db = xcalloc(1, sizeof(*db));
+	db->loop = loop;
+	db->conninfo = xstrdup(conninfo);
+	db->ev_cb = ev_cb;
+	db->ev_arg = arg;
+	db->backoff_ms = DB_BACKOFF_MIN_MS;
+	db->state = DB_ST_CONNECTING;
+	uv_timer_init(loop, &db->timer);
+	uv_timer_init(loop, &db->kick);
+	db->timer.data = db;
+	db->kick.data = db;
+	db->handles = 2;
+	/* The first attempt starts from the loop, so a failure is reported
+	 * through ev_cb and never from inside db_open. */
+	(void)uv_timer_start(&db->timer, db_on_timer, 0, 0);
+	*out = db;
+	return 0;
+}
+
+int db_query(struct db *db, const char *sql, int nparams,
+             const char *const *params, db_result_cb cb, void *arg)
+{
+	if (!db || !sql || !cb || nparams < 0 || (nparams > 0 && !params))
+		return -EINVAL;
+	if (db->state == DB_ST_CLOSING)
+		return -ENOTCONN;
+	db_enqueue(db, db_req_new(sql, nparams, params, cb, arg), false);
+	db_kick(db);
+	return 0;
+}
+
+int db_listen(struct db *db, const char *channel)
+{
+	if (!db || !channel || !*channel)
+		return -EINVAL;
+	if (db->state == DB_ST_CLOSING)
+		return -ENOTCONN;
+	for (size_t i = 0; i < db->nchannels; i++)
+		if (strcmp(db->channels[i], channel) == 0)
+			return 0;
+	db->channels = xrealloc(db->channels, (db->nchannels + 1) * sizeof(char *));
+	db->channels[db->nchannels++] = xstrdup(channel);
+	/* Connecting or waiting: db_connected issues it with the others. */
+	if (db->state == DB_ST_READY) {
+		char *sql = db_listen_sql(db, channel);
+		if (!sql)
+			return -EINVAL;
+		db_enqueue(db, db_req_new(sql, 0, NULL, db_on_listen_done, NULL), false);
+		free(sql);
+		db_kick(db);
+	}
+	return 0;
+}
+
+bool db_connected(const struct db *db)
+{
+	return db && db->state == DB_ST_READY;
+}
+
+size_t db_queue_length(const struct db *db)
+{
+	return db ? db->queued + (db->inflight ? 1 : 0) : 0;
+}
+
+const struct db_stats *db_get_stats(const struct db *db)
+{
+	return &db->stats;
+}
+
+void db_close(struct db *db, void (*closed_cb)(void *), void *arg)
+{
+	if (!db || db->state == DB_ST_CLOSING)
+		return;
+	db_set_state(db, DB_ST_CLOSING);
+	db->closed_cb = closed_cb;
+	db->closed_arg = arg;
+	uv_timer_stop(&db->timer);
+	uv_timer_stop(&db->kick);
+	uv_close((uv_handle_t *)&db->timer, db_on_handle_closed);
+	uv_close((uv_handle_t *)&db->kick, db_on_handle_closed);
+	db_close_poll(db);
+	/* The connection itself is finished in db_maybe_free: a libpq-driven
+	 * frame may still be on the stack below this call. */
+	db_fail_all(db, "db: closing");
+}
