@@ -13,6 +13,7 @@
 #include "db.h"
 #include "directory.h"
 #include "http.h"
+#include "listener.h"
 #include "log.h"
 #include "reconcile.h"
 
@@ -45,6 +46,7 @@ struct daemon {
 	struct connector **conns;
 	size_t n_conns;
 	struct rec_engine *rec;
+	struct listener *listener;
 	struct poll_timer *timers;
 	size_t n_timers;
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -308,6 +310,11 @@ static void engine_stopped(void *arg)
 	for (size_t i = 0; i < d->n_conns; i++)
 		connector_destroy(d->conns[i]);
 	d->n_conns = 0;
+	if (d->listener) {
+		d->pending_closes++;
+		listener_close(d->listener, sub_closed, d);
+		d->listener = NULL;
+	}
 	if (d->http) {
 		d->pending_closes++;
 		http_client_close(d->http, sub_closed, d);
@@ -341,6 +348,73 @@ static void daemon_stop(struct daemon *d, int exit_code)
 		rec_engine_stop(d->rec, STOP_TIMEOUT_MS, engine_stopped, d);
 	else
 		engine_stopped(d);
+}
+
+/* ---- metrics and health (listener.h) ---- */
+
+#define METRIC(b, name, help, type, fmt, ...) \
+	buf_appendf((b), "# HELP " name " " help "\n# TYPE " name " " type "\n" name fmt "\n", __VA_ARGS__)
+
+static int daemon_metrics(struct buf *b, void *arg)
+{
+	struct daemon *d = arg;
+	int rc = 0;
+	if (d->http) {
+		const struct http_stats *h = http_client_stats(d->http);
+		rc |= buf_appendf(b, "# HELP closeloop_http_requests_total HTTP requests sent to trackers.\n"
+		                     "# TYPE closeloop_http_requests_total counter\n"
+		                     "closeloop_http_requests_total{method=\"GET\"} %llu\n"
+		                     "closeloop_http_requests_total{method=\"POST\"} %llu\n"
+		                     "closeloop_http_requests_total{method=\"PATCH\"} %llu\n"
+		                     "closeloop_http_requests_total{method=\"other\"} %llu\n",
+		                  (unsigned long long)h->get, (unsigned long long)h->post,
+		                  (unsigned long long)h->patch, (unsigned long long)h->other);
+		rc |= METRIC(b, "closeloop_http_failures_total", "HTTP transfers that failed.", "counter",
+		             " %llu", (unsigned long long)h->failed);
+	}
+	if (d->db) {
+		const struct db_stats *s = db_get_stats(d->db);
+		rc |= METRIC(b, "closeloop_ledger_up", "1 when the ledger connection is up.", "gauge",
+		             " %d", db_connected(d->db) ? 1 : 0);
+		rc |= METRIC(b, "closeloop_ledger_statements_total", "Statements sent to the ledger.",
+		             "counter", " %llu", (unsigned long long)s->statements);
+		rc |= METRIC(b, "closeloop_ledger_errors_total", "Ledger statements that failed.",
+		             "counter", " %llu", (unsigned long long)s->errors);
+		rc |= METRIC(b, "closeloop_ledger_reconnects_total", "Ledger reconnections.",
+		             "counter", " %llu", (unsigned long long)s->reconnects);
+	}
+	if (d->rec) {
+		const struct rec_stats *r = rec_get_stats(d->rec);
+		rc |= buf_appendf(b, "# HELP closeloop_reconcile_total Reconcile outcomes by kind.\n"
+		                     "# TYPE closeloop_reconcile_total counter\n"
+		                     "closeloop_reconcile_total{kind=\"cycle\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"pulled\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"pushed_field\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"created\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"adopted\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"conflict\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"link_error\"} %llu\n"
+		                     "closeloop_reconcile_total{kind=\"broken_link\"} %llu\n",
+		                  (unsigned long long)r->cycles, (unsigned long long)r->pulled,
+		                  (unsigned long long)r->pushed_fields, (unsigned long long)r->created,
+		                  (unsigned long long)r->adopted, (unsigned long long)r->conflicts,
+		                  (unsigned long long)r->link_errors, (unsigned long long)r->broken_links);
+	}
+	return rc < 0 ? -ENOSPC : 0;
+}
+
+static bool daemon_healthy(void *arg, const char **why)
+{
+	struct daemon *d = arg;
+	if (d->state != DAEMON_RUNNING) {
+		*why = "not running (starting or stopping)";
+		return false;
+	}
+	if (!d->db || !db_connected(d->db)) {
+		*why = "ledger connection is down";
+		return false;
+	}
+	return true;
 }
 
 /* ---- start ---- */
@@ -440,6 +514,16 @@ static int daemon_start(struct daemon *d)
 	if (rc < 0) {
 		log_error("reconcile: cannot start: %s", strerror(-rc));
 		return rc;
+	}
+	if (d->cfg->listen_address && !d->opt.once) {
+		rc = listener_start(&d->listener, &d->loop, d->cfg->listen_address, daemon_metrics,
+		                    daemon_healthy, d);
+		if (rc < 0) {
+			log_error("%s: listen = \"%s\": cannot listen: %s", d->cfg->path,
+			          d->cfg->listen_address, uv_strerror(rc));
+			return rc;
+		}
+		log_info("listening on %s for /metrics and /healthz", d->cfg->listen_address);
 	}
 	uv_signal_init(&d->loop, &d->sig_term);
 	uv_signal_init(&d->loop, &d->sig_int);
