@@ -87,6 +87,7 @@ unit: $(UNIT_BIN)
 	@sh tests/with-pg.sh sh tests/run-unit.sh $(UNIT_BIN)
 
 integration: $(B)/closeloop
+	@python3 tests/sim/test_github_sim.py
 	@CLOSELOOP_BIN=$(abspath $(B)/closeloop) python3 tests/integration/run.py
 
 check: deps
