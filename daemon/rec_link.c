@@ -1,0 +1,681 @@
+/* rec_link.c — the reconcile work on one link (see rec_link.h).
+ *
+ * An op is one link's trip through the engine:
+ *   merge (merge.h) of ledger L, base B and remote R (canonical)
+ *   -> tracker call if the tracker must take fields (update), or if the
+ *      remote must be read first (fetch), or the ticket made (create)
+ *   -> one ledger write (closeloop_rec_apply / _created / _broken, or a
+ *      link error), then done.
+ * Tracker calls are gated to the connector's max_inflight per target pass.
+ * A ledger write that finds the item changed since it was read writes
+ * nothing; the op re-reads the item and merges again (at most 3 times),
+ * still knowing the remote exactly, so neither side's edit is lost.
+ *
+ * Entry points (rec_op_start, tracker and database callbacks) keep the
+ * target alive: the caller of rec_op_start holds a reference in t->active,
+ * tracker callbacks take one for their duration, and a database callback
+ * is covered by its op until op_finish(), which is always the last thing
+ * done with an op.
+ */
+#include "rec_link.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+#define REC_MAX_RELOADS 3
+
+static void op_decide(struct rec_op *op);
+static void op_apply(struct rec_op *op);
+
+static const struct rec_engine_view *op_engine(const struct rec_op *op)
+{
+	return rec_cycle_engine(op->t->cy);
+}
+
+static const char *op_state_name(enum rec_op_state s)
+{
+	switch (s) {
+	case REC_OP_NEW: return "new";
+	case REC_OP_WAIT_SLOT: return "wait_slot";
+	case REC_OP_REMOTE: return "remote";
+	case REC_OP_APPLY: return "apply";
+	case REC_OP_RELOAD: return "reload";
+	case REC_OP_DONE: return "done";
+	default: abort();
+	}
+}
+
+/* The one place an op changes state; refuses impossible transitions. */
+static void op_set_state(struct rec_op *op, enum rec_op_state next)
+{
+	bool ok;
+	switch (op->state) {
+	case REC_OP_NEW:
+	case REC_OP_APPLY:
+	case REC_OP_RELOAD:
+		ok = next != REC_OP_NEW;
+		break;
+	case REC_OP_WAIT_SLOT:
+		ok = next == REC_OP_REMOTE || next == REC_OP_DONE;
+		break;
+	case REC_OP_REMOTE:
+		ok = next == REC_OP_APPLY || next == REC_OP_DONE || next == REC_OP_REMOTE ||
+		     next == REC_OP_WAIT_SLOT;
+		break;
+	case REC_OP_DONE:
+		ok = false;
+		break;
+	default:
+		abort();
+	}
+	if (!ok) {
+		log_error("reconcile: op for item %lld: bad transition %s -> %s", op->row.item_id,
+		          op_state_name(op->state), op_state_name(next));
+		abort();
+	}
+	op->state = next;
+}
+
+struct rec_op *rec_op_new(struct rec_target *t, enum rec_op_kind kind)
+{
+	struct rec_op *op = xcalloc(1, sizeof(*op));
+	op->t = t;
+	op->kind = kind;
+	op->state = REC_OP_NEW;
+	conn_remote_init(&op->remote);
+	item_fields_init(&op->rcanon);
+	return op;
+}
+
+static void op_free(struct rec_op *op)
+{
+	rec_row_free(&op->row);
+	conn_remote_free(&op->remote);
+	item_fields_free(&op->rcanon);
+	if (op->has_mr)
+		merge_result_free(&op->mr);
+	if (op->conflicts)
+		json_object_put(op->conflicts);
+	free(op);
+}
+
+void rec_op_discard(struct rec_op *op)
+{
+	if (op->state != REC_OP_NEW)
+		abort();
+	op_free(op);
+}
+
+/* Last thing done with an op: it may end the target's stage. */
+static void op_finish(struct rec_op *op)
+{
+	struct rec_target *t = op->t;
+	op_set_state(op, REC_OP_DONE);
+	op_free(op);
+	rec_target_op_done(t);
+}
+
+static unsigned popcount(unsigned m)
+{
+	return (unsigned)__builtin_popcount(m);
+}
+
+/* ---- the dry-run plan ---- */
+
+static void plan_value(char *out, size_t n, const char *v)
+{
+	size_t o = 0;
+	if (!v) {
+		snprintf(out, n, "(none)");
+		return;
+	}
+	for (const char *p = v; *p && o + 5 < n; p++) {
+		if (p - v >= 60) {
+			out[o++] = '.';
+			out[o++] = '.';
+			out[o++] = '.';
+			break;
+		}
+		if (*p == '\n' || *p == '\r') {
+			out[o++] = '\\';
+			out[o++] = *p == '\n' ? 'n' : 'r';
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = 0;
+}
+
+static const char *op_key(const struct rec_op *op)
+{
+	if (op->has_remote && op->remote.key)
+		return op->remote.key;
+	if (op->row.remote_key)
+		return op->row.remote_key;
+	return op->t->target;
+}
+
+static void op_plan(const struct rec_op *op)
+{
+	FILE *f = op_engine(op)->plan_out ? op_engine(op)->plan_out : stdout;
+	const enum cfg_policy *pol = rec_cycle_policy(op->t->cy);
+	long long id = op->row.item_id;
+	char a[96], b[96];
+
+	if (op->kind == REC_OP_ADOPT_TOKEN)
+		fprintf(f, "adopt   %s item %lld\n", op_key(op), id);
+	if (!op->has_mr)
+		return;
+	for (int i = 0; i < ITEM_F__COUNT; i++) {
+		const char *name = item_field_name(i);
+		switch (op->mr.action[i]) {
+		case MERGE_SAME:
+			break;
+		case MERGE_PULL:
+			plan_value(a, sizeof(a), op->row.ledger.v[i]);
+			plan_value(b, sizeof(b), op->mr.merged.v[i]);
+			fprintf(f, "pull    item %lld  %s: %s -> %s  from %s\n", id, name, a, b, op_key(op));
+			break;
+		case MERGE_PUSH:
+			plan_value(a, sizeof(a), op->rcanon.v[i]);
+			plan_value(b, sizeof(b), op->mr.merged.v[i]);
+			fprintf(f, "push    %s  item %lld  %s: %s -> %s\n", op_key(op), id, name, a, b);
+			break;
+		case MERGE_CONFLICT_PULL:
+		case MERGE_CONFLICT_PUSH:
+			plan_value(a, sizeof(a), op->row.ledger.v[i]);
+			plan_value(b, sizeof(b), op->rcanon.v[i]);
+			fprintf(f, "conflict item %lld %s: ledger \"%s\" remote \"%s\" -> %s (%s)\n", id,
+			        name, a, b, op->mr.action[i] == MERGE_CONFLICT_PULL ? "remote" : "ledger",
+			        cfg_policy_name(pol[i]));
+			break;
+		default:
+			abort();
+		}
+	}
+}
+
+/* ---- ledger writes other than the merge ---- */
+
+static void op_on_simple_write(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	UNUSED(res);
+	if (err) {
+		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] link %lld: ledger write failed: %s",
+		         rec_cycle_name(op->t->cy), op->row.link_id, err);
+		op->t->errors++;
+	} else {
+		op->t->ledger_writes++;
+	}
+	op_finish(op);
+}
+
+static void op_write(struct rec_op *op, const char *sql, int n, const char *const *p)
+{
+	op_set_state(op, REC_OP_APPLY);
+	if (db_query(op_engine(op)->db, sql, n, p, op_on_simple_write, op) < 0) {
+		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] ledger closed, write skipped",
+		         rec_cycle_name(op->t->cy));
+		op->t->errors++;
+		op_finish(op);
+	}
+}
+
+/* A failure on this link: note it (count = false for an unknown create
+ * outcome, which is not the link's fault) and go on with the others. */
+static void op_link_error(struct rec_op *op, const char *what, const char *msg, bool count)
+{
+	char cnt[2] = { count ? '1' : '0', 0 };
+	char id[24];
+	op->t->errors++;
+	op->t->link_errors++;
+	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s %s: %s", rec_cycle_name(op->t->cy), what,
+	         op_key(op), msg ? msg : "failed");
+	if (op_engine(op)->dry_run || !op->row.link_id) {
+		op_finish(op);
+		return;
+	}
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	const char *p[] = { id, msg ? msg : what, cnt };
+	op_write(op, REC_SQL_LINK_ERROR, 3, p);
+}
+
+static void op_broken(struct rec_op *op, const char *reason, const char *msg)
+{
+	char id[24];
+	op->t->broken++;
+	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] ticket %s is %s: link broken, item left as it is",
+	         rec_cycle_name(op->t->cy), op_key(op), reason);
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	const char *p[] = { id, reason, msg ? msg : reason, rec_cycle_source(op->t->cy) };
+	op_write(op, REC_SQL_BROKEN, 4, p);
+}
+
+/* ---- tracker calls, gated to max_inflight ---- */
+
+static void op_on_remote(struct connector *c, const struct conn_result *res,
+                         const struct conn_remote *remote, void *arg);
+
+static void op_ref(const struct rec_op *op, struct conn_remote *ref)
+{
+	conn_remote_init(ref);
+	if (op->kind == REC_OP_ADOPT_REF) {
+		ref->remote_id = op->row.ref_remote_id;
+		ref->key = op->row.ref_key;
+		return;
+	}
+	ref->remote_id = op->has_remote && op->remote.remote_id ? op->remote.remote_id : op->row.remote_id;
+	ref->key = op->has_remote && op->remote.key ? op->remote.key : op->row.remote_key;
+	ref->extra = op->has_remote && op->remote.extra ? op->remote.extra : op->row.extra;
+}
+
+static void op_issue(struct rec_op *op)
+{
+	struct rec_target *t = op->t;
+	struct connector *c = rec_cycle_connector(t->cy);
+	const struct rec_idmap *idm = rec_cycle_idmap(t->cy);
+	struct conn_remote ref;
+	struct item_fields want;
+	struct conn_item_context ctx = {
+		.item_id = op->row.item_id, .token = op->row.token, .postmortem_ref = op->row.pm_ref,
+		.postmortem_title = op->row.pm_title, .postmortem_url = op->row.pm_url,
+	};
+	int rc;
+
+	item_fields_init(&want);
+	op_ref(op, &ref);
+	op_set_state(op, REC_OP_REMOTE);
+	t->remote_inflight++;
+	switch (op->call) {
+	case REC_CALL_FETCH:
+		rc = c->ops->fetch(c, t->target, &ref, op_on_remote, op);
+		break;
+	case REC_CALL_UPDATE:
+		rec_to_tracker(idm, &op->mr.merged, &want);
+		rc = c->ops->update(c, t->target, &ref, &want, op->mr.push_mask, &ctx, op_on_remote, op);
+		break;
+	case REC_CALL_CREATE:
+		rec_to_tracker(idm, &op->row.ledger, &want);
+		rc = c->ops->create(c, t->target, &want, &ctx, op_on_remote, op);
+		break;
+	default:
+		abort();
+	}
+	item_fields_free(&want);
+	if (rc < 0) {
+		t->remote_inflight--;
+		op_link_error(op, "tracker call", strerror(-rc), false);
+	}
+}
+
+static void op_call(struct rec_op *op, enum rec_call call)
+{
+	struct rec_target *t = op->t;
+	op->call = call;
+	if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled) {
+		rec_target_pin(t, op->remote_ms);
+		op_finish(op);
+		return;
+	}
+	if (t->remote_inflight >= rec_cycle_max_inflight(t->cy)) {
+		op_set_state(op, REC_OP_WAIT_SLOT);
+		op->next = NULL;
+		if (t->wait_tail)
+			t->wait_tail->next = op;
+		else
+			t->wait_head = op;
+		t->wait_tail = op;
+		return;
+	}
+	op_issue(op);
+}
+
+static void slot_release(struct rec_target *t)
+{
+	t->remote_inflight--;
+	while (t->wait_head && t->remote_inflight < rec_cycle_max_inflight(t->cy)) {
+		struct rec_op *op = t->wait_head;
+		t->wait_head = op->next;
+		if (!t->wait_head)
+			t->wait_tail = NULL;
+		if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled) {
+			rec_target_pin(t, op->remote_ms);
+			op_finish(op);
+		} else {
+			op_issue(op);
+		}
+	}
+}
+
+static void op_after_update(struct rec_op *op)
+{
+	op->t->pushed_fields += popcount(op->mr.push_mask);
+	merge_result_free(&op->mr);
+	op->has_mr = false;
+	/* conflicts stay those of the first decision */
+	op_decide(op);
+}
+
+static void op_created(struct rec_op *op)
+{
+	char id[24], ver[24];
+	char *base = NULL;
+	rec_canon_remote(rec_cycle_idmap(op->t->cy), &op->remote.fields,
+	                 op->row.ledger.v[ITEM_F_OWNER], &op->rcanon);
+	struct json_object *b = item_fields_to_json(&op->rcanon);
+	base = xstrdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
+	json_object_put(b);
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	snprintf(ver, sizeof(ver), "%lld", op->row.version);
+	const char *p[] = { id, ver, base, op->remote.remote_id, op->remote.key, op->remote.url,
+	                    op->remote.updated_at, op->remote.etag, op->remote.extra,
+	                    rec_cycle_source(op->t->cy) };
+	op->t->created++;
+	log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] created %s", rec_cycle_name(op->t->cy),
+	         op->remote.key ? op->remote.key : "?");
+	op_write(op, REC_SQL_CREATED, 10, p);
+	free(base);
+}
+
+void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
+{
+	conn_remote_free(dst);
+	dst->remote_id = xstrdup(src->remote_id);
+	dst->key = xstrdup(src->key);
+	dst->url = xstrdup(src->url);
+	dst->updated_at = xstrdup(src->updated_at);
+	dst->etag = xstrdup(src->etag);
+	dst->token = xstrdup(src->token);
+	dst->extra = xstrdup(src->extra);
+	item_fields_copy(&dst->fields, &src->fields);
+}
+
+static void op_remote_ok(struct rec_op *op, const struct conn_remote *r)
+{
+	rec_remote_copy(&op->remote, r);
+	op->has_remote = true;
+	switch (op->call) {
+	case REC_CALL_FETCH:
+		op_decide(op);
+		break;
+	case REC_CALL_UPDATE:
+		op_after_update(op);
+		break;
+	case REC_CALL_CREATE:
+		op_created(op);
+		break;
+	default:
+		abort();
+	}
+}
+
+static void op_remote_failed(struct rec_op *op, const struct conn_result *res)
+{
+	struct rec_target *t = op->t;
+	const char *name = rec_cycle_name(t->cy);
+	const char *what = op->call == REC_CALL_CREATE ? "create in" :
+	                   op->call == REC_CALL_UPDATE ? "update of" : "fetch of";
+	switch (res->status) {
+	case CONN_GONE:
+	case CONN_MOVED:
+		if (op->call == REC_CALL_CREATE)
+			break;
+		op_broken(op, res->status == CONN_GONE ? "gone" : "moved", res->error);
+		return;
+	case CONN_RATE_LIMITED:
+		if (!t->stop_rate)
+			log_conn(LOG_LVL_WARN, name, "%s: rate limited; pass stopped, may resume in %lld s",
+			         t->target, (long long)(res->retry_after_ms / 1000));
+		t->stop_rate = true;
+		t->retry_after_ms = res->retry_after_ms;
+		rec_target_pin(t, op->remote_ms);
+		op_finish(op);
+		return;
+	case CONN_AUTH:
+		if (!t->stop_auth)
+			log_conn(LOG_LVL_ERROR, name, "%s: credentials refused (%s); connector stopped",
+			         t->target, res->error ? res->error : "auth");
+		t->stop_auth = true;
+		t->errors++;
+		rec_target_pin(t, op->remote_ms);
+		op_finish(op);
+		return;
+	case CONN_UNKNOWN:
+		op_link_error(op, what, res->error ? res->error : "outcome unknown", false);
+		return;
+	case CONN_INVALID:
+		op_link_error(op, what, res->error ? res->error : "refused", true);
+		return;
+	default:
+		break;
+	}
+	rec_target_pin(t, op->remote_ms);
+	op_link_error(op, what, res->error ? res->error : conn_status_name(res->status), true);
+}
+
+static void op_on_remote(struct connector *c, const struct conn_result *res,
+                         const struct conn_remote *remote, void *arg)
+{
+	struct rec_op *op = arg;
+	struct rec_target *t = op->t;
+	UNUSED(c);
+	t->active++; /* keep t while the wait queue moves on */
+	if (res->status == CONN_OK && remote)
+		op_remote_ok(op, remote);
+	else
+		op_remote_failed(op, res);
+	slot_release(t);
+	rec_target_op_done(t);
+}
+
+/* ---- merge and the ledger write ---- */
+
+static struct json_object *conflict_json(const struct rec_op *op, int f)
+{
+	struct json_object *c = json_object_new_object();
+	const enum cfg_policy *pol = rec_cycle_policy(op->t->cy);
+	const char *l = op->row.ledger.v[f], *r = op->rcanon.v[f];
+	const char *b = op->row.has_base ? op->row.base.v[f] : NULL;
+	json_object_object_add(c, "field", json_object_new_string(item_field_name(f)));
+	json_object_object_add(c, "ledger", l ? json_object_new_string(l) : NULL);
+	json_object_object_add(c, "remote", r ? json_object_new_string(r) : NULL);
+	json_object_object_add(c, "base", b ? json_object_new_string(b) : NULL);
+	json_object_object_add(c, "policy", json_object_new_string(cfg_policy_name(pol[f])));
+	json_object_object_add(c, "chosen", json_object_new_string(
+		op->mr.action[f] == MERGE_CONFLICT_PULL ? "remote" : "ledger"));
+	return c;
+}
+
+static bool op_is_echo(const struct rec_op *op)
+{
+	return op->kind == REC_OP_PULL && op->row.has_remote_ms && op->row.has_base &&
+	       op->remote_ms == op->row.remote_ms &&
+	       item_fields_diff(&op->rcanon, &op->row.base) == 0;
+}
+
+/* Merge what we know and decide the next step. */
+static void op_decide(struct rec_op *op)
+{
+	const struct rec_engine_view *e = op_engine(op);
+	bool first = op->conflicts == NULL;
+
+	if (op->has_remote) {
+		rec_canon_remote(rec_cycle_idmap(op->t->cy), &op->remote.fields,
+		                 op->row.ledger.v[ITEM_F_OWNER], &op->rcanon);
+		if (!op->remote.updated_at || ts_parse(op->remote.updated_at, &op->remote_ms) < 0)
+			op->remote_ms = 0;
+	} else {
+		item_fields_copy(&op->rcanon, &op->row.base); /* assume unchanged */
+		op->remote_ms = 0;
+	}
+	if (op_is_echo(op)) {
+		op_finish(op);
+		return;
+	}
+	if (op->has_mr)
+		merge_result_free(&op->mr);
+	merge_item(&op->row.ledger, op->row.has_base ? &op->row.base : NULL, &op->rcanon,
+	           rec_cycle_policy(op->t->cy), op->row.ledger_ms, op->remote_ms, &op->mr);
+	op->has_mr = true;
+	if (first) {
+		op->conflicts = json_object_new_array();
+		op->conflict_mask = op->mr.conflict_mask;
+		for (int f = 0; f < ITEM_F__COUNT; f++)
+			if (op->mr.conflict_mask & ITEM_FIELD_BIT(f))
+				json_object_array_add(op->conflicts, conflict_json(op, f));
+	}
+	if (e->dry_run) {
+		op_plan(op);
+		op_finish(op);
+		return;
+	}
+	if (op->mr.push_mask && op->call != REC_CALL_UPDATE) {
+		op_call(op, REC_CALL_UPDATE);
+		return;
+	}
+	if (op->mr.push_mask)
+		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] %s kept other values after the update",
+		         rec_cycle_name(op->t->cy), op_key(op));
+	op_apply(op);
+}
+
+static void op_on_reload(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	struct rec_row row;
+	UNUSED(db);
+	if (err || PQntuples(res) != 1) {
+		op_link_error(op, "re-read of", err ? err : "link vanished", true);
+		return;
+	}
+	if (rec_row_parse(res, 0, &row) < 0) {
+		rec_row_free(&row);
+		op_link_error(op, "re-read of", "unreadable row", true);
+		return;
+	}
+	/* keep the reference columns (an adoption) */
+	row.ref_id = op->row.ref_id;
+	row.ref_remote_id = op->row.ref_remote_id;
+	row.ref_key = op->row.ref_key;
+	row.ref_state = op->row.ref_state;
+	op->row.ref_remote_id = op->row.ref_key = op->row.ref_state = NULL;
+	rec_row_free(&op->row);
+	op->row = row;
+	op->call = REC_CALL_NONE;
+	if (op->conflicts)
+		json_object_put(op->conflicts);
+	op->conflicts = NULL; /* a new decision on the new ledger values */
+	op_decide(op);
+}
+
+static void op_on_apply(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	struct rec_target *t = op->t;
+	char id[24];
+	UNUSED(db);
+	if (err) {
+		rec_target_pin(t, op->remote_ms);
+		op_link_error(op, "ledger write for", err, true);
+		return;
+	}
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		/* the item changed while we worked: nothing was written */
+		if (++op->reloads > REC_MAX_RELOADS) {
+			rec_target_pin(t, op->remote_ms);
+			op_link_error(op, "ledger write for", "item kept changing; retried next cycle", false);
+			return;
+		}
+		op_set_state(op, REC_OP_RELOAD);
+		snprintf(id, sizeof(id), "%lld", op->row.link_id);
+		const char *p[] = { id };
+		if (db_query(op_engine(op)->db, REC_SQL_RELOAD, 1, p, op_on_reload, op) < 0)
+			op_link_error(op, "re-read of", "ledger closed", false);
+		return;
+	}
+	t->ledger_writes++;
+	if (op->mr.pull_mask)
+		t->pulled++;
+	t->conflicts += popcount(op->conflict_mask);
+	if (op->kind == REC_OP_ADOPT_TOKEN || op->kind == REC_OP_ADOPT_REF)
+		t->adopted++;
+	op_finish(op);
+}
+
+static void op_apply(struct rec_op *op)
+{
+	char id[24], ver[24];
+	const struct rec_cycle *cy = op->t->cy;
+	const struct conn_remote *r = op->has_remote ? &op->remote : NULL;
+	char *pull = rec_fields_json(&op->mr.merged, op->mr.pull_mask);
+	char *base = rec_fields_json(&op->mr.merged, ITEM_FIELDS_ALL);
+	char *conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
+	                                                                     JSON_C_TO_STRING_PLAIN) : "[]");
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	snprintf(ver, sizeof(ver), "%lld", op->row.version);
+	const char *p[] = {
+		id, ver, pull, base,
+		r ? r->remote_id : NULL, r ? r->key : NULL, r ? r->url : NULL,
+		r ? r->updated_at : NULL, r ? r->etag : NULL, r ? r->extra : NULL,
+		rec_cycle_source(cy), conf,
+		op->kind == REC_OP_ADOPT_REF ? rec_cycle_name(cy) : NULL,
+	};
+	op_set_state(op, REC_OP_APPLY);
+	int rc = db_query(op_engine(op)->db, REC_SQL_APPLY, 13, p, op_on_apply, op);
+	free(pull);
+	free(base);
+	free(conf);
+	if (rc < 0)
+		op_link_error(op, "ledger write for", "ledger closed", false);
+}
+
+void rec_op_start(struct rec_op *op)
+{
+	const struct rec_engine_view *e = op_engine(op);
+	FILE *f = e->plan_out ? e->plan_out : stdout;
+	op->t->active++;
+	switch (op->kind) {
+	case REC_OP_PULL:
+	case REC_OP_ADOPT_TOKEN:
+		op_decide(op);
+		break;
+	case REC_OP_PUSH:
+		if (op->row.has_base) {
+			op_decide(op);
+		} else if (e->dry_run) {
+			fprintf(f, "push    %s  item %lld  (no base: fetch and merge by policy)\n",
+			        op_key(op), op->row.item_id);
+			op_finish(op);
+		} else {
+			op_call(op, REC_CALL_FETCH);
+		}
+		break;
+	case REC_OP_ADOPT_REF:
+		op->row.link_id = op->row.ref_id;
+		if (e->dry_run) {
+			fprintf(f, "adopt   %s item %lld\n", op->row.ref_key ? op->row.ref_key : "?",
+			        op->row.item_id);
+			op_finish(op);
+		} else {
+			op_call(op, REC_CALL_FETCH);
+		}
+		break;
+	case REC_OP_CREATE:
+		if (e->dry_run) {
+			fprintf(f, "create  %s  item %lld \"%s\"\n", op->t->target, op->row.item_id,
+			        op->row.ledger.v[ITEM_F_TITLE] ? op->row.ledger.v[ITEM_F_TITLE] : "");
+			op_finish(op);
+		} else {
+			op_call(op, REC_CALL_CREATE);
+		}
+		break;
+	default:
+		abort();
+	}
+}

@@ -1,0 +1,304 @@
+/* rec_link.h — internals of the reconcile engine, shared by reconcile.c
+ * (engine, cycles, listing, push pass, cursor), rec_link.c (the work on
+ * one link: merge, tracker call, ledger write) and rec_sql.c (statements,
+ * row parsing, identity map).  Not a public interface: only the engine's
+ * own files include it.
+ */
+#ifndef CLOSELOOP_REC_LINK_H
+#define CLOSELOOP_REC_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <libpq-fe.h>
+#include <json-c/json.h>
+#include <uv.h>
+#include "config.h"
+#include "connector.h"
+#include "db.h"
+#include "item.h"
+#include "merge.h"
+#include "reconcile.h"
+
+struct db;
+struct rec_cycle;
+struct rec_target;
+
+/* ---- identity map: ledger handle <-> tracker identity (person table) ---- */
+
+struct rec_ident {
+	char *handle;
+	char *ident;   /* GitHub login (compared case-insensitively) */
+};
+
+struct rec_idmap {
+	struct rec_ident *by_ident;   /* sorted by strcasecmp(ident) */
+	struct rec_ident **by_handle; /* pointers into by_ident, sorted by handle */
+	size_t n;
+};
+
+/* Fill from a result of REC_SQL_IDMAP (handle, ident); replaces m. */
+void rec_idmap_load(struct rec_idmap *m, const PGresult *res);
+void rec_idmap_free(struct rec_idmap *m);
+const char *rec_idmap_handle(const struct rec_idmap *m, const char *ident);
+const char *rec_idmap_ident(const struct rec_idmap *m, const char *handle);
+
+/* Remote (tracker identity) -> canonical: owner login -> handle (unknown
+ * login kept as written).  A NULL remote owner next to a ledger owner with
+ * no tracker identity counts as the ledger owner: such a handle cannot be
+ * assigned in the tracker, so the NULL is not a change made there. */
+void rec_canon_remote(const struct rec_idmap *m, const struct item_fields *remote,
+                      const char *ledger_owner, struct item_fields *out);
+/* Canonical -> what the connector gets: owner handle -> login or NULL. */
+void rec_to_tracker(const struct rec_idmap *m, const struct item_fields *canon,
+                    struct item_fields *out);
+
+/* ---- rows: one link with its item and postmortem (REC_SQL_LINK_COLS) ---- */
+
+struct rec_row {
+	long long link_id;          /* 0: the item has no managed link */
+	char *link_state, *token, *remote_id, *remote_key, *url, *extra, *etag;
+	bool has_base;
+	struct item_fields base;
+	bool has_remote_ms;
+	int64_t remote_ms;          /* stored remote_updated_at */
+	long long item_id, version;
+	int64_t ledger_ms;          /* action_item.updated_at */
+	struct item_fields ledger;
+	char *pm_ref, *pm_title, *pm_url;
+	/* push pass only: an external reference to this target, if any */
+	long long ref_id;
+	char *ref_remote_id, *ref_key, *ref_state;
+};
+
+/* Parse row r of res (columns of REC_SQL_LINK_COLS, then the optional four
+ * reference columns).  Returns 0 or -EINVAL for an unreadable number. */
+int rec_row_parse(const PGresult *res, int r, struct rec_row *out) MUST_CHECK;
+void rec_row_free(struct rec_row *row);
+
+/* PostgreSQL array literal "{\"a\",\"b\"}" of n strings (NULL = NULL). */
+char *rec_sql_text_array(const char *const *v, size_t n);
+/* JSON text of the fields in mask only ({"state": "done"}). */
+char *rec_fields_json(const struct item_fields *f, unsigned mask);
+
+/* ---- per-link work (rec_link.c) ---- */
+
+enum rec_op_kind {
+	REC_OP_PULL,        /* a listed remote matched to a linked link */
+	REC_OP_ADOPT_TOKEN, /* a listed remote carrying a 'creating' link's token */
+	REC_OP_PUSH,        /* a linked item whose ledger version moved */
+	REC_OP_ADOPT_REF,   /* an item's reference ticket becomes its managed link */
+	REC_OP_CREATE,      /* a new ticket (intent recorded first) */
+};
+
+enum rec_op_state {
+	REC_OP_NEW = 0,
+	REC_OP_WAIT_SLOT,   /* queued for a tracker slot (max_inflight) */
+	REC_OP_REMOTE,      /* tracker call in flight */
+	REC_OP_APPLY,       /* ledger write in flight */
+	REC_OP_RELOAD,      /* re-reading the item after a concurrent edit */
+	REC_OP_DONE,
+};
+
+enum rec_call { REC_CALL_NONE = 0, REC_CALL_FETCH, REC_CALL_UPDATE, REC_CALL_CREATE };
+
+struct rec_op {
+	struct rec_target *t;
+	enum rec_op_kind kind;
+	enum rec_op_state state;
+	enum rec_call call;         /* the tracker call waiting for / in flight */
+	struct rec_row row;
+	bool has_remote;
+	struct conn_remote remote;  /* latest known remote, tracker identity */
+	int64_t remote_ms;          /* its updated_at, 0 when unknown */
+	struct item_fields rcanon;  /* remote in canonical form */
+	bool has_mr;
+	struct merge_result mr;
+	struct json_object *conflicts; /* array of conflict details, or NULL */
+	unsigned conflict_mask;
+	int reloads;
+	struct rec_op *next;        /* wait queue */
+};
+
+/* Deep copy (dst is freed first). */
+void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src);
+struct rec_op *rec_op_new(struct rec_target *t, enum rec_op_kind kind);
+/* Free an op that was never started. */
+void rec_op_discard(struct rec_op *op);
+/* Run the op to its end; t->active counts it until it is done (it may end
+ * before this returns, e.g. an echo or a dry run). */
+void rec_op_start(struct rec_op *op);
+
+/* ---- one (connector, target) pass and one connector cycle ---- */
+
+struct rec_page {
+	struct conn_remote *items;
+	size_t n;
+	struct rec_page *next;
+};
+
+struct rec_target {
+	struct rec_cycle *cy;
+	char *target;
+	uint64_t t0_ns;
+	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
+	uint64_t ledger_writes, link_errors;
+	int errors;
+	bool stop_rate, stop_auth;
+	int64_t retry_after_ms;
+	/* cursor as loaded */
+	bool has_cursor;
+	int64_t cursor_ms;
+	char *cursor_etag;
+	bool cursor_had_error;
+	long long n_creating;
+	bool has_min_intent;
+	int64_t min_intent_ms;
+	/* listing */
+	bool list_done, list_failed, list_not_modified, have_first_page;
+	char *first_etag;
+	char *list_error;
+	bool has_max_seen, has_min_fail;
+	int64_t max_seen_ms, min_fail_ms;
+	struct rec_page *pages_head, *pages_tail;
+	struct rec_page *page_cur;  /* the page whose links are being read */
+	bool page_busy;             /* page_cur or its ops are in progress */
+	/* ops */
+	size_t active;
+	int remote_inflight;
+	struct rec_op *wait_head, *wait_tail;
+	/* creates waiting for their intent rows */
+	struct rec_op **creates;
+	size_t n_creates, create_pos, chunk_len;
+};
+
+/* An op is done: release it (reconcile.c; drains the stage at zero). */
+void rec_target_op_done(struct rec_target *t);
+/* A remote ticket (updated_at remote_ms; <= 0: none) could not be worked:
+ * keep the cursor before it so the next listing sees it again. */
+void rec_target_pin(struct rec_target *t, int64_t remote_ms);
+
+/* Engine and cycle, as rec_link.c needs them. */
+struct rec_engine_view {
+	struct db *db;
+	bool dry_run;
+	FILE *plan_out;
+	bool stopping;      /* rec_engine_stop was called */
+	bool cancelled;     /* ... and its time-out passed: start no tracker call */
+};
+const struct rec_engine_view *rec_cycle_engine(const struct rec_cycle *cy);
+struct connector *rec_cycle_connector(const struct rec_cycle *cy);
+const char *rec_cycle_name(const struct rec_cycle *cy);
+const char *rec_cycle_source(const struct rec_cycle *cy);   /* "reconcile:<name>" */
+const struct rec_idmap *rec_cycle_idmap(const struct rec_cycle *cy);
+const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy);
+int rec_cycle_max_inflight(const struct rec_cycle *cy);
+
+/* ---- the engine and its cycles (reconcile.c) ---- */
+
+enum cyc_state {
+	CYC_LOCK = 0,
+	CYC_IDMAP,
+	CYC_UNROUTED,
+	CYC_TARGET,
+	CYC_CURSOR,
+	CYC_LISTING,
+	CYC_PUSH_SELECT,
+	CYC_PUSH_OPS,
+	CYC_CREATES,
+	CYC_CURSOR_WRITE,
+	CYC_TARGET_END,
+	CYC_DONE,
+};
+
+struct rec_request {
+	rec_done_cb cb;
+	void *arg;
+	int remaining;
+	int errors;
+};
+
+struct rec_conn {
+	struct rec_engine *e;
+	struct connector *conn;
+	struct rec_cycle *cycle;      /* running, or NULL */
+	bool want_full, want_push;    /* queued behind the running cycle */
+	struct rec_request **next_reqs;
+	size_t n_next_reqs;
+	bool lock_lost_logged;
+};
+
+struct rec_cycle {
+	struct rec_engine *e;
+	struct rec_conn *rc;
+	enum cyc_state state;
+	bool push_only, first_conn;
+	char *name, *type, *source;
+	char **targets;
+	size_t n_targets, ti;
+	int max_inflight, overlap_s;
+	enum cfg_policy policy[ITEM_F__COUNT];
+	char *def_conn, *def_target;
+	char *pairs_c, *pairs_t;      /* every configured (connector, target) */
+	struct rec_idmap idmap;
+	struct rec_target *t;
+	struct rec_op **now;          /* push-pass ops to start */
+	size_t n_now;
+	int errors;
+	bool stop_conn;
+	uint64_t pulled;
+	struct rec_request **reqs;
+	size_t n_reqs;
+};
+
+struct rec_engine {
+	uv_loop_t *loop;
+	struct db *db;
+	const struct config *cfg;
+	struct rec_engine_view view;
+	struct rec_stats stats;
+	struct rec_conn *conns;
+	size_t n_conns;
+	uv_timer_t debounce, stop_timer;
+	int open_handles;
+	bool closing;
+	void (*stopped_cb)(void *);
+	void *stopped_arg;
+};
+
+/* The one function that changes a cycle's state (runs the entry action). */
+void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next);
+/* Log a failure of the cycle (or its current target) and count it. */
+void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err);
+/* Queue a statement with the cycle as arg; false when the database is
+ * closing (then the pass/cycle ended, except while listing). */
+bool rec_cycle_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
+                     db_result_cb cb);
+
+/* ---- the target pass (rec_pass.c): entry actions of the cycle states ---- */
+
+void rec_pass_cursor(struct rec_cycle *cy);       /* CYC_CURSOR, then LISTING */
+void rec_pass_push_select(struct rec_cycle *cy);  /* CYC_PUSH_SELECT */
+void rec_pass_push_ops(struct rec_cycle *cy);     /* CYC_PUSH_OPS */
+void rec_pass_creates(struct rec_cycle *cy);      /* CYC_CREATES (per batch) */
+void rec_pass_cursor_write(struct rec_cycle *cy); /* CYC_CURSOR_WRITE */
+void rec_pass_target_end(struct rec_cycle *cy);   /* CYC_TARGET_END */
+
+/* ---- SQL (rec_sql.c) ---- */
+
+extern const char REC_SQL_LOCK[];        /* $1 connector name -> bool */
+extern const char REC_SQL_IDMAP[];       /* $1 connector type -> handle, ident */
+extern const char REC_SQL_UNROUTED[];    /* $1 conns[] $2 targets[] $3 def conn $4 def target */
+extern const char REC_SQL_CURSOR[];      /* $1 conn $2 target */
+extern const char REC_SQL_PAGE[];        /* $1 conn $2 remote_ids[] $3 tokens[] */
+extern const char REC_SQL_RELOAD[];      /* $1 link id */
+extern const char REC_SQL_PUSH[];        /* see rec_sql.c */
+extern const char REC_SQL_INTENTS[];     /* $1 conn $2 target $3 item ids[] */
+extern const char REC_SQL_APPLY[];
+extern const char REC_SQL_CREATED[];
+extern const char REC_SQL_BROKEN[];
+extern const char REC_SQL_LINK_ERROR[];
+extern const char REC_SQL_CURSOR_WRITE[];
+extern const char REC_SQL_CURSOR_ERROR[];
+
+#endif

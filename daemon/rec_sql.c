@@ -1,0 +1,354 @@
+/* rec_sql.c — the reconcile engine's statements, row parsing and the
+ * identity map (see rec_link.h).  Every statement is set-oriented where the
+ * engine reads (one per listing page, one per push pass, one per batch of
+ * intents) and one per changed link where it writes.
+ */
+#include "rec_link.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+/* Session advisory lock per connector: the daemon that holds it works the
+ * connector; kept while the session lives (taking it again while holding it
+ * just succeeds; every hold is released when the session ends). */
+const char REC_SQL_LOCK[] =
+	"SELECT pg_try_advisory_lock(hashtext('closeloop:connector:' || $1))";
+
+const char REC_SQL_IDMAP[] =
+	"SELECT handle, ident FROM (SELECT handle, CASE $1::text"
+	" WHEN 'github' THEN github_login"
+	" WHEN 'jira' THEN coalesce(jira_account_id, jira_username)"
+	" WHEN 'servicenow' THEN servicenow_sys_id END AS ident FROM person) p"
+	" WHERE ident IS NOT NULL AND ident <> ''";
+
+/* Open items without any managed link whose route (team target, else the
+ * configured default) is no configured (connector, target) pair. */
+const char REC_SQL_UNROUTED[] =
+	"SELECT count(*) FROM action_item i LEFT JOIN team tm ON tm.id = i.team_id"
+	" WHERE i.state NOT IN ('done','wont_do')"
+	" AND NOT EXISTS (SELECT 1 FROM external_link l WHERE l.action_item_id = i.id"
+	"                 AND l.kind = 'managed')"
+	" AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS r(c, t)"
+	"                 WHERE r.c = coalesce(tm.connector, $3) AND r.t = coalesce(tm.target, $4))";
+
+const char REC_SQL_CURSOR[] =
+	"SELECT floor(extract(epoch FROM c.cursor_at) * 1000)::bigint, c.etag, c.last_error IS NOT NULL,"
+	" (SELECT count(*) FROM external_link l WHERE l.connector = $1 AND l.target = $2"
+	"   AND l.kind = 'managed' AND l.state = 'creating'),"
+	" (SELECT floor(extract(epoch FROM min(l.intent_at)) * 1000)::bigint FROM external_link l"
+	"   WHERE l.connector = $1 AND l.target = $2 AND l.kind = 'managed' AND l.state = 'creating')"
+	" FROM (SELECT 1) one LEFT JOIN sync_cursor c ON c.connector = $1 AND c.target = $2";
+
+#define LINK_COLS \
+	"l.id, l.state, l.create_token, l.remote_id, l.remote_key, l.url, l.remote_extra::text, l.etag," \
+	" l.base::text, floor(extract(epoch FROM l.remote_updated_at) * 1000)::bigint," \
+	" i.id, i.version, floor(extract(epoch FROM i.updated_at) * 1000)::bigint," \
+	" i.title, i.description, i.state, i.priority, i.type, i.owner," \
+	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url"
+enum { COL_REF = 23, N_COLS = 23, N_COLS_REF = 27 };
+
+const char REC_SQL_PAGE[] =
+	"SELECT " LINK_COLS
+	" FROM external_link l JOIN action_item i ON i.id = l.action_item_id"
+	" JOIN postmortem p ON p.id = i.postmortem_id"
+	" WHERE l.connector = $1 AND l.kind = 'managed'"
+	" AND (l.remote_id = ANY($2::text[]) OR l.create_token = ANY($3::text[]))";
+
+const char REC_SQL_RELOAD[] =
+	"SELECT " LINK_COLS
+	" FROM external_link l JOIN action_item i ON i.id = l.action_item_id"
+	" JOIN postmortem p ON p.id = i.postmortem_id WHERE l.id = $1";
+
+/* The push pass of one (connector, target):
+ *   $1 connector name, $2 target, $3 default connector, $4 default target,
+ *   $5 connector column of bare references ('github'), $6 include links
+ *   left 'creating' (after a recovery listing only).
+ * Rows: linked links of this target whose item moved past synced_version;
+ * 'creating' links to create again (fewer than 5 refusals so far); open
+ * items routed here with no managed link of this connector (with the first
+ * reference to this target, if any, to adopt instead of creating). */
+const char REC_SQL_PUSH[] =
+	"SELECT " LINK_COLS ", r.id, r.remote_id, r.remote_key, r.state"
+	" FROM action_item i JOIN postmortem p ON p.id = i.postmortem_id"
+	" LEFT JOIN team tm ON tm.id = i.team_id"
+	" LEFT JOIN external_link l ON l.action_item_id = i.id AND l.kind = 'managed' AND l.connector = $1"
+	" LEFT JOIN LATERAL (SELECT r.id, r.remote_id, r.remote_key, r.state FROM external_link r"
+	"   WHERE r.action_item_id = i.id AND r.kind = 'reference' AND r.connector = $5"
+	"   AND r.target = $2 ORDER BY r.id LIMIT 1) r ON l.id IS NULL"
+	" WHERE (l.target = $2 AND l.state = 'linked' AND l.synced_version < i.version)"
+	" OR ($6::boolean AND l.target = $2 AND l.state = 'creating' AND l.error_count < 5)"
+	" OR (l.id IS NULL AND i.state NOT IN ('done','wont_do')"
+	"     AND coalesce(tm.connector, $3) = $1 AND coalesce(tm.target, $4) = $2)"
+	" ORDER BY i.id";
+
+/* Intents for a batch of creates, committed before any POST.  The base is
+ * the values the create will send (so that adopting the ticket by its token
+ * after a lost answer merges exactly), synced_version their version. */
+const char REC_SQL_INTENTS[] =
+	"INSERT INTO external_link (action_item_id, connector, target, kind, state, create_token,"
+	" intent_at, base, synced_version)"
+	" SELECT i.id, $1, $2, 'managed', 'creating', gen_random_uuid()::text, now(),"
+	" jsonb_build_object('title', i.title, 'description', i.description, 'state', i.state,"
+	"  'priority', i.priority, 'type', i.type, 'owner', i.owner,"
+	"  'due_date', to_char(i.due_date, 'YYYY-MM-DD')), i.version"
+	" FROM action_item i WHERE i.id = ANY($3::bigint[]) AND i.state NOT IN ('done','wont_do')"
+	" ON CONFLICT DO NOTHING"
+	" RETURNING id, action_item_id, create_token, base::text, synced_version";
+
+const char REC_SQL_APPLY[] =
+	"SELECT closeloop_rec_apply($1::bigint, $2::bigint, $3::jsonb, $4::jsonb, $5, $6, $7,"
+	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13)";
+
+const char REC_SQL_CREATED[] =
+	"SELECT closeloop_rec_created($1::bigint, $2::bigint, $3::jsonb, $4, $5, $6,"
+	" $7::timestamptz, $8, $9::jsonb, $10)";
+
+const char REC_SQL_BROKEN[] =
+	"SELECT closeloop_rec_broken($1::bigint, $2, $3, $4)";
+
+/* $3 = 1 to count the failure, 0 to only note it (an unknown create). */
+const char REC_SQL_LINK_ERROR[] =
+	"UPDATE external_link SET last_error = $2, error_count = error_count + $3::int,"
+	" updated_at = now() WHERE id = $1::bigint";
+
+const char REC_SQL_CURSOR_WRITE[] =
+	"INSERT INTO sync_cursor (connector, target, cursor_at, etag, last_run_at, last_error)"
+	" VALUES ($1, $2, to_timestamp($3::bigint / 1000.0), $4, now(), NULL)"
+	" ON CONFLICT (connector, target) DO UPDATE SET cursor_at = EXCLUDED.cursor_at,"
+	" etag = EXCLUDED.etag, last_run_at = now(), last_error = NULL";
+
+const char REC_SQL_CURSOR_ERROR[] =
+	"INSERT INTO sync_cursor (connector, target, last_run_at, last_error)"
+	" VALUES ($1, $2, now(), $3)"
+	" ON CONFLICT (connector, target) DO UPDATE SET last_run_at = now(),"
+	" last_error = EXCLUDED.last_error";
+
+/* ---- identity map ---- */
+
+static int ident_cmp(const void *a, const void *b)
+{
+	return strcasecmp(((const struct rec_ident *)a)->ident, ((const struct rec_ident *)b)->ident);
+}
+
+static int handle_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct rec_ident *const *)a)->handle, (*(struct rec_ident *const *)b)->handle);
+}
+
+void rec_idmap_free(struct rec_idmap *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->by_ident[i].handle);
+		free(m->by_ident[i].ident);
+	}
+	free(m->by_ident);
+	free(m->by_handle);
+	memset(m, 0, sizeof(*m));
+}
+
+void rec_idmap_load(struct rec_idmap *m, const PGresult *res)
+{
+	rec_idmap_free(m);
+	int n = PQntuples(res);
+	if (n <= 0)
+		return;
+	m->by_ident = xcalloc((size_t)n, sizeof(*m->by_ident));
+	for (int i = 0; i < n; i++) {
+		m->by_ident[m->n].handle = xstrdup(PQgetvalue(res, i, 0));
+		m->by_ident[m->n].ident = xstrdup(PQgetvalue(res, i, 1));
+		m->n++;
+	}
+	qsort(m->by_ident, m->n, sizeof(*m->by_ident), ident_cmp);
+	m->by_handle = xcalloc(m->n, sizeof(*m->by_handle));
+	for (size_t i = 0; i < m->n; i++)
+		m->by_handle[i] = &m->by_ident[i];
+	qsort(m->by_handle, m->n, sizeof(*m->by_handle), handle_cmp);
+}
+
+const char *rec_idmap_handle(const struct rec_idmap *m, const char *ident)
+{
+	if (!ident || !m->n)
+		return NULL;
+	struct rec_ident key = { .ident = (char *)ident };
+	const struct rec_ident *hit = bsearch(&key, m->by_ident, m->n, sizeof(key), ident_cmp);
+	return hit ? hit->handle : NULL;
+}
+
+const char *rec_idmap_ident(const struct rec_idmap *m, const char *handle)
+{
+	if (!handle || !m->n)
+		return NULL;
+	struct rec_ident key = { .handle = (char *)handle };
+	const struct rec_ident *kp = &key;
+	struct rec_ident *const *hit = bsearch(&kp, m->by_handle, m->n, sizeof(kp), handle_cmp);
+	return hit ? (*hit)->ident : NULL;
+}
+
+void rec_canon_remote(const struct rec_idmap *m, const struct item_fields *remote,
+                      const char *ledger_owner, struct item_fields *out)
+{
+	item_fields_copy(out, remote);
+	const char *login = remote->v[ITEM_F_OWNER];
+	if (login) {
+		const char *h = rec_idmap_handle(m, login);
+		if (h)
+			item_fields_set(out, ITEM_F_OWNER, h);
+	} else if (ledger_owner && !rec_idmap_ident(m, ledger_owner)) {
+		item_fields_set(out, ITEM_F_OWNER, ledger_owner);
+	}
+}
+
+void rec_to_tracker(const struct rec_idmap *m, const struct item_fields *canon,
+                    struct item_fields *out)
+{
+	item_fields_copy(out, canon);
+	item_fields_set(out, ITEM_F_OWNER, rec_idmap_ident(m, canon->v[ITEM_F_OWNER]));
+}
+
+/* ---- rows ---- */
+
+static char *col_str(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : xstrdup(PQgetvalue(res, r, c));
+}
+
+static int col_ll(const PGresult *res, int r, int c, long long *out)
+{
+	*out = 0;
+	if (PQgetisnull(res, r, c))
+		return 0;
+	const char *s = PQgetvalue(res, r, c);
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int col_fields_json(const PGresult *res, int r, int c, struct item_fields *f, bool *has)
+{
+	*has = false;
+	if (PQgetisnull(res, r, c))
+		return 0;
+	struct json_object *o = json_tokener_parse(PQgetvalue(res, r, c));
+	int rc = item_fields_from_json(f, o);
+	json_object_put(o);
+	if (rc < 0)
+		return rc;
+	*has = true;
+	return 0;
+}
+
+int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
+{
+	long long ms = 0;
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	item_fields_init(&out->base);
+	item_fields_init(&out->ledger);
+	if (PQnfields(res) < N_COLS)
+		return -EINVAL;
+	rc = col_ll(res, r, 0, &out->link_id);
+	if (rc < 0)
+		goto out;
+	out->link_state = col_str(res, r, 1);
+	out->token = col_str(res, r, 2);
+	out->remote_id = col_str(res, r, 3);
+	out->remote_key = col_str(res, r, 4);
+	out->url = col_str(res, r, 5);
+	out->extra = col_str(res, r, 6);
+	out->etag = col_str(res, r, 7);
+	rc = col_fields_json(res, r, 8, &out->base, &out->has_base);
+	if (rc < 0)
+		goto out;
+	out->has_remote_ms = !PQgetisnull(res, r, 9);
+	if ((rc = col_ll(res, r, 9, &ms)) < 0)
+		goto out;
+	out->remote_ms = ms;
+	if ((rc = col_ll(res, r, 10, &out->item_id)) < 0 ||
+	    (rc = col_ll(res, r, 11, &out->version)) < 0 ||
+	    (rc = col_ll(res, r, 12, &ms)) < 0)
+		goto out;
+	out->ledger_ms = ms;
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		out->ledger.v[f] = col_str(res, r, 13 + f);
+	out->pm_ref = col_str(res, r, 20);
+	out->pm_title = col_str(res, r, 21);
+	out->pm_url = col_str(res, r, 22);
+	if (PQnfields(res) >= N_COLS_REF) {
+		if ((rc = col_ll(res, r, COL_REF, &out->ref_id)) < 0)
+			goto out;
+		out->ref_remote_id = col_str(res, r, COL_REF + 1);
+		out->ref_key = col_str(res, r, COL_REF + 2);
+		out->ref_state = col_str(res, r, COL_REF + 3);
+	}
+out:
+	return rc;
+}
+
+void rec_row_free(struct rec_row *row)
+{
+	free(row->link_state);
+	free(row->token);
+	free(row->remote_id);
+	free(row->remote_key);
+	free(row->url);
+	free(row->extra);
+	free(row->etag);
+	item_fields_free(&row->base);
+	item_fields_free(&row->ledger);
+	free(row->pm_ref);
+	free(row->pm_title);
+	free(row->pm_url);
+	free(row->ref_remote_id);
+	free(row->ref_key);
+	free(row->ref_state);
+	memset(row, 0, sizeof(*row));
+}
+
+char *rec_sql_text_array(const char *const *v, size_t n)
+{
+	struct buf b = { 0 };
+	if (buf_append(&b, "{", 1) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (i && buf_append(&b, ",", 1) < 0)
+			abort();
+		if (!v[i]) {
+			if (buf_append(&b, "NULL", 4) < 0)
+				abort();
+			continue;
+		}
+		if (buf_append(&b, "\"", 1) < 0)
+			abort();
+		for (const char *p = v[i]; *p; p++) {
+			if ((*p == '"' || *p == '\\') && buf_append(&b, "\\", 1) < 0)
+				abort();
+			if (buf_append(&b, p, 1) < 0)
+				abort();
+		}
+		if (buf_append(&b, "\"", 1) < 0)
+			abort();
+	}
+	if (buf_append(&b, "}", 1) < 0)
+		abort();
+	return buf_steal(&b);
+}
+
+char *rec_fields_json(const struct item_fields *f, unsigned mask)
+{
+	struct json_object *o = json_object_new_object();
+	for (int i = 0; i < ITEM_F__COUNT; i++)
+		if (mask & ITEM_FIELD_BIT(i))
+			json_object_object_add(o, item_field_name(i),
+			                       f->v[i] ? json_object_new_string(f->v[i]) : NULL);
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}

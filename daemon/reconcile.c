@@ -1,0 +1,501 @@
+/* reconcile.c — the reconcile engine: cycles per connector, one
+ * (connector, target) pass after another (see reconcile.h, DESIGN.md
+ * "Reconcile").  The pass over one target (listing, push pass, creates,
+ * cursor) is in rec_pass.c, the work on each link in rec_link.c, the
+ * statements in rec_sql.c.
+ *
+ * A connector cycle is an explicit state machine (enum cyc_state; the only
+ * function that changes state is cyc_enter, whose switch aborts on an
+ * impossible state).  It is driven by database and connector callbacks and
+ * never blocks:
+ *
+ *   LOCK      pg_try_advisory_lock per connector on the engine's session:
+ *             the daemon that holds it works the connector, the others skip
+ *   IDMAP     person table -> handle <-> tracker identity map
+ *   UNROUTED  (full cycle of the first connector) count open items with no
+ *             route to a configured (connector, target): logged once
+ *   TARGET    next target of the connector, or DONE
+ *   CURSOR    sync_cursor + links left 'creating' -> since / etag
+ *   LISTING   list_changed page by page; one SELECT per page; ops per link
+ *   PUSH_SELECT / PUSH_OPS   one SELECT of what the tracker must take; ops
+ *   CREATES   per batch of 100: one INSERT of the intents, then the creates
+ *   CURSOR_WRITE  only when it changed (a quiet cycle writes nothing)
+ *   TARGET_END    summary line, statistics
+ *
+ * Decisions written down here:
+ *   - Items route by team (team.connector/target), else the configured
+ *     default_connector/default_target.  Linked items keep syncing with the
+ *     ticket they are linked to even if their team moved.
+ *   - done / wont_do items never get a new ticket.
+ *   - A ledger owner handle with no tracker identity is sent as "no owner";
+ *     a remote with no owner next to such a handle is not a difference.
+ *   - Links left 'creating' are created again (same token) after a recovery
+ *     listing did not find their ticket, unless the tracker refused them 5
+ *     times (last_error says why).
+ *   - A reference whose ticket is gone is never replaced by a new ticket.
+ *   - The cursor never passes a listed ticket whose processing failed
+ *     transiently, so the next listing sees it again.
+ *   - Connectors cycle independently of each other (a connector's targets
+ *     one after another); a cycle that pulled something wakes the others'
+ *     push passes.
+ */
+#include "reconcile.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "rec_link.h"
+
+static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **reqs, size_t n);
+static void engine_maybe_stopped(struct rec_engine *e);
+
+/* ---- accessors for rec_link.c ---- */
+
+const struct rec_engine_view *rec_cycle_engine(const struct rec_cycle *cy) { return &cy->e->view; }
+struct connector *rec_cycle_connector(const struct rec_cycle *cy) { return cy->rc->conn; }
+const char *rec_cycle_name(const struct rec_cycle *cy) { return cy->name; }
+const char *rec_cycle_source(const struct rec_cycle *cy) { return cy->source; }
+const struct rec_idmap *rec_cycle_idmap(const struct rec_cycle *cy) { return &cy->idmap; }
+const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy) { return cy->policy; }
+int rec_cycle_max_inflight(const struct rec_cycle *cy) { return cy->max_inflight; }
+
+void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err)
+{
+	log_conn(LOG_LVL_ERROR, cy->name, "%s%s%s: %s", cy->t ? cy->t->target : "",
+	         cy->t ? ": " : "", what, err ? err : "failed");
+	cy->errors++;
+}
+
+/* Queue a statement for the cycle.  If the database is closing
+ * (-ENOTCONN) the target pass (or the cycle) ends, except while a listing
+ * runs: its caller drops the page and the listing ends on its own. */
+bool rec_cycle_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
+                      db_result_cb cb)
+{
+	if (db_query(cy->e->db, sql, n, p, cb, cy) == 0)
+		return true;
+	rec_cycle_fail(cy, "ledger", "database closing");
+	if (cy->state != CYC_LISTING)
+		rec_cycle_enter(cy, cy->t ? CYC_TARGET_END : CYC_DONE);
+	return false;
+}
+
+/* ---- the cycle ---- */
+
+static void on_lock(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_cycle *cy = arg;
+	UNUSED(db);
+	if (err || PQntuples(res) != 1) {
+		rec_cycle_fail(cy, "advisory lock", err ? err : "no row");
+		rec_cycle_enter(cy, CYC_DONE);
+		return;
+	}
+	if (PQgetvalue(res, 0, 0)[0] != 't') {
+		if (!cy->rc->lock_lost_logged)
+			log_conn(LOG_LVL_INFO, cy->name, "another daemon works this connector; skipped");
+		cy->rc->lock_lost_logged = true;
+		rec_cycle_enter(cy, CYC_DONE);
+		return;
+	}
+	if (cy->rc->lock_lost_logged)
+		log_conn(LOG_LVL_INFO, cy->name, "this daemon now works this connector");
+	cy->rc->lock_lost_logged = false;
+	rec_cycle_enter(cy, CYC_IDMAP);
+}
+
+static void on_idmap(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_cycle *cy = arg;
+	UNUSED(db);
+	if (err) {
+		rec_cycle_fail(cy, "loading people", err);
+		rec_cycle_enter(cy, CYC_DONE);
+		return;
+	}
+	rec_idmap_load(&cy->idmap, res);
+	rec_cycle_enter(cy, cy->first_conn && !cy->push_only ? CYC_UNROUTED : CYC_TARGET);
+}
+
+static void on_unrouted(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_cycle *cy = arg;
+	UNUSED(db);
+	if (err) {
+		rec_cycle_fail(cy, "counting unrouted items", err);
+	} else if (PQntuples(res) == 1) {
+		long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		cy->e->stats.unrouted = n > 0 ? (uint64_t)n : 0;
+		if (n > 0)
+			log_warn("reconcile: %lld open items have no tracker route (their team has no "
+			         "target and no default target is configured, or the target is not "
+			         "configured for its connector)", n);
+	}
+	rec_cycle_enter(cy, CYC_TARGET);
+}
+
+static void cyc_next_target(struct rec_cycle *cy)
+{
+	if (cy->e->view.stopping || cy->stop_conn || cy->ti >= cy->n_targets) {
+		rec_cycle_enter(cy, CYC_DONE);
+		return;
+	}
+	struct rec_target *t = xcalloc(1, sizeof(*t));
+	t->cy = cy;
+	t->target = xstrdup(cy->targets[cy->ti++]);
+	t->t0_ns = uv_hrtime();
+	cy->t = t;
+	rec_cycle_enter(cy, cy->push_only ? CYC_PUSH_SELECT : CYC_CURSOR);
+}
+
+static void cyc_free(struct rec_cycle *cy)
+{
+	for (size_t i = 0; i < cy->n_targets; i++)
+		free(cy->targets[i]);
+	free(cy->targets);
+	free(cy->name);
+	free(cy->type);
+	free(cy->source);
+	free(cy->def_conn);
+	free(cy->def_target);
+	free(cy->pairs_c);
+	free(cy->pairs_t);
+	rec_idmap_free(&cy->idmap);
+	free(cy->reqs);
+	free(cy);
+}
+
+static void requests_done(struct rec_engine *e, struct rec_request **reqs, size_t n, int errors)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct rec_request *q = reqs[i];
+		q->errors += errors;
+		if (--q->remaining == 0) {
+			q->cb(e, q->errors, q->arg);
+			free(q);
+		}
+	}
+}
+
+static void cyc_done(struct rec_cycle *cy)
+{
+	struct rec_engine *e = cy->e;
+	struct rec_conn *rc = cy->rc;
+	struct rec_request **reqs = cy->reqs;
+	size_t n_reqs = cy->n_reqs;
+	int errors = cy->errors;
+	bool pulled = cy->pulled > 0;
+
+	e->stats.cycles++;
+	cy->reqs = NULL;
+	rc->cycle = NULL;
+	cyc_free(cy);
+	if (!e->view.stopping && rc->want_full) {
+		struct rec_request **next = rc->next_reqs;
+		size_t n_next = rc->n_next_reqs;
+		rc->next_reqs = NULL;
+		rc->n_next_reqs = 0;
+		rc->want_full = rc->want_push = false;
+		cyc_start(rc, false, next, n_next);
+	} else if (!e->view.stopping && rc->want_push) {
+		rc->want_push = false;
+		cyc_start(rc, true, NULL, 0);
+	}
+	if (pulled && e->n_conns > 1)
+		rec_ledger_changed(e); /* what one tracker changed, the others take */
+	requests_done(e, reqs, n_reqs, errors);
+	free(reqs);
+	engine_maybe_stopped(e);
+}
+
+static const char *cyc_state_name(enum cyc_state s)
+{
+	static const char *const names[] = {
+		"lock", "idmap", "unrouted", "target", "cursor", "listing", "push_select",
+		"push_ops", "creates", "cursor_write", "target_end", "done",
+	};
+	if ((unsigned)s >= ARRAY_SIZE(names))
+		abort();
+	return names[s];
+}
+
+/* The one function that changes a cycle's state; runs the new state's
+ * entry action. */
+void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next)
+{
+	log_debug("[%s] cycle %s -> %s", cy->name, cyc_state_name(cy->state), cyc_state_name(next));
+	cy->state = next;
+	switch (next) {
+	case CYC_LOCK: {
+		const char *p[] = { cy->name };
+		rec_cycle_query(cy, REC_SQL_LOCK, 1, p, on_lock);
+		break;
+	}
+	case CYC_IDMAP: {
+		const char *p[] = { cy->type };
+		rec_cycle_query(cy, REC_SQL_IDMAP, 1, p, on_idmap);
+		break;
+	}
+	case CYC_UNROUTED: {
+		const char *p[] = { cy->pairs_c, cy->pairs_t, cy->def_conn, cy->def_target };
+		rec_cycle_query(cy, REC_SQL_UNROUTED, 4, p, on_unrouted);
+		break;
+	}
+	case CYC_TARGET:
+		cyc_next_target(cy);
+		break;
+	case CYC_CURSOR:
+		rec_pass_cursor(cy);
+		break;
+	case CYC_LISTING:
+		break; /* on_cursor starts the listing; pages drive it */
+	case CYC_PUSH_SELECT:
+		rec_pass_push_select(cy);
+		break;
+	case CYC_PUSH_OPS:
+		rec_pass_push_ops(cy);
+		break;
+	case CYC_CREATES:
+		rec_pass_creates(cy);
+		break;
+	case CYC_CURSOR_WRITE:
+		rec_pass_cursor_write(cy);
+		break;
+	case CYC_TARGET_END:
+		rec_pass_target_end(cy);
+		rec_cycle_enter(cy, CYC_TARGET);
+		break;
+	case CYC_DONE:
+		cyc_done(cy);
+		break;
+	default:
+		abort();
+	}
+}
+
+/* Copy what a cycle needs out of the configuration (which may be replaced
+ * while the cycle runs). */
+static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **reqs, size_t n)
+{
+	struct rec_engine *e = rc->e;
+	const struct config *cfg = e->cfg;
+	struct rec_cycle *cy = xcalloc(1, sizeof(*cy));
+	const struct cfg_connector *cc = cfg_find_connector(cfg, rc->conn->name);
+
+	cy->e = e;
+	cy->rc = rc;
+	cy->push_only = push_only;
+	cy->first_conn = rc == &e->conns[0];
+	cy->name = xstrdup(rc->conn->name);
+	cy->type = xstrdup(cc && cc->type ? cc->type : rc->conn->ops->type);
+	cy->source = xasprintf("reconcile:%s", cy->name);
+	cy->max_inflight = cc && cc->max_inflight > 0 ? cc->max_inflight : 4;
+	cy->overlap_s = cfg->overlap_s > 0 ? cfg->overlap_s : 0;
+	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
+	cy->def_conn = xstrdup(cfg->default_connector);
+	cy->def_target = xstrdup(cfg->default_target);
+	if (cc && cc->n_targets) {
+		cy->targets = xcalloc(cc->n_targets, sizeof(char *));
+		for (size_t i = 0; i < cc->n_targets; i++)
+			cy->targets[i] = xstrdup(cc->targets[i]);
+		cy->n_targets = cc->n_targets;
+	}
+	size_t np = 0;
+	for (size_t i = 0; i < cfg->n_connectors; i++)
+		np += cfg->connectors[i].n_targets;
+	const char **pc = xcalloc(np + 1, sizeof(char *)), **pt = xcalloc(np + 1, sizeof(char *));
+	np = 0;
+	for (size_t i = 0; i < cfg->n_connectors; i++)
+		for (size_t j = 0; j < cfg->connectors[i].n_targets; j++) {
+			pc[np] = cfg->connectors[i].name;
+			pt[np++] = cfg->connectors[i].targets[j];
+		}
+	cy->pairs_c = rec_sql_text_array(pc, np);
+	cy->pairs_t = rec_sql_text_array(pt, np);
+	free(pc);
+	free(pt);
+	cy->reqs = reqs;
+	cy->n_reqs = n;
+	rc->cycle = cy;
+	cy->state = CYC_LOCK;
+	rec_cycle_enter(cy, CYC_LOCK);
+}
+
+/* ---- the engine ---- */
+
+int rec_engine_new(struct rec_engine **out, uv_loop_t *loop, struct db *db,
+                   struct connector **conns, size_t n_conns,
+                   const struct config *cfg, const struct rec_options *opt)
+{
+	*out = NULL;
+	if (!loop || !db || !cfg || (n_conns && !conns))
+		return -EINVAL;
+	for (size_t i = 0; i < n_conns; i++)
+		if (!conns[i] || !conns[i]->name || !conns[i]->ops)
+			return -EINVAL;
+	struct rec_engine *e = xcalloc(1, sizeof(*e));
+	e->loop = loop;
+	e->db = db;
+	e->cfg = cfg;
+	e->view.db = db;
+	e->view.dry_run = opt && opt->dry_run;
+	e->view.plan_out = opt && opt->plan_out ? opt->plan_out : stdout;
+	e->n_conns = n_conns;
+	e->conns = n_conns ? xcalloc(n_conns, sizeof(*e->conns)) : NULL;
+	for (size_t i = 0; i < n_conns; i++) {
+		e->conns[i].e = e;
+		e->conns[i].conn = conns[i];
+	}
+	uv_timer_init(loop, &e->debounce);
+	uv_timer_init(loop, &e->stop_timer);
+	e->debounce.data = e;
+	e->stop_timer.data = e;
+	e->open_handles = 2;
+	*out = e;
+	return 0;
+}
+
+void rec_engine_set_config(struct rec_engine *e, const struct config *cfg)
+{
+	if (cfg)
+		e->cfg = cfg;
+}
+
+static void rc_request(struct rec_conn *rc, struct rec_request *q)
+{
+	if (!rc->cycle) {
+		struct rec_request **r = xcalloc(1, sizeof(*r));
+		r[0] = q;
+		cyc_start(rc, false, r, 1);
+		return;
+	}
+	rc->want_full = true;
+	rc->next_reqs = xrealloc(rc->next_reqs, (rc->n_next_reqs + 1) * sizeof(*rc->next_reqs));
+	rc->next_reqs[rc->n_next_reqs++] = q;
+}
+
+/* Also returns -ECANCELED once rec_engine_stop was called. */
+int rec_sync(struct rec_engine *e, const char *connector_name, rec_done_cb cb, void *arg)
+{
+	size_t n = 0;
+	if (e->view.stopping)
+		return -ECANCELED;
+	for (size_t i = 0; i < e->n_conns; i++)
+		if (!connector_name || strcmp(e->conns[i].conn->name, connector_name) == 0)
+			n++;
+	if (n == 0)
+		return -ENOENT;
+	struct rec_request *q = xcalloc(1, sizeof(*q));
+	q->cb = cb;
+	q->arg = arg;
+	q->remaining = (int)n;
+	for (size_t i = 0; i < e->n_conns; i++)
+		if (!connector_name || strcmp(e->conns[i].conn->name, connector_name) == 0)
+			rc_request(&e->conns[i], q);
+	return 0;
+}
+
+static void on_debounce(uv_timer_t *h)
+{
+	struct rec_engine *e = h->data;
+	if (e->view.stopping)
+		return;
+	for (size_t i = 0; i < e->n_conns; i++) {
+		struct rec_conn *rc = &e->conns[i];
+		if (rc->cycle)
+			rc->want_push = true;
+		else
+			cyc_start(rc, true, NULL, 0);
+	}
+}
+
+void rec_ledger_changed(struct rec_engine *e)
+{
+	if (e->view.stopping)
+		return;
+	int ms = e->cfg->notify_debounce_ms > 0 ? e->cfg->notify_debounce_ms : 0;
+	uv_timer_start(&e->debounce, on_debounce, (uint64_t)ms, 0);
+}
+
+bool rec_busy(const struct rec_engine *e)
+{
+	if (uv_is_active((const uv_handle_t *)&e->debounce))
+		return true;
+	for (size_t i = 0; i < e->n_conns; i++)
+		if (e->conns[i].cycle || e->conns[i].want_full || e->conns[i].want_push)
+			return true;
+	return false;
+}
+
+const struct rec_stats *rec_get_stats(const struct rec_engine *e)
+{
+	return &e->stats;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct rec_engine *e = h->data;
+	if (--e->open_handles > 0)
+		return;
+	void (*cb)(void *) = e->stopped_cb;
+	void *arg = e->stopped_arg;
+	free(e->conns);
+	free(e);
+	if (cb)
+		cb(arg);
+}
+
+static void engine_maybe_stopped(struct rec_engine *e)
+{
+	if (!e->view.stopping || e->closing)
+		return;
+	for (size_t i = 0; i < e->n_conns; i++)
+		if (e->conns[i].cycle)
+			return;
+	e->closing = true;
+	uv_timer_stop(&e->debounce);
+	uv_timer_stop(&e->stop_timer);
+	uv_close((uv_handle_t *)&e->debounce, on_handle_closed);
+	uv_close((uv_handle_t *)&e->stop_timer, on_handle_closed);
+}
+
+static void on_stop_timeout(uv_timer_t *h)
+{
+	struct rec_engine *e = h->data;
+	e->view.cancelled = true;
+	for (size_t i = 0; i < e->n_conns; i++)
+		if (e->conns[i].cycle) {
+			log_conn(LOG_LVL_WARN, e->conns[i].conn->name, "stop: cancelling tracker requests");
+			e->conns[i].conn->ops->cancel(e->conns[i].conn);
+		}
+}
+
+void rec_engine_stop(struct rec_engine *e, int64_t timeout_ms,
+                     void (*stopped_cb)(void *), void *arg)
+{
+	if (e->view.stopping)
+		abort(); /* stopping twice: a caller bug */
+	e->view.stopping = true;
+	e->stopped_cb = stopped_cb;
+	e->stopped_arg = arg;
+	uv_timer_stop(&e->debounce);
+	for (size_t i = 0; i < e->n_conns; i++) {
+		struct rec_conn *rc = &e->conns[i];
+		struct rec_request **reqs = rc->next_reqs;
+		size_t n = rc->n_next_reqs;
+		rc->next_reqs = NULL;
+		rc->n_next_reqs = 0;
+		rc->want_full = rc->want_push = false;
+		requests_done(e, reqs, n, 1); /* those cycles will not run */
+		free(reqs);
+	}
+	bool running = false;
+	for (size_t i = 0; i < e->n_conns; i++)
+		running = running || e->conns[i].cycle;
+	if (running)
+		uv_timer_start(&e->stop_timer, on_stop_timeout, timeout_ms > 0 ? (uint64_t)timeout_ms : 0, 0);
+	engine_maybe_stopped(e);
+}

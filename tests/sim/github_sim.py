@@ -1,0 +1,1149 @@
+#!/usr/bin/env python3
+"""github_sim.py - a stateful GitHub Issues REST simulator for closeloop's
+tests, demo, benchmark and conformance check.
+
+Python 3.11 standard library only.  See tests/sim/README.md for the admin
+API and for which documented GitHub behaviours it follows.
+
+    python3 tests/sim/github_sim.py --port 0 --port-file F [--token T]
+        [--secondary-limit N] [--seed-file F] [--latency-ms N]
+        [--rate-limit N] [--html-base URL] [--public-url URL]
+        [--link-style repositories|repos] [--record FILE] [--verbose]
+"""
+
+import argparse
+import base64
+import collections
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_VERSIONS = ("2022-11-28", "2026-03-10")
+DEFAULT_API_VERSION = "2022-11-28"
+DOCS = "https://docs.github.com/rest"
+DOC_ISSUES = "https://docs.github.com/rest/issues/issues"
+DOC_RATE = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+LOGIN_RE = re.compile(r"^[A-Za-z0-9-]+$")
+STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
+TITLE_MAX = 256
+BODY_MAX = 65536
+RATE_WINDOW_S = 3600
+SECONDARY_WINDOW_S = 60
+
+ROUTES = [
+    ("issues", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/?$")),
+    ("issue", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)$")),
+    ("rissues", re.compile(r"^/repositories/(\d+)/issues/?$")),
+    ("rissue", re.compile(r"^/repositories/(\d+)/issues/(\d+)$")),
+    ("rate_limit", re.compile(r"^/rate_limit$")),
+]
+
+
+def iso(ts):
+    """Epoch seconds -> GitHub's "YYYY-MM-DDTHH:MM:SSZ"."""
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(int(ts), datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text):
+    """ISO 8601 text -> epoch seconds (float); ValueError when invalid."""
+    t = text.strip()
+    if t.endswith("Z") or t.endswith("z"):
+        t = t[:-1] + "+00:00"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        t += "T00:00:00+00:00"
+    d = datetime.datetime.fromisoformat(t)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
+
+
+def dumps(obj):
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def etag_of(body):
+    return 'W/"%s"' % hashlib.sha256(body).hexdigest()
+
+
+def etag_matches(header, tag):
+    """If-None-Match comparison (weak, RFC 9110 section 13.1.2)."""
+    want = tag[2:] if tag.startswith("W/") else tag
+    for part in header.split(","):
+        p = part.strip()
+        if p == "*":
+            return True
+        if p.startswith("W/"):
+            p = p[2:]
+        if p == want:
+            return True
+    return False
+
+
+class ApiError(Exception):
+    """An answer other than success, raised from the handlers."""
+
+    def __init__(self, status, message, errors=None, headers=None, extra=None, doc=DOCS):
+        super().__init__(message)
+        self.status = status
+        self.body = {"message": message}
+        if errors is not None:
+            self.body["errors"] = errors
+        if extra:
+            self.body.update(extra)
+        self.body["documentation_url"] = doc
+        self.body["status"] = str(status)
+        self.headers = headers or {}
+
+
+def validation_failed(field, code="missing_field", message=None, doc=DOC_ISSUES):
+    err = {"resource": "Issue", "code": code, "field": field}
+    if message:
+        err["message"] = message
+    return ApiError(422, "Validation Failed", errors=[err], doc=doc)
+
+
+def invalid_type(field, value, typ):
+    return ApiError(422, "Invalid request.\n\nFor 'properties/%s', %s is not %s."
+                    % (field, json.dumps(value), typ), doc=DOC_ISSUES)
+
+
+class Response:
+    def __init__(self, status, body=None, headers=None):
+        self.status = status
+        self.body = body          # bytes or None
+        self.headers = dict(headers or {})
+        self.drop = False
+
+
+class State:
+    """Everything the simulator knows; one lock guards it."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.repos = {}          # lower "o/r" -> repo dict
+            self.repos_by_id = {}
+            self.next_repo_id = 700000001
+            self.next_issue_id = 3000000001
+            self.next_label_id = 5000000001
+            self.user_ids = {}       # lower login -> (login, id)
+            self.next_user_id = 9000001
+            self.users = None        # None = every LOGIN_RE login is known
+            self.clock_offset = 0.0
+            self.rate_limit = self.opts.rate_limit
+            self.rate_used = 0
+            self.rate_reset = 0
+            self.secondary = collections.deque()
+            self.secondary_limit = self.opts.secondary_limit
+            self.latency_ms = self.opts.latency_ms
+            self.faults = []
+            self.requests = collections.deque(maxlen=100000)
+            self.reset_stats()
+            if self.opts.seed_file:
+                with open(self.opts.seed_file, encoding="utf-8") as f:
+                    self.seed(json.load(f))
+
+    def reset_stats(self):
+        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "other": 0,
+                      "not_modified": 0, "rate_limited": 0, "faults": 0,
+                      "by_status": {}, "total": 0}
+
+    def now(self):
+        return time.time() + self.clock_offset
+
+    # ---- users, repos, labels -------------------------------------------
+    def user_id(self, login):
+        key = login.lower()
+        if key not in self.user_ids:
+            self.user_ids[key] = (login, self.next_user_id)
+            self.next_user_id += 1
+        return self.user_ids[key]
+
+    def known_login(self, repo, login):
+        """Canonical spelling of an assignable login, or None (dropped)."""
+        if not isinstance(login, str) or not LOGIN_RE.match(login):
+            return None
+        allowed = repo["users"] if repo["users"] is not None else self.users
+        if allowed is None:
+            return self.user_id(login)[0]
+        return allowed.get(login.lower())
+
+    def repo(self, owner, name, create=True):
+        key = ("%s/%s" % (owner, name)).lower()
+        r = self.repos.get(key)
+        if r is None and create:
+            r = {"id": self.next_repo_id, "owner": owner, "name": name,
+                 "full": "%s/%s" % (owner, name), "issues": {}, "next_number": 1,
+                 "labels": {}, "users": None}
+            self.next_repo_id += 1
+            self.repos[key] = r
+            self.repos_by_id[r["id"]] = r
+        return r
+
+    def label(self, repo, name):
+        key = name.lower()
+        lab = repo["labels"].get(key)
+        if lab is None:
+            lid = self.next_label_id
+            self.next_label_id += 1
+            color = hashlib.sha1(key.encode()).hexdigest()[:6]
+            lab = {"id": lid, "name": name, "color": color, "description": None,
+                   "node_id": "LA_kwDO" + b64("%d:%d" % (repo["id"], lid))}
+            repo["labels"][key] = lab
+        return lab
+
+    def label_names(self, repo, labels, field="labels"):
+        if not isinstance(labels, list):
+            raise invalid_type(field, labels, "an array")
+        out = []
+        for item in labels:
+            if isinstance(item, dict):
+                item = item.get("name")
+            if not isinstance(item, str) or not item.strip():
+                raise validation_failed(field, code="invalid")
+            name = self.label(repo, item.strip())["name"]
+            if name not in out:
+                out.append(name)
+        return out
+
+    def logins(self, repo, logins, field="assignees"):
+        if not isinstance(logins, list):
+            raise invalid_type(field, logins, "an array")
+        out = []
+        for item in logins:
+            if isinstance(item, dict):
+                item = item.get("login")
+            if not isinstance(item, str):
+                raise invalid_type(field, item, "a string")
+            login = self.known_login(repo, item)
+            if login and login not in out:
+                out.append(login)
+        return out[:10]
+
+    # ---- issues ---------------------------------------------------------
+    def new_issue(self, repo, fields, actor, number=None, ts=None):
+        if number is None:
+            number = repo["next_number"]
+        if number in repo["issues"]:
+            raise ApiError(422, "Validation Failed",
+                           errors=[{"resource": "Issue", "code": "already_exists", "field": "number"}])
+        repo["next_number"] = max(repo["next_number"], number + 1)
+        iid = self.next_issue_id
+        self.next_issue_id += 1
+        now = int(ts if ts is not None else self.now())
+        issue = {"id": iid, "node_id": "I_kwDO" + b64("%d:%d" % (repo["id"], iid)),
+                 "repo": repo, "number": number, "title": "", "body": None,
+                 "state": "open", "state_reason": None, "labels": [], "assignees": [],
+                 "user": actor, "created_at": now, "updated_at": now, "closed_at": None,
+                 "closed_by": None, "locked": False, "comments": 0, "pull": False,
+                 "deleted": False, "moved_to": None}
+        repo["issues"][number] = issue
+        return issue
+
+    def resolve(self, repo, number):
+        """Issue by number, following transfers; raises 404 / 410 / 301."""
+        issue = repo["issues"].get(number)
+        if issue is None:
+            raise ApiError(404, "Not Found", doc=DOC_ISSUES + "#get-an-issue")
+        if issue["deleted"]:
+            raise ApiError(410, "This issue was deleted", doc=DOC_ISSUES + "#get-an-issue")
+        if issue["moved_to"] is not None:
+            target = issue
+            while target["moved_to"] is not None:
+                target = target["moved_to"]
+            raise Moved(target)
+        return issue
+
+    def apply_edit(self, issue, data, actor, api_version, creating=False):
+        """Apply PATCH/create fields to issue; validates first, then writes.
+        Returns True when something changed."""
+        if not isinstance(data, dict):
+            raise ApiError(400, "Problems parsing JSON", doc=DOC_ISSUES)
+        repo = issue["repo"]
+        new = {}
+        if "title" in data or creating:
+            t = data.get("title")
+            if isinstance(t, int) and not isinstance(t, bool):
+                t = str(t)
+            if t is None or (isinstance(t, str) and not t.strip()):
+                raise validation_failed("title")
+            if not isinstance(t, str):
+                raise invalid_type("title", t, "a string")
+            if len(t) > TITLE_MAX:
+                raise validation_failed("title", "custom", "title is too long (maximum is %d characters)" % TITLE_MAX)
+            new["title"] = t
+        if "body" in data:
+            b = data["body"]
+            if b is not None and not isinstance(b, str):
+                raise invalid_type("body", b, "a string")
+            if b is not None and len(b) > BODY_MAX:
+                raise validation_failed("body", "custom", "body is too long (maximum is %d characters)" % BODY_MAX)
+            new["body"] = b
+        if "labels" in data:
+            new["labels"] = self.label_names(repo, data["labels"])
+        if "assignees" in data:
+            new["assignees"] = self.logins(repo, data["assignees"])
+        elif "assignee" in data and api_version == DEFAULT_API_VERSION:
+            a = data["assignee"]
+            if a is None:
+                new["assignees"] = []
+            elif isinstance(a, str):
+                login = self.known_login(repo, a)
+                new["assignees"] = [login] if login else issue["assignees"]
+            else:
+                raise invalid_type("assignee", a, "a string")
+        state = issue["state"]
+        if "state" in data:
+            if data["state"] not in ("open", "closed"):
+                raise validation_failed("state", "invalid")
+            state = data["state"]
+        reason = data.get("state_reason")
+        if "state_reason" in data and reason is not None:
+            if reason not in STATE_REASONS:
+                raise validation_failed("state_reason", "invalid")
+            if (state == "open") != (reason == "reopened"):
+                raise validation_failed("state_reason", "invalid",
+                                        "state_reason %s is not valid for a %s issue" % (reason, state))
+        # validated: write
+        changed = False
+        for k, v in new.items():
+            if issue[k] != v:
+                issue[k] = v
+                changed = True
+        now = int(self.now())
+        if state != issue["state"]:
+            issue["state"] = state
+            changed = True
+            if state == "closed":
+                issue["state_reason"] = reason or "completed"
+                issue["closed_at"] = now
+                issue["closed_by"] = actor
+            else:
+                issue["state_reason"] = "reopened" if not creating else None
+                issue["closed_at"] = None
+                issue["closed_by"] = None
+        elif reason is not None and "state_reason" in data and issue["state_reason"] != reason:
+            issue["state_reason"] = reason
+            changed = True
+        if changed and not creating:
+            issue["updated_at"] = max(now, issue["updated_at"])
+        return changed
+
+    def transfer(self, issue, target_repo):
+        moved = self.new_issue(target_repo, {}, issue["user"])
+        for k in ("title", "body", "state", "state_reason", "assignees", "user",
+                  "created_at", "closed_at", "closed_by", "locked", "comments", "pull"):
+            moved[k] = issue[k]
+        # the issue keeps its database id and node id on the new repository
+        moved["id"], moved["node_id"] = issue["id"], issue["node_id"]
+        moved["labels"] = [self.label(target_repo, n)["name"] for n in issue["labels"]]
+        moved["updated_at"] = max(int(self.now()), issue["updated_at"])
+        issue["moved_to"] = moved
+        return moved
+
+    # ---- seed -----------------------------------------------------------
+    def seed(self, doc):
+        with self.lock:
+            if "users" in doc:
+                self.users = {u.lower(): u for u in doc["users"]}
+                for u in doc["users"]:
+                    self.user_id(u)
+            for full, spec in (doc.get("repos") or {}).items():
+                owner, name = full.split("/", 1)
+                repo = self.repo(owner, name)
+                if "users" in spec:
+                    repo["users"] = {u.lower(): u for u in spec["users"]}
+                    for u in spec["users"]:
+                        self.user_id(u)
+                for item in spec.get("issues") or []:
+                    self.seed_issue(repo, item)
+                for k in range(int(spec.get("pulls") or 0)):
+                    self.seed_issue(repo, {"title": "Seeded pull request %d" % (k + 1),
+                                           "pull_request": True})
+
+    def seed_issue(self, repo, item):
+        now = self.now()
+        created = parse_iso(item["created_at"]) if item.get("created_at") else now
+        actor = item.get("user") or self.opts.login
+        number = int(item["number"]) if item.get("number") is not None else None
+        issue = self.new_issue(repo, item, actor, number=number, ts=created)
+        data = {k: item[k] for k in ("title", "body", "labels", "assignees", "state",
+                                     "state_reason") if k in item}
+        self.apply_edit(issue, data, actor, DEFAULT_API_VERSION, creating=True)
+        issue["pull"] = bool(item.get("pull_request"))
+        issue["comments"] = int(item.get("comments") or 0)
+        issue["locked"] = bool(item.get("locked"))
+        if item.get("closed_at") and issue["state"] == "closed":
+            issue["closed_at"] = int(parse_iso(item["closed_at"]))
+        upd = parse_iso(item["updated_at"]) if item.get("updated_at") else created
+        issue["updated_at"] = int(max(upd, created))
+        return issue
+
+
+class Moved(Exception):
+    def __init__(self, target):
+        super().__init__("moved")
+        self.target = target
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode().rstrip("=")
+
+
+class Renderer:
+    """GitHub JSON shapes (components/schemas/issue, simple-user, label)."""
+
+    def __init__(self, opts, state, base, api_version):
+        self.opts, self.state, self.base, self.version = opts, state, base, api_version
+        self.users = {}
+
+    def user(self, login):
+        if login is None:
+            return None
+        u = self.users.get(login)
+        if u is None:
+            login, uid = self.state.user_id(login)
+            a = "%s/users/%s" % (self.base, login)
+            u = {"login": login, "id": uid, "node_id": "U_kgDO" + b64(str(uid)),
+                 "avatar_url": "https://avatars.githubusercontent.com/u/%d?v=4" % uid,
+                 "gravatar_id": "", "url": a, "html_url": "%s/%s" % (self.opts.html_base, login),
+                 "followers_url": a + "/followers", "following_url": a + "/following{/other_user}",
+                 "gists_url": a + "/gists{/gist_id}", "starred_url": a + "/starred{/owner}{/repo}",
+                 "subscriptions_url": a + "/subscriptions", "organizations_url": a + "/orgs",
+                 "repos_url": a + "/repos", "events_url": a + "/events{/privacy}",
+                 "received_events_url": a + "/received_events", "type": "User",
+                 "user_view_type": "public", "site_admin": False}
+            self.users[login] = u
+        return u
+
+    def repo_api(self, repo):
+        return "%s/repos/%s/%s" % (self.base, repo["owner"], repo["name"])
+
+    def issue_api(self, issue):
+        return "%s/issues/%d" % (self.repo_api(issue["repo"]), issue["number"])
+
+    def moved_url(self, issue):
+        if self.opts.link_style == "repositories":
+            return "%s/repositories/%d/issues/%d" % (self.base, issue["repo"]["id"], issue["number"])
+        return self.issue_api(issue)
+
+    def label(self, repo, name):
+        lab = repo["labels"][name.lower()]
+        return {"id": lab["id"], "node_id": lab["node_id"],
+                "url": "%s/labels/%s" % (self.repo_api(repo), urllib.parse.quote(lab["name"])),
+                "name": lab["name"], "color": lab["color"], "default": False,
+                "description": lab["description"]}
+
+    def issue(self, issue, full=True):
+        repo = issue["repo"]
+        api = self.issue_api(issue)
+        html = "%s/%s/%s/%s/%d" % (self.opts.html_base, repo["owner"], repo["name"],
+                                   "pull" if issue["pull"] else "issues", issue["number"])
+        assignees = [self.user(a) for a in issue["assignees"]]
+        out = {"url": api, "repository_url": self.repo_api(repo),
+               "labels_url": api + "/labels{/name}", "comments_url": api + "/comments",
+               "events_url": api + "/events", "html_url": html, "id": issue["id"],
+               "node_id": issue["node_id"], "number": issue["number"], "title": issue["title"],
+               "user": self.user(issue["user"]),
+               "labels": [self.label(repo, n) for n in issue["labels"]],
+               "state": issue["state"], "locked": issue["locked"]}
+        if self.version == DEFAULT_API_VERSION:
+            out["assignee"] = assignees[0] if assignees else None
+        out.update({"assignees": assignees, "milestone": None, "comments": issue["comments"],
+                    "created_at": iso(issue["created_at"]), "updated_at": iso(issue["updated_at"]),
+                    "closed_at": iso(issue["closed_at"]), "author_association": "NONE",
+                    "type": None, "active_lock_reason": None,
+                    "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0}})
+        if issue["pull"]:
+            pr = "%s/pulls/%d" % (self.repo_api(repo), issue["number"])
+            out["draft"] = False
+            out["pull_request"] = {"url": pr, "html_url": html, "diff_url": html + ".diff",
+                                   "patch_url": html + ".patch"}
+            if self.version == DEFAULT_API_VERSION:
+                # 2026-03-10 made the pull_request members non-nullable
+                # (changeset deprecate_beta_media_type): unmerged -> absent
+                out["pull_request"]["merged_at"] = None
+        out["body"] = issue["body"]
+        if full:
+            out["closed_by"] = self.user(issue["closed_by"])
+        out["reactions"] = {"url": api + "/reactions", "total_count": 0, "+1": 0, "-1": 0,
+                            "laugh": 0, "hooray": 0, "confused": 0, "heart": 0,
+                            "rocket": 0, "eyes": 0}
+        out["timeline_url"] = api + "/timeline"
+        out["performed_via_github_app"] = None
+        out["state_reason"] = issue["state_reason"]
+        return out
+
+    def marker(self, issue):
+        """Admin view: the issue plus its deleted/transferred marker."""
+        if issue["deleted"]:
+            return {"number": issue["number"], "id": issue["id"], "deleted": True}
+        out = self.issue(issue)
+        if issue["moved_to"] is not None:
+            t = issue["moved_to"]
+            out = {"number": issue["number"], "id": issue["id"],
+                   "transferred_to": "%s#%d" % (t["repo"]["full"], t["number"])}
+        return out
+
+
+def list_issues(state, repo, query):
+    """Filter/sort a repository's issues per GET /repos/{o}/{r}/issues."""
+    def q(name, default=None):
+        v = query.get(name)
+        return v[-1] if v else default
+
+    st = q("state", "open")
+    sort = q("sort", "created")
+    direction = q("direction", "desc")
+    if st not in ("open", "closed", "all"):
+        raise validation_failed("state", "invalid")
+    if sort not in ("created", "updated", "comments"):
+        raise validation_failed("sort", "invalid")
+    if direction not in ("asc", "desc"):
+        raise validation_failed("direction", "invalid")
+    since = None
+    if q("since"):
+        try:
+            since = parse_iso(q("since"))
+        except ValueError:
+            raise validation_failed("since", "invalid")
+    labels = [x.strip().lower() for x in (q("labels") or "").split(",") if x.strip()]
+    assignee = q("assignee")
+    creator = q("creator")
+    out = []
+    for issue in repo["issues"].values():
+        if issue["deleted"] or issue["moved_to"] is not None:
+            continue
+        if st != "all" and issue["state"] != st:
+            continue
+        if since is not None and issue["updated_at"] < math.floor(since):
+            continue
+        if labels and not set(labels) <= {n.lower() for n in issue["labels"]}:
+            continue
+        if assignee == "none" and issue["assignees"]:
+            continue
+        if assignee == "*" and not issue["assignees"]:
+            continue
+        if assignee not in (None, "none", "*") and \
+                assignee.lower() not in [a.lower() for a in issue["assignees"]]:
+            continue
+        if creator and (issue["user"] or "").lower() != creator.lower():
+            continue
+        out.append(issue)
+    key = {"created": "created_at", "updated": "updated_at", "comments": "comments"}[sort]
+    out.sort(key=lambda i: (i[key], i["id"]), reverse=(direction == "desc"))
+    return out
+
+
+def page_params(query):
+    def num(name, default):
+        try:
+            return int(query.get(name, [default])[-1])
+        except (TypeError, ValueError):
+            return default
+    per_page = num("per_page", 30)
+    per_page = 30 if per_page < 1 else min(per_page, 100)
+    page = max(num("page", 1), 1)
+    return per_page, page
+
+
+def link_header(base_url, raw_query, page, last):
+    """GitHub's Link header: prev, next, last, first (omitted on one page)."""
+    if last <= 1 and page <= 1:
+        return None
+    pairs = urllib.parse.parse_qsl(raw_query, keep_blank_values=True)
+
+    def url(p):
+        out, seen = [], False
+        for k, v in pairs:
+            if k == "page":
+                if not seen:
+                    out.append(("page", str(p)))
+                    seen = True
+                continue
+            out.append((k, v))
+        if not seen:
+            out.append(("page", str(p)))
+        return "<%s?%s>" % (base_url, urllib.parse.urlencode(out, safe=",:"))
+
+    parts = []
+    if page > 1:
+        parts.append('%s; rel="prev"' % url(min(page - 1, max(last, 1))))
+    if page < last:
+        parts.append('%s; rel="next"' % url(page + 1))
+        parts.append('%s; rel="last"' % url(last))
+    if page > 1:
+        parts.append('%s; rel="first"' % url(1))
+    return ", ".join(parts)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 300
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def version_string(self):
+        return "github-sim/1.0"
+
+    # ---- plumbing -------------------------------------------------------
+    def log_message(self, fmt, *args):
+        if self.server.opts.verbose:
+            sys.stderr.write("github_sim: %s %s\n" % (self.address_string(), fmt % args))
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def send(self, resp):
+        if resp.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(resp.status)
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        body = b""
+        if resp.status != 304:
+            body = resp.body or b""
+            self.send_header("Content-Length", str(len(body)))
+        # headers and body in one write: no Nagle/delayed-ACK stall
+        self._headers_buffer.append(b"\r\n" + (body if self.command != "HEAD" else b""))
+        self.flush_headers()
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def dispatch(self, method):
+        st = self.server.state
+        url = urllib.parse.urlsplit(self.path)
+        path = urllib.parse.unquote(url.path)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        try:
+            raw = self.read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        if path.startswith("/_sim/") or path == "/_sim":
+            self.send(self.admin(method, path, query, raw))
+            return
+        kind = self.kind(method, path)
+        self.server.record(method, path, url.query, self.headers, raw)
+        if st.latency_ms > 0:
+            time.sleep(st.latency_ms / 1000.0)
+        fault = self.take_fault(method, path)
+        if fault is not None and not fault.get("after"):
+            action = fault.get("action") or {}
+            if "delay_ms" in action:
+                time.sleep(float(action["delay_ms"]) / 1000.0)
+                fault = None
+            else:
+                resp = self.fault_response(action, None)
+                self.count(kind, resp, faulted=True)
+                self.send(resp)
+                return
+        resp = self.api(method, path, url.query, query, raw)
+        if fault is not None:
+            action = fault.get("action") or {}
+            if "delay_ms" in action:
+                time.sleep(float(action["delay_ms"]) / 1000.0)
+            else:
+                resp = self.fault_response(action, resp)
+        self.count(kind, resp, faulted=fault is not None)
+        self.send(resp)
+
+    @staticmethod
+    def kind(method, path):
+        for name, rx in ROUTES:
+            if rx.match(path):
+                if name in ("issues", "rissues"):
+                    return {"GET": "list", "POST": "create"}.get(method, "other")
+                if name in ("issue", "rissue"):
+                    return {"GET": "get", "PATCH": "update"}.get(method, "other")
+        return "other"
+
+    def count(self, kind, resp, faulted=False):
+        st = self.server.state
+        with st.lock:
+            s = st.stats
+            s["total"] += 1
+            s[kind] += 1
+            key = "drop" if resp.drop else str(resp.status)
+            s["by_status"][key] = s["by_status"].get(key, 0) + 1
+            if resp.status == 304:
+                s["not_modified"] += 1
+            hdr = {k.lower(): v for k, v in resp.headers.items()}
+            if not resp.drop and (resp.status == 429 or (resp.status == 403 and (
+                    "retry-after" in hdr or hdr.get("x-ratelimit-remaining") == "0"))):
+                s["rate_limited"] += 1
+            if faulted:
+                s["faults"] += 1
+
+    def take_fault(self, method, path):
+        st = self.server.state
+        with st.lock:
+            for f in st.faults:
+                m = f.get("match") or {}
+                if m.get("method") and m["method"].upper() != method:
+                    continue
+                if m.get("path_regex") and not re.search(m["path_regex"], path):
+                    continue
+                f["count"] -= 1
+                if f["count"] <= 0:
+                    st.faults.remove(f)
+                return f
+        return None
+
+    def fault_response(self, action, resp):
+        if action.get("drop"):
+            r = Response(0)
+            r.drop = True
+            return r
+        if action.get("malformed"):
+            body = resp.body if resp is not None and resp.body else b'[{"id":1,"node_id":"I_x","title":"trunc'
+            r = Response(200, body[:max(1, len(body) // 2)],
+                         {"Content-Type": "application/json; charset=utf-8"})
+            if resp is not None:
+                for k, v in resp.headers.items():
+                    if k.lower().startswith("x-ratelimit") or k.lower() == "link":
+                        r.headers[k] = v
+            return r
+        status = int(action.get("status", 500))
+        body = action.get("body")
+        if body is None:
+            body = dumps({"message": self.responses.get(status, ("Error",))[0],
+                          "documentation_url": DOCS, "status": str(status)})
+        elif isinstance(body, (dict, list)):
+            body = dumps(body)
+        else:
+            body = str(body).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if resp is not None:
+            headers.update({k: v for k, v in resp.headers.items() if k.lower().startswith("x-ratelimit")})
+        headers.update({k: str(v) for k, v in (action.get("headers") or {}).items()})
+        return Response(status, body, headers)
+
+    # ---- the REST API -----------------------------------------------------
+    def base(self):
+        if self.server.opts.public_url:
+            return self.server.opts.public_url.rstrip("/")
+        host = self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_address[1]
+        return "http://" + host
+
+    def api(self, method, path, raw_query, query, raw):
+        st = self.server.state
+        version = self.headers.get("X-GitHub-Api-Version") or DEFAULT_API_VERSION
+        extra = {"Content-Type": "application/json; charset=utf-8",
+                 "X-GitHub-Media-Type": "github.v3; format=json",
+                 "X-GitHub-Request-Id": "%08X" % (hash((time.time(), threading.get_ident())) & 0xFFFFFFFF)}
+        with st.lock:
+            counted = False
+            self.roll_window()
+            try:
+                if version not in API_VERSIONS:
+                    version = DEFAULT_API_VERSION
+                    raise ApiError(400, "Unsupported 'X-GitHub-Api-Version' header value '%s'. "
+                                   "Supported values are: %s." % (
+                                       self.headers.get("X-GitHub-Api-Version"), ", ".join(API_VERSIONS)),
+                                   doc="https://docs.github.com/rest/about-the-rest-api/api-versions")
+                self.check_auth()
+                if path == "/rate_limit" and method == "GET":
+                    resp = Response(200, dumps(self.rate_doc(version)))
+                else:
+                    if st.rate_used >= st.rate_limit:
+                        raise ApiError(403, "API rate limit exceeded for user ID %d. If you reach out to "
+                                       "GitHub Support for help, please include the request ID %s."
+                                       % (st.user_id(self.server.opts.login)[1], extra["X-GitHub-Request-Id"]),
+                                       doc=DOC_RATE + "#about-the-primary-rate-limit")
+                    counted = True
+                    resp = self.route(method, path, raw_query, query, raw, version)
+            except ApiError as e:
+                resp = Response(e.status, dumps(e.body), e.headers)
+            except Moved as m:
+                r = Renderer(self.server.opts, st, self.base(), version)
+                url = r.moved_url(m.target)
+                resp = Response(301, dumps({"message": "Moved Permanently", "url": url,
+                                            "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects",
+                                            "status": "301"}), {"Location": url})
+            if counted and resp.status != 304:
+                st.rate_used += 1
+            for k, v in extra.items():
+                resp.headers.setdefault(k, v)
+            if resp.status == 304:
+                resp.headers.pop("Content-Type", None)
+            resp.headers["X-GitHub-Api-Version-Selected"] = version
+            remaining = max(st.rate_limit - st.rate_used, 0)
+            resp.headers.update({"x-ratelimit-limit": str(st.rate_limit),
+                                 "x-ratelimit-remaining": str(remaining),
+                                 "x-ratelimit-reset": str(int(st.rate_reset)),
+                                 "x-ratelimit-used": str(st.rate_used),
+                                 "x-ratelimit-resource": "core"})
+            return resp
+
+    def check_auth(self):
+        token = self.server.opts.token
+        if not token:
+            return
+        auth = self.headers.get("Authorization") or ""
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or value.strip() != token:
+            raise ApiError(401, "Bad credentials", doc=DOCS)
+
+    def roll_window(self):
+        st = self.server.state
+        now = time.time()
+        if now >= st.rate_reset:
+            st.rate_used = 0
+            st.rate_reset = int(now) + RATE_WINDOW_S
+
+    def rate_doc(self, version):
+        st = self.server.state
+        core = {"limit": st.rate_limit, "used": st.rate_used,
+                "remaining": max(st.rate_limit - st.rate_used, 0), "reset": int(st.rate_reset)}
+        doc = {"resources": {"core": core}}
+        if version == DEFAULT_API_VERSION:
+            doc["rate"] = dict(core)
+        return doc
+
+    def secondary_check(self):
+        st = self.server.state
+        if st.secondary_limit <= 0:
+            return
+        now = time.time()
+        while st.secondary and st.secondary[0] <= now - SECONDARY_WINDOW_S:
+            st.secondary.popleft()
+        if len(st.secondary) >= st.secondary_limit:
+            wait = max(1, int(math.ceil(st.secondary[0] + SECONDARY_WINDOW_S - now)))
+            raise ApiError(403, "You have exceeded a secondary rate limit. Please wait a few minutes "
+                           "before you try again. If you reach out to GitHub Support for help, "
+                           "please include the request ID.", headers={"retry-after": str(wait)},
+                           doc=DOC_RATE + "#about-secondary-rate-limits")
+        st.secondary.append(now)
+
+    def repo_from(self, name, groups, create):
+        st = self.server.state
+        if name in ("rissues", "rissue"):
+            repo = st.repos_by_id.get(int(groups[0]))
+            if repo is None:
+                raise ApiError(404, "Not Found", doc=DOC_ISSUES)
+            return repo, groups[1:]
+        return st.repo(groups[0], groups[1], create=create), groups[2:]
+
+    def route(self, method, path, raw_query, query, raw, version):
+        st = self.server.state
+        for name, rx in ROUTES:
+            m = rx.match(path)
+            if m:
+                break
+        else:
+            raise ApiError(404, "Not Found", doc=DOCS)
+        repo, rest = self.repo_from(name, m.groups(), create=True)
+        r = Renderer(self.server.opts, st, self.base(), version)
+        if name in ("issues", "rissues") and method == "GET":
+            return self.get_list(r, repo, path, raw_query, query)
+        if method in ("POST", "PATCH"):
+            data = self.parse_json(raw)
+        if name in ("issues", "rissues") and method == "POST":
+            if not isinstance(data, dict):
+                raise ApiError(400, "Problems parsing JSON", doc=DOC_ISSUES + "#create-an-issue")
+            if data.get("title") is None or (isinstance(data.get("title"), str) and not data["title"].strip()):
+                raise validation_failed("title", doc=DOC_ISSUES + "#create-an-issue")
+            self.secondary_check()
+            issue = st.new_issue(repo, data, self.server.opts.login)
+            try:
+                st.apply_edit(issue, data, self.server.opts.login, version, creating=True)
+            except ApiError:
+                del repo["issues"][issue["number"]]
+                repo["next_number"] -= 1
+                raise
+            body = dumps(r.issue(issue))
+            return Response(201, body, {"Location": r.issue_api(issue), "ETag": etag_of(body)})
+        if name in ("issue", "rissue") and method in ("GET", "PATCH"):
+            issue = st.resolve(repo, int(rest[0]))
+            if method == "PATCH":
+                self.secondary_check()
+                st.apply_edit(issue, data, self.server.opts.login, version)
+            return self.conditional(r.issue(issue))
+        raise ApiError(404, "Not Found", doc=DOCS)
+
+    def parse_json(self, raw):
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "Problems parsing JSON", doc=DOCS)
+
+    def conditional(self, obj, headers=None):
+        body = dumps(obj)
+        tag = etag_of(body)
+        h = dict(headers or {})
+        h["ETag"] = tag
+        h["Cache-Control"] = "private, max-age=60, s-maxage=60"
+        h["Vary"] = "Accept, Authorization, Cookie, X-GitHub-OTP"
+        inm = self.headers.get("If-None-Match")
+        if inm and etag_matches(inm, tag) and self.command == "GET":
+            return Response(304, None, h)
+        return Response(200, body, h)
+
+    def get_list(self, r, repo, path, raw_query, query):
+        issues = list_issues(self.server.state, repo, query)
+        per_page, page = page_params(query)
+        last = max(1, (len(issues) + per_page - 1) // per_page)
+        chunk = issues[(page - 1) * per_page: page * per_page]
+        body = [r.issue(i, full=False) for i in chunk]
+        if self.server.opts.link_style == "repositories":
+            base_url = "%s/repositories/%d/issues" % (r.base, repo["id"])
+        else:
+            base_url = "%s/repos/%s/%s/issues" % (r.base, repo["owner"], repo["name"])
+        headers = {}
+        link = link_header(base_url, raw_query, page, last)
+        if link:
+            headers["Link"] = link
+        return self.conditional(body, headers)
+
+    # ---- admin API ----------------------------------------------------------
+    def admin(self, method, path, query, raw):
+        st = self.server.state
+        try:
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return self.admin_json(400, {"message": "Problems parsing JSON"})
+        try:
+            with st.lock:
+                return self.admin_route(method, path, query, data)
+        except ApiError as e:
+            return self.admin_json(e.status, e.body)
+        except Moved as m:
+            return self.admin_json(301, {"message": "Moved Permanently",
+                                         "to": "%s#%d" % (m.target["repo"]["full"], m.target["number"])})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            return self.admin_json(400, {"message": "bad admin request: %s" % e})
+
+    @staticmethod
+    def admin_json(status, obj):
+        return Response(status, dumps(obj), {"Content-Type": "application/json; charset=utf-8"})
+
+    def admin_route(self, method, path, query, data):
+        st = self.server.state
+        r = Renderer(self.server.opts, st, self.base(), DEFAULT_API_VERSION)
+        if path == "/_sim/faults" and method == "POST":
+            fault = {"match": data.get("match") or {}, "count": int(data.get("count", 1)),
+                     "action": data.get("action") or {}, "after": bool(data.get("after"))}
+            if fault["match"].get("path_regex"):
+                re.compile(fault["match"]["path_regex"])
+            st.faults.append(fault)
+            return self.admin_json(201, fault)
+        if path == "/_sim/faults" and method == "DELETE":
+            st.faults.clear()
+            return self.admin_json(200, {"faults": []})
+        if path == "/_sim/faults" and method == "GET":
+            return self.admin_json(200, {"faults": st.faults})
+        if path == "/_sim/stats" and method == "GET":
+            return self.admin_json(200, st.stats)
+        if path == "/_sim/stats/reset" and method == "POST":
+            st.reset_stats()
+            return self.admin_json(200, st.stats)
+        if path == "/_sim/requests" and method == "GET":
+            return self.admin_json(200, list(st.requests))
+        if path == "/_sim/requests" and method == "DELETE":
+            st.requests.clear()
+            return self.admin_json(200, [])
+        if path == "/_sim/reset" and method == "POST":
+            st.reset()
+            return self.admin_json(200, {"reset": True})
+        if path == "/_sim/seed" and method == "POST":
+            st.seed(data)
+            return self.admin_json(200, {"repos": sorted(x["full"] for x in st.repos.values())})
+        if path == "/_sim/clock" and method == "POST":
+            off = float(data["offset_s"]) if "offset_s" in data else st.clock_offset + float(data.get("advance_s", 0))
+            if off < st.clock_offset:
+                raise ApiError(400, "the clock only moves forward")
+            st.clock_offset = off
+            return self.admin_json(200, {"offset_s": st.clock_offset, "now": iso(st.now())})
+        if path == "/_sim/ratelimit" and method == "POST":
+            self.roll_window()
+            if "limit" in data:
+                st.rate_limit = int(data["limit"])
+            if "remaining" in data:
+                st.rate_used = max(st.rate_limit - int(data["remaining"]), 0)
+            if "reset_in_s" in data:
+                st.rate_reset = int(time.time()) + int(data["reset_in_s"])
+            if "secondary_limit" in data:
+                st.secondary_limit = int(data["secondary_limit"])
+                st.secondary.clear()
+            return self.admin_json(200, self.rate_doc(DEFAULT_API_VERSION)["resources"]["core"])
+        if path == "/_sim/latency" and method == "POST":
+            st.latency_ms = int(data.get("ms", 0))
+            return self.admin_json(200, {"ms": st.latency_ms})
+        if path == "/_sim/issues" and method == "GET":
+            repos = [st.repo(*query["repo"][-1].split("/", 1), create=False)] if "repo" in query \
+                else list(st.repos.values())
+            out = {x["full"]: [r.marker(i) for i in sorted(x["issues"].values(), key=lambda i: i["number"])]
+                   for x in repos if x is not None}
+            if "repo" in query:
+                return self.admin_json(200, next(iter(out.values()), []))
+            return self.admin_json(200, out)
+        m = re.match(r"^/_sim/issues/([^/]+)/([^/]+)/(?:(\d+)/)?(edit|transfer|delete|create)$", path)
+        if m and method == "POST":
+            return self.admin_issue(r, m.group(1), m.group(2), m.group(3), m.group(4), data)
+        return self.admin_json(404, {"message": "Not Found"})
+
+    def admin_issue(self, r, owner, name, number, verb, data):
+        st = self.server.state
+        repo = st.repo(owner, name)
+        actor = data.pop("actor", None) or "octocat"
+        if verb == "create":
+            if data.get("title") is None:
+                raise validation_failed("title")
+            number = int(data["number"]) if data.get("number") is not None else None
+            issue = st.new_issue(repo, data, actor, number=number)
+            st.apply_edit(issue, data, actor, DEFAULT_API_VERSION, creating=True)
+            issue["pull"] = bool(data.get("pull_request"))
+            return self.admin_json(201, r.issue(issue))
+        if number is None:
+            return self.admin_json(404, {"message": "Not Found"})
+        issue = st.resolve(repo, int(number))
+        if verb == "edit":
+            st.apply_edit(issue, data, actor, DEFAULT_API_VERSION)
+            return self.admin_json(200, r.issue(issue))
+        if verb == "transfer":
+            owner2, name2 = data["to"].split("/", 1)
+            moved = st.transfer(issue, st.repo(owner2, name2))
+            return self.admin_json(200, r.issue(moved))
+        issue["deleted"] = True
+        return self.admin_json(200, {"deleted": True, "number": issue["number"]})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.state = State(opts)
+        self.record_lock = threading.Lock()
+        self.record_file = open(opts.record, "a", encoding="utf-8") if opts.record else None
+        super().__init__(("127.0.0.1", opts.port), Handler)
+
+    def record(self, method, path, raw_query, headers, raw):
+        keep = ("accept", "content-type", "user-agent", "x-github-api-version",
+                "if-none-match", "if-modified-since")
+        hdrs = {k.lower(): v for k, v in headers.items() if k.lower() in keep}
+        auth = headers.get("Authorization")
+        if auth:
+            hdrs["authorization"] = auth.split(" ", 1)[0] + " ***"
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            body = raw.decode("utf-8", "replace")
+        entry = {"ts": round(time.time(), 3), "method": method, "path": path,
+                 "query": urllib.parse.parse_qs(raw_query, keep_blank_values=True),
+                 "raw_query": raw_query, "headers": hdrs, "body": body}
+        with self.state.lock:
+            self.state.requests.append(entry)
+        if self.record_file is not None:
+            line = json.dumps(entry, ensure_ascii=False)
+            with self.record_lock:
+                self.record_file.write(line + "\n")
+                self.record_file.flush()
+
+    def handle_error(self, request, client_address):
+        if self.opts.verbose:
+            super().handle_error(request, client_address)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="GitHub Issues REST simulator")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--token", default=None, help="required bearer token (default: any)")
+    p.add_argument("--secondary-limit", type=int, default=0,
+                   help="max POST/PATCH per 60 s before a secondary-limit 403 (0 = off)")
+    p.add_argument("--rate-limit", type=int, default=5000, help="primary limit per hour")
+    p.add_argument("--seed-file")
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--html-base", default="https://github.com")
+    p.add_argument("--public-url", default=None,
+                   help="base for URLs in answers (default: http://<Host header>)")
+    p.add_argument("--link-style", choices=("repositories", "repos"), default="repositories",
+                   help="Link/301 URLs as /repositories/{id}/... (GitHub) or /repos/{o}/{r}/...")
+    p.add_argument("--login", default="closeloop-bot", help="login of the token's user")
+    p.add_argument("--record", help="append one JSON line per API request to this file")
+    p.add_argument("--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    server = Server(opts)
+    port = server.server_address[1]
+    if opts.port_file:
+        tmp = opts.port_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, opts.port_file)
+    if opts.verbose:
+        sys.stderr.write("github_sim: listening on 127.0.0.1:%d\n" % port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    t.start()
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    if server.record_file is not None:
+        server.record_file.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
