@@ -367,7 +367,7 @@ static void op_created(struct rec_op *op)
 	char id[24], ver[24];
 	char *base = NULL;
 	rec_canon_remote(rec_cycle_idmap(op->t->cy), &op->remote.fields,
-	                 op->row.ledger.v[ITEM_F_OWNER], &op->rcanon);
+	                 &op->row.ledger, &op->rcanon);
 	struct json_object *b = item_fields_to_json(&op->rcanon);
 	base = xstrdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
 	json_object_put(b);
@@ -507,7 +507,7 @@ static void op_decide(struct rec_op *op)
 
 	if (op->has_remote) {
 		rec_canon_remote(rec_cycle_idmap(op->t->cy), &op->remote.fields,
-		                 op->row.ledger.v[ITEM_F_OWNER], &op->rcanon);
+		                 &op->row.ledger, &op->rcanon);
 		if (!op->remote.updated_at || ts_parse(op->remote.updated_at, &op->remote_ms) < 0)
 			op->remote_ms = 0;
 	} else {

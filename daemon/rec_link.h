@@ -46,9 +46,10 @@ const char *rec_idmap_ident(const struct rec_idmap *m, const char *handle);
 /* Remote (tracker identity) -> canonical: owner login -> handle (unknown
  * login kept as written).  A NULL remote owner next to a ledger owner with
  * no tracker identity counts as the ledger owner: such a handle cannot be
- * assigned in the tracker, so the NULL is not a change made there. */
+ * assigned in the tracker, so the NULL is not a change made there.  A NULL
+ * remote type likewise keeps the ledger's type (the ledger never has none). */
 void rec_canon_remote(const struct rec_idmap *m, const struct item_fields *remote,
-                      const char *ledger_owner, struct item_fields *out);
+                      const struct item_fields *ledger, struct item_fields *out);
 /* Canonical -> what the connector gets: owner handle -> login or NULL. */
 void rec_to_tracker(const struct rec_idmap *m, const struct item_fields *canon,
                     struct item_fields *out);

@@ -189,9 +189,15 @@ const char *rec_idmap_ident(const struct rec_idmap *m, const char *handle)
 }
 
 void rec_canon_remote(const struct rec_idmap *m, const struct item_fields *remote,
-                      const char *ledger_owner, struct item_fields *out)
+                      const struct item_fields *ledger, struct item_fields *out)
 {
+	const char *ledger_owner = ledger->v[ITEM_F_OWNER];
 	item_fields_copy(out, remote);
+	/* The ledger's type is never empty (action_item.type NOT NULL); a ticket
+	 * with no type label says nothing about the type, so it keeps the
+	 * ledger's value instead of clearing it. */
+	if (!remote->v[ITEM_F_TYPE])
+		item_fields_set(out, ITEM_F_TYPE, ledger->v[ITEM_F_TYPE]);
 	const char *login = remote->v[ITEM_F_OWNER];
 	if (login) {
 		const char *h = rec_idmap_handle(m, login);

@@ -64,7 +64,7 @@ def statements(err):
 def main():
     wd = H.workdir("bench-")
     cluster = H.Cluster(wd, int(os.environ.get("BENCH_PGPORT", "54393")))
-    sim = H.Simulator(wd)
+    sim = H.Simulator(wd, ["--rate-limit", "1000000"])
     rows = []
     try:
         dsn = cluster.createdb("closeloop_bench")
