@@ -27,7 +27,16 @@ import harness as H  # noqa: E402
 
 EX = os.path.join(H.ROOT, "examples")
 CONN = "github-demo"
-ETCD_ISSUES = [14045, 14039, 13637, 13775, 13973, 13839]
+# The etcd issues the postmortem's table names, seeded into the simulator
+# as existing upstream issues (titles from the postmortem's rows).
+ETCD_ISSUES = {
+    14045: "etcd testing can reproduce historical data inconsistency issues",
+    14039: "etcd detects data corruption by default",
+    13637: "etcd testing is high quality, easy to maintain and expand",
+    13775: "Critical etcd features are not abandoned when contributors move on",
+    13973: "etcd checks consistency of snapshots sent between leader and followers",
+    13839: "etcd can imminently detect and recover from data corruption (implement Merkle root)",
+}
 
 
 def say(s=""):
@@ -58,12 +67,12 @@ def main():
         dsn = cluster.createdb("closeloop_demo")
         sim = H.Simulator(wd)
         sim.seed({"repos": {"etcd-io/etcd": {"issues": [
-            {"number": n, "title": "etcd-io/etcd issue %d" % n, "state": "open"} for n in ETCD_ISSUES]}}})
+            {"number": n, "title": t, "state": "open"} for n, t in sorted(ETCD_ISSUES.items())]}}})
         say("   ledger: %s" % dsn)
-        say("   simulator: %s (etcd-io/etcd seeded with issues %s)" % (sim.url, ", ".join(map(str, ETCD_ISSUES))))
+        say("   simulator: %s (etcd-io/etcd seeded with issues %s)" % (sim.url, ", ".join(map(str, sorted(ETCD_ISSUES)))))
         conf = os.path.join(wd, "closeloop.conf")
         H.write_config(conf, dsn, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
-                       directory=os.path.join(EX, "directory.conf"), poll=5, connector=CONN)
+                       directory=os.path.join(EX, "directory.conf"), poll=10, connector=CONN)
 
         head("closeloop migrate / directory load / check-config")
         say("   " + H.closeloop("migrate", "-c", conf).stdout.strip())
