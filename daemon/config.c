@@ -14,6 +14,7 @@
  * problem is not at a line (a missing top-level option).
  */
 #include "config.h"
+#include "cfgfile.h"
 #include "log.h"
 
 #include <errno.h>
@@ -110,16 +111,11 @@ static int fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
 {
-	const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s) : x->path;
-	int line = s ? config_setting_source_line(s) : 0;
-	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int rc = cfgfile_vfail(x->path, s, x->err, x->errlen, fmt, ap);
 	va_end(ap);
-	if (x->err && x->errlen)
-		snprintf(x->err, x->errlen, "%s:%d: %s", file, line, msg);
-	return -EINVAL;
+	return rc;
 }
 
 static const struct cfg_option_doc *opt_find(const char *name)
@@ -747,31 +743,8 @@ int cfg_load(const char *path, struct config **out, char *err, size_t errlen)
 	config_t lc;
 	int rc = 0;
 	config_init(&lc);
-	if (err && errlen)
-		err[0] = '\0';
-	if (access(path, R_OK) < 0) {
-		rc = errno == ENOENT ? -ENOENT : -EIO;
-		if (err && errlen)
-			snprintf(err, errlen, "%s:0: cannot read the configuration file: %s",
-			         path, strerror(errno));
+	if ((rc = cfgfile_read(&lc, path, "configuration file", err, errlen)) < 0)
 		goto out;
-	}
-	if (config_read_file(&lc, path) != CONFIG_TRUE) {
-		const char *ef = config_error_file(&lc);
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
-			rc = -EIO;
-			if (err && errlen)
-				snprintf(err, errlen, "%s:0: cannot read: %s", ef ? ef : path,
-				         config_error_text(&lc));
-		} else {
-			rc = -EINVAL;
-			if (err && errlen)
-				snprintf(err, errlen, "%s:%d: %s (expected libconfig syntax: name = value; "
-				         "groups { }, lists ( ), arrays [ ])", ef ? ef : path,
-				         config_error_line(&lc), config_error_text(&lc));
-		}
-		goto out;
-	}
 	const config_setting_t *root = config_root_setting(&lc);
 	if ((rc = check_members(&x, root, "", "")) < 0)
 		goto out;

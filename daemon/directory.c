@@ -18,6 +18,7 @@
  * kept as they are.
  */
 #include "directory.h"
+#include "cfgfile.h"
 #include "db.h"
 #include "log.h"
 
@@ -64,16 +65,11 @@ static int dfail(struct dctx *x, const config_setting_t *s, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 static int dfail(struct dctx *x, const config_setting_t *s, const char *fmt, ...)
 {
-	const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s) : x->path;
-	int line = s ? config_setting_source_line(s) : 0;
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int rc = cfgfile_vfail(x->path, s, x->err, x->errlen, fmt, ap);
 	va_end(ap);
-	if (x->err && x->errlen)
-		snprintf(x->err, x->errlen, "%s:%d: %s", file, line, msg);
-	return -EINVAL;
+	return rc;
 }
 
 static const char *dtype_name(int t)
@@ -268,18 +264,8 @@ int dir_load_file(const char *path, struct directory **out, char *err, size_t er
 	config_t lc;
 	int rc = 0;
 	config_init(&lc);
-	if (err && errlen)
-		err[0] = '\0';
-	if (config_read_file(&lc, path) != CONFIG_TRUE) {
-		const char *ef = config_error_file(&lc);
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s:0: cannot read the directory file (expected a "
-			         "readable libconfig file)", path);
-		else
-			snprintf(err, errlen, "%s:%d: %s (expected libconfig syntax: name = value; "
-			         "groups { }, lists ( ))", ef ? ef : path, config_error_line(&lc),
-			         config_error_text(&lc));
-		rc = -EINVAL;
+	if (cfgfile_read(&lc, path, "directory file", err, errlen) < 0) {
+		rc = -EINVAL; /* directory.h: every failure is -EINVAL */
 		goto out;
 	}
 	const config_setting_t *root = config_root_setting(&lc);
