@@ -1,0 +1,643 @@
+/* github_body.c — see github_body.h. */
+#include "github_body.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GH_LABEL_MANAGED "closeloop"
+#define GH_LABEL_IN_PROGRESS "status: in progress"
+#define GH_LABEL_PRIORITY "priority: "
+#define GH_LABEL_TYPE "type: "
+
+static const char *const gh_types[] = { "prevent", "detect", "mitigate", "process", "other" };
+
+/* ---- body block ---- */
+
+char *gh_body_render(const char *description, const char *due_date,
+                     const struct conn_item_context *ctx, const char *token)
+{
+	struct buf b = { 0 };
+	char *desc = str_trim(xstrdup(description ? description : ""));
+	const char *tok = token ? token : (ctx ? ctx->token : NULL);
+	int rc = 0;
+
+	if (desc[0])
+		rc |= buf_appendf(&b, "%s\n\n", desc);
+	rc |= buf_appendf(&b, GH_BLOCK_BEGIN);
+	if (tok)
+		rc |= buf_appendf(&b, " token=%s", tok);
+	if (ctx && ctx->item_id > 0)
+		rc |= buf_appendf(&b, " item=%lld", ctx->item_id);
+	rc |= buf_appendf(&b, " -->\n---\n");
+	if (ctx && (ctx->postmortem_ref || ctx->postmortem_title)) {
+		rc |= buf_appendf(&b, "**Postmortem:** %s", ctx->postmortem_ref ? ctx->postmortem_ref : "");
+		if (ctx->postmortem_title)
+			rc |= buf_appendf(&b, "%s%s", ctx->postmortem_ref ? " — " : "",
+			                  ctx->postmortem_title);
+		if (ctx->postmortem_url)
+			rc |= buf_appendf(&b, " (%s)", ctx->postmortem_url);
+		rc |= buf_appendf(&b, "\n");
+	}
+	rc |= buf_appendf(&b, "**Due date:** %s\n", due_date ? due_date : "none");
+	rc |= buf_appendf(&b, "_Managed by closeloop: edit the due date here; "
+	                      "the rest of this block is rewritten._\n" GH_BLOCK_END "\n");
+	free(desc);
+	if (rc)
+		abort(); /* only -ENOSPC at 16 MiB: an issue body cannot be that large */
+	return buf_steal(&b);
+}
+
+/* Case-insensitive strstr for ASCII. */
+static const char *istrstr(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return hay;
+	return NULL;
+}
+
+/* Value of key=VALUE inside the begin marker [p, end), end being "-->". */
+static char *marker_attr(const char *p, const char *end, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *s = p; s + kl < end; s++) {
+		if (s != p && !isspace((unsigned char)s[-1]))
+			continue;
+		if (strncmp(s, key, kl) != 0 || s[kl] != '=')
+			continue;
+		const char *v = s + kl + 1, *e = v;
+		while (e < end && !isspace((unsigned char)*e))
+			e++;
+		return e > v ? xstrndup(v, (size_t)(e - v)) : NULL;
+	}
+	return NULL;
+}
+
+/* The due date in the block text [p, end): see github_body.h. */
+static char *block_due_date(const char *p, const char *end)
+{
+	char *block = xstrndup(p, (size_t)(end - p));
+	char *out = NULL;
+	const char *hit = istrstr(block, "due date");
+	if (hit) {
+		const char *q = hit + strlen("due date");
+		const char *eol = strchr(q, '\n');
+		if (!eol)
+			eol = q + strlen(q);
+		for (; q + 10 <= eol; q++) {
+			if (isdigit((unsigned char)q[0])) {
+				char cand[11];
+				memcpy(cand, q, 10);
+				cand[10] = '\0';
+				if (date_valid(cand) && (q + 10 == eol || !isdigit((unsigned char)q[10])))
+					out = xstrdup(cand);
+				break; /* the first number decides */
+			}
+		}
+	}
+	free(block);
+	return out;
+}
+
+/* Join two trimmed parts of a description with a blank line. */
+static char *join_desc(const char *before, const char *after)
+{
+	char *x = str_trim(xstrdup(before)), *y = str_trim(xstrdup(after));
+	char *d = xasprintf("%s%s%s", x, (*x && *y) ? "\n\n" : "", y);
+	free(x);
+	free(y);
+	if (!*d) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void gh_body_parse(const char *body, struct gh_body_parsed *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* normalise CRLF (the web editor sends it) */
+	char *text = xstrdup(body ? body : "");
+	char *w = text;
+	for (const char *r = text; *r; r++)
+		if (!(r[0] == '\r' && r[1] == '\n'))
+			*w++ = *r;
+	*w = '\0';
+
+	char *begin = strstr(text, GH_BLOCK_BEGIN);
+	if (!begin) {
+		out->description = join_desc(text, "");
+		free(text);
+		return;
+	}
+	out->has_block = true;
+	const char *attrs = begin + strlen(GH_BLOCK_BEGIN);
+	const char *mend = strstr(attrs, "-->");
+	const char *marker_end = mend ? mend : attrs + strlen(attrs);
+	out->token = marker_attr(attrs, marker_end, "token");
+	char *item = marker_attr(attrs, marker_end, "item");
+	if (item) {
+		char *e = NULL;
+		errno = 0;
+		long long v = strtoll(item, &e, 10);
+		if (errno == 0 && e && *e == '\0' && v > 0)
+			out->item_id = v;
+		free(item);
+	}
+	/* a block whose end marker was deleted runs to the end of the body */
+	const char *bend = strstr(marker_end, GH_BLOCK_END);
+	const char *block_stop = bend ? bend : marker_end + strlen(marker_end);
+	out->due_date = block_due_date(marker_end, block_stop);
+	*begin = '\0';
+	out->description = join_desc(text, bend ? bend + strlen(GH_BLOCK_END) : "");
+	free(text);
+}
+
+void gh_body_parsed_free(struct gh_body_parsed *p)
+{
+	free(p->description);
+	free(p->due_date);
+	free(p->token);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- labels, state ---- */
+
+static bool label_priority(const char *name, char out[3])
+{
+	size_t pl = strlen(GH_LABEL_PRIORITY);
+	if (!str_istarts(name, GH_LABEL_PRIORITY) || strlen(name) != pl + 2)
+		return false;
+	char p = (char)toupper((unsigned char)name[pl]);
+	char d = name[pl + 1];
+	if (p != 'P' || d < '0' || d > '3')
+		return false;
+	out[0] = 'P';
+	out[1] = d;
+	out[2] = '\0';
+	return true;
+}
+
+static const char *label_type(const char *name)
+{
+	if (!str_istarts(name, GH_LABEL_TYPE))
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(gh_types); i++)
+		if (strcasecmp(name + strlen(GH_LABEL_TYPE), gh_types[i]) == 0)
+			return gh_types[i];
+	return NULL;
+}
+
+bool gh_label_is_managed(const char *name)
+{
+	char p[3];
+	return name && (strcasecmp(name, GH_LABEL_MANAGED) == 0 ||
+	                strcasecmp(name, GH_LABEL_IN_PROGRESS) == 0 ||
+	                label_priority(name, p) || label_type(name));
+}
+
+const char *gh_state_from_issue(const char *state, const char *state_reason,
+                                bool in_progress_label)
+{
+	if (state && strcmp(state, "closed") == 0)
+		return str_eq(state_reason, "not_planned") ? "wont_do" : "done";
+	return in_progress_label ? "in_progress" : "open";
+}
+
+/* extra JSON -> its "labels" / "assignees" array (borrowed) or NULL. */
+static struct json_object *extra_array(struct json_object *extra, const char *key)
+{
+	struct json_object *a = NULL;
+	if (!extra || !json_object_is_type(extra, json_type_object) ||
+	    !json_object_object_get_ex(extra, key, &a) || !json_object_is_type(a, json_type_array))
+		return NULL;
+	return a;
+}
+
+static void append_foreign(struct json_object *arr, const char *extra, const char *key,
+                           bool labels)
+{
+	struct json_object *ex = extra ? json_tokener_parse(extra) : NULL;
+	struct json_object *a = extra_array(ex, key);
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *v = json_object_array_get_idx(a, i);
+		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+		if (!s || (labels && gh_label_is_managed(s)))
+			continue;
+		json_object_array_add(arr, json_object_new_string(s));
+	}
+	json_object_put(ex);
+}
+
+struct json_object *gh_labels_json(const struct item_fields *want, const char *extra)
+{
+	struct json_object *a = json_object_new_array();
+	const char *pri = want->v[ITEM_F_PRIORITY], *type = want->v[ITEM_F_TYPE];
+	json_object_array_add(a, json_object_new_string(GH_LABEL_MANAGED));
+	if (pri && item_priority_valid(pri)) {
+		char *l = xasprintf(GH_LABEL_PRIORITY "%s", pri);
+		json_object_array_add(a, json_object_new_string(l));
+		free(l);
+	}
+	if (type && item_type_valid(type)) {
+		char *l = xasprintf(GH_LABEL_TYPE "%s", type);
+		json_object_array_add(a, json_object_new_string(l));
+		free(l);
+	}
+	if (str_eq(want->v[ITEM_F_STATE], "in_progress"))
+		json_object_array_add(a, json_object_new_string(GH_LABEL_IN_PROGRESS));
+	append_foreign(a, extra, "labels", true);
+	return a;
+}
+
+struct json_object *gh_assignees_json(const char *owner, const char *extra)
+{
+	struct json_object *a = json_object_new_array();
+	if (!owner)
+		return a;
+	json_object_array_add(a, json_object_new_string(owner));
+	append_foreign(a, extra, "assignees", false);
+	return a;
+}
+
+/* ---- issue JSON -> conn_remote ---- */
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static bool jint(struct json_object *o, const char *key, int64_t *out)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*out = json_object_get_int64(v);
+	return true;
+}
+
+/* Labels come as objects {"name": ...} (issues API) or plain strings. */
+static const char *label_name(struct json_object *l)
+{
+	if (json_object_is_type(l, json_type_string))
+		return json_object_get_string(l);
+	if (json_object_is_type(l, json_type_object))
+		return jstr(l, "name");
+	return NULL;
+}
+
+/* Labels and assignees into fields and extra. */
+static void issue_people_labels(struct json_object *issue, struct conn_remote *out, bool *in_progress)
+{
+	struct json_object *labels = NULL, *assignees = NULL;
+	struct json_object *xl = json_object_new_array(), *xa = json_object_new_array();
+	*in_progress = false;
+	if (json_object_object_get_ex(issue, "labels", &labels) &&
+	    json_object_is_type(labels, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(labels); i++) {
+			const char *n = label_name(json_object_array_get_idx(labels, i));
+			char pri[3];
+			const char *t;
+			if (!n)
+				continue;
+			if (label_priority(n, pri))
+				item_fields_set(&out->fields, ITEM_F_PRIORITY, pri);
+			else if ((t = label_type(n)))
+				item_fields_set(&out->fields, ITEM_F_TYPE, t);
+			else if (strcasecmp(n, GH_LABEL_IN_PROGRESS) == 0)
+				*in_progress = true;
+			else if (strcasecmp(n, GH_LABEL_MANAGED) != 0)
+				json_object_array_add(xl, json_object_new_string(n));
+		}
+	}
+	if (json_object_object_get_ex(issue, "assignees", &assignees) &&
+	    json_object_is_type(assignees, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(assignees); i++) {
+			struct json_object *u = json_object_array_get_idx(assignees, i);
+			const char *login = json_object_is_type(u, json_type_object) ? jstr(u, "login") : NULL;
+			if (!login)
+				continue;
+			if (!out->fields.v[ITEM_F_OWNER])
+				item_fields_set(&out->fields, ITEM_F_OWNER, login);
+			else
+				json_object_array_add(xa, json_object_new_string(login));
+		}
+	}
+	struct json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "labels", xl);
+	json_object_object_add(extra, "assignees", xa);
+	out->extra = xstrdup(json_object_to_json_string_ext(extra, JSON_C_TO_STRING_PLAIN));
+	json_object_put(extra);
+}
+
+int gh_issue_to_remote(struct json_object *issue, const char *repo,
+                       struct conn_remote *out, const char **err)
+{
+	int64_t id, number;
+	const char *title, *updated;
+	int rc = 0;
+	bool in_progress = false;
+	struct gh_body_parsed bp;
+
+	conn_remote_init(out);
+	*err = NULL;
+	if (!issue || !json_object_is_type(issue, json_type_object)) {
+		*err = "an issue is not a JSON object";
+		return -EINVAL;
+	}
+	if (!jint(issue, "id", &id) || id <= 0) {
+		*err = "an issue has no numeric \"id\"";
+		return -EINVAL;
+	}
+	if (!jint(issue, "number", &number) || number <= 0) {
+		*err = "an issue has no numeric \"number\"";
+		return -EINVAL;
+	}
+	if (!(title = jstr(issue, "title"))) {
+		*err = "an issue has no \"title\"";
+		return -EINVAL;
+	}
+	if ((updated = jstr(issue, "updated_at"))) {
+		int64_t ms;
+		char ts[32];
+		if (ts_parse(updated, &ms) < 0) {
+			*err = "an issue has an \"updated_at\" that is not an RFC 3339 time";
+			rc = -EINVAL;
+			goto out;
+		}
+		ts_format(ms, ts, sizeof(ts));
+		out->updated_at = xstrdup(ts);
+	}
+	out->remote_id = xasprintf("%" PRId64, id);
+	out->key = xasprintf("%s#%" PRId64, repo, number);
+	out->url = xstrdup(jstr(issue, "html_url"));
+	item_fields_set(&out->fields, ITEM_F_TITLE, title);
+	gh_body_parse(jstr(issue, "body"), &bp);
+	out->fields.v[ITEM_F_DESCRIPTION] = bp.description;
+	out->fields.v[ITEM_F_DUE_DATE] = bp.due_date;
+	out->token = bp.token;
+	issue_people_labels(issue, out, &in_progress);
+	item_fields_set(&out->fields, ITEM_F_STATE,
+	                gh_state_from_issue(jstr(issue, "state"), jstr(issue, "state_reason"),
+	                                    in_progress));
+out:
+	if (rc < 0)
+		conn_remote_free(out);
+	return rc;
+}
+
+bool gh_issue_is_pull_request(struct json_object *issue)
+{
+	return issue && json_object_is_type(issue, json_type_object) &&
+	       json_object_object_get_ex(issue, "pull_request", NULL);
+}
+
+/* ---- Link header (RFC 8288) ---- */
+
+/* Does the rel parameter value [v, ve) list rel (space-separated)? */
+static bool rel_has(const char *v, const char *ve, const char *rel)
+{
+	size_t rl = strlen(rel);
+	while (v < ve) {
+		while (v < ve && *v == ' ')
+			v++;
+		const char *e = v;
+		while (e < ve && *e != ' ')
+			e++;
+		if ((size_t)(e - v) == rl && strncasecmp(v, rel, rl) == 0)
+			return true;
+		v = e;
+	}
+	return false;
+}
+
+char *gh_link_find(const char *link, const char *rel)
+{
+	const char *p = link;
+	while (p && *p) {
+		const char *lt = strchr(p, '<');
+		if (!lt)
+			return NULL;
+		const char *gt = strchr(lt, '>');
+		if (!gt)
+			return NULL;
+		bool match = false;
+		p = gt + 1;
+		/* parameters up to the next ',' outside quotes */
+		while (*p && *p != ',') {
+			while (*p == ';' || *p == ' ' || *p == '\t')
+				p++;
+			const char *name = p;
+			while (*p && *p != '=' && *p != ';' && *p != ',')
+				p++;
+			size_t nl = (size_t)(p - name);
+			while (nl && (name[nl - 1] == ' ' || name[nl - 1] == '\t'))
+				nl--;
+			if (*p != '=')
+				continue;
+			p++;
+			while (*p == ' ')
+				p++;
+			const char *v = p, *ve;
+			if (*p == '"') {
+				v = ++p;
+				while (*p && *p != '"')
+					p++;
+				ve = p;
+				if (*p)
+					p++;
+			} else {
+				while (*p && *p != ';' && *p != ',')
+					p++;
+				ve = p;
+				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+					ve--;
+			}
+			if (nl == 3 && strncasecmp(name, "rel", 3) == 0 && rel_has(v, ve, rel))
+				match = true;
+		}
+		if (match)
+			return xstrndup(lt + 1, (size_t)(gt - lt - 1));
+		if (*p == ',')
+			p++;
+	}
+	return NULL;
+}
+
+/* ---- request bodies ---- */
+
+static char *json_text(struct json_object *o)
+{
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
+char *gh_create_json(const struct item_fields *want, const struct conn_item_context *ctx)
+{
+	struct json_object *o = json_object_new_object();
+	char *body = gh_body_render(want->v[ITEM_F_DESCRIPTION], want->v[ITEM_F_DUE_DATE], ctx, NULL);
+	json_object_object_add(o, "title", json_object_new_string(want->v[ITEM_F_TITLE] ?
+	                                                          want->v[ITEM_F_TITLE] : ""));
+	json_object_object_add(o, "body", json_object_new_string(body));
+	json_object_object_add(o, "labels", gh_labels_json(want, NULL));
+	json_object_object_add(o, "assignees", gh_assignees_json(want->v[ITEM_F_OWNER], NULL));
+	free(body);
+	return json_text(o);
+}
+
+char *gh_update_json(const struct item_fields *want, unsigned mask,
+                     const struct conn_item_context *ctx, const char *token,
+                     const char *extra)
+{
+	struct json_object *o = json_object_new_object();
+	const char *state = want->v[ITEM_F_STATE];
+
+	if (mask & ITEM_FIELD_BIT(ITEM_F_TITLE))
+		json_object_object_add(o, "title", json_object_new_string(want->v[ITEM_F_TITLE] ?
+		                                                          want->v[ITEM_F_TITLE] : ""));
+	if (mask & (ITEM_FIELD_BIT(ITEM_F_DESCRIPTION) | ITEM_FIELD_BIT(ITEM_F_DUE_DATE))) {
+		char *body = gh_body_render(want->v[ITEM_F_DESCRIPTION], want->v[ITEM_F_DUE_DATE],
+		                            ctx, token);
+		json_object_object_add(o, "body", json_object_new_string(body));
+		free(body);
+	}
+	if ((mask & ITEM_FIELD_BIT(ITEM_F_STATE)) && state) {
+		bool closed = item_state_closed(state);
+		json_object_object_add(o, "state", json_object_new_string(closed ? "closed" : "open"));
+		if (closed)
+			json_object_object_add(o, "state_reason",
+			                       json_object_new_string(str_eq(state, "wont_do") ?
+			                                              "not_planned" : "completed"));
+	}
+	if (mask & (ITEM_FIELD_BIT(ITEM_F_PRIORITY) | ITEM_FIELD_BIT(ITEM_F_TYPE) |
+	            ITEM_FIELD_BIT(ITEM_F_STATE)))
+		json_object_object_add(o, "labels", gh_labels_json(want, extra));
+	if (mask & ITEM_FIELD_BIT(ITEM_F_OWNER))
+		json_object_object_add(o, "assignees", gh_assignees_json(want->v[ITEM_F_OWNER], extra));
+	if (json_object_object_length(o) == 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	return json_text(o);
+}
+
+/* ---- answers ---- */
+
+bool gh_is_rate_limited(const struct http_response *resp)
+{
+	const char *rem = http_response_header(resp, "x-ratelimit-remaining");
+	if (resp->status == 429)
+		return true;
+	return resp->status == 403 &&
+	       (http_response_header(resp, "retry-after") || (rem && strcmp(rem, "0") == 0));
+}
+
+int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms)
+{
+	const char *ra = http_response_header(resp, "retry-after");
+	const char *reset = http_response_header(resp, "x-ratelimit-reset");
+	char *end = NULL;
+	if (ra) {
+		errno = 0;
+		long long s = strtoll(ra, &end, 10);
+		if (errno == 0 && end != ra && *end == '\0' && s >= 0)
+			return (int64_t)s * 1000;
+	}
+	if (reset) {
+		errno = 0;
+		long long s = strtoll(reset, &end, 10);
+		if (errno == 0 && end != reset && *end == '\0' && s > 0) {
+			int64_t w = (int64_t)s * 1000 - now_ms;
+			return w > 0 ? w : 0;
+		}
+	}
+	return -1;
+}
+
+static const char *jget_str(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return NULL;
+	return json_object_get_string(v);
+}
+
+char *gh_error_detail(const char *body)
+{
+	struct json_object *o = body ? json_tokener_parse(body) : NULL;
+	struct json_object *errs = NULL;
+	struct buf b = { .max = 4096 };
+	const char *m = o && json_object_is_type(o, json_type_object) ? jget_str(o, "message") : NULL;
+	int rc = 0;
+
+	rc |= buf_appendf(&b, "%.200s", m ? m : "no error message");
+	if (m && json_object_object_get_ex(o, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array) && json_object_array_length(errs) > 0) {
+		size_t n = json_object_array_length(errs);
+		for (size_t i = 0; i < n && i < 5; i++) {
+			struct json_object *e = json_object_array_get_idx(errs, i);
+			const char *sep = i == 0 ? " (" : "; ";
+			if (!json_object_is_type(e, json_type_object)) {
+				rc |= buf_appendf(&b, "%s%.100s", sep, json_object_get_string(e));
+				continue;
+			}
+			const char *res = jget_str(e, "resource"), *field = jget_str(e, "field");
+			const char *code = jget_str(e, "code"), *msg = jget_str(e, "message");
+			rc |= buf_appendf(&b, "%s%.40s%s%.40s: %.100s", sep, res ? res : "",
+			                  res && field ? "." : "", field ? field : "",
+			                  msg ? msg : (code ? code : "invalid"));
+		}
+		rc |= buf_appendf(&b, "%s)", n > 5 ? "; ..." : "");
+	}
+	json_object_put(o);
+	if (rc)
+		abort(); /* bounded above to far less than the cap */
+	return buf_steal(&b);
+}
+
+/* ---- keys ---- */
+
+int gh_key_number(const char *key, long *out)
+{
+	const char *hash = key ? strrchr(key, '#') : NULL;
+	char *end = NULL;
+	if (!hash || !isdigit((unsigned char)hash[1]))
+		return -EINVAL;
+	errno = 0;
+	long v = strtol(hash + 1, &end, 10);
+	if (errno || *end != '\0' || v <= 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+bool gh_repo_valid(const char *repo)
+{
+	int slashes = 0;
+	size_t seg = 0;
+	if (!repo || !*repo)
+		return false;
+	for (const char *p = repo; *p; p++) {
+		if (*p == '/') {
+			if (seg == 0 || ++slashes > 1 || strncmp(p - seg, ".", seg) == 0 ||
+			    strncmp(p - seg, "..", seg) == 0)
+				return false;
+			seg = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+			return false;
+		seg++;
+	}
+	const char *name = repo + strlen(repo) - seg;
+	return slashes == 1 && seg > 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}

@@ -1,0 +1,133 @@
+/* github_body.h — the pure (no I/O) half of the GitHub connector: how the
+ * canonical fields of daemon/item.h map onto a GitHub issue, and back.
+ * Internal to connectors/github.c; exposed for tests/unit/test_github.c.
+ *
+ * GitHub has no due date, priority or type.  closeloop uses
+ *   - labels (managed, matched case-insensitively as GitHub does):
+ *       "closeloop"                 on every issue closeloop created
+ *       "priority: P0" .. "P3"      priority
+ *       "type: prevent" etc.        type
+ *       "status: in progress"       state in_progress (the issue is open)
+ *   - state: open | closed with state_reason completed (done) or
+ *     not_planned (wont_do);
+ *   - assignees[]: the first login is the owner, the others are kept;
+ *   - a managed block at the end of the body, carrying the create token,
+ *     the back-link to the postmortem and the due date:
+ *
+ *       <description>
+ *
+ *       <!-- closeloop:begin token=<token> item=<id> -->
+ *       ---
+ *       **Postmortem:** <ref> — <title> (<url>)
+ *       **Due date:** 2026-12-01          ("none" when unset)
+ *       _Managed by closeloop: edit the due date here; the rest of this block is rewritten._
+ *       <!-- closeloop:end -->
+ *
+ *     Parsing is tolerant of edits on GitHub: the due date is read from the
+ *     first line of the block mentioning "due date" (any case, any Markdown
+ *     emphasis): the first number on that line after "due date" must be a
+ *     calendar date YYYY-MM-DD (text after it, like "(slipped)", is
+ *     ignored); no such line, "none", or a number that is not a calendar
+ *     date gives NULL.  Text the user
+ *     wrote after the block is kept as part of the description.  A body
+ *     whose begin marker was removed has no block: all of it is the
+ *     description, and no token or due date is found.
+ *
+ * Labels and assignees closeloop does not manage are kept in
+ * conn_remote.extra as {"labels":[...],"assignees":[...]} so that an update
+ * that rewrites labels or assignees keeps them.
+ */
+#ifndef CLOSELOOP_GITHUB_BODY_H
+#define CLOSELOOP_GITHUB_BODY_H
+
+#include <json-c/json.h>
+#include "connector.h"
+#include "http.h"
+
+#define GH_BLOCK_BEGIN "<!-- closeloop:begin"
+#define GH_BLOCK_END "<!-- closeloop:end -->"
+
+/* Render a full issue body from the description (may be NULL), the due
+ * date ("YYYY-MM-DD" or NULL) and the context (token, postmortem link;
+ * ctx may be NULL).  token overrides ctx->token when not NULL.  Returns a
+ * heap string. */
+char *gh_body_render(const char *description, const char *due_date,
+                     const struct conn_item_context *ctx, const char *token);
+
+/* What a body says.  All strings are owned, NULL when absent. */
+struct gh_body_parsed {
+	char *description; /* body without the block, trimmed; NULL if empty */
+	char *due_date;    /* "YYYY-MM-DD" or NULL */
+	char *token;       /* create token from the begin marker */
+	long long item_id; /* item=N of the begin marker, 0 if absent */
+	bool has_block;
+};
+void gh_body_parse(const char *body, struct gh_body_parsed *out);
+void gh_body_parsed_free(struct gh_body_parsed *p);
+
+/* True for labels closeloop owns (case-insensitive). */
+bool gh_label_is_managed(const char *name);
+
+/* Canonical state from GitHub's state ("open"/"closed"), state_reason (may
+ * be NULL) and whether the "status: in progress" label is set.  Returns a
+ * static canonical state name. */
+const char *gh_state_from_issue(const char *state, const char *state_reason,
+                                bool in_progress_label);
+
+/* JSON arrays for a create or an update: the managed labels for want's
+ * priority, type and state, followed by the foreign labels in extra; the
+ * assignees: [owner] + foreign assignees in extra, or [] when owner is
+ * NULL.  extra may be NULL or invalid (treated as empty).  Caller owns. */
+struct json_object *gh_labels_json(const struct item_fields *want, const char *extra);
+struct json_object *gh_assignees_json(const char *owner, const char *extra);
+
+/* Map one issue object of GitHub's REST API (GET /repos/{o}/{r}/issues/{n})
+ * to out (initialised here).  repo is "owner/name" for the key.  Returns 0,
+ * or -EINVAL with *err set to a static sentence naming what was wrong
+ * (missing id, number or title, bad updated_at). */
+int gh_issue_to_remote(struct json_object *issue, const char *repo,
+                       struct conn_remote *out, const char **err) MUST_CHECK;
+
+/* True when an element of the issues list is a pull request (it has a
+ * "pull_request" key). */
+bool gh_issue_is_pull_request(struct json_object *issue);
+
+/* Find the URL of the link with relation rel in an RFC 8288 Link header
+ * value such as `<https://…?page=2>; rel="next", <…>; rel="last"`.  A link
+ * may carry several space-separated relations (rel="next last"), rel may be
+ * unquoted, parameters may come in any order.  Returns a heap copy of the
+ * URL exactly as given, or NULL. */
+char *gh_link_find(const char *link, const char *rel);
+
+/* JSON text for POST /repos/{o}/{r}/issues: title, body, labels,
+ * assignees.  Caller frees. */
+char *gh_create_json(const struct item_fields *want, const struct conn_item_context *ctx);
+
+/* JSON text for PATCH /repos/{o}/{r}/issues/{n} with only what mask
+ * (ITEM_FIELD_BIT bits) needs: title; body (description or due_date);
+ * state (+ state_reason completed / not_planned when closing) and labels
+ * (priority, type, state); assignees (owner).  token is the ticket's
+ * create token for the re-rendered body (NULL: ctx->token).  Returns NULL
+ * when mask asks for nothing GitHub stores.  Caller frees. */
+char *gh_update_json(const struct item_fields *want, unsigned mask,
+                     const struct conn_item_context *ctx, const char *token,
+                     const char *extra);
+
+/* Is this answer a rate limit?  429, or GitHub's 403 with retry-after or
+ * x-ratelimit-remaining: 0 (REST docs, "Rate limits for the REST API"). */
+bool gh_is_rate_limited(const struct http_response *resp);
+/* How long a rate-limited answer asks us to wait, in ms: retry-after
+ * (seconds), else x-ratelimit-reset (epoch seconds) - now_ms (never
+ * negative); -1 when the answer says neither. */
+int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms);
+/* GitHub's error body {"message": ..., "errors": [...]} as one bounded
+ * phrase, e.g. "Validation Failed (Issue.title: missing_field)".  Caller
+ * frees. */
+char *gh_error_detail(const char *body);
+
+/* "acme/k8s#12" -> 12.  Returns 0 or -EINVAL. */
+int gh_key_number(const char *key, long *out) MUST_CHECK;
+/* "owner/name" with GitHub's allowed characters [A-Za-z0-9._-]. */
+bool gh_repo_valid(const char *repo);
+
+#endif

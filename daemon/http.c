@@ -1,0 +1,611 @@
+/* http.c — see http.h.
+ *
+ * libcurl's multi-socket API driven by libuv, after curl's
+ * docs/examples/multi-uv.c:
+ *   - CURLMOPT_SOCKETFUNCTION tells us which socket to watch for what; each
+ *     watched socket gets a struct http_sock embedding a uv_poll_t, attached
+ *     to curl's socket with curl_multi_assign() and freed in its uv_close
+ *     callback;
+ *   - CURLMOPT_TIMERFUNCTION asks for one timeout, kept in a uv_timer_t;
+ *   - after every curl_multi_socket_action() we drain curl_multi_info_read()
+ *     and take finished easy handles out of the multi handle.
+ *
+ * Completion callbacks never run while curl is on the stack: a finished
+ * (or cancelled) transfer is moved to a "done" queue and a zero-delay
+ * timer (reap) calls the user callbacks from the loop, one at a time.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTP_DEFAULT_TIMEOUT_MS 30000
+#define HTTP_DEFAULT_MAX_BODY ((size_t)32 * 1024 * 1024)
+/* Response headers are capped too: GitHub sends ~2 KiB. */
+#define HTTP_MAX_HEADER_BYTES ((size_t)256 * 1024)
+#define HTTP_MAX_HEADERS 256
+#ifdef CLOSELOOP_VERSION
+#define HTTP_VERSION CLOSELOOP_VERSION
+#else
+#define HTTP_VERSION "0"
+#endif
+
+enum xfer_state {
+	XFER_ACTIVE = 0, /* in the multi handle */
+	XFER_DONE,       /* out of curl, waiting for its callback */
+};
+
+struct xfer {
+	struct http_client *c;
+	struct xfer *prev, *next;
+	enum xfer_state state;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *body;  /* copy of the request body */
+	http_done_cb cb;
+	void *arg;
+	uint64_t start_ns;
+	struct buf resp_body;
+	struct http_header *headers;
+	size_t n_headers;
+	size_t header_bytes;
+	bool too_big;
+	bool headers_too_big;
+	long status;
+	int curl_code;
+	char *error;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct http_sock {
+	uv_poll_t poll;
+	curl_socket_t fd;
+	struct http_client *c;
+	struct http_sock *prev, *next;
+};
+
+enum client_state {
+	CLIENT_OPEN = 0,
+	CLIENT_CLOSING,   /* close requested, callbacks still to deliver */
+	CLIENT_CLOSED,    /* handles closing, freed when the last one is */
+};
+
+struct http_client {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;  /* curl's timeout */
+	uv_timer_t reap;   /* delivers completions from the loop */
+	enum client_state state;
+	struct xfer *active;   /* list of XFER_ACTIVE */
+	struct xfer *done_head, *done_tail;
+	struct http_sock *socks;
+	size_t n_active, n_done;
+	int open_handles;      /* libuv handles not yet closed */
+	bool reaping;
+	int64_t default_timeout_ms;
+	size_t max_body;
+	char *user_agent;
+	char *ca_file;
+	struct http_stats stats;
+	void (*closed_cb)(void *);
+	void *closed_arg;
+};
+
+static void client_finish_close(struct http_client *c);
+static void check_multi_info(struct http_client *c);
+static void on_reap(uv_timer_t *t);
+
+/* ---- lists ---- */
+
+static void active_unlink(struct http_client *c, struct xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		c->active = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+	c->n_active--;
+}
+
+static void done_push(struct http_client *c, struct xfer *x)
+{
+	x->state = XFER_DONE;
+	x->next = NULL;
+	x->prev = c->done_tail;
+	if (c->done_tail)
+		c->done_tail->next = x;
+	else
+		c->done_head = x;
+	c->done_tail = x;
+	c->n_done++;
+	if (!c->reaping)
+		uv_timer_start(&c->reap, on_reap, 0, 0);
+}
+
+static struct xfer *done_pop(struct http_client *c)
+{
+	struct xfer *x = c->done_head;
+	if (!x)
+		return NULL;
+	c->done_head = x->next;
+	if (c->done_head)
+		c->done_head->prev = NULL;
+	else
+		c->done_tail = NULL;
+	x->next = x->prev = NULL;
+	c->n_done--;
+	return x;
+}
+
+static void xfer_free(struct xfer *x)
+{
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->hdrs);
+	free(x->body);
+	buf_free(&x->resp_body);
+	for (size_t i = 0; i < x->n_headers; i++) {
+		free(x->headers[i].name);
+		free(x->headers[i].value);
+	}
+	free(x->headers);
+	free(x->error);
+	free(x);
+}
+
+/* Take x out of curl (it must be XFER_ACTIVE) and queue its callback. */
+static void xfer_complete(struct xfer *x, int curl_code, const char *error)
+{
+	struct http_client *c = x->c;
+	if (x->state != XFER_ACTIVE)
+		abort();
+	curl_multi_remove_handle(c->multi, x->easy);
+	active_unlink(c, x);
+	x->curl_code = curl_code;
+	if (curl_code == CURLE_OK) {
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	} else {
+		x->status = 0;
+		if (error)
+			x->error = xstrdup(error);
+		else if (x->too_big)
+			x->error = xasprintf("response body larger than %zu bytes", c->max_body);
+		else if (x->headers_too_big)
+			x->error = xstrdup("response headers too large");
+		else if (x->errbuf[0])
+			x->error = xstrdup(x->errbuf);
+		else
+			x->error = xstrdup(curl_easy_strerror((CURLcode)curl_code));
+		c->stats.failed++;
+	}
+	c->stats.bytes_in += x->resp_body.len;
+	done_push(c, x);
+}
+
+/* ---- curl callbacks: they only record, never call the user ---- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t n = size * nmemb;
+	if (buf_append(&x->resp_body, ptr, n) < 0) {
+		x->too_big = true;
+		return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+static void headers_reset(struct xfer *x)
+{
+	for (size_t i = 0; i < x->n_headers; i++) {
+		free(x->headers[i].name);
+		free(x->headers[i].value);
+	}
+	x->n_headers = 0;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t n = size * nitems;
+	x->header_bytes += n;
+	if (x->header_bytes > HTTP_MAX_HEADER_BYTES) {
+		x->headers_too_big = true;
+		return 0;
+	}
+	/* A status line starts a new header block (1xx interim answers). */
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		headers_reset(x);
+		return n;
+	}
+	const char *colon = memchr(ptr, ':', n);
+	if (!colon || colon == ptr)
+		return n; /* blank line ending the block, or a folded line */
+	if (x->n_headers >= HTTP_MAX_HEADERS) {
+		x->headers_too_big = true;
+		return 0;
+	}
+	x->headers = xrealloc(x->headers, (x->n_headers + 1) * sizeof(*x->headers));
+	struct http_header *h = &x->headers[x->n_headers++];
+	h->name = str_trim(xstrndup(ptr, (size_t)(colon - ptr)));
+	h->value = str_trim(xstrndup(colon + 1, n - (size_t)(colon + 1 - ptr)));
+	return n;
+}
+
+static void sock_close_cb(uv_handle_t *h)
+{
+	struct http_sock *s = container_of((uv_poll_t *)h, struct http_sock, poll);
+	struct http_client *c = s->c;
+	free(s);
+	c->open_handles--;
+	client_finish_close(c);
+}
+
+static void sock_release(struct http_client *c, struct http_sock *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, sock_close_cb);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct http_sock *s = container_of(p, struct http_sock, poll);
+	struct http_client *c = s->c;
+	int flags = 0;
+	int running = 0;
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	else {
+		if (events & UV_READABLE)
+			flags |= CURL_CSELECT_IN;
+		if (events & UV_WRITABLE)
+			flags |= CURL_CSELECT_OUT;
+	}
+	/* s may be released by curl's socket callback inside this call. */
+	curl_multi_socket_action(c->multi, s->fd, flags, &running);
+	check_multi_info(c);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct http_client *c = userp;
+	struct http_sock *s = socketp;
+	UNUSED(easy);
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			curl_multi_assign(c->multi, fd, NULL);
+			sock_release(c, s);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		s->c = c;
+		if (uv_poll_init_socket(c->loop, &s->poll, fd) < 0) {
+			free(s);
+			return -1;
+		}
+		c->open_handles++;
+		s->next = c->socks;
+		if (c->socks)
+			c->socks->prev = s;
+		c->socks = s;
+		curl_multi_assign(c->multi, fd, s);
+	}
+	int events = 0;
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		events |= UV_READABLE;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		events |= UV_WRITABLE;
+	uv_poll_start(&s->poll, events, on_poll);
+	return 0;
+}
+
+static void on_curl_timeout(uv_timer_t *t)
+{
+	struct http_client *c = container_of(t, struct http_client, timer);
+	int running = 0;
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_multi_info(c);
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http_client *c = userp;
+	UNUSED(multi);
+	if (c->state == CLIENT_CLOSED)
+		return 0;
+	if (timeout_ms < 0)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static void check_multi_info(struct http_client *c)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(c->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		CURL *easy = msg->easy_handle;
+		CURLcode code = msg->data.result;
+		struct xfer *x = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+		xfer_complete(x, (int)code, NULL);
+	}
+}
+
+/* ---- delivery from the loop ---- */
+
+static void on_reap(uv_timer_t *t)
+{
+	struct http_client *c = container_of(t, struct http_client, reap);
+	struct xfer *x;
+	c->reaping = true;
+	while ((x = done_pop(c))) {
+		struct http_response r = {
+			.status = x->status,
+			.curl_code = x->curl_code,
+			.error = x->error,
+			.body = x->resp_body.data ? x->resp_body.data : "",
+			.body_len = x->resp_body.len,
+			.headers = x->headers,
+			.n_headers = x->n_headers,
+			.elapsed_ms = (int64_t)((uv_hrtime() - x->start_ns) / 1000000u),
+		};
+		x->cb(&r, x->arg);
+		xfer_free(x);
+	}
+	c->reaping = false;
+	if (c->state == CLIENT_CLOSING)
+		client_finish_close(c);
+}
+
+const char *http_response_header(const struct http_response *r, const char *name)
+{
+	const char *v = NULL;
+	for (size_t i = 0; r && name && i < r->n_headers; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			v = r->headers[i].value;
+	return v;
+}
+
+static void curl_init_once(void)
+{
+	/* curl_global_init is not thread-safe before 7.84: run it once. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void client_free(struct http_client *c)
+{
+	free(c->user_agent);
+	free(c->ca_file);
+	free(c);
+}
+
+int http_client_new(struct http_client **out, uv_loop_t *loop,
+                    const struct http_client_options *opt)
+{
+	static uv_once_t once = UV_ONCE_INIT;
+	struct http_client *c;
+	int rc = 0;
+
+	*out = NULL;
+	uv_once(&once, curl_init_once);
+	c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->default_timeout_ms = opt && opt->default_timeout_ms > 0 ?
+		opt->default_timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+	c->max_body = opt && opt->max_body ? opt->max_body : HTTP_DEFAULT_MAX_BODY;
+	c->user_agent = xstrdup(opt && opt->user_agent ? opt->user_agent :
+	                        "closeloop/" HTTP_VERSION);
+	c->ca_file = xstrdup(opt ? opt->ca_file : NULL);
+	c->multi = curl_multi_init();
+	if (!c->multi) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	/* uv_timer_init only fills in the handle: it cannot fail on a live
+	 * loop, and a half-made pair could not be undone without the loop */
+	if (uv_timer_init(loop, &c->timer) < 0 || uv_timer_init(loop, &c->reap) < 0)
+		abort();
+	c->open_handles = 2;
+	*out = c;
+out:
+	if (rc < 0) {
+		if (c->multi)
+			curl_multi_cleanup(c->multi);
+		client_free(c);
+	}
+	return rc;
+}
+
+static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_request *req)
+{
+	CURL *e = x->easy;
+	const char *m = req->method ? req->method : "GET";
+	int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : c->default_timeout_ms;
+
+	for (const char *const *h = req->headers; h && *h; h++) {
+		struct curl_slist *n = curl_slist_append(x->hdrs, *h);
+		if (!n)
+			return -ENOMEM;
+		x->hdrs = n;
+	}
+	/* no "Expect: 100-continue" round trip for our small bodies */
+	struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
+	if (!n)
+		return -ENOMEM;
+	x->hdrs = n;
+
+	if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK)
+		return -EINVAL;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	if (c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+
+	if (strcmp(m, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		c->stats.get++;
+	} else {
+		if (strcmp(m, "POST") == 0)
+			c->stats.post++;
+		else if (strcmp(m, "PATCH") == 0)
+			c->stats.patch++;
+		else
+			c->stats.other++;
+		if (req->body || strcmp(m, "DELETE") != 0) {
+			x->body = xmalloc(req->body_len + 1);
+			if (req->body_len)
+				memcpy(x->body, req->body, req->body_len);
+			x->body[req->body_len] = '\0';
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+		}
+		if (strcmp(m, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+	}
+	return 0;
+}
+
+int http_send(struct http_client *c, const struct http_request *req,
+              http_done_cb cb, void *arg)
+{
+	struct xfer *x = NULL;
+	int rc = 0;
+
+	if (!c || !req || !req->url || !cb)
+		return -EINVAL;
+	if (c->state != CLIENT_OPEN)
+		return -ESHUTDOWN;
+	x = xcalloc(1, sizeof(*x));
+	x->c = c;
+	x->cb = cb;
+	x->arg = arg;
+	x->resp_body.max = c->max_body;
+	x->easy = curl_easy_init();
+	if (!x->easy) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = xfer_setup(c, x, req);
+	if (rc < 0)
+		goto out;
+	x->start_ns = uv_hrtime();
+	x->state = XFER_ACTIVE;
+	x->next = c->active;
+	if (c->active)
+		c->active->prev = x;
+	c->active = x;
+	c->n_active++;
+	/* adding calls on_timer, which arms the uv timer: curl starts from
+	 * the loop, never from inside this call */
+	if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+		active_unlink(c, x);
+		rc = -ENOMEM;
+		goto out;
+	}
+	c->stats.requests++;
+out:
+	if (rc < 0 && x)
+		xfer_free(x);
+	return rc;
+}
+
+void http_cancel_all(struct http_client *c)
+{
+	while (c->active)
+		xfer_complete(c->active, CURLE_ABORTED_BY_CALLBACK, "cancelled");
+}
+
+static void handle_close_cb(uv_handle_t *h)
+{
+	struct http_client *c = h->data;
+	c->open_handles--;
+	client_finish_close(c);
+}
+
+/* Drives the close: CLOSING -> (callbacks delivered) -> CLOSED -> freed
+ * when the last libuv handle's close callback has run. */
+static void client_finish_close(struct http_client *c)
+{
+	switch (c->state) {
+	case CLIENT_OPEN:
+		return; /* a socket closed during normal work */
+	case CLIENT_CLOSING:
+		if (c->reaping || c->done_head || c->active)
+			return; /* on_reap calls us again when it is done */
+		c->state = CLIENT_CLOSED;
+		/* curl closes its cached connections here and may call on_socket
+		 * with CURL_POLL_REMOVE; on_timer ignores calls from now on. */
+		curl_multi_cleanup(c->multi);
+		c->multi = NULL;
+		while (c->socks)
+			sock_release(c, c->socks);
+		c->timer.data = c;
+		c->reap.data = c;
+		uv_close((uv_handle_t *)&c->timer, handle_close_cb);
+		uv_close((uv_handle_t *)&c->reap, handle_close_cb);
+		return;
+	case CLIENT_CLOSED:
+		if (c->open_handles > 0)
+			return;
+		if (c->closed_cb)
+			c->closed_cb(c->closed_arg);
+		client_free(c);
+		return;
+	default:
+		abort();
+	}
+}
+
+void http_client_close(struct http_client *c, void (*closed_cb)(void *), void *arg)
+{
+	if (!c || c->state != CLIENT_OPEN)
+		return;
+	c->closed_cb = closed_cb;
+	c->closed_arg = arg;
+	c->state = CLIENT_CLOSING;
+	http_cancel_all(c);
+	client_finish_close(c);
+}
+
+const struct http_stats *http_client_stats(const struct http_client *c)
+{
+	return &c->stats;
+}
+
+size_t http_client_inflight(const struct http_client *c)
+{
+	return c->n_active + c->n_done;
+}
