@@ -111,7 +111,11 @@ install: $(B)/closeloop
 	install -m 0755 $(B)/closeloop $(DESTDIR)$(BINDIR)/closeloop
 	install -m 0644 sql/*.sql $(DESTDIR)$(SHAREDIR)/sql/
 	install -m 0644 examples/closeloop.conf examples/directory.conf $(DESTDIR)$(SHAREDIR)/examples/
-	install -m 0644 systemd/closeloop.service $(DESTDIR)$(SYSTEMDDIR)/closeloop.service
+	sed 's|/usr/local/bin/closeloop|$(BINDIR)/closeloop|g; s|/usr/local/share/doc/closeloop|$(PREFIX)/share/doc/closeloop|g' \
+		systemd/closeloop.service > $(DESTDIR)$(SYSTEMDDIR)/closeloop.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/closeloop.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/closeloop
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/closeloop/
 	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 0644 systemd/closeloop.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/closeloop.conf
 	install -m 0644 systemd/closeloop.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/closeloop.conf
