@@ -4,8 +4,9 @@
  *   merge (merge.h) of ledger L, base B and remote R (canonical)
  *   -> tracker call if the tracker must take fields (update), or if the
  *      remote must be read first (fetch), or the ticket made (create)
- *   -> one ledger write (closeloop_rec_apply / _created / _broken, or a
- *      link error), then done.
+ *   -> one ledger write (closeloop_rec_apply / _broken, or a link error;
+ *      a created ticket's link waits for the batch write of
+ *      closeloop_rec_created_batch), then done.
  * Tracker calls are gated to the connector's max_inflight per target pass.
  * A ledger write that finds the item changed since it was read writes
  * nothing; the op re-reads the item and merges again (at most 3 times),
@@ -30,6 +31,7 @@
 
 static void op_decide(struct rec_op *op);
 static void op_apply(struct rec_op *op);
+static void created_flush_maybe(struct rec_target *t);
 
 static const struct rec_engine_view *op_engine(const struct rec_op *op)
 {
@@ -219,8 +221,8 @@ static void op_on_simple_write(struct db *db, const PGresult *res, const char *e
 static void op_write(struct rec_op *op, const char *sql, int n, const char *const *p)
 {
 	op_set_state(op, REC_OP_APPLY);
-	if (db_query(op_engine(op)->db, sql, n, p, op_on_simple_write, op) < 0) {
-		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] ledger closed, write skipped",
+	if (rec_cycle_db_query(op->t->cy, sql, n, p, op_on_simple_write, op) < 0) {
+		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] ledger closed or reconnected, write skipped",
 		         rec_cycle_name(op->t->cy));
 		op->t->errors++;
 		op_finish(op);
@@ -310,7 +312,10 @@ static void op_issue(struct rec_op *op)
 	item_fields_free(&want);
 	if (rc < 0) {
 		t->remote_inflight--;
+		if (op->call == REC_CALL_CREATE)
+			t->creates_out--;
 		op_link_error(op, "tracker call", strerror(-rc), false);
+		created_flush_maybe(t);
 	}
 }
 
@@ -323,6 +328,8 @@ static void op_call(struct rec_op *op, enum rec_call call)
 		op_finish(op);
 		return;
 	}
+	if (call == REC_CALL_CREATE)
+		t->creates_out++;
 	if (t->remote_inflight >= rec_cycle_max_inflight(t->cy)) {
 		op_set_state(op, REC_OP_WAIT_SLOT);
 		op->next = NULL;
@@ -345,6 +352,8 @@ static void slot_release(struct rec_target *t)
 		if (!t->wait_head)
 			t->wait_tail = NULL;
 		if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled) {
+			if (op->call == REC_CALL_CREATE)
+				t->creates_out--;
 			rec_target_pin(t, op->remote_ms);
 			op_finish(op);
 		} else {
@@ -362,25 +371,140 @@ static void op_after_update(struct rec_op *op)
 	op_decide(op);
 }
 
+/* ---- successful creates: one ledger statement per batch ----
+ *
+ * A created ticket's link waits in t->created_wait (the op keeps its place in
+ * t->active) until the batch holds REC_CREATED_BATCH links or no create
+ * call of the target is out any more; then one closeloop_rec_created_batch
+ * writes them all.  Its intent row was committed before the POST, so a
+ * crash loses at most the links of the unwritten batches, and the next
+ * cycle's recovery listing adopts their tickets by token.  A link the
+ * function could not write is handled alone (a link error). */
+
+#define REC_CREATED_BATCH 50
+
+struct rec_created_batch {
+	struct rec_target *t;
+	size_t n;
+	struct rec_op *ops[REC_CREATED_BATCH];
+};
+
+static void jadd(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
+static struct json_object *jstr(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static struct json_object *created_json(const struct rec_op *op)
+{
+	const struct conn_remote *r = &op->remote;
+	struct json_object *o = json_object_new_object();
+	jadd(o, "link", json_object_new_int64(op->row.link_id));
+	jadd(o, "version", json_object_new_int64(op->row.version));
+	jadd(o, "base", item_fields_to_json(&op->rcanon));
+	jadd(o, "remote_id", jstr(r->remote_id));
+	jadd(o, "remote_key", jstr(r->key));
+	jadd(o, "url", jstr(r->url));
+	jadd(o, "remote_updated_at", jstr(r->updated_at));
+	jadd(o, "etag", jstr(r->etag));
+	jadd(o, "remote_extra", jstr(r->extra));
+	return o;
+}
+
+/* Nothing of the batch was written (the caller keeps t alive). */
+static void created_batch_failed(struct rec_created_batch *b, const char *err)
+{
+	struct rec_target *t = b->t;
+	log_conn(LOG_LVL_ERROR, rec_cycle_name(t->cy),
+	         "%s: %zu created tickets not recorded in the ledger (%s); the next cycle adopts "
+	         "them by their token", t->target, b->n, err);
+	for (size_t i = 0; i < b->n; i++) {
+		t->errors++;
+		op_finish(b->ops[i]);
+	}
+}
+
+static void on_created_batch(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_created_batch *b = arg;
+	struct rec_target *t = b->t;
+	bool alone[REC_CREATED_BATCH] = { false };
+	UNUSED(db);
+	t->active++; /* while the batch's ops finish */
+	if (err) {
+		created_batch_failed(b, err);
+		goto out;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		long long link = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		for (size_t i = 0; i < b->n; i++) {
+			struct rec_op *op = b->ops[i];
+			if (alone[i] || op->row.link_id != link)
+				continue;
+			alone[i] = true;
+			if (PQgetisnull(res, r, 1)) {
+				log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] link %lld no longer 'creating':"
+				         " nothing written", rec_cycle_name(t->cy), link);
+				op_finish(op);
+			} else {
+				op_link_error(op, "ledger write for created", PQgetvalue(res, r, 1), false);
+			}
+			break;
+		}
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (alone[i])
+			continue;
+		t->ledger_writes++;
+		op_finish(b->ops[i]);
+	}
+out:
+	free(b);
+	rec_target_op_done(t);
+}
+
+/* Write the waiting batch (the caller keeps t alive). */
+static void created_flush(struct rec_target *t)
+{
+	struct rec_created_batch *b = t->created_wait;
+	struct rec_cycle *cy = t->cy;
+	struct json_object *arr = json_object_new_array();
+	t->created_wait = NULL;
+	for (size_t i = 0; i < b->n; i++)
+		json_object_array_add(arr, created_json(b->ops[i]));
+	const char *p[] = { json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN),
+	                    rec_cycle_source(cy) };
+	int rc = rec_cycle_db_query(cy, REC_SQL_CREATED_BATCH, 2, p, on_created_batch, b);
+	json_object_put(arr);
+	if (rc < 0)
+		created_batch_failed(b, "ledger closed or reconnected");
+}
+
+static void created_flush_maybe(struct rec_target *t)
+{
+	if (t->created_wait && (t->created_wait->n >= REC_CREATED_BATCH || t->creates_out == 0))
+		created_flush(t);
+}
+
 static void op_created(struct rec_op *op)
 {
-	char id[24], ver[24];
-	char *base = NULL;
-	rec_canon_remote(rec_cycle_idmap(op->t->cy), &op->remote.fields,
-	                 &op->row.ledger, &op->rcanon);
-	struct json_object *b = item_fields_to_json(&op->rcanon);
-	base = xstrdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
-	json_object_put(b);
-	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	snprintf(ver, sizeof(ver), "%lld", op->row.version);
-	const char *p[] = { id, ver, base, op->remote.remote_id, op->remote.key, op->remote.url,
-	                    op->remote.updated_at, op->remote.etag, op->remote.extra,
-	                    rec_cycle_source(op->t->cy) };
-	op->t->created++;
-	log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] created %s", rec_cycle_name(op->t->cy),
+	struct rec_target *t = op->t;
+	rec_canon_remote(rec_cycle_idmap(t->cy), &op->remote.fields, &op->row.ledger, &op->rcanon);
+	t->created++;
+	log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] created %s", rec_cycle_name(t->cy),
 	         op->remote.key ? op->remote.key : "?");
-	op_write(op, REC_SQL_CREATED, 10, p);
-	free(base);
+	op_set_state(op, REC_OP_APPLY);
+	if (!t->created_wait) {
+		t->created_wait = xcalloc(1, sizeof(*t->created_wait));
+		t->created_wait->t = t;
+	}
+	t->created_wait->ops[t->created_wait->n++] = op;
+	if (t->created_wait->n >= REC_CREATED_BATCH)
+		created_flush(t);
 }
 
 void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
@@ -466,11 +590,14 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 	struct rec_target *t = op->t;
 	UNUSED(c);
 	t->active++; /* keep t while the wait queue moves on */
+	if (op->call == REC_CALL_CREATE)
+		t->creates_out--;
 	if (res->status == CONN_OK && remote)
 		op_remote_ok(op, remote);
 	else
 		op_remote_failed(op, res);
 	slot_release(t);
+	created_flush_maybe(t);
 	rec_target_op_done(t);
 }
 
@@ -595,7 +722,7 @@ static void op_on_apply(struct db *db, const PGresult *res, const char *err, voi
 		op_set_state(op, REC_OP_RELOAD);
 		snprintf(id, sizeof(id), "%lld", op->row.link_id);
 		const char *p[] = { id };
-		if (db_query(op_engine(op)->db, REC_SQL_RELOAD, 1, p, op_on_reload, op) < 0)
+		if (rec_cycle_db_query(t->cy, REC_SQL_RELOAD, 1, p, op_on_reload, op) < 0)
 			op_link_error(op, "re-read of", "ledger closed", false);
 		return;
 	}
@@ -627,7 +754,7 @@ static void op_apply(struct rec_op *op)
 		op->kind == REC_OP_ADOPT_REF ? rec_cycle_name(cy) : NULL,
 	};
 	op_set_state(op, REC_OP_APPLY);
-	int rc = db_query(op_engine(op)->db, REC_SQL_APPLY, 13, p, op_on_apply, op);
+	int rc = rec_cycle_db_query(op->t->cy, REC_SQL_APPLY, 13, p, op_on_apply, op);
 	free(pull);
 	free(base);
 	free(conf);

@@ -171,6 +171,10 @@ struct rec_target {
 	/* creates waiting for their intent rows */
 	struct rec_op **creates;
 	size_t n_creates, create_pos, chunk_len;
+	/* create calls issued or waiting for a slot, and the successful ones
+	 * waiting for their ledger write (one statement per batch, rec_link.c) */
+	int creates_out;
+	struct rec_created_batch *created_wait;
 };
 
 /* An op is done: release it (reconcile.c; drains the stage at zero). */
@@ -227,6 +231,12 @@ struct rec_conn {
 	struct rec_request **next_reqs;
 	size_t n_next_reqs;
 	bool lock_lost_logged;
+	/* The connector's advisory lock is held on the ledger session number
+	 * lock_session (db_stats.reconnects when it was taken): taken once per
+	 * session, taken again after a reconnect (the old session's lock died
+	 * with it). */
+	bool lock_held;
+	uint64_t lock_session;
 };
 
 struct rec_cycle {
@@ -275,6 +285,12 @@ void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err);
  * closing (then the pass/cycle ended, except while listing). */
 bool rec_cycle_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
                      db_result_cb cb);
+/* db_query on the ledger session that holds the cycle's connector lock.
+ * Returns 0 (cb called once, later) or -ENOTCONN when the database is
+ * closing, down, or reconnected since the lock was taken: without the lock
+ * nothing is read for work or written (the next cycle takes it again). */
+int rec_cycle_db_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
+                       db_result_cb cb, void *arg) MUST_CHECK;
 
 /* ---- the target pass (rec_pass.c): entry actions of the cycle states ---- */
 
@@ -296,7 +312,7 @@ extern const char REC_SQL_RELOAD[];      /* $1 link id */
 extern const char REC_SQL_PUSH[];        /* see rec_sql.c */
 extern const char REC_SQL_INTENTS[];     /* $1 conn $2 target $3 item ids[] */
 extern const char REC_SQL_APPLY[];
-extern const char REC_SQL_CREATED[];
+extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, error */
 extern const char REC_SQL_BROKEN[];
 extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_CURSOR_WRITE[];

@@ -38,6 +38,11 @@ static void target_free(struct rec_target *t)
 {
 	if (!t)
 		return;
+	if (t->created_wait || t->creates_out) {
+		/* their ops hold t->active: the pass cannot have ended */
+		log_error("reconcile: %s: pass ended with creates unrecorded", t->target);
+		abort();
+	}
 	while (t->pages_head) {
 		struct rec_page *pg = t->pages_head;
 		t->pages_head = pg->next;

@@ -1,7 +1,8 @@
 /* rec_sql.c — the reconcile engine's statements, row parsing and the
  * identity map (see rec_link.h).  Every statement is set-oriented where the
  * engine reads (one per listing page, one per push pass, one per batch of
- * intents) and one per changed link where it writes.
+ * intents) and for the links it creates (one per batch of up to 50); one
+ * per changed link for the other writes.
  */
 #include "rec_link.h"
 
@@ -13,8 +14,9 @@
 #include "log.h"
 
 /* Session advisory lock per connector: the daemon that holds it works the
- * connector; kept while the session lives (taking it again while holding it
- * just succeeds; every hold is released when the session ends). */
+ * connector; kept while the session lives.  Taken once per session
+ * (reconcile.c remembers it: taking it again while holding it would stack
+ * the hold count); every hold is released when the session ends. */
 const char REC_SQL_LOCK[] =
 	"SELECT pg_try_advisory_lock(hashtext('closeloop:connector:' || $1))";
 
@@ -103,9 +105,12 @@ const char REC_SQL_APPLY[] =
 	"SELECT closeloop_rec_apply($1::bigint, $2::bigint, $3::jsonb, $4::jsonb, $5, $6, $7,"
 	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13)";
 
-const char REC_SQL_CREATED[] =
-	"SELECT closeloop_rec_created($1::bigint, $2::bigint, $3::jsonb, $4, $5, $6,"
-	" $7::timestamptz, $8, $9::jsonb, $10)";
+/* A batch of successful creates (sql/004_reconcile_batch.sql): $1 is
+ * [{link, version, base, remote_id, remote_key, url, remote_updated_at,
+ * etag, remote_extra (JSON text)}, ...], $2 the source.  Rows: the links
+ * NOT written, with the error (NULL: the link was no longer 'creating'). */
+const char REC_SQL_CREATED_BATCH[] =
+	"SELECT r_link, r_error FROM closeloop_rec_created_batch($1::jsonb, $2)";
 
 const char REC_SQL_BROKEN[] =
 	"SELECT closeloop_rec_broken($1::bigint, $2, $3, $4)";

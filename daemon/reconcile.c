@@ -10,7 +10,10 @@
  * never blocks:
  *
  *   LOCK      pg_try_advisory_lock per connector on the engine's session:
- *             the daemon that holds it works the connector, the others skip
+ *             the daemon that holds it works the connector, the others skip.
+ *             Taken once per ledger session (so its hold count stays 1);
+ *             after a reconnect it is taken again, and no statement of a
+ *             cycle runs on a session that does not hold it
  *   IDMAP     person table -> handle <-> tracker identity map
  *   UNROUTED  (full cycle of the first connector) count open items with no
  *             route to a configured (connector, target): logged once
@@ -69,15 +72,33 @@ void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err)
 	cy->errors++;
 }
 
-/* Queue a statement for the cycle.  If the database is closing
- * (-ENOTCONN) the target pass (or the cycle) ends, except while a listing
- * runs: its caller drops the page and the listing ends on its own. */
+/* The connector's lock is held on the session the database is on now.
+ * db_stats.reconnects is counted when a new session is up, before any
+ * queued statement runs on it, so it numbers the sessions. */
+static bool lock_session_ok(const struct rec_conn *rc)
+{
+	const struct db *db = rc->e->db;
+	return rc->lock_held && db_connected(db) && db_get_stats(db)->reconnects == rc->lock_session;
+}
+
+int rec_cycle_db_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
+                       db_result_cb cb, void *arg)
+{
+	if (!lock_session_ok(cy->rc))
+		return -ENOTCONN;
+	return db_query(cy->e->db, sql, n, p, cb, arg);
+}
+
+/* Queue a statement for the cycle.  If the database is closing, or the
+ * session holding the lock is gone (-ENOTCONN), the target pass (or the
+ * cycle) ends, except while a listing runs: its caller drops the page and
+ * the listing ends on its own. */
 bool rec_cycle_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
                       db_result_cb cb)
 {
-	if (db_query(cy->e->db, sql, n, p, cb, cy) == 0)
+	if (rec_cycle_db_query(cy, sql, n, p, cb, cy) == 0)
 		return true;
-	rec_cycle_fail(cy, "ledger", "database closing");
+	rec_cycle_fail(cy, "ledger", "database closing or reconnected (connector lock to be taken again)");
 	if (cy->state != CYC_LISTING)
 		rec_cycle_enter(cy, cy->t ? CYC_TARGET_END : CYC_DONE);
 	return false;
@@ -95,6 +116,7 @@ static void on_lock(struct db *db, const PGresult *res, const char *err, void *a
 		return;
 	}
 	if (PQgetvalue(res, 0, 0)[0] != 't') {
+		cy->rc->lock_held = false;
 		if (!cy->rc->lock_lost_logged)
 			log_conn(LOG_LVL_INFO, cy->name, "another daemon works this connector; skipped");
 		cy->rc->lock_lost_logged = true;
@@ -104,6 +126,8 @@ static void on_lock(struct db *db, const PGresult *res, const char *err, void *a
 	if (cy->rc->lock_lost_logged)
 		log_conn(LOG_LVL_INFO, cy->name, "this daemon now works this connector");
 	cy->rc->lock_lost_logged = false;
+	cy->rc->lock_held = true;
+	cy->rc->lock_session = db_get_stats(cy->e->db)->reconnects; /* the session it ran on */
 	rec_cycle_enter(cy, CYC_IDMAP);
 }
 
@@ -231,7 +255,15 @@ void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next)
 	switch (next) {
 	case CYC_LOCK: {
 		const char *p[] = { cy->name };
-		rec_cycle_query(cy, REC_SQL_LOCK, 1, p, on_lock);
+		if (lock_session_ok(cy->rc)) {
+			rec_cycle_enter(cy, CYC_IDMAP); /* held since this session began */
+			break;
+		}
+		cy->rc->lock_held = false;
+		if (db_query(cy->e->db, REC_SQL_LOCK, 1, p, on_lock, cy) < 0) {
+			rec_cycle_fail(cy, "advisory lock", "database closing");
+			rec_cycle_enter(cy, CYC_DONE);
+		}
 		break;
 	}
 	case CYC_IDMAP: {

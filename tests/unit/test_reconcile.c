@@ -30,7 +30,7 @@ struct fake_ticket {
 
 struct fake {
 	struct connector c;     /* first: the engine's pointer is ours */
-	struct fake_ticket t[32];
+	struct fake_ticket t[160];
 	size_t n;
 	int64_t clock_ms;
 	unsigned mutations;
@@ -66,9 +66,13 @@ static void fake_tick(struct fake *f, struct fake_ticket *t)
 	t->updated_ms = f->clock_ms;
 }
 
+/* the ticket with this title answers extra "{not json" (NULL: none) */
+static const char *fake_bad_extra;
+
 static void fake_to_remote(const struct fake_ticket *t, struct conn_remote *r)
 {
 	char ts[40];
+	bool bad = fake_bad_extra && str_eq(t->f.v[ITEM_F_TITLE], fake_bad_extra);
 	conn_remote_init(r);
 	r->remote_id = xstrdup(t->remote_id);
 	r->key = xstrdup(t->key);
@@ -76,7 +80,7 @@ static void fake_to_remote(const struct fake_ticket *t, struct conn_remote *r)
 	ts_format(t->updated_ms, ts, sizeof(ts));
 	r->updated_at = xstrdup(ts);
 	r->token = xstrdup(t->token);
-	r->extra = xstrdup("{\"labels\":[\"team-k8s\"]}");
+	r->extra = xstrdup(bad ? "{not json" : "{\"labels\":[\"team-k8s\"]}");
 	item_fields_copy(&r->fields, &t->f);
 }
 
@@ -813,6 +817,221 @@ static void test_stop_timeout_cancels(void **state)
 	env_down(&v);
 }
 
+/* ---- batched create writes, the connector lock ---- */
+
+static const char BULK[] =
+	"INSERT INTO action_item (postmortem_id, title, type, team_id, state)"
+	" SELECT 1, 'Bulk item ' || g, 'prevent', 1, 'open' FROM generate_series(1, 117) g";
+
+static void exec_ok(struct env *v, const char *sql)
+{
+	char err[512];
+	if (db_sync_command(v->pg.conn, sql, 0, NULL, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", sql, err);
+}
+
+struct aq {
+	bool done;
+	char *val, *err;
+};
+
+static void on_aq(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct aq *a = arg;
+	UNUSED(db);
+	if (err)
+		a->err = xstrdup(err);
+	else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		a->val = xstrdup(PQgetvalue(res, 0, 0));
+	a->done = true;
+}
+
+/* First value of sql run on the async connection db (a session of its own). */
+static char *aq1(struct env *v, struct db *db, const char *sql)
+{
+	struct aq a = { 0 };
+	assert_int_equal(db_query(db, sql, 0, NULL, on_aq, &a), 0);
+	run_until(v, &a.done);
+	if (a.err)
+		fail_msg("%s: %s", sql, a.err);
+	return a.val;
+}
+
+/* Run the loop until db has a new session (after its backend was killed). */
+static void wait_reconnected(struct env *v, struct db *db, uint64_t reconnects)
+{
+	uint64_t start = uv_hrtime();
+	while (!(db_connected(db) && db_get_stats(db)->reconnects > reconnects)) {
+		uv_run(&v->loop, UV_RUN_ONCE);
+		if (uv_hrtime() - start > 20ull * 1000000000ull)
+			fail_msg("timed out waiting for the reconnect");
+	}
+}
+
+static void terminate(struct env *v, const char *pid)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
+	assert_q(v, sql, "t");
+}
+
+static const char LOCKS_HELD[] =
+	"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+	" AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+static void test_created_links_written_in_batches(void **state)
+{
+	struct env v;
+	UNUSED(state);
+	if (!env_up(&v, false))
+		return;
+	exec_ok(&v, BULK);
+	uint64_t st0 = db_get_stats(v.db)->statements;
+	assert_int_equal(sync_once(&v), 0);
+	uint64_t stmts = db_get_stats(v.db)->statements - st0;
+	assert_int_equal(v.fk->creates, 120);
+	assert_int_equal(v.fk->intent_missing, 0); /* intents committed before their POST */
+	assert_int_equal(qn(&v, "SELECT count(*) FROM external_link l JOIN action_item i"
+	                        " ON i.id = l.action_item_id WHERE l.state = 'linked'"
+	                        " AND l.synced_version = i.version AND l.remote_id IS NOT NULL"
+	                        " AND l.base->>'title' = i.title AND l.remote_extra ? 'labels'"), 120);
+	assert_int_equal(qn(&v, "SELECT count(*) FROM item_event WHERE field = 'link'"
+	                        " AND new_value LIKE 'created: acme/k8s#%' AND source = 'reconcile:fake'"), 120);
+	/* 2 intent batches (100 + 20), 3 created batches (50 + 50 + 20) and the
+	 * cycle's reads and cursor: 12; one statement per link would be > 120 */
+	if (stmts > 15)
+		fail_msg("%llu statements for 120 creates", (unsigned long long)stmts);
+	assert_int_equal(rec_get_stats(v.e)->created, 120);
+	/* the next cycle lists them back: echoes, nothing created or written */
+	long events = qn(&v, "SELECT count(*) FROM item_event");
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->creates, 120);
+	assert_int_equal(qn(&v, "SELECT count(*) FROM item_event"), events);
+	env_down(&v);
+}
+
+static void test_created_batch_bad_link_alone(void **state)
+{
+	struct env v;
+	UNUSED(state);
+	if (!env_up(&v, false))
+		return;
+	fake_bad_extra = "Runbook for etcd defrag";
+	assert_int_equal(sync_once(&v), 1); /* that link only */
+	fake_bad_extra = NULL;
+	assert_int_equal(v.fk->n, 3);
+	assert_q(&v, "SELECT string_agg(action_item_id || ' ' || state, ',' ORDER BY action_item_id)"
+	             " FROM external_link", "1 linked,2 creating,3 linked");
+	assert_q(&v, "SELECT (last_error LIKE '%json%')::text || ' ' || error_count"
+	             " FROM external_link WHERE action_item_id = 2", "true 0");
+	/* the next cycle's recovery listing adopts the ticket by its token */
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->creates, 3);
+	assert_q(&v, "SELECT state || ' ' || (last_error IS NULL)::text FROM external_link"
+	             " WHERE action_item_id = 2", "linked true");
+	assert_int_equal(rec_get_stats(v.e)->adopted, 1);
+	env_down(&v);
+}
+
+static void test_lost_created_batch_recovered_by_token(void **state)
+{
+	struct env v;
+	UNUSED(state);
+	if (!env_up(&v, false))
+		return;
+	exec_ok(&v, BULK);
+	char *pid = aq1(&v, v.db, "SELECT pg_backend_pid()");
+	v.done = false;
+	assert_int_equal(rec_sync(v.e, NULL, on_done, &v), 0);
+	while (v.fk->creates < 60)
+		uv_run(&v.loop, UV_RUN_ONCE);
+	terminate(&v, pid); /* a crash of the ledger session amid the creates */
+	run_until(&v, &v.done);
+	assert_true(v.errors > 0);
+	long linked = qn(&v, "SELECT count(*) FROM external_link WHERE state = 'linked'");
+	long creating = qn(&v, "SELECT count(*) FROM external_link WHERE state = 'creating'");
+	assert_true(creating > 0);
+	assert_true((long)v.fk->n > linked); /* tickets whose links were not recorded */
+	wait_reconnected(&v, v.db, 0);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->n, 120);
+	assert_int_equal(v.fk->creates, 120); /* no ticket made twice */
+	assert_int_equal(v.fk->intent_missing, 0);
+	assert_int_equal(qn(&v, "SELECT count(*) FROM external_link WHERE state = 'linked'"), 120);
+	assert_int_equal(qn(&v, "SELECT count(DISTINCT remote_id) FROM external_link"), 120);
+	assert_true(rec_get_stats(v.e)->adopted > 0);
+	free(pid);
+	env_down(&v);
+}
+
+static void test_connector_lock_one_engine(void **state)
+{
+	struct env v;
+	struct db *db2 = NULL;
+	struct rec_engine *e2 = NULL;
+	const char *key = "hashtext('closeloop:connector:fake')";
+	char sql[200];
+	UNUSED(state);
+	if (!env_up(&v, false))
+		return;
+	assert_int_equal(db_open(&db2, &v.loop, v.pg.dsn, on_event, NULL), 0);
+	struct connector *conns[] = { &v.fk->c };
+	assert_int_equal(rec_engine_new(&e2, &v.loop, db2, conns, 1, &v.cfg, NULL), 0);
+
+	/* engine 1 works the connector, three cycles on one session ... */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->creates, 3);
+	/* ... and holds the lock once, not once per cycle */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%s)::text || ' ' || pg_advisory_unlock(%s)::text",
+	         key, key);
+	char *holds = aq1(&v, v.db, sql);
+	assert_string_equal(holds, "true false");
+	free(holds);
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%s)::text", key);
+	free(aq1(&v, v.db, sql));
+
+	/* engine 2 skips it: an edit waits for engine 1 */
+	exec_ok(&v, "UPDATE action_item SET priority = 'P0' WHERE id = 3");
+	int lists = v.fk->lists;
+	struct rec_engine *e1 = v.e;
+	v.e = e2;
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->lists, lists);
+	assert_int_equal(v.fk->updates, 0);
+
+	/* engine 1 and its session go away: engine 2 takes over next cycle */
+	v.e = e1;
+	env_stop_engine(&v);
+	v.closed = false;
+	db_close(v.db, on_closed, &v);
+	run_until(&v, &v.closed);
+	v.db = db2;
+	v.e = e2;
+	for (int i = 0; i < 500 && qn(&v, LOCKS_HELD) > 0; i++)
+		usleep(10000); /* the old backend exits */
+	assert_int_equal(qn(&v, LOCKS_HELD), 0);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->updates, 1);
+	assert_int_equal(qn(&v, LOCKS_HELD), 1);
+
+	/* its session dies: the new session takes the lock again */
+	char *pid = aq1(&v, db2, "SELECT pg_backend_pid()");
+	terminate(&v, pid);
+	free(pid);
+	wait_reconnected(&v, db2, 0);
+	assert_int_equal(qn(&v, LOCKS_HELD), 0);
+	exec_ok(&v, "UPDATE action_item SET priority = 'P1' WHERE id = 3");
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.fk->updates, 2);
+	pid = aq1(&v, db2, "SELECT pg_backend_pid()");
+	snprintf(sql, sizeof(sql), "SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND granted"
+	         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+	assert_q(&v, sql, pid);
+	free(pid);
+	env_down(&v);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
@@ -828,6 +1047,10 @@ int main(void)
 		cmocka_unit_test(test_dry_run_plans_pull_and_push),
 		cmocka_unit_test(test_stop_cancels_and_no_duplicates),
 		cmocka_unit_test(test_stop_timeout_cancels),
+		cmocka_unit_test(test_created_links_written_in_batches),
+		cmocka_unit_test(test_created_batch_bad_link_alone),
+		cmocka_unit_test(test_lost_created_batch_recovered_by_token),
+		cmocka_unit_test(test_connector_lock_one_engine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
