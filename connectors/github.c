@@ -1,20 +1,10 @@
 /* github.c — the GitHub REST connector (see connector.h for the contract,
  * github_body.h for the field mapping, DESIGN.md "GitHub REST").
  *
- * Every operation is one struct gh_req, an explicit little state machine:
- *
- *   NEW -> QUEUED (max_inflight reached) -> INFLIGHT -> WAITING (retry
- *   timer) -> INFLIGHT ... -> FINISHED
- *
- * A request owns a uv_timer_t (retry back-off, deferred failures) and is
- * freed in that timer's close callback once the HTTP client has also
- * answered (http_send's callback comes exactly once).  A finished request
- * is detached from its connector (r->g = NULL), so a late HTTP answer
- * after cancel() or destroy() touches nothing but the request itself.
- *
- * User callbacks are called from three places only: the HTTP answer of
- * that request, its own timer, and cancel().  After a user callback that
- * may have destroyed the connector, only the request is touched.
+ * This file holds the operations and the answers (status mapping, issue
+ * and page parsing); the request machinery (life cycle, max_inflight
+ * queue, retries, back-off, cancel of in-flight transfers) is in
+ * github_req.c, its state machine described in github_req.h.
  *
  * Request facts (GitHub REST API docs, API version 2022-11-28):
  *   Authorization: Bearer <token>; Accept: application/vnd.github+json;
@@ -43,10 +33,11 @@
  */
 #include "connector.h"
 #include "github_body.h"
+#include "github_json.h"
+#include "github_req.h"
 #include "http.h"
 #include "log.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -59,434 +50,17 @@
 #define GH_VERSION "0"
 #endif
 
-enum gh_kind {
-	GH_LIST = 0,
-	GH_FETCH,
-	GH_CREATE,        /* POST: never retried after a possible effect */
-	GH_CREATE_CLOSE,  /* PATCH closing an issue just created closed */
-	GH_UPDATE,
-};
-
-enum gh_req_state {
-	GHR_NEW = 0,
-	GHR_QUEUED,
-	GHR_INFLIGHT,
-	GHR_WAITING,   /* timer armed: retry or deferred failure */
-	GHR_FINISHED,
-};
-
-struct gh_conn;
-
-struct gh_req {
-	struct gh_conn *g;            /* NULL once finished */
-	struct gh_req *prev, *next;   /* g->reqs */
-	struct gh_req *qnext;         /* g->queue */
-	enum gh_kind kind;
-	enum gh_req_state state;
-	const char *method;           /* static */
-	char *url;
-	char *body;
-	char *if_none_match;
-	char *repo;
-	int attempt;                  /* sends of the current request */
-	uv_timer_t timer;
-	bool timer_fail;              /* timer delivers fail_* instead of retrying */
-	enum conn_status fail_status;
-	char *fail_msg;
-	bool http_pending;
-	bool timer_closed;
-	bool cancel_mark;
-	bool first_page;
-	char *first_etag;
-	conn_list_cb list_cb;
-	conn_item_cb item_cb;
-	void *arg;
-	char *close_json;             /* GH_CREATE: follow-up PATCH body */
-	char *created_key;
-};
-
-struct gh_conn {
-	struct connector base;
-	char *base_url;
-	char *auth_header;   /* holds the token: never logged */
-	char *version_header;
-	char *ua_header;
-	int max_attempts;
-	int64_t backoff_base_ms, backoff_max_ms, timeout_ms;
-	int max_inflight;
-	int inflight;
-	struct gh_req *reqs;
-	struct gh_req *qhead, *qtail;
-	uint64_t rng;
-	int cancel_depth;       /* cancel() running (callbacks may nest) */
-	bool destroy_pending;   /* destroy() called: no new operations */
-};
-
-static void req_timer_cb(uv_timer_t *t);
-static void on_http(const struct http_response *resp, void *arg);
-static int req_submit(struct gh_req *r) MUST_CHECK;
-
-/* ---- request life cycle ---- */
-
-static void req_free(struct gh_req *r)
-{
-	free(r->url);
-	free(r->body);
-	free(r->if_none_match);
-	free(r->repo);
-	free(r->fail_msg);
-	free(r->first_etag);
-	free(r->close_json);
-	free(r->created_key);
-	free(r);
-}
-
-static void req_close_cb(uv_handle_t *h)
-{
-	struct gh_req *r = container_of((uv_timer_t *)h, struct gh_req, timer);
-	r->timer_closed = true;
-	if (!r->http_pending)
-		req_free(r);
-}
-
-static struct gh_req *req_new(struct gh_conn *g, enum gh_kind kind, const char *method,
-                              char *url, const char *repo, void *arg)
-{
-	struct gh_req *r = xcalloc(1, sizeof(*r));
-	r->g = g;
-	r->kind = kind;
-	r->method = method;
-	r->url = url;
-	r->repo = xstrdup(repo);
-	r->arg = arg;
-	r->state = GHR_NEW;
-	/* uv_timer_init only fills in the handle on a live loop */
-	if (uv_timer_init(g->base.loop, &r->timer) < 0)
-		abort();
-	r->next = g->reqs;
-	if (g->reqs)
-		g->reqs->prev = r;
-	g->reqs = r;
-	return r;
-}
-
-static void queue_remove(struct gh_conn *g, struct gh_req *r)
-{
-	struct gh_req **pp = &g->qhead, *prev = NULL;
-	while (*pp && *pp != r) {
-		prev = *pp;
-		pp = &(*pp)->qnext;
-	}
-	if (!*pp)
-		return;
-	*pp = r->qnext;
-	if (g->qtail == r)
-		g->qtail = prev;
-	r->qnext = NULL;
-}
-
-/* Take r out of its connector for good; the timer closes (freeing r once
- * the HTTP answer, if any, is in). */
-static void req_detach(struct gh_req *r)
-{
-	struct gh_conn *g = r->g;
-	switch (r->state) {
-	case GHR_QUEUED:
-		queue_remove(g, r);
-		break;
-	case GHR_INFLIGHT:
-		g->inflight--;
-		break;
-	case GHR_NEW:
-	case GHR_WAITING:
-		break;
-	case GHR_FINISHED:
-	default:
-		abort();
-	}
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		g->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
-	r->g = NULL;
-	r->state = GHR_FINISHED;
-	uv_close((uv_handle_t *)&r->timer, req_close_cb);
-}
-
-/* Report the outcome of an item request (remote only with CONN_OK). */
-static void req_finish_item(struct gh_req *r, const struct conn_result *res,
-                            const struct conn_remote *remote)
-{
-	struct connector *c = &r->g->base;
-	req_detach(r);
-	r->item_cb(c, res, remote, r->arg);
-}
-
-/* Report a listing page; last=true finishes the request. */
-static void req_deliver_page(struct gh_req *r, const struct conn_result *res,
-                             struct conn_page *page)
-{
-	struct connector *c = &r->g->base;
-	page->etag = r->first_etag;
-	if (page->last)
-		req_detach(r);
-	r->list_cb(c, res, page, r->arg);
-}
-
-static void req_fail(struct gh_req *r, enum conn_status st, long http_status,
-                     int64_t retry_after_ms, const char *msg)
-{
-	struct conn_result res = { .status = st, .http_status = http_status,
-	                           .error = msg, .retry_after_ms = retry_after_ms };
-	if (r->kind == GH_LIST) {
-		struct conn_page page = { .last = true };
-		req_deliver_page(r, &res, &page);
-	} else {
-		req_finish_item(r, &res, NULL);
-	}
-}
-
-/* Fail from the loop, later (for failures found where the contract
- * forbids calling back). */
-static void req_fail_later(struct gh_req *r, enum conn_status st, const char *msg)
-{
-	r->state = GHR_WAITING;
-	r->timer_fail = true;
-	r->fail_status = st;
-	str_replace(&r->fail_msg, msg);
-	uv_timer_start(&r->timer, req_timer_cb, 0, 0);
-}
-
-/* "GET /repos/acme/k8s/issues" for error sentences: no host, no query. */
-static char *req_what(const struct gh_req *r, const char *base_url)
-{
-	const char *p = r->url;
-	if (base_url && strncmp(p, base_url, strlen(base_url)) == 0)
-		p += strlen(base_url);
-	size_t n = strcspn(p, "?");
-	return xasprintf("%s %.*s", r->method, (int)n, p);
-}
-
-static int req_send(struct gh_req *r)
-{
-	struct gh_conn *g = r->g;
-	const char *hdrs[8];
-	size_t n = 0;
-	char *inm = NULL;
-	int rc;
-
-	hdrs[n++] = g->auth_header;
-	hdrs[n++] = "Accept: application/vnd.github+json";
-	hdrs[n++] = g->version_header;
-	hdrs[n++] = g->ua_header;
-	if (r->body)
-		hdrs[n++] = "Content-Type: application/json";
-	if (r->if_none_match) {
-		inm = xasprintf("If-None-Match: %s", r->if_none_match);
-		hdrs[n++] = inm;
-	}
-	hdrs[n] = NULL;
-	struct http_request req = {
-		.method = r->method, .url = r->url, .headers = hdrs,
-		.body = r->body, .body_len = r->body ? strlen(r->body) : 0,
-		.timeout_ms = g->timeout_ms,
-	};
-	rc = http_send(g->base.http, &req, on_http, r);
-	free(inm);
-	if (rc < 0)
-		return rc;
-	if (r->attempt == 0) {
-		switch (r->kind) {
-		case GH_LIST: g->base.n_list++; break;
-		case GH_FETCH: g->base.n_get++; break;
-		case GH_CREATE: g->base.n_create++; break;
-		case GH_CREATE_CLOSE:
-		case GH_UPDATE: g->base.n_update++; break;
-		default: abort();
-		}
-	}
-	r->attempt++;
-	r->http_pending = true;
-	r->state = GHR_INFLIGHT;
-	g->inflight++;
-	return 0;
-}
-
-static int req_submit(struct gh_req *r)
-{
-	struct gh_conn *g = r->g;
-	if (g->inflight < g->max_inflight)
-		return req_send(r);
-	r->state = GHR_QUEUED;
-	r->qnext = NULL;
-	if (g->qtail)
-		g->qtail->qnext = r;
-	else
-		g->qhead = r;
-	g->qtail = r;
-	return 0;
-}
-
-/* Start queued requests while there is room.  Never calls back. */
-static void pump(struct gh_conn *g)
-{
-	while (g->qhead && g->inflight < g->max_inflight) {
-		struct gh_req *r = g->qhead;
-		g->qhead = r->qnext;
-		if (!g->qhead)
-			g->qtail = NULL;
-		r->qnext = NULL;
-		r->state = GHR_NEW;
-		int rc = req_send(r);
-		if (rc < 0) {
-			char *what = req_what(r, g->base_url);
-			char *msg = xasprintf("%s: could not start: %s", what, strerror(-rc));
-			req_fail_later(r, CONN_ERROR, msg);
-			free(msg);
-			free(what);
-		}
-	}
-}
-
-/* Start a new operation: on failure r is discarded without a callback. */
-static int req_start(struct gh_req *r)
-{
-	int rc = req_submit(r);
-	if (rc < 0)
-		req_detach(r);
-	return rc;
-}
-
-/* ---- retries ---- */
-
-static int64_t backoff_delay(struct gh_conn *g, int attempt)
-{
-	int64_t d = g->backoff_base_ms;
-	for (int i = 1; i < attempt && d < g->backoff_max_ms; i++)
-		d *= 2;
-	if (d > g->backoff_max_ms)
-		d = g->backoff_max_ms;
-	/* "equal jitter": uniformly in [d/2, d] (xorshift64) */
-	g->rng ^= g->rng << 13;
-	g->rng ^= g->rng >> 7;
-	g->rng ^= g->rng << 17;
-	int64_t half = d / 2;
-	return half + (half > 0 ? (int64_t)(g->rng % (uint64_t)(half + 1)) : 0);
-}
-
-static void req_retry_in(struct gh_req *r, int64_t delay_ms)
-{
-	r->g->base.n_retries++;
-	r->state = GHR_WAITING;
-	r->timer_fail = false;
-	uv_timer_start(&r->timer, req_timer_cb, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
-}
-
-static void req_timer_cb(uv_timer_t *t)
-{
-	struct gh_req *r = container_of(t, struct gh_req, timer);
-	if (r->state != GHR_WAITING)
-		abort();
-	if (r->timer_fail) {
-		char *msg = r->fail_msg;
-		r->fail_msg = NULL;
-		req_fail(r, r->fail_status, 0, 0, msg);
-		free(msg);
-		return;
-	}
-	r->state = GHR_NEW;
-	int rc = req_submit(r);
-	if (rc < 0) {
-		char *what = req_what(r, r->g->base_url);
-		char *msg = xasprintf("%s: could not start a retry: %s", what, strerror(-rc));
-		req_fail(r, CONN_ERROR, 0, 0, msg);
-		free(msg);
-		free(what);
-	}
-}
-
-
 /* ---- answers ---- */
-
-/* Final failure; a failed close after a create becomes CONN_UNKNOWN: the
- * issue exists, reconcile finds it by its token and fixes its state. */
-static void fail_final(struct gh_req *r, enum conn_status st, long http_status,
-                       int64_t retry_after_ms, const char *msg)
-{
-	if (r->kind == GH_CREATE_CLOSE) {
-		char *m = xasprintf("created %s but could not close it: %s", r->created_key, msg);
-		req_fail(r, CONN_UNKNOWN, http_status, retry_after_ms, m);
-		free(m);
-		return;
-	}
-	req_fail(r, st, http_status, retry_after_ms, msg);
-}
-
-/* Transport failures where the request never reached the server, so even
- * a create can be retried. */
-static bool request_unsent(const struct http_response *resp)
-{
-	return resp->status == 0 && (resp->curl_code == CURLE_COULDNT_CONNECT ||
-	                             resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
-	                             resp->curl_code == CURLE_COULDNT_RESOLVE_PROXY);
-}
-
-static void retry_or_fail(struct gh_req *r, const struct http_response *resp, const char *what)
-{
-	struct gh_conn *g = r->g;
-	char *msg;
-	if (resp->status == 0 && resp->curl_code == CURLE_ABORTED_BY_CALLBACK) {
-		msg = xasprintf("%s: cancelled", what);
-		fail_final(r, CONN_ERROR, 0, 0, msg);
-	} else if (r->kind == GH_CREATE && !request_unsent(resp)) {
-		if (resp->status)
-			msg = xasprintf("%s: HTTP %ld; the issue may have been created", what, resp->status);
-		else
-			msg = xasprintf("%s: %s; the issue may have been created", what, resp->error);
-		req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
-	} else if (r->attempt < g->max_attempts) {
-		req_retry_in(r, backoff_delay(g, r->attempt));
-		return;
-	} else {
-		if (resp->status)
-			msg = xasprintf("%s: HTTP %ld after %d attempts", what, resp->status, r->attempt);
-		else
-			msg = xasprintf("%s: %s after %d attempts", what, resp->error, r->attempt);
-		fail_final(r, CONN_ERROR, resp->status, 0, msg);
-	}
-	free(msg);
-}
-
-static void rate_limited(struct gh_req *r, const struct http_response *resp, const char *what)
-{
-	struct gh_conn *g = r->g;
-	int64_t wait = gh_rate_limit_wait_ms(resp, ts_now_ms());
-	if (wait < 0)
-		wait = backoff_delay(g, r->attempt);
-	if (r->attempt < g->max_attempts && wait <= g->backoff_max_ms) {
-		req_retry_in(r, wait);
-		return;
-	}
-	char *msg = xasprintf("%s: rate limited (HTTP %ld), retry in %" PRId64 " s", what,
-	                      resp->status, (wait + 999) / 1000);
-	fail_final(r, CONN_RATE_LIMITED, resp->status, wait, msg);
-	free(msg);
-}
 
 /* Parse an issue answer into out.  Returns 0, or -EINVAL with *msg. */
 static int parse_issue(struct gh_req *r, const struct http_response *resp, const char *what,
                        struct conn_remote *out, char **msg)
 {
-	enum json_tokener_error jerr = json_tokener_success;
-	struct json_object *o = json_tokener_parse_verbose(resp->body, &jerr);
+	struct json_object *o = NULL;
 	const char *err = NULL;
 	int rc;
-	if (!o) {
-		*msg = xasprintf("%s: HTTP %ld but the body is not JSON (%s)", what, resp->status,
-		                 json_tokener_error_desc(jerr));
+	if (gh_json_parse(resp->body, resp->body_len, gh_json_issue_keep, r->g->tok, &o, &err) < 0) {
+		*msg = xasprintf("%s: HTTP %ld but the body is not JSON (%s)", what, resp->status, err);
 		conn_remote_init(out);
 		return -EINVAL;
 	}
@@ -516,10 +90,10 @@ static void create_then_close(struct gh_req *r, const struct conn_remote *rem)
 	r->kind = GH_CREATE_CLOSE;
 	r->method = "PATCH";
 	r->attempt = 0;
-	int rc = req_submit(r);
+	int rc = gh_req_submit(r);
 	if (rc < 0) {
 		msg = xasprintf("could not start closing it: %s", strerror(-rc));
-		fail_final(r, CONN_ERROR, 0, 0, msg);
+		gh_req_fail_final(r, CONN_ERROR, 0, 0, msg);
 		free(msg);
 	}
 }
@@ -529,7 +103,7 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 	struct conn_remote rem;
 	char *msg = NULL;
 	if (parse_issue(r, resp, what, &rem, &msg) < 0) {
-		fail_final(r, r->kind == GH_CREATE ? CONN_UNKNOWN : CONN_BAD_RESPONSE,
+		gh_req_fail_final(r, r->kind == GH_CREATE ? CONN_UNKNOWN : CONN_BAD_RESPONSE,
 		           resp->status, 0, msg);
 		free(msg);
 		return;
@@ -538,7 +112,7 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 		create_then_close(r, &rem);
 	} else {
 		struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
-		req_finish_item(r, &res, &rem);
+		gh_req_finish_item(r, &res, &rem);
 	}
 	conn_remote_free(&rem);
 }
@@ -555,10 +129,12 @@ static void free_items(struct conn_remote *items, size_t n)
 static int parse_page(struct gh_req *r, const struct http_response *resp, const char *what,
                       struct conn_page *page, char **msg)
 {
-	struct json_object *a = json_tokener_parse(resp->body);
+	struct json_object *a = NULL;
+	const char *jerr = NULL;
 	int rc = 0;
 	memset(page, 0, sizeof(*page));
-	if (!a || !json_object_is_type(a, json_type_array)) {
+	if (gh_json_parse(resp->body, resp->body_len, gh_json_issue_keep, r->g->tok, &a, &jerr) < 0 ||
+	    !json_object_is_type(a, json_type_array)) {
 		*msg = xasprintf("%s: HTTP %ld but the body is not a JSON array", what, resp->status);
 		rc = -EINVAL;
 		goto out;
@@ -611,7 +187,7 @@ static void list_ok(struct gh_req *r, const struct http_response *resp, const ch
 		goto bad;
 	}
 	page.last = next == NULL;
-	req_deliver_page(r, &res, &page);
+	gh_req_deliver_page(r, &res, &page);
 	free_items(page.items, page.n);
 	if (page.last || r->state == GHR_FINISHED) { /* done, or cancelled in the callback */
 		free(next);
@@ -623,15 +199,15 @@ static void list_ok(struct gh_req *r, const struct http_response *resp, const ch
 	r->if_none_match = NULL;
 	r->first_page = false;
 	r->attempt = 0;
-	int rc = req_submit(r);
+	int rc = gh_req_submit(r);
 	if (rc < 0) {
 		msg = xasprintf("%s: could not request the next page: %s", what, strerror(-rc));
-		req_fail(r, CONN_ERROR, 0, 0, msg);
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
 		free(msg);
 	}
 	return;
 bad:
-	req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
+	gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
 	free(msg);
 }
 
@@ -643,25 +219,25 @@ static void not_modified(struct gh_req *r, const struct http_response *resp, con
 		const char *et = http_response_header(resp, "etag");
 		str_replace(&r->first_etag, et ? et : r->if_none_match);
 		struct conn_page page = { .last = true };
-		req_deliver_page(r, &res, &page);
+		gh_req_deliver_page(r, &res, &page);
 	} else if (r->kind == GH_FETCH) {
-		req_finish_item(r, &res, NULL);
+		gh_req_finish_item(r, &res, NULL);
 	} else {
 		char *msg = xasprintf("%s: HTTP 304 to a request that was not conditional", what);
-		fail_final(r, CONN_BAD_RESPONSE, 304, 0, msg);
+		gh_req_fail_final(r, CONN_BAD_RESPONSE, 304, 0, msg);
 		free(msg);
 	}
 }
 
 /* One HTTP answer: the status mapping of connector.h. */
-static void handle_answer(struct gh_req *r, const struct http_response *resp, const char *what)
+void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	long st = resp->status;
 	char *msg = NULL, *detail = NULL;
 	enum conn_status cs;
 
 	if (st == 0 || st >= 500) {
-		retry_or_fail(r, resp, what);
+		gh_req_retry_or_fail(r, resp, what);
 		return;
 	}
 	if (st >= 200 && st < 300) {
@@ -676,7 +252,7 @@ static void handle_answer(struct gh_req *r, const struct http_response *resp, co
 		return;
 	}
 	if (gh_is_rate_limited(resp)) {
-		rate_limited(r, resp, what);
+		gh_req_rate_limited(r, resp, what);
 		return;
 	}
 	if (st == 301 || st == 302 || st == 307 || st == 308) {
@@ -699,31 +275,9 @@ static void handle_answer(struct gh_req *r, const struct http_response *resp, co
 		detail = gh_error_detail(resp->body);
 		msg = xasprintf("%s: unexpected HTTP %ld: %s", what, st, detail);
 	}
-	fail_final(r, cs, st, 0, msg);
+	gh_req_fail_final(r, cs, st, 0, msg);
 	free(msg);
 	free(detail);
-}
-
-static void on_http(const struct http_response *resp, void *arg)
-{
-	struct gh_req *r = arg;
-	struct gh_conn *g = r->g;
-	r->http_pending = false;
-	if (!g) { /* cancelled or destroyed meanwhile: nobody to tell */
-		if (r->timer_closed)
-			req_free(r);
-		return;
-	}
-	if (r->state != GHR_INFLIGHT)
-		abort();
-	g->inflight--;
-	r->state = GHR_NEW;
-	pump(g);
-	char *what = req_what(r, g->base_url);
-	log_conn(LOG_LVL_DEBUG, g->base.name, "%s -> %ld (%" PRId64 " ms, attempt %d)",
-	         what, resp->status, resp->elapsed_ms, r->attempt);
-	handle_answer(r, resp, what);
-	free(what);
 }
 
 /* ---- operations ---- */
@@ -747,11 +301,11 @@ static int gh_list_changed(struct connector *c, const char *target, int64_t sinc
 	char *url = xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=asc"
 	                      "&per_page=100%s%s", g->base_url, target,
 	                      since_ms > 0 ? "&since=" : "", ts);
-	struct gh_req *r = req_new(g, GH_LIST, "GET", url, target, arg);
+	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", url, target, arg);
 	r->list_cb = cb;
 	r->first_page = true;
 	r->if_none_match = xstrdup(etag);
-	return req_start(r);
+	return gh_req_start(r);
 }
 
 static int gh_fetch(struct connector *c, const char *target, const struct conn_remote *ref,
@@ -764,10 +318,10 @@ static int gh_fetch(struct connector *c, const char *target, const struct conn_r
 	if (!gh_repo_valid(target) || !cb || !ref || gh_key_number(ref->key, &number) < 0)
 		return -EINVAL;
 	char *url = xasprintf("%s/repos/%s/issues/%ld", g->base_url, target, number);
-	struct gh_req *r = req_new(g, GH_FETCH, "GET", url, target, arg);
+	struct gh_req *r = gh_req_new(g, GH_FETCH, "GET", url, target, arg);
 	r->item_cb = cb;
 	r->if_none_match = xstrdup(ref->etag);
-	return req_start(r);
+	return gh_req_start(r);
 }
 
 static int gh_create(struct connector *c, const char *target, const struct item_fields *want,
@@ -779,13 +333,13 @@ static int gh_create(struct connector *c, const char *target, const struct item_
 	if (!gh_repo_valid(target) || !cb || !want || !want->v[ITEM_F_TITLE])
 		return -EINVAL;
 	char *url = xasprintf("%s/repos/%s/issues", g->base_url, target);
-	struct gh_req *r = req_new(g, GH_CREATE, "POST", url, target, arg);
+	struct gh_req *r = gh_req_new(g, GH_CREATE, "POST", url, target, arg);
 	r->item_cb = cb;
 	r->body = gh_create_json(want, ctx);
 	/* an issue is always created open: close it right after if needed */
 	if (item_state_closed(want->v[ITEM_F_STATE]))
 		r->close_json = gh_update_json(want, ITEM_FIELD_BIT(ITEM_F_STATE), ctx, NULL, NULL);
-	return req_start(r);
+	return gh_req_start(r);
 }
 
 static int gh_update(struct connector *c, const char *target, const struct conn_remote *ref,
@@ -802,11 +356,11 @@ static int gh_update(struct connector *c, const char *target, const struct conn_
 	char *json = gh_update_json(want, mask, ctx, token, ref->extra);
 	char *url = xasprintf("%s/repos/%s/issues/%ld", g->base_url, target, number);
 	/* nothing GitHub stores changed: answer with the issue as it is */
-	struct gh_req *r = req_new(g, json ? GH_UPDATE : GH_FETCH, json ? "PATCH" : "GET",
+	struct gh_req *r = gh_req_new(g, json ? GH_UPDATE : GH_FETCH, json ? "PATCH" : "GET",
 	                           url, target, arg);
 	r->item_cb = cb;
 	r->body = json;
-	return req_start(r);
+	return gh_req_start(r);
 }
 
 static void gh_free(struct gh_conn *g)
@@ -816,6 +370,8 @@ static void gh_free(struct gh_conn *g)
 	free(g->auth_header);
 	free(g->version_header);
 	free(g->ua_header);
+	if (g->tok)
+		json_tokener_free(g->tok);
 	free(g);
 }
 
@@ -833,9 +389,9 @@ static void gh_cancel(struct connector *c)
 			;
 		if (!r)
 			break;
-		char *what = req_what(r, g->base_url);
+		char *what = gh_req_what(r, g->base_url);
 		char *msg = xasprintf("%s: cancelled", what);
-		req_fail(r, CONN_ERROR, 0, 0, msg);
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
 		free(msg);
 		free(what);
 	}
@@ -847,7 +403,7 @@ static void gh_cancel(struct connector *c)
 	}
 	/* requests the callbacks started may wait in the queue for slots
 	 * the cancelled requests held */
-	pump(g);
+	gh_pump(g);
 }
 
 /* Cancels what is pending, then frees; safe from inside a callback. */
@@ -900,6 +456,9 @@ int github_connector_new(struct connector **out, uv_loop_t *loop, struct http_cl
 	                    g->backoff_base_ms;
 	g->timeout_ms = opt->request_timeout_ms > 0 ? opt->request_timeout_ms : 0;
 	g->max_inflight = opt->max_inflight > 0 ? opt->max_inflight : 4;
+	g->tok = json_tokener_new();
+	if (!g->tok)
+		abort(); /* an allocation failure, as xmalloc treats it */
 	g->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)g;
 	if (!g->rng)
 		g->rng = 0x9e3779b97f4a7c15ull;

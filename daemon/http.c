@@ -3,9 +3,12 @@
  * libcurl's multi-socket API driven by libuv, after curl's
  * docs/examples/multi-uv.c:
  *   - CURLMOPT_SOCKETFUNCTION tells us which socket to watch for what; each
- *     watched socket gets a struct http_sock embedding a uv_poll_t, attached
- *     to curl's socket with curl_multi_assign() and freed in its uv_close
- *     callback;
+ *     watched socket gets a struct http_sock embedding a uv_poll_t, found
+ *     by fd and freed in its uv_close callback.  Connection sockets are
+ *     made and closed through CURLOPT_OPENSOCKETFUNCTION /
+ *     CLOSESOCKETFUNCTION, so their uv_poll_t lives as long as the
+ *     connection, across the keep-alive transfers that reuse it, and is
+ *     only restarted when the wanted events change;
  *   - CURLMOPT_TIMERFUNCTION asks for one timeout, kept in a uv_timer_t;
  *   - after every curl_multi_socket_action() we drain curl_multi_info_read()
  *     and take finished easy handles out of the multi handle.
@@ -20,12 +23,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define HTTP_DEFAULT_TIMEOUT_MS 30000
 #define HTTP_DEFAULT_MAX_BODY ((size_t)32 * 1024 * 1024)
 /* Response headers are capped too: GitHub sends ~2 KiB. */
 #define HTTP_MAX_HEADER_BYTES ((size_t)256 * 1024)
 #define HTTP_MAX_HEADERS 256
+/* Idle transfers kept for reuse, and the largest buffer a pooled transfer
+ * keeps (a bigger one, e.g. after a 1 MiB page, is freed). */
+#define HTTP_POOL_MAX 32
+#define HTTP_POOL_KEEP_BYTES ((size_t)64 * 1024)
 #ifdef CLOSELOOP_VERSION
 #define HTTP_VERSION CLOSELOOP_VERSION
 #else
@@ -33,23 +42,43 @@
 #endif
 
 enum xfer_state {
-	XFER_ACTIVE = 0, /* in the multi handle */
+	XFER_IDLE = 0,   /* in the client's pool, ready for reuse */
+	XFER_ACTIVE,     /* in the multi handle */
 	XFER_DONE,       /* out of curl, waiting for its callback */
 };
 
+/* Where a response header's name and value start in hdr_text. */
+struct hdr_off {
+	size_t name, value;
+};
+
+/* One transfer.  Transfers are pooled (up to HTTP_POOL_MAX): the easy
+ * handle (curl_easy_reset keeps its allocations and caches) and every
+ * buffer below are reused, so a steady stream of requests allocates
+ * next to nothing here. */
 struct xfer {
 	struct http_client *c;
-	struct xfer *prev, *next;
+	struct xfer *prev, *next;  /* active list, done queue or pool */
 	enum xfer_state state;
+	uint64_t id;       /* http_send_id's handle */
 	CURL *easy;
-	struct curl_slist *hdrs;
-	char *body;  /* copy of the request body */
+	/* request headers: our own curl_slist nodes (a public struct curl
+	 * only reads) pointing into req_hdr_text; no curl_slist_append */
+	struct curl_slist *req_hdrs;
+	size_t req_hdrs_cap;
+	struct buf req_hdr_text;
+	struct buf req_body;  /* copy of the request body */
 	http_done_cb cb;
 	void *arg;
 	uint64_t start_ns;
 	struct buf resp_body;
+	/* response headers: "name\0value\0..." in one buffer plus offsets;
+	 * the http_header array is made at delivery */
+	struct buf hdr_text;
+	struct hdr_off *hdr_offs;
+	size_t n_headers, hdr_cap;
 	struct http_header *headers;
-	size_t n_headers;
+	size_t headers_cap;
 	size_t header_bytes;
 	bool too_big;
 	bool headers_too_big;
@@ -59,11 +88,19 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A socket curl uses.  A connection socket (made by on_open_socket) lives
+ * until curl closes it (on_close_socket), across the transfers that reuse
+ * the connection; any other socket curl asks us to watch lives from that
+ * request to CURL_POLL_REMOVE.  Found by fd (c->by_fd), as curl itself
+ * keys its sockets. */
 struct http_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
 	struct http_client *c;
 	struct http_sock *prev, *next;
+	int events;     /* UV_READABLE | UV_WRITABLE being polled, 0 = stopped */
+	bool conn;      /* a connection socket: freed when curl closes it */
+	bool wanted;    /* curl watches it (not CURL_POLL_REMOVEd) */
 };
 
 enum client_state {
@@ -80,8 +117,13 @@ struct http_client {
 	enum client_state state;
 	struct xfer *active;   /* list of XFER_ACTIVE */
 	struct xfer *done_head, *done_tail;
+	struct xfer *pool;     /* XFER_IDLE, singly linked by next */
+	size_t n_pool;
 	struct http_sock *socks;
+	struct http_sock **by_fd;  /* [fd] -> its http_sock or NULL */
+	size_t n_by_fd;
 	size_t n_active, n_done;
+	uint64_t next_id;      /* last id handed out */
 	int open_handles;      /* libuv handles not yet closed */
 	bool reaping;
 	int64_t default_timeout_ms;
@@ -141,20 +183,95 @@ static struct xfer *done_pop(struct http_client *c)
 	return x;
 }
 
-static void xfer_free(struct xfer *x)
+static void xfer_destroy(struct xfer *x)
 {
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
-	curl_slist_free_all(x->hdrs);
-	free(x->body);
+	free(x->req_hdrs);
+	buf_free(&x->req_hdr_text);
+	buf_free(&x->req_body);
 	buf_free(&x->resp_body);
-	for (size_t i = 0; i < x->n_headers; i++) {
-		free(x->headers[i].name);
-		free(x->headers[i].value);
-	}
+	buf_free(&x->hdr_text);
+	free(x->hdr_offs);
 	free(x->headers);
 	free(x->error);
 	free(x);
+}
+
+/* Empty a buffer for reuse; a large one is freed instead of kept. */
+static void buf_recycle(struct buf *b)
+{
+	if (b->cap > HTTP_POOL_KEEP_BYTES) {
+		buf_free(b);
+		return;
+	}
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+/* Done with x: back into the pool, or destroyed when the pool is full
+ * or the client is going away. */
+static void xfer_release(struct http_client *c, struct xfer *x)
+{
+	if (c->state != CLIENT_OPEN || c->n_pool >= HTTP_POOL_MAX || !x->easy) {
+		xfer_destroy(x);
+		return;
+	}
+	curl_easy_reset(x->easy);
+	buf_recycle(&x->req_hdr_text);
+	buf_recycle(&x->req_body);
+	buf_recycle(&x->resp_body);
+	buf_recycle(&x->hdr_text);
+	x->n_headers = 0;
+	x->header_bytes = 0;
+	x->too_big = x->headers_too_big = false;
+	x->status = 0;
+	x->curl_code = 0;
+	free(x->error);
+	x->error = NULL;
+	x->errbuf[0] = '\0';
+	x->cb = NULL;
+	x->arg = NULL;
+	x->id = 0;
+	x->state = XFER_IDLE;
+	x->prev = NULL;
+	x->next = c->pool;
+	c->pool = x;
+	c->n_pool++;
+}
+
+/* A transfer from the pool, or a new one.  NULL when curl cannot make
+ * an easy handle. */
+static struct xfer *xfer_get(struct http_client *c)
+{
+	struct xfer *x = c->pool;
+	if (x) {
+		c->pool = x->next;
+		c->n_pool--;
+		x->next = NULL;
+		return x;
+	}
+	x = xcalloc(1, sizeof(*x));
+	x->c = c;
+	x->resp_body.max = c->max_body;
+	x->hdr_text.max = HTTP_MAX_HEADER_BYTES + 2 * HTTP_MAX_HEADERS + 1;
+	x->easy = curl_easy_init();
+	if (!x->easy) {
+		xfer_destroy(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void pool_drain(struct http_client *c)
+{
+	while (c->pool) {
+		struct xfer *x = c->pool;
+		c->pool = x->next;
+		xfer_destroy(x);
+	}
+	c->n_pool = 0;
 }
 
 /* Take x out of curl (it must be XFER_ACTIVE) and queue its callback. */
@@ -199,13 +316,20 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-static void headers_reset(struct xfer *x)
+/* Keep [p, p+n) trimmed of ASCII white space at both ends, NUL-ended,
+ * in hdr_text; returns its offset.  hdr_text's cap is above the header
+ * byte cap, so this cannot fail once on_header has counted the line. */
+static size_t hdr_keep(struct xfer *x, const char *p, size_t n)
 {
-	for (size_t i = 0; i < x->n_headers; i++) {
-		free(x->headers[i].name);
-		free(x->headers[i].value);
-	}
-	x->n_headers = 0;
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' ||
+	                 p[n - 1] == '\n'))
+		n--;
+	size_t off = x->hdr_text.len;
+	if (buf_append(&x->hdr_text, p, n) < 0 || buf_append(&x->hdr_text, "", 1) < 0)
+		abort();
+	return off;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
@@ -219,7 +343,8 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
 	}
 	/* A status line starts a new header block (1xx interim answers). */
 	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-		headers_reset(x);
+		x->n_headers = 0;
+		x->hdr_text.len = 0;
 		return n;
 	}
 	const char *colon = memchr(ptr, ':', n);
@@ -229,11 +354,28 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
 		x->headers_too_big = true;
 		return 0;
 	}
-	x->headers = xrealloc(x->headers, (x->n_headers + 1) * sizeof(*x->headers));
-	struct http_header *h = &x->headers[x->n_headers++];
-	h->name = str_trim(xstrndup(ptr, (size_t)(colon - ptr)));
-	h->value = str_trim(xstrndup(colon + 1, n - (size_t)(colon + 1 - ptr)));
+	if (x->n_headers == x->hdr_cap) {
+		x->hdr_cap = x->hdr_cap ? 2 * x->hdr_cap : 32;
+		x->hdr_offs = xrealloc(x->hdr_offs, x->hdr_cap * sizeof(*x->hdr_offs));
+	}
+	struct hdr_off *h = &x->hdr_offs[x->n_headers++];
+	h->name = hdr_keep(x, ptr, (size_t)(colon - ptr));
+	h->value = hdr_keep(x, colon + 1, n - (size_t)(colon + 1 - ptr));
 	return n;
+}
+
+/* The http_header array for the callback, pointing into hdr_text. */
+static void headers_build(struct xfer *x)
+{
+	if (x->n_headers > x->headers_cap) {
+		x->headers_cap = x->hdr_cap;
+		free(x->headers);
+		x->headers = xmalloc(x->headers_cap * sizeof(*x->headers));
+	}
+	for (size_t i = 0; i < x->n_headers; i++) {
+		x->headers[i].name = x->hdr_text.data + x->hdr_offs[i].name;
+		x->headers[i].value = x->hdr_text.data + x->hdr_offs[i].value;
+	}
 }
 
 static void sock_close_cb(uv_handle_t *h)
@@ -245,6 +387,11 @@ static void sock_close_cb(uv_handle_t *h)
 	client_finish_close(c);
 }
 
+static struct http_sock *sock_find(struct http_client *c, curl_socket_t fd)
+{
+	return fd >= 0 && (size_t)fd < c->n_by_fd ? c->by_fd[fd] : NULL;
+}
+
 static void sock_release(struct http_client *c, struct http_sock *s)
 {
 	if (s->prev)
@@ -253,8 +400,45 @@ static void sock_release(struct http_client *c, struct http_sock *s)
 		c->socks = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	if (sock_find(c, s->fd) == s)
+		c->by_fd[s->fd] = NULL;
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, sock_close_cb);
+}
+
+/* A new http_sock for fd (not polled yet), or NULL. */
+static struct http_sock *sock_new(struct http_client *c, curl_socket_t fd, bool conn)
+{
+	struct http_sock *s, *stale;
+	if (fd < 0)
+		return NULL;
+	/* an fd number the kernel hands out again: whatever we held under it
+	 * belonged to a socket that is closed by now */
+	if ((stale = sock_find(c, fd)))
+		sock_release(c, stale);
+	s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	s->c = c;
+	s->conn = conn;
+	if (uv_poll_init_socket(c->loop, &s->poll, fd) < 0) {
+		free(s);
+		return NULL;
+	}
+	c->open_handles++;
+	s->next = c->socks;
+	if (c->socks)
+		c->socks->prev = s;
+	c->socks = s;
+	if ((size_t)fd >= c->n_by_fd) {
+		size_t n = c->n_by_fd ? c->n_by_fd : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		c->by_fd = xrealloc(c->by_fd, n * sizeof(*c->by_fd));
+		memset(c->by_fd + c->n_by_fd, 0, (n - c->n_by_fd) * sizeof(*c->by_fd));
+		c->n_by_fd = n;
+	}
+	c->by_fd[fd] = s;
+	return s;
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -263,6 +447,13 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	struct http_client *c = s->c;
 	int flags = 0;
 	int running = 0;
+	if (!s->wanted) {
+		/* an idle pooled connection stirred (the server closed it): stop
+		 * watching; curl notices when it next tries to reuse it */
+		uv_poll_stop(&s->poll);
+		s->events = 0;
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {
@@ -276,39 +467,65 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	check_multi_info(c);
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: a connection socket, watched from here to
+ * on_close_socket. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+	struct http_client *c = clientp;
+	UNUSED(purpose);
+	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if (!sock_new(c, fd, true)) {
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: stop watching, then close. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct http_client *c = clientp;
+	struct http_sock *s = sock_find(c, fd);
+	if (s)
+		sock_release(c, s);
+	return close(fd);
+}
+
+/* CURLMOPT_SOCKETFUNCTION.  The poll is (re)started only when the events
+ * change; a connection socket is not stopped at CURL_POLL_REMOVE (curl
+ * says that when a transfer ends and the connection goes back to its
+ * pool), so a reused connection costs no epoll_ctl at all; on_poll stops
+ * it if it stirs while idle.  socketp is not used: sockets are found by
+ * fd, so a stale pointer for a reused fd number can never be followed. */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct http_client *c = userp;
-	struct http_sock *s = socketp;
+	struct http_sock *s = sock_find(c, fd);
 	UNUSED(easy);
+	UNUSED(socketp);
 	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			curl_multi_assign(c->multi, fd, NULL);
+		if (s && s->conn)
+			s->wanted = false;
+		else if (s)
 			sock_release(c, s);
-		}
 		return 0;
 	}
-	if (!s) {
-		s = xcalloc(1, sizeof(*s));
-		s->fd = fd;
-		s->c = c;
-		if (uv_poll_init_socket(c->loop, &s->poll, fd) < 0) {
-			free(s);
-			return -1;
-		}
-		c->open_handles++;
-		s->next = c->socks;
-		if (c->socks)
-			c->socks->prev = s;
-		c->socks = s;
-		curl_multi_assign(c->multi, fd, s);
-	}
+	if (!s && !(s = sock_new(c, fd, false)))
+		return -1;
+	s->wanted = true;
 	int events = 0;
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	uv_poll_start(&s->poll, events, on_poll);
+	if (events != s->events) {
+		if (uv_poll_start(&s->poll, events, on_poll) < 0)
+			return -1;
+		s->events = events;
+	}
 	return 0;
 }
 
@@ -356,6 +573,7 @@ static void on_reap(uv_timer_t *t)
 	struct xfer *x;
 	c->reaping = true;
 	while ((x = done_pop(c))) {
+		headers_build(x);
 		struct http_response r = {
 			.status = x->status,
 			.curl_code = x->curl_code,
@@ -367,7 +585,7 @@ static void on_reap(uv_timer_t *t)
 			.elapsed_ms = (int64_t)((uv_hrtime() - x->start_ns) / 1000000u),
 		};
 		x->cb(&r, x->arg);
-		xfer_free(x);
+		xfer_release(c, x);
 	}
 	c->reaping = false;
 	if (c->state == CLIENT_CLOSING)
@@ -391,6 +609,7 @@ static void curl_init_once(void)
 
 static void client_free(struct http_client *c)
 {
+	free(c->by_fd);
 	free(c->user_agent);
 	free(c->ca_file);
 	free(c);
@@ -437,23 +656,46 @@ out:
 	return rc;
 }
 
+/* The request headers plus "Expect:" (no 100-continue round trip for our
+ * small bodies) as a curl_slist made of our own nodes: the strings go to
+ * req_hdr_text, the nodes to req_hdrs, both reused by the pool.  Returns 0
+ * or -E2BIG past HTTP_MAX_HEADERS / 64 KiB of header text. */
+static int req_headers_set(struct xfer *x, const char *const *headers)
+{
+	static const char expect[] = "Expect:";
+	size_t n = 0, off[HTTP_MAX_HEADERS + 1];
+	x->req_hdr_text.max = HTTP_POOL_KEEP_BYTES;
+	for (const char *const *h = headers; h && *h; h++) {
+		if (n == HTTP_MAX_HEADERS)
+			return -E2BIG;
+		off[n++] = x->req_hdr_text.len;
+		if (buf_append(&x->req_hdr_text, *h, strlen(*h) + 1) < 0)
+			return -E2BIG;
+	}
+	off[n++] = x->req_hdr_text.len;
+	if (buf_append(&x->req_hdr_text, expect, sizeof(expect)) < 0)
+		return -E2BIG;
+	if (n > x->req_hdrs_cap) {
+		x->req_hdrs_cap = n < 16 ? 16 : n;
+		free(x->req_hdrs);
+		x->req_hdrs = xmalloc(x->req_hdrs_cap * sizeof(*x->req_hdrs));
+	}
+	/* pointers only now: the text buffer may have moved while growing */
+	for (size_t i = 0; i < n; i++) {
+		x->req_hdrs[i].data = x->req_hdr_text.data + off[i];
+		x->req_hdrs[i].next = i + 1 < n ? &x->req_hdrs[i + 1] : NULL;
+	}
+	return 0;
+}
+
 static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_request *req)
 {
 	CURL *e = x->easy;
 	const char *m = req->method ? req->method : "GET";
 	int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : c->default_timeout_ms;
 
-	for (const char *const *h = req->headers; h && *h; h++) {
-		struct curl_slist *n = curl_slist_append(x->hdrs, *h);
-		if (!n)
-			return -ENOMEM;
-		x->hdrs = n;
-	}
-	/* no "Expect: 100-continue" round trip for our small bodies */
-	struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
-	if (!n)
-		return -ENOMEM;
-	x->hdrs = n;
+	if (req_headers_set(x, req->headers) < 0)
+		return -E2BIG;
 
 	if (curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK)
 		return -EINVAL;
@@ -465,12 +707,16 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
 	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_hdrs);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 
@@ -485,12 +731,11 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 		else
 			c->stats.other++;
 		if (req->body || strcmp(m, "DELETE") != 0) {
-			x->body = xmalloc(req->body_len + 1);
-			if (req->body_len)
-				memcpy(x->body, req->body, req->body_len);
-			x->body[req->body_len] = '\0';
+			x->req_body.max = req->body_len + 2;
+			if (buf_append(&x->req_body, req->body ? req->body : "", req->body_len) < 0)
+				abort(); /* the cap was just made to fit */
 			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body.data);
 		}
 		if (strcmp(m, "POST") != 0)
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
@@ -501,23 +746,28 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 int http_send(struct http_client *c, const struct http_request *req,
               http_done_cb cb, void *arg)
 {
+	return http_send_id(c, req, cb, arg, NULL);
+}
+
+int http_send_id(struct http_client *c, const struct http_request *req,
+                 http_done_cb cb, void *arg, uint64_t *id_out)
+{
 	struct xfer *x = NULL;
 	int rc = 0;
 
+	if (id_out)
+		*id_out = 0;
 	if (!c || !req || !req->url || !cb)
 		return -EINVAL;
 	if (c->state != CLIENT_OPEN)
 		return -ESHUTDOWN;
-	x = xcalloc(1, sizeof(*x));
-	x->c = c;
-	x->cb = cb;
-	x->arg = arg;
-	x->resp_body.max = c->max_body;
-	x->easy = curl_easy_init();
-	if (!x->easy) {
+	x = xfer_get(c);
+	if (!x) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	x->cb = cb;
+	x->arg = arg;
 	rc = xfer_setup(c, x, req);
 	if (rc < 0)
 		goto out;
@@ -536,10 +786,24 @@ int http_send(struct http_client *c, const struct http_request *req,
 		goto out;
 	}
 	c->stats.requests++;
+	x->id = ++c->next_id;
+	if (id_out)
+		*id_out = x->id;
 out:
 	if (rc < 0 && x)
-		xfer_free(x);
+		xfer_release(c, x);
 	return rc;
+}
+
+void http_cancel(struct http_client *c, uint64_t id)
+{
+	struct xfer *x;
+	if (!c || id == 0)
+		return;
+	for (x = c->active; x && x->id != id; x = x->next)
+		;
+	if (x)
+		xfer_complete(x, CURLE_ABORTED_BY_CALLBACK, "cancelled");
 }
 
 void http_cancel_all(struct http_client *c)
@@ -568,6 +832,7 @@ static void client_finish_close(struct http_client *c)
 		c->state = CLIENT_CLOSED;
 		/* curl closes its cached connections here and may call on_socket
 		 * with CURL_POLL_REMOVE; on_timer ignores calls from now on. */
+		pool_drain(c);
 		curl_multi_cleanup(c->multi);
 		c->multi = NULL;
 		while (c->socks)

@@ -69,6 +69,18 @@ int http_client_new(struct http_client **out, uv_loop_t *loop,
 int http_send(struct http_client *c, const struct http_request *req,
               http_done_cb cb, void *arg) MUST_CHECK;
 
+/* http_send, and the request's id (never 0, unique for the client's
+ * life) in *id_out (may be NULL) for http_cancel(). */
+int http_send_id(struct http_client *c, const struct http_request *req,
+                 http_done_cb cb, void *arg, uint64_t *id_out) MUST_CHECK;
+
+/* Abort the one in-flight request id: its callback is called with
+ * curl_code CURLE_ABORTED_BY_CALLBACK and error "cancelled", from the loop
+ * (never from inside this call).  An id that is unknown, already
+ * cancelled, or whose transfer has already finished (its real answer is
+ * then delivered) is ignored.  Cost: a walk of the in-flight list. */
+void http_cancel(struct http_client *c, uint64_t id);
+
 /* Abort every in-flight request: each callback is called with curl_code
  * CURLE_ABORTED_BY_CALLBACK and error "cancelled", from the loop. */
 void http_cancel_all(struct http_client *c);

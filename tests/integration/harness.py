@@ -200,11 +200,13 @@ def closeloop(*args, check=True, timeout=300):
 class Daemon:
     """`closeloop run` in the background with its log in a file."""
 
-    def __init__(self, config, logpath):
+    def __init__(self, config, logpath, extra_env=None):
         self.logpath = logpath
         self.logf = open(logpath, "a")
+        e = env()
+        e.update(extra_env or {})
         self.proc = subprocess.Popen([BIN, "run", "-c", config], stdout=self.logf,
-                                     stderr=subprocess.STDOUT, env=env())
+                                     stderr=subprocess.STDOUT, env=e)
 
     def log(self):
         with open(self.logpath) as f:

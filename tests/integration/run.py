@@ -65,8 +65,8 @@ class Ctx:
     def one(self, sql):
         return H.scalar(self.dsn, sql)
 
-    def daemon(self):
-        d = H.Daemon(self.config, os.path.join(self.dir, "daemon-%d.log" % len(self.daemons)))
+    def daemon(self, extra_env=None):
+        d = H.Daemon(self.config, os.path.join(self.dir, "daemon-%d.log" % len(self.daemons)), extra_env)
         self.daemons.append(d)
         return d
 
@@ -172,6 +172,38 @@ def test_quiet_cycle_costs_one_request_per_repo(cl):
         assert_eq(c.q("SELECT xmin::text, connector, target FROM sync_cursor ORDER BY 2,3"), cursors_before,
                   "cursors untouched")
         assert_eq(c.one("SELECT count(*) FROM item_event"), events_before, "no history written")
+    finally:
+        c.close()
+
+
+def test_edit_beyond_first_page_is_not_missed(cl):
+    """More than 100 issues in the incremental window: an edit moves its issue
+    to the end of an updated-ascending listing, so a conditional request on
+    the first page alone would answer 304 and hide it."""
+    c = Ctx(cl, "later_page")
+    try:
+        c.imp(*dfds_files(60))
+        c.sync()
+        c.sync()
+        c.sync()
+        n = len(c.sim.live_issues(DFDS_REPO))
+        assert_true(n > 100, "window spans several pages (%d issues)" % n)
+        # the newest issue sits on the last page of an updated-ascending listing
+        item = int(c.one("SELECT action_item_id FROM external_link WHERE state='linked' "
+                         "ORDER BY split_part(remote_key, '#', 2)::int DESC LIMIT 1"))
+        repo, num, i = issue_by_item(c, item)
+        # a minute later (inside the overlap window), an engineer closes it
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 60})
+        c.sim.edit(repo, num, {"state": "closed", "state_reason": "completed"})
+        c.sync()
+        assert_eq(c.one("SELECT state FROM action_item WHERE id=%d" % item), "done", "edit pulled")
+        c.sim.reset_stats()
+        c.sync()
+        c.sync()
+        c.sim.reset_stats()
+        c.sync()
+        st = c.sim.stats()
+        assert_true(st["total"] <= len(c.targets), "quiet again afterwards: %r" % st)
     finally:
         c.close()
 
@@ -420,6 +452,128 @@ def test_daemon_refuses_old_schema(cl):
         assert_true(out.returncode != 0, "refused")
         assert_true("closeloop migrate" in out.stderr, "says what to do: " + out.stderr)
     finally:
+        c.close()
+
+
+def test_two_daemons_on_one_ledger_create_each_issue_once(cl):
+    c = Ctx(cl, "two_daemons", sim_args=["--latency-ms", "5"])
+    try:
+        c.imp(*dfds_files(10))
+        want = routed_open_items(c)
+        a, b = c.daemon(), c.daemon()
+        for d in (a, b):
+            assert_true(d.wait_log("first reconcile cycle complete", 90), "cycle:\n" + d.log()[-1500:])
+        assert_eq(len(c.sim.live_issues(DFDS_REPO)), want, "one issue per item with two daemons")
+        assert_eq(c.sim.stats().get("create", 0), want, "creates sent")
+        skipped = [d for d in (a, b) if "another daemon" in d.log() or "skip" in d.log().lower()]
+        assert_true(len(skipped) >= 1, "one daemon left the connector to the other")
+    finally:
+        c.close()
+
+
+def test_reimport_keeps_tracker_edits(cl):
+    c = Ctx(cl, "reimport")
+    try:
+        f = dfds_files(1)[0]
+        c.imp(f)
+        c.sync()
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        repo, num, i = issue_by_item(c, item)
+        c.sim.edit(repo, num, {"state": "closed", "state_reason": "completed", "assignees": ["pw-gh"]})
+        c.sync()
+        out = c.imp(f)
+        assert_true("0 new, 0 updated" in out.stdout, "unchanged document changes nothing:\n" + out.stdout)
+        row = c.q("SELECT state, owner FROM action_item WHERE id=%d" % item)[0]
+        assert_eq(row, ["done", "pw"], "tracker edits survive the re-import")
+        c.sim.reset_stats()
+        c.sync()
+        assert_eq(c.sim.stats().get("update", 0), 0, "nothing to push back")
+    finally:
+        c.close()
+
+
+def test_reference_outside_served_repositories_stays_a_reference(cl):
+    c = Ctx(cl, "uncovered", targets=[DFDS_REPO])
+    try:
+        c.imp(ETCD, team="dfds-platform", platform="kubernetes")
+        c.sync()
+        refs = int(c.one("SELECT count(*) FROM external_link WHERE kind='reference' AND target='etcd-io/etcd'"))
+        assert_eq(refs, 7, "references kept")
+        assert_eq(c.sim.stats().get("get", 0), 0, "no request to the uncovered repository")
+        c.imp(ETCD, team="dfds-platform", platform="kubernetes")
+        assert_eq(int(c.one("SELECT count(*) FROM external_link WHERE kind='reference'")), 7, "not duplicated")
+    finally:
+        c.close()
+
+
+def test_ledger_restart_under_a_running_daemon(cl):
+    c = Ctx(cl, "pg_restart", poll=600)
+    try:
+        c.imp(*dfds_files(2))
+        d = c.daemon()
+        assert_true(d.wait_log("first reconcile cycle complete", 60), "first cycle")
+        mark = len(d.log())
+        cl.stop()
+        assert_true(d.wait_log("connection lost", 20, start=mark), "loss noticed:\n" + d.log()[mark:])
+        H.Cluster(os.path.dirname(cl.dir), cl.port)
+        assert_true(d.wait_log("ledger: connected", 60, start=mark), "reconnected:\n" + d.log()[mark:])
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        c.q("UPDATE action_item SET due_date='2027-04-04' WHERE id=%d" % item)
+        ok = H.wait_for(lambda: "2027-04-04" in issue_by_item(c, item)[2]["body"], timeout=20)
+        assert_true(ok, "edit after the restart pushed (LISTEN re-issued):\n" + d.log()[mark:])
+        assert_true(d.proc.poll() is None, "daemon still running")
+    finally:
+        c.close()
+
+
+def test_tracker_timeout_is_retried(cl):
+    c = Ctx(cl, "timeout", request_timeout=1)
+    try:
+        c.imp(dfds_files(1)[0])
+        c.sim.fault({"method": "GET", "path_regex": "/issues$"}, {"delay_ms": 2500}, count=1)
+        out = c.sync()
+        assert_eq(len(c.sim.live_issues(DFDS_REPO)), routed_open_items(c), "created after the time-out")
+        assert_true("time" in out.stderr.lower(), "time-out logged:\n" + out.stderr[-1500:])
+    finally:
+        c.close()
+
+
+def test_systemd_notify_protocol(cl):
+    """Type=notify: READY=1 once running, RELOADING=1 then READY=1 on SIGHUP,
+    WATCHDOG=1 pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM."""
+    import socket
+    c = Ctx(cl, "sdnotify", poll=600)
+    sock = None
+    try:
+        path = os.path.join(c.dir, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.2)
+        got = []
+
+        def drain(until, timeout=15):
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                try:
+                    got.extend(sock.recv(4096).decode().split("\n"))
+                except socket.timeout:
+                    pass
+                if until in got:
+                    return True
+            return False
+        d = c.daemon({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+        assert_true(drain("READY=1"), "READY=1 sent: %r" % got)
+        got.clear()
+        assert_true(drain("WATCHDOG=1", 3), "watchdog pings: %r" % got)
+        d.signal(signal.SIGHUP)
+        got.clear()
+        assert_true(drain("RELOADING=1") and drain("READY=1"), "reload protocol: %r" % got)
+        d.signal(signal.SIGTERM)
+        assert_true(drain("STOPPING=1"), "STOPPING=1 sent: %r" % got)
+        assert_eq(d.stop(), 0, "exit status")
+    finally:
+        if sock:
+            sock.close()
         c.close()
 
 

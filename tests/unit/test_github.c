@@ -1221,6 +1221,60 @@ static void test_live_queue_and_cancel(void **state)
 	item_out_free(&o);
 }
 
+/* cancel() aborts the connector's own transfers at once (http_cancel),
+ * and leaves another connector's transfers on the same HTTP client be. */
+static void test_live_cancel_own_transfers(void **state)
+{
+	LIVE_OR_SKIP(state);
+	struct live *l = *state;
+	struct item_out o, fa, fb;
+	struct connector *other = NULL;
+	make_one(l, "acme/co", &o);
+	struct conn_options opt = { .name = "other", .base_url = sim_base, .token = SIM_TOKEN,
+	                            .max_attempts = 1, .max_inflight = 4 };
+	assert_int_equal(connector_new(&other, "github", &l->loop, l->http, &opt), 0);
+	admin_fault("{\"match\":{\"method\":\"GET\",\"path_regex\":\"/issues/1$\"},\"count\":2,"
+	            "\"action\":{\"delay_ms\":1500}}");
+	memset(&fa, 0, sizeof(fa));
+	memset(&fb, 0, sizeof(fb));
+	assert_int_equal(l->c->ops->fetch(l->c, "acme/co", &o.r, on_item, &fa), 0);
+	assert_int_equal(other->ops->fetch(other, "acme/co", &o.r, on_item, &fb), 0);
+	/* both requests reach the (sleeping) simulator */
+	uint64_t until = uv_hrtime() + 300000000ull;
+	while (uv_hrtime() < until)
+		uv_run(&l->loop, UV_RUN_NOWAIT);
+	assert_int_equal(http_client_inflight(l->http), 2);
+
+	uint64_t t0 = uv_hrtime();
+	l->c->ops->cancel(l->c);
+	assert_int_equal(fa.calls, 1);
+	assert_int_equal(fa.st, CONN_ERROR);
+	assert_non_null(strstr(fa.error, "cancelled"));
+	/* the aborted transfer leaves the HTTP client on the next turns,
+	 * long before the simulator would have answered it */
+	for (int i = 0; i < 5 && http_client_inflight(l->http) > 1; i++)
+		uv_run(&l->loop, UV_RUN_NOWAIT);
+	assert_int_equal(http_client_inflight(l->http), 1);
+	assert_true(uv_hrtime() - t0 < 1000000000ull);
+	assert_int_equal(fb.calls, 0);
+
+	/* the other connector's fetch goes on and succeeds */
+	run_until(l, &fb.calls, 1);
+	assert_int_equal(fb.st, CONN_OK);
+	assert_string_equal(fb.r.key, "acme/co#1");
+	assert_int_equal(fa.calls, 1);
+	assert_int_equal(http_client_inflight(l->http), 0);
+
+	/* and the cancelled connector still works */
+	item_out_free(&fa);
+	do_fetch(l, "acme/co", &o.r, &fa);
+	assert_int_equal(fa.st, CONN_OK);
+	connector_destroy(other);
+	item_out_free(&fa);
+	item_out_free(&fb);
+	item_out_free(&o);
+}
+
 /* destroy while requests are in flight; the HTTP client closes later */
 static void test_live_destroy_inflight(void **state)
 {
@@ -1235,7 +1289,8 @@ static void test_live_destroy_inflight(void **state)
 	l->c = NULL;
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(f.st, CONN_ERROR);
-	/* the transfer still completes in the HTTP client and reaches nobody */
+	/* the transfer was aborted (http_cancel): it leaves the HTTP client
+	 * on the next loop turns and reaches nobody */
 	uint64_t until = uv_hrtime() + 5000000000ull;
 	while (uv_hrtime() < until && http_client_inflight(l->http) > 0)
 		uv_run(&l->loop, UV_RUN_ONCE);
@@ -1346,6 +1401,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_errors, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_auth, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_queue_and_cancel, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_cancel_own_transfers, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_destroy_inflight, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_destroy_in_callback, live_setup, live_teardown),
 	};

@@ -449,6 +449,74 @@ static void test_cancel_all(void **state)
 	got_free(&ok);
 }
 
+static uint64_t send_get_id(struct fx *f, const char *path, struct got *g)
+{
+	char *u = url(f, path);
+	struct http_request req = { .method = "GET", .url = u };
+	uint64_t id = 0;
+	assert_int_equal(http_send_id(f->http, &req, on_done, g, &id), 0);
+	free(u);
+	assert_true(id != 0);
+	return id;
+}
+
+/* http_cancel aborts exactly the one transfer it names. */
+static void test_cancel_one(void **state)
+{
+	struct fx *f = *state;
+	struct got g[3], fin = { 0 };
+	uint64_t id[3];
+	memset(g, 0, sizeof(g));
+	for (int i = 0; i < 3; i++)
+		id[i] = send_get_id(f, "/hang", &g[i]);
+	assert_true(id[0] != id[1] && id[1] != id[2] && id[0] != id[2]);
+	run_until(&f->loop, &f->srv.n_requests, 3);
+
+	http_cancel(f->http, id[1]);
+	assert_int_equal(g[1].calls, 0); /* from the loop, not from here */
+	http_cancel(f->http, id[1]);     /* twice: ignored */
+	http_cancel(f->http, 0);         /* never an id: ignored */
+	http_cancel(f->http, id[2] + 1000);
+	run_until(&f->loop, &g[1].calls, 1);
+	for (int i = 0; i < 5; i++)
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(g[1].calls, 1);
+	assert_int_equal(g[1].status, 0);
+	assert_int_equal(g[1].curl_code, CURLE_ABORTED_BY_CALLBACK);
+	assert_string_equal(g[1].error, "cancelled");
+	/* the others are untouched and still in flight */
+	assert_int_equal(g[0].calls, 0);
+	assert_int_equal(g[2].calls, 0);
+	assert_int_equal(http_client_inflight(f->http), 2);
+
+	/* an id whose answer is in: cancel changes nothing */
+	uint64_t done_id = send_get_id(f, "/hello", &fin);
+	run_until(&f->loop, &fin.calls, 1);
+	http_cancel(f->http, done_id);
+	for (int i = 0; i < 5; i++)
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(fin.calls, 1);
+	assert_int_equal(fin.status, 200);
+	assert_true(done_id > id[2]);
+
+	http_cancel(f->http, id[0]);
+	http_cancel(f->http, id[2]);
+	run_until(&f->loop, &g[0].calls, 1);
+	run_until(&f->loop, &g[2].calls, 1);
+	assert_string_equal(g[0].error, "cancelled");
+	assert_string_equal(g[2].error, "cancelled");
+	assert_int_equal(http_client_inflight(f->http), 0);
+	for (int i = 0; i < 3; i++)
+		got_free(&g[i]);
+	got_free(&fin);
+
+	/* a request that cannot start reports id 0 */
+	struct http_request bad = { .method = "GET", .url = NULL };
+	uint64_t bid = 77;
+	assert_int_equal(http_send_id(f->http, &bad, on_done, &fin, &bid), -EINVAL);
+	assert_int_equal(bid, 0);
+}
+
 static void test_close_with_pending(void **state)
 {
 	struct fx *f = *state;
@@ -501,6 +569,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_body_cap, fx_setup_small, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_all, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_one, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_with_pending, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, fx_setup, fx_teardown),
 	};
