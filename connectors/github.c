@@ -11,7 +11,8 @@
  *   X-GitHub-Api-Version; list issues with state=all&sort=updated&
  *   direction=asc&per_page=100&since=<ISO 8601>; paginate with the Link
  *   header exactly as given; 304 on If-None-Match does not count against
- *   the primary rate limit; 403/429 with retry-after or
+ *   the primary rate limit (docs: "Best practices for using the REST API",
+ *   conditional requests); 403/429 with retry-after or
  *   x-ratelimit-remaining: 0 are rate limits; 301 = transferred,
  *   404/410 = deleted.
  *
@@ -29,15 +30,26 @@
  *   - a Link rel="next" outside base_url is refused (CONN_BAD_RESPONSE):
  *     the token is only ever sent to the configured API;
  *   - an update whose mask holds nothing GitHub stores is answered with a
- *     plain GET of the issue.
+ *     plain GET of the issue;
+ *   - every listing starts with a probe: the same window newest first,
+ *     per_page=10, conditional on the ETag of the previous probe.  An
+ *     ETag covers one page, and in an oldest-first listing an edited issue
+ *     moves to the last page, so a conditional first page of that listing
+ *     would answer 304 and hide the edit whenever the window spans several
+ *     pages.  Any update makes its issue the newest, so it changes the
+ *     probe's page: 304 there means nothing in the window changed (a quiet
+ *     cycle stays one request per repository); 200 means list the window
+ *     oldest first (reconcile's cursor relies on that order).  The probe
+ *     holds ten issues, not one, so several updates within the same second
+ *     still change it whatever order GitHub gives equal time stamps.
  */
 #include "connector.h"
 #include "github_body.h"
-#include "github_json.h"
 #include "github_req.h"
 #include "http.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -52,6 +64,45 @@
 
 /* ---- answers ---- */
 
+/* Parse an answer with json-c, reusing the connector's tokener.  The whole
+ * body must be one JSON value (trailing white space allowed).  Returns 0
+ * with *out (caller puts; never NULL), or -EINVAL with *err a phrase. */
+static int parse_json(struct gh_req *r, const struct http_response *resp,
+                      struct json_object **out, const char **err)
+{
+	struct json_tokener *tok = r->g->tok;
+	if (resp->body_len > INT32_MAX) {
+		*err = "answer too large";
+		return -EINVAL;
+	}
+	json_tokener_reset(tok);
+	struct json_object *o = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
+	enum json_tokener_error je = json_tokener_get_error(tok);
+	if (je == json_tokener_continue) {
+		*err = "truncated JSON";
+		goto bad;
+	}
+	if (je != json_tokener_success) {
+		*err = json_tokener_error_desc(je);
+		goto bad;
+	}
+	for (size_t i = json_tokener_get_parse_end(tok); i < resp->body_len; i++) {
+		if (!isspace((unsigned char)resp->body[i])) {
+			*err = "data after the JSON value";
+			goto bad;
+		}
+	}
+	if (!o) {
+		*err = "null instead of a value";
+		return -EINVAL;
+	}
+	*out = o;
+	return 0;
+bad:
+	json_object_put(o);
+	return -EINVAL;
+}
+
 /* Parse an issue answer into out.  Returns 0, or -EINVAL with *msg. */
 static int parse_issue(struct gh_req *r, const struct http_response *resp, const char *what,
                        struct conn_remote *out, char **msg)
@@ -59,7 +110,7 @@ static int parse_issue(struct gh_req *r, const struct http_response *resp, const
 	struct json_object *o = NULL;
 	const char *err = NULL;
 	int rc;
-	if (gh_json_parse(resp->body, resp->body_len, gh_json_issue_keep, r->g->tok, &o, &err) < 0) {
+	if (parse_json(r, resp, &o, &err) < 0) {
 		*msg = xasprintf("%s: HTTP %ld but the body is not JSON (%s)", what, resp->status, err);
 		conn_remote_init(out);
 		return -EINVAL;
@@ -133,7 +184,7 @@ static int parse_page(struct gh_req *r, const struct http_response *resp, const 
 	const char *jerr = NULL;
 	int rc = 0;
 	memset(page, 0, sizeof(*page));
-	if (gh_json_parse(resp->body, resp->body_len, gh_json_issue_keep, r->g->tok, &a, &jerr) < 0 ||
+	if (parse_json(r, resp, &a, &jerr) < 0 ||
 	    !json_object_is_type(a, json_type_array)) {
 		*msg = xasprintf("%s: HTTP %ld but the body is not a JSON array", what, resp->status);
 		rc = -EINVAL;
@@ -166,6 +217,37 @@ out:
 	return rc;
 }
 
+/* The probe answered 200: something in the window changed.  Keep its ETag
+ * for the next cycle's conditional probe and list the window oldest first. */
+static void list_probe_ok(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct json_object *a = NULL;
+	const char *jerr = NULL;
+	if (parse_json(r, resp, &a, &jerr) < 0 || !json_object_is_type(a, json_type_array)) {
+		char *msg = xasprintf("%s: HTTP %ld but the body is not a JSON array (%s)", what,
+		                      resp->status, jerr ? jerr : "another JSON value");
+		json_object_put(a);
+		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
+		free(msg);
+		return;
+	}
+	json_object_put(a);
+	str_replace(&r->first_etag, http_response_header(resp, "etag"));
+	r->probing = false;
+	free(r->url);
+	r->url = r->list_url;
+	r->list_url = NULL;
+	free(r->if_none_match);
+	r->if_none_match = NULL;
+	r->attempt = 0;
+	int rc = gh_req_submit(r);
+	if (rc < 0) {
+		char *msg = xasprintf("%s: could not start the listing: %s", what, strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+	}
+}
+
 static void list_ok(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	struct gh_conn *g = r->g;
@@ -173,10 +255,12 @@ static void list_ok(struct gh_req *r, const struct http_response *resp, const ch
 	char *msg = NULL, *next = NULL;
 	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
 
+	if (r->probing) {
+		list_probe_ok(r, resp, what);
+		return;
+	}
 	if (parse_page(r, resp, what, &page, &msg) < 0)
 		goto bad;
-	if (r->first_page)
-		str_replace(&r->first_etag, http_response_header(resp, "etag"));
 	next = gh_link_find(http_response_header(resp, "link"), "next");
 	/* the token goes only to the configured API, whatever a Link says */
 	size_t bl = strlen(g->base_url);
@@ -197,7 +281,6 @@ static void list_ok(struct gh_req *r, const struct http_response *resp, const ch
 	r->url = next;
 	free(r->if_none_match);
 	r->if_none_match = NULL;
-	r->first_page = false;
 	r->attempt = 0;
 	int rc = gh_req_submit(r);
 	if (rc < 0) {
@@ -298,12 +381,14 @@ static int gh_list_changed(struct connector *c, const char *target, int64_t sinc
 		return -EINVAL;
 	if (since_ms > 0)
 		ts_format(since_ms, ts, sizeof(ts));
-	char *url = xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=asc"
-	                      "&per_page=100%s%s", g->base_url, target,
-	                      since_ms > 0 ? "&since=" : "", ts);
-	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", url, target, arg);
+	const char *sp = since_ms > 0 ? "&since=" : "";
+	char *probe = xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=desc"
+	                        "&per_page=10%s%s", g->base_url, target, sp, ts);
+	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", probe, target, arg);
+	r->list_url = xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=asc"
+	                        "&per_page=100%s%s", g->base_url, target, sp, ts);
 	r->list_cb = cb;
-	r->first_page = true;
+	r->probing = true;
 	r->if_none_match = xstrdup(etag);
 	return gh_req_start(r);
 }

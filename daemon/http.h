@@ -39,7 +39,8 @@ const char *http_response_header(const struct http_response *r, const char *name
 struct http_request {
 	const char *method;        /* "GET", "POST", "PATCH", "PUT", "DELETE" */
 	const char *url;           /* absolute URL */
-	const char *const *headers;/* NULL-terminated "Name: value" strings */
+	const char *const *headers;/* NULL-terminated "Name: value" strings;
+	                              at most 256, 64 KiB in all */
 	const char *body;          /* may be NULL */
 	size_t body_len;
 	int64_t timeout_ms;        /* whole transfer; 0 = client default */
@@ -65,7 +66,9 @@ int http_client_new(struct http_client **out, uv_loop_t *loop,
                     const struct http_client_options *opt) MUST_CHECK;
 
 /* Start a request.  Returns 0 (cb will be called exactly once, later) or a
- * negative code (cb never called).  The request's strings are copied. */
+ * negative code (cb never called): -EINVAL (no url/cb, bad url), -E2BIG
+ * (too many headers), -ESHUTDOWN (closing), -ENOMEM.  The request's
+ * strings are copied. */
 int http_send(struct http_client *c, const struct http_request *req,
               http_done_cb cb, void *arg) MUST_CHECK;
 

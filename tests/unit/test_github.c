@@ -290,6 +290,7 @@ static void test_issue_to_remote(void **state)
 	json_object_put(pr);
 }
 
+
 static void test_roundtrip_through_json(void **state)
 {
 	(void)state;
@@ -867,7 +868,7 @@ static void test_live_list_pages(void **state)
 	json_object_put(admin("POST", "/_sim/seed", seed.data, 200));
 	buf_free(&seed);
 
-	struct list_out a, b, c;
+	struct list_out a, b, c, d;
 	do_list(l, "acme/big", 0, NULL, &a);
 	assert_int_equal(a.st, CONN_OK);
 	assert_int_equal(a.n, 250);
@@ -876,7 +877,7 @@ static void test_live_list_pages(void **state)
 	assert_int_equal(a.calls, 3);
 	assert_true(a.in_order);
 	assert_non_null(a.etag);
-	assert_int_equal(l->c->n_list, 3);
+	assert_int_equal(l->c->n_list, 4); /* the probe, then 3 pages */
 
 	int64_t since;
 	assert_int_equal(ts_parse("2026-03-01T00:00:00Z", &since), 0);
@@ -889,24 +890,39 @@ static void test_live_list_pages(void **state)
 	 * came from the Link header (/repositories/{id}/issues) */
 	struct json_object *reqs = admin("GET", "/_sim/requests", NULL, 200);
 	size_t nr = json_object_array_length(reqs);
-	assert_int_equal(nr, 5); /* 3 pages, then 2 (125 issues + 7 PRs updated today) */
+	assert_int_equal(nr, 7); /* probe + 3 pages, then probe + 2 (125 issues + 7 PRs) */
 	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 0), "raw_query"),
+	                    "state=all&sort=updated&direction=desc&per_page=10");
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 1), "raw_query"),
 	                    "state=all&sort=updated&direction=asc&per_page=100");
-	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 3), "raw_query"),
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 4), "raw_query"),
+	                    "state=all&sort=updated&direction=desc&per_page=10"
+	                    "&since=2026-03-01T00:00:00Z");
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 5), "raw_query"),
 	                    "state=all&sort=updated&direction=asc&per_page=100"
 	                    "&since=2026-03-01T00:00:00Z");
-	struct json_object *second = json_object_array_get_idx(reqs, 1);
+	struct json_object *second = json_object_array_get_idx(reqs, 2);
 	assert_non_null(strstr(jstr_of(second, "path"), "/repositories/"));
 	assert_non_null(strstr(jstr_of(second, "raw_query"), "page=2"));
 	json_object_put(reqs);
 
-	/* nothing changed since: the conditional first page answers 304 */
+	/* nothing changed since: the conditional probe answers 304 */
 	do_list(l, "acme/big", since, b.etag, &c);
 	assert_int_equal(c.st, CONN_NOT_MODIFIED);
 	assert_int_equal(c.n, 0);
 	assert_int_equal(c.calls, 1);
 	assert_string_equal(c.etag, b.etag);
 	assert_int_equal(l->c->n_not_modified, 1);
+
+	/* an edit to an issue that an oldest-first listing puts on its last
+	 * page is still seen: the newest-first probe changes */
+	json_object_put(admin("POST", "/_sim/issues/acme/big/250/edit", "{\"title\":\"edited late\"}", 200));
+	do_list(l, "acme/big", since, b.etag, &d);
+	assert_int_equal(d.st, CONN_OK);
+	assert_int_equal(d.n, 125);
+	assert_true(d.in_order);
+	assert_false(str_eq(d.etag, b.etag));
+	free(d.etag); free(d.error);
 	free(a.etag); free(a.error);
 	free(b.etag); free(b.error);
 	free(c.etag); free(c.error);

@@ -1,0 +1,413 @@
+/* github_req.c — the GitHub connector's request machinery: request life
+ * cycle, the max_inflight queue, sending, retries with back-off and rate
+ * limits.  See github_req.h for the state machine and github.c for the
+ * operations and the answers.
+ *
+ * Retry facts (GitHub REST API docs, API version 2022-11-28): 403/429
+ * with retry-after or x-ratelimit-remaining: 0 are rate limits, waited out
+ * here only when the wait is at most backoff_max_ms and attempts remain.
+ * A create is retried after a rate limit (GitHub did not act) and after a
+ * connection that was never made (refused, DNS); after any other
+ * transport error or a 5xx it is CONN_UNKNOWN.
+ */
+#include "github_req.h"
+#include "github_body.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void req_timer_cb(uv_timer_t *t);
+static void on_http(const struct http_response *resp, void *arg);
+
+/* ---- request life cycle ---- */
+
+static void req_free(struct gh_req *r)
+{
+	free(r->url);
+	free(r->body);
+	free(r->if_none_match);
+	free(r->repo);
+	free(r->fail_msg);
+	free(r->first_etag);
+	free(r->list_url);
+	free(r->close_json);
+	free(r->created_key);
+	free(r);
+}
+
+static void req_close_cb(uv_handle_t *h)
+{
+	struct gh_req *r = container_of((uv_timer_t *)h, struct gh_req, timer);
+	r->timer_closed = true;
+	if (!r->http_pending)
+		req_free(r);
+}
+
+struct gh_req *gh_req_new(struct gh_conn *g, enum gh_kind kind, const char *method,
+                          char *url, const char *repo, void *arg)
+{
+	struct gh_req *r = xcalloc(1, sizeof(*r));
+	r->g = g;
+	r->kind = kind;
+	r->method = method;
+	r->url = url;
+	r->repo = xstrdup(repo);
+	r->arg = arg;
+	r->state = GHR_NEW;
+	/* uv_timer_init only fills in the handle on a live loop */
+	if (uv_timer_init(g->base.loop, &r->timer) < 0)
+		abort();
+	r->next = g->reqs;
+	if (g->reqs)
+		g->reqs->prev = r;
+	g->reqs = r;
+	return r;
+}
+
+static void queue_remove(struct gh_conn *g, struct gh_req *r)
+{
+	struct gh_req **pp = &g->qhead, *prev = NULL;
+	while (*pp && *pp != r) {
+		prev = *pp;
+		pp = &(*pp)->qnext;
+	}
+	if (!*pp)
+		return;
+	*pp = r->qnext;
+	if (g->qtail == r)
+		g->qtail = prev;
+	r->qnext = NULL;
+}
+
+/* Take r out of its connector for good; the timer closes (freeing r once
+ * the HTTP answer, if any, is in). */
+static void req_detach(struct gh_req *r)
+{
+	struct gh_conn *g = r->g;
+	switch (r->state) {
+	case GHR_QUEUED:
+		queue_remove(g, r);
+		break;
+	case GHR_INFLIGHT:
+		/* abort this request's own transfer (no other connector's):
+		 * on_http then only frees r */
+		http_cancel(g->base.http, r->http_id);
+		g->inflight--;
+		break;
+	case GHR_NEW:
+	case GHR_WAITING:
+		break;
+	case GHR_FINISHED:
+	default:
+		abort();
+	}
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		g->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	r->g = NULL;
+	r->state = GHR_FINISHED;
+	uv_close((uv_handle_t *)&r->timer, req_close_cb);
+}
+
+/* Report the outcome of an item request (remote only with CONN_OK). */
+void gh_req_finish_item(struct gh_req *r, const struct conn_result *res,
+                        const struct conn_remote *remote)
+{
+	struct connector *c = &r->g->base;
+	req_detach(r);
+	r->item_cb(c, res, remote, r->arg);
+}
+
+/* Report a listing page; last=true finishes the request. */
+void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
+                         struct conn_page *page)
+{
+	struct connector *c = &r->g->base;
+	page->etag = r->first_etag;
+	if (page->last)
+		req_detach(r);
+	r->list_cb(c, res, page, r->arg);
+}
+
+void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
+                 int64_t retry_after_ms, const char *msg)
+{
+	struct conn_result res = { .status = st, .http_status = http_status,
+	                           .error = msg, .retry_after_ms = retry_after_ms };
+	if (r->kind == GH_LIST) {
+		struct conn_page page = { .last = true };
+		gh_req_deliver_page(r, &res, &page);
+	} else {
+		gh_req_finish_item(r, &res, NULL);
+	}
+}
+
+/* Fail from the loop, later (for failures found where the contract
+ * forbids calling back). */
+static void req_fail_later(struct gh_req *r, enum conn_status st, const char *msg)
+{
+	r->state = GHR_WAITING;
+	r->timer_fail = true;
+	r->fail_status = st;
+	str_replace(&r->fail_msg, msg);
+	uv_timer_start(&r->timer, req_timer_cb, 0, 0);
+}
+
+/* "GET /repos/acme/k8s/issues" for error sentences: no host, no query. */
+char *gh_req_what(const struct gh_req *r, const char *base_url)
+{
+	const char *p = r->url;
+	if (base_url && strncmp(p, base_url, strlen(base_url)) == 0)
+		p += strlen(base_url);
+	size_t n = strcspn(p, "?");
+	return xasprintf("%s %.*s", r->method, (int)n, p);
+}
+
+static int req_send(struct gh_req *r)
+{
+	struct gh_conn *g = r->g;
+	const char *hdrs[8];
+	size_t n = 0;
+	char *inm = NULL;
+	int rc;
+
+	hdrs[n++] = g->auth_header;
+	hdrs[n++] = "Accept: application/vnd.github+json";
+	hdrs[n++] = g->version_header;
+	hdrs[n++] = g->ua_header;
+	if (r->body)
+		hdrs[n++] = "Content-Type: application/json";
+	if (r->if_none_match) {
+		inm = xasprintf("If-None-Match: %s", r->if_none_match);
+		hdrs[n++] = inm;
+	}
+	hdrs[n] = NULL;
+	struct http_request req = {
+		.method = r->method, .url = r->url, .headers = hdrs,
+		.body = r->body, .body_len = r->body ? strlen(r->body) : 0,
+		.timeout_ms = g->timeout_ms,
+	};
+	rc = http_send_id(g->base.http, &req, on_http, r, &r->http_id);
+	free(inm);
+	if (rc < 0)
+		return rc;
+	if (r->attempt == 0) {
+		switch (r->kind) {
+		case GH_LIST: g->base.n_list++; break;
+		case GH_FETCH: g->base.n_get++; break;
+		case GH_CREATE: g->base.n_create++; break;
+		case GH_CREATE_CLOSE:
+		case GH_UPDATE: g->base.n_update++; break;
+		default: abort();
+		}
+	}
+	r->attempt++;
+	r->http_pending = true;
+	r->state = GHR_INFLIGHT;
+	g->inflight++;
+	return 0;
+}
+
+int gh_req_submit(struct gh_req *r)
+{
+	struct gh_conn *g = r->g;
+	if (g->inflight < g->max_inflight)
+		return req_send(r);
+	r->state = GHR_QUEUED;
+	r->qnext = NULL;
+	if (g->qtail)
+		g->qtail->qnext = r;
+	else
+		g->qhead = r;
+	g->qtail = r;
+	return 0;
+}
+
+/* Start queued requests while there is room.  Never calls back. */
+void gh_pump(struct gh_conn *g)
+{
+	while (g->qhead && g->inflight < g->max_inflight) {
+		struct gh_req *r = g->qhead;
+		g->qhead = r->qnext;
+		if (!g->qhead)
+			g->qtail = NULL;
+		r->qnext = NULL;
+		r->state = GHR_NEW;
+		int rc = req_send(r);
+		if (rc < 0) {
+			char *what = gh_req_what(r, g->base_url);
+			char *msg = xasprintf("%s: could not start: %s", what, strerror(-rc));
+			req_fail_later(r, CONN_ERROR, msg);
+			free(msg);
+			free(what);
+		}
+	}
+}
+
+/* Start a new operation: on failure r is discarded without a callback. */
+int gh_req_start(struct gh_req *r)
+{
+	int rc = gh_req_submit(r);
+	if (rc < 0)
+		req_detach(r);
+	return rc;
+}
+
+/* ---- retries ---- */
+
+static int64_t backoff_delay(struct gh_conn *g, int attempt)
+{
+	int64_t d = g->backoff_base_ms;
+	for (int i = 1; i < attempt && d < g->backoff_max_ms; i++)
+		d *= 2;
+	if (d > g->backoff_max_ms)
+		d = g->backoff_max_ms;
+	/* "equal jitter": uniformly in [d/2, d] (xorshift64) */
+	g->rng ^= g->rng << 13;
+	g->rng ^= g->rng >> 7;
+	g->rng ^= g->rng << 17;
+	int64_t half = d / 2;
+	return half + (half > 0 ? (int64_t)(g->rng % (uint64_t)(half + 1)) : 0);
+}
+
+/* Wait delay_ms, then send again.  why says what went wrong; the line is a
+ * warning because an operator wants to see a tracker that misbehaves even
+ * when the retry then works. */
+static void req_retry_in(struct gh_req *r, const char *what, const char *why, int64_t delay_ms)
+{
+	log_conn(LOG_LVL_WARN, r->g->base.name, "%s: %s; retrying in %" PRId64 " ms (attempt %d of %d)",
+	         what, why, delay_ms, r->attempt + 1, r->g->max_attempts);
+	r->g->base.n_retries++;
+	r->state = GHR_WAITING;
+	r->timer_fail = false;
+	uv_timer_start(&r->timer, req_timer_cb, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
+}
+
+static void req_timer_cb(uv_timer_t *t)
+{
+	struct gh_req *r = container_of(t, struct gh_req, timer);
+	if (r->state != GHR_WAITING)
+		abort();
+	if (r->timer_fail) {
+		char *msg = r->fail_msg;
+		r->fail_msg = NULL;
+		gh_req_fail(r, r->fail_status, 0, 0, msg);
+		free(msg);
+		return;
+	}
+	r->state = GHR_NEW;
+	int rc = gh_req_submit(r);
+	if (rc < 0) {
+		char *what = gh_req_what(r, r->g->base_url);
+		char *msg = xasprintf("%s: could not start a retry: %s", what, strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+		free(what);
+	}
+}
+
+/* ---- failures ---- */
+
+/* Final failure; a failed close after a create becomes CONN_UNKNOWN: the
+ * issue exists, reconcile finds it by its token and fixes its state. */
+void gh_req_fail_final(struct gh_req *r, enum conn_status st, long http_status,
+                       int64_t retry_after_ms, const char *msg)
+{
+	if (r->kind == GH_CREATE_CLOSE) {
+		char *m = xasprintf("created %s but could not close it: %s", r->created_key, msg);
+		gh_req_fail(r, CONN_UNKNOWN, http_status, retry_after_ms, m);
+		free(m);
+		return;
+	}
+	gh_req_fail(r, st, http_status, retry_after_ms, msg);
+}
+
+/* Transport failures where the request never reached the server, so even
+ * a create can be retried. */
+static bool request_unsent(const struct http_response *resp)
+{
+	return resp->status == 0 && (resp->curl_code == CURLE_COULDNT_CONNECT ||
+	                             resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
+	                             resp->curl_code == CURLE_COULDNT_RESOLVE_PROXY);
+}
+
+void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct gh_conn *g = r->g;
+	char *msg;
+	if (resp->status == 0 && resp->curl_code == CURLE_ABORTED_BY_CALLBACK) {
+		msg = xasprintf("%s: cancelled", what);
+		gh_req_fail_final(r, CONN_ERROR, 0, 0, msg);
+	} else if (r->kind == GH_CREATE && !request_unsent(resp)) {
+		if (resp->status)
+			msg = xasprintf("%s: HTTP %ld; the issue may have been created", what, resp->status);
+		else
+			msg = xasprintf("%s: %s; the issue may have been created", what, resp->error);
+		gh_req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
+	} else if (r->attempt < g->max_attempts) {
+		char why[256];
+		if (resp->status)
+			snprintf(why, sizeof(why), "HTTP %ld", resp->status);
+		else
+			snprintf(why, sizeof(why), "%s", resp->error ? resp->error : "transport error");
+		req_retry_in(r, what, why, backoff_delay(g, r->attempt));
+		return;
+	} else {
+		if (resp->status)
+			msg = xasprintf("%s: HTTP %ld after %d attempts", what, resp->status, r->attempt);
+		else
+			msg = xasprintf("%s: %s after %d attempts", what, resp->error, r->attempt);
+		gh_req_fail_final(r, CONN_ERROR, resp->status, 0, msg);
+	}
+	free(msg);
+}
+
+void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct gh_conn *g = r->g;
+	int64_t wait = gh_rate_limit_wait_ms(resp, ts_now_ms());
+	if (wait < 0)
+		wait = backoff_delay(g, r->attempt);
+	if (r->attempt < g->max_attempts && wait <= g->backoff_max_ms) {
+		char why[64];
+		snprintf(why, sizeof(why), "rate limited (HTTP %ld)", resp->status);
+		req_retry_in(r, what, why, wait);
+		return;
+	}
+	char *msg = xasprintf("%s: rate limited (HTTP %ld), retry in %" PRId64 " s", what,
+	                      resp->status, (wait + 999) / 1000);
+	gh_req_fail_final(r, CONN_RATE_LIMITED, resp->status, wait, msg);
+	free(msg);
+}
+
+/* ---- the HTTP answer ---- */
+
+static void on_http(const struct http_response *resp, void *arg)
+{
+	struct gh_req *r = arg;
+	struct gh_conn *g = r->g;
+	r->http_pending = false;
+	if (!g) { /* cancelled or destroyed meanwhile: nobody to tell */
+		if (r->timer_closed)
+			req_free(r);
+		return;
+	}
+	if (r->state != GHR_INFLIGHT)
+		abort();
+	g->inflight--;
+	r->state = GHR_NEW;
+	gh_pump(g);
+	char *what = gh_req_what(r, g->base_url);
+	log_conn(LOG_LVL_DEBUG, g->base.name, "%s -> %ld (%" PRId64 " ms, attempt %d)",
+	         what, resp->status, resp->elapsed_ms, r->attempt);
+	gh_handle_answer(r, resp, what);
+	free(what);
+}

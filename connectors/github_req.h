@@ -1,0 +1,135 @@
+/* github_req.h — internal to the GitHub connector: the request machinery
+ * (github_req.c) that the operations (github.c) are built on.  Not for use
+ * outside connectors/github*.c.
+ *
+ * Every operation is one struct gh_req, an explicit little state machine:
+ *
+ *   NEW -> QUEUED (max_inflight reached) -> INFLIGHT -> WAITING (retry
+ *   timer) -> INFLIGHT ... -> FINISHED
+ *
+ * A request owns a uv_timer_t (retry back-off, deferred failures) and is
+ * freed in that timer's close callback once the HTTP client has also
+ * answered (http_send's callback comes exactly once).  A finished request
+ * is detached from its connector (r->g = NULL), so a late HTTP answer
+ * after cancel() or destroy() touches nothing but the request itself; a
+ * request detached while its transfer is in flight also aborts that one
+ * transfer (http_cancel), so the HTTP client answers it at once.
+ *
+ * User callbacks are called from three places only: the HTTP answer of
+ * that request, its own timer, and cancel().  After a user callback that
+ * may have destroyed the connector, only the request is touched.
+ */
+#ifndef CLOSELOOP_GITHUB_REQ_H
+#define CLOSELOOP_GITHUB_REQ_H
+
+#include <json-c/json.h>
+#include "connector.h"
+#include "http.h"
+
+enum gh_kind {
+	GH_LIST = 0,
+	GH_FETCH,
+	GH_CREATE,        /* POST: never retried after a possible effect */
+	GH_CREATE_CLOSE,  /* PATCH closing an issue just created closed */
+	GH_UPDATE,
+};
+
+enum gh_req_state {
+	GHR_NEW = 0,
+	GHR_QUEUED,
+	GHR_INFLIGHT,
+	GHR_WAITING,   /* timer armed: retry or deferred failure */
+	GHR_FINISHED,
+};
+
+struct gh_conn;
+
+struct gh_req {
+	struct gh_conn *g;            /* NULL once finished */
+	struct gh_req *prev, *next;   /* g->reqs */
+	struct gh_req *qnext;         /* g->queue */
+	enum gh_kind kind;
+	enum gh_req_state state;
+	const char *method;           /* static */
+	char *url;
+	char *body;
+	char *if_none_match;
+	char *repo;
+	int attempt;                  /* sends of the current request */
+	uint64_t http_id;             /* of the transfer in flight (GHR_INFLIGHT) */
+	uv_timer_t timer;
+	bool timer_fail;              /* timer delivers fail_* instead of retrying */
+	enum conn_status fail_status;
+	char *fail_msg;
+	bool http_pending;
+	bool timer_closed;
+	bool cancel_mark;
+	bool probing;                 /* GH_LIST: the newest-first probe is out */
+	char *list_url;               /* GH_LIST: the oldest-first listing, after the probe */
+	char *first_etag;             /* GH_LIST: the probe's ETag, for the next cycle */
+	conn_list_cb list_cb;
+	conn_item_cb item_cb;
+	void *arg;
+	char *close_json;             /* GH_CREATE: follow-up PATCH body */
+	char *created_key;
+};
+
+struct gh_conn {
+	struct connector base;
+	char *base_url;
+	char *auth_header;   /* holds the token: never logged */
+	char *version_header;
+	char *ua_header;
+	int max_attempts;
+	int64_t backoff_base_ms, backoff_max_ms, timeout_ms;
+	int max_inflight;
+	int inflight;
+	struct gh_req *reqs;
+	struct gh_req *qhead, *qtail;
+	uint64_t rng;
+	int cancel_depth;       /* cancel() running (callbacks may nest) */
+	bool destroy_pending;   /* destroy() called: no new operations */
+	struct json_tokener *tok; /* reused for every answer (github.c) */
+};
+
+/* A new request (state NEW) of g, owning url (heap); repo is copied. */
+struct gh_req *gh_req_new(struct gh_conn *g, enum gh_kind kind, const char *method,
+                          char *url, const char *repo, void *arg);
+/* Start a new operation: send it, or queue it behind max_inflight.
+ * Returns 0, or a negative errno code after which r is discarded without
+ * a callback. */
+int gh_req_start(struct gh_req *r) MUST_CHECK;
+/* Send or queue r again (next page, retry, follow-up).  0 or -errno; on
+ * failure r is still the caller's to fail. */
+int gh_req_submit(struct gh_req *r) MUST_CHECK;
+/* Start queued requests while there is room.  Never calls back. */
+void gh_pump(struct gh_conn *g);
+
+/* Report an item outcome (remote only with CONN_OK); finishes r. */
+void gh_req_finish_item(struct gh_req *r, const struct conn_result *res,
+                        const struct conn_remote *remote);
+/* Report a listing page; page->last finishes r. */
+void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
+                         struct conn_page *page);
+/* Finish r with a failure (the last page of a listing, or an item). */
+void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
+                 int64_t retry_after_ms, const char *msg);
+/* gh_req_fail, except that a failed close after a create becomes
+ * CONN_UNKNOWN naming the created issue. */
+void gh_req_fail_final(struct gh_req *r, enum conn_status st, long http_status,
+                       int64_t retry_after_ms, const char *msg);
+/* Transport error or 5xx: retry with back-off while attempts remain (never
+ * a create that may have had an effect), else fail. */
+void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, const char *what);
+/* Rate-limited answer: wait it out if short enough, else CONN_RATE_LIMITED. */
+void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, const char *what);
+
+/* "GET /repos/acme/k8s/issues" for error sentences: no host, no query.
+ * Caller frees. */
+char *gh_req_what(const struct gh_req *r, const char *base_url);
+
+/* Implemented in github.c: one HTTP answer of r (INFLIGHT just ended),
+ * mapped per connector.h. */
+void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const char *what);
+
+#endif
