@@ -50,6 +50,7 @@ struct db_poll {
 	uv_poll_t h;
 	struct db *db;
 	int fd;
+	int events;      /* what the handle watches now; 0 = not started */
 };
 
 struct db {
@@ -267,7 +268,13 @@ static int db_watch(struct db *db, int events, bool renew)
 		db->poll = p;
 		db->handles++;
 	}
-	return uv_poll_start(&db->poll->h, events, db_on_poll);
+	/* uv_poll_start stops and restarts the watcher (epoll_ctl calls):
+	 * skip it when the wanted events did not change */
+	if (db->poll->events == events && uv_is_active((uv_handle_t *)&db->poll->h))
+		return 0;
+	int rc = uv_poll_start(&db->poll->h, events, db_on_poll);
+	db->poll->events = rc < 0 ? 0 : events;
+	return rc;
 }
 
 static void db_watch_or_down(struct db *db, int events)
