@@ -217,6 +217,23 @@ out:
 	return rc;
 }
 
+/* Send the listing's next GET to url (taken over): a next page, or the
+ * oldest-first listing after the probe.  Not conditional. */
+static void list_continue(struct gh_req *r, char *url, const char *what, const char *doing)
+{
+	free(r->url);
+	r->url = url;
+	free(r->if_none_match);
+	r->if_none_match = NULL;
+	r->attempt = 0;
+	int rc = gh_req_submit(r);
+	if (rc < 0) {
+		char *msg = xasprintf("%s: could not request %s: %s", what, doing, strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+	}
+}
+
 /* The probe answered 200: something in the window changed.  Keep its ETag
  * for the next cycle's conditional probe and list the window oldest first. */
 static void list_probe_ok(struct gh_req *r, const struct http_response *resp, const char *what)
@@ -234,18 +251,9 @@ static void list_probe_ok(struct gh_req *r, const struct http_response *resp, co
 	json_object_put(a);
 	str_replace(&r->first_etag, http_response_header(resp, "etag"));
 	r->probing = false;
-	free(r->url);
-	r->url = r->list_url;
+	char *url = r->list_url;
 	r->list_url = NULL;
-	free(r->if_none_match);
-	r->if_none_match = NULL;
-	r->attempt = 0;
-	int rc = gh_req_submit(r);
-	if (rc < 0) {
-		char *msg = xasprintf("%s: could not start the listing: %s", what, strerror(-rc));
-		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
-		free(msg);
-	}
+	list_continue(r, url, what, "the listing");
 }
 
 static void list_ok(struct gh_req *r, const struct http_response *resp, const char *what)
@@ -277,17 +285,7 @@ static void list_ok(struct gh_req *r, const struct http_response *resp, const ch
 		free(next);
 		return;
 	}
-	free(r->url);
-	r->url = next;
-	free(r->if_none_match);
-	r->if_none_match = NULL;
-	r->attempt = 0;
-	int rc = gh_req_submit(r);
-	if (rc < 0) {
-		msg = xasprintf("%s: could not request the next page: %s", what, strerror(-rc));
-		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
-		free(msg);
-	}
+	list_continue(r, next, what, "the next page");
 	return;
 bad:
 	gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
