@@ -538,6 +538,24 @@ def test_tracker_timeout_is_retried(cl):
         c.close()
 
 
+def test_sighup_reloads_the_directory(cl):
+    c = Ctx(cl, "hup_directory", poll=600)
+    try:
+        d = c.daemon()
+        assert_true(d.wait_log("first reconcile cycle complete", 60), "started")
+        H.write_directory(c.directory, [
+            ("dfds-platform", "kubernetes", CONN, DFDS_REPO),
+            ("etcd-maintainers", "etcd", CONN, ETCD_REPO),
+        ], people=[("rf", "R. F.", "rf-gh"), ("nn", "New Person", "nn-gh")])
+        mark = len(d.log())
+        d.signal(signal.SIGHUP)
+        assert_true(d.wait_log("directory: loaded into the ledger", 15, start=mark), "reloaded:\n" + d.log()[mark:])
+        rows = c.q("SELECT handle, active::text FROM person WHERE handle IN ('nn', 'pw') ORDER BY 1")
+        assert_eq(rows, [["nn", "true"], ["pw", "false"]], "new person added, missing one deactivated")
+    finally:
+        c.close()
+
+
 def test_systemd_notify_protocol(cl):
     """Type=notify: READY=1 once running, RELOADING=1 then READY=1 on SIGHUP,
     WATCHDOG=1 pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM."""
