@@ -708,3 +708,34 @@ void db_close(struct db *db, void (*closed_cb)(void *), void *arg)
 	 * frame may still be on the stack below this call. */
 	db_fail_all(db, "db: closing");
 }
+
+/* ---- parameters ---- */
+
+char *db_text_array(const char *const *v, size_t n)
+{
+	struct buf b = { 0 };
+	if (buf_append(&b, "{", 1) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (i && buf_append(&b, ",", 1) < 0)
+			abort();
+		if (!v[i]) {
+			if (buf_append(&b, "NULL", 4) < 0)
+				abort();
+			continue;
+		}
+		if (buf_append(&b, "\"", 1) < 0)
+			abort();
+		for (const char *p = v[i]; *p; p++) {
+			if ((*p == '"' || *p == '\\') && buf_append(&b, "\\", 1) < 0)
+				abort();
+			if (buf_append(&b, p, 1) < 0)
+				abort();
+		}
+		if (buf_append(&b, "\"", 1) < 0)
+			abort();
+	}
+	if (buf_append(&b, "}", 1) < 0)
+		abort();
+	return buf_steal(&b);
+}

@@ -68,6 +68,12 @@ const struct db_stats *db_get_stats(const struct db *db);
  * NULL) runs from the loop once the poll handle is closed; db is freed. */
 void db_close(struct db *db, void (*closed_cb)(void *), void *arg);
 
+/* A PostgreSQL array literal for a text[] parameter, e.g. {"a","b\\"c",NULL}:
+ * elements double-quoted with " and \ escaped, NULL entries as NULL
+ * (PostgreSQL docs, "Array Value Input").  Pass it as a parameter and cast
+ * ($1::text[]); never splice it into SQL.  Caller frees. */
+char *db_text_array(const char *const *v, size_t n);
+
 /* ---- blocking helpers for CLI commands ---- */
 
 /* Connect; on failure returns NULL and writes a sentence into err. */

@@ -223,17 +223,13 @@ out:
 static int report_missing(PGconn *c, const char *pm_id, const struct imp_postmortem *pm,
                           FILE *out, char *err, size_t errlen)
 {
-	struct buf arr = { 0 };
-	int rc = buf_append(&arr, "{", 1);
-	for (size_t i = 0; i < pm->n_items && rc == 0; i++)
-		rc = buf_appendf(&arr, "%s\"%s\"", i ? "," : "", pm->items[i].import_key);
-	if (rc == 0)
-		rc = buf_append(&arr, "}", 1);
-	if (rc < 0) {
-		snprintf(err, errlen, "import keys: %s", strerror(-rc));
-		goto out;
-	}
-	const char *params[] = { pm_id, arr.data };
+	int rc = 0;
+	const char **keys = xcalloc(pm->n_items ? pm->n_items : 1, sizeof(*keys));
+	for (size_t i = 0; i < pm->n_items; i++)
+		keys[i] = pm->items[i].import_key;
+	char *arr = db_text_array(keys, pm->n_items);
+	free(keys);
+	const char *params[] = { pm_id, arr };
 	PGresult *res = db_sync_exec(c,
 		"SELECT id, title FROM action_item WHERE postmortem_id = $1::bigint"
 		" AND import_key IS NOT NULL AND import_key <> ALL ($2::text[]) ORDER BY position, id",
@@ -247,7 +243,7 @@ static int report_missing(PGconn *c, const char *pm_id, const struct imp_postmor
 		        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
 	PQclear(res);
 out:
-	buf_free(&arr);
+	free(arr);
 	return rc;
 }
 

@@ -77,8 +77,6 @@ struct rec_row {
 int rec_row_parse(const PGresult *res, int r, struct rec_row *out) MUST_CHECK;
 void rec_row_free(struct rec_row *row);
 
-/* PostgreSQL array literal "{\"a\",\"b\"}" of n strings (NULL = NULL). */
-char *rec_sql_text_array(const char *const *v, size_t n);
 /* JSON text of the fields in mask only ({"state": "done"}). */
 char *rec_fields_json(const struct item_fields *f, unsigned mask);
 

@@ -174,8 +174,8 @@ static bool page_send(struct rec_cycle *cy)
 		if (pg->items[i].token)
 			tokens[n_tok++] = pg->items[i].token;
 	}
-	char *a_ids = rec_sql_text_array(ids, pg->n);
-	char *a_tok = rec_sql_text_array(tokens, n_tok);
+	char *a_ids = db_text_array(ids, pg->n);
+	char *a_tok = db_text_array(tokens, n_tok);
 	const char *p[] = { cy->name, a_ids, a_tok };
 	t->page_busy = true;
 	t->page_cur = pg;

@@ -323,34 +323,6 @@ void rec_row_free(struct rec_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-char *rec_sql_text_array(const char *const *v, size_t n)
-{
-	struct buf b = { 0 };
-	if (buf_append(&b, "{", 1) < 0)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		if (i && buf_append(&b, ",", 1) < 0)
-			abort();
-		if (!v[i]) {
-			if (buf_append(&b, "NULL", 4) < 0)
-				abort();
-			continue;
-		}
-		if (buf_append(&b, "\"", 1) < 0)
-			abort();
-		for (const char *p = v[i]; *p; p++) {
-			if ((*p == '"' || *p == '\\') && buf_append(&b, "\\", 1) < 0)
-				abort();
-			if (buf_append(&b, p, 1) < 0)
-				abort();
-		}
-		if (buf_append(&b, "\"", 1) < 0)
-			abort();
-	}
-	if (buf_append(&b, "}", 1) < 0)
-		abort();
-	return buf_steal(&b);
-}
 
 char *rec_fields_json(const struct item_fields *f, unsigned mask)
 {

@@ -345,8 +345,8 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 			pc[np] = cfg->connectors[i].name;
 			pt[np++] = cfg->connectors[i].targets[j];
 		}
-	cy->pairs_c = rec_sql_text_array(pc, np);
-	cy->pairs_t = rec_sql_text_array(pt, np);
+	cy->pairs_c = db_text_array(pc, np);
+	cy->pairs_t = db_text_array(pt, np);
 	free(pc);
 	free(pt);
 	cy->reqs = reqs;
