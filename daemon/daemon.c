@@ -352,8 +352,18 @@ static void daemon_stop(struct daemon *d, int exit_code)
 
 /* ---- metrics and health (listener.h) ---- */
 
-#define METRIC(b, name, help, type, fmt, ...) \
-	buf_appendf((b), "# HELP " name " " help "\n# TYPE " name " " type "\n" name fmt "\n", __VA_ARGS__)
+/* Prometheus text format: a family header, then one sample per line. */
+static int metric_head(struct buf *b, const char *name, const char *help, const char *type)
+{
+	return buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int metric(struct buf *b, const char *name, const char *label, unsigned long long v)
+{
+	if (label)
+		return buf_appendf(b, "%s{%s} %llu\n", name, label, v);
+	return buf_appendf(b, "%s %llu\n", name, v);
+}
 
 static int daemon_metrics(struct buf *b, void *arg)
 {
@@ -361,44 +371,45 @@ static int daemon_metrics(struct buf *b, void *arg)
 	int rc = 0;
 	if (d->http) {
 		const struct http_stats *h = http_client_stats(d->http);
-		rc |= buf_appendf(b, "# HELP closeloop_http_requests_total HTTP requests sent to trackers.\n"
-		                     "# TYPE closeloop_http_requests_total counter\n"
-		                     "closeloop_http_requests_total{method=\"GET\"} %llu\n"
-		                     "closeloop_http_requests_total{method=\"POST\"} %llu\n"
-		                     "closeloop_http_requests_total{method=\"PATCH\"} %llu\n"
-		                     "closeloop_http_requests_total{method=\"other\"} %llu\n",
-		                  (unsigned long long)h->get, (unsigned long long)h->post,
-		                  (unsigned long long)h->patch, (unsigned long long)h->other);
-		rc |= METRIC(b, "closeloop_http_failures_total", "HTTP transfers that failed.", "counter",
-		             " %llu", (unsigned long long)h->failed);
+		const char *n = "closeloop_http_requests_total";
+		rc |= metric_head(b, n, "HTTP requests sent to trackers.", "counter");
+		rc |= metric(b, n, "method=\"GET\"", h->get);
+		rc |= metric(b, n, "method=\"POST\"", h->post);
+		rc |= metric(b, n, "method=\"PATCH\"", h->patch);
+		rc |= metric(b, n, "method=\"other\"", h->other);
+		n = "closeloop_http_failures_total";
+		rc |= metric_head(b, n, "HTTP transfers that failed.", "counter");
+		rc |= metric(b, n, NULL, h->failed);
 	}
 	if (d->db) {
 		const struct db_stats *s = db_get_stats(d->db);
-		rc |= METRIC(b, "closeloop_ledger_up", "1 when the ledger connection is up.", "gauge",
-		             " %d", db_connected(d->db) ? 1 : 0);
-		rc |= METRIC(b, "closeloop_ledger_statements_total", "Statements sent to the ledger.",
-		             "counter", " %llu", (unsigned long long)s->statements);
-		rc |= METRIC(b, "closeloop_ledger_errors_total", "Ledger statements that failed.",
-		             "counter", " %llu", (unsigned long long)s->errors);
-		rc |= METRIC(b, "closeloop_ledger_reconnects_total", "Ledger reconnections.",
-		             "counter", " %llu", (unsigned long long)s->reconnects);
+		static const struct { const char *name, *help, *type; } fam[] = {
+			{ "closeloop_ledger_up", "1 when the ledger connection is up.", "gauge" },
+			{ "closeloop_ledger_statements_total", "Statements sent to the ledger.", "counter" },
+			{ "closeloop_ledger_errors_total", "Ledger statements that failed.", "counter" },
+			{ "closeloop_ledger_reconnects_total", "Ledger reconnections.", "counter" },
+		};
+		const unsigned long long v[] = { db_connected(d->db) ? 1 : 0, s->statements,
+		                                 s->errors, s->reconnects };
+		for (size_t i = 0; i < ARRAY_SIZE(fam); i++) {
+			rc |= metric_head(b, fam[i].name, fam[i].help, fam[i].type);
+			rc |= metric(b, fam[i].name, NULL, v[i]);
+		}
 	}
 	if (d->rec) {
 		const struct rec_stats *r = rec_get_stats(d->rec);
-		rc |= buf_appendf(b, "# HELP closeloop_reconcile_total Reconcile outcomes by kind.\n"
-		                     "# TYPE closeloop_reconcile_total counter\n"
-		                     "closeloop_reconcile_total{kind=\"cycle\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"pulled\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"pushed_field\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"created\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"adopted\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"conflict\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"link_error\"} %llu\n"
-		                     "closeloop_reconcile_total{kind=\"broken_link\"} %llu\n",
-		                  (unsigned long long)r->cycles, (unsigned long long)r->pulled,
-		                  (unsigned long long)r->pushed_fields, (unsigned long long)r->created,
-		                  (unsigned long long)r->adopted, (unsigned long long)r->conflicts,
-		                  (unsigned long long)r->link_errors, (unsigned long long)r->broken_links);
+		const char *n = "closeloop_reconcile_total";
+		static const char *const kinds[] = { "cycle", "pulled", "pushed_field", "created",
+		                                      "adopted", "conflict", "link_error", "broken_link" };
+		const unsigned long long v[] = { r->cycles, r->pulled, r->pushed_fields, r->created,
+		                                 r->adopted, r->conflicts, r->link_errors,
+		                                 r->broken_links };
+		rc |= metric_head(b, n, "Reconcile outcomes by kind.", "counter");
+		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+			char label[48];
+			snprintf(label, sizeof(label), "kind=\"%s\"", kinds[i]);
+			rc |= metric(b, n, label, v[i]);
+		}
 	}
 	return rc < 0 ? -ENOSPC : 0;
 }
