@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 import traceback
+import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
@@ -552,6 +553,37 @@ def test_sighup_reloads_the_directory(cl):
         assert_true(d.wait_log("directory: loaded into the ledger", 15, start=mark), "reloaded:\n" + d.log()[mark:])
         rows = c.q("SELECT handle, active::text FROM person WHERE handle IN ('nn', 'pw') ORDER BY 1")
         assert_eq(rows, [["nn", "true"], ["pw", "false"]], "new person added, missing one deactivated")
+    finally:
+        c.close()
+
+
+def test_metrics_and_health_listener(cl):
+    import socket
+    import urllib.request
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    c = Ctx(cl, "listener", poll=600, extra='listen = "127.0.0.1:%d";\n' % port)
+    try:
+        c.imp(dfds_files(1)[0])
+        d = c.daemon()
+        assert_true(d.wait_log("first reconcile cycle complete", 60), "started:\n" + d.log()[-1500:])
+        base = "http://127.0.0.1:%d" % port
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+            assert_eq((r.status, r.read()), (200, b"ok\n"), "healthz")
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert_true("# TYPE closeloop_http_requests_total counter" in text, text[:400])
+        created = re.search(r'closeloop_reconcile_total\{kind="created"\} (\d+)', text)
+        assert_true(created and int(created.group(1)) == routed_open_items(c), "created count:\n" + text)
+        assert_true("closeloop_ledger_up 1" in text, "ledger up")
+        try:
+            urllib.request.urlopen(base + "/nope", timeout=5)
+            raise AssertionError("404 expected")
+        except urllib.error.HTTPError as e:
+            assert_eq(e.code, 404, "unknown path")
+        assert_eq(d.stop(), 0, "clean stop with the listener open")
     finally:
         c.close()
 
