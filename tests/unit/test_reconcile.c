@@ -367,6 +367,12 @@ static void run_until(struct env *v, const bool *flag)
 
 /* SQL on the blocking connection; returns the first value as a new string
  * (or NULL). */
+/* Run one statement on the test's own connection; fails the test on error. */
+static void exec_ok(struct env *v, const char *sql)
+{
+	pgtest_exec(v->pg.conn, sql, 0, NULL);
+}
+
 static char *q1(struct env *v, const char *sql)
 {
 	char err[512];
@@ -603,14 +609,12 @@ static void test_remote_edit_is_pulled(void **state)
 static void test_ledger_edit_is_pushed(void **state)
 {
 	struct env v;
-	char err[256];
 	UNUSED(state);
 	if (!env_up(&v, false))
 		return;
 	assert_int_equal(sync_once(&v), 0);
-	if (db_sync_command(v.pg.conn, "UPDATE action_item SET priority = 'P0', owner = 'alice'"
-	                               " WHERE id = 3", 0, NULL, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
+	exec_ok(&v, "UPDATE action_item SET priority = 'P0', owner = 'alice'"
+	        " WHERE id = 3");
 	rec_ledger_changed(v.e);
 	assert_true(rec_busy(v.e));
 	while (rec_busy(v.e))
@@ -633,14 +637,12 @@ static void test_ledger_edit_is_pushed(void **state)
 static void test_conflict_follows_policy(void **state)
 {
 	struct env v;
-	char err[256];
 	UNUSED(state);
 	if (!env_up(&v, false))
 		return;
 	assert_int_equal(sync_once(&v), 0);
-	if (db_sync_command(v.pg.conn, "UPDATE action_item SET title = 'Ledger title',"
-	                               " due_date = '2027-01-10' WHERE id = 1", 0, NULL, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
+	exec_ok(&v, "UPDATE action_item SET title = 'Ledger title',"
+	        " due_date = '2027-01-10' WHERE id = 1");
 	struct fake_ticket *t = (struct fake_ticket *)ticket_titled(&v, "Add etcd latency alert");
 	item_fields_set(&t->f, ITEM_F_TITLE, "Remote title");
 	item_fields_set(&t->f, ITEM_F_DUE_DATE, "2027-02-20");
@@ -669,13 +671,10 @@ static void test_conflict_follows_policy(void **state)
 static void test_unknown_create_is_adopted(void **state)
 {
 	struct env v;
-	char err[256];
 	UNUSED(state);
 	if (!env_up(&v, false))
 		return;
-	if (db_sync_command(v.pg.conn, "UPDATE action_item SET state = 'done' WHERE id IN (2, 3)",
-	                    0, NULL, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
+	exec_ok(&v, "UPDATE action_item SET state = 'done' WHERE id IN (2, 3)");
 	v.fk->create_unknown_once = true;
 	assert_int_equal(sync_once(&v), 1);
 	assert_int_equal(v.fk->n, 1); /* the tracker did create it */
@@ -695,16 +694,13 @@ static void test_unknown_create_is_adopted(void **state)
 static void test_gone_breaks_link(void **state)
 {
 	struct env v;
-	char err[256];
 	UNUSED(state);
 	if (!env_up(&v, false))
 		return;
 	assert_int_equal(sync_once(&v), 0);
 	const struct fake_ticket *t = ticket_titled(&v, "Runbook for etcd defrag");
 	v.fk->gone_id = t->remote_id;
-	if (db_sync_command(v.pg.conn, "UPDATE action_item SET priority = 'P0' WHERE id = 2",
-	                    0, NULL, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
+	exec_ok(&v, "UPDATE action_item SET priority = 'P0' WHERE id = 2");
 	assert_int_equal(sync_once(&v), 0);
 	assert_q(&v, "SELECT state || ' ' || broken_reason FROM external_link WHERE action_item_id = 2",
 	         "broken gone");
@@ -742,16 +738,13 @@ static void test_dry_run_writes_nothing(void **state)
 static void test_dry_run_plans_pull_and_push(void **state)
 {
 	struct env v;
-	char err[256];
 	UNUSED(state);
 	if (!env_up(&v, false))
 		return;
 	assert_int_equal(sync_once(&v), 0);
 	env_stop_engine(&v);
 	env_engine(&v, true);
-	if (db_sync_command(v.pg.conn, "UPDATE action_item SET priority = 'P3' WHERE id = 1",
-	                    0, NULL, err, sizeof(err)) < 0)
-		fail_msg("%s", err);
+	exec_ok(&v, "UPDATE action_item SET priority = 'P3' WHERE id = 1");
 	struct fake_ticket *t = (struct fake_ticket *)ticket_titled(&v, "Load test the control plane");
 	item_fields_set(&t->f, ITEM_F_DUE_DATE, "2026-12-24");
 	fake_tick(v.fk, t);
@@ -822,13 +815,6 @@ static void test_stop_timeout_cancels(void **state)
 static const char BULK[] =
 	"INSERT INTO action_item (postmortem_id, title, type, team_id, state)"
 	" SELECT 1, 'Bulk item ' || g, 'prevent', 1, 'open' FROM generate_series(1, 117) g";
-
-static void exec_ok(struct env *v, const char *sql)
-{
-	char err[512];
-	if (db_sync_command(v->pg.conn, sql, 0, NULL, err, sizeof(err)) < 0)
-		fail_msg("%s: %s", sql, err);
-}
 
 struct aq {
 	bool done;
