@@ -52,9 +52,7 @@ struct daemon {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog;
 	bool handles_on;      /* signals and watchdog initialised */
-	bool watchdog_on;
 	bool first_cycle_logged;
-	int once_errors;
 	int exit_code;
 	int pending_closes;
 };
@@ -214,7 +212,6 @@ static void once_done(struct rec_engine *e, int errors, void *arg)
 {
 	UNUSED(e);
 	struct daemon *d = arg;
-	d->once_errors = errors;
 	log_info("sync: cycle complete, %d error(s)", errors);
 	daemon_stop(d, errors ? 2 : 0);
 }
@@ -549,7 +546,6 @@ static int daemon_start(struct daemon *d)
 	uint64_t usec = 0;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		uv_timer_start(&d->watchdog, watchdog_fire, usec / 2000, usec / 2000);
-		d->watchdog_on = true;
 	}
 	set_state(d, DAEMON_RUNNING);
 	if (d->opt.once) {
