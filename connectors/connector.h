@@ -94,8 +94,8 @@ struct conn_page {
 	size_t n;
 	size_t skipped;       /* e.g. pull requests in GitHub's issue list */
 	bool last;            /* true on the final call for this listing */
-	const char *etag;     /* ETag of the first page, for the next cycle's
-	                         conditional request (valid during callback) */
+	const char *etag;     /* validator for the next listing's etag argument
+	                         (valid during the callback) */
 };
 
 typedef void (*conn_list_cb)(struct connector *c, const struct conn_result *res,
@@ -109,8 +109,12 @@ struct conn_ops {
 
 	/* List tickets in target updated at or after since_ms (ms since the
 	 * epoch, UTC; 0 = everything), oldest first, page by page.  etag (may
-	 * be NULL) makes the first page conditional: a 304 is reported as
-	 * CONN_NOT_MODIFIED with last = true and n = 0. */
+	 * be NULL) is the page.etag an earlier listing returned: the connector
+	 * may answer CONN_NOT_MODIFIED (last = true, n = 0) only when nothing
+	 * in the window changed since that listing — a conditional request on
+	 * the first page of an oldest-first listing does NOT prove that, since
+	 * an edited ticket moves to the last page (github.c probes the window
+	 * newest first instead). */
 	int (*list_changed)(struct connector *c, const char *target,
 	                    int64_t since_ms, const char *etag,
 	                    conn_list_cb cb, void *arg);
