@@ -42,13 +42,16 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS  = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(OPT) $(SAN_FLAGS) -MMD -MP -D_GNU_SOURCE \
-             -DCLOSELOOP_VERSION='"$(VERSION)"' -Idaemon -Iconnectors -I$(B)/gen \
+             -DCLOSELOOP_VERSION='"$(VERSION)"' -Idaemon $(addprefix -I,$(SUBSYS)) -Iconnectors -I$(B)/gen \
              $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 LIBS    = $(PKG_LIBS) -lhttp_parser -lm
 
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
-LIB_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(wildcard connectors/*.c)
+# one folder per subsystem under daemon/ (README "Layout"); each is on the
+# include path, as nginx puts src/core, src/event, ... on its own
+SUBSYS  := $(patsubst %/,%,$(sort $(dir $(wildcard daemon/*/*.c))))
+LIB_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c)) $(wildcard connectors/*.c)
 LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
@@ -64,9 +67,9 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/gen/migrations.c: $(MIGRATIONS) daemon/gen-migrations.sh
+$(B)/gen/migrations.c: $(MIGRATIONS) daemon/ledger/gen-migrations.sh
 	@mkdir -p $(dir $@)
-	sh daemon/gen-migrations.sh $@ $(MIGRATIONS)
+	sh daemon/ledger/gen-migrations.sh $@ $(MIGRATIONS)
 
 $(B)/gen/migrations.o: $(B)/gen/migrations.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

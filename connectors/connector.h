@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include "../daemon/item.h"
+#include "item.h"
 
 struct http_client;
 struct connector;

@@ -1,5 +1,5 @@
 /* github.c — the GitHub REST connector (see connector.h for the contract,
- * github_body.h for the field mapping, DESIGN.md "GitHub REST").
+ * github_body.h for the field mapping, docs/architecture.md "GitHub REST").
  *
  * This file holds the operations and the answers (status mapping, issue
  * and page parsing); the request machinery (life cycle, max_inflight

@@ -886,7 +886,7 @@ static void test_live_list_pages(void **state)
 	assert_int_equal(b.n, 125);
 	assert_non_null(b.etag);
 
-	/* the listing asked exactly what DESIGN.md says, and the next pages
+	/* the listing asked exactly what docs/architecture.md says, and the next pages
 	 * came from the Link header (/repositories/{id}/issues) */
 	struct json_object *reqs = admin("GET", "/_sim/requests", NULL, 200);
 	size_t nr = json_object_array_length(reqs);

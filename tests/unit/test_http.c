@@ -1,4 +1,4 @@
-/* test_http.c — daemon/http.c against a tiny HTTP/1.1 server that runs on
+/* test_http.c — daemon/net/http.c against a tiny HTTP/1.1 server that runs on
  * the same libuv loop (self-contained: no network, no other process).
  *
  * Server routes (every answer closes the connection):

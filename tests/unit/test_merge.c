@@ -1,4 +1,4 @@
-/* test_merge.c — every branch of the three-way merge (daemon/merge.h). */
+/* test_merge.c — every branch of the three-way merge (daemon/reconcile/merge.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

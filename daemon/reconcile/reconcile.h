@@ -1,4 +1,4 @@
-/* reconcile.h — the tracker-agnostic reconcile engine (DESIGN.md).
+/* reconcile.h — the tracker-agnostic reconcile engine (docs/architecture.md).
  *
  * One engine per daemon, on the loop, over the async db (db.h) and the
  * configured connectors (connectors/connector.h).  A cycle works one

@@ -1,5 +1,5 @@
 /* reconcile.c — the reconcile engine: cycles per connector, one
- * (connector, target) pass after another (see reconcile.h, DESIGN.md
+ * (connector, target) pass after another (see reconcile.h, docs/architecture.md
  * "Reconcile").  The pass over one target (listing, push pass, creates,
  * cursor) is in rec_pass.c, the work on each link in rec_link.c, the
  * statements in rec_sql.c.

@@ -1,5 +1,5 @@
 /* merge.h — the per-field three-way merge at the heart of reconcile
- * (DESIGN.md "Reconcile").  Pure: no I/O, fully unit-tested.
+ * (docs/architecture.md "Reconcile").  Pure: no I/O, fully unit-tested.
  *
  * For each field, with L = ledger, B = base snapshot (what both sides last
  * agreed on), R = remote (canonical, owner already mapped to a handle):
