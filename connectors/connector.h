@@ -104,6 +104,17 @@ typedef void (*conn_list_cb)(struct connector *c, const struct conn_result *res,
 typedef void (*conn_item_cb)(struct connector *c, const struct conn_result *res,
                              const struct conn_remote *remote, void *arg);
 
+/* One comment on a ticket, valid during the callback only. */
+struct conn_comment {
+	const char *id;    /* the tracker's comment id (GitHub: numeric, as text) */
+	const char *url;   /* browser URL of the comment */
+};
+
+/* comment is NULL unless res->status == CONN_OK; for find_comment, CONN_OK
+ * with comment NULL means "no comment holds the marker". */
+typedef void (*conn_comment_cb)(struct connector *c, const struct conn_result *res,
+                                const struct conn_comment *comment, void *arg);
+
 struct conn_ops {
 	const char *type; /* "github" */
 
@@ -142,6 +153,24 @@ struct conn_ops {
 	             const struct conn_remote *ref,
 	             conn_item_cb cb, void *arg);
 
+	/* Add a comment to the ticket ref->key in target; body is Markdown
+	 * (mentions in the tracker's own syntax, e.g. GitHub "@login").  Like
+	 * create, a comment is not idempotent: it is retried only when the
+	 * tracker said it did not act (rate limit, connection never made);
+	 * after a 5xx or a time-out the callback reports CONN_UNKNOWN and the
+	 * caller looks for its marker with find_comment before sending again.
+	 * GitHub: POST /repos/{o}/{r}/issues/{n}/comments {"body": ...}. */
+	int (*comment)(struct connector *c, const char *target,
+	               const struct conn_remote *ref, const char *body,
+	               conn_comment_cb cb, void *arg);
+
+	/* Find the first comment on ref->key whose body contains marker (a
+	 * token the caller wrote into the comment), reading every page.
+	 * GitHub: GET /repos/{o}/{r}/issues/{n}/comments?per_page=100. */
+	int (*find_comment)(struct connector *c, const char *target,
+	                    const struct conn_remote *ref, const char *marker,
+	                    conn_comment_cb cb, void *arg);
+
 	/* Stop all in-flight work: every pending callback is called with
 	 * CONN_ERROR "cancelled" before this returns or soon after, and no
 	 * new timers fire.  Then destroy frees the connector. */
@@ -169,6 +198,7 @@ struct connector {
 	struct http_client *http;
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
+	uint64_t n_comment;
 };
 
 /* Make a connector of the configured type.  Returns 0 or -EINVAL for an

@@ -67,7 +67,7 @@
 /* Parse an answer with json-c, reusing the connector's tokener.  The whole
  * body must be one JSON value (trailing white space allowed).  Returns 0
  * with *out (caller puts; never NULL), or -EINVAL with *err a phrase. */
-static int parse_json(struct gh_req *r, const struct http_response *resp,
+int gh_parse_json(struct gh_req *r, const struct http_response *resp,
                       struct json_object **out, const char **err)
 {
 	struct json_tokener *tok = r->g->tok;
@@ -110,7 +110,7 @@ static int parse_issue(struct gh_req *r, const struct http_response *resp, const
 	struct json_object *o = NULL;
 	const char *err = NULL;
 	int rc;
-	if (parse_json(r, resp, &o, &err) < 0) {
+	if (gh_parse_json(r, resp, &o, &err) < 0) {
 		*msg = xasprintf("%s: HTTP %ld but the body is not JSON (%s)", what, resp->status, err);
 		conn_remote_init(out);
 		return -EINVAL;
@@ -184,7 +184,7 @@ static int parse_page(struct gh_req *r, const struct http_response *resp, const 
 	const char *jerr = NULL;
 	int rc = 0;
 	memset(page, 0, sizeof(*page));
-	if (parse_json(r, resp, &a, &jerr) < 0 ||
+	if (gh_parse_json(r, resp, &a, &jerr) < 0 ||
 	    !json_object_is_type(a, json_type_array)) {
 		*msg = xasprintf("%s: HTTP %ld but the body is not a JSON array", what, resp->status);
 		rc = -EINVAL;
@@ -240,7 +240,7 @@ static void list_probe_ok(struct gh_req *r, const struct http_response *resp, co
 {
 	struct json_object *a = NULL;
 	const char *jerr = NULL;
-	if (parse_json(r, resp, &a, &jerr) < 0 || !json_object_is_type(a, json_type_array)) {
+	if (gh_parse_json(r, resp, &a, &jerr) < 0 || !json_object_is_type(a, json_type_array)) {
 		char *msg = xasprintf("%s: HTTP %ld but the body is not a JSON array (%s)", what,
 		                      resp->status, jerr ? jerr : "another JSON value");
 		json_object_put(a);
@@ -322,7 +322,9 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 		return;
 	}
 	if (st >= 200 && st < 300) {
-		if (r->kind == GH_LIST)
+		if (r->kind == GH_COMMENT || r->kind == GH_COMMENT_FIND)
+			gh_comment_answer(r, resp, what);
+		else if (r->kind == GH_LIST)
 			list_ok(r, resp, what);
 		else
 			item_ok(r, resp, what);
@@ -509,6 +511,8 @@ static const struct conn_ops gh_ops = {
 	.create = gh_create,
 	.update = gh_update,
 	.fetch = gh_fetch,
+	.comment = gh_comment,
+	.find_comment = gh_find_comment,
 	.cancel = gh_cancel,
 	.destroy = gh_destroy,
 };

@@ -36,6 +36,7 @@ static void req_free(struct gh_req *r)
 	free(r->list_url);
 	free(r->close_json);
 	free(r->created_key);
+	free(r->marker);
 	free(r);
 }
 
@@ -126,6 +127,14 @@ void gh_req_finish_item(struct gh_req *r, const struct conn_result *res,
 	r->item_cb(c, res, remote, r->arg);
 }
 
+void gh_req_finish_comment(struct gh_req *r, const struct conn_result *res,
+                           const struct conn_comment *comment)
+{
+	struct connector *c = &r->g->base;
+	req_detach(r);
+	r->comment_cb(c, res, comment, r->arg);
+}
+
 /* Report a listing page; last=true finishes the request. */
 void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
                          struct conn_page *page)
@@ -145,6 +154,8 @@ void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
 	if (r->kind == GH_LIST) {
 		struct conn_page page = { .last = true };
 		gh_req_deliver_page(r, &res, &page);
+	} else if (r->kind == GH_COMMENT || r->kind == GH_COMMENT_FIND) {
+		gh_req_finish_comment(r, &res, NULL);
 	} else {
 		gh_req_finish_item(r, &res, NULL);
 	}
@@ -206,6 +217,8 @@ static int req_send(struct gh_req *r)
 		case GH_CREATE: g->base.n_create++; break;
 		case GH_CREATE_CLOSE:
 		case GH_UPDATE: g->base.n_update++; break;
+		case GH_COMMENT: g->base.n_comment++; break;
+		case GH_COMMENT_FIND: g->base.n_list++; break;
 		default: abort();
 		}
 	}
@@ -346,11 +359,13 @@ void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, co
 	if (resp->status == 0 && resp->curl_code == CURLE_ABORTED_BY_CALLBACK) {
 		msg = xasprintf("%s: cancelled", what);
 		gh_req_fail_final(r, CONN_ERROR, 0, 0, msg);
-	} else if (r->kind == GH_CREATE && !request_unsent(resp)) {
+	} else if ((r->kind == GH_CREATE || r->kind == GH_COMMENT) && !request_unsent(resp)) {
+		const char *thing = r->kind == GH_CREATE ? "issue" : "comment";
 		if (resp->status)
-			msg = xasprintf("%s: HTTP %ld; the issue may have been created", what, resp->status);
+			msg = xasprintf("%s: HTTP %ld; the %s may have been created", what,
+			                resp->status, thing);
 		else
-			msg = xasprintf("%s: %s; the issue may have been created", what, resp->error);
+			msg = xasprintf("%s: %s; the %s may have been created", what, resp->error, thing);
 		gh_req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
 	} else if (r->attempt < g->max_attempts) {
 		char why[256];

@@ -32,6 +32,8 @@ enum gh_kind {
 	GH_CREATE,        /* POST: never retried after a possible effect */
 	GH_CREATE_CLOSE,  /* PATCH closing an issue just created closed */
 	GH_UPDATE,
+	GH_COMMENT,       /* POST a comment: never retried after a possible effect */
+	GH_COMMENT_FIND,  /* GET comment pages looking for a marker */
 };
 
 enum gh_req_state {
@@ -70,6 +72,8 @@ struct gh_req {
 	conn_list_cb list_cb;
 	conn_item_cb item_cb;
 	void *arg;
+	conn_comment_cb comment_cb;   /* GH_COMMENT, GH_COMMENT_FIND */
+	char *marker;                 /* GH_COMMENT_FIND: what to look for */
 	char *close_json;             /* GH_CREATE: follow-up PATCH body */
 	char *created_key;
 };
@@ -108,6 +112,9 @@ void gh_pump(struct gh_conn *g);
 /* Report an item outcome (remote only with CONN_OK); finishes r. */
 void gh_req_finish_item(struct gh_req *r, const struct conn_result *res,
                         const struct conn_remote *remote);
+/* Report a comment outcome (comment only with CONN_OK); finishes r. */
+void gh_req_finish_comment(struct gh_req *r, const struct conn_result *res,
+                           const struct conn_comment *comment);
 /* Report a listing page; page->last finishes r. */
 void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
                          struct conn_page *page);
@@ -131,5 +138,17 @@ char *gh_req_what(const struct gh_req *r, const char *base_url);
 /* Implemented in github.c: one HTTP answer of r (INFLIGHT just ended),
  * mapped per connector.h. */
 void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const char *what);
+
+/* Parse an answer body as one JSON value with the connector's tokener
+ * (github.c).  Returns 0 with *out (caller puts), or -EINVAL with *err. */
+int gh_parse_json(struct gh_req *r, const struct http_response *resp,
+                  struct json_object **out, const char **err) MUST_CHECK;
+
+/* github_comment.c: the comment operations and their 2xx answers. */
+int gh_comment(struct connector *c, const char *target, const struct conn_remote *ref,
+               const char *body, conn_comment_cb cb, void *arg) MUST_CHECK;
+int gh_find_comment(struct connector *c, const char *target, const struct conn_remote *ref,
+                    const char *marker, conn_comment_cb cb, void *arg) MUST_CHECK;
+void gh_comment_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 
 #endif

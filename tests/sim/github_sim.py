@@ -45,6 +45,8 @@ ROUTES = [
     ("issue", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)$")),
     ("rissues", re.compile(r"^/repositories/(\d+)/issues/?$")),
     ("rissue", re.compile(r"^/repositories/(\d+)/issues/(\d+)$")),
+    ("comments", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")),
+    ("rcomments", re.compile(r"^/repositories/(\d+)/issues/(\d+)/comments$")),
     ("rate_limit", re.compile(r"^/rate_limit$")),
 ]
 
@@ -143,6 +145,7 @@ class State:
             self.next_repo_id = 700000001
             self.next_issue_id = 3000000001
             self.next_label_id = 5000000001
+            self.next_comment_id = 1000000001
             self.user_ids = {}       # lower login -> (login, id)
             self.next_user_id = 9000001
             self.users = None        # None = every LOGIN_RE login is known
@@ -161,7 +164,7 @@ class State:
                     self.seed(json.load(f))
 
     def reset_stats(self):
-        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "other": 0,
+        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "other": 0,
                       "not_modified": 0, "rate_limited": 0, "faults": 0,
                       "by_status": {}, "total": 0}
 
@@ -253,7 +256,7 @@ class State:
                  "state": "open", "state_reason": None, "labels": [], "assignees": [],
                  "user": actor, "created_at": now, "updated_at": now, "closed_at": None,
                  "closed_by": None, "locked": False, "comments": 0, "pull": False,
-                 "deleted": False, "moved_to": None}
+                 "deleted": False, "moved_to": None, "comment_list": []}
         repo["issues"][number] = issue
         return issue
 
@@ -349,7 +352,8 @@ class State:
     def transfer(self, issue, target_repo):
         moved = self.new_issue(target_repo, {}, issue["user"])
         for k in ("title", "body", "state", "state_reason", "assignees", "user",
-                  "created_at", "closed_at", "closed_by", "locked", "comments", "pull"):
+                  "created_at", "closed_at", "closed_by", "locked", "comments", "pull",
+                  "comment_list"):
             moved[k] = issue[k]
         # the issue keeps its database id and node id on the new repository
         moved["id"], moved["node_id"] = issue["id"], issue["node_id"]
@@ -705,6 +709,8 @@ class Handler(BaseHTTPRequestHandler):
                     return {"GET": "list", "POST": "create"}.get(method, "other")
                 if name in ("issue", "rissue"):
                     return {"GET": "get", "PATCH": "update"}.get(method, "other")
+                if name in ("comments", "rcomments"):
+                    return {"GET": "list", "POST": "comment"}.get(method, "other")
         return "other"
 
     def count(self, kind, resp, faulted=False):
@@ -867,7 +873,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def repo_from(self, name, groups, create):
         st = self.server.state
-        if name in ("rissues", "rissue"):
+        if name in ("rissues", "rissue", "rcomments"):
             repo = st.repos_by_id.get(int(groups[0]))
             if repo is None:
                 raise ApiError(404, "Not Found", doc=DOC_ISSUES)
@@ -903,6 +909,9 @@ class Handler(BaseHTTPRequestHandler):
                 raise
             body = dumps(r.issue(issue))
             return Response(201, body, {"Location": r.issue_api(issue), "ETag": etag_of(body)})
+        if name in ("comments", "rcomments"):
+            return self.comments(r, repo, int(rest[0]), method, raw_query, query,
+                                 data if method == "POST" else None)
         if name in ("issue", "rissue") and method in ("GET", "PATCH"):
             issue = st.resolve(repo, int(rest[0]))
             if method == "PATCH":
@@ -910,6 +919,70 @@ class Handler(BaseHTTPRequestHandler):
                 st.apply_edit(issue, data, self.server.opts.login, version)
             return self.conditional(r.issue(issue))
         raise ApiError(404, "Not Found", doc=DOCS)
+
+    def comments(self, r, repo, number, method, raw_query, query, data):
+        """GET/POST /repos/{o}/{r}/issues/{n}/comments (docs: "REST API
+        endpoints for issue comments"): a list oldest first, paged like
+        issues; a create needs a non-empty string body (422 otherwise),
+        counts as content creation (secondary limit), answers 201 with the
+        comment and Location, and bumps the issue's comments and updated_at."""
+        st = self.server.state
+        issue = st.resolve(repo, number)
+        doc = "https://docs.github.com/rest/issues/comments"
+        if method == "POST":
+            if not isinstance(data, dict):
+                raise ApiError(400, "Problems parsing JSON", doc=doc + "#create-an-issue-comment")
+            body = data.get("body")
+            if not isinstance(body, str) or not body.strip():
+                raise validation_failed("body", doc=doc + "#create-an-issue-comment")
+            if len(body) > 65536:
+                raise ApiError(422, "Validation Failed", errors=[{
+                    "resource": "IssueComment", "code": "custom", "field": "body",
+                    "message": "body is too long (maximum is 65536 characters)"}],
+                    doc=doc + "#create-an-issue-comment")
+            self.secondary_check()
+            now = int(st.now())
+            c = {"id": st.next_comment_id, "body": body, "user": self.server.opts.login,
+                 "created_at": now, "updated_at": now}
+            st.next_comment_id += 1
+            issue["comment_list"].append(c)
+            issue["comments"] += 1
+            issue["updated_at"] = now
+            out = self.comment_json(r, issue, c)
+            return Response(201, dumps(out), {"Location": out["url"], "ETag": etag_of(dumps(out))})
+        if method != "GET":
+            raise ApiError(404, "Not Found", doc=DOCS)
+        items = issue["comment_list"]
+        if "since" in query:
+            try:
+                t = parse_iso(query["since"][-1])
+            except ValueError:
+                raise ApiError(422, "Validation Failed", errors=[{"resource": "IssueComment",
+                               "code": "invalid", "field": "since"}], doc=doc)
+            items = [c for c in items if c["updated_at"] >= t]
+        per_page, page = page_params(query)
+        last = max(1, (len(items) + per_page - 1) // per_page)
+        body = [self.comment_json(r, issue, c) for c in items[(page - 1) * per_page: page * per_page]]
+        base_url = "%s/comments" % r.issue_api(issue)
+        headers = {}
+        link = link_header(base_url, raw_query, page, last)
+        if link:
+            headers["Link"] = link
+        return self.conditional(body, headers)
+
+    @staticmethod
+    def comment_json(r, issue, c):
+        api = "%s/issues/comments/%d" % (r.repo_api(issue["repo"]), c["id"])
+        html = "%s/%s/issues/%d#issuecomment-%d" % (r.opts.html_base, issue["repo"]["full"],
+                                                    issue["number"], c["id"])
+        return {"id": c["id"], "node_id": "IC_kwDO" + b64(str(c["id"])), "url": api,
+                "html_url": html, "body": c["body"], "user": r.user(c["user"]),
+                "created_at": iso(c["created_at"]), "updated_at": iso(c["updated_at"]),
+                "issue_url": r.issue_api(issue), "author_association": "NONE",
+                "performed_via_github_app": None,
+                "reactions": {"url": api + "/reactions", "total_count": 0, "+1": 0, "-1": 0,
+                              "laugh": 0, "hooray": 0, "confused": 0, "heart": 0,
+                              "rocket": 0, "eyes": 0}}
 
     def parse_json(self, raw):
         if not raw.strip():
@@ -1029,6 +1102,13 @@ class Handler(BaseHTTPRequestHandler):
             if "repo" in query:
                 return self.admin_json(200, next(iter(out.values()), []))
             return self.admin_json(200, out)
+        m = re.match(r"^/_sim/comments/([^/]+)/([^/]+)/(\d+)$", path)
+        if m and method == "GET":
+            repo = st.repo(m.group(1), m.group(2), create=False)
+            issue = repo["issues"].get(int(m.group(3))) if repo else None
+            if issue is None:
+                return self.admin_json(404, {"message": "Not Found"})
+            return self.admin_json(200, [self.comment_json(r, issue, c) for c in issue["comment_list"]])
         m = re.match(r"^/_sim/issues/([^/]+)/([^/]+)/(?:(\d+)/)?(edit|transfer|delete|create)$", path)
         if m and method == "POST":
             return self.admin_issue(r, m.group(1), m.group(2), m.group(3), m.group(4), data)

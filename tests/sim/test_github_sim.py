@@ -189,6 +189,35 @@ class SimTest(unittest.TestCase):
         self.assertEqual(again["labels"][0]["name"], "P1")
         self.assertEqual(again["labels"][0]["id"], issue["labels"][0]["id"])
 
+    def test_issue_comments(self):
+        issue, _ = self.create("acme/k8s", title="x")
+        n = issue["number"]
+        st, _, obj, _ = self.c.request("POST", "/repos/acme/k8s/issues/%d/comments" % n, {"body": " "})
+        self.assertEqual(st, 422)
+        st, h, c1, _ = self.c.request("POST", "/repos/acme/k8s/issues/%d/comments" % n,
+                                      {"body": "cc @alice <!-- m1 -->"})
+        self.assertEqual(st, 201, c1)
+        self.assertEqual(h["location"], c1["url"])
+        self.assertEqual(c1["body"], "cc @alice <!-- m1 -->")
+        self.assertEqual(c1["user"]["login"], "closeloop-bot")
+        self.assertTrue(c1["html_url"].endswith("/acme/k8s/issues/%d#issuecomment-%d" % (n, c1["id"])))
+        for k in range(2, 5):
+            st, _, _, _ = self.c.request("POST", "/repos/acme/k8s/issues/%d/comments" % n,
+                                         {"body": "c%d" % k})
+            self.assertEqual(st, 201)
+        st, _, got, _ = self.c.request("GET", "/repos/acme/k8s/issues/%d" % n)
+        self.assertEqual(got["comments"], 4)
+        st, h, page, _ = self.c.request("GET", "/repos/acme/k8s/issues/%d/comments?per_page=3" % n)
+        self.assertEqual(st, 200)
+        self.assertEqual([c["body"] for c in page], ["cc @alice <!-- m1 -->", "c2", "c3"])
+        nxt = parse_link(h["link"])["next"]
+        st, h, page, _ = self.c.request("GET", nxt)
+        self.assertEqual([c["body"] for c in page], ["c4"])
+        self.assertEqual(len(self.admin("GET", "/_sim/comments/acme/k8s/%d" % n)), 4)
+        st, _, _, _ = self.c.request("POST", "/repos/acme/k8s/issues/99/comments", {"body": "x"})
+        self.assertEqual(st, 404)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["comment"], 6)  # 422 and 404 included
+
     def test_known_users_drop_unknown_assignees(self):
         self.admin("POST", "/_sim/seed", {"users": ["alice", "Bob"]})
         issue, _ = self.create("a/b", title="x", assignees=["bob", "mallory"])

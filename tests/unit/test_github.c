@@ -1109,6 +1109,105 @@ static void test_live_retries(void **state)
 	item_out_free(&o);
 }
 
+/* Outcome of a comment operation, copied out of the callback. */
+struct comment_out {
+	int calls;
+	enum conn_status st;
+	char *error, *id, *url;
+};
+
+static void on_comment(struct connector *c, const struct conn_result *res,
+                       const struct conn_comment *cm, void *arg)
+{
+	struct comment_out *o = arg;
+	(void)c;
+	o->calls++;
+	o->st = res->status;
+	str_replace(&o->error, res->error);
+	str_replace(&o->id, cm ? cm->id : NULL);
+	str_replace(&o->url, cm ? cm->url : NULL);
+}
+
+static void comment_out_free(struct comment_out *o)
+{
+	free(o->error);
+	free(o->id);
+	free(o->url);
+	memset(o, 0, sizeof(*o));
+}
+
+static void do_comment(struct live *l, const char *repo, const struct conn_remote *ref,
+                       const char *body, const char *marker, struct comment_out *o)
+{
+	memset(o, 0, sizeof(*o));
+	int rc = marker ? l->c->ops->find_comment(l->c, repo, ref, marker, on_comment, o)
+	                : l->c->ops->comment(l->c, repo, ref, body, on_comment, o);
+	assert_int_equal(rc, 0);
+	assert_int_equal(o->calls, 0);
+	run_until(l, &o->calls, 1);
+}
+
+static void test_live_comment(void **state)
+{
+	LIVE_OR_SKIP(state);
+	struct live *l = *state;
+	struct item_out o;
+	struct comment_out c, f;
+	make_one(l, "acme/esc", &o);
+	assert_int_equal(l->c->ops->comment(l->c, "acme/esc", &o.r, "", on_comment, &c), -EINVAL);
+
+	do_comment(l, "acme/esc", &o.r, "Escalated to @lead-a <!-- closeloop:esc:m1 -->", NULL, &c);
+	assert_int_equal(c.st, CONN_OK);
+	assert_non_null(c.id);
+	assert_string_equal(c.url, "https://github.com/acme/esc/issues/1#issuecomment-1000000001");
+	assert_int_equal(l->c->n_comment, 1);
+	struct json_object *reqs = admin("GET", "/_sim/requests", NULL, 200);
+	struct json_object *rq = json_object_array_get_idx(reqs, json_object_array_length(reqs) - 1), *b;
+	assert_string_equal(jstr_of(rq, "path"), "/repos/acme/esc/issues/1/comments");
+	assert_true(json_object_object_get_ex(rq, "body", &b));
+	assert_string_equal(jstr_of(b, "body"), "Escalated to @lead-a <!-- closeloop:esc:m1 -->");
+	json_object_put(reqs);
+
+	/* 150 more comments: the marker is found on page 1, a missing one after 2 pages */
+	for (int i = 0; i < 150; i++) {
+		comment_out_free(&c);
+		char body[32];
+		snprintf(body, sizeof(body), "note %d", i);
+		do_comment(l, "acme/esc", &o.r, body, NULL, &c);
+		assert_int_equal(c.st, CONN_OK);
+	}
+	do_comment(l, "acme/esc", &o.r, NULL, "closeloop:esc:m1", &f);
+	assert_int_equal(f.st, CONN_OK);
+	assert_string_equal(f.url, "https://github.com/acme/esc/issues/1#issuecomment-1000000001");
+	comment_out_free(&f);
+	uint64_t lists0 = l->c->n_list;
+	do_comment(l, "acme/esc", &o.r, NULL, "closeloop:esc:absent", &f);
+	assert_int_equal(f.st, CONN_OK);
+	assert_null(f.id);
+	assert_int_equal(l->c->n_list - lists0, 2); /* two pages of 100 */
+	comment_out_free(&f);
+
+	/* 502 on the POST: unknown outcome, not retried; the marker tells */
+	admin_fault("{\"match\":{\"method\":\"POST\"},\"count\":1,\"after\":true,"
+	            "\"action\":{\"status\":502}}");
+	comment_out_free(&c);
+	do_comment(l, "acme/esc", &o.r, "again <!-- closeloop:esc:m2 -->", NULL, &c);
+	assert_int_equal(c.st, CONN_UNKNOWN);
+	assert_non_null(strstr(c.error, "the comment may have been created"));
+	do_comment(l, "acme/esc", &o.r, NULL, "closeloop:esc:m2", &f);
+	assert_int_equal(f.st, CONN_OK);
+	assert_non_null(f.id);
+	comment_out_free(&f);
+
+	/* a deleted issue: CONN_GONE */
+	json_object_put(admin("POST", "/_sim/issues/acme/esc/1/delete", "{}", 200));
+	comment_out_free(&c);
+	do_comment(l, "acme/esc", &o.r, "x", NULL, &c);
+	assert_int_equal(c.st, CONN_GONE);
+	comment_out_free(&c);
+	item_out_free(&o);
+}
+
 static void test_live_errors(void **state)
 {
 	LIVE_OR_SKIP(state);
@@ -1415,6 +1514,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_update, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_retries, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_errors, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_comment, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_auth, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_queue_and_cancel, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_cancel_own_transfers, live_setup, live_teardown),

@@ -1,0 +1,178 @@
+/* github_comment.c — issue comments for the GitHub connector (the
+ * connector.h comment and find_comment operations).
+ *
+ * Facts (GitHub REST docs, "REST API endpoints for issue comments",
+ * API version 2022-11-28):
+ *   POST /repos/{o}/{r}/issues/{n}/comments {"body": "..."} -> 201 with the
+ *     comment (id, html_url, body, user, created_at, ...); it creates
+ *     content, so the secondary rate limits apply;
+ *   GET  /repos/{o}/{r}/issues/{n}/comments?per_page=100 -> the comments
+ *     in ascending id order, paged with the Link header;
+ *   404/410/301 as for the issue itself.
+ * A comment POST is never retried after a possible effect (5xx, time-out):
+ * CONN_UNKNOWN, and the caller looks for its marker with find_comment.
+ */
+#include "connector.h"
+#include "github_body.h"
+#include "github_req.h"
+#include "http.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct gh_conn *gh_of(struct connector *c)
+{
+	return container_of(c, struct gh_conn, base);
+}
+
+/* id and html_url of a comment object; false when they are missing. */
+static bool comment_fields(struct json_object *o, char *id, size_t idlen, const char **url)
+{
+	struct json_object *v;
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "id", &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	snprintf(id, idlen, "%lld", (long long)json_object_get_int64(v));
+	*url = NULL;
+	if (json_object_object_get_ex(o, "html_url", &v) && json_object_is_type(v, json_type_string))
+		*url = json_object_get_string(v);
+	return true;
+}
+
+static void comment_created(struct gh_req *r, struct json_object *o,
+                            const struct http_response *resp, const char *what)
+{
+	char id[32];
+	const char *url = NULL;
+	if (!comment_fields(o, id, sizeof(id), &url)) {
+		char *msg = xasprintf("%s: HTTP %ld but the answer is not a comment; "
+		                      "the comment may have been created", what, resp->status);
+		gh_req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
+		free(msg);
+		return;
+	}
+	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
+	struct conn_comment cm = { .id = id, .url = url };
+	gh_req_finish_comment(r, &res, &cm);
+}
+
+/* One page of comments: finish when the marker is found or on the last page,
+ * else follow Link rel="next" (only inside base_url: the token goes nowhere
+ * else). */
+static void comment_page(struct gh_req *r, struct json_object *a,
+                         const struct http_response *resp, const char *what)
+{
+	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
+	char *msg = NULL;
+	size_t n = json_object_array_length(a);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *b;
+		char id[32];
+		const char *url = NULL;
+		if (!comment_fields(o, id, sizeof(id), &url) ||
+		    !json_object_object_get_ex(o, "body", &b))
+			continue;
+		const char *body = json_object_get_string(b);
+		if (body && strstr(body, r->marker)) {
+			struct conn_comment cm = { .id = id, .url = url };
+			gh_req_finish_comment(r, &res, &cm);
+			return;
+		}
+	}
+	char *next = gh_link_find(http_response_header(resp, "link"), "next");
+	if (!next) {
+		gh_req_finish_comment(r, &res, NULL);
+		return;
+	}
+	size_t bl = strlen(r->g->base_url);
+	if (strncmp(next, r->g->base_url, bl) != 0 || next[bl] != '/') {
+		msg = xasprintf("%s: Link rel=\"next\" points outside %s", what, r->g->base_url);
+		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
+		goto out;
+	}
+	free(r->url);
+	r->url = next;
+	next = NULL;
+	r->attempt = 0;
+	int rc = gh_req_submit(r);
+	if (rc < 0) {
+		msg = xasprintf("%s: could not request the next page: %s", what, strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+	}
+out:
+	free(next);
+	free(msg);
+}
+
+void gh_comment_answer(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct json_object *o = NULL;
+	const char *err = NULL;
+	if (gh_parse_json(r, resp, &o, &err) < 0 ||
+	    (r->kind == GH_COMMENT_FIND && !json_object_is_type(o, json_type_array))) {
+		bool posted = r->kind == GH_COMMENT;
+		char *msg = xasprintf("%s: HTTP %ld but the body is not %s (%s)%s", what, resp->status,
+		                      posted ? "JSON" : "a JSON array", err ? err : "another value",
+		                      posted ? "; the comment may have been created" : "");
+		gh_req_fail(r, posted ? CONN_UNKNOWN : CONN_BAD_RESPONSE, resp->status, 0, msg);
+		free(msg);
+		json_object_put(o);
+		return;
+	}
+	if (r->kind == GH_COMMENT)
+		comment_created(r, o, resp, what);
+	else
+		comment_page(r, o, resp, what);
+	json_object_put(o);
+}
+
+/* URL of ref's comments, or NULL when target/ref are not usable. */
+static char *comments_url(struct gh_conn *g, const char *target, const struct conn_remote *ref)
+{
+	long number;
+	if (!gh_repo_valid(target) || !ref || gh_key_number(ref->key, &number) < 0)
+		return NULL;
+	return xasprintf("%s/repos/%s/issues/%ld/comments", g->base_url, target, number);
+}
+
+int gh_comment(struct connector *c, const char *target, const struct conn_remote *ref,
+               const char *body, conn_comment_cb cb, void *arg)
+{
+	struct gh_conn *g = gh_of(c);
+	if (g->destroy_pending)
+		return -ESHUTDOWN;
+	if (!cb || !body || !body[0])
+		return -EINVAL;
+	char *url = comments_url(g, target, ref);
+	if (!url)
+		return -EINVAL;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "body", json_object_new_string(body));
+	struct gh_req *r = gh_req_new(g, GH_COMMENT, "POST", url, target, arg);
+	r->comment_cb = cb;
+	r->body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return gh_req_start(r);
+}
+
+int gh_find_comment(struct connector *c, const char *target, const struct conn_remote *ref,
+                    const char *marker, conn_comment_cb cb, void *arg)
+{
+	struct gh_conn *g = gh_of(c);
+	if (g->destroy_pending)
+		return -ESHUTDOWN;
+	if (!cb || !marker || !marker[0])
+		return -EINVAL;
+	char *base = comments_url(g, target, ref);
+	if (!base)
+		return -EINVAL;
+	char *url = xasprintf("%s?per_page=100", base);
+	free(base);
+	struct gh_req *r = gh_req_new(g, GH_COMMENT_FIND, "GET", url, target, arg);
+	r->comment_cb = cb;
+	r->marker = xstrdup(marker);
+	return gh_req_start(r);
+}
