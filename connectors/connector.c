@@ -1,8 +1,10 @@
-/* connector.c — see connector.h: the parts every connector shares. */
+/* connector.c — see connector.h: the parts every connector shares and
+ * the registry of tracker types. */
 #include "connector.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *conn_status_name(enum conn_status s)
@@ -43,13 +45,112 @@ void conn_remote_free(struct conn_remote *r)
 	conn_remote_init(r);
 }
 
+/* ---- the registry ---- */
+
+/* The built-in tracker types: one row each. */
+static const struct conn_type *const builtin_types[] = {
+	&github_conn_type,
+};
+
+#define CONN_EXTRA_TYPES 4
+static const struct conn_type *extra_types[CONN_EXTRA_TYPES];
+static size_t n_extra_types;
+
+size_t conn_type_count(void)
+{
+	return ARRAY_SIZE(builtin_types) + n_extra_types;
+}
+
+const struct conn_type *conn_type_at(size_t i)
+{
+	if (i < ARRAY_SIZE(builtin_types))
+		return builtin_types[i];
+	i -= ARRAY_SIZE(builtin_types);
+	return i < n_extra_types ? extra_types[i] : NULL;
+}
+
+const struct conn_type *conn_type_find(const char *name)
+{
+	for (size_t i = 0; name && i < conn_type_count(); i++)
+		if (strcmp(conn_type_at(i)->name, name) == 0)
+			return conn_type_at(i);
+	return NULL;
+}
+
+const char *conn_type_names(void)
+{
+	static char names[256];
+	size_t o = 0;
+	names[0] = '\0';
+	for (size_t i = 0; i < conn_type_count() && o < sizeof(names); i++) {
+		int n = snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
+		                 conn_type_at(i)->name);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return names;
+}
+
+int connector_register(const struct conn_type *t)
+{
+	if (!t || !t->name || !t->create)
+		return -EINVAL;
+	if (conn_type_find(t->name))
+		return -EEXIST;
+	if (n_extra_types >= CONN_EXTRA_TYPES)
+		return -ENOSPC;
+	extra_types[n_extra_types++] = t;
+	return 0;
+}
+
+int conn_type_option(const struct conn_type *t, const char *name)
+{
+	for (size_t i = 0; t && name && i < t->n_options; i++)
+		if (strcmp(t->options[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *conn_opt(const struct conn_type *t, const struct conn_options *o,
+                     const char *name)
+{
+	int i = conn_type_option(t, name);
+	if (i < 0)
+		return NULL;
+	if (o && o->type_opts && o->type_opts[i])
+		return o->type_opts[i];
+	const char *def = t->options[i].def;
+	return def && def[0] != '(' ? def : NULL;
+}
+
+const struct conn_type *conn_type_of(const struct connector *c)
+{
+	if (!c)
+		return NULL;
+	if (c->type)
+		return c->type;
+	return c->ops ? conn_type_find(c->ops->type) : NULL;
+}
+
+char *conn_normalise(const struct conn_type *t, enum item_field f, const char *v)
+{
+	if (t && t->normalise && (t->caps[f] & CONN_CAP_LOSSY))
+		return t->normalise(f, v);
+	return xstrdup(v);
+}
+
 int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
                   struct http_client *http, const struct conn_options *opt)
 {
+	const struct conn_type *t = conn_type_find(type);
 	*out = NULL;
-	if (type && strcmp(type, "github") == 0)
-		return github_connector_new(out, loop, http, opt);
-	return -EINVAL;
+	if (!t)
+		return -EINVAL;
+	int rc = t->create(out, loop, http, opt);
+	if (rc == 0 && *out && !(*out)->type)
+		(*out)->type = t;
+	return rc;
 }
 
 void connector_destroy(struct connector *c)

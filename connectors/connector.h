@@ -55,6 +55,12 @@ struct conn_result {
 	long http_status;        /* last HTTP status, 0 for transport errors */
 	const char *error;       /* valid during the callback only */
 	int64_t retry_after_ms;  /* for CONN_RATE_LIMITED: when to come back */
+	/* update only (partial writes): the fields of the mask the tracker did
+	 * NOT apply although the answer is CONN_OK, each with the tracker's
+	 * reason (refused_reason[f], valid during the callback).  The other
+	 * fields of the mask were applied; remote shows the ticket after. */
+	unsigned refused_mask;
+	const char *refused_reason[ITEM_F__COUNT];
 };
 
 /* One remote ticket as a connector sees it. */
@@ -171,6 +177,14 @@ struct conn_ops {
 	                    const struct conn_remote *ref, const char *marker,
 	                    conn_comment_cb cb, void *arg);
 
+	/* Optional (NULL: the tracker cannot).  Find the ticket in target that
+	 * carries create token token, directly (GitHub: the issue search;
+	 * ServiceNow: correlation_id; Jira: a label or entity property), for
+	 * recovery when the listing may not show a ticket created moments ago.
+	 * CONN_OK with the ticket, or CONN_GONE when no ticket carries it. */
+	int (*find_by_token)(struct connector *c, const char *target, const char *token,
+	                     conn_item_cb cb, void *arg);
+
 	/* Stop all in-flight work: every pending callback is called with
 	 * CONN_ERROR "cancelled" before this returns or soon after, and no
 	 * new timers fire.  Then destroy frees the connector. */
@@ -178,12 +192,16 @@ struct conn_ops {
 	void (*destroy)(struct connector *c);
 };
 
+struct conn_type;
+
 /* Options every connector gets (from struct cfg_connector). */
 struct conn_options {
 	const char *name;          /* configured name, e.g. "github-main" */
 	const char *base_url;      /* "https://api.github.com" or simulator */
 	const char *token;         /* secret; never logged */
-	const char *api_version;   /* GitHub X-GitHub-Api-Version, may be NULL */
+	/* the type's own options (conn_type.options), values as text in the
+	 * order of that table, NULL = not set; read them with conn_opt() */
+	char *const *type_opts;
 	int max_attempts;          /* per request, >= 1 */
 	int64_t backoff_base_ms;   /* first retry delay; doubles, jittered */
 	int64_t backoff_max_ms;
@@ -193,6 +211,7 @@ struct conn_options {
 
 struct connector {
 	const struct conn_ops *ops;
+	const struct conn_type *type;  /* its registry row (connector_new sets it) */
 	char *name;
 	uv_loop_t *loop;
 	struct http_client *http;
@@ -201,15 +220,91 @@ struct connector {
 	uint64_t n_comment;
 };
 
-/* Make a connector of the configured type.  Returns 0 or -EINVAL for an
- * unknown type.  connector_destroy() calls ops->destroy. */
+/* ---- the registry: one row per tracker type ----
+ *
+ * Adding a tracker is its own files (connectors/<type>*.c), one row in
+ * connector.c's registry, a simulator and tests: reconcile, config.c and the
+ * SQL read everything tracker-specific from the row.  Tests may register a
+ * type of their own with connector_register(). */
+
+/* One option of a type's own option group.  The options sit in the
+ * connector's group of the configuration next to the generic ones
+ * (name, type, base_url, token_file/token_env, targets, poll_interval,
+ * max_attempts, request_timeout, max_inflight); config.c parses them with
+ * the same walk, types, ranges and "FILE:LINE: ..." errors as its own
+ * table, and documents them as `connectors.[<type>].<name>` rows of
+ * docs/configuration.md (a unit test checks that). */
+struct conn_option {
+	const char *name;      /* leaf, e.g. "api_version" */
+	const char *type;      /* "string" | "int" | "bool" */
+	const char *def;       /* literal default; "(...)" = described; NULL = required */
+	bool reloadable;       /* may change on SIGHUP */
+	long long min, max;    /* "int" only: the accepted range */
+	const char *unit;      /* "int" only: "seconds", ... */
+	/* The connector's own check of a value (may be NULL): NULL when the
+	 * value is good, else a static phrase saying what was expected. */
+	const char *(*check)(const char *value);
+};
+
+/* Capabilities of one canonical field (flags). */
+enum conn_cap {
+	CONN_CAP_NATIVE = 1u << 0,   /* the tracker stores the field */
+	CONN_CAP_WRITABLE = 1u << 1, /* closeloop may write it there */
+	CONN_CAP_LOSSY = 1u << 2,    /* a round trip may change its text (the
+	                                type's normalise says how) */
+};
+
+struct conn_type {
+	const char *name;        /* configuration value of type, e.g. "github" */
+	int (*create)(struct connector **out, uv_loop_t *loop, struct http_client *http,
+	              const struct conn_options *opt);
+	const struct conn_option *options;
+	size_t n_options;
+	/* Is target one this tracker can serve?  NULL when good, else a static
+	 * phrase of what is expected ("a repository \"owner/name\""). */
+	const char *(*target_check)(const char *target);
+	/* Column of the ledger's person table that holds a person's identity
+	 * in this tracker ("github_login"); reconcile maps owners through it. */
+	const char *person_ident;
+	unsigned caps[ITEM_F__COUNT];   /* enum conn_cap bits per field */
+	/* For fields with CONN_CAP_LOSSY: the value as it comes back after a
+	 * round trip through the tracker (heap string or NULL).  Reconcile
+	 * compares normalised values, so a value changed only by the round
+	 * trip is not a change.  May be NULL when no field is lossy. */
+	char *(*normalise)(enum item_field f, const char *value);
+};
+
+/* The registered type called name, or NULL. */
+const struct conn_type *conn_type_find(const char *name);
+/* The registered types, for messages and the documentation check:
+ * conn_type_at(i) for i < conn_type_count(). */
+size_t conn_type_count(void);
+const struct conn_type *conn_type_at(size_t i);
+/* "github, jira" — every registered type name, for messages (static). */
+const char *conn_type_names(void);
+/* Register a type (tests; at most a few).  Returns 0, -EEXIST for a
+ * registered name, -ENOSPC when full. */
+int connector_register(const struct conn_type *t) MUST_CHECK;
+/* The row's index of option name in t->options, or -1. */
+int conn_type_option(const struct conn_type *t, const char *name);
+/* A type option's value: as configured, else its literal default, else
+ * NULL. */
+const char *conn_opt(const struct conn_type *t, const struct conn_options *o,
+                     const char *name);
+/* The type of a connector: its row, or the row named by ops->type. */
+const struct conn_type *conn_type_of(const struct connector *c);
+/* Normalised copy of v for field f under t (a plain copy when the field
+ * is not lossy).  Heap string or NULL. */
+char *conn_normalise(const struct conn_type *t, enum item_field f, const char *v);
+
+/* Make a connector of the registered type.  Returns 0, -EINVAL for an
+ * unknown type, or the constructor's error.  connector_destroy() calls
+ * ops->destroy. */
 int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
                   struct http_client *http, const struct conn_options *opt) MUST_CHECK;
 void connector_destroy(struct connector *c);
 
-/* Constructors, one per tracker file. */
-int github_connector_new(struct connector **out, uv_loop_t *loop,
-                         struct http_client *http,
-                         const struct conn_options *opt) MUST_CHECK;
+/* Registry rows, one per tracker file. */
+extern const struct conn_type github_conn_type;
 
 #endif

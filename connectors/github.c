@@ -517,14 +517,15 @@ static const struct conn_ops gh_ops = {
 	.destroy = gh_destroy,
 };
 
-int github_connector_new(struct connector **out, uv_loop_t *loop, struct http_client *http,
-                         const struct conn_options *opt)
+static int github_connector_new(struct connector **out, uv_loop_t *loop,
+                                struct http_client *http, const struct conn_options *opt)
 {
 	*out = NULL;
 	if (!loop || !http || !opt || !opt->base_url || !opt->token || !opt->token[0])
 		return -EINVAL;
 	struct gh_conn *g = xcalloc(1, sizeof(*g));
 	g->base.ops = &gh_ops;
+	g->base.type = &github_conn_type;
 	g->base.name = xstrdup(opt->name ? opt->name : "github");
 	g->base.loop = loop;
 	g->base.http = http;
@@ -534,8 +535,8 @@ int github_connector_new(struct connector **out, uv_loop_t *loop, struct http_cl
 		g->base_url[--n] = '\0';
 	log_add_secret(opt->token);
 	g->auth_header = xasprintf("Authorization: Bearer %s", opt->token);
-	g->version_header = xasprintf("X-GitHub-Api-Version: %s",
-	                              opt->api_version ? opt->api_version : GH_DEFAULT_API_VERSION);
+	const char *ver = conn_opt(&github_conn_type, opt, "api_version");
+	g->version_header = xasprintf("X-GitHub-Api-Version: %s", ver ? ver : GH_DEFAULT_API_VERSION);
 	g->ua_header = xasprintf("User-Agent: closeloop/%s (%s)", GH_VERSION, g->base.name);
 	g->max_attempts = opt->max_attempts >= 1 ? opt->max_attempts : 1;
 	g->backoff_base_ms = opt->backoff_base_ms > 0 ? opt->backoff_base_ms : 500;
@@ -552,3 +553,43 @@ int github_connector_new(struct connector **out, uv_loop_t *loop, struct http_cl
 	*out = &g->base;
 	return 0;
 }
+
+/* ---- the registry row (connector.h) ---- */
+
+/* X-GitHub-Api-Version values are dates, YYYY-MM-DD (REST API docs, "API
+ * Versions"). */
+static const char *gh_check_api_version(const char *v)
+{
+	return date_valid(v) ? NULL : "a REST API version date YYYY-MM-DD, e.g. \"2022-11-28\"";
+}
+
+static const struct conn_option gh_options[] = {
+	{ "api_version", "string", GH_DEFAULT_API_VERSION, false, 0, 0, NULL, gh_check_api_version },
+};
+
+static char *gh_normalise(enum item_field f, const char *v)
+{
+	return f == ITEM_F_DESCRIPTION ? gh_description_normalise(v) : xstrdup(v);
+}
+
+#define GH_RW (CONN_CAP_NATIVE | CONN_CAP_WRITABLE)
+const struct conn_type github_conn_type = {
+	.name = "github",
+	.create = github_connector_new,
+	.options = gh_options,
+	.n_options = ARRAY_SIZE(gh_options),
+	.target_check = gh_target_check,
+	.person_ident = "github_login",
+	/* title, state, owner natively; description and due date in the body
+	 * block; priority and type as labels (github_body.h) */
+	.caps = {
+		[ITEM_F_TITLE] = GH_RW,
+		[ITEM_F_DESCRIPTION] = GH_RW | CONN_CAP_LOSSY,
+		[ITEM_F_STATE] = GH_RW,
+		[ITEM_F_PRIORITY] = GH_RW,
+		[ITEM_F_TYPE] = GH_RW,
+		[ITEM_F_OWNER] = GH_RW,
+		[ITEM_F_DUE_DATE] = GH_RW,
+	},
+	.normalise = gh_normalise,
+};

@@ -641,3 +641,32 @@ bool gh_repo_valid(const char *repo)
 	const char *name = repo + strlen(repo) - seg;
 	return slashes == 1 && seg > 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
+
+char *gh_description_normalise(const char *v)
+{
+	if (!v)
+		return NULL;
+	char *text = xstrdup(v);
+	char *w = text;
+	for (const char *r = text; *r; r++)
+		if (!(r[0] == '\r' && r[1] == '\n'))
+			*w++ = *r;
+	*w = '\0';
+	char *d = join_desc(text, "");
+	free(text);
+	return d;
+}
+
+const char *gh_target_check(const char *t)
+{
+	/* "owner/name": owner [A-Za-z0-9-], name [A-Za-z0-9._-] (GitHub's
+	 * rules for user and repository names) */
+	static const char expected[] = "a repository \"owner/name\"";
+	const char *slash = t ? strchr(t, '/') : NULL;
+	if (!slash || slash == t || !slash[1] || strchr(slash + 1, '/') || !gh_repo_valid(t))
+		return expected;
+	for (const char *p = t; p < slash; p++)
+		if (*p == '.' || *p == '_')
+			return expected;
+	return NULL;
+}

@@ -130,4 +130,14 @@ int gh_key_number(const char *key, long *out) MUST_CHECK;
 /* "owner/name" with GitHub's allowed characters [A-Za-z0-9._-]. */
 bool gh_repo_valid(const char *repo);
 
+/* A description as it comes back from GitHub after a round trip (the
+ * registry's normaliser for the lossy description): CRLF as LF (the web
+ * editor sends CRLF), surrounding white space trimmed (gh_body_render and
+ * gh_body_parse trim), empty as NULL.  Heap string or NULL. */
+char *gh_description_normalise(const char *v);
+
+/* The registry's target check: NULL for a repository "owner/name" (owner
+ * [A-Za-z0-9-], name [A-Za-z0-9._-]), else what is expected. */
+const char *gh_target_check(const char *target);
+
 #endif

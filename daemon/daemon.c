@@ -475,7 +475,7 @@ static int start_connectors(struct daemon *d)
 			.name = cc->name,
 			.base_url = cc->base_url,
 			.token = cc->token,
-			.api_version = cc->api_version,
+			.type_opts = cc->type_opts,
 			.max_attempts = cc->max_attempts > 0 ? cc->max_attempts : 5,
 			.backoff_base_ms = 500,
 			.backoff_max_ms = 60000,

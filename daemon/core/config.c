@@ -15,6 +15,7 @@
  */
 #include "config.h"
 #include "cfgfile.h"
+#include "connector.h"
 #include "log.h"
 
 #include <errno.h>
@@ -57,7 +58,6 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "connectors.[].name",            "string", NULL, false },
 	{ "connectors.[].type",            "string", NULL, false },
 	{ "connectors.[].base_url",        "string", NULL, false },
-	{ "connectors.[].api_version",     "string", "2022-11-28", false },
 	{ "connectors.[].token_file",      "string", "(one of token_file / token_env)", false },
 	{ "connectors.[].token_env",       "string", "(one of token_file / token_env)", false },
 	{ "connectors.[].targets",         "list",   NULL, true },
@@ -84,7 +84,6 @@ static const struct cfg_range cfg_ranges[] = {
 };
 
 static const char *const policy_names[] = { "remote_wins", "ledger_wins", "newest_wins" };
-static const char *const connector_types[] = { "github" };
 
 #define TOKEN_FILE_MAX (64 * 1024)
 
@@ -174,16 +173,20 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
+/* ct: the connector type whose own options are also allowed here (NULL
+ * outside a connector's group). */
 static int fail_unknown(struct ctx *x, const config_setting_t *m, const char *prefix,
-                        const char *shown)
+                        const char *shown, const struct conn_type *ct)
 {
 	const char *key = config_setting_name(m);
 	struct buf b = { 0 };
 	const char *guess = NULL;
 	size_t best = 3;
 	int rc = 0;
-	for (size_t i = 0; i < cfg_n_options && rc == 0; i++) {
-		const char *leaf = opt_leaf_under(cfg_options[i].name, prefix);
+	size_t n_type = ct ? ct->n_options : 0;
+	for (size_t i = 0; i < cfg_n_options + n_type && rc == 0; i++) {
+		const char *leaf = i < cfg_n_options ? opt_leaf_under(cfg_options[i].name, prefix) :
+		                   ct->options[i - cfg_n_options].name;
 		if (!leaf)
 			continue;
 		size_t d = edit_distance(key, leaf);
@@ -285,19 +288,31 @@ static int check_members(struct ctx *x, const config_setting_t *grp, const char 
                          const char *shown)
 {
 	int n = config_setting_length(grp);
+	bool in_conn = strcmp(prefix, "connectors.[]") == 0;
+	const char *tname = NULL;
+	/* a connector's group also holds its type's own options (connector.h) */
+	const struct conn_type *ct = in_conn && config_setting_lookup_string(grp, "type", &tname) ?
+	                             conn_type_find(tname) : NULL;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *m = config_setting_get_elem(grp, (unsigned)i);
 		const char *key = config_setting_name(m);
 		char *full = xasprintf("%s%s%s", prefix, prefix[0] ? "." : "", key);
 		char *sh = xasprintf("%s%s%s", shown, shown[0] ? "." : "", key);
 		const struct cfg_option_doc *o = opt_find(full);
+		int ti = o ? -1 : conn_type_option(ct, key);
 		int rc = 0;
-		if (!o && strcmp(prefix, "connectors.[]") == 0 && strcmp(key, "token") == 0)
+		if (ti >= 0) {
+			if (!type_ok(ct->options[ti].type, m))
+				rc = fail(x, m, "option '%s' must be %s, got %s", sh,
+				          type_desc(ct->options[ti].type), setting_desc(m));
+		} else if (!o && in_conn && strcmp(key, "token") == 0)
 			rc = fail(x, m, "inline 'token' is refused: secrets never go in the "
 			          "config file; use token_file (e.g. a systemd LoadCredential= "
 			          "file) or token_env (an environment variable name)");
+		else if (in_conn && !o && tname && !ct)
+			rc = 0; /* an unknown type: parse_connector says so */
 		else if (!o)
-			rc = fail_unknown(x, m, prefix, shown);
+			rc = fail_unknown(x, m, prefix, shown, ct);
 		else if (!type_ok(o->type, m))
 			rc = fail(x, m, "option '%s' must be %s, got %s", sh,
 			          type_desc(o->type), setting_desc(m));
@@ -399,24 +414,6 @@ static char *resolve_relative(const char *cfg_path, const char *p)
 	return r;
 }
 
-
-static bool target_valid(const char *t)
-{
-	/* GitHub "owner/name": owner [A-Za-z0-9-], repo [A-Za-z0-9._-] */
-	const char *slash = strchr(t, '/');
-	if (!slash || slash == t || !slash[1] || strchr(slash + 1, '/'))
-		return false;
-	for (const char *p = t; *p; p++) {
-		if (p == slash)
-			continue;
-		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		          (*p >= '0' && *p <= '9') || *p == '-' ||
-		          (p > slash && (*p == '.' || *p == '_'));
-		if (!ok)
-			return false;
-	}
-	return true;
-}
 
 static bool base_url_valid(const char *u)
 {
@@ -522,28 +519,78 @@ static int load_token(struct ctx *x, const config_setting_t *e, struct cfg_conne
 	return check_token_chars(x, cc->token_file ? sf : se, cc->name, what, cc->token);
 }
 
-static int parse_targets(struct ctx *x, const config_setting_t *e, struct cfg_connector *cc)
+static int parse_targets(struct ctx *x, const config_setting_t *e, const struct conn_type *ct,
+                         struct cfg_connector *cc)
 {
 	const config_setting_t *t = config_setting_get_member(e, "targets");
+	/* what a target of this type looks like, from the registry */
+	const char *what = ct->target_check ? ct->target_check("") : NULL;
+	if (!what)
+		what = "a target name";
 	if (!t)
 		return fail(x, e, "connector '%s': missing required option 'targets' "
-		            "(expected a list of repositories \"owner/name\")", cc->name);
+		            "(expected a list, each %s)", cc->name, what);
 	int n = config_setting_length(t);
 	if (n == 0)
-		return fail(x, t, "connector '%s': 'targets' is empty (expected at least one "
-		            "repository \"owner/name\")", cc->name);
+		return fail(x, t, "connector '%s': 'targets' is empty (expected at least one, "
+		            "%s)", cc->name, what);
 	cc->targets = xcalloc((size_t)n, sizeof(*cc->targets));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *el = config_setting_get_elem(t, (unsigned)i);
 		const char *v = config_setting_get_string(el);
-		if (!target_valid(v))
-			return fail(x, el, "connector '%s': target '%s' does not look like a "
-			            "repository (expected \"owner/name\")", cc->name, v);
+		const char *bad = ct->target_check ? ct->target_check(v) : (v[0] ? NULL : what);
+		if (bad)
+			return fail(x, el, "connector '%s': target '%s' is not valid for type '%s' "
+			            "(expected %s)", cc->name, v, ct->name, bad);
 		for (size_t j = 0; j < cc->n_targets; j++)
 			if (strcmp(cc->targets[j], v) == 0)
 				return fail(x, el, "connector '%s': target '%s' is listed twice",
 				            cc->name, v);
 		cc->targets[cc->n_targets++] = xstrdup(v);
+	}
+	return 0;
+}
+
+/* The type's own options (connector.h: struct conn_option), each as text in
+ * cc->type_opts[] in the order of ct->options; sh names the connector
+ * ("connectors[0] ('github-main')."). */
+static int parse_type_options(struct ctx *x, const config_setting_t *e,
+                              const struct conn_type *ct, const char *sh,
+                              struct cfg_connector *cc)
+{
+	cc->n_type_opts = ct->n_options;
+	cc->type_opts = xcalloc(ct->n_options + 1, sizeof(char *));
+	for (size_t i = 0; i < ct->n_options; i++) {
+		const struct conn_option *o = &ct->options[i];
+		const config_setting_t *m = config_setting_get_member(e, o->name);
+		char *v = NULL;
+		if (!m) {
+			if (!o->def)
+				return fail(x, e, "connector '%s': missing required option '%s' for "
+				            "type '%s'", cc->name, o->name, ct->name);
+			continue; /* conn_opt() gives the default */
+		}
+		if (strcmp(o->type, "int") == 0) {
+			long long n = config_setting_get_int64(m);
+			if (n < o->min || n > o->max)
+				return fail(x, m, "%s%s = %lld is out of range (expected %lld..%lld %s)",
+				            sh, o->name, n, o->min, o->max, o->unit ? o->unit : "");
+			v = xasprintf("%lld", n);
+		} else if (strcmp(o->type, "bool") == 0) {
+			v = xstrdup(config_setting_get_bool(m) ? "true" : "false");
+		} else {
+			const char *sv = config_setting_get_string(m);
+			if (!sv || !sv[0])
+				return fail(x, m, "option '%s%s' must not be empty", sh, o->name);
+			v = xstrdup(sv);
+		}
+		const char *bad = o->check ? o->check(v) : NULL;
+		if (bad) {
+			int rc = fail(x, m, "%s%s = \"%s\" (expected %s)", sh, o->name, v, bad);
+			free(v);
+			return rc;
+		}
+		cc->type_opts[i] = v;
 	}
 	return 0;
 }
@@ -562,7 +609,6 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 #define SH(leaf) (snprintf(n, sizeof(n), "%s%s", sh, leaf), n)
 	if ((rc = get_string(x, e, "connectors.[].type", SH("type"), &cc->type)) < 0 ||
 	    (rc = get_string(x, e, "connectors.[].base_url", SH("base_url"), &cc->base_url)) < 0 ||
-	    (rc = get_string(x, e, "connectors.[].api_version", SH("api_version"), &cc->api_version)) < 0 ||
 	    (rc = get_string(x, e, "connectors.[].token_file", SH("token_file"), &cc->token_file)) < 0 ||
 	    (rc = get_string(x, e, "connectors.[].token_env", SH("token_env"), &cc->token_env)) < 0 ||
 	    (rc = get_int(x, e, "connectors.[].poll_interval", SH("poll_interval"),
@@ -579,12 +625,10 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 		free(cc->token_file);
 		cc->token_file = abs;
 	}
-	bool known = false;
-	for (size_t i = 0; i < ARRAY_SIZE(connector_types); i++)
-		known |= strcmp(cc->type, connector_types[i]) == 0;
-	if (!known)
+	const struct conn_type *ct = conn_type_find(cc->type);
+	if (!ct)
 		return fail(x, config_setting_get_member(e, "type"), "connector '%s': unknown type "
-		            "'%s' (expected one of: github)", cc->name, cc->type);
+		            "'%s' (expected one of: %s)", cc->name, cc->type, conn_type_names());
 	if (!base_url_valid(cc->base_url))
 		return fail(x, config_setting_get_member(e, "base_url"), "connector '%s': base_url "
 		            "'%s' is not an http(s) URL (expected e.g. \"https://api.github.com\")",
@@ -597,7 +641,8 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 			return fail(x, config_setting_get_member(e, "name"), "duplicate connector name "
 			            "'%s' (first defined at line %d; expected unique names)",
 			            cc->name, c->connectors[i].line);
-	if ((rc = parse_targets(x, e, cc)) < 0)
+	if ((rc = parse_type_options(x, e, ct, sh, cc)) < 0 ||
+	    (rc = parse_targets(x, e, ct, cc)) < 0)
 		return rc;
 	return load_token(x, e, cc);
 }
@@ -607,7 +652,9 @@ static void connector_free(struct cfg_connector *cc)
 	free(cc->name);
 	free(cc->type);
 	free(cc->base_url);
-	free(cc->api_version);
+	for (size_t i = 0; i < cc->n_type_opts; i++)
+		free(cc->type_opts[i]);
+	free(cc->type_opts);
 	free(cc->token_file);
 	free(cc->token_env);
 	if (cc->token)
@@ -787,10 +834,28 @@ const struct cfg_connector *cfg_find_connector(const struct config *c, const cha
 	return NULL;
 }
 
+/* The first of the type's own options that may not change on reload and
+ * did: "connectors.[github].api_version" (static), or NULL.  Same type. */
+static const char *type_option_blocker(const struct cfg_connector *a, const struct cfg_connector *b)
+{
+	static char name[160];
+	const struct conn_type *ct = conn_type_find(a->type);
+	for (size_t i = 0; ct && i < ct->n_options; i++) {
+		const char *va = i < a->n_type_opts ? a->type_opts[i] : NULL;
+		const char *vb = i < b->n_type_opts ? b->type_opts[i] : NULL;
+		if (ct->options[i].reloadable || str_eq(va, vb))
+			continue;
+		snprintf(name, sizeof(name), "connectors.[%s].%s", ct->name, ct->options[i].name);
+		return name;
+	}
+	return NULL;
+}
+
 const char *cfg_reload_blocker(const struct config *old, const struct config *new_)
 {
 	/* Exactly the rows of cfg_options[] marked not reloadable.  A
-	 * connector's identity (name, type, base_url, api_version, token) is
+	 * connector's identity (name, type, base_url, token, and the type's
+	 * own options marked not reloadable, e.g. GitHub's api_version) is
 	 * fixed while it runs: links, cursors and in-flight requests belong to
 	 * it.  Connectors are compared by position, as the daemon holds them. */
 	if (!str_eq(old->database_dsn, new_->database_dsn))
@@ -807,8 +872,9 @@ const char *cfg_reload_blocker(const struct config *old, const struct config *ne
 			return "connectors.[].type";
 		if (!str_eq(a->base_url, b->base_url))
 			return "connectors.[].base_url";
-		if (!str_eq(a->api_version, b->api_version))
-			return "connectors.[].api_version";
+		const char *t = type_option_blocker(a, b);
+		if (t)
+			return t;
 		if (!str_eq(a->token_file, b->token_file) || !str_eq(a->token_env, b->token_env) ||
 		    !str_eq(a->token, b->token))
 			return b->token_file ? "connectors.[].token_file" : "connectors.[].token_env";

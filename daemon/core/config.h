@@ -29,14 +29,17 @@ const char *cfg_policy_name(enum cfg_policy p);
 
 struct cfg_connector {
 	char *name;            /* unique, e.g. "github-main" */
-	char *type;            /* "github" */
+	char *type;            /* a registered type (connector.h), "github" */
 	char *base_url;        /* e.g. "https://api.github.com" */
-	char *api_version;     /* GitHub X-GitHub-Api-Version, default "2022-11-28" */
+	char **type_opts;      /* the type's own options as text, in the order of
+	                          its conn_type.options; NULL = not set */
+	size_t n_type_opts;
 	char *token_file;      /* path, or NULL */
 	char *token_env;       /* environment variable name, or NULL */
 	char *token;           /* the secret, loaded by cfg_load; never logged */
-	char **targets;        /* repositories ("owner/name") this connector
-	                          serves; teams route into these */
+	char **targets;        /* what this connector serves (GitHub: repositories
+	                          "owner/name", checked by the type's
+	                          target_check); teams route into these */
 	size_t n_targets;
 	int poll_interval_s;   /* per connector, default = global */
 	int max_attempts;      /* per request, default 5 */
@@ -78,10 +81,12 @@ const struct cfg_connector *cfg_find_connector(const struct config *c, const cha
 
 /* Which options a running daemon cannot change on SIGHUP (database_dsn,
  * listen_address, the number of connectors and each connector's name,
- * type, base_url, api_version and token — the rows of cfg_options[] with
- * reloadable = false): returns the option name of the first one that
- * differs between old and new ("database.dsn", "listen", "connectors",
- * "connectors.[].base_url", ...), or NULL when new may be applied as it is. */
+ * type, base_url and token — the rows of cfg_options[] with reloadable =
+ * false — and each connector type's own options marked not reloadable):
+ * returns the option name of the first one that differs between old and
+ * new ("database.dsn", "listen", "connectors", "connectors.[].base_url",
+ * "connectors.[github].api_version", ...), or NULL when new may be applied
+ * as it is. */
 const char *cfg_reload_blocker(const struct config *old, const struct config *new_);
 
 /* The option table, exported for the documentation check. */

@@ -243,6 +243,7 @@ struct rec_cycle {
 	enum cyc_state state;
 	bool push_only, first_conn;
 	char *name, *type, *source;
+	const struct conn_type *ctype; /* the connector's registry row */
 	char **targets;
 	size_t n_targets, ti;
 	int max_inflight, overlap_s;
@@ -302,7 +303,7 @@ void rec_pass_target_end(struct rec_cycle *cy);   /* CYC_TARGET_END */
 /* ---- SQL (rec_sql.c) ---- */
 
 extern const char REC_SQL_LOCK[];        /* $1 connector name -> bool */
-extern const char REC_SQL_IDMAP[];       /* $1 connector type -> handle, ident */
+extern const char REC_SQL_IDMAP[];       /* $1 person column -> handle, ident */
 extern const char REC_SQL_UNROUTED[];    /* $1 conns[] $2 targets[] $3 def conn $4 def target */
 extern const char REC_SQL_CURSOR[];      /* $1 conn $2 target */
 extern const char REC_SQL_PAGE[];        /* $1 conn $2 remote_ids[] $3 tokens[] */

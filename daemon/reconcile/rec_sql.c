@@ -20,12 +20,12 @@
 const char REC_SQL_LOCK[] =
 	"SELECT pg_try_advisory_lock(hashtext('closeloop:connector:' || $1))";
 
+/* $1 is the person column of the connector's type (connector.h:
+ * conn_type.person_ident, e.g. "github_login"), looked up by name in the
+ * row so that a new tracker needs no statement of its own. */
 const char REC_SQL_IDMAP[] =
-	"SELECT handle, ident FROM (SELECT handle, CASE $1::text"
-	" WHEN 'github' THEN github_login"
-	" WHEN 'jira' THEN coalesce(jira_account_id, jira_username)"
-	" WHEN 'servicenow' THEN servicenow_sys_id END AS ident FROM person) p"
-	" WHERE ident IS NOT NULL AND ident <> ''";
+	"SELECT handle, ident FROM (SELECT p.handle, to_jsonb(p) ->> $1::text AS ident"
+	" FROM person p) p WHERE ident IS NOT NULL AND ident <> ''";
 
 /* Open items without any managed link whose route (team target, else the
  * configured default) is no configured (connector, target) pair. */

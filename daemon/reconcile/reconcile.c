@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector.h"
 #include "db.h"
 #include "log.h"
 #include "rec_link.h"
@@ -267,7 +268,7 @@ void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next)
 		break;
 	}
 	case CYC_IDMAP: {
-		const char *p[] = { cy->type };
+		const char *p[] = { cy->ctype->person_ident };
 		rec_cycle_query(cy, REC_SQL_IDMAP, 1, p, on_idmap);
 		break;
 	}
@@ -324,6 +325,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	cy->name = xstrdup(rc->conn->name);
 	cy->type = xstrdup(cc && cc->type ? cc->type : rc->conn->ops->type);
 	cy->source = xasprintf("reconcile:%s", cy->name);
+	cy->ctype = conn_type_of(rc->conn);
 	cy->max_inflight = cc && cc->max_inflight > 0 ? cc->max_inflight : 4;
 	cy->overlap_s = cfg->overlap_s > 0 ? cfg->overlap_s : 0;
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
@@ -366,8 +368,9 @@ int rec_engine_new(struct rec_engine **out, uv_loop_t *loop, struct db *db,
 	if (!loop || !db || !cfg || (n_conns && !conns))
 		return -EINVAL;
 	for (size_t i = 0; i < n_conns; i++)
-		if (!conns[i] || !conns[i]->name || !conns[i]->ops)
-			return -EINVAL;
+		if (!conns[i] || !conns[i]->name || !conns[i]->ops || !conn_type_of(conns[i]) ||
+		    !conn_type_of(conns[i])->person_ident)
+			return -EINVAL; /* every connector has a registry row (connector.h) */
 	struct rec_engine *e = xcalloc(1, sizeof(*e));
 	e->loop = loop;
 	e->db = db;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "connector.h"
 #include "log.h"
 
 #ifndef FIXTURES
@@ -77,7 +78,9 @@ static void test_example_loads(void **state)
 	assert_null(cfg_find_connector(c, "github-main"));
 	assert_string_equal(cc->type, "github");
 	assert_string_equal(cc->base_url, "http://127.0.0.1:8089");
-	assert_string_equal(cc->api_version, "2022-11-28");
+	assert_int_equal(cc->n_type_opts, github_conn_type.n_options);
+	struct conn_options co = { .type_opts = cc->type_opts };
+	assert_string_equal(conn_opt(&github_conn_type, &co, "api_version"), "2022-11-28");
 	assert_null(cc->token_file);
 	assert_string_equal(cc->token_env, "CLOSELOOP_GITHUB_TOKEN");
 	assert_string_equal(cc->token, "ghp_demoTOKEN0987654321");
@@ -164,7 +167,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_connector_no_name.conf", 4, "missing required option 'connectors[0].name'", "expected a unique connector name" },
 	{ "bad_unknown_type.conf", 6, "unknown type 'jira'", "expected one of: github" },
 	{ "bad_base_url.conf", 7, "base_url 'ftp://api.github.com' is not an http(s) URL", "expected e.g." },
-	{ "bad_target.conf", 9, "target 'acme' does not look like a repository", "expected \"owner/name\"" },
+	{ "bad_target.conf", 9, "target 'acme' is not valid for type 'github'", "expected a repository \"owner/name\"" },
+	{ "bad_api_version.conf", 7, "connectors[0] ('gh').api_version = \"latest\"", "expected a REST API version date YYYY-MM-DD" },
+	{ "bad_type_option_type.conf", 7, "option 'connectors[0].api_version' must be a string", "got an integer" },
 	{ "bad_duplicate_connector.conf", 12, "duplicate connector name 'gh'", "first defined at line 4" },
 	{ "bad_defaults_target.conf", 14, "defaults.target = \"acme/elsewhere\" is not served by connector 'gh'", "expected one of its targets" },
 	{ "bad_defaults_connector.conf", 13, "defaults.connector = \"github-main\" is not a configured connector", "expected the name" },
@@ -264,6 +269,29 @@ static void test_options_documented(void **state)
 		            strcmp(o->type, "bool") == 0 || strcmp(o->type, "list") == 0 ||
 		            strcmp(o->type, "group") == 0);
 	}
+	/* every registered type's own options: `connectors.[TYPE].name` */
+	for (size_t t = 0; t < conn_type_count(); t++) {
+		const struct conn_type *ct = conn_type_at(t);
+		for (size_t i = 0; i < ct->n_options; i++) {
+			const struct conn_option *o = &ct->options[i];
+			if (!assigns(example, o->name))
+				fail_msg("option %s of type %s is not in examples/closeloop.conf",
+				         o->name, ct->name);
+			char row[160];
+			snprintf(row, sizeof(row), "| `connectors.[%s].%s` | %s | ", ct->name, o->name,
+			         o->type);
+			const char *r = strstr(doc, row);
+			if (!r)
+				fail_msg("option %s of type %s is not in docs/configuration.md (as a row '%s')",
+				         o->name, ct->name, row);
+			const char *cell = strstr(r + strlen(row), " | ");
+			assert_non_null(cell);
+			const char *want = o->reloadable ? " | yes | " : " | no | ";
+			if (strncmp(cell, want, strlen(want)) != 0)
+				fail_msg("docs/configuration.md: %s.%s should say reload %s", ct->name,
+				         o->name, o->reloadable ? "yes" : "no");
+		}
+	}
 	free(example);
 	free(doc);
 }
@@ -302,6 +330,9 @@ static void test_reload_blocker(void **state)
 	str_replace(&cc->token, "ghp_rotatedTOKEN");
 	assert_string_equal(cfg_reload_blocker(a, b), "connectors.[].token_env");
 	str_replace(&cc->token, a->connectors[0].token);
+	str_replace(&cc->type_opts[0], "2026-03-10");
+	assert_string_equal(cfg_reload_blocker(a, b), "connectors.[github].api_version");
+	str_replace(&cc->type_opts[0], a->connectors[0].type_opts[0]);
 	str_replace(&cc->name, "github-other");
 	assert_string_equal(cfg_reload_blocker(a, b), "connectors.[].name");
 	str_replace(&cc->name, a->connectors[0].name);
@@ -313,9 +344,13 @@ static void test_reload_blocker(void **state)
 	/* every name the blocker can return is a row marked not reloadable */
 	static const char *const blockers[] = {
 		"database.dsn", "listen", "connectors", "connectors.[].name",
-		"connectors.[].type", "connectors.[].base_url", "connectors.[].api_version",
+		"connectors.[].type", "connectors.[].base_url",
 		"connectors.[].token_file", "connectors.[].token_env",
 	};
+	/* and the type's own option the blocker named is not reloadable */
+	int api = conn_type_option(&github_conn_type, "api_version");
+	assert_true(api >= 0);
+	assert_false(github_conn_type.options[api].reloadable);
 	for (size_t i = 0; i < ARRAY_SIZE(blockers); i++) {
 		bool found = false;
 		for (size_t j = 0; j < cfg_n_options; j++)

@@ -589,7 +589,7 @@ static struct live *live_new_at(const char *base, const char *token, int max_inf
 	assert_int_equal(http_client_new(&l->http, &l->loop, &ho), 0);
 	struct conn_options o = {
 		.name = "gh-test", .base_url = base, .token = token,
-		.api_version = NULL, .max_attempts = 4, .backoff_base_ms = 50,
+		.max_attempts = 4, .backoff_base_ms = 50,
 		.backoff_max_ms = 2000, .request_timeout_ms = 5000,
 		.max_inflight = max_inflight,
 	};
