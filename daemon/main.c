@@ -1,25 +1,25 @@
 /* main.c — the closeloop command line: one binary, several subcommands,
  * all sharing the same modules as the daemon.
  *
- *   closeloop run            [-c FILE]                    the daemon
- *   closeloop sync --once    [-c FILE] [--dry-run] [--connector NAME]
- *   closeloop migrate        [-c FILE | --dsn DSN]
- *   closeloop import         [-c FILE] [--platform P] [--team T] [--dry-run] FILE...
- *   closeloop directory load [-c FILE] [DIRECTORY-FILE]
- *   closeloop check-config   [FILE]
- *   closeloop version
+ * Adding a subcommand is one row of commands[] below (its handler takes
+ * a const struct cli *, see daemon/cli/cli.h); adding an option is one row
+ * of options[] and a field in struct cli.  `closeloop SUBCOMMAND --help`
+ * is generated from the rows, and the integration test runs it for every
+ * row that `closeloop help` lists.
  *
- * The configuration file defaults to $CLOSELOOP_CONFIG, else
- * /etc/closeloop/closeloop.conf.  Exit status: 0 success, 1 failure,
- * 2 partial failure (some files or links failed, the rest was done),
- * 64 usage error.
+ * Options may stand before or after the subcommand (GNU getopt permutes
+ * the arguments); an unknown option or subcommand names the nearest valid
+ * one.  Exit status: 0 success, 1 failure (also partial: some files or
+ * links failed, the rest was done), 2 usage error (nothing was done).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
@@ -28,127 +28,294 @@
 #include "log.h"
 #include "util.h"
 
-#define EXIT_USAGE 64
-#define DEFAULT_CONFIG "/etc/closeloop/closeloop.conf"
+static int cmd_run(const struct cli *cli);
+static int cmd_sync(const struct cli *cli);
+static int cmd_migrate(const struct cli *cli);
+static int cmd_import(const struct cli *cli);
+static int cmd_directory(const struct cli *cli);
+static int cmd_check_config(const struct cli *cli);
+static int cmd_version(const struct cli *cli);
+static int cmd_help(const struct cli *cli);
+
+/* ---- the subcommand table: one row per subcommand ---- */
+
+static const struct cli_command commands[] = {
+	{ "run", cmd_run, "",
+	  "run the daemon (reconcile on timers and ledger edits)", "",
+	  "closeloop run -c /etc/closeloop/closeloop.conf" },
+	{ "sync", cmd_sync, "--once [--dry-run] [--connector NAME]",
+	  "run one reconcile cycle and exit; --dry-run prints the plan, writes nothing",
+	  "once dry-run connector",
+	  "closeloop sync --once --dry-run -c /etc/closeloop/closeloop.conf" },
+	{ "migrate", cmd_migrate, "[--dsn DSN]",
+	  "create or upgrade the ledger's schema", "dsn",
+	  "closeloop migrate -c /etc/closeloop/closeloop.conf" },
+	{ "import", cmd_import, "[--platform P] [--team T] [--dry-run] FILE...",
+	  "import postmortem action items from Markdown files", "platform team dry-run",
+	  "closeloop import -c /etc/closeloop/closeloop.conf --platform kubernetes --team platform postmortems/*.md" },
+	{ "directory", cmd_directory, "load [DIRECTORY-FILE]",
+	  "load people, teams and platforms into the ledger", "",
+	  "closeloop directory load -c /etc/closeloop/closeloop.conf" },
+	{ "check-config", cmd_check_config, "[--connect] [FILE]",
+	  "validate a configuration file (--connect: also the ledger and its schema)",
+	  "connect",
+	  "closeloop check-config --connect /etc/closeloop/closeloop.conf" },
+	{ "version", cmd_version, "", "print the version", "", "closeloop version" },
+	{ "help", cmd_help, "[SUBCOMMAND]", "print this overview, or one subcommand's help", "",
+	  "closeloop help import" },
+};
+
+/* ---- the option table ---- */
+
+struct cli_option {
+	const char *name;   /* long name, "dry-run" */
+	char shortopt;      /* 0 = long only */
+	const char *arg;    /* metavariable, NULL for a flag */
+	size_t off;         /* into struct cli: const char * (arg) or bool (flag) */
+	bool global;        /* accepted by every subcommand */
+	const char *help;
+};
+#define OPT_ARG(n, s, a, field, g, h) { n, s, a, offsetof(struct cli, field), g, h }
+#define OPT_FLAG(n, s, field, g, h) { n, s, NULL, offsetof(struct cli, field), g, h }
+
+static const struct cli_option options[] = {
+	OPT_ARG("config", 'c', "FILE", config, true,
+	        "configuration file (default $CLOSELOOP_CONFIG, else " CLI_DEFAULT_CONFIG ")"),
+	OPT_FLAG("verbose", 'v', verbose, true, "debug logging"),
+	OPT_FLAG("help", 'h', help, true, "print this help and exit"),
+	OPT_ARG("dsn", 0, "DSN", dsn, false, "libpq connection string, instead of the configuration's"),
+	OPT_ARG("platform", 0, "NAME", platform, false, "platform of the action items"),
+	OPT_ARG("team", 0, "NAME", team, false, "owning team of the action items"),
+	OPT_ARG("connector", 0, "NAME", connector, false, "only this connector"),
+	OPT_FLAG("once", 0, once, false, "one cycle, then exit"),
+	OPT_FLAG("dry-run", 'n', dry_run, false, "print what would change, write nothing"),
+	OPT_FLAG("connect", 0, connect, false, "also connect to the ledger and check its schema version"),
+};
+
+/* ---- parsing ---- */
+
+static const struct cli_command *find_command(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Does cmd take the option (by its own row's list or as a global one)? */
+static bool command_takes(const struct cli_command *cmd, const struct cli_option *o)
+{
+	if (o->global)
+		return true;
+	size_t n = strlen(o->name);
+	for (const char *p = cmd->options; (p = strstr(p, o->name)) != NULL; p += n)
+		if ((p == cmd->options || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+static void print_options(FILE *f, const struct cli_command *cmd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct cli_option *o = &options[i];
+		if (cmd ? !command_takes(cmd, o) : !o->global)
+			continue;
+		char left[48];
+		if (o->shortopt)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->shortopt, o->name,
+			         o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name,
+			         o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-24s %s\n", left, o->help);
+	}
+}
 
 static void usage(FILE *f)
 {
-	fputs("usage: closeloop COMMAND [OPTIONS]\n"
-	      "\n"
-	      "commands:\n"
-	      "  run                      run the daemon (reconcile on timers and ledger edits)\n"
-	      "  sync --once [--dry-run] [--connector NAME]\n"
-	      "                           run one reconcile cycle and exit; --dry-run prints\n"
-	      "                           the field-level plan and writes nothing\n"
-	      "  migrate [--dsn DSN]      apply the ledger's schema migrations\n"
-	      "  import [--platform P] [--team T] [--dry-run] FILE...\n"
-	      "                           import postmortem action items from Markdown\n"
-	      "  directory load [FILE]    load people, teams and platforms into the ledger\n"
-	      "  check-config [FILE]      validate a configuration file\n"
-	      "  version                  print the version\n"
-	      "\n"
-	      "options:\n"
-	      "  -c, --config FILE        configuration (default $CLOSELOOP_CONFIG or\n"
-	      "                           " DEFAULT_CONFIG ")\n"
-	      "  -v, --verbose            debug logging\n", f);
+	fputs("usage: closeloop [OPTIONS] SUBCOMMAND [ARGS...]\n\nsubcommands:\n", f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+	fputs("\noptions (every subcommand):\n", f);
+	print_options(f, NULL);
+	fputs("\nexit status: 0 success, 1 failure (also partial), 2 usage error\n"
+	      "`closeloop SUBCOMMAND --help` shows a subcommand's options and an example.\n", f);
 }
 
-struct cli {
-	const char *config;
-	const char *dsn;
-	const char *platform;
-	const char *team;
-	const char *connector;
-	bool once, dry_run, verbose;
-	int argc;
-	char **argv; /* positional arguments after the command */
-};
-
-static int parse_options(int argc, char **argv, struct cli *cli)
+static void command_help(FILE *f, const struct cli_command *cmd)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "dsn", required_argument, NULL, 'd' },
-		{ "platform", required_argument, NULL, 'p' },
-		{ "team", required_argument, NULL, 't' },
-		{ "connector", required_argument, NULL, 'C' },
-		{ "once", no_argument, NULL, 'o' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
+	fprintf(f, "usage: closeloop %s [OPTIONS]%s%s\n\n%s\n\noptions:\n", cmd->name,
+	        *cmd->synopsis ? " " : "", cmd->synopsis, cmd->summary);
+	print_options(f, cmd);
+	fprintf(f, "\nexample:\n  %s\n\nexit status: 0 success, 1 failure, 2 usage error\n",
+	        cmd->example);
+}
+
+static void unknown_option(const char *arg)
+{
+	char word[64];
+	const char *p = arg;
+	while (*p == '-')
+		p++;
+	snprintf(word, sizeof(word), "%.*s", (int)strcspn(p, "="), p);
+	const char *near = str_nearest(word, options, ARRAY_SIZE(options), sizeof(options[0]), 4);
+	if (near)
+		fprintf(stderr, "closeloop: unknown option '%s'; did you mean --%s?\n", arg, near);
+	else
+		fprintf(stderr, "closeloop: unknown option '%s'\n", arg);
+}
+
+/* Parse argv into cli (options anywhere, the first positional argument is
+ * the subcommand).  Returns 0 or CLI_USAGE after printing why. */
+static int parse(int argc, char **argv, struct cli *cli)
+{
+	struct option lopts[ARRAY_SIZE(options) + 1];
+	char shorts[2 * ARRAY_SIZE(options) + 2] = ":";
+	size_t ns = 1;
+	bool seen[ARRAY_SIZE(options)] = { false };
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		lopts[i] = (struct option){ options[i].name,
+			options[i].arg ? required_argument : no_argument, NULL, 256 + (int)i };
+		if (options[i].shortopt) {
+			shorts[ns++] = options[i].shortopt;
+			if (options[i].arg)
+				shorts[ns++] = ':';
+		}
+	}
+	shorts[ns] = '\0';
+	lopts[ARRAY_SIZE(options)] = (struct option){ NULL, 0, NULL, 0 };
+	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c': cli->config = optarg; break;
-		case 'd': cli->dsn = optarg; break;
-		case 'p': cli->platform = optarg; break;
-		case 't': cli->team = optarg; break;
-		case 'C': cli->connector = optarg; break;
-		case 'o': cli->once = true; break;
-		case 'n': cli->dry_run = true; break;
-		case 'v': cli->verbose = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
+	int ch;
+	while ((ch = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
+		size_t idx = ARRAY_SIZE(options);
+		if (ch >= 256)
+			idx = (size_t)(ch - 256);
+		for (size_t i = 0; ch < 256 && i < ARRAY_SIZE(options); i++)
+			if (options[i].shortopt && options[i].shortopt == ch)
+				idx = i;
+		if (ch == ':') {
+			fprintf(stderr, "closeloop: option '%s' needs a value\n", argv[optind - 1]);
+			return CLI_USAGE;
+		}
+		if (ch == '?' || idx == ARRAY_SIZE(options)) {
+			if (optopt && optopt < 256)
+				fprintf(stderr, "closeloop: unknown option '-%c'\n", optopt);
+			else
+				unknown_option(argv[optind - 1]);
+			fputs("see `closeloop --help`\n", stderr);
+			return CLI_USAGE;
+		}
+		seen[idx] = true;
+		char *field = (char *)cli + options[idx].off;
+		if (options[idx].arg)
+			*(const char **)(void *)field = optarg;
+		else
+			*(bool *)(void *)field = true;
+	}
+	if (optind < argc) {
+		const char *name = argv[optind++];
+		cli->cmd = find_command(name);
+		if (!cli->cmd) {
+			const char *near = str_nearest(name, commands, ARRAY_SIZE(commands),
+			                               sizeof(commands[0]), 4);
+			fprintf(stderr, "closeloop: unknown subcommand '%s'%s%s%s\nsee `closeloop --help`\n",
+			        name, near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+			return CLI_USAGE;
 		}
 	}
 	cli->argc = argc - optind;
 	cli->argv = argv + optind;
-	if (cli->verbose)
-		log_set_level(LOG_LVL_DEBUG);
+	for (size_t i = 0; cli->cmd && i < ARRAY_SIZE(options); i++) {
+		if (seen[i] && !command_takes(cli->cmd, &options[i])) {
+			fprintf(stderr, "closeloop %s: --%s is not an option of %s\n",
+			        cli->cmd->name, options[i].name, cli->cmd->name);
+			cli_usage_hint(cli);
+			return CLI_USAGE;
+		}
+	}
 	return 0;
 }
 
-static const char *config_path(const struct cli *cli)
+int main(int argc, char **argv)
 {
-	if (cli->config)
-		return cli->config;
-	const char *env = getenv("CLOSELOOP_CONFIG");
-	return env && *env ? env : DEFAULT_CONFIG;
-}
-
-static struct config *load_config(const struct cli *cli)
-{
-	char err[1024];
-	struct config *cfg = NULL;
-	if (cfg_load(config_path(cli), &cfg, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return NULL;
+	struct cli cli = { 0 };
+	int rc = parse(argc, argv, &cli);
+	if (rc)
+		return rc;
+	if (cli.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	if (cli.help) {
+		if (cli.cmd)
+			command_help(stdout, cli.cmd);
+		else
+			usage(stdout);
+		return CLI_OK;
 	}
-	return cfg;
+	if (!cli.cmd) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	return cli.cmd->run(&cli);
 }
 
-static PGconn *connect_ledger(const char *dsn)
+/* ---- subcommands ---- */
+
+static int cmd_help(const struct cli *cli)
 {
-	char err[512];
-	PGconn *c = db_sync_connect(dsn, err, sizeof(err));
-	if (!c)
-		log_error("ledger: %s", err);
-	return c;
+	if (cli->argc == 0) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	const struct cli_command *cmd = find_command(cli->argv[0]);
+	if (!cmd) {
+		fprintf(stderr, "closeloop help: no subcommand '%s'\n", cli->argv[0]);
+		cli_usage_hint(cli);
+		return CLI_USAGE;
+	}
+	command_help(stdout, cmd);
+	return CLI_OK;
+}
+
+static int cmd_version(const struct cli *cli)
+{
+	UNUSED(cli);
+	printf("closeloop %s\n", CLOSELOOP_VERSION);
+	return CLI_OK;
 }
 
 static int cmd_check_config(const struct cli *cli)
 {
-	const char *path = cli->argc > 0 ? cli->argv[0] : config_path(cli);
+	const char *path = cli->argc > 0 ? cli->argv[0] : cli_config_path(cli);
 	char err[1024];
 	struct config *cfg = NULL;
 	if (cfg_load(path, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
+		fprintf(stderr, "%s\nfix the line named above and run `closeloop check-config %s` again\n",
+		        err, path);
+		return CLI_FAIL;
 	}
-	int rc = 0;
+	int rc = CLI_OK;
 	if (cfg->directory_file) {
 		struct directory *dir = NULL;
 		if (dir_load_file(cfg->directory_file, &dir, err, sizeof(err)) < 0) {
-			fprintf(stderr, "%s\n", err);
-			rc = 1;
+			fprintf(stderr, "%s\nfix the directory file named by `directory` in %s\n",
+			        err, path);
+			rc = CLI_FAIL;
 		}
 		dir_free(dir);
 	}
-	if (rc == 0)
-		printf("%s: ok (%zu connector(s))\n", path, cfg->n_connectors);
+	if (rc == CLI_OK && cli->connect) {
+		struct cli c2 = *cli;
+		c2.config = path;
+		PGconn *c = cli_ledger_open(&c2, cfg->database_dsn, true);
+		if (!c)
+			rc = CLI_FAIL;
+		else
+			PQfinish(c);
+	}
+	if (rc == CLI_OK)
+		printf("%s: ok (%zu connector(s)%s)\n", path, cfg->n_connectors,
+		       cli->connect ? ", ledger answers, schema fits" : "");
 	cfg_free(cfg);
 	return rc;
 }
@@ -158,22 +325,24 @@ static int cmd_migrate(const struct cli *cli)
 	struct config *cfg = NULL;
 	const char *dsn = cli->dsn;
 	if (!dsn) {
-		if (!(cfg = load_config(cli)))
-			return 1;
+		if (!(cfg = cli_load_config(cli)))
+			return CLI_FAIL;
 		dsn = cfg->database_dsn;
 	}
-	int code = 1;
+	int code = CLI_FAIL;
 	char err[1024];
-	PGconn *c = connect_ledger(dsn);
+	PGconn *c = cli_ledger_open(cli, dsn, false);
 	if (!c)
 		goto out;
 	int n = db_migrate(c, err, sizeof(err));
 	if (n < 0) {
 		log_error("migrate: %s", err);
+		log_error("hint: nothing after the failed migration was applied; fix the cause "
+		          "(permissions of the DSN's role, a conflicting object) and run migrate again");
 		goto out;
 	}
 	printf("ledger schema at version %d (%d migration(s) applied)\n", db_schema_required(), n);
-	code = 0;
+	code = CLI_OK;
 out:
 	if (c)
 		PQfinish(c);
@@ -181,18 +350,29 @@ out:
 	return code;
 }
 
+static void counts_add(struct imp_counts *total, const struct imp_counts *n)
+{
+	total->postmortems_new += n->postmortems_new;
+	total->postmortems_updated += n->postmortems_updated;
+	total->items_new += n->items_new;
+	total->items_updated += n->items_updated;
+	total->items_unchanged += n->items_unchanged;
+	total->refs_new += n->refs_new;
+}
+
 static int cmd_import(const struct cli *cli)
 {
 	if (cli->argc == 0) {
 		fputs("closeloop import: name at least one postmortem file\n", stderr);
-		return EXIT_USAGE;
+		cli_usage_hint(cli);
+		return CLI_USAGE;
 	}
-	struct config *cfg = load_config(cli);
+	struct config *cfg = cli_load_config(cli);
 	if (!cfg)
-		return 1;
-	int code = 1, failed = 0;
+		return CLI_FAIL;
+	int code = CLI_FAIL, failed = 0;
 	char err[1024];
-	PGconn *c = connect_ledger(cfg->database_dsn);
+	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
 	if (!c)
 		goto out;
 	struct imp_options io = {
@@ -216,12 +396,7 @@ static int cmd_import(const struct cli *cli)
 			printf("imported %s (%s): %d new, %d updated, %d unchanged item(s)\n",
 			       pm->reference, cli->argv[i], n.items_new, n.items_updated,
 			       n.items_unchanged);
-			total.postmortems_new += n.postmortems_new;
-			total.postmortems_updated += n.postmortems_updated;
-			total.items_new += n.items_new;
-			total.items_updated += n.items_updated;
-			total.items_unchanged += n.items_unchanged;
-			total.refs_new += n.refs_new;
+			counts_add(&total, &n);
 		}
 		imp_postmortem_free(pm);
 	}
@@ -230,7 +405,10 @@ static int cmd_import(const struct cli *cli)
 		       "action items %d new, %d updated, %d unchanged; %d ticket reference(s) new\n",
 		       cli->argc, failed, total.postmortems_new, total.postmortems_updated,
 		       total.items_new, total.items_updated, total.items_unchanged, total.refs_new);
-	code = failed == 0 ? 0 : (failed < cli->argc ? 2 : 1);
+	if (failed)
+		fprintf(stderr, "import: %d file(s) skipped for the reasons above; fix them and import "
+		        "them again (files already imported are unchanged by a re-import)\n", failed);
+	code = failed == 0 ? CLI_OK : CLI_FAIL;
 out:
 	if (c)
 		PQfinish(c);
@@ -240,27 +418,31 @@ out:
 
 static int cmd_directory(const struct cli *cli)
 {
-	if (cli->argc < 1 || strcmp(cli->argv[0], "load") != 0) {
-		fputs("usage: closeloop directory load [-c FILE] [DIRECTORY-FILE]\n", stderr);
-		return EXIT_USAGE;
+	if (cli->argc < 1 || strcmp(cli->argv[0], "load") != 0 || cli->argc > 2) {
+		fputs("closeloop directory: the only action is `load [DIRECTORY-FILE]`\n", stderr);
+		cli_usage_hint(cli);
+		return CLI_USAGE;
 	}
-	struct config *cfg = load_config(cli);
+	struct config *cfg = cli_load_config(cli);
 	if (!cfg)
-		return 1;
-	int code = 1;
+		return CLI_FAIL;
+	int code = CLI_FAIL;
 	char err[1024];
 	struct directory *dir = NULL;
 	PGconn *c = NULL;
 	const char *path = cli->argc > 1 ? cli->argv[1] : cfg->directory_file;
 	if (!path) {
-		log_error("directory: no file named and the configuration names none");
+		log_error("directory: no file named and the configuration names none: "
+		          "name one (`closeloop directory load FILE`) or set `directory` in %s",
+		          cli_config_path(cli));
 		goto out;
 	}
 	if (dir_load_file(path, &dir, err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		log_error("hint: fix the line named above (examples/directory.conf shows the shape)");
 		goto out;
 	}
-	if (!(c = connect_ledger(cfg->database_dsn)))
+	if (!(c = cli_ledger_open(cli, cfg->database_dsn, true)))
 		goto out;
 	if (dir_store(c, dir, err, sizeof(err)) < 0) {
 		log_error("directory: %s", err);
@@ -268,7 +450,7 @@ static int cmd_directory(const struct cli *cli)
 	}
 	printf("directory %s: %zu platform(s), %zu team(s), %zu people loaded\n", path,
 	       dir->n_platforms, dir->n_teams, dir->n_people);
-	code = 0;
+	code = CLI_OK;
 out:
 	if (c)
 		PQfinish(c);
@@ -277,57 +459,40 @@ out:
 	return code;
 }
 
-static int cmd_run(const struct cli *cli, bool once)
+static int run_daemon(const struct cli *cli, bool once)
 {
-	if (once && !cli->once) {
-		fputs("closeloop sync: only --once is supported (the daemon is `closeloop run`)\n", stderr);
-		return EXIT_USAGE;
-	}
-	struct config *cfg = load_config(cli);
+	struct config *cfg = cli_load_config(cli);
 	if (!cfg)
-		return 1;
+		return CLI_FAIL;
 	if (!once)
 		log_set_timestamps(getenv("JOURNAL_STREAM") == NULL);
 	struct daemon_options o = {
-		.config_path = config_path(cli),
+		.config_path = cli_config_path(cli),
 		.once = once,
 		.dry_run = cli->dry_run,
 		.connector = cli->connector,
 	};
-	return daemon_run(cfg, &o);
+	/* daemon_run: 0 clean, 1 start-up failed, 2 a once-cycle had errors */
+	return daemon_run(cfg, &o) == 0 ? CLI_OK : CLI_FAIL;
 }
 
-int main(int argc, char **argv)
+static int cmd_run(const struct cli *cli)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
+	if (cli->argc) {
+		fprintf(stderr, "closeloop run: takes no arguments (got '%s')\n", cli->argv[0]);
+		cli_usage_hint(cli);
+		return CLI_USAGE;
 	}
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-		usage(stdout);
-		return 0;
+	return run_daemon(cli, false);
+}
+
+static int cmd_sync(const struct cli *cli)
+{
+	if (!cli->once || cli->argc) {
+		fputs("closeloop sync: only `sync --once` is supported "
+		      "(the long-running daemon is `closeloop run`)\n", stderr);
+		cli_usage_hint(cli);
+		return CLI_USAGE;
 	}
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("closeloop %s\n", CLOSELOOP_VERSION);
-		return 0;
-	}
-	struct cli cli = { 0 };
-	if (parse_options(argc - 1, argv + 1, &cli) < 0)
-		return EXIT_USAGE;
-	if (strcmp(cmd, "run") == 0)
-		return cmd_run(&cli, false);
-	if (strcmp(cmd, "sync") == 0)
-		return cmd_run(&cli, true);
-	if (strcmp(cmd, "migrate") == 0)
-		return cmd_migrate(&cli);
-	if (strcmp(cmd, "import") == 0)
-		return cmd_import(&cli);
-	if (strcmp(cmd, "directory") == 0)
-		return cmd_directory(&cli);
-	if (strcmp(cmd, "check-config") == 0)
-		return cmd_check_config(&cli);
-	fprintf(stderr, "closeloop: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return EXIT_USAGE;
+	return run_daemon(cli, true);
 }

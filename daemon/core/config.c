@@ -147,32 +147,6 @@ static const char *opt_leaf_under(const char *name, const char *prefix)
 	return strchr(name, '.') ? NULL : name;
 }
 
-/* Levenshtein distance, capped: enough for "did you mean". */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return 99;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* ct: the connector type whose own options are also allowed here (NULL
  * outside a connector's group). */
 static int fail_unknown(struct ctx *x, const config_setting_t *m, const char *prefix,
@@ -189,7 +163,7 @@ static int fail_unknown(struct ctx *x, const config_setting_t *m, const char *pr
 		                   ct->options[i - cfg_n_options].name;
 		if (!leaf)
 			continue;
-		size_t d = edit_distance(key, leaf);
+		size_t d = str_edit_distance(key, leaf);
 		if (d < best) {
 			best = d;
 			guess = leaf;

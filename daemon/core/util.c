@@ -99,6 +99,47 @@ char *str_trim(char *s)
 	return s;
 }
 
+size_t str_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+const char *str_nearest(const char *word, const void *rows, size_t n, size_t stride,
+                        size_t max_distance)
+{
+	const char *best = NULL;
+	size_t best_d = max_distance;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = *(const char *const *)(const void *)((const char *)rows + i * stride);
+		size_t d = str_edit_distance(word, name);
+		if (d < best_d) {
+			best_d = d;
+			best = name;
+		}
+	}
+	return best;
+}
+
 bool str_istarts(const char *s, const char *prefix)
 {
 	return strncasecmp(s, prefix, strlen(prefix)) == 0;

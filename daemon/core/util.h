@@ -35,6 +35,14 @@ void str_replace(char **p, const char *s);
 bool str_eq(const char *a, const char *b);
 /* Trim ASCII white space at both ends, in place; returns s. */
 char *str_trim(char *s);
+/* Levenshtein distance between a and b, capped: strings over 64 bytes
+ * count as 99 apart.  Enough for "did you mean". */
+size_t str_edit_distance(const char *a, const char *b);
+/* The nearest of n names to word, or NULL when none is closer than
+ * max_distance.  names points at rows of size stride whose FIRST member
+ * is the `const char *` name (tables of options or subcommands). */
+const char *str_nearest(const char *word, const void *rows, size_t n, size_t stride,
+                        size_t max_distance);
 /* Case-insensitive ASCII prefix test. */
 bool str_istarts(const char *s, const char *prefix);
 

@@ -1,0 +1,98 @@
+"""Integration tests of the command line itself (imported by run.py):
+every subcommand's --help, options before and after the subcommand,
+nearest-name suggestions, documented exit statuses, and the "run closeloop
+migrate" answer on an unmigrated ledger."""
+
+import os
+import re
+
+import harness as H
+
+
+def _assert(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def subcommands():
+    """The subcommands `closeloop help` lists (the table in daemon/main.c)."""
+    out = H.closeloop("help")
+    block = out.stdout.split("subcommands:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split()[0] for line in block.splitlines() if line.strip()]
+
+
+def test_cli_every_subcommand_has_help(cl):
+    names = subcommands()
+    _assert({"run", "sync", "migrate", "import", "directory", "check-config"} <= set(names),
+            "core subcommands listed: %r" % names)
+    for name in names:
+        for argv in ([name, "--help"], ["help", name], ["-h", name]):
+            out = H.closeloop(*argv, check=False)
+            _assert(out.returncode == 0, "%s exits 0: %d %s" % (argv, out.returncode, out.stderr))
+            _assert(out.stdout.startswith("usage: closeloop %s" % name),
+                    "%s usage line:\n%s" % (argv, out.stdout))
+            _assert("\noptions:\n" in out.stdout and "--config FILE" in out.stdout,
+                    "%s lists options:\n%s" % (argv, out.stdout))
+            m = re.search(r"\nexample:\n  (closeloop \S+)", out.stdout)
+            _assert(m and m.group(1) == "closeloop " + name,
+                    "%s has an example of itself:\n%s" % (argv, out.stdout))
+            _assert("exit status: 0 success, 1 failure, 2 usage error" in out.stdout,
+                    "%s documents exit statuses" % argv)
+
+
+def test_cli_usage_errors_exit_2_and_name_the_nearest(cl):
+    cases = [
+        (["imprt"], "did you mean import?"),
+        (["import", "--dryrun", "x.md"], "did you mean --dry-run?"),
+        (["--confg", "x", "migrate"], "did you mean --config?"),
+        (["migrate", "--team", "x"], "--team is not an option of migrate"),
+        (["sync", "--connector"], "needs a value"),
+        (["sync"], "only `sync --once` is supported"),
+        (["import"], "name at least one postmortem file"),
+        ([], "usage: closeloop"),
+    ]
+    for argv, needle in cases:
+        out = H.closeloop(*argv, check=False)
+        _assert(out.returncode == 2, "%s exits 2, got %d: %s" % (argv, out.returncode, out.stderr))
+        _assert(needle in out.stderr, "%s says %r:\n%s" % (argv, needle, out.stderr))
+
+
+def test_cli_options_before_or_after_the_subcommand(cl):
+    wd = H.workdir("cli-opts-")
+    dsn = cl.createdb("cli_opts")
+    conf = os.path.join(wd, "closeloop.conf")
+    H.write_config(conf, dsn, "http://127.0.0.1:9", ["o/r"])
+    before = H.closeloop("-c", conf, "migrate")
+    _assert("ledger schema at version" in before.stdout, before.stdout)
+    after = H.closeloop("migrate", "-c", conf)
+    _assert("0 migration(s) applied" in after.stdout, after.stdout)
+    md = os.path.join(wd, "pm.md")
+    with open(md, "w") as f:
+        f.write("# PM-1 Disk full\n\n## Action items\n\n- [ ] Alert on disk usage\n")
+    out = H.closeloop("--config=" + conf, "--platform", "p", "import", md, "--team", "t", "-n")
+    _assert(out.returncode == 0, out.stderr)
+
+
+def test_cli_unmigrated_ledger_says_run_migrate(cl):
+    wd = H.workdir("cli-unmigrated-")
+    dsn = cl.createdb("cli_unmigrated")
+    conf = os.path.join(wd, "closeloop.conf")
+    H.write_config(conf, dsn, "http://127.0.0.1:9", ["o/r"])
+    md = os.path.join(wd, "pm.md")
+    with open(md, "w") as f:
+        f.write("# PM-1 Disk full\n\n## Action items\n\n- [ ] Alert on disk usage\n")
+    dirfile = os.path.join(wd, "directory.conf")
+    H.write_directory(dirfile, [("t", "p", "github-test", "o/r")])
+    for argv in (["import", "-c", conf, md], ["directory", "load", "-c", conf, dirfile],
+                 ["check-config", "--connect", conf]):
+        out = H.closeloop(*argv, check=False)
+        _assert(out.returncode == 1, "%s exits 1: %d" % (argv, out.returncode))
+        _assert("run `closeloop migrate" in out.stderr, "%s says what to do:\n%s" % (argv, out.stderr))
+        _assert("SQLSTATE" not in out.stderr and "relation" not in out.stderr,
+                "%s prints no raw SQL error:\n%s" % (argv, out.stderr))
+    H.closeloop("migrate", "-c", conf)
+    ok = H.closeloop("check-config", "--connect", conf)
+    _assert("schema fits" in ok.stdout, ok.stdout)
+    H.psql(dsn, "INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')")
+    newer = H.closeloop("check-config", "--connect", conf)
+    _assert("newer than this closeloop knows" in newer.stderr, newer.stderr)
