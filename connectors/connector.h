@@ -131,7 +131,17 @@ struct conn_ops {
 	 * in the window changed since that listing — a conditional request on
 	 * the first page of an oldest-first listing does NOT prove that, since
 	 * an edited ticket moves to the last page (github.c probes the window
-	 * newest first instead). */
+	 * newest first instead).
+	 *
+	 * A listing must not skip: every ticket updated at or after since_ms
+	 * before the last page is delivered comes at least once, even when
+	 * tickets are edited while the listing is between pages (a ticket may
+	 * come twice; reconcile takes the later copy).  Paging by page number
+	 * over an update-sorted list does not give that (an edit shifts every
+	 * later ticket back by one): page by the last update time seen, or by
+	 * a cursor the tracker guarantees (github.c: since= keyset paging).
+	 * Reconcile then moves its cursor to the newest update time delivered
+	 * and starts the next window max(overlap, list_settle_ms) before it. */
 	int (*list_changed)(struct connector *c, const char *target,
 	                    int64_t since_ms, const char *etag,
 	                    conn_list_cb cb, void *arg);
@@ -215,6 +225,12 @@ struct connector {
 	char *name;
 	uv_loop_t *loop;
 	struct http_client *http;
+	/* Settle margin in ms, set by the constructor: how long the tracker's
+	 * listing may take to show a change (Jira Cloud's search is eventually
+	 * consistent and JQL `updated` has minute precision).  Reconcile
+	 * overlaps each window by at least this much, whatever `overlap` says.
+	 * GitHub: 0 (the issue list reads its own writes). */
+	int64_t list_settle_ms;
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment;

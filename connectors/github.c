@@ -31,6 +31,19 @@
  *     the token is only ever sent to the configured API;
  *   - an update whose mask holds nothing GitHub stores is answered with a
  *     plain GET of the issue;
+ *   - a listing pages by its window's start, not by page number (keyset
+ *     paging): after a full page whose last issue was updated at T, the
+ *     next request is the same listing with since=T, and issues already
+ *     delivered with updated_at T are dropped from it.  GitHub's Link
+ *     pages by page number, and an issue edited while the listing is
+ *     between pages moves to the end: every later issue shifts back by
+ *     one, and the one that slid onto the page already read would never
+ *     be seen (tests/integration "edit between listing pages").  With
+ *     since=T nothing updated before T can be on a later page, so nothing
+ *     is skipped; an issue edited meanwhile comes once more at the end.
+ *     Only a page on which every issue carries the same second as since=
+ *     (more than 100 issues updated within one second) follows the Link
+ *     as given, since since=T would answer the same page again;
  *   - every listing starts with a probe: the same window newest first,
  *     per_page=10, conditional on the ETag of the previous probe.  An
  *     ETag covers one page, and in an oldest-first listing an edited issue
@@ -176,9 +189,11 @@ static void free_items(struct conn_remote *items, size_t n)
 }
 
 /* Map a page of GET /repos/{o}/{r}/issues; pull requests are skipped.
+ * *last_ms is the updated_at (ms) of the page's last element, pull
+ * requests included, or -1 when the page is empty or it has none.
  * Returns 0 or -EINVAL with *msg. */
 static int parse_page(struct gh_req *r, const struct http_response *resp, const char *what,
-                      struct conn_page *page, char **msg)
+                      struct conn_page *page, int64_t *last_ms, char **msg)
 {
 	struct json_object *a = NULL;
 	const char *jerr = NULL;
@@ -191,6 +206,15 @@ static int parse_page(struct gh_req *r, const struct http_response *resp, const 
 		goto out;
 	}
 	size_t len = json_object_array_length(a);
+	*last_ms = -1;
+	if (len > 0) {
+		struct json_object *u = NULL;
+		int64_t ms;
+		if (json_object_object_get_ex(json_object_array_get_idx(a, len - 1), "updated_at", &u) &&
+		    json_object_is_type(u, json_type_string) &&
+		    ts_parse(json_object_get_string(u), &ms) == 0)
+			*last_ms = ms;
+	}
 	page->items = xcalloc(len ? len : 1, sizeof(*page->items));
 	for (size_t i = 0; i < len; i++) {
 		struct json_object *it = json_object_array_get_idx(a, i);
@@ -256,18 +280,92 @@ static void list_probe_ok(struct gh_req *r, const struct http_response *resp, co
 	list_continue(r, url, what, "the listing");
 }
 
+/* GET /repos/{o}/{r}/issues over the window from since_ms (0 = all),
+ * sorted by update time in direction dir ("asc"/"desc"). */
+static char *list_url(const struct gh_conn *g, const char *repo, const char *dir,
+                      int per_page, int64_t since_ms)
+{
+	char ts[32] = "";
+	if (since_ms > 0)
+		ts_format(since_ms, ts, sizeof(ts));
+	return xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=%s&per_page=%d%s%s",
+	                 g->base_url, repo, dir, per_page, since_ms > 0 ? "&since=" : "", ts);
+}
+
+static int64_t remote_ms(const struct conn_remote *it)
+{
+	int64_t ms;
+	return it->updated_at && ts_parse(it->updated_at, &ms) == 0 ? ms : -1;
+}
+
+/* Drop the issues of page that an earlier page of this listing delivered
+ * with the same updated_at (keyset paging asks for since=T again). */
+static void drop_repeats(const struct gh_req *r, struct conn_page *page)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < page->n; i++) {
+		struct conn_remote *it = &page->items[i];
+		bool seen = false;
+		if (r->n_edge > 0 && remote_ms(it) == r->edge_ms)
+			for (size_t j = 0; j < r->n_edge && !seen; j++)
+				seen = str_eq(r->edge_ids[j], it->remote_id);
+		if (seen)
+			conn_remote_free(it);
+		else
+			page->items[k++] = *it;
+	}
+	page->n = k;
+}
+
+/* Remember the issues of page updated at edge_ms (a new edge forgets the
+ * old one). */
+static void edge_note(struct gh_req *r, const struct conn_page *page, int64_t edge_ms)
+{
+	if (edge_ms != r->edge_ms) {
+		for (size_t i = 0; i < r->n_edge; i++)
+			free(r->edge_ids[i]);
+		r->n_edge = 0;
+		r->edge_ms = edge_ms;
+	}
+	for (size_t i = 0; i < page->n; i++) {
+		if (remote_ms(&page->items[i]) != edge_ms || !page->items[i].remote_id)
+			continue;
+		if (r->n_edge == r->cap_edge) {
+			r->cap_edge = r->cap_edge ? 2 * r->cap_edge : 16;
+			r->edge_ids = xrealloc(r->edge_ids, r->cap_edge * sizeof(*r->edge_ids));
+		}
+		r->edge_ids[r->n_edge++] = xstrdup(page->items[i].remote_id);
+	}
+}
+
+/* The request after a page with a Link rel="next" (taken over): since=
+ * the page's last update time, or link itself on a page that all sits on
+ * the window's first second (see the header). */
+static char *list_next_url(struct gh_req *r, const struct conn_page *page,
+                           int64_t last_ms, char *link)
+{
+	int64_t at = last_ms >= 0 ? last_ms : r->edge_ms;
+	edge_note(r, page, at);
+	if (last_ms < 0 || last_ms / 1000 <= r->list_since_ms / 1000)
+		return link;
+	free(link);
+	r->list_since_ms = last_ms;
+	return list_url(r->g, r->repo, "asc", 100, last_ms);
+}
+
 static void list_ok(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	struct gh_conn *g = r->g;
 	struct conn_page page;
 	char *msg = NULL, *next = NULL;
+	int64_t last_ms = -1;
 	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
 
 	if (r->probing) {
 		list_probe_ok(r, resp, what);
 		return;
 	}
-	if (parse_page(r, resp, what, &page, &msg) < 0)
+	if (parse_page(r, resp, what, &page, &last_ms, &msg) < 0)
 		goto bad;
 	next = gh_link_find(http_response_header(resp, "link"), "next");
 	/* the token goes only to the configured API, whatever a Link says */
@@ -278,8 +376,12 @@ static void list_ok(struct gh_req *r, const struct http_response *resp, const ch
 		free(next);
 		goto bad;
 	}
+	drop_repeats(r, &page);
 	page.last = next == NULL;
-	gh_req_deliver_page(r, &res, &page);
+	if (next)
+		next = list_next_url(r, &page, last_ms, next);
+	if (page.n > 0 || page.skipped > 0 || page.last)
+		gh_req_deliver_page(r, &res, &page);
 	free_items(page.items, page.n);
 	if (page.last || r->state == GHR_FINISHED) { /* done, or cancelled in the callback */
 		free(next);
@@ -376,17 +478,12 @@ static int gh_list_changed(struct connector *c, const char *target, int64_t sinc
 	struct gh_conn *g = gh_of(c);
 	if (g->destroy_pending)
 		return -ESHUTDOWN;
-	char ts[32] = "";
 	if (!gh_repo_valid(target) || !cb || since_ms < 0)
 		return -EINVAL;
-	if (since_ms > 0)
-		ts_format(since_ms, ts, sizeof(ts));
-	const char *sp = since_ms > 0 ? "&since=" : "";
-	char *probe = xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=desc"
-	                        "&per_page=10%s%s", g->base_url, target, sp, ts);
-	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", probe, target, arg);
-	r->list_url = xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=asc"
-	                        "&per_page=100%s%s", g->base_url, target, sp, ts);
+	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", list_url(g, target, "desc", 10, since_ms),
+	                              target, arg);
+	r->list_url = list_url(g, target, "asc", 100, since_ms);
+	r->list_since_ms = since_ms;
 	r->list_cb = cb;
 	r->probing = true;
 	r->if_none_match = xstrdup(etag);
@@ -528,6 +625,7 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	g->base.type = &github_conn_type;
 	g->base.name = xstrdup(opt->name ? opt->name : "github");
 	g->base.loop = loop;
+	g->base.list_settle_ms = 0; /* connector.h: GitHub's issue list reads its own writes */
 	g->base.http = http;
 	g->base_url = xstrdup(opt->base_url);
 	size_t n = strlen(g->base_url);

@@ -33,6 +33,9 @@ static void req_free(struct gh_req *r)
 	free(r->repo);
 	free(r->fail_msg);
 	free(r->first_etag);
+	for (size_t i = 0; i < r->n_edge; i++)
+		free(r->edge_ids[i]);
+	free(r->edge_ids);
 	free(r->list_url);
 	free(r->close_json);
 	free(r->created_key);

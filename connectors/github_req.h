@@ -69,6 +69,10 @@ struct gh_req {
 	bool probing;                 /* GH_LIST: the newest-first probe is out */
 	char *list_url;               /* GH_LIST: the oldest-first listing, after the probe */
 	char *first_etag;             /* GH_LIST: the probe's ETag, for the next cycle */
+	int64_t list_since_ms;        /* GH_LIST: since= of the page out (0 = none) */
+	int64_t edge_ms;              /* GH_LIST: updated_at of the last page's end */
+	char **edge_ids;              /* GH_LIST: ids delivered with updated_at edge_ms */
+	size_t n_edge, cap_edge;
 	conn_list_cb list_cb;
 	conn_item_cb item_cb;
 	void *arg;

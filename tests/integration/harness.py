@@ -180,6 +180,27 @@ def write_config(path, dsn, sim_url, targets, directory=None, poll=10, policy=No
         f.write(text)
 
 
+def write_postmortems(outdir, n_items, per_pm=25, prefix="Synthetic"):
+    """Write postmortems holding n_items action items in total (per_pm to a
+    document) into outdir; returns their paths."""
+    os.makedirs(outdir, exist_ok=True)
+    files, n, pm = [], 0, 0
+    while n < n_items:
+        k = min(per_pm, n_items - n)
+        path = os.path.join(outdir, "PM2026-%04d - %s incident %d.md" % (pm, prefix.lower(), pm))
+        with open(path, "w") as f:
+            f.write("# %s incident %d\n\n## Summary\n\nGenerated for a test.\n\n" % (prefix, pm))
+            f.write("## Action Items\n\n| Action Item | Type | Owner | Priority | Due Date |\n")
+            f.write("| --- | --- | --- | --- | --- |\n")
+            for i in range(k):
+                f.write("| Fix thing %d of incident %d | Prevent | rf | P%d | 2027-0%d-1%d |\n"
+                        % (i, pm, i % 4, 1 + i % 9, i % 10))
+        files.append(path)
+        n += k
+        pm += 1
+    return files
+
+
 def env():
     e = dict(os.environ)
     e["CLOSELOOP_GITHUB_TOKEN"] = TOKEN

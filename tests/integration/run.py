@@ -210,6 +210,40 @@ def test_edit_beyond_first_page_is_not_missed(cl):
         c.close()
 
 
+def test_edit_between_listing_pages_skips_nothing(cl):
+    """250 issues changed on GitHub; while the listing is between page 1 and
+    page 2, an issue of page 1 is edited again.  It moves to the end of the
+    updated-ascending order, every later issue shifts back by one, and a
+    listing that pages by page number never sees the issue that slid from
+    page 2 onto page 1 -- nor does any later cycle, once the cursor has passed
+    it.  Every one of the 250 changes must reach the ledger."""
+    c = Ctx(cl, "listing_shift", targets=[DFDS_REPO])
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 250))
+        c.sync()
+        c.sync()
+        assert_eq(managed_links(c), 250, "linked items")
+        # well past the overlap: each issue is then retitled, 2 s apart
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 600})
+        issues = c.sim.live_issues(DFDS_REPO)
+        assert_eq(len(issues), 250, "issues")
+        for i in issues:
+            c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+            c.sim.edit(DFDS_REPO, i["number"], {"title": "Retitled on GitHub %d" % i["number"]})
+        # right after page 1 of the oldest-first listing is served, its first
+        # issue is edited again (a label: the title stays what was asked)
+        c.sim.call("POST", "/_sim/list_hooks", {"match": {"repo": DFDS_REPO, "direction": "asc"},
+                                                "count": 1, "advance_s": 2, "fields": {"labels": ["triage"]}})
+        c.sync()
+        c.sync()
+        rows = c.q("SELECT l.remote_key, i.title FROM action_item i JOIN external_link l "
+                   "ON l.action_item_id = i.id AND l.kind = 'managed'")
+        missed = sorted(k for k, t in rows if t != "Retitled on GitHub %s" % k.split("#")[1])
+        assert_eq(missed, [], "issues whose change never reached the ledger")
+    finally:
+        c.close()
+
+
 def test_sql_edit_is_pushed(cl):
     c = Ctx(cl, "sql_push")
     try:

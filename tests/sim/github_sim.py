@@ -157,6 +157,7 @@ class State:
             self.secondary_limit = self.opts.secondary_limit
             self.latency_ms = self.opts.latency_ms
             self.faults = []
+            self.list_hooks = []     # edits made right after a listing page is served
             self.requests = collections.deque(maxlen=100000)
             self.reset_stats()
             if self.opts.seed_file:
@@ -1010,6 +1011,7 @@ class Handler(BaseHTTPRequestHandler):
         last = max(1, (len(issues) + per_page - 1) // per_page)
         chunk = issues[(page - 1) * per_page: page * per_page]
         body = [r.issue(i, full=False) for i in chunk]
+        self.run_list_hooks(repo, query, page, chunk)
         if self.server.opts.link_style == "repositories":
             base_url = "%s/repositories/%d/issues" % (r.base, repo["id"])
         else:
@@ -1019,6 +1021,30 @@ class Handler(BaseHTTPRequestHandler):
         if link:
             headers["Link"] = link
         return self.conditional(body, headers)
+
+    def run_list_hooks(self, repo, query, page, chunk):
+        """Edits that land between two pages of a listing, as an engineer's
+        (or closeloop's own) edit does on GitHub: the page already served
+        is not changed, the following pages are computed afresh."""
+        st = self.server.state
+        direction = (query.get("direction") or ["desc"])[-1]
+        for hook in list(st.list_hooks):
+            m = hook["match"]
+            if m.get("repo") and m["repo"].lower() != repo["full"].lower():
+                continue
+            if m.get("direction") and m["direction"] != direction:
+                continue
+            if m.get("page") and int(m["page"]) != page:
+                continue
+            if not chunk and hook.get("number") is None:
+                continue
+            hook["count"] -= 1
+            if hook["count"] <= 0:
+                st.list_hooks.remove(hook)
+            number = hook.get("number")
+            issue = st.resolve(repo, int(number)) if number is not None else chunk[0]
+            st.clock_offset += float(hook.get("advance_s", 0))
+            st.apply_edit(issue, dict(hook["fields"]), hook.get("actor") or "octocat", DEFAULT_API_VERSION)
 
     # ---- admin API ----------------------------------------------------------
     def admin(self, method, path, query, raw):
@@ -1057,6 +1083,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.admin_json(200, {"faults": []})
         if path == "/_sim/faults" and method == "GET":
             return self.admin_json(200, {"faults": st.faults})
+        if path == "/_sim/list_hooks" and method == "POST":
+            hook = {"match": data.get("match") or {}, "count": int(data.get("count", 1)),
+                    "number": data.get("number"), "fields": data.get("fields") or {},
+                    "advance_s": float(data.get("advance_s", 0)), "actor": data.get("actor")}
+            st.list_hooks.append(hook)
+            return self.admin_json(201, hook)
+        if path == "/_sim/list_hooks" and method == "DELETE":
+            st.list_hooks.clear()
+            return self.admin_json(200, {"list_hooks": []})
         if path == "/_sim/stats" and method == "GET":
             return self.admin_json(200, st.stats)
         if path == "/_sim/stats/reset" and method == "POST":

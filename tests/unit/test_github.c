@@ -886,8 +886,9 @@ static void test_live_list_pages(void **state)
 	assert_int_equal(b.n, 125);
 	assert_non_null(b.etag);
 
-	/* the listing asked exactly what docs/architecture.md says, and the next pages
-	 * came from the Link header (/repositories/{id}/issues) */
+	/* the listing asked exactly what docs/architecture.md says, and the next
+	 * pages start where the page before ended (since=, not page=: see
+	 * github.c on keyset paging) */
 	struct json_object *reqs = admin("GET", "/_sim/requests", NULL, 200);
 	size_t nr = json_object_array_length(reqs);
 	assert_int_equal(nr, 7); /* probe + 3 pages, then probe + 2 (125 issues + 7 PRs) */
@@ -902,8 +903,10 @@ static void test_live_list_pages(void **state)
 	                    "state=all&sort=updated&direction=asc&per_page=100"
 	                    "&since=2026-03-01T00:00:00Z");
 	struct json_object *second = json_object_array_get_idx(reqs, 2);
-	assert_non_null(strstr(jstr_of(second, "path"), "/repositories/"));
-	assert_non_null(strstr(jstr_of(second, "raw_query"), "page=2"));
+	assert_string_equal(jstr_of(second, "path"), "/repos/acme/big/issues");
+	assert_non_null(strstr(jstr_of(second, "raw_query"),
+	                       "direction=asc&per_page=100&since=2026-01-"));
+	assert_null(strstr(jstr_of(second, "raw_query"), "&page="));
 	json_object_put(reqs);
 
 	/* nothing changed since: the conditional probe answers 304 */
@@ -923,6 +926,33 @@ static void test_live_list_pages(void **state)
 	assert_true(d.in_order);
 	assert_false(str_eq(d.etag, b.etag));
 	free(d.etag); free(d.error);
+
+	/* 150 issues updated within one second: since= cannot move past a full
+	 * page, so the Link is followed there, and nothing comes twice */
+	struct buf tie = { 0 };
+	assert_int_equal(buf_appendf(&tie, "{\"repos\":{\"acme/tie\":{\"issues\":["), 0);
+	for (int i = 0; i < 150; i++)
+		assert_int_equal(buf_appendf(&tie, "%s{\"title\":\"tie %d\",\"created_at\":"
+		                             "\"2026-02-01T00:00:00Z\",\"updated_at\":"
+		                             "\"2026-02-01T00:00:0%dZ\"}", i ? "," : "", i, i < 149 ? 0 : 1), 0);
+	assert_int_equal(buf_appendf(&tie, "]}}}"), 0);
+	json_object_put(admin("POST", "/_sim/seed", tie.data, 200));
+	buf_free(&tie);
+	json_object_put(admin("DELETE", "/_sim/requests", NULL, 200));
+	struct list_out e;
+	do_list(l, "acme/tie", 0, NULL, &e);
+	assert_int_equal(e.st, CONN_OK);
+	assert_int_equal(e.n, 150);
+	assert_true(e.in_order);
+	reqs = admin("GET", "/_sim/requests", NULL, 200);
+	/* probe, page 1, since=that second (the same 100: all repeats), then
+	 * its Link: page=2 of since=that second */
+	assert_int_equal(json_object_array_length(reqs), 4);
+	assert_non_null(strstr(jstr_of(json_object_array_get_idx(reqs, 2), "raw_query"),
+	                       "&since=2026-02-01T00:00:00Z"));
+	assert_non_null(strstr(jstr_of(json_object_array_get_idx(reqs, 3), "raw_query"), "&page=2"));
+	json_object_put(reqs);
+	free(e.etag); free(e.error);
 	free(a.etag); free(a.error);
 	free(b.etag); free(b.error);
 	free(c.etag); free(c.error);
