@@ -39,6 +39,8 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "poll_interval",                 "int",    "300", true },
 	{ "notify_debounce_ms",            "int",    "500", true },
 	{ "overlap",                       "int",    "120", true },
+	{ "refusal_backoff",               "int",    "86400", true },
+	{ "create_min_age",                "int",    "300", true },
 	{ "directory",                     "string", "(none)", true },
 	{ "listen",                        "string", "(none: no listener)", false },
 	{ "defaults",                      "group",  "(none)", true },
@@ -77,6 +79,8 @@ static const struct cfg_range cfg_ranges[] = {
 	{ "poll_interval",                 10, 86400, "seconds" },
 	{ "notify_debounce_ms",            0, 60000, "milliseconds" },
 	{ "overlap",                       0, 86400, "seconds" },
+	{ "refusal_backoff",               60, 2592000, "seconds" },
+	{ "create_min_age",                0, 86400, "seconds" },
 	{ "connectors.[].poll_interval",   10, 86400, "seconds" },
 	{ "connectors.[].max_attempts",    1, 20, "attempts" },
 	{ "connectors.[].request_timeout", 1, 600, "seconds" },
@@ -734,6 +738,8 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 	    (rc = get_int(x, root, "notify_debounce_ms", "notify_debounce_ms", 0,
 	                  &c->notify_debounce_ms)) < 0 ||
 	    (rc = get_int(x, root, "overlap", "overlap", 0, &c->overlap_s)) < 0 ||
+	    (rc = get_int(x, root, "refusal_backoff", "refusal_backoff", 0, &c->refusal_backoff_s)) < 0 ||
+	    (rc = get_int(x, root, "create_min_age", "create_min_age", 0, &c->create_min_age_s)) < 0 ||
 	    (rc = get_string(x, root, "directory", "directory", &dir)) < 0 ||
 	    (rc = get_string(x, root, "listen", "listen", &c->listen_address)) < 0 ||
 	    (rc = get_string(x, defs, "defaults.platform", "defaults.platform", &c->default_platform)) < 0 ||

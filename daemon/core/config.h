@@ -58,6 +58,11 @@ struct config {
 	int poll_interval_s;         /* default 300 */
 	int notify_debounce_ms;      /* wait after a NOTIFY before a push pass, 500 */
 	int overlap_s;               /* incremental window overlap, default 120 */
+	int refusal_backoff_s;       /* a field the tracker refused is not pushed
+	                                again for this long (unless the ledger value
+	                                changes), default 86400 */
+	int create_min_age_s;        /* a link left 'creating' is created again only
+	                                this long after its intent, default 300 */
 	char *default_platform;      /* for imports that name none, may be NULL */
 	char *default_team;          /* likewise */
 	char *default_connector;     /* route for teams with no tracker target */

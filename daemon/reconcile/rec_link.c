@@ -26,6 +26,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "plan.h"
 
 #define REC_MAX_RELOADS 3
 
@@ -174,6 +175,13 @@ static void op_plan(const struct rec_op *op)
 		return;
 	for (int i = 0; i < ITEM_F__COUNT; i++) {
 		const char *name = item_field_name(i);
+		if (op->held_mask & ITEM_FIELD_BIT(i)) {
+			const struct rec_refusal *rf = &op->row.refused.f[i];
+			plan_value(a, sizeof(a), op->row.ledger.v[i]);
+			fprintf(f, "held    %s  item %lld  %s: %s  (%s)\n", op_key(op), id, name, a,
+			        rf->set ? rf->reason : "the tracker does not take this field");
+			continue;
+		}
 		switch (op->mr.action[i]) {
 		case MERGE_SAME:
 			break;
@@ -362,6 +370,29 @@ static void slot_release(struct rec_target *t)
 	}
 }
 
+/* A partial write: the tracker refused the fields in res->refused_mask
+ * (connector.h); note each on the link with its reason, so the planner
+ * holds it until the ledger value changes or the back-off expires. */
+static void op_note_refused(struct rec_op *op, const struct conn_result *res)
+{
+	const struct rec_cycle *cy = op->t->cy;
+	unsigned mask = res->refused_mask & op->mr.push_mask;
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
+		if (!(mask & ITEM_FIELD_BIT(f)))
+			continue;
+		const char *why = res->refused_reason[f] ? res->refused_reason[f] : "refused";
+		log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s refused %s = \"%s\": %s; held for %lld s "
+		         "or until the ledger value changes", rec_cycle_name(cy), op_key(op),
+		         item_field_name(f), op->row.ledger.v[f] ? op->row.ledger.v[f] : "(none)", why,
+		         (long long)(rec_cycle_refusal_backoff_ms(cy) / 1000));
+		rec_refusals_add(&op->row.refused, f, op->row.ledger.v[f], why, ts_now_ms(),
+		                 rec_cycle_refusal_backoff_ms(cy));
+		op->refused_dirty = true;
+		op->t->refused++;
+	}
+	op->mr.push_mask &= ~mask;
+}
+
 static void op_after_update(struct rec_op *op)
 {
 	op->t->pushed_fields += popcount(op->mr.push_mask);
@@ -520,8 +551,11 @@ void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
 	item_fields_copy(&dst->fields, &src->fields);
 }
 
-static void op_remote_ok(struct rec_op *op, const struct conn_remote *r)
+static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
+                         const struct conn_remote *r)
 {
+	if (op->call == REC_CALL_UPDATE && res->refused_mask)
+		op_note_refused(op, res);
 	rec_remote_copy(&op->remote, r);
 	op->has_remote = true;
 	switch (op->call) {
@@ -593,7 +627,7 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 	if (op->call == REC_CALL_CREATE)
 		t->creates_out--;
 	if (res->status == CONN_OK && remote)
-		op_remote_ok(op, remote);
+		op_remote_ok(op, res, remote);
 	else
 		op_remote_failed(op, res);
 	slot_release(t);
@@ -626,30 +660,48 @@ static bool op_is_echo(const struct rec_op *op)
 	       item_fields_diff(&op->rcanon, &op->row.base) == 0;
 }
 
-/* Merge what we know and decide the next step. */
+/* Merge what we know and decide the next step: the planner (plan.h)
+ * decides, this driver carries it out. */
 static void op_decide(struct rec_op *op)
 {
 	const struct rec_engine_view *e = op_engine(op);
+	const struct rec_cycle *cy = op->t->cy;
 	bool first = op->conflicts == NULL;
+	struct item_fields canon;
+	struct rec_plan plan;
 
+	item_fields_init(&canon);
 	if (op->has_remote) {
-		rec_canon_remote(rec_cycle_idmap(op->t->cy), &op->remote.fields,
-		                 &op->row.ledger, &op->rcanon);
+		rec_canon_remote(rec_cycle_idmap(cy), &op->remote.fields, &op->row.ledger, &canon);
 		if (!op->remote.updated_at || ts_parse(op->remote.updated_at, &op->remote_ms) < 0)
 			op->remote_ms = 0;
 	} else {
-		item_fields_copy(&op->rcanon, &op->row.base); /* assume unchanged */
+		item_fields_copy(&canon, &op->row.base); /* assume unchanged */
 		op->remote_ms = 0;
 	}
-	if (op_is_echo(op)) {
+	int64_t now = ts_now_ms();
+	if (rec_refusals_prune(&op->row.refused, &op->row.ledger, now))
+		op->refused_dirty = true;
+	struct rec_plan_in in = {
+		.ledger = &op->row.ledger, .base = op->row.has_base ? &op->row.base : NULL,
+		.remote = &canon, .policy = rec_cycle_policy(cy),
+		.ledger_ms = op->row.ledger_ms, .remote_ms = op->remote_ms,
+		.ctype = rec_cycle_ctype(cy), .refused = &op->row.refused, .now_ms = now,
+	};
+	rec_plan_item(&in, &plan);
+	item_fields_free(&canon);
+	item_fields_free(&op->rcanon);
+	op->rcanon = plan.remote; /* moved */
+	item_fields_init(&plan.remote);
+	if (op->has_mr)
+		merge_result_free(&op->mr);
+	op->mr = plan.mr;         /* moved */
+	op->has_mr = true;
+	op->held_mask = plan.held_mask;
+	if (op_is_echo(op) && !op->refused_dirty) {
 		op_finish(op);
 		return;
 	}
-	if (op->has_mr)
-		merge_result_free(&op->mr);
-	merge_item(&op->row.ledger, op->row.has_base ? &op->row.base : NULL, &op->rcanon,
-	           rec_cycle_policy(op->t->cy), op->row.ledger_ms, op->remote_ms, &op->mr);
-	op->has_mr = true;
 	if (first) {
 		op->conflicts = json_object_new_array();
 		op->conflict_mask = op->mr.conflict_mask;
@@ -668,7 +720,7 @@ static void op_decide(struct rec_op *op)
 	}
 	if (op->mr.push_mask)
 		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] %s kept other values after the update",
-		         rec_cycle_name(op->t->cy), op_key(op));
+		         rec_cycle_name(cy), op_key(op));
 	op_apply(op);
 }
 
@@ -692,6 +744,11 @@ static void op_on_reload(struct db *db, const PGresult *res, const char *err, vo
 	row.ref_key = op->row.ref_key;
 	row.ref_state = op->row.ref_state;
 	op->row.ref_remote_id = op->row.ref_key = op->row.ref_state = NULL;
+	if (op->refused_dirty) { /* refusals noted since the read: keep them */
+		struct rec_refusals keep = op->row.refused;
+		op->row.refused = row.refused;
+		row.refused = keep;
+	}
 	rec_row_free(&op->row);
 	op->row = row;
 	op->call = REC_CALL_NONE;
@@ -744,6 +801,7 @@ static void op_apply(struct rec_op *op)
 	char *base = rec_fields_json(&op->mr.merged, ITEM_FIELDS_ALL);
 	char *conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
 	                                                                     JSON_C_TO_STRING_PLAIN) : "[]");
+	char *refused = op->refused_dirty ? rec_refusals_json(&op->row.refused) : NULL;
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
 	snprintf(ver, sizeof(ver), "%lld", op->row.version);
 	const char *p[] = {
@@ -752,12 +810,14 @@ static void op_apply(struct rec_op *op)
 		r ? r->updated_at : NULL, r ? r->etag : NULL, r ? r->extra : NULL,
 		rec_cycle_source(cy), conf,
 		op->kind == REC_OP_ADOPT_REF ? rec_cycle_name(cy) : NULL,
+		refused,
 	};
 	op_set_state(op, REC_OP_APPLY);
-	int rc = rec_cycle_db_query(op->t->cy, REC_SQL_APPLY, 13, p, op_on_apply, op);
+	int rc = rec_cycle_db_query(op->t->cy, REC_SQL_APPLY, 14, p, op_on_apply, op);
 	free(pull);
 	free(base);
 	free(conf);
+	free(refused);
 	if (rc < 0)
 		op_link_error(op, "ledger write for", "ledger closed", false);
 }

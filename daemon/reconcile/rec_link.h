@@ -18,6 +18,7 @@
 #include "db.h"
 #include "item.h"
 #include "merge.h"
+#include "plan.h"
 #include "reconcile.h"
 
 struct db;
@@ -67,6 +68,7 @@ struct rec_row {
 	int64_t ledger_ms;          /* action_item.updated_at */
 	struct item_fields ledger;
 	char *pm_ref, *pm_title, *pm_url;
+	struct rec_refusals refused; /* fields the tracker refused (sql/005) */
 	/* push pass only: an external reference to this target, if any */
 	long long ref_id;
 	char *ref_remote_id, *ref_key, *ref_state;
@@ -115,6 +117,8 @@ struct rec_op {
 	struct merge_result mr;
 	struct json_object *conflicts; /* array of conflict details, or NULL */
 	unsigned conflict_mask;
+	unsigned held_mask;         /* pushes the planner withheld */
+	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
 	struct rec_op *next;        /* wait queue */
 };
@@ -141,7 +145,7 @@ struct rec_target {
 	char *target;
 	uint64_t t0_ns;
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
-	uint64_t ledger_writes, link_errors;
+	uint64_t ledger_writes, link_errors, refused;
 	int errors;
 	bool stop_rate, stop_auth;
 	int64_t retry_after_ms;
@@ -196,6 +200,8 @@ const char *rec_cycle_source(const struct rec_cycle *cy);   /* "reconcile:<name>
 const struct rec_idmap *rec_cycle_idmap(const struct rec_cycle *cy);
 const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy);
 int rec_cycle_max_inflight(const struct rec_cycle *cy);
+const struct conn_type *rec_cycle_ctype(const struct rec_cycle *cy);
+int64_t rec_cycle_refusal_backoff_ms(const struct rec_cycle *cy);
 
 /* ---- the engine and its cycles (reconcile.c) ---- */
 
@@ -247,6 +253,7 @@ struct rec_cycle {
 	char **targets;
 	size_t n_targets, ti;
 	int max_inflight, overlap_s;
+	int64_t refusal_backoff_ms;
 	enum cfg_policy policy[ITEM_F__COUNT];
 	char *def_conn, *def_target;
 	char *pairs_c, *pairs_t;      /* every configured (connector, target) */

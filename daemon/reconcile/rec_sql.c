@@ -50,8 +50,8 @@ const char REC_SQL_CURSOR[] =
 	" l.base::text, floor(extract(epoch FROM l.remote_updated_at) * 1000)::bigint," \
 	" i.id, i.version, floor(extract(epoch FROM i.updated_at) * 1000)::bigint," \
 	" i.title, i.description, i.state, i.priority, i.type, i.owner," \
-	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url"
-enum { COL_REF = 23, N_COLS = 23, N_COLS_REF = 27 };
+	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text"
+enum { COL_REFUSED = 23, COL_REF = 24, N_COLS = 24, N_COLS_REF = 28 };
 
 const char REC_SQL_PAGE[] =
 	"SELECT " LINK_COLS
@@ -69,7 +69,8 @@ const char REC_SQL_RELOAD[] =
  *   $1 connector name, $2 target, $3 default connector, $4 default target,
  *   $5 connector column of bare references ('github'), $6 include links
  *   left 'creating' (after a recovery listing only).
- * Rows: linked links of this target whose item moved past synced_version;
+ * Rows: linked links of this target whose item moved past synced_version
+ * or whose refused fields' back-off expired (sql/005);
  * 'creating' links to create again (fewer than 5 refusals so far); open
  * items routed here with no managed link of this connector (with the first
  * reference to this target, if any, to adopt instead of creating). */
@@ -81,7 +82,8 @@ const char REC_SQL_PUSH[] =
 	" LEFT JOIN LATERAL (SELECT r.id, r.remote_id, r.remote_key, r.state FROM external_link r"
 	"   WHERE r.action_item_id = i.id AND r.kind = 'reference' AND r.connector = $5"
 	"   AND r.target = $2 ORDER BY r.id LIMIT 1) r ON l.id IS NULL"
-	" WHERE (l.target = $2 AND l.state = 'linked' AND l.synced_version < i.version)"
+	" WHERE (l.target = $2 AND l.state = 'linked' AND (l.synced_version < i.version"
+	"        OR l.refused_retry_at <= now()))"
 	" OR ($6::boolean AND l.target = $2 AND l.state = 'creating' AND l.error_count < 5)"
 	" OR (l.id IS NULL AND i.state NOT IN ('done','wont_do')"
 	"     AND coalesce(tm.connector, $3) = $1 AND coalesce(tm.target, $4) = $2)"
@@ -101,9 +103,10 @@ const char REC_SQL_INTENTS[] =
 	" ON CONFLICT DO NOTHING"
 	" RETURNING id, action_item_id, create_token, base::text, synced_version";
 
+/* sql/005: the 14th argument is the link's refusals (NULL: unchanged). */
 const char REC_SQL_APPLY[] =
 	"SELECT closeloop_rec_apply($1::bigint, $2::bigint, $3::jsonb, $4::jsonb, $5, $6, $7,"
-	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13)";
+	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb)";
 
 /* A batch of successful creates (sql/004_reconcile_batch.sql): $1 is
  * [{link, version, base, remote_id, remote_key, url, remote_updated_at,
@@ -292,6 +295,9 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	out->pm_ref = col_str(res, r, 20);
 	out->pm_title = col_str(res, r, 21);
 	out->pm_url = col_str(res, r, 22);
+	if ((rc = rec_refusals_parse(&out->refused, PQgetisnull(res, r, COL_REFUSED) ? NULL :
+	                             PQgetvalue(res, r, COL_REFUSED))) < 0)
+		goto out;
 	if (PQnfields(res) >= N_COLS_REF) {
 		if ((rc = col_ll(res, r, COL_REF, &out->ref_id)) < 0)
 			goto out;
@@ -320,6 +326,7 @@ void rec_row_free(struct rec_row *row)
 	free(row->ref_remote_id);
 	free(row->ref_key);
 	free(row->ref_state);
+	rec_refusals_free(&row->refused);
 	memset(row, 0, sizeof(*row));
 }
 

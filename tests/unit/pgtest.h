@@ -146,6 +146,16 @@ static __attribute__((unused)) long pgtest_long(PGconn *c, const char *sql, int 
 	return n;
 }
 
+/* pgtest_value of a query without parameters must be want (NULL = SQL
+ * NULL); fails the test naming the query otherwise. */
+static __attribute__((unused)) void pgtest_expect(PGconn *c, const char *sql, const char *want)
+{
+	char *v = pgtest_value(c, sql, 0, NULL);
+	if (!str_eq(v, want))
+		fail_msg("%s: got %s, want %s", sql, v ? v : "NULL", want ? want : "NULL");
+	free(v);
+}
+
 /* Run a command; fails the test on error. */
 static __attribute__((unused)) void pgtest_exec(PGconn *c, const char *sql, int nparams,
                                                 const char *const *params)

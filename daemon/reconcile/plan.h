@@ -1,0 +1,87 @@
+/* plan.h — the pure half of reconcile (docs/reconcile.md "Planner and
+ * driver"): given one link's ledger values, base snapshot and remote
+ * ticket (canonical), the connector type's field capabilities and the
+ * link's recorded refusals, decide the field-level plan.  No I/O, no
+ * clock, no database: the driver (rec_link.c, rec_pass.c, reconcile.c)
+ * reads and writes, and calls the planner; the planner never calls back.
+ *
+ * On top of the three-way merge (merge.h) the planner applies what the
+ * tracker can do (connector.h, struct conn_type):
+ *   - a field the tracker does not store (no CONN_CAP_NATIVE) never
+ *     differs on the remote side and is never pushed;
+ *   - a lossy field (CONN_CAP_LOSSY) is compared after the type's
+ *     normaliser: a remote value equal to the normalised ledger (or base)
+ *     value is the ledger (base) value, so a round trip through the
+ *     tracker's format is not a change and never reaches the ledger;
+ *   - a field closeloop may not write (no CONN_CAP_WRITABLE), or whose
+ *     current ledger value the tracker refused less than the back-off ago,
+ *     is held: not pushed, the ledger keeps its value, the base records
+ *     the tracker's value (so a later tracker edit is still seen).
+ */
+#ifndef CLOSELOOP_PLAN_H
+#define CLOSELOOP_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include "config.h"
+#include "connector.h"
+#include "item.h"
+#include "merge.h"
+
+/* One refused field of a link (sql/005: external_link.refused). */
+struct rec_refusal {
+	bool set;
+	char *value;       /* the ledger value the tracker refused (NULL = none) */
+	char *reason;      /* the tracker's reason */
+	int64_t at_ms;     /* when (ms since the epoch, UTC) */
+	int64_t retry_ms;  /* not pushed again before this, unless the value changes */
+};
+
+struct rec_refusals {
+	struct rec_refusal f[ITEM_F__COUNT];
+};
+
+void rec_refusals_free(struct rec_refusals *r);
+/* From external_link.refused ({"owner": {"value", "reason", "at_ms",
+ * "retry_ms"}, ...}; NULL text = none).  Returns 0 or -EINVAL. */
+int rec_refusals_parse(struct rec_refusals *r, const char *json) MUST_CHECK;
+/* JSON text for the column; "{}" when none.  Caller frees. */
+char *rec_refusals_json(const struct rec_refusals *r);
+/* Record that the tracker refused value of field f at now_ms; back-off
+ * backoff_ms. */
+void rec_refusals_add(struct rec_refusals *r, enum item_field f, const char *value,
+                      const char *reason, int64_t now_ms, int64_t backoff_ms);
+
+struct rec_plan_in {
+	const struct item_fields *ledger;
+	const struct item_fields *base;    /* NULL: no base (first link) */
+	const struct item_fields *remote;  /* canonical (owner mapped) */
+	const enum cfg_policy *policy;     /* [ITEM_F__COUNT] */
+	int64_t ledger_ms, remote_ms;      /* last change of each side */
+	const struct conn_type *ctype;     /* capabilities and normaliser */
+	const struct rec_refusals *refused; /* may be NULL */
+	int64_t now_ms;                    /* for refusal back-offs */
+};
+
+struct rec_plan {
+	struct item_fields remote;   /* the remote as the merge saw it */
+	struct merge_result mr;      /* pull_mask / push_mask / conflicts */
+	unsigned held_mask;          /* pushes withheld (not writable, refused) */
+};
+
+/* The remote values as compared: not-native fields take the ledger value,
+ * lossy fields that only differ by the round trip take the ledger (or
+ * base) value.  out is replaced. */
+void rec_plan_remote(const struct rec_plan_in *in, struct item_fields *out);
+
+/* Decide the plan for one link.  out must be freed with rec_plan_free. */
+void rec_plan_item(const struct rec_plan_in *in, struct rec_plan *out);
+void rec_plan_free(struct rec_plan *p);
+
+/* Drop the refusals whose ledger value changed (the new value may be
+ * tried) or whose back-off expired.  Returns true when r changed. */
+bool rec_refusals_prune(struct rec_refusals *r, const struct item_fields *ledger,
+                        int64_t now_ms);
+
+#endif
