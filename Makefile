@@ -7,6 +7,7 @@
 #                      GitHub's published OpenAPI description
 #   make install   PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
+#   make fuzz      libFuzzer targets (clang), FUZZ_TIME seconds each
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -56,7 +57,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration bench conformance install clean
+.PHONY: all deps demo check unit integration bench conformance install clean fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -108,6 +109,29 @@ bench: deps
 conformance: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/conformance/run.sh
+
+# libFuzzer targets: not part of `check` (they need clang, which
+# `tests/install-deps.sh fuzz` installs); every library object is rebuilt
+# with clang's coverage instrumentation under build/fuzz
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/tests/%,$(FUZZ_SRC))
+FUZZ_TIME ?= 60
+
+fuzz:
+	@sh tests/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory CC=clang SANITIZE=fuzzer-no-link,address,undefined \
+		B=build/fuzz fuzz-bin
+	@for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_TIME) s (seeds tests/fuzz/corpus/$$n)"; \
+		$$f -max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=65536 \
+			-artifact_prefix=build/fuzz/ build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+fuzz-bin: $(FUZZ_BIN)
+
+build/fuzz/tests/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libcloseloop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) -fsanitize=fuzzer $(B)/libcloseloop.a $(LIBS)
 
 install: $(B)/closeloop
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SYSTEMDDIR)

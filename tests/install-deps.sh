@@ -6,6 +6,10 @@ set -eu
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libpq-dev \
 libjson-c-dev libconfig-dev libcmocka-dev libmd4c-dev libsystemd-dev \
 libssl-dev libhttp-parser-dev postgresql-15 postgresql-client-15 python3 ca-certificates"
+# `install-deps.sh fuzz` (make fuzz): clang and its libFuzzer runtime only
+if [ "${1:-}" = fuzz ]; then
+	PKGS="clang libclang-rt-14-dev"
+fi
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

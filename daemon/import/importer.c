@@ -296,28 +296,32 @@ static char *split_title(const struct mds_text *t, char **rest)
 	return title;
 }
 
-/* Cut a long title at its first sentence (or a word boundary). */
+/* Cut a long title (more than IMP_TITLE_MAX bytes) at its first sentence,
+ * else at the last word boundary that leaves room for "…" (3 bytes), so
+ * the result is at most IMP_TITLE_MAX bytes and always fits the string it
+ * was cut from.  Returns true when it cut. */
 static bool shorten_title(char *title)
 {
 	size_t n = strlen(title);
 	if (n <= IMP_TITLE_MAX)
 		return false;
-	size_t cut = 0;
-	for (size_t i = 10; i < IMP_TITLE_MAX && !cut; i++)
-		if (strchr(".!?", title[i]) && title[i + 1] == ' ')
-			cut = title[i] == '.' ? i : i + 1;
-	if (!cut) {
-		for (size_t i = IMP_TITLE_MAX; i > 0 && !cut; i--)
-			if (title[i] == ' ')
-				cut = i;
-		if (!cut)
-			cut = IMP_TITLE_MAX;
-		while (cut > 0 && ((unsigned char)title[cut] & 0xC0) == 0x80)
-			cut--;   /* never split a UTF-8 sequence */
-		memcpy(title + cut, "\xE2\x80\xA6", 4);   /* "…" */
-		return true;
+	for (size_t i = 10; i < IMP_TITLE_MAX; i++) {
+		if (strchr(".!?", title[i]) && title[i + 1] == ' ') {
+			title[title[i] == '.' ? i : i + 1] = '\0';
+			return true;
+		}
 	}
-	title[cut] = '\0';
+	size_t room = IMP_TITLE_MAX - 3, cut = 0;
+	for (size_t i = room; i > 0 && !cut; i--)
+		if (title[i] == ' ')
+			cut = i;
+	if (!cut)
+		cut = room;
+	while (cut > 0 && ((unsigned char)title[cut] & 0xC0) == 0x80)
+		cut--;   /* never split a UTF-8 sequence */
+	while (cut > 0 && strchr(" ,;:-(", title[cut - 1]))
+		cut--;   /* no dangling separator before the ellipsis */
+	memcpy(title + cut, "\xE2\x80\xA6", 4);   /* "…" + NUL: cut + 4 <= n + 1 */
 	return true;
 }
 
@@ -650,24 +654,37 @@ static char *strip_ext(const char *base)
 	return xstrdup(base);
 }
 
+/* Import keys: the normalised title's FNV-1a hash, "-N" for its N-th
+ * repetition.  Repetitions are counted in an open-addressing table keyed
+ * by the 64-bit hash and the text (linear probing, load <= 1/2), so a
+ * document of n items costs O(n), not O(n^2) string comparisons. */
 static void assign_keys(struct imp_postmortem *pm)
 {
-	char **texts = xcalloc(pm->n_items ? pm->n_items : 1, sizeof(*texts));
+	size_t cap = 16;
+	while (cap < 2 * pm->n_items)
+		cap *= 2;
+	struct slot { char *text; uint64_t h; int seen; } *tab = xcalloc(cap, sizeof(*tab));
 	for (size_t i = 0; i < pm->n_items; i++) {
 		struct imp_item *it = &pm->items[i];
-		texts[i] = impt_key_text(it->fields.v[ITEM_F_TITLE]);
-		int seen = 1;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(texts[j], texts[i]) == 0)
-				seen++;
-		char hex[17];
-		impt_fnv1a_hex(texts[i], hex);
+		char *text = impt_key_text(it->fields.v[ITEM_F_TITLE]), hex[17];
+		impt_fnv1a_hex(text, hex);
+		uint64_t h = strtoull(hex, NULL, 16);
+		size_t at = (size_t)h & (cap - 1);
+		while (tab[at].text && (tab[at].h != h || strcmp(tab[at].text, text) != 0))
+			at = (at + 1) & (cap - 1);
+		if (!tab[at].text) {
+			tab[at].text = text;
+			tab[at].h = h;
+		} else {
+			free(text);
+		}
+		int seen = ++tab[at].seen;
 		it->import_key = seen > 1 ? xasprintf("%s-%d", hex, seen) : xstrdup(hex);
 		it->position = (int)i + 1;
 	}
-	for (size_t i = 0; i < pm->n_items; i++)
-		free(texts[i]);
-	free(texts);
+	for (size_t i = 0; i < cap; i++)
+		free(tab[i].text);
+	free(tab);
 }
 
 int imp_parse_text(const char *name, const char *text, size_t len,

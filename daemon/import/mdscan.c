@@ -346,7 +346,9 @@ static int on_enter_span(MD_SPANTYPE type, void *detail, void *arg)
 		if (t) {
 			const MD_SPAN_A_DETAIL *a = detail;
 			t->hrefs = xrealloc(t->hrefs, (t->n_hrefs + 1) * sizeof(*t->hrefs));
-			t->hrefs[t->n_hrefs++] = xstrndup(a->href.text, a->href.size);
+			/* an empty destination "[see]()" has href.text NULL */
+			t->hrefs[t->n_hrefs++] = a->href.size ? xstrndup(a->href.text, a->href.size)
+			                                      : xstrdup("");
 		}
 		break;
 	default:

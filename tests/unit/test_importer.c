@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "importer.h"
 #include "imptext.h"
@@ -390,6 +391,77 @@ static void test_import_keys(void **state)
 	free(text);
 }
 
+/* ---- crashes found by fuzzing (issue 8) ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "[see]()" has an empty destination: md4c hands over a NULL href. */
+static void test_empty_link(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = parse_text_ok("l.md",
+		"# X\n\n## Action items\n\n- Fix the alert [see]()\n");
+	assert_int_equal(pm->n_items, 1);
+	assert_string_equal(F(pm, 0, ITEM_F_TITLE), "Fix the alert see");
+	imp_postmortem_free(pm);
+	pm = parse_text_ok("t.md", "# X\n\n## Action items\n\n| Action | Bug |\n|---|---|\n"
+	                   "| Fix the alert [see]() | [](<>) |\n");
+	assert_int_equal(pm->n_items, 1);
+	assert_int_equal(pm->items[0].n_refs, 0);
+	imp_postmortem_free(pm);
+}
+
+/* A 201..202-byte title with no break: the ellipsis used to be written
+ * past the end of the string. */
+static void test_long_title_no_break(void **state)
+{
+	UNUSED(state);
+	for (size_t n = 199; n <= 260; n++) {
+		char *word = xmalloc(n + 1);
+		memset(word, 'a', n);
+		word[n] = '\0';
+		char *doc = xasprintf("# X\n\n## Action items\n\n- %s\n", word);
+		struct imp_postmortem *pm = parse_text_ok("w.md", doc);
+		const char *t = F(pm, 0, ITEM_F_TITLE);
+		assert_true(strlen(t) <= 200);
+		if (n > 200)
+			assert_string_equal(t + strlen(t) - 3, "\xE2\x80\xA6");
+		imp_postmortem_free(pm);
+		free(doc);
+		free(word);
+	}
+}
+
+/* Key assignment used to compare every title with every earlier one:
+ * 190,000 rows (7.6 MiB) took 151 s.  100,000 rows with one repeated
+ * title (the worst case for repetition counting) must take well under
+ * the quadratic time; each key must be distinct. */
+static void test_keys_linear(void **state)
+{
+	UNUSED(state);
+	struct buf b = { .max = 9u << 20 };
+	assert_int_equal(buf_appendf(&b, "# Big\n\n## Action items\n\n| Action | Bug |\n"
+	                 "|---|---|\n"), 0);
+	for (int i = 0; i < 100000; i++)
+		assert_int_equal(buf_appendf(&b, "| %s | n/a |\n",
+		                             i % 2 ? "Same title" : "Improve the thing"), 0);
+	int64_t t0 = now_ms();
+	struct imp_postmortem *pm = parse_text_ok("big.md", b.data);
+	int64_t took = now_ms() - t0;
+	assert_int_equal(pm->n_items, 100000);
+	assert_string_equal(pm->items[99999].import_key + 16, "-50000");
+	assert_string_equal(pm->items[1].import_key + 16, "");
+	print_message("  100,000 rows parsed and keyed in %lld ms\n", (long long)took);
+	assert_true(took < 20000);
+	imp_postmortem_free(pm);
+	buf_free(&b);
+}
+
 static void test_text_rules(void **state)
 {
 	UNUSED(state);
@@ -664,6 +736,9 @@ int main(void)
 		cmocka_unit_test(test_long_title),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_import_keys),
+		cmocka_unit_test(test_empty_link),
+		cmocka_unit_test(test_long_title_no_break),
+		cmocka_unit_test(test_keys_linear),
 		cmocka_unit_test(test_text_rules),
 		cmocka_unit_test(test_store_etcd_idempotent),
 		cmocka_unit_test(test_store_edit_and_tracker),
