@@ -49,6 +49,9 @@ struct imp_item {
 	struct imp_ticket_ref *refs;
 	size_t n_refs;
 	int line;                     /* source line, for messages */
+	char *horizon;                /* "Immediate" / "Short-term" / "Medium-term" / "Long-term" or NULL */
+	char *estimate;               /* effort as written ("2d", "20m") or NULL */
+	int due_days;                 /* "Due: 2 weeks" = 14 (resolved against the date), 0 */
 };
 
 struct imp_postmortem {
@@ -61,6 +64,9 @@ struct imp_postmortem {
 	char *severity;      /* may be NULL */
 	char *published_date;/* YYYY-MM-DD or NULL */
 	char *incident_start;/* RFC 3339 or NULL */
+	char *status;        /* front matter / "Status:" as written, or NULL */
+	char *repository;    /* owner/repo that bare "#123" refers to, or NULL */
+	bool reference_from_path; /* no id in the document: reference = file stem */
 	struct imp_item *items;
 	size_t n_items;
 };

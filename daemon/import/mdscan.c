@@ -34,6 +34,10 @@ struct scan {
 	int li_level;         /* open list items, may exceed MDS_MAX_DEPTH */
 	int row;              /* open table row node, -1 */
 	int table_no;
+	int list_no;          /* list blocks seen */
+	int lists[MDS_MAX_DEPTH];   /* ordinal of the open list at each depth ... */
+	bool ordered[MDS_MAX_DEPTH];/* ... and whether it is numbered */
+	int list_level;       /* open lists */
 	bool in_thead, in_html;
 	int del_depth, strong_depth;
 	int err;
@@ -232,6 +236,21 @@ static void enter_li(struct scan *s, const MD_BLOCK_LI_DETAIL *li)
 	struct mds_node *n = &s->doc->nodes[s->li[depth].node];
 	n->depth = depth;
 	n->task = li->is_task ? (li->task_mark == ' ' ? ' ' : 'x') : 0;
+	int l = s->list_level > MDS_MAX_DEPTH ? MDS_MAX_DEPTH : s->list_level;
+	if (l > 0) {
+		n->list = s->lists[l - 1];
+		n->ordered = s->ordered[l - 1];
+	}
+}
+
+static void enter_list(struct scan *s, bool ordered)
+{
+	if (s->list_level < MDS_MAX_DEPTH) {
+		s->lists[s->list_level] = s->list_no;
+		s->ordered[s->list_level] = ordered;
+	}
+	s->list_level++;
+	s->list_no++;
 }
 
 static int on_enter_block(MD_BLOCKTYPE type, void *detail, void *arg)
@@ -256,6 +275,12 @@ static int on_enter_block(MD_BLOCKTYPE type, void *detail, void *arg)
 	case MD_BLOCK_LI:
 		enter_li(s, detail);
 		break;
+	case MD_BLOCK_UL:
+		enter_list(s, false);
+		break;
+	case MD_BLOCK_OL:
+		enter_list(s, true);
+		break;
 	case MD_BLOCK_TABLE:
 		s->in_thead = false;
 		break;
@@ -279,7 +304,7 @@ static int on_enter_block(MD_BLOCKTYPE type, void *detail, void *arg)
 		s->in_html = true;
 		break;
 	default:
-		break;   /* DOC, QUOTE, UL, OL, HR, CODE: structure we do not need */
+		break;   /* DOC, QUOTE, HR, CODE: structure we do not need */
 	}
 	return 0;
 }
@@ -314,6 +339,10 @@ static int on_leave_block(MD_BLOCKTYPE type, void *detail, void *arg)
 	case MD_BLOCK_TH:
 	case MD_BLOCK_TD:
 		close_cell(s);
+		break;
+	case MD_BLOCK_UL:
+	case MD_BLOCK_OL:
+		s->list_level--;
 		break;
 	case MD_BLOCK_TR:
 		s->row = -1;

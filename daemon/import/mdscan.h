@@ -40,6 +40,8 @@ struct mds_node {
 	int level;           /* MDS_HEADING */
 	int depth;           /* MDS_LIST_ITEM */
 	char task;           /* MDS_LIST_ITEM: 0 (not a task), ' ' or 'x' */
+	bool ordered;        /* MDS_LIST_ITEM: in a numbered list */
+	int list;            /* MDS_LIST_ITEM: ordinal of its list block, 0-based */
 	int table;           /* MDS_TABLE_ROW: table ordinal, 0-based */
 	bool header;         /* MDS_TABLE_ROW: the header row */
 	struct mds_text t;   /* HEADING, PARA, LIST_ITEM */

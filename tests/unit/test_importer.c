@@ -407,7 +407,7 @@ static void test_empty_link(void **state)
 	struct imp_postmortem *pm = parse_text_ok("l.md",
 		"# X\n\n## Action items\n\n- Fix the alert [see]()\n");
 	assert_int_equal(pm->n_items, 1);
-	assert_string_equal(F(pm, 0, ITEM_F_TITLE), "Fix the alert see");
+	assert_string_equal(F(pm, 0, ITEM_F_TITLE), "Fix the alert");   /* no dangling "see" */
 	imp_postmortem_free(pm);
 	pm = parse_text_ok("t.md", "# X\n\n## Action items\n\n| Action | Bug |\n|---|---|\n"
 	                   "| Fix the alert [see]() | [](<>) |\n");

@@ -1,0 +1,431 @@
+/* impitem.c — decide one action item's fields from its candidate
+ * (struct raw, impwalk.c).
+ *
+ * Title: the item text (after an inline "**Action item:**" label), or the
+ * bold label that opens it when a ':' / '-' / '.' / a line break follows
+ * the label ("**Improve alerting.** We should ..." -> "Improve alerting",
+ * the rest is description).  State markers, trailing ticket references (a
+ * dangling "(see" too) and trailing field clauses (owner, due, priority,
+ * estimate: impfield.c) are cut off; a title that is only a link becomes
+ * the ticket key or a readable form of the URL; a title longer than
+ * IMP_TITLE_MAX bytes is cut at its first sentence or a word boundary and
+ * kept whole in the description.
+ *
+ * State, first found wins: a Status column; a marker in the title text or
+ * in any other cell ("n/a **DONE**"); a "Status: done" nested line; the
+ * task box; the text struck through; the group heading or label
+ * ("Immediate actions (completed)"); else open.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "impparse.h"
+#include "imptext.h"
+
+/* Title and the text that follows a leading "**Title**:" into rest. */
+static char *split_title(const struct mds_text *t, size_t skip, char **rest)
+{
+	*rest = NULL;
+	const char *text = t->text + skip;
+	size_t ls = skip == 0 ? t->lead_strong : 0;
+	if (ls == 0 || ls >= strlen(text)) {
+		/* "Fix X.\nLonger explanation": the first line when it is a
+		 * sentence of its own */
+		const char *nl = strchr(text, '\n');
+		if (nl && nl - text > 12 && strchr(".:", nl[-1])) {
+			char *first = xstrndup(text, (size_t)(nl - text));
+			char *title = impt_collapse(first);
+			free(first);
+			size_t n = strlen(title);
+			if (n > 0 && title[n - 1] == ':')
+				title[n - 1] = '\0';
+			*rest = impt_collapse(nl + 1);
+			return title;
+		}
+		return impt_collapse(text);
+	}
+	char *strong = xstrndup(text, ls);
+	char *title = impt_collapse(strong);
+	free(strong);
+	const char *after = text + ls;
+	bool newline = false;
+	while (*after == ' ' || *after == '\t' || *after == '\n')
+		newline = newline || *after++ == '\n';
+	size_t tl = strlen(title);
+	bool punct_in = tl > 0 && strchr(":.", title[tl - 1]);
+	bool dash = (after[0] == '-' && after[1] == ' ') || str_istarts(after, "\xE2\x80\x94") ||
+	            str_istarts(after, "\xE2\x80\x93");
+	if (!punct_in && *after != ':' && *after != '.' && !dash && !newline) {
+		free(title);
+		return impt_collapse(text);
+	}
+	if (tl > 0 && (title[tl - 1] == ':' || title[tl - 1] == '.'))
+		title[tl - 1] = '\0';
+	if (*after == ':' || *after == '.' || *after == '-')
+		after++;
+	else if (dash)
+		after += 3;
+	*rest = impt_collapse(after);
+	return title;
+}
+
+/* Cut a long title (more than IMP_TITLE_MAX bytes) at its first sentence,
+ * else at the last word boundary that leaves room for "…" (3 bytes), so
+ * the result is at most IMP_TITLE_MAX bytes and always fits the string it
+ * was cut from.  Returns true when it cut. */
+static bool shorten_title(char *title)
+{
+	size_t n = strlen(title);
+	if (n <= IMP_TITLE_MAX)
+		return false;
+	for (size_t i = 10; i < IMP_TITLE_MAX; i++) {
+		if (strchr(".!?", title[i]) && title[i + 1] == ' ') {
+			title[title[i] == '.' ? i : i + 1] = '\0';
+			return true;
+		}
+	}
+	size_t room = IMP_TITLE_MAX - 3, cut = 0;
+	for (size_t i = room; i > 0 && !cut; i--)
+		if (title[i] == ' ')
+			cut = i;
+	if (!cut)
+		cut = room;
+	while (cut > 0 && ((unsigned char)title[cut] & 0xC0) == 0x80)
+		cut--;   /* never split a UTF-8 sequence */
+	while (cut > 0 && strchr(" ,;:-(", title[cut - 1]))
+		cut--;   /* no dangling separator before the ellipsis */
+	memcpy(title + cut, "\xE2\x80\xA6", 4);   /* "…" + NUL: cut + 4 <= n + 1 */
+	return true;
+}
+
+/* Remove a dangling "(see", "see", "(", "cf." left after a reference. */
+static void strip_dangling(char *s)
+{
+	static const char *const tails[] = { "(see", "(see:", "see:", "see", "(cf.", "cf.",
+	                                     "(ref", "ref:", "(tracked in", "tracked in",
+	                                     "(ticket", "ticket:", "(for example", "for example", "(e.g.",
+	                                     "e.g.", "(eg", "(", "[" };
+	for (bool again = true; again;) {
+		again = false;
+		size_t n = strlen(s);
+		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == ',' || s[n - 1] == ';'))
+			s[--n] = '\0';
+		for (size_t i = 0; i < ARRAY_SIZE(tails) && !again; i++) {
+			size_t l = strlen(tails[i]);
+			if (n > l && strcasecmp(s + n - l, tails[i]) == 0 &&
+			    (s[n - l - 1] == ' ' || tails[i][0] == '(' || tails[i][0] == '[')) {
+				s[n - l] = '\0';
+				again = true;
+			}
+		}
+	}
+}
+
+/* Trailing bare URLs ("(see https://wiki/x)"): md4c made them links, so
+ * they are kept in the description; the title loses them. */
+static void strip_trailing_urls(char *s)
+{
+	for (;;) {
+		size_t n = strlen(s);
+		while (n > 0 && strchr(" .,;)>", s[n - 1]))
+			n--;
+		size_t b = n;
+		while (b > 0 && s[b - 1] != ' ')
+			b--;
+		const char *t = s + b;
+		while (*t == '(' || *t == '<')
+			t++;
+		if (b == 0 || !(str_istarts(t, "http://") || str_istarts(t, "https://")))
+			return;
+		s[b] = '\0';
+		strip_dangling(s);
+	}
+}
+
+/* A readable title for a link: a Jira-like key ("OPS-123") from
+ * /browse/KEY, else host and last path segment. */
+static char *link_title(const char *url)
+{
+	const char *b = strstr(url, "/browse/");
+	if (b) {
+		b += 8;
+		return xstrndup(b, strcspn(b, "/?#"));
+	}
+	const char *h = strstr(url, "://");
+	h = h ? h + 3 : url;
+	size_t hl = strcspn(h, "/?#");
+	const char *end = h + strcspn(h, "?#"), *seg = end;
+	while (seg > h + hl && seg[-1] == '/')
+		seg--;
+	const char *last = seg;
+	while (last > h + hl && last[-1] != '/')
+		last--;
+	if (last >= seg)
+		return xstrndup(h, hl);
+	return xasprintf("%.*s %.*s", (int)hl, h, (int)(seg - last), last);
+}
+
+/* Column value -> field, keeping what cannot be mapped in desc. */
+static void map_columns(const struct raw *r, struct imp_item *it, struct buf *desc,
+                        int *state)
+{
+	struct item_fields *f = &it->fields;
+	const char *v;
+	char *c;
+	if ((v = r->cols[COL_TYPE]) && !impt_placeholder(v)) {
+		const char *t = impt_type(v);
+		item_fields_set(f, ITEM_F_TYPE, t ? t : "other");
+		if (!t) {
+			c = impt_collapse(v);
+			char *l = xasprintf("Type: %s", c);
+			imp_add_part(desc, "\n", l);
+			free(l);
+			free(c);
+		}
+	}
+	static const struct { enum imp_col col; const char *label; } kept[] = {
+		{ COL_PRIORITY, "Priority" }, { COL_DUE, "Due" }, { COL_STATUS, "Status" },
+		{ COL_TICKET, "Ticket" },
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(kept); k++) {
+		if (!(v = r->cols[kept[k].col]) || impt_placeholder(v))
+			continue;
+		c = impt_collapse(v);
+		int st = -1;
+		impf_state_markers(c, &st);
+		if (st >= 0 && *state < 0)
+			*state = st;
+		char date[11];
+		bool keep = false;
+		if (kept[k].col == COL_PRIORITY) {
+			const char *pr = impt_priority(c);
+			item_fields_set(f, ITEM_F_PRIORITY, pr);
+			keep = !pr && c[0];
+		} else if (kept[k].col == COL_DUE) {
+			bool found = impt_find_date(c, date);
+			if (found)
+				item_fields_set(f, ITEM_F_DUE_DATE, date);
+			keep = (!found || strcmp(c, date) != 0) && c[0];
+		} else if (kept[k].col == COL_STATUS) {
+			if (*state < 0)
+				*state = impt_state(c, true);
+			keep = *state < 0 && c[0];
+		} else {
+			struct imp_ticket_ref *tmp = NULL;
+			size_t nt = 0;
+			impt_refs_from_text(c, &tmp, &nt);
+			keep = nt == 0 && r->n_refs == 0 && !impt_placeholder(c);
+			for (size_t i = 0; i < nt; i++)
+				impt_ref_free(&tmp[i]);
+			free(tmp);
+		}
+		if (keep) {
+			char *l = xasprintf("%s: %s", kept[k].label, c);
+			imp_add_part(desc, "\n", l);
+			free(l);
+		}
+		free(c);
+	}
+	if ((v = r->cols[COL_OWNER]) && !impt_placeholder(v)) {
+		c = impt_collapse(v);
+		item_fields_set(f, ITEM_F_OWNER, c[0] == '@' ? c + 1 : c);
+		free(c);
+	}
+}
+
+/* Nested lines: "Owner: @x" / "Status: done" lines become fields, the
+ * others stay in the description. */
+static void nested_lines(const char *nested, struct impf_fields *f, struct buf *desc)
+{
+	if (!nested)
+		return;
+	char *copy = xstrdup(nested), *save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		const char *t = l;
+		while (*t == ' ')
+			t++;
+		if (t[0] == '-' && t[1] == ' ')
+			t += 2;
+		if (!impf_line(t, f))
+			imp_add_part(desc, "\n", l);
+	}
+	free(copy);
+}
+
+static void copy_refs(const struct raw *r, struct imp_item *it)
+{
+	if (!r->n_refs)
+		return;
+	it->refs = xcalloc(r->n_refs, sizeof(*it->refs));
+	for (size_t i = 0; i < r->n_refs; i++) {
+		struct imp_ticket_ref *d = &it->refs[i];
+		d->kind = xstrdup(r->refs[i].kind);
+		d->target = xstrdup(r->refs[i].target);
+		d->number = xstrdup(r->refs[i].number);
+		d->url = xstrdup(r->refs[i].url);
+		d->pull = r->refs[i].pull;
+	}
+	it->n_refs = r->n_refs;
+}
+
+/* State from every cell other than the title's ("n/a **DONE**"). */
+static int cells_state(const struct raw *r)
+{
+	int st = -1;
+	for (size_t i = 0; i < r->n_cells && st < 0; i++) {
+		if (&r->cells[i] == r->text)
+			continue;
+		char *c = impt_collapse(r->cells[i].text);
+		impf_state_markers(c, &st);
+		int whole = impt_state(c, false);   /* a cell that is only "Completed" */
+		if (st < 0 && whole >= 0 && strcasecmp(c, "x") != 0 && strcasecmp(c, "new") != 0)
+			st = whole;
+		if (st < 0 && r->cells[i].struck)
+			st = ITEM_STATE_DONE;
+		free(c);
+	}
+	return st;
+}
+
+static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf_fields *f,
+                          char **rest, int *state)
+{
+	char *title = r->text ? split_title(r->text, r->skip, rest) : xstrdup("");
+	impf_state_markers(title, state);
+	impt_strip_markers(title, m);
+	impt_strip_trailing_refs(title);
+	strip_dangling(title);
+	impf_strip(title, f);
+	impt_strip_markers(title, m);
+	impt_strip_trailing_refs(title);
+	strip_dangling(title);
+	strip_trailing_urls(title);
+	bool url_only = str_istarts(title, "http://") || str_istarts(title, "https://");
+	if ((!title[0] || url_only) && r->n_refs > 0) {
+		free(title);
+		title = xasprintf("%s#%s", r->refs[0].target, r->refs[0].number);
+	} else if ((!title[0] || url_only) && r->n_links > 0) {
+		free(title);
+		title = link_title(r->links[0]);
+	}
+	return title;
+}
+
+bool impi_build(const struct raw *r, struct imp_item *it)
+{
+	struct impt_marks m = { .state = -1 };
+	struct impf_fields f = { .state = -1 };
+	struct buf desc = { 0 }, tail = { 0 };
+	char *rest = NULL;
+	int col_state = -1, text_state = -1;
+	bool ok = false;
+
+	memset(it, 0, sizeof(*it));
+	item_fields_init(&it->fields);
+	it->line = r->line;
+	char *title = decide_title(r, &m, &f, &rest, &text_state);
+	map_columns(r, it, &tail, &col_state);
+
+	char *full = xstrdup(title);
+	if (shorten_title(title))
+		imp_add_part(&desc, "\n\n", full);
+	free(full);
+	if (rest) {
+		impf_state_markers(rest, &text_state);
+		struct impf_fields rf = { .state = -1 };
+		if (impf_line(rest, &rf)) {   /* "**Fix X**: owner @a, due 2026-01-01" */
+			if (!f.owner)
+				f.owner = rf.owner, rf.owner = NULL;
+			if (!f.due[0])
+				memcpy(f.due, rf.due, sizeof(f.due));
+			if (f.state < 0)
+				f.state = rf.state;
+		} else {
+			imp_add_part(&desc, "\n\n", rest);
+		}
+		impf_free(&rf);
+	}
+	if (r->cols[COL_DESC] && !impt_placeholder(r->cols[COL_DESC])) {
+		char *d = impt_collapse(r->cols[COL_DESC]);
+		imp_add_part(&desc, "\n\n", d);
+		free(d);
+	}
+	struct buf nested = { 0 };
+	nested_lines(r->nested.data, &f, &nested);
+	imp_add_part(&desc, "\n\n", nested.data);
+	buf_free(&nested);
+	imp_add_part(&tail, "\n", r->extra.data);   /* "Header: value" lines together */
+	for (size_t i = 0; i < r->n_links; i++) {
+		char *l = xasprintf("Link: %s", r->links[i]);
+		imp_add_part(&tail, "\n", l);
+		free(l);
+	}
+	if (f.estimate) {
+		it->estimate = xstrdup(f.estimate);
+		char *l = xasprintf("Estimate: %s", f.estimate);
+		imp_add_part(&tail, "\n", l);
+		free(l);
+	}
+	if (f.due_days > 0 && !f.due[0]) {
+		it->due_days = f.due_days;
+		char *l = xasprintf("Due: %s", f.due_text ? f.due_text : "relative");
+		imp_add_part(&tail, "\n", l);
+		free(l);
+	}
+	if (r->horizon) {
+		it->horizon = xstrdup(r->horizon);
+		char *l = xasprintf("Horizon: %s", r->horizon);
+		imp_add_part(&tail, "\n", l);
+		free(l);
+	}
+	imp_add_part(&desc, "\n\n", tail.data);
+	if (!title[0])
+		goto out;
+
+	int state = col_state;
+	if (state < 0)
+		state = text_state;
+	if (state < 0)
+		state = m.state;
+	if (state < 0)
+		state = cells_state(r);
+	if (state < 0)
+		state = f.state;
+	if (state < 0 && r->task)
+		state = r->task == 'x' ? ITEM_STATE_DONE : ITEM_STATE_OPEN;
+	if (state < 0 && r->text && r->text->struck)
+		state = ITEM_STATE_DONE;
+	if (state < 0)
+		state = r->grp_state;
+	if (state < 0)
+		state = ITEM_STATE_OPEN;
+	item_fields_set(&it->fields, ITEM_F_TITLE, title);
+	item_fields_set(&it->fields, ITEM_F_DESCRIPTION, desc.len ? desc.data : NULL);
+	item_fields_set(&it->fields, ITEM_F_STATE, item_state_name((enum item_state)state));
+	if (!it->fields.v[ITEM_F_TYPE])
+		item_fields_set(&it->fields, ITEM_F_TYPE, r->grp_type ? r->grp_type : "other");
+	if (!it->fields.v[ITEM_F_PRIORITY])
+		item_fields_set(&it->fields, ITEM_F_PRIORITY, m.priority ? m.priority : f.priority);
+	if (!it->fields.v[ITEM_F_OWNER])
+		item_fields_set(&it->fields, ITEM_F_OWNER, m.owner ? m.owner : f.owner);
+	if (!it->fields.v[ITEM_F_DUE_DATE] && (m.due[0] || f.due[0]))
+		item_fields_set(&it->fields, ITEM_F_DUE_DATE, m.due[0] ? m.due : f.due);
+	copy_refs(r, it);
+	ok = true;
+out:
+	if (!ok) {
+		item_fields_free(&it->fields);
+		free(it->estimate);
+		free(it->horizon);
+		it->estimate = it->horizon = NULL;
+	}
+	free(title);
+	free(rest);
+	free(m.owner);
+	impf_free(&f);
+	buf_free(&desc);
+	buf_free(&tail);
+	return ok;
+}

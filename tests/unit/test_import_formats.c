@@ -1,0 +1,403 @@
+/* test_import_formats.c — the postmortem styles the importer reads, each
+ * on a document written in that style (tests/fixtures/postmortems/formats),
+ * and precision / recall / field accuracy on those documents and on the
+ * real postmortems in examples/ (tests/fixtures/postmortems/examples.expected
+ * and formats/NAME.expected say what a reader finds in each document).
+ *
+ * Expected files: one action item a line, tab-separated
+ *   [file TAB] state TAB title TAB owner TAB due TAB refs(owner/repo#N,...)
+ * ("#" starts a comment line).  An item is found when its title matches
+ * (case-insensitive, white space collapsed); its fields are right when
+ * state, owner, due date and ticket references all match. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "importer.h"
+#include "imptext.h"
+
+#ifndef FIXTURES
+#define FIXTURES "tests/fixtures"
+#endif
+#define FMT_DIR FIXTURES "/postmortems/formats"
+#define EXAMPLES "examples/postmortems"
+
+struct exp_item {
+	char *file, *state, *title, *owner, *due, *refs;
+	bool used;
+};
+
+struct score {
+	int found, expected, matched, fields_ok;
+};
+
+static char *field(char **save)
+{
+	char *f = strsep(save, "\t");
+	return xstrdup(f ? f : "");
+}
+
+/* Expected items of one document (file NULL: the file has no file column). */
+static struct exp_item *load_expected(const char *path, const char *file, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	struct exp_item *v = NULL;
+	char line[2048];
+	*n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		char *save = line;
+		struct exp_item e = { 0 };
+		e.file = file ? field(&save) : xstrdup("");
+		if (file && strcmp(e.file, file) != 0) {
+			free(e.file);
+			continue;
+		}
+		e.state = field(&save);
+		e.title = field(&save);
+		e.owner = field(&save);
+		e.due = field(&save);
+		e.refs = field(&save);
+		v = xrealloc(v, (*n + 1) * sizeof(*v));
+		v[(*n)++] = e;
+	}
+	fclose(f);
+	return v;
+}
+
+static void free_expected(struct exp_item *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].file);
+		free(v[i].state);
+		free(v[i].title);
+		free(v[i].owner);
+		free(v[i].due);
+		free(v[i].refs);
+	}
+	free(v);
+}
+
+static char *refs_of(const struct imp_item *it)
+{
+	struct buf b = { 0 };
+	for (size_t r = 0; r < it->n_refs; r++)
+		assert_int_equal(buf_appendf(&b, "%s%s#%s", r ? "," : "", it->refs[r].target,
+		                             it->refs[r].number), 0);
+	return b.data ? buf_steal(&b) : xstrdup("");
+}
+
+static bool same(const char *want, const char *got)
+{
+	return strcmp(want, got ? got : "") == 0;
+}
+
+/* Score one parsed document against its expected items; mismatches are
+ * printed so a failure says what differs. */
+static void score_pm(const char *label, const struct imp_postmortem *pm, struct exp_item *ex,
+                     size_t n_ex, struct score *s)
+{
+	s->found += pm ? (int)pm->n_items : 0;
+	s->expected += (int)n_ex;
+	for (size_t i = 0; pm && i < pm->n_items; i++) {
+		const struct imp_item *it = &pm->items[i];
+		char *const *v = it->fields.v;
+		char *t = impt_collapse(v[ITEM_F_TITLE]);
+		struct exp_item *e = NULL;
+		for (size_t k = 0; k < n_ex && !e; k++)
+			if (!ex[k].used && strcasecmp(ex[k].title, t) == 0)
+				e = &ex[k];
+		if (!e) {
+			print_message("  %s: not an expected item: \"%s\"\n", label, t);
+			free(t);
+			continue;
+		}
+		e->used = true;
+		s->matched++;
+		char *refs = refs_of(it);
+		if (same(e->state, v[ITEM_F_STATE]) && same(e->owner, v[ITEM_F_OWNER]) &&
+		    same(e->due, v[ITEM_F_DUE_DATE]) && same(e->refs, refs))
+			s->fields_ok++;
+		else
+			print_message("  %s: \"%s\": want %s/%s/%s/%s, got %s/%s/%s/%s\n", label, t,
+			              e->state, e->owner, e->due, e->refs, v[ITEM_F_STATE],
+			              v[ITEM_F_OWNER] ? v[ITEM_F_OWNER] : "",
+			              v[ITEM_F_DUE_DATE] ? v[ITEM_F_DUE_DATE] : "", refs);
+		free(refs);
+		free(t);
+	}
+	for (size_t k = 0; k < n_ex; k++)
+		if (!ex[k].used)
+			print_message("  %s: missed \"%s\"\n", label, ex[k].title);
+}
+
+static struct imp_postmortem *parse_ok(const char *path)
+{
+	struct imp_postmortem *pm = NULL;
+	char err[512];
+	if (imp_parse_file(path, &pm, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return pm;
+}
+
+/* Parse FMT_DIR/doc, check it against its .expected, all or nothing. */
+static struct imp_postmortem *check_doc(const char *doc, struct score *total)
+{
+	char *path = xasprintf("%s/%s", FMT_DIR, doc);
+	char *exp = xasprintf("%s/%.*s.expected", FMT_DIR, (int)strcspn(doc, "."), doc);
+	size_t n;
+	struct exp_item *ex = load_expected(exp, NULL, &n);
+	struct imp_postmortem *pm = parse_ok(path);
+	struct score s = { 0 };
+	score_pm(doc, pm, ex, n, &s);
+	if (total) {
+		total->found += s.found;
+		total->expected += s.expected;
+		total->matched += s.matched;
+		total->fields_ok += s.fields_ok;
+	}
+	free_expected(ex, n);
+	free(path);
+	free(exp);
+	assert_int_equal(s.matched, s.expected);
+	assert_int_equal(s.found, s.expected);
+	assert_int_equal(s.fields_ok, s.expected);
+	return pm;
+}
+
+static const char *F(const struct imp_postmortem *pm, size_t i, enum item_field f)
+{
+	assert_true(i < pm->n_items);
+	return pm->items[i].fields.v[f];
+}
+
+static void contains(const char *hay, const char *needle)
+{
+	if (!hay || !strstr(hay, needle))
+		fail_msg("\"%s\" not in \"%s\"", needle, hay ? hay : "(null)");
+}
+
+/* "- **Review actions**:" with nested bullets, inside "Lessons learned";
+ * "What went well / wrong" bullets are not items. */
+static void test_bold_label_list(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("bold-label-list.md", NULL);
+	contains(F(pm, 1, ITEM_F_DESCRIPTION), "burn-rate alert");
+	assert_string_equal(pm->severity, "SEV2");
+	imp_postmortem_free(pm);
+}
+
+/* "**Action items:**" and "**Actions following review**" paragraphs
+ * before lists; inline owner / due / priority / estimate. */
+static void test_action_items_paragraph(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("action-items-para.md", NULL);
+	assert_string_equal(F(pm, 2, ITEM_F_PRIORITY), "P1");
+	assert_string_equal(F(pm, 3, ITEM_F_PRIORITY), "P2");
+	assert_string_equal(pm->items[4].estimate, "2d");
+	imp_postmortem_free(pm);
+}
+
+/* A single "**Action item:** text" in a paragraph. */
+static void test_inline_action_item(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("inline-action.md", NULL);
+	imp_postmortem_free(pm);
+}
+
+/* The Google SRE book's table: Action Item / Type / Owner / Bug, with
+ * "n/a **DONE**" and "Bug 5554823 **TODO**" in the Bug column. */
+static void test_sre_book_table(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("sre-book.md", NULL);
+	assert_string_equal(F(pm, 0, ITEM_F_TYPE), "mitigate");
+	assert_string_equal(F(pm, 2, ITEM_F_TYPE), "process");
+	contains(F(pm, 1, ITEM_F_DESCRIPTION), "Ticket: Bug 5554823");
+	assert_null(F(pm, 8, ITEM_F_DUE_DATE));   /* "until 2015-11-20 due to ..." is prose */
+	imp_postmortem_free(pm);
+}
+
+/* Numbered bold labels: the bullets under them (deeper or at the same
+ * indentation) are the description; the title is the label. */
+static void test_numbered_labels(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("numbered-labels.md", NULL);
+	contains(F(pm, 0, ITEM_F_DESCRIPTION), "Today the consumer count is fixed");
+	contains(F(pm, 0, ITEM_F_DESCRIPTION), "scale between 4 and 40 replicas");
+	contains(F(pm, 1, ITEM_F_DESCRIPTION), "lag above 5 minutes pages the on-call");
+	contains(F(pm, 1, ITEM_F_DESCRIPTION), "lag above 1 minute");
+	contains(F(pm, 2, ITEM_F_DESCRIPTION), "replay suite");
+	imp_postmortem_free(pm);
+}
+
+/* Headings by meaning; horizons; a timeline is not an action list. */
+static void test_headings_by_meaning(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("headings.md", NULL);
+	assert_string_equal(pm->items[0].horizon, "Immediate");
+	assert_string_equal(pm->items[2].horizon, "Short-term");
+	assert_string_equal(pm->items[4].horizon, "Long-term");
+	assert_null(pm->items[5].horizon);
+	assert_string_equal(F(pm, 7, ITEM_F_TYPE), "prevent");   /* "## Prevention" */
+	imp_postmortem_free(pm);
+}
+
+/* Every state marker; markers never stay in the title. */
+static void test_state_markers(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("states.md", NULL);
+	imp_postmortem_free(pm);
+}
+
+/* Front matter, inline fields, relative due dates, estimates, links,
+ * bare #N against the front matter's repository. */
+static void test_inline_fields(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("inline-fields.md", NULL);
+	assert_string_equal(pm->reference, "PM2026-031");
+	assert_string_equal(pm->team, "payments");
+	assert_string_equal(pm->platform, "core");
+	assert_string_equal(pm->severity, "SEV1");
+	assert_string_equal(pm->status, "published");
+	assert_string_equal(pm->published_date, "2026-09-01");
+	assert_string_equal(pm->items[6].estimate, "20m");
+	assert_string_equal(pm->items[7].estimate, "2d");
+	contains(F(pm, 4, ITEM_F_DESCRIPTION), "Due: 2 weeks");
+	contains(F(pm, 9, ITEM_F_DESCRIPTION), "Link: https://wiki.example.com/webhooks/replay");
+	contains(F(pm, 11, ITEM_F_DESCRIPTION), "Link: https://jira.example.com/browse/PAY-77");
+	imp_postmortem_free(pm);
+}
+
+/* ERB tags, HTML comments (an example section inside one), <details>. */
+static void test_templated_file(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("release-checks.md.erb", NULL);
+	assert_string_equal(pm->reference, "release-checks");
+	assert_string_equal(pm->title, "release-checks");
+	assert_string_equal(pm->published_date, "2026-08-14");
+	imp_postmortem_free(pm);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Files of one directory, sorted. */
+static char **list_dir(const char *dir, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		fail_msg("%s: %s", dir, strerror(errno));
+	char **v = NULL;
+	*n = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		v = xrealloc(v, (*n + 1) * sizeof(*v));
+		v[(*n)++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(v, *n, sizeof(*v), by_name);
+	return v;
+}
+
+static void print_score(const char *what, const struct score *s)
+{
+	print_message("  importer on %s: %d expected, %d found, %d right: "
+	              "precision %.1f%%, recall %.1f%%, fields right on %.1f%% of found items\n",
+	              what, s->expected, s->found, s->matched,
+	              s->found ? 100.0 * s->matched / s->found : 100.0,
+	              s->expected ? 100.0 * s->matched / s->expected : 100.0,
+	              s->matched ? 100.0 * s->fields_ok / s->matched : 100.0);
+}
+
+/* Precision and recall on the real postmortems in examples/ (etcd and
+ * DFDS: 137 items in 40 postmortems when this was written) and on the
+ * format documents. */
+static void test_scores(void **state)
+{
+	UNUSED(state);
+	static const char *const sets[] = { "etcd", "dfds" };
+	struct score ex = { 0 };
+	int docs = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(sets); k++) {
+		char *dir = xasprintf("%s/%s", EXAMPLES, sets[k]);
+		size_t n;
+		char **files = list_dir(dir, &n);
+		for (size_t i = 0; i < n; i++) {
+			char *path = xasprintf("%s/%s", dir, files[i]);
+			char *rel = xasprintf("%s/%s", sets[k], files[i]);
+			size_t ne;
+			struct exp_item *e = load_expected(FIXTURES "/postmortems/examples.expected",
+			                                   rel, &ne);
+			struct imp_postmortem *pm = NULL;
+			char err[512];
+			if (imp_parse_file(path, &pm, err, sizeof(err)) == 0)
+				docs++;
+			score_pm(rel, pm, e, ne, &ex);
+			imp_postmortem_free(pm);
+			free_expected(e, ne);
+			free(path);
+			free(rel);
+			free(files[i]);
+		}
+		free(files);
+		free(dir);
+	}
+	print_score("examples/ (etcd, DFDS)", &ex);
+	print_message("  examples/: %d action items from %d postmortems\n", ex.found, docs);
+	assert_true(docs >= 40);
+	assert_true(ex.matched >= 137);
+	assert_true(ex.matched * 100 >= 95 * ex.found);
+	assert_true(ex.fields_ok * 100 >= 95 * ex.matched);
+
+	struct score fm = { 0 };
+	size_t n;
+	char **files = list_dir(FMT_DIR, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!strstr(files[i], ".expected"))
+			imp_postmortem_free(check_doc(files[i], &fm));
+		free(files[i]);
+	}
+	free(files);
+	print_score("format documents", &fm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bold_label_list),
+		cmocka_unit_test(test_action_items_paragraph),
+		cmocka_unit_test(test_inline_action_item),
+		cmocka_unit_test(test_sre_book_table),
+		cmocka_unit_test(test_numbered_labels),
+		cmocka_unit_test(test_headings_by_meaning),
+		cmocka_unit_test(test_state_markers),
+		cmocka_unit_test(test_inline_fields),
+		cmocka_unit_test(test_templated_file),
+		cmocka_unit_test(test_scores),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
