@@ -80,49 +80,23 @@ static char *strip_ext(const char *base)
 	return xstrdup(base);
 }
 
-/* Days since 1970-01-01 of a valid "YYYY-MM-DD" and back (proleptic
- * Gregorian; Howard Hinnant's days_from_civil / civil_from_days). */
-static long days_of(const char *d)
-{
-	int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
-	int m = (d[5] - '0') * 10 + (d[6] - '0'), dd = (d[8] - '0') * 10 + (d[9] - '0');
-	y -= m <= 2;
-	long era = (y >= 0 ? y : y - 399) / 400;
-	long yoe = y - era * 400;
-	long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void date_of(long z, char out[11])
-{
-	z += 719468;
-	long era = (z >= 0 ? z : z - 146096) / 146097;
-	long doe = z - era * 146097;
-	long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	long y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	long mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
-	long m = mp + (mp < 10 ? 3 : -9);
-	y += m <= 2;
-	char tmp[48];
-	snprintf(tmp, sizeof(tmp), "%04ld-%02ld-%02ld", y % 10000, m % 100, d % 100);
-	memcpy(out, tmp, 10);
-	out[10] = '\0';
-}
-
 /* "Due: 2 weeks" -> the postmortem's date + 14 days, when it has one. */
 static void resolve_relative_due(struct imp_postmortem *pm)
 {
+	int64_t base;
+	char ts[64];
 	if (!pm->published_date || !date_valid(pm->published_date))
 		return;
-	long base = days_of(pm->published_date);
+	snprintf(ts, sizeof(ts), "%sT00:00:00Z", pm->published_date);
+	if (ts_parse(ts, &base) < 0)
+		return;
 	for (size_t i = 0; i < pm->n_items; i++) {
 		struct imp_item *it = &pm->items[i];
 		if (it->due_days > 0 && !it->fields.v[ITEM_F_DUE_DATE]) {
-			char d[11];
-			date_of(base + it->due_days, d);
-			if (date_valid(d))
-				item_fields_set(&it->fields, ITEM_F_DUE_DATE, d);
+			ts_format(base + (int64_t)it->due_days * 86400000, ts, sizeof(ts));
+			ts[10] = '\0';   /* "YYYY-MM-DD" of an RFC 3339 UTC time */
+			if (date_valid(ts))
+				item_fields_set(&it->fields, ITEM_F_DUE_DATE, ts);
 		}
 	}
 }
