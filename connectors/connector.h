@@ -233,7 +233,7 @@ struct connector {
 	int64_t list_settle_ms;
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
-	uint64_t n_comment;
+	uint64_t n_comment, n_search;
 };
 
 /* ---- the registry: one row per tracker type ----

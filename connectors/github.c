@@ -426,6 +426,8 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 	if (st >= 200 && st < 300) {
 		if (r->kind == GH_COMMENT || r->kind == GH_COMMENT_FIND)
 			gh_comment_answer(r, resp, what);
+		else if (r->kind == GH_SEARCH)
+			gh_search_answer(r, resp, what);
 		else if (r->kind == GH_LIST)
 			list_ok(r, resp, what);
 		else
@@ -610,6 +612,7 @@ static const struct conn_ops gh_ops = {
 	.fetch = gh_fetch,
 	.comment = gh_comment,
 	.find_comment = gh_find_comment,
+	.find_by_token = gh_find_by_token,
 	.cancel = gh_cancel,
 	.destroy = gh_destroy,
 };

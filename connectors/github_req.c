@@ -222,6 +222,7 @@ static int req_send(struct gh_req *r)
 		case GH_UPDATE: g->base.n_update++; break;
 		case GH_COMMENT: g->base.n_comment++; break;
 		case GH_COMMENT_FIND: g->base.n_list++; break;
+		case GH_SEARCH: g->base.n_search++; break;
 		default: abort();
 		}
 	}

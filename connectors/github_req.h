@@ -34,6 +34,7 @@ enum gh_kind {
 	GH_UPDATE,
 	GH_COMMENT,       /* POST a comment: never retried after a possible effect */
 	GH_COMMENT_FIND,  /* GET comment pages looking for a marker */
+	GH_SEARCH,        /* GET /search/issues for a create token (marker) */
 };
 
 enum gh_req_state {
@@ -77,7 +78,7 @@ struct gh_req {
 	conn_item_cb item_cb;
 	void *arg;
 	conn_comment_cb comment_cb;   /* GH_COMMENT, GH_COMMENT_FIND */
-	char *marker;                 /* GH_COMMENT_FIND: what to look for */
+	char *marker;                 /* GH_COMMENT_FIND, GH_SEARCH: what to look for */
 	char *close_json;             /* GH_CREATE: follow-up PATCH body */
 	char *created_key;
 };
@@ -154,5 +155,10 @@ int gh_comment(struct connector *c, const char *target, const struct conn_remote
 int gh_find_comment(struct connector *c, const char *target, const struct conn_remote *ref,
                     const char *marker, conn_comment_cb cb, void *arg) MUST_CHECK;
 void gh_comment_answer(struct gh_req *r, const struct http_response *resp, const char *what);
+
+/* github_search.c: find_by_token and its 2xx answer. */
+int gh_find_by_token(struct connector *c, const char *target, const char *token,
+                     conn_item_cb cb, void *arg) MUST_CHECK;
+void gh_search_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 
 #endif

@@ -314,6 +314,9 @@ static void op_issue(struct rec_op *op)
 		rec_to_tracker(idm, &op->row.ledger, &want);
 		rc = c->ops->create(c, t->target, &want, &ctx, op_on_remote, op);
 		break;
+	case REC_CALL_FIND:
+		rc = c->ops->find_by_token(c, t->target, op->row.token, op_on_remote, op);
+		break;
 	default:
 		abort();
 	}
@@ -568,6 +571,12 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 	case REC_CALL_CREATE:
 		op_created(op);
 		break;
+	case REC_CALL_FIND: /* the lost create's ticket: adopt it */
+		log_item(LOG_LVL_INFO, op->row.item_id, "[%s] found %s by its create token",
+		         rec_cycle_name(op->t->cy), r->key ? r->key : "?");
+		op->kind = REC_OP_ADOPT_TOKEN;
+		op_decide(op);
+		break;
 	default:
 		abort();
 	}
@@ -578,11 +587,23 @@ static void op_remote_failed(struct rec_op *op, const struct conn_result *res)
 	struct rec_target *t = op->t;
 	const char *name = rec_cycle_name(t->cy);
 	const char *what = op->call == REC_CALL_CREATE ? "create in" :
-	                   op->call == REC_CALL_UPDATE ? "update of" : "fetch of";
+	                   op->call == REC_CALL_UPDATE ? "update of" :
+	                   op->call == REC_CALL_FIND ? "token search in" : "fetch of";
+	if (op->call == REC_CALL_FIND && res->status == CONN_GONE) {
+		op_call(op, REC_CALL_CREATE); /* no ticket has the token: create it again */
+		return;
+	}
+	if (op->call == REC_CALL_FIND && res->status == CONN_RATE_LIMITED) {
+		/* the search's own limit: this link waits, the pass goes on */
+		log_item(LOG_LVL_INFO, op->row.item_id, "[%s] token search rate limited; "
+		         "the create is retried next cycle", name);
+		op_finish(op);
+		return;
+	}
 	switch (res->status) {
 	case CONN_GONE:
 	case CONN_MOVED:
-		if (op->call == REC_CALL_CREATE)
+		if (op->call == REC_CALL_CREATE || op->call == REC_CALL_FIND)
 			break;
 		op_broken(op, res->status == CONN_GONE ? "gone" : "moved", res->error);
 		return;
@@ -822,6 +843,36 @@ static void op_apply(struct rec_op *op)
 		op_link_error(op, "ledger write for", "ledger closed", false);
 }
 
+/* A link left 'creating' that the recovery listing did not show: the
+ * ticket may exist yet be missing from a listing that lags, so the create
+ * is sent again only create_min_age after its intent, and only when the
+ * tracker's token search (find_by_token, where the connector has it) does
+ * not find it either. */
+static void op_recover(struct rec_op *op)
+{
+	const struct rec_engine_view *e = op_engine(op);
+	const struct rec_cycle *cy = op->t->cy;
+	struct connector *c = rec_cycle_connector(cy);
+	int64_t age = op->row.has_intent ? ts_now_ms() - op->row.intent_ms : INT64_MAX;
+	if (age < rec_cycle_create_min_age_ms(cy)) {
+		op->t->recover_waiting++;
+		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] create intent %lld s old: not sent "
+		         "again before %lld s", rec_cycle_name(cy), (long long)(age / 1000),
+		         (long long)(rec_cycle_create_min_age_ms(cy) / 1000));
+		op_finish(op);
+		return;
+	}
+	if (e->dry_run) {
+		FILE *f = e->plan_out ? e->plan_out : stdout;
+		fprintf(f, "create  %s  item %lld \"%s\"  (again: intent not found%s)\n", op->t->target,
+		        op->row.item_id, op->row.ledger.v[ITEM_F_TITLE] ? op->row.ledger.v[ITEM_F_TITLE] : "",
+		        c->ops->find_by_token ? "; token search first" : "");
+		op_finish(op);
+		return;
+	}
+	op_call(op, c->ops->find_by_token && op->row.token ? REC_CALL_FIND : REC_CALL_CREATE);
+}
+
 void rec_op_start(struct rec_op *op)
 {
 	const struct rec_engine_view *e = op_engine(op);
@@ -852,6 +903,9 @@ void rec_op_start(struct rec_op *op)
 		} else {
 			op_call(op, REC_CALL_FETCH);
 		}
+		break;
+	case REC_OP_RECOVER:
+		op_recover(op);
 		break;
 	case REC_OP_CREATE:
 		if (e->dry_run) {

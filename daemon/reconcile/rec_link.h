@@ -69,6 +69,8 @@ struct rec_row {
 	struct item_fields ledger;
 	char *pm_ref, *pm_title, *pm_url;
 	struct rec_refusals refused; /* fields the tracker refused (sql/005) */
+	bool has_intent;
+	int64_t intent_ms;          /* external_link.intent_at */
 	/* push pass only: an external reference to this target, if any */
 	long long ref_id;
 	char *ref_remote_id, *ref_key, *ref_state;
@@ -90,6 +92,8 @@ enum rec_op_kind {
 	REC_OP_PUSH,        /* a linked item whose ledger version moved */
 	REC_OP_ADOPT_REF,   /* an item's reference ticket becomes its managed link */
 	REC_OP_CREATE,      /* a new ticket (intent recorded first) */
+	REC_OP_RECOVER,     /* a link left 'creating' that the listing did not show:
+	                       find_by_token, then adopt or create again */
 };
 
 enum rec_op_state {
@@ -101,7 +105,10 @@ enum rec_op_state {
 	REC_OP_DONE,
 };
 
-enum rec_call { REC_CALL_NONE = 0, REC_CALL_FETCH, REC_CALL_UPDATE, REC_CALL_CREATE };
+enum rec_call {
+	REC_CALL_NONE = 0, REC_CALL_FETCH, REC_CALL_UPDATE, REC_CALL_CREATE,
+	REC_CALL_FIND,      /* find_by_token */
+};
 
 struct rec_op {
 	struct rec_target *t;
@@ -145,7 +152,7 @@ struct rec_target {
 	char *target;
 	uint64_t t0_ns;
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
-	uint64_t ledger_writes, link_errors, refused;
+	uint64_t ledger_writes, link_errors, refused, recover_waiting;
 	int errors;
 	bool stop_rate, stop_auth;
 	int64_t retry_after_ms;
@@ -202,6 +209,7 @@ const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy);
 int rec_cycle_max_inflight(const struct rec_cycle *cy);
 const struct conn_type *rec_cycle_ctype(const struct rec_cycle *cy);
 int64_t rec_cycle_refusal_backoff_ms(const struct rec_cycle *cy);
+int64_t rec_cycle_create_min_age_ms(const struct rec_cycle *cy);
 
 /* ---- the engine and its cycles (reconcile.c) ---- */
 
@@ -253,7 +261,7 @@ struct rec_cycle {
 	char **targets;
 	size_t n_targets, ti;
 	int max_inflight, overlap_s;
-	int64_t refusal_backoff_ms;
+	int64_t refusal_backoff_ms, create_min_age_ms;
 	enum cfg_policy policy[ITEM_F__COUNT];
 	char *def_conn, *def_target;
 	char *pairs_c, *pairs_t;      /* every configured (connector, target) */

@@ -333,7 +333,7 @@ static void on_push_rows(struct db *db, const PGresult *res, const char *err, vo
 		if (row.link_id && str_eq(row.link_state, "linked")) {
 			kind = REC_OP_PUSH;
 		} else if (row.link_id) {
-			kind = REC_OP_CREATE; /* 'creating', not found by the recovery listing */
+			kind = REC_OP_RECOVER; /* 'creating', not found by the recovery listing */
 		} else if (row.ref_id && str_eq(row.ref_state, "broken")) {
 			rec_row_free(&row);
 			continue;

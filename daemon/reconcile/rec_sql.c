@@ -50,8 +50,9 @@ const char REC_SQL_CURSOR[] =
 	" l.base::text, floor(extract(epoch FROM l.remote_updated_at) * 1000)::bigint," \
 	" i.id, i.version, floor(extract(epoch FROM i.updated_at) * 1000)::bigint," \
 	" i.title, i.description, i.state, i.priority, i.type, i.owner," \
-	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text"
-enum { COL_REFUSED = 23, COL_REF = 24, N_COLS = 24, N_COLS_REF = 28 };
+	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text," \
+	" floor(extract(epoch FROM l.intent_at) * 1000)::bigint"
+enum { COL_REFUSED = 23, COL_INTENT = 24, COL_REF = 25, N_COLS = 25, N_COLS_REF = 29 };
 
 const char REC_SQL_PAGE[] =
 	"SELECT " LINK_COLS
@@ -298,6 +299,10 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	if ((rc = rec_refusals_parse(&out->refused, PQgetisnull(res, r, COL_REFUSED) ? NULL :
 	                             PQgetvalue(res, r, COL_REFUSED))) < 0)
 		goto out;
+	out->has_intent = !PQgetisnull(res, r, COL_INTENT);
+	if ((rc = col_ll(res, r, COL_INTENT, &ms)) < 0)
+		goto out;
+	out->intent_ms = ms;
 	if (PQnfields(res) >= N_COLS_REF) {
 		if ((rc = col_ll(res, r, COL_REF, &out->ref_id)) < 0)
 			goto out;

@@ -67,6 +67,7 @@ const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy) { return cy-
 int rec_cycle_max_inflight(const struct rec_cycle *cy) { return cy->max_inflight; }
 const struct conn_type *rec_cycle_ctype(const struct rec_cycle *cy) { return cy->ctype; }
 int64_t rec_cycle_refusal_backoff_ms(const struct rec_cycle *cy) { return cy->refusal_backoff_ms; }
+int64_t rec_cycle_create_min_age_ms(const struct rec_cycle *cy) { return cy->create_min_age_ms; }
 
 void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err)
 {
@@ -331,6 +332,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	cy->max_inflight = cc && cc->max_inflight > 0 ? cc->max_inflight : 4;
 	cy->overlap_s = cfg->overlap_s > 0 ? cfg->overlap_s : 0;
 	cy->refusal_backoff_ms = (int64_t)(cfg->refusal_backoff_s > 0 ? cfg->refusal_backoff_s : 0) * 1000;
+	cy->create_min_age_ms = (int64_t)(cfg->create_min_age_s > 0 ? cfg->create_min_age_s : 0) * 1000;
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
 	cy->def_conn = xstrdup(cfg->default_connector);
 	cy->def_target = xstrdup(cfg->default_target);

@@ -48,7 +48,11 @@ ROUTES = [
     ("comments", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")),
     ("rcomments", re.compile(r"^/repositories/(\d+)/issues/(\d+)/comments$")),
     ("rate_limit", re.compile(r"^/rate_limit$")),
+    ("search_issues", re.compile(r"^/search/issues$")),
 ]
+SEARCH_LIMIT = 30          # search requests a minute, authenticated (REST docs)
+SEARCH_WINDOW_S = 60
+DOC_SEARCH = "https://docs.github.com/rest/search/search#search-issues-and-pull-requests"
 
 
 def iso(ts):
@@ -155,6 +159,9 @@ class State:
             self.rate_reset = 0
             self.secondary = collections.deque()
             self.secondary_limit = self.opts.secondary_limit
+            self.search_used = collections.deque()   # times of search requests
+            self.search_limit = SEARCH_LIMIT
+            self.search_lag_s = 0.0  # the index lags changes by this much
             self.latency_ms = self.opts.latency_ms
             self.faults = []
             self.list_hooks = []     # edits made right after a listing page is served
@@ -165,7 +172,8 @@ class State:
                     self.seed(json.load(f))
 
     def reset_stats(self):
-        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "other": 0,
+        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "search": 0,
+                      "other": 0,
                       "not_modified": 0, "rate_limited": 0, "faults": 0,
                       "by_status": {}, "total": 0}
 
@@ -712,6 +720,8 @@ class Handler(BaseHTTPRequestHandler):
                     return {"GET": "get", "PATCH": "update"}.get(method, "other")
                 if name in ("comments", "rcomments"):
                     return {"GET": "list", "POST": "comment"}.get(method, "other")
+                if name == "search_issues":
+                    return "search" if method == "GET" else "other"
         return "other"
 
     def count(self, kind, resp, faulted=False):
@@ -801,6 +811,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.check_auth()
                 if path == "/rate_limit" and method == "GET":
                     resp = Response(200, dumps(self.rate_doc(version)))
+                elif path == "/search/issues":
+                    return self.search_issues(method, query, version, extra)
                 else:
                     if st.rate_used >= st.rate_limit:
                         raise ApiError(403, "API rate limit exceeded for user ID %d. If you reach out to "
@@ -831,6 +843,86 @@ class Handler(BaseHTTPRequestHandler):
                                  "x-ratelimit-used": str(st.rate_used),
                                  "x-ratelimit-resource": "core"})
             return resp
+
+    # ---- search (its own rate limit, not the core one) ---------------------
+    def search_issues(self, method, query, version, extra):
+        """GET /search/issues?q=...: free-text terms and "quoted phrases"
+        (case-insensitive) plus the qualifiers repo:O/R, is:issue, is:pr,
+        in:title, in:body; answers {total_count, incomplete_results, items}
+        with issue objects and a score.  30 requests a minute (rolling);
+        past that 403 with x-ratelimit-remaining: 0, as GitHub answers.
+        Changes younger than search_lag_s are not in the index yet."""
+        st = self.server.state
+        now = time.time()
+        while st.search_used and st.search_used[0] <= now - SEARCH_WINDOW_S:
+            st.search_used.popleft()
+        reset = int((st.search_used[0] if st.search_used else now) + SEARCH_WINDOW_S)
+        try:
+            if method != "GET":
+                raise ApiError(404, "Not Found", doc=DOCS)
+            if len(st.search_used) >= st.search_limit:
+                raise ApiError(403, "API rate limit exceeded for user ID %d."
+                               % st.user_id(self.server.opts.login)[1],
+                               doc=DOC_RATE + "#about-secondary-rate-limits")
+            st.search_used.append(now)
+            resp = Response(200, dumps(self.search_result(query, version)))
+        except ApiError as e:
+            resp = Response(e.status, dumps(e.body), e.headers)
+        for k, v in extra.items():
+            resp.headers.setdefault(k, v)
+        resp.headers["X-GitHub-Api-Version-Selected"] = version
+        resp.headers.update({"x-ratelimit-limit": str(st.search_limit),
+                             "x-ratelimit-remaining": str(max(st.search_limit - len(st.search_used), 0)),
+                             "x-ratelimit-reset": str(reset),
+                             "x-ratelimit-used": str(len(st.search_used)),
+                             "x-ratelimit-resource": "search"})
+        return resp
+
+    def search_result(self, query, version):
+        st = self.server.state
+        q = (query.get("q") or [""])[0]
+        if not q.strip():
+            raise ApiError(422, "Validation Failed", errors=[
+                {"resource": "Search", "field": "q", "code": "missing"}], doc=DOC_SEARCH)
+        phrases = [p.lower() for p in re.findall(r'"([^"]*)"', q)]
+        rest = re.sub(r'"[^"]*"', " ", q).split()
+        repos, kinds, where, terms = [], set(), set(), list(phrases)
+        for w in rest:
+            key, _, val = w.partition(":")
+            if val and key == "repo":
+                repos.append(val.lower())
+            elif val and key == "is":
+                kinds.add(val)
+            elif val and key == "in":
+                where.update(val.split(","))
+            else:
+                terms.append(w.lower())
+        for full in repos:
+            if full not in st.repos:
+                raise ApiError(422, "Validation Failed", errors=[{
+                    "message": "The listed users and repositories cannot be searched either "
+                               "because the resources do not exist or you do not have permission "
+                               "to view them.", "resource": "Search", "field": "q",
+                    "code": "invalid"}], doc=DOC_SEARCH)
+        where = where or {"title", "body"}
+        horizon = st.now() - st.search_lag_s
+        r = Renderer(self.server.opts, st, self.base(), version)
+        items = []
+        for key in (repos or sorted(st.repos)):
+            for num in sorted(st.repos[key]["issues"]):
+                issue = st.repos[key]["issues"][num]
+                if issue.get("moved_to") or issue.get("deleted") or issue["updated_at"] > horizon:
+                    continue
+                if ("pr" in kinds and not issue["pull"]) or ("issue" in kinds and issue["pull"]):
+                    continue
+                text = " ".join(str(issue[f] or "") for f in ("title", "body") if f in where).lower()
+                if all(t in text for t in terms):
+                    o = r.issue(issue, full=False)
+                    o["score"] = 1.0
+                    items.append(o)
+        per_page, page = page_params(query)
+        chunk = items[(page - 1) * per_page: page * per_page]
+        return {"total_count": len(items), "incomplete_results": False, "items": chunk}
 
     def check_auth(self):
         token = self.server.opts.token
@@ -1114,6 +1206,13 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "the clock only moves forward")
             st.clock_offset = off
             return self.admin_json(200, {"offset_s": st.clock_offset, "now": iso(st.now())})
+        if path == "/_sim/search" and method == "POST":
+            if "limit" in data:
+                st.search_limit = int(data["limit"])
+                st.search_used.clear()
+            if "lag_s" in data:
+                st.search_lag_s = float(data["lag_s"])
+            return self.admin_json(200, {"limit": st.search_limit, "lag_s": st.search_lag_s})
         if path == "/_sim/ratelimit" and method == "POST":
             self.roll_window()
             if "limit" in data:

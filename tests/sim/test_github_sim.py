@@ -189,6 +189,50 @@ class SimTest(unittest.TestCase):
         self.assertEqual(again["labels"][0]["name"], "P1")
         self.assertEqual(again["labels"][0]["id"], issue["labels"][0]["id"])
 
+    def test_search_issues_by_token(self):
+        tok = "0b6f1c1e-93aa-4e0d-9d0c-5a2f4f2b8e11"
+        body = "Steps\n\n<!-- closeloop:begin token=%s item=7 -->\n<!-- closeloop:end -->" % tok
+        hit, _ = self.create("acme/k8s", title="Alert on etcd latency", body=body)
+        self.create("acme/k8s", title="Other", body="no token here")
+        self.create("acme/other", title="Elsewhere", body=body)
+        q = urllib.parse.quote('"%s" repo:acme/k8s is:issue in:body' % tok)
+        st, h, obj, _ = self.c.request("GET", "/search/issues?q=%s&per_page=10" % q)
+        self.assertEqual(st, 200, obj)
+        self.assertEqual(obj["total_count"], 1)
+        self.assertFalse(obj["incomplete_results"])
+        self.assertEqual([i["number"] for i in obj["items"]], [hit["number"]])
+        self.assertEqual(obj["items"][0]["id"], hit["id"])
+        self.assertIn("score", obj["items"][0])
+        # its own rate limit resource, not the core one
+        self.assertEqual(h["x-ratelimit-resource"], "search")
+        self.assertEqual(h["x-ratelimit-limit"], "30")
+        self.assertEqual(h["x-ratelimit-remaining"], "29")
+        # in:title does not look at the body; an unknown repository is a 422
+        q2 = urllib.parse.quote('"%s" repo:acme/k8s in:title' % tok)
+        self.assertEqual(self.c.request("GET", "/search/issues?q=" + q2)[2]["total_count"], 0)
+        st, _, obj, _ = self.c.request("GET", "/search/issues?q=repo:acme/nope")
+        self.assertEqual(st, 422)
+        self.assertEqual(self.c.request("GET", "/search/issues")[0], 422)
+        # the index lags: a change younger than the lag is not found yet
+        self.admin("POST", "/_sim/search", {"lag_s": 3600})
+        self.assertEqual(self.c.request("GET", "/search/issues?q=%s" % q)[2]["total_count"], 0)
+        self.admin("POST", "/_sim/search", {"lag_s": 0})
+        self.assertEqual(self.admin("GET", "/_sim/stats")["search"], 5)
+
+    def test_search_rate_limit(self):
+        self.admin("POST", "/_sim/search", {"limit": 2})
+        for _ in range(2):
+            self.assertEqual(self.c.request("GET", "/search/issues?q=x")[0], 200)
+        st, h, obj, _ = self.c.request("GET", "/search/issues?q=x")
+        self.assertEqual(st, 403)
+        self.assertEqual(h["x-ratelimit-remaining"], "0")
+        self.assertEqual(h["x-ratelimit-resource"], "search")
+        self.assertIn("rate limit", obj["message"])
+        # the core limit is untouched
+        st, h, _, _ = self.c.request("GET", "/repos/acme/k8s/issues")
+        self.assertEqual(st, 200)
+        self.assertEqual(h["x-ratelimit-resource"], "core")
+
     def test_issue_comments(self):
         issue, _ = self.create("acme/k8s", title="x")
         n = issue["number"]

@@ -47,14 +47,18 @@ struct desk {
 	size_t n;
 	int64_t clock_ms;
 	char *queue_prefix;       /* the type's own option "key_prefix" */
-	int updates, creates, lists;
+	int updates, creates, lists, finds;
 	unsigned last_update_mask;
+	int unknown_creates;      /* answer this many creates CONN_UNKNOWN ... */
+	bool unknown_made;        /* ... having made the ticket (else not) */
+	bool hide_from_lists;     /* listings lag: tickets made so far are not listed */
+	size_t listed_upto;       /* with hide_from_lists: tickets [0, n) listed */
 };
 
 struct desk_call {
 	uv_timer_t timer;
 	struct desk *d;
-	int kind;                 /* 0 list, 1 create, 2 update, 3 fetch */
+	int kind;                 /* 0 list, 1 create, 2 update, 3 fetch, 4 find */
 	char *target, *id, *token;
 	int64_t since;
 	struct item_fields want;
@@ -154,7 +158,7 @@ static void desk_do_list(struct desk_call *k)
 	size_t n = 0;
 	struct conn_result res = { .status = CONN_OK, .http_status = 200 };
 	for (size_t i = 0; i < d->n; i++)
-		if (d->t[i].updated_ms >= k->since)
+		if (d->t[i].updated_ms >= k->since && (!d->hide_from_lists || i < d->listed_upto))
 			desk_remote(&d->t[i], &items[n++]);
 	struct conn_page pg = { .items = items, .n = n, .last = true };
 	k->list_cb(&d->c, &res, &pg, k->arg);
@@ -165,8 +169,19 @@ static void desk_do_list(struct desk_call *k)
 static void desk_do_create(struct desk_call *k)
 {
 	struct desk *d = k->d;
-	struct desk_ticket *t = &d->t[d->n++];
 	struct conn_result res = { .status = CONN_OK, .http_status = 201 };
+	d->creates++;
+	if (d->unknown_creates > 0) {
+		d->unknown_creates--;
+		res.status = CONN_UNKNOWN;
+		res.http_status = 504;
+		res.error = "POST /queues/OPS/tickets: time-out, outcome unknown";
+		if (!d->unknown_made) {
+			desk_answer(k, &res, NULL);
+			return;
+		}
+	}
+	struct desk_ticket *t = &d->t[d->n++];
 	memset(t, 0, sizeof(*t));
 	item_fields_init(&t->f);
 	t->id = xasprintf("%zu", 700 + d->n);
@@ -175,8 +190,7 @@ static void desk_do_create(struct desk_call *k)
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		desk_store(d, t, f, k->want.v[f]);
 	desk_tick(d, t);
-	d->creates++;
-	desk_answer(k, &res, t);
+	desk_answer(k, &res, res.status == CONN_OK ? t : NULL);
 }
 
 /* One update, two steps as a workflow tracker does it (edit, then a
@@ -218,6 +232,16 @@ static void desk_fire(uv_timer_t *h)
 	case 3: {
 		const struct desk_ticket *t = desk_find(k->d, k->id);
 		res.status = t ? CONN_OK : CONN_GONE;
+		desk_answer(k, &res, t);
+		break;
+	}
+	case 4: { /* the desk's search by correlation id: sees every ticket */
+		const struct desk_ticket *t = NULL;
+		for (size_t i = 0; i < k->d->n && !t; i++)
+			if (str_eq(k->d->t[i].token, k->token))
+				t = &k->d->t[i];
+		res.status = t ? CONN_OK : CONN_GONE;
+		k->d->finds++;
 		desk_answer(k, &res, t);
 		break;
 	}
@@ -283,6 +307,15 @@ static int desk_fetch(struct connector *c, const char *target, const struct conn
 	return 0;
 }
 
+static int desk_find_by_token(struct connector *c, const char *target, const char *token,
+                              conn_item_cb cb, void *arg)
+{
+	struct desk_call *k = desk_call(c, 4, target, arg);
+	k->token = xstrdup(token);
+	k->item_cb = cb;
+	return 0;
+}
+
 static void desk_cancel(struct connector *c) { UNUSED(c); }
 
 static void desk_destroy(struct connector *c)
@@ -305,6 +338,7 @@ static const struct conn_ops desk_ops = {
 	.create = desk_create,
 	.update = desk_update,
 	.fetch = desk_fetch,
+	.find_by_token = desk_find_by_token,
 	.cancel = desk_cancel,
 	.destroy = desk_destroy,
 };
@@ -686,6 +720,61 @@ static void test_lossy_round_trip_is_not_a_change(void **state)
 	env_down(&v);
 }
 
+/* A create whose answer was lost, and a listing that does not show the
+ * ticket yet: the link waits create_min_age, then the token search finds
+ * the ticket (adopted, never made twice); a ticket that really was not
+ * made is made again after the search. */
+static void test_lost_create_found_by_token(void **state)
+{
+	UNUSED(state);
+	struct env v;
+	if (!env_up(&v))
+		return;
+	struct desk *d = (struct desk *)v.conn;
+	v.cfg->create_min_age_s = 300;
+	d->hide_from_lists = true;
+	d->unknown_creates = 2;
+	d->unknown_made = true;        /* both made, both answers lost */
+	assert_int_equal(sync_once(&v), 2); /* two unknown outcomes */
+	assert_int_equal(d->creates, 2);
+	assert_int_equal((int)d->n, 2);
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE state = 'creating'", "2");
+
+	/* younger than create_min_age: neither searched nor sent again */
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(d->creates, 2);
+	assert_int_equal(d->finds, 0);
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE state = 'creating'", "2");
+
+	/* older: the search finds both tickets; adopted, not created again */
+	pgtest_exec(v.pg.conn, "UPDATE external_link SET intent_at = now() - interval '10 minutes'",
+	            0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(d->finds, 2);
+	assert_int_equal(d->creates, 2);
+	assert_int_equal((int)d->n, 2);
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE state = 'linked'"
+	         " AND remote_id IN ('701', '702')", "2");
+
+	/* a create that had no effect: the search finds nothing, sent again */
+	pgtest_exec(v.pg.conn, "INSERT INTO action_item (postmortem_id, title, type, team_id, state)"
+	            " VALUES (1, 'Page on queue age', 'detect', 1, 'open')", 0, NULL);
+	d->unknown_creates = 1;
+	d->unknown_made = false;
+	assert_int_equal(sync_once(&v), 1);
+	assert_int_equal(d->creates, 3);
+	assert_int_equal((int)d->n, 2);
+	pgtest_exec(v.pg.conn, "UPDATE external_link SET intent_at = now() - interval '10 minutes'"
+	            " WHERE state = 'creating'", 0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(d->finds, 3);
+	assert_int_equal(d->creates, 4);
+	assert_int_equal((int)d->n, 3);
+	assert_q(&v, "SELECT l.state FROM external_link l JOIN action_item i ON i.id = l.action_item_id"
+	         " WHERE i.title = 'Page on queue age'", "linked");
+	env_down(&v);
+}
+
 /* ---- the planner alone: no database ---- */
 
 static void test_plan_caps_without_db(void **state)
@@ -748,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_plan_caps_without_db),
 		cmocka_unit_test(test_refused_field_recorded_others_applied),
 		cmocka_unit_test(test_lossy_round_trip_is_not_a_change),
+		cmocka_unit_test(test_lost_create_found_by_token),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, NULL);
 	log_clear_secrets();

@@ -1238,6 +1238,61 @@ static void test_live_comment(void **state)
 	item_out_free(&o);
 }
 
+static void do_find_token(struct live *l, const char *repo, const char *token,
+                          struct item_out *o)
+{
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(l->c->ops->find_by_token(l->c, repo, token, on_item, o), 0);
+	assert_int_equal(o->calls, 0);
+	run_until(l, &o->calls, 1);
+}
+
+static void test_live_find_by_token(void **state)
+{
+	LIVE_OR_SKIP(state);
+	struct live *l = *state;
+	struct item_out o, f;
+	make_one(l, "acme/find", &o);
+	struct item_out other;
+	make_one(l, "acme/find-other", &other); /* same token, another repository */
+	assert_non_null(o.r.token);
+	assert_int_equal(l->c->ops->find_by_token(l->c, "acme", o.r.token, on_item, &f), -EINVAL);
+	assert_int_equal(l->c->ops->find_by_token(l->c, "acme/find", "a\"b", on_item, &f), -EINVAL);
+
+	do_find_token(l, "acme/find", o.r.token, &f);
+	assert_int_equal(f.st, CONN_OK);
+	assert_string_equal(f.r.remote_id, o.r.remote_id);
+	assert_string_equal(f.r.key, "acme/find#1");
+	assert_string_equal(f.r.token, o.r.token);
+	assert_int_equal(l->c->n_search, 1);
+	/* the request GitHub documents: the phrase, the repository, issues, bodies */
+	struct json_object *reqs = admin("GET", "/_sim/requests", NULL, 200);
+	struct json_object *rq = json_object_array_get_idx(reqs, json_object_array_length(reqs) - 1);
+	assert_string_equal(jstr_of(rq, "path"), "/search/issues");
+	json_object_put(reqs);
+	item_out_free(&f);
+
+	/* no issue carries it: CONN_GONE; the index lags: not found yet either */
+	do_find_token(l, "acme/find", "0000-not-a-token", &f);
+	assert_int_equal(f.st, CONN_GONE);
+	assert_non_null(strstr(f.error, "no issue in acme/find carries closeloop token"));
+	item_out_free(&f);
+	json_object_put(admin("POST", "/_sim/search", "{\"lag_s\":3600}", 200));
+	do_find_token(l, "acme/find", o.r.token, &f);
+	assert_int_equal(f.st, CONN_GONE);
+	item_out_free(&f);
+	json_object_put(admin("POST", "/_sim/search", "{\"lag_s\":0}", 200));
+
+	/* the search limit (30 a minute) is a rate limit, never "check the token" */
+	json_object_put(admin("POST", "/_sim/search", "{\"limit\":0}", 200));
+	do_find_token(l, "acme/find", o.r.token, &f);
+	assert_int_equal(f.st, CONN_RATE_LIMITED);
+	assert_true(f.retry_after_ms > 0);
+	item_out_free(&f);
+	item_out_free(&other);
+	item_out_free(&o);
+}
+
 static void test_live_errors(void **state)
 {
 	LIVE_OR_SKIP(state);
@@ -1545,6 +1600,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_retries, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_errors, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_comment, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_find_by_token, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_auth, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_queue_and_cancel, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_cancel_own_transfers, live_setup, live_teardown),
