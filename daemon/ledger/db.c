@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "db.h"
 #include "db_internal.h"
@@ -35,7 +36,7 @@ enum db_state {
 #define DB_CONNECT_TIMEOUT_MS 10000
 
 struct db_req {
-	struct db_req *next;
+	STAILQ_ENTRY(db_req) link;  /* db->queue (sys/queue.h, the one FIFO idiom) */
 	char *sql;
 	int nparams;
 	char **params;
@@ -66,7 +67,7 @@ struct db {
 	uint64_t backoff_ms;
 	bool ever_connected, lost_reported;
 
-	struct db_req *head, *tail; /* waiting queries, FIFO */
+	STAILQ_HEAD(, db_req) queue; /* waiting queries, FIFO */
 	size_t queued;
 	struct db_req *inflight;
 	PGresult *last;           /* last result of the in-flight query */
@@ -136,31 +137,19 @@ static struct db_req *db_req_new(const char *sql, int nparams,
 
 static void db_enqueue(struct db *db, struct db_req *r, bool front)
 {
-	if (front) {
-		r->next = db->head;
-		db->head = r;
-		if (!db->tail)
-			db->tail = r;
-	} else {
-		r->next = NULL;
-		if (db->tail)
-			db->tail->next = r;
-		else
-			db->head = r;
-		db->tail = r;
-	}
+	if (front)
+		STAILQ_INSERT_HEAD(&db->queue, r, link);
+	else
+		STAILQ_INSERT_TAIL(&db->queue, r, link);
 	db->queued++;
 }
 
 static struct db_req *db_dequeue(struct db *db)
 {
-	struct db_req *r = db->head;
+	struct db_req *r = STAILQ_FIRST(&db->queue);
 	if (!r)
 		return NULL;
-	db->head = r->next;
-	if (!db->head)
-		db->tail = NULL;
-	r->next = NULL;
+	STAILQ_REMOVE_HEAD(&db->queue, link);
 	db->queued--;
 	return r;
 }
@@ -170,23 +159,21 @@ static struct db_req *db_dequeue(struct db *db)
 static void db_fail_all(struct db *db, const char *err)
 {
 	char own[1024] = "";
-	struct db_req *list = db->inflight;
+	STAILQ_HEAD(, db_req) list = STAILQ_HEAD_INITIALIZER(list);
 	/* The in-flight query may already hold the server's reason (a
 	 * terminated backend sends FATAL 57P01 before closing): report that. */
-	if (list && db->last && PQresultStatus(db->last) == PGRES_FATAL_ERROR)
+	if (db->inflight && db->last && PQresultStatus(db->last) == PGRES_FATAL_ERROR)
 		db_format_error(own, sizeof(own), "db", db->last, NULL);
-	if (list)
-		list->next = db->head;
-	else
-		list = db->head;
+	STAILQ_CONCAT(&list, &db->queue);
+	if (db->inflight)
+		STAILQ_INSERT_HEAD(&list, db->inflight, link);
 	db->inflight = NULL;
-	db->head = db->tail = NULL;
 	db->queued = 0;
 	PQclear(db->last);
 	db->last = NULL;
-	for (bool first = true; list; first = false) {
-		struct db_req *r = list;
-		list = r->next;
+	for (bool first = true; !STAILQ_EMPTY(&list); first = false) {
+		struct db_req *r = STAILQ_FIRST(&list);
+		STAILQ_REMOVE_HEAD(&list, link);
 		db->stats.errors++;
 		r->cb(db, NULL, first && own[0] ? own : err, r->arg);
 		db_req_free(r);
@@ -452,7 +439,7 @@ static void db_on_timer(uv_timer_t *t)
 /* Send queued queries while nothing is in flight (READY only). */
 static void db_pump(struct db *db)
 {
-	while (db->state == DB_ST_READY && !db->inflight && db->head) {
+	while (db->state == DB_ST_READY && !db->inflight && !STAILQ_EMPTY(&db->queue)) {
 		struct db_req *r = db_dequeue(db);
 		if (!PQsendQueryParams(db->conn, r->sql, r->nparams, NULL,
 		                       (const char *const *)r->params, NULL, NULL, 0)) {
@@ -624,6 +611,7 @@ int db_open(struct db **out, uv_loop_t *loop, const char *conninfo,
 	PQconninfoFree(opts);
 
 	struct db *db = xcalloc(1, sizeof(*db));
+	STAILQ_INIT(&db->queue);
 	db->loop = loop;
 	db->conninfo = xstrdup(conninfo);
 	db->ev_cb = ev_cb;

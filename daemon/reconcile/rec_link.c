@@ -34,9 +34,26 @@ static void op_decide(struct rec_op *op);
 static void op_apply(struct rec_op *op);
 static void created_flush_maybe(struct rec_target *t);
 
+void rec_target_pin(struct rec_target *t, int64_t remote_ms)
+{
+	if (remote_ms <= 0)
+		return;
+	if (!t->has_min_fail || remote_ms < t->min_fail_ms)
+		t->min_fail_ms = remote_ms;
+	t->has_min_fail = true;
+}
+
+void rec_target_op_done(struct rec_target *t)
+{
+	if (t->active == 0)
+		abort();
+	if (--t->active == 0)
+		t->drained(t);
+}
+
 static const struct rec_engine_view *op_engine(const struct rec_op *op)
 {
-	return rec_cycle_engine(op->t->cy);
+	return op->t->lc->view;
 }
 
 static const char *op_state_name(enum rec_op_state s)
@@ -165,7 +182,7 @@ static const char *op_key(const struct rec_op *op)
 static void op_plan(const struct rec_op *op)
 {
 	FILE *f = op_engine(op)->plan_out ? op_engine(op)->plan_out : stdout;
-	const enum cfg_policy *pol = rec_cycle_policy(op->t->cy);
+	const enum cfg_policy *pol = op->t->lc->policy;
 	long long id = op->row.item_id;
 	char a[96], b[96];
 
@@ -218,7 +235,7 @@ static void op_on_simple_write(struct db *db, const PGresult *res, const char *e
 	UNUSED(res);
 	if (err) {
 		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] link %lld: ledger write failed: %s",
-		         rec_cycle_name(op->t->cy), op->row.link_id, err);
+		         op->t->lc->name, op->row.link_id, err);
 		op->t->errors++;
 	} else {
 		op->t->ledger_writes++;
@@ -229,9 +246,9 @@ static void op_on_simple_write(struct db *db, const PGresult *res, const char *e
 static void op_write(struct rec_op *op, const char *sql, int n, const char *const *p)
 {
 	op_set_state(op, REC_OP_APPLY);
-	if (rec_cycle_db_query(op->t->cy, sql, n, p, op_on_simple_write, op) < 0) {
+	if (rec_lc_query(op->t->lc, sql, n, p, op_on_simple_write, op) < 0) {
 		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] ledger closed or reconnected, write skipped",
-		         rec_cycle_name(op->t->cy));
+		         op->t->lc->name);
 		op->t->errors++;
 		op_finish(op);
 	}
@@ -245,7 +262,7 @@ static void op_link_error(struct rec_op *op, const char *what, const char *msg, 
 	char id[24];
 	op->t->errors++;
 	op->t->link_errors++;
-	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s %s: %s", rec_cycle_name(op->t->cy), what,
+	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s %s: %s", op->t->lc->name, what,
 	         op_key(op), msg ? msg : "failed");
 	if (op_engine(op)->dry_run || !op->row.link_id) {
 		op_finish(op);
@@ -261,9 +278,9 @@ static void op_broken(struct rec_op *op, const char *reason, const char *msg)
 	char id[24];
 	op->t->broken++;
 	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] ticket %s is %s: link broken, item left as it is",
-	         rec_cycle_name(op->t->cy), op_key(op), reason);
+	         op->t->lc->name, op_key(op), reason);
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	const char *p[] = { id, reason, msg ? msg : reason, rec_cycle_source(op->t->cy) };
+	const char *p[] = { id, reason, msg ? msg : reason, op->t->lc->source };
 	op_write(op, REC_SQL_BROKEN, 4, p);
 }
 
@@ -288,8 +305,8 @@ static void op_ref(const struct rec_op *op, struct conn_remote *ref)
 static void op_issue(struct rec_op *op)
 {
 	struct rec_target *t = op->t;
-	struct connector *c = rec_cycle_connector(t->cy);
-	const struct rec_idmap *idm = rec_cycle_idmap(t->cy);
+	struct connector *c = t->lc->conn;
+	const struct rec_idmap *idm = t->lc->idmap;
 	struct conn_remote ref;
 	struct item_fields want;
 	struct conn_item_context ctx = {
@@ -341,14 +358,9 @@ static void op_call(struct rec_op *op, enum rec_call call)
 	}
 	if (call == REC_CALL_CREATE)
 		t->creates_out++;
-	if (t->remote_inflight >= rec_cycle_max_inflight(t->cy)) {
+	if (t->remote_inflight >= t->lc->max_inflight) {
 		op_set_state(op, REC_OP_WAIT_SLOT);
-		op->next = NULL;
-		if (t->wait_tail)
-			t->wait_tail->next = op;
-		else
-			t->wait_head = op;
-		t->wait_tail = op;
+		STAILQ_INSERT_TAIL(&t->wait, op, wait_link);
 		return;
 	}
 	op_issue(op);
@@ -357,11 +369,9 @@ static void op_call(struct rec_op *op, enum rec_call call)
 static void slot_release(struct rec_target *t)
 {
 	t->remote_inflight--;
-	while (t->wait_head && t->remote_inflight < rec_cycle_max_inflight(t->cy)) {
-		struct rec_op *op = t->wait_head;
-		t->wait_head = op->next;
-		if (!t->wait_head)
-			t->wait_tail = NULL;
+	while (!STAILQ_EMPTY(&t->wait) && t->remote_inflight < t->lc->max_inflight) {
+		struct rec_op *op = STAILQ_FIRST(&t->wait);
+		STAILQ_REMOVE_HEAD(&t->wait, wait_link);
 		if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled) {
 			if (op->call == REC_CALL_CREATE)
 				t->creates_out--;
@@ -378,18 +388,18 @@ static void slot_release(struct rec_target *t)
  * holds it until the ledger value changes or the back-off expires. */
 static void op_note_refused(struct rec_op *op, const struct conn_result *res)
 {
-	const struct rec_cycle *cy = op->t->cy;
+	const struct rec_link_ctx *lc = op->t->lc;
 	unsigned mask = res->refused_mask & op->mr.push_mask;
 	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		if (!(mask & ITEM_FIELD_BIT(f)))
 			continue;
 		const char *why = res->refused_reason[f] ? res->refused_reason[f] : "refused";
 		log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s refused %s = \"%s\": %s; held for %lld s "
-		         "or until the ledger value changes", rec_cycle_name(cy), op_key(op),
+		         "or until the ledger value changes", lc->name, op_key(op),
 		         item_field_name(f), op->row.ledger.v[f] ? op->row.ledger.v[f] : "(none)", why,
-		         (long long)(rec_cycle_refusal_backoff_ms(cy) / 1000));
+		         (long long)(lc->refusal_backoff_ms / 1000));
 		rec_refusals_add(&op->row.refused, f, op->row.ledger.v[f], why, ts_now_ms(),
-		                 rec_cycle_refusal_backoff_ms(cy));
+		                 lc->refusal_backoff_ms);
 		op->refused_dirty = true;
 		op->t->refused++;
 	}
@@ -453,7 +463,7 @@ static struct json_object *created_json(const struct rec_op *op)
 static void created_batch_failed(struct rec_created_batch *b, const char *err)
 {
 	struct rec_target *t = b->t;
-	log_conn(LOG_LVL_ERROR, rec_cycle_name(t->cy),
+	log_conn(LOG_LVL_ERROR, t->lc->name,
 	         "%s: %zu created tickets not recorded in the ledger (%s); the next cycle adopts "
 	         "them by their token", t->target, b->n, err);
 	for (size_t i = 0; i < b->n; i++) {
@@ -482,7 +492,7 @@ static void on_created_batch(struct db *db, const PGresult *res, const char *err
 			alone[i] = true;
 			if (PQgetisnull(res, r, 1)) {
 				log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] link %lld no longer 'creating':"
-				         " nothing written", rec_cycle_name(t->cy), link);
+				         " nothing written", t->lc->name, link);
 				op_finish(op);
 			} else {
 				op_link_error(op, "ledger write for created", PQgetvalue(res, r, 1), false);
@@ -505,14 +515,14 @@ out:
 static void created_flush(struct rec_target *t)
 {
 	struct rec_created_batch *b = t->created_wait;
-	struct rec_cycle *cy = t->cy;
+	const struct rec_link_ctx *lc = t->lc;
 	struct json_object *arr = json_object_new_array();
 	t->created_wait = NULL;
 	for (size_t i = 0; i < b->n; i++)
 		json_object_array_add(arr, created_json(b->ops[i]));
 	const char *p[] = { json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN),
-	                    rec_cycle_source(cy) };
-	int rc = rec_cycle_db_query(cy, REC_SQL_CREATED_BATCH, 2, p, on_created_batch, b);
+	                    lc->source };
+	int rc = rec_lc_query(lc, REC_SQL_CREATED_BATCH, 2, p, on_created_batch, b);
 	json_object_put(arr);
 	if (rc < 0)
 		created_batch_failed(b, "ledger closed or reconnected");
@@ -527,9 +537,9 @@ static void created_flush_maybe(struct rec_target *t)
 static void op_created(struct rec_op *op)
 {
 	struct rec_target *t = op->t;
-	rec_canon_remote(rec_cycle_idmap(t->cy), &op->remote.fields, &op->row.ledger, &op->rcanon);
+	rec_canon_remote(t->lc->idmap, &op->remote.fields, &op->row.ledger, &op->rcanon);
 	t->created++;
-	log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] created %s", rec_cycle_name(t->cy),
+	log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] created %s", t->lc->name,
 	         op->remote.key ? op->remote.key : "?");
 	op_set_state(op, REC_OP_APPLY);
 	if (!t->created_wait) {
@@ -573,7 +583,7 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 		break;
 	case REC_CALL_FIND: /* the lost create's ticket: adopt it */
 		log_item(LOG_LVL_INFO, op->row.item_id, "[%s] found %s by its create token",
-		         rec_cycle_name(op->t->cy), r->key ? r->key : "?");
+		         op->t->lc->name, r->key ? r->key : "?");
 		op->kind = REC_OP_ADOPT_TOKEN;
 		op_decide(op);
 		break;
@@ -585,7 +595,7 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 static void op_remote_failed(struct rec_op *op, const struct conn_result *res)
 {
 	struct rec_target *t = op->t;
-	const char *name = rec_cycle_name(t->cy);
+	const char *name = t->lc->name;
 	const char *what = op->call == REC_CALL_CREATE ? "create in" :
 	                   op->call == REC_CALL_UPDATE ? "update of" :
 	                   op->call == REC_CALL_FIND ? "token search in" : "fetch of";
@@ -661,7 +671,7 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 static struct json_object *conflict_json(const struct rec_op *op, int f)
 {
 	struct json_object *c = json_object_new_object();
-	const enum cfg_policy *pol = rec_cycle_policy(op->t->cy);
+	const enum cfg_policy *pol = op->t->lc->policy;
 	const char *l = op->row.ledger.v[f], *r = op->rcanon.v[f];
 	const char *b = op->row.has_base ? op->row.base.v[f] : NULL;
 	json_object_object_add(c, "field", json_object_new_string(item_field_name(f)));
@@ -686,14 +696,14 @@ static bool op_is_echo(const struct rec_op *op)
 static void op_decide(struct rec_op *op)
 {
 	const struct rec_engine_view *e = op_engine(op);
-	const struct rec_cycle *cy = op->t->cy;
+	const struct rec_link_ctx *lc = op->t->lc;
 	bool first = op->conflicts == NULL;
 	struct item_fields canon;
 	struct rec_plan plan;
 
 	item_fields_init(&canon);
 	if (op->has_remote) {
-		rec_canon_remote(rec_cycle_idmap(cy), &op->remote.fields, &op->row.ledger, &canon);
+		rec_canon_remote(lc->idmap, &op->remote.fields, &op->row.ledger, &canon);
 		if (!op->remote.updated_at || ts_parse(op->remote.updated_at, &op->remote_ms) < 0)
 			op->remote_ms = 0;
 	} else {
@@ -705,9 +715,9 @@ static void op_decide(struct rec_op *op)
 		op->refused_dirty = true;
 	struct rec_plan_in in = {
 		.ledger = &op->row.ledger, .base = op->row.has_base ? &op->row.base : NULL,
-		.remote = &canon, .policy = rec_cycle_policy(cy),
+		.remote = &canon, .policy = lc->policy,
 		.ledger_ms = op->row.ledger_ms, .remote_ms = op->remote_ms,
-		.ctype = rec_cycle_ctype(cy), .refused = &op->row.refused, .now_ms = now,
+		.ctype = lc->ctype, .refused = &op->row.refused, .now_ms = now,
 	};
 	rec_plan_item(&in, &plan);
 	item_fields_free(&canon);
@@ -741,7 +751,7 @@ static void op_decide(struct rec_op *op)
 	}
 	if (op->mr.push_mask)
 		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] %s kept other values after the update",
-		         rec_cycle_name(cy), op_key(op));
+		         lc->name, op_key(op));
 	op_apply(op);
 }
 
@@ -800,7 +810,7 @@ static void op_on_apply(struct db *db, const PGresult *res, const char *err, voi
 		op_set_state(op, REC_OP_RELOAD);
 		snprintf(id, sizeof(id), "%lld", op->row.link_id);
 		const char *p[] = { id };
-		if (rec_cycle_db_query(t->cy, REC_SQL_RELOAD, 1, p, op_on_reload, op) < 0)
+		if (rec_lc_query(t->lc, REC_SQL_RELOAD, 1, p, op_on_reload, op) < 0)
 			op_link_error(op, "re-read of", "ledger closed", false);
 		return;
 	}
@@ -816,7 +826,7 @@ static void op_on_apply(struct db *db, const PGresult *res, const char *err, voi
 static void op_apply(struct rec_op *op)
 {
 	char id[24], ver[24];
-	const struct rec_cycle *cy = op->t->cy;
+	const struct rec_link_ctx *lc = op->t->lc;
 	const struct conn_remote *r = op->has_remote ? &op->remote : NULL;
 	char *pull = rec_fields_json(&op->mr.merged, op->mr.pull_mask);
 	char *base = rec_fields_json(&op->mr.merged, ITEM_FIELDS_ALL);
@@ -829,12 +839,12 @@ static void op_apply(struct rec_op *op)
 		id, ver, pull, base,
 		r ? r->remote_id : NULL, r ? r->key : NULL, r ? r->url : NULL,
 		r ? r->updated_at : NULL, r ? r->etag : NULL, r ? r->extra : NULL,
-		rec_cycle_source(cy), conf,
-		op->kind == REC_OP_ADOPT_REF ? rec_cycle_name(cy) : NULL,
+		lc->source, conf,
+		op->kind == REC_OP_ADOPT_REF ? lc->name : NULL,
 		refused,
 	};
 	op_set_state(op, REC_OP_APPLY);
-	int rc = rec_cycle_db_query(op->t->cy, REC_SQL_APPLY, 14, p, op_on_apply, op);
+	int rc = rec_lc_query(op->t->lc, REC_SQL_APPLY, 14, p, op_on_apply, op);
 	free(pull);
 	free(base);
 	free(conf);
@@ -851,14 +861,14 @@ static void op_apply(struct rec_op *op)
 static void op_recover(struct rec_op *op)
 {
 	const struct rec_engine_view *e = op_engine(op);
-	const struct rec_cycle *cy = op->t->cy;
-	struct connector *c = rec_cycle_connector(cy);
+	const struct rec_link_ctx *lc = op->t->lc;
+	struct connector *c = lc->conn;
 	int64_t age = op->row.has_intent ? ts_now_ms() - op->row.intent_ms : INT64_MAX;
-	if (age < rec_cycle_create_min_age_ms(cy)) {
+	if (age < lc->create_min_age_ms) {
 		op->t->recover_waiting++;
 		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] create intent %lld s old: not sent "
-		         "again before %lld s", rec_cycle_name(cy), (long long)(age / 1000),
-		         (long long)(rec_cycle_create_min_age_ms(cy) / 1000));
+		         "again before %lld s", lc->name, (long long)(age / 1000),
+		         (long long)(lc->create_min_age_ms / 1000));
 		op_finish(op);
 		return;
 	}

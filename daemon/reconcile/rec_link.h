@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/queue.h>
 #include <libpq-fe.h>
 #include <json-c/json.h>
 #include <uv.h>
@@ -84,7 +85,39 @@ void rec_row_free(struct rec_row *row);
 /* JSON text of the fields in mask only ({"state": "done"}). */
 char *rec_fields_json(const struct item_fields *f, unsigned mask);
 
-/* ---- per-link work (rec_link.c) ---- */
+/* ---- per-link work (rec_link.c) ----
+ *
+ * The link driver knows nothing of cycles or passes: the cycle hands each
+ * target a struct rec_link_ctx (what the ops need to read, and the one way
+ * to reach the ledger) and a drained callback.  rec_link.c calls down into
+ * the planner (plan.h), the statements (rec_sql.c) and the connector, and
+ * up only through these two pointers, so reconcile.c -> rec_pass.c ->
+ * rec_link.c -> plan.c is a chain, not a circle. */
+
+struct rec_engine_view;
+
+struct rec_link_ctx {
+	const struct rec_engine_view *view;
+	struct connector *conn;
+	const char *name;             /* connector name */
+	const char *source;           /* "reconcile:<name>" */
+	const struct rec_idmap *idmap;
+	const enum cfg_policy *policy; /* [ITEM_F__COUNT] */
+	const struct conn_type *ctype;
+	int max_inflight;
+	int64_t refusal_backoff_ms, create_min_age_ms;
+	/* db_query on the ledger session that holds the connector's lock:
+	 * 0 (cb called once, later) or -ENOTCONN (see rec_cycle_db_query) */
+	int (*query)(void *owner, const char *sql, int n, const char *const *p,
+	             db_result_cb cb, void *arg);
+	void *owner;
+};
+
+static inline int rec_lc_query(const struct rec_link_ctx *lc, const char *sql, int n,
+                               const char *const *p, db_result_cb cb, void *arg)
+{
+	return lc->query(lc->owner, sql, n, p, cb, arg);
+}
 
 enum rec_op_kind {
 	REC_OP_PULL,        /* a listed remote matched to a linked link */
@@ -127,7 +160,7 @@ struct rec_op {
 	unsigned held_mask;         /* pushes the planner withheld */
 	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
-	struct rec_op *next;        /* wait queue */
+	STAILQ_ENTRY(rec_op) wait_link; /* rec_target.wait (sys/queue.h) */
 };
 
 /* Deep copy (dst is freed first). */
@@ -144,11 +177,13 @@ void rec_op_start(struct rec_op *op);
 struct rec_page {
 	struct conn_remote *items;
 	size_t n;
-	struct rec_page *next;
+	STAILQ_ENTRY(rec_page) link; /* rec_target.pages */
 };
 
 struct rec_target {
 	struct rec_cycle *cy;
+	const struct rec_link_ctx *lc;   /* for rec_link.c */
+	void (*drained)(struct rec_target *t); /* active fell to 0 */
 	char *target;
 	uint64_t t0_ns;
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
@@ -170,13 +205,13 @@ struct rec_target {
 	char *list_error;
 	bool has_max_seen, has_min_fail;
 	int64_t max_seen_ms, min_fail_ms;
-	struct rec_page *pages_head, *pages_tail;
+	STAILQ_HEAD(, rec_page) pages; /* listed pages not yet worked, FIFO */
 	struct rec_page *page_cur;  /* the page whose links are being read */
 	bool page_busy;             /* page_cur or its ops are in progress */
 	/* ops */
 	size_t active;
 	int remote_inflight;
-	struct rec_op *wait_head, *wait_tail;
+	STAILQ_HEAD(, rec_op) wait;  /* ops waiting for a tracker slot, FIFO */
 	/* creates waiting for their intent rows */
 	struct rec_op **creates;
 	size_t n_creates, create_pos, chunk_len;
@@ -186,13 +221,13 @@ struct rec_target {
 	struct rec_created_batch *created_wait;
 };
 
-/* An op is done: release it (reconcile.c; drains the stage at zero). */
+/* An op is done: release it (rec_link.c; calls t->drained at zero). */
 void rec_target_op_done(struct rec_target *t);
 /* A remote ticket (updated_at remote_ms; <= 0: none) could not be worked:
  * keep the cursor before it so the next listing sees it again. */
 void rec_target_pin(struct rec_target *t, int64_t remote_ms);
 
-/* Engine and cycle, as rec_link.c needs them. */
+/* The engine, as the drivers below it see it. */
 struct rec_engine_view {
 	struct db *db;
 	bool dry_run;
@@ -200,16 +235,6 @@ struct rec_engine_view {
 	bool stopping;      /* rec_engine_stop was called */
 	bool cancelled;     /* ... and its time-out passed: start no tracker call */
 };
-const struct rec_engine_view *rec_cycle_engine(const struct rec_cycle *cy);
-struct connector *rec_cycle_connector(const struct rec_cycle *cy);
-const char *rec_cycle_name(const struct rec_cycle *cy);
-const char *rec_cycle_source(const struct rec_cycle *cy);   /* "reconcile:<name>" */
-const struct rec_idmap *rec_cycle_idmap(const struct rec_cycle *cy);
-const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy);
-int rec_cycle_max_inflight(const struct rec_cycle *cy);
-const struct conn_type *rec_cycle_ctype(const struct rec_cycle *cy);
-int64_t rec_cycle_refusal_backoff_ms(const struct rec_cycle *cy);
-int64_t rec_cycle_create_min_age_ms(const struct rec_cycle *cy);
 
 /* ---- the engine and its cycles (reconcile.c) ---- */
 
@@ -266,6 +291,7 @@ struct rec_cycle {
 	char *def_conn, *def_target;
 	char *pairs_c, *pairs_t;      /* every configured (connector, target) */
 	struct rec_idmap idmap;
+	struct rec_link_ctx lc;       /* what rec_link.c sees of this cycle */
 	struct rec_target *t;
 	struct rec_op **now;          /* push-pass ops to start */
 	size_t n_now;
@@ -314,6 +340,7 @@ void rec_pass_push_ops(struct rec_cycle *cy);     /* CYC_PUSH_OPS */
 void rec_pass_creates(struct rec_cycle *cy);      /* CYC_CREATES (per batch) */
 void rec_pass_cursor_write(struct rec_cycle *cy); /* CYC_CURSOR_WRITE */
 void rec_pass_target_end(struct rec_cycle *cy);   /* CYC_TARGET_END */
+void rec_pass_drained(struct rec_target *t);      /* rec_target.drained */
 
 /* ---- SQL (rec_sql.c) ---- */
 

@@ -15,14 +15,6 @@
 
 #define REC_INTENT_BATCH 100
 
-void rec_target_pin(struct rec_target *t, int64_t remote_ms)
-{
-	if (remote_ms <= 0)
-		return;
-	if (!t->has_min_fail || remote_ms < t->min_fail_ms)
-		t->min_fail_ms = remote_ms;
-	t->has_min_fail = true;
-}
 
 /* ---- targets ---- */
 
@@ -43,9 +35,9 @@ static void target_free(struct rec_target *t)
 		log_error("reconcile: %s: pass ended with creates unrecorded", t->target);
 		abort();
 	}
-	while (t->pages_head) {
-		struct rec_page *pg = t->pages_head;
-		t->pages_head = pg->next;
+	while (!STAILQ_EMPTY(&t->pages)) {
+		struct rec_page *pg = STAILQ_FIRST(&t->pages);
+		STAILQ_REMOVE_HEAD(&t->pages, link);
 		page_free(pg);
 	}
 	for (size_t i = t->create_pos; i < t->n_creates; i++)
@@ -66,16 +58,6 @@ static bool target_stopped(const struct rec_target *t)
 	return t->stop_rate || t->stop_auth;
 }
 
-/* The ops of the current stage are all done. */
-static void pass_drained(struct rec_cycle *cy);
-
-void rec_target_op_done(struct rec_target *t)
-{
-	if (t->active == 0)
-		abort();
-	if (--t->active == 0)
-		pass_drained(t->cy);
-}
 
 /* ---- listing ---- */
 
@@ -152,20 +134,17 @@ static void page_pump(struct rec_cycle *cy)
 {
 	struct rec_target *t = cy->t;
 	bool sent = false;
-	while (!t->page_busy && t->pages_head && !sent)
+	while (!t->page_busy && !STAILQ_EMPTY(&t->pages) && !sent)
 		sent = page_send(cy);
-	if (!t->page_busy && !t->pages_head && t->list_done)
+	if (!t->page_busy && STAILQ_EMPTY(&t->pages) && t->list_done)
 		rec_cycle_enter(cy, target_stopped(t) || t->list_failed ? CYC_CURSOR_WRITE : CYC_PUSH_SELECT);
 }
 
 static bool page_send(struct rec_cycle *cy)
 {
 	struct rec_target *t = cy->t;
-	struct rec_page *pg = t->pages_head;
-	t->pages_head = pg->next;
-	if (!t->pages_head)
-		t->pages_tail = NULL;
-	pg->next = NULL;
+	struct rec_page *pg = STAILQ_FIRST(&t->pages);
+	STAILQ_REMOVE_HEAD(&t->pages, link);
 	const char **ids = xcalloc(pg->n + 1, sizeof(char *));
 	const char **tokens = xcalloc(pg->n + 1, sizeof(char *));
 	size_t n_tok = 0;
@@ -241,11 +220,7 @@ static void on_list(struct connector *c, const struct conn_result *res,
 		if (target_stopped(t) || cy->e->view.stopping) {
 			page_free(pg);
 		} else {
-			if (t->pages_tail)
-				t->pages_tail->next = pg;
-			else
-				t->pages_head = pg;
-			t->pages_tail = pg;
+			STAILQ_INSERT_TAIL(&t->pages, pg, link);
 		}
 		if (page->last)
 			t->list_done = true;
@@ -527,8 +502,10 @@ void rec_pass_target_end(struct rec_cycle *cy)
 	cy->t = NULL;
 }
 
-static void pass_drained(struct rec_cycle *cy)
+/* The ops of the current stage are all done (rec_target.drained). */
+void rec_pass_drained(struct rec_target *t)
 {
+	struct rec_cycle *cy = t->cy;
 	switch (cy->state) {
 	case CYC_LISTING:
 		cy->t->page_busy = false;

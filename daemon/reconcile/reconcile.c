@@ -56,19 +56,6 @@
 static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **reqs, size_t n);
 static void engine_maybe_stopped(struct rec_engine *e);
 
-/* ---- accessors for rec_link.c ---- */
-
-const struct rec_engine_view *rec_cycle_engine(const struct rec_cycle *cy) { return &cy->e->view; }
-struct connector *rec_cycle_connector(const struct rec_cycle *cy) { return cy->rc->conn; }
-const char *rec_cycle_name(const struct rec_cycle *cy) { return cy->name; }
-const char *rec_cycle_source(const struct rec_cycle *cy) { return cy->source; }
-const struct rec_idmap *rec_cycle_idmap(const struct rec_cycle *cy) { return &cy->idmap; }
-const enum cfg_policy *rec_cycle_policy(const struct rec_cycle *cy) { return cy->policy; }
-int rec_cycle_max_inflight(const struct rec_cycle *cy) { return cy->max_inflight; }
-const struct conn_type *rec_cycle_ctype(const struct rec_cycle *cy) { return cy->ctype; }
-int64_t rec_cycle_refusal_backoff_ms(const struct rec_cycle *cy) { return cy->refusal_backoff_ms; }
-int64_t rec_cycle_create_min_age_ms(const struct rec_cycle *cy) { return cy->create_min_age_ms; }
-
 void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err)
 {
 	log_conn(LOG_LVL_ERROR, cy->name, "%s%s%s: %s", cy->t ? cy->t->target : "",
@@ -91,6 +78,12 @@ int rec_cycle_db_query(struct rec_cycle *cy, const char *sql, int n, const char 
 	if (!lock_session_ok(cy->rc))
 		return -ENOTCONN;
 	return db_query(cy->e->db, sql, n, p, cb, arg);
+}
+
+static int lc_query(void *owner, const char *sql, int n, const char *const *p,
+                    db_result_cb cb, void *arg)
+{
+	return rec_cycle_db_query(owner, sql, n, p, cb, arg);
 }
 
 /* Queue a statement for the cycle.  If the database is closing, or the
@@ -173,6 +166,10 @@ static void cyc_next_target(struct rec_cycle *cy)
 	}
 	struct rec_target *t = xcalloc(1, sizeof(*t));
 	t->cy = cy;
+	STAILQ_INIT(&t->wait);
+	STAILQ_INIT(&t->pages);
+	t->lc = &cy->lc;
+	t->drained = rec_pass_drained;
 	t->target = xstrdup(cy->targets[cy->ti++]);
 	t->t0_ns = uv_hrtime();
 	cy->t = t;
@@ -333,6 +330,12 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	cy->overlap_s = cfg->overlap_s > 0 ? cfg->overlap_s : 0;
 	cy->refusal_backoff_ms = (int64_t)(cfg->refusal_backoff_s > 0 ? cfg->refusal_backoff_s : 0) * 1000;
 	cy->create_min_age_ms = (int64_t)(cfg->create_min_age_s > 0 ? cfg->create_min_age_s : 0) * 1000;
+	cy->lc = (struct rec_link_ctx){
+		.view = &e->view, .conn = rc->conn, .name = cy->name, .source = cy->source,
+		.idmap = &cy->idmap, .policy = cy->policy, .ctype = cy->ctype,
+		.max_inflight = cy->max_inflight, .refusal_backoff_ms = cy->refusal_backoff_ms,
+		.create_min_age_ms = cy->create_min_age_ms, .query = lc_query, .owner = cy,
+	};
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
 	cy->def_conn = xstrdup(cfg->default_connector);
 	cy->def_target = xstrdup(cfg->default_target);
