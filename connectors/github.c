@@ -564,12 +564,12 @@ static void gh_cancel(struct connector *c)
 	struct gh_conn *g = gh_of(c);
 	struct gh_req *r;
 	g->cancel_depth++;
-	for (r = g->reqs; r; r = r->next)
+	LIST_FOREACH(r, &g->reqs, all)
 		r->cancel_mark = true;
 	/* a callback may start new requests (unmarked), end marked ones, or
 	 * destroy the connector (freed below, once this loop is done) */
 	for (;;) {
-		for (r = g->reqs; r && !r->cancel_mark; r = r->next)
+		for (r = LIST_FIRST(&g->reqs); r && !r->cancel_mark; r = LIST_NEXT(r, all))
 			;
 		if (!r)
 			break;
@@ -581,7 +581,7 @@ static void gh_cancel(struct connector *c)
 	}
 	g->cancel_depth--;
 	if (g->destroy_pending) {
-		if (g->cancel_depth == 0 && !g->reqs)
+		if (g->cancel_depth == 0 && LIST_EMPTY(&g->reqs))
 			gh_free(g);
 		return;
 	}
@@ -624,6 +624,8 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	if (!loop || !http || !opt || !opt->base_url || !opt->token || !opt->token[0])
 		return -EINVAL;
 	struct gh_conn *g = xcalloc(1, sizeof(*g));
+	LIST_INIT(&g->reqs);
+	TAILQ_INIT(&g->queue);
 	g->base.ops = &gh_ops;
 	g->base.type = &github_conn_type;
 	g->base.name = xstrdup(opt->name ? opt->name : "github");

@@ -65,26 +65,8 @@ struct gh_req *gh_req_new(struct gh_conn *g, enum gh_kind kind, const char *meth
 	/* uv_timer_init only fills in the handle on a live loop */
 	if (uv_timer_init(g->base.loop, &r->timer) < 0)
 		abort();
-	r->next = g->reqs;
-	if (g->reqs)
-		g->reqs->prev = r;
-	g->reqs = r;
+	LIST_INSERT_HEAD(&g->reqs, r, all);
 	return r;
-}
-
-static void queue_remove(struct gh_conn *g, struct gh_req *r)
-{
-	struct gh_req **pp = &g->qhead, *prev = NULL;
-	while (*pp && *pp != r) {
-		prev = *pp;
-		pp = &(*pp)->qnext;
-	}
-	if (!*pp)
-		return;
-	*pp = r->qnext;
-	if (g->qtail == r)
-		g->qtail = prev;
-	r->qnext = NULL;
 }
 
 /* Take r out of its connector for good; the timer closes (freeing r once
@@ -94,7 +76,7 @@ static void req_detach(struct gh_req *r)
 	struct gh_conn *g = r->g;
 	switch (r->state) {
 	case GHR_QUEUED:
-		queue_remove(g, r);
+		TAILQ_REMOVE(&g->queue, r, qlink);
 		break;
 	case GHR_INFLIGHT:
 		/* abort this request's own transfer (no other connector's):
@@ -109,13 +91,7 @@ static void req_detach(struct gh_req *r)
 	default:
 		abort();
 	}
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		g->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
+	LIST_REMOVE(r, all);
 	r->g = NULL;
 	r->state = GHR_FINISHED;
 	uv_close((uv_handle_t *)&r->timer, req_close_cb);
@@ -239,24 +215,16 @@ int gh_req_submit(struct gh_req *r)
 	if (g->inflight < g->max_inflight)
 		return req_send(r);
 	r->state = GHR_QUEUED;
-	r->qnext = NULL;
-	if (g->qtail)
-		g->qtail->qnext = r;
-	else
-		g->qhead = r;
-	g->qtail = r;
+	TAILQ_INSERT_TAIL(&g->queue, r, qlink);
 	return 0;
 }
 
 /* Start queued requests while there is room.  Never calls back. */
 void gh_pump(struct gh_conn *g)
 {
-	while (g->qhead && g->inflight < g->max_inflight) {
-		struct gh_req *r = g->qhead;
-		g->qhead = r->qnext;
-		if (!g->qhead)
-			g->qtail = NULL;
-		r->qnext = NULL;
+	while (!TAILQ_EMPTY(&g->queue) && g->inflight < g->max_inflight) {
+		struct gh_req *r = TAILQ_FIRST(&g->queue);
+		TAILQ_REMOVE(&g->queue, r, qlink);
 		r->state = GHR_NEW;
 		int rc = req_send(r);
 		if (rc < 0) {

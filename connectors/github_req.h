@@ -22,6 +22,7 @@
 #ifndef CLOSELOOP_GITHUB_REQ_H
 #define CLOSELOOP_GITHUB_REQ_H
 
+#include <sys/queue.h>
 #include <json-c/json.h>
 #include "connector.h"
 #include "http.h"
@@ -49,8 +50,8 @@ struct gh_conn;
 
 struct gh_req {
 	struct gh_conn *g;            /* NULL once finished */
-	struct gh_req *prev, *next;   /* g->reqs */
-	struct gh_req *qnext;         /* g->queue */
+	LIST_ENTRY(gh_req) all;       /* g->reqs (sys/queue.h) */
+	TAILQ_ENTRY(gh_req) qlink;    /* g->queue while GHR_QUEUED */
 	enum gh_kind kind;
 	enum gh_req_state state;
 	const char *method;           /* static */
@@ -93,8 +94,8 @@ struct gh_conn {
 	int64_t backoff_base_ms, backoff_max_ms, timeout_ms;
 	int max_inflight;
 	int inflight;
-	struct gh_req *reqs;
-	struct gh_req *qhead, *qtail;
+	LIST_HEAD(, gh_req) reqs;     /* every unfinished request */
+	TAILQ_HEAD(, gh_req) queue;   /* waiting for max_inflight, FIFO */
 	uint64_t rng;
 	int cancel_depth;       /* cancel() running (callbacks may nest) */
 	bool destroy_pending;   /* destroy() called: no new operations */
