@@ -92,7 +92,7 @@ unit: $(UNIT_BIN)
 
 integration: $(B)/closeloop
 	@python3 tests/sim/test_github_sim.py
-	@CLOSELOOP_BIN=$(abspath $(B)/closeloop) python3 tests/integration/run.py
+	@CLOSELOOP_BIN="$(CURDIR)/$(B)/closeloop" python3 tests/integration/run.py
 
 check: deps
 	@$(MAKE) --no-print-directory all unit

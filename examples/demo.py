@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The closeloop demo (`make demo`).
 
-1. starts a throwaway PostgreSQL 15 cluster (Unix socket only, as the
-   unprivileged postgres account) and the local GitHub simulator, seeded
+1. starts a throwaway PostgreSQL cluster (tests/pgtmp.sh: the highest
+   installed major version, Unix socket only, data in a mktemp directory
+   under /tmp, as the unprivileged postgres account when run as root) and
+   the local GitHub simulator, seeded
    with the etcd issues the etcd postmortem names;
 2. migrates the ledger, loads examples/directory.conf, imports the real
    postmortems in examples/postmortems (etcd's table, DFDS's 40 files);

@@ -4,7 +4,7 @@
 # Starts a cluster with tests/pgtmp.sh under build/pg-unit on port
 # $PGPORT_TEST (default 54391), exports CLOSELOOP_TEST_DSN (the DSN pgtmp.sh
 # prints, dbname=closeloop), runs CMD, stops the cluster (also when CMD fails
-# or the script is interrupted) and exits with CMD's status.
+# or the script is interrupted), removes it, and exits with CMD's status.
 # When CLOSELOOP_TEST_DSN is already set, CMD runs against that server and
 # no cluster is started.
 set -u
@@ -19,7 +19,7 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${PGTEST_DIR:-build/pg-unit}
 port=${PGPORT_TEST:-54391}
-stop() { sh "$here/pgtmp.sh" stop "$dir" || true; }
+stop() { sh "$here/pgtmp.sh" destroy "$dir" || true; }
 trap 'stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -58,7 +58,7 @@ die() { say "conformance: $*" >&2; exit 1; }
 cleanup() {
 	[ -n "$PRISM_PID" ] && kill "$PRISM_PID" 2>/dev/null || true
 	[ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
-	[ -n "$PGDIR" ] && sh tests/pgtmp.sh stop "$PGDIR" || true
+	[ -n "$PGDIR" ] && sh tests/pgtmp.sh destroy "$PGDIR" || true
 	return 0
 }
 trap cleanup EXIT
@@ -235,7 +235,7 @@ run_closeloop_sync() {
 	fi
 	say "closeloop: migrate, import, sync --once (twice) through $BASE"
 	PGDIR=$W/pg
-	sh tests/pgtmp.sh stop "$PGDIR" 2>/dev/null || true
+	sh tests/pgtmp.sh destroy "$PGDIR" 2>/dev/null || true
 	rm -rf "$PGDIR"
 	DSN=$(sh tests/pgtmp.sh start "$PGDIR" "$PGPORT") || { FAIL=$((FAIL + 1)); say "  PostgreSQL did not start"; return 0; }
 	CONF=$W/closeloop.conf

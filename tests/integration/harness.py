@@ -25,15 +25,21 @@ PY = shutil.which("python3", path="/usr/bin") or sys.executable
 
 
 class Cluster:
-    """A PostgreSQL 15 cluster under DIR, Unix socket only."""
+    """A throwaway PostgreSQL cluster (tests/pgtmp.sh), Unix socket only.
+    WORKDIR/pg records where it is; the cluster itself lives in a mktemp
+    directory under /tmp that the server's account owns, so the checkout
+    may be private (0700) and its path may hold spaces."""
 
     def __init__(self, workdir, port):
         self.dir = os.path.join(workdir, "pg")
         self.port = port
         out = subprocess.run(["sh", PGTMP, "start", self.dir, str(port)],
-                             check=True, capture_output=True, text=True)
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("could not start PostgreSQL (tests/pgtmp.sh):\n" + out.stderr)
         self.admin_dsn = out.stdout.strip().splitlines()[-1]
-        self.sockdir = os.path.join(os.path.abspath(self.dir), "sock")
+        fields = dict(kv.split("=", 1) for kv in self.admin_dsn.split())
+        self.sockdir = fields["host"]
 
     def dsn(self, dbname):
         return "host=%s port=%d dbname=%s user=postgres" % (self.sockdir, self.port, dbname)
@@ -43,8 +49,10 @@ class Cluster:
         psql(self.admin_dsn, "CREATE DATABASE %s" % name)
         return self.dsn(name)
 
-    def stop(self):
-        subprocess.run(["sh", PGTMP, "stop", self.dir], capture_output=True)
+    def stop(self, keep=False):
+        """Stop the server; remove the cluster unless keep (a later
+        Cluster(workdir, port) then starts the same one again)."""
+        subprocess.run(["sh", PGTMP, "stop" if keep else "destroy", self.dir], capture_output=True)
 
 
 def psql(dsn, sql, *args):

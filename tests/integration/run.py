@@ -553,7 +553,7 @@ def test_ledger_restart_under_a_running_daemon(cl):
         d = c.daemon()
         assert_true(d.wait_log("first reconcile cycle complete", 60), "first cycle")
         mark = len(d.log())
-        cl.stop()
+        cl.stop(keep=True)
         assert_true(d.wait_log("connection lost", 20, start=mark), "loss noticed:\n" + d.log()[mark:])
         H.Cluster(os.path.dirname(cl.dir), cl.port)
         assert_true(d.wait_log("ledger: connected", 60, start=mark), "reconnected:\n" + d.log()[mark:])
