@@ -26,6 +26,7 @@
 #include "directory.h"
 #include "importer.h"
 #include "log.h"
+#include "report.h"
 #include "util.h"
 
 static int cmd_run(const struct cli *cli);
@@ -60,6 +61,10 @@ static const struct cli_command commands[] = {
 	  "validate a configuration file (--connect: also the ledger and its schema)",
 	  "connect",
 	  "closeloop check-config --connect /etc/closeloop/closeloop.conf" },
+	{ "report", report_cmd, "[--quarter YYYYQn] [--platform P] [--team T] [--format md|csv|json|html] [-o FILE]",
+	  "the quarterly closure report, as the ledger stood at the quarter's end",
+	  "dsn quarter platform team format output",
+	  "closeloop report -c /etc/closeloop/closeloop.conf --quarter 2026Q3 --format html -o q3.html" },
 	{ "version", cmd_version, "", "print the version", "", "closeloop version" },
 	{ "help", cmd_help, "[SUBCOMMAND]", "print this overview, or one subcommand's help", "",
 	  "closeloop help import" },
@@ -90,6 +95,9 @@ static const struct cli_option options[] = {
 	OPT_FLAG("once", 0, once, false, "one cycle, then exit"),
 	OPT_FLAG("dry-run", 'n', dry_run, false, "print what would change, write nothing"),
 	OPT_FLAG("connect", 0, connect, false, "also connect to the ledger and check its schema version"),
+	OPT_ARG("quarter", 0, "YYYYQn", quarter, false, "calendar quarter, UTC (default: the last complete one)"),
+	OPT_ARG("format", 0, "FORMAT", format, false, "md (default), csv, json or html"),
+	OPT_ARG("output", 'o', "FILE", output, false, "write to FILE instead of standard output"),
 };
 
 /* ---- parsing ---- */

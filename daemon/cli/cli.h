@@ -36,6 +36,9 @@ struct cli {
 	const char *connector;  /* --connector NAME */
 	const char *state;      /* --state STATE (list) */
 	const char *log_format; /* --log-format text|json */
+	const char *quarter;    /* --quarter YYYYQn (report) */
+	const char *format;     /* --format md|csv|json|html (report) */
+	const char *output;     /* -o/--output FILE (report) */
 	bool once, dry_run, verbose, json, overdue, connect, help;
 	int argc;               /* positional arguments after the subcommand */
 	char **argv;

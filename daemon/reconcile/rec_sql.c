@@ -104,10 +104,14 @@ const char REC_SQL_INTENTS[] =
 	" ON CONFLICT DO NOTHING"
 	" RETURNING id, action_item_id, create_token, base::text, synced_version";
 
-/* sql/005: the 14th argument is the link's refusals (NULL: unchanged). */
+/* sql/005: the 14th argument is the link's refusals (NULL: unchanged).
+ * The ticket's updated-at ($8) becomes closeloop.changed_at for the
+ * statement's transaction, so the history rows of the fields it pulls say
+ * when the change happened on the tracker (sql/008_report.sql). */
 const char REC_SQL_APPLY[] =
 	"SELECT closeloop_rec_apply($1::bigint, $2::bigint, $3::jsonb, $4::jsonb, $5, $6, $7,"
-	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb)";
+	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb)"
+	" FROM (SELECT set_config('closeloop.changed_at', coalesce($8::timestamptz::text, ''), true)) AS changed";
 
 /* A batch of successful creates (sql/004_reconcile_batch.sql): $1 is
  * [{link, version, base, remote_id, remote_key, url, remote_updated_at,

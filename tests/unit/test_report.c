@@ -1,0 +1,441 @@
+/* test_report.c — the quarterly closure report and the dashboard views
+ * (sql/008_report.sql, daemon/report/) against a real PostgreSQL
+ * (CLOSELOOP_TEST_DSN), on the ledger of tests/fixtures/report/ledger.sql
+ * whose history is built with ordinary updates at chosen times.
+ *
+ * Expected figures for 2026Q3 (2026-07-01 .. 2026-10-01 UTC), by hand:
+ *   checkout    A closed done 08-10 (due 06-30: late, 131.0 days),
+ *               B closed done 09-30 23:58 (due 09-30: on time, 87.6 days),
+ *               C due moved 08-01 -> 09-15, closed 09-10 (on time, 62.0),
+ *               G closed in Q2, reopened 07-15, open (due 05-01: 153 days
+ *               overdue, 214 days old), J opened 08-01, closed 30 s after
+ *               the quarter (open and 30 days overdue at its end, 61 old).
+ *               opened 3 (B C J), in play 5, closed 3 -> 60.0%,
+ *               median 87.6, p90 122.3, open 2 (31-90: J, >180: G).
+ *   ledger-team D no owner, no due date, open since 02-01 (242 days),
+ *               E due 07-15 open (78 overdue, 108 days old),
+ *               F opened 07-02, won't do 08-20 (due 12-31: on time, 49.0).
+ *               opened 1, in play 3, closed 1 -> 33.3%.
+ *   indexing    H opened 09-20, open (11 days); I opened in Q4.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "db.h"
+#include "log.h"
+#include "rec_link.h"
+#include "report.h"
+#include "pgtest.h"
+
+static void load_fixture(PGconn *c)
+{
+	FILE *f = fopen(FIXTURES "/report/ledger.sql", "r");
+	assert_non_null(f);
+	struct buf b = { 0 };
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_append(&b, chunk, n), 0);
+	fclose(f);
+	PGresult *res = PQexec(c, b.data);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("fixture: %s", PQerrorMessage(c));
+	PQclear(res);
+	buf_free(&b);
+}
+
+static struct report *load(PGconn *c, const char *quarter, const char *platform, const char *team)
+{
+	char err[512];
+	struct report *r = NULL;
+	struct report_query q = { .quarter = quarter, .platform = platform, .team = team };
+	if (report_load(c, &q, &r, err, sizeof(err)) < 0)
+		fail_msg("report_load: %s", err);
+	return r;
+}
+
+static const char *fig(const struct report *r, const char *level, const char *platform,
+                       const char *team, const char *column)
+{
+	const struct report_row *row = report_find(&r->trend[REPORT_TREND - 1], level, platform, team);
+	if (!row)
+		fail_msg("no %s row %s/%s", level, platform ? platform : "-", team ? team : "-");
+	int m = report_metric_index(column);
+	assert_true(m >= 0);
+	return row->v[m] ? row->v[m] : "NULL";
+}
+
+/* "column=value ..." for one row, to compare whole rows at once. */
+static char *row_text(const struct report *r, const char *level, const char *platform,
+                      const char *team, const char *const *columns)
+{
+	struct buf b = { 0 };
+	for (size_t i = 0; columns[i]; i++)
+		assert_int_equal(buf_appendf(&b, "%s%s=%s", i ? " " : "", columns[i],
+		                             fig(r, level, platform, team, columns[i])), 0);
+	return buf_steal(&b);
+}
+
+static const char *const headline[] = {
+	"opened", "closed_done", "closed_wont_do", "in_play", "closure_rate", "closed_on_time",
+	"closed_late", "closed_undated", "median_days_to_close", "p90_days_to_close", "open_end",
+	"open_age_0_30", "open_age_31_90", "open_age_91_180", "open_age_over_180", "overdue_end",
+	"needs_decision", "ownerless", "undated", "escalations", "postmortems_published",
+	"postmortem_items", "postmortem_items_closed", NULL,
+};
+
+static void expect_row(const struct report *r, const char *level, const char *platform,
+                       const char *team, const char *want)
+{
+	char *got = row_text(r, level, platform, team, headline);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_figures_2026q3(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportfig", true);
+	load_fixture(t.conn);
+	struct report *r = load(t.conn, "2026Q3", NULL, NULL);
+	assert_string_equal(r->quarter, "2026Q3");
+	assert_string_equal(r->first_day, "2026-07-01");
+	assert_string_equal(r->last_day, "2026-09-30");
+	assert_true(r->complete);
+	assert_non_null(r->escalations_note); /* no escalation table in this ledger */
+	expect_row(r, "team", "payments", "checkout",
+		"opened=3 closed_done=3 closed_wont_do=0 in_play=5 closure_rate=0.6000 "
+		"closed_on_time=2 closed_late=1 closed_undated=0 median_days_to_close=87.6 "
+		"p90_days_to_close=122.3 open_end=2 open_age_0_30=0 open_age_31_90=1 "
+		"open_age_91_180=0 open_age_over_180=1 overdue_end=2 needs_decision=1 ownerless=0 "
+		"undated=0 escalations=NULL postmortems_published=1 postmortem_items=3 "
+		"postmortem_items_closed=2");
+	expect_row(r, "team", "payments", "ledger-team",
+		"opened=1 closed_done=0 closed_wont_do=1 in_play=3 closure_rate=0.3333 "
+		"closed_on_time=1 closed_late=0 closed_undated=0 median_days_to_close=49.0 "
+		"p90_days_to_close=49.0 open_end=2 open_age_0_30=0 open_age_31_90=0 "
+		"open_age_91_180=1 open_age_over_180=1 overdue_end=1 needs_decision=1 ownerless=1 "
+		"undated=1 escalations=NULL postmortems_published=1 postmortem_items=1 "
+		"postmortem_items_closed=1");
+	expect_row(r, "platform", "payments", NULL,
+		"opened=4 closed_done=3 closed_wont_do=1 in_play=8 closure_rate=0.5000 "
+		"closed_on_time=3 closed_late=1 closed_undated=0 median_days_to_close=74.8 "
+		"p90_days_to_close=118.0 open_end=4 open_age_0_30=0 open_age_31_90=1 "
+		"open_age_91_180=1 open_age_over_180=2 overdue_end=3 needs_decision=2 ownerless=1 "
+		"undated=1 escalations=NULL postmortems_published=1 postmortem_items=4 "
+		"postmortem_items_closed=3");
+	expect_row(r, "platform", "search", NULL,
+		"opened=1 closed_done=0 closed_wont_do=0 in_play=1 closure_rate=0.0000 "
+		"closed_on_time=0 closed_late=0 closed_undated=0 median_days_to_close=NULL "
+		"p90_days_to_close=NULL open_end=1 open_age_0_30=1 open_age_31_90=0 "
+		"open_age_91_180=0 open_age_over_180=0 overdue_end=0 needs_decision=0 ownerless=0 "
+		"undated=0 escalations=NULL postmortems_published=1 postmortem_items=1 "
+		"postmortem_items_closed=0");
+	expect_row(r, "all", NULL, NULL,
+		"opened=5 closed_done=3 closed_wont_do=1 in_play=9 closure_rate=0.4444 "
+		"closed_on_time=3 closed_late=1 closed_undated=0 median_days_to_close=74.8 "
+		"p90_days_to_close=118.0 open_end=5 open_age_0_30=1 open_age_31_90=1 "
+		"open_age_91_180=1 open_age_over_180=2 overdue_end=3 needs_decision=2 ownerless=1 "
+		"undated=1 escalations=NULL postmortems_published=2 postmortem_items=5 "
+		"postmortem_items_closed=3");
+	/* the trend: four quarters, oldest first */
+	assert_string_equal(r->trend_quarter[0], "2025Q4");
+	assert_string_equal(r->trend_quarter[2], "2026Q2");
+	const struct report_row *q2 = report_find(&r->trend[2], "all", NULL, NULL);
+	assert_non_null(q2);
+	assert_string_equal(q2->v[report_metric_index("closed_done")], "1"); /* G, 05-20 */
+	assert_string_equal(q2->v[report_metric_index("closure_rate")], "0.2500");
+	assert_string_equal(q2->v[report_metric_index("closed_late")], "1");
+	/* overdue at the end, oldest first, per platform */
+	assert_int_equal(r->n_overdue, 3);
+	assert_string_equal(r->overdue[0].title, "Load-test the authorisation path");
+	assert_int_equal(r->overdue[0].days_overdue, 153);
+	assert_string_equal(r->overdue[0].owner, "alice");
+	assert_non_null(r->overdue[0].ticket_url);
+	assert_string_equal(r->overdue[1].title, "Document the ledger failover runbook");
+	assert_int_equal(r->overdue[1].days_overdue, 78);
+	assert_null(r->overdue[1].ticket_url);
+	assert_int_equal(r->overdue[2].days_overdue, 30);
+	/* postmortems published in the quarter */
+	assert_int_equal(r->n_postmortems, 2);
+	assert_string_equal(r->postmortems[0].reference, "PM-2");
+	assert_int_equal(r->postmortems[0].items, 4);
+	assert_int_equal(r->postmortems[0].items_closed, 3);
+	assert_string_equal(r->postmortems[1].reference, "PM-3");
+	report_free(r);
+	pgtest_drop(&t);
+}
+
+static char *render(const struct report *r, enum report_format fmt)
+{
+	char *data = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&data, &len);
+	assert_non_null(f);
+	assert_int_equal(report_write(r, fmt, f), 0);
+	assert_int_equal(fclose(f), 0);
+	return data;
+}
+
+/* Editing items today (due date, owner, state, title, team) changes the
+ * current quarter's figures and not one byte of 2026Q3's. */
+static void test_point_in_time(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportpit", true);
+	load_fixture(t.conn);
+	struct report *before = load(t.conn, "2026Q3", NULL, NULL);
+	char *csv_before = render(before, REPORT_CSV);
+	pgtest_exec(t.conn, "UPDATE action_item SET due_date = '2026-09-01' WHERE import_key = 'C'", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET owner = 'frank', due_date = '2027-03-01' "
+	            "WHERE import_key = 'D'", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET state = 'done' WHERE import_key IN ('E', 'G')", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET state = 'open' WHERE import_key = 'A'", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET title = 'Renamed', "
+	            "team_id = (SELECT id FROM team WHERE name = 'indexing') WHERE import_key = 'B'", 0, NULL);
+	struct report *after = load(t.conn, "2026Q3", NULL, NULL);
+	char *csv_after = render(after, REPORT_CSV);
+	assert_string_equal(csv_after, csv_before);
+	assert_string_equal(after->overdue[1].title, "Document the ledger failover runbook");
+	/* the current quarter sees today's edits */
+	char err[256];
+	PGresult *res = db_sync_exec(t.conn,
+		"SELECT closed_done, ownerless, closeloop_quarter_of(now()) FROM closeloop_report_figures("
+		" closeloop_quarter_of(now()), 'payments', NULL) WHERE level = 'platform'", 0, NULL,
+		err, sizeof(err));
+	assert_non_null(res);
+	/* E and G today, and J (closed 2026-10-01) when today is in 2026Q4 */
+	assert_string_equal(PQgetvalue(res, 0, 0),
+	                    strcmp(PQgetvalue(res, 0, 2), "2026Q4") == 0 ? "3" : "2");
+	assert_string_equal(PQgetvalue(res, 0, 1), "0"); /* D has an owner now */
+	PQclear(res);
+	free(csv_before);
+	free(csv_after);
+	report_free(before);
+	report_free(after);
+	pgtest_drop(&t);
+}
+
+/* Without closeloop.changed_at a change happened when the ledger learned
+ * it; a time in the future is clamped to now; reconcile's write records
+ * the ticket's updated-at (a ticket closed at 23:58 on the quarter's last
+ * day and pulled later counts in that quarter). */
+static void test_changed_at(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportchg", true);
+	pgtest_exec(t.conn, "INSERT INTO postmortem (reference, title) VALUES ('PM-9', 'Outage')", 0, NULL);
+	/* a backfill: the item was opened in July */
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "SELECT set_config('closeloop.changed_at', '2026-07-01 10:00+00', true)", 0, NULL);
+	pgtest_exec(t.conn, "INSERT INTO action_item (postmortem_id, title) "
+	            "SELECT id, 'Add an alert' FROM postmortem", 0, NULL);
+	pgtest_exec(t.conn, "COMMIT", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM item_event WHERE field = 'created' "
+	                             "AND changed_at = '2026-07-01 10:00+00' AND at > changed_at", 0, NULL), 1);
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "SELECT set_config('closeloop.changed_at', '2999-01-01 00:00+00', true)", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET owner = 'alice'", 0, NULL);
+	pgtest_exec(t.conn, "COMMIT", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM item_event WHERE field = 'owner' "
+	                             "AND changed_at = at", 0, NULL), 1);
+	/* the reconcile engine's write, as the daemon sends it */
+	pgtest_exec(t.conn, "INSERT INTO external_link (action_item_id, connector, target, state, "
+	            "remote_id, remote_key, base) SELECT id, 'gh', 'acme/x', 'linked', '77', 'acme/x#1', "
+	            "'{}' FROM action_item", 0, NULL);
+	char *link = pgtest_value(t.conn, "SELECT id FROM external_link", 0, NULL);
+	char *version = pgtest_value(t.conn, "SELECT version FROM action_item", 0, NULL);
+	const char *p[13] = { link, version, "{\"state\": \"done\"}", "{}", "77", "acme/x#1",
+	                      "https://example.invalid/acme/x/issues/1", "2026-09-30T23:58:00Z",
+	                      NULL, NULL, "reconcile:gh", "[]", NULL };
+	char err[256];
+	PGresult *res = db_sync_exec(t.conn, REC_SQL_APPLY, 13, p, err, sizeof(err));
+	if (!res)
+		fail_msg("%s", err);
+	assert_int_equal(PQntuples(res), 1);
+	assert_false(PQgetisnull(res, 0, 0));
+	PQclear(res);
+	char *v = pgtest_value(t.conn, "SELECT to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+	                       "|| ' ' || source || ' ' || (at > changed_at) FROM item_event WHERE field = 'state'",
+	                       0, NULL);
+	assert_string_equal(v, "2026-09-30 23:58 reconcile:gh true");
+	free(v);
+	assert_int_equal(pgtest_long(t.conn, "SELECT closed_done FROM closeloop_report_figures('2026Q3') "
+	                             "WHERE level = 'all'", 0, NULL), 1);
+	/* the setting was transaction-local: the next plain edit is "now" again */
+	pgtest_exec(t.conn, "UPDATE action_item SET title = 'Add two alerts'", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM item_event WHERE field = 'title' "
+	                             "AND changed_at = at", 0, NULL), 1);
+	free(link);
+	free(version);
+	pgtest_drop(&t);
+}
+
+static const char *const views[] = {
+	"v_open_item", "v_item_history", "v_closure_by_quarter", "v_overdue_daily", "v_link_sync", NULL,
+};
+
+/* closeloop_reader reads every view and no table. */
+static void test_reader_role(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportrole", true);
+	load_fixture(t.conn);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM pg_roles WHERE rolname = "
+	                             "'closeloop_reader' AND NOT rolcanlogin", 0, NULL), 1);
+	char err[512];
+	PGresult *tables = db_sync_exec(t.conn, "SELECT tablename FROM pg_tables "
+	                                "WHERE schemaname = current_schema() ORDER BY 1", 0, NULL,
+	                                err, sizeof(err));
+	assert_non_null(tables);
+	assert_true(PQntuples(tables) >= 8);
+	pgtest_exec(t.conn, "SET ROLE closeloop_reader", 0, NULL);
+	for (size_t i = 0; views[i]; i++) {
+		char *sql = xasprintf("SELECT count(*) FROM %s", views[i]);
+		long n = pgtest_long(t.conn, sql, 0, NULL);
+		assert_true(n > 0);
+		free(sql);
+	}
+	for (int i = 0; i < PQntuples(tables); i++) {
+		char *sql = xasprintf("SELECT 1 FROM \"%s\" LIMIT 1", PQgetvalue(tables, i, 0));
+		PGresult *res = db_sync_exec(t.conn, sql, 0, NULL, err, sizeof(err));
+		if (res)
+			fail_msg("closeloop_reader could read table %s", PQgetvalue(tables, i, 0));
+		assert_non_null(strstr(err, "permission denied"));
+		free(sql);
+	}
+	PQclear(tables);
+	pgtest_exec(t.conn, "RESET ROLE", 0, NULL);
+	pgtest_drop(&t);
+}
+
+/* The views give the report's numbers. */
+static void test_views_agree(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportviews", true);
+	load_fixture(t.conn);
+	assert_int_equal(pgtest_long(t.conn,
+		"SELECT count(*) FROM v_closure_by_quarter v, closeloop_report_figures('2026Q3') f "
+		"WHERE v.quarter = '2026Q3' AND v.level = f.level AND v.platform IS NOT DISTINCT FROM f.platform "
+		"AND v.team IS NOT DISTINCT FROM f.team AND (v.*)::text = "
+		"(closeloop_quarter_start('2026Q3'), f.*)::text", 0, NULL), 6);
+	char *v = pgtest_value(t.conn, "SELECT string_agg(quarter, ',' ORDER BY quarter) FROM "
+	                       "v_closure_by_quarter WHERE level = 'all' AND quarter <= '2026Q4'", 0, NULL);
+	assert_string_equal(v, "2026Q1,2026Q2,2026Q3,2026Q4");
+	free(v);
+	/* open today: D E G H I J-closed... as the ledger stands now */
+	v = pgtest_value(t.conn, "SELECT string_agg(title || ':' || ownerless || undated || overdue || "
+	                 "needs_decision || ':' || coalesce(ticket_key, '-'), ', ' ORDER BY title) "
+	                 "FROM v_open_item WHERE team = 'checkout'", 0, NULL);
+	assert_non_null(strstr(v, "Load-test the authorisation path:falsefalsetruetrue:acme/checkout#"));
+	free(v);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM v_open_item", 0, NULL), 5);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM v_item_history", 0, NULL),
+	                 pgtest_long(t.conn, "SELECT count(*) FROM item_event", 0, NULL));
+	assert_int_equal(pgtest_long(t.conn, "SELECT sum(overdue) FROM v_overdue_daily "
+	                             "WHERE day = (now() AT TIME ZONE 'UTC')::date", 0, NULL),
+	                 pgtest_long(t.conn, "SELECT count(*) FROM v_open_item WHERE overdue", 0, NULL));
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM v_link_sync WHERE team = 'checkout'", 0, NULL), 5);
+	pgtest_drop(&t);
+}
+
+/* A quarter or a name the ledger does not know is a clear error. */
+static void test_errors(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reporterr", true);
+	load_fixture(t.conn);
+	char err[512];
+	struct report *r = NULL;
+	struct report_query q = { .quarter = "2026Q3", .platform = "paymnets" };
+	assert_int_equal(report_load(t.conn, &q, &r, err, sizeof(err)), -ENOENT);
+	assert_null(r);
+	assert_string_equal(err, "the ledger has no platform named \"paymnets\" (known: payments, search); "
+	                    "check the name, or run `closeloop directory load`");
+	q.platform = NULL;
+	q.quarter = "2026Q5";
+	assert_int_equal(report_load(t.conn, &q, &r, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "quarter \"2026Q5\" is not of the form YYYYQn (e.g. 2026Q3)"));
+	assert_true(report_quarter_valid("2026Q3"));
+	assert_false(report_quarter_valid("2026Q0"));
+	assert_false(report_quarter_valid("26Q3"));
+	assert_false(report_quarter_valid("2026q3"));
+	/* a team filter: only that team's items */
+	r = load(t.conn, "2026Q3", NULL, "ledger-team");
+	assert_string_equal(fig(r, "all", NULL, NULL, "opened"), "1");
+	assert_string_equal(fig(r, "all", NULL, NULL, "closed_wont_do"), "1");
+	assert_int_equal(r->n_overdue, 1);
+	report_free(r);
+	pgtest_drop(&t);
+}
+
+/* Each format carries the figures. */
+static void test_formats(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportfmt", true);
+	load_fixture(t.conn);
+	struct report *r = load(t.conn, "2026Q3", NULL, NULL);
+	char *md = render(r, REPORT_MD);
+	assert_non_null(strstr(md, "# Action item closure report — 2026Q3\n"));
+	assert_non_null(strstr(md, "| Closure rate | 50.0% | 60.0% | 33.3% |\n"));
+	assert_non_null(strstr(md, "| Load-test the authorisation path (PM-1) | checkout | alice | "
+	                       "2026-05-01 | 153 | [acme/checkout#"));
+	assert_non_null(strstr(md, "| Closure rate | – | 0.0% | 25.0% | 44.4% |\n"));
+	assert_non_null(strstr(md, "Escalations: not counted"));
+	char *csv = render(r, REPORT_CSV);
+	assert_non_null(strstr(csv, "\r\n2026Q3,team,payments,checkout,closure_rate,0.6000\r\n"));
+	assert_non_null(strstr(csv, "\r\n2026Q3,all,,,escalations,\r\n"));
+	char *js = render(r, REPORT_JSON);
+	struct json_object *o = json_tokener_parse(js);
+	assert_non_null(o);
+	struct json_object *figs = json_object_object_get(o, "figures"), *trend;
+	assert_int_equal(json_object_array_length(figs), 6);
+	struct json_object *all = json_object_array_get_idx(figs, 0);
+	assert_string_equal(json_object_to_json_string(json_object_object_get(all, "closure_rate")), "0.4444");
+	assert_int_equal(json_object_get_int(json_object_object_get(all, "overdue_end")), 3);
+	assert_true(json_object_object_get_ex(o, "trend", &trend));
+	assert_int_equal(json_object_array_length(trend), 4);
+	json_object_put(o);
+	char *html = render(r, REPORT_HTML);
+	assert_non_null(strstr(html, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+	assert_null(strstr(html, "<script"));
+	assert_null(strstr(html, "<link"));
+	assert_null(strstr(html, "src="));
+	assert_null(strstr(html, "url("));
+	assert_non_null(strstr(html, "<td>Closure rate</td><td class=\"n\">44.4%</td>"));
+	free(md);
+	free(csv);
+	free(js);
+	free(html);
+	report_free(r);
+	pgtest_drop(&t);
+}
+
+int main(void)
+{
+	log_set_level(LOG_LVL_WARN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_figures_2026q3),
+		cmocka_unit_test(test_point_in_time),
+		cmocka_unit_test(test_changed_at),
+		cmocka_unit_test(test_reader_role),
+		cmocka_unit_test(test_views_agree),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_formats),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
