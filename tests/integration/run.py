@@ -7,10 +7,14 @@ database and a fresh simulator.  Prints one line per test and a closing
     python3 tests/integration/run.py [-k SUBSTRING] [-v]
 """
 
+import csv
 import glob
+import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -663,6 +667,108 @@ def test_systemd_notify_protocol(cl):
     finally:
         if sock:
             sock.close()
+        c.close()
+
+
+# ---------------------------------------------------------------- report
+
+REPORT_FIXTURE = os.path.join(H.ROOT, "tests", "fixtures", "report", "ledger.sql")
+
+
+def test_report_every_format(cl):
+    """`closeloop report` on the constructed history of
+    tests/fixtures/report/ledger.sql (figures worked out in
+    tests/unit/test_report.c), in each format, through the binary."""
+    c = Ctx(cl, "report")
+    try:
+        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", c.dsn, "-f", REPORT_FIXTURE],
+                             capture_output=True, text=True)
+        assert_eq(out.returncode, 0, "fixture loaded: " + out.stderr)
+        base = ["report", "-c", c.config, "--quarter", "2026Q3"]
+        paths = {}
+        for fmt in ("md", "csv", "json", "html"):
+            paths[fmt] = os.path.join(c.dir, "q3." + fmt)
+            r = H.closeloop(*base, "--format", fmt, "-o", paths[fmt])
+            assert_eq(r.stdout, "", "nothing on stdout with -o")
+            assert_true(not os.path.exists(paths[fmt] + ".tmp"), "no temporary file left")
+        md = open(paths["md"]).read()
+        assert_true("# Action item closure report — 2026Q3\n" in md, "md title")
+        assert_true("| Closure rate | 50.0% | 60.0% | 33.3% |\n" in md, "md closure rate per team")
+        assert_true("| Load-test the authorisation path (PM-1) | checkout | alice | 2026-05-01 | 153 |" in md,
+                    "md oldest overdue item")
+        assert_true("Escalations: not counted" in md, "md says escalations are not recorded")
+        rows = list(csv.reader(open(paths["csv"], newline="")))
+        assert_eq(rows[0], ["quarter", "level", "platform", "team", "metric", "value"], "csv header")
+        assert_true(["2026Q3", "team", "payments", "checkout", "closure_rate", "0.6000"] in rows, "csv rate")
+        assert_true(["2026Q3", "all", "", "", "overdue_end", "3"] in rows, "csv overdue")
+        assert_eq(len({r[0] for r in rows[1:]}), 4, "csv: four quarters of trend")
+        doc = json.load(open(paths["json"]))
+        assert_eq(doc["quarter"], "2026Q3", "json quarter")
+        alls = [f for f in doc["figures"] if f["level"] == "all"][0]
+        assert_eq((alls["opened"], alls["closed_done"], alls["closed_wont_do"], alls["closure_rate"],
+                   alls["median_days_to_close"], alls["overdue_end"], alls["escalations"]),
+                  (5, 3, 1, 0.4444, 74.8, 3, None), "json figures")
+        assert_eq([t["quarter"] for t in doc["trend"]], ["2025Q4", "2026Q1", "2026Q2", "2026Q3"], "json trend")
+        assert_eq([o["days_overdue"] for o in doc["overdue"]], [153, 78, 30], "json overdue")
+        html = open(paths["html"]).read()
+        assert_true(html.count("<svg ") >= 6, "html charts")
+        for ext in ("<script", "<link", "src=", "url(", "@import"):
+            assert_true(ext not in html, "html fetches nothing (%s)" % ext)
+        # the only URLs are the tickets' links and the SVG namespace
+        urls = set(re.findall(r'https?://[^"<\s]+', html))
+        assert_true(all(u.startswith("https://github.com/acme/checkout/issues/") or
+                        u == "http://www.w3.org/2000/svg" for u in urls), "html urls: %r" % urls)
+        shot = os.path.join(H.ROOT, "build", "report-screenshot.png")
+        chromium = shutil.which("chromium")
+        if chromium:
+            r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                                "--window-size=1000,2600", "--screenshot=" + shot, "file://" + paths["html"]],
+                               capture_output=True, text=True, timeout=120)
+            assert_true(os.path.exists(shot) and os.path.getsize(shot) > 10000,
+                        "chromium screenshot written: %s" % r.stderr[-500:])
+        else:
+            print("  (chromium not installed: HTML screenshot skipped)")
+        # defaults: the last complete quarter, Markdown on stdout
+        r = H.closeloop("report", "-c", c.config)
+        last = c.one("SELECT closeloop_quarter_add(closeloop_quarter_of(now()), -1)")
+        assert_true(r.stdout.startswith("# Action item closure report — %s\n" % last), "default quarter")
+        # a filter, and the errors
+        r = H.closeloop(*base, "--team", "ledger-team", "--format", "csv")
+        assert_true("2026Q3,all,,,opened,1" in r.stdout.splitlines(), "team filter")
+        r = H.closeloop(*base, "--platform", "paymnets", check=False)
+        assert_eq(r.returncode, 1, "unknown platform fails")
+        assert_true('no platform named "paymnets" (known: etcd, kubernetes, payments, search)' in r.stderr, r.stderr)
+        r = H.closeloop("report", "-c", c.config, "--quarter", "2026Q5", check=False)
+        assert_eq(r.returncode, 2, "bad quarter is a usage error")
+        assert_true("expected YYYYQn" in r.stderr, r.stderr)
+    finally:
+        c.close()
+
+
+def test_report_counts_a_pulled_close_at_the_trackers_time(cl):
+    """A ticket closed on the tracker is recorded with the tracker's
+    change time (item_event.changed_at), which the report reads."""
+    c = Ctx(cl, "report_pull")
+    try:
+        c.imp(*dfds_files(1))
+        c.sync()
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        repo, num, _ = issue_by_item(c, item)
+        c.sim.edit(repo, num, {"state": "closed", "state_reason": "completed"})
+        closed = [i for i in c.sim.issues(repo) if i["number"] == num][0]
+        time.sleep(1.1)
+        c.sync()
+        row = c.q("SELECT extract(epoch FROM changed_at)::bigint, at > changed_at FROM item_event "
+                  "WHERE action_item_id=%d AND field='state'" % item)[0]
+        upd = closed["updated_at"]
+        if isinstance(upd, str):
+            upd = int(c.one("SELECT extract(epoch FROM '%s'::timestamptz)::bigint" % upd))
+        assert_eq(row, [str(upd), "t"], "changed_at is the ticket's updated-at")
+        doc = json.loads(H.closeloop("report", "-c", c.config, "--format", "json", "--quarter",
+                                     c.one("SELECT closeloop_quarter_of(now())")).stdout)
+        alls = [f for f in doc["figures"] if f["level"] == "all"][0]
+        assert_eq(alls["closed_done"], 1, "closed in the current quarter")
+    finally:
         c.close()
 
 
