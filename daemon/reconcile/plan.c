@@ -160,3 +160,38 @@ void rec_plan_free(struct rec_plan *p)
 	merge_result_free(&p->mr);
 	p->held_mask = 0;
 }
+
+enum rec_match rec_plan_match(const struct conn_remote *r, const struct rec_link_key *links,
+                              size_t n, const bool *used, size_t *hit)
+{
+	enum rec_match m = REC_MATCH_NONE;
+	size_t i;
+	for (i = 0; i < n && r->remote_id; i++)
+		if (str_eq(links[i].remote_id, r->remote_id)) {
+			m = REC_MATCH_PULL;
+			break;
+		}
+	if (m == REC_MATCH_NONE)
+		for (i = 0; i < n && r->token; i++)
+			if (str_eq(links[i].token, r->token)) {
+				m = REC_MATCH_ADOPT;
+				break;
+			}
+	if (m == REC_MATCH_NONE)
+		return m;
+	/* a broken link's ticket, or a token whose link is no longer creating */
+	if (!str_eq(links[i].state, m == REC_MATCH_PULL ? "linked" : "creating") ||
+	    (used && used[i]))
+		return REC_MATCH_IGNORE;
+	*hit = i;
+	return m;
+}
+
+enum rec_route rec_plan_route(const char *link_state, const char *ref_state)
+{
+	if (link_state)
+		return str_eq(link_state, "linked") ? REC_ROUTE_PUSH : REC_ROUTE_RECOVER;
+	if (ref_state)
+		return str_eq(ref_state, "broken") ? REC_ROUTE_SKIP : REC_ROUTE_ADOPT_REF;
+	return REC_ROUTE_CREATE;
+}

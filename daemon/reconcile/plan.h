@@ -84,4 +84,40 @@ void rec_plan_free(struct rec_plan *p);
 bool rec_refusals_prune(struct rec_refusals *r, const struct item_fields *ledger,
                         int64_t now_ms);
 
+/* ---- which work a listed ticket or a ledger row is ---- */
+
+/* A managed link as the matching sees it (strings may be NULL). */
+struct rec_link_key {
+	const char *state;      /* "creating", "linked", "broken" */
+	const char *token;      /* create token */
+	const char *remote_id;
+};
+
+enum rec_match {
+	REC_MATCH_NONE = 0,  /* no link knows the ticket (a stray token is logged) */
+	REC_MATCH_PULL,      /* its linked link: merge (pull / push) */
+	REC_MATCH_ADOPT,     /* carries a 'creating' link's token: adopt */
+	REC_MATCH_IGNORE,    /* a broken link's ticket, a token already adopted,
+	                        or a link matched earlier on the same page */
+};
+
+/* Match listed ticket r to links[0..n) by stable remote id, else by
+ * create token.  used[i] marks links already matched on this page (may be
+ * NULL).  *hit = the link's index for PULL and ADOPT. */
+enum rec_match rec_plan_match(const struct conn_remote *r, const struct rec_link_key *links,
+                              size_t n, const bool *used, size_t *hit);
+
+enum rec_route {
+	REC_ROUTE_SKIP = 0,  /* nothing to do (its reference ticket is gone) */
+	REC_ROUTE_PUSH,      /* a linked item whose ledger version moved */
+	REC_ROUTE_RECOVER,   /* a link left 'creating' the listing did not show */
+	REC_ROUTE_ADOPT_REF, /* an item's reference ticket becomes its managed link */
+	REC_ROUTE_CREATE,    /* a new ticket */
+};
+
+/* What a row of the push selection is: link state (NULL: no managed link)
+ * and, for items with none, the state of a reference ticket in the target
+ * (NULL: none). */
+enum rec_route rec_plan_route(const char *link_state, const char *ref_state);
+
 #endif

@@ -72,7 +72,13 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 	struct rec_page *pg = t->page_cur;
 	int n = err ? 0 : PQntuples(res);
 	bool *used = n > 0 ? xcalloc((size_t)n, sizeof(bool)) : NULL;
+	struct rec_link_key *keys = n > 0 ? xcalloc((size_t)n, sizeof(*keys)) : NULL;
 	UNUSED(db);
+	for (int j = 0; j < n; j++) {
+		keys[j].state = PQgetvalue(res, j, 1);
+		keys[j].token = PQgetisnull(res, j, 2) ? NULL : PQgetvalue(res, j, 2);
+		keys[j].remote_id = PQgetisnull(res, j, 3) ? NULL : PQgetvalue(res, j, 3);
+	}
 
 	t->page_cur = NULL;
 	t->active++; /* until every op of the page is started */
@@ -83,29 +89,16 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 	}
 	for (size_t i = 0; i < pg->n && !err; i++) {
 		const struct conn_remote *r = &pg->items[i];
-		int hit = -1;
-		enum rec_op_kind kind = REC_OP_PULL;
-		for (int j = 0; j < n && hit < 0; j++)
-			if (r->remote_id && !PQgetisnull(res, j, 3) && strcmp(PQgetvalue(res, j, 3), r->remote_id) == 0)
-				hit = j;
-		for (int j = 0; j < n && hit < 0; j++)
-			if (r->token && !PQgetisnull(res, j, 2) && strcmp(PQgetvalue(res, j, 2), r->token) == 0) {
-				hit = j;
-				kind = REC_OP_ADOPT_TOKEN;
-			}
-		if (hit >= 0 && strcmp(PQgetvalue(res, hit, 1), kind == REC_OP_PULL ? "linked" : "creating") != 0)
-			continue; /* a broken link's ticket, or a token already adopted */
-		if (hit < 0) {
-			if (r->token)
-				log_conn(LOG_LVL_WARN, cy->name, "%s: %s carries closeloop token %s that no link knows",
-				         t->target, r->key ? r->key : "?", r->token);
-			continue;
-		}
-		if (used[hit])
+		size_t hit = 0;
+		enum rec_match m = rec_plan_match(r, keys, (size_t)n, used, &hit);
+		if (m == REC_MATCH_NONE && r->token)
+			log_conn(LOG_LVL_WARN, cy->name, "%s: %s carries closeloop token %s that no link knows",
+			         t->target, r->key ? r->key : "?", r->token);
+		if (m != REC_MATCH_PULL && m != REC_MATCH_ADOPT)
 			continue;
 		used[hit] = true;
-		struct rec_op *op = rec_op_new(t, kind);
-		if (rec_row_parse(res, hit, &op->row) < 0) {
+		struct rec_op *op = rec_op_new(t, m == REC_MATCH_PULL ? REC_OP_PULL : REC_OP_ADOPT_TOKEN);
+		if (rec_row_parse(res, (int)hit, &op->row) < 0) {
 			rec_cycle_fail(cy, "reading a link", "unreadable row");
 			rec_op_discard(op);
 			continue;
@@ -115,6 +108,7 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 		rec_op_start(op);
 	}
 	free(used);
+	free(keys);
 	page_free(pg);
 	rec_target_op_done(t);
 }
@@ -305,18 +299,17 @@ static void on_push_rows(struct db *db, const PGresult *res, const char *err, vo
 		}
 		enum rec_op_kind kind;
 		bool later = false;
-		if (row.link_id && str_eq(row.link_state, "linked")) {
-			kind = REC_OP_PUSH;
-		} else if (row.link_id) {
-			kind = REC_OP_RECOVER; /* 'creating', not found by the recovery listing */
-		} else if (row.ref_id && str_eq(row.ref_state, "broken")) {
+		switch (rec_plan_route(row.link_id ? row.link_state : NULL,
+		                       row.ref_id ? row.ref_state : NULL)) {
+		case REC_ROUTE_PUSH: kind = REC_OP_PUSH; break;
+		case REC_ROUTE_RECOVER: kind = REC_OP_RECOVER; break;
+		case REC_ROUTE_ADOPT_REF: kind = REC_OP_ADOPT_REF; break;
+		case REC_ROUTE_CREATE: kind = REC_OP_CREATE; later = true; break;
+		case REC_ROUTE_SKIP:
 			rec_row_free(&row);
 			continue;
-		} else if (row.ref_id) {
-			kind = REC_OP_ADOPT_REF;
-		} else {
-			kind = REC_OP_CREATE;
-			later = true;
+		default:
+			abort();
 		}
 		struct rec_op *op = rec_op_new(t, kind);
 		op->row = row;

@@ -830,11 +830,51 @@ static void test_plan_caps_without_db(void **state)
 	item_fields_free(&r);
 }
 
+/* Which work a listed ticket and a push row are: pure, no database. */
+static void test_plan_match_and_route(void **state)
+{
+	UNUSED(state);
+	const struct rec_link_key links[] = {
+		{ "linked", "tok-a", "101" },
+		{ "creating", "tok-b", NULL },
+		{ "broken", "tok-c", "103" },
+		{ "linked", "tok-d", "104" },
+	};
+	bool used[4] = { false };
+	size_t hit = 99;
+	struct conn_remote r;
+	conn_remote_init(&r);
+	r.remote_id = xstrdup("101");
+	r.token = xstrdup("tok-b"); /* the id wins over the token */
+	assert_int_equal(rec_plan_match(&r, links, 4, used, &hit), REC_MATCH_PULL);
+	assert_int_equal(hit, 0);
+	used[0] = true; /* listed twice on one page: worked once */
+	assert_int_equal(rec_plan_match(&r, links, 4, used, &hit), REC_MATCH_IGNORE);
+	str_replace(&r.remote_id, "555");
+	assert_int_equal(rec_plan_match(&r, links, 4, used, &hit), REC_MATCH_ADOPT);
+	assert_int_equal(hit, 1);
+	str_replace(&r.remote_id, "103"); /* a broken link's ticket */
+	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_IGNORE);
+	str_replace(&r.remote_id, "556");
+	str_replace(&r.token, "tok-a"); /* token of a link already linked */
+	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_IGNORE);
+	str_replace(&r.token, "tok-zz");
+	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_NONE);
+	conn_remote_free(&r);
+
+	assert_int_equal(rec_plan_route("linked", NULL), REC_ROUTE_PUSH);
+	assert_int_equal(rec_plan_route("creating", NULL), REC_ROUTE_RECOVER);
+	assert_int_equal(rec_plan_route(NULL, "reference"), REC_ROUTE_ADOPT_REF);
+	assert_int_equal(rec_plan_route(NULL, "broken"), REC_ROUTE_SKIP);
+	assert_int_equal(rec_plan_route(NULL, NULL), REC_ROUTE_CREATE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_type_configures),
 		cmocka_unit_test(test_plan_caps_without_db),
+		cmocka_unit_test(test_plan_match_and_route),
 		cmocka_unit_test(test_refused_field_recorded_others_applied),
 		cmocka_unit_test(test_lossy_round_trip_is_not_a_change),
 		cmocka_unit_test(test_lost_create_found_by_token),
