@@ -772,6 +772,65 @@ def test_report_counts_a_pulled_close_at_the_trackers_time(cl):
         c.close()
 
 
+GRAFANA_DASHBOARD = os.path.join(H.ROOT, "examples", "grafana", "closeloop-dashboard.json")
+# the columns each panel reads (Grafana maps them by name)
+GRAFANA_COLUMNS = {
+    "Open action items by platform": ["platform", "open", "overdue"],
+    "Overdue action items over time": ["time", "metric", "value"],
+    "Closure rate by quarter": ["time", "metric", "value"],
+    "Days to close (median, p90)": ["time", "median", "p90"],
+    "Flags on open action items": ["platform", "team", "ownerless", "undated", "overdue", "needs_decision"],
+    "Escalations by quarter": ["quarter", "escalations"],
+    "Oldest overdue action items": ["title", "postmortem", "platform", "team", "owner", "due_date",
+                                    "days_overdue", "ticket_url"],
+    "Sync health per tracker target": ["connector", "target", "links", "in_sync", "broken", "creating",
+                                       "max_error_count", "last_run_at"],
+}
+
+
+def grafana_expand(sql, platforms, t_from, t_to):
+    """Grafana's PostgreSQL macros and a multi-value template variable, as
+    Grafana expands them before sending the query (docs: "PostgreSQL query
+    editor", macros)."""
+    sql = re.sub(r"\$__timeFilter\(([^()]*(?:\([^()]*\))?[^()]*)\)",
+                 lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1), t_from, t_to), sql)
+    sql = re.sub(r"\$__timeGroupAlias\(([^,]+),\s*1d\)",
+                 lambda m: 'floor(extract(epoch from %s)/86400)*86400 AS "time"' % m.group(1), sql)
+    sql = sql.replace("$platform", ",".join("'%s'" % p for p in platforms))
+    assert_true("$" not in sql, "every macro expanded: " + sql)
+    return sql
+
+
+def test_grafana_panels_return_their_columns(cl):
+    """Every panel of examples/grafana runs as closeloop_reader on a ledger
+    with history and returns the columns the panel reads."""
+    c = Ctx(cl, "grafana")
+    try:
+        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", c.dsn, "-f", REPORT_FIXTURE],
+                             capture_output=True, text=True)
+        assert_eq(out.returncode, 0, "fixture loaded: " + out.stderr)
+        dash = json.load(open(GRAFANA_DASHBOARD))
+        var = dash["templating"]["list"][0]
+        rows = c.q("SET ROLE closeloop_reader; " + var["query"])
+        platforms = [r[0] for r in rows]
+        assert_eq(platforms, ["payments", "search"], "template variable values")
+        seen = set()
+        for panel in dash["panels"]:
+            seen.add(panel["title"])
+            for t in panel["targets"]:
+                sql = grafana_expand(t["rawSql"], platforms, "2025-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
+                out = subprocess.run(["psql", "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1", "-d", c.dsn,
+                                      "-c", "SET ROLE closeloop_reader", "-c", sql],
+                                     capture_output=True, text=True)
+                assert_eq(out.returncode, 0, "panel %r runs: %s" % (panel["title"], out.stderr))
+                lines = list(csv.reader(out.stdout.splitlines()))
+                assert_eq(lines[0], GRAFANA_COLUMNS[panel["title"]], "columns of %r" % panel["title"])
+                assert_true(len(lines) > 1, "panel %r returns rows" % panel["title"])
+        assert_eq(seen, set(GRAFANA_COLUMNS), "every panel checked")
+    finally:
+        c.close()
+
+
 def main():
     if not os.path.exists(H.BIN):
         print("build/closeloop missing: run make first", file=sys.stderr)
