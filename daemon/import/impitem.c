@@ -289,6 +289,33 @@ static int cells_state(const struct raw *r)
 	return st;
 }
 
+/* A leading explicit id "AI-1:", "[AI-1]", "AI-12 -": 1-6 capital
+ * letters, '-', digits.  Cut from title and returned, or NULL. */
+static char *leading_id(char *title)
+{
+	const char *p = title + (title[0] == '[');
+	size_t u = 0;
+	while (p[u] >= 'A' && p[u] <= 'Z')
+		u++;
+	size_t d = p[u] == '-' ? strspn(p + u + 1, "0123456789") : 0;
+	if (u == 0 || u > 6 || d == 0 || d > 6)
+		return NULL;
+	const char *e = p + u + 1 + d;
+	if (title[0] == '[' && *e++ != ']')
+		return NULL;
+	if (*e == ':' || *e == ')' || *e == '.')
+		e++;
+	if (*e != ' ')
+		return NULL;
+	while (*e == ' ' || *e == '-')
+		e++;
+	if (!*e)
+		return NULL;
+	char *id = xstrndup(p, u + 1 + d);
+	memmove(title, e, strlen(e) + 1);
+	return id;
+}
+
 static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf_fields *f,
                           char **rest, int *state)
 {
@@ -326,6 +353,11 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 	item_fields_init(&it->fields);
 	it->line = r->line;
 	char *title = decide_title(r, &m, &f, &rest, &text_state);
+	it->explicit_id = leading_id(title);
+	if (r->cols[COL_ID] && !impt_placeholder(r->cols[COL_ID])) {
+		free(it->explicit_id);
+		it->explicit_id = impt_collapse(r->cols[COL_ID]);
+	}
 	map_columns(r, it, &tail, &col_state);
 
 	char *full = xstrdup(title);
@@ -419,7 +451,8 @@ out:
 		item_fields_free(&it->fields);
 		free(it->estimate);
 		free(it->horizon);
-		it->estimate = it->horizon = NULL;
+		free(it->explicit_id);
+		it->estimate = it->horizon = it->explicit_id = NULL;
 	}
 	free(title);
 	free(rest);

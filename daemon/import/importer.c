@@ -101,8 +101,8 @@ static void resolve_relative_due(struct imp_postmortem *pm)
 	}
 }
 
-/* Import keys: the normalised title's FNV-1a hash, "-N" for its N-th
- * repetition.  Repetitions are counted in an open-addressing table keyed
+/* Import keys: "id:AI-1" for an item with an explicit id, else the
+ * normalised title's FNV-1a hash; "-N" for its N-th repetition.  Repetitions are counted in an open-addressing table keyed
  * by the 64-bit hash and the text (linear probing, load <= 1/2), so a
  * document of n items costs O(n), not O(n^2) string comparisons. */
 static void assign_keys(struct imp_postmortem *pm)
@@ -113,7 +113,9 @@ static void assign_keys(struct imp_postmortem *pm)
 	struct slot { char *text; uint64_t h; int seen; } *tab = xcalloc(cap, sizeof(*tab));
 	for (size_t i = 0; i < pm->n_items; i++) {
 		struct imp_item *it = &pm->items[i];
-		char *text = impt_key_text(it->fields.v[ITEM_F_TITLE]), hex[17];
+		char *text = it->explicit_id ? xasprintf("id:%s", it->explicit_id)
+		                             : impt_key_text(it->fields.v[ITEM_F_TITLE]);
+		char hex[17];
 		impt_fnv1a_hex(text, hex);
 		uint64_t h = strtoull(hex, NULL, 16);
 		size_t at = (size_t)h & (cap - 1);
@@ -126,7 +128,8 @@ static void assign_keys(struct imp_postmortem *pm)
 			free(text);
 		}
 		int seen = ++tab[at].seen;
-		it->import_key = seen > 1 ? xasprintf("%s-%d", hex, seen) : xstrdup(hex);
+		const char *k = it->explicit_id ? tab[at].text : hex;
+		it->import_key = seen > 1 ? xasprintf("%s-%d", k, seen) : xstrdup(k);
 		it->position = (int)i + 1;
 	}
 	for (size_t i = 0; i < cap; i++)
@@ -269,6 +272,7 @@ void imp_postmortem_free(struct imp_postmortem *pm)
 		free(it->refs);
 		free(it->horizon);
 		free(it->estimate);
+		free(it->explicit_id);
 	}
 	free(pm->items);
 	free(pm->reference);

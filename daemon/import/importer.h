@@ -19,10 +19,12 @@
  * else the file name without extension.  Platform and team come from the
  * document ("Platform:", "Team:" lines/table rows) when it says them.
  *
- * Each item gets an import_key: a stable key within the postmortem (the
- * normalised title's hash plus a counter for repeated titles), so that
+ * Each item gets an import_key: a stable key within the postmortem —
+ * "id:AI-1" when the document gives the item an explicit id, else the
+ * normalised title's hash plus a counter for repeated titles — so that
  * re-importing changes nothing and editing a row's other cells updates
- * that item.
+ * that item.  impstore.c also matches re-worded items by ticket and by
+ * similarity (impmatch.h) before it uses the key.
  */
 #ifndef CLOSELOOP_IMPORTER_H
 #define CLOSELOOP_IMPORTER_H
@@ -52,6 +54,7 @@ struct imp_item {
 	char *horizon;                /* "Immediate" / "Short-term" / "Medium-term" / "Long-term" or NULL */
 	char *estimate;               /* effort as written ("2d", "20m") or NULL */
 	int due_days;                 /* "Due: 2 weeks" = 14 (resolved against the date), 0 */
+	char *explicit_id;            /* "AI-1" from an ID column or a leading "AI-1:", or NULL */
 };
 
 struct imp_postmortem {

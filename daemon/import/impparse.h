@@ -53,6 +53,7 @@ enum imp_col {
 	COL_TICKET,
 	COL_DUE,
 	COL_STATUS,
+	COL_ID,          /* an explicit item id ("AI-1"): the item's identity */
 	COL__COUNT
 };
 

@@ -10,16 +10,29 @@
  * the new document value differs from that snapshot — an edit made since
  * in a tracker is not reverted by a re-import.
  *
- * Items that are no longer in the document are kept (a postmortem edit
- * must not silently delete history) and listed on `out`.
+ * Identity (impmatch.h): before the upsert, every document item is matched
+ * to the postmortem's ledger items by ticket reference, then by import
+ * key, then by title similarity; a matched ledger item whose key differs
+ * takes the new key, so a re-worded item is updated (history shows the
+ * title change) instead of duplicated.  Items that are no longer in the
+ * document are kept (a postmortem edit must not silently delete history),
+ * marked removed_from_document_at (sql/009) and listed on `out`; an item
+ * that comes back is unmarked.
+ *
+ * Team: the document's team is used when the directory knows it (by name,
+ * any case); otherwise — or when it names several teams ("SN, SW") — it is
+ * reported on `out`, kept in postmortem.team_as_written, and the items go
+ * to --team / the configured default.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "importer.h"
+#include "impmatch.h"
 #include "log.h"
 
 /* Fields decided by the document only where it changed (see above). */
@@ -30,13 +43,19 @@
 static const char sql_item[] =
 	"WITH up AS ("
 	" INSERT INTO action_item AS a (postmortem_id, import_key, position, title,"
-	"  description, type, priority, owner, team_id, due_date, state, imported)"
-	" VALUES ($1, $2, $3::int, $4, $5, $6, $7, $8, $9::bigint, $10::date, $11, $12::jsonb)"
+	"  description, type, priority, owner, team_id, due_date, state, imported,"
+	"  horizon, estimate)"
+	" VALUES ($1, $2, $3::int, $4, $5, $6, $7, $8, $9::bigint, $10::date, $11, $12::jsonb,"
+	"  $13, $14)"
 	" ON CONFLICT (postmortem_id, import_key) DO UPDATE SET position = EXCLUDED.position, "
 	FOLLOW("title") ", " FOLLOW("description") ", " FOLLOW("type") ", "
 	FOLLOW("priority") ", " FOLLOW("owner") ", " FOLLOW("due_date") ", "
-	FOLLOW("state") ", " FOLLOW("team_id") ", imported = EXCLUDED.imported"
-	" WHERE (a.position, a.imported) IS DISTINCT FROM (EXCLUDED.position, EXCLUDED.imported)"
+	FOLLOW("state") ", " FOLLOW("team_id") ", imported = EXCLUDED.imported,"
+	" horizon = EXCLUDED.horizon, estimate = EXCLUDED.estimate,"
+	" removed_from_document_at = NULL"
+	" WHERE (a.position, a.imported, a.horizon, a.estimate, a.removed_from_document_at)"
+	"  IS DISTINCT FROM (EXCLUDED.position, EXCLUDED.imported, EXCLUDED.horizon,"
+	"  EXCLUDED.estimate, NULL::timestamptz)"
 	" RETURNING a.id, (a.xmax = 0) AS inserted)"
 	" SELECT id, inserted FROM up"
 	" UNION ALL SELECT id, NULL FROM action_item"
@@ -56,9 +75,11 @@ static const char sql_ref[] =
 
 static const char sql_postmortem[] =
 	"INSERT INTO postmortem AS p (reference, title, source_path, document_url,"
-	" platform_id, team_id, severity, published_date, incident_start)"
-	" VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::date, $9::timestamptz)"
+	" platform_id, team_id, severity, published_date, incident_start, team_as_written,"
+	" status)"
+	" VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::date, $9::timestamptz, $10, $11)"
 	" ON CONFLICT (reference) DO UPDATE SET title = EXCLUDED.title,"
+	"  team_as_written = EXCLUDED.team_as_written, status = EXCLUDED.status,"
 	"  source_path = EXCLUDED.source_path,"
 	"  document_url = coalesce(EXCLUDED.document_url, p.document_url),"
 	"  platform_id = coalesce(EXCLUDED.platform_id, p.platform_id),"
@@ -68,13 +89,14 @@ static const char sql_postmortem[] =
 	"  incident_start = coalesce(EXCLUDED.incident_start, p.incident_start),"
 	"  updated_at = now()"
 	" WHERE (p.title, p.source_path, p.document_url, p.platform_id, p.team_id, p.severity,"
-	"        p.published_date, p.incident_start)"
+	"        p.published_date, p.incident_start, p.team_as_written, p.status)"
 	"  IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.source_path,"
 	"  coalesce(EXCLUDED.document_url, p.document_url),"
 	"  coalesce(EXCLUDED.platform_id, p.platform_id), coalesce(EXCLUDED.team_id, p.team_id),"
 	"  coalesce(EXCLUDED.severity, p.severity),"
 	"  coalesce(EXCLUDED.published_date, p.published_date),"
-	"  coalesce(EXCLUDED.incident_start, p.incident_start))"
+	"  coalesce(EXCLUDED.incident_start, p.incident_start), EXCLUDED.team_as_written,"
+	"  EXCLUDED.status)"
 	" RETURNING (p.xmax = 0) AS inserted";
 
 static const char *orbar(const char *s)
@@ -174,6 +196,7 @@ static int store_item(PGconn *c, const char *pm_id, const char *team_id,
 		pm_id, it->import_key, pos, v[ITEM_F_TITLE], v[ITEM_F_DESCRIPTION],
 		v[ITEM_F_TYPE] ? v[ITEM_F_TYPE] : "other", v[ITEM_F_PRIORITY], v[ITEM_F_OWNER],
 		team_id, v[ITEM_F_DUE_DATE], v[ITEM_F_STATE] ? v[ITEM_F_STATE] : "open", imported,
+		it->horizon, it->estimate,
 	};
 	res = db_sync_exec(c, sql_item, (int)ARRAY_SIZE(params), params, err, errlen);
 	if (!res || PQntuples(res) != 1) {
@@ -219,7 +242,8 @@ out:
 	return rc;
 }
 
-/* List the items of this postmortem that the document no longer has. */
+/* Mark the items of this postmortem that the document no longer has
+ * (kept, never deleted) and list every such item. */
 static int report_missing(PGconn *c, const char *pm_id, const struct imp_postmortem *pm,
                           FILE *out, char *err, size_t errlen)
 {
@@ -230,10 +254,16 @@ static int report_missing(PGconn *c, const char *pm_id, const struct imp_postmor
 	char *arr = db_text_array(keys, pm->n_items);
 	free(keys);
 	const char *params[] = { pm_id, arr };
+	if ((rc = db_sync_command(c,
+		"UPDATE action_item SET removed_from_document_at = now()"
+		" WHERE postmortem_id = $1::bigint AND import_key IS NOT NULL"
+		" AND import_key <> ALL ($2::text[]) AND removed_from_document_at IS NULL",
+		2, params, err, errlen)) < 0)
+		goto out;
 	PGresult *res = db_sync_exec(c,
 		"SELECT id, title FROM action_item WHERE postmortem_id = $1::bigint"
-		" AND import_key IS NOT NULL AND import_key <> ALL ($2::text[]) ORDER BY position, id",
-		2, params, err, errlen);
+		" AND removed_from_document_at IS NOT NULL ORDER BY position, id",
+		1, params, err, errlen);
 	if (!res) {
 		rc = -EIO;
 		goto out;
@@ -247,24 +277,123 @@ out:
 	return rc;
 }
 
+static int set_key(PGconn *c, const char *id, const char *key, char *err, size_t errlen)
+{
+	const char *p[] = { id, key };
+	return db_sync_command(c, key ? "UPDATE action_item SET import_key = $2 WHERE id = $1::bigint"
+	                              : "UPDATE action_item SET import_key = 'moved:' || id"
+	                                " WHERE id = $1::bigint",
+	                       key ? 2 : 1, p, err, errlen);
+}
+
+/* Give the ledger items the document items match (impmatch.h) the keys
+ * of those document items, so the upsert updates them.  Keys move in two
+ * steps (first to "moved:ID") so that no two rows ever hold one key. */
+static int rekey(PGconn *c, const char *pm_id, const struct imp_postmortem *pm, FILE *out,
+                 char *err, size_t errlen)
+{
+	int rc = 0, n = 0;
+	const char *params[] = { pm_id };
+	long *match = xcalloc(pm->n_items ? pm->n_items : 1, sizeof(*match));
+	struct impm_row *rows = NULL;
+	char ***tickets = NULL;
+	PGresult *res = db_sync_exec(c,
+		"SELECT a.id, a.import_key, coalesce(a.imported->>'title', a.title), a.position,"
+		" coalesce(string_agg(l.remote_key, ' '), '')"
+		" FROM action_item a LEFT JOIN external_link l ON l.action_item_id = a.id"
+		" WHERE a.postmortem_id = $1::bigint AND a.import_key IS NOT NULL"
+		" GROUP BY a.id ORDER BY a.position, a.id", 1, params, err, errlen);
+	if (!res) {
+		rc = -EIO;
+		goto out;
+	}
+	n = PQntuples(res);
+	rows = xcalloc(n ? (size_t)n : 1, sizeof(*rows));
+	tickets = xcalloc(n ? (size_t)n : 1, sizeof(*tickets));
+	for (int r = 0; r < n; r++) {
+		rows[r].import_key = PQgetvalue(res, r, 1);
+		rows[r].title = PQgetvalue(res, r, 2);
+		rows[r].position = (int)strtol(PQgetvalue(res, r, 3), NULL, 10);
+		char *save = NULL, *list = PQgetvalue(res, r, 4);
+		for (char *t = strtok_r(list, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+			tickets[r] = xrealloc(tickets[r], (rows[r].n_tickets + 1) * sizeof(char *));
+			tickets[r][rows[r].n_tickets++] = t;
+		}
+		rows[r].tickets = (const char *const *)tickets[r];
+	}
+	impm_match(pm, rows, (size_t)n, match);
+	/* step 1: free every key that will move or that a document item takes */
+	bool *moves = xcalloc(n ? (size_t)n : 1, sizeof(*moves));
+	impm_moves(pm, rows, (size_t)n, match, moves);
+	for (int r = 0; r < n && rc == 0; r++)
+		if (moves[r])
+			rc = set_key(c, PQgetvalue(res, r, 0), NULL, err, errlen);
+	/* step 2: the matched ones take their document item's key */
+	for (size_t i = 0; i < pm->n_items && rc == 0; i++) {
+		if (match[i] < 0 || !strcmp(rows[match[i]].import_key, pm->items[i].import_key))
+			continue;
+		if (out)
+			fprintf(out, "  same    item id %s: \"%s\" is now \"%s\"\n",
+			        PQgetvalue(res, (int)match[i], 0), rows[match[i]].title,
+			        pm->items[i].fields.v[ITEM_F_TITLE]);
+		rc = set_key(c, PQgetvalue(res, (int)match[i], 0), pm->items[i].import_key, err, errlen);
+	}
+	free(moves);
+out:
+	for (int r = 0; r < n; r++)
+		free(tickets[r]);
+	free(tickets);
+	free(rows);
+	free(match);
+	PQclear(res);
+	return rc;
+}
+
+/* The team the items go to: the document's when the directory knows it,
+ * else opt_team (created when missing, as before).  *written is the
+ * document's team when it was not used. */
+static int decide_team(PGconn *c, const struct imp_postmortem *pm, const char *opt_team,
+                       const char *platform_id, char **team_id, const char **written,
+                       FILE *out, char *err, size_t errlen)
+{
+	int rc;
+	*written = NULL;
+	*team_id = NULL;
+	if (pm->team) {
+		bool list = strpbrk(pm->team, ",;/&+") || strcasestr(pm->team, " and ");
+		const char *p[] = { pm->team };
+		if (!list && (rc = one_value(c, "SELECT id FROM team WHERE lower(name) = lower($1)"
+		                                " ORDER BY id LIMIT 1", 1, p, team_id, err, errlen)) < 0)
+			return rc;
+		if (*team_id)
+			return 0;
+		*written = pm->team;
+		if (out)
+			fprintf(out, "  team    \"%s\" (%s:1) is %s; its items go to %s\n", pm->team,
+			        pm->source_path, list ? "several teams, not one" : "not in the directory",
+			        opt_team ? opt_team : "no team (give --team or set a default team)");
+	}
+	return upsert_named(c, "team", opt_team, platform_id, team_id, err, errlen);
+}
+
 /* The transaction body (BEGIN already sent). */
 static int store_tx(PGconn *c, const struct imp_postmortem *pm, const char *platform,
                     const char *team, struct imp_counts *counts, FILE *out, bool dry,
                     char *err, size_t errlen)
 {
-	const char *would = dry ? "would be " : "";
+	const char *would = dry ? "would be " : "", *written = NULL;
 	int rc;
 	char *platform_id = NULL, *team_id = NULL, *pm_id = NULL, *pm_team = NULL, *ins = NULL;
 	if ((rc = db_sync_command(c, "SELECT set_config('closeloop.source', 'import', true)",
 	                          0, NULL, err, errlen)) < 0)
 		goto out;
 	if ((rc = upsert_named(c, "platform", platform, NULL, &platform_id, err, errlen)) < 0 ||
-	    (rc = upsert_named(c, "team", team, platform_id, &team_id, err, errlen)) < 0)
+	    (rc = decide_team(c, pm, team, platform_id, &team_id, &written, out, err, errlen)) < 0)
 		goto out;
 	const char *pp[] = { pm->reference, pm->title, pm->source_path, pm->document_url,
 	                     platform_id, team_id, pm->severity, pm->published_date,
-	                     pm->incident_start };
-	if ((rc = one_value(c, sql_postmortem, 9, pp, &ins, err, errlen)) < 0)
+	                     pm->incident_start, written, pm->status };
+	if ((rc = one_value(c, sql_postmortem, 11, pp, &ins, err, errlen)) < 0)
 		goto out;
 	if (ins && ins[0] == 't')
 		counts->postmortems_new++;
@@ -283,6 +412,8 @@ static int store_tx(PGconn *c, const struct imp_postmortem *pm, const char *plat
 	pm_id = xstrdup(PQgetvalue(res, 0, 0));
 	pm_team = PQgetisnull(res, 0, 1) ? NULL : xstrdup(PQgetvalue(res, 0, 1));
 	PQclear(res);
+	if ((rc = rekey(c, pm_id, pm, out, err, errlen)) < 0)
+		goto out;
 	for (size_t i = 0; i < pm->n_items; i++)
 		if ((rc = store_item(c, pm_id, pm_team, &pm->items[i], counts, out, would,
 		                      err, errlen)) < 0)
@@ -306,10 +437,10 @@ int imp_store(PGconn *c, const struct imp_postmortem *pm, const struct imp_optio
 	if (!opt)
 		opt = &none;
 	const char *platform = pm->platform ? pm->platform : opt->platform;
-	const char *team = pm->team ? pm->team : opt->team;
+	const char *team = opt->team;   /* the document's team: decide_team */
 	memset(counts, 0, sizeof(*counts));
 	if (opt->dry_run && out)
-		print_plan(out, pm, platform, team);
+		print_plan(out, pm, platform, pm->team ? pm->team : team);
 	if (!c) {
 		/* a dry run without a database: the plan is all there is */
 		if (!opt->dry_run) {

@@ -51,7 +51,8 @@ static const struct { const char *name; enum imp_col col; } col_names[] = {
 	{ "due", COL_DUE }, { "due date", COL_DUE }, { "deadline", COL_DUE },
 	{ "target date", COL_DUE }, { "eta", COL_DUE }, { "when", COL_DUE },
 	{ "status", COL_STATUS }, { "state", COL_STATUS }, { "done?", COL_STATUS },
-	{ "done", COL_STATUS },
+	{ "done", COL_STATUS }, { "id", COL_ID }, { "action id", COL_ID }, { "item id", COL_ID },
+	{ "ai", COL_ID }, { "ai id", COL_ID },
 };
 
 void imp_add_part(struct buf *b, const char *sep, const char *s)
@@ -446,14 +447,14 @@ static void heading(struct parse *p, const struct mds_node *n)
 	p->group++;
 	if (n->level == 1 && !p->pm->title) {
 		char *t = impt_collapse(n->t.text);
-		if (t[0])
-			p->pm->title = t;
-		else
-			free(t);
 		/* the document's title ("Traefik rule preventing inbound
 		 * traffic") is not a section unless it is only group words */
 		if (t[0] && !impc_is_group(n->t.text))
 			ci.cls = IMPC_NONE;
+		if (t[0])
+			p->pm->title = t;
+		else
+			free(t);
 	}
 	if (p->sec_level && n->level <= p->sec_level)
 		close_section(p);
