@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_show.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
@@ -65,6 +66,12 @@ static const struct cli_command commands[] = {
 	  "the quarterly closure report, as the ledger stood at the quarter's end",
 	  "dsn quarter platform team format output",
 	  "closeloop report -c /etc/closeloop/closeloop.conf --quarter 2026Q3 --format html -o q3.html" },
+	{ "show", cli_cmd_show, "[--json] ITEM",
+	  "one action item (ledger id or ticket key) with its links and history", "json",
+	  "closeloop show -c /etc/closeloop/closeloop.conf acme/payments#12" },
+	{ "list", cli_cmd_list, "[--platform P] [--team T] [--state S] [--overdue] [--json]",
+	  "action items by due date, filtered", "platform team state overdue json",
+	  "closeloop list -c /etc/closeloop/closeloop.conf --team payments --overdue" },
 	{ "version", cmd_version, "", "print the version", "", "closeloop version" },
 	{ "help", cmd_help, "[SUBCOMMAND]", "print this overview, or one subcommand's help", "",
 	  "closeloop help import" },
@@ -98,6 +105,9 @@ static const struct cli_option options[] = {
 	OPT_ARG("quarter", 0, "YYYYQn", quarter, false, "calendar quarter, UTC (default: the last complete one)"),
 	OPT_ARG("format", 0, "FORMAT", format, false, "md (default), csv, json or html"),
 	OPT_ARG("output", 'o', "FILE", output, false, "write to FILE instead of standard output"),
+	OPT_ARG("state", 0, "STATE", state, false, "open, in_progress, done or wont_do"),
+	OPT_FLAG("overdue", 0, overdue, false, "only open or in-progress items past their due date (UTC)"),
+	OPT_FLAG("json", 0, json, false, "JSON for scripts instead of text"),
 };
 
 /* ---- parsing ---- */

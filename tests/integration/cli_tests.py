@@ -3,6 +3,7 @@ every subcommand's --help, options before and after the subcommand,
 nearest-name suggestions, documented exit statuses, and the "run closeloop
 migrate" answer on an unmigrated ledger."""
 
+import json
 import os
 import re
 
@@ -96,3 +97,52 @@ def test_cli_unmigrated_ledger_says_run_migrate(cl):
     H.psql(dsn, "INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')")
     newer = H.closeloop("check-config", "--connect", conf)
     _assert("newer than this closeloop knows" in newer.stderr, newer.stderr)
+
+
+def test_cli_show_and_list(cl):
+    wd = H.workdir("cli-show-")
+    dsn = cl.createdb("cli_show")
+    conf = os.path.join(wd, "closeloop.conf")
+    dirfile = os.path.join(wd, "directory.conf")
+    H.write_directory(dirfile, [("security", "identity", "github-test", "acme/security"),
+                                ("payments", "money", "github-test", "acme/payments")])
+    H.write_config(conf, dsn, "http://127.0.0.1:9", ["acme/security", "acme/payments"],
+                   directory=dirfile)
+    H.closeloop("migrate", "-c", conf)
+    H.closeloop("directory", "load", "-c", conf)
+    md = os.path.join(H.ROOT, "tests", "fixtures", "postmortems", "synthetic", "checkboxes.md")
+    H.closeloop("import", "-c", conf, "--platform", "identity", "--team", "security", md)
+    n = int(H.scalar(dsn, "SELECT count(*) FROM action_item"))
+    _assert(n >= 5, "items imported: %d" % n)
+    # one item overdue, one moved to another team and done
+    H.psql(dsn, "UPDATE action_item SET due_date = '2020-01-01', state = 'open' "
+                "WHERE title LIKE 'Add secret scanning%'")
+    H.psql(dsn, "UPDATE action_item SET team_id = (SELECT id FROM team WHERE name = 'payments'), "
+                "state = 'done' WHERE title LIKE 'Move secrets to Vault%'")
+
+    out = H.closeloop("list", "-c", conf)
+    _assert("%d action item(s)" % n in out.stdout, out.stdout)
+    over = H.closeloop("list", "-c", conf, "--overdue")
+    _assert("1 action item(s)" in over.stdout and "Add secret scanning" in over.stdout, over.stdout)
+    team = H.closeloop("list", "--team", "payments", "-c", conf, "--state", "done")
+    _assert("1 action item(s)" in team.stdout and "Move secrets to Vault" in team.stdout, team.stdout)
+    plat = H.closeloop("list", "-c", conf, "--platform", "money", "--state", "open")
+    _assert("0 action item(s)" in plat.stdout, plat.stdout)
+    js = json.loads(H.closeloop("list", "-c", conf, "--overdue", "--json").stdout)
+    _assert(len(js) == 1 and js[0]["overdue"] is True and js[0]["team"] == "security", js)
+    bad = H.closeloop("list", "-c", conf, "--state", "closed", check=False)
+    _assert(bad.returncode == 2 and "did you mean" in bad.stderr, bad.stderr)
+
+    # by ticket key: the postmortem's reference acme/security#77 is a link
+    show = H.closeloop("show", "-c", conf, "acme/security#77")
+    _assert("Add MFA for admin accounts" in show.stdout, show.stdout)
+    _assert("links (1):" in show.stdout and "acme/security#77" in show.stdout, show.stdout)
+    _assert("history (" in show.stdout and "(import" in show.stdout, show.stdout)
+    item = js[0]["id"]
+    H.psql(dsn, "UPDATE action_item SET state = 'in_progress' WHERE id = %d" % item)
+    show = H.closeloop("show", "-c", conf, str(item))
+    _assert("overdue" in show.stdout and "open -> in_progress" in show.stdout, show.stdout)
+    sj = json.loads(H.closeloop("show", str(item), "--json", "-c", conf).stdout)
+    _assert(sj["item"]["id"] == item and any(e["field"] == "state" for e in sj["history"]), sj)
+    missing = H.closeloop("show", "-c", conf, "99999", check=False)
+    _assert(missing.returncode == 1 and "closeloop list" in missing.stderr, missing.stderr)
