@@ -13,8 +13,12 @@
 4. shows a round trip: an issue closed on the simulator arrives in the
    ledger as done; a due date changed in the ledger (plain SQL) arrives
    on the issue through LISTEN/NOTIFY;
-5. runs one more cycle to show that nothing is created twice, then
-   stops everything and removes its work directory.
+5. runs one more cycle to show that nothing is created twice;
+6. writes the quarterly closure report (HTML and Markdown, under
+   build/demo-report/) on a second ledger with a generated history of the
+   same postmortems, and runs the Grafana dashboard's queries on it
+   (examples/demo_report.py); then stops everything and removes its work
+   directory.
 """
 
 import glob
@@ -25,7 +29,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+import demo_report  # noqa: E402
 
 EX = os.path.join(H.ROOT, "examples")
 CONN = "github-demo"
@@ -164,6 +170,16 @@ def main():
         say("   issues before %s, after %s; the last two cycles made %d request(s), %d create(s)"
             % (before, after, st.get("total", 0), st.get("create", 0)))
         ok = rc == 0 and got and before == after
+
+        head("the quarterly closure report (on a GENERATED history, see examples/demo-history.sql)")
+        say("   a second ledger: the same real postmortems, published over the last five quarters,")
+        say("   with generated closes, won't-dos, reopenings and moved due dates")
+        hdsn, hconf = demo_report.build_history(cluster, wd, lambda path, d: H.write_config(
+            path, d, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
+            directory=os.path.join(EX, "directory.conf"), connector=CONN))
+        demo_report.write_report(hconf, say)
+        head("the Grafana dashboard's queries (examples/grafana), as closeloop_reader, first rows")
+        demo_report.grafana_panels(hdsn, say)
     finally:
         if daemon:
             daemon.stop()

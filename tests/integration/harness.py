@@ -7,6 +7,7 @@ Standard library only (python3 from Debian)."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -283,3 +284,17 @@ def workdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix, dir=base)
     os.chmod(d, 0o755)
     return d
+
+
+def grafana_expand(sql, platforms, t_from, t_to):
+    """Grafana's PostgreSQL macros and a multi-value template variable, as
+    Grafana expands them before sending the query (docs: "PostgreSQL query
+    editor", macros)."""
+    sql = re.sub(r"\$__timeFilter\(([^()]*(?:\([^()]*\))?[^()]*)\)",
+                 lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1), t_from, t_to), sql)
+    sql = re.sub(r"\$__timeGroupAlias\(([^,]+),\s*1d\)",
+                 lambda m: 'floor(extract(epoch from %s)/86400)*86400 AS "time"' % m.group(1), sql)
+    sql = sql.replace("$platform", ",".join("'%s'" % p for p in platforms))
+    if "$" in sql:
+        raise AssertionError("a macro was not expanded: " + sql)
+    return sql

@@ -788,19 +788,6 @@ GRAFANA_COLUMNS = {
 }
 
 
-def grafana_expand(sql, platforms, t_from, t_to):
-    """Grafana's PostgreSQL macros and a multi-value template variable, as
-    Grafana expands them before sending the query (docs: "PostgreSQL query
-    editor", macros)."""
-    sql = re.sub(r"\$__timeFilter\(([^()]*(?:\([^()]*\))?[^()]*)\)",
-                 lambda m: "%s BETWEEN '%s' AND '%s'" % (m.group(1), t_from, t_to), sql)
-    sql = re.sub(r"\$__timeGroupAlias\(([^,]+),\s*1d\)",
-                 lambda m: 'floor(extract(epoch from %s)/86400)*86400 AS "time"' % m.group(1), sql)
-    sql = sql.replace("$platform", ",".join("'%s'" % p for p in platforms))
-    assert_true("$" not in sql, "every macro expanded: " + sql)
-    return sql
-
-
 def test_grafana_panels_return_their_columns(cl):
     """Every panel of examples/grafana runs as closeloop_reader on a ledger
     with history and returns the columns the panel reads."""
@@ -818,7 +805,7 @@ def test_grafana_panels_return_their_columns(cl):
         for panel in dash["panels"]:
             seen.add(panel["title"])
             for t in panel["targets"]:
-                sql = grafana_expand(t["rawSql"], platforms, "2025-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
+                sql = H.grafana_expand(t["rawSql"], platforms, "2025-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
                 out = subprocess.run(["psql", "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1", "-d", c.dsn,
                                       "-c", "SET ROLE closeloop_reader", "-c", sql],
                                      capture_output=True, text=True)
