@@ -52,8 +52,9 @@ static const struct cli_command commands[] = {
 	{ "migrate", cmd_migrate, "[--dsn DSN]",
 	  "create or upgrade the ledger's schema", "dsn",
 	  "closeloop migrate -c /etc/closeloop/closeloop.conf" },
-	{ "import", cmd_import, "[--platform P] [--team T] [--dry-run] FILE...",
-	  "import postmortem action items from Markdown files", "platform team dry-run",
+	{ "import", cmd_import, "[--platform P] [--team T] [--dry-run] [--write-back] FILE|DIR...",
+	  "import postmortem action items from Markdown files and directories",
+	  "platform team dry-run write-back",
 	  "closeloop import -c /etc/closeloop/closeloop.conf --platform kubernetes --team platform postmortems/*.md" },
 	{ "directory", cmd_directory, "load [DIRECTORY-FILE]",
 	  "load people, teams and platforms into the ledger", "",
@@ -101,6 +102,8 @@ static const struct cli_option options[] = {
 	OPT_ARG("connector", 0, "NAME", connector, false, "only this connector"),
 	OPT_FLAG("once", 0, once, false, "one cycle, then exit"),
 	OPT_FLAG("dry-run", 'n', dry_run, false, "print what would change, write nothing"),
+	OPT_FLAG("write-back", 0, write_back, false,
+	         "write each item's ticket link into its postmortem document"),
 	OPT_FLAG("connect", 0, connect, false, "also connect to the ledger and check its schema version"),
 	OPT_ARG("quarter", 0, "YYYYQn", quarter, false, "calendar quarter, UTC (default: the last complete one)"),
 	OPT_ARG("format", 0, "FORMAT", format, false, "md (default), csv, json or html"),
@@ -368,16 +371,6 @@ out:
 	return code;
 }
 
-static void counts_add(struct imp_counts *total, const struct imp_counts *n)
-{
-	total->postmortems_new += n->postmortems_new;
-	total->postmortems_updated += n->postmortems_updated;
-	total->items_new += n->items_new;
-	total->items_updated += n->items_updated;
-	total->items_unchanged += n->items_unchanged;
-	total->refs_new += n->refs_new;
-}
-
 static int cmd_import(const struct cli *cli)
 {
 	if (cli->argc == 0) {
@@ -389,7 +382,6 @@ static int cmd_import(const struct cli *cli)
 	if (!cfg)
 		return CLI_FAIL;
 	int code = CLI_FAIL, failed = 0;
-	char err[1024];
 	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
 	if (!c)
 		goto out;
@@ -398,34 +390,14 @@ static int cmd_import(const struct cli *cli)
 		.team = cli->team ? cli->team : cfg->default_team,
 		.dry_run = cli->dry_run,
 	};
-	struct imp_counts total = { 0 };
-	for (int i = 0; i < cli->argc; i++) {
-		struct imp_postmortem *pm = NULL;
-		if (imp_parse_file(cli->argv[i], &pm, err, sizeof(err)) < 0) {
-			fprintf(stderr, "import: skipped %s\n", err);
-			failed++;
-			continue;
-		}
-		struct imp_counts n = { 0 };
-		if (imp_store(c, pm, &io, &n, stdout, err, sizeof(err)) < 0) {
-			fprintf(stderr, "import: %s: not stored: %s\n", cli->argv[i], err);
-			failed++;
-		} else if (!cli->dry_run) {
-			printf("imported %s (%s): %d new, %d updated, %d unchanged item(s)\n",
-			       pm->reference, cli->argv[i], n.items_new, n.items_updated,
-			       n.items_unchanged);
-			counts_add(&total, &n);
-		}
-		imp_postmortem_free(pm);
-	}
-	if (!cli->dry_run)
-		printf("import: %d file(s) read, %d skipped; postmortems %d new, %d updated; "
-		       "action items %d new, %d updated, %d unchanged; %d ticket reference(s) new\n",
-		       cli->argc, failed, total.postmortems_new, total.postmortems_updated,
-		       total.items_new, total.items_updated, total.items_unchanged, total.refs_new);
+	io.write_back = cli->write_back;
+	struct imp_run_stats st;
+	imp_run(c, cli->argv, cli->argc, &io, stdout, &st);
+	failed = st.skipped + st.failed;
 	if (failed)
-		fprintf(stderr, "import: %d file(s) skipped for the reasons above; fix them and import "
-		        "them again (files already imported are unchanged by a re-import)\n", failed);
+		fprintf(stderr, "import: %d file(s) skipped or not stored for the reasons above; fix "
+		        "them and import them again (files already imported are unchanged by a "
+		        "re-import)\n", failed);
 	code = failed == 0 ? CLI_OK : CLI_FAIL;
 out:
 	if (c)

@@ -40,6 +40,7 @@ struct cli {
 	const char *format;     /* --format md|csv|json|html (report) */
 	const char *output;     /* -o/--output FILE (report) */
 	bool once, dry_run, verbose, json, overdue, connect, help;
+	bool write_back;        /* import --write-back */
 	int argc;               /* positional arguments after the subcommand */
 	char **argv;
 	const struct cli_command *cmd;

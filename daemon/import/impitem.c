@@ -352,6 +352,8 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 	memset(it, 0, sizeof(*it));
 	item_fields_init(&it->fields);
 	it->line = r->line;
+	it->title_col = r->title_col;
+	it->ticket_col = r->ticket_col;
 	char *title = decide_title(r, &m, &f, &rest, &text_state);
 	it->explicit_id = leading_id(title);
 	if (r->cols[COL_ID] && !impt_placeholder(r->cols[COL_ID])) {

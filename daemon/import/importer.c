@@ -154,6 +154,12 @@ int imp_parse_text(const char *name, const char *text, size_t len,
 		snprintf(err, errlen, "%s: empty document", name);
 		goto out;
 	}
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		snprintf(err, errlen, "%s: a binary file (NUL byte at offset %ld), not a Markdown "
+		         "postmortem", name, (long)(nul - text));
+		goto out;
+	}
 	if ((bad = impt_utf8_invalid_at(text, len)) >= 0) {
 		snprintf(err, errlen, "%s: not valid UTF-8 (byte %ld); convert it to UTF-8 first",
 		         name, bad);
@@ -226,12 +232,14 @@ out:
 	return rc;
 }
 
-int imp_parse_file(const char *path, struct imp_postmortem **out, char *err, size_t errlen)
+int imp_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
 	int rc = 0;
 	struct buf b = { .max = IMP_MAX_FILE + 1 };
 	char chunk[16384];
 	size_t n;
+	*text = NULL;
+	*len = 0;
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		rc = -errno;
@@ -247,15 +255,29 @@ int imp_parse_file(const char *path, struct imp_postmortem **out, char *err, siz
 		}
 	}
 	if (ferror(f)) {
-		rc = -EIO;
-		snprintf(err, errlen, "%s: read error", path);
+		rc = errno == EISDIR ? -EISDIR : -EIO;
+		snprintf(err, errlen, "%s: %s", path, rc == -EISDIR
+		         ? "a directory; give it to `closeloop import` as a directory to walk"
+		         : "read error");
 		goto out;
 	}
-	rc = imp_parse_text(path, b.data ? b.data : "", b.len, out, err, errlen);
+	*len = b.len;
+	*text = b.data ? buf_steal(&b) : xstrdup("");
 out:
 	if (f)
 		fclose(f);
 	buf_free(&b);
+	return rc;
+}
+
+int imp_parse_file(const char *path, struct imp_postmortem **out, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = imp_read_file(path, &text, &len, err, errlen);
+	if (rc == 0)
+		rc = imp_parse_text(path, text, len, out, err, errlen);
+	free(text);
 	return rc;
 }
 

@@ -55,6 +55,7 @@ struct imp_item {
 	char *estimate;               /* effort as written ("2d", "20m") or NULL */
 	int due_days;                 /* "Due: 2 weeks" = 14 (resolved against the date), 0 */
 	char *explicit_id;            /* "AI-1" from an ID column or a leading "AI-1:", or NULL */
+	int title_col, ticket_col;    /* table rows: 0-based cells of the title / ticket, -1 */
 };
 
 struct imp_postmortem {
@@ -81,6 +82,10 @@ struct imp_postmortem {
  * heading"). */
 int imp_parse_text(const char *name, const char *text, size_t len,
                    struct imp_postmortem **out, char *err, size_t errlen) MUST_CHECK;
+/* Read a whole file (at most 8 MiB) into *text (heap, NUL-terminated;
+ * *len bytes).  Returns 0, or -errno / -EFBIG with err naming the path. */
+int imp_read_file(const char *path, char **text, size_t *len, char *err,
+                  size_t errlen) MUST_CHECK;
 /* Read and parse a file (errors name the path). */
 int imp_parse_file(const char *path, struct imp_postmortem **out,
                    char *err, size_t errlen) MUST_CHECK;
@@ -90,6 +95,7 @@ struct imp_options {
 	const char *platform;   /* --platform, else config default; may be NULL */
 	const char *team;       /* --team, else config default; may be NULL */
 	bool dry_run;
+	bool write_back;        /* write each item's ticket link into the document */
 };
 
 struct imp_counts {
@@ -110,5 +116,32 @@ struct imp_counts {
 int imp_store(PGconn *c, const struct imp_postmortem *pm,
               const struct imp_options *opt, struct imp_counts *counts,
               FILE *out, char *err, size_t errlen) MUST_CHECK;
+
+/* Write the ticket links of pm's items (managed links the ledger has, not
+ * yet in the document) into the Markdown file at path, next to each item:
+ * appended to a list item's first line as " ([owner/repo#N](URL))", into
+ * an empty ticket cell of a table row, else after the title cell.  text
+ * and len are the bytes pm was parsed from: when the file no longer has
+ * exactly those bytes it is not written (-EAGAIN: changed since it was
+ * read).  The file is replaced atomically (same directory, rename) with
+ * its mode kept.  Returns the number of links written (0: nothing to
+ * do, the file untouched) or a negative errno with err. */
+int imp_write_back(PGconn *c, const char *path, const char *text, size_t len,
+                   const struct imp_postmortem *pm, FILE *out, char *err,
+                   size_t errlen) MUST_CHECK;
+
+struct imp_run_stats {
+	int files, skipped, failed;   /* read, not parsed (with the reason), not stored */
+	int links_written;
+	struct imp_counts total;
+};
+
+/* `closeloop import PATH...` (impcli.c): import files and directories
+ * (walked recursively; non-Markdown files reported as skipped), print
+ * one line per file and a summary on out, reasons for skipped files on
+ * stderr.  Documents without an id of their own found in a directory
+ * get the reference of their path relative to it. */
+void imp_run(PGconn *c, char *const *paths, int n, const struct imp_options *opt, FILE *out,
+             struct imp_run_stats *st);
 
 #endif

@@ -86,6 +86,7 @@ struct raw {
 	bool label_only;               /* an ordered item whose text is a bold label */
 	int list, depth;               /* list ordinal and depth (list items) */
 	int group;                     /* heading group it was found in */
+	int title_col, ticket_col;     /* table rows: cell indexes, -1 */
 };
 
 void raw_free(struct raw *r);

@@ -123,6 +123,7 @@ static struct raw *raw_new(struct parse *p, int line, enum raw_src src)
 	r->line = line;
 	r->src = src;
 	r->group = p->group;
+	r->title_col = r->ticket_col = -1;
 	const struct impc_info *g = p->label_depth >= 0 || p->label_para ? &p->label_grp : &p->grp;
 	r->grp_state = g->state >= 0 ? g->state : p->grp.state;
 	r->horizon = g->horizon ? g->horizon : p->grp.horizon;
@@ -259,6 +260,7 @@ static void table_row(struct parse *p, const struct mds_node *row)
 		raw_refs_from(p, r, c);
 		if (p->cols[i] == COL_TITLE) {
 			r->text = c;
+			r->title_col = (int)i;
 		} else if (p->cols[i] == COL_OTHER) {
 			if (!impt_placeholder(c->text)) {
 				char *h = impt_collapse(p->col_heads[i]), *v = impt_collapse(c->text);
@@ -270,6 +272,8 @@ static void table_row(struct parse *p, const struct mds_node *row)
 			}
 		} else if (!r->cols[p->cols[i]]) {
 			r->cols[p->cols[i]] = c->text;
+			if (p->cols[i] == COL_TICKET)
+				r->ticket_col = (int)i;
 		}
 	}
 }

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "importer.h"
 #include "impmatch.h"
@@ -190,12 +193,147 @@ static void test_explicit_ids_and_team(void **state)
 	pgtest_drop(&t);
 }
 
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	fclose(f);
+}
+
+static char *read_all(const char *path)
+{
+	char *text = NULL, err[256];
+	size_t len;
+	if (imp_read_file(path, &text, &len, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return text;
+}
+
+static const char list_doc[] =
+	"# Cache stampede\n\n## Action items\n\n"
+	"- Add request coalescing to the cache client\n"
+	"- Alert on cache hit ratio below 80%\r\n";
+static const char table_doc[] =
+	"# Cache stampede again\n\n## Action items\n\n"
+	"| Action | Owner | Ticket |\n|---|---|---|\n"
+	"| Warm the cache before deploys | @a |  |\n"
+	"| Cap the cache client's retries | @b | n/a **DONE** |\n";
+
+/* "closeloop import DIR": walked, non-Markdown and binary files reported,
+ * same file names in two folders are two postmortems; --write-back adds
+ * each item's ticket link next to it, once. */
+static void test_directory_and_write_back(void **state)
+{
+	UNUSED(state);
+	struct pgtest_db t;
+	if (!pgtest_create(&t, "imp_dir", true))
+		return;
+	char root[] = "/tmp/closeloop-import-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char *a = xasprintf("%s/a", root), *b = xasprintf("%s/b", root);
+	assert_int_equal(mkdir(a, 0755), 0);
+	assert_int_equal(mkdir(b, 0755), 0);
+	char *fa = xasprintf("%s/2019-01-23.md", a), *fb = xasprintf("%s/2019-01-23.md", b);
+	char *txt = xasprintf("%s/notes.txt", root), *bin = xasprintf("%s/blob.md", root);
+	write_file(fa, list_doc, strlen(list_doc));
+	write_file(fb, table_doc, strlen(table_doc));
+	write_file(txt, "notes", 5);
+	write_file(bin, "# x\0\1\2", 6);
+
+	struct imp_options opt = { .team = "sre" };
+	struct imp_run_stats st;
+	char *out_text = NULL;
+	size_t olen;
+	FILE *out = open_memstream(&out_text, &olen);
+	char *paths[] = { root };
+	imp_run(t.conn, paths, 1, &opt, out, &st);
+	fclose(out);
+	assert_int_equal(st.files, 3);
+	assert_int_equal(st.skipped, 2);   /* notes.txt and the binary blob.md */
+	assert_int_equal(st.total.postmortems_new, 2);
+	assert_int_equal(n(t.conn, "SELECT count(*) FROM postmortem WHERE reference IN"
+	                           " ('a/2019-01-23', 'b/2019-01-23')"), 2);
+	free(out_text);
+
+	/* reconcile created tickets for the first item of each document */
+	pgtest_exec(t.conn, "INSERT INTO external_link (action_item_id, connector, target, kind,"
+	            " state, remote_key, url) SELECT a.id, 'github-main', 'acme/cache', 'managed',"
+	            " 'linked', 'acme/cache#' || a.id, 'https://github.com/acme/cache/issues/' || a.id"
+	            " FROM action_item a WHERE a.position = 1", 0, NULL);
+	long ia = pgtest_long(t.conn, "SELECT a.id FROM action_item a JOIN postmortem p"
+	                      " ON p.id = a.postmortem_id WHERE p.reference = 'a/2019-01-23'"
+	                      " AND a.position = 1", 0, NULL);
+	long ib = pgtest_long(t.conn, "SELECT a.id FROM action_item a JOIN postmortem p"
+	                      " ON p.id = a.postmortem_id WHERE p.reference = 'b/2019-01-23'"
+	                      " AND a.position = 1", 0, NULL);
+	opt.write_back = true;
+	out = open_memstream(&out_text, &olen);
+	imp_run(t.conn, paths, 1, &opt, out, &st);
+	fclose(out);
+	free(out_text);
+	assert_int_equal(st.links_written, 2);
+	char *want = xasprintf("# Cache stampede\n\n## Action items\n\n"
+		"- Add request coalescing to the cache client"
+		" ([acme/cache#%ld](https://github.com/acme/cache/issues/%ld))\n"
+		"- Alert on cache hit ratio below 80%%\r\n", ia, ia);
+	char *got = read_all(fa);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	want = xasprintf("# Cache stampede again\n\n## Action items\n\n"
+		"| Action | Owner | Ticket |\n|---|---|---|\n"
+		"| Warm the cache before deploys | @a | [acme/cache#%ld](https://github.com/acme/cache/issues/%ld) |\n"
+		"| Cap the cache client's retries | @b | n/a **DONE** |\n", ib, ib);
+	got = read_all(fb);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	/* the links are now in the documents: nothing changes, nothing is added */
+	long links = n(t.conn, "SELECT count(*) FROM external_link");
+	out = open_memstream(&out_text, &olen);
+	imp_run(t.conn, paths, 1, &opt, out, &st);
+	fclose(out);
+	free(out_text);
+	assert_int_equal(st.links_written, 0);
+	assert_int_equal(st.total.items_new, 0);
+	assert_int_equal(n(t.conn, "SELECT count(*) FROM external_link"), links);
+
+	/* a file changed since it was read is not overwritten */
+	pgtest_exec(t.conn, "DELETE FROM external_link WHERE kind = 'reference'", 0, NULL);
+	struct imp_postmortem *pm = NULL;
+	char err[512];
+	assert_int_equal(imp_parse_text(fa, list_doc, strlen(list_doc), &pm, err, sizeof(err)), 0);
+	free(pm->reference);
+	pm->reference = xstrdup("a/2019-01-23");
+	assert_int_equal(imp_write_back(t.conn, fa, list_doc, strlen(list_doc), pm, NULL, err,
+	                                sizeof(err)), -EAGAIN);
+	assert_non_null(strstr(err, "changed since it was read"));
+	imp_postmortem_free(pm);
+
+	unlink(fa);
+	unlink(fb);
+	unlink(txt);
+	unlink(bin);
+	rmdir(a);
+	rmdir(b);
+	rmdir(root);
+	free(fa);
+	free(fb);
+	free(txt);
+	free(bin);
+	free(a);
+	free(b);
+	pgtest_drop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_similarity),
 		cmocka_unit_test(test_reworded_item_same_ticket),
 		cmocka_unit_test(test_explicit_ids_and_team),
+		cmocka_unit_test(test_directory_and_write_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

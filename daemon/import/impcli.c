@@ -1,0 +1,181 @@
+/* impcli.c — `closeloop import PATH...`: files and directories.
+ *
+ * A directory is walked recursively (entries in name order, at most 32
+ * levels, hidden entries — ".git" — not read); Markdown files are
+ * imported (.md, .markdown, .mdx and their .erb templates), every other
+ * file is reported as skipped with its reason.  A document without an id
+ * of its own found under a directory gets the reference of its path
+ * relative to that directory, without extension ("2019/2019-01-23"), so
+ * two 2019-01-23.md in different folders are two postmortems.  With
+ * write_back, each item's ticket link is written into the document after
+ * it is stored (impwrite.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "importer.h"
+#include "log.h"
+
+#define IMP_MAX_DEPTH 32
+
+static bool markdown_name(const char *name)
+{
+	static const char *const exts[] = { ".md", ".markdown", ".mdx", ".md.erb",
+	                                    ".markdown.erb" };
+	size_t n = strlen(name);
+	for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
+		size_t l = strlen(exts[i]);
+		if (n > l && strcasecmp(name + n - l, exts[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* "2019/2019-01-23" from root "pm" and path "pm/2019/2019-01-23.md". */
+static char *relative_reference(const char *root, const char *path)
+{
+	size_t rl = strlen(root);
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	const char *rel = strncmp(path, root, rl) == 0 && path[rl] == '/' ? path + rl + 1 : path;
+	char *r = xstrdup(rel);
+	const char *base = strrchr(r, '/');
+	base = base ? base + 1 : r;
+	char *dot = strchr(base, '.');
+	if (dot && dot != base)
+		*dot = '\0';
+	return r;
+}
+
+static void one_file(PGconn *c, const char *path, const char *root,
+                     const struct imp_options *opt, FILE *out, struct imp_run_stats *st)
+{
+	char err[1024];
+	char *text = NULL;
+	size_t len = 0;
+	struct imp_postmortem *pm = NULL;
+	st->files++;
+	if (imp_read_file(path, &text, &len, err, sizeof(err)) < 0 ||
+	    imp_parse_text(path, text, len, &pm, err, sizeof(err)) < 0) {
+		fprintf(stderr, "import: skipped %s\n", err);
+		st->skipped++;
+		goto out;
+	}
+	if (root && pm->reference_from_path) {
+		free(pm->reference);
+		pm->reference = relative_reference(root, path);
+	}
+	struct imp_counts n = { 0 };
+	if (imp_store(c, pm, opt, &n, out, err, sizeof(err)) < 0) {
+		fprintf(stderr, "import: %s: not stored: %s\n", path, err);
+		st->failed++;
+		goto out;
+	}
+	if (!opt->dry_run) {
+		fprintf(out, "imported %s (%s): %d new, %d updated, %d unchanged item(s)\n",
+		        pm->reference, path, n.items_new, n.items_updated, n.items_unchanged);
+		st->total.postmortems_new += n.postmortems_new;
+		st->total.postmortems_updated += n.postmortems_updated;
+		st->total.items_new += n.items_new;
+		st->total.items_updated += n.items_updated;
+		st->total.items_unchanged += n.items_unchanged;
+		st->total.refs_new += n.refs_new;
+	}
+	if (opt->write_back && !opt->dry_run) {
+		int w = imp_write_back(c, path, text, len, pm, out, err, sizeof(err));
+		if (w < 0) {
+			fprintf(stderr, "import: %s: links not written back: %s\n", path, err);
+			st->failed++;
+		} else {
+			st->links_written += w;
+		}
+	}
+out:
+	imp_postmortem_free(pm);
+	free(text);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk_dir(PGconn *c, const char *dir, const char *root, int depth,
+                     const struct imp_options *opt, FILE *out, struct imp_run_stats *st)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "import: skipped %s: cannot read the directory: %s\n", dir,
+		        strerror(errno));
+		st->skipped++;
+		return;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;   /* ".", "..", ".git", editor files */
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), by_name);
+	for (size_t i = 0; i < n; i++) {
+		char *path = xasprintf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+		                       names[i]);
+		struct stat sb;
+		if (stat(path, &sb) < 0) {
+			fprintf(stderr, "import: skipped %s: %s\n", path, strerror(errno));
+			st->skipped++;
+		} else if (S_ISDIR(sb.st_mode)) {
+			if (depth + 1 >= IMP_MAX_DEPTH) {
+				fprintf(stderr, "import: skipped %s: deeper than %d directories\n", path,
+				        IMP_MAX_DEPTH);
+				st->skipped++;
+			} else {
+				walk_dir(c, path, root, depth + 1, opt, out, st);
+			}
+		} else if (!S_ISREG(sb.st_mode)) {
+			fprintf(stderr, "import: skipped %s: not a regular file\n", path);
+			st->skipped++;
+		} else if (!markdown_name(names[i])) {
+			fprintf(stderr, "import: skipped %s: not a Markdown file (.md, .markdown, .mdx, "
+			        ".md.erb)\n", path);
+			st->skipped++;
+		} else {
+			one_file(c, path, root, opt, out, st);
+		}
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+}
+
+void imp_run(PGconn *c, char *const *paths, int n, const struct imp_options *opt, FILE *out,
+             struct imp_run_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < n; i++) {
+		struct stat sb;
+		if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+			walk_dir(c, paths[i], paths[i], 0, opt, out, st);
+		else
+			one_file(c, paths[i], NULL, opt, out, st);
+	}
+	if (!opt->dry_run)
+		fprintf(out, "import: %d file(s) read, %d skipped, %d not stored; postmortems %d new, "
+		        "%d updated; action items %d new, %d updated, %d unchanged; "
+		        "%d ticket reference(s) new\n", st->files, st->skipped, st->failed,
+		        st->total.postmortems_new, st->total.postmortems_updated,
+		        st->total.items_new, st->total.items_updated, st->total.items_unchanged,
+		        st->total.refs_new);
+	if (opt->write_back && !opt->dry_run)
+		fprintf(out, "import: %d ticket link(s) written back into the documents\n",
+		        st->links_written);
+}
