@@ -39,7 +39,9 @@ static const char *const action_phrases[] = {
 /* win over any action phrase */
 static const char *const veto_phrases[] = {
 	"timeline", "not action", "not actions", "non action", "taken", "went well",
-	"went wrong", "got lucky", "were lucky", "performed",
+	"went wrong", "got lucky", "were lucky", "performed", "notes", "meeting", "appendix",
+	"attendees", "minutes", "didnt go", "go well", "gone better", "go better",
+	"could have been better",
 };
 
 /* narrative sections: excluded unless an action phrase is also there */
@@ -142,7 +144,10 @@ void impc_classify(const char *text, struct impc_info *out)
 	for (size_t i = 0; i < ARRAY_SIZE(states) && out->state < 0; i++)
 		if (has_phrase(w, states[i].phrase))
 			out->state = states[i].state;
-	for (size_t i = 0; i < ARRAY_SIZE(types) && !out->type; i++)
+	/* "Corrective and preventative measures" names no single type */
+	bool mixed = has_phrase(w, "corrective") || has_phrase(w, "remediation") ||
+	             has_phrase(w, "remediations");
+	for (size_t i = 0; i < ARRAY_SIZE(types) && !out->type && !mixed; i++)
 		if (has_phrase(w, types[i].phrase))
 			out->type = types[i].type;
 	free(w);

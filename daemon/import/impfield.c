@@ -410,6 +410,18 @@ static bool bracket_marker(char *s, int *state)
 		char *inner = xstrndup(p + 1, (size_t)(e - p - 1));
 		char *c = impt_collapse(inner);
 		int st = impt_state(c, false);
+		/* "(Done in #123)", "(completed 2026-03-01)": the first one or
+		 * two words */
+		for (size_t words = 1; st < 0 && words <= 2; words++) {
+			char *sp = c;
+			for (size_t k = 0; k < words && sp; k++)
+				sp = strchr(sp + (k > 0), ' ');
+			if (!sp)
+				break;
+			char *head = xstrndup(c, (size_t)(sp - c));
+			st = impt_state(head, false);
+			free(head);
+		}
 		bool generic = !strcasecmp(c, "x") || !strcasecmp(c, "new") ||
 		               !strcasecmp(c, "open") || !c[0];
 		free(inner);

@@ -367,19 +367,12 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 		imp_add_part(&desc, "\n\n", full);
 	free(full);
 	if (rest) {
+		/* "**Fix X**: owner @a, due 2026-01-01" / "— page at 5 min. Owner: @b" */
 		impf_state_markers(rest, &text_state);
-		struct impf_fields rf = { .state = -1 };
-		if (impf_line(rest, &rf)) {   /* "**Fix X**: owner @a, due 2026-01-01" */
-			if (!f.owner)
-				f.owner = rf.owner, rf.owner = NULL;
-			if (!f.due[0])
-				memcpy(f.due, rf.due, sizeof(f.due));
-			if (f.state < 0)
-				f.state = rf.state;
-		} else {
+		if (!impf_line(rest, &f)) {
+			impf_strip(rest, &f);
 			imp_add_part(&desc, "\n\n", rest);
 		}
-		impf_free(&rf);
 	}
 	if (r->cols[COL_DESC] && !impt_placeholder(r->cols[COL_DESC])) {
 		char *d = impt_collapse(r->cols[COL_DESC]);
