@@ -39,9 +39,15 @@ static const char *const action_phrases[] = {
 /* win over any action phrase */
 static const char *const veto_phrases[] = {
 	"timeline", "not action", "not actions", "non action", "taken", "went well",
-	"went wrong", "got lucky", "were lucky", "performed", "notes", "meeting", "appendix",
-	"attendees", "minutes", "didnt go", "go well", "gone better", "go better",
-	"could have been better",
+	"went wrong", "got lucky", "were lucky", "performed", "didnt go", "go well",
+	"gone better", "go better", "could have been better",
+};
+
+/* win over an action phrase in a heading of its own ("Appendix: follow-up
+ * meeting notes"), but not as a sub-heading of an action section ("Notes
+ * on remediation" there is more of the section) */
+static const char *const weak_veto_phrases[] = {
+	"notes", "meeting", "appendix", "attendees", "minutes",
 };
 
 /* narrative sections: excluded unless an action phrase is also there */
@@ -132,8 +138,11 @@ void impc_classify(const char *text, struct impc_info *out)
 	out->state = -1;
 	out->type = NULL;
 	bool action = any_phrase(w, action_phrases, ARRAY_SIZE(action_phrases));
+	out->weak = false;
 	if (any_phrase(w, veto_phrases, ARRAY_SIZE(veto_phrases)))
 		out->cls = IMPC_EXCLUDED;
+	else if (any_phrase(w, weak_veto_phrases, ARRAY_SIZE(weak_veto_phrases)))
+		out->cls = IMPC_EXCLUDED, out->weak = true;
 	else if (action)
 		out->cls = IMPC_ACTIONS;
 	else if (any_phrase(w, narrative_phrases, ARRAY_SIZE(narrative_phrases)))

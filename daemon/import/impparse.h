@@ -33,6 +33,7 @@ struct impc_info {
 	const char *horizon;   /* "Immediate", "Short-term", "Medium-term", "Long-term", NULL */
 	int state;             /* enum item_state named by the text, -1 */
 	const char *type;      /* "prevent", "detect", "mitigate", "process", NULL */
+	bool weak;             /* EXCLUDED only as a heading of its own ("Meeting notes") */
 };
 
 /* Classify a heading or label text (any case, punctuation ignored). */

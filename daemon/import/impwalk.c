@@ -474,7 +474,7 @@ static void heading(struct parse *p, const struct mds_node *n)
 	} else if (p->sec_level) {
 		/* a group inside the action section */
 		p->sub_level = n->level;
-		p->sub_excluded = ci.cls == IMPC_EXCLUDED;
+		p->sub_excluded = ci.cls == IMPC_EXCLUDED && !ci.weak;
 		p->grp = p->sub_excluded ? no_group : ci;
 	}
 	p->label_depth = -1;
