@@ -234,6 +234,14 @@ struct connector {
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;
+	uint64_t n_rate_limited;   /* answers that were rate limits */
+	/* The tracker's primary budget as its last answer reported it
+	 * (GitHub: x-ratelimit-limit / -remaining / -reset); -1 / 0 unknown.
+	 * rate_reset_at is ms since the epoch, UTC. */
+	int64_t rate_limit, rate_remaining, rate_reset_at;
+	/* The connector's paced write queue (connectors/pace.h: queued writes,
+	 * when it drains, the connector-wide stop), or NULL. */
+	const struct pace *pace;
 };
 
 /* ---- the registry: one row per tracker type ----

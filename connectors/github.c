@@ -69,6 +69,12 @@
 #include <string.h>
 
 #define GH_DEFAULT_API_VERSION "2022-11-28"
+/* GitHub's documented write limits (pace.h); options of the type */
+#define GH_WRITE_SPACING_MS 1000
+#define GH_CREATES_PER_MINUTE 80
+#define GH_CREATES_PER_HOUR 500
+#define GH_STR_(x) #x
+#define GH_STR(x) GH_STR_(x)
 #ifdef CLOSELOOP_VERSION
 #define GH_VERSION CLOSELOOP_VERSION
 #else
@@ -547,6 +553,12 @@ static int gh_update(struct connector *c, const char *target, const struct conn_
 	return gh_req_start(r);
 }
 
+static void gh_pace_closed(struct pace *p)
+{
+	free(container_of(p, struct gh_conn, pace));
+}
+
+/* Frees g once the pacer's timer is closed (from the loop). */
 static void gh_free(struct gh_conn *g)
 {
 	free(g->base.name);
@@ -556,7 +568,7 @@ static void gh_free(struct gh_conn *g)
 	free(g->ua_header);
 	if (g->tok)
 		json_tokener_free(g->tok);
-	free(g);
+	pace_close(&g->pace, gh_pace_closed);
 }
 
 static void gh_cancel(struct connector *c)
@@ -617,6 +629,18 @@ static const struct conn_ops gh_ops = {
 	.destroy = gh_destroy,
 };
 
+/* An int option of the type's group (already range-checked by config.c),
+ * or def when it is not set. */
+static int64_t gh_opt_int(const struct conn_options *opt, const char *name, int64_t def)
+{
+	const char *v = conn_opt(&github_conn_type, opt, name);
+	char *end = NULL;
+	if (!v)
+		return def;
+	long long n = strtoll(v, &end, 10);
+	return end != v && *end == '\0' ? n : def;
+}
+
 static int github_connector_new(struct connector **out, uv_loop_t *loop,
                                 struct http_client *http, const struct conn_options *opt)
 {
@@ -650,6 +674,15 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	g->tok = json_tokener_new();
 	if (!g->tok)
 		abort(); /* an allocation failure, as xmalloc treats it */
+	struct pace_config pc = {
+		.spacing_ms = gh_opt_int(opt, "write_spacing_ms", GH_WRITE_SPACING_MS),
+		.per_minute = (int)gh_opt_int(opt, "creates_per_minute", GH_CREATES_PER_MINUTE),
+		.per_hour = (int)gh_opt_int(opt, "creates_per_hour", GH_CREATES_PER_HOUR),
+	};
+	if (pace_init(&g->pace, loop, &pc) < 0)
+		abort(); /* uv_timer_init only fails on a dead loop */
+	g->base.pace = &g->pace;
+	g->base.rate_limit = g->base.rate_remaining = -1;
 	g->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)g;
 	if (!g->rng)
 		g->rng = 0x9e3779b97f4a7c15ull;
@@ -668,6 +701,12 @@ static const char *gh_check_api_version(const char *v)
 
 static const struct conn_option gh_options[] = {
 	{ "api_version", "string", GH_DEFAULT_API_VERSION, false, 0, 0, NULL, gh_check_api_version },
+	/* docs "Best practices for using the REST API": mutating requests one
+	 * at a time, at least one second apart; "Rate limits for the REST
+	 * API": at most 80 content-generating requests a minute, 500 an hour */
+	{ "write_spacing_ms", "int", GH_STR(GH_WRITE_SPACING_MS), false, 0, 60000, "milliseconds", NULL },
+	{ "creates_per_minute", "int", GH_STR(GH_CREATES_PER_MINUTE), false, 1, 100000, "requests", NULL },
+	{ "creates_per_hour", "int", GH_STR(GH_CREATES_PER_HOUR), false, 1, 1000000, "requests", NULL },
 };
 
 static char *gh_normalise(enum item_field f, const char *v)

@@ -538,13 +538,42 @@ bool gh_is_rate_limited(const struct http_response *resp)
 	if (resp->status == 429)
 		return true;
 	return resp->status == 403 &&
-	       (http_response_header(resp, "retry-after") || (rem && strcmp(rem, "0") == 0));
+	       (http_response_header(resp, "retry-after") || (rem && strcmp(rem, "0") == 0) ||
+	        (resp->body && strcasestr(resp->body, "secondary rate limit")));
+}
+
+/* A header holding a non-negative integer: 0 and *v, or -1. */
+static int header_ll(const struct http_response *resp, const char *name, long long *v)
+{
+	const char *s = http_response_header(resp, name);
+	char *end = NULL;
+	if (!s)
+		return -1;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && *v >= 0 ? 0 : -1;
+}
+
+void gh_note_budget(struct connector *c, const struct http_response *resp)
+{
+	long long limit, rem, reset;
+	if (header_ll(resp, "x-ratelimit-remaining", &rem) < 0)
+		return;
+	c->rate_remaining = rem;
+	if (header_ll(resp, "x-ratelimit-limit", &limit) == 0)
+		c->rate_limit = limit;
+	if (header_ll(resp, "x-ratelimit-reset", &reset) == 0)
+		c->rate_reset_at = (int64_t)reset * 1000;
 }
 
 int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms)
 {
 	const char *ra = http_response_header(resp, "retry-after");
-	const char *reset = http_response_header(resp, "x-ratelimit-reset");
+	const char *rem = http_response_header(resp, "x-ratelimit-remaining");
+	/* the reset time is the primary limit's: it says nothing about a
+	 * secondary limit answered with requests remaining */
+	const char *reset = rem && strcmp(rem, "0") == 0 ?
+	                    http_response_header(resp, "x-ratelimit-reset") : NULL;
 	char *end = NULL;
 	if (ra) {
 		errno = 0;

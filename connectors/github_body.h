@@ -113,13 +113,20 @@ char *gh_update_json(const struct item_fields *want, unsigned mask,
                      const struct conn_item_context *ctx, const char *token,
                      const char *extra);
 
-/* Is this answer a rate limit?  429, or GitHub's 403 with retry-after or
- * x-ratelimit-remaining: 0 (REST docs, "Rate limits for the REST API"). */
+/* Is this answer a rate limit?  429, or GitHub's 403 with retry-after,
+ * with x-ratelimit-remaining: 0, or whose message says "secondary rate
+ * limit" (REST docs, "Rate limits for the REST API": a secondary limit
+ * may come with no retry-after and remaining above zero).  Never a
+ * credentials problem. */
 bool gh_is_rate_limited(const struct http_response *resp);
 /* How long a rate-limited answer asks us to wait, in ms: retry-after
- * (seconds), else x-ratelimit-reset (epoch seconds) - now_ms (never
- * negative); -1 when the answer says neither. */
+ * (seconds), else, when x-ratelimit-remaining is 0, x-ratelimit-reset
+ * (epoch seconds) - now_ms (never negative); -1 when the answer says
+ * neither (a secondary limit: wait at least a minute, pace.h). */
 int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms);
+/* Keep the primary budget an answer reports (x-ratelimit-limit,
+ * -remaining, -reset) in c->rate_*; answers without them change nothing. */
+void gh_note_budget(struct connector *c, const struct http_response *resp);
 /* GitHub's error body {"message": ..., "errors": [...]} as one bounded
  * phrase, e.g. "Validation Failed (Issue.title: missing_field)".  Caller
  * frees. */

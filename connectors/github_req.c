@@ -78,11 +78,18 @@ static void req_detach(struct gh_req *r)
 	case GHR_QUEUED:
 		TAILQ_REMOVE(&g->queue, r, qlink);
 		break;
+	case GHR_PACED:
+		pace_remove(&g->pace, &r->pw);
+		break;
 	case GHR_INFLIGHT:
 		/* abort this request's own transfer (no other connector's):
 		 * on_http then only frees r */
 		http_cancel(g->base.http, r->http_id);
 		g->inflight--;
+		if (r->pace_held) {
+			r->pace_held = false;
+			pace_done(&g->pace, true);
+		}
 		break;
 	case GHR_NEW:
 	case GHR_WAITING:
@@ -147,6 +154,7 @@ static void req_fail_later(struct gh_req *r, enum conn_status st, const char *ms
 	r->state = GHR_WAITING;
 	r->timer_fail = true;
 	r->fail_status = st;
+	r->fail_retry_ms = 0;
 	str_replace(&r->fail_msg, msg);
 	uv_timer_start(&r->timer, req_timer_cb, 0, 0);
 }
@@ -209,9 +217,85 @@ static int req_send(struct gh_req *r)
 	return 0;
 }
 
+bool gh_kind_writes(enum gh_kind k, bool *creates)
+{
+	*creates = k == GH_CREATE || k == GH_COMMENT;
+	switch (k) {
+	case GH_CREATE: case GH_CREATE_CLOSE: case GH_UPDATE: case GH_COMMENT:
+		return true;
+	case GH_LIST: case GH_FETCH: case GH_COMMENT_FIND:
+		return false;
+	default:
+		abort();
+	}
+}
+
+/* The pacer says this write may go: send it (it holds the pacer until
+ * its answer is in, so writes go one at a time). */
+static void on_pace_go(struct pace_wait *w)
+{
+	struct gh_req *r = container_of(w, struct gh_req, pw);
+	struct gh_conn *g = r->g;
+	if (r->state != GHR_PACED)
+		abort();
+	r->state = GHR_NEW;
+	int rc = req_send(r);
+	if (rc == 0) {
+		r->pace_held = true;
+		return;
+	}
+	pace_done(&g->pace, true);
+	char *what = gh_req_what(r, g->base_url);
+	char *msg = xasprintf("%s: could not start: %s", what, strerror(-rc));
+	req_fail_later(r, CONN_ERROR, msg);
+	free(msg);
+	free(what);
+}
+
+/* Fail r from the loop: not sent, the connector is stopped for wait ms. */
+static void req_fail_stopped(struct gh_req *r, int64_t wait)
+{
+	char *what = gh_req_what(r, r->g->base_url);
+	char *msg = xasprintf("%s: not sent: the connector is rate limited for %" PRId64 " s",
+	                      what, (wait + 999) / 1000);
+	req_fail_later(r, CONN_RATE_LIMITED, msg);
+	r->fail_retry_ms = wait;
+	free(msg);
+	free(what);
+}
+
+/* The connector is stopped by a rate limit until g->pace.blocked_until_at:
+ * a request then waits for it when that is within backoff_max_ms, else
+ * fails at once (from the loop) with CONN_RATE_LIMITED, so that a listing
+ * of the next target or the next cycle does not ask GitHub again.
+ * Returns true when r was taken care of. */
+static bool req_blocked(struct gh_req *r)
+{
+	struct gh_conn *g = r->g;
+	int64_t wait = g->pace.blocked_until_at - ts_now_ms();
+	if (wait <= 0)
+		return false;
+	if (wait <= g->backoff_max_ms) {
+		r->state = GHR_WAITING;
+		r->timer_fail = false;
+		uv_timer_start(&r->timer, req_timer_cb, (uint64_t)wait, 0);
+		return true;
+	}
+	req_fail_stopped(r, wait);
+	return true;
+}
+
 int gh_req_submit(struct gh_req *r)
 {
 	struct gh_conn *g = r->g;
+	bool creates;
+	if (req_blocked(r))
+		return 0;
+	if (gh_kind_writes(r->kind, &creates)) {
+		r->state = GHR_PACED;
+		pace_enqueue(&g->pace, &r->pw, creates, on_pace_go);
+		return 0;
+	}
 	if (g->inflight < g->max_inflight)
 		return req_send(r);
 	r->state = GHR_QUEUED;
@@ -284,7 +368,7 @@ static void req_timer_cb(uv_timer_t *t)
 	if (r->timer_fail) {
 		char *msg = r->fail_msg;
 		r->fail_msg = NULL;
-		gh_req_fail(r, r->fail_status, 0, 0, msg);
+		gh_req_fail(r, r->fail_status, 0, r->fail_retry_ms, msg);
 		free(msg);
 		return;
 	}
@@ -357,12 +441,32 @@ void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, co
 	free(msg);
 }
 
+/* A stop longer than backoff_max_ms: the writes waiting in the pacer
+ * fail now with CONN_RATE_LIMITED instead of waiting for it. */
+static void pace_flush(struct gh_conn *g, int64_t wait)
+{
+	struct gh_req *r;
+	for (r = g->reqs; r; r = r->next) {
+		if (r->state != GHR_PACED)
+			continue;
+		pace_remove(&g->pace, &r->pw);
+		req_fail_stopped(r, wait);
+	}
+}
+
 void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	struct gh_conn *g = r->g;
-	int64_t wait = gh_rate_limit_wait_ms(resp, ts_now_ms());
+	int64_t now = ts_now_ms();
+	int64_t wait = gh_rate_limit_wait_ms(resp, now);
+	/* connector-wide: every target and later cycles wait too */
 	if (wait < 0)
-		wait = backoff_delay(g, r->attempt);
+		wait = pace_block_backoff(&g->pace); /* secondary limit: >= 60 s, doubling */
+	else
+		pace_block_until(&g->pace, now + wait);
+	g->base.n_rate_limited++;
+	if (wait > g->backoff_max_ms)
+		pace_flush(g, wait);
 	if (r->attempt < g->max_attempts && wait <= g->backoff_max_ms) {
 		char why[64];
 		snprintf(why, sizeof(why), "rate limited (HTTP %ld)", resp->status);
@@ -391,6 +495,11 @@ static void on_http(const struct http_response *resp, void *arg)
 		abort();
 	g->inflight--;
 	r->state = GHR_NEW;
+	gh_note_budget(&g->base, resp);
+	if (r->pace_held) {
+		r->pace_held = false;
+		pace_done(&g->pace, !gh_is_rate_limited(resp));
+	}
 	gh_pump(g);
 	char *what = gh_req_what(r, g->base_url);
 	log_conn(LOG_LVL_DEBUG, g->base.name, "%s -> %ld (%" PRId64 " ms, attempt %d)",

@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 #include "connector.h"
 #include "http.h"
+#include "pace.h"
 
 enum gh_kind {
 	GH_LIST = 0,
@@ -41,6 +42,7 @@ enum gh_kind {
 enum gh_req_state {
 	GHR_NEW = 0,
 	GHR_QUEUED,
+	GHR_PACED,     /* a write waiting its turn in the pacer (pace.h) */
 	GHR_INFLIGHT,
 	GHR_WAITING,   /* timer armed: retry or deferred failure */
 	GHR_FINISHED,
@@ -61,6 +63,9 @@ struct gh_req {
 	char *repo;
 	int attempt;                  /* sends of the current request */
 	uint64_t http_id;             /* of the transfer in flight (GHR_INFLIGHT) */
+	struct pace_wait pw;          /* writes: the place in g->pace */
+	bool pace_held;               /* writes: in flight holding the pacer */
+	int64_t fail_retry_ms;        /* timer_fail with CONN_RATE_LIMITED */
 	uv_timer_t timer;
 	bool timer_fail;              /* timer delivers fail_* instead of retrying */
 	enum conn_status fail_status;
@@ -100,7 +105,12 @@ struct gh_conn {
 	int cancel_depth;       /* cancel() running (callbacks may nest) */
 	bool destroy_pending;   /* destroy() called: no new operations */
 	struct json_tokener *tok; /* reused for every answer (github.c) */
+	struct pace pace;         /* the write queue: spacing, budgets, stop */
 };
+
+/* A write (POST/PATCH): goes through the pacer.  creates = content
+ * creation (an issue, a comment), which takes room in its budgets. */
+bool gh_kind_writes(enum gh_kind k, bool *creates);
 
 /* A new request (state NEW) of g, owning url (heap); repo is copied. */
 struct gh_req *gh_req_new(struct gh_conn *g, enum gh_kind kind, const char *method,

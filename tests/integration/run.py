@@ -186,7 +186,9 @@ def test_edit_beyond_first_page_is_not_missed(cl):
     """More than 100 issues in the incremental window: an edit moves its issue
     to the end of an updated-ascending listing, so a conditional request on
     the first page alone would answer 304 and hide it."""
-    c = Ctx(cl, "later_page")
+    # more than 100 creates: GitHub's 80 a minute would make this wait a
+    # minute, so the simulator's and the connector's budgets are raised
+    c = Ctx(cl, "later_page", sim_args=H.SIM_RAISED_LIMITS, pacing=H.RAISED_PACING)
     try:
         c.imp(*dfds_files(60))
         c.sync()
@@ -221,7 +223,10 @@ def test_edit_between_listing_pages_skips_nothing(cl):
     listing that pages by page number never sees the issue that slid from
     page 2 onto page 1 -- nor does any later cycle, once the cursor has passed
     it.  Every one of the 250 changes must reach the ledger."""
-    c = Ctx(cl, "listing_shift", targets=[DFDS_REPO])
+    # 250 creates: the simulator's and the connector's budgets are raised
+    # (GitHub's 80 a minute would make this test wait three minutes)
+    c = Ctx(cl, "listing_shift", targets=[DFDS_REPO], sim_args=H.SIM_RAISED_LIMITS,
+            pacing=H.RAISED_PACING)
     try:
         c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 250))
         c.sync()

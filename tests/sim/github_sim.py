@@ -6,7 +6,8 @@ Python 3.11 standard library only.  See tests/sim/README.md for the admin
 API and for which documented GitHub behaviours it follows.
 
     python3 tests/sim/github_sim.py --port 0 --port-file F [--token T]
-        [--secondary-limit N] [--seed-file F] [--latency-ms N]
+        [--creates-per-minute N] [--creates-per-hour N] [--concurrent-writes N]
+        [--seed-file F] [--latency-ms N]
         [--rate-limit N] [--html-base URL] [--public-url URL]
         [--link-style repositories|repos] [--record FILE] [--verbose]
 """
@@ -38,7 +39,16 @@ STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")
 TITLE_MAX = 256
 BODY_MAX = 65536
 RATE_WINDOW_S = 3600
-SECONDARY_WINDOW_S = 60
+# Secondary limits (docs "Rate limits for the REST API", "About secondary
+# rate limits"): no more than 80 content-generating requests a minute and
+# 500 an hour; "Best practices for using the REST API": make mutating
+# requests serially, not concurrently.  Enforced by default.
+CREATES_PER_MINUTE = 80
+CREATES_PER_HOUR = 500
+CONCURRENT_WRITES = 1
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
+                     "you try again. If you reach out to GitHub Support for help, please include "
+                     "the request ID %s.")
 
 ROUTES = [
     ("issues", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/?$")),
@@ -157,11 +167,14 @@ class State:
             self.rate_limit = self.opts.rate_limit
             self.rate_used = 0
             self.rate_reset = 0
-            self.secondary = collections.deque()
-            self.secondary_limit = self.opts.secondary_limit
             self.search_used = collections.deque()   # times of search requests
             self.search_limit = SEARCH_LIMIT
             self.search_lag_s = 0.0  # the index lags changes by this much
+            self.creates_log = collections.deque()   # send times of content creation
+            self.creates_per_minute = self.opts.creates_per_minute
+            self.creates_per_hour = self.opts.creates_per_hour
+            self.concurrent_writes = self.opts.concurrent_writes
+            self.writes_in_flight = 0
             self.latency_ms = self.opts.latency_ms
             self.faults = []
             self.list_hooks = []     # edits made right after a listing page is served
@@ -174,7 +187,7 @@ class State:
     def reset_stats(self):
         self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "search": 0,
                       "other": 0,
-                      "not_modified": 0, "rate_limited": 0, "faults": 0,
+                      "not_modified": 0, "rate_limited": 0, "secondary_limited": 0, "faults": 0,
                       "by_status": {}, "total": 0}
 
     def now(self):
@@ -687,6 +700,25 @@ class Handler(BaseHTTPRequestHandler):
             return
         kind = self.kind(method, path)
         self.server.record(method, path, url.query, self.headers, raw)
+        slot = self.write_begin(method, path)
+        if slot is None:
+            # another mutating request is in flight: GitHub asks for them
+            # one at a time and answers a burst with its secondary limit
+            e = self.secondary_error()
+            resp = Response(e.status, dumps(e.body), {"Content-Type": "application/json; charset=utf-8"})
+            with st.lock:
+                self.rate_headers(resp)
+            self.count(kind, resp)
+            self.send(resp)
+            return
+        try:
+            self.dispatch_api(method, path, url, query, raw, kind)
+        finally:
+            if slot:
+                self.write_end()
+
+    def dispatch_api(self, method, path, url, query, raw, kind):
+        st = self.server.state
         if st.latency_ms > 0:
             time.sleep(st.latency_ms / 1000.0)
         fault = self.take_fault(method, path)
@@ -736,7 +768,8 @@ class Handler(BaseHTTPRequestHandler):
                 s["not_modified"] += 1
             hdr = {k.lower(): v for k, v in resp.headers.items()}
             if not resp.drop and (resp.status == 429 or (resp.status == 403 and (
-                    "retry-after" in hdr or hdr.get("x-ratelimit-remaining") == "0"))):
+                    "retry-after" in hdr or hdr.get("x-ratelimit-remaining") == "0"
+                    or b"secondary rate limit" in (resp.body or b"")))):
                 s["rate_limited"] += 1
             if faulted:
                 s["faults"] += 1
@@ -836,12 +869,7 @@ class Handler(BaseHTTPRequestHandler):
             if resp.status == 304:
                 resp.headers.pop("Content-Type", None)
             resp.headers["X-GitHub-Api-Version-Selected"] = version
-            remaining = max(st.rate_limit - st.rate_used, 0)
-            resp.headers.update({"x-ratelimit-limit": str(st.rate_limit),
-                                 "x-ratelimit-remaining": str(remaining),
-                                 "x-ratelimit-reset": str(int(st.rate_reset)),
-                                 "x-ratelimit-used": str(st.rate_used),
-                                 "x-ratelimit-resource": "core"})
+            self.rate_headers(resp)
             return resp
 
     # ---- search (its own rate limit, not the core one) ---------------------
@@ -924,6 +952,16 @@ class Handler(BaseHTTPRequestHandler):
         chunk = items[(page - 1) * per_page: page * per_page]
         return {"total_count": len(items), "incomplete_results": False, "items": chunk}
 
+    def rate_headers(self, resp):
+        """The primary limit's headers, on every API answer (lock held)."""
+        st = self.server.state
+        remaining = max(st.rate_limit - st.rate_used, 0)
+        resp.headers.update({"x-ratelimit-limit": str(st.rate_limit),
+                             "x-ratelimit-remaining": str(remaining),
+                             "x-ratelimit-reset": str(int(st.rate_reset)),
+                             "x-ratelimit-used": str(st.rate_used),
+                             "x-ratelimit-resource": "core"})
+
     def check_auth(self):
         token = self.server.opts.token
         if not token:
@@ -949,20 +987,46 @@ class Handler(BaseHTTPRequestHandler):
             doc["rate"] = dict(core)
         return doc
 
-    def secondary_check(self):
+    def secondary_error(self):
+        """GitHub's secondary-limit answer: 403, the documented message, no
+        retry-after, and x-ratelimit-remaining above zero (the primary
+        budget is untouched), so a client cannot mistake it for either."""
         st = self.server.state
-        if st.secondary_limit <= 0:
-            return
+        with st.lock:
+            st.stats["secondary_limited"] += 1
+        rid = "%08X" % (hash((time.time(), threading.get_ident())) & 0xFFFFFFFF)
+        return ApiError(403, SECONDARY_MESSAGE % rid, doc=DOC_RATE + "#about-secondary-rate-limits")
+
+    def secondary_check(self):
+        """Content creation (a new issue, a comment): at most
+        creates_per_minute in any 60 s and creates_per_hour in any hour."""
+        st = self.server.state
         now = time.time()
-        while st.secondary and st.secondary[0] <= now - SECONDARY_WINDOW_S:
-            st.secondary.popleft()
-        if len(st.secondary) >= st.secondary_limit:
-            wait = max(1, int(math.ceil(st.secondary[0] + SECONDARY_WINDOW_S - now)))
-            raise ApiError(403, "You have exceeded a secondary rate limit. Please wait a few minutes "
-                           "before you try again. If you reach out to GitHub Support for help, "
-                           "please include the request ID.", headers={"retry-after": str(wait)},
-                           doc=DOC_RATE + "#about-secondary-rate-limits")
-        st.secondary.append(now)
+        while st.creates_log and st.creates_log[0] <= now - 3600:
+            st.creates_log.popleft()
+        last_minute = sum(1 for t in st.creates_log if t > now - 60)
+        if (st.creates_per_minute > 0 and last_minute >= st.creates_per_minute) or \
+                (st.creates_per_hour > 0 and len(st.creates_log) >= st.creates_per_hour):
+            raise self.secondary_error()
+        st.creates_log.append(now)
+
+    def write_begin(self, method, path):
+        """A mutating API request arrives.  Returns None when another one is
+        in flight beyond concurrent_writes (refused), True when it holds a
+        slot (write_end gives it back), False for other requests."""
+        if method not in ("POST", "PATCH", "PUT", "DELETE"):
+            return False
+        st = self.server.state
+        with st.lock:
+            if st.concurrent_writes > 0 and st.writes_in_flight >= st.concurrent_writes:
+                return None
+            st.writes_in_flight += 1
+            return True
+
+    def write_end(self):
+        st = self.server.state
+        with st.lock:
+            st.writes_in_flight -= 1
 
     def repo_from(self, name, groups, create):
         st = self.server.state
@@ -1008,7 +1072,6 @@ class Handler(BaseHTTPRequestHandler):
         if name in ("issue", "rissue") and method in ("GET", "PATCH"):
             issue = st.resolve(repo, int(rest[0]))
             if method == "PATCH":
-                self.secondary_check()
                 st.apply_edit(issue, data, self.server.opts.login, version)
             return self.conditional(r.issue(issue))
         raise ApiError(404, "Not Found", doc=DOCS)
@@ -1221,9 +1284,11 @@ class Handler(BaseHTTPRequestHandler):
                 st.rate_used = max(st.rate_limit - int(data["remaining"]), 0)
             if "reset_in_s" in data:
                 st.rate_reset = int(time.time()) + int(data["reset_in_s"])
-            if "secondary_limit" in data:
-                st.secondary_limit = int(data["secondary_limit"])
-                st.secondary.clear()
+            for k in ("creates_per_minute", "creates_per_hour", "concurrent_writes"):
+                if k in data:
+                    setattr(st, k, int(data[k]))
+            if "creates_per_minute" in data or "creates_per_hour" in data:
+                st.creates_log.clear()
             return self.admin_json(200, self.rate_doc(DEFAULT_API_VERSION)["resources"]["core"])
         if path == "/_sim/latency" and method == "POST":
             st.latency_ms = int(data.get("ms", 0))
@@ -1318,8 +1383,14 @@ def parse_args(argv):
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--token", default=None, help="required bearer token (default: any)")
-    p.add_argument("--secondary-limit", type=int, default=0,
-                   help="max POST/PATCH per 60 s before a secondary-limit 403 (0 = off)")
+    p.add_argument("--creates-per-minute", type=int, default=CREATES_PER_MINUTE,
+                   help="content-creating requests (issues, comments) allowed in any 60 s "
+                        "before a secondary-limit 403 (GitHub: 80; 0 = off)")
+    p.add_argument("--creates-per-hour", type=int, default=CREATES_PER_HOUR,
+                   help="the same in any hour (GitHub: 500; 0 = off)")
+    p.add_argument("--concurrent-writes", type=int, default=CONCURRENT_WRITES,
+                   help="mutating requests allowed in flight at once; one more is refused "
+                        "with a secondary-limit 403 (GitHub asks for one at a time; 0 = off)")
     p.add_argument("--rate-limit", type=int, default=5000, help="primary limit per hour")
     p.add_argument("--seed-file")
     p.add_argument("--latency-ms", type=int, default=0)

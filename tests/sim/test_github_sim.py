@@ -481,18 +481,54 @@ class SimTest(unittest.TestCase):
         self.assertGreater(int(h["x-ratelimit-reset"]), time.time())
 
     def test_secondary_rate_limit(self):
-        self.admin("POST", "/_sim/ratelimit", {"secondary_limit": 3})
+        """Content creation over the limit is answered as GitHub does: 403,
+        the documented message, no retry-after, primary budget left."""
+        self.admin("POST", "/_sim/ratelimit", {"creates_per_minute": 3})
         for i in range(3):
             self.create("a/b", title="t%d" % i)
         st, h, obj, _ = self.c.request("POST", "/repos/a/b/issues", {"title": "too many"})
         self.assertEqual(st, 403)
         self.assertTrue(obj["message"].startswith("You have exceeded a secondary rate limit"))
-        self.assertTrue(1 <= int(h["retry-after"]) <= 60)
+        self.assertTrue(obj["documentation_url"].endswith("#about-secondary-rate-limits"))
+        self.assertNotIn("retry-after", h)
+        self.assertGreater(int(h["x-ratelimit-remaining"]), 0)
         st, _, _, _ = self.c.request("PATCH", "/repos/a/b/issues/1", {"title": "z"})
-        self.assertEqual(st, 403)
+        self.assertEqual(st, 200)   # an edit is not content creation
         st, _, obj, _ = self.c.request("GET", "/repos/a/b/issues")   # reads are not limited
         self.assertEqual((st, len(obj)), (200, 3))
-        self.assertEqual(self.admin("GET", "/_sim/stats")["rate_limited"], 2)
+        stats = self.admin("GET", "/_sim/stats")
+        self.assertEqual((stats["rate_limited"], stats["secondary_limited"]), (1, 1))
+        # the hourly budget, on its own
+        self.admin("POST", "/_sim/ratelimit", {"creates_per_minute": 0, "creates_per_hour": 2})
+        self.create("a/b", title="h1")
+        self.create("a/b", title="h2")
+        st, h, _, _ = self.c.request("POST", "/repos/a/b/issues", {"title": "h3"})
+        self.assertEqual(st, 403)
+        self.assertNotIn("retry-after", h)
+
+    def test_concurrent_writes_refused(self):
+        """Two mutating requests in flight at once: the second is refused
+        with the secondary limit (GitHub asks for them one at a time)."""
+        self.create("a/b", title="first")
+        self.admin("POST", "/_sim/faults", {"match": {"method": "PATCH"}, "count": 1,
+                                            "action": {"delay_ms": 600}})
+        out = {}
+
+        def slow():
+            c2 = Client(self.port)
+            out["slow"] = c2.request("PATCH", "/repos/a/b/issues/1", {"title": "slow"})[0]
+            c2.close()
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.2)
+        st, h, obj, _ = self.c.request("POST", "/repos/a/b/issues", {"title": "meanwhile"})
+        t.join()
+        self.assertEqual((out["slow"], st), (200, 403))
+        self.assertTrue(obj["message"].startswith("You have exceeded a secondary rate limit"))
+        self.assertNotIn("retry-after", h)
+        st, _, _, _ = self.c.request("GET", "/repos/a/b/issues")   # reads are never refused
+        self.assertEqual(st, 200)
+        self.create("a/b", title="afterwards")
 
     # ---- faults -------------------------------------------------------------
     def test_fault_429_then_ok(self):
@@ -610,7 +646,7 @@ class CliTest(unittest.TestCase):
         rec = os.path.join(tmp, "record.jsonl")
         with open(seed, "w", encoding="utf-8") as f:
             json.dump({"repos": {"o/r": {"issues": [{"number": 7, "title": "seeded"}], "pulls": 1}}}, f)
-        proc, port, _ = start_sim("--seed-file", seed, "--record", rec, "--secondary-limit", "1",
+        proc, port, _ = start_sim("--seed-file", seed, "--record", rec, "--creates-per-minute", "1",
                                   "--link-style", "repos", "--public-url", "http://proxy.test:9",
                                   "--html-base", "https://ghe.test", "--latency-ms", "50")
         try:
@@ -624,11 +660,11 @@ class CliTest(unittest.TestCase):
             self.assertEqual(parse_link(h["link"])["next"],
                              "http://proxy.test:9/repos/o/r/issues?state=all&per_page=1&page=2")
             self.assertEqual(obj[0]["html_url"], "https://ghe.test/o/r/pull/8")
-            st, _, _, _ = c.request("PATCH", "/repos/o/r/issues/7", {"state": "closed"})
-            self.assertEqual(st, 200)
-            st, h, _, _ = c.request("PATCH", "/repos/o/r/issues/7", {"state": "open"})
+            st, _, _, _ = c.request("POST", "/repos/o/r/issues", {"title": "one"})
+            self.assertEqual(st, 201)
+            st, h, _, _ = c.request("POST", "/repos/o/r/issues", {"title": "two"})
             self.assertEqual(st, 403)
-            self.assertIn("retry-after", h)
+            self.assertNotIn("retry-after", h)
             c.close()
         finally:
             self.assertEqual(stop_sim(proc), 0)
@@ -636,9 +672,9 @@ class CliTest(unittest.TestCase):
             lines = [json.loads(x) for x in f]
         self.assertEqual([(x["method"], x["path"]) for x in lines],
                          [("GET", "/repos/o/r/issues/7"), ("GET", "/repos/o/r/issues"),
-                          ("PATCH", "/repos/o/r/issues/7"),
-                          ("PATCH", "/repos/o/r/issues/7")])
-        self.assertEqual(lines[2]["body"], {"state": "closed"})
+                          ("POST", "/repos/o/r/issues"),
+                          ("POST", "/repos/o/r/issues")])
+        self.assertEqual(lines[2]["body"], {"title": "one"})
         self.assertEqual(lines[1]["headers"]["x-github-api-version"], "2022-11-28")
 
 

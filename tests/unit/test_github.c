@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "connector.h"
+#include "pace.h"
 #include "github_body.h"
 #include "http.h"
 #include "log.h"
@@ -581,6 +582,12 @@ struct live {
 	bool http_closed;
 };
 
+/* The GitHub type's own options in the order of its table (api_version,
+ * write_spacing_ms, creates_per_minute, creates_per_hour): these tests are
+ * not about pacing, so writes go 5 ms apart with room for 1000 creates a
+ * minute (test_live_secondary_limit and test_pace.c are about pacing). */
+static char *const fast_writes[] = { NULL, (char *)"5", (char *)"1000", (char *)"10000", NULL };
+
 static struct live *live_new_at(const char *base, const char *token, int max_inflight)
 {
 	struct live *l = xcalloc(1, sizeof(*l));
@@ -591,7 +598,7 @@ static struct live *live_new_at(const char *base, const char *token, int max_inf
 		.name = "gh-test", .base_url = base, .token = token,
 		.max_attempts = 4, .backoff_base_ms = 50,
 		.backoff_max_ms = 2000, .request_timeout_ms = 5000,
-		.max_inflight = max_inflight,
+		.max_inflight = max_inflight, .type_opts = fast_writes,
 	};
 	assert_int_equal(connector_new(&l->c, "github", &l->loop, l->http, &o), 0);
 	assert_string_equal(l->c->ops->type, "github");
@@ -1139,6 +1146,58 @@ static void test_live_retries(void **state)
 	item_out_free(&o);
 }
 
+static int sim_total(void)
+{
+	struct json_object *st = admin("GET", "/_sim/stats", NULL, 200), *v;
+	json_object_object_get_ex(st, "total", &v);
+	int n = json_object_get_int(v);
+	json_object_put(st);
+	return n;
+}
+
+/* GitHub's secondary limit: 403, requests remaining, no retry-after, a
+ * message that says so.  It is a rate limit (never "check the token"),
+ * the wait is at least a minute, and it stops the whole connector: the
+ * next request, for any repository, is not sent before then. */
+static void test_live_secondary_limit(void **state)
+{
+	LIVE_OR_SKIP(state);
+	struct live *l = *state;
+	struct item_out f;
+	struct item_fields want;
+	item_fields_init(&want);
+	str_replace(&want.v[ITEM_F_TITLE], "Paced");
+	str_replace(&want.v[ITEM_F_STATE], "open");
+	struct conn_item_context ctx = { .item_id = 7, .token = "tok-sec" };
+	admin_fault("{\"match\":{\"method\":\"POST\"},\"count\":1,\"action\":{\"status\":403,"
+	            "\"headers\":{\"x-ratelimit-remaining\":\"4990\",\"x-ratelimit-limit\":\"5000\"},"
+	            "\"body\":{\"message\":\"You have exceeded a secondary rate limit. Please wait a "
+	            "few minutes before you try again.\",\"documentation_url\":\"https://docs.github.com"
+	            "/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits\"}}}");
+	do_create(l, "acme/sec", &want, &ctx, &f);
+	assert_int_equal(f.st, CONN_RATE_LIMITED);
+	assert_true(f.retry_after_ms >= 60000);
+	assert_null(strstr(f.error, "token"));
+	assert_int_equal(l->c->n_rate_limited, 1);
+	assert_int_equal(l->c->rate_remaining, 4990);
+	assert_non_null(l->c->pace);
+	assert_true(l->c->pace->blocked_until_at >= ts_now_ms() + 59000);
+	item_out_free(&f);
+
+	/* the stop holds for another repository: nothing reaches GitHub */
+	int before = sim_total();
+	struct conn_remote ref;
+	conn_remote_init(&ref);
+	ref.key = xstrdup("acme/other#1");
+	do_fetch(l, "acme/other", &ref, &f);
+	assert_int_equal(f.st, CONN_RATE_LIMITED);
+	assert_true(f.retry_after_ms > 50000);
+	assert_int_equal(sim_total(), before);
+	item_out_free(&f);
+	conn_remote_free(&ref);
+	item_fields_free(&want);
+}
+
 /* Outcome of a comment operation, copied out of the callback. */
 struct comment_out {
 	int calls;
@@ -1198,7 +1257,11 @@ static void test_live_comment(void **state)
 	assert_string_equal(jstr_of(b, "body"), "Escalated to @lead-a <!-- closeloop:esc:m1 -->");
 	json_object_put(reqs);
 
-	/* 150 more comments: the marker is found on page 1, a missing one after 2 pages */
+	/* 150 more comments: the marker is found on page 1, a missing one after 2 pages.
+	 * A comment is content creation: the simulator's budget (GitHub's 80 a
+	 * minute) is lifted for this test, as the connector's is (fast_writes) */
+	json_object_put(admin("POST", "/_sim/ratelimit",
+	                      "{\"creates_per_minute\":0,\"creates_per_hour\":0}", 200));
 	for (int i = 0; i < 150; i++) {
 		comment_out_free(&c);
 		char body[32];
@@ -1598,6 +1661,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_list_pages, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_update, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_retries, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_secondary_limit, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_errors, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_comment, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_find_by_token, live_setup, live_teardown),

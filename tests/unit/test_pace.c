@@ -1,0 +1,195 @@
+/* test_pace.c — the paced write queue (connectors/pace.h) on a real libuv
+ * loop: writes go one at a time and spacing_ms apart, content-creating
+ * writes keep to their per-minute budget (and an update does not wait
+ * behind a create whose budget is spent), a stop holds every write, the
+ * secondary-limit back-off starts at a minute and doubles, the drain
+ * estimate counts the budgets, and the timer closes cleanly. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pace.h"
+
+struct write {
+	struct pace_wait w;
+	struct pace *p;
+	int64_t went_at;
+	bool done_at_once;   /* call pace_done from the go callback */
+	int *order, *n_order, id;
+	int *in_flight, *max_in_flight;
+};
+
+static void on_go(struct pace_wait *pw)
+{
+	struct write *x = container_of(pw, struct write, w);
+	x->went_at = ts_now_ms();
+	x->order[(*x->n_order)++] = x->id;
+	if (++*x->in_flight > *x->max_in_flight)
+		*x->max_in_flight = *x->in_flight;
+	if (x->done_at_once) {
+		--*x->in_flight;
+		pace_done(x->p, true);
+	}
+}
+
+static void run_ms(uv_loop_t *loop, int64_t ms)
+{
+	int64_t until = ts_now_ms() + ms;
+	while (ts_now_ms() < until)
+		uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static bool closed;
+static void on_closed(struct pace *p)
+{
+	(void)p;
+	closed = true;
+}
+
+static void close_loop(uv_loop_t *loop, struct pace *p)
+{
+	closed = false;
+	pace_close(p, on_closed);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_true(closed);
+	assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void test_spacing_one_at_a_time(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct pace p;
+	struct pace_config cfg = { .spacing_ms = 60, .per_minute = 80, .per_hour = 500 };
+	int order[8], n = 0, inflight = 0, maxin = 0;
+	struct write w[4];
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(pace_init(&p, &loop, &cfg), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct write){ .p = &p, .order = order, .n_order = &n, .id = i,
+		                       .in_flight = &inflight, .max_in_flight = &maxin };
+		pace_enqueue(&p, &w[i].w, i % 2 == 0, on_go);
+	}
+	assert_int_equal(n, 0); /* never from inside pace_enqueue */
+	assert_int_equal(p.queued, 4);
+	assert_int_equal(p.queued_creates, 2);
+	/* the first write holds the pacer until its answer is in */
+	run_ms(&loop, 200);
+	assert_int_equal(n, 1);
+	for (int k = 1; k <= 4; k++) {
+		inflight--;
+		pace_done(&p, true);
+		run_ms(&loop, k < 4 ? 120 : 10);
+		assert_int_equal(n, k < 4 ? k + 1 : 4);
+	}
+	assert_int_equal(maxin, 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(order[i], i);
+	for (int i = 1; i < 4; i++)
+		assert_true(w[i].went_at - w[i - 1].went_at >= 60);
+	assert_int_equal(p.queued, 0);
+	/* answered at once, writes still go spacing_ms apart */
+	struct write v[3];
+	n = 0;
+	for (int i = 0; i < 3; i++) {
+		v[i] = (struct write){ .p = &p, .order = order, .n_order = &n, .id = i,
+		                       .done_at_once = true, .in_flight = &inflight,
+		                       .max_in_flight = &maxin };
+		pace_enqueue(&p, &v[i].w, false, on_go);
+	}
+	run_ms(&loop, 300);
+	assert_int_equal(n, 3);
+	for (int i = 1; i < 3; i++)
+		assert_true(v[i].went_at - v[i - 1].went_at >= 60);
+	close_loop(&loop, &p);
+}
+
+static void test_budget_and_updates(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct pace p;
+	struct pace_config cfg = { .spacing_ms = 5, .per_minute = 3, .per_hour = 500 };
+	int order[16], n = 0, inflight = 0, maxin = 0;
+	struct write w[6];
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(pace_init(&p, &loop, &cfg), 0);
+	int64_t t0 = ts_now_ms();
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct write){ .p = &p, .order = order, .n_order = &n, .id = i,
+		                       .done_at_once = true, .in_flight = &inflight,
+		                       .max_in_flight = &maxin };
+		/* five creates, then one update */
+		pace_enqueue(&p, &w[i].w, i < 5, on_go);
+	}
+	run_ms(&loop, 300);
+	/* three creates fit the minute; the update does not wait behind the
+	 * two creates that must */
+	assert_int_equal(n, 4);
+	assert_int_equal(order[0], 0);
+	assert_int_equal(order[1], 1);
+	assert_int_equal(order[2], 2);
+	assert_int_equal(order[3], 5);
+	assert_int_equal(p.queued, 2);
+	assert_int_equal(p.queued_creates, 2);
+	/* the two left go a minute after the first ones went */
+	int64_t drain = pace_drain_at(&p, ts_now_ms());
+	assert_true(drain >= t0 + 60000);
+	assert_true(drain <= t0 + 60000 + 2000); /* + the budget's slack */
+	pace_remove(&p, &w[3].w);
+	pace_remove(&p, &w[4].w);
+	assert_int_equal(p.queued, 0);
+	assert_int_equal(pace_drain_at(&p, 1234), 1234);
+	close_loop(&loop, &p);
+}
+
+static void test_stop_and_backoff(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct pace p;
+	struct pace_config cfg = { .spacing_ms = 0, .per_minute = 80, .per_hour = 500 };
+	int order[4], n = 0, inflight = 0, maxin = 0;
+	struct write w = { .p = &p, .order = order, .n_order = &n, .done_at_once = true,
+	                   .in_flight = &inflight, .max_in_flight = &maxin };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(pace_init(&p, &loop, &cfg), 0);
+	int64_t t0 = ts_now_ms();
+	pace_block_until(&p, t0 + 150);
+	pace_enqueue(&p, &w.w, false, on_go);
+	run_ms(&loop, 100);
+	assert_int_equal(n, 0);
+	run_ms(&loop, 150);
+	assert_int_equal(n, 1);
+	assert_true(w.went_at >= t0 + 150);
+	/* an earlier stop never shortens a later one */
+	pace_block_until(&p, t0 + 10);
+	assert_int_equal(p.blocked_until_at, t0 + 150);
+	/* a secondary limit with no time in it: a minute, then doubling,
+	 * bounded; a write that was not refused resets the back-off */
+	assert_int_equal(pace_block_backoff(&p), 60000);
+	assert_int_equal(pace_block_backoff(&p), 120000);
+	assert_int_equal(pace_block_backoff(&p), 240000);
+	for (int i = 0; i < 6; i++)
+		(void)pace_block_backoff(&p);
+	assert_int_equal(pace_block_backoff(&p), 900000);
+	assert_true(p.blocked_until_at >= t0 + 900000);
+	pace_done(&p, true);
+	assert_int_equal(pace_block_backoff(&p), 60000);
+	close_loop(&loop, &p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spacing_one_at_a_time),
+		cmocka_unit_test(test_budget_and_updates),
+		cmocka_unit_test(test_stop_and_backoff),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
