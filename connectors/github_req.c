@@ -223,7 +223,7 @@ bool gh_kind_writes(enum gh_kind k, bool *creates)
 	switch (k) {
 	case GH_CREATE: case GH_CREATE_CLOSE: case GH_UPDATE: case GH_COMMENT:
 		return true;
-	case GH_LIST: case GH_FETCH: case GH_COMMENT_FIND:
+	case GH_LIST: case GH_FETCH: case GH_COMMENT_FIND: case GH_SEARCH:
 		return false;
 	default:
 		abort();
@@ -251,6 +251,10 @@ static void on_pace_go(struct pace_wait *w)
 	free(msg);
 	free(what);
 }
+
+/* A create waits in the pacer for room in its budgets (per minute, per
+ * hour) at most this long; beyond it, it is handed back as rate limited. */
+#define GH_BUDGET_WAIT_MAX_MS (5 * 60 * 1000)
 
 /* Fail r from the loop: not sent, the connector is stopped for wait ms. */
 static void req_fail_stopped(struct gh_req *r, int64_t wait)
@@ -292,6 +296,13 @@ int gh_req_submit(struct gh_req *r)
 	if (req_blocked(r))
 		return 0;
 	if (gh_kind_writes(r->kind, &creates)) {
+		int64_t wait = creates ? pace_create_wait(&g->pace, ts_now_ms()) : 0;
+		if (wait > GH_BUDGET_WAIT_MAX_MS) {
+			/* the creation budget is spent for longer than a cycle should
+			 * wait: handed back unsent, a later cycle creates it */
+			req_fail_stopped(r, wait);
+			return 0;
+		}
 		r->state = GHR_PACED;
 		pace_enqueue(&g->pace, &r->pw, creates, on_pace_go);
 		return 0;
@@ -446,7 +457,7 @@ void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, co
 static void pace_flush(struct gh_conn *g, int64_t wait)
 {
 	struct gh_req *r;
-	for (r = g->reqs; r; r = r->next) {
+	LIST_FOREACH(r, &g->reqs, all) {
 		if (r->state != GHR_PACED)
 			continue;
 		pace_remove(&g->pace, &r->pw);
@@ -459,13 +470,17 @@ void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, con
 	struct gh_conn *g = r->g;
 	int64_t now = ts_now_ms();
 	int64_t wait = gh_rate_limit_wait_ms(resp, now);
+	/* the search API has its own budget (x-ratelimit-resource: search):
+	 * running out of it stops searches, not the connector */
+	const char *res = http_response_header(resp, "x-ratelimit-resource");
+	bool whole = !res || strcmp(res, "search") != 0;
 	/* connector-wide: every target and later cycles wait too */
 	if (wait < 0)
 		wait = pace_block_backoff(&g->pace); /* secondary limit: >= 60 s, doubling */
-	else
+	else if (whole)
 		pace_block_until(&g->pace, now + wait);
 	g->base.n_rate_limited++;
-	if (wait > g->backoff_max_ms)
+	if (whole && wait > g->backoff_max_ms)
 		pace_flush(g, wait);
 	if (r->attempt < g->max_attempts && wait <= g->backoff_max_ms) {
 		char why[64];

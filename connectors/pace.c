@@ -207,6 +207,29 @@ int64_t pace_block_backoff(struct pace *p)
 	return wait;
 }
 
+int64_t pace_create_wait(const struct pace *p, int64_t now_at)
+{
+	int64_t wait = 0;
+	for (int i = 0; i < PACE_BUDGETS; i++) {
+		const struct pace_budget *b = &p->budget[i];
+		if (b->max <= 0)
+			continue;
+		/* sends still in the window, then the creates queued ahead: the
+		 * new one needs the slot of send number (n + queued - max) */
+		int64_t idx = (int64_t)b->n + (int64_t)p->queued_creates - b->max;
+		int64_t w;
+		if (idx < 0)
+			w = 0;
+		else if (idx < b->n)
+			w = b->log[(b->head + idx) % b->max] + b->window_ms + PACE_BUDGET_SLACK_MS - now_at;
+		else
+			w = b->window_ms;
+		if (w > wait)
+			wait = w;
+	}
+	return wait;
+}
+
 int64_t pace_drain_at(const struct pace *p, int64_t now_at)
 {
 	if (TAILQ_EMPTY(&p->queue))

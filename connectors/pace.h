@@ -97,6 +97,11 @@ void pace_block_until(struct pace *p, int64_t until_at);
  * without retry-after): block for 60 s, doubled for each such answer in
  * a row, at most 15 min.  Returns the wait in ms. */
 int64_t pace_block_backoff(struct pace *p);
+/* How long (ms from now_at) a content-creating write enqueued now would
+ * wait for room in the budgets, counting the creates queued before it
+ * (spacing not counted).  A wait of a whole window or more is reported as
+ * that window when it depends on sends not yet made. */
+int64_t pace_create_wait(const struct pace *p, int64_t now_at);
 /* Estimated time (ms since the epoch) the queue will be empty: spacing
  * and budgets applied to what is queued now; now_at when it is empty. */
 int64_t pace_drain_at(const struct pace *p, int64_t now_at);

@@ -141,8 +141,14 @@ static void test_budget_and_updates(void **state)
 	int64_t drain = pace_drain_at(&p, ts_now_ms());
 	assert_true(drain >= t0 + 60000);
 	assert_true(drain <= t0 + 60000 + 2000); /* + the budget's slack */
+	/* a sixth create would wait for the slot the third send frees */
+	int64_t wait = pace_create_wait(&p, ts_now_ms());
+	assert_true(wait >= 59000 && wait <= 62000);
 	pace_remove(&p, &w[3].w);
 	pace_remove(&p, &w[4].w);
+	/* with nothing queued, the first send's slot */
+	wait = pace_create_wait(&p, ts_now_ms());
+	assert_true(wait >= 59000 && wait <= 62000);
 	assert_int_equal(p.queued, 0);
 	assert_int_equal(pace_drain_at(&p, 1234), 1234);
 	close_loop(&loop, &p);
