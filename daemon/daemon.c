@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
@@ -16,6 +17,7 @@
 #include "listener.h"
 #include "log.h"
 #include "reconcile.h"
+#include "watch.h"
 
 #define STOP_TIMEOUT_MS 20000
 #define LEDGER_CHANNEL "closeloop_ledger"
@@ -46,6 +48,7 @@ struct daemon {
 	struct connector **conns;
 	size_t n_conns;
 	struct rec_engine *rec;
+	struct watch *watch;      /* flags and escalation; NULL in once mode */
 	struct listener *listener;
 	struct poll_timer *timers;
 	size_t n_timers;
@@ -245,6 +248,8 @@ static void on_signal(uv_signal_t *h, int signum)
 		d->cfg = nw;
 		apply_log_level(nw);
 		rec_engine_set_config(d->rec, nw);
+		if (d->watch)
+			watch_set_config(d->watch, nw);
 		timers_arm(d, false);
 		directory_reload(d);
 		log_info("reload: configuration %s applied", nw->path);
@@ -332,6 +337,18 @@ static void engine_stopped(void *arg)
 	}
 }
 
+/* The watch ends first (its sends use the connectors and the ledger),
+ * then the reconcile engine. */
+static void watch_stopped(void *arg)
+{
+	struct daemon *d = arg;
+	d->watch = NULL;
+	if (d->rec)
+		rec_engine_stop(d->rec, STOP_TIMEOUT_MS, engine_stopped, d);
+	else
+		engine_stopped(d);
+}
+
 static void daemon_stop(struct daemon *d, int exit_code)
 {
 	if (d->state == DAEMON_STOPPING || d->state == DAEMON_CLOSING)
@@ -341,10 +358,10 @@ static void daemon_stop(struct daemon *d, int exit_code)
 	sd_notify(0, "STOPPING=1");
 	for (size_t i = 0; i < d->n_timers; i++)
 		uv_timer_stop(&d->timers[i].timer);
-	if (d->rec)
-		rec_engine_stop(d->rec, STOP_TIMEOUT_MS, engine_stopped, d);
+	if (d->watch)
+		watch_stop(d->watch, STOP_TIMEOUT_MS, watch_stopped, d);
 	else
-		engine_stopped(d);
+		watch_stopped(d);
 }
 
 /* ---- metrics and health (listener.h) ---- */
@@ -360,6 +377,27 @@ static int metric(struct buf *b, const char *name, const char *label, unsigned l
 	if (label)
 		return buf_appendf(b, "%s{%s} %llu\n", name, label, v);
 	return buf_appendf(b, "%s %llu\n", name, v);
+}
+
+/* Flags and escalation counters of this process (watch.h). */
+static int watch_metrics(struct buf *b, const struct watch_stats *w)
+{
+	int rc = 0;
+	const char *n = "closeloop_flags_total";
+	rc |= metric_head(b, n, "Flags raised and cleared by this process.", "counter");
+	rc |= metric(b, n, "change=\"raised\"", w->flags_raised);
+	rc |= metric(b, n, "change=\"cleared\"", w->flags_cleared);
+	n = "closeloop_escalations_total";
+	rc |= metric_head(b, n, "Escalations by outcome (armed, sent, failed, unknown).", "counter");
+	rc |= metric(b, n, "outcome=\"armed\"", w->escalations_armed);
+	rc |= metric(b, n, "outcome=\"sent\"", w->escalations_sent);
+	rc |= metric(b, n, "outcome=\"failed\"", w->escalations_failed);
+	rc |= metric(b, n, "outcome=\"unknown\"", w->escalations_unknown);
+	n = "closeloop_watch_runs_total";
+	rc |= metric_head(b, n, "Flag and escalation runs, and those with errors.", "counter");
+	rc |= metric(b, n, "result=\"all\"", w->runs);
+	rc |= metric(b, n, "result=\"error\"", w->run_errors);
+	return rc;
 }
 
 static int daemon_metrics(struct buf *b, void *arg)
@@ -408,6 +446,8 @@ static int daemon_metrics(struct buf *b, void *arg)
 			rc |= metric(b, n, label, v[i]);
 		}
 	}
+	if (d->watch)
+		rc |= watch_metrics(b, watch_get_stats(d->watch));
 	return rc < 0 ? -ENOSPC : 0;
 }
 
@@ -498,6 +538,25 @@ static int start_connectors(struct daemon *d)
 	return 0;
 }
 
+/* Flags and escalation on their own timer; rows name this process as
+ * "daemon:<host>:<pid>". */
+static int start_watch(struct daemon *d)
+{
+	char host[256] = "unknown";
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	char *by = xasprintf("daemon:%s:%ld", host, (long)getpid());
+	int rc = watch_new(&d->watch, &d->loop, d->db, d->conns, d->n_conns, d->cfg, by);
+	free(by);
+	if (rc < 0) {
+		log_error("watch: cannot start: %s", strerror(-rc));
+		return rc;
+	}
+	watch_start(d->watch);
+	return 0;
+}
+
 static int daemon_start(struct daemon *d)
 {
 	int rc = check_schema(d->cfg);
@@ -523,6 +582,8 @@ static int daemon_start(struct daemon *d)
 		log_error("reconcile: cannot start: %s", strerror(-rc));
 		return rc;
 	}
+	if (!d->opt.once && (rc = start_watch(d)) < 0)
+		return rc;
 	if (d->cfg->listen_address && !d->opt.once) {
 		rc = listener_start(&d->listener, &d->loop, d->cfg->listen_address, daemon_metrics,
 		                    daemon_healthy, d);

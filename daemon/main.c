@@ -29,6 +29,7 @@
 #include "log.h"
 #include "report.h"
 #include "util.h"
+#include "watch.h"
 
 static int cmd_run(const struct cli *cli);
 static int cmd_sync(const struct cli *cli);
@@ -36,6 +37,7 @@ static int cmd_migrate(const struct cli *cli);
 static int cmd_import(const struct cli *cli);
 static int cmd_directory(const struct cli *cli);
 static int cmd_check_config(const struct cli *cli);
+static int cmd_flags(const struct cli *cli);
 static int cmd_version(const struct cli *cli);
 static int cmd_help(const struct cli *cli);
 
@@ -73,6 +75,9 @@ static const struct cli_command commands[] = {
 	{ "list", cli_cmd_list, "[--platform P] [--team T] [--state S] [--overdue] [--json]",
 	  "action items by due date, filtered", "platform team state overdue json",
 	  "closeloop list -c /etc/closeloop/closeloop.conf --team payments --overdue" },
+	{ "flags", cmd_flags, "[--once] [--now TIME] [ITEM]",
+	  "list open flags (of one action item); --once computes them first", "once now",
+	  "closeloop flags --once -c /etc/closeloop/closeloop.conf" },
 	{ "version", cmd_version, "", "print the version", "", "closeloop version" },
 	{ "help", cmd_help, "[SUBCOMMAND]", "print this overview, or one subcommand's help", "",
 	  "closeloop help import" },
@@ -111,6 +116,8 @@ static const struct cli_option options[] = {
 	OPT_ARG("state", 0, "STATE", state, false, "open, in_progress, done or wont_do"),
 	OPT_FLAG("overdue", 0, overdue, false, "only open or in-progress items past their due date (UTC)"),
 	OPT_FLAG("json", 0, json, false, "JSON for scripts instead of text"),
+	OPT_ARG("now", 0, "TIME", now, false,
+	        "compute as of TIME (e.g. 2026-12-01T00:00:00Z) instead of the ledger's clock"),
 };
 
 /* ---- parsing ---- */
@@ -339,6 +346,47 @@ static int cmd_check_config(const struct cli *cli)
 		       cli->connect ? ", ledger answers, schema fits" : "");
 	cfg_free(cfg);
 	return rc;
+}
+
+/* `closeloop flags [--once] [--now TIME] [ITEM]`: --once computes the flags
+ * (what the daemon does on its timer), then the open flags are listed. */
+static int cmd_flags(const struct cli *cli)
+{
+	const char *item = cli->argc > 0 ? cli->argv[0] : NULL;
+	char *end = NULL;
+	if (cli->argc > 1 || (item && (strtoll(item, &end, 10) <= 0 || *end))) {
+		fputs("closeloop flags: expected at most one action item id (a number)\n", stderr);
+		cli_usage_hint(cli);
+		return CLI_USAGE;
+	}
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg)
+		return CLI_FAIL;
+	int code = CLI_FAIL;
+	char err[1024];
+	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
+	if (!c)
+		goto out;
+	if (cli->once) {
+		const char *user = getenv("USER");
+		char *by = xasprintf("cli:%s", user && *user ? user : "unknown");
+		int rc = watch_flags_once(c, &cfg->watch, cli->now, by, stdout, err, sizeof(err));
+		free(by);
+		if (rc < 0) {
+			log_error("flags: %s", err);
+			goto out;
+		}
+	}
+	if (watch_flags_print(c, item, stdout, err, sizeof(err)) < 0) {
+		log_error("flags: %s", err);
+		goto out;
+	}
+	code = CLI_OK;
+out:
+	if (c)
+		PQfinish(c);
+	cfg_free(cfg);
+	return code;
 }
 
 static int cmd_migrate(const struct cli *cli)

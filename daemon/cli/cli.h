@@ -39,6 +39,7 @@ struct cli {
 	const char *quarter;    /* --quarter YYYYQn (report) */
 	const char *format;     /* --format md|csv|json|html (report) */
 	const char *output;     /* -o/--output FILE (report) */
+	const char *now;        /* --now TIME (flags): a timestamptz, instead of the ledger's clock */
 	bool once, dry_run, verbose, json, overdue, connect, help;
 	bool write_back;        /* import --write-back */
 	int argc;               /* positional arguments after the subcommand */

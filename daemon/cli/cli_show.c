@@ -149,6 +149,12 @@ static const char links_sql[] =
 	"SELECT connector, kind, state, coalesce(remote_key, target), url, last_error,"
 	" broken_reason, updated_at FROM external_link WHERE action_item_id = $1::bigint ORDER BY id";
 
+/* flags of the item, open ones first (sql/012_watch.sql) */
+static const char flags_sql[] =
+	"SELECT kind, " TS_SQL("raised_at") ", raised_by, detail::text, " TS_SQL("cleared_at") ","
+	" clear_reason FROM item_flag WHERE action_item_id = $1::bigint"
+	" ORDER BY cleared_at IS NOT NULL, raised_at, id";
+
 static const char events_sql[] =
 	"SELECT " TS_SQL("at") ", field,"
 	" old_value, new_value, source, actor FROM item_event"
@@ -160,7 +166,9 @@ static const char show_json_sql[] =
 	"   remote_key, target, url, last_error, broken_reason, updated_at FROM external_link"
 	"   WHERE action_item_id = $1::bigint) l),"
 	" 'history', (SELECT json_agg(e ORDER BY e.at, e.id) FROM item_event e"
-	"   WHERE e.action_item_id = $1::bigint))";
+	"   WHERE e.action_item_id = $1::bigint),"
+	" 'flags', (SELECT json_agg(f ORDER BY f.raised_at, f.id) FROM item_flag f"
+	"   WHERE f.action_item_id = $1::bigint))";
 
 static void print_item(const PGresult *r)
 {
@@ -187,6 +195,20 @@ static void print_links(const PGresult *r)
 			printf("      broken: %s\n", PQgetvalue(r, i, 6));
 		if (!PQgetisnull(r, i, 5))
 			printf("      last error: %s\n", PQgetvalue(r, i, 5));
+	}
+}
+
+static void print_flags(const PGresult *r)
+{
+	int open = 0;
+	for (int i = 0; i < PQntuples(r); i++)
+		open += PQgetisnull(r, i, 4);
+	printf("flags (%d open, %d cleared):\n", open, PQntuples(r) - open);
+	for (int i = 0; i < PQntuples(r); i++) {
+		printf("  %-15s raised %s by %s  %s\n", val(r, i, 0), val(r, i, 1), val(r, i, 2),
+		       val(r, i, 3));
+		if (!PQgetisnull(r, i, 4))
+			printf("      cleared %s: %s\n", PQgetvalue(r, i, 4), val(r, i, 5));
 	}
 }
 
@@ -232,8 +254,9 @@ out:
 
 static int show_text(PGconn *c, const char *id)
 {
-	const char *const sqls[] = { item_sql, links_sql, events_sql };
-	void (*const printers[])(const PGresult *) = { print_item, print_links, print_events };
+	const char *const sqls[] = { item_sql, links_sql, flags_sql, events_sql };
+	void (*const printers[])(const PGresult *) = { print_item, print_links, print_flags,
+	                                                print_events };
 	char err[1024];
 	const char *p[1] = { id };
 	for (size_t i = 0; i < ARRAY_SIZE(sqls); i++) {

@@ -15,6 +15,7 @@
  */
 #include "config.h"
 #include "cfgfile.h"
+#include "config_internal.h"
 #include "connector.h"
 #include "log.h"
 
@@ -67,6 +68,23 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "connectors.[].max_attempts",    "int",    "5", true },
 	{ "connectors.[].request_timeout", "int",    "30", true },
 	{ "connectors.[].max_inflight",    "int",    "4", true },
+	{ "flags",                         "group",  "(defaults below)", true },
+	{ "flags.interval",                "int",    "300", true },
+	{ "flags.disable",                 "list",   "(none)", true },
+	{ "flags.ownerless_grace_days",    "int",    "2", true },
+	{ "flags.undated_grace_days",      "int",    "2", true },
+	{ "flags.stale_days",              "int",    "30", true },
+	{ "flags.needs_decision_days",     "int",    "180", true },
+	{ "flags.link_broken_errors",      "int",    "5", true },
+	{ "flags.no_action_items_grace_days", "int", "2", true },
+	{ "flags.long_horizon_days",       "int",    "30", true },
+	{ "escalation",                    "group",  "(defaults below)", true },
+	{ "escalation.enabled",            "bool",   "true", true },
+	{ "escalation.rungs",              "list",   "(one rung: overdue-30)", true },
+	{ "escalation.rungs.[].name",      "string", NULL, true },
+	{ "escalation.rungs.[].flag",      "string", "overdue", true },
+	{ "escalation.rungs.[].days",      "int",    NULL, true },
+	{ "escalation.rungs.[].notify",    "string", "platform_lead", true },
 };
 const size_t cfg_n_options = ARRAY_SIZE(cfg_options);
 
@@ -85,17 +103,20 @@ static const struct cfg_range cfg_ranges[] = {
 	{ "connectors.[].max_attempts",    1, 20, "attempts" },
 	{ "connectors.[].request_timeout", 1, 600, "seconds" },
 	{ "connectors.[].max_inflight",    1, 64, "requests" },
+	{ "flags.interval",                10, 86400, "seconds" },
+	{ "flags.ownerless_grace_days",    0, 3650, "days" },
+	{ "flags.undated_grace_days",      0, 3650, "days" },
+	{ "flags.stale_days",              1, 3650, "days" },
+	{ "flags.needs_decision_days",     1, 3650, "days" },
+	{ "flags.link_broken_errors",      1, 1000, "errors" },
+	{ "flags.no_action_items_grace_days", 0, 3650, "days" },
+	{ "flags.long_horizon_days",       0, 3650, "days" },
+	{ "escalation.rungs.[].days",      0, 3650, "days" },
 };
 
 static const char *const policy_names[] = { "remote_wins", "ledger_wins", "newest_wins" };
 
 #define TOKEN_FILE_MAX (64 * 1024)
-
-struct ctx {
-	const char *path;
-	char *err;
-	size_t errlen;
-};
 
 const char *cfg_policy_name(enum cfg_policy p)
 {
@@ -756,7 +777,8 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 	if ((rc = validate_listen(x, root, c->listen_address)) < 0 ||
 	    (rc = parse_policies(x, root, c)) < 0 ||
 	    (rc = parse_connectors(x, root, c)) < 0 ||
-	    (rc = validate_defaults(x, root, c)) < 0)
+	    (rc = validate_defaults(x, root, c)) < 0 ||
+	    (rc = cfg_parse_watch(x, root, c)) < 0)
 		goto out;
 out:
 	free(dir);
@@ -803,6 +825,7 @@ void cfg_free(struct config *c)
 		connector_free(&c->connectors[i]);
 	free(c->connectors);
 	free(c->listen_address);
+	cfg_watch_free(&c->watch);
 	free(c);
 }
 
@@ -860,4 +883,27 @@ const char *cfg_reload_blocker(const struct config *old, const struct config *ne
 			return b->token_file ? "connectors.[].token_file" : "connectors.[].token_env";
 	}
 	return NULL;
+}
+
+/* ---- for the other option groups' parsers (config_internal.h) ---- */
+
+int cfg_fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = cfgfile_vfail(x->path, s, x->err, x->errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int cfg_get_string(struct ctx *x, const config_setting_t *grp, const char *table,
+                   const char *shown, char **out)
+{
+	return get_string(x, grp, table, shown, out);
+}
+
+int cfg_get_int(struct ctx *x, const config_setting_t *grp, const char *table,
+                const char *shown, int *out)
+{
+	return get_int(x, grp, table, shown, 0, out);
 }

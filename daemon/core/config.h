@@ -48,6 +48,35 @@ struct cfg_connector {
 	int line;              /* where it was defined, for messages */
 };
 
+/* Flags and the escalation ladder (daemon/watch/, sql/012_watch.sql). */
+extern const char *const cfg_flag_kinds[];  /* "ownerless", "undated", ... */
+extern const size_t cfg_n_flag_kinds;
+
+struct cfg_rung {
+	char *name;     /* unique, e.g. "overdue-30"; stored in escalation.rung */
+	char *flag;     /* the flag kind that arms it, default "overdue" */
+	int days;       /* days past the due date (overdue), else days since
+	                   the flag was raised */
+	char *notify;   /* "platform_lead" or a person handle */
+	int line;
+};
+
+struct cfg_watch {
+	int interval_s;              /* seconds between flag runs, default 300 */
+	char **disable;              /* flag kinds not computed */
+	size_t n_disable;
+	int ownerless_grace_days;    /* 2 */
+	int undated_grace_days;      /* 2 */
+	int stale_days;              /* 30 */
+	int needs_decision_days;     /* 180 */
+	int link_broken_errors;      /* 5: consecutive refused writes */
+	int no_action_items_grace_days; /* 2 */
+	int long_horizon_days;       /* 30 */
+	bool escalation_enabled;     /* true */
+	struct cfg_rung *rungs;      /* default: one rung overdue-30 -> platform_lead */
+	size_t n_rungs;
+};
+
 struct config {
 	char *path;                  /* file it was loaded from */
 	char *database_dsn;          /* libpq conninfo/URI */
@@ -73,6 +102,7 @@ struct config {
 	struct cfg_connector *connectors;
 	size_t n_connectors;
 	char *listen_address;        /* metrics/health listener, may be NULL */
+	struct cfg_watch watch;      /* flags and escalation */
 };
 
 /* Load and validate path.  On success returns 0 and *out.  On failure

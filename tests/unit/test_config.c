@@ -173,6 +173,10 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_duplicate_connector.conf", 12, "duplicate connector name 'gh'", "first defined at line 4" },
 	{ "bad_defaults_target.conf", 14, "defaults.target = \"acme/elsewhere\" is not served by connector 'gh'", "expected one of its targets" },
 	{ "bad_defaults_connector.conf", 13, "defaults.connector = \"github-main\" is not a configured connector", "expected the name" },
+	{ "bad_flags_disable.conf", 4, "flags.disable: 'orphaned' is not a flag", "expected ownerless, undated" },
+	{ "bad_rung_no_days.conf", 5, "escalation rung 'overdue-30': missing required option 'days'", "days past the due date" },
+	{ "bad_rung_duplicate.conf", 6, "duplicate escalation rung name 'lead'", "first defined at line 5" },
+	{ "bad_rung_pm_flag.conf", 5, "escalation rung 'pm': 'no_action_items' is a postmortem flag", "expected an item flag" },
 };
 
 static void test_bad_fixtures(void **state)

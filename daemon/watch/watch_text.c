@@ -1,0 +1,150 @@
+/* watch_text.c — the pure parts of watch.h: option JSON for the ledger
+ * functions, the escalation comment, and the blocking `flags --once`. */
+#include "watch.h"
+#include "db.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *json_take(struct json_object *o)
+{
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
+char *watch_flags_options_json(const struct cfg_watch *cw)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *off = json_object_new_array();
+	for (size_t i = 0; i < cw->n_disable; i++)
+		json_object_array_add(off, json_object_new_string(cw->disable[i]));
+	json_object_object_add(o, "disable", off);
+	json_object_object_add(o, "ownerless_grace_days", json_object_new_int(cw->ownerless_grace_days));
+	json_object_object_add(o, "undated_grace_days", json_object_new_int(cw->undated_grace_days));
+	json_object_object_add(o, "stale_days", json_object_new_int(cw->stale_days));
+	json_object_object_add(o, "needs_decision_days", json_object_new_int(cw->needs_decision_days));
+	json_object_object_add(o, "link_broken_errors", json_object_new_int(cw->link_broken_errors));
+	json_object_object_add(o, "no_action_items_grace_days",
+	                       json_object_new_int(cw->no_action_items_grace_days));
+	json_object_object_add(o, "long_horizon_days", json_object_new_int(cw->long_horizon_days));
+	return json_take(o);
+}
+
+char *watch_rungs_json(const struct cfg_watch *cw)
+{
+	struct json_object *a = json_object_new_array();
+	for (size_t i = 0; cw->escalation_enabled && i < cw->n_rungs; i++) {
+		const struct cfg_rung *r = &cw->rungs[i];
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(r->name));
+		json_object_object_add(o, "flag", json_object_new_string(r->flag));
+		json_object_object_add(o, "days", json_object_new_int(r->days));
+		json_object_object_add(o, "notify", json_object_new_string(r->notify));
+		json_object_array_add(a, o);
+	}
+	return json_take(a);
+}
+
+char *watch_esc_identity(const struct watch_esc *e)
+{
+	return e->login && e->login[0] ? xasprintf("@%s", e->login) : NULL;
+}
+
+/* "@login (platform lead, kubernetes)" or what the directory lacks. */
+static char *recipient_text(const struct watch_esc *e)
+{
+	char *id = watch_esc_identity(e);
+	const char *pl = e->platform ? e->platform : "no platform";
+	char *s;
+	if (id)
+		s = xasprintf("%s (platform lead, %s)", id, pl);
+	else if (e->recipient)
+		s = xasprintf("%s (platform lead, %s; no GitHub login in the directory)",
+		              e->recipient, pl);
+	else
+		s = xasprintf("the platform lead of %s (none is named in the directory)", pl);
+	free(id);
+	return s;
+}
+
+char *watch_esc_message(const struct watch_esc *e)
+{
+	char *who = recipient_text(e);
+	char *age;
+	if (strcmp(e->flag, "overdue") == 0)
+		age = xasprintf("was due on %s and is now %d day%s past its due date",
+		                e->due ? e->due : "(no date)", e->days, e->days == 1 ? "" : "s");
+	else
+		age = xasprintf("has carried the `%s` flag for %d day%s", e->flag, e->days,
+		                e->days == 1 ? "" : "s");
+	char *msg = xasprintf(
+		"**closeloop escalation (%s)** — cc %s\n"
+		"\n"
+		"This action item from postmortem **%s** (%s) %s.\n"
+		"\n"
+		"It needs a decision: keep it, with an owner and a due date the team can meet, "
+		"or close it as not planned and say why (the risk is accepted, or the postmortem "
+		"found a better fix). Either answer is fine; an open item nobody is working on is "
+		"the one outcome to avoid.\n"
+		"\n"
+		"_Sent once for this rung by closeloop (escalation #%lld); the ledger keeps the "
+		"history._\n"
+		"<!-- closeloop:escalation %s -->",
+		e->rung, who, e->pm_ref ? e->pm_ref : "?", e->pm_title ? e->pm_title : "untitled",
+		age, e->id, e->marker);
+	free(who);
+	free(age);
+	return msg;
+}
+
+int watch_flags_once(PGconn *c, const struct cfg_watch *cw, const char *now_text,
+                     const char *by, FILE *out, char *err, size_t errlen)
+{
+	char *opts = watch_flags_options_json(cw);
+	const char *params[3] = { now_text, opts, by };
+	int rc = 0;
+	PGresult *res = db_sync_exec(c, "SELECT r_kind, r_raised, r_cleared, r_open "
+	                             "FROM closeloop_flags_compute($1::timestamptz, $2::jsonb, $3)",
+	                             3, params, err, errlen);
+	if (!res) {
+		rc = -EIO;
+		goto out;
+	}
+	fprintf(out, "%-18s %7s %8s %6s\n", "flag", "raised", "cleared", "open");
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(out, "%-18s %7s %8s %6s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+	PQclear(res);
+out:
+	free(opts);
+	return rc;
+}
+
+int watch_flags_print(PGconn *c, const char *item, FILE *out, char *err, size_t errlen)
+{
+	const char *params[1] = { item };
+	PGresult *res = db_sync_exec(c,
+		"SELECT coalesce(action_item_id::text, '-'), postmortem, kind,"
+		" to_char(raised_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), raised_by,"
+		" detail::text, coalesce(title, '') "
+		"FROM v_item_flag_open WHERE $1::bigint IS NULL OR action_item_id = $1::bigint "
+		"ORDER BY postmortem, action_item_id NULLS FIRST, kind", 1, params, err, errlen);
+	if (!res)
+		return -EIO;
+	int n = PQntuples(res);
+	if (n == 0)
+		fprintf(out, "no open flags%s%s\n", item ? " on item " : "", item ? item : "");
+	else
+		fprintf(out, "%-7s %-14s %-17s %-17s %s\n", "item", "postmortem", "flag", "raised (UTC)",
+		        "detail");
+	for (int i = 0; i < n; i++)
+		fprintf(out, "%-7s %-14s %-17s %-17s %s  %s (by %s)\n", PQgetvalue(res, i, 0),
+		        PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		        PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), PQgetvalue(res, i, 4));
+	PQclear(res);
+	return 0;
+}

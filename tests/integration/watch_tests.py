@@ -1,0 +1,96 @@
+"""Integration tests of flags and the escalation ladder (imported by
+run.py): a real daemon, a real PostgreSQL and the GitHub simulator.
+
+An item 31 days overdue gets exactly one comment naming its platform lead,
+with two daemons on one ledger, and still one after a restart and further
+runs; the escalation is recorded in `escalation` and `item_event`."""
+
+import os
+import re
+
+import harness as H
+
+CONN = "github-test"
+REPO = "dfds/platform-backlog"
+
+
+def _assert(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def _comments(sim, number):
+    o, r = REPO.split("/")
+    return sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, number))
+
+
+def test_watch_escalates_31_days_overdue_once(cl):
+    wd = H.workdir("watch_escalation-")
+    dsn = cl.createdb("watch_escalation")
+    sim = H.Simulator(wd)
+    daemons = []
+    try:
+        directory = os.path.join(wd, "directory.conf")
+        H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO)],
+                          people=[("rf", "R. F.", "rf-gh")])
+        config = os.path.join(wd, "closeloop.conf")
+        H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
+                       extra="flags = { interval = 10; };\n")
+        text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
+        with open(config, "w") as f:
+            f.write(text)
+        H.closeloop("migrate", "-c", config)
+        H.closeloop("directory", "load", "-c", config)
+        H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                    "SELECT 'PM-W1', 'Ingress outage', id, current_date - 60 FROM platform "
+                    "WHERE name = 'kubernetes'")
+        H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
+                    "SELECT 1, 'Alert on ingress 5xx', 'P1', 'rf', id, current_date - 31 FROM team "
+                    "WHERE name = 'dfds-platform'")
+        H.closeloop("sync", "--once", "-c", config)
+        key = H.scalar(dsn, "SELECT remote_key FROM external_link WHERE state = 'linked'")
+        number = int(key.split("#")[1])
+
+        # two daemons on one ledger: one comment
+        for i in range(2):
+            daemons.append(H.Daemon(config, os.path.join(wd, "daemon-%d.log" % i)))
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation WHERE state = 'sent'") == "1",
+                        timeout=60)
+        _assert(ok, "escalation sent:\n" + daemons[0].log()[-2000:] + daemons[1].log()[-2000:])
+        for d in daemons:
+            _assert(d.wait_log("watch: run finished", 30), "a run finished:\n" + d.log()[-1500:])
+        for d in daemons:
+            _assert(d.stop() == 0, "clean stop")
+        daemons.clear()
+
+        # restart: two more runs (interval 10 s), still one comment
+        d = H.Daemon(config, os.path.join(wd, "daemon-restart.log"))
+        daemons.append(d)
+        ok = H.wait_for(lambda: d.log().count("watch: run finished") >= 2, timeout=60)
+        _assert(ok, "two runs after the restart:\n" + d.log()[-2000:])
+        _assert(d.stop() == 0, "clean stop after restart")
+
+        comments = _comments(sim, number)
+        _assert(len(comments) == 1, "exactly one comment, got %d" % len(comments))
+        body = comments[0]["body"]
+        _assert("@lead-kubernetes-gh" in body, "the platform lead is mentioned: %r" % body)
+        _assert("31 days past its due date" in body, "the age is stated: %r" % body)
+        _assert(re.search(r"<!-- closeloop:escalation esc-[0-9a-f]{32} -->$", body), "marker: %r" % body)
+        row = H.psql(dsn, "SELECT rung, state, attempts, recipient, recipient_identity, remote_url, "
+                          "channel FROM escalation")
+        _assert(len(row) == 1, "one escalation row: %r" % row)
+        rung, state, attempts, rcpt, ident, url, channel = row[0]
+        _assert((rung, state, attempts, rcpt, ident, channel) ==
+                ("overdue-30", "sent", "1", "lead-kubernetes", "@lead-kubernetes-gh", "comment:" + CONN),
+                "escalation row: %r" % row)
+        _assert(url == comments[0]["html_url"], "remote_url is the comment's: %r" % url)
+        ev = H.psql(dsn, "SELECT new_value, source FROM item_event WHERE field = 'escalation'")
+        _assert(ev == [["overdue-30: @lead-kubernetes-gh", "watch"]], "history: %r" % ev)
+        fl = H.psql(dsn, "SELECT kind FROM v_item_flag_open WHERE action_item_id = 1 ORDER BY kind")
+        _assert(["overdue"] in fl, "overdue flag open: %r" % fl)
+        shown = H.closeloop("flags", "-c", config, "1").stdout
+        _assert("overdue" in shown and '"days_overdue": 31' in shown, "closeloop flags ITEM: %r" % shown)
+    finally:
+        for d in daemons:
+            d.stop()
+        sim.stop()
