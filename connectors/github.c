@@ -67,6 +67,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define GH_DEFAULT_API_VERSION "2022-11-28"
 /* GitHub's documented write limits (pace.h); options of the type */
@@ -182,7 +183,19 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 		create_then_close(r, &rem);
 	} else {
 		struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
+		char *why = NULL;
+		/* a partial write: GitHub drops an assignee it cannot assign
+		 * without an error (the other fields of the PATCH are applied) */
+		if (r->kind == GH_UPDATE && r->want_owner &&
+		    !(rem.fields.v[ITEM_F_OWNER] && strcasecmp(rem.fields.v[ITEM_F_OWNER], r->want_owner) == 0)) {
+			why = xasprintf("GitHub did not assign %s in %s (only people with access to the "
+			                "repository can be assignees; GitHub drops others without an error)",
+			                r->want_owner, r->repo);
+			res.refused_mask = ITEM_FIELD_BIT(ITEM_F_OWNER);
+			res.refused_reason[ITEM_F_OWNER] = why;
+		}
 		gh_req_finish_item(r, &res, &rem);
+		free(why);
 	}
 	conn_remote_free(&rem);
 }
@@ -550,6 +563,8 @@ static int gh_update(struct connector *c, const char *target, const struct conn_
 	                           url, target, arg);
 	r->item_cb = cb;
 	r->body = json;
+	if (json && (mask & ITEM_FIELD_BIT(ITEM_F_OWNER)) && want->v[ITEM_F_OWNER])
+		r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
 	return gh_req_start(r);
 }
 

@@ -39,6 +39,7 @@ static void req_free(struct gh_req *r)
 	free(r->list_url);
 	free(r->close_json);
 	free(r->created_key);
+	free(r->want_owner);
 	free(r->marker);
 	free(r);
 }

@@ -87,6 +87,8 @@ struct gh_req {
 	char *marker;                 /* GH_COMMENT_FIND, GH_SEARCH: what to look for */
 	char *close_json;             /* GH_CREATE: follow-up PATCH body */
 	char *created_key;
+	char *want_owner;             /* GH_UPDATE: the login sent as owner, to
+	                                 see whether GitHub assigned it */
 };
 
 struct gh_conn {

@@ -679,6 +679,8 @@ struct item_out {
 	char *error;
 	struct conn_remote r;
 	bool has_remote;
+	unsigned refused_mask;
+	char *owner_refused;     /* refused_reason[ITEM_F_OWNER] */
 };
 
 static void on_item(struct connector *c, const struct conn_result *res,
@@ -691,6 +693,8 @@ static void on_item(struct connector *c, const struct conn_result *res,
 	o->http_status = res->http_status;
 	o->retry_after_ms = res->retry_after_ms;
 	str_replace(&o->error, res->error);
+	o->refused_mask = res->refused_mask;
+	str_replace(&o->owner_refused, res->refused_reason[ITEM_F_OWNER]);
 	if (rem) {
 		o->has_remote = true;
 		conn_remote_init(&o->r);
@@ -708,6 +712,7 @@ static void on_item(struct connector *c, const struct conn_result *res,
 static void item_out_free(struct item_out *o)
 {
 	free(o->error);
+	free(o->owner_refused);
 	if (o->has_remote)
 		conn_remote_free(&o->r);
 	memset(o, 0, sizeof(*o));
@@ -1301,6 +1306,39 @@ static void test_live_comment(void **state)
 	item_out_free(&o);
 }
 
+/* GitHub drops an assignee it cannot assign without an error: a partial
+ * write, reported field by field (connector.h). */
+static void test_live_owner_refused(void **state)
+{
+	LIVE_OR_SKIP(state);
+	struct live *l = *state;
+	struct item_out o, u;
+	json_object_put(admin("POST", "/_sim/seed",
+	                      "{\"repos\":{\"acme/assign\":{\"issues\":[],\"users\":[\"rf-gh\"]}}}",
+	                      200));
+	make_one(l, "acme/assign", &o);
+	struct item_fields want;
+	fields_set(&want, "Page on resolver errors > 1%", NULL, "open", "P1", "detect",
+	           "mallory-gh", NULL);
+	do_update(l, "acme/assign", &o.r, &want,
+	          ITEM_FIELD_BIT(ITEM_F_TITLE) | ITEM_FIELD_BIT(ITEM_F_OWNER), &u);
+	assert_int_equal(u.st, CONN_OK);
+	assert_int_equal(u.refused_mask, ITEM_FIELD_BIT(ITEM_F_OWNER));
+	assert_non_null(strstr(u.owner_refused, "GitHub did not assign mallory-gh in acme/assign"));
+	assert_string_equal(u.r.fields.v[ITEM_F_TITLE], "Page on resolver errors > 1%");
+	assert_null(u.r.fields.v[ITEM_F_OWNER]);
+	item_out_free(&u);
+	/* an assignable login: nothing refused */
+	item_fields_set(&want, ITEM_F_OWNER, "RF-GH");
+	do_update(l, "acme/assign", &o.r, &want, ITEM_FIELD_BIT(ITEM_F_OWNER), &u);
+	assert_int_equal(u.st, CONN_OK);
+	assert_int_equal(u.refused_mask, 0);
+	assert_string_equal(u.r.fields.v[ITEM_F_OWNER], "rf-gh");
+	item_out_free(&u);
+	item_fields_free(&want);
+	item_out_free(&o);
+}
+
 static void do_find_token(struct live *l, const char *repo, const char *token,
                           struct item_out *o)
 {
@@ -1665,6 +1703,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_errors, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_comment, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_find_by_token, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_owner_refused, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_auth, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_queue_and_cancel, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_cancel_own_transfers, live_setup, live_teardown),
