@@ -1,9 +1,30 @@
-/* connector.h — one interface for every tracker (GitHub, Jira, ServiceNow).
+/* connector.h — the connector contract: one interface for every tracker
+ * (GitHub now; Jira, ServiceNow later).
  *
- * A connector maps between the canonical fields of daemon/item.h and one
- * tracker's REST API.  It knows nothing of PostgreSQL: reconcile.c hands
+ * A connector maps between the canonical fields of daemon/core/item.h and
+ * one tracker's REST API.  It knows nothing of PostgreSQL: reconcile hands
  * it canonical values and gets canonical values back.  All operations are
- * asynchronous on the daemon's libuv loop through daemon/http.h.
+ * asynchronous on the daemon's libuv loop through daemon/net/http.h.
+ *
+ * The whole contract, each part stated where it is declared below:
+ *   - Registry (struct conn_type): one row per tracker type — name,
+ *     constructor, its own option group (parsed by config.c with the
+ *     generic rules, values checked by the connector), target check,
+ *     the person column holding a person's identity in it, and the field
+ *     capabilities.  A tracker is its own files + one row; reconcile,
+ *     config.c and the SQL read every tracker fact from the row.
+ *   - Capabilities (conn_type.caps, .normalise): per canonical field,
+ *     native / writable / lossy and how a lossy value comes back; a value
+ *     changed only by the round trip is not a change (daemon/reconcile/
+ *     plan.h).
+ *   - Operations (struct conn_ops): list_changed (a listing that cannot
+ *     skip), create, update, fetch; optional find_by_token (recovery of a
+ *     lost create), comment and find_comment (escalation).
+ *   - Partial writes (conn_result.refused_mask): an update reports field by
+ *     field what the tracker did not apply, with its reason; a write that
+ *     takes several requests (Jira: edit, then a transition) is still one
+ *     operation with one callback.
+ *   - Errors and retries: below.
  *
  * Contract for every operation (libuv habit):
  *   - returns 0 when the operation started; its callback is then called
