@@ -24,33 +24,39 @@ def _comments(sim, number):
     return sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, number))
 
 
-def test_watch_escalates_31_days_overdue_once(cl):
-    wd = H.workdir("watch_escalation-")
-    dsn = cl.createdb("watch_escalation")
+def _setup(cl, name):
+    """Database, simulator, directory and config (flags every 10 s, debug
+    log); one postmortem with one item 31 days overdue, synced to a ticket.
+    Returns (workdir, dsn, sim, config, issue number)."""
+    wd = H.workdir(name + "-")
+    dsn = cl.createdb(name)
     sim = H.Simulator(wd)
+    directory = os.path.join(wd, "directory.conf")
+    H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO)],
+                      people=[("rf", "R. F.", "rf-gh")])
+    config = os.path.join(wd, "closeloop.conf")
+    H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
+                   extra="flags = { interval = 10; };\n")
+    text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
+    with open(config, "w") as f:
+        f.write(text)
+    H.closeloop("migrate", "-c", config)
+    H.closeloop("directory", "load", "-c", config)
+    H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                "SELECT 'PM-W1', 'Ingress outage', id, current_date - 60 FROM platform "
+                "WHERE name = 'kubernetes'")
+    H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
+                "SELECT 1, 'Alert on ingress 5xx', 'P1', 'rf', id, current_date - 31 FROM team "
+                "WHERE name = 'dfds-platform'")
+    H.closeloop("sync", "--once", "-c", config)
+    key = H.scalar(dsn, "SELECT remote_key FROM external_link WHERE state = 'linked'")
+    return wd, dsn, sim, config, int(key.split("#")[1])
+
+
+def test_watch_escalates_31_days_overdue_once(cl):
+    wd, dsn, sim, config, number = _setup(cl, "watch_escalation")
     daemons = []
     try:
-        directory = os.path.join(wd, "directory.conf")
-        H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO)],
-                          people=[("rf", "R. F.", "rf-gh")])
-        config = os.path.join(wd, "closeloop.conf")
-        H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
-                       extra="flags = { interval = 10; };\n")
-        text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
-        with open(config, "w") as f:
-            f.write(text)
-        H.closeloop("migrate", "-c", config)
-        H.closeloop("directory", "load", "-c", config)
-        H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
-                    "SELECT 'PM-W1', 'Ingress outage', id, current_date - 60 FROM platform "
-                    "WHERE name = 'kubernetes'")
-        H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
-                    "SELECT 1, 'Alert on ingress 5xx', 'P1', 'rf', id, current_date - 31 FROM team "
-                    "WHERE name = 'dfds-platform'")
-        H.closeloop("sync", "--once", "-c", config)
-        key = H.scalar(dsn, "SELECT remote_key FROM external_link WHERE state = 'linked'")
-        number = int(key.split("#")[1])
-
         # two daemons on one ledger: one comment
         for i in range(2):
             daemons.append(H.Daemon(config, os.path.join(wd, "daemon-%d.log" % i)))
@@ -92,5 +98,29 @@ def test_watch_escalates_31_days_overdue_once(cl):
         _assert("overdue" in shown and '"days_overdue": 31' in shown, "closeloop flags ITEM: %r" % shown)
     finally:
         for d in daemons:
+            d.stop()
+        sim.stop()
+
+
+def test_watch_unknown_comment_outcome_is_not_sent_twice(cl):
+    """The comment is created but its answer is lost (502 after the fact):
+    the escalation stays 'unknown', and the next run finds the comment by
+    its marker instead of sending a second one."""
+    wd, dsn, sim, config, number = _setup(cl, "watch_unknown")
+    d = None
+    try:
+        sim.fault({"method": "POST", "path_regex": "/comments$"}, {"status": 502}, after=True)
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT state FROM escalation") == "unknown", timeout=60)
+        _assert(ok, "unknown after the lost answer:\n" + d.log()[-2000:])
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT state FROM escalation") == "sent", timeout=60)
+        _assert(ok, "sent on the next run:\n" + d.log()[-2000:])
+        _assert(d.stop() == 0, "clean stop")
+        _assert(len(_comments(sim, number)) == 1, "one comment despite the lost answer")
+        row = H.psql(dsn, "SELECT attempts, outcome FROM escalation")
+        _assert(row == [["2", "found the comment of an earlier attempt"]], "escalation: %r" % row)
+        _assert(sim.stats().get("comment") == 1, "one comment POST: %r" % sim.stats())
+    finally:
+        if d:
             d.stop()
         sim.stop()
