@@ -101,6 +101,8 @@ static const struct cli_option options[] = {
 	        "configuration file (default $CLOSELOOP_CONFIG, else " CLI_DEFAULT_CONFIG ")"),
 	OPT_FLAG("verbose", 'v', verbose, true, "debug logging"),
 	OPT_FLAG("help", 'h', help, true, "print this help and exit"),
+	OPT_ARG("log-format", 0, "FORMAT", log_format, true,
+	        "text (default: LEVEL [key=value ...] message) or json (one object per line)"),
 	OPT_ARG("dsn", 0, "DSN", dsn, false, "libpq connection string, instead of the configuration's"),
 	OPT_ARG("platform", 0, "NAME", platform, false, "platform of the action items"),
 	OPT_ARG("team", 0, "NAME", team, false, "owning team of the action items"),
@@ -272,7 +274,16 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (cli.verbose)
-		log_set_level(LOG_LVL_DEBUG);
+		log_pin_level(LOG_LVL_DEBUG);
+	if (cli.log_format) {
+		int f = log_format_parse(cli.log_format);
+		if (f < 0) {
+			fprintf(stderr, "closeloop: --log-format '%s': expected text or json\n",
+			        cli.log_format);
+			return CLI_USAGE;
+		}
+		log_set_format((enum log_format)f);
+	}
 	if (cli.help) {
 		if (cli.cmd)
 			command_help(stdout, cli.cmd);

@@ -170,14 +170,26 @@ static void plan_value(char *out, size_t n, const char *v)
 	out[o] = 0;
 }
 
-static const char *op_key(const struct rec_op *op)
+/* The ticket's key ("acme/payments#12"), or NULL before it exists. */
+static const char *op_ticket(const struct rec_op *op)
 {
 	if (op->has_remote && op->remote.key)
 		return op->remote.key;
-	if (op->row.remote_key)
-		return op->row.remote_key;
-	return op->t->target;
+	return op->row.remote_key;
 }
+
+static const char *op_key(const struct rec_op *op)
+{
+	const char *k = op_ticket(op);
+	return k ? k : op->t->target;
+}
+
+/* One log line about op with its connector, target, item and ticket as
+ * fields (log.h). */
+#define op_log(lvl, op, ...) \
+	log_with((lvl), (&(struct log_ctx){ .connector = (op)->t->lc->name, \
+		.target = (op)->t->target, .item = (op)->row.item_id, .ticket = op_ticket(op) }), \
+		__VA_ARGS__)
 
 static void op_plan(const struct rec_op *op)
 {
@@ -234,8 +246,7 @@ static void op_on_simple_write(struct db *db, const PGresult *res, const char *e
 	UNUSED(db);
 	UNUSED(res);
 	if (err) {
-		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] link %lld: ledger write failed: %s",
-		         op->t->lc->name, op->row.link_id, err);
+		op_log(LOG_LVL_ERROR, op, "link %lld: ledger write failed: %s", op->row.link_id, err);
 		op->t->errors++;
 	} else {
 		op->t->ledger_writes++;
@@ -247,8 +258,7 @@ static void op_write(struct rec_op *op, const char *sql, int n, const char *cons
 {
 	op_set_state(op, REC_OP_APPLY);
 	if (rec_lc_query(op->t->lc, sql, n, p, op_on_simple_write, op) < 0) {
-		log_item(LOG_LVL_ERROR, op->row.item_id, "[%s] ledger closed or reconnected, write skipped",
-		         op->t->lc->name);
+		op_log(LOG_LVL_ERROR, op, "ledger closed or reconnected, write skipped");
 		op->t->errors++;
 		op_finish(op);
 	}
@@ -262,7 +272,7 @@ static void op_link_error(struct rec_op *op, const char *what, const char *msg, 
 	char id[24];
 	op->t->errors++;
 	op->t->link_errors++;
-	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s %s: %s", op->t->lc->name, what,
+	op_log(LOG_LVL_WARN, op, "%s %s: %s", what,
 	         op_key(op), msg ? msg : "failed");
 	if (op_engine(op)->dry_run || !op->row.link_id) {
 		op_finish(op);
@@ -277,8 +287,7 @@ static void op_broken(struct rec_op *op, const char *reason, const char *msg)
 {
 	char id[24];
 	op->t->broken++;
-	log_item(LOG_LVL_WARN, op->row.item_id, "[%s] ticket %s is %s: link broken, item left as it is",
-	         op->t->lc->name, op_key(op), reason);
+	op_log(LOG_LVL_WARN, op, "ticket %s is %s: link broken, item left as it is", op_key(op), reason);
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
 	const char *p[] = { id, reason, msg ? msg : reason, op->t->lc->source };
 	op_write(op, REC_SQL_BROKEN, 4, p);
@@ -394,8 +403,8 @@ static void op_note_refused(struct rec_op *op, const struct conn_result *res)
 		if (!(mask & ITEM_FIELD_BIT(f)))
 			continue;
 		const char *why = res->refused_reason[f] ? res->refused_reason[f] : "refused";
-		log_item(LOG_LVL_WARN, op->row.item_id, "[%s] %s refused %s = \"%s\": %s; held for %lld s "
-		         "or until the ledger value changes", lc->name, op_key(op),
+		op_log(LOG_LVL_WARN, op, "%s refused %s = \"%s\": %s; held for %lld s "
+		         "or until the ledger value changes", op_key(op),
 		         item_field_name(f), op->row.ledger.v[f] ? op->row.ledger.v[f] : "(none)", why,
 		         (long long)(lc->refusal_backoff_ms / 1000));
 		rec_refusals_add(&op->row.refused, f, op->row.ledger.v[f], why, ts_now_ms(),
@@ -491,8 +500,8 @@ static void on_created_batch(struct db *db, const PGresult *res, const char *err
 				continue;
 			alone[i] = true;
 			if (PQgetisnull(res, r, 1)) {
-				log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] link %lld no longer 'creating':"
-				         " nothing written", t->lc->name, link);
+				op_log(LOG_LVL_DEBUG, op, "link %lld no longer 'creating':"
+				         " nothing written", link);
 				op_finish(op);
 			} else {
 				op_link_error(op, "ledger write for created", PQgetvalue(res, r, 1), false);
@@ -539,7 +548,7 @@ static void op_created(struct rec_op *op)
 	struct rec_target *t = op->t;
 	rec_canon_remote(t->lc->idmap, &op->remote.fields, &op->row.ledger, &op->rcanon);
 	t->created++;
-	log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] created %s", t->lc->name,
+	op_log(LOG_LVL_DEBUG, op, "created %s",
 	         op->remote.key ? op->remote.key : "?");
 	op_set_state(op, REC_OP_APPLY);
 	if (!t->created_wait) {
@@ -582,8 +591,7 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 		op_created(op);
 		break;
 	case REC_CALL_FIND: /* the lost create's ticket: adopt it */
-		log_item(LOG_LVL_INFO, op->row.item_id, "[%s] found %s by its create token",
-		         op->t->lc->name, r->key ? r->key : "?");
+		op_log(LOG_LVL_INFO, op, "found %s by its create token", r->key ? r->key : "?");
 		op->kind = REC_OP_ADOPT_TOKEN;
 		op_decide(op);
 		break;
@@ -605,8 +613,8 @@ static void op_remote_failed(struct rec_op *op, const struct conn_result *res)
 	}
 	if (op->call == REC_CALL_FIND && res->status == CONN_RATE_LIMITED) {
 		/* the search's own limit: this link waits, the pass goes on */
-		log_item(LOG_LVL_INFO, op->row.item_id, "[%s] token search rate limited; "
-		         "the create is retried next cycle", name);
+		op_log(LOG_LVL_INFO, op, "token search rate limited; "
+		         "the create is retried next cycle");
 		op_finish(op);
 		return;
 	}
@@ -750,8 +758,7 @@ static void op_decide(struct rec_op *op)
 		return;
 	}
 	if (op->mr.push_mask)
-		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] %s kept other values after the update",
-		         lc->name, op_key(op));
+		op_log(LOG_LVL_DEBUG, op, "%s kept other values after the update", op_key(op));
 	op_apply(op);
 }
 
@@ -866,8 +873,8 @@ static void op_recover(struct rec_op *op)
 	int64_t age = op->row.has_intent ? ts_now_ms() - op->row.intent_ms : INT64_MAX;
 	if (age < lc->create_min_age_ms) {
 		op->t->recover_waiting++;
-		log_item(LOG_LVL_DEBUG, op->row.item_id, "[%s] create intent %lld s old: not sent "
-		         "again before %lld s", lc->name, (long long)(age / 1000),
+		op_log(LOG_LVL_DEBUG, op, "create intent %lld s old: not sent "
+		         "again before %lld s", (long long)(age / 1000),
 		         (long long)(lc->create_min_age_ms / 1000));
 		op_finish(op);
 		return;

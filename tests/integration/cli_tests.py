@@ -146,3 +146,36 @@ def test_cli_show_and_list(cl):
     _assert(sj["item"]["id"] == item and any(e["field"] == "state" for e in sj["history"]), sj)
     missing = H.closeloop("show", "-c", conf, "99999", check=False)
     _assert(missing.returncode == 1 and "closeloop list" in missing.stderr, missing.stderr)
+
+
+def test_cli_log_format_json_lines_with_fields(cl):
+    wd = H.workdir("cli-logjson-")
+    sim = H.Simulator(wd)
+    md = os.path.join(H.ROOT, "tests", "fixtures", "postmortems", "synthetic", "checkboxes.md")
+    dirfile = os.path.join(wd, "directory.conf")
+    H.write_directory(dirfile, [("security", "identity", "github-test", "acme/security")])
+
+    def ledger(name):
+        conf = os.path.join(wd, name + ".conf")
+        H.write_config(conf, cl.createdb(name), sim.url, ["acme/security"], directory=dirfile)
+        H.closeloop("migrate", "-c", conf)
+        H.closeloop("import", "-c", conf, "--team", "security", md)
+        return conf
+    try:
+        # a first sync creates one issue per item; -v logs each creation
+        out = H.closeloop("--log-format=json", "sync", "--once", "-v", "-c", ledger("cli_logjson"))
+        lines = [json.loads(l) for l in out.stderr.splitlines() if l.strip()]
+        _assert(lines and all("level" in l and "msg" in l for l in lines), out.stderr)
+        created = [l for l in lines if l["msg"].startswith("created ")]
+        _assert(created, "creation lines:\n" + out.stderr)
+        _assert(all(l.get("connector") == "github-test" and l.get("target") == "acme/security"
+                    and isinstance(l["item"], int) and l.get("ticket", "").startswith("acme/security#")
+                    for l in created), created)
+        text = H.closeloop("sync", "--once", "-v", "-c", ledger("cli_logtext"))
+        _assert(re.search(r"^debug \[connector=github-test target=acme/security item=\d+ "
+                          r"ticket=acme/security#\d+\] created ", text.stderr, re.M),
+                "text lines carry key=value fields:\n" + text.stderr[-2000:])
+        bad = H.closeloop("--log-format=xml", "version", check=False)
+        _assert(bad.returncode == 2 and "text or json" in bad.stderr, bad.stderr)
+    finally:
+        sim.stop()

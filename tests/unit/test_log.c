@@ -55,6 +55,7 @@ static int reset(void **state)
 	log_clear_secrets();
 	log_set_level(LOG_LVL_INFO);
 	log_set_timestamps(false);
+	log_set_format(LOG_FMT_TEXT);
 	return 0;
 }
 
@@ -86,9 +87,9 @@ static void test_secret_masked_everywhere(void **state)
 	assert_masked(out, out, TOKEN);
 	/* enough of the line survives to be useful */
 	assert_non_null(strstr(out, "info using token *** for the request\n"));
-	assert_non_null(strstr(out, "warn [***] a secret used as the prefix\n"));
+	assert_non_null(strstr(out, "warn [connector=***] a secret used as the prefix\n"));
 	assert_non_null(strstr(out, "https://x-access-token:***@api.github.com/repos/acme/k8s?token=***&per_page=100"));
-	assert_non_null(strstr(out, "info [item 42] header Authorization: Bearer ***\n"));
+	assert_non_null(strstr(out, "info [item=42] header Authorization: Bearer ***\n"));
 	assert_non_null(strstr(out, "glued***glued"));
 	/* a prefix of the token is not the token: printed as is */
 	assert_null(strstr(out, "ghp_R3ally"));
@@ -168,7 +169,7 @@ static void test_cfg_load_registers_tokens(void **state)
 	assert_non_null(after);
 	assert_masked(out, after, FILE_TOKEN);
 	assert_masked(out, after, ENV_TOKEN);
-	assert_non_null(strstr(after, "info [from-file] Authorization: Bearer ***\n"));
+	assert_non_null(strstr(after, "info [connector=from-file] Authorization: Bearer ***\n"));
 	free(out);
 	cfg_free(c);
 	unsetenv("CLOSELOOP_LOGTEST_TOKEN");
@@ -202,11 +203,41 @@ static void test_level_filtering(void **state)
 	assert_string_equal(out,
 		"warn w1\n"
 		"error e1\n"
-		"warn [item 7] item-warn-1\n"
+		"warn [item=7] item-warn-1\n"
 		"debug d2\n"
-		"debug [github-main] c2\n"
+		"debug [connector=github-main] c2\n"
 		"error e3\n");
 	free(out);
+}
+
+/* key=value fields in text, one JSON object per line, secrets masked in
+ * both, values with spaces or quotes quoted. */
+static void test_fields_text_and_json(void **state)
+{
+	(void)state;
+	log_add_secret(TOKEN);
+	const struct log_ctx ctx = { .connector = "github-main", .target = "acme/pay ments",
+	                             .item = 42, .ticket = "acme/payments#12" };
+	capture_begin();
+	log_with(LOG_LVL_WARN, &ctx, "PATCH refused: \"%s\"", TOKEN);
+	log_with(LOG_LVL_DEBUG, &ctx, "filtered out");
+	log_set_format(LOG_FMT_JSON);
+	log_with(LOG_LVL_WARN, &ctx, "PATCH refused: \"%s\"\tend", TOKEN);
+	log_item(LOG_LVL_INFO, 7, "plain");
+	log_info("no fields");
+	char *out = capture_end();
+	assert_masked(out, out, TOKEN);
+	assert_string_equal(out,
+		"warn [connector=github-main target=\"acme/pay ments\" item=42 "
+		"ticket=acme/payments#12] PATCH refused: \"***\"\n"
+		"{\"level\":\"warn\",\"connector\":\"github-main\",\"target\":\"acme/pay ments\","
+		"\"item\":42,\"ticket\":\"acme/payments#12\",\"msg\":\"PATCH refused: \\\"***\\\"\\u0009end\"}\n"
+		"{\"level\":\"info\",\"item\":7,\"msg\":\"plain\"}\n"
+		"{\"level\":\"info\",\"msg\":\"no fields\"}\n");
+	free(out);
+	assert_int_equal(log_format_parse("json"), LOG_FMT_JSON);
+	assert_int_equal(log_format_parse("text"), LOG_FMT_TEXT);
+	assert_int_equal(log_format_parse("xml"), -1);
 }
 
 static void test_timestamps(void **state)
@@ -231,6 +262,7 @@ int main(void)
 		cmocka_unit_test_setup(test_cfg_load_registers_tokens, reset),
 		cmocka_unit_test_setup(test_level_filtering, reset),
 		cmocka_unit_test_setup(test_timestamps, reset),
+		cmocka_unit_test_setup(test_fields_text_and_json, reset),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	log_clear_secrets();
