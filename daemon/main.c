@@ -38,6 +38,7 @@ static int cmd_import(const struct cli *cli);
 static int cmd_directory(const struct cli *cli);
 static int cmd_check_config(const struct cli *cli);
 static int cmd_flags(const struct cli *cli);
+static int cmd_escalate(const struct cli *cli);
 static int cmd_version(const struct cli *cli);
 static int cmd_help(const struct cli *cli);
 
@@ -78,6 +79,10 @@ static const struct cli_command commands[] = {
 	{ "flags", cmd_flags, "[--once] [--now TIME] [ITEM]",
 	  "list open flags (of one action item); --once computes them first", "once now",
 	  "closeloop flags --once -c /etc/closeloop/closeloop.conf" },
+	{ "escalate", cmd_escalate, "--dry-run [--now TIME]",
+	  "print the escalations the daemon would send now, to whom and where; writes nothing",
+	  "dry-run now",
+	  "closeloop escalate --dry-run -v -c /etc/closeloop/closeloop.conf" },
 	{ "version", cmd_version, "", "print the version", "", "closeloop version" },
 	{ "help", cmd_help, "[SUBCOMMAND]", "print this overview, or one subcommand's help", "",
 	  "closeloop help import" },
@@ -394,6 +399,33 @@ static int cmd_flags(const struct cli *cli)
 	}
 	code = CLI_OK;
 out:
+	if (c)
+		PQfinish(c);
+	cfg_free(cfg);
+	return code;
+}
+
+/* `closeloop escalate --dry-run`: the daemon sends escalations; this shows
+ * what it would send (with -v, the comments themselves). */
+static int cmd_escalate(const struct cli *cli)
+{
+	if (!cli->dry_run || cli->argc) {
+		fputs("closeloop escalate: only --dry-run is supported (the daemon sends "
+		      "escalations on its flags timer)\n", stderr);
+		cli_usage_hint(cli);
+		return CLI_USAGE;
+	}
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg)
+		return CLI_FAIL;
+	int code = CLI_FAIL;
+	char err[1024];
+	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
+	if (c && watch_escalate_dry_run(c, &cfg->watch, cli->now, cli->verbose, stdout, err,
+	                                sizeof(err)) < 0)
+		log_error("escalate: %s", err);
+	else if (c)
+		code = CLI_OK;
 	if (c)
 		PQfinish(c);
 	cfg_free(cfg);

@@ -64,16 +64,6 @@ struct watch_send {
 	struct conn_remote ref;
 };
 
-static const char SQL_FLAGS[] =
-	"SELECT r_kind, r_raised, r_cleared, r_open "
-	"FROM closeloop_flags_compute($1::timestamptz, $2::jsonb, $3)";
-static const char SQL_ARM[] =
-	"SELECT closeloop_escalation_arm($1::timestamptz, $2::jsonb, $3)";
-static const char SQL_CLAIM[] =
-	"SELECT r_id, r_check, r_connector, r_target, r_remote_key, r_marker, r_rung, r_flag,"
-	" r_recipient, r_login, r_platform, r_item, r_title, r_pm_ref, r_pm_title,"
-	" r_due::text, r_days "
-	"FROM closeloop_escalation_claim($1::timestamptz, $2, $3::int, $4::int)";
 static const char SQL_DONE[] =
 	"SELECT closeloop_escalation_done($1::bigint, $2, $3, $4, $5, $6::timestamptz)";
 
@@ -277,7 +267,7 @@ static void claim(struct watch *w)
 	snprintf(lease, sizeof(lease), "%d", WATCH_LEASE_S);
 	const char *p[4] = { NULL, w->by, limit, lease };
 	set_state(w, WATCH_CLAIM);
-	if (db_query(w->db, SQL_CLAIM, 4, p, on_claim, w) < 0)
+	if (db_query(w->db, watch_sql_claim, 4, p, on_claim, w) < 0)
 		on_claim(w->db, NULL, "ledger connection is closing", w);
 }
 
@@ -334,7 +324,7 @@ static void on_flags(struct db *db, const PGresult *res, const char *err, void *
 	char *rungs = watch_rungs_json(&w->cfg->watch);
 	const char *p[3] = { NULL, rungs, w->by };
 	set_state(w, WATCH_ARM);
-	if (db_query(w->db, SQL_ARM, 3, p, on_arm, w) < 0)
+	if (db_query(w->db, watch_sql_arm, 3, p, on_arm, w) < 0)
 		on_arm(w->db, NULL, "ledger connection is closing", w);
 	free(rungs);
 }
@@ -345,7 +335,7 @@ static void run_start(struct watch *w)
 	const char *p[3] = { NULL, opts, w->by };
 	w->errors = 0;
 	set_state(w, WATCH_FLAGS);
-	if (db_query(w->db, SQL_FLAGS, 3, p, on_flags, w) < 0)
+	if (db_query(w->db, watch_sql_flags, 3, p, on_flags, w) < 0)
 		on_flags(w->db, NULL, "ledger connection is closing", w);
 	free(opts);
 }

@@ -71,6 +71,13 @@ void watch_stop(struct watch *w, int64_t timeout_ms, void (*stopped_cb)(void *),
 
 /* ---- pure helpers (watch_text.c), shared with the CLI ---- */
 
+/* The statements of a run, $1 = now (NULL: the ledger's clock):
+ * flags ($2 options JSON, $3 by), arm ($2 rungs JSON, $3 by), claim ($2 by,
+ * $3 limit, $4 lease seconds; columns as watch.c's send_start reads them). */
+extern const char watch_sql_flags[];
+extern const char watch_sql_arm[];
+extern const char watch_sql_claim[];
+
 /* The p_opts JSON of closeloop_flags_compute from the configuration.
  * Caller frees. */
 char *watch_flags_options_json(const struct cfg_watch *cw);
@@ -103,6 +110,14 @@ char *watch_esc_message(const struct watch_esc *e);
  * one line per kind to out.  Returns 0 or -EIO with err. */
 int watch_flags_once(PGconn *c, const struct cfg_watch *cw, const char *now_text,
                      const char *by, FILE *out, char *err, size_t errlen) MUST_CHECK;
+
+/* `closeloop escalate --dry-run`: in one transaction that is rolled back,
+ * compute the flags, arm the ladder and claim every escalation due at
+ * now_text (NULL = now), then print what would be sent, to whom, through
+ * which channel (with the comment when verbose).  Writes nothing.  Returns
+ * the number of escalations (>= 0) or -EIO with err. */
+int watch_escalate_dry_run(PGconn *c, const struct cfg_watch *cw, const char *now_text,
+                           bool verbose, FILE *out, char *err, size_t errlen) MUST_CHECK;
 
 /* Print the open flags (v_item_flag_open), of one item when item (an id
  * as text) is not NULL, one line each.  Returns 0 or -EIO with err. */

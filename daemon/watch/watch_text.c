@@ -8,6 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char watch_sql_flags[] =
+	"SELECT r_kind, r_raised, r_cleared, r_open "
+	"FROM closeloop_flags_compute($1::timestamptz, $2::jsonb, $3)";
+const char watch_sql_arm[] =
+	"SELECT closeloop_escalation_arm($1::timestamptz, $2::jsonb, $3)";
+const char watch_sql_claim[] =
+	"SELECT r_id, r_check, r_connector, r_target, r_remote_key, r_marker, r_rung, r_flag,"
+	" r_recipient, r_login, r_platform, r_item, r_title, r_pm_ref, r_pm_title,"
+	" r_due::text, r_days "
+	"FROM closeloop_escalation_claim($1::timestamptz, $2, $3::int, $4::int)";
+
 static char *json_take(struct json_object *o)
 {
 	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -107,9 +118,7 @@ int watch_flags_once(PGconn *c, const struct cfg_watch *cw, const char *now_text
 	char *opts = watch_flags_options_json(cw);
 	const char *params[3] = { now_text, opts, by };
 	int rc = 0;
-	PGresult *res = db_sync_exec(c, "SELECT r_kind, r_raised, r_cleared, r_open "
-	                             "FROM closeloop_flags_compute($1::timestamptz, $2::jsonb, $3)",
-	                             3, params, err, errlen);
+	PGresult *res = db_sync_exec(c, watch_sql_flags, 3, params, err, errlen);
 	if (!res) {
 		rc = -EIO;
 		goto out;
@@ -147,4 +156,69 @@ int watch_flags_print(PGconn *c, const char *item, FILE *out, char *err, size_t 
 		        PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), PQgetvalue(res, i, 4));
 	PQclear(res);
 	return 0;
+}
+
+static const char *nz(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* Print the claimed rows of watch_sql_claim as the daemon would send them. */
+static void print_claims(const PGresult *r, bool verbose, FILE *out)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *days = nz(r, i, 16);
+		struct watch_esc e = {
+			.rung = nz(r, i, 6), .flag = nz(r, i, 7), .recipient = nz(r, i, 8),
+			.login = nz(r, i, 9), .platform = nz(r, i, 10), .title = nz(r, i, 12),
+			.pm_ref = nz(r, i, 13), .pm_title = nz(r, i, 14), .due = nz(r, i, 15),
+			.days = days ? (int)strtol(days, NULL, 10) : 0,
+			.id = strtoll(PQgetvalue(r, i, 0), NULL, 10), .marker = nz(r, i, 5),
+		};
+		char *who = watch_esc_identity(&e);
+		fprintf(out, "would comment on %s (connector %s) for item %s \"%s\": rung %s -> %s\n",
+		        PQgetvalue(r, i, 4), PQgetvalue(r, i, 2), PQgetvalue(r, i, 11), e.title, e.rung,
+		        who ? who : e.recipient ? e.recipient : "nobody in the directory");
+		if (verbose) {
+			char *msg = watch_esc_message(&e);
+			fprintf(out, "%s\n\n", msg);
+			free(msg);
+		}
+		free(who);
+	}
+}
+
+int watch_escalate_dry_run(PGconn *c, const struct cfg_watch *cw, const char *now_text,
+                           bool verbose, FILE *out, char *err, size_t errlen)
+{
+	char *opts = watch_flags_options_json(cw), *rungs = watch_rungs_json(cw);
+	const char *by = "dry-run";
+	const char *pf[3] = { now_text, opts, by }, *pa[3] = { now_text, rungs, by };
+	const char *pc[4] = { now_text, by, "1000000", "0" };
+	PGresult *r = NULL;
+	int rc = -EIO;
+	if (db_sync_command(c, "BEGIN", 0, NULL, err, errlen) < 0)
+		goto out;
+	if (!(r = db_sync_exec(c, watch_sql_flags, 3, pf, err, errlen)))
+		goto rollback;
+	PQclear(r);
+	if (!(r = db_sync_exec(c, watch_sql_arm, 3, pa, err, errlen)))
+		goto rollback;
+	PQclear(r);
+	if (!(r = db_sync_exec(c, watch_sql_claim, 4, pc, err, errlen)))
+		goto rollback;
+	print_claims(r, verbose, out);
+	rc = PQntuples(r);
+	PQclear(r);
+	fprintf(out, "%d escalation(s) would be sent; nothing was written\n", rc);
+rollback:;
+	char rerr[256]; /* the first error, if any, stays in err */
+	if (db_sync_command(c, "ROLLBACK", 0, NULL, rerr, sizeof(rerr)) < 0 && rc >= 0) {
+		snprintf(err, errlen, "%s", rerr);
+		rc = -EIO;
+	}
+out:
+	free(opts);
+	free(rungs);
+	return rc;
 }

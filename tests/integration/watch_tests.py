@@ -57,6 +57,14 @@ def test_watch_escalates_31_days_overdue_once(cl):
     wd, dsn, sim, config, number = _setup(cl, "watch_escalation")
     daemons = []
     try:
+        # the dry run says what would be sent, and writes nothing
+        out = H.closeloop("escalate", "--dry-run", "-c", config).stdout
+        _assert("would comment on %s (connector %s)" % (REPO + "#%d" % number, CONN) in out
+                and "rung overdue-30 -> @lead-kubernetes-gh" in out, "dry run: %r" % out)
+        _assert(H.scalar(dsn, "SELECT count(*) FROM escalation") == "0"
+                and H.scalar(dsn, "SELECT count(*) FROM item_flag") == "0", "the dry run wrote nothing")
+        _assert(_comments(sim, number) == [], "no comment from the dry run")
+
         # two daemons on one ledger: one comment
         for i in range(2):
             daemons.append(H.Daemon(config, os.path.join(wd, "daemon-%d.log" % i)))
