@@ -614,6 +614,30 @@ static void env_down(struct env *v)
 	pgtest_drop(&v->pg);
 }
 
+/* Replace the engine by a dry-run one whose plan goes to a string; run one
+ * cycle; return the plan (caller frees) and put the real engine back. */
+static char *dry_run_plan(struct env *v)
+{
+	char *plan = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&plan, &len);
+	assert_non_null(f);
+	v->stopped = false;
+	rec_engine_stop(v->e, 1000, on_stopped, v);
+	run_until(v, &v->stopped);
+	struct rec_options ro = { .dry_run = true, .plan_out = f };
+	assert_int_equal(rec_engine_new(&v->e, &v->loop, v->db, &v->conn, 1, v->cfg, &ro), 0);
+	assert_int_equal(sync_once(v), 0);
+	v->stopped = false;
+	rec_engine_stop(v->e, 1000, on_stopped, v);
+	run_until(v, &v->stopped);
+	fclose(f);
+	struct rec_options real = { .dry_run = false };
+	assert_int_equal(rec_engine_new(&v->e, &v->loop, v->db, &v->conn, 1, v->cfg, &real), 0);
+	v->stopped = false;
+	return plan;
+}
+
 static struct desk_ticket *ticket(struct env *v, const char *title)
 {
 	struct desk *d = (struct desk *)v->conn;
@@ -670,10 +694,23 @@ static void test_refused_field_recorded_others_applied(void **state)
 	assert_int_equal(sync_once(&v), 0); /* quiet */
 	assert_int_equal(d->updates, 2);
 
+	/* the dry-run plan shows the held field with the tracker's reason */
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET due_date = '2027-02-01' WHERE id = 2", 0, NULL);
+	char *plan = dry_run_plan(&v);
+	if (!strstr(plan, "push    OPS-2  item 2  due_date: 2027-01-15 -> 2027-02-01") ||
+	    !strstr(plan, "held    OPS-2  item 2  state: wont_do  (workflow 'Ops' has no "
+	                  "transition to Won't Do)"))
+		fail_msg("plan: %s", plan);
+	free(plan);
+	assert_int_equal(d->updates, 2); /* the dry run wrote nothing */
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(d->updates, 3);
+	assert_int_equal(d->last_update_mask, ITEM_FIELD_BIT(ITEM_F_DUE_DATE));
+
 	/* a new ledger value is tried at once, and the refusal is cleared */
 	pgtest_exec(v.pg.conn, "UPDATE action_item SET state = 'done' WHERE id = 2", 0, NULL);
 	assert_int_equal(sync_once(&v), 0);
-	assert_int_equal(d->updates, 3);
+	assert_int_equal(d->updates, 4);
 	assert_int_equal(d->last_update_mask, ITEM_FIELD_BIT(ITEM_F_STATE));
 	assert_string_equal(t->f.v[ITEM_F_STATE], "done");
 	assert_q(&v, "SELECT refused IS NULL AND refused_retry_at IS NULL FROM external_link"
