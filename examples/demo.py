@@ -12,7 +12,9 @@
    shows what happened;
 4. shows a round trip: an issue closed on the simulator arrives in the
    ledger as done; a due date changed in the ledger (plain SQL) arrives
-   on the issue through LISTEN/NOTIFY;
+   on the issue through LISTEN/NOTIFY; then the flags raised on the real
+   postmortems, and one escalation end to end (an item moved 31 days past
+   its due date gets one comment mentioning its platform lead);
 5. runs one more cycle to show that nothing is created twice;
 6. writes the quarterly closure report (HTML and Markdown, under
    build/demo-report/) on a second ledger with a generated history of the
@@ -80,7 +82,8 @@ def main():
         say("   simulator: %s (etcd-io/etcd seeded with issues %s)" % (sim.url, ", ".join(map(str, sorted(ETCD_ISSUES)))))
         conf = os.path.join(wd, "closeloop.conf")
         H.write_config(conf, dsn, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
-                       directory=os.path.join(EX, "directory.conf"), poll=10, connector=CONN)
+                       directory=os.path.join(EX, "directory.conf"), poll=10, connector=CONN,
+                       extra="flags = { interval = 10; };\n")
 
         head("closeloop migrate / directory load / check-config")
         say("   " + H.closeloop("migrate", "-c", conf).stdout.strip())
@@ -158,6 +161,38 @@ def main():
             % (key2, m.group(1) if m else "?", [a["login"] for a in b.get("assignees", [])], time.time() - t0,
                "" if got else ", did not arrive"))
 
+        head("flags on the real postmortems (closeloop flags --once)")
+        say("   (the daemon computes them every 10 s here; `open` is what stands now)")
+        for line in H.closeloop("flags", "--once", "-c", conf).stdout.splitlines():
+            if line.startswith("item ") or line.startswith("no open flags"):
+                break
+            say("   " + line)
+        say("   examples (v_item_flag_open):")
+        table(dsn, "SELECT DISTINCT ON (kind) '    ', kind, postmortem, left(coalesce(title, ''), 50), "
+                   "detail::text FROM v_item_flag_open ORDER BY kind, postmortem, action_item_id")
+
+        head("escalation: an item 31 days overdue -> one comment mentioning the platform lead")
+        item3, key3 = H.psql(dsn, "SELECT action_item_id, remote_key FROM external_link WHERE state='linked' "
+                                  "AND target='dfds/platform-backlog' ORDER BY action_item_id OFFSET 2 LIMIT 1")[0]
+        num3 = int(key3.split("#")[1])
+        say("   the demo moves item %s (%s) 31 days past its due date, with plain SQL" % (item3, key3))
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date - 31 WHERE id=%s" % item3)
+        for line in H.closeloop("escalate", "--dry-run", "-c", conf).stdout.splitlines():
+            if key3 + " " in line or line.endswith("nothing was written"):
+                say("   dry run: " + line)
+        sent = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation WHERE action_item_id=%s "
+                                                "AND state='sent'" % item3) == "1", 60)
+        o, r = "dfds/platform-backlog".split("/")
+        comments = sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, num3))
+        say("   %s has %d comment(s)%s; the first one:" % (key3, len(comments), "" if sent else
+                                                         " (the escalation was not sent in 60 s)"))
+        for line in (comments[0]["body"] if comments else "").splitlines():
+            say("     | " + line)
+        table(dsn, "SELECT '   escalation:', rung, state, recipient_identity, remote_url FROM escalation "
+                   "WHERE action_item_id=%s" % item3)
+        table(dsn, "SELECT '   all escalations by state:', state, count(*) FROM escalation GROUP BY 2 ORDER BY 2")
+        ok_escalation = sent and len(comments) == 1
+
         head("no duplicates: stop the daemon, run one more cycle")
         rc = daemon.stop()
         say("   daemon stopped with status %d" % rc)
@@ -169,7 +204,7 @@ def main():
         st = sim.stats()
         say("   issues before %s, after %s; the last two cycles made %d request(s), %d create(s)"
             % (before, after, st.get("total", 0), st.get("create", 0)))
-        ok = rc == 0 and got and before == after
+        ok = rc == 0 and got and before == after and ok_escalation
 
         head("the quarterly closure report (on a GENERATED history, see examples/demo-history.sql)")
         say("   a second ledger: the same real postmortems, published over the last five quarters,")
