@@ -702,7 +702,7 @@ def test_report_every_format(cl):
         assert_true("| Closure rate | 50.0% | 60.0% | 33.3% |\n" in md, "md closure rate per team")
         assert_true("| Load-test the authorisation path (PM-1) | checkout | alice | 2026-05-01 | 153 |" in md,
                     "md oldest overdue item")
-        assert_true("Escalations: not counted" in md, "md says escalations are not recorded")
+        assert_true("| Escalations sent | 1 | 1 | 0 |" in md, "md escalations sent in the quarter")
         rows = list(csv.reader(open(paths["csv"], newline="")))
         assert_eq(rows[0], ["quarter", "level", "platform", "team", "metric", "value"], "csv header")
         assert_true(["2026Q3", "team", "payments", "checkout", "closure_rate", "0.6000"] in rows, "csv rate")
@@ -713,7 +713,7 @@ def test_report_every_format(cl):
         alls = [f for f in doc["figures"] if f["level"] == "all"][0]
         assert_eq((alls["opened"], alls["closed_done"], alls["closed_wont_do"], alls["closure_rate"],
                    alls["median_days_to_close"], alls["overdue_end"], alls["escalations"]),
-                  (5, 3, 1, 0.4444, 74.8, 3, None), "json figures")
+                  (5, 3, 1, 0.4444, 74.8, 3, 1), "json figures")
         assert_eq([t["quarter"] for t in doc["trend"]], ["2025Q4", "2026Q1", "2026Q2", "2026Q3"], "json trend")
         assert_eq([o["days_overdue"] for o in doc["overdue"]], [153, 78, 30], "json overdue")
         html = open(paths["html"]).read()

@@ -3,7 +3,9 @@
  * (CLOSELOOP_TEST_DSN), on the ledger of tests/fixtures/report/ledger.sql
  * whose history is built with ordinary updates at chosen times.
  *
- * Expected figures for 2026Q3 (2026-07-01 .. 2026-10-01 UTC), by hand:
+ * Expected figures for 2026Q3 (2026-07-01 .. 2026-10-01 UTC), by hand
+ * (escalations: one sent for E on 08-15; a failed one for G and one sent
+ * for G on 10-02 do not count):
  *   checkout    A closed done 08-10 (due 06-30: late, 131.0 days),
  *               B closed done 09-30 23:58 (due 09-30: on time, 87.6 days),
  *               C due moved 08-01 -> 09-15, closed 09-10 (on time, 62.0),
@@ -108,41 +110,41 @@ static void test_figures_2026q3(void **state)
 	assert_string_equal(r->first_day, "2026-07-01");
 	assert_string_equal(r->last_day, "2026-09-30");
 	assert_true(r->complete);
-	assert_non_null(r->escalations_note); /* no escalation table in this ledger */
+	assert_null(r->escalations_note); /* sql/012_watch.sql: the escalation table */
 	expect_row(r, "team", "payments", "checkout",
 		"opened=3 closed_done=3 closed_wont_do=0 in_play=5 closure_rate=0.6000 "
 		"closed_on_time=2 closed_late=1 closed_undated=0 median_days_to_close=87.6 "
 		"p90_days_to_close=122.3 open_end=2 open_age_0_30=0 open_age_31_90=1 "
 		"open_age_91_180=0 open_age_over_180=1 overdue_end=2 needs_decision=1 ownerless=0 "
-		"undated=0 escalations=NULL postmortems_published=1 postmortem_items=3 "
+		"undated=0 escalations=0 postmortems_published=1 postmortem_items=3 "
 		"postmortem_items_closed=2");
 	expect_row(r, "team", "payments", "ledger-team",
 		"opened=1 closed_done=0 closed_wont_do=1 in_play=3 closure_rate=0.3333 "
 		"closed_on_time=1 closed_late=0 closed_undated=0 median_days_to_close=49.0 "
 		"p90_days_to_close=49.0 open_end=2 open_age_0_30=0 open_age_31_90=0 "
 		"open_age_91_180=1 open_age_over_180=1 overdue_end=1 needs_decision=1 ownerless=1 "
-		"undated=1 escalations=NULL postmortems_published=1 postmortem_items=1 "
+		"undated=1 escalations=1 postmortems_published=1 postmortem_items=1 "
 		"postmortem_items_closed=1");
 	expect_row(r, "platform", "payments", NULL,
 		"opened=4 closed_done=3 closed_wont_do=1 in_play=8 closure_rate=0.5000 "
 		"closed_on_time=3 closed_late=1 closed_undated=0 median_days_to_close=74.8 "
 		"p90_days_to_close=118.0 open_end=4 open_age_0_30=0 open_age_31_90=1 "
 		"open_age_91_180=1 open_age_over_180=2 overdue_end=3 needs_decision=2 ownerless=1 "
-		"undated=1 escalations=NULL postmortems_published=1 postmortem_items=4 "
+		"undated=1 escalations=1 postmortems_published=1 postmortem_items=4 "
 		"postmortem_items_closed=3");
 	expect_row(r, "platform", "search", NULL,
 		"opened=1 closed_done=0 closed_wont_do=0 in_play=1 closure_rate=0.0000 "
 		"closed_on_time=0 closed_late=0 closed_undated=0 median_days_to_close=NULL "
 		"p90_days_to_close=NULL open_end=1 open_age_0_30=1 open_age_31_90=0 "
 		"open_age_91_180=0 open_age_over_180=0 overdue_end=0 needs_decision=0 ownerless=0 "
-		"undated=0 escalations=NULL postmortems_published=1 postmortem_items=1 "
+		"undated=0 escalations=0 postmortems_published=1 postmortem_items=1 "
 		"postmortem_items_closed=0");
 	expect_row(r, "all", NULL, NULL,
 		"opened=5 closed_done=3 closed_wont_do=1 in_play=9 closure_rate=0.4444 "
 		"closed_on_time=3 closed_late=1 closed_undated=0 median_days_to_close=74.8 "
 		"p90_days_to_close=118.0 open_end=5 open_age_0_30=1 open_age_31_90=1 "
 		"open_age_91_180=1 open_age_over_180=2 overdue_end=3 needs_decision=2 ownerless=1 "
-		"undated=1 escalations=NULL postmortems_published=2 postmortem_items=5 "
+		"undated=1 escalations=1 postmortems_published=2 postmortem_items=5 "
 		"postmortem_items_closed=3");
 	/* the trend: four quarters, oldest first */
 	assert_string_equal(r->trend_quarter[0], "2025Q4");
@@ -395,10 +397,11 @@ static void test_formats(void **state)
 	assert_non_null(strstr(md, "| Load-test the authorisation path (PM-1) | checkout | alice | "
 	                       "2026-05-01 | 153 | [acme/checkout#"));
 	assert_non_null(strstr(md, "| Closure rate | – | 0.0% | 25.0% | 44.4% |\n"));
-	assert_non_null(strstr(md, "Escalations: not counted"));
+	assert_null(strstr(md, "Escalations: not counted"));
+	assert_non_null(strstr(md, "| Escalations sent | 1 | 1 | 0 |\n"));
 	char *csv = render(r, REPORT_CSV);
 	assert_non_null(strstr(csv, "\r\n2026Q3,team,payments,checkout,closure_rate,0.6000\r\n"));
-	assert_non_null(strstr(csv, "\r\n2026Q3,all,,,escalations,\r\n"));
+	assert_non_null(strstr(csv, "\r\n2026Q3,all,,,escalations,1\r\n"));
 	char *js = render(r, REPORT_JSON);
 	struct json_object *o = json_tokener_parse(js);
 	assert_non_null(o);
