@@ -28,12 +28,13 @@ const char REC_SQL_IDMAP[] =
 	" FROM person p) p WHERE ident IS NOT NULL AND ident <> ''";
 
 /* Open items without any managed link whose route (team target, else the
- * configured default) is no configured (connector, target) pair. */
+ * configured default) is no configured (connector, target) pair.  "Without
+ * any managed link" is action_item.managed_connectors = '{}' (kept by
+ * triggers, sql/007_change_markers.sql): an index probe, not a join of
+ * every item with every link. */
 const char REC_SQL_UNROUTED[] =
 	"SELECT count(*) FROM action_item i LEFT JOIN team tm ON tm.id = i.team_id"
-	" WHERE i.state NOT IN ('done','wont_do')"
-	" AND NOT EXISTS (SELECT 1 FROM external_link l WHERE l.action_item_id = i.id"
-	"                 AND l.kind = 'managed')"
+	" WHERE i.state NOT IN ('done','wont_do') AND i.managed_connectors = '{}'"
 	" AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS r(c, t)"
 	"                 WHERE r.c = coalesce(tm.connector, $3) AND r.t = coalesce(tm.target, $4))";
 
@@ -70,25 +71,17 @@ const char REC_SQL_RELOAD[] =
  *   $1 connector name, $2 target, $3 default connector, $4 default target,
  *   $5 connector column of bare references ('github'), $6 include links
  *   left 'creating' (after a recovery listing only).
- * Rows: linked links of this target whose item moved past synced_version
- * or whose refused fields' back-off expired (sql/005);
- * 'creating' links to create again (fewer than 5 refusals so far); open
- * items routed here with no managed link of this connector (with the first
- * reference to this target, if any, to adopt instead of creating). */
+ * Rows (the columns of LINK_COLS, then r.id, r.remote_id, r.remote_key,
+ * r.state of a reference to adopt): linked links of this target whose item
+ * moved past synced_version or whose refused fields' back-off expired
+ * (sql/005); 'creating' links to create again (fewer than
+ * 5 refusals so far); open items routed here with no managed link of this
+ * connector (with the first reference to this target, if any, to adopt
+ * instead of creating).  A function (sql/007_change_markers.sql) so that
+ * its plan, index probes that return nothing in a quiet cycle, is planned
+ * once per session. */
 const char REC_SQL_PUSH[] =
-	"SELECT " LINK_COLS ", r.id, r.remote_id, r.remote_key, r.state"
-	" FROM action_item i JOIN postmortem p ON p.id = i.postmortem_id"
-	" LEFT JOIN team tm ON tm.id = i.team_id"
-	" LEFT JOIN external_link l ON l.action_item_id = i.id AND l.kind = 'managed' AND l.connector = $1"
-	" LEFT JOIN LATERAL (SELECT r.id, r.remote_id, r.remote_key, r.state FROM external_link r"
-	"   WHERE r.action_item_id = i.id AND r.kind = 'reference' AND r.connector = $5"
-	"   AND r.target = $2 ORDER BY r.id LIMIT 1) r ON l.id IS NULL"
-	" WHERE (l.target = $2 AND l.state = 'linked' AND (l.synced_version < i.version"
-	"        OR l.refused_retry_at <= now()))"
-	" OR ($6::boolean AND l.target = $2 AND l.state = 'creating' AND l.error_count < 5)"
-	" OR (l.id IS NULL AND i.state NOT IN ('done','wont_do')"
-	"     AND coalesce(tm.connector, $3) = $1 AND coalesce(tm.target, $4) = $2)"
-	" ORDER BY i.id";
+	"SELECT * FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean)";
 
 /* Intents for a batch of creates, committed before any POST.  The base is
  * the values the create will send (so that adopting the ticket by its token
