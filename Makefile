@@ -2,7 +2,8 @@
 #
 #   make demo      install missing Debian packages, build, run the demo
 #   make check     install missing Debian packages, build, run every test
-#   make bench     benchmark (10,000 items, 20 repositories)
+#   make bench     benchmark (10,000 items, 20 repositories; ITEMS=100000
+#                  for 100,000)
 #   make conformance   check the GitHub connector's requests against
 #                      GitHub's published OpenAPI description
 #   make install   PREFIX=/usr/local DESTDIR=
@@ -47,6 +48,8 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(OPT) $(SAN_FLAGS) -MMD -MP -D_GNU_SOURCE \
              $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 LIBS    = $(PKG_LIBS) -lhttp_parser -lm
+
+ITEMS   ?= 10000
 
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 # one folder per subsystem under daemon/ (README "Layout"); each is on the
@@ -104,7 +107,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@python3 tests/bench/bench.py
+	@BENCH_ITEMS=$(ITEMS) python3 tests/bench/bench.py
 
 conformance: deps
 	@$(MAKE) --no-print-directory all

@@ -110,8 +110,8 @@ CREATE TRIGGER external_link_managed_upd AFTER UPDATE OF kind, connector, action
 --   p_ref_connector         connector column of bare references ('github')
 --   p_creating              include links left 'creating' (after a recovery
 --                           listing only)
--- Rows, ordered by item id, in the column order of the engine's LINK_COLS
--- (daemon/reconcile/rec_sql.c) plus the reference columns:
+-- Rows (r_link, r_item, r_ref): the link (NULL: none yet), the item, and a
+-- reference ticket to adopt instead of creating (NULL: none), for
 --   1. linked links of this target whose item moved past synced_version
 --      (external_link_push_idx), or whose refused fields' back-off expired
 --      (sql/005, external_link_refused_retry);
@@ -126,22 +126,15 @@ CREATE TRIGGER external_link_managed_upd AFTER UPDATE OF kind, connector, action
 --      never read.  Items also linked to another connector sort in the
 --      upper range and are dropped by the final check.
 -- Each arm is an index probe that returns nothing in a quiet cycle.  The
--- lateral subqueries read the item, postmortem and links of each selected
--- row by primary key (OFFSET 0 keeps the planner from turning them into a
--- join costed from the dirty-link estimate, "a third of the links", which
--- hashed the whole item table); the generic plan is kept for the session
--- (planning this statement cost ~2 ms of CPU per call, several times its
--- execution, and a quiet cycle runs it once per target).
+-- generic plan is kept for the session (planning this statement cost ~2 ms
+-- of CPU per call, several times its execution, and a quiet cycle runs it
+-- once per target); jit is off because the generic plan's estimates
+-- ("a third of the links are dirty") would otherwise compile it each call.
+-- The engine reads the columns of each row by primary key around it.
 CREATE FUNCTION closeloop_push_select(
     p_connector text, p_target text, p_def_connector text, p_def_target text,
     p_ref_connector text, p_creating boolean)
-RETURNS TABLE (
-    r_link bigint, r_link_state text, r_token text, r_remote_id text, r_remote_key text,
-    r_url text, r_remote_extra text, r_etag text, r_base text, r_remote_ms bigint,
-    r_item bigint, r_version bigint, r_updated_ms bigint,
-    r_title text, r_description text, r_state text, r_priority text, r_type text,
-    r_owner text, r_due_date text, r_pm_reference text, r_pm_title text, r_pm_url text,
-    r_ref_id bigint, r_ref_remote_id text, r_ref_key text, r_ref_state text)
+RETURNS TABLE (r_link bigint, r_item bigint, r_ref bigint) ROWS 10
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan SET jit = off AS $$
 #variable_conflict use_column
 BEGIN
@@ -190,16 +183,6 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM external_link l WHERE l.action_item_id = cand.id
                               AND l.kind = 'managed' AND l.connector = p_connector)
     )
-    SELECT l.id, l.state, l.create_token, l.remote_id, l.remote_key, l.url, l.remote_extra::text,
-           l.etag, l.base::text, floor(extract(epoch FROM l.remote_updated_at) * 1000)::bigint,
-           i.id, i.version, floor(extract(epoch FROM i.updated_at) * 1000)::bigint,
-           i.title, i.description, i.state, i.priority, i.type, i.owner,
-           to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url,
-           r.id, r.remote_id, r.remote_key, r.state
-      FROM sel
-      CROSS JOIN LATERAL (SELECT * FROM action_item i WHERE i.id = sel.item OFFSET 0) i
-      CROSS JOIN LATERAL (SELECT * FROM postmortem p WHERE p.id = i.postmortem_id OFFSET 0) p
-      LEFT JOIN LATERAL (SELECT * FROM external_link l WHERE l.id = sel.link OFFSET 0) l ON true
-      LEFT JOIN LATERAL (SELECT * FROM external_link r WHERE r.id = sel.ref OFFSET 0) r ON true
-     ORDER BY i.id;
+    SELECT sel.link, sel.item, sel.ref FROM sel
+     ORDER BY sel.item;
 END $$;

@@ -350,6 +350,7 @@ extern const char REC_SQL_UNROUTED[];    /* $1 conns[] $2 targets[] $3 def conn 
 extern const char REC_SQL_CURSOR[];      /* $1 conn $2 target */
 extern const char REC_SQL_PAGE[];        /* $1 conn $2 remote_ids[] $3 tokens[] */
 extern const char REC_SQL_RELOAD[];      /* $1 link id */
+extern const char REC_SQL_PUSH_PROBE[];  /* REC_SQL_PUSH's parameters -> a row if any */
 extern const char REC_SQL_PUSH[];        /* see rec_sql.c */
 extern const char REC_SQL_INTENTS[];     /* $1 conn $2 target $3 item ids[] */
 extern const char REC_SQL_APPLY[];

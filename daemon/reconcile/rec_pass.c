@@ -516,16 +516,39 @@ void rec_pass_drained(struct rec_target *t)
 	}
 }
 
+static const char **push_params(struct rec_cycle *cy, const char *p[6])
+{
+	p[0] = cy->name;
+	p[1] = cy->t->target;
+	p[2] = cy->def_conn;
+	p[3] = cy->def_target;
+	p[4] = cy->type;
+	p[5] = cy->push_only ? "false" : "true";
+	return p;
+}
+
+/* Nothing to push (a quiet cycle): done with one cheap statement; else the
+ * full selection with the rows. */
+static void on_push_probe(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_cycle *cy = arg;
+	const char *p[6];
+	if (err || PQntuples(res) == 0) {
+		on_push_rows(db, res, err, arg);
+		return;
+	}
+	rec_cycle_query(cy, REC_SQL_PUSH, 6, push_params(cy, p), on_push_rows);
+}
+
 void rec_pass_push_select(struct rec_cycle *cy)
 {
+	const char *p[6];
 	struct rec_target *t = cy->t;
 	if (target_stopped(t) || cy->e->view.stopping) {
 		rec_cycle_enter(cy, CYC_CURSOR_WRITE);
 		return;
 	}
-	const char *p[] = { cy->name, t->target, cy->def_conn, cy->def_target, cy->type,
-	                    cy->push_only ? "false" : "true" };
-	rec_cycle_query(cy, REC_SQL_PUSH, 6, p, on_push_rows);
+	rec_cycle_query(cy, REC_SQL_PUSH_PROBE, 6, push_params(cy, p), on_push_probe);
 }
 
 void rec_pass_push_ops(struct rec_cycle *cy)

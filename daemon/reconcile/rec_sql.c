@@ -40,11 +40,10 @@ const char REC_SQL_UNROUTED[] =
 
 const char REC_SQL_CURSOR[] =
 	"SELECT floor(extract(epoch FROM c.cursor_at) * 1000)::bigint, c.etag, c.last_error IS NOT NULL,"
-	" (SELECT count(*) FROM external_link l WHERE l.connector = $1 AND l.target = $2"
-	"   AND l.kind = 'managed' AND l.state = 'creating'),"
-	" (SELECT floor(extract(epoch FROM min(l.intent_at)) * 1000)::bigint FROM external_link l"
-	"   WHERE l.connector = $1 AND l.target = $2 AND l.kind = 'managed' AND l.state = 'creating')"
-	" FROM (SELECT 1) one LEFT JOIN sync_cursor c ON c.connector = $1 AND c.target = $2";
+	" k.n, floor(extract(epoch FROM k.first) * 1000)::bigint"
+	" FROM (SELECT count(*) AS n, min(l.intent_at) AS first FROM external_link l"
+	"   WHERE l.connector = $1 AND l.target = $2 AND l.kind = 'managed' AND l.state = 'creating') k"
+	" LEFT JOIN sync_cursor c ON c.connector = $1 AND c.target = $2";
 
 #define LINK_COLS \
 	"l.id, l.state, l.create_token, l.remote_id, l.remote_key, l.url, l.remote_extra::text, l.etag," \
@@ -77,11 +76,26 @@ const char REC_SQL_RELOAD[] =
  * (sql/005); 'creating' links to create again (fewer than
  * 5 refusals so far); open items routed here with no managed link of this
  * connector (with the first reference to this target, if any, to adopt
- * instead of creating).  A function (sql/007_change_markers.sql) so that
- * its plan, index probes that return nothing in a quiet cycle, is planned
- * once per session. */
+ * instead of creating).  closeloop_push_select (sql/007_change_markers.sql)
+ * selects the keys with index probes that return nothing in a quiet cycle,
+ * its plan kept for the session; the rows are read around it by primary
+ * key (OFFSET 0: a lateral subquery per row, never a join the planner
+ * might cost as a scan of the table).  REC_SQL_PUSH_PROBE (same
+ * parameters) runs first: planning the full statement costs more than
+ * running it empty, and a quiet cycle finds nothing to push. */
+#define PUSH_BY_KEY(table, alias, join, cond) \
+	" " join " JOIN LATERAL (SELECT * FROM " table " " alias " WHERE " cond " OFFSET 0) " \
+	alias " ON true"
+const char REC_SQL_PUSH_PROBE[] =
+	"SELECT r_item FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean) LIMIT 1";
 const char REC_SQL_PUSH[] =
-	"SELECT * FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean)";
+	"SELECT " LINK_COLS ", r.id, r.remote_id, r.remote_key, r.state"
+	" FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean) s"
+	PUSH_BY_KEY("action_item", "i", "INNER", "i.id = s.r_item")
+	PUSH_BY_KEY("postmortem", "p", "INNER", "p.id = i.postmortem_id")
+	PUSH_BY_KEY("external_link", "l", "LEFT", "l.id = s.r_link")
+	PUSH_BY_KEY("external_link", "r", "LEFT", "r.id = s.r_ref")
+	" ORDER BY s.r_item";
 
 /* Intents for a batch of creates, committed before any POST.  The base is
  * the values the create will send (so that adopting the ticket by its token
