@@ -44,17 +44,21 @@
  *     Only a page on which every issue carries the same second as since=
  *     (more than 100 issues updated within one second) follows the Link
  *     as given, since since=T would answer the same page again;
- *   - every listing starts with a probe: the same window newest first,
- *     per_page=10, conditional on the ETag of the previous probe.  An
- *     ETag covers one page, and in an oldest-first listing an edited issue
- *     moves to the last page, so a conditional first page of that listing
- *     would answer 304 and hide the edit whenever the window spans several
- *     pages.  Any update makes its issue the newest, so it changes the
- *     probe's page: 304 there means nothing in the window changed (a quiet
- *     cycle stays one request per repository); 200 means list the window
- *     oldest first (reconcile's cursor relies on that order).  The probe
- *     holds ten issues, not one, so several updates within the same second
- *     still change it whatever order GitHub gives equal time stamps.
+ *   - every listing starts with a probe: the repository's ten most
+ *     recently updated issues, newest first, with no since= (so the probe
+ *     is the same request whatever the cursor, and the ETag kept from the
+ *     last cycle still applies after the cursor moved), conditional on
+ *     that ETag.  An ETag covers one page, and in an oldest-first listing
+ *     an edited issue moves to the last page, so a conditional first page
+ *     of that listing would answer 304 and hide the edit whenever the
+ *     window spans several pages.  Any update makes its issue the newest,
+ *     so it changes the probe's page: 304 there means nothing changed (a
+ *     quiet cycle stays one request per repository, also the cycle after
+ *     an edit); 200 means list the window oldest first (reconcile's cursor
+ *     relies on that order).  The probe holds ten issues, not one, so
+ *     several updates within the same second still change it whatever
+ *     order GitHub gives equal time stamps.  Its body is never read (only
+ *     checked to be a whole JSON array): no JSON tree is built for it.
  */
 #include "connector.h"
 #include "github_body.h"
@@ -281,17 +285,21 @@ static void list_continue(struct gh_req *r, char *url, const char *what, const c
  * for the next cycle's conditional probe and list the window oldest first. */
 static void list_probe_ok(struct gh_req *r, const struct http_response *resp, const char *what)
 {
-	struct json_object *a = NULL;
-	const char *jerr = NULL;
-	if (gh_parse_json(r, resp, &a, &jerr) < 0 || !json_object_is_type(a, json_type_array)) {
-		char *msg = xasprintf("%s: HTTP %ld but the body is not a JSON array (%s)", what,
-		                      resp->status, jerr ? jerr : "another JSON value");
-		json_object_put(a);
+	/* only whether it changed matters: check the answer looks like a
+	 * whole JSON array ('[' ... ']', so a truncated answer is refused), as
+	 * the listing's pages are, without building its tree */
+	size_t i = 0, end = resp->body_len;
+	while (i < end && strchr(" \t\r\n", resp->body[i]) && resp->body[i])
+		i++;
+	while (end > i && strchr(" \t\r\n", resp->body[end - 1]) && resp->body[end - 1])
+		end--;
+	if (end - i < 2 || resp->body[i] != '[' || resp->body[end - 1] != ']') {
+		char *msg = xasprintf("%s: HTTP %ld but the body is not a whole JSON array", what,
+		                      resp->status);
 		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
 		free(msg);
 		return;
 	}
-	json_object_put(a);
 	str_replace(&r->first_etag, http_response_header(resp, "etag"));
 	r->probing = false;
 	char *url = r->list_url;
@@ -501,7 +509,7 @@ static int gh_list_changed(struct connector *c, const char *target, int64_t sinc
 		return -ESHUTDOWN;
 	if (!gh_repo_valid(target) || !cb || since_ms < 0)
 		return -EINVAL;
-	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", list_url(g, target, "desc", 10, since_ms),
+	struct gh_req *r = gh_req_new(g, GH_LIST, "GET", list_url(g, target, "desc", 10, 0),
 	                              target, arg);
 	r->list_url = list_url(g, target, "asc", 100, since_ms);
 	r->list_since_ms = since_ms;

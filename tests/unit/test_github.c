@@ -908,9 +908,9 @@ static void test_live_list_pages(void **state)
 	                    "state=all&sort=updated&direction=desc&per_page=10");
 	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 1), "raw_query"),
 	                    "state=all&sort=updated&direction=asc&per_page=100");
+	/* the probe has no since=: the same request whatever the cursor */
 	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 4), "raw_query"),
-	                    "state=all&sort=updated&direction=desc&per_page=10"
-	                    "&since=2026-03-01T00:00:00Z");
+	                    "state=all&sort=updated&direction=desc&per_page=10");
 	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 5), "raw_query"),
 	                    "state=all&sort=updated&direction=asc&per_page=100"
 	                    "&since=2026-03-01T00:00:00Z");
