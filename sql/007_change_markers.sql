@@ -74,25 +74,20 @@ CREATE FUNCTION closeloop_managed_connectors(p_items bigint[]) RETURNS void LANG
      WHERE a.id = m.id AND a.managed_connectors IS DISTINCT FROM m.c
 $$;
 
-CREATE FUNCTION external_link_managed_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Links inserted or deleted (one statement's rows, both triggers name
+-- their transition table changed_links): recompute their items' sets.
+CREATE FUNCTION external_link_managed_stmt() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM closeloop_managed_connectors(ARRAY(SELECT DISTINCT action_item_id FROM new_links
+    PERFORM closeloop_managed_connectors(ARRAY(SELECT DISTINCT action_item_id FROM changed_links
                                                 WHERE kind = 'managed'));
     RETURN NULL;
 END $$;
 CREATE TRIGGER external_link_managed_ins AFTER INSERT ON external_link
-    REFERENCING NEW TABLE AS new_links
-    FOR EACH STATEMENT EXECUTE FUNCTION external_link_managed_ins();
-
-CREATE FUNCTION external_link_managed_del() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM closeloop_managed_connectors(ARRAY(SELECT DISTINCT action_item_id FROM old_links
-                                                WHERE kind = 'managed'));
-    RETURN NULL;
-END $$;
+    REFERENCING NEW TABLE AS changed_links
+    FOR EACH STATEMENT EXECUTE FUNCTION external_link_managed_stmt();
 CREATE TRIGGER external_link_managed_del AFTER DELETE ON external_link
-    REFERENCING OLD TABLE AS old_links
-    FOR EACH STATEMENT EXECUTE FUNCTION external_link_managed_del();
+    REFERENCING OLD TABLE AS changed_links
+    FOR EACH STATEMENT EXECUTE FUNCTION external_link_managed_stmt();
 
 CREATE FUNCTION external_link_managed_upd() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,7 +1,8 @@
 /* test_ledger.c — the ledger schema contract (sql/001_ledger.sql, described
  * in docs/schema.md) against a real PostgreSQL (CLOSELOOP_TEST_DSN):
  * history triggers, closeloop.source / closeloop.actor, closed_at, the
- * append-only item_event, the NOTIFY channel and the unique link rules. */
+ * append-only item_event, the NOTIFY channel, the unique link rules and the
+ * change markers the push pass probes (sql/007_change_markers.sql). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,49 @@ static long events(PGconn *c, const char *id, const char *field, const char *sou
 	return pgtest_long(c,
 		"SELECT count(*) FROM item_event WHERE action_item_id = $1::bigint "
 		"AND ($2::text IS NULL OR field = $2) AND ($3::text IS NULL OR source = $3)", 3, p);
+}
+
+/* The markers of sql/007 follow edits made with plain SQL: a link carries
+ * its item's version (dirty when synced_version is behind), an item lists
+ * the connectors it has managed links with, and closeloop_push_select
+ * returns exactly the dirty link and the unlinked item. */
+static void test_change_markers(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "ledgermark", true);
+	char *id = new_item(t.conn, "PM2026-007");
+	char *other = new_item(t.conn, "PM2026-008");
+	const char *p[2] = { id, other };
+	pgtest_exec(t.conn, "INSERT INTO external_link (action_item_id, connector, target, state, "
+	            "remote_id, synced_version) VALUES ($1::bigint, 'gh', 'acme/pay', 'linked', '1', 1), "
+	            "($1::bigint, 'reference-only', 'x/y', 'reference', NULL, 0)", 1, p);
+	pgtest_exec(t.conn, "UPDATE external_link SET kind = 'reference' WHERE connector = 'reference-only'",
+	            0, NULL);
+	pgtest_expect(t.conn, "SELECT string_agg(managed_connectors::text, ' ' ORDER BY id) FROM action_item",
+	              "{gh} {}");
+	pgtest_expect(t.conn, "SELECT count(*) FROM closeloop_push_select('gh', 'acme/pay', 'gh', "
+	              "'acme/pay', 'github', true)", "1"); /* the unlinked item only */
+	pgtest_exec(t.conn, "UPDATE action_item SET title = 'Add two breakers' WHERE id = $1::bigint", 1, p);
+	pgtest_expect(t.conn, "SELECT item_version::text || '/' || synced_version FROM external_link "
+	              "WHERE connector = 'gh'", "2/1");
+	pgtest_expect(t.conn, "SELECT string_agg(coalesce(r_link::text, '-') || ':' || (r_item = "
+	              "(SELECT min(id) FROM action_item))::text, ' ') FROM closeloop_push_select('gh', "
+	              "'acme/pay', 'gh', 'acme/pay', 'github', true)", "1:true -:false");
+	/* a team routed elsewhere takes its items out of this target's pass */
+	pgtest_exec(t.conn, "WITH tm AS (INSERT INTO team (name, connector, target) VALUES "
+	            "('payments', 'gh', 'acme/other') RETURNING id) "
+	            "UPDATE action_item SET team_id = (SELECT id FROM tm) WHERE id = $1::bigint", 1, p + 1);
+	pgtest_expect(t.conn, "SELECT count(*) FROM closeloop_push_select('gh', 'acme/pay', 'gh', "
+	              "'acme/pay', 'github', true) WHERE r_link IS NULL", "0");
+	pgtest_expect(t.conn, "SELECT count(*) FROM closeloop_push_select('gh', 'acme/other', 'gh', "
+	              "'acme/pay', 'github', true)", "1");
+	pgtest_exec(t.conn, "DELETE FROM external_link WHERE connector = 'gh'", 0, NULL);
+	pgtest_expect(t.conn, "SELECT string_agg(managed_connectors::text, ' ' ORDER BY id) FROM action_item",
+	              "{} {}");
+	free(id);
+	free(other);
+	pgtest_drop(&t);
 }
 
 static void test_insert_writes_created(void **state)
@@ -293,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_item_event_append_only),
 		cmocka_unit_test(test_notify_channel),
 		cmocka_unit_test(test_link_uniqueness),
+		cmocka_unit_test(test_change_markers),
 	};
 	log_set_level(LOG_LVL_WARN);
 	return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
