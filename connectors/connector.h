@@ -238,6 +238,7 @@ struct conn_options {
 	int64_t backoff_max_ms;
 	int64_t request_timeout_ms;
 	int max_inflight;          /* concurrent requests this connector makes */
+	const char *ca_file;       /* PEM CA bundle (private CA), NULL = system's */
 };
 
 struct connector {

@@ -589,6 +589,7 @@ static void gh_free(struct gh_conn *g)
 	free(g->auth_header);
 	free(g->version_header);
 	free(g->ua_header);
+	free(g->ca_file);
 	if (g->tok)
 		json_tokener_free(g->tok);
 	pace_close(&g->pace, gh_pace_closed);
@@ -694,6 +695,7 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	                    g->backoff_base_ms;
 	g->timeout_ms = opt->request_timeout_ms > 0 ? opt->request_timeout_ms : 0;
 	g->max_inflight = opt->max_inflight > 0 ? opt->max_inflight : 4;
+	g->ca_file = xstrdup(opt->ca_file);
 	g->tok = json_tokener_new();
 	if (!g->tok)
 		abort(); /* an allocation failure, as xmalloc treats it */

@@ -192,7 +192,7 @@ static int req_send(struct gh_req *r)
 	struct http_request req = {
 		.method = r->method, .url = r->url, .headers = hdrs,
 		.body = r->body, .body_len = r->body ? strlen(r->body) : 0,
-		.timeout_ms = g->timeout_ms,
+		.timeout_ms = g->timeout_ms, .ca_file = g->ca_file,
 	};
 	rc = http_send_id(g->base.http, &req, on_http, r, &r->http_id);
 	free(inm);
@@ -426,6 +426,13 @@ void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, co
 	char *msg;
 	if (resp->status == 0 && resp->curl_code == CURLE_ABORTED_BY_CALLBACK) {
 		msg = xasprintf("%s: cancelled", what);
+		gh_req_fail_final(r, CONN_ERROR, 0, 0, msg);
+	} else if (resp->status == 0 && http_error_is_certificate(resp->curl_code)) {
+		/* a certificate does not heal between attempts: not retried */
+		msg = xasprintf("%s: TLS certificate not accepted (%s); not retried: set the "
+		                "connector's ca_file to the CA that signed %s, or fix the "
+		                "server's certificate", what, resp->error ? resp->error : "?",
+		                g->base_url);
 		gh_req_fail_final(r, CONN_ERROR, 0, 0, msg);
 	} else if ((r->kind == GH_CREATE || r->kind == GH_COMMENT) && !request_unsent(resp)) {
 		const char *thing = r->kind == GH_CREATE ? "issue" : "comment";

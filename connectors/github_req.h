@@ -99,6 +99,7 @@ struct gh_conn {
 	char *ua_header;
 	int max_attempts;
 	int64_t backoff_base_ms, backoff_max_ms, timeout_ms;
+	char *ca_file;       /* connectors.[].ca_file, or NULL */
 	int max_inflight;
 	int inflight;
 	LIST_HEAD(, gh_req) reqs;     /* every unfinished request */

@@ -521,6 +521,7 @@ static int start_connectors(struct daemon *d)
 			.backoff_max_ms = 60000,
 			.request_timeout_ms = (int64_t)(cc->request_timeout_s > 0 ? cc->request_timeout_s : 30) * 1000,
 			.max_inflight = cc->max_inflight > 0 ? cc->max_inflight : 4,
+			.ca_file = cc->ca_file,
 		};
 		int rc = connector_new(&d->conns[i], cc->type, &d->loop, d->http, &o);
 		if (rc < 0) {

@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <unistd.h>
 
 /* def: NULL = required; text starting with '(' = no literal default (the
@@ -68,6 +70,8 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "connectors.[].max_attempts",    "int",    "5", true },
 	{ "connectors.[].request_timeout", "int",    "30", true },
 	{ "connectors.[].max_inflight",    "int",    "4", true },
+	{ "connectors.[].ca_file",         "string", "(the system's trust store)", false },
+	{ "connectors.[].allow_insecure_http", "bool", "false", false },
 	{ "flags",                         "group",  "(defaults below)", true },
 	{ "flags.interval",                "int",    "300", true },
 	{ "flags.disable",                 "list",   "(none)", true },
@@ -414,6 +418,32 @@ static char *resolve_relative(const char *cfg_path, const char *p)
 }
 
 
+/* Is the host at the start of hostpart ("127.0.0.1:8089/x", "[::1]/",
+ * "localhost") a loopback address (RFC 6890: 127.0.0.0/8, ::1; RFC 6761:
+ * "localhost" resolves to loopback)? */
+static bool url_host_is_loopback(const char *hostpart)
+{
+	size_t n = strcspn(hostpart, "/?#");
+	const char *at = memchr(hostpart, '@', n);
+	if (at) {
+		n -= (size_t)(at + 1 - hostpart);
+		hostpart = at + 1;
+	}
+	if (n >= 5 && strncmp(hostpart, "[::1]", 5) == 0)
+		return true;
+	size_t h = strcspn(hostpart, ":/?#");
+	if (h > n)
+		h = n;
+	if ((h == 9 && strncasecmp(hostpart, "localhost", 9) == 0))
+		return true;
+	if (h < 4 || strncmp(hostpart, "127.", 4) != 0)
+		return false;
+	for (size_t i = 4; i < h; i++)
+		if (!((hostpart[i] >= '0' && hostpart[i] <= '9') || hostpart[i] == '.'))
+			return false;
+	return true;
+}
+
 static bool base_url_valid(const char *u)
 {
 	const char *host = NULL;
@@ -617,7 +647,21 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 	                  &cc->request_timeout_s)) < 0 ||
 	    (rc = get_int(x, e, "connectors.[].max_inflight", SH("max_inflight"), 0, &cc->max_inflight)) < 0)
 		return rc;
+	const config_setting_t *m = config_setting_get_member(e, "ca_file");
+	if (m && (rc = get_string(x, e, "connectors.[].ca_file", SH("ca_file"), &cc->ca_file)) < 0)
+		return rc;
+	m = config_setting_get_member(e, "allow_insecure_http");
+	cc->allow_insecure_http = m && config_setting_get_bool(m);
 #undef SH
+	if (cc->ca_file) {
+		char *abs = resolve_relative(x->path, cc->ca_file);
+		free(cc->ca_file);
+		cc->ca_file = abs;
+		if (access(cc->ca_file, R_OK) < 0)
+			return fail(x, config_setting_get_member(e, "ca_file"), "connector '%s': cannot "
+			            "read ca_file '%s': %s (expected a PEM file of CA certificates)",
+			            cc->name, cc->ca_file, strerror(errno));
+	}
 	if (cc->token_file) {
 		/* like directory: relative to the config file's folder */
 		char *abs = resolve_relative(x->path, cc->token_file);
@@ -632,6 +676,12 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 		return fail(x, config_setting_get_member(e, "base_url"), "connector '%s': base_url "
 		            "'%s' is not an http(s) URL (expected e.g. \"https://api.github.com\")",
 		            cc->name, cc->base_url);
+	if (strncmp(cc->base_url, "http://", 7) == 0 && !url_host_is_loopback(cc->base_url + 7) &&
+	    !cc->allow_insecure_http)
+		return fail(x, config_setting_get_member(e, "base_url"), "connector '%s': base_url "
+		            "'%s' is plain http to a host that is not loopback: the token would "
+		            "travel in clear text (use https://, or set allow_insecure_http = true; "
+		            "if you really mean it)", cc->name, cc->base_url);
 	size_t ul = strlen(cc->base_url);
 	while (ul > 8 && cc->base_url[ul - 1] == '/')
 		cc->base_url[--ul] = '\0';
@@ -651,6 +701,7 @@ static void connector_free(struct cfg_connector *cc)
 	free(cc->name);
 	free(cc->type);
 	free(cc->base_url);
+	free(cc->ca_file);
 	for (size_t i = 0; i < cc->n_type_opts; i++)
 		free(cc->type_opts[i]);
 	free(cc->type_opts);
@@ -875,6 +926,10 @@ const char *cfg_reload_blocker(const struct config *old, const struct config *ne
 			return "connectors.[].type";
 		if (!str_eq(a->base_url, b->base_url))
 			return "connectors.[].base_url";
+		if (!str_eq(a->ca_file, b->ca_file))
+			return "connectors.[].ca_file";
+		if (a->allow_insecure_http != b->allow_insecure_http)
+			return "connectors.[].allow_insecure_http";
 		const char *t = type_option_blocker(a, b);
 		if (t)
 			return t;

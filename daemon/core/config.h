@@ -45,6 +45,9 @@ struct cfg_connector {
 	int max_attempts;      /* per request, default 5 */
 	int request_timeout_s; /* default 30 */
 	int max_inflight;      /* default 4 */
+	char *ca_file;         /* PEM CA bundle for a private CA, or NULL;
+	                          relative to the config file's folder */
+	bool allow_insecure_http; /* http:// base_url to a non-loopback host */
 	int line;              /* where it was defined, for messages */
 };
 

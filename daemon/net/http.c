@@ -481,8 +481,8 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	http_uv_easy_setup(c, e);
-	if (c->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (req->ca_file || c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : c->ca_file);
 
 	if (strcmp(m, "GET") == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -636,4 +636,19 @@ const struct http_stats *http_client_stats(const struct http_client *c)
 size_t http_client_inflight(const struct http_client *c)
 {
 	return c->n_active + c->n_done;
+}
+
+bool http_error_is_certificate(int curl_code)
+{
+	switch (curl_code) {
+	case CURLE_PEER_FAILED_VERIFICATION: /* also CURLE_SSL_CACERT since 7.62 */
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return true;
+	default:
+		return false;
+	}
 }

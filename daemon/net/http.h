@@ -44,7 +44,14 @@ struct http_request {
 	const char *body;          /* may be NULL */
 	size_t body_len;
 	int64_t timeout_ms;        /* whole transfer; 0 = client default */
+	const char *ca_file;       /* PEM CA bundle for this request (a private
+	                              CA), NULL = the client's, else the system's */
 };
+
+/* Is code (a CURLcode) a TLS certificate failure (the server's certificate
+ * not trusted, expired, wrong name, unreadable CA file)?  Such a failure
+ * does not heal on its own: callers do not retry it. */
+bool http_error_is_certificate(int curl_code);
 
 /* Called once per request from the loop.  resp is valid only during the
  * callback; the client frees it afterwards. */

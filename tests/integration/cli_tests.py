@@ -4,6 +4,7 @@ nearest-name suggestions, documented exit statuses, and the "run closeloop
 migrate" answer on an unmigrated ledger."""
 
 import json
+import subprocess
 import os
 import re
 
@@ -177,5 +178,40 @@ def test_cli_log_format_json_lines_with_fields(cl):
                 "text lines carry key=value fields:\n" + text.stderr[-2000:])
         bad = H.closeloop("--log-format=xml", "version", check=False)
         _assert(bad.returncode == 2 and "text or json" in bad.stderr, bad.stderr)
+    finally:
+        sim.stop()
+
+
+def test_tls_certificate_errors_are_not_retried_and_ca_file_fixes_them(cl):
+    wd = H.workdir("tls-")
+    cert, key = os.path.join(wd, "ca.pem"), os.path.join(wd, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    sim = H.Simulator(wd, ["--tls-cert", cert, "--tls-key", key])
+    try:
+        url = "https://127.0.0.1:%d" % sim.port
+        dirfile = os.path.join(wd, "directory.conf")
+        H.write_directory(dirfile, [("security", "identity", "github-test", "acme/security")])
+        md = os.path.join(H.ROOT, "tests", "fixtures", "postmortems", "synthetic", "checkboxes.md")
+        conf = os.path.join(wd, "closeloop.conf")
+        H.write_config(conf, cl.createdb("tls"), url, ["acme/security"], directory=dirfile,
+                       max_attempts=4)
+        H.closeloop("migrate", "-c", conf)
+        H.closeloop("import", "-c", conf, "--team", "security", md)
+        out = H.closeloop("sync", "--once", "-c", conf, check=False)
+        _assert(out.returncode == 1, "untrusted certificate fails the cycle: %d" % out.returncode)
+        _assert("TLS certificate not accepted" in out.stderr and "ca_file" in out.stderr,
+                "says what to do:\n" + out.stderr[-2000:])
+        _assert("retrying" not in out.stderr, "not retried:\n" + out.stderr[-2000:])
+        # the same server with its CA named in ca_file
+        with open(conf) as f:
+            text = f.read().replace('request_timeout = 10;', 'request_timeout = 10; ca_file = "ca.pem";')
+        with open(conf, "w") as f:
+            f.write(text)
+        ok = H.closeloop("sync", "--once", "-c", conf, check=False)
+        _assert(ok.returncode == 0 and "TLS certificate" not in ok.stderr, ok.stderr[-2000:])
+        _assert(int(H.scalar(cl.dsn("tls"), "SELECT count(*) FROM external_link WHERE state = 'linked'")) > 0,
+                "issues created over TLS")
     finally:
         sim.stop()

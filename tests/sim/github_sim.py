@@ -1402,12 +1402,21 @@ def parse_args(argv):
     p.add_argument("--login", default="closeloop-bot", help="login of the token's user")
     p.add_argument("--record", help="append one JSON line per API request to this file")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (needs --tls-key)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     server = Server(opts)
+    if opts.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
+        # a client that rejects the certificate fails the handshake in
+        # accept(); socketserver drops that connection (an OSError)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
     if opts.port_file:
         tmp = opts.port_file + ".tmp"

@@ -118,6 +118,24 @@ static void test_minimal_defaults(void **state)
 	cfg_free(c);
 }
 
+/* http:// is allowed to loopback and when allow_insecure_http says so;
+ * ca_file is resolved like token_file. */
+static void test_insecure_http_and_ca_file(void **state)
+{
+	(void)state;
+	struct config *c = NULL;
+	char err[1024] = "";
+	int rc = cfg_load(CFG_DIR "good_insecure_http.conf", &c, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_true(cfg_find_connector(c, "lab")->allow_insecure_http);
+	assert_null(cfg_find_connector(c, "lab")->ca_file);
+	assert_false(cfg_find_connector(c, "local")->allow_insecure_http);
+	assert_string_equal(cfg_find_connector(c, "local")->ca_file, CFG_DIR "good.token");
+	assert_non_null(cfg_find_connector(c, "local6"));
+	cfg_free(c);
+}
+
 static void test_token_file(void **state)
 {
 	(void)state;
@@ -167,6 +185,8 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_connector_no_name.conf", 4, "missing required option 'connectors[0].name'", "expected a unique connector name" },
 	{ "bad_unknown_type.conf", 6, "unknown type 'jira'", "expected one of: github" },
 	{ "bad_base_url.conf", 7, "base_url 'ftp://api.github.com' is not an http(s) URL", "expected e.g." },
+	{ "bad_insecure_http.conf", 7, "is plain http to a host that is not loopback", "allow_insecure_http = true" },
+	{ "bad_ca_file_missing.conf", 9, "cannot read ca_file", "expected a PEM file" },
 	{ "bad_target.conf", 9, "target 'acme' is not valid for type 'github'", "expected a repository \"owner/name\"" },
 	{ "bad_api_version.conf", 7, "connectors[0] ('gh').api_version = \"latest\"", "expected a REST API version date YYYY-MM-DD" },
 	{ "bad_type_option_type.conf", 7, "option 'connectors[0].api_version' must be a string", "got an integer" },
@@ -382,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_example_loads),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_token_file),
+		cmocka_unit_test(test_insecure_http_and_ca_file),
 		cmocka_unit_test(test_bad_fixtures),
 		cmocka_unit_test(test_secret_not_in_messages),
 		cmocka_unit_test(test_missing_file),
