@@ -10,6 +10,10 @@
 
 #define MAX_HEADER_BYTES 8192
 #define IDLE_TIMEOUT_MS 10000
+/* Connections open at once; one more is accepted and closed at once, so a
+ * scraper storm cannot use up the daemon's file descriptors (the unit's
+ * LimitNOFILE leaves room for these, the ledger and the trackers). */
+#define LISTENER_MAX_CONNS 64
 
 struct lconn {
 	uv_tcp_t tcp;
@@ -31,6 +35,8 @@ struct listener {
 	listener_health_fn health;
 	void *arg;
 	struct lconn *conns;
+	int n_conns;
+	uint64_t refused;     /* connections closed at once for the cap */
 	int port;
 	int open_handles;
 	bool closing;
@@ -64,6 +70,7 @@ static void conn_handle_closed(uv_handle_t *h)
 	for (struct lconn **p = &l->conns; *p; p = &(*p)->next) {
 		if (*p == c) {
 			*p = c->next;
+			l->n_conns--;
 			break;
 		}
 	}
@@ -97,9 +104,12 @@ static void respond(struct lconn *c, int status, const char *reason, const char 
 	c->responding = true;
 	struct lwrite *w = xcalloc(1, sizeof(*w));
 	w->c = c;
+	/* a HEAD answer has the GET answer's headers and no body (RFC 9110
+	 * section 9.3.2) */
+	bool head = c->parser.method == HTTP_HEAD;
 	w->data = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	                    "Connection: close\r\n\r\n%.*s",
-	                    status, reason, ctype, len, (int)len, body);
+	                    status, reason, ctype, len, head ? 0 : (int)len, body);
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)strlen(w->data));
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) < 0) {
 		free(w->data);
@@ -116,6 +126,11 @@ static void serve(struct lconn *c)
 	char *q = strchr(path, '?');
 	if (q)
 		*q = '\0';
+	/* http_parser takes a request line without a version as HTTP/0.9 */
+	if (c->parser.http_major != 1) {
+		respond(c, 400, "Bad Request", "text/plain", "HTTP/1.x only\n", 14);
+		return;
+	}
 	if (c->parser.method != HTTP_GET && c->parser.method != HTTP_HEAD) {
 		respond(c, 405, "Method Not Allowed", "text/plain", "only GET\n", 9);
 		return;
@@ -208,10 +223,21 @@ static void on_connection(uv_stream_t *server, int status)
 	c->open_handles = 2;
 	c->next = l->conns;
 	l->conns = c;
+	l->n_conns++;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
-	    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (l->n_conns > LISTENER_MAX_CONNS) {
+		if (l->refused++ % 100 == 0)
+			log_warn("listener: more than %d connections at once; closing new ones "
+			         "(%llu so far)", LISTENER_MAX_CONNS, (unsigned long long)l->refused);
+		conn_close(c);
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) < 0) {
 		conn_close(c);
 		return;
 	}
