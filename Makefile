@@ -60,7 +60,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration bench conformance install clean fuzz fuzz-bin
+.PHONY: all deps demo check unit integration bench conformance install clean man fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -136,19 +136,31 @@ build/fuzz/tests/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libcloseloop.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) -fsanitize=fuzzer $(B)/libcloseloop.a $(LIBS)
 
-install: $(B)/closeloop
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/sql $(DESTDIR)$(SHAREDIR)/examples $(DESTDIR)$(SYSTEMDDIR)
-	install -m 0755 $(B)/closeloop $(DESTDIR)$(BINDIR)/closeloop
-	install -m 0644 sql/*.sql $(DESTDIR)$(SHAREDIR)/sql/
-	install -m 0644 examples/closeloop.conf examples/directory.conf $(DESTDIR)$(SHAREDIR)/examples/
+# manual pages: closeloop(8) from the binary's own subcommand and option
+# tables, closeloop.conf(5) from docs/configuration.md (checked against the
+# option table by tests/unit/test_config.c)
+MANDIR ?= $(PREFIX)/share/man
+man: $(B)/man/closeloop.8
+
+$(B)/man/closeloop.8: $(B)/closeloop man/gen-man.py docs/configuration.md
+	python3 man/gen-man.py $(B)/closeloop $(B)/man
+
+install: $(B)/closeloop $(B)/man/closeloop.8
+	install -d "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(MANDIR)/man5"
+	install -m 0644 $(B)/man/closeloop.8 "$(DESTDIR)$(MANDIR)/man8/closeloop.8"
+	install -m 0644 $(B)/man/closeloop.conf.5 "$(DESTDIR)$(MANDIR)/man5/closeloop.conf.5"
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(SHAREDIR)/sql" "$(DESTDIR)$(SHAREDIR)/examples" "$(DESTDIR)$(SYSTEMDDIR)"
+	install -m 0755 $(B)/closeloop "$(DESTDIR)$(BINDIR)/closeloop"
+	install -m 0644 sql/*.sql "$(DESTDIR)$(SHAREDIR)/sql/"
+	install -m 0644 examples/closeloop.conf examples/directory.conf "$(DESTDIR)$(SHAREDIR)/examples/"
 	sed 's|/usr/local/bin/closeloop|$(BINDIR)/closeloop|g; s|/usr/local/share/doc/closeloop|$(PREFIX)/share/doc/closeloop|g' \
-		systemd/closeloop.service > $(DESTDIR)$(SYSTEMDDIR)/closeloop.service
-	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/closeloop.service
-	install -d $(DESTDIR)$(PREFIX)/share/doc/closeloop
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/closeloop/
-	install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
-	install -m 0644 systemd/closeloop.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/closeloop.conf
-	install -m 0644 systemd/closeloop.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/closeloop.conf
+		systemd/closeloop.service > "$(DESTDIR)$(SYSTEMDDIR)/closeloop.service"
+	chmod 0644 "$(DESTDIR)$(SYSTEMDDIR)/closeloop.service"
+	install -d "$(DESTDIR)$(PREFIX)/share/doc/closeloop"
+	install -m 0644 README.md docs/*.md "$(DESTDIR)$(PREFIX)/share/doc/closeloop/"
+	install -d "$(DESTDIR)$(PREFIX)/lib/sysusers.d" "$(DESTDIR)$(PREFIX)/lib/tmpfiles.d"
+	install -m 0644 systemd/closeloop.sysusers "$(DESTDIR)$(PREFIX)/lib/sysusers.d/closeloop.conf"
+	install -m 0644 systemd/closeloop.tmpfiles "$(DESTDIR)$(PREFIX)/lib/tmpfiles.d/closeloop.conf"
 
 clean:
 	rm -rf $(B)

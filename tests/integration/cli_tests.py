@@ -311,3 +311,31 @@ def test_systemd_unit_exposure(cl):
     _assert(float(m.group(1)) <= 1.6, "exposure %s > 1.6" % m.group(1))
     for d in ("ProtectProc=invisible", "ProcSubset=pid", "PrivateUsers=yes", "LimitNOFILE="):
         _assert(d in open(unit).read(), d)
+
+
+def test_make_install_puts_manual_pages_that_match_the_tables(cl):
+    """`make install` installs closeloop(8) and closeloop.conf(5); the pages
+    name every subcommand `closeloop help` lists and every option of
+    docs/configuration.md, and groff renders them without a warning."""
+    wd = H.workdir("install-")
+    dest = os.path.join(wd, "stage dir")
+    out = subprocess.run(["make", "--no-print-directory", "install", "PREFIX=/usr", "DESTDIR=" + dest],
+                         cwd=H.ROOT, capture_output=True, text=True)
+    _assert(out.returncode == 0, out.stdout[-1500:] + out.stderr[-1500:])
+    page8 = os.path.join(dest, "usr", "share", "man", "man8", "closeloop.8")
+    page5 = os.path.join(dest, "usr", "share", "man", "man5", "closeloop.conf.5")
+    for page in (page8, page5):
+        _assert(os.path.exists(page), page)
+        g = subprocess.run(["groff", "-man", "-ww", "-z", page], capture_output=True, text=True)
+        _assert(g.returncode == 0 and not g.stderr, "groff warnings for %s:\n%s" % (page, g.stderr))
+    text8 = open(page8).read()
+    for c in subcommands():
+        _assert(".SS " + c.replace("-", "\\-") in text8 or ".SS " + c in text8, "closeloop(8) has " + c)
+    text5 = open(page5).read()
+    doc = open(os.path.join(H.ROOT, "docs", "configuration.md")).read()
+    names = re.findall(r"^\| `([^`]+)` \|", doc, re.M)
+    _assert(len(names) > 20, names)
+    for n in names:
+        _assert(".B " + n.replace("-", "\\-") in text5 or ".B " + n in text5, "closeloop.conf(5) has " + n)
+    unit = os.path.join(dest, "usr", "lib", "systemd", "system", "closeloop.service")
+    _assert("ExecStart=/usr/bin/closeloop run" in open(unit).read(), "unit follows PREFIX")
