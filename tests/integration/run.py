@@ -727,11 +727,23 @@ def test_report_every_format(cl):
         shot = os.path.join(H.ROOT, "build", "report-screenshot.png")
         chromium = shutil.which("chromium")
         if chromium:
+            netlog = os.path.join(c.dir, "netlog.json")
             r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                                "--enable-logging=stderr", "--v=0", "--log-net-log=" + netlog,
                                 "--window-size=1000,2600", "--screenshot=" + shot, "file://" + paths["html"]],
                                capture_output=True, text=True, timeout=120)
             assert_true(os.path.exists(shot) and os.path.getsize(shot) > 10000,
                         "chromium screenshot written: %s" % r.stderr[-500:])
+            console = [l for l in r.stderr.splitlines() if ":CONSOLE" in l]
+            assert_eq(console, [], "console messages of the page")
+            # requests the page made (the browser's own background requests
+            # have no origin: initiator "not an origin")
+            page = set()
+            for ev in json.load(open(netlog)).get("events", []):
+                p = ev.get("params", {})
+                if "url" in p and p.get("initiator", "not an origin") != "not an origin":
+                    page.add(p["url"])
+            assert_eq(page, set(), "network requests of the page")
         else:
             print("  (chromium not installed: HTML screenshot skipped)")
         # defaults: the last complete quarter, Markdown on stdout
