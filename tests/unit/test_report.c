@@ -34,14 +34,6 @@
 #include "report.h"
 #include "pgtest.h"
 
-/* These tests cover a ledger where escalations are not recorded
- * (closeloop_escalation_missing): migration 012 creates the escalation
- * table, so take it away again. */
-static void drop_escalations(PGconn *c)
-{
-	pgtest_exec(c, "DROP TABLE escalation CASCADE", 0, NULL);
-}
-
 static void load_fixture(PGconn *c)
 {
 	FILE *f = fopen(FIXTURES "/report/ledger.sql", "r");
@@ -113,7 +105,6 @@ static void test_figures_2026q3(void **state)
 	UNUSED(state);
 	pgtest_create(&t, "reportfig", true);
 	load_fixture(t.conn);
-	drop_escalations(t.conn);
 	struct report *r = load(t.conn, "2026Q3", NULL, NULL);
 	assert_string_equal(r->quarter, "2026Q3");
 	assert_string_equal(r->first_day, "2026-07-01");
@@ -399,7 +390,6 @@ static void test_formats(void **state)
 	UNUSED(state);
 	pgtest_create(&t, "reportfmt", true);
 	load_fixture(t.conn);
-	drop_escalations(t.conn);
 	struct report *r = load(t.conn, "2026Q3", NULL, NULL);
 	char *md = render(r, REPORT_MD);
 	assert_non_null(strstr(md, "# Action item closure report — 2026Q3\n"));
