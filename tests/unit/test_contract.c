@@ -707,10 +707,23 @@ static void test_refused_field_recorded_others_applied(void **state)
 	assert_int_equal(d->updates, 3);
 	assert_int_equal(d->last_update_mask, ITEM_FIELD_BIT(ITEM_F_DUE_DATE));
 
+	/* once the back-off expired the push pass comes back by itself (no
+	 * ledger edit) and tries the value again; refused again, held again */
+	pgtest_exec(v.pg.conn, "UPDATE external_link SET refused_retry_at = now() - interval '1 s',"
+	            " refused = jsonb_set(refused, '{state,retry_ms}', '1000')"
+	            " WHERE action_item_id = 2", 0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(d->updates, 4);
+	assert_int_equal(d->last_update_mask, ITEM_FIELD_BIT(ITEM_F_STATE));
+	assert_q(&v, "SELECT refused_retry_at > now() + interval '23 hours' FROM external_link"
+	         " WHERE action_item_id = 2", "t");
+	assert_int_equal(sync_once(&v), 0); /* and quiet again */
+	assert_int_equal(d->updates, 4);
+
 	/* a new ledger value is tried at once, and the refusal is cleared */
 	pgtest_exec(v.pg.conn, "UPDATE action_item SET state = 'done' WHERE id = 2", 0, NULL);
 	assert_int_equal(sync_once(&v), 0);
-	assert_int_equal(d->updates, 4);
+	assert_int_equal(d->updates, 5);
 	assert_int_equal(d->last_update_mask, ITEM_FIELD_BIT(ITEM_F_STATE));
 	assert_string_equal(t->f.v[ITEM_F_STATE], "done");
 	assert_q(&v, "SELECT refused IS NULL AND refused_retry_at IS NULL FROM external_link"
