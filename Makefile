@@ -45,7 +45,7 @@ TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS  = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(OPT) $(SAN_FLAGS) -MMD -MP -D_GNU_SOURCE \
              -DCLOSELOOP_VERSION='"$(VERSION)"' -Idaemon $(addprefix -I,$(SUBSYS)) -Iconnectors -I$(B)/gen \
-             $(PKG_CFLAGS) $(CFLAGS)
+             $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 LIBS    = $(PKG_LIBS) -lhttp_parser -lm
 
@@ -60,7 +60,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration bench conformance install clean man fuzz fuzz-bin
+.PHONY: all deps demo check unit integration bench conformance install clean man deb deb-test fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -162,7 +162,21 @@ install: $(B)/closeloop $(B)/man/closeloop.8
 	install -m 0644 systemd/closeloop.sysusers "$(DESTDIR)$(PREFIX)/lib/sysusers.d/closeloop.conf"
 	install -m 0644 systemd/closeloop.tmpfiles "$(DESTDIR)$(PREFIX)/lib/tmpfiles.d/closeloop.conf"
 
+# Debian package, built with dpkg-buildpackage from a copy of the tracked
+# files under build/deb (the .deb lands there, not in the parent folder),
+# then checked with lintian.  Not part of `make check` (it is slow);
+# tests/deb-test.sh installs it and runs it against a throwaway cluster.
+deb:
+	@sh tests/install-deps.sh deb
+	rm -rf build/deb && mkdir -p build/deb/closeloop-$(VERSION)
+	git ls-files -z | tar --null -T - -cf - | tar -xf - -C build/deb/closeloop-$(VERSION)
+	cd build/deb/closeloop-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --info --display-info build/deb/closeloop_$(VERSION)_*.changes
+
+deb-test: deb
+	@sh tests/deb-test.sh
+
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -path build/deb -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -12,6 +12,10 @@ libssl-dev libhttp-parser-dev postgresql python3 ca-certificates time"
 if [ "${1:-}" = fuzz ]; then
 	PKGS="clang libclang-rt-14-dev"
 fi
+# `install-deps.sh deb` (make deb): Debian's packaging tools
+if [ "${1:-}" = deb ]; then
+	PKGS="dpkg-dev debhelper fakeroot lintian"
+fi
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
