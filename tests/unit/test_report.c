@@ -428,6 +428,30 @@ static void test_formats(void **state)
 	pgtest_drop(&t);
 }
 
+/* On a ledger without the escalation table the report says escalations
+ * are not recorded instead of showing 0. */
+static void test_escalations_not_recorded(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportnoesc", true);
+	load_fixture(t.conn);
+	pgtest_exec(t.conn, "DROP TABLE escalation CASCADE", 0, NULL);
+	struct report *r = load(t.conn, "2026Q3", NULL, NULL);
+	assert_non_null(r->escalations_note);
+	assert_string_equal(fig(r, "all", NULL, NULL, "escalations"), "NULL");
+	assert_string_equal(fig(r, "all", NULL, NULL, "opened"), "5");
+	char *md = render(r, REPORT_MD);
+	assert_non_null(strstr(md, "Escalations: not counted — this ledger has no escalation table"));
+	assert_non_null(strstr(md, "| Escalations sent | – | – | – | – |\n")); /* trend: not 0 */
+	char *csv = render(r, REPORT_CSV);
+	assert_non_null(strstr(csv, "\r\n2026Q3,all,,,escalations,\r\n"));
+	free(md);
+	free(csv);
+	report_free(r);
+	pgtest_drop(&t);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
@@ -439,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_views_agree),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_escalations_not_recorded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
