@@ -95,6 +95,7 @@ unit: $(UNIT_BIN)
 
 integration: $(B)/closeloop
 	@python3 tests/sim/test_github_sim.py
+	@python3 tests/sim/test_jira_sim.py
 	@CLOSELOOP_BIN="$(CURDIR)/$(B)/closeloop" python3 tests/integration/run.py
 
 check: deps

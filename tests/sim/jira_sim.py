@@ -1,0 +1,554 @@
+#!/usr/bin/env python3
+"""jira_sim.py - a stateful Jira Cloud REST v3 simulator for closeloop's
+tests (Python 3 standard library only).
+
+    python3 tests/sim/jira_sim.py --port 0 --port-file F
+        [--email E --token T] [--project KEY ...] [--user ACCOUNTID ...]
+        [--search-lag-ms N] [--verbose]
+
+The endpoints closeloop's Jira connector uses, with the shapes of
+Atlassian's OpenAPI description (/work/shared/specs/jira-cloud-platform-
+v3.openapi.json; tests/sim/test_jira_sim.py validates the answers against
+its schemas), and the inconvenient parts of Jira's documented behaviour:
+
+  POST /rest/api/3/issue              201 CreatedIssue {id, key, self}
+  GET  /rest/api/3/issue/{idOrKey}    200 IssueBean; an old key of a moved
+                                      issue still resolves (same id)
+  PUT  /rest/api/3/issue/{idOrKey}    204; fields only, status is not a field
+  GET  /rest/api/3/issue/{id}/transitions   200 Transitions (the ones
+                                      available from the current status)
+  POST /rest/api/3/issue/{id}/transitions   204, or 400 when the
+                                      transition is not available
+  POST /rest/api/3/issue/{id}/comment 201 Comment (body in ADF)
+  GET|POST /rest/api/3/search/jql     200 SearchAndReconcileResults paged by
+                                      nextPageToken; the JQL subset below
+  GET|POST /rest/api/3/search         410 (removed by Atlassian, CHANGE-2046)
+
+JQL: clauses joined by AND, then an optional ORDER BY updated ASC|DESC:
+  project = KEY | updated >= "yyyy/MM/dd HH:mm" | labels = "text" |
+  key = KEY-N | id = N.  Anything else is a 400 with errorMessages, so the
+connector cannot rely on a feature the simulator fakes.  `updated` has
+minute precision (the seconds of the operand do not exist) and is read in
+the user's time zone (UTC here).
+
+Search is eventually consistent (--search-lag-ms): for that long after a
+write, search answers the issue as it was before the write (or not at all
+after a create).  GET by id always reads its own writes.
+
+Ratelimiting: an admin fault answers the next N API requests with 429 and
+Retry-After (seconds).
+
+Admin API (no auth), JSON in and out:
+  POST /_sim/fault {"status": 429, "count": N, "retry_after": S}
+  POST /_sim/refuse {"project": KEY, "to": "Done"}   transitions into that
+       status are not available in that project (a workflow that refuses)
+  POST /_sim/move {"id": ID, "project": KEY}          new key, same id
+  POST /_sim/edit {"id": ID, "fields": {...}, "status": NAME}  a Jira user
+       edits the issue (bumps updated)
+  DELETE /_sim/issue/ID                               the issue is deleted
+  GET  /_sim/issues                                   every issue, raw
+  GET  /_sim/requests                                 every API request seen
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,9}$")
+PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
+ISSUE_TYPES = ["Task", "Bug", "Story"]
+# The default workflow: (status, statusCategory key, category id, name)
+STATUSES = {
+    "To Do": ("new", 2, "To Do"),
+    "In Progress": ("indeterminate", 4, "In Progress"),
+    "Done": ("done", 3, "Done"),
+}
+STATUS_IDS = {"To Do": "10000", "In Progress": "3", "Done": "10001"}
+# Global transitions: (id, name, to status, resolution set by the screen)
+TRANSITIONS = [
+    ("11", "To Do", "To Do", None),
+    ("21", "In Progress", "In Progress", None),
+    ("31", "Done", "Done", "Done"),
+    ("41", "Won't Do", "Done", "Won't Do"),
+]
+RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
+NAV_FIELDS = ["summary", "description", "status", "resolution", "priority", "labels",
+              "duedate", "assignee", "issuetype", "project", "updated", "created"]
+JQL_CLAUSE = re.compile(
+    r'^\s*(project|updated|labels|key|id)\s*(=|>=)\s*("([^"]*)"|[A-Za-z0-9_\-]+)\s*$')
+JQL_MINUTE = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2})$")
+
+
+def jira_ts(t):
+    """Epoch seconds -> "2014-03-19T18:45:42.967+0000" (Jira's format)."""
+    d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03d+0000" % (d.microsecond // 1000)
+
+
+class ApiError(Exception):
+    def __init__(self, status, messages=(), errors=None, headers=None):
+        super().__init__(status)
+        self.status, self.headers = status, headers or {}
+        self.body = {"errorMessages": list(messages), "errors": errors or {}}
+
+
+def parse_jql(jql):
+    """-> (list of (field, op, value), order or None); ApiError on anything
+    outside the subset."""
+    text = jql.strip()
+    order = None
+    m = re.search(r"\s+ORDER\s+BY\s+(\w+)(\s+(ASC|DESC))?\s*$", text, re.I)
+    if m:
+        if m.group(1) != "updated":
+            raise ApiError(400, ["The simulator orders by updated only, not '%s'." % m.group(1)])
+        order = (m.group(3) or "ASC").upper()
+        text = text[:m.start()]
+    clauses = []
+    for part in re.split(r"\s+AND\s+", text):
+        c = JQL_CLAUSE.match(part)
+        if not c:
+            raise ApiError(400, ["Error in the JQL Query: '%s' is not understood "
+                                 "(simulator subset: project/updated/labels/key/id)." % part])
+        field, op = c.group(1), c.group(2)
+        value = c.group(4) if c.group(4) is not None else c.group(3)
+        if (op == ">=") != (field == "updated"):
+            raise ApiError(400, ["The operator '%s' is not supported by the '%s' field." % (op, field)])
+        if field == "updated":
+            mm = JQL_MINUTE.match(value)
+            if not mm:
+                raise ApiError(400, ["Date value '%s' for field 'updated' is invalid. Valid "
+                                     "formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm'." % value])
+            y, mo, d, h, mi = (int(x) for x in mm.groups())
+            value = datetime.datetime(y, mo, d, h, mi, tzinfo=datetime.timezone.utc).timestamp()
+        clauses.append((field, value))
+    return clauses, order
+
+
+class State:
+    def __init__(self, opts):
+        self.lock = threading.RLock()
+        self.opts = opts
+        self.projects = {k: str(10000 + i) for i, k in enumerate(opts.project)}
+        self.users = set(opts.user)
+        self.issues = {}      # id -> issue dict
+        self.keys = {}        # every key ever given -> id
+        self.counters = {}    # project -> last number
+        self.next_id = 10000
+        self.faults = []      # [status, count, retry_after]
+        self.refused = set()  # (project, to status)
+        self.requests = []
+        self.comment_id = 10000
+
+    def resolve(self, id_or_key):
+        iid = id_or_key if id_or_key in self.issues else self.keys.get(id_or_key)
+        if iid is None or iid not in self.issues:
+            raise ApiError(404, ["Issue does not exist or you do not have permission to see it."])
+        return self.issues[iid]
+
+    def snapshot(self, issue, new=False):
+        """Record a write: search shows the copy it showed before (none
+        after a create) until the lag passes."""
+        now = time.time()
+        issue["fields"]["updated"] = now
+        prev = None if new else self.searchable(issue)
+        issue["indexed"] = (now + self.opts.search_lag_ms / 1000.0, prev,
+                            json.loads(json.dumps(issue["fields"])))
+
+    def searchable(self, issue):
+        """The copy of issue's fields search sees now, or None."""
+        visible_at, prev, current = issue["indexed"]
+        return current if time.time() >= visible_at else prev
+
+    def check_fields(self, fields, creating):
+        errors = {}
+        if creating:
+            proj = (fields.get("project") or {}).get("key") or (fields.get("project") or {}).get("id")
+            if proj not in self.projects and proj not in self.projects.values():
+                errors["project"] = "valid project is required"
+            it = (fields.get("issuetype") or {}).get("name")
+            if it not in ISSUE_TYPES:
+                errors["issuetype"] = "Specify a valid issue type"
+            if not fields.get("summary"):
+                errors["summary"] = "You must specify a summary of the issue."
+        if "summary" in fields and (not isinstance(fields["summary"], str) or len(fields["summary"]) > 255):
+            errors["summary"] = "Summary must be less than 255 characters."
+        if fields.get("description") is not None:
+            d = fields["description"]
+            if not (isinstance(d, dict) and d.get("type") == "doc" and d.get("version") == 1
+                    and isinstance(d.get("content"), list)):
+                errors["description"] = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+        if fields.get("priority") is not None and (fields["priority"] or {}).get("name") not in PRIORITIES:
+            errors["priority"] = "Specify the Priority (name) in the string format"
+        if fields.get("duedate") is not None:
+            try:
+                datetime.date.fromisoformat(fields["duedate"])
+            except (TypeError, ValueError):
+                errors["duedate"] = "Error parsing date string: %s" % fields["duedate"]
+        if fields.get("assignee") is not None:
+            acc = (fields["assignee"] or {}).get("accountId")
+            if acc not in self.users:
+                errors["assignee"] = "Specified user does not exist or you do not have required permissions"
+        if "labels" in fields:
+            labels = fields["labels"]
+            if not isinstance(labels, list) or any(not isinstance(x, str) or " " in x or not x for x in labels):
+                errors["labels"] = "The label must not contain spaces."
+        if errors:
+            raise ApiError(400, [], errors)
+
+    def apply(self, issue, fields):
+        f = issue["fields"]
+        for k in ("summary", "description", "duedate", "labels"):
+            if k in fields:
+                f[k] = fields[k]
+        if "priority" in fields:
+            f["priority"] = fields["priority"] and fields["priority"]["name"]
+        if "assignee" in fields:
+            f["assignee"] = fields["assignee"] and fields["assignee"]["accountId"]
+        if "issuetype" in fields:
+            f["issuetype"] = fields["issuetype"]["name"]
+
+    def create(self, fields):
+        self.check_fields(fields, True)
+        proj = fields["project"].get("key") or {v: k for k, v in self.projects.items()}[fields["project"]["id"]]
+        self.counters[proj] = self.counters.get(proj, 0) + 1
+        iid = str(self.next_id)
+        self.next_id += 1
+        key = "%s-%d" % (proj, self.counters[proj])
+        now = time.time()
+        issue = {"id": iid, "key": key, "project": proj, "comments": [],
+                 "fields": {"summary": None, "description": None, "status": "To Do",
+                            "resolution": None, "priority": "Medium", "labels": [],
+                            "duedate": None, "assignee": None, "issuetype": "Task",
+                            "created": now, "updated": now}}
+        self.apply(issue, fields)
+        self.snapshot(issue, new=True)
+        self.issues[iid] = issue
+        self.keys[key] = iid
+        return issue
+
+    def transitions(self, issue):
+        out = []
+        for tid, name, to, _res in TRANSITIONS:
+            if to == issue["fields"]["status"] and name == to:
+                continue
+            if (issue["project"], to) in self.refused:
+                continue
+            out.append((tid, name, to))
+        return out
+
+    def transition(self, issue, tid):
+        for t, _name, to in self.transitions(issue):
+            if t == tid:
+                res = dict((x[0], x[3]) for x in TRANSITIONS)[tid]
+                issue["fields"]["status"] = to
+                issue["fields"]["resolution"] = res
+                self.snapshot(issue)
+                return
+        raise ApiError(400, ["Transition id '%s' is not valid for this issue." % tid])
+
+    def move(self, issue, proj):
+        self.counters[proj] = self.counters.get(proj, 0) + 1
+        issue["project"] = proj
+        issue["key"] = "%s-%d" % (proj, self.counters[proj])
+        self.keys[issue["key"]] = issue["id"]
+        self.snapshot(issue)
+
+
+class Render:
+    def __init__(self, base, state):
+        self.base, self.state = base, state
+
+    def issue(self, issue, fields, want=None):
+        f = fields
+        out = {}
+        st = f["status"]
+        cat = STATUSES[st]
+        full = {
+            "summary": f["summary"],
+            "description": f["description"],
+            "status": {"self": "%s/rest/api/3/status/%s" % (self.base, STATUS_IDS[st]),
+                       "id": STATUS_IDS[st], "name": st,
+                       "statusCategory": {"id": cat[1], "key": cat[0], "name": cat[2],
+                                          "self": "%s/rest/api/3/statuscategory/%d" % (self.base, cat[1])}},
+            "resolution": f["resolution"] and {"id": RESOLUTIONS[f["resolution"]], "name": f["resolution"]},
+            "priority": f["priority"] and {"id": str(PRIORITIES.index(f["priority"]) + 1), "name": f["priority"]},
+            "labels": f["labels"],
+            "duedate": f["duedate"],
+            "assignee": f["assignee"] and {"accountId": f["assignee"], "active": True,
+                                           "displayName": f["assignee"]},
+            "issuetype": {"id": str(10001 + ISSUE_TYPES.index(f["issuetype"])), "name": f["issuetype"]},
+            "project": {"id": self.state.projects[issue["project"]], "key": issue["project"]},
+            "created": jira_ts(f["created"]),
+            "updated": jira_ts(f["updated"]),
+        }
+        for k in (want or NAV_FIELDS):
+            if k in full:
+                out[k] = full[k]
+        return {"id": issue["id"], "key": issue["key"],
+                "self": "%s/rest/api/3/issue/%s" % (self.base, issue["id"]), "fields": out}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state = None
+    opts = None
+
+    def log_message(self, fmt, *args):
+        if self.opts.verbose:
+            sys.stderr.write("jira_sim: " + fmt % args + "\n")
+
+    def send(self, status, body=None, headers=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if body is not None:
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def dispatch(self, method):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            self.send(400, {"errorMessages": ["Unexpected character in the JSON body."], "errors": {}})
+            return
+        with self.state.lock:
+            try:
+                if url.path.startswith("/_sim/"):
+                    status, body = self.admin(method, url.path, data)
+                    self.send(status, body)
+                    return
+                self.state.requests.append({"method": method, "path": url.path,
+                                            "query": url.query, "body": data})
+                self.check_auth()
+                self.take_fault()
+                status, body = self.api(method, url.path, query, data)
+                self.send(status, body)
+            except ApiError as e:
+                self.send(e.status, e.body, e.headers)
+
+    def check_auth(self):
+        want = "Basic " + base64.b64encode(
+            ("%s:%s" % (self.opts.email, self.opts.token)).encode()).decode()
+        if self.headers.get("Authorization") != want:
+            raise ApiError(401, ["You are not authenticated. Authentication required to perform this operation."])
+
+    def take_fault(self):
+        if self.state.faults:
+            f = self.state.faults[0]
+            f[1] -= 1
+            if f[1] <= 0:
+                self.state.faults.pop(0)
+            raise ApiError(f[0], ["Rate limit exceeded."] if f[0] == 429 else ["Internal server error"],
+                           headers={"Retry-After": str(f[2])} if f[0] == 429 else {})
+
+    def base(self):
+        return "http://%s" % self.headers.get("Host", "localhost")
+
+    def api(self, method, path, query, data):
+        st = self.state
+        r = Render(self.base(), st)
+        if path in ("/rest/api/3/search", "/rest/api/2/search"):
+            raise ApiError(410, ["The requested API has been removed. Please migrate to the "
+                                 "/rest/api/3/search/jql API."])
+        if path == "/rest/api/3/search/jql" and method in ("GET", "POST"):
+            if method == "GET":
+                q = {k: v[0] for k, v in query.items()}
+                if "fields" in q:
+                    q["fields"] = q["fields"].split(",")
+                if "maxResults" in q:
+                    q["maxResults"] = int(q["maxResults"])
+            else:
+                q = data or {}
+            return 200, self.search(r, q)
+        if path == "/rest/api/3/issue" and method == "POST":
+            if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
+                raise ApiError(400, ["Field 'fields' is required."])
+            issue = st.create(data["fields"])
+            return 201, {"id": issue["id"], "key": issue["key"],
+                         "self": "%s/rest/api/3/issue/%s" % (r.base, issue["id"])}
+        m = re.match(r"^/rest/api/3/issue/([^/]+)(/transitions|/comment)?$", path)
+        if not m:
+            raise ApiError(404, ["No such API: %s %s" % (method, path)])
+        issue = st.resolve(m.group(1))
+        sub = m.group(2)
+        if sub is None and method == "GET":
+            want = query.get("fields", [",".join(NAV_FIELDS)])[0].split(",")
+            return 200, r.issue(issue, issue["fields"], want)
+        if sub is None and method == "PUT":
+            fields = (data or {}).get("fields")
+            if not isinstance(fields, dict):
+                raise ApiError(400, ["Field 'fields' is required."])
+            if "status" in fields or "resolution" in fields:
+                raise ApiError(400, [], {k: "Field '%s' cannot be set. It is not on the appropriate "
+                                           "screen, or unknown." % k for k in ("status", "resolution")
+                                     if k in fields})
+            st.check_fields(fields, False)
+            st.apply(issue, fields)
+            st.snapshot(issue)
+            return 204, None
+        if sub == "/transitions" and method == "GET":
+            return 200, {"transitions": [
+                {"id": tid, "name": name, "hasScreen": False, "isAvailable": True,
+                 "to": {"id": STATUS_IDS[to], "name": to,
+                        "statusCategory": {"id": STATUSES[to][1], "key": STATUSES[to][0],
+                                           "name": STATUSES[to][2]}}}
+                for tid, name, to in st.transitions(issue)]}
+        if sub == "/transitions" and method == "POST":
+            tid = ((data or {}).get("transition") or {}).get("id")
+            if not isinstance(tid, str):
+                raise ApiError(400, ["Missing 'transition' identifier"])
+            st.transition(issue, tid)
+            return 204, None
+        if sub == "/comment" and method == "POST":
+            body = (data or {}).get("body")
+            if not (isinstance(body, dict) and body.get("type") == "doc"):
+                raise ApiError(400, [], {"comment": "Comment body must be an Atlassian Document."})
+            st.comment_id += 1
+            now = jira_ts(time.time())
+            c = {"id": str(st.comment_id), "body": body, "created": now, "updated": now,
+                 "self": "%s/rest/api/3/issue/%s/comment/%d" % (r.base, issue["id"], st.comment_id)}
+            issue["comments"].append(c)
+            return 201, c
+        raise ApiError(405, ["Method %s is not allowed here." % method])
+
+    def search(self, r, q):
+        st = self.state
+        jql = q.get("jql")
+        if not isinstance(jql, str) or not jql.strip():
+            raise ApiError(400, ["Unbounded JQL queries are not allowed here. Please add a search "
+                                 "restriction to your query."])
+        clauses, order = parse_jql(jql)
+        if not any(f in ("project", "key", "id", "labels") for f, _ in clauses):
+            raise ApiError(400, ["Unbounded JQL queries are not allowed here."])
+        want = q.get("fields") or ["id"]
+        limit = max(1, min(int(q.get("maxResults") or 50), 5000))
+        start = 0
+        if q.get("nextPageToken"):
+            try:
+                start = int(base64.b64decode(q["nextPageToken"]).decode().split(":")[1])
+            except (ValueError, IndexError):
+                raise ApiError(400, ["The provided next page token is invalid or expired."])
+        hits = []
+        for issue in st.issues.values():
+            f = st.searchable(issue)
+            if f is None or not all(self.match(issue, f, c) for c in clauses):
+                continue
+            hits.append((f["updated"], int(issue["id"]), issue, f))
+        hits.sort(key=lambda h: h[:2], reverse=(order == "DESC"))
+        page = hits[start:start + limit]
+        out = {"issues": [r.issue(i, f, [w for w in want if w != "id"]) for _, _, i, f in page],
+               "isLast": start + limit >= len(hits)}
+        if not out["isLast"]:
+            out["nextPageToken"] = base64.b64encode(("p:%d" % (start + limit)).encode()).decode()
+        return out
+
+    @staticmethod
+    def match(issue, f, clause):
+        field, value = clause
+        if field == "project":
+            return issue["project"] == value
+        if field == "updated":
+            return f["updated"] >= value
+        if field == "labels":
+            return value in f["labels"]
+        if field == "key":
+            return issue["key"] == value
+        return issue["id"] == value
+
+    def admin(self, method, path, data):
+        st = self.state
+        data = data or {}
+        if path == "/_sim/fault" and method == "POST":
+            st.faults.append([int(data.get("status", 429)), int(data.get("count", 1)),
+                              int(data.get("retry_after", 1))])
+            return 200, {}
+        if path == "/_sim/refuse" and method == "POST":
+            st.refused.add((data["project"], data["to"]))
+            return 200, {}
+        if path == "/_sim/move" and method == "POST":
+            issue = st.resolve(str(data["id"]))
+            if data["project"] not in st.projects:
+                st.projects[data["project"]] = str(10000 + len(st.projects))
+            st.move(issue, data["project"])
+            return 200, {"id": issue["id"], "key": issue["key"]}
+        if path == "/_sim/edit" and method == "POST":
+            issue = st.resolve(str(data["id"]))
+            fields = data.get("fields") or {}
+            st.check_fields(fields, False)
+            st.apply(issue, fields)
+            if data.get("status"):
+                issue["fields"]["status"] = data["status"]
+                issue["fields"]["resolution"] = data.get("resolution") or (
+                    "Done" if data["status"] == "Done" else None)
+            st.snapshot(issue)
+            return 200, {}
+        m = re.match(r"^/_sim/issue/(\w+)$", path)
+        if m and method == "DELETE":
+            st.issues.pop(st.resolve(m.group(1))["id"])
+            return 200, {}
+        if path == "/_sim/issues" and method == "GET":
+            return 200, [{"id": i["id"], "key": i["key"], "project": i["project"],
+                          "comments": i["comments"],
+                          "fields": {k: v for k, v in i["fields"].items()}}
+                         for i in st.issues.values()]
+        if path == "/_sim/requests" and method == "GET":
+            return 200, st.requests
+        raise ApiError(404, ["No such admin call: %s %s" % (method, path)])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--email", default="closeloop@example.com")
+    ap.add_argument("--token", default="jira-token")
+    ap.add_argument("--project", action="append", default=[])
+    ap.add_argument("--user", action="append", default=[])
+    ap.add_argument("--search-lag-ms", type=int, default=0)
+    ap.add_argument("--verbose", action="store_true")
+    opts = ap.parse_args()
+    for k in opts.project:
+        if not KEY_RE.match(k):
+            ap.error("--project %s: not a Jira project key (A-Z, then A-Z, 0-9, _)" % k)
+    Handler.state = State(opts)
+    Handler.opts = opts
+    srv = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
+    srv.daemon_threads = True
+    if opts.port_file:
+        with open(opts.port_file + ".tmp", "w", encoding="utf-8") as f:
+            f.write("%d\n" % srv.server_address[1])
+        import os
+        os.replace(opts.port_file + ".tmp", opts.port_file)
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Tests for tests/sim/jira_sim.py: starts the simulator on port 0, talks
+HTTP to it, and checks every request body sent and every answer received
+against the schemas of Atlassian's OpenAPI description of Jira Cloud REST
+v3 (../shared/specs/jira-cloud-platform-v3.openapi.json, or
+$JIRA_OPENAPI) with python3-jsonschema (tests/install-deps.sh).
+Run: python3 tests/sim/test_jira_sim.py
+"""
+
+import base64
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIM = os.path.join(HERE, "jira_sim.py")
+SPEC = os.environ.get("JIRA_OPENAPI") or os.path.normpath(
+    os.path.join(HERE, "..", "..", "..", "shared", "specs", "jira-cloud-platform-v3.openapi.json"))
+EMAIL, TOKEN = "bot@example.com", "secret-api-token"
+
+try:
+    import jsonschema
+except ImportError:  # pragma: no cover - reported by the spec tests
+    jsonschema = None
+
+_SPEC = None
+
+
+def spec():
+    global _SPEC
+    if _SPEC is None:
+        with open(SPEC, encoding="utf-8") as f:
+            _SPEC = json.load(f)
+    return _SPEC
+
+
+def op_schemas(method, path, status):
+    """(request schema, response schema) of the spec's operation."""
+    op = spec()["paths"][path][method.lower()]
+    req = (op.get("requestBody", {}).get("content", {}).get("application/json", {})
+           .get("schema"))
+    resp = op["responses"].get(str(status), {}).get("content", {}) \
+        .get("application/json", {}).get("schema")
+    return req, resp
+
+
+def validate(schema, value, what):
+    """Validate value against a spec schema ($ref into components)."""
+    if schema is None:
+        return
+    root = dict(schema)
+    root["components"] = spec()["components"]
+    try:
+        jsonschema.Draft7Validator(root).validate(value)
+    except jsonschema.ValidationError as e:
+        raise AssertionError("%s does not follow the OpenAPI description: %s at %s"
+                             % (what, e.message, "/".join(str(p) for p in e.absolute_path)))
+
+
+def start_sim(*extra):
+    tmp = tempfile.mkdtemp(prefix="jirasim-")
+    port_file = os.path.join(tmp, "port")
+    proc = subprocess.Popen([sys.executable, SIM, "--port", "0", "--port-file", port_file,
+                             "--email", EMAIL, "--token", TOKEN] + list(extra),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if os.path.exists(port_file):
+            with open(port_file, encoding="utf-8") as f:
+                return proc, int(f.read())
+        if proc.poll() is not None:
+            raise RuntimeError("simulator exited: %s" % proc.stderr.read().decode())
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("simulator did not write its port file")
+
+
+def adf(text):
+    return {"type": "doc", "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+
+
+class JiraSimTest(unittest.TestCase):
+    def setUp(self):
+        self.proc, self.port = start_sim("--project", "OPS", "--project", "PLAT",
+                                         "--user", "5b10a2844c20165700ede21g",
+                                         "--search-lag-ms", "300")
+
+    def tearDown(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+        self.proc.stderr.close()
+
+    def call(self, method, path, body=None, auth=True, spec_path=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                ("%s:%s" % (EMAIL, TOKEN)).encode()).decode()
+        if spec_path and jsonschema:
+            validate(op_schemas(method, spec_path, 200)[0], body, "request %s %s" % (method, path))
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers=headers)
+        r = c.getresponse()
+        raw = r.read()
+        out = json.loads(raw) if raw else None
+        if spec_path and jsonschema:
+            validate(op_schemas(method, spec_path, r.status)[1], out,
+                     "answer %d to %s %s" % (r.status, method, path))
+        c.close()
+        return r.status, out, r
+
+    def create(self, summary="Add alert", labels=("closeloop-tok1",), project="OPS"):
+        st, out, _ = self.call("POST", "/rest/api/3/issue", {"fields": {
+            "project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary,
+            "description": adf("why"), "priority": {"name": "High"},
+            "labels": list(labels), "duedate": "2026-12-24",
+            "assignee": {"accountId": "5b10a2844c20165700ede21g"}}},
+            spec_path="/rest/api/3/issue")
+        self.assertEqual(st, 201, out)
+        return out
+
+    def search(self, jql, token=None, method="POST"):
+        body = {"jql": jql, "fields": ["summary", "status", "updated", "labels"],
+                "maxResults": 2}
+        if token:
+            body["nextPageToken"] = token
+        if method == "POST":
+            return self.call("POST", "/rest/api/3/search/jql", body,
+                             spec_path="/rest/api/3/search/jql")
+        q = "jql=%s&fields=summary,updated&maxResults=2" % __import__("urllib.parse").parse.quote(jql)
+        return self.call("GET", "/rest/api/3/search/jql?" + q, spec_path="/rest/api/3/search/jql")
+
+    def test_spec_tooling_present(self):
+        self.assertIsNotNone(jsonschema, "python3-jsonschema is missing: run tests/install-deps.sh")
+        self.assertTrue(os.path.exists(SPEC), "the Jira OpenAPI description is missing: %s" % SPEC)
+
+    def test_auth_required(self):
+        st, out, _ = self.call("GET", "/rest/api/3/issue/OPS-1", auth=False)
+        self.assertEqual(st, 401)
+        self.assertTrue(out["errorMessages"])
+
+    def test_create_get_update(self):
+        c = self.create()
+        self.assertEqual(c["key"], "OPS-1")
+        st, got, _ = self.call("GET", "/rest/api/3/issue/%s" % c["id"],
+                               spec_path="/rest/api/3/issue/{issueIdOrKey}")
+        self.assertEqual(st, 200)
+        f = got["fields"]
+        self.assertEqual(f["summary"], "Add alert")
+        self.assertEqual(f["status"]["statusCategory"]["key"], "new")
+        self.assertEqual(f["priority"]["name"], "High")
+        self.assertEqual(f["duedate"], "2026-12-24")
+        self.assertEqual(f["assignee"]["accountId"], "5b10a2844c20165700ede21g")
+        self.assertRegex(f["updated"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
+        st, _, _ = self.call("PUT", "/rest/api/3/issue/%s" % c["id"],
+                             {"fields": {"summary": "Add paging alert", "duedate": None}},
+                             spec_path="/rest/api/3/issue/{issueIdOrKey}")
+        self.assertEqual(st, 204)
+        _, got, _ = self.call("GET", "/rest/api/3/issue/%s?fields=summary,duedate" % c["id"])
+        self.assertEqual(got["fields"], {"summary": "Add paging alert", "duedate": None})
+
+    def test_400_names_the_field(self):
+        st, out, _ = self.call("POST", "/rest/api/3/issue", {"fields": {
+            "project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "x",
+            "priority": {"name": "Urgent"}, "assignee": {"accountId": "nobody"}}},
+            spec_path="/rest/api/3/issue")
+        self.assertEqual(st, 400)
+        self.assertEqual(sorted(out["errors"]), ["assignee", "priority"])
+        st, out, _ = self.call("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "x"}})
+        self.assertEqual(st, 404)
+        c = self.create()
+        st, out, _ = self.call("PUT", "/rest/api/3/issue/%s" % c["id"],
+                               {"fields": {"status": {"name": "Done"}}})
+        self.assertEqual(st, 400)
+        self.assertIn("status", out["errors"])
+
+    def test_transitions_and_refusal(self):
+        c = self.create()
+        path = "/rest/api/3/issue/%s/transitions" % c["id"]
+        sp = "/rest/api/3/issue/{issueIdOrKey}/transitions"
+        st, out, _ = self.call("GET", path, spec_path=sp)
+        self.assertEqual(st, 200)
+        done = [t for t in out["transitions"] if t["to"]["statusCategory"]["key"] == "done"]
+        self.assertEqual([t["name"] for t in done], ["Done", "Won't Do"])
+        st, _, _ = self.call("POST", path, {"transition": {"id": "41"}}, spec_path=sp)
+        self.assertEqual(st, 204)
+        _, got, _ = self.call("GET", "/rest/api/3/issue/%s?fields=status,resolution" % c["id"])
+        self.assertEqual(got["fields"]["status"]["statusCategory"]["key"], "done")
+        self.assertEqual(got["fields"]["resolution"]["name"], "Won't Do")
+        self.call("POST", "/_sim/refuse", {"project": "OPS", "to": "In Progress"}, auth=False)
+        _, out, _ = self.call("GET", path, spec_path=sp)
+        self.assertNotIn("In Progress", [t["to"]["name"] for t in out["transitions"]])
+        st, out, _ = self.call("POST", path, {"transition": {"id": "21"}}, spec_path=sp)
+        self.assertEqual(st, 400)
+        self.assertIn("not valid", out["errorMessages"][0])
+
+    def test_search_paging_lag_and_minute_precision(self):
+        ids = [self.create("item %d" % i, ("closeloop-t%d" % i,))["id"] for i in range(3)]
+        jql = 'project = OPS AND updated >= "2000/01/01 00:00" ORDER BY updated ASC'
+        st, out, _ = self.search(jql)
+        self.assertEqual((st, out["issues"]), (200, []), "search shows issues before the index lag")
+        time.sleep(0.35)
+        seen, token = [], None
+        while True:
+            st, out, _ = self.search(jql, token)
+            self.assertEqual(st, 200, out)
+            seen += [i["id"] for i in out["issues"]]
+            if out["isLast"]:
+                break
+            token = out["nextPageToken"]
+        self.assertEqual(seen, ids)
+        st, out, _ = self.search(jql, method="GET")
+        self.assertEqual(len(out["issues"]), 2)
+        # an edit: search keeps the old copy for the lag, GET reads it at once
+        self.call("PUT", "/rest/api/3/issue/%s" % ids[0], {"fields": {"summary": "edited"}})
+        _, out, _ = self.search('project = OPS AND labels = "closeloop-t0"')
+        self.assertEqual(out["issues"][0]["fields"]["summary"], "item 0")
+        time.sleep(0.35)
+        _, out, _ = self.search('project = OPS AND labels = "closeloop-t0"')
+        self.assertEqual(out["issues"][0]["fields"]["summary"], "edited")
+        # minute precision: seconds are not part of the JQL operand
+        st, out, _ = self.search('project = OPS AND updated >= "2000/01/01 00:00:30"')
+        self.assertEqual(st, 400)
+        future = time.strftime("%Y/%m/%d %H:%M", time.gmtime(time.time() + 120))
+        _, out, _ = self.search('project = OPS AND updated >= "%s"' % future)
+        self.assertEqual(out["issues"], [])
+
+    def test_jql_outside_subset_and_removed_search(self):
+        for jql in ('project = OPS OR project = PLAT', 'text ~ "alert"', 'updated >= "2000/01/01 00:00"',
+                    'project = OPS ORDER BY created ASC'):
+            st, out, _ = self.search(jql)
+            self.assertEqual(st, 400, jql)
+            self.assertTrue(out["errorMessages"], jql)
+        st, _, _ = self.call("POST", "/rest/api/3/search", {"jql": "project = OPS"})
+        self.assertEqual(st, 410)
+
+    def test_rate_limit_retry_after(self):
+        self.call("POST", "/_sim/fault", {"status": 429, "count": 2, "retry_after": 3}, auth=False)
+        for _ in range(2):
+            st, out, r = self.call("GET", "/rest/api/3/issue/OPS-1")
+            self.assertEqual(st, 429)
+            self.assertEqual(r.getheader("Retry-After"), "3")
+        st, _, _ = self.call("GET", "/rest/api/3/issue/OPS-1")
+        self.assertEqual(st, 404)
+
+    def test_move_keeps_id_and_old_key(self):
+        c = self.create()
+        st, out, _ = self.call("POST", "/_sim/move", {"id": c["id"], "project": "PLAT"}, auth=False)
+        self.assertEqual((out["id"], out["key"]), (c["id"], "PLAT-1"))
+        _, got, _ = self.call("GET", "/rest/api/3/issue/OPS-1?fields=project",
+                              spec_path="/rest/api/3/issue/{issueIdOrKey}")
+        self.assertEqual((got["id"], got["key"], got["fields"]["project"]["key"]),
+                         (c["id"], "PLAT-1", "PLAT"))
+        self.call("DELETE", "/_sim/issue/%s" % c["id"], auth=False)
+        st, _, _ = self.call("GET", "/rest/api/3/issue/%s" % c["id"])
+        self.assertEqual(st, 404)
+
+    def test_comment_in_adf(self):
+        c = self.create()
+        sp = "/rest/api/3/issue/{issueIdOrKey}/comment"
+        st, out, _ = self.call("POST", "/rest/api/3/issue/%s/comment" % c["id"],
+                               {"body": adf("overdue")}, spec_path=sp)
+        self.assertEqual(st, 201)
+        self.assertEqual(out["body"], adf("overdue"))
+        st, out, _ = self.call("POST", "/rest/api/3/issue/%s/comment" % c["id"], {"body": "plain"})
+        self.assertEqual(st, 400)
+
+
+if __name__ == "__main__":
+    unittest.main()
