@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "connector.h"
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "watch.h"
+#include "status.h"
 
 #define STOP_TIMEOUT_MS 20000
 #define LEDGER_CHANNEL "closeloop_ledger"
@@ -34,7 +36,15 @@ struct poll_timer {
 	struct daemon *d;
 	char *connector;     /* name */
 	bool running;        /* a cycle it asked for is under way */
+	int64_t cycle_started_at;  /* ms, of the cycle under way */
+	int64_t last_row_at;       /* its connector_status row was last written */
+	uint64_t writes_seen;      /* status_writes() at that row */
 };
+
+/* A running daemon writes a connector's status row at least this often
+ * (status.h: otherwise only after cycles that did work, failed or left
+ * writes queued). */
+#define STATUS_HEARTBEAT_MS 60000
 
 struct daemon {
 	uv_loop_t loop;
@@ -57,10 +67,38 @@ struct daemon {
 	bool handles_on;      /* signals and watchdog initialised */
 	bool first_cycle_logged;
 	int exit_code;
+	int64_t once_started_at;  /* once mode: when the cycle started (ms) */
+	int once_code;            /* once mode: exit code after the status rows */
+	int status_pending;       /* once mode: status rows not yet answered */
 	int pending_closes;
 };
 
 static void daemon_stop(struct daemon *d, int exit_code);
+
+static struct connector *find_conn(const struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_conns; i++)
+		if (str_eq(d->conns[i]->name, name))
+			return d->conns[i];
+	return NULL;
+}
+
+/* Write c's connector_status row after a cycle when it is due (status.h).
+ * Returns true when a row was sent (done(arg) follows). */
+static bool status_after_cycle(struct daemon *d, struct connector *c, const struct status_cycle *cy,
+                               int64_t *last_row_at, uint64_t *writes_seen, int64_t heartbeat_ms,
+                               void (*done)(void *arg), void *arg)
+{
+	char by[64];
+	if (!c || d->opt.dry_run || !status_due(c, cy, *writes_seen, *last_row_at, heartbeat_ms))
+		return false;
+	snprintf(by, sizeof(by), "%s pid %ld", d->opt.once ? "sync --once" : "daemon", (long)getpid());
+	if (status_record(d->db, c, cy, by, done, arg) < 0)
+		return false;
+	*last_row_at = cy->ended_at;
+	*writes_seen = status_writes(c);
+	return true;
+}
 
 static void set_state(struct daemon *d, enum daemon_state s)
 {
@@ -175,6 +213,10 @@ static void cycle_done(struct rec_engine *e, int errors, void *arg)
 			log_info("first reconcile cycle complete");
 		}
 	}
+	struct status_cycle cy = { .started_at = t->cycle_started_at, .ended_at = ts_now_ms(),
+	                           .errors = errors };
+	(void)status_after_cycle(d, find_conn(d, t->connector), &cy, &t->last_row_at,
+	                         &t->writes_seen, STATUS_HEARTBEAT_MS, NULL, NULL);
 	if (!rec_busy(d->rec))
 		free_retired(d);
 }
@@ -190,6 +232,7 @@ static void poll_fire(uv_timer_t *h)
 		return;
 	}
 	t->running = true;
+	t->cycle_started_at = ts_now_ms();
 }
 
 static const struct cfg_connector *timer_connector(const struct daemon *d, const struct poll_timer *t)
@@ -211,12 +254,33 @@ static void timers_arm(struct daemon *d, bool fire_now)
 
 /* ---- once mode ---- */
 
+static void once_recorded(void *arg)
+{
+	struct daemon *d = arg;
+	if (--d->status_pending == 0)
+		daemon_stop(d, d->once_code);
+}
+
+/* The cycle is over: record each connector's status when it is due (a
+ * quiet cycle writes nothing), then stop. */
 static void once_done(struct rec_engine *e, int errors, void *arg)
 {
 	UNUSED(e);
 	struct daemon *d = arg;
 	log_info("sync: cycle complete, %d error(s)", errors);
-	daemon_stop(d, errors ? 2 : 0);
+	d->once_code = errors ? 2 : 0;
+	struct status_cycle cy = { .started_at = d->once_started_at, .ended_at = ts_now_ms(),
+	                           .errors = errors };
+	d->status_pending = 1;
+	for (size_t i = 0; i < d->n_conns; i++) {
+		int64_t last = 0;
+		uint64_t seen = 0;
+		if (d->opt.connector && !str_eq(d->opt.connector, d->conns[i]->name))
+			continue;
+		if (status_after_cycle(d, d->conns[i], &cy, &last, &seen, 0, once_recorded, d))
+			d->status_pending++;
+	}
+	once_recorded(d);
 }
 
 /* ---- signals and watchdog ---- */
@@ -448,6 +512,7 @@ static int daemon_metrics(struct buf *b, void *arg)
 	}
 	if (d->watch)
 		rc |= watch_metrics(b, watch_get_stats(d->watch));
+	rc |= status_metrics(b, d->conns, d->n_conns); /* budgets, queues, requests */
 	return rc < 0 ? -ENOSPC : 0;
 }
 
@@ -611,6 +676,7 @@ static int daemon_start(struct daemon *d)
 	}
 	set_state(d, DAEMON_RUNNING);
 	if (d->opt.once) {
+		d->once_started_at = ts_now_ms();
 		rc = rec_sync(d->rec, d->opt.connector, once_done, d);
 		if (rc < 0) {
 			log_error("sync: unknown connector '%s'", d->opt.connector ? d->opt.connector : "");

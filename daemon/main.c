@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "cli_show.h"
+#include "status.h"
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
@@ -39,6 +40,7 @@ static int cmd_directory(const struct cli *cli);
 static int cmd_check_config(const struct cli *cli);
 static int cmd_flags(const struct cli *cli);
 static int cmd_escalate(const struct cli *cli);
+static int cmd_status(const struct cli *cli);
 static int cmd_version(const struct cli *cli);
 static int cmd_help(const struct cli *cli);
 
@@ -83,6 +85,9 @@ static const struct cli_command commands[] = {
 	  "print the escalations the daemon would send now, to whom and where; writes nothing",
 	  "dry-run now",
 	  "closeloop escalate --dry-run -v -c /etc/closeloop/closeloop.conf" },
+	{ "status", cmd_status, "[--connector NAME] [--json]",
+	  "per connector: last cycle, write queue, rate budget, requests, links by state",
+	  "connector json", "closeloop status -c /etc/closeloop/closeloop.conf" },
 	{ "version", cmd_version, "", "print the version", "", "closeloop version" },
 	{ "help", cmd_help, "[SUBCOMMAND]", "print this overview, or one subcommand's help", "",
 	  "closeloop help import" },
@@ -426,6 +431,25 @@ static int cmd_escalate(const struct cli *cli)
 		log_error("escalate: %s", err);
 	else if (c)
 		code = CLI_OK;
+	if (c)
+		PQfinish(c);
+	cfg_free(cfg);
+	return code;
+}
+
+/* What the daemon recorded in the ledger (status.h). */
+static int cmd_status(const struct cli *cli)
+{
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg)
+		return CLI_FAIL;
+	int code = CLI_FAIL;
+	char err[1024];
+	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
+	if (c && status_print(c, cli->connector, cli->json, stdout, err, sizeof(err)) == 0)
+		code = CLI_OK;
+	else if (c)
+		log_error("status: %s", err);
 	if (c)
 		PQfinish(c);
 	cfg_free(cfg);

@@ -7,7 +7,8 @@
  *   -> one ledger write (closeloop_rec_apply / _broken, or a link error;
  *      a created ticket's link waits for the batch write of
  *      closeloop_rec_created_batch), then done.
- * Tracker calls are gated to the connector's max_inflight per target pass.
+ * Tracker reads are gated to the connector's max_inflight per target pass;
+ * writes go straight to the connector's paced write queue.
  * A ledger write that finds the item changed since it was read writes
  * nothing; the op re-reads the item and merges again (at most 3 times),
  * still knowing the remote exactly, so neither side's edit is lost.
@@ -295,6 +296,15 @@ static void op_broken(struct rec_op *op, const char *reason, const char *msg)
 
 /* ---- tracker calls, gated to max_inflight ---- */
 
+/* Writes go to the connector's paced write queue (connectors/pace.h),
+ * which lets them out one at a time within the tracker's limits: they are
+ * not gated here, so the queue (and /metrics, `closeloop status`) sees
+ * every write waiting, and reads never wait behind writes. */
+static bool call_paced(enum rec_call call)
+{
+	return call == REC_CALL_CREATE || call == REC_CALL_UPDATE;
+}
+
 static void op_on_remote(struct connector *c, const struct conn_result *res,
                          const struct conn_remote *remote, void *arg);
 
@@ -327,7 +337,8 @@ static void op_issue(struct rec_op *op)
 	item_fields_init(&want);
 	op_ref(op, &ref);
 	op_set_state(op, REC_OP_REMOTE);
-	t->remote_inflight++;
+	if (!call_paced(op->call))
+		t->remote_inflight++;
 	switch (op->call) {
 	case REC_CALL_FETCH:
 		rc = c->ops->fetch(c, t->target, &ref, op_on_remote, op);
@@ -348,7 +359,8 @@ static void op_issue(struct rec_op *op)
 	}
 	item_fields_free(&want);
 	if (rc < 0) {
-		t->remote_inflight--;
+		if (!call_paced(op->call))
+			t->remote_inflight--;
 		if (op->call == REC_CALL_CREATE)
 			t->creates_out--;
 		op_link_error(op, "tracker call", strerror(-rc), false);
@@ -367,7 +379,7 @@ static void op_call(struct rec_op *op, enum rec_call call)
 	}
 	if (call == REC_CALL_CREATE)
 		t->creates_out++;
-	if (t->remote_inflight >= t->lc->max_inflight) {
+	if (!call_paced(call) && t->remote_inflight >= t->lc->max_inflight) {
 		op_set_state(op, REC_OP_WAIT_SLOT);
 		STAILQ_INSERT_TAIL(&t->wait, op, wait_link);
 		return;
@@ -661,6 +673,7 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 {
 	struct rec_op *op = arg;
 	struct rec_target *t = op->t;
+	bool paced = call_paced(op->call); /* the answer may start another call */
 	UNUSED(c);
 	t->active++; /* keep t while the wait queue moves on */
 	if (op->call == REC_CALL_CREATE)
@@ -669,7 +682,8 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 		op_remote_ok(op, res, remote);
 	else
 		op_remote_failed(op, res);
-	slot_release(t);
+	if (!paced)
+		slot_release(t);
 	created_flush_maybe(t);
 	rec_target_op_done(t);
 }

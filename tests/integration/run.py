@@ -254,6 +254,118 @@ def test_edit_between_listing_pages_skips_nothing(cl):
         c.close()
 
 
+def post_times(c):
+    """Arrival times (s) of the creates the simulator received, in order."""
+    return [r["ts"] for r in c.sim.call("GET", "/_sim/requests")
+            if r["method"] == "POST" and r["path"].endswith("/issues")]
+
+
+def test_paced_first_sync_of_500_keeps_to_the_secondary_limits(cl):
+    """A first sync of 500 action items meets GitHub's secondary limits
+    without tripping one: one write at a time (the simulator refuses a
+    second one in flight), creates spaced as configured, and the hour's
+    budget of 500 creates respected -- item 501 is not sent at all."""
+    spacing_ms = 30
+    # 500 creates at GitHub's 80 a minute take more than six minutes, too
+    # long for `make check`: the simulator's per-minute budget is raised;
+    # its hourly budget (500) and one-write-at-a-time rule stay GitHub's,
+    # and so does the connector's hourly budget.  The creates go
+    # spacing_ms apart.  test_budget_drains_in_metrics_and_status runs at
+    # the simulator's default (GitHub's) limits.
+    c = Ctx(cl, "paced500", targets=[DFDS_REPO], sim_args=("--creates-per-minute", "100000"),
+            pacing=(spacing_ms, 100000, 500))
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 500))
+        c.sim.call("DELETE", "/_sim/requests")
+        c.sync()
+        st = c.sim.stats()
+        assert_eq((st["secondary_limited"], st["rate_limited"]), (0, 0), "limits tripped: %r" % st)
+        assert_eq(st["create"], 500, "creates")
+        assert_eq(managed_links(c), 500, "linked items")
+        assert_eq(sorted(set(token_counts(c, DFDS_REPO).values())), [1], "one issue per token")
+        # closeloop spaces the starts of its writes (test_pace.c checks
+        # that to the millisecond); the simulator sees arrivals, which a
+        # loaded machine delays unevenly: any 10 creates in a row span at
+        # least 9 spacings, less 25 ms of such jitter, and on average the
+        # creates are at least a spacing apart
+        t = post_times(c)
+        spans = [t[i + 9] - t[i] for i in range(len(t) - 9)]
+        assert_true(min(spans) >= (9 * spacing_ms - 25) / 1000.0,
+                    "10 creates within %.4f s (spacing %d ms)" % (min(spans), spacing_ms))
+        assert_true((t[-1] - t[0]) / (len(t) - 1) >= spacing_ms / 1000.0,
+                    "mean gap %.4f s" % ((t[-1] - t[0]) / (len(t) - 1)))
+        status = json.loads(H.closeloop("status", "--json", "-c", c.config).stdout)
+        mine = [s for s in status if s["connector"] == CONN][0]
+        assert_eq(mine["requests"]["create"], 500, "status: creates of the sync")
+        assert_eq(mine["links"], {"linked": 500}, "status: links by state")
+        assert_eq(mine["writes_queued"], 0, "status: queue drained")
+        # the hour's 500 are spent: one more item waits for the budget; it
+        # is handed back unsent, and the next cycles create it
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm2"), 1, prefix="Late"))
+        c.sync()
+        st = c.sim.stats()
+        assert_eq((st["create"], st["secondary_limited"]), (500, 0), "501st create not sent: %r" % st)
+        text = H.closeloop("status", "-c", c.config).stdout
+        assert_true("create 500" in text and "linked 500" in text, "status text:\n" + text)
+    finally:
+        c.close()
+
+
+def metric(text, name, conn=CONN):
+    m = re.search(r'^%s\{connector="%s"\} (\d+)$' % (name, re.escape(conn)), text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def test_budget_drains_in_metrics_and_status(cl):
+    """A running daemon with writes queued: /metrics and `closeloop status`
+    show the queue and when it will be empty, then the queue drained, the
+    rate budget and the request counters by kind."""
+    import socket
+    import urllib.request
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    # the simulator's limits are GitHub's; writes go 250 ms apart
+    c = Ctx(cl, "draining", targets=[DFDS_REPO], poll=600, pacing=(250, 80, 500),
+            extra='listen = "127.0.0.1:%d";\n' % port)
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 60))
+        d = c.daemon()
+        url = "http://127.0.0.1:%d/metrics" % port
+
+        def scrape():
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    return r.read().decode()
+            except urllib.error.URLError:
+                return ""   # the listener is not up yet
+        seen = []
+        H.wait_for(lambda: (metric(scrape(), "closeloop_connector_writes_queued") or 0) > 10, 30)
+        text = scrape()
+        q1, drain1 = metric(text, "closeloop_connector_writes_queued"), \
+            metric(text, "closeloop_connector_write_queue_drain_seconds")
+        assert_true(q1 > 10 and drain1 >= 1, "queue and drain time:\n" + text[-2500:])
+        # `closeloop status` shows it too (the daemon writes the row every 5 s)
+        H.wait_for(lambda: "write(s) queued" in H.closeloop("status", "-c", c.config).stdout, 15)
+        seen.append(H.closeloop("status", "-c", c.config).stdout)
+        assert_true(d.wait_log("first reconcile cycle complete", 90), "drained:\n" + d.log()[-1500:])
+        text = scrape()
+        assert_eq(metric(text, "closeloop_connector_writes_queued"), 0, "queue drained")
+        assert_eq(metric(text, "closeloop_connector_write_queue_drain_seconds"), 0, "drain time")
+        assert_true(re.search(r'closeloop_connector_requests_total\{connector="%s",kind="create"\} 60$'
+                              % CONN, text, re.M), "creates by kind:\n" + text[-2500:])
+        assert_true(0 < metric(text, "closeloop_connector_rate_limit_remaining") < 5000, "remaining")
+        assert_true(metric(text, "closeloop_connector_rate_limit_reset_seconds") > time.time(), "reset")
+        assert_eq(c.sim.stats()["secondary_limited"], 0, "no secondary limit")
+        H.wait_for(lambda: "write queue  empty" in H.closeloop("status", "-c", c.config).stdout, 15)
+        text = H.closeloop("status", "-c", c.config).stdout
+        assert_true("linked 60" in text and "rate budget" in text, "status:\n" + text)
+        assert_eq(d.stop(), 0, "clean stop")
+    finally:
+        c.close()
+
+
 def test_sql_edit_is_pushed(cl):
     c = Ctx(cl, "sql_push")
     try:
