@@ -29,6 +29,9 @@ minute, 500 an hour) in the daemon.  The
 time a first sync takes under GitHub's real limits is computed from those
 limits and printed separately, labelled as computed.
 
+Before the sync, `closeloop import DIR` of BENCH_IMPORT_FILES (default
+10000; 0 skips it) small postmortem files into an empty ledger is timed.
+
 Environment knobs: BENCH_ITEMS (default 10000), BENCH_REPOS (default 20),
 BENCH_PGPORT, BENCH_PG_LOG (set: PostgreSQL logs every statement with
 its duration, in the work directory's pg/postgres.log), BENCH_WRAP (a command prefix for the daemon of the first full
@@ -239,6 +242,65 @@ def fmt_h(s):
     return "%d h %02d min" % (int(s // 3600), int(s % 3600 // 60))
 
 
+IMPORT_FILES = int(os.environ.get("BENCH_IMPORT_FILES", "10000"))
+
+
+def gen_import_tree(outdir, n):
+    """n small postmortems in 100 folders, in the styles the importer reads
+    (action table, checkbox list, bold-label list, front matter)."""
+    for k in range(n):
+        d = os.path.join(outdir, "%02d" % (k % 100))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "incident-%05d.md" % k), "w") as f:
+            f.write("---\ntitle: Incident %d\ndate: 2026-0%d-1%d\nseverity: SEV%d\n---\n\n"
+                    % (k, 1 + k % 9, k % 10, 1 + k % 3))
+            f.write("# Incident %d\n\n## Summary\n\nA synthetic incident.\n\n" % k)
+            style = k % 3
+            if style == 0:
+                f.write("## Action items\n\n| Action Item | Type | Owner | Bug |\n|---|---|---|---|\n")
+                for i in range(3):
+                    f.write("| Fix thing %d of %d | prevent | @u%d | n/a **DONE** |\n" % (i, k, i))
+            elif style == 1:
+                f.write("## Follow-ups\n\n")
+                for i in range(3):
+                    f.write("- [%s] Fix thing %d of %d (@u%d, due 2026-12-0%d)\n"
+                            % ("x" if i == 0 else " ", i, k, i, 1 + i))
+            else:
+                f.write("## Lessons learned\n\n- **What went well**:\n  - the pager\n"
+                        "- **Review actions**:\n")
+                for i in range(3):
+                    f.write("  - Fix thing %d of %d. Owner: @u%d\n" % (i, k, i))
+
+
+def bench_import(cluster, wd):
+    """`closeloop import DIR` of IMPORT_FILES postmortem files into an empty ledger."""
+    if IMPORT_FILES <= 0:
+        return
+    dsn = cluster.createdb("closeloop_bench_import")
+    conf = os.path.join(wd, "import.conf")
+    H.write_config(conf, dsn, "http://127.0.0.1:9", ["bench/repo00"])
+    H.closeloop("migrate", "-c", conf)
+    tree = os.path.join(wd, "pm-import")
+    gen_import_tree(tree, IMPORT_FILES)
+    # its per-file lines go to a file: a pipe nobody reads would fill up
+    log = os.path.join(wd, "import.log")
+    t0 = time.time()
+    with open(log, "w") as lf:
+        p = subprocess.Popen([H.BIN, "import", "-c", conf, "--team", "bench", tree],
+                             stdout=lf, stderr=subprocess.STDOUT, env=H.env())
+        _, _, ru = os.wait4(p.pid, 0)
+    wall, cpu, rss = time.time() - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    with open(log) as lf:
+        err = lf.read()
+    items = int(H.scalar(dsn, "SELECT count(*) FROM action_item"))
+    pms = int(H.scalar(dsn, "SELECT count(*) FROM postmortem"))
+    print("import of %d postmortem files (one directory walk): %d postmortems, %d action items in "
+          "%.1f s wall, %.1f s CPU (%.0f files/s)"
+          % (IMPORT_FILES, pms, items, wall, cpu, IMPORT_FILES / max(wall, 1e-9)), flush=True)
+    if pms != IMPORT_FILES:
+        print(err[-2000:])
+
+
 def main():
     if not os.access("/usr/bin/time", os.X_OK):
         print("bench: /usr/bin/time is needed to measure the daemon alone (Debian package 'time')")
@@ -261,6 +323,7 @@ def main():
         if os.environ.get("BENCH_PG_LOG"):
             H.psql(dsn, "ALTER DATABASE closeloop_bench SET log_min_duration_statement = 0")
         H.closeloop("directory", "load", "-c", conf)
+        bench_import(cluster, wd)
         files = gen_postmortems(os.path.join(wd, "pm"))
         t0 = time.time()
         for repo in range(REPOS):
