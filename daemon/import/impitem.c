@@ -408,8 +408,9 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 		free(l);
 	}
 	imp_add_part(&desc, "\n\n", tail.data);
-	if (!title[0])
-		goto out;
+	if (!title[0] || impt_placeholder(title) || !strcasecmp(title, "none.") ||
+	    !strcasecmp(title, "n/a."))
+		goto out;   /* "**Action items:** None." */
 
 	int state = col_state;
 	if (state < 0)

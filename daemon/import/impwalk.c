@@ -344,6 +344,10 @@ static void para(struct parse *p, const struct mds_node *n)
 			p->label_para = 0;
 			p->base_depth = -1;
 			p->label_excluded = true;
+		} else if (p->label_para && !(p->sec_level && !p->sub_excluded)) {
+			/* "**Participants:**" after an action list: a new list */
+			p->label_para = 0;
+			end_label(p);
 		}
 	} else if ((skip = inline_label(&n->t)) > 0) {
 		struct raw *r = raw_new(p, n->line, RAW_INLINE);
