@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jira_adf.h"
+#include "jira_fields.h"
 
 static const char SAMPLE[] =
 	"## Why\n"
@@ -226,6 +227,187 @@ static void test_jira_authored_adf(void **state)
 	json_object_put(doc);
 }
 
+/* ---- field mapping (jira_fields.h) ---- */
+
+static void test_option_checks(void **state)
+{
+	char *names[4];
+	(void)state;
+	assert_null(jira_check_project("OPS"));
+	assert_null(jira_check_project("A_1"));
+	assert_non_null(jira_check_project("ops"));
+	assert_non_null(jira_check_project("O"));
+	assert_non_null(jira_check_project("OPS-1"));
+	assert_non_null(jira_check_project("ABCDEFGHIJK"));
+	assert_null(jira_check_flavor("cloud"));
+	assert_null(jira_check_flavor("datacenter"));
+	assert_non_null(jira_check_flavor("server"));
+	assert_int_equal(jira_priorities_parse(" P0 = Highest, P1=High,P2=Medium,P3=Low ", names), 0);
+	assert_string_equal(names[0], "Highest");
+	assert_string_equal(names[3], "Low");
+	for (int i = 0; i < 4; i++)
+		free(names[i]);
+	const char *bad[] = { "", "P0=A,P1=B,P2=C", "P0=A,P0=B,P2=C,P3=D", "P0=A,P1=B,P2=C,P4=D",
+	                      "P0=,P1=B,P2=C,P3=D", "P0=A,P1=B,P2=C,P3=D,P3=E", "P", "P0", "X0=A" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(jira_priorities_parse(bad[i], names), -EINVAL);
+		assert_null(names[0]);
+		assert_non_null(jira_check_priorities(bad[i]));
+	}
+	assert_null(jira_check_priorities("P0=Highest,P1=High,P2=Medium,P3=Low"));
+}
+
+static char *const PRIOS[4] = { "Highest", "High", "Medium", "Low" };
+static const char TOKEN[] = "0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10";
+
+static void want_fields(struct item_fields *w)
+{
+	item_fields_init(w);
+	item_fields_set(w, ITEM_F_TITLE, "Add paging alert");
+	item_fields_set(w, ITEM_F_DESCRIPTION, "## Why\n\nThe pager was **silent**.");
+	item_fields_set(w, ITEM_F_STATE, "open");
+	item_fields_set(w, ITEM_F_PRIORITY, "P1");
+	item_fields_set(w, ITEM_F_TYPE, "detect");
+	item_fields_set(w, ITEM_F_OWNER, "5b10a2844c20165700ede21g");
+	item_fields_set(w, ITEM_F_DUE_DATE, "2026-12-24");
+}
+
+static void test_fields_json(void **state)
+{
+	struct item_fields w;
+	struct conn_item_context ctx = { .item_id = 7, .token = TOKEN, .postmortem_ref = "PM 2026-004" };
+	(void)state;
+	want_fields(&w);
+	struct json_object *f = jira_fields_json("OPS", "Task", PRIOS, &w, 0, &ctx, NULL, true);
+	assert_string_equal(str_at(f, "project.key"), "OPS");
+	assert_string_equal(str_at(f, "issuetype.name"), "Task");
+	assert_string_equal(str_at(f, "summary"), "Add paging alert");
+	assert_string_equal(str_at(f, "description.type"), "doc");
+	assert_string_equal(str_at(f, "description.content.0.type"), "heading");
+	assert_string_equal(str_at(f, "priority.name"), "High");
+	assert_string_equal(str_at(f, "assignee.accountId"), "5b10a2844c20165700ede21g");
+	assert_string_equal(str_at(f, "duedate"), "2026-12-24");
+	assert_string_equal(str_at(f, "labels.0"), "closeloop-type-detect");
+	assert_string_equal(str_at(f, "labels.1"), "closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10");
+	assert_string_equal(str_at(f, "labels.2"), "postmortem-PM-2026-004");
+	assert_null(path(f, "status")); /* state goes through a transition */
+	json_object_put(f);
+
+	/* an update: only the fields of the mask; labels keep foreign ones */
+	item_fields_set(&w, ITEM_F_OWNER, NULL);
+	item_fields_set(&w, ITEM_F_TYPE, "prevent");
+	f = jira_fields_json("OPS", "Task", PRIOS, &w,
+	                     ITEM_FIELD_BIT(ITEM_F_TITLE) | ITEM_FIELD_BIT(ITEM_F_STATE) |
+	                     ITEM_FIELD_BIT(ITEM_F_OWNER) | ITEM_FIELD_BIT(ITEM_F_TYPE),
+	                     &ctx, "{\"labels\":[\"sre\",\"q4\"]}", false);
+	assert_string_equal(json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN),
+	                    "{\"summary\":\"Add paging alert\",\"assignee\":null,"
+	                    "\"labels\":[\"closeloop-type-prevent\",\"sre\",\"q4\"]}");
+	json_object_put(f);
+	item_fields_free(&w);
+}
+
+static const char ISSUE[] =
+	"{\"id\":\"10042\",\"key\":\"PLAT-3\",\"self\":\"http://x/rest/api/3/issue/10042\","
+	"\"fields\":{\"summary\":\"Add alert\",\"description\":{\"type\":\"doc\",\"version\":1,"
+	"\"content\":[{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":\"why\"}]}]},"
+	"\"status\":{\"id\":\"10001\",\"name\":\"Done\",\"statusCategory\":{\"id\":3,\"key\":\"done\"}},"
+	"\"resolution\":{\"id\":\"10001\",\"name\":\"Won't Do\"},"
+	"\"priority\":{\"id\":\"1\",\"name\":\"Highest\"},"
+	"\"labels\":[\"sre\",\"closeloop-type-mitigate\",\"closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10\","
+	"\"postmortem-PM-1\"],\"duedate\":\"2026-12-24\","
+	"\"assignee\":{\"accountId\":\"5b10\",\"displayName\":\"Ana\"},"
+	"\"updated\":\"2014-03-19T18:45:42.967+0000\"}}";
+
+static void test_issue_to_remote(void **state)
+{
+	struct json_object *o = json_tokener_parse(ISSUE);
+	struct conn_remote r;
+	const char *err = NULL;
+	(void)state;
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "https://acme.atlassian.net", &r, &err), 0);
+	assert_string_equal(r.remote_id, "10042");
+	assert_string_equal(r.key, "PLAT-3");
+	assert_string_equal(r.url, "https://acme.atlassian.net/browse/PLAT-3");
+	assert_string_equal(r.updated_at, "2014-03-19T18:45:42Z");
+	assert_string_equal(r.token, TOKEN);
+	assert_string_equal(r.extra, "{\"labels\":[\"sre\"]}");
+	assert_string_equal(r.fields.v[ITEM_F_TITLE], "Add alert");
+	assert_string_equal(r.fields.v[ITEM_F_DESCRIPTION], "why");
+	assert_string_equal(r.fields.v[ITEM_F_STATE], "wont_do");
+	assert_string_equal(r.fields.v[ITEM_F_PRIORITY], "P0");
+	assert_string_equal(r.fields.v[ITEM_F_TYPE], "mitigate");
+	assert_string_equal(r.fields.v[ITEM_F_OWNER], "5b10");
+	assert_string_equal(r.fields.v[ITEM_F_DUE_DATE], "2026-12-24");
+	conn_remote_free(&r);
+	json_object_put(o);
+
+	assert_string_equal(jira_state_of("done", "Done"), "done");
+	assert_string_equal(jira_state_of("done", NULL), "done");
+	assert_string_equal(jira_state_of("done", "Declined"), "wont_do");
+	assert_string_equal(jira_state_of("done", "Won\xe2\x80\x99t Fix"), "wont_do");
+	assert_string_equal(jira_state_of("indeterminate", NULL), "in_progress");
+	assert_string_equal(jira_state_of("new", NULL), "open");
+	assert_null(jira_state_of("undefined", NULL));
+
+	o = json_tokener_parse("{\"id\":\"1\",\"key\":\"OPS-1\",\"fields\":{\"summary\":\"x\"}}");
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err), -EINVAL);
+	assert_string_equal(err, "the issue has no readable fields.updated");
+	assert_null(r.remote_id);
+	json_object_put(o);
+}
+
+static const char TRANSITIONS[] =
+	"{\"transitions\":["
+	"{\"id\":\"51\",\"name\":\"Close\",\"to\":{\"name\":\"Closed\",\"statusCategory\":{\"key\":\"done\"}}},"
+	"{\"id\":\"11\",\"name\":\"To Do\",\"to\":{\"name\":\"To Do\",\"statusCategory\":{\"key\":\"new\"}}},"
+	"{\"id\":\"31\",\"name\":\"Done\",\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}},"
+	"{\"id\":\"41\",\"name\":\"Won't Do\",\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}},"
+	"{\"id\":\"21\",\"name\":\"Start\",\"isAvailable\":false,"
+	"\"to\":{\"name\":\"In Progress\",\"statusCategory\":{\"key\":\"indeterminate\"}}}]}";
+
+static void test_pick_transition(void **state)
+{
+	struct json_object *o = json_tokener_parse(TRANSITIONS);
+	char *id = NULL, *why = NULL;
+	(void)state;
+	assert_int_equal(jira_pick_transition(o, "done", &id, &why), 0);
+	assert_string_equal(id, "31"); /* 31 and 51 fit: the lowest id */
+	free(id);
+	assert_int_equal(jira_pick_transition(o, "wont_do", &id, &why), 0);
+	assert_string_equal(id, "41");
+	free(id);
+	assert_int_equal(jira_pick_transition(o, "open", &id, &why), 0);
+	assert_string_equal(id, "11");
+	free(id);
+	/* the only in-progress transition is not available: a refusal */
+	assert_int_equal(jira_pick_transition(o, "in_progress", &id, &why), -ENOENT);
+	assert_null(id);
+	assert_non_null(strstr(why, "no transition into an in-progress status from here"));
+	assert_non_null(strstr(why, "Close (51), To Do (11), Done (31), Won't Do (41), Start (21)"));
+	free(why);
+	json_object_put(o);
+	o = json_tokener_parse("{\"errorMessages\":[]}");
+	assert_int_equal(jira_pick_transition(o, "done", &id, &why), -EINVAL);
+	json_object_put(o);
+}
+
+static void test_jql(void **state)
+{
+	int64_t ms = 0;
+	(void)state;
+	assert_int_equal(ts_parse("2026-12-01T20:15:42.500Z", &ms), 0);
+	char *q = jira_jql_changed("OPS", ms);
+	assert_string_equal(q, "project = OPS AND updated >= \"2026/12/01 20:15\" ORDER BY updated ASC");
+	free(q);
+	q = jira_jql_changed("OPS", 0);
+	assert_string_equal(q, "project = OPS ORDER BY updated ASC");
+	free(q);
+	q = jira_jql_token("OPS", TOKEN);
+	assert_string_equal(q, "project = OPS AND labels = \"closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10\"");
+	free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +416,11 @@ int main(void)
 		cmocka_unit_test(test_normalise_is_stable),
 		cmocka_unit_test(test_normalise_fixtures),
 		cmocka_unit_test(test_jira_authored_adf),
+		cmocka_unit_test(test_option_checks),
+		cmocka_unit_test(test_fields_json),
+		cmocka_unit_test(test_issue_to_remote),
+		cmocka_unit_test(test_pick_transition),
+		cmocka_unit_test(test_jql),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,92 @@
+/* jira_fields.h — the Jira connector's field mapping (Jira Cloud REST v3):
+ * canonical item fields (item.h) <-> an issue's `fields`, the choice of a
+ * workflow transition for a wanted state, the JQL of an incremental
+ * listing and of a create-token lookup, and the checks of the Jira options.
+ * Pure functions: no I/O, testable on their own (tests/unit/test_jira.c).
+ *
+ * Jira facts (Atlassian, "The Jira Cloud platform REST API" v3, and the
+ * OpenAPI description in ../shared/specs/):
+ *   - an issue is {"id": "10002", "key": "OPS-12", "fields": {...}}; the id
+ *     is stable, the key changes when the issue moves to another project;
+ *   - `updated` looks like "2014-03-19T18:45:42.967+0000";
+ *   - a status belongs to a statusCategory whose key is "new",
+ *     "indeterminate" or "done"; `resolution` says how a done issue ended;
+ *   - status is not a field an edit may set: only a transition from
+ *     GET .../transitions (each with `to.statusCategory.key`) changes it;
+ *   - labels hold no spaces; description and comments are ADF on v3;
+ *   - JQL date operands have minute precision ("yyyy/MM/dd HH:mm") and are
+ *     read in the user's time zone (closeloop's Jira user: UTC).
+ *
+ * Mapping (closeloop's decisions):
+ *   title <-> summary; description <-> description (ADF, jira_adf.h);
+ *   priority P0..P3 <-> the configured priority names (another priority
+ *   reads as no priority); type <-> label "closeloop-type-<type>"; owner
+ *   <-> assignee.accountId; due_date <-> duedate; state <- statusCategory
+ *   + resolution (done with a "won't" resolution = wont_do) -> transition;
+ *   the create token <-> label "closeloop-<token>"; the postmortem
+ *   reference -> label "postmortem-<ref>" (written at create only).
+ *   Labels closeloop does not manage are kept in conn_remote.extra as
+ *   {"labels": [...]} and written back with every label update.
+ */
+#ifndef CLOSELOOP_JIRA_FIELDS_H
+#define CLOSELOOP_JIRA_FIELDS_H
+
+#include <json-c/json.h>
+#include "connector.h"
+
+#define JIRA_TYPE_LABEL "closeloop-type-"
+#define JIRA_TOKEN_LABEL "closeloop-"
+#define JIRA_PM_LABEL "postmortem-"
+
+/* Options checks (conn_option.check, conn_type.target_check): NULL when
+ * good, else a static phrase saying what is expected. */
+const char *jira_check_flavor(const char *v);        /* "cloud" | "datacenter" */
+const char *jira_check_project(const char *target);  /* a Jira project key */
+const char *jira_check_priorities(const char *v);    /* "P0=Highest,P1=High,..." */
+
+/* Parse a priority mapping "P0=Highest,P1=High,P2=Medium,P3=Low" (each of
+ * P0..P3 once, names non-empty, no commas).  Fills names[0..3] (heap).
+ * Returns 0 or -EINVAL (names all NULL). */
+int jira_priorities_parse(const char *v, char *names[4]) MUST_CHECK;
+
+/* The issue's `fields` object for a create (every field, plus project,
+ * issuetype and the token and postmortem labels) or an update (the fields
+ * of mask only; labels whenever type is in mask).  priorities[i] names Pi.
+ * extra is the stored conn_remote.extra (may be NULL).  Caller puts. */
+struct json_object *jira_fields_json(const char *project, const char *issue_type,
+                                     char *const priorities[4],
+                                     const struct item_fields *want, unsigned mask,
+                                     const struct conn_item_context *ctx,
+                                     const char *extra, bool creating);
+
+/* An issue (IssueBean) as a conn_remote: remote_id = id, key, url =
+ * browse_base + "/browse/" + key, updated_at (RFC 3339), token, extra,
+ * canonical fields.  Returns 0, or -EINVAL with *err a static phrase
+ * naming what is missing; out is then empty. */
+int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
+                         const char *browse_base, struct conn_remote *out,
+                         const char **err) MUST_CHECK;
+
+/* Canonical state of statusCategory key + resolution name (may be NULL);
+ * NULL for an unknown category. */
+const char *jira_state_of(const char *category, const char *resolution);
+
+/* Choose the transition into state want from a GET .../transitions answer:
+ * the available ones whose to.statusCategory.key fits (done: a resolution
+ * name that is not a "won't" one; wont_do: a transition or target status
+ * named like Won't Do / Declined / Rejected), the lowest numeric id when
+ * several fit.  Returns 0 with *id (heap), or -ENOENT with *why (heap, the
+ * reason a refusal records: what was wanted and what was available), or
+ * -EINVAL when the answer has no transitions array. */
+int jira_pick_transition(struct json_object *answer, const char *want, char **id,
+                         char **why) MUST_CHECK;
+
+/* JQL of an incremental listing: `project = KEY AND updated >= "yyyy/MM/dd
+ * HH:mm" ORDER BY updated ASC`, the minute floored (JQL has no seconds, so
+ * the window starts early, never late); since_ms 0 = no updated clause.
+ * Heap. */
+char *jira_jql_changed(const char *project, int64_t since_ms);
+/* JQL of the create-token lookup: `project = KEY AND labels = "closeloop-<token>"`. */
+char *jira_jql_token(const char *project, const char *token);
+
+#endif
