@@ -93,9 +93,9 @@ $(B)/tests/test_%: tests/unit/test_%.c $(B)/libcloseloop.a
 unit: $(UNIT_BIN)
 	@sh tests/with-pg.sh sh tests/run-unit.sh $(UNIT_BIN)
 
-integration: $(B)/closeloop
+integration: $(B)/closeloop $(B)/tests/test_jira
 	@python3 tests/sim/test_github_sim.py
-	@python3 tests/sim/test_jira_sim.py
+	@JIRA_TEST_BIN="$(CURDIR)/$(B)/tests/test_jira" python3 tests/sim/test_jira_sim.py
 	@CLOSELOOP_BIN="$(CURDIR)/$(B)/closeloop" python3 tests/integration/run.py
 
 check: deps

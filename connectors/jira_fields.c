@@ -372,6 +372,44 @@ int jira_pick_transition(struct json_object *answer, const char *want, char **id
 	return -ENOENT;
 }
 
+/* ---- request bodies ---- */
+
+/* The fields a listing asks for: only the mapped ones. */
+static const char *const LIST_FIELDS[] = {
+	"summary", "description", "status", "resolution", "priority", "labels",
+	"duedate", "assignee", "updated",
+};
+
+struct json_object *jira_search_body(const char *jql, const char *next_token)
+{
+	struct json_object *b = json_object_new_object(), *f = json_object_new_array();
+	add_str(b, "jql", jql);
+	for (size_t i = 0; i < ARRAY_SIZE(LIST_FIELDS); i++)
+		json_object_array_add(f, json_object_new_string(LIST_FIELDS[i]));
+	json_object_object_add(b, "fields", f);
+	json_object_object_add(b, "maxResults", json_object_new_int(100));
+	if (next_token)
+		add_str(b, "nextPageToken", next_token);
+	return b;
+}
+
+struct json_object *jira_transition_body(const char *id)
+{
+	struct json_object *b = json_object_new_object();
+	json_object_object_add(b, "transition", obj1("id", id));
+	return b;
+}
+
+struct json_object *jira_comment_body(const char *md)
+{
+	struct json_object *b = json_object_new_object(), *doc = NULL;
+	/* over 4 GiB: an empty document (an empty text always parses) */
+	if (jira_adf_from_markdown(md, &doc) < 0 && jira_adf_from_markdown("", &doc) < 0)
+		abort();
+	json_object_object_add(b, "body", doc);
+	return b;
+}
+
 /* ---- JQL ---- */
 
 char *jira_jql_changed(const char *project, int64_t since_ms)

@@ -81,6 +81,16 @@ const char *jira_state_of(const char *category, const char *resolution);
 int jira_pick_transition(struct json_object *answer, const char *want, char **id,
                          char **why) MUST_CHECK;
 
+/* Request bodies (Jira Cloud REST v3, shapes of the OpenAPI description;
+ * tests/sim/test_jira_sim.py checks them against its schemas).  Caller puts.
+ *   POST /rest/api/3/search/jql: {"jql", "fields": the mapped fields,
+ *     "maxResults": 100, "nextPageToken" when next_token is not NULL};
+ *   POST /rest/api/3/issue/{id}/transitions: {"transition": {"id"}};
+ *   POST /rest/api/3/issue/{id}/comment: {"body": ADF of Markdown md}. */
+struct json_object *jira_search_body(const char *jql, const char *next_token);
+struct json_object *jira_transition_body(const char *id);
+struct json_object *jira_comment_body(const char *md);
+
 /* JQL of an incremental listing: `project = KEY AND updated >= "yyyy/MM/dd
  * HH:mm" ORDER BY updated ASC`, the minute floored (JQL has no seconds, so
  * the window starts early, never late); since_ms 0 = no updated clause.

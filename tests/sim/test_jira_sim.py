@@ -23,6 +23,10 @@ SIM = os.path.join(HERE, "jira_sim.py")
 SPEC = os.environ.get("JIRA_OPENAPI") or os.path.normpath(
     os.path.join(HERE, "..", "..", "..", "shared", "specs", "jira-cloud-platform-v3.openapi.json"))
 EMAIL, TOKEN = "bot@example.com", "secret-api-token"
+# the unit test binary that writes the Jira connector's request bodies
+# (tests/unit/test_jira.c, JIRA_REQUEST_DIR); make integration passes it
+TEST_JIRA = os.environ.get("JIRA_TEST_BIN") or os.path.normpath(
+    os.path.join(HERE, "..", "..", "build", "tests", "test_jira"))
 
 try:
     import jsonschema
@@ -261,6 +265,49 @@ class JiraSimTest(unittest.TestCase):
         self.call("DELETE", "/_sim/issue/%s" % c["id"], auth=False)
         st, _, _ = self.call("GET", "/rest/api/3/issue/%s" % c["id"])
         self.assertEqual(st, 404)
+
+    def test_connector_requests(self):
+        """The bodies the C mapping (connectors/jira_fields.h) builds follow
+        the OpenAPI schemas and the simulator accepts them."""
+        self.assertTrue(os.path.exists(TEST_JIRA),
+                        "%s is missing: run make build/tests/test_jira first" % TEST_JIRA)
+        out = tempfile.mkdtemp(prefix="jirareq-")
+        run = subprocess.run([TEST_JIRA], env=dict(os.environ, JIRA_REQUEST_DIR=out),
+                             cwd=os.path.join(HERE, "..", ".."),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        self.assertEqual(run.returncode, 0, run.stdout.decode(errors="replace"))
+
+        def body(name):
+            with open(os.path.join(out, name + ".json"), encoding="utf-8") as f:
+                return json.load(f)
+        st, created, _ = self.call("POST", "/rest/api/3/issue", body("create"),
+                                   spec_path="/rest/api/3/issue")
+        self.assertEqual(st, 201, created)
+        iid = created["id"]
+        _, got, _ = self.call("GET", "/rest/api/3/issue/%s" % iid)
+        f = got["fields"]
+        self.assertEqual(f["description"]["content"][0]["type"], "heading")
+        self.assertIn("closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10", f["labels"])
+        st, out_, _ = self.call("PUT", "/rest/api/3/issue/%s" % iid, body("update"),
+                                spec_path="/rest/api/3/issue/{issueIdOrKey}")
+        self.assertEqual(st, 204, out_)
+        st, out_, _ = self.call("POST", "/rest/api/3/issue/%s/transitions" % iid, body("transition"),
+                                spec_path="/rest/api/3/issue/{issueIdOrKey}/transitions")
+        self.assertEqual(st, 204, out_)
+        _, got, _ = self.call("GET", "/rest/api/3/issue/%s" % iid)
+        self.assertEqual(got["fields"]["summary"], "Add paging alert (edited)")
+        self.assertIsNone(got["fields"]["duedate"])
+        self.assertEqual(got["fields"]["labels"], ["closeloop-type-detect", "sre"])
+        self.assertEqual(got["fields"]["status"]["statusCategory"]["key"], "done")
+        for name in ("search", "search-next"):
+            b = body(name)
+            validate(op_schemas("POST", "/rest/api/3/search/jql", 200)[0], b, "request " + name)
+        st, res, _ = self.call("POST", "/rest/api/3/search/jql", body("search"),
+                               spec_path="/rest/api/3/search/jql")
+        self.assertEqual(st, 200, res)
+        st, c, _ = self.call("POST", "/rest/api/3/issue/%s/comment" % iid, body("comment"),
+                             spec_path="/rest/api/3/issue/{issueIdOrKey}/comment")
+        self.assertEqual(st, 201, c)
 
     def test_comment_in_adf(self):
         c = self.create()

@@ -408,6 +408,62 @@ static void test_jql(void **state)
 	free(q);
 }
 
+/* Write body as DIR/name.json when $JIRA_REQUEST_DIR is set:
+ * tests/sim/test_jira_sim.py checks these against Atlassian's OpenAPI
+ * schemas and sends them to the simulator.  Takes body. */
+static void dump_request(const char *name, struct json_object *body)
+{
+	const char *dir = getenv("JIRA_REQUEST_DIR");
+	if (dir) {
+		char *p = xasprintf("%s/%s.json", dir, name);
+		assert_int_equal(json_object_to_file_ext(p, body, JSON_C_TO_STRING_PLAIN), 0);
+		free(p);
+	}
+	json_object_put(body);
+}
+
+static struct json_object *wrap_fields(struct json_object *fields)
+{
+	struct json_object *b = json_object_new_object();
+	json_object_object_add(b, "fields", fields);
+	return b;
+}
+
+static void test_request_bodies(void **state)
+{
+	struct item_fields w;
+	struct conn_item_context ctx = { .item_id = 7, .token = TOKEN, .postmortem_ref = "PM2026-004" };
+	(void)state;
+	want_fields(&w);
+	item_fields_set(&w, ITEM_F_DESCRIPTION, SAMPLE);
+	dump_request("create", wrap_fields(jira_fields_json("OPS", "Task", PRIOS, &w, 0, &ctx,
+	                                                    NULL, true)));
+	item_fields_set(&w, ITEM_F_TITLE, "Add paging alert (edited)");
+	item_fields_set(&w, ITEM_F_DUE_DATE, NULL);
+	dump_request("update", wrap_fields(jira_fields_json("OPS", "Task", PRIOS, &w,
+	                                                    ITEM_FIELDS_ALL, &ctx,
+	                                                    "{\"labels\":[\"sre\"]}", false)));
+	item_fields_free(&w);
+
+	struct json_object *b = jira_transition_body("31");
+	assert_string_equal(str_at(b, "transition.id"), "31");
+	dump_request("transition", b);
+	char *jql = jira_jql_changed("OPS", 1764620142000);
+	b = jira_search_body(jql, NULL);
+	free(jql);
+	assert_string_equal(str_at(b, "jql"),
+	                    "project = OPS AND updated >= \"2025/12/01 20:15\" ORDER BY updated ASC");
+	assert_int_equal(json_object_get_int(path(b, "maxResults")), 100);
+	assert_null(path(b, "nextPageToken"));
+	dump_request("search", b);
+	b = jira_search_body("project = OPS", "cDox");
+	assert_string_equal(str_at(b, "nextPageToken"), "cDox");
+	dump_request("search-next", b);
+	b = jira_comment_body("Overdue: **7 days**. See [runbook](https://x.example/r).");
+	assert_string_equal(str_at(b, "body.content.0.content.1.marks.0.type"), "strong");
+	dump_request("comment", b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_issue_to_remote),
 		cmocka_unit_test(test_pick_transition),
 		cmocka_unit_test(test_jql),
+		cmocka_unit_test(test_request_bodies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
