@@ -1,0 +1,63 @@
+#!/bin/sh
+# flags_bench.sh [ITEMS] — time the flag computation (sql/012_watch.sql)
+# over a generated ledger: ITEMS action items (default 100000) in
+# ITEMS/5 postmortems, half of them open, a managed link on every second
+# one, people with a tenth inactive.  Prints the wall time of
+#   1. the first run (every flag raised),
+#   2. a run with nothing to do (the daemon's steady state),
+#   3. a run after 1% of the open items were edited,
+#   4. arming the escalation ladder, and claiming 50 escalations.
+# Each run is ONE statement (closeloop_flags_compute): set-based, no
+# per-item round trip.  Uses a throwaway cluster on $BENCH_PGPORT.
+set -eu
+n=${1:-100000}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$here/build/bench-flags
+port=${BENCH_PGPORT:-54393}
+stop() { sh "$here/tests/pgtmp.sh" stop "$dir" >/dev/null 2>&1 || true; }
+trap stop EXIT
+stop
+rm -rf "$dir"
+dsn=$(sh "$here/tests/pgtmp.sh" start "$dir" "$port")
+"$here/build/closeloop" migrate --dsn "$dsn" >/dev/null 2>&1
+psql -X -q -v ON_ERROR_STOP=1 -v n="$n" -d "$dsn" <<'EOF'
+INSERT INTO platform (name, lead_handle) VALUES ('p', 'u1');
+INSERT INTO person (handle, github_login, active)
+  SELECT 'u' || g, 'u' || g || '-gh', g % 10 <> 0 FROM generate_series(1, 500) g;
+INSERT INTO team (name, platform_id, connector, target) VALUES ('t', 1, 'gh', 'a/b');
+INSERT INTO postmortem (reference, title, platform_id, published_date)
+  SELECT 'PM-' || g, 'pm ' || g, 1, current_date - (g % 400) FROM generate_series(1, :n / 5) g;
+INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date, state, created_at)
+  SELECT 1 + (g % (:n / 5 - :n / 100)), 'item ' || g, (ARRAY['P0','P1','P2','P3'])[1 + g % 4],
+         CASE WHEN g % 7 = 0 THEN NULL ELSE 'u' || (g % 600) END, 1,
+         CASE WHEN g % 5 = 0 THEN NULL ELSE current_date - 200 + (g % 400) END,
+         (ARRAY['open','in_progress','done','wont_do'])[1 + g % 4],
+         now() - make_interval(days => g % 400)
+    FROM generate_series(1, :n) g;
+INSERT INTO external_link (action_item_id, connector, target, state, remote_id, remote_key,
+                           remote_updated_at, error_count)
+  SELECT g, 'gh', 'a/b', CASE WHEN g % 49 = 0 THEN 'broken' ELSE 'linked' END, g::text,
+         'a/b#' || g, now() - make_interval(days => g % 90), 0
+    FROM generate_series(1, :n, 2) g;
+ANALYZE;
+\timing on
+\echo 1. first run
+SELECT sum(r_raised) AS raised, sum(r_cleared) AS cleared, sum(r_open) AS open
+  FROM closeloop_flags_compute(NULL, '{}', 'bench');
+\echo 2. nothing changed
+SELECT sum(r_raised) AS raised, sum(r_cleared) AS cleared, sum(r_open) AS open
+  FROM closeloop_flags_compute(NULL, '{}', 'bench');
+\timing off
+UPDATE action_item SET owner = 'u1', due_date = current_date + 10
+ WHERE id IN (SELECT id FROM action_item WHERE state IN ('open', 'in_progress')
+              ORDER BY id LIMIT (SELECT count(*) / 100 FROM action_item
+                                  WHERE state IN ('open', 'in_progress')));
+\timing on
+\echo 3. after 1% of the open items were edited
+SELECT sum(r_raised) AS raised, sum(r_cleared) AS cleared, sum(r_open) AS open
+  FROM closeloop_flags_compute(NULL, '{}', 'bench');
+\echo 4. arm the default ladder, claim 50
+SELECT closeloop_escalation_arm(NULL,
+  '[{"name":"overdue-30","flag":"overdue","days":30,"notify":"platform_lead"}]', 'bench') AS armed;
+SELECT count(*) AS claimed FROM closeloop_escalation_claim(NULL, 'bench', 50, 600);
+EOF
