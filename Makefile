@@ -96,6 +96,7 @@ unit: $(UNIT_BIN)
 integration: $(B)/closeloop $(B)/tests/test_jira
 	@python3 tests/sim/test_github_sim.py
 	@JIRA_TEST_BIN="$(CURDIR)/$(B)/tests/test_jira" python3 tests/sim/test_jira_sim.py
+	@python3 tests/sim/test_servicenow_sim.py
 	@CLOSELOOP_BIN="$(CURDIR)/$(B)/closeloop" python3 tests/integration/run.py
 
 check: deps

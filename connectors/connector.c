@@ -50,6 +50,7 @@ void conn_remote_free(struct conn_remote *r)
 /* The built-in tracker types: one row each. */
 static const struct conn_type *const builtin_types[] = {
 	&github_conn_type,
+	&servicenow_conn_type,
 };
 
 #define CONN_EXTRA_TYPES 4

@@ -352,5 +352,6 @@ void connector_destroy(struct connector *c);
 
 /* Registry rows, one per tracker file. */
 extern const struct conn_type github_conn_type;
+extern const struct conn_type servicenow_conn_type;
 
 #endif

@@ -1,0 +1,752 @@
+/* servicenow.c — the ServiceNow connector: action items as Problem (or
+ * Problem Task) records through the Table API.  See servicenow.h for the
+ * ServiceNow facts used and docs/configuration.md for the options.
+ *
+ * Mapping (canonical field <- -> record field):
+ *   title       short_description
+ *   description description (plain text: lossy, sn_plain_text)
+ *   state       state (+ resolution_code when resolved):
+ *               current model: open 101, in_progress 104, done 106 with
+ *               fix_applied, wont_do 106 with risk_accepted; read back,
+ *               101-103 open, 104-105 in_progress, 106-107 done unless
+ *               resolution_code is risk_accepted or canceled (wont_do);
+ *               legacy model (1-4): open 1, in_progress 2, done/wont_do 4
+ *   priority    impact/urgency through priority_map
+ *   owner       assigned_to (a sys_user sys_id; person.servicenow_sys_id)
+ *   due_date    due_date "yyyy-MM-dd 00:00:00" (UTC); read: its date
+ *   token       correlation_id (correlation_display "closeloop")
+ * The target is the assignment group's sys_id.
+ */
+#include "servicenow.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+
+#define SN_FIELDS "sys_id,number,short_description,description,state,resolution_code," \
+                  "impact,urgency,assigned_to,assignment_group,due_date,correlation_id," \
+                  "sys_updated_on,sys_mod_count"
+#define SN_DEFAULT_PRIO "P0=1/1,P1=1/2,P2=2/2,P3=3/3"
+
+bool sn_sys_id_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s && s[n]; n++)
+		if (!isxdigit((unsigned char)s[n]) || isupper((unsigned char)s[n]))
+			return false;
+	return n == 32;
+}
+
+/* A value that may stand in an encoded query: no "^" (the term
+ * separator), no "=", "<", ">" or "@", nothing that is not printable. */
+static bool query_value_safe(const char *v)
+{
+	if (!v || !*v)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!isprint((unsigned char)*p) || strchr("^=<>@&", *p))
+			return false;
+	return true;
+}
+
+/* Percent-encode v for a URL query value (RFC 3986 unreserved kept). */
+static char *url_encode(const char *v)
+{
+	struct buf b = { 0 };
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		int rc = isalnum(*p) || strchr("-._~", *p) ? buf_append(&b, p, 1) :
+		         buf_appendf(&b, "%%%02X", *p);
+		if (rc < 0)
+			abort();
+	}
+	return b.data ? buf_steal(&b) : xstrdup("");
+}
+
+char *sn_plain_text(enum item_field f, const char *v)
+{
+	UNUSED(f);
+	if (!v)
+		return NULL;
+	struct buf b = { 0 };
+	bool line_start = true;
+	for (const char *p = v; *p; p++) {
+		if (line_start) {
+			while (*p == '#')
+				p++;
+			if (p != v && p[-1] == '#' && *p == ' ')
+				p++;
+		}
+		if (*p == '\0')
+			break;
+		line_start = *p == '\n';
+		if (*p == '*' || *p == '`' || *p == '\r')
+			continue;
+		if (buf_append(&b, p, 1) < 0)
+			abort();
+	}
+	char *s = str_trim(b.data ? buf_steal(&b) : xstrdup(""));
+	if (!*s) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int sn_parse_prio_map(const char *v, struct sn_prio out[4])
+{
+	bool seen[4] = { false };
+	const char *p = v;
+	while (p && *p) {
+		if (p[0] != 'P' || p[1] < '0' || p[1] > '3' || p[2] != '=' ||
+		    p[3] < '1' || p[3] > '3' || p[4] != '/' || p[5] < '1' || p[5] > '3' ||
+		    (p[6] != ',' && p[6] != '\0'))
+			return -EINVAL;
+		int i = p[1] - '0';
+		out[i].impact[0] = p[3];
+		out[i].impact[1] = '\0';
+		out[i].urgency[0] = p[5];
+		out[i].urgency[1] = '\0';
+		seen[i] = true;
+		p += p[6] ? 7 : 6;
+	}
+	return seen[0] && seen[1] && seen[2] && seen[3] ? 0 : -EINVAL;
+}
+
+/* ---- record -> canonical ---- */
+
+static const char *rec_str(struct json_object *rec, const char *k)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(rec, k, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	const char *s = json_object_get_string(v);
+	return s && *s ? s : NULL;
+}
+
+static const char *state_from_record(const struct sn_conn *s, const char *st, const char *code)
+{
+	long n = st ? strtol(st, NULL, 10) : 0;
+	bool wont = str_eq(code, "risk_accepted") || str_eq(code, "canceled");
+	if (s->legacy_states)
+		return n == 4 ? (wont ? "wont_do" : "done") : n >= 2 && n <= 3 ? "in_progress" : "open";
+	if (n >= 106)
+		return wont ? "wont_do" : "done";
+	return n >= 104 ? "in_progress" : "open";
+}
+
+static const char *prio_from_record(const struct sn_conn *s, const char *impact,
+                                    const char *urgency)
+{
+	static const char *const names[4] = { "P0", "P1", "P2", "P3" };
+	for (int i = 0; i < 4; i++)
+		if (str_eq(s->prio[i].impact, impact) && str_eq(s->prio[i].urgency, urgency))
+			return names[i];
+	return NULL;
+}
+
+int sn_record_to_remote(const struct sn_conn *s, struct json_object *rec, struct conn_remote *out)
+{
+	conn_remote_init(out);
+	const char *id = rec_str(rec, "sys_id"), *upd = rec_str(rec, "sys_updated_on");
+	int64_t ms;
+	if (!json_object_is_type(rec, json_type_object) || !sn_sys_id_valid(id) || !upd ||
+	    ts_parse(upd, &ms) < 0)
+		return -EINVAL;
+	char ts[40];
+	ts_format(ms, ts, sizeof(ts));
+	out->remote_id = xstrdup(id);
+	out->key = xstrdup(rec_str(rec, "number") ? rec_str(rec, "number") : id);
+	out->url = xasprintf("%s/nav_to.do?uri=%s.do?sys_id=%s", s->base_url, s->table, id);
+	out->updated_at = xstrdup(ts);
+	out->token = xstrdup(rec_str(rec, "correlation_id"));
+	struct item_fields *f = &out->fields;
+	item_fields_set(f, ITEM_F_TITLE, rec_str(rec, "short_description"));
+	item_fields_set(f, ITEM_F_DESCRIPTION, rec_str(rec, "description"));
+	item_fields_set(f, ITEM_F_STATE, state_from_record(s, rec_str(rec, "state"),
+	                                                   rec_str(rec, "resolution_code")));
+	item_fields_set(f, ITEM_F_PRIORITY, prio_from_record(s, rec_str(rec, "impact"),
+	                                                     rec_str(rec, "urgency")));
+	item_fields_set(f, ITEM_F_OWNER, rec_str(rec, "assigned_to"));
+	const char *due = rec_str(rec, "due_date");
+	if (due && strlen(due) >= 10) {
+		char d[11];
+		memcpy(d, due, 10);
+		d[10] = '\0';
+		item_fields_set(f, ITEM_F_DUE_DATE, date_valid(d) ? d : NULL);
+	}
+	out->extra = xasprintf("{\"sys_mod_count\":\"%s\"}",
+	                       rec_str(rec, "sys_mod_count") ? rec_str(rec, "sys_mod_count") : "0");
+	return 0;
+}
+
+/* ---- canonical -> record ---- */
+
+static void body_set(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+/* The state fields of want's state into o. */
+static void body_state(const struct sn_conn *s, struct json_object *o, const char *state)
+{
+	const char *st, *code = NULL;
+	bool legacy = s->legacy_states;
+	if (str_eq(state, "in_progress"))
+		st = legacy ? "2" : "104";
+	else if (str_eq(state, "done"))
+		st = legacy ? "4" : "106", code = "fix_applied";
+	else if (str_eq(state, "wont_do"))
+		st = legacy ? "4" : "106", code = "risk_accepted";
+	else
+		st = legacy ? "1" : "101";
+	body_set(o, "state", st);
+	if (code) {
+		body_set(o, "resolution_code", code);
+		body_set(o, "close_notes", "Resolved from the closeloop ledger.");
+	}
+}
+
+/* Fields of mask from want into o (state excluded: it goes alone). */
+static void body_fields(const struct sn_conn *s, struct json_object *o,
+                        const struct item_fields *want, unsigned mask)
+{
+	if (mask & ITEM_FIELD_BIT(ITEM_F_TITLE))
+		body_set(o, "short_description", want->v[ITEM_F_TITLE]);
+	if (mask & ITEM_FIELD_BIT(ITEM_F_DESCRIPTION)) {
+		char *plain = sn_plain_text(ITEM_F_DESCRIPTION, want->v[ITEM_F_DESCRIPTION]);
+		body_set(o, "description", plain);
+		free(plain);
+	}
+	if (mask & ITEM_FIELD_BIT(ITEM_F_PRIORITY)) {
+		const char *p = want->v[ITEM_F_PRIORITY];
+		int i = p && p[0] == 'P' && p[1] >= '0' && p[1] <= '3' && !p[2] ? p[1] - '0' : 3;
+		body_set(o, "impact", s->prio[i].impact);
+		body_set(o, "urgency", s->prio[i].urgency);
+	}
+	if (mask & ITEM_FIELD_BIT(ITEM_F_OWNER))
+		body_set(o, "assigned_to", sn_sys_id_valid(want->v[ITEM_F_OWNER]) ?
+		         want->v[ITEM_F_OWNER] : NULL);
+	if (mask & ITEM_FIELD_BIT(ITEM_F_DUE_DATE)) {
+		const char *d = want->v[ITEM_F_DUE_DATE];
+		char *v = date_valid(d) ? xasprintf("%s 00:00:00", d) : NULL;
+		body_set(o, "due_date", v);
+		free(v);
+	}
+}
+
+static char *json_text(struct json_object *o)
+{
+	char *t = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return t;
+}
+
+static struct sn_conn *sn_of(struct connector *c)
+{
+	return container_of(c, struct sn_conn, base);
+}
+
+static char *record_url(const struct sn_conn *s, const char *sys_id)
+{
+	return xasprintf("%s/api/now/table/%s/%s?sysparm_display_value=false"
+	                 "&sysparm_exclude_reference_link=true&sysparm_fields=%s",
+	                 s->base_url, s->table, sys_id, SN_FIELDS);
+}
+
+/* ---- operations ---- */
+
+static int start(struct sn_req *r)
+{
+	int rc = sn_req_send(r);
+	if (rc < 0)
+		sn_req_discard(r);
+	return rc;
+}
+
+static int sn_create(struct connector *c, const char *target, const struct item_fields *want,
+                     const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
+{
+	struct sn_conn *s = sn_of(c);
+	if (s->destroyed || !sn_sys_id_valid(target) || !ctx || !query_value_safe(ctx->token))
+		return -EINVAL;
+	struct json_object *o = json_object_new_object();
+	body_fields(s, o, want, ITEM_FIELDS_ALL);
+	body_state(s, o, want->v[ITEM_F_STATE]);
+	body_set(o, "assignment_group", target);
+	body_set(o, "correlation_id", ctx->token);
+	body_set(o, "correlation_display", "closeloop");
+	char *url = xasprintf("%s/api/now/table/%s?sysparm_display_value=false"
+	                      "&sysparm_exclude_reference_link=true&sysparm_fields=%s",
+	                      s->base_url, s->table, SN_FIELDS);
+	struct sn_req *r = sn_req_new(s, SN_CREATE, "POST", url, json_text(o), target, arg);
+	r->item_cb = cb;
+	r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
+	return start(r);
+}
+
+/* An update is one or two PATCHes: the fields other than state, then the
+ * state (with resolution_code), which newer releases may refuse through
+ * the Table API while the first PATCH stands (a partial write). */
+static int sn_update(struct connector *c, const char *target, const struct conn_remote *ref,
+                     const struct item_fields *want, unsigned mask,
+                     const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
+{
+	UNUSED(ctx);
+	struct sn_conn *s = sn_of(c);
+	if (s->destroyed || !ref || !sn_sys_id_valid(ref->remote_id))
+		return -EINVAL;
+	struct json_object *o = json_object_new_object();
+	body_fields(s, o, want, mask);
+	char *state_body = NULL;
+	if (mask & ITEM_FIELD_BIT(ITEM_F_STATE)) {
+		struct json_object *so = json_object_new_object();
+		body_state(s, so, want->v[ITEM_F_STATE]);
+		state_body = json_text(so);
+	}
+	bool fields = json_object_object_length(o) > 0;
+	char *body = json_text(o);
+	enum sn_kind kind = SN_UPDATE;
+	if (!fields && state_body) { /* state alone: one PATCH */
+		free(body);
+		body = state_body;
+		state_body = NULL;
+		kind = SN_UPDATE_STATE;
+	}
+	struct sn_req *r = sn_req_new(s, kind, "PATCH", record_url(s, ref->remote_id), body,
+	                              target, arg);
+	r->item_cb = cb;
+	r->sys_id = xstrdup(ref->remote_id);
+	r->state_body = state_body;
+	if (mask & ITEM_FIELD_BIT(ITEM_F_OWNER))
+		r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
+	return start(r);
+}
+
+static int sn_fetch(struct connector *c, const char *target, const struct conn_remote *ref,
+                    conn_item_cb cb, void *arg)
+{
+	struct sn_conn *s = sn_of(c);
+	if (s->destroyed || !ref || !sn_sys_id_valid(ref->remote_id))
+		return -EINVAL;
+	struct sn_req *r = sn_req_new(s, SN_FETCH, "GET", record_url(s, ref->remote_id), NULL,
+	                              target, arg);
+	r->item_cb = cb;
+	return start(r);
+}
+
+/* GET of the records matching query (terms joined with "^"; every field
+ * name in it is one this connector maps, every value checked by the
+ * caller), limit rows from offset. */
+static char *query_url(const struct sn_conn *s, const char *query, long limit, long offset)
+{
+	char *q = url_encode(query);
+	char *u = xasprintf("%s/api/now/table/%s?sysparm_query=%s&sysparm_fields=%s"
+	                    "&sysparm_limit=%ld&sysparm_offset=%ld&sysparm_display_value=false"
+	                    "&sysparm_exclude_reference_link=true",
+	                    s->base_url, s->table, q, SN_FIELDS, limit, offset);
+	free(q);
+	return u;
+}
+
+static char *list_url(const struct sn_req *r)
+{
+	char ts[24];
+	time_t t = (time_t)(r->since_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	if (strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		abort();
+	char *q = xasprintf("assignment_group=%s^sys_updated_on>=%s^ORDERBYsys_updated_on"
+	                    "^ORDERBYsys_id", r->target, ts);
+	char *u = query_url(r->s, q, r->s->page_size, r->offset);
+	free(q);
+	return u;
+}
+
+static int sn_list_changed(struct connector *c, const char *target, int64_t since_ms,
+                           const char *etag, conn_list_cb cb, void *arg)
+{
+	UNUSED(etag);
+	struct sn_conn *s = sn_of(c);
+	if (s->destroyed || !sn_sys_id_valid(target) || since_ms < 0)
+		return -EINVAL;
+	struct sn_req *r = sn_req_new(s, SN_LIST, "GET", NULL, NULL, target, arg);
+	r->list_cb = cb;
+	r->since_ms = since_ms - since_ms % 1000; /* the query has whole seconds */
+	r->url = list_url(r);
+	return start(r);
+}
+
+static int sn_find_by_token(struct connector *c, const char *target, const char *token,
+                            conn_item_cb cb, void *arg)
+{
+	struct sn_conn *s = sn_of(c);
+	if (s->destroyed || !sn_sys_id_valid(target) || !query_value_safe(token))
+		return -EINVAL;
+	char *q = xasprintf("correlation_id=%s^assignment_group=%s", token, target);
+	struct sn_req *r = sn_req_new(s, SN_FIND, "GET", query_url(s, q, 2, 0), NULL, target, arg);
+	free(q);
+	r->item_cb = cb;
+	r->token = xstrdup(token);
+	return start(r);
+}
+
+static void sn_cancel(struct connector *c)
+{
+	sn_cancel_all(sn_of(c));
+}
+
+static void pace_closed(struct pace *p)
+{
+	struct sn_conn *s = container_of(p, struct sn_conn, pace);
+	free(s->base_url);
+	free(s->auth_header);
+	free(s->ca_file);
+	free(s->table);
+	free(s->base.name);
+	free(s);
+}
+
+static void sn_destroy(struct connector *c)
+{
+	struct sn_conn *s = sn_of(c);
+	if (s->destroyed)
+		return;
+	s->destroyed = true;
+	sn_cancel_all(s);
+	pace_close(&s->pace, pace_closed);
+}
+
+static const struct conn_ops sn_ops = {
+	.type = "servicenow",
+	.list_changed = sn_list_changed,
+	.create = sn_create,
+	.update = sn_update,
+	.fetch = sn_fetch,
+	.find_by_token = sn_find_by_token,
+	.cancel = sn_cancel,
+	.destroy = sn_destroy,
+};
+
+/* ---- answers ---- */
+
+static struct json_object *parse_result(const struct http_response *resp)
+{
+	struct json_object *o = resp->body ? json_tokener_parse(resp->body) : NULL, *res = NULL;
+	if (o && json_object_object_get_ex(o, "result", &res))
+		json_object_get(res);
+	else
+		res = NULL;
+	if (o)
+		json_object_put(o);
+	return res;
+}
+
+static void finish_bad(struct sn_req *r, long status, const char *what, const char *why)
+{
+	char *msg = xasprintf("%s: %s", what, why);
+	sn_req_fail(r, CONN_BAD_RESPONSE, status, 0, msg);
+	free(msg);
+}
+
+/* Deliver rec as the item answer, with the refused fields of r. */
+static void finish_record(struct sn_req *r, struct json_object *rec, long status,
+                          const char *what)
+{
+	struct conn_remote rem;
+	if (sn_record_to_remote(r->s, rec, &rem) < 0) {
+		conn_remote_free(&rem);
+		finish_bad(r, status, what, "the record lacks sys_id or sys_updated_on");
+		return;
+	}
+	struct conn_result res = { .status = CONN_OK, .http_status = status };
+	if (r->want_owner && !str_eq(r->want_owner, rem.fields.v[ITEM_F_OWNER])) {
+		r->refused_mask |= ITEM_FIELD_BIT(ITEM_F_OWNER);
+		free(r->refused_reason[ITEM_F_OWNER]);
+		r->refused_reason[ITEM_F_OWNER] = xasprintf(
+			"assigned_to %s is not a user of the instance (left unassigned)", r->want_owner);
+	}
+	res.refused_mask = r->kind == SN_CREATE ? 0 : r->refused_mask;
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		res.refused_reason[f] = r->refused_reason[f];
+	if (r->kind == SN_CREATE && r->refused_mask)
+		log_conn(LOG_LVL_WARN, r->s->base.name, "%s: created %s unassigned: %s", what, rem.key,
+		         r->refused_reason[ITEM_F_OWNER]);
+	sn_req_finish_item(r, &res, &rem);
+	conn_remote_free(&rem);
+}
+
+/* The first PATCH is in: send the state PATCH, keeping this record. */
+static void update_next(struct sn_req *r, struct json_object *rec, const char *what)
+{
+	if (r->record)
+		json_object_put(r->record);
+	r->record = json_object_get(rec);
+	r->kind = SN_UPDATE_STATE;
+	free(r->body);
+	r->body = r->state_body;
+	r->state_body = NULL;
+	r->attempt = 0;
+	r->state = SNR_NEW;
+	int rc = sn_req_send(r);
+	if (rc < 0)
+		sn_req_fail_start(r, "send the state change", rc);
+}
+
+bool sn_handle_refusal(struct sn_req *r, const struct http_response *resp)
+{
+	if (r->kind != SN_UPDATE_STATE)
+		return false;
+	r->refused_mask |= ITEM_FIELD_BIT(ITEM_F_STATE);
+	char *why = sn_error_text(resp);
+	r->refused_reason[ITEM_F_STATE] = xasprintf(
+		"the instance refused the state change through the Table API (%s); "
+		"allow it for the closeloop user or change the state in ServiceNow", why);
+	free(why);
+	if (r->record) {
+		struct json_object *rec = json_object_get(r->record);
+		finish_record(r, rec, resp->status, "PATCH");
+		json_object_put(rec);
+		return true;
+	}
+	/* state alone was sent: read the record as it stands */
+	r->kind = SN_FETCH;
+	r->method = "GET";
+	free(r->body);
+	r->body = NULL;
+	r->attempt = 0;
+	r->state = SNR_NEW;
+	if (sn_req_send(r) < 0)
+		return false;
+	return true;
+}
+
+/* Did the instance honour the listing's terms (an unknown term is
+ * silently dropped)?  Each record must be the target's and in the window. */
+static bool list_record_ok(const struct sn_req *r, struct json_object *rec, int64_t *upd_ms)
+{
+	const char *upd = rec_str(rec, "sys_updated_on");
+	return str_eq(rec_str(rec, "assignment_group"), r->target) && upd &&
+	       ts_parse(upd, upd_ms) == 0 && *upd_ms >= r->since_ms;
+}
+
+static void list_answer(struct sn_req *r, struct json_object *arr, const struct http_response *resp,
+                        const char *what)
+{
+	size_t n = json_object_array_length(arr);
+	struct conn_remote *items = xcalloc(n ? n : 1, sizeof(*items));
+	int64_t newest = r->since_ms;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *rec = json_object_array_get_idx(arr, i);
+		int64_t ms = 0;
+		if (!list_record_ok(r, rec, &ms) || sn_record_to_remote(r->s, rec, &items[k]) < 0) {
+			for (size_t j = 0; j <= k && j < n; j++)
+				conn_remote_free(&items[j]);
+			free(items);
+			finish_bad(r, resp->status, what, "a record outside the query (the instance "
+			           "ignored a term of sysparm_query)");
+			return;
+		}
+		k++;
+		if (ms > newest)
+			newest = ms;
+	}
+	const char *link = http_response_header(resp, "Link");
+	bool more = link && strstr(link, "rel=\"next\"");
+	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
+	struct conn_page page = { .items = items, .n = k, .last = !more };
+	struct sn_conn *s = r->s;
+	if (more) { /* keyset on sys_updated_on; offset only within one second */
+		if (newest > r->since_ms) {
+			r->since_ms = newest;
+			r->offset = 0;
+		} else {
+			r->offset += s->page_size;
+		}
+	}
+	sn_req_deliver_page(r, &res, &page);
+	for (size_t j = 0; j < k; j++)
+		conn_remote_free(&items[j]);
+	free(items);
+	if (!more || !r->s)
+		return;
+	free(r->url);
+	r->url = list_url(r);
+	r->attempt = 0;
+	r->state = SNR_NEW;
+	int rc = sn_req_send(r);
+	if (rc < 0)
+		sn_req_fail_start(r, "ask for the next page", rc);
+}
+
+static void find_answer(struct sn_req *r, struct json_object *arr, long status, const char *what)
+{
+	size_t n = json_object_array_length(arr);
+	if (n == 0) {
+		struct conn_result res = { .status = CONN_GONE, .http_status = status };
+		sn_req_finish_item(r, &res, NULL);
+		return;
+	}
+	struct json_object *rec = json_object_array_get_idx(arr, 0);
+	if (n > 1 || !str_eq(rec_str(rec, "correlation_id"), r->token)) {
+		finish_bad(r, status, what, n > 1 ? "two records carry one closeloop token" :
+		           "the instance ignored the correlation_id term");
+		return;
+	}
+	finish_record(r, rec, status, what);
+}
+
+void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char *what)
+{
+	struct json_object *res = parse_result(resp);
+	bool arr = res && json_object_is_type(res, json_type_array);
+	bool obj = res && json_object_is_type(res, json_type_object);
+	if ((r->kind == SN_LIST || r->kind == SN_FIND) ? !arr : !obj)
+		finish_bad(r, resp->status, what, "the answer is not {\"result\": ...} as documented");
+	else if (r->kind == SN_LIST)
+		list_answer(r, res, resp, what);
+	else if (r->kind == SN_FIND)
+		find_answer(r, res, resp->status, what);
+	else if (r->kind == SN_UPDATE && r->state_body)
+		update_next(r, res, what);
+	else
+		finish_record(r, res, resp->status, what);
+	if (res)
+		json_object_put(res);
+}
+
+/* ---- construction and the registry row ---- */
+
+static const char *sn_check_table(const char *v)
+{
+	return str_eq(v, "problem") || str_eq(v, "problem_task") ? NULL :
+	       "\"problem\" or \"problem_task\"";
+}
+
+static const char *sn_check_state_model(const char *v)
+{
+	return str_eq(v, "current") || str_eq(v, "legacy") ? NULL :
+	       "\"current\" (states 101-107) or \"legacy\" (states 1-4)";
+}
+
+static const char *sn_check_prio(const char *v)
+{
+	struct sn_prio p[4];
+	return sn_parse_prio_map(v, p) == 0 ? NULL :
+	       "impact/urgency (1-3) for each of P0-P3, e.g. \"" SN_DEFAULT_PRIO "\"";
+}
+
+static const struct conn_option sn_options[] = {
+	{ "table", "string", "problem", false, 0, 0, NULL, sn_check_table },
+	{ "state_model", "string", "current", false, 0, 0, NULL, sn_check_state_model },
+	{ "priority_map", "string", SN_DEFAULT_PRIO, true, 0, 0, NULL, sn_check_prio },
+	{ "page_size", "int", "100", true, 1, 10000, "records", NULL },
+	{ "write_spacing_ms", "int", "200", true, 0, 60000, "milliseconds", NULL },
+};
+
+static long long sn_opt_int(const struct conn_options *opt, const char *name, long long def)
+{
+	const char *v = conn_opt(&servicenow_conn_type, opt, name);
+	char *end = NULL;
+	long long n = v ? strtoll(v, &end, 10) : def;
+	return v && (end == v || *end) ? def : n;
+}
+
+static char *basic_auth(const char *cred)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(cred);
+	struct buf b = { 0 };
+	if (buf_appendf(&b, "Authorization: Basic ") < 0)
+		abort();
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)cred[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)cred[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)cred[i + 2];
+		char q[4] = { tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+		              i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '=' };
+		if (buf_append(&b, q, 4) < 0)
+			abort();
+	}
+	return buf_steal(&b);
+}
+
+/* opt->token is "user:password" (basic authentication). */
+static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
+                                    struct http_client *http, const struct conn_options *opt)
+{
+	*out = NULL;
+	struct sn_prio prio[4];
+	const char *pm = conn_opt(&servicenow_conn_type, opt, "priority_map");
+	if (!loop || !http || !opt || !opt->base_url || !opt->token || !strchr(opt->token, ':') ||
+	    sn_parse_prio_map(pm ? pm : SN_DEFAULT_PRIO, prio) < 0)
+		return -EINVAL;
+	struct sn_conn *s = xcalloc(1, sizeof(*s));
+	LIST_INIT(&s->reqs);
+	s->base.ops = &sn_ops;
+	s->base.type = &servicenow_conn_type;
+	s->base.name = xstrdup(opt->name ? opt->name : "servicenow");
+	s->base.loop = loop;
+	s->base.http = http;
+	s->base.list_settle_ms = 1000; /* sys_updated_on has whole seconds */
+	s->base_url = xstrdup(opt->base_url);
+	size_t n = strlen(s->base_url);
+	while (n > 0 && s->base_url[n - 1] == '/')
+		s->base_url[--n] = '\0';
+	log_add_secret(opt->token);
+	s->auth_header = basic_auth(opt->token);
+	log_add_secret(s->auth_header + strlen("Authorization: Basic "));
+	const char *table = conn_opt(&servicenow_conn_type, opt, "table");
+	s->table = xstrdup(table ? table : "problem");
+	s->legacy_states = str_eq(conn_opt(&servicenow_conn_type, opt, "state_model"), "legacy");
+	memcpy(s->prio, prio, sizeof(prio));
+	s->page_size = (long)sn_opt_int(opt, "page_size", 100);
+	s->max_attempts = opt->max_attempts >= 1 ? opt->max_attempts : 1;
+	s->backoff_base_ms = opt->backoff_base_ms > 0 ? opt->backoff_base_ms : 500;
+	s->backoff_max_ms = opt->backoff_max_ms >= s->backoff_base_ms ? opt->backoff_max_ms :
+	                    s->backoff_base_ms;
+	s->timeout_ms = opt->request_timeout_ms > 0 ? opt->request_timeout_ms : 0;
+	s->ca_file = xstrdup(opt->ca_file);
+	struct pace_config pc = { .spacing_ms = sn_opt_int(opt, "write_spacing_ms", 200) };
+	if (pace_init(&s->pace, loop, &pc) < 0)
+		abort(); /* uv_timer_init only fails on a dead loop */
+	s->base.pace = &s->pace;
+	s->base.rate_limit = s->base.rate_remaining = -1;
+	s->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)s;
+	if (!s->rng)
+		s->rng = 0x9e3779b97f4a7c15ull;
+	*out = &s->base;
+	return 0;
+}
+
+static const char *sn_target_check(const char *target)
+{
+	return sn_sys_id_valid(target) ? NULL :
+	       "an assignment group sys_id (32 lower-case hex digits; a group name is not "
+	       "unique, so closeloop does not accept one)";
+}
+
+const struct conn_type servicenow_conn_type = {
+	.name = "servicenow",
+	.create = servicenow_connector_new,
+	.options = sn_options,
+	.n_options = ARRAY_SIZE(sn_options),
+	.target_check = sn_target_check,
+	.person_ident = "servicenow_sys_id",
+	/* no type field on a problem: closeloop keeps the type in the ledger */
+	.caps = {
+		[ITEM_F_TITLE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
+		[ITEM_F_DESCRIPTION] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY,
+		[ITEM_F_STATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
+		[ITEM_F_PRIORITY] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
+		[ITEM_F_OWNER] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
+		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
+	},
+	.normalise = sn_plain_text,
+};

@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""A stateful ServiceNow Table API simulator for closeloop's ServiceNow
+connector (connectors/servicenow*.c).  Python 3 standard library only.
+
+    python3 tests/sim/servicenow_sim.py --port 0 --port-file F --user u --password p
+
+It follows the published Table API behaviour (REST API reference, "Table
+API"; checked December 2026) for the subset closeloop uses:
+
+  GET   /api/now/table/{table}            sysparm_query, sysparm_fields,
+                                          sysparm_limit, sysparm_offset;
+                                          X-Total-Count and Link (first,
+                                          prev, next, last) headers
+  GET   /api/now/table/{table}/{sys_id}
+  POST  /api/now/table/{table}            201 with the record
+  PATCH /api/now/table/{table}/{sys_id}   (PUT the same)
+
+  - tables problem and problem_task; every value is a string; sys_id is 32
+    hex digits; number PRB0040001 / PTASK0010001; sys_updated_on UTC
+    "yyyy-MM-dd HH:mm:ss"; sys_mod_count counts updates;
+  - sysparm_query: terms joined with "^"; operators = != > >= < <= LIKE
+    STARTSWITH; ORDERBY / ORDERBYDESC; a term naming an unknown field is
+    silently ignored, as the real API does;
+  - errors: {"error": {"message", "detail"}, "status": "failure"}; 401
+    without valid basic credentials, 404 for an unknown record;
+  - the inconvenient things, switched on through the admin API:
+    short_pages (the limit is applied before ACLs: every page drops its
+    first record when hide_first is set), refuse_state ("newer release":
+    a PATCH changing state answers 403 and changes nothing), faults (429
+    with Retry-After, 5xx, a create made and then answered 504, or made
+    with its connection closed before the answer).
+
+Admin API (no credentials): POST /_sim/reset, POST /_sim/config {...},
+POST /_sim/faults {"status": 429, "retry_after": 1, "method": "GET",
+"count": 1, "apply": false}, GET /_sim/records, PATCH /_sim/records/{sys_id}
+(an edit in the ServiceNow UI), POST /_sim/users {"sys_id": ...},
+GET /_sim/requests (counts).
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TABLES = {"problem": "PRB", "problem_task": "PTASK"}
+FIELDS = ["sys_id", "number", "short_description", "description", "state", "resolution_code",
+          "close_notes", "impact", "urgency", "priority", "assigned_to", "assignment_group",
+          "due_date", "correlation_id", "correlation_display", "work_notes", "comments",
+          "sys_created_on", "sys_updated_on", "sys_mod_count", "problem"]
+OPS = ["!=", ">=", "<=", "=", ">", "<", "LIKE", "STARTSWITH"]
+
+
+def now_text(clock):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(clock))
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.records = {t: {} for t in TABLES}
+        self.counter = {t: 0 for t in TABLES}
+        self.users = set()
+        self.config = {"refuse_state": False, "hide_first": False}
+        self.faults = []
+        self.requests = {"GET": 0, "POST": 0, "PATCH": 0, "PUT": 0}
+        self.clock = 0.0
+
+    def tick(self):
+        """A strictly later second than any record's (ServiceNow keeps whole seconds)."""
+        self.clock = max(time.time(), self.clock + 1.0)
+        return now_text(self.clock)
+
+    def priority(self, rec):
+        try:
+            return str(int(rec["impact"]) + int(rec["urgency"]) - 1)
+        except (KeyError, ValueError):
+            return "5"
+
+
+STATE = State()
+
+
+def parse_query(q):
+    """Terms [(field, op, value)] and order [(field, desc)]; unknown fields dropped."""
+    terms, order = [], []
+    for part in (q or "").split("^"):
+        if not part:
+            continue
+        if part.startswith("ORDERBYDESC"):
+            order.append((part[len("ORDERBYDESC"):], True))
+            continue
+        if part.startswith("ORDERBY"):
+            order.append((part[len("ORDERBY"):], False))
+            continue
+        m = re.match(r"^([a-z_]+)(.*)$", part)
+        if not m:
+            continue
+        field, rest = m.group(1), m.group(2)
+        for op in OPS:
+            if rest.startswith(op):
+                if field in FIELDS:  # an unknown field: silently ignored
+                    terms.append((field, op, rest[len(op):]))
+                break
+    return terms, [o for o in order if o[0] in FIELDS]
+
+
+def matches(rec, terms):
+    for field, op, value in terms:
+        v = rec.get(field, "")
+        ok = {"=": v == value, "!=": v != value, ">": v > value, ">=": v >= value,
+              "<": v < value, "<=": v <= value, "LIKE": value in v,
+              "STARTSWITH": v.startswith(value)}[op]
+        if not ok:
+            return False
+    return True
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write("sim: " + fmt % args + "\n")
+
+    def send_json(self, status, obj, headers=None):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def error(self, status, message, detail=""):
+        self.send_json(status, {"error": {"message": message, "detail": detail},
+                                "status": "failure"})
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            return None
+
+    def authorised(self):
+        want = self.server.credentials
+        if want is None:
+            return True
+        got = self.headers.get("Authorization", "")
+        return got == "Basic " + base64.b64encode(want.encode()).decode()
+
+    def take_fault(self, method):
+        for f in STATE.faults:
+            if f.get("method", method) == method and f.get("count", 1) > 0:
+                f["count"] = f.get("count", 1) - 1
+                return dict(f)
+        return None
+
+    def route(self, method):
+        url = urllib.parse.urlsplit(self.path)
+        parts = url.path.strip("/").split("/")
+        qs = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        if parts[0] == "_sim":
+            return self.admin(method, parts[1:], url)
+        if parts[:3] != ["api", "now", "table"] or len(parts) not in (4, 5) or \
+                parts[3] not in TABLES:
+            return self.error(400, "Invalid table", "No such table " + "/".join(parts[3:4]))
+        if not self.authorised():
+            return self.error(401, "User Not Authenticated", "Required to provide Auth information")
+        table, sys_id = parts[3], parts[4] if len(parts) == 5 else None
+        with STATE.lock:
+            STATE.requests[method] = STATE.requests.get(method, 0) + 1
+            fault = self.take_fault(method)
+            if fault and not fault.get("apply"):
+                hdr = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+                return self.send_json(fault["status"], {"error": {
+                    "message": "Too many requests" if fault["status"] == 429 else "Server error",
+                    "detail": "simulated"}, "status": "failure"}, hdr)
+            if method == "GET" and sys_id is None:
+                return self.list(table, qs, url)
+            if method == "GET":
+                rec = STATE.records[table].get(sys_id)
+                if not rec:
+                    return self.error(404, "No Record found",
+                                      "Record doesn't exist or ACL restricts the record retrieval")
+                return self.send_json(200, {"result": self.shape(rec, qs)})
+            data = self.body()
+            if not isinstance(data, dict):
+                return self.error(400, "Exception while reading request",
+                                  "The payload is not valid JSON.")
+            if method == "POST" and sys_id is None:
+                rec = self.create(table, data)
+                if fault and fault["status"]:  # made, then a gateway time-out
+                    return self.error(fault["status"], "Gateway Timeout", "simulated")
+                if fault:  # made, but the answer is lost with the connection
+                    self.close_connection = True
+                    return None
+                return self.send_json(201, {"result": self.shape(rec, qs)},
+                                      {"Location": "/api/now/table/%s/%s" % (table, rec["sys_id"])})
+            if method in ("PATCH", "PUT") and sys_id:
+                rec = STATE.records[table].get(sys_id)
+                if not rec:
+                    return self.error(404, "No Record found",
+                                      "Record doesn't exist or ACL restricts the record retrieval")
+                if STATE.config["refuse_state"] and "state" in data and \
+                        data["state"] != rec["state"]:
+                    return self.error(403, "Operation Failed",
+                                      "State transition to %s is not allowed through the Table "
+                                      "API; use the Problem form or its workflow" % data["state"])
+                self.apply(rec, data)
+                return self.send_json(200, {"result": self.shape(rec, qs)})
+            return self.error(405, "Method not Supported", method)
+
+    def create(self, table, data):
+        STATE.counter[table] += 1
+        ts = STATE.tick()
+        rec = {f: "" for f in FIELDS}
+        rec.update({"sys_id": uuid.uuid4().hex, "state": "101" if table == "problem" else "1",
+                    "impact": "3", "urgency": "3",
+                    "number": "%s%07d" % (TABLES[table], 40000 + STATE.counter[table]),
+                    "sys_created_on": ts, "sys_updated_on": ts, "sys_mod_count": "0"})
+        self.apply(rec, data, created=True)
+        STATE.records[table][rec["sys_id"]] = rec
+        return rec
+
+    def apply(self, rec, data, created=False):
+        for k, v in data.items():
+            if k not in FIELDS or k.startswith("sys_") or k == "number":
+                continue  # unknown fields are ignored, as the real API does
+            v = "" if v is None else str(v)
+            if k == "assigned_to" and v and v not in STATE.users:
+                v = ""  # not a sys_user: the reference stays empty
+            if k in ("work_notes", "comments"):
+                rec.setdefault("_journal", []).append({"element": k, "value": v})
+                continue
+            rec[k] = v
+        rec["priority"] = STATE.priority(rec)
+        if not created:
+            rec["sys_updated_on"] = STATE.tick()
+            rec["sys_mod_count"] = str(int(rec["sys_mod_count"]) + 1)
+
+    def shape(self, rec, qs):
+        want = [f for f in (qs.get("sysparm_fields") or "").split(",") if f]
+        return {k: v for k, v in rec.items()
+                if not k.startswith("_") and (not want or k in want)}
+
+    def list(self, table, qs, url):
+        terms, order = parse_query(qs.get("sysparm_query"))
+        recs = [r for r in STATE.records[table].values() if matches(r, terms)]
+        for field, desc in reversed(order):
+            recs.sort(key=lambda r, f=field: r.get(f, ""), reverse=desc)
+        limit = int(qs.get("sysparm_limit") or 10000)
+        offset = int(qs.get("sysparm_offset") or 0)
+        page = recs[offset:offset + limit]
+        if STATE.config["hide_first"] and page:
+            page = page[1:]  # the limit comes before ACLs: a short page
+        headers = {"X-Total-Count": str(len(recs))}
+        base = "%s?%s" % (url.path, "&".join("%s=%s" % (k, urllib.parse.quote(v, safe=""))
+                                            for k, v in qs.items() if k != "sysparm_offset"))
+        links = ['<%s&sysparm_offset=0>;rel="first"' % base]
+        if offset > 0:
+            links.append('<%s&sysparm_offset=%d>;rel="prev"' % (base, max(0, offset - limit)))
+        if offset + limit < len(recs):
+            links.append('<%s&sysparm_offset=%d>;rel="next"' % (base, offset + limit))
+        links.append('<%s&sysparm_offset=%d>;rel="last"' %
+                     (base, max(0, (len(recs) - 1) // limit * limit)))
+        headers["Link"] = ",".join(links)
+        return self.send_json(200, {"result": [self.shape(r, qs) for r in page]}, headers)
+
+    def admin(self, method, parts, url):
+        with STATE.lock:
+            if parts == ["reset"] and method == "POST":
+                STATE.reset()
+                return self.send_json(200, {"ok": True})
+            if parts == ["config"] and method == "POST":
+                STATE.config.update(self.body() or {})
+                return self.send_json(200, STATE.config)
+            if parts == ["faults"] and method == "POST":
+                STATE.faults.append(self.body() or {})
+                return self.send_json(201, {"ok": True})
+            if parts == ["users"] and method == "POST":
+                STATE.users.add((self.body() or {}).get("sys_id", ""))
+                return self.send_json(201, {"ok": True})
+            if parts == ["requests"] and method == "GET":
+                return self.send_json(200, STATE.requests)
+            if parts == ["records"] and method == "GET":
+                return self.send_json(200, [dict(r) for t in TABLES
+                                            for r in STATE.records[t].values()])
+            if len(parts) == 2 and parts[0] == "records" and method == "PATCH":
+                for t in TABLES:
+                    rec = STATE.records[t].get(parts[1])
+                    if rec:
+                        self.apply(rec, self.body() or {})
+                        return self.send_json(200, rec)
+                return self.send_json(404, {"error": "no such record"})
+        return self.send_json(404, {"error": "unknown admin call"})
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_PATCH(self):
+        self.route("PATCH")
+
+    def do_PUT(self):
+        self.route("PUT")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    p = argparse.ArgumentParser(description="ServiceNow Table API simulator")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--user", default=None)
+    p.add_argument("--password", default="")
+    p.add_argument("--verbose", action="store_true")
+    a = p.parse_args()
+    srv = Server(("127.0.0.1", a.port), Handler)
+    srv.credentials = None if a.user is None else "%s:%s" % (a.user, a.password)
+    srv.verbose = a.verbose
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.replace(tmp, a.port_file)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Tests for tests/sim/servicenow_sim.py: starts it on port 0 and talks
+HTTP/1.1 to it.  Run: python3 tests/sim/test_servicenow_sim.py
+"""
+
+import base64
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIM = os.path.join(HERE, "servicenow_sim.py")
+AUTH = "Basic " + base64.b64encode(b"closeloop:s3cret").decode()
+GROUP = "8a4dde73c6112278017a6a4baf547aa7"
+
+
+class SimTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="snsim-")
+        pf = os.path.join(cls.tmp, "port")
+        cls.proc = subprocess.Popen([sys.executable, SIM, "--port", "0", "--port-file", pf,
+                                     "--user", "closeloop", "--password", "s3cret"],
+                                    stdout=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(pf):
+                break
+            time.sleep(0.05)
+        with open(pf) as f:
+            cls.port = int(f.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(10)
+
+    def call(self, method, path, body=None, auth=AUTH):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            h["Authorization"] = auth
+        c.request(method, path, json.dumps(body) if body is not None else None, h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict(r.getheaders()), json.loads(data) if data else None
+
+    def setUp(self):
+        self.call("POST", "/_sim/reset", {})
+
+    def make(self, title):
+        st, _, b = self.call("POST", "/api/now/table/problem",
+                             {"short_description": title, "assignment_group": GROUP,
+                              "correlation_id": "tok-" + title, "impact": 2, "bogus": "x"})
+        self.assertEqual(st, 201)
+        return b["result"]
+
+    def test_create_strings_and_mod_count(self):
+        r = self.make("a")
+        self.assertEqual(r["impact"], "2")
+        self.assertEqual(r["sys_mod_count"], "0")
+        self.assertEqual(len(r["sys_id"]), 32)
+        self.assertNotIn("bogus", r)
+        st, _, b = self.call("PATCH", "/api/now/table/problem/" + r["sys_id"], {"urgency": "1"})
+        self.assertEqual(st, 200)
+        self.assertEqual(b["result"]["sys_mod_count"], "1")
+        self.assertEqual(b["result"]["priority"], "2")
+
+    def test_auth_and_error_shape(self):
+        st, _, b = self.call("GET", "/api/now/table/problem", auth=None)
+        self.assertEqual(st, 401)
+        self.assertEqual(b["status"], "failure")
+        self.assertIn("message", b["error"])
+        st, _, b = self.call("GET", "/api/now/table/problem/" + "0" * 32)
+        self.assertEqual(st, 404)
+
+    def test_query_ignores_unknown_terms_and_pages(self):
+        for t in ("a", "b", "c"):
+            self.make(t)
+        q = urllib.parse.quote("no_such_field=1^correlation_id=tok-b^ORDERBYsys_updated_on")
+        st, h, b = self.call("GET", "/api/now/table/problem?sysparm_query=" + q)
+        self.assertEqual([r["short_description"] for r in b["result"]], ["b"])
+        q = urllib.parse.quote("assignment_group=%s^ORDERBYsys_updated_on" % GROUP)
+        st, h, b = self.call("GET", "/api/now/table/problem?sysparm_limit=2&sysparm_query=" + q)
+        self.assertEqual(h["X-Total-Count"], "3")
+        self.assertIn('rel="next"', h["Link"])
+        self.assertEqual(len(b["result"]), 2)
+        self.call("POST", "/_sim/config", {"hide_first": True})
+        st, h, b = self.call("GET", "/api/now/table/problem?sysparm_limit=2&sysparm_query=" + q)
+        self.assertEqual(len(b["result"]), 1)  # short page, more behind it
+        self.assertIn('rel="next"', h["Link"])
+
+    def test_refused_state_and_faults(self):
+        r = self.make("a")
+        self.call("POST", "/_sim/config", {"refuse_state": True})
+        st, _, b = self.call("PATCH", "/api/now/table/problem/" + r["sys_id"], {"state": "106"})
+        self.assertEqual(st, 403)
+        self.assertIn("not allowed", b["error"]["detail"])
+        self.call("POST", "/_sim/faults", {"status": 429, "retry_after": 2, "method": "GET"})
+        st, h, _ = self.call("GET", "/api/now/table/problem")
+        self.assertEqual((st, h["Retry-After"]), (429, "2"))
+        st, _, _ = self.call("GET", "/api/now/table/problem")
+        self.assertEqual(st, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,485 @@
+/* test_servicenow.c — the ServiceNow connector (connectors/servicenow*.c):
+ * its pure parts (target check, priority map, plain-text normaliser,
+ * record mapping), then the real engine against a real PostgreSQL
+ * (CLOSELOOP_TEST_DSN) and tests/sim/servicenow_sim.py (spawned here; the
+ * live test skips when python3 or the simulator is missing).
+ *
+ * The live test routes a postmortem to a team whose target is a
+ * ServiceNow assignment group and checks: problems created once, an edit
+ * in ServiceNow pulled, an SQL edit pushed, a refused state change
+ * recorded on the link while the other field of the same edit applies, a
+ * create whose answer was lost found again by correlation_id (no
+ * duplicate), and a 429 with Retry-After waited out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "pgtest.h"
+#include "config.h"
+#include "connector.h"
+#include "db.h"
+#include "log.h"
+#include "reconcile.h"
+#include "servicenow.h"
+
+#define GROUP "8a4dde73c6112278017a6a4baf547aa7"
+#define ALICE "62826bf03710200044e0bfc8bcbe5df1"
+#define BOB "a8f98bb0eb32010045e1a5115206fe3a"   /* not a user of the instance */
+#define SIM_PATH "tests/sim/servicenow_sim.py"
+
+/* ---- pure parts ---- */
+
+static void test_target_and_options(void **state)
+{
+	UNUSED(state);
+	const struct conn_type *t = conn_type_find("servicenow");
+	assert_ptr_equal(t, &servicenow_conn_type);
+	assert_string_equal(t->person_ident, "servicenow_sys_id");
+	assert_null(t->target_check(GROUP));
+	assert_non_null(t->target_check("Platform Engineering"));
+	assert_non_null(t->target_check("8A4DDE73C6112278017A6A4BAF547AA7"));
+	assert_non_null(t->target_check(GROUP "0"));
+	struct sn_prio p[4];
+	assert_int_equal(sn_parse_prio_map("P0=1/1,P1=1/2,P2=2/2,P3=3/3", p), 0);
+	assert_string_equal(p[1].impact, "1");
+	assert_string_equal(p[1].urgency, "2");
+	assert_int_equal(sn_parse_prio_map("P0=1/1,P1=1/2,P2=2/2", p), -EINVAL); /* P3 missing */
+	assert_int_equal(sn_parse_prio_map("P0=1/4,P1=1/2,P2=2/2,P3=3/3", p), -EINVAL);
+	int i = conn_type_option(t, "state_model");
+	assert_true(i >= 0);
+	assert_null(t->options[i].check("legacy"));
+	assert_non_null(t->options[i].check("107"));
+	i = conn_type_option(t, "table");
+	assert_null(t->options[i].check("problem_task"));
+	assert_non_null(t->options[i].check("incident"));
+}
+
+static void test_plain_text_is_lossy(void **state)
+{
+	UNUSED(state);
+	char *s = conn_normalise(&servicenow_conn_type, ITEM_F_DESCRIPTION,
+	                         "## Why\nUse **etcdctl defrag** on `each` member.  \n");
+	assert_string_equal(s, "Why\nUse etcdctl defrag on each member.");
+	/* a round trip is stable */
+	char *s2 = conn_normalise(&servicenow_conn_type, ITEM_F_DESCRIPTION, s);
+	assert_string_equal(s, s2);
+	free(s);
+	free(s2);
+	assert_null(conn_normalise(&servicenow_conn_type, ITEM_F_DESCRIPTION, " ** "));
+	s = conn_normalise(&servicenow_conn_type, ITEM_F_TITLE, "**not lossy**");
+	assert_string_equal(s, "**not lossy**");
+	free(s);
+}
+
+/* ---- the simulator ---- */
+
+static pid_t sim_pid;
+static char sim_base[64];
+
+static int sim_up(void)
+{
+	char portfile[64];
+	struct stat st;
+	int port = 0;
+	if (stat(SIM_PATH, &st) != 0 || access("/usr/bin/python3", X_OK) != 0)
+		return -ENOENT;
+	snprintf(portfile, sizeof(portfile), "/tmp/snsim-%d.port", (int)getpid());
+	unlink(portfile);
+	sim_pid = fork();
+	assert_true(sim_pid >= 0);
+	if (sim_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDOUT_FILENO);
+		execl("/usr/bin/python3", "python3", SIM_PATH, "--port", "0", "--port-file", portfile,
+		      "--user", "closeloop", "--password", "s3cret:pw", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && port <= 0; i++) { /* 10 s */
+		FILE *f = fopen(portfile, "r");
+		if (f) {
+			if (fscanf(f, "%d", &port) != 1)
+				port = 0;
+			fclose(f);
+		}
+		if (port <= 0)
+			usleep(50000);
+	}
+	unlink(portfile);
+	if (port <= 0)
+		fail_msg("%s did not start", SIM_PATH);
+	snprintf(sim_base, sizeof(sim_base), "http://127.0.0.1:%d", port);
+	return 0;
+}
+
+static void sim_down(void)
+{
+	if (sim_pid > 0) {
+		kill(sim_pid, SIGTERM);
+		waitpid(sim_pid, NULL, 0);
+		sim_pid = 0;
+	}
+}
+
+static size_t admin_write(char *p, size_t sz, size_t n, void *ud)
+{
+	assert_int_equal(buf_append(ud, p, sz * n), 0);
+	return sz * n;
+}
+
+/* Blocking call to the simulator's admin API; the parsed answer (caller puts). */
+static struct json_object *admin(const char *method, const char *path, const char *json)
+{
+	CURL *e = curl_easy_init();
+	struct buf b = { 0 };
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	char *url = xasprintf("%s%s", sim_base, path);
+	long status = 0;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	if (json)
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, admin_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200 && status != 201)
+		fail_msg("%s %s -> %ld: %s", method, path, status, b.data ? b.data : "");
+	struct json_object *o = b.data ? json_tokener_parse(b.data) : NULL;
+	buf_free(&b);
+	free(url);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(e);
+	return o;
+}
+
+static void admin_do(const char *method, const char *path, const char *json)
+{
+	json_object_put(admin(method, path, json));
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* The simulator's record with short_description title (caller puts), or
+ * NULL; *n_out = how many records it holds. */
+static struct json_object *sim_record(const char *title, size_t *n_out)
+{
+	struct json_object *all = admin("GET", "/_sim/records", NULL), *out = NULL;
+	size_t n = json_object_array_length(all);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(all, i);
+		if (str_eq(jstr(r, "short_description"), title))
+			out = json_object_get(r);
+	}
+	if (n_out)
+		*n_out = n;
+	json_object_put(all);
+	return out;
+}
+
+static size_t sim_count(void)
+{
+	size_t n;
+	struct json_object *r = sim_record("", &n);
+	if (r)
+		json_object_put(r);
+	return n;
+}
+
+/* ---- the engine against PostgreSQL and the simulator ---- */
+
+struct env {
+	struct pgtest_db pg;
+	uv_loop_t loop;
+	struct http_client *http;
+	struct db *db;
+	struct connector *conn;
+	struct rec_engine *e;
+	struct config *cfg;
+	bool done, stopped, closed, http_closed;
+	int errors;
+};
+
+static const char SEED[] =
+	"INSERT INTO team (name, connector, target) VALUES ('itsm', 'snow', '" GROUP "');"
+	"INSERT INTO person (handle, servicenow_sys_id) VALUES ('alice', '" ALICE "'),"
+	"  ('bob', '" BOB "');"
+	"INSERT INTO postmortem (reference, title) VALUES ('PM2026-011', 'payment outage');"
+	"INSERT INTO action_item (postmortem_id, title, description, type, priority, owner, team_id,"
+	"  state, due_date)"
+	" VALUES (1, 'Defragment etcd weekly', 'Use **etcdctl defrag** on each member.', 'prevent',"
+	"         'P1', 'alice', 1, 'open', '2027-01-15'),"
+	"        (1, 'Alert on queue depth', NULL, 'detect', NULL, 'bob', 1, 'open', NULL);";
+
+static void run_until(struct env *v, const bool *flag)
+{
+	uint64_t start = uv_hrtime();
+	while (!*flag) {
+		uv_run(&v->loop, UV_RUN_ONCE);
+		if (uv_hrtime() - start > 30ull * 1000000000ull)
+			fail_msg("timed out waiting for the loop");
+	}
+}
+
+static void on_event(struct db *db, enum db_event ev, const char *ch, const char *pl, void *arg)
+{
+	UNUSED(db); UNUSED(ev); UNUSED(ch); UNUSED(pl); UNUSED(arg);
+}
+
+static void on_done(struct rec_engine *e, int errors, void *arg)
+{
+	struct env *v = arg;
+	UNUSED(e);
+	v->errors = errors;
+	v->done = true;
+}
+
+static int sync_once(struct env *v)
+{
+	v->done = false;
+	assert_int_equal(rec_sync(v->e, NULL, on_done, v), 0);
+	run_until(v, &v->done);
+	return v->errors;
+}
+
+static struct config *load_conf(void)
+{
+	char path[] = "/tmp/closeloop-snow-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "database = { dsn = \"dbname=x\"; };\n"
+	        "connectors = ( {\n"
+	        "  name = \"snow\";\n  type = \"servicenow\";\n  base_url = \"%s\";\n"
+	        "  token_env = \"CLOSELOOP_TEST_SN_CREDENTIALS\";\n"
+	        "  targets = [ \"" GROUP "\" ];\n  max_attempts = 3;\n"
+	        "  page_size = 2;\n  write_spacing_ms = 0;\n} );\n", sim_base);
+	fclose(f);
+	char err[1024] = "";
+	struct config *c = NULL;
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	unlink(path);
+	return c;
+}
+
+static bool env_up(struct env *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (!pgtest_create(&v->pg, "servicenow", true))
+		return false;
+	PGresult *seed = PQexec(v->pg.conn, SEED);
+	if (PQresultStatus(seed) != PGRES_COMMAND_OK)
+		fail_msg("seed: %s", PQerrorMessage(v->pg.conn));
+	PQclear(seed);
+	setenv("CLOSELOOP_TEST_SN_CREDENTIALS", "closeloop:s3cret:pw", 1);
+	v->cfg = load_conf();
+	v->cfg->notify_debounce_ms = 5;
+	assert_int_equal(uv_loop_init(&v->loop), 0);
+	struct http_client_options ho = { .default_timeout_ms = 10000 };
+	assert_int_equal(http_client_new(&v->http, &v->loop, &ho), 0);
+	assert_int_equal(db_open(&v->db, &v->loop, v->pg.dsn, on_event, v), 0);
+	const struct cfg_connector *cc = &v->cfg->connectors[0];
+	struct conn_options o = { .name = cc->name, .base_url = cc->base_url, .token = cc->token,
+	                          .type_opts = cc->type_opts, .max_attempts = 3,
+	                          .backoff_base_ms = 20, .backoff_max_ms = 2000,
+	                          .request_timeout_ms = 5000, .max_inflight = 4 };
+	assert_int_equal(connector_new(&v->conn, cc->type, &v->loop, v->http, &o), 0);
+	struct rec_options ro = { .dry_run = false };
+	assert_int_equal(rec_engine_new(&v->e, &v->loop, v->db, &v->conn, 1, v->cfg, &ro), 0);
+	return true;
+}
+
+static void on_stopped(void *arg) { ((struct env *)arg)->stopped = true; }
+static void on_closed(void *arg) { ((struct env *)arg)->closed = true; }
+static void on_http_closed(void *arg) { ((struct env *)arg)->http_closed = true; }
+static void close_any(uv_handle_t *h, void *arg)
+{
+	UNUSED(arg);
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void env_down(struct env *v)
+{
+	rec_engine_stop(v->e, 1000, on_stopped, v);
+	run_until(v, &v->stopped);
+	db_close(v->db, on_closed, v);
+	run_until(v, &v->closed);
+	connector_destroy(v->conn);
+	http_client_close(v->http, on_http_closed, v);
+	run_until(v, &v->http_closed);
+	uv_walk(&v->loop, close_any, NULL);
+	uv_run(&v->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&v->loop), 0);
+	cfg_free(v->cfg);
+	pgtest_drop(&v->pg);
+}
+
+static void assert_q(struct env *v, const char *sql, const char *want)
+{
+	pgtest_expect(v->pg.conn, sql, want);
+}
+
+struct found {
+	bool done;
+	enum conn_status status;
+	char *id;
+};
+
+static void on_found(struct connector *c, const struct conn_result *res,
+                     const struct conn_remote *r, void *arg)
+{
+	struct found *fd = arg;
+	UNUSED(c);
+	fd->status = res->status;
+	fd->id = r ? xstrdup(r->remote_id) : NULL;
+	fd->done = true;
+}
+
+static void test_problems_both_ways(void **state)
+{
+	UNUSED(state);
+	struct env v;
+	if (sim_up() < 0)
+		skip();
+	admin_do("POST", "/_sim/users", "{\"sys_id\": \"" ALICE "\"}");
+	if (!env_up(&v)) {
+		sim_down();
+		return;
+	}
+	/* created once, with the mapped fields */
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(sim_count(), 2);
+	struct json_object *r = sim_record("Defragment etcd weekly", NULL);
+	assert_non_null(r);
+	assert_string_equal(jstr(r, "assignment_group"), GROUP);
+	assert_string_equal(jstr(r, "assigned_to"), ALICE);
+	assert_string_equal(jstr(r, "description"), "Use etcdctl defrag on each member.");
+	assert_string_equal(jstr(r, "impact"), "1");
+	assert_string_equal(jstr(r, "urgency"), "2");
+	assert_string_equal(jstr(r, "due_date"), "2027-01-15 00:00:00");
+	assert_string_equal(jstr(r, "state"), "101");
+	assert_string_equal(jstr(r, "correlation_display"), "closeloop");
+	assert_true(strlen(jstr(r, "correlation_id")) > 8);
+	char *id1 = xstrdup(jstr(r, "sys_id"));
+	json_object_put(r);
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE state = 'linked'", "2");
+	uint64_t creates = v.conn->n_create;
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.conn->n_create, creates);
+	assert_int_equal(sim_count(), 2);
+	/* the plain-text description came back without being a change */
+	assert_q(&v, "SELECT description FROM action_item WHERE id = 1",
+	         "Use **etcdctl defrag** on each member.");
+
+	/* an edit in ServiceNow is pulled */
+	char *path = xasprintf("/_sim/records/%s", id1);
+	admin_do("PATCH", path, "{\"short_description\": \"Defragment etcd every Monday\"}");
+	free(path);
+	assert_int_equal(sync_once(&v), 0);
+	assert_q(&v, "SELECT title FROM action_item WHERE id = 1", "Defragment etcd every Monday");
+
+	/* an SQL edit is pushed */
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET due_date = '2027-02-01' WHERE id = 1", 0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	r = sim_record("Defragment etcd every Monday", NULL);
+	assert_string_equal(jstr(r, "due_date"), "2027-02-01 00:00:00");
+	json_object_put(r);
+
+	/* a newer release refuses the state change: recorded on the link, the
+	 * title of the same edit applied */
+	admin_do("POST", "/_sim/config", "{\"refuse_state\": true}");
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET state = 'done', title = 'Defragment etcd"
+	            " on Mondays' WHERE id = 1", 0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	r = sim_record("Defragment etcd on Mondays", NULL);
+	assert_non_null(r);
+	assert_string_equal(jstr(r, "state"), "101");
+	json_object_put(r);
+	assert_q(&v, "SELECT state FROM action_item WHERE id = 1", "done");
+	assert_q(&v, "SELECT refused->'state'->>'value' FROM external_link WHERE action_item_id = 1",
+	         "done");
+	assert_q(&v, "SELECT refused->'state'->>'reason' LIKE '%refused the state change%not allowed%'"
+	         " FROM external_link WHERE action_item_id = 1", "t");
+	admin_do("POST", "/_sim/config", "{\"refuse_state\": false}");
+
+	/* a create whose answer is lost: found again by correlation_id */
+	pgtest_exec(v.pg.conn, "INSERT INTO action_item (postmortem_id, title, type, team_id, state)"
+	            " VALUES (1, 'Rotate the webhook certificate', 'prevent', 1, 'open')", 0, NULL);
+	admin_do("POST", "/_sim/faults", "{\"method\": \"POST\", \"status\": 504, \"apply\": true}");
+	assert_int_equal(sync_once(&v), 1);
+	assert_int_equal(sim_count(), 3);
+	assert_q(&v, "SELECT state FROM external_link WHERE action_item_id = 3", "creating");
+	pgtest_exec(v.pg.conn, "UPDATE external_link SET intent_at = now() - interval '1 hour'"
+	            " WHERE action_item_id = 3", 0, NULL);
+	creates = v.conn->n_create;
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.conn->n_create, creates);
+	assert_int_equal(sim_count(), 3);
+	assert_q(&v, "SELECT state FROM external_link WHERE action_item_id = 3", "linked");
+	/* the listing adopted it; the token query finds it directly too, and
+	 * a token that would change the query is refused before it is sent */
+	char *token = pgtest_value(v.pg.conn, "SELECT create_token FROM external_link"
+	                           " WHERE action_item_id = 3", 0, NULL);
+	char *remote = pgtest_value(v.pg.conn, "SELECT remote_id FROM external_link"
+	                            " WHERE action_item_id = 3", 0, NULL);
+	struct found fd = { 0 };
+	assert_int_equal(v.conn->ops->find_by_token(v.conn, GROUP, token, on_found, &fd), 0);
+	run_until(&v, &fd.done);
+	assert_int_equal(fd.status, CONN_OK);
+	assert_string_equal(fd.id, remote);
+	free(fd.id);
+	memset(&fd, 0, sizeof(fd));
+	assert_int_equal(v.conn->ops->find_by_token(v.conn, GROUP, "nosuchtoken", on_found, &fd), 0);
+	run_until(&v, &fd.done);
+	assert_int_equal(fd.status, CONN_GONE);
+	assert_int_equal(v.conn->ops->find_by_token(v.conn, GROUP, "x^ORDERBYnumber", on_found, &fd),
+	                 -EINVAL);
+	free(token);
+	free(remote);
+	/* the owner the instance does not know stays in the ledger */
+	assert_q(&v, "SELECT owner FROM action_item WHERE id = 2", "bob");
+
+	/* 429 with Retry-After is waited out */
+	admin_do("POST", "/_sim/faults", "{\"method\": \"GET\", \"status\": 429, \"retry_after\": 1}");
+	uint64_t limited = v.conn->n_rate_limited;
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(v.conn->n_rate_limited, limited + 1);
+	free(id1);
+	env_down(&v);
+	sim_down();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_target_and_options),
+		cmocka_unit_test(test_plain_text_is_lossy),
+		cmocka_unit_test(test_problems_both_ways),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	log_clear_secrets();
+	return rc;
+}
