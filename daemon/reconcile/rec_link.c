@@ -810,19 +810,19 @@ static void op_on_reload(struct db *db, const PGresult *res, const char *err, vo
 	op_decide(op);
 }
 
-static void op_on_apply(struct db *db, const PGresult *res, const char *err, void *arg)
+/* The outcome of an op's closeloop_rec_apply, alone or in a batch
+ * (rec_apply.c): err set, or written false when the item changed since it
+ * was read (nothing was written: re-read and merge again). */
+void rec_op_applied(struct rec_op *op, const char *err, bool written)
 {
-	struct rec_op *op = arg;
 	struct rec_target *t = op->t;
 	char id[24];
-	UNUSED(db);
 	if (err) {
 		rec_target_pin(t, op->remote_ms);
 		op_link_error(op, "ledger write for", err, true);
 		return;
 	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-		/* the item changed while we worked: nothing was written */
+	if (!written) {
 		if (++op->reloads > REC_MAX_RELOADS) {
 			rec_target_pin(t, op->remote_ms);
 			op_link_error(op, "ledger write for", "item kept changing; retried next cycle", false);
@@ -844,34 +844,61 @@ static void op_on_apply(struct db *db, const PGresult *res, const char *err, voi
 	op_finish(op);
 }
 
-static void op_apply(struct rec_op *op)
+static void op_on_apply(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	char id[24], ver[24];
+	UNUSED(db);
+	rec_op_applied(arg, err, !err && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0));
+}
+
+void rec_apply_args_init(struct rec_apply_args *a, const struct rec_op *op)
+{
 	const struct rec_link_ctx *lc = op->t->lc;
 	const struct conn_remote *r = op->has_remote ? &op->remote : NULL;
-	char *pull = rec_fields_json(&op->mr.merged, op->mr.pull_mask);
-	char *base = rec_fields_json(&op->mr.merged, ITEM_FIELDS_ALL);
-	char *conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
-	                                                                     JSON_C_TO_STRING_PLAIN) : "[]");
-	char *refused = op->refused_dirty ? rec_refusals_json(&op->row.refused) : NULL;
-	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	snprintf(ver, sizeof(ver), "%lld", op->row.version);
-	const char *p[] = {
-		id, ver, pull, base,
+	a->pull = rec_fields_json(&op->mr.merged, op->mr.pull_mask);
+	a->base = rec_fields_json(&op->mr.merged, ITEM_FIELDS_ALL);
+	a->conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
+	                                                                  JSON_C_TO_STRING_PLAIN) : "[]");
+	a->refused = op->refused_dirty ? rec_refusals_json(&op->row.refused) : NULL;
+	snprintf(a->id, sizeof(a->id), "%lld", op->row.link_id);
+	snprintf(a->ver, sizeof(a->ver), "%lld", op->row.version);
+	const char *p[REC_APPLY_NARGS] = {
+		a->id, a->ver, a->pull, a->base,
 		r ? r->remote_id : NULL, r ? r->key : NULL, r ? r->url : NULL,
 		r ? r->updated_at : NULL, r ? r->etag : NULL, r ? r->extra : NULL,
-		lc->source, conf,
+		lc->source, a->conf,
 		op->kind == REC_OP_ADOPT_REF ? lc->name : NULL,
-		refused,
+		a->refused,
 	};
-	op_set_state(op, REC_OP_APPLY);
-	int rc = rec_lc_query(op->t->lc, REC_SQL_APPLY, 14, p, op_on_apply, op);
-	free(pull);
-	free(base);
-	free(conf);
-	free(refused);
+	memcpy(a->p, p, sizeof(p));
+}
+
+void rec_apply_args_free(struct rec_apply_args *a)
+{
+	free(a->pull);
+	free(a->base);
+	free(a->conf);
+	free(a->refused);
+}
+
+void rec_op_apply_one(struct rec_op *op)
+{
+	struct rec_apply_args a;
+	rec_apply_args_init(&a, op);
+	int rc = rec_lc_query(op->t->lc, REC_SQL_APPLY, REC_APPLY_NARGS, a.p, op_on_apply, op);
+	rec_apply_args_free(&a);
 	if (rc < 0)
 		op_link_error(op, "ledger write for", "ledger closed", false);
+}
+
+/* One statement per link, or a place in the target's batch while a page's
+ * ops are being started (rec_apply.c). */
+static void op_apply(struct rec_op *op)
+{
+	op_set_state(op, REC_OP_APPLY);
+	if (op->t->apply_hold > 0)
+		rec_apply_add(op);
+	else
+		rec_op_apply_one(op);
 }
 
 /* A link left 'creating' that the recovery listing did not show: the

@@ -219,7 +219,35 @@ struct rec_target {
 	 * waiting for their ledger write (one statement per batch, rec_link.c) */
 	int creates_out;
 	struct rec_created_batch *created_wait;
+	/* ledger writes of ops started while apply_hold > 0, sent as one
+	 * statement when the hold is released (rec_apply.c) */
+	int apply_hold;
+	struct rec_apply_batch *apply_wait;
 };
+
+/* The ledger write of one op (closeloop_rec_apply's 14 arguments). */
+enum { REC_APPLY_NARGS = 14 };
+struct rec_apply_args {
+	char id[24], ver[24];
+	char *pull, *base, *conf, *refused;
+	const char *p[REC_APPLY_NARGS];
+};
+void rec_apply_args_init(struct rec_apply_args *a, const struct rec_op *op);
+void rec_apply_args_free(struct rec_apply_args *a);
+/* Send one op's write as its own statement (rec_link.c). */
+void rec_op_apply_one(struct rec_op *op);
+/* An op's write ended: err, or written false when the item changed since
+ * it was read (the op re-reads and merges again). */
+void rec_op_applied(struct rec_op *op, const char *err, bool written);
+
+/* Batched writes (rec_apply.c).  While a target holds (hold/release
+ * nest), rec_apply_add queues an op's write; it is sent when the batch is
+ * full or the last hold is released: the pulls of one listed page cost one
+ * statement.  If the batch statement fails, each op's write is sent again
+ * alone, so one bad row costs only itself. */
+void rec_apply_hold(struct rec_target *t);
+void rec_apply_release(struct rec_target *t);
+void rec_apply_add(struct rec_op *op);
 
 /* An op is done: release it (rec_link.c; calls t->drained at zero). */
 void rec_target_op_done(struct rec_target *t);
@@ -354,6 +382,7 @@ extern const char REC_SQL_PUSH_PROBE[];  /* REC_SQL_PUSH's parameters -> a row i
 extern const char REC_SQL_PUSH[];        /* see rec_sql.c */
 extern const char REC_SQL_INTENTS[];     /* $1 conn $2 target $3 item ids[] */
 extern const char REC_SQL_APPLY[];
+extern const char REC_SQL_APPLY_BATCH[]; /* $1 jsonb array of writes $2 source -> one row each */
 extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, error */
 extern const char REC_SQL_BROKEN[];
 extern const char REC_SQL_LINK_ERROR[];

@@ -82,6 +82,7 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 
 	t->page_cur = NULL;
 	t->active++; /* until every op of the page is started */
+	rec_apply_hold(t); /* the page's ledger writes: one statement */
 	if (err) {
 		rec_cycle_fail(cy, "reading the links of a page", err);
 		t->errors++;
@@ -110,6 +111,7 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 	free(used);
 	free(keys);
 	page_free(pg);
+	rec_apply_release(t);
 	rec_target_op_done(t);
 }
 

@@ -120,6 +120,19 @@ const char REC_SQL_APPLY[] =
 	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb)"
 	" FROM (SELECT set_config('closeloop.changed_at', coalesce($8::timestamptz::text, ''), true)) AS changed";
 
+/* A page's writes (rec_apply.c): $1 is [{"link": "12", "version": "3",
+ * "pull": "<json>", "base": "<json>", "remote_id": ..., "remote_key": ...,
+ * "url": ..., "remote_updated_at": ..., "etag": ..., "remote_extra":
+ * "<json>", "conflicts": "<json>", "connector": ..., "refused": "<json>"},
+ * ...] (all strings; an absent key is a NULL argument), $2 the source.
+ * One row per element, in order: closeloop_rec_apply's answer. */
+const char REC_SQL_APPLY_BATCH[] =
+	"SELECT closeloop_rec_apply((v->>'link')::bigint, (v->>'version')::bigint,"
+	" (v->>'pull')::jsonb, (v->>'base')::jsonb, v->>'remote_id', v->>'remote_key', v->>'url',"
+	" (v->>'remote_updated_at')::timestamptz, v->>'etag', (v->>'remote_extra')::jsonb, $2,"
+	" (v->>'conflicts')::jsonb, v->>'connector', (v->>'refused')::jsonb)"
+	" FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, i) ORDER BY e.i";
+
 /* A batch of successful creates (sql/004_reconcile_batch.sql): $1 is
  * [{link, version, base, remote_id, remote_key, url, remote_updated_at,
  * etag, remote_extra (JSON text)}, ...], $2 the source.  Rows: the links

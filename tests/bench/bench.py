@@ -3,8 +3,9 @@
 repositories in the GitHub simulator, synced by `closeloop sync --once`.
 
 For each cycle (first full sync, the echo cycle that lists back what the
-first one wrote, a quiet cycle, one edit on GitHub, one edit in the ledger)
-it reports:
+first one wrote, a quiet cycle, one edit on GitHub, one edit in the ledger,
+the echo of that edit's push), and for quiet cycles of a running daemon, it
+reports:
   - wall time;
   - the daemon's own CPU (user+system) and peak RSS, measured by
     /usr/bin/time around the daemon alone (the rusage of a child started by
@@ -123,8 +124,8 @@ def cluster_cpu(pm_pid):
     return total
 
 
-def postmaster_pid(cluster):
-    with open(os.path.join(cluster.dir, "data", "postmaster.pid")) as f:
+def postmaster_pid(dsn):
+    with open(os.path.join(H.scalar(dsn, "SHOW data_directory"), "postmaster.pid")) as f:
         return int(f.readline().strip())
 
 
@@ -308,10 +309,10 @@ def main():
     wd = H.workdir("bench-")
     cluster = H.Cluster(wd, int(os.environ.get("BENCH_PGPORT", "54393")))
     sim = H.Simulator(wd, ["--rate-limit", str(SIM_RATE_LIMIT)] + list(H.SIM_RAISED_LIMITS))
-    pm_pid = postmaster_pid(cluster)
     rows = []
     try:
         dsn = cluster.createdb("closeloop_bench")
+        pm_pid = postmaster_pid(dsn)
         repos = ["bench/repo%02d" % i for i in range(REPOS)]
         directory = os.path.join(wd, "directory.conf")
         H.write_directory(directory, [("team%02d" % i, "bench", CONN, repos[i]) for i in range(REPOS)],
@@ -344,7 +345,7 @@ def main():
 
         cycles = [("first full sync", None), ("echo cycle", None), ("quiet cycle", None),
                   ("edit on GitHub", before_edit_remote), ("edit in ledger", before_edit_ledger),
-                  ("quiet cycle", None)]
+                  ("echo of the push", None)]
         for name, prep in cycles:
             if prep:
                 prep()

@@ -896,6 +896,37 @@ static void test_created_links_written_in_batches(void **state)
 	env_down(&v);
 }
 
+/* Pulled changes are written one statement per listed page, not one per
+ * ticket (rec_apply.c): 120 tickets closed on the tracker, listed two per
+ * page, cost 60 page reads and 60 batched writes plus the cycle's own reads;
+ * one write per ticket would be 180 and more. */
+static void test_pulls_written_in_batches(void **state)
+{
+	struct env v;
+	UNUSED(state);
+	if (!env_up(&v, false))
+		return;
+	exec_ok(&v, BULK);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(sync_once(&v), 0); /* the echo */
+	uint64_t pulled0 = rec_get_stats(v.e)->pulled;
+	for (size_t i = 0; i < v.fk->n; i++) {
+		item_fields_set(&v.fk->t[i].f, ITEM_F_STATE, "done");
+		fake_tick(v.fk, &v.fk->t[i]);
+	}
+	uint64_t st0 = db_get_stats(v.db)->statements;
+	assert_int_equal(sync_once(&v), 0);
+	uint64_t stmts = db_get_stats(v.db)->statements - st0;
+	assert_int_equal(rec_get_stats(v.e)->pulled - pulled0, v.fk->n);
+	assert_int_equal(qn(&v, "SELECT count(*) FROM action_item i JOIN external_link l"
+	                        " ON l.action_item_id = i.id AND l.kind = 'managed' WHERE i.state = 'done'"
+	                        " AND l.synced_version = i.version AND l.base->>'state' = 'done'"),
+	                 (long)v.fk->n);
+	if (stmts > v.fk->n + 15)
+		fail_msg("%llu statements for %zu pulled tickets", (unsigned long long)stmts, v.fk->n);
+	env_down(&v);
+}
+
 static void test_created_batch_bad_link_alone(void **state)
 {
 	struct env v;
@@ -1034,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_stop_cancels_and_no_duplicates),
 		cmocka_unit_test(test_stop_timeout_cancels),
 		cmocka_unit_test(test_created_links_written_in_batches),
+		cmocka_unit_test(test_pulls_written_in_batches),
 		cmocka_unit_test(test_created_batch_bad_link_alone),
 		cmocka_unit_test(test_lost_created_batch_recovered_by_token),
 		cmocka_unit_test(test_connector_lock_one_engine),
