@@ -41,12 +41,12 @@ static void on_batch(struct db *db, const PGresult *res, const char *err, void *
 	if (err && b->n > 1) {
 		for (size_t i = 0; i < b->n; i++)
 			rec_op_apply_one(b->ops[i]); /* one by one: a bad row costs only itself */
-	} else if (err || (size_t)PQntuples(res) != b->n) {
+	} else if (err || (size_t)PQntuples(res) != b->n || PQnfields(res) != 2) {
 		for (size_t i = 0; i < b->n; i++)
 			rec_op_applied(b->ops[i], err ? err : "batch answered a wrong number of rows", false);
 	} else {
 		for (size_t i = 0; i < b->n; i++)
-			rec_op_applied(b->ops[i], NULL, !PQgetisnull(res, (int)i, 0));
+			rec_op_applied(b->ops[i], NULL, !PQgetisnull(res, (int)i, 1));
 	}
 	batch_free(b);
 }

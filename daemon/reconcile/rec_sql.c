@@ -125,12 +125,16 @@ const char REC_SQL_APPLY[] =
  * "url": ..., "remote_updated_at": ..., "etag": ..., "remote_extra":
  * "<json>", "conflicts": "<json>", "connector": ..., "refused": "<json>"},
  * ...] (all strings; an absent key is a NULL argument), $2 the source.
- * One row per element, in order: closeloop_rec_apply's answer. */
+ * One row per element, in order: its ordinal and closeloop_rec_apply's
+ * answer.  Each write first sets closeloop.changed_at to its ticket's
+ * updated-at, as REC_SQL_APPLY does (sql/008: item_event.changed_at). */
 const char REC_SQL_APPLY_BATCH[] =
-	"SELECT closeloop_rec_apply((v->>'link')::bigint, (v->>'version')::bigint,"
+	"SELECT e.i, (SELECT closeloop_rec_apply((v->>'link')::bigint, (v->>'version')::bigint,"
 	" (v->>'pull')::jsonb, (v->>'base')::jsonb, v->>'remote_id', v->>'remote_key', v->>'url',"
 	" (v->>'remote_updated_at')::timestamptz, v->>'etag', (v->>'remote_extra')::jsonb, $2,"
 	" (v->>'conflicts')::jsonb, v->>'connector', (v->>'refused')::jsonb)"
+	"  FROM (SELECT set_config('closeloop.changed_at',"
+	"   coalesce((v->>'remote_updated_at')::timestamptz::text, ''), true)) AS changed)"
 	" FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, i) ORDER BY e.i";
 
 /* A batch of successful creates (sql/004_reconcile_batch.sql): $1 is
