@@ -4,7 +4,7 @@ tests (Python 3 standard library only).
 
     python3 tests/sim/jira_sim.py --port 0 --port-file F
         [--email E --token T] [--project KEY ...] [--user ACCOUNTID ...]
-        [--search-lag-ms N] [--verbose]
+        [--search-lag-ms N] [--require-field ID ...] [--verbose]
 
 The endpoints closeloop's Jira connector uses, with the shapes of
 Atlassian's OpenAPI description (/work/shared/specs/jira-cloud-platform-
@@ -177,6 +177,9 @@ class State:
                 errors["issuetype"] = "Specify a valid issue type"
             if not fields.get("summary"):
                 errors["summary"] = "You must specify a summary of the issue."
+            for req in self.opts.require_field:
+                if fields.get(req) in (None, "", [], {}):
+                    errors[req] = "%s is required." % req
         if "summary" in fields and (not isinstance(fields["summary"], str) or len(fields["summary"]) > 255):
             errors["summary"] = "Summary must be less than 255 characters."
         if fields.get("description") is not None:
@@ -531,6 +534,8 @@ def main():
     ap.add_argument("--project", action="append", default=[])
     ap.add_argument("--user", action="append", default=[])
     ap.add_argument("--search-lag-ms", type=int, default=0)
+    ap.add_argument("--require-field", action="append", default=[],
+                    help="a field the create screen requires (e.g. customfield_10050)")
     ap.add_argument("--verbose", action="store_true")
     opts = ap.parse_args()
     for k in opts.project:

@@ -320,5 +320,25 @@ class JiraSimTest(unittest.TestCase):
         self.assertEqual(st, 400)
 
 
+class RequiredFieldTest(unittest.TestCase):
+    """A create screen with a required custom field (--require-field)."""
+
+    def setUp(self):
+        self.proc, self.port = start_sim("--project", "OPS", "--require-field", "customfield_10050")
+
+    tearDown = JiraSimTest.tearDown
+    call = JiraSimTest.call
+
+    def test_required_custom_field(self):
+        body = {"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"},
+                           "summary": "x"}}
+        st, out, _ = self.call("POST", "/rest/api/3/issue", body, spec_path="/rest/api/3/issue")
+        self.assertEqual(st, 400)
+        self.assertEqual(out["errors"], {"customfield_10050": "customfield_10050 is required."})
+        body["fields"]["customfield_10050"] = {"value": "SRE"}
+        st, out, _ = self.call("POST", "/rest/api/3/issue", body, spec_path="/rest/api/3/issue")
+        self.assertEqual(st, 201, out)
+
+
 if __name__ == "__main__":
     unittest.main()
