@@ -305,7 +305,12 @@ int gh_req_submit(struct gh_req *r)
 			return 0;
 		}
 		r->state = GHR_PACED;
-		pace_enqueue(&g->pace, &r->pw, creates, on_pace_go);
+		/* a create's closing PATCH and retries do not queue again behind
+		 * every write sent for since */
+		if (r->kind == GH_CREATE_CLOSE || r->attempt > 0)
+			pace_enqueue_first(&g->pace, &r->pw, creates, on_pace_go);
+		else
+			pace_enqueue(&g->pace, &r->pw, creates, on_pace_go);
 		return 0;
 	}
 	if (g->inflight < g->max_inflight)

@@ -153,18 +153,31 @@ void pace_configure(struct pace *p, const struct pace_config *cfg)
 	schedule(p);
 }
 
-void pace_enqueue(struct pace *p, struct pace_wait *w, bool creates, pace_go_cb go)
+static void enqueue(struct pace *p, struct pace_wait *w, bool creates, pace_go_cb go, bool first)
 {
 	if (w->queued)
 		abort();
 	w->creates = creates;
 	w->go = go;
 	w->queued = true;
-	TAILQ_INSERT_TAIL(&p->queue, w, link);
+	if (first)
+		TAILQ_INSERT_HEAD(&p->queue, w, link);
+	else
+		TAILQ_INSERT_TAIL(&p->queue, w, link);
 	p->queued++;
 	if (creates)
 		p->queued_creates++;
 	schedule(p);
+}
+
+void pace_enqueue(struct pace *p, struct pace_wait *w, bool creates, pace_go_cb go)
+{
+	enqueue(p, w, creates, go, false);
+}
+
+void pace_enqueue_first(struct pace *p, struct pace_wait *w, bool creates, pace_go_cb go)
+{
+	enqueue(p, w, creates, go, true);
 }
 
 void pace_remove(struct pace *p, struct pace_wait *w)

@@ -86,6 +86,10 @@ void pace_configure(struct pace *p, const struct pace_config *cfg);
  * inside this call, once it may go.  The caller then sends the write and
  * calls pace_done() when its answer (or failure) is in. */
 void pace_enqueue(struct pace *p, struct pace_wait *w, bool creates, pace_go_cb go);
+/* The same, at the head of the queue: the second step of a write already
+ * under way (GitHub: closing an issue just created closed) or its retry,
+ * which should not wait behind every write queued since. */
+void pace_enqueue_first(struct pace *p, struct pace_wait *w, bool creates, pace_go_cb go);
 /* Take a queued w out (cancel); harmless when w is not queued. */
 void pace_remove(struct pace *p, struct pace_wait *w);
 /* The write in flight has its answer: the next may go after spacing_ms.

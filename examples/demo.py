@@ -110,6 +110,8 @@ def main():
             say(daemon.log()[-3000:])
             raise RuntimeError("the first cycle did not complete")
         say("   first cycle complete in %.1f s; the daemon's summary lines:" % (time.time() - t0))
+        say("   (the simulator keeps GitHub's limit of 80 new issues a minute, and closeloop's write"
+            " queue waits for it rather than be refused: see `closeloop status`)")
         for line in daemon.log().splitlines():
             if "] " in line and ("pulled" in line or "created" in line):
                 say("   " + line)

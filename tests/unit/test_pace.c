@@ -93,6 +93,23 @@ static void test_spacing_one_at_a_time(void **state)
 	for (int i = 1; i < 4; i++)
 		assert_true(w[i].went_at - w[i - 1].went_at >= 60);
 	assert_int_equal(p.queued, 0);
+	/* the second step of a write goes before the writes queued since */
+	struct write f[3];
+	n = 0;
+	for (int i = 0; i < 3; i++) {
+		f[i] = (struct write){ .p = &p, .order = order, .n_order = &n, .id = i,
+		                       .done_at_once = true, .in_flight = &inflight,
+		                       .max_in_flight = &maxin };
+		if (i < 2)
+			pace_enqueue(&p, &f[i].w, false, on_go);
+		else
+			pace_enqueue_first(&p, &f[i].w, false, on_go);
+	}
+	run_ms(&loop, 300);
+	assert_int_equal(n, 3);
+	assert_int_equal(order[0], 2);
+	assert_int_equal(order[1], 0);
+	assert_int_equal(order[2], 1);
 	/* answered at once, writes still go spacing_ms apart */
 	struct write v[3];
 	n = 0;
