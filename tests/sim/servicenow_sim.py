@@ -24,8 +24,9 @@ API"; checked December 2026) for the subset closeloop uses:
   - errors: {"error": {"message", "detail"}, "status": "failure"}; 401
     without valid basic credentials, 404 for an unknown record;
   - the inconvenient things, switched on through the admin API:
-    short_pages (the limit is applied before ACLs: every page drops its
-    first record when hide_first is set), refuse_state ("newer release":
+    short pages (the limit is applied before ACLs: every page drops its
+    first record when hide_first is set, and records whose
+    short_description starts with hidden_prefix are never shown), refuse_state ("newer release":
     a PATCH changing state answers 403 and changes nothing), faults (429
     with Retry-After, 5xx, a create made and then answered 504, or made
     with its connection closed before the answer).
@@ -267,6 +268,9 @@ class Handler(BaseHTTPRequestHandler):
         page = recs[offset:offset + limit]
         if STATE.config["hide_first"] and page:
             page = page[1:]  # the limit comes before ACLs: a short page
+        hidden = STATE.config.get("hidden_prefix")
+        if hidden:  # an ACL hides these records, after the limit
+            page = [r for r in page if not r["short_description"].startswith(hidden)]
         headers = {"X-Total-Count": str(len(recs))}
         base = "%s?%s" % (url.path, "&".join("%s=%s" % (k, urllib.parse.quote(v, safe=""))
                                             for k, v in qs.items() if k != "sysparm_offset"))

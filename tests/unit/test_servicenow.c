@@ -85,6 +85,73 @@ static void test_plain_text_is_lossy(void **state)
 	free(s);
 }
 
+static void closed_flag(void *arg) { *(bool *)arg = true; }
+
+/* A record as each state model reads it, and the owner/due/priority
+ * mapping, through a connector made by the registry. */
+static void expect_state(struct connector *c, const char *state, const char *code,
+                         const char *want)
+{
+	struct sn_conn *s = container_of(c, struct sn_conn, base);
+	char *json = xasprintf("{\"sys_id\": \"%s\", \"number\": \"PTASK0040001\","
+	                       " \"sys_updated_on\": \"2026-12-01 08:30:00\", \"state\": \"%s\","
+	                       " \"resolution_code\": \"%s\", \"impact\": \"2\", \"urgency\": \"2\","
+	                       " \"due_date\": \"2027-03-31 00:00:00\", \"assigned_to\": \"\"}",
+	                       GROUP, state, code);
+	struct json_object *o = json_tokener_parse(json);
+	struct conn_remote r;
+	assert_int_equal(sn_record_to_remote(s, o, &r), 0);
+	if (!str_eq(r.fields.v[ITEM_F_STATE], want))
+		fail_msg("state %s / %s read as %s, want %s", state, code,
+		         r.fields.v[ITEM_F_STATE], want);
+	assert_string_equal(r.updated_at, "2026-12-01T08:30:00Z");
+	assert_string_equal(r.fields.v[ITEM_F_PRIORITY], "P2");
+	assert_string_equal(r.fields.v[ITEM_F_DUE_DATE], "2027-03-31");
+	assert_null(r.fields.v[ITEM_F_OWNER]);
+	assert_non_null(strstr(r.url, "problem_task.do?sys_id=" GROUP));
+	conn_remote_free(&r);
+	json_object_put(o);
+	free(json);
+}
+
+static void test_state_models(void **state)
+{
+	UNUSED(state);
+	uv_loop_t loop;
+	struct http_client *http;
+	bool closed = false;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct http_client_options ho = { 0 };
+	assert_int_equal(http_client_new(&http, &loop, &ho), 0);
+	char *const legacy[] = { (char *)"problem_task", (char *)"legacy", NULL, NULL, NULL };
+	char *const current[] = { (char *)"problem_task", NULL, NULL, NULL, NULL };
+	struct conn_options o = { .name = "snow", .base_url = "https://example.service-now.com",
+	                          .token = "closeloop:pw", .type_opts = legacy };
+	struct connector *c = NULL;
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), 0);
+	expect_state(c, "1", "", "open");
+	expect_state(c, "2", "", "in_progress");
+	expect_state(c, "4", "fix_applied", "done");
+	expect_state(c, "4", "canceled", "wont_do");
+	connector_destroy(c);
+	o.type_opts = current;
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), 0);
+	expect_state(c, "101", "", "open");
+	expect_state(c, "103", "", "open");
+	expect_state(c, "104", "", "in_progress");
+	expect_state(c, "106", "fix_applied", "done");
+	expect_state(c, "107", "duplicate", "done");
+	expect_state(c, "106", "risk_accepted", "wont_do");
+	connector_destroy(c);
+	o.token = "no-colon"; /* basic authentication needs user:password */
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
+	http_client_close(http, closed_flag, &closed);
+	while (!closed)
+		uv_run(&loop, UV_RUN_ONCE);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- the simulator ---- */
 
 static pid_t sim_pid;
@@ -358,6 +425,31 @@ static void on_found(struct connector *c, const struct conn_result *res,
 	fd->done = true;
 }
 
+struct listing {
+	bool done, short_page;
+	int pages;
+	enum conn_status status;
+	struct buf b;
+	const char *titles;  /* "|title|title|..." */
+};
+
+static void on_page(struct connector *c, const struct conn_result *res,
+                    const struct conn_page *page, void *arg)
+{
+	struct listing *ls = arg;
+	UNUSED(c);
+	ls->pages++;
+	ls->status = res->status;
+	if (!page->last && page->n < 2)
+		ls->short_page = true;
+	if (ls->b.len == 0)
+		assert_int_equal(buf_append(&ls->b, "|", 1), 0);
+	for (size_t i = 0; i < page->n; i++)
+		assert_int_equal(buf_appendf(&ls->b, "%s|", page->items[i].fields.v[ITEM_F_TITLE]), 0);
+	ls->titles = ls->b.data;
+	ls->done = page->last;
+}
+
 static void test_problems_both_ways(void **state)
 {
 	UNUSED(state);
@@ -462,6 +554,21 @@ static void test_problems_both_ways(void **state)
 	/* the owner the instance does not know stays in the ledger */
 	assert_q(&v, "SELECT owner FROM action_item WHERE id = 2", "bob");
 
+	/* an ACL hides a record after the limit: the short first page does
+	 * not end the listing */
+	admin_do("POST", "/_sim/config", "{\"hidden_prefix\": \"Alert\"}");
+	struct listing ls = { 0 };
+	assert_int_equal(v.conn->ops->list_changed(v.conn, GROUP, 0, NULL, on_page, &ls), 0);
+	run_until(&v, &ls.done);
+	assert_int_equal(ls.status, CONN_OK);
+	assert_true(ls.pages >= 2);
+	assert_true(ls.short_page);
+	assert_true(strstr(ls.titles, "|Defragment etcd on Mondays|") != NULL);
+	assert_true(strstr(ls.titles, "|Rotate the webhook certificate|") != NULL);
+	assert_null(strstr(ls.titles, "Alert"));
+	buf_free(&ls.b);
+	admin_do("POST", "/_sim/config", "{\"hidden_prefix\": null}");
+
 	/* 429 with Retry-After is waited out */
 	admin_do("POST", "/_sim/faults", "{\"method\": \"GET\", \"status\": 429, \"retry_after\": 1}");
 	uint64_t limited = v.conn->n_rate_limited;
@@ -477,6 +584,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_target_and_options),
 		cmocka_unit_test(test_plain_text_is_lossy),
+		cmocka_unit_test(test_state_models),
 		cmocka_unit_test(test_problems_both_ways),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
