@@ -177,13 +177,20 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(7164223648653143921); -- "closelop" + 1: flags
     RETURN QUERY
-    WITH cur AS (
+    -- The open flags are read once, before anything is written: a NOT
+    -- EXISTS probe of item_flag per computed row would re-read the heap
+    -- this same statement is inserting into (invisible rows are still
+    -- read), which made the first run on a large ledger quadratic.
+    WITH cur AS MATERIALIZED (
         SELECT * FROM closeloop_flags_current(v_now, v_opts)
+    ), open AS MATERIALIZED (
+        SELECT f.id, f.kind, f.postmortem_id, f.action_item_id
+          FROM item_flag f
+         WHERE f.cleared_at IS NULL
     ), gone AS (
         SELECT f.id, f.kind, ai.state, ai.owner, ai.due_date
-          FROM item_flag f LEFT JOIN action_item ai ON ai.id = f.action_item_id
-         WHERE f.cleared_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM cur c
+          FROM open f LEFT JOIN action_item ai ON ai.id = f.action_item_id
+         WHERE NOT EXISTS (SELECT 1 FROM cur c
                             WHERE c.kind = f.kind AND c.postmortem_id = f.postmortem_id
                               AND coalesce(c.action_item_id, 0) = coalesce(f.action_item_id, 0))
     ), cleared AS (
@@ -212,14 +219,14 @@ BEGIN
         INSERT INTO item_flag (kind, postmortem_id, action_item_id, raised_at, raised_by, detail)
         SELECT c.kind, c.postmortem_id, c.action_item_id, v_now, p_by, c.detail
           FROM cur c
-         WHERE NOT EXISTS (SELECT 1 FROM item_flag f
-                            WHERE f.cleared_at IS NULL AND f.kind = c.kind
+         WHERE NOT EXISTS (SELECT 1 FROM open f
+                            WHERE f.kind = c.kind
                               AND f.postmortem_id = c.postmortem_id
                               AND coalesce(f.action_item_id, 0) = coalesce(c.action_item_id, 0))
         ON CONFLICT DO NOTHING
         RETURNING kind
     ), before AS (
-        SELECT f.kind, count(*) AS n FROM item_flag f WHERE f.cleared_at IS NULL GROUP BY f.kind
+        SELECT f.kind, count(*) AS n FROM open f GROUP BY f.kind
     )
     SELECT k.kind,
            (SELECT count(*) FROM raised r WHERE r.kind = k.kind)::int,
