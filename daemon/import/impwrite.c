@@ -146,7 +146,8 @@ static int find_edits(PGconn *c, const struct imp_postmortem *pm, struct edit **
 		                                xasprintf("[%s](%s)", rk, PQgetvalue(res, r, 2)) };
 	}
 	PQclear(res);
-	qsort(*out, *n, sizeof(**out), edit_cmp);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), edit_cmp);   /* qsort(NULL, 0) is undefined */
 	return 0;
 }
 
