@@ -503,6 +503,16 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 		}
 		if (strcmp(m, "POST") != 0)
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+		else
+			/* POST is not idempotent (RFC 9110 section 9.2.2).  When a
+			 * reused keep-alive connection dies before any answer,
+			 * libcurl silently sends the request again on a new one: the
+			 * tracker may already have acted, and a create would make a
+			 * second ticket.  On a fresh connection a lost answer is an
+			 * error the caller sees (CONN_UNKNOWN, then the create token
+			 * finds the ticket).  Creates are paced to about one a
+			 * second, so the extra handshake costs nothing that matters. */
+			curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	}
 	return 0;
 }

@@ -459,6 +459,25 @@ def test_kill9_during_creation_leaves_one_issue_per_item(cl):
         c.close()
 
 
+def test_create_on_a_reused_connection_closed_without_answer_is_not_resent(cl):
+    """The issue is created, then the server closes the connection without
+    answering.  libcurl silently resends a request whose reused keep-alive
+    connection died before any answer; for a create that would be a second
+    issue.  Creates go on a fresh connection, so the outcome is unknown to
+    closeloop and the token finds the issue: exactly one per item."""
+    c = Ctx(cl, "lost_conn")
+    try:
+        c.imp(dfds_files(1)[0])
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"drop": True}, count=1, after=True)
+        c.sync(check=False)
+        c.sync()
+        counts = token_counts(c, DFDS_REPO)
+        assert_true(counts and max(counts.values()) == 1, "one issue per token: %r" % counts)
+        assert_eq(len(c.sim.live_issues(DFDS_REPO)), routed_open_items(c), "no duplicate issue")
+    finally:
+        c.close()
+
+
 def test_lost_create_answer_is_recovered_by_token(cl):
     c = Ctx(cl, "lost_answer")
     try:

@@ -7,9 +7,9 @@ tests (Python 3 standard library only).
         [--search-lag-ms N] [--require-field ID ...] [--verbose]
 
 The endpoints closeloop's Jira connector uses, with the shapes of
-Atlassian's OpenAPI description (/work/shared/specs/jira-cloud-platform-
-v3.openapi.json; tests/sim/test_jira_sim.py validates the answers against
-its schemas), and the inconvenient parts of Jira's documented behaviour:
+Atlassian's OpenAPI description (the part closeloop uses is in
+tests/sim/specs/jira-cloud-v3-subset.json; tests/sim/test_jira_sim.py
+validates the answers against its schemas), and the inconvenient parts of Jira's documented behaviour:
 
   POST /rest/api/3/issue              201 CreatedIssue {id, key, self}
   GET  /rest/api/3/issue/{idOrKey}    200 IssueBean; an old key of a moved
