@@ -35,6 +35,7 @@ struct cli {
 	const char *team;       /* --team NAME */
 	const char *connector;  /* --connector NAME */
 	const char *state;      /* --state STATE (list) */
+	const char *flag;       /* --flag KIND (list): an open item flag */
 	const char *log_format; /* --log-format text|json */
 	const char *quarter;    /* --quarter YYYYQn (report) */
 	const char *format;     /* --format md|csv|json|html (report) */

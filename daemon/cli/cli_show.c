@@ -49,6 +49,17 @@ static PGconn *open_ledger(const struct cli *cli, struct config **cfg)
 
 /* ---- list ---- */
 
+/* --flag KIND: items with an open flag of that kind (item_flag, sql/012). */
+#define LIST_FLAG_SQL \
+	"   AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM item_flag f" \
+	"        WHERE f.action_item_id = a.id AND f.kind = $5 AND f.cleared_at IS NULL))"
+
+/* Item-level flag kinds (sql/012_watch.sql's CHECK, less the postmortem-level ones). */
+static const char *const item_flag_kinds[] = {
+	"ownerless", "undated", "overdue", "stale", "needs_decision",
+	"owner_inactive", "link_broken", "long_horizon",
+};
+
 static const char list_sql[] =
 	"SELECT a.id, a.state, a.priority, a.due_date, a.owner, t.name, p.name,"
 	" pm.reference, a.title, " OVERDUE_SQL ","
@@ -57,6 +68,7 @@ static const char list_sql[] =
 	ITEM_FROM
 	" WHERE ($1::text IS NULL OR p.name = $1) AND ($2::text IS NULL OR t.name = $2)"
 	"   AND ($3::text IS NULL OR a.state = $3) AND (NOT $4::bool OR " OVERDUE_SQL ")"
+	LIST_FLAG_SQL
 	" ORDER BY a.due_date NULLS LAST, a.id";
 
 static const char list_json_sql[] =
@@ -64,11 +76,14 @@ static const char list_json_sql[] =
 	" 'due_date', a.due_date, 'owner', a.owner, 'team', t.name, 'platform', p.name,"
 	" 'postmortem', pm.reference, 'title', a.title, 'overdue', " OVERDUE_SQL ","
 	" 'tickets', (SELECT json_agg(coalesce(l.remote_key, l.target) ORDER BY l.id)"
-	"   FROM external_link l WHERE l.action_item_id = a.id))"
+	"   FROM external_link l WHERE l.action_item_id = a.id),"
+	" 'flags', (SELECT json_agg(f.kind ORDER BY f.kind) FROM item_flag f"
+	"   WHERE f.action_item_id = a.id AND f.cleared_at IS NULL))"
 	" ORDER BY a.due_date NULLS LAST, a.id)"
 	ITEM_FROM
 	" WHERE ($1::text IS NULL OR p.name = $1) AND ($2::text IS NULL OR t.name = $2)"
-	"   AND ($3::text IS NULL OR a.state = $3) AND (NOT $4::bool OR " OVERDUE_SQL ")";
+	"   AND ($3::text IS NULL OR a.state = $3) AND (NOT $4::bool OR " OVERDUE_SQL ")"
+	LIST_FLAG_SQL;
 
 static void print_list(const PGresult *r)
 {
@@ -90,7 +105,7 @@ int cli_cmd_list(const struct cli *cli)
 {
 	if (cli->argc) {
 		fprintf(stderr, "closeloop list: takes no arguments (got '%s'); filter with "
-		        "--platform, --team, --state, --overdue\n", cli->argv[0]);
+		        "--platform, --team, --state, --overdue, --flag\n", cli->argv[0]);
 		cli_usage_hint(cli);
 		return CLI_USAGE;
 	}
@@ -104,6 +119,17 @@ int cli_cmd_list(const struct cli *cli)
 		        "(open, in_progress, done, wont_do)\n", cli->state, near);
 		return CLI_USAGE;
 	}
+	bool flag_ok = !cli->flag;
+	for (size_t i = 0; !flag_ok && i < ARRAY_SIZE(item_flag_kinds); i++)
+		flag_ok = strcmp(cli->flag, item_flag_kinds[i]) == 0;
+	if (!flag_ok) {
+		const char *near = str_nearest(cli->flag, item_flag_kinds, ARRAY_SIZE(item_flag_kinds),
+		                               sizeof(item_flag_kinds[0]), 99);
+		fprintf(stderr, "closeloop list: --flag '%s' is not an item flag; did you mean %s? "
+		        "(ownerless, undated, overdue, stale, needs_decision, owner_inactive, "
+		        "link_broken, long_horizon)\n", cli->flag, near);
+		return CLI_USAGE;
+	}
 	struct config *cfg = NULL;
 	int code = CLI_FAIL;
 	char err[1024];
@@ -111,9 +137,9 @@ int cli_cmd_list(const struct cli *cli)
 	PGconn *c = open_ledger(cli, &cfg);
 	if (!c)
 		goto out;
-	const char *params[4] = { cli->platform, cli->team, cli->state,
-	                          cli->overdue ? "true" : "false" };
-	r = db_sync_exec(c, cli->json ? list_json_sql : list_sql, 4, params, err, sizeof(err));
+	const char *params[5] = { cli->platform, cli->team, cli->state,
+	                          cli->overdue ? "true" : "false", cli->flag };
+	r = db_sync_exec(c, cli->json ? list_json_sql : list_sql, 5, params, err, sizeof(err));
 	if (!r) {
 		log_error("list: %s", err);
 		goto out;

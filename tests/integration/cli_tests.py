@@ -134,6 +134,14 @@ def test_cli_show_and_list(cl):
     _assert(len(js) == 1 and js[0]["overdue"] is True and js[0]["team"] == "security", js)
     bad = H.closeloop("list", "-c", conf, "--state", "closed", check=False)
     _assert(bad.returncode == 2 and "did you mean" in bad.stderr, bad.stderr)
+    # --flag: the flags computed by `closeloop flags --once` (sql/012)
+    H.closeloop("flags", "--once", "-c", conf)
+    fl = H.closeloop("list", "-c", conf, "--flag", "overdue")
+    _assert("1 action item(s)" in fl.stdout and "Add secret scanning" in fl.stdout, fl.stdout)
+    fj = json.loads(H.closeloop("list", "-c", conf, "--flag", "overdue", "--json").stdout)
+    _assert(len(fj) == 1 and "overdue" in fj[0]["flags"], fj)
+    badf = H.closeloop("list", "-c", conf, "--flag", "overdu", check=False)
+    _assert(badf.returncode == 2 and "did you mean overdue" in badf.stderr, badf.stderr)
 
     # by ticket key: the postmortem's reference acme/security#77 is a link
     show = H.closeloop("show", "-c", conf, "acme/security#77")
