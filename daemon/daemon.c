@@ -17,6 +17,7 @@
 #include "http.h"
 #include "listener.h"
 #include "log.h"
+#include "pace.h"
 #include "reconcile.h"
 #include "watch.h"
 #include "status.h"
@@ -64,6 +65,8 @@ struct daemon {
 	size_t n_timers;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog;
+	uv_timer_t progress;      /* once mode on a terminal: a progress line */
+	bool progress_shown;      /* a line is on the terminal: end it with \n */
 	bool handles_on;      /* signals and watchdog initialised */
 	bool first_cycle_logged;
 	int exit_code;
@@ -254,6 +257,50 @@ static void timers_arm(struct daemon *d, bool fire_now)
 
 /* ---- once mode ---- */
 
+/* Once a second while `sync --once` runs on a terminal (stderr is a tty;
+ * never under systemd or in a script): one line, rewritten in place, with
+ * the requests so far and the paced writes still queued, so a first sync
+ * of thousands of items paced to the tracker's limits (80 creates a
+ * minute on GitHub) does not look hung. */
+static void progress_fire(uv_timer_t *h)
+{
+	struct daemon *d = container_of(h, struct daemon, progress);
+	uint64_t lists = 0, creates = 0, updates = 0;
+	size_t queued = 0;
+	int64_t now = ts_now_ms(), drain_at = 0;
+	for (size_t i = 0; i < d->n_conns; i++) {
+		const struct connector *c = d->conns[i];
+		lists += c->n_list;
+		creates += c->n_create;
+		updates += c->n_update;
+		if (c->pace) {
+			queued += c->pace->queued;
+			int64_t at = pace_drain_at(c->pace, now);
+			if (at > drain_at)
+				drain_at = at;
+		}
+	}
+	fprintf(stderr, "\rsync: %.1f s, %llu listed page(s), %llu created, %llu updated, "
+	        "%zu write(s) queued", (double)(now - d->once_started_at) / 1000.0,
+	        (unsigned long long)lists, (unsigned long long)creates,
+	        (unsigned long long)updates, queued);
+	if (queued && drain_at > now)
+		fprintf(stderr, " (about %lld s more)", (long long)((drain_at - now + 999) / 1000));
+	fputs("\033[K", stderr);   /* clear the rest of a longer earlier line */
+	d->progress_shown = true;
+}
+
+static void progress_end(struct daemon *d)
+{
+	if (!d->handles_on)
+		return;
+	uv_timer_stop(&d->progress);
+	if (d->progress_shown) {
+		fputc('\n', stderr);
+		d->progress_shown = false;
+	}
+}
+
 static void once_recorded(void *arg)
 {
 	struct daemon *d = arg;
@@ -267,6 +314,7 @@ static void once_done(struct rec_engine *e, int errors, void *arg)
 {
 	UNUSED(e);
 	struct daemon *d = arg;
+	progress_end(d);
 	log_info("sync: cycle complete, %d error(s)", errors);
 	d->once_code = errors ? 2 : 0;
 	struct status_cycle cy = { .started_at = d->once_started_at, .ended_at = ts_now_ms(),
@@ -418,6 +466,7 @@ static void daemon_stop(struct daemon *d, int exit_code)
 	if (d->state == DAEMON_STOPPING || d->state == DAEMON_CLOSING)
 		return;
 	d->exit_code = exit_code;
+	progress_end(d);
 	set_state(d, DAEMON_STOPPING);
 	sd_notify(0, "STOPPING=1");
 	for (size_t i = 0; i < d->n_timers; i++)
@@ -669,6 +718,7 @@ static int daemon_start(struct daemon *d)
 	if (!d->opt.once)
 		uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 	uv_timer_init(&d->loop, &d->watchdog);
+	uv_timer_init(&d->loop, &d->progress);
 	d->handles_on = true;
 	uint64_t usec = 0;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
@@ -677,6 +727,8 @@ static int daemon_start(struct daemon *d)
 	set_state(d, DAEMON_RUNNING);
 	if (d->opt.once) {
 		d->once_started_at = ts_now_ms();
+		if (isatty(STDERR_FILENO))
+			uv_timer_start(&d->progress, progress_fire, 1000, 1000);
 		rc = rec_sync(d->rec, d->opt.connector, once_done, d);
 		if (rc < 0) {
 			log_error("sync: unknown connector '%s'", d->opt.connector ? d->opt.connector : "");

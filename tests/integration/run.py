@@ -128,6 +128,40 @@ def token_counts(c, repo):
 
 # ---------------------------------------------------------------- tests
 
+def test_sync_once_shows_progress_on_a_terminal_only(cl):
+    """`sync --once` on a terminal rewrites one progress line a second
+    (requests so far, paced writes queued); in a script it stays quiet."""
+    import pty
+    c = Ctx(cl, "progress", sim_args=["--latency-ms", "300"])
+    try:
+        c.imp(*dfds_files(2))
+        quiet = c.sync()
+        assert_true("\rsync:" not in quiet.stderr, "no progress line without a terminal")
+        c.q("UPDATE action_item SET title = title || ' (reviewed)'")
+        master, slave = pty.openpty()
+        p = subprocess.Popen([H.BIN, "sync", "--once", "-c", c.config], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=slave, env=H.env())
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        assert_eq(p.wait(timeout=120), 0, "sync exit code")
+        text = seen.decode("utf-8", "replace")
+        assert_true("\rsync: " in text and " updated, " in text and "queued" in text,
+                    "progress line on the terminal: %r" % text[-400:])
+        assert_true("\n" in text[text.rindex("\rsync: "):],
+                    "the last progress line is ended before exit: %r" % text[-200:])
+    finally:
+        c.close()
+
+
 def test_first_sync_creates_one_issue_per_item(cl):
     c = Ctx(cl, "first_sync")
     try:
