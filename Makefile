@@ -144,8 +144,8 @@ build/fuzz/tests/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libcloseloop.a
 MANDIR ?= $(PREFIX)/share/man
 man: $(B)/man/closeloop.8
 
-$(B)/man/closeloop.8: $(B)/closeloop man/gen-man.py docs/configuration.md
-	python3 man/gen-man.py $(B)/closeloop $(B)/man
+$(B)/man/closeloop.8: $(B)/closeloop docs/man/gen-man.py docs/configuration.md
+	python3 docs/man/gen-man.py $(B)/closeloop $(B)/man
 
 install: $(B)/closeloop $(B)/man/closeloop.8
 	install -d "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(MANDIR)/man5"
