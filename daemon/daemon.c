@@ -446,6 +446,15 @@ static void engine_stopped(void *arg)
 		close_handle(d, (uv_handle_t *)&d->sig_int);
 		close_handle(d, (uv_handle_t *)&d->sig_hup);
 		close_handle(d, (uv_handle_t *)&d->watchdog);
+		close_handle(d, (uv_handle_t *)&d->progress);
+		/* Closing the last handle of a signal gives it back its default
+		 * action (libuv), so a second SIGTERM now would kill the process
+		 * in the middle of the stop it asked for, before the ledger's
+		 * last writes commit.  The stop is already under way: ignore
+		 * further requests (systemd's TimeoutStopSec and SIGKILL remain
+		 * the way to cut it short). */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
 	}
 }
 
