@@ -605,9 +605,18 @@ static int check_schema(const struct config *cfg)
 		rc = -EIO;
 		goto out;
 	}
-	if (have < db_schema_required()) {
-		log_error("ledger: schema is at version %d but this closeloop needs %d: "
-		          "run `closeloop migrate` first", have, db_schema_required());
+	int first_missing = 0;
+	int missing = db_schema_missing(c, &first_missing, err, sizeof(err));
+	if (missing < 0) {
+		log_error("ledger: %s", err);
+		rc = -EIO;
+		goto out;
+	}
+	if (missing > 0) {
+		log_error("ledger: schema is at version %d but this closeloop needs %d "
+		          "(%d migration(s) not applied, the first %03d): "
+		          "run `closeloop migrate` first",
+		          have, db_schema_required(), missing, first_missing);
 		rc = -EPROTO;
 		goto out;
 	}

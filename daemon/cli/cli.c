@@ -60,9 +60,17 @@ PGconn *cli_ledger_open(const struct cli *cli, const char *dsn, bool check_schem
 		          "run `closeloop migrate -c %s` first", cli_config_path(cli));
 		goto fail;
 	}
-	if (have < need) {
-		log_error("ledger: schema is at version %d but this closeloop needs %d: "
-		          "run `closeloop migrate -c %s` first", have, need, cli_config_path(cli));
+	int first_missing = 0;
+	int missing = db_schema_missing(c, &first_missing, err, sizeof(err));
+	if (missing < 0) {
+		log_error("ledger: %s", err);
+		goto fail;
+	}
+	if (missing > 0) {
+		log_error("ledger: schema is at version %d but this closeloop needs %d "
+		          "(%d migration(s) not applied, the first %03d): "
+		          "run `closeloop migrate -c %s` first",
+		          have, need, missing, first_missing, cli_config_path(cli));
 		goto fail;
 	}
 	if (have > need)

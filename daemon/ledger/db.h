@@ -103,12 +103,19 @@ extern const size_t db_n_migrations;
 /* The schema version this build needs (highest embedded migration). */
 int db_schema_required(void);
 
-/* Apply every embedded migration newer than the recorded version, each in
- * its own transaction together with its schema_migrations row, under an
- * advisory lock so two migrators cannot race.  Logs one line per applied
- * migration.  Returns the number applied (>= 0) or -EIO with err. */
+/* Apply every embedded migration that schema_migrations does not record, in
+ * version order, each in its own transaction together with its
+ * schema_migrations row, under an advisory lock so two migrators cannot
+ * race.  A gap (a migration numbered below the recorded maximum but never
+ * applied, as when branches land out of order) is applied too.  Logs one
+ * line per applied migration.  Returns the number applied (>= 0) or -EIO
+ * with err. */
 int db_migrate(PGconn *c, char *err, size_t errlen) MUST_CHECK;
-/* Current recorded version (0 for an empty database) or -EIO with err. */
+/* Highest recorded version (0 for an empty database) or -EIO with err. */
 int db_schema_version(PGconn *c, char *err, size_t errlen) MUST_CHECK;
+/* How many of this build's migrations the ledger has not applied (0: the
+ * schema is complete; db_n_migrations for an empty database) or -EIO with
+ * err.  *first_missing (if not NULL) gets the lowest missing version, or 0. */
+int db_schema_missing(PGconn *c, int *first_missing, char *err, size_t errlen) MUST_CHECK;
 
 #endif

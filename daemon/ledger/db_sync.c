@@ -175,6 +175,44 @@ out:
 	return rc;
 }
 
+/* 1 if schema_migrations records version, 0 if not, -EIO with err.  The
+ * table must exist. */
+static int db_migration_applied(PGconn *c, int version, char *err, size_t errlen)
+{
+	char vbuf[16];
+	snprintf(vbuf, sizeof(vbuf), "%d", version);
+	const char *params[1] = { vbuf };
+	PGresult *res = db_sync_exec_what(c, "schema version",
+		"SELECT 1 FROM schema_migrations WHERE version = $1::int", 1, params, err, errlen);
+	if (!res)
+		return -EIO;
+	int rc = PQntuples(res) > 0;
+	PQclear(res);
+	return rc;
+}
+
+int db_schema_missing(PGconn *c, int *first_missing, char *err, size_t errlen)
+{
+	int missing = 0;
+	if (first_missing)
+		*first_missing = 0;
+	int have = db_schema_version(c, err, errlen);
+	if (have < 0)
+		return -EIO;
+	for (size_t i = 0; i < db_n_migrations; i++) {
+		int v = db_migrations[i].version;
+		int applied = have == 0 ? 0 : db_migration_applied(c, v, err, errlen);
+		if (applied < 0)
+			return -EIO;
+		if (applied)
+			continue;
+		if (first_missing && (*first_missing == 0 || v < *first_missing))
+			*first_missing = v;
+		missing++;
+	}
+	return missing;
+}
+
 /* Apply one migration in its own transaction.  Returns 0 or -EIO. */
 static int db_apply_migration(PGconn *c, const struct db_migration *m,
                               char *err, size_t errlen)
@@ -251,14 +289,20 @@ int db_migrate(PGconn *c, char *err, size_t errlen)
 	if (current > db_schema_required())
 		log_warn("db: schema version %d is newer than this build (%d)",
 		         current, db_schema_required());
+	/* db_migrations is in version order (gen-migrations.sh sorts). */
 	for (size_t i = 0; i < db_n_migrations; i++) {
 		const struct db_migration *m = &db_migrations[i];
-		if (m->version <= current)
+		int done = db_migration_applied(c, m->version, err, errlen);
+		if (done < 0)
+			goto out;
+		if (done)
 			continue;
+		if (m->version < current)
+			log_warn("db: migration %s was never applied though the ledger records "
+			         "version %d; applying it now", m->name, current);
 		if (db_apply_migration(c, m, err, errlen) < 0)
 			goto out;
 		log_info("db: applied migration %s (schema version %d)", m->name, m->version);
-		current = m->version;
 		applied++;
 	}
 	rc = applied;

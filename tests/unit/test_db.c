@@ -70,6 +70,45 @@ static void test_migrate_twice(void **state)
 	pgtest_drop(&t);
 }
 
+/* A ledger that recorded a later migration but never an earlier one (two
+ * branches landed their numbers out of order) gets the gap applied, and
+ * db_schema_missing names it until then.  011 is CREATE OR REPLACE only, so
+ * forgetting its row stands for "never applied". */
+static void test_migrate_applies_a_gap(void **state)
+{
+	struct pgtest_db t;
+	char err[512] = "";
+	int first = -1;
+	UNUSED(state);
+	pgtest_create(&t, "dbmiggap", true);
+	assert_int_equal(db_schema_missing(t.conn, &first, err, sizeof(err)), 0);
+	assert_int_equal(first, 0);
+	pgtest_exec(t.conn, "DELETE FROM schema_migrations WHERE version = 11", 0, NULL);
+	assert_int_equal(db_schema_version(t.conn, err, sizeof(err)), db_schema_required());
+	assert_int_equal(db_schema_missing(t.conn, &first, err, sizeof(err)), 1);
+	assert_int_equal(first, 11);
+	int n = db_migrate(t.conn, err, sizeof(err));
+	if (n < 0)
+		fail_msg("%s", err);
+	assert_int_equal(n, 1);
+	assert_int_equal(db_schema_missing(t.conn, &first, err, sizeof(err)), 0);
+	assert_int_equal(pgtest_long(t.conn,
+		"SELECT count(*) FROM schema_migrations WHERE version = 11", 0, NULL), 1);
+	pgtest_drop(&t);
+}
+
+static void test_schema_missing_empty(void **state)
+{
+	struct pgtest_db t;
+	char err[512];
+	int first = -1;
+	UNUSED(state);
+	pgtest_create(&t, "dbmiss0", false);
+	assert_int_equal(db_schema_missing(t.conn, &first, err, sizeof(err)), (int)db_n_migrations);
+	assert_int_equal(first, db_migrations[0].version);
+	pgtest_drop(&t);
+}
+
 /* Two migrators at once (separate processes): the advisory lock makes one
  * wait, so every file is applied exactly once and neither fails. */
 static void test_migrate_concurrent(void **state)
@@ -537,6 +576,8 @@ int main(void)
 		cmocka_unit_test(test_schema_version_empty),
 		cmocka_unit_test(test_migrate_applies_all),
 		cmocka_unit_test(test_migrate_twice),
+		cmocka_unit_test(test_migrate_applies_a_gap),
+		cmocka_unit_test(test_schema_missing_empty),
 		cmocka_unit_test(test_migrate_concurrent),
 		cmocka_unit_test(test_sync_error_rolls_back),
 		cmocka_unit_test(test_sync_connect_error),
