@@ -42,7 +42,7 @@ bool sn_sys_id_valid(const char *s)
 
 /* A value that may stand in an encoded query: no "^" (the term
  * separator), no "=", "<", ">" or "@", nothing that is not printable. */
-static bool query_value_safe(const char *v)
+bool sn_query_value_safe(const char *v)
 {
 	if (!v || !*v)
 		return false;
@@ -53,7 +53,7 @@ static bool query_value_safe(const char *v)
 }
 
 /* Percent-encode v for a URL query value (RFC 3986 unreserved kept). */
-static char *url_encode(const char *v)
+char *sn_url_encode(const char *v)
 {
 	struct buf b = { 0 };
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
@@ -117,7 +117,7 @@ int sn_parse_prio_map(const char *v, struct sn_prio out[4])
 
 /* ---- record -> canonical ---- */
 
-static const char *rec_str(struct json_object *rec, const char *k)
+const char *sn_rec_str(struct json_object *rec, const char *k)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex(rec, k, &v) || !json_object_is_type(v, json_type_string))
@@ -150,7 +150,7 @@ static const char *prio_from_record(const struct sn_conn *s, const char *impact,
 int sn_record_to_remote(const struct sn_conn *s, struct json_object *rec, struct conn_remote *out)
 {
 	conn_remote_init(out);
-	const char *id = rec_str(rec, "sys_id"), *upd = rec_str(rec, "sys_updated_on");
+	const char *id = sn_rec_str(rec, "sys_id"), *upd = sn_rec_str(rec, "sys_updated_on");
 	int64_t ms;
 	if (!json_object_is_type(rec, json_type_object) || !sn_sys_id_valid(id) || !upd ||
 	    ts_parse(upd, &ms) < 0)
@@ -158,19 +158,19 @@ int sn_record_to_remote(const struct sn_conn *s, struct json_object *rec, struct
 	char ts[40];
 	ts_format(ms, ts, sizeof(ts));
 	out->remote_id = xstrdup(id);
-	out->key = xstrdup(rec_str(rec, "number") ? rec_str(rec, "number") : id);
-	out->url = xasprintf("%s/nav_to.do?uri=%s.do?sys_id=%s", s->base_url, s->table, id);
+	out->key = xstrdup(sn_rec_str(rec, "number") ? sn_rec_str(rec, "number") : id);
+	out->url = sn_record_url_browser(s, id);
 	out->updated_at = xstrdup(ts);
-	out->token = xstrdup(rec_str(rec, "correlation_id"));
+	out->token = xstrdup(sn_rec_str(rec, "correlation_id"));
 	struct item_fields *f = &out->fields;
-	item_fields_set(f, ITEM_F_TITLE, rec_str(rec, "short_description"));
-	item_fields_set(f, ITEM_F_DESCRIPTION, rec_str(rec, "description"));
-	item_fields_set(f, ITEM_F_STATE, state_from_record(s, rec_str(rec, "state"),
-	                                                   rec_str(rec, "resolution_code")));
-	item_fields_set(f, ITEM_F_PRIORITY, prio_from_record(s, rec_str(rec, "impact"),
-	                                                     rec_str(rec, "urgency")));
-	item_fields_set(f, ITEM_F_OWNER, rec_str(rec, "assigned_to"));
-	const char *due = rec_str(rec, "due_date");
+	item_fields_set(f, ITEM_F_TITLE, sn_rec_str(rec, "short_description"));
+	item_fields_set(f, ITEM_F_DESCRIPTION, sn_rec_str(rec, "description"));
+	item_fields_set(f, ITEM_F_STATE, state_from_record(s, sn_rec_str(rec, "state"),
+	                                                   sn_rec_str(rec, "resolution_code")));
+	item_fields_set(f, ITEM_F_PRIORITY, prio_from_record(s, sn_rec_str(rec, "impact"),
+	                                                     sn_rec_str(rec, "urgency")));
+	item_fields_set(f, ITEM_F_OWNER, sn_rec_str(rec, "assigned_to"));
+	const char *due = sn_rec_str(rec, "due_date");
 	if (due && strlen(due) >= 10) {
 		char d[11];
 		memcpy(d, due, 10);
@@ -178,7 +178,7 @@ int sn_record_to_remote(const struct sn_conn *s, struct json_object *rec, struct
 		item_fields_set(f, ITEM_F_DUE_DATE, date_valid(d) ? d : NULL);
 	}
 	out->extra = xasprintf("{\"sys_mod_count\":\"%s\"}",
-	                       rec_str(rec, "sys_mod_count") ? rec_str(rec, "sys_mod_count") : "0");
+	                       sn_rec_str(rec, "sys_mod_count") ? sn_rec_str(rec, "sys_mod_count") : "0");
 	return 0;
 }
 
@@ -244,12 +244,17 @@ static char *json_text(struct json_object *o)
 	return t;
 }
 
-static struct sn_conn *sn_of(struct connector *c)
+char *sn_record_url_browser(const struct sn_conn *s, const char *sys_id)
+{
+	return xasprintf("%s/nav_to.do?uri=%s.do?sys_id=%s", s->base_url, s->table, sys_id);
+}
+
+struct sn_conn *sn_of(struct connector *c)
 {
 	return container_of(c, struct sn_conn, base);
 }
 
-static char *record_url(const struct sn_conn *s, const char *sys_id)
+char *sn_record_url(const struct sn_conn *s, const char *sys_id)
 {
 	return xasprintf("%s/api/now/table/%s/%s?sysparm_display_value=false"
 	                 "&sysparm_exclude_reference_link=true&sysparm_fields=%s",
@@ -270,7 +275,7 @@ static int sn_create(struct connector *c, const char *target, const struct item_
                      const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
 {
 	struct sn_conn *s = sn_of(c);
-	if (s->destroyed || !sn_sys_id_valid(target) || !ctx || !query_value_safe(ctx->token))
+	if (s->destroyed || !sn_sys_id_valid(target) || !ctx || !sn_query_value_safe(ctx->token))
 		return -EINVAL;
 	struct json_object *o = json_object_new_object();
 	body_fields(s, o, want, ITEM_FIELDS_ALL);
@@ -315,7 +320,7 @@ static int sn_update(struct connector *c, const char *target, const struct conn_
 		state_body = NULL;
 		kind = SN_UPDATE_STATE;
 	}
-	struct sn_req *r = sn_req_new(s, kind, "PATCH", record_url(s, ref->remote_id), body,
+	struct sn_req *r = sn_req_new(s, kind, "PATCH", sn_record_url(s, ref->remote_id), body,
 	                              target, arg);
 	r->item_cb = cb;
 	r->sys_id = xstrdup(ref->remote_id);
@@ -331,7 +336,7 @@ static int sn_fetch(struct connector *c, const char *target, const struct conn_r
 	struct sn_conn *s = sn_of(c);
 	if (s->destroyed || !ref || !sn_sys_id_valid(ref->remote_id))
 		return -EINVAL;
-	struct sn_req *r = sn_req_new(s, SN_FETCH, "GET", record_url(s, ref->remote_id), NULL,
+	struct sn_req *r = sn_req_new(s, SN_FETCH, "GET", sn_record_url(s, ref->remote_id), NULL,
 	                              target, arg);
 	r->item_cb = cb;
 	return start(r);
@@ -342,7 +347,7 @@ static int sn_fetch(struct connector *c, const char *target, const struct conn_r
  * caller), limit rows from offset. */
 static char *query_url(const struct sn_conn *s, const char *query, long limit, long offset)
 {
-	char *q = url_encode(query);
+	char *q = sn_url_encode(query);
 	char *u = xasprintf("%s/api/now/table/%s?sysparm_query=%s&sysparm_fields=%s"
 	                    "&sysparm_limit=%ld&sysparm_offset=%ld&sysparm_display_value=false"
 	                    "&sysparm_exclude_reference_link=true",
@@ -384,7 +389,7 @@ static int sn_find_by_token(struct connector *c, const char *target, const char 
                             conn_item_cb cb, void *arg)
 {
 	struct sn_conn *s = sn_of(c);
-	if (s->destroyed || !sn_sys_id_valid(target) || !query_value_safe(token))
+	if (s->destroyed || !sn_sys_id_valid(target) || !sn_query_value_safe(token))
 		return -EINVAL;
 	char *q = xasprintf("correlation_id=%s^assignment_group=%s", token, target);
 	struct sn_req *r = sn_req_new(s, SN_FIND, "GET", query_url(s, q, 2, 0), NULL, target, arg);
@@ -404,6 +409,8 @@ static void pace_closed(struct pace *p)
 	struct sn_conn *s = container_of(p, struct sn_conn, pace);
 	free(s->base_url);
 	free(s->auth_header);
+	sn_oauth_free(&s->oauth);
+	free(s->journal);
 	free(s->ca_file);
 	free(s->table);
 	free(s->base.name);
@@ -417,6 +424,7 @@ static void sn_destroy(struct connector *c)
 		return;
 	s->destroyed = true;
 	sn_cancel_all(s);
+	sn_auth_cancel(s);
 	pace_close(&s->pace, pace_closed);
 }
 
@@ -427,6 +435,8 @@ static const struct conn_ops sn_ops = {
 	.update = sn_update,
 	.fetch = sn_fetch,
 	.find_by_token = sn_find_by_token,
+	.comment = sn_comment,
+	.find_comment = sn_find_comment,
 	.cancel = sn_cancel,
 	.destroy = sn_destroy,
 };
@@ -528,8 +538,8 @@ bool sn_handle_refusal(struct sn_req *r, const struct http_response *resp)
  * silently dropped)?  Each record must be the target's and in the window. */
 static bool list_record_ok(const struct sn_req *r, struct json_object *rec, int64_t *upd_ms)
 {
-	const char *upd = rec_str(rec, "sys_updated_on");
-	return str_eq(rec_str(rec, "assignment_group"), r->target) && upd &&
+	const char *upd = sn_rec_str(rec, "sys_updated_on");
+	return str_eq(sn_rec_str(rec, "assignment_group"), r->target) && upd &&
 	       ts_parse(upd, upd_ms) == 0 && *upd_ms >= r->since_ms;
 }
 
@@ -592,7 +602,7 @@ static void find_answer(struct sn_req *r, struct json_object *arr, long status, 
 		return;
 	}
 	struct json_object *rec = json_object_array_get_idx(arr, 0);
-	if (n > 1 || !str_eq(rec_str(rec, "correlation_id"), r->token)) {
+	if (n > 1 || !str_eq(sn_rec_str(rec, "correlation_id"), r->token)) {
 		finish_bad(r, status, what, n > 1 ? "two records carry one closeloop token" :
 		           "the instance ignored the correlation_id term");
 		return;
@@ -605,7 +615,9 @@ void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char
 	struct json_object *res = parse_result(resp);
 	bool arr = res && json_object_is_type(res, json_type_array);
 	bool obj = res && json_object_is_type(res, json_type_object);
-	if ((r->kind == SN_LIST || r->kind == SN_FIND) ? !arr : !obj)
+	if (r->kind == SN_COMMENT || r->kind == SN_COMMENT_FIND)
+		sn_comment_answer(r, res, resp, what);
+	else if ((r->kind == SN_LIST || r->kind == SN_FIND) ? !arr : !obj)
 		finish_bad(r, resp->status, what, "the answer is not {\"result\": ...} as documented");
 	else if (r->kind == SN_LIST)
 		list_answer(r, res, resp, what);
@@ -640,12 +652,28 @@ static const char *sn_check_prio(const char *v)
 	       "impact/urgency (1-3) for each of P0-P3, e.g. \"" SN_DEFAULT_PRIO "\"";
 }
 
+static const char *sn_check_auth(const char *v)
+{
+	return str_eq(v, "basic") || str_eq(v, "oauth") ? NULL :
+	       "\"basic\" (the secret is user:password) or \"oauth\" (the secret is "
+	       "client_id=..&client_secret=..[&refresh_token=..|&username=..&password=..])";
+}
+
+static const char *sn_check_journal(const char *v)
+{
+	return str_eq(v, "work_notes") || str_eq(v, "comments") ? NULL :
+	       "\"work_notes\" (internal) or \"comments\" (additional comments, seen by the "
+	       "caller)";
+}
+
 static const struct conn_option sn_options[] = {
 	{ "table", "string", "problem", false, 0, 0, NULL, sn_check_table },
 	{ "state_model", "string", "current", false, 0, 0, NULL, sn_check_state_model },
 	{ "priority_map", "string", SN_DEFAULT_PRIO, true, 0, 0, NULL, sn_check_prio },
 	{ "page_size", "int", "100", true, 1, 10000, "records", NULL },
 	{ "write_spacing_ms", "int", "200", true, 0, 60000, "milliseconds", NULL },
+	{ "auth", "string", "basic", false, 0, 0, NULL, sn_check_auth },
+	{ "journal_field", "string", "work_notes", true, 0, 0, NULL, sn_check_journal },
 };
 
 static long long sn_opt_int(const struct conn_options *opt, const char *name, long long def)
@@ -677,17 +705,26 @@ static char *basic_auth(const char *cred)
 	return buf_steal(&b);
 }
 
-/* opt->token is "user:password" (basic authentication). */
+/* opt->token is "user:password" (auth = basic) or the OAuth client's
+ * credentials (auth = oauth; servicenow_auth.c says the form). */
 static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
                                     struct http_client *http, const struct conn_options *opt)
 {
 	*out = NULL;
 	struct sn_prio prio[4];
 	const char *pm = conn_opt(&servicenow_conn_type, opt, "priority_map");
-	if (!loop || !http || !opt || !opt->base_url || !opt->token || !strchr(opt->token, ':') ||
+	bool oauth = str_eq(conn_opt(&servicenow_conn_type, opt, "auth"), "oauth");
+	if (!loop || !http || !opt || !opt->base_url || !opt->token ||
+	    (!oauth && !strchr(opt->token, ':')) ||
 	    sn_parse_prio_map(pm ? pm : SN_DEFAULT_PRIO, prio) < 0)
 		return -EINVAL;
 	struct sn_conn *s = xcalloc(1, sizeof(*s));
+	LIST_INIT(&s->oauth.waiting);
+	if (oauth && sn_oauth_init(&s->oauth, opt->token) < 0) {
+		sn_oauth_free(&s->oauth);
+		free(s);
+		return -EINVAL;
+	}
 	LIST_INIT(&s->reqs);
 	s->base.ops = &sn_ops;
 	s->base.type = &servicenow_conn_type;
@@ -700,8 +737,12 @@ static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
 	while (n > 0 && s->base_url[n - 1] == '/')
 		s->base_url[--n] = '\0';
 	log_add_secret(opt->token);
-	s->auth_header = basic_auth(opt->token);
-	log_add_secret(s->auth_header + strlen("Authorization: Basic "));
+	if (!oauth) {
+		s->auth_header = basic_auth(opt->token);
+		log_add_secret(s->auth_header + strlen("Authorization: Basic "));
+	}
+	const char *journal = conn_opt(&servicenow_conn_type, opt, "journal_field");
+	s->journal = xstrdup(journal ? journal : "work_notes");
 	const char *table = conn_opt(&servicenow_conn_type, opt, "table");
 	s->table = xstrdup(table ? table : "problem");
 	s->legacy_states = str_eq(conn_opt(&servicenow_conn_type, opt, "state_model"), "legacy");

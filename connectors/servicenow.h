@@ -37,6 +37,10 @@ enum sn_kind {
 	SN_UPDATE,       /* PATCH of the fields other than state */
 	SN_UPDATE_STATE, /* PATCH of state (+ resolution_code, close_notes) */
 	SN_FIND,         /* GET by correlation_id */
+	SN_COMMENT,      /* PATCH of the journal field: appends, so never
+	                    retried after a possible effect (like a create) */
+	SN_COMMENT_FIND, /* GET of sys_journal_field entries holding a marker */
+	SN_TOKEN,        /* POST /oauth_token.do (servicenow_auth.c) */
 };
 
 enum sn_req_state {
@@ -65,6 +69,7 @@ struct sn_req {
 	uv_timer_t timer;
 	conn_list_cb list_cb;
 	conn_item_cb item_cb;
+	conn_comment_cb comment_cb;
 	void *arg;
 	/* SN_LIST: the window and the position in it */
 	int64_t since_ms;
@@ -75,6 +80,10 @@ struct sn_req {
 	char *sys_id;
 	char *state_body;
 	char *want_owner;
+	char *marker;                  /* SN_COMMENT_FIND */
+	bool auth_retried;             /* a 401 already made us refresh the token */
+	LIST_ENTRY(sn_req) auth_wait;  /* waiting for an access token */
+	bool auth_waiting;
 	struct json_object *record;    /* last good record (updates) */
 	unsigned refused_mask;
 	char *refused_reason[ITEM_F__COUNT];
@@ -84,10 +93,26 @@ struct sn_prio {
 	char impact[2], urgency[2];   /* "1".."3" */
 };
 
+/* OAuth 2.0 against the instance's /oauth_token.do (servicenow_auth.c). */
+struct sn_oauth {
+	bool on;                       /* auth = "oauth" */
+	char *client_id, *client_secret, *refresh_token, *username, *password;
+	char *access_header;           /* "Authorization: Bearer ..." or NULL */
+	int64_t expires_at_ms;         /* of the access token */
+	bool fetching;
+	uint64_t http_id;
+	struct sn_token_req *treq;     /* the fetch in flight */
+	LIST_HEAD(, sn_req) waiting;   /* requests waiting for a token */
+	uint64_t n_token;              /* token requests made */
+	char *last_error;
+};
+
 struct sn_conn {
 	struct connector base;
 	char *base_url;
-	char *auth_header;             /* holds the password: never logged */
+	char *auth_header;             /* basic: holds the password, never logged */
+	struct sn_oauth oauth;
+	char *journal;                 /* "work_notes" | "comments" */
 	char *ca_file;
 	char *table;                   /* "problem" | "problem_task" */
 	bool legacy_states;            /* state_model = legacy (1-4) */
@@ -118,6 +143,8 @@ void sn_req_fail(struct sn_req *r, enum conn_status st, long http_status,
 /* Finish r: call back (item or page) and detach. */
 void sn_req_finish_item(struct sn_req *r, const struct conn_result *res,
                         const struct conn_remote *remote);
+void sn_req_finish_comment(struct sn_req *r, const struct conn_result *res,
+                           const struct conn_comment *cm);
 void sn_req_deliver_page(struct sn_req *r, const struct conn_result *res,
                          struct conn_page *page);
 /* Finish r with CONN_ERROR "<what>: could not <doing>: <strerror(-rc)>". */
@@ -130,6 +157,54 @@ char *sn_req_what(const struct sn_req *r);
  * error.detail, else the HTTP status.  Caller frees. */
 char *sn_error_text(const struct http_response *resp);
 
+/* ---- servicenow_auth.c ---- */
+
+/* Read the credentials text (token_file / token_env) for auth = oauth:
+ * lines "client_id=...", "client_secret=...", and "refresh_token=..." or
+ * "username=..." + "password=..." (none: the client credentials grant).
+ * Every value is registered as a log secret.  0 or -EINVAL. */
+int sn_oauth_init(struct sn_oauth *o, const char *text) MUST_CHECK;
+void sn_oauth_free(struct sn_oauth *o);
+/* The Authorization header for r now, or NULL when r must wait: then r is
+ * queued and sent again (sn_req_resend) once a token is in, or failed
+ * with CONN_AUTH when the instance refuses the grant. */
+const char *sn_auth_header(struct sn_req *r);
+/* A 401 on r: forget the access token and queue r for a fresh one, once;
+ * false when r already had its retry (the caller fails it). */
+bool sn_auth_rejected(struct sn_req *r);
+/* Remove r from the token wait list (r finished). */
+void sn_auth_forget(struct sn_req *r);
+/* Cancel a token request in flight (destroy). */
+void sn_auth_cancel(struct sn_conn *s);
+/* Send r now, past the pacer (it already has its turn).  0 or -errno. */
+int sn_req_send_now(struct sn_req *r) MUST_CHECK;
+/* Send r again now (state NEW -> INFLIGHT), failing it on error. */
+void sn_req_resend(struct sn_req *r);
+
+/* ---- servicenow_comment.c ---- */
+
+int sn_comment(struct connector *c, const char *target, const struct conn_remote *ref,
+               const char *body, conn_comment_cb cb, void *arg);
+int sn_find_comment(struct connector *c, const char *target, const struct conn_remote *ref,
+                    const char *marker, conn_comment_cb cb, void *arg);
+/* A 2xx answer of an SN_COMMENT or SN_COMMENT_FIND request. */
+void sn_comment_answer(struct sn_req *r, struct json_object *res,
+                       const struct http_response *resp, const char *what);
+/* Markdown as a journal entry: sn_plain_text, and an HTML comment
+ * "<!-- x -->" (invisible on GitHub, shown as text in a journal) as "[x]".
+ * Caller frees. */
+char *sn_journal_text(const char *markdown);
+/* The ServiceNow mention of a user in a journal entry: "@[sys_id:name]"
+ * (how the instance stores a mention; live_mention).  Caller frees. */
+char *sn_mention(const char *sys_id, const char *name);
+/* The helpers servicenow.c shares with the comment operations. */
+bool sn_query_value_safe(const char *v);
+char *sn_url_encode(const char *v);
+struct sn_conn *sn_of(struct connector *c);
+char *sn_record_url(const struct sn_conn *s, const char *sys_id);
+/* The record's browser address (nav_to.do).  Caller frees. */
+char *sn_record_url_browser(const struct sn_conn *s, const char *sys_id);
+const char *sn_rec_str(struct json_object *rec, const char *k);
 /* ---- servicenow.c ---- */
 
 /* One 2xx answer of r, mapped per connector.h. */

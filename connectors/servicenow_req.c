@@ -40,6 +40,7 @@ static void req_free(struct sn_req *r)
 	free(r->sys_id);
 	free(r->state_body);
 	free(r->want_owner);
+	free(r->marker);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		free(r->refused_reason[f]);
 	if (r->record)
@@ -69,6 +70,7 @@ static void req_detach(struct sn_req *r)
 	}
 	if (r->http_pending)
 		http_cancel(s->base.http, r->http_id);
+	sn_auth_forget(r);
 	LIST_REMOVE(r, all);
 	r->s = NULL;
 	r->state = SNR_FINISHED;
@@ -120,6 +122,16 @@ void sn_req_finish_item(struct sn_req *r, const struct conn_result *res,
 	cb(c, res, remote, arg);
 }
 
+void sn_req_finish_comment(struct sn_req *r, const struct conn_result *res,
+                           const struct conn_comment *cm)
+{
+	conn_comment_cb cb = r->comment_cb;
+	struct connector *c = &r->s->base;
+	void *arg = r->arg;
+	req_detach(r);
+	cb(c, res, cm, arg);
+}
+
 void sn_req_deliver_page(struct sn_req *r, const struct conn_result *res,
                          struct conn_page *page)
 {
@@ -137,6 +149,8 @@ void sn_req_fail(struct sn_req *r, enum conn_status st, long http_status,
 	if (r->kind == SN_LIST) {
 		struct conn_page page = { .last = true };
 		sn_req_deliver_page(r, &res, &page);
+	} else if (r->kind == SN_COMMENT || r->kind == SN_COMMENT_FIND) {
+		sn_req_finish_comment(r, &res, NULL);
 	} else {
 		sn_req_finish_item(r, &res, NULL);
 	}
@@ -150,7 +164,7 @@ void sn_cancel_all(struct sn_conn *s)
 
 static bool kind_writes(enum sn_kind k)
 {
-	return k == SN_CREATE || k == SN_UPDATE || k == SN_UPDATE_STATE;
+	return k == SN_CREATE || k == SN_UPDATE || k == SN_UPDATE_STATE || k == SN_COMMENT;
 }
 
 static int64_t backoff_delay(struct sn_conn *s, int attempt)
@@ -177,6 +191,24 @@ static void retry_in(struct sn_req *r, const char *what, const char *why, int64_
 	uv_timer_start(&r->timer, req_timer_cb, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
 }
 
+/* The instance's rate-limit rule as a 429 states it ("Inbound REST API
+ * rate limiting": X-RateLimit-Limit requests an hour, X-RateLimit-Reset
+ * in epoch seconds), for /metrics and status. */
+static void rate_headers(struct sn_conn *s, const struct http_response *resp)
+{
+	const char *lim = http_response_header(resp, "X-RateLimit-Limit");
+	const char *reset = http_response_header(resp, "X-RateLimit-Reset");
+	char *end = NULL;
+	long long n = lim ? strtoll(lim, &end, 10) : -1;
+	if (lim && end != lim && *end == '\0' && n >= 0) {
+		s->base.rate_limit = n;
+		s->base.rate_remaining = 0;
+	}
+	n = reset ? strtoll(reset, &end, 10) : -1;
+	if (reset && end != reset && *end == '\0' && n > 0 && n < 4102444800LL)
+		s->base.rate_reset_at = n * 1000;
+}
+
 /* Retry-After in seconds (delta form; RFC 9110 10.2.3), in ms; -1 none. */
 static int64_t retry_after_ms(const struct http_response *resp)
 {
@@ -194,6 +226,7 @@ static void answer_rate_limited(struct sn_req *r, const struct http_response *re
 	struct sn_conn *s = r->s;
 	int64_t wait = retry_after_ms(resp);
 	s->base.n_rate_limited++;
+	rate_headers(s, resp);
 	if (wait < 0)
 		wait = pace_block_backoff(&s->pace);
 	else
@@ -216,7 +249,7 @@ static void answer_failed(struct sn_req *r, const struct http_response *resp, co
 	bool unsent = resp->status == 0 && (resp->curl_code == CURLE_COULDNT_CONNECT ||
 	                                    resp->curl_code == CURLE_COULDNT_RESOLVE_HOST);
 	bool cert = resp->status == 0 && http_error_is_certificate(resp->curl_code);
-	if (r->kind == SN_CREATE && !unsent) {
+	if ((r->kind == SN_CREATE || r->kind == SN_COMMENT) && !unsent) {
 		char *msg = xasprintf("%s: %s, outcome unknown", what, why);
 		sn_req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
 		free(msg);
@@ -241,6 +274,8 @@ static void answer_status(struct sn_req *r, const struct http_response *resp, co
 	default: st = CONN_BAD_RESPONSE; break;
 	}
 	if (resp->status == 403 && sn_handle_refusal(r, resp))
+		return;
+	if (resp->status == 401 && sn_auth_rejected(r))
 		return;
 	char *why = sn_error_text(resp);
 	char *msg = xasprintf("%s: %s", what, why);
@@ -278,12 +313,16 @@ static void http_done(const struct http_response *resp, void *arg)
 static int send_now(struct sn_req *r)
 {
 	struct sn_conn *s = r->s;
-	const char *headers[] = { s->auth_header, "Accept: application/json",
+	const char *auth = sn_auth_header(r);
+	if (!auth)
+		return 0; /* queued for an access token: sent again from there */
+	const char *headers[] = { auth, "Accept: application/json",
 	                          "Content-Type: application/json", NULL };
 	struct http_request hr = {
 		.method = r->method, .url = r->url, .headers = headers,
 		.body = r->body, .body_len = r->body ? strlen(r->body) : 0,
 		.timeout_ms = s->timeout_ms, .ca_file = s->ca_file,
+		.not_idempotent = r->kind == SN_COMMENT,
 	};
 	int rc = http_send_id(s->base.http, &hr, http_done, r, &r->http_id);
 	if (rc < 0)
@@ -297,9 +336,16 @@ static int send_now(struct sn_req *r)
 	case SN_FIND: s->base.n_search++; break;
 	case SN_CREATE: s->base.n_create++; break;
 	case SN_UPDATE: case SN_UPDATE_STATE: s->base.n_update++; break;
+	case SN_COMMENT: s->base.n_comment++; break;
+	case SN_COMMENT_FIND: s->base.n_get++; break;
 	default: abort();
 	}
 	return 0;
+}
+
+int sn_req_send_now(struct sn_req *r)
+{
+	return send_now(r);
 }
 
 void sn_req_fail_start(struct sn_req *r, const char *doing, int rc)
@@ -330,6 +376,15 @@ int sn_req_send(struct sn_req *r)
 		return 0;
 	}
 	return send_now(r);
+}
+
+void sn_req_resend(struct sn_req *r)
+{
+	r->attempt = 0;
+	r->state = SNR_NEW;
+	int rc = sn_req_send(r);
+	if (rc < 0)
+		sn_req_fail_start(r, "send", rc);
 }
 
 static void req_timer_cb(uv_timer_t *t)

@@ -503,7 +503,7 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 		}
 		if (strcmp(m, "POST") != 0)
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-		else
+		if (strcmp(m, "POST") == 0 || req->not_idempotent)
 			/* POST is not idempotent (RFC 9110 section 9.2.2).  When a
 			 * reused keep-alive connection dies before any answer,
 			 * libcurl silently sends the request again on a new one: the

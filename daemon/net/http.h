@@ -46,6 +46,10 @@ struct http_request {
 	int64_t timeout_ms;        /* whole transfer; 0 = client default */
 	const char *ca_file;       /* PEM CA bundle for this request (a private
 	                              CA), NULL = the client's, else the system's */
+	bool not_idempotent;       /* a method RFC 9110 calls idempotent used for
+	                              a request that is not (ServiceNow's journal
+	                              PATCH appends): a fresh connection, as for
+	                              every POST (see http.c) */
 };
 
 /* Is code (a CURLcode) a TLS certificate failure (the server's certificate

@@ -12,6 +12,15 @@ API"; checked December 2026) for the subset closeloop uses:
                                           X-Total-Count and Link (first,
                                           prev, next, last) headers
   GET   /api/now/table/{table}/{sys_id}
+  GET   /api/now/table/sys_journal_field      the journal entries a PATCH of
+                                          work_notes / comments wrote
+                                          (element_id, name, element, value,
+                                          sys_created_on, sys_created_by)
+  POST  /oauth_token.do                   OAuth 2.0 (form-encoded):
+                                          grant_type password, refresh_token,
+                                          client_credentials; answers
+                                          access_token, refresh_token,
+                                          token_type Bearer, expires_in
   POST  /api/now/table/{table}            201 with the record
   PATCH /api/now/table/{table}/{sys_id}   (PUT the same)
 
@@ -22,7 +31,16 @@ API"; checked December 2026) for the subset closeloop uses:
     STARTSWITH; ORDERBY / ORDERBYDESC; a term naming an unknown field is
     silently ignored, as the real API does;
   - errors: {"error": {"message", "detail"}, "status": "failure"}; 401
-    without valid basic credentials, 404 for an unknown record;
+    without valid basic credentials or a live bearer token, 404 for an
+    unknown record; OAuth errors {"error": "...", "error_description": ...}
+    with 401 ("access_denied") for bad client or user credentials and an
+    unknown or used refresh token;
+  - access tokens live token_lifetime seconds (config; 1799 as the
+    instance's default OAuth application); a bearer token that has expired
+    answers 401 like any invalid credential;
+  - a 429 carries Retry-After (seconds) and X-RateLimit-Limit,
+    X-RateLimit-Reset (epoch seconds) and X-RateLimit-Rule, per "Inbound
+    REST API rate limiting";
   - the inconvenient things, switched on through the admin API:
     short pages (the limit is applied before ACLs: every page drops its
     first record when hide_first is set, and records whose
@@ -31,7 +49,9 @@ API"; checked December 2026) for the subset closeloop uses:
     with Retry-After, 5xx, a create made and then answered 504, or made
     with its connection closed before the answer).
 
-Admin API (no credentials): POST /_sim/reset, POST /_sim/config {...},
+Admin API (no credentials): POST /_sim/reset, POST /_sim/oauth
+{"client_id", "client_secret", "refresh_token"} (register a client; a
+refresh token to hand out), POST /_sim/expire_tokens, POST /_sim/config {...},
 POST /_sim/faults {"status": 429, "retry_after": 1, "method": "GET",
 "count": 1, "apply": false}, GET /_sim/records, PATCH /_sim/records/{sys_id}
 (an edit in the ServiceNow UI), POST /_sim/users {"sys_id": ...},
@@ -56,6 +76,9 @@ FIELDS = ["sys_id", "number", "short_description", "description", "state", "reso
           "close_notes", "impact", "urgency", "priority", "assigned_to", "assignment_group",
           "due_date", "correlation_id", "correlation_display", "work_notes", "comments",
           "sys_created_on", "sys_updated_on", "sys_mod_count", "problem"]
+JOURNAL = "sys_journal_field"
+JOURNAL_FIELDS = ["sys_id", "element_id", "name", "element", "value", "sys_created_on",
+                  "sys_created_by"]
 OPS = ["!=", ">=", "<=", "=", ">", "<", "LIKE", "STARTSWITH"]
 
 
@@ -72,9 +95,13 @@ class State:
         self.records = {t: {} for t in TABLES}
         self.counter = {t: 0 for t in TABLES}
         self.users = set()
-        self.config = {"refuse_state": False, "hide_first": False}
+        self.journal = []
+        self.clients = {}      # client_id -> {"secret", "refresh"}
+        self.refresh = {}      # refresh token -> client_id
+        self.access = {}       # access token -> expiry (epoch seconds)
+        self.config = {"refuse_state": False, "hide_first": False, "token_lifetime": 1799}
         self.faults = []
-        self.requests = {"GET": 0, "POST": 0, "PATCH": 0, "PUT": 0}
+        self.requests = {"GET": 0, "POST": 0, "PATCH": 0, "PUT": 0, "TOKEN": 0, "JOURNAL": 0}
         self.clock = 0.0
 
     def tick(self):
@@ -92,8 +119,9 @@ class State:
 STATE = State()
 
 
-def parse_query(q):
+def parse_query(q, fields=None):
     """Terms [(field, op, value)] and order [(field, desc)]; unknown fields dropped."""
+    fields = fields or FIELDS
     terms, order = [], []
     for part in (q or "").split("^"):
         if not part:
@@ -110,10 +138,10 @@ def parse_query(q):
         field, rest = m.group(1), m.group(2)
         for op in OPS:
             if rest.startswith(op):
-                if field in FIELDS:  # an unknown field: silently ignored
+                if field in fields:  # an unknown field: silently ignored
                     terms.append((field, op, rest[len(op):]))
                 break
-    return terms, [o for o in order if o[0] in FIELDS]
+    return terms, [o for o in order if o[0] in fields]
 
 
 def matches(rec, terms):
@@ -125,6 +153,17 @@ def matches(rec, terms):
         if not ok:
             return False
     return True
+
+
+def hang_outside_lock(fault):
+    """A fault with "hang": N answers N seconds late (the client's time-out
+    fires first); other requests are served meanwhile."""
+    if fault.get("hang"):
+        STATE.lock.release()
+        try:
+            time.sleep(float(fault["hang"]))
+        finally:
+            STATE.lock.acquire()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -157,11 +196,57 @@ class Handler(BaseHTTPRequestHandler):
             return None
 
     def authorised(self):
+        got = self.headers.get("Authorization", "")
+        if got.startswith("Bearer "):
+            with STATE.lock:
+                exp = STATE.access.get(got[len("Bearer "):])
+            return exp is not None and exp > time.time()
         want = self.server.credentials
         if want is None:
             return True
-        got = self.headers.get("Authorization", "")
         return got == "Basic " + base64.b64encode(want.encode()).decode()
+
+    def oauth_error(self, status, error, description):
+        self.send_json(status, {"error": error, "error_description": description})
+
+    def oauth_token(self):
+        """POST /oauth_token.do: form-encoded, as the OAuth API reference says."""
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n).decode() if n else ""
+        if not (self.headers.get("Content-Type") or "").startswith(
+                "application/x-www-form-urlencoded"):
+            return self.oauth_error(400, "server_error", "Content-Type must be "
+                                    "application/x-www-form-urlencoded")
+        f = dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))
+        with STATE.lock:
+            STATE.requests["TOKEN"] += 1
+            fault = self.take_fault("TOKEN")
+            if fault:
+                return self.oauth_error(fault["status"], "server_error", "simulated")
+            cl = STATE.clients.get(f.get("client_id"))
+            if not cl or cl["secret"] != f.get("client_secret"):
+                return self.oauth_error(401, "access_denied", "invalid client credentials")
+            grant = f.get("grant_type")
+            if grant == "password":
+                if self.server.credentials != "%s:%s" % (f.get("username"), f.get("password")):
+                    return self.oauth_error(401, "access_denied", "invalid user credentials")
+            elif grant == "refresh_token":
+                if STATE.refresh.get(f.get("refresh_token")) != f.get("client_id"):
+                    return self.oauth_error(401, "access_denied", "invalid refresh token")
+            elif grant != "client_credentials":
+                return self.oauth_error(400, "unsupported_grant_type", str(grant))
+            access = uuid.uuid4().hex + uuid.uuid4().hex
+            life = int(STATE.config.get("token_lifetime", 1799))
+            STATE.access[access] = time.time() + life
+            refresh = f.get("refresh_token") if grant == "refresh_token" else None
+            if grant == "password":
+                refresh = uuid.uuid4().hex
+                STATE.refresh[refresh] = f.get("client_id")
+            out = {"access_token": access, "scope": "useraccount", "token_type": "Bearer",
+                   "expires_in": life}
+            if refresh:
+                out["refresh_token"] = refresh
+            return self.send_json(200, out)
 
     def take_fault(self, method):
         for f in STATE.faults:
@@ -176,6 +261,19 @@ class Handler(BaseHTTPRequestHandler):
         qs = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         if parts[0] == "_sim":
             return self.admin(method, parts[1:], url)
+        if parts == ["oauth_token.do"] and method == "POST":
+            return self.oauth_token()
+        if parts[:4] == ["api", "now", "table", JOURNAL] and len(parts) == 4 and method == "GET":
+            if not self.authorised():
+                return self.error(401, "User Not Authenticated",
+                                  "Required to provide Auth information")
+            with STATE.lock:
+                STATE.requests["GET"] += 1
+                STATE.requests["JOURNAL"] += 1
+                fault = self.take_fault("GET")
+                if fault:
+                    return self.send_fault(fault)
+                return self.list(JOURNAL, qs, url)
         if parts[:3] != ["api", "now", "table"] or len(parts) not in (4, 5) or \
                 parts[3] not in TABLES:
             return self.error(400, "Invalid table", "No such table " + "/".join(parts[3:4]))
@@ -186,10 +284,7 @@ class Handler(BaseHTTPRequestHandler):
             STATE.requests[method] = STATE.requests.get(method, 0) + 1
             fault = self.take_fault(method)
             if fault and not fault.get("apply"):
-                hdr = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
-                return self.send_json(fault["status"], {"error": {
-                    "message": "Too many requests" if fault["status"] == 429 else "Server error",
-                    "detail": "simulated"}, "status": "failure"}, hdr)
+                return self.send_fault(fault)
             if method == "GET" and sys_id is None:
                 return self.list(table, qs, url)
             if method == "GET":
@@ -205,6 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             if method == "POST" and sys_id is None:
                 rec = self.create(table, data)
                 if fault and fault["status"]:  # made, then a gateway time-out
+                    hang_outside_lock(fault)  # or a time-out: the client gave up
                     return self.error(fault["status"], "Gateway Timeout", "simulated")
                 if fault:  # made, but the answer is lost with the connection
                     self.close_connection = True
@@ -222,8 +318,28 @@ class Handler(BaseHTTPRequestHandler):
                                       "State transition to %s is not allowed through the Table "
                                       "API; use the Problem form or its workflow" % data["state"])
                 self.apply(rec, data)
+                if fault and fault["status"]:  # applied, then a gateway time-out
+                    hang_outside_lock(fault)
+                    return self.error(fault["status"], "Gateway Timeout", "simulated")
+                if fault:  # applied, but the answer is lost with the connection
+                    self.close_connection = True
+                    return None
                 return self.send_json(200, {"result": self.shape(rec, qs)})
             return self.error(405, "Method not Supported", method)
+
+    def send_fault(self, fault):
+        hdr = {}
+        if "retry_after" in fault:
+            hdr["Retry-After"] = str(fault["retry_after"])
+        if fault["status"] == 429:
+            hdr.update({"X-RateLimit-Limit": "1000",
+                        "X-RateLimit-Reset": str(int(time.time()) + int(fault.get(
+                            "retry_after", 60))),
+                        "X-RateLimit-Rule": "a1b2c3d4e5f60718293a4b5c6d7e8f90"})
+        hang_outside_lock(fault)
+        return self.send_json(fault["status"], {"error": {
+            "message": "Too many requests" if fault["status"] == 429 else "Server error",
+            "detail": "simulated"}, "status": "failure"}, hdr)
 
     def create(self, table, data):
         STATE.counter[table] += 1
@@ -245,7 +361,12 @@ class Handler(BaseHTTPRequestHandler):
             if k == "assigned_to" and v and v not in STATE.users:
                 v = ""  # not a sys_user: the reference stays empty
             if k in ("work_notes", "comments"):
-                rec.setdefault("_journal", []).append({"element": k, "value": v})
+                if v:  # an empty journal value writes no entry
+                    STATE.journal.append({
+                        "sys_id": uuid.uuid4().hex, "element_id": rec["sys_id"],
+                        "name": self.table_of(rec), "element": k, "value": v,
+                        "sys_created_on": now_text(max(time.time(), STATE.clock)),
+                        "sys_created_by": self.server.user or "admin"})
                 continue
             rec[k] = v
         rec["priority"] = STATE.priority(rec)
@@ -253,14 +374,19 @@ class Handler(BaseHTTPRequestHandler):
             rec["sys_updated_on"] = STATE.tick()
             rec["sys_mod_count"] = str(int(rec["sys_mod_count"]) + 1)
 
+    def table_of(self, rec):
+        return "problem_task" if rec.get("number", "").startswith("PTASK") else "problem"
+
     def shape(self, rec, qs):
         want = [f for f in (qs.get("sysparm_fields") or "").split(",") if f]
         return {k: v for k, v in rec.items()
                 if not k.startswith("_") and (not want or k in want)}
 
     def list(self, table, qs, url):
-        terms, order = parse_query(qs.get("sysparm_query"))
-        recs = [r for r in STATE.records[table].values() if matches(r, terms)]
+        journal = table == JOURNAL
+        terms, order = parse_query(qs.get("sysparm_query"), JOURNAL_FIELDS if journal else None)
+        recs = [r for r in (STATE.journal if journal else STATE.records[table].values())
+                if matches(r, terms)]
         for field, desc in reversed(order):
             recs.sort(key=lambda r, f=field: r.get(f, ""), reverse=desc)
         limit = int(qs.get("sysparm_limit") or 10000)
@@ -269,7 +395,7 @@ class Handler(BaseHTTPRequestHandler):
         if STATE.config["hide_first"] and page:
             page = page[1:]  # the limit comes before ACLs: a short page
         hidden = STATE.config.get("hidden_prefix")
-        if hidden:  # an ACL hides these records, after the limit
+        if hidden and not journal:  # an ACL hides these records, after the limit
             page = [r for r in page if not r["short_description"].startswith(hidden)]
         headers = {"X-Total-Count": str(len(recs))}
         base = "%s?%s" % (url.path, "&".join("%s=%s" % (k, urllib.parse.quote(v, safe=""))
@@ -295,6 +421,18 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["faults"] and method == "POST":
                 STATE.faults.append(self.body() or {})
                 return self.send_json(201, {"ok": True})
+            if parts == ["oauth"] and method == "POST":
+                b = self.body() or {}
+                STATE.clients[b.get("client_id")] = {"secret": b.get("client_secret")}
+                if b.get("refresh_token"):
+                    STATE.refresh[b["refresh_token"]] = b.get("client_id")
+                return self.send_json(201, {"ok": True})
+            if parts == ["expire_tokens"] and method == "POST":
+                for k in STATE.access:
+                    STATE.access[k] = 0
+                return self.send_json(200, {"expired": len(STATE.access)})
+            if parts == ["journal"] and method == "GET":
+                return self.send_json(200, list(STATE.journal))
             if parts == ["users"] and method == "POST":
                 STATE.users.add((self.body() or {}).get("sys_id", ""))
                 return self.send_json(201, {"ok": True})
@@ -329,6 +467,11 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client gave up first (a simulated time-out)
+        super().handle_error(request, client_address)
+
 
 def main():
     p = argparse.ArgumentParser(description="ServiceNow Table API simulator")
@@ -340,6 +483,7 @@ def main():
     a = p.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.credentials = None if a.user is None else "%s:%s" % (a.user, a.password)
+    srv.user = a.user
     srv.verbose = a.verbose
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     if a.port_file:

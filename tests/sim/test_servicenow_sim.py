@@ -108,6 +108,60 @@ class SimTest(unittest.TestCase):
         st, _, _ = self.call("GET", "/api/now/table/problem")
         self.assertEqual(st, 200)
 
+    def test_rate_limit_headers(self):
+        self.call("POST", "/_sim/faults", {"status": 429, "retry_after": 3, "method": "GET"})
+        st, h, b = self.call("GET", "/api/now/table/problem")
+        self.assertEqual(st, 429)
+        self.assertEqual(h["X-RateLimit-Limit"], "1000")
+        self.assertTrue(int(h["X-RateLimit-Reset"]) >= int(time.time()))
+        self.assertIn("X-RateLimit-Rule", h)
+
+    def test_journal_entries(self):
+        r = self.make("a")
+        st, _, _ = self.call("PATCH", "/api/now/table/problem/" + r["sys_id"],
+                             {"work_notes": "first [closeloop:escalation m1]"})
+        self.assertEqual(st, 200)
+        self.call("PATCH", "/api/now/table/problem/" + r["sys_id"], {"comments": "seen"})
+        q = urllib.parse.quote("element_id=%s^element=work_notes^valueLIKEm1" % r["sys_id"])
+        st, _, b = self.call("GET", "/api/now/table/sys_journal_field?sysparm_query=" + q)
+        self.assertEqual(st, 200)
+        self.assertEqual([e["value"] for e in b["result"]], ["first [closeloop:escalation m1]"])
+        self.assertEqual(b["result"][0]["name"], "problem")
+        st, _, _ = self.call("GET", "/api/now/table/sys_journal_field", auth=None)
+        self.assertEqual(st, 401)
+
+    def oauth(self, form, ctype="application/x-www-form-urlencoded"):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("POST", "/oauth_token.do", urllib.parse.urlencode(form), {"Content-Type": ctype})
+        r = c.getresponse()
+        data = json.loads(r.read())
+        c.close()
+        return r.status, data
+
+    def test_oauth_grants_and_expiry(self):
+        self.call("POST", "/_sim/oauth", {"client_id": "cl", "client_secret": "cs",
+                                          "refresh_token": "rt"})
+        st, b = self.oauth({"grant_type": "refresh_token", "client_id": "cl",
+                            "client_secret": "cs", "refresh_token": "rt"}, "application/json")
+        self.assertEqual(st, 400)  # the endpoint takes a form, not JSON
+        st, b = self.oauth({"grant_type": "refresh_token", "client_id": "cl",
+                            "client_secret": "cs", "refresh_token": "nope"})
+        self.assertEqual((st, b["error"]), (401, "access_denied"))
+        st, b = self.oauth({"grant_type": "password", "client_id": "cl", "client_secret": "cs",
+                            "username": "closeloop", "password": "s3cret"})
+        self.assertEqual((st, b["token_type"], b["expires_in"]), (200, "Bearer", 1799))
+        self.assertIn("refresh_token", b)
+        bearer = "Bearer " + b["access_token"]
+        st, _, _ = self.call("GET", "/api/now/table/problem", auth=bearer)
+        self.assertEqual(st, 200)
+        self.call("POST", "/_sim/expire_tokens", {})
+        st, _, b = self.call("GET", "/api/now/table/problem", auth=bearer)
+        self.assertEqual(st, 401)
+        st, b = self.oauth({"grant_type": "client_credentials", "client_id": "cl",
+                            "client_secret": "cs"})
+        self.assertEqual(st, 200)
+        self.assertNotIn("refresh_token", b)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -68,6 +68,22 @@ static void test_target_and_options(void **state)
 	assert_non_null(t->options[i].check("incident"));
 }
 
+static void test_journal_text_and_mention(void **state)
+{
+	UNUSED(state);
+	char *t = sn_journal_text("**closeloop escalation (overdue-30)** cc @[" ALICE ":alice]\n"
+	                          "\nPlease decide.\n<!-- closeloop:escalation m-42 -->");
+	assert_string_equal(t, "closeloop escalation (overdue-30) cc @[" ALICE ":alice]\n\n"
+	                    "Please decide.\n[closeloop:escalation m-42]");
+	free(t);
+	t = sn_mention(ALICE, "Alice Lee");
+	assert_string_equal(t, "@[" ALICE ":Alice Lee]");
+	free(t);
+	t = sn_mention(ALICE, NULL);
+	assert_string_equal(t, "@[" ALICE ":" ALICE "]");
+	free(t);
+}
+
 static void test_plain_text_is_lossy(void **state)
 {
 	UNUSED(state);
@@ -123,8 +139,11 @@ static void test_state_models(void **state)
 	assert_int_equal(uv_loop_init(&loop), 0);
 	struct http_client_options ho = { 0 };
 	assert_int_equal(http_client_new(&http, &loop, &ho), 0);
-	char *const legacy[] = { (char *)"problem_task", (char *)"legacy", NULL, NULL, NULL };
-	char *const current[] = { (char *)"problem_task", NULL, NULL, NULL, NULL };
+	char *const legacy[] = { (char *)"problem_task", (char *)"legacy", NULL, NULL, NULL,
+	                         NULL, NULL };
+	char *const current[] = { (char *)"problem_task", NULL, NULL, NULL, NULL, NULL, NULL };
+	char *const oauth[] = { NULL, NULL, NULL, NULL, NULL, (char *)"oauth", NULL };
+	_Static_assert(ARRAY_SIZE(oauth) == 7, "one value per servicenow option");
 	struct conn_options o = { .name = "snow", .base_url = "https://example.service-now.com",
 	                          .token = "closeloop:pw", .type_opts = legacy };
 	struct connector *c = NULL;
@@ -144,6 +163,18 @@ static void test_state_models(void **state)
 	expect_state(c, "106", "risk_accepted", "wont_do");
 	connector_destroy(c);
 	o.token = "no-colon"; /* basic authentication needs user:password */
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
+	/* OAuth: client id and secret, then a refresh token or a user (both
+	 * parts) or nothing (client credentials) */
+	o.type_opts = oauth;
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
+	o.token = "client_id=cl&client_secret=s%26c";
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), 0);
+	assert_string_equal(container_of(c, struct sn_conn, base)->oauth.client_secret, "s&c");
+	connector_destroy(c);
+	o.token = "client_id=cl&client_secret=x&username=u";
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
+	o.token = "client_id=cl&client_secret=x&colour=red";
 	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
 	http_client_close(http, closed_flag, &closed);
 	while (!closed)
@@ -329,7 +360,7 @@ static int sync_once(struct env *v)
 	return v->errors;
 }
 
-static struct config *load_conf(void)
+static struct config *load_conf(const char *extra)
 {
 	char path[] = "/tmp/closeloop-snow-XXXXXX";
 	int fd = mkstemp(path);
@@ -341,7 +372,7 @@ static struct config *load_conf(void)
 	        "  name = \"snow\";\n  type = \"servicenow\";\n  base_url = \"%s\";\n"
 	        "  token_env = \"CLOSELOOP_TEST_SN_CREDENTIALS\";\n"
 	        "  targets = [ \"" GROUP "\" ];\n  max_attempts = 3;\n"
-	        "  page_size = 2;\n  write_spacing_ms = 0;\n} );\n", sim_base);
+	        "  page_size = 2;\n  write_spacing_ms = 0;\n%s} );\n", sim_base, extra);
 	fclose(f);
 	char err[1024] = "";
 	struct config *c = NULL;
@@ -351,7 +382,8 @@ static struct config *load_conf(void)
 	return c;
 }
 
-static bool env_up(struct env *v)
+static bool env_up_with(struct env *v, const char *secret, const char *extra,
+                        int64_t timeout_ms)
 {
 	memset(v, 0, sizeof(*v));
 	if (!pgtest_create(&v->pg, "servicenow", true))
@@ -360,8 +392,8 @@ static bool env_up(struct env *v)
 	if (PQresultStatus(seed) != PGRES_COMMAND_OK)
 		fail_msg("seed: %s", PQerrorMessage(v->pg.conn));
 	PQclear(seed);
-	setenv("CLOSELOOP_TEST_SN_CREDENTIALS", "closeloop:s3cret:pw", 1);
-	v->cfg = load_conf();
+	setenv("CLOSELOOP_TEST_SN_CREDENTIALS", secret, 1);
+	v->cfg = load_conf(extra);
 	v->cfg->notify_debounce_ms = 5;
 	assert_int_equal(uv_loop_init(&v->loop), 0);
 	struct http_client_options ho = { .default_timeout_ms = 10000 };
@@ -371,11 +403,16 @@ static bool env_up(struct env *v)
 	struct conn_options o = { .name = cc->name, .base_url = cc->base_url, .token = cc->token,
 	                          .type_opts = cc->type_opts, .max_attempts = 3,
 	                          .backoff_base_ms = 20, .backoff_max_ms = 2000,
-	                          .request_timeout_ms = 5000, .max_inflight = 4 };
+	                          .request_timeout_ms = timeout_ms, .max_inflight = 4 };
 	assert_int_equal(connector_new(&v->conn, cc->type, &v->loop, v->http, &o), 0);
 	struct rec_options ro = { .dry_run = false };
 	assert_int_equal(rec_engine_new(&v->e, &v->loop, v->db, &v->conn, 1, v->cfg, &ro), 0);
 	return true;
+}
+
+static bool env_up(struct env *v)
+{
+	return env_up_with(v, "closeloop:s3cret:pw", "", 5000);
 }
 
 static void on_stopped(void *arg) { ((struct env *)arg)->stopped = true; }
@@ -579,13 +616,169 @@ static void test_problems_both_ways(void **state)
 	sim_down();
 }
 
+struct commented {
+	bool done;
+	enum conn_status status;
+	char *id, *url, *error;
+};
+
+static void on_commented(struct connector *c, const struct conn_result *res,
+                         const struct conn_comment *cm, void *arg)
+{
+	struct commented *k = arg;
+	UNUSED(c);
+	k->status = res->status;
+	k->id = cm ? xstrdup(cm->id) : NULL;
+	k->url = cm ? xstrdup(cm->url) : NULL;
+	k->error = xstrdup(res->error);
+	k->done = true;
+}
+
+static void commented_free(struct commented *k)
+{
+	free(k->id);
+	free(k->url);
+	free(k->error);
+	memset(k, 0, sizeof(*k));
+}
+
+static long sim_requests(const char *kind)
+{
+	struct json_object *o = admin("GET", "/_sim/requests", NULL), *v;
+	long n = json_object_object_get_ex(o, kind, &v) ? (long)json_object_get_int64(v) : -1;
+	json_object_put(o);
+	return n;
+}
+
+/* Journal entries holding text (the simulator's sys_journal_field). */
+static int journal_count(const char *text)
+{
+	struct json_object *all = admin("GET", "/_sim/journal", NULL);
+	int n = 0;
+	for (size_t i = 0; i < json_object_array_length(all); i++) {
+		struct json_object *e = json_object_array_get_idx(all, i);
+		if (strstr(jstr(e, "value"), text) && str_eq(jstr(e, "element"), "work_notes"))
+			n++;
+	}
+	json_object_put(all);
+	return n;
+}
+
+/* OAuth (refresh token grant; the token refreshed after a 401 once, a
+ * refused grant a clear error), then work notes: one written, found again
+ * by its marker, a lost answer found instead of written twice, and a
+ * create that times out recovered by its correlation_id. */
+static void test_oauth_and_work_notes(void **state)
+{
+	UNUSED(state);
+	struct env v;
+	if (sim_up() < 0)
+		skip();
+	admin_do("POST", "/_sim/oauth", "{\"client_id\": \"closeloop-cl\", \"client_secret\":"
+	         " \"c&s3cret\", \"refresh_token\": \"rt-1\"}");
+	if (!env_up_with(&v, "client_id=closeloop-cl&client_secret=c%26s3cret&refresh_token=rt-1",
+	                 "  auth = \"oauth\";\n", 1500)) {
+		sim_down();
+		return;
+	}
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(sim_count(), 2);
+	assert_int_equal(sim_requests("TOKEN"), 1);   /* cached for every request */
+	/* an access token the instance no longer honours: one refresh, no error */
+	admin_do("POST", "/_sim/expire_tokens", "{}");
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET title = 'Defragment etcd daily' WHERE id = 1",
+	            0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(sim_requests("TOKEN"), 2);
+	struct json_object *r = sim_record("Defragment etcd daily", NULL);
+	assert_non_null(r);
+	struct conn_remote ref;
+	conn_remote_init(&ref);
+	ref.remote_id = xstrdup(jstr(r, "sys_id"));
+	ref.key = xstrdup(jstr(r, "number"));
+	json_object_put(r);
+
+	/* a work note with the marker; found again by it */
+	struct commented k = { 0 };
+	const char *body = "**closeloop escalation (overdue-30)** cc @[" ALICE ":alice]\n\n"
+	                   "Please decide.\n<!-- closeloop:escalation m-41 -->";
+	assert_int_equal(v.conn->ops->comment(v.conn, GROUP, &ref, body, on_commented, &k), 0);
+	run_until(&v, &k.done);
+	assert_int_equal(k.status, CONN_OK);
+	assert_non_null(strstr(k.url, "problem.do?sys_id="));
+	commented_free(&k);
+	assert_int_equal(journal_count("[closeloop:escalation m-41]"), 1);
+	assert_int_equal(journal_count("@[" ALICE ":alice]"), 1);
+	assert_int_equal(v.conn->ops->find_comment(v.conn, GROUP, &ref, "m-41", on_commented, &k), 0);
+	run_until(&v, &k.done);
+	assert_int_equal(k.status, CONN_OK);
+	assert_non_null(k.id);
+	assert_int_equal(strlen(k.id), 32);
+	commented_free(&k);
+	assert_int_equal(v.conn->ops->find_comment(v.conn, GROUP, &ref, "m-99", on_commented, &k), 0);
+	run_until(&v, &k.done);
+	assert_int_equal(k.status, CONN_OK);
+	assert_null(k.id);
+	commented_free(&k);
+	assert_int_equal(v.conn->ops->find_comment(v.conn, GROUP, &ref, "m^ORDERBYvalue",
+	                                           on_commented, &k), -EINVAL);
+	/* the note is written but its answer lost (504): unknown, never resent
+	 * by the connector, and its marker finds it */
+	admin_do("POST", "/_sim/faults", "{\"method\": \"PATCH\", \"status\": 504, \"apply\": true}");
+	body = "Second rung.\n<!-- closeloop:escalation m-42 -->";
+	assert_int_equal(v.conn->ops->comment(v.conn, GROUP, &ref, body, on_commented, &k), 0);
+	run_until(&v, &k.done);
+	assert_int_equal(k.status, CONN_UNKNOWN);
+	commented_free(&k);
+	assert_int_equal(journal_count("[closeloop:escalation m-42]"), 1);
+	assert_int_equal(v.conn->ops->find_comment(v.conn, GROUP, &ref, "m-42", on_commented, &k), 0);
+	run_until(&v, &k.done);
+	assert_int_equal(k.status, CONN_OK);
+	assert_non_null(k.id);
+	commented_free(&k);
+
+	/* a create that times out after the instance made the record: the
+	 * outcome is unknown, and the correlation_id finds it (no duplicate) */
+	pgtest_exec(v.pg.conn, "INSERT INTO action_item (postmortem_id, title, type, team_id, state)"
+	            " VALUES (1, 'Page on etcd fsync latency', 'detect', 1, 'open')", 0, NULL);
+	admin_do("POST", "/_sim/faults", "{\"method\": \"POST\", \"status\": 504, \"apply\": true,"
+	         " \"hang\": 3}");
+	assert_int_equal(sync_once(&v), 1);
+	assert_int_equal(sim_count(), 3);
+	pgtest_exec(v.pg.conn, "UPDATE external_link SET intent_at = now() - interval '1 hour'"
+	            " WHERE action_item_id = 3", 0, NULL);
+	usleep(2500 * 1000); /* the simulator's late answer goes nowhere */
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(sim_count(), 3);
+	assert_q(&v, "SELECT state FROM external_link WHERE action_item_id = 3", "linked");
+
+	/* the instance refuses the refresh token: a clear error, nothing sent */
+	admin_do("POST", "/_sim/oauth", "{\"client_id\": \"closeloop-cl\", \"client_secret\":"
+	         " \"rotated\"}");
+	admin_do("POST", "/_sim/expire_tokens", "{}");
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(v.conn->ops->comment(v.conn, GROUP, &ref, "x <!-- m-43 -->", on_commented,
+	                                      &k), 0);
+	run_until(&v, &k.done);
+	assert_int_equal(k.status, CONN_AUTH);
+	assert_non_null(strstr(k.error, "oauth_token.do"));
+	assert_null(strstr(k.error, "s3cret"));
+	commented_free(&k);
+	assert_int_equal(journal_count("m-43"), 0);
+	conn_remote_free(&ref);
+	env_down(&v);
+	sim_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_target_and_options),
 		cmocka_unit_test(test_plain_text_is_lossy),
+		cmocka_unit_test(test_journal_text_and_mention),
 		cmocka_unit_test(test_state_models),
 		cmocka_unit_test(test_problems_both_ways),
+		cmocka_unit_test(test_oauth_and_work_notes),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	log_clear_secrets();
