@@ -25,6 +25,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
+#include "deliver.h"
 #include "directory.h"
 #include "importer.h"
 #include "log.h"
@@ -72,6 +73,10 @@ static const struct cli_command commands[] = {
 	  "the quarterly closure report, as the ledger stood at the quarter's end",
 	  "dsn quarter platform team format output",
 	  "closeloop report -c /etc/closeloop/closeloop.conf --quarter 2026Q3 --format html -o q3.html" },
+	{ "deliver", deliver_cmd, "--to NAME [--subject TEXT] [--platform P] [FILE...]",
+	  "send files (or a test message) to a configured destination, to check it works",
+	  "to subject platform",
+	  "closeloop deliver -c /etc/closeloop/closeloop.conf --to payments-mail q3.html q3.md" },
 	{ "show", cli_cmd_show, "[--json] ITEM",
 	  "one action item (ledger id or ticket key) with its links and history", "json",
 	  "closeloop show -c /etc/closeloop/closeloop.conf acme/payments#12" },
@@ -130,6 +135,8 @@ static const struct cli_option options[] = {
 	OPT_ARG("flag", 0, "KIND", flag, false,
 	        "only items with an open flag of KIND (ownerless, undated, overdue, stale, ...)"),
 	OPT_FLAG("json", 0, json, false, "JSON for scripts instead of text"),
+	OPT_ARG("to", 0, "NAME", to, false, "a destination of the configuration's destinations list"),
+	OPT_ARG("subject", 0, "TEXT", subject, false, "the subject line"),
 	OPT_ARG("now", 0, "TIME", now, false,
 	        "compute as of TIME (e.g. 2026-12-01T00:00:00Z) instead of the ledger's clock"),
 };

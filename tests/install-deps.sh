@@ -7,7 +7,7 @@
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libpq-dev \
 libjson-c-dev libconfig-dev libcmocka-dev libmd4c-dev libsystemd-dev \
-libssl-dev libhttp-parser-dev postgresql python3 python3-jsonschema ca-certificates time"
+libssl-dev libhttp-parser-dev postgresql python3 python3-jsonschema python3-aiosmtpd openssl ca-certificates time"
 # `install-deps.sh fuzz` (make fuzz): clang and its libFuzzer runtime only
 if [ "${1:-}" = fuzz ]; then
 	PKGS="clang libclang-rt-14-dev"

@@ -41,6 +41,8 @@ struct cli {
 	const char *format;     /* --format md|csv|json|html (report) */
 	const char *output;     /* -o/--output FILE (report) */
 	const char *now;        /* --now TIME (flags): a timestamptz, instead of the ledger's clock */
+	const char *to;         /* --to NAME (deliver): a configured destination */
+	const char *subject;    /* --subject TEXT (deliver) */
 	bool once, dry_run, verbose, json, overdue, connect, help;
 	bool write_back;        /* import --write-back */
 	int argc;               /* positional arguments after the subcommand */

@@ -89,6 +89,22 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "escalation.rungs.[].flag",      "string", "overdue", true },
 	{ "escalation.rungs.[].days",      "int",    NULL, true },
 	{ "escalation.rungs.[].notify",    "string", "platform_lead", true },
+	{ "destinations",                  "list",   "(none)", true },
+	{ "destinations.[].name",          "string", NULL, true },
+	{ "destinations.[].type",          "string", NULL, true },
+	{ "destinations.[].platforms",     "list",   "(every platform)", true },
+	{ "destinations.[].path",          "string", "(required for type directory)", true },
+	{ "destinations.[].url",           "string", "(required for types webhook and smtp)", true },
+	{ "destinations.[].secret_file",   "string", "(none)", true },
+	{ "destinations.[].secret_env",    "string", "(none)", true },
+	{ "destinations.[].secret_header", "string", "X-Closeloop-Secret", true },
+	{ "destinations.[].username",      "string", "(none: no SMTP AUTH)", true },
+	{ "destinations.[].from",          "string", "(required for type smtp)", true },
+	{ "destinations.[].to",            "list",   "(required for type smtp)", true },
+	{ "destinations.[].ca_file",       "string", "(the system's trust store)", true },
+	{ "destinations.[].allow_insecure", "bool",  "false", true },
+	{ "destinations.[].max_attempts",  "int",    "5", true },
+	{ "destinations.[].timeout",       "int",    "30", true },
 };
 const size_t cfg_n_options = ARRAY_SIZE(cfg_options);
 
@@ -116,6 +132,8 @@ static const struct cfg_range cfg_ranges[] = {
 	{ "flags.no_action_items_grace_days", 0, 3650, "days" },
 	{ "flags.long_horizon_days",       0, 3650, "days" },
 	{ "escalation.rungs.[].days",      0, 3650, "days" },
+	{ "destinations.[].max_attempts",  1, 20, "attempts" },
+	{ "destinations.[].timeout",       1, 600, "seconds" },
 };
 
 static const char *const policy_names[] = { "remote_wins", "ledger_wins", "newest_wins" };
@@ -456,44 +474,44 @@ static bool base_url_valid(const char *u)
 
 /* Read a token file: at most TOKEN_FILE_MAX bytes, trailing newline and
  * white space stripped.  Errors name the file, never its contents. */
-static int read_token_file(struct ctx *x, const config_setting_t *s, const char *cname,
-                           const char *path, char **out)
+static int read_token_file(struct ctx *x, const config_setting_t *s, const char *owner,
+                           const char *field, const char *path, char **out)
 {
 	struct buf b = { .max = TOKEN_FILE_MAX };
 	char chunk[4096];
 	int rc = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		rc = fail(x, s, "connector '%s': cannot read token_file '%s': %s",
-		          cname, path, strerror(errno));
+		rc = fail(x, s, "%s: cannot read %s '%s': %s",
+		          owner, field, path, strerror(errno));
 		goto out;
 	}
 	struct stat st;
 	if (fstat(fd, &st) == 0 && (st.st_mode & 0077))
-		log_warn("connector '%s': token_file '%s' is readable by group or others "
-		         "(mode %04o); 0400 is enough", cname, path, (unsigned)(st.st_mode & 07777));
+		log_warn("%s: %s '%s' is readable by group or others "
+		         "(mode %04o); 0400 is enough", owner, field, path, (unsigned)(st.st_mode & 07777));
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = fail(x, s, "connector '%s': cannot read token_file '%s': %s",
-			          cname, path, strerror(errno));
+			rc = fail(x, s, "%s: cannot read %s '%s': %s",
+			          owner, field, path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (buf_append(&b, chunk, (size_t)n) < 0) {
-			rc = fail(x, s, "connector '%s': token_file '%s' is larger than %d bytes "
-			          "(expected one token)", cname, path, TOKEN_FILE_MAX);
+			rc = fail(x, s, "%s: %s '%s' is larger than %d bytes "
+			          "(expected one secret)", owner, field, path, TOKEN_FILE_MAX);
 			goto out;
 		}
 	}
 	while (b.len && strchr(" \t\r\n", b.data[b.len - 1]))
 		b.data[--b.len] = '\0';
 	if (b.len == 0) {
-		rc = fail(x, s, "connector '%s': token_file '%s' is empty (expected the API token)",
-		          cname, path);
+		rc = fail(x, s, "%s: %s '%s' is empty (expected %s)", owner, field, path,
+		          strcmp(field, "token_file") == 0 ? "the API token" : "the secret");
 		goto out;
 	}
 	*out = buf_steal(&b);
@@ -529,7 +547,9 @@ static int load_token(struct ctx *x, const config_setting_t *e, struct cfg_conne
 		            "token_file or token_env (got %s)", cc->name,
 		            cc->token_file ? "both" : "neither");
 	if (cc->token_file) {
-		rc = read_token_file(x, sf, cc->name, cc->token_file, &cc->token);
+		char owner[200];
+		snprintf(owner, sizeof(owner), "connector '%s'", cc->name);
+		rc = read_token_file(x, sf, owner, "token_file", cc->token_file, &cc->token);
 		snprintf(what, sizeof(what), "token_file '%s'", cc->token_file);
 		if (rc < 0)
 			return rc;
@@ -829,7 +849,8 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 	    (rc = parse_policies(x, root, c)) < 0 ||
 	    (rc = parse_connectors(x, root, c)) < 0 ||
 	    (rc = validate_defaults(x, root, c)) < 0 ||
-	    (rc = cfg_parse_watch(x, root, c)) < 0)
+	    (rc = cfg_parse_watch(x, root, c)) < 0 ||
+	    (rc = cfg_parse_destinations(x, root, c)) < 0)
 		goto out;
 out:
 	free(dir);
@@ -877,6 +898,7 @@ void cfg_free(struct config *c)
 	free(c->connectors);
 	free(c->listen_address);
 	cfg_watch_free(&c->watch);
+	cfg_destinations_free(c);
 	free(c);
 }
 
@@ -961,4 +983,20 @@ int cfg_get_int(struct ctx *x, const config_setting_t *grp, const char *table,
                 const char *shown, int *out)
 {
 	return get_int(x, grp, table, shown, 0, out);
+}
+
+char *cfg_resolve_relative(const char *cfg_path, const char *p)
+{
+	return resolve_relative(cfg_path, p);
+}
+
+bool cfg_url_host_is_loopback(const char *hostpart)
+{
+	return url_host_is_loopback(hostpart);
+}
+
+int cfg_read_secret_file(struct ctx *x, const config_setting_t *s, const char *owner,
+                         const char *path, char **out)
+{
+	return read_token_file(x, s, owner, "secret_file", path, out);
 }

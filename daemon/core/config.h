@@ -80,6 +80,39 @@ struct cfg_watch {
 	size_t n_rungs;
 };
 
+/* Where documents and messages go (daemon/deliver/): the quarterly
+ * report to each platform, escalations to chat or mail. */
+enum cfg_dest_type {
+	CFG_DEST_DIRECTORY = 0,  /* files in a folder, written atomically */
+	CFG_DEST_WEBHOOK,        /* HTTP POST of a JSON document */
+	CFG_DEST_SMTP,           /* one mail (RFC 5322, MIME) over SMTP */
+};
+const char *cfg_dest_type_name(enum cfg_dest_type t);
+
+struct cfg_destination {
+	char *name;            /* unique, e.g. "payments-mail" */
+	enum cfg_dest_type type;
+	char **platforms;      /* platforms whose reports it receives; NULL = every one */
+	size_t n_platforms;
+	char *path;            /* directory: the folder (absolute, or relative to
+	                          the config file's folder when loaded) */
+	char *url;             /* webhook: http(s)://...; smtp: smtp:// or smtps:// */
+	char *secret_file;     /* webhook: the header value; smtp: the password */
+	char *secret_env;
+	char *secret;          /* loaded by cfg_load, never logged; NULL = none */
+	char *secret_header;   /* webhook: "X-Closeloop-Secret" */
+	char *username;        /* smtp: AUTH user, NULL = no AUTH */
+	char *from;            /* smtp: the sender address */
+	char **to;             /* smtp: recipient addresses */
+	size_t n_to;
+	char *ca_file;         /* PEM bundle for a private CA, or NULL */
+	bool allow_insecure;   /* webhook: http:// to a non-loopback host;
+	                          smtp://: STARTTLS tried, not required */
+	int max_attempts;      /* webhook and smtp, 1..20, default 5 */
+	int timeout_s;         /* per attempt, 1..600, default 30 */
+	int line;
+};
+
 struct config {
 	char *path;                  /* file it was loaded from */
 	char *database_dsn;          /* libpq conninfo/URI */
@@ -106,6 +139,8 @@ struct config {
 	size_t n_connectors;
 	char *listen_address;        /* metrics/health listener, may be NULL */
 	struct cfg_watch watch;      /* flags and escalation */
+	struct cfg_destination *destinations;
+	size_t n_destinations;
 };
 
 /* Load and validate path.  On success returns 0 and *out.  On failure
@@ -116,6 +151,11 @@ int cfg_load(const char *path, struct config **out, char *err, size_t errlen) MU
 void cfg_free(struct config *c);
 
 const struct cfg_connector *cfg_find_connector(const struct config *c, const char *name);
+/* The destination called name, or NULL. */
+const struct cfg_destination *cfg_find_destination(const struct config *c, const char *name);
+/* Does destination d receive what concerns platform (its `platforms`
+ * list names it, or has no list)? */
+bool cfg_destination_serves(const struct cfg_destination *d, const char *platform);
 
 /* Which options a running daemon cannot change on SIGHUP (database_dsn,
  * listen_address, the number of connectors and each connector's name,

@@ -25,6 +25,21 @@ int cfg_get_string(struct ctx *x, const config_setting_t *grp, const char *table
 int cfg_get_int(struct ctx *x, const config_setting_t *grp, const char *table,
                 const char *shown, int *out) MUST_CHECK;
 
+/* p relative to the folder of cfg_path (absolute p and NULL unchanged);
+ * a new string. */
+char *cfg_resolve_relative(const char *cfg_path, const char *p);
+/* Is the host at the start of hostpart ("127.0.0.1:25/", "[::1]",
+ * "localhost") a loopback address (RFC 6890, RFC 6761)? */
+bool cfg_url_host_is_loopback(const char *hostpart);
+/* Read a secret file (at most 64 KiB, trailing white space stripped);
+ * errors name owner and the file, never its contents.  0 or -EINVAL. */
+int cfg_read_secret_file(struct ctx *x, const config_setting_t *s, const char *owner,
+                         const char *path, char **out) MUST_CHECK;
+
+/* cfg_deliver.c: the `destinations` list into c->destinations. */
+int cfg_parse_destinations(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
+void cfg_destinations_free(struct config *c);
+
 /* cfg_watch.c: the flags and escalation groups into c->watch. */
 int cfg_parse_watch(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
 void cfg_watch_free(struct cfg_watch *w);

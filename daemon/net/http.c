@@ -59,6 +59,8 @@ struct xfer {
 	size_t req_hdrs_cap;
 	struct buf req_hdr_text;
 	struct buf req_body;  /* copy of the request body */
+	size_t up_off;        /* SMTP: how much of req_body curl has read */
+	struct curl_slist *rcpt; /* SMTP: envelope recipients */
 	http_done_cb cb;
 	void *arg;
 	uint64_t start_ns;
@@ -130,6 +132,7 @@ static void xfer_destroy(struct xfer *x)
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	free(x->req_hdrs);
+	curl_slist_free_all(x->rcpt);
 	buf_free(&x->req_hdr_text);
 	buf_free(&x->req_body);
 	buf_free(&x->resp_body);
@@ -161,6 +164,9 @@ static void xfer_release(struct http_client *c, struct xfer *x)
 		return;
 	}
 	curl_easy_reset(x->easy);
+	curl_slist_free_all(x->rcpt);
+	x->rcpt = NULL;
+	x->up_off = 0;
 	buf_recycle(&x->req_hdr_text);
 	buf_recycle(&x->req_body);
 	buf_recycle(&x->resp_body);
@@ -229,6 +235,8 @@ static void xfer_complete(struct xfer *x, int curl_code, const char *error)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	} else {
 		x->status = 0;
+		if (x->rcpt) /* SMTP: the reply that refused it (RFC 5321 4.2) */
+			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 		if (error)
 			x->error = xstrdup(error);
 		else if (x->too_big)
@@ -455,6 +463,53 @@ static int req_headers_set(struct xfer *x, const char *const *headers)
 	return 0;
 }
 
+/* SMTP upload: the message from req_body. */
+static size_t on_upload(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct xfer *x = userdata;
+	size_t n = x->req_body.len - x->up_off;
+	if (n > size * nmemb)
+		n = size * nmemb;
+	memcpy(ptr, x->req_body.data + x->up_off, n);
+	x->up_off += n;
+	return n;
+}
+
+/* The SMTP half of xfer_setup (the common options are already set). */
+static int mail_setup(struct http_client *c, struct xfer *x, const struct http_request *req)
+{
+	CURL *e = x->easy;
+	const struct http_mail *m = req->mail;
+	if (!m->from || !m->rcpt || !m->rcpt[0])
+		return -EINVAL;
+	for (const char *const *r = m->rcpt; *r; r++) {
+		struct curl_slist *n = curl_slist_append(x->rcpt, *r);
+		if (!n)
+			return -ENOMEM;
+		x->rcpt = n;
+	}
+	x->req_body.max = req->body_len + 2;
+	if (buf_append(&x->req_body, req->body ? req->body : "", req->body_len) < 0)
+		abort(); /* the cap was just made to fit */
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(e, CURLOPT_USE_SSL,
+	                 (long)(m->starttls_optional ? CURLUSESSL_TRY : CURLUSESSL_ALL));
+	curl_easy_setopt(e, CURLOPT_MAIL_FROM, m->from);
+	curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+	curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
+	curl_easy_setopt(e, CURLOPT_READDATA, x);
+	curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+	if (m->username) {
+		curl_easy_setopt(e, CURLOPT_USERNAME, m->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, m->password ? m->password : "");
+	}
+	/* a mail is not idempotent either (see POST below) */
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	c->stats.other++;
+	return 0;
+}
+
 static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_request *req)
 {
 	CURL *e = x->easy;
@@ -484,6 +539,8 @@ static int xfer_setup(struct http_client *c, struct xfer *x, const struct http_r
 	if (req->ca_file || c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : c->ca_file);
 
+	if (req->mail)
+		return mail_setup(c, x, req);
 	if (strcmp(m, "GET") == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 		c->stats.get++;

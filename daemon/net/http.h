@@ -36,7 +36,25 @@ struct http_response {
 /* Case-insensitive header look-up; the last occurrence wins; NULL if none. */
 const char *http_response_header(const struct http_response *r, const char *name);
 
+/* A mail through the same client: libcurl's SMTP (RFC 5321).  With
+ * http_request.mail set, url is "smtp://host[:port]" (STARTTLS, RFC 3207,
+ * required unless starttls_optional) or "smtps://host[:port]" (implicit
+ * TLS, RFC 8314); body is the whole RFC 5322 message with CRLF line ends;
+ * method and headers are ignored.  The response's status is the server's
+ * last SMTP reply code (250: accepted for delivery), also when the
+ * transfer failed (a 5xx that refused the sender, a recipient or the
+ * message; 0 when there was no reply). */
+struct http_mail {
+	const char *from;             /* envelope sender (MAIL FROM) */
+	const char *const *rcpt;      /* NULL-terminated envelope recipients, >= 1 */
+	const char *username;         /* SMTP AUTH, NULL = none */
+	const char *password;
+	bool starttls_optional;       /* smtp://: go on in clear text when the
+	                                 server offers no STARTTLS */
+};
+
 struct http_request {
+	const struct http_mail *mail; /* NULL for HTTP; see struct http_mail */
 	const char *method;        /* "GET", "POST", "PATCH", "PUT", "DELETE" */
 	const char *url;           /* absolute URL */
 	const char *const *headers;/* NULL-terminated "Name: value" strings;

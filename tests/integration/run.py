@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 from cli_tests import *  # noqa: E402,F401,F403  (test_cli_* run with the rest)
 from watch_tests import *  # noqa: E402,F401,F403  (test_watch_* likewise)
+from deliver_tests import *  # noqa: E402,F401,F403  (test_deliver_* likewise)
 
 EX = os.path.join(H.ROOT, "examples", "postmortems")
 ETCD = os.path.join(EX, "etcd", "v3.5-data-inconsistency.md")

@@ -1,0 +1,210 @@
+"""Integration tests of delivery (daemon/deliver/, imported by run.py):
+`closeloop deliver` against a real local SMTP server (aiosmtpd, with
+STARTTLS and AUTH) and a local HTTP sink (tests/sim/sinks.py), and into a
+directory.  Each test checks what arrived, byte for byte where it can,
+and that the secret never reaches the output."""
+
+import email
+import email.policy
+import glob
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import harness as H
+
+SINKS = os.path.join(H.ROOT, "tests", "sim", "sinks.py")
+DEBIAN_PY = "/usr/bin/python3"  # python3-aiosmtpd is a Debian package
+SECRET = "s3cr3t-hook-value-0123456789"
+PASSWORD = "mail-pass-9876543210"
+
+
+def _assert(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+class Sink:
+    """tests/sim/sinks.py KIND in the background; .port, .received()."""
+
+    def __init__(self, wd, kind, *args):
+        n = len(glob.glob(os.path.join(wd, kind + "-*.port")))
+        self.out = os.path.join(wd, "%s-%d-in" % (kind, n))
+        pf = os.path.join(wd, "%s-%d.port" % (kind, n))
+        self.log = open(os.path.join(wd, "%s-%d-sink.log" % (kind, n)), "a")
+        self.proc = subprocess.Popen([DEBIAN_PY, SINKS, kind, "--port-file", pf, "--out", self.out]
+                                     + list(args), stdout=self.log, stderr=self.log)
+        ok = H.wait_for(lambda: os.path.exists(pf) and open(pf).read().strip(), timeout=20)
+        _assert(ok, "%s sink did not start, see %s" % (kind, self.log.name))
+        self.port = int(open(pf).read())
+
+    def received(self):
+        return [json.load(open(p)) for p in sorted(glob.glob(os.path.join(self.out, "*.json")))]
+
+    def eml(self, i):
+        return open(os.path.join(self.out, "%03d.eml" % i), "rb").read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def _config(wd, destinations):
+    path = os.path.join(wd, "closeloop.conf")
+    with open(path, "w") as f:
+        f.write('database = { dsn = "dbname=unused"; };\n')
+        f.write("destinations = (\n%s\n);\n" % ",\n".join(destinations))
+    return path
+
+
+def _deliver(cfg, *args, env_extra=None):
+    e = H.env()
+    e.update(env_extra or {})
+    return subprocess.run([H.BIN, "deliver", "-v", "-c", cfg] + list(args), capture_output=True,
+                          text=True, env=e, timeout=120)
+
+
+def _files(wd):
+    """A Markdown and an HTML document to send, with non-ASCII text."""
+    md = os.path.join(wd, "2026Q3-payments.md")
+    html = os.path.join(wd, "2026Q3-payments.html")
+    with open(md, "w") as f:
+        f.write("# Report 2026Q3 — payments\n\nclosure rate 60 %\n" + "x" * 300 + "\n")
+    with open(html, "w") as f:
+        f.write("<!doctype html><title>r</title><p>Schließquote 60 %</p>\n")
+    return md, html
+
+
+def test_deliver_to_a_directory_is_atomic_and_0640(cl):
+    wd = H.workdir("deliver-dir-")
+    out = os.path.join(wd, "reports")
+    os.makedirs(out)
+    md, html = _files(wd)
+    cfg = _config(wd, ['{ name = "archive"; type = "directory"; path = "reports"; }'])
+    r = _deliver(cfg, "--to", "archive", md, html)
+    _assert(r.returncode == 0, "deliver exit %d: %s" % (r.returncode, r.stderr))
+    _assert(sorted(os.listdir(out)) == ["2026Q3-payments.html", "2026Q3-payments.md"],
+            "files written, no temporary left: %r" % os.listdir(out))
+    for name, src in (("2026Q3-payments.md", md), ("2026Q3-payments.html", html)):
+        p = os.path.join(out, name)
+        _assert(open(p, "rb").read() == open(src, "rb").read(), "%s byte for byte" % name)
+        _assert(stat.S_IMODE(os.stat(p).st_mode) == 0o640, "%s mode %o" % (name, os.stat(p).st_mode))
+    # a folder that cannot be written: failed, said where, nothing left over
+    os.chmod(out, 0o500)
+    try:
+        if os.geteuid() != 0:  # root writes anyway
+            r = _deliver(cfg, "--to", "archive", md)
+            _assert(r.returncode == 1 and "reports" in r.stdout + r.stderr, "unwritable: %s" % r.stdout)
+    finally:
+        os.chmod(out, 0o700)
+    # an unknown destination names what exists
+    r = _deliver(cfg, "--to", "archiv", md)
+    _assert(r.returncode == 1 and "no such destination" in r.stderr, r.stderr)
+
+
+def test_deliver_webhook_retries_with_backoff_and_keeps_the_secret(cl):
+    wd = H.workdir("deliver-hook-")
+    sink = Sink(wd, "http", "--fail-first", "2", "--fail-status", "503")
+    try:
+        md, html = _files(wd)
+        cfg = _config(wd, ['{ name = "chat"; type = "webhook"; url = "http://127.0.0.1:%d/hooks/x"; '
+                           'secret_env = "HOOK_SECRET"; secret_header = "X-Hook-Token"; '
+                           'max_attempts = 4; platforms = [ "payments" ]; }' % sink.port])
+        t0 = time.time()
+        r = _deliver(cfg, "--to", "chat", "--platform", "payments", "--subject", "Q3 report", md,
+                     env_extra={"HOOK_SECRET": SECRET})
+        took = time.time() - t0
+        _assert(r.returncode == 0, "deliver exit %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+        got = sink.received()
+        _assert(len(got) == 3, "two 503 answers, then 200: %d requests" % len(got))
+        _assert(took >= 2.5, "back-off 1 s then 2 s between tries: took %.1f s" % took)
+        _assert(all(g["headers"].get("X-Hook-Token") == SECRET for g in got), "secret header sent")
+        keys = {g["headers"].get("Idempotency-Key") for g in got}
+        _assert(len(keys) == 1 and None not in keys, "one Idempotency-Key for every try: %r" % keys)
+        doc = json.loads(got[-1]["body"])
+        _assert(doc["subject"] == "Q3 report" and doc["platform"] == "payments", doc)
+        _assert(doc["attachments"][0]["filename"] == "2026Q3-payments.md", doc)
+        _assert(doc["attachments"][0]["content"] == open(md).read(), "attachment content")
+        _assert(SECRET not in r.stdout + r.stderr, "the secret is never logged")
+        _assert("attempt 1 of 4 failed" in r.stderr, "retries are logged: %s" % r.stderr)
+    finally:
+        sink.stop()
+    # a refusal (4xx) is final: one try, exit 1
+    sink = Sink(wd, "http", "--fail-first", "9", "--fail-status", "403")
+    try:
+        cfg = _config(wd, ['{ name = "chat"; type = "webhook"; url = "http://127.0.0.1:%d/h"; }'
+                           % sink.port])
+        r = _deliver(cfg, "--to", "chat")
+        _assert(r.returncode == 1 and len(sink.received()) == 1, "403: one try, failed")
+        _assert("failed after 1 attempt" in r.stdout, r.stdout)
+    finally:
+        sink.stop()
+
+
+def _cert(wd):
+    key, crt = os.path.join(wd, "sink.key"), os.path.join(wd, "sink.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", crt], check=True, capture_output=True)
+    return crt, key
+
+
+def test_deliver_smtp_starttls_auth_mime(cl):
+    wd = H.workdir("deliver-smtp-")
+    crt, key = _cert(wd)
+    sink = Sink(wd, "smtp", "--cert", crt, "--key", key, "--user", "closeloop",
+                "--password", PASSWORD, "--refuse-rcpt", "nobody@example.com")
+    try:
+        md, html = _files(wd)
+        pwfile = os.path.join(wd, "smtp-password")
+        with open(pwfile, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(pwfile, 0o400)
+        base = ('url = "smtp://127.0.0.1:%d"; ca_file = "%s"; from = "closeloop@example.org"; '
+                'username = "closeloop"; secret_file = "smtp-password";' % (sink.port, crt))
+        cfg = _config(wd, ['{ name = "mail"; type = "smtp"; %s to = [ "lead@example.com", '
+                           '"sre@example.com" ]; }' % base,
+                           '{ name = "bad"; type = "smtp"; %s to = [ "nobody@example.com" ]; '
+                           'max_attempts = 3; }' % base])
+        r = _deliver(cfg, "--to", "mail", "--subject", "Rapport Q3 — paiements", md, html)
+        _assert(r.returncode == 0, "deliver exit %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+        got = sink.received()
+        _assert(len(got) == 1, "one mail: %r" % got)
+        _assert(got[0]["tls"] and got[0]["login"] == "closeloop", "STARTTLS and AUTH: %r" % got[0])
+        _assert(got[0]["mail_from"] == "closeloop@example.org", got[0])
+        _assert(sorted(got[0]["rcpt_tos"]) == ["lead@example.com", "sre@example.com"], got[0])
+        msg = email.message_from_bytes(sink.eml(0), policy=email.policy.default)
+        _assert(msg["Subject"] == "Rapport Q3 — paiements", "RFC 2047 subject: %r" % msg["Subject"])
+        _assert(msg["Date"] is not None and msg["Date"].datetime is not None, "Date header")
+        _assert(msg["Message-ID"].endswith("@example.org>"), msg["Message-ID"])
+        _assert(msg.get_content_type() == "multipart/mixed", msg.get_content_type())
+        parts = list(msg.iter_parts())
+        _assert(parts[0].get_content_type() == "text/plain", "text first")
+        atts = {p.get_filename(): p.get_payload(decode=True) for p in parts[1:]}
+        _assert(atts == {"2026Q3-payments.md": open(md, "rb").read(),
+                         "2026Q3-payments.html": open(html, "rb").read()}, "attachments: %r" % list(atts))
+        _assert(all(len(line) <= 78 for line in sink.eml(0).split(b"\r\n")), "lines <= 78")
+        _assert(PASSWORD not in r.stdout + r.stderr, "the password is never logged")
+        # a recipient the server refuses (550): failed at once, nothing sent
+        r = _deliver(cfg, "--to", "bad")
+        _assert(r.returncode == 1 and "failed after 1 attempt" in r.stdout, r.stdout + r.stderr)
+        _assert(len(sink.received()) == 1, "nothing more arrived")
+    finally:
+        sink.stop()
+    # STARTTLS is required on smtp://: a server without it is refused
+    plain = Sink(wd, "smtp")
+    try:
+        cfg = _config(wd, ['{ name = "m"; type = "smtp"; url = "smtp://127.0.0.1:%d"; '
+                           'from = "c@example.org"; to = [ "a@example.com" ]; }' % plain.port])
+        r = _deliver(cfg, "--to", "m")
+        _assert(r.returncode == 1 and not plain.received(), "no STARTTLS: refused, nothing sent")
+    finally:
+        plain.stop()
