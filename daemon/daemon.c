@@ -15,6 +15,7 @@
 #include "db.h"
 #include "directory.h"
 #include "http.h"
+#include "impwatch.h"
 #include "listener.h"
 #include "log.h"
 #include "pace.h"
@@ -60,6 +61,7 @@ struct daemon {
 	size_t n_conns;
 	struct rec_engine *rec;
 	struct watch *watch;      /* flags and escalation; NULL in once mode */
+	struct imp_watch *impwatch; /* watched postmortem directories; NULL in once mode */
 	struct listener *listener;
 	struct poll_timer *timers;
 	size_t n_timers;
@@ -362,6 +364,8 @@ static void on_signal(uv_signal_t *h, int signum)
 		rec_engine_set_config(d->rec, nw);
 		if (d->watch)
 			watch_set_config(d->watch, nw);
+		if (d->impwatch)
+			imp_watch_set_config(d->impwatch, nw);
 		timers_arm(d, false);
 		directory_reload(d);
 		log_info("reload: configuration %s applied", nw->path);
@@ -480,6 +484,12 @@ static void daemon_stop(struct daemon *d, int exit_code)
 	sd_notify(0, "STOPPING=1");
 	for (size_t i = 0; i < d->n_timers; i++)
 		uv_timer_stop(&d->timers[i].timer);
+	if (d->impwatch) {
+		/* its scan thread has its own ledger connection: it ends on its own */
+		d->pending_closes++;
+		imp_watch_stop(d->impwatch, sub_closed, d);
+		d->impwatch = NULL;
+	}
 	if (d->watch)
 		watch_stop(d->watch, STOP_TIMEOUT_MS, watch_stopped, d);
 	else
@@ -519,6 +529,23 @@ static int watch_metrics(struct buf *b, const struct watch_stats *w)
 	rc |= metric_head(b, n, "Flag and escalation runs, and those with errors.", "counter");
 	rc |= metric(b, n, "result=\"all\"", w->runs);
 	rc |= metric(b, n, "result=\"error\"", w->run_errors);
+	return rc;
+}
+
+static int import_metrics(struct buf *b, const struct imp_watch_stats *s)
+{
+	const char *n = "closeloop_import_files_total";
+	int rc = metric_head(b, n, "Postmortem files the directory watcher read, by outcome.",
+	                     "counter");
+	rc |= metric(b, n, "outcome=\"imported\"", s->files_imported);
+	rc |= metric(b, n, "outcome=\"skipped\"", s->files_skipped);
+	rc |= metric(b, n, "outcome=\"not_stored\"", s->files_failed);
+	n = "closeloop_import_scans_total";
+	rc |= metric_head(b, n, "Scans of the watched postmortem directories.", "counter");
+	rc |= metric(b, n, NULL, s->scans);
+	n = "closeloop_import_dirs_watched";
+	rc |= metric_head(b, n, "Directories with file-system events.", "gauge");
+	rc |= metric(b, n, NULL, s->dirs_watched);
 	return rc;
 }
 
@@ -570,6 +597,8 @@ static int daemon_metrics(struct buf *b, void *arg)
 	}
 	if (d->watch)
 		rc |= watch_metrics(b, watch_get_stats(d->watch));
+	if (d->impwatch)
+		rc |= import_metrics(b, imp_watch_get_stats(d->impwatch));
 	rc |= status_metrics(b, d->conns, d->n_conns); /* budgets, queues, requests */
 	return rc < 0 ? -ENOSPC : 0;
 }
@@ -716,6 +745,8 @@ static int daemon_start(struct daemon *d)
 		return rc;
 	}
 	if (!d->opt.once && (rc = start_watch(d)) < 0)
+		return rc;
+	if (!d->opt.once && (rc = imp_watch_new(&d->impwatch, &d->loop, d->cfg)) < 0)
 		return rc;
 	if (d->cfg->listen_address && !d->opt.once) {
 		rc = listener_start(&d->listener, &d->loop, d->cfg->listen_address, daemon_metrics,

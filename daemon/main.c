@@ -513,6 +513,7 @@ static int cmd_import(const struct cli *cli)
 		.platform = cli->platform ? cli->platform : cfg->default_platform,
 		.team = cli->team ? cli->team : cfg->default_team,
 		.dry_run = cli->dry_run,
+		.repository = cfg->default_target,   /* bare "#N"; GitHub-shaped only */
 	};
 	io.write_back = cli->write_back;
 	struct imp_run_stats st;

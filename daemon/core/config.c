@@ -105,6 +105,10 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "destinations.[].allow_insecure", "bool",  "false", true },
 	{ "destinations.[].max_attempts",  "int",    "5", true },
 	{ "destinations.[].timeout",       "int",    "30", true },
+	{ "import",                        "group",  "(none: no directory is watched)", true },
+	{ "import.watch",                  "list",   "(none)", true },
+	{ "import.debounce_ms",            "int",    "1000", true },
+	{ "import.rescan_interval",        "int",    "60", true },
 };
 const size_t cfg_n_options = ARRAY_SIZE(cfg_options);
 
@@ -134,6 +138,8 @@ static const struct cfg_range cfg_ranges[] = {
 	{ "escalation.rungs.[].days",      0, 3650, "days" },
 	{ "destinations.[].max_attempts",  1, 20, "attempts" },
 	{ "destinations.[].timeout",       1, 600, "seconds" },
+	{ "import.debounce_ms",            0, 60000, "milliseconds" },
+	{ "import.rescan_interval",        5, 86400, "seconds" },
 };
 
 static const char *const policy_names[] = { "remote_wins", "ledger_wins", "newest_wins" };
@@ -850,7 +856,8 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 	    (rc = parse_connectors(x, root, c)) < 0 ||
 	    (rc = validate_defaults(x, root, c)) < 0 ||
 	    (rc = cfg_parse_watch(x, root, c)) < 0 ||
-	    (rc = cfg_parse_destinations(x, root, c)) < 0)
+	    (rc = cfg_parse_destinations(x, root, c)) < 0 ||
+	    (rc = cfg_parse_import(x, root, c)) < 0)
 		goto out;
 out:
 	free(dir);
@@ -899,6 +906,7 @@ void cfg_free(struct config *c)
 	free(c->listen_address);
 	cfg_watch_free(&c->watch);
 	cfg_destinations_free(c);
+	cfg_import_free(&c->import);
 	free(c);
 }
 

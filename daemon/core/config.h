@@ -113,6 +113,15 @@ struct cfg_destination {
 	int line;
 };
 
+/* Postmortem directories the daemon watches (daemon/import/impwatch.h). */
+struct cfg_import {
+	char **watch;                /* directories, absolute or relative to the
+	                                config file's folder (resolved), may be 0 */
+	size_t n_watch;
+	int debounce_ms;             /* quiet time after a file event, 1000 */
+	int rescan_interval_s;       /* full rescan (missed events), 60 */
+};
+
 struct config {
 	char *path;                  /* file it was loaded from */
 	char *database_dsn;          /* libpq conninfo/URI */
@@ -141,6 +150,7 @@ struct config {
 	struct cfg_watch watch;      /* flags and escalation */
 	struct cfg_destination *destinations;
 	size_t n_destinations;
+	struct cfg_import import;    /* watched postmortem directories */
 };
 
 /* Load and validate path.  On success returns 0 and *out.  On failure

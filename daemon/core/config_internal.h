@@ -44,4 +44,8 @@ void cfg_destinations_free(struct config *c);
 int cfg_parse_watch(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
 void cfg_watch_free(struct cfg_watch *w);
 
+/* cfg_import.c: the import group into c->import. */
+int cfg_parse_import(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
+void cfg_import_free(struct cfg_import *im);
+
 #endif

@@ -18,12 +18,13 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "db.h"
 #include "importer.h"
 #include "log.h"
 
 #define IMP_MAX_DEPTH 32
 
-static bool markdown_name(const char *name)
+bool imp_markdown_name(const char *name)
 {
 	static const char *const exts[] = { ".md", ".markdown", ".mdx", ".md.erb",
 	                                    ".markdown.erb" };
@@ -52,28 +53,85 @@ static char *relative_reference(const char *root, const char *path)
 	return r;
 }
 
-static void one_file(PGconn *c, const char *path, const char *root,
-                     const struct imp_options *opt, FILE *out, struct imp_run_stats *st)
+/* The GitHub repository ("owner/name") of the team the items go to: the
+ * document's team when the ledger knows it, else opt->team; NULL when
+ * neither has a target of that shape (ServiceNow and Jira targets have no
+ * '/'). */
+static char *team_repository(PGconn *c, const struct imp_postmortem *pm,
+                             const struct imp_options *opt, FILE *errout)
+{
+	if (!c || (!pm->team && !opt->team))
+		return NULL;
+	const char *p[] = { pm->team ? pm->team : opt->team, opt->team ? opt->team : pm->team };
+	char err[256];
+	PGresult *res = db_sync_exec(c, "SELECT target FROM team"
+	                             " WHERE lower(name) IN (lower($1), lower($2))"
+	                             "   AND target ~ '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$'"
+	                             " ORDER BY lower(name) = lower($1) DESC LIMIT 1",
+	                             2, p, err, sizeof(err));
+	char *r = res && PQntuples(res) == 1 ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	if (!res)
+		fprintf(errout, "import: %s: the team's repository not read: %s\n",
+		        pm->source_path, err);
+	PQclear(res);
+	return r;
+}
+
+/* Bare "#123": against the document's repository (done while parsing),
+ * else its team's, else opt->repository; without any, each is reported
+ * (file:line) and left out. */
+static void resolve_bare(PGconn *c, struct imp_postmortem *pm, const struct imp_options *opt,
+                         FILE *errout)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < pm->n_items; i++)
+		n += pm->items[i].n_bare;
+	if (n == 0)
+		return;
+	char *repo = team_repository(c, pm, opt, errout);
+	if (!repo && opt->repository)
+		repo = xstrdup(opt->repository);
+	if (!repo) {
+		for (size_t i = 0; i < pm->n_items; i++)
+			if (pm->items[i].n_bare)
+				fprintf(errout, "import: %s:%d: #%s names no repository: the "
+				        "reference is left out (add \"repository: owner/name\" to the "
+				        "front matter, a Repository: line, a GitHub target for the "
+				        "team, or defaults.target)\n", pm->source_path,
+				        pm->items[i].line, pm->items[i].bare[0]);
+		return;
+	}
+	imp_resolve_bare(pm, repo);
+	free(repo);
+}
+
+int imp_import_file(PGconn *c, const char *path, const char *root,
+                    const struct imp_options *opt, FILE *out, FILE *errout,
+                    struct imp_run_stats *st)
 {
 	char err[1024];
 	char *text = NULL;
 	size_t len = 0;
 	struct imp_postmortem *pm = NULL;
+	int rc = 0;
 	st->files++;
 	if (imp_read_file(path, &text, &len, err, sizeof(err)) < 0 ||
 	    imp_parse_text(path, text, len, &pm, err, sizeof(err)) < 0) {
-		fprintf(stderr, "import: skipped %s\n", err);
+		fprintf(errout, "import: skipped %s\n", err);
 		st->skipped++;
+		rc = -EINVAL;
 		goto out;
 	}
 	if (root && pm->reference_from_path) {
 		free(pm->reference);
 		pm->reference = relative_reference(root, path);
 	}
+	resolve_bare(c, pm, opt, errout);
 	struct imp_counts n = { 0 };
 	if (imp_store(c, pm, opt, &n, out, err, sizeof(err)) < 0) {
-		fprintf(stderr, "import: %s: not stored: %s\n", path, err);
+		fprintf(errout, "import: %s: not stored: %s\n", path, err);
 		st->failed++;
+		rc = -EIO;
 		goto out;
 	}
 	if (!opt->dry_run) {
@@ -89,8 +147,9 @@ static void one_file(PGconn *c, const char *path, const char *root,
 	if (opt->write_back && !opt->dry_run) {
 		int w = imp_write_back(c, path, text, len, pm, out, err, sizeof(err));
 		if (w < 0) {
-			fprintf(stderr, "import: %s: links not written back: %s\n", path, err);
+			fprintf(errout, "import: %s: links not written back: %s\n", path, err);
 			st->failed++;
+			rc = -EIO;
 		} else {
 			st->links_written += w;
 		}
@@ -98,6 +157,7 @@ static void one_file(PGconn *c, const char *path, const char *root,
 out:
 	imp_postmortem_free(pm);
 	free(text);
+	return rc;
 }
 
 static int by_name(const void *a, const void *b)
@@ -144,12 +204,12 @@ static void walk_dir(PGconn *c, const char *dir, const char *root, int depth,
 		} else if (!S_ISREG(sb.st_mode)) {
 			fprintf(stderr, "import: skipped %s: not a regular file\n", path);
 			st->skipped++;
-		} else if (!markdown_name(names[i])) {
+		} else if (!imp_markdown_name(names[i])) {
 			fprintf(stderr, "import: skipped %s: not a Markdown file (.md, .markdown, .mdx, "
 			        ".md.erb)\n", path);
 			st->skipped++;
 		} else {
-			one_file(c, path, root, opt, out, st);
+			imp_import_file(c, path, root, opt, out, stderr, st);
 		}
 		free(path);
 		free(names[i]);
@@ -166,7 +226,7 @@ void imp_run(PGconn *c, char *const *paths, int n, const struct imp_options *opt
 		if (stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode))
 			walk_dir(c, paths[i], paths[i], 0, opt, out, st);
 		else
-			one_file(c, paths[i], NULL, opt, out, st);
+			imp_import_file(c, paths[i], NULL, opt, out, stderr, st);
 	}
 	if (!opt->dry_run)
 		fprintf(out, "import: %d file(s) read, %d skipped, %d not stored; postmortems %d new, "

@@ -256,9 +256,7 @@ static void nested_lines(const char *nested, struct impf_fields *f, struct buf *
 
 static void copy_refs(const struct raw *r, struct imp_item *it)
 {
-	if (!r->n_refs)
-		return;
-	it->refs = xcalloc(r->n_refs, sizeof(*it->refs));
+	it->refs = r->n_refs ? xcalloc(r->n_refs, sizeof(*it->refs)) : NULL;
 	for (size_t i = 0; i < r->n_refs; i++) {
 		struct imp_ticket_ref *d = &it->refs[i];
 		d->kind = xstrdup(r->refs[i].kind);
@@ -268,6 +266,12 @@ static void copy_refs(const struct raw *r, struct imp_item *it)
 		d->pull = r->refs[i].pull;
 	}
 	it->n_refs = r->n_refs;
+	if (r->n_bare) {
+		it->bare = xcalloc(r->n_bare, sizeof(*it->bare));
+		for (size_t i = 0; i < r->n_bare; i++)
+			it->bare[i] = xstrdup(r->bare[i]);
+		it->n_bare = r->n_bare;
+	}
 }
 
 /* State from every cell other than the title's ("n/a **DONE**"). */

@@ -281,6 +281,26 @@ int imp_parse_file(const char *path, struct imp_postmortem **out, char *err, siz
 	return rc;
 }
 
+int imp_resolve_bare(struct imp_postmortem *pm, const char *repo)
+{
+	int added = 0;
+	for (size_t i = 0; i < pm->n_items; i++) {
+		struct imp_item *it = &pm->items[i];
+		for (size_t b = 0; b < it->n_bare; b++) {
+			char *s = xasprintf("%s#%s", repo, it->bare[b]);
+			size_t before = it->n_refs;
+			impt_refs_from_text(s, &it->refs, &it->n_refs);
+			added += (int)(it->n_refs - before);
+			free(s);
+			free(it->bare[b]);
+		}
+		free(it->bare);
+		it->bare = NULL;
+		it->n_bare = 0;
+	}
+	return added;
+}
+
 void imp_postmortem_free(struct imp_postmortem *pm)
 {
 	if (!pm)
@@ -292,6 +312,9 @@ void imp_postmortem_free(struct imp_postmortem *pm)
 		for (size_t r = 0; r < it->n_refs; r++)
 			impt_ref_free(&it->refs[r]);
 		free(it->refs);
+		for (size_t b = 0; b < it->n_bare; b++)
+			free(it->bare[b]);
+		free(it->bare);
 		free(it->horizon);
 		free(it->estimate);
 		free(it->explicit_id);

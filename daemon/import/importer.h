@@ -56,6 +56,10 @@ struct imp_item {
 	int due_days;                 /* "Due: 2 weeks" = 14 (resolved against the date), 0 */
 	char *explicit_id;            /* "AI-1" from an ID column or a leading "AI-1:", or NULL */
 	int title_col, ticket_col;    /* table rows: 0-based cells of the title / ticket, -1 */
+	char **bare;                  /* "123" of each bare "#123" the item names while
+	                                 the document names no repository; references
+	                                 once imp_resolve_bare knows one */
+	size_t n_bare;
 };
 
 struct imp_postmortem {
@@ -96,6 +100,9 @@ struct imp_options {
 	const char *team;       /* --team, else config default; may be NULL */
 	bool dry_run;
 	bool write_back;        /* write each item's ticket link into the document */
+	const char *repository; /* owner/name a bare "#123" refers to when neither the
+	                           document nor its team's GitHub target names one
+	                           (config defaults.target); may be NULL */
 };
 
 struct imp_counts {
@@ -141,6 +148,27 @@ struct imp_run_stats {
  * one line per file and a summary on out, reasons for skipped files on
  * stderr.  Documents without an id of their own found in a directory
  * get the reference of their path relative to it. */
+/* Is name a postmortem file name (.md, .markdown, .mdx, their .erb)? */
+bool imp_markdown_name(const char *name);
+
+/* Resolve every item's bare "#N" (imp_item.bare) against repo
+ * ("owner/name") into references; the bare lists are emptied.  Returns
+ * the number of references added. */
+int imp_resolve_bare(struct imp_postmortem *pm, const char *repo);
+
+/* Import one file (imp_run's step, also the daemon's watcher): read,
+ * parse, name it relative to root (may be NULL), resolve bare "#N" (the
+ * document's repository, else its team's GitHub target, else
+ * opt->repository), store, write links back when asked.  One line per
+ * outcome on out ("imported REF (PATH): ..."), reasons on errout
+ * ("import: skipped PATH: ...", "import: PATH: not stored: ...").
+ * Returns 0, -EINVAL (not a postmortem / unreadable: skipped) or -EIO
+ * (not stored, or links not written: worth retrying); st counts it
+ * either way. */
+int imp_import_file(PGconn *c, const char *path, const char *root,
+                    const struct imp_options *opt, FILE *out, FILE *errout,
+                    struct imp_run_stats *st);
+
 void imp_run(PGconn *c, char *const *paths, int n, const struct imp_options *opt, FILE *out,
              struct imp_run_stats *st);
 

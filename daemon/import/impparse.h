@@ -79,6 +79,9 @@ struct raw {
 	size_t n_refs;
 	char **links;                  /* other link targets (kept in the description) */
 	size_t n_links;
+	char **bare;                   /* "123" of a bare "#123" when the document
+	                                  names no repository (imp_resolve_bare) */
+	size_t n_bare;
 	int line;
 	enum raw_src src;
 	int grp_state;                 /* from the group heading or label, -1 */

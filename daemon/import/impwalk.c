@@ -76,16 +76,30 @@ void raw_free(struct raw *r)
 	for (size_t i = 0; i < r->n_links; i++)
 		free(r->links[i]);
 	free(r->links);
+	for (size_t i = 0; i < r->n_bare; i++)
+		free(r->bare[i]);
+	free(r->bare);
 }
 
-/* Bare "#123" in t, when the document names its repository. */
+/* Bare "#123" in t: a reference when the document names its repository,
+ * else kept in r->bare for the configuration's (imp_resolve_bare). */
 static void bare_refs(const char *repo, struct raw *r, const char *t)
 {
-	for (const char *h = strchr(t, '#'); repo && h; h = strchr(h + 1, '#')) {
+	for (const char *h = strchr(t, '#'); h; h = strchr(h + 1, '#')) {
 		size_t d = strspn(h + 1, "0123456789");
 		if (d == 0 || d > 9 || isalnum((unsigned char)h[1 + d]) ||
 		    (h > t && (isalnum((unsigned char)h[-1]) || strchr("/_-.&", h[-1]))))
 			continue;
+		if (!repo) {
+			bool dup = false;
+			for (size_t k = 0; k < r->n_bare && !dup; k++)
+				dup = strlen(r->bare[k]) == d && strncmp(r->bare[k], h + 1, d) == 0;
+			if (!dup && r->n_bare < 16) {
+				r->bare = xrealloc(r->bare, (r->n_bare + 1) * sizeof(*r->bare));
+				r->bare[r->n_bare++] = xstrndup(h + 1, d);
+			}
+			continue;
+		}
 		char *s = xasprintf("%s#%.*s", repo, (int)d, h + 1);
 		impt_refs_from_text(s, &r->refs, &r->n_refs);
 		free(s);

@@ -120,6 +120,28 @@ static void test_minimal_defaults(void **state)
 
 /* http:// is allowed to loopback and when allow_insecure_http says so;
  * ca_file is resolved like token_file. */
+/* import.watch: relative to the configuration file's folder; defaults. */
+static void test_import_group(void **state)
+{
+	(void)state;
+	struct config *c = NULL;
+	char err[1024] = "";
+	if (cfg_load(CFG_DIR "good_import.conf", &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->import.n_watch, 2);
+	assert_string_equal(c->import.watch[0], "tests/fixtures/config/pm");
+	assert_string_equal(c->import.watch[1], "/srv/postmortems");
+	assert_int_equal(c->import.debounce_ms, 250);
+	assert_int_equal(c->import.rescan_interval_s, 60);
+	cfg_free(c);
+	c = NULL;
+	if (cfg_load(CFG_DIR "minimal.conf", &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->import.n_watch, 0);
+	assert_int_equal(c->import.debounce_ms, 1000);
+	cfg_free(c);
+}
+
 static void test_insecure_http_and_ca_file(void **state)
 {
 	(void)state;
@@ -196,6 +218,8 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_flags_disable.conf", 4, "flags.disable: 'orphaned' is not a flag", "expected ownerless, undated" },
 	{ "bad_rung_no_days.conf", 5, "escalation rung 'overdue-30': missing required option 'days'", "days past the due date" },
 	{ "bad_rung_duplicate.conf", 6, "duplicate escalation rung name 'lead'", "first defined at line 5" },
+	{ "bad_import_rescan.conf", 4, "import.rescan_interval = 2 is out of range", "expected 5..86400 seconds" },
+	{ "bad_import_twice.conf", 4, "import.watch lists \"pm\" twice", "expected each directory once" },
 	{ "bad_rung_pm_flag.conf", 5, "escalation rung 'pm': 'no_action_items' is a postmortem flag", "expected an item flag" },
 };
 
@@ -404,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_token_file),
 		cmocka_unit_test(test_insecure_http_and_ca_file),
 		cmocka_unit_test(test_bad_fixtures),
+		cmocka_unit_test(test_import_group),
 		cmocka_unit_test(test_secret_not_in_messages),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_options_documented),

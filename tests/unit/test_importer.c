@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "importer.h"
 #include "imptext.h"
@@ -745,6 +746,88 @@ static void test_store_team_and_missing(void **state)
 	pgtest_drop(&t);
 }
 
+/* Import text as file name in dir through imp_import_file; returns its
+ * "kind target remote_key" references, sorted, space-joined; err text in
+ * *errs (heap). */
+static char *import_refs(PGconn *c, const char *dir, const char *name, const char *text,
+                         const struct imp_options *opt, char **errs)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	size_t elen;
+	FILE *err = open_memstream(errs, &elen);
+	FILE *out = fopen("/dev/null", "w");
+	struct imp_run_stats st = { 0 };
+	assert_int_equal(imp_import_file(c, path, dir, opt, out, err, &st), 0);
+	fclose(out);
+	fclose(err);
+	char *stem = xstrndup(name, strcspn(name, "."));
+	const char *p[] = { stem };
+	char *v = pgtest_value(c, "SELECT coalesce(string_agg(l.remote_key, ' ' ORDER BY"
+	                       " l.remote_key), '') FROM external_link l JOIN action_item a"
+	                       " ON a.id = l.action_item_id JOIN postmortem pm ON pm.id ="
+	                       " a.postmortem_id WHERE pm.reference = $1", 1, p);
+	free(stem);
+	free(path);
+	return v;
+}
+
+/* A bare "#123": the document's repository, else the team's GitHub
+ * target, else the configured one (defaults.target); without any it is
+ * reported with file:line and left out. */
+static void test_bare_refs_from_configuration(void **state)
+{
+	UNUSED(state);
+	struct pgtest_db t;
+	if (!pgtest_create(&t, "imp_bare", true))
+		return;
+	pgtest_exec(t.conn, "INSERT INTO team (name, connector, target) VALUES"
+	            " ('payments', 'github-main', 'acme/payments'),"
+	            " ('itsm', 'servicenow', '8a4dde73c6112278017a6a4baf547aa7')", 0, NULL);
+	char dir[] = "/tmp/closeloop-bare.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *errs = NULL, *v;
+	struct imp_options opt = { .team = "payments", .repository = "acme/backlog" };
+	static const char doc[] = "# Outage\n\n## Action items\n\n- Fix the retry loop #12\n"
+	                          "- Alert on lag (see #13, again #13)\n";
+	/* the team's GitHub target */
+	v = import_refs(t.conn, dir, "a.md", doc, &opt, &errs);
+	assert_string_equal(v, "acme/payments#12 acme/payments#13");
+	free(v);
+	free(errs);
+	/* the front matter's repository wins */
+	char *fm = xasprintf("---\nrepository: acme/web\n---\n%s", doc);
+	v = import_refs(t.conn, dir, "b.md", fm, &opt, &errs);
+	assert_string_equal(v, "acme/web#12 acme/web#13");
+	free(v);
+	free(errs);
+	free(fm);
+	/* a team whose target is not a repository: the configured one */
+	opt.team = "itsm";
+	v = import_refs(t.conn, dir, "c.md", doc, &opt, &errs);
+	assert_string_equal(v, "acme/backlog#12 acme/backlog#13");
+	free(v);
+	free(errs);
+	/* nothing names one: reported with file:line, left out */
+	opt.repository = NULL;
+	v = import_refs(t.conn, dir, "d.md", doc, &opt, &errs);
+	assert_string_equal(v, "");
+	assert_non_null(strstr(errs, "/d.md:5: #12 names no repository"));
+	free(v);
+	free(errs);
+	static const char *const names[] = { "a.md", "b.md", "c.md", "d.md" };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		char *p = xasprintf("%s/%s", dir, names[i]);
+		unlink(p);
+		free(p);
+	}
+	rmdir(dir);
+	pgtest_drop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_store_edit_and_tracker),
 		cmocka_unit_test(test_store_dry_run),
 		cmocka_unit_test(test_store_team_and_missing),
+		cmocka_unit_test(test_bare_refs_from_configuration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
