@@ -10,7 +10,11 @@
  *             to the postmortem's date, resolved by importer.c)
  *   priority  "P0".."P3", "priority: high"
  *   estimate  "20m", "4h", "2d", "1w", "3pt", "estimate: 2d", "effort 2d"
- *   state     "done", "in progress", "won't do", ...
+ *   state     "done", "in progress", "won't do", ... ("done 2026-11-04":
+ *             the date it was done, not a due date)
+ *   ticket    "[CHK-88]", "OPS-4471": a tracker key (kept in the description)
+ *   due dates also as "30 Nov 2026", "November 20, 2026", "2026/12/15";
+ *   owner "Unassigned" / "none" / "TBD" says there is none; " · " separates
  * A clause that is none of these stops the match, so ordinary words stay
  * in the title ("Notify the service owner", "Migrate by region").
  */
@@ -29,7 +33,8 @@ void impf_free(struct impf_fields *f)
 	free(f->owner);
 	free(f->due_text);
 	free(f->estimate);
-	f->owner = f->due_text = f->estimate = NULL;
+	free(f->ticket);
+	f->owner = f->due_text = f->estimate = f->ticket = NULL;
 }
 
 struct toks {
@@ -57,8 +62,9 @@ static bool tokenize(const char *s, struct toks *t)
 		if (t->n == MAX_TOK)
 			return false;
 		if (sep_byte(*p) || (*p == '-' && (p[1] == ' ' || !p[1])) ||
-		    str_istarts(p, "\xE2\x80\x94") || str_istarts(p, "\xE2\x80\x93")) {
-			p += (unsigned char)*p == 0xE2 ? 3 : 1;
+		    str_istarts(p, "\xE2\x80\x94") || str_istarts(p, "\xE2\x80\x93") ||
+		    str_istarts(p, "\xC2\xB7")) {
+			p += (unsigned char)*p == 0xE2 ? 3 : (unsigned char)*p == 0xC2 ? 2 : 1;
 			if (t->n == 0 || strcmp(t->v[t->n - 1], ",") != 0) {
 				t->v[t->n++] = o;
 				*o++ = ',';
@@ -113,6 +119,19 @@ static bool estimate_word(const char *w)
 	return is_any(w + d, units);
 }
 
+/* "CHK-88", "OPS-4471": a tracker's issue key (2-10 capitals or digits
+ * starting with a capital, '-', 1-7 digits). */
+static bool ticket_key(const char *w)
+{
+	size_t u = 0;
+	while ((w[u] >= 'A' && w[u] <= 'Z') || (u > 0 && isdigit((unsigned char)w[u])))
+		u++;
+	if (u < 2 || u > 10 || w[u] != '-')
+		return false;
+	size_t d = strspn(w + u + 1, "0123456789");
+	return d >= 1 && d <= 7 && w[u + 1 + d] == '\0';
+}
+
 /* "2 weeks" at t->v[i]: days, and the words used; 0 when not. */
 static int relative_days(const struct toks *t, size_t i, size_t *used)
 {
@@ -149,6 +168,15 @@ static size_t owner_at(const struct toks *t, size_t i, char **owner)
 		free(*owner);
 		*owner = xstrdup(h);
 		return 1;
+	}
+	static const char *const nobody[] = { "unassigned", "none", "nobody", "tbd", "tba",
+	                                      "n/a", "-", "?", NULL };
+	char lw[32];
+	bool lc;
+	if (i < t->n) {
+		word(t->v[i], lw, &lc);
+		if (is_any(lw, nobody))
+			return 1;   /* said, and no one: no owner */
 	}
 	size_t k = i;
 	struct buf b = { 0 };
@@ -198,6 +226,10 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 			memcpy(f->due, date, sizeof(date));
 			return k + 1 - i;
 		}
+		if (k < t->n && (n = (size_t)impt_words_date(t->v + k, t->n - k, date)) > 0) {
+			memcpy(f->due, date, sizeof(date));
+			return k + n - i;
+		}
 		if (k < t->n && (days = relative_days(t, k, &used)) > 0 && strcmp(w, "by") != 0) {
 			f->due_days = days;
 			free(f->due_text);
@@ -208,6 +240,15 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 	}
 	if (strlen(t->v[i]) == 10 && impt_find_date(t->v[i], date)) {
 		memcpy(f->due, date, sizeof(date));
+		return 1;
+	}
+	if ((n = (size_t)impt_words_date(t->v + i, t->n - i, date)) > 0) {
+		memcpy(f->due, date, sizeof(date));
+		return n;
+	}
+	if (ticket_key(t->v[i])) {   /* "[CHK-88]": a tracker key, kept by the caller */
+		if (!f->ticket)
+			f->ticket = xstrdup(t->v[i]);
 		return 1;
 	}
 	if ((w[0] == 'p') && w[1] >= '0' && w[1] <= '3' && !w[2]) {
@@ -239,6 +280,10 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 		buf_free(&b);
 		if (st >= 0 && !generic) {
 			f->state = st;
+			/* "done 2026-11-04": when it was done, not a due date */
+			if (st == ITEM_STATE_DONE && i + l < t->n && strlen(t->v[i + l]) == 10 &&
+			    impt_find_date(t->v[i + l], date))
+				l++;
 			return used + l;
 		}
 	}
@@ -277,6 +322,8 @@ static bool all_fields(const char *s, struct impf_fields *f)
 	}
 	if (tmp.estimate && !f->estimate)
 		f->estimate = tmp.estimate, tmp.estimate = NULL;
+	if (tmp.ticket && !f->ticket)
+		f->ticket = tmp.ticket, tmp.ticket = NULL;
 	if (tmp.priority && !f->priority)
 		f->priority = tmp.priority;
 	if (tmp.state >= 0 && f->state < 0)
@@ -317,7 +364,7 @@ static bool condition_within(const char *s, size_t i)
 static size_t clause_start(const char *s, size_t i)
 {
 	static const char *const seps[] = { " - ", " \xE2\x80\x94 ", " \xE2\x80\x93 ", ", ",
-	                                    "; ", " | ", ". " };
+	                                    "; ", " | ", ". ", " \xC2\xB7 " };
 	if (s[i] == '(' || s[i] == '[')
 		return i + 1;
 	for (size_t k = 0; k < ARRAY_SIZE(seps); k++)

@@ -320,11 +320,47 @@ static char *leading_id(char *title)
 	return id;
 }
 
+/* A leading reference before the words of the title — "#482 Roll back",
+ * "acme/api#482: Roll back", "https://gitlab.example.com/…/issues/4412 -
+ * Size the pool" — is cut (the reference or link is kept from the text);
+ * a title that is only a reference stays as it is. */
+static void strip_leading_ref(char *s)
+{
+	size_t n = 0;
+	if (str_istarts(s, "http://") || str_istarts(s, "https://")) {
+		n = strcspn(s, " \t");
+	} else if (s[0] == '#') {
+		n = 1 + strspn(s + 1, "0123456789");
+		if (n == 1)
+			return;
+	} else {
+		size_t w = strcspn(s, " \t");
+		const char *h = memchr(s, '#', w);
+		const char *sl = memchr(s, '/', w);
+		if (!h || !sl || sl > h || (size_t)(h - s) + 1 + strspn(h + 1, "0123456789") != w ||
+		    h[1] == ' ')
+			return;
+		n = w;
+	}
+	size_t e = n;
+	while (s[e] == ' ' || s[e] == ':' || s[e] == '-')
+		e++;
+	while (str_istarts(s + e, "\xE2\x80\x94") || str_istarts(s + e, "\xE2\x80\x93")) {
+		e += 3;
+		while (s[e] == ' ')
+			e++;
+	}
+	if (e == n || !isalpha((unsigned char)s[e]))
+		return;   /* only the reference, or no words after it */
+	memmove(s, s + e, strlen(s + e) + 1);
+}
+
 static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf_fields *f,
                           char **rest, int *state)
 {
 	char *title = r->text ? split_title(r->text, r->skip, rest) : xstrdup("");
 	impf_state_markers(title, state);
+	strip_leading_ref(title);
 	impt_strip_markers(title, m);
 	impt_strip_trailing_refs(title);
 	strip_dangling(title);
@@ -393,6 +429,11 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 		imp_add_part(&tail, "\n", l);
 		free(l);
 	}
+	if (f.ticket) {
+		char *l = xasprintf("Ticket: %s", f.ticket);
+		imp_add_part(&tail, "\n", l);
+		free(l);
+	}
 	if (f.estimate) {
 		it->estimate = xstrdup(f.estimate);
 		char *l = xasprintf("Estimate: %s", f.estimate);
@@ -427,10 +468,10 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 		state = f.state;
 	if (state < 0 && r->task)
 		state = r->task == 'x' ? ITEM_STATE_DONE : ITEM_STATE_OPEN;
+	if (state < 0)
+		state = r->grp_state;   /* "### Not doing": its struck items are dropped, not done */
 	if (state < 0 && r->text && r->text->struck)
 		state = ITEM_STATE_DONE;
-	if (state < 0)
-		state = r->grp_state;
 	if (state < 0)
 		state = ITEM_STATE_OPEN;
 	item_fields_set(&it->fields, ITEM_F_TITLE, title);

@@ -143,6 +143,7 @@ struct impf_fields {
 	char *estimate;       /* "2d", "20m", heap, or NULL */
 	const char *priority; /* static "P0".."P3", or NULL */
 	int state;            /* enum item_state, -1 */
+	char *ticket;         /* a tracker key "CHK-88" written among them, heap, or NULL */
 };
 
 void impf_free(struct impf_fields *f);

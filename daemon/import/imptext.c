@@ -75,6 +75,7 @@ static const struct phrase state_phrases[] = {
 	{ "open", ITEM_STATE_OPEN }, { "new", ITEM_STATE_OPEN },
 	{ "not started", ITEM_STATE_OPEN }, { "planned", ITEM_STATE_OPEN },
 	{ "pending", ITEM_STATE_OPEN }, { "backlog", ITEM_STATE_OPEN },
+	{ "outstanding", ITEM_STATE_OPEN }, { "not doing", ITEM_STATE_WONT_DO },
 };
 
 /* Index of the phrase table entry s starts with (whole phrase, followed
@@ -151,12 +152,74 @@ bool impt_find_date(const char *s, char out[11])
 		char d[11];
 		memcpy(d, p, 10);
 		d[10] = '\0';
+		if (d[4] == '/' && d[7] == '/')   /* "2026/12/15" */
+			d[4] = d[7] = '-';
 		if (date_valid(d)) {
 			memcpy(out, d, 11);
 			return true;
 		}
 	}
 	return false;
+}
+
+/* "Nov", "november" -> 1..12, else 0. */
+static int month_number(const char *w)
+{
+	static const char *const m[] = { "jan", "feb", "mar", "apr", "may", "jun", "jul",
+	                                 "aug", "sep", "oct", "nov", "dec" };
+	size_t n = strlen(w);
+	while (n > 0 && w[n - 1] == '.')
+		n--;
+	if (n < 3)
+		return 0;
+	static const char *const full[] = { "january", "february", "march", "april", "may",
+	                                    "june", "july", "august", "september", "october",
+	                                    "november", "december" };
+	for (int i = 0; i < 12; i++)
+		if ((n == 3 && strncasecmp(w, m[i], 3) == 0) ||
+		    (n == 4 && i == 8 && strncasecmp(w, "sept", 4) == 0) ||
+		    (n == strlen(full[i]) && strncasecmp(w, full[i], n) == 0))
+			return i + 1;
+	return 0;
+}
+
+/* "30", "30th" -> 30 (1..31), else 0. */
+static int day_number(const char *w)
+{
+	char *end;
+	long d = strtol(w, &end, 10);
+	if (end == w || d < 1 || d > 31)
+		return 0;
+	if (*end && strcasecmp(end, "st") != 0 && strcasecmp(end, "nd") != 0 &&
+	    strcasecmp(end, "rd") != 0 && strcasecmp(end, "th") != 0)
+		return 0;
+	return (int)d;
+}
+
+int impt_words_date(char *const *w, size_t n, char out[11])
+{
+	if (n < 3)
+		return 0;
+	int mon = 0, day = 0;
+	size_t y = 2;
+	if ((mon = month_number(w[0])) && (day = day_number(w[1]))) {
+		if (n > 3 && strcmp(w[2], ",") == 0)   /* "Nov 30 , 2026" */
+			y = 3;
+	} else if ((day = day_number(w[0])) && (mon = month_number(w[1]))) {
+		y = 2;
+	} else {
+		return 0;
+	}
+	char *end;
+	long year = strtol(w[y], &end, 10);
+	if (*end || year < 2000 || year > 2099)
+		return 0;
+	char d[16];
+	snprintf(d, sizeof(d), "%04ld-%02d-%02d", year, mon, day);
+	if (!date_valid(d))
+		return 0;
+	memcpy(out, d, 11);
+	return (int)y + 1;
 }
 
 static void rtrim(char *s)

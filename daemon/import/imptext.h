@@ -40,8 +40,14 @@ int impt_state(const char *s, bool prefix_ok);
 const char *impt_type(const char *s);
 /* Priority text -> "P0".."P3", or NULL when not recognised. */
 const char *impt_priority(const char *s);
-/* First valid calendar date YYYY-MM-DD inside s into out; false if none. */
+/* First valid calendar date YYYY-MM-DD (or YYYY/MM/DD) inside s into
+ * out; false if none. */
 bool impt_find_date(const char *s, char out[11]);
+/* A date written with the month's name at words w[0..n): "30 Nov 2026",
+ * "November 20 , 2026" (a "," word allowed before the year), "Sept 3rd
+ * 2026" -> out YYYY-MM-DD; returns the words used, 0 when not a date
+ * (a year is required: "Oct 14" alone is ambiguous). */
+int impt_words_date(char *const *w, size_t n, char out[11]);
 
 /* Byte offset of the first invalid UTF-8 sequence in text, or -1
  * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
