@@ -19,7 +19,8 @@
  *     plan.h).
  *   - Operations (struct conn_ops): list_changed (a listing that cannot
  *     skip), create, update, fetch; optional find_by_token (recovery of a
- *     lost create), comment and find_comment (escalation).
+ *     lost create), comment and find_comment (escalation), label (the
+ *     closeloop:* flag labels of daemon/watch/).
  *   - Partial writes (conn_result.refused_mask): an update reports field by
  *     field what the tracker did not apply, with its reason; a write that
  *     takes several requests (Jira: edit, then a transition) is still one
@@ -207,6 +208,26 @@ struct conn_ops {
 	int (*find_comment)(struct connector *c, const char *target,
 	                    const struct conn_remote *ref, const char *marker,
 	                    conn_comment_cb cb, void *arg);
+
+	/* Optional (NULL: the tracker has no labels).  Put label on the
+	 * ticket ref->key (on = true) or take it off (on = false); one label,
+	 * nothing else of the ticket changes (other labels, human or not,
+	 * stay).  Idempotent by contract: putting a label the ticket has, or
+	 * taking off one it lacks, is CONN_OK, so the caller may repeat an
+	 * operation whose answer it lost (restart, time-out) without harm;
+	 * the connector retries 5xx and transport errors itself.  A write,
+	 * paced through the connector's write queue (not content-creating).
+	 * On CONN_OK remote carries key and extra: the connector-private
+	 * extra of ref->extra as it is after the change (labels it does not
+	 * manage now with or without label), for the caller to store in
+	 * external_link.remote_extra so that a later update that rewrites the
+	 * labels keeps it; remote->extra may be NULL when unchanged.
+	 * GitHub: POST /repos/{o}/{r}/issues/{n}/labels {"labels": [label]}
+	 * and DELETE /repos/{o}/{r}/issues/{n}/labels/{label} (404 "Label
+	 * does not exist" = already off). */
+	int (*label)(struct connector *c, const char *target,
+	             const struct conn_remote *ref, const char *label, bool on,
+	             conn_item_cb cb, void *arg);
 
 	/* Optional (NULL: the tracker cannot).  Find the ticket in target that
 	 * carries create token token, directly (GitHub: the issue search;

@@ -455,6 +455,8 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 			gh_comment_answer(r, resp, what);
 		else if (r->kind == GH_SEARCH)
 			gh_search_answer(r, resp, what);
+		else if (r->kind == GH_LABEL)
+			gh_label_answer(r, resp, what);
 		else if (r->kind == GH_LIST)
 			list_ok(r, resp, what);
 		else
@@ -469,6 +471,8 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 		gh_req_rate_limited(r, resp, what);
 		return;
 	}
+	if (r->kind == GH_LABEL && st == 404 && gh_label_absent(r, resp))
+		return;
 	if (st == 301 || st == 302 || st == 307 || st == 308) {
 		cs = CONN_MOVED;
 		const char *loc = http_response_header(resp, "location");
@@ -649,6 +653,7 @@ static const struct conn_ops gh_ops = {
 	.comment = gh_comment,
 	.find_comment = gh_find_comment,
 	.find_by_token = gh_find_by_token,
+	.label = gh_label,
 	.cancel = gh_cancel,
 	.destroy = gh_destroy,
 };

@@ -41,6 +41,9 @@ static void req_free(struct gh_req *r)
 	free(r->created_key);
 	free(r->want_owner);
 	free(r->marker);
+	free(r->label);
+	free(r->label_key);
+	free(r->label_extra);
 	free(r);
 }
 
@@ -204,7 +207,8 @@ static int req_send(struct gh_req *r)
 		case GH_FETCH: g->base.n_get++; break;
 		case GH_CREATE: g->base.n_create++; break;
 		case GH_CREATE_CLOSE:
-		case GH_UPDATE: g->base.n_update++; break;
+		case GH_UPDATE:
+		case GH_LABEL: g->base.n_update++; break;
 		case GH_COMMENT: g->base.n_comment++; break;
 		case GH_COMMENT_FIND: g->base.n_list++; break;
 		case GH_SEARCH: g->base.n_search++; break;
@@ -222,7 +226,7 @@ bool gh_kind_writes(enum gh_kind k, bool *creates)
 {
 	*creates = k == GH_CREATE || k == GH_COMMENT;
 	switch (k) {
-	case GH_CREATE: case GH_CREATE_CLOSE: case GH_UPDATE: case GH_COMMENT:
+	case GH_CREATE: case GH_CREATE_CLOSE: case GH_UPDATE: case GH_COMMENT: case GH_LABEL:
 		return true;
 	case GH_LIST: case GH_FETCH: case GH_COMMENT_FIND: case GH_SEARCH:
 		return false;

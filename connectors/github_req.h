@@ -37,6 +37,7 @@ enum gh_kind {
 	GH_COMMENT,       /* POST a comment: never retried after a possible effect */
 	GH_COMMENT_FIND,  /* GET comment pages looking for a marker */
 	GH_SEARCH,        /* GET /search/issues for a create token (marker) */
+	GH_LABEL,         /* POST / DELETE one label of an issue (idempotent) */
 };
 
 enum gh_req_state {
@@ -89,6 +90,10 @@ struct gh_req {
 	char *created_key;
 	char *want_owner;             /* GH_UPDATE: the login sent as owner, to
 	                                 see whether GitHub assigned it */
+	char *label;                  /* GH_LABEL: the label put on or taken off */
+	char *label_key;              /* GH_LABEL: ref->key, handed back */
+	bool label_on;
+	char *label_extra;            /* GH_LABEL: ref->extra, to keep its assignees */
 };
 
 struct gh_conn {
@@ -170,7 +175,17 @@ int gh_find_comment(struct connector *c, const char *target, const struct conn_r
                     const char *marker, conn_comment_cb cb, void *arg) MUST_CHECK;
 void gh_comment_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 
-/* github_search.c: find_by_token and its 2xx answer. */
+/* github_label.c: the label operation, its 2xx answer, and a 404 that
+ * means "that label is not on the issue" (true: r is finished as CONN_OK). */
+int gh_label(struct connector *c, const char *target, const struct conn_remote *ref,
+             const char *label, bool on, conn_item_cb cb, void *arg) MUST_CHECK;
+void gh_label_answer(struct gh_req *r, const struct http_response *resp, const char *what);
+bool gh_label_absent(struct gh_req *r, const struct http_response *resp);
+
+/* github_search.c: find_by_token and its 2xx answer; s percent-encoded
+ * for a query value or a path segment (RFC 3986 unreserved kept; caller
+ * frees). */
+char *gh_pct_escape(const char *s);
 int gh_find_by_token(struct connector *c, const char *target, const char *token,
                      conn_item_cb cb, void *arg) MUST_CHECK;
 void gh_search_answer(struct gh_req *r, const struct http_response *resp, const char *what);

@@ -66,8 +66,7 @@ out:
 	json_object_put(o);
 }
 
-/* Percent-encode s for a query value (RFC 3986 unreserved kept). */
-static char *query_escape(const char *s)
+char *gh_pct_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	struct buf b = { 0 };
@@ -82,7 +81,7 @@ static char *query_escape(const char *s)
 		}
 	}
 	if (rc < 0)
-		abort(); /* a search query is a few hundred bytes */
+		abort(); /* a query or a label name: a few hundred bytes */
 	return b.data ? buf_steal(&b) : xstrdup("");
 }
 
@@ -95,7 +94,7 @@ int gh_find_by_token(struct connector *c, const char *target, const char *token,
 	if (!cb || !gh_repo_valid(target) || !token || !token[0] || strpbrk(token, "\" \t\r\n"))
 		return -EINVAL;
 	char *q = xasprintf("\"%s\" repo:%s is:issue in:body", token, target);
-	char *eq = query_escape(q);
+	char *eq = gh_pct_escape(q);
 	char *url = xasprintf("%s/search/issues?q=%s&per_page=10", g->base_url, eq);
 	free(q);
 	free(eq);

@@ -525,6 +525,12 @@ static int watch_metrics(struct buf *b, const struct watch_stats *w)
 	rc |= metric(b, n, "outcome=\"sent\"", w->escalations_sent);
 	rc |= metric(b, n, "outcome=\"failed\"", w->escalations_failed);
 	rc |= metric(b, n, "outcome=\"unknown\"", w->escalations_unknown);
+	n = "closeloop_ticket_labels_total";
+	rc |= metric_head(b, n, "closeloop:* flag labels written to tickets (added, removed, failed).",
+	                  "counter");
+	rc |= metric(b, n, "outcome=\"added\"", w->labels_added);
+	rc |= metric(b, n, "outcome=\"removed\"", w->labels_removed);
+	rc |= metric(b, n, "outcome=\"failed\"", w->label_errors);
 	n = "closeloop_watch_runs_total";
 	rc |= metric_head(b, n, "Flag and escalation runs, and those with errors.", "counter");
 	rc |= metric(b, n, "result=\"all\"", w->runs);

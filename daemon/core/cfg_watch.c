@@ -46,6 +46,33 @@ static int parse_disable(struct ctx *x, const config_setting_t *g, struct cfg_wa
 	return 0;
 }
 
+/* flags.labels: item flag kinds and "escalated".  Not the postmortem
+ * flags (a postmortem has no ticket) and not "stale": writing the label
+ * is itself an update of the ticket, which is activity, so the flag would
+ * clear at the next pull and the label come off again. */
+static int parse_labels(struct ctx *x, const config_setting_t *g, struct cfg_watch *w)
+{
+	const config_setting_t *l = g ? config_setting_get_member(g, "labels") : NULL;
+	int n = l ? config_setting_length(l) : 0;
+	if (n <= 0)
+		return 0;
+	w->labels = xcalloc((size_t)n, sizeof(*w->labels));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		if (!v || !((kind_known(v) && strcmp(v, "stale") != 0 &&
+		             strcmp(v, "no_action_items") != 0 && strcmp(v, "no_high_priority") != 0) ||
+		            strcmp(v, "escalated") == 0))
+			return cfg_fail(x, e, "flags.labels: '%s' cannot be a ticket label (expected "
+			                "escalated or an item flag: ownerless, undated, overdue, "
+			                "needs_decision, owner_inactive, link_broken, long_horizon; "
+			                "stale is left out because writing the label is activity "
+			                "that clears it)", v ? v : "(not a string)");
+		w->labels[w->n_labels++] = xstrdup(v);
+	}
+	return 0;
+}
+
 static int parse_flags(struct ctx *x, const config_setting_t *root, struct cfg_watch *w)
 {
 	static const struct { const char *name; size_t off; } ints[] = {
@@ -66,7 +93,8 @@ static int parse_flags(struct ctx *x, const config_setting_t *root, struct cfg_w
 		if (rc < 0)
 			return rc;
 	}
-	return parse_disable(x, g, w);
+	int rc = parse_disable(x, g, w);
+	return rc < 0 ? rc : parse_labels(x, g, w);
 }
 
 static int parse_rung(struct ctx *x, const config_setting_t *e, int idx, struct cfg_watch *w)
@@ -146,6 +174,9 @@ void cfg_watch_free(struct cfg_watch *w)
 	for (size_t i = 0; i < w->n_disable; i++)
 		free(w->disable[i]);
 	free(w->disable);
+	for (size_t i = 0; i < w->n_labels; i++)
+		free(w->labels[i]);
+	free(w->labels);
 	for (size_t i = 0; i < w->n_rungs; i++) {
 		free(w->rungs[i].name);
 		free(w->rungs[i].flag);

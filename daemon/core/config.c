@@ -82,6 +82,7 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "flags.link_broken_errors",      "int",    "5", true },
 	{ "flags.no_action_items_grace_days", "int", "2", true },
 	{ "flags.long_horizon_days",       "int",    "30", true },
+	{ "flags.labels",                  "list",   "(none)", true },
 	{ "escalation",                    "group",  "(defaults below)", true },
 	{ "escalation.enabled",            "bool",   "true", true },
 	{ "escalation.rungs",              "list",   "(one rung: overdue-30)", true },

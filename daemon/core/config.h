@@ -75,6 +75,9 @@ struct cfg_watch {
 	int link_broken_errors;      /* 5: consecutive refused writes */
 	int no_action_items_grace_days; /* 2 */
 	int long_horizon_days;       /* 30 */
+	char **labels;               /* flag kinds shown as closeloop:<kind> labels
+	                                on tickets (and "escalated"); none = off */
+	size_t n_labels;
 	bool escalation_enabled;     /* true */
 	struct cfg_rung *rungs;      /* default: one rung overdue-30 -> platform_lead */
 	size_t n_rungs;

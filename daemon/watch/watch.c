@@ -13,6 +13,7 @@
  *     counted); the next run starts from the ledger's state again.
  */
 #include "watch.h"
+#include "watch_internal.h"
 #include "connector.h"
 #include "db.h"
 #include "log.h"
@@ -20,40 +21,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum watch_state {
-	WATCH_IDLE = 0,
-	WATCH_FLAGS,   /* closeloop_flags_compute in flight */
-	WATCH_ARM,     /* closeloop_escalation_arm in flight */
-	WATCH_CLAIM,   /* closeloop_escalation_claim in flight */
-	WATCH_SEND,    /* sends and their closeloop_escalation_done in flight */
-};
-
-struct waiter {
-	watch_done_cb cb;
-	void *arg;
-};
-
-struct watch {
-	uv_loop_t *loop;
-	struct db *db;
-	struct connector **conns;
-	size_t n_conns;
-	const struct config *cfg;
-	char *by;
-	enum watch_state state;
-	uv_timer_t timer, stop_timer;
-	int closes;
-	int sends;                 /* escalations of this run not yet recorded */
-	int errors;                /* of the current run */
-	struct waiter *cur, *next; /* callers of this run / of the one after */
-	size_t n_cur, n_next;
-	bool again;                /* another run asked for while busy */
-	bool stopping;
-	void (*stopped_cb)(void *);
-	void *stopped_arg;
-	struct watch_stats stats;
-};
 
 /* One escalation being sent. */
 struct watch_send {
@@ -68,9 +35,8 @@ static const char SQL_DONE[] =
 	"SELECT closeloop_escalation_done($1::bigint, $2, $3, $4, $5, $6::timestamptz)";
 
 static void run_start(struct watch *w);
-static void run_finish(struct watch *w);
 
-static void set_state(struct watch *w, enum watch_state s)
+void watch_set_state(struct watch *w, enum watch_state s)
 {
 	switch (s) {
 	case WATCH_IDLE:
@@ -78,6 +44,9 @@ static void set_state(struct watch *w, enum watch_state s)
 	case WATCH_ARM:
 	case WATCH_CLAIM:
 	case WATCH_SEND:
+	case WATCH_LABEL_PLAN:
+	case WATCH_LABEL_CLAIM:
+	case WATCH_LABEL_SEND:
 		w->state = s;
 		break;
 	default:
@@ -112,7 +81,7 @@ static void on_done(struct db *db, const PGresult *res, const char *err, void *a
 	}
 	send_free(s);
 	if (--w->sends == 0)
-		run_finish(w);
+		watch_labels_start(w);
 }
 
 /* Record the outcome; state is "sent", "failed" or "unknown". */
@@ -183,7 +152,7 @@ static void on_found(struct connector *c, const struct conn_result *res,
 	}
 }
 
-static struct connector *find_conn(const struct watch *w, const char *name)
+struct connector *watch_find_conn(const struct watch *w, const char *name)
 {
 	for (size_t i = 0; i < w->n_conns; i++)
 		if (strcmp(w->conns[i]->name, name) == 0)
@@ -191,7 +160,7 @@ static struct connector *find_conn(const struct watch *w, const char *name)
 	return NULL;
 }
 
-static char *col(const PGresult *res, int r, int c)
+char *watch_col(const PGresult *res, int r, int c)
 {
 	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
 }
@@ -202,21 +171,21 @@ static void send_start(struct watch *w, const PGresult *res, int r)
 	struct watch_send *s = xcalloc(1, sizeof(*s));
 	s->w = w;
 	s->id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-	s->connector = xstrdup(col(res, r, 2));
-	s->target = xstrdup(col(res, r, 3));
-	s->ref.key = xstrdup(col(res, r, 4));
-	s->marker = xstrdup(col(res, r, 5));
-	const char *days = col(res, r, 16);
+	s->connector = xstrdup(watch_col(res, r, 2));
+	s->target = xstrdup(watch_col(res, r, 3));
+	s->ref.key = xstrdup(watch_col(res, r, 4));
+	s->marker = xstrdup(watch_col(res, r, 5));
+	const char *days = watch_col(res, r, 16);
 	struct watch_esc e = {
-		.rung = col(res, r, 6), .flag = col(res, r, 7), .recipient = col(res, r, 8),
-		.login = col(res, r, 9), .platform = col(res, r, 10), .title = col(res, r, 12),
-		.pm_ref = col(res, r, 13), .pm_title = col(res, r, 14), .due = col(res, r, 15),
+		.rung = watch_col(res, r, 6), .flag = watch_col(res, r, 7), .recipient = watch_col(res, r, 8),
+		.login = watch_col(res, r, 9), .platform = watch_col(res, r, 10), .title = watch_col(res, r, 12),
+		.pm_ref = watch_col(res, r, 13), .pm_title = watch_col(res, r, 14), .due = watch_col(res, r, 15),
 		.days = days ? (int)strtol(days, NULL, 10) : 0, .id = s->id, .marker = s->marker,
 	};
 	s->identity = watch_esc_identity(&e);
 	s->body = watch_esc_message(&e);
 	w->sends++;
-	s->conn = find_conn(w, s->connector);
+	s->conn = watch_find_conn(w, s->connector);
 	if (!s->conn) {
 		char *m = xasprintf("connector '%s' is not configured", s->connector);
 		send_record(s, "failed", m, NULL);
@@ -244,20 +213,20 @@ static void on_claim(struct db *db, const PGresult *res, const char *err, void *
 	if (err) {
 		log_error("escalation: claim failed: %s", err);
 		w->errors++;
-		run_finish(w);
+		watch_labels_start(w);
 		return;
 	}
 	int n = PQntuples(res);
 	if (n == 0) {
-		run_finish(w);
+		watch_labels_start(w);
 		return;
 	}
-	set_state(w, WATCH_SEND);
+	watch_set_state(w, WATCH_SEND);
 	w->sends = 1; /* held while starting, so an early finish cannot end the run */
 	for (int i = 0; i < n; i++)
 		send_start(w, res, i);
 	if (--w->sends == 0)
-		run_finish(w);
+		watch_labels_start(w);
 }
 
 static void claim(struct watch *w)
@@ -266,7 +235,7 @@ static void claim(struct watch *w)
 	snprintf(limit, sizeof(limit), "%d", WATCH_CLAIM_MAX);
 	snprintf(lease, sizeof(lease), "%d", WATCH_LEASE_S);
 	const char *p[4] = { NULL, w->by, limit, lease };
-	set_state(w, WATCH_CLAIM);
+	watch_set_state(w, WATCH_CLAIM);
 	if (db_query(w->db, watch_sql_claim, 4, p, on_claim, w) < 0)
 		on_claim(w->db, NULL, "ledger connection is closing", w);
 }
@@ -278,7 +247,7 @@ static void on_arm(struct db *db, const PGresult *res, const char *err, void *ar
 	if (err) {
 		log_error("escalation: arming the ladder failed: %s", err);
 		w->errors++;
-		run_finish(w);
+		watch_labels_start(w);
 		return;
 	}
 	long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -296,7 +265,7 @@ static void on_flags(struct db *db, const PGresult *res, const char *err, void *
 	if (err) {
 		log_error("flags: computation failed: %s", err);
 		w->errors++;
-		run_finish(w);
+		watch_run_finish(w);
 		return;
 	}
 	struct buf b = { .max = 4096 };
@@ -318,12 +287,12 @@ static void on_flags(struct db *db, const PGresult *res, const char *err, void *
 		         b.data ? b.data : "", truncated ? ", ..." : "");
 	buf_free(&b);
 	if (!w->cfg->watch.escalation_enabled || w->cfg->watch.n_rungs == 0) {
-		run_finish(w);
+		watch_labels_start(w);
 		return;
 	}
 	char *rungs = watch_rungs_json(&w->cfg->watch);
 	const char *p[3] = { NULL, rungs, w->by };
-	set_state(w, WATCH_ARM);
+	watch_set_state(w, WATCH_ARM);
 	if (db_query(w->db, watch_sql_arm, 3, p, on_arm, w) < 0)
 		on_arm(w->db, NULL, "ledger connection is closing", w);
 	free(rungs);
@@ -334,7 +303,7 @@ static void run_start(struct watch *w)
 	char *opts = watch_flags_options_json(&w->cfg->watch);
 	const char *p[3] = { NULL, opts, w->by };
 	w->errors = 0;
-	set_state(w, WATCH_FLAGS);
+	watch_set_state(w, WATCH_FLAGS);
 	if (db_query(w->db, watch_sql_flags, 3, p, on_flags, w) < 0)
 		on_flags(w->db, NULL, "ledger connection is closing", w);
 	free(opts);
@@ -342,12 +311,12 @@ static void run_start(struct watch *w)
 
 static void maybe_stopped(struct watch *w);
 
-static void run_finish(struct watch *w)
+void watch_run_finish(struct watch *w)
 {
 	struct waiter *done = w->cur;
 	size_t n = w->n_cur;
 	int errors = w->errors;
-	set_state(w, WATCH_IDLE);
+	watch_set_state(w, WATCH_IDLE);
 	w->stats.runs++;
 	log_debug("watch: run finished (%d error(s))", errors);
 	if (errors)
@@ -468,7 +437,7 @@ static void maybe_stopped(struct watch *w)
 static void on_stop_timeout(uv_timer_t *h)
 {
 	struct watch *w = h->data;
-	if (w->state != WATCH_SEND)
+	if (w->state != WATCH_SEND && w->state != WATCH_LABEL_SEND)
 		return;
 	log_warn("watch: escalations still in flight at stop; cancelling them");
 	for (size_t i = 0; i < w->n_conns; i++)

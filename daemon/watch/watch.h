@@ -40,6 +40,7 @@ struct watch_stats {
 	uint64_t flags_raised, flags_cleared;
 	uint64_t escalations_armed, escalations_sent, escalations_failed,
 	         escalations_unknown;
+	uint64_t labels_added, labels_removed, label_errors;
 };
 
 /* conns[0..n) belong to the caller and outlive the watch; cfg must outlive
@@ -84,6 +85,12 @@ char *watch_flags_options_json(const struct cfg_watch *cw);
 /* The p_rungs JSON of closeloop_escalation_arm ("[]" when escalation is
  * disabled).  Caller frees. */
 char *watch_rungs_json(const struct cfg_watch *cw);
+
+/* The p_opts JSON of closeloop_labels_plan (sql/013): the prefix
+ * "closeloop:", the kinds of flags.labels, and the names of conns[0..n)
+ * whose connector has the label operation.  Caller frees. */
+char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *const *conns,
+                                size_t n_conns);
 
 /* What an escalation says, from one row of closeloop_escalation_claim. */
 struct watch_esc {

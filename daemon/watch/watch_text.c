@@ -1,6 +1,7 @@
 /* watch_text.c — the pure parts of watch.h: option JSON for the ledger
  * functions, the escalation comment, and the blocking `flags --once`. */
 #include "watch.h"
+#include "connector.h"
 #include "db.h"
 
 #include <errno.h>
@@ -58,6 +59,22 @@ char *watch_rungs_json(const struct cfg_watch *cw)
 		json_object_array_add(a, o);
 	}
 	return json_take(a);
+}
+
+char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *const *conns,
+                                size_t n_conns)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *kinds = json_object_new_array(), *names = json_object_new_array();
+	for (size_t i = 0; i < cw->n_labels; i++)
+		json_object_array_add(kinds, json_object_new_string(cw->labels[i]));
+	for (size_t i = 0; i < n_conns; i++)
+		if (conns[i]->ops->label)
+			json_object_array_add(names, json_object_new_string(conns[i]->name));
+	json_object_object_add(o, "prefix", json_object_new_string("closeloop:"));
+	json_object_object_add(o, "kinds", kinds);
+	json_object_object_add(o, "connectors", names);
+	return json_take(o);
 }
 
 char *watch_esc_identity(const struct watch_esc *e)

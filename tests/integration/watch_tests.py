@@ -24,7 +24,7 @@ def _comments(sim, number):
     return sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, number))
 
 
-def _setup(cl, name):
+def _setup(cl, name, flags=""):
     """Database, simulator, directory and config (flags every 10 s, debug
     log); one postmortem with one item 31 days overdue, synced to a ticket.
     Returns (workdir, dsn, sim, config, issue number)."""
@@ -36,7 +36,7 @@ def _setup(cl, name):
                       people=[("rf", "R. F.", "rf-gh")])
     config = os.path.join(wd, "closeloop.conf")
     H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
-                   extra="flags = { interval = 10; };\n")
+                   extra="flags = { interval = 10; %s};\n" % flags)
     text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
     with open(config, "w") as f:
         f.write(text)
@@ -128,6 +128,71 @@ def test_watch_unknown_comment_outcome_is_not_sent_twice(cl):
         row = H.psql(dsn, "SELECT attempts, outcome FROM escalation")
         _assert(row == [["2", "found the comment of an earlier attempt"]], "escalation: %r" % row)
         _assert(sim.stats().get("comment") == 1, "one comment POST: %r" % sim.stats())
+    finally:
+        if d:
+            d.stop()
+        sim.stop()
+
+
+def _labels(sim, number):
+    return [i for i in sim.issues(REPO) if i["number"] == number][0]["labels"]
+
+
+def _label_names(sim, number):
+    return sorted(lab["name"] for lab in _labels(sim, number))
+
+
+def test_watch_flag_labels_follow_the_flags_and_spare_human_labels(cl):
+    """flags.labels = overdue, escalated: the overdue ticket gets
+    closeloop:overdue and, once escalated, closeloop:escalated; labels a
+    person set (one in closeloop's namespace too) stay; a restart writes
+    nothing again; a later update of the ticket's labels by reconcile keeps
+    them; moving the due date out takes both off again."""
+    wd, dsn, sim, config, number = _setup(cl, "watch_labels",
+                                          flags='labels = [ "overdue", "escalated" ]; ')
+    d = None
+    try:
+        sim.edit(REPO, number, {"labels": [lab["name"] for lab in _labels(sim, number)]
+                                + ["team: sre", "closeloop:ownerless"]})
+        human = ["closeloop:ownerless", "team: sre"]
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM ticket_label WHERE applied") == "2",
+                        timeout=60)
+        _assert(ok, "two labels applied:\n" + d.log()[-2500:])
+        names = _label_names(sim, number)
+        for want in ["closeloop:escalated", "closeloop:overdue"] + human:
+            _assert(want in names, "%s on the ticket: %r" % (want, names))
+        _assert(d.stop() == 0, "clean stop")
+        writes = sim.stats().get("label")
+        _assert(writes == 2, "two label writes: %r" % sim.stats())
+
+        # restart: two more runs, no label write
+        d = H.Daemon(config, os.path.join(wd, "daemon-restart.log"))
+        ok = H.wait_for(lambda: d.log().count("watch: run finished") >= 2, timeout=60)
+        _assert(ok, "two runs after the restart:\n" + d.log()[-2000:])
+        _assert(sim.stats().get("label") == 2, "no label write after the restart: %r" % sim.stats())
+
+        # reconcile rewrites the labels (priority is a label on GitHub):
+        # the flag labels it did not pull yet are kept (remote_extra)
+        H.psql(dsn, "UPDATE action_item SET priority = 'P0' WHERE id = 1")
+        ok = H.wait_for(lambda: "priority: P0" in _label_names(sim, number), timeout=30)
+        _assert(ok, "priority pushed:\n" + d.log()[-2000:])
+        names = _label_names(sim, number)
+        for want in ["closeloop:escalated", "closeloop:overdue"] + human:
+            _assert(want in names, "%s kept by the update: %r" % (want, names))
+
+        # the due date moves out: overdue clears, both labels come off
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date + 10 WHERE id = 1")
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM ticket_label WHERE applied") == "0",
+                        timeout=60)
+        _assert(ok, "labels taken off:\n" + d.log()[-2500:])
+        names = _label_names(sim, number)
+        _assert(not any(n in names for n in ("closeloop:escalated", "closeloop:overdue")),
+                "flag labels gone: %r" % names)
+        _assert(all(n in names for n in human), "human labels stay: %r" % names)
+        _assert(d.stop() == 0, "clean stop")
+        d = None
+        _assert(sim.stats().get("label") == 4, "four label writes in all: %r" % sim.stats())
     finally:
         if d:
             d.stop()

@@ -57,6 +57,8 @@ ROUTES = [
     ("rissue", re.compile(r"^/repositories/(\d+)/issues/(\d+)$")),
     ("comments", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")),
     ("rcomments", re.compile(r"^/repositories/(\d+)/issues/(\d+)/comments$")),
+    ("ilabels", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/labels$")),
+    ("ilabel", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/labels/(.+)$")),
     ("rate_limit", re.compile(r"^/rate_limit$")),
     ("search_issues", re.compile(r"^/search/issues$")),
 ]
@@ -185,7 +187,7 @@ class State:
                     self.seed(json.load(f))
 
     def reset_stats(self):
-        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "search": 0,
+        self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "search": 0, "label": 0,
                       "other": 0,
                       "not_modified": 0, "rate_limited": 0, "secondary_limited": 0, "faults": 0,
                       "by_status": {}, "total": 0}
@@ -652,6 +654,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def send(self, resp):
+        self.release_slot()
         if resp.drop:
             self.close_connection = True
             try:
@@ -711,11 +714,20 @@ class Handler(BaseHTTPRequestHandler):
             self.count(kind, resp)
             self.send(resp)
             return
+        # the slot is given back before the answer goes out (send), as a
+        # request is over for GitHub once it answers: a client that sends
+        # its next write the moment it reads this answer must not find it
+        # still "in flight" (a thread race that refused it under load)
+        self.slot = slot
         try:
             self.dispatch_api(method, path, url, query, raw, kind)
         finally:
-            if slot:
-                self.write_end()
+            self.release_slot()
+
+    def release_slot(self):
+        if getattr(self, "slot", None):
+            self.slot = None
+            self.write_end()
 
     def dispatch_api(self, method, path, url, query, raw, kind):
         st = self.server.state
@@ -754,6 +766,8 @@ class Handler(BaseHTTPRequestHandler):
                     return {"GET": "list", "POST": "comment"}.get(method, "other")
                 if name == "search_issues":
                     return "search" if method == "GET" else "other"
+                if name in ("ilabels", "ilabel"):
+                    return "label" if method in ("POST", "DELETE") else "other"
         return "other"
 
     def count(self, kind, resp, faulted=False):
@@ -1069,6 +1083,10 @@ class Handler(BaseHTTPRequestHandler):
         if name in ("comments", "rcomments"):
             return self.comments(r, repo, int(rest[0]), method, raw_query, query,
                                  data if method == "POST" else None)
+        if name in ("ilabels", "ilabel"):
+            return self.issue_labels(r, repo, int(rest[0]), method,
+                                     rest[1] if name == "ilabel" else None,
+                                     data if method == "POST" else None)
         if name in ("issue", "rissue") and method in ("GET", "PATCH"):
             issue = st.resolve(repo, int(rest[0]))
             if method == "PATCH":
@@ -1125,6 +1143,38 @@ class Handler(BaseHTTPRequestHandler):
         if link:
             headers["Link"] = link
         return self.conditional(body, headers)
+
+    def issue_labels(self, r, repo, number, method, name, data):
+        """The labels of one issue (docs: "REST API endpoints for labels"):
+        GET lists them; POST {"labels": [...]} adds (a repository label is
+        made for an unknown name; names match case-insensitively; a label
+        already there changes nothing) and answers 200 with every label of
+        the issue; DELETE .../labels/{name} takes one off and answers 200
+        with the rest, or 404 "Label does not exist" when the issue lacks
+        it.  A change bumps the issue's updated_at."""
+        st = self.server.state
+        issue = st.resolve(repo, number)
+        doc = "https://docs.github.com/rest/issues/labels"
+        now = int(st.now())
+        if method == "POST" and name is None:
+            if not isinstance(data, dict) or "labels" not in data:
+                raise ApiError(422, "Invalid request.\n\n\"labels\" wasn't supplied.",
+                               doc=doc + "#add-labels-to-an-issue")
+            have = {n.lower() for n in issue["labels"]}
+            for n in st.label_names(repo, data["labels"]):
+                if n.lower() not in have:
+                    issue["labels"].append(n)
+                    issue["updated_at"] = max(now, issue["updated_at"])
+        elif method == "DELETE" and name is not None:
+            keep = [n for n in issue["labels"] if n.lower() != name.lower()]
+            if len(keep) == len(issue["labels"]):
+                raise ApiError(404, "Label does not exist", doc=doc + "#remove-a-label-from-an-issue")
+            issue["labels"] = keep
+            issue["updated_at"] = max(now, issue["updated_at"])
+        elif method != "GET" or name is not None:
+            raise ApiError(404, "Not Found", doc=DOCS)
+        return Response(200, dumps([r.label(repo, n) for n in issue["labels"]]),
+                        {"Content-Type": "application/json; charset=utf-8"})
 
     @staticmethod
     def comment_json(r, issue, c):

@@ -262,6 +262,25 @@ class SimTest(unittest.TestCase):
         self.assertEqual(st, 404)
         self.assertEqual(self.admin("GET", "/_sim/stats")["comment"], 6)  # 422 and 404 included
 
+    def test_issue_labels_add_and_remove_one(self):
+        issue, _ = self.create("acme/k8s", title="x", labels=["bug"])
+        n = issue["number"]
+        path = "/repos/acme/k8s/issues/%d/labels" % n
+        st, _, got, _ = self.c.request("POST", path, {"labels": ["closeloop:overdue"]})
+        self.assertEqual(st, 200, got)
+        self.assertEqual([l["name"] for l in got], ["bug", "closeloop:overdue"])
+        st, _, got, _ = self.c.request("POST", path, {"labels": ["CLOSELOOP:overdue"]})
+        self.assertEqual([l["name"] for l in got], ["bug", "closeloop:overdue"])  # already there
+        st, _, got, _ = self.c.request("DELETE", path + "/closeloop%3Aoverdue")
+        self.assertEqual((st, [l["name"] for l in got]), (200, ["bug"]))
+        st, _, got, _ = self.c.request("DELETE", path + "/closeloop%3Aoverdue")
+        self.assertEqual((st, got["message"]), (404, "Label does not exist"))
+        st, _, got, _ = self.c.request("DELETE", "/repos/acme/k8s/issues/99/labels/bug")
+        self.assertEqual((st, got["message"]), (404, "Not Found"))
+        st, _, got, _ = self.c.request("POST", path, {"nolabels": []})
+        self.assertEqual(st, 422)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["label"], 6)
+
     def test_known_users_drop_unknown_assignees(self):
         self.admin("POST", "/_sim/seed", {"users": ["alice", "Bob"]})
         issue, _ = self.create("a/b", title="x", assignees=["bob", "mallory"])

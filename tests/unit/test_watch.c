@@ -296,6 +296,76 @@ static void test_escalation_ladder(void **state)
 	pgtest_drop(&t);
 }
 
+/* The closeloop:* label rows (sql/013): want follows the open flags of
+ * the labelled kinds on linked tickets of connectors with labels; a claim
+ * is taken once within its lease; a success records applied and the
+ * connector's extra, a failure is retried; a label closeloop put on comes
+ * off when its flag clears, and one it never put on is never taken off. */
+static void test_ticket_labels(void **state)
+{
+	(void)state;
+	struct pgtest_db t;
+	if (!pgtest_create(&t, "watch_labels", true))
+		return;
+	struct cfg_watch cw = default_watch();
+	seed(t.conn);
+	const char *plan = "SELECT closeloop_labels_plan(" T0 " + $1::interval, $2::jsonb)";
+	const char *claim = "SELECT coalesce(string_agg(r_label || '/' || r_on || '/' || r_remote_key, ','"
+	                    " ORDER BY r_label), '') FROM closeloop_labels_claim(" T0 " + $1::interval,"
+	                    " 'test', 50, 600)";
+	const char *opts = "{\"kinds\": [\"overdue\", \"owner_inactive\", \"escalated\"],"
+	                   " \"connectors\": [\"gh\"]}";
+	/* B (linked, owner bob inactive) is overdue from +11 days; C is
+	 * overdue too, but its ticket link is broken: no label there */
+	free(flags_at(t.conn, &cw, "11 days 12 hours"));
+	const char *p[2] = { "11 days 12 hours", opts };
+	assert_int_equal(pgtest_long(t.conn, plan, 2, p), 2);
+	assert_int_equal(pgtest_long(t.conn, plan, 2, p), 0); /* idempotent */
+	char *got = pgtest_value(t.conn, claim, 1, p);
+	assert_string_equal(got, "closeloop:overdue/true/acme/k8s#2,closeloop:owner_inactive/true/acme/k8s#2");
+	free(got);
+	got = pgtest_value(t.conn, claim, 1, p);
+	assert_string_equal(got, ""); /* claimed: nobody else within the lease */
+	free(got);
+
+	/* one succeeds (the connector's extra is stored), one fails */
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FILTER (WHERE closeloop_labels_done(id, true,"
+	                             " label = 'closeloop:overdue', 'HTTP 502', '{\"labels\": "
+	                             "[\"closeloop:overdue\"], \"assignees\": []}', NULL)) FROM ticket_label",
+	                             0, NULL), 2);
+	got = pgtest_value(t.conn, "SELECT remote_extra::text FROM external_link WHERE id = 2", 0, NULL);
+	assert_string_equal(got, "{\"labels\": [\"closeloop:overdue\"], \"assignees\": []}");
+	free(got);
+	got = pgtest_value(t.conn, "SELECT string_agg(label || ' ' || state || ' ' || attempts, ','"
+	                   " ORDER BY label) FROM v_ticket_label", 0, NULL);
+	assert_string_equal(got, "closeloop:overdue done 0,closeloop:owner_inactive pending 1");
+	free(got);
+	got = pgtest_value(t.conn, claim, 1, p); /* the failed one is retried */
+	assert_string_equal(got, "closeloop:owner_inactive/true/acme/k8s#2");
+	free(got);
+
+	/* B's due date moves out: overdue clears, its label comes off; the
+	 * owner_inactive write, whose claim's lease ran out, is taken again */
+	sql(t.conn, "UPDATE action_item SET due_date = " T0 "::date + 40 WHERE title = 'B'");
+	free(flags_at(t.conn, &cw, "12 days"));
+	p[0] = "12 days";
+	assert_int_equal(pgtest_long(t.conn, plan, 2, p), 1);
+	got = pgtest_value(t.conn, claim, 1, p);
+	assert_string_equal(got, "closeloop:overdue/false/acme/k8s#2,"
+	                    "closeloop:owner_inactive/true/acme/k8s#2");
+	free(got);
+	/* labels turned off: owner_inactive, never put on, is no longer wanted
+	 * and nothing is taken off for it; overdue still has to come off */
+	p[1] = "{\"kinds\": [], \"connectors\": []}";
+	assert_int_equal(pgtest_long(t.conn, plan, 2, p), 1);
+	got = pgtest_value(t.conn, "SELECT string_agg(label || ' want=' || want || ' applied=' || applied,"
+	                   " ',' ORDER BY label) FROM ticket_label", 0, NULL);
+	assert_string_equal(got, "closeloop:overdue want=false applied=true,"
+	                    "closeloop:owner_inactive want=false applied=false");
+	free(got);
+	pgtest_drop(&t);
+}
+
 static void test_message(void **state)
 {
 	(void)state;
@@ -331,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_message),
 		cmocka_unit_test(test_flags_raise_clear),
 		cmocka_unit_test(test_escalation_ladder),
+		cmocka_unit_test(test_ticket_labels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
