@@ -32,8 +32,10 @@ static const char *const action_phrases[] = {
 	"todo", "to do", "todos", "prevention", "preventive", "preventative",
 	"preventing it", "preventing this", "preventing recurrence", "prevent it",
 	"prevent this", "prevent recurrence", "prevent future", "to prevent", "improvements", "improvement", "future work",
-	"repair items", "what we are doing", "what we re doing", "what we will do",
-	"going forward",
+	"repair items", "what we are doing", "what we re doing", "what were doing",
+	"what we will do", "going forward", "stop this happening", "stop it happening",
+	"stop this from happening", "stop it from happening", "prevent this happening",
+	"doing about it",
 };
 
 /* win over any action phrase */

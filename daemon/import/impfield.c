@@ -73,8 +73,11 @@ static bool tokenize(const char *s, struct toks *t)
 			continue;
 		}
 		t->v[t->n++] = o;
+		char *w0 = o;
 		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && !sep_byte(*p))
 			*o++ = *p++;
+		if (o - w0 > 1 && o[-1] == '.' && o[-2] != '.')
+			o--;   /* "2026-02-05." ends a sentence */
 		*o++ = '\0';
 	}
 	return true;
@@ -163,10 +166,13 @@ static size_t owner_at(const struct toks *t, size_t i, char **owner)
 {
 	if (i < t->n && t->v[i][0] == '@') {
 		const char *h = t->v[i] + 1;
-		if (!*h)
+		size_t hl = strlen(h);
+		while (hl > 0 && strchr(".:!?", h[hl - 1]))   /* "@farid." ends a sentence */
+			hl--;
+		if (!hl)
 			return 0;
 		free(*owner);
-		*owner = xstrdup(h);
+		*owner = xstrndup(h, hl);
 		return 1;
 	}
 	static const char *const nobody[] = { "unassigned", "none", "nobody", "tbd", "tba",
@@ -214,6 +220,8 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 		size_t skip = 1;
 		if (!strcmp(w, "assigned") || !strcmp(w, "owned"))
 			skip = 2;   /* "assigned to", "owned by" */
+		if (!colon && i + skip < t->n && !strcmp(t->v[i + skip], ","))
+			skip++;     /* "Owner - @pia", "Owner — Tariq" */
 		n = owner_at(t, i + skip, &f->owner);
 		return n ? n + skip : 0;
 	}
@@ -525,6 +533,14 @@ static bool trailing_marker(char *s, int *state)
 			return false;
 		set_state(state, st);
 		s[at] = '\0';
+		/* "... Due: 2026-02-03. Status: closed": the key goes too */
+		size_t e = strlen(s);
+		while (e > 0 && s[e - 1] == ' ')
+			e--;
+		if ((e >= 6 && strncasecmp(s + e - 6, "status", 6) == 0 &&
+		     (e == 6 || s[e - 7] == ' ')) ||
+		    (e >= 5 && strncasecmp(s + e - 5, "state", 5) == 0 && (e == 5 || s[e - 6] == ' ')))
+			s[e - (tolower((unsigned char)s[e - 1]) == 's' ? 6 : 5)] = '\0';
 		return true;
 	}
 	return false;

@@ -30,6 +30,15 @@ static char *split_title(const struct mds_text *t, size_t skip, char **rest)
 	*rest = NULL;
 	const char *text = t->text + skip;
 	size_t ls = skip == 0 ? t->lead_strong : 0;
+	if (ls > 0 && ls >= strlen(text)) {
+		/* all of it a bold label, "**Add a kill switch.**": the label
+		 * without its full stop, as when text follows it */
+		char *title = impt_collapse(text);
+		size_t n = strlen(title);
+		if (n > 1 && title[n - 1] == '.' && title[n - 2] != '.')
+			title[n - 1] = '\0';
+		return title;
+	}
 	if (ls == 0 || ls >= strlen(text)) {
 		/* "Fix X.\nLonger explanation": the first line when it is a
 		 * sentence of its own */
@@ -46,6 +55,14 @@ static char *split_title(const struct mds_text *t, size_t skip, char **rest)
 		}
 		return impt_collapse(text);
 	}
+	/* "**Re-introduce the protection** (done). Why": the marker is the
+	 * title's */
+	const char *a = text + ls;
+	while (*a == ' ')
+		a++;
+	const char *pe = *a == '(' ? strchr(a, ')') : NULL;
+	if (pe && pe - a <= 24 && (pe[1] == '.' || pe[1] == ':'))
+		ls = (size_t)(pe + 1 - text);
 	char *strong = xstrndup(text, ls);
 	char *title = impt_collapse(strong);
 	free(strong);
@@ -355,10 +372,39 @@ static void strip_leading_ref(char *s)
 	memmove(s, s + e, strlen(s + e) + 1);
 }
 
+/* Go-style "TODO(alice): fence writes" / "DONE(bob): ...": the owner and
+ * the state, cut from the title. */
+static void todo_owner(char *title, struct impf_fields *f, int *state)
+{
+	static const char *const marks[] = { "TODO", "DONE", "FIXME", "FIXED", "WIP" };
+	for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
+		size_t l = strlen(marks[i]);
+		if (strncmp(title, marks[i], l) != 0 || title[l] != '(')
+			continue;
+		const char *e = strchr(title + l + 1, ')');
+		if (!e || e - title - (long)l - 1 < 1 || e - title - (long)l - 1 > 40)
+			return;
+		const char *o = title + l + 1;
+		if (*o == '@')
+			o++;
+		if (!f->owner)
+			f->owner = xstrndup(o, (size_t)(e - o));
+		if (*state < 0)
+			*state = !strcmp(marks[i], "FIXME") ? ITEM_STATE_OPEN :
+			         impt_state(marks[i], false);
+		e++;
+		while (*e == ':' || *e == ' ' || *e == '-')
+			e++;
+		memmove(title, e, strlen(e) + 1);
+		return;
+	}
+}
+
 static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf_fields *f,
                           char **rest, int *state)
 {
 	char *title = r->text ? split_title(r->text, r->skip, rest) : xstrdup("");
+	todo_owner(title, f, state);
 	impf_state_markers(title, state);
 	strip_leading_ref(title);
 	impt_strip_markers(title, m);

@@ -52,7 +52,7 @@ static const struct { const char *name; enum imp_col col; } col_names[] = {
 	{ "target date", COL_DUE }, { "eta", COL_DUE }, { "when", COL_DUE },
 	{ "status", COL_STATUS }, { "state", COL_STATUS }, { "done?", COL_STATUS },
 	{ "done", COL_STATUS }, { "id", COL_ID }, { "action id", COL_ID }, { "item id", COL_ID },
-	{ "ai", COL_ID }, { "ai id", COL_ID },
+	{ "ai", COL_ID }, { "ai id", COL_ID }, { "ai #", COL_ID }, { "ai no", COL_ID },
 };
 
 void imp_add_part(struct buf *b, const char *sep, const char *s)
@@ -244,7 +244,9 @@ static void table_header(struct parse *p, const struct mds_node *row)
 		timeline = timeline || strcasestr(row->cells[i].text, "time") ||
 		           strcasecmp(row->cells[i].text, "date") == 0;
 	}
-	bool in_section = p->sec_level && !p->sub_excluded;
+	/* under an action heading, or right after an action label paragraph
+	 * ("**Action Items**" in a Google Docs export) */
+	bool in_section = (p->sec_level && !p->sub_excluded) || p->label_para;
 	/* no title column: Description is the title, else the first column
 	 * that is nothing else */
 	for (size_t i = 0; i < p->n_cols && !title && in_section; i++) {
@@ -353,7 +355,9 @@ static void para(struct parse *p, const struct mds_node *n)
 	} else if (label) {
 		struct impc_info ci;
 		impc_classify(label, &ci);
-		if (ci.cls == IMPC_EXCLUDED) {
+		/* a sentence ending in ':' ("We have already taken some steps:")
+		 * introduces a list; only a short label excludes one */
+		if (ci.cls == IMPC_EXCLUDED && (n->t.lead_strong > 0 || strlen(label) <= 40)) {
 			/* "**What went well**" inside an action section */
 			p->label_para = 0;
 			p->base_depth = -1;
@@ -419,7 +423,9 @@ static void list_item(struct parse *p, const struct mds_node *n)
 	if (label && p->base_depth >= 0 && n->depth == p->base_depth) {
 		struct impc_info ci;
 		impc_classify(label, &ci);
-		if (ci.cls == IMPC_EXCLUDED) {   /* "- **What went well**" */
+		/* a sentence ending in ':' ("We have already taken some steps:")
+		 * introduces a list; only a short label excludes one */
+		if (ci.cls == IMPC_EXCLUDED && (n->t.lead_strong > 0 || strlen(label) <= 40)) {   /* "- **What went well**" */
 			p->label_depth = n->depth;
 			p->label_excluded = true;
 			p->base_depth = -1;

@@ -33,6 +33,9 @@
 #define BLIND_PRECISION 95
 #define BLIND_RECALL 95
 #define BLIND_FIELDS 95
+#define HELDOUT_PRECISION 37
+#define HELDOUT_RECALL 40
+#define HELDOUT_FIELDS 95
 
 struct exp_item {
 	char *file, *state, *title, *owner, *due, *refs;
@@ -389,15 +392,19 @@ static void test_scores(void **state)
 	print_score("format documents", &fm);
 }
 
-/* One document of tests/fixtures/postmortems/blind (the name is the
- * test's state): every item of the truth file found, nothing else, every
+/* One document "SET/NAME" of tests/fixtures/postmortems/blind1 or blind2
+ * (the test's state): every item of SET.truth found, nothing else, every
  * field right. */
 static void test_blind_doc(void **state)
 {
-	const char *doc = *state;
-	char *path = xasprintf("%s/postmortems/blind/%s", FIXTURES, doc);
+	const char *set_doc = *state;
+	size_t sl = strcspn(set_doc, "/");
+	const char *doc = set_doc + sl + 1;
+	char *path = xasprintf("%s/postmortems/%s", FIXTURES, set_doc);
+	char *truth = xasprintf("%s/postmortems/%.*s.truth", FIXTURES, (int)sl, set_doc);
 	size_t n;
-	struct exp_item *ex = load_expected(FIXTURES "/postmortems/blind.truth", doc, &n);
+	struct exp_item *ex = load_expected(truth, doc, &n);
+	free(truth);
 	struct imp_postmortem *pm = parse_ok(path);
 	struct score s = { 0 };
 	score_pm(doc, pm, ex, n, &s);
@@ -410,38 +417,63 @@ static void test_blind_doc(void **state)
 	free(path);
 }
 
-/* Documents in styles the importer was not tuned on, with a truth file
- * written by hand before they were first imported
- * (tests/fixtures/postmortems/blind.truth).  Every miss and mismatch is
- * printed; the floors are the figures measured after the fixes this set
- * prompted, so a regression fails. */
-static void test_blind_scores(void **state)
+/* Score every document of FIXTURES/postmortems/SET against SET.truth. */
+static void score_set(const char *set, struct score *s)
 {
-	UNUSED(state);
-	const char *dir = FIXTURES "/postmortems/blind";
-	struct score s = { 0 };
+	char *dir = xasprintf("%s/postmortems/%s", FIXTURES, set);
+	char *truth = xasprintf("%s/postmortems/%s.truth", FIXTURES, set);
 	size_t n;
 	char **files = list_dir(dir, &n);
 	for (size_t i = 0; i < n; i++) {
 		char *path = xasprintf("%s/%s", dir, files[i]);
 		size_t ne;
-		struct exp_item *e = load_expected(FIXTURES "/postmortems/blind.truth", files[i], &ne);
+		struct exp_item *e = load_expected(truth, files[i], &ne);
 		struct imp_postmortem *pm = NULL;
 		char err[512];
 		if (imp_parse_file(path, &pm, err, sizeof(err)) < 0)
 			print_message("  %s: %s\n", files[i], err);
-		score_pm(files[i], pm, e, ne, &s);
+		score_pm(files[i], pm, e, ne, s);
 		imp_postmortem_free(pm);
 		free_expected(e, ne);
 		free(path);
 		free(files[i]);
 	}
 	free(files);
-	print_score("blind documents (hand-written truth)", &s);
-	assert_true(s.expected >= 52);
+	free(dir);
+	free(truth);
+}
+
+/* Documents in styles the importer had not been tuned on, with a truth
+ * file written by hand before they were first imported.  blind1/ and
+ * blind2/ were measured, then the importer was fixed for what they
+ * showed (their first figures are in docs/import.md); blind3/ was
+ * measured once after those fixes and is not tuned on.  Every miss and
+ * mismatch is printed; the floors are the measured figures, so a
+ * regression fails. */
+static void test_blind_scores(void **state)
+{
+	UNUSED(state);
+	struct score s = { 0 };
+	score_set("blind1", &s);
+	score_set("blind2", &s);
+	print_score("blind1/ + blind2/ (21 documents, hand-written truth, fixed after a first run)",
+	            &s);
+	assert_true(s.expected >= 78);
 	assert_true(s.matched * 100 >= BLIND_PRECISION * s.found);
 	assert_true(s.matched * 100 >= BLIND_RECALL * s.expected);
 	assert_true(s.fields_ok * 100 >= BLIND_FIELDS * s.matched);
+}
+
+static void test_heldout_scores(void **state)
+{
+	UNUSED(state);
+	struct score s = { 0 };
+	score_set("blind3", &s);
+	print_score("blind3/ (7 documents, hand-written truth, never tuned on)", &s);
+	assert_true(s.expected >= 22);
+	assert_true(s.matched * 100 >= HELDOUT_PRECISION * s.found);
+	assert_true(s.matched * 100 >= HELDOUT_RECALL * s.expected);
+	assert_true(s.fields_ok * 100 >= HELDOUT_FIELDS * s.matched);
 }
 
 int main(void)
@@ -457,20 +489,29 @@ int main(void)
 		cmocka_unit_test(test_inline_fields),
 		cmocka_unit_test(test_templated_file),
 		cmocka_unit_test(test_scores),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"atlassian-postmortem.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"etsy-morgue.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"github-issue-postmortem.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"gitlab-incident-review.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"incidentio-export.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"jeli-export.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"lessons-to-actions.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"nested-follow-ups.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"next-steps-dates.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"pagerduty-postmortem.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"remediation-status-table.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"setext-headings.md"),
-		cmocka_unit_test_prestate(test_blind_doc, (void *)"sre-workbook-table.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/atlassian-postmortem.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/etsy-morgue.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/github-issue-postmortem.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/gitlab-incident-review.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/incidentio-export.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/jeli-export.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/lessons-to-actions.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/nested-follow-ups.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/next-steps-dates.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/pagerduty-postmortem.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/remediation-status-table.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/setext-headings.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/sre-workbook-table.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/capa.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/cloudflare-blog.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/gdocs-export.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/go-todo.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/monzo-style.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/retro-numbered-checkboxes.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/table-done-column.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/bold-remediation-items.md"),
 		cmocka_unit_test(test_blind_scores),
+		cmocka_unit_test(test_heldout_scores),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
