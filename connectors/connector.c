@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include "http.h"
 
 const char *conn_status_name(enum conn_status s)
 {
@@ -51,6 +52,7 @@ void conn_remote_free(struct conn_remote *r)
 static const struct conn_type *const builtin_types[] = {
 	&github_conn_type,
 	&servicenow_conn_type,
+	&jira_conn_type,
 };
 
 #define CONN_EXTRA_TYPES 4
@@ -158,4 +160,51 @@ void connector_destroy(struct connector *c)
 {
 	if (c)
 		c->ops->destroy(c);
+}
+
+/* ---- helpers the connectors share ---- */
+
+char *conn_basic_auth_header(const char *cred)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(cred);
+	struct buf b = { 0 };
+	if (buf_appendf(&b, "Authorization: Basic ") < 0)
+		abort();
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)cred[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)cred[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)cred[i + 2];
+		char q[4] = { tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+		              i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '=' };
+		if (buf_append(&b, q, 4) < 0)
+			abort();
+	}
+	return buf_steal(&b);
+}
+
+int64_t conn_backoff_ms(uint64_t *rng, int64_t base_ms, int64_t max_ms, int attempt)
+{
+	int64_t d = base_ms;
+	for (int i = 1; i < attempt && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	*rng ^= *rng << 13;
+	*rng ^= *rng >> 7;
+	*rng ^= *rng << 17;
+	int64_t half = d / 2;
+	return half + (half > 0 ? (int64_t)(*rng % (uint64_t)(half + 1)) : 0);
+}
+
+int64_t conn_retry_after_ms(const struct http_response *resp)
+{
+	const char *v = http_response_header(resp, "Retry-After");
+	char *end = NULL;
+	if (!v)
+		return -1;
+	long long n = strtoll(v, &end, 10);
+	return end != v && *end == '\0' && n >= 0 && n < 86400 ? n * 1000 : -1;
 }

@@ -330,6 +330,11 @@ struct conn_type {
 	/* Is target one this tracker can serve?  NULL when good, else a static
 	 * phrase of what is expected ("a repository \"owner/name\""). */
 	const char *(*target_check)(const char *target);
+	/* Is the secret (token_file / token_env) in the form this tracker
+	 * takes, given the type's options in opt->type_opts (opt->token is not
+	 * set)?  NULL when good, else a static phrase of what is expected
+	 * (Jira Cloud: "email:api_token").  May be NULL: any bare token. */
+	const char *(*token_check)(const char *token, const struct conn_options *opt);
 	/* Column of the ledger's person table that holds a person's identity
 	 * in this tracker ("github_login"); reconcile maps owners through it. */
 	const char *person_ident;
@@ -371,8 +376,25 @@ int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
                   struct http_client *http, const struct conn_options *opt) MUST_CHECK;
 void connector_destroy(struct connector *c);
 
+/* ---- helpers the connectors share ---- */
+
+struct http_response;
+
+/* "Authorization: Basic <base64 of cred>" (RFC 7617: cred is
+ * "user:password", e.g. ServiceNow's user or Jira Cloud's
+ * email:api_token).  Heap; it holds the secret: never log it. */
+char *conn_basic_auth_header(const char *cred);
+/* Back-off before retry number attempt (1 = the first retry): base_ms
+ * doubled per attempt, at most max_ms, with equal jitter (uniform in
+ * [d/2, d], xorshift64 on *rng, which must not be 0).  Milliseconds. */
+int64_t conn_backoff_ms(uint64_t *rng, int64_t base_ms, int64_t max_ms, int attempt);
+/* Retry-After of resp in ms (delta-seconds form, RFC 9110 10.2.3, under
+ * a day), or -1 when absent or in another form. */
+int64_t conn_retry_after_ms(const struct http_response *resp);
+
 /* Registry rows, one per tracker file. */
 extern const struct conn_type github_conn_type;
 extern const struct conn_type servicenow_conn_type;
+extern const struct conn_type jira_conn_type;
 
 #endif

@@ -141,12 +141,15 @@ static struct json_object *labels_json(const struct item_fields *want,
 		json_object_array_add(arr, json_object_new_string(l));
 		free(l);
 	}
-	if (creating && ctx && ctx->token) {
+	/* the token and postmortem labels on every label write: PUT replaces
+	 * the labels, and the token is how a lost create is found again */
+	UNUSED(creating);
+	if (ctx && ctx->token) {
 		char *l = label_of(JIRA_TOKEN_LABEL, ctx->token);
 		json_object_array_add(arr, json_object_new_string(l));
 		free(l);
 	}
-	if (creating && ctx && ctx->postmortem_ref) {
+	if (ctx && ctx->postmortem_ref) {
 		char *l = label_of(JIRA_PM_LABEL, ctx->postmortem_ref);
 		json_object_array_add(arr, json_object_new_string(l));
 		free(l);
@@ -382,12 +385,17 @@ static const char *const LIST_FIELDS[] = {
 
 struct json_object *jira_search_body(const char *jql, const char *next_token)
 {
+	return jira_search_body_n(jql, next_token, 100);
+}
+
+struct json_object *jira_search_body_n(const char *jql, const char *next_token, int max)
+{
 	struct json_object *b = json_object_new_object(), *f = json_object_new_array();
 	add_str(b, "jql", jql);
 	for (size_t i = 0; i < ARRAY_SIZE(LIST_FIELDS); i++)
 		json_object_array_add(f, json_object_new_string(LIST_FIELDS[i]));
 	json_object_object_add(b, "fields", f);
-	json_object_object_add(b, "maxResults", json_object_new_int(100));
+	json_object_object_add(b, "maxResults", json_object_new_int(max));
 	if (next_token)
 		add_str(b, "nextPageToken", next_token);
 	return b;
@@ -395,9 +403,54 @@ struct json_object *jira_search_body(const char *jql, const char *next_token)
 
 struct json_object *jira_transition_body(const char *id)
 {
+	return jira_transition_body_res(id, NULL);
+}
+
+struct json_object *jira_transition_body_res(const char *id, const char *resolution)
+{
 	struct json_object *b = json_object_new_object();
 	json_object_object_add(b, "transition", obj1("id", id));
+	if (resolution) {
+		struct json_object *f = json_object_new_object();
+		json_object_object_add(f, "resolution", obj1("name", resolution));
+		json_object_object_add(b, "fields", f);
+	}
 	return b;
+}
+
+/* The transition of id in a GET .../transitions?expand=transitions.fields
+ * answer, or NULL. */
+static struct json_object *transition_by_id(struct json_object *answer, const char *id)
+{
+	struct json_object *arr = NULL;
+	if (!json_object_object_get_ex(answer, "transitions", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *t = json_object_array_get_idx(arr, i);
+		if (str_eq(get_str(t, "id", NULL), id))
+			return t;
+	}
+	return NULL;
+}
+
+const char *jira_transition_resolution(struct json_object *answer, const char *id,
+                                       const char *want)
+{
+	struct json_object *t = transition_by_id(answer, id), *fields = NULL, *res = NULL,
+	                   *allowed = NULL;
+	if (!t || !json_object_object_get_ex(t, "fields", &fields) ||
+	    !json_object_object_get_ex(fields, "resolution", &res) ||
+	    !json_object_object_get_ex(res, "allowedValues", &allowed) ||
+	    !json_object_is_type(allowed, json_type_array))
+		return NULL;
+	bool wont = str_eq(want, "wont_do");
+	for (size_t i = 0; i < json_object_array_length(allowed); i++) {
+		const char *name = get_str(json_object_array_get_idx(allowed, i), "name", NULL);
+		if (name && is_wont(name) == wont)
+			return name;
+	}
+	return NULL;
 }
 
 struct json_object *jira_comment_body(const char *md)
@@ -431,4 +484,9 @@ char *jira_jql_token(const char *project, const char *token)
 	char *q = xasprintf("project = %s AND labels = \"%s\"", project, l);
 	free(l);
 	return q;
+}
+
+char *jira_jql_newest(const char *project)
+{
+	return xasprintf("project = %s ORDER BY created DESC", project);
 }

@@ -24,7 +24,8 @@
  *   <-> assignee.accountId; due_date <-> duedate; state <- statusCategory
  *   + resolution (done with a "won't" resolution = wont_do) -> transition;
  *   the create token <-> label "closeloop-<token>"; the postmortem
- *   reference -> label "postmortem-<ref>" (written at create only).
+ *   reference -> label "postmortem-<ref>" (both written with every label
+ *   write, since PUT replaces the labels).
  *   Labels closeloop does not manage are kept in conn_remote.extra as
  *   {"labels": [...]} and written back with every label update.
  */
@@ -88,7 +89,18 @@ int jira_pick_transition(struct json_object *answer, const char *want, char **id
  *   POST /rest/api/3/issue/{id}/transitions: {"transition": {"id"}};
  *   POST /rest/api/3/issue/{id}/comment: {"body": ADF of Markdown md}. */
 struct json_object *jira_search_body(const char *jql, const char *next_token);
+/* The same with maxResults = max. */
+struct json_object *jira_search_body_n(const char *jql, const char *next_token, int max);
 struct json_object *jira_transition_body(const char *id);
+/* {"transition": {"id"}, "fields": {"resolution": {"name"}}} when
+ * resolution is not NULL (a transition screen that asks for one). */
+struct json_object *jira_transition_body_res(const char *id, const char *resolution);
+/* The resolution the transition id of a GET .../transitions?expand=
+ * transitions.fields answer asks for on its screen, chosen for want
+ * (wont_do: a "won't" one; done: another): a name from its allowedValues,
+ * or NULL when the screen has no resolution field.  Valid while answer is. */
+const char *jira_transition_resolution(struct json_object *answer, const char *id,
+                                       const char *want);
 struct json_object *jira_comment_body(const char *md);
 
 /* JQL of an incremental listing: `project = KEY AND updated >= "yyyy/MM/dd
@@ -98,5 +110,7 @@ struct json_object *jira_comment_body(const char *md);
 char *jira_jql_changed(const char *project, int64_t since_ms);
 /* JQL of the create-token lookup: `project = KEY AND labels = "closeloop-<token>"`. */
 char *jira_jql_token(const char *project, const char *token);
+/* JQL of the project's newest issue: `project = KEY ORDER BY created DESC`. */
+char *jira_jql_newest(const char *project);
 
 #endif

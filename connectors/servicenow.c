@@ -684,27 +684,6 @@ static long long sn_opt_int(const struct conn_options *opt, const char *name, lo
 	return v && (end == v || *end) ? def : n;
 }
 
-static char *basic_auth(const char *cred)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(cred);
-	struct buf b = { 0 };
-	if (buf_appendf(&b, "Authorization: Basic ") < 0)
-		abort();
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)cred[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)cred[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)cred[i + 2];
-		char q[4] = { tab[(v >> 18) & 63], tab[(v >> 12) & 63],
-		              i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '=' };
-		if (buf_append(&b, q, 4) < 0)
-			abort();
-	}
-	return buf_steal(&b);
-}
-
 /* opt->token is "user:password" (auth = basic) or the OAuth client's
  * credentials (auth = oauth; servicenow_auth.c says the form). */
 static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
@@ -738,7 +717,7 @@ static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
 		s->base_url[--n] = '\0';
 	log_add_secret(opt->token);
 	if (!oauth) {
-		s->auth_header = basic_auth(opt->token);
+		s->auth_header = conn_basic_auth_header(opt->token);
 		log_add_secret(s->auth_header + strlen("Authorization: Basic "));
 	}
 	const char *journal = conn_opt(&servicenow_conn_type, opt, "journal_field");

@@ -167,21 +167,6 @@ static bool kind_writes(enum sn_kind k)
 	return k == SN_CREATE || k == SN_UPDATE || k == SN_UPDATE_STATE || k == SN_COMMENT;
 }
 
-static int64_t backoff_delay(struct sn_conn *s, int attempt)
-{
-	int64_t d = s->backoff_base_ms;
-	for (int i = 1; i < attempt && d < s->backoff_max_ms; i++)
-		d *= 2;
-	if (d > s->backoff_max_ms)
-		d = s->backoff_max_ms;
-	/* equal jitter: uniformly in [d/2, d] (xorshift64) */
-	s->rng ^= s->rng << 13;
-	s->rng ^= s->rng >> 7;
-	s->rng ^= s->rng << 17;
-	int64_t half = d / 2;
-	return half + (half > 0 ? (int64_t)(s->rng % (uint64_t)(half + 1)) : 0);
-}
-
 static void retry_in(struct sn_req *r, const char *what, const char *why, int64_t delay_ms)
 {
 	log_conn(LOG_LVL_WARN, r->s->base.name, "%s: %s; retrying in %" PRId64 " ms (attempt %d of %d)",
@@ -209,22 +194,11 @@ static void rate_headers(struct sn_conn *s, const struct http_response *resp)
 		s->base.rate_reset_at = n * 1000;
 }
 
-/* Retry-After in seconds (delta form; RFC 9110 10.2.3), in ms; -1 none. */
-static int64_t retry_after_ms(const struct http_response *resp)
-{
-	const char *v = http_response_header(resp, "Retry-After");
-	char *end = NULL;
-	if (!v)
-		return -1;
-	long long n = strtoll(v, &end, 10);
-	return end != v && *end == '\0' && n >= 0 && n < 86400 ? n * 1000 : -1;
-}
-
 static void answer_rate_limited(struct sn_req *r, const struct http_response *resp,
                                 const char *what)
 {
 	struct sn_conn *s = r->s;
-	int64_t wait = retry_after_ms(resp);
+	int64_t wait = conn_retry_after_ms(resp);
 	s->base.n_rate_limited++;
 	rate_headers(s, resp);
 	if (wait < 0)
@@ -254,7 +228,8 @@ static void answer_failed(struct sn_req *r, const struct http_response *resp, co
 		sn_req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
 		free(msg);
 	} else if (!cert && r->attempt < r->s->max_attempts) {
-		retry_in(r, what, why, backoff_delay(r->s, r->attempt));
+		retry_in(r, what, why, conn_backoff_ms(&r->s->rng, r->s->backoff_base_ms,
+		                                       r->s->backoff_max_ms, r->attempt));
 	} else {
 		char *msg = xasprintf("%s: %s after %d attempts", what, why, r->attempt);
 		sn_req_fail(r, CONN_ERROR, resp->status, 0, msg);

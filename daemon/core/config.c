@@ -543,7 +543,8 @@ static int check_token_chars(struct ctx *x, const config_setting_t *s, const cha
 	return 0;
 }
 
-static int load_token(struct ctx *x, const config_setting_t *e, struct cfg_connector *cc)
+static int load_token(struct ctx *x, const config_setting_t *e, const struct conn_type *ct,
+                      struct cfg_connector *cc)
 {
 	const config_setting_t *sf = config_setting_get_member(e, "token_file");
 	const config_setting_t *se = config_setting_get_member(e, "token_env");
@@ -572,7 +573,14 @@ static int load_token(struct ctx *x, const config_setting_t *e, struct cfg_conne
 		snprintf(what, sizeof(what), "environment variable %s", cc->token_env);
 	}
 	log_add_secret(cc->token);
-	return check_token_chars(x, cc->token_file ? sf : se, cc->name, what, cc->token);
+	if ((rc = check_token_chars(x, cc->token_file ? sf : se, cc->name, what, cc->token)) < 0)
+		return rc;
+	struct conn_options o = { .name = cc->name, .type_opts = cc->type_opts };
+	const char *bad = ct->token_check ? ct->token_check(cc->token, &o) : NULL;
+	if (bad)
+		return fail(x, cc->token_file ? sf : se, "connector '%s': the secret in %s is not "
+		            "what type '%s' takes (expected %s)", cc->name, what, ct->name, bad);
+	return 0;
 }
 
 static int parse_targets(struct ctx *x, const config_setting_t *e, const struct conn_type *ct,
@@ -720,7 +728,7 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 	if ((rc = parse_type_options(x, e, ct, sh, cc)) < 0 ||
 	    (rc = parse_targets(x, e, ct, cc)) < 0)
 		return rc;
-	return load_token(x, e, cc);
+	return load_token(x, e, ct, cc);
 }
 
 static void connector_free(struct cfg_connector *cc)

@@ -30,6 +30,7 @@ static int setup_env(void **state)
 	setenv("CLOSELOOP_TEST_EMPTY_TOKEN", "", 1);
 	unsetenv("CLOSELOOP_TEST_UNSET_TOKEN");
 	setenv("CLOSELOOP_GITHUB_TOKEN", "ghp_demoTOKEN0987654321", 1);
+	setenv("CLOSELOOP_TEST_JIRA_TOKEN", "bot@example.com:ATATT3xFfGF0testToken", 1);
 	log_set_level(LOG_LVL_ERROR); /* keep the token-file mode warning quiet */
 	return 0;
 }
@@ -179,6 +180,27 @@ static void test_token_file(void **state)
 	cfg_free(c);
 }
 
+static void test_jira_options(void **state)
+{
+	(void)state;
+	struct config *c = NULL;
+	char err[1024] = "";
+	int rc = cfg_load(CFG_DIR "good_jira.conf", &c, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	const struct cfg_connector *cc = cfg_find_connector(c, "jira");
+	assert_non_null(cc);
+	const struct conn_type *t = conn_type_find("jira");
+	assert_non_null(t);
+	assert_string_equal(t->person_ident, "jira_account_id");
+	struct conn_options o = { .name = cc->name, .type_opts = cc->type_opts };
+	assert_string_equal(conn_opt(t, &o, "issue_type"), "Story");
+	assert_string_equal(conn_opt(t, &o, "flavor"), "cloud");
+	assert_string_equal(conn_opt(t, &o, "search_settle_ms"), "90000");
+	assert_string_equal(cc->token, "bot@example.com:ATATT3xFfGF0testToken");
+	cfg_free(c);
+}
+
 struct bad_case {
 	const char *file;   /* under tests/fixtures/config/ */
 	int line;           /* expected line in the "FILE:LINE:" prefix */
@@ -205,7 +227,11 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_token_both.conf", 8, "expected exactly one of token_file or token_env", "got both" },
 	{ "bad_token_none.conf", 4, "expected exactly one of token_file or token_env", "got neither" },
 	{ "bad_connector_no_name.conf", 4, "missing required option 'connectors[0].name'", "expected a unique connector name" },
-	{ "bad_unknown_type.conf", 6, "unknown type 'jira'", "expected one of: github" },
+	{ "bad_unknown_type.conf", 6, "unknown type 'youtrack'", "expected one of: github, servicenow, jira" },
+	{ "bad_jira_credentials.conf", 8, "the secret in environment variable CLOSELOOP_TEST_TOKEN is not what type 'jira' takes", "expected \"email:api_token\"" },
+	{ "bad_jira_flavor.conf", 8, "connectors[0] ('jira').flavor = \"datacenter\"", "REST v2, is not supported yet" },
+	{ "bad_jira_project.conf", 10, "target 'platform-team' is not valid for type 'jira'", "expected a Jira project key" },
+	{ "bad_jira_priority.conf", 11, "priority_map = \"P0=Highest,P1=High,P2=Medium\"", "P0..P3 each mapped once" },
 	{ "bad_base_url.conf", 7, "base_url 'ftp://api.github.com' is not an http(s) URL", "expected e.g." },
 	{ "bad_insecure_http.conf", 7, "is plain http to a host that is not loopback", "allow_insecure_http = true" },
 	{ "bad_ca_file_missing.conf", 9, "cannot read ca_file", "expected a PEM file" },
@@ -426,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_example_loads),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_token_file),
+		cmocka_unit_test(test_jira_options),
 		cmocka_unit_test(test_insecure_http_and_ca_file),
 		cmocka_unit_test(test_bad_fixtures),
 		cmocka_unit_test(test_import_group),

@@ -302,7 +302,9 @@ static void test_fields_json(void **state)
 	                     &ctx, "{\"labels\":[\"sre\",\"q4\"]}", false);
 	assert_string_equal(json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN),
 	                    "{\"summary\":\"Add paging alert\",\"assignee\":null,"
-	                    "\"labels\":[\"closeloop-type-prevent\",\"sre\",\"q4\"]}");
+	                    "\"labels\":[\"closeloop-type-prevent\","
+	                    "\"closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10\","
+	                    "\"postmortem-PM-2026-004\",\"sre\",\"q4\"]}");
 	json_object_put(f);
 	item_fields_free(&w);
 }

@@ -1,0 +1,196 @@
+/* jira.h — internal to the Jira connector (jira*.c): the request
+ * machinery (jira_req.c) the operations (jira.c) and their answers
+ * (jira_steps.c) are built on.  The field mapping is jira_fields.h, the
+ * description format jira_adf.h.
+ *
+ * Jira Cloud facts used here (Atlassian, "The Jira Cloud platform REST API"
+ * v3 and its OpenAPI description, tests/sim/specs/; "Rate limiting",
+ * "Basic auth for REST APIs"; checked December 2026):
+ *   - authentication: Basic base64(email:api_token);
+ *   - POST /rest/api/3/issue -> 201 {id, key, self}; GET/PUT
+ *     /rest/api/3/issue/{idOrKey} (PUT -> 204, status is not a field);
+ *     an old key of a moved issue still resolves to the same id;
+ *   - GET/POST /rest/api/3/issue/{id}/transitions: the transitions
+ *     available from the current status; POST -> 204, or 400 when the
+ *     transition is not available;
+ *   - POST /rest/api/3/search/jql pages with nextPageToken (isLast); the
+ *     old /rest/api/3/search answers 410; search reads an index that lags
+ *     writes by seconds, GET by id reads its own writes;
+ *   - errors are {"errorMessages": [...], "errors": {"field": "message"}};
+ *   - 429 carries Retry-After (seconds); 5xx may be retried.
+ *
+ * Every operation is one struct jira_req that walks steps (enum jira_step),
+ * each one HTTP request:
+ *   list:          SEARCH (page after page: nextPageToken, or a new query
+ *                  from the minute of the newest issue seen)
+ *   fetch:         READ
+ *   create:        CREATE -> READ [-> TRANS_GET -> TRANS_POST -> READ]
+ *   update:        [EDIT ->] READ [-> TRANS_GET -> TRANS_POST -> READ]
+ *   find_by_token: FIND_LABEL [-> FIND_NEWEST -> PROBE ...] -> READ
+ *   comment:       COMMENT;  find_comment: COMMENTS (page after page)
+ * and within a step a small life cycle:
+ *   NEW -> (PACED: writes wait their turn) -> INFLIGHT -> (WAITING: retry
+ *   timer) -> INFLIGHT ... -> FINISHED
+ * A finished request is detached (r->j = NULL) and freed once both its
+ * timer is closed and its HTTP answer is in.
+ */
+#ifndef CLOSELOOP_JIRA_H
+#define CLOSELOOP_JIRA_H
+
+#include <sys/queue.h>
+#include <json-c/json.h>
+#include "connector.h"
+#include "http.h"
+#include "pace.h"
+
+enum jira_op {
+	JO_LIST = 0,
+	JO_FETCH,
+	JO_CREATE,
+	JO_UPDATE,
+	JO_FIND,
+	JO_COMMENT,
+	JO_FIND_COMMENT,
+};
+
+enum jira_step {
+	JS_SEARCH = 0,   /* POST search/jql: one page of a listing */
+	JS_READ,         /* GET issue/{id} */
+	JS_CREATE,       /* POST issue: never resent after a possible effect */
+	JS_EDIT,         /* PUT issue/{id} (fields other than state) */
+	JS_TRANS_GET,    /* GET issue/{id}/transitions */
+	JS_TRANS_POST,   /* POST issue/{id}/transitions */
+	JS_FIND_LABEL,   /* POST search/jql: the token's label */
+	JS_FIND_NEWEST,  /* POST search/jql: the newest issue the index has */
+	JS_PROBE,        /* GET issue/{KEY-n}: created after the index */
+	JS_COMMENT,      /* POST issue/{id}/comment: never resent */
+	JS_COMMENTS,     /* GET issue/{id}/comment: one page */
+};
+
+enum jira_req_state {
+	JR_NEW = 0,
+	JR_PACED,
+	JR_INFLIGHT,
+	JR_WAITING,
+	JR_FINISHED,
+};
+
+struct jira_conn;
+
+struct jira_req {
+	struct jira_conn *j;           /* NULL once finished */
+	LIST_ENTRY(jira_req) all;
+	enum jira_op op;
+	enum jira_step step;
+	enum jira_req_state state;
+	const char *method;            /* static */
+	char *url;                     /* current request */
+	char *body;
+	char *target;                  /* project key */
+	int attempt;                   /* of the current step */
+	int restarts;                  /* transition rounds after a 5xx */
+	uint64_t http_id;
+	bool http_pending, timer_closed, pace_held;
+	bool wrote;                    /* a write step of r went out */
+	struct pace_wait pw;
+	uv_timer_t timer;
+	conn_list_cb list_cb;
+	conn_item_cb item_cb;
+	conn_comment_cb comment_cb;
+	void *arg;
+	/* JO_LIST: the window (floored to its minute), the page token, and
+	 * the ids already delivered at or after floor_ms (de-duplication
+	 * when a new query starts from the newest minute seen) */
+	int64_t floor_ms;
+	char *page_token;
+	char **seen_id;
+	int64_t *seen_ms;
+	size_t n_seen;
+	/* the issue (numeric id) the steps work on, and what the caller
+	 * wants of it */
+	char *issue_id;
+	char *fields_body;             /* JO_CREATE/JO_UPDATE: the fields JSON */
+	char *want_state;              /* NULL: the state is not to be written */
+	char *want_owner;              /* the accountId sent, NULL none */
+	bool transitioned;             /* a transition went through */
+	struct conn_remote last;       /* the issue as the last READ saw it */
+	bool has_last;
+	/* JO_FIND: the token, the probe position */
+	char *token;
+	long probe_next, probe_misses, probe_count;
+	/* JO_COMMENT / JO_FIND_COMMENT */
+	char *issue_key;
+	char *marker;
+	long start_at;
+	unsigned refused_mask;
+	char *refused_reason[ITEM_F__COUNT];
+};
+
+struct jira_conn {
+	struct connector base;
+	char *base_url;
+	char *auth_header;             /* holds the API token: never logged */
+	char *ca_file;
+	char *issue_type;
+	char *prio[4];                 /* P0..P3 -> Jira priority names */
+	int max_attempts;
+	int64_t backoff_base_ms, backoff_max_ms, timeout_ms;
+	LIST_HEAD(, jira_req) reqs;
+	struct pace pace;
+	uint64_t rng;
+	bool destroyed;
+};
+
+/* ---- jira_req.c ---- */
+
+/* A new request of j for op, first step step (state NEW), owning url and
+ * body (heap, may be NULL); target is copied. */
+struct jira_req *jira_req_new(struct jira_conn *j, enum jira_op op, enum jira_step step,
+                              const char *method, char *url, char *body,
+                              const char *target, void *arg);
+/* Move r to its next step (method, url, body owned) and send it.  0, or
+ * -errno after which the caller still owns r (no callback yet). */
+int jira_req_step(struct jira_req *r, enum jira_step step, const char *method,
+                  char *url, char *body) MUST_CHECK;
+/* Send r's current step (through the pacer for writes).  0 or -errno. */
+int jira_req_send(struct jira_req *r) MUST_CHECK;
+/* Free a request that never started (no callback). */
+void jira_req_discard(struct jira_req *r);
+/* Finish r with a failure: the callback gets st and msg. */
+void jira_req_fail(struct jira_req *r, enum conn_status st, long http_status,
+                   int64_t retry_after_ms, const char *msg);
+/* Finish r: call back and detach. */
+void jira_req_finish_item(struct jira_req *r, const struct conn_result *res,
+                          const struct conn_remote *remote);
+void jira_req_finish_comment(struct jira_req *r, const struct conn_result *res,
+                             const struct conn_comment *cm);
+void jira_req_deliver_page(struct jira_req *r, const struct conn_result *res,
+                           struct conn_page *page);
+/* Finish r with CONN_ERROR "<what>: could not <doing>: <strerror(-rc)>". */
+void jira_req_fail_start(struct jira_req *r, const char *doing, int rc);
+/* Fail every unfinished request with CONN_ERROR "cancelled". */
+void jira_cancel_all(struct jira_conn *j);
+/* "GET /rest/api/3/issue/10002" (no host, no query); caller frees. */
+char *jira_req_what(const struct jira_req *r);
+/* The error sentence of a failure answer: errorMessages and every
+ * errors member as "field: message", else the HTTP status.  Caller frees. */
+char *jira_error_text(const struct http_response *resp);
+
+/* ---- jira_steps.c ---- */
+
+/* One 2xx answer of r's step, mapped per connector.h. */
+void jira_handle_ok(struct jira_req *r, const struct http_response *resp, const char *what);
+/* A 4xx answer (not 429) of r's step: true when the step handled it (a
+ * 404 while probing, a refused assignee or transition), false to fail r. */
+bool jira_handle_refusal(struct jira_req *r, const struct http_response *resp,
+                         const char *what);
+/* A 5xx or transport failure of a transition: read the issue again and
+ * decide afresh (the transition may have gone through).  False when the
+ * rounds are used up. */
+bool jira_transition_restart(struct jira_req *r);
+/* URL of the issue id (or key) with the mapped fields.  Heap. */
+char *jira_issue_url(const struct jira_conn *j, const char *id_or_key);
+/* URL of POST /rest/api/3/search/jql.  Heap. */
+char *jira_search_url(const struct jira_conn *j);
+
+#endif
