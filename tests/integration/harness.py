@@ -22,6 +22,8 @@ BIN = os.environ.get("CLOSELOOP_BIN") or os.path.join(ROOT, "build", "closeloop"
 SIM = os.path.join(ROOT, "tests", "sim", "github_sim.py")
 PGTMP = os.path.join(ROOT, "tests", "pgtmp.sh")
 TOKEN = "ghp_closeloopTestToken0123456789abcdef"
+JIRA_SIM = os.path.join(ROOT, "tests", "sim", "jira_sim.py")
+JIRA_EMAIL, JIRA_API_TOKEN = "closeloop-bot@example.com", "ATATT3xFfGF0closeloopTestToken"
 PY = shutil.which("python3", path="/usr/bin") or sys.executable
 
 
@@ -74,15 +76,17 @@ def scalar(dsn, sql):
 
 
 class Simulator:
-    """The GitHub simulator on a loopback port."""
+    """The GitHub simulator on a loopback port (or another tracker's:
+    script and its own authentication arguments, name for its files)."""
 
-    def __init__(self, workdir, extra_args=(), html_base=None):
+    def __init__(self, workdir, extra_args=(), html_base=None, script=SIM,
+                 auth_args=("--token", TOKEN), name="sim"):
         self.workdir = workdir
-        portfile = os.path.join(workdir, "sim.port")
+        portfile = os.path.join(workdir, name + ".port")
         if os.path.exists(portfile):
             os.unlink(portfile)
-        self.log = open(os.path.join(workdir, "sim.log"), "a")
-        args = [PY, SIM, "--port", "0", "--port-file", portfile, "--token", TOKEN]
+        self.log = open(os.path.join(workdir, name + ".log"), "a")
+        args = [PY, script, "--port", "0", "--port-file", portfile] + list(auth_args)
         args += list(extra_args)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
@@ -90,7 +94,7 @@ class Simulator:
             if os.path.exists(portfile) and open(portfile).read().strip():
                 break
             if self.proc.poll() is not None:
-                raise RuntimeError("simulator exited, see %s/sim.log" % workdir)
+                raise RuntimeError("simulator exited, see %s/%s.log" % (workdir, name))
             time.sleep(0.05)
         else:
             raise RuntimeError("simulator did not start")
@@ -147,6 +151,21 @@ class Simulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
+
+
+class JiraSimulator(Simulator):
+    """The Jira Cloud simulator (tests/sim/jira_sim.py)."""
+
+    def __init__(self, workdir, extra_args=()):
+        super().__init__(workdir, extra_args, script=JIRA_SIM, name="jira-sim",
+                         auth_args=("--email", JIRA_EMAIL, "--token", JIRA_API_TOKEN))
+
+    def issues(self, project=None):
+        return [i for i in self.call("GET", "/_sim/issues")
+                if project is None or i["project"] == project]
+
+    def requests(self):
+        return self.call("GET", "/_sim/requests")
 
 
 def write_directory(path, teams, people=(), platforms=None):
@@ -227,6 +246,7 @@ def write_postmortems(outdir, n_items, per_pm=25, prefix="Synthetic"):
 def env():
     e = dict(os.environ)
     e["CLOSELOOP_GITHUB_TOKEN"] = TOKEN
+    e["CLOSELOOP_JIRA_CREDENTIALS"] = "%s:%s" % (JIRA_EMAIL, JIRA_API_TOKEN)
     e.pop("CLOSELOOP_CONFIG", None)
     return e
 

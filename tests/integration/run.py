@@ -26,6 +26,7 @@ from cli_tests import *  # noqa: E402,F401,F403  (test_cli_* run with the rest)
 from watch_tests import *  # noqa: E402,F401,F403  (test_watch_* likewise)
 from deliver_tests import *  # noqa: E402,F401,F403  (test_deliver_* likewise)
 from import_watch_tests import *  # noqa: E402,F401,F403  (test_import_watch_* likewise)
+from jira_tests import *  # noqa: E402,F401,F403  (test_jira_*: the Jira connector)
 
 EX = os.path.join(H.ROOT, "examples", "postmortems")
 ETCD = os.path.join(EX, "etcd", "v3.5-data-inconsistency.md")

@@ -4,7 +4,7 @@ tests (Python 3 standard library only).
 
     python3 tests/sim/jira_sim.py --port 0 --port-file F
         [--email E --token T] [--project KEY ...] [--user ACCOUNTID ...]
-        [--search-lag-ms N] [--require-field ID ...] [--verbose]
+        [--search-lag-ms N] [--latency-ms N] [--require-field ID ...] [--verbose]
 
 The endpoints closeloop's Jira connector uses, with the shapes of
 Atlassian's OpenAPI description (the part closeloop uses is in
@@ -20,11 +20,12 @@ validates the answers against its schemas), and the inconvenient parts of Jira's
   POST /rest/api/3/issue/{id}/transitions   204, or 400 when the
                                       transition is not available
   POST /rest/api/3/issue/{id}/comment 201 Comment (body in ADF)
+  GET  /rest/api/3/issue/{id}/comment 200 PageOfComments (startAt, maxResults)
   GET|POST /rest/api/3/search/jql     200 SearchAndReconcileResults paged by
                                       nextPageToken; the JQL subset below
   GET|POST /rest/api/3/search         410 (removed by Atlassian, CHANGE-2046)
 
-JQL: clauses joined by AND, then an optional ORDER BY updated ASC|DESC:
+JQL: clauses joined by AND, then an optional ORDER BY updated|created ASC|DESC:
   project = KEY | updated >= "yyyy/MM/dd HH:mm" | labels = "text" |
   key = KEY-N | id = N.  Anything else is a 400 with errorMessages, so the
 connector cannot rely on a feature the simulator fakes.  `updated` has
@@ -42,6 +43,10 @@ Admin API (no auth), JSON in and out:
   POST /_sim/fault {"status": 429, "count": N, "retry_after": S}
   POST /_sim/refuse {"project": KEY, "to": "Done"}   transitions into that
        status are not available in that project (a workflow that refuses)
+  POST /_sim/resolution_screen {"project": KEY}    transitions into a done
+       status in that project show a screen with a required Resolution
+       (GET .../transitions?expand=transitions.fields lists its allowedValues;
+       POST without fields.resolution is a 400 naming the field)
   POST /_sim/move {"id": ID, "project": KEY}          new key, same id
   POST /_sim/edit {"id": ID, "fields": {...}, "status": NAME}  a Jira user
        edits the issue (bumps updated)
@@ -104,13 +109,16 @@ def parse_jql(jql):
     outside the subset."""
     text = jql.strip()
     order = None
-    m = re.search(r"\s+ORDER\s+BY\s+(\w+)(\s+(ASC|DESC))?\s*$", text, re.I)
+    m = re.search(r"\s*\bORDER\s+BY\s+(\w+)(\s+(ASC|DESC))?\s*$", text, re.I)
     if m:
-        if m.group(1) != "updated":
-            raise ApiError(400, ["The simulator orders by updated only, not '%s'." % m.group(1)])
-        order = (m.group(3) or "ASC").upper()
+        if m.group(1) not in ("updated", "created"):
+            raise ApiError(400, ["The simulator orders by updated or created only, not '%s'."
+                                 % m.group(1)])
+        order = (m.group(1), (m.group(3) or "ASC").upper())
         text = text[:m.start()]
     clauses = []
+    if not text.strip():
+        return clauses, order
     for part in re.split(r"\s+AND\s+", text):
         c = JQL_CLAUSE.match(part)
         if not c:
@@ -143,6 +151,7 @@ class State:
         self.next_id = 10000
         self.faults = []      # [status, count, retry_after]
         self.refused = set()  # (project, to status)
+        self.resolution_screens = set()  # projects whose done transitions ask for one
         self.requests = []
         self.comment_id = 10000
 
@@ -246,10 +255,22 @@ class State:
             out.append((tid, name, to))
         return out
 
-    def transition(self, issue, tid):
+    def screen_asks_resolution(self, issue, to):
+        """A transition screen with a required Resolution field: the
+        transition sets no resolution by itself (Jira's screens)."""
+        return issue["project"] in self.resolution_screens and STATUSES[to][0] == "done"
+
+    def transition(self, issue, tid, resolution=None):
         for t, _name, to in self.transitions(issue):
             if t == tid:
                 res = dict((x[0], x[3]) for x in TRANSITIONS)[tid]
+                if self.screen_asks_resolution(issue, to):
+                    if resolution not in RESOLUTIONS:
+                        raise ApiError(400, [], {"resolution": "Resolution is required."})
+                    res = resolution
+                elif resolution is not None:
+                    raise ApiError(400, [], {"resolution": "Field 'resolution' cannot be set. "
+                                             "It is not on the appropriate screen, or unknown."})
                 issue["fields"]["status"] = to
                 issue["fields"]["resolution"] = res
                 self.snapshot(issue)
@@ -331,6 +352,8 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("DELETE")
 
     def dispatch(self, method):
+        if self.opts.latency_ms and not self.path.startswith("/_sim/"):
+            time.sleep(self.opts.latency_ms / 1000.0)
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
         url = urllib.parse.urlsplit(self.path)
@@ -416,18 +439,35 @@ class Handler(BaseHTTPRequestHandler):
             st.snapshot(issue)
             return 204, None
         if sub == "/transitions" and method == "GET":
-            return 200, {"transitions": [
-                {"id": tid, "name": name, "hasScreen": False, "isAvailable": True,
-                 "to": {"id": STATUS_IDS[to], "name": to,
-                        "statusCategory": {"id": STATUSES[to][1], "key": STATUSES[to][0],
-                                           "name": STATUSES[to][2]}}}
-                for tid, name, to in st.transitions(issue)]}
+            expand = "transitions.fields" in query.get("expand", [""])[0].split(",")
+            out = []
+            for tid, name, to in st.transitions(issue):
+                screen = st.screen_asks_resolution(issue, to)
+                t = {"id": tid, "name": name, "hasScreen": screen, "isAvailable": True,
+                     "to": {"id": STATUS_IDS[to], "name": to,
+                            "statusCategory": {"id": STATUSES[to][1], "key": STATUSES[to][0],
+                                               "name": STATUSES[to][2]}}}
+                if expand:
+                    t["fields"] = {} if not screen else {"resolution": {
+                        "required": True, "name": "Resolution", "key": "resolution",
+                        "schema": {"type": "resolution", "system": "resolution"},
+                        "operations": ["set"],
+                        "allowedValues": [{"id": rid, "name": rn} for rn, rid in RESOLUTIONS.items()]}}
+                out.append(t)
+            return 200, {"transitions": out}
         if sub == "/transitions" and method == "POST":
             tid = ((data or {}).get("transition") or {}).get("id")
             if not isinstance(tid, str):
                 raise ApiError(400, ["Missing 'transition' identifier"])
-            st.transition(issue, tid)
+            res = (((data or {}).get("fields") or {}).get("resolution") or {}).get("name")
+            st.transition(issue, tid, res)
             return 204, None
+        if sub == "/comment" and method == "GET":
+            start = int(query.get("startAt", ["0"])[0])
+            limit = max(1, min(int(query.get("maxResults", ["100"])[0]), 100))
+            cs = issue["comments"]
+            return 200, {"startAt": start, "maxResults": limit, "total": len(cs),
+                         "comments": cs[start:start + limit]}
         if sub == "/comment" and method == "POST":
             body = (data or {}).get("body")
             if not (isinstance(body, dict) and body.get("type") == "doc"):
@@ -462,8 +502,9 @@ class Handler(BaseHTTPRequestHandler):
             f = st.searchable(issue)
             if f is None or not all(self.match(issue, f, c) for c in clauses):
                 continue
-            hits.append((f["updated"], int(issue["id"]), issue, f))
-        hits.sort(key=lambda h: h[:2], reverse=(order == "DESC"))
+            by = order[0] if order else "updated"
+            hits.append((f[by], int(issue["id"]), issue, f))
+        hits.sort(key=lambda h: h[:2], reverse=(order is not None and order[1] == "DESC"))
         page = hits[start:start + limit]
         out = {"issues": [r.issue(i, f, [w for w in want if w != "id"]) for _, _, i, f in page],
                "isLast": start + limit >= len(hits)}
@@ -493,6 +534,9 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {}
         if path == "/_sim/refuse" and method == "POST":
             st.refused.add((data["project"], data["to"]))
+            return 200, {}
+        if path == "/_sim/resolution_screen" and method == "POST":
+            st.resolution_screens.add(data["project"])
             return 200, {}
         if path == "/_sim/move" and method == "POST":
             issue = st.resolve(str(data["id"]))
@@ -534,6 +578,8 @@ def main():
     ap.add_argument("--project", action="append", default=[])
     ap.add_argument("--user", action="append", default=[])
     ap.add_argument("--search-lag-ms", type=int, default=0)
+    ap.add_argument("--latency-ms", type=int, default=0,
+                    help="every API answer waits this long (outside the state lock)")
     ap.add_argument("--require-field", action="append", default=[],
                     help="a field the create screen requires (e.g. customfield_10050)")
     ap.add_argument("--verbose", action="store_true")

@@ -239,7 +239,7 @@ class JiraSimTest(unittest.TestCase):
 
     def test_jql_outside_subset_and_removed_search(self):
         for jql in ('project = OPS OR project = PLAT', 'text ~ "alert"', 'updated >= "2000/01/01 00:00"',
-                    'project = OPS ORDER BY created ASC'):
+                    'project = OPS ORDER BY priority ASC'):
             st, out, _ = self.search(jql)
             self.assertEqual(st, 400, jql)
             self.assertTrue(out["errorMessages"], jql)
@@ -298,7 +298,10 @@ class JiraSimTest(unittest.TestCase):
         _, got, _ = self.call("GET", "/rest/api/3/issue/%s" % iid)
         self.assertEqual(got["fields"]["summary"], "Add paging alert (edited)")
         self.assertIsNone(got["fields"]["duedate"])
-        self.assertEqual(got["fields"]["labels"], ["closeloop-type-detect", "sre"])
+        # a label write keeps the token and postmortem labels (PUT replaces)
+        self.assertEqual(got["fields"]["labels"], ["closeloop-type-detect",
+                                                   "closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10",
+                                                   "postmortem-PM2026-004", "sre"])
         self.assertEqual(got["fields"]["status"]["statusCategory"]["key"], "done")
         for name in ("search", "search-next"):
             b = body(name)
@@ -319,6 +322,36 @@ class JiraSimTest(unittest.TestCase):
         self.assertEqual(out["body"], adf("overdue"))
         st, out, _ = self.call("POST", "/rest/api/3/issue/%s/comment" % c["id"], {"body": "plain"})
         self.assertEqual(st, 400)
+        st, out, _ = self.call("GET", "/rest/api/3/issue/%s/comment?startAt=0&maxResults=100" % c["id"],
+                               spec_path=sp)
+        self.assertEqual(st, 200)
+        self.assertEqual((out["total"], out["comments"][0]["body"]), (1, adf("overdue")))
+
+    def test_resolution_screen(self):
+        """A done transition whose screen asks for a Resolution: listed with
+        expand=transitions.fields, refused without it (400 naming it)."""
+        self.call("POST", "/_sim/resolution_screen", {"project": "OPS"}, auth=False)
+        c = self.create()
+        path = "/rest/api/3/issue/%s/transitions" % c["id"]
+        sp = "/rest/api/3/issue/{issueIdOrKey}/transitions"
+        _, out, _ = self.call("GET", path + "?expand=transitions.fields", spec_path=sp)
+        done = [t for t in out["transitions"] if t["id"] == "31"][0]
+        self.assertTrue(done["fields"]["resolution"]["required"])
+        self.assertIn("Won't Do", [v["name"] for v in done["fields"]["resolution"]["allowedValues"]])
+        st, out, _ = self.call("POST", path, {"transition": {"id": "31"}}, spec_path=sp)
+        self.assertEqual((st, out["errors"]), (400, {"resolution": "Resolution is required."}))
+        st, _, _ = self.call("POST", path, {"transition": {"id": "31"},
+                                            "fields": {"resolution": {"name": "Won't Do"}}}, spec_path=sp)
+        self.assertEqual(st, 204)
+        _, got, _ = self.call("GET", "/rest/api/3/issue/%s?fields=resolution" % c["id"])
+        self.assertEqual(got["fields"]["resolution"]["name"], "Won't Do")
+
+    def test_order_by_created(self):
+        a, b = self.create(summary="first"), self.create(summary="second")
+        self.call("POST", "/_sim/edit", {"id": a["id"], "fields": {"summary": "first, edited"}}, auth=False)
+        time.sleep(0.35)
+        _, out, _ = self.search("project = OPS ORDER BY created DESC")
+        self.assertEqual([i["key"] for i in out["issues"]], [b["key"], a["key"]])
 
 
 class RequiredFieldTest(unittest.TestCase):

@@ -1,0 +1,375 @@
+"""Integration tests of the Jira connector (imported by run.py): the real
+`closeloop` binary, a real PostgreSQL ledger and the Jira Cloud simulator
+(tests/sim/jira_sim.py), which follows Atlassian's published behaviour:
+search lags writes, JQL has minute precision, workflows may refuse a
+transition, 429 carries Retry-After, a moved issue keeps its id."""
+
+import os
+import re
+import signal
+import time
+
+import harness as H
+
+CONN = "jira-test"
+ALICE = "5b10a2844c20165700ede21g"      # rf in the directory, a Jira user
+NOBODY = "712020:0e0f7bd2-no-such-user"  # pw in the directory, unknown to Jira
+OWNERS = ("rf", "pw")
+
+
+def _assert(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def _eq(a, b, what):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (what, b, a))
+
+
+def write_jira_directory(path):
+    """Two teams on Jira projects OPS and PLAT; rf has a Jira accountId the
+    site knows, pw one it does not."""
+    text = '''platforms = ( { name = "kubernetes"; lead = "rf"; } );
+teams = (
+  { name = "ops-team"; platform = "kubernetes"; connector = "%s"; target = "OPS"; },
+  { name = "plat-team"; platform = "kubernetes"; connector = "%s"; target = "PLAT"; }
+);
+people = (
+  { handle = "rf"; name = "R. F."; email = "rf@example.com"; jira_account_id = "%s"; active = true; },
+  { handle = "pw"; name = "P. W."; email = "pw@example.com"; jira_account_id = "%s"; active = true; }
+);
+''' % (CONN, CONN, ALICE, NOBODY)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write_jira_config(path, dsn, sim_url, directory, extra=""):
+    text = 'database = { dsn = "%s"; };\n' % dsn
+    text += ('log_level = "info";\npoll_interval = 10;\nnotify_debounce_ms = 200;\noverlap = 120;\n'
+             'directory = "%s";\n' % directory)
+    text += extra
+    text += ('connectors = ( { name = "%s"; type = "jira"; base_url = "%s"; '
+             'token_env = "CLOSELOOP_JIRA_CREDENTIALS"; targets = [ "OPS", "PLAT" ]; '
+             'max_inflight = 4; max_attempts = 5; request_timeout = 10; '
+             'write_spacing_ms = 5; } );\n' % (CONN, sim_url))
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class JiraCtx:
+    """Per-test fixture: database, Jira simulator, directory, config."""
+
+    def __init__(self, cluster, name, sim_args=(), extra=""):
+        self.dir = H.workdir(name + "-")
+        self.dsn = cluster.createdb(re.sub(r"\W", "_", name))
+        self.sim = H.JiraSimulator(self.dir, ["--project", "OPS", "--project", "PLAT",
+                                              "--user", ALICE] + list(sim_args))
+        self.directory = os.path.join(self.dir, "directory.conf")
+        write_jira_directory(self.directory)
+        self.config = os.path.join(self.dir, "closeloop.conf")
+        write_jira_config(self.config, self.dsn, self.sim.url, self.directory, extra)
+        H.closeloop("migrate", "-c", self.config)
+        H.closeloop("directory", "load", "-c", self.config)
+        self.daemons = []
+
+    def imp(self, n, team="ops-team", prefix="Jira", per_pm=25):
+        files = H.write_postmortems(os.path.join(self.dir, "pm-" + team), n, per_pm=per_pm,
+                                    prefix=prefix)
+        return H.closeloop("import", "-c", self.config, "--team", team, "--platform",
+                           "kubernetes", *files)
+
+    def sync(self, check=True):
+        return H.closeloop("sync", "--once", "-c", self.config, check=check)
+
+    def q(self, sql):
+        return H.psql(self.dsn, sql)
+
+    def one(self, sql):
+        return H.scalar(self.dsn, sql)
+
+    def link(self, item_id):
+        """(remote_id, remote_key, state) of the item's managed link."""
+        return self.q("SELECT remote_id, remote_key, state FROM external_link "
+                      "WHERE action_item_id=%d AND kind='managed'" % item_id)[0]
+
+    def issue(self, item_id):
+        rid = self.link(item_id)[0]
+        for i in self.sim.issues():
+            if i["id"] == rid:
+                return i
+        raise AssertionError("issue %s of item %d is not in the simulator" % (rid, item_id))
+
+    def first_item(self):
+        return int(self.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+
+    def requests_since(self, n):
+        return self.sim.requests()[n:]
+
+    def close(self):
+        for d in self.daemons:
+            d.stop()
+        self.sim.stop()
+
+
+def token_counts(sim):
+    counts = {}
+    for i in sim.issues():
+        for label in i["fields"]["labels"]:
+            if re.match(r"^closeloop-[0-9a-f-]{36}$", label):
+                counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def open_items(c):
+    return int(c.one("SELECT count(*) FROM action_item WHERE state NOT IN ('done','wont_do')"))
+
+
+def test_jira_create_pull_push_and_quiet_cycle(cl):
+    c = JiraCtx(cl, "jira_basic")
+    try:
+        c.imp(6)
+        c.sync()
+        issues = c.sim.issues("OPS")
+        _eq(len(issues), 6, "one issue per item in OPS")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), 6, "linked")
+        _eq(set(token_counts(c.sim).values()), {1}, "each token once")
+        item = c.first_item()
+        row = c.q("SELECT title, priority, due_date FROM action_item WHERE id=%d" % item)[0]
+        i = c.issue(item)
+        _eq(i["fields"]["summary"], row[0], "summary")
+        _eq(i["fields"]["priority"], {"P0": "Highest", "P1": "High", "P2": "Medium",
+                                      "P3": "Low"}[row[1]], "priority by the map")
+        _eq(i["fields"]["duedate"], row[2], "duedate")
+        _eq(i["fields"]["assignee"], ALICE, "assignee accountId from the directory")
+        _assert(any(x.startswith("postmortem-PM2026-") for x in i["fields"]["labels"]),
+                "postmortem label: %r" % i["fields"]["labels"])
+        _eq(c.link(item)[1], i["key"], "link key")
+        # pull: a Jira user edits the summary
+        c.sim.call("POST", "/_sim/edit", {"id": i["id"], "fields": {"summary": "Edited in Jira"}})
+        c.sync()
+        _eq(c.one("SELECT title FROM action_item WHERE id=%d" % item), "Edited in Jira", "pulled")
+        # push: the ledger changes the due date
+        c.q("UPDATE action_item SET due_date='2027-11-30' WHERE id=%d" % item)
+        c.sync()
+        _eq(c.issue(item)["fields"]["duedate"], "2027-11-30", "pushed")
+        # a quiet cycle: one search per project, nothing else
+        n = len(c.sim.requests())
+        c.sync()
+        reqs = c.requests_since(n)
+        _eq(sorted((r["method"], r["path"]) for r in reqs),
+            [("POST", "/rest/api/3/search/jql")] * 2, "a quiet cycle's requests")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), 6, "still linked")
+    finally:
+        c.close()
+
+
+def test_jira_lossy_description_round_trip_is_not_a_change(cl):
+    c = JiraCtx(cl, "jira_lossy")
+    try:
+        c.imp(1)
+        item = int(c.one("SELECT min(id) FROM action_item"))
+        # a setext heading, a loose list and a soft break: ADF keeps the
+        # content, not these spellings
+        md = "Why\n===\n\n* first\n\n* second\n\nline one\nline two"
+        c.q("UPDATE action_item SET description=$$%s$$ WHERE id=%d" % (md, item))
+        c.sync()
+        adf = c.issue(item)["fields"]["description"]
+        _eq(adf["type"], "doc", "description in ADF")
+        _eq([b["type"] for b in adf["content"]][:2], ["heading", "bulletList"], "ADF blocks")
+        events = int(c.one("SELECT count(*) FROM item_event WHERE action_item_id=%d" % item))
+        n = len(c.sim.requests())
+        c.sync()
+        c.sync()
+        writes = [r for r in c.requests_since(n) if r["method"] in ("PUT", "POST")
+                  and "search" not in r["path"]]
+        _eq(writes, [], "no write after the round trip")
+        _eq(c.one("SELECT encode(convert_to(description, 'UTF8'), 'hex') FROM action_item "
+                  "WHERE id=%d" % item), md.encode().hex(), "the ledger keeps its own spelling")
+        _eq(int(c.one("SELECT count(*) FROM item_event WHERE action_item_id=%d" % item)), events,
+            "no history row from the round trip")
+    finally:
+        c.close()
+
+
+def test_jira_transitions_and_a_workflow_that_refuses(cl):
+    c = JiraCtx(cl, "jira_transition")
+    try:
+        c.imp(4)
+        c.sync()
+        ids = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        c.q("UPDATE action_item SET state='done' WHERE id=%d" % ids[0])
+        c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % ids[1])
+        c.q("UPDATE action_item SET state='in_progress' WHERE id=%d" % ids[2])
+        c.sync()
+        got = [(c.issue(i)["fields"]["status"], c.issue(i)["fields"]["resolution"]) for i in ids[:3]]
+        _eq(got, [("Done", "Done"), ("Done", "Won't Do"), ("In Progress", None)], "transitions")
+        # pulled back: a Jira user reopens one
+        c.sim.call("POST", "/_sim/edit", {"id": c.link(ids[0])[0], "status": "To Do"})
+        c.sync()
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % ids[0]), "open", "reopened in Jira")
+        # a workflow with no way into Done: the state is refused, the
+        # title still goes, and the refusal is kept on the link
+        c.sim.call("POST", "/_sim/refuse", {"project": "OPS", "to": "Done"})
+        c.q("UPDATE action_item SET state='done', title='Closed in the ledger' WHERE id=%d" % ids[3])
+        c.sync()
+        i = c.issue(ids[3])
+        _eq((i["fields"]["summary"], i["fields"]["status"]), ("Closed in the ledger", "To Do"),
+            "title applied, state refused")
+        refused = c.one("SELECT refused::text FROM external_link WHERE action_item_id=%d" % ids[3])
+        _assert(refused and "state" in refused and "no transition" in refused,
+                "refusal on the link: %r" % refused)
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % ids[3]), "done", "ledger keeps done")
+        n = len(c.sim.requests())
+        c.sync()
+        _eq([r for r in c.requests_since(n) if "/transitions" in r["path"]], [],
+            "a refusal is not retried until the back-off or a new value")
+    finally:
+        c.close()
+
+
+def test_jira_transition_screen_that_asks_for_a_resolution(cl):
+    c = JiraCtx(cl, "jira_resolution")
+    try:
+        c.sim.call("POST", "/_sim/resolution_screen", {"project": "OPS"})
+        c.imp(2)
+        c.sync()
+        ids = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        c.q("UPDATE action_item SET state='done' WHERE id=%d" % ids[0])
+        c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % ids[1])
+        c.sync()
+        _eq([(c.issue(i)["fields"]["status"], c.issue(i)["fields"]["resolution"]) for i in ids],
+            [("Done", "Done"), ("Done", "Won't Do")], "resolution chosen for the screen")
+        _eq([r[0] for r in c.q("SELECT state FROM action_item ORDER BY id")], ["done", "wont_do"],
+            "read back through statusCategory and resolution")
+    finally:
+        c.close()
+
+
+def test_jira_moved_issue_keeps_its_link_and_deleted_one_breaks(cl):
+    c = JiraCtx(cl, "jira_move")
+    try:
+        c.imp(3)
+        c.sync()
+        ids = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        rid, old_key, _ = c.link(ids[0])
+        moved = c.sim.call("POST", "/_sim/move", {"id": rid, "project": "PLAT"})
+        _assert(moved["key"].startswith("PLAT-"), "moved: %r" % moved)
+        c.sim.call("DELETE", "/_sim/issue/%s" % c.link(ids[1])[0])
+        c.q("UPDATE action_item SET title='After the move' WHERE id IN (%d, %d)" % (ids[0], ids[1]))
+        c.sync()
+        c.sync()
+        rid2, key2, state = c.link(ids[0])
+        _eq((rid2, state), (rid, "linked"), "the moved issue stays linked by its id")
+        _eq(key2, moved["key"], "the new key is recorded")
+        _eq(c.issue(ids[0])["fields"]["summary"], "After the move", "pushed to the moved issue")
+        row = c.q("SELECT state, broken_reason FROM external_link WHERE action_item_id=%d" % ids[1])[0]
+        _eq(row, ["broken", "gone"], "deleted issue: a broken link")
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % ids[1]), "open",
+            "a deleted issue never closes the item")
+        _eq(len(token_counts(c.sim)), 2, "no issue re-created")
+    finally:
+        c.close()
+
+
+def test_jira_conflicting_edits_follow_the_policy(cl):
+    c = JiraCtx(cl, "jira_conflict", extra='conflict_policy = {\n  title = "remote_wins";\n'
+                                           '  due_date = "ledger_wins";\n};\n')
+    try:
+        c.imp(2)
+        c.sync()
+        item = c.first_item()
+        c.q("UPDATE action_item SET title='Ledger title', due_date='2027-05-05' WHERE id=%d" % item)
+        c.sim.call("POST", "/_sim/edit", {"id": c.link(item)[0],
+                                          "fields": {"summary": "Jira title", "duedate": "2027-06-06"}})
+        c.sync()
+        _eq(c.q("SELECT title, due_date FROM action_item WHERE id=%d" % item)[0],
+            ["Jira title", "2027-05-05"], "title remote wins, due date ledger wins")
+        i = c.issue(item)
+        _eq((i["fields"]["summary"], i["fields"]["duedate"]), ("Jira title", "2027-05-05"),
+            "Jira agrees")
+        _eq(int(c.one("SELECT count(*) FROM item_event WHERE action_item_id=%d AND field='conflict'"
+                      % item)), 2, "both conflicts recorded")
+    finally:
+        c.close()
+
+
+def test_jira_unknown_assignee_is_created_unassigned(cl):
+    c = JiraCtx(cl, "jira_assignee")
+    try:
+        c.imp(2)
+        c.q("UPDATE action_item SET owner='pw'")
+        c.sync()
+        issues = c.sim.issues("OPS")
+        _eq(len(issues), 2, "created despite the unknown assignee")
+        _eq([i["fields"]["assignee"] for i in issues], [None, None], "unassigned")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), 2, "linked")
+    finally:
+        c.close()
+
+
+def test_jira_400_names_the_field_and_is_not_retried(cl):
+    c = JiraCtx(cl, "jira_400", sim_args=["--require-field", "customfield_10050"])
+    try:
+        c.imp(2)
+        c.sync(check=False)
+        errs = [r[0] for r in c.q("SELECT last_error FROM external_link ORDER BY id")]
+        _eq(len(errs), 2, "two links")
+        _assert(all("customfield_10050" in (e or "") for e in errs),
+                "the error names the field Jira refused: %r" % errs)
+        posts = [r for r in c.sim.requests() if r["method"] == "POST" and r["path"] == "/rest/api/3/issue"]
+        _eq(len(posts), 2, "one create each, no retry storm")
+        _eq(c.sim.issues(), [], "nothing created")
+    finally:
+        c.close()
+
+
+def test_jira_rate_limit_is_waited_out(cl):
+    c = JiraCtx(cl, "jira_429")
+    try:
+        c.imp(5)
+        c.sim.call("POST", "/_sim/fault", {"status": 429, "count": 3, "retry_after": 1})
+        t0 = time.time()
+        c.sync()
+        _assert(time.time() - t0 >= 1.0, "waited for Retry-After")
+        _eq(len(c.sim.issues("OPS")), 5, "every issue created after the 429s")
+        _eq(set(token_counts(c.sim).values()), {1}, "no duplicate")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), 5, "linked")
+    finally:
+        c.close()
+
+
+def test_jira_kill9_during_create_leaves_one_issue_per_item(cl):
+    """The daemon is killed while creating; search lags 3 s, so right after
+    the restart the token search alone would miss the newest issues: the
+    connector also reads the issues created after the newest one search
+    shows.  create_min_age = 0 sends the lost intents again at once."""
+    c = JiraCtx(cl, "jira_kill9", sim_args=["--latency-ms", "40", "--search-lag-ms", "3000"],
+                extra="create_min_age = 0;\n")
+    try:
+        c.imp(20)
+        want = open_items(c)
+        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
+        c.daemons.append(d)
+        creates = lambda: len([r for r in c.sim.requests() if r["method"] == "POST"
+                               and r["path"] == "/rest/api/3/issue"])
+        _assert(H.wait_for(lambda: creates() >= 6, timeout=60, step=0.02), "daemon started creating")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        mid = len(c.sim.issues())
+        _assert(mid < want, "killed before all %d were created (had %d)" % (want, mid))
+        creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))
+        c.sync()
+        c.sync()
+        counts = token_counts(c.sim)
+        _eq({t: n for t, n in counts.items() if n > 1}, {}, "duplicate issues")
+        _eq(len(c.sim.issues()), want, "issues for %d open items" % want)
+        _assert(creating > 0, "the kill left create intents (%d)" % creating)
+        newest = [r for r in c.sim.requests() if r["path"] == "/rest/api/3/search/jql"
+                  and "ORDER BY created DESC" in (r["body"] or {}).get("jql", "")]
+        _assert(newest, "the token recovery read past the lagging search index")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), want, "linked")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='creating'")), 0,
+            "no intent left (had %d after the kill)" % creating)
+    finally:
+        c.close()
