@@ -163,7 +163,8 @@ struct conn_ops {
 	 * later ticket back by one): page by the last update time seen, or by
 	 * a cursor the tracker guarantees (github.c: since= keyset paging).
 	 * Reconcile then moves its cursor to the newest update time delivered
-	 * and starts the next window max(overlap, list_settle_ms) before it. */
+	 * and starts the next window list_settle_ms before it, or
+	 * max(overlap, list_settle_ms) unless list_consistent. */
 	int (*list_changed)(struct connector *c, const char *target,
 	                    int64_t since_ms, const char *etag,
 	                    conn_list_cb cb, void *arg);
@@ -272,8 +273,17 @@ struct connector {
 	 * listing may take to show a change (Jira Cloud's search is eventually
 	 * consistent and JQL `updated` has minute precision).  Reconcile
 	 * overlaps each window by at least this much, whatever `overlap` says.
-	 * GitHub: 0 (the issue list reads its own writes). */
+	 * GitHub: 5 s (see list_consistent). */
 	int64_t list_settle_ms;
+	/* Set by the constructor when the tracker's listing is documented to
+	 * show every change committed before the request, stamped by the
+	 * tracker's own clock (GitHub's issue list: no index in between, and
+	 * `since` compares the tracker's updated_at).  Reconcile then overlaps
+	 * each window by list_settle_ms only, so the first edit after a bulk
+	 * sync lists the edit, not every ticket the sync touched in the last
+	 * `overlap` seconds.  false (the default) = the listing may lag or its
+	 * order is not documented: the configured `overlap` applies too. */
+	bool list_consistent;
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;

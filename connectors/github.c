@@ -683,7 +683,13 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	g->base.type = &github_conn_type;
 	g->base.name = xstrdup(opt->name ? opt->name : "github");
 	g->base.loop = loop;
-	g->base.list_settle_ms = 0; /* connector.h: GitHub's issue list reads its own writes */
+	/* connector.h: GitHub's issue list reads its own writes, so the
+	 * configured overlap is not needed.  But updated_at has whole seconds
+	 * and is stamped before the write commits: a write committed just
+	 * after a later-stamped one (already listed) carries an earlier
+	 * second.  5 s covers that race with a wide margin. */
+	g->base.list_consistent = true;
+	g->base.list_settle_ms = 5000;
 	g->base.http = http;
 	g->base_url = xstrdup(opt->base_url);
 	size_t n = strlen(g->base_url);

@@ -253,7 +253,8 @@ static void on_cursor(struct db *db, const PGresult *res, const char *err, void 
 	t->has_min_intent = !PQgetisnull(res, 0, 4);
 	t->min_intent_ms = t->has_min_intent ? strtoll(PQgetvalue(res, 0, 4), NULL, 10) : 0;
 
-	int64_t overlap = (int64_t)cy->overlap_s * 1000;
+	/* a consistent listing needs only its settle margin (connector.h) */
+	int64_t overlap = c->list_consistent ? 0 : (int64_t)cy->overlap_s * 1000;
 	if (c->list_settle_ms > overlap)
 		overlap = c->list_settle_ms; /* the tracker's own settle margin */
 	int64_t since = t->has_cursor ? t->cursor_ms - overlap : 0;

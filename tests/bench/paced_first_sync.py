@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""`make bench-paced [ITEMS=N]`: RUN (not compute) a first sync of N action
+items (default 1,000) under GitHub's real write limits, and report it.
+
+The GitHub simulator runs with its defaults, which are GitHub's documented
+limits (docs.github.com "Rate limits for the REST API"): 5,000 requests an
+hour per token, about 80 content-creating requests a minute and 500 an hour,
+one mutating request at a time (a second one in flight is answered with the
+secondary-limit 403).  The daemon runs with the connector's default pacing
+(write_spacing_ms = 1000, creates_per_minute = 80, creates_per_hour = 500)
+as `closeloop run`, in real time: nothing is accelerated.  At 1,000 items the
+run takes a little over an hour (the hour's budget of 500 creates is spent
+after about 8.5 minutes; the 501st create waits for the first create's hour
+to pass).
+
+It reports: the wall time until every item is linked, the create arrival
+times the simulator saw (first, 500th, last; the largest number in any
+sliding 60 s and 3600 s window), secondary-limit and primary-limit answers
+(both must be 0), issues per create token (must be 1), and the daemon's CPU.
+
+What is relaxed, and said in the output: the simulator answers without
+network latency (a real create takes a few hundred milliseconds, which the
+one-second spacing hides), and the ledger is a local PostgreSQL.
+
+Environment: BENCH_ITEMS (default 1000), BENCH_REPOS (default 4),
+BENCH_PGPORT."""
+
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness as H  # noqa: E402
+
+ITEMS = int(os.environ.get("BENCH_ITEMS", "1000"))
+REPOS = int(os.environ.get("BENCH_REPOS", "4"))
+CONN = "github-paced"
+GITHUB_PACING = (1000, 80, 500)  # the connector's defaults (docs/configuration.md)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def max_in_window(ts, w):
+    best, j = 0, 0
+    for i in range(len(ts)):
+        while ts[i] - ts[j] >= w:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def main():
+    wd = H.workdir("paced-")
+    cluster = H.Cluster(wd, int(os.environ.get("BENCH_PGPORT", "54393")))
+    sim = H.Simulator(wd)  # GitHub's limits: the simulator's defaults
+    d = None
+    try:
+        dsn = cluster.createdb("closeloop_paced")
+        repos = ["paced/repo%d" % i for i in range(REPOS)]
+        directory = os.path.join(wd, "directory.conf")
+        H.write_directory(directory, [("team%d" % i, "paced", CONN, repos[i]) for i in range(REPOS)])
+        conf = os.path.join(wd, "closeloop.conf")
+        H.write_config(conf, dsn, sim.url, repos, directory=directory, connector=CONN,
+                       poll=10, pacing=GITHUB_PACING)
+        H.closeloop("migrate", "-c", conf)
+        H.closeloop("directory", "load", "-c", conf)
+        # one postmortem of 20 items at a time, numbered across repositories
+        # (the importer knows a postmortem by its PM number)
+        pm = 0
+        for r in range(REPOS):
+            files = []
+            outdir = os.path.join(wd, "pm%d" % r)
+            os.makedirs(outdir)
+            n = ITEMS // REPOS + (ITEMS % REPOS if r == 0 else 0)
+            while n > 0:
+                k = min(20, n)
+                path = os.path.join(outdir, "PM2026-%05d - paced incident %d.md" % (pm, pm))
+                with open(path, "w") as f:
+                    f.write("# Paced incident %d\n\n## Action Items\n\n"
+                            "| Action Item | Type | Owner | Priority | Due Date |\n| --- | --- | --- | --- | --- |\n" % pm)
+                    for i in range(k):
+                        f.write("| Fix thing %d of incident %d | Prevent | rf | P%d | 2027-0%d-1%d |\n"
+                                % (i, pm, i % 4, 1 + i % 9, i % 10))
+                files.append(path)
+                n -= k
+                pm += 1
+            H.closeloop("import", "-c", conf, "--platform", "paced", "--team", "team%d" % r, *files,
+                        timeout=600)
+        items = int(H.scalar(dsn, "SELECT count(*) FROM action_item"))
+        print("paced first sync: %d action items, %d repositories, real GitHub limits" % (items, REPOS),
+              flush=True)
+        t0 = time.time()
+        d = H.Daemon(conf, os.path.join(wd, "daemon.log"))
+        linked = 0
+        while True:
+            linked = int(H.scalar(dsn, "SELECT count(*) FROM external_link WHERE kind = 'managed'"
+                                       " AND state = 'linked'"))
+            if linked >= items:
+                break
+            if d.proc.poll() is not None:
+                print("daemon exited %s; see %s/daemon.log" % (d.proc.returncode, wd))
+                return 1
+            if int(time.time() - t0) % 300 < 10:
+                print("  %5.0f s: %d of %d linked" % (time.time() - t0, linked, items), flush=True)
+            time.sleep(10)
+        wall = time.time() - t0
+        cpu = proc_cpu(d.proc.pid)
+        d.stop()
+        st = sim.stats()
+        ts = sorted(r["ts"] for r in sim.call("GET", "/_sim/requests")
+                    if r["method"] == "POST" and re.search(r"/issues$", r["path"]))
+        tokens = {}
+        for repo in repos:
+            for i in sim.live_issues(repo):
+                m = re.search(r"closeloop:begin token=(\S+)", i.get("body") or "")
+                if m:
+                    tokens[m.group(1)] = tokens.get(m.group(1), 0) + 1
+        print()
+        print("items linked:                %d of %d" % (linked, items))
+        print("wall time until all linked:  %.0f s (%d h %02d min)" % (wall, wall // 3600, wall % 3600 // 60))
+        print("creates the simulator saw:   %d (first at +0 s, 500th at +%.0f s, last at +%.0f s)"
+              % (len(ts), ts[min(499, len(ts) - 1)] - ts[0], ts[-1] - ts[0]))
+        print("most creates in any 60 s:    %d (GitHub: about 80)" % max_in_window(ts, 60))
+        print("most creates in any 3600 s:  %d (GitHub: 500)" % max_in_window(ts, 3600))
+        print("smallest gap between creates: %.3f s (configured spacing 1.000 s)"
+              % min(b - a for a, b in zip(ts, ts[1:])))
+        print("secondary-limit answers:     %d; primary-limit answers: %d"
+              % (st["secondary_limited"], st["rate_limited"]))
+        print("issues per create token:     %s" % sorted(set(tokens.values())))
+        print("requests by kind:            list %d, get %d, search %d, create %d, update %d, 304 %d"
+              % (st["list"], st["get"], st["search"], st["create"], st["update"], st["not_modified"]))
+        print("daemon CPU (user+system):    %.2f s" % cpu)
+        print("Relaxed: the simulator answers without network latency; nothing else (real time,"
+              " GitHub's documented limits in the simulator, the connector's default pacing).")
+        ok = (linked == items and len(ts) == items and st["secondary_limited"] == 0
+              and st["rate_limited"] == 0 and set(tokens.values()) == {1})
+        return 0 if ok else 1
+    finally:
+        if d:
+            d.stop()
+        sim.stop()
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
