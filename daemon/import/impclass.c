@@ -35,7 +35,7 @@ static const char *const action_phrases[] = {
 	"repair items", "what we are doing", "what we re doing", "what were doing",
 	"what we will do", "going forward", "stop this happening", "stop it happening",
 	"stop this from happening", "stop it from happening", "prevent this happening",
-	"doing about it",
+	"doing about it", "recommendations", "recommended actions", "remediation plan",
 };
 
 /* win over any action phrase */

@@ -34,7 +34,8 @@ void impf_free(struct impf_fields *f)
 	free(f->due_text);
 	free(f->estimate);
 	free(f->ticket);
-	f->owner = f->due_text = f->estimate = f->ticket = NULL;
+	free(f->note);
+	f->owner = f->due_text = f->estimate = f->ticket = f->note = NULL;
 }
 
 struct toks {
@@ -387,6 +388,44 @@ static size_t clause_start(const char *s, size_t i)
 	return 0;
 }
 
+/* "Purge the queue (P2, @greta) — blocked on the migration": fields in
+ * parentheses, then a note.  The fields are read, the note goes to
+ * f->note, the title ends before "(".  Returns true when cut. */
+static bool fields_then_note(char *title, struct impf_fields *f)
+{
+	for (char *o = strstr(title, " ("); o; o = strstr(o + 1, " (")) {
+		char *c = strchr(o + 2, ')');
+		if (!c || c - o > 80)
+			continue;
+		const char *a = c + 1;
+		static const char *const seps[] = { " \xE2\x80\x94 ", " \xE2\x80\x93 ", " - ", "; ",
+		                                    ". ", ", " };
+		size_t sl = 0;
+		for (size_t k = 0; k < ARRAY_SIZE(seps) && !sl; k++)
+			if (strncmp(a, seps[k], strlen(seps[k])) == 0)
+				sl = strlen(seps[k]);
+		if (!sl || !a[sl])
+			continue;
+		char *inner = xstrndup(o + 2, (size_t)(c - o - 2));
+		struct impf_fields tmp = { .state = -1 };
+		bool ok = all_fields(inner, &tmp);
+		free(inner);
+		if (!ok) {
+			impf_free(&tmp);
+			continue;
+		}
+		impf_free(&tmp);
+		inner = xstrndup(o + 2, (size_t)(c - o - 2));
+		(void)all_fields(inner, f);
+		free(inner);
+		free(f->note);
+		f->note = xstrdup(a + sl);
+		*o = '\0';
+		return true;
+	}
+	return false;
+}
+
 void impf_strip(char *title, struct impf_fields *f)
 {
 	size_t n = strlen(title);
@@ -424,6 +463,7 @@ void impf_strip(char *title, struct impf_fields *f)
 		}
 		return;
 	}
+	(void)fields_then_note(title, f);
 }
 
 /* ---- state markers anywhere ---- */

@@ -400,11 +400,62 @@ static void todo_owner(char *title, struct impf_fields *f, int *state)
 	}
 }
 
+/* "🟢 Done — Restore the index", "In progress: Alert on lag": a leading
+ * decoration emoji and a state phrase before a separator; the state is
+ * read, both are cut. */
+static void leading_state(char *title, int *state)
+{
+	size_t i = 0;
+	while ((unsigned char)title[i] >= 0xF0 && title[i + 1] && title[i + 2] && title[i + 3])
+		i += 4;   /* 🟢 🟡 🔴: four-byte emoji */
+	while (str_istarts(title + i, "\xE2\x9A\xAA") || str_istarts(title + i, "\xE2\x9A\xAB"))
+		i += 3;   /* ⚪ ⚫ */
+	while (title[i] == ' ')
+		i++;
+	static const char *const seps[] = { " \xE2\x80\x94 ", " \xE2\x80\x93 ", " - ", ": " };
+	for (size_t k = 0; k < ARRAY_SIZE(seps); k++) {
+		const char *sep = strstr(title + i, seps[k]);
+		if (!sep || sep - (title + i) > 20 || sep == title + i)
+			continue;
+		char *head = xstrndup(title + i, (size_t)(sep - (title + i)));
+		int st = impt_state(head, false);
+		bool generic = !strcasecmp(head, "x") || !strcasecmp(head, "new");
+		free(head);
+		if (st < 0 || generic)
+			continue;
+		if (*state < 0)
+			*state = st;
+		const char *rest = sep + strlen(seps[k]);
+		memmove(title, rest, strlen(rest) + 1);
+		return;
+	}
+	if (i > 0)
+		memmove(title, title + i, strlen(title + i) + 1);
+}
+
+/* A sentence's full stop at the end of a title ("Keep a spare relay on
+ * site."); not after an abbreviation ("etc.", "e.g.") or "...". */
+static void strip_full_stop(char *s)
+{
+	size_t n = strlen(s);
+	if (n < 2 || s[n - 1] != '.' || s[n - 2] == '.')
+		return;
+	size_t b = n - 1;
+	while (b > 0 && s[b - 1] != ' ')
+		b--;
+	static const char *const abbr[] = { "etc.", "e.g.", "i.e.", "vs.", "inc.", "ltd.", "al." };
+	for (size_t k = 0; k < ARRAY_SIZE(abbr); k++)
+		if (strcasecmp(s + b, abbr[k]) == 0)
+			return;
+	s[n - 1] = '\0';
+}
+
 static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf_fields *f,
                           char **rest, int *state)
 {
 	char *title = r->text ? split_title(r->text, r->skip, rest) : xstrdup("");
 	todo_owner(title, f, state);
+	leading_state(title, state);
 	impf_state_markers(title, state);
 	strip_leading_ref(title);
 	impt_strip_markers(title, m);
@@ -450,8 +501,9 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 
 	char *full = xstrdup(title);
 	if (shorten_title(title))
-		imp_add_part(&desc, "\n\n", full);
+		imp_add_part(&desc, "\n\n", full);   /* the whole text, full stop and all */
 	free(full);
+	strip_full_stop(title);
 	if (rest) {
 		/* "**Fix X**: owner @a, due 2026-01-01" / "— page at 5 min. Owner: @b" */
 		impf_state_markers(rest, &text_state);
@@ -475,6 +527,8 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 		imp_add_part(&tail, "\n", l);
 		free(l);
 	}
+	if (f.note)
+		imp_add_part(&desc, "\n\n", f.note);
 	if (f.ticket) {
 		char *l = xasprintf("Ticket: %s", f.ticket);
 		imp_add_part(&tail, "\n", l);

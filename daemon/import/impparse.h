@@ -88,6 +88,7 @@ struct raw {
 	const char *horizon;           /* from the group, static, or NULL */
 	const char *grp_type;          /* from the group, static, or NULL */
 	bool label_only;               /* an ordered item whose text is a bold label */
+	bool head_fields;              /* a sub-heading item: field bullets were read */
 	int list, depth;               /* list ordinal and depth (list items) */
 	int group;                     /* heading group it was found in */
 	int title_col, ticket_col;     /* table rows: cell indexes, -1 */
@@ -125,6 +126,9 @@ struct parse {
 	bool table_ctx;                /* an action table outside any action section */
 	char *meta_reference;
 	char *repo;                    /* owner/repo for bare #N, or NULL */
+	long head_item;                /* raws[] index of a sub-heading that may be
+	                                  an item ("### AI-1: Fix X" with "- Owner:"
+	                                  bullets under it), -1 */
 };
 
 /* Walk the scanned document, filling p->pm->items (impwalk.c). */
@@ -144,6 +148,7 @@ struct impf_fields {
 	const char *priority; /* static "P0".."P3", or NULL */
 	int state;            /* enum item_state, -1 */
 	char *ticket;         /* a tracker key "CHK-88" written among them, heap, or NULL */
+	char *note;           /* free text after parenthesised fields, heap, or NULL */
 };
 
 void impf_free(struct impf_fields *f);

@@ -37,7 +37,7 @@
 static const struct { const char *name; enum imp_col col; } col_names[] = {
 	{ "action item", COL_TITLE }, { "action items", COL_TITLE }, { "action", COL_TITLE },
 	{ "actions", COL_TITLE }, { "item", COL_TITLE }, { "task", COL_TITLE },
-	{ "title", COL_TITLE }, { "follow-up", COL_TITLE }, { "follow-ups", COL_TITLE },
+	{ "title", COL_TITLE }, { "summary", COL_TITLE }, { "follow-up", COL_TITLE }, { "follow-ups", COL_TITLE },
 	{ "follow up", COL_TITLE }, { "what", COL_TITLE }, { "remediation", COL_TITLE },
 	{ "remediation item", COL_TITLE }, { "corrective action", COL_TITLE },
 	{ "description", COL_DESC }, { "details", COL_DESC }, { "notes", COL_DESC },
@@ -48,6 +48,7 @@ static const struct { const char *name; enum imp_col col; } col_names[] = {
 	{ "bug", COL_TICKET }, { "ticket", COL_TICKET }, { "issue", COL_TICKET },
 	{ "link", COL_TICKET }, { "tracking", COL_TICKET }, { "tracker", COL_TICKET },
 	{ "pr", COL_TICKET }, { "jira", COL_TICKET }, { "tracking issue", COL_TICKET },
+	{ "key", COL_TICKET }, { "issue key", COL_TICKET }, { "tracking bug", COL_TICKET },
 	{ "due", COL_DUE }, { "due date", COL_DUE }, { "deadline", COL_DUE },
 	{ "target date", COL_DUE }, { "eta", COL_DUE }, { "when", COL_DUE },
 	{ "status", COL_STATUS }, { "state", COL_STATUS }, { "done?", COL_STATUS },
@@ -191,6 +192,29 @@ static void close_section(struct parse *p)
 	p->sub_level = 0;
 	p->sub_excluded = false;
 	p->grp = no_group;
+}
+
+/* A sub-heading is an item only when field bullets follow it ("- **Owner:**
+ * @nia", "- Due: ..."); otherwise it was a component name or a group and
+ * its candidate goes. */
+static void drop_pending(struct parse *p)
+{
+	long i = p->head_item;
+	p->head_item = -1;
+	if (i < 0 || (size_t)i >= p->n_raws || p->raws[i].head_fields)
+		return;
+	raw_free(&p->raws[i]);
+	memmove(&p->raws[i], &p->raws[i + 1], (p->n_raws - (size_t)i - 1) * sizeof(*p->raws));
+	p->n_raws--;
+}
+
+/* Only fields ("Owner: @nia", "Status: In progress")? */
+static bool field_bullet(const struct mds_node *n)
+{
+	struct impf_fields f = { .state = -1 };
+	bool ok = impf_line(n->t.text, &f);
+	impf_free(&f);
+	return ok;
 }
 
 static void end_label(struct parse *p)
@@ -406,6 +430,15 @@ static struct raw *last_list_raw(struct parse *p)
 
 static void list_item(struct parse *p, const struct mds_node *n)
 {
+	if (p->head_item >= 0 && n->depth == 0) {
+		struct raw *h = &p->raws[p->head_item];
+		if (field_bullet(n)) {
+			nest(p, h, n, 1);
+			h->head_fields = true;
+			return;
+		}
+		drop_pending(p);
+	}
 	if (p->label_depth >= 0 && n->depth <= p->label_depth)
 		end_label(p);
 	char *label = label_text(&n->t);
@@ -471,6 +504,7 @@ static void list_item(struct parse *p, const struct mds_node *n)
 static void heading(struct parse *p, const struct mds_node *n)
 {
 	struct impc_info ci;
+	drop_pending(p);
 	impc_classify(n->t.text, &ci);
 	p->group++;
 	if (n->level == 1 && !p->pm->title) {
@@ -505,6 +539,15 @@ static void heading(struct parse *p, const struct mds_node *n)
 	p->label_excluded = false;
 	p->label_grp = no_group;
 	p->base_depth = p->sec_level && !p->sub_excluded ? 0 : -1;
+	if (p->sec_level && n->level > p->sec_level && !p->sub_excluded &&
+	    ci.cls != IMPC_EXCLUDED && !impc_is_group(n->t.text)) {
+		/* "### AI-1: Fail the export job" — an item when fields follow */
+		struct raw *r = raw_new(p, n->line, RAW_LIST);
+		r->text = &n->t;
+		r->depth = -1;
+		raw_refs_from(p, r, &n->t);
+		p->head_item = (long)(p->n_raws - 1);
+	}
 }
 
 void imp_walk(struct parse *p, const struct mds_doc *doc)
@@ -512,6 +555,7 @@ void imp_walk(struct parse *p, const struct mds_doc *doc)
 	p->grp = p->label_grp = no_group;
 	p->label_depth = p->base_depth = -1;
 	p->table = -1;
+	p->head_item = -1;
 	for (size_t i = 0; i < doc->n_nodes; i++) {
 		const struct mds_node *n = &doc->nodes[i];
 		switch (n->kind) {
@@ -528,6 +572,7 @@ void imp_walk(struct parse *p, const struct mds_doc *doc)
 			break;
 		case MDS_TABLE_ROW:
 			if (n->table != p->table) {
+				drop_pending(p);
 				p->table = n->table;
 				table_header(p, n);   /* md4c: the header row comes first */
 			} else if (p->action_table) {
@@ -540,6 +585,7 @@ void imp_walk(struct parse *p, const struct mds_doc *doc)
 			abort();
 		}
 	}
+	drop_pending(p);
 	close_section(p);
 	flush(p);
 }

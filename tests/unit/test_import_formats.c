@@ -33,8 +33,8 @@
 #define BLIND_PRECISION 95
 #define BLIND_RECALL 95
 #define BLIND_FIELDS 95
-#define HELDOUT_PRECISION 37
-#define HELDOUT_RECALL 40
+#define HELDOUT_PRECISION 50
+#define HELDOUT_RECALL 30
 #define HELDOUT_FIELDS 95
 
 struct exp_item {
@@ -392,7 +392,7 @@ static void test_scores(void **state)
 	print_score("format documents", &fm);
 }
 
-/* One document "SET/NAME" of tests/fixtures/postmortems/blind1 or blind2
+/* One document "SET/NAME" of tests/fixtures/postmortems/blind1 to blind3
  * (the test's state): every item of SET.truth found, nothing else, every
  * field right. */
 static void test_blind_doc(void **state)
@@ -444,9 +444,9 @@ static void score_set(const char *set, struct score *s)
 }
 
 /* Documents in styles the importer had not been tuned on, with a truth
- * file written by hand before they were first imported.  blind1/ and
- * blind2/ were measured, then the importer was fixed for what they
- * showed (their first figures are in docs/import.md); blind3/ was
+ * file written by hand before they were first imported.  blind1/ to
+ * blind3/ were measured, then the importer was fixed for what they
+ * showed (their first figures are in docs/import.md); blind4/ was
  * measured once after those fixes and is not tuned on.  Every miss and
  * mismatch is printed; the floors are the measured figures, so a
  * regression fails. */
@@ -456,9 +456,9 @@ static void test_blind_scores(void **state)
 	struct score s = { 0 };
 	score_set("blind1", &s);
 	score_set("blind2", &s);
-	print_score("blind1/ + blind2/ (21 documents, hand-written truth, fixed after a first run)",
-	            &s);
-	assert_true(s.expected >= 78);
+	score_set("blind3", &s);
+	print_score("blind1-3/ (28 documents, hand-written truth, fixed after a first run)", &s);
+	assert_true(s.expected >= 100);
 	assert_true(s.matched * 100 >= BLIND_PRECISION * s.found);
 	assert_true(s.matched * 100 >= BLIND_RECALL * s.expected);
 	assert_true(s.fields_ok * 100 >= BLIND_FIELDS * s.matched);
@@ -468,9 +468,9 @@ static void test_heldout_scores(void **state)
 {
 	UNUSED(state);
 	struct score s = { 0 };
-	score_set("blind3", &s);
-	print_score("blind3/ (7 documents, hand-written truth, never tuned on)", &s);
-	assert_true(s.expected >= 22);
+	score_set("blind4", &s);
+	print_score("blind4/ (hand-written truth, never tuned on)", &s);
+	assert_true(s.expected >= 20);
 	assert_true(s.matched * 100 >= HELDOUT_PRECISION * s.found);
 	assert_true(s.matched * 100 >= HELDOUT_RECALL * s.expected);
 	assert_true(s.fields_ok * 100 >= HELDOUT_FIELDS * s.matched);
@@ -510,6 +510,13 @@ int main(void)
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/retro-numbered-checkboxes.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/table-done-column.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind2/bold-remediation-items.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/emoji-status.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/followup-tasks-multiline.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/heading-per-item.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/jira-export-table.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/parenthesised-fields.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/phased-plan.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind3/recommendations.md"),
 		cmocka_unit_test(test_blind_scores),
 		cmocka_unit_test(test_heldout_scores),
 	};

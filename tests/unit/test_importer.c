@@ -282,7 +282,7 @@ static void test_headings_and_metadata(void **state)
 	UNUSED(state);
 	static const char *const want[] = {
 		"Automate replica promotion", "Practise failover every quarter",
-		"Automate replica promotion", "This nested list is still inside Remediation.",
+		"Automate replica promotion", "This nested list is still inside Remediation",
 		"Publish the runbook", "Review the alert thresholds",
 	};
 	struct imp_postmortem *pm = parse_ok(PM_DIR "/synthetic/headings.md");
