@@ -21,6 +21,7 @@
 #include "pace.h"
 #include "reconcile.h"
 #include "watch.h"
+#include "quarterly.h"
 #include "status.h"
 
 #define STOP_TIMEOUT_MS 20000
@@ -62,6 +63,7 @@ struct daemon {
 	struct rec_engine *rec;
 	struct watch *watch;      /* flags and escalation; NULL in once mode */
 	struct imp_watch *impwatch; /* watched postmortem directories; NULL in once mode */
+	struct quarterly *quarterly; /* the quarterly report's deliveries; NULL in once mode */
 	struct listener *listener;
 	struct poll_timer *timers;
 	size_t n_timers;
@@ -366,6 +368,8 @@ static void on_signal(uv_signal_t *h, int signum)
 			watch_set_config(d->watch, nw);
 		if (d->impwatch)
 			imp_watch_set_config(d->impwatch, nw);
+		if (d->quarterly)
+			quarterly_set_config(d->quarterly, nw);
 		timers_arm(d, false);
 		directory_reload(d);
 		log_info("reload: configuration %s applied", nw->path);
@@ -474,6 +478,17 @@ static void watch_stopped(void *arg)
 		engine_stopped(d);
 }
 
+/* The quarterly report's sends end first, then the watch. */
+static void quarterly_stopped(void *arg)
+{
+	struct daemon *d = arg;
+	d->quarterly = NULL;
+	if (d->watch)
+		watch_stop(d->watch, STOP_TIMEOUT_MS, watch_stopped, d);
+	else
+		watch_stopped(d);
+}
+
 static void daemon_stop(struct daemon *d, int exit_code)
 {
 	if (d->state == DAEMON_STOPPING || d->state == DAEMON_CLOSING)
@@ -490,10 +505,10 @@ static void daemon_stop(struct daemon *d, int exit_code)
 		imp_watch_stop(d->impwatch, sub_closed, d);
 		d->impwatch = NULL;
 	}
-	if (d->watch)
-		watch_stop(d->watch, STOP_TIMEOUT_MS, watch_stopped, d);
+	if (d->quarterly)
+		quarterly_stop(d->quarterly, quarterly_stopped, d);
 	else
-		watch_stopped(d);
+		quarterly_stopped(d);
 }
 
 /* ---- metrics and health (listener.h) ---- */
@@ -716,13 +731,20 @@ static int start_watch(struct daemon *d)
 	host[sizeof(host) - 1] = '\0';
 	char *by = xasprintf("daemon:%s:%ld", host, (long)getpid());
 	int rc = watch_new(&d->watch, &d->loop, d->db, d->conns, d->n_conns, d->cfg, by);
-	free(by);
 	if (rc < 0) {
 		log_error("watch: cannot start: %s", strerror(-rc));
-		return rc;
+		goto out;
 	}
 	watch_start(d->watch);
-	return 0;
+	/* the quarterly report, under the same name */
+	if ((rc = quarterly_new(&d->quarterly, &d->loop, d->http, d->cfg, by)) < 0) {
+		log_error("quarterly report: cannot start: %s", strerror(-rc));
+		goto out;
+	}
+	quarterly_start(d->quarterly);
+out:
+	free(by);
+	return rc;
 }
 
 static int daemon_start(struct daemon *d)

@@ -1,4 +1,4 @@
-/* cfg_deliver.c — the `destinations` option list (config.h struct
+/* cfg_deliver.c — the `quarterly_report` group and the `destinations` option list (config.h struct
  * cfg_destination; the sender is daemon/deliver/).  Rows, defaults and
  * ranges are in config.c's cfg_options[] / cfg_ranges[] like every other
  * option; this file reads them and checks what relates several values:
@@ -229,6 +229,13 @@ out:
 
 int cfg_parse_destinations(struct ctx *x, const config_setting_t *root, struct config *c)
 {
+	const config_setting_t *g = config_setting_get_member(root, "quarterly_report");
+	const config_setting_t *en = g ? config_setting_get_member(g, "enabled") : NULL;
+	c->quarterly_enabled = en ? config_setting_get_bool(en) != 0 : true;
+	int rc0 = cfg_get_int(x, g, "quarterly_report.check_interval",
+	                      "quarterly_report.check_interval", &c->quarterly_check_s);
+	if (rc0 < 0)
+		return rc0;
 	const config_setting_t *l = config_setting_get_member(root, "destinations");
 	int n = l ? config_setting_length(l) : 0;
 	if (n <= 0)

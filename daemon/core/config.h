@@ -154,6 +154,8 @@ struct config {
 	struct cfg_destination *destinations;
 	size_t n_destinations;
 	struct cfg_import import;    /* watched postmortem directories */
+	bool quarterly_enabled;      /* quarterly_report.enabled, true */
+	int quarterly_check_s;       /* quarterly_report.check_interval, 3600 */
 };
 
 /* Load and validate path.  On success returns 0 and *out.  On failure

@@ -149,7 +149,7 @@ static void job_finish(struct deliver_job *j, enum deliver_outcome o)
 	uv_timer_stop(&j->timer);
 	struct deliver_result r = { .outcome = o, .attempts = j->attempts, .status = j->status,
 	                            .detail = j->detail };
-	log_at(o == DELIVER_SENT ? LOG_LVL_INFO : LOG_LVL_WARN, NULL,
+	log_at(o == DELIVER_SENT ? LOG_LVL_DEBUG : LOG_LVL_WARN, NULL,
 	       "destination '%s': %s after %d attempt(s): %s", j->name, deliver_outcome_name(o),
 	       j->attempts, j->detail);
 	if (j->cb)

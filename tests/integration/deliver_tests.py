@@ -9,6 +9,7 @@ import email.policy
 import glob
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -208,3 +209,124 @@ def test_deliver_smtp_starttls_auth_mime(cl):
         _assert(r.returncode == 1 and not plain.received(), "no STARTTLS: refused, nothing sent")
     finally:
         plain.stop()
+
+
+# ------------------------------------------------ the quarterly report, delivered
+
+CONN = "github-test"
+REPO = "dfds/platform-backlog"
+
+
+def _quarterly_setup(cl, name, sink_port):
+    """Ledger with two platforms (kubernetes, etcd) and one postmortem;
+    destinations: a directory for every platform, a webhook for kubernetes
+    only; the report checked every 10 s; debug log."""
+    wd = H.workdir(name + "-")
+    dsn = cl.createdb(name)
+    sim = H.Simulator(wd)
+    directory = os.path.join(wd, "directory.conf")
+    H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO),
+                                  ("etcd-maintainers", "etcd", CONN, "etcd-io/etcd")],
+                      people=[("rf", "R. F.", "rf-gh")])
+    config = os.path.join(wd, "closeloop.conf")
+    extra = ('quarterly_report = { enabled = true; check_interval = 10; };\n'
+             'destinations = (\n'
+             ' { name = "archive"; type = "directory"; path = "reports"; },\n'
+             ' { name = "k8s-chat"; type = "webhook"; url = "http://127.0.0.1:%d/hook"; '
+                            'platforms = [ "kubernetes" ]; secret_file = "hook-secret"; }\n);\n' % sink_port)
+    H.write_config(config, dsn, sim.url, [REPO, "etcd-io/etcd"], directory=directory,
+                   connector=CONN, poll=600, extra=extra)
+    text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
+    with open(config, "w") as f:
+        f.write(text)
+    os.makedirs(os.path.join(wd, "reports"))
+    with open(os.path.join(wd, "hook-secret"), "w") as f:
+        f.write(SECRET + "\n")
+    os.chmod(os.path.join(wd, "hook-secret"), 0o400)
+    H.closeloop("migrate", "-c", config)
+    H.closeloop("directory", "load", "-c", config)
+    H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                "SELECT 'PM-Q1', 'Ingress outage', id, DATE '2026-08-10' FROM platform "
+                "WHERE name = 'kubernetes'")
+    H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
+                "SELECT 1, 'Alert on ingress 5xx', 'P1', 'rf', id, DATE '2026-09-01' FROM team "
+                "WHERE name = 'dfds-platform'")
+    return wd, dsn, sim, config
+
+
+def _daemon(wd, config, name, now):
+    return H.Daemon(config, os.path.join(wd, name + ".log"),
+                    {"CLOSELOOP_TEST_NOW": now})
+
+
+def test_quarterly_report_delivered_once_across_restart_and_two_daemons(cl):
+    """The first day of 2026Q4 (a fake clock): two daemons on one ledger
+    deliver 2026Q3's report once per platform and destination; a restart
+    sends nothing more; a daemon started on 2027-01-02 (down on the first
+    day) catches up with 2026Q4, once."""
+    wd0 = H.workdir("quarterly-sink-")
+    sink = Sink(wd0, "http")
+    daemons = []
+    wd, dsn, sim, config = _quarterly_setup(cl, "quarterly_once", sink.port)
+    rows = lambda: H.psql(dsn, "SELECT quarter, platform, destination, state, attempts "  # noqa: E731
+                               "FROM v_report_delivery ORDER BY quarter, platform, destination")
+    try:
+        now = "2026-10-01T00:05:00Z"
+        for i in range(2):
+            daemons.append(_daemon(wd, config, "daemon-%d" % i, now))
+        done = lambda: H.scalar(dsn, "SELECT count(*) FROM report_delivery WHERE state = 'sent'") == "3"  # noqa: E731
+        _assert(H.wait_for(done, timeout=90), "three deliveries sent: %r\n%s" % (rows(), daemons[0].log()[-2000:]))
+        # both daemons have run (the first run is 1 s after the start)
+        for d in daemons:
+            _assert(H.wait_for(lambda: d.log().count("quarterly report: run finished") >= 1, timeout=60),
+                    "a run:\n" + d.log()[-1500:])
+        for d in daemons:
+            _assert(d.stop() == 0, "clean stop")
+        daemons.clear()
+        _assert(rows() == [["2026Q3", "etcd", "archive", "sent", "1"],
+                           ["2026Q3", "kubernetes", "archive", "sent", "1"],
+                           ["2026Q3", "kubernetes", "k8s-chat", "sent", "1"]], "rows: %r" % rows())
+        got = sink.received()
+        _assert(len(got) == 1, "one webhook POST, got %d" % len(got))
+        doc = json.loads(got[0]["body"])
+        _assert(doc["kind"] == "quarterly-report" and doc["platform"] == "kubernetes", doc)
+        _assert(doc["text"].startswith("# Action item closure report — 2026Q3"), doc["text"][:80])
+        _assert(got[0]["headers"].get("X-Closeloop-Secret") == SECRET, "secret header")
+        files = sorted(os.listdir(os.path.join(wd, "reports")))
+        _assert(files == ["closure-report-2026Q3-etcd.html", "closure-report-2026Q3-etcd.md",
+                          "closure-report-2026Q3-kubernetes.html", "closure-report-2026Q3-kubernetes.md"],
+                "report files: %r" % files)
+        # the delivered Markdown is what `closeloop report` prints
+        md = open(os.path.join(wd, "reports", "closure-report-2026Q3-kubernetes.md")).read()
+        cli = H.closeloop("report", "-c", config, "--quarter", "2026Q3", "--platform", "kubernetes").stdout
+        strip = lambda t: re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", t)  # noqa: E731
+        _assert(strip(md) == strip(cli), "delivered report = closeloop report")
+
+        # restart on the same day: a run, nothing sent again
+        d = _daemon(wd, config, "daemon-restart", now)
+        daemons.append(d)
+        _assert(H.wait_for(lambda: d.log().count("quarterly report: run finished") >= 1, timeout=60),
+                "a run after the restart:\n" + d.log()[-1500:])
+        _assert(d.stop() == 0, "clean stop")
+        daemons.clear()
+        _assert(len(sink.received()) == 1, "still one POST after the restart")
+        _assert(H.scalar(dsn, "SELECT sum(attempts) FROM report_delivery") == "3", "no new attempt")
+
+        # down on 2027-01-01, started on the 2nd: catches up with 2026Q4, once
+        d = _daemon(wd, config, "daemon-catch-up", "2027-01-02T09:00:00Z")
+        daemons.append(d)
+        done = lambda: H.scalar(dsn, "SELECT count(*) FROM report_delivery WHERE quarter = '2026Q4' "  # noqa: E731
+                                     "AND state = 'sent'") == "3"
+        _assert(H.wait_for(done, timeout=90), "2026Q4 delivered: %r\n%s" % (rows(), d.log()[-2000:]))
+        _assert(H.wait_for(lambda: d.log().count("quarterly report: run finished") >= 1, timeout=60), "runs")
+        _assert(d.stop() == 0, "clean stop")
+        got = sink.received()
+        _assert(len(got) == 2, "one more POST for 2026Q4, got %d" % len(got))
+        _assert(got[0]["headers"]["Idempotency-Key"] != got[1]["headers"]["Idempotency-Key"], "two messages")
+        _assert(SECRET not in "".join(open(os.path.join(wd, f)).read() for f in os.listdir(wd)
+                                      if f.endswith(".log")), "the secret is in no log")
+    finally:
+        for d in daemons:
+            d.stop()
+        sim.stop()
+        sink.stop()

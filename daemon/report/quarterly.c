@@ -1,0 +1,480 @@
+/* quarterly.c — see quarterly.h.
+ *
+ * One run at a time, an explicit state machine:
+ *   Q_IDLE --timer--> Q_PREPARE (worker: arm, claim, render)
+ *          --> Q_SEND (loop: one deliver_send per claimed row)
+ *          --> Q_RECORD (worker: record each outcome) --> Q_IDLE
+ * The worker threads touch only their struct q_run (copies of what they
+ * need) and their own PGconn; they never log (the loop logs what they
+ * found when they are done). */
+#include "quarterly.h"
+#include "db.h"
+#include "deliver.h"
+#include "log.h"
+#include "report.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLAIM_MAX 20          /* deliveries per run */
+#define LEASE_S 3600          /* a 'sending' claim older than this: its daemon stopped */
+
+enum q_state {
+	Q_IDLE = 0,
+	Q_PREPARE,    /* worker thread: arm, claim, render */
+	Q_SEND,       /* deliver_send calls out */
+	Q_RECORD,     /* worker thread: outcomes into the ledger */
+	Q_STOPPED,
+};
+
+struct q_item {
+	long long id;
+	char *quarter, *platform, *destination;
+	char *md, *html;              /* the report, NULL when it could not be made */
+	size_t md_len, html_len;
+	enum deliver_outcome outcome;
+	char *detail;
+	bool sent_out;                /* handed to deliver_send */
+	bool answered;
+};
+
+struct q_run {
+	char *dsn, *dests_json, *now_text, *by;
+	bool arm;                     /* enabled and some destination exists */
+	char *quarter;                /* the last ended quarter (worker) */
+	int armed;
+	struct q_item *items;
+	size_t n_items, n_waiting;
+	char err[512];                /* what failed on the worker, or "" */
+};
+
+struct quarterly {
+	uv_loop_t *loop;
+	struct http_client *http;
+	struct deliver *dl;
+	const struct config *cfg;
+	char *by;
+	uv_timer_t timer;
+	uv_work_t work;
+	enum q_state state;
+	struct q_run *run;
+	struct quarterly_stats stats;
+	bool stopping, timer_closed, dl_closed;
+	void (*done)(void *);
+	void *done_arg;
+};
+
+static void set_state(struct quarterly *q, enum q_state s)
+{
+	switch (s) {
+	case Q_IDLE:
+	case Q_PREPARE:
+	case Q_SEND:
+	case Q_RECORD:
+	case Q_STOPPED:
+		q->state = s;
+		return;
+	default:
+		abort();
+	}
+}
+
+static void run_free(struct q_run *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_items; i++) {
+		struct q_item *it = &r->items[i];
+		free(it->quarter);
+		free(it->platform);
+		free(it->destination);
+		free(it->md);
+		free(it->html);
+		free(it->detail);
+	}
+	free(r->items);
+	free(r->dsn);
+	free(r->dests_json);
+	free(r->now_text);
+	free(r->by);
+	free(r->quarter);
+	free(r);
+}
+
+/* ---- worker side (no logging, no loop) ---- */
+
+/* The report of (quarter, platform) in one format, into *out. */
+static int render(const struct report *rep, enum report_format f, char **out, size_t *len)
+{
+	FILE *m = open_memstream(out, len);
+	if (!m)
+		return -ENOMEM;
+	int rc = report_write(rep, f, m);
+	if (fclose(m) != 0 && rc == 0)
+		rc = -EIO;
+	return rc;
+}
+
+static void render_item(PGconn *c, struct q_item *it, const struct q_item *prev)
+{
+	if (prev && prev->md && strcmp(prev->quarter, it->quarter) == 0 &&
+	    strcmp(prev->platform, it->platform) == 0) {
+		it->md = xstrndup(prev->md, prev->md_len);
+		it->md_len = prev->md_len;
+		it->html = xstrndup(prev->html, prev->html_len);
+		it->html_len = prev->html_len;
+		return;
+	}
+	struct report_query rq = { .quarter = it->quarter, .platform = it->platform };
+	struct report *rep = NULL;
+	char err[400] = "";
+	if (report_load(c, &rq, &rep, err, sizeof(err)) < 0) {
+		it->detail = xasprintf("the report could not be made: %s", err);
+		return;
+	}
+	if (render(rep, REPORT_MD, &it->md, &it->md_len) < 0 ||
+	    render(rep, REPORT_HTML, &it->html, &it->html_len) < 0) {
+		free(it->md);
+		free(it->html);
+		it->md = it->html = NULL;
+		it->detail = xstrdup("the report could not be rendered (out of memory)");
+	}
+	report_free(rep);
+}
+
+static int claim(PGconn *c, struct q_run *r)
+{
+	char lim[16], lease[16];
+	snprintf(lim, sizeof(lim), "%d", CLAIM_MAX);
+	snprintf(lease, sizeof(lease), "%d", LEASE_S);
+	const char *p[] = { r->by, lim, lease };
+	PGresult *res = db_sync_exec(c, "SELECT r_id, r_quarter, r_platform, r_destination "
+	                             "FROM closeloop_report_delivery_claim($1, $2::int, $3::int)",
+	                             3, p, r->err, sizeof(r->err));
+	if (!res)
+		return -EIO;
+	int n = PQntuples(res);
+	r->items = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*r->items));
+	for (int i = 0; i < n; i++) {
+		struct q_item *it = &r->items[r->n_items++];
+		it->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		it->quarter = xstrdup(PQgetvalue(res, i, 1));
+		it->platform = xstrdup(PQgetvalue(res, i, 2));
+		it->destination = xstrdup(PQgetvalue(res, i, 3));
+	}
+	PQclear(res);
+	return 0;
+}
+
+static void work_prepare(uv_work_t *w)
+{
+	struct q_run *r = w->data;
+	PGconn *c = db_sync_connect(r->dsn, r->err, sizeof(r->err));
+	if (!c)
+		return;
+	if (r->arm) {
+		const char *p[] = { r->now_text };
+		PGresult *res = db_sync_exec(c, "SELECT closeloop_quarter_add(closeloop_quarter_of("
+		                             "$1::timestamptz), -1)", 1, p, r->err, sizeof(r->err));
+		if (!res)
+			goto out;
+		r->quarter = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		const char *a[] = { r->quarter, r->dests_json, r->by };
+		res = db_sync_exec(c, "SELECT closeloop_report_delivery_arm($1, $2::jsonb, $3)", 3, a,
+		                   r->err, sizeof(r->err));
+		if (!res)
+			goto out;
+		r->armed = atoi(PQgetvalue(res, 0, 0)); /* an integer PostgreSQL printed */
+		PQclear(res);
+	}
+	if (claim(c, r) < 0)
+		goto out;
+	for (size_t i = 0; i < r->n_items; i++)
+		render_item(c, &r->items[i], i ? &r->items[i - 1] : NULL);
+out:
+	PQfinish(c);
+}
+
+static void work_record(uv_work_t *w)
+{
+	struct q_run *r = w->data;
+	PGconn *c = db_sync_connect(r->dsn, r->err, sizeof(r->err));
+	if (!c)
+		return;
+	for (size_t i = 0; i < r->n_items; i++) {
+		struct q_item *it = &r->items[i];
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", it->id);
+		const char *p[] = { id, r->by, deliver_outcome_name(it->outcome),
+		                    it->detail ? it->detail : "" };
+		PGresult *res = db_sync_exec(c, "SELECT closeloop_report_delivery_done($1::bigint, $2, "
+		                             "$3, $4)", 4, p, r->err, sizeof(r->err));
+		PQclear(res);
+	}
+	PQfinish(c);
+}
+
+/* ---- loop side ---- */
+
+static void on_timer(uv_timer_t *t);
+static void after_record(uv_work_t *w, int status);
+
+static void arm_timer(struct quarterly *q, uint64_t ms)
+{
+	if (!q->stopping)
+		uv_timer_start(&q->timer, on_timer, ms, 0);
+}
+
+static void maybe_finished(struct quarterly *q)
+{
+	if (!q->stopping || q->state != Q_STOPPED || !q->timer_closed || !q->dl_closed)
+		return;
+	void (*done)(void *) = q->done;
+	void *arg = q->done_arg;
+	free(q->by);
+	free(q);
+	if (done)
+		done(arg);
+}
+
+static void start_record(struct quarterly *q)
+{
+	set_state(q, Q_RECORD);
+	q->work.data = q->run;
+	if (uv_queue_work(q->loop, &q->work, work_record, after_record) < 0)
+		after_record(&q->work, UV_ECANCELED);
+}
+
+
+/* A platform name as a file name part: [A-Za-z0-9._-], others '-'. */
+static char *file_part(const char *s)
+{
+	char *o = xstrdup(s);
+	for (char *p = o; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+			*p = '-';
+	if (o[0] == '.' || !o[0])
+		o[0] = '_';
+	return o;
+}
+
+struct send_ctx {
+	struct quarterly *q;
+	struct q_item *it;
+};
+
+static void on_item_sent(const struct deliver_result *res, void *arg)
+{
+	struct send_ctx *sc = arg;
+	struct quarterly *q = sc->q;
+	struct q_item *it = sc->it;
+	free(sc);
+	it->outcome = res->outcome;
+	it->detail = xstrdup(res->detail);
+	it->answered = true;
+	if (res->outcome == DELIVER_SENT)
+		q->stats.sent++;
+	else if (res->outcome == DELIVER_FAILED)
+		q->stats.failed++;
+	else
+		q->stats.unknown++;
+	log_at(res->outcome == DELIVER_SENT ? LOG_LVL_INFO : LOG_LVL_WARN, NULL,
+	       "quarterly report %s of platform '%s' to '%s': %s (%s)", it->quarter, it->platform,
+	       it->destination, deliver_outcome_name(res->outcome), res->detail);
+	if (--q->run->n_waiting == 0)
+		start_record(q);
+}
+
+static void send_item(struct quarterly *q, struct q_item *it)
+{
+	const struct cfg_destination *d = cfg_find_destination(q->cfg, it->destination);
+	if (!it->md || !d || q->stopping) {
+		it->outcome = DELIVER_FAILED;
+		if (!it->detail)
+			it->detail = q->stopping ? xstrdup("not sent: the daemon is stopping") :
+			             xasprintf("destination '%s' is no longer configured", it->destination);
+		log_warn("quarterly report %s of platform '%s' to '%s': failed (%s)", it->quarter,
+		         it->platform, it->destination, it->detail);
+		q->stats.failed++;
+		return;
+	}
+	char *fp = file_part(it->platform);
+	char *id = xasprintf("closeloop-report-%s-%s-%lld", it->quarter, fp, it->id);
+	char *subject = xasprintf("Action item closure report %s — %s", it->quarter, it->platform);
+	char *fhtml = xasprintf("closure-report-%s-%s.html", it->quarter, fp);
+	char *fmd = xasprintf("closure-report-%s-%s.md", it->quarter, fp);
+	struct deliver_part parts[2] = {
+		{ fhtml, "text/html; charset=utf-8", it->html, it->html_len },
+		{ fmd, "text/markdown; charset=utf-8", it->md, it->md_len },
+	};
+	struct deliver_msg m = { .id = id, .kind = "quarterly-report", .platform = it->platform,
+	                         .subject = subject, .text = it->md, .parts = parts, .n_parts = 2 };
+	struct send_ctx *sc = xcalloc(1, sizeof(*sc));
+	sc->q = q;
+	sc->it = it;
+	int rc = deliver_send(q->dl, d, &m, on_item_sent, sc);
+	if (rc < 0) {
+		free(sc);
+		it->outcome = DELIVER_FAILED;
+		it->detail = xasprintf("not sent: %s", strerror(-rc));
+		q->stats.failed++;
+	} else {
+		it->sent_out = true;
+		q->run->n_waiting++;
+	}
+	free(fp);
+	free(id);
+	free(subject);
+	free(fhtml);
+	free(fmd);
+}
+
+static void after_prepare(uv_work_t *w, int status)
+{
+	struct quarterly *q = container_of(w, struct quarterly, work);
+	struct q_run *r = q->run;
+	if (status < 0 && !r->err[0])
+		snprintf(r->err, sizeof(r->err), "the worker did not run: %s", uv_strerror(status));
+	if (r->err[0])
+		log_warn("quarterly report: %s; trying again at the next check", r->err);
+	if (r->armed > 0)
+		log_info("quarterly report %s: %d deliveries armed", r->quarter, r->armed);
+	set_state(q, Q_SEND);
+	for (size_t i = 0; i < r->n_items; i++)
+		send_item(q, &r->items[i]);
+	if (r->n_waiting == 0)
+		start_record(q);
+}
+
+static void after_record(uv_work_t *w, int status)
+{
+	struct quarterly *q = container_of(w, struct quarterly, work);
+	struct q_run *r = q->run;
+	if (r->n_items && (status < 0 || r->err[0]))
+		log_error("quarterly report: outcomes not recorded (%s); those deliveries stay "
+		          "'sending' and become 'unknown' after %d s", r->err[0] ? r->err :
+		          uv_strerror(status), LEASE_S);
+	log_at(r->n_items ? LOG_LVL_INFO : LOG_LVL_DEBUG, NULL,
+	       "quarterly report: run finished (%s ended last; %zu deliveries claimed)",
+	       r->quarter ? r->quarter : "no quarter", r->n_items);
+	run_free(r);
+	q->run = NULL;
+	if (q->stopping) {
+		set_state(q, Q_STOPPED);
+		maybe_finished(q);
+		return;
+	}
+	set_state(q, Q_IDLE);
+	arm_timer(q, (uint64_t)q->cfg->quarterly_check_s * 1000);
+}
+
+/* The destinations as JSON for closeloop_report_delivery_arm. */
+static char *dests_json(const struct config *cfg)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < cfg->n_destinations; i++) {
+		const struct cfg_destination *d = &cfg->destinations[i];
+		json_object *o = json_object_new_object(), *pl = NULL;
+		json_object_object_add(o, "name", json_object_new_string(d->name));
+		json_object_object_add(o, "type", json_object_new_string(cfg_dest_type_name(d->type)));
+		if (d->platforms) {
+			pl = json_object_new_array();
+			for (size_t k = 0; k < d->n_platforms; k++)
+				json_object_array_add(pl, json_object_new_string(d->platforms[k]));
+		}
+		json_object_object_add(o, "platforms", pl);
+		json_object_array_add(a, o);
+	}
+	char *s = xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return s;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct quarterly *q = container_of(t, struct quarterly, timer);
+	if (q->state != Q_IDLE || q->stopping)
+		return;
+	struct q_run *r = xcalloc(1, sizeof(*r));
+	const char *fake = getenv("CLOSELOOP_TEST_NOW");
+	char now[40];
+	ts_format(ts_now_ms(), now, sizeof(now));
+	r->dsn = xstrdup(q->cfg->database_dsn);
+	r->by = xstrdup(q->by);
+	r->now_text = xstrdup(fake && fake[0] ? fake : now);
+	r->arm = q->cfg->quarterly_enabled && q->cfg->n_destinations > 0;
+	r->dests_json = dests_json(q->cfg);
+	q->run = r;
+	q->stats.runs++;
+	set_state(q, Q_PREPARE);
+	q->work.data = r;
+	if (uv_queue_work(q->loop, &q->work, work_prepare, after_prepare) < 0)
+		after_prepare(&q->work, UV_ECANCELED);
+}
+
+int quarterly_new(struct quarterly **out, uv_loop_t *loop, struct http_client *http,
+                  const struct config *cfg, const char *by)
+{
+	struct quarterly *q = xcalloc(1, sizeof(*q));
+	q->loop = loop;
+	q->http = http;
+	q->cfg = cfg;
+	q->by = xstrdup(by);
+	int rc = deliver_new(&q->dl, loop, http);
+	if (rc < 0) {
+		free(q->by);
+		free(q);
+		return rc;
+	}
+	uv_timer_init(loop, &q->timer);
+	*out = q;
+	return 0;
+}
+
+void quarterly_start(struct quarterly *q)
+{
+	arm_timer(q, 1000);
+}
+
+void quarterly_set_config(struct quarterly *q, const struct config *cfg)
+{
+	q->cfg = cfg;
+}
+
+const struct quarterly_stats *quarterly_get_stats(const struct quarterly *q)
+{
+	return &q->stats;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct quarterly *q = container_of((uv_timer_t *)h, struct quarterly, timer);
+	q->timer_closed = true;
+	maybe_finished(q);
+}
+
+static void on_dl_closed(void *arg)
+{
+	struct quarterly *q = arg;
+	q->dl_closed = true;
+	q->dl = NULL;
+	maybe_finished(q);
+}
+
+void quarterly_stop(struct quarterly *q, void (*done)(void *), void *arg)
+{
+	q->stopping = true;
+	q->done = done;
+	q->done_arg = arg;
+	uv_timer_stop(&q->timer);
+	uv_close((uv_handle_t *)&q->timer, on_timer_closed);
+	if (q->state == Q_IDLE)
+		set_state(q, Q_STOPPED);
+	/* sends under way end UNKNOWN or FAILED and are recorded (Q_RECORD);
+	 * a worker in flight finishes and after_* sees `stopping` */
+	deliver_close(q->dl, on_dl_closed, q);
+}
