@@ -542,6 +542,13 @@ bool gh_is_rate_limited(const struct http_response *resp)
 	        (resp->body && strcasestr(resp->body, "secondary rate limit")));
 }
 
+/* The longest wait or the latest reset an answer may name, in seconds
+ * from now: a day.  GitHub's retry-after is seconds and its reset an epoch
+ * second an hour ahead at most ("Rate limits for the REST API"); an absurd
+ * value (9223372036854775807) must not overflow the millisecond
+ * arithmetic (UBSan, found by tests/fuzz/fuzz_github.c). */
+#define GH_WAIT_MAX_S 86400LL
+
 /* A header holding a non-negative integer: 0 and *v, or -1. */
 static int header_ll(const struct http_response *resp, const char *name, long long *v)
 {
@@ -563,7 +570,7 @@ void gh_note_budget(struct connector *c, const struct http_response *resp)
 	if (header_ll(resp, "x-ratelimit-limit", &limit) == 0)
 		c->rate_limit = limit;
 	if (header_ll(resp, "x-ratelimit-reset", &reset) == 0)
-		c->rate_reset_at = (int64_t)reset * 1000;
+		c->rate_reset_at = (int64_t)(reset < INT64_MAX / 1000 ? reset : INT64_MAX / 1000) * 1000;
 }
 
 int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms)
@@ -579,12 +586,15 @@ int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms)
 		errno = 0;
 		long long s = strtoll(ra, &end, 10);
 		if (errno == 0 && end != ra && *end == '\0' && s >= 0)
-			return (int64_t)s * 1000;
+			return (int64_t)(s < GH_WAIT_MAX_S ? s : GH_WAIT_MAX_S) * 1000;
 	}
 	if (reset) {
 		errno = 0;
 		long long s = strtoll(reset, &end, 10);
 		if (errno == 0 && end != reset && *end == '\0' && s > 0) {
+			int64_t now_s = now_ms / 1000;
+			if (s - now_s > GH_WAIT_MAX_S)
+				s = now_s + GH_WAIT_MAX_S;
 			int64_t w = (int64_t)s * 1000 - now_ms;
 			return w > 0 ? w : 0;
 		}

@@ -184,6 +184,7 @@ static int format_line(struct buf *b, enum log_level lvl, const char *ts,
 	return rc ? rc : buf_appendf(b, " %s\n", msg);
 }
 
+__attribute__((format(printf, 3, 0)))
 static void log_vwrite(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va_list ap)
 {
 	char *msg = NULL;

@@ -419,6 +419,20 @@ static void test_answers(void **state)
 	assert_false(gh_is_rate_limited(&r));
 	assert_int_equal(gh_rate_limit_wait_ms(&r, 0), -1);
 
+	/* absurd values are capped at a day, never overflowed (UBSan; found
+	 * by tests/fuzz/fuzz_github.c) */
+	struct http_header huge[] = { { "Retry-After", "9223372036854775807" },
+	                              { "X-RateLimit-Remaining", "0" },
+	                              { "X-RateLimit-Reset", "99999999999999999" } };
+	r = (struct http_response){ .status = 429, .headers = huge, .n_headers = 1 };
+	assert_int_equal(gh_rate_limit_wait_ms(&r, 0), 86400LL * 1000);
+	r = (struct http_response){ .status = 403, .headers = huge + 1, .n_headers = 2 };
+	assert_int_equal(gh_rate_limit_wait_ms(&r, 1767225600000LL), 86400LL * 1000);
+	struct connector conn;
+	memset(&conn, 0, sizeof(conn));
+	gh_note_budget(&conn, &r);
+	assert_true(conn.rate_reset_at > 0);
+
 	char *d = gh_error_detail("{\"message\":\"Validation Failed\",\"errors\":[{\"resource\":"
 	                          "\"Issue\",\"field\":\"title\",\"code\":\"missing_field\"},"
 	                          "\"free text\"]}");

@@ -1,0 +1,78 @@
+/* fuzz_jira.c — libFuzzer target for what Jira Cloud sends back and for
+ * the Markdown <-> ADF mapping: the bytes as JSON through
+ * jira_adf_to_markdown (a description or comment in Atlassian Document
+ * Format), jira_issue_to_remote (an IssueBean, or each of a search
+ * answer's "issues") and jira_pick_transition (a transitions answer); as
+ * Markdown through jira_adf_from_markdown and jira_description_normalise
+ * (the round trip a description makes).
+ *
+ * Seeds: tests/fuzz/corpus/jira.  Nothing may crash, leak, read out of
+ * bounds or overflow; a refusal says why. */
+#include <json-c/json.h>
+
+#include "connector.h"
+#include "fuzz_common.h"
+#include "jira_adf.h"
+#include "jira_fields.h"
+
+static void one_issue(struct json_object *o)
+{
+	static char p0[] = "Highest", p1[] = "High", p2[] = "Medium", p3[] = "Low";
+	static char *const prio[4] = { p0, p1, p2, p3 };
+	struct conn_remote rem;
+	const char *err = NULL;
+	if (jira_issue_to_remote(o, prio, "https://fuzz.atlassian.net", &rem, &err) == 0)
+		conn_remote_free(&rem);
+	else if (!err)
+		__builtin_trap();
+}
+
+static void as_json(const char *s)
+{
+	struct json_object *doc = json_tokener_parse(s), *issues = NULL;
+	if (!doc)
+		return;
+	char *md = NULL;
+	const char *err = NULL;
+	if (jira_adf_to_markdown(doc, &md, &err) == 0) {
+		if (!md)
+			__builtin_trap();
+		free(md);
+	} else if (!err) {
+		__builtin_trap();
+	}
+	if (json_object_object_get_ex(doc, "issues", &issues) &&
+	    json_object_is_type(issues, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(issues); i++)
+			one_issue(json_object_array_get_idx(issues, i));
+	} else {
+		one_issue(doc);
+	}
+	static const char *const wants[] = { "open", "in_progress", "done", "wont_do" };
+	for (size_t k = 0; k < sizeof(wants) / sizeof(wants[0]); k++) {
+		char *id = NULL, *why = NULL;
+		(void)!jira_pick_transition(doc, wants[k], &id, &why);
+		free(id);
+		free(why);
+	}
+	json_object_put(doc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = fuzz_str(data, size);
+	as_json(s);
+	struct json_object *adf = NULL;
+	if (jira_adf_from_markdown(s, &adf) == 0) {
+		char *md = NULL;
+		const char *err = NULL;
+		/* what we render must read back */
+		if (jira_adf_to_markdown(adf, &md, &err) < 0)
+			__builtin_trap();
+		free(md);
+		json_object_put(adf);
+	}
+	free(jira_description_normalise(s));
+	free(s);
+	return 0;
+}
