@@ -36,6 +36,7 @@ static const char *const action_phrases[] = {
 	"what we will do", "going forward", "stop this happening", "stop it happening",
 	"stop this from happening", "stop it from happening", "prevent this happening",
 	"doing about it", "recommendations", "recommended actions", "remediation plan",
+	"tasks", "post incident tasks", "preventive measures", "preventative measures",
 };
 
 /* win over any action phrase */

@@ -255,6 +255,13 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 		memcpy(f->due, date, sizeof(date));
 		return n;
 	}
+	if ((!strcmp(w, "jira") || !strcmp(w, "ticket") || !strcmp(w, "issue") ||
+	     !strcmp(w, "bug") || !strcmp(w, "tracker")) && i + 1 < t->n &&
+	    ticket_key(t->v[i + 1])) {   /* "(JIRA: SHOP-210, owner: kim)" */
+		if (!f->ticket)
+			f->ticket = xstrdup(t->v[i + 1]);
+		return 2;
+	}
 	if (ticket_key(t->v[i])) {   /* "[CHK-88]": a tracker key, kept by the caller */
 		if (!f->ticket)
 			f->ticket = xstrdup(t->v[i]);
@@ -434,7 +441,14 @@ void impf_strip(char *title, struct impf_fields *f)
 		const char *e = strchr(title, title[0] == '[' ? ']' : ')');
 		if (e && e - title < 12) {
 			char *inner = xstrndup(title + 1, (size_t)(e - title - 1));
-			if (estimate_word(inner) && e[1]) {
+			const char *prio = impt_priority(inner);
+			if (prio && (inner[0] == 'P' || inner[0] == 'p') && e[1]) {
+				f->priority = prio;   /* "[P1] Drain the nodes" */
+				memmove(title, e + 1, strlen(e + 1) + 1);
+				while (title[0] == ' ')
+					memmove(title, title + 1, strlen(title));
+				n = strlen(title);
+			} else if (estimate_word(inner) && e[1]) {
 				free(f->estimate);
 				f->estimate = inner;
 				inner = NULL;

@@ -376,6 +376,20 @@ static void strip_leading_ref(char *s)
  * the state, cut from the title. */
 static void todo_owner(char *title, struct impf_fields *f, int *state)
 {
+	if (title[0] == '@') {   /* "@pedro: restore the secret", "@ines - alert on ..." */
+		size_t h = 1 + strcspn(title + 1, " :\t");
+		const char *e = title + h;
+		if (h > 1 && (*e == ':' || str_istarts(e, " - ") || str_istarts(e, " \xE2\x80\x94 "))) {
+			if (!f->owner)
+				f->owner = xstrndup(title + 1, h - 1);
+			e += *e == ':' ? 1 : str_istarts(e, " - ") ? 3 : 5;
+			while (*e == ' ')
+				e++;
+			if (*e)
+				memmove(title, e, strlen(e) + 1);
+		}
+		return;
+	}
 	static const char *const marks[] = { "TODO", "DONE", "FIXME", "FIXED", "WIP" };
 	for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
 		size_t l = strlen(marks[i]);

@@ -362,6 +362,45 @@ static size_t inline_label(const struct mds_text *t)
 	return t->text[ls] ? ls : 0;
 }
 
+/* A paragraph that opens with a bold line ("**Drain the nodes**") and
+ * says nothing else but fields on the next lines (or nothing). */
+static bool bold_item(const struct mds_text *t)
+{
+	size_t ls = t->lead_strong;
+	if (ls == 0)
+		return false;
+	const char *after = t->text + ls;
+	while (*after == ' ')
+		after++;
+	if (*after && *after != '\n')
+		return false;   /* "**Note:** text": a bold word in running text */
+	char *l = xstrndup(t->text, ls);
+	struct impc_info ci;
+	impc_classify(l, &ci);
+	size_t n = strlen(l);
+	bool label = ci.cls == IMPC_EXCLUDED || impc_is_group(l) || (n > 0 && l[n - 1] == ':');
+	free(l);
+	if (label)
+		return false;
+	struct impf_fields f = { .state = -1 };
+	bool ok = !*after || impf_line(after, &f);
+	impf_free(&f);
+	return ok;
+}
+
+/* "Lesson: the alert was noisy. Action: tune it (@kai)": the bytes
+ * before the action's text, or 0. */
+static size_t mid_action_label(const char *t)
+{
+	static const char *const labels[] = { ". Action: ", ". Action item: ", ". Actions: " };
+	for (size_t k = 0; k < ARRAY_SIZE(labels); k++) {
+		const char *a = strstr(t, labels[k]);
+		if (a && a[strlen(labels[k])])
+			return (size_t)(a - t) + strlen(labels[k]);
+	}
+	return 0;
+}
+
 static void para(struct parse *p, const struct mds_node *n)
 {
 	char *label = label_text(&n->t);
@@ -397,6 +436,13 @@ static void para(struct parse *p, const struct mds_node *n)
 		r->skip = skip;
 		raw_refs_from(p, r, &n->t);
 		p->n_sections++;
+	} else if (p->sec_level && !p->sub_excluded && !p->label_excluded && bold_item(&n->t)) {
+		/* "**[P1] Drain the nodes**" + "Owner: @kat. Due: ..." in an
+		 * action section: an item per paragraph */
+		struct raw *r = raw_new(p, n->line, RAW_LIST);
+		r->text = &n->t;
+		r->depth = -1;
+		raw_refs_from(p, r, &n->t);
 	} else if (p->label_para && !(p->sec_level && !p->sub_excluded)) {
 		p->label_para = 0;
 		end_label(p);
@@ -430,6 +476,15 @@ static struct raw *last_list_raw(struct parse *p)
 
 static void list_item(struct parse *p, const struct mds_node *n)
 {
+	size_t mid = n->depth == 0 ? mid_action_label(n->t.text) : 0;
+	if (mid > 0 && !(p->sec_level && !p->sub_excluded)) {
+		struct raw *r = raw_new(p, n->line, RAW_INLINE);
+		r->text = &n->t;
+		r->skip = mid;
+		raw_refs_from(p, r, &n->t);
+		p->n_sections++;
+		return;
+	}
 	if (p->head_item >= 0 && n->depth == 0) {
 		struct raw *h = &p->raws[p->head_item];
 		if (field_bullet(n)) {
