@@ -221,7 +221,7 @@ static void map_columns(const struct raw *r, struct imp_item *it, struct buf *de
 			item_fields_set(f, ITEM_F_PRIORITY, pr);
 			keep = !pr && c[0];
 		} else if (kept[k].col == COL_DUE) {
-			bool found = impt_find_date(c, date);
+			bool found = impt_find_date(c, date) || impt_text_date(c, date);
 			if (found)
 				item_fields_set(f, ITEM_F_DUE_DATE, date);
 			keep = (!found || strcmp(c, date) != 0) && c[0];
@@ -354,8 +354,10 @@ static void strip_leading_ref(char *s)
 		size_t w = strcspn(s, " \t");
 		const char *h = memchr(s, '#', w);
 		const char *sl = memchr(s, '/', w);
-		if (!h || !sl || sl > h || (size_t)(h - s) + 1 + strspn(h + 1, "0123456789") != w ||
-		    h[1] == ' ')
+		size_t end = h ? (size_t)(h - s) + 1 + strspn(h + 1, "0123456789") : 0;
+		if (end < w && strchr(":,", s[end]) && end + 1 == w)
+			w = end;   /* "kubernetes/kubernetes#120345: Cap the cache" */
+		if (!h || !sl || sl > h || end != w || h[1] == ' ')
 			return;
 		n = w;
 	}

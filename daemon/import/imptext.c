@@ -222,6 +222,27 @@ int impt_words_date(char *const *w, size_t n, char out[11])
 	return (int)y + 1;
 }
 
+bool impt_text_date(const char *s, char out[11])
+{
+	char *c = xstrdup(s), *save = NULL, *w[8];
+	size_t n = 0;
+	for (char *t = strtok_r(c, " \t", &save); t && n < ARRAY_SIZE(w);
+	     t = strtok_r(NULL, " \t", &save)) {
+		size_t l = strlen(t);
+		bool comma = l > 1 && t[l - 1] == ',';
+		if (comma)
+			t[l - 1] = '\0';
+		w[n++] = t;
+		if (comma && n < ARRAY_SIZE(w))
+			w[n++] = (char *)",";
+	}
+	bool ok = false;
+	for (size_t i = 0; i < n && !ok; i++)
+		ok = impt_words_date(w + i, n - i, out) > 0;
+	free(c);
+	return ok;
+}
+
 static void rtrim(char *s)
 {
 	size_t n = strlen(s);

@@ -48,6 +48,8 @@ bool impt_find_date(const char *s, char out[11]);
  * 2026" -> out YYYY-MM-DD; returns the words used, 0 when not a date
  * (a year is required: "Oct 14" alone is ambiguous). */
 int impt_words_date(char *const *w, size_t n, char out[11]);
+/* The same in free text ("Oct 30, 2026" in a Due cell); false if none. */
+bool impt_text_date(const char *s, char out[11]);
 
 /* Byte offset of the first invalid UTF-8 sequence in text, or -1
  * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */

@@ -33,9 +33,9 @@
 #define BLIND_PRECISION 95
 #define BLIND_RECALL 95
 #define BLIND_FIELDS 95
-#define HELDOUT_PRECISION 87
-#define HELDOUT_RECALL 87
-#define HELDOUT_FIELDS 90
+#define HELDOUT_PRECISION 94
+#define HELDOUT_RECALL 85
+#define HELDOUT_FIELDS 95
 
 struct exp_item {
 	char *file, *state, *title, *owner, *due, *refs;
@@ -392,7 +392,7 @@ static void test_scores(void **state)
 	print_score("format documents", &fm);
 }
 
-/* One document "SET/NAME" of tests/fixtures/postmortems/blind1 to blind4
+/* One document "SET/NAME" of tests/fixtures/postmortems/blind1 to blind5
  * (the test's state): every item of SET.truth found, nothing else, every
  * field right. */
 static void test_blind_doc(void **state)
@@ -445,8 +445,8 @@ static void score_set(const char *set, struct score *s)
 
 /* Documents in styles the importer had not been tuned on, with a truth
  * file written by hand before they were first imported.  blind1/ to
- * blind4/ were measured, then the importer was fixed for what they
- * showed (their first figures are in docs/import.md); blind5/ was
+ * blind5/ were measured, then the importer was fixed for what they
+ * showed (their first figures are in docs/import.md); blind6/ was
  * measured once after those fixes and is not tuned on.  Every miss and
  * mismatch is printed; the floors are the measured figures, so a
  * regression fails. */
@@ -458,8 +458,9 @@ static void test_blind_scores(void **state)
 	score_set("blind2", &s);
 	score_set("blind3", &s);
 	score_set("blind4", &s);
-	print_score("blind1-4/ (35 documents, hand-written truth, fixed after a first run)", &s);
-	assert_true(s.expected >= 120);
+	score_set("blind5", &s);
+	print_score("blind1-5/ (43 documents, hand-written truth, fixed after a first run)", &s);
+	assert_true(s.expected >= 144);
 	assert_true(s.matched * 100 >= BLIND_PRECISION * s.found);
 	assert_true(s.matched * 100 >= BLIND_RECALL * s.expected);
 	assert_true(s.fields_ok * 100 >= BLIND_FIELDS * s.matched);
@@ -469,9 +470,9 @@ static void test_heldout_scores(void **state)
 {
 	UNUSED(state);
 	struct score s = { 0 };
-	score_set("blind5", &s);
-	print_score("blind5/ (hand-written truth, never tuned on)", &s);
-	assert_true(s.expected >= 20);
+	score_set("blind6", &s);
+	print_score("blind6/ (hand-written truth, never tuned on)", &s);
+	assert_true(s.expected >= 18);
 	assert_true(s.matched * 100 >= HELDOUT_PRECISION * s.found);
 	assert_true(s.matched * 100 >= HELDOUT_RECALL * s.expected);
 	assert_true(s.fields_ok * 100 >= HELDOUT_FIELDS * s.matched);
@@ -525,6 +526,14 @@ int main(void)
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind4/post-incident-tasks.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind4/preventive-measures.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind4/priority-first-table.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/actions-following-review.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/followup-table-dates.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/inline-owner-due-jira.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/k8s-issue-refs.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/next-steps-bold-numbered.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/remediation-horizons.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/sre-table-done-todo.md"),
+		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind5/two-action-sections.md"),
 		cmocka_unit_test(test_blind_scores),
 		cmocka_unit_test(test_heldout_scores),
 	};
