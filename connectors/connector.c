@@ -208,3 +208,10 @@ int64_t conn_retry_after_ms(const struct http_response *resp)
 	long long n = strtoll(v, &end, 10);
 	return end != v && *end == '\0' && n >= 0 && n < 86400 ? n * 1000 : -1;
 }
+
+char *conn_mention(const struct conn_type *t, const char *ident, const char *name)
+{
+	if (!ident || !ident[0])
+		return NULL;
+	return t && t->mention ? t->mention(ident, name) : xasprintf("@%s", ident);
+}

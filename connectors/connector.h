@@ -354,6 +354,11 @@ struct conn_type {
 	 * compares normalised values, so a value changed only by the round
 	 * trip is not a change.  May be NULL when no field is lossy. */
 	char *(*normalise)(enum item_field f, const char *value);
+	/* A mention of the person whose identity (person_ident column) is
+	 * ident, in the tracker's own syntax, for escalation comments; name is
+	 * their display name or handle (may be NULL).  Heap string.  NULL
+	 * here: "@ident" (GitHub's syntax). */
+	char *(*mention)(const char *ident, const char *name);
 };
 
 /* The registered type called name, or NULL. */
@@ -375,6 +380,9 @@ const char *conn_opt(const struct conn_type *t, const struct conn_options *o,
                      const char *name);
 /* The type of a connector: its row, or the row named by ops->type. */
 const struct conn_type *conn_type_of(const struct connector *c);
+/* The mention of ident under t (t->mention, else "@ident"); NULL when
+ * ident is NULL or empty.  Heap string. */
+char *conn_mention(const struct conn_type *t, const char *ident, const char *name);
 /* Normalised copy of v for field f under t (a plain copy when the field
  * is not lossy).  Heap string or NULL. */
 char *conn_normalise(const struct conn_type *t, enum item_field f, const char *v);

@@ -769,4 +769,5 @@ const struct conn_type servicenow_conn_type = {
 		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 	},
 	.normalise = sn_plain_text,
+	.mention = sn_mention,
 };

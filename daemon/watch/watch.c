@@ -65,6 +65,7 @@ static void send_free(struct watch_send *s)
 	free(s->body);
 	free(s->identity);
 	free(s->ref.key);
+	free(s->ref.remote_id);
 	free(s);
 }
 
@@ -95,7 +96,7 @@ static void send_record(struct watch_send *s, const char *state, const char *out
 	if (strcmp(state, "sent") == 0) {
 		w->stats.escalations_sent++;
 		log_info("escalation %lld: comment on %s sent to %s", s->id, s->ref.key,
-		         s->identity ? s->identity : "(no GitHub login)");
+		         s->identity ? s->identity : "(no identity in the directory)");
 	} else {
 		if (strcmp(state, "failed") == 0)
 			w->stats.escalations_failed++;
@@ -174,18 +175,23 @@ static void send_start(struct watch *w, const PGresult *res, int r)
 	s->connector = xstrdup(watch_col(res, r, 2));
 	s->target = xstrdup(watch_col(res, r, 3));
 	s->ref.key = xstrdup(watch_col(res, r, 4));
+	s->ref.remote_id = xstrdup(watch_col(res, r, 17));
 	s->marker = xstrdup(watch_col(res, r, 5));
+	s->conn = watch_find_conn(w, s->connector);
+	char *mention = s->conn ? watch_person_mention(conn_type_of(s->conn),
+	                                               watch_col(res, r, 18)) : NULL;
 	const char *days = watch_col(res, r, 16);
 	struct watch_esc e = {
 		.rung = watch_col(res, r, 6), .flag = watch_col(res, r, 7), .recipient = watch_col(res, r, 8),
 		.login = watch_col(res, r, 9), .platform = watch_col(res, r, 10), .title = watch_col(res, r, 12),
 		.pm_ref = watch_col(res, r, 13), .pm_title = watch_col(res, r, 14), .due = watch_col(res, r, 15),
 		.days = days ? (int)strtol(days, NULL, 10) : 0, .id = s->id, .marker = s->marker,
+		.mention = mention,
 	};
 	s->identity = watch_esc_identity(&e);
 	s->body = watch_esc_message(&e);
+	free(mention);
 	w->sends++;
-	s->conn = watch_find_conn(w, s->connector);
 	if (!s->conn) {
 		char *m = xasprintf("connector '%s' is not configured", s->connector);
 		send_record(s, "failed", m, NULL);

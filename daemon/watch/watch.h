@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <libpq-fe.h>
+
+struct conn_type;
 #include <uv.h>
 #include "config.h"
 #include "util.h"
@@ -97,6 +99,8 @@ struct watch_esc {
 	const char *rung, *flag;      /* "overdue-30", "overdue" */
 	const char *recipient;        /* person handle or NULL */
 	const char *login;            /* recipient's GitHub login or NULL */
+	const char *mention;          /* the recipient in the ticket's tracker's
+	                                 syntax (conn_mention), or NULL: "@login" */
 	const char *platform;         /* or NULL */
 	const char *title, *pm_ref, *pm_title;
 	const char *due;              /* YYYY-MM-DD or NULL */
@@ -105,9 +109,15 @@ struct watch_esc {
 	const char *marker;           /* hidden in the comment */
 };
 
-/* The mention of the recipient in GitHub's syntax ("@login"), or NULL when
- * the directory has no login for them.  Caller frees. */
+/* The mention of the recipient: e->mention when set, else GitHub's syntax
+ * ("@login"), or NULL when the directory has no identity for them.
+ * Caller frees. */
 char *watch_esc_identity(const struct watch_esc *e);
+/* The mention of the person whose directory row is person_json (r_person
+ * of the claim, to_jsonb(person)) in tracker type t: its t->person_ident
+ * value, named by display_name or handle (conn_mention).  NULL when the
+ * row has no identity there.  Caller frees. */
+char *watch_person_mention(const struct conn_type *t, const char *person_json);
 /* The comment, Markdown, in blameless words: the item, its age and the
  * decision needed; ends with the hidden marker.  Caller frees. */
 char *watch_esc_message(const struct watch_esc *e);

@@ -17,7 +17,7 @@ const char watch_sql_arm[] =
 const char watch_sql_claim[] =
 	"SELECT r_id, r_check, r_connector, r_target, r_remote_key, r_marker, r_rung, r_flag,"
 	" r_recipient, r_login, r_platform, r_item, r_title, r_pm_ref, r_pm_title,"
-	" r_due::text, r_days "
+	" r_due::text, r_days, r_remote_id, r_person::text "
 	"FROM closeloop_escalation_claim($1::timestamptz, $2, $3::int, $4::int)";
 
 static char *json_take(struct json_object *o)
@@ -77,8 +77,27 @@ char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *co
 	return json_take(o);
 }
 
+char *watch_person_mention(const struct conn_type *t, const char *person_json)
+{
+	struct json_object *o = person_json ? json_tokener_parse(person_json) : NULL, *v;
+	const char *ident = NULL, *name = NULL;
+	if (o && t && t->person_ident && json_object_object_get_ex(o, t->person_ident, &v) &&
+	    json_object_is_type(v, json_type_string))
+		ident = json_object_get_string(v);
+	if (o && (json_object_object_get_ex(o, "display_name", &v) ||
+	          json_object_object_get_ex(o, "handle", &v)) &&
+	    json_object_is_type(v, json_type_string))
+		name = json_object_get_string(v);
+	char *m = conn_mention(t, ident, name);
+	if (o)
+		json_object_put(o);
+	return m;
+}
+
 char *watch_esc_identity(const struct watch_esc *e)
 {
+	if (e->mention)
+		return xstrdup(e->mention);
 	return e->login && e->login[0] ? xasprintf("@%s", e->login) : NULL;
 }
 

@@ -144,12 +144,7 @@ class Simulator:
         return self.call("POST", "/_sim/seed", spec)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        terminate(self.proc)
         self.log.close()
 
 
@@ -166,6 +161,16 @@ class JiraSimulator(Simulator):
 
     def requests(self):
         return self.call("GET", "/_sim/requests")
+
+
+def terminate(proc, timeout=10):
+    """SIGTERM proc (a simulator), SIGKILL it after timeout seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def write_directory(path, teams, people=(), platforms=None):

@@ -451,12 +451,19 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(404, {"error": "unknown admin call"})
 
     def do_GET(self):
+        self.delay()
         self.route("GET")
 
+    def delay(self):
+        if self.server.latency and not self.path.startswith("/_sim"):
+            time.sleep(self.server.latency)
+
     def do_POST(self):
+        self.delay()
         self.route("POST")
 
     def do_PATCH(self):
+        self.delay()
         self.route("PATCH")
 
     def do_PUT(self):
@@ -480,10 +487,13 @@ def main():
     p.add_argument("--user", default=None)
     p.add_argument("--password", default="")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--latency-ms", type=int, default=0,
+                   help="answer every Table API request this much later (outside the lock)")
     a = p.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.credentials = None if a.user is None else "%s:%s" % (a.user, a.password)
     srv.user = a.user
+    srv.latency = a.latency_ms / 1000.0
     srv.verbose = a.verbose
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     if a.port_file:

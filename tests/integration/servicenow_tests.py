@@ -1,0 +1,188 @@
+"""Integration tests of the ServiceNow connector (imported by run.py): the
+real `closeloop` binary, a real PostgreSQL and tests/sim/servicenow_sim.py.
+
+  - kill -9 of the daemon in the middle of creating problems: after a
+    restart every item has exactly one problem (found again by its
+    correlation_id), and no intent is left;
+  - the escalation ladder writes one work note on a ServiceNow problem,
+    mentioning the platform lead as @[sys_id:name], with two daemons on
+    one ledger and after a restart;
+  - OAuth from an environment variable: the daemon's log never shows a
+    secret."""
+
+import os
+import re
+import signal
+import time
+
+import harness as H
+
+SN_SIM = os.path.join(H.ROOT, "tests", "sim", "servicenow_sim.py")
+SN_USER, SN_PASSWORD = "closeloop", "sn-s3cret-pw"
+SN_CONN = "servicenow-itsm"
+GROUP = "8a4dde73c6112278017a6a4baf547aa7"
+LEAD_SYS_ID = "62826bf03710200044e0bfc8bcbe5df1"
+os.environ["CLOSELOOP_SN_CREDENTIALS"] = "%s:%s" % (SN_USER, SN_PASSWORD)
+
+
+def _assert(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+class SnSimulator(H.Simulator):
+    """tests/sim/servicenow_sim.py on a loopback port."""
+
+    def __init__(self, workdir, extra_args=()):
+        super().__init__(workdir, extra_args, script=SN_SIM, name="snsim",
+                         auth_args=("--user", SN_USER, "--password", SN_PASSWORD))
+
+    def records(self):
+        return self.call("GET", "/_sim/records")
+
+
+def write_sn_directory(path):
+    with open(path, "w") as f:
+        f.write('platforms = ( { name = "payments"; lead = "lead-payments"; } );\n'
+                'teams = ( { name = "payments-itsm"; platform = "payments"; connector = "%s";'
+                ' target = "%s"; } );\n'
+                'people = (\n'
+                '  { handle = "lead-payments"; name = "Pat Lead"; email = "pat@example.com";'
+                ' servicenow_sys_id = "%s"; active = true; },\n'
+                '  { handle = "rf"; name = "R. F."; email = "rf@example.com"; active = true; }\n'
+                ');\n' % (SN_CONN, GROUP, LEAD_SYS_ID))
+
+
+def write_sn_config(path, dsn, url, directory, extra="", conn_extra="", secret_env=None):
+    with open(path, "w") as f:
+        f.write('database = { dsn = "%s"; };\nlog_level = "info";\npoll_interval = 600;\n'
+                'notify_debounce_ms = 200;\noverlap = 120;\ndirectory = "%s";\n%s'
+                'connectors = ( { name = "%s"; type = "servicenow"; base_url = "%s";'
+                ' token_env = "%s"; targets = [ "%s" ]; max_inflight = 2; max_attempts = 4;'
+                ' request_timeout = 10; write_spacing_ms = 0; page_size = 50;%s } );\n'
+                % (dsn, directory, extra, SN_CONN, url,
+                   secret_env or "CLOSELOOP_SN_CREDENTIALS", GROUP, conn_extra))
+
+
+def _setup(cl, name, n_items, due_days_ago=None, extra="", sim_args=(), conn_extra="",
+           secret_env=None):
+    wd = H.workdir(name + "-")
+    dsn = cl.createdb(name)
+    sim = SnSimulator(wd, sim_args)
+    directory = os.path.join(wd, "directory.conf")
+    write_sn_directory(directory)
+    config = os.path.join(wd, "closeloop.conf")
+    write_sn_config(config, dsn, sim.url, directory, extra, conn_extra, secret_env)
+    H.closeloop("migrate", "-c", config)
+    H.closeloop("directory", "load", "-c", config)
+    H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                "SELECT 'PM-SN1', 'Card payments declined', id, current_date - 60 FROM platform")
+    due = "current_date - %d" % due_days_ago if due_days_ago is not None else "NULL"
+    H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
+                "SELECT 1, 'Fix thing ' || g || ' ^ORDERBYnumber', 'P1', 'rf', t.id, %s "
+                "FROM team t, generate_series(1, %d) g" % (due, n_items))
+    return wd, dsn, sim, config
+
+
+def test_servicenow_kill9_during_create_leaves_one_problem_per_item(cl):
+    n = 24
+    wd, dsn, sim, config, = _setup(cl, "sn_kill9", n, extra="create_min_age = 0;\n",
+                                   sim_args=["--latency-ms", "60"])
+    try:
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        ok = H.wait_for(lambda: len(sim.records()) >= 5, timeout=60, step=0.02)
+        _assert(ok, "the daemon started creating problems:\n" + d.log()[-1500:])
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        mid = len(sim.records())
+        _assert(mid < n, "killed before all %d were created (had %d)" % (n, mid))
+        creating = H.scalar(dsn, "SELECT count(*) FROM external_link WHERE state = 'creating'")
+        H.closeloop("sync", "--once", "-c", config)
+        H.closeloop("sync", "--once", "-c", config)
+        recs = sim.records()
+        tokens = [r["correlation_id"] for r in recs]
+        dup = sorted(t for t in set(tokens) if tokens.count(t) > 1)
+        _assert(dup == [], "duplicate problems for tokens %r" % dup)
+        _assert(len(recs) == n, "one problem per item: %d for %d" % (len(recs), n))
+        _assert(all(r["short_description"].endswith(" ^ORDERBYnumber") for r in recs),
+                "a title with ^ is stored as it is")
+        linked = H.scalar(dsn, "SELECT count(*) FROM external_link WHERE state = 'linked'")
+        _assert(linked == str(n), "every item linked (%s)" % linked)
+        left = H.scalar(dsn, "SELECT count(*) FROM external_link WHERE state = 'creating'")
+        _assert(left == "0", "no intent left (had %s after the kill)" % creating)
+    finally:
+        sim.stop()
+
+
+def _journal(sim):
+    return sim.call("GET", "/_sim/journal")
+
+
+def test_servicenow_escalation_writes_one_work_note_naming_the_lead(cl):
+    wd, dsn, sim, config = _setup(cl, "sn_escalation", 1, due_days_ago=31,
+                                  extra="flags = { interval = 10; };\n")
+    text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
+    with open(config, "w") as f:
+        f.write(text)  # "watch: run finished" is a debug line
+    daemons = []
+    try:
+        H.closeloop("sync", "--once", "-c", config)
+        sys_id = H.scalar(dsn, "SELECT remote_id FROM external_link WHERE state = 'linked'")
+        _assert(sys_id and len(sys_id) == 32, "linked to a problem: %r" % sys_id)
+        for i in range(2):
+            daemons.append(H.Daemon(config, os.path.join(wd, "daemon-%d.log" % i)))
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation "
+                                              "WHERE state = 'sent'") == "1", timeout=60)
+        _assert(ok, "escalation sent:\n" + daemons[0].log()[-2000:] + daemons[1].log()[-2000:])
+        for d in daemons:
+            _assert(d.stop() == 0, "clean stop")
+        daemons.clear()
+        d = H.Daemon(config, os.path.join(wd, "daemon-restart.log"))
+        daemons.append(d)
+        ok = H.wait_for(lambda: d.log().count("watch: run finished") >= 2, timeout=60)
+        _assert(ok, "two runs after the restart:\n" + d.log()[-2000:])
+        _assert(d.stop() == 0, "clean stop after restart")
+        notes = [e for e in _journal(sim) if e["element_id"] == sys_id]
+        _assert(len(notes) == 1, "exactly one journal entry, got %r" % notes)
+        note = notes[0]
+        _assert(note["element"] == "work_notes", "a work note: %r" % note)
+        _assert("@[%s:Pat Lead]" % LEAD_SYS_ID in note["value"], "the lead is mentioned: %r" % note)
+        _assert("31 days past its due date" in note["value"], "the age: %r" % note)
+        _assert(re.search(r"\[closeloop:escalation esc-[0-9a-f]{32}\]$", note["value"]),
+                "the marker, as text: %r" % note["value"])
+        _assert("**" not in note["value"] and "<!--" not in note["value"], "plain text")
+        row = H.psql(dsn, "SELECT state, recipient_identity, channel FROM escalation")
+        _assert(row == [["sent", "@[%s:Pat Lead]" % LEAD_SYS_ID, "comment:" + SN_CONN]],
+                "escalation row: %r" % row)
+    finally:
+        for d in daemons:
+            d.stop()
+        sim.stop()
+
+
+def test_servicenow_oauth_daemon_never_logs_a_secret(cl):
+    secret = "client_id=closeloop-cl&client_secret=oauth-s3cret-x&refresh_token=rt-s3cret-y"
+    os.environ["CLOSELOOP_SN_OAUTH"] = secret
+    wd, dsn, sim, config = _setup(cl, "sn_oauth", 3, conn_extra=' auth = "oauth";',
+                                  secret_env="CLOSELOOP_SN_OAUTH")
+    try:
+        sim.call("POST", "/_sim/oauth", {"client_id": "closeloop-cl",
+                                         "client_secret": "oauth-s3cret-x",
+                                         "refresh_token": "rt-s3cret-y"})
+        sim.call("POST", "/_sim/config", {"token_lifetime": 2})
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        ok = H.wait_for(lambda: len(sim.records()) == 3, timeout=60)
+        _assert(ok, "three problems created:\n" + d.log()[-1500:])
+        time.sleep(2.5)  # the token expired: the next writes fetch another
+        H.psql(dsn, "UPDATE action_item SET title = 'Renamed' WHERE id = 1")
+        ok = H.wait_for(lambda: any(r["short_description"] == "Renamed" for r in sim.records()),
+                        timeout=30)
+        _assert(ok, "the SQL edit pushed with a new token:\n" + d.log()[-1500:])
+        _assert(d.stop() == 0, "clean stop")
+        tokens = sim.call("GET", "/_sim/requests")["TOKEN"]
+        _assert(tokens >= 2, "the token was fetched again (%d)" % tokens)
+        log = d.log()
+        for s in ("oauth-s3cret-x", "rt-s3cret-y", SN_PASSWORD):
+            _assert(s not in log, "a secret in the log: %s" % s)
+    finally:
+        sim.stop()
