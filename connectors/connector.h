@@ -143,6 +143,41 @@ struct conn_comment {
 typedef void (*conn_comment_cb)(struct connector *c, const struct conn_result *res,
                                 const struct conn_comment *comment, void *arg);
 
+/* One webhook delivery as the listener received it (daemon/net/
+ * listener.h): header names in lower case, values as sent; the raw body
+ * (what a signature covers), not NUL-terminated. */
+struct conn_hook_request {
+	const char *const *header_names;
+	const char *const *header_values;
+	size_t n_headers;
+	const char *body;
+	size_t body_len;
+};
+
+/* What a verified delivery asks of the engine.  The delivery is never
+ * trusted as the ticket's state (it may be stale or out of order): it only
+ * says which ticket or target to look at now. */
+enum conn_hook_kind {
+	CONN_HOOK_IGNORED = 0,  /* verified, but about nothing closeloop syncs */
+	CONN_HOOK_PING,         /* the tracker testing the endpoint */
+	CONN_HOOK_CHANGED,      /* a ticket changed: pull target */
+	CONN_HOOK_TRANSFERRED,  /* the ticket moved: new_* say where */
+	CONN_HOOK_DELETED,      /* the ticket was deleted */
+};
+
+struct conn_hook_event {
+	enum conn_hook_kind kind;
+	char delivery_id[80];   /* the tracker's delivery id, else a digest of
+	                           the body: the same delivery twice is one */
+	char event[64];         /* "issues.edited", for logs and the ledger */
+	char target[256];       /* target the ticket is in ("" = unknown) */
+	char remote_id[64];     /* the ticket's stable id ("" = unknown) */
+	char key[300];          /* its human key */
+	char new_target[256];   /* TRANSFERRED: where it went */
+	char new_remote_id[64];
+	char new_key[300];
+};
+
 struct conn_ops {
 	const char *type; /* "github" */
 
@@ -237,6 +272,20 @@ struct conn_ops {
 	 * CONN_OK with the ticket, or CONN_GONE when no ticket carries it. */
 	int (*find_by_token)(struct connector *c, const char *target, const char *token,
 	                     conn_item_cb cb, void *arg);
+
+	/* Optional (NULL: no webhooks for this tracker).  Verify one delivery
+	 * against secret (the connector's webhook_secret) and say what it is
+	 * about, synchronously, without I/O.  Returns 0 (ev filled), -EACCES
+	 * when the signature is missing or wrong (the caller answers 401 and
+	 * changes nothing), or -EINVAL for a verified delivery that is not
+	 * what the tracker documents, with err saying what.  Compares
+	 * signatures in constant time and never copies the secret out.
+	 * GitHub: X-Hub-Signature-256 (HMAC-SHA256 of the raw body),
+	 * X-GitHub-Event, X-GitHub-Delivery (docs.github.com, "Validating
+	 * webhook deliveries", "Webhook events and payloads"). */
+	int (*webhook)(struct connector *c, const struct conn_hook_request *req,
+	               const char *secret, struct conn_hook_event *ev,
+	               char *err, size_t errlen);
 
 	/* Stop all in-flight work: every pending callback is called with
 	 * CONN_ERROR "cancelled" before this returns or soon after, and no
@@ -359,6 +408,9 @@ struct conn_type {
 	 * their display name or handle (may be NULL).  Heap string.  NULL
 	 * here: "@ident" (GitHub's syntax). */
 	char *(*mention)(const char *ident, const char *name);
+	/* The type verifies webhook deliveries (conn_ops.webhook is set), so
+	 * a connector of it may have a webhook_secret. */
+	bool webhooks;
 };
 
 /* The registered type called name, or NULL. */

@@ -654,6 +654,7 @@ static const struct conn_ops gh_ops = {
 	.find_comment = gh_find_comment,
 	.find_by_token = gh_find_by_token,
 	.label = gh_label,
+	.webhook = gh_webhook,
 	.cancel = gh_cancel,
 	.destroy = gh_destroy,
 };
@@ -770,4 +771,5 @@ const struct conn_type github_conn_type = {
 		[ITEM_F_DUE_DATE] = GH_RW,
 	},
 	.normalise = gh_normalise,
+	.webhooks = true,
 };

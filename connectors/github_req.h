@@ -168,6 +168,10 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 int gh_parse_json(struct gh_req *r, const struct http_response *resp,
                   struct json_object **out, const char **err) MUST_CHECK;
 
+/* github_hook.c: conn_ops.webhook (verify X-Hub-Signature-256, classify). */
+int gh_webhook(struct connector *c, const struct conn_hook_request *req,
+               const char *secret, struct conn_hook_event *ev, char *err, size_t errlen);
+
 /* github_comment.c: the comment operations and their 2xx answers. */
 int gh_comment(struct connector *c, const char *target, const struct conn_remote *ref,
                const char *body, conn_comment_cb cb, void *arg) MUST_CHECK;

@@ -14,6 +14,7 @@
 #include "connector.h"
 #include "db.h"
 #include "directory.h"
+#include "hooks.h"
 #include "http.h"
 #include "impwatch.h"
 #include "listener.h"
@@ -65,6 +66,8 @@ struct daemon {
 	struct imp_watch *impwatch; /* watched postmortem directories; NULL in once mode */
 	struct quarterly *quarterly; /* the quarterly report's deliveries; NULL in once mode */
 	struct listener *listener;
+	struct hooks *hooks;      /* webhook deliveries; NULL in once mode */
+	struct listener *hook_listener; /* webhooks.listen, or NULL */
 	struct poll_timer *timers;
 	size_t n_timers;
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -194,6 +197,8 @@ static void on_db_event(struct db *db, enum db_event ev, const char *channel,
 	case DB_EVENT_NOTIFY:
 		if (d->rec && d->state == DAEMON_RUNNING && str_eq(channel, LEDGER_CHANNEL))
 			rec_ledger_changed(d->rec);
+		else if (d->hooks && d->state == DAEMON_RUNNING && str_eq(channel, HOOKS_CHANNEL))
+			hooks_notified(d->hooks, payload);
 		break;
 	default:
 		log_error("daemon: unknown db event %d", (int)ev);
@@ -364,6 +369,8 @@ static void on_signal(uv_signal_t *h, int signum)
 		d->cfg = nw;
 		apply_log_level(nw);
 		rec_engine_set_config(d->rec, nw);
+		if (d->hooks)
+			hooks_set_config(d->hooks, nw);
 		if (d->watch)
 			watch_set_config(d->watch, nw);
 		if (d->impwatch)
@@ -437,6 +444,13 @@ static void engine_stopped(void *arg)
 		listener_close(d->listener, sub_closed, d);
 		d->listener = NULL;
 	}
+	if (d->hook_listener) {
+		d->pending_closes++;
+		listener_close(d->hook_listener, sub_closed, d);
+		d->hook_listener = NULL;
+	}
+	hooks_free(d->hooks); /* freed once the ledger has answered its statements */
+	d->hooks = NULL;
 	if (d->http) {
 		d->pending_closes++;
 		http_client_close(d->http, sub_closed, d);
@@ -620,6 +634,8 @@ static int daemon_metrics(struct buf *b, void *arg)
 		rc |= watch_metrics(b, watch_get_stats(d->watch));
 	if (d->impwatch)
 		rc |= import_metrics(b, imp_watch_get_stats(d->impwatch));
+	if (d->hooks)
+		rc |= hooks_metrics(d->hooks, b);
 	rc |= status_metrics(b, d->conns, d->n_conns); /* budgets, queues, requests */
 	return rc < 0 ? -ENOSPC : 0;
 }
@@ -747,6 +763,39 @@ out:
 	return rc;
 }
 
+/* /metrics and /healthz on listen; webhook deliveries on webhooks.listen
+ * (hooks.h: every daemon LISTENs for deliveries another one recorded). */
+static int start_listeners(struct daemon *d)
+{
+	int rc = hooks_new(&d->hooks, d->db, d->rec, d->conns, d->n_conns, d->cfg);
+	if (rc < 0 || (rc = db_listen(d->db, HOOKS_CHANNEL)) < 0)
+		return rc;
+	if (d->cfg->listen_address) {
+		struct listener_handlers lh = { .metrics = daemon_metrics, .health = daemon_healthy,
+		                                .arg = d };
+		rc = listener_start(&d->listener, &d->loop, d->cfg->listen_address, &lh);
+		if (rc < 0) {
+			log_error("%s: listen = \"%s\": cannot listen: %s", d->cfg->path,
+			          d->cfg->listen_address, uv_strerror(rc));
+			return rc;
+		}
+		log_info("listening on %s for /metrics and /healthz", d->cfg->listen_address);
+	}
+	if (d->cfg->webhook_listen) {
+		struct listener_handlers hh = { .hook = hooks_handle, .arg = d->hooks,
+		                                .max_body = (size_t)d->cfg->webhook_max_body };
+		rc = listener_start(&d->hook_listener, &d->loop, d->cfg->webhook_listen, &hh);
+		if (rc < 0) {
+			log_error("%s: webhooks.listen = \"%s\": cannot listen: %s", d->cfg->path,
+			          d->cfg->webhook_listen, uv_strerror(rc));
+			return rc;
+		}
+		log_info("listening on %s for webhook deliveries (POST /hooks/<connector>)",
+		         d->cfg->webhook_listen);
+	}
+	return 0;
+}
+
 static int daemon_start(struct daemon *d)
 {
 	int rc = check_schema(d->cfg);
@@ -776,16 +825,8 @@ static int daemon_start(struct daemon *d)
 		return rc;
 	if (!d->opt.once && (rc = imp_watch_new(&d->impwatch, &d->loop, d->cfg)) < 0)
 		return rc;
-	if (d->cfg->listen_address && !d->opt.once) {
-		rc = listener_start(&d->listener, &d->loop, d->cfg->listen_address, daemon_metrics,
-		                    daemon_healthy, d);
-		if (rc < 0) {
-			log_error("%s: listen = \"%s\": cannot listen: %s", d->cfg->path,
-			          d->cfg->listen_address, uv_strerror(rc));
-			return rc;
-		}
-		log_info("listening on %s for /metrics and /healthz", d->cfg->listen_address);
-	}
+	if (!d->opt.once && (rc = start_listeners(d)) < 0)
+		return rc;
 	uv_signal_init(&d->loop, &d->sig_term);
 	uv_signal_init(&d->loop, &d->sig_int);
 	uv_signal_init(&d->loop, &d->sig_hup);

@@ -46,6 +46,9 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "create_min_age",                "int",    "300", true },
 	{ "directory",                     "string", "(none)", true },
 	{ "listen",                        "string", "(none: no listener)", false },
+	{ "webhooks",                      "group",  "(none: no webhook endpoint)", false },
+	{ "webhooks.listen",               "string", "(none: no webhook endpoint)", false },
+	{ "webhooks.max_body",             "int",    "1048576", true },
 	{ "defaults",                      "group",  "(none)", true },
 	{ "defaults.platform",             "string", "(none)", true },
 	{ "defaults.team",                 "string", "(none)", true },
@@ -72,6 +75,8 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "connectors.[].max_inflight",    "int",    "4", true },
 	{ "connectors.[].ca_file",         "string", "(the system's trust store)", false },
 	{ "connectors.[].allow_insecure_http", "bool", "false", false },
+	{ "connectors.[].webhook_secret_file", "string", "(none: no webhook deliveries for it)", false },
+	{ "connectors.[].webhook_secret_env", "string", "(none: no webhook deliveries for it)", false },
 	{ "flags",                         "group",  "(defaults below)", true },
 	{ "flags.interval",                "int",    "300", true },
 	{ "flags.disable",                 "list",   "(none)", true },
@@ -127,6 +132,7 @@ static const struct cfg_range cfg_ranges[] = {
 	{ "overlap",                       0, 86400, "seconds" },
 	{ "refusal_backoff",               60, 2592000, "seconds" },
 	{ "create_min_age",                0, 86400, "seconds" },
+	{ "webhooks.max_body",             1024, 26214400, "bytes" },
 	{ "connectors.[].poll_interval",   10, 86400, "seconds" },
 	{ "connectors.[].max_attempts",    1, 20, "attempts" },
 	{ "connectors.[].request_timeout", 1, 600, "seconds" },
@@ -587,6 +593,43 @@ static int load_token(struct ctx *x, const config_setting_t *e, const struct con
 	return 0;
 }
 
+/* The webhook secret (optional): from webhook_secret_file or
+ * webhook_secret_env, never inline; registered as a secret so it is never
+ * logged.  Needs the type to take deliveries. */
+static int load_webhook_secret(struct ctx *x, const config_setting_t *e, const struct conn_type *ct,
+                               struct cfg_connector *cc)
+{
+	const config_setting_t *sf = config_setting_get_member(e, "webhook_secret_file");
+	const config_setting_t *se = config_setting_get_member(e, "webhook_secret_env");
+	if (!cc->webhook_secret_file && !cc->webhook_secret_env)
+		return 0;
+	if (cc->webhook_secret_file && cc->webhook_secret_env)
+		return fail(x, sf, "connector '%s': expected one of webhook_secret_file or "
+		            "webhook_secret_env (got both)", cc->name);
+	if (!ct->webhooks)
+		return fail(x, sf ? sf : se, "connector '%s': type '%s' takes no webhook deliveries "
+		            "(remove webhook_secret_*)", cc->name, ct->name);
+	if (cc->webhook_secret_file) {
+		char *abs = resolve_relative(x->path, cc->webhook_secret_file);
+		free(cc->webhook_secret_file);
+		cc->webhook_secret_file = abs;
+		char owner[200];
+		snprintf(owner, sizeof(owner), "connector '%s'", cc->name);
+		int rc = read_token_file(x, sf, owner, "webhook_secret_file", cc->webhook_secret_file,
+		                         &cc->webhook_secret);
+		if (rc < 0)
+			return rc;
+	} else {
+		const char *v = getenv(cc->webhook_secret_env);
+		if (!v || !v[0])
+			return fail(x, se, "connector '%s': environment variable %s (webhook_secret_env) "
+			            "is %s", cc->name, cc->webhook_secret_env, v ? "empty" : "not set");
+		cc->webhook_secret = xstrdup(v);
+	}
+	log_add_secret(cc->webhook_secret);
+	return 0;
+}
+
 static int parse_targets(struct ctx *x, const config_setting_t *e, const struct conn_type *ct,
                          struct cfg_connector *cc)
 {
@@ -679,6 +722,10 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 	    (rc = get_string(x, e, "connectors.[].base_url", SH("base_url"), &cc->base_url)) < 0 ||
 	    (rc = get_string(x, e, "connectors.[].token_file", SH("token_file"), &cc->token_file)) < 0 ||
 	    (rc = get_string(x, e, "connectors.[].token_env", SH("token_env"), &cc->token_env)) < 0 ||
+	    (rc = get_string(x, e, "connectors.[].webhook_secret_file", SH("webhook_secret_file"),
+	                     &cc->webhook_secret_file)) < 0 ||
+	    (rc = get_string(x, e, "connectors.[].webhook_secret_env", SH("webhook_secret_env"),
+	                     &cc->webhook_secret_env)) < 0 ||
 	    (rc = get_int(x, e, "connectors.[].poll_interval", SH("poll_interval"),
 	                  c->poll_interval_s, &cc->poll_interval_s)) < 0 ||
 	    (rc = get_int(x, e, "connectors.[].max_attempts", SH("max_attempts"), 0, &cc->max_attempts)) < 0 ||
@@ -730,7 +777,8 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 			            "'%s' (first defined at line %d; expected unique names)",
 			            cc->name, c->connectors[i].line);
 	if ((rc = parse_type_options(x, e, ct, sh, cc)) < 0 ||
-	    (rc = parse_targets(x, e, ct, cc)) < 0)
+	    (rc = parse_targets(x, e, ct, cc)) < 0 ||
+	    (rc = load_webhook_secret(x, e, ct, cc)) < 0)
 		return rc;
 	return load_token(x, e, ct, cc);
 }
@@ -749,6 +797,11 @@ static void connector_free(struct cfg_connector *cc)
 	if (cc->token)
 		explicit_bzero(cc->token, strlen(cc->token));
 	free(cc->token);
+	free(cc->webhook_secret_file);
+	free(cc->webhook_secret_env);
+	if (cc->webhook_secret)
+		explicit_bzero(cc->webhook_secret, strlen(cc->webhook_secret));
+	free(cc->webhook_secret);
 	for (size_t i = 0; i < cc->n_targets; i++)
 		free(cc->targets[i]);
 	free(cc->targets);
@@ -802,7 +855,8 @@ static int parse_policies(struct ctx *x, const config_setting_t *root, struct co
 	return 0;
 }
 
-static int validate_listen(struct ctx *x, const config_setting_t *root, const char *v)
+static int validate_listen(struct ctx *x, const config_setting_t *grp, const char *leaf,
+                           const char *opt, const char *v, const char *example)
 {
 	const char *colon = v ? strrchr(v, ':') : NULL;
 	if (!v)
@@ -810,8 +864,26 @@ static int validate_listen(struct ctx *x, const config_setting_t *root, const ch
 	char *end = NULL;
 	long port = colon ? strtol(colon + 1, &end, 10) : -1;
 	if (!colon || colon == v || !colon[1] || *end || port < 1 || port > 65535)
-		return fail(x, config_setting_get_member(root, "listen"), "listen = \"%s\" "
-		            "(expected \"ADDRESS:PORT\", e.g. \"127.0.0.1:9464\")", v);
+		return fail(x, config_setting_get_member(grp, leaf), "%s = \"%s\" "
+		            "(expected \"ADDRESS:PORT\", e.g. \"%s\")", opt, v, example);
+	return 0;
+}
+
+/* webhooks { listen; max_body; }: its own address, so that /metrics and
+ * /healthz (no authentication) can stay on a private one. */
+static int parse_webhooks(struct ctx *x, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *g = config_setting_get_member(root, "webhooks");
+	int rc;
+	if ((rc = get_string(x, g, "webhooks.listen", "webhooks.listen", &c->webhook_listen)) < 0 ||
+	    (rc = get_int(x, g, "webhooks.max_body", "webhooks.max_body", 0, &c->webhook_max_body)) < 0 ||
+	    (rc = validate_listen(x, g, "listen", "webhooks.listen", c->webhook_listen,
+	                          "0.0.0.0:9465")) < 0)
+		return rc;
+	if (c->webhook_listen && str_eq(c->webhook_listen, c->listen_address))
+		return fail(x, config_setting_get_member(g, "listen"), "webhooks.listen = \"%s\" is "
+		            "the address of listen (expected another one: /metrics and /healthz "
+		            "have no authentication and stay on a private address)", c->webhook_listen);
 	return 0;
 }
 
@@ -864,7 +936,9 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 		          "(expected error, warn, info or debug)", c->log_level);
 		goto out;
 	}
-	if ((rc = validate_listen(x, root, c->listen_address)) < 0 ||
+	if ((rc = validate_listen(x, root, "listen", "listen", c->listen_address,
+	                          "127.0.0.1:9464")) < 0 ||
+	    (rc = parse_webhooks(x, root, c)) < 0 ||
 	    (rc = parse_policies(x, root, c)) < 0 ||
 	    (rc = parse_connectors(x, root, c)) < 0 ||
 	    (rc = validate_defaults(x, root, c)) < 0 ||
@@ -917,6 +991,7 @@ void cfg_free(struct config *c)
 		connector_free(&c->connectors[i]);
 	free(c->connectors);
 	free(c->listen_address);
+	free(c->webhook_listen);
 	cfg_watch_free(&c->watch);
 	cfg_destinations_free(c);
 	cfg_import_free(&c->import);

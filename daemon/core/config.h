@@ -48,6 +48,9 @@ struct cfg_connector {
 	char *ca_file;         /* PEM CA bundle for a private CA, or NULL;
 	                          relative to the config file's folder */
 	bool allow_insecure_http; /* http:// base_url to a non-loopback host */
+	char *webhook_secret_file; /* path, or NULL (no deliveries) */
+	char *webhook_secret_env;  /* environment variable name, or NULL */
+	char *webhook_secret;      /* loaded by cfg_load; never logged */
 	int line;              /* where it was defined, for messages */
 };
 
@@ -150,6 +153,8 @@ struct config {
 	struct cfg_connector *connectors;
 	size_t n_connectors;
 	char *listen_address;        /* metrics/health listener, may be NULL */
+	char *webhook_listen;        /* POST /hooks/<connector> listener, may be NULL */
+	int webhook_max_body;        /* bytes a delivery may have, 1048576 */
 	struct cfg_watch watch;      /* flags and escalation */
 	struct cfg_destination *destinations;
 	size_t n_destinations;

@@ -1,15 +1,20 @@
 /* listener.c — see listener.h */
 #include "listener.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 
 #define MAX_HEADER_BYTES 8192
+/* A connection is closed this long after it was accepted, answered or not
+ * (GitHub waits 10 s for a webhook answer; a scraper needs far less). */
 #define IDLE_TIMEOUT_MS 10000
+#define HOOK_PREFIX "/hooks/"
 /* Connections open at once; one more is accepted and closed at once, so a
  * scraper storm cannot use up the daemon's file descriptors (the unit's
  * LimitNOFILE leaves room for these, the ledger and the trackers). */
@@ -24,16 +29,25 @@ struct lconn {
 	char url[256];
 	size_t url_len;
 	size_t header_bytes;
+	bool headers_done;
 	bool responding;
+	bool linger;            /* answered before the body ended: read the rest
+	                           (discarded) until the client closes or the
+	                           connection's time is up, so the client reads
+	                           the answer instead of a reset */
 	int open_handles;
+	/* hook routes: the headers (names lower-cased) and the body */
+	struct buf hname[LISTENER_MAX_HEADERS], hval[LISTENER_MAX_HEADERS];
+	size_t n_headers;
+	bool in_value;          /* the last header callback was a value */
+	bool too_many_headers;
+	struct buf body;
 };
 
 struct listener {
 	uv_tcp_t server;
 	uv_loop_t *loop;
-	listener_metrics_fn metrics;
-	listener_health_fn health;
-	void *arg;
+	struct listener_handlers h;
 	struct lconn *conns;
 	int n_conns;
 	uint64_t refused;     /* connections closed at once for the cap */
@@ -74,6 +88,11 @@ static void conn_handle_closed(uv_handle_t *h)
 			break;
 		}
 	}
+	for (size_t i = 0; i < c->n_headers; i++) {
+		buf_free(&c->hname[i]);
+		buf_free(&c->hval[i]);
+	}
+	buf_free(&c->body);
 	free(c);
 	listener_maybe_free(l);
 }
@@ -93,7 +112,8 @@ static void write_done(uv_write_t *req, int status)
 	struct lconn *c = w->c;
 	free(w->data);
 	free(w);
-	conn_close(c); /* Connection: close */
+	if (!c->linger)
+		conn_close(c); /* Connection: close */
 }
 
 static void respond(struct lconn *c, int status, const char *reason, const char *ctype,
@@ -118,6 +138,59 @@ static void respond(struct lconn *c, int status, const char *reason, const char 
 	}
 }
 
+static const char *status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default: return status >= 500 ? "Internal Server Error" : "Error";
+	}
+}
+
+static void respond_text(struct lconn *c, int status, const char *text)
+{
+	respond(c, status, status_reason(status), "text/plain", text, strlen(text));
+}
+
+/* POST /hooks/<name>: hand the request to the hook handler. */
+static void serve_hook(struct lconn *c, const char *name)
+{
+	struct listener *l = c->l;
+	if (c->parser.method != HTTP_POST) {
+		respond_text(c, 405, "only POST\n");
+		return;
+	}
+	if (!name[0] || strchr(name, '/')) {
+		respond_text(c, 404, "expected /hooks/<connector name>\n");
+		return;
+	}
+	if (c->too_many_headers) {
+		respond_text(c, 431, "too many headers\n");
+		return;
+	}
+	const char *names[LISTENER_MAX_HEADERS], *values[LISTENER_MAX_HEADERS];
+	for (size_t i = 0; i < c->n_headers; i++) {
+		names[i] = c->hname[i].data ? c->hname[i].data : "";
+		values[i] = c->hval[i].data ? c->hval[i].data : "";
+	}
+	struct listener_request req = {
+		.name = name, .header_names = names, .header_values = values,
+		.n_headers = c->n_headers, .body = c->body.data ? c->body.data : "",
+		.body_len = c->body.len,
+	};
+	struct buf out = { 0 };
+	int status = l->h.hook(&req, &out, l->h.arg);
+	respond(c, status, status_reason(status), "text/plain", out.data ? out.data : "", out.len);
+	buf_free(&out);
+}
+
 static void serve(struct lconn *c)
 {
 	struct listener *l = c->l;
@@ -128,35 +201,40 @@ static void serve(struct lconn *c)
 		*q = '\0';
 	/* http_parser takes a request line without a version as HTTP/0.9 */
 	if (c->parser.http_major != 1) {
-		respond(c, 400, "Bad Request", "text/plain", "HTTP/1.x only\n", 14);
+		respond_text(c, 400, "HTTP/1.x only\n");
+		return;
+	}
+	if (l->h.hook && strncmp(path, HOOK_PREFIX, strlen(HOOK_PREFIX)) == 0) {
+		serve_hook(c, path + strlen(HOOK_PREFIX));
+		return;
+	}
+	bool health = l->h.health && strcmp(path, "/healthz") == 0;
+	bool metrics = l->h.metrics && strcmp(path, "/metrics") == 0;
+	if (!health && !metrics) {
+		respond_text(c, 404, "not found\n");
 		return;
 	}
 	if (c->parser.method != HTTP_GET && c->parser.method != HTTP_HEAD) {
-		respond(c, 405, "Method Not Allowed", "text/plain", "only GET\n", 9);
+		respond_text(c, 405, "only GET\n");
 		return;
 	}
-	if (strcmp(path, "/healthz") == 0) {
+	if (health) {
 		const char *why = "not ready";
-		if (l->health(l->arg, &why)) {
-			respond(c, 200, "OK", "text/plain", "ok\n", 3);
+		if (l->h.health(l->h.arg, &why)) {
+			respond_text(c, 200, "ok\n");
 		} else {
 			char *m = xasprintf("%s\n", why);
-			respond(c, 503, "Service Unavailable", "text/plain", m, strlen(m));
+			respond_text(c, 503, m);
 			free(m);
 		}
 		return;
 	}
-	if (strcmp(path, "/metrics") == 0) {
-		struct buf b = { 0 };
-		if (l->metrics(&b, l->arg) < 0 || !b.data) {
-			respond(c, 500, "Internal Server Error", "text/plain", "metrics failed\n", 15);
-		} else {
-			respond(c, 200, "OK", "text/plain; version=0.0.4", b.data, b.len);
-		}
-		buf_free(&b);
-		return;
-	}
-	respond(c, 404, "Not Found", "text/plain", "not found\n", 10);
+	struct buf b = { 0 };
+	if (l->h.metrics(&b, l->h.arg) < 0 || !b.data)
+		respond_text(c, 500, "metrics failed\n");
+	else
+		respond(c, 200, "OK", "text/plain; version=0.0.4", b.data, b.len);
+	buf_free(&b);
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
@@ -169,14 +247,88 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+static bool is_hook_request(const struct lconn *c)
+{
+	return c->l->h.hook && c->url_len >= strlen(HOOK_PREFIX) &&
+	       memcmp(c->url, HOOK_PREFIX, strlen(HOOK_PREFIX)) == 0;
+}
+
+/* Header names and values may come in pieces (http_parser); names are
+ * kept in lower case.  Only hook requests keep them. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct lconn *c = p->data;
+	if (!is_hook_request(c) || c->too_many_headers)
+		return 0;
+	if (c->in_value || c->n_headers == 0) {
+		if (c->n_headers == LISTENER_MAX_HEADERS) {
+			c->too_many_headers = true;
+			return 0;
+		}
+		c->n_headers++;
+		c->in_value = false;
+	}
+	struct buf *b = &c->hname[c->n_headers - 1];
+	for (size_t i = 0; i < len; i++) {
+		char ch = (char)tolower((unsigned char)at[i]);
+		if (buf_append(b, &ch, 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct lconn *c = p->data;
+	if (!is_hook_request(c) || c->too_many_headers || c->n_headers == 0)
+		return 0;
+	c->in_value = true;
+	/* an empty value still gets a (NUL-terminated) string */
+	return buf_append(&c->hval[c->n_headers - 1], at, len) < 0 ||
+	       buf_append(&c->hval[c->n_headers - 1], "", 0) < 0 ? -1 : 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct lconn *c = p->data;
+	c->headers_done = true;
+	/* refuse an announced oversized body before reading it */
+	if (is_hook_request(c) && p->content_length != ULLONG_MAX &&
+	    p->content_length > c->l->h.max_body) {
+		c->linger = true;
+		respond_text(c, 413, "body too large\n");
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct lconn *c = p->data;
+	if (c->responding)
+		return 0;
+	if (!is_hook_request(c) || c->body.len + len > c->l->h.max_body) {
+		c->linger = true;
+		respond_text(c, 413, "body too large\n");
+		return 0;
+	}
+	c->body.max = c->l->h.max_body + 1;
+	return buf_append(&c->body, at, len) < 0 ? -1 : 0;
+}
+
 static int on_message_complete(http_parser *p)
 {
-	serve(p->data);
+	struct lconn *c = p->data;
+	if (!c->responding)
+		serve(c);
 	return 0;
 }
 
 static const http_parser_settings parser_settings = {
 	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
 	.on_message_complete = on_message_complete,
 };
 
@@ -194,12 +346,15 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n < 0) {
 		conn_close(c);
 	} else if (n > 0 && !c->responding) {
-		c->header_bytes += (size_t)n;
+		if (!c->headers_done)
+			c->header_bytes += (size_t)n;
 		size_t done = http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)n);
-		if (c->header_bytes > MAX_HEADER_BYTES)
-			respond(c, 431, "Request Header Fields Too Large", "text/plain", "too large\n", 10);
+		if (c->responding)
+			; /* answered from a callback (413, or served) */
+		else if (!c->headers_done && c->header_bytes > MAX_HEADER_BYTES)
+			respond_text(c, 431, "too large\n");
 		else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)n)
-			respond(c, 400, "Bad Request", "text/plain", "bad request\n", 12);
+			respond_text(c, 400, "bad request\n");
 	}
 	free(buf->base);
 }
@@ -271,7 +426,7 @@ static void server_closed(uv_handle_t *h)
 }
 
 int listener_start(struct listener **out, uv_loop_t *loop, const char *address,
-                   listener_metrics_fn metrics, listener_health_fn health, void *arg)
+                   const struct listener_handlers *h)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
@@ -280,9 +435,7 @@ int listener_start(struct listener **out, uv_loop_t *loop, const char *address,
 		return rc;
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->loop = loop;
-	l->metrics = metrics;
-	l->health = health;
-	l->arg = arg;
+	l->h = *h;
 	uv_tcp_init(loop, &l->server);
 	l->open_handles = 1;
 	if ((rc = uv_tcp_bind(&l->server, (const struct sockaddr *)&ss, 0)) < 0 ||

@@ -21,7 +21,10 @@ static const char STATUS_SQL[] =
 	"s.written_by, " SECS("now() - s.updated_at") ", "
 	"(SELECT json_object_agg(state, k)::text FROM (SELECT state, count(*) AS k FROM external_link l"
 	"   WHERE l.connector = n.connector AND l.kind = 'managed' GROUP BY state) x), "
-	"(SELECT count(*) FROM external_link l WHERE l.connector = n.connector AND l.kind = 'reference') "
+	"(SELECT count(*) FROM external_link l WHERE l.connector = n.connector AND l.kind = 'reference'), "
+	"(SELECT " TS("w.received_at") " || ' ' || w.event || coalesce(' (' || w.outcome || ')', '') "
+	"   FROM webhook_delivery w WHERE w.connector = n.connector "
+	"  ORDER BY w.received_at DESC LIMIT 1) "
 	"FROM (SELECT connector FROM connector_status UNION "
 	"      SELECT connector FROM external_link WHERE kind = 'managed') n "
 	"LEFT JOIN connector_status s USING (connector) "
@@ -30,7 +33,7 @@ static const char STATUS_SQL[] =
 enum col {
 	C_NAME, C_HAS, C_CYCLE_AT, C_CYCLE_MS, C_ERRORS, C_QUEUED, C_DRAIN_AT, C_DRAIN_S,
 	C_BLOCK_AT, C_BLOCK_S, C_RLIMIT, C_RLEFT, C_RRESET, C_REQUESTS, C_BY, C_AGE,
-	C_LINKS, C_REFS,
+	C_LINKS, C_REFS, C_DELIVERY,
 };
 
 static const char *val(const PGresult *r, int row, enum col c)
@@ -111,6 +114,8 @@ static void print_person(FILE *out, const PGresult *r, int i)
 	print_kv(out, val(r, i, C_LINKS), "none");
 	if (num(r, i, C_REFS) > 0)
 		fprintf(out, "  references   %lld (named in postmortems, not synced)\n", num(r, i, C_REFS));
+	if (val(r, i, C_DELIVERY))
+		fprintf(out, "  last delivery  %s (webhook)\n", val(r, i, C_DELIVERY));
 }
 
 static struct json_object *parsed_or_empty(const char *json)
@@ -140,6 +145,8 @@ static struct json_object *row_json(const PGresult *r, int i)
 	json_object_object_add(o, "requests", parsed_or_empty(has ? val(r, i, C_REQUESTS) : NULL));
 	json_object_object_add(o, "links", parsed_or_empty(val(r, i, C_LINKS)));
 	json_object_object_add(o, "references", json_object_new_int64(num(r, i, C_REFS)));
+	const char *dl = val(r, i, C_DELIVERY);
+	json_object_object_add(o, "last_delivery", dl ? json_object_new_string(dl) : NULL);
 	return o;
 }
 

@@ -29,6 +29,7 @@ from import_watch_tests import *  # noqa: E402,F401,F403  (test_import_watch_* l
 from jira_tests import *  # noqa: E402,F401,F403  (test_jira_*: the Jira connector)
 from sync_core_tests import *  # noqa: E402,F401,F403  (test_* of the engine's cost and recovery)
 from servicenow_tests import *  # noqa: E402,F401,F403  (test_servicenow_* likewise)
+from hook_tests import *  # noqa: E402,F401,F403  (test_hook_* likewise)
 
 EX = os.path.join(H.ROOT, "examples", "postmortems")
 ETCD = os.path.join(EX, "etcd", "v3.5-data-inconsistency.md")

@@ -1,0 +1,219 @@
+/* github_hook.c — GitHub webhook deliveries: verify and classify (the
+ * conn_ops.webhook operation of connector.h).
+ *
+ * Sources (docs.github.com):
+ *   - "Validating webhook deliveries": X-Hub-Signature-256 is "sha256="
+ *     and the lower-case hex HMAC-SHA256 of the raw request body keyed
+ *     with the webhook secret; compare in constant time.
+ *   - "Webhook events and payloads": X-GitHub-Event names the event,
+ *     X-GitHub-Delivery is a GUID unique to the delivery (a redelivery
+ *     keeps it); the body is JSON (content type application/json) or the
+ *     form field payload=<JSON> (application/x-www-form-urlencoded).
+ *     issues: action, issue {id, number}, repository {full_name};
+ *     issues.transferred adds changes.new_issue and changes.new_repository.
+ */
+#include "github_req.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+static const char *hook_header(const struct conn_hook_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcmp(req->header_names[i], name) == 0)
+			return req->header_values[i];
+	return NULL;
+}
+
+/* 1 when sig ("sha256=<64 hex>") is the HMAC of body under secret. */
+static bool signature_ok(const char *sig, const char *secret, const char *body, size_t len)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	if (!sig || !secret || !secret[0] || strncmp(sig, "sha256=", 7) != 0)
+		return false;
+	sig += 7;
+	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len,
+	          mac, &mac_len))
+		return false;
+	for (unsigned i = 0; i < mac_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+	size_t want = 2 * (size_t)mac_len;
+	/* GitHub sends lower-case hex; the length check leaks only the length */
+	bool same = strlen(sig) == want && CRYPTO_memcmp(sig, hex, want) == 0;
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return same;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* The JSON of a delivery: the body itself, or the form field payload=
+ * (WHATWG application/x-www-form-urlencoded: '+' is a space, %XX a byte).
+ * Heap string or NULL. */
+static char *payload_json(const struct conn_hook_request *req)
+{
+	const char *ct = hook_header(req, "content-type");
+	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+		char *s = xmalloc(req->body_len + 1);
+		memcpy(s, req->body, req->body_len);
+		s[req->body_len] = '\0';
+		return s;
+	}
+	const char *p = req->body, *end = req->body + req->body_len;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *fend = amp ? amp : end;
+		if ((size_t)(fend - p) >= 8 && memcmp(p, "payload=", 8) == 0) {
+			char *out = xmalloc((size_t)(fend - p) + 1), *o = out;
+			for (const char *q = p + 8; q < fend; q++) {
+				int hi, lo;
+				if (*q == '+') {
+					*o++ = ' ';
+				} else if (*q == '%' && fend - q >= 3 && (hi = hexval(q[1])) >= 0 &&
+				           (lo = hexval(q[2])) >= 0) {
+					*o++ = (char)(hi * 16 + lo);
+					q += 2;
+				} else {
+					*o++ = *q;
+				}
+			}
+			*o = '\0';
+			return out;
+		}
+		p = fend + 1;
+	}
+	return NULL;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static struct json_object *jobj(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_object))
+		return NULL;
+	return v;
+}
+
+/* issue {id, number} of repository {full_name} into id/key/target. */
+static bool issue_ref(struct json_object *issue, struct json_object *repo, char *id, size_t idn,
+                      char *key, size_t keyn, char *target, size_t tn)
+{
+	struct json_object *v;
+	const char *full = jstr(repo, "full_name");
+	if (!issue || !full || !json_object_object_get_ex(issue, "id", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return false;
+	long long nid = json_object_get_int64(v);
+	if (!json_object_object_get_ex(issue, "number", &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	long long num = json_object_get_int64(v);
+	if (nid <= 0 || num <= 0)
+		return false;
+	snprintf(id, idn, "%lld", nid);
+	snprintf(key, keyn, "%s#%lld", full, num);
+	snprintf(target, tn, "%s", full);
+	return true;
+}
+
+static int classify_issues(struct json_object *root, struct conn_hook_event *ev,
+                           char *err, size_t errlen)
+{
+	const char *action = jstr(root, "action");
+	struct json_object *repo = jobj(root, "repository");
+	if (!action || !issue_ref(jobj(root, "issue"), repo, ev->remote_id, sizeof(ev->remote_id),
+	                          ev->key, sizeof(ev->key), ev->target, sizeof(ev->target))) {
+		snprintf(err, errlen, "issues delivery without action, issue {id, number} or "
+		         "repository.full_name");
+		return -EINVAL;
+	}
+	snprintf(ev->event, sizeof(ev->event), "issues.%s", action);
+	ev->kind = CONN_HOOK_CHANGED;
+	if (strcmp(action, "deleted") == 0) {
+		ev->kind = CONN_HOOK_DELETED;
+	} else if (strcmp(action, "transferred") == 0) {
+		struct json_object *ch = jobj(root, "changes");
+		if (!issue_ref(jobj(ch, "new_issue"), jobj(ch, "new_repository"),
+		               ev->new_remote_id, sizeof(ev->new_remote_id), ev->new_key,
+		               sizeof(ev->new_key), ev->new_target, sizeof(ev->new_target))) {
+			snprintf(err, errlen, "issues.transferred delivery without changes.new_issue "
+			         "{id, number} and changes.new_repository.full_name");
+			return -EINVAL;
+		}
+		ev->kind = CONN_HOOK_TRANSFERRED;
+	}
+	return 0;
+}
+
+int gh_webhook(struct connector *c, const struct conn_hook_request *req,
+               const char *secret, struct conn_hook_event *ev, char *err, size_t errlen)
+{
+	UNUSED(c);
+	int rc = -EINVAL;
+	char *json = NULL;
+	struct json_object *root = NULL;
+	memset(ev, 0, sizeof(*ev));
+	if (!signature_ok(hook_header(req, "x-hub-signature-256"), secret, req->body, req->body_len)) {
+		snprintf(err, errlen, "%s X-Hub-Signature-256 (expected sha256=HMAC-SHA256 of the "
+		         "body with the connector's webhook secret)",
+		         hook_header(req, "x-hub-signature-256") ? "wrong" : "no");
+		return -EACCES;
+	}
+	const char *event = hook_header(req, "x-github-event");
+	const char *delivery = hook_header(req, "x-github-delivery");
+	if (!event || !event[0] || !delivery || !delivery[0] || strlen(delivery) >= sizeof(ev->delivery_id)) {
+		snprintf(err, errlen, "delivery without X-GitHub-Event or X-GitHub-Delivery (or an "
+		         "id longer than %zu bytes)", sizeof(ev->delivery_id) - 1);
+		goto out;
+	}
+	snprintf(ev->delivery_id, sizeof(ev->delivery_id), "%s", delivery);
+	snprintf(ev->event, sizeof(ev->event), "%s", event);
+	json = payload_json(req);
+	enum json_tokener_error jerr = json_tokener_success;
+	root = json ? json_tokener_parse_verbose(json, &jerr) : NULL;
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		snprintf(err, errlen, "%s delivery %s: body is not a JSON object (%s)", event, delivery,
+		         json ? json_tokener_error_desc(jerr) : "no payload= form field");
+		goto out;
+	}
+	if (strcmp(event, "ping") == 0) {
+		ev->kind = CONN_HOOK_PING;
+	} else if (strcmp(event, "issues") == 0) {
+		if ((rc = classify_issues(root, ev, err, errlen)) < 0)
+			goto out;
+	} else {
+		ev->kind = CONN_HOOK_IGNORED; /* comments, pushes, ...: not synced */
+		const char *full = jstr(jobj(root, "repository"), "full_name");
+		snprintf(ev->target, sizeof(ev->target), "%s", full ? full : "");
+	}
+	rc = 0;
+out:
+	json_object_put(root);
+	free(json);
+	return rc;
+}
