@@ -252,8 +252,16 @@ static void answer_status(struct sn_req *r, const struct http_response *resp, co
 		return;
 	if (resp->status == 401 && sn_auth_rejected(r))
 		return;
+	/* a 403 on one record is an ACL or a business rule refusing this
+	 * write or read: that item's error, not the connector's credentials */
+	bool one_record = resp->status == 403 && r->kind != SN_LIST && r->kind != SN_FIND &&
+	                  r->kind != SN_COMMENT_FIND;
+	if (one_record)
+		st = CONN_INVALID;
 	char *why = sn_error_text(resp);
-	char *msg = xasprintf("%s: %s", what, why);
+	char *msg = xasprintf("%s: %s%s", what, why, one_record ?
+	                      " (an ACL or business rule of the instance refused it; the "
+	                      "closeloop user needs access to this record)" : "");
 	sn_req_fail(r, st, resp->status, 0, msg);
 	free(msg);
 	free(why);

@@ -328,6 +328,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(405, "Method not Supported", method)
 
     def send_fault(self, fault):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:  # read the body, or it would be taken for the next request
+            self.rfile.read(n)
         hdr = {}
         if "retry_after" in fault:
             hdr["Retry-After"] = str(fault["retry_after"])
@@ -338,8 +341,9 @@ class Handler(BaseHTTPRequestHandler):
                         "X-RateLimit-Rule": "a1b2c3d4e5f60718293a4b5c6d7e8f90"})
         hang_outside_lock(fault)
         return self.send_json(fault["status"], {"error": {
-            "message": "Too many requests" if fault["status"] == 429 else "Server error",
-            "detail": "simulated"}, "status": "failure"}, hdr)
+            "message": {429: "Too many requests",
+                        403: "Operation Failed"}.get(fault["status"], "Server error"),
+            "detail": fault.get("detail", "simulated")}, "status": "failure"}, hdr)
 
     def create(self, table, data):
         STATE.counter[table] += 1
@@ -441,6 +445,11 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["records"] and method == "GET":
                 return self.send_json(200, [dict(r) for t in TABLES
                                             for r in STATE.records[t].values()])
+            if len(parts) == 2 and parts[0] == "records" and method == "DELETE":
+                for t in TABLES:
+                    if STATE.records[t].pop(parts[1], None):
+                        return self.send_json(200, {"deleted": parts[1]})
+                return self.send_json(404, {"error": "no such record"})
             if len(parts) == 2 and parts[0] == "records" and method == "PATCH":
                 for t in TABLES:
                     rec = STATE.records[t].get(parts[1])
@@ -465,6 +474,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self):
         self.delay()
         self.route("PATCH")
+
+    def do_DELETE(self):
+        self.route("DELETE")
 
     def do_PUT(self):
         self.route("PUT")

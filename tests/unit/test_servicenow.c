@@ -9,7 +9,12 @@
  * in ServiceNow pulled, an SQL edit pushed, a refused state change
  * recorded on the link while the other field of the same edit applies, a
  * create whose answer was lost found again by correlation_id (no
- * duplicate), and a 429 with Retry-After waited out.
+ * duplicate), an owner without a sys_user created unassigned and then held
+ * as a refused field, a 403 from a business rule as that item's error, a
+ * deleted record as a broken link, and a 429 with Retry-After waited out.
+ * A second live test covers OAuth (token cached, refreshed after a 401,
+ * a refused grant), work notes (written once, found by marker, a lost
+ * answer never resent) and a create that times out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -519,6 +524,25 @@ static void test_problems_both_ways(void **state)
 	assert_int_equal(sync_once(&v), 0);
 	assert_int_equal(v.conn->n_create, creates);
 	assert_int_equal(sim_count(), 2);
+	/* bob has no sys_user on the instance: his problem was created
+	 * unassigned (never blocked); the next push of the item holds the owner
+	 * on the link as a refused field with the instance's reason (the
+	 * create itself records no refusal: see docs/configuration.md) */
+	r = sim_record("Alert on queue depth", NULL);
+	assert_string_equal(jstr(r, "assigned_to"), "");
+	json_object_put(r);
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET priority = 'P2' WHERE id = 2", 0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	r = sim_record("Alert on queue depth", NULL);
+	assert_string_equal(jstr(r, "impact"), "2");
+	assert_string_equal(jstr(r, "assigned_to"), "");
+	json_object_put(r);
+	assert_q(&v, "SELECT refused->'owner'->>'value' FROM external_link WHERE action_item_id = 2",
+	         "bob");
+	assert_q(&v, "SELECT refused->'owner'->>'reason' LIKE '%not a user of the instance%'"
+	         " FROM external_link WHERE action_item_id = 2", "t");
+	assert_q(&v, "SELECT coalesce(refused ? 'owner', false) FROM external_link"
+	         " WHERE action_item_id = 1", "f");
 	/* the plain-text description came back without being a change */
 	assert_q(&v, "SELECT description FROM action_item WHERE id = 1",
 	         "Use **etcdctl defrag** on each member.");
@@ -605,6 +629,30 @@ static void test_problems_both_ways(void **state)
 	assert_null(strstr(ls.titles, "Alert"));
 	buf_free(&ls.b);
 	admin_do("POST", "/_sim/config", "{\"hidden_prefix\": null}");
+
+	/* a business rule refuses one record's write (403): that item's error,
+	 * the other item still syncs, the connector goes on */
+	admin_do("POST", "/_sim/faults", "{\"method\": \"PATCH\", \"status\": 403, \"detail\":"
+	         " \"Data Policy Exception: Close notes are mandatory\"}");
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET due_date = '2027-05-01' WHERE id IN (1, 3)",
+	            0, NULL);
+	assert_int_equal(sync_once(&v), 1);
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE last_error LIKE '%Close notes are"
+	         " mandatory%business rule%'", "1");
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE state = 'linked'", "3");
+	assert_int_equal(sync_once(&v), 0);  /* pushed again: no fault now */
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE last_error IS NOT NULL", "0");
+
+	/* a problem deleted in ServiceNow (404): the link is broken, flagged */
+	r = sim_record("Rotate the webhook certificate", NULL);
+	char *del = xasprintf("/_sim/records/%s", jstr(r, "sys_id"));
+	json_object_put(r);
+	admin_do("DELETE", del, NULL);
+	free(del);
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET title = 'Rotate the webhook cert' WHERE id = 3",
+	            0, NULL);
+	sync_once(&v);
+	assert_q(&v, "SELECT state FROM external_link WHERE action_item_id = 3", "broken");
 
 	/* 429 with Retry-After is waited out */
 	admin_do("POST", "/_sim/faults", "{\"method\": \"GET\", \"status\": 429, \"retry_after\": 1}");
