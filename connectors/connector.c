@@ -3,6 +3,9 @@
 #include "connector.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,4 +217,52 @@ char *conn_mention(const struct conn_type *t, const char *ident, const char *nam
 	if (!ident || !ident[0])
 		return NULL;
 	return t && t->mention ? t->mention(ident, name) : xasprintf("@%s", ident);
+}
+
+/* ---- helpers for conn_ops.webhook ---- */
+
+const char *conn_hook_header(const struct conn_hook_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcmp(req->header_names[i], name) == 0)
+			return req->header_values[i];
+	return NULL;
+}
+
+static void hex_of(const unsigned char *d, unsigned n, char *out)
+{
+	for (unsigned i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+bool conn_hook_hmac_ok(const char *sig, const char *prefix, const char *secret,
+                       const char *body, size_t len)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	size_t pl = strlen(prefix);
+	if (!sig || !secret || !secret[0] || strncmp(sig, prefix, pl) != 0)
+		return false;
+	sig += pl;
+	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len,
+	          mac, &mac_len))
+		return false;
+	hex_of(mac, mac_len, hex);
+	size_t want = 2 * (size_t)mac_len;
+	/* the length check tells only the length, which is public */
+	bool same = strlen(sig) == want && CRYPTO_memcmp(sig, hex, want) == 0;
+	OPENSSL_cleanse(mac, sizeof(mac));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return same;
+}
+
+void conn_hook_body_id(const struct conn_hook_request *req, char *out, size_t n)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+	if (EVP_Digest(req->body, req->body_len, d, &dl, EVP_sha256(), NULL))
+		hex_of(d, dl, hex);
+	snprintf(out, n, "sha256:%.32s", hex);
 }

@@ -413,6 +413,20 @@ struct conn_type {
 	bool webhooks;
 };
 
+/* ---- helpers for conn_ops.webhook ---- */
+
+/* The value of header name (lower case) of a delivery, or NULL. */
+const char *conn_hook_header(const struct conn_hook_request *req, const char *name);
+/* true when sig is prefix followed by the lower-case hex HMAC-SHA256 of
+ * body keyed with secret (RFC 2104; the form GitHub's X-Hub-Signature-256
+ * and Jira's X-Hub-Signature, WebSub's "method=signature", use), compared
+ * in constant time.  false for a NULL or empty sig or secret. */
+bool conn_hook_hmac_ok(const char *sig, const char *prefix, const char *secret,
+                       const char *body, size_t len);
+/* A delivery id for trackers that send none: "sha256:" and the first 32
+ * hex digits of the body's SHA-256, into out (>= 40 bytes). */
+void conn_hook_body_id(const struct conn_hook_request *req, char *out, size_t n);
+
 /* The registered type called name, or NULL. */
 const struct conn_type *conn_type_find(const char *name);
 /* The registered types, for messages and the documentation check:

@@ -16,44 +16,12 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util.h"
-
-static const char *hook_header(const struct conn_hook_request *req, const char *name)
-{
-	for (size_t i = 0; i < req->n_headers; i++)
-		if (strcmp(req->header_names[i], name) == 0)
-			return req->header_values[i];
-	return NULL;
-}
-
-/* 1 when sig ("sha256=<64 hex>") is the HMAC of body under secret. */
-static bool signature_ok(const char *sig, const char *secret, const char *body, size_t len)
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	if (!sig || !secret || !secret[0] || strncmp(sig, "sha256=", 7) != 0)
-		return false;
-	sig += 7;
-	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len,
-	          mac, &mac_len))
-		return false;
-	for (unsigned i = 0; i < mac_len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	size_t want = 2 * (size_t)mac_len;
-	/* GitHub sends lower-case hex; the length check leaks only the length */
-	bool same = strlen(sig) == want && CRYPTO_memcmp(sig, hex, want) == 0;
-	OPENSSL_cleanse(mac, sizeof(mac));
-	return same;
-}
 
 static int hexval(char ch)
 {
@@ -71,7 +39,7 @@ static int hexval(char ch)
  * Heap string or NULL. */
 static char *payload_json(const struct conn_hook_request *req)
 {
-	const char *ct = hook_header(req, "content-type");
+	const char *ct = conn_hook_header(req, "content-type");
 	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
 		char *s = xmalloc(req->body_len + 1);
 		memcpy(s, req->body, req->body_len);
@@ -178,14 +146,15 @@ int gh_webhook(struct connector *c, const struct conn_hook_request *req,
 	char *json = NULL;
 	struct json_object *root = NULL;
 	memset(ev, 0, sizeof(*ev));
-	if (!signature_ok(hook_header(req, "x-hub-signature-256"), secret, req->body, req->body_len)) {
+	if (!conn_hook_hmac_ok(conn_hook_header(req, "x-hub-signature-256"), "sha256=", secret,
+	                       req->body, req->body_len)) {
 		snprintf(err, errlen, "%s X-Hub-Signature-256 (expected sha256=HMAC-SHA256 of the "
 		         "body with the connector's webhook secret)",
-		         hook_header(req, "x-hub-signature-256") ? "wrong" : "no");
+		         conn_hook_header(req, "x-hub-signature-256") ? "wrong" : "no");
 		return -EACCES;
 	}
-	const char *event = hook_header(req, "x-github-event");
-	const char *delivery = hook_header(req, "x-github-delivery");
+	const char *event = conn_hook_header(req, "x-github-event");
+	const char *delivery = conn_hook_header(req, "x-github-delivery");
 	if (!event || !event[0] || !delivery || !delivery[0] || strlen(delivery) >= sizeof(ev->delivery_id)) {
 		snprintf(err, errlen, "delivery without X-GitHub-Event or X-GitHub-Delivery (or an "
 		         "id longer than %zu bytes)", sizeof(ev->delivery_id) - 1);

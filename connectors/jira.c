@@ -254,6 +254,7 @@ static const struct conn_ops jira_ops = {
 	.comment = jira_comment,
 	.find_comment = jira_find_comment,
 	.find_by_token = jira_find_by_token,
+	.webhook = jira_webhook,
 	.cancel = jira_cancel,
 	.destroy = jira_destroy,
 };
@@ -376,4 +377,5 @@ const struct conn_type jira_conn_type = {
 		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 	},
 	.normalise = jira_normalise,
+	.webhooks = true,
 };

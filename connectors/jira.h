@@ -193,4 +193,8 @@ char *jira_issue_url(const struct jira_conn *j, const char *id_or_key);
 /* URL of POST /rest/api/3/search/jql.  Heap. */
 char *jira_search_url(const struct jira_conn *j);
 
+/* jira_hook.c: conn_ops.webhook (X-Hub-Signature, the delivery's issue). */
+int jira_webhook(struct connector *c, const struct conn_hook_request *req,
+                 const char *secret, struct conn_hook_event *ev, char *err, size_t errlen);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "connector.h"
 #include "http.h"
+#include "jira.h"
 #include "pgtest.h"
 
 struct gh {
@@ -228,6 +229,74 @@ static void test_github_transferred_deleted_ping_other(void **state)
 	                         "x-github-delivery", "e", NULL), -EINVAL);
 }
 
+/* ---- Jira Cloud: X-Hub-Signature, X-Atlassian-Webhook-Identifier ---- */
+
+static int jira_deliver(const char *secret, const char *body, const char *sig, const char *id,
+                        struct conn_hook_event *ev, char *err, size_t errlen)
+{
+	const char *names[3], *values[3];
+	size_t n = 0;
+	if (sig) {
+		names[n] = "x-hub-signature";
+		values[n++] = sig;
+	}
+	if (id) {
+		names[n] = "x-atlassian-webhook-identifier";
+		values[n++] = id;
+	}
+	struct conn_hook_request r = { .header_names = names, .header_values = values,
+	                               .n_headers = n, .body = body, .body_len = strlen(body) };
+	return jira_webhook(NULL, &r, secret, ev, err, errlen);
+}
+
+static void test_jira_deliveries(void **state)
+{
+	UNUSED(state);
+	struct conn_hook_event ev;
+	char err[256], sig[80];
+	const char *upd = "{\"timestamp\":1764633600000,\"webhookEvent\":\"jira:issue_updated\","
+	                  "\"issue_event_type_name\":\"issue_generic\",\"issue\":{\"id\":\"10002\","
+	                  "\"key\":\"OPS-12\",\"fields\":{\"project\":{\"key\":\"OPS\"},"
+	                  "\"summary\":\"Add alerts\"}},\"changelog\":{\"items\":[]}}";
+	sign("jira secret", upd, sig, sizeof(sig));
+	assert_int_equal(jira_deliver("jira secret", upd, sig, "d-42", &ev, err, sizeof(err)), 0);
+	assert_int_equal(ev.kind, CONN_HOOK_CHANGED);
+	assert_string_equal(ev.event, "jira:issue_updated");
+	assert_string_equal(ev.delivery_id, "d-42");
+	assert_string_equal(ev.remote_id, "10002");
+	assert_string_equal(ev.key, "OPS-12");
+	assert_string_equal(ev.target, "OPS");
+	/* wrong secret, no signature, GitHub's header name: refused */
+	assert_int_equal(jira_deliver("other", upd, sig, "d-42", &ev, err, sizeof(err)), -EACCES);
+	assert_int_equal(jira_deliver("jira secret", upd, NULL, "d-42", &ev, err, sizeof(err)),
+	                 -EACCES);
+	assert_non_null(strstr(err, "no X-Hub-Signature"));
+	/* no identifier (older Data Center): the body's digest, stable */
+	assert_int_equal(jira_deliver("jira secret", upd, sig, NULL, &ev, err, sizeof(err)), 0);
+	char first[80];
+	snprintf(first, sizeof(first), "%s", ev.delivery_id);
+	assert_true(strncmp(first, "sha256:", 7) == 0 && strlen(first) == 39);
+	assert_int_equal(jira_deliver("jira secret", upd, sig, NULL, &ev, err, sizeof(err)), 0);
+	assert_string_equal(ev.delivery_id, first);
+	/* deleted, a comment event, an issue event without the issue */
+	const char *del = "{\"webhookEvent\":\"jira:issue_deleted\",\"issue\":{\"id\":\"10002\","
+	                  "\"key\":\"OPS-12\",\"fields\":{}}}";
+	sign("k", del, sig, sizeof(sig));
+	assert_int_equal(jira_deliver("k", del, sig, "d1", &ev, err, sizeof(err)), 0);
+	assert_int_equal(ev.kind, CONN_HOOK_DELETED);
+	assert_string_equal(ev.target, "OPS");
+	const char *cmt = "{\"webhookEvent\":\"comment_created\",\"comment\":{\"id\":\"1\"}}";
+	sign("k", cmt, sig, sizeof(sig));
+	assert_int_equal(jira_deliver("k", cmt, sig, "d2", &ev, err, sizeof(err)), 0);
+	assert_int_equal(ev.kind, CONN_HOOK_IGNORED);
+	const char *bad = "{\"webhookEvent\":\"jira:issue_created\",\"issue\":{\"id\":10002}}";
+	sign("k", bad, sig, sizeof(sig));
+	assert_int_equal(jira_deliver("k", bad, sig, "d3", &ev, err, sizeof(err)), -EINVAL);
+	sign("k", "[1,2]", sig, sizeof(sig));
+	assert_int_equal(jira_deliver("k", "[1,2]", sig, "d4", &ev, err, sizeof(err)), -EINVAL);
+	assert_true(conn_type_find("jira")->webhooks);
+}
+
 /* ---- closeloop_webhook_delivery in a real ledger ---- */
 
 static const char *delivery(PGconn *c, const char *id, const char *kind, const char *remote,
@@ -305,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_github_form_encoded, gh_setup, gh_teardown),
 		cmocka_unit_test_setup_teardown(test_github_transferred_deleted_ping_other, gh_setup,
 		                                gh_teardown),
+		cmocka_unit_test(test_jira_deliveries),
 		cmocka_unit_test(test_ledger_delivery_function),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
