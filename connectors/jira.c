@@ -10,6 +10,15 @@
  * ("closeloop-<token>"); find_by_token reads it through search and, since
  * search lags writes by seconds, also by reading the issues created after
  * the newest one the search index knows (GET by key reads its own writes).
+ *
+ * Search has no validator of its own.  A listing first asks for the
+ * window's newest issue (id, updated): the listing's validator (page.etag)
+ * is that pair and the time it was taken.  The next listing answers
+ * CONN_NOT_MODIFIED when the newest issue is still the same and the
+ * validator was taken at least search_settle_ms after that issue's update
+ * (so every write before it is in the index by then: an edit made later
+ * has a later `updated` and becomes the newest).  A quiet window is thus
+ * one search request.
  */
 #include "jira.h"
 #include "jira_adf.h"
@@ -74,17 +83,17 @@ static int start(struct jira_req *r)
 static int jira_list_changed(struct connector *c, const char *target, int64_t since_ms,
                              const char *etag, conn_list_cb cb, void *arg)
 {
-	UNUSED(etag); /* search has no validator: a quiet window is one request */
 	struct jira_conn *j = jira_of(c);
 	if (j->destroyed || jira_check_project(target) || since_ms < 0)
 		return -EINVAL;
 	int64_t floor_ms = since_ms - since_ms % 60000; /* JQL has minutes */
-	char *jql = jira_jql_changed(target, floor_ms);
-	struct jira_req *r = jira_req_new(j, JO_LIST, JS_SEARCH, "POST", jira_search_url(j),
-	                                  json_text(jira_search_body(jql, NULL)), target, arg);
+	char *jql = jira_jql_newest_changed(target, floor_ms);
+	struct jira_req *r = jira_req_new(j, JO_LIST, JS_NEWEST, "POST", jira_search_url(j),
+	                                  json_text(jira_search_body_n(jql, NULL, 1)), target, arg);
 	free(jql);
 	r->list_cb = cb;
 	r->floor_ms = floor_ms;
+	r->etag = xstrdup(etag);
 	return start(r);
 }
 

@@ -21,8 +21,8 @@
  *
  * Every operation is one struct jira_req that walks steps (enum jira_step),
  * each one HTTP request:
- *   list:          SEARCH (page after page: nextPageToken, or a new query
- *                  from the minute of the newest issue seen)
+ *   list:          NEWEST [-> SEARCH (page after page: nextPageToken, or a
+ *                  new query from the minute of the newest issue seen)]
  *   fetch:         READ
  *   create:        CREATE -> READ [-> TRANS_GET -> TRANS_POST -> READ]
  *   update:        [EDIT ->] READ [-> TRANS_GET -> TRANS_POST -> READ]
@@ -54,7 +54,8 @@ enum jira_op {
 };
 
 enum jira_step {
-	JS_SEARCH = 0,   /* POST search/jql: one page of a listing */
+	JS_NEWEST = 0,   /* POST search/jql: the window's newest issue (validator) */
+	JS_SEARCH,       /* POST search/jql: one page of a listing */
 	JS_READ,         /* GET issue/{id} */
 	JS_CREATE,       /* POST issue: never resent after a possible effect */
 	JS_EDIT,         /* PUT issue/{id} (fields other than state) */
@@ -103,6 +104,8 @@ struct jira_req {
 	 * when a new query starts from the newest minute seen) */
 	int64_t floor_ms;
 	char *page_token;
+	char *etag;                    /* the earlier listing's validator */
+	char *validator;               /* this listing's (page.etag) */
 	char **seen_id;
 	int64_t *seen_ms;
 	size_t n_seen;

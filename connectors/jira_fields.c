@@ -490,3 +490,15 @@ char *jira_jql_newest(const char *project)
 {
 	return xasprintf("project = %s ORDER BY created DESC", project);
 }
+
+char *jira_jql_newest_changed(const char *project, int64_t since_ms)
+{
+	char *asc = jira_jql_changed(project, since_ms);
+	size_t n = strlen(asc);
+	if (n < 4 || strcmp(asc + n - 4, " ASC") != 0)
+		abort(); /* jira_jql_changed always ends so */
+	asc[n - 4] = '\0';
+	char *desc = xasprintf("%s DESC", asc);
+	free(asc);
+	return desc;
+}

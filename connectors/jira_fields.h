@@ -110,6 +110,8 @@ struct json_object *jira_comment_body(const char *md);
 char *jira_jql_changed(const char *project, int64_t since_ms);
 /* JQL of the create-token lookup: `project = KEY AND labels = "closeloop-<token>"`. */
 char *jira_jql_token(const char *project, const char *token);
+/* The same window newest first (ORDER BY updated DESC).  Heap. */
+char *jira_jql_newest_changed(const char *project, int64_t since_ms);
 /* JQL of the project's newest issue: `project = KEY ORDER BY created DESC`. */
 char *jira_jql_newest(const char *project);
 

@@ -39,6 +39,8 @@ static void req_free(struct jira_req *r)
 	free(r->body);
 	free(r->target);
 	free(r->page_token);
+	free(r->etag);
+	free(r->validator);
 	for (size_t i = 0; i < r->n_seen; i++)
 		free(r->seen_id[i]);
 	free(r->seen_id);
@@ -313,7 +315,7 @@ static void http_done(const struct http_response *resp, void *arg)
 static void count_request(struct jira_conn *j, enum jira_step s)
 {
 	switch (s) {
-	case JS_SEARCH: j->base.n_list++; break;
+	case JS_NEWEST: case JS_SEARCH: j->base.n_list++; break;
 	case JS_READ: case JS_TRANS_GET: case JS_PROBE: case JS_COMMENTS: j->base.n_get++; break;
 	case JS_FIND_LABEL: case JS_FIND_NEWEST: j->base.n_search++; break;
 	case JS_CREATE: j->base.n_create++; break;

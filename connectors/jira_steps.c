@@ -6,7 +6,9 @@
 #include "jira_adf.h"
 #include "jira_fields.h"
 
+#include <curl/curl.h>
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,7 +273,7 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 		seen_prune(r);
 	}
 	struct conn_result res = { .status = CONN_OK, .http_status = status };
-	struct conn_page page = { .items = items, .n = n, .last = is_last };
+	struct conn_page page = { .items = items, .n = n, .last = is_last, .etag = r->validator };
 	jira_req_deliver_page(r, &res, &page);
 	free_items(items, n);
 	if (is_last || !r->j)
@@ -279,6 +281,75 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 	char *jql = jira_jql_changed(r->target, r->floor_ms);
 	next_step(r, JS_SEARCH, "POST", jira_search_url(r->j),
 	          json_text(jira_search_body(jql, r->page_token)));
+	free(jql);
+}
+
+/* When Jira answered, in Jira's own clock: the Date header (RFC 9110
+ * 6.6.1, whole seconds), else this host's clock.  ms since the epoch. */
+static int64_t answer_time_ms(const struct http_response *resp)
+{
+	const char *d = http_response_header(resp, "Date");
+	time_t t = d ? curl_getdate(d, NULL) : (time_t)-1;
+	return t > 0 ? (int64_t)t * 1000 : ts_now_ms();
+}
+
+/* The validator "jira1:<id>:<updated ms>:<taken at ms>" of a window
+ * whose newest issue is id (NULL: the window is empty, id "-"). */
+static char *validator_of(const char *id, int64_t updated_ms, int64_t taken_ms)
+{
+	return xasprintf("jira1:%s:%lld:%lld", id ? id : "-", (long long)updated_ms,
+	                 (long long)taken_ms);
+}
+
+/* Does the earlier validator etag prove that nothing in the window changed,
+ * given the window's newest issue now (id, updated_ms)? */
+static bool validator_holds(const struct jira_req *r, const char *id, int64_t updated_ms)
+{
+	char eid[64];
+	long long upd = 0, taken = 0;
+	if (!r->etag || sscanf(r->etag, "jira1:%63[^:]:%lld:%lld", eid, &upd, &taken) != 3)
+		return false;
+	return str_eq(eid, id ? id : "-") && upd == updated_ms &&
+	       taken - upd >= r->j->base.list_settle_ms;
+}
+
+/* The window's newest issue: answer CONN_NOT_MODIFIED when the earlier
+ * listing's validator still holds, else list the window oldest first. */
+static void newest_answer(struct jira_req *r, struct json_object *o,
+                          const struct http_response *resp, const char *what)
+{
+	long status = resp->status;
+	struct json_object *arr = NULL;
+	const char *err = NULL;
+	struct conn_remote rem;
+	int64_t ms = 0;
+	const char *id = NULL;
+	conn_remote_init(&rem);
+	if (!json_object_object_get_ex(o, "issues", &arr) || !json_object_is_type(arr, json_type_array)) {
+		finish_bad(r, status, what, "the answer has no issues array");
+		return;
+	}
+	if (json_object_array_length(arr) > 0) {
+		if (jira_issue_to_remote(json_object_array_get_idx(arr, 0), r->j->prio, r->j->base_url,
+		                         &rem, &err) < 0 || ts_parse(rem.updated_at, &ms) < 0) {
+			conn_remote_free(&rem);
+			finish_bad(r, status, what, err ? err : "an issue without a readable update time");
+			return;
+		}
+		id = rem.remote_id;
+	}
+	if (validator_holds(r, id, ms)) {
+		conn_remote_free(&rem);
+		struct conn_result res = { .status = CONN_NOT_MODIFIED, .http_status = status };
+		struct conn_page page = { .last = true, .etag = r->etag };
+		jira_req_deliver_page(r, &res, &page);
+		return;
+	}
+	free(r->validator);
+	r->validator = validator_of(id, ms, answer_time_ms(resp));
+	conn_remote_free(&rem);
+	char *jql = jira_jql_changed(r->target, r->floor_ms);
+	next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), json_text(jira_search_body(jql, NULL)));
 	free(jql);
 }
 
@@ -476,6 +547,7 @@ void jira_handle_ok(struct jira_req *r, const struct http_response *resp, const 
 		}
 	}
 	switch (r->step) {
+	case JS_NEWEST: newest_answer(r, o, resp, what); break;
 	case JS_SEARCH: list_answer(r, o, resp->status, what); break;
 	case JS_READ: read_answer(r, o, resp->status, what); break;
 	case JS_CREATE: created_answer(r, o, resp->status, what); break;

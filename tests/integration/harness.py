@@ -173,6 +173,14 @@ def terminate(proc, timeout=10):
             proc.kill()
 
 
+def jira_connector(name, url, targets, spacing_ms=5):
+    """A Jira connector group for write_config's more_connectors."""
+    return (', { name = "%s"; type = "jira"; base_url = "%s"; '
+            'token_env = "CLOSELOOP_JIRA_CREDENTIALS"; targets = [ %s ]; '
+            'write_spacing_ms = %d; }' % (name, url, ", ".join('"%s"' % t for t in targets),
+                                          spacing_ms))
+
+
 def write_directory(path, teams, people=(), platforms=None):
     """teams: list of (name, platform, connector, target)."""
     platforms = platforms or sorted({t[1] for t in teams})
@@ -207,7 +215,9 @@ RAISED_PACING = (5, 100000, 1000000)
 
 def write_config(path, dsn, sim_url, targets, directory=None, poll=10, policy=None,
                  connector="github-test", extra="", max_inflight=4, max_attempts=5,
-                 request_timeout=10, pacing=TEST_PACING):
+                 request_timeout=10, pacing=TEST_PACING, more_connectors=""):
+    """more_connectors: further connector groups (text starting with a
+    comma) after the GitHub one."""
     pol = policy or {}
     pol_lines = "".join('  %s = "%s";\n' % kv for kv in sorted(pol.items()))
     text = 'database = { dsn = "%s"; };\n' % dsn
@@ -220,9 +230,9 @@ def write_config(path, dsn, sim_url, targets, directory=None, poll=10, policy=No
     text += ('connectors = ( { name = "%s"; type = "github"; base_url = "%s"; '
              'token_env = "CLOSELOOP_GITHUB_TOKEN"; targets = [ %s ]; max_inflight = %d; '
              'max_attempts = %d; request_timeout = %d; write_spacing_ms = %d; '
-             'creates_per_minute = %d; creates_per_hour = %d; } );\n'
+             'creates_per_minute = %d; creates_per_hour = %d; }%s );\n'
              % ((connector, sim_url, ", ".join('"%s"' % t for t in targets), max_inflight,
-                 max_attempts, request_timeout) + tuple(pacing)))
+                 max_attempts, request_timeout) + tuple(pacing) + (more_connectors,)))
     with open(path, "w") as f:
         f.write(text)
 

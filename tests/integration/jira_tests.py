@@ -153,13 +153,21 @@ def test_jira_create_pull_push_and_quiet_cycle(cl):
         c.q("UPDATE action_item SET due_date='2027-11-30' WHERE id=%d" % item)
         c.sync()
         _eq(c.issue(item)["fields"]["duedate"], "2027-11-30", "pushed")
-        # a quiet cycle: one search per project, nothing else
+        # Jira's time moves on past search_settle_ms: the next listing takes
+        # a validator every earlier write is indexed for
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 120})
+        c.sync()
+        # a quiet cycle: one search per project (the newest issue), nothing else
         n = len(c.sim.requests())
         c.sync()
         reqs = c.requests_since(n)
-        _eq(sorted((r["method"], r["path"]) for r in reqs),
-            [("POST", "/rest/api/3/search/jql")] * 2, "a quiet cycle's requests")
+        _eq([(r["method"], r["path"], r["body"]["maxResults"]) for r in reqs],
+            [("POST", "/rest/api/3/search/jql", 1)] * 2, "a quiet cycle's requests")
         _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), 6, "still linked")
+        # and a later edit in Jira is still seen
+        c.sim.call("POST", "/_sim/edit", {"id": i["id"], "fields": {"summary": "Edited again"}})
+        c.sync()
+        _eq(c.one("SELECT title FROM action_item WHERE id=%d" % item), "Edited again", "pulled again")
     finally:
         c.close()
 

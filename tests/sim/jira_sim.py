@@ -43,6 +43,10 @@ Admin API (no auth), JSON in and out:
   POST /_sim/fault {"status": 429, "count": N, "retry_after": S}
   POST /_sim/refuse {"project": KEY, "to": "Done"}   transitions into that
        status are not available in that project (a workflow that refuses)
+  POST /_sim/clock {"advance_s": S}                 Jira's clock moves on S seconds
+       (stamps, the search lag and the Date header; time passing without
+       waiting for it)
+  GET  /_sim/stats, POST /_sim/stats/reset            API requests by kind
   POST /_sim/resolution_screen {"project": KEY}    transitions into a done
        status in that project show a screen with a required Resolution
        (GET .../transitions?expand=transitions.fields lists its allowedValues;
@@ -154,6 +158,12 @@ class State:
         self.resolution_screens = set()  # projects whose done transitions ask for one
         self.requests = []
         self.comment_id = 10000
+        self.clock_offset = 0.0
+        self.stats = {}  # /_sim/clock: Jira's time runs ahead of the host's
+
+    def now(self):
+        """Jira's clock (epoch seconds): stamps, the search lag, Date."""
+        return time.time() + self.clock_offset
 
     def resolve(self, id_or_key):
         iid = id_or_key if id_or_key in self.issues else self.keys.get(id_or_key)
@@ -164,7 +174,7 @@ class State:
     def snapshot(self, issue, new=False):
         """Record a write: search shows the copy it showed before (none
         after a create) until the lag passes."""
-        now = time.time()
+        now = self.now()
         issue["fields"]["updated"] = now
         prev = None if new else self.searchable(issue)
         issue["indexed"] = (now + self.opts.search_lag_ms / 1000.0, prev,
@@ -173,7 +183,7 @@ class State:
     def searchable(self, issue):
         """The copy of issue's fields search sees now, or None."""
         visible_at, prev, current = issue["indexed"]
-        return current if time.time() >= visible_at else prev
+        return current if self.now() >= visible_at else prev
 
     def check_fields(self, fields, creating):
         errors = {}
@@ -233,7 +243,7 @@ class State:
         iid = str(self.next_id)
         self.next_id += 1
         key = "%s-%d" % (proj, self.counters[proj])
-        now = time.time()
+        now = self.now()
         issue = {"id": iid, "key": key, "project": proj, "comments": [],
                  "fields": {"summary": None, "description": None, "status": "To Do",
                             "resolution": None, "priority": "Medium", "labels": [],
@@ -324,6 +334,10 @@ class Handler(BaseHTTPRequestHandler):
     state = None
     opts = None
 
+    def date_time_string(self, timestamp=None):
+        """The Date header in Jira's clock (/_sim/clock)."""
+        return super().date_time_string(self.state.now() if timestamp is None else timestamp)
+
     def log_message(self, fmt, *args):
         if self.opts.verbose:
             sys.stderr.write("jira_sim: " + fmt % args + "\n")
@@ -369,14 +383,27 @@ class Handler(BaseHTTPRequestHandler):
                     status, body = self.admin(method, url.path, data)
                     self.send(status, body)
                     return
-                self.state.requests.append({"method": method, "path": url.path,
-                                            "query": url.query, "body": data})
+                if not self.opts.no_request_log:
+                    self.state.requests.append({"method": method, "path": url.path,
+                                                "query": url.query, "body": data})
+                self.count(method, url.path)
                 self.check_auth()
                 self.take_fault()
                 status, body = self.api(method, url.path, query, data)
                 self.send(status, body)
             except ApiError as e:
                 self.send(e.status, e.body, e.headers)
+
+    def count(self, method, path):
+        """/_sim/stats: total and by kind (search, get, create, edit,
+        transition, comment)."""
+        kind = ("search" if "/search" in path else "create" if path == "/rest/api/3/issue" else
+                "transition" if path.endswith("/transitions") and method == "POST" else
+                "comment" if path.endswith("/comment") and method == "POST" else
+                "edit" if method == "PUT" else "get")
+        st = self.state.stats
+        st["total"] = st.get("total", 0) + 1
+        st[kind] = st.get(kind, 0) + 1
 
     def check_auth(self):
         want = "Basic " + base64.b64encode(
@@ -473,7 +500,7 @@ class Handler(BaseHTTPRequestHandler):
             if not (isinstance(body, dict) and body.get("type") == "doc"):
                 raise ApiError(400, [], {"comment": "Comment body must be an Atlassian Document."})
             st.comment_id += 1
-            now = jira_ts(time.time())
+            now = jira_ts(st.now())
             c = {"id": str(st.comment_id), "body": body, "created": now, "updated": now,
                  "self": "%s/rest/api/3/issue/%s/comment/%d" % (r.base, issue["id"], st.comment_id)}
             issue["comments"].append(c)
@@ -535,6 +562,14 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/refuse" and method == "POST":
             st.refused.add((data["project"], data["to"]))
             return 200, {}
+        if path == "/_sim/clock" and method == "POST":
+            st.clock_offset += float(data.get("advance_s", 0))
+            return 200, {"offset_s": st.clock_offset}
+        if path == "/_sim/stats" and method == "GET":
+            return 200, st.stats
+        if path == "/_sim/stats/reset" and method == "POST":
+            st.stats = {}
+            return 200, {}
         if path == "/_sim/resolution_screen" and method == "POST":
             st.resolution_screens.add(data["project"])
             return 200, {}
@@ -582,6 +617,8 @@ def main():
                     help="every API answer waits this long (outside the state lock)")
     ap.add_argument("--require-field", action="append", default=[],
                     help="a field the create screen requires (e.g. customfield_10050)")
+    ap.add_argument("--no-request-log", action="store_true",
+                    help="keep no /_sim/requests log (benchmarks); /_sim/stats still counts")
     ap.add_argument("--verbose", action="store_true")
     opts = ap.parse_args()
     for k in opts.project:
