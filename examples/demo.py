@@ -5,14 +5,18 @@
    installed major version, Unix socket only, data in a mktemp directory
    under /tmp, as the unprivileged postgres account when run as root) and
    the local GitHub simulator, seeded
-   with the etcd issues the etcd postmortem names;
+   with the etcd issues the etcd postmortem names, and the Jira Cloud
+   simulator (one example team, dfds-identity, keeps its backlog in Jira
+   project IDM);
 2. migrates the ledger, loads examples/directory.conf, imports the real
    postmortems in examples/postmortems (etcd's table, DFDS's 40 files);
 3. runs `closeloop run` until the first reconcile cycle completes, then
    shows what happened;
 4. shows a round trip: an issue closed on the simulator arrives in the
    ledger as done; a due date changed in the ledger (plain SQL) arrives
-   on the issue through LISTEN/NOTIFY; then the flags raised on the real
+   on the issue through LISTEN/NOTIFY; the same both ways in Jira (a
+   Won't Do resolution read through its status category and resolution,
+   a ledger edit pushed to the Jira issue); then the flags raised on the real
    postmortems, and one escalation end to end (an item moved 31 days past
    its due date gets one comment mentioning its platform lead);
 5. runs one more cycle to show that nothing is created twice;
@@ -37,6 +41,11 @@ import demo_report  # noqa: E402
 
 EX = os.path.join(H.ROOT, "examples")
 CONN = "github-demo"
+JIRA_CONN, JIRA_PROJECT = "jira-demo", "IDM"
+# the Jira accountIds examples/directory.conf gives platform-lead and rf
+JIRA_USERS = ("5b10a2844c20165700ede21g", "712020:3c1c1e2a-6a8b-4c3e-9a51-rfaber00001")
+# DFDS postmortems of the identity team (ADSync/ADFS): routed to Jira
+IDENTITY = ("ADSync", "ADFS")
 # The etcd issues the postmortem's table names, seeded into the simulator
 # as existing upstream issues (titles from the postmortem's rows).
 ETCD_ISSUES = {
@@ -69,10 +78,10 @@ def main():
         shutil.rmtree(wd, ignore_errors=True)
     os.makedirs(wd)
     os.chmod(wd, 0o755)
-    cluster = sim = daemon = None
+    cluster = sim = jsim = daemon = None
     ok = False
     try:
-        head("starting a throwaway PostgreSQL cluster and the GitHub simulator")
+        head("starting a throwaway PostgreSQL cluster, the GitHub and the Jira Cloud simulators")
         cluster = H.Cluster(wd, int(os.environ.get("DEMO_PGPORT", "54390")))
         dsn = cluster.createdb("closeloop_demo")
         sim = H.Simulator(wd)
@@ -80,10 +89,17 @@ def main():
             {"number": n, "title": t, "state": "open"} for n, t in sorted(ETCD_ISSUES.items())]}}})
         say("   ledger: %s" % dsn)
         say("   simulator: %s (etcd-io/etcd seeded with issues %s)" % (sim.url, ", ".join(map(str, sorted(ETCD_ISSUES)))))
+        jargs = ["--project", JIRA_PROJECT, "--search-lag-ms", "1000"]
+        for u in JIRA_USERS:
+            jargs += ["--user", u]
+        jsim = H.JiraSimulator(wd, jargs)
+        say("   Jira Cloud simulator: %s (project %s; search lags writes by 1 s, as Jira Cloud's does)"
+            % (jsim.url, JIRA_PROJECT))
         conf = os.path.join(wd, "closeloop.conf")
         H.write_config(conf, dsn, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
                        directory=os.path.join(EX, "directory.conf"), poll=10, connector=CONN,
-                       extra="flags = { interval = 10; };\n")
+                       extra="flags = { interval = 10; };\n",
+                       more_connectors=H.jira_connector(JIRA_CONN, jsim.url, [JIRA_PROJECT], 100))
 
         head("closeloop migrate / directory load / check-config")
         say("   " + H.closeloop("migrate", "-c", conf).stdout.strip())
@@ -97,10 +113,17 @@ def main():
         head("closeloop import: DFDS platform postmortems (bullet lists; template and README included on purpose)")
         files = sorted(glob.glob(os.path.join(EX, "postmortems", "dfds", "*")))
         files = [f for f in files if not f.endswith("LICENSE")]
+        identity = [f for f in files if any(w in os.path.basename(f) for w in IDENTITY)]
+        files = [f for f in files if f not in identity]
         out = H.closeloop("import", "-c", conf, "--platform", "kubernetes", "--team", "dfds-platform",
                           *files, check=False)
         for line in out.stderr.strip().splitlines():
             say("   " + line)
+        say("   " + out.stdout.strip().splitlines()[-1])
+        head("closeloop import: DFDS identity postmortems (ADSync, ADFS) for team dfds-identity, "
+             "whose backlog is Jira project %s" % JIRA_PROJECT)
+        out = H.closeloop("import", "-c", conf, "--platform", "kubernetes", "--team", "dfds-identity",
+                          *identity)
         say("   " + out.stdout.strip().splitlines()[-1])
 
         head("closeloop run: until the first reconcile cycle completes")
@@ -123,6 +146,15 @@ def main():
         say("   issues per repository (simulator):")
         for repo in ("dfds/platform-backlog", "etcd-io/etcd"):
             say("     %-24s %d issue(s)" % (repo, len(sim.live_issues(repo))))
+        jissues = jsim.issues(JIRA_PROJECT)
+        say("     %-24s %d issue(s), e.g.:" % ("Jira " + JIRA_PROJECT, len(jissues)))
+        for i in jissues[:4]:
+            f = i["fields"]
+            say("       %-7s %-11s %-7s %-24s %s" % (i["key"], f["status"], f["priority"] or "-",
+                                                     f["assignee"] or "unassigned", (f["summary"] or "")[:50]))
+        say("   links by connector, kind and state (ledger):")
+        table(dsn, "SELECT '    ', connector, kind, state, count(*) FROM external_link "
+                   "GROUP BY 2, 3, 4 ORDER BY 2, 3, 4")
         say("   links by kind and state (ledger):")
         table(dsn, "SELECT '    ', kind, state, count(*) FROM external_link GROUP BY 2, 3 ORDER BY 2, 3")
         say("   links adopted (existing etcd issues named in the postmortem, no new issue created):")
@@ -163,6 +195,31 @@ def main():
             % (key2, m.group(1) if m else "?", [a["login"] for a in b.get("assignees", [])], time.time() - t0,
                "" if got else ", did not arrive"))
 
+        head("round trip 3: Jira — an engineer resolves an issue as Won't Do; the ledger edits another")
+        jitem, jkey, jid = H.psql(dsn, "SELECT action_item_id, remote_key, remote_id FROM external_link "
+                                       "WHERE state='linked' AND connector='%s' ORDER BY action_item_id "
+                                       "LIMIT 1" % JIRA_CONN)[0]
+        say("   resolving %s (item %s) in Jira: status Done, resolution Won't Do" % (jkey, jitem))
+        jsim.call("POST", "/_sim/edit", {"id": jid, "status": "Done", "resolution": "Won't Do"})
+        got_j = H.wait_for(lambda: H.scalar(dsn, "SELECT state FROM action_item WHERE id=%s" % jitem)
+                           == "wont_do", 60)
+        say("   ledger state of item %s: %s%s (statusCategory done + resolution Won't Do)"
+            % (jitem, H.scalar(dsn, "SELECT state FROM action_item WHERE id=%s" % jitem),
+               "" if got_j else "  (did not arrive in 60 s)"))
+        jitem2, jkey2, jid2 = H.psql(dsn, "SELECT action_item_id, remote_key, remote_id FROM external_link "
+                                          "WHERE state='linked' AND connector='%s' ORDER BY action_item_id "
+                                          "OFFSET 1 LIMIT 1" % JIRA_CONN)[0]
+        t0 = time.time()
+        H.psql(dsn, "UPDATE action_item SET state='in_progress', due_date='2027-02-28' WHERE id=%s" % jitem2)
+
+        def jissue():
+            return [i for i in jsim.issues() if i["id"] == jid2][0]["fields"]
+        got_j2 = H.wait_for(lambda: jissue()["duedate"] == "2027-02-28" and
+                            jissue()["status"] == "In Progress", 30)
+        say("   %s after the ledger UPDATE: duedate %s, status %s (a transition)  (%.1f s%s)"
+            % (jkey2, jissue()["duedate"], jissue()["status"], time.time() - t0,
+               "" if got_j2 else ", did not arrive"))
+
         head("flags on the real postmortems (closeloop flags --once)")
         say("   (the daemon computes them every 10 s here; `open` is what stands now)")
         for line in H.closeloop("flags", "--once", "-c", conf).stdout.splitlines():
@@ -199,14 +256,16 @@ def main():
         rc = daemon.stop()
         say("   daemon stopped with status %d" % rc)
         before = {r: len(sim.live_issues(r)) for r in ("dfds/platform-backlog", "etcd-io/etcd")}
+        before["Jira " + JIRA_PROJECT] = len(jsim.issues(JIRA_PROJECT))
         sim.reset_stats()
         H.closeloop("sync", "--once", "-c", conf)
         H.closeloop("sync", "--once", "-c", conf)
-        after = {r: len(sim.live_issues(r)) for r in before}
+        after = {r: len(sim.live_issues(r)) for r in before if not r.startswith("Jira")}
+        after["Jira " + JIRA_PROJECT] = len(jsim.issues(JIRA_PROJECT))
         st = sim.stats()
         say("   issues before %s, after %s; the last two cycles made %d request(s), %d create(s)"
             % (before, after, st.get("total", 0), st.get("create", 0)))
-        ok = rc == 0 and got and before == after and ok_escalation
+        ok = rc == 0 and got and before == after and ok_escalation and got_j and got_j2
 
         head("the quarterly closure report (on a GENERATED history, see examples/demo-history.sql)")
         say("   a second ledger: the same real postmortems, published over the last five quarters,")
@@ -222,6 +281,8 @@ def main():
             daemon.stop()
         if sim:
             sim.stop()
+        if jsim:
+            jsim.stop()
         if cluster:
             cluster.stop()
         if ok:

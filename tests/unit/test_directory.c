@@ -37,13 +37,15 @@ static void test_example_parses(void **state)
 	assert_string_equal(d->platforms[0].lead, "platform-lead");
 	assert_string_equal(d->platforms[1].name, "etcd");
 	assert_string_equal(d->platforms[1].lead, "etcd-lead");
-	assert_int_equal(d->n_teams, 2);
+	assert_int_equal(d->n_teams, 3);
 	assert_string_equal(d->teams[0].name, "dfds-platform");
 	assert_string_equal(d->teams[0].platform, "kubernetes");
 	assert_string_equal(d->teams[0].connector, "github-demo");
 	assert_string_equal(d->teams[0].target, "dfds/platform-backlog");
 	assert_string_equal(d->teams[1].name, "etcd-maintainers");
 	assert_string_equal(d->teams[1].target, "etcd-io/etcd");
+	assert_string_equal(d->teams[2].connector, "jira-demo");
+	assert_string_equal(d->teams[2].target, "IDM");
 	assert_true(d->n_people >= 4);
 	bool lead = false, etcd_lead = false, inactive = false;
 	for (size_t i = 0; i < d->n_people; i++) {
