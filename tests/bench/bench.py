@@ -33,6 +33,9 @@ limits and printed separately, labelled as computed.
 Before the sync, `closeloop import DIR` of BENCH_IMPORT_FILES (default
 10000; 0 skips it) small postmortem files into an empty ledger is timed.
 
+Then the same number of items in Jira Cloud (tests/bench/bench_jira.py;
+BENCH_JIRA=0 skips it, BENCH_JIRA_PROJECTS sets the projects, default 10).
+
 Environment knobs: BENCH_ITEMS (default 10000), BENCH_REPOS (default 20),
 BENCH_PGPORT, BENCH_PG_LOG (set: PostgreSQL logs every statement with
 its duration, in the work directory's pg/postgres.log), BENCH_WRAP (a command prefix for the daemon of the first full
@@ -48,6 +51,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness as H  # noqa: E402
+import bench_jira  # noqa: E402
 
 ITEMS = int(os.environ.get("BENCH_ITEMS", "10000"))
 REPOS = int(os.environ.get("BENCH_REPOS", "20"))
@@ -72,15 +76,17 @@ RELAXED = [
 ]
 
 
-def gen_postmortems(outdir):
+def gen_postmortems(outdir, n_items=ITEMS, n_targets=REPOS):
+    """Postmortems holding n_items action items in all, spread over
+    n_targets teams; returns [(team index, path)]."""
     files = []
     n = 0
     pm = 0
-    while n < ITEMS:
-        repo = pm % REPOS
+    while n < n_items:
+        repo = pm % n_targets
         path = os.path.join(outdir, "team%02d" % repo, "PM2026-%05d - bench incident %d.md" % (pm, pm))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        k = min(PER_PM, ITEMS - n)
+        k = min(PER_PM, n_items - n)
         with open(path, "w") as f:
             f.write("# Bench incident %d\n\n## Summary\n\nSynthetic postmortem for the benchmark.\n\n" % pm)
             f.write("## Action Items\n\n| Action Item | Type | Owner | Priority | Due Date |\n")
@@ -398,6 +404,9 @@ def main():
         print("  %d creates, one at a time, >= %.0f s apart, <= %d per minute, <= %d per hour: %s"
               % (n, GITHUB_WRITE_SPACING_S, GITHUB_CREATES_PER_MIN, GITHUB_CREATES_PER_HOUR,
                  fmt_h(paced_first_sync_s(n))))
+        if os.environ.get("BENCH_JIRA", "1") != "0":
+            bench_jira.run(cluster, wd, ITEMS, gen_postmortems, run_daemon, cluster_cpu, proc_cpu,
+                           postmaster_pid, wait_autovacuum)
     finally:
         sim.stop()
         cluster.stop()

@@ -181,6 +181,22 @@ def jira_connector(name, url, targets, spacing_ms=5):
                                           spacing_ms))
 
 
+def write_jira_config(path, dsn, sim_url, targets, directory, extra="", name="jira-test",
+                      spacing_ms=5, max_inflight=4):
+    """A configuration with one Jira connector (CLOSELOOP_JIRA_CREDENTIALS)."""
+    text = 'database = { dsn = "%s"; };\n' % dsn
+    text += ('log_level = "info";\npoll_interval = 10;\nnotify_debounce_ms = 200;\noverlap = 120;\n'
+             'directory = "%s";\n' % directory)
+    text += extra
+    text += ('connectors = ( { name = "%s"; type = "jira"; base_url = "%s"; '
+             'token_env = "CLOSELOOP_JIRA_CREDENTIALS"; targets = [ %s ]; '
+             'max_inflight = %d; max_attempts = 5; request_timeout = 10; '
+             'write_spacing_ms = %d; } );\n'
+             % (name, sim_url, ", ".join('"%s"' % t for t in targets), max_inflight, spacing_ms))
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def write_directory(path, teams, people=(), platforms=None):
     """teams: list of (name, platform, connector, target)."""
     platforms = platforms or sorted({t[1] for t in teams})

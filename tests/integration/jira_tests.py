@@ -44,19 +44,6 @@ people = (
         f.write(text)
 
 
-def write_jira_config(path, dsn, sim_url, directory, extra=""):
-    text = 'database = { dsn = "%s"; };\n' % dsn
-    text += ('log_level = "info";\npoll_interval = 10;\nnotify_debounce_ms = 200;\noverlap = 120;\n'
-             'directory = "%s";\n' % directory)
-    text += extra
-    text += ('connectors = ( { name = "%s"; type = "jira"; base_url = "%s"; '
-             'token_env = "CLOSELOOP_JIRA_CREDENTIALS"; targets = [ "OPS", "PLAT" ]; '
-             'max_inflight = 4; max_attempts = 5; request_timeout = 10; '
-             'write_spacing_ms = 5; } );\n' % (CONN, sim_url))
-    with open(path, "w") as f:
-        f.write(text)
-
-
 class JiraCtx:
     """Per-test fixture: database, Jira simulator, directory, config."""
 
@@ -68,7 +55,8 @@ class JiraCtx:
         self.directory = os.path.join(self.dir, "directory.conf")
         write_jira_directory(self.directory)
         self.config = os.path.join(self.dir, "closeloop.conf")
-        write_jira_config(self.config, self.dsn, self.sim.url, self.directory, extra)
+        H.write_jira_config(self.config, self.dsn, self.sim.url, ["OPS", "PLAT"], self.directory,
+                            extra, name=CONN)
         H.closeloop("migrate", "-c", self.config)
         H.closeloop("directory", "load", "-c", self.config)
         self.daemons = []
