@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_link.h"
 #include "cli_show.h"
 #include "status.h"
 #include "config.h"
@@ -77,6 +78,9 @@ static const struct cli_command commands[] = {
 	  "send files (or a test message) to a configured destination, to check it works",
 	  "to subject platform",
 	  "closeloop deliver -c /etc/closeloop/closeloop.conf --to payments-mail q3.html q3.md" },
+	{ "link", cli_cmd_link, "ITEM CONNECTOR TARGET [KEY]",
+	  "keep an action item in one more tracker: a new ticket in TARGET, or adopt ticket KEY there",
+	  "", "closeloop link -c /etc/closeloop/closeloop.conf 412 jira-cloud OPS" },
 	{ "show", cli_cmd_show, "[--json] ITEM",
 	  "one action item (ledger id or ticket key) with its links and history", "json",
 	  "closeloop show -c /etc/closeloop/closeloop.conf acme/payments#12" },

@@ -249,24 +249,24 @@ static void print_events(const PGresult *r)
 
 /* Resolve ITEM to one id into idbuf.  Returns 0, -ENOENT (none) or
  * -EEXIST (a ticket key naming several items), with the reason logged. */
-static int find_item(PGconn *c, const char *item, char *idbuf, size_t idlen)
+int cli_find_item(PGconn *c, const char *item, char *idbuf, size_t idlen)
 {
 	char err[1024];
 	const char *p[1] = { item };
 	PGresult *r = db_sync_exec(c, find_sql, 1, p, err, sizeof(err));
 	int rc = -EIO;
 	if (!r) {
-		log_error("show: %s", err);
+		log_error("%s", err);
 		goto out;
 	}
 	if (PQntuples(r) == 0) {
-		log_error("show: no action item '%s' (give a ledger id or a ticket key such as "
+		log_error("no action item '%s' (give a ledger id or a ticket key such as "
 		          "owner/repo#12; `closeloop list` shows both)", item);
 		rc = -ENOENT;
 		goto out;
 	}
 	if (PQntuples(r) > 1) {
-		log_error("show: '%s' names %d action items; show one by its ledger id", item,
+		log_error("'%s' names %d action items; name one by its ledger id", item,
 		          PQntuples(r));
 		rc = -EEXIST;
 		goto out;
@@ -309,7 +309,7 @@ int cli_cmd_show(const struct cli *cli)
 	int code = CLI_FAIL;
 	char id[32], err[1024];
 	PGconn *c = open_ledger(cli, &cfg);
-	if (!c || find_item(c, cli->argv[0], id, sizeof(id)) < 0)
+	if (!c || cli_find_item(c, cli->argv[0], id, sizeof(id)) < 0)
 		goto out;
 	if (cli->json) {
 		const char *p[1] = { id };

@@ -14,4 +14,9 @@ int cli_cmd_show(const struct cli *cli);
  * items ordered by due date.  Returns CLI_OK, CLI_FAIL or CLI_USAGE. */
 int cli_cmd_list(const struct cli *cli);
 
+/* Resolve ITEM (a ledger id, or a ticket key such as "acme/payments#12")
+ * to one action item id, as text into idbuf.  Returns 0, -ENOENT (none),
+ * -EEXIST (a key naming several items) or -EIO, with the reason logged. */
+int cli_find_item(PGconn *c, const char *item, char *idbuf, size_t idlen) MUST_CHECK;
+
 #endif

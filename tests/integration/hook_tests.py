@@ -255,3 +255,59 @@ def test_hook_delivery_to_a_standby_daemon_reaches_the_lock_holder(cl):
         _assert(ok, "the change arrived whichever daemon got the delivery")
     finally:
         c.close()
+
+
+def test_item_in_github_and_jira_converges_both_ways(cl):
+    """An item routed to GitHub and linked by hand to Jira (closeloop link):
+    a GitHub edit (delivered by webhook) reaches the Jira issue within
+    seconds through the fan-out NOTIFY, and a Jira edit reaches GitHub."""
+    import jira_tests as J
+    c = HookCtx(cl, "multi")
+    jsim = H.JiraSimulator(c.wd, ["--project", "OPS", "--user", J.ALICE])
+    try:
+        text = open(c.config).read()
+        _assert(text.rstrip().endswith("} );"), "config ends with the connectors list")
+        text = text.rstrip()[:-len("} );")] + (
+            '}, { name = "jira-test"; type = "jira"; base_url = "%s"; '
+            'token_env = "CLOSELOOP_JIRA_CREDENTIALS"; targets = [ "OPS" ]; '
+            'max_attempts = 5; request_timeout = 10; write_spacing_ms = 5; } );\n' % jsim.url)
+        with open(c.config, "w") as f:
+            f.write(text)
+        H.closeloop("sync", "--once", "-c", c.config)
+        item = int(c.one("SELECT min(action_item_id) FROM external_link WHERE state='linked'"))
+        title = c.one("SELECT title FROM action_item WHERE id=%d" % item)
+        bad = H.closeloop("link", "-c", c.config, str(item), "jira-test", "NOPE", check=False)
+        _assert(bad.returncode == 1 and "does not serve 'NOPE'" in bad.stderr, bad.stderr)
+        out = H.closeloop("link", "-c", c.config, str(item), "jira-test", "OPS").stdout
+        _assert("gets a ticket in jira-test/OPS" in out, out)
+        H.closeloop("sync", "--once", "-c", c.config)
+        issues = jsim.issues("OPS")
+        _assert(len(issues) == 1, "one Jira issue for the linked item: %r" % issues)
+        _assert(issues[0]["fields"]["summary"] == title, "its summary: %r" % issues[0]["fields"])
+        again = H.closeloop("link", "-c", c.config, str(item), "jira-test", "OPS", check=False)
+        _assert(again.returncode == 1 and "already has a ticket" in again.stderr, again.stderr)
+        # a GitHub edit, by webhook: the ledger and then Jira, within seconds
+        d = c.daemon()
+        gh = _issue_of(c, item)
+        c.sim.edit(REPO, gh["number"], {"title": "Renamed on GitHub", "actor": "rf-gh"})
+        t0 = time.time()
+        status, _ = c.post(_payload("edited", gh))
+        _assert(status == 202, "delivery")
+        ok = H.wait_for(lambda: jsim.issues("OPS")[0]["fields"]["summary"] == "Renamed on GitHub",
+                        timeout=15, step=0.1)
+        _assert(ok, "the GitHub edit reached Jira without a poll:\n" + d.log()[-2500:])
+        print("  fan-out: GitHub edit in the Jira issue %.2f s after the delivery" % (time.time() - t0))
+        _assert(d.stop() == 0, "clean stop")
+        # a Jira edit reaches GitHub (Jira's search lags: a few cycles)
+        jsim.call("POST", "/_sim/edit", {"id": issues[0]["id"], "fields": {"summary": "From Jira"}})
+
+        def github_title():
+            H.closeloop("sync", "--once", "-c", c.config)
+            return _issue_of(c, item)["title"] == "From Jira"
+        _assert(H.wait_for(github_title, timeout=90, step=1), "the Jira edit reached GitHub")
+        _assert(c.one("SELECT title FROM action_item WHERE id=%d" % item) == "From Jira", "ledger")
+        _assert(c.one("SELECT count(*) FROM external_link WHERE action_item_id=%d AND kind='managed'"
+                      % item) == "2", "two managed links")
+    finally:
+        jsim.stop()
+        c.close()
