@@ -406,7 +406,8 @@ struct conn_type {
 	/* A mention of the person whose identity (person_ident column) is
 	 * ident, in the tracker's own syntax, for escalation comments; name is
 	 * their display name or handle (may be NULL).  Heap string.  NULL
-	 * here: "@ident" (GitHub's syntax). */
+	 * here: "@ident" (GitHub's syntax).  Jira: "[~accountid:ID]", which
+	 * its comment operation turns into an ADF mention node. */
 	char *(*mention)(const char *ident, const char *name);
 	/* The type verifies webhook deliveries (conn_ops.webhook is set), so
 	 * a connector of it may have a webhook_secret. */

@@ -751,6 +751,7 @@ static int start_watch(struct daemon *d)
 		log_error("watch: cannot start: %s", strerror(-rc));
 		goto out;
 	}
+	watch_set_http(d->watch, d->http);
 	watch_start(d->watch);
 	/* the quarterly report, under the same name */
 	if ((rc = quarterly_new(&d->quarterly, &d->loop, d->http, d->cfg, by)) < 0) {

@@ -439,7 +439,7 @@ static int cmd_escalate(const struct cli *cli)
 	int code = CLI_FAIL;
 	char err[1024];
 	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
-	if (c && watch_escalate_dry_run(c, &cfg->watch, cli->now, cli->verbose, stdout, err,
+	if (c && watch_escalate_dry_run(c, cfg, cli->now, cli->verbose, stdout, err,
 	                                sizeof(err)) < 0)
 		log_error("escalate: %s", err);
 	else if (c)

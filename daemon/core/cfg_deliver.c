@@ -208,6 +208,17 @@ static int parse_destination(struct ctx *x, const config_setting_t *e, int idx, 
 		string_list(l, &d->platforms, &d->n_platforms);
 	if ((l = config_setting_get_member(e, "to")))
 		string_list(l, &d->to, &d->n_to);
+	char *format = NULL;
+	if ((rc = cfg_get_string(x, e, "destinations.[].format", SH("format"), &format)) < 0)
+		goto out;
+	d->slack = format && strcmp(format, "slack") == 0;
+	if (format && !d->slack && strcmp(format, "closeloop") != 0) {
+		rc = cfg_fail(x, config_setting_get_member(e, "format"), "destination '%s': format "
+		              "\"%s\" is unknown (expected closeloop or slack)", d->name, format);
+		free(format);
+		goto out;
+	}
+	free(format);
 	if (strpbrk(d->secret_header, ": \t\r\n")) {
 		rc = cfg_fail(x, config_setting_get_member(e, "secret_header"), "destination '%s': "
 		              "secret_header \"%s\" is not a header name", d->name, d->secret_header);

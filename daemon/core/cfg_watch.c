@@ -97,6 +97,39 @@ static int parse_flags(struct ctx *x, const config_setting_t *root, struct cfg_w
 	return rc < 0 ? rc : parse_labels(x, g, w);
 }
 
+/* rungs.[].channels: comment, chat, email (default all three). */
+static int parse_channels(struct ctx *x, const config_setting_t *e, struct cfg_rung *r)
+{
+	const config_setting_t *l = config_setting_get_member(e, "channels");
+	r->comment = r->chat = r->email = !l;
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		const config_setting_t *c = config_setting_get_elem(l, (unsigned)i);
+		const char *v = config_setting_get_string(c);
+		if (v && strcmp(v, "comment") == 0)
+			r->comment = true;
+		else if (v && strcmp(v, "chat") == 0)
+			r->chat = true;
+		else if (v && strcmp(v, "email") == 0)
+			r->email = true;
+		else
+			return cfg_fail(x, c, "escalation rung '%s': channel '%s' is unknown (expected "
+			                "comment, chat or email)", r->name, v ? v : "(not a string)");
+	}
+	return 0;
+}
+
+/* A list of strings into *out (NULL-free, copied). */
+static void names(const config_setting_t *l, char ***out, size_t *n)
+{
+	int len = l ? config_setting_length(l) : 0;
+	*out = xcalloc(len > 0 ? (size_t)len : 1, sizeof(**out));
+	for (int i = 0; i < len; i++) {
+		const char *v = config_setting_get_string(config_setting_get_elem(l, (unsigned)i));
+		if (v)
+			(*out)[(*n)++] = xstrdup(v);
+	}
+}
+
 static int parse_rung(struct ctx *x, const config_setting_t *e, int idx, struct cfg_watch *w)
 {
 	struct cfg_rung *r = &w->rungs[w->n_rungs];
@@ -112,6 +145,8 @@ static int parse_rung(struct ctx *x, const config_setting_t *e, int idx, struct 
 		return rc;
 	snprintf(sh, sizeof(sh), "escalation.rungs[%d] ('%s').notify", idx, r->name);
 	if ((rc = cfg_get_string(x, e, "escalation.rungs.[].notify", sh, &r->notify)) < 0)
+		return rc;
+	if ((rc = parse_channels(x, e, r)) < 0)
 		return rc;
 	if (!config_setting_get_member(e, "days"))
 		return cfg_fail(x, e, "escalation rung '%s': missing required option 'days' "
@@ -142,12 +177,15 @@ static int parse_escalation(struct ctx *x, const config_setting_t *root, struct 
 	const config_setting_t *en = g ? config_setting_get_member(g, "enabled") : NULL;
 	const config_setting_t *l = g ? config_setting_get_member(g, "rungs") : NULL;
 	w->escalation_enabled = en ? config_setting_get_bool(en) != 0 : true;
+	names(g ? config_setting_get_member(g, "chat") : NULL, &w->chat, &w->n_chat);
+	names(g ? config_setting_get_member(g, "email") : NULL, &w->email, &w->n_email);
 	if (!l) {
 		/* the default ladder: 30 days overdue -> the platform lead */
 		w->rungs = xcalloc(1, sizeof(*w->rungs));
 		w->rungs[0] = (struct cfg_rung){ .name = xstrdup("overdue-30"),
 		                                 .flag = xstrdup("overdue"), .days = 30,
-		                                 .notify = xstrdup("platform_lead") };
+		                                 .notify = xstrdup("platform_lead"),
+		                                 .comment = true, .chat = true, .email = true };
 		w->n_rungs = 1;
 		return 0;
 	}
@@ -169,8 +207,35 @@ int cfg_parse_watch(struct ctx *x, const config_setting_t *root, struct config *
 	return parse_escalation(x, root, &c->watch);
 }
 
+int cfg_check_watch_channels(struct ctx *x, const config_setting_t *root, struct config *c)
+{
+	const config_setting_t *g = config_setting_get_member(root, "escalation");
+	for (int k = 0; k < 2; k++) {
+		const char *opt = k ? "email" : "chat";
+		enum cfg_dest_type want = k ? CFG_DEST_SMTP : CFG_DEST_WEBHOOK;
+		char **l = k ? c->watch.email : c->watch.chat;
+		size_t n = k ? c->watch.n_email : c->watch.n_chat;
+		const config_setting_t *s = g ? config_setting_get_member(g, opt) : NULL;
+		for (size_t i = 0; i < n; i++) {
+			const struct cfg_destination *d = cfg_find_destination(c, l[i]);
+			if (!d || d->type != want)
+				return cfg_fail(x, s, "escalation.%s: '%s' is %s (expected the name of a "
+				                "destination of type %s)", opt, l[i],
+				                d ? "not of that type" : "no destination",
+				                cfg_dest_type_name(want));
+		}
+	}
+	return 0;
+}
+
 void cfg_watch_free(struct cfg_watch *w)
 {
+	for (size_t i = 0; i < w->n_chat; i++)
+		free(w->chat[i]);
+	free(w->chat);
+	for (size_t i = 0; i < w->n_email; i++)
+		free(w->email[i]);
+	free(w->email);
 	for (size_t i = 0; i < w->n_disable; i++)
 		free(w->disable[i]);
 	free(w->disable);

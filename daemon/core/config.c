@@ -95,6 +95,9 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "escalation.rungs.[].flag",      "string", "overdue", true },
 	{ "escalation.rungs.[].days",      "int",    NULL, true },
 	{ "escalation.rungs.[].notify",    "string", "platform_lead", true },
+	{ "escalation.rungs.[].channels",  "list",   "[ \"comment\", \"chat\", \"email\" ]", true },
+	{ "escalation.chat",               "list",   "(none)", true },
+	{ "escalation.email",              "list",   "(none)", true },
 	{ "quarterly_report",              "group",  "(defaults below)", true },
 	{ "quarterly_report.enabled",      "bool",   "true", true },
 	{ "quarterly_report.check_interval", "int",  "3600", true },
@@ -107,6 +110,7 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "destinations.[].secret_file",   "string", "(none)", true },
 	{ "destinations.[].secret_env",    "string", "(none)", true },
 	{ "destinations.[].secret_header", "string", "X-Closeloop-Secret", true },
+	{ "destinations.[].format",        "string", "closeloop", true },
 	{ "destinations.[].username",      "string", "(none: no SMTP AUTH)", true },
 	{ "destinations.[].from",          "string", "(required for type smtp)", true },
 	{ "destinations.[].to",            "list",   "(required for type smtp)", true },
@@ -944,6 +948,7 @@ static int parse_root(struct ctx *x, const config_setting_t *root, struct config
 	    (rc = validate_defaults(x, root, c)) < 0 ||
 	    (rc = cfg_parse_watch(x, root, c)) < 0 ||
 	    (rc = cfg_parse_destinations(x, root, c)) < 0 ||
+	    (rc = cfg_check_watch_channels(x, root, c)) < 0 ||
 	    (rc = cfg_parse_import(x, root, c)) < 0)
 		goto out;
 out:

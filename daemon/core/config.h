@@ -64,6 +64,7 @@ struct cfg_rung {
 	int days;       /* days past the due date (overdue), else days since
 	                   the flag was raised */
 	char *notify;   /* "platform_lead" or a person handle */
+	bool comment, chat, email; /* its channels (default all three) */
 	int line;
 };
 
@@ -84,6 +85,10 @@ struct cfg_watch {
 	bool escalation_enabled;     /* true */
 	struct cfg_rung *rungs;      /* default: one rung overdue-30 -> platform_lead */
 	size_t n_rungs;
+	char **chat;                 /* webhook destinations for escalation digests */
+	size_t n_chat;
+	char **email;                /* smtp destinations (to the lead's address) */
+	size_t n_email;
 };
 
 /* Where documents and messages go (daemon/deliver/): the quarterly
@@ -107,6 +112,8 @@ struct cfg_destination {
 	char *secret_env;
 	char *secret;          /* loaded by cfg_load, never logged; NULL = none */
 	char *secret_header;   /* webhook: "X-Closeloop-Secret" */
+	bool slack;            /* webhook: format = "slack" ({"text", "blocks"}
+	                          only), else "closeloop" (deliver.h's document) */
 	char *username;        /* smtp: AUTH user, NULL = no AUTH */
 	char *from;            /* smtp: the sender address */
 	char **to;             /* smtp: recipient addresses */

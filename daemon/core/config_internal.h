@@ -42,6 +42,10 @@ void cfg_destinations_free(struct config *c);
 
 /* cfg_watch.c: the flags and escalation groups into c->watch. */
 int cfg_parse_watch(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
+/* escalation.chat / escalation.email name destinations of the right type
+ * (after cfg_parse_destinations). */
+int cfg_check_watch_channels(struct ctx *x, const config_setting_t *root,
+                             struct config *c) MUST_CHECK;
 void cfg_watch_free(struct cfg_watch *w);
 
 /* cfg_import.c: the import group into c->import. */

@@ -48,6 +48,7 @@ struct deliver_job {
 	char **rcpt;            /* NULL-terminated */
 	char *hdr_secret, *hdr_key; /* "Name: value" */
 	bool insecure;
+	bool at_most_once;      /* no retry once maybe_sent (deliver_msg) */
 	int max_attempts, timeout_s, attempts;
 	struct buf body;        /* JSON or the whole mail */
 	struct deliver_part *files; /* directory: name + data copies */
@@ -162,7 +163,7 @@ static void on_timer(uv_timer_t *t);
 /* Another try after back-off, or the end when the tries are used up. */
 static void job_retry(struct deliver_job *j, int64_t retry_after_s)
 {
-	if (j->attempts >= j->max_attempts || j->dl->closing) {
+	if (j->attempts >= j->max_attempts || j->dl->closing || (j->at_most_once && j->maybe_sent)) {
 		job_finish(j, j->maybe_sent ? DELIVER_UNKNOWN : DELIVER_FAILED);
 		return;
 	}
@@ -333,7 +334,7 @@ static int job_payload(struct deliver_job *j, const struct cfg_destination *d,
 		return 0;
 	}
 	case CFG_DEST_WEBHOOK: {
-		char *s = deliver_webhook_json(m);
+		char *s = d->slack ? deliver_slack_json(m) : deliver_webhook_json(m);
 		j->body.max = strlen(s) + 1;
 		int rc = buf_append(&j->body, s, strlen(s));
 		free(s);
@@ -346,9 +347,11 @@ static int job_payload(struct deliver_job *j, const struct cfg_destination *d,
 	}
 	case CFG_DEST_SMTP:
 		j->body.max = (size_t)256 * 1024 * 1024;
-		j->rcpt = xcalloc(d->n_to + 1, sizeof(*j->rcpt));
-		for (size_t i = 0; i < d->n_to; i++)
-			j->rcpt[i] = xasprintf("<%s>", d->to[i]);
+		const char *const *to = m->to ? m->to : (const char *const *)d->to;
+		size_t n_to = m->to ? m->n_to : d->n_to;
+		j->rcpt = xcalloc(n_to + 1, sizeof(*j->rcpt));
+		for (size_t i = 0; i < n_to; i++)
+			j->rcpt[i] = xasprintf("<%s>", to[i]);
 		j->from = xasprintf("<%s>", d->from);
 		return deliver_mail_build(d, m, &j->body);
 	default:
@@ -376,6 +379,7 @@ int deliver_send(struct deliver *dl, const struct cfg_destination *d,
 	j->username = xstrdup(d->username);
 	j->secret = xstrdup(d->secret);
 	j->insecure = d->allow_insecure;
+	j->at_most_once = m->at_most_once;
 	j->max_attempts = d->max_attempts > 0 ? d->max_attempts : 1;
 	j->timeout_s = d->timeout_s > 0 ? d->timeout_s : 30;
 	j->cb = cb;

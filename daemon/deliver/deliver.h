@@ -21,7 +21,11 @@
  *    "attachments": [{"filename": "...", "content_type": "...",
  *                     "content": "..."}]}    (content as UTF-8 text)
  * "text" is also what chat webhooks (Slack, Mattermost, Teams' incoming
- * webhooks) show.
+ * webhooks) show; "blocks" (the message's Block Kit blocks) is added when
+ * the message has them.
+ * With format = "slack" the document is only {"text": ..., "blocks": [...]}
+ * (Slack's incoming webhook payload, "Sending messages using incoming
+ * webhooks"; Mattermost accepts the same), without the fields above.
  */
 #ifndef CLOSELOOP_DELIVER_H
 #define CLOSELOOP_DELIVER_H
@@ -59,6 +63,14 @@ struct deliver_msg {
 	const struct deliver_part *parts;
 	size_t n_parts;
 	int64_t date_ms;       /* the mail's Date, ms since the epoch; 0 = now */
+	const char *blocks;    /* webhook: Slack Block Kit blocks, a JSON array
+	                          as text, or NULL */
+	const char *const *to; /* smtp: recipients instead of the destination's
+	                          `to` (bare addresses), or NULL */
+	size_t n_to;
+	bool at_most_once;     /* never try again after a failure that may have
+	                          followed the send (it ends UNKNOWN at once): for
+	                          receivers that cannot drop a repeat (chat) */
 };
 
 struct deliver_result {
@@ -111,6 +123,9 @@ int deliver_mail_build(const struct cfg_destination *d, const struct deliver_msg
 
 /* The webhook's JSON document (shape above), a new string. */
 char *deliver_webhook_json(const struct deliver_msg *m);
+/* The format = "slack" document {"text", "blocks"} (blocks only when m
+ * has valid ones), a new string. */
+char *deliver_slack_json(const struct deliver_msg *m);
 
 /* Write data to DIR/NAME atomically, mode 0640 (a temporary file
  * DIR/.NAME.XXXXXX, fsync, rename, fsync of DIR).  0 or a negative errno

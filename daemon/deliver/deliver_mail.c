@@ -111,7 +111,10 @@ static bool msg_ok(const struct deliver_msg *m)
 		if (!deliver_name_ok(m->parts[i].filename) || !m->parts[i].content_type ||
 		    strpbrk(m->parts[i].content_type, "\r\n") || (!m->parts[i].data && m->parts[i].len))
 			return false;
-	return true;
+	for (size_t i = 0; m->to && i < m->n_to; i++)
+		if (!m->to[i] || !strchr(m->to[i], '@') || strpbrk(m->to[i], " <>,\r\n"))
+			return false;
+	return !m->to || m->n_to > 0;
 }
 
 static int mail_headers(const struct cfg_destination *d, const struct deliver_msg *m,
@@ -121,8 +124,10 @@ static int mail_headers(const struct cfg_destination *d, const struct deliver_ms
 	const char *domain = strchr(d->from, '@') + 1; /* checked by cfg_deliver.c */
 	rfc5322_date(m->date_ms ? m->date_ms : ts_now_ms(), date, sizeof(date));
 	int rc = buf_appendf(out, "From: closeloop <%s>\r\nTo: ", d->from);
-	for (size_t i = 0; i < d->n_to && rc == 0; i++)
-		rc = buf_appendf(out, "%s<%s>", i ? ",\r\n " : "", d->to[i]);
+	const char *const *to = m->to ? m->to : (const char *const *)d->to;
+	size_t n_to = m->to ? m->n_to : d->n_to;
+	for (size_t i = 0; i < n_to && rc == 0; i++)
+		rc = buf_appendf(out, "%s<%s>", i ? ",\r\n " : "", to[i]);
 	if (rc == 0)
 		rc = buf_appendf(out, "\r\nDate: %s\r\nMessage-ID: <%s@%s>\r\n", date, m->id, domain);
 	if (rc == 0)
@@ -138,7 +143,7 @@ static int mail_headers(const struct cfg_destination *d, const struct deliver_ms
 int deliver_mail_build(const struct cfg_destination *d, const struct deliver_msg *m,
                        struct buf *out)
 {
-	if (!msg_ok(m) || !d->from || !strchr(d->from, '@') || d->n_to == 0)
+	if (!msg_ok(m) || !d->from || !strchr(d->from, '@') || (d->n_to == 0 && !m->to))
 		return -EINVAL;
 	/* every body is base64, which never holds "=_", so the boundary
 	 * cannot occur in one (RFC 2046 section 5.1.1; at most 70 chars) */
@@ -181,6 +186,26 @@ char *deliver_webhook_json(const struct deliver_msg *m)
 		json_object_array_add(att, a);
 	}
 	json_object_object_add(o, "attachments", att);
+	json_object *blocks = m->blocks ? json_tokener_parse(m->blocks) : NULL;
+	if (blocks && json_object_is_type(blocks, json_type_array))
+		json_object_object_add(o, "blocks", blocks);
+	else
+		json_object_put(blocks);
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
+char *deliver_slack_json(const struct deliver_msg *m)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "text", json_object_new_string(m->text ? m->text : m->subject));
+	json_object *blocks = m->blocks ? json_tokener_parse(m->blocks) : NULL;
+	if (blocks && json_object_is_type(blocks, json_type_array))
+		json_object_object_add(o, "blocks", blocks);
+	else
+		json_object_put(blocks);
 	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);

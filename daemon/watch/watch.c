@@ -16,6 +16,7 @@
 #include "watch_internal.h"
 #include "connector.h"
 #include "db.h"
+#include "deliver.h"
 #include "log.h"
 
 #include <errno.h>
@@ -81,6 +82,11 @@ static void on_done(struct db *db, const PGresult *res, const char *err, void *a
 		w->errors++;
 	}
 	send_free(s);
+	watch_send_ended(w);
+}
+
+void watch_send_ended(struct watch *w)
+{
 	if (--w->sends == 0)
 		watch_labels_start(w);
 }
@@ -192,8 +198,9 @@ static void send_start(struct watch *w, const PGresult *res, int r)
 	s->body = watch_esc_message(&e);
 	free(mention);
 	w->sends++;
-	if (!s->conn) {
-		char *m = xasprintf("connector '%s' is not configured", s->connector);
+	if (!s->conn || !s->conn->ops->comment || !s->conn->ops->find_comment) {
+		char *m = xasprintf(s->conn ? "connector '%s' cannot comment (no comment operation)"
+		                            : "connector '%s' is not configured", s->connector);
 		send_record(s, "failed", m, NULL);
 		free(m);
 		return;
@@ -229,10 +236,15 @@ static void on_claim(struct db *db, const PGresult *res, const char *err, void *
 	}
 	watch_set_state(w, WATCH_SEND);
 	w->sends = 1; /* held while starting, so an early finish cannot end the run */
-	for (int i = 0; i < n; i++)
-		send_start(w, res, i);
-	if (--w->sends == 0)
-		watch_labels_start(w);
+	for (int i = 0; i < n; i++) {
+		const char *ch = watch_col(res, i, 19);
+		if (ch && strncmp(ch, "comment:", 8) == 0)
+			send_start(w, res, i);
+		else
+			watch_notify_add(w, res, i);
+	}
+	watch_notify_flush(w);
+	watch_send_ended(w);
 }
 
 static void claim(struct watch *w)
@@ -296,7 +308,7 @@ static void on_flags(struct db *db, const PGresult *res, const char *err, void *
 		watch_labels_start(w);
 		return;
 	}
-	char *rungs = watch_rungs_json(&w->cfg->watch);
+	char *rungs = watch_rungs_json(&w->cfg->watch, w->cfg, w->conns, w->n_conns);
 	const char *p[3] = { NULL, rungs, w->by };
 	watch_set_state(w, WATCH_ARM);
 	if (db_query(w->db, watch_sql_arm, 3, p, on_arm, w) < 0)
@@ -390,6 +402,12 @@ int watch_new(struct watch **out, uv_loop_t *loop, struct db *db, struct connect
 	return 0;
 }
 
+void watch_set_http(struct watch *w, struct http_client *http)
+{
+	if (!w->dl && http && deliver_new(&w->dl, w->loop, http) < 0)
+		w->dl = NULL; /* chat and mail escalations then fail and are retried */
+}
+
 void watch_start(struct watch *w)
 {
 	uint64_t ms = (uint64_t)(w->cfg->watch.interval_s > 0 ? w->cfg->watch.interval_s : 300) * 1000;
@@ -410,9 +428,8 @@ const struct watch_stats *watch_get_stats(const struct watch *w)
 	return &w->stats;
 }
 
-static void on_closed(uv_handle_t *h)
+static void closed_one(struct watch *w)
 {
-	struct watch *w = h->data;
 	if (--w->closes > 0)
 		return;
 	void (*cb)(void *) = w->stopped_cb;
@@ -424,6 +441,30 @@ static void on_closed(uv_handle_t *h)
 		cb(arg);
 }
 
+static void on_closed(uv_handle_t *h)
+{
+	closed_one(h->data);
+}
+
+static void on_dl_closed(void *arg)
+{
+	struct watch *w = arg;
+	w->dl = NULL;
+	w->dl_closed = true;
+	if (w->closes > 0) /* maybe_stopped counted it */
+		closed_one(w);
+}
+
+/* Stop the deliveries (a send in flight ends 'unknown', one waiting to
+ * retry 'failed'; their callbacks record that from the loop). */
+static void dl_close(struct watch *w)
+{
+	if (w->dl && !w->dl_closing) {
+		w->dl_closing = true;
+		deliver_close(w->dl, on_dl_closed, w);
+	}
+}
+
 static void maybe_stopped(struct watch *w)
 {
 	if (w->closes)
@@ -432,7 +473,8 @@ static void maybe_stopped(struct watch *w)
 		if (w->next[i].cb)
 			w->next[i].cb(w, 1, w->next[i].arg); /* those runs will not happen */
 	w->n_next = 0;
-	w->closes = 2;
+	w->closes = 2 + (w->dl && !w->dl_closed ? 1 : 0);
+	dl_close(w);
 	uv_close((uv_handle_t *)&w->timer, on_closed);
 	uv_close((uv_handle_t *)&w->stop_timer, on_closed);
 }
@@ -448,6 +490,7 @@ static void on_stop_timeout(uv_timer_t *h)
 	log_warn("watch: escalations still in flight at stop; cancelling them");
 	for (size_t i = 0; i < w->n_conns; i++)
 		w->conns[i]->ops->cancel(w->conns[i]);
+	dl_close(w);
 }
 
 void watch_stop(struct watch *w, int64_t timeout_ms, void (*stopped_cb)(void *), void *arg)

@@ -32,6 +32,7 @@ struct conn_type;
 
 struct db;
 struct connector;
+struct http_client;
 struct watch;
 
 #define WATCH_CLAIM_MAX 50      /* escalations sent per run at most */
@@ -51,6 +52,10 @@ struct watch_stats {
 int watch_new(struct watch **out, uv_loop_t *loop, struct db *db,
               struct connector **conns, size_t n_conns,
               const struct config *cfg, const char *by) MUST_CHECK;
+/* The HTTP client chat and mail escalations go through (the daemon's
+ * shared one; it must stay open until the watch has stopped).  Without
+ * it those escalations fail ("not configured") and are retried. */
+void watch_set_http(struct watch *w, struct http_client *http);
 
 /* Start the periodic timer (first run at once). */
 void watch_start(struct watch *w);
@@ -84,9 +89,14 @@ extern const char watch_sql_claim[];
 /* The p_opts JSON of closeloop_flags_compute from the configuration.
  * Caller frees. */
 char *watch_flags_options_json(const struct cfg_watch *cw);
-/* The p_rungs JSON of closeloop_escalation_arm ("[]" when escalation is
- * disabled).  Caller frees. */
-char *watch_rungs_json(const struct cfg_watch *cw);
+/* The p_rungs JSON of closeloop_escalation_arm (sql/018; "[]" when
+ * escalation is disabled): per rung name, flag, days, notify, "comment":
+ * false when the rung does not comment, "comment_connectors" (those of
+ * conns[0..n) with the comment operations; left out when conns is NULL:
+ * any), "dests" (its chat and email destinations of cfg with the
+ * platforms they serve; none when cfg is NULL).  Caller frees. */
+char *watch_rungs_json(const struct cfg_watch *cw, const struct config *cfg,
+                       struct connector *const *conns, size_t n_conns);
 
 /* The p_opts JSON of closeloop_labels_plan (sql/013): the prefix
  * "closeloop:", the kinds of flags.labels, and the names of conns[0..n)
@@ -118,6 +128,9 @@ char *watch_esc_identity(const struct watch_esc *e);
  * value, named by display_name or handle (conn_mention).  NULL when the
  * row has no identity there.  Caller frees. */
 char *watch_person_mention(const struct conn_type *t, const char *person_json);
+/* The string field key ("email", "display_name") of a person row as
+ * the claim's r_person gives it (jsonb text), or NULL.  Caller frees. */
+char *watch_person_field(const char *person_json, const char *key);
 /* The comment, Markdown, in blameless words: the item, its age and the
  * decision needed; ends with the hidden marker.  Caller frees. */
 char *watch_esc_message(const struct watch_esc *e);
@@ -133,7 +146,7 @@ int watch_flags_once(PGconn *c, const struct cfg_watch *cw, const char *now_text
  * now_text (NULL = now), then print what would be sent, to whom, through
  * which channel (with the comment when verbose).  Writes nothing.  Returns
  * the number of escalations (>= 0) or -EIO with err. */
-int watch_escalate_dry_run(PGconn *c, const struct cfg_watch *cw, const char *now_text,
+int watch_escalate_dry_run(PGconn *c, const struct config *cfg, const char *now_text,
                            bool verbose, FILE *out, char *err, size_t errlen) MUST_CHECK;
 
 /* Print the open flags (v_item_flag_open), of one item when item (an id

@@ -22,6 +22,9 @@ struct waiter {
 	void *arg;
 };
 
+struct notify_group;
+struct deliver;
+
 struct watch {
 	uv_loop_t *loop;
 	struct db *db;
@@ -42,6 +45,10 @@ struct watch {
 	void (*stopped_cb)(void *);
 	void *stopped_arg;
 	struct watch_stats stats;
+	struct deliver *dl;        /* chat and mail escalations (daemon/deliver/) */
+	bool dl_closing, dl_closed;
+	struct notify_group **groups; /* digests being gathered from a claim */
+	size_t n_groups;
 };
 
 /* The one place the state changes (aborts on an impossible state). */
@@ -52,6 +59,13 @@ void watch_run_finish(struct watch *w);
 struct connector *watch_find_conn(const struct watch *w, const char *name);
 /* Row r, column c of res, or NULL for SQL NULL (borrowed from res). */
 char *watch_col(const PGresult *res, int r, int c);
+/* One escalation send of this run is recorded: the label stage starts
+ * after the last one. */
+void watch_send_ended(struct watch *w);
+/* watch_notify.c: add claimed row r of res (a chat or email channel) to
+ * its digest (counted in w->sends); then send every digest gathered. */
+void watch_notify_add(struct watch *w, const PGresult *res, int r);
+void watch_notify_flush(struct watch *w);
 /* The label stage (watch_label.c), after the escalations: plan, claim and
  * write the closeloop:* labels when flags.labels names any; ends the run
  * with watch_run_finish either way. */

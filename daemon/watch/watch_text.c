@@ -17,7 +17,7 @@ const char watch_sql_arm[] =
 const char watch_sql_claim[] =
 	"SELECT r_id, r_check, r_connector, r_target, r_remote_key, r_marker, r_rung, r_flag,"
 	" r_recipient, r_login, r_platform, r_item, r_title, r_pm_ref, r_pm_title,"
-	" r_due::text, r_days, r_remote_id, r_person::text "
+	" r_due::text, r_days, r_remote_id, r_person::text, r_channel "
 	"FROM closeloop_escalation_claim($1::timestamptz, $2, $3::int, $4::int)";
 
 static char *json_take(struct json_object *o)
@@ -46,7 +46,38 @@ char *watch_flags_options_json(const struct cfg_watch *cw)
 	return json_take(o);
 }
 
-char *watch_rungs_json(const struct cfg_watch *cw)
+/* "dests" of one rung: its chat and email destinations with the
+ * platforms each serves (null = every one). */
+static struct json_object *rung_dests(const struct cfg_rung *r, const struct cfg_watch *cw,
+                                      const struct config *cfg)
+{
+	struct json_object *a = json_object_new_array();
+	for (int k = 0; cfg && k < 2; k++) {
+		bool on = k ? r->email : r->chat;
+		char **names = k ? cw->email : cw->chat;
+		size_t n = k ? cw->n_email : cw->n_chat;
+		for (size_t i = 0; on && i < n; i++) {
+			const struct cfg_destination *d = cfg_find_destination(cfg, names[i]);
+			if (!d)
+				continue; /* checked by cfg_check_watch_channels */
+			struct json_object *o = json_object_new_object(), *pl = NULL;
+			char *ch = xasprintf("%s:%s", k ? "email" : "chat", d->name);
+			json_object_object_add(o, "channel", json_object_new_string(ch));
+			free(ch);
+			if (d->platforms) {
+				pl = json_object_new_array();
+				for (size_t j = 0; j < d->n_platforms; j++)
+					json_object_array_add(pl, json_object_new_string(d->platforms[j]));
+			}
+			json_object_object_add(o, "platforms", pl);
+			json_object_array_add(a, o);
+		}
+	}
+	return a;
+}
+
+char *watch_rungs_json(const struct cfg_watch *cw, const struct config *cfg,
+                       struct connector *const *conns, size_t n_conns)
 {
 	struct json_object *a = json_object_new_array();
 	for (size_t i = 0; cw->escalation_enabled && i < cw->n_rungs; i++) {
@@ -56,6 +87,20 @@ char *watch_rungs_json(const struct cfg_watch *cw)
 		json_object_object_add(o, "flag", json_object_new_string(r->flag));
 		json_object_object_add(o, "days", json_object_new_int(r->days));
 		json_object_object_add(o, "notify", json_object_new_string(r->notify));
+		if (!r->comment)
+			json_object_object_add(o, "comment", json_object_new_boolean(false));
+		if (conns) {
+			struct json_object *cc = json_object_new_array();
+			for (size_t j = 0; j < n_conns; j++)
+				if (conns[j]->ops->comment && conns[j]->ops->find_comment)
+					json_object_array_add(cc, json_object_new_string(conns[j]->name));
+			json_object_object_add(o, "comment_connectors", cc);
+		}
+		struct json_object *dests = rung_dests(r, cw, cfg);
+		if (json_object_array_length(dests))
+			json_object_object_add(o, "dests", dests);
+		else
+			json_object_put(dests);
 		json_object_array_add(a, o);
 	}
 	return json_take(a);
@@ -94,6 +139,16 @@ char *watch_person_mention(const struct conn_type *t, const char *person_json)
 	return m;
 }
 
+char *watch_person_field(const char *person_json, const char *key)
+{
+	struct json_object *o = person_json ? json_tokener_parse(person_json) : NULL, *v;
+	char *out = NULL;
+	if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		out = xstrdup(json_object_get_string(v));
+	json_object_put(o);
+	return out;
+}
+
 char *watch_esc_identity(const struct watch_esc *e)
 {
 	if (e->mention)
@@ -110,8 +165,8 @@ static char *recipient_text(const struct watch_esc *e)
 	if (id)
 		s = xasprintf("%s (platform lead, %s)", id, pl);
 	else if (e->recipient)
-		s = xasprintf("%s (platform lead, %s; no GitHub login in the directory)",
-		              e->recipient, pl);
+		s = xasprintf("%s (platform lead, %s; the directory has no identity of theirs "
+		              "in this tracker)", e->recipient, pl);
 	else
 		s = xasprintf("the platform lead of %s (none is named in the directory)", pl);
 	free(id);
@@ -200,10 +255,11 @@ static const char *nz(const PGresult *r, int row, int col)
 }
 
 /* Print the claimed rows of watch_sql_claim as the daemon would send them. */
-static void print_claims(const PGresult *r, bool verbose, FILE *out)
+static void print_claims(const struct config *cfg, const PGresult *r, bool verbose, FILE *out)
 {
 	for (int i = 0; i < PQntuples(r); i++) {
-		const char *days = nz(r, i, 16);
+		const char *days = nz(r, i, 16), *channel = nz(r, i, 19);
+		char *email = watch_person_field(nz(r, i, 18), "email");
 		struct watch_esc e = {
 			.rung = nz(r, i, 6), .flag = nz(r, i, 7), .recipient = nz(r, i, 8),
 			.login = nz(r, i, 9), .platform = nz(r, i, 10), .title = nz(r, i, 12),
@@ -211,23 +267,39 @@ static void print_claims(const PGresult *r, bool verbose, FILE *out)
 			.days = days ? (int)strtol(days, NULL, 10) : 0,
 			.id = strtoll(PQgetvalue(r, i, 0), NULL, 10), .marker = nz(r, i, 5),
 		};
-		char *who = watch_esc_identity(&e);
-		fprintf(out, "would comment on %s (connector %s) for item %s \"%s\": rung %s -> %s\n",
-		        PQgetvalue(r, i, 4), PQgetvalue(r, i, 2), PQgetvalue(r, i, 11), e.title, e.rung,
-		        who ? who : e.recipient ? e.recipient : "nobody in the directory");
-		if (verbose) {
+		bool comment = channel && strncmp(channel, "comment:", 8) == 0;
+		const struct cfg_connector *cc = comment ? cfg_find_connector(cfg, nz(r, i, 2)) : NULL;
+		char *mention = cc ? watch_person_mention(conn_type_find(cc->type), nz(r, i, 18)) : NULL;
+		e.mention = mention;
+		char *who = comment ? watch_esc_identity(&e) : NULL;
+		const char *to = who ? who : e.recipient ? e.recipient : "nobody in the directory";
+		if (comment)
+			fprintf(out, "would comment on %s (connector %s) for item %s \"%s\": rung %s -> %s\n",
+			        PQgetvalue(r, i, 4), PQgetvalue(r, i, 2), PQgetvalue(r, i, 11), e.title,
+			        e.rung, to);
+		else
+			fprintf(out, "would %s for item %s \"%s\": rung %s -> %s%s%s%s (one digest per "
+			        "person and run)\n", channel && channel[0] == 'e' ? "mail through destination" :
+			        "post to chat destination", PQgetvalue(r, i, 11), e.title, e.rung, to,
+			        email ? " <" : "", email ? email : "", email ? ">" : "");
+		if (!comment)
+			fprintf(out, "  (channel %s)\n", channel ? channel : "?");
+		if (verbose && comment) {
 			char *msg = watch_esc_message(&e);
 			fprintf(out, "%s\n\n", msg);
 			free(msg);
 		}
 		free(who);
+		free(email);
+		free(mention);
 	}
 }
 
-int watch_escalate_dry_run(PGconn *c, const struct cfg_watch *cw, const char *now_text,
+int watch_escalate_dry_run(PGconn *c, const struct config *cfg, const char *now_text,
                            bool verbose, FILE *out, char *err, size_t errlen)
 {
-	char *opts = watch_flags_options_json(cw), *rungs = watch_rungs_json(cw);
+	const struct cfg_watch *cw = &cfg->watch;
+	char *opts = watch_flags_options_json(cw), *rungs = watch_rungs_json(cw, cfg, NULL, 0);
 	const char *by = "dry-run";
 	const char *pf[3] = { now_text, opts, by }, *pa[3] = { now_text, rungs, by };
 	const char *pc[4] = { now_text, by, "1000000", "0" };
@@ -243,7 +315,7 @@ int watch_escalate_dry_run(PGconn *c, const struct cfg_watch *cw, const char *no
 	PQclear(r);
 	if (!(r = db_sync_exec(c, watch_sql_claim, 4, pc, err, errlen)))
 		goto rollback;
-	print_claims(r, verbose, out);
+	print_claims(cfg, r, verbose, out);
 	rc = PQntuples(r);
 	PQclear(r);
 	fprintf(out, "%d escalation(s) would be sent; nothing was written\n", rc);

@@ -5,6 +5,7 @@ An item 31 days overdue gets exactly one comment naming its platform lead,
 with two daemons on one ledger, and still one after a restart and further
 runs; the escalation is recorded in `escalation` and `item_event`."""
 
+import json
 import os
 import re
 
@@ -24,7 +25,7 @@ def _comments(sim, number):
     return sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, number))
 
 
-def _setup(cl, name, flags=""):
+def _setup(cl, name, flags="", extra=""):
     """Database, simulator, directory and config (flags every 10 s, debug
     log); one postmortem with one item 31 days overdue, synced to a ticket.
     Returns (workdir, dsn, sim, config, issue number)."""
@@ -36,7 +37,7 @@ def _setup(cl, name, flags=""):
                       people=[("rf", "R. F.", "rf-gh")])
     config = os.path.join(wd, "closeloop.conf")
     H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
-                   extra="flags = { interval = 10; %s};\n" % flags)
+                   extra="flags = { interval = 10; %s};\n%s" % (flags, extra))
     text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
     with open(config, "w") as f:
         f.write(text)
@@ -197,3 +198,75 @@ def test_watch_flag_labels_follow_the_flags_and_spare_human_labels(cl):
         if d:
             d.stop()
         sim.stop()
+
+
+def test_watch_chat_and_mail_digest_once_per_rung(cl):
+    """Two items past the overdue-30 rung: one digest per destination and
+    lead, not one message per item.  A generic chat webhook that refuses
+    the first digest (HTTP 500, one try per run) gets it on the next run;
+    a Slack-format webhook and the mail to the lead's address from the
+    directory, which took it the first time, get nothing more then or
+    after a restart."""
+    from deliver_tests import Sink
+    wd = H.workdir("watch_chat-")
+    ops = Sink(wd, "http", "--fail-first", "1", "--fail-status", "500")
+    slack = Sink(wd, "http")
+    mail = Sink(wd, "smtp")
+    dests = ('destinations = (\n'
+             ' { name = "ops-chat"; type = "webhook"; url = "http://127.0.0.1:%d/hook"; max_attempts = 1; },\n'
+             ' { name = "slack-chat"; type = "webhook"; format = "slack"; url = "http://127.0.0.1:%d/s"; },\n'
+             ' { name = "lead-mail"; type = "smtp"; url = "smtp://127.0.0.1:%d"; allow_insecure = true;'
+             ' from = "closeloop@example.org"; to = [ "fallback@example.org" ]; }\n);\n'
+             'escalation = { chat = [ "ops-chat", "slack-chat" ]; email = [ "lead-mail" ]; };\n'
+             # the quarterly report goes to destinations too: not in this test
+             'quarterly_report = { enabled = false; };\n'
+             % (ops.port, slack.port, mail.port))
+    wd2, dsn, sim, config, number = _setup(cl, "watch_chat", extra=dests)
+    H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
+                "SELECT 1, 'Runbook for cert expiry', 'P2', 'rf', id, current_date - 45 FROM team "
+                "WHERE name = 'dfds-platform'")
+    d = None
+    try:
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        chat_sent = "SELECT count(*) FROM escalation WHERE channel = 'chat:ops-chat' AND state = 'sent'"
+        ok = H.wait_for(lambda: H.scalar(dsn, chat_sent) == "2", timeout=90)
+        _assert(ok, "ops-chat digest sent on the second run:\n" + d.log()[-3000:])
+        rows = H.psql(dsn, "SELECT channel, state, attempts FROM escalation "
+                           "WHERE channel NOT LIKE 'comment:%' ORDER BY channel, id")
+        _assert(rows == [["chat:ops-chat", "sent", "2"]] * 2 + [["chat:slack-chat", "sent", "1"]] * 2
+                + [["email:lead-mail", "sent", "1"]] * 2, "escalation rows: %r" % rows)
+        _assert(d.stop() == 0, "clean stop")
+        d = H.Daemon(config, os.path.join(wd, "daemon-restart.log"))
+        ok = H.wait_for(lambda: d.log().count("watch: run finished") >= 2, timeout=60)
+        _assert(ok, "two runs after the restart:\n" + d.log()[-2000:])
+        _assert(d.stop() == 0, "clean stop after the restart")
+        d = None
+
+        got = ops.received()
+        _assert(len(got) == 2, "ops-chat: one refused try, one digest: %r" % got)
+        doc = json.loads(got[1]["body"])
+        _assert(doc["kind"] == "escalation" and doc["platform"] == "kubernetes", doc)
+        _assert("Alert on ingress 5xx" in doc["text"] and "Runbook for cert expiry" in doc["text"]
+                and "2 action items escalated to Lead of kubernetes (lead-kubernetes)" in doc["subject"],
+                "one digest for both items: %r" % doc)
+        _assert(isinstance(doc.get("blocks"), list) and len(doc["blocks"]) == 4, "blocks: %r" % doc)
+        keys = [g["headers"].get("Idempotency-Key") for g in got]
+        _assert(keys[0] and keys[0] == keys[1], "the retry carries the same Idempotency-Key: %r" % keys)
+        sl = slack.received()
+        _assert(len(sl) == 1, "slack-chat: one message: %r" % sl)
+        sdoc = json.loads(sl[0]["body"])
+        _assert(sorted(sdoc) == ["blocks", "text"], "Slack payload is text + blocks: %r" % sdoc)
+        _assert(sdoc["blocks"][1]["text"]["type"] == "mrkdwn", sdoc["blocks"])
+        ml = mail.received()
+        _assert(len(ml) == 1 and ml[0]["rcpt_tos"] == ["lead-kubernetes@example.com"],
+                "one mail to the lead's address: %r" % ml)
+        body = mail.eml(0).decode("utf-8", "replace")
+        _assert("escalated to Lead of kubernetes" in body, body[:800])
+        ev = H.scalar(dsn, "SELECT count(*) FROM item_event WHERE field = 'escalation'")
+        _assert(ev == "8", "history: 2 comments + 6 digest lines: %r" % ev)
+    finally:
+        if d:
+            d.stop()
+        sim.stop()
+        for k in (ops, slack, mail):
+            k.stop()

@@ -182,8 +182,46 @@ static void test_webhook_json(void **state)
 	assert_true(json_object_object_get_ex(o, "attachments", &a));
 	json_object *c = json_object_object_get(json_object_array_get_idx(a, 0), "content");
 	assert_string_equal(json_object_get_string(c), "<p>\"x\"</p>");
+	assert_false(json_object_object_get_ex(o, "blocks", &v)); /* none given */
 	json_object_put(o);
 	free(s);
+
+	/* Slack format: only text and blocks; blocks also in the generic
+	 * document; text that is not a JSON array is left out */
+	m.blocks = "[{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"*x*\"}}]";
+	s = deliver_slack_json(&m);
+	assert_string_equal(s, "{\"text\":\"# T\\n\",\"blocks\":[{\"type\":\"section\",\"text\":"
+	                    "{\"type\":\"mrkdwn\",\"text\":\"*x*\"}}]}");
+	free(s);
+	s = deliver_webhook_json(&m);
+	o = json_tokener_parse(s);
+	assert_true(json_object_object_get_ex(o, "blocks", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	json_object_put(o);
+	free(s);
+	m.blocks = "{\"not\": \"an array\"}";
+	s = deliver_slack_json(&m);
+	assert_string_equal(s, "{\"text\":\"# T\\n\"}");
+	free(s);
+}
+
+/* A message's own recipients replace the destination's (the escalation
+ * mail to a lead's address); a bad one is refused. */
+static void test_mail_recipients_of_the_message(void **state)
+{
+	(void)state;
+	const char *to[1] = { "lead@example.net" };
+	struct deliver_msg m = { .id = "e1", .kind = "escalation", .subject = "s", .text = "t\n",
+	                         .to = to, .n_to = 1 };
+	struct buf b = { 0 };
+	assert_int_equal(deliver_mail_build(&mail_dest, &m, &b), 0);
+	assert_int_equal(buf_append(&b, "", 1), 0);
+	assert_non_null(strstr(b.data, "To: <lead@example.net>\r\n"));
+	assert_null(strstr(b.data, "a@example.com"));
+	buf_free(&b);
+	to[0] = "lead@example.net>\r\nBcc: x@y";
+	assert_int_equal(deliver_mail_build(&mail_dest, &m, &b), -EINVAL);
+	buf_free(&b);
 }
 
 static void test_file_write(void **state)
@@ -224,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_destination_errors),
 		cmocka_unit_test(test_mail_message),
 		cmocka_unit_test(test_webhook_json),
+		cmocka_unit_test(test_mail_recipients_of_the_message),
 		cmocka_unit_test(test_file_write),
 	};
 	log_set_level(LOG_LVL_ERROR);

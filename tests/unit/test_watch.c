@@ -209,10 +209,10 @@ static void test_escalation_ladder(void **state)
 		return;
 	struct cfg_watch cw = default_watch();
 	struct cfg_rung rung = { .name = "overdue-1", .flag = "overdue", .days = 1,
-	                         .notify = "platform_lead" };
+	                         .notify = "platform_lead", .comment = true };
 	cw.rungs = &rung;
 	cw.n_rungs = 1;
-	char *rungs = watch_rungs_json(&cw);
+	char *rungs = watch_rungs_json(&cw, NULL, NULL, 0);
 	assert_string_equal(rungs, "[{\"name\":\"overdue-1\",\"flag\":\"overdue\",\"days\":1,"
 	                    "\"notify\":\"platform_lead\"}]");
 	seed(t.conn);
@@ -388,7 +388,8 @@ static void test_message(void **state)
 	e.flag = "needs_decision";
 	e.days = 1;
 	m = watch_esc_message(&e);
-	assert_non_null(strstr(m, "cc lead (platform lead, k8s; no GitHub login in the directory)"));
+	assert_non_null(strstr(m, "cc lead (platform lead, k8s; the directory has no identity of "
+	                          "theirs in this tracker)"));
 	assert_non_null(strstr(m, "has carried the `needs_decision` flag for 1 day."));
 	free(m);
 	char *id = watch_esc_identity(&e);
