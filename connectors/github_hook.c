@@ -72,28 +72,12 @@ static char *payload_json(const struct conn_hook_request *req)
 	return NULL;
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_object))
-		return NULL;
-	return v;
-}
-
 /* issue {id, number} of repository {full_name} into id/key/target. */
 static bool issue_ref(struct json_object *issue, struct json_object *repo, char *id, size_t idn,
                       char *key, size_t keyn, char *target, size_t tn)
 {
 	struct json_object *v;
-	const char *full = jstr(repo, "full_name");
+	const char *full = conn_json_str(repo, "full_name");
 	if (!issue || !full || !json_object_object_get_ex(issue, "id", &v) ||
 	    !json_object_is_type(v, json_type_int))
 		return false;
@@ -112,9 +96,9 @@ static bool issue_ref(struct json_object *issue, struct json_object *repo, char 
 static int classify_issues(struct json_object *root, struct conn_hook_event *ev,
                            char *err, size_t errlen)
 {
-	const char *action = jstr(root, "action");
-	struct json_object *repo = jobj(root, "repository");
-	if (!action || !issue_ref(jobj(root, "issue"), repo, ev->remote_id, sizeof(ev->remote_id),
+	const char *action = conn_json_str(root, "action");
+	struct json_object *repo = conn_json_obj(root, "repository");
+	if (!action || !issue_ref(conn_json_obj(root, "issue"), repo, ev->remote_id, sizeof(ev->remote_id),
 	                          ev->key, sizeof(ev->key), ev->target, sizeof(ev->target))) {
 		snprintf(err, errlen, "issues delivery without action, issue {id, number} or "
 		         "repository.full_name");
@@ -125,8 +109,8 @@ static int classify_issues(struct json_object *root, struct conn_hook_event *ev,
 	if (strcmp(action, "deleted") == 0) {
 		ev->kind = CONN_HOOK_DELETED;
 	} else if (strcmp(action, "transferred") == 0) {
-		struct json_object *ch = jobj(root, "changes");
-		if (!issue_ref(jobj(ch, "new_issue"), jobj(ch, "new_repository"),
+		struct json_object *ch = conn_json_obj(root, "changes");
+		if (!issue_ref(conn_json_obj(ch, "new_issue"), conn_json_obj(ch, "new_repository"),
 		               ev->new_remote_id, sizeof(ev->new_remote_id), ev->new_key,
 		               sizeof(ev->new_key), ev->new_target, sizeof(ev->new_target))) {
 			snprintf(err, errlen, "issues.transferred delivery without changes.new_issue "
@@ -177,7 +161,7 @@ int gh_webhook(struct connector *c, const struct conn_hook_request *req,
 			goto out;
 	} else {
 		ev->kind = CONN_HOOK_IGNORED; /* comments, pushes, ...: not synced */
-		const char *full = jstr(jobj(root, "repository"), "full_name");
+		const char *full = conn_json_str(conn_json_obj(root, "repository"), "full_name");
 		snprintf(ev->target, sizeof(ev->target), "%s", full ? full : "");
 	}
 	rc = 0;

@@ -24,33 +24,17 @@
 #include "jira.h"
 #include "util.h"
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_object))
-		return NULL;
-	return v;
-}
-
 /* issue {id, key, fields.project.key} into ev; false when id or key is
  * missing or not what Jira sends. */
 static bool issue_ref(struct json_object *issue, struct conn_hook_event *ev)
 {
-	const char *id = jstr(issue, "id"), *key = jstr(issue, "key");
+	const char *id = conn_json_str(issue, "id"), *key = conn_json_str(issue, "key");
 	if (!id || !id[0] || strspn(id, "0123456789") != strlen(id) || !key || !strchr(key, '-') ||
 	    strlen(id) >= sizeof(ev->remote_id) || strlen(key) >= sizeof(ev->key))
 		return false;
 	snprintf(ev->remote_id, sizeof(ev->remote_id), "%s", id);
 	snprintf(ev->key, sizeof(ev->key), "%s", key);
-	const char *project = jstr(jobj(jobj(issue, "fields"), "project"), "key");
+	const char *project = conn_json_str(conn_json_obj(conn_json_obj(issue, "fields"), "project"), "key");
 	if (project)
 		snprintf(ev->target, sizeof(ev->target), "%s", project);
 	else
@@ -85,7 +69,7 @@ int jira_webhook(struct connector *c, const struct conn_hook_request *req,
 		         json_tokener_error_desc(jerr));
 		goto out;
 	}
-	const char *event = jstr(root, "webhookEvent");
+	const char *event = conn_json_str(root, "webhookEvent");
 	if (!event || !event[0]) {
 		snprintf(err, errlen, "delivery %s: no webhookEvent", ev->delivery_id);
 		goto out;
@@ -99,7 +83,7 @@ int jira_webhook(struct connector *c, const struct conn_hook_request *req,
 		rc = 0;
 		goto out;
 	}
-	if (!issue_ref(jobj(root, "issue"), ev)) {
+	if (!issue_ref(conn_json_obj(root, "issue"), ev)) {
 		snprintf(err, errlen, "%s delivery %s without issue {id, key}", event, ev->delivery_id);
 		goto out;
 	}
