@@ -437,6 +437,7 @@ static const struct conn_ops sn_ops = {
 	.find_by_token = sn_find_by_token,
 	.comment = sn_comment,
 	.find_comment = sn_find_comment,
+	.webhook = sn_webhook,
 	.cancel = sn_cancel,
 	.destroy = sn_destroy,
 };
@@ -770,4 +771,5 @@ const struct conn_type servicenow_conn_type = {
 	},
 	.normalise = sn_plain_text,
 	.mention = sn_mention,
+	.webhooks = true,
 };

@@ -224,4 +224,9 @@ int sn_parse_prio_map(const char *v, struct sn_prio out[4]) MUST_CHECK;
 /* Is s a sys_id (32 lower-case hex digits)? */
 bool sn_sys_id_valid(const char *s);
 
+/* servicenow_hook.c: conn_ops.webhook (an outbound REST message with Basic
+ * authentication; the body closeloop documents). */
+int sn_webhook(struct connector *c, const struct conn_hook_request *req,
+               const char *secret, struct conn_hook_event *ev, char *err, size_t errlen);
+
 #endif

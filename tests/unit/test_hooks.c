@@ -18,6 +18,7 @@
 #include "connector.h"
 #include "http.h"
 #include "jira.h"
+#include "servicenow.h"
 #include "pgtest.h"
 
 struct gh {
@@ -297,6 +298,55 @@ static void test_jira_deliveries(void **state)
 	assert_true(conn_type_find("jira")->webhooks);
 }
 
+/* ---- ServiceNow: an outbound REST message with Basic authentication ---- */
+
+static int sn_deliver(const char *secret, const char *body, const char *auth,
+                      struct conn_hook_event *ev, char *err, size_t errlen)
+{
+	const char *names[1] = { "authorization" }, *values[1] = { auth };
+	struct conn_hook_request r = { .header_names = names, .header_values = values,
+	                               .n_headers = auth ? 1 : 0, .body = body,
+	                               .body_len = strlen(body) };
+	return sn_webhook(NULL, &r, secret, ev, err, errlen);
+}
+
+static void test_servicenow_deliveries(void **state)
+{
+	UNUSED(state);
+	struct conn_hook_event ev;
+	char err[256];
+	const char *secret = "closeloop:s3cr3t";   /* base64: Y2xvc2Vsb29wOnMzY3IzdA== */
+	const char *good = "Basic Y2xvc2Vsb29wOnMzY3IzdA==";
+	const char *upd = "{\"table\":\"problem\",\"sys_id\":\"a9e30c7dc61122760116894de7bcc7bd\","
+	                  "\"number\":\"PRB0040012\",\"assignment_group\":"
+	                  "\"8a4dde73c6112278017a6a4baf547aa7\",\"operation\":\"update\","
+	                  "\"delivery\":\"4c1d2e3f\"}";
+	assert_int_equal(sn_deliver(secret, upd, good, &ev, err, sizeof(err)), 0);
+	assert_int_equal(ev.kind, CONN_HOOK_CHANGED);
+	assert_string_equal(ev.event, "problem.update");
+	assert_string_equal(ev.delivery_id, "4c1d2e3f");
+	assert_string_equal(ev.remote_id, "a9e30c7dc61122760116894de7bcc7bd");
+	assert_string_equal(ev.key, "PRB0040012");
+	assert_string_equal(ev.target, "8a4dde73c6112278017a6a4baf547aa7");
+	/* wrong password, no header, another scheme, a prefix of the secret */
+	assert_int_equal(sn_deliver(secret, upd, "Basic Y2xvc2Vsb29wOnMzY3IzdQ==", &ev, err,
+	                            sizeof(err)), -EACCES);
+	assert_int_equal(sn_deliver(secret, upd, NULL, &ev, err, sizeof(err)), -EACCES);
+	assert_int_equal(sn_deliver(secret, upd, "Bearer Y2xvc2Vsb29wOnMzY3IzdA==", &ev, err,
+	                            sizeof(err)), -EACCES);
+	assert_int_equal(sn_deliver(secret, upd, "Basic Y2xvc2Vsb29wOnMzY3Iz", &ev, err,
+	                            sizeof(err)), -EACCES);
+	/* delete; a body that is not the documented one */
+	const char *del = "{\"sys_id\":\"a9e30c7dc61122760116894de7bcc7bd\",\"operation\":\"delete\"}";
+	assert_int_equal(sn_deliver(secret, del, good, &ev, err, sizeof(err)), 0);
+	assert_int_equal(ev.kind, CONN_HOOK_DELETED);
+	assert_true(strncmp(ev.delivery_id, "sha256:", 7) == 0);
+	assert_int_equal(sn_deliver(secret, "{\"sys_id\":\"PRB1\",\"operation\":\"update\"}",
+	                            good, &ev, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "32 hex digits"));
+	assert_true(conn_type_find("servicenow")->webhooks);
+}
+
 /* ---- closeloop_webhook_delivery in a real ledger ---- */
 
 static const char *delivery(PGconn *c, const char *id, const char *kind, const char *remote,
@@ -375,6 +425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_github_transferred_deleted_ping_other, gh_setup,
 		                                gh_teardown),
 		cmocka_unit_test(test_jira_deliveries),
+		cmocka_unit_test(test_servicenow_deliveries),
 		cmocka_unit_test(test_ledger_delivery_function),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
