@@ -10,6 +10,8 @@
    project IDM);
 2. migrates the ledger, loads examples/directory.conf, imports the real
    postmortems in examples/postmortems (etcd's table, DFDS's 40 files);
+   the DFDS ingress team's three 503 outages go to a ServiceNow instance
+   (the Table API simulator) as Problem records (examples/demo_servicenow.py);
 3. runs `closeloop run` until the first reconcile cycle completes, then
    shows what happened;
 4. shows a round trip: an issue closed on the simulator arrives in the
@@ -38,6 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 import demo_report  # noqa: E402
+import demo_servicenow as SN  # noqa: E402
 
 EX = os.path.join(H.ROOT, "examples")
 CONN = "github-demo"
@@ -78,7 +81,7 @@ def main():
         shutil.rmtree(wd, ignore_errors=True)
     os.makedirs(wd)
     os.chmod(wd, 0o755)
-    cluster = sim = jsim = daemon = None
+    cluster = sim = jsim = daemon = sn = None
     ok = False
     try:
         head("starting a throwaway PostgreSQL cluster, the GitHub and the Jira Cloud simulators")
@@ -95,11 +98,15 @@ def main():
         jsim = H.JiraSimulator(wd, jargs)
         say("   Jira Cloud simulator: %s (project %s; search lags writes by 1 s, as Jira Cloud's does)"
             % (jsim.url, JIRA_PROJECT))
+        sn = SN.start(wd)
+        say("   ServiceNow simulator: %s (team %s, assignment group %s)"
+            % (sn.url, SN.TEAM, H.SN_GROUP))
         conf = os.path.join(wd, "closeloop.conf")
         H.write_config(conf, dsn, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
-                       directory=os.path.join(EX, "directory.conf"), poll=10, connector=CONN,
+                       directory=SN.directory(wd, os.path.join(EX, "directory.conf")), poll=10, connector=CONN,
                        extra="flags = { interval = 10; };\n",
-                       more_connectors=H.jira_connector(JIRA_CONN, jsim.url, [JIRA_PROJECT], 100))
+                       more_connectors=H.jira_connector(JIRA_CONN, jsim.url, [JIRA_PROJECT], 100)
+                       + ", " + H.servicenow_connector(SN.CONN, sn.url, [H.SN_GROUP]))
 
         head("closeloop migrate / directory load / check-config")
         say("   " + H.closeloop("migrate", "-c", conf).stdout.strip())
@@ -115,6 +122,8 @@ def main():
         files = [f for f in files if not f.endswith("LICENSE")]
         identity = [f for f in files if any(w in os.path.basename(f) for w in IDENTITY)]
         files = [f for f in files if f not in identity]
+        ingress = [f for f in files if SN.is_team_postmortem(f)]
+        files = [f for f in files if f not in ingress]
         out = H.closeloop("import", "-c", conf, "--platform", "kubernetes", "--team", "dfds-platform",
                           *files, check=False)
         for line in out.stderr.strip().splitlines():
@@ -124,6 +133,11 @@ def main():
              "whose backlog is Jira project %s" % JIRA_PROJECT)
         out = H.closeloop("import", "-c", conf, "--platform", "kubernetes", "--team", "dfds-identity",
                           *identity)
+        say("   " + out.stdout.strip().splitlines()[-1])
+        head("closeloop import: DFDS's three 503 outages for team %s, whose backlog is a "
+             "ServiceNow instance (Problem records)" % SN.TEAM)
+        out = H.closeloop("import", "-c", conf, "--platform", "kubernetes", "--team", SN.TEAM,
+                          *ingress)
         say("   " + out.stdout.strip().splitlines()[-1])
 
         head("closeloop run: until the first reconcile cycle completes")
@@ -164,6 +178,8 @@ def main():
         table(dsn, "SELECT '    ' || coalesce(string_agg(remote_key || ': ' || last_error, '; '), 'none') "
                    "FROM external_link WHERE last_error IS NOT NULL")
 
+        sn_trip = SN.show_sync(dsn, sn, say, head, table)
+
         head("round trip 1: an engineer closes an issue on GitHub")
         item, key = H.psql(dsn, "SELECT action_item_id, remote_key FROM external_link WHERE state='linked' "
                                 "AND target='dfds/platform-backlog' ORDER BY action_item_id LIMIT 1")[0]
@@ -175,6 +191,11 @@ def main():
                                                "" if got else "  (did not arrive in 30 s)"))
         table(dsn, "SELECT '   history:', field, coalesce(old_value,'-') || ' -> ' || new_value, source "
                    "FROM item_event WHERE action_item_id=%s AND field='state' ORDER BY id DESC LIMIT 1" % item)
+
+        sn_ok = bool(sn_trip)
+        if sn_trip:
+            head("ServiceNow round trip, continued")
+            sn_ok = SN.after_round_trip(dsn, conf, say, table, sn_trip[0])
 
         head("round trip 2: an SRE sets a due date in the ledger with plain SQL")
         item2, key2 = H.psql(dsn, "SELECT action_item_id, remote_key FROM external_link WHERE state='linked' "
@@ -236,6 +257,7 @@ def main():
         num3 = int(key3.split("#")[1])
         say("   the demo moves item %s (%s) 31 days past its due date, with plain SQL" % (item3, key3))
         H.psql(dsn, "UPDATE action_item SET due_date = current_date - 31 WHERE id=%s" % item3)
+        sn_item = SN.overdue_item(dsn, say)
         for line in H.closeloop("escalate", "--dry-run", "-c", conf).stdout.splitlines():
             if key3 + " " in line or line.endswith("nothing was written"):
                 say("   dry run: " + line)
@@ -251,21 +273,27 @@ def main():
                    "WHERE action_item_id=%s" % item3)
         table(dsn, "SELECT '   all escalations by state:', state, count(*) FROM escalation GROUP BY 2 ORDER BY 2")
         ok_escalation = sent and len(comments) == 1
+        say("   ServiceNow: the escalation is a work note on the problem, mentioning the lead by"
+            " sys_id")
+        sn_ok = SN.show_escalation(dsn, sn, say, table, sn_item) and sn_ok
 
         head("no duplicates: stop the daemon, run one more cycle")
         rc = daemon.stop()
         say("   daemon stopped with status %d" % rc)
         before = {r: len(sim.live_issues(r)) for r in ("dfds/platform-backlog", "etcd-io/etcd")}
         before["Jira " + JIRA_PROJECT] = len(jsim.issues(JIRA_PROJECT))
+        before["ServiceNow"] = len(sn.records())
         sim.reset_stats()
         H.closeloop("sync", "--once", "-c", conf)
         H.closeloop("sync", "--once", "-c", conf)
-        after = {r: len(sim.live_issues(r)) for r in before if not r.startswith("Jira")}
+        after = {r: len(sim.live_issues(r)) for r in before
+                 if not r.startswith("Jira") and r != "ServiceNow"}
         after["Jira " + JIRA_PROJECT] = len(jsim.issues(JIRA_PROJECT))
+        after["ServiceNow"] = len(sn.records())
         st = sim.stats()
         say("   issues before %s, after %s; the last two cycles made %d request(s), %d create(s)"
             % (before, after, st.get("total", 0), st.get("create", 0)))
-        ok = rc == 0 and got and before == after and ok_escalation and got_j and got_j2
+        ok = rc == 0 and got and before == after and ok_escalation and got_j and got_j2 and sn_ok
 
         head("the quarterly closure report (on a GENERATED history, see examples/demo-history.sql)")
         say("   a second ledger: the same real postmortems, published over the last five quarters,")
@@ -283,6 +311,8 @@ def main():
             sim.stop()
         if jsim:
             jsim.stop()
+        if sn:
+            sn.stop()
         if cluster:
             cluster.stop()
         if ok:

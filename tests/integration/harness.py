@@ -163,6 +163,34 @@ class JiraSimulator(Simulator):
         return self.call("GET", "/_sim/requests")
 
 
+SN_SIM = os.path.join(ROOT, "tests", "sim", "servicenow_sim.py")
+SN_USER, SN_PASSWORD = "closeloop", "sn-s3cret-pw"
+SN_GROUP = "8a4dde73c6112278017a6a4baf547aa7"   # an assignment group's sys_id
+
+
+class ServiceNowSimulator(Simulator):
+    """The ServiceNow Table API simulator (tests/sim/servicenow_sim.py);
+    basic credentials SN_USER:SN_PASSWORD (env() exports them)."""
+
+    def __init__(self, workdir, extra_args=()):
+        super().__init__(workdir, extra_args, script=SN_SIM, name="snsim",
+                         auth_args=("--user", SN_USER, "--password", SN_PASSWORD))
+
+    def records(self):
+        return self.call("GET", "/_sim/records")
+
+    def journal(self):
+        return self.call("GET", "/_sim/journal")
+
+
+def servicenow_connector(name, url, targets, extra=""):
+    """A ServiceNow connector entry for a `connectors = ( ... )` list."""
+    return ('{ name = "%s"; type = "servicenow"; base_url = "%s"; '
+            'token_env = "CLOSELOOP_SN_CREDENTIALS"; targets = [ %s ]; max_inflight = 2; '
+            'max_attempts = 4; request_timeout = 10; write_spacing_ms = 0; page_size = 50;%s }'
+            % (name, url, ", ".join('"%s"' % t for t in targets), extra))
+
+
 def terminate(proc, timeout=10):
     """SIGTERM proc (a simulator), SIGKILL it after timeout seconds."""
     if proc.poll() is None:
@@ -277,6 +305,7 @@ def write_postmortems(outdir, n_items, per_pm=25, prefix="Synthetic"):
 def env():
     e = dict(os.environ)
     e["CLOSELOOP_GITHUB_TOKEN"] = TOKEN
+    e.setdefault("CLOSELOOP_SN_CREDENTIALS", "%s:%s" % (SN_USER, SN_PASSWORD))
     e["CLOSELOOP_JIRA_CREDENTIALS"] = "%s:%s" % (JIRA_EMAIL, JIRA_API_TOKEN)
     e.pop("CLOSELOOP_CONFIG", None)
     return e

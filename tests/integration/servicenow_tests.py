@@ -17,28 +17,16 @@ import time
 
 import harness as H
 
-SN_SIM = os.path.join(H.ROOT, "tests", "sim", "servicenow_sim.py")
-SN_USER, SN_PASSWORD = "closeloop", "sn-s3cret-pw"
+SN_USER, SN_PASSWORD = H.SN_USER, H.SN_PASSWORD
 SN_CONN = "servicenow-itsm"
-GROUP = "8a4dde73c6112278017a6a4baf547aa7"
+GROUP = H.SN_GROUP
 LEAD_SYS_ID = "62826bf03710200044e0bfc8bcbe5df1"
-os.environ["CLOSELOOP_SN_CREDENTIALS"] = "%s:%s" % (SN_USER, SN_PASSWORD)
+SnSimulator = H.ServiceNowSimulator
 
 
 def _assert(cond, msg):
     if not cond:
         raise AssertionError(msg)
-
-
-class SnSimulator(H.Simulator):
-    """tests/sim/servicenow_sim.py on a loopback port."""
-
-    def __init__(self, workdir, extra_args=()):
-        super().__init__(workdir, extra_args, script=SN_SIM, name="snsim",
-                         auth_args=("--user", SN_USER, "--password", SN_PASSWORD))
-
-    def records(self):
-        return self.call("GET", "/_sim/records")
 
 
 def write_sn_directory(path):
@@ -54,14 +42,13 @@ def write_sn_directory(path):
 
 
 def write_sn_config(path, dsn, url, directory, extra="", conn_extra="", secret_env=None):
+    conn = H.servicenow_connector(SN_CONN, url, [GROUP], conn_extra)
+    if secret_env:
+        conn = conn.replace('"CLOSELOOP_SN_CREDENTIALS"', '"%s"' % secret_env)
     with open(path, "w") as f:
         f.write('database = { dsn = "%s"; };\nlog_level = "info";\npoll_interval = 600;\n'
                 'notify_debounce_ms = 200;\noverlap = 120;\ndirectory = "%s";\n%s'
-                'connectors = ( { name = "%s"; type = "servicenow"; base_url = "%s";'
-                ' token_env = "%s"; targets = [ "%s" ]; max_inflight = 2; max_attempts = 4;'
-                ' request_timeout = 10; write_spacing_ms = 0; page_size = 50;%s } );\n'
-                % (dsn, directory, extra, SN_CONN, url,
-                   secret_env or "CLOSELOOP_SN_CREDENTIALS", GROUP, conn_extra))
+                'connectors = ( %s );\n' % (dsn, directory, extra, conn))
 
 
 def _setup(cl, name, n_items, due_days_ago=None, extra="", sim_args=(), conn_extra="",
@@ -114,10 +101,6 @@ def test_servicenow_kill9_during_create_leaves_one_problem_per_item(cl):
         sim.stop()
 
 
-def _journal(sim):
-    return sim.call("GET", "/_sim/journal")
-
-
 def test_servicenow_escalation_writes_one_work_note_naming_the_lead(cl):
     wd, dsn, sim, config = _setup(cl, "sn_escalation", 1, due_days_ago=31,
                                   extra="flags = { interval = 10; };\n")
@@ -142,7 +125,7 @@ def test_servicenow_escalation_writes_one_work_note_naming_the_lead(cl):
         ok = H.wait_for(lambda: d.log().count("watch: run finished") >= 2, timeout=60)
         _assert(ok, "two runs after the restart:\n" + d.log()[-2000:])
         _assert(d.stop() == 0, "clean stop after restart")
-        notes = [e for e in _journal(sim) if e["element_id"] == sys_id]
+        notes = [e for e in sim.journal() if e["element_id"] == sys_id]
         _assert(len(notes) == 1, "exactly one journal entry, got %r" % notes)
         note = notes[0]
         _assert(note["element"] == "work_notes", "a work note: %r" % note)
