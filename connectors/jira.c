@@ -376,6 +376,7 @@ const struct conn_type jira_conn_type = {
 	.target_check = jira_check_project,
 	.token_check = jira_token_check,
 	.person_ident = "jira_account_id",
+	.mention = jira_mention,
 	.caps = {
 		[ITEM_F_TITLE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 		[ITEM_F_DESCRIPTION] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY,

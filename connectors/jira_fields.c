@@ -453,12 +453,85 @@ const char *jira_transition_resolution(struct json_object *answer, const char *i
 	return NULL;
 }
 
+char *jira_mention(const char *account_id, const char *name)
+{
+	UNUSED(name);
+	return xasprintf(JIRA_MENTION_OPEN "%s]", account_id);
+}
+
+/* A text node like n (its marks) holding text[0..len). */
+static struct json_object *text_like(struct json_object *n, const char *text, size_t len)
+{
+	struct json_object *t = json_object_new_object(), *marks;
+	json_object_object_add(t, "type", json_object_new_string("text"));
+	json_object_object_add(t, "text", json_object_new_string_len(text, (int)len));
+	if (json_object_object_get_ex(n, "marks", &marks))
+		json_object_object_add(t, "marks", json_object_get(marks));
+	return t;
+}
+
+/* Append to out the nodes for text node n: its text with every
+ * "[~accountid:ID]" turned into an ADF mention node {"type": "mention",
+ * "attrs": {"id": ID}} (Atlassian Document Format, "mention" node). */
+static void mentions_split(struct json_object *n, struct json_object *out)
+{
+	struct json_object *tv;
+	const char *p = json_object_object_get_ex(n, "text", &tv) ? json_object_get_string(tv) : NULL;
+	const char *open = p ? strstr(p, JIRA_MENTION_OPEN) : NULL;
+	if (!open) {
+		json_object_array_add(out, json_object_get(n));
+		return;
+	}
+	while (open) {
+		const char *id = open + strlen(JIRA_MENTION_OPEN), *close = strchr(id, ']');
+		size_t idlen = close ? (size_t)(close - id) : 0;
+		if (!close || idlen == 0 || idlen > 128 || strcspn(id, " \t\n[") < idlen) {
+			open = strstr(open + 1, JIRA_MENTION_OPEN); /* not a mention: text */
+			continue;
+		}
+		if (open > p)
+			json_object_array_add(out, text_like(n, p, (size_t)(open - p)));
+		struct json_object *m = json_object_new_object(), *attrs = json_object_new_object();
+		json_object_object_add(m, "type", json_object_new_string("mention"));
+		json_object_object_add(attrs, "id", json_object_new_string_len(id, (int)idlen));
+		json_object_object_add(m, "attrs", attrs);
+		json_object_array_add(out, m);
+		p = close + 1;
+		open = strstr(p, JIRA_MENTION_OPEN);
+	}
+	if (*p)
+		json_object_array_add(out, text_like(n, p, strlen(p)));
+}
+
+/* Every text node under node, split around mentions (recursive). */
+static void mentions_walk(struct json_object *node)
+{
+	struct json_object *content;
+	if (!json_object_is_type(node, json_type_object) ||
+	    !json_object_object_get_ex(node, "content", &content) ||
+	    !json_object_is_type(content, json_type_array))
+		return;
+	struct json_object *out = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(content); i++) {
+		struct json_object *c = json_object_array_get_idx(content, i), *t;
+		if (json_object_object_get_ex(c, "type", &t) &&
+		    strcmp(json_object_get_string(t), "text") == 0) {
+			mentions_split(c, out);
+		} else {
+			mentions_walk(c);
+			json_object_array_add(out, json_object_get(c));
+		}
+	}
+	json_object_object_add(node, "content", out);
+}
+
 struct json_object *jira_comment_body(const char *md)
 {
 	struct json_object *b = json_object_new_object(), *doc = NULL;
 	/* over 4 GiB: an empty document (an empty text always parses) */
 	if (jira_adf_from_markdown(md, &doc) < 0 && jira_adf_from_markdown("", &doc) < 0)
 		abort();
+	mentions_walk(doc);
 	json_object_object_add(b, "body", doc);
 	return b;
 }

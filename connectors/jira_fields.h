@@ -102,6 +102,12 @@ struct json_object *jira_transition_body_res(const char *id, const char *resolut
 const char *jira_transition_resolution(struct json_object *answer, const char *id,
                                        const char *want);
 struct json_object *jira_comment_body(const char *md);
+/* The mention of a Jira Cloud user by accountId in a comment's Markdown:
+ * "[~accountid:ID]" (Jira's own mention markup), which jira_comment_body
+ * turns into an ADF mention node (conn_type.mention of the registry row).
+ * name is not used (Jira shows the user's current name).  Heap string. */
+#define JIRA_MENTION_OPEN "[~accountid:"
+char *jira_mention(const char *account_id, const char *name);
 
 /* JQL of an incremental listing: `project = KEY AND updated >= "yyyy/MM/dd
  * HH:mm" ORDER BY updated ASC`, the minute floored (JQL has no seconds, so

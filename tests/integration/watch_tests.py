@@ -270,3 +270,49 @@ def test_watch_chat_and_mail_digest_once_per_rung(cl):
         sim.stop()
         for k in (ops, slack, mail):
             k.stop()
+
+
+def _adf_nodes(node):
+    """Every node of an ADF document, depth first."""
+    yield node
+    for c in node.get("content") or []:
+        yield from _adf_nodes(c)
+
+
+def test_watch_escalation_on_jira_mentions_the_lead_by_account_id(cl):
+    """The ladder is tracker-neutral: an item 31 days overdue whose ticket
+    is a Jira issue gets one comment, in ADF, mentioning the platform lead
+    with a mention node of their accountId (from the directory's
+    jira_account_id), across a restart."""
+    from jira_tests import ALICE, JiraCtx
+    c = JiraCtx(cl, "watch_jira", extra="flags = { interval = 10; };\n"
+                                          "quarterly_report = { enabled = false; };\n")
+    text = open(c.config).read().replace('log_level = "info";', 'log_level = "debug";')
+    with open(c.config, "w") as f:
+        f.write(text)
+    try:
+        c.imp(1)
+        item = int(c.one("SELECT min(id) FROM action_item"))
+        c.q("UPDATE action_item SET due_date = current_date - 31, state = 'open' WHERE id = %d" % item)
+        c.sync()
+        for i in range(2):
+            d = H.Daemon(c.config, os.path.join(c.dir, "daemon-%d.log" % i))
+            c.daemons.append(d)
+            ok = H.wait_for(lambda: c.one("SELECT count(*) FROM escalation WHERE state = 'sent'") == "1"
+                            and d.log().count("watch: run finished") >= 1, timeout=60)
+            _assert(ok, "escalation sent: %r %r\n" % (
+                c.q("SELECT kind FROM item_flag WHERE cleared_at IS NULL"),
+                c.q("SELECT channel, state, outcome FROM escalation")) + d.log()[-2500:])
+            _assert(d.stop() == 0, "clean stop")
+        c.daemons.clear()
+        comments = c.issue(item)["comments"]
+        _assert(len(comments) == 1, "one comment on the Jira issue: %r" % comments)
+        nodes = list(_adf_nodes(comments[0]["body"]))
+        mentions = [n["attrs"]["id"] for n in nodes if n.get("type") == "mention"]
+        _assert(mentions == [ALICE], "the lead mentioned by accountId: %r" % comments[0]["body"])
+        text = "".join(n.get("text", "") for n in nodes)
+        _assert("31 days past its due date" in text and "[~accountid:" not in text, text)
+        row = H.psql(c.dsn, "SELECT channel, recipient, recipient_identity FROM escalation")
+        _assert(row == [["comment:jira-test", "rf", "[~accountid:%s]" % ALICE]], "row: %r" % row)
+    finally:
+        c.close()

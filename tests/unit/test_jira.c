@@ -464,6 +464,22 @@ static void test_request_bodies(void **state)
 	b = jira_comment_body("Overdue: **7 days**. See [runbook](https://x.example/r).");
 	assert_string_equal(str_at(b, "body.content.0.content.1.marks.0.type"), "strong");
 	dump_request("comment", b);
+
+	/* the escalation's mention of an accountId becomes an ADF mention node
+	 * between the text around it; a marker-like run that is not one stays */
+	char *m = jira_mention("557058:f58131cb-b67d-43c7-b30d-6b58d40bd077", "Lead");
+	char *md = xasprintf("**closeloop escalation** — cc %s (platform lead)\n\n[~accountid:] x", m);
+	b = jira_comment_body(md);
+	assert_string_equal(str_at(b, "body.content.0.content.0.text"), "closeloop escalation");
+	assert_string_equal(str_at(b, "body.content.0.content.1.text"), " — cc ");
+	assert_string_equal(str_at(b, "body.content.0.content.2.type"), "mention");
+	assert_string_equal(str_at(b, "body.content.0.content.2.attrs.id"),
+	                    "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077");
+	assert_string_equal(str_at(b, "body.content.0.content.3.text"), " (platform lead)");
+	assert_string_equal(str_at(b, "body.content.1.content.0.text"), "[~accountid:] x");
+	json_object_put(b);
+	free(md);
+	free(m);
 }
 
 int main(void)
