@@ -3,7 +3,9 @@
 #   make demo      install missing Debian packages, build, run the demo
 #   make check     install missing Debian packages, build, run every test
 #   make bench     benchmark (10,000 items, 20 repositories; ITEMS=100000
-#                  for 100,000)
+#                  for 100,000), then the report bench (below)
+#   make bench-report  the dashboard views and the quarterly report over a
+#                  generated ledger of REPORT_ITEMS (default 1,000,000)
 #   make conformance   check the GitHub connector's requests against
 #                      GitHub's published OpenAPI description
 #   make install   PREFIX=/usr/local DESTDIR=
@@ -51,6 +53,7 @@ ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 LIBS    = $(PKG_LIBS) -lhttp_parser -lm
 
 ITEMS   ?= 10000
+REPORT_ITEMS ?= 1000000
 
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 # one folder per subsystem under daemon/ (README "Layout"); each is on the
@@ -61,7 +64,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration mbt soak bench conformance install clean man deb deb-test fuzz fuzz-bin
+.PHONY: all deps demo check unit integration mbt soak bench bench-report conformance install clean man deb deb-test fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -126,6 +129,11 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BENCH_ITEMS=$(ITEMS) python3 tests/bench/bench.py
+	@sh tests/bench/report_bench.sh $(REPORT_ITEMS)
+
+bench-report: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/report_bench.sh $(REPORT_ITEMS)
 
 conformance: deps
 	@$(MAKE) --no-print-directory all

@@ -12,6 +12,7 @@ import datetime
 import glob
 import json
 import os
+import shutil
 import subprocess
 
 import harness as H
@@ -69,6 +70,22 @@ def write_report(conf, say):
         say("   " + line)
     say("   open the report:  file://%s" % html)
     say("   Markdown:         %s" % md)
+    shot = screenshot(html)
+    if shot:
+        say("   screenshot:       %s" % shot)
+
+
+def screenshot(html):
+    """build/report.png: the HTML report as Debian's headless chromium
+    renders it, kept as a build artefact (None when chromium is missing)."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        return None
+    shot = os.path.join(H.ROOT, "build", "report.png")
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1000,2600", "--screenshot=" + shot, "file://" + html],
+                   capture_output=True, text=True, timeout=120)
+    return shot if os.path.exists(shot) and os.path.getsize(shot) > 10000 else None
 
 
 def grafana_panels(dsn, say):

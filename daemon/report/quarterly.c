@@ -215,6 +215,10 @@ static void work_record(uv_work_t *w)
 		                             "$3, $4)", 4, p, r->err, sizeof(r->err));
 		PQclear(res);
 	}
+	/* keep the stored figures of ended quarters and the current quarter's
+	 * snapshot fresh for the dashboards (sql/019_report_store.sql) */
+	char err[256];
+	PQclear(db_sync_exec(c, "SELECT closeloop_report_store_warm()", 0, NULL, err, sizeof(err)));
 	PQfinish(c);
 }
 

@@ -12,7 +12,10 @@
  *           this daemon's name, committed before anything is sent;
  *   RENDER  the report for (quarter, platform), as `closeloop report` makes it;
  *   SEND    deliver_send (daemon/deliver/);
- *   RECORD  closeloop_report_delivery_done: sent, failed or unknown.
+ *   RECORD  closeloop_report_delivery_done: sent, failed or unknown; then
+ *           closeloop_report_store_warm (sql/019_report_store.sql): the
+ *           stored figures of ended quarters and the current quarter's
+ *           snapshot that v_closure_by_quarter reads.
  * ARM, CLAIM, RENDER and RECORD are blocking libpq work on a libuv worker
  * thread with its own connection, so the loop never waits for the ledger;
  * SEND runs on the loop.

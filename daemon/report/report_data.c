@@ -129,7 +129,7 @@ static int load_figures(PGconn *c, const struct report *r, const char *quarter,
                         struct report_rows *out, char *err, size_t errlen)
 {
 	const char *p[3] = { quarter, r->filter_platform, r->filter_team };
-	PGresult *res = db_sync_exec(c, "SELECT * FROM closeloop_report_figures($1, $2, $3)",
+	PGresult *res = db_sync_exec(c, "SELECT * FROM closeloop_report_figures_s($1, $2, $3)",
 	                             3, p, err, errlen);
 	if (!res)
 		return -EIO;
@@ -153,7 +153,7 @@ static int load_lists(PGconn *c, struct report *r, int limit, char *err, size_t 
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 10);
 	const char *p[4] = { r->quarter, r->filter_platform, r->filter_team, lim };
 	PGresult *res = db_sync_exec(c,
-		"SELECT * FROM closeloop_report_overdue($1, $2, $3, $4::int)", 4, p, err, errlen);
+		"SELECT * FROM closeloop_report_overdue_s($1, $2, $3, $4::int)", 4, p, err, errlen);
 	if (!res)
 		return -EIO;
 	r->n_overdue = (size_t)PQntuples(res);
@@ -172,7 +172,7 @@ static int load_lists(PGconn *c, struct report *r, int limit, char *err, size_t 
 		o->days_overdue = cell_long(res, i, "days_overdue");
 	}
 	PQclear(res);
-	res = db_sync_exec(c, "SELECT * FROM closeloop_report_postmortems($1, $2, $3)", 3, p,
+	res = db_sync_exec(c, "SELECT * FROM closeloop_report_postmortems_s($1, $2, $3)", 3, p,
 	                   err, errlen);
 	if (!res)
 		return -EIO;
@@ -246,6 +246,28 @@ static int load_frame(PGconn *c, struct report *r, const char *quarter, char *er
 	return 0;
 }
 
+/* Store what the four trend quarters need, each in its own transaction
+ * (closeloop_report_store_fill: ended quarters only). */
+static void store_fill(PGconn *c, const struct report *r, const struct report_query *q)
+{
+	char lim[16], err[256];
+	snprintf(lim, sizeof(lim), "%d", q->overdue_limit > 0 ? q->overdue_limit : 10);
+	PGresult *res = NULL;
+	const char *p0[] = { q->quarter };
+	res = db_sync_exec(c, "SELECT closeloop_quarter_add(coalesce($1, closeloop_quarter_add("
+	                   "closeloop_quarter_of(now()), -1)), g) FROM generate_series(-3, 0) g",
+	                   1, p0, err, sizeof(err));
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		/* the lists (overdue, postmortems) only for the report's quarter */
+		const char *p[] = { PQgetvalue(res, i, 0), r->filter_platform, r->filter_team, lim,
+		                    i == PQntuples(res) - 1 ? "true" : "false" };
+		PGresult *f = db_sync_exec(c, "SELECT closeloop_report_store_fill($1, $2, $3, $4::int, "
+		                           "$5::boolean)", 5, p, err, sizeof(err));
+		PQclear(f);
+	}
+	PQclear(res);
+}
+
 int report_load(PGconn *c, const struct report_query *q, struct report **out,
                 char *err, size_t errlen)
 {
@@ -256,6 +278,10 @@ int report_load(PGconn *c, const struct report_query *q, struct report **out,
 	if ((rc = check_filter(c, "platform", q->platform, err, errlen)) < 0 ||
 	    (rc = check_filter(c, "team", q->team, err, errlen)) < 0)
 		goto out;
+	/* the figures of ended quarters are computed once and stored
+	 * (sql/019_report_store.sql); a ledger role that may not write simply
+	 * computes them below, so a failure here is no error */
+	store_fill(c, r, q);
 	/* one snapshot for every statement: the figures agree with each other */
 	if ((rc = db_sync_command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
 	                          err, errlen)) < 0)

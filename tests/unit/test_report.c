@@ -206,6 +206,16 @@ static void test_point_in_time(void **state)
 	char *csv_after = render(after, REPORT_CSV);
 	assert_string_equal(csv_after, csv_before);
 	assert_string_equal(after->overdue[1].title, "Document the ledger failover runbook");
+	/* the first load stored 2026Q3's figures (sql/019): computed again
+	 * from item_event, after the edits, they are still the same bytes */
+	assert_true(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key WHERE quarter = '2026Q3'",
+	                        0, NULL) == 3);
+	pgtest_exec(t.conn, "DELETE FROM report_store_key", 0, NULL);
+	struct report *live = load(t.conn, "2026Q3", NULL, NULL);
+	char *csv_live = render(live, REPORT_CSV);
+	assert_string_equal(csv_live, csv_before);
+	free(csv_live);
+	report_free(live);
 	/* the current quarter sees today's edits */
 	char err[256];
 	PGresult *res = db_sync_exec(t.conn,
@@ -278,6 +288,87 @@ static void test_changed_at(void **state)
 	                             "AND changed_at = at", 0, NULL), 1);
 	free(link);
 	free(version);
+	pgtest_drop(&t);
+}
+
+/* Stored figures of an ended quarter (sql/019_report_store.sql): read
+ * back byte for byte; a change dated inside the quarter that reaches the
+ * ledger late drops them, and the next read computes them again; a change
+ * dated now, or a rename, is handled as documented. */
+static void test_store(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportstore", true);
+	load_fixture(t.conn);
+	struct report *cold = load(t.conn, "2026Q3", "payments", NULL);
+	char *md_cold = render(cold, REPORT_MD);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key WHERE quarter = '2026Q3' "
+	                             "AND f_platform = 'payments'", 0, NULL), 3);
+	assert_true(pgtest_long(t.conn, "SELECT count(*) FROM report_figures_store", 0, NULL) > 0);
+	struct report *warm = load(t.conn, "2026Q3", "payments", NULL);
+	char *md_warm = render(warm, REPORT_MD);
+	assert_string_equal(md_warm, md_cold);
+	/* a change of today keeps them */
+	pgtest_exec(t.conn, "UPDATE action_item SET owner = 'zoe' WHERE import_key = 'E'", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key WHERE quarter = '2026Q3'",
+	                             0, NULL), 3);
+	/* E closed on 2026-09-01, learned today (a pulled ticket): 2026Q3 changes */
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "SELECT set_config('closeloop.changed_at', '2026-09-01 12:00+00', true)", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET state = 'done' WHERE import_key = 'E'", 0, NULL);
+	pgtest_exec(t.conn, "COMMIT", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key WHERE q_end > "
+	                             "'2026-09-01 12:00+00'", 0, NULL), 0);
+	struct report *late = load(t.conn, "2026Q3", "payments", NULL);
+	char *md_late = render(late, REPORT_MD);
+	assert_string_not_equal(md_late, md_cold);
+	assert_string_equal(fig(late, "platform", "payments", NULL, "closed_done"), "4");
+	/* what is stored again equals what is computed */
+	struct report *again = load(t.conn, "2026Q3", "payments", NULL);
+	char *md_again = render(again, REPORT_MD);
+	assert_string_equal(md_again, md_late);
+	/* a rename shows in ended quarters too (names are today's) */
+	pgtest_exec(t.conn, "UPDATE team SET name = 'checkout-team' WHERE name = 'checkout'", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key", 0, NULL), 0);
+	struct report *renamed = load(t.conn, "2026Q3", "payments", NULL);
+	assert_non_null(report_find(&renamed->trend[REPORT_TREND - 1], "team", "payments", "checkout-team"));
+	/* the daemon's warm-up: every ended quarter, and the current one's snapshot */
+	assert_true(pgtest_long(t.conn, "SELECT closeloop_report_store_warm()", 0, NULL) >= 1);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key WHERE snapshot AND "
+	                             "quarter = closeloop_quarter_of(now())", 0, NULL), 1);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM (SELECT * FROM v_closure_by_quarter "
+	                             "EXCEPT SELECT closeloop_quarter_start(f.quarter), f.* FROM "
+	                             "(SELECT DISTINCT quarter FROM v_closure_by_quarter) q, "
+	                             "closeloop_report_figures(q.quarter) f) d", 0, NULL), 0);
+	/* v_overdue_daily: stored ended days and today from today's rows give
+	 * what migration 11's computation from item_event gives */
+	assert_int_equal(pgtest_long(t.conn, "SELECT closeloop_overdue_daily_fill()", 0, NULL), 0);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM overdue_daily_day", 0, NULL), 89);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM ((SELECT * FROM v_overdue_daily EXCEPT ALL "
+	                             "SELECT * FROM closeloop_overdue_daily_live) UNION ALL (SELECT * FROM "
+	                             "closeloop_overdue_daily_live EXCEPT ALL SELECT * FROM v_overdue_daily)) d",
+	                             0, NULL), 0);
+	/* a change dated 10 days ago drops the stored days from then on */
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "SELECT set_config('closeloop.changed_at', (now() - interval '10 days')::text, true)",
+	            0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET due_date = current_date - 40 WHERE import_key = 'H'", 0, NULL);
+	pgtest_exec(t.conn, "COMMIT", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM overdue_daily_day", 0, NULL), 79);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM ((SELECT * FROM v_overdue_daily EXCEPT ALL "
+	                             "SELECT * FROM closeloop_overdue_daily_live) UNION ALL (SELECT * FROM "
+	                             "closeloop_overdue_daily_live EXCEPT ALL SELECT * FROM v_overdue_daily)) d",
+	                             0, NULL), 0);
+	free(md_cold);
+	free(md_warm);
+	free(md_late);
+	free(md_again);
+	report_free(cold);
+	report_free(warm);
+	report_free(late);
+	report_free(again);
+	report_free(renamed);
 	pgtest_drop(&t);
 }
 
@@ -458,6 +549,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_figures_2026q3),
 		cmocka_unit_test(test_point_in_time),
+		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_changed_at),
 		cmocka_unit_test(test_reader_role),
 		cmocka_unit_test(test_views_agree),
