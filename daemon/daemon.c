@@ -190,9 +190,15 @@ static void on_db_event(struct db *db, enum db_event ev, const char *channel,
 	switch (ev) {
 	case DB_EVENT_CONNECTED:
 		log_info("ledger: connected");
+		/* edits made while the ledger was away sent their NOTIFY to no
+		 * one: push them now rather than at the next poll */
+		if (d->rec && d->state == DAEMON_RUNNING && db_get_stats(db)->reconnects > 0)
+			rec_ledger_changed(d->rec);
 		break;
 	case DB_EVENT_LOST:
 		log_warn("ledger: connection lost; reconnecting (sync pauses until it is back)");
+		if (d->rec)
+			rec_ledger_lost(d->rec); /* tracker writes stop with the lock */
 		break;
 	case DB_EVENT_NOTIFY:
 		if (d->rec && d->state == DAEMON_RUNNING && str_eq(channel, LEDGER_CHANNEL))
@@ -619,10 +625,11 @@ static int daemon_metrics(struct buf *b, void *arg)
 		const struct rec_stats *r = rec_get_stats(d->rec);
 		const char *n = "closeloop_reconcile_total";
 		static const char *const kinds[] = { "cycle", "pulled", "pushed_field", "created",
-		                                      "adopted", "conflict", "link_error", "broken_link" };
+		                                      "adopted", "conflict", "link_error", "broken_link",
+		                                      "refused_field", "refused_create" };
 		const unsigned long long v[] = { r->cycles, r->pulled, r->pushed_fields, r->created,
 		                                 r->adopted, r->conflicts, r->link_errors,
-		                                 r->broken_links };
+		                                 r->broken_links, r->refused_fields, r->refused_creates };
 		rc |= metric_head(b, n, "Reconcile outcomes by kind.", "counter");
 		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
 			char label[48];

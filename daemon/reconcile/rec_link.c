@@ -280,8 +280,8 @@ static void op_link_error(struct rec_op *op, const char *what, const char *msg, 
 		return;
 	}
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	const char *p[] = { id, msg ? msg : what, cnt };
-	op_write(op, REC_SQL_LINK_ERROR, 3, p);
+	const char *p[] = { id, msg ? msg : what, cnt, op->t->lc->source };
+	op_write(op, REC_SQL_LINK_ERROR, 4, p);
 }
 
 static void op_broken(struct rec_op *op, const char *reason, const char *msg)
@@ -372,7 +372,8 @@ static void op_call(struct rec_op *op, enum rec_call call)
 {
 	struct rec_target *t = op->t;
 	op->call = call;
-	if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled) {
+	if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled ||
+	    (!op_engine(op)->dry_run && !t->lc->locked(t->lc->owner))) {
 		rec_target_pin(t, op->remote_ms);
 		op_finish(op);
 		return;
@@ -393,7 +394,8 @@ static void slot_release(struct rec_target *t)
 	while (!STAILQ_EMPTY(&t->wait) && t->remote_inflight < t->lc->max_inflight) {
 		struct rec_op *op = STAILQ_FIRST(&t->wait);
 		STAILQ_REMOVE_HEAD(&t->wait, wait_link);
-		if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled) {
+		if (t->stop_rate || t->stop_auth || op_engine(op)->cancelled ||
+		    !t->lc->locked(t->lc->owner)) {
 			if (op->call == REC_CALL_CREATE)
 				t->creates_out--;
 			rec_target_pin(t, op->remote_ms);
@@ -659,13 +661,21 @@ static void op_remote_failed(struct rec_op *op, const struct conn_result *res)
 		op_link_error(op, what, res->error ? res->error : "outcome unknown", false);
 		return;
 	case CONN_INVALID:
+		if (op->call == REC_CALL_CREATE)
+			t->refused_creates++;
 		op_link_error(op, what, res->error ? res->error : "refused", true);
 		return;
 	default:
 		break;
 	}
 	rec_target_pin(t, op->remote_ms);
-	op_link_error(op, what, res->error ? res->error : conn_status_name(res->status), true);
+	/* Only the tracker's refusal (CONN_INVALID, above) counts against a
+	 * create: any other failure -- a transport error, a 5xx after the
+	 * retries, a request cancelled by a stop or a lost ledger session --
+	 * says nothing about the create, and may even hide one that went
+	 * through, so it never moves the link toward its five refusals. */
+	op_link_error(op, what, res->error ? res->error : conn_status_name(res->status),
+	              op->call != REC_CALL_CREATE && op->call != REC_CALL_FIND);
 }
 
 static void op_on_remote(struct connector *c, const struct conn_result *res,

@@ -111,6 +111,9 @@ struct rec_link_ctx {
 	int (*query)(void *owner, const char *sql, int n, const char *const *p,
 	             db_result_cb cb, void *arg);
 	void *owner;
+	/* true while the ledger session that holds the connector's lock is up:
+	 * no tracker write starts otherwise (rec_ledger_lost) */
+	bool (*locked)(void *owner);
 };
 
 static inline int rec_lc_query(const struct rec_link_ctx *lc, const char *sql, int n,
@@ -188,6 +191,7 @@ struct rec_target {
 	uint64_t t0_ns;
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
 	uint64_t ledger_writes, link_errors, refused, recover_waiting;
+	uint64_t refused_creates;   /* creates the tracker refused (CONN_INVALID) */
 	int errors;
 	bool stop_rate, stop_auth;
 	int64_t retry_after_ms;

@@ -490,6 +490,8 @@ void rec_pass_target_end(struct rec_cycle *cy)
 	s->ledger_writes += t->ledger_writes;
 	s->link_errors += t->link_errors;
 	s->broken_links += t->broken;
+	s->refused_fields += t->refused;
+	s->refused_creates += t->refused_creates;
 	cy->pulled += t->pulled;
 	cy->errors += t->errors;
 	if (t->stop_auth)

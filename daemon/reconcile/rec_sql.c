@@ -148,9 +148,10 @@ const char REC_SQL_BROKEN[] =
 	"SELECT closeloop_rec_broken($1::bigint, $2, $3, $4)";
 
 /* $3 = 1 to count the failure, 0 to only note it (an unknown create). */
+/* $1 link $2 error $3 count (0/1) $4 source: a fifth refused create makes
+ * the link 'broken' (sql/019_refusals.sql). */
 const char REC_SQL_LINK_ERROR[] =
-	"UPDATE external_link SET last_error = $2, error_count = error_count + $3::int,"
-	" updated_at = now() WHERE id = $1::bigint";
+	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4)";
 
 const char REC_SQL_CURSOR_WRITE[] =
 	"INSERT INTO sync_cursor (connector, target, cursor_at, etag, last_run_at, last_error)"

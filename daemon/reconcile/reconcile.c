@@ -33,8 +33,10 @@
  *   - A ledger owner handle with no tracker identity is sent as "no owner";
  *     a remote with no owner next to such a handle is not a difference.
  *   - Links left 'creating' are created again (same token) after a recovery
- *     listing did not find their ticket, unless the tracker refused them 5
- *     times (last_error says why).
+ *     listing did not find their ticket; a link whose create the tracker
+ *     refused 5 times becomes 'broken' (reason 'refused', sql/019).
+ *   - The connector lock lives in the ledger session: when the session is
+ *     lost, the connector's tracker requests are cancelled (rec_ledger_lost).
  *   - A reference whose ticket is gone is never replaced by a new ticket.
  *   - The cursor never passes a listed ticket whose processing failed
  *     transiently, so the next listing sees it again.
@@ -78,6 +80,12 @@ int rec_cycle_db_query(struct rec_cycle *cy, const char *sql, int n, const char 
 	if (!lock_session_ok(cy->rc))
 		return -ENOTCONN;
 	return db_query(cy->e->db, sql, n, p, cb, arg);
+}
+
+static bool lc_locked(void *owner)
+{
+	const struct rec_cycle *cy = owner;
+	return lock_session_ok(cy->rc);
 }
 
 static int lc_query(void *owner, const char *sql, int n, const char *const *p,
@@ -335,6 +343,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 		.idmap = &cy->idmap, .policy = cy->policy, .ctype = cy->ctype,
 		.max_inflight = cy->max_inflight, .refusal_backoff_ms = cy->refusal_backoff_ms,
 		.create_min_age_ms = cy->create_min_age_ms, .query = lc_query, .owner = cy,
+		.locked = lc_locked,
 	};
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
 	cy->def_conn = xstrdup(cfg->default_connector);
@@ -461,6 +470,21 @@ void rec_ledger_changed(struct rec_engine *e)
 		return;
 	int ms = e->cfg->notify_debounce_ms > 0 ? e->cfg->notify_debounce_ms : 0;
 	uv_timer_start(&e->debounce, on_debounce, (uint64_t)ms, 0);
+}
+
+void rec_ledger_lost(struct rec_engine *e)
+{
+	for (size_t i = 0; i < e->n_conns; i++) {
+		struct rec_conn *rc = &e->conns[i];
+		bool held = rc->lock_held;
+		rc->lock_held = false; /* it died with the session */
+		if (!held || !rc->cycle)
+			continue;
+		log_conn(LOG_LVL_WARN, rc->conn->name, "ledger session lost: its connector lock is gone, "
+		         "so this connector's tracker requests are cancelled (queued writes are not sent); "
+		         "the next cycle takes the lock again");
+		rc->conn->ops->cancel(rc->conn);
+	}
 }
 
 bool rec_busy(const struct rec_engine *e)

@@ -35,6 +35,8 @@ struct rec_engine;
 struct rec_stats {
 	uint64_t cycles, pulled, pushed_fields, created, adopted, conflicts;
 	uint64_t ledger_writes, link_errors, broken_links, unrouted;
+	uint64_t refused_fields;    /* fields a tracker refused in a partial write */
+	uint64_t refused_creates;   /* creates a tracker refused (400/422) */
 };
 
 struct rec_options {
@@ -66,6 +68,15 @@ int rec_sync(struct rec_engine *e, const char *connector_name,
 /* A ledger edit arrived (NOTIFY): run a push-only pass for every connector
  * soon; repeated calls are coalesced. */
 void rec_ledger_changed(struct rec_engine *e);
+
+/* The ledger session was lost (db DB_EVENT_LOST): every connector lock this
+ * daemon held died with it, and another daemon may take it now.  Tracker
+ * writes must stop at once: for each connector whose cycle is running, its
+ * requests are cancelled (connector.h cancel: queued writes are never sent,
+ * in-flight ones end as unknown, their create intents stay 'creating' for
+ * whoever holds the lock next to recover by token).  The connector stays
+ * usable; the next cycle takes the lock again. */
+void rec_ledger_lost(struct rec_engine *e);
 
 bool rec_busy(const struct rec_engine *e);
 const struct rec_stats *rec_get_stats(const struct rec_engine *e);

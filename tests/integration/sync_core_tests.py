@@ -53,3 +53,139 @@ def test_relist_after_bulk_sync_lists_the_edit_not_the_overlap(cl):
                       % (len(lists), "\n".join(x["path"] for x in lists)))
     finally:
         c.close()
+
+
+def _backend_pids(c):
+    """The daemon's ledger sessions (every session on the test database but psql's own)."""
+    return [r[0] for r in c.q("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                              " AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]
+
+
+def test_stuck_create_refused_five_times_is_broken_not_creating(cl):
+    """The tracker refuses one item's create five times (422).  The link
+    then becomes 'broken' (reason 'refused', an item_event says so), is not
+    created a sixth time, and no longer holds the listing back to its intent:
+    the cycles after it are quiet again (one conditional request)."""
+    R = _run()
+    c = R.Ctx(cl, "stuck_create", targets=[REPO], extra="create_min_age = 0;\n")
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 1))
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"},
+                    {"status": 422, "body": {"message": "Validation Failed",
+                                             "errors": [{"resource": "Issue", "code": "custom",
+                                                         "message": "title is not allowed"}]}},
+                    count=5)
+        for _ in range(6):
+            c.sync(check=False)  # exits 1: the refusal is an error of the cycle
+        R.assert_eq(c.q("SELECT state, broken_reason, error_count FROM external_link WHERE kind = 'managed'"),
+                    [["broken", "refused", "5"]], "link after five refusals")
+        R.assert_eq(c.one("SELECT count(*) FROM item_event WHERE field = 'link'"
+                          " AND new_value = 'broken: refused'"), "1", "history of the link")
+        c.sync()
+        c.sim.reset_stats()
+        c.sync()
+        st = c.sim.stats()
+        R.assert_eq(st["create"], 0, "a sixth create")
+        R.assert_true(st["total"] <= 1 and st["list"] <= 1, "quiet cycle after it: %r" % st)
+        R.assert_eq(R.managed_links(c, "creating"), 0, "links left creating")
+    finally:
+        c.close()
+
+
+def test_cancelled_create_with_unknown_outcome_is_not_a_refusal(cl):
+    """A stop cancels a create whose answer never came (the simulator holds
+    it for 60 s; the request time-out is 90 s; the daemon's stop gives up
+    after 20 s and cancels it).  Its outcome is
+    unknown, so the link keeps error_count 0: it is not one of the five
+    refusals that would end its create."""
+    R = _run()
+    c = R.Ctx(cl, "cancelled_create", targets=[REPO], request_timeout=90)
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 1))
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"delay_ms": 60000}, count=1)
+        d = c.daemon()
+        R.assert_true(H.wait_for(lambda: c.sim.stats()["create"] >= 1 or
+                                 any(r["method"] == "POST" for r in c.sim.call("GET", "/_sim/requests")),
+                                 timeout=30), "create sent")
+        R.assert_true(d.stop(timeout=60) == 0, "daemon stopped cleanly")
+        R.assert_true("cancel" in d.log(), "the stop cancelled the create:\n" + d.log()[-2000:])
+        R.assert_eq(c.q("SELECT state, error_count FROM external_link WHERE kind = 'managed'"),
+                    [["creating", "0"]], "link after the cancelled create")
+    finally:
+        c.close()
+
+
+def test_lock_handover_stops_queued_creates(cl):
+    """A daemon works through 40 creates one every 300 ms.  Its ledger
+    session is killed and another session takes the connector's lock at
+    once.  From then on the first daemon sends no create (at most the one
+    already in flight), though its queue still held dozens.  Once the lock
+    is free again it takes it back and adopts the tickets it created (their
+    links were not recorded); no token has two issues.  (The creates it
+    never sent stay 'creating' until create_min_age.)"""
+    import subprocess
+    import time
+    R = _run()
+    c = R.Ctx(cl, "lock_handover", targets=[REPO], pacing=(300, 80, 500))
+    holder = None
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 40))
+        d = c.daemon()
+        R.assert_true(H.wait_for(lambda: c.sim.stats()["create"] >= 3, timeout=60), "creates started")
+        pids = _backend_pids(c)
+        # waits for the lock, so it holds it the moment the daemon's session dies
+        holder = subprocess.Popen(["psql", "-X", "-q", "-d", c.dsn, "-c",
+                                   "SELECT pg_advisory_lock(hashtext('closeloop:connector:%s'))" % R.CONN,
+                                   "-c", "SELECT pg_sleep(8)"], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        c.q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (%s)"
+            % ",".join(pids))
+        at_loss = c.sim.stats()["create"]
+        time.sleep(5)
+        after = c.sim.stats()["create"]
+        R.assert_true(after - at_loss <= 1, "%d creates after the lock was lost (%d before)"
+                      % (after - at_loss, at_loss))
+        holder.wait(30)
+        holder = None
+        R.assert_true(H.wait_for(lambda: R.managed_links(c) == after, timeout=60),
+                      "created tickets adopted after the lock came back: %d of %d"
+                      % (R.managed_links(c), after))
+        R.assert_eq(R.managed_links(c) + R.managed_links(c, "creating"), 40, "links")
+        R.assert_eq(sorted(set(R.token_counts(c, REPO).values())), [1], "issues per token")
+        R.assert_true("ledger session lost" in d.log(), "log says why:\n" + d.log()[-2000:])
+    finally:
+        if holder:
+            holder.kill()
+        c.close()
+
+
+def test_edit_during_a_ledger_outage_is_pushed_on_reconnect(cl):
+    """The daemon polls every 120 s.  Its ledger session is killed and an
+    item is edited before it reconnects: the NOTIFY of that edit reached no
+    one.  On reconnecting, the daemon pushes at once, not at the next poll."""
+    import time
+    R = _run()
+    c = R.Ctx(cl, "outage_edit", targets=[REPO], poll=120)
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 2))
+        c.sync()
+        d = c.daemon()
+        R.assert_true(d.wait_log("first reconcile cycle complete", timeout=60), "daemon up")
+        item = int(c.one("SELECT min(id) FROM action_item"))
+        repo, num, _ = R.issue_by_item(c, item)
+        pids = _backend_pids(c)
+        # one psql: the session dies, then the edit commits (the daemon
+        # waits a second before reconnecting)
+        c.q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (%s);"
+            " UPDATE action_item SET title = 'Edited while the daemon was away' WHERE id = %d"
+            % (",".join(pids), item))
+        t0 = time.time()
+
+        def pushed():
+            return [i for i in c.sim.issues(repo) if i["number"] == num][0]["title"] == \
+                "Edited while the daemon was away"
+        R.assert_true(H.wait_for(pushed, timeout=30), "edit pushed within 30 s of the reconnect:\n"
+                      + d.log()[-2000:])
+        R.assert_true(time.time() - t0 < 30, "pushed on reconnect")
+    finally:
+        c.close()

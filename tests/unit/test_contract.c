@@ -683,6 +683,11 @@ static void test_refused_field_recorded_others_applied(void **state)
 	assert_q(&v, "SELECT refused_retry_at > now() + interval '23 hours' FROM external_link"
 	         " WHERE action_item_id = 2", "t");
 	assert_q(&v, "SELECT base->>'state' FROM external_link WHERE action_item_id = 2", "open");
+	/* the refusal is in the item's history (sql/019) and counted */
+	assert_q(&v, "SELECT string_agg(new_value || ' / ' || (detail->>'value'), ';') FROM item_event"
+	         " WHERE action_item_id = 2 AND field = 'refused'",
+	         "state: workflow 'Ops' has no transition to Won't Do / wont_do");
+	assert_int_equal(rec_get_stats(v.e)->refused_fields, 1);
 	assert_q(&v, "SELECT synced_version = (SELECT version FROM action_item WHERE id = 2)"
 	         " FROM external_link WHERE action_item_id = 2", "t");
 
@@ -722,6 +727,11 @@ static void test_refused_field_recorded_others_applied(void **state)
 	         " WHERE action_item_id = 2", "t");
 	assert_int_equal(sync_once(&v), 0); /* and quiet again */
 	assert_int_equal(d->updates, 4);
+	/* refused again: counted again (by the engine the dry run above put
+	 * in place, whose counters started at 0), but the same value and
+	 * reason are not a new event in the history */
+	assert_int_equal(rec_get_stats(v.e)->refused_fields, 1);
+	assert_q(&v, "SELECT count(*) FROM item_event WHERE action_item_id = 2 AND field = 'refused'", "1");
 
 	/* a new ledger value is tried at once, and the refusal is cleared */
 	pgtest_exec(v.pg.conn, "UPDATE action_item SET state = 'done' WHERE id = 2", 0, NULL);
