@@ -149,7 +149,7 @@ const char REC_SQL_BROKEN[] =
 
 /* $3 = 1 to count the failure, 0 to only note it (an unknown create). */
 /* $1 link $2 error $3 count (0/1) $4 source: a fifth refused create makes
- * the link 'broken' (sql/019_refusals.sql). */
+ * the link 'broken' (sql/020_refusals.sql). */
 const char REC_SQL_LINK_ERROR[] =
 	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4)";
 

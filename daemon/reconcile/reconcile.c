@@ -34,7 +34,7 @@
  *     a remote with no owner next to such a handle is not a difference.
  *   - Links left 'creating' are created again (same token) after a recovery
  *     listing did not find their ticket; a link whose create the tracker
- *     refused 5 times becomes 'broken' (reason 'refused', sql/019).
+ *     refused 5 times becomes 'broken' (reason 'refused', sql/020).
  *   - The connector lock lives in the ledger session: when the session is
  *     lost, the connector's tracker requests are cancelled (rec_ledger_lost).
  *   - A reference whose ticket is gone is never replaced by a new ticket.

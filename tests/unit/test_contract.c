@@ -683,7 +683,7 @@ static void test_refused_field_recorded_others_applied(void **state)
 	assert_q(&v, "SELECT refused_retry_at > now() + interval '23 hours' FROM external_link"
 	         " WHERE action_item_id = 2", "t");
 	assert_q(&v, "SELECT base->>'state' FROM external_link WHERE action_item_id = 2", "open");
-	/* the refusal is in the item's history (sql/019) and counted */
+	/* the refusal is in the item's history (sql/020) and counted */
 	assert_q(&v, "SELECT string_agg(new_value || ' / ' || (detail->>'value'), ';') FROM item_event"
 	         " WHERE action_item_id = 2 AND field = 'refused'",
 	         "state: workflow 'Ops' has no transition to Won't Do / wont_do");

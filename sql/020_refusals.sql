@@ -1,4 +1,4 @@
--- 019_refusals.sql — a tracker's refusals in the item's history, and creates
+-- 020_refusals.sql — a tracker's refusals in the item's history, and creates
 -- it keeps refusing taken out of 'creating' (daemon/reconcile/rec_link.c).
 --
 -- 1. closeloop_rec_apply (005) also writes one item_event per field the
