@@ -64,7 +64,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration mbt soak bench bench-report conformance install clean man deb deb-test fuzz fuzz-bin
+.PHONY: all deps demo check unit integration mbt soak bench bench-hooks bench-report conformance install clean man deb deb-test fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -130,6 +130,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@BENCH_ITEMS=$(ITEMS) python3 tests/bench/bench.py
 	@sh tests/bench/report_bench.sh $(REPORT_ITEMS)
+	@python3 tests/bench/hook_bench.py
+
+# the webhook figures alone (tests/bench/hook_bench.py: BENCH_HOOK_EDITS, ...)
+bench-hooks: deps
+	@$(MAKE) --no-print-directory all
+	@python3 tests/bench/hook_bench.py
 
 bench-report: deps
 	@$(MAKE) --no-print-directory all
