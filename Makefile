@@ -120,7 +120,7 @@ mbt: $(B)/closeloop
 
 soak: deps
 	@$(MAKE) --no-print-directory all
-	@python3 tests/mbt/run.py --scenarios $(SCENARIOS) --seed $(MBT_SEED) --ops all --strict
+	@python3 tests/mbt/run.py --scenarios $(SCENARIOS) --seed $(MBT_SEED) --ops all --strict --progress
 
 demo: deps
 	@$(MAKE) --no-print-directory all

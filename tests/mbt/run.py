@@ -34,6 +34,7 @@ lands only as closely as the machine's timing allows.
 import argparse
 import os
 import random
+import signal
 import sys
 import time
 import traceback
@@ -449,6 +450,7 @@ def main():
                     help="batches per PostgreSQL cluster and simulator")
     ap.add_argument("--strict", action="store_true",
                     help="a conflict left unrecorded by a cycle cut short fails the scenario")
+    ap.add_argument("--progress", action="store_true", help="a line after every batch")
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
     if not os.path.exists(W.H.BIN):
@@ -459,9 +461,13 @@ def main():
     tot = dict.fromkeys(keys + ("scenarios", "failed"), 0)
     t0 = time.time()
     world, nb = None, 0
+    stop = []
+    # SIGINT/SIGTERM: finish the batch under way, then print the figures
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
         s = a.seed
-        while s < a.seed + a.scenarios:
+        while s < a.seed + a.scenarios and not stop:
             n = min(W.BATCH, a.seed + a.scenarios - s)
             if world is None or nb % a.batches_per_world == 0:
                 if world:
@@ -493,12 +499,15 @@ def main():
                 print("  replay: python3 tests/mbt/run.py --seed %d --scenarios %d --ops %s%s -v"
                       % (s, n, a.ops, " --small" if a.small else ""), flush=True)
             s += n
+            if a.progress:
+                print("mbt: %d scenarios, %d failed so far (%.0f s)" % (tot["scenarios"], tot["failed"],
+                                                                     time.time() - t0), flush=True)
     finally:
         if world:
             world.close()
     print("mbt: seeds %d..%d, %d scenarios in %.0f s: %d converged, %d duplicates, %d lost edits, "
           "%d conflicts (%d logged, %d unrecorded after a cut cycle), %d daemon crashes"
-          % (a.seed, a.seed + a.scenarios - 1, tot["scenarios"], time.time() - t0, tot["converged"],
+          % (a.seed, a.seed + tot["scenarios"] - 1, tot["scenarios"], time.time() - t0, tot["converged"],
              tot["duplicates"], tot["lost"], tot["conflicts"], tot["conflicts_logged"],
              tot["conflicts_cut"], tot["crash"]))
     print("mbt: %d passed, %d failed" % (tot["scenarios"] - tot["failed"], tot["failed"]))
