@@ -234,7 +234,7 @@ class Scenario:
             # the last valid value is the ticket's due date
             v = self.fresh("due_date", it.f["due_date"].r)
             copy = W.DUE_RE.sub("**Due date:** %s" % (v or "none"), body[k:], count=1)
-            self.remote_patch(it, {"body": body.rstrip() + "\n\nNotes after the block.\n\n" + copy})
+            self.remote_patch(it, {"body": body.rstrip() + "\n\n" + copy})
             it.edit_remote("due_date", v)
         else:
             return
@@ -277,7 +277,7 @@ class Scenario:
         for repo, issue in tickets:
             if repo not in mine:
                 continue
-            for t in W.tokens_of(issue):
+            for t in set(W.tokens_of(issue)):
                 tokens[t] = tokens.get(t, 0) + 1
             if W.item_of(issue) is not None and (issue.get("body") or "").count(W.BEGIN) != 1:
                 self.problems.append(("block", "%s#%d holds %d closeloop blocks" % (
@@ -496,8 +496,9 @@ def main():
                     print("  %s: %s" % (kind, text))
                 if not a.v:
                     print("  trace:\n    " + "\n    ".join(sc.trace[-40:]))
-                print("  replay: python3 tests/mbt/run.py --seed %d --scenarios %d --ops %s%s -v"
-                      % (s, n, a.ops, " --small" if a.small else ""), flush=True)
+                print("  replay: python3 tests/mbt/run.py --seed %d --scenarios %d --ops %s%s%s -v"
+                      % (s, n, a.ops, " --small" if a.small else "", " --strict" if a.strict else ""),
+                      flush=True)
             s += n
             if a.progress:
                 print("mbt: %d scenarios, %d failed so far (%.0f s)" % (tot["scenarios"], tot["failed"],

@@ -152,13 +152,10 @@ class World:
 
     # ---- readings ---------------------------------------------------------
     def ledger(self):
-        rows = self.q("SELECT %s FROM action_item ORDER BY id" % COLS)
-        out = {}
-        for r in rows:
-            v = [None if x == "" else x for x in r]
-            out[int(v[0])] = dict(zip(("title", "description", "state", "priority", "type",
-                                       "owner", "due_date"), v[1:]))
-        return out
+        rows = json.loads(self.q("SELECT coalesce(jsonb_agg(t ORDER BY id), '[]') FROM (SELECT %s "
+                                 "FROM action_item) t" % COLS.replace("due_date::text", "due_date::text AS due_date"))[0][0])
+        return {int(r["id"]): {k: r[k] for k in ("title", "description", "state", "priority", "type",
+                                                 "owner", "due_date")} for r in rows}
 
     def tickets(self):
         """Every live issue in every repository, with the item id its block
