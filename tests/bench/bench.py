@@ -34,7 +34,9 @@ Before the sync, `closeloop import DIR` of BENCH_IMPORT_FILES (default
 10000; 0 skips it) small postmortem files into an empty ledger is timed.
 
 Then the same number of items in Jira Cloud (tests/bench/bench_jira.py;
-BENCH_JIRA=0 skips it, BENCH_JIRA_PROJECTS sets the projects, default 10).
+BENCH_JIRA=0 skips it, BENCH_JIRA_PROJECTS sets the projects, default 10),
+and in ServiceNow as Problem records (tests/bench/bench_servicenow.py;
+BENCH_SN=0 skips it, BENCH_SN_GROUPS sets the assignment groups, default 10).
 
 Environment knobs: BENCH_ITEMS (default 10000), BENCH_REPOS (default 20),
 BENCH_PGPORT, BENCH_PG_LOG (set: PostgreSQL logs every statement with
@@ -52,6 +54,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness as H  # noqa: E402
 import bench_jira  # noqa: E402
+import bench_servicenow  # noqa: E402
 
 ITEMS = int(os.environ.get("BENCH_ITEMS", "10000"))
 REPOS = int(os.environ.get("BENCH_REPOS", "20"))
@@ -407,6 +410,9 @@ def main():
         if os.environ.get("BENCH_JIRA", "1") != "0":
             bench_jira.run(cluster, wd, ITEMS, gen_postmortems, run_daemon, cluster_cpu, proc_cpu,
                            postmaster_pid, wait_autovacuum)
+        if os.environ.get("BENCH_SN", "1") != "0":
+            bench_servicenow.run(cluster, wd, ITEMS, gen_postmortems, run_daemon, cluster_cpu,
+                                 proc_cpu, postmaster_pid, wait_autovacuum)
     finally:
         sim.stop()
         cluster.stop()

@@ -440,6 +440,9 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["users"] and method == "POST":
                 STATE.users.add((self.body() or {}).get("sys_id", ""))
                 return self.send_json(201, {"ok": True})
+            if parts == ["requests", "reset"] and method == "POST":
+                STATE.requests = {k: 0 for k in STATE.requests}
+                return self.send_json(200, STATE.requests)
             if parts == ["requests"] and method == "GET":
                 return self.send_json(200, STATE.requests)
             if parts == ["records"] and method == "GET":
