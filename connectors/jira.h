@@ -21,8 +21,9 @@
  *
  * Every operation is one struct jira_req that walks steps (enum jira_step),
  * each one HTTP request:
- *   list:          NEWEST [-> SEARCH (page after page: nextPageToken, or a
- *                  new query from the minute of the newest issue seen)]
+ *   list:          NEWEST [-> SEARCH (page after page: a new query from the
+ *                  minute of the newest issue seen, or, when a whole page
+ *                  shares one minute, that minute by id)]
  *   fetch:         READ
  *   create:        CREATE -> READ [-> TRANS_GET -> TRANS_POST -> READ]
  *   update:        [EDIT ->] READ [-> TRANS_GET -> TRANS_POST -> READ]
@@ -103,7 +104,8 @@ struct jira_req {
 	 * the ids already delivered at or after floor_ms (de-duplication
 	 * when a new query starts from the newest minute seen) */
 	int64_t floor_ms;
-	char *page_token;
+	bool minute_mode;              /* walking floor_ms's minute by id */
+	long long last_id;             /* minute_mode: the highest id seen */
 	char *etag;                    /* the earlier listing's validator */
 	char *validator;               /* this listing's (page.etag) */
 	char **seen_id;

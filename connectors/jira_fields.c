@@ -575,3 +575,17 @@ char *jira_jql_newest_changed(const char *project, int64_t since_ms)
 	free(asc);
 	return desc;
 }
+
+char *jira_jql_minute(const char *project, int64_t minute_ms, long long after_id)
+{
+	char from[32], to[32];
+	struct tm tm;
+	time_t t = (time_t)(minute_ms / 1000);
+	gmtime_r(&t, &tm);
+	strftime(from, sizeof(from), "%Y/%m/%d %H:%M", &tm);
+	t += 60;
+	gmtime_r(&t, &tm);
+	strftime(to, sizeof(to), "%Y/%m/%d %H:%M", &tm);
+	return xasprintf("project = %s AND updated >= \"%s\" AND updated < \"%s\" AND id > %lld "
+	                 "ORDER BY id ASC", project, from, to, after_id);
+}

@@ -116,6 +116,11 @@ char *jira_mention(const char *account_id, const char *name);
 char *jira_jql_changed(const char *project, int64_t since_ms);
 /* JQL of the create-token lookup: `project = KEY AND labels = "closeloop-<token>"`. */
 char *jira_jql_token(const char *project, const char *token);
+/* The issues updated within the minute starting at minute_ms with an id
+ * above after_id, by id: `project = KEY AND updated >= "M" AND updated <
+ * "M+1" AND id > N ORDER BY id ASC` (a keyset that an edit cannot shift).
+ * Heap. */
+char *jira_jql_minute(const char *project, int64_t minute_ms, long long after_id);
 /* The same window newest first (ORDER BY updated DESC).  Heap. */
 char *jira_jql_newest_changed(const char *project, int64_t since_ms);
 /* JQL of the project's newest issue: `project = KEY ORDER BY created DESC`. */

@@ -38,7 +38,6 @@ static void req_free(struct jira_req *r)
 	free(r->url);
 	free(r->body);
 	free(r->target);
-	free(r->page_token);
 	free(r->etag);
 	free(r->validator);
 	for (size_t i = 0; i < r->n_seen; i++)

@@ -232,21 +232,38 @@ static int page_items(struct jira_req *r, struct json_object *arr, struct conn_r
 	return 0;
 }
 
-/* One page of a listing.  The next page is asked for by nextPageToken
- * while the page stays within the window's first minute; once it reaches
- * a later minute, a new query starts from that minute (keyset on
- * `updated`), so an issue edited meanwhile cannot shift another past the
- * page boundary; issues seen at or after the new start are not repeated. */
+/* The highest numeric id among the issues of arr (at least floor). */
+static long long max_id_of(struct json_object *arr, long long floor)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		const char *id = obj_str(json_object_array_get_idx(arr, i), "id");
+		long long v = id ? strtoll(id, NULL, 10) : 0;
+		if (v > floor)
+			floor = v;
+	}
+	return floor;
+}
+
+/* One page of a listing.  Pages are keysets, never offsets, so an issue
+ * edited while the listing is under way (it moves to the end) cannot
+ * shift another past a page boundary:
+ *   - ordered by updated from the minute floor_ms; when a page reaches a
+ *     later minute, the next query starts from that minute;
+ *   - when a whole page shares the minute floor_ms (over 100 issues updated
+ *     in one minute; JQL has no seconds), that minute is walked by id
+ *     (id > the highest seen), then the listing goes on from the next one.
+ * Issues already delivered with the same update time are not repeated.
+ * nextPageToken is not used: it pages by position. */
 static void list_answer(struct jira_req *r, struct json_object *o, long status, const char *what)
 {
 	struct json_object *arr = NULL, *last = NULL;
-	const char *err = NULL, *token = obj_str(o, "nextPageToken");
+	const char *err = NULL;
 	if (!json_object_object_get_ex(o, "issues", &arr) || !json_object_is_type(arr, json_type_array)) {
 		finish_bad(r, status, what, "the answer has no issues array");
 		return;
 	}
 	bool is_last = json_object_object_get_ex(o, "isLast", &last) ? json_object_get_boolean(last) :
-	               token == NULL;
+	               obj_str(o, "nextPageToken") == NULL;
 	struct conn_remote *items = NULL;
 	size_t n = 0;
 	int64_t newest = r->floor_ms;
@@ -254,33 +271,34 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 		finish_bad(r, status, what, err);
 		return;
 	}
-	int64_t minute = newest - newest % 60000;
-	bool restart = !is_last && minute > r->floor_ms;
-	if (!is_last && !restart && !token) {
-		free_items(items, n);
-		finish_bad(r, status, what, "isLast is false but there is no nextPageToken");
-		return;
-	}
 	for (size_t i = 0; i < n; i++) {
 		int64_t ms = 0;
 		if (ts_parse(items[i].updated_at, &ms) == 0)
 			seen_add(r, items[i].remote_id, ms);
 	}
-	free(r->page_token);
-	r->page_token = restart ? NULL : xstrdup(token);
-	if (restart) {
+	int64_t minute = newest - newest % 60000;
+	char *jql = NULL;
+	if (r->minute_mode && is_last) { /* the minute is done: on from the next */
+		r->minute_mode = false;
+		r->floor_ms += 60000;
+		seen_prune(r);
+		jql = jira_jql_changed(r->target, r->floor_ms);
+	} else if (r->minute_mode || (!is_last && minute <= r->floor_ms)) {
+		/* a page by update time: walk its minute by id from the start */
+		r->last_id = r->minute_mode ? max_id_of(arr, r->last_id) : 0;
+		r->minute_mode = true;
+		jql = jira_jql_minute(r->target, r->floor_ms, r->last_id);
+	} else if (!is_last) {
 		r->floor_ms = minute;
 		seen_prune(r);
+		jql = jira_jql_changed(r->target, r->floor_ms);
 	}
 	struct conn_result res = { .status = CONN_OK, .http_status = status };
-	struct conn_page page = { .items = items, .n = n, .last = is_last, .etag = r->validator };
+	struct conn_page page = { .items = items, .n = n, .last = jql == NULL, .etag = r->validator };
 	jira_req_deliver_page(r, &res, &page);
 	free_items(items, n);
-	if (is_last || !r->j)
-		return;
-	char *jql = jira_jql_changed(r->target, r->floor_ms);
-	next_step(r, JS_SEARCH, "POST", jira_search_url(r->j),
-	          json_text(jira_search_body(jql, r->page_token)));
+	if (jql && r->j)
+		next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), json_text(jira_search_body(jql, NULL)));
 	free(jql);
 }
 

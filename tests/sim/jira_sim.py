@@ -25,9 +25,9 @@ validates the answers against its schemas), and the inconvenient parts of Jira's
                                       nextPageToken; the JQL subset below
   GET|POST /rest/api/3/search         410 (removed by Atlassian, CHANGE-2046)
 
-JQL: clauses joined by AND, then an optional ORDER BY updated|created ASC|DESC:
-  project = KEY | updated >= "yyyy/MM/dd HH:mm" | labels = "text" |
-  key = KEY-N | id = N.  Anything else is a 400 with errorMessages, so the
+JQL: clauses joined by AND, then an optional ORDER BY field ASC|DESC:
+  project = KEY | updated >= "yyyy/MM/dd HH:mm" | updated < "..." |
+  labels = "text" | key = KEY-N | id = N | id > N; ORDER BY updated, created or id.  Anything else is a 400 with errorMessages, so the
 connector cannot rely on a feature the simulator fakes.  `updated` has
 minute precision (the seconds of the operand do not exist) and is read in
 the user's time zone (UTC here).
@@ -47,6 +47,9 @@ Admin API (no auth), JSON in and out:
        (stamps, the search lag and the Date header; time passing without
        waiting for it)
   GET  /_sim/stats, POST /_sim/stats/reset            API requests by kind
+  POST /_sim/edit_after_page {"id": ID, "fields": {...}, "after_pages": N}
+       once: a Jira user edits the issue right after the Nth (default 1st)
+       search page from now that is not the last
   POST /_sim/resolution_screen {"project": KEY}    transitions into a done
        status in that project show a screen with a required Resolution
        (GET .../transitions?expand=transitions.fields lists its allowedValues;
@@ -91,7 +94,11 @@ RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
 NAV_FIELDS = ["summary", "description", "status", "resolution", "priority", "labels",
               "duedate", "assignee", "issuetype", "project", "updated", "created"]
 JQL_CLAUSE = re.compile(
-    r'^\s*(project|updated|labels|key|id)\s*(=|>=)\s*("([^"]*)"|[A-Za-z0-9_\-]+)\s*$')
+    r'^\s*(project|updated|labels|key|id)\s*(=|>=|<|>)\s*("([^"]*)"|[A-Za-z0-9_\-]+)\s*$')
+# The operators the simulator takes per field (JQL has more; these are the
+# ones closeloop uses).
+JQL_OPS = {"project": ("=",), "updated": (">=", "<"), "labels": ("=",), "key": ("=",),
+           "id": ("=", ">")}
 JQL_MINUTE = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2})$")
 
 
@@ -115,8 +122,8 @@ def parse_jql(jql):
     order = None
     m = re.search(r"\s*\bORDER\s+BY\s+(\w+)(\s+(ASC|DESC))?\s*$", text, re.I)
     if m:
-        if m.group(1) not in ("updated", "created"):
-            raise ApiError(400, ["The simulator orders by updated or created only, not '%s'."
+        if m.group(1) not in ("updated", "created", "id"):
+            raise ApiError(400, ["The simulator orders by updated, created or id only, not '%s'."
                                  % m.group(1)])
         order = (m.group(1), (m.group(3) or "ASC").upper())
         text = text[:m.start()]
@@ -130,7 +137,7 @@ def parse_jql(jql):
                                  "(simulator subset: project/updated/labels/key/id)." % part])
         field, op = c.group(1), c.group(2)
         value = c.group(4) if c.group(4) is not None else c.group(3)
-        if (op == ">=") != (field == "updated"):
+        if op not in JQL_OPS[field]:
             raise ApiError(400, ["The operator '%s' is not supported by the '%s' field." % (op, field)])
         if field == "updated":
             mm = JQL_MINUTE.match(value)
@@ -139,7 +146,7 @@ def parse_jql(jql):
                                      "formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm'." % value])
             y, mo, d, h, mi = (int(x) for x in mm.groups())
             value = datetime.datetime(y, mo, d, h, mi, tzinfo=datetime.timezone.utc).timestamp()
-        clauses.append((field, value))
+        clauses.append((field, op, int(value) if field == "id" else value))
     return clauses, order
 
 
@@ -159,7 +166,8 @@ class State:
         self.requests = []
         self.comment_id = 10000
         self.clock_offset = 0.0
-        self.stats = {}  # /_sim/clock: Jira's time runs ahead of the host's
+        self.stats = {}
+        self.edit_after_page = None  # /_sim/edit_after_page  # /_sim/clock: Jira's time runs ahead of the host's
 
     def now(self):
         """Jira's clock (epoch seconds): stamps, the search lag, Date."""
@@ -514,7 +522,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, ["Unbounded JQL queries are not allowed here. Please add a search "
                                  "restriction to your query."])
         clauses, order = parse_jql(jql)
-        if not any(f in ("project", "key", "id", "labels") for f, _ in clauses):
+        if not any(f in ("project", "key", "id", "labels") for f, _op, _v in clauses):
             raise ApiError(400, ["Unbounded JQL queries are not allowed here."])
         want = q.get("fields") or ["id"]
         limit = max(1, min(int(q.get("maxResults") or 50), 5000))
@@ -530,27 +538,36 @@ class Handler(BaseHTTPRequestHandler):
             if f is None or not all(self.match(issue, f, c) for c in clauses):
                 continue
             by = order[0] if order else "updated"
-            hits.append((f[by], int(issue["id"]), issue, f))
+            hits.append((int(issue["id"]) if by == "id" else f[by], int(issue["id"]), issue, f))
         hits.sort(key=lambda h: h[:2], reverse=(order is not None and order[1] == "DESC"))
         page = hits[start:start + limit]
         out = {"issues": [r.issue(i, f, [w for w in want if w != "id"]) for _, _, i, f in page],
                "isLast": start + limit >= len(hits)}
         if not out["isLast"]:
             out["nextPageToken"] = base64.b64encode(("p:%d" % (start + limit)).encode()).decode()
+            edit = st.edit_after_page
+            if edit:
+                edit["after_pages"] = int(edit.get("after_pages", 1)) - 1
+            if edit and edit["after_pages"] <= 0:  # a Jira user edits between pages
+                st.edit_after_page = None
+                issue = st.resolve(str(edit["id"]))
+                st.apply(issue, edit.get("fields") or {})
+                st.snapshot(issue)
         return out
 
     @staticmethod
     def match(issue, f, clause):
-        field, value = clause
+        field, op, value = clause
         if field == "project":
             return issue["project"] == value
         if field == "updated":
-            return f["updated"] >= value
+            # the operand is a whole minute: 12:34:56 is >= "12:34" and < "12:35"
+            return f["updated"] >= value if op == ">=" else f["updated"] < value
         if field == "labels":
             return value in f["labels"]
         if field == "key":
             return issue["key"] == value
-        return issue["id"] == value
+        return int(issue["id"]) > value if op == ">" else int(issue["id"]) == value
 
     def admin(self, method, path, data):
         st = self.state
@@ -561,6 +578,9 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {}
         if path == "/_sim/refuse" and method == "POST":
             st.refused.add((data["project"], data["to"]))
+            return 200, {}
+        if path == "/_sim/edit_after_page" and method == "POST":
+            st.edit_after_page = data
             return 200, {}
         if path == "/_sim/clock" and method == "POST":
             st.clock_offset += float(data.get("advance_s", 0))

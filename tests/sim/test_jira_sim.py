@@ -239,7 +239,7 @@ class JiraSimTest(unittest.TestCase):
 
     def test_jql_outside_subset_and_removed_search(self):
         for jql in ('project = OPS OR project = PLAT', 'text ~ "alert"', 'updated >= "2000/01/01 00:00"',
-                    'project = OPS ORDER BY priority ASC'):
+                    'project = OPS ORDER BY priority ASC', 'project = OPS AND updated > "2000/01/01 00:00"'):
             st, out, _ = self.search(jql)
             self.assertEqual(st, 400, jql)
             self.assertTrue(out["errorMessages"], jql)
@@ -303,6 +303,12 @@ class JiraSimTest(unittest.TestCase):
                                                    "closeloop-0f8b6c1e-8a44-4b55-9e0c-3d2f1a7b9c10",
                                                    "postmortem-PM2026-004", "sre"])
         self.assertEqual(got["fields"]["status"]["statusCategory"]["key"], "done")
+        st, out_, _ = self.call("POST", "/rest/api/3/search/jql", body("search-minute"),
+                                spec_path="/rest/api/3/search/jql")
+        self.assertEqual(st, 200, out_)
+        self.assertEqual([x["id"] for x in out_["issues"]], [])  # ids above 10042 in that minute
+        validate(op_schemas("POST", "/rest/api/3/issue/{issueIdOrKey}/transitions", 200)[0],
+                 body("transition-resolution"), "request transition-resolution")
         for name in ("search", "search-next"):
             b = body(name)
             validate(op_schemas("POST", "/rest/api/3/search/jql", 200)[0], b, "request " + name)

@@ -458,6 +458,16 @@ static void test_request_bodies(void **state)
 	assert_int_equal(json_object_get_int(path(b, "maxResults")), 100);
 	assert_null(path(b, "nextPageToken"));
 	dump_request("search", b);
+	jql = jira_jql_newest_changed("OPS", 1764620142000);
+	assert_string_equal(jql, "project = OPS AND updated >= \"2025/12/01 20:15\" ORDER BY updated DESC");
+	free(jql);
+	jql = jira_jql_minute("OPS", 1764620100000, 10042);
+	assert_string_equal(jql, "project = OPS AND updated >= \"2025/12/01 20:15\" AND updated < "
+	                    "\"2025/12/01 20:16\" AND id > 10042 ORDER BY id ASC");
+	b = jira_search_body(jql, NULL);
+	free(jql);
+	dump_request("search-minute", b);
+	dump_request("transition-resolution", jira_transition_body_res("31", "Won't Do"));
 	b = jira_search_body("project = OPS", "cDox");
 	assert_string_equal(str_at(b, "nextPageToken"), "cDox");
 	dump_request("search-next", b);
