@@ -333,6 +333,15 @@ struct connector {
 	 * `overlap` seconds.  false (the default) = the listing may lag or its
 	 * order is not documented: the configured `overlap` applies too. */
 	bool list_consistent;
+	/* How long after a write request was sent the tracker may still apply
+	 * it (its documented processing limit), in ms; 0 = not documented.
+	 * With list_consistent, reconcile uses it to prove that a create left
+	 * 'creating' never reached the tracker (docs/reconcile.md "No
+	 * duplicates"), so it goes out without waiting create_min_age.
+	 * GitHub: 10 s ("If GitHub takes more than 10 seconds to process an
+	 * API request, GitHub will terminate the request", REST API docs,
+	 * "Troubleshooting": timeouts). */
+	int64_t write_land_ms;
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;

@@ -690,6 +690,7 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	 * after a later-stamped one (already listed) carries an earlier
 	 * second.  5 s covers that race with a wide margin. */
 	g->base.list_consistent = true;
+	g->base.write_land_ms = 10000; /* connector.h */
 	g->base.list_settle_ms = 5000;
 	g->base.http = http;
 	g->base_url = xstrdup(opt->base_url);

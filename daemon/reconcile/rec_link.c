@@ -916,12 +916,51 @@ static void op_apply(struct rec_op *op)
  * is sent again only create_min_age after its intent, and only when the
  * tracker's token search (find_by_token, where the connector has it) does
  * not find it either. */
+/* Proof that the create of a 'creating' link never reached the tracker:
+ * the tracker's listing is consistent (connector.list_consistent), this
+ * cycle's listing went back to the oldest intent, did not fail and did not
+ * show the token, and it started after the last moment a request for it
+ * could still land -- the latest of the intent, the link's last write (an
+ * unknown answer is noted there) and the taking of the lock (no earlier
+ * holder sends after that), plus the tracker's processing limit
+ * (connector.write_land_ms) and its settle margin.  A create that may have
+ * reached the tracker is never proven absent this way. */
+static bool op_absence_proven(const struct rec_op *op)
+{
+	const struct rec_target *t = op->t;
+	const struct connector *c = t->lc->conn;
+	if (!c->list_consistent || c->write_land_ms <= 0 || !t->list_recovery || t->list_failed ||
+	    t->list_not_modified || t->has_min_fail || !op->row.has_intent)
+		return false;
+	int64_t last = op->row.intent_ms;
+	if (op->row.touched_ms > last)
+		last = op->row.touched_ms;
+	if (t->lc->lock_at_ms > last)
+		last = t->lc->lock_at_ms;
+	return t->list_start_ms >= last + c->write_land_ms + c->list_settle_ms;
+}
+
 static void op_recover(struct rec_op *op)
 {
 	const struct rec_engine_view *e = op_engine(op);
 	const struct rec_link_ctx *lc = op->t->lc;
 	struct connector *c = lc->conn;
 	int64_t age = op->row.has_intent ? ts_now_ms() - op->row.intent_ms : INT64_MAX;
+	if (op_absence_proven(op)) {
+		op_log(LOG_LVL_INFO, op, "create intent %lld s old, never reached the tracker (a "
+		       "consistent listing after it does not show its token): sent now",
+		       (long long)(age / 1000));
+		if (e->dry_run) {
+			FILE *f = e->plan_out ? e->plan_out : stdout;
+			fprintf(f, "create  %s  item %lld \"%s\"  (again: proven never created)\n",
+			        op->t->target, op->row.item_id,
+			        op->row.ledger.v[ITEM_F_TITLE] ? op->row.ledger.v[ITEM_F_TITLE] : "");
+			op_finish(op);
+			return;
+		}
+		op_call(op, REC_CALL_CREATE);
+		return;
+	}
 	if (age < lc->create_min_age_ms) {
 		op->t->recover_waiting++;
 		op_log(LOG_LVL_DEBUG, op, "create intent %lld s old: not sent "

@@ -72,6 +72,7 @@ struct rec_row {
 	struct rec_refusals refused; /* fields the tracker refused (sql/005) */
 	bool has_intent;
 	int64_t intent_ms;          /* external_link.intent_at */
+	int64_t touched_ms;         /* external_link.updated_at: its last write */
 	/* push pass only: an external reference to this target, if any */
 	long long ref_id;
 	char *ref_remote_id, *ref_key, *ref_state;
@@ -114,6 +115,10 @@ struct rec_link_ctx {
 	/* true while the ledger session that holds the connector's lock is up:
 	 * no tracker write starts otherwise (rec_ledger_lost) */
 	bool (*locked)(void *owner);
+	/* when this daemon took the connector's lock (ms since the epoch): no
+	 * earlier holder can send a write after it (a crashed one is dead; one
+	 * that lost its session cancels its requests) */
+	int64_t lock_at_ms;
 };
 
 static inline int rec_lc_query(const struct rec_link_ctx *lc, const char *sql, int n,
@@ -204,6 +209,8 @@ struct rec_target {
 	bool has_min_intent;
 	int64_t min_intent_ms;
 	/* listing */
+	int64_t list_start_ms;      /* when list_changed was called */
+	bool list_recovery;         /* it went back to the oldest create intent */
 	bool list_done, list_failed, list_not_modified, have_first_page;
 	char *first_etag;
 	char *list_error;
@@ -306,6 +313,7 @@ struct rec_conn {
 	 * with it). */
 	bool lock_held;
 	uint64_t lock_session;
+	int64_t lock_at_ms;           /* when it was taken */
 };
 
 struct rec_cycle {

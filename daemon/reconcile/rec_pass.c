@@ -267,6 +267,8 @@ static void on_cursor(struct db *db, const PGresult *res, const char *err, void 
 	}
 	if (since < 0)
 		since = 0;
+	t->list_recovery = t->n_creating > 0;
+	t->list_start_ms = ts_now_ms();
 	rec_cycle_enter(cy, CYC_LISTING);
 	int rc = c->ops->list_changed(c, t->target, since, etag, on_list, cy);
 	if (rc < 0) {

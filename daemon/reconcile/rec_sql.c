@@ -51,8 +51,10 @@ const char REC_SQL_CURSOR[] =
 	" i.id, i.version, floor(extract(epoch FROM i.updated_at) * 1000)::bigint," \
 	" i.title, i.description, i.state, i.priority, i.type, i.owner," \
 	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text," \
-	" floor(extract(epoch FROM l.intent_at) * 1000)::bigint"
-enum { COL_REFUSED = 23, COL_INTENT = 24, COL_REF = 25, N_COLS = 25, N_COLS_REF = 29 };
+	" floor(extract(epoch FROM l.intent_at) * 1000)::bigint," \
+	" floor(extract(epoch FROM l.updated_at) * 1000)::bigint"
+enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_REF = 26, N_COLS = 26,
+       N_COLS_REF = 30 };
 
 const char REC_SQL_PAGE[] =
 	"SELECT " LINK_COLS
@@ -332,6 +334,9 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	if ((rc = col_ll(res, r, COL_INTENT, &ms)) < 0)
 		goto out;
 	out->intent_ms = ms;
+	if ((rc = col_ll(res, r, COL_TOUCHED, &ms)) < 0)
+		goto out;
+	out->touched_ms = ms;
 	if (PQnfields(res) >= N_COLS_REF) {
 		if ((rc = col_ll(res, r, COL_REF, &out->ref_id)) < 0)
 			goto out;

@@ -133,6 +133,8 @@ static void on_lock(struct db *db, const PGresult *res, const char *err, void *a
 	cy->rc->lock_lost_logged = false;
 	cy->rc->lock_held = true;
 	cy->rc->lock_session = db_get_stats(cy->e->db)->reconnects; /* the session it ran on */
+	cy->rc->lock_at_ms = ts_now_ms();
+	cy->lc.lock_at_ms = cy->rc->lock_at_ms;
 	rec_cycle_enter(cy, CYC_IDMAP);
 }
 
@@ -265,6 +267,7 @@ void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next)
 	case CYC_LOCK: {
 		const char *p[] = { cy->name };
 		if (lock_session_ok(cy->rc)) {
+			cy->lc.lock_at_ms = cy->rc->lock_at_ms;
 			rec_cycle_enter(cy, CYC_IDMAP); /* held since this session began */
 			break;
 		}
