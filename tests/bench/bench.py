@@ -403,7 +403,8 @@ def main():
         for r in RELAXED:
             print("  - " + r)
         n = ITEMS
-        print("Paced first sync under GitHub's real limits (COMPUTED from the documented limits, not run):")
+        print("Paced first sync under GitHub's real limits (COMPUTED from the documented limits; a run at"
+              " 1,000 items: tests/bench/paced_first_sync.py):")
         print("  %d creates, one at a time, >= %.0f s apart, <= %d per minute, <= %d per hour: %s"
               % (n, GITHUB_WRITE_SPACING_S, GITHUB_CREATES_PER_MIN, GITHUB_CREATES_PER_HOUR,
                  fmt_h(paced_first_sync_s(n))))
