@@ -99,6 +99,8 @@ unit: $(UNIT_BIN)
 
 integration: $(B)/closeloop $(B)/tests/test_jira
 	@python3 tests/sim/test_github_sim.py
+	@sh tests/sim/recorded/install.sh build/sim-recorded
+	@python3 tests/sim/test_github_recorded.py build/sim-recorded/node_modules
 	@JIRA_TEST_BIN="$(CURDIR)/$(B)/tests/test_jira" python3 tests/sim/test_jira_sim.py
 	@python3 tests/sim/test_servicenow_sim.py
 	@CLOSELOOP_BIN="$(CURDIR)/$(B)/closeloop" python3 tests/integration/run.py

@@ -99,6 +99,12 @@ struct conn_remote {
 	                      update, e.g. GitHub labels/assignees closeloop does
 	                      not manage, so an update keeps them; may be NULL */
 	struct item_fields fields; /* canonical values; OWNER = tracker identity */
+	unsigned unread_mask;      /* ITEM_FIELD_BIT of fields the ticket does not
+	                              say (GitHub: no body block, or a due date
+	                              that is not a date): not a remote change */
+	unsigned repair_mask;      /* fields whose representation on the ticket
+	                              must be rewritten even though the value is
+	                              unchanged (a copied or broken body block) */
 };
 
 void conn_remote_init(struct conn_remote *r);

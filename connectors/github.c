@@ -188,9 +188,17 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 	} else {
 		struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
 		char *why = NULL;
-		/* a partial write: GitHub drops an assignee it cannot assign
-		 * without an error (the other fields of the PATCH are applied) */
-		if (r->kind == GH_UPDATE && r->want_owner &&
+		/* a partial write: GitHub refused the assignee (422) and the
+		 * request went again without it; or (GitHub Enterprise before
+		 * the 422) dropped it without an error */
+		if (r->owner_refused) {
+			why = xasprintf("GitHub refused to assign %s in %s (HTTP 422, Issue.assignees "
+			                "invalid: only people with access to the repository can be "
+			                "assignees); the rest was written without the assignee",
+			                r->owner_refused, r->repo);
+			res.refused_mask = ITEM_FIELD_BIT(ITEM_F_OWNER);
+			res.refused_reason[ITEM_F_OWNER] = why;
+		} else if (r->kind == GH_UPDATE && r->want_owner &&
 		    !(rem.fields.v[ITEM_F_OWNER] && strcasecmp(rem.fields.v[ITEM_F_OWNER], r->want_owner) == 0)) {
 			why = xasprintf("GitHub did not assign %s in %s (only people with access to the "
 			                "repository can be assignees; GitHub drops others without an error)",
@@ -473,6 +481,22 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 	}
 	if (r->kind == GH_LABEL && st == 404 && gh_label_absent(r, resp))
 		return;
+	if (st == 422 && (r->kind == GH_CREATE || r->kind == GH_UPDATE) && !r->owner_refused &&
+	    gh_assignee_refusal(resp->body, &r->body, &r->owner_refused) == 0) {
+		/* one login GitHub cannot assign refuses the whole write: send
+		 * the rest again without it, report the owner as refused */
+		log_conn(LOG_LVL_WARN, r->g->base.name, "%s: GitHub cannot assign %s; "
+		         "sending it again without the assignee", what, r->owner_refused);
+		r->attempt = 0;
+		int rc = gh_req_submit(r);
+		if (rc < 0) {
+			msg = xasprintf("%s: could not send it again without the assignee: %s", what,
+			                strerror(-rc));
+			gh_req_fail_final(r, CONN_ERROR, st, 0, msg);
+			free(msg);
+		}
+		return;
+	}
 	if (st == 301 || st == 302 || st == 307 || st == 308) {
 		cs = CONN_MOVED;
 		const char *loc = http_response_header(resp, "location");
@@ -539,6 +563,19 @@ static int gh_fetch(struct connector *c, const char *target, const struct conn_r
 	return gh_req_start(r);
 }
 
+/* A value GitHub cannot take: the request is never sent, it fails
+ * CONN_INVALID (on the next loop turn) saying which value and what to do;
+ * one oversized item is an error on its own link, never a stop. */
+static void fail_not_sent(struct gh_req *r, char *why)
+{
+	char *what = gh_req_what(r, r->g->base_url);
+	char *msg = xasprintf("%s: not sent: %s", what, why);
+	gh_req_fail_later(r, CONN_INVALID, msg);
+	free(msg);
+	free(what);
+	free(why);
+}
+
 static int gh_create(struct connector *c, const char *target, const struct item_fields *want,
                      const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
 {
@@ -550,6 +587,11 @@ static int gh_create(struct connector *c, const char *target, const struct item_
 	char *url = xasprintf("%s/repos/%s/issues", g->base_url, target);
 	struct gh_req *r = gh_req_new(g, GH_CREATE, "POST", url, target, arg);
 	r->item_cb = cb;
+	char *why = gh_value_too_long(want, ~0u, ctx, NULL);
+	if (why) {
+		fail_not_sent(r, why);
+		return 0;
+	}
 	r->body = gh_create_json(want, ctx);
 	/* an issue is always created open: close it right after if needed */
 	if (item_state_closed(want->v[ITEM_F_STATE]))
@@ -568,8 +610,15 @@ static int gh_update(struct connector *c, const char *target, const struct conn_
 	if (!gh_repo_valid(target) || !cb || !ref || !want || gh_key_number(ref->key, &number) < 0)
 		return -EINVAL;
 	const char *token = ctx && ctx->token ? ctx->token : ref->token;
-	char *json = gh_update_json(want, mask, ctx, token, ref->extra);
 	char *url = xasprintf("%s/repos/%s/issues/%ld", g->base_url, target, number);
+	char *why = gh_value_too_long(want, mask, ctx, token);
+	if (why) {
+		struct gh_req *r = gh_req_new(g, GH_UPDATE, "PATCH", url, target, arg);
+		r->item_cb = cb;
+		fail_not_sent(r, why);
+		return 0;
+	}
+	char *json = gh_update_json(want, mask, ctx, token, ref->extra);
 	/* nothing GitHub stores changed: answer with the issue as it is */
 	struct gh_req *r = gh_req_new(g, json ? GH_UPDATE : GH_FETCH, json ? "PATCH" : "GET",
 	                           url, target, arg);

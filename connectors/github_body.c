@@ -77,30 +77,41 @@ static char *marker_attr(const char *p, const char *end, const char *key)
 	return NULL;
 }
 
-/* The due date in the block text [p, end): see github_body.h. */
-static char *block_due_date(const char *p, const char *end)
+/* The due date in the block text [p, end) (see github_body.h): 1 when the
+ * block says one, with *out the date or NULL for "none"; 0 when it does
+ * not say (no due-date line, or a number that is not a calendar date such
+ * as 2027-02-30): the ticket then says nothing about the due date. */
+static int block_due(const char *p, const char *end, char **out)
 {
 	char *block = xstrndup(p, (size_t)(end - p));
-	char *out = NULL;
+	int said = 0;
+	*out = NULL;
 	const char *hit = istrstr(block, "due date");
 	if (hit) {
 		const char *q = hit + strlen("due date");
 		const char *eol = strchr(q, '\n');
 		if (!eol)
 			eol = q + strlen(q);
-		for (; q + 10 <= eol; q++) {
+		for (; q < eol; q++) {
+			if (strncasecmp(q, "none", 4) == 0 && (q + 4 == eol || !isalnum((unsigned char)q[4]))) {
+				said = 1;
+				break;
+			}
 			if (isdigit((unsigned char)q[0])) {
-				char cand[11];
-				memcpy(cand, q, 10);
-				cand[10] = '\0';
-				if (date_valid(cand) && (q + 10 == eol || !isdigit((unsigned char)q[10])))
-					out = xstrdup(cand);
+				char cand[11] = { 0 };
+				if (q + 10 <= eol) {
+					memcpy(cand, q, 10);
+					if (date_valid(cand) && (q + 10 == eol || !isdigit((unsigned char)q[10]))) {
+						*out = xstrdup(cand);
+						said = 1;
+					}
+				}
 				break; /* the first number decides */
 			}
 		}
 	}
 	free(block);
-	return out;
+	return said;
 }
 
 /* Join two trimmed parts of a description with a blank line. */
@@ -117,6 +128,82 @@ static char *join_desc(const char *before, const char *after)
 	return d;
 }
 
+/* A line closeloop writes inside its block (gh_body_render). */
+static bool block_line(const char *l, const char *eol)
+{
+	while (l < eol && isspace((unsigned char)*l))
+		l++;
+	size_t n = (size_t)(eol - l);
+	char *line = xstrndup(l, n);
+	bool yes = n == 0 || strncmp(line, "---", 3) == 0 || strncmp(line, "**Postmortem:**", 15) == 0 ||
+	           istrstr(line, "due date") != NULL || strncmp(line, "_Managed by closeloop", 21) == 0;
+	free(line);
+	return yes;
+}
+
+/* Where a block whose end marker was deleted stops: after its own lines
+ * (block_line), at the first other line or the next begin marker, so that
+ * the text a person wrote after it stays theirs. */
+static const char *block_stop_without_end(const char *p)
+{
+	const char *eol = strchr(p, '\n'); /* the rest of the begin marker's line */
+	if (!eol)
+		return p + strlen(p);
+	p = eol + 1;
+	while (*p && strncmp(p, GH_BLOCK_BEGIN, strlen(GH_BLOCK_BEGIN)) != 0) {
+		eol = strchr(p, '\n');
+		if (!eol)
+			eol = p + strlen(p);
+		if (!block_line(p, eol))
+			break;
+		p = *eol ? eol + 1 : eol;
+	}
+	return p;
+}
+
+/* One block starting at begin (its marker): reads the marker's attributes
+ * into out when it is the first, its due date into *due and *said; returns
+ * where the text after it starts. */
+static const char *parse_block(const char *begin, struct gh_body_parsed *out,
+                               char **due, int *said)
+{
+	const char *attrs = begin + strlen(GH_BLOCK_BEGIN);
+	const char *mend = strstr(attrs, "-->");
+	const char *marker_end = mend ? mend : attrs + strlen(attrs);
+	if (!out->has_block) {
+		out->has_block = true;
+		out->token = marker_attr(attrs, marker_end, "token");
+		char *item = marker_attr(attrs, marker_end, "item");
+		if (item) {
+			char *e = NULL;
+			errno = 0;
+			long long v = strtoll(item, &e, 10);
+			if (errno == 0 && e && *e == '\0' && v > 0)
+				out->item_id = v;
+			free(item);
+		}
+	} else {
+		out->block_repair = true; /* a copy: one block is kept */
+	}
+	const char *bend = strstr(marker_end, GH_BLOCK_END);
+	const char *next = strstr(marker_end, GH_BLOCK_BEGIN);
+	const char *stop, *after;
+	if (bend && (!next || bend < next)) {
+		stop = bend;
+		after = bend + strlen(GH_BLOCK_END);
+	} else { /* the end marker was deleted */
+		stop = after = block_stop_without_end(marker_end);
+		out->block_repair = true;
+	}
+	char *d = NULL;
+	if (block_due(marker_end, stop, &d)) { /* the last block that says wins */
+		free(*due);
+		*due = d;
+		*said = 1;
+	}
+	return after;
+}
+
 void gh_body_parse(const char *body, struct gh_body_parsed *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -128,32 +215,27 @@ void gh_body_parse(const char *body, struct gh_body_parsed *out)
 			*w++ = *r;
 	*w = '\0';
 
-	char *begin = strstr(text, GH_BLOCK_BEGIN);
-	if (!begin) {
-		out->description = join_desc(text, "");
-		free(text);
-		return;
+	char *desc = NULL, *due = NULL;
+	int said = 0;
+	const char *p = text, *begin;
+	/* the description is the text outside every block */
+	while ((begin = strstr(p, GH_BLOCK_BEGIN)) != NULL) {
+		char *part = xstrndup(p, (size_t)(begin - p));
+		char *joined = join_desc(desc ? desc : "", part);
+		free(desc);
+		free(part);
+		desc = joined;
+		p = parse_block(begin, out, &due, &said);
 	}
-	out->has_block = true;
-	const char *attrs = begin + strlen(GH_BLOCK_BEGIN);
-	const char *mend = strstr(attrs, "-->");
-	const char *marker_end = mend ? mend : attrs + strlen(attrs);
-	out->token = marker_attr(attrs, marker_end, "token");
-	char *item = marker_attr(attrs, marker_end, "item");
-	if (item) {
-		char *e = NULL;
-		errno = 0;
-		long long v = strtoll(item, &e, 10);
-		if (errno == 0 && e && *e == '\0' && v > 0)
-			out->item_id = v;
-		free(item);
-	}
-	/* a block whose end marker was deleted runs to the end of the body */
-	const char *bend = strstr(marker_end, GH_BLOCK_END);
-	const char *block_stop = bend ? bend : marker_end + strlen(marker_end);
-	out->due_date = block_due_date(marker_end, block_stop);
-	*begin = '\0';
-	out->description = join_desc(text, bend ? bend + strlen(GH_BLOCK_END) : "");
+	out->description = join_desc(desc ? desc : "", p);
+	free(desc);
+	out->due_date = due;
+	/* no block, or no block that says a date: the ticket says nothing
+	 * about the due date (not a change); a block that does not say it is
+	 * rewritten */
+	out->due_unread = !said;
+	if (out->has_block && !said)
+		out->block_repair = true;
 	free(text);
 }
 
@@ -383,6 +465,10 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
 	out->fields.v[ITEM_F_DESCRIPTION] = bp.description;
 	out->fields.v[ITEM_F_DUE_DATE] = bp.due_date;
 	out->token = bp.token;
+	if (bp.due_unread)
+		out->unread_mask |= ITEM_FIELD_BIT(ITEM_F_DUE_DATE);
+	if (bp.block_repair)
+		out->repair_mask |= ITEM_FIELD_BIT(ITEM_F_DUE_DATE);
 	issue_people_labels(issue, out, &in_progress);
 	item_fields_set(&out->fields, ITEM_F_STATE,
 	                gh_state_from_issue(jstr(issue, "state"), jstr(issue, "state_reason"),
@@ -481,6 +567,40 @@ static char *json_text(struct json_object *o)
 	return s;
 }
 
+/* Characters (code points) of UTF-8 text, as GitHub counts them. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+char *gh_value_too_long(const struct item_fields *want, unsigned mask,
+                        const struct conn_item_context *ctx, const char *token)
+{
+	const char *t = want->v[ITEM_F_TITLE], *d = want->v[ITEM_F_DESCRIPTION];
+	if ((mask & ITEM_FIELD_BIT(ITEM_F_TITLE)) && t && utf8_chars(t) > GH_TITLE_MAX)
+		return xasprintf("the title is too long for a GitHub issue: %zu characters, GitHub "
+		                 "takes at most %d; shorten the action item's title", utf8_chars(t),
+		                 GH_TITLE_MAX);
+	if (!(mask & (ITEM_FIELD_BIT(ITEM_F_DESCRIPTION) | ITEM_FIELD_BIT(ITEM_F_DUE_DATE))) || !d)
+		return NULL;
+	/* at most 4 bytes a character: longer than this cannot fit */
+	if (strlen(d) > 4 * (size_t)GH_BODY_MAX)
+		return xasprintf("the description is too long for a GitHub issue body: %zu bytes, "
+		                 "GitHub takes at most %d characters; shorten the action item's "
+		                 "description", strlen(d), GH_BODY_MAX);
+	char *body = gh_body_render(d, want->v[ITEM_F_DUE_DATE], ctx, token);
+	size_t n = utf8_chars(body);
+	free(body);
+	if (n <= GH_BODY_MAX)
+		return NULL;
+	return xasprintf("the description is too long for a GitHub issue body: %zu characters "
+	                 "with closeloop's block, GitHub takes at most %d; shorten the action "
+	                 "item's description", n, GH_BODY_MAX);
+}
+
 char *gh_create_json(const struct item_fields *want, const struct conn_item_context *ctx)
 {
 	struct json_object *o = json_object_new_object();
@@ -531,6 +651,48 @@ char *gh_update_json(const struct item_fields *want, unsigned mask,
 }
 
 /* ---- answers ---- */
+
+static bool names_assignees(struct json_object *err, const char **value)
+{
+	struct json_object *f = NULL, *v = NULL;
+	if (!json_object_is_type(err, json_type_object) ||
+	    !json_object_object_get_ex(err, "field", &f) || !json_object_is_type(f, json_type_string))
+		return false;
+	const char *name = json_object_get_string(f);
+	if (strcmp(name, "assignees") != 0 && strcmp(name, "assignee") != 0)
+		return false;
+	if (json_object_object_get_ex(err, "value", &v) && json_object_is_type(v, json_type_string))
+		*value = json_object_get_string(v);
+	return true;
+}
+
+int gh_assignee_refusal(const char *resp_body, char **req_body, char **login)
+{
+	struct json_object *a = resp_body ? json_tokener_parse(resp_body) : NULL;
+	struct json_object *q = *req_body ? json_tokener_parse(*req_body) : NULL;
+	struct json_object *errs = NULL, *as = NULL;
+	const char *value = NULL;
+	bool refused = false;
+	int rc = -ENOENT;
+	if (a && json_object_object_get_ex(a, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(errs) && !refused; i++)
+			refused = names_assignees(json_object_array_get_idx(errs, i), &value);
+	if (!refused || !q || !json_object_is_type(q, json_type_object) ||
+	    !json_object_object_get_ex(q, "assignees", &as) ||
+	    !json_object_is_type(as, json_type_array) || json_object_array_length(as) == 0)
+		goto out;
+	*login = xstrdup(value ? value : "?");
+	json_object_object_del(q, "assignees");
+	free(*req_body);
+	*req_body = xstrdup(json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN |
+	                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+	rc = 0;
+out:
+	json_object_put(a);
+	json_object_put(q);
+	return rc;
+}
 
 bool gh_is_rate_limited(const struct http_response *resp)
 {

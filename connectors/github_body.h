@@ -27,11 +27,18 @@
  *     first line of the block mentioning "due date" (any case, any Markdown
  *     emphasis): the first number on that line after "due date" must be a
  *     calendar date YYYY-MM-DD (text after it, like "(slipped)", is
- *     ignored); no such line, "none", or a number that is not a calendar
- *     date gives NULL.  Text the user
- *     wrote after the block is kept as part of the description.  A body
- *     whose begin marker was removed has no block: all of it is the
- *     description, and no token or due date is found.
+ *     ignored); "none" clears it.  No such line, or a number that is not a
+ *     calendar date (2027-02-30), says nothing: the due date is unread
+ *     (conn_remote.unread_mask), not a change, and the block is rewritten.
+ *     Text the user wrote after the block is kept as part of the
+ *     description.  The block is closeloop's: a copy of it lower in the
+ *     body counts once (the token of the first, the due date of the last
+ *     block that says one, the text outside every block as description)
+ *     and is rewritten as one; a block whose end marker was deleted stops
+ *     after its own lines, so the text after it stays the person's.  A
+ *     body whose begin marker was removed has no block: all of it is the
+ *     description, the due date is unread, and reconcile restores the
+ *     block on a ticket closeloop created.
  *
  * Labels and assignees closeloop does not manage are kept in
  * conn_remote.extra as {"labels":[...],"assignees":[...]} so that an update
@@ -61,6 +68,12 @@ struct gh_body_parsed {
 	char *token;       /* create token from the begin marker */
 	long long item_id; /* item=N of the begin marker, 0 if absent */
 	bool has_block;
+	bool due_unread;   /* the body says no due date: no block, or none of
+	                      its blocks has a readable due-date line ("none"
+	                      is readable, "2027-02-30" is not) */
+	bool block_repair; /* the block is not as closeloop writes it: copied
+	                      (two begin markers), end marker deleted, or its
+	                      due date unreadable; a push rewrites one block */
 };
 void gh_body_parse(const char *body, struct gh_body_parsed *out);
 void gh_body_parsed_free(struct gh_body_parsed *p);
@@ -99,6 +112,18 @@ bool gh_issue_is_pull_request(struct json_object *issue);
  * URL exactly as given, or NULL. */
 char *gh_link_find(const char *link, const char *rel);
 
+/* GitHub's limits on an issue (REST docs "Create an issue"; the answer
+ * past them is 422 "body is too long (maximum is 65536 characters)"):
+ * a title of at most 256 characters, a body of at most 65536. */
+#define GH_TITLE_MAX 256
+#define GH_BODY_MAX 65536
+/* NULL when the fields of mask that GitHub stores fit, else a heap
+ * sentence saying which value is too long, by how much, and what to do.
+ * Never renders a body larger than the limit allows (a 16 MiB
+ * description is refused by its length alone). */
+char *gh_value_too_long(const struct item_fields *want, unsigned mask,
+                        const struct conn_item_context *ctx, const char *token);
+
 /* JSON text for POST /repos/{o}/{r}/issues: title, body, labels,
  * assignees.  Caller frees. */
 char *gh_create_json(const struct item_fields *want, const struct conn_item_context *ctx);
@@ -112,6 +137,15 @@ char *gh_create_json(const struct item_fields *want, const struct conn_item_cont
 char *gh_update_json(const struct item_fields *want, unsigned mask,
                      const struct conn_item_context *ctx, const char *token,
                      const char *extra);
+
+/* A 422 refusing an assignee (GitHub refuses a whole create or update
+ * naming a login it cannot assign: errors [{"resource": "Issue", "field":
+ * "assignees", "code": "invalid", "value": LOGIN}], REST docs "Create an
+ * issue" / "Update an issue", 422): rewrite *req_body (the request's JSON
+ * text) without its assignees and return 0 with *login the refused login
+ * (heap, "?" when the answer does not say); -ENOENT when the answer is not
+ * such a refusal or the request named no assignee. */
+int gh_assignee_refusal(const char *resp_body, char **req_body, char **login);
 
 /* Is this answer a rate limit?  429, or GitHub's 403 with retry-after,
  * with x-ratelimit-remaining: 0, or whose message says "secondary rate

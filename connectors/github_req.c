@@ -40,6 +40,7 @@ static void req_free(struct gh_req *r)
 	free(r->close_json);
 	free(r->created_key);
 	free(r->want_owner);
+	free(r->owner_refused);
 	free(r->marker);
 	free(r->label);
 	free(r->label_key);
@@ -153,7 +154,7 @@ void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
 
 /* Fail from the loop, later (for failures found where the contract
  * forbids calling back). */
-static void req_fail_later(struct gh_req *r, enum conn_status st, const char *msg)
+void gh_req_fail_later(struct gh_req *r, enum conn_status st, const char *msg)
 {
 	r->state = GHR_WAITING;
 	r->timer_fail = true;
@@ -252,7 +253,7 @@ static void on_pace_go(struct pace_wait *w)
 	pace_done(&g->pace, true);
 	char *what = gh_req_what(r, g->base_url);
 	char *msg = xasprintf("%s: could not start: %s", what, strerror(-rc));
-	req_fail_later(r, CONN_ERROR, msg);
+	gh_req_fail_later(r, CONN_ERROR, msg);
 	free(msg);
 	free(what);
 }
@@ -267,7 +268,7 @@ static void req_fail_stopped(struct gh_req *r, int64_t wait)
 	char *what = gh_req_what(r, r->g->base_url);
 	char *msg = xasprintf("%s: not sent: the connector is rate limited for %" PRId64 " s",
 	                      what, (wait + 999) / 1000);
-	req_fail_later(r, CONN_RATE_LIMITED, msg);
+	gh_req_fail_later(r, CONN_RATE_LIMITED, msg);
 	r->fail_retry_ms = wait;
 	free(msg);
 	free(what);
@@ -335,7 +336,7 @@ void gh_pump(struct gh_conn *g)
 		if (rc < 0) {
 			char *what = gh_req_what(r, g->base_url);
 			char *msg = xasprintf("%s: could not start: %s", what, strerror(-rc));
-			req_fail_later(r, CONN_ERROR, msg);
+			gh_req_fail_later(r, CONN_ERROR, msg);
 			free(msg);
 			free(what);
 		}

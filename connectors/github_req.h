@@ -94,6 +94,8 @@ struct gh_req {
 	char *label_key;              /* GH_LABEL: ref->key, handed back */
 	bool label_on;
 	char *label_extra;            /* GH_LABEL: ref->extra, to keep its assignees */
+	char *owner_refused;          /* GH_CREATE/GH_UPDATE: GitHub refused this
+	                                 assignee (422); sent again without it */
 };
 
 struct gh_conn {
@@ -145,6 +147,9 @@ void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
 /* Finish r with a failure (the last page of a listing, or an item). */
 void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
                  int64_t retry_after_ms, const char *msg);
+/* gh_req_fail on the next turn of the loop (the operation that made r has
+ * returned by then: the contract forbids calling back from inside it). */
+void gh_req_fail_later(struct gh_req *r, enum conn_status st, const char *msg);
 /* gh_req_fail, except that a failed close after a create becomes
  * CONN_UNKNOWN naming the created issue. */
 void gh_req_fail_final(struct gh_req *r, enum conn_status st, long http_status,

@@ -179,6 +179,11 @@ enum rec_match rec_plan_match(const struct conn_remote *r, const struct rec_link
 			}
 	if (m == REC_MATCH_NONE)
 		return m;
+	if (m == REC_MATCH_ADOPT && str_eq(links[i].state, "linked") && links[i].remote_id &&
+	    !str_eq(links[i].remote_id, r->remote_id)) {
+		*hit = i;
+		return REC_MATCH_DUPLICATE;
+	}
 	/* a broken link's ticket, or a token whose link is no longer creating */
 	if (!str_eq(links[i].state, m == REC_MATCH_PULL ? "linked" : "creating") ||
 	    (used && used[i]))

@@ -99,6 +99,9 @@ enum rec_match {
 	REC_MATCH_ADOPT,     /* carries a 'creating' link's token: adopt */
 	REC_MATCH_IGNORE,    /* a broken link's ticket, a token already adopted,
 	                        or a link matched earlier on the same page */
+	REC_MATCH_DUPLICATE, /* a second ticket carrying the token of a link
+	                        already linked to another ticket: a duplicate
+	                        that slipped through, flagged on the item */
 };
 
 /* Match listed ticket r to links[0..n) by stable remote id, else by

@@ -266,7 +266,10 @@ static void op_write(struct rec_op *op, const char *sql, int n, const char *cons
 }
 
 /* A failure on this link: note it (count = false for an unknown create
- * outcome, which is not the link's fault) and go on with the others. */
+ * outcome, which is not the link's fault) and go on with the others.
+ * external_link.last_error and a broken link's detail hold the tracker's
+ * error text, which can echo what it was sent, a token included: stored
+ * masked the way the log masks it (log_redact). */
 static void op_link_error(struct rec_op *op, const char *what, const char *msg, bool count)
 {
 	char cnt[2] = { count ? '1' : '0', 0 };
@@ -280,8 +283,10 @@ static void op_link_error(struct rec_op *op, const char *what, const char *msg, 
 		return;
 	}
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	const char *p[] = { id, msg ? msg : what, cnt, op->t->lc->source };
+	char *safe = log_redact(msg ? msg : what);
+	const char *p[] = { id, safe, cnt, op->t->lc->source };
 	op_write(op, REC_SQL_LINK_ERROR, 4, p);
+	free(safe);
 }
 
 static void op_broken(struct rec_op *op, const char *reason, const char *msg)
@@ -290,8 +295,10 @@ static void op_broken(struct rec_op *op, const char *reason, const char *msg)
 	op->t->broken++;
 	op_log(LOG_LVL_WARN, op, "ticket %s is %s: link broken, item left as it is", op_key(op), reason);
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	const char *p[] = { id, reason, msg ? msg : reason, op->t->lc->source };
+	char *safe = log_redact(msg ? msg : reason);
+	const char *p[] = { id, reason, safe, op->t->lc->source };
 	op_write(op, REC_SQL_BROKEN, 4, p);
+	free(safe);
 }
 
 /* ---- tracker calls, gated to max_inflight ---- */
@@ -412,7 +419,8 @@ static void slot_release(struct rec_target *t)
 static void op_note_refused(struct rec_op *op, const struct conn_result *res)
 {
 	const struct rec_link_ctx *lc = op->t->lc;
-	unsigned mask = res->refused_mask & op->mr.push_mask;
+	/* a create pushes every field: what it did not take is refused */
+	unsigned mask = res->refused_mask & (op->call == REC_CALL_CREATE ? ~0u : op->mr.push_mask);
 	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		if (!(mask & ITEM_FIELD_BIT(f)))
 			continue;
@@ -421,8 +429,10 @@ static void op_note_refused(struct rec_op *op, const struct conn_result *res)
 		         "or until the ledger value changes", op_key(op),
 		         item_field_name(f), op->row.ledger.v[f] ? op->row.ledger.v[f] : "(none)", why,
 		         (long long)(lc->refusal_backoff_ms / 1000));
-		rec_refusals_add(&op->row.refused, f, op->row.ledger.v[f], why, ts_now_ms(),
+		char *safe = log_redact(why);
+		rec_refusals_add(&op->row.refused, f, op->row.ledger.v[f], safe, ts_now_ms(),
 		                 lc->refusal_backoff_ms);
+		free(safe);
 		op->refused_dirty = true;
 		op->t->refused++;
 	}
@@ -466,13 +476,31 @@ static struct json_object *jstr(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+/* The base records what the tracker holds.  A ticket nobody is assigned
+ * to holds no owner, even when the ledger's owner stood in for it (an
+ * owner with no login in the directory, rec_canon_remote): the base keeps
+ * NULL, so once the directory gives the login, the unassigned ticket
+ * reads as unchanged and the ledger's owner is pushed, never cleared.
+ * Writes a copy of f with that applied into out. */
+static void base_as_held(const struct rec_op *op, const struct item_fields *f,
+                         struct item_fields *out)
+{
+	item_fields_init(out);
+	item_fields_copy(out, f);
+	if (op->has_remote && !op->remote.fields.v[ITEM_F_OWNER])
+		item_fields_set(out, ITEM_F_OWNER, NULL);
+}
+
 static struct json_object *created_json(const struct rec_op *op)
 {
 	const struct conn_remote *r = &op->remote;
 	struct json_object *o = json_object_new_object();
+	struct item_fields base;
+	base_as_held(op, &op->rcanon, &base);
 	jadd(o, "link", json_object_new_int64(op->row.link_id));
 	jadd(o, "version", json_object_new_int64(op->row.version));
-	jadd(o, "base", item_fields_to_json(&op->rcanon));
+	jadd(o, "base", item_fields_to_json(&base));
+	item_fields_free(&base);
 	jadd(o, "remote_id", jstr(r->remote_id));
 	jadd(o, "remote_key", jstr(r->key));
 	jadd(o, "url", jstr(r->url));
@@ -480,6 +508,23 @@ static struct json_object *created_json(const struct rec_op *op)
 	jadd(o, "etag", jstr(r->etag));
 	jadd(o, "remote_extra", jstr(r->extra));
 	return o;
+}
+
+/* A created link is written: keep what the create was refused (the
+ * ticket was made without it, e.g. an assignee GitHub cannot assign), so
+ * the link says why and the push pass tries again after the back-off. */
+static void created_refusals_write(struct rec_op *op)
+{
+	char id[24];
+	if (!op->refused_dirty) {
+		op_finish(op);
+		return;
+	}
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	char *json = rec_refusals_json(&op->row.refused);
+	const char *p[] = { id, json };
+	op_write(op, REC_SQL_LINK_REFUSED, 2, p);
+	free(json);
 }
 
 /* Nothing of the batch was written (the caller keeps t alive). */
@@ -527,7 +572,7 @@ static void on_created_batch(struct db *db, const PGresult *res, const char *err
 		if (alone[i])
 			continue;
 		t->ledger_writes++;
-		op_finish(b->ops[i]);
+		created_refusals_write(b->ops[i]);
 	}
 out:
 	free(b);
@@ -585,12 +630,14 @@ void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
 	dst->token = xstrdup(src->token);
 	dst->extra = xstrdup(src->extra);
 	item_fields_copy(&dst->fields, &src->fields);
+	dst->unread_mask = src->unread_mask;
+	dst->repair_mask = src->repair_mask;
 }
 
 static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
                          const struct conn_remote *r)
 {
-	if (op->call == REC_CALL_UPDATE && res->refused_mask)
+	if ((op->call == REC_CALL_UPDATE || op->call == REC_CALL_CREATE) && res->refused_mask)
 		op_note_refused(op, res);
 	rec_remote_copy(&op->remote, r);
 	op->has_remote = true;
@@ -716,11 +763,41 @@ static struct json_object *conflict_json(const struct rec_op *op, int f)
 	return c;
 }
 
+/* The ticket as we last wrote or read it, and nothing waits to be pushed:
+ * a ledger that differs from the base (an owner whose login the directory
+ * gave since the ticket was created unassigned) is pushed, not skipped. */
 static bool op_is_echo(const struct rec_op *op)
 {
-	return op->kind == REC_OP_PULL && op->row.has_remote_ms && op->row.has_base &&
-	       op->remote_ms == op->row.remote_ms &&
-	       item_fields_diff(&op->rcanon, &op->row.base) == 0;
+	if (op->kind != REC_OP_PULL || !op->row.has_remote_ms || !op->row.has_base ||
+	    op->remote_ms != op->row.remote_ms || op->mr.push_mask)
+		return false;
+	struct item_fields held; /* compared as the base is stored */
+	base_as_held(op, &op->rcanon, &held);
+	bool same = item_fields_diff(&held, &op->row.base) == 0;
+	item_fields_free(&held);
+	return same;
+}
+
+/* A field the ticket does not say (conn_remote.unread_mask: GitHub's body
+ * block deleted, or a due date that is not a date) is no remote change:
+ * the remote is taken to hold the base (the ledger's value with no base). */
+static void remote_unread_as_base(const struct rec_op *op, struct item_fields *canon)
+{
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		if (op->remote.unread_mask & ITEM_FIELD_BIT(f))
+			item_fields_set(canon, f, op->row.has_base ? op->row.base.v[f] : op->row.ledger.v[f]);
+}
+
+/* Fields pushed whatever the merge says, so the ticket holds them again as
+ * closeloop writes them: a broken or copied block (repair_mask), and on a
+ * ticket closeloop created (it has a create token) a block deleted on the
+ * tracker (unread_mask).  The push carries the merged value: the
+ * ledger's, since the remote was taken to hold the base. */
+static unsigned remote_repair_mask(const struct rec_op *op)
+{
+	if (!op->has_remote)
+		return 0;
+	return op->remote.repair_mask | (op->row.token ? op->remote.unread_mask : 0);
 }
 
 /* Merge what we know and decide the next step: the planner (plan.h)
@@ -736,6 +813,7 @@ static void op_decide(struct rec_op *op)
 	item_fields_init(&canon);
 	if (op->has_remote) {
 		rec_canon_remote(lc->idmap, &op->remote.fields, &op->row.ledger, &canon);
+		remote_unread_as_base(op, &canon);
 		if (!op->remote.updated_at || ts_parse(op->remote.updated_at, &op->remote_ms) < 0)
 			op->remote_ms = 0;
 	} else {
@@ -761,6 +839,7 @@ static void op_decide(struct rec_op *op)
 	op->mr = plan.mr;         /* moved */
 	op->has_mr = true;
 	op->held_mask = plan.held_mask;
+	op->mr.push_mask |= remote_repair_mask(op);
 	if (op_is_echo(op) && !op->refused_dirty) {
 		op_finish(op);
 		return;
@@ -865,7 +944,10 @@ void rec_apply_args_init(struct rec_apply_args *a, const struct rec_op *op)
 	const struct rec_link_ctx *lc = op->t->lc;
 	const struct conn_remote *r = op->has_remote ? &op->remote : NULL;
 	a->pull = rec_fields_json(&op->mr.merged, op->mr.pull_mask);
-	a->base = rec_fields_json(&op->mr.merged, ITEM_FIELDS_ALL);
+	struct item_fields base;
+	base_as_held(op, &op->mr.merged, &base);
+	a->base = rec_fields_json(&base, ITEM_FIELDS_ALL);
+	item_fields_free(&base);
 	a->conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
 	                                                                  JSON_C_TO_STRING_PLAIN) : "[]");
 	a->refused = op->refused_dirty ? rec_refusals_json(&op->row.refused) : NULL;

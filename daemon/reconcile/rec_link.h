@@ -398,6 +398,8 @@ extern const char REC_SQL_APPLY_BATCH[]; /* $1 jsonb array of writes $2 source -
 extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, error */
 extern const char REC_SQL_BROKEN[];
 extern const char REC_SQL_LINK_ERROR[];
+extern const char REC_SQL_LINK_REFUSED[];
+extern const char REC_SQL_DUPLICATE[];
 extern const char REC_SQL_CURSOR_WRITE[];
 extern const char REC_SQL_CURSOR_ERROR[];
 

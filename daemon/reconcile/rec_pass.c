@@ -65,6 +65,48 @@ static void page_pump(struct rec_cycle *cy);
 static bool page_send(struct rec_cycle *cy);
 static void page_pin(struct rec_target *t, const struct rec_page *pg);
 
+static void on_duplicate_written(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_target *t = arg;
+	UNUSED(db);
+	UNUSED(res);
+	if (err) {
+		log_conn(LOG_LVL_ERROR, t->lc->name, "%s: recording a duplicate ticket failed: %s",
+		         t->target, err);
+		t->errors++;
+	}
+	rec_target_op_done(t);
+}
+
+/* The listing met a second ticket carrying the token of a link already
+ * linked to another one (a create that went out twice behind closeloop's
+ * back): never adopted, flagged for a person to close, once per ticket,
+ * in the item's history (field 'duplicate'), and logged every cycle it is
+ * still open. */
+static void duplicate_flag(struct rec_cycle *cy, const PGresult *res, int row,
+                           const struct conn_remote *r)
+{
+	struct rec_target *t = cy->t;
+	struct rec_row link;
+	if (rec_row_parse(res, row, &link) < 0) {
+		rec_row_free(&link);
+		return;
+	}
+	log_conn(LOG_LVL_ERROR, cy->name, "%s: %s is a duplicate of %s (item %lld): it carries the "
+	         "same closeloop token %s; close it on the tracker", t->target, r->key ? r->key : "?",
+	         link.remote_key ? link.remote_key : "?", link.item_id, r->token);
+	char item[24], *dup = xasprintf("%s %s", r->key ? r->key : "?", r->url ? r->url : "");
+	snprintf(item, sizeof(item), "%lld", link.item_id);
+	const char *p[] = { item, link.remote_key, dup, t->lc->source };
+	t->active++;
+	if (rec_lc_query(t->lc, REC_SQL_DUPLICATE, 4, p, on_duplicate_written, t) < 0) {
+		t->errors++;
+		rec_target_op_done(t);
+	}
+	free(dup);
+	rec_row_free(&link);
+}
+
 static void on_page_rows(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_cycle *cy = arg;
@@ -95,6 +137,8 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 		if (m == REC_MATCH_NONE && r->token)
 			log_conn(LOG_LVL_WARN, cy->name, "%s: %s carries closeloop token %s that no link knows",
 			         t->target, r->key ? r->key : "?", r->token);
+		if (m == REC_MATCH_DUPLICATE)
+			duplicate_flag(cy, res, (int)hit, r);
 		if (m != REC_MATCH_PULL && m != REC_MATCH_ADOPT)
 			continue;
 		used[hit] = true;
@@ -181,7 +225,9 @@ static void on_list(struct connector *c, const struct conn_result *res,
 		t->list_failed = true;
 		t->list_done = true;
 		free(t->list_error);
-		t->list_error = xstrdup(res->error ? res->error : conn_status_name(res->status));
+		/* stored in sync_cursor.last_error: a tracker's text may echo a
+		 * token, masked the way the log masks it */
+		t->list_error = log_redact(res->error ? res->error : conn_status_name(res->status));
 		if (res->status == CONN_RATE_LIMITED) {
 			t->stop_rate = true;
 			log_conn(LOG_LVL_WARN, cy->name, "%s: listing rate limited; may resume in %lld s",

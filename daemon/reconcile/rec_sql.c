@@ -155,6 +155,24 @@ const char REC_SQL_BROKEN[] =
 const char REC_SQL_LINK_ERROR[] =
 	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4)";
 
+/* A created link's refusals ($2: rec_refusals_json): a create the tracker
+ * took without one field (GitHub: an assignee it cannot assign).  As
+ * closeloop_rec_apply (sql/005) writes them: refused_retry_at is the
+ * earliest back-off, for the push pass to come back then. */
+const char REC_SQL_LINK_REFUSED[] =
+	"UPDATE external_link SET refused = nullif($2::jsonb, '{}'::jsonb),"
+	" refused_retry_at = (SELECT to_timestamp(min((e.value->>'retry_ms')::bigint) / 1000.0)"
+	" FROM jsonb_each($2::jsonb) AS e), updated_at = now() WHERE id = $1::bigint";
+
+/* A second ticket carries a linked item's token: recorded once per ticket
+ * in the item's history ($1 item, $2 the linked ticket's key, $3 the
+ * duplicate's key and URL, $4 source). */
+const char REC_SQL_DUPLICATE[] =
+	"INSERT INTO item_event (action_item_id, field, old_value, new_value, source, actor)"
+	" SELECT $1::bigint, 'duplicate', $2, $3, $4, closeloop_actor()"
+	" WHERE NOT EXISTS (SELECT 1 FROM item_event WHERE action_item_id = $1::bigint"
+	" AND field = 'duplicate' AND new_value = $3)";
+
 const char REC_SQL_CURSOR_WRITE[] =
 	"INSERT INTO sync_cursor (connector, target, cursor_at, etag, last_run_at, last_error)"
 	" VALUES ($1, $2, to_timestamp($3::bigint / 1000.0), $4, now(), NULL)"

@@ -99,7 +99,7 @@ install_prism() {
 start_sim() { # public-base-URL port (0 = any)
 	rm -f "$W/sim.port"
 	python3 tests/sim/github_sim.py --port "$2" --port-file "$W/sim.port" --token "$TOKEN" \
-		--link-style repos --public-url "$1" --record "$RECORD" >"$W/sim.log" 2>&1 &
+		--repos 'etcd-io/*,dfds/*,conformance/*' --link-style repos --public-url "$1" --record "$RECORD" >"$W/sim.log" 2>&1 &
 	SIM_PID=$!
 	i=0
 	while [ ! -s "$W/sim.port" ]; do

@@ -20,6 +20,9 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("CLOSELOOP_BIN") or os.path.join(ROOT, "build", "closeloop")
 SIM = os.path.join(ROOT, "tests", "sim", "github_sim.py")
+# The repositories the tests' token sees (github_sim.py --repos): every
+# repository of these owners exists; any other answers 404, as on GitHub.
+TEST_REPOS = ("dfds/*", "etcd-io/*", "acme/*", "o/*", "bench/*")
 PGTMP = os.path.join(ROOT, "tests", "pgtmp.sh")
 TOKEN = "ghp_closeloopTestToken0123456789abcdef"
 JIRA_SIM = os.path.join(ROOT, "tests", "sim", "jira_sim.py")
@@ -80,13 +83,15 @@ class Simulator:
     script and its own authentication arguments, name for its files)."""
 
     def __init__(self, workdir, extra_args=(), html_base=None, script=SIM,
-                 auth_args=("--token", TOKEN), name="sim"):
+                 auth_args=("--token", TOKEN), name="sim", repos=TEST_REPOS):
         self.workdir = workdir
         portfile = os.path.join(workdir, name + ".port")
         if os.path.exists(portfile):
             os.unlink(portfile)
         self.log = open(os.path.join(workdir, name + ".log"), "a")
         args = [PY, script, "--port", "0", "--port-file", portfile] + list(auth_args)
+        if script == SIM:  # the repositories the token sees (github_sim.py --repos)
+            args += ["--repos", ",".join(repos)]
         args += list(extra_args)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
@@ -237,8 +242,8 @@ def write_directory(path, teams, people=(), platforms=None):
     lines.append(");")
     ppl = [('lead-%s' % p, 'Lead of %s' % p, 'lead-%s-gh' % p) for p in platforms] + list(people)
     lines.append("people = (")
-    lines.append(",\n".join('  { handle = "%s"; name = "%s"; email = "%s@example.com"; github = "%s"; active = true; }'
-                            % (h, n, h, g) for h, n, g in ppl))
+    lines.append(",\n".join('  { handle = "%s"; name = "%s"; email = "%s@example.com";%s active = true; }'
+                            % (h, n, h, ' github = "%s";' % g if g else "") for h, n, g in ppl))
     lines.append(");")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

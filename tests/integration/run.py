@@ -134,6 +134,11 @@ def token_counts(c, repo):
 
 # ---------------------------------------------------------------- tests
 
+import github_tests  # noqa: E402  (issue 6's GitHub-side defects; they use Ctx)
+github_tests.bind(globals())
+from github_tests import *  # noqa: E402,F401,F403
+
+
 def test_sync_once_shows_progress_on_a_terminal_only(cl):
     """`sync --once` on a terminal rewrites one progress line a second
     (requests so far, paced writes queued); in a script it stays quiet."""

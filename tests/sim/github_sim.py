@@ -51,6 +51,8 @@ SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a fe
                      "the request ID %s.")
 
 ROUTES = [
+    ("repo", re.compile(r"^/repos/([^/]+)/([^/]+)/?$")),
+    ("rrepo", re.compile(r"^/repositories/(\d+)/?$")),
     ("issues", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/?$")),
     ("issue", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)$")),
     ("rissues", re.compile(r"^/repositories/(\d+)/issues/?$")),
@@ -60,11 +62,15 @@ ROUTES = [
     ("ilabels", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/labels$")),
     ("ilabel", re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/labels/(.+)$")),
     ("rate_limit", re.compile(r"^/rate_limit$")),
+
     ("search_issues", re.compile(r"^/search/issues$")),
 ]
 SEARCH_LIMIT = 30          # search requests a minute, authenticated (REST docs)
 SEARCH_WINDOW_S = 60
 DOC_SEARCH = "https://docs.github.com/rest/search/search#search-issues-and-pull-requests"
+DOC_REDIRECTS = "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects"
+DOC_REPOS = "https://docs.github.com/rest/repos/repos"
+REPO_PATH = re.compile(r"^/repos/([^/]+)/([^/]+)(/.*)?$")
 
 
 def iso(ts):
@@ -158,6 +164,7 @@ class State:
         with self.lock:
             self.repos = {}          # lower "o/r" -> repo dict
             self.repos_by_id = {}
+            self.renamed = {}        # lower old "o/r" -> repo dict (renamed since)
             self.next_repo_id = 700000001
             self.next_issue_id = 3000000001
             self.next_label_id = 5000000001
@@ -212,13 +219,28 @@ class State:
             return self.user_id(login)[0]
         return allowed.get(login.lower())
 
+    def repo_declared(self, owner, name):
+        """True when --repos names owner/name or owner/* (the repositories
+        the test's token can see); they exist from their first use."""
+        for pat in self.opts.repos or ():
+            o, _, n = pat.partition("/")
+            if o in ("*", owner.lower()) and n in ("*", name.lower()):
+                return True
+        return False
+
     def repo(self, owner, name, create=True):
+        """The repository, or None.  create=True (the admin API, seeds)
+        creates it; create="declared" (the REST API) only when --repos
+        declares it: GitHub answers 404 for a repository that does not
+        exist, it never appears on first use."""
         key = ("%s/%s" % (owner, name)).lower()
         r = self.repos.get(key)
+        if r is None and create == "declared":
+            create = key not in self.renamed and self.repo_declared(owner, name)
         if r is None and create:
             r = {"id": self.next_repo_id, "owner": owner, "name": name,
                  "full": "%s/%s" % (owner, name), "issues": {}, "next_number": 1,
-                 "labels": {}, "users": None}
+                 "labels": {}, "users": None, "created_at": int(self.now())}
             self.next_repo_id += 1
             self.repos[key] = r
             self.repos_by_id[r["id"]] = r
@@ -251,6 +273,11 @@ class State:
         return out
 
     def logins(self, repo, logins, field="assignees"):
+        """Canonical logins; a login that cannot be assigned refuses the
+        whole create or update: 422 with {"resource": "Issue", "code":
+        "invalid", "field": "assignees", "value": login} (GitHub does not
+        drop it, octokit/fixtures and the REST docs "Create an issue":
+        "422 Validation failed")."""
         if not isinstance(logins, list):
             raise invalid_type(field, logins, "an array")
         out = []
@@ -260,7 +287,11 @@ class State:
             if not isinstance(item, str):
                 raise invalid_type(field, item, "a string")
             login = self.known_login(repo, item)
-            if login and login not in out:
+            if login is None:
+                raise ApiError(422, "Validation Failed", errors=[
+                    {"value": item, "resource": "Issue", "field": "assignees", "code": "invalid"}],
+                    doc=DOC_ISSUES + "#create-an-issue")
+            if login not in out:
                 out.append(login)
         return out[:10]
 
@@ -332,8 +363,7 @@ class State:
             if a is None:
                 new["assignees"] = []
             elif isinstance(a, str):
-                login = self.known_login(repo, a)
-                new["assignees"] = [login] if login else issue["assignees"]
+                new["assignees"] = self.logins(repo, [a], "assignee")
             else:
                 raise invalid_type("assignee", a, "a string")
         state = issue["state"]
@@ -379,12 +409,34 @@ class State:
                   "created_at", "closed_at", "closed_by", "locked", "comments", "pull",
                   "comment_list"):
             moved[k] = issue[k]
-        # the issue keeps its database id and node id on the new repository
-        moved["id"], moved["node_id"] = issue["id"], issue["node_id"]
+        # a new id, node id and number in the new repository (webhook
+        # "issues" action "transferred": changes.new_issue has its own id)
         moved["labels"] = [self.label(target_repo, n)["name"] for n in issue["labels"]]
         moved["updated_at"] = max(int(self.now()), issue["updated_at"])
         issue["moved_to"] = moved
         return moved
+
+    def rename(self, repo, new_name):
+        """Rename a repository (PATCH /repos/{o}/{r} {"name": ...}): the old
+        name answers with a redirect to /repositories/{id}/... from then on."""
+        if not isinstance(new_name, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", new_name):
+            raise validation_failed("name", "invalid", doc=DOC_REPOS + "#update-a-repository")
+        old_key = repo["full"].lower()
+        new_key = ("%s/%s" % (repo["owner"], new_name)).lower()
+        if new_key == old_key:
+            repo["name"] = new_name
+            repo["full"] = "%s/%s" % (repo["owner"], new_name)
+            return repo
+        if new_key in self.repos:
+            raise validation_failed("name", "custom", "name already exists on this account",
+                                    doc=DOC_REPOS + "#update-a-repository")
+        del self.repos[old_key]
+        self.renamed.pop(new_key, None)
+        self.renamed[old_key] = repo
+        repo["name"] = new_name
+        repo["full"] = "%s/%s" % (repo["owner"], new_name)
+        self.repos[new_key] = repo
+        return repo
 
     # ---- seed -----------------------------------------------------------
     def seed(self, doc):
@@ -460,6 +512,22 @@ class Renderer:
                  "user_view_type": "public", "site_admin": False}
             self.users[login] = u
         return u
+
+    def repository(self, repo):
+        """A subset of components/schemas/full-repository: the members a
+        client reads (id, names, owner, URLs, visibility, issue settings)."""
+        api = self.repo_api(repo)
+        html = "%s/%s" % (self.opts.html_base, repo["full"])
+        return {"id": repo["id"], "node_id": "R_kgDO" + b64(str(repo["id"])),
+                "name": repo["name"], "full_name": repo["full"], "private": False,
+                "owner": self.user(repo["owner"]), "html_url": html, "description": None,
+                "fork": False, "url": api, "issues_url": api + "/issues{/number}",
+                "labels_url": api + "/labels{/name}", "created_at": iso(repo["created_at"]),
+                "updated_at": iso(repo["created_at"]), "has_issues": True, "archived": False,
+                "disabled": False, "open_issues_count": sum(
+                    1 for i in repo["issues"].values()
+                    if i["state"] == "open" and not i["deleted"] and i["moved_to"] is None),
+                "default_branch": "main", "visibility": "public"}
 
     def repo_api(self, repo):
         return "%s/repos/%s/%s" % (self.base, repo["owner"], repo["name"])
@@ -720,9 +788,10 @@ class Handler(BaseHTTPRequestHandler):
         # still "in flight" (a thread race that refused it under load)
         self.slot = slot
         try:
-            self.dispatch_api(method, path, url, query, raw, kind)
+            resp = self.dispatch_api(method, path, url, query, raw, kind)
         finally:
             self.release_slot()
+        self.send(resp)
 
     def release_slot(self):
         if getattr(self, "slot", None):
@@ -730,6 +799,7 @@ class Handler(BaseHTTPRequestHandler):
             self.write_end()
 
     def dispatch_api(self, method, path, url, query, raw, kind):
+        """The answer to one API request (faults applied), counted."""
         st = self.server.state
         if st.latency_ms > 0:
             time.sleep(st.latency_ms / 1000.0)
@@ -742,8 +812,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 resp = self.fault_response(action, None)
                 self.count(kind, resp, faulted=True)
-                self.send(resp)
-                return
+                return resp
         resp = self.api(method, path, url.query, query, raw)
         if fault is not None:
             action = fault.get("action") or {}
@@ -752,7 +821,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 resp = self.fault_response(action, resp)
         self.count(kind, resp, faulted=fault is not None)
-        self.send(resp)
+        return resp
 
     @staticmethod
     def kind(method, path):
@@ -1042,14 +1111,39 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.writes_in_flight -= 1
 
-    def repo_from(self, name, groups, create):
+    def repo_from(self, name, groups):
+        """The route's repository (404 when it does not exist) and the rest
+        of the route's groups."""
         st = self.server.state
-        if name in ("rissues", "rissue", "rcomments"):
+        if name in ("rissues", "rissue", "rcomments", "rrepo"):
             repo = st.repos_by_id.get(int(groups[0]))
-            if repo is None:
-                raise ApiError(404, "Not Found", doc=DOC_ISSUES)
-            return repo, groups[1:]
-        return st.repo(groups[0], groups[1], create=create), groups[2:]
+            rest = groups[1:]
+        else:
+            repo = st.repo(groups[0], groups[1], create="declared")
+            rest = groups[2:]
+        if repo is None:
+            raise ApiError(404, "Not Found", doc=DOC_ISSUES if name != "repo" else
+                           DOC_REPOS + "#get-a-repository")
+        return repo, rest
+
+    def renamed_redirect(self, method, path, raw_query):
+        """A request naming a renamed repository by its old name: GitHub
+        answers 301 (GET, HEAD) or 307 (other methods, so the client sends
+        the same method and body again) to /repositories/{id}/...
+        (octokit/fixtures "rename-repository"); None when not renamed."""
+        st = self.server.state
+        m = REPO_PATH.match(path)
+        if not m:
+            return None
+        key = ("%s/%s" % (m.group(1), m.group(2))).lower()
+        repo = st.renamed.get(key)
+        if repo is None or key in st.repos:
+            return None
+        url = "%s/repositories/%d%s" % (self.base(), repo["id"], m.group(3) or "")
+        if raw_query:
+            url += "?" + raw_query
+        body = {"message": "Moved Permanently", "url": url, "documentation_url": DOC_REDIRECTS}
+        return Response(301 if method in ("GET", "HEAD") else 307, dumps(body), {"Location": url})
 
     def route(self, method, path, raw_query, query, raw, version):
         st = self.server.state
@@ -1059,8 +1153,22 @@ class Handler(BaseHTTPRequestHandler):
                 break
         else:
             raise ApiError(404, "Not Found", doc=DOCS)
-        repo, rest = self.repo_from(name, m.groups(), create=True)
+        redirect = self.renamed_redirect(method, path, raw_query)
+        if redirect is not None:
+            return redirect
+        repo, rest = self.repo_from(name, m.groups())
         r = Renderer(self.server.opts, st, self.base(), version)
+        if name in ("repo", "rrepo"):
+            if method == "PATCH":
+                data = self.parse_json(raw)
+                if not isinstance(data, dict):
+                    raise ApiError(400, "Problems parsing JSON", doc=DOC_REPOS)
+                if "name" in data:
+                    st.rename(repo, data["name"])
+                return Response(200, dumps(r.repository(repo)))
+            if method != "GET":
+                raise ApiError(404, "Not Found", doc=DOCS)
+            return self.conditional(r.repository(repo))
         if name in ("issues", "rissues") and method == "GET":
             return self.get_list(r, repo, path, raw_query, query)
         if method in ("POST", "PATCH"):
@@ -1310,6 +1418,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/reset" and method == "POST":
             st.reset()
             return self.admin_json(200, {"reset": True})
+        m = re.match(r"^/_sim/repos/([^/]+)/([^/]+)/rename$", path)
+        if m and method == "POST":
+            repo = st.repo(m.group(1), m.group(2), create=False)
+            if repo is None:
+                return self.admin_json(404, {"message": "Not Found"})
+            st.rename(repo, data["name"])
+            return self.admin_json(200, {"full_name": repo["full"], "id": repo["id"]})
         if path == "/_sim/seed" and method == "POST":
             st.seed(data)
             return self.admin_json(200, {"repos": sorted(x["full"] for x in st.repos.values())})
@@ -1443,6 +1558,9 @@ def parse_args(argv):
                         "with a secondary-limit 403 (GitHub asks for one at a time; 0 = off)")
     p.add_argument("--rate-limit", type=int, default=5000, help="primary limit per hour")
     p.add_argument("--seed-file")
+    p.add_argument("--repos", type=lambda v: [x.strip().lower() for x in v.split(",") if x.strip()],
+                   default=[], help="comma-separated owner/name or owner/* that exist from their "
+                                    "first API use (others: 404 until seeded or created by the admin API)")
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--html-base", default="https://github.com")
     p.add_argument("--public-url", default=None,

@@ -19,6 +19,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM = os.path.join(HERE, "github_sim.py")
 TOKEN = "test-token-123"
+# the repositories that exist (github_sim.py --repos); others answer 404
+REPOS = "a/b,c/d,acme/*,etcd-io/etcd,o/r"
 
 
 def start_sim(*extra):
@@ -26,7 +28,7 @@ def start_sim(*extra):
     tmp = tempfile.mkdtemp(prefix="ghsim-")
     port_file = os.path.join(tmp, "port")
     proc = subprocess.Popen([sys.executable, SIM, "--port", "0", "--port-file", port_file,
-                             "--token", TOKEN] + list(extra),
+                             "--token", TOKEN, "--repos", REPOS] + list(extra),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -166,7 +168,7 @@ class SimTest(unittest.TestCase):
     # ---- create, get, validation --------------------------------------------
     def test_create_shape_and_location(self):
         issue, h = self.create("Acme/K8s", title="Add alert", body="text",
-                               labels=["P1", {"name": "type:detect"}], assignees=["alice", "no such login!"])
+                               labels=["P1", {"name": "type:detect"}], assignees=["alice"])
         self.assertEqual(issue["number"], 1)
         self.assertEqual(issue["state"], "open")
         self.assertIsNone(issue["state_reason"])
@@ -281,10 +283,80 @@ class SimTest(unittest.TestCase):
         self.assertEqual(st, 422)
         self.assertEqual(self.admin("GET", "/_sim/stats")["label"], 6)
 
-    def test_known_users_drop_unknown_assignees(self):
+    def test_unassignable_login_refuses_the_whole_write(self):
+        """GitHub refuses a create or update naming a login it cannot assign
+        with 422 (Issue.assignees invalid) and writes nothing; it does not
+        drop the login and keep the rest."""
         self.admin("POST", "/_sim/seed", {"users": ["alice", "Bob"]})
-        issue, _ = self.create("a/b", title="x", assignees=["bob", "mallory"])
+        issue, _ = self.create("a/b", title="x", assignees=["bob"])
         self.assertEqual([a["login"] for a in issue["assignees"]], ["Bob"])
+        for bad in (["bob", "mallory"], ["no such login!"]):
+            st, _, obj, _ = self.c.request("POST", "/repos/a/b/issues", {"title": "y", "assignees": bad})
+            self.assertEqual(st, 422, obj)
+            self.assertEqual(obj["errors"], [{"value": bad[-1], "resource": "Issue",
+                                              "field": "assignees", "code": "invalid"}])
+        st, _, obj, _ = self.c.request("PATCH", "/repos/a/b/issues/1",
+                                       {"title": "changed", "assignees": ["mallory"]})
+        self.assertEqual(st, 422, obj)
+        self.assertEqual(obj["errors"][0]["field"], "assignees")
+        st, _, obj, _ = self.c.request("GET", "/repos/a/b/issues/1")
+        self.assertEqual((obj["title"], [a["login"] for a in obj["assignees"]]), ("x", ["Bob"]))
+        st, _, obj, _ = self.c.request("GET", "/repos/a/b/issues?state=all")
+        self.assertEqual(len(obj), 1, "a refused create made no issue")
+
+    def test_unknown_repository_is_404(self):
+        for method, path, body in (("GET", "/repos/nobody/missing/issues", None),
+                                   ("POST", "/repos/nobody/missing/issues", {"title": "x"}),
+                                   ("GET", "/repos/nobody/missing/issues/1", None),
+                                   ("GET", "/repos/nobody/missing", None),
+                                   ("GET", "/repositories/1/issues", None)):
+            st, _, obj, _ = self.c.request(method, path, body)
+            self.assertEqual((st, obj["message"]), (404, "Not Found"), (method, path))
+        st, _, obj, _ = self.c.request("GET", "/_sim/issues?repo=nobody/missing")
+        self.assertEqual(obj, [], "a 404 created nothing")
+        # seeded (or declared with --repos) it exists
+        self.admin("POST", "/_sim/seed", {"repos": {"nobody/missing": {}}})
+        st, _, obj, _ = self.c.request("GET", "/repos/nobody/missing/issues")
+        self.assertEqual((st, obj), (200, []))
+
+    def test_renamed_repository_redirects(self):
+        """octokit/fixtures rename-repository: after a rename the old name
+        answers 301 (GET) or 307 (PATCH, POST) to /repositories/{id}/...,
+        the query kept; the new name and the id serve the same issues."""
+        self.create("a/b", title="one")
+        st, _, repo, _ = self.c.request("GET", "/repos/a/b")
+        self.assertEqual((st, repo["full_name"]), (200, "a/b"))
+        st, _, obj, _ = self.c.request("PATCH", "/repos/a/b", {"name": "b2"})
+        self.assertEqual((st, obj["full_name"], obj["id"]), (200, "a/b2", repo["id"]))
+        rid = repo["id"]
+        for method, path, body, code in (
+                ("GET", "/repos/a/b/issues/1", None, 301),
+                ("GET", "/repos/a/b/issues?state=all&per_page=5", None, 301),
+                ("GET", "/repos/a/b", None, 301),
+                ("PATCH", "/repos/a/b/issues/1", {"title": "z"}, 307),
+                ("POST", "/repos/a/b/issues", {"title": "new"}, 307)):
+            st, h, obj, _ = self.c.request(method, path, body)
+            self.assertEqual(st, code, (method, path, obj))
+            suffix = path[len("/repos/a/b"):]
+            self.assertTrue(h["location"].endswith("/repositories/%d%s" % (rid, suffix)), h["location"])
+            self.assertEqual(obj["url"], h["location"])
+            self.assertEqual(obj["message"], "Moved Permanently")
+        st, _, obj, _ = self.c.request("GET", "/repos/a/b2/issues/1")
+        self.assertEqual((st, obj["title"]), (200, "one"), "a redirect changed nothing")
+        self.assertTrue(obj["url"].endswith("/repos/a/b2/issues/1"))
+        st, _, obj, _ = self.c.request("PATCH", "/repositories/%d/issues/1" % rid, {"title": "z"})
+        self.assertEqual((st, obj["title"]), (200, "z"))
+        self.admin("POST", "/_sim/repos/a/b2/rename", {"name": "b3"})
+        st, h, _, _ = self.c.request("GET", "/repos/a/b/issues/1")
+        self.assertEqual(st, 301, "the first old name still redirects after a second rename")
+
+    def test_pull_request_through_issues_endpoint(self):
+        self.admin("POST", "/_sim/seed", {"repos": {"a/b": {"pulls": 1}}})
+        st, _, obj, _ = self.c.request("GET", "/repos/a/b/issues/1")
+        self.assertEqual(st, 200)
+        self.assertIn("pull_request", obj)
+        self.assertTrue(obj["pull_request"]["url"].endswith("/repos/a/b/pulls/1"))
+        self.assertTrue(obj["html_url"].endswith("/a/b/pull/1"))
 
     def test_validation_errors(self):
         st, _, obj, _ = self.c.request("POST", "/repos/a/b/issues", {"body": "no title"})
@@ -464,8 +536,13 @@ class SimTest(unittest.TestCase):
         self.create("a/b", title="one")
         self.create("a/b", title="two")
         self.create("c/d", title="there")
+        st, _, old, _ = self.c.request("GET", "/repos/a/b/issues/1")
         moved = self.admin("POST", "/_sim/issues/a/b/1/transfer", {"to": "c/d"})
         self.assertEqual(moved["number"], 2)
+        # a new id and node id in the new repository (webhook issues
+        # "transferred": changes.new_issue.id differs from issue.id)
+        self.assertNotEqual(moved["id"], old["id"])
+        self.assertNotEqual(moved["node_id"], old["node_id"])
         for method, body in (("GET", None), ("PATCH", {"title": "z"})):
             st, h, obj, _ = self.c.request(method, "/repos/a/b/issues/1", body)
             self.assertEqual(st, 301)

@@ -919,7 +919,10 @@ static void test_plan_match_and_route(void **state)
 	str_replace(&r.remote_id, "103"); /* a broken link's ticket */
 	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_IGNORE);
 	str_replace(&r.remote_id, "556");
-	str_replace(&r.token, "tok-a"); /* token of a link already linked */
+	str_replace(&r.token, "tok-a"); /* token of a link linked to another ticket */
+	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_DUPLICATE);
+	assert_int_equal(hit, 0);
+	str_replace(&r.token, "tok-c"); /* a broken link's token: not a duplicate */
 	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_IGNORE);
 	str_replace(&r.token, "tok-zz");
 	assert_int_equal(rec_plan_match(&r, links, 4, NULL, &hit), REC_MATCH_NONE);

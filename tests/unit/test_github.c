@@ -88,14 +88,16 @@ static void test_body_user_edits(void **state)
 	struct {
 		const char *to;
 		const char *want;
+		bool unread; /* the body says nothing about the due date */
 	} cases[] = {
-		{ "**Due date:** 2027-01-15", "2027-01-15" },
-		{ "Due Date: 2027-02-03 (slipped, see thread)", "2027-02-03" },
-		{ "**Due date:**   2027-03-04  ", "2027-03-04" },
-		{ "**Due date:** none", NULL },
-		{ "**Due date:** 2027-13-45", NULL },
-		{ "**Due date:** soon", NULL },
-		{ "", NULL }, /* line removed */
+		{ "**Due date:** 2027-01-15", "2027-01-15", false },
+		{ "Due Date: 2027-02-03 (slipped, see thread)", "2027-02-03", false },
+		{ "**Due date:**   2027-03-04  ", "2027-03-04", false },
+		{ "**Due date:** none", NULL, false },
+		{ "**Due date:** 2027-13-45", NULL, true },
+		{ "**Due date:** 2027-02-30", NULL, true },
+		{ "**Due date:** soon", NULL, true },
+		{ "", NULL, true }, /* line removed */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *edited = subst(body, "**Due date:** 2026-12-01", cases[i].to);
@@ -105,6 +107,8 @@ static void test_body_user_edits(void **state)
 			assert_string_equal(p.due_date, cases[i].want);
 		else
 			assert_null(p.due_date);
+		assert_int_equal(p.due_unread, cases[i].unread);
+		assert_int_equal(p.block_repair, cases[i].unread); /* rewritten when unreadable */
 		assert_string_equal(p.description, "Fix it.");
 		assert_string_equal(p.token, "cl-7f3a9c2e");
 		gh_body_parsed_free(&p);
@@ -122,13 +126,39 @@ static void test_body_user_edits(void **state)
 	free(e1);
 	free(e2);
 
-	/* end marker deleted: the block runs to the end */
+	/* end marker deleted: the block stops after its own lines, the text
+	 * written after it stays the person's; the block is rewritten */
 	char *e3 = subst(body, GH_BLOCK_END, "");
-	gh_body_parse(e3, &p);
-	assert_string_equal(p.description, "Fix it.");
+	char *e4 = xasprintf("%s\nWritten after the block.\n", e3);
+	gh_body_parse(e4, &p);
+	assert_string_equal(p.description, "Fix it.\n\nWritten after the block.");
 	assert_string_equal(p.due_date, "2026-12-01");
+	assert_false(p.due_unread);
+	assert_true(p.block_repair);
 	gh_body_parsed_free(&p);
 	free(e3);
+	free(e4);
+
+	/* a copy of the block lower in the body: one token, the text outside
+	 * both blocks, the last block that says a date wins */
+	char *later = subst(body, "2026-12-01", "2027-05-05");
+	char *e5 = xasprintf("%s\nMore text.\n\n%s", body, strstr(later, GH_BLOCK_BEGIN));
+	gh_body_parse(e5, &p);
+	assert_string_equal(p.description, "Fix it.\n\nMore text.");
+	assert_string_equal(p.due_date, "2027-05-05");
+	assert_string_equal(p.token, "cl-7f3a9c2e");
+	assert_true(p.block_repair);
+	gh_body_parsed_free(&p);
+	free(e5);
+	char *bad = subst(later, "2027-05-05", "2027-02-30"); /* an unreadable copy: the first counts */
+	char *e6 = xasprintf("%s\n%s", body, strstr(bad, GH_BLOCK_BEGIN));
+	gh_body_parse(e6, &p);
+	assert_string_equal(p.due_date, "2026-12-01");
+	assert_false(p.due_unread);
+	gh_body_parsed_free(&p);
+	free(e6);
+	free(bad);
+	free(later);
 	free(body);
 }
 
@@ -140,6 +170,8 @@ static void test_body_missing_block(void **state)
 	assert_false(p.has_block);
 	assert_string_equal(p.description, "Just a ticket someone wrote.\n**Due date:** 2026-01-01");
 	assert_null(p.due_date); /* only the managed block is read */
+	assert_true(p.due_unread); /* no block: the ticket says nothing */
+	assert_false(p.block_repair);
 	assert_null(p.token);
 	gh_body_parsed_free(&p);
 	gh_body_parse(NULL, &p);
@@ -491,7 +523,7 @@ static int sim_group_setup(void **state)
 		if (devnull >= 0)
 			dup2(devnull, STDOUT_FILENO);
 		execl("/usr/bin/python3", "python3", SIM_PATH, "--port", "0", "--port-file", portfile,
-		      "--token", SIM_TOKEN, (char *)NULL);
+		      "--token", SIM_TOKEN, "--repos", "acme/*", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 200; i++) { /* 10 s */
@@ -1320,8 +1352,10 @@ static void test_live_comment(void **state)
 	item_out_free(&o);
 }
 
-/* GitHub drops an assignee it cannot assign without an error: a partial
- * write, reported field by field (connector.h). */
+/* GitHub refuses a whole create or update naming a login it cannot assign
+ * (422, Issue.assignees invalid): the connector sends the rest again
+ * without the assignee and reports the owner refused, field by field
+ * (connector.h): a partial write, never a refused ticket. */
 static void test_live_owner_refused(void **state)
 {
 	LIVE_OR_SKIP(state);
@@ -1338,10 +1372,19 @@ static void test_live_owner_refused(void **state)
 	          ITEM_FIELD_BIT(ITEM_F_TITLE) | ITEM_FIELD_BIT(ITEM_F_OWNER), &u);
 	assert_int_equal(u.st, CONN_OK);
 	assert_int_equal(u.refused_mask, ITEM_FIELD_BIT(ITEM_F_OWNER));
-	assert_non_null(strstr(u.owner_refused, "GitHub did not assign mallory-gh in acme/assign"));
+	assert_non_null(strstr(u.owner_refused, "GitHub refused to assign mallory-gh in acme/assign"));
 	assert_string_equal(u.r.fields.v[ITEM_F_TITLE], "Page on resolver errors > 1%");
 	assert_null(u.r.fields.v[ITEM_F_OWNER]);
 	item_out_free(&u);
+	/* a create naming the login: the issue is created without it */
+	struct item_out cr;
+	do_create(l, "acme/assign", &want, &ctx42, &cr);
+	assert_int_equal(cr.st, CONN_OK);
+	assert_int_equal(cr.refused_mask, ITEM_FIELD_BIT(ITEM_F_OWNER));
+	assert_non_null(strstr(cr.owner_refused, "GitHub refused to assign mallory-gh"));
+	assert_string_equal(cr.r.fields.v[ITEM_F_TITLE], "Page on resolver errors > 1%");
+	assert_null(cr.r.fields.v[ITEM_F_OWNER]);
+	item_out_free(&cr);
 	/* an assignable login: nothing refused */
 	item_fields_set(&want, ITEM_F_OWNER, "RF-GH");
 	do_update(l, "acme/assign", &o.r, &want, ITEM_FIELD_BIT(ITEM_F_OWNER), &u);

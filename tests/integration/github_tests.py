@@ -1,0 +1,264 @@
+"""Integration tests of the GitHub-side defects of issue 6 ("sync truth"):
+each reproduces one defect against the real binary, a real PostgreSQL and
+the simulator.  Run with the others by tests/integration/run.py, which
+binds its fixture (Ctx) and helpers here with bind().
+"""
+
+import re
+
+import harness as H
+
+R = None  # run.py's module namespace (Ctx, issue_by_item, dfds_files, ...)
+
+
+def bind(namespace):
+    global R
+    R = type("RunHelpers", (), dict(namespace))
+
+
+def linked_ids(c):
+    return [int(r[0]) for r in c.q("SELECT action_item_id FROM external_link "
+                                   "WHERE kind='managed' AND state='linked' ORDER BY 1")]
+
+
+def block_of(body):
+    m = re.search(r"<!-- closeloop:begin.*?<!-- closeloop:end -->", body or "", re.S)
+    return m.group(0) if m else None
+
+
+# ---- owner --------------------------------------------------------------------
+
+def test_unassignable_owner_gets_a_ticket_without_the_assignee(cl):
+    """GitHub refuses a create naming a login it cannot assign (422).  The
+    ticket is created without the assignee, the refusal is kept on the link,
+    the ledger keeps its owner, and the item keeps syncing."""
+    c = R.Ctx(cl, "unassignable")
+    try:
+        c.sim.seed({"repos": {R.DFDS_REPO: {"users": ["rf-gh"]}}})
+        c.imp(*R.dfds_files(1))
+        c.q("UPDATE action_item SET owner='pw'")
+        n = int(c.one("SELECT count(*) FROM action_item"))
+        for _ in range(2):
+            c.sync(check=False)
+        assert_eq(R.managed_links(c), n, "every item got its ticket")
+        item = linked_ids(c)[0]
+        _, _, issue = R.issue_by_item(c, item)
+        assert_eq(issue["assignees"], [], "created without the assignee")
+        assert_eq(c.one("SELECT owner FROM action_item WHERE id=%d" % item), "pw", "ledger owner kept")
+        refused = c.one("SELECT refused::text FROM external_link WHERE action_item_id=%d" % item) or ""
+        assert_true("pw-gh" in refused and "owner" in refused, "refusal kept on the link: %r" % refused)
+        c.q("UPDATE action_item SET priority='P0' WHERE id=%d" % item)
+        c.sync(check=False)
+        _, _, issue = R.issue_by_item(c, item)
+        assert_true("priority: P0" in [l["name"] for l in issue["labels"]], "the item keeps syncing")
+        assert_eq(c.one("SELECT owner FROM action_item WHERE id=%d" % item), "pw", "owner still kept")
+    finally:
+        c.close()
+
+
+def test_owner_login_added_later_is_pushed_not_cleared(cl):
+    """An owner without a GitHub login gets an unassigned ticket; once the
+    directory gives the login, the next cycle assigns the ticket and the
+    ledger owner stays (the unassigned ticket is not a remote change)."""
+    c = R.Ctx(cl, "owner_later")
+    try:
+        H.write_directory(c.directory, [
+            ("dfds-platform", "kubernetes", R.CONN, R.DFDS_REPO),
+            ("etcd-maintainers", "etcd", R.CONN, R.ETCD_REPO),
+        ], people=[("rf", "R. F.", ""), ("pw", "P. W.", "pw-gh")])
+        H.closeloop("directory", "load", "-c", c.config)
+        c.imp(*R.dfds_files(1))
+        c.q("UPDATE action_item SET owner='rf'")
+        c.sync()
+        item = linked_ids(c)[0]
+        _, _, issue = R.issue_by_item(c, item)
+        assert_eq(issue["assignees"], [], "no login: unassigned")
+        H.write_directory(c.directory, [
+            ("dfds-platform", "kubernetes", R.CONN, R.DFDS_REPO),
+            ("etcd-maintainers", "etcd", R.CONN, R.ETCD_REPO),
+        ], people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
+        H.closeloop("directory", "load", "-c", c.config)
+        c.sync()
+        c.sync()
+        assert_eq(c.one("SELECT owner FROM action_item WHERE id=%d" % item), "rf", "ledger owner kept")
+        _, _, issue = R.issue_by_item(c, item)
+        assert_eq([a["login"] for a in issue["assignees"]], ["rf-gh"], "assignment pushed")
+    finally:
+        c.close()
+
+
+# ---- stored error text, oversized values -----------------------------------------
+
+def test_tracker_error_text_is_redacted_in_last_error(cl):
+    c = R.Ctx(cl, "redact")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        item = linked_ids(c)[0]
+        c.q("UPDATE action_item SET priority='P2' WHERE id=%d" % item)
+        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"},
+                    {"status": 422, "body": {"message": "Validation Failed: token %s is not allowed here"
+                                                        % H.TOKEN, "errors": []}}, count=5)
+        c.sync(check=False)
+        err = c.one("SELECT last_error FROM external_link WHERE action_item_id=%d" % item)
+        assert_true(err and "Validation Failed" in err, "the error is stored: %r" % err)
+        assert_true(H.TOKEN not in err, "the token is not stored: %r" % err)
+        assert_true("***" in err, "masked as the log masks it: %r" % err)
+    finally:
+        c.close()
+
+
+def test_oversized_description_is_an_error_on_that_link_only(cl):
+    """A 16 MiB description written with SQL: an error on that one link
+    with a clear message, every other item keeps syncing, no crash."""
+    c = R.Ctx(cl, "oversized")
+    try:
+        c.imp(*R.dfds_files(2))
+        c.sync()
+        ids = linked_ids(c)
+        big, other = ids[0], ids[1]
+        c.q("UPDATE action_item SET description = repeat('x', 16 * 1024 * 1024) WHERE id=%d" % big)
+        c.q("UPDATE action_item SET priority='P3' WHERE id=%d" % other)
+        out = c.sync(check=False)
+        assert_true(out.returncode in (0, 1), "sync exit %d (no crash)\n%s" % (out.returncode, out.stderr[-2000:]))
+        err = c.one("SELECT last_error FROM external_link WHERE action_item_id=%d" % big) or ""
+        assert_true("description" in err and "too long" in err, "clear message on that link: %r" % err[:300])
+        _, _, issue = R.issue_by_item(c, other)
+        assert_true("priority: P3" in [l["name"] for l in issue["labels"]], "the other item synced")
+        assert_eq(c.one("SELECT count(*) FROM external_link WHERE last_error IS NOT NULL"), "1",
+                  "only that link carries an error")
+    finally:
+        c.close()
+
+
+# ---- the body block --------------------------------------------------------------
+
+def _block_setup(c):
+    c.imp(*R.dfds_files(1))
+    c.sync()
+    item = linked_ids(c)[0]
+    c.q("UPDATE action_item SET due_date='2027-03-01' WHERE id=%d" % item)
+    c.sync()
+    repo, num, issue = R.issue_by_item(c, item)
+    assert_true("2027-03-01" in issue["body"], "due date in the block")
+    return item, repo, num, issue
+
+
+def test_body_block_deleted_on_github_is_restored(cl):
+    c = R.Ctx(cl, "block_deleted")
+    try:
+        item, repo, num, issue = _block_setup(c)
+        body = issue["body"].replace(block_of(issue["body"]), "").rstrip() + "\n\nHuman note."
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+        c.sim.edit(repo, num, {"body": body})
+        c.sync()
+        c.sync()
+        assert_eq(c.one("SELECT due_date FROM action_item WHERE id=%d" % item), "2027-03-01",
+                  "ledger due date kept")
+        _, _, issue = R.issue_by_item(c, item)
+        assert_true(block_of(issue["body"]) and "2027-03-01" in block_of(issue["body"]), "block restored")
+        assert_true("Human note." in issue["body"], "human text kept")
+    finally:
+        c.close()
+
+
+def test_body_block_invalid_date_does_not_wipe(cl):
+    c = R.Ctx(cl, "block_invalid")
+    try:
+        item, repo, num, issue = _block_setup(c)
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+        c.sim.edit(repo, num, {"body": issue["body"].replace("2027-03-01", "2027-02-30")})
+        c.sync()
+        c.sync()
+        assert_eq(c.one("SELECT due_date FROM action_item WHERE id=%d" % item), "2027-03-01",
+                  "an invalid date is not a change")
+        _, _, issue = R.issue_by_item(c, item)
+        assert_true("2027-03-01" in issue["body"] and "2027-02-30" not in issue["body"],
+                    "block rewritten with the ledger's date")
+    finally:
+        c.close()
+
+
+def test_body_block_copied_lower_keeps_one_block_and_the_ledger_edit(cl):
+    c = R.Ctx(cl, "block_copy")
+    try:
+        item, repo, num, issue = _block_setup(c)
+        blk = block_of(issue["body"])
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+        c.sim.edit(repo, num, {"body": issue["body"] + "\n\nMore human text.\n\n" + blk})
+        c.q("UPDATE action_item SET due_date='2027-04-04' WHERE id=%d" % item)
+        c.sync()
+        c.sync()
+        assert_eq(c.one("SELECT due_date FROM action_item WHERE id=%d" % item), "2027-04-04",
+                  "the ledger edit is not reverted")
+        _, _, issue = R.issue_by_item(c, item)
+        assert_eq(issue["body"].count("<!-- closeloop:begin"), 1, "one block")
+        assert_true("2027-04-04" in block_of(issue["body"]), "the block holds the ledger's date")
+        assert_true("More human text." in issue["body"], "human text kept")
+    finally:
+        c.close()
+
+
+def test_body_block_end_marker_deleted_loses_no_human_text(cl):
+    c = R.Ctx(cl, "block_noend")
+    try:
+        item, repo, num, issue = _block_setup(c)
+        body = issue["body"].replace("<!-- closeloop:end -->", "") + "\n\nWritten after the block."
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+        c.sim.edit(repo, num, {"body": body})
+        c.sync()
+        c.sync()
+        assert_eq(c.one("SELECT due_date FROM action_item WHERE id=%d" % item), "2027-03-01", "due date kept")
+        desc = c.one("SELECT description FROM action_item WHERE id=%d" % item) or ""
+        assert_true("Written after the block." in desc, "human text reached the ledger: %r" % desc[-200:])
+        _, _, issue = R.issue_by_item(c, item)
+        assert_true("Written after the block." in issue["body"], "human text kept on GitHub")
+        assert_eq(issue["body"].count("<!-- closeloop:end -->"), 1, "block repaired")
+    finally:
+        c.close()
+
+
+# ---- duplicates -----------------------------------------------------------------
+
+def test_listing_meets_a_second_ticket_with_a_linked_token(cl):
+    """A duplicate that slipped through (a second issue carrying a token
+    already linked) is found by the listing and flagged on the item, once:
+    never adopted, the item's own ticket and link left alone."""
+    c = R.Ctx(cl, "dup_token")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        item = linked_ids(c)[0]
+        repo, num, issue = R.issue_by_item(c, item)
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+        dup = c.sim.call("POST", "/_sim/issues/%s/create" % repo,
+                         {"title": issue["title"], "body": issue["body"]})
+        out = c.sync(check=False)
+        c.sync(check=False)
+        log = out.stdout + out.stderr
+        assert_true("%s#%d is a duplicate of %s#%d" % (repo, dup["number"], repo, num) in log,
+                    "the duplicate is logged: %s" % log[-1500:])
+        rows = c.q("SELECT old_value, new_value FROM item_event WHERE action_item_id=%d "
+                   "AND field='duplicate'" % item)
+        assert_eq(len(rows), 1, "flagged once on the item")
+        assert_eq(rows[0][0], "%s#%d" % (repo, num), "names the linked ticket")
+        assert_true(rows[0][1].startswith("%s#%d " % (repo, dup["number"])), "names the duplicate")
+        issues = {i["number"]: i for i in c.sim.issues(repo)}
+        assert_eq(issues[num]["state"], "open", "the linked ticket is untouched")
+        assert_eq(c.one("SELECT remote_key FROM external_link WHERE action_item_id=%d" % item),
+                  "%s#%d" % (repo, num), "the link still names the first ticket")
+    finally:
+        c.close()
+
+
+def assert_eq(a, b, what):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (what, b, a))
+
+
+def assert_true(v, what):
+    if not v:
+        raise AssertionError(what)
+
+
+__all__ = [n for n in list(globals()) if n.startswith("test_")]
