@@ -59,7 +59,9 @@ enum conn_status {
 	CONN_OK = 0,
 	CONN_NOT_MODIFIED,   /* conditional request answered 304 */
 	CONN_GONE,           /* 404 / 410: the ticket no longer exists */
-	CONN_MOVED,          /* 301: transferred (GitHub) / moved */
+	CONN_MOVED,          /* 301: transferred (GitHub) / moved; an item
+	                        callback may then get the ticket at its new
+	                        place (key, remote_id, url) as remote */
 	CONN_RATE_LIMITED,   /* still limited after the allowed retries */
 	CONN_INVALID,        /* 400 / 422: the tracker refused our values */
 	CONN_BAD_RESPONSE,   /* 2xx but the body is not what the API documents */

@@ -127,6 +127,48 @@ bad:
 	return -EINVAL;
 }
 
+/* A followed redirect answered with the issue in its repository now (a
+ * transfer, or the repository renamed): r->repo becomes "owner/name" of
+ * its repository_url (".../repos/owner/name"). */
+static void moved_repo(struct gh_req *r, struct json_object *o)
+{
+	struct json_object *v = NULL;
+	const char *u = json_object_object_get_ex(o, "repository_url", &v) ? json_object_get_string(v) : NULL;
+	const char *p = u ? strstr(u, "/repos/") : NULL;
+	if (p && gh_repo_valid(p + strlen("/repos/")))
+		str_replace(&r->repo, p + strlen("/repos/"));
+}
+
+/* 301/307 on an issue (transferred; its repository renamed): follow the
+ * Location once with a GET, when it is under base_url (the token is only
+ * ever sent to the configured API), so the answer says where the ticket
+ * is now.  Returns false when it is not followed. */
+static bool follow_moved(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	const char *loc = http_response_header(resp, "location");
+	const char *base = r->g->base_url;
+	if (r->moved_from || (r->kind != GH_FETCH && r->kind != GH_UPDATE) || !loc ||
+	    strncmp(loc, base, strlen(base)) != 0 || loc[strlen(base)] != '/')
+		return false;
+	r->moved_from = r->url;
+	r->url = xstrdup(loc);
+	r->kind = GH_FETCH;
+	r->method = "GET";
+	free(r->body);
+	r->body = NULL;
+	free(r->if_none_match);
+	r->if_none_match = NULL;
+	r->attempt = 0;
+	int rc = gh_req_submit(r);
+	if (rc < 0) {
+		char *msg = xasprintf("%s: moved to %s, which could not be read: %s", what, loc,
+		                      strerror(-rc));
+		gh_req_fail_final(r, CONN_MOVED, resp->status, 0, msg);
+		free(msg);
+	}
+	return true;
+}
+
 /* Parse an issue answer into out.  Returns 0, or -EINVAL with *msg. */
 static int parse_issue(struct gh_req *r, const struct http_response *resp, const char *what,
                        struct conn_remote *out, char **msg)
@@ -139,6 +181,8 @@ static int parse_issue(struct gh_req *r, const struct http_response *resp, const
 		conn_remote_init(out);
 		return -EINVAL;
 	}
+	if (r->moved_from) /* followed: the issue's own repository */
+		moved_repo(r, o);
 	rc = gh_issue_to_remote(o, r->repo, out, &err);
 	json_object_put(o);
 	if (rc < 0) {
@@ -185,6 +229,13 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 	}
 	if (r->kind == GH_CREATE && r->close_json) {
 		create_then_close(r, &rem);
+	} else if (r->moved_from) {
+		char *moved = xasprintf("%s: moved to %s (%s)", r->moved_from + strlen(r->g->base_url),
+		                        rem.key, rem.url ? rem.url : "no URL");
+		struct conn_result res = { .status = CONN_MOVED, .http_status = resp->status,
+		                           .error = moved };
+		gh_req_finish_item(r, &res, &rem);
+		free(moved);
 	} else {
 		struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
 		char *why = NULL;
@@ -497,6 +548,8 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 		}
 		return;
 	}
+	if ((st == 301 || st == 302 || st == 307 || st == 308) && follow_moved(r, resp, what))
+		return;
 	if (st == 301 || st == 302 || st == 307 || st == 308) {
 		cs = CONN_MOVED;
 		const char *loc = http_response_header(resp, "location");

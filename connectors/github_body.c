@@ -143,7 +143,8 @@ static const char *label_name(struct json_object *l)
 }
 
 /* Labels and assignees into fields and extra. */
-static void issue_people_labels(struct json_object *issue, struct conn_remote *out, bool *in_progress)
+static void issue_people_labels(struct json_object *issue, struct conn_remote *out, bool *in_progress,
+                                bool crlf)
 {
 	struct json_object *labels = NULL, *assignees = NULL;
 	struct json_object *xl = json_object_new_array(), *xa = json_object_new_array();
@@ -182,6 +183,8 @@ static void issue_people_labels(struct json_object *issue, struct conn_remote *o
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "labels", xl);
 	json_object_object_add(extra, "assignees", xa);
+	if (crlf) /* the body's lines end in CRLF (the web editor): kept so */
+		json_object_object_add(extra, "crlf", json_object_new_boolean(true));
 	out->extra = xstrdup(json_object_to_json_string_ext(extra, JSON_C_TO_STRING_PLAIN));
 	json_object_put(extra);
 }
@@ -236,7 +239,8 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
 		out->unread_mask |= ITEM_FIELD_BIT(ITEM_F_DUE_DATE);
 	if (bp.block_repair)
 		out->repair_mask |= ITEM_FIELD_BIT(ITEM_F_DUE_DATE);
-	issue_people_labels(issue, out, &in_progress);
+	const char *raw_body = jstr(issue, "body");
+	issue_people_labels(issue, out, &in_progress, raw_body && strstr(raw_body, "\r\n"));
 	item_fields_set(&out->fields, ITEM_F_STATE,
 	                gh_state_from_issue(jstr(issue, "state"), jstr(issue, "state_reason"),
 	                                    in_progress));
@@ -381,6 +385,34 @@ char *gh_create_json(const struct item_fields *want, const struct conn_item_cont
 	return json_text(o);
 }
 
+/* Did the ticket's body end its lines in CRLF (extra "crlf")? */
+static bool extra_crlf(const char *extra)
+{
+	struct json_object *ex = extra ? json_tokener_parse(extra) : NULL, *v = NULL;
+	bool yes = ex && json_object_is_type(ex, json_type_object) &&
+	           json_object_object_get_ex(ex, "crlf", &v) && json_object_get_boolean(v);
+	json_object_put(ex);
+	return yes;
+}
+
+/* LF line ends -> CRLF (frees s): a person's CRLF body is written back as
+ * they wrote it, not rewritten as LF. */
+static char *to_crlf(char *s)
+{
+	size_t n = 0;
+	for (const char *p = s; *p; p++)
+		n += *p == '\n';
+	char *out = xmalloc(strlen(s) + n + 1), *w = out;
+	for (const char *p = s; *p; p++) {
+		if (*p == '\n' && (p == s || p[-1] != '\r'))
+			*w++ = '\r';
+		*w++ = *p;
+	}
+	*w = '\0';
+	free(s);
+	return out;
+}
+
 char *gh_update_json(const struct item_fields *want, unsigned mask,
                      const struct conn_item_context *ctx, const char *token,
                      const char *extra)
@@ -394,6 +426,8 @@ char *gh_update_json(const struct item_fields *want, unsigned mask,
 	if (mask & (ITEM_FIELD_BIT(ITEM_F_DESCRIPTION) | ITEM_FIELD_BIT(ITEM_F_DUE_DATE))) {
 		char *body = gh_body_render(want->v[ITEM_F_DESCRIPTION], want->v[ITEM_F_DUE_DATE],
 		                            ctx, token);
+		if (extra_crlf(extra))
+			body = to_crlf(body);
 		json_object_object_add(o, "body", json_object_new_string(body));
 		free(body);
 	}

@@ -41,6 +41,7 @@ static void req_free(struct gh_req *r)
 	free(r->created_key);
 	free(r->want_owner);
 	free(r->owner_refused);
+	free(r->moved_from);
 	free(r->marker);
 	free(r->label);
 	free(r->label_key);

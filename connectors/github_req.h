@@ -96,6 +96,8 @@ struct gh_req {
 	char *label_extra;            /* GH_LABEL: ref->extra, to keep its assignees */
 	char *owner_refused;          /* GH_CREATE/GH_UPDATE: GitHub refused this
 	                                 assignee (422); sent again without it */
+	char *moved_from;             /* GH_FETCH after a redirect: the URL that
+	                                 answered 301/307 (followed once) */
 };
 
 struct gh_conn {

@@ -725,6 +725,68 @@ static void op_remote_failed(struct rec_op *op, const struct conn_result *res)
 	              op->call != REC_CALL_CREATE && op->call != REC_CALL_FIND);
 }
 
+static void on_renamed(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	if (err) {
+		op_log(LOG_LVL_ERROR, op, "re-pointing the links of a renamed repository failed: %s", err);
+		op->t->errors++;
+	} else {
+		op->t->ledger_writes++;
+		log_conn(LOG_LVL_ERROR, op->t->lc->name, "%s was renamed on the tracker to %s: %s "
+		         "link(s) now name %s; update the routing (the directory's team targets and "
+		         "this connector's targets) to %s", op->t->target, op->remote.key,
+		         PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?", op->remote.key,
+		         op->remote.key);
+	}
+	op_finish(op);
+}
+
+/* The ticket answered from another place (CONN_MOVED with the remote
+ * there): the same issue id in another repository is its repository
+ * renamed (every link of the target re-pointed, the operator told to
+ * update the routing); a new id is a transfer, followed when the new
+ * repository is one this connector serves (the link re-pointed: new id,
+ * key, target; the next listing there pulls it), else the link is broken
+ * with where the ticket went. */
+static void op_moved(struct rec_op *op, const struct conn_result *res, const struct conn_remote *r)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	char id[24];
+	const char *hash = r->key ? strchr(r->key, '#') : NULL;
+	char *repo = hash ? xstrndup(r->key, (size_t)(hash - r->key)) : NULL;
+	bool served = false;
+	for (size_t i = 0; repo && i < lc->n_targets; i++)
+		served = served || strcasecmp(lc->targets[i], repo) == 0;
+	rec_remote_copy(&op->remote, r);
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	if (repo && op_engine(op)->dry_run) {
+		op_log(LOG_LVL_WARN, op, "%s answered from %s (moved)", op_key(op), r->key);
+		free(repo);
+		op_finish(op);
+		return;
+	}
+	if (repo && str_eq(r->remote_id, op->row.remote_id) && strcasecmp(repo, op->t->target) != 0) {
+		free(op->remote.key);
+		op->remote.key = repo; /* the new target, for the log line */
+		const char *p[] = { lc->name, op->t->target, repo };
+		op_set_state(op, REC_OP_APPLY);
+		if (rec_lc_query(lc, REC_SQL_REPO_RENAMED, 3, p, on_renamed, op) < 0)
+			op_link_error(op, "re-pointing of", "ledger closed", false);
+		return;
+	}
+	if (repo && served) {
+		op_log(LOG_LVL_WARN, op, "%s was transferred to %s: the link follows it", op_key(op), r->key);
+		const char *p[] = { id, repo, r->remote_id, r->key, r->url, lc->source };
+		op_write(op, REC_SQL_LINK_MOVED, 6, p);
+		free(repo);
+		return;
+	}
+	free(repo);
+	op_broken(op, "moved", res->error);
+}
+
 static void op_on_remote(struct connector *c, const struct conn_result *res,
                          const struct conn_remote *remote, void *arg)
 {
@@ -737,6 +799,9 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 		t->creates_out--;
 	if (res->status == CONN_OK && remote)
 		op_remote_ok(op, res, remote);
+	else if (res->status == CONN_MOVED && remote &&
+	         (op->call == REC_CALL_FETCH || op->call == REC_CALL_UPDATE))
+		op_moved(op, res, remote);
 	else
 		op_remote_failed(op, res);
 	if (!paced)
@@ -763,13 +828,22 @@ static struct json_object *conflict_json(const struct rec_op *op, int f)
 	return c;
 }
 
-/* The ticket as we last wrote or read it, and nothing waits to be pushed:
- * a ledger that differs from the base (an owner whose login the directory
- * gave since the ticket was created unassigned) is pushed, not skipped. */
+/* An owner whose login the directory gave since the ticket was created
+ * unassigned: the ledger did not move, so the push pass would never pick
+ * it; the pull that meets the ticket pushes the assignment. */
+static bool owner_newly_mapped(const struct rec_op *op)
+{
+	const char *o = op->row.ledger.v[ITEM_F_OWNER];
+	return (op->mr.push_mask & ITEM_FIELD_BIT(ITEM_F_OWNER)) && o && !op->row.base.v[ITEM_F_OWNER] &&
+	       !op->remote.fields.v[ITEM_F_OWNER] && rec_idmap_ident(op->t->lc->idmap, o);
+}
+
+/* The ticket as we last wrote or read it (the push pass pushes what the
+ * ledger changed since). */
 static bool op_is_echo(const struct rec_op *op)
 {
 	if (op->kind != REC_OP_PULL || !op->row.has_remote_ms || !op->row.has_base ||
-	    op->remote_ms != op->row.remote_ms || op->mr.push_mask)
+	    op->remote_ms != op->row.remote_ms || owner_newly_mapped(op))
 		return false;
 	struct item_fields held; /* compared as the base is stored */
 	base_as_held(op, &op->rcanon, &held);
@@ -781,23 +855,33 @@ static bool op_is_echo(const struct rec_op *op)
 /* A field the ticket does not say (conn_remote.unread_mask: GitHub's body
  * block deleted, or a due date that is not a date) is no remote change:
  * the remote is taken to hold the base (the ledger's value with no base). */
-static void remote_unread_as_base(const struct rec_op *op, struct item_fields *canon)
+static void remote_unread_as_base(struct rec_op *op, struct item_fields *canon)
 {
-	for (int f = 0; f < ITEM_F__COUNT; f++)
-		if (op->remote.unread_mask & ITEM_FIELD_BIT(f))
+	op->never_held = 0;
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
+		unsigned bit = ITEM_FIELD_BIT(f);
+		if (op->remote.unread_mask & bit) {
 			item_fields_set(canon, f, op->row.has_base ? op->row.base.v[f] : op->row.ledger.v[f]);
+		} else if (!op->row.has_base && !canon->v[f] && op->row.ledger.v[f]) {
+			/* first contact (an adopted ticket): a field the ticket never
+			 * held (no priority label, nobody assigned) is no remote
+			 * change; the ledger's value is pushed */
+			item_fields_set(canon, f, op->row.ledger.v[f]);
+			op->never_held |= bit;
+		}
+	}
 }
 
 /* Fields pushed whatever the merge says, so the ticket holds them again as
- * closeloop writes them: a broken or copied block (repair_mask), and on a
+ * closeloop writes them: a broken or copied block (repair_mask), on a
  * ticket closeloop created (it has a create token) a block deleted on the
- * tracker (unread_mask).  The push carries the merged value: the
+ * tracker (unread_mask), and on first contact what the ticket never held.  The push carries the merged value: the
  * ledger's, since the remote was taken to hold the base. */
 static unsigned remote_repair_mask(const struct rec_op *op)
 {
 	if (!op->has_remote)
 		return 0;
-	return op->remote.repair_mask | (op->row.token ? op->remote.unread_mask : 0);
+	return op->remote.repair_mask | (op->row.token ? op->remote.unread_mask : 0) | op->never_held;
 }
 
 /* Merge what we know and decide the next step: the planner (plan.h)

@@ -107,6 +107,9 @@ struct rec_link_ctx {
 	const struct conn_type *ctype;
 	int max_inflight;
 	int64_t refusal_backoff_ms, create_min_age_ms;
+	char *const *targets;         /* what the connector serves (a moved
+	                                 ticket is followed into one of them) */
+	size_t n_targets;
 	/* db_query on the ledger session that holds the connector's lock:
 	 * 0 (cb called once, later) or -ENOTCONN (see rec_cycle_db_query) */
 	int (*query)(void *owner, const char *sql, int n, const char *const *p,
@@ -161,6 +164,8 @@ struct rec_op {
 	struct conn_remote remote;  /* latest known remote, tracker identity */
 	int64_t remote_ms;          /* its updated_at, 0 when unknown */
 	struct item_fields rcanon;  /* remote in canonical form */
+	unsigned never_held;        /* first contact (no base): fields the ticket
+	                               never held, taken as the ledger's and pushed */
 	bool has_mr;
 	struct merge_result mr;
 	struct json_object *conflicts; /* array of conflict details, or NULL */
@@ -212,6 +217,10 @@ struct rec_target {
 	int64_t list_start_ms;      /* when list_changed was called */
 	bool list_recovery;         /* it went back to the oldest create intent */
 	bool list_done, list_failed, list_not_modified, have_first_page;
+	bool list_moved;              /* the listing answered "moved" (a renamed
+	                                 repository): the push pass still runs,
+	                                 and its first push follows the redirect
+	                                 and re-points the target's links */
 	char *first_etag;
 	char *list_error;
 	bool has_max_seen, has_min_fail;
@@ -400,6 +409,8 @@ extern const char REC_SQL_BROKEN[];
 extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_LINK_REFUSED[];
 extern const char REC_SQL_DUPLICATE[];
+extern const char REC_SQL_LINK_MOVED[];
+extern const char REC_SQL_REPO_RENAMED[];
 extern const char REC_SQL_CURSOR_WRITE[];
 extern const char REC_SQL_CURSOR_ERROR[];
 

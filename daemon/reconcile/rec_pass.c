@@ -177,7 +177,8 @@ static void page_pump(struct rec_cycle *cy)
 	while (!t->page_busy && !STAILQ_EMPTY(&t->pages) && !sent)
 		sent = page_send(cy);
 	if (!t->page_busy && STAILQ_EMPTY(&t->pages) && t->list_done)
-		rec_cycle_enter(cy, target_stopped(t) || t->list_failed ? CYC_CURSOR_WRITE : CYC_PUSH_SELECT);
+		rec_cycle_enter(cy, target_stopped(t) || (t->list_failed && !t->list_moved) ?
+		                    CYC_CURSOR_WRITE : CYC_PUSH_SELECT);
 }
 
 static bool page_send(struct rec_cycle *cy)
@@ -223,6 +224,7 @@ static void on_list(struct connector *c, const struct conn_result *res,
 		t->list_done = true;
 	} else if (res->status != CONN_OK || !page) {
 		t->list_failed = true;
+		t->list_moved = res->status == CONN_MOVED;
 		t->list_done = true;
 		free(t->list_error);
 		/* stored in sync_cursor.last_error: a tracker's text may echo a

@@ -173,6 +173,27 @@ const char REC_SQL_DUPLICATE[] =
 	" WHERE NOT EXISTS (SELECT 1 FROM item_event WHERE action_item_id = $1::bigint"
 	" AND field = 'duplicate' AND new_value = $3)";
 
+/* A transferred ticket followed into another served target: the link
+ * names it there ($1 link, $2 target, $3 remote id, $4 key, $5 url,
+ * $6 source); the next listing of that target pulls it. */
+const char REC_SQL_LINK_MOVED[] =
+	"WITH l AS (UPDATE external_link SET target = $2, remote_id = $3, remote_key = $4, url = $5,"
+	" etag = NULL, last_error = NULL, error_count = 0, updated_at = now() WHERE id = $1::bigint"
+	" RETURNING action_item_id, remote_key)"
+	" INSERT INTO item_event (action_item_id, field, old_value, new_value, source, actor)"
+	" SELECT action_item_id, 'link', 'moved', 'followed to ' || remote_key, $6, closeloop_actor()"
+	" FROM l";
+
+/* A repository renamed on the tracker: every link of the connector that
+ * names the old target names the new one ($1 connector, $2 old target,
+ * $3 new target); returns how many. */
+const char REC_SQL_REPO_RENAMED[] =
+	"WITH u AS (UPDATE external_link SET target = $3,"
+	" remote_key = $3 || substr(remote_key, length($2) + 1), etag = NULL, updated_at = now()"
+	" WHERE connector = $1 AND target = $2 AND left(remote_key, length($2) + 1) = $2 || '#'"
+	" RETURNING 1)"
+	" SELECT count(*) FROM u";
+
 const char REC_SQL_CURSOR_WRITE[] =
 	"INSERT INTO sync_cursor (connector, target, cursor_at, etag, last_run_at, last_error)"
 	" VALUES ($1, $2, to_timestamp($3::bigint / 1000.0), $4, now(), NULL)"

@@ -357,6 +357,8 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 			cy->targets[i] = xstrdup(cc->targets[i]);
 		cy->n_targets = cc->n_targets;
 	}
+	cy->lc.targets = cy->targets;
+	cy->lc.n_targets = cy->n_targets;
 	size_t np = 0;
 	for (size_t i = 0; i < cfg->n_connectors; i++)
 		np += cfg->connectors[i].n_targets;

@@ -248,6 +248,64 @@ def test_body_block_end_marker_deleted_loses_no_human_text(cl):
         c.close()
 
 
+# ---- transfers and renames --------------------------------------------------------
+
+def test_transferred_issue_is_followed_into_a_served_repository(cl):
+    """Transferred into a repository this connector serves: the link
+    follows it (new id, key, target) and the item keeps syncing there;
+    transferred elsewhere: the link is broken saying where it went."""
+    c = R.Ctx(cl, "transfer_follow")
+    try:
+        c.imp(*R.dfds_files(2))
+        c.sync()
+        ids = linked_ids(c)
+        repo, n0, before = R.issue_by_item(c, ids[0])
+        _, n1, _ = R.issue_by_item(c, ids[1])
+        moved = c.sim.call("POST", "/_sim/issues/%s/%d/transfer" % (repo, n0), {"to": R.ETCD_REPO})
+        c.sim.call("POST", "/_sim/issues/%s/%d/transfer" % (repo, n1), {"to": "dfds/elsewhere"})
+        c.q("UPDATE action_item SET priority='P3' WHERE id IN (%d, %d)" % (ids[0], ids[1]))
+        c.sync(check=False)
+        row = c.q("SELECT state, target, remote_key, remote_id FROM external_link WHERE action_item_id=%d"
+                  % ids[0])[0]
+        assert_eq(row, ["linked", R.ETCD_REPO, "%s#%d" % (R.ETCD_REPO, moved["number"]), str(moved["id"])],
+                  "the link follows the transferred issue")
+        assert_true(str(moved["id"]) != str(before["id"]), "a transfer gives a new id")
+        c.sync(check=False)
+        _, _, issue = R.issue_by_item(c, ids[0])
+        assert_true("priority: P3" in [l["name"] for l in issue["labels"]], "the item syncs there")
+        row = c.q("SELECT state, broken_reason FROM external_link WHERE action_item_id=%d" % ids[1])[0]
+        assert_eq(row, ["broken", "moved"], "transferred out of the served repositories")
+        err = c.one("SELECT last_error FROM external_link WHERE action_item_id=%d" % ids[1]) or ""
+        assert_true("moved to dfds/elsewhere#" in err, "where it went is recorded: %r" % err)
+        states = c.q("SELECT state FROM action_item WHERE id IN (%d,%d)" % (ids[0], ids[1]))
+        assert_true(all(s[0] == "open" for s in states), "items not closed: %r" % states)
+    finally:
+        c.close()
+
+
+def test_renamed_repository_repoints_its_links_and_tells_the_operator(cl):
+    c = R.Ctx(cl, "repo_rename")
+    try:
+        c.imp(*R.dfds_files(2))
+        c.sync()
+        ids = linked_ids(c)
+        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+        c.q("UPDATE action_item SET priority='P3' WHERE id=%d" % ids[0])
+        out = c.sync(check=False)
+        log = out.stdout + out.stderr
+        targets = c.q("SELECT DISTINCT target FROM external_link WHERE action_item_id IN (%d,%d)"
+                      % (ids[0], ids[1]))
+        assert_eq(targets, [["dfds/backlog"]], "every link of the renamed repository re-pointed")
+        keys = [r[0] for r in c.q("SELECT remote_key FROM external_link WHERE action_item_id IN (%d,%d)"
+                                  % (ids[0], ids[1]))]
+        assert_true(all(k.startswith("dfds/backlog#") for k in keys), "keys re-pointed: %r" % keys)
+        assert_true("update the routing" in log and "dfds/backlog" in log,
+                    "the operator is told: %s" % log[-1500:])
+        assert_eq(c.q("SELECT count(*) FROM external_link WHERE state='broken'"), [["0"]], "nothing broken")
+    finally:
+        c.close()
+
+
 # ---- duplicates -----------------------------------------------------------------
 
 def test_listing_meets_a_second_ticket_with_a_linked_token(cl):
