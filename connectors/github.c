@@ -151,6 +151,7 @@ static bool follow_moved(struct gh_req *r, const struct http_response *resp, con
 	    strncmp(loc, base, strlen(base)) != 0 || loc[strlen(base)] != '/')
 		return false;
 	r->moved_from = r->url;
+	r->moved_status = resp->status;
 	r->url = xstrdup(loc);
 	r->kind = GH_FETCH;
 	r->method = "GET";
@@ -232,7 +233,7 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 	} else if (r->moved_from) {
 		char *moved = xasprintf("%s: moved to %s (%s)", r->moved_from + strlen(r->g->base_url),
 		                        rem.key, rem.url ? rem.url : "no URL");
-		struct conn_result res = { .status = CONN_MOVED, .http_status = resp->status,
+		struct conn_result res = { .status = CONN_MOVED, .http_status = r->moved_status,
 		                           .error = moved };
 		gh_req_finish_item(r, &res, &rem);
 		free(moved);

@@ -98,6 +98,7 @@ struct gh_req {
 	                                 assignee (422); sent again without it */
 	char *moved_from;             /* GH_FETCH after a redirect: the URL that
 	                                 answered 301/307 (followed once) */
+	long moved_status;            /* ... and its status */
 };
 
 struct gh_conn {

@@ -1479,11 +1479,13 @@ static void test_live_errors(void **state)
 	                             "Validation Failed (Issue.labels: invalid)");
 	item_out_free(&f);
 
-	/* transferred -> MOVED, deleted -> GONE, unknown number -> GONE */
+	/* transferred -> MOVED (the 301 followed: where it is now), deleted ->
+	 * GONE, unknown number -> GONE */
 	json_object_put(admin("POST", "/_sim/issues/acme/err/1/transfer", "{\"to\":\"acme/other\"}", 200));
 	do_fetch(l, "acme/err", &o.r, &f);
 	assert_int_equal(f.st, CONN_MOVED);
 	assert_int_equal(f.http_status, 301);
+	assert_non_null(strstr(f.error, "moved to acme/other#"));
 	item_out_free(&f);
 	struct item_out two;
 	make_one(l, "acme/err", &two);
