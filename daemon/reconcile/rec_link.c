@@ -828,22 +828,12 @@ static struct json_object *conflict_json(const struct rec_op *op, int f)
 	return c;
 }
 
-/* An owner whose login the directory gave since the ticket was created
- * unassigned: the ledger did not move, so the push pass would never pick
- * it; the pull that meets the ticket pushes the assignment. */
-static bool owner_newly_mapped(const struct rec_op *op)
-{
-	const char *o = op->row.ledger.v[ITEM_F_OWNER];
-	return (op->mr.push_mask & ITEM_FIELD_BIT(ITEM_F_OWNER)) && o && !op->row.base.v[ITEM_F_OWNER] &&
-	       !op->remote.fields.v[ITEM_F_OWNER] && rec_idmap_ident(op->t->lc->idmap, o);
-}
-
 /* The ticket as we last wrote or read it (the push pass pushes what the
  * ledger changed since). */
 static bool op_is_echo(const struct rec_op *op)
 {
 	if (op->kind != REC_OP_PULL || !op->row.has_remote_ms || !op->row.has_base ||
-	    op->remote_ms != op->row.remote_ms || owner_newly_mapped(op))
+	    op->remote_ms != op->row.remote_ms)
 		return false;
 	struct item_fields held; /* compared as the base is stored */
 	base_as_held(op, &op->rcanon, &held);

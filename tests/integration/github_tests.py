@@ -80,6 +80,12 @@ def test_owner_login_added_later_is_pushed_not_cleared(cl):
         H.closeloop("directory", "load", "-c", c.config)
         c.sync()
         c.sync()
+        assert_eq(c.one("SELECT owner FROM action_item WHERE id=%d" % item), "rf",
+                  "ledger owner kept by the pulls that meet the unassigned ticket")
+        # the assignment goes out with the item's next push (the ledger
+        # did not move, so the push pass has not picked it yet)
+        c.q("UPDATE action_item SET priority='P2' WHERE id=%d" % item)
+        c.sync()
         assert_eq(c.one("SELECT owner FROM action_item WHERE id=%d" % item), "rf", "ledger owner kept")
         _, _, issue = R.issue_by_item(c, item)
         assert_eq([a["login"] for a in issue["assignees"]], ["rf-gh"], "assignment pushed")
