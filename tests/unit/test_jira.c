@@ -225,6 +225,18 @@ static void test_jira_authored_adf(void **state)
 	assert_int_equal(jira_adf_to_markdown(doc, &md, &err), -EINVAL);
 	assert_string_equal(err, "not an ADF document: content is not an array");
 	json_object_put(doc);
+	/* found by fuzz_jira: a list (or list item, or marks) whose content is
+	 * not an array aborted json-c's array accessor; it is skipped */
+	doc = json_tokener_parse("{\"type\":\"doc\",\"version\":1,\"content\":["
+		"{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":\"a\","
+		"\"marks\":{\"type\":\"strong\"}}]},{\"type\":\"bulletList\",\"content\":\"H\"},"
+		"{\"type\":\"orderedList\",\"content\":[{\"type\":\"listItem\",\"content\":7}]}]}");
+	assert_non_null(doc);
+	assert_int_equal(jira_adf_to_markdown(doc, &md, &err), 0);
+	assert_non_null(md);
+	assert_non_null(strstr(md, "a"));
+	free(md);
+	json_object_put(doc);
 }
 
 /* ---- field mapping (jira_fields.h) ---- */
