@@ -7,8 +7,8 @@
 # (--ignore-scripts): only their JSON files are read.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-DEST=$1
-mkdir -p "$DEST"
+mkdir -p "$1"
+DEST=$(cd "$1" && pwd)   # absolute: npm runs inside it and logs there
 if [ -f "$DEST/package-lock.json" ] && [ -d "$DEST/node_modules/@octokit/fixtures" ] &&
    cmp -s "$HERE/package-lock.json" "$DEST/package-lock.json"; then
 	exit 0
