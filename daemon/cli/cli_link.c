@@ -32,14 +32,6 @@ static const char link_sql[] =
 	") SELECT (SELECT k FROM have LIMIT 1), (SELECT count(*) FROM route),"
 	"         (SELECT count(*) FROM ref)";
 
-static bool serves(const struct cfg_connector *cc, const char *target)
-{
-	for (size_t i = 0; i < cc->n_targets; i++)
-		if (strcmp(cc->targets[i], target) == 0)
-			return true;
-	return false;
-}
-
 int cli_cmd_link(const struct cli *cli)
 {
 	if (cli->argc < 3 || cli->argc > 4) {
@@ -63,11 +55,13 @@ int cli_cmd_link(const struct cli *cli)
 		          "connectors)", conn, cfg->path);
 		goto out;
 	}
-	if (!serves(cc, target)) {
+	const char *served = cfg_connector_target(cc, target);
+	if (!served) {
 		log_error("link: connector '%s' does not serve '%s' (expected one of its targets; "
 		          "add it to connectors.[].targets in %s first)", conn, target, cfg->path);
 		goto out;
 	}
+	target = served; /* the configured spelling, as reconcile's targets */
 	if (!(c = cli_ledger_open(cli, cfg->database_dsn, true)) ||
 	    cli_find_item(c, item, id, sizeof(id)) < 0)
 		goto out;

@@ -1011,6 +1011,14 @@ const struct cfg_connector *cfg_find_connector(const struct config *c, const cha
 	return NULL;
 }
 
+const char *cfg_connector_target(const struct cfg_connector *cc, const char *target)
+{
+	for (size_t i = 0; cc && target && i < cc->n_targets; i++)
+		if (strcasecmp(cc->targets[i], target) == 0)
+			return cc->targets[i];
+	return NULL;
+}
+
 /* The first of the type's own options that may not change on reload and
  * did: "connectors.[github].api_version" (static), or NULL.  Same type. */
 static const char *type_option_blocker(const struct cfg_connector *a, const struct cfg_connector *b)

@@ -178,6 +178,11 @@ int cfg_load(const char *path, struct config **out, char *err, size_t errlen) MU
 void cfg_free(struct config *c);
 
 const struct cfg_connector *cfg_find_connector(const struct config *c, const char *name);
+/* The configured spelling of target among cc's targets, compared without
+ * regard to ASCII case (GitHub's owner/repo, Jira's project keys and
+ * ServiceNow's group names are all case-insensitive to their trackers),
+ * or NULL when cc does not serve it (or cc is NULL). */
+const char *cfg_connector_target(const struct cfg_connector *cc, const char *target);
 /* The destination called name, or NULL. */
 const struct cfg_destination *cfg_find_destination(const struct config *c, const char *name);
 /* Does destination d receive what concerns platform (its `platforms`

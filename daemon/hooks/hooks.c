@@ -178,21 +178,13 @@ static const char *kind_name(enum conn_hook_kind k)
 	}
 }
 
-static bool target_served(const struct cfg_connector *cc, const char *target)
-{
-	for (size_t i = 0; cc && i < cc->n_targets; i++)
-		if (strcasecmp(cc->targets[i], target) == 0)
-			return true;
-	return false;
-}
-
 /* Record ev in the ledger (closeloop_webhook_delivery), then on_recorded. */
 static void record(struct hooks *h, struct connector *c, const struct cfg_connector *cc,
                    const struct conn_hook_event *ev)
 {
 	char by[64];
 	snprintf(by, sizeof(by), "daemon pid %ld", (long)getpid());
-	bool served = ev->kind == CONN_HOOK_TRANSFERRED && target_served(cc, ev->new_target);
+	bool served = ev->kind == CONN_HOOK_TRANSFERRED && cfg_connector_target(cc, ev->new_target) != NULL;
 	const char *p[] = {
 		c->name, ev->delivery_id, ev->event, kind_name(ev->kind),
 		ev->target[0] ? ev->target : NULL, ev->remote_id[0] ? ev->remote_id : NULL,
