@@ -43,6 +43,9 @@ struct q_item {
 
 struct q_run {
 	char *dsn, *dests_json, *now_text, *by;
+	PGconn *c;                    /* the claim's connection, kept until the
+	                                 outcomes are recorded: it holds the
+	                                 claimed rows' advisory locks (sql/022) */
 	bool arm;                     /* enabled and some destination exists */
 	char *quarter;                /* the last ended quarter (worker) */
 	int armed;
@@ -96,6 +99,8 @@ static void run_free(struct q_run *r)
 		free(it->detail);
 	}
 	free(r->items);
+	if (r->c)
+		PQfinish(r->c);
 	free(r->dsn);
 	free(r->dests_json);
 	free(r->now_text);
@@ -150,10 +155,10 @@ static int claim(PGconn *c, struct q_run *r)
 	char lim[16], lease[16];
 	snprintf(lim, sizeof(lim), "%d", CLAIM_MAX);
 	snprintf(lease, sizeof(lease), "%d", LEASE_S);
-	const char *p[] = { r->by, lim, lease };
+	const char *p[] = { r->by, lim, lease, r->dests_json };
 	PGresult *res = db_sync_exec(c, "SELECT r_id, r_quarter, r_platform, r_destination "
-	                             "FROM closeloop_report_delivery_claim($1, $2::int, $3::int)",
-	                             3, p, r->err, sizeof(r->err));
+	                             "FROM closeloop_report_delivery_claim($1, $2::int, $3::int, "
+	                             "$4::jsonb)", 4, p, r->err, sizeof(r->err));
 	if (!res)
 		return -EIO;
 	int n = PQntuples(res);
@@ -172,7 +177,7 @@ static int claim(PGconn *c, struct q_run *r)
 static void work_prepare(uv_work_t *w)
 {
 	struct q_run *r = w->data;
-	PGconn *c = db_sync_connect(r->dsn, r->err, sizeof(r->err));
+	PGconn *c = r->c = db_sync_connect(r->dsn, r->err, sizeof(r->err));
 	if (!c)
 		return;
 	if (r->arm) {
@@ -180,29 +185,37 @@ static void work_prepare(uv_work_t *w)
 		PGresult *res = db_sync_exec(c, "SELECT closeloop_quarter_add(closeloop_quarter_of("
 		                             "$1::timestamptz), -1)", 1, p, r->err, sizeof(r->err));
 		if (!res)
-			goto out;
+			return;
 		r->quarter = xstrdup(PQgetvalue(res, 0, 0));
 		PQclear(res);
 		const char *a[] = { r->quarter, r->dests_json, r->by };
 		res = db_sync_exec(c, "SELECT closeloop_report_delivery_arm($1, $2::jsonb, $3)", 3, a,
 		                   r->err, sizeof(r->err));
 		if (!res)
-			goto out;
+			return;
 		r->armed = atoi(PQgetvalue(res, 0, 0)); /* an integer PostgreSQL printed */
 		PQclear(res);
 	}
 	if (claim(c, r) < 0)
-		goto out;
+		return;
 	for (size_t i = 0; i < r->n_items; i++)
 		render_item(c, &r->items[i], i ? &r->items[i - 1] : NULL);
-out:
-	PQfinish(c);
+	/* c stays open (r->c) until work_record: it holds the claims' locks */
 }
 
 static void work_record(uv_work_t *w)
 {
 	struct q_run *r = w->data;
-	PGconn *c = db_sync_connect(r->dsn, r->err, sizeof(r->err));
+	/* the claim's session, which holds the rows' locks; if it was lost, the
+	 * rows may already be claimed again by another daemon (same id: a
+	 * repeat the destination recognises), and recording still works for
+	 * rows nobody took since (closeloop_report_delivery_done checks) */
+	if (r->c && PQstatus(r->c) != CONNECTION_OK) {
+		PQfinish(r->c);
+		r->c = NULL;
+	}
+	r->err[0] = '\0';
+	PGconn *c = r->c ? r->c : (r->c = db_sync_connect(r->dsn, r->err, sizeof(r->err)));
 	if (!c)
 		return;
 	for (size_t i = 0; i < r->n_items; i++) {
@@ -218,8 +231,10 @@ static void work_record(uv_work_t *w)
 	/* keep the stored figures of ended quarters and the current quarter's
 	 * snapshot fresh for the dashboards (sql/019_report_store.sql) */
 	char err[256];
+	PQclear(db_sync_exec(c, "SELECT pg_advisory_unlock_all()", 0, NULL, err, sizeof(err)));
 	PQclear(db_sync_exec(c, "SELECT closeloop_report_store_warm()", 0, NULL, err, sizeof(err)));
 	PQfinish(c);
+	r->c = NULL;
 }
 
 /* ---- loop side ---- */
@@ -360,8 +375,9 @@ static void after_record(uv_work_t *w, int status)
 	struct q_run *r = q->run;
 	if (r->n_items && (status < 0 || r->err[0]))
 		log_error("quarterly report: outcomes not recorded (%s); those deliveries stay "
-		          "'sending' and become 'unknown' after %d s", r->err[0] ? r->err :
-		          uv_strerror(status), LEASE_S);
+		          "'sending' and are claimed again at the next run (sent again with the same "
+		          "id where the destination recognises a repeat, else 'unknown')",
+		          r->err[0] ? r->err : uv_strerror(status));
 	log_at(r->n_items ? LOG_LVL_INFO : LOG_LVL_DEBUG, NULL,
 	       "quarterly report: run finished (%s ended last; %zu deliveries claimed)",
 	       r->quarter ? r->quarter : "no quarter", r->n_items);
@@ -391,6 +407,12 @@ static char *dests_json(const struct config *cfg)
 				json_object_array_add(pl, json_object_new_string(d->platforms[k]));
 		}
 		json_object_object_add(o, "platforms", pl);
+		/* may a lost or interrupted send be repeated with the same id
+		 * (sql/022_report_delivery_resend.sql)?  Not to a chat webhook:
+		 * it cannot drop a repeat */
+		json_object_object_add(o, "resend", json_object_new_boolean(
+		        d->type == CFG_DEST_SMTP || d->type == CFG_DEST_DIRECTORY ||
+		        (d->type == CFG_DEST_WEBHOOK && !d->slack)));
 		json_object_array_add(a, o);
 	}
 	char *s = xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));

@@ -8,8 +8,12 @@
  *   ARM     closeloop_report_delivery_arm: a 'pending' row per platform and
  *           destination for the last ended quarter, if it has none — so a
  *           daemon that was down on the quarter's first day catches up;
- *   CLAIM   closeloop_report_delivery_claim: rows become 'sending' under
- *           this daemon's name, committed before anything is sent;
+ *   CLAIM   closeloop_report_delivery_claim (sql/022): rows become 'sending'
+ *           under this daemon's name, committed before anything is sent,
+ *           and locked by the claim's connection, which stays open until
+ *           RECORD; an 'unknown' row, or one whose sender died, is claimed
+ *           again and sent with the same id where the destination
+ *           recognises a repeat (not a format = "slack" webhook);
  *   RENDER  the report for (quarter, platform), as `closeloop report` makes it;
  *   SEND    deliver_send (daemon/deliver/);
  *   RECORD  closeloop_report_delivery_done: sent, failed or unknown; then

@@ -45,6 +45,11 @@ class Sink:
     def received(self):
         return [json.load(open(p)) for p in sorted(glob.glob(os.path.join(self.out, "*.json")))]
 
+    def kept(self):
+        """The documents the sink kept: one per Idempotency-Key."""
+        d = os.path.join(self.out, "kept")
+        return [json.load(open(os.path.join(d, f))) for f in sorted(os.listdir(d))] if os.path.isdir(d) else []
+
     def eml(self, i):
         return open(os.path.join(self.out, "%03d.eml" % i), "rb").read()
 
@@ -328,5 +333,63 @@ def test_quarterly_report_delivered_once_across_restart_and_two_daemons(cl):
     finally:
         for d in daemons:
             d.stop()
+        sim.stop()
+        sink.stop()
+
+
+def test_quarterly_report_resent_with_the_same_key_after_a_kill(cl):
+    """The daemon is killed (-9) after its webhook POST went out and before
+    it could record the answer: the row stays 'sending', its claim's lock
+    goes with the killed daemon's connection, and the next daemon sends it
+    again at once with the same Idempotency-Key.  The sink (which
+    de-duplicates by that key) sees the key twice and keeps one report;
+    the ledger records 'sent' (sql/022_report_delivery_resend.sql)."""
+    wd0 = H.workdir("quarterly-kill-sink-")
+    pidfile = os.path.join(wd0, "daemon.pid")
+    sink = Sink(wd0, "http", "--kill-first", pidfile)
+    daemons = []
+    wd, dsn, sim, config = _quarterly_setup(cl, "quarterly_kill", sink.port)
+    rows = lambda: H.psql(dsn, "SELECT platform, destination, state, attempts "  # noqa: E731
+                               "FROM v_report_delivery ORDER BY platform, destination")
+    try:
+        now = "2026-10-01T00:05:00Z"
+        d = _daemon(wd, config, "daemon-killed", now)
+        daemons.append(d)
+        with open(pidfile, "w") as f:
+            f.write(str(d.proc.pid))
+        _assert(H.wait_for(lambda: d.proc.poll() is not None, timeout=90),
+                "the sink killed the daemon at its POST:\n" + d.log()[-1500:])
+        _assert(d.proc.returncode == -signal.SIGKILL, "killed by SIGKILL: %r" % d.proc.returncode)
+        hook = H.psql(dsn, "SELECT state, attempts FROM report_delivery WHERE destination = 'k8s-chat'")
+        _assert(hook == [["sending", "1"]], "the webhook row is left 'sending': %r" % hook)
+        _assert(len(sink.received()) == 1, "one POST before the kill")
+        daemons.clear()
+        d.stop()
+
+        d = _daemon(wd, config, "daemon-after", now)
+        daemons.append(d)
+        done = lambda: H.scalar(dsn, "SELECT count(*) FROM report_delivery WHERE state = 'sent'") == "3"  # noqa: E731
+        _assert(H.wait_for(done, timeout=90), "three deliveries sent: %r\n%s" % (rows(), d.log()[-2000:]))
+        _assert(H.wait_for(lambda: d.log().count("quarterly report: run finished") >= 1, timeout=60),
+                "a run:\n" + d.log()[-1500:])
+        _assert(d.stop() == 0, "clean stop")
+        daemons.clear()
+        r = rows()
+        _assert(r[-1] == ["kubernetes", "k8s-chat", "sent", "2"], "sent on the second attempt: %r" % r)
+        got = sink.received()
+        keys = [g["headers"].get("Idempotency-Key") for g in got]
+        _assert(len(got) == 2 and keys[0] and keys[0] == keys[1],
+                "the same Idempotency-Key twice, no more: %r" % keys)
+        _assert([g["repeat"] for g in got] == [False, True], "the second is a repeat")
+        strip = lambda t: re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", t)  # noqa: E731
+        _assert(strip(got[0]["body"]) == strip(got[1]["body"]), "the same report both times")
+        kept = sink.kept()
+        _assert(len(kept) == 1 and json.loads(kept[0]["body"])["platform"] == "kubernetes",
+                "the sink keeps one report: %d" % len(kept))
+        _assert("quarterly report 2026Q3 of platform 'kubernetes' to 'k8s-chat': sent" in d.log(),
+                "the resend is logged as sent")
+    finally:
+        for x in daemons:
+            x.stop()
         sim.stop()
         sink.stop()

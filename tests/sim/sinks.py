@@ -8,7 +8,15 @@ for mail, NNN.eml (the message as received).
     sinks.py smtp --port 0 --port-file F --out DIR [--cert C --key K]
              [--user U --password P] [--refuse-rcpt ADDR]...
     sinks.py http --port 0 --port-file F --out DIR [--fail-first N]
-             [--fail-status 503] [--retry-after S]
+             [--fail-status 503] [--retry-after S] [--kill-first PIDFILE]
+
+The HTTP sink keeps one document per Idempotency-Key, as a receiver that
+de-duplicates does (Stripe's and the IETF draft's "Idempotency-Key" HTTP
+header): the first request with a key is kept in DIR/kept/KEY.json, a
+repeat is answered 200 as well and only recorded ("repeat": true).
+--kill-first PIDFILE: on the first request, SIGKILL the process whose pid
+PIDFILE holds, then answer (the sender died after its request went out
+and before it could see the answer).
 
 Runs with /usr/bin/python3: aiosmtpd is a Debian package."""
 
@@ -94,8 +102,19 @@ def run_http(a):
             with lock:
                 state["n"] += 1
                 n = state["n"]
-                _save(a.out, {"method": "POST", "path": self.path, "headers": dict(self.headers.items()),
-                              "body": body.decode("utf-8", "replace"), "n": n})
+                key = self.headers.get("Idempotency-Key")
+                kept = os.path.join(a.out, "kept")
+                repeat = bool(key) and os.path.exists(os.path.join(kept, key + ".json"))
+                rec = {"method": "POST", "path": self.path, "headers": dict(self.headers.items()),
+                       "body": body.decode("utf-8", "replace"), "n": n, "repeat": repeat}
+                _save(a.out, rec)
+                if key and not repeat and n > a.fail_first and "/" not in key:
+                    os.makedirs(kept, exist_ok=True)
+                    with open(os.path.join(kept, key + ".json"), "w") as f:
+                        json.dump(rec, f)
+            if n == 1 and a.kill_first:
+                os.kill(int(open(a.kill_first).read()), signal.SIGKILL)
+                time.sleep(0.5)
             if n <= a.fail_first:
                 self.send_response(a.fail_status)
                 if a.retry_after:
@@ -141,6 +160,7 @@ def main():
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--retry-after", type=int, default=0)
+    p.add_argument("--kill-first")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     (run_smtp if a.kind == "smtp" else run_http)(a)
