@@ -9,7 +9,8 @@
  * comes back with its new key.  The create token is a label
  * ("closeloop-<token>"); find_by_token reads it through search and, since
  * search lags writes by seconds, also by reading the issues created after
- * the newest one the search index knows (GET by key reads its own writes).
+ * the newest one the search index knew before the label search (GET by key
+ * reads its own writes).
  *
  * Search has no validator of its own.  A listing first asks for the
  * window's newest issue (id, updated): the listing's validator (page.etag)
@@ -183,9 +184,10 @@ static int jira_find_by_token(struct connector *c, const char *target, const cha
 	struct jira_conn *j = jira_of(c);
 	if (j->destroyed || jira_check_project(target) || !token_valid(token))
 		return -EINVAL;
-	char *jql = jira_jql_token(target, token);
-	struct jira_req *r = jira_req_new(j, JO_FIND, JS_FIND_LABEL, "POST", jira_search_url(j),
-	                                  json_text(jira_search_body_n(jql, NULL, 10)), target, arg);
+	/* the anchor first, then the label (jira_steps.c, find_newest_answer) */
+	char *jql = jira_jql_newest(target);
+	struct jira_req *r = jira_req_new(j, JO_FIND, JS_FIND_NEWEST, "POST", jira_search_url(j),
+	                                  json_text(jira_search_body_n(jql, NULL, 1)), target, arg);
 	free(jql);
 	r->item_cb = cb;
 	r->token = xstrdup(token);

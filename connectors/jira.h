@@ -27,7 +27,9 @@
  *   fetch:         READ
  *   create:        CREATE -> READ [-> TRANS_GET -> TRANS_POST -> READ]
  *   update:        [EDIT ->] READ [-> TRANS_GET -> TRANS_POST -> READ]
- *   find_by_token: FIND_LABEL [-> FIND_NEWEST -> PROBE ...] -> READ
+ *   find_by_token: FIND_NEWEST -> FIND_LABEL [-> PROBE ...] -> READ
+ *                  (the anchor is taken before the label search: the
+ *                  index may catch up in between)
  *   comment:       COMMENT;  find_comment: COMMENTS (page after page)
  * and within a step a small life cycle:
  *   NEW -> (PACED: writes wait their turn) -> INFLIGHT -> (WAITING: retry

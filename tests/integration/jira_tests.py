@@ -371,6 +371,35 @@ def test_jira_kill9_during_create_leaves_one_issue_per_item(cl):
         c.close()
 
 
+def test_jira_token_recovery_when_the_index_catches_up_between_searches(cl):
+    """A create's answer is lost (a 502 after Jira created the issue); the
+    next cycle recovers the item by its token while the search index lags
+    60 s.  Right after the recovery's first search, the index catches up
+    (Jira's clock moves on 120 s).  When the label search came first and the
+    newest indexed issue second, the newest was then the last issue created
+    and the probe started past the lost one: a second issue for the token.
+    The anchor is now taken before the label search: one issue per item."""
+    c = JiraCtx(cl, "jira_catchup", sim_args=["--search-lag-ms", "60000"],
+                extra="create_min_age = 0;\n")
+    try:
+        c.imp(3)
+        want = open_items(c)
+        c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
+                                           "method": "POST", "path": "/rest/api/3/issue"})
+        c.sync(check=False)
+        _eq(len(c.sim.issues("OPS")), want, "issues after the first cycle (one answer lost)")
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='creating'")), 1,
+            "the item whose create answer was lost is still 'creating'")
+        c.sim.call("POST", "/_sim/clock_after_search",
+                   {"jql_regex": "labels = |ORDER BY created DESC", "advance_s": 120})
+        c.sync()
+        _eq({t: n for t, n in token_counts(c.sim).items() if n > 1}, {}, "duplicate issues")
+        _eq(len(c.sim.issues("OPS")), want, "issues for %d open items" % want)
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), want, "linked")
+    finally:
+        c.close()
+
+
 def test_jira_edit_between_listing_pages_skips_nothing(cl):
     """250 issues edited in Jira within a minute or two; while closeloop is
     between two search pages, a Jira user edits one on the first page (it

@@ -40,7 +40,15 @@ Ratelimiting: an admin fault answers the next N API requests with 429 and
 Retry-After (seconds).
 
 Admin API (no auth), JSON in and out:
-  POST /_sim/fault {"status": 429, "count": N, "retry_after": S}
+  POST /_sim/fault {"status": 429, "count": N, "retry_after": S, "after": false,
+                    "method": M, "path": P}
+       with "after": true the request is carried out first and its answer is
+       then replaced by the fault (a 5xx after a create: outcome unknown);
+       method and path (optional, exact) limit it to those requests
+  POST /_sim/clock_after_search {"jql_regex": RE, "advance_s": S}
+       once: right after answering the next search whose JQL matches RE,
+       Jira's clock moves on S seconds (the index catches up between two
+       searches of one closeloop operation)
   POST /_sim/refuse {"project": KEY, "to": "Done"}   transitions into that
        status are not available in that project (a workflow that refuses)
   POST /_sim/clock {"advance_s": S}                 Jira's clock moves on S seconds
@@ -167,6 +175,7 @@ class State:
         self.comment_id = 10000
         self.clock_offset = 0.0
         self.stats = {}
+        self.clock_after_search = None  # /_sim/clock_after_search: (regex, seconds)
         self.edit_after_page = None  # /_sim/edit_after_page  # /_sim/clock: Jira's time runs ahead of the host's
 
     def now(self):
@@ -396,8 +405,10 @@ class Handler(BaseHTTPRequestHandler):
                                                 "query": url.query, "body": data})
                 self.count(method, url.path)
                 self.check_auth()
-                self.take_fault()
+                after = self.take_fault(method, url.path)
                 status, body = self.api(method, url.path, query, data)
+                if after:
+                    raise after
                 self.send(status, body)
             except ApiError as e:
                 self.send(e.status, e.body, e.headers)
@@ -419,14 +430,21 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != want:
             raise ApiError(401, ["You are not authenticated. Authentication required to perform this operation."])
 
-    def take_fault(self):
-        if self.state.faults:
-            f = self.state.faults[0]
+    def take_fault(self, method, path):
+        """Raise the next fault that matches the request, or return it when
+        it answers after the request is carried out ("after": true)."""
+        hits = [f for f in self.state.faults if f[4] in (None, method) and f[5] in (None, path)]
+        if hits:
+            f = hits[0]
             f[1] -= 1
             if f[1] <= 0:
-                self.state.faults.pop(0)
-            raise ApiError(f[0], ["Rate limit exceeded."] if f[0] == 429 else ["Internal server error"],
+                self.state.faults.remove(f)
+            err = ApiError(f[0], ["Rate limit exceeded."] if f[0] == 429 else ["Internal server error"],
                            headers={"Retry-After": str(f[2])} if f[0] == 429 else {})
+            if f[3]:
+                return err
+            raise err
+        return None
 
     def base(self):
         return "http://%s" % self.headers.get("Host", "localhost")
@@ -522,6 +540,16 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, ["Unbounded JQL queries are not allowed here. Please add a search "
                                  "restriction to your query."])
         clauses, order = parse_jql(jql)
+        hook = st.clock_after_search
+        if hook and hook[0].search(jql):  # the answer below is computed first
+            st.clock_after_search = None
+            out = self.search_answer(r, q, jql, clauses, order)
+            st.clock_offset += hook[1]
+            return out
+        return self.search_answer(r, q, jql, clauses, order)
+
+    def search_answer(self, r, q, jql, clauses, order):
+        st = self.state
         if not any(f in ("project", "key", "id", "labels") for f, _op, _v in clauses):
             raise ApiError(400, ["Unbounded JQL queries are not allowed here."])
         want = q.get("fields") or ["id"]
@@ -574,7 +602,11 @@ class Handler(BaseHTTPRequestHandler):
         data = data or {}
         if path == "/_sim/fault" and method == "POST":
             st.faults.append([int(data.get("status", 429)), int(data.get("count", 1)),
-                              int(data.get("retry_after", 1))])
+                              int(data.get("retry_after", 1)), bool(data.get("after")),
+                              data.get("method"), data.get("path")])
+            return 200, {}
+        if path == "/_sim/clock_after_search" and method == "POST":
+            st.clock_after_search = (re.compile(data["jql_regex"]), float(data["advance_s"]))
             return 200, {}
         if path == "/_sim/refuse" and method == "POST":
             st.refused.add((data["project"], data["to"]))
