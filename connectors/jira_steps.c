@@ -67,7 +67,7 @@ static void refuse(struct jira_req *r, enum item_field f, char *why)
 static void finish_write(struct jira_req *r, long status)
 {
 	struct conn_result res = { .status = CONN_OK, .http_status = status };
-	res.refused_mask = r->op == JO_CREATE ? 0 : r->refused_mask;
+	res.refused_mask = r->refused_mask; /* a create's too: held on the link at once */
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		res.refused_reason[f] = r->refused_reason[f];
 	if (r->op == JO_CREATE)

@@ -480,7 +480,9 @@ static void finish_record(struct sn_req *r, struct json_object *rec, long status
 		r->refused_reason[ITEM_F_OWNER] = xasprintf(
 			"assigned_to %s is not a user of the instance (left unassigned)", r->want_owner);
 	}
-	res.refused_mask = r->kind == SN_CREATE ? 0 : r->refused_mask;
+	/* a create's refusal too: the link holds it from the start (the item's
+	 * next push does not send it again before the back-off) */
+	res.refused_mask = r->refused_mask;
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		res.refused_reason[f] = r->refused_reason[f];
 	if (r->kind == SN_CREATE && r->refused_mask)

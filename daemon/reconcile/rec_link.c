@@ -522,8 +522,8 @@ static void created_refusals_write(struct rec_op *op)
 	}
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
 	char *json = rec_refusals_json(&op->row.refused);
-	const char *p[] = { id, json };
-	op_write(op, REC_SQL_LINK_REFUSED, 2, p);
+	const char *p[] = { id, json, op->t->lc->source, op->t->lc->name };
+	op_write(op, REC_SQL_LINK_REFUSED, 4, p);
 	free(json);
 }
 

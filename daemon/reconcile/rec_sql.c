@@ -156,13 +156,23 @@ const char REC_SQL_LINK_ERROR[] =
 	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4)";
 
 /* A created link's refusals ($2: rec_refusals_json): a create the tracker
- * took without one field (GitHub: an assignee it cannot assign).  As
- * closeloop_rec_apply (sql/005) writes them: refused_retry_at is the
- * earliest back-off, for the push pass to come back then. */
+ * took without one field (an assignee GitHub cannot assign, a sys_id the
+ * ServiceNow instance does not know, an accountId Jira refuses).  As
+ * closeloop_rec_apply_refused (sql/020) writes them: refused_retry_at is
+ * the earliest back-off, for the push pass to come back then, and one
+ * item_event 'refused' per field in the item's history ($3 source, $4
+ * connector). */
 const char REC_SQL_LINK_REFUSED[] =
-	"UPDATE external_link SET refused = nullif($2::jsonb, '{}'::jsonb),"
+	"WITH u AS (UPDATE external_link SET refused = nullif($2::jsonb, '{}'::jsonb),"
 	" refused_retry_at = (SELECT to_timestamp(min((e.value->>'retry_ms')::bigint) / 1000.0)"
-	" FROM jsonb_each($2::jsonb) AS e), updated_at = now() WHERE id = $1::bigint";
+	" FROM jsonb_each($2::jsonb) AS e), updated_at = now() WHERE id = $1::bigint"
+	" RETURNING action_item_id)"
+	" INSERT INTO item_event (action_item_id, field, old_value, new_value, source, actor, detail)"
+	" SELECT u.action_item_id, 'refused', NULL,"
+	" e.key || ': ' || coalesce(e.value->>'reason', 'refused'), $3, closeloop_actor(),"
+	" jsonb_build_object('field', e.key, 'value', e.value->'value',"
+	" 'reason', e.value->'reason', 'connector', $4::text)"
+	" FROM u, jsonb_each($2::jsonb) AS e";
 
 /* A second ticket carries a linked item's token: recorded once per ticket
  * in the item's history ($1 item, $2 the linked ticket's key, $3 the

@@ -300,6 +300,12 @@ def test_jira_unknown_assignee_is_created_unassigned(cl):
         _eq(len(issues), 2, "created despite the unknown assignee")
         _eq([i["fields"]["assignee"] for i in issues], [None, None], "unassigned")
         _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), 2, "linked")
+        # flagged at the create: the link holds the refused owner with Jira's reason
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE refused->'owner'->>'value' = 'pw'"
+                      " AND refused->'owner'->>'reason' LIKE '%refused assignee%'")), 2,
+            "links holding the refused owner after the create")
+        _eq(int(c.one("SELECT count(*) FROM item_event WHERE field = 'refused'"
+                      " AND new_value LIKE 'owner: %'")), 2, "refusals in the items' history")
     finally:
         c.close()
 

@@ -525,12 +525,16 @@ static void test_problems_both_ways(void **state)
 	assert_int_equal(v.conn->n_create, creates);
 	assert_int_equal(sim_count(), 2);
 	/* bob has no sys_user on the instance: his problem was created
-	 * unassigned (never blocked); the next push of the item holds the owner
-	 * on the link as a refused field with the instance's reason (the
-	 * create itself records no refusal: see docs/configuration.md) */
+	 * unassigned (never blocked), and the create itself holds the owner on
+	 * the link as a refused field with the instance's reason, in the
+	 * item's history too; the item's next push keeps it */
 	r = sim_record("Alert on queue depth", NULL);
 	assert_string_equal(jstr(r, "assigned_to"), "");
 	json_object_put(r);
+	assert_q(&v, "SELECT refused->'owner'->>'value' FROM external_link WHERE action_item_id = 2",
+	         "bob");
+	assert_q(&v, "SELECT count(*) FROM item_event WHERE action_item_id = 2 AND field = 'refused'"
+	         " AND new_value LIKE 'owner: %not a user of the instance%'", "1");
 	pgtest_exec(v.pg.conn, "UPDATE action_item SET priority = 'P2' WHERE id = 2", 0, NULL);
 	assert_int_equal(sync_once(&v), 0);
 	r = sim_record("Alert on queue depth", NULL);
