@@ -1,7 +1,7 @@
 /* impfield.c — fields written inline in an action item's text.
  *
  * Forms read (any case), alone or several together, at the end of the
- * item text after a separator (" - ", " — ", ", ", "; ", " | ", "(", "[")
+ * item text after a separator (" - ", " — ", ", ", "; ", " | ", " / ", "(", "[")
  * or as a whole line:
  *   owner     "@alice", "Owner: @x", "owner maria", "owned by x",
  *             "assignee: x", "assigned to x", "DRI: x"
@@ -13,7 +13,9 @@
  *   state     "done", "in progress", "won't do", ... ("done 2026-11-04":
  *             the date it was done, not a due date)
  *   ticket    "[CHK-88]", "OPS-4471": a tracker key (kept in the description)
- *   due dates also as "30 Nov 2026", "November 20, 2026", "2026/12/15";
+ *   due dates also as "30 Nov 2026", "November 20, 2026", "2026/12/15",
+ *             and without a year, "by Mar 3", "due 15 March" (the first
+ *             such day on or after the postmortem's date, importer.c);
  *   owner "Unassigned" / "none" / "TBD" says there is none; " · " separates
  * A clause that is none of these stops the match, so ordinary words stay
  * in the title ("Notify the service owner", "Migrate by region").
@@ -63,6 +65,7 @@ static bool tokenize(const char *s, struct toks *t)
 		if (t->n == MAX_TOK)
 			return false;
 		if (sep_byte(*p) || (*p == '-' && (p[1] == ' ' || !p[1])) ||
+		    (*p == '/' && (p[1] == ' ' || !p[1]) && p > s && p[-1] == ' ') ||
 		    str_istarts(p, "\xE2\x80\x94") || str_istarts(p, "\xE2\x80\x93") ||
 		    str_istarts(p, "\xC2\xB7")) {
 			p += (unsigned char)*p == 0xE2 ? 3 : (unsigned char)*p == 0xC2 ? 2 : 1;
@@ -239,6 +242,8 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 			memcpy(f->due, date, sizeof(date));
 			return k + n - i;
 		}
+		if (k < t->n && (n = (size_t)impt_words_monthday(t->v + k, t->n - k, f->due_md)) > 0)
+			return k + n - i;   /* "by Mar 3": the year from the postmortem's date */
 		if (k < t->n && (days = relative_days(t, k, &used)) > 0 && strcmp(w, "by") != 0) {
 			f->due_days = days;
 			free(f->due_text);
@@ -255,6 +260,8 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 		memcpy(f->due, date, sizeof(date));
 		return n;
 	}
+	if ((n = (size_t)impt_words_monthday(t->v + i, t->n - i, f->due_md)) > 0)
+		return n;
 	if ((!strcmp(w, "jira") || !strcmp(w, "ticket") || !strcmp(w, "issue") ||
 	     !strcmp(w, "bug") || !strcmp(w, "tracker")) && i + 1 < t->n &&
 	    ticket_key(t->v[i + 1])) {   /* "(JIRA: SHOP-210, owner: kim)" */
@@ -331,6 +338,8 @@ static bool all_fields(const char *s, struct impf_fields *f)
 		f->owner = tmp.owner, tmp.owner = NULL;
 	if (tmp.due[0] && !f->due[0])
 		memcpy(f->due, tmp.due, sizeof(f->due));
+	if (tmp.due_md[0] && !f->due_md[0])
+		memcpy(f->due_md, tmp.due_md, sizeof(f->due_md));
 	if (tmp.due_days && !f->due_days) {
 		f->due_days = tmp.due_days;
 		f->due_text = tmp.due_text;
@@ -380,7 +389,7 @@ static bool condition_within(const char *s, size_t i)
 static size_t clause_start(const char *s, size_t i)
 {
 	static const char *const seps[] = { " - ", " \xE2\x80\x94 ", " \xE2\x80\x93 ", ", ",
-	                                    "; ", " | ", ". ", " \xC2\xB7 " };
+	                                    "; ", " | ", ". ", " \xC2\xB7 ", " / " };
 	if (s[i] == '(' || s[i] == '[')
 		return i + 1;
 	for (size_t k = 0; k < ARRAY_SIZE(seps); k++)

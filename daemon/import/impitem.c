@@ -161,6 +161,44 @@ static void strip_trailing_urls(char *s)
 	}
 }
 
+/* A trailing parenthesised pointer to a link the item has ("(see [the
+ * runbook](url))", "(details in [this doc](url))", "([PR](url))", "(see
+ * also [#61](url))"): md4c leaves the link's text in the title; the link
+ * itself is kept (description or ticket reference), the group is cut. */
+static void strip_link_group(char *s)
+{
+	static const char *const lead[] = { "see", "cf", "ref", "refs", "details", "detail",
+	                                    "more", "docs", "doc", "runbook", "pr", "issue",
+	                                    "ticket", "tracked", "tracking", "link", "context",
+	                                    "discussion", "notes", "via", "per", "from", NULL };
+	size_t n = strlen(s);
+	if (n < 3 || s[n - 1] != ')')
+		return;
+	size_t open = n - 1;
+	int depth = 0;
+	while (open > 0) {
+		open--;
+		if (s[open] == ')')
+			depth++;
+		else if (s[open] == '(' && depth-- == 0)
+			break;
+	}
+	if (open == 0 || s[open] != '(' || s[open - 1] != ' ')
+		return;
+	char w[16];
+	size_t l = 0;
+	for (const char *p = s + open + 1; isalpha((unsigned char)*p) && l + 1 < sizeof(w); p++)
+		w[l++] = (char)tolower((unsigned char)*p);
+	w[l] = '\0';
+	for (size_t i = 0; lead[i]; i++) {
+		if (strcmp(w, lead[i]) == 0) {
+			s[open] = '\0';
+			strip_dangling(s);
+			return;
+		}
+	}
+}
+
 /* A readable title for a link: a Jira-like key ("OPS-123") from
  * /browse/KEY, else host and last path segment. */
 static char *link_title(const char *url)
@@ -225,6 +263,8 @@ static void map_columns(const struct raw *r, struct imp_item *it, struct buf *de
 			if (found)
 				item_fields_set(f, ITEM_F_DUE_DATE, date);
 			keep = (!found || strcmp(c, date) != 0) && c[0];
+			if (!found && impt_text_monthday(c, it->due_md))
+				keep = true;   /* "Dec 13": resolved against the date, kept as written */
 		} else if (kept[k].col == COL_STATUS) {
 			if (*state < 0)
 				*state = impt_state(c, true);
@@ -482,6 +522,8 @@ static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf
 	impt_strip_trailing_refs(title);
 	strip_dangling(title);
 	strip_trailing_urls(title);
+	if (r->n_links > 0 || r->n_refs > 0 || r->n_bare > 0)
+		strip_link_group(title);
 	bool url_only = str_istarts(title, "http://") || str_istarts(title, "https://");
 	if ((!title[0] || url_only) && r->n_refs > 0) {
 		free(title);
@@ -507,6 +549,7 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 	it->line = r->line;
 	it->title_col = r->title_col;
 	it->ticket_col = r->ticket_col;
+	it->markup = r->markup;
 	char *title = decide_title(r, &m, &f, &rest, &text_state);
 	it->explicit_id = leading_id(title);
 	if (r->cols[COL_ID] && !impt_placeholder(r->cols[COL_ID])) {
@@ -556,6 +599,12 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 		imp_add_part(&tail, "\n", l);
 		free(l);
 	}
+	if (f.due_md[0] && !f.due[0] && !it->fields.v[ITEM_F_DUE_DATE]) {
+		memcpy(it->due_md, f.due_md, sizeof(it->due_md));
+		char *l = xasprintf("Due: --%s (no year written)", f.due_md);
+		imp_add_part(&tail, "\n", l);
+		free(l);
+	}
 	if (f.due_days > 0 && !f.due[0]) {
 		it->due_days = f.due_days;
 		char *l = xasprintf("Due: %s", f.due_text ? f.due_text : "relative");
@@ -572,6 +621,8 @@ bool impi_build(const struct raw *r, struct imp_item *it)
 	if (!title[0] || impt_placeholder(title) || !strcasecmp(title, "none.") ||
 	    !strcasecmp(title, "n/a."))
 		goto out;   /* "**Action items:** None." */
+	if (impm_placeholder_title(title))
+		goto out;   /* a template's "[Action item 1]", "{{ item.title }}" */
 
 	int state = col_state;
 	if (state < 0)

@@ -192,6 +192,194 @@ static void front_line(struct parse *p, char *line)
 	meta_kv(p, line, v, true);
 }
 
+/* ---- action items in front matter ----
+ *   action_items:                 follow_ups:
+ *     - title: Fix X                - action: Fix Y
+ *       owner: priya                  assignee: "@bilal"
+ *       due: 2025-04-01               due_date: 2025-09-30
+ *       status: done                  state: completed
+ *     - Plain text item               ticket: https://github.com/o/r/issues/3
+ * A list under a key that names action items (impc_classify) becomes a
+ * table, its keys the columns (so they are recognised as table headers
+ * are), placed before the body under an "Action items" heading. */
+
+#define FM_MAX_KEYS 12
+#define FM_TABLE (1 << 30)   /* table ordinals of front-matter lists */
+
+struct fm_list {
+	int key_line;                /* line of "action_items:", 0 outside one */
+	int dash_indent;
+	char *keys[FM_MAX_KEYS];     /* column names, first-seen order */
+	size_t n_keys;
+	struct fm_row { char *v[FM_MAX_KEYS]; int line; } *rows;
+	size_t n_rows;
+	int tables;                  /* lists emitted */
+};
+
+static bool fm_action_key(const char *key)
+{
+	char *k = xstrdup(key);
+	struct impc_info ci;
+	for (char *c = k; *c; c++)
+		if (*c == '_')
+			*c = ' ';
+	impc_classify(k, &ci);
+	bool yes = ci.cls == IMPC_ACTIONS;
+	for (char *c = k; *c && !yes; c++)
+		if (*c == ' ')
+			*c = '-';   /* "follow_ups" reads as "Follow-ups" */
+	if (!yes) {
+		impc_classify(k, &ci);
+		yes = ci.cls == IMPC_ACTIONS;
+	}
+	free(k);
+	return yes;
+}
+
+/* Value without blanks and quotes, in place. */
+static char *fm_value(char *v)
+{
+	while (*v == ' ' || *v == '\t')
+		v++;
+	size_t n = strlen(v);
+	while (n > 0 && strchr(" \t\r", v[n - 1]))
+		v[--n] = '\0';
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+		v[n - 1] = '\0';
+		v++;
+	}
+	return v;
+}
+
+static void fm_set(struct fm_list *fl, const char *key, const char *value)
+{
+	size_t k = 0;
+	while (k < fl->n_keys && strcasecmp(fl->keys[k], key) != 0)
+		k++;
+	if (k == fl->n_keys) {
+		if (k == FM_MAX_KEYS)
+			return;
+		fl->keys[fl->n_keys++] = xstrdup(key);
+	}
+	struct fm_row *r = &fl->rows[fl->n_rows - 1];
+	free(r->v[k]);
+	r->v[k] = xstrdup(value);
+}
+
+static struct mds_node *fm_node(struct parse *p, enum mds_kind kind, int line)
+{
+	p->fm_nodes = xrealloc(p->fm_nodes, (p->n_fm_nodes + 1) * sizeof(*p->fm_nodes));
+	struct mds_node *n = &p->fm_nodes[p->n_fm_nodes++];
+	memset(n, 0, sizeof(*n));
+	n->kind = kind;
+	n->line = line;
+	n->markup = true;
+	return n;
+}
+
+static void fm_cells(struct mds_node *n, char *const *v, size_t nv)
+{
+	n->cells = xcalloc(nv, sizeof(*n->cells));
+	n->n_cells = nv;
+	for (size_t i = 0; i < nv; i++) {
+		struct mds_text *c = &n->cells[i];
+		c->text = xstrdup(v[i] ? v[i] : "");
+		if (str_istarts(c->text, "http://") || str_istarts(c->text, "https://")) {
+			c->hrefs = xcalloc(1, sizeof(*c->hrefs));
+			c->hrefs[0] = xstrdup(c->text);
+			c->n_hrefs = 1;
+		}
+	}
+}
+
+/* The list is complete: its table nodes, then reset. */
+static void fm_list_end(struct parse *p, struct fm_list *fl)
+{
+	if (fl->n_rows > 0) {
+		struct mds_node *h = fm_node(p, MDS_HEADING, fl->key_line);
+		h->level = 2;
+		h->t.text = xstrdup("Action items");
+		struct mds_node *hr = fm_node(p, MDS_TABLE_ROW, fl->key_line);
+		hr->table = FM_TABLE + fl->tables;
+		hr->header = true;
+		fm_cells(hr, fl->keys, fl->n_keys);
+		for (size_t i = 0; i < fl->n_rows; i++) {
+			struct mds_node *r = fm_node(p, MDS_TABLE_ROW, fl->rows[i].line);
+			r->table = FM_TABLE + fl->tables;
+			fm_cells(r, fl->rows[i].v, fl->n_keys);
+		}
+		fl->tables++;
+	}
+	for (size_t i = 0; i < fl->n_rows; i++)
+		for (size_t k = 0; k < FM_MAX_KEYS; k++)
+			free(fl->rows[i].v[k]);
+	free(fl->rows);
+	for (size_t k = 0; k < fl->n_keys; k++)
+		free(fl->keys[k]);
+	int tables = fl->tables;
+	memset(fl, 0, sizeof(*fl));
+	fl->tables = tables;
+}
+
+/* One front matter line of an action list; false when it is not one
+ * (front_line reads it). */
+static bool fm_list_line(struct parse *p, struct fm_list *fl, char *line, int lineno)
+{
+	int indent = (int)strspn(line, " ");
+	char *t = line + indent;
+	if (indent == 0 && *t && *t != '#') {
+		fm_list_end(p, fl);
+		char *colon = strchr(t, ':');
+		if (!colon || *fm_value(colon + 1) || t[0] == '-')
+			return false;
+		*colon = '\0';
+		bool yes = fm_action_key(t);
+		*colon = ':';
+		if (yes)
+			fl->key_line = lineno;
+		return yes;
+	}
+	if (fl->key_line == 0)
+		return false;
+	bool dash = t[0] == '-' && (t[1] == ' ' || t[1] == '\0');
+	if (dash) {
+		fl->rows = xrealloc(fl->rows, (fl->n_rows + 1) * sizeof(*fl->rows));
+		memset(&fl->rows[fl->n_rows], 0, sizeof(*fl->rows));
+		fl->rows[fl->n_rows++].line = lineno;
+		fl->dash_indent = indent;
+		t += t[1] ? 2 : 1;
+		indent += 2;
+	} else if (fl->n_rows == 0 || indent <= fl->dash_indent) {
+		return true;
+	}
+	char *colon = strchr(t, ':');
+	if (colon && colon[1] != '/' && colon - t < 32 && strcspn(t, " ") >= (size_t)(colon - t)) {
+		*colon = '\0';   /* "key: value", the key one word */
+		for (char *c = t; *c; c++)
+			if (*c == '_')
+				*c = ' ';   /* "due_date" is the column "due date" */
+		fm_set(fl, fm_value(t), fm_value(colon + 1));
+	} else if (dash && *fm_value(t)) {
+		fm_set(fl, "title", fm_value(t));   /* "- Plain text item" */
+	}
+	return true;
+}
+
+void impm_free_nodes(struct mds_node *nodes, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(nodes[i].t.text);
+		for (size_t c = 0; c < nodes[i].n_cells; c++) {
+			free(nodes[i].cells[c].text);
+			for (size_t h = 0; h < nodes[i].cells[c].n_hrefs; h++)
+				free(nodes[i].cells[c].hrefs[h]);
+			free(nodes[i].cells[c].hrefs);
+		}
+		free(nodes[i].cells);
+	}
+	free(nodes);
+}
+
 static void front_matter(struct parse *p, char *text, size_t len)
 {
 	if (len < 4 || strncmp(text, "---", 3) != 0 || (text[3] != '\n' && text[3] != '\r'))
@@ -208,13 +396,20 @@ static void front_matter(struct parse *p, char *text, size_t len)
 			l--;
 		if ((l == 3 && (strncmp(b, "---", 3) == 0 || strncmp(b, "...", 3) == 0))) {
 			/* closed: read it, then blank it */
-			for (char *q = memchr(text, '\n', len); q && q + 1 < b;) {
+			struct fm_list fl = { 0 };
+			int lineno = 2;
+			for (char *q = memchr(text, '\n', len); q && q + 1 < b; lineno++) {
 				char *qe = memchr(q + 1, '\n', (size_t)(b - q - 1));
 				char *ln = xstrndup(q + 1, (size_t)((qe ? qe : b) - q - 1));
-				front_line(p, ln);
+				size_t ll = strlen(ln);
+				if (ll > 0 && ln[ll - 1] == '\r')
+					ln[ll - 1] = '\0';
+				if (!fm_list_line(p, &fl, ln, lineno))
+					front_line(p, ln);
 				free(ln);
 				q = qe;
 			}
+			fm_list_end(p, &fl);
 			blank(text, e);
 			return;
 		}
@@ -235,6 +430,72 @@ static void erb_tags(char *text, size_t len)
 		blank(b, e);
 		b = e - 1;
 	}
+}
+
+/* "{Incident Title}", "{draft|final}": letters, blanks and "|" in braces
+ * (not "{{"), at most 80 bytes; the length of the group, else 0. */
+static size_t brace_group(const char *s, const char *end)
+{
+	if (s + 2 >= end || s[0] != '{' || s[1] == '{' || s[1] == '%')
+		return 0;
+	const char *e = s + 1;
+	while (e < end && e - s < 80 && (isalpha((unsigned char)*e) || *e == ' ' || *e == '|' ||
+	                                  *e == '-' || *e == '/' || *e == ','))
+		e++;
+	return e < end && *e == '}' && e - s > 3 ? (size_t)(e + 1 - s) : 0;
+}
+
+int impm_template_line(const char *text, size_t len, const char **what)
+{
+	static const char *const marks[] = { "YYYY-MM-DD", "yyyy-mm-dd", "20xx-", "HH:MM",
+	                                     "HH:mm", "[Name]", "[name]", "[Date]", "[date]",
+	                                     "[Owner]", "XXX", "{brace}" };
+	bool seen[ARRAY_SIZE(marks)] = { false };
+	int kinds = 0, first = 0, line = 1;
+	const char *end = text + len;
+	*what = NULL;
+	for (const char *s = text; s < end; s++) {
+		if (*s == '\n') {
+			line++;
+			continue;
+		}
+		for (size_t k = 0; k < ARRAY_SIZE(marks); k++) {
+			size_t l = strlen(marks[k]);
+			bool hit = k + 1 == ARRAY_SIZE(marks)
+			           ? brace_group(s, end) > 0
+			           : (size_t)(end - s) >= l && memcmp(s, marks[k], l) == 0 &&
+			             (s == text || !isalnum((unsigned char)s[-1]));
+			if (hit && !seen[k]) {
+				seen[k] = true;
+				if (kinds++ == 0) {
+					first = line;
+					*what = marks[k];
+				}
+			}
+		}
+	}
+	return kinds >= 2 ? first : 0;
+}
+
+bool impm_placeholder_title(const char *title)
+{
+	size_t n = strlen(title);
+	static const char *const fill[] = { "{{", "{%", "[Name]", "[name]", "[Date]", "[date]",
+	                                    "[Owner]", "[owner]" };
+	for (size_t i = 0; i < ARRAY_SIZE(fill); i++)
+		if (strstr(title, fill[i]))
+			return true;
+	if (n >= 3 && ((title[0] == '[' && title[n - 1] == ']' && !strchr(title + 1, '[')) ||
+	               (title[0] == '{' && title[n - 1] == '}') ||
+	               (title[0] == '<' && title[n - 1] == '>')))
+		return true;
+	const char *p = title;
+	if (!str_istarts(p, "action item") && !str_istarts(p, "item"))
+		return false;
+	p += str_istarts(p, "item") ? 4 : 11;
+	while (*p == ' ' || isdigit((unsigned char)*p))
+		p++;
+	return *p == '\0';
 }
 
 void impm_prepare(struct parse *p, char *text, size_t len)

@@ -80,7 +80,8 @@ static char *strip_ext(const char *base)
 	return xstrdup(base);
 }
 
-/* "Due: 2 weeks" -> the postmortem's date + 14 days, when it has one. */
+/* "Due: 2 weeks" -> the postmortem's date + 14 days, and "by Mar 3" -> the
+ * first 3 March on or after the postmortem's date, when it has one. */
 static void resolve_relative_due(struct imp_postmortem *pm)
 {
 	int64_t base;
@@ -92,6 +93,10 @@ static void resolve_relative_due(struct imp_postmortem *pm)
 		return;
 	for (size_t i = 0; i < pm->n_items; i++) {
 		struct imp_item *it = &pm->items[i];
+		char d[11];
+		if (it->due_md[0] && !it->fields.v[ITEM_F_DUE_DATE] &&
+		    impt_resolve_monthday(pm->published_date, it->due_md, d))
+			item_fields_set(&it->fields, ITEM_F_DUE_DATE, d);
 		if (it->due_days > 0 && !it->fields.v[ITEM_F_DUE_DATE]) {
 			ts_format(base + (int64_t)it->due_days * 86400000, ts, sizeof(ts));
 			ts[10] = '\0';   /* "YYYY-MM-DD" of an RFC 3339 UTC time */
@@ -165,10 +170,6 @@ int imp_parse_text(const char *name, const char *text, size_t len,
 		         name, bad);
 		goto out;
 	}
-	if (strcasestr(base, "template") || str_istarts(base, "PMyyyy-nnn")) {
-		snprintf(err, errlen, "%s: a template, not a postmortem", name);
-		goto out;
-	}
 	p.pm = xcalloc(1, sizeof(*p.pm));
 	copy = xmalloc(len + 1);
 	memcpy(copy, text, len);
@@ -178,8 +179,21 @@ int imp_parse_text(const char *name, const char *text, size_t len,
 		snprintf(err, errlen, "%s: Markdown parser failed (%s)", name, strerror(-rc));
 		goto out;
 	}
+	mds_prepend(doc, p.fm_nodes, p.n_fm_nodes);
+	p.fm_nodes = NULL;
+	p.n_fm_nodes = 0;
 	imp_walk(&p, doc);
 	rc = -EINVAL;
+	const char *ph;
+	int tl;
+	if (p.pm->n_items == 0 && (tl = impm_template_line(text, len, &ph)) > 0) {
+		/* by content, not by name: "templated-review.md.erb" may be a
+		 * postmortem a site generator renders */
+		snprintf(err, errlen, "%s:%d: a template, not a postmortem (placeholders such as "
+		         "\"%s\" and no action item); fill it in, then import it", name, tl,
+		         strcmp(ph, "{brace}") ? ph : "{...}");
+		goto out;
+	}
 	if (p.n_sections == 0) {
 		snprintf(err, errlen, "%s: no action items found under any action-items heading "
 		         "(Action items, Follow-ups, Corrective actions, Remediation, Next steps ...)",
@@ -227,6 +241,7 @@ out:
 	free(p.col_heads);
 	free(p.meta_reference);
 	free(p.repo);
+	impm_free_nodes(p.fm_nodes, p.n_fm_nodes);
 	free(copy);
 	mds_doc_free(doc);
 	return rc;

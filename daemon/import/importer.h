@@ -54,8 +54,11 @@ struct imp_item {
 	char *horizon;                /* "Immediate" / "Short-term" / "Medium-term" / "Long-term" or NULL */
 	char *estimate;               /* effort as written ("2d", "20m") or NULL */
 	int due_days;                 /* "Due: 2 weeks" = 14 (resolved against the date), 0 */
+	char due_md[6];               /* "MM-DD" of "by Mar 3" (resolved against the date), "" */
 	char *explicit_id;            /* "AI-1" from an ID column or a leading "AI-1:", or NULL */
 	int title_col, ticket_col;    /* table rows: 0-based cells of the title / ticket, -1 */
+	bool markup;                  /* from an HTML table or front matter: links are
+	                                 not written back there (impwrite.c) */
 	char **bare;                  /* "123" of each bare "#123" the item names while
 	                                 the document names no repository; references
 	                                 once imp_resolve_bare knows one */

@@ -88,6 +88,7 @@ struct raw {
 	const char *horizon;           /* from the group, static, or NULL */
 	const char *grp_type;          /* from the group, static, or NULL */
 	bool label_only;               /* an ordered item whose text is a bold label */
+	bool markup;                   /* an HTML table row or a front-matter entry */
 	bool head_fields;              /* a sub-heading item: field bullets were read */
 	int list, depth;               /* list ordinal and depth (list items) */
 	int group;                     /* heading group it was found in */
@@ -124,6 +125,9 @@ struct parse {
 	size_t n_cols;
 	bool action_table;
 	bool table_ctx;                /* an action table outside any action section */
+	struct mds_node *fm_nodes;     /* front matter action items as a table
+	                                  (impmeta.c), put before the body */
+	size_t n_fm_nodes;
 	char *meta_reference;
 	char *repo;                    /* owner/repo for bare #N, or NULL */
 	long head_item;                /* raws[] index of a sub-heading that may be
@@ -142,6 +146,7 @@ void imp_add_part(struct buf *b, const char *sep, const char *s);
 struct impf_fields {
 	char *owner;          /* heap, or NULL */
 	char due[11];         /* YYYY-MM-DD or "" */
+	char due_md[6];       /* "MM-DD" of a due day written without a year, or "" */
 	int due_days;         /* relative due ("2 weeks" = 14), 0 when none */
 	char *due_text;       /* the relative due as written, heap, or NULL */
 	char *estimate;       /* "2d", "20m", heap, or NULL */
@@ -170,9 +175,22 @@ void impf_state_markers(char *s, int *state);
 /* ---- impmeta.c ---- */
 
 /* Blank out what is not Markdown, in place, keeping every newline so
- * that line numbers stay true: YAML front matter (read into p first),
- * ERB tags "<% ... %>" in .erb files. */
+ * that line numbers stay true: YAML front matter (read into p first; a
+ * list under an action key such as "action_items:" or "follow_ups:"
+ * becomes p->fm_nodes), ERB tags "<% ... %>" in .erb files. */
 void impm_prepare(struct parse *p, char *text, size_t len);
+/* A document that is a template to fill in, decided by its content (the
+ * caller asks only when it yielded no action item): two or more kinds of
+ * placeholder ("YYYY-MM-DD", "20xx-", "HH:MM", "[Name]", "[Date]",
+ * "{Incident Title}", "XXX").  Returns the 1-based line of the first, 0
+ * when it is not a template.  *what gets the placeholder (static). */
+int impm_template_line(const char *text, size_t len, const char **what);
+/* An item title that is a placeholder of a template: "[Action item 1]",
+ * "{link to the issue}", "Action item 2", a Liquid / Jinja expression
+ * "{{ item.title }}" or tag "{% endfor %}". */
+bool impm_placeholder_title(const char *title);
+/* Free nodes not handed to the document (mds_prepend). */
+void impm_free_nodes(struct mds_node *nodes, size_t n);
 /* Metadata from a block outside the action sections. */
 void impm_block(struct parse *p, const struct mds_node *n);
 

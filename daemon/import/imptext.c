@@ -222,20 +222,70 @@ int impt_words_date(char *const *w, size_t n, char out[11])
 	return (int)y + 1;
 }
 
-bool impt_text_date(const char *s, char out[11])
+int impt_words_monthday(char *const *w, size_t n, char out[6])
 {
-	char *c = xstrdup(s), *save = NULL, *w[8];
+	char y[11];
+	if (n < 2 || impt_words_date(w, n, y) > 0)
+		return 0;
+	int mon, day;
+	if (!(((mon = month_number(w[0])) && (day = day_number(w[1]))) ||
+	      ((day = day_number(w[0])) && (mon = month_number(w[1])))))
+		return 0;
+	char d[16];
+	snprintf(d, sizeof(d), "2000-%02d-%02d", mon, day);   /* 2000: a leap year */
+	if (!date_valid(d))
+		return 0;
+	memcpy(out, d + 5, 6);
+	return 2;
+}
+
+bool impt_resolve_monthday(const char *base, const char *md, char out[11])
+{
+	if (!base || !date_valid(base) || strlen(md) != 5)
+		return false;
+	long year = strtol(base, NULL, 10);
+	if (strcmp(md, base + 5) < 0)
+		year++;
+	char d[32];
+	snprintf(d, sizeof(d), "%04ld-%s", year, md);
+	if (!date_valid(d))
+		return false;
+	memcpy(out, d, 11);
+	return true;
+}
+
+/* Words of s split at blanks, a trailing comma its own word ",". */
+static size_t date_words(char *c, char **w, size_t max)
+{
+	char *save = NULL;
 	size_t n = 0;
-	for (char *t = strtok_r(c, " \t", &save); t && n < ARRAY_SIZE(w);
-	     t = strtok_r(NULL, " \t", &save)) {
+	for (char *t = strtok_r(c, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save)) {
 		size_t l = strlen(t);
 		bool comma = l > 1 && t[l - 1] == ',';
 		if (comma)
 			t[l - 1] = '\0';
 		w[n++] = t;
-		if (comma && n < ARRAY_SIZE(w))
+		if (comma && n < max)
 			w[n++] = (char *)",";
 	}
+	return n;
+}
+
+bool impt_text_monthday(const char *s, char out[6])
+{
+	char *c = xstrdup(s), *w[8];
+	size_t n = date_words(c, w, ARRAY_SIZE(w));
+	bool ok = false;
+	for (size_t i = 0; i < n && !ok; i++)
+		ok = impt_words_monthday(w + i, n - i, out) > 0;
+	free(c);
+	return ok;
+}
+
+bool impt_text_date(const char *s, char out[11])
+{
+	char *c = xstrdup(s), *w[8];
+	size_t n = date_words(c, w, ARRAY_SIZE(w));
 	bool ok = false;
 	for (size_t i = 0; i < n && !ok; i++)
 		ok = impt_words_date(w + i, n - i, out) > 0;

@@ -50,6 +50,19 @@ bool impt_find_date(const char *s, char out[11]);
 int impt_words_date(char *const *w, size_t n, char out[11]);
 /* The same in free text ("Oct 30, 2026" in a Due cell); false if none. */
 bool impt_text_date(const char *s, char out[11]);
+/* A day written without a year at w[0..n): "Mar 3", "3 March",
+ * "March 29th" -> "MM-DD" in out (a day of a leap year); returns the words
+ * used (2), 0 when w does not start with one or a year follows it (that is
+ * impt_words_date's).  The year comes from the postmortem's date
+ * (impt_resolve_monthday). */
+int impt_words_monthday(char *const *w, size_t n, char out[6]);
+/* The same anywhere in s (a table cell "Dec 13"), true when found. */
+bool impt_text_monthday(const char *s, char out[6]);
+/* The first day "MM-DD" on or after the date base "YYYY-MM-DD": the same
+ * year when MM-DD is not before base's, else the next.  Writes
+ * "YYYY-MM-DD" to out; false when base is not a date or the day does not
+ * exist that year (29 February). */
+bool impt_resolve_monthday(const char *base, const char *md, char out[11]);
 
 /* Byte offset of the first invalid UTF-8 sequence in text, or -1
  * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */

@@ -295,6 +295,7 @@ static void table_row(struct parse *p, const struct mds_node *row)
 	struct raw *r = raw_new(p, row->line, RAW_TABLE);
 	r->cells = row->cells;
 	r->n_cells = row->n_cells;
+	r->markup = row->markup;
 	for (size_t i = 0; i < row->n_cells && i < p->n_cols; i++) {
 		const struct mds_text *c = &row->cells[i];
 		raw_refs_from(p, r, c);

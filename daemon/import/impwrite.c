@@ -8,7 +8,9 @@
  * the item's first line, or "[owner/repo#N](URL)" in an empty ticket cell
  * of a table row (else after the title cell); nothing else in the file
  * changes (line endings kept), so `git diff` shows only the added links.
- * A second run finds the links in the document and changes nothing.  The
+ * A second run finds the links in the document and changes nothing.
+ * Items read from an HTML table or the front matter are not edited (a
+ * link appended there could break the markup); each is reported.  The
  * file is written only when it still has exactly the bytes that were
  * imported, through a temporary file in the same directory and rename(2).
  */
@@ -118,7 +120,7 @@ static void edit_line(struct buf *o, const char *b, const char *e, const struct 
 
 /* The edits: one per managed link whose ticket the item does not name. */
 static int find_edits(PGconn *c, const struct imp_postmortem *pm, struct edit **out,
-                      size_t *n, char *err, size_t errlen)
+                      size_t *n, FILE *note, char *err, size_t errlen)
 {
 	const char *p[] = { pm->reference };
 	PGresult *res = db_sync_exec(c,
@@ -141,6 +143,13 @@ static int find_edits(PGconn *c, const struct imp_postmortem *pm, struct edit **
 				it = &pm->items[i];
 		if (!it || it->line <= 0 || item_names(it, rk))
 			continue;
+		if (it->markup) {   /* an HTML cell or a YAML value: an edit could break it */
+			if (note)
+				fprintf(note, "  not written  item %d (%s:%d): %s is in an HTML table or "
+				        "the front matter; add the link there by hand\n", it->position,
+				        pm->source_path, it->line, rk);
+			continue;
+		}
 		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
 		(*out)[(*n)++] = (struct edit){ it->line, it,
 		                                xasprintf("[%s](%s)", rk, PQgetvalue(res, r, 2)) };
@@ -197,7 +206,7 @@ int imp_write_back(PGconn *c, const char *path, const char *text, size_t len,
 	struct buf o = { .max = 32u << 20 };
 	char *now = NULL;
 	size_t now_len = 0;
-	int rc = find_edits(c, pm, &ed, &n, err, errlen);
+	int rc = find_edits(c, pm, &ed, &n, out, err, errlen);
 	if (rc < 0 || n == 0)
 		goto out;
 	int line = 1;

@@ -39,6 +39,7 @@ struct scan {
 	bool ordered[MDS_MAX_DEPTH];/* ... and whether it is numbered */
 	int list_level;       /* open lists */
 	bool in_thead, in_html;
+	const char *html_b, *html_e;   /* source range of pending HTML blocks */
 	int del_depth, strong_depth;
 	int err;
 };
@@ -187,10 +188,171 @@ static int put_entity(struct scan *s, struct tgt *t, const char *p, size_t n)
 	return put(s, t, p, n);
 }
 
+/* ---- HTML tables: <table> written into the Markdown ----
+ * md4c hands an HTML block over as raw text; a <table> in it becomes
+ * MDS_TABLE_ROW nodes as a Markdown table would (first row the header),
+ * cells as plain text: tags dropped except <br> ('\n') and <a href>
+ * (kept as the cell's link), entities decoded, blanks collapsed. */
+
+static void close_cell(struct scan *s);
+
+/* Tag name at p ("<td ...>", "</tr>") lower-cased into out; *close says
+ * "</...".  Returns the byte after '>', or e when unterminated. */
+static const char *html_tag(const char *p, const char *e, char out[12], bool *close)
+{
+	size_t n = 0;
+	p++;
+	*close = p < e && *p == '/';
+	if (*close)
+		p++;
+	while (p < e && n + 1 < 12 && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+	                               (*p >= '0' && *p <= '9')))
+		out[n++] = (char)(*p++ | 0x20);
+	out[n] = '\0';
+	const char *gt = memchr(p, '>', (size_t)(e - p));
+	return gt ? gt + 1 : e;
+}
+
+/* href="..." / href='...' inside the tag [b, e) as a new string, or NULL. */
+static char *html_href(const char *b, const char *e)
+{
+	for (const char *p = b; p + 6 < e; p++) {
+		if (strncasecmp(p, "href=", 5) != 0 || (p[5] != '"' && p[5] != '\''))
+			continue;
+		const char *v = p + 6, *q = memchr(v, p[5], (size_t)(e - v));
+		return q ? xstrndup(v, (size_t)(q - v)) : NULL;
+	}
+	return NULL;
+}
+
+static void html_cell_close(struct scan *s)
+{
+	if (s->cell.node < 0)
+		return;
+	while (s->cell.b.len > 0 && strchr(" \n", s->cell.b.data[s->cell.b.len - 1]))
+		s->cell.b.data[--s->cell.b.len] = '\0';
+	close_cell(s);
+}
+
+/* Text between tags, inside a cell: entities decoded, blanks collapsed. */
+static void html_text(struct scan *s, const char *b, const char *e)
+{
+	struct tgt *t = &s->cell;
+	for (const char *p = b; p < e && s->err == 0;) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+			if (t->b.len > 0 && !strchr(" \n", t->b.data[t->b.len - 1]))
+				put(s, t, " ", 1);
+			p++;
+			continue;
+		}
+		const char *semi = *p == '&' ? memchr(p, ';', (size_t)(e - p)) : NULL;
+		if (semi && semi - p <= 10) {
+			put_entity(s, t, p, (size_t)(semi + 1 - p));
+			p = semi + 1;
+			continue;
+		}
+		put(s, t, p, 1);
+		p++;
+	}
+}
+
+static void html_tables(struct scan *s)
+{
+	const char *p = s->html_b, *e = s->html_e;
+	int table = -1;
+	bool thead = false, first = false;
+	s->html_b = s->html_e = NULL;
+	while (p && p < e && s->err == 0) {
+		const char *lt = memchr(p, '<', (size_t)(e - p));
+		const char *stop = lt ? lt : e;
+		if (s->cell.node >= 0)
+			html_text(s, p, stop);
+		if (!lt)
+			break;
+		char tag[12];
+		bool close;
+		const char *after = html_tag(lt, e, tag, &close);
+		if (!strcmp(tag, "table") && !close) {
+			table = s->table_no++;
+			first = true;
+			thead = false;
+		} else if (!strcmp(tag, "thead")) {
+			thead = !close;
+		} else if (!strcmp(tag, "tr") && table >= 0) {
+			html_cell_close(s);
+			if (!close) {
+				s->row = new_node(s, MDS_TABLE_ROW);
+				s->doc->nodes[s->row].table = table;
+				s->doc->nodes[s->row].header = thead || first;
+				s->doc->nodes[s->row].markup = true;
+				s->doc->nodes[s->row].line = line_of(s, lt);
+				first = false;
+			} else {
+				s->row = -1;
+			}
+		} else if ((!strcmp(tag, "td") || !strcmp(tag, "th")) && s->row >= 0) {
+			html_cell_close(s);
+			if (!close)
+				tgt_open(&s->cell, s->row);
+		} else if (!strcmp(tag, "a") && !close && s->cell.node >= 0) {
+			char *href = html_href(lt, after);
+			if (href) {
+				s->cell.hrefs = xrealloc(s->cell.hrefs,
+				                         (s->cell.n_hrefs + 1) * sizeof(*s->cell.hrefs));
+				s->cell.hrefs[s->cell.n_hrefs++] = href;
+			}
+		} else if (!strcmp(tag, "br") && s->cell.node >= 0) {
+			put(s, &s->cell, "\n", 1);
+		} else if (!strcmp(tag, "table") && close) {
+			html_cell_close(s);
+			s->row = -1;
+			table = -1;
+		}
+		p = after;
+	}
+	html_cell_close(s);
+	s->row = -1;
+}
+
+/* Count of case-insensitive occurrences of needle in [b, e). */
+static size_t count_in(const char *b, const char *e, const char *needle)
+{
+	size_t n = 0, l = strlen(needle);
+	for (const char *p = b; p + l <= e; p++)
+		if (*p == '<' && strncasecmp(p, needle, l) == 0)
+			n++;
+	return n;
+}
+
+/* An HTML block ended: read its tables, unless a <table> is still open
+ * (a blank line inside it splits it into several HTML blocks). */
+static void html_block_done(struct scan *s)
+{
+	if (!s->html_b)
+		return;
+	size_t open = count_in(s->html_b, s->html_e, "<table");
+	if (open == 0) {
+		s->html_b = s->html_e = NULL;
+		return;
+	}
+	if (count_in(s->html_b, s->html_e, "</table") < open)
+		return;
+	html_tables(s);
+}
+
 static int on_text(MD_TEXTTYPE type, const MD_CHAR *p, MD_SIZE n, void *arg)
 {
 	struct scan *s = arg;
 	struct tgt *t = cur_tgt(s);
+	if (s->in_html && type == MD_TEXT_HTML && s->row < 0 && s->cell.node < 0) {
+		if (p < s->src || p + n > s->src + s->len)
+			return 0;   /* md4c's own "\n" between lines, not source text */
+		if (!s->html_b)
+			s->html_b = p;
+		if (p + n > s->html_e)
+			s->html_e = p + n;
+		return 0;
+	}
 	if (!t || s->in_html)
 		return 0;
 	struct mds_node *node = &s->doc->nodes[t->node];
@@ -256,6 +418,8 @@ static void enter_list(struct scan *s, bool ordered)
 static int on_enter_block(MD_BLOCKTYPE type, void *detail, void *arg)
 {
 	struct scan *s = arg;
+	if (s->html_b && type != MD_BLOCK_HTML && type != MD_BLOCK_DOC)
+		html_tables(s);   /* an unclosed <table> ends where Markdown resumes */
 	switch (type) {
 	case MD_BLOCK_H:
 		open_text_node(s, &s->heading, MDS_HEADING);
@@ -352,6 +516,7 @@ static int on_leave_block(MD_BLOCKTYPE type, void *detail, void *arg)
 		break;
 	case MD_BLOCK_HTML:
 		s->in_html = false;
+		html_block_done(s);
 		break;
 	default:
 		break;
@@ -430,6 +595,17 @@ void mds_doc_free(struct mds_doc *doc)
 	free(doc);
 }
 
+void mds_prepend(struct mds_doc *doc, struct mds_node *nodes, size_t n)
+{
+	if (n > 0) {
+		doc->nodes = xrealloc(doc->nodes, (doc->n_nodes + n) * sizeof(*doc->nodes));
+		memmove(doc->nodes + n, doc->nodes, doc->n_nodes * sizeof(*doc->nodes));
+		memcpy(doc->nodes, nodes, n * sizeof(*nodes));
+		doc->n_nodes += n;
+	}
+	free(nodes);
+}
+
 int mds_scan(const char *text, size_t len, struct mds_doc **out)
 {
 	int rc = 0;
@@ -461,6 +637,12 @@ int mds_scan(const char *text, size_t len, struct mds_doc **out)
 	}
 	if (md_parse(text, (MD_SIZE)len, &parser, &s) != 0) {
 		rc = s.err ? s.err : -EINVAL;
+		goto out;
+	}
+	if (s.html_b)
+		html_tables(&s);
+	if (s.err) {
+		rc = s.err;
 		goto out;
 	}
 out:

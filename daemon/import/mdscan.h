@@ -7,7 +7,9 @@
  * on block and span enter/leave and on text.  mdscan keeps only inline
  * text (emphasis dropped, code spans kept verbatim, entities decoded, soft
  * and hard line breaks as '\n', inline HTML dropped except <br> as '\n'),
- * which is all the importer needs to recognise action items.  Parsed with
+ * which is all the importer needs to recognise action items.  A <table>
+ * written as HTML gives table rows as a Markdown table would (cells as
+ * plain text, <a href> targets as links, its first row the header).  Parsed with
  * MD_FLAG_TABLES | MD_FLAG_TASKLISTS | MD_FLAG_STRIKETHROUGH |
  * MD_FLAG_PERMISSIVEURLAUTOLINKS, so bare URLs become links too.
  */
@@ -44,6 +46,8 @@ struct mds_node {
 	int list;            /* MDS_LIST_ITEM: ordinal of its list block, 0-based */
 	int table;           /* MDS_TABLE_ROW: table ordinal, 0-based */
 	bool header;         /* MDS_TABLE_ROW: the header row */
+	bool markup;         /* MDS_TABLE_ROW: from an HTML <table> or front matter,
+	                        not a Markdown table line */
 	struct mds_text t;   /* HEADING, PARA, LIST_ITEM */
 	struct mds_text *cells;  /* TABLE_ROW */
 	size_t n_cells;
@@ -60,5 +64,8 @@ struct mds_doc {
  * buffer cap (16 MiB). */
 int mds_scan(const char *text, size_t len, struct mds_doc **out) MUST_CHECK;
 void mds_doc_free(struct mds_doc *doc);
+/* Put n nodes (heap array, contents owned) before the document's first
+ * node; doc takes the nodes' contents, the array itself is freed. */
+void mds_prepend(struct mds_doc *doc, struct mds_node *nodes, size_t n);
 
 #endif

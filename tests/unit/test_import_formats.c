@@ -33,9 +33,6 @@
 #define BLIND_PRECISION 95
 #define BLIND_RECALL 95
 #define BLIND_FIELDS 95
-#define HELDOUT_PRECISION 94
-#define HELDOUT_RECALL 85
-#define HELDOUT_FIELDS 95
 
 struct exp_item {
 	char *file, *state, *title, *owner, *due, *refs;
@@ -306,6 +303,121 @@ static void test_templated_file(void **state)
 	imp_postmortem_free(pm);
 }
 
+/* Parse text as NAME; its error (if any) into err. */
+static struct imp_postmortem *parse_str(const char *name, const char *text, char *err,
+                                        size_t errlen)
+{
+	struct imp_postmortem *pm = NULL;
+	err[0] = '\0';
+	if (imp_parse_text(name, text, strlen(text), &pm, err, errlen) < 0)
+		return NULL;
+	return pm;
+}
+
+/* A template is decided by its content: a rendered postmortem whose file
+ * name says "template" is read; a document of placeholders is not, and the
+ * message says file:line and what to do. */
+static void test_template_by_content(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("template-named-review.md.erb", NULL);
+	assert_int_equal(pm->n_items, 2);
+	assert_string_equal(pm->published_date, "2026-04-02");
+	imp_postmortem_free(pm);
+
+	const char *path = FIXTURES "/postmortems/synthetic/unfilled-template.md";
+	char err[512];
+	pm = NULL;
+	assert_int_equal(imp_parse_file(path, &pm, err, sizeof(err)), -EINVAL);
+	assert_null(pm);
+	contains(err, FIXTURES "/postmortems/synthetic/unfilled-template.md:1: a template, "
+	         "not a postmortem");
+	contains(err, "fill it in");
+
+	/* one placeholder kind is not enough to call a document a template */
+	pm = parse_str("x.md", "# Outage on YYYY-MM-DD\n\n## Action items\n\n- [Fix it]\n",
+	               err, sizeof(err));
+	assert_null(pm);
+	assert_null(strstr(err, "template"));
+}
+
+/* "(see [the runbook](url))": the group goes, the link is kept. */
+static void test_link_in_parens(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("link-in-parens.md", NULL);
+	contains(F(pm, 0, ITEM_F_DESCRIPTION), "Link: https://wiki.example.com/sessions");
+	contains(F(pm, 1, ITEM_F_DESCRIPTION), "Link: https://docs.example.com/ttl");
+	assert_true(pm->items[2].refs[0].pull);
+	imp_postmortem_free(pm);
+}
+
+/* "by Mar 3": the first such day on or after the postmortem's date. */
+static void test_due_without_year(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("due-no-year.md", NULL);
+	/* 29 February 2027 does not exist: no due date, the text is kept */
+	assert_null(F(pm, 4, ITEM_F_DUE_DATE));
+	contains(F(pm, 4, ITEM_F_DESCRIPTION), "Due: --02-29 (no year written)");
+	imp_postmortem_free(pm);
+
+	char err[512];
+	pm = parse_str("same-day.md", "# Sale outage\n\nDate: 2024-02-20\n\n## Action items\n\n"
+	               "- Fix the cache - @a, by Feb 20\n- Add the alert - @b, by Mar 3\n"
+	               "- Review the plan - @c, by Feb 19\n", err, sizeof(err));
+	if (!pm)
+		fail_msg("%s", err);
+	assert_string_equal(F(pm, 0, ITEM_F_DUE_DATE), "2024-02-20");
+	assert_string_equal(F(pm, 1, ITEM_F_DUE_DATE), "2024-03-03");
+	assert_string_equal(F(pm, 2, ITEM_F_DUE_DATE), "2025-02-19");
+	imp_postmortem_free(pm);
+
+	/* without the postmortem's date the day is kept in the description */
+	pm = parse_str("undated.md", "# Outage\n\n## Action items\n\n- Fix the cache - @a, "
+	               "by Mar 3\n", err, sizeof(err));
+	if (!pm)
+		fail_msg("%s", err);
+	assert_null(F(pm, 0, ITEM_F_DUE_DATE));
+	assert_string_equal(F(pm, 0, ITEM_F_TITLE), "Fix the cache");
+	contains(F(pm, 0, ITEM_F_DESCRIPTION), "Due: --03-03 (no year written)");
+	imp_postmortem_free(pm);
+}
+
+/* <table> written as HTML: header by name, links, entities, a blank line
+ * inside the table, a one-line table; a timeline table gives nothing. */
+static void test_html_tables(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("html-tables.md", NULL);
+	assert_int_equal(pm->n_items, 4);
+	assert_int_equal(pm->items[0].line, 16);   /* its <tr> */
+	assert_int_equal(pm->items[1].line, 23);
+	assert_string_equal(pm->items[2].refs[0].url, "https://github.com/acme/shop/issues/88");
+	imp_postmortem_free(pm);
+
+	/* unclosed and broken markup neither crashes nor invents items */
+	char err[512];
+	pm = parse_str("broken.md", "# X\n\n## Action items\n\n<table><tr><td>Fix the "
+	               "<a href=\"https://github.com/o/r/issues/1\">cache<td", err, sizeof(err));
+	assert_null(pm);
+	contains(err, "lists no action items");
+}
+
+/* action_items / follow_ups lists in YAML front matter; the Liquid loop
+ * that renders them in the body is not an item. */
+static void test_front_matter_actions(void **state)
+{
+	UNUSED(state);
+	struct imp_postmortem *pm = check_doc("front-matter-actions.md", NULL);
+	assert_int_equal(pm->n_items, 4);
+	assert_int_equal(pm->items[0].line, 9);    /* "  - title:" in the front matter */
+	assert_int_equal(pm->items[3].line, 20);
+	assert_string_equal(pm->title, "Queue backlog after the worker deploy");
+	assert_string_equal(pm->repository, "acme/pay");
+	imp_postmortem_free(pm);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -466,16 +578,32 @@ static void test_blind_scores(void **state)
 	assert_true(s.fields_ok * 100 >= BLIND_FIELDS * s.matched);
 }
 
+/* Held-out sets, each measured once before the importer was changed for
+ * it (first runs in docs/import.md); the floors are what each scores now,
+ * so a regression fails.  blind6 was fixed for the two misses issue 8
+ * named; blind7 (public postmortem styles) and blind8 (the family of the
+ * formats named as misses) were written before those fixes. */
 static void test_heldout_scores(void **state)
 {
 	UNUSED(state);
-	struct score s = { 0 };
-	score_set("blind6", &s);
-	print_score("blind6/ (hand-written truth, never tuned on)", &s);
-	assert_true(s.expected >= 18);
-	assert_true(s.matched * 100 >= HELDOUT_PRECISION * s.found);
-	assert_true(s.matched * 100 >= HELDOUT_RECALL * s.expected);
-	assert_true(s.fields_ok * 100 >= HELDOUT_FIELDS * s.matched);
+	static const struct {
+		const char *set, *what;
+		int expected, precision, recall, fields;
+	} sets[] = {
+		{ "blind6", "blind6/ (issue 8 styles)", 21, 100, 100, 100 },
+		{ "blind7", "blind7/ (public postmortem styles)", 38, 100, 94, 85 },
+		{ "blind8", "blind8/ (front matter, HTML tables, no-year dates, ...)", 20, 100, 100,
+		  100 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
+		struct score s = { 0 };
+		score_set(sets[i].set, &s);
+		print_score(sets[i].what, &s);
+		assert_true(s.expected >= sets[i].expected);
+		assert_true(s.matched * 100 >= sets[i].precision * s.found);
+		assert_true(s.matched * 100 >= sets[i].recall * s.expected);
+		assert_true(s.fields_ok * 100 >= sets[i].fields * s.matched);
+	}
 }
 
 int main(void)
@@ -490,6 +618,11 @@ int main(void)
 		cmocka_unit_test(test_state_markers),
 		cmocka_unit_test(test_inline_fields),
 		cmocka_unit_test(test_templated_file),
+		cmocka_unit_test(test_template_by_content),
+		cmocka_unit_test(test_link_in_parens),
+		cmocka_unit_test(test_due_without_year),
+		cmocka_unit_test(test_html_tables),
+		cmocka_unit_test(test_front_matter_actions),
 		cmocka_unit_test(test_scores),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/atlassian-postmortem.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/etsy-morgue.md"),

@@ -327,6 +327,54 @@ static void test_directory_and_write_back(void **state)
 	pgtest_drop(&t);
 }
 
+/* Items read from an HTML table or the front matter: --write-back
+ * leaves the file as it is and says which links to add by hand. */
+static void test_write_back_leaves_markup(void **state)
+{
+	UNUSED(state);
+	static const char html_doc[] =
+		"---\ntitle: Cold cache\naction_items:\n  - title: Warm the cache first\n---\n\n"
+		"# Cold cache\n\n## Follow-ups\n\n<table>\n<tr><th>Action</th><th>Owner</th></tr>\n"
+		"<tr><td>Coalesce cache fetches</td><td>@a</td></tr>\n</table>\n";
+	struct pgtest_db t;
+	if (!pgtest_create(&t, "imp_markup", true))
+		return;
+	char root[] = "/tmp/closeloop-import-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char *f = xasprintf("%s/cold.md", root);
+	write_file(f, html_doc, strlen(html_doc));
+	struct imp_options opt = { .team = "sre" };
+	struct imp_run_stats st;
+	char *out_text = NULL;
+	size_t olen;
+	char *paths[] = { root };
+	FILE *out = open_memstream(&out_text, &olen);
+	imp_run(t.conn, paths, 1, &opt, out, &st);
+	fclose(out);
+	free(out_text);
+	assert_int_equal(st.total.items_new, 2);
+	pgtest_exec(t.conn, "INSERT INTO external_link (action_item_id, connector, target, kind,"
+	            " state, remote_key, url) SELECT a.id, 'github-main', 'acme/cache', 'managed',"
+	            " 'linked', 'acme/cache#' || a.id, 'https://github.com/acme/cache/issues/' || a.id"
+	            " FROM action_item a", 0, NULL);
+	opt.write_back = true;
+	out = open_memstream(&out_text, &olen);
+	imp_run(t.conn, paths, 1, &opt, out, &st);
+	fclose(out);
+	assert_int_equal(st.links_written, 0);
+	assert_non_null(strstr(out_text, "not written  item 1 ("));
+	assert_non_null(strstr(out_text, "cold.md:4): acme/cache#"));
+	assert_non_null(strstr(out_text, "not written  item 2 ("));
+	free(out_text);
+	char *got = read_all(f);
+	assert_string_equal(got, html_doc);
+	free(got);
+	unlink(f);
+	rmdir(root);
+	free(f);
+	pgtest_drop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_reworded_item_same_ticket),
 		cmocka_unit_test(test_explicit_ids_and_team),
 		cmocka_unit_test(test_directory_and_write_back),
+		cmocka_unit_test(test_write_back_leaves_markup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
