@@ -271,26 +271,26 @@ static size_t date_words(char *c, char **w, size_t max)
 	return n;
 }
 
-bool impt_text_monthday(const char *s, char out[6])
+/* A day found by words_fn at any word of s. */
+static bool text_day(const char *s, int (*words_fn)(char *const *, size_t, char *), char *out)
 {
 	char *c = xstrdup(s), *w[8];
 	size_t n = date_words(c, w, ARRAY_SIZE(w));
 	bool ok = false;
 	for (size_t i = 0; i < n && !ok; i++)
-		ok = impt_words_monthday(w + i, n - i, out) > 0;
+		ok = words_fn(w + i, n - i, out) > 0;
 	free(c);
 	return ok;
 }
 
+bool impt_text_monthday(const char *s, char out[6])
+{
+	return text_day(s, impt_words_monthday, out);
+}
+
 bool impt_text_date(const char *s, char out[11])
 {
-	char *c = xstrdup(s), *w[8];
-	size_t n = date_words(c, w, ARRAY_SIZE(w));
-	bool ok = false;
-	for (size_t i = 0; i < n && !ok; i++)
-		ok = impt_words_date(w + i, n - i, out) > 0;
-	free(c);
-	return ok;
+	return text_day(s, impt_words_date, out);
 }
 
 static void rtrim(char *s)

@@ -220,6 +220,18 @@ static const char table_doc[] =
 	"| Warm the cache before deploys | @a |  |\n"
 	"| Cap the cache client's retries | @b | n/a **DONE** |\n";
 
+/* Managed links to acme/cache for the action items WHERE says (reconcile
+ * created their tickets). */
+static void link_items(PGconn *c, const char *where)
+{
+	char *sql = xasprintf("INSERT INTO external_link (action_item_id, connector, target,"
+	            " kind, state, remote_key, url) SELECT a.id, 'github-main', 'acme/cache',"
+	            " 'managed', 'linked', 'acme/cache#' || a.id,"
+	            " 'https://github.com/acme/cache/issues/' || a.id FROM action_item a %s", where);
+	pgtest_exec(c, sql, 0, NULL);
+	free(sql);
+}
+
 /* "closeloop import DIR": walked, non-Markdown and binary files reported,
  * same file names in two folders are two postmortems; --write-back adds
  * each item's ticket link next to it, once. */
@@ -257,10 +269,7 @@ static void test_directory_and_write_back(void **state)
 	free(out_text);
 
 	/* reconcile created tickets for the first item of each document */
-	pgtest_exec(t.conn, "INSERT INTO external_link (action_item_id, connector, target, kind,"
-	            " state, remote_key, url) SELECT a.id, 'github-main', 'acme/cache', 'managed',"
-	            " 'linked', 'acme/cache#' || a.id, 'https://github.com/acme/cache/issues/' || a.id"
-	            " FROM action_item a WHERE a.position = 1", 0, NULL);
+	link_items(t.conn, "WHERE a.position = 1");
 	long ia = pgtest_long(t.conn, "SELECT a.id FROM action_item a JOIN postmortem p"
 	                      " ON p.id = a.postmortem_id WHERE p.reference = 'a/2019-01-23'"
 	                      " AND a.position = 1", 0, NULL);
@@ -353,10 +362,7 @@ static void test_write_back_leaves_markup(void **state)
 	fclose(out);
 	free(out_text);
 	assert_int_equal(st.total.items_new, 2);
-	pgtest_exec(t.conn, "INSERT INTO external_link (action_item_id, connector, target, kind,"
-	            " state, remote_key, url) SELECT a.id, 'github-main', 'acme/cache', 'managed',"
-	            " 'linked', 'acme/cache#' || a.id, 'https://github.com/acme/cache/issues/' || a.id"
-	            " FROM action_item a", 0, NULL);
+	link_items(t.conn, "");
 	opt.write_back = true;
 	out = open_memstream(&out_text, &olen);
 	imp_run(t.conn, paths, 1, &opt, out, &st);
