@@ -159,12 +159,16 @@ static int jira_fetch(struct connector *c, const char *target, const struct conn
                       conn_item_cb cb, void *arg)
 {
 	struct jira_conn *j = jira_of(c);
-	if (j->destroyed || !ref || !id_or_key_valid(ref->remote_id))
+	/* an issue named by key only (a reference from a postmortem, not yet
+	 * adopted): GET /rest/api/3/issue/{issueIdOrKey} takes either, and
+	 * the answer carries the numeric id that the link then keeps */
+	const char *idk = ref && ref->remote_id ? ref->remote_id : ref ? ref->key : NULL;
+	if (j->destroyed || !ref || !id_or_key_valid(idk))
 		return -EINVAL;
 	struct jira_req *r = jira_req_new(j, JO_FETCH, JS_READ, "GET",
-	                                  jira_issue_url(j, ref->remote_id), NULL, target, arg);
+	                                  jira_issue_url(j, idk), NULL, target, arg);
 	r->item_cb = cb;
-	r->issue_id = xstrdup(ref->remote_id);
+	r->issue_id = xstrdup(idk);
 	return start(r);
 }
 

@@ -173,6 +173,9 @@ static void directory_reload(struct daemon *d)
 		log_error("directory: %s (the ledger keeps the previous directory)", err);
 		return;
 	}
+	if (dir_check_routes(dir, d->cfg, d->cfg->directory_file, err, sizeof(err)) < 0)
+		log_warn("directory: %s (loaded all the same: those items are not routed there "
+		         "until the configuration serves it)", err);
 	char *json = dir_to_json(dir);
 	const char *params[1] = { json };
 	if (db_query(d->db, dir_store_sql, 1, params, directory_stored, d) < 0)

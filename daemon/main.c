@@ -359,7 +359,8 @@ static int cmd_check_config(const struct cli *cli)
 	int rc = CLI_OK;
 	if (cfg->directory_file) {
 		struct directory *dir = NULL;
-		if (dir_load_file(cfg->directory_file, &dir, err, sizeof(err)) < 0) {
+		if (dir_load_file(cfg->directory_file, &dir, err, sizeof(err)) < 0 ||
+		    dir_check_routes(dir, cfg, cfg->directory_file, err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\nfix the directory file named by `directory` in %s\n",
 			        err, path);
 			rc = CLI_FAIL;
@@ -561,6 +562,9 @@ static int cmd_directory(const struct cli *cli)
 		log_error("hint: fix the line named above (examples/directory.conf shows the shape)");
 		goto out;
 	}
+	if (dir_check_routes(dir, cfg, path, err, sizeof(err)) < 0)
+		log_warn("%s (loaded all the same: those items are not routed there until the "
+		         "configuration serves it; `closeloop check-config` fails on this)", err);
 	if (!(c = cli_ledger_open(cli, cfg->database_dsn, true)))
 		goto out;
 	if (dir_store(c, dir, err, sizeof(err)) < 0) {

@@ -311,18 +311,26 @@ static void nested_lines(const char *nested, struct impf_fields *f, struct buf *
 	free(copy);
 }
 
+/* A copy of n references (url may be NULL: a bare Jira key). */
+static struct imp_ticket_ref *ref_list_copy(const struct imp_ticket_ref *src, size_t n)
+{
+	struct imp_ticket_ref *v = n ? xcalloc(n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		v[i].kind = xstrdup(src[i].kind);
+		v[i].target = xstrdup(src[i].target);
+		v[i].number = xstrdup(src[i].number);
+		v[i].url = xstrdup(src[i].url);
+		v[i].pull = src[i].pull;
+	}
+	return v;
+}
+
 static void copy_refs(const struct raw *r, struct imp_item *it)
 {
-	it->refs = r->n_refs ? xcalloc(r->n_refs, sizeof(*it->refs)) : NULL;
-	for (size_t i = 0; i < r->n_refs; i++) {
-		struct imp_ticket_ref *d = &it->refs[i];
-		d->kind = xstrdup(r->refs[i].kind);
-		d->target = xstrdup(r->refs[i].target);
-		d->number = xstrdup(r->refs[i].number);
-		d->url = xstrdup(r->refs[i].url);
-		d->pull = r->refs[i].pull;
-	}
+	it->refs = ref_list_copy(r->refs, r->n_refs);
 	it->n_refs = r->n_refs;
+	it->xrefs = ref_list_copy(r->xrefs, r->n_xrefs);
+	it->n_xrefs = r->n_xrefs;
 	if (r->n_bare) {
 		it->bare = xcalloc(r->n_bare, sizeof(*it->bare));
 		for (size_t i = 0; i < r->n_bare; i++)

@@ -327,6 +327,9 @@ void imp_postmortem_free(struct imp_postmortem *pm)
 		for (size_t r = 0; r < it->n_refs; r++)
 			impt_ref_free(&it->refs[r]);
 		free(it->refs);
+		for (size_t r = 0; r < it->n_xrefs; r++)
+			impt_ref_free(&it->xrefs[r]);
+		free(it->xrefs);
 		for (size_t b = 0; b < it->n_bare; b++)
 			free(it->bare[b]);
 		free(it->bare);

@@ -37,7 +37,7 @@
 #include "util.h"
 
 struct imp_ticket_ref {
-	char *kind;     /* "github" */
+	char *kind;     /* "github"; "jira" in imp_item.xrefs (impxref.h) */
 	char *target;   /* "etcd-io/etcd" */
 	char *number;   /* "14045" */
 	char *url;      /* "https://github.com/etcd-io/etcd/issues/14045" */
@@ -50,6 +50,8 @@ struct imp_item {
 	struct item_fields fields;    /* owner = as written; state default "open" */
 	struct imp_ticket_ref *refs;
 	size_t n_refs;
+	struct imp_ticket_ref *xrefs; /* tickets in other trackers (impxref.h) */
+	size_t n_xrefs;
 	int line;                     /* source line, for messages */
 	char *horizon;                /* "Immediate" / "Short-term" / "Medium-term" / "Long-term" or NULL */
 	char *estimate;               /* effort as written ("2d", "20m") or NULL */

@@ -77,6 +77,8 @@ struct raw {
 	struct buf nested;             /* "- child" lines */
 	struct imp_ticket_ref *refs;
 	size_t n_refs;
+	struct imp_ticket_ref *xrefs;  /* tickets in other trackers (impxref.h) */
+	size_t n_xrefs;
 	char **links;                  /* other link targets (kept in the description) */
 	size_t n_links;
 	char **bare;                   /* "123" of a bare "#123" when the document

@@ -63,11 +63,12 @@ static const char sql_item[] =
 
 /* A reference is skipped when the item already has a link to the same
  * ticket, of any kind: reconcile turns an adopted reference into a managed
- * link, and a re-import must not add the reference again. */
+ * link, and a re-import must not add the reference again.  $5 is the
+ * tracker type ('github', 'jira': the connector column of references). */
 static const char sql_ref[] =
 	"INSERT INTO external_link (action_item_id, connector, target, kind, state,"
 	" remote_key, url)"
-	" SELECT $1::bigint, 'github', $2, 'reference', 'reference', $3, $4"
+	" SELECT $1::bigint, $5, $2, 'reference', 'reference', $3, $4"
 	" WHERE NOT EXISTS (SELECT 1 FROM external_link"
 	"  WHERE action_item_id = $1::bigint AND target = $2 AND remote_key = $3)"
 	" ON CONFLICT (action_item_id, target, remote_key) WHERE kind = 'reference' DO NOTHING"
@@ -132,6 +133,9 @@ static void print_plan(FILE *out, const struct imp_postmortem *pm, const char *p
 			fprintf(out, "    reference %s#%s (%s) %s\n", it->refs[r].target,
 			        it->refs[r].number, it->refs[r].pull ? "pull request" : "issue",
 			        it->refs[r].url);
+		for (size_t r = 0; r < it->n_xrefs; r++)
+			fprintf(out, "    reference %s %s %s\n", it->xrefs[r].kind, it->xrefs[r].number,
+			        orbar(it->xrefs[r].url));
 	}
 }
 
@@ -218,11 +222,14 @@ static int store_item(PGconn *c, const char *pm_id, const char *team_id,
 	}
 	if (out && strcmp(what, "unchanged") != 0)
 		fprintf(out, "  %s%-7s item %d: %s\n", would, what, it->position, v[ITEM_F_TITLE]);
-	for (size_t r = 0; r < it->n_refs; r++) {
-		const struct imp_ticket_ref *ref = &it->refs[r];
-		char *key = xasprintf("%s#%s", ref->target, ref->number);
-		const char *rp[] = { PQgetvalue(res, 0, 0), ref->target, key, ref->url };
-		PGresult *rr = db_sync_exec(c, sql_ref, 4, rp, err, errlen);
+	for (size_t r = 0; r < it->n_refs + it->n_xrefs; r++) {
+		/* GitHub's remote_key is owner/repo#N; a Jira key is its own */
+		const struct imp_ticket_ref *ref = r < it->n_refs ? &it->refs[r] :
+		                                   &it->xrefs[r - it->n_refs];
+		char *key = r < it->n_refs ? xasprintf("%s#%s", ref->target, ref->number) :
+		            xstrdup(ref->number);
+		const char *rp[] = { PQgetvalue(res, 0, 0), ref->target, key, ref->url, ref->kind };
+		PGresult *rr = db_sync_exec(c, sql_ref, 5, rp, err, errlen);
 		free(key);
 		if (!rr) {
 			rc = -EIO;

@@ -32,6 +32,7 @@
 
 #include "impparse.h"
 #include "imptext.h"
+#include "impxref.h"
 #include "log.h"
 
 static const struct { const char *name; enum imp_col col; } col_names[] = {
@@ -74,6 +75,9 @@ void raw_free(struct raw *r)
 	for (size_t i = 0; i < r->n_refs; i++)
 		impt_ref_free(&r->refs[i]);
 	free(r->refs);
+	for (size_t i = 0; i < r->n_xrefs; i++)
+		impt_ref_free(&r->xrefs[i]);
+	free(r->xrefs);
 	for (size_t i = 0; i < r->n_links; i++)
 		free(r->links[i]);
 	free(r->links);
@@ -113,7 +117,13 @@ static void raw_refs_from(const struct parse *p, struct raw *r, const struct mds
 		struct imp_ticket_ref ref = { 0 };
 		if (impt_ref_from_url(t->hrefs[i], &ref) == 0) {
 			impt_ref_add(&r->refs, &r->n_refs, &ref);
-		} else if (t->hrefs[i][0] && r->n_links < 16) {
+			continue;
+		}
+		/* a Jira issue: adopted where a connector serves it; the link
+		 * stays content of the description as before */
+		if (impx_ref_from_url(t->hrefs[i], &ref) == 0)
+			impt_ref_add(&r->xrefs, &r->n_xrefs, &ref);
+		if (t->hrefs[i][0] && r->n_links < 16) {
 			bool dup = false;
 			for (size_t k = 0; k < r->n_links && !dup; k++)
 				dup = strcmp(r->links[k], t->hrefs[i]) == 0;
@@ -124,6 +134,7 @@ static void raw_refs_from(const struct parse *p, struct raw *r, const struct mds
 		}
 	}
 	impt_refs_from_text(t->text, &r->refs, &r->n_refs);
+	impx_refs_from_text(t->text, false, &r->xrefs, &r->n_xrefs);
 	bare_refs(p->repo, r, t->text);
 }
 
@@ -316,6 +327,9 @@ static void table_row(struct parse *p, const struct mds_node *row)
 			if (p->cols[i] == COL_TICKET)
 				r->ticket_col = (int)i;
 		}
+		/* a ticket column names Jira issues by bare key too */
+		if (p->cols[i] == COL_TICKET)
+			impx_refs_from_text(c->text, true, &r->xrefs, &r->n_xrefs);
 	}
 }
 

@@ -5,8 +5,11 @@
  * are duplicate handles / teams / platforms, duplicate GitHub logins
  * (GitHub logins are case-insensitive and person.github_login is unique
  * case-insensitively), teams naming an unknown platform, a team with a
- * connector but no target (or the reverse), and a platform lead who is
- * not a handle in the file.  Messages are "FILE:LINE: what was expected".
+ * connector but no target (or the reverse), a team's extra route
+ * (also_to) without both connector and target or in a connector the team
+ * already routes to, and a platform lead who is not a handle in the file.
+ * Whether the connectors and targets exist is a question for the
+ * configuration: dir_check_routes (check-config, directory load, daemon).  Messages are "FILE:LINE: what was expected".
  *
  * Storing: dir_store_sql is one statement of data-modifying CTEs that
  * upserts platforms, teams and people from $1::jsonb.  Existing rows are
@@ -15,10 +18,13 @@
  * load: a team whose target was changed by SQL gets the file's target
  * back at the next load.  Nothing is deleted: people in the ledger but not
  * in the file get active = false; platforms and teams not in the file are
- * kept as they are.
+ * kept as they are.  A team's extra routes (table team_route) are the
+ * file's: for a team in the file, routes it no longer names are removed
+ * (the tickets already made stay linked).
  */
 #include "directory.h"
 #include "cfgfile.h"
+#include "config.h"
 #include "db.h"
 #include "log.h"
 
@@ -49,6 +55,11 @@ static const struct dkey team_keys[] = {
 	{ "platform", CONFIG_TYPE_STRING, true },
 	{ "connector", CONFIG_TYPE_STRING, false },
 	{ "target", CONFIG_TYPE_STRING, false },
+	{ "also_to", CONFIG_TYPE_LIST, false },
+};
+static const struct dkey route_keys[] = {
+	{ "connector", CONFIG_TYPE_STRING, true },
+	{ "target", CONFIG_TYPE_STRING, true },
 };
 static const struct dkey person_keys[] = {
 	{ "handle", CONFIG_TYPE_STRING, true },
@@ -74,6 +85,8 @@ static int dfail(struct dctx *x, const config_setting_t *s, const char *fmt, ...
 
 static const char *dtype_name(int t)
 {
+	if (t == CONFIG_TYPE_LIST)
+		return "a list ( { connector = \"...\"; target = \"...\"; }, ... )";
 	return t == CONFIG_TYPE_BOOL ? "true or false" : "a string in double quotes";
 }
 
@@ -162,6 +175,37 @@ static int parse_platforms(struct dctx *x, const config_setting_t *root, struct 
 	return 0;
 }
 
+/* A team's also_to list: groups of connector + target, one per connector,
+ * none in the team's own connector. */
+static int parse_also(struct dctx *x, const config_setting_t *e, struct dir_team *t)
+{
+	const config_setting_t *l = config_setting_get_member(e, "also_to");
+	int n = l ? config_setting_length(l) : 0, rc;
+	t->also = xcalloc((size_t)n + 1, sizeof(*t->also));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return dfail(x, g, "team '%s': element %d of 'also_to' must be a group "
+			             "{ connector = \"...\"; target = \"...\"; }", t->name, i);
+		if ((rc = check_entry(x, g, "also_to route", route_keys, ARRAY_SIZE(route_keys))) < 0)
+			return rc;
+		struct dir_route *r = &t->also[t->n_also++];
+		r->connector = member_str(g, "connector");
+		r->target = member_str(g, "target");
+		r->line = config_setting_source_line(g);
+		if (t->connector && strcmp(t->connector, r->connector) == 0)
+			return dfail(x, g, "team '%s': also_to names connector '%s', the team's own "
+			             "(an item has one ticket per connector; expected another "
+			             "connector, or change the team's target)", t->name, r->connector);
+		for (size_t j = 0; j + 1 < t->n_also; j++)
+			if (strcmp(t->also[j].connector, r->connector) == 0)
+				return dfail(x, g, "team '%s': connector '%s' twice in also_to (first at "
+				             "line %d; an item has one ticket per connector)", t->name,
+				             r->connector, t->also[j].line);
+	}
+	return 0;
+}
+
 static int parse_teams(struct dctx *x, const config_setting_t *root, struct directory *d)
 {
 	const config_setting_t *s;
@@ -194,6 +238,8 @@ static int parse_teams(struct dctx *x, const config_setting_t *root, struct dire
 			return dfail(x, e, "team '%s': connector and target go together (expected "
 			             "both, e.g. connector = \"github-main\"; target = \"acme/k8s\";, "
 			             "or neither)", t->name);
+		if ((rc = parse_also(x, e, t)) < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -305,6 +351,11 @@ void dir_free(struct directory *d)
 		free(d->teams[i].platform);
 		free(d->teams[i].connector);
 		free(d->teams[i].target);
+		for (size_t j = 0; j < d->teams[i].n_also; j++) {
+			free(d->teams[i].also[j].connector);
+			free(d->teams[i].also[j].target);
+		}
+		free(d->teams[i].also);
 	}
 	for (size_t i = 0; i < d->n_people; i++) {
 		struct dir_person *p = &d->people[i];
@@ -320,6 +371,58 @@ void dir_free(struct directory *d)
 	free(d->teams);
 	free(d->people);
 	free(d);
+}
+
+/* One route of team t: connector configured and serving target. */
+static int check_route(const struct config *cfg, const char *path, const struct dir_team *t,
+                       const char *conn, const char *target, int line, char *err,
+                       size_t errlen)
+{
+	const struct cfg_connector *cc = cfg_find_connector(cfg, conn);
+	if (!cc) {
+		snprintf(err, errlen, "%s:%d: team '%s': connector '%s' is not in %s (expected the "
+		         "name of one of its connectors)", path, line, t->name, conn, cfg->path);
+		return -EINVAL;
+	}
+	const char *spelt = cfg_connector_target(cc, target);
+	if (spelt && strcmp(spelt, target) == 0)
+		return 0;
+	if (spelt) {
+		snprintf(err, errlen, "%s:%d: team '%s': target '%s' is spelt '%s' in %s (expected "
+		         "the configuration's spelling: routes compare targets exactly)", path, line,
+		         t->name, target, spelt, cfg->path);
+		return -EINVAL;
+	}
+	snprintf(err, errlen, "%s:%d: team '%s': connector '%s' does not serve '%s' (expected "
+	         "one of its targets; add it to connectors.[].targets in %s)", path, line,
+	         t->name, conn, target, cfg->path);
+	return -EINVAL;
+}
+
+int dir_check_routes(const struct directory *d, const struct config *cfg, const char *path,
+                     char *err, size_t errlen)
+{
+	for (size_t i = 0; i < d->n_teams; i++) {
+		const struct dir_team *t = &d->teams[i];
+		int rc = 0;
+		if (t->connector)
+			rc = check_route(cfg, path, t, t->connector, t->target, t->line, err, errlen);
+		for (size_t j = 0; rc == 0 && j < t->n_also; j++) {
+			const struct dir_route *r = &t->also[j];
+			if (!t->connector && cfg->default_connector &&
+			    strcmp(cfg->default_connector, r->connector) == 0) {
+				snprintf(err, errlen, "%s:%d: team '%s': also_to names connector '%s', "
+				         "where the team's items go already (the default route of %s; an "
+				         "item has one ticket per connector; expected another connector)",
+				         path, r->line, t->name, r->connector, cfg->path);
+				return -EINVAL;
+			}
+			rc = check_route(cfg, path, t, r->connector, r->target, r->line, err, errlen);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static void jput(struct json_object *o, const char *k, const char *v)
@@ -345,6 +448,14 @@ char *dir_to_json(const struct directory *d)
 		jput(o, "platform", d->teams[i].platform);
 		jput(o, "connector", d->teams[i].connector);
 		jput(o, "target", d->teams[i].target);
+		struct json_object *also = json_object_new_array();
+		for (size_t j = 0; j < d->teams[i].n_also; j++) {
+			struct json_object *r = json_object_new_object();
+			jput(r, "connector", d->teams[i].also[j].connector);
+			jput(r, "target", d->teams[i].also[j].target);
+			json_object_array_add(also, r);
+		}
+		json_object_object_add(o, "also_to", also);
 		json_object_array_add(tm, o);
 	}
 	for (size_t i = 0; i < d->n_people; i++) {
@@ -377,8 +488,12 @@ char *dir_to_json(const struct directory *d)
  *     (platform) or were just inserted (ins_platform RETURNING);
  *   - the foreign key team.platform_id is checked at the end of the
  *     statement, after ins_platform has run.
+ *   - a team's extra routes (team_route) are upserted by put_route (only
+ *     where the target differs) and those the file no longer names for a
+ *     team in the file are deleted by off_route (different rows: a route
+ *     is either named or not);
  * The result is one row of counts: platforms_added, platforms_changed,
- * teams_added, teams_changed, people_added, people_changed,
+ * teams_added, teams_changed, routes_changed, people_added, people_changed,
  * people_deactivated. */
 const char dir_store_sql[] =
 	"WITH src_platform AS (\n"
@@ -412,7 +527,7 @@ const char dir_store_sql[] =
 	"  SELECT s.name, s.platform_id, s.connector, s.target FROM src_team_ids s\n"
 	"   WHERE NOT EXISTS (SELECT 1 FROM team t WHERE t.name = s.name)\n"
 	"  ON CONFLICT (name) DO NOTHING\n"
-	"  RETURNING id),\n"
+	"  RETURNING id, name),\n"
 	"upd_team AS (\n"
 	"  UPDATE team t SET platform_id = s.platform_id, connector = s.connector,\n"
 	"         target = s.target, updated_at = now()\n"
@@ -421,6 +536,25 @@ const char dir_store_sql[] =
 	"     AND (t.platform_id, t.connector, t.target)\n"
 	"         IS DISTINCT FROM (s.platform_id, s.connector, s.target)\n"
 	"  RETURNING t.id),\n"
+	"src_route AS (\n"
+	"  SELECT s.name AS team, r.connector, r.target\n"
+	"    FROM jsonb_to_recordset(coalesce($1::jsonb->'teams', '[]')) AS s(name text, also_to jsonb)\n"
+	"   CROSS JOIN LATERAL jsonb_to_recordset(coalesce(s.also_to, '[]')) AS r(connector text,\n"
+	"         target text)),\n"
+	"all_team AS (\n"
+	"  SELECT id, name FROM team UNION ALL SELECT id, name FROM ins_team),\n"
+	"put_route AS (\n"
+	"  INSERT INTO team_route AS tr (team_id, connector, target)\n"
+	"  SELECT t.id, s.connector, s.target FROM src_route s JOIN all_team t ON t.name = s.team\n"
+	"  ON CONFLICT (team_id, connector) DO UPDATE SET target = EXCLUDED.target, added_at = now()\n"
+	"   WHERE tr.target IS DISTINCT FROM EXCLUDED.target\n"
+	"  RETURNING tr.team_id),\n"
+	"off_route AS (\n"
+	"  DELETE FROM team_route tr USING team t, src_team s\n"
+	"   WHERE t.id = tr.team_id AND s.name = t.name\n"
+	"     AND NOT EXISTS (SELECT 1 FROM src_route r WHERE r.team = t.name\n"
+	"                      AND r.connector = tr.connector)\n"
+	"  RETURNING tr.team_id),\n"
 	"ins_person AS (\n"
 	"  INSERT INTO person (handle, display_name, email, github_login, jira_account_id,\n"
 	"                      jira_username, servicenow_sys_id, active)\n"
@@ -449,6 +583,8 @@ const char dir_store_sql[] =
 	"       (SELECT count(*) FROM upd_platform) AS platforms_changed,\n"
 	"       (SELECT count(*) FROM ins_team) AS teams_added,\n"
 	"       (SELECT count(*) FROM upd_team) AS teams_changed,\n"
+	"       (SELECT count(*) FROM put_route) + (SELECT count(*) FROM off_route)\n"
+	"         AS routes_changed,\n"
 	"       (SELECT count(*) FROM ins_person) AS people_added,\n"
 	"       (SELECT count(*) FROM upd_person) AS people_changed,\n"
 	"       (SELECT count(*) FROM off_person) AS people_deactivated";
@@ -463,12 +599,12 @@ int dir_store(PGconn *c, const struct directory *d, char *err, size_t errlen)
 		rc = -EIO;
 		goto out;
 	}
-	if (PQntuples(res) == 1 && PQnfields(res) == 7)
-		log_info("directory: platforms +%s ~%s, teams +%s ~%s, people +%s ~%s -%s "
-		         "(+ added, ~ changed, - deactivated)",
+	if (PQntuples(res) == 1 && PQnfields(res) == 8)
+		log_info("directory: platforms +%s ~%s, teams +%s ~%s, extra routes ~%s, "
+		         "people +%s ~%s -%s (+ added, ~ changed, - deactivated)",
 		         PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
 		         PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
-		         PQgetvalue(res, 0, 6));
+		         PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 7));
 	PQclear(res);
 out:
 	free(json);

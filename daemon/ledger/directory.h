@@ -4,7 +4,8 @@
  *
  *   platforms = ( { name = "kubernetes"; lead = "rf"; } );
  *   teams = ( { name = "k8s"; platform = "kubernetes";
- *               connector = "github-main"; target = "dfds/k8s"; } );
+ *               connector = "github-main"; target = "dfds/k8s";
+ *               also_to = ( { connector = "jira-cloud"; target = "K8S"; } ); } );
  *   people = ( { handle = "rf"; name = "R. F."; email = "rf@example.com";
  *                github = "rf-gh"; jira_account_id = "5b10..";
  *                jira_username = "rf"; servicenow_sys_id = "..";
@@ -25,7 +26,12 @@
 #include "util.h"
 
 struct dir_platform { char *name; char *lead; int line; };
-struct dir_team { char *name; char *platform; char *connector; char *target; int line; };
+/* One more target of a team (also_to): its items get a ticket there too. */
+struct dir_route { char *connector; char *target; int line; };
+struct dir_team {
+	char *name; char *platform; char *connector; char *target; int line;
+	struct dir_route *also; size_t n_also;  /* extra routes, each in its own connector */
+};
 struct dir_person {
 	char *handle, *name, *email;
 	char *github, *jira_account_id, *jira_username, *servicenow_sys_id;
@@ -44,6 +50,16 @@ struct directory {
 int dir_load_file(const char *path, struct directory **out, char *err, size_t errlen) MUST_CHECK;
 void dir_free(struct directory *d);
 
+struct config;
+/* Check the teams' routes against the configuration: every connector is
+ * configured and serves the target named with it; an extra route (also_to)
+ * is in a connector other than the team's own one (the configured default
+ * connector for a team without one), as an item has at most one ticket per
+ * connector.  path is the directory file (for messages).  Errors
+ * "FILE:LINE: what was expected".  0 or -EINVAL. */
+int dir_check_routes(const struct directory *d, const struct config *cfg, const char *path,
+                     char *err, size_t errlen) MUST_CHECK;
+
 /* Upsert into the ledger in one transaction (blocking libpq; used by the
  * CLI and by the daemon at start/reload before the loop's work begins).
  * Returns 0 or -EIO with err. */
@@ -53,7 +69,8 @@ int dir_store(PGconn *c, const struct directory *d, char *err, size_t errlen) MU
  * upsert through the async db API: one statement taking $1 = the directory
  * as JSON (see dir_to_json). */
 extern const char dir_store_sql[];
-/* The directory as JSON text {"platforms":[..],"teams":[..],"people":[..]};
+/* The directory as JSON text {"platforms":[..],"teams":[..],"people":[..]}
+ * (a team's extra routes as "also_to": [{"connector", "target"}, ..]);
  * caller frees. */
 char *dir_to_json(const struct directory *d);
 

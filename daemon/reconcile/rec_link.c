@@ -319,8 +319,11 @@ static void op_ref(const struct rec_op *op, struct conn_remote *ref)
 {
 	conn_remote_init(ref);
 	if (op->kind == REC_OP_ADOPT_REF) {
-		ref->remote_id = op->row.ref_remote_id;
-		ref->key = op->row.ref_key;
+		/* a reference may name its ticket by key only (a Jira key from a
+		 * postmortem): after the fetch, write to the id the tracker gave */
+		bool got = op->has_remote && op->remote.remote_id;
+		ref->remote_id = got ? op->remote.remote_id : op->row.ref_remote_id;
+		ref->key = got && op->remote.key ? op->remote.key : op->row.ref_key;
 		return;
 	}
 	ref->remote_id = op->has_remote && op->remote.remote_id ? op->remote.remote_id : op->row.remote_id;

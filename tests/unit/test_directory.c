@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "db.h"
 #include "directory.h"
 #include "log.h"
@@ -80,6 +81,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_duplicate_github.conf", 4, "github login 'rfaber' of 'rf2' is already used by 'rf'" },
 	{ "bad_active_type.conf", 3, "'active' must be true or false" },
 	{ "bad_section.conf", 3, "unknown section 'person' (expected platforms, teams or people)" },
+	{ "bad_also_own_connector.conf", 5, "also_to names connector 'gh', the team's own" },
+	{ "bad_also_twice.conf", 6, "connector 'gh' twice in also_to (first at line 5" },
+	{ "bad_also_half.conf", 5, "also_to route entry without 'target'" },
 };
 
 static void test_bad_fixtures(void **state)
@@ -366,6 +370,118 @@ static void test_store_error(void **state)
 	q_eq(f->db, "SELECT string_agg(handle || '=' || active, ',') FROM person", "old=true");
 }
 
+
+/* ---- a team routed to several trackers (also_to, table team_route) ---- */
+
+static const char ROUTES_V1[] =
+	"platforms = ( { name = \"kubernetes\"; } );\n"
+	"teams = (\n"
+	"  { name = \"k8s\"; platform = \"kubernetes\"; connector = \"jira\"; target = \"K8S\";\n"
+	"    also_to = ( { connector = \"gh\"; target = \"acme/oss\"; },\n"
+	"                { connector = \"sn\"; target = \"grp1\"; } ); },\n"
+	"  { name = \"db\"; platform = \"kubernetes\"; connector = \"gh\"; target = \"acme/db\"; }\n"
+	");\n";
+
+static void test_routes_parse_and_check(void **state)
+{
+	(void)state;
+	const char *p = tmp_file(ROUTES_V1);
+	struct directory *d = NULL;
+	char err[512] = "";
+	if (dir_load_file(p, &d, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(d->n_teams, 2);
+	assert_int_equal(d->teams[0].n_also, 2);
+	assert_string_equal(d->teams[0].also[0].connector, "gh");
+	assert_string_equal(d->teams[0].also[0].target, "acme/oss");
+	assert_int_equal(d->teams[0].also[1].line, 5);
+	assert_int_equal(d->teams[1].n_also, 0);
+
+	char *gh_t[] = { "acme/oss", "acme/db" }, *jira_t[] = { "K8S" }, *sn_t[] = { "grp1" };
+	struct cfg_connector cc[] = {
+		{ .name = "gh", .type = "github", .targets = gh_t, .n_targets = 2 },
+		{ .name = "jira", .type = "jira", .targets = jira_t, .n_targets = 1 },
+		{ .name = "sn", .type = "servicenow", .targets = sn_t, .n_targets = 1 },
+	};
+	struct config cfg = { .path = "closeloop.conf", .connectors = cc, .n_connectors = 3 };
+	assert_int_equal(dir_check_routes(d, &cfg, p, err, sizeof(err)), 0);
+
+	/* served, but spelt otherwise: the push pass compares targets exactly */
+	gh_t[0] = "Acme/OSS";
+	assert_int_equal(dir_check_routes(d, &cfg, p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":4: team 'k8s': target 'acme/oss' is spelt 'Acme/OSS' in "
+	                            "closeloop.conf"));
+	gh_t[0] = "acme/oss";
+
+	/* a target the connector does not serve, then a connector not configured */
+	cc[2].n_targets = 0;
+	char want[512];
+	assert_int_equal(dir_check_routes(d, &cfg, p, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:5: team 'k8s': connector 'sn' does not serve 'grp1' "
+	         "(expected one of its targets; add it to connectors.[].targets in "
+	         "closeloop.conf)", p);
+	assert_string_equal(err, want);
+	cfg.n_connectors = 1;
+	assert_int_equal(dir_check_routes(d, &cfg, p, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: team 'k8s': connector 'jira' is not in closeloop.conf",
+	         p);
+	assert_non_null(strstr(err, want));
+
+	/* a team without its own route goes to the default connector: an extra
+	 * route there would be a second ticket in one connector */
+	free(d->teams[0].connector);
+	free(d->teams[0].target);
+	d->teams[0].connector = d->teams[0].target = NULL;
+	cc[2].n_targets = 1;
+	cfg.n_connectors = 3;
+	cfg.default_connector = "gh";
+	assert_int_equal(dir_check_routes(d, &cfg, p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":4: team 'k8s': also_to names connector 'gh', where the "
+	                            "team's items go already"));
+	unlink(p);
+	dir_free(d);
+}
+
+static void test_routes_store(void **state)
+{
+	struct pgfix *f = *state;
+	NEED_PG(f);
+	const char *v1 = tmp_file(ROUTES_V1);
+	store_file(f->db, v1);
+	unlink(v1);
+	static const char ROUTES[] =
+		"SELECT string_agg(t.name || ':' || r.connector || '=' || r.target, ',' "
+		"ORDER BY t.name, r.connector) FROM team_route r JOIN team t ON t.id = r.team_id";
+	q_eq(f->db, ROUTES, "k8s:gh=acme/oss,k8s:sn=grp1");
+	/* the same file again writes nothing */
+	char *before = q1(f->db, "SELECT string_agg(xmin::text, ',' ORDER BY connector) FROM team_route");
+	const char *v1b = tmp_file(ROUTES_V1);
+	store_file(f->db, v1b);
+	unlink(v1b);
+	char *after = q1(f->db, "SELECT string_agg(xmin::text, ',' ORDER BY connector) FROM team_route");
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+
+	/* a route by SQL for a team that is not in the file is kept; the file's
+	 * teams get exactly the file's routes (one re-pointed, one dropped, one
+	 * new) */
+	exec_ok(f->db, "INSERT INTO team (name) VALUES ('sql-team')");
+	exec_ok(f->db, "INSERT INTO team_route (team_id, connector, target) "
+	               "SELECT id, 'gh', 'acme/sql' FROM team WHERE name = 'sql-team'");
+	const char *v2 = tmp_file(
+		"platforms = ( { name = \"kubernetes\"; } );\n"
+		"teams = (\n"
+		"  { name = \"k8s\"; platform = \"kubernetes\"; connector = \"jira\"; target = \"K8S\";\n"
+		"    also_to = ( { connector = \"gh\"; target = \"acme/k8s-public\"; } ); },\n"
+		"  { name = \"db\"; platform = \"kubernetes\"; connector = \"gh\"; target = \"acme/db\";\n"
+		"    also_to = ( { connector = \"jira\"; target = \"DB\"; } ); }\n"
+		");\n");
+	store_file(f->db, v2);
+	unlink(v2);
+	q_eq(f->db, ROUTES, "db:jira=DB,k8s:gh=acme/k8s-public,sql-team:gh=acme/sql");
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
@@ -377,6 +493,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_deactivates_missing_person, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_file_wins_on_load, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_store_error, pg_setup, pg_teardown),
+		cmocka_unit_test(test_routes_parse_and_check),
+		cmocka_unit_test_setup_teardown(test_routes_store, pg_setup, pg_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

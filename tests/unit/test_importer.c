@@ -15,6 +15,7 @@
 
 #include "importer.h"
 #include "imptext.h"
+#include "impxref.h"
 #include "pgtest.h"
 
 #ifndef FIXTURES
@@ -680,11 +681,12 @@ static void test_store_dry_run(void **state)
 		assert_int_equal(count(t.conn, tables[i]), 0);
 	assert_int_equal(k.postmortems_new, 1);
 	assert_int_equal(k.items_new, 6);
-	assert_int_equal(k.refs_new, 3);
+	assert_int_equal(k.refs_new, 4);   /* 3 GitHub, and JIRA-42 of the ticket column */
 	assert_non_null(strstr(text, "postmortem table-reordered \"Checkout latency incident\""));
 	assert_non_null(strstr(text, "platform Payments; team checkout; severity SEV2"));
 	assert_non_null(strstr(text, "state done; type other; priority -; owner alice; due 2026-02-01"));
 	assert_non_null(strstr(text, "reference acme/infra#9 (pull request)"));
+	assert_non_null(strstr(text, "reference jira JIRA-42 -"));
 	free(text);
 
 	/* without a database a dry run still prints the plan */
@@ -828,6 +830,48 @@ static void test_bare_refs_from_configuration(void **state)
 	pgtest_drop(&t);
 }
 
+/* Jira issues named in a postmortem (impxref.c): browse URLs anywhere,
+ * bare keys in a ticket column only, never a piece of a longer token. */
+static void test_jira_refs(void **state)
+{
+	UNUSED(state);
+	struct imp_ticket_ref *v = NULL, r = { 0 };
+	size_t n = 0;
+	assert_int_equal(impx_ref_from_url("https://acme.atlassian.net/browse/OPS-12?focusedCommentId=3",
+	                                   &r), 0);
+	assert_string_equal(r.kind, "jira");
+	assert_string_equal(r.target, "OPS");
+	assert_string_equal(r.number, "OPS-12");
+	assert_string_equal(r.url, "https://acme.atlassian.net/browse/OPS-12");
+	impt_ref_free(&r);
+	assert_int_equal(impx_ref_from_url("http://jira.example.com/jira/browse/PAY_2-7", &r), 0);
+	assert_string_equal(r.target, "PAY_2");
+	impt_ref_free(&r);
+	static const char *const not_urls[] = {
+		"https://acme.atlassian.net/browse/ops-12", "https://acme.atlassian.net/browse/OPS",
+		"https://acme.atlassian.net/browse/OPS-12a", "https://x.example.com/?q=/browse/OPS-1",
+		"ftp://x.example.com/browse/OPS-1", "https://github.com/acme/k8s/issues/3",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(not_urls); i++)
+		if (impx_ref_from_url(not_urls[i], &r) == 0)
+			fail_msg("%s taken for a Jira issue", not_urls[i]);
+
+	impx_refs_from_text("see https://jira.example.com/browse/IDM-4, and IDM-5 (not a ticket "
+	                    "column)", false, &v, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].number, "IDM-4");
+	impx_refs_from_text("IDM-5, OPS-12 / https://jira.example.com/browse/IDM-4 CVE-2024-1234 "
+	                    "x/OPS-9 utf-8 v1.OPS-3 OPS-12", true, &v, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[1].number, "IDM-5");
+	assert_null(v[1].url);
+	assert_string_equal(v[2].number, "OPS-12");
+	assert_string_equal(v[2].target, "OPS");
+	for (size_t i = 0; i < n; i++)
+		impt_ref_free(&v[i]);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -852,6 +896,7 @@ int main(void)
 		cmocka_unit_test(test_store_dry_run),
 		cmocka_unit_test(test_store_team_and_missing),
 		cmocka_unit_test(test_bare_refs_from_configuration),
+		cmocka_unit_test(test_jira_refs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

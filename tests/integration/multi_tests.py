@@ -1,0 +1,234 @@
+"""Integration tests of one action item in several trackers (imported by
+run.py): a team routed to Jira, GitHub and ServiceNow at once (the
+directory's `also_to`), with the real `closeloop` binary, a real PostgreSQL
+and the three tracker simulators (tests/sim/)."""
+
+import os
+import signal
+
+import harness as H
+import jira_tests as J
+
+GH = "github-test"
+JIRA = "jira-test"
+SN = "servicenow-itsm"
+REPO = "acme/oss-platform"
+PROJECT = "OPS"
+GROUP = H.SN_GROUP
+
+
+def _assert(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+class MultiCtx:
+    """A ledger, the three simulators and a configuration whose team
+    'identity' routes to Jira project OPS and also to a public GitHub
+    repository and a ServiceNow assignment group."""
+
+    def __init__(self, cl, name, n_items, sn_args=(), also=None, poll=600):
+        self.wd = H.workdir(name + "-")
+        self.dsn = cl.createdb(name)
+        self.gh = H.Simulator(self.wd)
+        self.jira = H.JiraSimulator(self.wd, ["--project", PROJECT, "--user", J.ALICE])
+        self.sn = H.ServiceNowSimulator(self.wd, sn_args)
+        self.directory = os.path.join(self.wd, "directory.conf")
+        if also is None:
+            also = [(GH, REPO), (SN, GROUP)]
+        self.write_directory(also)
+        self.config = os.path.join(self.wd, "closeloop.conf")
+        more = H.jira_connector(JIRA, self.jira.url, [PROJECT]) + ", " + \
+            H.servicenow_connector(SN, self.sn.url, [GROUP])
+        H.write_config(self.config, self.dsn, self.gh.url, [REPO], directory=self.directory,
+                       connector=GH, poll=poll, more_connectors=more,
+                       extra="create_min_age = 0;\n")
+        H.closeloop("migrate", "-c", self.config)
+        H.closeloop("directory", "load", "-c", self.config)
+        H.psql(self.dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                         "SELECT 'PM-MULTI', 'Login outage', id, current_date FROM platform")
+        if n_items:
+            H.psql(self.dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id) "
+                             "SELECT 1, 'Fix identity thing ' || g, 'P2', 'rf', t.id "
+                             "FROM team t, generate_series(1, %d) g WHERE t.name = 'identity'"
+                   % n_items)
+        self.daemons = []
+
+    def write_directory(self, also):
+        routes = ", ".join('{ connector = "%s"; target = "%s"; }' % r for r in also)
+        with open(self.directory, "w") as f:
+            f.write('platforms = ( { name = "kubernetes"; lead = "lead"; } );\n'
+                    'teams = ( { name = "identity"; platform = "kubernetes"; connector = "%s";'
+                    ' target = "%s"; also_to = ( %s ); } );\n'
+                    'people = ( { handle = "lead"; name = "Lea D."; email = "lead@example.com";'
+                    ' active = true; },\n'
+                    '  { handle = "rf"; name = "R. F."; email = "rf@example.com"; github = "rf-gh";'
+                    ' active = true; } );\n' % (JIRA, PROJECT, routes))
+
+    def one(self, sql):
+        return H.scalar(self.dsn, sql)
+
+    def daemon(self):
+        d = H.Daemon(self.config, os.path.join(self.wd, "daemon-%d.log" % len(self.daemons)))
+        self.daemons.append(d)
+        return d
+
+    def counts(self):
+        """Tickets in each tracker: (GitHub, Jira, ServiceNow)."""
+        return (len(self.gh.issues(REPO)), len(self.jira.issues(PROJECT)), len(self.sn.records()))
+
+    def close(self):
+        for d in self.daemons:
+            d.stop()
+        for s in (self.gh, self.jira, self.sn):
+            s.stop()
+
+
+def _no_duplicate_tokens(c):
+    """Each create token appears on one ticket per tracker at most."""
+    gh = [i["body"] for i in c.gh.issues(REPO)]
+    tokens = [r[0] for r in H.psql(c.dsn, "SELECT create_token FROM external_link "
+                                          "WHERE kind = 'managed' AND connector = '%s'" % GH)]
+    for t in tokens:
+        n = sum(1 for b in gh if t in (b or ""))
+        _assert(n <= 1, "GitHub token %s on %d issues" % (t, n))
+    sn = [r["correlation_id"] for r in c.sn.records()]
+    dup = sorted(t for t in set(sn) if sn.count(t) > 1)
+    _assert(dup == [], "duplicate ServiceNow problems for %r" % dup)
+
+
+def test_multi_team_routed_to_three_trackers_gets_one_ticket_in_each(cl):
+    """A team routed to its Jira project and also to a GitHub repository and
+    a ServiceNow group: each item gets exactly one ticket in each, through
+    one create intent per link, even when the daemon is killed (-9) in the
+    middle of creating; check-config names a route the configuration does
+    not serve."""
+    n = 12
+    c = MultiCtx(cl, "multi_routes", n, sn_args=["--latency-ms", "80"])
+    try:
+        out = H.closeloop("check-config", "-c", c.config)
+        _assert("ok (3 connector(s))" in out.stdout, out.stdout)
+        d = c.daemon()
+        ok = H.wait_for(lambda: len(c.sn.records()) >= 3, timeout=90, step=0.02)
+        _assert(ok, "the daemon started creating problems:\n" + d.log()[-2000:])
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        mid = c.counts()
+        _assert(mid[2] < n, "killed before every problem was made: %r" % (mid,))
+        for _ in range(3):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts() == (n, n, n), "one ticket per item in each tracker: %r" % (c.counts(),))
+        _no_duplicate_tokens(c)
+        rows = H.psql(c.dsn, "SELECT connector, count(*) FROM external_link WHERE kind = 'managed' "
+                             "AND state = 'linked' GROUP BY connector ORDER BY connector")
+        _assert(rows == [[GH, str(n)], [JIRA, str(n)], [SN, str(n)]], "links: %r" % rows)
+        _assert(c.one("SELECT count(*) FROM external_link WHERE state = 'creating'") == "0",
+                "no intent left")
+        # a quiet cycle creates nothing more
+        H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts() == (n, n, n), "nothing more: %r" % (c.counts(),))
+
+        # a route to a target no connector serves: check-config says where
+        c.write_directory([(GH, "acme/nowhere")])
+        bad = H.closeloop("check-config", "-c", c.config, check=False)
+        _assert(bad.returncode == 1, "check-config fails:\n" + bad.stdout + bad.stderr)
+        _assert("directory.conf:2: team 'identity': connector 'github-test' does not serve "
+                "'acme/nowhere'" in bad.stderr, bad.stderr)
+        c.write_directory([(JIRA, "OPS")])
+        bad = H.closeloop("check-config", "-c", c.config, check=False)
+        _assert(bad.returncode == 1 and "also_to names connector 'jira-test', the team's own"
+                in bad.stderr, bad.stderr)
+    finally:
+        c.close()
+
+
+def _jira_create(sim, summary):
+    """An issue a Jira user made before the postmortem was written."""
+    import base64
+    import json
+    import urllib.request
+    body = json.dumps({"fields": {"project": {"key": PROJECT}, "summary": summary,
+                                  "issuetype": {"name": "Task"}}}).encode()
+    req = urllib.request.Request(sim.url + "/rest/api/3/issue", data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    cred = base64.b64encode(("%s:%s" % (H.JIRA_EMAIL, H.JIRA_API_TOKEN)).encode()).decode()
+    req.add_header("Authorization", "Basic " + cred)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+ADOPT_PM = """# Login outage
+
+## Action items
+
+| Action item | Owner | Ticket |
+| --- | --- | --- |
+| Rotate the identity signing keys, see [the Jira issue](https://jira.example.com/browse/%s) | rf | |
+| Add an alert on token refresh failures | rf | |
+| Shorten the session cache lifetime | rf | %s |
+| Check the clock drift on the identity hosts | rf | SHA-256 |
+"""
+
+
+def test_multi_postmortem_ticket_in_another_tracker_is_adopted(cl):
+    """A team routed to GitHub only; its postmortem names two existing Jira
+    issues (a browse URL and a bare key in the ticket column) in a project
+    a Jira connector serves: those items are linked to those issues (no new
+    Jira issue) and still get their GitHub issue; the other items get their
+    GitHub issue only; a re-import adds nothing; 'SHA-256' in the ticket
+    column names no project anyone serves and stays an inert reference."""
+    c = MultiCtx(cl, "multi_adopt", 0, also=[])
+    try:
+        # the team routes to GitHub alone
+        with open(c.directory) as f:
+            text = f.read()
+        text = text.replace('connector = "%s"; target = "%s"; also_to = (  );' % (JIRA, PROJECT),
+                            'connector = "%s"; target = "%s";' % (GH, REPO))
+        with open(c.directory, "w") as f:
+            f.write(text)
+        H.closeloop("directory", "load", "-c", c.config)
+        a = _jira_create(c.jira, "Signing keys rotation (filed during the incident)")
+        b = _jira_create(c.jira, "Session cache too long")
+        pm = os.path.join(c.wd, "PM2026-077 - login outage.md")
+        with open(pm, "w") as f:
+            f.write(ADOPT_PM % (a["key"], b["key"]))
+        out = H.closeloop("import", "-c", c.config, "--team", "identity", "--platform",
+                          "kubernetes", pm).stdout
+        _assert("4 new" in out, out)
+        refs = H.psql(c.dsn, "SELECT connector, target, remote_key FROM external_link "
+                             "WHERE kind = 'reference' ORDER BY remote_key")
+        _assert(refs == [["jira", PROJECT, a["key"]], ["jira", PROJECT, b["key"]],
+                         ["jira", "SHA", "SHA-256"]], "references: %r" % refs)
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(len(c.jira.issues(PROJECT)) == 2, "no new Jira issue: %r"
+                % [i["key"] for i in c.jira.issues(PROJECT)])
+        _assert(len(c.gh.issues(REPO)) == 4, "a GitHub issue for each item")
+        rows = H.psql(c.dsn, "SELECT i.import_key IS NOT NULL, l.remote_key, l.state, i.title "
+                             "FROM external_link l JOIN action_item i ON i.id = l.action_item_id "
+                             "WHERE l.kind = 'managed' AND l.connector = '%s' ORDER BY 2" % JIRA)
+        # adopted without a base: each differing field is settled by the
+        # policy (the title: remote_wins by default), as for any adoption
+        _assert(rows == [["t", a["key"], "linked",
+                          "Signing keys rotation (filed during the incident)"],
+                         ["t", b["key"], "linked", "Session cache too long"]],
+                "Jira links: %r" % rows)
+        ids = H.psql(c.dsn, "SELECT remote_id FROM external_link WHERE connector = '%s' "
+                            "ORDER BY remote_key" % JIRA)
+        _assert(ids == [[a["id"]], [b["id"]]], "the numeric ids are kept: %r" % ids)
+        # the two linked items have one GitHub issue each, with the same title
+        gh_titles = sorted(i["title"] for i in c.gh.issues(REPO))
+        _assert("Session cache too long" in gh_titles or
+                H.wait_for(lambda: H.closeloop("sync", "--once", "-c", c.config) and
+                           "Session cache too long" in [i["title"] for i in c.gh.issues(REPO)],
+                           timeout=30, step=1),
+                "the adopted title reached GitHub: %r" % gh_titles)
+        # re-import: no reference again, nothing new
+        out = H.closeloop("import", "-c", c.config, "--team", "identity", "--platform",
+                          "kubernetes", pm).stdout
+        _assert(c.one("SELECT count(*) FROM external_link WHERE kind = 'reference'") == "1",
+                "only the inert reference is left:\n" + out)
+        H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts()[:2] == (4, 2), "nothing more: %r" % (c.counts(),))
+    finally:
+        c.close()
