@@ -212,7 +212,7 @@ struct fm_list {
 	char *keys[FM_MAX_KEYS];     /* column names, first-seen order */
 	size_t n_keys;
 	struct fm_row { char *v[FM_MAX_KEYS]; int line; } *rows;
-	size_t n_rows;
+	size_t n_rows, rows_cap;
 	int tables;                  /* lists emitted */
 };
 
@@ -268,7 +268,10 @@ static void fm_set(struct fm_list *fl, const char *key, const char *value)
 
 static struct mds_node *fm_node(struct parse *p, enum mds_kind kind, int line)
 {
-	p->fm_nodes = xrealloc(p->fm_nodes, (p->n_fm_nodes + 1) * sizeof(*p->fm_nodes));
+	if (p->n_fm_nodes == p->fm_nodes_cap) {
+		p->fm_nodes_cap = p->fm_nodes_cap ? 2 * p->fm_nodes_cap : 16;
+		p->fm_nodes = xrealloc(p->fm_nodes, p->fm_nodes_cap * sizeof(*p->fm_nodes));
+	}
 	struct mds_node *n = &p->fm_nodes[p->n_fm_nodes++];
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;
@@ -343,7 +346,10 @@ static bool fm_list_line(struct parse *p, struct fm_list *fl, char *line, int li
 		return false;
 	bool dash = t[0] == '-' && (t[1] == ' ' || t[1] == '\0');
 	if (dash) {
-		fl->rows = xrealloc(fl->rows, (fl->n_rows + 1) * sizeof(*fl->rows));
+		if (fl->n_rows == fl->rows_cap) {
+			fl->rows_cap = fl->rows_cap ? 2 * fl->rows_cap : 8;
+			fl->rows = xrealloc(fl->rows, fl->rows_cap * sizeof(*fl->rows));
+		}
 		memset(&fl->rows[fl->n_rows], 0, sizeof(*fl->rows));
 		fl->rows[fl->n_rows++].line = lineno;
 		fl->dash_indent = indent;

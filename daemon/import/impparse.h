@@ -129,7 +129,7 @@ struct parse {
 	bool table_ctx;                /* an action table outside any action section */
 	struct mds_node *fm_nodes;     /* front matter action items as a table
 	                                  (impmeta.c), put before the body */
-	size_t n_fm_nodes;
+	size_t n_fm_nodes, fm_nodes_cap;
 	char *meta_reference;
 	char *repo;                    /* owner/repo for bare #N, or NULL */
 	long head_item;                /* raws[] index of a sub-heading that may be

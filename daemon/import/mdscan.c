@@ -39,7 +39,8 @@ struct scan {
 	bool ordered[MDS_MAX_DEPTH];/* ... and whether it is numbered */
 	int list_level;       /* open lists */
 	bool in_thead, in_html;
-	const char *html_b, *html_e;   /* source range of pending HTML blocks */
+	const char *html_b, *html_e;   /* source range of pending HTML blocks ... */
+	size_t html_open, html_closed; /* ... and its "<table" / "</table" tags */
 	int del_depth, strong_depth;
 	int err;
 };
@@ -262,6 +263,7 @@ static void html_tables(struct scan *s)
 	int table = -1;
 	bool thead = false, first = false;
 	s->html_b = s->html_e = NULL;
+	s->html_open = s->html_closed = 0;
 	while (p && p < e && s->err == 0) {
 		const char *lt = memchr(p, '<', (size_t)(e - p));
 		const char *stop = lt ? lt : e;
@@ -325,17 +327,18 @@ static size_t count_in(const char *b, const char *e, const char *needle)
 }
 
 /* An HTML block ended: read its tables, unless a <table> is still open
- * (a blank line inside it splits it into several HTML blocks). */
+ * (a blank line inside it splits it into several HTML blocks).  The tags
+ * were counted as the text came, so a long run of blocks costs O(n). */
 static void html_block_done(struct scan *s)
 {
 	if (!s->html_b)
 		return;
-	size_t open = count_in(s->html_b, s->html_e, "<table");
-	if (open == 0) {
+	if (s->html_open == 0) {
 		s->html_b = s->html_e = NULL;
+		s->html_closed = 0;
 		return;
 	}
-	if (count_in(s->html_b, s->html_e, "</table") < open)
+	if (s->html_closed < s->html_open)
 		return;
 	html_tables(s);
 }
@@ -351,6 +354,8 @@ static int on_text(MD_TEXTTYPE type, const MD_CHAR *p, MD_SIZE n, void *arg)
 			s->html_b = p;
 		if (p + n > s->html_e)
 			s->html_e = p + n;
+		s->html_open += count_in(p, p + n, "<table");
+		s->html_closed += count_in(p, p + n, "</table");
 		return 0;
 	}
 	if (!t || s->in_html)
