@@ -5,7 +5,7 @@
 #   make bench     benchmark (10,000 items, 20 repositories; ITEMS=100000
 #                  for 100,000), then the report bench (below)
 #   make bench-report  the dashboard views and the quarterly report over a
-#                  generated ledger of REPORT_ITEMS (default 1,000,000)
+#                  generated ledger of ITEMS (or REPORT_ITEMS; default 1,000,000)
 #   make conformance   check the GitHub connector's requests against
 #                      GitHub's published OpenAPI description
 #   make install   PREFIX=/usr/local DESTDIR=
@@ -131,7 +131,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BENCH_ITEMS=$(ITEMS) python3 tests/bench/bench.py
-	@sh tests/bench/report_bench.sh $(REPORT_ITEMS)
+	@sh tests/bench/report_bench.sh $(or $(ITEMS),$(REPORT_ITEMS))
 	@python3 tests/bench/hook_bench.py
 
 # the webhook figures alone (tests/bench/hook_bench.py: BENCH_HOOK_EDITS, ...)
@@ -141,7 +141,7 @@ bench-hooks: deps
 
 bench-report: deps
 	@$(MAKE) --no-print-directory all
-	@sh tests/bench/report_bench.sh $(REPORT_ITEMS)
+	@sh tests/bench/report_bench.sh $(or $(ITEMS),$(REPORT_ITEMS))
 
 conformance: deps
 	@$(MAKE) --no-print-directory all

@@ -983,6 +983,81 @@ GRAFANA_COLUMNS = {
 }
 
 
+def test_dashboard_tallies_agree_with_the_views(cl):
+    """v_open_by_team, v_link_sync_by_target and v_overdue_daily's today
+    (read from the tallies of sql/023) give the figures of counting
+    v_open_item and v_link_sync, after every kind of change the triggers
+    follow: items created (also back-dated, either side of the 180-day
+    cut), closed, reopened, owner cleared, due date moved, team changed, a
+    postmortem moved to another platform, links created, broken, in and out
+    of sync, deleted; and a rebuild finds the same tallies."""
+    c = Ctx(cl, "tallies")
+    try:
+        out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", c.dsn, "-f", REPORT_FIXTURE],
+                             capture_output=True, text=True)
+        assert_eq(out.returncode, 0, "fixture loaded: " + out.stderr)
+        reader = "SET ROLE closeloop_reader; "
+        by_team = ("SELECT platform, team, open, overdue, ownerless, undated, needs_decision "
+                   "FROM v_open_by_team ORDER BY 1, 2")
+        counted = ("SELECT platform, team, count(*), count(*) FILTER (WHERE overdue), "
+                   "count(*) FILTER (WHERE ownerless), count(*) FILTER (WHERE undated), "
+                   "count(*) FILTER (WHERE needs_decision) FROM v_open_item GROUP BY 1, 2 ORDER BY 1, 2")
+        links = ("SELECT connector, target, kind, links, in_sync, broken, creating, max_error_count, "
+                 "last_run_at FROM v_link_sync_by_target ORDER BY 1, 2, 3")
+        links_counted = ("SELECT connector, target, kind, count(*), count(*) FILTER (WHERE in_sync), "
+                         "count(*) FILTER (WHERE state = 'broken'), count(*) FILTER (WHERE state = 'creating'), "
+                         "max(error_count), max(last_run_at) FROM v_link_sync GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        today = ("SELECT platform, team, open, overdue FROM v_overdue_daily "
+                 "WHERE day = (now() AT TIME ZONE 'UTC')::date ORDER BY 1, 2")
+        today_counted = ("SELECT platform, team, count(*), count(*) FILTER (WHERE due_date < "
+                         "(now() AT TIME ZONE 'UTC')::date + 1) FROM v_open_item GROUP BY 1, 2 ORDER BY 1, 2")
+        tallies = ("SELECT 'd', pm_platform_id, team_id, due_date::text, n, ownerless FROM open_item_due_tally "
+                   "UNION ALL SELECT 'a', pm_platform_id, team_id, opened_day::text, n, 0 FROM open_item_age_tally "
+                   "UNION ALL SELECT 'l', 0, error_count, connector || target || kind || state || in_sync, n, 0 "
+                   "FROM link_tally ORDER BY 1, 2, 3, 4, 5")
+
+        def agree(what):
+            assert_eq(c.q(reader + by_team), c.q(reader + counted), "open items per team " + what)
+            assert_eq(c.q(reader + links), c.q(reader + links_counted), "links per target " + what)
+            assert_eq(c.q(reader + today), c.q(reader + today_counted), "today's overdue " + what)
+            before = c.q(tallies)
+            c.q("SELECT closeloop_open_tally_rebuild(), closeloop_link_tally_rebuild()")
+            assert_eq(c.q(tallies), before, "a rebuild finds the same tallies " + what)
+
+        agree("after the fixture")
+        assert_true(int(c.one("SELECT count(*) FROM v_open_by_team")) > 0, "open items counted")
+        c.q("BEGIN; SELECT set_config('closeloop.changed_at', (now() - interval '4320 hours' - interval '20 minutes')::text, true); "
+            "INSERT INTO action_item (postmortem_id, import_key, title, team_id, owner, due_date) "
+            "SELECT 1, 'T-old', 'Back-dated, just past the cut', id, 'pat', current_date - 3 FROM team WHERE name = 'checkout'; COMMIT; "
+            "BEGIN; SELECT set_config('closeloop.changed_at', (now() - interval '4320 hours' + interval '20 minutes')::text, true); "
+            "INSERT INTO action_item (postmortem_id, import_key, title, team_id, owner, due_date) "
+            "SELECT 3, 'T-new', 'Back-dated, not yet at the cut', id, '', current_date FROM team WHERE name = 'indexing'; COMMIT")
+        nd = c.q(reader + "SELECT title, needs_decision FROM v_open_item WHERE title LIKE 'Back-dated%' ORDER BY 1")
+        assert_eq(nd, [["Back-dated, just past the cut", "t"], ["Back-dated, not yet at the cut", "f"]],
+                  "the 180-day cut inside one day")
+        agree("after back-dated items")
+        c.q("UPDATE action_item SET state = 'done' WHERE import_key = 'T-old'")
+        c.q("UPDATE action_item SET owner = NULL, due_date = due_date + 40 WHERE id = (SELECT min(id) FROM action_item "
+            "WHERE state IN ('open', 'in_progress'))")
+        c.q("UPDATE action_item SET team_id = (SELECT id FROM team WHERE name = 'ledger-team') WHERE import_key = 'T-new'")
+        agree("after a close, an owner and due date change and a team change")
+        c.q("UPDATE action_item SET state = 'open' WHERE import_key = 'T-old'")
+        c.q("UPDATE postmortem SET platform_id = (SELECT id FROM platform WHERE name = 'search') WHERE id = 1")
+        agree("after a reopen and a postmortem moved")
+        c.q("INSERT INTO external_link (action_item_id, connector, target, kind, state, remote_id, remote_key, url, "
+            "synced_version) SELECT id, 'gh', 'acme/x', 'managed', 'linked', 'x' || id, 'acme/x#' || id, "
+            "'https://example.com/' || id, version FROM action_item WHERE import_key IN ('T-old', 'T-new')")
+        agree("after links created")
+        c.q("UPDATE external_link SET state = 'broken', error_count = 3 WHERE remote_id = 'x' || "
+            "(SELECT id FROM action_item WHERE import_key = 'T-old')")
+        c.q("UPDATE action_item SET title = 'Back-dated, renamed' WHERE import_key = 'T-new'")
+        agree("after a link broke and an item moved out of sync")
+        c.q("DELETE FROM external_link WHERE target = 'acme/x' AND state = 'broken'")
+        agree("after a link deleted")
+    finally:
+        c.close()
+
+
 def test_grafana_panels_return_their_columns(cl):
     """Every panel of examples/grafana runs as closeloop_reader on a ledger
     with history and returns the columns the panel reads."""
