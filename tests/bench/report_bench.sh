@@ -82,7 +82,7 @@ INSERT INTO external_link (action_item_id, connector, target, kind, state, remot
          'https://github.com/org/repo/issues/' || id, 1, 1, now() - make_interval(days => id % 90), 0
     FROM gen WHERE id % 2 = 0;
 SET session_replication_role = origin;
--- the dashboards' tallies (sql/023), counted once as after any backfill
+-- the dashboards' tallies (sql/024), counted once as after any backfill
 -- written with triggers off
 SELECT closeloop_open_tally_rebuild() AS open_items_counted, closeloop_link_tally_rebuild() AS links_counted;
 VACUUM ANALYZE;

@@ -985,7 +985,7 @@ GRAFANA_COLUMNS = {
 
 def test_dashboard_tallies_agree_with_the_views(cl):
     """v_open_by_team, v_link_sync_by_target and v_overdue_daily's today
-    (read from the tallies of sql/023) give the figures of counting
+    (read from the tallies of sql/024) give the figures of counting
     v_open_item and v_link_sync, after every kind of change the triggers
     follow: items created (also back-dated, either side of the 180-day
     cut), closed, reopened, owner cleared, due date moved, team changed, a

@@ -1,4 +1,4 @@
--- 023_dashboard_tally.sql — the dashboards' counts of open action items
+-- 024_dashboard_tally.sql — the dashboards' counts of open action items
 -- kept as tallies, so a panel reads a few thousand rows instead of every
 -- open item (docs/schema.md "Dashboard views", "Open item tallies";
 -- figures in docs/report.md "Cost").
