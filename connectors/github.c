@@ -218,10 +218,40 @@ static void create_then_close(struct gh_req *r, const struct conn_remote *rem)
 	}
 }
 
+void gh_item_done(struct gh_req *r, long http_status, const struct conn_remote *rem)
+{
+	struct conn_result res = { .status = CONN_OK, .http_status = http_status };
+	char *why = NULL;
+	/* a partial write: GitHub refused the assignee (422) and the request
+	 * went again without it; or (GitHub Enterprise before the 422)
+	 * dropped it without an error */
+	if (r->owner_refused) {
+		why = xasprintf("GitHub refused to assign %s in %s (HTTP 422, Issue.assignees "
+		                "invalid: only people with access to the repository can be "
+		                "assignees); the rest was written without the assignee",
+		                r->owner_refused, r->repo);
+		res.refused_mask = ITEM_FIELD_BIT(ITEM_F_OWNER);
+		res.refused_reason[ITEM_F_OWNER] = why;
+	} else if (r->want_owner && !(rem->fields.v[ITEM_F_OWNER] &&
+	                              strcasecmp(rem->fields.v[ITEM_F_OWNER], r->want_owner) == 0)) {
+		why = xasprintf("GitHub did not assign %s in %s (only people with access to the "
+		                "repository can be assignees; GitHub drops others without an error)",
+		                r->want_owner, r->repo);
+		res.refused_mask = ITEM_FIELD_BIT(ITEM_F_OWNER);
+		res.refused_reason[ITEM_F_OWNER] = why;
+	}
+	gh_req_finish_item(r, &res, rem);
+	free(why);
+}
+
 static void item_ok(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	struct conn_remote rem;
 	char *msg = NULL;
+	if (r->upd_want && !r->moved_from) { /* an update changing closeloop's labels */
+		gh_update_labels_start(r, resp, what);
+		return;
+	}
 	if (parse_issue(r, resp, what, &rem, &msg) < 0) {
 		gh_req_fail_final(r, r->kind == GH_CREATE ? CONN_UNKNOWN : CONN_BAD_RESPONSE,
 		           resp->status, 0, msg);
@@ -238,28 +268,7 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 		gh_req_finish_item(r, &res, &rem);
 		free(moved);
 	} else {
-		struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
-		char *why = NULL;
-		/* a partial write: GitHub refused the assignee (422) and the
-		 * request went again without it; or (GitHub Enterprise before
-		 * the 422) dropped it without an error */
-		if (r->owner_refused) {
-			why = xasprintf("GitHub refused to assign %s in %s (HTTP 422, Issue.assignees "
-			                "invalid: only people with access to the repository can be "
-			                "assignees); the rest was written without the assignee",
-			                r->owner_refused, r->repo);
-			res.refused_mask = ITEM_FIELD_BIT(ITEM_F_OWNER);
-			res.refused_reason[ITEM_F_OWNER] = why;
-		} else if (r->kind == GH_UPDATE && r->want_owner &&
-		    !(rem.fields.v[ITEM_F_OWNER] && strcasecmp(rem.fields.v[ITEM_F_OWNER], r->want_owner) == 0)) {
-			why = xasprintf("GitHub did not assign %s in %s (only people with access to the "
-			                "repository can be assignees; GitHub drops others without an error)",
-			                r->want_owner, r->repo);
-			res.refused_mask = ITEM_FIELD_BIT(ITEM_F_OWNER);
-			res.refused_reason[ITEM_F_OWNER] = why;
-		}
-		gh_req_finish_item(r, &res, &rem);
-		free(why);
+		gh_item_done(r, resp->status, &rem);
 	}
 	conn_remote_free(&rem);
 }
@@ -673,13 +682,19 @@ static int gh_update(struct connector *c, const char *target, const struct conn_
 		return 0;
 	}
 	char *json = gh_update_json(want, mask, ctx, token, ref->extra);
-	/* nothing GitHub stores changed: answer with the issue as it is */
+	/* nothing the PATCH carries changed: answer with the issue as it is
+	 * (and change its labels from there) */
 	struct gh_req *r = gh_req_new(g, json ? GH_UPDATE : GH_FETCH, json ? "PATCH" : "GET",
 	                           url, target, arg);
 	r->item_cb = cb;
 	r->body = json;
 	if (json && (mask & ITEM_FIELD_BIT(ITEM_F_OWNER)) && want->v[ITEM_F_OWNER])
 		r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
+	/* priority, type and the in-progress label are labels: changed one
+	 * by one after the PATCH (or GET) answers (github_label.c) */
+	if (mask & (ITEM_FIELD_BIT(ITEM_F_PRIORITY) | ITEM_FIELD_BIT(ITEM_F_TYPE) |
+	            ITEM_FIELD_BIT(ITEM_F_STATE)))
+		gh_update_labels_want(r, want);
 	return gh_req_start(r);
 }
 

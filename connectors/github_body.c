@@ -439,9 +439,9 @@ char *gh_update_json(const struct item_fields *want, unsigned mask,
 			                       json_object_new_string(str_eq(state, "wont_do") ?
 			                                              "not_planned" : "completed"));
 	}
-	if (mask & (ITEM_FIELD_BIT(ITEM_F_PRIORITY) | ITEM_FIELD_BIT(ITEM_F_TYPE) |
-	            ITEM_FIELD_BIT(ITEM_F_STATE)))
-		json_object_object_add(o, "labels", gh_labels_json(want, extra));
+	/* never "labels": that replaces the whole set, and a label a person
+	 * added since the last pull would be lost; closeloop's own labels go
+	 * through the label endpoints (github_label.c) */
 	if (mask & ITEM_FIELD_BIT(ITEM_F_OWNER))
 		json_object_object_add(o, "assignees", gh_assignees_json(want->v[ITEM_F_OWNER], extra));
 	if (json_object_object_length(o) == 0) {

@@ -130,8 +130,10 @@ char *gh_create_json(const struct item_fields *want, const struct conn_item_cont
 
 /* JSON text for PATCH /repos/{o}/{r}/issues/{n} with only what mask
  * (ITEM_FIELD_BIT bits) needs: title; body (description or due_date);
- * state (+ state_reason completed / not_planned when closing) and labels
- * (priority, type, state); assignees (owner).  token is the ticket's
+ * state (+ state_reason completed / not_planned when closing); assignees
+ * (owner).  Never labels (a PATCH replaces them all): the managed labels
+ * of priority, type and state are added and taken off one by one
+ * (github_label.c).  token is the ticket's
  * create token for the re-rendered body (NULL: ctx->token).  Returns NULL
  * when mask asks for nothing GitHub stores.  Caller frees. */
 char *gh_update_json(const struct item_fields *want, unsigned mask,

@@ -1,6 +1,18 @@
-/* github_label.c — the label operation of the GitHub connector
- * (connector.h "label"): one label put on or taken off an issue, for the
- * closeloop:* flag labels of daemon/watch/.
+/* github_label.c — labels of the GitHub connector: the label operation
+ * (connector.h "label"), one label put on or taken off an issue, for the
+ * closeloop:* flag labels of daemon/watch/; and the label steps of an
+ * update that changes closeloop's own labels (priority, type, the
+ * in-progress label: github_body.h).
+ *
+ * An update never sends the issue's label set (PATCH "labels" replaces
+ * them all): GitHub has no conditional PATCH, and the set closeloop holds
+ * is the one of its last pull, which may be stale (a cycle cut short, a
+ * failed pull, a person's edit right after the listing), so a label a
+ * person added since would be lost.  The update's own answer (the issue
+ * as it is after the PATCH, or a GET when nothing else changes) says
+ * which managed labels are missing and which are extra: the missing ones
+ * are added with one POST, the extra ones taken off with a DELETE each,
+ * every step going through the pacer like the flag labels.
  *
  * Facts (GitHub REST docs, "REST API endpoints for labels", API version
  * 2022-11-28):
@@ -31,6 +43,152 @@
 static struct gh_conn *gh_of(struct connector *c)
 {
 	return container_of(c, struct gh_conn, base);
+}
+
+/* ---- the label steps of an update ---- */
+
+/* The name of a label element: an object {"name"} or a string. */
+static const char *label_name(struct json_object *l)
+{
+	struct json_object *v;
+	if (json_object_is_type(l, json_type_string))
+		return json_object_get_string(l);
+	if (json_object_object_get_ex(l, "name", &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static bool names_have(struct json_object *a, const char *name)
+{
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		const char *n = label_name(json_object_array_get_idx(a, i));
+		if (n && strcasecmp(n, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The labels of the issue being updated as a new array without drop
+ * (NULL: all of them); labels (NULL: the issue's own) is the source. */
+static void issue_labels_set(struct gh_req *r, struct json_object *labels, const char *drop)
+{
+	struct json_object *cur = NULL, *a = json_object_new_array();
+	if (!labels && json_object_object_get_ex(r->upd_issue, "labels", &cur) &&
+	    json_object_is_type(cur, json_type_array))
+		labels = cur;
+	for (size_t i = 0; labels && i < json_object_array_length(labels); i++) {
+		struct json_object *l = json_object_array_get_idx(labels, i);
+		const char *n = label_name(l);
+		if (n && !(drop && strcasecmp(n, drop) == 0))
+			json_object_array_add(a, json_object_get(l));
+	}
+	json_object_object_add(r->upd_issue, "labels", a);
+}
+
+static void update_labels_finish(struct gh_req *r, const char *what)
+{
+	struct conn_remote rem;
+	const char *err = NULL;
+	if (gh_issue_to_remote(r->upd_issue, r->repo, &rem, &err) < 0) {
+		char *msg = xasprintf("%s: HTTP %ld but %s", what, r->upd_status, err);
+		gh_req_fail(r, CONN_BAD_RESPONSE, r->upd_status, 0, msg);
+		free(msg);
+		return;
+	}
+	/* the ETag of the PATCH answer is the one from before the label steps */
+	str_replace(&rem.etag, NULL);
+	gh_item_done(r, r->upd_status, &rem);
+	conn_remote_free(&rem);
+}
+
+/* Send one label step of the update r; on failure to start, fail r. */
+static void update_labels_send(struct gh_req *r, const char *method, char *url, char *body,
+                               const char *what)
+{
+	free(r->url);
+	r->url = url;
+	free(r->body);
+	r->body = body;
+	free(r->if_none_match);
+	r->if_none_match = NULL;
+	r->kind = GH_LABEL;
+	r->method = method;
+	r->attempt = 0;
+	int rc = gh_req_submit(r);
+	if (rc < 0) {
+		char *msg = xasprintf("%s: could not change closeloop's labels: %s", what, strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+	}
+}
+
+/* The next step: add the wanted labels the issue lacks (once), then take
+ * off one managed label it should not carry; else report the issue. */
+static void update_labels_next(struct gh_req *r, const char *what)
+{
+	struct json_object *have = NULL, *add = json_object_new_array();
+	long number = 0;
+	json_object_object_get_ex(r->upd_issue, "labels", &have);
+	for (size_t i = 0; i < json_object_array_length(r->upd_want); i++) {
+		const char *n = json_object_get_string(json_object_array_get_idx(r->upd_want, i));
+		if (!names_have(have, n))
+			json_object_array_add(add, json_object_new_string(n));
+	}
+	const char *drop = NULL;
+	for (size_t i = 0; have && i < json_object_array_length(have) && !drop; i++) {
+		const char *n = label_name(json_object_array_get_idx(have, i));
+		if (n && gh_label_is_managed(n) && !names_have(r->upd_want, n))
+			drop = n;
+	}
+	struct json_object *num = NULL;
+	if (json_object_object_get_ex(r->upd_issue, "number", &num))
+		number = json_object_get_int64(num);
+	if (json_object_array_length(add) > 0 && !r->upd_added) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "labels", json_object_get(add));
+		char *body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+		                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+		r->upd_added = true;
+		r->label_on = true;
+		update_labels_send(r, "POST", xasprintf("%s/repos/%s/issues/%ld/labels", r->g->base_url,
+		                                        r->repo, number), body, what);
+	} else if (drop) {
+		char *e = gh_pct_escape(drop);
+		str_replace(&r->label, drop);
+		r->label_on = false;
+		update_labels_send(r, "DELETE", xasprintf("%s/repos/%s/issues/%ld/labels/%s",
+		                                          r->g->base_url, r->repo, number, e), NULL, what);
+		free(e);
+	} else {
+		update_labels_finish(r, what);
+	}
+	json_object_put(add);
+}
+
+void gh_update_labels_want(struct gh_req *r, const struct item_fields *want)
+{
+	json_object_put(r->upd_want);
+	r->upd_want = gh_labels_json(want, NULL);
+}
+
+void gh_update_labels_start(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct json_object *o = NULL, *num = NULL;
+	const char *err = NULL;
+	if (gh_parse_json(r, resp, &o, &err) < 0 || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "number", &num) || !json_object_is_type(num, json_type_int)) {
+		char *msg = xasprintf("%s: HTTP %ld but the body is not an issue (%s)", what,
+		                      resp->status, err ? err : "no number");
+		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
+		free(msg);
+		json_object_put(o);
+		return;
+	}
+	r->upd_issue = o;
+	r->upd_status = resp->status;
+	issue_labels_set(r, NULL, NULL); /* a missing or odd "labels" reads as none */
+	update_labels_next(r, what);
 }
 
 /* The array called key of the extra JSON text (NULL when absent). */
@@ -91,6 +249,15 @@ void gh_label_answer(struct gh_req *r, const struct http_response *resp, const c
 		json_object_put(o);
 		return;
 	}
+	if (r->upd_issue) {
+		/* the labels the issue has now; the one just taken off is
+		 * dropped whatever the answer says, so every DELETE step makes
+		 * progress */
+		issue_labels_set(r, o, r->label_on ? NULL : r->label);
+		json_object_put(o);
+		update_labels_next(r, what);
+		return;
+	}
 	label_finish(r, resp->status, extra_with(r->label_extra, o, NULL));
 	json_object_put(o);
 }
@@ -106,6 +273,13 @@ bool gh_label_absent(struct gh_req *r, const struct http_response *resp)
 	json_object_put(o);
 	if (!absent)
 		return false; /* "Not Found": the issue itself is gone */
+	if (r->upd_issue) { /* already off: the update's next step */
+		char *what = gh_req_what(r, r->g->base_url);
+		issue_labels_set(r, NULL, r->label);
+		update_labels_next(r, what);
+		free(what);
+		return true;
+	}
 	struct json_object *old = r->label_extra ? json_tokener_parse(r->label_extra) : NULL;
 	label_finish(r, resp->status, extra_with(r->label_extra, extra_array(old, "labels"), r->label));
 	json_object_put(old);

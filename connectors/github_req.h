@@ -37,7 +37,9 @@ enum gh_kind {
 	GH_COMMENT,       /* POST a comment: never retried after a possible effect */
 	GH_COMMENT_FIND,  /* GET comment pages looking for a marker */
 	GH_SEARCH,        /* GET /search/issues for a create token (marker) */
-	GH_LABEL,         /* POST / DELETE one label of an issue (idempotent) */
+	GH_LABEL,         /* POST / DELETE labels of an issue (idempotent): the
+	                     label operation, or a step of an update that
+	                     changes closeloop's own labels (upd_issue set) */
 };
 
 enum gh_req_state {
@@ -94,6 +96,12 @@ struct gh_req {
 	char *label_key;              /* GH_LABEL: ref->key, handed back */
 	bool label_on;
 	char *label_extra;            /* GH_LABEL: ref->extra, to keep its assignees */
+	struct json_object *upd_want; /* GH_UPDATE: the managed labels wanted (array of
+	                                 names), when the update changes them */
+	struct json_object *upd_issue;/* ... the issue as last answered, its labels
+	                                 kept current by the label steps */
+	long upd_status;              /* ... the HTTP status of the PATCH (or GET) */
+	bool upd_added;               /* ... the POST of missing labels was sent */
 	char *owner_refused;          /* GH_CREATE/GH_UPDATE: GitHub refused this
 	                                 assignee (422); sent again without it */
 	char *moved_from;             /* GH_FETCH after a redirect: the URL that
@@ -187,12 +195,28 @@ int gh_find_comment(struct connector *c, const char *target, const struct conn_r
                     const char *marker, conn_comment_cb cb, void *arg) MUST_CHECK;
 void gh_comment_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 
+/* Implemented in github.c: an update or fetch answered with the issue
+ * (rem, HTTP status): report CONN_OK, with the owner as refused when
+ * GitHub refused or dropped the assignee; finishes r. */
+void gh_item_done(struct gh_req *r, long http_status, const struct conn_remote *rem);
+
 /* github_label.c: the label operation, its 2xx answer, and a 404 that
- * means "that label is not on the issue" (true: r is finished as CONN_OK). */
+ * means "that label is not on the issue" (true: r is finished as CONN_OK,
+ * or the update's next label step is on its way). */
 int gh_label(struct connector *c, const char *target, const struct conn_remote *ref,
              const char *label, bool on, conn_item_cb cb, void *arg) MUST_CHECK;
 void gh_label_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 bool gh_label_absent(struct gh_req *r, const struct http_response *resp);
+/* An update that changes priority, type or state asks for labels (the
+ * managed ones of want, gh_labels_json) with gh_update_labels_want; its
+ * PATCH (or GET) answer goes to gh_update_labels_start, which adds the
+ * missing ones (one POST) and takes off the managed ones not wanted (a
+ * DELETE each), then reports the issue with its labels as they are
+ * (gh_item_done).  The issue's whole label set is never sent: a label a
+ * person added since closeloop's last pull stays. */
+void gh_update_labels_want(struct gh_req *r, const struct item_fields *want);
+void gh_update_labels_start(struct gh_req *r, const struct http_response *resp,
+                            const char *what);
 
 /* github_search.c: find_by_token and its 2xx answer; s percent-encoded
  * for a query value or a path segment (RFC 3986 unreserved kept; caller

@@ -130,7 +130,7 @@ def test_tracker_error_text_is_redacted_in_last_error(cl):
         c.imp(*R.dfds_files(1))
         c.sync()
         item = linked_ids(c)[0]
-        c.q("UPDATE action_item SET priority='P2' WHERE id=%d" % item)
+        c.q("UPDATE action_item SET title = title || ' (v2)' WHERE id=%d" % item)
         c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"},
                     {"status": 422, "body": {"message": "Validation Failed: token %s is not allowed here"
                                                         % H.TOKEN, "errors": []}}, count=5)
@@ -308,6 +308,51 @@ def test_renamed_repository_repoints_its_links_and_tells_the_operator(cl):
         assert_true("update the routing" in log and "dfds/backlog" in log,
                     "the operator is told: %s" % log[-1500:])
         assert_eq(c.q("SELECT count(*) FROM external_link WHERE state='broken'"), [["0"]], "nothing broken")
+    finally:
+        c.close()
+
+
+# ---- labels ----------------------------------------------------------------------
+
+def test_label_added_by_a_person_survives_a_managed_label_change_after_its_pull(cl):
+    """A person adds a label on GitHub right after closeloop's pull, so
+    closeloop's copy of the issue's labels is stale when it changes a
+    managed label (priority, the in-progress label).  GitHub has no conditional PATCH:
+    sending the whole label set from that copy would drop the person's
+    label.  Only closeloop's own labels are added or removed (the label
+    endpoints), so the person's label stays and the old priority goes."""
+    c = R.Ctx(cl, "label_stale")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        ids = linked_ids(c)
+        repo, num, issue = R.issue_by_item(c, ids[0])
+        names = [l["name"] for l in issue["labels"]]
+        old = [n for n in names if n.startswith("priority: ")]
+        new = "P3" if old != ["priority: P3"] else "P2"
+        # right after the cycle's listing (oldest first, after the probe saw
+        # the first cycle's own writes) is served, so it cannot show it, a
+        # person adds a label of their own
+        c.sim.call("POST", "/_sim/list_hooks", {"match": {"repo": repo, "direction": "asc"},
+                                                "count": 1, "number": num,
+                                                "advance_s": 2, "actor": "pw-gh",
+                                                "fields": {"labels": names + ["needs-design"]}})
+        c.q("UPDATE action_item SET priority='%s', state='in_progress' WHERE id=%d" % (new, ids[0]))
+        c.sync()
+        _, _, issue = R.issue_by_item(c, ids[0])
+        names = [l["name"] for l in issue["labels"]]
+        assert_true("priority: " + new in names, "the priority was pushed: %r" % names)
+        assert_true("status: in progress" in names, "the state was pushed: %r" % names)
+        assert_true("needs-design" in names, "the person's label survives: %r" % names)
+        assert_true(not [n for n in old if n in names], "the old priority label is off: %r" % names)
+        assert_true("closeloop" in names, "closeloop's own label stays: %r" % names)
+        c.q("UPDATE action_item SET state='done' WHERE id=%d" % ids[0])
+        c.sync()
+        _, _, issue = R.issue_by_item(c, ids[0])
+        names = [l["name"] for l in issue["labels"]]
+        assert_eq(issue["state"], "closed", "closed")
+        assert_true("status: in progress" not in names, "in-progress label off when done: %r" % names)
+        assert_true("needs-design" in names, "the person's label still there: %r" % names)
     finally:
         c.close()
 

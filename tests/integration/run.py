@@ -567,7 +567,10 @@ def test_malformed_answer_is_a_link_error_not_a_crash(cl):
         c.imp(*dfds_files(2))
         c.sync()
         ids = [int(r[0]) for r in c.q("SELECT action_item_id FROM external_link WHERE state='linked' ORDER BY 1")]
-        c.q("UPDATE action_item SET priority='P2' WHERE id IN (%d, %d)" % (ids[0], ids[1]))
+        # a title and a priority: the PATCH (title) answers first, the
+        # priority label goes on after it (the label endpoints)
+        c.q("UPDATE action_item SET priority='P2', title = title || ' (v2)' WHERE id IN (%d, %d)"
+            % (ids[0], ids[1]))
         c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"malformed": True}, count=1)
         out = c.sync(check=False)
         assert_true(out.returncode in (0, 1), "sync exit status %d (no crash)\n%s" % (out.returncode, out.stderr))

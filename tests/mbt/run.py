@@ -286,21 +286,10 @@ class Scenario:
                     repo, issue["number"], (issue.get("body") or "").count(W.BEGIN))))
             i = W.item_of(issue)
             if i in self.unmanaged and UNMANAGED not in W.label_names(issue):
-                if not self.strict:
-                    # known defect: an update that changes a managed label
-                    # (priority, type, in-progress) replaces the issue's
-                    # whole label set from the labels stored at the last
-                    # pull; when that pull was cut short (kill -9) or failed
-                    # (a dropped answer), the set is stale and a label a
-                    # person added since is lost; GitHub has no conditional
-                    # PATCH.  The fix is to change managed labels with the
-                    # add/remove label endpoints (reported, issue 6);
-                    # --strict and make soak fail on it
-                    self.known.append("%s#%d lost its label %r (update from a stale label set)"
-                                      % (repo, issue["number"], UNMANAGED))
-                else:
-                    self.problems.append(("lost", "%s#%d lost its label %r"
-                                          % (repo, issue["number"], UNMANAGED)))
+                # closeloop changes only its own labels (the label
+                # endpoints), never the whole set from a stale pull
+                self.problems.append(("lost", "%s#%d lost its label %r"
+                                      % (repo, issue["number"], UNMANAGED)))
         for t, n in tokens.items():
             if n > 1:
                 self.problems.append(("duplicate", "token %s is on %d live tickets" % (t, n)))

@@ -376,9 +376,11 @@ static void test_update_json(void **state)
 	s = gh_update_json(&w, ITEM_FIELD_BIT(ITEM_F_TITLE), &ctx42, NULL, NULL);
 	assert_string_equal(s, "{\"title\":\"New title\"}");
 	free(s);
-	s = gh_update_json(&w, ITEM_FIELD_BIT(ITEM_F_STATE), &ctx42, NULL, "{\"labels\":[\"bug\"]}");
-	assert_string_equal(s, "{\"state\":\"closed\",\"state_reason\":\"completed\",\"labels\":"
-	                       "[\"closeloop\",\"priority: P1\",\"type: mitigate\",\"bug\"]}");
+	/* never the label set: a PATCH "labels" replaces every label, and a
+	 * person's label added since the last pull would be lost */
+	s = gh_update_json(&w, ITEM_FIELD_BIT(ITEM_F_STATE) | ITEM_FIELD_BIT(ITEM_F_PRIORITY) |
+	                   ITEM_FIELD_BIT(ITEM_F_TYPE), &ctx42, NULL, "{\"labels\":[\"bug\"]}");
+	assert_string_equal(s, "{\"state\":\"closed\",\"state_reason\":\"completed\"}");
 	free(s);
 	item_fields_set(&w, ITEM_F_STATE, "wont_do");
 	s = gh_update_json(&w, ITEM_FIELD_BIT(ITEM_F_STATE), &ctx42, NULL, NULL);
@@ -1093,7 +1095,52 @@ static void test_live_update(void **state)
 	si = sim_issue("acme/pki", 1);
 	assert_string_equal(jstr_of(si, "state"), "open");
 	json_object_put(si);
-	assert_int_equal(l->c->n_update, 3);
+	/* PATCHes 3; labels: P0 added and P2 taken off (first update), the
+	 * in-progress label added (third) */
+	assert_int_equal(l->c->n_update, 6);
+	item_out_free(&u);
+
+	/* a label a person adds after the last pull (f.r is stale) stays
+	 * when closeloop changes its own labels: no request sends the set */
+	si = sim_issue("acme/pki", 1);
+	struct json_object *sl = json_object_object_get(si, "labels"), *names = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(sl); i++) {
+		struct json_object *li = json_object_array_get_idx(sl, i);
+		const char *n = json_object_is_type(li, json_type_string) ? json_object_get_string(li) :
+		                jstr_of(li, "name");
+		json_object_array_add(names, json_object_new_string(n));
+	}
+	json_object_array_add(names, json_object_new_string("oncall"));
+	ed = json_object_new_object();
+	json_object_object_add(ed, "labels", names);
+	json_object_put(admin("POST", "/_sim/issues/acme/pki/1/edit", json_object_to_json_string(ed), 200));
+	json_object_put(ed);
+	json_object_put(si);
+	json_object_put(admin("DELETE", "/_sim/requests", NULL, 200));
+	item_fields_set(&want, ITEM_F_PRIORITY, "P3");
+	do_update(l, "acme/pki", &f.r, &want, ITEM_FIELD_BIT(ITEM_F_PRIORITY), &u);
+	assert_int_equal(u.st, CONN_OK);
+	assert_int_equal(item_fields_diff(&want, &u.r.fields), 0);
+	assert_string_equal(u.r.extra, "{\"labels\":[\"team: sre\",\"oncall\"],\"assignees\":[\"bob\"]}");
+	struct json_object *reqs = admin("GET", "/_sim/requests", NULL, 200);
+	/* the issue as it is, P3 added, P0 taken off */
+	assert_int_equal(json_object_array_length(reqs), 3);
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 0), "method"), "GET");
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 1), "method"), "POST");
+	assert_string_equal(json_object_to_json_string_ext(json_object_object_get(
+	                        json_object_array_get_idx(reqs, 1), "body"), JSON_C_TO_STRING_PLAIN),
+	                    "{\"labels\":[\"priority: P3\"]}");
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 2), "method"), "DELETE");
+	assert_string_equal(jstr_of(json_object_array_get_idx(reqs, 2), "path"),
+	                    "/repos/acme/pki/issues/1/labels/priority: P0");
+	json_object_put(reqs);
+	si = sim_issue("acme/pki", 1);
+	sij = json_object_to_json_string_ext(si, JSON_C_TO_STRING_PLAIN);
+	assert_non_null(strstr(sij, "oncall"));
+	assert_non_null(strstr(sij, "team: sre"));
+	assert_non_null(strstr(sij, "priority: P3"));
+	assert_null(strstr(sij, "priority: P0"));
+	json_object_put(si);
 	item_out_free(&u);
 
 	/* a mask with nothing GitHub stores answers with the issue as is */
@@ -1472,11 +1519,21 @@ static void test_live_errors(void **state)
 
 	admin_fault("{\"match\":{\"method\":\"PATCH\"},\"count\":1,\"action\":{\"status\":422,"
 	            "\"body\":{\"message\":\"Validation Failed\",\"errors\":[{\"resource\":\"Issue\","
-	            "\"field\":\"labels\",\"code\":\"invalid\"}]}}}");
-	do_update(l, "acme/err", &o.r, &o.r.fields, ITEM_FIELD_BIT(ITEM_F_PRIORITY), &f);
+	            "\"field\":\"title\",\"code\":\"invalid\"}]}}}");
+	do_update(l, "acme/err", &o.r, &o.r.fields, ITEM_FIELD_BIT(ITEM_F_TITLE), &f);
 	assert_int_equal(f.st, CONN_INVALID);
 	assert_string_equal(f.error, "PATCH /repos/acme/err/issues/1: HTTP 422: "
-	                             "Validation Failed (Issue.labels: invalid)");
+	                             "Validation Failed (Issue.title: invalid)");
+	item_out_free(&f);
+	/* a refused label step of an update is that update's failure */
+	admin_fault("{\"match\":{\"method\":\"POST\",\"path_regex\":\"/labels$\"},\"count\":1,"
+	            "\"action\":{\"status\":422,\"body\":{\"message\":\"Validation Failed\","
+	            "\"errors\":[{\"resource\":\"Label\",\"field\":\"name\",\"code\":\"invalid\"}]}}}");
+	item_fields_set(&o.r.fields, ITEM_F_PRIORITY, "P0");
+	do_update(l, "acme/err", &o.r, &o.r.fields, ITEM_FIELD_BIT(ITEM_F_PRIORITY), &f);
+	assert_int_equal(f.st, CONN_INVALID);
+	assert_string_equal(f.error, "POST /repos/acme/err/issues/1/labels: HTTP 422: "
+	                             "Validation Failed (Label.name: invalid)");
 	item_out_free(&f);
 
 	/* transferred -> MOVED (the 301 followed: where it is now), deleted ->
