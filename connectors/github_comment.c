@@ -92,11 +92,8 @@ static void comment_page(struct gh_req *r, struct json_object *a,
 		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
 		goto out;
 	}
-	free(r->url);
-	r->url = next;
+	int rc = gh_req_next(r, r->kind, r->method, next, NULL);
 	next = NULL;
-	r->attempt = 0;
-	int rc = gh_req_submit(r);
 	if (rc < 0) {
 		msg = xasprintf("%s: could not request the next page: %s", what, strerror(-rc));
 		gh_req_fail(r, CONN_ERROR, 0, 0, msg);

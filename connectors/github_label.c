@@ -105,16 +105,7 @@ static void update_labels_finish(struct gh_req *r, const char *what)
 static void update_labels_send(struct gh_req *r, const char *method, char *url, char *body,
                                const char *what)
 {
-	free(r->url);
-	r->url = url;
-	free(r->body);
-	r->body = body;
-	free(r->if_none_match);
-	r->if_none_match = NULL;
-	r->kind = GH_LABEL;
-	r->method = method;
-	r->attempt = 0;
-	int rc = gh_req_submit(r);
+	int rc = gh_req_next(r, GH_LABEL, method, url, body);
 	if (rc < 0) {
 		char *msg = xasprintf("%s: could not change closeloop's labels: %s", what, strerror(-rc));
 		gh_req_fail(r, CONN_ERROR, 0, 0, msg);

@@ -328,6 +328,20 @@ int gh_req_submit(struct gh_req *r)
 	return 0;
 }
 
+int gh_req_next(struct gh_req *r, enum gh_kind kind, const char *method, char *url, char *body)
+{
+	free(r->url);
+	r->url = url;
+	free(r->body);
+	r->body = body;
+	free(r->if_none_match);
+	r->if_none_match = NULL;
+	r->kind = kind;
+	r->method = method;
+	r->attempt = 0;
+	return gh_req_submit(r);
+}
+
 /* Start queued requests while there is room.  Never calls back. */
 void gh_pump(struct gh_conn *g)
 {

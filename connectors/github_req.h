@@ -143,6 +143,13 @@ int gh_req_start(struct gh_req *r) MUST_CHECK;
 /* Send or queue r again (next page, retry, follow-up).  0 or -errno; on
  * failure r is still the caller's to fail. */
 int gh_req_submit(struct gh_req *r) MUST_CHECK;
+/* The operation's next request (a follow-up, the next page, a redirect
+ * followed): r becomes kind and method with url and body (both taken
+ * over; body may be NULL), unconditional, its attempts counted afresh,
+ * and is sent or queued.  0 or -errno; on failure r is still the
+ * caller's to fail. */
+int gh_req_next(struct gh_req *r, enum gh_kind kind, const char *method, char *url,
+                char *body) MUST_CHECK;
 /* Start queued requests while there is room.  Never calls back. */
 void gh_pump(struct gh_conn *g);
 
@@ -187,6 +194,12 @@ int gh_parse_json(struct gh_req *r, const struct http_response *resp,
 /* github_hook.c: conn_ops.webhook (verify X-Hub-Signature-256, classify). */
 int gh_webhook(struct connector *c, const struct conn_hook_request *req,
                const char *secret, struct conn_hook_event *ev, char *err, size_t errlen);
+
+/* github_list.c: conn_ops.list_changed and the 2xx answers of a listing
+ * (the probe, then each page). */
+int gh_list_changed(struct connector *c, const char *target, int64_t since_ms,
+                    const char *etag, conn_list_cb cb, void *arg) MUST_CHECK;
+void gh_list_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 
 /* github_comment.c: the comment operations and their 2xx answers. */
 int gh_comment(struct connector *c, const char *target, const struct conn_remote *ref,
