@@ -112,8 +112,8 @@ check: deps
 
 # the model-based randomized test of reconcile (tests/mbt/run.py): a short
 # batch in `make check`, the long one in `make soak SCENARIOS=10000`; the
-# body-block edits (block deleted or copied) are in the soak only until
-# their defects are fixed (issue 6, "Body block")
+# body-block edits (block deleted or copied) and the repository renamed
+# are in the soak only (--ops all)
 MBT_SCENARIOS ?= 100
 MBT_SEED ?= 1
 SCENARIOS ?= 10000

@@ -26,6 +26,11 @@ the driver cannot order against the daemon's own writes.
 """
 
 FIELDS = ("title", "description", "state", "priority", "type", "owner", "due_date")
+# A ticket field that cannot be read: the due date of a ticket whose body
+# has no closeloop block (deleted on the tracker, not restored yet because
+# the cycle was cut short).  The block is closeloop's, deleting it is no
+# edit: the ticket still holds what it held.
+UNREAD = object()
 POLICIES = ("remote_wins", "ledger_wins")
 
 
@@ -101,6 +106,8 @@ def observe(item, policy, led, rem, problems, cut=False):
                 fv.l = lo
             continue
         ro = rem[k] if rem is not None else None
+        if ro is UNREAD:
+            ro = fv.r
         if fv.r is None and not fv.has_base:
             # first sight of the ticket: it was created from the ledger's
             # value at the time of the create, which is the agreement

@@ -6,7 +6,9 @@ repositories; rounds of random edits on the ledger (plain SQL, as an SRE
 edits) and on the tickets (the GitHub simulator's control API: title,
 description, state with its reason, the in-progress label, priority and
 type labels, assignees, the due date in the body block, the block deleted
-or copied, the ticket deleted or transferred away), each round followed
+or copied, the ticket deleted or transferred away, the repository renamed
+-- the operator then updates the routing once the daemon has re-pointed
+its links), each round followed
 by one cycle of the real daemon (`closeloop sync --once`), clean or under
 a fault: 429, 5xx, time-out, truncated body, connection dropped before or
 after the tracker applied the request, GitHub's secondary limit, kill -9
@@ -184,7 +186,9 @@ class Scenario:
         elif field == "due_date":
             if k < 0:
                 return
-            patch = {"body": body[:k] + W.DUE_RE.sub("**Due date:** %s" % (v or "none"), body[k:], count=1)}
+            # every block's due line: with a copy of the block lower in the
+            # body, the last valid one is the ticket's due date
+            patch = {"body": body[:k] + W.DUE_RE.sub("**Due date:** %s" % (v or "none"), body[k:])}
         elif field == "state":
             labels = [l for l in labels if l != "status: in progress"]
             if v == "in_progress":
@@ -210,7 +214,11 @@ class Scenario:
         if not pending_r:
             choices += ["delete", "transfer"]
         if self.ops == "all":
-            choices += ["block_delete", "block_copy"]
+            choices += ["block_copy", "rename"]
+            if not it.f["due_date"].edited_r:
+                # deleting the block also deletes a due date written in
+                # it (or in a copy below it) since the last cycle
+                choices.append("block_delete")
         op = self.rng.choice(choices)
         body = issue.get("body") or ""
         k = body.find(W.BEGIN)
@@ -231,6 +239,19 @@ class Scenario:
         elif op == "block_delete" and k >= 0:
             # the block is closeloop's: deleting it is no edit of any field
             self.remote_patch(it, {"body": body[:k].rstrip()})
+        elif op == "rename":
+            # the repository renamed on GitHub (every ticket in it keeps its
+            # number and id); the daemon follows the redirects, re-points
+            # the links and tells the operator, who then updates the routing
+            new = self.w.rename(it.repo)
+            for i, (r, x) in list(self.live.items()):
+                if r.lower() == repo.lower():
+                    self.live[i] = (new, x)
+            for other in self.items.values():
+                if other.ticket and other.ticket[0].lower() == repo.lower():
+                    other.ticket = (new, other.ticket[1])
+            self.note("ticket: repository %s renamed to %s" % (repo, new))
+            return
         elif op == "block_copy" and k >= 0:
             # a copy of the block lower in the body with another due date:
             # the last valid value is the ticket's due date
@@ -275,7 +296,7 @@ class Scenario:
                         it.id, ", ".join("%s ledger %r ticket %r" % (k, it.f[k].l, it.f[k].r) for k in bad)
                         or "open, no ticket")))
         tokens = {}
-        mine = {W.repo_name(self.k, j) for j in range(W.REPOS_PER)}
+        mine = {self.w.names[W.repo_name(self.k, j)] for j in range(W.REPOS_PER)}
         for repo, issue in tickets:
             if repo not in mine:
                 continue
@@ -402,7 +423,12 @@ class Batch:
         self.note("cycle")
         self.check_rc(self.w.sync())
 
+    def route_renamed(self):
+        for old, new in self.w.route_renamed():
+            self.note("routing: %s -> %s (the daemon re-pointed its links)" % (old, new))
+
     def observe(self):
+        self.route_renamed()
         led, tickets = self.w.ledger(), self.w.tickets()
         for sc in self.sc:
             sc.observe(led, tickets, self.cut)
@@ -449,7 +475,8 @@ def main():
     ap.add_argument("--scenarios", type=int, default=int(os.environ.get("SCENARIOS", "100")))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("MBT_SEED", "1")))
     ap.add_argument("--ops", choices=("all", "core"), default=os.environ.get("MBT_OPS", "all"),
-                    help="core leaves out the body-block edits (block deleted, block copied)")
+                    help="core leaves out the body-block edits (block deleted, block copied) "
+                    "and the repository renamed")
     ap.add_argument("--small", action="store_true", help="fewer items and rounds (make check)")
     ap.add_argument("--batches-per-world", type=int, default=100,
                     help="batches per PostgreSQL cluster and simulator")

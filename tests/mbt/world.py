@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import harness as H  # noqa: E402
+import model as M  # noqa: E402
 
 CONN = "github-mbt"
 BATCH = 10                                  # scenarios that share one daemon cycle
@@ -55,9 +56,11 @@ class World:
         self.cluster = H.Cluster(self.dir, port)
         self.sim = H.Simulator(self.dir, H.SIM_RAISED_LIMITS)
         self.directory = os.path.join(self.dir, "directory.conf")
-        H.write_directory(self.directory,
-                          [("team-%s" % r.split("/")[1], "plat", CONN, r) for r in REPOS],
-                          people=[(h, h.upper(), g) for h, g in PEOPLE.items()])
+        self.names = {r: r for r in REPOS}      # repository -> its name now (renamed)
+        self.pending = {}                       # renamed, routing not updated yet: old -> new
+        self.renames = 0
+        self.policy = {}
+        self.write_directory()
         self.config = os.path.join(self.dir, "closeloop.conf")
         self.dsn = self.cluster.createdb("mbt")
         self.write_config({})
@@ -65,18 +68,65 @@ class World:
         H.closeloop("directory", "load", "-c", self.config)
         self.team = {r[1]: int(r[0]) for r in H.psql(self.dsn, "SELECT id, target FROM team")}
 
+    def write_directory(self):
+        H.write_directory(self.directory,
+                          [("team-%s" % r.split("/")[1], "plat", CONN, self.names[r]) for r in REPOS],
+                          people=[(h, h.upper(), g) for h, g in PEOPLE.items()])
+
     def write_config(self, policy):
-        H.write_config(self.config, self.dsn, self.sim.url, REPOS, directory=self.directory,
-                       connector=CONN, policy=policy, max_attempts=3, request_timeout=2,
-                       max_inflight=4, pacing=H.RAISED_PACING,
+        self.policy = policy
+        H.write_config(self.config, self.dsn, self.sim.url, [self.names[r] for r in REPOS],
+                       directory=self.directory, connector=CONN, policy=policy, max_attempts=3,
+                       request_timeout=2, max_inflight=4, pacing=H.RAISED_PACING,
                        extra="create_min_age = 0;\n")
 
     def new_ledger(self, policy):
         """An empty ledger (schema and directory kept) and an empty tracker."""
         self.q("TRUNCATE %s RESTART IDENTITY CASCADE" % STATE_TABLES)
+        renamed = any(n != r for r, n in self.names.items())
+        self.names = {r: r for r in REPOS}
+        self.pending = {}
         self.write_config(policy)
+        if renamed:
+            self.write_directory()
+            H.closeloop("directory", "load", "-c", self.config)
         self.sim.call("POST", "/_sim/reset", {})
         self.sim.seed({"repos": {r: {"issues": []} for r in REPOS + [ELSEWHERE]}})
+
+    # ---- repositories renamed on GitHub -------------------------------------
+    def rename(self, repo):
+        """Rename repo (its original name) on the tracker (the simulator's
+        control API: PATCH /repos/{o}/{r} {"name"}); returns the new name.
+        The routing still names the old one until the daemon has re-pointed
+        the links (route_renamed)."""
+        old = self.names[repo]
+        o, r = old.split("/")
+        self.renames += 1
+        new = "%s-v%d" % (repo, self.renames)
+        self.sim.call("POST", "/_sim/repos/%s/%s/rename" % (o, r), {"name": new.split("/")[1]})
+        self.names[repo] = new
+        first = next((k for k, v in self.pending.items() if v == old), old)
+        self.pending[first] = new
+        return new
+
+    def route_renamed(self):
+        """The operator, told by the daemon ("... was renamed on the tracker
+        to ...: update the routing") once it re-pointed the links (or when
+        no link named the old name), updates the connector's targets and
+        the directory's team targets.  Returns the renames routed."""
+        done = []
+        for old, new in list(self.pending.items()):
+            n = self.q("SELECT count(*) FILTER (WHERE lower(target) = lower(%s)), "
+                       "count(*) FILTER (WHERE lower(target) = lower(%s)) FROM external_link"
+                       % (sql_lit(old), sql_lit(new)))[0]
+            if int(n[0]) == 0 or int(n[1]) > 0:
+                done.append((old, new))
+                del self.pending[old]
+        if done:
+            self.write_config(self.policy)
+            self.write_directory()
+            H.closeloop("directory", "load", "-c", self.config)
+        return done
 
     def q(self, sql):
         return H.psql(self.dsn, sql)
@@ -182,11 +232,12 @@ def tokens_of(issue):
 def remote_fields(issue):
     """The ticket read the way docs/reconcile.md maps it: description is
     the body above the first block, the due date the last valid date of a
-    block (absent block: None)."""
+    block (no block at all: M.UNREAD, the block is restored with the
+    ledger's due date)."""
     body = (issue.get("body") or "").replace("\r\n", "\n")
     k = body.find(BEGIN)
     desc = (body if k < 0 else body[:k]).strip() or None
-    due = None
+    due = None if k >= 0 else M.UNREAD
     for blk in re.findall(re.escape(BEGIN) + r".*?(?:" + re.escape(END) + r"|\Z)", body, re.S):
         for d in DUE_RE.findall(blk):
             if DATE_RE.match(d) and valid_date(d):
