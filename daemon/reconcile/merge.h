@@ -10,7 +10,9 @@
  *                          remote_wins -> pull, ledger_wins -> push,
  *                          newest_wins -> the side with the later change
  *                          time stamp (ties go to the remote, whose users
- *                          are the people doing the work)
+ *                          are the people doing the work); the ledger's
+ *                          time is per field and, for a value pulled from
+ *                          another tracker, that tracker's (merge_item_at)
  * With no base (a first link to a ticket that already existed) every
  * differing field is a conflict resolved by policy.
  */
@@ -45,6 +47,15 @@ void merge_item(const struct item_fields *ledger, const struct item_fields *base
                 const struct item_fields *remote, const enum cfg_policy policy[ITEM_F__COUNT],
                 int64_t ledger_changed_ms, int64_t remote_changed_ms,
                 struct merge_result *out);
+/* merge_item with the ledger's change time per field: ledger_field_ms[f]
+ * is when the ledger's value of f was set at its source (for a value
+ * pulled from a tracker, that tracker's change time; ms since the epoch,
+ * UTC), so that newest_wins compares the two trackers' own change times,
+ * not when the ledger learned them. */
+void merge_item_at(const struct item_fields *ledger, const struct item_fields *base,
+                   const struct item_fields *remote, const enum cfg_policy policy[ITEM_F__COUNT],
+                   const int64_t ledger_field_ms[ITEM_F__COUNT], int64_t remote_changed_ms,
+                   struct merge_result *out);
 void merge_result_free(struct merge_result *r);
 
 #endif

@@ -59,6 +59,9 @@ struct rec_plan_in {
 	const struct item_fields *remote;  /* canonical (owner mapped) */
 	const enum cfg_policy *policy;     /* [ITEM_F__COUNT] */
 	int64_t ledger_ms, remote_ms;      /* last change of each side */
+	const int64_t *ledger_field_ms;    /* [ITEM_F__COUNT] when each ledger value
+	                                      was set at its source (0: unknown,
+	                                      ledger_ms is used); may be NULL */
 	const struct conn_type *ctype;     /* capabilities and normaliser */
 	const struct rec_refusals *refused; /* may be NULL */
 	int64_t now_ms;                    /* for refusal back-offs */

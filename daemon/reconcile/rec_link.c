@@ -828,6 +828,17 @@ static struct json_object *conflict_json(const struct rec_op *op, int f)
 	json_object_object_add(c, "policy", json_object_new_string(cfg_policy_name(pol[f])));
 	json_object_object_add(c, "chosen", json_object_new_string(
 		op->mr.action[f] == MERGE_CONFLICT_PULL ? "remote" : "ledger"));
+	/* when each side changed, at its source (what newest_wins compares):
+	 * the ledger value's own change time (a pulled value: its tracker's),
+	 * and this ticket's updated-at */
+	char at[40];
+	int64_t lms = op->row.field_ms[f] > 0 ? op->row.field_ms[f] : op->row.ledger_ms;
+	ts_format(lms, at, sizeof(at));
+	json_object_object_add(c, "ledger_changed_at", json_object_new_string(at));
+	if (op->remote_ms > 0) {
+		ts_format(op->remote_ms, at, sizeof(at));
+		json_object_object_add(c, "remote_changed_at", json_object_new_string(at));
+	}
 	return c;
 }
 
@@ -904,6 +915,7 @@ static void op_decide(struct rec_op *op)
 		.ledger = &op->row.ledger, .base = op->row.has_base ? &op->row.base : NULL,
 		.remote = &canon, .policy = lc->policy,
 		.ledger_ms = op->row.ledger_ms, .remote_ms = op->remote_ms,
+		.ledger_field_ms = op->row.field_ms,
 		.ctype = lc->ctype, .refused = &op->row.refused, .now_ms = now,
 	};
 	rec_plan_item(&in, &plan);

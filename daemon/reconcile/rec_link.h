@@ -67,6 +67,9 @@ struct rec_row {
 	int64_t remote_ms;          /* stored remote_updated_at */
 	long long item_id, version;
 	int64_t ledger_ms;          /* action_item.updated_at */
+	int64_t field_ms[ITEM_F__COUNT]; /* when each ledger value was set at its
+	                                    source (a pulled value: the tracker's
+	                                    change time); 0 unknown */
 	struct item_fields ledger;
 	char *pm_ref, *pm_title, *pm_url;
 	struct rec_refusals refused; /* fields the tracker refused (sql/005) */

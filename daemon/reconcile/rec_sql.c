@@ -52,9 +52,20 @@ const char REC_SQL_CURSOR[] =
 	" i.title, i.description, i.state, i.priority, i.type, i.owner," \
 	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text," \
 	" floor(extract(epoch FROM l.intent_at) * 1000)::bigint," \
-	" floor(extract(epoch FROM l.updated_at) * 1000)::bigint"
-enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_REF = 26, N_COLS = 26,
-       N_COLS_REF = 30 };
+	" floor(extract(epoch FROM l.updated_at) * 1000)::bigint," \
+	FIELD_CHANGED_COL
+/* When each synced field's ledger value was set at its source: the latest
+ * item_event.changed_at of that field (for a value pulled from a tracker,
+ * the ticket's updated-at: sql/008_report.sql), as {"title": ms, ...};
+ * NULL when the item has no such event.  newest_wins compares these with
+ * the other tracker's own change time (merge_item_at). */
+#define FIELD_CHANGED_COL \
+	" (SELECT jsonb_object_agg(e.field, floor(extract(epoch FROM e.t) * 1000)::bigint)::text" \
+	"  FROM (SELECT ev.field, max(ev.changed_at) AS t FROM item_event ev" \
+	"   WHERE ev.action_item_id = i.id AND ev.field IN ('title', 'description', 'state'," \
+	"    'priority', 'type', 'owner', 'due_date') GROUP BY ev.field) e)"
+enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_FIELD_MS = 26, COL_REF = 27,
+       N_COLS = 27, N_COLS_REF = 31 };
 
 const char REC_SQL_PAGE[] =
 	"SELECT " LINK_COLS
@@ -340,6 +351,25 @@ static int col_fields_json(const PGresult *res, int r, int c, struct item_fields
 	return 0;
 }
 
+/* {"title": ms, ...} (FIELD_CHANGED_COL) into at[]; 0 where absent. */
+static int col_field_ms(const PGresult *res, int r, int c, int64_t at[ITEM_F__COUNT])
+{
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		at[f] = 0;
+	if (PQgetisnull(res, r, c))
+		return 0;
+	struct json_object *o = json_tokener_parse(PQgetvalue(res, r, c)), *v;
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		if (json_object_object_get_ex(o, item_field_name(f), &v))
+			at[f] = json_object_get_int64(v);
+	json_object_put(o);
+	return 0;
+}
+
 int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 {
 	long long ms = 0;
@@ -386,6 +416,8 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	if ((rc = col_ll(res, r, COL_TOUCHED, &ms)) < 0)
 		goto out;
 	out->touched_ms = ms;
+	if ((rc = col_field_ms(res, r, COL_FIELD_MS, out->field_ms)) < 0)
+		goto out;
 	if (PQnfields(res) >= N_COLS_REF) {
 		if ((rc = col_ll(res, r, COL_REF, &out->ref_id)) < 0)
 			goto out;

@@ -5,6 +5,7 @@ and the three tracker simulators (tests/sim/)."""
 
 import os
 import signal
+import time
 
 import harness as H
 import jira_tests as J
@@ -27,7 +28,7 @@ class MultiCtx:
     'identity' routes to Jira project OPS and also to a public GitHub
     repository and a ServiceNow assignment group."""
 
-    def __init__(self, cl, name, n_items, sn_args=(), also=None, poll=600):
+    def __init__(self, cl, name, n_items, sn_args=(), also=None, poll=600, policy=None):
         self.wd = H.workdir(name + "-")
         self.dsn = cl.createdb(name)
         self.gh = H.Simulator(self.wd)
@@ -41,7 +42,7 @@ class MultiCtx:
         more = H.jira_connector(JIRA, self.jira.url, [PROJECT]) + ", " + \
             H.servicenow_connector(SN, self.sn.url, [GROUP])
         H.write_config(self.config, self.dsn, self.gh.url, [REPO], directory=self.directory,
-                       connector=GH, poll=poll, more_connectors=more,
+                       connector=GH, poll=poll, more_connectors=more, policy=policy,
                        extra="create_min_age = 0;\n")
         H.closeloop("migrate", "-c", self.config)
         H.closeloop("directory", "load", "-c", self.config)
@@ -230,5 +231,76 @@ def test_multi_postmortem_ticket_in_another_tracker_is_adopted(cl):
                 "only the inert reference is left:\n" + out)
         H.closeloop("sync", "--once", "-c", c.config)
         _assert(c.counts()[:2] == (4, 2), "nothing more: %r" % (c.counts(),))
+    finally:
+        c.close()
+
+
+def _gh_issue(c, item):
+    num = int(c.one("SELECT split_part(remote_key, '#', 2) FROM external_link WHERE "
+                    "action_item_id = %d AND connector = '%s'" % (item, GH)))
+    return [i for i in c.gh.issues(REPO) if i["number"] == num][0]
+
+
+def _jira_issue(c, item):
+    jid = c.one("SELECT remote_id FROM external_link WHERE action_item_id = %d AND connector = '%s'"
+                % (item, JIRA))
+    return [i for i in c.jira.issues(PROJECT) if i["id"] == jid][0]
+
+
+def test_multi_conflict_is_settled_by_the_trackers_own_change_times(cl):
+    """Two trackers change one field between cycles, policy newest_wins: the
+    later change on the trackers wins whichever tracker the ledger hears
+    from first (the ledger's value carries its tracker's change time, not
+    the time the ledger learned it), and the conflict event holds both
+    values and both change times."""
+    c = MultiCtx(cl, "multi_newest", 2, also=[(GH, REPO)], policy={"title": "newest_wins"})
+    try:
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts()[:2] == (2, 2), "linked in both: %r" % (c.counts(),))
+        one, two = [int(r[0]) for r in H.psql(c.dsn, "SELECT id FROM action_item ORDER BY id")]
+
+        def title(item):
+            return c.one("SELECT title FROM action_item WHERE id = %d" % item)
+
+        def sync_until(conn, item, want):
+            def step():
+                H.closeloop("sync", "--once", "--connector", conn, "-c", c.config)
+                return title(item) == want
+            return H.wait_for(step, timeout=60, step=0.5)
+
+        # item one: Jira changed first, GitHub two seconds later; the ledger
+        # hears Jira first, then meets GitHub's newer title as a conflict
+        c.jira.call("POST", "/_sim/edit", {"id": _jira_issue(c, one)["id"],
+                                          "fields": {"summary": "Older, from Jira"}})
+        time.sleep(2.2)  # GitHub's updated_at has whole seconds
+        c.gh.edit(REPO, _gh_issue(c, one)["number"], {"title": "Newer, from GitHub",
+                                                      "actor": "rf-gh"})
+        _assert(sync_until(JIRA, one, "Older, from Jira"), "Jira's edit of item one pulled")
+        _assert(sync_until(GH, one, "Newer, from GitHub"),
+                "GitHub's newer title wins item one: %r" % title(one))
+        # item two: GitHub first, Jira later; the ledger hears GitHub first
+        c.gh.edit(REPO, _gh_issue(c, two)["number"], {"title": "Older, from GitHub",
+                                                      "actor": "rf-gh"})
+        time.sleep(2.2)
+        c.jira.call("POST", "/_sim/edit", {"id": _jira_issue(c, two)["id"],
+                                          "fields": {"summary": "Newer, from Jira"}})
+        _assert(sync_until(GH, two, "Older, from GitHub"), "GitHub's edit of item two pulled")
+        _assert(sync_until(JIRA, two, "Newer, from Jira"),
+                "Jira's newer title wins item two: %r" % title(two))
+        # both trackers converge on the newer titles
+        ok = H.wait_for(lambda: H.closeloop("sync", "--once", "-c", c.config) and
+                        _jira_issue(c, one)["fields"]["summary"] == "Newer, from GitHub" and
+                        _gh_issue(c, two)["title"] == "Newer, from Jira", timeout=60, step=0.5)
+        _assert(ok, "converged: %r / %r" % (_jira_issue(c, one)["fields"]["summary"],
+                                            _gh_issue(c, two)["title"]))
+        ev = H.psql(c.dsn, "SELECT action_item_id, old_value, new_value, detail->>'chosen', "
+                           "detail->>'policy', (detail->>'ledger_changed_at')::timestamptz < "
+                           "(detail->>'remote_changed_at')::timestamptz, detail->>'remote' "
+                           "FROM item_event WHERE field = 'conflict' ORDER BY id")
+        _assert(ev == [[str(one), "Older, from Jira", "Newer, from GitHub", "remote", "newest_wins",
+                        "t", "Newer, from GitHub"],
+                       [str(two), "Older, from GitHub", "Newer, from Jira", "remote", "newest_wins",
+                        "t", "Newer, from Jira"]], "conflict events: %r" % ev)
     finally:
         c.close()

@@ -169,6 +169,27 @@ static void test_conflict_newest_remote_newer(void **state)
 	assert_int_equal(x->m.pull_mask, ITEM_FIELD_BIT(ITEM_F_TITLE));
 }
 
+/* Per-field change times (merge_item_at): each field's conflict compares
+ * that field's own ledger time, e.g. a title pulled from another tracker
+ * at its change time there, an owner set in the ledger later. */
+static void test_conflict_newest_per_field_times(void **state)
+{
+	struct fx *x = *state;
+	setup_conflict(x);
+	item_fields_set(&x->l, ITEM_F_OWNER, "bob");
+	item_fields_set(&x->r, ITEM_F_OWNER, "carol");
+	x->pol[ITEM_F_TITLE] = x->pol[ITEM_F_OWNER] = CFG_POLICY_NEWEST_WINS;
+	int64_t at[ITEM_F__COUNT] = { 0 };
+	at[ITEM_F_TITLE] = 4000;  /* older than the remote's 5000 */
+	at[ITEM_F_OWNER] = 6000;  /* newer */
+	merge_item_at(&x->l, &x->b, &x->r, x->pol, at, 5000, &x->m);
+	assert_int_equal(x->m.action[ITEM_F_TITLE], MERGE_CONFLICT_PULL);
+	assert_string_equal(x->m.merged.v[ITEM_F_TITLE], "remote title");
+	assert_int_equal(x->m.action[ITEM_F_OWNER], MERGE_CONFLICT_PUSH);
+	assert_string_equal(x->m.merged.v[ITEM_F_OWNER], "bob");
+	assert_int_equal(x->m.conflict_mask, ITEM_FIELD_BIT(ITEM_F_TITLE) | ITEM_FIELD_BIT(ITEM_F_OWNER));
+}
+
 static void test_conflict_newest_tie_goes_remote(void **state)
 {
 	struct fx *x = *state;
@@ -327,6 +348,7 @@ int main(void)
 		T(test_conflict_newest_ledger_newer),
 		T(test_conflict_newest_remote_newer),
 		T(test_conflict_newest_tie_goes_remote),
+		T(test_conflict_newest_per_field_times),
 		T(test_policy_is_per_field),
 		T(test_no_base_equal),
 		T(test_no_base_differs_is_conflict),
