@@ -426,6 +426,13 @@ struct conn_type {
 	 * here: "@ident" (GitHub's syntax).  Jira: "[~accountid:ID]", which
 	 * its comment operation turns into an ADF mention node. */
 	char *(*mention)(const char *ident, const char *name);
+	/* What its comment operation writes, for people reading a dry run:
+	 * "issue comment" (GitHub), "comment" (Jira), "work note"
+	 * (ServiceNow).  NULL: "comment". */
+	const char *comment_noun;
+	/* Its connectors have the label operation (conn_ops.label), so the
+	 * closeloop:* flag labels can be planned without one (the dry run). */
+	bool labels;
 	/* The type verifies webhook deliveries (conn_ops.webhook is set), so
 	 * a connector of it may have a webhook_secret. */
 	bool webhooks;

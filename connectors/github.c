@@ -621,5 +621,7 @@ const struct conn_type github_conn_type = {
 		[ITEM_F_DUE_DATE] = GH_RW,
 	},
 	.normalise = gh_normalise,
+	.comment_noun = "issue comment",
+	.labels = true,
 	.webhooks = true,
 };

@@ -383,6 +383,7 @@ const struct conn_type jira_conn_type = {
 	.token_check = jira_token_check,
 	.person_ident = "jira_account_id",
 	.mention = jira_mention,
+	.comment_noun = "comment",
 	.caps = {
 		[ITEM_F_TITLE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 		[ITEM_F_DESCRIPTION] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY,

@@ -773,5 +773,6 @@ const struct conn_type servicenow_conn_type = {
 	},
 	.normalise = sn_plain_text,
 	.mention = sn_mention,
+	.comment_noun = "work note",
 	.webhooks = true,
 };

@@ -91,7 +91,8 @@ static const struct cli_command commands[] = {
 	  "list open flags (of one action item); --once computes them first", "once now",
 	  "closeloop flags --once -c /etc/closeloop/closeloop.conf" },
 	{ "escalate", cmd_escalate, "--dry-run [--now TIME]",
-	  "print the escalations the daemon would send now, to whom and where; writes nothing",
+	  "print the escalations the daemon would send now (to whom, through which channel, "
+	  "each tracker's own mention) and the ticket labels it would change; writes nothing",
 	  "dry-run now",
 	  "closeloop escalate --dry-run -v -c /etc/closeloop/closeloop.conf" },
 	{ "status", cmd_status, "[--connector NAME] [--json]",

@@ -194,6 +194,8 @@ static void send_start(struct watch *w, const PGresult *res, int r)
 		.days = days ? (int)strtol(days, NULL, 10) : 0, .id = s->id, .marker = s->marker,
 		.mention = mention,
 	};
+	if (s->conn)
+		e.login = NULL; /* the type's own mention or none: never @login off GitHub */
 	s->identity = watch_esc_identity(&e);
 	s->body = watch_esc_message(&e);
 	free(mention);

@@ -104,11 +104,18 @@ char *watch_rungs_json(const struct cfg_watch *cw, const struct config *cfg,
 char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *const *conns,
                                 size_t n_conns);
 
+/* The same from the configuration alone (the dry run, which has no
+ * connectors): the connectors whose type has labels (conn_type.labels).
+ * Caller frees. */
+char *watch_labels_options_cfg(const struct config *cfg);
+
 /* What an escalation says, from one row of closeloop_escalation_claim. */
 struct watch_esc {
 	const char *rung, *flag;      /* "overdue-30", "overdue" */
 	const char *recipient;        /* person handle or NULL */
-	const char *login;            /* recipient's GitHub login or NULL */
+	const char *login;            /* recipient's GitHub login or NULL; used
+	                                 only when the ticket's tracker type is
+	                                 unknown (else .mention or nothing) */
 	const char *mention;          /* the recipient in the ticket's tracker's
 	                                 syntax (conn_mention), or NULL: "@login" */
 	const char *platform;         /* or NULL */
@@ -143,9 +150,12 @@ int watch_flags_once(PGconn *c, const struct cfg_watch *cw, const char *now_text
 
 /* `closeloop escalate --dry-run`: in one transaction that is rolled back,
  * compute the flags, arm the ladder and claim every escalation due at
- * now_text (NULL = now), then print what would be sent, to whom, through
- * which channel (with the comment when verbose).  Writes nothing.  Returns
- * the number of escalations (>= 0) or -EIO with err. */
+ * now_text (NULL = now), then print what would be sent, to whom (in the
+ * ticket's tracker's own mention), through which channel (with the
+ * comment when verbose); then, taking those as sent, the closeloop:*
+ * ticket labels the run would put on or take off.  Writes nothing (the
+ * sequences of the rolled-back rows still advance, as PostgreSQL's do).
+ * Returns the number of escalations (>= 0) or -EIO with err. */
 int watch_escalate_dry_run(PGconn *c, const struct config *cfg, const char *now_text,
                            bool verbose, FILE *out, char *err, size_t errlen) MUST_CHECK;
 

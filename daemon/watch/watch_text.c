@@ -106,20 +106,38 @@ char *watch_rungs_json(const struct cfg_watch *cw, const struct config *cfg,
 	return json_take(a);
 }
 
-char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *const *conns,
-                                size_t n_conns)
+/* The labels options with the connector names in names (taken). */
+static char *labels_options(const struct cfg_watch *cw, struct json_object *names)
 {
 	struct json_object *o = json_object_new_object();
-	struct json_object *kinds = json_object_new_array(), *names = json_object_new_array();
+	struct json_object *kinds = json_object_new_array();
 	for (size_t i = 0; i < cw->n_labels; i++)
 		json_object_array_add(kinds, json_object_new_string(cw->labels[i]));
-	for (size_t i = 0; i < n_conns; i++)
-		if (conns[i]->ops->label)
-			json_object_array_add(names, json_object_new_string(conns[i]->name));
 	json_object_object_add(o, "prefix", json_object_new_string("closeloop:"));
 	json_object_object_add(o, "kinds", kinds);
 	json_object_object_add(o, "connectors", names);
 	return json_take(o);
+}
+
+char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *const *conns,
+                                size_t n_conns)
+{
+	struct json_object *names = json_object_new_array();
+	for (size_t i = 0; i < n_conns; i++)
+		if (conns[i]->ops->label)
+			json_object_array_add(names, json_object_new_string(conns[i]->name));
+	return labels_options(cw, names);
+}
+
+char *watch_labels_options_cfg(const struct config *cfg)
+{
+	struct json_object *names = json_object_new_array();
+	for (size_t i = 0; i < cfg->n_connectors; i++) {
+		const struct conn_type *t = conn_type_find(cfg->connectors[i].type);
+		if (t && t->labels)
+			json_object_array_add(names, json_object_new_string(cfg->connectors[i].name));
+	}
+	return labels_options(&cfg->watch, names);
 }
 
 char *watch_person_mention(const struct conn_type *t, const char *person_json)
@@ -269,21 +287,29 @@ static void print_claims(const struct config *cfg, const PGresult *r, bool verbo
 		};
 		bool comment = channel && strncmp(channel, "comment:", 8) == 0;
 		const struct cfg_connector *cc = comment ? cfg_find_connector(cfg, nz(r, i, 2)) : NULL;
-		char *mention = cc ? watch_person_mention(conn_type_find(cc->type), nz(r, i, 18)) : NULL;
+		const struct conn_type *t = cc ? conn_type_find(cc->type) : NULL;
+		/* the tracker's own mention (GitHub's @login only on GitHub) */
+		char *mention = t ? watch_person_mention(t, nz(r, i, 18)) : NULL;
 		e.mention = mention;
+		e.login = t ? NULL : e.login;
 		char *who = comment ? watch_esc_identity(&e) : NULL;
 		const char *to = who ? who : e.recipient ? e.recipient : "nobody in the directory";
 		if (comment)
-			fprintf(out, "would comment on %s (connector %s) for item %s \"%s\": rung %s -> %s\n",
-			        PQgetvalue(r, i, 4), PQgetvalue(r, i, 2), PQgetvalue(r, i, 11), e.title,
-			        e.rung, to);
+			fprintf(out, "would comment on %s (connector %s: %s %s) for item %s \"%s\": "
+			        "rung %s -> %s\n", PQgetvalue(r, i, 4), PQgetvalue(r, i, 2),
+			        cc ? cc->type : "not configured",
+			        t && t->comment_noun ? t->comment_noun : "comment", PQgetvalue(r, i, 11),
+			        e.title, e.rung, to);
+		else if (channel && strncmp(channel, "email:", 6) == 0)
+			fprintf(out, "would mail through destination %s (channel %s) for item %s \"%s\": "
+			        "rung %s -> %s <%s> (one digest per person and run)\n", channel + 6, channel,
+			        PQgetvalue(r, i, 11), e.title, e.rung, to,
+			        email ? email : "no address in the directory: the destination's to");
 		else
-			fprintf(out, "would %s for item %s \"%s\": rung %s -> %s%s%s%s (one digest per "
-			        "person and run)\n", channel && channel[0] == 'e' ? "mail through destination" :
-			        "post to chat destination", PQgetvalue(r, i, 11), e.title, e.rung, to,
-			        email ? " <" : "", email ? email : "", email ? ">" : "");
-		if (!comment)
-			fprintf(out, "  (channel %s)\n", channel ? channel : "?");
+			fprintf(out, "would post to chat destination %s (channel %s) for item %s \"%s\": "
+			        "rung %s -> %s (one digest per person and run)\n",
+			        channel && strchr(channel, ':') ? strchr(channel, ':') + 1 : "?",
+			        channel ? channel : "?", PQgetvalue(r, i, 11), e.title, e.rung, to);
 		if (verbose && comment) {
 			char *msg = watch_esc_message(&e);
 			fprintf(out, "%s\n\n", msg);
@@ -293,6 +319,46 @@ static void print_claims(const struct config *cfg, const PGresult *r, bool verbo
 		free(email);
 		free(mention);
 	}
+}
+
+/* The label writes of the run, in the dry run's transaction: every
+ * claimed escalation taken as sent (so closeloop:escalated shows), then
+ * closeloop_labels_plan; one line per label to put on or take off.
+ * Returns their number or -EIO with err. */
+static int dry_labels(PGconn *c, const struct config *cfg, const char *now_text, FILE *out,
+                      char *err, size_t errlen)
+{
+	char *opts = watch_labels_options_cfg(cfg);
+	const char *pn[1] = { now_text }, *pp[2] = { now_text, opts };
+	int rc = -EIO;
+	PGresult *r = db_sync_exec(c,
+		"SELECT count(closeloop_escalation_done(id, 'sent', 'dry run', NULL, NULL,"
+		" $1::timestamptz)) FROM escalation WHERE state = 'sending'", 1, pn, err, errlen);
+	if (!r)
+		goto out;
+	PQclear(r);
+	if (!(r = db_sync_exec(c, "SELECT closeloop_labels_plan($1::timestamptz, $2::jsonb)", 2, pp,
+	                       err, errlen)))
+		goto out;
+	PQclear(r);
+	/* what closeloop_labels_claim would take, without its per-run limit */
+	if (!(r = db_sync_exec(c,
+		"SELECT t.want, t.label, l.connector, coalesce(l.remote_key, l.target)"
+		" FROM ticket_label t JOIN external_link l ON l.id = t.link_id"
+		" WHERE t.want <> t.applied AND t.attempts < 5 AND l.state = 'linked'"
+		" ORDER BY l.connector, 4, t.label", 0, NULL, err, errlen)))
+		goto out;
+	for (int i = 0; i < PQntuples(r); i++) {
+		bool on = strcmp(PQgetvalue(r, i, 0), "t") == 0;
+		fprintf(out, "would %s label %s %s %s (connector %s, through its paced write queue)\n",
+		        on ? "put" : "take", PQgetvalue(r, i, 1), on ? "on" : "off",
+		        PQgetvalue(r, i, 3), PQgetvalue(r, i, 2));
+	}
+	rc = PQntuples(r);
+	PQclear(r);
+out:
+	free(opts);
+	return rc;
 }
 
 int watch_escalate_dry_run(PGconn *c, const struct config *cfg, const char *now_text,
@@ -316,9 +382,15 @@ int watch_escalate_dry_run(PGconn *c, const struct config *cfg, const char *now_
 	if (!(r = db_sync_exec(c, watch_sql_claim, 4, pc, err, errlen)))
 		goto rollback;
 	print_claims(cfg, r, verbose, out);
-	rc = PQntuples(r);
+	int n = PQntuples(r);
 	PQclear(r);
-	fprintf(out, "%d escalation(s) would be sent; nothing was written\n", rc);
+	r = NULL;
+	int labels = dry_labels(c, cfg, now_text, out, err, errlen);
+	if (labels < 0)
+		goto rollback;
+	fprintf(out, "%d escalation(s) would be sent, %d ticket label(s) changed; nothing was "
+	        "written\n", n, labels);
+	rc = n;
 rollback:;
 	char rerr[256]; /* the first error, if any, stays in err */
 	if (db_sync_command(c, "ROLLBACK", 0, NULL, rerr, sizeof(rerr)) < 0 && rc >= 0) {

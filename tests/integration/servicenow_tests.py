@@ -112,6 +112,10 @@ def test_servicenow_escalation_writes_one_work_note_naming_the_lead(cl):
         H.closeloop("sync", "--once", "-c", config)
         sys_id = H.scalar(dsn, "SELECT remote_id FROM external_link WHERE state = 'linked'")
         _assert(sys_id and len(sys_id) == 32, "linked to a problem: %r" % sys_id)
+        from watch_tests import dry_run
+        out = dry_run(dsn, config, lambda: (sim.call("GET", "/_sim/requests"), sim.journal()))
+        _assert("(connector %s: servicenow work note)" % SN_CONN in out
+                and "-> @[%s:Pat Lead]" % LEAD_SYS_ID in out, "the dry run shows the work note: %r" % out)
         for i in range(2):
             daemons.append(H.Daemon(config, os.path.join(wd, "daemon-%d.log" % i)))
         ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation "

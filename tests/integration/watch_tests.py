@@ -8,6 +8,7 @@ runs; the escalation is recorded in `escalation` and `item_event`."""
 import json
 import os
 import re
+import urllib.request
 
 import harness as H
 
@@ -23,6 +24,30 @@ def _assert(cond, msg):
 def _comments(sim, number):
     o, r = REPO.split("/")
     return sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, number))
+
+
+def ledger_state(dsn):
+    """Every table's row count, and a digest of the watch tables' rows:
+    what a dry run must leave as it found it."""
+    tables = [r[0] for r in H.psql(dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                        "ORDER BY 1")]
+    counts = H.psql(dsn, " UNION ALL ".join("SELECT '%s', count(*) FROM %s" % (t, t) for t in tables))
+    digest = H.scalar(dsn, "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM ("
+                           "SELECT f::text AS x FROM item_flag f UNION ALL SELECT e::text FROM escalation e "
+                           "UNION ALL SELECT t::text FROM ticket_label t "
+                           "UNION ALL SELECT l::text FROM external_link l) s")
+    return counts, digest
+
+
+def dry_run(dsn, config, requests):
+    """closeloop escalate --dry-run: its output; asserts it wrote nothing
+    to the ledger and made no tracker request (requests() before and
+    after: the simulator's request log or counters)."""
+    before, req = ledger_state(dsn), requests()
+    out = H.closeloop("escalate", "--dry-run", "-c", config).stdout
+    _assert(ledger_state(dsn) == before, "the dry run left the ledger as it was")
+    _assert(requests() == req, "the dry run made no tracker request: %r -> %r" % (req, requests()))
+    return out
 
 
 def _setup(cl, name, flags="", extra=""):
@@ -59,9 +84,9 @@ def test_watch_escalates_31_days_overdue_once(cl):
     daemons = []
     try:
         # the dry run says what would be sent, and writes nothing
-        out = H.closeloop("escalate", "--dry-run", "-c", config).stdout
-        _assert("would comment on %s (connector %s)" % (REPO + "#%d" % number, CONN) in out
-                and "rung overdue-30 -> @lead-kubernetes-gh" in out, "dry run: %r" % out)
+        out = dry_run(dsn, config, sim.stats)
+        _assert("would comment on %s (connector %s: github issue comment)" % (REPO + "#%d" % number, CONN)
+                in out and "rung overdue-30 -> @lead-kubernetes-gh" in out, "dry run: %r" % out)
         _assert(H.scalar(dsn, "SELECT count(*) FROM escalation") == "0"
                 and H.scalar(dsn, "SELECT count(*) FROM item_flag") == "0", "the dry run wrote nothing")
         _assert(_comments(sim, number) == [], "no comment from the dry run")
@@ -156,6 +181,13 @@ def test_watch_flag_labels_follow_the_flags_and_spare_human_labels(cl):
         sim.edit(REPO, number, {"labels": [lab["name"] for lab in _labels(sim, number)]
                                 + ["team: sre", "closeloop:ownerless"]})
         human = ["closeloop:ownerless", "team: sre"]
+        # the dry run names the label writes too (escalated: as if the
+        # comment it would send went out), and makes none
+        out = dry_run(dsn, config, sim.stats)
+        for lab in ("closeloop:escalated", "closeloop:overdue"):
+            _assert("would put label %s on %s#%d (connector %s" % (lab, REPO, number, CONN) in out,
+                    "dry run names %s: %r" % (lab, out))
+        _assert("1 escalation(s) would be sent, 2 ticket label(s) changed; nothing was written" in out, out)
         d = H.Daemon(config, os.path.join(wd, "daemon.log"))
         ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM ticket_label WHERE applied") == "2",
                         timeout=60)
@@ -210,7 +242,9 @@ def test_watch_chat_and_mail_digest_once_per_rung(cl):
     directory, which took it the first time, get nothing more then or
     after a restart."""
     from deliver_tests import Sink
+    from hook_tests import _free_port
     wd = H.workdir("watch_chat-")
+    metrics_port = _free_port()
     ops = Sink(wd, "http", "--fail-first", "1", "--fail-status", "500")
     slack = Sink(wd, "http")
     mail = Sink(wd, "smtp")
@@ -222,7 +256,8 @@ def test_watch_chat_and_mail_digest_once_per_rung(cl):
              'escalation = { chat = [ "ops-chat", "slack-chat" ]; email = [ "lead-mail" ]; };\n'
              # the quarterly report goes to destinations too: not in this test
              'quarterly_report = { enabled = false; };\n'
-             % (ops.port, slack.port, mail.port))
+             'listen = "127.0.0.1:%d";\n'
+             % (ops.port, slack.port, mail.port, metrics_port))
     wd2, dsn, sim, config, number = _setup(cl, "watch_chat", extra=dests)
     H.psql(dsn, "INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
                 "SELECT 1, 'Runbook for cert expiry', 'P2', 'rf', id, current_date - 45 FROM team "
@@ -237,6 +272,14 @@ def test_watch_chat_and_mail_digest_once_per_rung(cl):
                            "WHERE channel NOT LIKE 'comment:%' ORDER BY channel, id")
         _assert(rows == [["chat:ops-chat", "sent", "2"]] * 2 + [["chat:slack-chat", "sent", "1"]] * 2
                 + [["email:lead-mail", "sent", "1"]] * 2, "escalation rows: %r" % rows)
+        # /metrics counts them: 2 comments + 6 digest lines sent, the 2 lines
+        # of the refused ops-chat digest failed once
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=5) as r:
+            m = r.read().decode()
+        for line in ('closeloop_escalations_total{outcome="armed"} 8',
+                     'closeloop_escalations_total{outcome="sent"} 8',
+                     'closeloop_escalations_total{outcome="failed"} 2'):
+            _assert(line in m.splitlines(), "%s in /metrics:\n%s" % (line, m))
         _assert(d.stop() == 0, "clean stop")
         d = H.Daemon(config, os.path.join(wd, "daemon-restart.log"))
         ok = H.wait_for(lambda: d.log().count("watch: run finished") >= 2, timeout=60)
@@ -297,6 +340,9 @@ def test_watch_escalation_on_jira_mentions_the_lead_by_account_id(cl):
         item = int(c.one("SELECT min(id) FROM action_item"))
         c.q("UPDATE action_item SET due_date = current_date - 31, state = 'open' WHERE id = %d" % item)
         c.sync()
+        out = dry_run(c.dsn, c.config, c.sim.requests)
+        _assert("(connector jira-test: jira comment)" in out and "-> [~accountid:%s]" % ALICE in out
+                and " -> @" not in out, "the dry run shows Jira's own mention: %r" % out)
         for i in range(2):
             d = H.Daemon(c.config, os.path.join(c.dir, "daemon-%d.log" % i))
             c.daemons.append(d)
