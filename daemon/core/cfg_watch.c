@@ -46,10 +46,10 @@ static int parse_disable(struct ctx *x, const config_setting_t *g, struct cfg_wa
 	return 0;
 }
 
-/* flags.labels: item flag kinds and "escalated".  Not the postmortem
- * flags (a postmortem has no ticket) and not "stale": writing the label
- * is itself an update of the ticket, which is activity, so the flag would
- * clear at the next pull and the label come off again. */
+/* flags.labels: item flag kinds and "escalated", not the postmortem flags
+ * (a postmortem has no ticket).  "stale" is one: the tracker's update
+ * that closeloop's own label write causes is not counted as activity
+ * (sql/025_watch_own_writes.sql), so the label does not clear its flag. */
 static int parse_labels(struct ctx *x, const config_setting_t *g, struct cfg_watch *w)
 {
 	const config_setting_t *l = g ? config_setting_get_member(g, "labels") : NULL;
@@ -60,14 +60,13 @@ static int parse_labels(struct ctx *x, const config_setting_t *g, struct cfg_wat
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
 		const char *v = config_setting_get_string(e);
-		if (!v || !((kind_known(v) && strcmp(v, "stale") != 0 &&
-		             strcmp(v, "no_action_items") != 0 && strcmp(v, "no_high_priority") != 0) ||
-		            strcmp(v, "escalated") == 0))
+		if (!v || !((kind_known(v) && strcmp(v, "no_action_items") != 0 &&
+		             strcmp(v, "no_high_priority") != 0) || strcmp(v, "escalated") == 0))
 			return cfg_fail(x, e, "flags.labels: '%s' cannot be a ticket label (expected "
-			                "escalated or an item flag: ownerless, undated, overdue, "
+			                "escalated or an item flag: ownerless, undated, overdue, stale, "
 			                "needs_decision, owner_inactive, link_broken, long_horizon; "
-			                "stale is left out because writing the label is activity "
-			                "that clears it)", v ? v : "(not a string)");
+			                "no_action_items and no_high_priority concern a postmortem, "
+			                "which has no ticket)", v ? v : "(not a string)");
 		w->labels[w->n_labels++] = xstrdup(v);
 	}
 	return 0;

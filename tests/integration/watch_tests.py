@@ -34,7 +34,7 @@ def ledger_state(dsn):
     counts = H.psql(dsn, " UNION ALL ".join("SELECT '%s', count(*) FROM %s" % (t, t) for t in tables))
     digest = H.scalar(dsn, "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM ("
                            "SELECT f::text AS x FROM item_flag f UNION ALL SELECT e::text FROM escalation e "
-                           "UNION ALL SELECT t::text FROM ticket_label t "
+                           "UNION ALL SELECT t::text FROM ticket_label t UNION ALL SELECT w::text FROM ticket_write w "
                            "UNION ALL SELECT l::text FROM external_link l) s")
     return counts, digest
 

@@ -77,6 +77,15 @@ static void sql(PGconn *c, const char *text)
 	PQclear(r);
 }
 
+/* One statement with parameters, failing the test on error. */
+static void sql_params(PGconn *c, const char *text, int n, const char *const *p)
+{
+	PGresult *r = PQexecParams(c, text, n, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", text, PQerrorMessage(c));
+	PQclear(r);
+}
+
 static void seed(PGconn *c)
 {
 	sql(c, "INSERT INTO person (handle, github_login, active) VALUES"
@@ -366,6 +375,77 @@ static void test_ticket_labels(void **state)
 	pgtest_drop(&t);
 }
 
+/* Staleness and closeloop's own writes (sql/025): the tracker's update
+ * that closeloop:stale's own label write causes, and the one an
+ * escalation comment causes, are not activity, so the flag stays raised;
+ * a person's later change is, and clears it. */
+static void test_stale_own_writes(void **state)
+{
+	(void)state;
+	struct pgtest_db t;
+	if (!pgtest_create(&t, "watch_stale", true))
+		return;
+	struct cfg_watch cw = default_watch();
+	seed(t.conn);
+	const char *stale_b = "SELECT count(*) FROM v_item_flag_open WHERE kind = 'stale' AND title = 'B'";
+	const char *bump = "UPDATE external_link SET remote_updated_at = " T0 " + $1::interval WHERE id = 2";
+	sql(t.conn, "UPDATE external_link SET remote_updated_at = " T0 " WHERE id = 2");
+	free(flags_at(t.conn, &cw, "40 days"));
+	assert_int_equal(pgtest_long(t.conn, stale_b, 0, NULL), 1);
+
+	/* the label goes on: claimed, the pull sees the tracker's update while
+	 * the write is in flight, then the outcome is recorded */
+	const char *p[2] = { "40 days", "{\"kinds\": [\"stale\"], \"connectors\": [\"gh\"]}" };
+	assert_int_equal(pgtest_long(t.conn, "SELECT closeloop_labels_plan(" T0 " + $1::interval, "
+	                             "$2::jsonb)", 2, p), 1);
+	char *got = pgtest_value(t.conn, "SELECT string_agg(r_label, ',') FROM closeloop_labels_claim("
+	                         T0 " + $1::interval, 'test', 50, 600)", 1, p);
+	assert_string_equal(got, "closeloop:stale");
+	free(got);
+	const char *b1[1] = { "40 days 2 seconds" };
+	sql_params(t.conn, bump, 1, b1);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(closeloop_labels_done(id, true, true, NULL, "
+	                             "NULL, " T0 " + interval '40 days 1 second')) FROM ticket_label",
+	                             0, NULL), 1);
+	got = flags_at(t.conn, &cw, "40 days 1 hour");
+	assert_string_equal(got, ""); /* nothing cleared: the label is not activity */
+	free(got);
+
+	/* an escalation comment on the stale item (a rung on stale, 0 days) */
+	const char *rungs = "[{\"name\": \"stale-0\", \"flag\": \"stale\", \"days\": 0,"
+	                    " \"notify\": \"platform_lead\"}]";
+	const char *ap[2] = { "40 days 1 hour", rungs };
+	assert_int_equal(pgtest_long(t.conn, "SELECT closeloop_escalation_arm(" T0 " + $1::interval, "
+	                             "$2::jsonb, 'test')", 2, ap), 1);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM closeloop_escalation_claim(" T0
+	                             " + $1::interval, 'test', 50, 600)", 1, ap), 1);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(closeloop_escalation_done(id, 'sent', 'ok', "
+	                             "NULL, '@lead-gh', " T0 " + interval '40 days 1 hour 3 seconds')) "
+	                             "FROM escalation", 0, NULL), 1);
+	const char *b2[1] = { "40 days 1 hour 4 seconds" };
+	sql_params(t.conn, bump, 1, b2);
+	got = flags_at(t.conn, &cw, "40 days 2 hours");
+	assert_string_equal(got, "");
+	free(got);
+	got = pgtest_value(t.conn, "SELECT (remote_activity_at = " T0 ")::text FROM external_link "
+	                   "WHERE id = 2", 0, NULL);
+	assert_string_equal(got, "true"); /* the tracker's own last change is kept */
+	free(got);
+
+	/* a person comments a day later: activity, the flag clears */
+	const char *b3[1] = { "41 days" };
+	sql_params(t.conn, bump, 1, b3);
+	got = flags_at(t.conn, &cw, "41 days 1 hour");
+	assert_string_equal(got, "stale+0-1");
+	free(got);
+	assert_int_equal(pgtest_long(t.conn, stale_b, 0, NULL), 0);
+	got = pgtest_value(t.conn, "SELECT clear_reason FROM item_flag WHERE kind = 'stale' "
+	                   "AND action_item_id = 2", 0, NULL);
+	assert_string_equal(got, "activity on the item");
+	free(got);
+	pgtest_drop(&t);
+}
+
 static void test_message(void **state)
 {
 	(void)state;
@@ -403,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_flags_raise_clear),
 		cmocka_unit_test(test_escalation_ladder),
 		cmocka_unit_test(test_ticket_labels),
+		cmocka_unit_test(test_stale_own_writes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
