@@ -20,7 +20,10 @@
    Won't Do resolution read through its status category and resolution,
    a ledger edit pushed to the Jira issue); then the flags raised on the real
    postmortems, and one escalation end to end (an item moved 31 days past
-   its due date gets one comment mentioning its platform lead);
+   its due date gets one comment mentioning its platform lead in the
+   tracker's own way, the closeloop:escalated label, and one line in the
+   digest that a local chat receiver, started here, takes as a Slack
+   incoming webhook would);
 5. runs one more cycle to show that nothing is created twice;
 6. writes the quarterly closure report (HTML and Markdown, under
    build/demo-report/) on a second ledger with a generated history of the
@@ -30,6 +33,7 @@
 """
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -39,6 +43,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+from deliver_tests import Sink  # noqa: E402  (tests/sim/sinks.py in the background)
 import demo_report  # noqa: E402
 import demo_servicenow as SN  # noqa: E402
 
@@ -61,6 +66,18 @@ ETCD_ISSUES = {
 }
 
 
+# flags and the ladder once an hour (and at start: the demo restarts the
+# daemon to run them when it wants, so the dry run it shows first is what
+# the run then does), the closeloop:escalated label on escalated tickets,
+# and the escalation digest to the chat receiver (a Slack-format webhook);
+# the quarterly report is shown on its own ledger at the end, not delivered
+CHAT_CONFIG = ('flags = { interval = 3600; labels = [ "escalated" ]; };\n'
+               'destinations = ( { name = "lead-chat"; type = "webhook"; format = "slack";'
+               ' url = "http://127.0.0.1:%d/hook"; } );\n'
+               'escalation = { chat = [ "lead-chat" ]; };\n'
+               'quarterly_report = { enabled = false; };\n')
+
+
 def say(s=""):
     print(s, flush=True)
 
@@ -75,13 +92,35 @@ def table(dsn, sql):
         say("   " + "  ".join(x if x else "-" for x in row))
 
 
+def show_digest(dsn, chat, item):
+    """Wait for the digest line of item to reach the chat receiver; print
+    every message it took.  True when exactly one message named the item."""
+    q = ("SELECT count(*) FROM escalation WHERE action_item_id=%s AND channel='chat:lead-chat' "
+         "AND state='sent'" % item)
+    sent = H.wait_for(lambda: H.scalar(dsn, q) == "1", 60)
+    got = chat.received()
+    say("   the chat receiver took %d message(s)%s:" % (len(got), "" if sent else
+                                                       " (the digest was not sent in 60 s)"))
+    named = 0
+    for m in got:
+        doc = json.loads(m["body"])
+        say("     %s %s  Content-Type: %s  keys: %s, %d block(s)"
+            % (m["method"], m["path"], m["headers"].get("Content-Type"), sorted(doc),
+               len(doc.get("blocks", []))))
+        for line in doc.get("text", "").splitlines():
+            say("     | " + line)
+        named += 1 if '"%s"' % H.scalar(dsn, "SELECT title FROM action_item WHERE id=%s" % item) \
+            in doc.get("text", "") else 0
+    return sent and named == 1
+
+
 def main():
     wd = os.path.join(H.ROOT, "build", "demo")
     if os.path.exists(wd):
         shutil.rmtree(wd, ignore_errors=True)
     os.makedirs(wd)
     os.chmod(wd, 0o755)
-    cluster = sim = jsim = daemon = sn = None
+    cluster = sim = jsim = daemon = sn = chat = None
     ok = False
     try:
         head("starting a throwaway PostgreSQL cluster, the GitHub and the Jira Cloud simulators")
@@ -101,10 +140,13 @@ def main():
         sn = SN.start(wd)
         say("   ServiceNow simulator: %s (team %s, assignment group %s)"
             % (sn.url, SN.TEAM, H.SN_GROUP))
+        chat = Sink(wd, "http")
+        say("   chat receiver: http://127.0.0.1:%d/hook (takes Slack incoming-webhook JSON; "
+            "the escalation digests go there)" % chat.port)
         conf = os.path.join(wd, "closeloop.conf")
         H.write_config(conf, dsn, sim.url, ["dfds/platform-backlog", "etcd-io/etcd"],
                        directory=SN.directory(wd, os.path.join(EX, "directory.conf")), poll=10, connector=CONN,
-                       extra="flags = { interval = 10; };\n",
+                       extra=CHAT_CONFIG % chat.port,
                        more_connectors=H.jira_connector(JIRA_CONN, jsim.url, [JIRA_PROJECT], 100)
                        + ", " + H.servicenow_connector(SN.CONN, sn.url, [H.SN_GROUP]))
 
@@ -242,7 +284,7 @@ def main():
                "" if got_j2 else ", did not arrive"))
 
         head("flags on the real postmortems (closeloop flags --once)")
-        say("   (the daemon computes them every 10 s here; `open` is what stands now)")
+        say("   (the daemon computed them at start and does every hour here; `open` is what stands now)")
         for line in H.closeloop("flags", "--once", "-c", conf).stdout.splitlines():
             if line.startswith("item ") or line.startswith("no open flags"):
                 break
@@ -258,21 +300,32 @@ def main():
         say("   the demo moves item %s (%s) 31 days past its due date, with plain SQL" % (item3, key3))
         H.psql(dsn, "UPDATE action_item SET due_date = current_date - 31 WHERE id=%s" % item3)
         sn_item = SN.overdue_item(dsn, say)
+        say("   nothing is sent before the daemon's next run (flags.interval = 3600 here)")
+        say("   closeloop escalate --dry-run (what the next run would send, to whom, where):")
         for line in H.closeloop("escalate", "--dry-run", "-c", conf).stdout.splitlines():
-            if key3 + " " in line or line.endswith("nothing was written"):
-                say("   dry run: " + line)
-        sent = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation WHERE action_item_id=%s "
-                                                "AND state='sent'" % item3) == "1", 60)
+            say("     " + line)
+        say("   restarting the daemon: its first run, at start, computes the flags and sends the escalations")
+        rc0 = daemon.stop()
+        daemon = H.Daemon(conf, os.path.join(wd, "daemon-2.log"))
+        q3 = ("SELECT count(*) FROM escalation WHERE action_item_id=%s AND channel LIKE 'comment:%%' "
+              "AND state='sent'" % item3)
+        sent = rc0 == 0 and H.wait_for(lambda: H.scalar(dsn, q3) == "1", 60)
         o, r = "dfds/platform-backlog".split("/")
         comments = sim.call("GET", "/_sim/comments/%s/%s/%d" % (o, r, num3))
         say("   %s has %d comment(s)%s; the first one:" % (key3, len(comments), "" if sent else
                                                          " (the escalation was not sent in 60 s)"))
         for line in (comments[0]["body"] if comments else "").splitlines():
             say("     | " + line)
-        table(dsn, "SELECT '   escalation:', rung, state, recipient_identity, remote_url FROM escalation "
-                   "WHERE action_item_id=%s" % item3)
+        table(dsn, "SELECT '   escalation:', rung, channel, state, recipient_identity, remote_url "
+                   "FROM escalation WHERE action_item_id=%s ORDER BY id" % item3)
         table(dsn, "SELECT '   all escalations by state:', state, count(*) FROM escalation GROUP BY 2 ORDER BY 2")
-        ok_escalation = sent and len(comments) == 1
+        def labels3():
+            return [lab["name"] for i in sim.issues("dfds/platform-backlog") if i["number"] == num3
+                    for lab in i["labels"]]
+        labelled = H.wait_for(lambda: "closeloop:escalated" in labels3(), 60)
+        say("   labels on %s: %s%s" % (key3, ", ".join(labels3()), "" if labelled else
+                                       "  (closeloop:escalated did not arrive in 60 s)"))
+        ok_escalation = sent and len(comments) == 1 and labelled and show_digest(dsn, chat, item3)
         say("   ServiceNow: the escalation is a work note on the problem, mentioning the lead by"
             " sys_id")
         sn_ok = SN.show_escalation(dsn, sn, say, table, sn_item) and sn_ok
@@ -313,6 +366,8 @@ def main():
             jsim.stop()
         if sn:
             sn.stop()
+        if chat:
+            chat.stop()
         if cluster:
             cluster.stop()
         if ok:

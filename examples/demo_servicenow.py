@@ -107,8 +107,9 @@ def show_escalation(dsn, sim, say, table, item_key):
     if not item_key:
         return False
     item, key = item_key
-    sent = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation WHERE "
-                                            "action_item_id=%s AND state='sent'" % item) == "1", 60)
+    sent = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation WHERE action_item_id=%s "
+                                            "AND channel LIKE 'comment:%%' AND state='sent'" % item)
+                      == "1", 60)
     sys_id = H.scalar(dsn, "SELECT remote_id FROM external_link WHERE action_item_id=%s "
                            "AND connector='%s'" % (item, CONN))
     notes = [e for e in sim.journal() if e["element_id"] == sys_id]
@@ -116,6 +117,6 @@ def show_escalation(dsn, sim, say, table, item_key):
                                                        " (the escalation was not sent in 60 s)"))
     for line in (notes[0]["value"] if notes else "").splitlines():
         say("     | " + line)
-    table(dsn, "SELECT '   escalation:', rung, state, recipient_identity FROM escalation "
-               "WHERE action_item_id=%s" % item)
+    table(dsn, "SELECT '   escalation:', rung, channel, state, recipient_identity FROM escalation "
+               "WHERE action_item_id=%s ORDER BY id" % item)
     return sent and len(notes) == 1
