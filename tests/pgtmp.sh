@@ -20,6 +20,9 @@
 # again, same data and socket); `destroy` stops it and removes the
 # directory.
 #
+# PGTMP_OPTS adds server options to `start` ("-c name=value ..."; the
+# flags benchmark loads pg_stat_statements that way to count statements).
+#
 # The server binaries are the highest installed major version
 # (/usr/lib/postgresql/N/bin, Debian's layout) unless PGBIN names them.
 # Debian's pg_virtualenv wraps one command in a cluster; the harness needs
@@ -78,7 +81,7 @@ start)
 	# a server left running by an interrupted run is reused as it is
 	as_pg "$PGBIN/pg_ctl" -D "$pg/data" status >/dev/null 2>&1 ||
 	as_pg "$PGBIN/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 60 \
-		-o "-c listen_addresses= -c unix_socket_directories=$pg/sock -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50" \
+		-o "-c listen_addresses= -c unix_socket_directories=$pg/sock -p $port -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50 ${PGTMP_OPTS:-}" \
 		start >/dev/null 2>&1 || {
 		echo "pgtmp: PostgreSQL did not start on port $port (log: $pg/postgres.log):" >&2
 		tail -20 "$pg/postgres.log" >&2

@@ -8,7 +8,11 @@
 #   3. a run after 1% of the open items were edited,
 #   4. arming the escalation ladder, and claiming 50 escalations.
 # Each run is ONE statement (closeloop_flags_compute): set-based, no
-# per-item round trip.  Uses a throwaway cluster on $BENCH_PGPORT.
+# per-item round trip.  After each step the statements the server ran for
+# it are counted with pg_stat_statements (track = all): the top-level ones
+# the client sent and the ones run inside the functions, whatever the
+# number of items (PostgreSQL's own foreign-key check of each inserted
+# row counted apart).  Uses a throwaway cluster on $BENCH_PGPORT.
 set -eu
 n=${1:-100000}
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,7 +22,8 @@ stop() { sh "$here/tests/pgtmp.sh" stop "$dir" >/dev/null 2>&1 || true; }
 trap stop EXIT
 stop
 rm -rf "$dir"
-dsn=$(sh "$here/tests/pgtmp.sh" start "$dir" "$port")
+dsn=$(PGTMP_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+	sh "$here/tests/pgtmp.sh" start "$dir" "$port")
 "$here/build/closeloop" migrate --dsn "$dsn" >/dev/null 2>&1
 psql -X -q -v ON_ERROR_STOP=1 -v n="$n" -d "$dsn" <<'EOF'
 INSERT INTO platform (name, lead_handle) VALUES ('p', 'u1');
@@ -40,24 +45,50 @@ INSERT INTO external_link (action_item_id, connector, target, state, remote_id, 
          'a/b#' || g, now() - make_interval(days => g % 90), 0
     FROM generate_series(1, :n, 2) g;
 ANALYZE;
+CREATE EXTENSION pg_stat_statements;
+-- the statements of the step just run (psql's own and this one left out)
+-- (PostgreSQL checks a foreign key of each inserted row with a query of
+-- its own, "... FOR KEY SHARE OF x": counted apart, no round trip)
+PREPARE counted AS
+  SELECT sum(calls) FILTER (WHERE toplevel) AS sent_by_the_client,
+         coalesce(sum(calls) FILTER (WHERE NOT toplevel AND query NOT LIKE '%FOR KEY SHARE OF x'), 0)
+           AS run_inside_the_functions,
+         coalesce(sum(calls) FILTER (WHERE query LIKE '%FOR KEY SHARE OF x'), 0)
+           AS foreign_key_checks
+    FROM pg_stat_statements
+   WHERE query NOT ILIKE '%pg_stat_statements%' AND query NOT ILIKE 'EXECUTE counted%'
+     AND query NOT ILIKE 'PREPARE counted%';
+SELECT pg_stat_statements_reset() \gset
 \timing on
 \echo 1. first run
 SELECT sum(r_raised) AS raised, sum(r_cleared) AS cleared, sum(r_open) AS open
   FROM closeloop_flags_compute(NULL, '{}', 'bench');
+\timing off
+EXECUTE counted;
+SELECT pg_stat_statements_reset() \gset
+\timing on
 \echo 2. nothing changed
 SELECT sum(r_raised) AS raised, sum(r_cleared) AS cleared, sum(r_open) AS open
   FROM closeloop_flags_compute(NULL, '{}', 'bench');
 \timing off
+EXECUTE counted;
 UPDATE action_item SET owner = 'u1', due_date = current_date + 10
  WHERE id IN (SELECT id FROM action_item WHERE state IN ('open', 'in_progress')
               ORDER BY id LIMIT (SELECT count(*) / 100 FROM action_item
                                   WHERE state IN ('open', 'in_progress')));
+SELECT pg_stat_statements_reset() \gset
 \timing on
 \echo 3. after 1% of the open items were edited
 SELECT sum(r_raised) AS raised, sum(r_cleared) AS cleared, sum(r_open) AS open
   FROM closeloop_flags_compute(NULL, '{}', 'bench');
+\timing off
+EXECUTE counted;
+SELECT pg_stat_statements_reset() \gset
+\timing on
 \echo 4. arm the default ladder, claim 50
 SELECT closeloop_escalation_arm(NULL,
   '[{"name":"overdue-30","flag":"overdue","days":30,"notify":"platform_lead"}]', 'bench') AS armed;
 SELECT count(*) AS claimed FROM closeloop_escalation_claim(NULL, 'bench', 50, 600);
+\timing off
+EXECUTE counted;
 EOF
