@@ -304,3 +304,77 @@ def test_multi_conflict_is_settled_by_the_trackers_own_change_times(cl):
                         "t", "Newer, from Jira"]], "conflict events: %r" % ev)
     finally:
         c.close()
+
+
+def _writes(c):
+    """Writes each tracker received so far: (GitHub updates, Jira edits and
+    transitions, ServiceNow PATCHes)."""
+    j = c.jira.call("GET", "/_sim/stats")
+    jw = sum(v for k, v in j.items() if k in ("edit", "transition")) if isinstance(j, dict) else 0
+    return (c.gh.stats().get("update", 0), jw, c.sn.call("GET", "/_sim/requests")["PATCH"])
+
+
+def test_multi_item_in_github_jira_and_servicenow_converges_with_two_daemons(cl):
+    """An item linked to GitHub, Jira and ServiceNow (its team's three
+    routes), two daemons on one ledger (each connector worked by one of
+    them): an edit on each tracker in turn reaches the ledger and the two
+    other trackers, and once they agree nothing more is written anywhere
+    (no echo between the daemons or the trackers)."""
+    c = MultiCtx(cl, "multi_sn", 1, poll=10)
+    try:
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts() == (1, 1, 1), "one ticket in each: %r" % (c.counts(),))
+        item = int(c.one("SELECT id FROM action_item"))
+        sys_id = c.one("SELECT remote_id FROM external_link WHERE connector = '%s'" % SN)
+        for _ in range(2):
+            c.daemon()
+        for d in c.daemons:
+            _assert(d.wait_log("first reconcile cycle complete", 90), "first cycle:\n" + d.log()[-2000:])
+
+        def titles():
+            return (c.one("SELECT title FROM action_item WHERE id = %d" % item),
+                    _gh_issue(c, item)["title"], _jira_issue(c, item)["fields"]["summary"],
+                    c.sn.records()[0]["short_description"])
+
+        def converge(want, what):
+            t0 = time.time()
+            ok = H.wait_for(lambda: titles() == (want,) * 4, timeout=90, step=0.5)
+            _assert(ok, "%s: ledger, GitHub, Jira, ServiceNow = %r\n%s" % (
+                what, titles(), "\n".join(d.log()[-1500:] for d in c.daemons)))
+            print("  %s: everywhere after %.1f s" % (what, time.time() - t0))
+
+        c.gh.edit(REPO, _gh_issue(c, item)["number"], {"title": "Edited on GitHub", "actor": "rf-gh"})
+        converge("Edited on GitHub", "a GitHub edit")
+        c.jira.call("POST", "/_sim/edit", {"id": _jira_issue(c, item)["id"],
+                                          "fields": {"summary": "Edited in Jira"}})
+        converge("Edited in Jira", "a Jira edit")
+        c.sn.call("PATCH", "/_sim/records/" + sys_id, {"short_description": "Edited in ServiceNow"})
+        converge("Edited in ServiceNow", "a ServiceNow edit")
+        # an edit in the ledger (SQL) reaches all three
+        H.psql(c.dsn, "UPDATE action_item SET priority = 'P1' WHERE id = %d" % item)
+
+        def p1_everywhere():
+            rec = c.sn.records()[0]
+            labels = [l["name"] if isinstance(l, dict) else l
+                      for l in _gh_issue(c, item).get("labels", [])]
+            jp = _jira_issue(c, item)["fields"].get("priority")
+            jp = jp.get("name") if isinstance(jp, dict) else jp
+            return (rec.get("impact"), rec.get("urgency")) == ("1", "2") and \
+                "priority: P1" in labels and jp == "High"
+        _assert(H.wait_for(p1_everywhere, timeout=60, step=0.5),
+                "a ledger edit reached the three trackers: %r" % (c.sn.records()[0],))
+        # quiet: a poll interval (10 s) and more of each daemon without a
+        # write anywhere
+        time.sleep(2)
+        before, events = _writes(c), c.one("SELECT count(*) FROM item_event")
+        time.sleep(13)
+        _assert(_writes(c) == before, "no writes once they agree: %r -> %r" % (before, _writes(c)))
+        _assert(c.one("SELECT count(*) FROM item_event") == events, "no history once they agree")
+        held = H.psql(c.dsn, "SELECT count(DISTINCT connector) FROM external_link "
+                             "WHERE kind = 'managed' AND state = 'linked'")
+        _assert(held == [["3"]], "three links: %r" % held)
+        for d in c.daemons:
+            _assert(d.stop() == 0, "clean stop")
+    finally:
+        c.close()
