@@ -233,6 +233,8 @@ static void work_record(uv_work_t *w)
 	char err[256];
 	PQclear(db_sync_exec(c, "SELECT pg_advisory_unlock_all()", 0, NULL, err, sizeof(err)));
 	PQclear(db_sync_exec(c, "SELECT closeloop_report_store_warm()", 0, NULL, err, sizeof(err)));
+	/* fold the dashboards' tally rows appended since (sql/027) */
+	PQclear(db_sync_exec(c, "SELECT closeloop_tally_compact()", 0, NULL, err, sizeof(err)));
 	PQfinish(c);
 	r->c = NULL;
 }

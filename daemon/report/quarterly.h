@@ -19,7 +19,9 @@
  *   RECORD  closeloop_report_delivery_done: sent, failed or unknown; then
  *           closeloop_report_store_warm (sql/019_report_store.sql): the
  *           stored figures of ended quarters and the current quarter's
- *           snapshot that v_closure_by_quarter reads.
+ *           snapshot that v_closure_by_quarter reads; and
+ *           closeloop_tally_compact (sql/027_dashboard_tally_deltas.sql):
+ *           the dashboards' tally rows appended since folded into one per key.
  * ARM, CLAIM, RENDER and RECORD are blocking libpq work on a libuv worker
  * thread with its own connection, so the loop never waits for the ledger;
  * SEND runs on the loop.
