@@ -271,6 +271,57 @@ static int start(struct sn_req *r)
 	return rc;
 }
 
+static char *create_url(const struct sn_conn *s)
+{
+	return xasprintf("%s/api/now/table/%s?sysparm_display_value=false"
+	                 "&sysparm_exclude_reference_link=true&sysparm_fields=%s",
+	                 s->base_url, s->table, SN_FIELDS);
+}
+
+/* Is v a problem's number (a prefix of capitals, then digits: PRB0040001)
+ * or sys_id?  The form sql/024 allows in postmortem.problem_ref. */
+static bool problem_ref_valid(const char *v)
+{
+	size_t n = v ? strlen(v) : 0, caps = 0;
+	if (sn_sys_id_valid(v))
+		return true;
+	while (caps < n && isupper((unsigned char)v[caps]))
+		caps++;
+	size_t digits = 0;
+	while (caps + digits < n && isdigit((unsigned char)v[caps + digits]))
+		digits++;
+	return caps >= 1 && digits >= 4 && caps + digits == n;
+}
+
+/* A problem_task is created under its postmortem's problem: first a read
+ * of that problem (number or sys_id) on the problem table, then the POST
+ * with problem = its sys_id (parent_answer).  A postmortem that names no
+ * problem, or names one the instance does not show, fails the create with
+ * a per-item error (CONN_ERROR: not the tracker refusing our values, so it
+ * never counts toward a broken link). */
+static int create_task(struct sn_conn *s, struct sn_req *r, const struct conn_item_context *ctx)
+{
+	const char *ref = ctx->postmortem_problem;
+	r->pm_ref = xstrdup(ctx->postmortem_ref ? ctx->postmortem_ref : "(no reference)");
+	if (!ref || !problem_ref_valid(ref)) {
+		char *msg = xasprintf("postmortem %s names no ServiceNow problem%s%s%s: a problem_task "
+		                      "needs its problem; set postmortem.problem_ref to the "
+		                      "problem's number (PRB...) or sys_id, or add \"problem: "
+		                      "PRB...\" to the postmortem's front matter", r->pm_ref,
+		                      ref ? " (\"" : "", ref ? ref : "", ref ? "\" is neither)" : "");
+		sn_req_fail_soon(r, msg);
+		free(msg);
+		return 0;
+	}
+	r->parent_ref = xstrdup(ref);
+	free(r->url);
+	r->url = xasprintf("%s/api/now/table/problem?sysparm_query=%s%%3D%s"
+	                   "&sysparm_fields=sys_id%%2Cnumber&sysparm_limit=2"
+	                   "&sysparm_display_value=false", s->base_url,
+	                   sn_sys_id_valid(ref) ? "sys_id" : "number", ref);
+	return start(r);
+}
+
 static int sn_create(struct connector *c, const char *target, const struct item_fields *want,
                      const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
 {
@@ -283,13 +334,12 @@ static int sn_create(struct connector *c, const char *target, const struct item_
 	body_set(o, "assignment_group", target);
 	body_set(o, "correlation_id", ctx->token);
 	body_set(o, "correlation_display", "closeloop");
-	char *url = xasprintf("%s/api/now/table/%s?sysparm_display_value=false"
-	                      "&sysparm_exclude_reference_link=true&sysparm_fields=%s",
-	                      s->base_url, s->table, SN_FIELDS);
-	struct sn_req *r = sn_req_new(s, SN_CREATE, "POST", url, json_text(o), target, arg);
+	bool task = str_eq(s->table, "problem_task");
+	struct sn_req *r = sn_req_new(s, task ? SN_PARENT : SN_CREATE, task ? "GET" : "POST",
+	                              create_url(s), json_text(o), target, arg);
 	r->item_cb = cb;
 	r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
-	return start(r);
+	return task ? create_task(s, r, ctx) : start(r);
 }
 
 /* An update is one or two PATCHes: the fields other than state, then the
@@ -613,6 +663,41 @@ static void find_answer(struct sn_req *r, struct json_object *arr, long status, 
 	finish_record(r, rec, status, what);
 }
 
+/* The postmortem's problem, read: create the problem_task under it.  The
+ * answer is checked against the reference asked for (the Table API
+ * ignores a query term it does not understand and would answer every
+ * problem). */
+static void parent_answer(struct sn_req *r, struct json_object *res, long status,
+                          const char *what)
+{
+	const char *parent = NULL;
+	for (size_t i = 0; i < json_object_array_length(res); i++) {
+		struct json_object *rec = json_object_array_get_idx(res, i);
+		if (str_eq(sn_rec_str(rec, "number"), r->parent_ref) ||
+		    str_eq(sn_rec_str(rec, "sys_id"), r->parent_ref))
+			parent = sn_rec_str(rec, "sys_id");
+	}
+	struct json_object *body = r->body ? json_tokener_parse(r->body) : NULL;
+	if (!parent || !sn_sys_id_valid(parent) || !body) {
+		char *msg = xasprintf("%s: problem %s of postmortem %s is not in ServiceNow (or the "
+		                      "closeloop user may not read it); create the problem or correct "
+		                      "postmortem.problem_ref", what, r->parent_ref, r->pm_ref);
+		if (body)
+			json_object_put(body);
+		sn_req_fail(r, CONN_ERROR, status, 0, msg);
+		free(msg);
+		return;
+	}
+	json_object_object_add(body, "problem", json_object_new_string(parent));
+	free(r->body);
+	r->body = json_text(body);
+	free(r->url);
+	r->url = create_url(r->s);
+	r->kind = SN_CREATE;
+	r->method = "POST";
+	sn_req_resend(r);
+}
+
 void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char *what)
 {
 	struct json_object *res = parse_result(resp);
@@ -620,12 +705,14 @@ void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char
 	bool obj = res && json_object_is_type(res, json_type_object);
 	if (r->kind == SN_COMMENT || r->kind == SN_COMMENT_FIND)
 		sn_comment_answer(r, res, resp, what);
-	else if ((r->kind == SN_LIST || r->kind == SN_FIND) ? !arr : !obj)
+	else if ((r->kind == SN_LIST || r->kind == SN_FIND || r->kind == SN_PARENT) ? !arr : !obj)
 		finish_bad(r, resp->status, what, "the answer is not {\"result\": ...} as documented");
 	else if (r->kind == SN_LIST)
 		list_answer(r, res, resp, what);
 	else if (r->kind == SN_FIND)
 		find_answer(r, res, resp->status, what);
+	else if (r->kind == SN_PARENT)
+		parent_answer(r, res, resp->status, what);
 	else if (r->kind == SN_UPDATE && r->state_body)
 		update_next(r, res, what);
 	else

@@ -41,6 +41,8 @@ enum sn_kind {
 	                    retried after a possible effect (like a create) */
 	SN_COMMENT_FIND, /* GET of sys_journal_field entries holding a marker */
 	SN_TOKEN,        /* POST /oauth_token.do (servicenow_auth.c) */
+	SN_PARENT,       /* GET of the postmortem's problem, then the create
+	                    of a problem_task under it (becomes SN_CREATE) */
 };
 
 enum sn_req_state {
@@ -81,6 +83,9 @@ struct sn_req {
 	char *state_body;
 	char *want_owner;
 	char *marker;                  /* SN_COMMENT_FIND */
+	char *parent_ref;              /* SN_PARENT: the problem's number or sys_id */
+	char *pm_ref;                  /* SN_PARENT: the postmortem, for messages */
+	char *fail_later;              /* failed from the timer (sn_req_fail_soon) */
 	bool auth_retried;             /* a 401 already made us refresh the token */
 	LIST_ENTRY(sn_req) auth_wait;  /* waiting for an access token */
 	bool auth_waiting;
@@ -149,6 +154,9 @@ void sn_req_deliver_page(struct sn_req *r, const struct conn_result *res,
                          struct conn_page *page);
 /* Finish r with CONN_ERROR "<what>: could not <doing>: <strerror(-rc)>". */
 void sn_req_fail_start(struct sn_req *r, const char *doing, int rc);
+/* Fail r (never sent) with CONN_ERROR and msg from the loop, not from the
+ * caller's stack (an operation that returned 0 calls back later). */
+void sn_req_fail_soon(struct sn_req *r, const char *msg);
 /* Fail every unfinished request with CONN_ERROR "cancelled". */
 void sn_cancel_all(struct sn_conn *s);
 /* "GET /api/now/table/problem" (no host, no query); caller frees. */

@@ -41,6 +41,9 @@ static void req_free(struct sn_req *r)
 	free(r->state_body);
 	free(r->want_owner);
 	free(r->marker);
+	free(r->parent_ref);
+	free(r->pm_ref);
+	free(r->fail_later);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		free(r->refused_reason[f]);
 	if (r->record)
@@ -316,7 +319,7 @@ static int send_now(struct sn_req *r)
 	switch (r->kind) {
 	case SN_LIST: s->base.n_list++; break;
 	case SN_FETCH: s->base.n_get++; break;
-	case SN_FIND: s->base.n_search++; break;
+	case SN_FIND: case SN_PARENT: s->base.n_search++; break;
 	case SN_CREATE: s->base.n_create++; break;
 	case SN_UPDATE: case SN_UPDATE_STATE: s->base.n_update++; break;
 	case SN_COMMENT: s->base.n_comment++; break;
@@ -370,11 +373,26 @@ void sn_req_resend(struct sn_req *r)
 		sn_req_fail_start(r, "send", rc);
 }
 
+void sn_req_fail_soon(struct sn_req *r, const char *msg)
+{
+	free(r->fail_later);
+	r->fail_later = xstrdup(msg);
+	r->state = SNR_WAITING;
+	uv_timer_start(&r->timer, req_timer_cb, 0, 0);
+}
+
 static void req_timer_cb(uv_timer_t *t)
 {
 	struct sn_req *r = t->data;
 	if (r->state != SNR_WAITING)
 		abort();
+	if (r->fail_later) {
+		char *msg = r->fail_later;
+		r->fail_later = NULL;
+		sn_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+		return;
+	}
 	r->state = SNR_NEW;
 	int rc = sn_req_send(r);
 	if (rc < 0)

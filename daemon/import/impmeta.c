@@ -1,7 +1,7 @@
 /* impmeta.c — a postmortem's metadata, and what is not Markdown.
  *
  * Metadata comes from YAML front matter (title, date, severity, team,
- * platform, status, id, repository — flat "key: value" lines only, quotes
+ * platform, status, id, repository, problem — flat "key: value" lines only, quotes
  * removed; anything else in it is ignored), then from "Key: value" lines
  * of paragraphs and list items and from two-column table rows outside the
  * action sections (meta_keys[]).  The first value found wins.
@@ -22,7 +22,7 @@
 
 enum meta {
 	META_PLATFORM, META_TEAM, META_SEVERITY, META_DATE, META_REFERENCE, META_START,
-	META_TITLE, META_STATUS, META_REPO,
+	META_TITLE, META_STATUS, META_REPO, META_PROBLEM,
 };
 
 static const struct { const char *key; enum meta m; } meta_keys[] = {
@@ -34,6 +34,8 @@ static const struct { const char *key; enum meta m; } meta_keys[] = {
 	{ "postmortem id", META_REFERENCE }, { "incident start", META_START },
 	{ "started", META_START }, { "start time", META_START }, { "status", META_STATUS },
 	{ "repository", META_REPO }, { "repo", META_REPO }, { "github", META_REPO },
+	{ "problem", META_PROBLEM }, { "problem record", META_PROBLEM },
+	{ "servicenow problem", META_PROBLEM }, { "problem number", META_PROBLEM },
 };
 
 /* Front matter only: these keys are not read from the body, where
@@ -58,6 +60,24 @@ static char *repo_of(const char *v)
 	if (rl == 0 || (r[rl] && r[rl] != '/' && r[rl] != ' '))
 		return NULL;
 	return xasprintf("%.*s/%.*s", (int)o, p, (int)rl, r);
+}
+
+/* A ServiceNow problem's number ("PRB0040001": capitals, then at least 4
+ * digits) or sys_id (32 lower-case hex digits): what sql/024 accepts in
+ * postmortem.problem_ref.  Anything else ("Problem: the disk filled up")
+ * is prose, not a reference. */
+static bool problem_ref_form(const char *v)
+{
+	size_t n = strlen(v), caps = 0, digits = 0, hex = 0;
+	while (caps < n && isupper((unsigned char)v[caps]))
+		caps++;
+	while (caps + digits < n && isdigit((unsigned char)v[caps + digits]))
+		digits++;
+	if (caps >= 1 && caps <= 10 && digits >= 4 && digits <= 12 && caps + digits == n)
+		return true;
+	while (hex < n && (isdigit((unsigned char)v[hex]) || (v[hex] >= 'a' && v[hex] <= 'f')))
+		hex++;
+	return n == 32 && hex == 32;
 }
 
 static void set_once(char **dst, const char *v)
@@ -106,6 +126,10 @@ static void meta_set(struct parse *p, enum meta m, const char *value)
 	case META_REPO:
 		if (!p->repo)
 			p->repo = repo_of(v);
+		break;
+	case META_PROBLEM:
+		if (problem_ref_form(v))
+			set_once(&pm->problem_ref, v);
 		break;
 	default:
 		abort();

@@ -345,6 +345,7 @@ void imp_postmortem_free(struct imp_postmortem *pm)
 	free(pm->platform);
 	free(pm->team);
 	free(pm->severity);
+	free(pm->problem_ref);
 	free(pm->published_date);
 	free(pm->incident_start);
 	free(pm->status);

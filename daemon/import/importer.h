@@ -79,6 +79,8 @@ struct imp_postmortem {
 	char *incident_start;/* RFC 3339 or NULL */
 	char *status;        /* front matter / "Status:" as written, or NULL */
 	char *repository;    /* owner/repo that bare "#123" refers to, or NULL */
+	char *problem_ref;   /* the incident's ServiceNow problem (number or
+	                        sys_id; "problem:"), or NULL */
 	bool reference_from_path; /* no id in the document: reference = file stem */
 	struct imp_item *items;
 	size_t n_items;

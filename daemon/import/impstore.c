@@ -77,8 +77,9 @@ static const char sql_ref[] =
 static const char sql_postmortem[] =
 	"INSERT INTO postmortem AS p (reference, title, source_path, document_url,"
 	" platform_id, team_id, severity, published_date, incident_start, team_as_written,"
-	" status)"
-	" VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::date, $9::timestamptz, $10, $11)"
+	" status, problem_ref)"
+	" VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::date, $9::timestamptz, $10, $11,"
+	"  $12)"
 	" ON CONFLICT (reference) DO UPDATE SET title = EXCLUDED.title,"
 	"  team_as_written = EXCLUDED.team_as_written, status = EXCLUDED.status,"
 	"  source_path = EXCLUDED.source_path,"
@@ -88,16 +89,17 @@ static const char sql_postmortem[] =
 	"  severity = coalesce(EXCLUDED.severity, p.severity),"
 	"  published_date = coalesce(EXCLUDED.published_date, p.published_date),"
 	"  incident_start = coalesce(EXCLUDED.incident_start, p.incident_start),"
+	"  problem_ref = coalesce(EXCLUDED.problem_ref, p.problem_ref),"
 	"  updated_at = now()"
 	" WHERE (p.title, p.source_path, p.document_url, p.platform_id, p.team_id, p.severity,"
-	"        p.published_date, p.incident_start, p.team_as_written, p.status)"
+	"        p.published_date, p.incident_start, p.team_as_written, p.status, p.problem_ref)"
 	"  IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.source_path,"
 	"  coalesce(EXCLUDED.document_url, p.document_url),"
 	"  coalesce(EXCLUDED.platform_id, p.platform_id), coalesce(EXCLUDED.team_id, p.team_id),"
 	"  coalesce(EXCLUDED.severity, p.severity),"
 	"  coalesce(EXCLUDED.published_date, p.published_date),"
 	"  coalesce(EXCLUDED.incident_start, p.incident_start), EXCLUDED.team_as_written,"
-	"  EXCLUDED.status)"
+	"  EXCLUDED.status, coalesce(EXCLUDED.problem_ref, p.problem_ref))"
 	" RETURNING (p.xmax = 0) AS inserted";
 
 static const char *orbar(const char *s)
@@ -399,8 +401,8 @@ static int store_tx(PGconn *c, const struct imp_postmortem *pm, const char *plat
 		goto out;
 	const char *pp[] = { pm->reference, pm->title, pm->source_path, pm->document_url,
 	                     platform_id, team_id, pm->severity, pm->published_date,
-	                     pm->incident_start, written, pm->status };
-	if ((rc = one_value(c, sql_postmortem, 11, pp, &ins, err, errlen)) < 0)
+	                     pm->incident_start, written, pm->status, pm->problem_ref };
+	if ((rc = one_value(c, sql_postmortem, 12, pp, &ins, err, errlen)) < 0)
 		goto out;
 	if (ins && ins[0] == 't')
 		counts->postmortems_new++;

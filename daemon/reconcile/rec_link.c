@@ -341,6 +341,7 @@ static void op_issue(struct rec_op *op)
 	struct conn_item_context ctx = {
 		.item_id = op->row.item_id, .token = op->row.token, .postmortem_ref = op->row.pm_ref,
 		.postmortem_title = op->row.pm_title, .postmortem_url = op->row.pm_url,
+		.postmortem_problem = op->row.pm_problem,
 	};
 	int rc;
 

@@ -72,6 +72,7 @@ struct rec_row {
 	                                    change time); 0 unknown */
 	struct item_fields ledger;
 	char *pm_ref, *pm_title, *pm_url;
+	char *pm_problem;          /* postmortem.problem_ref, NULL none */
 	struct rec_refusals refused; /* fields the tracker refused (sql/005) */
 	bool has_intent;
 	int64_t intent_ms;          /* external_link.intent_at */

@@ -53,7 +53,7 @@ const char REC_SQL_CURSOR[] =
 	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text," \
 	" floor(extract(epoch FROM l.intent_at) * 1000)::bigint," \
 	" floor(extract(epoch FROM l.updated_at) * 1000)::bigint," \
-	FIELD_CHANGED_COL
+	FIELD_CHANGED_COL ", p.problem_ref"
 /* When each synced field's ledger value was set at its source: the latest
  * item_event.changed_at of that field (for a value pulled from a tracker,
  * the ticket's updated-at: sql/008_report.sql), as {"title": ms, ...};
@@ -64,8 +64,9 @@ const char REC_SQL_CURSOR[] =
 	"  FROM (SELECT ev.field, max(ev.changed_at) AS t FROM item_event ev" \
 	"   WHERE ev.action_item_id = i.id AND ev.field IN ('title', 'description', 'state'," \
 	"    'priority', 'type', 'owner', 'due_date') GROUP BY ev.field) e)"
-enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_FIELD_MS = 26, COL_REF = 27,
-       N_COLS = 27, N_COLS_REF = 31 };
+enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_FIELD_MS = 26, COL_PROBLEM = 27,
+       COL_REF = 28,
+       N_COLS = 28, N_COLS_REF = 32 };
 
 const char REC_SQL_PAGE[] =
 	"SELECT " LINK_COLS
@@ -406,6 +407,7 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	out->pm_ref = col_str(res, r, 20);
 	out->pm_title = col_str(res, r, 21);
 	out->pm_url = col_str(res, r, 22);
+	out->pm_problem = col_str(res, r, COL_PROBLEM);
 	if ((rc = rec_refusals_parse(&out->refused, PQgetisnull(res, r, COL_REFUSED) ? NULL :
 	                             PQgetvalue(res, r, COL_REFUSED))) < 0)
 		goto out;
@@ -443,6 +445,7 @@ void rec_row_free(struct rec_row *row)
 	free(row->pm_ref);
 	free(row->pm_title);
 	free(row->pm_url);
+	free(row->pm_problem);
 	free(row->ref_remote_id);
 	free(row->ref_key);
 	free(row->ref_state);

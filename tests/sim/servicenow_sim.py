@@ -54,7 +54,8 @@ Admin API (no credentials): POST /_sim/reset, POST /_sim/oauth
 refresh token to hand out), POST /_sim/expire_tokens, POST /_sim/config {...},
 POST /_sim/faults {"status": 429, "retry_after": 1, "method": "GET",
 "count": 1, "apply": false}, GET /_sim/records, PATCH /_sim/records/{sys_id}
-(an edit in the ServiceNow UI), POST /_sim/users {"sys_id": ...},
+(an edit in the ServiceNow UI), POST /_sim/records/{table} (a record made in
+the UI, e.g. the incident's problem), POST /_sim/users {"sys_id": ...},
 GET /_sim/requests (counts).
 """
 
@@ -448,6 +449,8 @@ class Handler(BaseHTTPRequestHandler):
             if parts == ["records"] and method == "GET":
                 return self.send_json(200, [dict(r) for t in TABLES
                                             for r in STATE.records[t].values()])
+            if len(parts) == 2 and parts[0] == "records" and method == "POST" and parts[1] in TABLES:
+                return self.send_json(201, self.create(parts[1], self.body() or {}))
             if len(parts) == 2 and parts[0] == "records" and method == "DELETE":
                 for t in TABLES:
                     if STATE.records[t].pop(parts[1], None):

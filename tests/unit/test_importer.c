@@ -302,6 +302,31 @@ static void test_headings_and_metadata(void **state)
 	imp_postmortem_free(pm);
 }
 
+/* The incident's ServiceNow problem (postmortem.problem_ref, the parent of
+ * problem tasks): from the front matter or a "Problem:" line, taken only in
+ * a problem's form (number or sys_id); prose after "Problem:" is not one. */
+static void test_problem_reference(void **state)
+{
+	UNUSED(state);
+	static const char items[] = "## Action items\n\n- [ ] Add a disk alert\n";
+	char *text = xasprintf("---\ntitle: Disk full\nproblem: PRB0040123\n---\n\n%s", items);
+	struct imp_postmortem *pm = parse_text_ok("disk.md", text);
+	assert_string_equal(pm->problem_ref, "PRB0040123");
+	imp_postmortem_free(pm);
+	free(text);
+	text = xasprintf("# Disk full\n\nProblem: the disk filled up overnight\n\n"
+	                 "Problem record: 8a401280234e452da079153799492f38\n\n%s", items);
+	pm = parse_text_ok("disk2.md", text);
+	assert_string_equal(pm->problem_ref, "8a401280234e452da079153799492f38");
+	imp_postmortem_free(pm);
+	free(text);
+	text = xasprintf("# Disk full\n\nProblem: the disk filled up overnight\n\n%s", items);
+	pm = parse_text_ok("disk3.md", text);
+	assert_null(pm->problem_ref);
+	imp_postmortem_free(pm);
+	free(text);
+}
+
 static void test_mappings(void **state)
 {
 	UNUSED(state);
@@ -882,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_table_reordered),
 		cmocka_unit_test(test_checkboxes_and_markers),
 		cmocka_unit_test(test_headings_and_metadata),
+		cmocka_unit_test(test_problem_reference),
 		cmocka_unit_test(test_mappings),
 		cmocka_unit_test(test_long_title),
 		cmocka_unit_test(test_rejections),

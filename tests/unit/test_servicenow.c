@@ -720,6 +720,104 @@ static int journal_count(const char *text)
  * refused grant a clear error), then work notes: one written, found again
  * by its marker, a lost answer found instead of written twice, and a
  * create that times out recovered by its correlation_id. */
+/* Several SQL commands in one string (the simple query protocol). */
+static void exec_all(struct env *v, const char *sql)
+{
+	PGresult *res = PQexec(v->pg.conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(v->pg.conn));
+	PQclear(res);
+}
+
+/* The parent of each created problem_task (its "problem" reference), or
+ * NULL when the item has no record; *number its PTASK number. */
+static char *task_parent(const char *title, char **number)
+{
+	struct json_object *r = sim_record(title, NULL);
+	char *out = r ? xstrdup(jstr(r, "problem")) : NULL;
+	if (number)
+		*number = r ? xstrdup(jstr(r, "number")) : NULL;
+	if (r)
+		json_object_put(r);
+	return out;
+}
+
+/* table = "problem_task": the items of a postmortem whose problem is in
+ * ServiceNow become problem tasks under it (problem = the problem's
+ * sys_id, read by its number); an item whose postmortem names no problem,
+ * or one the instance does not have, is not created and its link says
+ * why; once the postmortem names a problem that exists, it is created
+ * under it, once. */
+static void test_problem_tasks_under_the_incidents_problem(void **state)
+{
+	UNUSED(state);
+	struct env v;
+	if (sim_up() < 0)
+		skip();
+	if (!env_up_with(&v, "closeloop:s3cret:pw", "  table = \"problem_task\";\n", 5000)) {
+		sim_down();
+		return;
+	}
+	struct json_object *p1 = admin("POST", "/_sim/records/problem",
+	                               "{\"short_description\": \"Payment outage\"}");
+	char *p1_id = xstrdup(jstr(p1, "sys_id")), *p1_no = xstrdup(jstr(p1, "number"));
+	json_object_put(p1);
+	char *sql = xasprintf("UPDATE postmortem SET problem_ref = '%s' WHERE id = 1;"
+	                      "INSERT INTO postmortem (reference, title) VALUES ('PM2026-012', 'dns');"
+	                      "INSERT INTO action_item (postmortem_id, title, owner, team_id, state)"
+	                      " VALUES (2, 'Lower the resolver TTL', 'alice', 1, 'open')", p1_no);
+	exec_all(&v, sql);
+	free(sql);
+	assert_true(sync_once(&v) > 0); /* the item of PM2026-012 failed */
+	char *number = NULL, *parent = task_parent("Defragment etcd weekly", &number);
+	assert_string_equal(parent, p1_id);
+	assert_true(strncmp(number, "PTASK", 5) == 0);
+	free(parent);
+	free(number);
+	parent = task_parent("Alert on queue depth", NULL);
+	assert_string_equal(parent, p1_id);
+	free(parent);
+	assert_null(task_parent("Lower the resolver TTL", NULL));
+	assert_int_equal(sim_count(), 3); /* the problem and its two tasks */
+	assert_q(&v, "SELECT last_error LIKE '%postmortem PM2026-012 names no ServiceNow problem%'"
+	         " FROM external_link WHERE action_item_id = 3", "t");
+
+	/* a problem the instance does not have: not created, the link says so
+	 * (intent_at moved back: the create may be sent again at once) */
+	exec_all(&v, "UPDATE postmortem SET problem_ref = 'PRB0099999' WHERE id = 2;"
+	         "UPDATE external_link SET intent_at = now() - interval '1 hour'");
+	assert_true(sync_once(&v) > 0);
+	assert_null(task_parent("Lower the resolver TTL", NULL));
+	assert_q(&v, "SELECT last_error LIKE '%problem PRB0099999 of postmortem PM2026-012 is not in "
+	         "ServiceNow%' FROM external_link WHERE action_item_id = 3", "t");
+
+	/* the problem made in ServiceNow and named (by sys_id): created under it, once */
+	struct json_object *p2 = admin("POST", "/_sim/records/problem",
+	                               "{\"short_description\": \"DNS resolution failures\"}");
+	sql = xasprintf("UPDATE postmortem SET problem_ref = '%s' WHERE id = 2;"
+	                "UPDATE external_link SET intent_at = now() - interval '1 hour'",
+	                jstr(p2, "sys_id"));
+	exec_all(&v, sql);
+	free(sql);
+	assert_int_equal(sync_once(&v), 0);
+	parent = task_parent("Lower the resolver TTL", NULL);
+	assert_string_equal(parent, jstr(p2, "sys_id"));
+	free(parent);
+	json_object_put(p2);
+	assert_int_equal(sim_count(), 5);
+	assert_int_equal(sync_once(&v), 0);
+	assert_int_equal(sim_count(), 5);
+	assert_q(&v, "SELECT count(*) FROM external_link WHERE state = 'linked'", "3");
+	/* a value of another form never reaches the ledger */
+	PGresult *bad = PQexec(v.pg.conn, "UPDATE postmortem SET problem_ref = 'PRB 1' WHERE id = 2");
+	assert_int_equal(PQresultStatus(bad), PGRES_FATAL_ERROR);
+	PQclear(bad);
+	free(p1_id);
+	free(p1_no);
+	env_down(&v);
+	sim_down();
+}
+
 static void test_oauth_and_work_notes(void **state)
 {
 	UNUSED(state);
@@ -830,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_journal_text_and_mention),
 		cmocka_unit_test(test_state_models),
 		cmocka_unit_test(test_problems_both_ways),
+		cmocka_unit_test(test_problem_tasks_under_the_incidents_problem),
 		cmocka_unit_test(test_oauth_and_work_notes),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
