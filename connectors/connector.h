@@ -120,7 +120,7 @@ struct conn_item_context {
 	const char *postmortem_title;
 	const char *postmortem_url;   /* may be NULL */
 	/* the postmortem's problem record in the tracker, from
-	 * postmortem.problem_ref (sql/026): a ServiceNow problem number
+	 * postmortem.problem_ref (sql/028): a ServiceNow problem number
 	 * ("PRB0040001") or sys_id; NULL when the postmortem names none */
 	const char *postmortem_problem;
 };

@@ -279,7 +279,7 @@ static char *create_url(const struct sn_conn *s)
 }
 
 /* Is v a problem's number (a prefix of capitals, then digits: PRB0040001)
- * or sys_id?  The form sql/026 allows in postmortem.problem_ref. */
+ * or sys_id?  The form sql/028 allows in postmortem.problem_ref. */
 static bool problem_ref_valid(const char *v)
 {
 	size_t n = v ? strlen(v) : 0, caps = 0;

@@ -63,7 +63,7 @@ static char *repo_of(const char *v)
 }
 
 /* A ServiceNow problem's number ("PRB0040001": capitals, then at least 4
- * digits) or sys_id (32 lower-case hex digits): what sql/026 accepts in
+ * digits) or sys_id (32 lower-case hex digits): what sql/028 accepts in
  * postmortem.problem_ref.  Anything else ("Problem: the disk filled up")
  * is prose, not a reference. */
 static bool problem_ref_form(const char *v)

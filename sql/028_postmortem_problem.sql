@@ -1,4 +1,4 @@
--- 026_postmortem_problem.sql — the incident's problem record, per
+-- 028_postmortem_problem.sql — the incident's problem record, per
 -- postmortem: a ServiceNow connector with table = "problem_task" creates the
 -- postmortem's action items as problem tasks under that problem (issue 12:
 -- "a problem_task under the incident's problem").  The value is the
