@@ -1,4 +1,4 @@
--- 028_overdue_daily_no_jit.sql — v_overdue_daily (same columns) without
+-- 029_overdue_daily_no_jit.sql — v_overdue_daily (same columns) without
 -- JIT compilation (docs/schema.md, docs/report.md "Cost").
 --
 -- The view's fallback — computing from item_event the ended days not
