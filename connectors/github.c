@@ -307,7 +307,8 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 		}
 		return;
 	}
-	if ((st == 301 || st == 302 || st == 307 || st == 308) && follow_moved(r, resp, what))
+	if ((st == 301 || st == 302 || st == 307 || st == 308) &&
+	    (gh_update_labels_moved(r, what) || follow_moved(r, resp, what)))
 		return;
 	if (st == 301 || st == 302 || st == 307 || st == 308) {
 		cs = CONN_MOVED;
@@ -425,7 +426,7 @@ static int gh_update(struct connector *c, const char *target, const struct conn_
 	 * by one after the PATCH (or GET) answers (github_label.c) */
 	if (mask & (ITEM_FIELD_BIT(ITEM_F_PRIORITY) | ITEM_FIELD_BIT(ITEM_F_TYPE) |
 	            ITEM_FIELD_BIT(ITEM_F_STATE)))
-		gh_update_labels_want(r, want);
+		gh_update_labels_want(r, want, ref);
 	return gh_req_start(r);
 }
 

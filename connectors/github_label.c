@@ -8,11 +8,18 @@
  * them all): GitHub has no conditional PATCH, and the set closeloop holds
  * is the one of its last pull, which may be stale (a cycle cut short, a
  * failed pull, a person's edit right after the listing), so a label a
- * person added since would be lost.  The update's own answer (the issue
- * as it is after the PATCH, or a GET when nothing else changes) says
- * which managed labels are missing and which are extra: the missing ones
- * are added with one POST, the extra ones taken off with a DELETE each,
- * every step going through the pacer like the flag labels.
+ * person added since would be lost.  The managed labels the issue lacked
+ * when last read are added first (one POST), before the PATCH: closed ->
+ * in progress never shows the issue open without its label (a third
+ * state, which a daemon dying in between would leave for the next pull
+ * to read as a change on GitHub).  The update's own answer (the issue as
+ * it is after the PATCH, or a GET when nothing else changes) then says
+ * which are still missing (one more POST) and which are extra: those are
+ * taken off with a DELETE each.  Every step goes through the pacer like
+ * the flag labels.  A change cut short between the add and the DELETE
+ * leaves two labels of one kind (priority: P1 and P2): github_body.c
+ * reads the last one, and the next update of those labels takes the
+ * other off.
  *
  * Facts (GitHub REST docs, "REST API endpoints for labels", API version
  * 2022-11-28):
@@ -105,6 +112,7 @@ static void update_labels_finish(struct gh_req *r, const char *what)
 static void update_labels_send(struct gh_req *r, const char *method, char *url, char *body,
                                const char *what)
 {
+	r->upd_step = true;
 	int rc = gh_req_next(r, GH_LABEL, method, url, body);
 	if (rc < 0) {
 		char *msg = xasprintf("%s: could not change closeloop's labels: %s", what, strerror(-rc));
@@ -157,10 +165,59 @@ static void update_labels_next(struct gh_req *r, const char *what)
 	json_object_put(add);
 }
 
-void gh_update_labels_want(struct gh_req *r, const struct item_fields *want)
+void gh_update_labels_want(struct gh_req *r, const struct item_fields *want,
+                           const struct conn_remote *ref)
 {
 	json_object_put(r->upd_want);
 	r->upd_want = gh_labels_json(want, NULL);
+	/* the managed labels of the issue as last read (its fields) */
+	struct json_object *had = gh_labels_json(&ref->fields, NULL);
+	struct json_object *add = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(r->upd_want); i++) {
+		const char *n = json_object_get_string(json_object_array_get_idx(r->upd_want, i));
+		if (!names_have(had, n))
+			json_object_array_add(add, json_object_new_string(n));
+	}
+	json_object_put(had);
+	if (json_object_array_length(add) > 0) {
+		/* r becomes the POST of those; the PATCH (or GET) follows */
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "labels", json_object_get(add));
+		r->upd_next_url = r->url;
+		r->upd_next_body = r->body;
+		r->url = xasprintf("%s/labels", r->upd_next_url);
+		r->body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+		                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+		r->kind = GH_LABEL;
+		r->method = "POST";
+		r->label_on = true;
+	}
+	json_object_put(add);
+}
+
+/* The labels added first have answered: send the update's PATCH (or a
+ * GET when it has nothing else to write). */
+static void update_labels_then_patch(struct gh_req *r, const char *what)
+{
+	char *url = r->upd_next_url, *body = r->upd_next_body;
+	r->upd_next_url = r->upd_next_body = NULL;
+	r->upd_step = true;
+	int rc = gh_req_next(r, body ? GH_UPDATE : GH_FETCH, body ? "PATCH" : "GET", url, body);
+	if (rc < 0) {
+		char *msg = xasprintf("%s: could not send the update after its labels: %s", what,
+		                      strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+	}
+}
+
+bool gh_update_labels_moved(struct gh_req *r, const char *what)
+{
+	if (!r->upd_next_url)
+		return false;
+	update_labels_then_patch(r, what);
+	return true;
 }
 
 void gh_update_labels_start(struct gh_req *r, const struct http_response *resp, const char *what)
@@ -238,6 +295,11 @@ void gh_label_answer(struct gh_req *r, const struct http_response *resp, const c
 		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
 		free(msg);
 		json_object_put(o);
+		return;
+	}
+	if (r->upd_next_url) {
+		json_object_put(o);
+		update_labels_then_patch(r, what);
 		return;
 	}
 	if (r->upd_issue) {

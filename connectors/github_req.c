@@ -48,6 +48,8 @@ static void req_free(struct gh_req *r)
 	free(r->label_extra);
 	json_object_put(r->upd_want);
 	json_object_put(r->upd_issue);
+	free(r->upd_next_url);
+	free(r->upd_next_body);
 	free(r);
 }
 
@@ -315,7 +317,7 @@ int gh_req_submit(struct gh_req *r)
 		r->state = GHR_PACED;
 		/* a create's closing PATCH, an update's label steps and
 		 * retries do not queue again behind every write sent for since */
-		if (r->kind == GH_CREATE_CLOSE || r->attempt > 0 || r->upd_issue)
+		if (r->kind == GH_CREATE_CLOSE || r->attempt > 0 || r->upd_step)
 			pace_enqueue_first(&g->pace, &r->pw, creates, on_pace_go);
 		else
 			pace_enqueue(&g->pace, &r->pw, creates, on_pace_go);

@@ -102,6 +102,9 @@ struct gh_req {
 	                                 kept current by the label steps */
 	long upd_status;              /* ... the HTTP status of the PATCH (or GET) */
 	bool upd_added;               /* ... the POST of missing labels was sent */
+	bool upd_step;                /* ... a follow-up step of the update is out */
+	char *upd_next_url;           /* ... after the labels added first: the PATCH */
+	char *upd_next_body;          /*     (or GET when the body is NULL) */
 	char *owner_refused;          /* GH_CREATE/GH_UPDATE: GitHub refused this
 	                                 assignee (422); sent again without it */
 	char *moved_from;             /* GH_FETCH after a redirect: the URL that
@@ -221,15 +224,23 @@ int gh_label(struct connector *c, const char *target, const struct conn_remote *
 void gh_label_answer(struct gh_req *r, const struct http_response *resp, const char *what);
 bool gh_label_absent(struct gh_req *r, const struct http_response *resp);
 /* An update that changes priority, type or state asks for labels (the
- * managed ones of want, gh_labels_json) with gh_update_labels_want; its
- * PATCH (or GET) answer goes to gh_update_labels_start, which adds the
- * missing ones (one POST) and takes off the managed ones not wanted (a
- * DELETE each), then reports the issue with its labels as they are
+ * managed ones of want, gh_labels_json) with gh_update_labels_want, r
+ * still NEW: the wanted labels that ref (the issue as last read) lacks
+ * are added first (one POST), before the PATCH, so that no moment shows
+ * the issue opened without its in-progress label; the PATCH (or GET)
+ * answer goes to gh_update_labels_start, which adds what is still
+ * missing (one POST) and takes off the managed ones not wanted (a DELETE
+ * each), then reports the issue with its labels as they are
  * (gh_item_done).  The issue's whole label set is never sent: a label a
  * person added since closeloop's last pull stays. */
-void gh_update_labels_want(struct gh_req *r, const struct item_fields *want);
+void gh_update_labels_want(struct gh_req *r, const struct item_fields *want,
+                           const struct conn_remote *ref);
 void gh_update_labels_start(struct gh_req *r, const struct http_response *resp,
                             const char *what);
+/* The labels added first answered a redirect (the issue transferred, its
+ * repository renamed): true when r was such a step; the update's PATCH
+ * (or GET) goes out instead, and its redirect is followed (github.c). */
+bool gh_update_labels_moved(struct gh_req *r, const char *what);
 
 /* github_search.c: find_by_token and its 2xx answer; s percent-encoded
  * for a query value or a path segment (RFC 3986 unreserved kept; caller

@@ -251,7 +251,10 @@ def remote_fields(issue):
     typ = [l[len("type: "):] for l in labels if l.startswith("type: ")]
     ass = [a["login"] if isinstance(a, dict) else a for a in issue.get("assignees") or []]
     return {"title": issue.get("title"), "description": desc, "state": state,
-            "priority": pri[0] if pri else None, "type": typ[0] if typ else None,
+            # two labels of one kind (a label change cut short between
+            # adding the new one and taking the old one off): the last, as
+            # connectors/github_body.c reads them
+            "priority": pri[-1] if pri else None, "type": typ[-1] if typ else None,
             "owner": LOGINS.get(ass[0].lower()) if ass else None, "due_date": due}
 
 
