@@ -107,6 +107,7 @@ integration: $(B)/closeloop $(B)/tests/test_jira
 
 check: deps
 	@$(MAKE) --no-print-directory all unit
+	@python3 tests/callgraph.py $(B)/daemon/reconcile >/dev/null
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory mbt
 

@@ -7,6 +7,10 @@
  * one row per write, in order, with what closeloop_rec_apply returned; if
  * it fails as a whole (one row's bad value aborts the statement), every
  * write is sent again alone.
+ *
+ * Also the single write (closeloop_rec_apply) of an op outside a held
+ * page.  Either way the outcome goes to the op's applied callback (set by
+ * its caller, rec_link.c): this file calls down into the op core only.
  */
 #include "rec_link.h"
 
@@ -28,6 +32,57 @@ static const char *const arg_names[REC_APPLY_NARGS] = {
 	"remote_updated_at", "etag", "remote_extra", NULL, "conflicts", "connector", "refused",
 };
 
+static void op_on_apply(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	op->applied(op, err, !err && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0));
+}
+
+static void apply_args_init(struct rec_apply_args *a, const struct rec_op *op)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	const struct conn_remote *r = op->has_remote ? &op->remote : NULL;
+	a->pull = rec_fields_json(&op->mr.merged, op->mr.pull_mask);
+	struct item_fields base;
+	rec_op_base_as_held(op, &op->mr.merged, &base);
+	a->base = rec_fields_json(&base, ITEM_FIELDS_ALL);
+	item_fields_free(&base);
+	a->conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
+	                                                                  JSON_C_TO_STRING_PLAIN) : "[]");
+	a->refused = op->refused_dirty ? rec_refusals_json(&op->row.refused) : NULL;
+	snprintf(a->id, sizeof(a->id), "%lld", op->row.link_id);
+	snprintf(a->ver, sizeof(a->ver), "%lld", op->row.version);
+	const char *p[REC_APPLY_NARGS] = {
+		a->id, a->ver, a->pull, a->base,
+		r ? r->remote_id : NULL, r ? r->key : NULL, r ? r->url : NULL,
+		r ? r->updated_at : NULL, r ? r->etag : NULL, r ? r->extra : NULL,
+		lc->source, a->conf,
+		op->kind == REC_OP_ADOPT_REF ? lc->name : NULL,
+		a->refused,
+	};
+	memcpy(a->p, p, sizeof(p));
+}
+
+static void apply_args_free(struct rec_apply_args *a)
+{
+	free(a->pull);
+	free(a->base);
+	free(a->conf);
+	free(a->refused);
+}
+
+/* Send one op's write as its own statement. */
+static void apply_one(struct rec_op *op)
+{
+	struct rec_apply_args a;
+	apply_args_init(&a, op);
+	int rc = rec_lc_query(op->t->lc, REC_SQL_APPLY, REC_APPLY_NARGS, a.p, op_on_apply, op);
+	apply_args_free(&a);
+	if (rc < 0)
+		rec_op_link_error(op, "ledger write for", "ledger closed", false);
+}
+
 static void batch_free(struct rec_apply_batch *b)
 {
 	json_object_put(b->arr);
@@ -40,13 +95,13 @@ static void on_batch(struct db *db, const PGresult *res, const char *err, void *
 	UNUSED(db);
 	if (err && b->n > 1) {
 		for (size_t i = 0; i < b->n; i++)
-			rec_op_apply_one(b->ops[i]); /* one by one: a bad row costs only itself */
+			apply_one(b->ops[i]); /* one by one: a bad row costs only itself */
 	} else if (err || (size_t)PQntuples(res) != b->n || PQnfields(res) != 2) {
 		for (size_t i = 0; i < b->n; i++)
-			rec_op_applied(b->ops[i], err ? err : "batch answered a wrong number of rows", false);
+			b->ops[i]->applied(b->ops[i], err ? err : "batch answered a wrong number of rows", false);
 	} else {
 		for (size_t i = 0; i < b->n; i++)
-			rec_op_applied(b->ops[i], NULL, !PQgetisnull(res, (int)i, 1));
+			b->ops[i]->applied(b->ops[i], NULL, !PQgetisnull(res, (int)i, 1));
 	}
 	batch_free(b);
 }
@@ -59,7 +114,7 @@ static void batch_send(struct rec_target *t)
 	                    t->lc->source };
 	if (rec_lc_query(t->lc, REC_SQL_APPLY_BATCH, 2, p, on_batch, b) < 0) {
 		for (size_t i = 0; i < b->n; i++)
-			rec_op_applied(b->ops[i], "ledger closed", false);
+			b->ops[i]->applied(b->ops[i], "ledger closed", false);
 		batch_free(b);
 	}
 }
@@ -77,7 +132,7 @@ void rec_apply_release(struct rec_target *t)
 		batch_send(t);
 }
 
-void rec_apply_add(struct rec_op *op)
+static void apply_add(struct rec_op *op)
 {
 	struct rec_target *t = op->t;
 	struct rec_apply_args a;
@@ -88,13 +143,21 @@ void rec_apply_add(struct rec_op *op)
 	}
 	struct rec_apply_batch *b = t->apply_wait;
 	struct json_object *o = json_object_new_object();
-	rec_apply_args_init(&a, op);
+	apply_args_init(&a, op);
 	for (int i = 0; i < REC_APPLY_NARGS; i++)
 		if (arg_names[i] && a.p[i]) /* absent: NULL, as a NULL argument */
 			json_object_object_add(o, arg_names[i], json_object_new_string(a.p[i]));
-	rec_apply_args_free(&a);
+	apply_args_free(&a);
 	json_object_array_add(b->arr, o);
 	b->ops[b->n++] = op;
 	if (b->n == REC_APPLY_BATCH)
 		batch_send(t);
+}
+
+void rec_apply_write(struct rec_op *op)
+{
+	if (op->t->apply_hold > 0)
+		apply_add(op);
+	else
+		apply_one(op);
 }

@@ -115,7 +115,7 @@ struct rec_link_ctx {
 	                                 ticket is followed into one of them) */
 	size_t n_targets;
 	/* db_query on the ledger session that holds the connector's lock:
-	 * 0 (cb called once, later) or -ENOTCONN (see rec_cycle_db_query) */
+	 * 0 (cb called once, later) or -ENOTCONN (reconcile.c cyc_db_query) */
 	int (*query)(void *owner, const char *sql, int n, const char *const *p,
 	             db_result_cb cb, void *arg);
 	void *owner;
@@ -178,6 +178,11 @@ struct rec_op {
 	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
 	STAILQ_ENTRY(rec_op) wait_link; /* rec_target.wait (sys/queue.h) */
+	/* where a tracker answer goes (set by rec_op_start) and where the
+	 * outcome of the merge write goes (set before rec_apply_write): the
+	 * lower files reach the driver (rec_link.c) only through these */
+	conn_item_cb on_answer;
+	void (*applied)(struct rec_op *op, const char *err, bool written);
 };
 
 /* Deep copy (dst is freed first). */
@@ -197,10 +202,38 @@ struct rec_page {
 	STAILQ_ENTRY(rec_page) link; /* rec_target.pages */
 };
 
+/* A pass's stages (rec_pass.c; pass_enter is the one function that
+ * changes them). */
+enum rec_pass_state {
+	REC_PASS_NEW = 0,
+	REC_PASS_CURSOR,        /* sync_cursor + links left 'creating' -> since / etag */
+	REC_PASS_LISTING,       /* list_changed page by page; one SELECT per page */
+	REC_PASS_PUSH_SELECT,   /* one SELECT of what the tracker must take */
+	REC_PASS_PUSH_OPS,
+	REC_PASS_CREATES,       /* per batch of 100: intents, then the creates */
+	REC_PASS_CURSOR_WRITE,  /* only when it changed */
+	REC_PASS_END,           /* summary line, then rec_target.ended */
+};
+
+/* What a pass takes from its cycle (borrowed; outlives the pass). */
+struct rec_pass_params {
+	bool push_only;
+	int overlap_s;                /* listing overlap (cfg overlap) */
+	const char *def_conn, *def_target; /* configured default route */
+	const char *type;             /* the connector's type name */
+};
+
 struct rec_target {
-	struct rec_cycle *cy;
-	const struct rec_link_ctx *lc;   /* for rec_link.c */
-	void (*drained)(struct rec_target *t); /* active fell to 0 */
+	const struct rec_link_ctx *lc;   /* for rec_link.c and rec_pass.c */
+	const struct rec_pass_params *pp;
+	enum rec_pass_state state;
+	void (*drained)(struct rec_target *t); /* active fell to 0 (rec_pass.c) */
+	/* the pass reached REC_PASS_END: its cycle takes the figures and frees
+	 * it (rec_pass_free); set by the cycle (reconcile.c) */
+	void (*ended)(struct rec_target *t);
+	int fails;                  /* failures of the pass, counted as the cycle's errors */
+	struct rec_op **now;        /* push-pass ops to start */
+	size_t n_now;
 	char *target;
 	uint64_t t0_ns;
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
@@ -256,24 +289,81 @@ struct rec_apply_args {
 	char *pull, *base, *conf, *refused;
 	const char *p[REC_APPLY_NARGS];
 };
-void rec_apply_args_init(struct rec_apply_args *a, const struct rec_op *op);
-void rec_apply_args_free(struct rec_apply_args *a);
-/* Send one op's write as its own statement (rec_link.c). */
-void rec_op_apply_one(struct rec_op *op);
-/* An op's write ended: err, or written false when the item changed since
- * it was read (the op re-reads and merges again). */
-void rec_op_applied(struct rec_op *op, const char *err, bool written);
 
-/* Batched writes (rec_apply.c).  While a target holds (hold/release
- * nest), rec_apply_add queues an op's write; it is sent when the batch is
- * full or the last hold is released: the pulls of one listed page cost one
- * statement.  If the batch statement fails, each op's write is sent again
- * alone, so one bad row costs only itself. */
+/* The merge write of op (rec_apply.c): one statement of its own, or, while
+ * its target holds (hold/release nest), a place in the target's batch, sent
+ * when the batch is full or the last hold is released: the pulls of one
+ * listed page cost one statement.  If the batch statement fails, each op's
+ * write is sent again alone, so one bad row costs only itself.  The
+ * outcome goes to op->applied: err, or written false when the item changed
+ * since it was read (the op re-reads and merges again). */
+void rec_apply_write(struct rec_op *op);
 void rec_apply_hold(struct rec_target *t);
 void rec_apply_release(struct rec_target *t);
-void rec_apply_add(struct rec_op *op);
 
-/* An op is done: release it (rec_link.c; calls t->drained at zero). */
+/* ---- the op core (rec_op.c) ---- */
+
+/* The engine's view of op (dry run, stopping, plan output). */
+const struct rec_engine_view *rec_op_engine(const struct rec_op *op);
+/* The one place an op changes state; aborts on an impossible transition. */
+void rec_op_set_state(struct rec_op *op, enum rec_op_state next);
+/* Last thing done with an op: frees it; it may end the target's stage. */
+void rec_op_finish(struct rec_op *op);
+/* The ticket's key ("acme/payments#12"), or NULL before it exists;
+ * rec_op_key falls back to the target. */
+const char *rec_op_ticket(const struct rec_op *op);
+const char *rec_op_key(const struct rec_op *op);
+/* The dry-run plan lines of a decided op (plan_out). */
+void rec_op_plan(const struct rec_op *op);
+/* A ledger write other than the merge (n parameters p); ends the op. */
+void rec_op_write(struct rec_op *op, const char *sql, int n, const char *const *p);
+/* A failure on this link: logged, counted, noted on the link (count =
+ * false for an unknown outcome, which is not the link's fault); ends the op. */
+void rec_op_link_error(struct rec_op *op, const char *what, const char *msg, bool count);
+/* The ticket is gone or moved away: the link becomes broken; ends the op. */
+void rec_op_broken(struct rec_op *op, const char *reason, const char *msg);
+/* Writes (create, update) go to the connector's paced queue, not gated. */
+bool rec_call_paced(enum rec_call call);
+/* Make tracker call `call` for op (answer to op->on_answer), or queue it
+ * for a read slot; a stopped pass or a lost lock ends the op instead.
+ * Returns 0, or a negative errno when the call did not start (the op was
+ * ended with a link error: the caller may need rec_created_flush_maybe). */
+int rec_op_call(struct rec_op *op, enum rec_call call);
+/* A read slot of t is free: start the next waiting reads. */
+void rec_op_slot_release(struct rec_target *t);
+/* f as the base stores it: no owner when the ticket holds none (see
+ * rec_op.c).  out is initialised here. */
+void rec_op_base_as_held(const struct rec_op *op, const struct item_fields *f,
+                         struct item_fields *out);
+
+/* One log line about op with its connector, target, item and ticket as
+ * fields (log.h). */
+#define op_log(lvl, op, ...) \
+	log_with((lvl), (&(struct log_ctx){ .connector = (op)->t->lc->name, \
+		.target = (op)->t->target, .item = (op)->row.item_id, .ticket = rec_op_ticket(op) }), \
+		__VA_ARGS__)
+
+/* ---- creates and their recovery (rec_create.c) ---- */
+
+/* A create answered with its ticket: the link joins the target's batch of
+ * created links (one ledger statement per REC_CREATED_BATCH). */
+void rec_op_created(struct rec_op *op);
+/* Write the batch when it is full or no create of t is out any more. */
+void rec_created_flush_maybe(struct rec_target *t);
+/* A link left 'creating' the listing did not show: adopt by token, create
+ * again when proven absent, or wait for create_min_age. */
+void rec_op_recover(struct rec_op *op);
+
+/* ---- answers other than success (rec_answer.c) ---- */
+
+/* The fields res->refused_mask refused: held on the link with the reason. */
+void rec_op_note_refused(struct rec_op *op, const struct conn_result *res);
+/* A failed call: rate limit, credentials, gone, unknown, refused. */
+void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res);
+/* The ticket answered from another place (CONN_MOVED with remote r). */
+void rec_op_moved(struct rec_op *op, const struct conn_result *res, const struct conn_remote *r);
+
+/* An op is done: release it (rec_op.c; calls t->drained at zero). */
 void rec_target_op_done(struct rec_target *t);
 /* A remote ticket (updated_at remote_ms; <= 0: none) could not be worked:
  * keep the cursor before it so the next listing sees it again. */
@@ -288,112 +378,20 @@ struct rec_engine_view {
 	bool cancelled;     /* ... and its time-out passed: start no tracker call */
 };
 
-/* ---- the engine and its cycles (reconcile.c) ---- */
+/* ---- one (connector, target) pass (rec_pass.c) ----
+ *
+ * The cycle (reconcile.c) makes a pass per target and starts it; the pass
+ * runs its own stages and reports its end through t->ended.  The pass never
+ * calls the cycle: reconcile.c -> rec_pass.c -> rec_link.c. */
 
-enum cyc_state {
-	CYC_LOCK = 0,
-	CYC_IDMAP,
-	CYC_UNROUTED,
-	CYC_TARGET,
-	CYC_CURSOR,
-	CYC_LISTING,
-	CYC_PUSH_SELECT,
-	CYC_PUSH_OPS,
-	CYC_CREATES,
-	CYC_CURSOR_WRITE,
-	CYC_TARGET_END,
-	CYC_DONE,
-};
-
-struct rec_request {
-	rec_done_cb cb;
-	void *arg;
-	int remaining;
-	int errors;
-};
-
-struct rec_conn {
-	struct rec_engine *e;
-	struct connector *conn;
-	struct rec_cycle *cycle;      /* running, or NULL */
-	bool want_full, want_push;    /* queued behind the running cycle */
-	struct rec_request **next_reqs;
-	size_t n_next_reqs;
-	bool lock_lost_logged;
-	/* The connector's advisory lock is held on the ledger session number
-	 * lock_session (db_stats.reconnects when it was taken): taken once per
-	 * session, taken again after a reconnect (the old session's lock died
-	 * with it). */
-	bool lock_held;
-	uint64_t lock_session;
-	int64_t lock_at_ms;           /* when it was taken */
-};
-
-struct rec_cycle {
-	struct rec_engine *e;
-	struct rec_conn *rc;
-	enum cyc_state state;
-	bool push_only, first_conn;
-	char *name, *type, *source;
-	const struct conn_type *ctype; /* the connector's registry row */
-	char **targets;
-	size_t n_targets, ti;
-	int max_inflight, overlap_s;
-	int64_t refusal_backoff_ms, create_min_age_ms;
-	enum cfg_policy policy[ITEM_F__COUNT];
-	char *def_conn, *def_target;
-	char *pairs_c, *pairs_t;      /* every configured (connector, target) */
-	struct rec_idmap idmap;
-	struct rec_link_ctx lc;       /* what rec_link.c sees of this cycle */
-	struct rec_target *t;
-	struct rec_op **now;          /* push-pass ops to start */
-	size_t n_now;
-	int errors;
-	bool stop_conn;
-	uint64_t pulled;
-	struct rec_request **reqs;
-	size_t n_reqs;
-};
-
-struct rec_engine {
-	uv_loop_t *loop;
-	struct db *db;
-	const struct config *cfg;
-	struct rec_engine_view view;
-	struct rec_stats stats;
-	struct rec_conn *conns;
-	size_t n_conns;
-	uv_timer_t debounce, stop_timer;
-	int open_handles;
-	bool closing;
-	void (*stopped_cb)(void *);
-	void *stopped_arg;
-};
-
-/* The one function that changes a cycle's state (runs the entry action). */
-void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next);
-/* Log a failure of the cycle (or its current target) and count it. */
-void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err);
-/* Queue a statement with the cycle as arg; false when the database is
- * closing (then the pass/cycle ended, except while listing). */
-bool rec_cycle_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
-                     db_result_cb cb);
-/* db_query on the ledger session that holds the cycle's connector lock.
- * Returns 0 (cb called once, later) or -ENOTCONN when the database is
- * closing, down, or reconnected since the lock was taken: without the lock
- * nothing is read for work or written (the next cycle takes it again). */
-int rec_cycle_db_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
-                       db_result_cb cb, void *arg) MUST_CHECK;
-
-/* ---- the target pass (rec_pass.c): entry actions of the cycle states ---- */
-
-void rec_pass_cursor(struct rec_cycle *cy);       /* CYC_CURSOR, then LISTING */
-void rec_pass_push_select(struct rec_cycle *cy);  /* CYC_PUSH_SELECT */
-void rec_pass_push_ops(struct rec_cycle *cy);     /* CYC_PUSH_OPS */
-void rec_pass_creates(struct rec_cycle *cy);      /* CYC_CREATES (per batch) */
-void rec_pass_cursor_write(struct rec_cycle *cy); /* CYC_CURSOR_WRITE */
-void rec_pass_target_end(struct rec_cycle *cy);   /* CYC_TARGET_END */
-void rec_pass_drained(struct rec_target *t);      /* rec_target.drained */
+/* A new pass over target (copied) of the connector lc serves. */
+struct rec_target *rec_pass_new(const struct rec_link_ctx *lc, const struct rec_pass_params *pp,
+                                const char *target, void (*ended)(struct rec_target *t));
+/* Run it: CURSOR (LISTING, ...) or, push-only, PUSH_SELECT; ended is
+ * called once at the end (possibly before this returns). */
+void rec_pass_start(struct rec_target *t);
+/* Free an ended pass (from its ended callback). */
+void rec_pass_free(struct rec_target *t);
 
 /* ---- SQL (rec_sql.c) ---- */
 

@@ -2,8 +2,11 @@
  * listing page by page (one SELECT per page), the push pass (one SELECT),
  * the creates (one INSERT of intents per batch of 100, committed before
  * any POST), the cursor (written only when it changed) and the summary
- * line.  The cycle's state machine is in reconcile.c (rec_cycle_enter);
- * the work on each link in rec_link.c.
+ * line.  The pass is its own state machine (enum rec_pass_state, changed
+ * only by pass_enter).  reconcile.c starts a pass (rec_pass_new,
+ * rec_pass_start) and hears of its end through rec_target.ended; the
+ * pass reaches the ledger only through its struct rec_link_ctx, and calls
+ * down into the per-link work (rec_link.c) and the planner (plan.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,11 +61,40 @@ static bool target_stopped(const struct rec_target *t)
 	return t->stop_rate || t->stop_auth;
 }
 
+static bool pass_stopping(const struct rec_target *t)
+{
+	return t->lc->view->stopping;
+}
+
+static void pass_enter(struct rec_target *t, enum rec_pass_state next);
+
+/* Log a failure of the pass; counted as an error of its cycle. */
+static void pass_fail(struct rec_target *t, const char *what, const char *err)
+{
+	log_conn(LOG_LVL_ERROR, t->lc->name, "%s: %s: %s", t->target, what, err ? err : "failed");
+	t->fails++;
+}
+
+/* Queue a statement with t as arg, on the session holding the connector's
+ * lock.  If the database is closing or that session is gone, the pass
+ * ends, except while a listing runs: its caller drops the page and the
+ * listing ends on its own.  Returns false then. */
+static bool pass_query(struct rec_target *t, const char *sql, int n, const char *const *p,
+                       db_result_cb cb)
+{
+	if (rec_lc_query(t->lc, sql, n, p, cb, t) == 0)
+		return true;
+	pass_fail(t, "ledger", "database closing or reconnected (connector lock to be taken again)");
+	if (t->state != REC_PASS_LISTING)
+		pass_enter(t, REC_PASS_END);
+	return false;
+}
+
 
 /* ---- listing ---- */
 
-static void page_pump(struct rec_cycle *cy);
-static bool page_send(struct rec_cycle *cy);
+static void page_pump(struct rec_target *t);
+static bool page_send(struct rec_target *t);
 static void page_pin(struct rec_target *t, const struct rec_page *pg);
 
 static void on_duplicate_written(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -83,16 +115,15 @@ static void on_duplicate_written(struct db *db, const PGresult *res, const char 
  * back): never adopted, flagged for a person to close, once per ticket,
  * in the item's history (field 'duplicate'), and logged every cycle it is
  * still open. */
-static void duplicate_flag(struct rec_cycle *cy, const PGresult *res, int row,
+static void duplicate_flag(struct rec_target *t, const PGresult *res, int row,
                            const struct conn_remote *r)
 {
-	struct rec_target *t = cy->t;
 	struct rec_row link;
 	if (rec_row_parse(res, row, &link) < 0) {
 		rec_row_free(&link);
 		return;
 	}
-	log_conn(LOG_LVL_ERROR, cy->name, "%s: %s is a duplicate of %s (item %lld): it carries the "
+	log_conn(LOG_LVL_ERROR, t->lc->name, "%s: %s is a duplicate of %s (item %lld): it carries the "
 	         "same closeloop token %s; close it on the tracker", t->target, r->key ? r->key : "?",
 	         link.remote_key ? link.remote_key : "?", link.item_id, r->token);
 	char item[24], *dup = xasprintf("%s %s", r->key ? r->key : "?", r->url ? r->url : "");
@@ -109,8 +140,7 @@ static void duplicate_flag(struct rec_cycle *cy, const PGresult *res, int row,
 
 static void on_page_rows(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	struct rec_cycle *cy = arg;
-	struct rec_target *t = cy->t;
+	struct rec_target *t = arg;
 	struct rec_page *pg = t->page_cur;
 	int n = err ? 0 : PQntuples(res);
 	bool *used = n > 0 ? xcalloc((size_t)n, sizeof(bool)) : NULL;
@@ -126,7 +156,7 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 	t->active++; /* until every op of the page is started */
 	rec_apply_hold(t); /* the page's ledger writes: one statement */
 	if (err) {
-		rec_cycle_fail(cy, "reading the links of a page", err);
+		pass_fail(t, "reading the links of a page", err);
 		t->errors++;
 		page_pin(t, pg);
 	}
@@ -135,16 +165,16 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 		size_t hit = 0;
 		enum rec_match m = rec_plan_match(r, keys, (size_t)n, used, &hit);
 		if (m == REC_MATCH_NONE && r->token)
-			log_conn(LOG_LVL_WARN, cy->name, "%s: %s carries closeloop token %s that no link knows",
+			log_conn(LOG_LVL_WARN, t->lc->name, "%s: %s carries closeloop token %s that no link knows",
 			         t->target, r->key ? r->key : "?", r->token);
 		if (m == REC_MATCH_DUPLICATE)
-			duplicate_flag(cy, res, (int)hit, r);
+			duplicate_flag(t, res, (int)hit, r);
 		if (m != REC_MATCH_PULL && m != REC_MATCH_ADOPT)
 			continue;
 		used[hit] = true;
 		struct rec_op *op = rec_op_new(t, m == REC_MATCH_PULL ? REC_OP_PULL : REC_OP_ADOPT_TOKEN);
 		if (rec_row_parse(res, (int)hit, &op->row) < 0) {
-			rec_cycle_fail(cy, "reading a link", "unreadable row");
+			pass_fail(t, "reading a link", "unreadable row");
 			rec_op_discard(op);
 			continue;
 		}
@@ -170,20 +200,18 @@ static void page_pin(struct rec_target *t, const struct rec_page *pg)
 }
 
 /* Work the queued pages one at a time: one SELECT per page, then its ops. */
-static void page_pump(struct rec_cycle *cy)
+static void page_pump(struct rec_target *t)
 {
-	struct rec_target *t = cy->t;
 	bool sent = false;
 	while (!t->page_busy && !STAILQ_EMPTY(&t->pages) && !sent)
-		sent = page_send(cy);
+		sent = page_send(t);
 	if (!t->page_busy && STAILQ_EMPTY(&t->pages) && t->list_done)
-		rec_cycle_enter(cy, target_stopped(t) || (t->list_failed && !t->list_moved) ?
-		                    CYC_CURSOR_WRITE : CYC_PUSH_SELECT);
+		pass_enter(t, target_stopped(t) || (t->list_failed && !t->list_moved) ?
+		              REC_PASS_CURSOR_WRITE : REC_PASS_PUSH_SELECT);
 }
 
-static bool page_send(struct rec_cycle *cy)
+static bool page_send(struct rec_target *t)
 {
-	struct rec_target *t = cy->t;
 	struct rec_page *pg = STAILQ_FIRST(&t->pages);
 	STAILQ_REMOVE_HEAD(&t->pages, link);
 	const char **ids = xcalloc(pg->n + 1, sizeof(char *));
@@ -196,10 +224,10 @@ static bool page_send(struct rec_cycle *cy)
 	}
 	char *a_ids = db_text_array(ids, pg->n);
 	char *a_tok = db_text_array(tokens, n_tok);
-	const char *p[] = { cy->name, a_ids, a_tok };
+	const char *p[] = { t->lc->name, a_ids, a_tok };
 	t->page_busy = true;
 	t->page_cur = pg;
-	bool ok = rec_cycle_query(cy, REC_SQL_PAGE, 3, p, on_page_rows);
+	bool ok = pass_query(t, REC_SQL_PAGE, 3, p, on_page_rows);
 	free(a_ids);
 	free(a_tok);
 	free(ids);
@@ -216,8 +244,7 @@ static bool page_send(struct rec_cycle *cy)
 static void on_list(struct connector *c, const struct conn_result *res,
                     const struct conn_page *page, void *arg)
 {
-	struct rec_cycle *cy = arg;
-	struct rec_target *t = cy->t;
+	struct rec_target *t = arg;
 	UNUSED(c);
 	if (res->status == CONN_NOT_MODIFIED) {
 		t->list_not_modified = true;
@@ -232,13 +259,13 @@ static void on_list(struct connector *c, const struct conn_result *res,
 		t->list_error = log_redact(res->error ? res->error : conn_status_name(res->status));
 		if (res->status == CONN_RATE_LIMITED) {
 			t->stop_rate = true;
-			log_conn(LOG_LVL_WARN, cy->name, "%s: listing rate limited; may resume in %lld s",
+			log_conn(LOG_LVL_WARN, t->lc->name, "%s: listing rate limited; may resume in %lld s",
 			         t->target, (long long)(res->retry_after_ms / 1000));
 		} else if (res->status == CONN_AUTH) {
 			t->stop_auth = true;
-			rec_cycle_fail(cy, "listing: credentials refused", t->list_error);
+			pass_fail(t, "listing: credentials refused", t->list_error);
 		} else {
-			rec_cycle_fail(cy, "listing", t->list_error);
+			pass_fail(t, "listing", t->list_error);
 			t->errors++;
 		}
 	} else {
@@ -258,10 +285,10 @@ static void on_list(struct connector *c, const struct conn_result *res,
 				t->max_seen_ms = ms;
 				t->has_max_seen = true;
 			}
-			if (target_stopped(t) || cy->e->view.stopping)
+			if (target_stopped(t) || pass_stopping(t))
 				rec_target_pin(t, ms); /* dropped below: see it again */
 		}
-		if (target_stopped(t) || cy->e->view.stopping) {
+		if (target_stopped(t) || pass_stopping(t)) {
 			page_free(pg);
 		} else {
 			STAILQ_INSERT_TAIL(&t->pages, pg, link);
@@ -269,27 +296,26 @@ static void on_list(struct connector *c, const struct conn_result *res,
 		if (page->last)
 			t->list_done = true;
 	}
-	page_pump(cy);
+	page_pump(t);
 }
 
 static void on_cursor(struct db *db, const PGresult *res, const char *err, void *arg);
 
-void rec_pass_cursor(struct rec_cycle *cy)
+static void pass_cursor(struct rec_target *t)
 {
-	const char *p[] = { cy->name, cy->t->target };
-	rec_cycle_query(cy, REC_SQL_CURSOR, 2, p, on_cursor);
+	const char *p[] = { t->lc->name, t->target };
+	pass_query(t, REC_SQL_CURSOR, 2, p, on_cursor);
 }
 
 static void on_cursor(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	struct rec_cycle *cy = arg;
-	struct rec_target *t = cy->t;
-	struct connector *c = cy->rc->conn;
+	struct rec_target *t = arg;
+	struct connector *c = t->lc->conn;
 	long long v = 0;
 	UNUSED(db);
 	if (err || PQntuples(res) != 1) {
-		rec_cycle_fail(cy, "reading the cursor", err ? err : "no row");
-		rec_cycle_enter(cy, CYC_TARGET_END);
+		pass_fail(t, "reading the cursor", err ? err : "no row");
+		pass_enter(t, REC_PASS_END);
 		return;
 	}
 	t->has_cursor = !PQgetisnull(res, 0, 0);
@@ -302,7 +328,7 @@ static void on_cursor(struct db *db, const PGresult *res, const char *err, void 
 	t->min_intent_ms = t->has_min_intent ? strtoll(PQgetvalue(res, 0, 4), NULL, 10) : 0;
 
 	/* a consistent listing needs only its settle margin (connector.h) */
-	int64_t overlap = c->list_consistent ? 0 : (int64_t)cy->overlap_s * 1000;
+	int64_t overlap = c->list_consistent ? 0 : (int64_t)t->pp->overlap_s * 1000;
 	if (c->list_settle_ms > overlap)
 		overlap = c->list_settle_ms; /* the tracker's own settle margin */
 	int64_t since = t->has_cursor ? t->cursor_ms - overlap : 0;
@@ -317,13 +343,13 @@ static void on_cursor(struct db *db, const PGresult *res, const char *err, void 
 		since = 0;
 	t->list_recovery = t->n_creating > 0;
 	t->list_start_ms = ts_now_ms();
-	rec_cycle_enter(cy, CYC_LISTING);
-	int rc = c->ops->list_changed(c, t->target, since, etag, on_list, cy);
+	pass_enter(t, REC_PASS_LISTING);
+	int rc = c->ops->list_changed(c, t->target, since, etag, on_list, t);
 	if (rc < 0) {
 		t->list_failed = t->list_done = true;
 		t->list_error = xstrdup(strerror(-rc));
-		rec_cycle_fail(cy, "listing did not start", t->list_error);
-		page_pump(cy);
+		pass_fail(t, "listing did not start", t->list_error);
+		page_pump(t);
 	}
 }
 
@@ -331,23 +357,22 @@ static void on_cursor(struct db *db, const PGresult *res, const char *err, void 
 
 static void on_push_rows(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	struct rec_cycle *cy = arg;
-	struct rec_target *t = cy->t;
+	struct rec_target *t = arg;
 	UNUSED(db);
 	if (err) {
-		rec_cycle_fail(cy, "push pass", err);
+		pass_fail(t, "push pass", err);
 		t->errors++;
-		rec_cycle_enter(cy, CYC_CURSOR_WRITE);
+		pass_enter(t, REC_PASS_CURSOR_WRITE);
 		return;
 	}
 	int n = PQntuples(res);
-	cy->now = n ? xcalloc((size_t)n, sizeof(*cy->now)) : NULL;
+	t->now = n ? xcalloc((size_t)n, sizeof(*t->now)) : NULL;
 	t->creates = n ? xcalloc((size_t)n, sizeof(*t->creates)) : NULL;
 	for (int i = 0; i < n; i++) {
 		struct rec_row row;
 		if (rec_row_parse(res, i, &row) < 0) {
 			rec_row_free(&row);
-			rec_cycle_fail(cy, "push pass", "unreadable row");
+			pass_fail(t, "push pass", "unreadable row");
 			continue;
 		}
 		enum rec_op_kind kind;
@@ -369,9 +394,9 @@ static void on_push_rows(struct db *db, const PGresult *res, const char *err, vo
 		if (later)
 			t->creates[t->n_creates++] = op;
 		else
-			cy->now[cy->n_now++] = op;
+			t->now[t->n_now++] = op;
 	}
-	rec_cycle_enter(cy, CYC_PUSH_OPS);
+	pass_enter(t, REC_PASS_PUSH_OPS);
 }
 
 static struct rec_op *take_create(struct rec_target *t, long long item_id)
@@ -399,15 +424,14 @@ static void drop_chunk(struct rec_target *t)
 
 static void on_intents(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	struct rec_cycle *cy = arg;
-	struct rec_target *t = cy->t;
+	struct rec_target *t = arg;
 	UNUSED(db);
 	if (err) {
-		rec_cycle_fail(cy, "recording create intents", err);
+		pass_fail(t, "recording create intents", err);
 		t->errors++;
 		t->chunk_len = t->n_creates - t->create_pos; /* no creates without intents */
 		drop_chunk(t);
-		rec_cycle_enter(cy, CYC_CREATES);
+		pass_enter(t, REC_PASS_CREATES);
 		return;
 	}
 	t->active++;
@@ -423,7 +447,7 @@ static void on_intents(struct db *db, const PGresult *res, const char *err, void
 		op->row.token = xstrdup(PQgetvalue(res, i, 2));
 		op->row.version = strtoll(PQgetvalue(res, i, 4), NULL, 10);
 		if (rc < 0) {
-			rec_cycle_fail(cy, "recording create intents", "unreadable base");
+			pass_fail(t, "recording create intents", "unreadable base");
 			rec_op_discard(op);
 			continue;
 		}
@@ -433,18 +457,17 @@ static void on_intents(struct db *db, const PGresult *res, const char *err, void
 	rec_target_op_done(t);
 }
 
-void rec_pass_creates(struct rec_cycle *cy)
+static void pass_creates(struct rec_target *t)
 {
-	struct rec_target *t = cy->t;
-	if (target_stopped(t) || cy->e->view.stopping || t->create_pos >= t->n_creates) {
+	if (target_stopped(t) || pass_stopping(t) || t->create_pos >= t->n_creates) {
 		t->chunk_len = t->n_creates - t->create_pos;
 		drop_chunk(t);
-		rec_cycle_enter(cy, CYC_CURSOR_WRITE);
+		pass_enter(t, REC_PASS_CURSOR_WRITE);
 		return;
 	}
 	size_t len = t->n_creates - t->create_pos;
 	t->chunk_len = len > REC_INTENT_BATCH ? REC_INTENT_BATCH : len;
-	if (cy->e->view.dry_run) {
+	if (t->lc->view->dry_run) {
 		t->active++;
 		for (size_t i = t->create_pos; i < t->create_pos + t->chunk_len; i++) {
 			struct rec_op *op = t->creates[i];
@@ -464,8 +487,8 @@ void rec_pass_creates(struct rec_cycle *cy)
 		rc = buf_append(&b, "}", 1);
 	if (rc < 0)
 		abort();
-	const char *p[] = { cy->name, t->target, b.data };
-	rec_cycle_query(cy, REC_SQL_INTENTS, 3, p, on_intents);
+	const char *p[] = { t->lc->name, t->target, b.data };
+	pass_query(t, REC_SQL_INTENTS, 3, p, on_intents);
 	buf_free(&b);
 }
 
@@ -473,27 +496,26 @@ void rec_pass_creates(struct rec_cycle *cy)
 
 static void on_cursor_written(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	struct rec_cycle *cy = arg;
+	struct rec_target *t = arg;
 	UNUSED(db);
 	UNUSED(res);
 	if (err)
-		rec_cycle_fail(cy, "writing the cursor", err);
+		pass_fail(t, "writing the cursor", err);
 	else
-		cy->t->ledger_writes++;
-	rec_cycle_enter(cy, CYC_TARGET_END);
+		t->ledger_writes++;
+	pass_enter(t, REC_PASS_END);
 }
 
-void rec_pass_cursor_write(struct rec_cycle *cy)
+static void pass_cursor_write(struct rec_target *t)
 {
-	struct rec_target *t = cy->t;
 	char ms[24];
-	if (cy->push_only || cy->e->view.dry_run || target_stopped(t)) {
-		rec_cycle_enter(cy, CYC_TARGET_END);
+	if (t->pp->push_only || t->lc->view->dry_run || target_stopped(t)) {
+		pass_enter(t, REC_PASS_END);
 		return;
 	}
 	if (t->list_failed) {
-		const char *p[] = { cy->name, t->target, t->list_error };
-		rec_cycle_query(cy, REC_SQL_CURSOR_ERROR, 3, p, on_cursor_written);
+		const char *p[] = { t->lc->name, t->target, t->list_error };
+		pass_query(t, REC_SQL_CURSOR_ERROR, 3, p, on_cursor_written);
 		return;
 	}
 	bool has = t->has_cursor;
@@ -511,74 +533,56 @@ void rec_pass_cursor_write(struct rec_cycle *cy)
 	                   t->has_min_fail ? NULL : t->first_etag;
 	if (has == t->has_cursor && at == t->cursor_ms && str_eq(etag, t->cursor_etag) &&
 	    !t->cursor_had_error) {
-		rec_cycle_enter(cy, CYC_TARGET_END); /* a quiet cycle writes nothing */
+		pass_enter(t, REC_PASS_END); /* a quiet cycle writes nothing */
 		return;
 	}
 	snprintf(ms, sizeof(ms), "%lld", (long long)at);
-	const char *p[] = { cy->name, t->target, has ? ms : NULL, etag };
-	rec_cycle_query(cy, REC_SQL_CURSOR_WRITE, 4, p, on_cursor_written);
+	const char *p[] = { t->lc->name, t->target, has ? ms : NULL, etag };
+	pass_query(t, REC_SQL_CURSOR_WRITE, 4, p, on_cursor_written);
 }
 
-void rec_pass_target_end(struct rec_cycle *cy)
+/* The summary line; then the cycle takes the pass's figures and frees it
+ * (rec_target.ended): t is gone when this returns. */
+static void pass_end(struct rec_target *t)
 {
-	struct rec_target *t = cy->t;
-	struct rec_stats *s = &cy->e->stats;
 	uint64_t ms = (uv_hrtime() - t->t0_ns) / 1000000u;
 	bool busy = t->pulled || t->pushed_fields || t->created || t->adopted || t->conflicts ||
 	            t->errors || t->broken;
-	if (!cy->push_only || busy)
-		log_conn(LOG_LVL_INFO, cy->name,
+	if (!t->pp->push_only || busy)
+		log_conn(LOG_LVL_INFO, t->lc->name,
 		         "%s: pulled %llu, pushed %llu fields, created %llu, adopted %llu, conflicts %llu, errors %d (%llu ms)",
 		         t->target, (unsigned long long)t->pulled, (unsigned long long)t->pushed_fields,
 		         (unsigned long long)t->created, (unsigned long long)t->adopted,
 		         (unsigned long long)t->conflicts, t->errors, (unsigned long long)ms);
-	s->pulled += t->pulled;
-	s->pushed_fields += t->pushed_fields;
-	s->created += t->created;
-	s->adopted += t->adopted;
-	s->conflicts += t->conflicts;
-	s->ledger_writes += t->ledger_writes;
-	s->link_errors += t->link_errors;
-	s->broken_links += t->broken;
-	s->refused_fields += t->refused;
-	s->refused_creates += t->refused_creates;
-	cy->pulled += t->pulled;
-	cy->errors += t->errors;
-	if (t->stop_auth)
-		cy->stop_conn = true;
-	target_free(t);
-	cy->t = NULL;
+	t->ended(t);
 }
 
 /* The ops of the current stage are all done (rec_target.drained). */
-void rec_pass_drained(struct rec_target *t)
+static void pass_drained(struct rec_target *t)
 {
-	struct rec_cycle *cy = t->cy;
-	switch (cy->state) {
-	case CYC_LISTING:
-		cy->t->page_busy = false;
-		page_pump(cy);
+	switch (t->state) {
+	case REC_PASS_LISTING:
+		t->page_busy = false;
+		page_pump(t);
 		break;
-	case CYC_PUSH_OPS:
-		rec_cycle_enter(cy, CYC_CREATES);
-		break;
-	case CYC_CREATES:
-		rec_cycle_enter(cy, CYC_CREATES);
+	case REC_PASS_PUSH_OPS:
+	case REC_PASS_CREATES:
+		pass_enter(t, REC_PASS_CREATES);
 		break;
 	default:
-		log_error("reconcile: ops drained in cycle state %d", (int)cy->state);
+		log_error("reconcile: ops drained in pass state %d", (int)t->state);
 		abort();
 	}
 }
 
-static const char **push_params(struct rec_cycle *cy, const char *p[6])
+static const char **push_params(const struct rec_target *t, const char *p[6])
 {
-	p[0] = cy->name;
-	p[1] = cy->t->target;
-	p[2] = cy->def_conn;
-	p[3] = cy->def_target;
-	p[4] = cy->type;
-	p[5] = cy->push_only ? "false" : "true";
+	p[0] = t->lc->name;
+	p[1] = t->target;
+	p[2] = t->pp->def_conn;
+	p[3] = t->pp->def_target;
+	p[4] = t->pp->type;
+	p[5] = t->pp->push_only ? "false" : "true";
 	return p;
 }
 
@@ -586,35 +590,104 @@ static const char **push_params(struct rec_cycle *cy, const char *p[6])
  * full selection with the rows. */
 static void on_push_probe(struct db *db, const PGresult *res, const char *err, void *arg)
 {
-	struct rec_cycle *cy = arg;
+	struct rec_target *t = arg;
 	const char *p[6];
 	if (err || PQntuples(res) == 0) {
 		on_push_rows(db, res, err, arg);
 		return;
 	}
-	rec_cycle_query(cy, REC_SQL_PUSH, 6, push_params(cy, p), on_push_rows);
+	pass_query(t, REC_SQL_PUSH, 6, push_params(t, p), on_push_rows);
 }
 
-void rec_pass_push_select(struct rec_cycle *cy)
+static void pass_push_select(struct rec_target *t)
 {
 	const char *p[6];
-	struct rec_target *t = cy->t;
-	if (target_stopped(t) || cy->e->view.stopping) {
-		rec_cycle_enter(cy, CYC_CURSOR_WRITE);
+	if (target_stopped(t) || pass_stopping(t)) {
+		pass_enter(t, REC_PASS_CURSOR_WRITE);
 		return;
 	}
-	rec_cycle_query(cy, REC_SQL_PUSH_PROBE, 6, push_params(cy, p), on_push_probe);
+	pass_query(t, REC_SQL_PUSH_PROBE, 6, push_params(t, p), on_push_probe);
 }
 
-void rec_pass_push_ops(struct rec_cycle *cy)
+static void pass_push_ops(struct rec_target *t)
 {
-	struct rec_target *t = cy->t;
 	t->active++;
-	for (size_t i = 0; i < cy->n_now; i++)
-		rec_op_start(cy->now[i]);
-	free(cy->now);
-	cy->now = NULL;
-	cy->n_now = 0;
+	for (size_t i = 0; i < t->n_now; i++)
+		rec_op_start(t->now[i]);
+	free(t->now);
+	t->now = NULL;
+	t->n_now = 0;
 	rec_target_op_done(t);
 }
 
+/* ---- the pass's state machine ---- */
+
+static const char *pass_state_name(enum rec_pass_state s)
+{
+	static const char *const names[] = {
+		"new", "cursor", "listing", "push_select", "push_ops", "creates", "cursor_write", "end",
+	};
+	if ((unsigned)s >= ARRAY_SIZE(names))
+		abort();
+	return names[s];
+}
+
+/* The one function that changes a pass's state; runs the new state's
+ * entry action. */
+static void pass_enter(struct rec_target *t, enum rec_pass_state next)
+{
+	log_debug("[%s] %s: pass %s -> %s", t->lc->name, t->target, pass_state_name(t->state),
+	          pass_state_name(next));
+	t->state = next;
+	switch (next) {
+	case REC_PASS_CURSOR:
+		pass_cursor(t);
+		break;
+	case REC_PASS_LISTING:
+		break; /* on_cursor starts the listing; pages drive it */
+	case REC_PASS_PUSH_SELECT:
+		pass_push_select(t);
+		break;
+	case REC_PASS_PUSH_OPS:
+		pass_push_ops(t);
+		break;
+	case REC_PASS_CREATES:
+		pass_creates(t);
+		break;
+	case REC_PASS_CURSOR_WRITE:
+		pass_cursor_write(t);
+		break;
+	case REC_PASS_END:
+		pass_end(t);
+		break;
+	case REC_PASS_NEW:
+	default:
+		abort();
+	}
+}
+
+struct rec_target *rec_pass_new(const struct rec_link_ctx *lc, const struct rec_pass_params *pp,
+                                const char *target, void (*ended)(struct rec_target *t))
+{
+	struct rec_target *t = xcalloc(1, sizeof(*t));
+	STAILQ_INIT(&t->wait);
+	STAILQ_INIT(&t->pages);
+	t->lc = lc;
+	t->pp = pp;
+	t->drained = pass_drained;
+	t->ended = ended;
+	t->target = xstrdup(target);
+	t->t0_ns = uv_hrtime();
+	t->state = REC_PASS_NEW;
+	return t;
+}
+
+void rec_pass_start(struct rec_target *t)
+{
+	pass_enter(t, t->pp->push_only ? REC_PASS_PUSH_SELECT : REC_PASS_CURSOR);
+}
+
+void rec_pass_free(struct rec_target *t)
+{
+	target_free(t);
+}

@@ -18,12 +18,13 @@
  *   UNROUTED  (full cycle of the first connector) count open items with no
  *             route to a configured (connector, target): logged once
  *   TARGET    next target of the connector, or DONE
- *   CURSOR    sync_cursor + links left 'creating' -> since / etag
- *   LISTING   list_changed page by page; one SELECT per page; ops per link
- *   PUSH_SELECT / PUSH_OPS   one SELECT of what the tracker must take; ops
- *   CREATES   per batch of 100: one INSERT of the intents, then the creates
- *   CURSOR_WRITE  only when it changed (a quiet cycle writes nothing)
- *   TARGET_END    summary line, statistics
+ *   PASS      the target's pass runs (rec_pass.c, its own state machine:
+ *             cursor, listing, push pass, creates, cursor write, summary);
+ *             it ends in cyc_pass_ended: statistics, then TARGET
+ *
+ * The cycle calls the pass, never the other way round: the pass reports
+ * its end through rec_target.ended and reaches the ledger through the
+ * cycle's struct rec_link_ctx.
  *
  * Decisions written down here:
  *   - Items route by team (team.connector/target), else the configured
@@ -55,13 +56,89 @@
 #include "log.h"
 #include "rec_link.h"
 
+/* ---- the engine and its cycles ---- */
+
+enum cyc_state {
+	CYC_LOCK = 0,
+	CYC_IDMAP,
+	CYC_UNROUTED,
+	CYC_TARGET,
+	CYC_PASS,       /* a target's pass runs (rec_pass.c) */
+	CYC_DONE,
+};
+
+struct rec_request {
+	rec_done_cb cb;
+	void *arg;
+	int remaining;
+	int errors;
+};
+
+struct rec_conn {
+	struct rec_engine *e;
+	struct connector *conn;
+	struct rec_cycle *cycle;      /* running, or NULL */
+	bool want_full, want_push;    /* queued behind the running cycle */
+	struct rec_request **next_reqs;
+	size_t n_next_reqs;
+	bool lock_lost_logged;
+	/* The connector's advisory lock is held on the ledger session number
+	 * lock_session (db_stats.reconnects when it was taken): taken once per
+	 * session, taken again after a reconnect (the old session's lock died
+	 * with it). */
+	bool lock_held;
+	uint64_t lock_session;
+	int64_t lock_at_ms;           /* when it was taken */
+};
+
+struct rec_cycle {
+	struct rec_engine *e;
+	struct rec_conn *rc;
+	enum cyc_state state;
+	bool push_only, first_conn;
+	char *name, *type, *source;
+	const struct conn_type *ctype; /* the connector's registry row */
+	char **targets;
+	size_t n_targets, ti;
+	int max_inflight, overlap_s;
+	int64_t refusal_backoff_ms, create_min_age_ms;
+	enum cfg_policy policy[ITEM_F__COUNT];
+	char *def_conn, *def_target;
+	char *pairs_c, *pairs_t;      /* every configured (connector, target) */
+	struct rec_idmap idmap;
+	struct rec_link_ctx lc;       /* what rec_pass.c and rec_link.c see of this cycle */
+	struct rec_pass_params pp;    /* what each pass takes from it */
+	struct rec_target *t;         /* the running pass */
+	int errors;
+	bool stop_conn;
+	uint64_t pulled;
+	struct rec_request **reqs;
+	size_t n_reqs;
+};
+
+struct rec_engine {
+	uv_loop_t *loop;
+	struct db *db;
+	const struct config *cfg;
+	struct rec_engine_view view;
+	struct rec_stats stats;
+	struct rec_conn *conns;
+	size_t n_conns;
+	uv_timer_t debounce, stop_timer;
+	int open_handles;
+	bool closing;
+	void (*stopped_cb)(void *);
+	void *stopped_arg;
+};
+
 static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **reqs, size_t n);
+static void cyc_enter(struct rec_cycle *cy, enum cyc_state next);
 static void engine_maybe_stopped(struct rec_engine *e);
 
-void rec_cycle_fail(struct rec_cycle *cy, const char *what, const char *err)
+/* Log a failure of the cycle and count it. */
+static void cyc_fail(struct rec_cycle *cy, const char *what, const char *err)
 {
-	log_conn(LOG_LVL_ERROR, cy->name, "%s%s%s: %s", cy->t ? cy->t->target : "",
-	         cy->t ? ": " : "", what, err ? err : "failed");
+	log_conn(LOG_LVL_ERROR, cy->name, "%s: %s", what, err ? err : "failed");
 	cy->errors++;
 }
 
@@ -74,8 +151,12 @@ static bool lock_session_ok(const struct rec_conn *rc)
 	return rc->lock_held && db_connected(db) && db_get_stats(db)->reconnects == rc->lock_session;
 }
 
-int rec_cycle_db_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
-                       db_result_cb cb, void *arg)
+/* db_query on the ledger session that holds the cycle's connector lock.
+ * Returns 0 (cb called once, later) or -ENOTCONN when the database is
+ * closing, down, or reconnected since the lock was taken: without the lock
+ * nothing is read for work or written (the next cycle takes it again). */
+static int cyc_db_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
+                        db_result_cb cb, void *arg)
 {
 	if (!lock_session_ok(cy->rc))
 		return -ENOTCONN;
@@ -91,22 +172,19 @@ static bool lc_locked(void *owner)
 static int lc_query(void *owner, const char *sql, int n, const char *const *p,
                     db_result_cb cb, void *arg)
 {
-	return rec_cycle_db_query(owner, sql, n, p, cb, arg);
+	return cyc_db_query(owner, sql, n, p, cb, arg);
 }
 
-/* Queue a statement for the cycle.  If the database is closing, or the
- * session holding the lock is gone (-ENOTCONN), the target pass (or the
- * cycle) ends, except while a listing runs: its caller drops the page and
- * the listing ends on its own. */
-bool rec_cycle_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
+/* Queue a statement of the cycle itself (a pass queues its own).  If the
+ * database is closing, or the session holding the lock is gone
+ * (-ENOTCONN), the cycle ends. */
+static void cyc_query(struct rec_cycle *cy, const char *sql, int n, const char *const *p,
                       db_result_cb cb)
 {
-	if (rec_cycle_db_query(cy, sql, n, p, cb, cy) == 0)
-		return true;
-	rec_cycle_fail(cy, "ledger", "database closing or reconnected (connector lock to be taken again)");
-	if (cy->state != CYC_LISTING)
-		rec_cycle_enter(cy, cy->t ? CYC_TARGET_END : CYC_DONE);
-	return false;
+	if (cyc_db_query(cy, sql, n, p, cb, cy) == 0)
+		return;
+	cyc_fail(cy, "ledger", "database closing or reconnected (connector lock to be taken again)");
+	cyc_enter(cy, CYC_DONE);
 }
 
 /* ---- the cycle ---- */
@@ -116,8 +194,8 @@ static void on_lock(struct db *db, const PGresult *res, const char *err, void *a
 	struct rec_cycle *cy = arg;
 	UNUSED(db);
 	if (err || PQntuples(res) != 1) {
-		rec_cycle_fail(cy, "advisory lock", err ? err : "no row");
-		rec_cycle_enter(cy, CYC_DONE);
+		cyc_fail(cy, "advisory lock", err ? err : "no row");
+		cyc_enter(cy, CYC_DONE);
 		return;
 	}
 	if (PQgetvalue(res, 0, 0)[0] != 't') {
@@ -125,7 +203,7 @@ static void on_lock(struct db *db, const PGresult *res, const char *err, void *a
 		if (!cy->rc->lock_lost_logged)
 			log_conn(LOG_LVL_INFO, cy->name, "another daemon works this connector; skipped");
 		cy->rc->lock_lost_logged = true;
-		rec_cycle_enter(cy, CYC_DONE);
+		cyc_enter(cy, CYC_DONE);
 		return;
 	}
 	if (cy->rc->lock_lost_logged)
@@ -135,7 +213,7 @@ static void on_lock(struct db *db, const PGresult *res, const char *err, void *a
 	cy->rc->lock_session = db_get_stats(cy->e->db)->reconnects; /* the session it ran on */
 	cy->rc->lock_at_ms = ts_now_ms();
 	cy->lc.lock_at_ms = cy->rc->lock_at_ms;
-	rec_cycle_enter(cy, CYC_IDMAP);
+	cyc_enter(cy, CYC_IDMAP);
 }
 
 static void on_idmap(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -143,12 +221,12 @@ static void on_idmap(struct db *db, const PGresult *res, const char *err, void *
 	struct rec_cycle *cy = arg;
 	UNUSED(db);
 	if (err) {
-		rec_cycle_fail(cy, "loading people", err);
-		rec_cycle_enter(cy, CYC_DONE);
+		cyc_fail(cy, "loading people", err);
+		cyc_enter(cy, CYC_DONE);
 		return;
 	}
 	rec_idmap_load(&cy->idmap, res);
-	rec_cycle_enter(cy, cy->first_conn && !cy->push_only ? CYC_UNROUTED : CYC_TARGET);
+	cyc_enter(cy, cy->first_conn && !cy->push_only ? CYC_UNROUTED : CYC_TARGET);
 }
 
 static void on_unrouted(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -156,7 +234,7 @@ static void on_unrouted(struct db *db, const PGresult *res, const char *err, voi
 	struct rec_cycle *cy = arg;
 	UNUSED(db);
 	if (err) {
-		rec_cycle_fail(cy, "counting unrouted items", err);
+		cyc_fail(cy, "counting unrouted items", err);
 	} else if (PQntuples(res) == 1) {
 		long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		cy->e->stats.unrouted = n > 0 ? (uint64_t)n : 0;
@@ -165,25 +243,42 @@ static void on_unrouted(struct db *db, const PGresult *res, const char *err, voi
 			         "target and no default target is configured, or the target is not "
 			         "configured for its connector)", n);
 	}
-	rec_cycle_enter(cy, CYC_TARGET);
+	cyc_enter(cy, CYC_TARGET);
+}
+
+/* A target's pass ended (rec_target.ended): its figures go into the
+ * engine's statistics, then the next target. */
+static void cyc_pass_ended(struct rec_target *t)
+{
+	struct rec_cycle *cy = t->lc->owner;
+	struct rec_stats *s = &cy->e->stats;
+	s->pulled += t->pulled;
+	s->pushed_fields += t->pushed_fields;
+	s->created += t->created;
+	s->adopted += t->adopted;
+	s->conflicts += t->conflicts;
+	s->ledger_writes += t->ledger_writes;
+	s->link_errors += t->link_errors;
+	s->broken_links += t->broken;
+	s->refused_fields += t->refused;
+	s->refused_creates += t->refused_creates;
+	cy->pulled += t->pulled;
+	cy->errors += t->errors + t->fails;
+	if (t->stop_auth)
+		cy->stop_conn = true;
+	rec_pass_free(t);
+	cy->t = NULL;
+	cyc_enter(cy, CYC_TARGET);
 }
 
 static void cyc_next_target(struct rec_cycle *cy)
 {
 	if (cy->e->view.stopping || cy->stop_conn || cy->ti >= cy->n_targets) {
-		rec_cycle_enter(cy, CYC_DONE);
+		cyc_enter(cy, CYC_DONE);
 		return;
 	}
-	struct rec_target *t = xcalloc(1, sizeof(*t));
-	t->cy = cy;
-	STAILQ_INIT(&t->wait);
-	STAILQ_INIT(&t->pages);
-	t->lc = &cy->lc;
-	t->drained = rec_pass_drained;
-	t->target = xstrdup(cy->targets[cy->ti++]);
-	t->t0_ns = uv_hrtime();
-	cy->t = t;
-	rec_cycle_enter(cy, cy->push_only ? CYC_PUSH_SELECT : CYC_CURSOR);
+	cy->t = rec_pass_new(&cy->lc, &cy->pp, cy->targets[cy->ti++], cyc_pass_ended);
+	cyc_enter(cy, CYC_PASS);
 }
 
 static void cyc_free(struct rec_cycle *cy)
@@ -249,8 +344,7 @@ static void cyc_done(struct rec_cycle *cy)
 static const char *cyc_state_name(enum cyc_state s)
 {
 	static const char *const names[] = {
-		"lock", "idmap", "unrouted", "target", "cursor", "listing", "push_select",
-		"push_ops", "creates", "cursor_write", "target_end", "done",
+		"lock", "idmap", "unrouted", "target", "pass", "done",
 	};
 	if ((unsigned)s >= ARRAY_SIZE(names))
 		abort();
@@ -259,7 +353,7 @@ static const char *cyc_state_name(enum cyc_state s)
 
 /* The one function that changes a cycle's state; runs the new state's
  * entry action. */
-void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next)
+static void cyc_enter(struct rec_cycle *cy, enum cyc_state next)
 {
 	log_debug("[%s] cycle %s -> %s", cy->name, cyc_state_name(cy->state), cyc_state_name(next));
 	cy->state = next;
@@ -268,49 +362,31 @@ void rec_cycle_enter(struct rec_cycle *cy, enum cyc_state next)
 		const char *p[] = { cy->name };
 		if (lock_session_ok(cy->rc)) {
 			cy->lc.lock_at_ms = cy->rc->lock_at_ms;
-			rec_cycle_enter(cy, CYC_IDMAP); /* held since this session began */
+			cyc_enter(cy, CYC_IDMAP); /* held since this session began */
 			break;
 		}
 		cy->rc->lock_held = false;
 		if (db_query(cy->e->db, REC_SQL_LOCK, 1, p, on_lock, cy) < 0) {
-			rec_cycle_fail(cy, "advisory lock", "database closing");
-			rec_cycle_enter(cy, CYC_DONE);
+			cyc_fail(cy, "advisory lock", "database closing");
+			cyc_enter(cy, CYC_DONE);
 		}
 		break;
 	}
 	case CYC_IDMAP: {
 		const char *p[] = { cy->ctype->person_ident };
-		rec_cycle_query(cy, REC_SQL_IDMAP, 1, p, on_idmap);
+		cyc_query(cy, REC_SQL_IDMAP, 1, p, on_idmap);
 		break;
 	}
 	case CYC_UNROUTED: {
 		const char *p[] = { cy->pairs_c, cy->pairs_t, cy->def_conn, cy->def_target };
-		rec_cycle_query(cy, REC_SQL_UNROUTED, 4, p, on_unrouted);
+		cyc_query(cy, REC_SQL_UNROUTED, 4, p, on_unrouted);
 		break;
 	}
 	case CYC_TARGET:
 		cyc_next_target(cy);
 		break;
-	case CYC_CURSOR:
-		rec_pass_cursor(cy);
-		break;
-	case CYC_LISTING:
-		break; /* on_cursor starts the listing; pages drive it */
-	case CYC_PUSH_SELECT:
-		rec_pass_push_select(cy);
-		break;
-	case CYC_PUSH_OPS:
-		rec_pass_push_ops(cy);
-		break;
-	case CYC_CREATES:
-		rec_pass_creates(cy);
-		break;
-	case CYC_CURSOR_WRITE:
-		rec_pass_cursor_write(cy);
-		break;
-	case CYC_TARGET_END:
-		rec_pass_target_end(cy);
-		rec_cycle_enter(cy, CYC_TARGET);
+	case CYC_PASS:
+		rec_pass_start(cy->t); /* it ends in cyc_pass_ended */
 		break;
 	case CYC_DONE:
 		cyc_done(cy);
@@ -351,6 +427,10 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
 	cy->def_conn = xstrdup(cfg->default_connector);
 	cy->def_target = xstrdup(cfg->default_target);
+	cy->pp = (struct rec_pass_params){
+		.push_only = push_only, .overlap_s = cy->overlap_s, .def_conn = cy->def_conn,
+		.def_target = cy->def_target, .type = cy->type,
+	};
 	if (cc && cc->n_targets) {
 		cy->targets = xcalloc(cc->n_targets, sizeof(char *));
 		for (size_t i = 0; i < cc->n_targets; i++)
@@ -377,7 +457,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	cy->n_reqs = n;
 	rc->cycle = cy;
 	cy->state = CYC_LOCK;
-	rec_cycle_enter(cy, CYC_LOCK);
+	cyc_enter(cy, CYC_LOCK);
 }
 
 /* ---- the engine ---- */
