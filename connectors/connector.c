@@ -157,6 +157,8 @@ int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
 	int rc = t->create(out, loop, http, opt);
 	if (rc == 0 && *out && !(*out)->type)
 		(*out)->type = t;
+	if (rc == 0 && *out && (*out)->searches_per_minute <= 0)
+		(*out)->searches_per_minute = CONN_SEARCHES_PER_MINUTE;
 	return rc;
 }
 

@@ -324,6 +324,8 @@ struct conn_options {
 	const char *ca_file;       /* PEM CA bundle (private CA), NULL = system's */
 };
 
+#define CONN_SEARCHES_PER_MINUTE 30
+
 struct connector {
 	const struct conn_ops *ops;
 	const struct conn_type *type;  /* its registry row (connector_new sets it) */
@@ -354,6 +356,13 @@ struct connector {
 	 * API request, GitHub will terminate the request", REST API docs,
 	 * "Troubleshooting": timeouts). */
 	int64_t write_land_ms;
+	/* Token searches (find_by_token) a minute that reconcile may send for
+	 * recovery; 0 = unset: connector_new sets CONN_SEARCHES_PER_MINUTE.
+	 * GitHub's search API allows 30 requests a minute to an authenticated
+	 * user ("Rate limits for the REST API", search: its own budget, answered
+	 * with 403/429 and x-ratelimit-resource: search); a constructor whose
+	 * tracker allows fewer sets its own value. */
+	int searches_per_minute;
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;

@@ -243,6 +243,30 @@ int64_t pace_create_wait(const struct pace *p, int64_t now_at)
 	return wait;
 }
 
+int pace_create_room(const struct pace *p, int64_t now_at, int64_t within_ms, int cap)
+{
+	int room = cap;
+	for (int i = 0; i < PACE_BUDGETS; i++) {
+		const struct pace_budget *b = &p->budget[i];
+		if (b->max <= 0)
+			continue;
+		/* the k-th more create needs the slot of send number
+		 * (n + queued + k - max), as in pace_create_wait */
+		int k = 0;
+		while (k < room) {
+			int64_t idx = (int64_t)b->n + (int64_t)p->queued_creates + k - b->max;
+			if (idx >= b->n)
+				break; /* waits for a send not yet made: a window or more */
+			if (idx >= 0 && b->log[(b->head + idx) % b->max] + b->window_ms +
+			                PACE_BUDGET_SLACK_MS - now_at > within_ms)
+				break;
+			k++;
+		}
+		room = k;
+	}
+	return room;
+}
+
 int64_t pace_drain_at(const struct pace *p, int64_t now_at)
 {
 	if (TAILQ_EMPTY(&p->queue))

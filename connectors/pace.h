@@ -106,6 +106,13 @@ int64_t pace_block_backoff(struct pace *p);
  * (spacing not counted).  A wait of a whole window or more is reported as
  * that window when it depends on sends not yet made. */
 int64_t pace_create_wait(const struct pace *p, int64_t now_at);
+/* How many more content-creating writes, enqueued now one after another,
+ * would each find room in the budgets within within_ms of now_at
+ * (counting the creates queued before them; spacing not counted), at most
+ * cap.  A caller that hands the connector only that many creates never
+ * has one wait for the budget longer than within_ms (reconcile: a create
+ * intent is recorded only for a create about to be sent). */
+int pace_create_room(const struct pace *p, int64_t now_at, int64_t within_ms, int cap);
 /* Estimated time (ms since the epoch) the queue will be empty: spacing
  * and budgets applied to what is queued now; now_at when it is empty. */
 int64_t pace_drain_at(const struct pace *p, int64_t now_at);

@@ -53,7 +53,9 @@ void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res)
 		return;
 	}
 	if (op->call == REC_CALL_FIND && res->status == CONN_RATE_LIMITED) {
-		/* the search's own limit: this link waits, the pass goes on */
+		/* the search's own limit: this link waits, the pass goes on, and
+		 * no other search of the connector goes before the limit ends */
+		rec_search_block(t->lc, ts_now_ms(), res->retry_after_ms);
 		op_log(LOG_LVL_INFO, op, "token search rate limited; "
 		         "the create is retried next cycle");
 		rec_op_finish(op);

@@ -101,6 +101,17 @@ char *rec_fields_json(const struct item_fields *f, unsigned mask);
 
 struct rec_engine_view;
 
+/* The recovery token searches of one connector (find_by_token), paced to
+ * its searches_per_minute in a sliding minute, and stopped until
+ * blocked_until_ms after the search answered with its rate limit.  Owned
+ * by the engine (it outlives cycles); ms since the epoch, UTC. */
+#define REC_SEARCH_LOG_MAX 64
+struct rec_search_pace {
+	int64_t log[REC_SEARCH_LOG_MAX]; /* send times, a ring of the last n */
+	int head, n;
+	int64_t blocked_until_ms;
+};
+
 struct rec_link_ctx {
 	const struct rec_engine_view *view;
 	struct connector *conn;
@@ -122,6 +133,7 @@ struct rec_link_ctx {
 	/* true while the ledger session that holds the connector's lock is up:
 	 * no tracker write starts otherwise (rec_ledger_lost) */
 	bool (*locked)(void *owner);
+	struct rec_search_pace *search;  /* the connector's token searches */
 	/* when this daemon took the connector's lock (ms since the epoch): no
 	 * earlier holder can send a write after it (a crashed one is dead; one
 	 * that lost its session cancels its requests) */
@@ -239,6 +251,8 @@ struct rec_target {
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
 	uint64_t ledger_writes, link_errors, refused, recover_waiting;
 	uint64_t refused_creates;   /* creates the tracker refused (CONN_INVALID) */
+	uint64_t creates_deferred;  /* creates left for a later cycle: no room in
+	                               the connector's creation budget */
 	int errors;
 	bool stop_rate, stop_auth;
 	int64_t retry_after_ms;
@@ -329,6 +343,13 @@ bool rec_call_paced(enum rec_call call);
  * Returns 0, or a negative errno when the call did not start (the op was
  * ended with a link error: the caller may need rec_created_flush_maybe). */
 int rec_op_call(struct rec_op *op, enum rec_call call);
+/* Room for one more token search of lc's connector now (now_ms): taken
+ * (noted as sent) and true, or false while the minute's searches are
+ * spent or a search rate limit lasts. */
+bool rec_search_take(const struct rec_link_ctx *lc, int64_t now_ms);
+/* A token search was answered with the search's rate limit: no search
+ * before retry_after_ms from now (at least a minute). */
+void rec_search_block(const struct rec_link_ctx *lc, int64_t now_ms, int64_t retry_after_ms);
 /* A read slot of t is free: start the next waiting reads. */
 void rec_op_slot_release(struct rec_target *t);
 /* f as the base stores it: no owner when the ticket holds none (see

@@ -304,6 +304,45 @@ static void op_ref(const struct rec_op *op, struct conn_remote *ref)
 	ref->extra = op->has_remote && op->remote.extra ? op->remote.extra : op->row.extra;
 }
 
+/* ---- token searches, paced per connector ---- */
+
+/* A search counts against the minute for this long (GitHub's window is a
+ * minute; a second of slack for the clocks). */
+#define REC_SEARCH_WINDOW_MS 61000
+/* At least this long after a search was answered with its rate limit. */
+#define REC_SEARCH_BLOCK_MIN_MS 60000
+
+bool rec_search_take(const struct rec_link_ctx *lc, int64_t now_ms)
+{
+	struct rec_search_pace *s = lc->search;
+	if (!s)
+		return true;
+	if (now_ms < s->blocked_until_ms)
+		return false;
+	int max = lc->conn->searches_per_minute > 0 ? lc->conn->searches_per_minute :
+	          CONN_SEARCHES_PER_MINUTE;
+	if (max > REC_SEARCH_LOG_MAX)
+		max = REC_SEARCH_LOG_MAX;
+	while (s->n > 0 && s->log[s->head] <= now_ms - REC_SEARCH_WINDOW_MS) {
+		s->head = (s->head + 1) % REC_SEARCH_LOG_MAX;
+		s->n--;
+	}
+	if (s->n >= max)
+		return false;
+	s->log[(s->head + s->n) % REC_SEARCH_LOG_MAX] = now_ms;
+	s->n++;
+	return true;
+}
+
+void rec_search_block(const struct rec_link_ctx *lc, int64_t now_ms, int64_t retry_after_ms)
+{
+	struct rec_search_pace *s = lc->search;
+	int64_t until = now_ms + (retry_after_ms > REC_SEARCH_BLOCK_MIN_MS ? retry_after_ms :
+	                          REC_SEARCH_BLOCK_MIN_MS);
+	if (s && until > s->blocked_until_ms)
+		s->blocked_until_ms = until;
+}
+
 static int op_issue(struct rec_op *op)
 {
 	struct rec_target *t = op->t;
@@ -318,6 +357,14 @@ static int op_issue(struct rec_op *op)
 	};
 	int rc;
 
+	if (op->call == REC_CALL_FIND && !rec_search_take(t->lc, ts_now_ms())) {
+		/* the connector's searches are spent for now: the link stays
+		 * 'creating' and a later cycle searches for it */
+		t->recover_waiting++;
+		op_log(LOG_LVL_DEBUG, op, "token search waits for the connector's search budget");
+		rec_op_finish(op);
+		return 0;
+	}
 	item_fields_init(&want);
 	op_ref(op, &ref);
 	rec_op_set_state(op, REC_OP_REMOTE);

@@ -14,9 +14,18 @@
 
 #include "db.h"
 #include "log.h"
+#include "pace.h"
 #include "rec_link.h"
 
 #define REC_INTENT_BATCH 100
+/* A create intent is recorded only for a create the connector's budgets
+ * let go within this long (connectors/pace.h pace_create_room): a create
+ * queued behind the hour's budget would stay 'creating' unsent, and each
+ * later cycle would have to recover it (listing back to its intent, token
+ * search) as if its answer had been lost.  Well below the time a
+ * connector keeps a create waiting for its budget before handing it back
+ * unsent (GitHub: 5 min). */
+#define REC_CREATE_AHEAD_MS 60000
 
 
 /* ---- targets ---- */
@@ -478,6 +487,23 @@ static void pass_creates(struct rec_target *t)
 		t->chunk_len = 0;
 		rec_target_op_done(t);
 		return;
+	}
+	const struct pace *pc = t->lc->conn->pace;
+	if (pc) {
+		int room = pace_create_room(pc, ts_now_ms(), REC_CREATE_AHEAD_MS, (int)t->chunk_len);
+		if (room <= 0) {
+			/* no intent for a create that cannot go soon: the items stay
+			 * without a link, and a later cycle creates them */
+			log_conn(LOG_LVL_DEBUG, t->lc->name, "%s: %zu creates wait for the creation budget "
+			         "(room again in %lld s)", t->target, len,
+			         (long long)(pace_create_wait(pc, ts_now_ms()) / 1000));
+			t->creates_deferred += len;
+			t->chunk_len = len;
+			drop_chunk(t);
+			pass_enter(t, REC_PASS_CURSOR_WRITE);
+			return;
+		}
+		t->chunk_len = (size_t)room;
 	}
 	struct buf b = { 0 };
 	int rc = buf_append(&b, "{", 1);

@@ -89,6 +89,7 @@ struct rec_conn {
 	bool lock_held;
 	uint64_t lock_session;
 	int64_t lock_at_ms;           /* when it was taken */
+	struct rec_search_pace search; /* its recovery token searches, across cycles */
 };
 
 struct rec_cycle {
@@ -422,7 +423,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 		.idmap = &cy->idmap, .policy = cy->policy, .ctype = cy->ctype,
 		.max_inflight = cy->max_inflight, .refusal_backoff_ms = cy->refusal_backoff_ms,
 		.create_min_age_ms = cy->create_min_age_ms, .query = lc_query, .owner = cy,
-		.locked = lc_locked,
+		.locked = lc_locked, .search = &rc->search,
 	};
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
 	cy->def_conn = xstrdup(cfg->default_connector);

@@ -191,3 +191,38 @@ def test_edit_during_a_ledger_outage_is_pushed_on_reconnect(cl):
         R.assert_true(time.time() - t0 < 30, "pushed on reconnect")
     finally:
         c.close()
+
+
+def test_creates_waiting_for_the_budget_are_not_recovered(cl):
+    """The hour's creation budget is 6 (the simulator's and the connector's:
+    GitHub's 500 lowered so that a test sees it spent) and 20 items wait to
+    be created; one create's answer is lost (GitHub made the issue, the
+    answer never came).  Over four cycles of a daemon the 6 issues are made
+    and linked (the lost one adopted from the listing by its token), and the
+    14 items the budget cannot take this hour get no create intent: they are
+    not left 'creating' for recovery to search for.  create_min_age = 0
+    lets recovery search at once (as it does after 5 min in a long first
+    sync): the simulator sees at most one token search -- only a create
+    that was sent and lost its answer may need one -- no secondary limit,
+    and no token on two issues."""
+    import time
+    R = _run()
+    c = R.Ctx(cl, "budget_creates", targets=[REPO], extra="create_min_age = 0;\n",
+              sim_args=("--creates-per-hour", "6"), pacing=(20, 80, 6))
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 20))
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"drop": True}, count=1, after=True)
+        d = c.daemon()
+        R.assert_true(H.wait_for(lambda: c.sim.stats()["create"] >= 6, timeout=60), "six creates")
+        time.sleep(35)  # three more cycles (poll_interval 10 s)
+        d.stop()
+        st = c.sim.stats()
+        R.assert_eq(st["create"], 6, "creates (the hour's budget)")
+        R.assert_eq(st["secondary_limited"], 0, "secondary-limit answers")
+        R.assert_true(st["search"] <= 1, "%d token searches for creates never sent (at most the"
+                      " lost answer's one expected): %r" % (st["search"], st))
+        R.assert_eq(R.managed_links(c), 6, "linked")
+        R.assert_eq(R.managed_links(c, "creating"), 0, "links left creating")
+        R.assert_eq(sorted(set(R.token_counts(c, REPO).values())), [1], "issues per token")
+    finally:
+        c.close()

@@ -161,6 +161,12 @@ static void test_budget_and_updates(void **state)
 	/* a sixth create would wait for the slot the third send frees */
 	int64_t wait = pace_create_wait(&p, ts_now_ms());
 	assert_true(wait >= 59000 && wait <= 62000);
+	/* no room for another create within 30 s (the minute is spent and two
+	 * creates queue for it); within 2 min the three sends' slots free, two
+	 * taken by the queued ones, one left */
+	assert_int_equal(pace_create_room(&p, ts_now_ms(), 30000, 100), 0);
+	assert_int_equal(pace_create_room(&p, ts_now_ms(), 120000, 100), 1);
+	assert_int_equal(pace_create_room(&p, ts_now_ms(), 120000, 0), 0);
 	pace_remove(&p, &w[3].w);
 	pace_remove(&p, &w[4].w);
 	/* with nothing queued, the first send's slot */
@@ -168,6 +174,8 @@ static void test_budget_and_updates(void **state)
 	assert_true(wait >= 59000 && wait <= 62000);
 	assert_int_equal(p.queued, 0);
 	assert_int_equal(pace_drain_at(&p, 1234), 1234);
+	/* nothing queued: within 2 min all three slots of the minute */
+	assert_int_equal(pace_create_room(&p, ts_now_ms(), 120000, 100), 3);
 	close_loop(&loop, &p);
 }
 

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "reconcile.h"
+#include "rec_link.h"
 
 /* ---- the fake tracker ---- */
 
@@ -1052,6 +1053,38 @@ static void test_connector_lock_one_engine(void **state)
 	env_down(&v);
 }
 
+/* Recovery token searches are paced per connector: searches_per_minute
+ * in any minute (a sliding window), none while the search's own rate limit
+ * lasts (at least a minute after it answered). */
+static void test_search_pace(void **state)
+{
+	(void)state;
+	struct connector conn = { .searches_per_minute = 3 };
+	struct rec_search_pace sp = { 0 };
+	struct rec_link_ctx lc = { .conn = &conn, .search = &sp };
+	int64_t t0 = 1000000000;
+	assert_true(rec_search_take(&lc, t0));
+	assert_true(rec_search_take(&lc, t0 + 10000));
+	assert_true(rec_search_take(&lc, t0 + 20000));
+	assert_false(rec_search_take(&lc, t0 + 30000));  /* three in the minute */
+	assert_false(rec_search_take(&lc, t0 + 60000));
+	assert_true(rec_search_take(&lc, t0 + 61000));   /* the first one's minute is over */
+	assert_false(rec_search_take(&lc, t0 + 62000));
+	rec_search_block(&lc, t0 + 200000, 0);           /* no time given: a minute */
+	assert_false(rec_search_take(&lc, t0 + 259999));
+	assert_true(rec_search_take(&lc, t0 + 260000));
+	rec_search_block(&lc, t0 + 300000, 120000);      /* retry-after 2 min */
+	assert_false(rec_search_take(&lc, t0 + 419999));
+	assert_true(rec_search_take(&lc, t0 + 420000));
+	/* unset: the contract's default (30 a minute) */
+	struct connector dflt = { 0 };
+	struct rec_search_pace sp2 = { 0 };
+	struct rec_link_ctx lc2 = { .conn = &dflt, .search = &sp2 };
+	for (int i = 0; i < CONN_SEARCHES_PER_MINUTE; i++)
+		assert_true(rec_search_take(&lc2, t0 + i));
+	assert_false(rec_search_take(&lc2, t0 + 100));
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
@@ -1072,6 +1105,7 @@ int main(void)
 		cmocka_unit_test(test_created_batch_bad_link_alone),
 		cmocka_unit_test(test_lost_created_batch_recovered_by_token),
 		cmocka_unit_test(test_connector_lock_one_engine),
+		cmocka_unit_test(test_search_pace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
