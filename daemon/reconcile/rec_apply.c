@@ -48,8 +48,9 @@ static void apply_args_init(struct rec_apply_args *a, const struct rec_op *op)
 	rec_op_base_as_held(op, &op->mr.merged, &base);
 	a->base = rec_fields_json(&base, ITEM_FIELDS_ALL);
 	item_fields_free(&base);
-	a->conf = xstrdup(op->conflicts ? json_object_to_json_string_ext(op->conflicts,
-	                                                                  JSON_C_TO_STRING_PLAIN) : "[]");
+	/* conflicts committed before the tracker write are not written twice */
+	a->conf = xstrdup(op->conflicts && !op->conflicts_written ?
+	                  json_object_to_json_string_ext(op->conflicts, JSON_C_TO_STRING_PLAIN) : "[]");
 	a->refused = op->refused_dirty ? rec_refusals_json(&op->row.refused) : NULL;
 	snprintf(a->id, sizeof(a->id), "%lld", op->row.link_id);
 	snprintf(a->ver, sizeof(a->ver), "%lld", op->row.version);

@@ -186,6 +186,38 @@ static unsigned remote_repair_mask(const struct rec_op *op)
 	return op->remote.repair_mask | (op->row.token ? op->remote.unread_mask : 0) | op->never_held;
 }
 
+static void op_on_conflicts(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	UNUSED(res);
+	if (err) {
+		/* no tracker write without its conflicts on record */
+		rec_op_link_error(op, "recording the conflicts of", err, false);
+		return;
+	}
+	op->t->ledger_writes++;
+	op->conflicts_written = true;
+	op_call(op, REC_CALL_UPDATE);
+}
+
+/* A merge with conflicts must update the ticket: its conflicts (both
+ * values, the policy, the choice) are committed first, so a daemon that
+ * dies after the tracker write, before the merge's ledger write, has not
+ * lost them; the next cycle finds both sides equal and would not see a
+ * conflict any more (sql/031). */
+static void op_conflicts_first(struct rec_op *op)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	const char *p[] = { id, json_object_to_json_string_ext(op->conflicts, JSON_C_TO_STRING_PLAIN),
+	                    lc->source };
+	rec_op_set_state(op, REC_OP_APPLY);
+	if (rec_lc_query(lc, REC_SQL_CONFLICTS, 3, p, op_on_conflicts, op) < 0)
+		rec_op_link_error(op, "recording the conflicts of", "ledger closed", false);
+}
+
 /* Merge what we know and decide the next step: the planner (plan.h)
  * decides, this driver carries it out. */
 static void op_decide(struct rec_op *op)
@@ -244,7 +276,10 @@ static void op_decide(struct rec_op *op)
 		return;
 	}
 	if (op->mr.push_mask && op->call != REC_CALL_UPDATE) {
-		op_call(op, REC_CALL_UPDATE);
+		if (!op->conflicts_written && json_object_array_length(op->conflicts) > 0)
+			op_conflicts_first(op); /* then the update */
+		else
+			op_call(op, REC_CALL_UPDATE);
 		return;
 	}
 	if (op->mr.push_mask)
@@ -283,6 +318,7 @@ static void op_on_reload(struct db *db, const PGresult *res, const char *err, vo
 	if (op->conflicts)
 		json_object_put(op->conflicts);
 	op->conflicts = NULL; /* a new decision on the new ledger values */
+	op->conflicts_written = false;
 	op_decide(op);
 }
 

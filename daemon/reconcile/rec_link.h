@@ -186,6 +186,8 @@ struct rec_op {
 	struct merge_result mr;
 	struct json_object *conflicts; /* array of conflict details, or NULL */
 	unsigned conflict_mask;
+	bool conflicts_written;     /* committed before the tracker write
+	                               (REC_SQL_CONFLICTS): not in the apply */
 	unsigned held_mask;         /* pushes the planner withheld */
 	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
@@ -431,6 +433,7 @@ extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, 
 extern const char REC_SQL_BROKEN[];
 extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_LINK_REFUSED[];
+extern const char REC_SQL_CONFLICTS[];    /* $1 link $2 conflicts $3 source */
 extern const char REC_SQL_DUPLICATE[];
 extern const char REC_SQL_LINK_MOVED[];
 extern const char REC_SQL_REPO_RENAMED[];

@@ -174,6 +174,11 @@ const char REC_SQL_LINK_ERROR[] =
  * the earliest back-off, for the push pass to come back then, and one
  * item_event 'refused' per field in the item's history ($3 source, $4
  * connector). */
+/* sql/031: a merge's conflicts, committed before the tracker write that
+ * resolves them.  $1 link id $2 jsonb array (conflict_json) $3 source. */
+const char REC_SQL_CONFLICTS[] =
+	"SELECT closeloop_rec_conflicts($1::bigint, $2::jsonb, $3)";
+
 const char REC_SQL_LINK_REFUSED[] =
 	"WITH u AS (UPDATE external_link SET refused = nullif($2::jsonb, '{}'::jsonb),"
 	" refused_retry_at = (SELECT to_timestamp(min((e.value->>'retry_ms')::bigint) / 1000.0)"

@@ -69,11 +69,13 @@ def main():
     cluster = H.Cluster(wd, int(os.environ.get("BENCH_PGPORT", "54393")))
     # GitHub's limits: the simulator's defaults (the hour's budget lowered
     # when BENCH_CREATES_PER_HOUR says so)
-    sim = H.Simulator(wd, ("--creates-per-hour", str(PER_HOUR)) if PER_HOUR != 500 else ())
+    repos = ["paced/repo%d" % i for i in range(REPOS)]
+    # (the repositories the simulator's token sees: github_sim.py --repos)
+    sim = H.Simulator(wd, ("--creates-per-hour", str(PER_HOUR)) if PER_HOUR != 500 else (),
+                      repos=repos)
     d = None
     try:
         dsn = cluster.createdb("closeloop_paced")
-        repos = ["paced/repo%d" % i for i in range(REPOS)]
         directory = os.path.join(wd, "directory.conf")
         H.write_directory(directory, [("team%d" % i, "paced", CONN, repos[i]) for i in range(REPOS)])
         conf = os.path.join(wd, "closeloop.conf")
@@ -140,12 +142,13 @@ def main():
         print()
         print("items linked:                %d of %d" % (linked, items))
         print("wall time until all linked:  %.0f s (%d h %02d min)" % (wall, wall // 3600, wall % 3600 // 60))
-        print("creates the simulator saw:   %d (first at +0 s, 500th at +%.0f s, last at +%.0f s)"
-              % (len(ts), ts[min(499, len(ts) - 1)] - ts[0], ts[-1] - ts[0]))
+        if ts:
+            print("creates the simulator saw:   %d (first at +0 s, 500th at +%.0f s, last at +%.0f s)"
+                  % (len(ts), ts[min(499, len(ts) - 1)] - ts[0], ts[-1] - ts[0]))
         print("most creates in any 60 s:    %d (GitHub: about 80)" % max_in_window(ts, 60))
         print("most creates in any 3600 s:  %d (GitHub: 500)" % max_in_window(ts, 3600))
         print("smallest gap between creates: %.3f s (configured spacing 1.000 s)"
-              % min(b - a for a, b in zip(ts, ts[1:])))
+              % min([b - a for a, b in zip(ts, ts[1:])] or [0]))
         print("secondary-limit answers:     %d; primary-limit answers: %d"
               % (st["secondary_limited"], st["rate_limited"]))
         print("issues per create token:     %s" % sorted(set(tokens.values())))

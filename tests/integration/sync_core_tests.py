@@ -226,3 +226,57 @@ def test_creates_waiting_for_the_budget_are_not_recovered(cl):
         R.assert_eq(sorted(set(R.token_counts(c, REPO).values())), [1], "issues per token")
     finally:
         c.close()
+
+
+def test_conflict_survives_kill9_between_tracker_and_ledger_write(cl):
+    """A conflict on the title (ledger and GitHub both edited it) is
+    resolved by the policy ledger_wins: the issue gets the ledger's title.
+    The daemon is killed (-9) after GitHub took that update and before the
+    merge's ledger write (a session holds the link's row, so the write
+    waits).  The conflict, with both values, is in item_event all the same:
+    it was committed before the update went out.  The next cycle finds both
+    sides equal, records nothing twice, and the history holds exactly one
+    conflict event."""
+    import signal
+    import subprocess
+    import time
+    R = _run()
+    c = R.Ctx(cl, "conflict_kill9", targets=[REPO], policy={"title": "ledger_wins"})
+    holder = None
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 1))
+        c.sync()
+        item = int(c.one("SELECT action_item_id FROM external_link WHERE state = 'linked'"))
+        repo, num, _ = R.issue_by_item(c, item)
+        c.q("UPDATE action_item SET title = 'Ledger title' WHERE id = %d" % item)
+        c.sim.edit(repo, num, {"title": "Remote title"})
+        # holds the link's row: the merge's write (closeloop_rec_apply locks
+        # it) waits until the daemon is dead
+        holder = subprocess.Popen(["psql", "-X", "-q", "-d", c.dsn, "-c", "BEGIN", "-c",
+                                   "SELECT 1 FROM external_link WHERE action_item_id = %d FOR UPDATE"
+                                   % item, "-c", "SELECT pg_sleep(60)"], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        c.sim.reset_stats()
+        d = c.daemon()
+        R.assert_true(H.wait_for(lambda: c.sim.stats()["update"] >= 1, timeout=60),
+                      "the update of the issue went out")
+        time.sleep(1)
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        holder.kill()
+        holder.wait()
+        holder = None
+        R.assert_eq(R.issue_by_item(c, item)[2]["title"], "Ledger title", "the ledger's title won")
+        rows = c.q("SELECT old_value, new_value, detail->>'remote' FROM item_event"
+                   " WHERE action_item_id = %d AND field = 'conflict'" % item)
+        R.assert_eq(rows, [["Ledger title", "Ledger title", "Remote title"]],
+                    "the conflict in item_event after the kill")
+        c.sync()
+        c.sync()
+        R.assert_eq(int(c.one("SELECT count(*) FROM item_event WHERE action_item_id = %d"
+                              " AND field = 'conflict'" % item)), 1, "conflict events after two cycles")
+        R.assert_eq(c.one("SELECT title FROM action_item WHERE id = %d" % item), "Ledger title", "ledger")
+    finally:
+        if holder:
+            holder.kill()
+        c.close()
