@@ -11,7 +11,10 @@
  *               101-103 open, 104-105 in_progress, 106-107 done unless
  *               resolution_code is risk_accepted or canceled (wont_do);
  *               legacy model (1-4): open 1, in_progress 2, done/wont_do 4
- *   priority    impact/urgency through priority_map
+ *   priority    impact/urgency through priority_map; a problem always has
+ *               both, so no priority is written as P3's pair and reads
+ *               back as P3 (lossy: sn_normalise, that round trip is no
+ *               change)
  *   owner       assigned_to (a sys_user sys_id; person.servicenow_sys_id)
  *   due_date    due_date "yyyy-MM-dd 00:00:00" (UTC); read: its date
  *   token       correlation_id (correlation_display "closeloop")
@@ -93,6 +96,15 @@ char *sn_plain_text(enum item_field f, const char *v)
 		return NULL;
 	}
 	return s;
+}
+
+/* conn_type.normalise: the description as plain text (sn_plain_text); a
+ * missing priority as the P3 it is written as (body_fields). */
+static char *sn_normalise(enum item_field f, const char *v)
+{
+	if (f == ITEM_F_PRIORITY)
+		return xstrdup(v ? v : "P3");
+	return sn_plain_text(f, v);
 }
 
 int sn_parse_prio_map(const char *v, struct sn_prio out[4])
@@ -854,11 +866,11 @@ const struct conn_type servicenow_conn_type = {
 		[ITEM_F_TITLE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 		[ITEM_F_DESCRIPTION] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY,
 		[ITEM_F_STATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
-		[ITEM_F_PRIORITY] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
+		[ITEM_F_PRIORITY] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY,
 		[ITEM_F_OWNER] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 	},
-	.normalise = sn_plain_text,
+	.normalise = sn_normalise,
 	.mention = sn_mention,
 	.comment_noun = "work note",
 	.webhooks = true,

@@ -38,6 +38,7 @@
 #include "connector.h"
 #include "db.h"
 #include "log.h"
+#include "plan.h"
 #include "reconcile.h"
 #include "servicenow.h"
 
@@ -104,6 +105,53 @@ static void test_plain_text_is_lossy(void **state)
 	s = conn_normalise(&servicenow_conn_type, ITEM_F_TITLE, "**not lossy**");
 	assert_string_equal(s, "**not lossy**");
 	free(s);
+}
+
+/* A problem always has an impact and an urgency: a ledger without a
+ * priority is written as P3's pair and reads back as P3.  That round trip
+ * is no change (found by the model-based test, tests/mbt: the P3 was
+ * pulled into the ledger over the SRE's NULL and fanned out to the item's
+ * other trackers); a priority set in ServiceNow still is one. */
+static void test_missing_priority_round_trip_is_not_a_change(void **state)
+{
+	UNUSED(state);
+	char *s = conn_normalise(&servicenow_conn_type, ITEM_F_PRIORITY, NULL);
+	assert_string_equal(s, "P3");
+	free(s);
+	s = conn_normalise(&servicenow_conn_type, ITEM_F_PRIORITY, "P1");
+	assert_string_equal(s, "P1");
+	free(s);
+	struct item_fields l, b, r;
+	enum cfg_policy pol[ITEM_F__COUNT] = { 0 };
+	item_fields_init(&l);
+	item_fields_init(&b);
+	item_fields_init(&r);
+	item_fields_set(&l, ITEM_F_TITLE, "T");
+	item_fields_copy(&b, &l);
+	item_fields_copy(&r, &l);
+	item_fields_set(&r, ITEM_F_PRIORITY, "P3");
+	struct rec_plan_in in = { .ledger = &l, .base = &b, .remote = &r, .policy = pol,
+	                          .ctype = &servicenow_conn_type, .now_ms = 1000 };
+	struct rec_plan p;
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.pull_mask | p.mr.push_mask | p.mr.conflict_mask, 0);
+	rec_plan_free(&p);
+	/* the ledger dropped its priority: pushed (as P3's pair) */
+	item_fields_set(&b, ITEM_F_PRIORITY, "P1");
+	item_fields_set(&r, ITEM_F_PRIORITY, "P1");
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.push_mask, ITEM_FIELD_BIT(ITEM_F_PRIORITY));
+	assert_int_equal(p.mr.pull_mask, 0);
+	rec_plan_free(&p);
+	/* a person set P0 in ServiceNow: pulled */
+	item_fields_set(&b, ITEM_F_PRIORITY, NULL);
+	item_fields_set(&r, ITEM_F_PRIORITY, "P0");
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.pull_mask, ITEM_FIELD_BIT(ITEM_F_PRIORITY));
+	rec_plan_free(&p);
+	item_fields_free(&l);
+	item_fields_free(&b);
+	item_fields_free(&r);
 }
 
 static void closed_flag(void *arg) { *(bool *)arg = true; }
@@ -925,6 +973,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_target_and_options),
 		cmocka_unit_test(test_plain_text_is_lossy),
+		cmocka_unit_test(test_missing_priority_round_trip_is_not_a_change),
 		cmocka_unit_test(test_journal_text_and_mention),
 		cmocka_unit_test(test_state_models),
 		cmocka_unit_test(test_problems_both_ways),
