@@ -275,6 +275,16 @@ static void op_decide(struct rec_op *op)
 		rec_op_finish(op);
 		return;
 	}
+	if (op->mr.push_mask && !op->has_remote && op->kind == REC_OP_PUSH) {
+		/* decided on the ticket as last seen (the base): a person may
+		 * have changed it since the last listing, and a write now would
+		 * overwrite that unseen.  Read it, then merge again (a conflict
+		 * is then decided by the policy and logged). */
+		json_object_put(op->conflicts);
+		op->conflicts = NULL;
+		op_call(op, REC_CALL_FETCH);
+		return;
+	}
 	if (op->mr.push_mask && op->call != REC_CALL_UPDATE) {
 		if (!op->conflicts_written && json_object_array_length(op->conflicts) > 0)
 			op_conflicts_first(op); /* then the update */

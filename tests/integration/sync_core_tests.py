@@ -140,7 +140,6 @@ def test_lock_handover_stops_queued_creates(cl):
         holder = subprocess.Popen(["psql", "-X", "-q", "-d", c.dsn, "-c",
                                    "SELECT pg_advisory_lock(hashtext('closeloop:connector:%s'))" % R.CONN,
                                    "-c", "SELECT pg_sleep(8)"], stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
         c.q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (%s)"
             % ",".join(pids))
         at_loss = c.sim.stats()["create"]
@@ -161,6 +160,19 @@ def test_lock_handover_stops_queued_creates(cl):
         c.close()
 
 
+def _daemon_over_two_items(c):
+    """Two items synced, then a running daemon past its first cycle:
+    (daemon, first item id, its repository, its issue number)."""
+    R = _run()
+    c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 2))
+    c.sync()
+    d = c.daemon()
+    R.assert_true(d.wait_log("first reconcile cycle complete", timeout=60), "daemon up")
+    item = int(c.one("SELECT min(id) FROM action_item"))
+    repo, num, _ = R.issue_by_item(c, item)
+    return d, item, repo, num
+
+
 def test_edit_during_a_ledger_outage_is_pushed_on_reconnect(cl):
     """The daemon polls every 120 s.  Its ledger session is killed and an
     item is edited before it reconnects: the NOTIFY of that edit reached no
@@ -169,12 +181,7 @@ def test_edit_during_a_ledger_outage_is_pushed_on_reconnect(cl):
     R = _run()
     c = R.Ctx(cl, "outage_edit", targets=[REPO], poll=120)
     try:
-        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 2))
-        c.sync()
-        d = c.daemon()
-        R.assert_true(d.wait_log("first reconcile cycle complete", timeout=60), "daemon up")
-        item = int(c.one("SELECT min(id) FROM action_item"))
-        repo, num, _ = R.issue_by_item(c, item)
+        d, item, repo, num = _daemon_over_two_items(c)
         pids = _backend_pids(c)
         # one psql: the session dies, then the edit commits (the daemon
         # waits a second before reconnecting)
@@ -279,4 +286,34 @@ def test_conflict_survives_kill9_between_tracker_and_ledger_write(cl):
     finally:
         if holder:
             holder.kill()
+        c.close()
+
+
+def test_ledger_edit_pushed_at_once_meets_an_unlisted_tracker_edit_as_a_conflict(cl):
+    """A running daemon pushes a ledger edit at once (NOTIFY), long before
+    its next listing.  When a person changed the same field on the ticket
+    since the last listing, that push must not overwrite the person's value
+    unseen: the push reads the ticket first, so both edits meet in the
+    merge as a conflict, decided by the policy and logged with both values.
+    (Found by the model-based test, tests/mbt, in a webhook round: the
+    GitHub edit was lost and no conflict recorded.)"""
+    R = _run()
+    c = R.Ctx(cl, "push_meets_edit", targets=[REPO], poll=3600, policy={"title": "remote_wins"})
+    try:
+        d, item, repo, num = _daemon_over_two_items(c)
+        c.sim.edit(repo, num, {"title": "Renamed on GitHub", "actor": "rf-gh"})
+        c.q("UPDATE action_item SET title = 'Renamed in the ledger', priority = 'P0' WHERE id = %d" % item)
+
+        def settled():
+            issue = [i for i in c.sim.issues(repo) if i["number"] == num][0]
+            return issue["title"] == c.one("SELECT title FROM action_item WHERE id = %d" % item) and \
+                any(l["name"] == "priority: P0" for l in issue["labels"]) and issue
+        issue = H.wait_for(settled, timeout=30)
+        R.assert_true(issue, "both sides agree within 30 s:\n" + d.log()[-2000:])
+        R.assert_eq(issue["title"], "Renamed on GitHub", "the person's title wins (remote_wins)")
+        detail = c.one("SELECT detail::text FROM item_event WHERE action_item_id = %d "
+                       "AND field = 'conflict'" % item)
+        R.assert_true(detail and "Renamed on GitHub" in detail and "Renamed in the ledger" in detail,
+                      "the conflict is logged with both values: %r" % detail)
+    finally:
         c.close()
