@@ -112,18 +112,22 @@ check: deps
 	@$(MAKE) --no-print-directory mbt
 
 # the model-based randomized test of reconcile (tests/mbt/run.py): a short
-# batch in `make check`, the long one in `make soak SCENARIOS=10000`; the
-# body-block edits (block deleted or copied) and the repository renamed
-# are in the soak only (--ops all)
+# batch in `make check` (7 GitHub batches of 10 scenarios, then one each of
+# Jira, ServiceNow and items linked across all three), the long one in
+# `make soak SCENARIOS=10000` (the four kinds in turn); the body-block
+# edits (block deleted or copied) and the repository renamed are in the
+# soak only (--ops all)
 MBT_SCENARIOS ?= 100
 MBT_SEED ?= 1
 SCENARIOS ?= 10000
 mbt: $(B)/closeloop
-	@python3 tests/mbt/run.py --scenarios $(MBT_SCENARIOS) --seed $(MBT_SEED) --small --ops core
+	@python3 tests/mbt/run.py --scenarios $(MBT_SCENARIOS) --seed $(MBT_SEED) --small --ops core \
+		--trackers github:7,jira,servicenow,multi
 
 soak: deps
 	@$(MAKE) --no-print-directory all
-	@python3 tests/mbt/run.py --scenarios $(SCENARIOS) --seed $(MBT_SEED) --ops all --strict --progress
+	@python3 tests/mbt/run.py --scenarios $(SCENARIOS) --seed $(MBT_SEED) --ops all --strict --progress \
+		--trackers github,jira,servicenow,multi
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -28,14 +27,6 @@ def _assert(cond, msg):
         raise AssertionError(msg)
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class HookCtx:
     """A daemon polling hourly, with webhooks on their own port and
     /metrics on another."""
@@ -48,7 +39,7 @@ class HookCtx:
         H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO)],
                           people=[("rf", "R. F.", "rf-gh")])
         self.config = os.path.join(self.wd, "closeloop.conf")
-        self.hook_port, self.metrics_port = _free_port(), _free_port()
+        self.hook_port, self.metrics_port = H.free_port(), H.free_port()
         H.write_config(self.config, self.dsn, self.sim.url, [REPO, OTHER], directory=directory,
                        connector=CONN, poll=3600,
                        extra='listen = "127.0.0.1:%d";\nwebhooks = { listen = "127.0.0.1:%d"; };\n'
@@ -232,7 +223,7 @@ def test_hook_delivery_to_a_standby_daemon_reaches_the_lock_holder(cl):
         c.daemon()
         # a second daemon: its own ports for webhooks and metrics
         second = c.config + ".2"
-        p2, m2 = _free_port(), _free_port()
+        p2, m2 = H.free_port(), H.free_port()
         text = open(c.config).read()
         text = text.replace('listen = "127.0.0.1:%d";\nwebhooks' % c.metrics_port,
                             'listen = "127.0.0.1:%d";\nwebhooks' % m2)

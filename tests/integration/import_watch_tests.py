@@ -9,7 +9,6 @@ directory that appears after the start is found by the rescan; a large
 file imports on the worker thread while the daemon keeps answering."""
 
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -23,14 +22,6 @@ REPO = "acme/platform"
 def _assert(cond, msg):
     if not cond:
         raise AssertionError(msg)
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _setup(cl, name, import_group, listen=None, team="sre"):
@@ -146,7 +137,7 @@ def test_import_watch_rescan_finds_a_late_directory(cl):
 def test_import_watch_large_file_does_not_stall_the_loop(cl):
     """A postmortem of 2,000 table rows imports on the worker thread: the
     listener (on the loop) answers /healthz quickly the whole time."""
-    port = _free_port()
+    port = H.free_port()
     wd, dsn, sim, config = _setup(cl, "import_large", 'import = { watch = [ "pm" ]; '
                                   'debounce_ms = 100; rescan_interval = 3600; };\n', listen=port,
                                   team="bulk")   # no tracker target: no 2,000 creates

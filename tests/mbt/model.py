@@ -2,7 +2,7 @@
 model-based test (tests/mbt/run.py).  Pure: no I/O.
 
 The model follows docs/reconcile.md "The merge" (daemon/reconcile/merge.c)
-field by field.  For every item and synced field it keeps
+field by field.  For an item with one ticket it keeps, per synced field,
 
   L  the ledger's value, B  the value both sides last agreed on,
   R  the ticket's value (None when the item has no ticket yet).
@@ -21,8 +21,27 @@ value (so a later one-sided edit is a push or a pull, never a conflict).
 A resolution where both sides had changed to different values is a
 conflict, which must be in item_event with both values.
 
-newest_wins is not modelled: it compares item-level change times, which
-the driver cannot order against the daemon's own writes.
+Only the fields the ticket's tracker stores are merged (the connector's
+capability table: ServiceNow has no type); a field it does not store
+stays the ledger's alone.
+
+newest_wins: the side whose last change is later wins (a tie goes to the
+ticket).  The driver reads both sides' change times (the ledger's per
+field: its latest item_event's changed_at, else action_item.updated_at;
+the ticket's updated time) after its edits, just before each cycle; the
+daemon merges on the same times.  Where no such reading exists, either
+side's value is a valid resolution.
+
+An item with several tickets (closeloop link) is merged link by link, in
+an order the model does not fix, so for it the model keeps per field the
+value all sides last agreed on and the edits made since (the latest per
+side): every value seen must be the agreed one or one of those edits;
+when all sides agree again, the value must be one of the edits (the only
+one when one value was written).  A conflict must be in item_event when
+the ledger and a ticket were edited to different values in the same round
+after all sides had agreed, with no cycle cut short since the scenario
+began (a cut cycle may leave a link's base behind, and pairwise merges in
+an unknown order may then resolve other edit patterns without conflict).
 """
 
 FIELDS = ("title", "description", "state", "priority", "type", "owner", "due_date")
@@ -31,18 +50,25 @@ FIELDS = ("title", "description", "state", "priority", "type", "owner", "due_dat
 # the cycle was cut short).  The block is closeloop's, deleting it is no
 # edit: the ticket still holds what it held.
 UNREAD = object()
-POLICIES = ("remote_wins", "ledger_wins")
+POLICIES = ("remote_wins", "ledger_wins", "newest_wins")
 
 
-def merge(l, b, r, has_base, policy):
-    """(value, conflict?) of one field: docs/reconcile.md "The merge"."""
+def merge(l, b, r, has_base, policy, times=None):
+    """(values allowed, conflict?) of one field: docs/reconcile.md "The
+    merge"; times = (ledger ms, remote ms) for newest_wins."""
     if l == r:
-        return l, False
+        return (l,), False
     if has_base and l == b:
-        return r, False
+        return (r,), False
     if has_base and r == b:
-        return l, False
-    return (r if policy == "remote_wins" else l), True
+        return (l,), False
+    if policy == "remote_wins":
+        return (r,), True
+    if policy == "ledger_wins":
+        return (l,), True
+    if times is None or None in times:
+        return (l, r), True
+    return ((l,) if times[0] > times[1] else (r,)), True
 
 
 class Field:
@@ -58,15 +84,21 @@ class Field:
 
 
 class Item:
-    """One action item as the model sees it."""
+    """One action item with one ticket, as the model sees it."""
 
-    def __init__(self, item_id, repo, values):
+    multi = False
+
+    def __init__(self, item_id, kind, target, values, synced=FIELDS, defaults=None):
         self.id = item_id
-        self.repo = repo
+        self.defaults = defaults or {}  # what the tracker puts in a field a create leaves out
+        self.kind = kind          # the tracker
+        self.repo = target
+        self.synced = synced      # the fields the tracker stores
         self.f = {k: Field(values[k]) for k in FIELDS}
-        self.ticket = None        # (repo, number) once the ticket has been seen
+        self.ticket = None        # (target, ticket id) once the ticket has been seen
         self.vanished = None      # 'deleted' / 'transferred' when the driver removed the ticket
         self.conflicts = []       # (field, ledger value, remote value, cut) the daemon must log
+        self.times = None         # ({field: ledger ms}, ticket ms) read just before the cycle
 
     def ledger(self):
         return {k: fv.l for k, fv in self.f.items()}
@@ -81,10 +113,6 @@ class Item:
         fv.r = value
         fv.edited_r = True
 
-    def expect(self, field, policy):
-        fv = self.f[field]
-        return merge(fv.l, fv.b, fv.r, fv.has_base, policy)
-
 
 def observe(item, policy, led, rem, problems, cut=False):
     """Fold one observation of both sides after a cycle into the model.
@@ -92,17 +120,18 @@ def observe(item, policy, led, rem, problems, cut=False):
     led: the ledger row as {field: value}; rem: the ticket as {field: value}
     or None when no ticket carries the item; cut: the cycle was cut short
     (kill -9, PostgreSQL restarted).  Appends human-readable
-    findings to problems as (kind, text), kind one of 'lost' (an outcome
-    the merge does not allow) and 'model' (the ledger moved without a
-    ticket)."""
+    findings to problems as (kind, text), kind 'lost' (an outcome
+    the merge does not allow)."""
+    times, item.times = item.times, None
     for k in FIELDS:
         fv = item.f[k]
         lo = led[k]
-        if item.ticket is None or item.vanished:
+        if item.ticket is None or item.vanished or k not in item.synced:
             # no ticket to merge with: the ledger keeps what the SRE wrote
             if lo != fv.l:
-                problems.append(("lost", "item %d %s: ledger holds %r, the model %r (no live ticket)"
-                                 % (item.id, k, lo, fv.l)))
+                problems.append(("lost", "item %d %s: ledger holds %r, the model %r (%s)"
+                                 % (item.id, k, lo, fv.l, "not stored by " + item.kind
+                                    if k not in item.synced else "no live ticket")))
                 fv.l = lo
             continue
         ro = rem[k] if rem is not None else None
@@ -111,6 +140,17 @@ def observe(item, policy, led, rem, problems, cut=False):
         if fv.r is None and not fv.has_base:
             # first sight of the ticket: it was created from the ledger's
             # value at the time of the create, which is the agreement
+            if fv.l is None and ro is not None and ro == item.defaults.get(k):
+                # the create left the field out and the tracker filled in
+                # its default (Jira: the default priority); the daemon's
+                # base is the ticket as created, so it pushes the empty
+                # value next
+                fv.r = fv.b = ro
+                fv.has_base = True
+                if lo != fv.l:
+                    problems.append(("lost", "item %d %s: ledger moved to %r on create, had %r"
+                                     % (item.id, k, lo, fv.l)))
+                continue
             if ro != fv.l:
                 problems.append(("lost", "item %d %s: new ticket holds %r, the ledger had %r"
                                  % (item.id, k, ro, fv.l)))
@@ -121,18 +161,22 @@ def observe(item, policy, led, rem, problems, cut=False):
             fv.has_base = True
             fv.edited_l = fv.edited_r = False
             continue
-        want, conflict = merge(fv.l, fv.b, fv.r, fv.has_base, policy[k])
+        wants, conflict = merge(fv.l, fv.b, fv.r, fv.has_base, policy[k],
+                                (times[0][k], times[1]) if times else None)
         if (lo, ro) == (fv.l, fv.r):
             pass                                    # unchanged
-        elif lo == ro == want:
+        elif lo == ro and lo in wants:
             if conflict:
                 item.conflicts.append((k, fv.l, fv.r, cut))
             fv.l = fv.r = lo
         else:
-            kind = "lost"
-            problems.append((kind, "item %d %s: ledger %r / ticket %r after a cycle; before it "
+            problems.append(("lost", "item %d %s: ledger %r / ticket %r after a cycle; before it "
                              "ledger %r, ticket %r, agreed %r; the merge allows only unchanged "
-                             "or both = %r (%s)" % (item.id, k, lo, ro, fv.l, fv.r, fv.b, want, policy[k])))
+                             "or both = %s (%s%s)" % (item.id, k, lo, ro, fv.l, fv.r, fv.b,
+                                                     " or ".join(repr(w) for w in wants), policy[k],
+                                                     ", change times ledger %s ms, ticket %s ms"
+                                                     % (times[0][k], times[1])
+                                                     if times and policy[k] == "newest_wins" else "")))
             fv.l, fv.r = lo, ro
         if fv.l == fv.r:
             fv.b = fv.l
@@ -142,6 +186,87 @@ def observe(item, policy, led, rem, problems, cut=False):
 
 def settled(item):
     """True when both sides agree on every field (or the ticket is gone)."""
+    if item.multi:
+        return item.settled()
     if item.vanished or item.ticket is None:
         return True
-    return all(fv.l == fv.r for fv in item.f.values())
+    return all(fv.l == fv.r for k, fv in item.f.items() if k in item.synced)
+
+
+class Link:
+    """One ticket of an item with several."""
+
+    def __init__(self, kind, target, synced):
+        self.kind, self.target, self.synced = kind, target, synced
+        self.ticket = None        # (target, ticket id) once seen
+        self.r = None             # {field: value} last seen
+
+
+class MultiItem:
+    """An action item with tickets in several trackers (closeloop link)."""
+
+    multi = True
+
+    def __init__(self, item_id, values, links):
+        self.id = item_id
+        self.l = dict(values)
+        self.agreed = dict(values)
+        self.edits = {k: {} for k in FIELDS}     # field -> {side: (value, round)} written by a person
+        self.links = [Link(*x) for x in links]
+        self.kind, self.repo = self.links[0].kind, self.links[0].target
+        self.vanished = None
+        self.ticket = None
+        self.conflicts = []       # (field, values) the daemon must log as a conflict
+
+    def edit_ledger(self, field, value, rnd):
+        self.l[field] = value
+        self.edits[field]["ledger"] = (value, rnd)
+
+    def edit_remote(self, j, field, value, rnd):
+        self.links[j].r[field] = value
+        self.edits[field][j] = (value, rnd)
+
+    def sides(self, k):
+        out = [("ledger", self.l[k])]
+        for j, ln in enumerate(self.links):
+            if ln.r is not None and k in ln.synced:
+                out.append((j, ln.r[k]))
+        return out
+
+    def settled(self):
+        if any(ln.r is None for ln in self.links) and self.l["state"] not in ("done", "wont_do"):
+            return False
+        return all(len({v for _, v in self.sides(k)}) == 1 for k in FIELDS)
+
+
+def observe_multi(item, led, rems, problems, cut_ever):
+    """rems: per link, the ticket's fields or None (not created yet);
+    cut_ever: a cycle of the scenario was cut short."""
+    item.l = {k: led[k] for k in FIELDS}
+    for ln, rem in zip(item.links, rems):
+        if rem is None and ln.r is not None:
+            problems.append(("lost", "item %d: its ticket in %s/%s vanished" % (item.id, ln.kind, ln.target)))
+        if rem is not None:
+            ln.r = {k: (ln.r or {}).get(k) if v is UNREAD else v for k, v in rem.items()}
+    for k in FIELDS:
+        allowed = {item.agreed[k]} | {v for v, _ in item.edits[k].values()}
+        for side, v in item.sides(k):
+            if v not in allowed:
+                problems.append(("lost", "item %d %s: %s holds %r; agreed %r, edits since %r"
+                                 % (item.id, k, side if side == "ledger" else
+                                    "%s/%s" % (item.links[side].kind, item.links[side].target),
+                                    v, item.agreed[k], item.edits[k])))
+        vals = {v for _, v in item.sides(k)}
+        if len(vals) != 1 or any(ln.r is None for ln in item.links):
+            continue
+        v = vals.pop()
+        written = {x for x, _ in item.edits[k].values()}
+        if written and v not in written:
+            problems.append(("lost", "item %d %s: all sides agree on %r, but the edits since the "
+                             "last agreement were %r" % (item.id, k, v, item.edits[k])))
+        rounds = {r for _, r in item.edits[k].values()}
+        if len(written) > 1 and "ledger" in item.edits[k] and len(rounds) == 1 and not cut_ever:
+            item.conflicts.append((k, item.edits[k]["ledger"][0],
+                                   [x for s, (x, _) in item.edits[k].items() if s != "ledger"], False))
+        item.agreed[k] = v
+        item.edits[k] = {}

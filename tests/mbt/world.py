@@ -1,43 +1,28 @@
 """world.py — the real things a model-based scenario runs against: one
-PostgreSQL cluster, one GitHub simulator and the real `closeloop` binary
-(tests/integration/harness.py), a fresh ledger per scenario copied from a
+PostgreSQL cluster, the tracker simulators (tests/mbt/trackers.py:
+GitHub, Jira Cloud, ServiceNow) and the real `closeloop` binary
+(tests/integration/harness.py), a fresh ledger per batch copied from a
 migrated template, and the readings of both sides the model is fed.
 
 Standard library only."""
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-import harness as H  # noqa: E402
-import model as M  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trackers as T  # noqa: E402
+from trackers import H  # noqa: E402
 
-CONN = "github-mbt"
 BATCH = 10                                  # scenarios that share one daemon cycle
-REPOS_PER = 3                               # repositories a scenario may use
-
-
-def repo_name(k, j):
-    return "mbt/s%d-r%d" % (k, j)
-
-
-REPOS = [repo_name(k, j) for k in range(BATCH) for j in range(REPOS_PER)]
+TARGETS_PER = 3                             # targets a scenario may use per tracker
 STATE_TABLES = ("postmortem, action_item, external_link, item_event, sync_cursor, "
-                "connector_status, item_flag, escalation")
-ELSEWHERE = "mbt/elsewhere"                 # a repository no connector serves
-PEOPLE = {"rf": "rf-gh", "pw": "pw-gh"}     # handle -> GitHub login
-LOGINS = {v.lower(): k for k, v in PEOPLE.items()}
-BEGIN = "<!-- closeloop:begin"
-END = "<!-- closeloop:end -->"
-DUE_RE = re.compile(r"^\*\*Due date:\*\* *(\S+)[ \t]*$", re.M)
-ITEM_RE = re.compile(r"<!-- closeloop:begin[^>]*\bitem=(\d+)")
-TOKEN_RE = re.compile(r"<!-- closeloop:begin[^>]*\btoken=(\S+)")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+                "connector_status, item_flag, escalation, item_route")
 COLS = "id, title, description, state, priority, type, owner, due_date::text"
 
 
@@ -46,7 +31,7 @@ def sql_lit(v):
 
 
 class World:
-    """Cluster + simulator for many batches of scenarios; the ledger is
+    """Cluster + simulators for many batches of scenarios; the ledger is
     emptied (but keeps its schema and directory) for every batch."""
 
     def __init__(self, port, log):
@@ -54,56 +39,84 @@ class World:
         self.dir = H.workdir("mbt-")
         self.port = port
         self.cluster = H.Cluster(self.dir, port)
-        self.sim = H.Simulator(self.dir, H.SIM_RAISED_LIMITS)
-        self.directory = os.path.join(self.dir, "directory.conf")
-        self.names = {r: r for r in REPOS}      # repository -> its name now (renamed)
-        self.pending = {}                       # renamed, routing not updated yet: old -> new
+        os.environ["CLOSELOOP_MBT_HOOK_SECRET"] = T.HOOK_SECRET     # H.env() passes it on
+        self.hook_port = H.free_port()
+        self.trackers = {k: cls(self.dir) for k, cls in T.KINDS.items()}
+        self.targets = {k: [t.target(s, j) for s in range(BATCH) for j in range(TARGETS_PER)]
+                        for k, t in self.trackers.items()}
+        self.trackers["jira"].reset(self.targets["jira"])
+        # GitHub repositories renamed on the tracker: original -> name now,
+        # and the renames the routing does not follow yet (old -> new)
+        self.names = {r: r for r in self.targets["github"]}
+        self.pending = {}
         self.renames = 0
         self.policy = {}
+        self.directory = os.path.join(self.dir, "directory.conf")
         self.write_directory()
         self.config = os.path.join(self.dir, "closeloop.conf")
         self.dsn = self.cluster.createdb("mbt")
         self.write_config({})
         H.closeloop("migrate", "-c", self.config)
         H.closeloop("directory", "load", "-c", self.config)
-        self.team = {r[1]: int(r[0]) for r in H.psql(self.dsn, "SELECT id, target FROM team")}
+        self.team = {(r[1], r[2]): int(r[0]) for r in self.q("SELECT id, connector, target FROM team")}
 
     def write_directory(self):
-        H.write_directory(self.directory,
-                          [("team-%s" % r.split("/")[1], "plat", CONN, self.names[r]) for r in REPOS],
-                          people=[(h, h.upper(), g) for h, g in PEOPLE.items()])
+        teams = []
+        for k, t in self.trackers.items():
+            for tg in self.targets[k]:
+                teams.append('  { name = "team-%s-%s"; platform = "plat"; connector = "%s"; target = "%s"; }'
+                             % (k, tg.replace("/", "-").lower(), t.conn, self.names.get(tg, tg)))
+        gh, ji, sn = (self.trackers[k].people for k in ("github", "jira", "servicenow"))
+        people = ['  { handle = "lead-plat"; name = "Lead"; email = "lead@example.com"; active = true; }']
+        for h in T.HANDLES:
+            people.append('  { handle = "%s"; name = "%s"; email = "%s@example.com"; github = "%s"; '
+                          'jira_account_id = "%s"; servicenow_sys_id = "%s"; active = true; }'
+                          % (h, h.upper(), h, gh[h], ji[h], sn[h]))
+        with open(self.directory, "w") as f:
+            f.write('platforms = ( { name = "plat"; lead = "lead-plat"; } );\nteams = (\n%s\n);\n'
+                    'people = (\n%s\n);\n' % (",\n".join(teams), ",\n".join(people)))
 
     def write_config(self, policy):
+        """closeloop.conf for the cycles (sync --once, which takes no
+        deliveries) and closeloop-run.conf for a daemon taking webhook
+        deliveries (debug log: the driver waits for it to go quiet)."""
         self.policy = policy
-        H.write_config(self.config, self.dsn, self.sim.url, [self.names[r] for r in REPOS],
-                       directory=self.directory, connector=CONN, policy=policy, max_attempts=3,
-                       request_timeout=2, max_inflight=4, pacing=H.RAISED_PACING,
-                       extra="create_min_age = 0;\n")
+        pol = "".join('  %s = "%s";\n' % kv for kv in sorted(policy.items()))
+        text = ('database = { dsn = "%s"; };\nlog_level = "@LEVEL@";\npoll_interval = 10;\n'
+                'notify_debounce_ms = 200;\noverlap = 120;\ndirectory = "%s";\ncreate_min_age = 0;\n'
+                'webhooks = { listen = "127.0.0.1:%d"; };\n'
+                % (self.dsn if hasattr(self, "dsn") else "", self.directory, self.hook_port))
+        if pol:
+            text += "conflict_policy = {\n%s};\n" % pol
+        text += "connectors = ( %s );\n" % ", ".join(
+            t.connector([self.names.get(x, x) for x in self.targets[k]]) for k, t in self.trackers.items())
+        with open(self.config, "w") as f:
+            f.write(text.replace("@LEVEL@", "info"))
+        with open(self.config.replace(".conf", "-run.conf"), "w") as f:
+            f.write(text.replace("@LEVEL@", "debug"))
 
     def new_ledger(self, policy):
-        """An empty ledger (schema and directory kept) and an empty tracker."""
+        """An empty ledger (schema and directory kept) and empty trackers."""
         self.q("TRUNCATE %s RESTART IDENTITY CASCADE" % STATE_TABLES)
         renamed = any(n != r for r, n in self.names.items())
-        self.names = {r: r for r in REPOS}
+        self.names = {r: r for r in self.targets["github"]}
         self.pending = {}
+        for k, t in self.trackers.items():
+            t.reset(self.targets[k])
         self.write_config(policy)
         if renamed:
             self.write_directory()
             H.closeloop("directory", "load", "-c", self.config)
-        self.sim.call("POST", "/_sim/reset", {})
-        self.sim.seed({"repos": {r: {"issues": []} for r in REPOS + [ELSEWHERE]}})
 
     # ---- repositories renamed on GitHub -------------------------------------
     def rename(self, repo):
-        """Rename repo (its original name) on the tracker (the simulator's
-        control API: PATCH /repos/{o}/{r} {"name"}); returns the new name.
+        """Rename repo (its original name) on GitHub; returns the new name.
         The routing still names the old one until the daemon has re-pointed
         the links (route_renamed)."""
         old = self.names[repo]
-        o, r = old.split("/")
         self.renames += 1
         new = "%s-v%d" % (repo, self.renames)
-        self.sim.call("POST", "/_sim/repos/%s/%s/rename" % (o, r), {"name": new.split("/")[1]})
+        self.trackers["github"].rename(old, new)
         self.names[repo] = new
         first = next((k for k, v in self.pending.items() if v == old), old)
         self.pending[first] = new
@@ -132,18 +145,22 @@ class World:
         return H.psql(self.dsn, sql)
 
     def add_items(self, items):
-        """items: list of (repo, {field: value}), inserted in that order;
-        returns their ids in the same order."""
+        """items: list of (tracker, target, {field: value}), inserted in
+        that order; returns their ids in the same order."""
         stmts = ["INSERT INTO postmortem (reference, title) VALUES ('PM-MBT', 'Model-based scenarios')"]
-        for repo, v in items:
+        for kind, target, v in items:
             stmts.append("INSERT INTO action_item (postmortem_id, title, description, state, priority, "
                          "type, owner, due_date, team_id) SELECT p.id, %s, %s, %s, %s, %s, %s, %s, %d "
                          "FROM postmortem p WHERE p.reference = 'PM-MBT'"
                          % (sql_lit(v["title"]), sql_lit(v["description"]), sql_lit(v["state"]),
                             sql_lit(v["priority"]), sql_lit(v["type"]), sql_lit(v["owner"]),
-                            sql_lit(v["due_date"]), self.team[repo]))
+                            sql_lit(v["due_date"]), self.team[(self.trackers[kind].conn, target)]))
         self.q("BEGIN; %s; COMMIT" % "; ".join(stmts))
         return [int(r[0]) for r in self.q("SELECT id FROM action_item ORDER BY id")]
+
+    def link(self, item, kind, target):
+        """`closeloop link ITEM CONNECTOR TARGET`: one more ticket for the item."""
+        H.closeloop("link", "-c", self.config, str(item), self.trackers[kind].conn, target)
 
     # ---- cycles -----------------------------------------------------------
     def sync_args(self):
@@ -196,78 +213,90 @@ class World:
         f.close()
         return rc
 
+    def start_daemon(self):
+        """`closeloop run` taking webhook deliveries, once its first cycle
+        is complete and its log has gone quiet; None when it failed."""
+        d = H.Daemon(self.config.replace(".conf", "-run.conf"), os.path.join(self.dir, "run.log"))
+        if not d.wait_log("first reconcile cycle complete", 120, start=self.log_size()):
+            d.stop()
+            return None
+        self.wait_quiet(d)
+        return d
+
+    def log_size(self):
+        try:
+            return os.path.getsize(os.path.join(self.dir, "run.log"))
+        except OSError:
+            return 0
+
+    def wait_quiet(self, d, quiet_s=1.5, timeout=30):
+        """Until the daemon's debug log has not grown for quiet_s."""
+        deadline = time.time() + timeout
+        size, since = self.log_size(), time.time()
+        while time.time() < deadline and d.proc.poll() is None:
+            time.sleep(0.1)
+            n = self.log_size()
+            if n != size:
+                size, since = n, time.time()
+            elif time.time() - since >= quiet_s:
+                return True
+        return False
+
+    def post(self, kind, headers, body):
+        """POST /hooks/<connector>: the answer's status."""
+        req = urllib.request.Request("http://127.0.0.1:%d/hooks/%s" % (self.hook_port, self.trackers[kind].conn),
+                                     data=body, method="POST")
+        req.add_header("Content-Type", "application/json")
+        for k, v in headers.items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
     def close(self):
-        self.sim.stop()
+        for t in self.trackers.values():
+            t.stop()
         self.cluster.stop()
 
     # ---- readings ---------------------------------------------------------
     def ledger(self):
-        rows = json.loads(self.q("SELECT coalesce(jsonb_agg(t ORDER BY id), '[]') FROM (SELECT %s "
-                                 "FROM action_item) t" % COLS.replace("due_date::text", "due_date::text AS due_date"))[0][0])
-        return {int(r["id"]): {k: r[k] for k in ("title", "description", "state", "priority", "type",
-                                                 "owner", "due_date")} for r in rows}
-
-    def tickets(self):
-        """Every live issue in every repository, with the item id its block
-        names: list of (repo, issue)."""
-        allrep = self.sim.call("GET", "/_sim/issues")
-        out = []
-        for repo, issues in allrep.items():
-            for i in issues:
-                if i.get("deleted") or i.get("transferred_to") or i.get("pull_request"):
-                    continue
-                out.append((repo, i))
+        """{item id: {field: value, "_ms": {field: ms}}}: "_ms" is when each
+        field's value was set at its source, as newest_wins reads it
+        (docs/reconcile.md "Change times"): the latest item_event.changed_at
+        of the field, else the item's updated_at."""
+        rows = json.loads(self.q(
+            "SELECT coalesce(jsonb_agg(t ORDER BY id), '[]') FROM (SELECT %s, "
+            "floor(extract(epoch FROM updated_at) * 1000)::bigint AS ms, "
+            "(SELECT jsonb_object_agg(e.field, floor(extract(epoch FROM e.t) * 1000)::bigint) "
+            " FROM (SELECT ev.field, max(ev.changed_at) AS t FROM item_event ev "
+            "  WHERE ev.action_item_id = a.id GROUP BY ev.field) e) AS field_ms "
+            "FROM action_item a) t" % COLS.replace("due_date::text", "due_date::text AS due_date"))[0][0])
+        out = {}
+        for r in rows:
+            row = {k: r[k] for k in T.ALL_FIELDS}
+            fms = r["field_ms"] or {}
+            row["_ms"] = {k: fms.get(k, r["ms"]) for k in T.ALL_FIELDS}
+            out[int(r["id"])] = row
         return out
 
+    def tokens(self):
+        """{create token: item id} of every link."""
+        return {r[0]: int(r[1]) for r in self.q("SELECT create_token, action_item_id FROM external_link "
+                                                "WHERE create_token IS NOT NULL")}
 
-def item_of(issue):
-    m = ITEM_RE.findall(issue.get("body") or "")
-    return int(m[0]) if m else None
-
-
-def tokens_of(issue):
-    return TOKEN_RE.findall(issue.get("body") or "")
-
-
-def remote_fields(issue):
-    """The ticket read the way docs/reconcile.md maps it: description is
-    the body above the first block, the due date the last valid date of a
-    block (no block at all: M.UNREAD, the block is restored with the
-    ledger's due date)."""
-    body = (issue.get("body") or "").replace("\r\n", "\n")
-    k = body.find(BEGIN)
-    desc = (body if k < 0 else body[:k]).strip() or None
-    due = None if k >= 0 else M.UNREAD
-    for blk in re.findall(re.escape(BEGIN) + r".*?(?:" + re.escape(END) + r"|\Z)", body, re.S):
-        for d in DUE_RE.findall(blk):
-            if DATE_RE.match(d) and valid_date(d):
-                due = d
-    labels = [l["name"] if isinstance(l, dict) else l for l in issue.get("labels") or []]
-    if issue.get("state") == "closed":
-        state = "wont_do" if issue.get("state_reason") == "not_planned" else "done"
-    else:
-        state = "in_progress" if "status: in progress" in labels else "open"
-    pri = [l[len("priority: "):] for l in labels if l.startswith("priority: ")]
-    typ = [l[len("type: "):] for l in labels if l.startswith("type: ")]
-    ass = [a["login"] if isinstance(a, dict) else a for a in issue.get("assignees") or []]
-    return {"title": issue.get("title"), "description": desc, "state": state,
-            # two labels of one kind (a label change cut short between
-            # adding the new one and taking the old one off): the last, as
-            # connectors/github_body.c reads them
-            "priority": pri[-1] if pri else None, "type": typ[-1] if typ else None,
-            "owner": LOGINS.get(ass[0].lower()) if ass else None, "due_date": due}
-
-
-def valid_date(d):
-    try:
-        time.strptime(d, "%Y-%m-%d")
-        return True
-    except ValueError:
-        return False
-
-
-def label_names(issue):
-    return [l["name"] if isinstance(l, dict) else l for l in issue.get("labels") or []]
+    def tickets(self, kinds):
+        """Every live ticket of the trackers named in kinds; a ticket's
+        item is the one its block names, else its token's link's."""
+        toks = self.tokens()
+        out = []
+        for k in kinds:
+            for t in self.trackers[k].tickets():
+                if t["item"] is None and t["token"] in toks:
+                    t["item"] = toks[t["token"]]
+                out.append(t)
+        return out
 
 
 def json_leaves(s):
