@@ -242,9 +242,8 @@ def test_watch_chat_and_mail_digest_once_per_rung(cl):
     directory, which took it the first time, get nothing more then or
     after a restart."""
     from deliver_tests import Sink
-    from hook_tests import _free_port
     wd = H.workdir("watch_chat-")
-    metrics_port = _free_port()
+    metrics_port = H.free_port()
     ops = Sink(wd, "http", "--fail-first", "1", "--fail-status", "500")
     slack = Sink(wd, "http")
     mail = Sink(wd, "smtp")
