@@ -20,7 +20,7 @@ SHAREDIR ?= $(PREFIX)/share/closeloop
 SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 
 VERSION := 0.1.0
-PKGS    := libuv libcurl libpq json-c libconfig md4c libsystemd openssl
+PKGS    := libuv libcurl libpq json-c libconfig md4c yaml-0.1 libsystemd openssl
 TEST_PKGS := cmocka
 
 CC      ?= cc

@@ -6,7 +6,7 @@
 # tests/pgtmp.sh uses the highest installed server.
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libpq-dev \
-libjson-c-dev libconfig-dev libcmocka-dev libmd4c-dev libsystemd-dev \
+libjson-c-dev libconfig-dev libcmocka-dev libmd4c-dev libyaml-dev libsystemd-dev \
 libssl-dev libhttp-parser-dev postgresql python3 python3-jsonschema python3-aiosmtpd openssl ca-certificates time"
 # `install-deps.sh fuzz` (make fuzz): clang and its libFuzzer runtime only
 if [ "${1:-}" = fuzz ]; then

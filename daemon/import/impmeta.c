@@ -1,8 +1,8 @@
 /* impmeta.c — a postmortem's metadata, and what is not Markdown.
  *
- * Metadata comes from YAML front matter (title, date, severity, team,
- * platform, status, id, repository, problem — flat "key: value" lines only, quotes
- * removed; anything else in it is ignored), then from "Key: value" lines
+ * Metadata comes from YAML front matter (read by libyaml: title, date,
+ * severity, team, platform, status, id, repository, problem as scalars or
+ * lists of scalars; action-item lists; anything else in it is ignored), then from "Key: value" lines
  * of paragraphs and list items and from two-column table rows outside the
  * action sections (meta_keys[]).  The first value found wins.
  *
@@ -17,8 +17,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <yaml.h>
+
 #include "impparse.h"
 #include "imptext.h"
+#include "log.h"
 
 enum meta {
 	META_PLATFORM, META_TEAM, META_SEVERITY, META_DATE, META_REFERENCE, META_START,
@@ -190,32 +193,6 @@ static void blank(char *b, char *e)
 			*b = ' ';
 }
 
-/* One front matter line "key: value" (value unquoted). */
-static void front_line(struct parse *p, char *line)
-{
-	char *colon = strchr(line, ':');
-	if (!colon || line[0] == ' ' || line[0] == '-' || line[0] == '#')
-		return;
-	*colon = '\0';
-	char *v = colon + 1;
-	while (*v == ' ')
-		v++;
-	size_t n = strlen(v);
-	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\r'))
-		v[--n] = '\0';
-	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-		v[n - 1] = '\0';
-		v++;
-	}
-	if (v[0] == '[') {   /* a flow list: kept as written, "a, b" */
-		v++;
-		n = strlen(v);
-		if (n > 0 && v[n - 1] == ']')
-			v[n - 1] = '\0';
-	}
-	meta_kv(p, line, v, true);
-}
-
 /* ---- action items in front matter ----
  *   action_items:                 follow_ups:
  *     - title: Fix X                - action: Fix Y
@@ -258,21 +235,6 @@ static bool fm_action_key(const char *key)
 	}
 	free(k);
 	return yes;
-}
-
-/* Value without blanks and quotes, in place. */
-static char *fm_value(char *v)
-{
-	while (*v == ' ' || *v == '\t')
-		v++;
-	size_t n = strlen(v);
-	while (n > 0 && strchr(" \t\r", v[n - 1]))
-		v[--n] = '\0';
-	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-		v[n - 1] = '\0';
-		v++;
-	}
-	return v;
 }
 
 static void fm_set(struct fm_list *fl, const char *key, const char *value)
@@ -348,53 +310,6 @@ static void fm_list_end(struct parse *p, struct fm_list *fl)
 	fl->tables = tables;
 }
 
-/* One front matter line of an action list; false when it is not one
- * (front_line reads it). */
-static bool fm_list_line(struct parse *p, struct fm_list *fl, char *line, int lineno)
-{
-	int indent = (int)strspn(line, " ");
-	char *t = line + indent;
-	if (indent == 0 && *t && *t != '#') {
-		fm_list_end(p, fl);
-		char *colon = strchr(t, ':');
-		if (!colon || *fm_value(colon + 1) || t[0] == '-')
-			return false;
-		*colon = '\0';
-		bool yes = fm_action_key(t);
-		*colon = ':';
-		if (yes)
-			fl->key_line = lineno;
-		return yes;
-	}
-	if (fl->key_line == 0)
-		return false;
-	bool dash = t[0] == '-' && (t[1] == ' ' || t[1] == '\0');
-	if (dash) {
-		if (fl->n_rows == fl->rows_cap) {
-			fl->rows_cap = fl->rows_cap ? 2 * fl->rows_cap : 8;
-			fl->rows = xrealloc(fl->rows, fl->rows_cap * sizeof(*fl->rows));
-		}
-		memset(&fl->rows[fl->n_rows], 0, sizeof(*fl->rows));
-		fl->rows[fl->n_rows++].line = lineno;
-		fl->dash_indent = indent;
-		t += t[1] ? 2 : 1;
-		indent += 2;
-	} else if (fl->n_rows == 0 || indent <= fl->dash_indent) {
-		return true;
-	}
-	char *colon = strchr(t, ':');
-	if (colon && colon[1] != '/' && colon - t < 32 && strcspn(t, " ") >= (size_t)(colon - t)) {
-		*colon = '\0';   /* "key: value", the key one word */
-		for (char *c = t; *c; c++)
-			if (*c == '_')
-				*c = ' ';   /* "due_date" is the column "due date" */
-		fm_set(fl, fm_value(t), fm_value(colon + 1));
-	} else if (dash && *fm_value(t)) {
-		fm_set(fl, "title", fm_value(t));   /* "- Plain text item" */
-	}
-	return true;
-}
-
 void impm_free_nodes(struct mds_node *nodes, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -410,6 +325,124 @@ void impm_free_nodes(struct mds_node *nodes, size_t n)
 	free(nodes);
 }
 
+/* ---- the front matter, read by libyaml ----
+ * The document between the opening "---" and the closing "---" or "..."
+ * is loaded with yaml_parser_load (libyaml's document API: nodes with
+ * their start marks, scalars as written, no type conversion).  Of its
+ * root mapping: a scalar value is a metadata key (meta_kv), a flow or
+ * block list of scalars is that key's value as "a, b", and a list under
+ * a key that names action items becomes rows (fm_list): a scalar item is
+ * a title, a mapping item's scalar (or list-of-scalars) values are its
+ * columns.  Anything else (nested mappings, aliases) is ignored. */
+
+typedef struct { yaml_document_t *doc; } fm_yaml;
+
+static yaml_node_t *fm_get(const fm_yaml *y, int id)
+{
+	return yaml_document_get_node(y->doc, id);
+}
+
+/* A scalar as a NUL-terminated string, a list of scalars as "a, b"
+ * (allocated), else NULL. */
+static char *fm_text(const fm_yaml *y, const yaml_node_t *n)
+{
+	if (n && n->type == YAML_SCALAR_NODE)
+		return xstrndup((const char *)n->data.scalar.value, n->data.scalar.length);
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return NULL;
+	struct buf b = { 0 };
+	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		char *v = fm_text(y, fm_get(y, *i));
+		if (v && *v)
+			imp_add_part(&b, ", ", v);
+		free(v);
+	}
+	return b.len ? buf_steal(&b) : (buf_free(&b), NULL);
+}
+
+/* One item of an action list: a new row (its line from libyaml's 0-based
+ * mark, the front matter starting at line first). */
+static void fm_row(struct fm_list *fl, const fm_yaml *y, const yaml_node_t *n,
+                   int first)
+{
+	if (fl->n_rows == fl->rows_cap) {
+		fl->rows_cap = fl->rows_cap ? 2 * fl->rows_cap : 8;
+		fl->rows = xrealloc(fl->rows, fl->rows_cap * sizeof(*fl->rows));
+	}
+	memset(&fl->rows[fl->n_rows], 0, sizeof(*fl->rows));
+	fl->rows[fl->n_rows++].line = first + (int)n->start_mark.line;
+	if (n->type == YAML_SCALAR_NODE) {
+		char *v = fm_text(y, n);
+		fm_set(fl, "title", v);   /* "- Plain text item" */
+		free(v);
+		return;
+	}
+	if (n->type != YAML_MAPPING_NODE)
+		return;
+	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+		char *k = fm_text(y, fm_get(y, pr->key)), *v = fm_text(y, fm_get(y, pr->value));
+		if (k && v) {
+			for (char *c = k; *c; c++)
+				if (*c == '_')
+					*c = ' ';   /* "due_date" is the column "due date" */
+			fm_set(fl, k, v);
+		}
+		free(k);
+		free(v);
+	}
+}
+
+/* Read the front matter's YAML (fm, len bytes; its first line is line
+ * first of the file).  Not YAML: a warning naming the file and line, and
+ * no metadata from it (as a static site generator would refuse it). */
+static void fm_load(struct parse *p, const char *fm, size_t len, int first)
+{
+	yaml_parser_t yp;
+	yaml_document_t doc;
+	if (!yaml_parser_initialize(&yp))
+		return;
+	yaml_parser_set_input_string(&yp, (const unsigned char *)fm, len);
+	if (!yaml_parser_load(&yp, &doc)) {
+		log_warn("import: %s:%d: the front matter is not YAML (%s); its metadata and "
+		         "action items are not read", p->name, first + (int)yp.problem_mark.line,
+		         yp.problem ? yp.problem : "libyaml error");
+		yaml_parser_delete(&yp);
+		return;
+	}
+	fm_yaml y = { &doc };
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	struct fm_list fl = { 0 };
+	for (yaml_node_pair_t *pr = root && root->type == YAML_MAPPING_NODE
+	                            ? root->data.mapping.pairs.start : NULL;
+	     pr && pr < root->data.mapping.pairs.top; pr++) {
+		yaml_node_t *kn = fm_get(&y, pr->key), *vn = fm_get(&y, pr->value);
+		char *k = kn && kn->type == YAML_SCALAR_NODE ? fm_text(&y, kn) : NULL;
+		if (!k)
+			continue;
+		if (vn && vn->type == YAML_SEQUENCE_NODE && fm_action_key(k)) {
+			fl.key_line = first + (int)kn->start_mark.line;
+			for (yaml_node_item_t *i = vn->data.sequence.items.start;
+			     i < vn->data.sequence.items.top; i++) {
+				yaml_node_t *in = fm_get(&y, *i);
+				if (in)
+					fm_row(&fl, &y, in, first);
+			}
+			fm_list_end(p, &fl);
+		} else {
+			char *v = fm_text(&y, vn);
+			if (v)
+				meta_kv(p, k, v, true);
+			free(v);
+		}
+		free(k);
+	}
+	fm_list_end(p, &fl);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&yp);
+}
+
+/* Front matter: "---" on the first line, up to a line "---" or "...";
+ * read (fm_load), then blanked so md4c does not see it. */
 static void front_matter(struct parse *p, char *text, size_t len)
 {
 	if (len < 4 || strncmp(text, "---", 3) != 0 || (text[3] != '\n' && text[3] != '\r'))
@@ -424,22 +457,9 @@ static void front_matter(struct parse *p, char *text, size_t len)
 		size_t l = (size_t)(e - b);
 		if (l > 0 && b[l - 1] == '\r')
 			l--;
-		if ((l == 3 && (strncmp(b, "---", 3) == 0 || strncmp(b, "...", 3) == 0))) {
-			/* closed: read it, then blank it */
-			struct fm_list fl = { 0 };
-			int lineno = 2;
-			for (char *q = memchr(text, '\n', len); q && q + 1 < b; lineno++) {
-				char *qe = memchr(q + 1, '\n', (size_t)(b - q - 1));
-				char *ln = xstrndup(q + 1, (size_t)((qe ? qe : b) - q - 1));
-				size_t ll = strlen(ln);
-				if (ll > 0 && ln[ll - 1] == '\r')
-					ln[ll - 1] = '\0';
-				if (!fm_list_line(p, &fl, ln, lineno))
-					front_line(p, ln);
-				free(ln);
-				q = qe;
-			}
-			fm_list_end(p, &fl);
+		if (l == 3 && (strncmp(b, "---", 3) == 0 || strncmp(b, "...", 3) == 0)) {
+			char *body = memchr(text, '\n', len) + 1;
+			fm_load(p, body, (size_t)(b - body), 2);
 			blank(text, e);
 			return;
 		}

@@ -418,6 +418,42 @@ static void test_front_matter_actions(void **state)
 	imp_postmortem_free(pm);
 }
 
+/* YAML as libyaml reads it: a block scalar, a quoted value holding ": ",
+ * a block list of teams, keys in any order; front matter that is not YAML
+ * is reported and its metadata not read, the body still is. */
+static void test_front_matter_yaml_forms(void **state)
+{
+	UNUSED(state);
+	char err[512];
+	struct imp_postmortem *pm = parse_str("yaml.md",
+		"---\n"
+		"title: \"Checkout: 502s after the TLS change\"\n"
+		"teams:\n  - payments\n  - edge\n"
+		"follow_ups:\n"
+		"  - due_date: 2025-09-30\n"
+		"    action: >-\n      Alert on certificate\n      expiry\n"
+		"    assignee: \"@bilal\"\n"
+		"...\n# Body\n\nText.\n", err, sizeof(err));
+	assert_non_null(pm);
+	assert_string_equal(pm->title, "Checkout: 502s after the TLS change");
+	assert_string_equal(pm->team, "payments, edge");
+	assert_int_equal(pm->n_items, 1);
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_TITLE], "Alert on certificate expiry");
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_OWNER], "bilal");
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_DUE_DATE], "2025-09-30");
+	assert_int_equal(pm->items[0].line, 7);   /* the list item's "- due_date" */
+	imp_postmortem_free(pm);
+
+	pm = parse_str("bad.md",
+		"---\ntitle: Outage: db down\nteam: [x\n---\n# Bad front matter\n\n"
+		"## Action items\n\n- Fix the pool size\n", err, sizeof(err));
+	assert_non_null(pm);
+	assert_string_equal(pm->title, "Bad front matter");
+	assert_null(pm->team);
+	assert_int_equal(pm->n_items, 1);
+	imp_postmortem_free(pm);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -624,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_due_without_year),
 		cmocka_unit_test(test_html_tables),
 		cmocka_unit_test(test_front_matter_actions),
+		cmocka_unit_test(test_front_matter_yaml_forms),
 		cmocka_unit_test(test_scores),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/atlassian-postmortem.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/etsy-morgue.md"),
