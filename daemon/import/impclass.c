@@ -7,10 +7,11 @@
  * postmortem templates and public postmortems this importer is built for
  * (Google SRE book, PagerDuty, Atlassian, GitLab, DFDS, etcd, ...):
  *   - action phrases: "Action items", "Follow-ups", "Corrective actions",
- *     "Remediation", "Next steps", "Prevention", "How are we preventing it
+ *     "Remediation", "Next steps", "Fixes (max 3)", "Prevention", "How are we preventing it
  *     from happening again?", "Future actions", "Improvements", ...;
  *   - vetoes that win over an action phrase: a timeline ("Follow-up
- *     timeline"), "not action items", actions *taken* during the incident,
+ *     timeline"), "not action items", actions *taken* during the incident
+ *     and fixes already "deployed" or "applied",
  *     "what went well / wrong", "where we got lucky";
  *   - narrative sections ("Lessons learned", "Root cause", "Impact", ...)
  *     that are excluded unless an action phrase is in the same heading
@@ -37,13 +38,14 @@ static const char *const action_phrases[] = {
 	"stop this from happening", "stop it from happening", "prevent this happening",
 	"doing about it", "recommendations", "recommended actions", "remediation plan",
 	"tasks", "post incident tasks", "preventive measures", "preventative measures",
+	"fixes", "planned fixes", "permanent fixes",
 };
 
 /* win over any action phrase */
 static const char *const veto_phrases[] = {
 	"timeline", "not action", "not actions", "non action", "taken", "went well",
 	"went wrong", "got lucky", "were lucky", "performed", "didnt go", "go well",
-	"gone better", "go better", "could have been better",
+	"gone better", "go better", "could have been better", "deployed", "applied",
 };
 
 /* win over an action phrase in a heading of its own ("Appendix: follow-up
@@ -184,7 +186,7 @@ static const char *const group_words[] = {
 	"this", "we", "are", "doing", "what", "will", "plan", "going", "forward", "how",
 	"it", "happening", "again", "key", "list", "proposed", "recommended", "our",
 	"from", "after", "further", "additional", "remaining", "new", "general", "a",
-	"taken", "items:", "s",
+	"taken", "items:", "s", "fixes", "permanent", "max",
 };
 
 bool impc_is_group(const char *text)

@@ -3,8 +3,9 @@
  * Metadata comes from YAML front matter (read by libyaml: title, date,
  * severity, team, platform, status, id, repository, problem as scalars or
  * lists of scalars; action-item lists; anything else in it is ignored), then from "Key: value" lines
- * of paragraphs and list items and from two-column table rows outside the
- * action sections (meta_keys[]).  The first value found wins.
+ * of paragraphs and list items, from code blocks made only of such lines
+ * (meta_code_block) and from two-column table rows outside the action
+ * sections (meta_keys[]).  The first value found wins.
  *
  * Templated files: front matter and, in .erb files, ERB tags "<% ... %>"
  * are blanked (newlines kept, so messages keep their line numbers) before
@@ -178,9 +179,50 @@ static void meta_lines(struct parse *p, const char *text)
 	free(copy);
 }
 
+static bool known_key(const char *key)
+{
+	char *k = impt_collapse(key);
+	for (char *c = k; *c; c++)
+		if (*c == '_')
+			*c = ' ';
+	bool found = false;
+	for (size_t i = 0; i < ARRAY_SIZE(meta_keys) && !found; i++)
+		found = strcasecmp(k, meta_keys[i].key) == 0;
+	found = found || strcasecmp(k, "incident id") == 0 || strcasecmp(k, "duration") == 0;
+	free(k);
+	return found;
+}
+
+/* A code block is a metadata block (the "Incident Summary" of many
+ * templates: "Incident ID: INC-7", "Date: 2025-02-27", "Severity: P1" in
+ * a fence) when every non-blank line is "Key: value" and at least two of
+ * the keys are metadata keys; any other code block (a diagram, a config
+ * file whose "team:" means something else) is not read. */
+static bool meta_code_block(const char *text)
+{
+	int lines = 0, known = 0;
+	bool all = true;
+	char *copy = xstrdup(text), *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line && all;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[strspn(line, " \t\r")] == '\0')
+			continue;
+		char *colon = strchr(line, ':');
+		all = colon && colon > line && colon - line <= 24;
+		if (all) {
+			*colon = '\0';
+			lines++;
+			known += known_key(line);
+		}
+	}
+	free(copy);
+	return all && lines >= 2 && known >= 2;
+}
+
 void impm_block(struct parse *p, const struct mds_node *n)
 {
-	if (n->kind == MDS_PARA || n->kind == MDS_LIST_ITEM)
+	if (n->kind == MDS_PARA || n->kind == MDS_LIST_ITEM ||
+	    (n->kind == MDS_CODE && meta_code_block(n->t.text)))
 		meta_lines(p, n->t.text);
 	else if (n->kind == MDS_TABLE_ROW && !n->header && n->n_cells == 2)
 		meta_kv(p, n->cells[0].text, n->cells[1].text, false);

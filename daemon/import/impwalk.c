@@ -651,6 +651,10 @@ void imp_walk(struct parse *p, const struct mds_doc *doc)
 				impm_block(p, n);
 			}
 			break;
+		case MDS_CODE:
+			if (!p->sec_level)
+				impm_block(p, n);
+			break;
 		default:
 			abort();
 		}

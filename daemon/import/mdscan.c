@@ -472,8 +472,12 @@ static int on_enter_block(MD_BLOCKTYPE type, void *detail, void *arg)
 	case MD_BLOCK_HTML:
 		s->in_html = true;
 		break;
+	case MD_BLOCK_CODE:
+		if (s->cell.node < 0 && s->heading.node < 0 && s->li_level == 0)
+			open_text_node(s, &s->para, MDS_CODE);
+		break;
 	default:
-		break;   /* DOC, QUOTE, HR, CODE: structure we do not need */
+		break;   /* DOC, QUOTE, HR: structure we do not need */
 	}
 	return 0;
 }
@@ -522,6 +526,10 @@ static int on_leave_block(MD_BLOCKTYPE type, void *detail, void *arg)
 	case MD_BLOCK_HTML:
 		s->in_html = false;
 		html_block_done(s);
+		break;
+	case MD_BLOCK_CODE:
+		if (s->para.node >= 0 && s->li_level == 0)
+			close_text_node(s, &s->para);
 		break;
 	default:
 		break;

@@ -25,6 +25,8 @@ enum mds_kind {
 	MDS_PARA,       /* a paragraph outside list items and tables */
 	MDS_LIST_ITEM,  /* depth 0 = top level; task = 0 | ' ' | 'x' */
 	MDS_TABLE_ROW,  /* cells; table = ordinal of its table; header row first */
+	MDS_CODE,       /* a fenced or indented code block outside list items and
+	                   tables: its text verbatim (read for metadata only) */
 };
 
 /* Inline text with what the importer needs to know about its spans. */

@@ -454,6 +454,39 @@ static void test_front_matter_yaml_forms(void **state)
 	imp_postmortem_free(pm);
 }
 
+/* A fenced "Incident Summary" of Key: value lines gives the date (a due
+ * date without a year is then read against it); a code block that is a
+ * config file or a diagram gives nothing.  "Fixes (max 3)" heads an
+ * action group, "Fixes deployed" does not. */
+static void test_code_block_metadata_and_fixes_label(void **state)
+{
+	UNUSED(state);
+	char err[512];
+	struct imp_postmortem *pm = parse_str("fenced.md",
+		"# Leaked token\n\n## Summary\n\n```\nIncident ID: INC-9\nDate: 2025-02-27\n"
+		"Severity: P1\n```\n\n```yaml\nteam: not-this-one\nreplicas: 3\n```\n\n"
+		"## Action items\n\n- [ ] Rotate the token - Owner: Dana - Due: Mar 7\n",
+		err, sizeof(err));
+	assert_non_null(pm);
+	assert_string_equal(pm->published_date, "2025-02-27");
+	assert_null(pm->team);
+	assert_int_equal(pm->n_items, 1);
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_DUE_DATE], "2025-03-07");
+	imp_postmortem_free(pm);
+
+	pm = parse_str("fixes.md",
+		"# Invoice run skipped\n\nDate: 2025-07-15\n\n"
+		"- **Fixes deployed:**\n  - Removed the stale lock by hand\n"
+		"- **Fixes (max 3):**\n  - Give the invoice lock a TTL / @mateo / Jul 22\n",
+		err, sizeof(err));
+	assert_non_null(pm);
+	assert_int_equal(pm->n_items, 1);
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_TITLE], "Give the invoice lock a TTL");
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_OWNER], "mateo");
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_DUE_DATE], "2025-07-22");
+	imp_postmortem_free(pm);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -627,7 +660,7 @@ static void test_heldout_scores(void **state)
 		int expected, precision, recall, fields;
 	} sets[] = {
 		{ "blind6", "blind6/ (issue 8 styles)", 21, 100, 100, 100 },
-		{ "blind7", "blind7/ (public postmortem styles)", 38, 100, 94, 85 },
+		{ "blind7", "blind7/ (public postmortem styles)", 38, 100, 100, 100 },
 		{ "blind8", "blind8/ (front matter, HTML tables, no-year dates, ...)", 20, 100, 100,
 		  100 },
 		{ "blind9", "blind9/ (written after the fixes, never tuned on)", 21, 100, 100, 100 },
@@ -661,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_html_tables),
 		cmocka_unit_test(test_front_matter_actions),
 		cmocka_unit_test(test_front_matter_yaml_forms),
+		cmocka_unit_test(test_code_block_metadata_and_fixes_label),
 		cmocka_unit_test(test_scores),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/atlassian-postmortem.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/etsy-morgue.md"),
