@@ -38,7 +38,8 @@ static const char *const action_phrases[] = {
 	"stop this from happening", "stop it from happening", "prevent this happening",
 	"doing about it", "recommendations", "recommended actions", "remediation plan",
 	"tasks", "post incident tasks", "preventive measures", "preventative measures",
-	"fixes", "planned fixes", "permanent fixes",
+	"fixes", "planned fixes", "permanent fixes", "actionables", "actionable items",
+	"action points", "action point",
 };
 
 /* win over any action phrase */
@@ -186,7 +187,8 @@ static const char *const group_words[] = {
 	"this", "we", "are", "doing", "what", "will", "plan", "going", "forward", "how",
 	"it", "happening", "again", "key", "list", "proposed", "recommended", "our",
 	"from", "after", "further", "additional", "remaining", "new", "general", "a",
-	"taken", "items:", "s", "fixes", "permanent", "max",
+	"taken", "items:", "s", "fixes", "permanent", "max", "actionables", "actionable",
+	"point", "points",
 };
 
 bool impc_is_group(const char *text)

@@ -16,6 +16,8 @@
  *   due dates also as "30 Nov 2026", "November 20, 2026", "2026/12/15",
  *             and without a year, "by Mar 3", "due 15 March" (the first
  *             such day on or after the postmortem's date, importer.c);
+ *             a quarter "Q3" / "Q3 2024" is read as a field but sets no
+ *             due date (a quarter names no day);
  *   owner "Unassigned" / "none" / "TBD" says there is none; " · " separates
  * A clause that is none of these stops the match, so ordinary words stay
  * in the title ("Notify the service owner", "Migrate by region").
@@ -124,19 +126,6 @@ static bool estimate_word(const char *w)
 	static const char *const units[] = { "m", "min", "h", "hr", "hrs", "d", "w", "wk",
 	                                     "pt", "pts", "sp", NULL };
 	return is_any(w + d, units);
-}
-
-/* "CHK-88", "OPS-4471": a tracker's issue key (2-10 capitals or digits
- * starting with a capital, '-', 1-7 digits). */
-static bool ticket_key(const char *w)
-{
-	size_t u = 0;
-	while ((w[u] >= 'A' && w[u] <= 'Z') || (u > 0 && isdigit((unsigned char)w[u])))
-		u++;
-	if (u < 2 || u > 10 || w[u] != '-')
-		return false;
-	size_t d = strspn(w + u + 1, "0123456789");
-	return d >= 1 && d <= 7 && w[u + 1 + d] == '\0';
 }
 
 /* "2 weeks" at t->v[i]: days, and the words used; 0 when not. */
@@ -264,15 +253,21 @@ static size_t clause(const struct toks *t, size_t i, struct impf_fields *f)
 		return n;
 	if ((!strcmp(w, "jira") || !strcmp(w, "ticket") || !strcmp(w, "issue") ||
 	     !strcmp(w, "bug") || !strcmp(w, "tracker")) && i + 1 < t->n &&
-	    ticket_key(t->v[i + 1])) {   /* "(JIRA: SHOP-210, owner: kim)" */
+	    impt_ticket_key(t->v[i + 1])) {   /* "(JIRA: SHOP-210, owner: kim)" */
 		if (!f->ticket)
 			f->ticket = xstrdup(t->v[i + 1]);
 		return 2;
 	}
-	if (ticket_key(t->v[i])) {   /* "[CHK-88]": a tracker key, kept by the caller */
+	if (impt_ticket_key(t->v[i])) {   /* "[CHK-88]": a tracker key, kept by the caller */
 		if (!f->ticket)
 			f->ticket = xstrdup(t->v[i]);
 		return 1;
+	}
+	if (w[0] == 'q' && w[1] >= '1' && w[1] <= '4' && !w[2]) {
+		/* "Q3", "Q3 2024": a quarter, not a day; the words stay in the
+		 * item's text (its description), no due date is set */
+		return i + 1 < t->n && strlen(t->v[i + 1]) == 4 &&
+		       strspn(t->v[i + 1], "0123456789") == 4 ? 2 : 1;
 	}
 	if ((w[0] == 'p') && w[1] >= '0' && w[1] <= '3' && !w[2]) {
 		f->priority = impt_priority(w);

@@ -358,6 +358,20 @@ static int cells_state(const struct raw *r)
 	return st;
 }
 
+/* Past the separator between a leading id or reference and the title:
+ * blanks, ':', '-', and em or en dashes ("INFRA-2211 — Add an alert"). */
+static const char *skip_separator(const char *e)
+{
+	for (;;) {
+		if (*e == ' ' || *e == ':' || *e == '-')
+			e++;
+		else if (str_istarts(e, "\xE2\x80\x94") || str_istarts(e, "\xE2\x80\x93"))
+			e += 3;
+		else
+			return e;
+	}
+}
+
 /* A leading explicit id "AI-1:", "[AI-1]", "AI-12 -": 1-6 capital
  * letters, '-', digits.  Cut from title and returned, or NULL. */
 static char *leading_id(char *title)
@@ -376,8 +390,7 @@ static char *leading_id(char *title)
 		e++;
 	if (*e != ' ')
 		return NULL;
-	while (*e == ' ' || *e == '-')
-		e++;
+	e = skip_separator(e);
 	if (!*e)
 		return NULL;
 	char *id = xstrndup(p, u + 1 + d);
@@ -409,14 +422,7 @@ static void strip_leading_ref(char *s)
 			return;
 		n = w;
 	}
-	size_t e = n;
-	while (s[e] == ' ' || s[e] == ':' || s[e] == '-')
-		e++;
-	while (str_istarts(s + e, "\xE2\x80\x94") || str_istarts(s + e, "\xE2\x80\x93")) {
-		e += 3;
-		while (s[e] == ' ')
-			e++;
-	}
+	size_t e = (size_t)(skip_separator(s + n) - s);
 	if (e == n || !isalpha((unsigned char)s[e]))
 		return;   /* only the reference, or no words after it */
 	memmove(s, s + e, strlen(s + e) + 1);
@@ -514,10 +520,29 @@ static void strip_full_stop(char *s)
 	s[n - 1] = '\0';
 }
 
+/* "Add an alert [T363002](…) **Done**": a bold state phrase that closes
+ * the item's text is its state, cut from the title. */
+static void trailing_strong_state(const struct mds_text *t, char *title, int *state)
+{
+	if (!t || t->trail_strong == 0)
+		return;
+	char *tail = impt_collapse(t->text + strlen(t->text) - t->trail_strong);
+	size_t tl = strlen(tail), n = strlen(title);
+	int st = tl ? impt_state(tail, false) : -1;
+	if (st >= 0 && strcasecmp(tail, "new") != 0 && strcasecmp(tail, "x") != 0 &&
+	    n > tl && strcmp(title + n - tl, tail) == 0 && title[n - tl - 1] == ' ') {
+		if (*state < 0)
+			*state = st;
+		title[n - tl - 1] = '\0';
+	}
+	free(tail);
+}
+
 static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf_fields *f,
                           char **rest, int *state)
 {
 	char *title = r->text ? split_title(r->text, r->skip, rest) : xstrdup("");
+	trailing_strong_state(r->text, title, state);
 	todo_owner(title, f, state);
 	leading_state(title, state);
 	impf_state_markers(title, state);

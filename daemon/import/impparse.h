@@ -135,6 +135,9 @@ struct parse {
 	long head_item;                /* raws[] index of a sub-heading that may be
 	                                  an item ("### AI-1: Fix X" with "- Owner:"
 	                                  bullets under it), -1 */
+	long inline_item;              /* raws[] index of an inline item paragraph
+	                                  ("Action point: X") that a status bullet
+	                                  ("- This has been done.") may follow, -1 */
 };
 
 /* Walk the scanned document, filling p->pm->items (impwalk.c). */

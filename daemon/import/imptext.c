@@ -671,23 +671,41 @@ void impt_refs_from_text(const char *s, struct imp_ticket_ref **v, size_t *n)
 	}
 }
 
-/* Is the token [b, e) of s a ticket reference (URL, owner/repo#N, #N),
- * possibly inside () or <>? */
+bool impt_ticket_key(const char *w)
+{
+	size_t u = 0;
+	while ((w[u] >= 'A' && w[u] <= 'Z') || (u > 0 && isdigit((unsigned char)w[u])))
+		u++;
+	if (u < 2 || u > 10 || w[u] != '-')
+		return false;
+	size_t d = strspn(w + u + 1, "0123456789");
+	return d >= 1 && d <= 7 && w[u + 1 + d] == '\0';
+}
+
+/* Is the token [b, e) of s a ticket reference (URL, owner/repo#N, #N, a
+ * Phabricator task "T363001"), possibly inside () or <>, or a tracker key
+ * inside () or [] ("(OPS-12)"; bare, "SHA-256" is a word)? */
 static bool ref_token(const char *b, size_t l)
 {
 	while (l > 0 && strchr(".,;", b[l - 1]))
 		l--;
+	bool wrapped = false;
 	if (l >= 2 && ((b[0] == '(' && b[l - 1] == ')') || (b[0] == '<' && b[l - 1] == '>') ||
 	               (b[0] == '[' && b[l - 1] == ']'))) {
 		b++;
 		l -= 2;
+		wrapped = true;
 	}
 	if (l == 0)
 		return false;
 	char *t = xstrndup(b, l);
 	bool r = false;
 	struct imp_ticket_ref ref = { 0 };
-	if (str_istarts(t, "https://") || str_istarts(t, "http://")) {
+	if (t[0] == 'T' && l >= 5 && l <= 10 && strspn(t + 1, "0123456789") == l - 1) {
+		r = true;   /* Phabricator: "T" and the task number */
+	} else if (wrapped && impt_ticket_key(t)) {
+		r = true;
+	} else if (str_istarts(t, "https://") || str_istarts(t, "http://")) {
 		/* only ticket URLs: other links are content and stay */
 		r = impt_ref_from_url(t, &ref) == 0;
 		impt_ref_free(&ref);

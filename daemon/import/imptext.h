@@ -82,9 +82,13 @@ struct impt_marks {
  * only of recognised parts: a status word, @handle, "owner: x", "due[:]
  * YYYY-MM-DD", a bare date, P0..P3.  m->owner is heap (caller frees). */
 void impt_strip_markers(char *s, struct impt_marks *m);
-/* Remove trailing ticket references (URLs, owner/repo#N, #N, and those in
- * parentheses) and the separators before them, in place. */
+/* Remove trailing ticket references (URLs, owner/repo#N, #N, Phabricator
+ * tasks T1234, tracker keys in brackets or parentheses "(OPS-12)", and
+ * those in parentheses) and the separators before them, in place. */
 void impt_strip_trailing_refs(char *s);
+/* "CHK-88", "OPS-4471": a tracker's issue key (2-10 capitals or digits
+ * starting with a capital, '-', 1-7 digits), the whole of w. */
+bool impt_ticket_key(const char *w);
 
 /* Parse a GitHub issue or pull request URL
  * (https://github.com/OWNER/REPO/issues/N or /pull/N, anything after N

@@ -357,11 +357,59 @@ static char *label_text(const struct mds_text *t)
 	return c;
 }
 
+/* "Action point: text" without bold (go-ethereum's postmortems write
+ * them as paragraphs under each lesson): the label's length with the
+ * blanks after it, or 0.  Only these explicit labels; "Action: restarted
+ * the node" is a timeline's sentence. */
+static size_t plain_label(const char *text)
+{
+	static const char *const labels[] = { "action point:", "action item:", "todo:",
+	                                      "action point -", "action item -" };
+	for (size_t k = 0; k < ARRAY_SIZE(labels); k++) {
+		size_t l = strlen(labels[k]);
+		if (strncasecmp(text, labels[k], l) != 0)
+			continue;
+		l += strspn(text + l, " ");
+		return text[l] ? l : 0;
+	}
+	return 0;
+}
+
+/* "This has been done.", "Done.", "This is in progress": a bullet whose
+ * first sentence only says the state of the item above it (what follows
+ * is kept as the item's description); the state, or -1. */
+static int status_sentence(const char *text)
+{
+	char *c = impt_collapse(text);
+	char *stop = strstr(c, ". ");   /* the first sentence says it */
+	if (stop)
+		*stop = '\0';
+	size_t n = strlen(c);
+	while (n > 0 && (c[n - 1] == '.' || c[n - 1] == '!'))
+		c[--n] = '\0';
+	static const char *const lead[] = { "this has been ", "this has now been ", "this was ",
+	                                    "this is now ", "this is ", "it has been ", "it was ",
+	                                    "it is ", "now ", "status: " };
+	const char *r = c;
+	for (size_t k = 0; k < ARRAY_SIZE(lead); k++)
+		if (str_istarts(r, lead[k])) {
+			r += strlen(lead[k]);
+			break;
+		}
+	int st = n <= 80 ? impt_state(r, true) : -1;
+	if (st >= 0 && (strcasecmp(r, "new") == 0 || strcasecmp(r, "x") == 0 || !r[0]))
+		st = -1;
+	free(c);
+	return st;
+}
+
 /* "**Action item:** text": the byte length of the label, or 0. */
 static size_t inline_label(const struct mds_text *t)
 {
 	size_t ls = t->lead_strong;
-	if (ls == 0 || ls >= strlen(t->text))
+	if (ls == 0)
+		return plain_label(t->text);
+	if (ls >= strlen(t->text))
 		return 0;
 	char *l = xstrndup(t->text, ls);
 	struct impc_info ci;
@@ -420,6 +468,7 @@ static void para(struct parse *p, const struct mds_node *n)
 {
 	char *label = label_text(&n->t);
 	size_t skip;
+	p->inline_item = -1;
 	if (label && impc_is_group(label)) {
 		struct impc_info ci;
 		impc_classify(label, &ci);
@@ -451,6 +500,7 @@ static void para(struct parse *p, const struct mds_node *n)
 		r->skip = skip;
 		raw_refs_from(p, r, &n->t);
 		p->n_sections++;
+		p->inline_item = (long)(p->n_raws - 1);
 	} else if (p->sec_level && !p->sub_excluded && !p->label_excluded && bold_item(&n->t)) {
 		/* "**[P1] Drain the nodes**" + "Owner: @kat. Due: ..." in an
 		 * action section: an item per paragraph */
@@ -491,6 +541,17 @@ static struct raw *last_list_raw(struct parse *p)
 
 static void list_item(struct parse *p, const struct mds_node *n)
 {
+	long k = p->inline_item;
+	int st;
+	p->inline_item = -1;
+	if (k >= 0 && n->depth == 0 && (st = status_sentence(n->t.text)) >= 0) {
+		/* "Action point: X" then "- This has been done." */
+		struct raw *r = &p->raws[k];
+		if (r->grp_state < 0)
+			r->grp_state = st;
+		nest(p, r, n, 1);
+		return;
+	}
 	size_t mid = n->depth == 0 ? mid_action_label(n->t.text) : 0;
 	if (mid > 0 && !(p->sec_level && !p->sub_excluded)) {
 		struct raw *r = raw_new(p, n->line, RAW_INLINE);
@@ -575,6 +636,7 @@ static void heading(struct parse *p, const struct mds_node *n)
 {
 	struct impc_info ci;
 	drop_pending(p);
+	p->inline_item = -1;
 	impc_classify(n->t.text, &ci);
 	p->group++;
 	if (n->level == 1 && !p->pm->title) {
@@ -626,6 +688,7 @@ void imp_walk(struct parse *p, const struct mds_doc *doc)
 	p->label_depth = p->base_depth = -1;
 	p->table = -1;
 	p->head_item = -1;
+	p->inline_item = -1;
 	for (size_t i = 0; i < doc->n_nodes; i++) {
 		const struct mds_node *n = &doc->nodes[i];
 		switch (n->kind) {

@@ -16,8 +16,12 @@ struct tgt {
 	int node;             /* index in doc->nodes, -1 when closed */
 	size_t nb_total;      /* non-blank bytes */
 	size_t nb_struck;     /* ... of which inside ~~ ~~ */
+	size_t nb_linked;     /* ... of which inside a link and not struck */
 	int strong;           /* 0 nothing yet, 1 inside a leading strong, 2 decided */
 	size_t lead_strong;
+	size_t strong_b;      /* where the last top-level strong span began ... */
+	size_t strong_e;      /* ... and ended (0, 0: none) */
+	size_t nb_after;      /* non-blank bytes since it ended */
 	char **hrefs;
 	size_t n_hrefs;
 };
@@ -41,7 +45,7 @@ struct scan {
 	bool in_thead, in_html;
 	const char *html_b, *html_e;   /* source range of pending HTML blocks ... */
 	size_t html_open, html_closed; /* ... and its "<table" / "</table" tags */
-	int del_depth, strong_depth;
+	int del_depth, strong_depth, a_depth;
 	int err;
 };
 
@@ -53,9 +57,14 @@ static void tgt_open(struct tgt *t, int node)
 
 static void tgt_close(struct tgt *t, struct mds_text *out)
 {
+	size_t len = t->b.len;
 	out->text = t->b.data ? buf_steal(&t->b) : xstrdup("");
-	out->struck = t->nb_total > 0 && t->nb_struck == t->nb_total;
+	/* "~~Document the rollback~~ [T363003](…)": the link to the task
+	 * stays unstruck, the item is still struck */
+	out->struck = t->nb_struck > 0 && t->nb_struck + t->nb_linked == t->nb_total;
 	out->lead_strong = t->strong == 2 ? t->lead_strong : 0;
+	out->trail_strong = t->strong_e > t->strong_b && t->strong_b > out->lead_strong &&
+	                    t->nb_after == 0 ? len - t->strong_b : 0;
 	out->hrefs = t->hrefs;
 	out->n_hrefs = t->n_hrefs;
 	t->hrefs = NULL;
@@ -126,8 +135,11 @@ static int put(struct scan *s, struct tgt *t, const char *p, size_t n)
 		if (p[i] == ' ' || p[i] == '\n' || p[i] == '\t' || p[i] == '\r')
 			continue;
 		t->nb_total++;
+		t->nb_after++;
 		if (s->del_depth > 0)
 			t->nb_struck++;
+		else if (s->a_depth > 0)
+			t->nb_linked++;
 		if (t->strong == 0)
 			t->strong = 2;   /* text before any strong: no leading strong */
 	}
@@ -548,8 +560,11 @@ static int on_enter_span(MD_SPANTYPE type, void *detail, void *arg)
 	case MD_SPAN_STRONG:
 		if (s->strong_depth++ == 0 && t && t->strong == 0)
 			t->strong = 1;
+		if (s->strong_depth == 1 && t)
+			t->strong_b = t->b.len;
 		break;
 	case MD_SPAN_A:
+		s->a_depth++;
 		if (t) {
 			const MD_SPAN_A_DETAIL *a = detail;
 			t->hrefs = xrealloc(t->hrefs, (t->n_hrefs + 1) * sizeof(*t->hrefs));
@@ -578,6 +593,13 @@ static int on_leave_span(MD_SPANTYPE type, void *detail, void *arg)
 			t->strong = 2;
 			t->lead_strong = t->b.len;
 		}
+		if (s->strong_depth == 0 && t) {
+			t->strong_e = t->b.len;
+			t->nb_after = 0;
+		}
+		break;
+	case MD_SPAN_A:
+		s->a_depth--;
 		break;
 	default:
 		break;

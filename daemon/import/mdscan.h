@@ -33,7 +33,10 @@ enum mds_kind {
 struct mds_text {
 	char *text;          /* plain text, never NULL after a scan ("" if empty) */
 	size_t lead_strong;  /* length of a **strong** span that opens the text, else 0 */
-	bool struck;         /* every non-blank character is inside ~~strikethrough~~ */
+	size_t trail_strong; /* bytes from the start of a **strong** span that closes
+	                        the text (not the opening one) to the end, else 0 */
+	bool struck;         /* every non-blank character is inside ~~strikethrough~~
+	                        (or an unstruck link after it: "~~X~~ [T1](url)") */
 	char **hrefs;        /* link targets (MD_SPAN_A href), in order */
 	size_t n_hrefs;
 };

@@ -487,6 +487,56 @@ static void test_code_block_metadata_and_fixes_label(void **state)
 	imp_postmortem_free(pm);
 }
 
+/* Paragraphs "Action point: X" under lessons learned, each an item; a
+ * bullet after one whose first sentence is a state ("This has been done.
+ * Sign up here.") is its state and description; "Action: restarted" in
+ * a timeline is not an item.  A bold state closing an item ("**Done**")
+ * and a struck item followed by its task link are done; trailing task
+ * ids (T363001, "(OPS-12)") leave the title; "SHA-256" stays. */
+static void test_action_point_paragraphs_and_trailing_marks(void **state)
+{
+	UNUSED(state);
+	char err[512];
+	struct imp_postmortem *pm = parse_str("ap.md",
+		"# Chain split post mortem\n\n## Timeline\n\nAction: restarted the monitor.\n\n"
+		"## Lessons learned\n\n### Notifications\n\nSome projects heard late.\n\n"
+		"Action point: keep a list of downstream security contacts.\n"
+		"- This has been done. Projects can sign up [here](https://example.org/list)\n\n"
+		"### Monitoring\n\nAction point: alert when two heads disagree.\n\n"
+		"- An unrelated list\n",
+		err, sizeof(err));
+	if (!pm)
+		fail_msg("%s", err);
+	assert_int_equal(pm->n_items, 2);
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_TITLE],
+	                    "keep a list of downstream security contacts");
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_STATE], "done");
+	contains(pm->items[0].fields.v[ITEM_F_DESCRIPTION], "Projects can sign up");
+	assert_string_equal(pm->items[1].fields.v[ITEM_F_TITLE], "alert when two heads disagree");
+	assert_string_equal(pm->items[1].fields.v[ITEM_F_STATE], "open");
+	imp_postmortem_free(pm);
+
+	pm = parse_str("marks.md",
+		"# Search outage\n\n## Actionables\n\n"
+		"- Require review of shard changes [T363001](https://phabricator.example.org/T363001)\n"
+		"- Alert on unassigned shards [T363002](https://phabricator.example.org/T363002) **Done**\n"
+		"- ~~Document the rollback~~ [T363003](https://phabricator.example.org/T363003)\n"
+		"- Check why the health check stayed green (SRCH-12)\n"
+		"- Move the index to SHA-256\n",
+		err, sizeof(err));
+	if (!pm)
+		fail_msg("%s", err);
+	assert_int_equal(pm->n_items, 5);
+	assert_string_equal(pm->items[0].fields.v[ITEM_F_TITLE], "Require review of shard changes");
+	assert_string_equal(pm->items[1].fields.v[ITEM_F_TITLE], "Alert on unassigned shards");
+	assert_string_equal(pm->items[1].fields.v[ITEM_F_STATE], "done");
+	assert_string_equal(pm->items[2].fields.v[ITEM_F_STATE], "done");
+	assert_string_equal(pm->items[3].fields.v[ITEM_F_TITLE],
+	                    "Check why the health check stayed green");
+	assert_string_equal(pm->items[4].fields.v[ITEM_F_TITLE], "Move the index to SHA-256");
+	imp_postmortem_free(pm);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -664,6 +714,7 @@ static void test_heldout_scores(void **state)
 		{ "blind8", "blind8/ (front matter, HTML tables, no-year dates, ...)", 20, 100, 100,
 		  100 },
 		{ "blind9", "blind9/ (written after the fixes, never tuned on)", 21, 100, 100, 100 },
+		{ "blind10", "blind10/ (seven more public styles)", 23, 100, 100, 100 },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
 		struct score s = { 0 };
@@ -695,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_front_matter_actions),
 		cmocka_unit_test(test_front_matter_yaml_forms),
 		cmocka_unit_test(test_code_block_metadata_and_fixes_label),
+		cmocka_unit_test(test_action_point_paragraphs_and_trailing_marks),
 		cmocka_unit_test(test_scores),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/atlassian-postmortem.md"),
 		cmocka_unit_test_prestate(test_blind_doc, (void *)"blind1/etsy-morgue.md"),
