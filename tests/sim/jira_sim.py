@@ -25,9 +25,10 @@ validates the answers against its schemas), and the inconvenient parts of Jira's
                                       nextPageToken; the JQL subset below
   GET|POST /rest/api/3/search         410 (removed by Atlassian, CHANGE-2046)
 
-JQL: clauses joined by AND, then an optional ORDER BY field ASC|DESC:
-  project = KEY | updated >= "yyyy/MM/dd HH:mm" | updated < "..." |
-  labels = "text" | key = KEY-N | id = N | id > N; ORDER BY updated, created or id.  Anything else is a 400 with errorMessages, so the
+JQL: the subset tests/sim/jql.py parses and evaluates (AND, OR, NOT,
+parentheses; project, updated, labels, component, key, id/issue,
+issueLinkType, issue in linkedIssues(KEY[, "description"]); ORDER BY
+updated, created or id).  Anything else is a 400 with errorMessages, so the
 connector cannot rely on a feature the simulator fakes.  `updated` has
 minute precision (the seconds of the operand do not exist) and is read in
 the user's time zone (UTC here).
@@ -63,6 +64,10 @@ Admin API (no auth), JSON in and out:
        (GET .../transitions?expand=transitions.fields lists its allowedValues;
        POST without fields.resolution is a 400 naming the field)
   POST /_sim/move {"id": ID, "project": KEY}          new key, same id
+  POST /_sim/link {"type": "Problem/Incident", "outward": ID|KEY,
+                   "inward": ID|KEY}       a Jira user links two issues (both
+       updated; types: Blocks, Cloners, Duplicate, Relates, Problem/Incident)
+       -> {"id": LINK}; DELETE /_sim/link/LINK takes it off again
   POST /_sim/edit {"id": ID, "fields": {...}, "status": NAME}  a Jira user
        edits the issue (bumps updated)
   DELETE /_sim/issue/ID                               the issue is deleted
@@ -80,6 +85,8 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jql as jqlmod
 
 KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,9}$")
 PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
@@ -100,14 +107,14 @@ TRANSITIONS = [
 ]
 RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
 NAV_FIELDS = ["summary", "description", "status", "resolution", "priority", "labels",
-              "duedate", "assignee", "issuetype", "project", "updated", "created"]
-JQL_CLAUSE = re.compile(
-    r'^\s*(project|updated|labels|key|id)\s*(=|>=|<|>)\s*("([^"]*)"|[A-Za-z0-9_\-]+)\s*$')
-# The operators the simulator takes per field (JQL has more; these are the
-# ones closeloop uses).
-JQL_OPS = {"project": ("=",), "updated": (">=", "<"), "labels": ("=",), "key": ("=",),
-           "id": ("=", ">")}
-JQL_MINUTE = re.compile(r"^(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2})$")
+              "duedate", "assignee", "issuetype", "project", "updated", "created",
+              "components", "issuelinks"]
+# Link types: name -> (outward description, inward description); Jira's
+# defaults and Jira Service Management's Problem/Incident.
+LINK_TYPES = {"Blocks": ("blocks", "is blocked by"), "Cloners": ("clones", "is cloned by"),
+              "Duplicate": ("duplicates", "is duplicated by"),
+              "Relates": ("relates to", "relates to"),
+              "Problem/Incident": ("causes", "is caused by")}
 
 
 def jira_ts(t):
@@ -121,41 +128,6 @@ class ApiError(Exception):
         super().__init__(status)
         self.status, self.headers = status, headers or {}
         self.body = {"errorMessages": list(messages), "errors": errors or {}}
-
-
-def parse_jql(jql):
-    """-> (list of (field, op, value), order or None); ApiError on anything
-    outside the subset."""
-    text = jql.strip()
-    order = None
-    m = re.search(r"\s*\bORDER\s+BY\s+(\w+)(\s+(ASC|DESC))?\s*$", text, re.I)
-    if m:
-        if m.group(1) not in ("updated", "created", "id"):
-            raise ApiError(400, ["The simulator orders by updated, created or id only, not '%s'."
-                                 % m.group(1)])
-        order = (m.group(1), (m.group(3) or "ASC").upper())
-        text = text[:m.start()]
-    clauses = []
-    if not text.strip():
-        return clauses, order
-    for part in re.split(r"\s+AND\s+", text):
-        c = JQL_CLAUSE.match(part)
-        if not c:
-            raise ApiError(400, ["Error in the JQL Query: '%s' is not understood "
-                                 "(simulator subset: project/updated/labels/key/id)." % part])
-        field, op = c.group(1), c.group(2)
-        value = c.group(4) if c.group(4) is not None else c.group(3)
-        if op not in JQL_OPS[field]:
-            raise ApiError(400, ["The operator '%s' is not supported by the '%s' field." % (op, field)])
-        if field == "updated":
-            mm = JQL_MINUTE.match(value)
-            if not mm:
-                raise ApiError(400, ["Date value '%s' for field 'updated' is invalid. Valid "
-                                     "formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm'." % value])
-            y, mo, d, h, mi = (int(x) for x in mm.groups())
-            value = datetime.datetime(y, mo, d, h, mi, tzinfo=datetime.timezone.utc).timestamp()
-        clauses.append((field, op, int(value) if field == "id" else value))
-    return clauses, order
 
 
 class State:
@@ -173,6 +145,7 @@ class State:
         self.resolution_screens = set()  # projects whose done transitions ask for one
         self.requests = []
         self.comment_id = 10000
+        self.link_id = 10000
         self.clock_offset = 0.0
         self.stats = {}
         self.clock_after_search = None  # /_sim/clock_after_search: (regex, seconds)
@@ -238,6 +211,11 @@ class State:
             labels = fields["labels"]
             if not isinstance(labels, list) or any(not isinstance(x, str) or " " in x or not x for x in labels):
                 errors["labels"] = "The label must not contain spaces."
+        if "components" in fields:
+            comps = fields["components"]
+            if not isinstance(comps, list) or any(not isinstance(c, dict) or not isinstance(c.get("name"), str)
+                                                  for c in comps):
+                errors["components"] = "Component name is not valid."
         if errors:
             raise ApiError(400, [], errors)
 
@@ -246,6 +224,8 @@ class State:
         for k in ("summary", "description", "duedate", "labels"):
             if k in fields:
                 f[k] = fields[k]
+        if "components" in fields:
+            f["components"] = [c["name"] for c in fields["components"]]
         if "priority" in fields:
             f["priority"] = fields["priority"] and fields["priority"]["name"]
         if "assignee" in fields:
@@ -265,6 +245,7 @@ class State:
                  "fields": {"summary": None, "description": None, "status": "To Do",
                             "resolution": None, "priority": "Medium", "labels": [],
                             "duedate": None, "assignee": None, "issuetype": "Task",
+                            "components": [], "issuelinks": [],
                             "created": now, "updated": now}}
         self.apply(issue, fields)
         self.snapshot(issue, new=True)
@@ -304,6 +285,30 @@ class State:
                 return
         raise ApiError(400, ["Transition id '%s' is not valid for this issue." % tid])
 
+    def link(self, type_name, outward, inward):
+        """outward <type's outward description> inward (Jira's issueLink:
+        "outwardIssue" causes "inwardIssue"); both issues are updated."""
+        if type_name not in LINK_TYPES:
+            raise ApiError(404, ["No issue link type with name '%s' found." % type_name])
+        out_desc, in_desc = LINK_TYPES[type_name]
+        a, b = self.resolve(str(outward)), self.resolve(str(inward))
+        self.link_id += 1
+        lid = str(self.link_id)
+        a["fields"].setdefault("issuelinks", []).append(
+            {"id": lid, "type": type_name, "desc": out_desc, "anchor_desc": in_desc, "other": b["id"]})
+        b["fields"].setdefault("issuelinks", []).append(
+            {"id": lid, "type": type_name, "desc": in_desc, "anchor_desc": out_desc, "other": a["id"]})
+        self.snapshot(a)
+        self.snapshot(b)
+        return lid
+
+    def unlink(self, lid):
+        for issue in self.issues.values():
+            links = issue["fields"].get("issuelinks", [])
+            if any(l["id"] == lid for l in links):
+                issue["fields"]["issuelinks"] = [l for l in links if l["id"] != lid]
+                self.snapshot(issue)
+
     def move(self, issue, proj):
         self.counters[proj] = self.counters.get(proj, 0) + 1
         issue["project"] = proj
@@ -338,12 +343,41 @@ class Render:
             "project": {"id": self.state.projects[issue["project"]], "key": issue["project"]},
             "created": jira_ts(f["created"]),
             "updated": jira_ts(f["updated"]),
+            "components": [{"id": str(10000 + i), "name": c,
+                            "self": "%s/rest/api/3/component/%d" % (self.base, 10000 + i)}
+                           for i, c in enumerate(f.get("components", []))],
+            "issuelinks": [self.link(l) for l in f.get("issuelinks", [])],
         }
         for k in (want or NAV_FIELDS):
             if k in full:
                 out[k] = full[k]
         return {"id": issue["id"], "key": issue["key"],
                 "self": "%s/rest/api/3/issue/%s" % (self.base, issue["id"]), "fields": out}
+
+
+    def link(self, l):
+        """One IssueLink as Jira shows it on an issue: the other issue is
+        the inwardIssue when this one is the outward side."""
+        out_desc, in_desc = LINK_TYPES[l["type"]]
+        other = self.state.issues.get(l["other"])
+        ref = {"id": l["other"], "key": other["key"] if other else l["other"],
+               "self": "%s/rest/api/3/issue/%s" % (self.base, l["other"])}
+        side = "inwardIssue" if l["desc"] == out_desc and l["anchor_desc"] == in_desc else "outwardIssue"
+        return {"id": l["id"], "self": "%s/rest/api/3/issueLink/%s" % (self.base, l["id"]),
+                "type": {"id": str(10000 + sorted(LINK_TYPES).index(l["type"])), "name": l["type"],
+                         "inward": in_desc, "outward": out_desc}, side: ref}
+
+
+class IssueView:
+    """What jql.evaluate reads of one issue: its search copy of the fields."""
+
+    def __init__(self, state, issue, fields):
+        self.id, self.key, self.project = issue["id"], issue["key"], issue["project"]
+        self.fields, self.state = fields, state
+
+    def resolve(self, id_or_key):
+        iid = id_or_key if id_or_key in self.state.issues else self.state.keys.get(id_or_key)
+        return iid if iid in self.state.issues else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -539,18 +573,21 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(jql, str) or not jql.strip():
             raise ApiError(400, ["Unbounded JQL queries are not allowed here. Please add a search "
                                  "restriction to your query."])
-        clauses, order = parse_jql(jql)
+        try:
+            node, order = jqlmod.parse(jql)
+        except jqlmod.JqlError as e:
+            raise ApiError(400, [str(e)])
         hook = st.clock_after_search
         if hook and hook[0].search(jql):  # the answer below is computed first
             st.clock_after_search = None
-            out = self.search_answer(r, q, jql, clauses, order)
+            out = self.search_answer(r, q, jql, node, order)
             st.clock_offset += hook[1]
             return out
-        return self.search_answer(r, q, jql, clauses, order)
+        return self.search_answer(r, q, jql, node, order)
 
-    def search_answer(self, r, q, jql, clauses, order):
+    def search_answer(self, r, q, jql, node, order):
         st = self.state
-        if not any(f in ("project", "key", "id", "labels") for f, _op, _v in clauses):
+        if not jqlmod.bounded(node):
             raise ApiError(400, ["Unbounded JQL queries are not allowed here."])
         want = q.get("fields") or ["id"]
         limit = max(1, min(int(q.get("maxResults") or 50), 5000))
@@ -563,8 +600,11 @@ class Handler(BaseHTTPRequestHandler):
         hits = []
         for issue in st.issues.values():
             f = st.searchable(issue)
-            if f is None or not all(self.match(issue, f, c) for c in clauses):
-                continue
+            try:
+                if f is None or not jqlmod.evaluate(node, IssueView(st, issue, f)):
+                    continue
+            except jqlmod.JqlError as e:
+                raise ApiError(400, [str(e)])
             by = order[0] if order else "updated"
             hits.append((int(issue["id"]) if by == "id" else f[by], int(issue["id"]), issue, f))
         hits.sort(key=lambda h: h[:2], reverse=(order is not None and order[1] == "DESC"))
@@ -582,20 +622,6 @@ class Handler(BaseHTTPRequestHandler):
                 st.apply(issue, edit.get("fields") or {})
                 st.snapshot(issue)
         return out
-
-    @staticmethod
-    def match(issue, f, clause):
-        field, op, value = clause
-        if field == "project":
-            return issue["project"] == value
-        if field == "updated":
-            # the operand is a whole minute: 12:34:56 is >= "12:34" and < "12:35"
-            return f["updated"] >= value if op == ">=" else f["updated"] < value
-        if field == "labels":
-            return value in f["labels"]
-        if field == "key":
-            return issue["key"] == value
-        return int(issue["id"]) > value if op == ">" else int(issue["id"]) == value
 
     def admin(self, method, path, data):
         st = self.state
@@ -624,6 +650,12 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {}
         if path == "/_sim/resolution_screen" and method == "POST":
             st.resolution_screens.add(data["project"])
+            return 200, {}
+        if path == "/_sim/link" and method == "POST":
+            return 200, {"id": st.link(data["type"], data["outward"], data["inward"])}
+        m = re.match(r"^/_sim/link/(\d+)$", path)
+        if m and method == "DELETE":
+            st.unlink(m.group(1))
             return 200, {}
         if path == "/_sim/move" and method == "POST":
             issue = st.resolve(str(data["id"]))

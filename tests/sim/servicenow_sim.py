@@ -24,8 +24,14 @@ API"; checked December 2026) for the subset closeloop uses:
   POST  /api/now/table/{table}            201 with the record
   PATCH /api/now/table/{table}/{sys_id}   (PUT the same)
 
-  - tables problem and problem_task; every value is a string; sys_id is 32
-    hex digits; number PRB0040001 / PTASK0010001; sys_updated_on UTC
+  - tables problem, problem_task and incident; every value is a string;
+    sys_id is 32 hex digits; number PRB0040001 / PTASK0040001 /
+    INC0040001; sys_class_name is the record's table; problem's
+    first_reported_by_task (problem only: a problem_task or incident record
+    has no such field) and category (a choice value: software, hardware, ...); sysparm_fields may dot-walk a reference
+    ("first_reported_by_task.number", "first_reported_by_task.sys_class_name",
+    "" when the reference is empty); a field the table does not have is
+    left out of the answer, as the real API does; sys_updated_on UTC
     "yyyy-MM-dd HH:mm:ss"; sys_mod_count counts updates;
   - sysparm_query: terms joined with "^"; operators = != > >= < <= LIKE
     STARTSWITH; ORDERBY / ORDERBYDESC; a term naming an unknown field is
@@ -72,11 +78,16 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-TABLES = {"problem": "PRB", "problem_task": "PTASK"}
+TABLES = {"problem": "PRB", "problem_task": "PTASK", "incident": "INC"}
 FIELDS = ["sys_id", "number", "short_description", "description", "state", "resolution_code",
           "close_notes", "impact", "urgency", "priority", "assigned_to", "assignment_group",
           "due_date", "correlation_id", "correlation_display", "work_notes", "comments",
-          "sys_created_on", "sys_updated_on", "sys_mod_count", "problem"]
+          "sys_created_on", "sys_updated_on", "sys_mod_count", "problem",
+          "first_reported_by_task", "category", "sys_class_name"]
+# fields only problems have (problem_task and incident records lack them)
+PROBLEM_ONLY = ("first_reported_by_task",)
+# reference fields and the tables (task and its extensions) they point into
+REFERENCES = {"first_reported_by_task": tuple(TABLES), "problem": ("problem",)}
 JOURNAL = "sys_journal_field"
 JOURNAL_FIELDS = ["sys_id", "element_id", "name", "element", "value", "sys_created_on",
                   "sys_created_by"]
@@ -349,8 +360,9 @@ class Handler(BaseHTTPRequestHandler):
     def create(self, table, data):
         STATE.counter[table] += 1
         ts = STATE.tick()
-        rec = {f: "" for f in FIELDS}
+        rec = {f: "" for f in FIELDS if table == "problem" or f not in PROBLEM_ONLY}
         rec.update({"sys_id": uuid.uuid4().hex, "state": "101" if table == "problem" else "1",
+                    "sys_class_name": table,
                     "impact": "3", "urgency": "3",
                     "number": "%s%07d" % (TABLES[table], 40000 + STATE.counter[table]),
                     "sys_created_on": ts, "sys_updated_on": ts, "sys_mod_count": "0"})
@@ -360,7 +372,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def apply(self, rec, data, created=False):
         for k, v in data.items():
-            if k not in FIELDS or k.startswith("sys_") or k == "number":
+            if k not in FIELDS or k.startswith("sys_") or k == "number" or \
+                    (k in PROBLEM_ONLY and k not in rec):
                 continue  # unknown fields are ignored, as the real API does
             v = "" if v is None else str(v)
             if k == "assigned_to" and v and v not in STATE.users:
@@ -380,12 +393,34 @@ class Handler(BaseHTTPRequestHandler):
             rec["sys_mod_count"] = str(int(rec["sys_mod_count"]) + 1)
 
     def table_of(self, rec):
-        return "problem_task" if rec.get("number", "").startswith("PTASK") else "problem"
+        return rec.get("sys_class_name") or "problem"
+
+    @staticmethod
+    def dot_walk(rec, name):
+        """sysparm_fields "first_reported_by_task.number": the field of the
+        record a reference field points to ("" when it is empty); None for
+        a name that is not a reference and a field (left out, as the real
+        API leaves out unknown fields)."""
+        ref, _, field = name.partition(".")
+        if ref not in REFERENCES or ref not in rec or field not in FIELDS:
+            return None
+        target = rec.get(ref, "")
+        for t in REFERENCES[ref]:
+            other = STATE.records[t].get(target)
+            if other is not None:
+                return other.get(field, "")
+        return ""
 
     def shape(self, rec, qs):
         want = [f for f in (qs.get("sysparm_fields") or "").split(",") if f]
-        return {k: v for k, v in rec.items()
-                if not k.startswith("_") and (not want or k in want)}
+        out = {k: v for k, v in rec.items()
+               if not k.startswith("_") and (not want or k in want)}
+        for name in want:
+            if "." in name:
+                v = self.dot_walk(rec, name)
+                if v is not None:
+                    out[name] = v
+        return out
 
     def list(self, table, qs, url):
         journal = table == JOURNAL

@@ -238,13 +238,59 @@ class JiraSimTest(unittest.TestCase):
         self.assertEqual(out["issues"], [])
 
     def test_jql_outside_subset_and_removed_search(self):
-        for jql in ('project = OPS OR project = PLAT', 'text ~ "alert"', 'updated >= "2000/01/01 00:00"',
+        for jql in ('project = OPS AND status = Done', 'text ~ "alert"', 'project = OPS AND (labels = a',
+                    'project = OPS AND labels = a ORDER BY id AND id > 1', 'labels != a', 'updated >= "2000/01/01 00:00"',
                     'project = OPS ORDER BY priority ASC', 'project = OPS AND updated > "2000/01/01 00:00"'):
             st, out, _ = self.search(jql)
             self.assertEqual(st, 400, jql)
             self.assertTrue(out["errorMessages"], jql)
         st, _, _ = self.call("POST", "/rest/api/3/search", {"jql": "project = OPS"})
         self.assertEqual(st, 410)
+
+    def test_discovery_jql_labels_components_links(self):
+        """The discovery rule's JQL: labels, component, issueLinkType and
+        issue in linkedIssues(KEY[, description]), with OR, NOT and
+        parentheses, ANDed after a listing's own terms."""
+        inc = self.create("Incident: checkout down", labels=(), project="PLAT")
+        a = self.create("Add checkout alert", labels=("postmortem-action",))
+        b = self.create("Runbook for failover", labels=())
+        c = self.create("Unrelated chore", labels=("chore",))
+        self.call("POST", "/_sim/edit", {"id": b["id"], "fields": {"components": [{"name": "SRE"}]}},
+                  auth=False)
+        st, out, _ = self.call("POST", "/_sim/link", {"type": "Problem/Incident", "outward": c["key"],
+                                                      "inward": inc["key"]}, auth=False)
+        self.assertEqual(st, 200, out)
+        link_id = out["id"]
+        time.sleep(0.35)  # the search lag
+
+        def keys(jql):
+            body = {"jql": jql, "fields": ["issuelinks", "components"], "maxResults": 50}
+            st, out, _ = self.call("POST", "/rest/api/3/search/jql", body,
+                                   spec_path="/rest/api/3/search/jql")
+            self.assertEqual(st, 200, (jql, out))
+            return sorted(i["key"] for i in out["issues"]), out
+        ids = ",".join(x["id"] for x in (a, b, c))
+        self.assertEqual(keys('project = OPS AND id in (%s) AND (labels = "postmortem-action")' % ids)[0],
+                         ["OPS-1"])
+        self.assertEqual(keys('project = OPS AND (component = SRE OR labels in ("postmortem-action"))')[0],
+                         ["OPS-1", "OPS-2"])
+        self.assertEqual(keys('project = OPS AND (issue in linkedIssues("%s", "is caused by"))'
+                              % inc["key"])[0], ["OPS-3"])
+        self.assertEqual(keys('project = OPS AND (issue in linkedIssues(%s, "causes"))' % inc["key"])[0], [])
+        self.assertEqual(keys('project = OPS AND (issueLinkType = "causes")')[0], ["OPS-3"])
+        got, out = keys('project = OPS AND (issueLinkType = "causes" OR component = "SRE") AND NOT labels = chore')
+        self.assertEqual(got, ["OPS-2"])
+        # the link as Jira shows it on the issue: the incident is its inwardIssue
+        _, out = keys('key = %s' % c["key"])
+        link = out["issues"][0]["fields"]["issuelinks"][0]
+        self.assertEqual((link["type"]["name"], link["type"]["outward"], link["inwardIssue"]["key"]),
+                         ("Problem/Incident", "causes", inc["key"]))
+        # an OR without parentheses widens the query: Jira reads AND first
+        self.assertEqual(keys('project = OPS AND labels = chore OR project = PLAT')[0],
+                         ["OPS-3", "PLAT-1"])
+        self.call("DELETE", "/_sim/link/%s" % link_id, auth=False)
+        time.sleep(0.35)
+        self.assertEqual(keys('project = OPS AND (issueLinkType = "causes")')[0], [])
 
     def test_rate_limit_retry_after(self):
         self.call("POST", "/_sim/fault", {"status": 429, "count": 2, "retry_after": 3}, auth=False)

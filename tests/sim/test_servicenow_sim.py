@@ -96,6 +96,36 @@ class SimTest(unittest.TestCase):
         self.assertEqual(len(b["result"]), 1)  # short page, more behind it
         self.assertIn('rel="next"', h["Link"])
 
+    def test_problem_reported_by_an_incident_dot_walked(self):
+        """first_reported_by_task and category on problems; sysparm_fields
+        dot-walks a reference; a field the table lacks is left out."""
+        st, _, inc = self.call("POST", "/_sim/records/incident", {"short_description": "down"})
+        self.assertEqual(st, 201)
+        self.assertTrue(inc["number"].startswith("INC"))
+        self.assertEqual(inc["sys_class_name"], "incident")
+        p = self.make("a")
+        self.make("b")
+        st, _, _ = self.call("PATCH", "/_sim/records/" + p["sys_id"],
+                             {"first_reported_by_task": inc["sys_id"], "category": "software"})
+        self.assertEqual(st, 200)
+        fields = ("sys_id,short_description,first_reported_by_task,first_reported_by_task.number,"
+                  "first_reported_by_task.sys_class_name,category,u_no_such_field,"
+                  "u_nothing.number")
+        q = urllib.parse.quote("assignment_group=%s^ORDERBYshort_description" % GROUP)
+        st, _, b = self.call("GET", "/api/now/table/problem?sysparm_fields=%s&sysparm_query=%s"
+                             % (urllib.parse.quote(fields), q))
+        self.assertEqual(st, 200)
+        a_rec, b_rec = b["result"]
+        self.assertEqual((a_rec["first_reported_by_task"], a_rec["first_reported_by_task.number"],
+                          a_rec["first_reported_by_task.sys_class_name"], a_rec["category"]),
+                         (inc["sys_id"], inc["number"], "incident", "software"))
+        self.assertEqual((b_rec["first_reported_by_task"], b_rec["first_reported_by_task.number"],
+                          b_rec["first_reported_by_task.sys_class_name"], b_rec["category"]),
+                         ("", "", "", ""))
+        for rec in (a_rec, b_rec):
+            self.assertNotIn("u_no_such_field", rec)
+            self.assertNotIn("u_nothing.number", rec)
+
     def test_refused_state_and_faults(self):
         r = self.make("a")
         self.call("POST", "/_sim/config", {"refuse_state": True})

@@ -1,0 +1,161 @@
+/* jira_discover.c — discovery for the Jira connector: the check of a
+ * rule's JQL fragment, the query that asks which listed issues the rule
+ * takes, and the references an issue's links carry (jira_discover.h). */
+#include "jira_discover.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+/* What the scan of a fragment keeps of the words outside quoted values. */
+struct jql_scan {
+	int depth;          /* open parentheses */
+	bool any;           /* a token was seen */
+	char first[8];      /* the first token when it is a word (lower case) */
+	char last[8];       /* the last token when it is a word, else "" */
+};
+
+static bool is_word_char(unsigned char c)
+{
+	return isalnum(c) || c == '_';
+}
+
+/* The word at v[i..) (lower case, cut to fit w); returns its length. */
+static size_t scan_word(const char *v, size_t i, char w[8])
+{
+	size_t k = 0, n = 0;
+	while (is_word_char((unsigned char)v[i + n])) {
+		if (k < 7)
+			w[k++] = (char)tolower((unsigned char)v[i + n]);
+		n++;
+	}
+	w[k] = '\0';
+	if (n > 7)
+		w[0] = '\0'; /* a long word is none of the keywords looked for */
+	return n;
+}
+
+/* A quoted value from v[i] (the quote) on: the index of its closing
+ * quote, or 0 when it never closes or holds a control character. */
+static size_t scan_quoted(const char *v, size_t i)
+{
+	char q = v[i];
+	for (size_t k = i + 1; v[k]; k++) {
+		if ((unsigned char)v[k] < 0x20 || v[k] == 0x7f)
+			return 0;
+		if (v[k] == '\\' && v[k + 1]) {
+			k++;
+			if ((unsigned char)v[k] < 0x20 || v[k] == 0x7f)
+				return 0;
+		} else if (v[k] == q) {
+			return k;
+		}
+	}
+	return 0;
+}
+
+const char *jira_check_jql_fragment(const char *v)
+{
+	struct jql_scan s = { 0 };
+	char prev[8] = "";
+	size_t n = v ? strlen(v) : 0;
+	if (n > JIRA_JQL_FRAGMENT_MAX)
+		return "a JQL condition of at most 1000 characters";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		char w[8];
+		if (c < 0x20 || c == 0x7f)
+			return "a JQL condition on one line, without control characters";
+		if (isspace(c))
+			continue;
+		if (c == '"' || c == '\'') {
+			size_t end = scan_quoted(v, i);
+			if (end == 0)
+				return "a JQL condition whose quoted values are closed (\"...\" or '...', "
+				       "a backslash escapes a quote) and hold no control character";
+			i = end;
+			s.last[0] = prev[0] = '\0';
+		} else if (is_word_char(c)) {
+			i += scan_word(v, i, w) - 1;
+			if (strcmp(prev, "order") == 0 && strcmp(w, "by") == 0)
+				return "a JQL condition without ORDER BY (the listing sets the order)";
+			if (!s.any)
+				memcpy(s.first, w, sizeof(w));
+			memcpy(s.last, w, sizeof(w));
+			memcpy(prev, w, sizeof(w));
+		} else {
+			if (c == '(')
+				s.depth++;
+			else if (c == ')' && --s.depth < 0)
+				return "a JQL condition whose parentheses are balanced (a ')' that closes "
+				       "none opened in it would reach into the listing's query)";
+			s.last[0] = prev[0] = '\0';
+		}
+		s.any = true;
+	}
+	if (!s.any)
+		return "a JQL condition, e.g. labels = \"postmortem-action\"";
+	if (s.depth != 0)
+		return "a JQL condition whose parentheses are balanced (a '(' is not closed)";
+	if (!strcmp(s.first, "and") || !strcmp(s.first, "or") || !strcmp(s.last, "and") ||
+	    !strcmp(s.last, "or") || !strcmp(s.last, "not"))
+		return "a whole JQL condition (not starting or ending with AND, OR or NOT)";
+	return NULL;
+}
+
+char *jira_jql_discover(const char *project, char *const *ids, size_t n, const char *fragment)
+{
+	struct buf b = { 0 };
+	if (buf_appendf(&b, "project = %s AND id in (", project) < 0)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (buf_appendf(&b, "%s%s", i ? ", " : "", ids[i]) < 0)
+			abort();
+	if (buf_appendf(&b, ") AND (%s)", fragment) < 0)
+		abort();
+	return buf_steal(&b);
+}
+
+struct json_object *jira_discover_body(const char *jql, int max)
+{
+	struct json_object *b = json_object_new_object(), *f = json_object_new_array();
+	json_object_object_add(b, "jql", json_object_new_string(jql));
+	json_object_array_add(f, json_object_new_string("issuelinks"));
+	json_object_object_add(b, "fields", f);
+	json_object_object_add(b, "maxResults", json_object_new_int(max));
+	return b;
+}
+
+/* The key of the other issue of one IssueLink, or NULL. */
+static const char *link_other_key(struct json_object *link)
+{
+	static const char *const sides[] = { "inwardIssue", "outwardIssue" };
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		struct json_object *o = NULL, *k = NULL;
+		if (json_object_object_get_ex(link, sides[i], &o) &&
+		    json_object_object_get_ex(o, "key", &k) && json_object_is_type(k, json_type_string))
+			return json_object_get_string(k);
+	}
+	return NULL;
+}
+
+char *jira_issue_link_refs(struct json_object *issue)
+{
+	struct json_object *fields = NULL, *links = NULL;
+	struct buf b = { 0 };
+	if (!json_object_object_get_ex(issue, "fields", &fields) ||
+	    !json_object_object_get_ex(fields, "issuelinks", &links) ||
+	    !json_object_is_type(links, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(links); i++) {
+		const char *key = link_other_key(json_object_array_get_idx(links, i));
+		if (key && *key && !strpbrk(key, "\r\n") &&
+		    buf_appendf(&b, "%s%s", b.len ? "\n" : "", key) < 0)
+			abort();
+	}
+	return b.len ? buf_steal(&b) : (buf_free(&b), NULL);
+}

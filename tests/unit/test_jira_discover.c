@@ -1,0 +1,121 @@
+/* test_jira_discover.c — the Jira connector's discovery rule
+ * (connectors/jira_discover.h): the JQL fragment check that keeps the
+ * rule from widening the listing's query, the query built for a page of
+ * listed issues, its search body, and the keys read from an issue's
+ * links. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jira_discover.h"
+
+static void test_fragment_good(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"labels = \"postmortem-action\"",
+		"labels = postmortem-action",
+		"component = 'SRE' OR component = \"On call\"",
+		"issue in linkedIssues(\"INC-42\", \"is caused by\")",
+		"issueLinkType = \"is caused by\" AND NOT labels = chore",
+		"(labels = a OR labels = b) AND component = SRE",
+		"labels = \"with \\\" quote\" AND summary ~ 'order by here is text'",
+		"labels = ordered AND labels = by",
+		"labels in (\"x)\", 'y(')",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const char *why = jira_check_jql_fragment(good[i]);
+		if (why)
+			fail_msg("%s: %s", good[i], why);
+	}
+}
+
+static void expect_bad(const char *v, const char *phrase)
+{
+	const char *why = jira_check_jql_fragment(v);
+	if (!why)
+		fail_msg("taken: %s", v ? v : "(null)");
+	if (!strstr(why, phrase))
+		fail_msg("%s: \"%s\" lacks \"%s\"", v, why, phrase);
+}
+
+static void test_fragment_bad(void **state)
+{
+	(void)state;
+	expect_bad("", "a JQL condition");
+	expect_bad("   ", "a JQL condition");
+	expect_bad(NULL, "a JQL condition");
+	expect_bad("labels = \"open", "quoted values are closed");
+	expect_bad("labels = 'open", "quoted values are closed");
+	expect_bad("labels = \"a\\\"", "quoted values are closed");
+	/* a ")" that would close the listing's terms and OR past them */
+	expect_bad("labels = a) OR (project = OTHER", "parentheses are balanced");
+	expect_bad("(labels = a", "parentheses are balanced");
+	expect_bad("labels = a ORDER BY created", "without ORDER BY");
+	expect_bad("labels = a order   BY key", "without ORDER BY");
+	expect_bad("OR project = OTHER", "whole JQL condition");
+	expect_bad("labels = a AND", "whole JQL condition");
+	expect_bad("labels = a or", "whole JQL condition");
+	expect_bad("labels = a\nOR project = X", "one line");
+	expect_bad("labels = \"a\tb\"", "control character");
+	char *big = malloc(JIRA_JQL_FRAGMENT_MAX + 2);
+	memset(big, 'a', JIRA_JQL_FRAGMENT_MAX + 1);
+	big[JIRA_JQL_FRAGMENT_MAX + 1] = '\0';
+	expect_bad(big, "at most 1000");
+	free(big);
+}
+
+static void test_query_and_body(void **state)
+{
+	(void)state;
+	char *ids[] = { "10001", "10002", "10010" };
+	char *q = jira_jql_discover("OPS", ids, 3, "labels = a OR component = SRE");
+	/* the fragment is parenthesised: its OR stays inside */
+	assert_string_equal(q, "project = OPS AND id in (10001, 10002, 10010) AND "
+	                       "(labels = a OR component = SRE)");
+	struct json_object *b = jira_discover_body(q, 100);
+	assert_string_equal(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN),
+	                    "{\"jql\":\"project = OPS AND id in (10001, 10002, 10010) AND "
+	                    "(labels = a OR component = SRE)\",\"fields\":[\"issuelinks\"],"
+	                    "\"maxResults\":100}");
+	json_object_put(b);
+	free(q);
+}
+
+static void test_link_refs(void **state)
+{
+	(void)state;
+	struct json_object *issue = json_tokener_parse(
+		"{\"id\":\"10003\",\"key\":\"OPS-3\",\"fields\":{\"issuelinks\":["
+		"{\"id\":\"1\",\"type\":{\"name\":\"Problem/Incident\",\"inward\":\"is caused by\","
+		"\"outward\":\"causes\"},\"inwardIssue\":{\"id\":\"10000\",\"key\":\"INC-7\"}},"
+		"{\"id\":\"2\",\"type\":{\"name\":\"Relates\"},\"outwardIssue\":{\"id\":\"9\",\"key\":\"OPS-1\"}},"
+		"{\"id\":\"3\",\"type\":{\"name\":\"Relates\"}}]}}");
+	char *refs = jira_issue_link_refs(issue);
+	assert_non_null(refs);
+	assert_string_equal(refs, "INC-7\nOPS-1");
+	free(refs);
+	json_object_put(issue);
+	issue = json_tokener_parse("{\"id\":\"1\",\"fields\":{\"issuelinks\":[]}}");
+	assert_null(jira_issue_link_refs(issue));
+	json_object_put(issue);
+	issue = json_tokener_parse("{\"id\":\"1\",\"fields\":{}}");
+	assert_null(jira_issue_link_refs(issue));
+	json_object_put(issue);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fragment_good),
+		cmocka_unit_test(test_fragment_bad),
+		cmocka_unit_test(test_query_and_body),
+		cmocka_unit_test(test_link_refs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
