@@ -61,7 +61,10 @@ enum conn_status {
 	CONN_GONE,           /* 404 / 410: the ticket no longer exists */
 	CONN_MOVED,          /* 301: transferred (GitHub) / moved; an item
 	                        callback may then get the ticket at its new
-	                        place (key, remote_id, url) as remote */
+	                        place (key, remote_id, url) as remote; a
+	                        create answered so made its ticket there (a
+	                        307 on a renamed repository, re-sent to the
+	                        new name: GitHub did not act on the first) */
 	CONN_RATE_LIMITED,   /* still limited after the allowed retries */
 	CONN_INVALID,        /* 400 / 422: the tracker refused our values */
 	CONN_BAD_RESPONSE,   /* 2xx but the body is not what the API documents */
@@ -85,6 +88,10 @@ struct conn_result {
 	 * fields of the mask were applied; remote shows the ticket after. */
 	unsigned refused_mask;
 	const char *refused_reason[ITEM_F__COUNT];
+	/* listing only: the target answered from another name (a GitHub
+	 * repository renamed: the old name redirects, the listing followed it
+	 * and its items are keyed under this "owner/name"), or NULL */
+	const char *moved_to;
 };
 
 /* One remote ticket as a connector sees it. */

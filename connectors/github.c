@@ -120,18 +120,27 @@ static void moved_repo(struct gh_req *r, struct json_object *o)
 /* 301/307 on an issue (transferred; its repository renamed): follow the
  * Location once with a GET, when it is under base_url (the token is only
  * ever sent to the configured API), so the answer says where the ticket
- * is now.  Returns false when it is not followed. */
+ * is now.  A create answered 307/308 (its repository renamed: GitHub
+ * answers a POST to the old name 307 and does not act on it, "repeat the
+ * request with the same method", docs "Troubleshooting the REST API",
+ * redirects) is sent again, the same body and token, to the Location.
+ * Returns false when it is not followed. */
 static bool follow_moved(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	const char *loc = http_response_header(resp, "location");
 	const char *base = r->g->base_url;
-	if (r->moved_from || (r->kind != GH_FETCH && r->kind != GH_UPDATE) || !loc ||
+	bool create = r->kind == GH_CREATE && (resp->status == 307 || resp->status == 308);
+	if (r->moved_from || (r->kind != GH_FETCH && r->kind != GH_UPDATE && !create) || !loc ||
 	    strncmp(loc, base, strlen(base)) != 0 || loc[strlen(base)] != '/')
 		return false;
 	r->moved_from = r->url;
 	r->moved_status = resp->status;
 	r->url = NULL;
-	int rc = gh_req_next(r, GH_FETCH, "GET", xstrdup(loc), NULL);
+	char *body = create ? r->body : NULL;
+	if (create)
+		r->body = NULL;
+	int rc = gh_req_next(r, create ? GH_CREATE : GH_FETCH, create ? "POST" : "GET",
+	                     xstrdup(loc), body);
 	if (rc < 0) {
 		char *msg = xasprintf("%s: moved to %s, which could not be read: %s", what, loc,
 		                      strerror(-rc));
@@ -184,9 +193,12 @@ static void create_then_close(struct gh_req *r, const struct conn_remote *rem)
 	}
 }
 
-void gh_item_done(struct gh_req *r, long http_status, const struct conn_remote *rem)
+/* The item operation's answer rem: status (CONN_OK, or CONN_MOVED with
+ * error saying where) and the fields GitHub did not apply. */
+static void item_done_as(struct gh_req *r, enum conn_status status, long http_status,
+                         const char *error, const struct conn_remote *rem)
 {
-	struct conn_result res = { .status = CONN_OK, .http_status = http_status };
+	struct conn_result res = { .status = status, .http_status = http_status, .error = error };
 	char *why = NULL;
 	/* a partial write: GitHub refused the assignee (422) and the request
 	 * went again without it; or (GitHub Enterprise before the 422)
@@ -210,6 +222,11 @@ void gh_item_done(struct gh_req *r, long http_status, const struct conn_remote *
 	free(why);
 }
 
+void gh_item_done(struct gh_req *r, long http_status, const struct conn_remote *rem)
+{
+	item_done_as(r, CONN_OK, http_status, NULL, rem);
+}
+
 static void item_ok(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	struct conn_remote rem;
@@ -229,9 +246,7 @@ static void item_ok(struct gh_req *r, const struct http_response *resp, const ch
 	} else if (r->moved_from) {
 		char *moved = xasprintf("%s: moved to %s (%s)", r->moved_from + strlen(r->g->base_url),
 		                        rem.key, rem.url ? rem.url : "no URL");
-		struct conn_result res = { .status = CONN_MOVED, .http_status = r->moved_status,
-		                           .error = moved };
-		gh_req_finish_item(r, &res, &rem);
+		item_done_as(r, CONN_MOVED, r->moved_status, moved, &rem);
 		free(moved);
 	} else {
 		gh_item_done(r, resp->status, &rem);
@@ -308,7 +323,8 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 		return;
 	}
 	if ((st == 301 || st == 302 || st == 307 || st == 308) &&
-	    (gh_update_labels_moved(r, what) || follow_moved(r, resp, what)))
+	    (r->kind == GH_LIST ? gh_list_moved(r, resp, what) :
+	     gh_update_labels_moved(r, what) || follow_moved(r, resp, what)))
 		return;
 	if (st == 301 || st == 302 || st == 307 || st == 308) {
 		cs = CONN_MOVED;

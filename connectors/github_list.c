@@ -43,6 +43,7 @@
 #include "github_body.h"
 #include "github_req.h"
 #include "http.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -224,6 +225,76 @@ static char *list_next_url(struct gh_req *r, const struct conn_page *page,
 	return list_url(r->g, r->repo, "asc", 100, last_ms);
 }
 
+bool gh_list_moved(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	const char *loc = http_response_header(resp, "location");
+	const char *base = r->g->base_url;
+	size_t bl = strlen(base), pl = strlen("/repositories/");
+	if (r->list_resolving || r->list_renamed || !loc || strncmp(loc, base, bl) != 0 ||
+	    strncmp(loc + bl, "/repositories/", pl) != 0)
+		return false;
+	size_t digits = strspn(loc + bl + pl, "0123456789");
+	if (digits == 0 || digits > 19)
+		return false;
+	log_conn(LOG_LVL_WARN, r->g->base.name, "%s: HTTP %ld to %s: the repository %s was "
+	         "renamed; reading its name now", what, resp->status, loc, r->repo);
+	r->list_resolving = true;
+	if (r->probing) { /* the probe's ETag, asked for again under the new name */
+		free(r->first_etag);
+		r->first_etag = r->if_none_match;
+		r->if_none_match = NULL;
+	}
+	int rc = gh_req_next(r, GH_LIST, "GET", xstrndup(loc, bl + pl + digits), NULL);
+	if (rc < 0) {
+		char *msg = xasprintf("%s: moved to %s, which could not be read: %s", what, loc,
+		                      strerror(-rc));
+		gh_req_fail(r, CONN_MOVED, resp->status, 0, msg);
+		free(msg);
+	}
+	return true;
+}
+
+/* The repository read after its old name redirected (gh_list_moved): its
+ * "full_name" is the name it is listed under from now on, the listing
+ * goes on where it was (the probe again, conditional on the same ETag: the
+ * issues are the same), and every page says the target moved. */
+static void list_resolved(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct json_object *o = NULL, *v = NULL;
+	const char *err = NULL, *name = NULL;
+	char *msg, *url;
+	r->list_resolving = false;
+	if (gh_parse_json(r, resp, &o, &err) == 0 && json_object_object_get_ex(o, "full_name", &v))
+		name = json_object_get_string(v);
+	if (!name || !gh_repo_valid(name)) {
+		msg = xasprintf("%s: HTTP %ld but no valid \"full_name\" (%s): the repository %s "
+		                "was renamed to an unknown name; update the routing", what,
+		                resp->status, err ? err : "missing", r->repo);
+		gh_req_fail(r, CONN_MOVED, resp->status, 0, msg);
+		free(msg);
+		json_object_put(o);
+		return;
+	}
+	str_replace(&r->repo, name);
+	json_object_put(o);
+	r->list_renamed = true;
+	if (r->probing) {
+		free(r->list_url);
+		r->list_url = list_url(r->g, r->repo, "asc", 100, r->list_since_ms);
+		url = list_url(r->g, r->repo, "desc", 10, 0);
+		char *et = r->first_etag; /* kept by gh_list_moved */
+		r->first_etag = NULL;
+		int rc = gh_req_next_get_if(r, url, et);
+		if (rc < 0) {
+			msg = xasprintf("%s: could not request the probe: %s", what, strerror(-rc));
+			gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+			free(msg);
+		}
+		return;
+	}
+	list_continue(r, list_url(r->g, r->repo, "asc", 100, r->list_since_ms), what, "the listing");
+}
+
 void gh_list_answer(struct gh_req *r, const struct http_response *resp, const char *what)
 {
 	struct gh_conn *g = r->g;
@@ -232,6 +303,10 @@ void gh_list_answer(struct gh_req *r, const struct http_response *resp, const ch
 	int64_t last_ms = -1;
 	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
 
+	if (r->list_resolving) {
+		list_resolved(r, resp, what);
+		return;
+	}
 	if (r->probing) {
 		list_probe_ok(r, resp, what);
 		return;

@@ -136,10 +136,14 @@ void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
                          struct conn_page *page)
 {
 	struct connector *c = &r->g->base;
+	struct conn_result rr = *res;
+	char *moved_to = r->list_renamed ? xstrdup(r->repo) : NULL;
+	rr.moved_to = moved_to;
 	page->etag = r->first_etag;
 	if (page->last)
 		req_detach(r);
-	r->list_cb(c, res, page, r->arg);
+	r->list_cb(c, &rr, page, r->arg);
+	free(moved_to);
 }
 
 void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
@@ -330,17 +334,29 @@ int gh_req_submit(struct gh_req *r)
 	return 0;
 }
 
-int gh_req_next(struct gh_req *r, enum gh_kind kind, const char *method, char *url, char *body)
+static void req_prepare(struct gh_req *r, enum gh_kind kind, const char *method, char *url,
+                        char *body, char *etag)
 {
 	free(r->url);
 	r->url = url;
 	free(r->body);
 	r->body = body;
 	free(r->if_none_match);
-	r->if_none_match = NULL;
+	r->if_none_match = etag;
 	r->kind = kind;
 	r->method = method;
 	r->attempt = 0;
+}
+
+int gh_req_next(struct gh_req *r, enum gh_kind kind, const char *method, char *url, char *body)
+{
+	req_prepare(r, kind, method, url, body, NULL);
+	return gh_req_submit(r);
+}
+
+int gh_req_next_get_if(struct gh_req *r, char *url, char *etag)
+{
+	req_prepare(r, r->kind, "GET", url, NULL, etag);
 	return gh_req_submit(r);
 }
 

@@ -107,9 +107,13 @@ struct gh_req {
 	char *upd_next_body;          /*     (or GET when the body is NULL) */
 	char *owner_refused;          /* GH_CREATE/GH_UPDATE: GitHub refused this
 	                                 assignee (422); sent again without it */
-	char *moved_from;             /* GH_FETCH after a redirect: the URL that
-	                                 answered 301/307 (followed once) */
+	char *moved_from;             /* GH_FETCH/GH_CREATE after a redirect: the URL
+	                                 that answered 301/307 (followed once) */
 	long moved_status;            /* ... and its status */
+	bool list_resolving;          /* GH_LIST: GET /repositories/{id} out, after
+	                                 the repository's old name redirected */
+	bool list_renamed;            /* GH_LIST: r->repo is the repository's new
+	                                 name (pages report it as moved_to) */
 };
 
 struct gh_conn {
@@ -153,6 +157,9 @@ int gh_req_submit(struct gh_req *r) MUST_CHECK;
  * caller's to fail. */
 int gh_req_next(struct gh_req *r, enum gh_kind kind, const char *method, char *url,
                 char *body) MUST_CHECK;
+/* As gh_req_next, a GET of url of the same kind, conditional on etag
+ * (taken over; NULL = unconditional). */
+int gh_req_next_get_if(struct gh_req *r, char *url, char *etag) MUST_CHECK;
 /* Start queued requests while there is room.  Never calls back. */
 void gh_pump(struct gh_conn *g);
 
@@ -203,6 +210,12 @@ int gh_webhook(struct connector *c, const struct conn_hook_request *req,
 int gh_list_changed(struct connector *c, const char *target, int64_t since_ms,
                     const char *etag, conn_list_cb cb, void *arg) MUST_CHECK;
 void gh_list_answer(struct gh_req *r, const struct http_response *resp, const char *what);
+/* A listing request answered 301/307 (the repository renamed: GitHub
+ * redirects its old name to /repositories/{id}/...): read the repository
+ * there for its name now, then list under that name.  Returns false when
+ * not followed (a Location outside base_url or not /repositories/{id},
+ * or a second redirect): the caller fails the listing CONN_MOVED. */
+bool gh_list_moved(struct gh_req *r, const struct http_response *resp, const char *what);
 
 /* github_comment.c: the comment operations and their 2xx answers. */
 int gh_comment(struct connector *c, const char *target, const struct conn_remote *ref,

@@ -107,21 +107,29 @@ void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res)
 	              op->call != REC_CALL_CREATE && op->call != REC_CALL_FIND);
 }
 
+bool rec_renamed_log(const struct rec_link_ctx *lc, const char *old, const char *new_name,
+                     const PGresult *res, const char *err)
+{
+	if (err) {
+		log_conn(LOG_LVL_ERROR, lc->name, "%s was renamed on the tracker to %s; re-pointing "
+		         "its links failed: %s", old, new_name, err);
+		return false;
+	}
+	log_conn(LOG_LVL_ERROR, lc->name, "%s was renamed on the tracker to %s: %s "
+	         "link(s) now name %s; update the routing (the directory's team targets and "
+	         "this connector's targets) to %s", old, new_name,
+	         PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?", new_name, new_name);
+	return true;
+}
+
 static void on_renamed(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_op *op = arg;
 	UNUSED(db);
-	if (err) {
-		op_log(LOG_LVL_ERROR, op, "re-pointing the links of a renamed repository failed: %s", err);
-		op->t->errors++;
-	} else {
+	if (rec_renamed_log(op->t->lc, op->t->target, op->remote.key, res, err))
 		op->t->ledger_writes++;
-		log_conn(LOG_LVL_ERROR, op->t->lc->name, "%s was renamed on the tracker to %s: %s "
-		         "link(s) now name %s; update the routing (the directory's team targets and "
-		         "this connector's targets) to %s", op->t->target, op->remote.key,
-		         PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?", op->remote.key,
-		         op->remote.key);
-	}
+	else
+		op->t->errors++;
 	rec_op_finish(op);
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "log.h"
@@ -168,6 +169,48 @@ void rec_op_created(struct rec_op *op)
 	t->created_wait->ops[t->created_wait->n++] = op;
 	if (t->created_wait->n >= REC_CREATED_BATCH)
 		created_flush(t);
+}
+
+/* The repository of a remote key "owner/name#N" (heap), or NULL. */
+static char *key_repo(const char *key)
+{
+	const char *hash = key ? strchr(key, '#') : NULL;
+	return hash ? xstrndup(key, (size_t)(hash - key)) : NULL;
+}
+
+static void on_create_renamed(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	struct rec_target *t = op->t;
+	char *repo = key_repo(op->remote.key);
+	UNUSED(db);
+	if (rec_renamed_log(t->lc, t->target, repo, res, err))
+		t->ledger_writes++;
+	else
+		t->errors++; /* the link stays on the old name: the next listing re-points it */
+	free(repo);
+	t->active++; /* keep t while the batch may be written */
+	rec_op_created(op);
+	rec_created_flush_maybe(t);
+	rec_target_op_done(t);
+}
+
+void rec_op_create_moved(struct rec_op *op)
+{
+	struct rec_target *t = op->t;
+	char *repo = key_repo(op->remote.key);
+	if (!repo || strcasecmp(repo, t->target) == 0) {
+		free(repo);
+		rec_op_created(op);
+		return;
+	}
+	op_log(LOG_LVL_WARN, op, "%s answered the create from %s (the repository was renamed): "
+	       "created there as %s", t->target, repo, op->remote.key);
+	const char *p[] = { t->lc->name, t->target, repo };
+	rec_op_set_state(op, REC_OP_APPLY);
+	if (rec_lc_query(t->lc, REC_SQL_REPO_RENAMED, 3, p, on_create_renamed, op) < 0)
+		rec_op_created(op); /* its batch write reports the lost ledger */
+	free(repo);
 }
 
 /* A link left 'creating' that the recovery listing did not show: the

@@ -76,7 +76,10 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 		op_after_update(op);
 		break;
 	case REC_CALL_CREATE:
-		rec_op_created(op);
+		if (res->status == CONN_MOVED)
+			rec_op_create_moved(op);
+		else
+			rec_op_created(op);
 		break;
 	case REC_CALL_FIND: /* the lost create's ticket: adopt it */
 		op_log(LOG_LVL_INFO, op, "found %s by its create token", r->key ? r->key : "?");
@@ -98,7 +101,8 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 	t->active++; /* keep t while the wait queue moves on */
 	if (op->call == REC_CALL_CREATE)
 		t->creates_out--;
-	if (res->status == CONN_OK && remote)
+	if ((res->status == CONN_OK || (res->status == CONN_MOVED && op->call == REC_CALL_CREATE)) &&
+	    remote)
 		op_remote_ok(op, res, remote);
 	else if (res->status == CONN_MOVED && remote &&
 	         (op->call == REC_CALL_FETCH || op->call == REC_CALL_UPDATE))

@@ -274,6 +274,10 @@ struct rec_target {
 	                                 repository): the push pass still runs,
 	                                 and its first push follows the redirect
 	                                 and re-points the target's links */
+	char *renamed_to;             /* the listing followed the target's new
+	                                 name (conn_result.moved_to): its links
+	                                 are re-pointed there this pass */
+	bool rename_pending;          /* ... that statement not sent yet */
 	char *first_etag;
 	char *list_error;
 	bool has_max_seen, has_min_fail;
@@ -373,6 +377,11 @@ void rec_op_base_as_held(const struct rec_op *op, const struct item_fields *f,
 void rec_op_created(struct rec_op *op);
 /* Write the batch when it is full or no create of t is out any more. */
 void rec_created_flush_maybe(struct rec_target *t);
+/* A create answered from another repository (CONN_MOVED: its repository
+ * renamed, the POST sent again under the new name): the target's links,
+ * this 'creating' one with its token and intent among them, are
+ * re-pointed to the new name first, then the link joins the batch. */
+void rec_op_create_moved(struct rec_op *op);
 /* A link left 'creating' the listing did not show: adopt by token, create
  * again when proven absent, or wait for create_min_age. */
 void rec_op_recover(struct rec_op *op);
@@ -385,6 +394,11 @@ void rec_op_note_refused(struct rec_op *op, const struct conn_result *res);
 void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res);
 /* The ticket answered from another place (CONN_MOVED with remote r). */
 void rec_op_moved(struct rec_op *op, const struct conn_result *res, const struct conn_remote *r);
+/* REC_SQL_REPO_RENAMED answered (res, or err): the operator is told the
+ * target old was renamed to new_name on the tracker and to update the
+ * routing.  Returns false on err (logged). */
+bool rec_renamed_log(const struct rec_link_ctx *lc, const char *old, const char *new_name,
+                     const PGresult *res, const char *err);
 
 /* An op is done: release it (rec_op.c; calls t->drained at zero). */
 void rec_target_op_done(struct rec_target *t);

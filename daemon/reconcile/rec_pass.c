@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "log.h"
@@ -62,6 +63,7 @@ static void target_free(struct rec_target *t)
 	free(t->cursor_etag);
 	free(t->first_etag);
 	free(t->list_error);
+	free(t->renamed_to);
 	free(t);
 }
 
@@ -104,6 +106,7 @@ static bool pass_query(struct rec_target *t, const char *sql, int n, const char 
 
 static void page_pump(struct rec_target *t);
 static bool page_send(struct rec_target *t);
+static bool rename_send(struct rec_target *t);
 static void page_pin(struct rec_target *t, const struct rec_page *pg);
 
 static void on_duplicate_written(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -212,6 +215,8 @@ static void page_pin(struct rec_target *t, const struct rec_page *pg)
 static void page_pump(struct rec_target *t)
 {
 	bool sent = false;
+	if (!t->page_busy && t->rename_pending)
+		sent = rename_send(t);
 	while (!t->page_busy && !STAILQ_EMPTY(&t->pages) && !sent)
 		sent = page_send(t);
 	if (!t->page_busy && STAILQ_EMPTY(&t->pages) && t->list_done)
@@ -250,11 +255,50 @@ static bool page_send(struct rec_target *t)
 	return ok;
 }
 
+static void on_list_renamed(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_target *t = arg;
+	UNUSED(db);
+	if (rec_renamed_log(t->lc, t->target, t->renamed_to, res, err))
+		t->ledger_writes++;
+	else
+		t->errors++;
+	t->page_busy = false;
+	page_pump(t);
+}
+
+/* The listing followed the target's new name (a renamed repository,
+ * conn_result.moved_to): before its first page is read, every link of the
+ * target is re-pointed there and the operator is told to update the
+ * routing (page_pump sends it as it sends a page).  The tickets are then
+ * pulled as usual: matched by id and token, whatever name they are listed
+ * under. */
+static void list_renamed(struct rec_target *t, const char *moved_to)
+{
+	if (t->renamed_to || strcasecmp(moved_to, t->target) == 0)
+		return;
+	t->renamed_to = xstrdup(moved_to);
+	t->rename_pending = true;
+}
+
+static bool rename_send(struct rec_target *t)
+{
+	const char *p[] = { t->lc->name, t->target, t->renamed_to };
+	t->rename_pending = false;
+	t->page_busy = true;
+	if (pass_query(t, REC_SQL_REPO_RENAMED, 3, p, on_list_renamed))
+		return true;
+	t->page_busy = false;
+	return false;
+}
+
 static void on_list(struct connector *c, const struct conn_result *res,
                     const struct conn_page *page, void *arg)
 {
 	struct rec_target *t = arg;
 	UNUSED(c);
+	if (res->moved_to)
+		list_renamed(t, res->moved_to);
 	if (res->status == CONN_NOT_MODIFIED) {
 		t->list_not_modified = true;
 		t->list_done = true;

@@ -213,11 +213,13 @@ const char REC_SQL_LINK_MOVED[] =
 
 /* A repository renamed on the tracker: every link of the connector that
  * names the old target names the new one ($1 connector, $2 old target,
- * $3 new target); returns how many. */
+ * $3 new target), a link without a ticket yet ('creating': its token and
+ * intent kept) too; returns how many. */
 const char REC_SQL_REPO_RENAMED[] =
 	"WITH u AS (UPDATE external_link SET target = $3,"
 	" remote_key = $3 || substr(remote_key, length($2) + 1), etag = NULL, updated_at = now()"
-	" WHERE connector = $1 AND target = $2 AND left(remote_key, length($2) + 1) = $2 || '#'"
+	" WHERE connector = $1 AND target = $2"
+	" AND (remote_key IS NULL OR left(remote_key, length($2) + 1) = $2 || '#')"
 	" RETURNING 1)"
 	" SELECT count(*) FROM u";
 

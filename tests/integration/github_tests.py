@@ -312,6 +312,64 @@ def test_renamed_repository_repoints_its_links_and_tells_the_operator(cl):
         c.close()
 
 
+def test_create_after_a_repository_rename_follows_the_307_once(cl):
+    """A repository renamed on GitHub answers a POST to its old name 307
+    and does not act on it.  A new item routed to the old name is created
+    once under the new name (the same token), its link names the new name,
+    and nothing is stranded 'creating'."""
+    c = R.Ctx(cl, "create_after_rename")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        before = set(linked_ids(c))
+        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+        c.imp(*R.dfds_files(2))
+        new = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        new = [i for i in new if i not in before]
+        assert_true(new, "the second postmortem brings new items")
+        out = c.sync(check=False)
+        log = out.stdout + out.stderr
+        rows = c.q("SELECT state, target, split_part(remote_key, '#', 1) FROM external_link "
+                   "WHERE kind='managed' AND action_item_id IN (%s) ORDER BY action_item_id"
+                   % ",".join(map(str, new)))
+        assert_eq(rows, [["linked", "dfds/backlog", "dfds/backlog"]] * len(new),
+                  "each new item created once in the renamed repository: %s" % log[-1500:])
+        counts = R.token_counts(c, "dfds/backlog")
+        assert_eq(sorted(set(counts.values())), [1], "one ticket per token: %r" % counts)
+        assert_eq(len(counts), len(before) + len(new), "every item has its ticket")
+        assert_true("update the routing" in log, "the operator is told: %s" % log[-1500:])
+        assert_true("created there as dfds/backlog#" in log, "the POST followed its 307: %s" % log[-1500:])
+        c.sync()  # quiet afterwards, nothing created again
+        assert_eq(len(R.token_counts(c, "dfds/backlog")), len(before) + len(new), "no duplicate later")
+    finally:
+        c.close()
+
+
+def test_renamed_repository_is_noticed_by_the_listing_and_its_edits_pulled(cl):
+    """A renamed repository with nothing to push: the listing's GET on the
+    old name answers 301; the listing follows it, re-points the links, and
+    a person's edit made there since is pulled into the ledger."""
+    c = R.Ctx(cl, "list_rename")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        ids = linked_ids(c)
+        repo, num, _ = R.issue_by_item(c, ids[0])
+        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+        c.sim.edit("dfds/backlog", num, {"title": "Renamed repo, edited title"})
+        out = c.sync(check=False)
+        log = out.stdout + out.stderr
+        targets = c.q("SELECT DISTINCT target FROM external_link WHERE kind='managed'")
+        assert_eq(targets, [["dfds/backlog"]], "every link re-pointed by the listing: %s" % log[-1500:])
+        assert_eq(c.one("SELECT title FROM action_item WHERE id=%d" % ids[0]),
+                  "Renamed repo, edited title", "the edit made after the rename is pulled")
+        assert_true("update the routing" in log, "the operator is told: %s" % log[-1500:])
+        assert_eq(c.q("SELECT count(*) FROM external_link WHERE state<>'linked'"), [["0"]],
+                  "nothing broken or stranded")
+    finally:
+        c.close()
+
+
 # ---- labels ----------------------------------------------------------------------
 
 def test_label_added_by_a_person_survives_a_managed_label_change_after_its_pull(cl):
