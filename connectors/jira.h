@@ -120,6 +120,9 @@ struct jira_req {
 	char *want_state;              /* NULL: the state is not to be written */
 	char *want_owner;              /* the accountId sent, NULL none */
 	bool transitioned;             /* a transition went through */
+	bool walked;                   /* a reopen step was sent to reach a done
+	                                  state no transition led to directly */
+	bool walk_step;                /* ... that step's POST is out */
 	struct conn_remote last;       /* the issue as the last READ saw it */
 	bool has_last;
 	/* JO_FIND: the token, the probe position */

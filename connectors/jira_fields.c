@@ -375,6 +375,41 @@ int jira_pick_transition(struct json_object *answer, const char *want, char **id
 	return -ENOENT;
 }
 
+int jira_pick_reopen(struct json_object *answer, char **id)
+{
+	struct json_object *arr = NULL;
+	long best = -1;
+	int best_rank = 2;
+	*id = NULL;
+	if (!json_object_object_get_ex(answer, "transitions", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return -EINVAL;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *t = json_object_array_get_idx(arr, i), *avail = NULL, *to = NULL,
+		                   *sc = NULL;
+		const char *tid = get_str(t, "id", NULL), *cat = NULL;
+		char *end = NULL;
+		long n = tid ? strtol(tid, &end, 10) : -1;
+		if (!tid || !end || *end || n < 0)
+			continue;
+		if (json_object_object_get_ex(t, "isAvailable", &avail) && avail &&
+		    !json_object_get_boolean(avail))
+			continue;
+		if (json_object_object_get_ex(t, "to", &to) &&
+		    json_object_object_get_ex(to, "statusCategory", &sc))
+			cat = get_str(sc, "key", NULL);
+		int rank = cat && strcmp(cat, "new") == 0 ? 0 :
+		           cat && strcmp(cat, "indeterminate") == 0 ? 1 : 2;
+		if (rank < best_rank || (rank == best_rank && rank < 2 && n < best)) {
+			best_rank = rank;
+			best = n;
+			free(*id);
+			*id = xstrdup(tid);
+		}
+	}
+	return *id ? 0 : -ENOENT;
+}
+
 /* ---- request bodies ---- */
 
 /* The fields a listing asks for: only the mapped ones. */

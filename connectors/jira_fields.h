@@ -81,6 +81,14 @@ const char *jira_state_of(const char *category, const char *resolution);
  * -EINVAL when the answer has no transitions array. */
 int jira_pick_transition(struct json_object *answer, const char *want, char **id,
                          char **why) MUST_CHECK;
+/* When no transition leads from a done status into the wanted done state
+ * (Won't Do -> Done: Jira's default workflow has no Done -> Done), a
+ * person reopens the issue and closes it again: the available transition
+ * into a to-do status (statusCategory "new"), else an in-progress one,
+ * the lowest numeric id when several fit.  Returns 0 with *id (heap),
+ * -ENOENT when none leads out of done, -EINVAL without a transitions
+ * array. */
+int jira_pick_reopen(struct json_object *answer, char **id) MUST_CHECK;
 
 /* Request bodies (Jira Cloud REST v3, shapes of the OpenAPI description;
  * tests/sim/test_jira_sim.py checks them against its schemas).  Caller puts.

@@ -140,6 +140,22 @@ static void transitions_answer(struct jira_req *r, struct json_object *o, long s
 		finish_bad(r, status, what, "the answer has no transitions array");
 		return;
 	}
+	if (rc < 0 && !r->walked && item_state_closed(r->want_state) &&
+	    item_state_closed(r->last.fields.v[ITEM_F_STATE]) && jira_pick_reopen(o, &id) == 0) {
+		/* done with one resolution, wanted with another: reopen, then
+		 * close it the wanted way (the read after this step asks again) */
+		log_conn(LOG_LVL_INFO, r->j->base.name, "%s: no transition from %s into %s; "
+		         "reopening it (transition %s) to close it again", r->last.key,
+		         r->last.fields.v[ITEM_F_STATE], r->want_state, id);
+		free(why);
+		r->walked = true;
+		r->walk_step = true;
+		char *step = json_text(jira_transition_body(id));
+		free(id);
+		next_step(r, JS_TRANS_POST, "POST",
+		          xasprintf("%s/rest/api/3/issue/%s/transitions", r->j->base_url, r->issue_id), step);
+		return;
+	}
 	if (rc < 0) {
 		refuse(r, ITEM_F_STATE, why);
 		finish_write(r, status);
@@ -157,6 +173,7 @@ bool jira_transition_restart(struct jira_req *r)
 	if (r->restarts >= JIRA_TRANSITION_ROUNDS)
 		return false;
 	r->restarts++;
+	r->walk_step = false; /* the read says where the issue is now */
 	read_issue(r);
 	return true;
 }
@@ -581,7 +598,11 @@ void jira_handle_ok(struct jira_req *r, const struct http_response *resp, const 
 	case JS_CREATE: created_answer(r, o, resp->status, what); break;
 	case JS_EDIT: read_issue(r); break;
 	case JS_TRANS_GET: transitions_answer(r, o, resp->status, what); break;
-	case JS_TRANS_POST: r->transitioned = true; read_issue(r); break;
+	case JS_TRANS_POST:
+		r->transitioned = r->transitioned || !r->walk_step;
+		r->walk_step = false;
+		read_issue(r);
+		break;
 	case JS_FIND_LABEL: find_label_answer(r, o, resp->status, what); break;
 	case JS_FIND_NEWEST: find_newest_answer(r, o, resp->status, what); break;
 	case JS_PROBE: probe_answer(r, o, resp->status, what); break;

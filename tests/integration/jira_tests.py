@@ -224,6 +224,35 @@ def test_jira_transitions_and_a_workflow_that_refuses(cl):
         c.close()
 
 
+def test_jira_wont_do_to_done_walks_the_workflow(cl):
+    """Jira's default workflow has no transition from Done (resolution
+    Won't Do) into Done: the connector reopens the issue and closes it
+    again, as a person would; nothing is held as refused.  And back."""
+    c = JiraCtx(cl, "jira_walk")
+    try:
+        c.imp(2)
+        c.sync()
+        ids = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % ids[0])
+        c.sync()
+        i = c.issue(ids[0])
+        _eq((i["fields"]["status"], i["fields"]["resolution"]), ("Done", "Won't Do"), "closed as won't do")
+        c.q("UPDATE action_item SET state='done' WHERE id=%d" % ids[0])
+        out = c.sync(check=False)
+        i = c.issue(ids[0])
+        _eq((i["fields"]["status"], i["fields"]["resolution"]), ("Done", "Done"),
+            "reopened and closed as done: %s" % (out.stdout + out.stderr)[-1500:])
+        _eq(c.one("SELECT refused::text FROM external_link WHERE action_item_id=%d" % ids[0]), None,
+            "nothing held as refused")
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % ids[0]), "done", "the ledger keeps done")
+        c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % ids[0])
+        c.sync()
+        i = c.issue(ids[0])
+        _eq((i["fields"]["status"], i["fields"]["resolution"]), ("Done", "Won't Do"), "and back")
+    finally:
+        c.close()
+
+
 def test_jira_transition_screen_that_asks_for_a_resolution(cl):
     c = JiraCtx(cl, "jira_resolution")
     try:

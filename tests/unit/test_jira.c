@@ -401,8 +401,20 @@ static void test_pick_transition(void **state)
 	assert_non_null(strstr(why, "Close (51), To Do (11), Done (31), Won't Do (41), Start (21)"));
 	free(why);
 	json_object_put(o);
+	/* a way out of done: the to-do one (the in-progress one is not available) */
+	o = json_tokener_parse(TRANSITIONS);
+	assert_int_equal(jira_pick_reopen(o, &id), 0);
+	assert_string_equal(id, "11");
+	free(id);
+	json_object_put(o);
+	o = json_tokener_parse("{\"transitions\":[{\"id\":\"41\",\"name\":\"Won't Do\",\"to\":"
+	                       "{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}}]}");
+	assert_int_equal(jira_pick_reopen(o, &id), -ENOENT);
+	assert_null(id);
+	json_object_put(o);
 	o = json_tokener_parse("{\"errorMessages\":[]}");
 	assert_int_equal(jira_pick_transition(o, "done", &id, &why), -EINVAL);
+	assert_int_equal(jira_pick_reopen(o, &id), -EINVAL);
 	json_object_put(o);
 }
 
