@@ -81,6 +81,7 @@ static int parse_flags(struct ctx *x, const config_setting_t *root, struct cfg_w
 		{ "flags.stale_days", offsetof(struct cfg_watch, stale_days) },
 		{ "flags.needs_decision_days", offsetof(struct cfg_watch, needs_decision_days) },
 		{ "flags.link_broken_errors", offsetof(struct cfg_watch, link_broken_errors) },
+		{ "flags.link_broken_refusals", offsetof(struct cfg_watch, link_broken_refusals) },
 		{ "flags.no_action_items_grace_days",
 		  offsetof(struct cfg_watch, no_action_items_grace_days) },
 		{ "flags.long_horizon_days", offsetof(struct cfg_watch, long_horizon_days) },

@@ -76,7 +76,8 @@ struct cfg_watch {
 	int undated_grace_days;      /* 2 */
 	int stale_days;              /* 30 */
 	int needs_decision_days;     /* 180 */
-	int link_broken_errors;      /* 5: consecutive refused writes */
+	int link_broken_errors;      /* 5: failed calls on a link in a row */
+	int link_broken_refusals;    /* 3: refusals in a row of one field value (sql/032) */
 	int no_action_items_grace_days; /* 2 */
 	int long_horizon_days;       /* 30 */
 	char **labels;               /* flag kinds shown as closeloop:<kind> labels

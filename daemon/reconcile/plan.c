@@ -39,6 +39,11 @@ int rec_refusals_parse(struct rec_refusals *r, const char *json)
 			rf->at_ms = json_object_get_int64(x);
 		if (json_object_object_get_ex(v, "retry_ms", &x))
 			rf->retry_ms = json_object_get_int64(x);
+		rf->since_ms = json_object_object_get_ex(v, "since_ms", &x) ?
+			json_object_get_int64(x) : rf->at_ms;
+		rf->count = json_object_object_get_ex(v, "count", &x) ? json_object_get_int(x) : 1;
+		if (rf->count < 1)
+			rf->count = 1;
 	}
 	json_object_put(o);
 	return 0;
@@ -56,6 +61,8 @@ char *rec_refusals_json(const struct rec_refusals *r)
 		json_object_object_add(e, "reason", json_object_new_string(rf->reason ? rf->reason : ""));
 		json_object_object_add(e, "at_ms", json_object_new_int64(rf->at_ms));
 		json_object_object_add(e, "retry_ms", json_object_new_int64(rf->retry_ms));
+		json_object_object_add(e, "since_ms", json_object_new_int64(rf->since_ms));
+		json_object_object_add(e, "count", json_object_new_int(rf->count));
 		json_object_object_add(o, item_field_name(f), e);
 	}
 	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -67,13 +74,17 @@ void rec_refusals_add(struct rec_refusals *r, enum item_field f, const char *val
                       const char *reason, int64_t now_ms, int64_t backoff_ms)
 {
 	struct rec_refusal *rf = &r->f[f];
+	bool again = (rf->set || rf->lapsed) && str_eq(rf->value, value);
 	free(rf->value);
 	free(rf->reason);
 	rf->set = true;
+	rf->lapsed = false;
 	rf->value = xstrdup(value);
 	rf->reason = xstrdup(reason ? reason : "refused");
 	rf->at_ms = now_ms;
 	rf->retry_ms = now_ms + backoff_ms;
+	rf->since_ms = again ? rf->since_ms : now_ms;
+	rf->count = again ? rf->count + 1 : 1;
 }
 
 bool rec_refusals_prune(struct rec_refusals *r, const struct item_fields *ledger,
@@ -84,10 +95,15 @@ bool rec_refusals_prune(struct rec_refusals *r, const struct item_fields *ledger
 		struct rec_refusal *rf = &r->f[f];
 		if (!rf->set || (str_eq(rf->value, ledger->v[f]) && now_ms < rf->retry_ms))
 			continue;
+		changed = true;
+		if (str_eq(rf->value, ledger->v[f])) {
+			rf->set = false; /* retried now: the run goes on if refused again */
+			rf->lapsed = true;
+			continue;
+		}
 		free(rf->value);
 		free(rf->reason);
 		memset(rf, 0, sizeof(*rf));
-		changed = true;
 	}
 	return changed;
 }

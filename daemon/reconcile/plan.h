@@ -36,6 +36,12 @@ struct rec_refusal {
 	char *reason;      /* the tracker's reason */
 	int64_t at_ms;     /* when (ms since the epoch, UTC) */
 	int64_t retry_ms;  /* not pushed again before this, unless the value changes */
+	int64_t since_ms;  /* the first refusal of this value in an unbroken run */
+	int count;         /* refusals of this value in a row (1 = the first); the
+	                      link_broken flag reads it (sql/032) */
+	bool lapsed;       /* back-off expired: out of the column (set false), the
+	                      value and run kept so that a refusal of the same
+	                      value in the same pass continues the run */
 };
 
 struct rec_refusals {
@@ -44,12 +50,16 @@ struct rec_refusals {
 
 void rec_refusals_free(struct rec_refusals *r);
 /* From external_link.refused ({"owner": {"value", "reason", "at_ms",
- * "retry_ms"}, ...}; NULL text = none).  Returns 0 or -EINVAL. */
+ * "retry_ms", "since_ms", "count"}, ...}; NULL text = none; a record
+ * without since_ms/count, written before sql/032, reads as the first
+ * refusal at at_ms).  Returns 0 or -EINVAL. */
 int rec_refusals_parse(struct rec_refusals *r, const char *json) MUST_CHECK;
 /* JSON text for the column; "{}" when none.  Caller frees. */
 char *rec_refusals_json(const struct rec_refusals *r);
 /* Record that the tracker refused value of field f at now_ms; back-off
- * backoff_ms. */
+ * backoff_ms.  The same value refused again (held, or lapsed in this
+ * pass) continues its run: since_ms kept, count + 1; another value
+ * starts a new run (count 1). */
 void rec_refusals_add(struct rec_refusals *r, enum item_field f, const char *value,
                       const char *reason, int64_t now_ms, int64_t backoff_ms);
 
@@ -83,7 +93,9 @@ void rec_plan_item(const struct rec_plan_in *in, struct rec_plan *out);
 void rec_plan_free(struct rec_plan *p);
 
 /* Drop the refusals whose ledger value changed (the new value may be
- * tried) or whose back-off expired.  Returns true when r changed. */
+ * tried; the run ends) or whose back-off expired (lapsed: the value is
+ * tried again and its run goes on if it is refused again in this pass).
+ * Returns true when r's column text changed. */
 bool rec_refusals_prune(struct rec_refusals *r, const struct item_fields *ledger,
                         int64_t now_ms);
 

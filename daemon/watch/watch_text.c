@@ -40,6 +40,7 @@ char *watch_flags_options_json(const struct cfg_watch *cw)
 	json_object_object_add(o, "stale_days", json_object_new_int(cw->stale_days));
 	json_object_object_add(o, "needs_decision_days", json_object_new_int(cw->needs_decision_days));
 	json_object_object_add(o, "link_broken_errors", json_object_new_int(cw->link_broken_errors));
+	json_object_object_add(o, "link_broken_refusals", json_object_new_int(cw->link_broken_refusals));
 	json_object_object_add(o, "no_action_items_grace_days",
 	                       json_object_new_int(cw->no_action_items_grace_days));
 	json_object_object_add(o, "long_horizon_days", json_object_new_int(cw->long_horizon_days));

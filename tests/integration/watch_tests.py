@@ -59,7 +59,7 @@ def _setup(cl, name, flags="", extra=""):
     sim = H.Simulator(wd)
     directory = os.path.join(wd, "directory.conf")
     H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO)],
-                      people=[("rf", "R. F.", "rf-gh")])
+                      people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
     config = os.path.join(wd, "closeloop.conf")
     H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
                    extra="flags = { interval = 10; %s};\n%s" % (flags, extra))
@@ -363,3 +363,194 @@ def test_watch_escalation_on_jira_mentions_the_lead_by_account_id(cl):
         _assert(row == [["comment:jira-test", "rf", "[~accountid:%s]" % ALICE]], "row: %r" % row)
     finally:
         c.close()
+
+
+def _chat_lines(sink, rung):
+    """The digest lines of rung in every message sink received."""
+    lines = []
+    for got in sink.received():
+        text = json.loads(got["body"])["text"]
+        lines += [ln for ln in text.splitlines() if ln.startswith("• ") and ln.endswith(" — rung " + rung)]
+    return lines
+
+
+def _wait_runs(daemons, n, timeout=60):
+    """Each daemon logged at least n more finished watch runs."""
+    start = [d.log().count("watch: run finished") for d in daemons]
+    return H.wait_for(lambda: all(d.log().count("watch: run finished") >= s + n
+                                  for d, s in zip(daemons, start)), timeout=timeout)
+
+
+def test_watch_two_daemons_one_comment_and_one_digest_line_per_rung(cl):
+    """Two daemons on one ledger, started together, an item 61 days overdue
+    and two rungs (overdue-30, overdue-60): each rung gives exactly one
+    comment and exactly one digest line in the chat, however the claims
+    fall between the daemons, and again none after both restart."""
+    from deliver_tests import Sink
+    wd = H.workdir("watch_two-")
+    chat = Sink(wd, "http")
+    extra = ('destinations = ( { name = "ops-chat"; type = "webhook"; '
+             'url = "http://127.0.0.1:%d/hook"; } );\n'
+             'escalation = { chat = [ "ops-chat" ]; rungs = (\n'
+             ' { name = "overdue-30"; flag = "overdue"; days = 30; channels = [ "comment", "chat" ]; },\n'
+             ' { name = "overdue-60"; flag = "overdue"; days = 60; channels = [ "comment", "chat" ]; } ); };\n'
+             'quarterly_report = { enabled = false; };\n' % chat.port)
+    wd2, dsn, sim, config, number = _setup(cl, "watch_two", extra=extra)
+    H.psql(dsn, "UPDATE action_item SET due_date = current_date - 61 WHERE id = 1")
+    daemons = []
+    try:
+        for rnd in range(2):
+            daemons = [H.Daemon(config, os.path.join(wd, "daemon-%d-%d.log" % (rnd, i))) for i in range(2)]
+            ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM escalation WHERE state = 'sent'")
+                            == "4", timeout=90)
+            _assert(ok, "four escalations sent: %r\n" % H.psql(dsn, "SELECT rung, channel, state, outcome "
+                                                              "FROM escalation")
+                    + daemons[0].log()[-2000:] + daemons[1].log()[-2000:])
+            _assert(_wait_runs(daemons, 1), "one more run each:\n" + daemons[0].log()[-1500:]
+                    + daemons[1].log()[-1500:])
+            for d in daemons:
+                _assert(d.stop() == 0, "clean stop")
+            daemons = []
+        comments = _comments(sim, number)
+        _assert(len(comments) == 2, "two comments, one per rung: %r" % [c["body"][:80] for c in comments])
+        for rung in ("overdue-30", "overdue-60"):
+            _assert(sum(1 for c in comments if "closeloop escalation (%s)" % rung in c["body"]) == 1,
+                    "one comment for %s: %r" % (rung, [c["body"] for c in comments]))
+            lines = _chat_lines(chat, rung)
+            _assert(len(lines) == 1 and "Alert on ingress 5xx" in lines[0],
+                    "one digest line for %s: %r" % (rung, lines))
+        rows = H.psql(dsn, "SELECT rung, channel, state, attempts FROM escalation ORDER BY rung, channel")
+        _assert(rows == [["overdue-30", "chat:ops-chat", "sent", "1"], ["overdue-30", "comment:" + CONN, "sent", "1"],
+                         ["overdue-60", "chat:ops-chat", "sent", "1"], ["overdue-60", "comment:" + CONN, "sent", "1"]],
+                "escalation rows: %r" % rows)
+        by = H.psql(dsn, "SELECT count(DISTINCT claimed_by) FROM escalation")
+        _assert(by[0][0] in ("1", "2"), "claimed by the daemons: %r" % by)
+    finally:
+        for d in daemons:
+            d.stop()
+        sim.stop()
+        chat.stop()
+
+
+def test_watch_rearms_after_the_due_date_moves_and_passes_again(cl):
+    """An item escalated at 31 days overdue whose due date is moved out
+    (the overdue flag clears) and that later is 31 days overdue again gets
+    a second comment and a second digest line: the ladder re-armed, and
+    the history keeps both raises and both escalations."""
+    from deliver_tests import Sink
+    wd = H.workdir("watch_rearm-")
+    chat = Sink(wd, "http")
+    extra = ('destinations = ( { name = "ops-chat"; type = "webhook"; '
+             'url = "http://127.0.0.1:%d/hook"; } );\n'
+             'escalation = { chat = [ "ops-chat" ]; };\n'
+             'quarterly_report = { enabled = false; };\n' % chat.port)
+    wd2, dsn, sim, config, number = _setup(cl, "watch_rearm", extra=extra)
+    d = None
+    sent = "SELECT count(*) FROM escalation WHERE state = 'sent'"
+    try:
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        ok = H.wait_for(lambda: H.scalar(dsn, sent) == "2", timeout=60)
+        _assert(ok, "comment and digest sent:\n" + d.log()[-2000:])
+        _assert(len(_comments(sim, number)) == 1 and len(_chat_lines(chat, "overdue-30")) == 1,
+                "one comment and one digest line first")
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date + 14 WHERE id = 1")
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM item_flag WHERE kind = 'overdue' "
+                                              "AND cleared_at IS NOT NULL") == "1", timeout=60)
+        _assert(ok, "overdue cleared:\n" + d.log()[-2000:])
+        _assert(_wait_runs([d], 1), "a run after the clear")
+        _assert(H.scalar(dsn, sent) == "2" and len(_comments(sim, number)) == 1,
+                "nothing sent while not overdue")
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date - 31 WHERE id = 1")
+        ok = H.wait_for(lambda: H.scalar(dsn, sent) == "4", timeout=60)
+        _assert(ok, "re-armed and sent again: %r\n" % H.psql(dsn, "SELECT rung, channel, state FROM escalation")
+                + d.log()[-2000:])
+        _assert(_wait_runs([d], 1), "one more run")
+        _assert(d.stop() == 0, "clean stop")
+        d = None
+        comments = _comments(sim, number)
+        _assert(len(comments) == 2, "two comments: %r" % [c["body"][:80] for c in comments])
+        _assert(comments[0]["body"] != comments[1]["body"], "each with its own marker")
+        lines = _chat_lines(chat, "overdue-30")
+        _assert(len(lines) == 2, "two digest lines in all: %r" % lines)
+        flags = H.psql(dsn, "SELECT (cleared_at IS NULL)::text FROM item_flag WHERE kind = 'overdue' ORDER BY id")
+        _assert(flags == [["false"], ["true"]], "raise/clear history keeps both raises: %r" % flags)
+        esc = H.psql(dsn, "SELECT count(DISTINCT flag_id), count(*) FROM escalation WHERE state = 'sent'")
+        _assert(esc == [["2", "4"]], "two escalations per channel, one per raise: %r" % esc)
+        ev = H.scalar(dsn, "SELECT count(*) FROM item_event WHERE field = 'escalation'")
+        _assert(ev == "4", "history: two comments, two digest lines: %r" % ev)
+    finally:
+        if d:
+            d.stop()
+        sim.stop()
+        chat.stop()
+
+
+def test_watch_link_broken_for_a_field_write_the_tracker_keeps_refusing(cl):
+    """GitHub refuses to assign the owner's login (422, no access to the
+    repository): reconcile holds the owner on the link and tries again
+    after its back-off.  One refusal is a partial write, not a flag; the
+    third in a row of the same value (flags.link_broken_refusals = 3)
+    raises link_broken, whose detail names the field, the value and the
+    tracker's reason, in the views, `closeloop flags ITEM` and the chat
+    digest of a rung on link_broken.  Giving the item an owner GitHub takes
+    clears it.  The back-off is moved past by the test (retry_ms in the
+    past) rather than waited for."""
+    from deliver_tests import Sink
+    wd = H.workdir("watch_refused-")
+    chat = Sink(wd, "http")
+    extra = ('destinations = ( { name = "ops-chat"; type = "webhook"; '
+             'url = "http://127.0.0.1:%d/hook"; } );\n'
+             'escalation = { chat = [ "ops-chat" ]; rungs = (\n'
+             ' { name = "link-broken"; flag = "link_broken"; days = 0; channels = [ "chat" ]; } ); };\n'
+             'quarterly_report = { enabled = false; };\n' % chat.port)
+    wd2, dsn, sim, config, number = _setup(cl, "watch_refused", flags="link_broken_refusals = 3; ", extra=extra)
+    d = None
+    try:
+        sim.seed({"repos": {REPO: {"users": ["rf-gh", "lead-kubernetes-gh"]}}})
+        H.psql(dsn, "UPDATE action_item SET owner = 'pw' WHERE id = 1")
+        open_broken = "SELECT count(*) FROM v_item_flag_open WHERE kind = 'link_broken'"
+        for n in (1, 2, 3):
+            if n > 1:  # the back-off passed
+                H.psql(dsn, "UPDATE external_link SET refused = jsonb_set(refused, '{owner,retry_ms}', "
+                            "to_jsonb((extract(epoch FROM now()) * 1000)::bigint - 1000)), "
+                            "refused_retry_at = now() - interval '1 second' WHERE action_item_id = 1")
+            H.closeloop("sync", "--once", "-c", config, check=False)
+            rec = H.psql(dsn, "SELECT refused->'owner'->>'value', refused->'owner'->>'count' "
+                              "FROM external_link WHERE action_item_id = 1")
+            _assert(rec == [["pw", str(n)]], "refusal %d of the owner held on the link: %r" % (n, rec))
+            H.closeloop("flags", "--once", "-c", config)
+            want = "1" if n == 3 else "0"
+            _assert(H.scalar(dsn, open_broken) == want, "link_broken after refusal %d: %s" % (n, want))
+        detail = json.loads(H.scalar(dsn, "SELECT detail::text FROM v_item_flag_open "
+                                          "WHERE kind = 'link_broken'"))
+        ref = detail["links"][0]["refused"]
+        _assert(len(ref) == 1 and ref[0]["field"] == "owner" and ref[0]["value"] == "pw"
+                and ref[0]["count"] == 3 and "refused to assign pw-gh" in ref[0]["reason"],
+                "the detail names the field, value and reason: %r" % detail)
+        shown = H.closeloop("flags", "-c", config, "1").stdout
+        _assert("link_broken" in shown and "refused to assign pw-gh" in shown, "closeloop flags 1: %r" % shown)
+
+        # the digest of a rung on link_broken
+        d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT state FROM escalation") == "sent", timeout=60)
+        _assert(ok, "digest sent:\n" + d.log()[-2000:])
+        lines = _chat_lines(chat, "link-broken")
+        _assert(len(lines) == 1 and "Alert on ingress 5xx" in lines[0] and "link_broken" in lines[0],
+                "one digest line: %r" % lines)
+
+        # an owner GitHub can assign: the write goes through, the flag clears
+        H.psql(dsn, "UPDATE action_item SET owner = 'rf' WHERE id = 1")
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT refused IS NULL OR refused = '{}' FROM external_link "
+                                              "WHERE action_item_id = 1") == "t", timeout=60)
+        _assert(ok, "refusal gone after the owner change:\n" + d.log()[-2000:])
+        _assert(d.stop() == 0, "clean stop")
+        d = None
+        H.closeloop("flags", "--once", "-c", config)
+        _assert(H.scalar(dsn, open_broken) == "0", "link_broken cleared")
+        _assert([a["login"] for a in [i for i in sim.issues(REPO) if i["number"] == number][0]["assignees"]]
+                == ["rf-gh"], "assigned to rf-gh")
+    finally:
+        if d:
+            d.stop()
+        sim.stop()
+        chat.stop()

@@ -877,6 +877,39 @@ static void test_plan_caps_without_db(void **state)
 	rec_plan_free(&p);
 	assert_true(rec_refusals_prune(&rf, &l, 7000));
 	assert_false(rf.f[ITEM_F_STATE].set);
+	/* refused again in that pass: the run goes on (link_broken counts it) */
+	rec_refusals_add(&rf, ITEM_F_STATE, "wont_do", "no transition", 7000, 5000);
+	assert_true(rf.f[ITEM_F_STATE].set);
+	assert_int_equal(rf.f[ITEM_F_STATE].count, 2);
+	assert_int_equal(rf.f[ITEM_F_STATE].since_ms, 1000);
+	assert_int_equal(rf.f[ITEM_F_STATE].at_ms, 7000);
+	{
+		char *j2 = rec_refusals_json(&rf);
+		struct rec_refusals b2;
+		assert_int_equal(rec_refusals_parse(&b2, j2), 0);
+		assert_int_equal(b2.f[ITEM_F_STATE].count, 2);
+		assert_int_equal(b2.f[ITEM_F_STATE].since_ms, 1000);
+		rec_refusals_free(&b2);
+		free(j2);
+	}
+	/* another ledger value ends the run: its refusal is a first one */
+	item_fields_set(&l, ITEM_F_STATE, "done");
+	assert_true(rec_refusals_prune(&rf, &l, 8000));
+	assert_false(rf.f[ITEM_F_STATE].set);
+	rec_refusals_add(&rf, ITEM_F_STATE, "done", "no transition", 8000, 5000);
+	assert_int_equal(rf.f[ITEM_F_STATE].count, 1);
+	assert_int_equal(rf.f[ITEM_F_STATE].since_ms, 8000);
+	/* a record written before since_ms/count existed reads as a first one */
+	{
+		struct rec_refusals old;
+		assert_int_equal(rec_refusals_parse(&old, "{\"owner\": {\"value\": \"bob\", "
+		                 "\"reason\": \"x\", \"at_ms\": 5, \"retry_ms\": 9}}"), 0);
+		assert_int_equal(old.f[ITEM_F_OWNER].count, 1);
+		assert_int_equal(old.f[ITEM_F_OWNER].since_ms, 5);
+		rec_refusals_free(&old);
+	}
+	item_fields_set(&l, ITEM_F_STATE, "wont_do");
+	assert_true(rec_refusals_prune(&rf, &l, 9000));
 	/* round trip of the column */
 	rec_refusals_add(&rf, ITEM_F_OWNER, "bob", "not assignable", 10, 20);
 	char *js = rec_refusals_json(&rf);
