@@ -5,12 +5,9 @@
  * Mapping (canonical field <- -> record field):
  *   title       short_description
  *   description description (plain text: lossy, sn_plain_text)
- *   state       state (+ resolution_code when resolved):
- *               current model: open 101, in_progress 104, done 106 with
- *               fix_applied, wont_do 106 with risk_accepted; read back,
- *               101-103 open, 104-105 in_progress, 106-107 done unless
- *               resolution_code is risk_accepted or canceled (wont_do);
- *               legacy model (1-4): open 1, in_progress 2, done/wont_do 4
+ *   state       state (+ resolution_code / close_code when closed): per
+ *               table and state model in servicenow_state.c (a
+ *               problem_task's state model is walked one PATCH a step)
  *   priority    impact/urgency through priority_map; a problem always has
  *               both, so no priority is written as P3's pair and reads
  *               back as P3 (lossy: sn_normalise, that round trip is no
@@ -29,7 +26,7 @@
 #include <string.h>
 #include "log.h"
 
-#define SN_FIELDS "sys_id,number,short_description,description,state,resolution_code," \
+#define SN_FIELDS "sys_id,number,short_description,description,state,resolution_code,close_code," \
                   "impact,urgency,assigned_to,assignment_group,due_date,correlation_id," \
                   "sys_updated_on,sys_mod_count"
 #define SN_DEFAULT_PRIO "P0=1/1,P1=1/2,P2=2/2,P3=3/3"
@@ -138,17 +135,6 @@ const char *sn_rec_str(struct json_object *rec, const char *k)
 	return s && *s ? s : NULL;
 }
 
-static const char *state_from_record(const struct sn_conn *s, const char *st, const char *code)
-{
-	long n = st ? strtol(st, NULL, 10) : 0;
-	bool wont = str_eq(code, "risk_accepted") || str_eq(code, "canceled");
-	if (s->legacy_states)
-		return n == 4 ? (wont ? "wont_do" : "done") : n >= 2 && n <= 3 ? "in_progress" : "open";
-	if (n >= 106)
-		return wont ? "wont_do" : "done";
-	return n >= 104 ? "in_progress" : "open";
-}
-
 static const char *prio_from_record(const struct sn_conn *s, const char *impact,
                                     const char *urgency)
 {
@@ -177,8 +163,7 @@ int sn_record_to_remote(const struct sn_conn *s, struct json_object *rec, struct
 	struct item_fields *f = &out->fields;
 	item_fields_set(f, ITEM_F_TITLE, sn_rec_str(rec, "short_description"));
 	item_fields_set(f, ITEM_F_DESCRIPTION, sn_rec_str(rec, "description"));
-	item_fields_set(f, ITEM_F_STATE, state_from_record(s, sn_rec_str(rec, "state"),
-	                                                   sn_rec_str(rec, "resolution_code")));
+	item_fields_set(f, ITEM_F_STATE, sn_state_from_record(s, rec));
 	item_fields_set(f, ITEM_F_PRIORITY, prio_from_record(s, sn_rec_str(rec, "impact"),
 	                                                     sn_rec_str(rec, "urgency")));
 	item_fields_set(f, ITEM_F_OWNER, sn_rec_str(rec, "assigned_to"));
@@ -199,26 +184,6 @@ int sn_record_to_remote(const struct sn_conn *s, struct json_object *rec, struct
 static void body_set(struct json_object *o, const char *k, const char *v)
 {
 	json_object_object_add(o, k, json_object_new_string(v ? v : ""));
-}
-
-/* The state fields of want's state into o. */
-static void body_state(const struct sn_conn *s, struct json_object *o, const char *state)
-{
-	const char *st, *code = NULL;
-	bool legacy = s->legacy_states;
-	if (str_eq(state, "in_progress"))
-		st = legacy ? "2" : "104";
-	else if (str_eq(state, "done"))
-		st = legacy ? "4" : "106", code = "fix_applied";
-	else if (str_eq(state, "wont_do"))
-		st = legacy ? "4" : "106", code = "risk_accepted";
-	else
-		st = legacy ? "1" : "101";
-	body_set(o, "state", st);
-	if (code) {
-		body_set(o, "resolution_code", code);
-		body_set(o, "close_notes", "Resolved from the closeloop ledger.");
-	}
 }
 
 /* Fields of mask from want into o (state excluded: it goes alone). */
@@ -342,7 +307,7 @@ static int sn_create(struct connector *c, const char *target, const struct item_
 		return -EINVAL;
 	struct json_object *o = json_object_new_object();
 	body_fields(s, o, want, ITEM_FIELDS_ALL);
-	body_state(s, o, want->v[ITEM_F_STATE]);
+	sn_body_state(s, o, want->v[ITEM_F_STATE], true);
 	body_set(o, "assignment_group", target);
 	body_set(o, "correlation_id", ctx->token);
 	body_set(o, "correlation_display", "closeloop");
@@ -351,12 +316,16 @@ static int sn_create(struct connector *c, const char *target, const struct item_
 	                              create_url(s), json_text(o), target, arg);
 	r->item_cb = cb;
 	r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
+	if (task && !s->legacy_states) /* created New, then walked (sn_walk) */
+		r->want_state = xstrdup(want->v[ITEM_F_STATE] ? want->v[ITEM_F_STATE] : "open");
 	return task ? create_task(s, r, ctx) : start(r);
 }
 
 /* An update is one or two PATCHes: the fields other than state, then the
  * state (with resolution_code), which newer releases may refuse through
- * the Table API while the first PATCH stands (a partial write). */
+ * the Table API while the first PATCH stands (a partial write).  A
+ * problem_task (current state model) walks its state instead: the fields
+ * PATCH, or a read of the record, then one PATCH per step (sn_walk). */
 static int sn_update(struct connector *c, const char *target, const struct conn_remote *ref,
                      const struct item_fields *want, unsigned mask,
                      const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
@@ -365,12 +334,13 @@ static int sn_update(struct connector *c, const char *target, const struct conn_
 	struct sn_conn *s = sn_of(c);
 	if (s->destroyed || !ref || !sn_sys_id_valid(ref->remote_id))
 		return -EINVAL;
+	bool walk = sn_is_task(s) && !s->legacy_states && (mask & ITEM_FIELD_BIT(ITEM_F_STATE));
 	struct json_object *o = json_object_new_object();
 	body_fields(s, o, want, mask);
 	char *state_body = NULL;
-	if (mask & ITEM_FIELD_BIT(ITEM_F_STATE)) {
+	if ((mask & ITEM_FIELD_BIT(ITEM_F_STATE)) && !walk) {
 		struct json_object *so = json_object_new_object();
-		body_state(s, so, want->v[ITEM_F_STATE]);
+		sn_body_state(s, so, want->v[ITEM_F_STATE], false);
 		state_body = json_text(so);
 	}
 	bool fields = json_object_object_length(o) > 0;
@@ -381,12 +351,18 @@ static int sn_update(struct connector *c, const char *target, const struct conn_
 		body = state_body;
 		state_body = NULL;
 		kind = SN_UPDATE_STATE;
+	} else if (!fields && walk) { /* state alone: read where the task is */
+		free(body);
+		body = NULL;
+		kind = SN_FETCH;
 	}
-	struct sn_req *r = sn_req_new(s, kind, "PATCH", sn_record_url(s, ref->remote_id), body,
-	                              target, arg);
+	struct sn_req *r = sn_req_new(s, kind, kind == SN_FETCH ? "GET" : "PATCH",
+	                              sn_record_url(s, ref->remote_id), body, target, arg);
 	r->item_cb = cb;
 	r->sys_id = xstrdup(ref->remote_id);
 	r->state_body = state_body;
+	if (walk)
+		r->want_state = xstrdup(want->v[ITEM_F_STATE] ? want->v[ITEM_F_STATE] : "open");
 	if (mask & ITEM_FIELD_BIT(ITEM_F_OWNER))
 		r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
 	return start(r);
@@ -506,13 +482,29 @@ static const struct conn_ops sn_ops = {
 
 /* ---- answers ---- */
 
-static struct json_object *parse_result(const struct http_response *resp)
+/* The "result" member of a 2xx answer, or NULL with *err saying why: the
+ * body is not one JSON value (cut short: "truncated JSON", json-c's
+ * description otherwise) or has no "result". */
+static struct json_object *parse_result(const struct http_response *resp, const char **err)
 {
-	struct json_object *o = resp->body ? json_tokener_parse(resp->body) : NULL, *res = NULL;
-	if (o && json_object_object_get_ex(o, "result", &res))
+	struct json_object *o = NULL, *res = NULL;
+	*err = "the body is empty";
+	if (resp->body && resp->body_len > 0 && resp->body_len <= INT32_MAX) {
+		struct json_tokener *tok = json_tokener_new();
+		if (!tok)
+			abort();
+		o = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
+		enum json_tokener_error je = json_tokener_get_error(tok);
+		*err = je == json_tokener_continue ? "the body is not JSON (truncated JSON)" :
+		       je != json_tokener_success ? "the body is not JSON" : NULL;
+		json_tokener_free(tok);
+	}
+	if (o && !*err && json_object_object_get_ex(o, "result", &res))
 		json_object_get(res);
 	else
 		res = NULL;
+	if (!res && !*err)
+		*err = "the answer is not {\"result\": ...} as documented";
 	if (o)
 		json_object_put(o);
 	return res;
@@ -522,6 +514,17 @@ static void finish_bad(struct sn_req *r, long status, const char *what, const ch
 {
 	char *msg = xasprintf("%s: %s", what, why);
 	sn_req_fail(r, CONN_BAD_RESPONSE, status, 0, msg);
+	free(msg);
+}
+
+/* A create answered 2xx with a body that does not say the record (cut
+ * short): it may exist, so its outcome is unknown and the caller finds it
+ * again by its correlation_id rather than creating it twice. */
+static void create_unknown(struct sn_req *r, long status, const char *what, const char *why)
+{
+	char *msg = xasprintf("%s: HTTP %ld but %s; the record may have been created, outcome "
+	                      "unknown (found again by its correlation_id)", what, status, why);
+	sn_req_fail(r, CONN_UNKNOWN, status, 0, msg);
 	free(msg);
 }
 
@@ -571,10 +574,55 @@ static void update_next(struct sn_req *r, struct json_object *rec, const char *w
 		sn_req_fail_start(r, "send the state change", rc);
 }
 
+/* Steps of a problem_task's state walk at most (the longest way, closed
+ * as canceled to done, is 157 -> 152 -> 154 -> 157). */
+#define SN_WALK_MAX 4
+
+/* A problem_task's record as it stands after a create, the fields PATCH,
+ * a read or a step: send the next step towards r->want_state
+ * (sn_task_step), or finish with the record once it is there.  A walk
+ * that does not arrive within SN_WALK_MAX steps (the instance moved the
+ * task on by a rule of its own) holds the state on the link as refused. */
+static void walk(struct sn_req *r, struct json_object *rec, long status, const char *what)
+{
+	if (r->record)
+		json_object_put(r->record);
+	r->record = json_object_get(rec);
+	const char *id = sn_rec_str(rec, "sys_id");
+	char *body = sn_sys_id_valid(id) ? sn_task_step(r->s, rec, r->want_state) : NULL;
+	if (body && r->walk_steps >= SN_WALK_MAX) {
+		r->refused_mask |= ITEM_FIELD_BIT(ITEM_F_STATE);
+		free(r->refused_reason[ITEM_F_STATE]);
+		r->refused_reason[ITEM_F_STATE] = xasprintf(
+			"the problem task is in state %s after %d state changes towards %s (a rule of "
+			"the instance moves it); change the state in ServiceNow",
+			sn_rec_str(rec, "state") ? sn_rec_str(rec, "state") : "(none)", r->walk_steps,
+			r->want_state);
+		free(body);
+		body = NULL;
+	}
+	if (!body) {
+		free(r->want_state);
+		r->want_state = NULL;
+		finish_record(r, rec, status, what);
+		return;
+	}
+	r->walk_steps++;
+	r->kind = SN_UPDATE_STATE;
+	r->method = "PATCH";
+	free(r->body);
+	r->body = body;
+	free(r->url);
+	r->url = sn_record_url(r->s, id);
+	sn_req_resend(r);
+}
+
 bool sn_handle_refusal(struct sn_req *r, const struct http_response *resp)
 {
 	if (r->kind != SN_UPDATE_STATE)
 		return false;
+	free(r->want_state); /* a walk stops where the instance refused a step */
+	r->want_state = NULL;
 	r->refused_mask |= ITEM_FIELD_BIT(ITEM_F_STATE);
 	char *why = sn_error_text(resp);
 	r->refused_reason[ITEM_F_STATE] = xasprintf(
@@ -712,13 +760,18 @@ static void parent_answer(struct sn_req *r, struct json_object *res, long status
 
 void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char *what)
 {
-	struct json_object *res = parse_result(resp);
+	const char *err = NULL;
+	struct json_object *res = parse_result(resp, &err);
 	bool arr = res && json_object_is_type(res, json_type_array);
 	bool obj = res && json_object_is_type(res, json_type_object);
+	bool many = r->kind == SN_LIST || r->kind == SN_FIND || r->kind == SN_PARENT;
 	if (r->kind == SN_COMMENT || r->kind == SN_COMMENT_FIND)
 		sn_comment_answer(r, res, resp, what);
-	else if ((r->kind == SN_LIST || r->kind == SN_FIND || r->kind == SN_PARENT) ? !arr : !obj)
-		finish_bad(r, resp->status, what, "the answer is not {\"result\": ...} as documented");
+	else if (r->kind == SN_CREATE && !obj) /* made, perhaps: its token finds it */
+		create_unknown(r, resp->status, what, err ? err : "the result is not a record");
+	else if (many ? !arr : !obj)
+		finish_bad(r, resp->status, what, err ? err : "the result is not of the documented "
+		           "type");
 	else if (r->kind == SN_LIST)
 		list_answer(r, res, resp, what);
 	else if (r->kind == SN_FIND)
@@ -727,6 +780,8 @@ void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char
 		parent_answer(r, res, resp->status, what);
 	else if (r->kind == SN_UPDATE && r->state_body)
 		update_next(r, res, what);
+	else if (r->want_state)
+		walk(r, res, resp->status, what);
 	else
 		finish_record(r, res, resp->status, what);
 	if (res)

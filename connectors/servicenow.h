@@ -86,6 +86,8 @@ struct sn_req {
 	char *parent_ref;              /* SN_PARENT: the problem's number or sys_id */
 	char *pm_ref;                  /* SN_PARENT: the postmortem, for messages */
 	char *fail_later;              /* failed from the timer (sn_req_fail_soon) */
+	char *want_state;              /* a problem_task's state walk: where to */
+	int walk_steps;                /* state PATCHes of the walk sent */
 	bool auth_retried;             /* a 401 already made us refresh the token */
 	LIST_ENTRY(sn_req) auth_wait;  /* waiting for an access token */
 	bool auth_waiting;
@@ -213,6 +215,24 @@ char *sn_record_url(const struct sn_conn *s, const char *sys_id);
 /* The record's browser address (nav_to.do).  Caller frees. */
 char *sn_record_url_browser(const struct sn_conn *s, const char *sys_id);
 const char *sn_rec_str(struct json_object *rec, const char *k);
+/* ---- servicenow_state.c ---- */
+
+/* Is s's table problem_task? */
+bool sn_is_task(const struct sn_conn *s);
+/* The canonical state ("open", "in_progress", "done", "wont_do") of a
+ * record of s's table, from its state and resolution_code (problem) or
+ * close_code (problem_task). */
+const char *sn_state_from_record(const struct sn_conn *s, struct json_object *rec);
+/* The state fields for state into o: a problem's state (+ resolution_code
+ * and close_notes when closed); a legacy task's state; a current-model
+ * task only at create (151 New: its walk takes it on). */
+void sn_body_state(const struct sn_conn *s, struct json_object *o, const char *state,
+                   bool create);
+/* The body of the next state PATCH taking the problem_task rec towards
+ * want ({"state": ...} and, into 157, close_code and close_notes), or
+ * NULL when it is there.  Caller frees. */
+char *sn_task_step(const struct sn_conn *s, struct json_object *rec, const char *want);
+
 /* ---- servicenow.c ---- */
 
 /* One 2xx answer of r, mapped per connector.h. */

@@ -44,6 +44,7 @@ static void req_free(struct sn_req *r)
 	free(r->parent_ref);
 	free(r->pm_ref);
 	free(r->fail_later);
+	free(r->want_state);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		free(r->refused_reason[f]);
 	if (r->record)

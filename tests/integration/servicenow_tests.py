@@ -173,3 +173,99 @@ def test_servicenow_oauth_daemon_never_logs_a_secret(cl):
             _assert(s not in log, "a secret in the log: %s" % s)
     finally:
         sim.stop()
+
+
+def _task(sim):
+    tasks = [r for r in sim.records() if r["number"].startswith("PTASK")]
+    _assert(len(tasks) == 1, "one problem task: %r" % [t["number"] for t in tasks])
+    return tasks[0]
+
+
+def test_servicenow_problem_task_states_both_ways(cl):
+    """table = "problem_task": the task's own state model (151 New, 152
+    Assess, 154 Work in Progress, 157 Closed with close_code completed or
+    canceled and close notes), which the simulator enforces move by move as
+    the instance does: created New under the postmortem's problem, closed
+    as done and as wont_do, reopened, and a person's re-assess and cancel
+    reach the ledger."""
+    wd, dsn, sim, config = _setup(cl, "sn_task", 1, extra="create_min_age = 0;\n",
+                                  conn_extra=' table = "problem_task";')
+    try:
+        prb = sim.call("POST", "/_sim/records/problem", {"short_description": "Card payments"})
+        H.psql(dsn, "UPDATE postmortem SET problem_ref = '%s'" % prb["number"])
+
+        def sync():
+            H.closeloop("sync", "--once", "-c", config)
+            return _task(sim)
+
+        def ledger_state():
+            return H.scalar(dsn, "SELECT state FROM action_item WHERE id = 1")
+
+        t = sync()
+        _assert(t["state"] == "151" and t["problem"] == prb["sys_id"],
+                "created New under %s: %r" % (prb["number"], t))
+        for want, state, code in (("done", "157", "completed"), ("open", "152", None),
+                                  ("wont_do", "157", "canceled"), ("in_progress", "154", None),
+                                  ("done", "157", "completed")):
+            H.psql(dsn, "UPDATE action_item SET state = '%s' WHERE id = 1" % want)
+            t = sync()
+            _assert(t["state"] == state, "%s: task state %s, want %s" % (want, t["state"], state))
+            if code:
+                _assert(t["close_code"] == code and t["close_notes"],
+                        "%s: close_code %r and close notes %r" % (want, t["close_code"],
+                                                                t["close_notes"]))
+            _assert(ledger_state() == want, "the ledger keeps %s" % want)
+        refused = H.scalar(dsn, "SELECT count(*) FROM external_link WHERE refused ? 'state'")
+        _assert(refused == "0", "no state held as refused")
+        # a person re-assesses the closed task, starts work, then cancels it
+        for patch, want in (({"state": "152"}, "open"), ({"state": "154"}, "in_progress"),
+                            ({"state": "157", "close_code": "canceled",
+                              "close_notes": "Superseded by the new gateway"}, "wont_do")):
+            sim.call("PATCH", "/_sim/records/%s" % t["sys_id"], patch)
+            t = sync()
+            _assert(ledger_state() == want, "the person's %r reached the ledger as %s (it is %s)"
+                    % (patch, want, ledger_state()))
+            _assert(t["state"] == patch["state"], "the person's state stands: %r" % t)
+        _assert(len(sim.records()) == 2, "the problem and its one task")
+    finally:
+        sim.stop()
+
+
+def test_servicenow_truncated_answers_lose_nothing(cl):
+    """Answers whose JSON body is cut in half (the simulator's truncate
+    fault): a create made and answered short, a listing page and an update
+    answered short.  Each is an error of that cycle, never a second record:
+    the lost create is found again by its correlation_id, and everything
+    converges."""
+    wd, dsn, sim, config = _setup(cl, "sn_trunc", 3, extra="create_min_age = 0;\n")
+    try:
+        sim.call("POST", "/_sim/faults", {"truncate": True, "method": "POST", "count": 1})
+        out = H.closeloop("sync", "--once", "-c", config, check=False).stderr
+        _assert(len(sim.records()) == 3, "three problems, one made behind a cut answer")
+        _assert("truncated JSON" in out and "outcome unknown" in out,
+                "the cut create is said as such:\n" + out[-1500:])
+        # the next listing answered short; the one after it adopts the lost create
+        sim.call("POST", "/_sim/faults", {"truncate": True, "method": "GET", "count": 1})
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", config, check=False)
+        recs = sim.records()
+        tokens = sorted(r["correlation_id"] for r in recs)
+        _assert(len(recs) == 3 and len(set(tokens)) == 3, "one problem per item: %r" % tokens)
+        linked = H.scalar(dsn, "SELECT count(*) FROM external_link WHERE state = 'linked'")
+        _assert(linked == "3", "every item linked (%s)" % linked)
+        # an update answered short, and a person's edit behind a cut listing
+        H.psql(dsn, "UPDATE action_item SET title = 'Renamed in the ledger' WHERE id = 1")
+        sim.call("POST", "/_sim/faults", {"truncate": True, "method": "PATCH", "count": 1})
+        H.closeloop("sync", "--once", "-c", config, check=False)
+        other = H.scalar(dsn, "SELECT remote_id FROM external_link WHERE action_item_id = 2")
+        sim.call("PATCH", "/_sim/records/%s" % other, {"short_description": "Renamed in ServiceNow"})
+        sim.call("POST", "/_sim/faults", {"truncate": True, "method": "GET", "count": 1})
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", config, check=False)
+        titles = sorted(r["short_description"] for r in sim.records())
+        _assert("Renamed in the ledger" in titles, "the update arrived: %r" % titles)
+        _assert(H.scalar(dsn, "SELECT title FROM action_item WHERE id = 2") == "Renamed in ServiceNow",
+                "the person's edit arrived")
+        _assert(len(sim.records()) == 3, "still one problem per item")
+    finally:
+        sim.stop()

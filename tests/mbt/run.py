@@ -20,7 +20,8 @@ round followed by one cycle of the real daemon (`closeloop sync --once`),
 clean or under a fault the tracker's simulator offers (GitHub: 429, 5xx,
 time-out, truncated body, connection dropped before or after the tracker
 applied the request, the secondary limit; Jira: 429, 5xx; ServiceNow:
-429, 5xx, a time-out, the answer lost after the record was written), or
+429, 5xx, a time-out, the answer lost after the record was written, a
+truncated body), or
 kill -9 of the daemon at a random moment, two daemons at once (the
 advisory lock), PostgreSQL restarted under it.  After every cycle both sides are
 read and folded into the model (model.py); then the faults stop and

@@ -502,7 +502,8 @@ class ServiceNow(Tracker):
         method = rng.choice(("GET", "POST", "PATCH", None))
         f = rng.choice(({"status": 429, "retry_after": 1}, {"status": 500}, {"status": 502},
                         {"status": 503}, {"status": 504, "apply": True},
-                        {"status": 0, "apply": True}, {"status": 504, "hang": 2.5}))
+                        {"status": 0, "apply": True}, {"status": 504, "hang": 2.5},
+                        {"truncate": True}))
         if f.get("apply") and method in ("GET", None):
             method = rng.choice(("POST", "PATCH"))
         f = dict(f, count=1 if small else rng.randint(1, 2))

@@ -53,13 +53,18 @@ API"; checked December 2026) for the subset closeloop uses:
     short_description starts with hidden_prefix are never shown), refuse_state ("newer release":
     a PATCH changing state answers 403 and changes nothing), faults (429
     with Retry-After, 5xx, a create made and then answered 504, or made
-    with its connection closed before the answer).
+    with its connection closed before the answer, or an answer whose JSON
+    body is cut in half: "truncate": true, the request served as usual);
+  - problem_task follows its own state model (151 New, 152 Assess, 154
+    Work in Progress, 157 Closed with close_code completed / canceled and
+    close_notes; TASK_MOVES), through the API and the admin PATCH alike:
+    a move it does not allow answers 403 "Operation Failed".
 
 Admin API (no credentials): POST /_sim/reset, POST /_sim/oauth
 {"client_id", "client_secret", "refresh_token"} (register a client; a
 refresh token to hand out), POST /_sim/expire_tokens, POST /_sim/config {...},
 POST /_sim/faults {"status": 429, "retry_after": 1, "method": "GET",
-"count": 1, "apply": false}, GET /_sim/records, PATCH /_sim/records/{sys_id}
+"count": 1, "apply": false} (or {"truncate": true, "method": ...}), GET /_sim/records, PATCH /_sim/records/{sys_id}
 (an edit in the ServiceNow UI), POST /_sim/records/{table} (a record made in
 the UI, e.g. the incident's problem), POST /_sim/users {"sys_id": ...},
 GET /_sim/requests (counts).
@@ -80,7 +85,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TABLES = {"problem": "PRB", "problem_task": "PTASK", "incident": "INC"}
 FIELDS = ["sys_id", "number", "short_description", "description", "state", "resolution_code",
-          "close_notes", "impact", "urgency", "priority", "assigned_to", "assignment_group",
+          "close_code", "close_notes", "impact", "urgency", "priority", "assigned_to", "assignment_group",
           "due_date", "correlation_id", "correlation_display", "work_notes", "comments",
           "sys_created_on", "sys_updated_on", "sys_mod_count", "problem",
           "first_reported_by_task", "category", "sys_class_name"]
@@ -92,6 +97,39 @@ JOURNAL = "sys_journal_field"
 JOURNAL_FIELDS = ["sys_id", "element_id", "name", "element", "value", "sys_created_on",
                   "sys_created_by"]
 OPS = ["!=", ">=", "<=", "=", ">", "<", "LIKE", "STARTSWITH"]
+# The problem task state model (ServiceNow docs, Problem Management: "Life
+# cycle of a problem task", "Assess a problem task", "Complete a problem
+# task"; ProblemTaskStateSNC: 151 New, 152 Assess, 154 Work in Progress,
+# 157 Closed): New -> Assess -> Work in Progress -> Closed (Complete);
+# Work in Progress -> Assess (Re-assess); Assess or Work in Progress ->
+# Closed (Cancel); Closed -> Assess (Re-assess).  Closing needs a close
+# code (completed / canceled; Complete only from Work in Progress) and
+# close notes; a task is created New.
+TASK_MOVES = {("151", "152"), ("152", "154"), ("154", "152"), ("152", "157"), ("154", "157"),
+              ("157", "152")}
+TASK_CLOSE_CODES = ("completed", "canceled")
+
+
+def task_refusal(rec, data, created=False):
+    """Why the problem task state model refuses data on rec, or None."""
+    if "state" not in data:
+        return None
+    want, have = str(data["state"]), rec.get("state", "151")
+    if created:
+        return None if want == "151" else "a problem task is created in state 151 (New)"
+    if want == have:
+        return None
+    if (have, want) not in TASK_MOVES:
+        return "Invalid state transition from %s to %s" % (have, want)
+    if want == "157":
+        code = str(data.get("close_code", rec.get("close_code", "")))
+        notes = str(data.get("close_notes", rec.get("close_notes", "")))
+        if code not in TASK_CLOSE_CODES or not notes:
+            return ("Data Policy Exception: the following fields are mandatory: Close code, "
+                    "Close notes")
+        if code == "completed" and have != "154":
+            return "a problem task is completed from Work in Progress (154) only"
+    return None
 
 
 def now_text(clock):
@@ -187,6 +225,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status, obj, headers=None):
         body = json.dumps(obj).encode()
+        if getattr(self, "truncate", False):  # a "truncate" fault: half of the body
+            self.truncate = False
+            body = body[:max(1, len(body) // 2)]
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
@@ -283,7 +324,8 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.requests["GET"] += 1
                 STATE.requests["JOURNAL"] += 1
                 fault = self.take_fault("GET")
-                if fault:
+                self.truncate = bool(fault and fault.get("truncate"))
+                if fault and not self.truncate:
                     return self.send_fault(fault)
                 return self.list(JOURNAL, qs, url)
         if parts[:3] != ["api", "now", "table"] or len(parts) not in (4, 5) or \
@@ -295,6 +337,9 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             STATE.requests[method] = STATE.requests.get(method, 0) + 1
             fault = self.take_fault(method)
+            self.truncate = bool(fault and fault.get("truncate"))
+            if self.truncate:  # served as usual, the body cut short
+                fault = None
             if fault and not fault.get("apply"):
                 return self.send_fault(fault)
             if method == "GET" and sys_id is None:
@@ -310,6 +355,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(400, "Exception while reading request",
                                   "The payload is not valid JSON.")
             if method == "POST" and sys_id is None:
+                why = task_refusal({}, data, created=True) if table == "problem_task" else None
+                if why:
+                    return self.error(403, "Operation Failed", why)
                 rec = self.create(table, data)
                 if fault and fault["status"]:  # made, then a gateway time-out
                     hang_outside_lock(fault)  # or a time-out: the client gave up
@@ -329,6 +377,9 @@ class Handler(BaseHTTPRequestHandler):
                     return self.error(403, "Operation Failed",
                                       "State transition to %s is not allowed through the Table "
                                       "API; use the Problem form or its workflow" % data["state"])
+                why = task_refusal(rec, data) if table == "problem_task" else None
+                if why:
+                    return self.error(403, "Operation Failed", why)
                 self.apply(rec, data)
                 if fault and fault["status"]:  # applied, then a gateway time-out
                     hang_outside_lock(fault)
@@ -361,8 +412,8 @@ class Handler(BaseHTTPRequestHandler):
         STATE.counter[table] += 1
         ts = STATE.tick()
         rec = {f: "" for f in FIELDS if table == "problem" or f not in PROBLEM_ONLY}
-        rec.update({"sys_id": uuid.uuid4().hex, "state": "101" if table == "problem" else "1",
-                    "sys_class_name": table,
+        first = {"problem": "101", "problem_task": "151"}.get(table, "1")  # New
+        rec.update({"sys_id": uuid.uuid4().hex, "state": first, "sys_class_name": table,
                     "impact": "3", "urgency": "3",
                     "number": "%s%07d" % (TABLES[table], 40000 + STATE.counter[table]),
                     "sys_created_on": ts, "sys_updated_on": ts, "sys_mod_count": "0"})
@@ -495,7 +546,11 @@ class Handler(BaseHTTPRequestHandler):
                 for t in TABLES:
                     rec = STATE.records[t].get(parts[1])
                     if rec:
-                        self.apply(rec, self.body() or {})
+                        data = self.body() or {}
+                        why = task_refusal(rec, data) if t == "problem_task" else None
+                        if why:
+                            return self.send_json(403, {"error": why})
+                        self.apply(rec, data)
                         return self.send_json(200, rec)
                 return self.send_json(404, {"error": "no such record"})
         return self.send_json(404, {"error": "unknown admin call"})

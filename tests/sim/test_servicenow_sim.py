@@ -126,6 +126,38 @@ class SimTest(unittest.TestCase):
             self.assertNotIn("u_no_such_field", rec)
             self.assertNotIn("u_nothing.number", rec)
 
+    def test_problem_task_state_model(self):
+        st, _, b = self.call("POST", "/api/now/table/problem_task",
+                             {"short_description": "t", "state": "154"})
+        self.assertEqual(st, 403)  # a task is created New
+        st, _, b = self.call("POST", "/api/now/table/problem_task", {"short_description": "t"})
+        self.assertEqual((st, b["result"]["state"]), (201, "151"))
+        path = "/api/now/table/problem_task/" + b["result"]["sys_id"]
+        for body, want in (({"state": "157", "close_code": "canceled", "close_notes": "x"}, 403),
+                           ({"state": "152"}, 200), ({"state": "157"}, 403),
+                           ({"state": "157", "close_code": "completed", "close_notes": "x"}, 403),
+                           ({"state": "154"}, 200), ({"state": "151"}, 403),
+                           ({"state": "157", "close_code": "completed", "close_notes": "x"}, 200),
+                           ({"state": "154"}, 403), ({"state": "152"}, 200)):
+            st, _, b = self.call("PATCH", path, body)
+            self.assertEqual(st, want, "%r" % (body,))
+            if st == 403:
+                self.assertEqual(b["error"]["message"], "Operation Failed")
+
+    def test_truncate_fault(self):
+        r = self.make("a")
+        self.call("POST", "/_sim/faults", {"truncate": True, "method": "GET"})
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("GET", "/api/now/table/problem/" + r["sys_id"], None, {"Authorization": AUTH})
+        resp = c.getresponse()
+        data = resp.read()
+        c.close()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(int(resp.getheader("Content-Length")), len(data))
+        self.assertRaises(ValueError, json.loads, data)
+        st, _, b = self.call("GET", "/api/now/table/problem/" + r["sys_id"])
+        self.assertEqual(b["result"]["sys_id"], r["sys_id"])  # the next one whole
+
     def test_refused_state_and_faults(self):
         r = self.make("a")
         self.call("POST", "/_sim/config", {"refuse_state": True})

@@ -156,17 +156,19 @@ static void test_missing_priority_round_trip_is_not_a_change(void **state)
 
 static void closed_flag(void *arg) { *(bool *)arg = true; }
 
-/* A record as each state model reads it, and the owner/due/priority
+/* A record as each table and state model reads it (code: the problem's
+ * resolution_code, the task's close_code), and the owner/due/priority
  * mapping, through a connector made by the registry. */
 static void expect_state(struct connector *c, const char *state, const char *code,
                          const char *want)
 {
 	struct sn_conn *s = container_of(c, struct sn_conn, base);
+	bool task = str_eq(s->table, "problem_task");
 	char *json = xasprintf("{\"sys_id\": \"%s\", \"number\": \"PTASK0040001\","
 	                       " \"sys_updated_on\": \"2026-12-01 08:30:00\", \"state\": \"%s\","
-	                       " \"resolution_code\": \"%s\", \"impact\": \"2\", \"urgency\": \"2\","
+	                       " \"%s\": \"%s\", \"impact\": \"2\", \"urgency\": \"2\","
 	                       " \"due_date\": \"2027-03-31 00:00:00\", \"assigned_to\": \"\"}",
-	                       GROUP, state, code);
+	                       GROUP, state, task ? "close_code" : "resolution_code", code);
 	struct json_object *o = json_tokener_parse(json);
 	struct conn_remote r;
 	assert_int_equal(sn_record_to_remote(s, o, &r), 0);
@@ -177,9 +179,41 @@ static void expect_state(struct connector *c, const char *state, const char *cod
 	assert_string_equal(r.fields.v[ITEM_F_PRIORITY], "P2");
 	assert_string_equal(r.fields.v[ITEM_F_DUE_DATE], "2027-03-31");
 	assert_null(r.fields.v[ITEM_F_OWNER]);
-	assert_non_null(strstr(r.url, "problem_task.do?sys_id=" GROUP));
+	assert_non_null(strstr(r.url, task ? "problem_task.do?sys_id=" GROUP :
+	                                     "problem.do?sys_id=" GROUP));
 	conn_remote_free(&r);
 	json_object_put(o);
+	free(json);
+}
+
+/* The next PATCH of a problem task's state walk from state/code towards
+ * want: next (NULL: there), with close_code next_code into 157. */
+static void expect_step(struct connector *c, const char *state, const char *code,
+                        const char *want, const char *next, const char *next_code)
+{
+	struct sn_conn *s = container_of(c, struct sn_conn, base);
+	char *json = xasprintf("{\"state\": \"%s\", \"close_code\": \"%s\"}", state, code);
+	struct json_object *rec = json_tokener_parse(json);
+	char *body = sn_task_step(s, rec, want);
+	struct json_object *b = body ? json_tokener_parse(body) : NULL, *v;
+	if (!next) {
+		if (body)
+			fail_msg("%s/%s -> %s: want no step, got %s", state, code, want, body);
+	} else {
+		if (!b || !json_object_object_get_ex(b, "state", &v) ||
+		    !str_eq(json_object_get_string(v), next))
+			fail_msg("%s/%s -> %s: want state %s, got %s", state, code, want, next,
+			         body ? body : "no step");
+		bool has_code = json_object_object_get_ex(b, "close_code", &v);
+		if (next_code ? !has_code || !str_eq(json_object_get_string(v), next_code) : has_code)
+			fail_msg("%s/%s -> %s: close_code in %s", state, code, want, body);
+		if (next_code && !json_object_object_get_ex(b, "close_notes", &v))
+			fail_msg("%s/%s -> %s: no close_notes in %s", state, code, want, body);
+	}
+	if (b)
+		json_object_put(b);
+	free(body);
+	json_object_put(rec);
 	free(json);
 }
 
@@ -192,9 +226,11 @@ static void test_state_models(void **state)
 	assert_int_equal(uv_loop_init(&loop), 0);
 	struct http_client_options ho = { 0 };
 	assert_int_equal(http_client_new(&http, &loop, &ho), 0);
-	char *const legacy[] = { (char *)"problem_task", (char *)"legacy", NULL, NULL, NULL,
-	                         NULL, NULL };
-	char *const current[] = { (char *)"problem_task", NULL, NULL, NULL, NULL, NULL, NULL };
+	char *const legacy[] = { NULL, (char *)"legacy", NULL, NULL, NULL, NULL, NULL };
+	char *const current[] = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	char *const task_legacy[] = { (char *)"problem_task", (char *)"legacy", NULL, NULL, NULL,
+	                              NULL, NULL };
+	char *const task[] = { (char *)"problem_task", NULL, NULL, NULL, NULL, NULL, NULL };
 	char *const oauth[] = { NULL, NULL, NULL, NULL, NULL, (char *)"oauth", NULL };
 	_Static_assert(ARRAY_SIZE(oauth) == 7, "one value per servicenow option");
 	struct conn_options o = { .name = "snow", .base_url = "https://example.service-now.com",
@@ -214,6 +250,40 @@ static void test_state_models(void **state)
 	expect_state(c, "106", "fix_applied", "done");
 	expect_state(c, "107", "duplicate", "done");
 	expect_state(c, "106", "risk_accepted", "wont_do");
+	connector_destroy(c);
+	/* a problem task's own states ("Map problem task states") */
+	o.type_opts = task_legacy;
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), 0);
+	expect_state(c, "-5", "", "open");
+	expect_state(c, "1", "", "open");
+	expect_state(c, "2", "", "in_progress");
+	expect_state(c, "3", "", "done");
+	expect_state(c, "4", "", "wont_do");
+	expect_state(c, "7", "", "wont_do");
+	connector_destroy(c);
+	o.type_opts = task;
+	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), 0);
+	expect_state(c, "151", "", "open");
+	expect_state(c, "152", "", "open");
+	expect_state(c, "154", "", "in_progress");
+	expect_state(c, "157", "completed", "done");
+	expect_state(c, "157", "canceled", "wont_do");
+	expect_state(c, "106", "", "open"); /* a problem's state is none of a task's */
+	/* the walk, one documented transition a step */
+	expect_step(c, "151", "", "open", NULL, NULL);
+	expect_step(c, "151", "", "done", "152", NULL);
+	expect_step(c, "152", "", "done", "154", NULL);
+	expect_step(c, "154", "", "done", "157", "completed");
+	expect_step(c, "157", "completed", "done", NULL, NULL);
+	expect_step(c, "151", "", "wont_do", "152", NULL);
+	expect_step(c, "152", "", "wont_do", "157", "canceled");
+	expect_step(c, "154", "", "wont_do", "157", "canceled");
+	expect_step(c, "157", "completed", "wont_do", "152", NULL);
+	expect_step(c, "157", "canceled", "done", "152", NULL);
+	expect_step(c, "157", "canceled", "open", "152", NULL);
+	expect_step(c, "154", "", "open", "152", NULL);
+	expect_step(c, "152", "", "in_progress", "154", NULL);
+	expect_step(c, "157", "completed", "in_progress", "152", NULL);
 	connector_destroy(c);
 	o.token = "no-colon"; /* basic authentication needs user:password */
 	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
