@@ -550,6 +550,9 @@ static char *decide_title(const struct raw *r, struct impt_marks *m, struct impf
 	impt_strip_markers(title, m);
 	impt_strip_trailing_refs(title);
 	strip_dangling(title);
+	size_t tl = strlen(title);
+	if (tl >= 2 && title[tl - 1] == '.' && title[tl - 2] == ')')
+		title[tl - 1] = '\0';   /* "... (owner @rui, due 2024-03-20)." */
 	impf_strip(title, f);
 	impt_strip_markers(title, m);
 	impt_strip_trailing_refs(title);

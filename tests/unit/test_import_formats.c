@@ -715,6 +715,7 @@ static void test_heldout_scores(void **state)
 		  100 },
 		{ "blind9", "blind9/ (written after the fixes, never tuned on)", 21, 100, 100, 100 },
 		{ "blind10", "blind10/ (seven more public styles)", 23, 100, 100, 100 },
+		{ "blind11", "blind11/ (issue 8's formats, new documents)", 21, 100, 100, 100 },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
 		struct score s = { 0 };
