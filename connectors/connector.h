@@ -450,13 +450,25 @@ struct conn_type {
 	 * "issue comment" (GitHub), "comment" (Jira), "work note"
 	 * (ServiceNow).  NULL: "comment". */
 	const char *comment_noun;
-	/* Its connectors have the label operation (conn_ops.label), so the
-	 * closeloop:* flag labels can be planned without one (the dry run). */
-	bool labels;
-	/* The type verifies webhook deliveries (conn_ops.webhook is set), so
-	 * a connector of it may have a webhook_secret. */
-	bool webhooks;
+	/* The operations its connectors have (the same table create() puts in
+	 * each connector): what the type can do is read from it, not restated
+	 * (conn_type_labels, conn_type_webhooks). */
+	const struct conn_ops *ops;
 };
+
+/* Its connectors have the label operation (conn_ops.label), so the
+ * closeloop:* flag labels can be planned without one (the dry run). */
+static inline bool conn_type_labels(const struct conn_type *t)
+{
+	return t->ops && t->ops->label;
+}
+
+/* The type verifies webhook deliveries (conn_ops.webhook is set), so a
+ * connector of it may have a webhook_secret. */
+static inline bool conn_type_webhooks(const struct conn_type *t)
+{
+	return t->ops && t->ops->webhook;
+}
 
 /* ---- helpers for conn_ops.webhook ---- */
 

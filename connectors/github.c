@@ -639,6 +639,5 @@ const struct conn_type github_conn_type = {
 	},
 	.normalise = gh_normalise,
 	.comment_noun = "issue comment",
-	.labels = true,
-	.webhooks = true,
+	.ops = &gh_ops,
 };

@@ -394,5 +394,5 @@ const struct conn_type jira_conn_type = {
 		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
 	},
 	.normalise = jira_normalise,
-	.webhooks = true,
+	.ops = &jira_ops,
 };

@@ -928,5 +928,5 @@ const struct conn_type servicenow_conn_type = {
 	.normalise = sn_normalise,
 	.mention = sn_mention,
 	.comment_noun = "work note",
-	.webhooks = true,
+	.ops = &sn_ops,
 };

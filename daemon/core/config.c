@@ -612,7 +612,7 @@ static int load_webhook_secret(struct ctx *x, const config_setting_t *e, const s
 	if (cc->webhook_secret_file && cc->webhook_secret_env)
 		return fail(x, sf, "connector '%s': expected one of webhook_secret_file or "
 		            "webhook_secret_env (got both)", cc->name);
-	if (!ct->webhooks)
+	if (!conn_type_webhooks(ct))
 		return fail(x, sf ? sf : se, "connector '%s': type '%s' takes no webhook deliveries "
 		            "(remove webhook_secret_*)", cc->name, ct->name);
 	if (cc->webhook_secret_file) {

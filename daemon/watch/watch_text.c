@@ -135,7 +135,7 @@ char *watch_labels_options_cfg(const struct config *cfg)
 	struct json_object *names = json_object_new_array();
 	for (size_t i = 0; i < cfg->n_connectors; i++) {
 		const struct conn_type *t = conn_type_find(cfg->connectors[i].type);
-		if (t && t->labels)
+		if (t && conn_type_labels(t))
 			json_object_array_add(names, json_object_new_string(cfg->connectors[i].name));
 	}
 	return labels_options(&cfg->watch, names);
