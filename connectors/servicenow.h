@@ -1,6 +1,7 @@
 /* servicenow.h — internal to the ServiceNow connector (servicenow*.c):
  * the request machinery (servicenow_req.c) the operations (servicenow.c)
- * are built on, and the field mapping both share.
+ * are built on, their answers (servicenow_answer.c), the state mapping
+ * (servicenow_state.c), and the field mapping they share.
  *
  * ServiceNow facts used here (Table API, REST API reference, "Table API";
  * checked December 2026):
@@ -234,6 +235,16 @@ void sn_body_state(const struct sn_conn *s, struct json_object *o, const char *s
 char *sn_task_step(const struct sn_conn *s, struct json_object *rec, const char *want);
 
 /* ---- servicenow.c ---- */
+
+/* o as compact JSON text, o put.  Caller frees. */
+char *sn_json_text(struct json_object *o);
+/* The POST address of a record of s's table.  Caller frees. */
+char *sn_create_url(const struct sn_conn *s);
+/* The listing page r asks for next: its target's records changed since
+ * r->since_ms (whole seconds), from r->offset.  Caller frees. */
+char *sn_list_url(const struct sn_req *r);
+
+/* ---- servicenow_answer.c ---- */
 
 /* One 2xx answer of r, mapped per connector.h. */
 void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char *what);
