@@ -3,6 +3,7 @@
 #include "connector.h"
 
 #include <errno.h>
+#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -203,6 +204,15 @@ int64_t conn_backoff_ms(uint64_t *rng, int64_t base_ms, int64_t max_ms, int atte
 	*rng ^= *rng << 17;
 	int64_t half = d / 2;
 	return half + (half > 0 ? (int64_t)(*rng % (uint64_t)(half + 1)) : 0);
+}
+
+bool conn_answer_may_have_acted(const struct http_response *resp, bool rate_limited)
+{
+	if (resp->status == 0)
+		return resp->curl_code != CURLE_COULDNT_CONNECT &&
+		       resp->curl_code != CURLE_COULDNT_RESOLVE_HOST &&
+		       resp->curl_code != CURLE_COULDNT_RESOLVE_PROXY;
+	return !rate_limited;
 }
 
 int64_t conn_retry_after_ms(const struct http_response *resp)

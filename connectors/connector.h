@@ -92,6 +92,19 @@ struct conn_result {
 	 * repository renamed: the old name redirects, the listing followed it
 	 * and its items are keyed under this "owner/name"), or NULL */
 	const char *moved_to;
+	/* With a failure: the tracker cannot have acted on the operation's
+	 * requests -- none left closeloop (the connector's budget, pacing or
+	 * stop handed it back, a cancel took it from the write queue, the
+	 * connection was refused or the name did not resolve) or every one
+	 * sent was answered with the tracker's rate limit (one cancelled in
+	 * flight may have acted), which the trackers
+	 * document as not processed (GitHub "Rate limits for the REST API",
+	 * Jira and ServiceNow 429).  Not set for a request the connector
+	 * would not send as the values stand (it would fail again: GitHub's
+	 * CONN_INVALID "not sent: ... too long", ServiceNow's problem_task
+	 * whose postmortem names no problem).  Reconcile gives a create answered so its
+	 * intent back (the item waits for a new one; no recovery needed). */
+	bool unsent;
 };
 
 /* One remote ticket as a connector sees it. */
@@ -537,6 +550,13 @@ int64_t conn_backoff_ms(uint64_t *rng, int64_t base_ms, int64_t max_ms, int atte
 /* Retry-After of resp in ms (delta-seconds form, RFC 9110 10.2.3, under
  * a day), or -1 when absent or in another form. */
 int64_t conn_retry_after_ms(const struct http_response *resp);
+/* Whether resp shows that the tracker may have acted on the request:
+ * false for a connection never made (refused, name or proxy not
+ * resolved: curl sent nothing) and for an answer the connector read as
+ * its tracker's rate limit (rate_limited), true for anything else, a
+ * cancelled transfer included (it may have been sent).  Connectors keep
+ * it per request for conn_result.unsent. */
+bool conn_answer_may_have_acted(const struct http_response *resp, bool rate_limited);
 
 /* Registry rows, one per tracker file. */
 extern const struct conn_type github_conn_type;

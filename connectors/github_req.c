@@ -150,7 +150,8 @@ void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
                  int64_t retry_after_ms, const char *msg)
 {
 	struct conn_result res = { .status = st, .http_status = http_status,
-	                           .error = msg, .retry_after_ms = retry_after_ms };
+	                           .error = msg, .retry_after_ms = retry_after_ms,
+	                           .unsent = !r->may_have_acted && !r->http_pending };
 	if (r->kind == GH_LIST) {
 		struct conn_page page = { .last = true };
 		gh_req_deliver_page(r, &res, &page);
@@ -460,9 +461,7 @@ void gh_req_fail_final(struct gh_req *r, enum conn_status st, long http_status,
  * a create can be retried. */
 static bool request_unsent(const struct http_response *resp)
 {
-	return resp->status == 0 && (resp->curl_code == CURLE_COULDNT_CONNECT ||
-	                             resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
-	                             resp->curl_code == CURLE_COULDNT_RESOLVE_PROXY);
+	return resp->status == 0 && !conn_answer_may_have_acted(resp, false);
 }
 
 void gh_req_retry_or_fail(struct gh_req *r, const struct http_response *resp, const char *what)
@@ -564,6 +563,8 @@ static void on_http(const struct http_response *resp, void *arg)
 	g->inflight--;
 	r->state = GHR_NEW;
 	gh_note_budget(&g->base, resp);
+	if (conn_answer_may_have_acted(resp, gh_is_rate_limited(resp)))
+		r->may_have_acted = true;
 	if (r->pace_held) {
 		r->pace_held = false;
 		pace_done(&g->pace, !gh_is_rate_limited(resp));

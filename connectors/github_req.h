@@ -68,6 +68,8 @@ struct gh_req {
 	uint64_t http_id;             /* of the transfer in flight (GHR_INFLIGHT) */
 	struct pace_wait pw;          /* writes: the place in g->pace */
 	bool pace_held;               /* writes: in flight holding the pacer */
+	bool may_have_acted;          /* an attempt may have reached GitHub
+	                                 (conn_answer_may_have_acted) */
 	int64_t fail_retry_ms;        /* timer_fail with CONN_RATE_LIMITED */
 	uv_timer_t timer;
 	bool timer_fail;              /* timer delivers fail_* instead of retrying */

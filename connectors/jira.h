@@ -95,6 +95,8 @@ struct jira_req {
 	int restarts;                  /* transition rounds after a 5xx */
 	uint64_t http_id;
 	bool http_pending, timer_closed, pace_held;
+	bool may_have_acted;           /* an attempt may have reached Jira
+	                                  (conn_answer_may_have_acted) */
 	bool wrote;                    /* a write step of r went out */
 	struct pace_wait pw;
 	uv_timer_t timer;

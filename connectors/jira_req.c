@@ -182,7 +182,8 @@ void jira_req_fail(struct jira_req *r, enum conn_status st, long http_status,
                    int64_t retry_after_ms, const char *msg)
 {
 	struct conn_result res = { .status = st, .http_status = http_status,
-	                           .error = msg, .retry_after_ms = retry_after_ms };
+	                           .error = msg, .retry_after_ms = retry_after_ms,
+	                           .unsent = !r->may_have_acted && !r->http_pending };
 	if (r->op == JO_LIST) {
 		struct conn_page page = { .last = true };
 		jira_req_deliver_page(r, &res, &page);
@@ -247,8 +248,7 @@ static void answer_rate_limited(struct jira_req *r, const struct http_response *
 static void answer_failed(struct jira_req *r, const struct http_response *resp, const char *what)
 {
 	char *why = jira_error_text(resp);
-	bool unsent = resp->status == 0 && (resp->curl_code == CURLE_COULDNT_CONNECT ||
-	                                    resp->curl_code == CURLE_COULDNT_RESOLVE_HOST);
+	bool unsent = resp->status == 0 && !conn_answer_may_have_acted(resp, false);
 	bool cert = resp->status == 0 && http_error_is_certificate(resp->curl_code);
 	if (step_unsafe(r->step) && !unsent) {
 		char *msg = xasprintf("%s: %s, outcome unknown", what, why);
@@ -295,6 +295,8 @@ static void http_done(const struct http_response *resp, void *arg)
 		return;
 	}
 	struct jira_conn *j = r->j;
+	if (conn_answer_may_have_acted(resp, resp->status == 429))
+		r->may_have_acted = true;
 	if (r->pace_held) {
 		r->pace_held = false;
 		pace_done(&j->pace, resp->status != 429);

@@ -68,6 +68,10 @@ struct sn_req {
 	int attempt;
 	uint64_t http_id;
 	bool http_pending, timer_closed, pace_held;
+	bool may_have_acted;           /* an attempt may have reached the
+	                                  instance (conn_answer_may_have_acted) */
+	bool unsendable;               /* failed before sending for a reason that
+	                                  would repeat (sn_req_fail_soon) */
 	struct pace_wait pw;
 	uv_timer_t timer;
 	conn_list_cb list_cb;
@@ -158,7 +162,8 @@ void sn_req_deliver_page(struct sn_req *r, const struct conn_result *res,
 /* Finish r with CONN_ERROR "<what>: could not <doing>: <strerror(-rc)>". */
 void sn_req_fail_start(struct sn_req *r, const char *doing, int rc);
 /* Fail r (never sent) with CONN_ERROR and msg from the loop, not from the
- * caller's stack (an operation that returned 0 calls back later). */
+ * caller's stack (an operation that returned 0 calls back later); for a
+ * failure that would repeat as the values stand (not conn_result.unsent). */
 void sn_req_fail_soon(struct sn_req *r, const char *msg);
 /* Fail every unfinished request with CONN_ERROR "cancelled". */
 void sn_cancel_all(struct sn_conn *s);

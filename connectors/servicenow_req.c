@@ -149,7 +149,9 @@ void sn_req_fail(struct sn_req *r, enum conn_status st, long http_status,
                  int64_t retry_after_ms, const char *msg)
 {
 	struct conn_result res = { .status = st, .http_status = http_status,
-	                           .error = msg, .retry_after_ms = retry_after_ms };
+	                           .error = msg, .retry_after_ms = retry_after_ms,
+	                           .unsent = !r->may_have_acted && !r->http_pending &&
+	                                     !r->unsendable };
 	if (r->kind == SN_LIST) {
 		struct conn_page page = { .last = true };
 		sn_req_deliver_page(r, &res, &page);
@@ -224,8 +226,7 @@ static void answer_rate_limited(struct sn_req *r, const struct http_response *re
 static void answer_failed(struct sn_req *r, const struct http_response *resp, const char *what)
 {
 	char *why = sn_error_text(resp);
-	bool unsent = resp->status == 0 && (resp->curl_code == CURLE_COULDNT_CONNECT ||
-	                                    resp->curl_code == CURLE_COULDNT_RESOLVE_HOST);
+	bool unsent = resp->status == 0 && !conn_answer_may_have_acted(resp, false);
 	bool cert = resp->status == 0 && http_error_is_certificate(resp->curl_code);
 	if ((r->kind == SN_CREATE || r->kind == SN_COMMENT) && !unsent) {
 		char *msg = xasprintf("%s: %s, outcome unknown", what, why);
@@ -281,6 +282,8 @@ static void http_done(const struct http_response *resp, void *arg)
 		return;
 	}
 	struct sn_conn *s = r->s;
+	if (conn_answer_may_have_acted(resp, resp->status == 429))
+		r->may_have_acted = true;
 	if (r->pace_held) {
 		r->pace_held = false;
 		pace_done(&s->pace, resp->status != 429);
@@ -378,6 +381,7 @@ void sn_req_fail_soon(struct sn_req *r, const char *msg)
 {
 	free(r->fail_later);
 	r->fail_later = xstrdup(msg);
+	r->unsendable = true;
 	r->state = SNR_WAITING;
 	uv_timer_start(&r->timer, req_timer_cb, 0, 0);
 }

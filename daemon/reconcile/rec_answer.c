@@ -61,6 +61,9 @@ void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res)
 		rec_op_finish(op);
 		return;
 	}
+	/* a create the tracker never acted on (not a refusal of its values,
+	 * which would be refused again): its intent goes back */
+	bool release = res->unsent && res->status != CONN_INVALID && op->call == REC_CALL_CREATE;
 	switch (res->status) {
 	case CONN_GONE:
 	case CONN_MOVED:
@@ -75,7 +78,8 @@ void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res)
 		t->stop_rate = true;
 		t->retry_after_ms = res->retry_after_ms;
 		rec_target_pin(t, op->remote_ms);
-		rec_op_finish(op);
+		if (!release || !rec_op_release_intent(op))
+			rec_op_finish(op);
 		return;
 	case CONN_AUTH:
 		if (!t->stop_auth)
@@ -84,7 +88,8 @@ void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res)
 		t->stop_auth = true;
 		t->errors++;
 		rec_target_pin(t, op->remote_ms);
-		rec_op_finish(op);
+		if (!release || !rec_op_release_intent(op))
+			rec_op_finish(op);
 		return;
 	case CONN_UNKNOWN:
 		rec_op_link_error(op, what, res->error ? res->error : "outcome unknown", false);
@@ -98,6 +103,13 @@ void rec_op_remote_failed(struct rec_op *op, const struct conn_result *res)
 		break;
 	}
 	rec_target_pin(t, op->remote_ms);
+	if (release) {
+		op_log(LOG_LVL_WARN, op, "%s %s: %s", what, rec_op_key(op),
+		       res->error ? res->error : conn_status_name(res->status));
+		t->errors++;
+		if (rec_op_release_intent(op))
+			return;
+	}
 	/* Only the tracker's refusal (CONN_INVALID, above) counts against a
 	 * create: any other failure -- a transport error, a 5xx after the
 	 * retries, a request cancelled by a stop or a lost ledger session --

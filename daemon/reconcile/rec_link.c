@@ -35,6 +35,11 @@
 #include "plan.h"
 
 #define REC_MAX_RELOADS 3
+/* A push in a full pass trusts the pass's own listing for this long after
+ * it began: a ticket that listing did not show was not edited before it,
+ * so the push needs no read first (op_listing_covers).  About the time a
+ * read before the write leaves open anyway (read, queue, PATCH). */
+#define REC_LIST_FRESH_MS 10000
 
 static void op_decide(struct rec_op *op);
 static void op_apply(struct rec_op *op);
@@ -102,13 +107,21 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 	if (op->call == REC_CALL_CREATE)
 		t->creates_out--;
 	if ((res->status == CONN_OK || (res->status == CONN_MOVED && op->call == REC_CALL_CREATE)) &&
-	    remote)
+	    remote) {
 		op_remote_ok(op, res, remote);
-	else if (res->status == CONN_MOVED && remote &&
-	         (op->call == REC_CALL_FETCH || op->call == REC_CALL_UPDATE))
+	} else if (res->status == CONN_NOT_MODIFIED && op->call == REC_CALL_FETCH &&
+	           op->kind == REC_OP_PUSH && !op->has_remote) {
+		/* the conditional read before a push: unchanged since the link's
+		 * etag (GitHub: a 304 does not count against the rate limit) */
+		op->remote_unchanged = true;
+		op->call = REC_CALL_NONE;
+		op_decide(op);
+	} else if (res->status == CONN_MOVED && remote &&
+	           (op->call == REC_CALL_FETCH || op->call == REC_CALL_UPDATE)) {
 		rec_op_moved(op, res, remote);
-	else
+	} else {
 		rec_op_remote_failed(op, res);
+	}
 	if (!paced)
 		rec_op_slot_release(t);
 	rec_created_flush_maybe(t);
@@ -222,6 +235,20 @@ static void op_conflicts_first(struct rec_op *op)
 		rec_op_link_error(op, "recording the conflicts of", "ledger closed", false);
 }
 
+/* Whether this pass's listing proves that op's ticket, which it did not
+ * show, is as the base says: a full pass whose listing of a consistent
+ * tracker (connector.list_consistent: it shows every change committed
+ * before the request) went through whole, not redirected, begun less than
+ * REC_LIST_FRESH_MS ago.  A push-only pass (woken by a ledger edit) has
+ * no listing and reads the ticket (conditionally, op_ref's etag). */
+static bool op_listing_covers(const struct rec_op *op, int64_t now)
+{
+	const struct rec_target *t = op->t;
+	return !t->pp->push_only && t->list_done && !t->list_failed && !t->list_moved &&
+	       !t->has_min_fail && t->lc->conn->list_consistent &&
+	       now - t->list_start_ms <= REC_LIST_FRESH_MS;
+}
+
 /* Merge what we know and decide the next step: the planner (plan.h)
  * decides, this driver carries it out. */
 static void op_decide(struct rec_op *op)
@@ -279,11 +306,19 @@ static void op_decide(struct rec_op *op)
 		rec_op_finish(op);
 		return;
 	}
-	if (op->mr.push_mask && !op->has_remote && op->kind == REC_OP_PUSH) {
+	if (op->mr.push_mask && !op->has_remote && !op->remote_unchanged &&
+	    op->kind == REC_OP_PUSH && op_listing_covers(op, now)) {
+		op->remote_unchanged = true;
+		op_log(LOG_LVL_DEBUG, op, "%s not in this pass's listing: pushed without a read",
+		       rec_op_key(op));
+	}
+	if (op->mr.push_mask && !op->has_remote && !op->remote_unchanged &&
+	    op->kind == REC_OP_PUSH) {
 		/* decided on the ticket as last seen (the base): a person may
 		 * have changed it since the last listing, and a write now would
-		 * overwrite that unseen.  Read it, then merge again (a conflict
-		 * is then decided by the policy and logged). */
+		 * overwrite that unseen.  Read it (conditional on the link's
+		 * etag: a 304 proves it unchanged), then merge again (a
+		 * conflict is then decided by the policy and logged). */
 		json_object_put(op->conflicts);
 		op->conflicts = NULL;
 		op_call(op, REC_CALL_FETCH);

@@ -177,6 +177,10 @@ struct rec_op {
 	enum rec_call call;         /* the tracker call waiting for / in flight */
 	struct rec_row row;
 	bool has_remote;
+	/* a push proven not to overwrite an unseen tracker edit: the ticket
+	 * is as the base says (this pass's fresh listing did not show it, or
+	 * a conditional read answered 304) -- no read before the write */
+	bool remote_unchanged;
 	struct conn_remote remote;  /* latest known remote, tracker identity */
 	int64_t remote_ms;          /* its updated_at, 0 when unknown */
 	struct item_fields rcanon;  /* remote in canonical form */
@@ -342,6 +346,15 @@ void rec_op_write(struct rec_op *op, const char *sql, int n, const char *const *
 void rec_op_link_error(struct rec_op *op, const char *what, const char *msg, bool count);
 /* The ticket is gone or moved away: the link becomes broken; ends the op. */
 void rec_op_broken(struct rec_op *op, const char *reason, const char *msg);
+/* A first create (REC_OP_CREATE) that never reached the tracker
+ * (conn_result.unsent, or stopped before it was sent): its intent is
+ * given back -- the 'creating' link deleted, the item again one with no
+ * ticket -- so a later cycle records a new intent and creates it, with no
+ * recovery listing or token search.  Returns true when it took (and
+ * ends) the op; false (op untouched) for any other op, a dry run or a
+ * lost lock.  A recovery's create keeps its link: an earlier send of
+ * that token may still show up. */
+bool rec_op_release_intent(struct rec_op *op);
 /* Writes (create, update) go to the connector's paced queue, not gated. */
 bool rec_call_paced(enum rec_call call);
 /* Make tracker call `call` for op (answer to op->on_answer), or queue it
@@ -446,6 +459,7 @@ extern const char REC_SQL_APPLY_BATCH[]; /* $1 jsonb array of writes $2 source -
 extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, error */
 extern const char REC_SQL_BROKEN[];
 extern const char REC_SQL_LINK_ERROR[];
+extern const char REC_SQL_INTENT_RELEASE[];
 extern const char REC_SQL_LINK_REFUSED[];
 extern const char REC_SQL_CONFLICTS[];    /* $1 link $2 conflicts $3 source */
 extern const char REC_SQL_DUPLICATE[];

@@ -277,6 +277,22 @@ void rec_op_broken(struct rec_op *op, const char *reason, const char *msg)
 	free(safe);
 }
 
+bool rec_op_release_intent(struct rec_op *op)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	char id[24];
+	if (op->kind != REC_OP_CREATE || op->call != REC_CALL_CREATE || !op->row.link_id ||
+	    rec_op_engine(op)->dry_run || !lc->locked(lc->owner))
+		return false;
+	op->t->creates_deferred++;
+	op_log(LOG_LVL_INFO, op, "create never reached %s: its intent is given back, a later "
+	       "cycle creates it", op->t->target);
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	const char *p[] = { id };
+	rec_op_write(op, REC_SQL_INTENT_RELEASE, 1, p);
+	return true;
+}
+
 /* ---- tracker calls, gated to max_inflight ---- */
 
 /* Writes go to the connector's paced write queue (connectors/pace.h),
@@ -302,6 +318,11 @@ static void op_ref(const struct rec_op *op, struct conn_remote *ref)
 	ref->remote_id = op->has_remote && op->remote.remote_id ? op->remote.remote_id : op->row.remote_id;
 	ref->key = op->has_remote && op->remote.key ? op->remote.key : op->row.remote_key;
 	ref->extra = op->has_remote && op->remote.extra ? op->remote.extra : op->row.extra;
+	/* the read before a push is conditional: the link's etag is that of
+	 * the ticket's last GET or write answer, stored with the base it
+	 * gave, so a 304 says the ticket is still as the base says */
+	if (op->kind == REC_OP_PUSH && op->call == REC_CALL_FETCH && !op->has_remote)
+		ref->etag = op->row.etag;
 }
 
 /* ---- token searches, paced per connector ---- */
@@ -394,7 +415,8 @@ static int op_issue(struct rec_op *op)
 			t->remote_inflight--;
 		if (op->call == REC_CALL_CREATE)
 			t->creates_out--;
-		rec_op_link_error(op, "tracker call", strerror(-rc), false);
+		if (!rec_op_release_intent(op))
+			rec_op_link_error(op, "tracker call", strerror(-rc), false);
 	}
 	return rc;
 }
@@ -406,7 +428,8 @@ int rec_op_call(struct rec_op *op, enum rec_call call)
 	if (t->stop_rate || t->stop_auth || rec_op_engine(op)->cancelled ||
 	    (!rec_op_engine(op)->dry_run && !t->lc->locked(t->lc->owner))) {
 		rec_target_pin(t, op->remote_ms);
-		rec_op_finish(op);
+		if (!rec_op_release_intent(op))
+			rec_op_finish(op);
 		return 0;
 	}
 	if (call == REC_CALL_CREATE)

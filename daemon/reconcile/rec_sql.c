@@ -167,6 +167,12 @@ const char REC_SQL_BROKEN[] =
 const char REC_SQL_LINK_ERROR[] =
 	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4)";
 
+/* A create intent given back (rec_op_release_intent): $1 the link, deleted
+ * only while it is still a 'creating' link with no ticket. */
+const char REC_SQL_INTENT_RELEASE[] =
+	"DELETE FROM external_link WHERE id = $1::bigint AND kind = 'managed'"
+	" AND state = 'creating' AND remote_id IS NULL";
+
 /* A created link's refusals ($2: rec_refusals_json): a create the tracker
  * took without one field (an assignee GitHub cannot assign, a sys_id the
  * ServiceNow instance does not know, an accountId Jira refuses).  As

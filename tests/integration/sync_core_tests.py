@@ -6,6 +6,7 @@ the tests, once it is fully loaded, since run.py imports this file."""
 
 import os
 import re
+import time
 
 import harness as H
 
@@ -315,5 +316,83 @@ def test_ledger_edit_pushed_at_once_meets_an_unlisted_tracker_edit_as_a_conflict
                        "AND field = 'conflict'" % item)
         R.assert_true(detail and "Renamed on GitHub" in detail and "Renamed in the ledger" in detail,
                       "the conflict is logged with both values: %r" % detail)
+    finally:
+        c.close()
+
+
+def test_create_not_sent_goes_back_to_pending(cl):
+    """GitHub answers the first of five creates with its secondary limit
+    and `retry-after: 120` (longer than the connector's back-off allows):
+    that create and the four queued behind it never reach GitHub (the
+    connector hands them back "not sent").  Their create intents go back:
+    no link is left 'creating' (none needs recovery's listing back to its
+    intent or a token search), and the next cycle creates the five items
+    with new intents, with no token search and one issue per token."""
+    R = _run()
+    c = R.Ctx(cl, "create_not_sent", targets=[REPO], extra="create_min_age = 0;\n")
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 5))
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"},
+                    {"status": 403, "headers": {"Retry-After": "120"},
+                     "body": {"message": "You have exceeded a secondary rate limit. Please wait a few"
+                                         " minutes before you try again.",
+                              "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}},
+                    count=1)
+        c.sync(check=False)
+        R.assert_eq(len(c.sim.live_issues(REPO)), 0, "issues created in the limited cycle")
+        R.assert_eq(R.managed_links(c, "creating"), 0, "links left 'creating' by creates never sent")
+        R.assert_eq(int(c.one("SELECT count(*) FROM external_link WHERE kind = 'managed'")), 0,
+                    "managed links after the limited cycle")
+        c.sim.reset_stats()
+        c.sync()
+        st = c.sim.stats()
+        R.assert_eq(st["search"], 0, "token searches")
+        R.assert_eq(len(c.sim.live_issues(REPO)), 5, "issues after the next cycle")
+        R.assert_eq(R.managed_links(c), 5, "linked")
+        R.assert_eq(sorted(set(R.token_counts(c, REPO).values())), [1], "issues per token")
+    finally:
+        c.close()
+
+
+def test_push_reads_cost_nothing_against_the_rate_limit(cl):
+    """What a pushed ledger edit costs GitHub.  In a full cycle (listing,
+    then pushes) a push needs no read first: the cycle's own listing, a
+    moment old, did not show the ticket, so nobody edited it since the
+    base -- five edits cost five PATCHes and no GET.  A push woken at once
+    by the edit (NOTIFY, no listing) reads the ticket first, conditionally
+    on the link's ETag: the unchanged ticket answers 304, which GitHub does
+    not count against the primary rate limit ("Best practices for using the
+    REST API": conditional requests)."""
+    R = _run()
+    c = R.Ctx(cl, "push_reads", targets=[REPO], poll=3600)
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 10, per_pm=10))
+        c.sync()
+        c.sync()
+        items = [int(r[0]) for r in c.q("SELECT action_item_id FROM external_link"
+                                         " WHERE state = 'linked' ORDER BY 1")]
+        R.assert_eq(len(items), 10, "linked")
+        c.q("UPDATE action_item SET title = title || ' (full cycle)' WHERE id IN (%s)"
+            % ",".join(str(i) for i in items[:5]))
+        c.sim.reset_stats()
+        c.sync()
+        st = c.sim.stats()
+        R.assert_eq(st["update"], 5, "PATCHes in the full cycle")
+        R.assert_eq(st["get"], 0, "reads of single issues in the full cycle: %r" % st)
+        d = c.daemon()
+        R.assert_true(d.wait_log("first reconcile cycle complete", timeout=60), "daemon up")
+        c.sim.reset_stats()
+        c.q("UPDATE action_item SET title = title || ' (woken)' WHERE id IN (%s)"
+            % ",".join(str(i) for i in items[5:]))
+
+        def pushed():
+            return sum(1 for i in c.sim.live_issues(REPO) if i["title"].endswith(" (woken)")) == 5
+        R.assert_true(H.wait_for(pushed, timeout=30), "woken pushes landed:\n" + d.log()[-2000:])
+        st = c.sim.stats()
+        R.assert_eq(st["update"], 5, "PATCHes of the woken pushes")
+        R.assert_eq(st["not_modified"], 5, "conditional reads answered 304: %r" % st)
+        for i in c.sim.live_issues(REPO):
+            R.assert_true(i["title"].endswith(" (full cycle)") or i["title"].endswith(" (woken)"),
+                          "issue title %r" % i["title"])
     finally:
         c.close()
