@@ -37,7 +37,7 @@ static int gh_setup(void **state)
 	                          .token = "t", .max_attempts = 1, .max_inflight = 1 };
 	assert_int_equal(connector_new(&g->c, "github", &g->loop, g->http, &o), 0);
 	assert_non_null(g->c->ops->webhook);
-	assert_true(conn_type_find("github")->webhooks);
+	assert_true(conn_type_webhooks(conn_type_find("github")));
 	*state = g;
 	return 0;
 }
@@ -295,7 +295,7 @@ static void test_jira_deliveries(void **state)
 	assert_int_equal(jira_deliver("k", bad, sig, "d3", &ev, err, sizeof(err)), -EINVAL);
 	sign("k", "[1,2]", sig, sizeof(sig));
 	assert_int_equal(jira_deliver("k", "[1,2]", sig, "d4", &ev, err, sizeof(err)), -EINVAL);
-	assert_true(conn_type_find("jira")->webhooks);
+	assert_true(conn_type_webhooks(conn_type_find("jira")));
 }
 
 /* ---- ServiceNow: an outbound REST message with Basic authentication ---- */
@@ -344,7 +344,7 @@ static void test_servicenow_deliveries(void **state)
 	assert_int_equal(sn_deliver(secret, "{\"sys_id\":\"PRB1\",\"operation\":\"update\"}",
 	                            good, &ev, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "32 hex digits"));
-	assert_true(conn_type_find("servicenow")->webhooks);
+	assert_true(conn_type_webhooks(conn_type_find("servicenow")));
 }
 
 /* ---- closeloop_webhook_delivery in a real ledger ---- */
