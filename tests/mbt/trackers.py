@@ -391,10 +391,25 @@ class Jira(Tracker):
     transfer = None
 
     def fault(self, rng, small):
-        st = rng.choice(self.http_faults)
         n = 1 if small else rng.randint(1, 3)
-        self.sim.call("POST", "/_sim/fault", {"status": st, "count": n, "retry_after": 1})
-        return "jira next %d API requests -> %d" % (n, st)
+        x = rng.random()
+        if x < 0.5:
+            st = rng.choice(self.http_faults)
+            self.sim.call("POST", "/_sim/fault", {"status": st, "count": n, "retry_after": 1})
+            return "jira next %d API requests -> %d" % (n, st)
+        # a time-out (the connector's request_timeout is 2 s) before or
+        # after the request was carried out, or an answer cut in half
+        method, path = rng.choice((("POST", "/rest/api/3/issue"), ("PUT", None), ("GET", None),
+                                   ("POST", None), (None, None)))
+        f = rng.choice(({"status": 504, "hang": 2.5}, {"status": 504, "hang": 2.5, "after": True},
+                        {"truncate": True}))
+        f = dict(f, count=1 if small or "hang" in f else n)
+        if method:
+            f["method"] = method
+        if path:
+            f["path"] = path
+        self.sim.call("POST", "/_sim/fault", f)
+        return "jira %s %s -> %s" % (method or "*", path or "*", f)
 
     def clear_faults(self):
         pass                  # a fault is consumed by the next requests

@@ -42,10 +42,15 @@ Retry-After (seconds).
 
 Admin API (no auth), JSON in and out:
   POST /_sim/fault {"status": 429, "count": N, "retry_after": S, "after": false,
-                    "method": M, "path": P}
+                    "method": M, "path": P, "hang": S, "truncate": false}
        with "after": true the request is carried out first and its answer is
        then replaced by the fault (a 5xx after a create: outcome unknown);
-       method and path (optional, exact) limit it to those requests
+       method and path (optional, exact) limit it to those requests;
+       "hang": S answers S seconds late (a client's time-out fires first;
+       other requests are served meanwhile), after carrying the request out
+       with "after"; "truncate": true carries the request out and sends its
+       real answer cut in half (Content-Length of the cut body: JSON that
+       ends early; an answer without a body is sent whole)
   POST /_sim/clock_after_search {"jql_regex": RE, "advance_s": S}
        once: right after answering the next search whose JQL matches RE,
        Jira's clock moves on S seconds (the index catches up between two
@@ -140,7 +145,7 @@ class State:
         self.keys = {}        # every key ever given -> id
         self.counters = {}    # project -> last number
         self.next_id = 10000
-        self.faults = []      # [status, count, retry_after]
+        self.faults = []      # [status, count, retry_after, after, method, path, {hang, truncate}]
         self.refused = set()  # (project, to status)
         self.resolution_screens = set()  # projects whose done transitions ask for one
         self.requests = []
@@ -393,8 +398,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.opts.verbose:
             sys.stderr.write("jira_sim: " + fmt % args + "\n")
 
-    def send(self, status, body=None, headers=None):
+    def send(self, status, body=None, headers=None, truncate=False):
         data = b"" if body is None else json.dumps(body).encode()
+        if truncate and data:
+            data = data[:max(1, len(data) // 2)]
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -439,10 +446,17 @@ class Handler(BaseHTTPRequestHandler):
                                                 "query": url.query, "body": data})
                 self.count(method, url.path)
                 self.check_auth()
-                after = self.take_fault(method, url.path)
+                fault = self.take_fault(method, url.path)
+                if fault and not fault[3] and not fault[6].get("truncate"):
+                    self.hang(fault)
+                    raise self.fault_error(fault)
                 status, body = self.api(method, url.path, query, data)
-                if after:
-                    raise after
+                if fault:
+                    self.hang(fault)
+                    if fault[6].get("truncate"):
+                        self.send(status, body, truncate=True)
+                        return
+                    raise self.fault_error(fault)
                 self.send(status, body)
             except ApiError as e:
                 self.send(e.status, e.body, e.headers)
@@ -465,20 +479,30 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, ["You are not authenticated. Authentication required to perform this operation."])
 
     def take_fault(self, method, path):
-        """Raise the next fault that matches the request, or return it when
-        it answers after the request is carried out ("after": true)."""
+        """The next fault that matches the request (taken), or None."""
         hits = [f for f in self.state.faults if f[4] in (None, method) and f[5] in (None, path)]
-        if hits:
-            f = hits[0]
-            f[1] -= 1
-            if f[1] <= 0:
-                self.state.faults.remove(f)
-            err = ApiError(f[0], ["Rate limit exceeded."] if f[0] == 429 else ["Internal server error"],
-                           headers={"Retry-After": str(f[2])} if f[0] == 429 else {})
-            if f[3]:
-                return err
-            raise err
-        return None
+        if not hits:
+            return None
+        f = hits[0]
+        f[1] -= 1
+        if f[1] <= 0:
+            self.state.faults.remove(f)
+        return f
+
+    @staticmethod
+    def fault_error(f):
+        return ApiError(f[0], ["Rate limit exceeded."] if f[0] == 429 else ["Internal server error"],
+                        headers={"Retry-After": str(f[2])} if f[0] == 429 else {})
+
+    def hang(self, f):
+        """A fault with "hang": S answers S seconds late; the state lock is
+        let go meanwhile, so other requests are served."""
+        if f[6].get("hang"):
+            self.state.lock.release()
+            try:
+                time.sleep(float(f[6]["hang"]))
+            finally:
+                self.state.lock.acquire()
 
     def base(self):
         return "http://%s" % self.headers.get("Host", "localhost")
@@ -629,7 +653,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/fault" and method == "POST":
             st.faults.append([int(data.get("status", 429)), int(data.get("count", 1)),
                               int(data.get("retry_after", 1)), bool(data.get("after")),
-                              data.get("method"), data.get("path")])
+                              data.get("method"), data.get("path"),
+                              {"hang": float(data.get("hang") or 0),
+                               "truncate": bool(data.get("truncate"))}])
             return 200, {}
         if path == "/_sim/clock_after_search" and method == "POST":
             st.clock_after_search = (re.compile(data["jql_regex"]), float(data["advance_s"]))

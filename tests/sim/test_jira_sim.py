@@ -301,6 +301,45 @@ class JiraSimTest(unittest.TestCase):
         st, _, _ = self.call("GET", "/rest/api/3/issue/OPS-1")
         self.assertEqual(st, 404)
 
+    def test_time_out_and_truncated_answer_faults(self):
+        # a time-out after the create: the client gives up, the issue exists
+        self.call("POST", "/_sim/fault", {"status": 504, "hang": 1.5, "after": True,
+                                          "method": "POST", "path": "/rest/api/3/issue"}, auth=False)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
+        hdr = {"Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(
+            ("%s:%s" % (EMAIL, TOKEN)).encode()).decode()}
+        c.request("POST", "/rest/api/3/issue", body=json.dumps({"fields": {
+            "project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Timed out"}}),
+            headers=hdr)
+        with self.assertRaises(OSError):
+            c.getresponse()
+        c.close()
+        st, got, _ = self.call("GET", "/rest/api/3/issue/OPS-1")
+        self.assertEqual((st, got["fields"]["summary"]), (200, "Timed out"), "made before the time-out")
+        # a truncated answer: the real status, half of its JSON, the request carried out
+        self.call("POST", "/_sim/fault", {"truncate": True, "method": "PUT"}, auth=False)
+        st, _, _ = self.call("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "Cut"}})
+        self.assertEqual(st, 204, "no body: sent whole")
+        self.call("POST", "/_sim/fault", {"truncate": True, "method": "GET"}, auth=False)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("GET", "/rest/api/3/issue/OPS-1", headers=hdr)
+        r = c.getresponse()
+        raw = r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.getheader("Content-Length")), len(raw))
+        with self.assertRaises(ValueError):
+            json.loads(raw)
+        st, got, _ = self.call("GET", "/rest/api/3/issue/OPS-1")
+        self.assertEqual(got["fields"]["summary"], "Cut", "the PUT was carried out")
+        # a time-out before: nothing done, the fault's status late
+        self.call("POST", "/_sim/fault", {"status": 503, "hang": 0.3, "method": "PUT"}, auth=False)
+        t0 = time.time()
+        st, _, _ = self.call("PUT", "/rest/api/3/issue/OPS-1", {"fields": {"summary": "Not done"}})
+        self.assertEqual(st, 503)
+        self.assertGreaterEqual(time.time() - t0, 0.3)
+        self.assertEqual(self.call("GET", "/rest/api/3/issue/OPS-1")[1]["fields"]["summary"], "Cut")
+
     def test_move_keeps_id_and_old_key(self):
         c = self.create()
         st, out, _ = self.call("POST", "/_sim/move", {"id": c["id"], "project": "PLAT"}, auth=False)
