@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "http.h"
 
 const char *conn_status_name(enum conn_status s)
@@ -47,6 +48,7 @@ void conn_remote_free(struct conn_remote *r)
 	free(r->etag);
 	free(r->token);
 	free(r->extra);
+	free(r->refs);
 	item_fields_free(&r->fields);
 	conn_remote_init(r);
 }
@@ -163,10 +165,70 @@ int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
 	return rc;
 }
 
+static void discover_free(struct connector *c)
+{
+	const struct conn_type *t = conn_type_of(c);
+	for (size_t i = 0; i < c->n_discover; i++) {
+		for (size_t j = 0; t && j < t->n_discover_options; j++)
+			free(c->discover[i].values[j]);
+		free(c->discover[i].values);
+		free(c->discover[i].target);
+	}
+	free(c->discover);
+	c->discover = NULL;
+	c->n_discover = 0;
+}
+
 void connector_destroy(struct connector *c)
 {
-	if (c)
-		c->ops->destroy(c);
+	if (!c)
+		return;
+	discover_free(c);
+	c->ops->destroy(c);
+}
+
+/* ---- discovery ---- */
+
+void connector_set_discover(struct connector *c, const struct conn_discover *rules, size_t n)
+{
+	const struct conn_type *t = conn_type_of(c);
+	size_t nv = t ? t->n_discover_options : 0;
+	discover_free(c);
+	if (n == 0 || !t || !t->discover_options)
+		return;
+	c->discover = xcalloc(n, sizeof(*c->discover));
+	for (size_t i = 0; i < n; i++) {
+		c->discover[i].target = xstrdup(rules[i].target);
+		c->discover[i].values = xcalloc(nv + 1, sizeof(char *));
+		for (size_t j = 0; j < nv; j++)
+			c->discover[i].values[j] = rules[i].values ? xstrdup(rules[i].values[j]) : NULL;
+	}
+	c->n_discover = n;
+}
+
+const struct conn_discover *conn_discover_rule(const struct connector *c, const char *target)
+{
+	for (size_t i = 0; c && target && i < c->n_discover; i++)
+		if (strcasecmp(c->discover[i].target, target) == 0)
+			return &c->discover[i];
+	return NULL;
+}
+
+const char *conn_discover_opt(const struct connector *c, const struct conn_discover *rule,
+                              const char *name)
+{
+	const struct conn_type *t = conn_type_of(c);
+	if (!rule || !t)
+		return NULL;
+	for (size_t i = 0; i < t->n_discover_options; i++) {
+		if (strcmp(t->discover_options[i].name, name) != 0)
+			continue;
+		if (rule->values && rule->values[i])
+			return rule->values[i];
+		const char *def = t->discover_options[i].def;
+		return def && def[0] != '(' ? def : NULL;
+	}
+	return NULL;
 }
 
 /* ---- helpers the connectors share ---- */

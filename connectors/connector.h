@@ -107,6 +107,13 @@ struct conn_result {
 	bool unsent;
 };
 
+/* Whether a ticket matches the discovery rule of its target. */
+enum conn_discover_match {
+	CONN_DISCOVER_NONE = 0,  /* the target has no rule (or not evaluated) */
+	CONN_DISCOVER_MATCH,     /* an action item born in the tracker */
+	CONN_DISCOVER_NO_MATCH,  /* the rule does not take it (any more) */
+};
+
 /* One remote ticket as a connector sees it. */
 struct conn_remote {
 	char *remote_id;   /* stable id: GitHub numeric issue id, Jira numeric
@@ -127,6 +134,18 @@ struct conn_remote {
 	unsigned repair_mask;      /* fields whose representation on the ticket
 	                              must be rewritten even though the value is
 	                              unchanged (a copied or broken body block) */
+	/* Discovery (docs/architecture.md "Discovery"): does the ticket match
+	 * its target's discovery rule (connector_set_discover)?  Set by every
+	 * operation that reads a ticket (listing, fetch, update, ...) in a
+	 * target that has a rule; CONN_DISCOVER_NONE when it has none. */
+	enum conn_discover_match discover;
+	/* Text the ticket holds, beyond its title and description, that may
+	 * name the postmortem it belongs to: one reference a line (Jira: the
+	 * keys of linked issues; ServiceNow: first_reported_by_task's number,
+	 * the parent problem).  Reconcile looks each word of it, of the title
+	 * and of the description up as a postmortem reference (PM-...), a
+	 * document URL or a problem_ref.  May be NULL. */
+	char *refs;
 };
 
 void conn_remote_init(struct conn_remote *r);
@@ -387,6 +406,10 @@ struct connector {
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;
 	uint64_t n_rate_limited;   /* answers that were rate limits */
+	/* The discovery rules of its targets (connector_set_discover), owned
+	 * by the connector; read them with conn_discover_rule(). */
+	struct conn_discover *discover;
+	size_t n_discover;
 	/* The tracker's primary budget as its last answer reported it
 	 * (GitHub: x-ratelimit-limit / -remaining / -reset); -1 / 0 unknown.
 	 * rate_reset_at is ms since the epoch, UTC. */
@@ -395,6 +418,35 @@ struct connector {
 	 * when it drains, the connector-wide stop), or NULL. */
 	const struct pace *pace;
 };
+
+/* ---- discovery: action items born in the tracker ----
+ *
+ * A rule (config connectors.[].discover, one per target at most) says
+ * which tickets of a target are action items even though closeloop never
+ * created them (GitHub: an issue carrying a label).  The connector
+ * evaluates it on every ticket it reads in that target, inside its normal
+ * incremental listing (no extra scan on a quiet cycle), and says so in
+ * conn_remote.discover; reconcile adopts a matching ticket that no link
+ * knows as a new action item linked to it (never a create), and flags a
+ * discovered item whose ticket no longer matches (docs/architecture.md
+ * "Discovery"). */
+struct conn_discover {
+	char *target;    /* one of the connector's targets */
+	char **values;   /* the type's discover_options as text, in its order;
+	                    NULL = not set */
+};
+
+/* Replace c's rules by a deep copy of rules[0..n) (n may be 0: none).
+ * Reconcile calls it at each cycle from the running configuration, so a
+ * reload applies from the next listing; a listing in flight reads the
+ * rule again for every page. */
+void connector_set_discover(struct connector *c, const struct conn_discover *rules, size_t n);
+/* The rule of target (compared without regard to ASCII case), or NULL. */
+const struct conn_discover *conn_discover_rule(const struct connector *c, const char *target);
+/* Value of discover option name in rule (as configured, else its
+ * literal default, else NULL); NULL for a NULL rule. */
+const char *conn_discover_opt(const struct connector *c, const struct conn_discover *rule,
+                              const char *name);
 
 /* ---- the registry: one row per tracker type ----
  *
@@ -463,6 +515,19 @@ struct conn_type {
 	 * "issue comment" (GitHub), "comment" (Jira), "work note"
 	 * (ServiceNow).  NULL: "comment". */
 	const char *comment_noun;
+	/* Discovery (docs/architecture.md "Discovery"): the members of one
+	 * rule of connectors.[].discover that this type reads, beside the
+	 * generic target and team (GitHub: label; Jira: jql; ServiceNow:
+	 * reported_by_incident, category).  Parsed by config.c with the rules
+	 * of options (types, ranges, check, "FILE:LINE: ..."), documented as
+	 * `connectors.[<type>].discover.[].<name>` rows.  NULL: the type
+	 * cannot discover, and a discover list is refused for it. */
+	const struct conn_option *discover_options;
+	size_t n_discover_options;
+	/* Check a whole rule (values as text in the order of
+	 * discover_options, NULL = not set): NULL when good, else a static
+	 * phrase of what is expected ("label or project").  May be NULL. */
+	const char *(*discover_check)(char *const *values);
 	/* The operations its connectors have (the same table create() puts in
 	 * each connector): what the type can do is read from it, not restated
 	 * (conn_type_labels, conn_type_webhooks). */

@@ -165,6 +165,8 @@ static int parse_issue(struct gh_req *r, const struct http_response *resp, const
 	if (r->moved_from) /* followed: the issue's own repository */
 		moved_repo(r, o);
 	rc = gh_issue_to_remote(o, r->repo, out, &err);
+	if (rc == 0)
+		gh_discover_mark(&r->g->base, r->repo, o, out);
 	json_object_put(o);
 	if (rc < 0) {
 		*msg = xasprintf("%s: HTTP %ld but %s", what, resp->status, err);
@@ -613,6 +615,25 @@ static const struct conn_option gh_options[] = {
 	{ "creates_per_hour", "int", GH_STR(GH_CREATES_PER_HOUR), false, 1, 1000000, "requests", NULL },
 };
 
+/* A label name: GitHub allows up to 50 characters ("Managing labels");
+ * closeloop's own labels are never a discovery rule (they mark what it
+ * manages). */
+static const char *gh_check_discover_label(const char *v)
+{
+	if (strlen(v) > 50 || strpbrk(v, "\r\n,"))
+		return "a label name of at most 50 characters, without a comma or a line break";
+	if (gh_label_is_managed(v) || str_istarts(v, "closeloop:"))
+		return "a label of the team's own (closeloop's labels mark what it manages)";
+	return NULL;
+}
+
+/* connectors.[github].discover.[].x: an issue carrying the label is an
+ * action item born on GitHub (read from the issue's labels in the normal
+ * listing: gh_discover_mark). */
+static const struct conn_option gh_discover_options[] = {
+	{ "label", "string", NULL, true, 0, 0, NULL, gh_check_discover_label },
+};
+
 static char *gh_normalise(enum item_field f, const char *v)
 {
 	return f == ITEM_F_DESCRIPTION ? gh_description_normalise(v) : xstrdup(v);
@@ -638,6 +659,8 @@ const struct conn_type github_conn_type = {
 		[ITEM_F_DUE_DATE] = GH_RW,
 	},
 	.normalise = gh_normalise,
+	.discover_options = gh_discover_options,
+	.n_discover_options = ARRAY_SIZE(gh_discover_options),
 	.comment_noun = "issue comment",
 	.ops = &gh_ops,
 };

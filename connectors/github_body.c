@@ -250,6 +250,27 @@ out:
 	return rc;
 }
 
+void gh_discover_mark(const struct connector *c, const char *repo, struct json_object *issue,
+                      struct conn_remote *out)
+{
+	const struct conn_discover *rule = conn_discover_rule(c, repo);
+	const char *want = conn_discover_opt(c, rule, "label");
+	struct json_object *labels = NULL;
+	if (!want)
+		return;
+	out->discover = CONN_DISCOVER_NO_MATCH;
+	if (!json_object_object_get_ex(issue, "labels", &labels) ||
+	    !json_object_is_type(labels, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(labels); i++) {
+		const char *n = label_name(json_object_array_get_idx(labels, i));
+		if (n && strcasecmp(n, want) == 0) {
+			out->discover = CONN_DISCOVER_MATCH;
+			return;
+		}
+	}
+}
+
 bool gh_issue_is_pull_request(struct json_object *issue)
 {
 	return issue && json_object_is_type(issue, json_type_object) &&

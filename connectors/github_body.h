@@ -101,6 +101,15 @@ struct json_object *gh_assignees_json(const char *owner, const char *extra);
 int gh_issue_to_remote(struct json_object *issue, const char *repo,
                        struct conn_remote *out, const char **err) MUST_CHECK;
 
+/* Discovery (connector.h): set out->discover from the rule of repo on c
+ * (connector_set_discover): MATCH when the issue carries the rule's label
+ * (compared without regard to case, as GitHub compares label names),
+ * else NO_MATCH; left NONE when repo has no rule.  Labels are read from
+ * the issue as every REST answer holds them, so the normal listing
+ * decides it with no request of its own. */
+void gh_discover_mark(const struct connector *c, const char *repo, struct json_object *issue,
+                      struct conn_remote *out);
+
 /* True when an element of the issues list is a pull request (it has a
  * "pull_request" key). */
 bool gh_issue_is_pull_request(struct json_object *issue);

@@ -102,6 +102,7 @@ static void update_labels_finish(struct gh_req *r, const char *what)
 		free(msg);
 		return;
 	}
+	gh_discover_mark(&r->g->base, r->repo, r->upd_issue, &rem);
 	/* the ETag of the PATCH answer is the one from before the label steps */
 	str_replace(&rem.etag, NULL);
 	gh_item_done(r, r->upd_status, &rem);

@@ -102,6 +102,7 @@ static int parse_page(struct gh_req *r, const struct http_response *resp, const 
 			rc = -EINVAL;
 			goto out;
 		}
+		gh_discover_mark(&r->g->base, r->repo, it, &page->items[page->n]);
 		page->n++;
 	}
 out:

@@ -13,12 +13,12 @@
 const char *const cfg_flag_kinds[] = {
 	"ownerless", "undated", "overdue", "stale", "needs_decision",
 	"owner_inactive", "link_broken", "long_horizon",
-	"no_action_items", "no_high_priority",
+	"no_action_items", "no_high_priority", "discovery_left",
 };
 const size_t cfg_n_flag_kinds = ARRAY_SIZE(cfg_flag_kinds);
 
 #define KINDS_TEXT "ownerless, undated, overdue, stale, needs_decision, owner_inactive, " \
-                   "link_broken, long_horizon, no_action_items or no_high_priority"
+                   "link_broken, long_horizon, no_action_items, no_high_priority or discovery_left"
 
 static bool kind_known(const char *k)
 {
@@ -64,7 +64,8 @@ static int parse_labels(struct ctx *x, const config_setting_t *g, struct cfg_wat
 		             strcmp(v, "no_high_priority") != 0) || strcmp(v, "escalated") == 0))
 			return cfg_fail(x, e, "flags.labels: '%s' cannot be a ticket label (expected "
 			                "escalated or an item flag: ownerless, undated, overdue, stale, "
-			                "needs_decision, owner_inactive, link_broken, long_horizon; "
+			                "needs_decision, owner_inactive, link_broken, long_horizon, "
+			                "discovery_left; "
 			                "no_action_items and no_high_priority concern a postmortem, "
 			                "which has no ticket)", v ? v : "(not a string)");
 		w->labels[w->n_labels++] = xstrdup(v);

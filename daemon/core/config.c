@@ -77,6 +77,9 @@ const struct cfg_option_doc cfg_options[] = {
 	{ "connectors.[].allow_insecure_http", "bool", "false", false },
 	{ "connectors.[].webhook_secret_file", "string", "(none: no webhook deliveries for it)", false },
 	{ "connectors.[].webhook_secret_env", "string", "(none: no webhook deliveries for it)", false },
+	{ "connectors.[].discover",        "list",   "(none: nothing is discovered)", true },
+	{ "connectors.[].discover.[].target", "string", NULL, true },
+	{ "connectors.[].discover.[].team", "string", "(the team the directory routes to the target)", true },
 	{ "flags",                         "group",  "(defaults below)", true },
 	{ "flags.interval",                "int",    "300", true },
 	{ "flags.disable",                 "list",   "(none)", true },
@@ -349,6 +352,8 @@ static int check_members(struct ctx *x, const config_setting_t *grp, const char 
 			if (!type_ok(ct->options[ti].type, m))
 				rc = fail(x, m, "option '%s' must be %s, got %s", sh,
 				          type_desc(ct->options[ti].type), setting_desc(m));
+		} else if (in_conn && strcmp(key, "discover") == 0) {
+			rc = 0; /* its rules hold the type's members: cfg_discover.c */
 		} else if (!o && in_conn && strcmp(key, "token") == 0)
 			rc = fail(x, m, "inline 'token' is refused: secrets never go in the "
 			          "config file; use token_file (e.g. a systemd LoadCredential= "
@@ -680,35 +685,47 @@ static int parse_type_options(struct ctx *x, const config_setting_t *e,
 	for (size_t i = 0; i < ct->n_options; i++) {
 		const struct conn_option *o = &ct->options[i];
 		const config_setting_t *m = config_setting_get_member(e, o->name);
-		char *v = NULL;
 		if (!m) {
 			if (!o->def)
 				return fail(x, e, "connector '%s': missing required option '%s' for "
 				            "type '%s'", cc->name, o->name, ct->name);
 			continue; /* conn_opt() gives the default */
 		}
-		if (strcmp(o->type, "int") == 0) {
-			long long n = config_setting_get_int64(m);
-			if (n < o->min || n > o->max)
-				return fail(x, m, "%s%s = %lld is out of range (expected %lld..%lld %s)",
-				            sh, o->name, n, o->min, o->max, o->unit ? o->unit : "");
-			v = xasprintf("%lld", n);
-		} else if (strcmp(o->type, "bool") == 0) {
-			v = xstrdup(config_setting_get_bool(m) ? "true" : "false");
-		} else {
-			const char *sv = config_setting_get_string(m);
-			if (!sv || !sv[0])
-				return fail(x, m, "option '%s%s' must not be empty", sh, o->name);
-			v = xstrdup(sv);
-		}
-		const char *bad = o->check ? o->check(v) : NULL;
-		if (bad) {
-			int rc = fail(x, m, "%s%s = \"%s\" (expected %s)", sh, o->name, v, bad);
-			free(v);
+		int rc = cfg_conn_option_value(x, m, o, sh, &cc->type_opts[i]);
+		if (rc < 0)
 			return rc;
-		}
-		cc->type_opts[i] = v;
 	}
+	return 0;
+}
+
+int cfg_conn_option_value(struct ctx *x, const config_setting_t *m, const struct conn_option *o,
+                          const char *sh, char **out)
+{
+	char *v = NULL;
+	if (!type_ok(o->type, m))
+		return fail(x, m, "option '%s%s' must be %s, got %s", sh, o->name,
+		            type_desc(o->type), setting_desc(m));
+	if (strcmp(o->type, "int") == 0) {
+		long long n = config_setting_get_int64(m);
+		if (n < o->min || n > o->max)
+			return fail(x, m, "%s%s = %lld is out of range (expected %lld..%lld %s)",
+			            sh, o->name, n, o->min, o->max, o->unit ? o->unit : "");
+		v = xasprintf("%lld", n);
+	} else if (strcmp(o->type, "bool") == 0) {
+		v = xstrdup(config_setting_get_bool(m) ? "true" : "false");
+	} else {
+		const char *sv = config_setting_get_string(m);
+		if (!sv || !sv[0])
+			return fail(x, m, "option '%s%s' must not be empty", sh, o->name);
+		v = xstrdup(sv);
+	}
+	const char *bad = o->check ? o->check(v) : NULL;
+	if (bad) {
+		int rc = fail(x, m, "%s%s = \"%s\" (expected %s)", sh, o->name, v, bad);
+		free(v);
+		return rc;
+	}
+	*out = v;
 	return 0;
 }
 
@@ -784,6 +801,7 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 			            cc->name, c->connectors[i].line);
 	if ((rc = parse_type_options(x, e, ct, sh, cc)) < 0 ||
 	    (rc = parse_targets(x, e, ct, cc)) < 0 ||
+	    (rc = cfg_parse_discover(x, e, ct, sh, cc)) < 0 ||
 	    (rc = load_webhook_secret(x, e, ct, cc)) < 0)
 		return rc;
 	return load_token(x, e, ct, cc);
@@ -811,6 +829,7 @@ static void connector_free(struct cfg_connector *cc)
 	for (size_t i = 0; i < cc->n_targets; i++)
 		free(cc->targets[i]);
 	free(cc->targets);
+	cfg_discover_free(cc);
 }
 
 static int parse_connectors(struct ctx *x, const config_setting_t *root, struct config *c)

@@ -27,6 +27,19 @@ enum cfg_policy {
 };
 const char *cfg_policy_name(enum cfg_policy p);
 
+/* One discovery rule (connectors.[].discover, cfg_discover.c): which
+ * tickets of a target are action items born in the tracker
+ * (connectors/connector.h "discovery", docs/architecture.md "Discovery"). */
+struct cfg_discover {
+	char *target;          /* the connector's spelling of one of its targets */
+	char *team;            /* team adopted items join, or NULL: the team the
+	                          directory routes to (connector, target) */
+	char **values;         /* the type's discover_options as text, in its
+	                          order; NULL = not set */
+	size_t n_values;
+	int line;
+};
+
 struct cfg_connector {
 	char *name;            /* unique, e.g. "github-main" */
 	char *type;            /* a registered type (connector.h), "github" */
@@ -51,6 +64,8 @@ struct cfg_connector {
 	char *webhook_secret_file; /* path, or NULL (no deliveries) */
 	char *webhook_secret_env;  /* environment variable name, or NULL */
 	char *webhook_secret;      /* loaded by cfg_load; never logged */
+	struct cfg_discover *discover; /* discovery rules, at most one a target */
+	size_t n_discover;
 	int line;              /* where it was defined, for messages */
 };
 

@@ -52,4 +52,20 @@ void cfg_watch_free(struct cfg_watch *w);
 int cfg_parse_import(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
 void cfg_import_free(struct cfg_import *im);
 
+/* A value of a connector type's option o (connector.h struct conn_option)
+ * at setting m, as text in *out (heap): type, range and the option's own
+ * check, errors "FILE:LINE: <sh><name> ..." (sh names the connector).
+ * 0 or -EINVAL. */
+struct conn_option;
+int cfg_conn_option_value(struct ctx *x, const config_setting_t *m, const struct conn_option *o,
+                          const char *sh, char **out) MUST_CHECK;
+
+/* cfg_discover.c: connector group e's `discover` list into cc->discover
+ * (after its type options and targets); sh names the connector for
+ * messages ("connectors[0] ('github-main')."). */
+struct conn_type;
+int cfg_parse_discover(struct ctx *x, const config_setting_t *e, const struct conn_type *ct,
+                       const char *sh, struct cfg_connector *cc) MUST_CHECK;
+void cfg_discover_free(struct cfg_connector *cc);
+
 #endif

@@ -179,6 +179,59 @@ static int upsert_named(PGconn *c, const char *table, const char *name, const ch
 		2, params, id, err, errlen);
 }
 
+/* A document item that links a ticket discovered in a tracker (an item
+ * no document claimed yet: sql/033_discovery.sql) is that item: it moves
+ * into this postmortem and takes the document item's key, with the
+ * document's values as its import snapshot, so the upsert after it keeps
+ * the ticket's values (FOLLOW: the document did not change since) and no
+ * second item is made.  $1 postmortem $2 key $3 imported $4 target
+ * $5 remote key. */
+static const char sql_claim[] =
+	"UPDATE action_item a SET postmortem_id = $1::bigint, import_key = $2,"
+	" imported = $3::jsonb, removed_from_document_at = NULL"
+	" FROM external_link l"
+	" WHERE l.action_item_id = a.id AND l.kind = 'managed' AND l.discovered_at IS NOT NULL"
+	" AND a.import_key IS NULL AND lower(l.target) = lower($4)"
+	" AND lower(l.remote_key) = lower($5)"
+	" AND NOT EXISTS (SELECT 1 FROM action_item b WHERE b.postmortem_id = $1::bigint"
+	"  AND b.import_key = $2)"
+	" RETURNING a.id";
+
+/* The ledger's remote_key of ticket reference r of it: GitHub's is
+ * owner/repo#N, a Jira key is its own; *ref gets the reference. */
+static char *ref_key(const struct imp_item *it, size_t r, const struct imp_ticket_ref **ref)
+{
+	*ref = r < it->n_refs ? &it->refs[r] : &it->xrefs[r - it->n_refs];
+	return r < it->n_refs ? xasprintf("%s#%s", (*ref)->target, (*ref)->number) :
+	                        xstrdup((*ref)->number);
+}
+
+static int claim_discovered(PGconn *c, const char *pm_id, const struct imp_item *it,
+                            const char *imported, FILE *out, const char *would,
+                            char *err, size_t errlen)
+{
+	for (size_t r = 0; r < it->n_refs + it->n_xrefs; r++) {
+		const struct imp_ticket_ref *ref;
+		char *key = ref_key(it, r, &ref);
+		const char *p[] = { pm_id, it->import_key, imported, ref->target, key };
+		PGresult *res = db_sync_exec(c, sql_claim, 5, p, err, errlen);
+		if (!res) {
+			free(key);
+			return -EIO;
+		}
+		int n = PQntuples(res);
+		if (n > 0 && out)
+			fprintf(out, "  %ssame    item id %s: %s, found in its tracker (discovered), "
+			        "is item %d of the document\n", would, PQgetvalue(res, 0, 0), key,
+			        it->position);
+		PQclear(res);
+		free(key);
+		if (n > 0)
+			return 0;
+	}
+	return 0;
+}
+
 static char *imported_json(const struct imp_item *it, const char *team_id)
 {
 	struct json_object *o = item_fields_to_json(&it->fields);
@@ -198,6 +251,8 @@ static int store_item(PGconn *c, const char *pm_id, const char *team_id,
 	char *imported = imported_json(it, team_id);
 	PGresult *res = NULL;
 	snprintf(pos, sizeof(pos), "%d", it->position);
+	if ((rc = claim_discovered(c, pm_id, it, imported, out, would, err, errlen)) < 0)
+		goto out;
 	const char *params[] = {
 		pm_id, it->import_key, pos, v[ITEM_F_TITLE], v[ITEM_F_DESCRIPTION],
 		v[ITEM_F_TYPE] ? v[ITEM_F_TYPE] : "other", v[ITEM_F_PRIORITY], v[ITEM_F_OWNER],
@@ -225,11 +280,8 @@ static int store_item(PGconn *c, const char *pm_id, const char *team_id,
 	if (out && strcmp(what, "unchanged") != 0)
 		fprintf(out, "  %s%-7s item %d: %s\n", would, what, it->position, v[ITEM_F_TITLE]);
 	for (size_t r = 0; r < it->n_refs + it->n_xrefs; r++) {
-		/* GitHub's remote_key is owner/repo#N; a Jira key is its own */
-		const struct imp_ticket_ref *ref = r < it->n_refs ? &it->refs[r] :
-		                                   &it->xrefs[r - it->n_refs];
-		char *key = r < it->n_refs ? xasprintf("%s#%s", ref->target, ref->number) :
-		            xstrdup(ref->number);
+		const struct imp_ticket_ref *ref;
+		char *key = ref_key(it, r, &ref);
 		const char *rp[] = { PQgetvalue(res, 0, 0), ref->target, key, ref->url, ref->kind };
 		PGresult *rr = db_sync_exec(c, sql_ref, 5, rp, err, errlen);
 		free(key);

@@ -257,6 +257,8 @@ struct rec_target {
 	uint64_t pulled, pushed_fields, created, adopted, conflicts, broken;
 	uint64_t ledger_writes, link_errors, refused, recover_waiting;
 	uint64_t refused_creates;   /* creates the tracker refused (CONN_INVALID) */
+	uint64_t discovered;        /* tickets adopted by discovery (rec_discover.c) */
+	char *disc_team;            /* the discovery rule's team, NULL: the route's */
 	uint64_t creates_deferred;  /* creates left for a later cycle: no room in
 	                               the connector's creation budget */
 	int errors;
@@ -443,6 +445,29 @@ void rec_pass_start(struct rec_target *t);
 /* Free an ended pass (from its ended callback). */
 void rec_pass_free(struct rec_target *t);
 
+/* ---- discovery (rec_discover.c) ---- */
+
+/* Hand the discovery rules of cc (NULL: none) to its connector
+ * (connector_set_discover); called at every cycle's start. */
+void rec_disc_configure(struct connector *c, const struct cfg_connector *cc);
+/* The team of cc's rule for target, or NULL. */
+const char *rec_disc_team(const struct cfg_connector *cc, const char *target);
+/* One page's discovery work for pass t. */
+struct rec_disc;
+struct rec_disc *rec_disc_new(struct rec_target *t);
+/* Note listed ticket r, which the page matched as m to a link; for a
+ * PULL, whether that link was born by discovery and whether its ticket
+ * had left the rule (REC_SQL_PAGE_DISCOVER_COL).  A MATCH no link knows
+ * (and carrying no create token) is to be adopted; a discovered link's
+ * NO_MATCH leaves, its MATCH comes back; anything else is ignored. */
+void rec_disc_note(struct rec_disc *d, const struct conn_remote *r, enum rec_match m,
+                   bool linked_discovered, bool linked_left);
+/* Send d's work as one statement (none when there is nothing), counted
+ * in t->active until it is answered; team: the rule's team (NULL: the
+ * route's).  A dry run prints what it would do and writes nothing.
+ * Frees d. */
+void rec_disc_send(struct rec_disc *d, const char *team);
+
 /* ---- SQL (rec_sql.c) ---- */
 
 extern const char REC_SQL_LOCK[];        /* $1 connector name -> bool */
@@ -451,6 +476,8 @@ extern const char REC_SQL_UNROUTED[];    /* $1 conns[] $2 targets[] $3 def conn 
 extern const char REC_SQL_CURSOR[];      /* $1 conn $2 target */
 extern const char REC_SQL_PAGE[];        /* $1 conn $2 remote_ids[] $3 tokens[] */
 extern const char REC_SQL_RELOAD[];      /* $1 link id */
+extern const int REC_SQL_PAGE_DISCOVER_COL; /* REC_SQL_PAGE: the link's discovery */
+extern const char REC_SQL_DISCOVER[];    /* see rec_sql.c */
 extern const char REC_SQL_PUSH_PROBE[];  /* REC_SQL_PUSH's parameters -> a row if any */
 extern const char REC_SQL_PUSH[];        /* see rec_sql.c */
 extern const char REC_SQL_INTENTS[];     /* $1 conn $2 target $3 item ids[] */

@@ -488,5 +488,7 @@ void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
 	item_fields_copy(&dst->fields, &src->fields);
 	dst->unread_mask = src->unread_mask;
 	dst->repair_mask = src->repair_mask;
+	dst->discover = src->discover;
+	dst->refs = xstrdup(src->refs);
 }
 

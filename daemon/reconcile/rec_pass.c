@@ -43,6 +43,7 @@ static void target_free(struct rec_target *t)
 {
 	if (!t)
 		return;
+	free(t->disc_team);
 	if (t->created_wait || t->creates_out) {
 		/* their ops hold t->active: the pass cannot have ended */
 		log_error("reconcile: %s: pass ended with creates unrecorded", t->target);
@@ -172,10 +173,15 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 		t->errors++;
 		page_pin(t, pg);
 	}
+	struct rec_disc *disc = err ? NULL : rec_disc_new(t);
 	for (size_t i = 0; i < pg->n && !err; i++) {
 		const struct conn_remote *r = &pg->items[i];
 		size_t hit = 0;
 		enum rec_match m = rec_plan_match(r, keys, (size_t)n, used, &hit);
+		int dc = REC_SQL_PAGE_DISCOVER_COL;
+		bool found = m == REC_MATCH_PULL && PQnfields(res) > dc;
+		rec_disc_note(disc, r, m, found && !PQgetisnull(res, (int)hit, dc),
+		              found && strcmp(PQgetvalue(res, (int)hit, dc), "left") == 0);
 		if (m == REC_MATCH_NONE && r->token)
 			log_conn(LOG_LVL_WARN, t->lc->name, "%s: %s carries closeloop token %s that no link knows",
 			         t->target, r->key ? r->key : "?", r->token);
@@ -194,6 +200,8 @@ static void on_page_rows(struct db *db, const PGresult *res, const char *err, vo
 		op->has_remote = true;
 		rec_op_start(op);
 	}
+	if (disc)
+		rec_disc_send(disc, t->disc_team);
 	free(used);
 	free(keys);
 	page_free(pg);
@@ -617,13 +625,15 @@ static void pass_end(struct rec_target *t)
 {
 	uint64_t ms = (uv_hrtime() - t->t0_ns) / 1000000u;
 	bool busy = t->pulled || t->pushed_fields || t->created || t->adopted || t->conflicts ||
-	            t->errors || t->broken;
+	            t->errors || t->broken || t->discovered;
 	if (!t->pp->push_only || busy)
 		log_conn(LOG_LVL_INFO, t->lc->name,
-		         "%s: pulled %llu, pushed %llu fields, created %llu, adopted %llu, conflicts %llu, errors %d (%llu ms)",
+		         "%s: pulled %llu, pushed %llu fields, created %llu, adopted %llu, discovered %llu, "
+		         "conflicts %llu, errors %d (%llu ms)",
 		         t->target, (unsigned long long)t->pulled, (unsigned long long)t->pushed_fields,
 		         (unsigned long long)t->created, (unsigned long long)t->adopted,
-		         (unsigned long long)t->conflicts, t->errors, (unsigned long long)ms);
+		         (unsigned long long)t->discovered, (unsigned long long)t->conflicts, t->errors,
+		         (unsigned long long)ms);
 	t->ended(t);
 }
 

@@ -69,11 +69,23 @@ enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_FIELD_MS = 26, C
        N_COLS = 28, N_COLS_REF = 32 };
 
 const char REC_SQL_PAGE[] =
-	"SELECT " LINK_COLS
+	"SELECT " LINK_COLS ", CASE WHEN l.discovered_at IS NULL THEN NULL"
+	" WHEN l.discover_left_at IS NULL THEN 'matching' ELSE 'left' END"
 	" FROM external_link l JOIN action_item i ON i.id = l.action_item_id"
 	" JOIN postmortem p ON p.id = i.postmortem_id"
 	" WHERE l.connector = $1 AND l.kind = 'managed'"
 	" AND (l.remote_id = ANY($2::text[]) OR l.create_token = ANY($3::text[]))";
+
+/* The column after LINK_COLS in REC_SQL_PAGE: the link's discovery,
+ * NULL (not discovered), 'matching' or 'left' (sql/033_discovery.sql). */
+const int REC_SQL_PAGE_DISCOVER_COL = N_COLS;
+
+/* One page's discovery (rec_discover.c): $1 connector $2 target $3 team
+ * $4 tickets to adopt (jsonb) $5 left ids $6 back ids $7 source $8 dry. */
+const char REC_SQL_DISCOVER[] =
+	"SELECT r_remote_id, r_outcome, r_item, r_postmortem, r_key, r_title"
+	" FROM closeloop_discover_page($1, $2, $3, $4::jsonb, $5::text[], $6::text[], $7,"
+	" $8::boolean)";
 
 const char REC_SQL_RELOAD[] =
 	"SELECT " LINK_COLS

@@ -100,6 +100,7 @@ struct rec_cycle {
 	char *name, *type, *source;
 	const struct conn_type *ctype; /* the connector's registry row */
 	char **targets;
+	char **disc_teams;            /* per target: its discovery rule's team */
 	size_t n_targets, ti;
 	int max_inflight, overlap_s;
 	int64_t refusal_backoff_ms, create_min_age_ms;
@@ -278,15 +279,20 @@ static void cyc_next_target(struct rec_cycle *cy)
 		cyc_enter(cy, CYC_DONE);
 		return;
 	}
-	cy->t = rec_pass_new(&cy->lc, &cy->pp, cy->targets[cy->ti++], cyc_pass_ended);
+	cy->t = rec_pass_new(&cy->lc, &cy->pp, cy->targets[cy->ti], cyc_pass_ended);
+	cy->t->disc_team = xstrdup(cy->disc_teams[cy->ti]);
+	cy->ti++;
 	cyc_enter(cy, CYC_PASS);
 }
 
 static void cyc_free(struct rec_cycle *cy)
 {
-	for (size_t i = 0; i < cy->n_targets; i++)
+	for (size_t i = 0; i < cy->n_targets; i++) {
 		free(cy->targets[i]);
+		free(cy->disc_teams[i]);
+	}
 	free(cy->targets);
+	free(cy->disc_teams);
 	free(cy->name);
 	free(cy->type);
 	free(cy->source);
@@ -434,10 +440,14 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	};
 	if (cc && cc->n_targets) {
 		cy->targets = xcalloc(cc->n_targets, sizeof(char *));
-		for (size_t i = 0; i < cc->n_targets; i++)
+		cy->disc_teams = xcalloc(cc->n_targets, sizeof(char *));
+		for (size_t i = 0; i < cc->n_targets; i++) {
 			cy->targets[i] = xstrdup(cc->targets[i]);
+			cy->disc_teams[i] = xstrdup(rec_disc_team(cc, cc->targets[i]));
+		}
 		cy->n_targets = cc->n_targets;
 	}
+	rec_disc_configure(rc->conn, cc); /* a reload's rules from this cycle on */
 	cy->lc.targets = cy->targets;
 	cy->lc.n_targets = cy->n_targets;
 	size_t np = 0;

@@ -31,6 +31,7 @@ from sync_core_tests import *  # noqa: E402,F401,F403  (test_* of the engine's c
 from servicenow_tests import *  # noqa: E402,F401,F403  (test_servicenow_* likewise)
 from hook_tests import *  # noqa: E402,F401,F403  (test_hook_* likewise)
 from multi_tests import *  # noqa: E402,F401,F403  (test_multi_*: one item in several trackers)
+from discover_tests import *  # noqa: E402,F401,F403  (test_discover_*: items born in the tracker)
 
 EX = os.path.join(H.ROOT, "examples", "postmortems")
 ETCD = os.path.join(EX, "etcd", "v3.5-data-inconsistency.md")

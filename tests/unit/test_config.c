@@ -210,6 +210,11 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{ "bad_syntax.conf", 3, "syntax error", "expected libconfig syntax" },
+	{ "bad_discover_target.conf", 10, "discover[0].target 'acme/billing' is not one of connector 'gh''s targets", "add it to targets" },
+	{ "bad_discover_label.conf", 11, "discover[0].missing required option 'label'", "type 'github'" },
+	{ "bad_discover_twice.conf", 12, "target 'acme/payments' already has a rule", "line 11" },
+	{ "bad_discover_member.conf", 12, "unknown option 'connectors[0] ('gh').discover[0].jql'", "expected one of target, team, label" },
+	{ "bad_discover_own_label.conf", 10, "label = \"closeloop:overdue\"", "a label of the team's own" },
 	{ "bad_unknown_option.conf", 3, "unknown option 'pol_interval'", "did you mean 'poll_interval'" },
 	{ "bad_unknown_connector_option.conf", 7, "unknown option 'connectors[0].bse_url'", "expected one of name, type, base_url" },
 	{ "bad_wrong_type.conf", 4, "'poll_interval' must be an integer", "got a string" },
@@ -366,8 +371,45 @@ static void test_options_documented(void **state)
 				         o->name, o->reloadable ? "yes" : "no");
 		}
 	}
+	/* and their discovery rules' members: `connectors.[TYPE].discover.[].name` */
+	for (size_t t = 0; t < conn_type_count(); t++) {
+		const struct conn_type *ct = conn_type_at(t);
+		for (size_t i = 0; i < ct->n_discover_options; i++) {
+			const struct conn_option *o = &ct->discover_options[i];
+			if (!assigns(example, o->name))
+				fail_msg("discover member %s of type %s is not in examples/closeloop.conf",
+				         o->name, ct->name);
+			char row[160];
+			snprintf(row, sizeof(row), "| `connectors.[%s].discover.[].%s` | %s | ",
+			         ct->name, o->name, o->type);
+			if (!strstr(doc, row))
+				fail_msg("discover member %s of type %s is not in docs/configuration.md "
+				         "(as a row '%s')", o->name, ct->name, row);
+		}
+	}
 	free(example);
 	free(doc);
+}
+
+/* A discovery rule reaches the configuration with the connector's spelling
+ * of its target and the type's values in the order of its table. */
+static void test_discover_rules(void **state)
+{
+	(void)state;
+	struct config *c = NULL;
+	char err[1024] = "";
+	assert_int_equal(cfg_load("examples/closeloop.conf", &c, err, sizeof(err)), 0);
+	const struct cfg_connector *cc = &c->connectors[0];
+	assert_int_equal(cc->n_discover, 1);
+	assert_string_equal(cc->discover[0].target, "dfds/platform-backlog");
+	assert_null(cc->discover[0].team);
+	int li = -1;
+	for (size_t i = 0; i < github_conn_type.n_discover_options; i++)
+		if (strcmp(github_conn_type.discover_options[i].name, "label") == 0)
+			li = (int)i;
+	assert_true(li >= 0);
+	assert_string_equal(cc->discover[0].values[li], "postmortem-action");
+	cfg_free(c);
 }
 
 static void test_reload_blocker(void **state)
@@ -459,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_secret_not_in_messages),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_options_documented),
+		cmocka_unit_test(test_discover_rules),
 		cmocka_unit_test(test_reload_blocker),
 		cmocka_unit_test(test_policy_names),
 	};
