@@ -143,6 +143,13 @@ const struct conn_type *conn_type_of(const struct connector *c)
 	return c->ops ? conn_type_find(c->ops->type) : NULL;
 }
 
+const struct conn_type *conn_type_variant(const struct conn_type *t,
+                                          const struct conn_options *opt)
+{
+	const struct conn_type *v = t && t->variant && opt ? t->variant(opt) : NULL;
+	return v ? v : t;
+}
+
 char *conn_normalise(const struct conn_type *t, enum item_field f, const char *v)
 {
 	if (t && t->normalise && (t->caps[f] & CONN_CAP_LOSSY))

@@ -532,6 +532,12 @@ struct conn_type {
 	 * each connector): what the type can do is read from it, not restated
 	 * (conn_type_labels, conn_type_webhooks). */
 	const struct conn_ops *ops;
+	/* The type a connector of these options is (its base.type, which
+	 * conn_type_of answers) when that differs from the registry row: Jira
+	 * with flavor = "datacenter" has its own person_ident, mention and
+	 * normaliser.  NULL: always this row.  For code that has only the
+	 * configuration (a dry run's mention). */
+	const struct conn_type *(*variant)(const struct conn_options *opt);
 };
 
 /* Its connectors have the label operation (conn_ops.label), so the
@@ -586,6 +592,10 @@ const char *conn_opt(const struct conn_type *t, const struct conn_options *o,
                      const char *name);
 /* The type of a connector: its row, or the row named by ops->type. */
 const struct conn_type *conn_type_of(const struct connector *c);
+/* The type a connector of t with options opt will be (t->variant), t when
+ * t has no variants; NULL for NULL t. */
+const struct conn_type *conn_type_variant(const struct conn_type *t,
+                                          const struct conn_options *opt);
 /* The mention of ident under t (t->mention, else "@ident"); NULL when
  * ident is NULL or empty.  Heap string. */
 char *conn_mention(const struct conn_type *t, const char *ident, const char *name);

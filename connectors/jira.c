@@ -1,5 +1,6 @@
 /* jira.c — the Jira connector: action items as ordinary issues in each
- * team's own Jira Cloud project (REST v3).  See jira.h for the Jira facts
+ * team's own Jira Cloud project (REST v3) or Jira Data Center / Server
+ * project (REST v2, flavor = "datacenter").  See jira.h for the Jira facts
  * and the steps of each operation, jira_fields.h for the field mapping and
  * docs/configuration.md for the options.
  *
@@ -23,6 +24,7 @@
  */
 #include "jira.h"
 #include "jira_adf.h"
+#include "jira_wiki.h"
 #include "jira_fields.h"
 
 #include <ctype.h>
@@ -63,12 +65,19 @@ static bool id_or_key_valid(const char *v)
 
 char *jira_issue_url(const struct jira_conn *j, const char *id_or_key)
 {
-	return xasprintf("%s/rest/api/3/issue/%s?fields=" JIRA_READ_FIELDS, j->base_url, id_or_key);
+	return xasprintf("%s%s/issue/%s?fields=" JIRA_READ_FIELDS, j->base_url, j->api, id_or_key);
 }
 
 char *jira_search_url(const struct jira_conn *j)
 {
-	return xasprintf("%s/rest/api/3/search/jql", j->base_url);
+	return xasprintf("%s%s", j->base_url,
+	                 j->flavor == JIRA_DC ? "/rest/api/2/search" : "/rest/api/3/search/jql");
+}
+
+char *jira_search_text(const struct jira_conn *j, const char *jql, int max)
+{
+	return json_text(j->flavor == JIRA_DC ? jira_search_body_dc(jql, max) :
+	                 jira_search_body_n(jql, NULL, max));
 }
 
 static int start(struct jira_req *r)
@@ -90,7 +99,7 @@ static int jira_list_changed(struct connector *c, const char *target, int64_t si
 	int64_t floor_ms = since_ms - since_ms % 60000; /* JQL has minutes */
 	char *jql = jira_jql_newest_changed(target, floor_ms);
 	struct jira_req *r = jira_req_new(j, JO_LIST, JS_NEWEST, "POST", jira_search_url(j),
-	                                  json_text(jira_search_body_n(jql, NULL, 1)), target, arg);
+	                                  jira_search_text(j, jql, 1), target, arg);
 	free(jql);
 	r->list_cb = cb;
 	r->floor_ms = floor_ms;
@@ -112,9 +121,9 @@ static int jira_create(struct connector *c, const char *target, const struct ite
 	if (j->destroyed || jira_check_project(target) || !ctx || !ctx->token)
 		return -EINVAL;
 	struct json_object *f = jira_fields_json(target, j->issue_type, j->prio, want,
-	                                         ITEM_FIELDS_ALL, ctx, NULL, true);
+	                                         ITEM_FIELDS_ALL, ctx, NULL, true, j->flavor);
 	struct jira_req *r = jira_req_new(j, JO_CREATE, JS_CREATE, "POST",
-	                                  xasprintf("%s/rest/api/3/issue", j->base_url),
+	                                  xasprintf("%s%s/issue", j->base_url, j->api),
 	                                  fields_body(f), target, arg);
 	r->item_cb = cb;
 	r->want_owner = xstrdup(want->v[ITEM_F_OWNER]);
@@ -138,9 +147,9 @@ static int jira_update(struct connector *c, const char *target, const struct con
 	struct jira_req *r;
 	if (edit) {
 		struct json_object *f = jira_fields_json(target, j->issue_type, j->prio, want, edit,
-		                                         ctx, ref->extra, false);
+		                                         ctx, ref->extra, false, j->flavor);
 		r = jira_req_new(j, JO_UPDATE, JS_EDIT, "PUT",
-		                 xasprintf("%s/rest/api/3/issue/%s", j->base_url, ref->remote_id),
+		                 xasprintf("%s%s/issue/%s", j->base_url, j->api, ref->remote_id),
 		                 fields_body(f), target, arg);
 	} else {
 		r = jira_req_new(j, JO_UPDATE, JS_READ, "GET", jira_issue_url(j, ref->remote_id),
@@ -191,7 +200,7 @@ static int jira_find_by_token(struct connector *c, const char *target, const cha
 	/* the anchor first, then the label (jira_steps.c, find_newest_answer) */
 	char *jql = jira_jql_newest(target);
 	struct jira_req *r = jira_req_new(j, JO_FIND, JS_FIND_NEWEST, "POST", jira_search_url(j),
-	                                  json_text(jira_search_body_n(jql, NULL, 1)), target, arg);
+	                                  jira_search_text(j, jql, 1), target, arg);
 	free(jql);
 	r->item_cb = cb;
 	r->token = xstrdup(token);
@@ -206,8 +215,9 @@ static int jira_comment(struct connector *c, const char *target, const struct co
 	if (j->destroyed || !id_or_key_valid(id) || !body)
 		return -EINVAL;
 	struct jira_req *r = jira_req_new(j, JO_COMMENT, JS_COMMENT, "POST",
-	                                  xasprintf("%s/rest/api/3/issue/%s/comment", j->base_url, id),
-	                                  json_text(jira_comment_body(body)), target, arg);
+	                                  xasprintf("%s%s/issue/%s/comment", j->base_url, j->api, id),
+	                                  json_text(j->flavor == JIRA_DC ? jira_comment_body_dc(body) :
+	                                            jira_comment_body(body)), target, arg);
 	r->comment_cb = cb;
 	r->issue_key = xstrdup(ref->key ? ref->key : id);
 	return start(r);
@@ -222,9 +232,9 @@ static int jira_find_comment(struct connector *c, const char *target,
 	if (j->destroyed || !id_or_key_valid(id) || !marker || !*marker)
 		return -EINVAL;
 	struct jira_req *r = jira_req_new(j, JO_FIND_COMMENT, JS_COMMENTS, "GET",
-	                                  xasprintf("%s/rest/api/3/issue/%s/comment?startAt=0"
+	                                  xasprintf("%s%s/issue/%s/comment?startAt=0"
 	                                            "&maxResults=100&orderBy=created",
-	                                            j->base_url, id), NULL, target, arg);
+	                                            j->base_url, j->api, id), NULL, target, arg);
 	r->comment_cb = cb;
 	r->issue_id = xstrdup(id);
 	r->issue_key = xstrdup(ref->key ? ref->key : id);
@@ -276,15 +286,6 @@ static const struct conn_ops jira_ops = {
 
 /* ---- construction and the registry row ---- */
 
-static const char *jira_check_flavor_supported(const char *v)
-{
-	if (jira_check_flavor(v))
-		return jira_check_flavor(v);
-	return str_eq(v, "cloud") ? NULL :
-	       "\"cloud\" (Jira Data Center, REST v2, is not supported yet: closeloop speaks "
-	       "Jira Cloud's REST v3 only)";
-}
-
 static const char *jira_check_issue_type(const char *v)
 {
 	for (const char *p = v; p && *p; p++)
@@ -295,7 +296,7 @@ static const char *jira_check_issue_type(const char *v)
 }
 
 static const struct conn_option jira_options[] = {
-	{ "flavor", "string", "cloud", false, 0, 0, NULL, jira_check_flavor_supported },
+	{ "flavor", "string", "cloud", false, 0, 0, NULL, jira_check_flavor },
 	{ "issue_type", "string", "Task", true, 0, 0, NULL, jira_check_issue_type },
 	{ "priority_map", "string", JIRA_DEFAULT_PRIO, true, 0, 0, NULL, jira_check_priorities },
 	{ "search_settle_ms", "int", "90000", true, 60000, 3600000, "milliseconds", NULL },
@@ -310,10 +311,26 @@ static long long jira_opt_int(const struct conn_options *opt, const char *name, 
 	return v && (end == v || *end) ? def : n;
 }
 
-/* Cloud: the secret is "email:api_token" (Basic authentication). */
+static enum jira_flavor flavor_of(const struct conn_options *opt)
+{
+	return str_eq(conn_opt(&jira_conn_type, opt, "flavor"), "datacenter") ? JIRA_DC : JIRA_CLOUD;
+}
+
+/* Cloud: the secret is "email:api_token" (Basic authentication).  Data
+ * Center: a personal access token, sent as "Authorization: Bearer <PAT>"
+ * (Atlassian, "Using Personal Access Tokens": PATs are a secure way to use
+ * scripts and integrate external applications with Atlassian Data Center;
+ * one printable word, no user name). */
 static const char *jira_token_check(const char *token, const struct conn_options *opt)
 {
-	UNUSED(opt);
+	if (flavor_of(opt) == JIRA_DC) {
+		bool word = token && token[0];
+		for (const char *p = token; word && *p; p++)
+			word = (unsigned char)*p > ' ' && (unsigned char)*p < 0x7f && *p != ':';
+		return word ? NULL : "a Jira Data Center personal access token (one word, as the "
+		                     "user's profile > Personal Access Tokens shows it; not "
+		                     "\"user:password\": Data Center takes it as Bearer authentication)";
+	}
 	const char *colon = token ? strchr(token, ':') : NULL;
 	if (!colon || colon == token || !colon[1] || !memchr(token, '@', (size_t)(colon - token)))
 		return "\"email:api_token\" (the Atlassian account's email, a colon, and an API "
@@ -329,7 +346,7 @@ static int jira_connector_new(struct connector **out, uv_loop_t *loop, struct ht
 	const char *pm = conn_opt(&jira_conn_type, opt, "priority_map");
 	if (!loop || !http || !opt || !opt->base_url || !opt->token ||
 	    jira_token_check(opt->token, opt) ||
-	    jira_check_flavor_supported(conn_opt(&jira_conn_type, opt, "flavor")) ||
+	    jira_check_flavor(conn_opt(&jira_conn_type, opt, "flavor")) ||
 	    jira_priorities_parse(pm ? pm : JIRA_DEFAULT_PRIO, prio) < 0)
 		return -EINVAL;
 	struct jira_conn *j = xcalloc(1, sizeof(*j));
@@ -346,8 +363,15 @@ static int jira_connector_new(struct connector **out, uv_loop_t *loop, struct ht
 	while (n > 0 && j->base_url[n - 1] == '/')
 		j->base_url[--n] = '\0';
 	log_add_secret(opt->token);
-	j->auth_header = conn_basic_auth_header(opt->token);
-	log_add_secret(j->auth_header + strlen("Authorization: Basic "));
+	j->flavor = flavor_of(opt);
+	j->api = j->flavor == JIRA_DC ? "/rest/api/2" : "/rest/api/3";
+	if (j->flavor == JIRA_DC) {
+		j->auth_header = xasprintf("Authorization: Bearer %s", opt->token);
+		j->base.type = &jira_dc_conn_type; /* user names, wiki markup */
+	} else {
+		j->auth_header = conn_basic_auth_header(opt->token);
+		log_add_secret(j->auth_header + strlen("Authorization: Basic "));
+	}
 	const char *it = conn_opt(&jira_conn_type, opt, "issue_type");
 	j->issue_type = xstrdup(it ? it : "Task");
 	memcpy(j->prio, prio, sizeof(prio));
@@ -369,30 +393,58 @@ static int jira_connector_new(struct connector **out, uv_loop_t *loop, struct ht
 	return 0;
 }
 
+static const struct conn_type *jira_variant(const struct conn_options *opt)
+{
+	return flavor_of(opt) == JIRA_DC ? &jira_dc_conn_type : &jira_conn_type;
+}
+
 static char *jira_normalise(enum item_field f, const char *v)
 {
 	return f == ITEM_F_DESCRIPTION ? jira_description_normalise(v) : xstrdup(v);
 }
 
+static char *jira_dc_normalise(enum item_field f, const char *v)
+{
+	return f == ITEM_F_DESCRIPTION ? jira_wiki_description_normalise(v) : xstrdup(v);
+}
+
+#define JIRA_CAPS { \
+		[ITEM_F_TITLE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE, \
+		[ITEM_F_DESCRIPTION] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY, \
+		[ITEM_F_TYPE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,   /* a label */ \
+		[ITEM_F_STATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE, \
+		[ITEM_F_PRIORITY] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE, \
+		[ITEM_F_OWNER] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE, \
+		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE, \
+	}
+
+/* What the Cloud and the Data Center types share. */
+#define JIRA_TYPE_COMMON \
+	.name = "jira", \
+	.create = jira_connector_new, \
+	.options = jira_options, \
+	.n_options = ARRAY_SIZE(jira_options), \
+	.target_check = jira_check_project, \
+	.token_check = jira_token_check, \
+	.comment_noun = "comment", \
+	.caps = JIRA_CAPS, \
+	.ops = &jira_ops
+
 const struct conn_type jira_conn_type = {
-	.name = "jira",
-	.create = jira_connector_new,
-	.options = jira_options,
-	.n_options = ARRAY_SIZE(jira_options),
-	.target_check = jira_check_project,
-	.token_check = jira_token_check,
+	JIRA_TYPE_COMMON,
 	.person_ident = "jira_account_id",
 	.mention = jira_mention,
-	.comment_noun = "comment",
-	.caps = {
-		[ITEM_F_TITLE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
-		[ITEM_F_DESCRIPTION] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE | CONN_CAP_LOSSY,
-		[ITEM_F_TYPE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,   /* a label */
-		[ITEM_F_STATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
-		[ITEM_F_PRIORITY] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
-		[ITEM_F_OWNER] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
-		[ITEM_F_DUE_DATE] = CONN_CAP_NATIVE | CONN_CAP_WRITABLE,
-	},
 	.normalise = jira_normalise,
-	.ops = &jira_ops,
+	.variant = jira_variant,
+};
+
+/* The type of a connector with flavor = "datacenter" (its base.type, so
+ * conn_type_of() answers it; not in the registry, which knows "jira"
+ * once): owners are Data Center user names (the people directory's
+ * jira_username), mentions "[~username]", descriptions wiki markup. */
+const struct conn_type jira_dc_conn_type = {
+	JIRA_TYPE_COMMON,
+	.person_ident = "jira_username",
+	.mention = jira_dc_mention,
+	.normalise = jira_dc_normalise,
 };

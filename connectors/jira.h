@@ -3,6 +3,14 @@
  * (jira_steps.c) are built on.  The field mapping is jira_fields.h, the
  * description format jira_adf.h.
  *
+ * Jira Data Center / Server (flavor = "datacenter") speaks REST v2 with
+ * the same steps: the paths under /rest/api/2, descriptions and comments
+ * as wiki markup (jira_wiki.h), the assignee by user name, a personal
+ * access token as "Authorization: Bearer" (Atlassian, "Using Personal
+ * Access Tokens", confluence.atlassian.com/enterprise/using-personal-
+ * access-tokens-1026032365.html), and POST /rest/api/2/search paged by
+ * startAt / maxResults / total (jira_fields.h, jira_search_body_dc).
+ *
  * Jira Cloud facts used here (Atlassian, "The Jira Cloud platform REST API"
  * v3 and its OpenAPI description, tests/sim/specs/; "Rate limiting",
  * "Basic auth for REST APIs"; checked December 2026):
@@ -44,6 +52,7 @@
 #include <json-c/json.h>
 #include "connector.h"
 #include "http.h"
+#include "jira_fields.h"
 #include "pace.h"
 
 enum jira_op {
@@ -141,6 +150,8 @@ struct jira_req {
 struct jira_conn {
 	struct connector base;
 	char *base_url;
+	enum jira_flavor flavor;
+	const char *api;               /* "/rest/api/3" (Cloud) or "/rest/api/2" (DC) */
 	char *auth_header;             /* holds the API token: never logged */
 	char *ca_file;
 	char *issue_type;
@@ -152,6 +163,11 @@ struct jira_conn {
 	uint64_t rng;
 	bool destroyed;
 };
+
+/* The type of a Data Center connector (jira.c): jira_conn_type's options
+ * and capabilities with user names, "[~username]" mentions and the wiki
+ * markup normaliser; set as base.type, not a registry row. */
+extern const struct conn_type jira_dc_conn_type;
 
 /* ---- jira_req.c ---- */
 
@@ -202,8 +218,12 @@ bool jira_handle_refusal(struct jira_req *r, const struct http_response *resp,
 bool jira_transition_restart(struct jira_req *r);
 /* URL of the issue id (or key) with the mapped fields.  Heap. */
 char *jira_issue_url(const struct jira_conn *j, const char *id_or_key);
-/* URL of POST /rest/api/3/search/jql.  Heap. */
+/* URL of the search: POST /rest/api/3/search/jql (Cloud) or POST
+ * /rest/api/2/search (Data Center).  Heap. */
 char *jira_search_url(const struct jira_conn *j);
+/* The search request body of jql for j's flavor, at most max issues
+ * (jira_search_body_n / jira_search_body_dc).  Heap JSON text. */
+char *jira_search_text(const struct jira_conn *j, const char *jql, int max);
 
 /* jira_hook.c: conn_ops.webhook (X-Hub-Signature, the delivery's issue). */
 int jira_webhook(struct connector *c, const struct conn_hook_request *req,

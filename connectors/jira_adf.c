@@ -219,11 +219,16 @@ static struct json_object *adf_marks_now(const struct adf_build *b)
  * that one has the same marks (md4c splits text at entities, escapes). */
 static void adf_add_text(struct adf_build *b, const char *s, size_t len)
 {
-	struct adf_open *top = &b->st[b->depth];
-	struct json_object *marks = adf_marks_now(b), *prev = NULL, *pm = NULL, *pt;
-	size_t n = json_object_array_length(top->content);
+	jira_adf_add_text(b->st[b->depth].content, s, len, adf_marks_now(b));
+}
+
+void jira_adf_add_text(struct json_object *content, const char *s, size_t len,
+                       struct json_object *marks)
+{
+	struct json_object *prev = NULL, *pm = NULL, *pt;
+	size_t n = json_object_array_length(content);
 	if (n)
-		prev = json_object_array_get_idx(top->content, n - 1);
+		prev = json_object_array_get_idx(content, n - 1);
 	if (prev && json_object_object_get_ex(prev, "text", &pt)) {
 		json_object_object_get_ex(prev, "marks", &pm);
 		if ((!pm && !marks) || (pm && marks && json_object_equal(pm, marks))) {
@@ -238,7 +243,7 @@ static void adf_add_text(struct adf_build *b, const char *s, size_t len)
 	json_object_object_add(t, "text", json_object_new_string_len(s, (int)len));
 	if (marks)
 		json_object_object_add(t, "marks", marks);
-	json_object_array_add(top->content, t);
+	json_object_array_add(content, t);
 }
 
 /* "&amp;" and friends as UTF-8; an entity not known here stays as written. */

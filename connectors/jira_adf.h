@@ -36,6 +36,13 @@ int jira_adf_from_markdown(const char *md, struct json_object **out) MUST_CHECK;
  * not ADF ("not an ADF document: type is not \"doc\""). */
 int jira_adf_to_markdown(struct json_object *doc, char **out, const char **err) MUST_CHECK;
 
+/* Append text s[0..len) with marks (an ADF "marks" array or NULL; taken
+ * over) to the inline content array, joined to the previous text node
+ * when that one has the same marks (md4c splits text at entities and
+ * escapes; jira_wiki_read.c builds the same shape). */
+void jira_adf_add_text(struct json_object *content, const char *s, size_t len,
+                       struct json_object *marks);
+
 /* The description as it reads after a round trip through Jira: md -> ADF
  * -> Markdown.  NULL for NULL or a text that comes back empty.  Heap. */
 char *jira_description_normalise(const char *md);

@@ -1,6 +1,7 @@
 /* jira_fields.c — see jira_fields.h. */
 #include "jira_fields.h"
 #include "jira_adf.h"
+#include "jira_wiki.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -166,7 +167,7 @@ struct json_object *jira_fields_json(const char *project, const char *issue_type
                                      char *const priorities[4],
                                      const struct item_fields *want, unsigned mask,
                                      const struct conn_item_context *ctx,
-                                     const char *extra, bool creating)
+                                     const char *extra, bool creating, enum jira_flavor fl)
 {
 	struct json_object *f = json_object_new_object(), *desc = NULL;
 	const char *p = want->v[ITEM_F_PRIORITY];
@@ -177,7 +178,12 @@ struct json_object *jira_fields_json(const char *project, const char *issue_type
 	}
 	if (mask & ITEM_FIELD_BIT(ITEM_F_TITLE))
 		add_str(f, "summary", want->v[ITEM_F_TITLE]);
-	if (mask & ITEM_FIELD_BIT(ITEM_F_DESCRIPTION)) {
+	if ((mask & ITEM_FIELD_BIT(ITEM_F_DESCRIPTION)) && fl == JIRA_DC) {
+		char *w = want->v[ITEM_F_DESCRIPTION] ?
+		          jira_wiki_from_markdown(want->v[ITEM_F_DESCRIPTION]) : NULL;
+		json_object_object_add(f, "description", w && w[0] ? json_object_new_string(w) : NULL);
+		free(w);
+	} else if (mask & ITEM_FIELD_BIT(ITEM_F_DESCRIPTION)) {
 		if (want->v[ITEM_F_DESCRIPTION] &&
 		    jira_adf_from_markdown(want->v[ITEM_F_DESCRIPTION], &desc) < 0)
 			desc = NULL; /* over 4 GiB: cannot happen with the ledger's limits */
@@ -188,7 +194,8 @@ struct json_object *jira_fields_json(const char *project, const char *issue_type
 		json_object_object_add(f, "priority", i >= 0 ? obj1("name", priorities[i]) : NULL);
 	}
 	if (mask & ITEM_FIELD_BIT(ITEM_F_OWNER))
-		json_object_object_add(f, "assignee", obj1("accountId", want->v[ITEM_F_OWNER]));
+		json_object_object_add(f, "assignee", obj1(fl == JIRA_DC ? "name" : "accountId",
+		                                           want->v[ITEM_F_OWNER]));
 	if (mask & ITEM_FIELD_BIT(ITEM_F_DUE_DATE))
 		add_str(f, "duedate", want->v[ITEM_F_DUE_DATE]);
 	if (mask & ITEM_FIELD_BIT(ITEM_F_TYPE))
@@ -246,8 +253,31 @@ static void read_labels(struct json_object *fields, struct conn_remote *out)
 	json_object_put(ex);
 }
 
+/* The description: ADF (Cloud) or wiki markup (Data Center) as Markdown;
+ * NULL when empty. */
+static int read_description(struct json_object *desc, enum jira_flavor fl, struct conn_remote *out,
+                            const char **err)
+{
+	char *md = NULL;
+	if (fl == JIRA_DC && json_object_is_type(desc, json_type_string)) {
+		md = jira_wiki_to_markdown(json_object_get_string(desc));
+		if (!md) {
+			*err = "the issue's description is too large to read";
+			return -EINVAL;
+		}
+	} else if (fl == JIRA_DC) {
+		*err = "the issue's description is not a string (wiki markup, REST v2)";
+		return -EINVAL;
+	} else if (jira_adf_to_markdown(desc, &md, err) < 0) {
+		return -EINVAL;
+	}
+	item_fields_set(&out->fields, ITEM_F_DESCRIPTION, md[0] ? md : NULL);
+	free(md);
+	return 0;
+}
+
 static int read_fields(struct json_object *f, char *const priorities[4], struct conn_remote *out,
-                       const char **err)
+                       const char **err, enum jira_flavor fl)
 {
 	struct json_object *desc = NULL;
 	const char *pname = get_str(f, "priority", "name");
@@ -258,16 +288,13 @@ static int read_fields(struct json_object *f, char *const priorities[4], struct 
 		*err = "the issue has no readable fields.updated";
 		return -EINVAL;
 	}
-	ts_format(ms, ts, sizeof(ts));
+	/* with Jira's milliseconds: two edits within a second stay ordered */
+	ts_format_ms(ms, ts, sizeof(ts));
 	out->updated_at = xstrdup(ts);
 	item_fields_set(&out->fields, ITEM_F_TITLE, get_str(f, "summary", NULL));
-	if (json_object_object_get_ex(f, "description", &desc) && desc) {
-		char *md = NULL;
-		if (jira_adf_to_markdown(desc, &md, err) < 0)
-			return -EINVAL;
-		item_fields_set(&out->fields, ITEM_F_DESCRIPTION, md[0] ? md : NULL);
-		free(md);
-	}
+	if (json_object_object_get_ex(f, "description", &desc) && desc &&
+	    read_description(desc, fl, out, err) < 0)
+		return -EINVAL;
 	const char *state = NULL;
 	struct json_object *status = NULL, *cat = NULL;
 	if (json_object_object_get_ex(f, "status", &status) &&
@@ -284,7 +311,8 @@ static int read_fields(struct json_object *f, char *const priorities[4], struct 
 			item_fields_set(&out->fields, ITEM_F_PRIORITY, p);
 			break;
 		}
-	item_fields_set(&out->fields, ITEM_F_OWNER, get_str(f, "assignee", "accountId"));
+	item_fields_set(&out->fields, ITEM_F_OWNER,
+	                get_str(f, "assignee", fl == JIRA_DC ? "name" : "accountId"));
 	const char *due = get_str(f, "duedate", NULL);
 	item_fields_set(&out->fields, ITEM_F_DUE_DATE, due && date_valid(due) ? due : NULL);
 	read_labels(f, out);
@@ -293,7 +321,7 @@ static int read_fields(struct json_object *f, char *const priorities[4], struct 
 
 int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
                          const char *browse_base, struct conn_remote *out,
-                         const char **err)
+                         const char **err, enum jira_flavor fl)
 {
 	struct json_object *fields = NULL;
 	const char *id = get_str(issue, "id", NULL), *key = get_str(issue, "key", NULL);
@@ -306,7 +334,7 @@ int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
 	out->remote_id = xstrdup(id);
 	out->key = xstrdup(key);
 	out->url = xasprintf("%s/browse/%s", browse_base, key);
-	if (read_fields(fields, priorities, out, err) < 0) {
+	if (read_fields(fields, priorities, out, err, fl) < 0) {
 		conn_remote_free(out);
 		return -EINVAL;
 	}
@@ -436,6 +464,13 @@ struct json_object *jira_search_body_n(const char *jql, const char *next_token, 
 	return b;
 }
 
+struct json_object *jira_search_body_dc(const char *jql, int max)
+{
+	struct json_object *b = jira_search_body_n(jql, NULL, max);
+	json_object_object_add(b, "startAt", json_object_new_int(0));
+	return b;
+}
+
 struct json_object *jira_transition_body(const char *id)
 {
 	return jira_transition_body_res(id, NULL);
@@ -492,6 +527,21 @@ char *jira_mention(const char *account_id, const char *name)
 {
 	UNUSED(name);
 	return xasprintf(JIRA_MENTION_OPEN "%s]", account_id);
+}
+
+char *jira_dc_mention(const char *username, const char *name)
+{
+	UNUSED(name);
+	return xasprintf("[~%s]", username);
+}
+
+struct json_object *jira_comment_body_dc(const char *md)
+{
+	struct json_object *b = json_object_new_object();
+	char *w = jira_wiki_from_markdown(md);
+	json_object_object_add(b, "body", json_object_new_string(w ? w : ""));
+	free(w);
+	return b;
 }
 
 /* A text node like n (its marks) holding text[0..len). */

@@ -35,6 +35,13 @@
 #include <json-c/json.h>
 #include "connector.h"
 
+/* Which Jira: Cloud speaks REST v3 (ADF, accountId), Data Center / Server
+ * REST v2 (wiki markup, user names); the option `flavor`. */
+enum jira_flavor {
+	JIRA_CLOUD = 0,
+	JIRA_DC,
+};
+
 #define JIRA_TYPE_LABEL "closeloop-type-"
 #define JIRA_TOKEN_LABEL "closeloop-"
 #define JIRA_PM_LABEL "postmortem-"
@@ -53,20 +60,27 @@ int jira_priorities_parse(const char *v, char *names[4]) MUST_CHECK;
 /* The issue's `fields` object for a create (every field, plus project,
  * issuetype and the token and postmortem labels) or an update (the fields
  * of mask only; labels whenever type is in mask).  priorities[i] names Pi.
- * extra is the stored conn_remote.extra (may be NULL).  Caller puts. */
+ * extra is the stored conn_remote.extra (may be NULL).  fl: Cloud writes
+ * the description as ADF and the assignee as {"accountId"}; Data Center
+ * (REST v2, "Jira Server platform REST API reference", /rest/api/2/issue:
+ * "assignee": {"name": "..."}, "description": a string) as wiki markup and
+ * {"name": user name}.  Caller puts. */
 struct json_object *jira_fields_json(const char *project, const char *issue_type,
                                      char *const priorities[4],
                                      const struct item_fields *want, unsigned mask,
                                      const struct conn_item_context *ctx,
-                                     const char *extra, bool creating);
+                                     const char *extra, bool creating, enum jira_flavor fl);
 
 /* An issue (IssueBean) as a conn_remote: remote_id = id, key, url =
- * browse_base + "/browse/" + key, updated_at (RFC 3339), token, extra,
- * canonical fields.  Returns 0, or -EINVAL with *err a static phrase
- * naming what is missing; out is then empty. */
+ * browse_base + "/browse/" + key, updated_at (RFC 3339 in UTC with Jira's
+ * milliseconds, "2014-03-19T18:45:42.967Z": newest_wins compares them),
+ * token, extra, canonical fields.  fl: the description is ADF (Cloud) or
+ * a wiki markup string (Data Center), the owner assignee.accountId or
+ * assignee.name.  Returns 0, or -EINVAL with *err a static phrase naming
+ * what is missing; out is then empty. */
 int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
                          const char *browse_base, struct conn_remote *out,
-                         const char **err) MUST_CHECK;
+                         const char **err, enum jira_flavor fl) MUST_CHECK;
 
 /* Canonical state of statusCategory key + resolution name (may be NULL);
  * NULL for an unknown category. */
@@ -99,6 +113,14 @@ int jira_pick_reopen(struct json_object *answer, char **id) MUST_CHECK;
 struct json_object *jira_search_body(const char *jql, const char *next_token);
 /* The same with maxResults = max. */
 struct json_object *jira_search_body_n(const char *jql, const char *next_token, int max);
+/* POST /rest/api/2/search (Data Center): {"jql", "startAt": 0,
+ * "maxResults": max, "fields"} (Atlassian, "Jira Server platform REST API
+ * reference, Search, and "How to use the maxResults API parameter for
+ * Jira Issue Search REST API", support.atlassian.com: the answer is
+ * {startAt, maxResults, total, issues}, 50 issues by default, at most
+ * jira.search.views.default.max; a page may be short while more follow,
+ * so only startAt + the issues returned >= total ends the results). */
+struct json_object *jira_search_body_dc(const char *jql, int max);
 struct json_object *jira_transition_body(const char *id);
 /* {"transition": {"id"}, "fields": {"resolution": {"name"}}} when
  * resolution is not NULL (a transition screen that asks for one). */
@@ -110,12 +132,19 @@ struct json_object *jira_transition_body_res(const char *id, const char *resolut
 const char *jira_transition_resolution(struct json_object *answer, const char *id,
                                        const char *want);
 struct json_object *jira_comment_body(const char *md);
+/* POST /rest/api/2/issue/{id}/comment (Data Center): {"body": the wiki
+ * markup of Markdown md} (jira_wiki.h; "[~username]" mentions kept). */
+struct json_object *jira_comment_body_dc(const char *md);
 /* The mention of a Jira Cloud user by accountId in a comment's Markdown:
  * "[~accountid:ID]" (Jira's own mention markup), which jira_comment_body
  * turns into an ADF mention node (conn_type.mention of the registry row).
  * name is not used (Jira shows the user's current name).  Heap string. */
 #define JIRA_MENTION_OPEN "[~accountid:"
 char *jira_mention(const char *account_id, const char *name);
+/* The mention of a Jira Data Center user by user name: "[~username]"
+ * (Atlassian, "Text Formatting Notation Help": [~username] creates a link
+ * to the user's profile and notifies them).  name is not used.  Heap. */
+char *jira_dc_mention(const char *username, const char *name);
 
 /* JQL of an incremental listing: `project = KEY AND updated >= "yyyy/MM/dd
  * HH:mm" ORDER BY updated ASC`, the minute floored (JQL has no seconds, so

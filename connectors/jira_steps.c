@@ -4,6 +4,7 @@
  * and comments. */
 #include "jira.h"
 #include "jira_adf.h"
+#include "jira_wiki.h"
 #include "jira_fields.h"
 
 #include <curl/curl.h>
@@ -107,8 +108,8 @@ static void after_read(struct jira_req *r, long status, const char *what)
 				return;
 			}
 			next_step(r, JS_TRANS_GET, "GET",
-			          xasprintf("%s/rest/api/3/issue/%s/transitions?expand=transitions.fields",
-			                    r->j->base_url, r->issue_id), NULL);
+			          xasprintf("%s%s/issue/%s/transitions?expand=transitions.fields",
+			                    r->j->base_url, r->j->api, r->issue_id), NULL);
 			return;
 		}
 		finish_write(r, status);
@@ -122,7 +123,7 @@ static void read_answer(struct jira_req *r, struct json_object *o, long status, 
 {
 	const char *err = NULL;
 	conn_remote_free(&r->last);
-	if (jira_issue_to_remote(o, r->j->prio, r->j->base_url, &r->last, &err) < 0) {
+	if (jira_issue_to_remote(o, r->j->prio, r->j->base_url, &r->last, &err, r->j->flavor) < 0) {
 		r->has_last = false;
 		finish_bad(r, status, what, err);
 		return;
@@ -165,7 +166,8 @@ static void transitions_answer(struct jira_req *r, struct json_object *o, long s
 	char *body = json_text(jira_transition_body_res(id, res));
 	free(id);
 	next_step(r, JS_TRANS_POST, "POST",
-	          xasprintf("%s/rest/api/3/issue/%s/transitions", r->j->base_url, r->issue_id), body);
+	          xasprintf("%s%s/issue/%s/transitions", r->j->base_url, r->j->api, r->issue_id),
+	          body);
 }
 
 bool jira_transition_restart(struct jira_req *r)
@@ -229,7 +231,7 @@ static int page_items(struct jira_req *r, struct json_object *arr, struct conn_r
 	for (size_t i = 0; i < n; i++) {
 		int64_t ms = 0;
 		if (jira_issue_to_remote(json_object_array_get_idx(arr, i), r->j->prio,
-		                         r->j->base_url, &items[k], err) < 0 ||
+		                         r->j->base_url, &items[k], err, r->j->flavor) < 0 ||
 		    ts_parse(items[k].updated_at, &ms) < 0) {
 			if (!*err)
 				*err = "an issue without a readable update time";
@@ -261,6 +263,26 @@ static long long max_id_of(struct json_object *arr, long long floor)
 	return floor;
 }
 
+/* Data Center: is this page of POST /rest/api/2/search the last one?
+ * Only when startAt + the issues returned reaches total: the server may
+ * answer fewer than maxResults while more follow ("the maximum allowable
+ * value is dictated by the JIRA property jira.search.views.default.max",
+ * Atlassian JRASERVER-23960; the answer's maxResults says what was used;
+ * "How to use the maxResults API parameter for Jira Issue Search REST
+ * API", support.atlassian.com, Data Center).  Every page is a new keyset
+ * query from startAt 0 (list_answer), so total counts what is left of
+ * the window.  An answer without total is taken as last when it is
+ * empty. */
+static bool dc_page_is_last(struct json_object *o, struct json_object *arr)
+{
+	struct json_object *tot = NULL, *st = NULL;
+	size_t n = json_object_array_length(arr);
+	if (!json_object_object_get_ex(o, "total", &tot) || !json_object_is_type(tot, json_type_int))
+		return n == 0;
+	int64_t start = json_object_object_get_ex(o, "startAt", &st) ? json_object_get_int64(st) : 0;
+	return start + (int64_t)n >= json_object_get_int64(tot);
+}
+
 /* One page of a listing.  Pages are keysets, never offsets, so an issue
  * edited while the listing is under way (it moves to the end) cannot
  * shift another past a page boundary:
@@ -281,6 +303,8 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 	}
 	bool is_last = json_object_object_get_ex(o, "isLast", &last) ? json_object_get_boolean(last) :
 	               obj_str(o, "nextPageToken") == NULL;
+	if (r->j->flavor == JIRA_DC) /* startAt + issues >= total, never a short page */
+		is_last = dc_page_is_last(o, arr);
 	struct conn_remote *items = NULL;
 	size_t n = 0;
 	int64_t newest = r->floor_ms;
@@ -315,7 +339,7 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 	jira_req_deliver_page(r, &res, &page);
 	free_items(items, n);
 	if (jql && r->j)
-		next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), json_text(jira_search_body(jql, NULL)));
+		next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), jira_search_text(r->j, jql, 100));
 	free(jql);
 }
 
@@ -366,7 +390,7 @@ static void newest_answer(struct jira_req *r, struct json_object *o,
 	}
 	if (json_object_array_length(arr) > 0) {
 		if (jira_issue_to_remote(json_object_array_get_idx(arr, 0), r->j->prio, r->j->base_url,
-		                         &rem, &err) < 0 || ts_parse(rem.updated_at, &ms) < 0) {
+		                         &rem, &err, r->j->flavor) < 0 || ts_parse(rem.updated_at, &ms) < 0) {
 			conn_remote_free(&rem);
 			finish_bad(r, status, what, err ? err : "an issue without a readable update time");
 			return;
@@ -384,7 +408,7 @@ static void newest_answer(struct jira_req *r, struct json_object *o,
 	r->validator = validator_of(id, ms, answer_time_ms(resp));
 	conn_remote_free(&rem);
 	char *jql = jira_jql_changed(r->target, r->floor_ms);
-	next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), json_text(jira_search_body(jql, NULL)));
+	next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), jira_search_text(r->j, jql, 100));
 	free(jql);
 }
 
@@ -458,16 +482,16 @@ static void find_newest_answer(struct jira_req *r, struct json_object *o, long s
 		newest = strtol(dash + 1, NULL, 10);
 	r->probe_next = newest > 0 ? newest + 1 : 1;
 	char *jql = jira_jql_token(r->target, r->token);
-	struct json_object *b = jira_search_body_n(jql, NULL, 10);
+	char *b = jira_search_text(r->j, jql, 10);
 	free(jql);
-	next_step(r, JS_FIND_LABEL, "POST", jira_search_url(r->j), json_text(b));
+	next_step(r, JS_FIND_LABEL, "POST", jira_search_url(r->j), b);
 }
 
 static void probe_answer(struct jira_req *r, struct json_object *o, long status, const char *what)
 {
 	const char *err = NULL;
 	struct conn_remote rem;
-	if (jira_issue_to_remote(o, r->j->prio, r->j->base_url, &rem, &err) < 0) {
+	if (jira_issue_to_remote(o, r->j->prio, r->j->base_url, &rem, &err, r->j->flavor) < 0) {
 		finish_bad(r, status, what, err);
 		return;
 	}
@@ -526,8 +550,13 @@ static void comments_answer(struct jira_req *r, struct json_object *o, long stat
 		struct json_object *c = json_object_array_get_idx(arr, i);
 		char *md = NULL;
 		const char *err = NULL, *id = obj_str(c, "id");
-		if (!id || !json_object_object_get_ex(c, "body", &body) ||
-		    jira_adf_to_markdown(body, &md, &err) < 0)
+		if (!id || !json_object_object_get_ex(c, "body", &body))
+			continue;
+		if (json_object_is_type(body, json_type_string)) /* DC: wiki markup */
+			md = jira_wiki_to_markdown(json_object_get_string(body));
+		else if (jira_adf_to_markdown(body, &md, &err) < 0)
+			md = NULL;
+		if (!md)
 			continue;
 		bool hit = strstr(md, r->marker) != NULL;
 		free(md);
@@ -549,8 +578,9 @@ static void comments_answer(struct jira_req *r, struct json_object *o, long stat
 		return;
 	}
 	next_step(r, JS_COMMENTS, "GET",
-	          xasprintf("%s/rest/api/3/issue/%s/comment?startAt=%ld&maxResults=100"
-	                    "&orderBy=created", r->j->base_url, r->issue_id, r->start_at), NULL);
+	          xasprintf("%s%s/issue/%s/comment?startAt=%ld&maxResults=100"
+	                    "&orderBy=created", r->j->base_url, r->j->api, r->issue_id, r->start_at),
+	          NULL);
 }
 
 /* ---- dispatch ---- */
@@ -642,8 +672,10 @@ static bool assignee_refused(struct jira_req *r, const struct http_response *res
 	bool named = o && json_object_object_get_ex(o, "errors", &errs) &&
 	             json_object_object_get_ex(errs, "assignee", &m);
 	char *why = named ? xasprintf("Jira refused assignee %s (%s); the issue stays unassigned "
-	                              "until the person's jira_account_id in the directory is "
-	                              "fixed", r->want_owner, json_object_get_string(m)) : NULL;
+	                              "until the person's %s in the directory is fixed",
+	                              r->want_owner, json_object_get_string(m),
+	                              r->j->flavor == JIRA_DC ? "jira_username" : "jira_account_id")
+	                  : NULL;
 	if (o)
 		json_object_put(o);
 	if (!named || !r->want_owner || (r->refused_mask & ITEM_FIELD_BIT(ITEM_F_OWNER))) {

@@ -301,6 +301,16 @@ void ts_format(int64_t ms, char *out, size_t outlen)
 	strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void ts_format_ms(int64_t ms, char *out, size_t outlen)
+{
+	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	char sec[24];
+	gmtime_r(&t, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, outlen, "%s.%03dZ", sec, (int)(ms - (int64_t)t * 1000));
+}
+
 bool date_valid(const char *s)
 {
 	if (!s || strlen(s) != 10)

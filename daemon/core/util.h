@@ -72,6 +72,8 @@ int64_t ts_now_ms(void);
 int ts_parse(const char *s, int64_t *out_ms) MUST_CHECK;
 /* Format ms since the epoch as "2026-11-21T07:00:00Z" into out (>= 21 bytes). */
 void ts_format(int64_t ms, char *out, size_t outlen);
+/* The same with milliseconds, "2026-11-21T07:00:00.123Z" (>= 25 bytes). */
+void ts_format_ms(int64_t ms, char *out, size_t outlen);
 /* Validate a calendar date "YYYY-MM-DD"; returns true if it is one. */
 bool date_valid(const char *s);
 

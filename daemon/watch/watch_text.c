@@ -288,7 +288,10 @@ static void print_claims(const struct config *cfg, const PGresult *r, bool verbo
 		};
 		bool comment = channel && strncmp(channel, "comment:", 8) == 0;
 		const struct cfg_connector *cc = comment ? cfg_find_connector(cfg, nz(r, i, 2)) : NULL;
-		const struct conn_type *t = cc ? conn_type_find(cc->type) : NULL;
+		struct conn_options co = { .name = cc ? cc->name : NULL,
+		                           .type_opts = cc ? cc->type_opts : NULL };
+		/* the connector's own type (Jira Data Center: user names) */
+		const struct conn_type *t = cc ? conn_type_variant(conn_type_find(cc->type), &co) : NULL;
 		/* the tracker's own mention (GitHub's @login only on GitHub) */
 		char *mention = t ? watch_person_mention(t, nz(r, i, 18)) : NULL;
 		e.mention = mention;

@@ -1,10 +1,14 @@
-/* fuzz_jira.c — libFuzzer target for what Jira Cloud sends back and for
- * the Markdown <-> ADF mapping: the bytes as JSON through
- * jira_adf_to_markdown (a description or comment in Atlassian Document
- * Format), jira_issue_to_remote (an IssueBean, or each of a search
- * answer's "issues") and jira_pick_transition (a transitions answer); as
- * Markdown through jira_adf_from_markdown and jira_description_normalise
- * (the round trip a description makes).
+/* fuzz_jira.c — libFuzzer target for what Jira Cloud and Jira Data Center
+ * send back and for the Markdown <-> ADF and Markdown <-> wiki markup
+ * mappings: the bytes as JSON through jira_adf_to_markdown (a description
+ * or comment in Atlassian Document Format), jira_issue_to_remote as both
+ * flavors (an IssueBean, or each of a search answer's "issues"; a Data
+ * Center description is a wiki markup string) and jira_pick_transition (a
+ * transitions answer); as Markdown through jira_adf_from_markdown,
+ * jira_description_normalise and jira_wiki_description_normalise (the
+ * round trips a description makes; the wiki one must be a fixed point
+ * after one pass, or a round trip would read as an edit); as wiki markup
+ * through jira_wiki_to_markdown (a Data Center description or comment).
  *
  * Seeds: tests/fuzz/corpus/jira.  Nothing may crash, leak, read out of
  * bounds or overflow; a refusal says why. */
@@ -14,6 +18,7 @@
 #include "fuzz_common.h"
 #include "jira_adf.h"
 #include "jira_fields.h"
+#include "jira_wiki.h"
 
 static void one_issue(struct json_object *o)
 {
@@ -21,10 +26,14 @@ static void one_issue(struct json_object *o)
 	static char *const prio[4] = { p0, p1, p2, p3 };
 	struct conn_remote rem;
 	const char *err = NULL;
-	if (jira_issue_to_remote(o, prio, "https://fuzz.atlassian.net", &rem, &err) == 0)
-		conn_remote_free(&rem);
-	else if (!err)
-		__builtin_trap();
+	for (int fl = JIRA_CLOUD; fl <= JIRA_DC; fl++) {
+		err = NULL;
+		if (jira_issue_to_remote(o, prio, "https://fuzz.atlassian.net", &rem, &err,
+		                         (enum jira_flavor)fl) == 0)
+			conn_remote_free(&rem);
+		else if (!err)
+			__builtin_trap();
+	}
 }
 
 static void as_json(const char *s)
@@ -73,6 +82,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_object_put(adf);
 	}
 	free(jira_description_normalise(s));
+	char *w1 = jira_wiki_description_normalise(s);
+	char *w2 = jira_wiki_description_normalise(w1);
+	if ((w1 == NULL) != (w2 == NULL) || (w1 && strcmp(w1, w2) != 0))
+		__builtin_trap(); /* not a fixed point: every sync would push it */
+	free(w1);
+	free(w2);
+	free(jira_wiki_to_markdown(s));
 	free(s);
 	return 0;
 }

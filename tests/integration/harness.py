@@ -313,6 +313,7 @@ def env():
     e["CLOSELOOP_GITHUB_TOKEN"] = TOKEN
     e.setdefault("CLOSELOOP_SN_CREDENTIALS", "%s:%s" % (SN_USER, SN_PASSWORD))
     e["CLOSELOOP_JIRA_CREDENTIALS"] = "%s:%s" % (JIRA_EMAIL, JIRA_API_TOKEN)
+    e["CLOSELOOP_JIRA_DC_PAT"] = JIRA_API_TOKEN  # Data Center: a personal access token
     e.pop("CLOSELOOP_CONFIG", None)
     return e
 

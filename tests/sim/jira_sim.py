@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""jira_sim.py - a stateful Jira Cloud REST v3 simulator for closeloop's
-tests (Python 3 standard library only).
+"""jira_sim.py - a stateful Jira Cloud REST v3 (and, with --flavor
+datacenter, Jira Data Center REST v2) simulator for closeloop's tests
+(Python 3 standard library only).
 
     python3 tests/sim/jira_sim.py --port 0 --port-file F
         [--email E --token T] [--project KEY ...] [--user ACCOUNTID ...]
         [--search-lag-ms N] [--latency-ms N] [--require-field ID ...] [--verbose]
+        [--flavor cloud|datacenter] [--max-results N]
+
+--flavor datacenter: the paths are /rest/api/2 (v3 answers 404), the token
+is a personal access token sent as Bearer, descriptions and comments are
+wiki markup strings, users are names (--user jdoe), and search is
+/rest/api/2/search paged by startAt/maxResults/total with maxResults capped
+at --max-results (short pages while more follow).  See tests/sim/jira_dc.py.
 
 The endpoints closeloop's Jira connector uses, with the shapes of
 Atlassian's OpenAPI description (the part closeloop uses is in
@@ -91,6 +99,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import jira_dc
 import jql as jqlmod
 
 KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,9}$")
@@ -196,11 +205,9 @@ class State:
                     errors[req] = "%s is required." % req
         if "summary" in fields and (not isinstance(fields["summary"], str) or len(fields["summary"]) > 255):
             errors["summary"] = "Summary must be less than 255 characters."
-        if fields.get("description") is not None:
-            d = fields["description"]
-            if not (isinstance(d, dict) and d.get("type") == "doc" and d.get("version") == 1
-                    and isinstance(d.get("content"), list)):
-                errors["description"] = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+        derr = jira_dc.description_error(self.opts.flavor, fields.get("description"))
+        if derr:
+            errors["description"] = derr
         if fields.get("priority") is not None and (fields["priority"] or {}).get("name") not in PRIORITIES:
             errors["priority"] = "Specify the Priority (name) in the string format"
         if fields.get("duedate") is not None:
@@ -209,9 +216,9 @@ class State:
             except (TypeError, ValueError):
                 errors["duedate"] = "Error parsing date string: %s" % fields["duedate"]
         if fields.get("assignee") is not None:
-            acc = (fields["assignee"] or {}).get("accountId")
+            acc = jira_dc.assignee_of(self.opts.flavor, fields["assignee"])
             if acc not in self.users:
-                errors["assignee"] = "Specified user does not exist or you do not have required permissions"
+                errors["assignee"] = jira_dc.assignee_error(self.opts.flavor, acc)
         if "labels" in fields:
             labels = fields["labels"]
             if not isinstance(labels, list) or any(not isinstance(x, str) or " " in x or not x for x in labels):
@@ -234,7 +241,8 @@ class State:
         if "priority" in fields:
             f["priority"] = fields["priority"] and fields["priority"]["name"]
         if "assignee" in fields:
-            f["assignee"] = fields["assignee"] and fields["assignee"]["accountId"]
+            f["assignee"] = fields["assignee"] and jira_dc.assignee_of(self.opts.flavor,
+                                                                       fields["assignee"])
         if "issuetype" in fields:
             f["issuetype"] = fields["issuetype"]["name"]
 
@@ -325,6 +333,7 @@ class State:
 class Render:
     def __init__(self, base, state):
         self.base, self.state = base, state
+        self.api = jira_dc.API[state.opts.flavor]
 
     def issue(self, issue, fields, want=None):
         f = fields
@@ -334,22 +343,21 @@ class Render:
         full = {
             "summary": f["summary"],
             "description": f["description"],
-            "status": {"self": "%s/rest/api/3/status/%s" % (self.base, STATUS_IDS[st]),
+            "status": {"self": "%s%s/status/%s" % (self.base, self.api, STATUS_IDS[st]),
                        "id": STATUS_IDS[st], "name": st,
                        "statusCategory": {"id": cat[1], "key": cat[0], "name": cat[2],
-                                          "self": "%s/rest/api/3/statuscategory/%d" % (self.base, cat[1])}},
+                                          "self": "%s%s/statuscategory/%d" % (self.base, self.api, cat[1])}},
             "resolution": f["resolution"] and {"id": RESOLUTIONS[f["resolution"]], "name": f["resolution"]},
             "priority": f["priority"] and {"id": str(PRIORITIES.index(f["priority"]) + 1), "name": f["priority"]},
             "labels": f["labels"],
             "duedate": f["duedate"],
-            "assignee": f["assignee"] and {"accountId": f["assignee"], "active": True,
-                                           "displayName": f["assignee"]},
+            "assignee": jira_dc.render_assignee(self.state.opts.flavor, f["assignee"]),
             "issuetype": {"id": str(10001 + ISSUE_TYPES.index(f["issuetype"])), "name": f["issuetype"]},
             "project": {"id": self.state.projects[issue["project"]], "key": issue["project"]},
             "created": jira_ts(f["created"]),
             "updated": jira_ts(f["updated"]),
             "components": [{"id": str(10000 + i), "name": c,
-                            "self": "%s/rest/api/3/component/%d" % (self.base, 10000 + i)}
+                            "self": "%s%s/component/%d" % (self.base, self.api, 10000 + i)}
                            for i, c in enumerate(f.get("components", []))],
             "issuelinks": [self.link(l) for l in f.get("issuelinks", [])],
         }
@@ -357,7 +365,7 @@ class Render:
             if k in full:
                 out[k] = full[k]
         return {"id": issue["id"], "key": issue["key"],
-                "self": "%s/rest/api/3/issue/%s" % (self.base, issue["id"]), "fields": out}
+                "self": "%s%s/issue/%s" % (self.base, self.api, issue["id"]), "fields": out}
 
 
     def link(self, l):
@@ -366,9 +374,9 @@ class Render:
         out_desc, in_desc = LINK_TYPES[l["type"]]
         other = self.state.issues.get(l["other"])
         ref = {"id": l["other"], "key": other["key"] if other else l["other"],
-               "self": "%s/rest/api/3/issue/%s" % (self.base, l["other"])}
+               "self": "%s%s/issue/%s" % (self.base, self.api, l["other"])}
         side = "inwardIssue" if l["desc"] == out_desc and l["anchor_desc"] == in_desc else "outwardIssue"
-        return {"id": l["id"], "self": "%s/rest/api/3/issueLink/%s" % (self.base, l["id"]),
+        return {"id": l["id"], "self": "%s%s/issueLink/%s" % (self.base, self.api, l["id"]),
                 "type": {"id": str(10000 + sorted(LINK_TYPES).index(l["type"])), "name": l["type"],
                          "inward": in_desc, "outward": out_desc}, side: ref}
 
@@ -464,7 +472,7 @@ class Handler(BaseHTTPRequestHandler):
     def count(self, method, path):
         """/_sim/stats: total and by kind (search, get, create, edit,
         transition, comment)."""
-        kind = ("search" if "/search" in path else "create" if path == "/rest/api/3/issue" else
+        kind = ("search" if "/search" in path else "create" if path.endswith("/issue") else
                 "transition" if path.endswith("/transitions") and method == "POST" else
                 "comment" if path.endswith("/comment") and method == "POST" else
                 "edit" if method == "PUT" else "get")
@@ -475,6 +483,8 @@ class Handler(BaseHTTPRequestHandler):
     def check_auth(self):
         want = "Basic " + base64.b64encode(
             ("%s:%s" % (self.opts.email, self.opts.token)).encode()).decode()
+        if self.opts.flavor == "datacenter":  # a personal access token
+            want = "Bearer " + self.opts.token
         if self.headers.get("Authorization") != want:
             raise ApiError(401, ["You are not authenticated. Authentication required to perform this operation."])
 
@@ -510,26 +520,21 @@ class Handler(BaseHTTPRequestHandler):
     def api(self, method, path, query, data):
         st = self.state
         r = Render(self.base(), st)
-        if path in ("/rest/api/3/search", "/rest/api/2/search"):
+        dc = self.opts.flavor == "datacenter"
+        if not path.startswith(r.api + "/"):
+            raise ApiError(404, ["No such API: %s %s" % (method, path)])
+        if not dc and path in ("/rest/api/3/search", "/rest/api/2/search"):
             raise ApiError(410, ["The requested API has been removed. Please migrate to the "
                                  "/rest/api/3/search/jql API."])
-        if path == "/rest/api/3/search/jql" and method in ("GET", "POST"):
-            if method == "GET":
-                q = {k: v[0] for k, v in query.items()}
-                if "fields" in q:
-                    q["fields"] = q["fields"].split(",")
-                if "maxResults" in q:
-                    q["maxResults"] = int(q["maxResults"])
-            else:
-                q = data or {}
-            return 200, self.search(r, q)
-        if path == "/rest/api/3/issue" and method == "POST":
+        if path == r.api + ("/search" if dc else "/search/jql") and method in ("GET", "POST"):
+            return 200, self.search(r, jira_dc.search_query(method, query, data))
+        if path == r.api + "/issue" and method == "POST":
             if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
                 raise ApiError(400, ["Field 'fields' is required."])
             issue = st.create(data["fields"])
             return 201, {"id": issue["id"], "key": issue["key"],
-                         "self": "%s/rest/api/3/issue/%s" % (r.base, issue["id"])}
-        m = re.match(r"^/rest/api/3/issue/([^/]+)(/transitions|/comment)?$", path)
+                         "self": "%s%s/issue/%s" % (r.base, r.api, issue["id"])}
+        m = re.match(r"^/rest/api/[23]/issue/([^/]+)(/transitions|/comment)?$", path)
         if not m:
             raise ApiError(404, ["No such API: %s %s" % (method, path)])
         issue = st.resolve(m.group(1))
@@ -581,12 +586,13 @@ class Handler(BaseHTTPRequestHandler):
                          "comments": cs[start:start + limit]}
         if sub == "/comment" and method == "POST":
             body = (data or {}).get("body")
-            if not (isinstance(body, dict) and body.get("type") == "doc"):
-                raise ApiError(400, [], {"comment": "Comment body must be an Atlassian Document."})
+            cerr = jira_dc.comment_error(self.opts.flavor, body)
+            if cerr:
+                raise ApiError(400, [], {"comment": cerr})
             st.comment_id += 1
             now = jira_ts(st.now())
             c = {"id": str(st.comment_id), "body": body, "created": now, "updated": now,
-                 "self": "%s/rest/api/3/issue/%s/comment/%d" % (r.base, issue["id"], st.comment_id)}
+                 "self": "%s%s/issue/%s/comment/%d" % (r.base, r.api, issue["id"], st.comment_id)}
             issue["comments"].append(c)
             return 201, c
         raise ApiError(405, ["Method %s is not allowed here." % method])
@@ -616,7 +622,10 @@ class Handler(BaseHTTPRequestHandler):
         want = q.get("fields") or ["id"]
         limit = max(1, min(int(q.get("maxResults") or 50), 5000))
         start = 0
-        if q.get("nextPageToken"):
+        dc = self.opts.flavor == "datacenter"
+        if dc:
+            start, limit = jira_dc.search_window(q, self.opts.max_results)
+        elif q.get("nextPageToken"):
             try:
                 start = int(base64.b64decode(q["nextPageToken"]).decode().split(":")[1])
             except (ValueError, IndexError):
@@ -633,10 +642,15 @@ class Handler(BaseHTTPRequestHandler):
             hits.append((int(issue["id"]) if by == "id" else f[by], int(issue["id"]), issue, f))
         hits.sort(key=lambda h: h[:2], reverse=(order is not None and order[1] == "DESC"))
         page = hits[start:start + limit]
-        out = {"issues": [r.issue(i, f, [w for w in want if w != "id"]) for _, _, i, f in page],
-               "isLast": start + limit >= len(hits)}
-        if not out["isLast"]:
-            out["nextPageToken"] = base64.b64encode(("p:%d" % (start + limit)).encode()).decode()
+        issues = [r.issue(i, f, [w for w in want if w != "id"]) for _, _, i, f in page]
+        last = start + limit >= len(hits)
+        if dc:
+            out = jira_dc.search_envelope(start, limit, len(hits), issues)
+        else:
+            out = {"issues": issues, "isLast": last}
+        if not last:
+            if not dc:
+                out["nextPageToken"] = base64.b64encode(("p:%d" % (start + limit)).encode()).decode()
             edit = st.edit_after_page
             if edit:
                 edit["after_pages"] = int(edit.get("after_pages", 1)) - 1
@@ -729,6 +743,10 @@ def main():
                     help="a field the create screen requires (e.g. customfield_10050)")
     ap.add_argument("--no-request-log", action="store_true",
                     help="keep no /_sim/requests log (benchmarks); /_sim/stats still counts")
+    ap.add_argument("--flavor", choices=("cloud", "datacenter"), default="cloud",
+                    help="datacenter: Jira Data Center REST v2 (tests/sim/jira_dc.py)")
+    ap.add_argument("--max-results", type=int, default=1000,
+                    help="datacenter: the server's cap on a search page's maxResults")
     ap.add_argument("--verbose", action="store_true")
     opts = ap.parse_args()
     for k in opts.project:

@@ -290,7 +290,8 @@ static void test_fields_json(void **state)
 	struct conn_item_context ctx = { .item_id = 7, .token = TOKEN, .postmortem_ref = "PM 2026-004" };
 	(void)state;
 	want_fields(&w);
-	struct json_object *f = jira_fields_json("OPS", "Task", PRIOS, &w, 0, &ctx, NULL, true);
+	struct json_object *f = jira_fields_json("OPS", "Task", PRIOS, &w, 0, &ctx, NULL, true,
+	                                         JIRA_CLOUD);
 	assert_string_equal(str_at(f, "project.key"), "OPS");
 	assert_string_equal(str_at(f, "issuetype.name"), "Task");
 	assert_string_equal(str_at(f, "summary"), "Add paging alert");
@@ -311,7 +312,7 @@ static void test_fields_json(void **state)
 	f = jira_fields_json("OPS", "Task", PRIOS, &w,
 	                     ITEM_FIELD_BIT(ITEM_F_TITLE) | ITEM_FIELD_BIT(ITEM_F_STATE) |
 	                     ITEM_FIELD_BIT(ITEM_F_OWNER) | ITEM_FIELD_BIT(ITEM_F_TYPE),
-	                     &ctx, "{\"labels\":[\"sre\",\"q4\"]}", false);
+	                     &ctx, "{\"labels\":[\"sre\",\"q4\"]}", false, JIRA_CLOUD);
 	assert_string_equal(json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN),
 	                    "{\"summary\":\"Add paging alert\",\"assignee\":null,"
 	                    "\"labels\":[\"closeloop-type-prevent\","
@@ -339,11 +340,13 @@ static void test_issue_to_remote(void **state)
 	struct conn_remote r;
 	const char *err = NULL;
 	(void)state;
-	assert_int_equal(jira_issue_to_remote(o, PRIOS, "https://acme.atlassian.net", &r, &err), 0);
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "https://acme.atlassian.net", &r, &err, JIRA_CLOUD), 0);
 	assert_string_equal(r.remote_id, "10042");
 	assert_string_equal(r.key, "PLAT-3");
 	assert_string_equal(r.url, "https://acme.atlassian.net/browse/PLAT-3");
-	assert_string_equal(r.updated_at, "2014-03-19T18:45:42Z");
+	/* Jira's milliseconds kept: two edits in one second stay ordered for
+	 * newest_wins (they were cut to whole seconds before) */
+	assert_string_equal(r.updated_at, "2014-03-19T18:45:42.967Z");
 	assert_string_equal(r.token, TOKEN);
 	assert_string_equal(r.extra, "{\"labels\":[\"sre\"]}");
 	assert_string_equal(r.fields.v[ITEM_F_TITLE], "Add alert");
@@ -365,10 +368,63 @@ static void test_issue_to_remote(void **state)
 	assert_null(jira_state_of("undefined", NULL));
 
 	o = json_tokener_parse("{\"id\":\"1\",\"key\":\"OPS-1\",\"fields\":{\"summary\":\"x\"}}");
-	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err), -EINVAL);
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err, JIRA_CLOUD), -EINVAL);
 	assert_string_equal(err, "the issue has no readable fields.updated");
 	assert_null(r.remote_id);
 	json_object_put(o);
+}
+
+/* Data Center (REST v2): the description is wiki markup both ways, the
+ * assignee a user name, the search body pages by startAt. */
+static void test_datacenter_fields(void **state)
+{
+	struct item_fields w;
+	struct conn_item_context ctx = { .item_id = 7, .token = TOKEN, .postmortem_ref = "PM-9" };
+	(void)state;
+	want_fields(&w);
+	item_fields_set(&w, ITEM_F_OWNER, "jdoe");
+	item_fields_set(&w, ITEM_F_DESCRIPTION, "## Why\n\nThe **pager** did not fire.");
+	struct json_object *f = jira_fields_json("OPS", "Task", PRIOS, &w, 0, &ctx, NULL, true,
+	                                         JIRA_DC);
+	assert_string_equal(str_at(f, "description"), "h2. Why\n\nThe *pager* did not fire.");
+	assert_string_equal(str_at(f, "assignee.name"), "jdoe");
+	assert_null(path(f, "assignee.accountId"));
+	json_object_put(f);
+	item_fields_free(&w);
+
+	struct json_object *o = json_tokener_parse(
+		"{\"id\":\"10042\",\"key\":\"OPS-3\",\"fields\":{\"summary\":\"Add alert\","
+		"\"description\":\"h3. Steps\\n* one\\n* two [~jdoe]\","
+		"\"status\":{\"name\":\"Open\",\"statusCategory\":{\"key\":\"new\"}},"
+		"\"assignee\":{\"name\":\"jdoe\",\"key\":\"JIRAUSER10100\"},"
+		"\"updated\":\"2026-12-02T04:05:06.007+0000\"}}");
+	struct conn_remote r;
+	const char *err = NULL;
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "https://jira.example.com", &r, &err, JIRA_DC), 0);
+	assert_string_equal(r.fields.v[ITEM_F_DESCRIPTION], "### Steps\n\n- one\n- two \\[~jdoe\\]");
+	assert_string_equal(r.fields.v[ITEM_F_OWNER], "jdoe");
+	assert_string_equal(r.updated_at, "2026-12-02T04:05:06.007Z");
+	conn_remote_free(&r);
+	json_object_put(o);
+	/* an ADF object where Data Center has a string is refused, not guessed */
+	o = json_tokener_parse("{\"id\":\"1\",\"key\":\"OPS-1\",\"fields\":{\"description\":{},"
+	                       "\"updated\":\"2026-12-02T04:05:06.000+0000\","
+	                       "\"status\":{\"statusCategory\":{\"key\":\"new\"}}}}");
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err, JIRA_DC), -EINVAL);
+	assert_string_equal(err, "the issue's description is not a string (wiki markup, REST v2)");
+	json_object_put(o);
+
+	struct json_object *b = jira_search_body_dc("project = OPS", 100);
+	assert_int_equal(json_object_get_int(path(b, "startAt")), 0);
+	assert_int_equal(json_object_get_int(path(b, "maxResults")), 100);
+	assert_null(path(b, "nextPageToken"));
+	json_object_put(b);
+	b = jira_comment_body_dc("cc [~jdoe]: **overdue**");
+	assert_string_equal(str_at(b, "body"), "cc [~jdoe]: *overdue*");
+	json_object_put(b);
+	char *m = jira_dc_mention("jdoe", "Jane Doe");
+	assert_string_equal(m, "[~jdoe]");
+	free(m);
 }
 
 static const char TRANSITIONS[] =
@@ -463,12 +519,13 @@ static void test_request_bodies(void **state)
 	want_fields(&w);
 	item_fields_set(&w, ITEM_F_DESCRIPTION, SAMPLE);
 	dump_request("create", wrap_fields(jira_fields_json("OPS", "Task", PRIOS, &w, 0, &ctx,
-	                                                    NULL, true)));
+	                                                    NULL, true, JIRA_CLOUD)));
 	item_fields_set(&w, ITEM_F_TITLE, "Add paging alert (edited)");
 	item_fields_set(&w, ITEM_F_DUE_DATE, NULL);
 	dump_request("update", wrap_fields(jira_fields_json("OPS", "Task", PRIOS, &w,
 	                                                    ITEM_FIELDS_ALL, &ctx,
-	                                                    "{\"labels\":[\"sre\"]}", false)));
+	                                                    "{\"labels\":[\"sre\"]}", false,
+	                                                    JIRA_CLOUD)));
 	item_fields_free(&w);
 
 	struct json_object *b = jira_transition_body("31");
@@ -527,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_option_checks),
 		cmocka_unit_test(test_fields_json),
 		cmocka_unit_test(test_issue_to_remote),
+		cmocka_unit_test(test_datacenter_fields),
 		cmocka_unit_test(test_pick_transition),
 		cmocka_unit_test(test_jql),
 		cmocka_unit_test(test_request_bodies),
