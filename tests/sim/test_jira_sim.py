@@ -465,5 +465,62 @@ class RequiredFieldTest(unittest.TestCase):
         self.assertEqual(st, 201, out)
 
 
+
+class DataCenterTest(unittest.TestCase):
+    """--flavor datacenter (tests/sim/jira_dc.py): REST v2 paths, a Bearer
+    personal access token, wiki markup strings, users by name, search
+    paged by startAt/maxResults/total with the server's cap."""
+
+    def setUp(self):
+        self.proc, self.port = start_sim("--flavor", "datacenter", "--project", "OPS",
+                                         "--user", "jdoe", "--max-results", "2")
+
+    tearDown = JiraSimTest.tearDown
+
+    def call(self, method, path, body=None, auth="Bearer " + TOKEN):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Content-Type": "application/json", "Authorization": auth}
+        c.request(method, path, body=json.dumps(body) if body is not None else None,
+                  headers=headers)
+        r = c.getresponse()
+        raw = r.read()
+        c.close()
+        return r.status, json.loads(raw) if raw else None
+
+    def test_v2_bearer_wiki_names_and_paging(self):
+        basic = "Basic " + base64.b64encode(("%s:%s" % (EMAIL, TOKEN)).encode()).decode()
+        self.assertEqual(self.call("GET", "/rest/api/2/issue/1", auth=basic)[0], 401)
+        fields = {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "x",
+                  "description": adf("ADF is Cloud's")}
+        st, out = self.call("POST", "/rest/api/2/issue", {"fields": fields})
+        self.assertEqual((st, out["errors"]), (400, {"description": "Operation value must be a string"}))
+        fields["description"] = "h2. Why\n*bold*"
+        fields["assignee"] = {"name": "nobody"}
+        st, out = self.call("POST", "/rest/api/2/issue", {"fields": fields})
+        self.assertEqual((st, out["errors"]), (400, {"assignee": "User 'nobody' does not exist."}))
+        fields["assignee"] = {"name": "jdoe"}
+        for _ in range(5):
+            st, out = self.call("POST", "/rest/api/2/issue", {"fields": fields})
+            self.assertEqual(st, 201, out)
+        self.assertEqual(self.call("POST", "/rest/api/3/issue", {"fields": fields})[0], 404)
+        st, issue = self.call("GET", "/rest/api/2/issue/%s" % out["id"])
+        self.assertEqual(issue["fields"]["description"], "h2. Why\n*bold*")
+        self.assertEqual(issue["fields"]["assignee"]["name"], "jdoe")
+        seen, start = [], 0
+        while True:  # asked 100, the server gives 2 a page; total says when it ends
+            st, page = self.call("POST", "/rest/api/2/search", {
+                "jql": "project = OPS ORDER BY id ASC", "startAt": start, "maxResults": 100,
+                "fields": ["summary"]})
+            self.assertEqual(st, 200, page)
+            self.assertEqual((page["startAt"], page["maxResults"], page["total"]), (start, 2, 5))
+            seen += [i["key"] for i in page["issues"]]
+            start += len(page["issues"])
+            if start >= page["total"]:
+                break
+        self.assertEqual(seen, ["OPS-%d" % n for n in range(1, 6)])
+        st, c = self.call("POST", "/rest/api/2/issue/%s/comment" % out["id"], {"body": "cc [~jdoe]"})
+        self.assertEqual((st, c["body"]), (201, "cc [~jdoe]"))
+
+
 if __name__ == "__main__":
     unittest.main()
