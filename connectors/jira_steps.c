@@ -154,7 +154,8 @@ static void transitions_answer(struct jira_req *r, struct json_object *o, long s
 		char *step = json_text(jira_transition_body(id));
 		free(id);
 		next_step(r, JS_TRANS_POST, "POST",
-		          xasprintf("%s/rest/api/3/issue/%s/transitions", r->j->base_url, r->issue_id), step);
+		          xasprintf("%s%s/issue/%s/transitions", r->j->base_url, r->j->api, r->issue_id),
+		          step);
 		return;
 	}
 	if (rc < 0) {
