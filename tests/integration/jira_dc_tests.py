@@ -8,10 +8,9 @@ short pages while more follow (--max-results)."""
 
 import os
 import re
-import signal
 
 import harness as H
-from jira_tests import JiraCtx, token_counts, open_items, _assert, _eq
+from jira_tests import JiraCtx, kill9_during_create, token_counts, _assert, _eq
 
 CONN = "jira-test"
 JDOE = "jdoe"           # rf's Data Center user name, known to the site
@@ -134,27 +133,12 @@ def test_jira_dc_listing_goes_on_past_short_pages(cl):
 
 
 def test_jira_dc_kill9_during_create_leaves_one_issue_per_item(cl):
+    """As on Cloud (kill9_during_create), through /rest/api/2 and a
+    search index that lags 3 s (a cluster's index replication)."""
     c = JiraDcCtx(cl, "jira_dc_kill9", sim_args=["--latency-ms", "40", "--search-lag-ms", "3000"],
                   extra="create_min_age = 0;\n")
     try:
-        c.imp(20)
-        want = open_items(c)
-        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
-        c.daemons.append(d)
-        creates = lambda: len([r for r in c.sim.requests() if r["method"] == "POST"
-                               and r["path"] == "/rest/api/2/issue"])
-        _assert(H.wait_for(lambda: creates() >= 6, timeout=60, step=0.02), "daemon started creating")
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
-        mid = len(c.sim.issues())
-        _assert(mid < want, "killed before all %d were created (had %d)" % (want, mid))
-        creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))
-        c.sync()
-        c.sync()
-        _eq({t: n for t, n in token_counts(c.sim).items() if n > 1}, {}, "duplicate issues")
-        _eq(len(c.sim.issues()), want, "issues for %d open items" % want)
-        _assert(creating > 0, "the kill left create intents (%d)" % creating)
-        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), want, "linked")
+        kill9_during_create(c, "/rest/api/2", "/rest/api/2/search")
     finally:
         c.close()
 

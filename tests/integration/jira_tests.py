@@ -370,6 +370,37 @@ def test_jira_rate_limit_is_waited_out(cl):
         c.close()
 
 
+def kill9_during_create(c, api, search_path):
+    """Kill -9 the daemon while it creates 20 issues (c: a JiraCtx with
+    search lag), then two syncs: one issue per item, every intent linked,
+    the token recovery reading past the lagging index.  api: the create's
+    path prefix ("/rest/api/3" or "/rest/api/2"), search_path the search's."""
+    c.imp(20)
+    want = open_items(c)
+    d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
+    c.daemons.append(d)
+    creates = lambda: len([r for r in c.sim.requests() if r["method"] == "POST"
+                           and r["path"] == api + "/issue"])
+    _assert(H.wait_for(lambda: creates() >= 6, timeout=60, step=0.02), "daemon started creating")
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    mid = len(c.sim.issues())
+    _assert(mid < want, "killed before all %d were created (had %d)" % (want, mid))
+    creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))
+    c.sync()
+    c.sync()
+    counts = token_counts(c.sim)
+    _eq({t: n for t, n in counts.items() if n > 1}, {}, "duplicate issues")
+    _eq(len(c.sim.issues()), want, "issues for %d open items" % want)
+    _assert(creating > 0, "the kill left create intents (%d)" % creating)
+    newest = [r for r in c.sim.requests() if r["path"] == search_path
+              and "ORDER BY created DESC" in (r["body"] or {}).get("jql", "")]
+    _assert(newest, "the token recovery read past the lagging search index")
+    _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), want, "linked")
+    _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='creating'")), 0,
+        "no intent left (had %d after the kill)" % creating)
+
+
 def test_jira_kill9_during_create_leaves_one_issue_per_item(cl):
     """The daemon is killed while creating; search lags 3 s, so right after
     the restart the token search alone would miss the newest issues: the
@@ -378,30 +409,7 @@ def test_jira_kill9_during_create_leaves_one_issue_per_item(cl):
     c = JiraCtx(cl, "jira_kill9", sim_args=["--latency-ms", "40", "--search-lag-ms", "3000"],
                 extra="create_min_age = 0;\n")
     try:
-        c.imp(20)
-        want = open_items(c)
-        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
-        c.daemons.append(d)
-        creates = lambda: len([r for r in c.sim.requests() if r["method"] == "POST"
-                               and r["path"] == "/rest/api/3/issue"])
-        _assert(H.wait_for(lambda: creates() >= 6, timeout=60, step=0.02), "daemon started creating")
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
-        mid = len(c.sim.issues())
-        _assert(mid < want, "killed before all %d were created (had %d)" % (want, mid))
-        creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))
-        c.sync()
-        c.sync()
-        counts = token_counts(c.sim)
-        _eq({t: n for t, n in counts.items() if n > 1}, {}, "duplicate issues")
-        _eq(len(c.sim.issues()), want, "issues for %d open items" % want)
-        _assert(creating > 0, "the kill left create intents (%d)" % creating)
-        newest = [r for r in c.sim.requests() if r["path"] == "/rest/api/3/search/jql"
-                  and "ORDER BY created DESC" in (r["body"] or {}).get("jql", "")]
-        _assert(newest, "the token recovery read past the lagging search index")
-        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='linked'")), want, "linked")
-        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='creating'")), 0,
-            "no intent left (had %d after the kill)" % creating)
+        kill9_during_create(c, "/rest/api/3", "/rest/api/3/search/jql")
     finally:
         c.close()
 
