@@ -265,6 +265,10 @@ static size_t list_marker(const char *s, size_t len)
 		return 1;
 	while (k < len && k < WIKI_MAX_DEPTH && (s[k] == '*' || s[k] == '#'))
 		k++;
+	/* markers alone on their line: an empty item (the writer trims the
+	 * space after them; text never has a bare '*', it is escaped) */
+	if (k && k == len)
+		return k;
 	return k && k < len && s[k] == ' ' ? k : 0;
 }
 
@@ -406,7 +410,7 @@ static size_t block_read(struct json_object *doc, const char *s, size_t len, siz
 		return z < len ? z + 7 : len;
 	}
 	if (block_start(l, ln, in_quote) && (mk = list_marker(l, ln)) > 0) {
-		size_t t = mk + 1;
+		size_t t = mk < ln ? mk + 1 : ln;
 		while (t < ln && l[t] == ' ')
 			t++;
 		list_item(doc, L, l, mk, l + t, ln - t);

@@ -160,6 +160,7 @@ static void test_normalise_is_stable(void **state)
 		"a -b- c +d+ ^e^ ~f~ ??g?? !img.png! x!",
 		"cc [~jdoe] and [~j.doe@example.com] and [~]",
 		"**a**b *c*d e**f**",
+		"# T* **b** [litle\n\n* a\n* *", /* fuzz_jira: an empty nested item */
 		"",
 		"   ",
 	};
