@@ -92,7 +92,7 @@ struct cfg_watch {
 	int stale_days;              /* 30 */
 	int needs_decision_days;     /* 180 */
 	int link_broken_errors;      /* 5: failed calls on a link in a row */
-	int link_broken_refusals;    /* 3: refusals in a row of one field value (sql/032) */
+	int link_broken_refusals;    /* 3: refusals in a row of one field value (sql/033) */
 	int no_action_items_grace_days; /* 2 */
 	int long_horizon_days;       /* 30 */
 	char **labels;               /* flag kinds shown as closeloop:<kind> labels

@@ -38,7 +38,7 @@ struct rec_refusal {
 	int64_t retry_ms;  /* not pushed again before this, unless the value changes */
 	int64_t since_ms;  /* the first refusal of this value in an unbroken run */
 	int count;         /* refusals of this value in a row (1 = the first); the
-	                      link_broken flag reads it (sql/032) */
+	                      link_broken flag reads it (sql/033) */
 	bool lapsed;       /* back-off expired: out of the column (set false), the
 	                      value and run kept so that a refusal of the same
 	                      value in the same pass continues the run */
@@ -51,7 +51,7 @@ struct rec_refusals {
 void rec_refusals_free(struct rec_refusals *r);
 /* From external_link.refused ({"owner": {"value", "reason", "at_ms",
  * "retry_ms", "since_ms", "count"}, ...}; NULL text = none; a record
- * without since_ms/count, written before sql/032, reads as the first
+ * without since_ms/count, written before sql/033, reads as the first
  * refusal at at_ms).  Returns 0 or -EINVAL. */
 int rec_refusals_parse(struct rec_refusals *r, const char *json) MUST_CHECK;
 /* JSON text for the column; "{}" when none.  Caller frees. */

@@ -14,6 +14,7 @@ import time
 dsn, root = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(root, "tests", "integration"))
 import harness as H  # noqa: E402
+import bench as B  # noqa: E402
 
 
 def psql(sql, role=True):
@@ -25,6 +26,12 @@ def psql(sql, role=True):
     if out.returncode != 0:
         raise SystemExit("query failed: %s\n%s" % (sql[:200], out.stderr))
     return out.stdout, time.time() - t0
+
+
+def pg_cpu():
+    """CPU seconds of this cluster's server processes so far (bench.py's
+    cluster_cpu: the postmaster and its children, live or reaped)."""
+    return B.cluster_cpu(B.postmaster_pid(dsn))
 
 
 def main():
@@ -40,13 +47,19 @@ def main():
     binp = os.path.join(root, "build", "closeloop")
 
     def report(what):
+        pg0 = pg_cpu()
         t0 = time.time()
-        out = subprocess.run([binp, "report", "--dsn", dsn], capture_output=True, text=True)
+        out = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", binp, "report", "--dsn", dsn],
+                             capture_output=True, text=True)
         took = time.time() - t0
+        pg = pg_cpu() - pg0
         if out.returncode != 0:
             raise SystemExit("closeloop report failed: %s" % out.stderr)
-        print("closeloop report (all platforms, last quarter, %s): %.1f s, %d lines"
-              % (what, took, out.stdout.count("\n")), flush=True)
+        user, sys_, rss = out.stderr.strip().split("\n")[-1].split()
+        print("closeloop report (all platforms, last quarter, %s): %.1f s wall, %d lines;"
+              " closeloop CPU %.2f s, peak RSS %d KiB; PostgreSQL CPU %.1f s"
+              % (what, took, out.stdout.count("\n"), float(user) + float(sys_), int(rss), pg),
+              flush=True)
         return out.stdout
 
     cold = report("cold: computed from item_event, then stored")

@@ -14,8 +14,12 @@
 # last complete quarter, Markdown): the wall time, and for the panels
 # PostgreSQL's own cost (EXPLAIN (ANALYZE, BUFFERS): execution time and
 # shared buffers hit/read).  The report is run twice: cold (figures of the
-# ended quarters computed from item_event and stored) and warm (read from
-# report_figures_store).  Uses a throwaway cluster on $BENCH_PGPORT.
+# ended quarters computed from the item spans, sql/034, and stored) and
+# warm (read from report_figures_store), each with its own CPU and peak
+# RSS and PostgreSQL's CPU (the cluster's processes) measured apart.  The
+# spans are rebuilt after the generation (timed: the migration's backfill
+# on an existing ledger does the same).  Uses a throwaway cluster on
+# $BENCH_PGPORT.
 set -eu
 n=${1:-${ITEMS:-1000000}}
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -85,9 +89,15 @@ SET session_replication_role = origin;
 -- the dashboards' tallies (sql/024), counted once as after any backfill
 -- written with triggers off
 SELECT closeloop_open_tally_rebuild() AS open_items_counted, closeloop_link_tally_rebuild() AS links_counted;
+-- and the point-in-time spans (sql/034), as the migration backfills them
+\timing on
+SELECT closeloop_item_span_rebuild() AS item_spans_written;
+\timing off
 VACUUM ANALYZE;
 SELECT (SELECT count(*) FROM action_item) AS items, (SELECT count(*) FROM item_event) AS events,
-       (SELECT count(*) FROM external_link) AS links;
+       (SELECT count(*) FROM external_link) AS links, (SELECT count(*) FROM item_span) AS item_spans,
+       pg_size_pretty(pg_total_relation_size('item_span')) AS item_span_size,
+       pg_size_pretty(pg_total_relation_size('item_event')) AS item_event_size;
 EOF
 echo "report bench: generated in $(( $(date +%s) - t0 )) s"
 python3 "$here/tests/bench/report_bench.py" "$dsn" "$here"

@@ -34,9 +34,9 @@
 #include "report.h"
 #include "pgtest.h"
 
-static void load_fixture(PGconn *c)
+static void load_sql(PGconn *c, const char *path)
 {
-	FILE *f = fopen(FIXTURES "/report/ledger.sql", "r");
+	FILE *f = fopen(path, "r");
 	assert_non_null(f);
 	struct buf b = { 0 };
 	char chunk[4096];
@@ -46,9 +46,14 @@ static void load_fixture(PGconn *c)
 	fclose(f);
 	PGresult *res = PQexec(c, b.data);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-		fail_msg("fixture: %s", PQerrorMessage(c));
+		fail_msg("%s: %s", path, PQerrorMessage(c));
 	PQclear(res);
 	buf_free(&b);
+}
+
+static void load_fixture(PGconn *c)
+{
+	load_sql(c, FIXTURES "/report/ledger.sql");
 }
 
 static struct report *load(PGconn *c, const char *quarter, const char *platform, const char *team)
@@ -443,6 +448,85 @@ static void test_views_agree(void **state)
 	pgtest_drop(&t);
 }
 
+/* The rows of closeloop_items_at (read from item_span, sql/034) and of
+ * closeloop_items_at_replay (migration 11's replay of item_event) that
+ * differ, summed over instants where a history row changes the answer
+ * (a changed_at, and just after it: every 8th distinct one, about 300
+ * instants on the random history, each replay costing a pass over it)
+ * and the quarter bounds. */
+static const char spans_vs_replay[] =
+	"WITH c AS (SELECT x, row_number() OVER (ORDER BY x) AS n"
+	"             FROM (SELECT DISTINCT changed_at AS x FROM item_event) d),"
+	" ts AS (SELECT DISTINCT x FROM ("
+	"  SELECT x FROM c WHERE n % 8 = 1 OR n < 40"
+	"  UNION ALL SELECT x + interval '1 microsecond' FROM c WHERE n % 8 = 1 OR n < 40"
+	"  UNION ALL SELECT closeloop_quarter_start(closeloop_quarter_add('2024Q4', g))"
+	"    FROM generate_series(0, 12) g"
+	"  UNION ALL SELECT 'infinity'::timestamptz) a)"
+	" SELECT count(*) FROM ts, LATERAL ("
+	"  (SELECT * FROM closeloop_items_at(ts.x) EXCEPT ALL SELECT * FROM closeloop_items_at_replay(ts.x))"
+	"  UNION ALL"
+	"  (SELECT * FROM closeloop_items_at_replay(ts.x) EXCEPT ALL SELECT * FROM closeloop_items_at(ts.x))) d";
+
+/* Every figure, overdue list and postmortem list of the report for
+ * 2025Q1 .. 2027Q1, as one digest. */
+static const char report_digest[] =
+	"SELECT md5(string_agg(r, E'\\n' ORDER BY q, k, n)) FROM ("
+	" SELECT q, 1 AS k, row_number() OVER () AS n, f::text AS r"
+	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_figures(q) f"
+	" UNION ALL SELECT q, 2, row_number() OVER (), o::text"
+	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_overdue(q) o"
+	" UNION ALL SELECT q, 3, row_number() OVER (), p::text"
+	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_postmortems(q) p) x";
+
+/* sql/034: the point in time read from the trigger-kept spans equals the
+ * replay of item_event — row for row at every instant, and in every
+ * figure of the report — on the hand-built fixture and on a random
+ * history full of late (back-dated) changes; and the spans the trigger
+ * kept equal the spans rebuilt from scratch. */
+static void test_spans_equal_replay(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportspan", true);
+	load_fixture(t.conn);
+	assert_int_equal(pgtest_long(t.conn, spans_vs_replay, 0, NULL), 0);
+	load_sql(t.conn, FIXTURES "/report/random_history.sql");
+	/* not vacuous: many items, many changes dated before an earlier-written one */
+	assert_true(pgtest_long(t.conn, "SELECT count(*) FROM item_span", 0, NULL) > 1000);
+	assert_true(pgtest_long(t.conn,
+		"SELECT count(*) FROM item_event a JOIN item_event b ON b.action_item_id = a.action_item_id"
+		" AND b.id > a.id AND b.changed_at < a.changed_at", 0, NULL) > 800);
+	assert_int_equal(pgtest_long(t.conn, spans_vs_replay, 0, NULL), 0);
+	assert_int_equal(pgtest_long(t.conn,
+		"SELECT count(*) FROM ((TABLE item_span EXCEPT ALL SELECT * FROM closeloop_item_spans(array(SELECT id FROM action_item)))"
+		" UNION ALL (SELECT * FROM closeloop_item_spans(array(SELECT id FROM action_item)) EXCEPT ALL TABLE item_span)) d",
+		0, NULL), 0);
+	/* the report itself: computed with the spans, then (in a transaction
+	 * rolled back) with the spans replaced by the replay of item_event and
+	 * the due date at closing by closeloop_due_at_event, as before sql/034 */
+	char *with_spans = pgtest_value(t.conn, report_digest, 0, NULL);
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "CREATE OR REPLACE FUNCTION closeloop_spans_at(p_at timestamptz) "
+	            "RETURNS TABLE (action_item_id bigint, postmortem_id bigint, title text, owner text,"
+	            " team_id bigint, due_date date, state text, opened_at timestamptz,"
+	            " closed_at timestamptz, close_event bigint, due_at_close date) LANGUAGE sql STABLE AS "
+	            "'SELECT r.*, CASE WHEN r.closed_at IS NOT NULL"
+	            " THEN closeloop_due_at_event(r.action_item_id, r.close_event) END"
+	            " FROM closeloop_items_at_replay(p_at) r'", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM item_span", 0, NULL) > 0, 1);
+	char *with_replay = pgtest_value(t.conn, report_digest, 0, NULL);
+	pgtest_exec(t.conn, "ROLLBACK", 0, NULL);
+	assert_non_null(with_spans);
+	assert_string_equal(with_spans, with_replay);
+	/* and the figures are not all empty */
+	assert_true(pgtest_long(t.conn, "SELECT sum(closed_done + open_end) FROM "
+	                        "closeloop_report_figures('2026Q1') WHERE level = 'all'", 0, NULL) > 100);
+	free(with_spans);
+	free(with_replay);
+	pgtest_drop(&t);
+}
+
 /* A quarter or a name the ledger does not know is a clear error. */
 static void test_errors(void **state)
 {
@@ -553,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_changed_at),
 		cmocka_unit_test(test_reader_role),
 		cmocka_unit_test(test_views_agree),
+		cmocka_unit_test(test_spans_equal_replay),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_escalations_not_recorded),
