@@ -68,13 +68,15 @@ ETCD_ISSUES = {
 
 # flags and the ladder once an hour (and at start: the demo restarts the
 # daemon to run them when it wants, so the dry run it shows first is what
-# the run then does), the closeloop:escalated label on escalated tickets,
-# and the escalation digest to the chat receiver (a Slack-format webhook);
-# the quarterly report is shown on its own ledger at the end, not delivered
-CHAT_CONFIG = ('flags = { interval = 3600; labels = [ "escalated" ]; };\n'
+# the run then does); the first rung's actions: the comment, the
+# closeloop:escalated label on escalated tickets and the escalation digest
+# to the chat receiver (a Slack-format webhook); the quarterly report is
+# shown on its own ledger at the end, not delivered
+CHAT_CONFIG = ('flags = { interval = 3600; };\n'
                'destinations = ( { name = "lead-chat"; type = "webhook"; format = "slack";'
                ' url = "http://127.0.0.1:%d/hook"; } );\n'
-               'escalation = { chat = [ "lead-chat" ]; };\n'
+               'escalation = { chat = [ "lead-chat" ]; rungs = ( { name = "overdue-30"; flag = "overdue";'
+               ' days = 30; notify = "platform_lead"; channels = [ "comment", "label", "chat" ]; } ); };\n'
                'quarterly_report = { enabled = false; };\n')
 
 

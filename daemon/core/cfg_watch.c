@@ -46,8 +46,9 @@ static int parse_disable(struct ctx *x, const config_setting_t *g, struct cfg_wa
 	return 0;
 }
 
-/* flags.labels: item flag kinds and "escalated", not the postmortem flags
- * (a postmortem has no ticket).  "stale" is one: the tracker's update
+/* flags.labels: item flag kinds, not the postmortem flags (a postmortem
+ * has no ticket), and not "escalated": that label is an action of the
+ * escalation rungs (rungs.[].channels "label").  "stale" is one: the tracker's update
  * that closeloop's own label write causes is not counted as activity
  * (sql/025_watch_own_writes.sql), so the label does not clear its flag. */
 static int parse_labels(struct ctx *x, const config_setting_t *g, struct cfg_watch *w)
@@ -60,10 +61,15 @@ static int parse_labels(struct ctx *x, const config_setting_t *g, struct cfg_wat
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
 		const char *v = config_setting_get_string(e);
-		if (!v || !((kind_known(v) && strcmp(v, "no_action_items") != 0 &&
-		             strcmp(v, "no_high_priority") != 0) || strcmp(v, "escalated") == 0))
+		if (v && strcmp(v, "escalated") == 0)
+			return cfg_fail(x, e, "flags.labels: 'escalated' is an action of the escalation "
+			                "rungs, not a flag (expected it in escalation.rungs.[].channels, "
+			                "e.g. channels = [ \"comment\", \"label\", \"chat\", \"email\" ]; "
+			                "remove it here)");
+		if (!v || !(kind_known(v) && strcmp(v, "no_action_items") != 0 &&
+		            strcmp(v, "no_high_priority") != 0))
 			return cfg_fail(x, e, "flags.labels: '%s' cannot be a ticket label (expected "
-			                "escalated or an item flag: ownerless, undated, overdue, stale, "
+			                "an item flag: ownerless, undated, overdue, stale, "
 			                "needs_decision, owner_inactive, link_broken, long_horizon, "
 			                "discovery_left; "
 			                "no_action_items and no_high_priority concern a postmortem, "
@@ -98,24 +104,33 @@ static int parse_flags(struct ctx *x, const config_setting_t *root, struct cfg_w
 	return rc < 0 ? rc : parse_labels(x, g, w);
 }
 
-/* rungs.[].channels: comment, chat, email (default all three). */
+/* rungs.[].channels, the rung's actions: comment, label, chat, email
+ * (default comment, chat and email; label only when named).  The label
+ * marks a sent escalation, so a rung of "label" alone is refused. */
 static int parse_channels(struct ctx *x, const config_setting_t *e, struct cfg_rung *r)
 {
 	const config_setting_t *l = config_setting_get_member(e, "channels");
 	r->comment = r->chat = r->email = !l;
+	r->label = false;
 	for (int i = 0; l && i < config_setting_length(l); i++) {
 		const config_setting_t *c = config_setting_get_elem(l, (unsigned)i);
 		const char *v = config_setting_get_string(c);
 		if (v && strcmp(v, "comment") == 0)
 			r->comment = true;
+		else if (v && strcmp(v, "label") == 0)
+			r->label = true;
 		else if (v && strcmp(v, "chat") == 0)
 			r->chat = true;
 		else if (v && strcmp(v, "email") == 0)
 			r->email = true;
 		else
-			return cfg_fail(x, c, "escalation rung '%s': channel '%s' is unknown (expected "
-			                "comment, chat or email)", r->name, v ? v : "(not a string)");
+			return cfg_fail(x, c, "escalation rung '%s': action '%s' is unknown (expected "
+			                "comment, label, chat or email)", r->name, v ? v : "(not a string)");
 	}
+	if (r->label && !r->comment && !r->chat && !r->email)
+		return cfg_fail(x, l, "escalation rung '%s': action 'label' alone sends nothing "
+		                "(the closeloop:escalated label marks an escalation that was sent; "
+		                "expected comment, chat or email with it)", r->name);
 	return 0;
 }
 

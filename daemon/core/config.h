@@ -80,6 +80,9 @@ struct cfg_rung {
 	                   the flag was raised */
 	char *notify;   /* "platform_lead" or a person handle */
 	bool comment, chat, email; /* its channels (default all three) */
+	bool label;     /* action "label": closeloop:escalated on the item's tickets
+	                   (trackers with labels) while a sent escalation of this
+	                   rung stands; default off (sql/035) */
 	int line;
 };
 
@@ -96,7 +99,8 @@ struct cfg_watch {
 	int no_action_items_grace_days; /* 2 */
 	int long_horizon_days;       /* 30 */
 	char **labels;               /* flag kinds shown as closeloop:<kind> labels
-	                                on tickets (and "escalated"); none = off */
+	                                on tickets; none = off ("escalated" is the
+	                                rungs' "label" action) */
 	size_t n_labels;
 	bool escalation_enabled;     /* true */
 	struct cfg_rung *rungs;      /* default: one rung overdue-30 -> platform_lead */

@@ -98,9 +98,11 @@ char *watch_flags_options_json(const struct cfg_watch *cw);
 char *watch_rungs_json(const struct cfg_watch *cw, const struct config *cfg,
                        struct connector *const *conns, size_t n_conns);
 
-/* The p_opts JSON of closeloop_labels_plan (sql/013): the prefix
- * "closeloop:", the kinds of flags.labels, and the names of conns[0..n)
- * whose connector has the label operation.  Caller frees. */
+/* The p_opts JSON of closeloop_labels_plan (sql/013, sql/035): the prefix
+ * "closeloop:", the kinds of flags.labels, "escalated_rungs" (the rungs
+ * with the "label" action; none when escalation is disabled), and the
+ * names of conns[0..n) whose connector has the label operation.  Caller
+ * frees. */
 char *watch_labels_options_json(const struct cfg_watch *cw, struct connector *const *conns,
                                 size_t n_conns);
 

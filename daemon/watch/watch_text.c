@@ -114,8 +114,13 @@ static char *labels_options(const struct cfg_watch *cw, struct json_object *name
 	struct json_object *kinds = json_object_new_array();
 	for (size_t i = 0; i < cw->n_labels; i++)
 		json_object_array_add(kinds, json_object_new_string(cw->labels[i]));
+	struct json_object *esc = json_object_new_array();
+	for (size_t i = 0; cw->escalation_enabled && i < cw->n_rungs; i++)
+		if (cw->rungs[i].label)
+			json_object_array_add(esc, json_object_new_string(cw->rungs[i].name));
 	json_object_object_add(o, "prefix", json_object_new_string("closeloop:"));
 	json_object_object_add(o, "kinds", kinds);
+	json_object_object_add(o, "escalated_rungs", esc);
 	json_object_object_add(o, "connectors", names);
 	return json_take(o);
 }

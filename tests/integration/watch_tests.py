@@ -169,25 +169,41 @@ def _label_names(sim, number):
 
 
 def test_watch_flag_labels_follow_the_flags_and_spare_human_labels(cl):
-    """flags.labels = overdue, escalated: the overdue ticket gets
-    closeloop:overdue and, once escalated, closeloop:escalated; labels a
+    """flags.labels = overdue and the rung's "label" action: the overdue
+    ticket gets closeloop:overdue and, once escalated, closeloop:escalated
+    (at 25 days overdue only the overdue-20 rung, without the label
+    action, has fired: no closeloop:escalated yet); labels a
     person set (one in closeloop's namespace too) stay; a restart writes
     nothing again; a later update of the ticket's labels by reconcile keeps
     them; moving the due date out takes both off again."""
-    wd, dsn, sim, config, number = _setup(cl, "watch_labels",
-                                          flags='labels = [ "overdue", "escalated" ]; ')
+    rungs = ('escalation = { rungs = (\n'
+             ' { name = "overdue-30"; flag = "overdue"; days = 30; channels = [ "comment", "label" ]; },\n'
+             ' { name = "overdue-20"; flag = "overdue"; days = 20; channels = [ "comment" ]; } ); };\n')
+    wd, dsn, sim, config, number = _setup(cl, "watch_labels", flags='labels = [ "overdue" ]; ', extra=rungs)
     d = None
     try:
         sim.edit(REPO, number, {"labels": [lab["name"] for lab in _labels(sim, number)]
                                 + ["team: sre", "closeloop:ownerless"]})
         human = ["closeloop:ownerless", "team: sre"]
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date - 25 WHERE id = 1")
+        out = dry_run(dsn, config, sim.stats)
+        _assert("1 escalation(s) would be sent, 1 ticket label(s) changed; nothing was written" in out
+                and "closeloop:escalated" not in out, "overdue-20 does not label: %r" % out)
+        d = H.Daemon(config, os.path.join(wd, "daemon-20.log"))
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM ticket_label WHERE applied") == "1"
+                        and H.scalar(dsn, "SELECT count(*) FROM escalation WHERE state = 'sent'") == "1",
+                        timeout=60)
+        _assert(ok, "overdue-20 sent, closeloop:overdue applied:\n" + d.log()[-2500:])
+        _assert(_wait_runs([d], 1), "one more run")
+        _assert(d.stop() == 0, "clean stop")
+        _assert("closeloop:escalated" not in _label_names(sim, number), "no escalated label from overdue-20")
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date - 31 WHERE id = 1")
         # the dry run names the label writes too (escalated: as if the
         # comment it would send went out), and makes none
         out = dry_run(dsn, config, sim.stats)
-        for lab in ("closeloop:escalated", "closeloop:overdue"):
-            _assert("would put label %s on %s#%d (connector %s" % (lab, REPO, number, CONN) in out,
-                    "dry run names %s: %r" % (lab, out))
-        _assert("1 escalation(s) would be sent, 2 ticket label(s) changed; nothing was written" in out, out)
+        _assert("would put label closeloop:escalated on %s#%d (connector %s" % (REPO, number, CONN) in out,
+                "dry run names closeloop:escalated: %r" % out)
+        _assert("1 escalation(s) would be sent, 1 ticket label(s) changed; nothing was written" in out, out)
         d = H.Daemon(config, os.path.join(wd, "daemon.log"))
         ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM ticket_label WHERE applied") == "2",
                         timeout=60)

@@ -253,6 +253,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_import_rescan.conf", 4, "import.rescan_interval = 2 is out of range", "expected 5..86400 seconds" },
 	{ "bad_import_twice.conf", 4, "import.watch lists \"pm\" twice", "expected each directory once" },
 	{ "bad_rung_pm_flag.conf", 5, "escalation rung 'pm': 'no_action_items' is a postmortem flag", "expected an item flag" },
+	{ "bad_flags_labels_escalated.conf", 4, "flags.labels: 'escalated' is an action of the escalation rungs", "escalation.rungs.[].channels" },
+	{ "bad_rung_label_alone.conf", 5, "escalation rung 'overdue-30': action 'label' alone sends nothing", "expected comment, chat or email with it" },
+	{ "bad_rung_action.conf", 5, "escalation rung 'overdue-30': action 'pager' is unknown", "expected comment, label, chat or email" },
 };
 
 static void test_bad_fixtures(void **state)
