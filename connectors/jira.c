@@ -26,6 +26,7 @@
 #include "jira_adf.h"
 #include "jira_wiki.h"
 #include "jira_fields.h"
+#include "jira_discover.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -303,6 +304,11 @@ static const struct conn_option jira_options[] = {
 	{ "write_spacing_ms", "int", "100", true, 0, 60000, "milliseconds", NULL },
 };
 
+/* a rule of connectors.[].discover: a JQL fragment (jira_discover.h) */
+static const struct conn_option jira_discover_options[] = {
+	{ "jql", "string", NULL, true, 0, 0, NULL, jira_check_jql_fragment },
+};
+
 static long long jira_opt_int(const struct conn_options *opt, const char *name, long long def)
 {
 	const char *v = conn_opt(&jira_conn_type, opt, name);
@@ -427,6 +433,8 @@ static char *jira_dc_normalise(enum item_field f, const char *v)
 	.target_check = jira_check_project, \
 	.token_check = jira_token_check, \
 	.comment_noun = "comment", \
+	.discover_options = jira_discover_options, \
+	.n_discover_options = ARRAY_SIZE(jira_discover_options), \
 	.caps = JIRA_CAPS, \
 	.ops = &jira_ops
 

@@ -31,7 +31,9 @@
  * each one HTTP request:
  *   list:          NEWEST [-> SEARCH (page after page: a new query from the
  *                  minute of the newest issue seen, or, when a whole page
- *                  shares one minute, that minute by id)]
+ *                  shares one minute, that minute by id; with a discovery
+ *                  rule each page's SEARCH -> DISCOVER before it is
+ *                  delivered)]
  *   fetch:         READ
  *   create:        CREATE -> READ [-> TRANS_GET -> TRANS_POST -> READ]
  *   update:        [EDIT ->] READ [-> TRANS_GET -> TRANS_POST -> READ]
@@ -78,6 +80,8 @@ enum jira_step {
 	JS_PROBE,        /* GET issue/{KEY-n}: created after the index */
 	JS_COMMENT,      /* POST issue/{id}/comment: never resent */
 	JS_COMMENTS,     /* GET issue/{id}/comment: one page */
+	JS_DISCOVER,     /* POST search/jql: which issues of a listed page the
+	                    target's discovery rule takes (jira_discover.h) */
 };
 
 enum jira_req_state {
@@ -124,6 +128,11 @@ struct jira_req {
 	char **seen_id;
 	int64_t *seen_ms;
 	size_t n_seen;
+	/* JO_LIST with a discovery rule: the page held back while JS_DISCOVER
+	 * asks which of its issues the rule takes, and the query after it */
+	struct conn_remote *pg_items;
+	size_t pg_n;
+	char *pg_next;
 	/* the issue (numeric id) the steps work on, and what the caller
 	 * wants of it */
 	char *issue_id;

@@ -4,6 +4,7 @@
 #include "jira_discover.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +159,40 @@ char *jira_issue_link_refs(struct json_object *issue)
 			abort();
 	}
 	return b.len ? buf_steal(&b) : (buf_free(&b), NULL);
+}
+
+int jira_discover_apply(struct json_object *answer, struct conn_remote *items, size_t n,
+                        const char **err)
+{
+	struct json_object *arr = NULL, *last = NULL;
+	if (!json_object_object_get_ex(answer, "issues", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		*err = "the discovery search's answer has no issues array";
+		return -EINVAL;
+	}
+	if (json_object_object_get_ex(answer, "isLast", &last) && !json_object_get_boolean(last)) {
+		*err = "the discovery search answered more issues than it was asked about";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i].discover = CONN_DISCOVER_NO_MATCH;
+		free(items[i].refs);
+		items[i].refs = NULL;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *issue = json_object_array_get_idx(arr, i), *id = NULL;
+		const char *v = json_object_object_get_ex(issue, "id", &id) ? json_object_get_string(id) : NULL;
+		size_t k = 0;
+		while (k < n && !(v && strcmp(items[k].remote_id, v) == 0))
+			k++;
+		if (k == n) {
+			*err = "the discovery search answered an issue it was not asked about "
+			       "(Jira did not apply the query's id terms)";
+			return -EINVAL;
+		}
+		items[k].discover = CONN_DISCOVER_MATCH;
+		free(items[k].refs);
+		items[k].refs = jira_issue_link_refs(issue);
+	}
+	return 0;
 }

@@ -45,6 +45,14 @@ char *jira_jql_discover(const char *project, char *const *ids, size_t n, const c
  * "maxResults": max}.  Caller puts. */
 struct json_object *jira_discover_body(const char *jql, int max);
 
+/* Mark items[0..n) (the issues of one listed page) by answer, Jira's
+ * answer to their discovery search: CONN_DISCOVER_MATCH with refs (the
+ * linked keys) for the issues it holds, CONN_DISCOVER_NO_MATCH for the
+ * rest.  -EINVAL with *err a static phrase when the answer is not a
+ * single page of issues among those asked about. */
+int jira_discover_apply(struct json_object *answer, struct conn_remote *items, size_t n,
+                        const char **err) MUST_CHECK;
+
 /* The keys of the issues linked to issue (its fields.issuelinks), one a
  * line, in the order Jira gives them; NULL when it has none.  Heap. */
 char *jira_issue_link_refs(struct json_object *issue);

@@ -44,6 +44,10 @@ static void req_free(struct jira_req *r)
 		free(r->seen_id[i]);
 	free(r->seen_id);
 	free(r->seen_ms);
+	for (size_t i = 0; i < r->pg_n; i++)
+		conn_remote_free(&r->pg_items[i]);
+	free(r->pg_items);
+	free(r->pg_next);
 	free(r->issue_id);
 	free(r->fields_body);
 	free(r->want_state);
@@ -316,7 +320,7 @@ static void http_done(const struct http_response *resp, void *arg)
 static void count_request(struct jira_conn *j, enum jira_step s)
 {
 	switch (s) {
-	case JS_NEWEST: case JS_SEARCH: j->base.n_list++; break;
+	case JS_NEWEST: case JS_SEARCH: case JS_DISCOVER: j->base.n_list++; break;
 	case JS_READ: case JS_TRANS_GET: case JS_PROBE: case JS_COMMENTS: j->base.n_get++; break;
 	case JS_FIND_LABEL: case JS_FIND_NEWEST: j->base.n_search++; break;
 	case JS_CREATE: j->base.n_create++; break;

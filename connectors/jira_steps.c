@@ -6,6 +6,7 @@
 #include "jira_adf.h"
 #include "jira_wiki.h"
 #include "jira_fields.h"
+#include "jira_discover.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -284,6 +285,20 @@ static bool dc_page_is_last(struct json_object *o, struct json_object *arr)
 	return start + (int64_t)n >= json_object_get_int64(tot);
 }
 
+/* Deliver one page of a listing (items[0..n), freed here) and send the
+ * next query jql (freed here; NULL: that was the last page). */
+static void deliver_and_go_on(struct jira_req *r, struct conn_remote *items, size_t n, char *jql,
+                              long status)
+{
+	struct conn_result res = { .status = CONN_OK, .http_status = status };
+	struct conn_page page = { .items = items, .n = n, .last = jql == NULL, .etag = r->validator };
+	jira_req_deliver_page(r, &res, &page);
+	free_items(items, n);
+	if (jql && r->j)
+		next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), jira_search_text(r->j, jql, 100));
+	free(jql);
+}
+
 /* One page of a listing.  Pages are keysets, never offsets, so an issue
  * edited while the listing is under way (it moves to the end) cannot
  * shift another past a page boundary:
@@ -335,13 +350,44 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 		seen_prune(r);
 		jql = jira_jql_changed(r->target, r->floor_ms);
 	}
-	struct conn_result res = { .status = CONN_OK, .http_status = status };
-	struct conn_page page = { .items = items, .n = n, .last = jql == NULL, .etag = r->validator };
-	jira_req_deliver_page(r, &res, &page);
-	free_items(items, n);
-	if (jql && r->j)
-		next_step(r, JS_SEARCH, "POST", jira_search_url(r->j), jira_search_text(r->j, jql, 100));
-	free(jql);
+	const struct conn_discover *rule = conn_discover_rule(&r->j->base, r->target);
+	const char *frag = conn_discover_opt(&r->j->base, rule, "jql");
+	if (frag && n > 0) { /* held back until Jira says which the rule takes */
+		r->pg_items = items;
+		r->pg_n = n;
+		r->pg_next = jql;
+		char **ids = xcalloc(n, sizeof(*ids));
+		for (size_t i = 0; i < n; i++)
+			ids[i] = items[i].remote_id;
+		char *q = jira_jql_discover(r->target, ids, n, frag);
+		free(ids);
+		next_step(r, JS_DISCOVER, "POST", jira_search_url(r->j),
+		          json_text(jira_discover_body(q, (int)n)));
+		free(q);
+		return;
+	}
+	deliver_and_go_on(r, items, n, jql, status);
+}
+
+/* The answer to a held-back page's discovery search: mark its issues,
+ * deliver it, go on with the listing. */
+static void discover_answer(struct jira_req *r, struct json_object *o, long status,
+                            const char *what)
+{
+	const char *err = NULL;
+	struct conn_remote *items = r->pg_items;
+	size_t n = r->pg_n;
+	char *jql = r->pg_next;
+	r->pg_items = NULL;
+	r->pg_n = 0;
+	r->pg_next = NULL;
+	if (jira_discover_apply(o, items, n, &err) < 0) {
+		free_items(items, n);
+		free(jql);
+		finish_bad(r, status, what, err);
+		return;
+	}
+	deliver_and_go_on(r, items, n, jql, status);
 }
 
 /* When Jira answered, in Jira's own clock: the Date header (RFC 9110
@@ -639,6 +685,7 @@ void jira_handle_ok(struct jira_req *r, const struct http_response *resp, const 
 	case JS_PROBE: probe_answer(r, o, resp->status, what); break;
 	case JS_COMMENT: comment_answer(r, o, resp->status, what); break;
 	case JS_COMMENTS: comments_answer(r, o, resp->status, what); break;
+	case JS_DISCOVER: discover_answer(r, o, resp->status, what); break;
 	default: abort();
 	}
 	if (o)

@@ -18,6 +18,7 @@
  * The target is the assignment group's sys_id.
  */
 #include "servicenow.h"
+#include "servicenow_discover.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -383,18 +384,24 @@ static int sn_fetch(struct connector *c, const char *target, const struct conn_r
 /* GET of the records matching query (terms joined with "^"; every field
  * name in it is one this connector maps, every value checked by the
  * caller), limit rows from offset. */
-static char *query_url(const struct sn_conn *s, const char *query, long limit, long offset)
+static char *query_url_fields(const struct sn_conn *s, const char *query, const char *fields,
+                              long limit, long offset)
 {
 	char *q = sn_url_encode(query);
 	char *u = xasprintf("%s/api/now/table/%s?sysparm_query=%s&sysparm_fields=%s"
 	                    "&sysparm_limit=%ld&sysparm_offset=%ld&sysparm_display_value=false"
 	                    "&sysparm_exclude_reference_link=true",
-	                    s->base_url, s->table, q, SN_FIELDS, limit, offset);
+	                    s->base_url, s->table, q, fields, limit, offset);
 	free(q);
 	return u;
 }
 
-char *sn_list_url(const struct sn_req *r)
+static char *query_url(const struct sn_conn *s, const char *query, long limit, long offset)
+{
+	return query_url_fields(s, query, SN_FIELDS, limit, offset);
+}
+
+char *sn_list_url(struct sn_req *r)
 {
 	char ts[24];
 	time_t t = (time_t)(r->since_ms / 1000);
@@ -404,7 +411,10 @@ char *sn_list_url(const struct sn_req *r)
 		abort();
 	char *q = xasprintf("assignment_group=%s^sys_updated_on>=%s^ORDERBYsys_updated_on"
 	                    "^ORDERBYsys_id", r->target, ts);
-	char *u = query_url(r->s, q, r->s->page_size, r->offset);
+	/* with a discovery rule the same page carries the fields it reads */
+	r->discover_fields = conn_discover_rule(&r->s->base, r->target) != NULL;
+	char *u = query_url_fields(r->s, q, r->discover_fields ? SN_FIELDS "," SN_DISCOVER_FIELDS :
+	                           SN_FIELDS, r->s->page_size, r->offset);
 	free(q);
 	return u;
 }
@@ -525,6 +535,12 @@ static const struct conn_option sn_options[] = {
 	{ "journal_field", "string", "work_notes", true, 0, 0, NULL, sn_check_journal },
 };
 
+/* a rule of connectors.[].discover (servicenow_discover.h) */
+static const struct conn_option sn_discover_options[] = {
+	{ "reported_by_incident", "bool", "false", true, 0, 0, NULL, NULL },
+	{ "category", "string", "(any)", true, 0, 0, NULL, sn_check_category },
+};
+
 static long long sn_opt_int(const struct conn_options *opt, const char *name, long long def)
 {
 	const char *v = conn_opt(&servicenow_conn_type, opt, name);
@@ -620,5 +636,8 @@ const struct conn_type servicenow_conn_type = {
 	.normalise = sn_normalise,
 	.mention = sn_mention,
 	.comment_noun = "work note",
+	.discover_options = sn_discover_options,
+	.n_discover_options = ARRAY_SIZE(sn_discover_options),
+	.discover_check = sn_discover_check,
 	.ops = &sn_ops,
 };

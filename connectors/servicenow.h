@@ -78,9 +78,11 @@ struct sn_req {
 	conn_item_cb item_cb;
 	conn_comment_cb comment_cb;
 	void *arg;
-	/* SN_LIST: the window and the position in it */
+	/* SN_LIST: the window and the position in it; whether the current
+	 * page asked for the discovery rule's fields (servicenow_discover.h) */
 	int64_t since_ms;
 	long offset;
+	bool discover_fields;
 	/* SN_FIND: the token looked for; SN_UPDATE*: the record id, the
 	 * state body still to send, and what the first PATCH answered */
 	char *token;
@@ -247,7 +249,7 @@ char *sn_json_text(struct json_object *o);
 char *sn_create_url(const struct sn_conn *s);
 /* The listing page r asks for next: its target's records changed since
  * r->since_ms (whole seconds), from r->offset.  Caller frees. */
-char *sn_list_url(const struct sn_req *r);
+char *sn_list_url(struct sn_req *r);
 
 /* ---- servicenow_answer.c ---- */
 

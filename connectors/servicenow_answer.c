@@ -5,6 +5,7 @@
  * walk, servicenow_state.c) and a 403 refusing a state change.  Split
  * from servicenow.c, which keeps the operations and the registry row. */
 #include "servicenow.h"
+#include "servicenow_discover.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,25 @@ static bool list_record_ok(const struct sn_req *r, struct json_object *rec, int6
 	       ts_parse(upd, upd_ms) == 0 && *upd_ms >= r->since_ms;
 }
 
+/* Mark item, listed from rec, by the target's discovery rule (when the
+ * page asked for its fields: servicenow_discover.h).  0, or -EINVAL with
+ * *err. */
+static int list_discover(const struct sn_req *r, struct json_object *rec, struct conn_remote *item,
+                         const char **err)
+{
+	const struct conn_discover *rule = conn_discover_rule(&r->s->base, r->target);
+	if (!rule || !r->discover_fields)
+		return 0;
+	const char *by = conn_discover_opt(&r->s->base, rule, "reported_by_incident");
+	struct sn_rule sr = { .reported_by_incident = by && strcmp(by, "true") == 0,
+	                      .category = conn_discover_opt(&r->s->base, rule, "category") };
+	bool match = false;
+	int rc = sn_discover_eval(&sr, rec, &match, &item->refs, err);
+	if (rc == 0)
+		item->discover = match ? CONN_DISCOVER_MATCH : CONN_DISCOVER_NO_MATCH;
+	return rc;
+}
+
 static void list_answer(struct sn_req *r, struct json_object *arr, const struct http_response *resp,
                         const char *what)
 {
@@ -194,12 +214,14 @@ static void list_answer(struct sn_req *r, struct json_object *arr, const struct 
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *rec = json_object_array_get_idx(arr, i);
 		int64_t ms = 0;
-		if (!list_record_ok(r, rec, &ms) || sn_record_to_remote(r->s, rec, &items[k]) < 0) {
+		const char *err = "a record outside the query (the instance ignored a term of "
+		                  "sysparm_query)";
+		if (!list_record_ok(r, rec, &ms) || sn_record_to_remote(r->s, rec, &items[k]) < 0 ||
+		    list_discover(r, rec, &items[k], &err) < 0) {
 			for (size_t j = 0; j <= k && j < n; j++)
 				conn_remote_free(&items[j]);
 			free(items);
-			finish_bad(r, resp->status, what, "a record outside the query (the instance "
-			           "ignored a term of sysparm_query)");
+			finish_bad(r, resp->status, what, err);
 			return;
 		}
 		k++;
