@@ -200,8 +200,12 @@ static int wiki_inline(struct json_object *content, struct buf *out, bool one_li
 			rc = wiki_text(c, out, line_start, next);
 			line_start = false;
 		} else if (strcmp(t, "hardBreak") == 0) {
-			/* two breaks in a row would be a blank line: a new paragraph */
+			/* two breaks in a row would be a blank line: a new paragraph;
+			 * spaces before a break are dropped (as Markdown drops them) */
 			bool blank = out->len && out->data[out->len - 1] == '\n';
+			while (!one_line && !blank && i + 1 < n && out->len &&
+			       out->data[out->len - 1] == ' ')
+				out->data[--out->len] = '\0';
 			rc = buf_append(out, one_line || blank || i + 1 == n ? " " : "\n", 1);
 			line_start = !one_line && !blank && i + 1 < n;
 		} else {

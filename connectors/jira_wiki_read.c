@@ -237,10 +237,12 @@ static void inline_lines(struct json_object *block, const char *s, size_t len)
 	size_t a = 0;
 	while (a <= len) {
 		const char *nl = memchr(s + a, '\n', len - a);
-		size_t e = nl ? (size_t)(nl - s) : len;
+		size_t e = nl ? (size_t)(nl - s) : len, t = e;
+		while (nl && t > a && (s[t - 1] == ' ' || s[t - 1] == '\t'))
+			t--; /* spaces before a line break: Markdown drops them too */
 		if (a && json_object_array_length(content))
 			json_object_array_add(content, node("hardBreak"));
-		inline_read(s + a, e - a, content, &mk, 0);
+		inline_read(s + a, t - a, content, &mk, 0);
 		if (!nl)
 			break;
 		a = e + 1;

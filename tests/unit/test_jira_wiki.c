@@ -161,6 +161,7 @@ static void test_normalise_is_stable(void **state)
 		"cc [~jdoe] and [~j.doe@example.com] and [~]",
 		"**a**b *c*d e**f**",
 		"# T* **b** [litle\n\n* a\n* *", /* fuzz_jira: an empty nested item */
+		"- a\n  `hs@\n`\n  ls", /* fuzz_jira: a space before a line break */
 		"",
 		"   ",
 	};
