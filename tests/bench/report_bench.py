@@ -62,7 +62,7 @@ def main():
               flush=True)
         return out.stdout
 
-    cold = report("cold: computed from item_event, then stored")
+    cold = report("cold: computed from the item spans, then stored")
     t0 = time.time()
     n = psql("SELECT closeloop_report_store_warm()", role=False)[0].strip()
     print("closeloop_report_store_warm() (the daemon's, each check): %.1f s, %s ended quarters"
