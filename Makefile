@@ -64,7 +64,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration mbt soak bench bench-hooks bench-report conformance install clean man deb deb-test fuzz fuzz-bin
+.PHONY: all deps demo check unit integration mbt soak bench bench-hooks bench-discover bench-report conformance install clean man deb deb-test fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -138,6 +138,13 @@ bench: deps
 	@BENCH_ITEMS=$(ITEMS) python3 tests/bench/bench.py
 	@sh tests/bench/report_bench.sh $(or $(ITEMS),$(REPORT_ITEMS))
 	@python3 tests/bench/hook_bench.py
+	@python3 tests/bench/discover_bench.py
+
+# discovery over 10,000 candidate issues alone (tests/bench/discover_bench.py:
+# BENCH_DISCOVER_TICKETS, BENCH_DISCOVER_REPOS)
+bench-discover: deps
+	@$(MAKE) --no-print-directory all
+	@python3 tests/bench/discover_bench.py
 
 # the webhook figures alone (tests/bench/hook_bench.py: BENCH_HOOK_EDITS, ...)
 bench-hooks: deps
