@@ -196,11 +196,15 @@ static int parse_also(struct dctx *x, const config_setting_t *e, struct dir_team
 		if (t->connector && strcmp(t->connector, r->connector) == 0)
 			return dfail(x, g, "team '%s': also_to names connector '%s', the team's own "
 			             "(an item has one ticket per connector; expected another "
-			             "connector, or change the team's target)", t->name, r->connector);
+			             "connector, or change the team's target; for a second target "
+			             "in the same tracker, configure a second connector of its "
+			             "type serving it and name that one)", t->name, r->connector);
 		for (size_t j = 0; j + 1 < t->n_also; j++)
 			if (strcmp(t->also[j].connector, r->connector) == 0)
 				return dfail(x, g, "team '%s': connector '%s' twice in also_to (first at "
-				             "line %d; an item has one ticket per connector)", t->name,
+				             "line %d; an item has one ticket per connector: for a second "
+				             "target in the same tracker, configure a second connector of "
+				             "its type serving it and name that one)", t->name,
 				             r->connector, t->also[j].line);
 	}
 	return 0;
@@ -413,7 +417,9 @@ int dir_check_routes(const struct directory *d, const struct config *cfg, const 
 			    strcmp(cfg->default_connector, r->connector) == 0) {
 				snprintf(err, errlen, "%s:%d: team '%s': also_to names connector '%s', "
 				         "where the team's items go already (the default route of %s; an "
-				         "item has one ticket per connector; expected another connector)",
+				         "item has one ticket per connector; expected another connector: "
+				         "for a second target in the same tracker, configure a second "
+				         "connector of its type serving it and name that one)",
 				         path, r->line, t->name, r->connector, cfg->path);
 				return -EINVAL;
 			}
