@@ -54,9 +54,10 @@ char *jira_wiki_from_markdown(const char *md);
  * outgrows the cap. */
 char *jira_wiki_to_markdown(const char *wiki);
 
-/* The description as it reads after a round trip through Jira Data
- * Center: md -> wiki -> Markdown.  NULL for NULL or a text that comes back
- * empty.  Heap. */
+/* The description as it reads after round trips through Jira Data
+ * Center (md -> wiki -> Markdown), repeated until it stops changing (at
+ * most 8): a fixed point, so a value and its own round trip normalise
+ * alike.  NULL for NULL or a text that comes back empty.  Heap. */
 char *jira_wiki_description_normalise(const char *md);
 
 /* Shared by jira_wiki.c and jira_wiki_read.c: the length of a mention

@@ -528,15 +528,37 @@ char *jira_wiki_to_markdown(const char *wiki)
 	return out;
 }
 
+/* One round trip md -> wiki -> Markdown; md itself when the text outgrows
+ * the cap.  Heap. */
+static char *wiki_round_trip(const char *md)
+{
+	char *wiki = jira_wiki_from_markdown(md);
+	char *out = wiki ? jira_wiki_to_markdown(wiki) : NULL;
+	free(wiki);
+	return out ? out : xstrdup(md);
+}
+
+/* Round trips until the text settles (at most WIKI_SETTLE): Markdown that
+ * the two conversions read differently (emphasis around a control
+ * character, found by fuzz_jira) can need a second trip before it stops
+ * changing.  Reconcile compares normalised values, and what the tracker
+ * hands back is one more trip of what was pushed; both sides settle on
+ * the same text, so such a description is not pushed on every sync. */
+#define WIKI_SETTLE 8
+
 char *jira_wiki_description_normalise(const char *md)
 {
 	if (!md)
 		return NULL;
-	char *wiki = jira_wiki_from_markdown(md);
-	char *out = wiki ? jira_wiki_to_markdown(wiki) : NULL;
-	free(wiki);
-	if (!out)
-		return xstrdup(md);
+	char *out = wiki_round_trip(md);
+	for (int i = 1; i < WIKI_SETTLE && out[0]; i++) {
+		char *next = wiki_round_trip(out);
+		bool same = strcmp(next, out) == 0;
+		free(out);
+		out = next;
+		if (same)
+			break;
+	}
 	if (!out[0]) {
 		free(out);
 		out = NULL;
