@@ -24,6 +24,10 @@ int cfg_get_string(struct ctx *x, const config_setting_t *grp, const char *table
 /* Likewise for an int, checked against cfg_ranges[]. */
 int cfg_get_int(struct ctx *x, const config_setting_t *grp, const char *table,
                 const char *shown, int *out) MUST_CHECK;
+/* Likewise, with `fallback` when the option is absent and its row has no
+ * default (a connector's poll_interval falls back to the top level's). */
+int cfg_get_int_or(struct ctx *x, const config_setting_t *grp, const char *table,
+                   const char *shown, int fallback, int *out) MUST_CHECK;
 
 /* p relative to the folder of cfg_path (absolute p and NULL unchanged);
  * a new string. */
@@ -35,6 +39,18 @@ bool cfg_url_host_is_loopback(const char *hostpart);
  * errors name owner and the file, never its contents.  0 or -EINVAL. */
 int cfg_read_secret_file(struct ctx *x, const config_setting_t *s, const char *owner,
                          const char *path, char **out) MUST_CHECK;
+/* Likewise, with `field` naming the option in messages ("token_file"). */
+int cfg_read_secret(struct ctx *x, const config_setting_t *s, const char *owner,
+                    const char *field, const char *path, char **out) MUST_CHECK;
+
+/* cfg_connector.c: the `connectors` list into c->connectors (after the
+ * top level, whose poll_interval is each connector's default). */
+int cfg_parse_connectors(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
+void cfg_connector_free(struct cfg_connector *cc);
+/* The first connector option that may not change on reload and did
+ * ("connectors.[].base_url", "connectors.[github].api_version"), or NULL;
+ * connectors are compared by position, as the daemon holds them. */
+const char *cfg_connectors_reload_blocker(const struct config *old, const struct config *new_);
 
 /* cfg_deliver.c: the `destinations` list into c->destinations. */
 int cfg_parse_destinations(struct ctx *x, const config_setting_t *root, struct config *c) MUST_CHECK;
