@@ -62,6 +62,15 @@ struct report_postmortem {
 	long items, items_closed;
 };
 
+/* One "unattached" postmortem (sql/033: a team's bucket of discovered
+ * action items whose ticket names no postmortem) as at the quarter's end:
+ * closeloop_report_unattached (sql/036).  Its items count in the figures
+ * too; the report shows the buckets apart. */
+struct report_unattached {
+	char *platform, *team, *reference;
+	long items, opened, closed, open_end, overdue_end;
+};
+
 struct report {
 	char quarter[8];                 /* "2026Q3" */
 	char first_day[11], last_day[11]; /* "2026-07-01", "2026-09-30" (UTC) */
@@ -75,6 +84,8 @@ struct report {
 	size_t n_overdue;
 	struct report_postmortem *postmortems;
 	size_t n_postmortems;
+	struct report_unattached *unattached; /* report_unattached.c */
+	size_t n_unattached;
 };
 
 /* What to report on.  quarter NULL = the last complete quarter. */
@@ -95,6 +106,11 @@ bool report_quarter_valid(const char *s);
 int report_load(PGconn *c, const struct report_query *q, struct report **out,
                 char *err, size_t errlen) MUST_CHECK;
 void report_free(struct report *r);
+
+/* Load r->unattached for r->quarter and r's filters, in the caller's
+ * transaction (report_unattached.c).  Returns 0 or -EIO with err. */
+int report_unattached_load(PGconn *c, struct report *r, char *err, size_t errlen) MUST_CHECK;
+void report_unattached_free(struct report *r);
 
 /* The row of rows for (level, platform, team) (NULL matches NULL), or NULL. */
 const struct report_row *report_find(const struct report_rows *rows, const char *level,

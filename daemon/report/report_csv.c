@@ -9,6 +9,10 @@
  * do not apply; value is as computed (rates 0..1, days with one decimal),
  * empty when there is nothing to measure (a median with nothing closed)
  * or when it is not recorded (escalations without an escalation table).
+ * The "unattached" postmortems of the report's quarter follow, level
+ * "unattached", one row per team and figure (report_unattached.c):
+ *
+ *   2026Q3,unattached,payments,checkout,open_end,2
  */
 #include <errno.h>
 #include <string.h>
@@ -33,6 +37,24 @@ static void csv_field(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static void csv_unattached(const struct report *r, FILE *f)
+{
+	for (size_t i = 0; i < r->n_unattached; i++) {
+		const struct report_unattached *u = &r->unattached[i];
+		const struct { const char *metric; long v; } fig[] = {
+			{ "action_items", u->items }, { "opened", u->opened }, { "closed", u->closed },
+			{ "open_end", u->open_end }, { "overdue_end", u->overdue_end },
+		};
+		for (size_t k = 0; k < sizeof(fig) / sizeof(fig[0]); k++) {
+			fprintf(f, "%s,unattached,", r->quarter);
+			csv_field(f, u->platform);
+			fputc(',', f);
+			csv_field(f, u->team);
+			fprintf(f, ",%s,%ld\r\n", fig[k].metric, fig[k].v);
+		}
+	}
+}
+
 int report_write_csv(const struct report *r, FILE *f)
 {
 	fputs("quarter,level,platform,team,metric,value\r\n", f);
@@ -51,5 +73,6 @@ int report_write_csv(const struct report *r, FILE *f)
 			}
 		}
 	}
+	csv_unattached(r, f);
 	return ferror(f) ? -EIO : 0;
 }

@@ -109,6 +109,7 @@ void report_free(struct report *r)
 		free(p->published_date);
 	}
 	free(r->postmortems);
+	report_unattached_free(r);
 	free(r->escalations_note);
 	free(r);
 }
@@ -291,7 +292,9 @@ int report_load(PGconn *c, const struct report_query *q, struct report **out,
 	for (int i = 0; i < REPORT_TREND; i++)
 		if ((rc = load_figures(c, r, r->trend_quarter[i], &r->trend[i], err, errlen)) < 0)
 			goto out;
-	rc = load_lists(c, r, q->overdue_limit, err, errlen);
+	if ((rc = load_lists(c, r, q->overdue_limit, err, errlen)) < 0)
+		goto out;
+	rc = report_unattached_load(c, r, err, errlen);
 out:
 	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c, "ROLLBACK");

@@ -335,6 +335,34 @@ static void list_postmortems(const struct report *r, const char *platform, FILE 
 		fprintf(f, "<p>No postmortem was published in %s.</p>\n", r->quarter);
 }
 
+/* The platform's "unattached" postmortems (report_unattached.c), when any
+ * held action items at the quarter's end. */
+static void list_unattached(const struct report *r, const char *platform, FILE *f)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_unattached; i++) {
+		const struct report_unattached *u = &r->unattached[i];
+		if (!str_eq(u->platform, platform))
+			continue;
+		if (n++ == 0)
+			fputs("<h3>Not attached to a postmortem</h3>\n<p>Action items found in a tracker "
+			      "whose ticket names no postmortem; counted in the figures above too.</p>\n"
+			      "<table class=\"unattached\"><thead><tr><th>Team</th><th>Held in</th>"
+			      "<th class=\"n\">Action items</th><th class=\"n\">Opened</th>"
+			      "<th class=\"n\">Closed</th><th class=\"n\">Open at quarter end</th>"
+			      "<th class=\"n\">Overdue at quarter end</th></tr></thead><tbody>\n", f);
+		fputs("<tr><td>", f);
+		esc(f, u->team);
+		fputs("</td><td>", f);
+		esc(f, u->reference);
+		fprintf(f, "</td><td class=\"n\">%ld</td><td class=\"n\">%ld</td><td class=\"n\">%ld"
+		        "</td><td class=\"n\">%ld</td><td class=\"n\">%ld</td></tr>\n", u->items,
+		        u->opened, u->closed, u->open_end, u->overdue_end);
+	}
+	if (n)
+		fputs("</tbody></table>\n", f);
+}
+
 static const char css[] =
 	"body{font-family:system-ui,sans-serif;color:#222;max-width:60rem;margin:2rem auto;"
 	"padding:0 1rem;line-height:1.4}\n"
@@ -368,6 +396,7 @@ static void section(const struct report *r, const struct report_row *s, FILE *f)
 	if (s->platform) {
 		list_overdue(r, s->platform, f);
 		list_postmortems(r, s->platform, f);
+		list_unattached(r, s->platform, f);
 	}
 	fputs("</section>\n", f);
 }

@@ -79,6 +79,26 @@ static struct json_object *postmortems_json(const struct report *r)
 	return a;
 }
 
+/* "unattached": the "unattached" postmortems (report_unattached.c). */
+static struct json_object *unattached_json(const struct report *r)
+{
+	struct json_object *a = json_object_new_array();
+	for (size_t i = 0; i < r->n_unattached; i++) {
+		const struct report_unattached *u = &r->unattached[i];
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "platform", jstr(u->platform));
+		json_object_object_add(o, "team", jstr(u->team));
+		json_object_object_add(o, "postmortem", jstr(u->reference));
+		json_object_object_add(o, "action_items", json_object_new_int64(u->items));
+		json_object_object_add(o, "opened", json_object_new_int64(u->opened));
+		json_object_object_add(o, "closed", json_object_new_int64(u->closed));
+		json_object_object_add(o, "open_end", json_object_new_int64(u->open_end));
+		json_object_object_add(o, "overdue_end", json_object_new_int64(u->overdue_end));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 int report_write_json(const struct report *r, FILE *f)
 {
 	struct json_object *o = json_object_new_object();
@@ -106,6 +126,7 @@ int report_write_json(const struct report *r, FILE *f)
 	json_object_object_add(o, "trend", trend);
 	json_object_object_add(o, "overdue", overdue_json(r));
 	json_object_object_add(o, "postmortems", postmortems_json(r));
+	json_object_object_add(o, "unattached", unattached_json(r));
 	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE), f);
 	fputc('\n', f);
 	json_object_put(o);

@@ -135,6 +135,29 @@ static void md_postmortems(const struct report *r, const char *platform, FILE *f
 		fprintf(f, "\nNo postmortem was published in %s.\n", r->quarter);
 }
 
+/* The platform's "unattached" postmortems (report_unattached.c), when any
+ * held action items at the quarter's end. */
+static void md_unattached(const struct report *r, const char *platform, FILE *f)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_unattached; i++) {
+		const struct report_unattached *u = &r->unattached[i];
+		if (!str_eq(u->platform, platform))
+			continue;
+		if (n++ == 0)
+			fputs("\nNot attached to a postmortem (action items found in a tracker whose ticket "
+			      "names no postmortem; counted in the figures above too):\n\n"
+			      "| Team | Held in | Action items | Opened | Closed | Open at quarter end "
+			      "| Overdue at quarter end |\n|---|---|---:|---:|---:|---:|---:|\n", f);
+		fputs("| ", f);
+		md_cell(f, u->team);
+		fputs(" | ", f);
+		md_cell(f, u->reference);
+		fprintf(f, " | %ld | %ld | %ld | %ld | %ld |\n", u->items, u->opened, u->closed,
+		        u->open_end, u->overdue_end);
+	}
+}
+
 int report_write_md(const struct report *r, FILE *f)
 {
 	const struct report_rows *rows = current(r);
@@ -173,6 +196,7 @@ int report_write_md(const struct report *r, FILE *f)
 		md_trend(r, "platform", p->platform, f);
 		md_overdue(r, p->platform, f);
 		md_postmortems(r, p->platform, f);
+		md_unattached(r, p->platform, f);
 	}
 	return ferror(f) ? -EIO : 0;
 }

@@ -18,6 +18,7 @@
 #ifndef CLOSELOOP_PGTEST_H
 #define CLOSELOOP_PGTEST_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,26 @@ static __attribute__((unused)) void pgtest_exec(PGconn *c, const char *sql, int 
 	char err[512];
 	if (db_sync_command(c, sql, nparams, params, err, sizeof(err)) < 0)
 		fail_msg("%s: %s", sql, err);
+}
+
+/* Run every statement of the SQL file path (one simple-query round trip);
+ * fails the test on error. */
+static __attribute__((unused)) void pgtest_exec_file(PGconn *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	struct buf b = { 0 };
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		assert_int_equal(buf_append(&b, chunk, n), 0);
+	fclose(f);
+	PGresult *res = PQexec(c, b.data);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", path, PQerrorMessage(c));
+	PQclear(res);
+	buf_free(&b);
 }
 
 #endif

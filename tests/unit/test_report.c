@@ -34,26 +34,9 @@
 #include "report.h"
 #include "pgtest.h"
 
-static void load_sql(PGconn *c, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	struct buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		assert_int_equal(buf_append(&b, chunk, n), 0);
-	fclose(f);
-	PGresult *res = PQexec(c, b.data);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", path, PQerrorMessage(c));
-	PQclear(res);
-	buf_free(&b);
-}
-
 static void load_fixture(PGconn *c)
 {
-	load_sql(c, FIXTURES "/report/ledger.sql");
+	pgtest_exec_file(c, FIXTURES "/report/ledger.sql");
 }
 
 static struct report *load(PGconn *c, const char *quarter, const char *platform, const char *team)
@@ -491,7 +474,7 @@ static void test_spans_equal_replay(void **state)
 	pgtest_create(&t, "reportspan", true);
 	load_fixture(t.conn);
 	assert_int_equal(pgtest_long(t.conn, spans_vs_replay, 0, NULL), 0);
-	load_sql(t.conn, FIXTURES "/report/random_history.sql");
+	pgtest_exec_file(t.conn, FIXTURES "/report/random_history.sql");
 	/* not vacuous: many items, many changes dated before an earlier-written one */
 	assert_true(pgtest_long(t.conn, "SELECT count(*) FROM item_span", 0, NULL) > 1000);
 	assert_true(pgtest_long(t.conn,
