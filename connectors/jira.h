@@ -133,6 +133,8 @@ struct jira_req {
 	struct conn_remote *pg_items;
 	size_t pg_n;
 	char *pg_next;
+	char *pg_jql;                  /* the discovery search's query */
+	int pg_start;                  /* Data Center: its window's startAt */
 	/* the issue (numeric id) the steps work on, and what the caller
 	 * wants of it */
 	char *issue_id;

@@ -116,19 +116,58 @@ char *jira_jql_discover(const char *project, char *const *ids, size_t n, const c
 	for (size_t i = 0; i < n; i++)
 		if (buf_appendf(&b, "%s%s", i ? ", " : "", ids[i]) < 0)
 			abort();
-	if (buf_appendf(&b, ") AND (%s)", fragment) < 0)
+	if (buf_appendf(&b, ") AND (%s) ORDER BY id", fragment) < 0)
 		abort();
 	return buf_steal(&b);
 }
 
-struct json_object *jira_discover_body(const char *jql, int max)
+struct json_object *jira_discover_body(const char *jql, int max, enum jira_flavor flavor,
+                                       int start)
 {
 	struct json_object *b = json_object_new_object(), *f = json_object_new_array();
 	json_object_object_add(b, "jql", json_object_new_string(jql));
 	json_object_array_add(f, json_object_new_string("issuelinks"));
 	json_object_object_add(b, "fields", f);
 	json_object_object_add(b, "maxResults", json_object_new_int(max));
+	switch (flavor) {
+	case JIRA_CLOUD:
+		break;
+	case JIRA_DC:
+		json_object_object_add(b, "startAt", json_object_new_int(start));
+		break;
+	default:
+		abort();
+	}
 	return b;
+}
+
+/* The startAt of the window after answer's, 0 when answer is the last
+ * (Data Center's total; Cloud's isLast must be true).  -EINVAL. */
+static int next_window(struct json_object *answer, size_t got, int *next, const char **err)
+{
+	struct json_object *last = NULL, *total = NULL, *start = NULL;
+	*next = 0;
+	if (json_object_object_get_ex(answer, "isLast", &last) && !json_object_get_boolean(last)) {
+		*err = "the discovery search answered more issues than it was asked about";
+		return -EINVAL;
+	}
+	if (!json_object_object_get_ex(answer, "total", &total))
+		return 0;
+	int64_t t = json_object_get_int64(total), s = 0;
+	if (json_object_object_get_ex(answer, "startAt", &start))
+		s = json_object_get_int64(start);
+	if (s < 0 || t < 0 || t > 100000) {
+		*err = "the discovery search's answer has a negative startAt or an impossible total";
+		return -EINVAL;
+	}
+	if (s + (int64_t)got < t) {
+		if (got == 0) {
+			*err = "the discovery search answered no issue while its total says more follow";
+			return -EINVAL;
+		}
+		*next = (int)(s + (int64_t)got);
+	}
+	return 0;
 }
 
 /* The key of the other issue of one IssueLink, or NULL. */
@@ -162,19 +201,17 @@ char *jira_issue_link_refs(struct json_object *issue)
 }
 
 int jira_discover_apply(struct json_object *answer, struct conn_remote *items, size_t n,
-                        const char **err)
+                        bool first, int *next, const char **err)
 {
-	struct json_object *arr = NULL, *last = NULL;
+	struct json_object *arr = NULL;
 	if (!json_object_object_get_ex(answer, "issues", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
 		*err = "the discovery search's answer has no issues array";
 		return -EINVAL;
 	}
-	if (json_object_object_get_ex(answer, "isLast", &last) && !json_object_get_boolean(last)) {
-		*err = "the discovery search answered more issues than it was asked about";
+	if (next_window(answer, json_object_array_length(arr), next, err) < 0)
 		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; first && i < n; i++) {
 		items[i].discover = CONN_DISCOVER_NO_MATCH;
 		free(items[i].refs);
 		items[i].refs = NULL;

@@ -9,7 +9,9 @@
  *     component = "SRE"
  * After a page of the normal incremental listing, the connector asks Jira
  * which of that page's issues the rule takes, with one search:
- *     project = OPS AND id in (10001, 10002) AND (<fragment>)
+ *     project = OPS AND id in (10001, 10002) AND (<fragment>) ORDER BY id
+ * (ordered by id so that Data Center's windows, by startAt, neither skip
+ * nor repeat an issue whose update time moves between them)
  * The fragment is parenthesised and ANDed after the listing's own terms,
  * so it can only narrow the answer: a checked fragment has closed quotes
  * and balanced parentheses (a ")" cannot close the listing's terms), no
@@ -26,9 +28,11 @@
 #ifndef CLOSELOOP_JIRA_DISCOVER_H
 #define CLOSELOOP_JIRA_DISCOVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
 #include "connector.h"
+#include "jira_fields.h"
 
 /* The longest fragment taken (a page's search carries 100 ids besides). */
 #define JIRA_JQL_FRAGMENT_MAX 1000
@@ -37,21 +41,32 @@
  * be ANDed in safely (above), else a static phrase of what is expected. */
 const char *jira_check_jql_fragment(const char *v);
 
-/* "project = P AND id in (1, 2) AND (fragment)" for the numeric ids
+/* "project = P AND id in (1, 2) AND (fragment) ORDER BY id" for the numeric ids
  * ids[0..n) (n >= 1; each all digits, as listed).  Heap. */
 char *jira_jql_discover(const char *project, char *const *ids, size_t n, const char *fragment);
 
-/* The search body of that query: {"jql", "fields": ["issuelinks"],
- * "maxResults": max}.  Caller puts. */
-struct json_object *jira_discover_body(const char *jql, int max);
+/* The search body of that query, as the flavor's search takes it (the
+ * listing's, jira_fields.h): Cloud's /rest/api/3/search/jql {"jql",
+ * "fields": ["issuelinks"], "maxResults": max}; Data Center's
+ * /rest/api/2/search the same with "startAt": start (Atlassian, "Jira
+ * Server platform REST API", POST /rest/api/2/search SearchRequestBean:
+ * jql, startAt, maxResults, fields).  Caller puts. */
+struct json_object *jira_discover_body(const char *jql, int max, enum jira_flavor flavor,
+                                       int start);
 
 /* Mark items[0..n) (the issues of one listed page) by answer, Jira's
  * answer to their discovery search: CONN_DISCOVER_MATCH with refs (the
- * linked keys) for the issues it holds, CONN_DISCOVER_NO_MATCH for the
- * rest.  -EINVAL with *err a static phrase when the answer is not a
- * single page of issues among those asked about. */
+ * linked keys) for the issues it holds; with first (the answer to the
+ * search's first window) every other issue is CONN_DISCOVER_NO_MATCH
+ * first.  *next is 0 when the answer is the search's last window, else
+ * the startAt of the next one: Data Center caps maxResults on the server
+ * (jira.search.views.default.max) and says how many matched in "total"
+ * (SearchResults {startAt, maxResults, total, issues}); Cloud's answer is
+ * a single page ("isLast" true, asked for as many as there are ids).
+ * -EINVAL with *err a static phrase when the answer is not a window of
+ * issues among those asked about. */
 int jira_discover_apply(struct json_object *answer, struct conn_remote *items, size_t n,
-                        const char **err) MUST_CHECK;
+                        bool first, int *next, const char **err) MUST_CHECK;
 
 /* The keys of the issues linked to issue (its fields.issuelinks), one a
  * line, in the order Jira gives them; NULL when it has none.  Heap. */

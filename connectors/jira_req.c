@@ -48,6 +48,7 @@ static void req_free(struct jira_req *r)
 		conn_remote_free(&r->pg_items[i]);
 	free(r->pg_items);
 	free(r->pg_next);
+	free(r->pg_jql);
 	free(r->issue_id);
 	free(r->fields_body);
 	free(r->want_state);

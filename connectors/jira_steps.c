@@ -359,29 +359,43 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 		char **ids = xcalloc(n, sizeof(*ids));
 		for (size_t i = 0; i < n; i++)
 			ids[i] = items[i].remote_id;
-		char *q = jira_jql_discover(r->target, ids, n, frag);
+		free(r->pg_jql);
+		r->pg_jql = jira_jql_discover(r->target, ids, n, frag);
+		r->pg_start = 0;
 		free(ids);
 		next_step(r, JS_DISCOVER, "POST", jira_search_url(r->j),
-		          json_text(jira_discover_body(q, (int)n)));
-		free(q);
+		          json_text(jira_discover_body(r->pg_jql, (int)n, r->j->flavor, 0)));
 		return;
 	}
 	deliver_and_go_on(r, items, n, jql, status);
 }
 
-/* The answer to a held-back page's discovery search: mark its issues,
- * deliver it, go on with the listing. */
+/* The answer to a held-back page's discovery search: mark its issues;
+ * ask for the search's next window when Data Center's server cap cut it
+ * short, else deliver the page and go on with the listing. */
 static void discover_answer(struct jira_req *r, struct json_object *o, long status,
                             const char *what)
 {
 	const char *err = NULL;
+	int next = 0;
+	int rc = jira_discover_apply(o, r->pg_items, r->pg_n, r->pg_start == 0, &next, &err);
+	if (rc == 0 && next > r->pg_start && (size_t)next < r->pg_n) {
+		r->pg_start = next;
+		next_step(r, JS_DISCOVER, "POST", jira_search_url(r->j),
+		          json_text(jira_discover_body(r->pg_jql, (int)r->pg_n, r->j->flavor, next)));
+		return;
+	}
+	if (rc == 0 && next != 0) {
+		rc = -EINVAL;
+		err = "the discovery search's total says more issues match than it was asked about";
+	}
 	struct conn_remote *items = r->pg_items;
 	size_t n = r->pg_n;
 	char *jql = r->pg_next;
 	r->pg_items = NULL;
 	r->pg_n = 0;
 	r->pg_next = NULL;
-	if (jira_discover_apply(o, items, n, &err) < 0) {
+	if (rc < 0) {
 		free_items(items, n);
 		free(jql);
 		finish_bad(r, status, what, err);

@@ -162,6 +162,85 @@ def test_discover_jira_jql_adopts_once_and_flags_a_ticket_that_left(cl):
         sim.stop()
 
 
+def test_discover_jira_datacenter_uses_the_v2_search_past_short_pages(cl):
+    """A Data Center connector's discovery asks REST v2's search as its
+    listing does (/rest/api/2/search, startAt, the server's cap on
+    maxResults): 45 issues, the server serving at most 10 a page, 23
+    labelled and 2 linked to the incident: every one the rule takes is
+    adopted once, no other, and no request goes to a v3 path."""
+    wd = H.workdir("disc_jira_dc-")
+    dsn = cl.createdb("disc_jira_dc")
+    sim = H.JiraSimulator(wd, ["--flavor", "datacenter", "--project", "OPS", "--project", "INC",
+                               "--user", "jdoe", "--max-results", "10", "--search-lag-ms", "200"])
+    try:
+        directory = os.path.join(wd, "directory.conf")
+        _write(directory, 'platforms = ( { name = "shop"; lead = "rf"; } );\n'
+                          'teams = ( { name = "ops-team"; platform = "shop"; connector = "%s"; '
+                          'target = "OPS"; } );\n'
+                          'people = ( { handle = "rf"; name = "R. F."; email = "rf@example.com"; '
+                          'jira_username = "jdoe"; active = true; } );\n' % JIRA_CONN)
+        rule = 'labels = \\"postmortem-action\\" OR issueLinkType = \\"is caused by\\"'
+        conn = ('{ name = "%s"; type = "jira"; flavor = "datacenter"; base_url = "%s"; '
+                'token_env = "CLOSELOOP_JIRA_DC_PAT"; targets = [ "OPS" ]; '
+                'max_inflight = 4; max_attempts = 5; request_timeout = 10; write_spacing_ms = 5; '
+                'discover = ( { target = "OPS"; jql = "%s"; } ); }' % (JIRA_CONN, sim.url, rule))
+        config = os.path.join(wd, "closeloop.conf")
+        _config(config, dsn, directory, conn)
+        H.closeloop("check-config", "-c", config)
+        H.closeloop("migrate", "-c", config)
+        H.closeloop("directory", "load", "-c", config)
+
+        def issue(project, summary, labels=()):
+            return _jira_api_dc(sim, {"fields": {
+                "project": {"key": project}, "issuetype": {"name": "Task"},
+                "summary": summary, "labels": list(labels), "assignee": {"name": "jdoe"}}})
+        inc = issue("INC", "Checkout down for 40 minutes")
+        H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                    "SELECT '%s', 'Checkout outage', id, current_date FROM platform" % inc["key"])
+        want, linked = set(), set()
+        for k in range(45):
+            if k % 2 == 0:
+                want.add(issue("OPS", "Action %d" % k, ["postmortem-action"])["id"])
+            elif k in (7, 31):
+                i = issue("OPS", "Linked action %d" % k)
+                sim.call("POST", "/_sim/link", {"type": "Problem/Incident", "outward": inc["key"],
+                                                "inward": i["key"]})
+                want.add(i["id"])
+                linked.add(i["id"])
+            else:
+                issue("OPS", "Chore %d" % k, ["chore"])
+        H.wait_for(lambda: False, timeout=0.5)  # the search lag
+        n = len(sim.requests())
+        H.closeloop("sync", "--once", "-c", config)
+        got = _adopted(dsn, JIRA_CONN)
+        _eq(sorted(got), sorted(want), "adopted issues")
+        _eq({v[3] for v in got.values()}, {1}, "one link a ticket")
+        _eq({got[i][1] for i in linked}, {inc["key"]}, "the linked issues join the incident's postmortem")
+        reqs = sim.requests()[n:]
+        _eq(sorted({r["path"] for r in reqs if not r["path"].startswith("/rest/api/2/")}), [],
+            "paths outside REST v2")
+        disc = [r for r in reqs if r["method"] == "POST" and r["path"] == "/rest/api/2/search"
+                and " AND id in (" in r["body"]["jql"]]
+        _assert(len(disc) >= 5, "one discovery search a listed page of at most 10: %d" % len(disc))
+        _eq({r["body"].get("startAt") for r in disc}, {0}, "the discovery search's startAt")
+        _eq(_items(dsn), len(want), "items")
+        _twice_with_two_daemons(wd, config, dsn, 6)
+        _eq(_adopted(dsn, JIRA_CONN), got, "adopted once")
+        _eq(len(sim.issues("OPS")), 45, "no issue created")
+    finally:
+        sim.stop()
+
+
+def _jira_api_dc(sim, body):
+    """A Jira Data Center user's own create (Bearer personal access token)."""
+    req = urllib.request.Request(sim.url + "/rest/api/2/issue", data=json.dumps(body).encode(),
+                                 method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", "Bearer " + H.JIRA_API_TOKEN)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
 def test_discover_servicenow_problem_reported_by_an_incident_adopted_once(cl):
     wd = H.workdir("disc_sn-")
     dsn = cl.createdb("disc_sn")

@@ -77,14 +77,63 @@ static void test_query_and_body(void **state)
 	char *q = jira_jql_discover("OPS", ids, 3, "labels = a OR component = SRE");
 	/* the fragment is parenthesised: its OR stays inside */
 	assert_string_equal(q, "project = OPS AND id in (10001, 10002, 10010) AND "
-	                       "(labels = a OR component = SRE)");
-	struct json_object *b = jira_discover_body(q, 100);
+	                       "(labels = a OR component = SRE) ORDER BY id");
+	struct json_object *b = jira_discover_body(q, 100, JIRA_CLOUD, 0);
 	assert_string_equal(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN),
 	                    "{\"jql\":\"project = OPS AND id in (10001, 10002, 10010) AND "
-	                    "(labels = a OR component = SRE)\",\"fields\":[\"issuelinks\"],"
+	                    "(labels = a OR component = SRE) ORDER BY id\",\"fields\":[\"issuelinks\"],"
 	                    "\"maxResults\":100}");
 	json_object_put(b);
+	/* Data Center's v2 search: the same with its window's startAt */
+	b = jira_discover_body(q, 3, JIRA_DC, 2);
+	assert_string_equal(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN),
+	                    "{\"jql\":\"project = OPS AND id in (10001, 10002, 10010) AND "
+	                    "(labels = a OR component = SRE) ORDER BY id\",\"fields\":[\"issuelinks\"],"
+	                    "\"maxResults\":3,\"startAt\":2}");
+	json_object_put(b);
 	free(q);
+}
+
+/* Answers to one discovery search over three listed issues. */
+static void test_apply_windows(void **state)
+{
+	(void)state;
+	struct conn_remote items[3] = { { .remote_id = "10001" }, { .remote_id = "10002" },
+	                                { .remote_id = "10010" } };
+	const char *err = NULL;
+	int next = -1;
+	/* Cloud: one page, isLast */
+	struct json_object *a = json_tokener_parse(
+		"{\"issues\":[{\"id\":\"10002\",\"fields\":{}}],\"isLast\":true}");
+	assert_int_equal(jira_discover_apply(a, items, 3, true, &next, &err), 0);
+	assert_int_equal(next, 0);
+	assert_int_equal(items[0].discover, CONN_DISCOVER_NO_MATCH);
+	assert_int_equal(items[1].discover, CONN_DISCOVER_MATCH);
+	assert_int_equal(items[2].discover, CONN_DISCOVER_NO_MATCH);
+	json_object_put(a);
+	a = json_tokener_parse("{\"issues\":[],\"isLast\":false}");
+	assert_int_equal(jira_discover_apply(a, items, 3, true, &next, &err), -EINVAL);
+	assert_string_equal(err, "the discovery search answered more issues than it was asked about");
+	json_object_put(a);
+	/* Data Center, the server capping maxResults at 2: two windows */
+	a = json_tokener_parse("{\"startAt\":0,\"maxResults\":2,\"total\":3,\"issues\":["
+	                       "{\"id\":\"10001\",\"fields\":{}},{\"id\":\"10002\",\"fields\":{}}]}");
+	assert_int_equal(jira_discover_apply(a, items, 3, true, &next, &err), 0);
+	assert_int_equal(next, 2);
+	json_object_put(a);
+	a = json_tokener_parse("{\"startAt\":2,\"maxResults\":2,\"total\":3,\"issues\":["
+	                       "{\"id\":\"10010\",\"fields\":{}}]}");
+	assert_int_equal(jira_discover_apply(a, items, 3, false, &next, &err), 0);
+	assert_int_equal(next, 0);
+	for (int i = 0; i < 3; i++) /* the second window keeps the first's marks */
+		assert_int_equal(items[i].discover, CONN_DISCOVER_MATCH);
+	json_object_put(a);
+	/* a total that says more follow, with nothing answered, is no progress */
+	a = json_tokener_parse("{\"startAt\":0,\"maxResults\":2,\"total\":3,\"issues\":[]}");
+	assert_int_equal(jira_discover_apply(a, items, 3, true, &next, &err), -EINVAL);
+	json_object_put(a);
+	for (int i = 0; i < 3; i++)
+		free(items[i].refs);
 }
 
 static void test_link_refs(void **state)
@@ -116,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_fragment_bad),
 		cmocka_unit_test(test_query_and_body),
 		cmocka_unit_test(test_link_refs),
+		cmocka_unit_test(test_apply_windows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
