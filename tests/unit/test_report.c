@@ -399,6 +399,15 @@ static void test_reader_role(void **state)
 	pgtest_drop(&t);
 }
 
+/* The rows of v_closure_by_quarter and of closeloop_report_figures_v
+ * called for each of its quarters that differ (migration 19's view). */
+static const char closure_view_vs_function[] =
+	"WITH f AS (SELECT closeloop_quarter_start(q.quarter) AS quarter_start, f.*"
+	"             FROM (SELECT DISTINCT quarter FROM v_closure_by_quarter) q,"
+	"                  closeloop_report_figures_v(q.quarter) f)"
+	" SELECT count(*) FROM ((SELECT * FROM v_closure_by_quarter EXCEPT ALL SELECT * FROM f)"
+	"  UNION ALL (SELECT * FROM f EXCEPT ALL SELECT * FROM v_closure_by_quarter)) d";
+
 /* The views give the report's numbers. */
 static void test_views_agree(void **state)
 {
@@ -428,6 +437,18 @@ static void test_views_agree(void **state)
 	                             "WHERE day = (now() AT TIME ZONE 'UTC')::date", 0, NULL),
 	                 pgtest_long(t.conn, "SELECT count(*) FROM v_open_item WHERE overdue", 0, NULL));
 	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM v_link_sync WHERE team = 'checkout'", 0, NULL), 5);
+	/* sql/038: with figures stored (ended quarters, the current one's
+	 * snapshot) the view reads them itself: the same rows as
+	 * closeloop_report_figures_v gives quarter by quarter */
+	pgtest_exec(t.conn, "SELECT closeloop_report_store_warm()", 0, NULL);
+	assert_true(pgtest_long(t.conn, "SELECT count(*) FROM report_store_key WHERE kind = 'figures'",
+	                        0, NULL) >= 4);
+	assert_int_equal(pgtest_long(t.conn, closure_view_vs_function, 0, NULL), 0);
+	pgtest_exec(t.conn, "DELETE FROM report_store_key WHERE quarter = '2026Q2'", 0, NULL);
+	assert_int_equal(pgtest_long(t.conn, closure_view_vs_function, 0, NULL), 0);
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM v_closure_by_quarter WHERE quarter = '2026Q2'",
+	                             0, NULL),
+	                 pgtest_long(t.conn, "SELECT count(*) FROM closeloop_report_figures('2026Q2')", 0, NULL));
 	pgtest_drop(&t);
 }
 
@@ -462,6 +483,65 @@ static const char report_digest[] =
 	" UNION ALL SELECT q, 3, row_number() OVER (), p::text"
 	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_postmortems(q) p) x";
 
+/* Inside a transaction the caller rolls back: the report's point in time
+ * (closeloop_spans_at, sql/034, and closeloop_states_at, sql/037) replaced
+ * by the replay of item_event, and the due date at closing by
+ * closeloop_due_at_event, as before sql/034. */
+static void replay_point_in_time(PGconn *c)
+{
+	pgtest_exec(c, "CREATE OR REPLACE FUNCTION closeloop_spans_at(p_at timestamptz) "
+	            "RETURNS TABLE (action_item_id bigint, postmortem_id bigint, title text, owner text,"
+	            " team_id bigint, due_date date, state text, opened_at timestamptz,"
+	            " closed_at timestamptz, close_event bigint, due_at_close date) LANGUAGE sql STABLE AS "
+	            "'SELECT r.*, CASE WHEN r.closed_at IS NOT NULL"
+	            " THEN closeloop_due_at_event(r.action_item_id, r.close_event) END"
+	            " FROM closeloop_items_at_replay(p_at) r'", 0, NULL);
+	pgtest_exec(c, "CREATE OR REPLACE FUNCTION closeloop_states_at(p_at timestamptz) "
+	            "RETURNS TABLE (action_item_id bigint, state text) LANGUAGE sql STABLE AS "
+	            "'SELECT r.action_item_id, r.state FROM closeloop_items_at_replay(p_at) r'", 0, NULL);
+}
+
+/* 2026Q1's figures (all platforms) as one text. */
+static const char q1_figures[] =
+	"SELECT string_agg(f::text, E'\\n' ORDER BY n) FROM "
+	"(SELECT f, row_number() OVER () AS n FROM closeloop_report_figures_s('2026Q1', NULL, NULL) f) x";
+
+/* Back-dated changes into an ended quarter whose figures are stored
+ * (sql/019): the store drops them, and the figures computed again (with
+ * the quarter's bounds as constants, sql/037) equal the replay's. */
+static void backdated_equal_replay(PGconn *c)
+{
+	pgtest_exec(c, "SELECT closeloop_report_store_fill('2026Q1')", 0, NULL);
+	char *before = pgtest_value(c, q1_figures, 0, NULL);
+	/* written today, dated inside 2026Q1 (closeloop.changed_at, as a late
+	 * pull): three items open then and now closed at 23:58 on its last
+	 * day, three due dates moved in February */
+	pgtest_exec(c, "BEGIN", 0, NULL);
+	pgtest_exec(c, "SELECT set_config('closeloop.changed_at', '2026-03-31 23:58:00+00', true)", 0, NULL);
+	pgtest_exec(c, "UPDATE action_item SET state = 'done' WHERE id IN (SELECT i.id FROM action_item i"
+	            " JOIN closeloop_items_at('2026-04-01+00') q ON q.action_item_id = i.id"
+	            " WHERE i.state = 'open' AND q.state IN ('open', 'in_progress') ORDER BY i.id LIMIT 3)",
+	            0, NULL);
+	pgtest_exec(c, "SELECT set_config('closeloop.changed_at', '2026-02-15 12:00:00+00', true)", 0, NULL);
+	pgtest_exec(c, "UPDATE action_item SET due_date = '2026-01-02' WHERE id IN (SELECT i.id"
+	            " FROM action_item i JOIN closeloop_items_at('2026-02-15+00') q ON q.action_item_id = i.id"
+	            " WHERE i.state = 'open' AND q.state = 'open' ORDER BY i.id DESC LIMIT 3)", 0, NULL);
+	pgtest_exec(c, "COMMIT", 0, NULL);
+	assert_int_equal(pgtest_long(c, "SELECT count(*) FROM report_store_key WHERE quarter = '2026Q1'",
+	                             0, NULL), 0);
+	char *after = pgtest_value(c, q1_figures, 0, NULL);
+	assert_string_not_equal(before, after);
+	assert_int_equal(pgtest_long(c, spans_vs_replay, 0, NULL), 0);
+	pgtest_exec(c, "BEGIN", 0, NULL);
+	replay_point_in_time(c);
+	char *replayed = pgtest_value(c, q1_figures, 0, NULL);
+	pgtest_exec(c, "ROLLBACK", 0, NULL);
+	assert_string_equal(after, replayed);
+	free(before);
+	free(after);
+	free(replayed);
+}
+
 /* sql/034: the point in time read from the trigger-kept spans equals the
  * replay of item_event — row for row at every instant, and in every
  * figure of the report — on the hand-built fixture and on a random
@@ -490,13 +570,7 @@ static void test_spans_equal_replay(void **state)
 	 * the due date at closing by closeloop_due_at_event, as before sql/034 */
 	char *with_spans = pgtest_value(t.conn, report_digest, 0, NULL);
 	pgtest_exec(t.conn, "BEGIN", 0, NULL);
-	pgtest_exec(t.conn, "CREATE OR REPLACE FUNCTION closeloop_spans_at(p_at timestamptz) "
-	            "RETURNS TABLE (action_item_id bigint, postmortem_id bigint, title text, owner text,"
-	            " team_id bigint, due_date date, state text, opened_at timestamptz,"
-	            " closed_at timestamptz, close_event bigint, due_at_close date) LANGUAGE sql STABLE AS "
-	            "'SELECT r.*, CASE WHEN r.closed_at IS NOT NULL"
-	            " THEN closeloop_due_at_event(r.action_item_id, r.close_event) END"
-	            " FROM closeloop_items_at_replay(p_at) r'", 0, NULL);
+	replay_point_in_time(t.conn);
 	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM item_span", 0, NULL) > 0, 1);
 	char *with_replay = pgtest_value(t.conn, report_digest, 0, NULL);
 	pgtest_exec(t.conn, "ROLLBACK", 0, NULL);
@@ -507,6 +581,7 @@ static void test_spans_equal_replay(void **state)
 	                        "closeloop_report_figures('2026Q1') WHERE level = 'all'", 0, NULL) > 100);
 	free(with_spans);
 	free(with_replay);
+	backdated_equal_replay(t.conn);
 	pgtest_drop(&t);
 }
 
