@@ -311,7 +311,8 @@ struct conn_ops {
 	 * labels keeps it; remote->extra may be NULL when unchanged.
 	 * GitHub: POST /repos/{o}/{r}/issues/{n}/labels {"labels": [label]}
 	 * and DELETE /repos/{o}/{r}/issues/{n}/labels/{label} (404 "Label
-	 * does not exist" = already off). */
+	 * does not exist" = already off).  Jira: PUT /rest/api/{3|2}/issue/{id}
+	 * {"update": {"labels": [{"add"|"remove": label}]}} (jira_label.c). */
 	int (*label)(struct connector *c, const char *target,
 	             const struct conn_remote *ref, const char *label, bool on,
 	             conn_item_cb cb, void *arg);

@@ -53,7 +53,7 @@ static char *json_text(struct json_object *o)
 
 /* Is v a numeric issue id, or a key "ABC-12"?  Both stand in a URL path
  * as they are. */
-static bool id_or_key_valid(const char *v)
+bool jira_id_or_key_valid(const char *v)
 {
 	size_t n = v ? strlen(v) : 0;
 	if (n == 0 || n > 64)
@@ -142,7 +142,7 @@ static int jira_update(struct connector *c, const char *target, const struct con
                        const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
 {
 	struct jira_conn *j = jira_of(c);
-	if (j->destroyed || !ref || !id_or_key_valid(ref->remote_id))
+	if (j->destroyed || !ref || !jira_id_or_key_valid(ref->remote_id))
 		return -EINVAL;
 	unsigned edit = mask & ~ITEM_FIELD_BIT(ITEM_F_STATE);
 	struct jira_req *r;
@@ -173,7 +173,7 @@ static int jira_fetch(struct connector *c, const char *target, const struct conn
 	 * adopted): GET /rest/api/3/issue/{issueIdOrKey} takes either, and
 	 * the answer carries the numeric id that the link then keeps */
 	const char *idk = ref && ref->remote_id ? ref->remote_id : ref ? ref->key : NULL;
-	if (j->destroyed || !ref || !id_or_key_valid(idk))
+	if (j->destroyed || !ref || !jira_id_or_key_valid(idk))
 		return -EINVAL;
 	struct jira_req *r = jira_req_new(j, JO_FETCH, JS_READ, "GET",
 	                                  jira_issue_url(j, idk), NULL, target, arg);
@@ -213,7 +213,7 @@ static int jira_comment(struct connector *c, const char *target, const struct co
 {
 	struct jira_conn *j = jira_of(c);
 	const char *id = ref && ref->remote_id ? ref->remote_id : ref ? ref->key : NULL;
-	if (j->destroyed || !id_or_key_valid(id) || !body)
+	if (j->destroyed || !jira_id_or_key_valid(id) || !body)
 		return -EINVAL;
 	struct jira_req *r = jira_req_new(j, JO_COMMENT, JS_COMMENT, "POST",
 	                                  xasprintf("%s%s/issue/%s/comment", j->base_url, j->api, id),
@@ -230,7 +230,7 @@ static int jira_find_comment(struct connector *c, const char *target,
 {
 	struct jira_conn *j = jira_of(c);
 	const char *id = ref && ref->remote_id ? ref->remote_id : ref ? ref->key : NULL;
-	if (j->destroyed || !id_or_key_valid(id) || !marker || !*marker)
+	if (j->destroyed || !jira_id_or_key_valid(id) || !marker || !*marker)
 		return -EINVAL;
 	struct jira_req *r = jira_req_new(j, JO_FIND_COMMENT, JS_COMMENTS, "GET",
 	                                  xasprintf("%s%s/issue/%s/comment?startAt=0"
@@ -280,6 +280,7 @@ static const struct conn_ops jira_ops = {
 	.comment = jira_comment,
 	.find_comment = jira_find_comment,
 	.find_by_token = jira_find_by_token,
+	.label = jira_label,
 	.webhook = jira_webhook,
 	.cancel = jira_cancel,
 	.destroy = jira_destroy,

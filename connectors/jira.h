@@ -41,6 +41,7 @@
  *                  (the anchor is taken before the label search: the
  *                  index may catch up in between)
  *   comment:       COMMENT;  find_comment: COMMENTS (page after page)
+ *   label:         LABEL
  * and within a step a small life cycle:
  *   NEW -> (PACED: writes wait their turn) -> INFLIGHT -> (WAITING: retry
  *   timer) -> INFLIGHT ... -> FINISHED
@@ -65,6 +66,7 @@ enum jira_op {
 	JO_FIND,
 	JO_COMMENT,
 	JO_FIND_COMMENT,
+	JO_LABEL,
 };
 
 enum jira_step {
@@ -82,6 +84,8 @@ enum jira_step {
 	JS_COMMENTS,     /* GET issue/{id}/comment: one page */
 	JS_DISCOVER,     /* POST search/jql: which issues of a listed page the
 	                    target's discovery rule takes (jira_discover.h) */
+	JS_LABEL,        /* PUT issue/{id} {"update": {"labels": [add|remove]}}:
+	                    idempotent, so retried like an edit (jira_label.c) */
 };
 
 enum jira_req_state {
@@ -154,6 +158,10 @@ struct jira_req {
 	char *issue_key;
 	char *marker;
 	long start_at;
+	/* JO_LABEL: the label, on or off, the link's extra before it */
+	char *label;
+	bool label_on;
+	char *label_extra;
 	unsigned refused_mask;
 	char *refused_reason[ITEM_F__COUNT];
 };
@@ -227,6 +235,9 @@ bool jira_handle_refusal(struct jira_req *r, const struct http_response *resp,
  * decide afresh (the transition may have gone through).  False when the
  * rounds are used up. */
 bool jira_transition_restart(struct jira_req *r);
+/* Is v a numeric issue id or a key "ABC-12" (alphanumerics, '-', '_', at
+ * most 64), which stands in a URL path as it is?  (jira.c) */
+bool jira_id_or_key_valid(const char *v);
 /* URL of the issue id (or key) with the mapped fields.  Heap. */
 char *jira_issue_url(const struct jira_conn *j, const char *id_or_key);
 /* URL of the search: POST /rest/api/3/search/jql (Cloud) or POST
@@ -235,6 +246,18 @@ char *jira_search_url(const struct jira_conn *j);
 /* The search request body of jql for j's flavor, at most max issues
  * (jira_search_body_n / jira_search_body_dc).  Heap JSON text. */
 char *jira_search_text(const struct jira_conn *j, const char *jql, int max);
+
+/* ---- jira_label.c ---- */
+
+/* conn_ops.label (connector.h): one label put on or taken off the issue
+ * ref->remote_id (else ref->key) by an edit's "update" verbs.  0 or
+ * -EINVAL (a label Jira refuses: empty, over 255 characters, or with
+ * white space), -ESHUTDOWN. */
+int jira_label(struct connector *c, const char *target, const struct conn_remote *ref,
+               const char *label, bool on, conn_item_cb cb, void *arg) MUST_CHECK;
+/* The 204 of r's JS_LABEL step: finish r with the key and the extra as it
+ * is after the change. */
+void jira_label_answer(struct jira_req *r, long status);
 
 /* jira_hook.c: conn_ops.webhook (X-Hub-Signature, the delivery's issue). */
 int jira_webhook(struct connector *c, const struct conn_hook_request *req,

@@ -56,6 +56,8 @@ static void req_free(struct jira_req *r)
 	free(r->token);
 	free(r->issue_key);
 	free(r->marker);
+	free(r->label);
+	free(r->label_extra);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		free(r->refused_reason[f]);
 	free(r);
@@ -207,7 +209,8 @@ void jira_cancel_all(struct jira_conn *j)
 
 static bool step_writes(enum jira_step s)
 {
-	return s == JS_CREATE || s == JS_EDIT || s == JS_TRANS_POST || s == JS_COMMENT;
+	return s == JS_CREATE || s == JS_EDIT || s == JS_TRANS_POST || s == JS_COMMENT ||
+	       s == JS_LABEL;
 }
 
 /* Steps that may have acted when no answer came: never resent. */
@@ -325,7 +328,7 @@ static void count_request(struct jira_conn *j, enum jira_step s)
 	case JS_READ: case JS_TRANS_GET: case JS_PROBE: case JS_COMMENTS: j->base.n_get++; break;
 	case JS_FIND_LABEL: case JS_FIND_NEWEST: j->base.n_search++; break;
 	case JS_CREATE: j->base.n_create++; break;
-	case JS_EDIT: case JS_TRANS_POST: j->base.n_update++; break;
+	case JS_EDIT: case JS_TRANS_POST: case JS_LABEL: j->base.n_update++; break;
 	case JS_COMMENT: j->base.n_comment++; break;
 	default: abort();
 	}

@@ -665,7 +665,7 @@ static void created_answer(struct jira_req *r, struct json_object *o, long statu
 void jira_handle_ok(struct jira_req *r, const struct http_response *resp, const char *what)
 {
 	struct json_object *o = NULL;
-	bool empty_ok = r->step == JS_EDIT || r->step == JS_TRANS_POST;
+	bool empty_ok = r->step == JS_EDIT || r->step == JS_TRANS_POST || r->step == JS_LABEL;
 	if (!empty_ok) {
 		o = resp->body ? json_tokener_parse(resp->body) : NULL;
 		if (!o || !json_object_is_type(o, json_type_object)) {
@@ -700,6 +700,7 @@ void jira_handle_ok(struct jira_req *r, const struct http_response *resp, const 
 	case JS_COMMENT: comment_answer(r, o, resp->status, what); break;
 	case JS_COMMENTS: comments_answer(r, o, resp->status, what); break;
 	case JS_DISCOVER: discover_answer(r, o, resp->status, what); break;
+	case JS_LABEL: jira_label_answer(r, resp->status); break;
 	default: abort();
 	}
 	if (o)

@@ -11,7 +11,7 @@
  *
  * The label write is idempotent (connector contract), so no intent marker
  * is needed: a write whose outcome was lost is made again.  Only
- * connectors with the label operation take part (GitHub now; a tracker
+ * connectors with the label operation take part (GitHub, Jira; a tracker
  * gains it by implementing conn_ops.label).
  */
 #include "watch_internal.h"

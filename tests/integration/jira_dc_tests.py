@@ -144,7 +144,11 @@ def test_jira_dc_kill9_during_create_leaves_one_issue_per_item(cl):
 
 
 def test_jira_dc_escalation_comment_mentions_the_lead_by_user_name(cl):
-    c = JiraDcCtx(cl, "jira_dc_escalation", extra="flags = { interval = 10; };\n")
+    """... and the rung's label action puts closeloop:escalated (and
+    flags.labels closeloop:overdue) on the issue through REST v2's edit
+    "update" verbs."""
+    from watch_tests import JIRA_LABEL_WATCH, jira_label_puts
+    c = JiraDcCtx(cl, "jira_dc_escalation", extra=JIRA_LABEL_WATCH)
     try:
         c.imp(1)
         c.q("UPDATE action_item SET due_date = current_date - 31")
@@ -152,10 +156,15 @@ def test_jira_dc_escalation_comment_mentions_the_lead_by_user_name(cl):
         item = c.first_item()
         d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
         c.daemons.append(d)
-        ok = H.wait_for(lambda: c.one("SELECT count(*) FROM escalation WHERE state = 'sent'") == "1",
+        ok = H.wait_for(lambda: c.one("SELECT count(*) FROM escalation WHERE state = 'sent'") == "1"
+                        and c.one("SELECT count(*) FROM ticket_label WHERE applied") == "2",
                         timeout=60)
-        _assert(ok, "escalation sent:\n" + d.log()[-2000:])
+        _assert(ok, "escalation sent, two labels applied:\n" + d.log()[-2000:])
         _eq(d.stop(), 0, "clean stop")
+        labels = c.issue(item)["fields"]["labels"]
+        _assert("closeloop:escalated" in labels and "closeloop:overdue" in labels, labels)
+        _eq(sorted(p[0] for p in jira_label_puts(c.sim)),
+            ["/rest/api/2/issue/%s" % c.link(item)[0]] * 2, "two label writes on v2")
         c.daemons.clear()
         comments = c.issue(item)["comments"]
         _eq(len(comments), 1, "one comment")

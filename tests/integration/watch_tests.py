@@ -381,6 +381,66 @@ def test_watch_escalation_on_jira_mentions_the_lead_by_account_id(cl):
         c.close()
 
 
+JIRA_LABEL_WATCH = ('flags = { interval = 10; labels = [ "overdue" ]; };\n'
+                    'escalation = { rungs = ( { name = "overdue-30"; flag = "overdue"; days = 30; '
+                    'channels = [ "comment", "label" ]; } ); };\n'
+                    'quarterly_report = { enabled = false; };\n')
+
+
+def jira_label_puts(sim):
+    """The label writes the Jira simulator received: (path, the one verb
+    and its label) of each PUT carrying "update"."""
+    return [(r["path"], r["body"]["update"]["labels"]) for r in sim.requests()
+            if r["method"] == "PUT" and isinstance(r["body"], dict) and "update" in r["body"]]
+
+
+def test_watch_flag_labels_on_jira(cl):
+    """Jira has labels: flags.labels = overdue and the rung's label action
+    put closeloop:overdue and closeloop:escalated on the item's Jira issue
+    by the edit's "update" verbs (one label each, never the whole set), a
+    label a person put there stays, and moving the due date out takes
+    both off (before, a Jira connector had no label operation, so no
+    label was planned for its tickets)."""
+    from jira_tests import JiraCtx
+    c = JiraCtx(cl, "watch_jira_labels", extra=JIRA_LABEL_WATCH)
+    try:
+        c.imp(1)
+        item = int(c.one("SELECT min(id) FROM action_item"))
+        c.q("UPDATE action_item SET due_date = current_date - 31, state = 'open' WHERE id = %d" % item)
+        c.sync()
+        issue = c.issue(item)
+        c.sim.call("POST", "/_sim/edit", {"id": issue["id"], "fields": {
+            "labels": issue["fields"]["labels"] + ["team-sre"]}})
+        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
+        c.daemons.append(d)
+        ok = H.wait_for(lambda: c.one("SELECT count(*) FROM ticket_label WHERE applied") == "2",
+                        timeout=60)
+        _assert(ok, "two labels applied: %r\n" % c.q("SELECT * FROM ticket_label") + d.log()[-2500:])
+        labels = c.issue(item)["fields"]["labels"]
+        for want in ("closeloop:overdue", "closeloop:escalated", "team-sre"):
+            _assert(want in labels, "%s on the Jira issue: %r" % (want, labels))
+        _assert(any(lab.startswith("closeloop-") and len(lab) == 46 for lab in labels),
+                "the create token label stays: %r" % labels)
+        path = "/rest/api/3/issue/%s" % issue["id"]
+        puts = sorted(json.dumps(p) for p in jira_label_puts(c.sim))
+        _assert(puts == sorted(json.dumps([path, [{"add": lab}]])
+                               for lab in ("closeloop:overdue", "closeloop:escalated")),
+                "one add per label: %r" % puts)
+        c.q("UPDATE action_item SET due_date = current_date + 10 WHERE id = %d" % item)
+        ok = H.wait_for(lambda: c.one("SELECT count(*) FROM ticket_label WHERE applied") == "0",
+                        timeout=60)
+        _assert(ok, "labels taken off:\n" + d.log()[-2500:])
+        labels = c.issue(item)["fields"]["labels"]
+        _assert("team-sre" in labels and not any(lab in labels for lab in
+                                                 ("closeloop:overdue", "closeloop:escalated")),
+                "flag labels off, the person's label stays: %r" % labels)
+        _assert(len(jira_label_puts(c.sim)) == 4, "four label writes: %r" % jira_label_puts(c.sim))
+        _assert(d.stop() == 0, "clean stop")
+        c.daemons.clear()
+    finally:
+        c.close()
+
+
 def _chat_lines(sink, rung):
     """The digest lines of rung in every message sink received."""
     lines = []

@@ -22,7 +22,9 @@ validates the answers against its schemas), and the inconvenient parts of Jira's
   POST /rest/api/3/issue              201 CreatedIssue {id, key, self}
   GET  /rest/api/3/issue/{idOrKey}    200 IssueBean; an old key of a moved
                                       issue still resolves (same id)
-  PUT  /rest/api/3/issue/{idOrKey}    204; fields only, status is not a field
+  PUT  /rest/api/3/issue/{idOrKey}    204; "fields", and "update" verbs (add,
+                                      remove, set) for labels; status is not
+                                      a field
   GET  /rest/api/3/issue/{id}/transitions   200 Transitions (the ones
                                       available from the current status)
   POST /rest/api/3/issue/{id}/transitions   204, or 400 when the
@@ -230,6 +232,46 @@ class State:
                 errors["components"] = "Component name is not valid."
         if errors:
             raise ApiError(400, [], errors)
+
+    def update_labels(self, issue, fields, update):
+        """The labels after an edit's "update" verbs (Edit issue:
+        IssueUpdateDetails.update, FieldUpdateOperation add/remove/set),
+        None when it has none.  Only "labels" takes verbs here; a field
+        in both "fields" and "update" is a 400 ("Fields included in here
+        cannot be included in update"); a label with a space is refused
+        as in "fields"; adding a label the issue has or removing one it
+        lacks changes nothing."""
+        if update is None:
+            return None
+        if not isinstance(update, dict):
+            raise ApiError(400, ["Can not deserialize the update: not an object."])
+        errors = {}
+        for k in update:
+            if k in fields:
+                errors[k] = "Field '%s' cannot be set in both 'fields' and 'update'." % k
+            elif k != "labels":
+                errors[k] = "Field '%s' cannot be set. It is not on the appropriate screen, or unknown." % k
+        ops = update.get("labels")
+        if not errors and not isinstance(ops, list):
+            errors["labels"] = "The operations of labels must be a list."
+        if errors:
+            raise ApiError(400, [], errors)
+        labels = list(issue["fields"]["labels"])
+        for op in ops:
+            if not isinstance(op, dict) or len(op) != 1 or next(iter(op)) not in ("add", "remove", "set"):
+                raise ApiError(400, [], {"labels": "Unsupported operation: %s" % json.dumps(op)})
+            verb, v = next(iter(op.items()))
+            vals = v if verb == "set" else [v]
+            if not isinstance(vals, list) or any(not isinstance(x, str) or not x or " " in x
+                                                 or len(x) > 255 for x in vals):
+                raise ApiError(400, [], {"labels": "The label must not contain spaces."})
+            if verb == "set":
+                labels = list(vals)
+            elif verb == "add" and v not in labels:
+                labels.append(v)
+            elif verb == "remove":
+                labels = [x for x in labels if x != v]
+        return labels
 
     def apply(self, issue, fields):
         f = issue["fields"]
@@ -543,13 +585,16 @@ class Handler(BaseHTTPRequestHandler):
             want = query.get("fields", [",".join(NAV_FIELDS)])[0].split(",")
             return 200, r.issue(issue, issue["fields"], want)
         if sub is None and method == "PUT":
-            fields = (data or {}).get("fields")
+            fields = (data or {}).get("fields", {} if "update" in (data or {}) else None)
             if not isinstance(fields, dict):
                 raise ApiError(400, ["Field 'fields' is required."])
             if "status" in fields or "resolution" in fields:
                 raise ApiError(400, [], {k: "Field '%s' cannot be set. It is not on the appropriate "
                                            "screen, or unknown." % k for k in ("status", "resolution")
                                      if k in fields})
+            labels = st.update_labels(issue, fields, (data or {}).get("update"))
+            if labels is not None:
+                fields = dict(fields, labels=labels)
             st.check_fields(fields, False)
             st.apply(issue, fields)
             st.snapshot(issue)

@@ -186,6 +186,34 @@ class JiraSimTest(unittest.TestCase):
         self.assertEqual(st, 400)
         self.assertIn("status", out["errors"])
 
+    def test_labels_by_update_verbs(self):
+        """Edit issue's "update": add and remove one label, leaving the
+        others (a person's) as they are; idempotent; a label with a space
+        and a field in both "fields" and "update" are 400s."""
+        c = self.create(labels=("closeloop-tok1", "team-pick"))
+        path = "/rest/api/3/issue/%s" % c["id"]
+        spec = "/rest/api/3/issue/{issueIdOrKey}"
+        for _ in range(2):
+            st, _, _ = self.call("PUT", path, {"update": {"labels": [{"add": "closeloop:ownerless"}]}},
+                                 spec_path=spec)
+            self.assertEqual(st, 204)
+        _, got, _ = self.call("GET", path + "?fields=labels")
+        self.assertEqual(got["fields"]["labels"], ["closeloop-tok1", "team-pick", "closeloop:ownerless"])
+        for _ in range(2):
+            st, _, _ = self.call("PUT", path, {"update": {"labels": [{"remove": "team-pick"}]}},
+                                 spec_path=spec)
+            self.assertEqual(st, 204)
+        _, got, _ = self.call("GET", path + "?fields=labels")
+        self.assertEqual(got["fields"]["labels"], ["closeloop-tok1", "closeloop:ownerless"])
+        st, out, _ = self.call("PUT", path, {"update": {"labels": [{"add": "needs owner"}]}},
+                               spec_path=spec)
+        self.assertEqual((st, list(out["errors"])), (400, ["labels"]))
+        st, out, _ = self.call("PUT", path, {"fields": {"labels": []},
+                                             "update": {"labels": [{"add": "x"}]}})
+        self.assertEqual((st, list(out["errors"])), (400, ["labels"]))
+        _, got, _ = self.call("GET", path + "?fields=labels")
+        self.assertEqual(got["fields"]["labels"], ["closeloop-tok1", "closeloop:ownerless"])
+
     def test_transitions_and_refusal(self):
         c = self.create()
         path = "/rest/api/3/issue/%s/transitions" % c["id"]
@@ -518,6 +546,11 @@ class DataCenterTest(unittest.TestCase):
             if start >= page["total"]:
                 break
         self.assertEqual(seen, ["OPS-%d" % n for n in range(1, 6)])
+        st, _ = self.call("PUT", "/rest/api/2/issue/OPS-1", {"update": {"labels": [{"add": "closeloop:undated"}]}})
+        self.assertEqual(st, 204)
+        self.assertEqual(self.call("GET", "/rest/api/2/issue/OPS-1")[1]["fields"]["labels"], ["closeloop:undated"])
+        st, refused = self.call("PUT", "/rest/api/2/issue/OPS-1", {"update": {"labels": [{"add": "a b"}]}})
+        self.assertEqual((st, list(refused["errors"])), (400, ["labels"]))
         st, c = self.call("POST", "/rest/api/2/issue/%s/comment" % out["id"], {"body": "cc [~jdoe]"})
         self.assertEqual((st, c["body"]), (201, "cc [~jdoe]"))
 
