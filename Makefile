@@ -121,6 +121,7 @@ MBT_SCENARIOS ?= 100
 MBT_SEED ?= 1
 SCENARIOS ?= 10000
 mbt: $(B)/closeloop
+	@python3 tests/mbt/test_model.py
 	@python3 tests/mbt/run.py --scenarios $(MBT_SCENARIOS) --seed $(MBT_SEED) --small --ops core \
 		--trackers github:7,jira,servicenow,multi
 

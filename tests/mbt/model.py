@@ -265,8 +265,14 @@ def observe_multi(item, led, rems, problems, cut_ever):
             problems.append(("lost", "item %d %s: all sides agree on %r, but the edits since the "
                              "last agreement were %r" % (item.id, k, v, item.edits[k])))
         rounds = {r for _, r in item.edits[k].values()}
-        if len(written) > 1 and "ledger" in item.edits[k] and len(rounds) == 1 and not cut_ever:
-            item.conflicts.append((k, item.edits[k]["ledger"][0],
-                                   [x for s, (x, _) in item.edits[k].items() if s != "ledger"], False))
+        # an edit back to the agreed value (a ticket edited twice in the
+        # round, X then back) is no change to the daemon, which sees only
+        # the value at the end of the round: the merge pushes or pulls
+        # the other side's value without a conflict
+        lv = item.edits[k].get("ledger", (item.agreed[k], None))[0]
+        others = [x for s, (x, _) in item.edits[k].items()
+                  if s != "ledger" and x not in (item.agreed[k], lv)]
+        if lv != item.agreed[k] and others and len(rounds) == 1 and not cut_ever:
+            item.conflicts.append((k, lv, others, False))
         item.agreed[k] = v
         item.edits[k] = {}

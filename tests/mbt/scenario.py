@@ -416,8 +416,12 @@ class Scenario:
                        for leaves in logged.get(it.id, [])):
                     res["conflicts_logged"] += 1
                 else:
+                    hist = self.w.q("SELECT id, changed_at, source, old_value, new_value FROM item_event "
+                                    "WHERE action_item_id = %d AND (field = %s OR detail->>'field' = %s) "
+                                    "ORDER BY id" % (it.id, W.sql_lit(k), W.sql_lit(k)))
                     self.problems.append(("conflict", "item %d: conflict on %s (ledger %r, ticket %r) "
-                                          "is not in item_event" % (it.id, k, lv, rv)))
+                                          "is not in item_event; its events on %s: %r"
+                                          % (it.id, k, lv, rv, k, hist)))
 
     def check(self, tickets):
         res = {"converged": self.quiet(), "duplicates": 0, "lost": 0, "conflicts": 0,

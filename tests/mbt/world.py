@@ -79,7 +79,14 @@ class World:
     def write_config(self, policy):
         """closeloop.conf for the cycles (sync --once, which takes no
         deliveries) and closeloop-run.conf for a daemon taking webhook
-        deliveries (debug log: the driver waits for it to go quiet)."""
+        deliveries (debug log: the driver waits for it to go quiet; polling
+        every hour, as the issue's webhook tests run it: a poll cycle
+        landing between a round's ticket edits and its ledger edits would
+        see them one after the other, the ticket's pulled before the
+        ledger's, where the model takes a round's edits as simultaneous
+        and expects their conflict in item_event -- seed 3200 of the
+        multi soak, owner; the round's cycles are the ones its deliveries
+        and its ledger edits wake, after both sides' edits)."""
         self.policy = policy
         pol = "".join('  %s = "%s";\n' % kv for kv in sorted(policy.items()))
         text = ('database = { dsn = "%s"; };\nlog_level = "@LEVEL@";\npoll_interval = 10;\n'
@@ -93,7 +100,7 @@ class World:
         with open(self.config, "w") as f:
             f.write(text.replace("@LEVEL@", "info"))
         with open(self.config.replace(".conf", "-run.conf"), "w") as f:
-            f.write(text.replace("@LEVEL@", "debug"))
+            f.write(text.replace("@LEVEL@", "debug").replace("poll_interval = 10;", "poll_interval = 3600;"))
 
     def new_ledger(self, policy):
         """An empty ledger (schema and directory kept) and empty trackers."""
