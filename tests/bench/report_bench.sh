@@ -32,6 +32,11 @@ rm -rf "$dir"
 dsn=$(sh "$here/tests/pgtmp.sh" start "$dir" "$port")
 "$here/build/closeloop" migrate --dsn "$dsn" >/dev/null 2>&1
 echo "report bench: generating $n action items with history ..."
+echo "report bench: bulk path, not real use: the ledger is written by a few SQL statements"
+echo "  (generate_series; history rows INSERTed directly with triggers off, as a backfill"
+echo "  would), not one change at a time through action_item's trigger and the importer;"
+echo "  the open-item and link tallies (sql/024) and the item spans (sql/034) are then"
+echo "  computed once by their rebuild functions instead of by their statement triggers"
 t0=$(date +%s)
 psql -X -q -v ON_ERROR_STOP=1 -v n="$n" -d "$dsn" <<'EOF'
 -- history is written directly (a backfill): no triggers while generating
