@@ -325,6 +325,20 @@ struct conn_ops {
 	int (*find_by_token)(struct connector *c, const char *target, const char *token,
 	                     conn_item_cb cb, void *arg);
 
+	/* Optional (NULL: the request that makes a ticket sets every field as
+	 * sent, with no follow-up step).  What a ticket holds right after the
+	 * request that made it, before any follow-up step of the create
+	 * (Jira's transition, GitHub's closing PATCH, a ServiceNow task's
+	 * walk): f holds the canonical values the create sent and is
+	 * rewritten in place.  Returns the mask (ITEM_FIELD_BIT) of fields the
+	 * tracker fills in itself when the create leaves them out (Jira: the
+	 * project's default priority), whose value only the ticket says.
+	 * Reconcile takes the result as the base of a ticket it adopts by its
+	 * create token after the create's answer was lost, so what the lost
+	 * answer's follow-ups would have written is pushed, not undone
+	 * (docs/reconcile.md "Identity and no duplicates").  Pure: no I/O. */
+	unsigned (*created_as)(const struct connector *c, struct item_fields *f);
+
 	/* Optional (NULL: no webhooks for this tracker).  Verify one delivery
 	 * against secret (the connector's webhook_secret) and say what it is
 	 * about, synchronously, without I/O.  Returns 0 (ev filled), -EACCES

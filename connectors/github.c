@@ -412,6 +412,17 @@ static int gh_create(struct connector *c, const char *target, const struct item_
 	return gh_req_start(r);
 }
 
+/* conn_ops.created_as: GitHub creates every issue open; a closed state is
+ * the create's follow-up PATCH (gh_create).  Every other field is in the
+ * POST. */
+static unsigned gh_created_as(const struct connector *c, struct item_fields *f)
+{
+	UNUSED(c);
+	if (item_state_closed(f->v[ITEM_F_STATE]))
+		item_fields_set(f, ITEM_F_STATE, "open");
+	return 0;
+}
+
 static int gh_update(struct connector *c, const char *target, const struct conn_remote *ref,
                      const struct item_fields *want, unsigned mask,
                      const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
@@ -521,6 +532,7 @@ static const struct conn_ops gh_ops = {
 	.comment = gh_comment,
 	.find_comment = gh_find_comment,
 	.find_by_token = gh_find_by_token,
+	.created_as = gh_created_as,
 	.label = gh_label,
 	.webhook = gh_webhook,
 	.cancel = gh_cancel,

@@ -134,6 +134,19 @@ static int jira_create(struct connector *c, const char *target, const struct ite
 	return start(r);
 }
 
+/* conn_ops.created_as: the POST makes the issue in the workflow's first
+ * status (category "new": open); another state is the create's follow-up
+ * transition (jira_create).  A create without a priority leaves it to the
+ * project's default priority scheme (Medium unless the site changed it),
+ * which only the issue says (jira_fields_json sends none). */
+static unsigned jira_created_as(const struct connector *c, struct item_fields *f)
+{
+	UNUSED(c);
+	if (f->v[ITEM_F_STATE] && !str_eq(f->v[ITEM_F_STATE], "open"))
+		item_fields_set(f, ITEM_F_STATE, "open");
+	return f->v[ITEM_F_PRIORITY] ? 0 : ITEM_FIELD_BIT(ITEM_F_PRIORITY);
+}
+
 /* An update is one operation of several requests: the edit of the fields
  * other than state (PUT), a read, and when the state is to change, a
  * transition into the wanted status category and a read of the result. */
@@ -281,6 +294,7 @@ static const struct conn_ops jira_ops = {
 	.find_comment = jira_find_comment,
 	.find_by_token = jira_find_by_token,
 	.label = jira_label,
+	.created_as = jira_created_as,
 	.webhook = jira_webhook,
 	.cancel = jira_cancel,
 	.destroy = jira_destroy,

@@ -322,6 +322,18 @@ static int sn_create(struct connector *c, const char *target, const struct item_
 	return task ? create_task(s, r, ctx) : start(r);
 }
 
+/* conn_ops.created_as: a problem is created in the state the POST sends
+ * (sn_body_state); a problem_task of the current state model is created
+ * New and walked on, one PATCH a step (sn_walk).  No priority is written
+ * as P3's pair, which reads back as the P3 it normalises to. */
+static unsigned sn_created_as(const struct connector *c, struct item_fields *f)
+{
+	const struct sn_conn *s = container_of(c, const struct sn_conn, base);
+	if (sn_is_task(s) && !s->legacy_states)
+		item_fields_set(f, ITEM_F_STATE, "open");
+	return 0;
+}
+
 /* An update is one or two PATCHes: the fields other than state, then the
  * state (with resolution_code), which newer releases may refuse through
  * the Table API while the first PATCH stands (a partial write).  A
@@ -483,6 +495,7 @@ static const struct conn_ops sn_ops = {
 	.update = sn_update,
 	.fetch = sn_fetch,
 	.find_by_token = sn_find_by_token,
+	.created_as = sn_created_as,
 	.comment = sn_comment,
 	.find_comment = sn_find_comment,
 	.webhook = sn_webhook,

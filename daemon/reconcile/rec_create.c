@@ -43,6 +43,30 @@ static struct json_object *jstr(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+/* Does the created ticket hold a value of a field closeloop writes other
+ * than the ledger's, not held as refused?  The tracker filled in a field
+ * the create left out (Jira: the default priority for none).  Compared as
+ * the merge compares (rec_plan_remote: a lossy round trip is no change). */
+static bool created_differs(const struct rec_op *op)
+{
+	const struct conn_type *ct = op->t->lc->ctype;
+	const unsigned rw = CONN_CAP_NATIVE | CONN_CAP_WRITABLE;
+	struct rec_plan_in in = { .ledger = &op->row.ledger, .remote = &op->rcanon, .ctype = ct };
+	struct item_fields seen;
+	bool differs = false;
+	item_fields_init(&seen);
+	rec_plan_remote(&in, &seen);
+	for (int f = 0; f < ITEM_F__COUNT && !differs; f++)
+		differs = (!ct || (ct->caps[f] & rw) == rw) && !op->row.refused.f[f].set &&
+		          !str_eq(seen.v[f], op->row.ledger.v[f]);
+	item_fields_free(&seen);
+	return differs;
+}
+
+/* A created link's write.  Its synced_version is the version the create
+ * sent, or one before it when the ticket does not hold the ledger's values
+ * (created_differs): the next push pass then takes the link and pushes
+ * them, and the link does not count as in sync meanwhile. */
 static struct json_object *created_json(const struct rec_op *op)
 {
 	const struct conn_remote *r = &op->remote;
@@ -50,7 +74,7 @@ static struct json_object *created_json(const struct rec_op *op)
 	struct item_fields base;
 	rec_op_base_as_held(op, &op->rcanon, &base);
 	jadd(o, "link", json_object_new_int64(op->row.link_id));
-	jadd(o, "version", json_object_new_int64(op->row.version));
+	jadd(o, "version", json_object_new_int64(op->row.version - (created_differs(op) ? 1 : 0)));
 	jadd(o, "base", item_fields_to_json(&base));
 	item_fields_free(&base);
 	jadd(o, "remote_id", jstr(r->remote_id));

@@ -191,6 +191,27 @@ static void remote_unread_as_base(struct rec_op *op, struct item_fields *canon)
 	}
 }
 
+/* A ticket found by its create token (the create's answer was lost):
+ * closeloop made it, so it differs from the values the create sent where
+ * the create's follow-up steps did not run (Jira's transition out of its
+ * first status), where the tracker filled in what the create left out
+ * (Jira's default priority) and where a person changed it since.  Its base
+ * is therefore the ticket as the request that made it left it
+ * (conn_ops.created_as of the intent's values, with the ticket's own
+ * values of the fields the tracker filled in), not the intent's values:
+ * the ledger's pending values are pushed, a person's change is pulled.
+ * Idempotent (op_decide runs again after an update or a re-read). */
+static void adopt_base(struct rec_op *op, const struct item_fields *canon)
+{
+	const struct connector *c = op->t->lc->conn;
+	if (op->kind != REC_OP_ADOPT_TOKEN || !op->row.has_base || !c->ops->created_as)
+		return;
+	unsigned filled = c->ops->created_as(c, &op->row.base);
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		if (filled & ITEM_FIELD_BIT(f))
+			item_fields_set(&op->row.base, f, canon->v[f]);
+}
+
 /* Fields pushed whatever the merge says, so the ticket holds them again as
  * closeloop writes them: a broken or copied block (repair_mask), on a
  * ticket closeloop created (it has a create token) a block deleted on the
@@ -263,6 +284,7 @@ static void op_decide(struct rec_op *op)
 	if (op->has_remote) {
 		rec_canon_remote(lc->idmap, &op->remote.fields, &op->row.ledger, &canon);
 		remote_unread_as_base(op, &canon);
+		adopt_base(op, &canon);
 		if (!op->remote.updated_at || ts_parse(op->remote.updated_at, &op->remote_ms) < 0)
 			op->remote_ms = 0;
 	} else {

@@ -472,3 +472,50 @@ def test_jira_edit_between_listing_pages_skips_nothing(cl):
         _eq(now["fields"]["summary"], "Jira again", "the edit between pages happened")
     finally:
         c.close()
+
+
+
+def test_jira_lost_create_adopted_by_token_pushes_what_the_answer_would_have(cl):
+    """Two items with no priority, both in progress.  The first create's
+    answer is lost (a 502 after Jira made the issue): Jira made it in To Do
+    with the project's default priority (Medium) and the follow-up
+    transition never ran.  The next cycle finds it by its create token and
+    adopts it: its base is what the create request left (open, Jira's
+    default priority), so the ledger's in_progress and its empty priority
+    are pushed -- before, the intent's values were the base, so the
+    ticket's To Do and Medium read as a person's edits and were pulled
+    into the ledger.  The second item is created normally: Jira fills in
+    Medium there too, and the link is left one version behind so the next
+    push pass clears it -- before, the link counted as in sync with the
+    ledger's empty priority against Jira's Medium for ever."""
+    c = JiraCtx(cl, "jira_adopt_pending", extra="create_min_age = 0;\n")
+    try:
+        c.imp(2, per_pm=2)
+        items = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        _eq(len(items), 2, "items imported")
+        c.q("UPDATE action_item SET priority=NULL, state='in_progress'")
+        c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
+                                           "method": "POST", "path": "/rest/api/3/issue"})
+        c.sync(check=False)
+        _eq(int(c.one("SELECT count(*) FROM external_link WHERE state='creating'")), 1,
+            "the item whose create answer was lost is still 'creating'")
+        lost = int(c.one("SELECT action_item_id FROM external_link WHERE state='creating'"))
+        c.sync()
+        c.sync()
+        _eq({t: n for t, n in token_counts(c.sim).items() if n > 1}, {}, "duplicate issues")
+        _eq(len(c.sim.issues("OPS")), 2, "one issue per item")
+        for item in items:
+            what = "item %d (%s)" % (item, "adopted" if item == lost else "created")
+            _eq(c.q("SELECT state, coalesce(priority, '') FROM action_item WHERE id=%d" % item)[0],
+                ["in_progress", ""], what + ": the ledger keeps its values")
+            i = c.issue(item)
+            _eq((i["fields"]["status"], i["fields"]["priority"]), ("In Progress", None),
+                what + ": the issue's status and priority")
+            _eq(c.q("SELECT state, synced_version = (SELECT version FROM action_item WHERE id=%d)"
+                    " FROM external_link WHERE action_item_id=%d" % (item, item))[0],
+                ["linked", "t"], what + ": linked and in sync")
+        _eq(int(c.one("SELECT count(*) FROM item_event WHERE field IN ('state', 'priority')"
+                    " AND source LIKE 'reconcile:%'")), 0,
+            "nothing pulled into the ledger")
+    finally:
+        c.close()

@@ -88,9 +88,12 @@ class Item:
 
     multi = False
 
-    def __init__(self, item_id, kind, target, values, synced=FIELDS, defaults=None):
+    def __init__(self, item_id, kind, target, values, synced=FIELDS, made=None):
         self.id = item_id
-        self.defaults = defaults or {}  # what the tracker puts in a field a create leaves out
+        # (field, value sent) -> what the tracker's create request alone
+        # leaves in the field: its default for a value left out, its first
+        # state before the create's follow-up step (trackers.py, made)
+        self.made = made or (lambda k, v: v)
         self.kind = kind          # the tracker
         self.repo = target
         self.synced = synced      # the fields the tracker stores
@@ -140,11 +143,14 @@ def observe(item, policy, led, rem, problems, cut=False):
         if fv.r is None and not fv.has_base:
             # first sight of the ticket: it was created from the ledger's
             # value at the time of the create, which is the agreement
-            if fv.l is None and ro is not None and ro == item.defaults.get(k):
+            if ro != fv.l and ro is not None and ro == item.made(k, fv.l):
                 # the create left the field out and the tracker filled in
-                # its default (Jira: the default priority); the daemon's
-                # base is the ticket as created, so it pushes the empty
-                # value next
+                # its default (Jira: the default priority), or its
+                # follow-up step has not run (the create's answer was
+                # lost, or the cycle cut short: Jira's issue still in its
+                # first status); the daemon's base is the ticket as the
+                # create request left it, so it pushes the ledger's value
+                # next
                 fv.r = fv.b = ro
                 fv.has_base = True
                 if lo != fv.l:

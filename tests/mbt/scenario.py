@@ -113,7 +113,7 @@ class Scenario:
         for i, (kind, target, v), ln in zip(ids, spec, self.plan):
             if len(ln) == 1:
                 self.items[i] = M.Item(i, kind, target, v, self.tracker(kind).fields,
-                                       self.tracker(kind).defaults)
+                                       self.tracker(kind).made)
             else:
                 self.items[i] = M.MultiItem(i, v, [(k, t, self.tracker(k).fields) for k, t in ln])
                 for k, t in ln[1:]:

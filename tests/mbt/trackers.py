@@ -96,6 +96,11 @@ class Tracker:
         connector's capability table declares such fields lossy)."""
         return v
 
+    def made(self, field, v):
+        """What the tracker's create request alone leaves in field when
+        the create sent v (connector.h, conn_ops.created_as)."""
+        return self.defaults.get(field) if v is None and field in self.defaults else v
+
 
 # ---- GitHub ------------------------------------------------------------------
 
@@ -295,6 +300,13 @@ class Jira(Tracker):
     people_rev = {v.lower(): k for k, v in people.items()}
     http_faults = (429, 500, 502, 503)
     defaults = {"priority": "P2"}     # the project's default priority, Medium
+
+    def made(self, field, v):
+        # the issue is made in the workflow's first status (To Do); another
+        # state is the create's follow-up transition
+        if field == "state" and v is not None:
+            return "open"
+        return super().made(field, v)
 
     def __init__(self, workdir):
         super().__init__(workdir)
