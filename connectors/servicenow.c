@@ -396,14 +396,35 @@ static int sn_fetch(struct connector *c, const char *target, const struct conn_r
 /* GET of the records matching query (terms joined with "^"; every field
  * name in it is one this connector maps, every value checked by the
  * caller), limit rows from offset. */
-static char *query_url_fields(const struct sn_conn *s, const char *query, const char *fields,
-                              long limit, long offset)
+static char *table_query_url(const struct sn_conn *s, const char *table, const char *query,
+                             const char *fields, long limit, long offset)
 {
 	char *q = sn_url_encode(query);
 	char *u = xasprintf("%s/api/now/table/%s?sysparm_query=%s&sysparm_fields=%s"
 	                    "&sysparm_limit=%ld&sysparm_offset=%ld&sysparm_display_value=false"
 	                    "&sysparm_exclude_reference_link=true",
-	                    s->base_url, s->table, q, fields, limit, offset);
+	                    s->base_url, table, q, fields, limit, offset);
+	free(q);
+	return u;
+}
+
+static char *query_url_fields(const struct sn_conn *s, const char *query, const char *fields,
+                              long limit, long offset)
+{
+	return table_query_url(s, s->table, query, fields, limit, offset);
+}
+
+char *sn_related_url(const struct sn_req *r)
+{
+	char **ids = xcalloc(r->held_n ? r->held_n : 1, sizeof(*ids));
+	size_t n = 0;
+	for (size_t i = 0; i < r->held_n; i++)
+		if (r->held_pending[i] && sn_sys_id_valid(r->held[i].remote_id))
+			ids[n++] = r->held[i].remote_id;
+	char *q = sn_related_query(ids, n);
+	free(ids);
+	char *u = table_query_url(r->s, "incident", q, "problem_id,number", r->s->page_size,
+	                          r->rel_offset);
 	free(q);
 	return u;
 }
@@ -552,6 +573,7 @@ static const struct conn_option sn_options[] = {
 static const struct conn_option sn_discover_options[] = {
 	{ "reported_by_incident", "bool", "false", true, 0, 0, NULL, NULL },
 	{ "category", "string", "(any)", true, 0, 0, NULL, sn_check_category },
+	{ "related_incident", "bool", "false", true, 0, 0, NULL, NULL },
 };
 
 static long long sn_opt_int(const struct conn_options *opt, const char *name, long long def)

@@ -83,6 +83,16 @@ struct sn_req {
 	int64_t since_ms;
 	long offset;
 	bool discover_fields;
+	/* SN_LIST with related_incident: the page held back while the
+	 * incident query (related_step) asks which of its problems an incident
+	 * points at (servicenow_discover.h), and where that query is */
+	struct conn_remote *held;
+	bool *held_pending;
+	size_t held_n;
+	bool held_more;
+	int64_t held_newest;
+	long rel_offset;
+	bool related_step;
 	/* SN_FIND: the token looked for; SN_UPDATE*: the record id, the
 	 * state body still to send, and what the first PATCH answered */
 	char *token;
@@ -161,6 +171,10 @@ void sn_req_finish_comment(struct sn_req *r, const struct conn_result *res,
                            const struct conn_comment *cm);
 void sn_req_deliver_page(struct sn_req *r, const struct conn_result *res,
                          struct conn_page *page);
+/* The URL of r's incident query (servicenow_discover.h sn_related_query)
+ * over its held page's pending problems, page_size rows from
+ * r->rel_offset. */
+char *sn_related_url(const struct sn_req *r);
 /* Finish r with CONN_ERROR "<what>: could not <doing>: <strerror(-rc)>". */
 void sn_req_fail_start(struct sn_req *r, const char *doing, int rc);
 /* Fail r (never sent) with CONN_ERROR and msg from the loop, not from the

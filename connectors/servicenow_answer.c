@@ -188,20 +188,75 @@ static bool list_record_ok(const struct sn_req *r, struct json_object *rec, int6
 /* Mark item, listed from rec, by the target's discovery rule (when the
  * page asked for its fields: servicenow_discover.h).  0, or -EINVAL with
  * *err. */
+static bool rule_flag(const struct sn_req *r, const struct conn_discover *rule, const char *name)
+{
+	return str_eq(conn_discover_opt(&r->s->base, rule, name), "true");
+}
+
 static int list_discover(const struct sn_req *r, struct json_object *rec, struct conn_remote *item,
-                         const char **err)
+                         bool *pending, const char **err)
 {
 	const struct conn_discover *rule = conn_discover_rule(&r->s->base, r->target);
+	*pending = false;
 	if (!rule || !r->discover_fields)
 		return 0;
-	const char *by = conn_discover_opt(&r->s->base, rule, "reported_by_incident");
-	struct sn_rule sr = { .reported_by_incident = by && strcmp(by, "true") == 0,
+	struct sn_rule sr = { .reported_by_incident = rule_flag(r, rule, "reported_by_incident"),
+	                      .related_incident = rule_flag(r, rule, "related_incident"),
 	                      .category = conn_discover_opt(&r->s->base, rule, "category") };
 	bool match = false;
-	int rc = sn_discover_eval(&sr, rec, &match, &item->refs, err);
+	int rc = sn_discover_eval(&sr, rec, &match, pending, &item->refs, err);
 	if (rc == 0)
 		item->discover = match ? CONN_DISCOVER_MATCH : CONN_DISCOVER_NO_MATCH;
 	return rc;
+}
+
+static void list_go_on(struct sn_req *r, struct conn_remote *items, size_t k, bool more,
+                       int64_t newest, long status);
+
+/* Send r again, to url (taken), as a new request of the same operation. */
+static void send_next(struct sn_req *r, char *url, const char *doing)
+{
+	free(r->url);
+	r->url = url;
+	r->attempt = 0;
+	r->state = SNR_NEW;
+	int rc = sn_req_send(r);
+	if (rc < 0)
+		sn_req_fail_start(r, doing, rc);
+}
+
+/* Ask the incident table about the held page's pending problems (from
+ * r->rel_offset). */
+static void related_send(struct sn_req *r)
+{
+	r->related_step = true;
+	send_next(r, sn_related_url(r), "ask which problems an incident points at");
+}
+
+/* One page of the incident query: mark the problems incidents point at;
+ * the next page while more follow, else deliver the held page. */
+static void related_answer(struct sn_req *r, struct json_object *arr,
+                           const struct http_response *resp, const char *what)
+{
+	const char *err = NULL;
+	if (sn_related_apply(arr, r->held, r->held_pending, r->held_n, &err) < 0) {
+		finish_bad(r, resp->status, what, err);
+		return;
+	}
+	const char *link = http_response_header(resp, "Link");
+	if (link && strstr(link, "rel=\"next\"")) {
+		r->rel_offset += r->s->page_size;
+		related_send(r);
+		return;
+	}
+	struct conn_remote *items = r->held;
+	size_t k = r->held_n;
+	free(r->held_pending);
+	r->held = NULL;
+	r->held_pending = NULL;
+	r->held_n = 0;
+	r->related_step = false;
+	list_go_on(r, items, k, r->held_more, r->held_newest, resp->status);
 }
 
 static void list_answer(struct sn_req *r, struct json_object *arr, const struct http_response *resp,
@@ -209,6 +264,7 @@ static void list_answer(struct sn_req *r, struct json_object *arr, const struct 
 {
 	size_t n = json_object_array_length(arr);
 	struct conn_remote *items = xcalloc(n ? n : 1, sizeof(*items));
+	bool *pending = xcalloc(n ? n : 1, sizeof(*pending)), any = false;
 	int64_t newest = r->since_ms;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -217,20 +273,41 @@ static void list_answer(struct sn_req *r, struct json_object *arr, const struct 
 		const char *err = "a record outside the query (the instance ignored a term of "
 		                  "sysparm_query)";
 		if (!list_record_ok(r, rec, &ms) || sn_record_to_remote(r->s, rec, &items[k]) < 0 ||
-		    list_discover(r, rec, &items[k], &err) < 0) {
+		    list_discover(r, rec, &items[k], &pending[k], &err) < 0) {
 			for (size_t j = 0; j <= k && j < n; j++)
 				conn_remote_free(&items[j]);
 			free(items);
+			free(pending);
 			finish_bad(r, resp->status, what, err);
 			return;
 		}
+		any |= pending[k];
 		k++;
 		if (ms > newest)
 			newest = ms;
 	}
 	const char *link = http_response_header(resp, "Link");
 	bool more = link && strstr(link, "rel=\"next\"");
-	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
+	if (any) { /* held back until the incidents say which they point at */
+		r->held = items;
+		r->held_pending = pending;
+		r->held_n = k;
+		r->held_more = more;
+		r->held_newest = newest;
+		r->rel_offset = 0;
+		related_send(r);
+		return;
+	}
+	free(pending);
+	list_go_on(r, items, k, more, newest, resp->status);
+}
+
+/* Deliver a listed page (items[0..k), taken) and ask for the next one
+ * while more follow. */
+static void list_go_on(struct sn_req *r, struct conn_remote *items, size_t k, bool more,
+                       int64_t newest, long status)
+{
+	struct conn_result res = { .status = CONN_OK, .http_status = status };
 	struct conn_page page = { .items = items, .n = k, .last = !more };
 	struct sn_conn *s = r->s;
 	if (more) { /* keyset on sys_updated_on; offset only within one second */
@@ -247,13 +324,7 @@ static void list_answer(struct sn_req *r, struct json_object *arr, const struct 
 	free(items);
 	if (!more || !r->s)
 		return;
-	free(r->url);
-	r->url = sn_list_url(r);
-	r->attempt = 0;
-	r->state = SNR_NEW;
-	int rc = sn_req_send(r);
-	if (rc < 0)
-		sn_req_fail_start(r, "ask for the next page", rc);
+	send_next(r, sn_list_url(r), "ask for the next page");
 }
 
 static void find_answer(struct sn_req *r, struct json_object *arr, long status, const char *what)
@@ -322,6 +393,8 @@ void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char
 	else if (many ? !arr : !obj)
 		finish_bad(r, resp->status, what, err ? err : "the result is not of the documented "
 		           "type");
+	else if (r->kind == SN_LIST && r->related_step)
+		related_answer(r, res, resp, what);
 	else if (r->kind == SN_LIST)
 		list_answer(r, res, resp, what);
 	else if (r->kind == SN_FIND)

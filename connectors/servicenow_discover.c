@@ -5,8 +5,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "connector.h"
 #include "util.h"
 
 const char *sn_check_category(const char *v)
@@ -26,8 +28,10 @@ const char *sn_check_category(const char *v)
 const char *sn_discover_check(char *const *values)
 {
 	bool reported = values[0] && strcmp(values[0], "true") == 0;
-	if (!reported && !values[1])
-		return "reported_by_incident = true, a category, or both";
+	bool related = values[2] && strcmp(values[2], "true") == 0;
+	if (!reported && !related && !values[1])
+		return "reported_by_incident = true, related_incident = true, a category, or "
+		       "several of them";
 	return NULL;
 }
 
@@ -42,7 +46,7 @@ static const char *field_of(struct json_object *rec, const char *k)
 }
 
 int sn_discover_eval(const struct sn_rule *rule, struct json_object *rec, bool *match,
-                     char **refs, const char **err)
+                     bool *related, char **refs, const char **err)
 {
 	const char *task = field_of(rec, "first_reported_by_task");
 	const char *cls = field_of(rec, "first_reported_by_task.sys_class_name");
@@ -50,6 +54,7 @@ int sn_discover_eval(const struct sn_rule *rule, struct json_object *rec, bool *
 	const char *cat = field_of(rec, "category");
 	*refs = NULL;
 	*match = false;
+	*related = false;
 	if (!task || !cls || !num) {
 		*err = "a problem without first_reported_by_task (or its dot-walked number and "
 		       "sys_class_name): the instance does not have the field the discovery rule "
@@ -61,9 +66,49 @@ int sn_discover_eval(const struct sn_rule *rule, struct json_object *rec, bool *
 		       "discovery rule reads (remove category from the rule)";
 		return -EINVAL;
 	}
-	*match = (!rule->reported_by_incident || (*task && strcmp(cls, "incident") == 0)) &&
-	         (!rule->category || strcmp(cat, rule->category) == 0);
+	bool cat_ok = !rule->category || strcmp(cat, rule->category) == 0;
+	bool reported = rule->reported_by_incident && *task && strcmp(cls, "incident") == 0;
+	bool any_incident = rule->reported_by_incident || rule->related_incident;
+	*match = cat_ok && (!any_incident || reported);
+	*related = cat_ok && !*match && rule->related_incident;
 	if (*task && *num && !strpbrk(num, "\r\n"))
 		*refs = xstrdup(num);
+	return 0;
+}
+
+char *sn_related_query(char *const *ids, size_t n)
+{
+	struct buf b = { 0 };
+	if (buf_appendf(&b, "problem_idIN") < 0)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (buf_appendf(&b, "%s%s", i ? "," : "", ids[i]) < 0)
+			abort();
+	if (buf_appendf(&b, "^ORDERBYsys_id") < 0)
+		abort();
+	return buf_steal(&b);
+}
+
+int sn_related_apply(struct json_object *arr, struct conn_remote *items, const bool *pending,
+                     size_t n, const char **err)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *rec = json_object_array_get_idx(arr, i);
+		const char *pid = field_of(rec, "problem_id"), *num = field_of(rec, "number");
+		size_t k = 0;
+		while (k < n && !(pending[k] && pid && strcmp(items[k].remote_id, pid) == 0))
+			k++;
+		if (k == n) {
+			*err = "an incident that points at no problem asked about (the instance "
+			       "ignored the problem_id term: does its incident table have problem_id?)";
+			return -EINVAL;
+		}
+		items[k].discover = CONN_DISCOVER_MATCH;
+		if (!num || !*num || strpbrk(num, "\r\n"))
+			continue;
+		char *refs = items[k].refs ? xasprintf("%s\n%s", items[k].refs, num) : xstrdup(num);
+		free(items[k].refs);
+		items[k].refs = refs;
+	}
 	return 0;
 }

@@ -45,6 +45,10 @@ static void req_free(struct sn_req *r)
 	free(r->pm_ref);
 	free(r->fail_later);
 	free(r->want_state);
+	for (size_t i = 0; i < r->held_n; i++)
+		conn_remote_free(&r->held[i]);
+	free(r->held);
+	free(r->held_pending);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		free(r->refused_reason[f]);
 	if (r->record)

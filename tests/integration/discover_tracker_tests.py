@@ -241,26 +241,32 @@ def _jira_api_dc(sim, body):
         return json.loads(r.read() or b"null")
 
 
+def _sn_ledger(wd, dsn, sim, extra):
+    """A ledger, a directory routing the payments-itsm team to H.SN_GROUP
+    and a ServiceNow connector with extra (its discover rules): the
+    configuration file, checked, migrated and loaded."""
+    directory = os.path.join(wd, "directory.conf")
+    _write(directory, 'platforms = ( { name = "payments"; lead = "rf"; } );\n'
+                      'teams = ( { name = "payments-itsm"; platform = "payments"; '
+                      'connector = "%s"; target = "%s"; } );\n'
+                      'people = ( { handle = "rf"; name = "R. F."; email = "rf@example.com"; '
+                      'active = true; } );\n' % (SN_CONN, H.SN_GROUP))
+    config = os.path.join(wd, "closeloop.conf")
+    _config(config, dsn, directory, H.servicenow_connector(SN_CONN, sim.url, [H.SN_GROUP], extra))
+    H.closeloop("check-config", "-c", config)
+    H.closeloop("migrate", "-c", config)
+    H.closeloop("directory", "load", "-c", config)
+    return config
+
+
 def test_discover_servicenow_problem_reported_by_an_incident_adopted_once(cl):
     wd = H.workdir("disc_sn-")
     dsn = cl.createdb("disc_sn")
     sim = H.ServiceNowSimulator(wd)
     group = H.SN_GROUP
     try:
-        directory = os.path.join(wd, "directory.conf")
-        _write(directory, 'platforms = ( { name = "payments"; lead = "rf"; } );\n'
-                          'teams = ( { name = "payments-itsm"; platform = "payments"; '
-                          'connector = "%s"; target = "%s"; } );\n'
-                          'people = ( { handle = "rf"; name = "R. F."; email = "rf@example.com"; '
-                          'active = true; } );\n' % (SN_CONN, group))
-        conn = H.servicenow_connector(SN_CONN, sim.url, [group],
-                                      ' discover = ( { target = "%s"; reported_by_incident = true; '
-                                      '} );' % group)
-        config = os.path.join(wd, "closeloop.conf")
-        _config(config, dsn, directory, conn)
-        H.closeloop("check-config", "-c", config)
-        H.closeloop("migrate", "-c", config)
-        H.closeloop("directory", "load", "-c", config)
+        config = _sn_ledger(wd, dsn, sim, ' discover = ( { target = "%s"; '
+                                          'reported_by_incident = true; } );' % group)
         inc = sim.call("POST", "/_sim/records/incident", {"short_description": "Card payments declined"})
         H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
                     "SELECT '%s', 'Card payments declined', id, current_date FROM platform"
@@ -291,6 +297,59 @@ def test_discover_servicenow_problem_reported_by_an_incident_adopted_once(cl):
         item = got[reported["sys_id"]][0]
         _eq(H.scalar(dsn, "SELECT count(*) FROM action_item WHERE id = %d" % item), "1", "item kept")
         _eq(_flagged_left(config, dsn, item), "1", "flag discovery_left")
+    finally:
+        sim.stop()
+
+
+def test_discover_servicenow_problem_an_incident_points_at_adopted_once(cl):
+    """related_incident: a problem that incidents point at through their
+    problem_id is adopted (one incident query per listed page, paged: 55
+    incidents point at one problem, the page size is 50) and attached to
+    the postmortem one of those incidents names; a problem only an
+    incident of another problem, or no incident, relates to is not; the
+    reported_by_incident condition still takes its problem (either
+    condition)."""
+    wd = H.workdir("disc_sn_rel-")
+    dsn = cl.createdb("disc_sn_rel")
+    sim = H.ServiceNowSimulator(wd)
+    group = H.SN_GROUP
+    try:
+        config = _sn_ledger(wd, dsn, sim, ' discover = ( { target = "%s"; reported_by_incident '
+                                          '= true; related_incident = true; } );' % group)
+
+        def problem(title, **f):
+            return sim.call("POST", "/_sim/records/problem", dict(
+                {"short_description": title, "assignment_group": group}, **f))
+        many = problem("Card gateway retries exhaust the pool")
+        one = problem("Token service clock skew")
+        reporter = sim.call("POST", "/_sim/records/incident", {"short_description": "Login down"})
+        reported = problem("Session store evicts under load", first_reported_by_task=reporter["sys_id"])
+        plain = problem("Printer queue stuck", category="hardware")
+        other = sim.call("POST", "/_sim/records/problem", {"short_description": "Not our group"})
+        incs = [sim.call("POST", "/_sim/records/incident", {
+            "short_description": "Card payments declined %d" % k, "problem_id": many["sys_id"]})
+            for k in range(55)]
+        sim.call("POST", "/_sim/records/incident", {"short_description": "Logins fail",
+                                                    "problem_id": one["sys_id"]})
+        sim.call("POST", "/_sim/records/incident", {"short_description": "Elsewhere",
+                                                    "problem_id": other["sys_id"]})
+        H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
+                    "SELECT '%s', 'Card payments declined', id, current_date FROM platform"
+                    % incs[40]["number"])
+        sim.call("POST", "/_sim/requests/reset", {})
+        H.closeloop("sync", "--once", "-c", config)
+        got = _adopted(dsn, SN_CONN)
+        _eq(sorted(got), sorted([many["sys_id"], one["sys_id"], reported["sys_id"]]),
+            "adopted problems")
+        _eq(got[many["sys_id"]][1], incs[40]["number"],
+            "attached to the postmortem an incident that points at it names")
+        _assert(got[one["sys_id"]][1].startswith("unattached"), "one names no postmortem")
+        _assert(plain["sys_id"] not in got, "a problem no incident relates to is not adopted")
+        _eq(sim.call("GET", "/_sim/requests").get("INCIDENT_QUERY"), 2,
+            "one incident query for the listed page, in two pages of 50")
+        _twice_with_two_daemons(wd, config, dsn, 6)
+        _eq(_adopted(dsn, SN_CONN), got, "adopted once")
+        _eq(len([r for r in sim.records() if r["number"].startswith("PRB")]), 5, "no problem created")
     finally:
         sim.stop()
 

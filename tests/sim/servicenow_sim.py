@@ -34,8 +34,11 @@ API"; checked December 2026) for the subset closeloop uses:
     left out of the answer, as the real API does; sys_updated_on UTC
     "yyyy-MM-dd HH:mm:ss"; sys_mod_count counts updates;
   - sysparm_query: terms joined with "^"; operators = != > >= < <= LIKE
-    STARTSWITH; ORDERBY / ORDERBYDESC; a term naming an unknown field is
-    silently ignored, as the real API does;
+    STARTSWITH, IN (a comma-separated list: "problem_idIN<sys_id>,<sys_id>");
+    ORDERBY / ORDERBYDESC; a term naming a field the table does not have
+    is silently ignored, as the real API does;
+  - an incident's problem_id (its Problem: the problem it is related to;
+    incident only) is a reference to a problem;
   - errors: {"error": {"message", "detail"}, "status": "failure"}; 401
     without valid basic credentials or a live bearer token, 404 for an
     unknown record; OAuth errors {"error": "...", "error_description": ...}
@@ -67,7 +70,8 @@ POST /_sim/faults {"status": 429, "retry_after": 1, "method": "GET",
 "count": 1, "apply": false} (or {"truncate": true, "method": ...}), GET /_sim/records, PATCH /_sim/records/{sys_id}
 (an edit in the ServiceNow UI), POST /_sim/records/{table} (a record made in
 the UI, e.g. the incident's problem), POST /_sim/users {"sys_id": ...},
-GET /_sim/requests (counts).
+GET /_sim/requests (counts: by method, JOURNAL, INCIDENT_QUERY a GET of
+the incident table's records by a query).
 """
 
 import argparse
@@ -88,15 +92,25 @@ FIELDS = ["sys_id", "number", "short_description", "description", "state", "reso
           "close_code", "close_notes", "impact", "urgency", "priority", "assigned_to", "assignment_group",
           "due_date", "correlation_id", "correlation_display", "work_notes", "comments",
           "sys_created_on", "sys_updated_on", "sys_mod_count", "problem",
-          "first_reported_by_task", "category", "sys_class_name"]
+          "first_reported_by_task", "category", "sys_class_name", "problem_id"]
 # fields only problems have (problem_task and incident records lack them)
 PROBLEM_ONLY = ("first_reported_by_task",)
+# fields only incidents have: problem_id, the incident's Problem (the
+# problem it is related to; many incidents may point at one problem)
+INCIDENT_ONLY = ("problem_id",)
 # reference fields and the tables (task and its extensions) they point into
-REFERENCES = {"first_reported_by_task": tuple(TABLES), "problem": ("problem",)}
+REFERENCES = {"first_reported_by_task": tuple(TABLES), "problem": ("problem",),
+              "problem_id": ("problem",)}
+
+
+def table_fields(table):
+    """The fields a record of table has."""
+    return [f for f in FIELDS if (table == "problem" or f not in PROBLEM_ONLY)
+            and (table == "incident" or f not in INCIDENT_ONLY)]
 JOURNAL = "sys_journal_field"
 JOURNAL_FIELDS = ["sys_id", "element_id", "name", "element", "value", "sys_created_on",
                   "sys_created_by"]
-OPS = ["!=", ">=", "<=", "=", ">", "<", "LIKE", "STARTSWITH"]
+OPS = ["!=", ">=", "<=", "=", ">", "<", "LIKE", "STARTSWITH", "IN"]
 # The problem task state model (ServiceNow docs, Problem Management: "Life
 # cycle of a problem task", "Assess a problem task", "Complete a problem
 # task"; ProblemTaskStateSNC: 151 New, 152 Assess, 154 Work in Progress,
@@ -199,7 +213,7 @@ def matches(rec, terms):
         v = rec.get(field, "")
         ok = {"=": v == value, "!=": v != value, ">": v > value, ">=": v >= value,
               "<": v < value, "<=": v <= value, "LIKE": value in v,
-              "STARTSWITH": v.startswith(value)}[op]
+              "STARTSWITH": v.startswith(value), "IN": v in value.split(",")}[op]
         if not ok:
             return False
     return True
@@ -336,6 +350,8 @@ class Handler(BaseHTTPRequestHandler):
         table, sys_id = parts[3], parts[4] if len(parts) == 5 else None
         with STATE.lock:
             STATE.requests[method] = STATE.requests.get(method, 0) + 1
+            if method == "GET" and table == "incident" and sys_id is None:
+                STATE.requests["INCIDENT_QUERY"] = STATE.requests.get("INCIDENT_QUERY", 0) + 1
             fault = self.take_fault(method)
             self.truncate = bool(fault and fault.get("truncate"))
             if self.truncate:  # served as usual, the body cut short
@@ -411,7 +427,7 @@ class Handler(BaseHTTPRequestHandler):
     def create(self, table, data):
         STATE.counter[table] += 1
         ts = STATE.tick()
-        rec = {f: "" for f in FIELDS if table == "problem" or f not in PROBLEM_ONLY}
+        rec = {f: "" for f in table_fields(table)}
         first = {"problem": "101", "problem_task": "151"}.get(table, "1")  # New
         rec.update({"sys_id": uuid.uuid4().hex, "state": first, "sys_class_name": table,
                     "impact": "3", "urgency": "3",
@@ -424,7 +440,7 @@ class Handler(BaseHTTPRequestHandler):
     def apply(self, rec, data, created=False):
         for k, v in data.items():
             if k not in FIELDS or k.startswith("sys_") or k == "number" or \
-                    (k in PROBLEM_ONLY and k not in rec):
+                    (k in PROBLEM_ONLY + INCIDENT_ONLY and k not in rec):
                 continue  # unknown fields are ignored, as the real API does
             v = "" if v is None else str(v)
             if k == "assigned_to" and v and v not in STATE.users:
@@ -475,7 +491,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def list(self, table, qs, url):
         journal = table == JOURNAL
-        terms, order = parse_query(qs.get("sysparm_query"), JOURNAL_FIELDS if journal else None)
+        terms, order = parse_query(qs.get("sysparm_query"),
+                                   JOURNAL_FIELDS if journal else table_fields(table))
         recs = [r for r in (STATE.journal if journal else STATE.records[table].values())
                 if matches(r, terms)]
         for field, desc in reversed(order):
