@@ -432,6 +432,13 @@ struct connector {
 	/* The connector's paced write queue (connectors/pace.h: queued writes,
 	 * when it drains, the connector-wide stop), or NULL. */
 	const struct pace *pace;
+	/* Set by the constructor of a type whose tickets named in a postmortem
+	 * name none of its targets (ServiceNow: a number or record URL names
+	 * a table, not an assignment group; docs/import.md): the reference
+	 * target such references carry (the connector's table) and the
+	 * instance as "host[:port]" in lower case, which a reference's URL
+	 * must name (sql/040_servicenow_refs.sql).  NULL for the others. */
+	char *ref_table, *ref_host;
 };
 
 /* ---- discovery: action items born in the tracker ----

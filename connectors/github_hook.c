@@ -23,16 +23,6 @@
 
 #include "util.h"
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
 /* The JSON of a delivery: the body itself, or the form field payload=
  * (WHATWG application/x-www-form-urlencoded: '+' is a space, %XX a byte).
@@ -56,8 +46,8 @@ static char *payload_json(const struct conn_hook_request *req)
 				int hi, lo;
 				if (*q == '+') {
 					*o++ = ' ';
-				} else if (*q == '%' && fend - q >= 3 && (hi = hexval(q[1])) >= 0 &&
-				           (lo = hexval(q[2])) >= 0) {
+				} else if (*q == '%' && fend - q >= 3 && (hi = hex_digit(q[1])) >= 0 &&
+				           (lo = hex_digit(q[2])) >= 0) {
 					*o++ = (char)(hi * 16 + lo);
 					q += 2;
 				} else {

@@ -300,6 +300,18 @@ static int create_task(struct sn_conn *s, struct sn_req *r, const struct conn_it
 	return start(r);
 }
 
+/* "host[:port]" of an instance URL, in lower case: what a record URL
+ * named in a postmortem must name for this connector to adopt it. */
+static char *sn_instance_host(const char *base_url)
+{
+	const char *p = strstr(base_url, "://");
+	p = p ? p + 3 : base_url;
+	char *h = xstrndup(p, strcspn(p, "/?#"));
+	for (char *q = h; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	return h;
+}
+
 static int sn_create(struct connector *c, const char *target, const struct item_fields *want,
                      const struct conn_item_context *ctx, conn_item_cb cb, void *arg)
 {
@@ -381,18 +393,6 @@ static int sn_update(struct connector *c, const char *target, const struct conn_
 	return start(r);
 }
 
-static int sn_fetch(struct connector *c, const char *target, const struct conn_remote *ref,
-                    conn_item_cb cb, void *arg)
-{
-	struct sn_conn *s = sn_of(c);
-	if (s->destroyed || !ref || !sn_sys_id_valid(ref->remote_id))
-		return -EINVAL;
-	struct sn_req *r = sn_req_new(s, SN_FETCH, "GET", sn_record_url(s, ref->remote_id), NULL,
-	                              target, arg);
-	r->item_cb = cb;
-	return start(r);
-}
-
 /* GET of the records matching query (terms joined with "^"; every field
  * name in it is one this connector maps, every value checked by the
  * caller), limit rows from offset. */
@@ -432,6 +432,38 @@ char *sn_related_url(const struct sn_req *r)
 static char *query_url(const struct sn_conn *s, const char *query, long limit, long offset)
 {
 	return query_url_fields(s, query, SN_FIELDS, limit, offset);
+}
+
+/* A record by its sys_id (ref->remote_id, or ref->key when that is one:
+ * a record URL named in a postmortem), else by its number (ref->key,
+ * PRB0040002: a number named in a postmortem, not yet adopted), through
+ * GET /api/now/table/{table}?sysparm_query=number=... (ServiceNow REST
+ * API reference, "Table API", GET /now/table/{tableName} with
+ * sysparm_query: the matching records, an empty result when none;
+ * servicenow.com/docs/r/yokohama/api-reference/rest-apis/c_TableAPI.html).
+ * No record (an empty result or a 404) is CONN_GONE saying so
+ * (number_answer). */
+static int sn_fetch(struct connector *c, const char *target, const struct conn_remote *ref,
+                    conn_item_cb cb, void *arg)
+{
+	struct sn_conn *s = sn_of(c);
+	const char *id = ref && sn_sys_id_valid(ref->remote_id) ? ref->remote_id :
+	                 ref && sn_sys_id_valid(ref->key) ? ref->key : NULL;
+	if (s->destroyed || !ref || (!id && (!problem_ref_valid(ref->key))))
+		return -EINVAL;
+	if (id) {
+		struct sn_req *r = sn_req_new(s, SN_FETCH, "GET", sn_record_url(s, id), NULL, target,
+		                              arg);
+		r->item_cb = cb;
+		return start(r);
+	}
+	char *q = xasprintf("number=%s", ref->key);
+	struct sn_req *r = sn_req_new(s, SN_FETCH_NUMBER, "GET", query_url(s, q, 2, 0), NULL,
+	                              target, arg);
+	free(q);
+	r->item_cb = cb;
+	r->parent_ref = xstrdup(ref->key);
+	return start(r);
 }
 
 char *sn_list_url(struct sn_req *r)
@@ -494,6 +526,7 @@ static void pace_closed(struct pace *p)
 	free(s->journal);
 	free(s->ca_file);
 	free(s->table);
+	free(s->base.ref_host);
 	free(s->base.name);
 	free(s);
 }
@@ -624,6 +657,8 @@ static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
 	s->journal = xstrdup(journal ? journal : "work_notes");
 	const char *table = conn_opt(&servicenow_conn_type, opt, "table");
 	s->table = xstrdup(table ? table : "problem");
+	s->base.ref_table = s->table;
+	s->base.ref_host = sn_instance_host(s->base_url);
 	s->legacy_states = str_eq(conn_opt(&servicenow_conn_type, opt, "state_model"), "legacy");
 	memcpy(s->prio, prio, sizeof(prio));
 	s->page_size = (long)sn_opt_int(opt, "page_size", 100);

@@ -44,6 +44,8 @@ enum sn_kind {
 	SN_TOKEN,        /* POST /oauth_token.do (servicenow_auth.c) */
 	SN_PARENT,       /* GET of the postmortem's problem, then the create
 	                    of a problem_task under it (becomes SN_CREATE) */
+	SN_FETCH_NUMBER, /* GET of one record by its number (a number named
+	                    in a postmortem, adopted: servicenow.c sn_fetch) */
 };
 
 enum sn_req_state {
@@ -100,7 +102,8 @@ struct sn_req {
 	char *state_body;
 	char *want_owner;
 	char *marker;                  /* SN_COMMENT_FIND */
-	char *parent_ref;              /* SN_PARENT: the problem's number or sys_id */
+	char *parent_ref;              /* SN_PARENT: the problem's number or sys_id;
+	                                  SN_FETCH_NUMBER: the number */
 	char *pm_ref;                  /* SN_PARENT: the postmortem, for messages */
 	char *fail_later;              /* failed from the timer (sn_req_fail_soon) */
 	char *want_state;              /* a problem_task's state walk: where to */

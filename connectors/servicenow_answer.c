@@ -344,6 +344,33 @@ static void find_answer(struct sn_req *r, struct json_object *arr, long status, 
 	finish_record(r, rec, status, what);
 }
 
+/* A record asked for by its number (a number named in a postmortem):
+ * none is CONN_GONE with a message saying so (the reference is then
+ * broken, and nothing is created for it); the answer is checked against
+ * the number asked for, as the instance ignores a term it does not
+ * understand. */
+static void number_answer(struct sn_req *r, struct json_object *arr, long status,
+                          const char *what)
+{
+	size_t n = json_object_array_length(arr);
+	if (n == 0) {
+		char *msg = xasprintf("%s: no %s numbered %s on %s (or the closeloop user may not "
+		                      "read it); correct the number in the postmortem and import "
+		                      "it again", what, r->s->table, r->parent_ref, r->s->base_url);
+		struct conn_result res = { .status = CONN_GONE, .http_status = status, .error = msg };
+		sn_req_finish_item(r, &res, NULL);
+		free(msg);
+		return;
+	}
+	struct json_object *rec = json_object_array_get_idx(arr, 0);
+	if (n > 1 || !str_eq(sn_rec_str(rec, "number"), r->parent_ref)) {
+		finish_bad(r, status, what, n > 1 ? "two records carry one number" :
+		           "the instance ignored the number term");
+		return;
+	}
+	finish_record(r, rec, status, what);
+}
+
 /* The postmortem's problem, read: create the problem_task under it.  The
  * answer is checked against the reference asked for (the Table API
  * ignores a query term it does not understand and would answer every
@@ -385,7 +412,8 @@ void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char
 	struct json_object *res = parse_result(resp, &err);
 	bool arr = res && json_object_is_type(res, json_type_array);
 	bool obj = res && json_object_is_type(res, json_type_object);
-	bool many = r->kind == SN_LIST || r->kind == SN_FIND || r->kind == SN_PARENT;
+	bool many = r->kind == SN_LIST || r->kind == SN_FIND || r->kind == SN_PARENT ||
+	            r->kind == SN_FETCH_NUMBER;
 	if (r->kind == SN_COMMENT || r->kind == SN_COMMENT_FIND)
 		sn_comment_answer(r, res, resp, what);
 	else if (r->kind == SN_CREATE && !obj) /* made, perhaps: its token finds it */
@@ -401,6 +429,8 @@ void sn_handle_ok(struct sn_req *r, const struct http_response *resp, const char
 		find_answer(r, res, resp->status, what);
 	else if (r->kind == SN_PARENT)
 		parent_answer(r, res, resp->status, what);
+	else if (r->kind == SN_FETCH_NUMBER)
+		number_answer(r, res, resp->status, what);
 	else if (r->kind == SN_UPDATE && r->state_body)
 		update_next(r, res, what);
 	else if (r->want_state)

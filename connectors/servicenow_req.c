@@ -326,7 +326,7 @@ static int send_now(struct sn_req *r)
 	r->state = SNR_INFLIGHT;
 	switch (r->kind) {
 	case SN_LIST: s->base.n_list++; break;
-	case SN_FETCH: s->base.n_get++; break;
+	case SN_FETCH: case SN_FETCH_NUMBER: s->base.n_get++; break;
 	case SN_FIND: case SN_PARENT: s->base.n_search++; break;
 	case SN_CREATE: s->base.n_create++; break;
 	case SN_UPDATE: case SN_UPDATE_STATE: s->base.n_update++; break;

@@ -64,13 +64,18 @@ static const char sql_item[] =
 /* A reference is skipped when the item already has a link to the same
  * ticket, of any kind: reconcile turns an adopted reference into a managed
  * link, and a re-import must not add the reference again.  $5 is the
- * tracker type ('github', 'jira': the connector column of references). */
+ * tracker type ('github', 'jira', 'servicenow': the connector column of
+ * references).  A ServiceNow reference's target is the table (a number
+ * names no assignment group) while the managed link it becomes has the
+ * connector's target, so its ticket is the same when a link of the item
+ * has its number (remote_key) or sys_id (remote_id). */
 static const char sql_ref[] =
 	"INSERT INTO external_link (action_item_id, connector, target, kind, state,"
 	" remote_key, url)"
 	" SELECT $1::bigint, $5, $2, 'reference', 'reference', $3, $4"
 	" WHERE NOT EXISTS (SELECT 1 FROM external_link"
-	"  WHERE action_item_id = $1::bigint AND target = $2 AND remote_key = $3)"
+	"  WHERE action_item_id = $1::bigint AND ((target = $2 AND remote_key = $3)"
+	"   OR ($5 = 'servicenow' AND (upper(remote_key) = upper($3) OR remote_id = $3))))"
 	" ON CONFLICT (action_item_id, target, remote_key) WHERE kind = 'reference' DO NOTHING"
 	" RETURNING id";
 

@@ -119,8 +119,8 @@ static void raw_refs_from(const struct parse *p, struct raw *r, const struct mds
 			impt_ref_add(&r->refs, &r->n_refs, &ref);
 			continue;
 		}
-		/* a Jira issue: adopted where a connector serves it; the link
-		 * stays content of the description as before */
+		/* a Jira issue or ServiceNow record: adopted where a connector
+		 * serves it; the link stays content of the description */
 		if (impx_ref_from_url(t->hrefs[i], &ref) == 0)
 			impt_ref_add(&r->xrefs, &r->n_xrefs, &ref);
 		if (t->hrefs[i][0] && r->n_links < 16) {

@@ -30,6 +30,7 @@ struct rec_apply_batch {
 static const char *const arg_names[REC_APPLY_NARGS] = {
 	"link", "version", "pull", "base", "remote_id", "remote_key", "url",
 	"remote_updated_at", "etag", "remote_extra", NULL, "conflicts", "connector", "refused",
+	"target",
 };
 
 static void op_on_apply(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -61,6 +62,9 @@ static void apply_args_init(struct rec_apply_args *a, const struct rec_op *op)
 		lc->source, a->conf,
 		op->kind == REC_OP_ADOPT_REF ? lc->name : NULL,
 		a->refused,
+		/* an adopted reference is this target's link (a ServiceNow
+		 * reference's target is the table: sql/040) */
+		op->kind == REC_OP_ADOPT_REF ? op->t->target : NULL,
 	};
 	memcpy(a->p, p, sizeof(p));
 }

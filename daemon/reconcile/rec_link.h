@@ -239,6 +239,12 @@ struct rec_pass_params {
 	int overlap_s;                /* listing overlap (cfg overlap) */
 	const char *def_conn, *def_target; /* configured default route */
 	const char *type;             /* the connector's type name */
+	/* references that name no target of the connector (connector.h
+	 * ref_table, ref_host; NULL: none), whether it is the only connector
+	 * of its type (it takes bare numbers), and the target adopted
+	 * records are kept under for items routed elsewhere */
+	const char *ref_table, *ref_host, *ref_home;
+	bool ref_only;
 };
 
 struct rec_target {
@@ -309,7 +315,7 @@ struct rec_target {
 };
 
 /* The ledger write of one op (closeloop_rec_apply's 14 arguments). */
-enum { REC_APPLY_NARGS = 14 };
+enum { REC_APPLY_NARGS = 15 };
 struct rec_apply_args {
 	char id[24], ver[24];
 	char *pull, *base, *conf, *refused;

@@ -655,14 +655,20 @@ static void pass_drained(struct rec_target *t)
 	}
 }
 
-static const char **push_params(const struct rec_target *t, const char *p[6])
+static const char **push_params(const struct rec_target *t, const char *p[10])
 {
+	const struct rec_pass_params *pp = t->pp;
 	p[0] = t->lc->name;
 	p[1] = t->target;
 	p[2] = t->pp->def_conn;
 	p[3] = t->pp->def_target;
 	p[4] = t->pp->type;
 	p[5] = t->pp->push_only ? "false" : "true";
+	p[6] = pp->ref_table;
+	p[7] = pp->ref_host;
+	p[8] = pp->ref_only ? "true" : "false";
+	p[9] = pp->ref_table && pp->ref_home && strcmp(pp->ref_home, t->target) == 0 ? "true" :
+	       "false";
 	return p;
 }
 
@@ -671,22 +677,22 @@ static const char **push_params(const struct rec_target *t, const char *p[6])
 static void on_push_probe(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_target *t = arg;
-	const char *p[6];
+	const char *p[10];
 	if (err || PQntuples(res) == 0) {
 		on_push_rows(db, res, err, arg);
 		return;
 	}
-	pass_query(t, REC_SQL_PUSH, 6, push_params(t, p), on_push_rows);
+	pass_query(t, REC_SQL_PUSH, 10, push_params(t, p), on_push_rows);
 }
 
 static void pass_push_select(struct rec_target *t)
 {
-	const char *p[6];
+	const char *p[10];
 	if (target_stopped(t) || pass_stopping(t)) {
 		pass_enter(t, REC_PASS_CURSOR_WRITE);
 		return;
 	}
-	pass_query(t, REC_SQL_PUSH_PROBE, 6, push_params(t, p), on_push_probe);
+	pass_query(t, REC_SQL_PUSH_PROBE, 10, push_params(t, p), on_push_probe);
 }
 
 static void pass_push_ops(struct rec_target *t)

@@ -95,7 +95,12 @@ const char REC_SQL_RELOAD[] =
 /* The push pass of one (connector, target):
  *   $1 connector name, $2 target, $3 default connector, $4 default target,
  *   $5 connector column of bare references ('github'), $6 include links
- *   left 'creating' (after a recovery listing only).
+ *   left 'creating' (after a recovery listing only); $7 the reference
+ *   target of a connector whose references name none of its targets
+ *   (ServiceNow: its table; NULL for the others), $8 its instance
+ *   "host[:port]", $9 whether it is the only connector of its type, $10
+ *   whether $2 is the target such references are adopted in
+ *   (sql/040_servicenow_refs.sql).
  * Rows (the columns of LINK_COLS, then r.id, r.remote_id, r.remote_key,
  * r.state of a reference to adopt): linked links of this target whose item
  * moved past synced_version or whose refused fields' back-off expired
@@ -113,10 +118,12 @@ const char REC_SQL_RELOAD[] =
 	" " join " JOIN LATERAL (SELECT * FROM " table " " alias " WHERE " cond " OFFSET 0) " \
 	alias " ON true"
 const char REC_SQL_PUSH_PROBE[] =
-	"SELECT r_item FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean) LIMIT 1";
+	"SELECT r_item FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean, $7, $8,"
+	" $9::boolean, $10::boolean) LIMIT 1";
 const char REC_SQL_PUSH[] =
 	"SELECT " LINK_COLS ", r.id, r.remote_id, r.remote_key, r.state"
-	" FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean) s"
+	" FROM closeloop_push_select($1, $2, $3, $4, $5, $6::boolean, $7, $8, $9::boolean,"
+	" $10::boolean) s"
 	PUSH_BY_KEY("action_item", "i", "INNER", "i.id = s.r_item")
 	PUSH_BY_KEY("postmortem", "p", "INNER", "p.id = i.postmortem_id")
 	PUSH_BY_KEY("external_link", "l", "LEFT", "l.id = s.r_link")
@@ -143,7 +150,7 @@ const char REC_SQL_INTENTS[] =
  * when the change happened on the tracker (sql/008_report.sql). */
 const char REC_SQL_APPLY[] =
 	"SELECT closeloop_rec_apply($1::bigint, $2::bigint, $3::jsonb, $4::jsonb, $5, $6, $7,"
-	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb)"
+	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb, $15)"
 	" FROM (SELECT set_config('closeloop.changed_at', coalesce($8::timestamptz::text, ''), true)) AS changed";
 
 /* A page's writes (rec_apply.c): $1 is [{"link": "12", "version": "3",
@@ -158,7 +165,7 @@ const char REC_SQL_APPLY_BATCH[] =
 	"SELECT e.i, (SELECT closeloop_rec_apply((v->>'link')::bigint, (v->>'version')::bigint,"
 	" (v->>'pull')::jsonb, (v->>'base')::jsonb, v->>'remote_id', v->>'remote_key', v->>'url',"
 	" (v->>'remote_updated_at')::timestamptz, v->>'etag', (v->>'remote_extra')::jsonb, $2,"
-	" (v->>'conflicts')::jsonb, v->>'connector', (v->>'refused')::jsonb)"
+	" (v->>'conflicts')::jsonb, v->>'connector', (v->>'refused')::jsonb, v->>'target')"
 	"  FROM (SELECT set_config('closeloop.changed_at',"
 	"   coalesce((v->>'remote_updated_at')::timestamptz::text, ''), true)) AS changed)"
 	" FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, i) ORDER BY e.i";

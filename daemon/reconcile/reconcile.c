@@ -106,6 +106,7 @@ struct rec_cycle {
 	int64_t refusal_backoff_ms, create_min_age_ms;
 	enum cfg_policy policy[ITEM_F__COUNT];
 	char *def_conn, *def_target;
+	char *ref_table, *ref_host;   /* connector.h: references naming no target */
 	char *pairs_c, *pairs_t;      /* every configured (connector, target) */
 	struct rec_idmap idmap;
 	struct rec_link_ctx lc;       /* what rec_pass.c and rec_link.c see of this cycle */
@@ -298,6 +299,8 @@ static void cyc_free(struct rec_cycle *cy)
 	free(cy->source);
 	free(cy->def_conn);
 	free(cy->def_target);
+	free(cy->ref_table);
+	free(cy->ref_host);
 	free(cy->pairs_c);
 	free(cy->pairs_t);
 	rec_idmap_free(&cy->idmap);
@@ -434,9 +437,15 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	memcpy(cy->policy, cfg->policy, sizeof(cy->policy));
 	cy->def_conn = xstrdup(cfg->default_connector);
 	cy->def_target = xstrdup(cfg->default_target);
+	cy->ref_table = xstrdup(rc->conn->ref_table);
+	cy->ref_host = xstrdup(rc->conn->ref_host);
+	size_t same_type = 0;
+	for (size_t i = 0; i < cfg->n_connectors; i++)
+		same_type += cfg->connectors[i].type && strcmp(cfg->connectors[i].type, cy->type) == 0;
 	cy->pp = (struct rec_pass_params){
 		.push_only = push_only, .overlap_s = cy->overlap_s, .def_conn = cy->def_conn,
-		.def_target = cy->def_target, .type = cy->type,
+		.def_target = cy->def_target, .type = cy->type, .ref_table = cy->ref_table,
+		.ref_host = cy->ref_host, .ref_only = same_type == 1,
 	};
 	if (cc && cc->n_targets) {
 		cy->targets = xcalloc(cc->n_targets, sizeof(char *));
@@ -446,6 +455,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 			cy->disc_teams[i] = xstrdup(rec_disc_team(cc, cc->targets[i]));
 		}
 		cy->n_targets = cc->n_targets;
+		cy->pp.ref_home = cy->targets[0];
 	}
 	rec_disc_configure(rc->conn, cc); /* a reload's rules from this cycle on */
 	cy->lc.targets = cy->targets;

@@ -171,6 +171,16 @@ ADOPT_PM = """# Login outage
 """
 
 
+def _route_team_to_github(c):
+    with open(c.directory) as f:
+        text = f.read()
+    text = text.replace('connector = "%s"; target = "%s"; also_to = (  );' % (JIRA, PROJECT),
+                        'connector = "%s"; target = "%s";' % (GH, REPO))
+    with open(c.directory, "w") as f:
+        f.write(text)
+    H.closeloop("directory", "load", "-c", c.config)
+
+
 def test_multi_postmortem_ticket_in_another_tracker_is_adopted(cl):
     """A team routed to GitHub only; its postmortem names two existing Jira
     issues (a browse URL and a bare key in the ticket column) in a project
@@ -180,14 +190,7 @@ def test_multi_postmortem_ticket_in_another_tracker_is_adopted(cl):
     column names no project anyone serves and stays an inert reference."""
     c = MultiCtx(cl, "multi_adopt", 0, also=[])
     try:
-        # the team routes to GitHub alone
-        with open(c.directory) as f:
-            text = f.read()
-        text = text.replace('connector = "%s"; target = "%s"; also_to = (  );' % (JIRA, PROJECT),
-                            'connector = "%s"; target = "%s";' % (GH, REPO))
-        with open(c.directory, "w") as f:
-            f.write(text)
-        H.closeloop("directory", "load", "-c", c.config)
+        _route_team_to_github(c)  # the team routes to GitHub alone
         a = _jira_create(c.jira, "Signing keys rotation (filed during the incident)")
         b = _jira_create(c.jira, "Session cache too long")
         pm = os.path.join(c.wd, "PM2026-077 - login outage.md")
@@ -231,6 +234,90 @@ def test_multi_postmortem_ticket_in_another_tracker_is_adopted(cl):
                 "only the inert reference is left:\n" + out)
         H.closeloop("sync", "--once", "-c", c.config)
         _assert(c.counts()[:2] == (4, 2), "nothing more: %r" % (c.counts(),))
+    finally:
+        c.close()
+
+
+SN_ADOPT_PM = """# Payment queue backlog
+
+## Action items
+
+| Action item | Owner | Ticket |
+| --- | --- | --- |
+| Alert on consumer lag (filed as PRB0040002 during the incident) | rf | PRB0040002 |
+| Document the failover runbook | rf | |
+| Load-test the standby broker | rf | PRB0049999 |
+| Add a dead-letter queue, see [the problem](%s/nav_to.do?uri=problem.do?sys_id=%s) | rf | |
+"""
+
+
+def test_multi_postmortem_servicenow_problem_is_adopted(cl):
+    """A team routed to GitHub only; its postmortem names ServiceNow
+    problems: PRB0040002 (twice in one item), a problem URL of the
+    instance (nav_to.do), and PRB0049999, which does not exist.  The items
+    naming existing problems are linked to their GitHub issue and to that
+    problem (no new problem; the number looked up through the Table API);
+    the unknown number breaks its reference with a per-item error (shown
+    by `closeloop show`), and no problem is created for that item.  A
+    restart, a re-import and two daemons at once link nothing twice."""
+    c = MultiCtx(cl, "multi_snref", 0, also=[])
+    try:
+        _route_team_to_github(c)
+        first = c.sn.call("POST", "/_sim/records/problem", {
+            "short_description": "Broker failover lost its consumers",
+            "assignment_group": "0" * 32})
+        second = c.sn.call("POST", "/_sim/records/problem", {
+            "short_description": "Consumer lag unnoticed for 55 minutes"})
+        _assert(second["number"] == "PRB0040002", "the simulator numbers: %r" % second)
+        pm = os.path.join(c.wd, "PM2026-118 - queue backlog.md")
+        with open(pm, "w") as f:
+            f.write(SN_ADOPT_PM % (c.sn.url, first["sys_id"]))
+        out = H.closeloop("import", "-c", c.config, "--team", "identity", "--platform",
+                          "kubernetes", pm).stdout
+        _assert("4 new" in out, out)
+        refs = sorted(H.psql(c.dsn, "SELECT connector, target, remote_key FROM external_link "
+                                    "WHERE kind = 'reference'"))
+        _assert(refs == sorted([["servicenow", "problem", first["sys_id"]],
+                                ["servicenow", "problem", "PRB0040002"],
+                                ["servicenow", "problem", "PRB0049999"]]), "references: %r" % refs)
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts() == (4, 0, 2), "a GitHub issue each, no new problem: %r"
+                % (c.counts(),))
+        rows = H.psql(c.dsn, "SELECT l.target, l.remote_id, l.remote_key, l.state, i.title "
+                             "FROM external_link l JOIN action_item i ON i.id = l.action_item_id "
+                             "WHERE l.kind = 'managed' AND l.connector = '%s' ORDER BY 3" % SN)
+        # adopted without a base: the title is the tracker's (remote_wins)
+        _assert(rows == [[GROUP, first["sys_id"], first["number"], "linked",
+                          "Broker failover lost its consumers"],
+                         [GROUP, second["sys_id"], "PRB0040002", "linked",
+                          "Consumer lag unnoticed for 55 minutes"]], "ServiceNow links: %r" % rows)
+        broken = H.psql(c.dsn, "SELECT l.action_item_id, l.state, l.broken_reason, l.last_error "
+                               "FROM external_link l WHERE l.remote_key = 'PRB0049999'")
+        _assert(len(broken) == 1 and broken[0][1:3] == ["broken", "gone"] and
+                "no problem numbered PRB0049999" in broken[0][3], "unknown number: %r" % broken)
+        item = broken[0][0]
+        _assert(c.one("SELECT count(*) FROM external_link WHERE action_item_id = %s AND "
+                      "kind = 'managed' AND connector = '%s'" % (item, GH)) == "1",
+                "the unknown number's item still has its GitHub issue")
+        show = H.closeloop("show", "-c", c.config, item).stdout
+        _assert("broken: gone" in show and "no problem numbered PRB0049999" in show, show)
+        # the numbers reached the problems' GitHub twins: nothing more
+        # after a restart, a re-import and two daemons at once
+        H.closeloop("sync", "--once", "-c", c.config)
+        out = H.closeloop("import", "-c", c.config, "--team", "identity", "--platform",
+                          "kubernetes", pm).stdout
+        _assert(c.one("SELECT count(*) FROM external_link WHERE kind = 'reference'") == "1",
+                "only the broken reference is left:\n" + out)
+        before = c.one("SELECT count(*) FROM external_link")
+        d1, d2 = c.daemon(), c.daemon()
+        time.sleep(6)
+        for d in (d1, d2):
+            _assert(d.stop() == 0, "clean stop")
+        _assert(c.counts() == (4, 0, 2), "nothing more: %r" % (c.counts(),))
+        _assert(c.one("SELECT count(*) FROM external_link") == before, "no new link")
+        _assert(c.one("SELECT count(*) FROM external_link WHERE connector = '%s' AND "
+                      "kind = 'managed'" % SN) == "2", "two ServiceNow links")
     finally:
         c.close()
 

@@ -96,6 +96,20 @@ class SimTest(unittest.TestCase):
         self.assertEqual(len(b["result"]), 1)  # short page, more behind it
         self.assertIn('rel="next"', h["Link"])
 
+    def test_query_by_number(self):
+        """A number named in a postmortem, looked up as the Table API
+        does: number=PRB... answers that record alone, an unknown number
+        an empty result (200), not an error."""
+        self.make("a")
+        b = self.make("b")
+        self.assertTrue(b["number"].startswith("PRB"))
+        q = urllib.parse.quote("number=" + b["number"])
+        st, _, res = self.call("GET", "/api/now/table/problem?sysparm_limit=2&sysparm_query=" + q)
+        self.assertEqual((st, [r["sys_id"] for r in res["result"]]), (200, [b["sys_id"]]))
+        q = urllib.parse.quote("number=PRB0049999")
+        st, _, res = self.call("GET", "/api/now/table/problem?sysparm_limit=2&sysparm_query=" + q)
+        self.assertEqual((st, res["result"]), (200, []))
+
     def test_problem_reported_by_an_incident_dot_walked(self):
         """first_reported_by_task and category on problems; sysparm_fields
         dot-walks a reference; a field the table lacks is left out."""

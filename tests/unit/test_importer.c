@@ -897,6 +897,121 @@ static void test_jira_refs(void **state)
 	free(v);
 }
 
+/* ServiceNow problems and problem tasks named in a postmortem
+ * (impxref.c): numbers standing alone anywhere, record URLs of any
+ * instance in their classic, nav_to.do and Next Experience forms. */
+static void test_servicenow_refs(void **state)
+{
+	UNUSED(state);
+	static const char sid[] = "0123456789abcdef0123456789abcdef";
+	static const struct { const char *url, *table, *id; } urls[] = {
+		{ "https://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef",
+		  "problem", sid },
+		{ "https://acme.service-now.com/nav_to.do?uri=problem.do?sys_id="
+		  "0123456789abcdef0123456789abcdef&sysparm_view=", "problem", sid },
+		{ "https://acme.service-now.com/nav_to.do?uri=%2Fproblem_task.do%3Fsys_id%3D"
+		  "0123456789abcdef0123456789abcdef", "problem_task", sid },
+		{ "https://acme.service-now.com/now/nav/ui/classic/params/target/problem.do"
+		  "%3Fsys_id%3D0123456789abcdef0123456789abcdef", "problem", sid },
+		{ "http://127.0.0.1:8080/problem.do?sysparm_query=number=PRB0040002", "problem",
+		  "PRB0040002" },
+	};
+	struct imp_ticket_ref *v = NULL, r = { 0 };
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(urls); i++) {
+		if (impx_ref_from_url(urls[i].url, &r) != 0)
+			fail_msg("%s not taken for a ServiceNow record", urls[i].url);
+		assert_string_equal(r.kind, "servicenow");
+		assert_string_equal(r.target, urls[i].table);
+		assert_string_equal(r.number, urls[i].id);
+		assert_string_equal(r.url, urls[i].url);
+		impt_ref_free(&r);
+	}
+	static const char *const not_urls[] = {
+		"https://acme.service-now.com/incident.do?sys_id=0123456789abcdef0123456789abcdef",
+		"https://acme.service-now.com/problem.do?sys_id=0123456789abcdef",
+		"https://acme.service-now.com/problem.do?sys_id=0123456789ABCDEF0123456789ABCDEF",
+		"https://acme.service-now.com/xproblem.do?sys_id=0123456789abcdef0123456789abcdef",
+		"https://acme.service-now.com/problem.do?sysparm_query=number=PTASK0040001",
+		"https://acme.service-now.com/problem.do?xsys_id=0123456789abcdef0123456789abcdef",
+		"ftp://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(not_urls); i++)
+		if (impx_ref_from_url(not_urls[i], &r) == 0)
+			fail_msg("%s taken for a ServiceNow record", not_urls[i]);
+
+	/* numbers in any text; once each; never inside a longer token */
+	impx_refs_from_text("adopt PRB0040002 (and PTASK0040001), again PRB0040002; not "
+	                    "XPRB0040003, PRB0040004a, PRB123, x/PRB0040005, "
+	                    "see https://acme.service-now.com/problem.do?sys_id="
+	                    "0123456789abcdef0123456789abcdef.", false, &v, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].number, "PRB0040002");
+	assert_string_equal(v[0].target, "problem");
+	assert_null(v[0].url);
+	assert_string_equal(v[1].number, "PTASK0040001");
+	assert_string_equal(v[1].target, "problem_task");
+	assert_string_equal(v[2].number, sid);
+	assert_string_equal(v[2].url, "https://acme.service-now.com/problem.do?sys_id="
+	                    "0123456789abcdef0123456789abcdef");
+	for (size_t i = 0; i < n; i++)
+		impt_ref_free(&v[i]);
+	free(v);
+}
+
+/* A postmortem naming ServiceNow records in its ticket column and its
+ * text (tests/fixtures/postmortems/servicenow): references of type
+ * servicenow, target the table; once each; a re-import adds none, nor
+ * after reconcile adopted one (the link then has the connector's target
+ * and the record's sys_id). */
+static void test_servicenow_refs_stored(void **state)
+{
+	UNUSED(state);
+	struct pgtest_db t;
+	if (!pgtest_create(&t, "imp_snref", true))
+		return;
+	size_t len;
+	char *text = slurp(PM_DIR "/servicenow/2026-11-18-queue-backlog.md", &len);
+	struct imp_postmortem *pm = parse_text_ok("queue-backlog.md", text);
+	assert_int_equal(pm->n_items, 5);
+	assert_int_equal(pm->items[0].n_xrefs, 1);
+	assert_string_equal(pm->items[0].xrefs[0].number, "PRB0040002");
+	assert_int_equal(pm->items[2].n_xrefs, 2);
+	assert_int_equal(pm->items[3].n_xrefs, 1); /* named twice: one */
+	assert_int_equal(pm->items[4].n_xrefs, 0);
+	assert_int_equal(pm->items[4].n_refs, 1);
+	struct imp_counts k;
+	store_ok(t.conn, pm, false, &k, NULL);
+	static const char q[] =
+		"SELECT string_agg(a.position || ':' || l.connector || '/' || l.target || '/' ||"
+		" l.remote_key, ' ' ORDER BY a.position, l.remote_key) FROM external_link l"
+		" JOIN action_item a ON a.id = l.action_item_id WHERE l.kind = 'reference'";
+	char *v = pgtest_value(t.conn, q, 0, NULL);
+	assert_string_equal(v, "1:servicenow/problem/PRB0040002 "
+	                    "2:servicenow/problem/0123456789abcdef0123456789abcdef "
+	                    "3:servicenow/problem/PRB0040002 3:servicenow/problem_task/PTASK0040001 "
+	                    "4:servicenow/problem/PRB0040003 5:github/acme/payments/acme/payments#77");
+	free(v);
+	long links = count(t.conn, "external_link");
+	store_ok(t.conn, pm, false, &k, NULL);
+	assert_int_equal(count(t.conn, "external_link"), links);
+	/* reconcile adopted item 1's problem (as closeloop_rec_apply leaves
+	 * it) and item 2's by its sys_id: still no second reference */
+	pgtest_exec(t.conn, "UPDATE external_link l SET kind = 'managed', connector = 'itsm',"
+	            " target = '8a4dde73c6112278017a6a4baf547aa7', state = 'linked',"
+	            " remote_id = CASE WHEN l.remote_key LIKE 'PRB%' THEN"
+	            "  'fedcba9876543210fedcba9876543210' ELSE l.remote_key END,"
+	            " remote_key = 'PRB0040002' FROM action_item a"
+	            " WHERE a.id = l.action_item_id AND a.position IN (1, 2)"
+	            " AND l.connector = 'servicenow'", 0, NULL);
+	store_ok(t.conn, pm, false, &k, NULL);
+	assert_int_equal(count(t.conn, "external_link"), links);
+	assert_int_equal(k.refs_new, 0);
+	imp_postmortem_free(pm);
+	free(text);
+	pgtest_drop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -923,6 +1038,8 @@ int main(void)
 		cmocka_unit_test(test_store_team_and_missing),
 		cmocka_unit_test(test_bare_refs_from_configuration),
 		cmocka_unit_test(test_jira_refs),
+		cmocka_unit_test(test_servicenow_refs),
+		cmocka_unit_test(test_servicenow_refs_stored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
