@@ -512,6 +512,7 @@ static int cmd_import(const struct cli *cli)
 	if (!cfg)
 		return CLI_FAIL;
 	int code = CLI_FAIL, failed = 0;
+	char *sn_conns = NULL;
 	PGconn *c = cli_ledger_open(cli, cfg->database_dsn, true);
 	if (!c)
 		goto out;
@@ -521,6 +522,8 @@ static int cmd_import(const struct cli *cli)
 		.dry_run = cli->dry_run,
 		.repository = cfg->default_target,   /* bare "#N"; GitHub-shaped only */
 	};
+	sn_conns = imp_sn_connectors(cfg);
+	io.sn_connectors = sn_conns;
 	io.write_back = cli->write_back;
 	struct imp_run_stats st;
 	imp_run(c, cli->argv, cli->argc, &io, stdout, &st);
@@ -533,6 +536,7 @@ static int cmd_import(const struct cli *cli)
 out:
 	if (c)
 		PQfinish(c);
+	free(sn_conns);
 	cfg_free(cfg);
 	return code;
 }

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "db.h"
 #include "importer.h"
 #include "log.h"
@@ -105,6 +106,67 @@ static void resolve_bare(PGconn *c, struct imp_postmortem *pm, const struct imp_
 	free(repo);
 }
 
+char *imp_sn_connectors(const struct config *cfg)
+{
+	struct buf b = { 0 };
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_connectors; i++) {
+		const struct cfg_connector *cc = &cfg->connectors[i];
+		if (!cc->type || strcmp(cc->type, "servicenow") != 0)
+			continue;
+		if (n++ && buf_append(&b, ", ", 2) < 0)
+			abort();
+		if (buf_append(&b, cc->name, strlen(cc->name)) < 0)
+			abort();
+	}
+	char *s = b.data ? buf_steal(&b) : NULL;
+	if (n < 2) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* A bare ServiceNow number (no URL naming the instance) while several
+ * ServiceNow connectors are configured is adopted only by the one the
+ * team routes to (docs/reconcile.md); with none, say so for each such
+ * item (file:line): the reference is stored, nothing adopts it. */
+static void check_sn_bare(PGconn *c, const struct imp_postmortem *pm,
+                          const struct imp_options *opt, FILE *errout)
+{
+	if (!c || !opt->sn_connectors)
+		return;
+	const char *team = pm->team ? pm->team : opt->team;
+	const char *p[] = { team ? team : "", opt->sn_connectors };
+	char err[256];
+	PGresult *res = db_sync_exec(c, "SELECT count(*) FROM team t WHERE lower(t.name) = lower($1)"
+	                             " AND (t.connector = ANY(string_to_array($2, ', '))"
+	                             "  OR EXISTS (SELECT 1 FROM team_route r WHERE r.team_id = t.id"
+	                             "   AND r.connector = ANY(string_to_array($2, ', '))))",
+	                             2, p, err, sizeof(err));
+	if (!res) {
+		fprintf(errout, "import: %s: the team's ServiceNow routes not read: %s\n",
+		        pm->source_path, err);
+		return;
+	}
+	bool routed = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+	PQclear(res);
+	if (routed)
+		return;
+	for (size_t i = 0; i < pm->n_items; i++)
+		for (size_t r = 0; r < pm->items[i].n_xrefs; r++) {
+			const struct imp_ticket_ref *x = &pm->items[i].xrefs[r];
+			if (strcmp(x->kind, "servicenow") != 0 || x->url)
+				continue;
+			fprintf(errout, "import: %s:%d: %s names no ServiceNow instance and %s serve "
+			        "ServiceNow while team %s routes to none of them: nothing adopts it "
+			        "(name the record by its URL, https://INSTANCE/%s.do?sys_id=..., or "
+			        "route the team to one connector with also_to)\n", pm->source_path,
+			        pm->items[i].line, x->number, opt->sn_connectors,
+			        team ? team : "(none)", x->target);
+		}
+}
+
 int imp_import_file(PGconn *c, const char *path, const char *root,
                     const struct imp_options *opt, FILE *out, FILE *errout,
                     struct imp_run_stats *st)
@@ -127,6 +189,7 @@ int imp_import_file(PGconn *c, const char *path, const char *root,
 		pm->reference = relative_reference(root, path);
 	}
 	resolve_bare(c, pm, opt, errout);
+	check_sn_bare(c, pm, opt, errout);
 	struct imp_counts n = { 0 };
 	if (imp_store(c, pm, opt, &n, out, err, sizeof(err)) < 0) {
 		fprintf(errout, "import: %s: not stored: %s\n", path, err);

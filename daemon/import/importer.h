@@ -110,7 +110,17 @@ struct imp_options {
 	const char *repository; /* owner/name a bare "#123" refers to when neither the
 	                           document nor its team's GitHub target names one
 	                           (config defaults.target); may be NULL */
+	const char *sn_connectors; /* "a, b": the ServiceNow connectors when more
+	                              than one is configured (imp_sn_connectors),
+	                              else NULL: a bare PRB number then needs the
+	                              team routed to one of them */
 };
+
+struct config;
+/* The names of cfg's ServiceNow connectors joined by ", " when there are
+ * two or more (a bare number in a postmortem names none of them), else
+ * NULL.  Heap string. */
+char *imp_sn_connectors(const struct config *cfg);
 
 struct imp_counts {
 	int postmortems_new, postmortems_updated;

@@ -35,7 +35,7 @@ struct imp_watch {
 	char **roots;             /* import.watch */
 	size_t n_roots;
 	int *root_errno;          /* last reported problem per root */
-	char *dsn, *platform, *team, *repository;
+	char *dsn, *platform, *team, *repository, *sn_connectors;
 	int debounce_ms, rescan_ms;
 	uv_timer_t debounce, rescan;
 	struct iw_ev **evs;       /* sorted by dir */
@@ -85,6 +85,7 @@ static void drop_config(struct imp_watch *w)
 	free(w->platform);
 	free(w->team);
 	free(w->repository);
+	free(w->sn_connectors);
 }
 
 static void take_config(struct imp_watch *w, const struct config *cfg)
@@ -98,6 +99,7 @@ static void take_config(struct imp_watch *w, const struct config *cfg)
 	w->platform = dup_or_null(cfg->default_platform);
 	w->team = dup_or_null(cfg->default_team);
 	w->repository = dup_or_null(cfg->default_target);
+	w->sn_connectors = imp_sn_connectors(cfg);
 	w->debounce_ms = cfg->import.debounce_ms;
 	w->rescan_ms = cfg->import.rescan_interval_s * 1000;
 }
@@ -159,6 +161,7 @@ static void job_free(struct iw_job *j)
 	free(j->platform);
 	free(j->team);
 	free(j->repository);
+	free(j->sn_connectors);
 	free(j->log_out);
 	free(j->log_err);
 	free_strv(j->dirs, j->n_dirs);
@@ -198,6 +201,7 @@ static void scan_start(struct imp_watch *w)
 	j->platform = dup_or_null(w->platform);
 	j->team = dup_or_null(w->team);
 	j->repository = dup_or_null(w->repository);
+	j->sn_connectors = dup_or_null(w->sn_connectors);
 	atomic_init(&j->cancel, false);
 	j->known = &w->known;
 	j->conn = &w->conn;

@@ -141,7 +141,8 @@ static void sort_found(struct walk *wk)
 static void import_changed(struct iw_job *job, struct walk *wk, FILE *out, FILE *err)
 {
 	struct imp_options opt = { .platform = job->platform, .team = job->team,
-	                           .repository = job->repository };
+	                           .repository = job->repository,
+	                           .sn_connectors = job->sn_connectors };
 	PGconn *c = NULL;
 	bool down = false;
 	for (size_t i = 0; i < wk->n; i++) {

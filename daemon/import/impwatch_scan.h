@@ -34,6 +34,7 @@ struct iw_job {
 	size_t n_roots;
 	char *dsn;
 	char *platform, *team, *repository;   /* may be NULL */
+	char *sn_connectors;                  /* imp_options.sn_connectors */
 	atomic_bool cancel;                   /* set by the loop: stop soon */
 	struct iw_known *known;               /* the watcher's, owned during the scan */
 	PGconn **conn;                        /* likewise; opened when NULL or broken */

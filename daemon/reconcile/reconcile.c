@@ -406,6 +406,21 @@ static void cyc_enter(struct rec_cycle *cy, enum cyc_state next)
 	}
 }
 
+/* Is c the only connector serving its reference table on its instance?
+ * Two (two ServiceNow connectors on one instance and table, with other
+ * assignment groups) would each adopt a record URL named in a postmortem:
+ * then neither does (docs/reconcile.md), rather than link it twice. */
+static bool ref_host_alone(const struct rec_engine *e, const struct connector *c)
+{
+	for (size_t i = 0; i < e->n_conns; i++) {
+		const struct connector *o = e->conns[i].conn;
+		if (o != c && o->ref_host && c->ref_host && strcmp(o->ref_host, c->ref_host) == 0 &&
+		    o->ref_table && c->ref_table && strcmp(o->ref_table, c->ref_table) == 0)
+			return false;
+	}
+	return true;
+}
+
 /* Copy what a cycle needs out of the configuration (which may be replaced
  * while the cycle runs). */
 static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **reqs, size_t n)
@@ -438,7 +453,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	cy->def_conn = xstrdup(cfg->default_connector);
 	cy->def_target = xstrdup(cfg->default_target);
 	cy->ref_table = xstrdup(rc->conn->ref_table);
-	cy->ref_host = xstrdup(rc->conn->ref_host);
+	cy->ref_host = ref_host_alone(e, rc->conn) ? xstrdup(rc->conn->ref_host) : NULL;
 	size_t same_type = 0;
 	for (size_t i = 0; i < cfg->n_connectors; i++)
 		same_type += cfg->connectors[i].type && strcmp(cfg->connectors[i].type, cy->type) == 0;

@@ -28,7 +28,8 @@ class MultiCtx:
     'identity' routes to Jira project OPS and also to a public GitHub
     repository and a ServiceNow assignment group."""
 
-    def __init__(self, cl, name, n_items, sn_args=(), also=None, poll=600, policy=None):
+    def __init__(self, cl, name, n_items, sn_args=(), also=None, poll=600, policy=None,
+                 more_sn=()):
         self.wd = H.workdir(name + "-")
         self.dsn = cl.createdb(name)
         self.gh = H.Simulator(self.wd)
@@ -40,7 +41,8 @@ class MultiCtx:
         self.write_directory(also)
         self.config = os.path.join(self.wd, "closeloop.conf")
         more = H.jira_connector(JIRA, self.jira.url, [PROJECT]) + ", " + \
-            H.servicenow_connector(SN, self.sn.url, [GROUP])
+            ", ".join(H.servicenow_connector(n, self.sn.url, [g])
+                      for n, g in [(SN, GROUP)] + list(more_sn))
         H.write_config(self.config, self.dsn, self.gh.url, [REPO], directory=self.directory,
                        connector=GH, poll=poll, more_connectors=more, policy=policy,
                        extra="create_min_age = 0;\n")
@@ -318,6 +320,37 @@ def test_multi_postmortem_servicenow_problem_is_adopted(cl):
         _assert(c.one("SELECT count(*) FROM external_link") == before, "no new link")
         _assert(c.one("SELECT count(*) FROM external_link WHERE connector = '%s' AND "
                       "kind = 'managed'" % SN) == "2", "two ServiceNow links")
+    finally:
+        c.close()
+
+
+def test_multi_postmortem_servicenow_number_of_no_instance_is_not_adopted(cl):
+    """Two ServiceNow connectors on one instance and table (other
+    assignment groups) and a GitHub-routed team: a bare PRB number names
+    neither, so import says so (file:line) and nothing adopts it; a record
+    URL of that instance is not adopted twice (nor once); no problem is
+    created, each item still gets its GitHub issue."""
+    c = MultiCtx(cl, "multi_snamb", 0, also=[],
+                 more_sn=[("servicenow-b", "0123456789abcdef0123456789abcdef")])
+    try:
+        _route_team_to_github(c)
+        first = c.sn.call("POST", "/_sim/records/problem", {"short_description": "one"})
+        c.sn.call("POST", "/_sim/records/problem", {"short_description": "two"})
+        pm = os.path.join(c.wd, "PM2026-119 - queue backlog.md")
+        with open(pm, "w") as f:
+            f.write(SN_ADOPT_PM.replace("PRB0049999", "") % (c.sn.url, first["sys_id"]))
+        res = H.closeloop("import", "-c", c.config, "--team", "identity", "--platform",
+                          "kubernetes", pm)
+        _assert(":7: PRB0040002 names no ServiceNow instance and %s, servicenow-b serve "
+                "ServiceNow while team identity routes to none of them" % SN in res.stderr,
+                res.stderr)
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts() == (4, 0, 2), "GitHub issues, no problem: %r" % (c.counts(),))
+        rows = H.psql(c.dsn, "SELECT count(*) FILTER (WHERE kind = 'managed' AND connector "
+                             "<> '%s'), count(*) FILTER (WHERE state = 'reference') "
+                             "FROM external_link" % GH)
+        _assert(rows == [["0", "2"]], "nothing adopted, both references inert: %r" % rows)
     finally:
         c.close()
 
