@@ -59,21 +59,21 @@ static void test_change_markers(void **state)
 	pgtest_expect(t.conn, "SELECT string_agg(managed_connectors::text, ' ' ORDER BY id) FROM action_item",
 	              "{gh} {}");
 	pgtest_expect(t.conn, "SELECT count(*) FROM closeloop_push_select('gh', 'acme/pay', 'gh', "
-	              "'acme/pay', 'github', true)", "1"); /* the unlinked item only */
+	              "'acme/pay', 'github', true, NULL, NULL, false, false)", "1"); /* the unlinked item only */
 	pgtest_exec(t.conn, "UPDATE action_item SET title = 'Add two breakers' WHERE id = $1::bigint", 1, p);
 	pgtest_expect(t.conn, "SELECT item_version::text || '/' || synced_version FROM external_link "
 	              "WHERE connector = 'gh'", "2/1");
 	pgtest_expect(t.conn, "SELECT string_agg(coalesce(r_link::text, '-') || ':' || (r_item = "
 	              "(SELECT min(id) FROM action_item))::text, ' ') FROM closeloop_push_select('gh', "
-	              "'acme/pay', 'gh', 'acme/pay', 'github', true)", "1:true -:false");
+	              "'acme/pay', 'gh', 'acme/pay', 'github', true, NULL, NULL, false, false)", "1:true -:false");
 	/* a team routed elsewhere takes its items out of this target's pass */
 	pgtest_exec(t.conn, "WITH tm AS (INSERT INTO team (name, connector, target) VALUES "
 	            "('payments', 'gh', 'acme/other') RETURNING id) "
 	            "UPDATE action_item SET team_id = (SELECT id FROM tm) WHERE id = $1::bigint", 1, p + 1);
 	pgtest_expect(t.conn, "SELECT count(*) FROM closeloop_push_select('gh', 'acme/pay', 'gh', "
-	              "'acme/pay', 'github', true) WHERE r_link IS NULL", "0");
+	              "'acme/pay', 'github', true, NULL, NULL, false, false) WHERE r_link IS NULL", "0");
 	pgtest_expect(t.conn, "SELECT count(*) FROM closeloop_push_select('gh', 'acme/other', 'gh', "
-	              "'acme/pay', 'github', true)", "1");
+	              "'acme/pay', 'github', true, NULL, NULL, false, false)", "1");
 	pgtest_exec(t.conn, "DELETE FROM external_link WHERE connector = 'gh'", 0, NULL);
 	pgtest_expect(t.conn, "SELECT string_agg(managed_connectors::text, ' ' ORDER BY id) FROM action_item",
 	              "{} {}");
