@@ -88,7 +88,8 @@ static const struct cli_command commands[] = {
 	  "action items by due date, filtered", "platform team state overdue flag json",
 	  "closeloop list -c /etc/closeloop/closeloop.conf --team payments --overdue" },
 	{ "flags", cmd_flags, "[--once] [--now TIME] [ITEM]",
-	  "list open flags (of one action item); --once computes them first", "once now",
+	  "list open flags (of one action item); --once computes them first (as of --now TIME); "
+	  "--now TIME alone: what would be raised and cleared then, nothing written", "once now",
 	  "closeloop flags --once -c /etc/closeloop/closeloop.conf" },
 	{ "escalate", cmd_escalate, "--dry-run [--now TIME]",
 	  "print the escalations the daemon would send now (to whom, through which channel, "
@@ -385,7 +386,8 @@ static int cmd_check_config(const struct cli *cli)
 }
 
 /* `closeloop flags [--once] [--now TIME] [ITEM]`: --once computes the flags
- * (what the daemon does on its timer), then the open flags are listed. */
+ * (what the daemon does on its timer; at TIME with --now), then the open
+ * flags are listed; --now TIME alone is a what-if that writes nothing. */
 static int cmd_flags(const struct cli *cli)
 {
 	const char *item = cli->argc > 0 ? cli->argv[0] : NULL;
@@ -413,7 +415,12 @@ static int cmd_flags(const struct cli *cli)
 			goto out;
 		}
 	}
-	if (watch_flags_print(c, item, stdout, err, sizeof(err)) < 0) {
+	if (cli->now && !cli->once) { /* a what-if: nothing written */
+		if (watch_flags_what_if(c, &cfg->watch, cli->now, item, stdout, err, sizeof(err)) < 0) {
+			log_error("flags: %s", err);
+			goto out;
+		}
+	} else if (watch_flags_print(c, item, stdout, err, sizeof(err)) < 0) {
 		log_error("flags: %s", err);
 		goto out;
 	}

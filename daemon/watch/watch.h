@@ -165,4 +165,14 @@ int watch_escalate_dry_run(PGconn *c, const struct config *cfg, const char *now_
  * as text) is not NULL, one line each.  Returns 0 or -EIO with err. */
 int watch_flags_print(PGconn *c, const char *item, FILE *out, char *err, size_t errlen) MUST_CHECK;
 
+/* `closeloop flags --now TIME` without --once: a what-if.  The flags the
+ * configuration's thresholds give at at_text (a timestamptz literal, the
+ * SQL's p_now; not NULL) from the ledger as it is now, beside the open
+ * ones: each line says "raise" (not open now), "open" (stays) or "clear"
+ * (open now, gone then); of one item when item is not NULL.  Reads only
+ * (closeloop_flags_current, a STABLE function; no lock, no row written).
+ * Returns 0 or -EIO with err. */
+int watch_flags_what_if(PGconn *c, const struct cfg_watch *cw, const char *at_text,
+                        const char *item, FILE *out, char *err, size_t errlen) MUST_CHECK;
+
 #endif

@@ -273,6 +273,46 @@ int watch_flags_print(PGconn *c, const char *item, FILE *out, char *err, size_t 
 	return 0;
 }
 
+int watch_flags_what_if(PGconn *c, const struct cfg_watch *cw, const char *at_text,
+                        const char *item, FILE *out, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"WITH w AS (SELECT c.*, c.kind || ':' || c.postmortem_id || ':' ||"
+		"                   coalesce(c.action_item_id, 0) AS k"
+		"             FROM closeloop_flags_current($1::timestamptz, $2::jsonb) c),"
+		" f AS (SELECT o.*, o.kind || ':' || o.postmortem_id || ':' ||"
+		"              coalesce(o.action_item_id, 0) AS k"
+		"         FROM item_flag o WHERE o.cleared_at IS NULL) "
+		"SELECT CASE WHEN f.k IS NULL THEN 'raise' WHEN w.k IS NULL THEN 'clear' ELSE 'open' END,"
+		"       coalesce(coalesce(w.action_item_id, f.action_item_id)::text, '-'), pm.reference,"
+		"       coalesce(w.kind, f.kind), coalesce(w.detail, f.detail)::text,"
+		"       coalesce(ai.title, '') "
+		"  FROM w FULL JOIN f ON f.k = w.k"
+		"  JOIN postmortem pm ON pm.id = coalesce(w.postmortem_id, f.postmortem_id)"
+		"  LEFT JOIN action_item ai ON ai.id = coalesce(w.action_item_id, f.action_item_id)"
+		" WHERE $3::bigint IS NULL OR ai.id = $3::bigint"
+		" ORDER BY 3, ai.id NULLS FIRST, 4";
+	char *opts = watch_flags_options_json(cw);
+	const char *params[3] = { at_text, opts, item };
+	PGresult *res = db_sync_exec(c, sql, 3, params, err, errlen);
+	free(opts);
+	if (!res)
+		return -EIO;
+	int n = PQntuples(res), counts[3] = { 0, 0, 0 };
+	for (int i = 0; i < n; i++)
+		counts[PQgetvalue(res, i, 0)[0] == 'r' ? 0 : PQgetvalue(res, i, 0)[0] == 'o' ? 1 : 2]++;
+	fprintf(out, "what if at %s (nothing written): %d raised, %d staying open, %d cleared\n",
+	        at_text, counts[0], counts[1], counts[2]);
+	if (n > 0)
+		fprintf(out, "%-6s %-7s %-14s %-17s %s\n", "change", "item", "postmortem", "flag", "detail");
+	for (int i = 0; i < n; i++)
+		fprintf(out, "%-6s %-7s %-14s %-17s %s  %s\n", PQgetvalue(res, i, 0),
+		        PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
+	PQclear(res);
+	return 0;
+}
+
 static const char *nz(const PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);

@@ -50,10 +50,9 @@ def dry_run(dsn, config, requests):
     return out
 
 
-def _setup(cl, name, flags="", extra=""):
-    """Database, simulator, directory and config (flags every 10 s, debug
-    log); one postmortem with one item 31 days overdue, synced to a ticket.
-    Returns (workdir, dsn, sim, config, issue number)."""
+def _ledger(cl, name, extra, poll, debug=False):
+    """Database, GitHub simulator, directory (rf, pw) and config with extra,
+    migrated and the directory loaded.  Returns (workdir, dsn, sim, config)."""
     wd = H.workdir(name + "-")
     dsn = cl.createdb(name)
     sim = H.Simulator(wd)
@@ -61,13 +60,23 @@ def _setup(cl, name, flags="", extra=""):
     H.write_directory(directory, [("dfds-platform", "kubernetes", CONN, REPO)],
                       people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
     config = os.path.join(wd, "closeloop.conf")
-    H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=600,
-                   extra="flags = { interval = 10; %s};\n%s" % (flags, extra))
-    text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
-    with open(config, "w") as f:
-        f.write(text)
+    H.write_config(config, dsn, sim.url, [REPO], directory=directory, connector=CONN, poll=poll,
+                   extra=extra)
+    if debug:
+        text = open(config).read().replace('log_level = "info";', 'log_level = "debug";')
+        with open(config, "w") as f:
+            f.write(text)
     H.closeloop("migrate", "-c", config)
     H.closeloop("directory", "load", "-c", config)
+    return wd, dsn, sim, config
+
+
+def _setup(cl, name, flags="", extra=""):
+    """Database, simulator, directory and config (flags every 10 s, debug
+    log); one postmortem with one item 31 days overdue, synced to a ticket.
+    Returns (workdir, dsn, sim, config, issue number)."""
+    wd, dsn, sim, config = _ledger(cl, name, "flags = { interval = 10; %s};\n%s" % (flags, extra),
+                                   poll=600, debug=True)
     H.psql(dsn, "INSERT INTO postmortem (reference, title, platform_id, published_date) "
                 "SELECT 'PM-W1', 'Ingress outage', id, current_date - 60 FROM platform "
                 "WHERE name = 'kubernetes'")
@@ -630,3 +639,133 @@ def test_watch_link_broken_for_a_field_write_the_tracker_keeps_refusing(cl):
             d.stop()
         sim.stop()
         chat.stop()
+
+
+def _flags_at(config, days):
+    """closeloop flags --once --now (now + days): the flags computed at that
+    instant, as a parameter of the SQL (the ledger's rows stay as they are)."""
+    import datetime
+    at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
+    H.closeloop("flags", "--once", "--now", at.strftime("%Y-%m-%dT%H:%M:%SZ"), "-c", config)
+
+
+def _open_flags(dsn):
+    """(kind, postmortem reference, item title or '') of every open flag."""
+    return sorted(tuple(r) for r in H.psql(
+        dsn, "SELECT f.kind, p.reference, coalesce(ai.title, '') FROM item_flag f "
+             "JOIN postmortem p ON p.id = f.postmortem_id "
+             "LEFT JOIN action_item ai ON ai.id = f.action_item_id WHERE f.cleared_at IS NULL"))
+
+
+def test_watch_each_flag_raised_and_cleared_by_the_right_edit(cl):
+    """Every flag kind but overdue and link_broken (tested above) raised and
+    cleared end to end: a daemon syncing with the GitHub simulator, the
+    flags computed by `closeloop flags --once --now` at an instant days
+    ahead (the simulator's clock moved as far, so a tracker-side edit is
+    activity at that instant), the edits made where a person makes them:
+    ownerless cleared by an assignee set on GitHub, undated and long_horizon
+    by due dates, stale by an edit of the ticket on GitHub, needs_decision
+    by closing the item, owner_inactive raised by the directory and by a
+    GitHub assignee that maps to nobody, no_action_items and
+    no_high_priority by the postmortem's items; overdue is turned off and
+    never raised although an item is past its due date."""
+    wd, dsn, sim, config = _ledger(cl, "watch_each", 'flags = { interval = 3600; disable = [ "overdue" ]; };\n'
+                                   'escalation = { enabled = false; };\n'
+                                   'quarterly_report = { enabled = false; };\n', poll=10)
+    directory = os.path.join(wd, "directory.conf")
+    pm = ("INSERT INTO postmortem (reference, title, platform_id, published_date) "
+          "SELECT '%s', '%s', id, current_date FROM platform WHERE name = 'kubernetes'")
+    item = ("INSERT INTO action_item (postmortem_id, title, priority, owner, team_id, due_date) "
+            "SELECT (SELECT id FROM postmortem WHERE reference = '%s'), '%s', '%s', %s, id, %s "
+            "FROM team WHERE name = 'dfds-platform'")
+    for ref in ("PM-A", "PM-B", "PM-C"):
+        H.psql(dsn, pm % (ref, ref + " outage"))
+    for args in (("PM-A", "Nobody owns me", "P1", "NULL", "NULL"),
+                 ("PM-A", "Far away", "P1", "'rf'", "current_date + 100"),
+                 ("PM-A", "Past due", "P1", "'rf'", "current_date - 5"),
+                 ("PM-A", "Leaving owner", "P2", "'pw'", "current_date + 10"),
+                 ("PM-C", "Low only", "P2", "'rf'", "current_date + 10")):
+        H.psql(dsn, item % args)
+    H.closeloop("sync", "--once", "-c", config)
+    num = dict(H.psql(dsn, "SELECT ai.title, split_part(l.remote_key, '#', 2) FROM external_link l "
+                           "JOIN action_item ai ON ai.id = l.action_item_id WHERE l.state = 'linked'"))
+    _assert(len(num) == 5, "five tickets: %r" % num)
+    d = H.Daemon(config, os.path.join(wd, "daemon.log"))
+    try:
+        ok = H.wait_for(lambda: "info flags: " in d.log(), timeout=60)
+        _assert(ok and _open_flags(dsn) == [("long_horizon", "PM-A", "Far away"),
+                                            ("no_high_priority", "PM-C", "")],
+                "the daemon's run at the real time: no grace period is over yet: %r\n"
+                % _open_flags(dsn) + d.log()[-2000:])
+        # three days on: the grace periods of two days are over; the what-if
+        # (--now without --once) says so and writes nothing
+        import datetime
+        at = (datetime.datetime.now(datetime.timezone.utc)
+              + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        before = ledger_state(dsn)
+        out = H.closeloop("flags", "--now", at, "-c", config).stdout
+        _assert(ledger_state(dsn) == before, "the what-if wrote nothing")
+        _assert("what if at %s (nothing written): 3 raised, 2 staying open, 0 cleared" % at in out
+                and re.search(r"raise +\d+ +PM-A +ownerless ", out), "what-if: %r" % out)
+        _flags_at(config, 3)
+        want = {("ownerless", "PM-A", "Nobody owns me"), ("undated", "PM-A", "Nobody owns me"),
+                ("long_horizon", "PM-A", "Far away"), ("no_action_items", "PM-B", ""),
+                ("no_high_priority", "PM-C", "")}
+        _eq_flags(dsn, want, "three days on")
+        # the edits, each where a person makes it
+        sim.edit(REPO, int(num["Nobody owns me"]), {"assignees": ["rf-gh"], "actor": "rf-gh"})
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT owner FROM action_item WHERE title = "
+                                              "'Nobody owns me'") == "rf", timeout=60)
+        _assert(ok, "the GitHub assignee pulled as the owner:\n" + d.log()[-2000:])
+        H.psql(dsn, "UPDATE action_item SET due_date = current_date + 20 WHERE title IN "
+                    "('Nobody owns me', 'Far away')")
+        H.psql(dsn, item % ("PM-B", "Now it has one", "P1", "'rf'", "current_date + 10"))
+        H.psql(dsn, "UPDATE action_item SET priority = 'P1' WHERE title = 'Low only'")
+        # owner_inactive: pw leaves (the directory), and a GitHub assignee
+        # nobody in the directory has
+        text = open(directory).read().replace('github = "pw-gh"; active = true;',
+                                              'github = "pw-gh"; active = false;')
+        with open(directory, "w") as f:
+            f.write(text)
+        H.closeloop("directory", "load", "-c", config)
+        sim.edit(REPO, int(num["Far away"]), {"assignees": ["ghost-gh"], "actor": "ghost-gh"})
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT owner FROM action_item WHERE title = "
+                                              "'Far away'") != "rf", timeout=60)
+        _assert(ok, "the unknown assignee pulled:\n" + d.log()[-2000:])
+        _flags_at(config, 3)
+        _eq_flags(dsn, {("owner_inactive", "PM-A", "Leaving owner"), ("owner_inactive", "PM-A", "Far away")},
+                  "after the edits")
+        reasons = H.psql(dsn, "SELECT kind, clear_reason FROM item_flag WHERE cleared_at IS NOT NULL "
+                              "ORDER BY kind")
+        _assert([r[0] for r in reasons] == sorted(k for k, _, _ in want), "cleared: %r" % reasons)
+        # 31 days on: every open item is stale (nothing happened for 30 days)
+        sim.call("POST", "/_sim/clock", {"offset_s": 30 * 86400})
+        sim.edit(REPO, int(num["Low only"]), {"body": "Still on it, see the runbook PR.", "actor": "rf-gh"})
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM external_link WHERE remote_updated_at "
+                                              "> now() + interval '29 days'") == "1", timeout=60)
+        _assert(ok, "the edit on GitHub pulled:\n" + d.log()[-2000:])
+        _flags_at(config, 31)
+        stale = {f[2] for f in _open_flags(dsn) if f[0] == "stale"}
+        _assert(stale == {"Nobody owns me", "Far away", "Past due", "Leaving owner", "Now it has one"},
+                "stale but the item edited on GitHub at that time: %r" % stale)
+        # 181 days on: needs_decision; closing an item clears all its flags
+        _flags_at(config, 181)
+        decide = {f[2] for f in _open_flags(dsn) if f[0] == "needs_decision"}
+        _assert(decide == {"Nobody owns me", "Far away", "Past due", "Leaving owner", "Low only",
+                           "Now it has one"}, "needs_decision: %r" % decide)
+        H.psql(dsn, "UPDATE action_item SET state = 'wont_do' WHERE title = 'Past due'")
+        _flags_at(config, 181)
+        _assert(not any(f[2] == "Past due" for f in _open_flags(dsn)), "closed: no flag left")
+        _assert(H.scalar(dsn, "SELECT count(*) FROM item_flag WHERE kind = 'overdue'") == "0",
+                "overdue is turned off: never raised")
+        _assert(d.stop() == 0, "clean stop")
+        d = None
+    finally:
+        if d:
+            d.stop()
+        sim.stop()
+
+
+def _eq_flags(dsn, want, when):
+    got = set(_open_flags(dsn))
+    _assert(got == set(want), "%s: open flags %r, want %r" % (when, sorted(got), sorted(want)))
