@@ -253,11 +253,12 @@ static void test_changed_at(void **state)
 	            "'{}' FROM action_item", 0, NULL);
 	char *link = pgtest_value(t.conn, "SELECT id FROM external_link", 0, NULL);
 	char *version = pgtest_value(t.conn, "SELECT version FROM action_item", 0, NULL);
-	const char *p[14] = { link, version, "{\"state\": \"done\"}", "{}", "77", "acme/x#1",
-	                      "https://example.invalid/acme/x/issues/1", "2026-09-30T23:58:00Z",
-	                      NULL, NULL, "reconcile:gh", "[]", NULL, NULL };
+	const char *p[REC_APPLY_NARGS] = { link, version, "{\"state\": \"done\"}", "{}", "77",
+	                                   "acme/x#1", "https://example.invalid/acme/x/issues/1",
+	                                   "2026-09-30T23:58:00Z", NULL, NULL, "reconcile:gh", "[]",
+	                                   NULL, NULL, NULL };
 	char err[256];
-	PGresult *res = db_sync_exec(t.conn, REC_SQL_APPLY, 14, p, err, sizeof(err));
+	PGresult *res = db_sync_exec(t.conn, REC_SQL_APPLY, REC_APPLY_NARGS, p, err, sizeof(err));
 	if (!res)
 		fail_msg("%s", err);
 	assert_int_equal(PQntuples(res), 1);
