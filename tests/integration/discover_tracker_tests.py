@@ -410,7 +410,7 @@ def test_discover_check_config_refuses_a_rule_that_could_widen_the_listing(cl):
          9, "choice value"),
         (H.servicenow_connector("s", "http://127.0.0.1:9", [H.SN_GROUP], "\n  discover = ( "
                                 '{ target = "%s"; reported_by_incident = false; } );' % H.SN_GROUP),
-         8, "reported_by_incident = true, a category, or both"),
+         8, "reported_by_incident = true, related_incident = true, a category, or several of them"),
     ]
     for conn, line, phrase in cases:
         _config(config, "dbname=nothing", directory, conn)
