@@ -3,7 +3,11 @@
 #   make demo      install missing Debian packages, build, run the demo
 #   make check     install missing Debian packages, build, run every test
 #   make bench     benchmark (10,000 items, 20 repositories; ITEMS=100000
-#                  for 100,000), then the report bench (below)
+#                  for 100,000, its ledger and issues loaded in bulk), then
+#                  the report, webhook, discovery and paced benches
+#   make bench-paced   a first sync of 10,000 items under GitHub's real
+#                  limits, stopped after PACED_S (600) s, with the daemon's
+#                  estimate of the whole
 #   make bench-report  the dashboard views and the quarterly report over a
 #                  generated ledger of ITEMS (or REPORT_ITEMS; default 1,000,000)
 #   make conformance   check the GitHub connector's requests against
@@ -64,7 +68,7 @@ LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC)) $(B)/gen/migrations.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check unit integration mbt soak bench bench-hooks bench-discover bench-report conformance install clean man deb deb-test fuzz fuzz-bin
+.PHONY: all deps demo check unit integration mbt soak bench bench-hooks bench-discover bench-report bench-paced conformance install clean man deb deb-test fuzz fuzz-bin
 
 all: $(B)/closeloop
 
@@ -140,6 +144,16 @@ bench: deps
 	@sh tests/bench/report_bench.sh $(or $(ITEMS),$(REPORT_ITEMS))
 	@python3 tests/bench/hook_bench.py
 	@python3 tests/bench/discover_bench.py
+	@$(MAKE) --no-print-directory bench-paced
+
+# a first sync of PACED_ITEMS (10,000) under GitHub's real limits, in real
+# time, stopped after PACED_S seconds: the creates seen, their spacing, and
+# the daemon's own estimate of the whole sync (tests/bench/paced_first_sync.py)
+PACED_ITEMS ?= 10000
+PACED_S ?= 600
+bench-paced: deps
+	@$(MAKE) --no-print-directory all
+	@BENCH_ITEMS=$(PACED_ITEMS) BENCH_MAX_S=$(PACED_S) python3 tests/bench/paced_first_sync.py
 
 # discovery over 10,000 candidate issues alone (tests/bench/discover_bench.py:
 # BENCH_DISCOVER_TICKETS, BENCH_DISCOVER_REPOS)

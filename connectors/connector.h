@@ -421,6 +421,10 @@ struct connector {
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;
 	uint64_t n_rate_limited;   /* answers that were rate limits */
+	/* Creates the last full reconcile cycle left for a later one because
+	 * the creation budget had no room within a minute (reconcile sets it;
+	 * /metrics shows it and the time the backlog will take). */
+	uint64_t creates_waiting;
 	/* The discovery rules of its targets (connector_set_discover), owned
 	 * by the connector; read them with conn_discover_rule(). */
 	struct conn_discover *discover;

@@ -269,7 +269,13 @@ int pace_create_room(const struct pace *p, int64_t now_at, int64_t within_ms, in
 
 int64_t pace_drain_at(const struct pace *p, int64_t now_at)
 {
-	if (TAILQ_EMPTY(&p->queue))
+	return pace_backlog_drain_at(p, now_at, 0);
+}
+
+int64_t pace_backlog_drain_at(const struct pace *p, int64_t now_at, uint64_t extra_creates)
+{
+	static const struct pace_wait backlog = { .creates = true };
+	if (TAILQ_EMPTY(&p->queue) && extra_creates == 0)
 		return now_at;
 	/* replay the queue in order on copies of the budgets */
 	struct pace sim = *p;
@@ -286,6 +292,12 @@ int64_t pace_drain_at(const struct pace *p, int64_t now_at)
 		at = ready_at(&sim, w, now_at > at ? now_at : at);
 		sim.last_go_at = at;
 		for (int i = 0; w->creates && i < PACE_BUDGETS; i++)
+			budget_note(&b[i], at);
+	}
+	for (uint64_t k = 0; k < extra_creates; k++) {
+		at = ready_at(&sim, &backlog, now_at > at ? now_at : at);
+		sim.last_go_at = at;
+		for (int i = 0; i < PACE_BUDGETS; i++)
 			budget_note(&b[i], at);
 	}
 	for (int i = 0; i < PACE_BUDGETS; i++)

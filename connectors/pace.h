@@ -116,6 +116,10 @@ int pace_create_room(const struct pace *p, int64_t now_at, int64_t within_ms, in
 /* Estimated time (ms since the epoch) the queue will be empty: spacing
  * and budgets applied to what is queued now; now_at when it is empty. */
 int64_t pace_drain_at(const struct pace *p, int64_t now_at);
+/* As pace_drain_at, then extra_creates more content-creating writes
+ * queued behind what is queued now (a backlog not yet handed to the
+ * queue): when the last of them may go.  now_at when there is nothing. */
+int64_t pace_backlog_drain_at(const struct pace *p, int64_t now_at, uint64_t extra_creates);
 /* Close the timer; closed(p) is called once it is closed.  The queue must
  * be empty (callers fail their queued writes first). */
 void pace_close(struct pace *p, void (*closed)(struct pace *p));

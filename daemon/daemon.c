@@ -629,10 +629,11 @@ static int daemon_metrics(struct buf *b, void *arg)
 		const char *n = "closeloop_reconcile_total";
 		static const char *const kinds[] = { "cycle", "pulled", "pushed_field", "created",
 		                                      "adopted", "conflict", "link_error", "broken_link",
-		                                      "refused_field", "refused_create" };
+		                                      "refused_field", "refused_create", "create_deferred" };
 		const unsigned long long v[] = { r->cycles, r->pulled, r->pushed_fields, r->created,
 		                                 r->adopted, r->conflicts, r->link_errors,
-		                                 r->broken_links, r->refused_fields, r->refused_creates };
+		                                 r->broken_links, r->refused_fields, r->refused_creates,
+		                                 r->creates_deferred };
 		rc |= metric_head(b, n, "Reconcile outcomes by kind.", "counter");
 		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
 			char label[48];

@@ -115,6 +115,7 @@ struct rec_cycle {
 	int errors;
 	bool stop_conn;
 	uint64_t pulled;
+	uint64_t creates_deferred;    /* of its passes so far */
 	struct rec_request **reqs;
 	size_t n_reqs;
 };
@@ -265,7 +266,9 @@ static void cyc_pass_ended(struct rec_target *t)
 	s->broken_links += t->broken;
 	s->refused_fields += t->refused;
 	s->refused_creates += t->refused_creates;
+	s->creates_deferred += t->creates_deferred;
 	cy->pulled += t->pulled;
+	cy->creates_deferred += t->creates_deferred;
 	cy->errors += t->errors + t->fails;
 	if (t->stop_auth)
 		cy->stop_conn = true;
@@ -330,6 +333,9 @@ static void cyc_done(struct rec_cycle *cy)
 	bool pulled = cy->pulled > 0;
 
 	e->stats.cycles++;
+	/* a full cycle that saw every target knows the backlog */
+	if (!cy->push_only && !cy->stop_conn && cy->ti >= cy->n_targets && !e->view.stopping)
+		rc->conn->creates_waiting = cy->creates_deferred;
 	cy->reqs = NULL;
 	rc->cycle = NULL;
 	cyc_free(cy);

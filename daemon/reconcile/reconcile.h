@@ -37,6 +37,8 @@ struct rec_stats {
 	uint64_t ledger_writes, link_errors, broken_links, unrouted;
 	uint64_t refused_fields;    /* fields a tracker refused in a partial write */
 	uint64_t refused_creates;   /* creates a tracker refused (400/422) */
+	uint64_t creates_deferred;  /* creates left for a later cycle: no room in
+	                               the creation budget (counted per cycle) */
 };
 
 struct rec_options {

@@ -17,6 +17,7 @@
 
 struct budget {
 	int64_t queued, drains_at, blocked_until;  /* 0 = none */
+	int64_t backlog_drains_at;                 /* queue + creates waiting; 0 = none */
 };
 
 static void budget_of(const struct connector *c, int64_t now, struct budget *b)
@@ -27,6 +28,8 @@ static void budget_of(const struct connector *c, int64_t now, struct budget *b)
 	b->queued = (int64_t)c->pace->queued;
 	if (b->queued > 0)
 		b->drains_at = pace_drain_at(c->pace, now);
+	if (b->queued > 0 || c->creates_waiting > 0)
+		b->backlog_drains_at = pace_backlog_drain_at(c->pace, now, c->creates_waiting);
 	if (c->pace->blocked_until_at > now)
 		b->blocked_until = c->pace->blocked_until_at;
 }
@@ -105,6 +108,12 @@ int status_metrics(struct buf *b, struct connector *const *conns, size_t n)
 		  "Seconds until the write queue is empty at the configured pace and budgets.", "gauge" },
 		{ "closeloop_connector_blocked_seconds",
 		  "Seconds left of a rate-limit stop of the whole connector.", "gauge" },
+		{ "closeloop_connector_creates_waiting",
+		  "Creates the last full cycle left for a later one: no room in the creation budget.",
+		  "gauge" },
+		{ "closeloop_connector_backlog_drain_seconds",
+		  "Seconds until the queued writes and the creates waiting are sent at the configured"
+		  " pace and budgets.", "gauge" },
 	};
 	int64_t now = ts_now_ms();
 	int rc = 0;
@@ -134,6 +143,10 @@ int status_metrics(struct buf *b, struct connector *const *conns, size_t n)
 			case 3: rc = sample(b, fam[f].name, c->name, NULL, bu.queued); break;
 			case 4: rc = sample(b, fam[f].name, c->name, NULL, secs_from(bu.drains_at, now)); break;
 			case 5: rc = sample(b, fam[f].name, c->name, NULL, secs_from(bu.blocked_until, now)); break;
+			case 6: rc = sample(b, fam[f].name, c->name, NULL, (long long)c->creates_waiting); break;
+			case 7:
+				rc = sample(b, fam[f].name, c->name, NULL, secs_from(bu.backlog_drains_at, now));
+				break;
 			default: abort();
 			}
 		}

@@ -53,6 +53,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness as H  # noqa: E402
+import bench_fill  # noqa: E402
 import bench_jira  # noqa: E402
 import bench_servicenow  # noqa: E402
 
@@ -60,6 +61,12 @@ ITEMS = int(os.environ.get("BENCH_ITEMS", "10000"))
 REPOS = int(os.environ.get("BENCH_REPOS", "20"))
 PER_PM = 20
 CONN = "github-bench"
+# fill mode (tests/bench/bench_fill.py): "1" always, "0" never, "auto"
+# (default) above 20,000 items, where importing and creating every issue
+# one by one takes most of an hour on this machine
+FILL = os.environ.get("BENCH_FILL", "auto")
+FILLED = FILL == "1" or (FILL == "auto" and ITEMS > 20000)
+BATCH = int(os.environ.get("BENCH_BATCH", "100"))  # changes in the batched rows
 TICK = os.sysconf("SC_CLK_TCK")
 
 # What the bench relaxes (printed with the results).
@@ -175,6 +182,21 @@ def metrics(port):
     return out
 
 
+def rows_written(dsn):
+    """{table: rows inserted + updated + deleted} of the ledger's tables so
+    far (pg_stat_user_tables: the system catalogs, which ANALYZE writes,
+    are not in it; a backend reports its counts when it ends or goes
+    idle)."""
+    return {r[0]: int(r[1]) for r in H.psql(dsn, "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del"
+                                                 " FROM pg_stat_user_tables")}
+
+
+def written_since(before, after):
+    """(total, 'table n, ...') of the rows written between two rows_written."""
+    d = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    return sum(d.values()), ", ".join("%s %d" % kv for kv in sorted(d.items(), key=lambda kv: -kv[1]))
+
+
 def vm_hwm_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -211,6 +233,7 @@ def steady_quiet(wd, dsn, sim, repos, directory, pm_pid, n=3):
         k = cycles()
         H.wait_for(lambda: cycles() > k, timeout=30, step=0.05)
         m0 = metrics(port)
+        w0 = rows_written(dsn)
         sim.reset_stats()
         pg0, sim0, d0 = cluster_cpu(pm_pid), proc_cpu(sim.proc.pid), proc_cpu(d.proc.pid, False)
         be0 = proc_cpu(backend)
@@ -219,13 +242,66 @@ def steady_quiet(wd, dsn, sim, repos, directory, pm_pid, n=3):
         be1 = proc_cpu(backend)
         m1 = metrics(port)
         st = sim.stats()
+        time.sleep(1.5)  # the daemon's backend reports its counts when idle
+        w1 = rows_written(dsn)
         got = m1["cycles"] - m0["cycles"]
         per = {k2: v / got for k2, v in st.items() if isinstance(v, (int, float))}
         return ("quiet, running*", (d1 - d0) / got, vm_hwm_kb(d.proc.pid), (pg1 - pg0) / got,
                 (sim1 - sim0) / got, per, (m1["statements"] - m0["statements"]) / got,
-                (be1 - be0) / got)
+                (be1 - be0) / got, written_since(w0, w1), got)
     finally:
         d.stop()
+
+
+def req_text(st, fmt="%d"):
+    """'total (list/get/create/update/label/304)' of one cycle's simulator counts."""
+    return (fmt + " (" + "/".join([fmt] * 6) + ")") % tuple(
+        st.get(k, 0) for k in ("total", "list", "get", "create", "update", "label", "not_modified"))
+
+
+def report(rows, steady, items, issues):
+    """The table of cycles, the running daemon's quiet cycle, and what one
+    change costs in the batched rows."""
+    print()
+    print("closeloop benchmark: %d action items, %d repositories, %d issues in the simulator"
+          % (items, REPOS, issues))
+    print("%-28s %7s %7s %7s %7s %7s  %-40s %6s %7s" % (
+        "cycle", "wall s", "daemon", "RSS MB", "PG CPU", "simCPU",
+        "HTTP requests (list/get/crt/upd/lbl/304)", "stmts", "rows"))
+    print("%-28s %7s %7s %7s %7s %7s  %-40s %6s %7s" % ("", "", "CPU s", "daemon", "s", "s", "", "",
+                                                       "written"))
+    by = {}
+    for name, wall, cpu, rss, pgc, simc, st, stm, wr in rows:
+        by[name] = (stm, st, wr)
+        print("%-28s %7.2f %7.3f %7.1f %7.3f %7.3f  %-40s %6s %7d" % (
+            name, wall, cpu, rss / 1024.0, pgc, simc, req_text(st), stm, wr))
+    name, cpu, rss, pgc, simc, st, stm, be, (wr, wr_tables), got = steady
+    print("%-28s %7s %7.3f %7.1f %7.3f %7.3f  %-40s %6g %7g" % (
+        name, "-", cpu, rss / 1024.0, pgc, simc, req_text(st, "%g"), stm, wr / float(got)))
+    print()
+    print("Each `sync --once` row is one process: its PostgreSQL CPU includes starting a session")
+    print("(catalog caches, first plans); PG CPU is the whole cluster's, background processes too.")
+    if FILLED:
+        print("first cycle after the fill: lists every issue back, as the echo cycle after a first sync"
+              " does; it must write nothing but the cursors.")
+    print("rows written: inserted + updated + deleted rows of the ledger's tables over the cycle")
+    print("(pg_stat_user_tables), history and trigger-kept tables included.")
+    print("* quiet, running: `closeloop run`, average of 3 quiet cycles after 2 warm-up cycles; RSS")
+    print("  is the daemon's peak (VmHWM) then.  PG CPU of the daemon's own backend alone: %.1f ms"
+          " per quiet cycle (the rest of the row's PG CPU is the cluster's background work over"
+          " the 10 s poll interval)." % (be * 1000))
+    print("  Rows written over its %d cycles: %s." % (got, wr_tables or "none"))
+    quiet = by.get("quiet cycle")
+    if quiet:
+        print("What one change costs, from the batched rows against the quiet cycle (%d statements):"
+              % quiet[0])
+        for label, one, many in (("pulled", "edit on GitHub", "%d edits on GitHub" % BATCH),
+                                 ("pushed", "edit in ledger", "%d edits in ledger" % BATCH)):
+            if one in by and many in by:
+                print("  %s: 1 change %d statements (%s requests), %d changes %d statements (%s requests):"
+                      " %.2f statements per change"
+                      % (label, by[one][0], req_text(by[one][1]), BATCH, by[many][0],
+                         req_text(by[many][1]), (by[many][0] - quiet[0]) / float(BATCH)))
 
 
 def statements(err):
@@ -334,16 +410,20 @@ def main():
             H.psql(dsn, "ALTER DATABASE closeloop_bench SET log_min_duration_statement = 0")
         H.closeloop("directory", "load", "-c", conf)
         bench_import(cluster, wd)
-        files = gen_postmortems(os.path.join(wd, "pm"))
-        t0 = time.time()
-        for repo in range(REPOS):
-            mine = [f for r, f in files if r == repo]
-            for i in range(0, len(mine), 500):
-                H.closeloop("import", "-c", conf, "--platform", "bench", "--team", "team%02d" % repo,
-                            *mine[i:i + 500], timeout=1800)
-        imp = time.time() - t0
+        if FILLED:
+            bench_fill.fill(dsn, sim, CONN, repos, ITEMS)
+        else:
+            files = gen_postmortems(os.path.join(wd, "pm"))
+            t0 = time.time()
+            for repo in range(REPOS):
+                mine = [f for r, f in files if r == repo]
+                for i in range(0, len(mine), 500):
+                    H.closeloop("import", "-c", conf, "--platform", "bench", "--team", "team%02d" % repo,
+                                *mine[i:i + 500], timeout=1800)
+            imp = time.time() - t0
+            print("imported %d action items from %d postmortems in %.1f s" % (ITEMS, len(files), imp),
+                  flush=True)
         items = int(H.scalar(dsn, "SELECT count(*) FROM action_item"))
-        print("imported %d action items from %d postmortems in %.1f s" % (items, len(files), imp), flush=True)
 
         def before_edit_remote():
             sim.edit(repos[0], 1, {"title": "Edited on GitHub by the bench"})
@@ -352,9 +432,27 @@ def main():
             H.psql(dsn, "UPDATE action_item SET priority = 'P0' WHERE id = (SELECT min(id) FROM action_item"
                         " WHERE priority IS DISTINCT FROM 'P0')")
 
-        cycles = [("first full sync", None), ("echo cycle", None), ("quiet cycle", None),
-                  ("edit on GitHub", before_edit_remote), ("edit in ledger", before_edit_ledger),
-                  ("echo of the push", None)]
+        def before_batch_remote():
+            # BATCH issues, spread over every repository, issues 2, 3, ... of each
+            for k in range(BATCH):
+                sim.edit(repos[k % REPOS], 2 + k // REPOS, {"title": "Batch edit %d on GitHub" % k})
+
+        def before_batch_ledger():
+            # BATCH items drawn at random (fixed seed) from the whole ledger
+            import random
+            ids = random.Random(5).sample(range(1, items + 1), min(BATCH, items))
+            H.psql(dsn, "UPDATE action_item SET priority = CASE WHEN priority = 'P3' THEN 'P2' ELSE 'P3' END"
+                        " WHERE id IN (%s)" % ",".join(map(str, ids)))
+
+        first = [("first cycle after the fill", None)] if FILLED else \
+            [("first full sync", None), ("echo cycle", None)]
+        cycles = first + [
+            ("quiet cycle", None),
+            ("edit on GitHub", before_edit_remote), ("edit in ledger", before_edit_ledger),
+            ("echo of the push", None),
+            ("%d edits on GitHub" % BATCH, before_batch_remote),
+            ("%d edits in ledger" % BATCH, before_batch_ledger),
+            ("echo of the pushes", None)]
         for name, prep in cycles:
             if prep:
                 prep()
@@ -363,45 +461,26 @@ def main():
             time.sleep(0.5)  # let the postmaster reap the psql backends above
             sim.reset_stats()
             wrap = os.environ.get("BENCH_WRAP", "").split() if name == "first full sync" else []
-            pg0, sim0 = cluster_cpu(pm_pid), proc_cpu(sim.proc.pid)
+            pg0, sim0, w0 = cluster_cpu(pm_pid), proc_cpu(sim.proc.pid), rows_written(dsn)
             wall, cpu, rss, err = run_daemon(["sync", "--once", "-c", conf], wrap)
             time.sleep(0.5)  # the daemon's backend ends after the daemon
             pg1, sim1 = cluster_cpu(pm_pid), proc_cpu(sim.proc.pid)
             st = sim.stats()
-            rows.append((name, wall, cpu, rss, pg1 - pg0, sim1 - sim0, st, statements(err)))
+            rows.append((name, wall, cpu, rss, pg1 - pg0, sim1 - sim0, st, statements(err),
+                         written_since(w0, rows_written(dsn))[0]))
             print("%s done in %.1f s" % (name, wall), flush=True)
             if re.search(r"errors [1-9]", err):
                 print(err[-2000:])
         steady = steady_quiet(wd, dsn, sim, repos, directory, pm_pid)
         issues = sum(len(sim.live_issues(r)) for r in repos)
-        print()
-        print("closeloop benchmark: %d action items, %d repositories, %d issues in the simulator"
-              % (items, REPOS, issues))
-        print("%-16s %7s %8s %8s %8s %8s  %-40s %6s" % (
-            "cycle", "wall s", "daemon", "RSS MB", "PG CPU", "sim CPU",
-            "HTTP requests (list/get/create/update/304)", "stmts"))
-        print("%-16s %7s %8s %8s %8s %8s" % ("", "", "CPU s", "(daemon)", "s", "s"))
-        for name, wall, cpu, rss, pgc, simc, st, stm in rows:
-            req = "%d (%d/%d/%d/%d/%d)" % (st.get("total", 0), st.get("list", 0), st.get("get", 0),
-                                           st.get("create", 0), st.get("update", 0), st.get("not_modified", 0))
-            print("%-16s %7.2f %8.3f %8.1f %8.3f %8.3f  %-42s %6s" % (
-                name, wall, cpu, rss / 1024.0, pgc, simc, req, stm))
-        name, cpu, rss, pgc, simc, st, stm, be = steady
-        req = "%g (%g/%g/%g/%g/%g)" % (st.get("total", 0), st.get("list", 0), st.get("get", 0),
-                                       st.get("create", 0), st.get("update", 0), st.get("not_modified", 0))
-        print("%-16s %7s %8.3f %8.1f %8.3f %8.3f  %-42s %6g" % (
-            name, "-", cpu, rss / 1024.0, pgc, simc, req, stm))
-        print()
-        print("Each `sync --once` row is one process: its PostgreSQL CPU includes starting a session")
-        print("(catalog caches, first plans); PG CPU is the whole cluster's, background processes too.")
-        print("* quiet, running: `closeloop run`, average of 3 quiet cycles after 2 warm-up cycles; RSS")
-        print("  is the daemon's peak (VmHWM) then.  PG CPU of the daemon's own backend alone: %.1f ms"
-              " per quiet cycle (the rest of the row's PG CPU is the cluster's background work over"
-              " the 10 s poll interval)." % (be * 1000))
-        print()
+        report(rows, steady, items, issues)
         print("Relaxed for this run (the real limits would make the first sync take hours):")
         for r in RELAXED:
             print("  - " + r)
+        if FILLED:
+            print("  - FILL MODE: the ledger and the simulator were loaded in bulk (bench_fill.py), so"
+                  " there is no import and no first sync that creates issues in this run; BENCH_FILL=0"
+                  " runs them")
         n = ITEMS
         print("Paced first sync under GitHub's real limits (COMPUTED from the documented limits; a run at"
               " 1,000 items: tests/bench/paced_first_sync.py):")

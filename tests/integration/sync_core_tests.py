@@ -212,18 +212,39 @@ def test_creates_waiting_for_the_budget_are_not_recovered(cl):
     lets recovery search at once (as it does after 5 min in a long first
     sync): the simulator sees at most one token search -- only a create
     that was sent and lost its answer may need one -- no secondary limit,
-    and no token on two issues."""
+    and no token on two issues.  /metrics shows the 14 creates waiting
+    and when they will all have gone: 6 an hour, so about 3 hours from the
+    first sends."""
+    import socket
     import time
+    import urllib.request
     R = _run()
-    c = R.Ctx(cl, "budget_creates", targets=[REPO], extra="create_min_age = 0;\n",
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    c = R.Ctx(cl, "budget_creates", targets=[REPO],
+              extra='create_min_age = 0;\nlisten = "127.0.0.1:%d";\n' % port,
               sim_args=("--creates-per-hour", "6"), pacing=(20, 80, 6))
     try:
         c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), 20))
         c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"drop": True}, count=1, after=True)
+        t0 = time.time()
         d = c.daemon()
         R.assert_true(H.wait_for(lambda: c.sim.stats()["create"] >= 6, timeout=60), "six creates")
         time.sleep(35)  # three more cycles (poll_interval 10 s)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            text = r.read().decode()
         d.stop()
+        R.assert_eq(R.metric(text, "closeloop_connector_creates_waiting"), 14,
+                    "creates waiting:\n" + text[-2500:])
+        drain = R.metric(text, "closeloop_connector_backlog_drain_seconds")
+        gone = time.time() - t0
+        R.assert_true(drain is not None and 3 * 3600 - gone - 60 <= drain <= 3 * 3600 + 60,
+                      "backlog drains in about 3 h (6 an hour), %r s" % drain)
+        R.assert_true(re.search(r'^closeloop_reconcile_total\{kind="create_deferred"\} (\d+)$', text, re.M)
+                      and int(re.search(r'kind="create_deferred"\} (\d+)', text).group(1)) >= 14,
+                      "deferred creates counted:\n" + text[-2500:])
         st = c.sim.stats()
         R.assert_eq(st["create"], 6, "creates (the hour's budget)")
         R.assert_eq(st["secondary_limited"], 0, "secondary-limit answers")

@@ -3,7 +3,8 @@
  * writes keep to their per-minute budget (and an update does not wait
  * behind a create whose budget is spent), a stop holds every write, the
  * secondary-limit back-off starts at a minute and doubles, the drain
- * estimate counts the budgets, and the timer closes cleanly. */
+ * estimate counts the budgets (also for a backlog of creates not yet
+ * queued), and the timer closes cleanly. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -215,12 +216,46 @@ static void test_stop_and_backoff(void **state)
 	close_loop(&loop, &p);
 }
 
+/* A backlog of creates not yet queued (reconcile's creates waiting for
+ * the budget): GitHub's documented limits, one write a second, 80 creates
+ * a minute and 500 an hour: 500 go a second apart, then each next 500
+ * waits for the hour of the 500 before it (plus the budget's second of
+ * slack).  10,000 creates: the last goes 19 h 8 min 38 s from now. */
+static void test_backlog_drain(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct pace p;
+	struct pace_config cfg = { .spacing_ms = 1000, .per_minute = 80, .per_hour = 500 };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(pace_init(&p, &loop, &cfg), 0);
+	const int64_t t = 1000000000000LL;
+	assert_int_equal(pace_backlog_drain_at(&p, t, 0), t);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 1), t);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 80), t + 79000);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 500), t + 499000);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 501), t + 3601000);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 10000), t + 19 * 3601000LL + 499000);
+	/* the estimate leaves the queue's budgets as they were */
+	assert_int_equal(pace_backlog_drain_at(&p, t, 501), t + 3601000);
+	close_loop(&loop, &p);
+	/* no spacing: the minute's budget paces; 3 a minute */
+	struct pace_config fast = { .spacing_ms = 0, .per_minute = 3, .per_hour = 500 };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(pace_init(&p, &loop, &fast), 0);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 3), t);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 6), t + 61000);
+	assert_int_equal(pace_backlog_drain_at(&p, t, 7), t + 122000);
+	close_loop(&loop, &p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spacing_one_at_a_time),
 		cmocka_unit_test(test_budget_and_updates),
 		cmocka_unit_test(test_stop_and_backoff),
+		cmocka_unit_test(test_backlog_drain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
