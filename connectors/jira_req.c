@@ -47,6 +47,7 @@ static void req_free(struct jira_req *r)
 	for (size_t i = 0; i < r->pg_n; i++)
 		conn_remote_free(&r->pg_items[i]);
 	free(r->pg_items);
+	conn_remote_free(&r->last); /* the last issue read (callbacks get a const view) */
 	free(r->pg_next);
 	free(r->pg_jql);
 	free(r->issue_id);
