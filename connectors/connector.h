@@ -131,6 +131,11 @@ struct conn_remote {
 	unsigned unread_mask;      /* ITEM_FIELD_BIT of fields the ticket does not
 	                              say (GitHub: no body block, or a due date
 	                              that is not a date): not a remote change */
+	/* When each field got its value on the ticket, from the tracker's
+	 * own field history (ms since the epoch, UTC; 0 = not known: the
+	 * ticket's updated_at stands for it).  Only fetch_times fills it
+	 * (Jira: the changelog); every other operation leaves it 0. */
+	int64_t field_ms[ITEM_F__COUNT];
 	unsigned repair_mask;      /* fields whose representation on the ticket
 	                              must be rewritten even though the value is
 	                              unchanged (a copied or broken body block) */
@@ -277,6 +282,19 @@ struct conn_ops {
 	int (*fetch)(struct connector *c, const char *target,
 	             const struct conn_remote *ref,
 	             conn_item_cb cb, void *arg);
+
+	/* Optional (NULL: the tracker publishes no field history, or it is
+	 * not read).  fetch, plus remote->field_ms: when each field got its
+	 * current value, from the tracker's own history of the ticket.  Costs
+	 * a read with the history, so reconcile calls it only when a
+	 * newest_wins conflict is to be decided on this ticket (never on a
+	 * quiet cycle).  Never conditional (ref->etag is ignored).
+	 * Jira: GET issue/{id}?expand=changelog ("changelog: a list of recent
+	 * updates to an issue, sorted by date, starting from the most
+	 * recent", REST API v3 "Get issue"; DC: REST API v2, the same). */
+	int (*fetch_times)(struct connector *c, const char *target,
+	                   const struct conn_remote *ref,
+	                   conn_item_cb cb, void *arg);
 
 	/* Add a comment to the ticket ref->key in target; body is Markdown
 	 * (mentions in the tracker's own syntax, e.g. GitHub "@login").  Like

@@ -178,8 +178,9 @@ static int jira_update(struct connector *c, const char *target, const struct con
 	return start(r);
 }
 
-static int jira_fetch(struct connector *c, const char *target, const struct conn_remote *ref,
-                      conn_item_cb cb, void *arg)
+/* GET issue/{idOrKey}, with the changelog when asked (fetch_times). */
+static int fetch_issue(struct connector *c, const char *target, const struct conn_remote *ref,
+                       bool changelog, conn_item_cb cb, void *arg)
 {
 	struct jira_conn *j = jira_of(c);
 	/* an issue named by key only (a reference from a postmortem, not yet
@@ -188,11 +189,33 @@ static int jira_fetch(struct connector *c, const char *target, const struct conn
 	const char *idk = ref && ref->remote_id ? ref->remote_id : ref ? ref->key : NULL;
 	if (j->destroyed || !ref || !jira_id_or_key_valid(idk))
 		return -EINVAL;
-	struct jira_req *r = jira_req_new(j, JO_FETCH, JS_READ, "GET",
-	                                  jira_issue_url(j, idk), NULL, target, arg);
+	char *url = jira_issue_url(j, idk);
+	if (changelog) {
+		char *with = xasprintf("%s&expand=changelog", url);
+		free(url);
+		url = with;
+	}
+	struct jira_req *r = jira_req_new(j, JO_FETCH, JS_READ, "GET", url, NULL, target, arg);
 	r->item_cb = cb;
 	r->issue_id = xstrdup(idk);
 	return start(r);
+}
+
+static int jira_fetch(struct connector *c, const char *target, const struct conn_remote *ref,
+                      conn_item_cb cb, void *arg)
+{
+	return fetch_issue(c, target, ref, false, cb, arg);
+}
+
+/* fetch with the issue's changelog (conn_ops.fetch_times): GET
+ * issue/{id}?fields=...&expand=changelog, Cloud REST API v3 and Data
+ * Center v2 alike ("Get issue": expand=changelog "returns a list of
+ * recent updates to an issue, sorted by date, starting from the most
+ * recent"); jira_issue_to_remote reads it into remote->field_ms. */
+static int jira_fetch_times(struct connector *c, const char *target, const struct conn_remote *ref,
+                            conn_item_cb cb, void *arg)
+{
+	return fetch_issue(c, target, ref, true, cb, arg);
 }
 
 /* A token as sql/001 makes it: a UUID (hex digits and dashes). */
@@ -290,6 +313,7 @@ static const struct conn_ops jira_ops = {
 	.create = jira_create,
 	.update = jira_update,
 	.fetch = jira_fetch,
+	.fetch_times = jira_fetch_times,
 	.comment = jira_comment,
 	.find_comment = jira_find_comment,
 	.find_by_token = jira_find_by_token,

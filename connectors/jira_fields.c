@@ -319,6 +319,53 @@ static int read_fields(struct json_object *f, char *const priorities[4], struct 
 	return 0;
 }
 
+/* The canonical field a changelog item (ChangeDetails.field, the
+ * system field's id) changes, or -1. */
+static int changelog_field(const char *name)
+{
+	static const struct { const char *jira; enum item_field f; } map[] = {
+		{ "summary", ITEM_F_TITLE }, { "description", ITEM_F_DESCRIPTION },
+		{ "status", ITEM_F_STATE }, { "resolution", ITEM_F_STATE },
+		{ "priority", ITEM_F_PRIORITY }, { "labels", ITEM_F_TYPE },
+		{ "assignee", ITEM_F_OWNER }, { "duedate", ITEM_F_DUE_DATE },
+	};
+	for (size_t i = 0; name && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].jira, name) == 0)
+			return (int)map[i].f;
+	return -1;
+}
+
+/* issue.changelog (expand=changelog; PageOfChangelogs: histories[] of
+ * Changelog {created, items[] of ChangeDetails {field, fieldId, ...}},
+ * most recent first) -> out->field_ms: the latest change of each field.
+ * A label change counts for the type (its label is one of them); a field
+ * no listed history changed keeps 0 (the ticket's updated-at stands for
+ * it).  No changelog: nothing. */
+static void read_changelog(struct json_object *issue, struct conn_remote *out)
+{
+	struct json_object *cl = NULL, *hs = NULL;
+	if (!json_object_object_get_ex(issue, "changelog", &cl) ||
+	    !json_object_object_get_ex(cl, "histories", &hs) ||
+	    !json_object_is_type(hs, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(hs); i++) {
+		struct json_object *h = json_object_array_get_idx(hs, i), *items = NULL;
+		const char *created = get_str(h, "created", NULL);
+		int64_t ms;
+		if (!created || ts_parse(created, &ms) < 0 ||
+		    !json_object_object_get_ex(h, "items", &items) ||
+		    !json_object_is_type(items, json_type_array))
+			continue;
+		for (size_t k = 0; k < json_object_array_length(items); k++) {
+			struct json_object *it = json_object_array_get_idx(items, k);
+			const char *id = get_str(it, "fieldId", NULL);
+			int f = changelog_field(id ? id : get_str(it, "field", NULL));
+			if (f >= 0 && ms > out->field_ms[f])
+				out->field_ms[f] = ms;
+		}
+	}
+}
+
 int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
                          const char *browse_base, struct conn_remote *out,
                          const char **err, enum jira_flavor fl)
@@ -338,6 +385,7 @@ int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
 		conn_remote_free(out);
 		return -EINVAL;
 	}
+	read_changelog(issue, out);
 	return 0;
 }
 

@@ -53,16 +53,18 @@ void merge_item(const struct item_fields *ledger, const struct item_fields *base
                 int64_t ledger_changed_ms, int64_t remote_changed_ms,
                 struct merge_result *out)
 {
-	int64_t at[ITEM_F__COUNT];
-	for (int f = 0; f < ITEM_F__COUNT; f++)
+	int64_t at[ITEM_F__COUNT], rat[ITEM_F__COUNT];
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		at[f] = ledger_changed_ms;
-	merge_item_at(ledger, base, remote, policy, at, remote_changed_ms, out);
+		rat[f] = remote_changed_ms;
+	}
+	merge_item_at(ledger, base, remote, policy, at, rat, out);
 }
 
 void merge_item_at(const struct item_fields *ledger, const struct item_fields *base,
                    const struct item_fields *remote, const enum cfg_policy policy[ITEM_F__COUNT],
-                   const int64_t ledger_field_ms[ITEM_F__COUNT], int64_t remote_changed_ms,
-                   struct merge_result *out)
+                   const int64_t ledger_field_ms[ITEM_F__COUNT],
+                   const int64_t remote_field_ms[ITEM_F__COUNT], struct merge_result *out)
 {
 	item_fields_init(&out->merged);
 	out->pull_mask = out->push_mask = out->conflict_mask = 0;
@@ -70,7 +72,7 @@ void merge_item_at(const struct item_fields *ledger, const struct item_fields *b
 		const char *l = ledger->v[f], *r = remote->v[f];
 		const char *b = base ? base->v[f] : NULL;
 		enum merge_action a = merge_field(l, b, base != NULL, r, policy[f],
-		                                  ledger_field_ms[f], remote_changed_ms);
+		                                  ledger_field_ms[f], remote_field_ms[f]);
 		unsigned bit = ITEM_FIELD_BIT(f);
 		out->action[f] = a;
 		switch (a) {

@@ -47,15 +47,18 @@ void merge_item(const struct item_fields *ledger, const struct item_fields *base
                 const struct item_fields *remote, const enum cfg_policy policy[ITEM_F__COUNT],
                 int64_t ledger_changed_ms, int64_t remote_changed_ms,
                 struct merge_result *out);
-/* merge_item with the ledger's change time per field: ledger_field_ms[f]
+/* merge_item with each side's change time per field: ledger_field_ms[f]
  * is when the ledger's value of f was set at its source (for a value
- * pulled from a tracker, that tracker's change time; ms since the epoch,
- * UTC), so that newest_wins compares the two trackers' own change times,
- * not when the ledger learned them. */
+ * pulled from a tracker, that tracker's change time), remote_field_ms[f]
+ * when the ticket's value of f was set (the tracker's own field history,
+ * e.g. the Jira changelog; else the ticket's updated-at); ms since the
+ * epoch, UTC.  So newest_wins compares the trackers' own change times of
+ * that field, not when the ledger learned them, nor a later edit of
+ * another field of the ticket. */
 void merge_item_at(const struct item_fields *ledger, const struct item_fields *base,
                    const struct item_fields *remote, const enum cfg_policy policy[ITEM_F__COUNT],
-                   const int64_t ledger_field_ms[ITEM_F__COUNT], int64_t remote_changed_ms,
-                   struct merge_result *out);
+                   const int64_t ledger_field_ms[ITEM_F__COUNT],
+                   const int64_t remote_field_ms[ITEM_F__COUNT], struct merge_result *out);
 void merge_result_free(struct merge_result *r);
 
 #endif

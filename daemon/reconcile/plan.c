@@ -157,11 +157,14 @@ void rec_plan_item(const struct rec_plan_in *in, struct rec_plan *out)
 	item_fields_init(&out->remote);
 	out->held_mask = 0;
 	rec_plan_remote(in, &out->remote);
-	int64_t at[ITEM_F__COUNT];
-	for (int f = 0; f < ITEM_F__COUNT; f++)
+	int64_t at[ITEM_F__COUNT], rat[ITEM_F__COUNT];
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		at[f] = in->ledger_field_ms && in->ledger_field_ms[f] > 0 ? in->ledger_field_ms[f] :
 		        in->ledger_ms;
-	merge_item_at(in->ledger, in->base, &out->remote, in->policy, at, in->remote_ms, &out->mr);
+		rat[f] = in->remote_field_ms && in->remote_field_ms[f] > 0 ? in->remote_field_ms[f] :
+		         in->remote_ms;
+	}
+	merge_item_at(in->ledger, in->base, &out->remote, in->policy, at, rat, &out->mr);
 	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		unsigned bit = ITEM_FIELD_BIT(f);
 		if (!(out->mr.push_mask & bit) || may_push(in, f))

@@ -72,6 +72,11 @@ struct rec_plan_in {
 	const int64_t *ledger_field_ms;    /* [ITEM_F__COUNT] when each ledger value
 	                                      was set at its source (0: unknown,
 	                                      ledger_ms is used); may be NULL */
+	const int64_t *remote_field_ms;    /* [ITEM_F__COUNT] when each of the
+	                                      ticket's values was set, from the
+	                                      tracker's field history
+	                                      (conn_remote.field_ms; 0: unknown,
+	                                      remote_ms is used); may be NULL */
 	const struct conn_type *ctype;     /* capabilities and normaliser */
 	const struct rec_refusals *refused; /* may be NULL */
 	int64_t now_ms;                    /* for refusal back-offs */

@@ -74,6 +74,9 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 	rec_remote_copy(&op->remote, r);
 	op->has_remote = true;
 	switch (op->call) {
+	case REC_CALL_TIMES:
+		op->times_read = true;
+		/* fall through */
 	case REC_CALL_FETCH:
 		op_decide(op);
 		break;
@@ -117,7 +120,8 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 		op->call = REC_CALL_NONE;
 		op_decide(op);
 	} else if (res->status == CONN_MOVED && remote &&
-	           (op->call == REC_CALL_FETCH || op->call == REC_CALL_UPDATE)) {
+	           (op->call == REC_CALL_FETCH || op->call == REC_CALL_TIMES ||
+	            op->call == REC_CALL_UPDATE)) {
 		rec_op_moved(op, res, remote);
 	} else {
 		rec_op_remote_failed(op, res);
@@ -145,15 +149,20 @@ static struct json_object *conflict_json(const struct rec_op *op, int f)
 		op->mr.action[f] == MERGE_CONFLICT_PULL ? "remote" : "ledger"));
 	/* when each side changed, at its source (what newest_wins compares):
 	 * the ledger value's own change time (a pulled value: its tracker's),
-	 * and this ticket's updated-at */
+	 * and the ticket's: the field's own from the tracker's history
+	 * (fetch_times), else the ticket's updated-at */
 	char at[40];
 	int64_t lms = op->row.field_ms[f] > 0 ? op->row.field_ms[f] : op->row.ledger_ms;
+	int64_t rms = op->has_remote && op->remote.field_ms[f] > 0 ? op->remote.field_ms[f] :
+	              op->remote_ms;
 	ts_format(lms, at, sizeof(at));
 	json_object_object_add(c, "ledger_changed_at", json_object_new_string(at));
-	if (op->remote_ms > 0) {
-		ts_format(op->remote_ms, at, sizeof(at));
+	if (rms > 0) {
+		ts_format(rms, at, sizeof(at));
 		json_object_object_add(c, "remote_changed_at", json_object_new_string(at));
 	}
+	json_object_object_add(c, "remote_time", json_object_new_string(
+		op->has_remote && op->remote.field_ms[f] > 0 ? "field" : "ticket"));
 	return c;
 }
 
@@ -270,6 +279,22 @@ static bool op_listing_covers(const struct rec_op *op, int64_t now)
 	       now - t->list_start_ms <= REC_LIST_FRESH_MS;
 }
 
+/* Whether op's first decision has a newest_wins conflict that the
+ * tracker's field history (conn_ops.fetch_times) may decide on the
+ * field's own change time, not yet read.  Only then is the history read:
+ * a quiet cycle, a pull or a push costs nothing more. */
+static bool op_wants_times(const struct rec_op *op)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	if (!op->has_remote || op->times_read || !lc->conn->ops->fetch_times)
+		return false;
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		if ((op->mr.conflict_mask & ITEM_FIELD_BIT(f)) &&
+		    lc->policy[f] == CFG_POLICY_NEWEST_WINS)
+			return true;
+	return false;
+}
+
 /* Merge what we know and decide the next step: the planner (plan.h)
  * decides, this driver carries it out. */
 static void op_decide(struct rec_op *op)
@@ -299,6 +324,7 @@ static void op_decide(struct rec_op *op)
 		.remote = &canon, .policy = lc->policy,
 		.ledger_ms = op->row.ledger_ms, .remote_ms = op->remote_ms,
 		.ledger_field_ms = op->row.field_ms,
+		.remote_field_ms = op->has_remote ? op->remote.field_ms : NULL,
 		.ctype = lc->ctype, .refused = &op->row.refused, .now_ms = now,
 	};
 	rec_plan_item(&in, &plan);
@@ -312,6 +338,13 @@ static void op_decide(struct rec_op *op)
 	op->has_mr = true;
 	op->held_mask = plan.held_mask;
 	op->mr.push_mask |= remote_repair_mask(op);
+	if (first && op_wants_times(op)) {
+		/* a newest_wins conflict decided on the ticket's updated-at would
+		 * take a later edit of another field for this field's: read the
+		 * tracker's field history, then decide again */
+		op_call(op, REC_CALL_TIMES);
+		return;
+	}
 	if (op_is_echo(op) && !op->refused_dirty) {
 		rec_op_finish(op);
 		return;

@@ -168,6 +168,7 @@ enum rec_op_state {
 enum rec_call {
 	REC_CALL_NONE = 0, REC_CALL_FETCH, REC_CALL_UPDATE, REC_CALL_CREATE,
 	REC_CALL_FIND,      /* find_by_token */
+	REC_CALL_TIMES,     /* fetch_times: the ticket with its field history */
 };
 
 struct rec_op {
@@ -181,6 +182,8 @@ struct rec_op {
 	 * is as the base says (this pass's fresh listing did not show it, or
 	 * a conditional read answered 304) -- no read before the write */
 	bool remote_unchanged;
+	bool times_read;            /* remote came with its field history
+	                               (fetch_times): read at most once */
 	struct conn_remote remote;  /* latest known remote, tracker identity */
 	int64_t remote_ms;          /* its updated_at, 0 when unknown */
 	struct item_fields rcanon;  /* remote in canonical form */

@@ -395,6 +395,9 @@ static int op_issue(struct rec_op *op)
 	case REC_CALL_FETCH:
 		rc = c->ops->fetch(c, t->target, &ref, op->on_answer, op);
 		break;
+	case REC_CALL_TIMES:
+		rc = c->ops->fetch_times(c, t->target, &ref, op->on_answer, op);
+		break;
 	case REC_CALL_UPDATE:
 		rec_to_tracker(idm, &op->mr.merged, &want);
 		rc = c->ops->update(c, t->target, &ref, &want, op->mr.push_mask, &ctx, op->on_answer, op);
@@ -488,6 +491,7 @@ void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
 	item_fields_copy(&dst->fields, &src->fields);
 	dst->unread_mask = src->unread_mask;
 	dst->repair_mask = src->repair_mask;
+	memcpy(dst->field_ms, src->field_ms, sizeof(dst->field_ms));
 	dst->discover = src->discover;
 	dst->refs = xstrdup(src->refs);
 }

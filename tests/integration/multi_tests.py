@@ -426,6 +426,57 @@ def test_multi_conflict_is_settled_by_the_trackers_own_change_times(cl):
         c.close()
 
 
+def test_multi_conflict_takes_the_fields_own_change_time_from_jiras_changelog(cl):
+    """newest_wins on a title both trackers changed: Jira's title first,
+    GitHub's later, then Jira's ticket touched again on another field.
+    The ticket's updated-at makes Jira's title look newest; its changelog
+    says when the title itself changed, so GitHub's later title wins,
+    both values are in the conflict event, and the changelog is read only
+    for that conflict (a pull of the other field, and a quiet cycle, read
+    none)."""
+    c = MultiCtx(cl, "multi_field", 1, also=[(GH, REPO)], policy={"title": "newest_wins"})
+    try:
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(c.counts()[:2] == (1, 1), "linked in both: %r" % (c.counts(),))
+        item = int(c.one("SELECT id FROM action_item"))
+        jid = _jira_issue(c, item)["id"]
+
+        def changelog_reads():
+            return sum(1 for r in c.jira.call("GET", "/_sim/requests")
+                       if "changelog" in (r.get("query") or ""))
+
+        c.jira.call("POST", "/_sim/edit", {"id": jid, "fields": {"summary": "Older, from Jira"}})
+        time.sleep(2.2)  # GitHub's updated_at has whole seconds
+        c.gh.edit(REPO, _gh_issue(c, item)["number"], {"title": "Newer, from GitHub",
+                                                       "actor": "rf-gh"})
+        time.sleep(2.2)
+        c.jira.call("POST", "/_sim/edit", {"id": jid, "fields": {"duedate": "2027-03-01"}})
+        # the ledger hears GitHub first, then meets Jira's older title
+        H.closeloop("sync", "--once", "--connector", GH, "-c", c.config)
+        _assert(c.one("SELECT title FROM action_item WHERE id = %d" % item) == "Newer, from GitHub",
+                "GitHub's title pulled")
+        _assert(changelog_reads() == 0, "no changelog read for a GitHub pull")
+        H.closeloop("sync", "--once", "--connector", JIRA, "-c", c.config)
+        row = H.psql(c.dsn, "SELECT title, due_date FROM action_item WHERE id = %d" % item)
+        _assert(row == [["Newer, from GitHub", "2027-03-01"]],
+                "the title's own change time decides; the due date is pulled: %r" % row)
+        _assert(changelog_reads() == 1, "one changelog read, for the conflict: %d" % changelog_reads())
+        _assert(_jira_issue(c, item)["fields"]["summary"] == "Newer, from GitHub", "Jira takes it")
+        ev = H.psql(c.dsn, "SELECT old_value, new_value, detail->>'remote', detail->>'chosen', "
+                           "detail->>'remote_time', (detail->>'ledger_changed_at')::timestamptz > "
+                           "(detail->>'remote_changed_at')::timestamptz "
+                           "FROM item_event WHERE field = 'conflict' ORDER BY id")
+        _assert(ev == [["Newer, from GitHub", "Newer, from GitHub", "Older, from Jira", "ledger",
+                        "field", "t"]], "conflict event: %r" % ev)
+        # quiet now: no read of the changelog, nothing written
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", c.config)
+        _assert(changelog_reads() == 1, "quiet cycles read no changelog: %d" % changelog_reads())
+    finally:
+        c.close()
+
+
 def _writes(c):
     """Writes each tracker received so far: (GitHub updates, Jira edits and
     transitions, ServiceNow PATCHes)."""

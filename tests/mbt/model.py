@@ -28,7 +28,8 @@ stays the ledger's alone.
 newest_wins: the side whose last change is later wins (a tie goes to the
 ticket).  The driver reads both sides' change times (the ledger's per
 field: its latest item_event's changed_at, else action_item.updated_at;
-the ticket's updated time) after its edits, just before each cycle; the
+the ticket's per field from Jira's changelog, else its updated time)
+after its edits, just before each cycle; the
 daemon merges on the same times.  Where no such reading exists, either
 side's value is a valid resolution.
 
@@ -167,8 +168,11 @@ def observe(item, policy, led, rem, problems, cut=False):
             fv.has_base = True
             fv.edited_l = fv.edited_r = False
             continue
+        # the ticket's time: the field's own where the daemon reads the
+        # tracker's history (Jira's changelog), else the ticket's updated
+        rt = (times[1].get(k) if isinstance(times[1], dict) else times[1]) if times else None
         wants, conflict = merge(fv.l, fv.b, fv.r, fv.has_base, policy[k],
-                                (times[0][k], times[1]) if times else None)
+                                (times[0][k], rt) if times else None)
         if (lo, ro) == (fv.l, fv.r):
             pass                                    # unchanged
         elif lo == ro and lo in wants:
@@ -181,7 +185,7 @@ def observe(item, policy, led, rem, problems, cut=False):
                              "or both = %s (%s%s)" % (item.id, k, lo, ro, fv.l, fv.r, fv.b,
                                                      " or ".join(repr(w) for w in wants), policy[k],
                                                      ", change times ledger %s ms, ticket %s ms"
-                                                     % (times[0][k], times[1])
+                                                     % (times[0][k], rt)
                                                      if times and policy[k] == "newest_wins" else "")))
             fv.l, fv.r = lo, ro
         if fv.l == fv.r:

@@ -148,7 +148,7 @@ class Scenario:
                 continue
             tk = [t for t in grouped.get(i, []) if t["tracker"] == it.kind]
             if len(tk) == 1:
-                it.times = (led[i]["_ms"], tk[0]["updated_ms"])
+                it.times = (led[i]["_ms"], tk[0].get("field_ms") or tk[0]["updated_ms"])
 
     def as_merged(self, kind, rem, candidates):
         """The ticket's fields as the merge compares them: a lossy value

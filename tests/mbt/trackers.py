@@ -351,7 +351,26 @@ class Jira(Tracker):
                         "updated_ms": int(float(f["updated"]) * 1000)
                         if isinstance(f.get("updated"), (int, float)) else
                         iso_ms((f.get("updated") or "")[:19], "%Y-%m-%dT%H:%M:%S")})
+            out[-1]["field_ms"] = self.field_ms(i, out[-1]["updated_ms"])
         return out
+
+    # the changelog's fields -> the synced field whose time they give
+    # (connectors/jira_fields.c read_changelog)
+    HISTORY = {"summary": "title", "description": "description", "status": "state",
+               "resolution": "state", "priority": "priority", "labels": "type",
+               "assignee": "owner", "duedate": "due_date"}
+
+    def field_ms(self, issue, updated_ms):
+        """{field: ms} as the daemon decides newest_wins on a Jira ticket:
+        the field's latest change in the issue's changelog, else the
+        issue's updated time."""
+        out = {}
+        for h in issue.get("history") or []:
+            for item in h["items"]:
+                k = self.HISTORY.get(item["field"])
+                if k:
+                    out[k] = max(out.get(k, 0), int(float(h["created"]) * 1000))
+        return {k: out.get(k, updated_ms) for k in set(self.HISTORY.values())}
 
     def read(self, f):
         status, res = f.get("status"), f.get("resolution")

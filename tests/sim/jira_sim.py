@@ -21,7 +21,10 @@ validates the answers against its schemas), and the inconvenient parts of Jira's
 
   POST /rest/api/3/issue              201 CreatedIssue {id, key, self}
   GET  /rest/api/3/issue/{idOrKey}    200 IssueBean; an old key of a moved
-                                      issue still resolves (same id)
+                                      issue still resolves (same id);
+                                      ?expand=changelog adds changelog
+                                      (PageOfChangelogs, most recent first:
+                                      every write's changed fields)
   PUT  /rest/api/3/issue/{idOrKey}    204; "fields", and "update" verbs (add,
                                       remove, set) for labels; status is not
                                       a field
@@ -125,6 +128,11 @@ RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
 NAV_FIELDS = ["summary", "description", "status", "resolution", "priority", "labels",
               "duedate", "assignee", "issuetype", "project", "updated", "created",
               "components", "issuelinks"]
+# The fields whose changes the issue's changelog keeps (GET issue
+# ?expand=changelog: "a list of recent updates to an issue, sorted by date,
+# starting from the most recent"; at most 100 histories).
+HISTORY_FIELDS = ("summary", "description", "status", "resolution", "priority", "labels",
+                  "duedate", "assignee", "issuetype", "components")
 # Link types: name -> (outward description, inward description); Jira's
 # defaults and Jira Service Management's Problem/Incident.
 LINK_TYPES = {"Blocks": ("blocks", "is blocked by"), "Cloners": ("clones", "is cloned by"),
@@ -162,6 +170,7 @@ class State:
         self.requests = []
         self.comment_id = 10000
         self.link_id = 10000
+        self.history_id = 10000
         self.clock_offset = 0.0
         self.stats = {}
         self.clock_after_search = None  # /_sim/clock_after_search: (regex, seconds)
@@ -179,12 +188,40 @@ class State:
 
     def snapshot(self, issue, new=False):
         """Record a write: search shows the copy it showed before (none
-        after a create) until the lag passes."""
+        after a create) until the lag passes; the fields it changed go
+        into the issue's changelog (a create is no history)."""
         now = self.now()
         issue["fields"]["updated"] = now
+        self.log_changes(issue, now, new)
         prev = None if new else self.searchable(issue)
         issue["indexed"] = (now + self.opts.search_lag_ms / 1000.0, prev,
                             json.loads(json.dumps(issue["fields"])))
+
+    def log_changes(self, issue, now, new):
+        """One Changelog entry (created, items[] of ChangeDetails: field,
+        fieldtype, fieldId, from, fromString, to, toString) for the
+        HISTORY_FIELDS the write changed, as Jira keeps it."""
+        cur = {k: json.loads(json.dumps(issue["fields"].get(k))) for k in HISTORY_FIELDS}
+        if new or "logged" not in issue:
+            issue["logged"], issue["history"] = cur, []
+            return
+        items = []
+        for k in HISTORY_FIELDS:
+            old, val = issue["logged"][k], cur[k]
+            if old == val:
+                continue
+            ids = {"status": lambda v: v and STATUS_IDS[v], "assignee": lambda v: v,
+                   "priority": lambda v: v and str(PRIORITIES.index(v) + 1)}
+            text = (lambda v: " ".join(v) if isinstance(v, list) else v)
+            item = {"field": k, "fieldtype": "jira", "fieldId": k,
+                    "from": ids[k](old) if k in ids else None, "fromString": text(old),
+                    "to": ids[k](val) if k in ids else None, "toString": text(val)}
+            # the OpenAPI description has them strings: an empty side is left out
+            items.append({n: v for n, v in item.items() if v is not None})
+        issue["logged"] = cur
+        if items:
+            self.history_id += 1
+            issue["history"].append({"id": str(self.history_id), "created": now, "items": items})
 
     def searchable(self, issue):
         """The copy of issue's fields search sees now, or None."""
@@ -583,7 +620,12 @@ class Handler(BaseHTTPRequestHandler):
         sub = m.group(2)
         if sub is None and method == "GET":
             want = query.get("fields", [",".join(NAV_FIELDS)])[0].split(",")
-            return 200, r.issue(issue, issue["fields"], want)
+            out = r.issue(issue, issue["fields"], want)
+            if "changelog" in query.get("expand", [""])[0].split(","):
+                hist = [dict(h, created=jira_ts(h["created"])) for h in reversed(issue["history"])]
+                out["changelog"] = {"startAt": 0, "maxResults": min(len(hist), 100),
+                                    "total": len(hist), "histories": hist[:100]}
+            return 200, out
         if sub is None and method == "PUT":
             fields = (data or {}).get("fields", {} if "update" in (data or {}) else None)
             if not isinstance(fields, dict):

@@ -171,6 +171,30 @@ class JiraSimTest(unittest.TestCase):
         _, got, _ = self.call("GET", "/rest/api/3/issue/%s?fields=summary,duedate" % c["id"])
         self.assertEqual(got["fields"], {"summary": "Add paging alert", "duedate": None})
 
+    def test_changelog_keeps_each_fields_change_time(self):
+        """GET issue?expand=changelog: the writes' changed fields, most
+        recent first (IssueBean.changelog, PageOfChangelogs), each with
+        the time of its write; a create is no history."""
+        c = self.create()
+        path = "/rest/api/3/issue/%s?fields=summary,updated&expand=changelog" % c["id"]
+        sp = "/rest/api/3/issue/{issueIdOrKey}"
+        _, got, _ = self.call("GET", path, spec_path=sp)
+        self.assertEqual(got["changelog"]["histories"], [])
+        self.call("PUT", "/rest/api/3/issue/%s" % c["id"], {"fields": {"summary": "Add paging alert"}})
+        time.sleep(0.01)
+        self.call("PUT", "/rest/api/3/issue/%s" % c["id"], {"fields": {"labels": ["sre"]}})
+        _, got, _ = self.call("GET", path, spec_path=sp)
+        h = got["changelog"]["histories"]
+        self.assertEqual([[i["field"] for i in x["items"]] for x in h], [["labels"], ["summary"]])
+        self.assertEqual(h[1]["items"][0]["fromString"], "Add alert")
+        self.assertEqual(h[1]["items"][0]["toString"], "Add paging alert")
+        self.assertEqual(h[0]["items"][0]["toString"], "sre")
+        self.assertEqual(h[0]["created"], got["fields"]["updated"])
+        self.assertLess(h[1]["created"], h[0]["created"])
+        self.assertEqual(got["changelog"]["total"], 2)
+        _, plain, _ = self.call("GET", "/rest/api/3/issue/%s" % c["id"])
+        self.assertNotIn("changelog", plain)
+
     def test_400_names_the_field(self):
         st, out, _ = self.call("POST", "/rest/api/3/issue", {"fields": {
             "project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "x",

@@ -840,6 +840,46 @@ static void test_lost_create_found_by_token(void **state)
 
 /* ---- the planner alone: no database ---- */
 
+/* The ticket's per-field change times (conn_remote.field_ms, from the
+ * tracker's history): a known one decides newest_wins for its field, an
+ * unknown one (0) falls back to the ticket's updated-at. */
+static void test_plan_remote_field_times(void **state)
+{
+	UNUSED(state);
+	struct item_fields l, b, r;
+	enum cfg_policy pol[ITEM_F__COUNT];
+	int64_t rms[ITEM_F__COUNT] = { 0 };
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		pol[f] = CFG_POLICY_NEWEST_WINS;
+	item_fields_init(&l);
+	item_fields_init(&b);
+	item_fields_init(&r);
+	item_fields_set(&b, ITEM_F_TITLE, "base");
+	item_fields_set(&b, ITEM_F_OWNER, "base");
+	item_fields_copy(&l, &b);
+	item_fields_copy(&r, &b);
+	item_fields_set(&l, ITEM_F_TITLE, "ledger");
+	item_fields_set(&l, ITEM_F_OWNER, "ledger");
+	item_fields_set(&r, ITEM_F_TITLE, "ticket");
+	item_fields_set(&r, ITEM_F_OWNER, "ticket");
+	rms[ITEM_F_TITLE] = 1000;  /* the title changed on the ticket at 1000 */
+	struct rec_plan_in in = { .ledger = &l, .base = &b, .remote = &r, .policy = pol,
+	                          .ledger_ms = 2000, .remote_ms = 3000, .remote_field_ms = rms,
+	                          .ctype = &desk_type, .now_ms = 4000 };
+	struct rec_plan p;
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.action[ITEM_F_TITLE], MERGE_CONFLICT_PUSH);  /* 2000 > 1000 */
+	assert_int_equal(p.mr.action[ITEM_F_OWNER], MERGE_CONFLICT_PULL);  /* 2000 < 3000 */
+	rec_plan_free(&p);
+	in.remote_field_ms = NULL;  /* none known: the ticket's updated-at */
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.action[ITEM_F_TITLE], MERGE_CONFLICT_PULL);
+	rec_plan_free(&p);
+	item_fields_free(&l);
+	item_fields_free(&b);
+	item_fields_free(&r);
+}
+
 static void test_plan_caps_without_db(void **state)
 {
 	UNUSED(state);
@@ -972,6 +1012,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_type_configures),
+		cmocka_unit_test(test_plan_remote_field_times),
 		cmocka_unit_test(test_plan_caps_without_db),
 		cmocka_unit_test(test_plan_match_and_route),
 		cmocka_unit_test(test_refused_field_recorded_others_applied),

@@ -334,6 +334,49 @@ static const char ISSUE[] =
 	"\"assignee\":{\"accountId\":\"5b10\",\"displayName\":\"Ana\"},"
 	"\"updated\":\"2014-03-19T18:45:42.967+0000\"}}";
 
+/* GET issue?expand=changelog (Cloud v3 "Get issue"; PageOfChangelogs,
+ * most recent first): each field's latest change, a label change for
+ * the type, the resolution for the state; a field no history names
+ * keeps 0 (the ticket's updated-at stands for it). */
+static void test_issue_changelog_times(void **state)
+{
+	static const char hist[] =
+		"\"changelog\":{\"startAt\":0,\"maxResults\":3,\"total\":3,\"histories\":["
+		"{\"id\":\"3\",\"created\":\"2014-03-19T18:45:42.967+0000\",\"items\":["
+		"{\"field\":\"labels\",\"fieldtype\":\"jira\",\"fieldId\":\"labels\",\"toString\":\"sre\"}]},"
+		"{\"id\":\"2\",\"created\":\"2014-03-19T10:00:00.000+0000\",\"items\":["
+		"{\"field\":\"summary\",\"fieldtype\":\"jira\",\"fieldId\":\"summary\",\"toString\":\"Add alert\"},"
+		"{\"field\":\"resolution\",\"fieldtype\":\"jira\",\"fieldId\":\"resolution\"}]},"
+		"{\"id\":\"1\",\"created\":\"2014-03-18T09:00:00.000+0000\",\"items\":["
+		"{\"field\":\"summary\",\"fieldtype\":\"jira\",\"fieldId\":\"summary\"},"
+		"{\"field\":\"Sprint\",\"fieldtype\":\"custom\",\"fieldId\":\"customfield_10020\"}]}]}";
+	char *text = xasprintf("%.*s,%s}", (int)strlen(ISSUE) - 1, ISSUE, hist);
+	struct json_object *o = json_tokener_parse(text);
+	struct conn_remote r;
+	const char *err = NULL;
+	int64_t t_labels, t_summary;
+	(void)state;
+	assert_non_null(o);
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err, JIRA_CLOUD), 0);
+	assert_int_equal(ts_parse("2014-03-19T18:45:42.967Z", &t_labels), 0);
+	assert_int_equal(ts_parse("2014-03-19T10:00:00Z", &t_summary), 0);
+	assert_true(r.field_ms[ITEM_F_TYPE] == t_labels);
+	assert_true(r.field_ms[ITEM_F_TITLE] == t_summary);   /* the later of two */
+	assert_true(r.field_ms[ITEM_F_STATE] == t_summary);
+	assert_true(r.field_ms[ITEM_F_OWNER] == 0);
+	assert_true(r.field_ms[ITEM_F_DUE_DATE] == 0);
+	conn_remote_free(&r);
+	json_object_put(o);
+	/* no changelog asked for: nothing known */
+	o = json_tokener_parse(ISSUE);
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err, JIRA_CLOUD), 0);
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		assert_true(r.field_ms[f] == 0);
+	conn_remote_free(&r);
+	json_object_put(o);
+	free(text);
+}
+
 static void test_issue_to_remote(void **state)
 {
 	struct json_object *o = json_tokener_parse(ISSUE);
@@ -584,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_option_checks),
 		cmocka_unit_test(test_fields_json),
 		cmocka_unit_test(test_issue_to_remote),
+		cmocka_unit_test(test_issue_changelog_times),
 		cmocka_unit_test(test_datacenter_fields),
 		cmocka_unit_test(test_pick_transition),
 		cmocka_unit_test(test_jql),

@@ -182,12 +182,39 @@ static void test_conflict_newest_per_field_times(void **state)
 	int64_t at[ITEM_F__COUNT] = { 0 };
 	at[ITEM_F_TITLE] = 4000;  /* older than the remote's 5000 */
 	at[ITEM_F_OWNER] = 6000;  /* newer */
-	merge_item_at(&x->l, &x->b, &x->r, x->pol, at, 5000, &x->m);
+	int64_t rat[ITEM_F__COUNT];
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		rat[f] = 5000;
+	merge_item_at(&x->l, &x->b, &x->r, x->pol, at, rat, &x->m);
 	assert_int_equal(x->m.action[ITEM_F_TITLE], MERGE_CONFLICT_PULL);
 	assert_string_equal(x->m.merged.v[ITEM_F_TITLE], "remote title");
 	assert_int_equal(x->m.action[ITEM_F_OWNER], MERGE_CONFLICT_PUSH);
 	assert_string_equal(x->m.merged.v[ITEM_F_OWNER], "bob");
 	assert_int_equal(x->m.conflict_mask, ITEM_FIELD_BIT(ITEM_F_TITLE) | ITEM_FIELD_BIT(ITEM_F_OWNER));
+}
+
+/* The ticket's change time per field (its tracker's field history): the
+ * title was changed on the ticket at 3000 and the ticket touched again at
+ * 7000 on another field; the ledger's title (4000) is newer than the
+ * ticket's title, though older than the ticket. */
+static void test_conflict_newest_remote_field_times(void **state)
+{
+	struct fx *x = *state;
+	setup_conflict(x);
+	item_fields_set(&x->l, ITEM_F_OWNER, "bob");
+	item_fields_set(&x->r, ITEM_F_OWNER, "carol");
+	x->pol[ITEM_F_TITLE] = x->pol[ITEM_F_OWNER] = CFG_POLICY_NEWEST_WINS;
+	int64_t at[ITEM_F__COUNT], rat[ITEM_F__COUNT];
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
+		at[f] = 4000;
+		rat[f] = 7000;    /* the ticket's updated-at */
+	}
+	rat[ITEM_F_TITLE] = 3000; /* the title's own change on the ticket */
+	merge_item_at(&x->l, &x->b, &x->r, x->pol, at, rat, &x->m);
+	assert_int_equal(x->m.action[ITEM_F_TITLE], MERGE_CONFLICT_PUSH);
+	assert_string_equal(x->m.merged.v[ITEM_F_TITLE], "ledger title");
+	assert_int_equal(x->m.action[ITEM_F_OWNER], MERGE_CONFLICT_PULL);
+	assert_string_equal(x->m.merged.v[ITEM_F_OWNER], "carol");
 }
 
 static void test_conflict_newest_tie_goes_remote(void **state)
@@ -349,6 +376,7 @@ int main(void)
 		T(test_conflict_newest_remote_newer),
 		T(test_conflict_newest_tie_goes_remote),
 		T(test_conflict_newest_per_field_times),
+		T(test_conflict_newest_remote_field_times),
 		T(test_policy_is_per_field),
 		T(test_no_base_equal),
 		T(test_no_base_differs_is_conflict),
