@@ -269,3 +269,35 @@ def test_servicenow_truncated_answers_lose_nothing(cl):
         _assert(len(sim.records()) == 3, "still one problem per item")
     finally:
         sim.stop()
+
+
+def test_servicenow_problem_task_lost_create_is_walked_on_not_pulled_back(cl):
+    """table = "problem_task": an item in progress.  The task is created New
+    (151) and then walked on to Work in Progress (154); the create's answer
+    is cut in half, so the walk never runs.  The next cycle finds the task
+    by its correlation_id and adopts it with the task as created (New) as
+    its base: the ledger's in_progress is walked onto it.  Before, the
+    intent's in_progress was the base, the task's New read as a person's
+    change, and the ledger was set back to open."""
+    wd, dsn, sim, config = _setup(cl, "sn_task_lost", 1, extra="create_min_age = 0;\n",
+                                  conn_extra=' table = "problem_task";')
+    try:
+        prb = sim.call("POST", "/_sim/records/problem", {"short_description": "Card payments"})
+        H.psql(dsn, "UPDATE postmortem SET problem_ref = '%s'" % prb["number"])
+        H.psql(dsn, "UPDATE action_item SET state = 'in_progress' WHERE id = 1")
+        sim.call("POST", "/_sim/faults", {"truncate": True, "method": "POST", "count": 1})
+        H.closeloop("sync", "--once", "-c", config, check=False)
+        _assert(_task(sim)["state"] == "151", "the task was made New behind the cut answer")
+        _assert(H.scalar(dsn, "SELECT state FROM external_link WHERE action_item_id = 1") ==
+                "creating", "its link is still 'creating'")
+        for _ in range(2):
+            H.closeloop("sync", "--once", "-c", config)
+        t = _task(sim)
+        _assert(len(sim.records()) == 2, "the problem and its one task")
+        _assert(H.scalar(dsn, "SELECT state FROM action_item WHERE id = 1") == "in_progress",
+                "the ledger keeps in_progress")
+        _assert(t["state"] == "154", "the task walked on to Work in Progress: %r" % t)
+        _assert(H.scalar(dsn, "SELECT count(*) FROM item_event WHERE field = 'state'"
+                              " AND source LIKE 'reconcile:%'") == "0", "nothing pulled")
+    finally:
+        sim.stop()
