@@ -168,8 +168,11 @@ static void created_flush(struct rec_target *t)
 	                    lc->source };
 	int rc = rec_lc_query(lc, REC_SQL_CREATED_BATCH, 2, p, on_created_batch, b);
 	json_object_put(arr);
-	if (rc < 0)
+	if (rc < 0) {
+		/* no answer will come to free it (on_created_batch) */
 		created_batch_failed(b, "ledger closed or reconnected");
+		free(b);
+	}
 }
 
 void rec_created_flush_maybe(struct rec_target *t)
