@@ -670,9 +670,11 @@ def test_watch_each_flag_raised_and_cleared_by_the_right_edit(cl):
     ahead (the simulator's clock moved as far, so a tracker-side edit is
     activity at that instant), the edits made where a person makes them:
     ownerless cleared by an assignee set on GitHub, undated and long_horizon
-    by due dates, stale by an edit of the ticket on GitHub, needs_decision
+    by due dates, stale raised after 30 quiet days and cleared by an edit of
+    the ticket on GitHub, needs_decision
     by closing the item, owner_inactive raised by the directory and by a
-    GitHub assignee that maps to nobody, no_action_items and
+    GitHub assignee that maps to nobody (cleared when the owner is back and
+    the assignee known), no_action_items and
     no_high_priority by the postmortem's items; overdue is turned off and
     never raised although an item is past its due date."""
     wd, dsn, sim, config = _ledger(cl, "watch_each", 'flags = { interval = 3600; disable = [ "overdue" ]; };\n'
@@ -756,6 +758,28 @@ def test_watch_each_flag_raised_and_cleared_by_the_right_edit(cl):
         stale = {f[2] for f in _open_flags(dsn) if f[0] == "stale"}
         _assert(stale == {"Nobody owns me", "Far away", "Past due", "Leaving owner", "Now it has one"},
                 "stale but the item edited on GitHub at that time: %r" % stale)
+        # and cleared: a stale item edited on GitHub then; pw back in the
+        # directory and a known assignee on the other ticket clear
+        # owner_inactive
+        sim.edit(REPO, int(num["Past due"]), {"body": "Picked up again.", "actor": "rf-gh"})
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT count(*) FROM external_link WHERE remote_updated_at "
+                                              "> now() + interval '29 days'") == "2", timeout=60)
+        _assert(ok, "the second edit on GitHub pulled:\n" + d.log()[-2000:])
+        with open(directory, "w") as f:
+            f.write(text.replace('github = "pw-gh"; active = false;', 'github = "pw-gh"; active = true;'))
+        H.closeloop("directory", "load", "-c", config)
+        sim.edit(REPO, int(num["Far away"]), {"assignees": ["rf-gh"], "actor": "rf-gh"})
+        ok = H.wait_for(lambda: H.scalar(dsn, "SELECT owner FROM action_item WHERE title = "
+                                              "'Far away'") == "rf", timeout=60)
+        _assert(ok, "the known assignee pulled:\n" + d.log()[-2000:])
+        _flags_at(config, 31)
+        open_now = _open_flags(dsn)
+        _assert(not any(f[0] == "stale" and f[2] == "Past due" for f in open_now)
+                and not any(f[0] == "owner_inactive" for f in open_now),
+                "stale and owner_inactive cleared: %r" % open_now)
+        _assert(H.scalar(dsn, "SELECT count(*) FROM item_flag f JOIN action_item ai ON ai.id = "
+                              "f.action_item_id WHERE f.kind = 'stale' AND ai.title = 'Past due' "
+                              "AND f.cleared_at IS NOT NULL") == "1", "the stale flag's clear is kept")
         # 181 days on: needs_decision; closing an item clears all its flags
         _flags_at(config, 181)
         decide = {f[2] for f in _open_flags(dsn) if f[0] == "needs_decision"}
