@@ -121,6 +121,8 @@ check: deps
 # `make soak SCENARIOS=10000` (the four kinds in turn); the body-block
 # edits (block deleted or copied) and the repository renamed are in the
 # soak only (--ops all)
+# JOBS=N: N workers, each with its own PostgreSQL cluster on PGPORT_MBT+k
+# (or MBT_PORTS=p1,p2,...), simulators and daemons; same per-seed results
 MBT_SCENARIOS ?= 100
 MBT_SEED ?= 1
 SCENARIOS ?= 10000
@@ -132,7 +134,7 @@ mbt: $(B)/closeloop
 soak: deps
 	@$(MAKE) --no-print-directory all
 	@python3 tests/mbt/run.py --scenarios $(SCENARIOS) --seed $(MBT_SEED) --ops all --strict --progress \
-		--trackers github,jira,servicenow,multi
+		--trackers github,jira,servicenow,multi --jobs $(or $(JOBS),1)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -48,9 +48,12 @@ lands only as closely as the machine's timing allows.
 """
 
 import argparse
+import json
 import os
 import random
+import selectors
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -204,8 +207,7 @@ class Batch:
         for sc in self.sc:
             mine = [(i, sp) for i, sp, o in zip(ids, spec, owner) if o is sc]
             sc.add([i for i, _ in mine], [sp for _, sp in mine])
-            for i, k, t in sc.links:
-                self.w.link(i, k, t)
+        self.w.link_all([ln for sc in self.sc for ln in sc.links])
 
     def run(self):
         self.setup()
@@ -245,6 +247,168 @@ def kinds_cycle(spec):
     return out
 
 
+KEYS = ("converged", "duplicates", "lost", "conflicts", "conflicts_logged", "crash",
+        "conflicts_github", "conflicts_jira", "conflicts_servicenow", "conflicts_multi", "held")
+
+
+def plan(seed, scenarios, cycle):
+    """The run's batches, [(index, first seed, scenarios, kind)]: batch b
+    starts at seed + b * W.BATCH and is of kind cycle[b mod len(cycle)],
+    whichever worker runs it, so every scenario meets the same edits and
+    faults as in a serial run (and as in its replay)."""
+    out, s, b = [], seed, 0
+    while s < seed + scenarios:
+        n = min(W.BATCH, seed + scenarios - s)
+        out.append((b, s, n, cycle[b % len(cycle)]))
+        s, b = s + n, b + 1
+    return out
+
+
+def run_batch(world, s, n, kind, a):
+    """One batch on world: (the text to print, [per-scenario result])."""
+    lines = []
+    b = Batch(world, s, n, a.ops, a.v, a.small, a.strict, kind)
+    try:
+        results = b.run()
+    except Exception:
+        results = [{"ok": False, "converged": False}] * n
+        for sc in b.sc:
+            sc.problems.append(("error", traceback.format_exc()))
+    out = []
+    for sc, res in zip(b.sc, results):
+        for text in sc.held_notes:
+            lines.append("HELD seed %d: %s" % (sc.seed, text))
+        for text in sc.known:
+            lines.append("KNOWN seed %d: %s (replay: python3 tests/mbt/run.py --seed %d --scenarios %d "
+                         "--trackers %s --strict -v)" % (sc.seed, text, s, n, kind))
+        r = {k: int(res.get(k, 0)) for k in KEYS}
+        r.update(seed=sc.seed, kind=kind, batch=s, ok=bool(res["ok"]),
+                 problems=sorted({p for p, _ in sc.problems}))
+        out.append(r)
+        if res["ok"]:
+            continue
+        lines.append("FAIL seed %d (%s batch %d, %d problems):" % (sc.seed, kind, s, len(sc.problems)))
+        for pk, text in sc.problems[:12]:
+            lines.append("  %s: %s" % (pk, text))
+        if not a.v:
+            lines.append("  trace:\n    " + "\n    ".join(sc.trace[-40:]))
+        lines.append("  replay: python3 tests/mbt/run.py --seed %d --scenarios %d --trackers %s --ops %s%s%s -v"
+                     % (s, n, kind, a.ops, " --small" if a.small else "", " --strict" if a.strict else ""))
+    return "\n".join(lines), out
+
+
+class Worlds:
+    """A worker's world, made anew every a.batches_per_world batches."""
+
+    def __init__(self, port, per):
+        self.port, self.per, self.world, self.n = port, per, None, 0
+
+    def get(self):
+        if self.world is None or self.n % self.per == 0:
+            self.close()
+            self.world = W.World(self.port, None)
+        self.n += 1
+        return self.world
+
+    def close(self):
+        if self.world:
+            self.world.close()
+            self.world = None
+
+
+def worker(a, port):
+    """--worker: batches by index from stdin, one line each, until EOF or
+    a stop signal; for each, one JSON line on the original stdout (the
+    text to print and the scenarios' results).  Everything else the
+    driver prints (-v) goes to stderr."""
+    proto = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # the parent decides when to stop
+    batches = {b[0]: b for b in plan(a.seed, a.scenarios, kinds_cycle(a.trackers))}
+    worlds = Worlds(port, a.batches_per_world)
+    try:
+        while not stop:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            _, s, n, kind = batches[int(line)]
+            text, res = run_batch(worlds.get(), s, n, kind, a)
+            proto.write(json.dumps({"batch": int(line), "text": text, "results": res}) + "\n")
+            proto.flush()
+    finally:
+        worlds.close()
+    return 0
+
+
+def serial(a, port, todo, done):
+    """JOBS=1: every batch in this process."""
+    worlds = Worlds(port, a.batches_per_world)
+    try:
+        for b, s, n, kind in todo:
+            if a.stop:
+                break
+            done(*run_batch(worlds.get(), s, n, kind, a))
+    finally:
+        worlds.close()
+
+
+def parallel(a, ports, todo, done):
+    """JOBS=N: N worker processes (this script with --worker), each with
+    its own PostgreSQL cluster on its own port, simulators and daemons;
+    the next batch goes to the first worker free, and its text is printed
+    whole when it is done."""
+    me = os.path.abspath(__file__)
+    args = [sys.executable, me, "--worker", "--seed", str(a.seed), "--scenarios", str(a.scenarios),
+            "--ops", a.ops, "--trackers", a.trackers, "--batches-per-world", str(a.batches_per_world)]
+    args += (["--small"] if a.small else []) + (["--strict"] if a.strict else []) + (["-v"] if a.v else [])
+    procs = []
+    for p in ports:
+        e = dict(os.environ, PGPORT_MBT=str(p))
+        procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=e,
+                                      start_new_session=True))
+    sel = selectors.DefaultSelector()
+    queue = list(todo)
+    out = {}                  # worker -> the batch it runs (None: idle, its stdin closed)
+
+    def deal(p):
+        if queue and not a.stop:
+            out[p] = queue.pop(0)
+            p.stdin.write("%d\n" % out[p][0])
+            p.stdin.flush()
+        else:
+            out[p] = None
+            p.stdin.close()
+    try:
+        for p in procs:
+            sel.register(p.stdout, selectors.EVENT_READ, p)
+            deal(p)
+        while sel.get_map():
+            for key, _ in sel.select(timeout=1.0):
+                p = key.data
+                line = p.stdout.readline()
+                if line:
+                    msg = json.loads(line)
+                    done(msg["text"], msg["results"])
+                    deal(p)
+                    continue
+                sel.unregister(p.stdout)
+                if p.wait() != 0 or out.get(p):
+                    b, s, n, kind = out.get(p) or (None, 0, 0, "")
+                    print("mbt: worker on port %s exited %r%s" % (
+                        ports[procs.index(p)], p.returncode,
+                        "" if b is None else " in batch %d (seeds %d..%d, not counted)" % (s, s, s + n - 1)),
+                        flush=True)
+                    a.failed_workers = getattr(a, "failed_workers", 0) + 1
+    finally:
+        for p in procs:
+            if not p.stdin.closed:
+                p.stdin.close()
+        for p in procs:
+            p.wait()
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenarios", type=int, default=int(os.environ.get("SCENARIOS", "100")))
@@ -261,74 +425,76 @@ def main():
                     help="a finding of a known, reported defect (printed as KNOWN) fails the scenario")
     ap.add_argument("--progress", action="store_true", help="a line after every batch")
     ap.add_argument("-v", action="store_true")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS") or "1"),
+                    help="worker processes, each with its own PostgreSQL cluster (on --ports), "
+                    "simulators and daemons; the batches are dealt out by index, so every "
+                    "scenario runs as it does in a serial run")
+    ap.add_argument("--ports", default=os.environ.get("MBT_PORTS", ""),
+                    help="the workers' PostgreSQL ports, comma-separated (default: PGPORT_MBT, "
+                    "PGPORT_MBT+1, ...)")
+    ap.add_argument("--results", metavar="FILE",
+                    help="write each scenario's result as a JSON line (seed, kind, ok, counts, "
+                    "problem kinds), in seed order")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if not os.path.exists(W.H.BIN):
         print("build/closeloop missing: run make first", file=sys.stderr)
         return 2
     port = int(os.environ.get("PGPORT_MBT") or os.environ.get("PGPORT_INTEGRATION") or "54392")
-    keys = ("converged", "duplicates", "lost", "conflicts", "conflicts_logged", "crash",
-            "conflicts_github", "conflicts_jira", "conflicts_servicenow", "conflicts_multi", "held")
-    cycle = kinds_cycle(a.trackers)
+    if a.worker:
+        return worker(a, port)
+    ports = [int(x) for x in a.ports.split(",") if x.strip()] or [port + j for j in range(a.jobs)]
+    if a.jobs < 1 or len(ports) < a.jobs:
+        print("--jobs %d needs as many --ports (have %r)" % (a.jobs, ports), file=sys.stderr)
+        return 2
+    todo = plan(a.seed, a.scenarios, kinds_cycle(a.trackers))
     per_kind = {}
-    tot = dict.fromkeys(keys + ("scenarios", "failed"), 0)
+    tot = dict.fromkeys(KEYS + ("scenarios", "failed"), 0)
+    every = []
     t0 = time.time()
-    world, nb = None, 0
-    stop = []
-    # SIGINT/SIGTERM: finish the batch under way, then print the figures
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    try:
-        s = a.seed
-        while s < a.seed + a.scenarios and not stop:
-            n = min(W.BATCH, a.seed + a.scenarios - s)
-            if world is None or nb % a.batches_per_world == 0:
-                if world:
-                    world.close()
-                world = W.World(port, None)
-            nb += 1
-            kind = cycle[(nb - 1) % len(cycle)]
-            b = Batch(world, s, n, a.ops, a.v, a.small, a.strict, kind)
-            try:
-                results = b.run()
-            except Exception:
-                results = [{"ok": False, "converged": False}] * n
-                for sc in b.sc:
-                    sc.problems.append(("error", traceback.format_exc()))
-            for sc, res in zip(b.sc, results):
-                for text in sc.held_notes:
-                    print("HELD seed %d: %s" % (sc.seed, text))
-                for text in sc.known:
-                    print("KNOWN seed %d: %s (replay: python3 tests/mbt/run.py --seed %d --scenarios %d "
-                          "--trackers %s --strict -v)" % (sc.seed, text, s, n, b.kind))
-                tot["scenarios"] += 1
-                pk = per_kind.setdefault(b.kind, dict.fromkeys(keys + ("scenarios", "failed"), 0))
-                pk["scenarios"] += 1
-                pk["failed"] += 0 if res["ok"] else 1
-                for k in keys:
-                    tot[k] += int(res.get(k, 0))
-                    pk[k] += int(res.get(k, 0))
-                if res["ok"]:
-                    continue
+    a.stop = []
+    # SIGINT/SIGTERM: finish the batches under way, then print the figures
+    signal.signal(signal.SIGTERM, lambda *_: a.stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: a.stop.append(1))
+
+    def done(text, results):
+        if text:
+            print(text, flush=True)
+        for r in results:
+            every.append(r)
+            tot["scenarios"] += 1
+            pk = per_kind.setdefault(r["kind"], dict.fromkeys(KEYS + ("scenarios", "failed"), 0))
+            pk["scenarios"] += 1
+            for k in KEYS:
+                tot[k] += r[k]
+                pk[k] += r[k]
+            if not r["ok"]:
                 tot["failed"] += 1
-                print("FAIL seed %d (%s batch %d, %d problems):" % (sc.seed, b.kind, s, len(sc.problems)))
-                for kind, text in sc.problems[:12]:
-                    print("  %s: %s" % (kind, text))
-                if not a.v:
-                    print("  trace:\n    " + "\n    ".join(sc.trace[-40:]))
-                print("  replay: python3 tests/mbt/run.py --seed %d --scenarios %d --trackers %s --ops %s%s%s -v"
-                      % (s, n, b.kind, a.ops, " --small" if a.small else "", " --strict" if a.strict else ""),
-                      flush=True)
-            s += n
-            if a.progress:
-                print("mbt: %d scenarios, %d failed so far (%.0f s)" % (tot["scenarios"], tot["failed"],
-                                                                     time.time() - t0), flush=True)
-    finally:
-        if world:
-            world.close()
-    print("mbt: seeds %d..%d, %d scenarios in %.0f s: %d converged, %d duplicates, %d lost edits, "
+                pk["failed"] += 1
+        if a.progress:
+            el = time.time() - t0
+            print("mbt: %d scenarios, %d failed so far (%.0f s, %.0f an hour, load %s)"
+                  % (tot["scenarios"], tot["failed"], el, tot["scenarios"] * 3600 / max(el, 1),
+                     " ".join("%.1f" % x for x in os.getloadavg())), flush=True)
+
+    if a.jobs == 1:
+        serial(a, ports[0], todo, done)
+    else:
+        parallel(a, ports[:a.jobs], todo, done)
+    every.sort(key=lambda r: r["seed"])
+    if a.results:
+        with open(a.results, "w") as f:
+            for r in every:
+                f.write(json.dumps(r, sort_keys=True) + "\n")
+    seeds = [r["seed"] for r in every]
+    print("mbt: seeds %s, %d scenarios in %.0f s (%d worker%s): %d converged, %d duplicates, %d lost edits, "
           "%d conflicts (%d logged), %d daemon crashes"
-          % (a.seed, a.seed + tot["scenarios"] - 1, tot["scenarios"], time.time() - t0, tot["converged"],
-             tot["duplicates"], tot["lost"], tot["conflicts"], tot["conflicts_logged"], tot["crash"]))
+          % ("%d..%d" % (seeds[0], seeds[-1]) if seeds else "none", tot["scenarios"], time.time() - t0,
+             a.jobs, "s" if a.jobs > 1 else "", tot["converged"], tot["duplicates"], tot["lost"],
+             tot["conflicts"], tot["conflicts_logged"], tot["crash"]))
+    if seeds and seeds[-1] - seeds[0] + 1 != len(seeds):
+        print("mbt: seeds not run (stopped): %s" % ", ".join(
+            str(x) for x in sorted(set(range(seeds[0], seeds[-1] + 1)) - set(seeds))))
     for kind, pk in sorted(per_kind.items()):
         print("mbt: %s: %d scenarios, %d converged, %d failed, %d duplicates, %d lost edits, %d conflicts "
               "(%d logged), %d fields held as refused"
@@ -336,7 +502,6 @@ def main():
                  pk["conflicts"], pk["conflicts_logged"], pk["held"]))
     print("mbt: %d passed, %d failed" % (tot["scenarios"] - tot["failed"], tot["failed"]))
     return 1 if tot["failed"] else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
