@@ -17,7 +17,15 @@ so for each field the model allows exactly two outcomes:
 
 and nothing else: any other observed value is a lost or invented edit.
 When the two sides are seen equal they have agreed, and B becomes that
-value (so a later one-sided edit is a push or a pull, never a conflict).
+value (so a later one-sided edit is a push or a pull, never a conflict)
+-- for the daemon too once a cycle has merged the item.  A cycle that
+may have left items unmerged (cut short, under a fault, or a webhook
+round where some deliveries were dropped) leaves the daemon's base
+possibly at the older agreement: after it both are possible bases until
+a clean cycle, and an outcome either allows is allowed (the ticket edited
+back to the older agreement then reads to the daemon as unchanged, and
+the ledger's edit is pushed: seed 25 of the soak, owner pw -> None on
+both sides under two killed cycles, then back to pw on ServiceNow).
 A resolution where both sides had changed to different values is a
 conflict, which must be in item_event with both values.
 
@@ -73,11 +81,12 @@ def merge(l, b, r, has_base, policy, times=None):
 
 
 class Field:
-    __slots__ = ("l", "b", "r", "has_base", "edited_l", "edited_r")
+    __slots__ = ("l", "b", "older", "r", "has_base", "edited_l", "edited_r")
 
     def __init__(self, value):
         self.l = value
         self.b = None
+        self.older = ()         # older agreements the daemon's base may still hold
         self.r = None
         self.has_base = False
         self.edited_l = False   # an edit since the last agreement, per side
@@ -118,15 +127,18 @@ class Item:
         fv.edited_r = True
 
 
-def observe(item, policy, led, rem, problems, cut=False):
+def observe(item, policy, led, rem, problems, cut=False, partial=None):
     """Fold one observation of both sides after a cycle into the model.
 
     led: the ledger row as {field: value}; rem: the ticket as {field: value}
     or None when no ticket carries the item; cut: the cycle was cut short
-    (kill -9, PostgreSQL restarted).  Appends human-readable
+    (kill -9, PostgreSQL restarted); partial: the cycle may have left
+    items unmerged (cut, faults, webhook deliveries dropped; default:
+    cut).  Appends human-readable
     findings to problems as (kind, text), kind 'lost' (an outcome
     the merge does not allow)."""
     times, item.times = item.times, None
+    partial = cut if partial is None else partial
     for k in FIELDS:
         fv = item.f[k]
         lo = led[k]
@@ -171,8 +183,12 @@ def observe(item, policy, led, rem, problems, cut=False):
         # the ticket's time: the field's own where the daemon reads the
         # tracker's history (Jira's changelog), else the ticket's updated
         rt = (times[1].get(k) if isinstance(times[1], dict) else times[1]) if times else None
-        wants, conflict = merge(fv.l, fv.b, fv.r, fv.has_base, policy[k],
-                                (times[0][k], rt) if times else None)
+        # one outcome per base the daemon may hold; a conflict it must
+        # log is one on every such base
+        ways = [merge(fv.l, b, fv.r, fv.has_base, policy[k], (times[0][k], rt) if times else None)
+                for b in (fv.b,) + fv.older]
+        wants = tuple(dict.fromkeys(w for ws, _ in ways for w in ws))
+        conflict = all(c for _, c in ways)
         if (lo, ro) == (fv.l, fv.r):
             pass                                    # unchanged
         elif lo == ro and lo in wants:
@@ -189,6 +205,12 @@ def observe(item, policy, led, rem, problems, cut=False):
                                                      if times and policy[k] == "newest_wins" else "")))
             fv.l, fv.r = lo, ro
         if fv.l == fv.r:
+            if not partial:
+                fv.older = ()
+            elif fv.has_base and fv.l != fv.b:
+                fv.older = tuple(dict.fromkeys(x for x in (fv.b,) + fv.older if x != fv.l))
+            else:
+                fv.older = tuple(x for x in fv.older if x != fv.l)
             fv.b = fv.l
             fv.has_base = True
             fv.edited_l = fv.edited_r = False

@@ -81,6 +81,7 @@ class Batch:
                    for k in range(n)]
         self.trace = []
         self.cut = False          # the last cycle was killed or lost its ledger
+        self.partial = False      # the last cycle may have left items unmerged (model.observe)
 
     def note(self, s):
         self.trace.append(s)
@@ -92,6 +93,7 @@ class Batch:
     # ---- cycles -------------------------------------------------------------
     def fault_cycle(self):
         kind = self.rng.choices(("http", "kill", "two", "pg"), (55, 28, 14, 3))[0]
+        self.partial = True
         if kind == "http":
             for _ in range(self.rng.randint(1, 2 if self.small else 3)):
                 tr = self.w.trackers[self.rng.choice(self.kinds)]
@@ -170,6 +172,7 @@ class Batch:
         for sc in self.sc:
             if any(a not in (200, 202) for a in answers):
                 sc.problems.append(("crash", "webhook deliveries answered %r" % sorted(set(answers))))
+        self.partial = True       # dropped deliveries: their tickets wait for the next poll
         self.observe()
 
     def edit_round(self):
@@ -189,8 +192,8 @@ class Batch:
         self.route_renamed()
         led, tickets = self.w.ledger(), self.w.tickets(self.kinds)
         for sc in self.sc:
-            sc.observe(led, tickets, self.cut)
-        self.cut = False
+            sc.observe(led, tickets, self.cut, self.partial)
+        self.cut = self.partial = False
 
     def setup(self):
         self.w.new_ledger(self.policy)

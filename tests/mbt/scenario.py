@@ -163,7 +163,7 @@ class Scenario:
                     break
         return out
 
-    def observe(self, led, tickets, cut):
+    def observe(self, led, tickets, cut, partial=False):
         self.had_cut = self.had_cut or cut
         grouped = self.by_item(tickets)
         self.live = {}
@@ -185,7 +185,7 @@ class Scenario:
                     it.ticket = (t["target"], t["id"])
                 self.live[i] = [t]
                 rem = self.as_merged(it.kind, t["fields"], lambda k: (led[i][k], it.f[k].b, it.f[k].r))
-                M.observe(it, self.policy, led[i], rem, self.problems, cut)
+                M.observe(it, self.policy, led[i], rem, self.problems, cut, cut or partial)
             else:
                 if it.ticket is not None:
                     self.problems.append(("lost", "item %d: its ticket %s/%s vanished without "

@@ -70,5 +70,58 @@ class MultiConflicts(unittest.TestCase):
         self.assertEqual(it.conflicts, [])
 
 
+POLICY = {k: "ledger_wins" for k in M.FIELDS}
+
+
+def one_item():
+    """An item with one ServiceNow ticket, both sides agreed on VALUES."""
+    it = M.Item(68, "servicenow", "sn", VALUES)
+    it.ticket = ("sn", "1")
+    problems = []
+    M.observe(it, POLICY, dict(VALUES), dict(VALUES), problems)
+    assert not problems, problems
+    return it
+
+
+class Bases(unittest.TestCase):
+    def observe(self, it, led, rem, **kw):
+        problems = []
+        M.observe(it, POLICY, dict(VALUES, **led), dict(VALUES, **rem), problems, **kw)
+        return problems
+
+    def test_a_ticket_back_to_an_agreement_the_daemon_may_not_have_seen_pass(self):
+        # seed 25 of the soak (ServiceNow, owner ledger_wins): both sides
+        # pw -> None in one round, two killed cycles merged nothing, the
+        # ticket back to pw: the daemon's base is still pw, it reads the
+        # ticket as unchanged and pushes the ledger's None, no conflict
+        it = one_item()
+        it.edit_ledger("owner", None)
+        it.edit_remote("owner", None)
+        self.assertEqual(self.observe(it, {"owner": None}, {"owner": None}, cut=True), [])
+        it.edit_remote("owner", "pw")
+        self.assertEqual(self.observe(it, {"owner": None}, {"owner": "pw"}, cut=True), [])
+        self.assertEqual(self.observe(it, {"owner": None}, {"owner": None}), [])
+        self.assertEqual(it.conflicts, [])
+
+    def test_after_a_clean_cycle_the_agreement_is_the_only_base(self):
+        it = one_item()
+        it.edit_ledger("owner", None)
+        it.edit_remote("owner", None)
+        self.assertEqual(self.observe(it, {"owner": None}, {"owner": None}), [])
+        it.edit_remote("owner", "pw")
+        problems = self.observe(it, {"owner": None}, {"owner": None})
+        self.assertEqual([k for k, _ in problems], ["lost"])
+
+    def test_a_conflict_on_every_possible_base_must_be_logged(self):
+        it = one_item()
+        it.edit_ledger("owner", None)
+        it.edit_remote("owner", None)
+        self.assertEqual(self.observe(it, {"owner": None}, {"owner": None}, cut=True), [])
+        it.edit_ledger("owner", "rf")
+        it.edit_remote("owner", "xy")
+        self.assertEqual(self.observe(it, {"owner": "rf"}, {"owner": "rf"}), [])
+        self.assertEqual(it.conflicts, [("owner", "rf", "xy", False)])
+
+
 if __name__ == "__main__":
     unittest.main()
