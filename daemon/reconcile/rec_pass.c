@@ -565,7 +565,12 @@ static void pass_creates(struct rec_target *t)
 		rc = buf_append(&b, "}", 1);
 	if (rc < 0)
 		abort();
-	const char *p[] = { t->lc->name, t->target, b.data };
+	/* the listing re-pointed the target's links to its new name
+	 * (list_renamed) before these links exist: they name it too, or one
+	 * whose create's outcome stays unknown (a time-out) would be left
+	 * under the old name, which the routing the operator is told to
+	 * update never visits again */
+	const char *p[] = { t->lc->name, t->renamed_to ? t->renamed_to : t->target, b.data };
 	pass_query(t, REC_SQL_INTENTS, 3, p, on_intents);
 	buf_free(&b);
 }

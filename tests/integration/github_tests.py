@@ -345,6 +345,55 @@ def test_create_after_a_repository_rename_follows_the_307_once(cl):
         c.close()
 
 
+def test_create_timed_out_after_a_rename_is_found_once_the_routing_follows(cl):
+    """A cycle's listing follows a renamed repository and re-points its
+    links; a create the same cycle then sends for a new item routed to the
+    old name times out (outcome unknown).  Its link must name the new
+    repository too: the operator, told to, then routes to the new name, and
+    the link is recovered there (created once).  Before: the link was
+    written under the old name after the re-pointing, which no routed target
+    ever visits again, so the item never got a ticket (seed 561 of the
+    model-based soak)."""
+    # one request at a time: GitHub's secondary limit answers concurrent
+    # content creation 403 (a minute's wait), which is not this test's case
+    # (create_min_age = 0: a create whose outcome is unknown is looked for
+    # and sent again at the next cycle, as the soak runs it)
+    c = R.Ctx(cl, "create_rename_timeout", request_timeout=1, max_inflight=1, extra="create_min_age = 0;\n")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        before = set(linked_ids(c))
+        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+        c.imp(*R.dfds_files(2))
+        new = [int(r[0]) for r in c.q("SELECT id FROM action_item WHERE state NOT IN ('done', 'wont_do') "
+                                      "ORDER BY id") if int(r[0]) not in before]
+        assert_true(new, "the second postmortem brings new open items")
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"delay_ms": 1600}, count=len(new))
+        out = c.sync(check=False)
+        log = out.stdout + out.stderr
+        assert_true("update the routing" in log, "the operator is told: %s" % log[-1500:])
+        assert_eq(c.q("SELECT DISTINCT target FROM external_link WHERE kind='managed'"), [["dfds/backlog"]],
+                  "every link names the new repository, those left 'creating' too: %s" % log[-1500:])
+        c.sim.clear_faults()
+        H.write_config(c.config, c.dsn, c.sim.url, ["dfds/backlog", R.ETCD_REPO], directory=c.directory,
+                       connector=R.CONN, request_timeout=1, max_inflight=1, extra="create_min_age = 0;\n")
+        H.write_directory(c.directory, [
+            ("dfds-platform", "kubernetes", R.CONN, "dfds/backlog"),
+            ("etcd-maintainers", "etcd", R.CONN, R.ETCD_REPO),
+        ], people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
+        H.closeloop("directory", "load", "-c", c.config)
+        c.sync()
+        c.sync()
+        rows = c.q("SELECT state, target FROM external_link WHERE kind='managed' AND action_item_id IN (%s)"
+                   % ",".join(map(str, new)))
+        assert_eq(rows, [["linked", "dfds/backlog"]] * len(new), "each new item has its ticket")
+        counts = R.token_counts(c, "dfds/backlog")
+        assert_eq(sorted(set(counts.values())), [1], "one ticket per token: %r" % counts)
+        assert_eq(len(counts), len(before) + len(new), "every item has its ticket, none twice")
+    finally:
+        c.close()
+
+
 def test_renamed_repository_is_noticed_by_the_listing_and_its_edits_pulled(cl):
     """A renamed repository with nothing to push: the listing's GET on the
     old name answers 301; the listing follows it, re-points the links, and
