@@ -44,9 +44,13 @@ side's value is a valid resolution.
 An item with several tickets (closeloop link) is merged link by link, in
 an order the model does not fix, so for it the model keeps per field the
 value all sides last agreed on and the edits made since (the latest per
-side): every value seen must be the agreed one or one of those edits;
-when all sides agree again, the value must be one of the edits (the only
-one when one value was written).  A conflict must be in item_event when
+side, and every value written): every value seen must be the agreed one
+or one written since -- an edit a later one on the same side superseded
+may still be on its way to another ticket (seed 1039 of the soak: Jira
+wont_do, then in_progress; ServiceNow, behind two faulty cycles, was
+given wont_do from the ledger after that) --; when all sides agree
+again, the value must be one of the latest edits (the only one when one
+value was written).  A conflict must be in item_event when
 the ledger and a ticket were edited to different values in the same round
 after all sides had agreed, with no cycle cut short since the scenario
 began (a cut cycle may leave a link's base behind, and pairwise merges in
@@ -244,6 +248,7 @@ class MultiItem:
         self.l = dict(values)
         self.agreed = dict(values)
         self.edits = {k: {} for k in FIELDS}     # field -> {side: (value, round)} written by a person
+        self.written = {k: set() for k in FIELDS}  # field -> every value written since the agreement
         self.links = [Link(*x) for x in links]
         self.kind, self.repo = self.links[0].kind, self.links[0].target
         self.vanished = None
@@ -253,10 +258,12 @@ class MultiItem:
     def edit_ledger(self, field, value, rnd):
         self.l[field] = value
         self.edits[field]["ledger"] = (value, rnd)
+        self.written[field].add(value)
 
     def edit_remote(self, j, field, value, rnd):
         self.links[j].r[field] = value
         self.edits[field][j] = (value, rnd)
+        self.written[field].add(value)
 
     def sides(self, k):
         out = [("ledger", self.l[k])]
@@ -281,7 +288,7 @@ def observe_multi(item, led, rems, problems, cut_ever):
         if rem is not None:
             ln.r = {k: (ln.r or {}).get(k) if v is UNREAD else v for k, v in rem.items()}
     for k in FIELDS:
-        allowed = {item.agreed[k]} | {v for v, _ in item.edits[k].values()}
+        allowed = {item.agreed[k]} | {v for v, _ in item.edits[k].values()} | item.written[k]
         for side, v in item.sides(k):
             if v not in allowed:
                 problems.append(("lost", "item %d %s: %s holds %r; agreed %r, edits since %r"
@@ -308,3 +315,4 @@ def observe_multi(item, led, rems, problems, cut_ever):
             item.conflicts.append((k, lv, others, False))
         item.agreed[k] = v
         item.edits[k] = {}
+        item.written[k] = set()

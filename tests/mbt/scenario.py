@@ -287,7 +287,14 @@ class Scenario:
             # a copy of the block lower in the body with another due date:
             # the last valid value is the ticket's due date
             v = self.fresh("due_date", it.f["due_date"].r)
-            copy = T.DUE_RE.sub("**Due date:** %s" % (v or "none"), body[k:], count=1)
+            # the block alone (to its end marker): body[k:] would also take
+            # the copies an earlier block_copy appended, the last of which,
+            # with its older date, would stay the last block (seed 803 of
+            # the soak: two copies in one round, the model expected the
+            # second's date, the daemon rightly took the last block's)
+            e = body.find(T.END, k)
+            block = body[k:e + len(T.END)] if e >= 0 else body[k:]
+            copy = T.DUE_RE.sub("**Due date:** %s" % (v or "none"), block, count=1)
             tr.patch(t, {"body": body.rstrip() + "\n\n" + copy})
             it.edit_remote("due_date", v)
         else:

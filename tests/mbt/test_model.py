@@ -69,6 +69,22 @@ class MultiConflicts(unittest.TestCase):
         self.settle(it, "prevent")
         self.assertEqual(it.conflicts, [])
 
+    def test_a_superseded_edit_on_its_way_to_another_ticket_is_no_loss(self):
+        # seed 1039 of the soak: Jira's state wont_do, pulled into the
+        # ledger; then Jira's in_progress while GitHub, behind faulty
+        # cycles, is only now given wont_do
+        it = multi_item()
+        it.edit_remote(1, "state", "wont_do", 1)
+        problems = []
+        led = dict(VALUES, state="wont_do")
+        M.observe_multi(it, led, [dict(VALUES), dict(led)], problems, False)
+        it.edit_remote(1, "state", "in_progress", 2)
+        M.observe_multi(it, led, [dict(led), dict(VALUES, state="in_progress")], problems, False)
+        self.assertEqual(problems, [])
+        # all sides on the superseded value: Jira's latest edit is lost
+        M.observe_multi(it, led, [dict(led), dict(led)], problems, False)
+        self.assertEqual([k for k, _ in problems], ["lost"])
+
 
 POLICY = {k: "ledger_wins" for k in M.FIELDS}
 
@@ -121,6 +137,29 @@ class Bases(unittest.TestCase):
         it.edit_remote("owner", "xy")
         self.assertEqual(self.observe(it, {"owner": "rf"}, {"owner": "rf"}), [])
         self.assertEqual(it.conflicts, [("owner", "rf", "xy", False)])
+
+
+
+def block(due):
+    return ("<!-- closeloop:begin token=t item=61 -->\n---\n**Due date:** %s\n"
+            "_Managed by closeloop_\n<!-- closeloop:end -->" % due)
+
+
+class GitHubBody(unittest.TestCase):
+    """The driver's own reading of a GitHub body (trackers.py), as the
+    connector reads it (connectors/github_block.c)."""
+
+    def read(self, body):
+        import trackers as T
+        return T.GitHub.read(T.GitHub.__new__(T.GitHub), {"body": body, "state": "open"})["due_date"]
+
+    def test_a_copy_saying_none_is_no_due_date(self):
+        # seed 764 of the soak: the copy lower in the body says none
+        self.assertIsNone(self.read("Why.\n\n%s\n\n%s" % (block("2027-11-05"), block("none"))))
+
+    def test_the_last_block_that_says_a_date_wins_over_an_invalid_one(self):
+        self.assertEqual(self.read("%s\n%s" % (block("2027-11-05"), block("2027-02-30"))), "2027-11-05")
+        self.assertEqual(self.read("%s\n%s" % (block("none"), block("2027-01-02"))), "2027-01-02")
 
 
 if __name__ == "__main__":

@@ -148,15 +148,20 @@ class GitHub(Tracker):
 
     def read(self, issue):
         """docs/reconcile.md: description is the body above the first
-        block, the due date the last valid date of a block (no block at
-        all: M.UNREAD, the block is restored with the ledger's due date)."""
+        block, the due date the last block's that says one -- a valid date,
+        or "none", which is no due date (connectors/github_block.c
+        block_due; seed 764 of the soak: a copy of the block saying none
+        read as the first block's date here) -- (no block at all: M.UNREAD,
+        the block is restored with the ledger's due date)."""
         body = (issue.get("body") or "").replace("\r\n", "\n")
         k = body.find(BEGIN)
         desc = (body if k < 0 else body[:k]).strip() or None
         due = None if k >= 0 else M.UNREAD
         for blk in re.findall(re.escape(BEGIN) + r".*?(?:" + re.escape(END) + r"|\Z)", body, re.S):
             for d in DUE_RE.findall(blk):
-                if DATE_RE.match(d) and valid_date(d):
+                if d.lower() == "none":
+                    due = None
+                elif DATE_RE.match(d) and valid_date(d):
                     due = d
         labels = label_names(issue)
         if issue.get("state") == "closed":
