@@ -312,6 +312,20 @@ def test_renamed_repository_repoints_its_links_and_tells_the_operator(cl):
         c.close()
 
 
+def renamed_with_new_items(c):
+    """The first DFDS postmortem synced, its repository renamed on GitHub
+    (dfds/platform-backlog -> dfds/backlog), the second imported, routed
+    to the old name: (the items linked before, the new items' ids)."""
+    c.imp(*R.dfds_files(1))
+    c.sync()
+    before = set(linked_ids(c))
+    c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+    c.imp(*R.dfds_files(2))
+    new = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id") if int(r[0]) not in before]
+    assert_true(new, "the second postmortem brings new items")
+    return before, new
+
+
 def test_create_after_a_repository_rename_follows_the_307_once(cl):
     """A repository renamed on GitHub answers a POST to its old name 307
     and does not act on it.  A new item routed to the old name is created
@@ -319,14 +333,7 @@ def test_create_after_a_repository_rename_follows_the_307_once(cl):
     and nothing is stranded 'creating'."""
     c = R.Ctx(cl, "create_after_rename")
     try:
-        c.imp(*R.dfds_files(1))
-        c.sync()
-        before = set(linked_ids(c))
-        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
-        c.imp(*R.dfds_files(2))
-        new = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
-        new = [i for i in new if i not in before]
-        assert_true(new, "the second postmortem brings new items")
+        before, new = renamed_with_new_items(c)
         out = c.sync(check=False)
         log = out.stdout + out.stderr
         rows = c.q("SELECT state, target, split_part(remote_key, '#', 1) FROM external_link "
@@ -360,14 +367,7 @@ def test_create_timed_out_after_a_rename_is_found_once_the_routing_follows(cl):
     # and sent again at the next cycle, as the soak runs it)
     c = R.Ctx(cl, "create_rename_timeout", request_timeout=1, max_inflight=1, extra="create_min_age = 0;\n")
     try:
-        c.imp(*R.dfds_files(1))
-        c.sync()
-        before = set(linked_ids(c))
-        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
-        c.imp(*R.dfds_files(2))
-        new = [int(r[0]) for r in c.q("SELECT id FROM action_item WHERE state NOT IN ('done', 'wont_do') "
-                                      "ORDER BY id") if int(r[0]) not in before]
-        assert_true(new, "the second postmortem brings new open items")
+        before, new = renamed_with_new_items(c)
         c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"delay_ms": 1600}, count=len(new))
         out = c.sync(check=False)
         log = out.stdout + out.stderr
