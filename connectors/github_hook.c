@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "url.h"
 #include "util.h"
 
 
@@ -40,23 +41,8 @@ static char *payload_json(const struct conn_hook_request *req)
 	while (p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *fend = amp ? amp : end;
-		if ((size_t)(fend - p) >= 8 && memcmp(p, "payload=", 8) == 0) {
-			char *out = xmalloc((size_t)(fend - p) + 1), *o = out;
-			for (const char *q = p + 8; q < fend; q++) {
-				int hi, lo;
-				if (*q == '+') {
-					*o++ = ' ';
-				} else if (*q == '%' && fend - q >= 3 && (hi = hex_digit(q[1])) >= 0 &&
-				           (lo = hex_digit(q[2])) >= 0) {
-					*o++ = (char)(hi * 16 + lo);
-					q += 2;
-				} else {
-					*o++ = *q;
-				}
-			}
-			*o = '\0';
-			return out;
-		}
+		if ((size_t)(fend - p) >= 8 && memcmp(p, "payload=", 8) == 0)
+			return url_form_decode(p + 8, (size_t)(fend - p) - 8);
 		p = fend + 1;
 	}
 	return NULL;

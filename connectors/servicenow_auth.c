@@ -27,34 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
+#include "url.h"
 
 /* One token request in flight; s is NULL once the connector is gone. */
 struct sn_token_req {
 	struct sn_conn *s;
 	bool password_grant;
 };
-
-static char *url_decode(const char *p, size_t n)
-{
-	struct buf b = { 0 };
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (c == '%' && i + 2 < n) {
-			char hex[3] = { p[i + 1], p[i + 2], '\0' };
-			char *end = NULL;
-			long v = strtol(hex, &end, 16);
-			if (end == hex + 2) {
-				c = (char)v;
-				i += 2;
-			}
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (buf_append(&b, &c, 1) < 0)
-			abort();
-	}
-	return b.data ? buf_steal(&b) : xstrdup("");
-}
 
 int sn_oauth_init(struct sn_oauth *o, const char *text)
 {
@@ -66,13 +45,13 @@ int sn_oauth_init(struct sn_oauth *o, const char *text)
 		if (!eq)
 			return -EINVAL;
 		size_t kl = (size_t)(eq - p);
-		char *v = url_decode(eq + 1, n - kl - 1);
+		char *v = url_form_decode(eq + 1, n - kl - 1);
 		char **slot = kl == 9 && !strncmp(p, "client_id", kl) ? &o->client_id :
 		              kl == 13 && !strncmp(p, "client_secret", kl) ? &o->client_secret :
 		              kl == 13 && !strncmp(p, "refresh_token", kl) ? &o->refresh_token :
 		              kl == 8 && !strncmp(p, "username", kl) ? &o->username :
 		              kl == 8 && !strncmp(p, "password", kl) ? &o->password : NULL;
-		if (!slot || *slot || !*v) {
+		if (!v || !slot || *slot || !*v) {
 			free(v);
 			return -EINVAL;
 		}

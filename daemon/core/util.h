@@ -45,8 +45,6 @@ const char *str_nearest(const char *word, const void *rows, size_t n, size_t str
                         size_t max_distance);
 /* Case-insensitive ASCII prefix test. */
 bool str_istarts(const char *s, const char *prefix);
-/* The value of hexadecimal digit c (either case), -1 when c is not one. */
-int hex_digit(char c);
 
 /* Growable byte buffer with a hard size cap (curl habit: every growable
  * buffer has a cap).  data is always NUL-terminated after an append. */

@@ -2,11 +2,13 @@
 #include "impxref.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "imptext.h"
+#include "url.h"
 #include "util.h"
 
 /* Length of a Jira issue key at s ("OPS-12"), 0 when none starts there;
@@ -73,65 +75,123 @@ static void fill_sn(struct imp_ticket_ref *ref, const char *table, const char *i
 	ref->pull = false;
 }
 
-/* The value of parameter name ("sys_id=") in decoded query text q, when
- * it is a sys_id (32 lower-case hex digits) or a number of table. */
-static size_t sn_param(const char *q, const char *name, const char *table, const char **at)
+/* Is v, all of it, a sys_id (32 lower-case hex digits)? */
+static bool sn_sys_id_is(const char *v)
 {
-	for (const char *h = strstr(q, name); h; h = strstr(h + 1, name)) {
-		if (h > q && isalnum((unsigned char)h[-1]))
-			continue; /* "xsys_id=" is another parameter */
-		const char *v = h + strlen(name), *t = NULL;
-		size_t l = strspn(v, "0123456789abcdef");
-		if (l != 32 || isalnum((unsigned char)v[l])) {
-			l = sn_number_at(v, &t);
-			if (!l || strcmp(t, table) != 0 || isalnum((unsigned char)v[l]))
-				continue;
-		}
-		*at = v;
-		return l;
+	size_t l = strspn(v, "0123456789abcdef");
+	return l == 32 && v[l] == '\0';
+}
+
+/* The first parameter called name in query q (as written: '&'-separated
+ * name=value pairs, still encoded), its value decoded (url_form_decode)
+ * and, when ok is given, accepted by ok; heap, or NULL when none. */
+static char *query_value(const char *q, const char *name, bool (*ok)(const char *v))
+{
+	for (const char *p = q; *p; p += *p == '&') {
+		size_t pl = strcspn(p, "&"), nl = strcspn(p, "=&");
+		char *n = url_form_decode(p, nl);
+		char *v = nl < pl ? url_form_decode(p + nl + 1, pl - nl - 1) : NULL;
+		bool take = n && v && strcmp(n, name) == 0 && (!ok || ok(v));
+		free(n);
+		if (take)
+			return v;
+		free(v);
+		p += pl;
 	}
-	return 0;
+	return NULL;
+}
+
+/* The number of table that encoded query v (sysparm_query's value:
+ * conditions joined by '^', ServiceNow's encoded query strings) asks
+ * for as one of its conditions, number=<number>; heap, or NULL. */
+static char *sn_query_number(const char *v, const char *table)
+{
+	for (const char *c = v; *c; c += *c == '^') {
+		size_t l = strcspn(c, "^");
+		const char *t = NULL;
+		size_t nl = l > 7 && strncmp(c, "number=", 7) == 0 ? sn_number_at(c + 7, &t) : 0;
+		if (nl && nl == l - 7 && strcmp(t, table) == 0)
+			return xstrndup(c + 7, nl);
+		c += l;
+	}
+	return NULL;
+}
+
+/* The table whose classic form page is page ("problem.do"), or NULL. */
+static const char *sn_page_table(const char *page)
+{
+	static const char *const tables[] = { "problem_task", "problem" };
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+		size_t l = strlen(tables[i]);
+		if (strncmp(page, tables[i], l) == 0 && strcmp(page + l, ".do") == 0)
+			return tables[i];
+	}
+	return NULL;
+}
+
+/* The record that the page URL u names: *table and the sys_id or number
+ * (heap), or NULL.  u may wrap the page (nav_to.do?uri=..., the Next
+ * Experience's .../params/target/...); u is moved to the wrapped page,
+ * resolved against the wrapper (RFC 3986 5.2, curl_url_set), at most
+ * twice. */
+static char *sn_record_of(CURLU *u, const char **table)
+{
+	static const char next[] = "/now/nav/ui/classic/params/target/";
+	char *id = NULL;
+	for (int hop = 0; hop < 3 && !id; hop++) {
+		char *path = NULL, *query = NULL, *inner = NULL;
+		if (curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
+			break;
+		if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+			query = NULL; /* none */
+		const char *page = strrchr(path, '/'), *nx = strstr(path, next);
+		page = page ? page + 1 : path;
+		if ((*table = sn_page_table(page)) != NULL && query) {
+			id = query_value(query, "sys_id", sn_sys_id_is);
+			char *sq = id ? NULL : query_value(query, "sysparm_query", NULL);
+			if (sq)
+				id = sn_query_number(sq, *table);
+			free(sq);
+		} else if (str_eq(page, "nav_to.do") && query) {
+			inner = query_value(query, "uri", NULL);
+		} else if (nx) {
+			inner = xasprintf("/%s", nx + strlen(next)); /* decoded: "problem.do?sys_id=..." */
+		}
+		bool on = inner && curl_url_set(u, CURLUPART_URL, inner, 0) == CURLUE_OK;
+		free(inner);
+		curl_free(path);
+		curl_free(query);
+		if (!on)
+			break;
+	}
+	return id;
 }
 
 /* A ServiceNow problem or problem task URL of any instance (a custom
  * domain too): the classic form page TABLE.do?sys_id=ID, alone or inside
  * nav_to.do?uri=... or the Next Experience's /now/nav/ui/classic/params/
  * target/... (percent-encoded there), with sys_id=<32 hex> or
- * sysparm_query=number=<number>. */
+ * sysparm_query=number=<number>.  Read through libcurl's URL API: the
+ * page, its query and a wrapped page's URL decoded each at its own
+ * level. */
 static int sn_ref_from_url(const char *url, struct imp_ticket_ref *ref)
 {
-	static const char *const tables[] = { "problem_task", "problem" };
-	char *d = xstrdup(url);
-	size_t o = 0;
-	for (size_t i = 0; d[i]; i++) { /* %3F %3D %26 %2F as the characters */
-		int hi, lo;
-		if (d[i] == '%' && (hi = hex_digit(d[i + 1])) >= 0 && (lo = hex_digit(d[i + 2])) >= 0) {
-			d[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			d[o++] = d[i];
-		}
-	}
-	d[o] = '\0';
-	int rc = -EINVAL;
-	for (size_t i = 0; i < ARRAY_SIZE(tables) && rc < 0; i++) {
-		char *page = xasprintf("%s.do?", tables[i]);
-		for (const char *h = strstr(d, page); h && rc < 0; h = strstr(h + 1, page)) {
-			if (h == d || (h[-1] != '/' && h[-1] != '='))
-				continue; /* "xproblem.do" is another page */
-			const char *q = h + strlen(page), *v = NULL;
-			size_t l = sn_param(q, "sys_id=", tables[i], &v);
-			if (!l)
-				l = sn_param(q, "number=", tables[i], &v);
-			if (l) {
-				fill_sn(ref, tables[i], v, l, url);
-				rc = 0;
-			}
-		}
-		free(page);
-	}
-	free(d);
-	return rc;
+	size_t ul = strlen(url);
+	while (ul > 0 && strchr(".,;:!?'\"", url[ul - 1])) /* the sentence's, not the URL's */
+		ul--;
+	char *written = xstrndup(url, ul), *id = NULL;
+	const char *table = NULL;
+	CURLU *u = curl_url();
+	if (!u)
+		abort(); /* out of memory */
+	if (curl_url_set(u, CURLUPART_URL, written, 0) == CURLUE_OK)
+		id = sn_record_of(u, &table);
+	if (id)
+		fill_sn(ref, table, id, strlen(id), url);
+	free(id);
+	free(written);
+	curl_url_cleanup(u);
+	return id ? 0 : -EINVAL;
 }
 
 int impx_ref_from_url(const char *url, struct imp_ticket_ref *ref)

@@ -915,6 +915,23 @@ static void test_servicenow_refs(void **state)
 		  "%3Fsys_id%3D0123456789abcdef0123456789abcdef", "problem", sid },
 		{ "http://127.0.0.1:8080/problem.do?sysparm_query=number=PRB0040002", "problem",
 		  "PRB0040002" },
+		/* a query's '+' is a space; %2B a '+'; each level decoded once */
+		{ "https://acme.service-now.com/problem.do?sysparm_query=short_description%3Ddisk+"
+		  "full%5Enumber%3DPRB0040002", "problem", "PRB0040002" },
+		{ "https://acme.service-now.com/problem.do?sysparm_query=short_description%3DC%2B%2B"
+		  "%5Enumber%3DPRB0040002", "problem", "PRB0040002" },
+		{ "https://acme.service-now.com/nav_to.do?uri=problem.do%3Fsysparm_query%3Dnumber"
+		  "%253DPRB0040002", "problem", "PRB0040002" },
+		{ "https://acme.service-now.com/nav_to.do?sysparm_view=ess&uri=problem.do%3Fsys_id%3D"
+		  "0123456789abcdef0123456789abcdef%26sysparm_view%3Dx", "problem", sid },
+		/* lower-case hex as well as upper */
+		{ "https://acme.service-now.com/nav_to.do?uri=%2fproblem_task.do%3fsys_id%3d"
+		  "0123456789abcdef0123456789abcdef", "problem_task", sid },
+		{ "https://acme.service-now.com/now/nav/ui/classic/params/target/problem_task.do"
+		  "%3fsys_id%3d0123456789abcdef0123456789abcdef", "problem_task", sid },
+		/* a bad escape in another parameter is that parameter's */
+		{ "https://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef"
+		  "&sysparm_view=%zz", "problem", sid },
 	};
 	struct imp_ticket_ref *v = NULL, r = { 0 };
 	size_t n = 0;
@@ -935,6 +952,18 @@ static void test_servicenow_refs(void **state)
 		"https://acme.service-now.com/problem.do?sysparm_query=number=PTASK0040001",
 		"https://acme.service-now.com/problem.do?xsys_id=0123456789abcdef0123456789abcdef",
 		"ftp://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef",
+		/* "<sys_id> ", "PRB0040002+": no record's */
+		"https://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef+",
+		"https://acme.service-now.com/problem.do?sysparm_query=number%3DPRB0040002%2B",
+		/* an invalid escape stays as written: no sys_id, no page */
+		"https://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef%zz",
+		"https://acme.service-now.com/nav_to.do?uri=problem.do%zzsys_id="
+		"0123456789abcdef0123456789abcdef",
+		"https://acme.service-now.com/problem.do?sys_id=0123456789abcdef0123456789abcdef%00",
+		/* a wrapped page is not decoded twice: %253D is "%3D" there */
+		"https://acme.service-now.com/nav_to.do?uri=problem.do%3Fsys_id%253D"
+		"0123456789abcdef0123456789abcdef",
+		"https://acme.service-now.com/problem.do?sysparm_query=numberSTARTSWITHPRB0040002",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(not_urls); i++)
 		if (impx_ref_from_url(not_urls[i], &r) == 0)
