@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
+#include "url.h"
 
 #define SN_FIELDS "sys_id,number,short_description,description,state,resolution_code,close_code," \
                   "impact,urgency,assigned_to,assignment_group,due_date,correlation_id," \
@@ -298,18 +299,6 @@ static int create_task(struct sn_conn *s, struct sn_req *r, const struct conn_it
 	                   "&sysparm_display_value=false", s->base_url,
 	                   sn_sys_id_valid(ref) ? "sys_id" : "number", ref);
 	return start(r);
-}
-
-/* "host[:port]" of an instance URL, in lower case: what a record URL
- * named in a postmortem must name for this connector to adopt it. */
-static char *sn_instance_host(const char *base_url)
-{
-	const char *p = strstr(base_url, "://");
-	p = p ? p + 3 : base_url;
-	char *h = xstrndup(p, strcspn(p, "/?#"));
-	for (char *q = h; *q; q++)
-		*q = (char)tolower((unsigned char)*q);
-	return h;
 }
 
 static int sn_create(struct connector *c, const char *target, const struct item_fields *want,
@@ -626,7 +615,7 @@ static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
 	struct sn_prio prio[4];
 	const char *pm = conn_opt(&servicenow_conn_type, opt, "priority_map");
 	bool oauth = str_eq(conn_opt(&servicenow_conn_type, opt, "auth"), "oauth");
-	if (!loop || !http || !opt || !opt->base_url || !opt->token ||
+	if (!loop || !http || !opt || !opt->base_url || url_http_problem(opt->base_url) || !opt->token ||
 	    (!oauth && !strchr(opt->token, ':')) ||
 	    sn_parse_prio_map(pm ? pm : SN_DEFAULT_PRIO, prio) < 0)
 		return -EINVAL;
@@ -658,7 +647,9 @@ static int servicenow_connector_new(struct connector **out, uv_loop_t *loop,
 	const char *table = conn_opt(&servicenow_conn_type, opt, "table");
 	s->table = xstrdup(table ? table : "problem");
 	s->base.ref_table = s->table;
-	s->base.ref_host = sn_instance_host(s->base_url);
+	/* what a record URL named in a postmortem must name for this
+	 * connector to adopt it: "host[:port]", lower case (url.h) */
+	s->base.ref_host = url_authority(s->base_url);
 	s->legacy_states = str_eq(conn_opt(&servicenow_conn_type, opt, "state_model"), "legacy");
 	memcpy(s->prio, prio, sizeof(prio));
 	s->page_size = (long)sn_opt_int(opt, "page_size", 100);

@@ -10,6 +10,7 @@
 #include "config_internal.h"
 #include "connector.h"
 #include "log.h"
+#include "url.h"
 #include "util.h"
 
 #include <errno.h>
@@ -19,16 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-static bool base_url_valid(const char *u)
-{
-	const char *host = NULL;
-	if (strncmp(u, "https://", 8) == 0)
-		host = u + 8;
-	else if (strncmp(u, "http://", 7) == 0)
-		host = u + 7;
-	return host && host[0] && host[0] != '/' && !strpbrk(u, " \t\r\n");
-}
 
 /* The secret goes into an HTTP header: refuse white space and control
  * characters (a pasted "Bearer x" or a second line). */
@@ -228,10 +219,12 @@ static int parse_connector(struct ctx *x, const config_setting_t *e, int idx,
 	if (!ct)
 		return cfg_fail(x, config_setting_get_member(e, "type"), "connector '%s': unknown type "
 		            "'%s' (expected one of: %s)", cc->name, cc->type, conn_type_names());
-	if (!base_url_valid(cc->base_url))
+	const char *why = url_http_problem(cc->base_url); /* as libcurl will read it */
+	if (why)
 		return cfg_fail(x, config_setting_get_member(e, "base_url"), "connector '%s': base_url "
-		            "'%s' is not an http(s) URL (expected e.g. \"https://api.github.com\")",
-		            cc->name, cc->base_url);
+		            "'%s' is not an http(s) URL libcurl can parse: %s (expected e.g. "
+		            "\"https://api.github.com\" or \"https://acme.service-now.com\")",
+		            cc->name, cc->base_url, why);
 	if (strncmp(cc->base_url, "http://", 7) == 0 && !cfg_url_host_is_loopback(cc->base_url + 7) &&
 	    !cc->allow_insecure_http)
 		return cfg_fail(x, config_setting_get_member(e, "base_url"), "connector '%s': base_url "

@@ -285,6 +285,29 @@ static void test_state_models(void **state)
 	expect_step(c, "152", "", "in_progress", "154", NULL);
 	expect_step(c, "157", "completed", "in_progress", "152", NULL);
 	connector_destroy(c);
+	/* the instance a record URL must name (url_authority, libcurl's
+	 * reading of base_url); a URL libcurl cannot parse makes no connector */
+	static const struct { const char *base, *host; } inst[] = {
+		{ "https://Example.Service-Now.com", "example.service-now.com" },
+		{ "https://example.service-now.com:443/", "example.service-now.com" },
+		{ "http://127.0.0.1:8080", "127.0.0.1:8080" },
+		{ "https://svc@[::1]:8443/api", "[::1]:8443" },
+		{ "https://acme service-now.com", NULL },
+		{ "https://acme.service-now.com:99999", NULL },
+	};
+	o.type_opts = current;
+	for (size_t i = 0; i < ARRAY_SIZE(inst); i++) {
+		o.base_url = inst[i].base;
+		int rc = connector_new(&c, "servicenow", &loop, http, &o);
+		if (!inst[i].host) {
+			assert_int_equal(rc, -EINVAL);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_string_equal(c->ref_host, inst[i].host);
+		connector_destroy(c);
+	}
+	o.base_url = "https://example.service-now.com";
 	o.token = "no-colon"; /* basic authentication needs user:password */
 	assert_int_equal(connector_new(&c, "servicenow", &loop, http, &o), -EINVAL);
 	/* OAuth: client id and secret, then a refresh token or a user (both
