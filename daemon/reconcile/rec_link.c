@@ -66,6 +66,51 @@ static void op_after_update(struct rec_op *op)
 	op_decide(op);
 }
 
+static void op_on_claimed(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	if (err)
+		rec_op_link_error(op, "claim check of", err, false);
+	else if (PQntuples(res) == 1)
+		rec_op_claimed(op, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	else
+		op_decide(op);
+}
+
+/* An adopted reference's ticket, fetched: is it another item's already?
+ * (Two items of a postmortem naming PRB0040001, or one issue.)  Asked
+ * before anything is merged or written to the ticket.  Another op of this
+ * pass adopting the same ticket leaves this one to the next pass, which
+ * finds the first's link in the ledger (REC_SQL_CLAIMED). */
+static void op_claim_check(struct rec_op *op)
+{
+	struct rec_target *t = op->t;
+	const char *rid = op->remote.remote_id;
+	op->claim_checked = true;
+	if (!rid) {
+		op_decide(op);
+		return;
+	}
+	for (size_t i = 0; i < t->n_claims; i++) {
+		if (strcmp(t->claims[i].remote_id, rid) == 0 && t->claims[i].item != op->row.item_id) {
+			op_log(LOG_LVL_INFO, op, "%s is being adopted for item %lld in this pass: item "
+			       "%lld's reference to it waits for the next", rec_op_key(op),
+			       t->claims[i].item, op->row.item_id);
+			rec_op_finish(op);
+			return;
+		}
+	}
+	t->claims = xrealloc(t->claims, (t->n_claims + 1) * sizeof(*t->claims));
+	t->claims[t->n_claims++] = (struct rec_claim){ xstrdup(rid), op->row.item_id };
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	const char *p[] = { t->lc->name, rid, id };
+	rec_op_set_state(op, REC_OP_CLAIM);
+	if (rec_lc_query(t->lc, REC_SQL_CLAIMED, 3, p, op_on_claimed, op) < 0)
+		rec_op_link_error(op, "claim check of", "ledger closed", false);
+}
+
 static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
                          const struct conn_remote *r)
 {
@@ -78,7 +123,10 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 		op->times_read = true;
 		/* fall through */
 	case REC_CALL_FETCH:
-		op_decide(op);
+		if (op->kind == REC_OP_ADOPT_REF && !op->claim_checked)
+			op_claim_check(op);
+		else
+			op_decide(op);
 		break;
 	case REC_CALL_UPDATE:
 		op_after_update(op);

@@ -162,6 +162,8 @@ enum rec_op_state {
 	REC_OP_REMOTE,      /* tracker call in flight */
 	REC_OP_APPLY,       /* ledger write in flight */
 	REC_OP_RELOAD,      /* re-reading the item after a concurrent edit */
+	REC_OP_CLAIM,       /* an adopted reference's ticket: is it another
+	                       item's already? (REC_SQL_CLAIMED) */
 	REC_OP_DONE,
 };
 
@@ -198,6 +200,7 @@ struct rec_op {
 	unsigned held_mask;         /* pushes the planner withheld */
 	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
+	bool claim_checked;         /* REC_OP_ADOPT_REF: REC_SQL_CLAIMED asked */
 	STAILQ_ENTRY(rec_op) wait_link; /* rec_target.wait (sys/queue.h) */
 	/* where a tracker answer goes (set by rec_op_start) and where the
 	 * outcome of the merge write goes (set before rec_apply_write): the
@@ -315,6 +318,11 @@ struct rec_target {
 	 * statement when the hold is released (rec_apply.c) */
 	int apply_hold;
 	struct rec_apply_batch *apply_wait;
+	/* the tickets (remote ids) references of this pass are being adopted
+	 * as, and for which item (rec_link.c): a second item naming one waits
+	 * for the next pass, which finds the first's link in the ledger */
+	struct rec_claim { char *remote_id; long long item; } *claims;
+	size_t n_claims;
 };
 
 /* The ledger write of one op (closeloop_rec_apply's 14 arguments). */
@@ -357,6 +365,12 @@ void rec_op_write(struct rec_op *op, const char *sql, int n, const char *const *
 void rec_op_link_error(struct rec_op *op, const char *what, const char *msg, bool count);
 /* The ticket is gone or moved away: the link becomes broken; ends the op. */
 void rec_op_broken(struct rec_op *op, const char *reason, const char *msg);
+/* An adopted reference's ticket (op->remote) is already item other_item's,
+ * linked in other_target of this connector: one ticket is one item's, so
+ * the reference becomes broken ('claimed', an item_event; last_error and
+ * a warning name both items, the ticket, the connector and the target),
+ * and nothing is written to the ticket; ends the op. */
+void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other_target);
 /* A first create (REC_OP_CREATE) that never reached the tracker
  * (conn_result.unsent, or stopped before it was sent): its intent is
  * given back -- the 'creating' link deleted, the item again one with no
@@ -494,6 +508,7 @@ extern const char REC_SQL_APPLY[];
 extern const char REC_SQL_APPLY_BATCH[]; /* $1 jsonb array of writes $2 source -> one row each */
 extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, error */
 extern const char REC_SQL_BROKEN[];
+extern const char REC_SQL_CLAIMED[];     /* $1 conn $2 remote id $3 link -> item, target */
 extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_INTENT_RELEASE[];
 extern const char REC_SQL_LINK_REFUSED[];

@@ -53,6 +53,7 @@ static const char *op_state_name(enum rec_op_state s)
 	case REC_OP_REMOTE: return "remote";
 	case REC_OP_APPLY: return "apply";
 	case REC_OP_RELOAD: return "reload";
+	case REC_OP_CLAIM: return "claim";
 	case REC_OP_DONE: return "done";
 	default: abort();
 	}
@@ -66,6 +67,7 @@ void rec_op_set_state(struct rec_op *op, enum rec_op_state next)
 	case REC_OP_NEW:
 	case REC_OP_APPLY:
 	case REC_OP_RELOAD:
+	case REC_OP_CLAIM:
 		ok = next != REC_OP_NEW;
 		break;
 	case REC_OP_WAIT_SLOT:
@@ -73,7 +75,7 @@ void rec_op_set_state(struct rec_op *op, enum rec_op_state next)
 		break;
 	case REC_OP_REMOTE:
 		ok = next == REC_OP_APPLY || next == REC_OP_DONE || next == REC_OP_REMOTE ||
-		     next == REC_OP_WAIT_SLOT;
+		     next == REC_OP_WAIT_SLOT || next == REC_OP_CLAIM;
 		break;
 	case REC_OP_DONE:
 		ok = false;
@@ -275,6 +277,24 @@ void rec_op_broken(struct rec_op *op, const char *reason, const char *msg)
 	const char *p[] = { id, reason, safe, op->t->lc->source };
 	rec_op_write(op, REC_SQL_BROKEN, 4, p);
 	free(safe);
+}
+
+void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other_target)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	char id[24];
+	op->t->broken++;
+	char *msg = xasprintf("%s is item %s's ticket in %s (target %s) already: item %lld names it "
+	                      "too and is not linked to it (one ticket, one item); name it in one "
+	                      "item only", op->remote.key ? op->remote.key : rec_op_key(op),
+	                      other_item, lc->name, other_target, op->row.item_id);
+	op_log(LOG_LVL_WARN, op, "%s: reference claimed, left broken", msg);
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	char *safe = log_redact(msg);
+	const char *p[] = { id, "claimed", safe, lc->source };
+	rec_op_write(op, REC_SQL_BROKEN, 4, p);
+	free(safe);
+	free(msg);
 }
 
 bool rec_op_release_intent(struct rec_op *op)

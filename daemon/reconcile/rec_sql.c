@@ -180,6 +180,14 @@ const char REC_SQL_CREATED_BATCH[] =
 const char REC_SQL_BROKEN[] =
 	"SELECT closeloop_rec_broken($1::bigint, $2, $3, $4)";
 
+/* The item and target of connector $1's link to ticket $2 (its remote id)
+ * other than link $3, if any: the unique index external_link_remote_key
+ * allows one such link, so a second item adopting the ticket would fail
+ * its write. */
+const char REC_SQL_CLAIMED[] =
+	"SELECT action_item_id, target FROM external_link"
+	" WHERE connector = $1 AND remote_id = $2 AND id <> $3::bigint LIMIT 1";
+
 /* $3 = 1 to count the failure, 0 to only note it (an unknown create). */
 /* $1 link $2 error $3 count (0/1) $4 source: a fifth refused create makes
  * the link 'broken' (sql/020_refusals.sql). */

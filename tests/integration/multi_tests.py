@@ -355,6 +355,84 @@ def test_multi_postmortem_servicenow_number_of_no_instance_is_not_adopted(cl):
         c.close()
 
 
+SN_TWICE_PM = """# Broker failover
+
+## Action items
+
+| Action item | Owner | Ticket |
+| --- | --- | --- |
+| Page on consumer lag | rf | PRB0040001 |
+| Alert on broker failover (the same problem as PRB0040001) | rf | |
+| Document the failover runbook | rf | |
+"""
+
+
+def test_multi_servicenow_number_named_by_two_items_is_adopted_once(cl):
+    """Two items of a postmortem name one problem, PRB0040001 (one in its
+    ticket column, one in its text), for a team routed to GitHub: the
+    first item adopts it; the second's claim is refused with one warning
+    naming both items, the number and the connector, and its reference is
+    broken ('claimed': an item_event, the reason shown by `closeloop
+    show`); nothing is written to the problem for the second item, every
+    item keeps its GitHub issue and syncs, and later cycles neither try
+    the write again nor warn again.  Before: every cycle wrote the second
+    adoption, which violated external_link_remote_key, and logged the raw
+    database error."""
+    c = MultiCtx(cl, "multi_sntwice", 0, also=[], poll=10)
+    try:
+        _route_team_to_github(c)
+        prb = c.sn.call("POST", "/_sim/records/problem", {
+            "short_description": "Broker failover lost its consumers"})
+        _assert(prb["number"] == "PRB0040001", "the simulator numbers: %r" % prb)
+        pm = os.path.join(c.wd, "PM2026-120 - broker failover.md")
+        with open(pm, "w") as f:
+            f.write(SN_TWICE_PM)
+        out = H.closeloop("import", "-c", c.config, "--team", "identity", "--platform",
+                          "kubernetes", pm).stdout
+        _assert("3 new" in out, out)
+        first, second, third = [int(r[0]) for r in
+                                H.psql(c.dsn, "SELECT id FROM action_item ORDER BY id")]
+        d = c.daemon()
+        summary = "[connector=%s] %s: pulled" % (SN, GROUP)
+        _assert(d.wait_log(summary, timeout=60), "a first cycle:\n" + d.log()[-3000:])
+        patches = c.sn.call("GET", "/_sim/requests").get("PATCH", 0)
+        _assert(H.wait_for(lambda: d.log().count(summary) >= 4, timeout=120, step=0.5),
+                "four cycles:\n" + d.log()[-3000:])
+        H.psql(c.dsn, "UPDATE action_item SET title = 'Write the failover runbook' "
+                      "WHERE id = %d" % third)
+        _assert(H.wait_for(lambda: _gh_issue(c, third)["title"] == "Write the failover runbook",
+                           timeout=30, step=0.5), "the third item still syncs")
+        _assert(d.stop() == 0, "clean stop")
+        log = d.log()
+        _assert("duplicate key" not in log and "external_link_remote_key" not in log,
+                "no raw database error:\n" + log[-3000:])
+        # whichever of the two is fetched first adopts it
+        rows = H.psql(c.dsn, "SELECT action_item_id, remote_key FROM external_link WHERE "
+                             "connector = '%s' AND kind = 'managed'" % SN)
+        _assert(len(rows) == 1 and rows[0][1] == "PRB0040001" and
+                int(rows[0][0]) in (first, second), "one item has the problem: %r" % rows)
+        first, second = (first, second) if int(rows[0][0]) == first else (second, first)
+        claims = [ln for ln in log.splitlines() if "PRB0040001" in ln and "claimed" in ln]
+        _assert(len(claims) == 1 and " warn [" in claims[0] and
+                "item=%d " % second in claims[0] and "item %d's" % first in claims[0] and
+                SN in claims[0], "one warning naming both items:\n%s" % "\n".join(claims))
+        _assert(c.counts()[0] == 3 and len(c.sn.records()) == 1,
+                "a GitHub issue each, no new problem: %r" % (c.counts(),))
+        _assert(c.sn.call("GET", "/_sim/requests").get("PATCH", 0) == patches,
+                "nothing written to the problem after the first cycle")
+        ref = H.psql(c.dsn, "SELECT state, broken_reason, last_error FROM external_link "
+                            "WHERE action_item_id = %d AND kind = 'reference'" % second)
+        _assert(len(ref) == 1 and ref[0][:2] == ["broken", "claimed"] and
+                "item %d's" % first in ref[0][2], "the second's reference: %r" % ref)
+        ev = H.psql(c.dsn, "SELECT count(*) FROM item_event WHERE action_item_id = %d AND "
+                           "field = 'link' AND new_value = 'broken: claimed'" % second)
+        _assert(ev == [["1"]], "one item_event: %r" % ev)
+        show = H.closeloop("show", "-c", c.config, str(second)).stdout
+        _assert("broken: claimed" in show and "item %d's" % first in show, show)
+    finally:
+        c.close()
+
+
 def _gh_issue(c, item):
     num = int(c.one("SELECT split_part(remote_key, '#', 2) FROM external_link WHERE "
                     "action_item_id = %d AND connector = '%s'" % (item, GH)))
