@@ -73,41 +73,46 @@ static void op_on_claimed(struct db *db, const PGresult *res, const char *err, v
 	if (err)
 		rec_op_link_error(op, "claim check of", err, false);
 	else if (PQntuples(res) == 1)
-		rec_op_claimed(op, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		rec_op_claimed(op, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 	else
 		op_decide(op);
 }
 
 /* An adopted reference's ticket, fetched: is it another item's already?
- * (Two items of a postmortem naming PRB0040001, or one issue.)  Asked
- * before anything is merged or written to the ticket.  Another op of this
- * pass adopting the same ticket leaves this one to the next pass, which
- * finds the first's link in the ledger (REC_SQL_CLAIMED). */
+ * (Two items of a postmortem naming PRB0040001, or one issue; or a team
+ * routed to two ServiceNow connectors of one instance and table, both
+ * taking its bare number.)  Asked before anything is merged or written to
+ * the ticket.  An adoption of the same ticket in flight in this process
+ * (any connector of the claim group) leaves this one to the next pass,
+ * which finds the first's link in the ledger (REC_SQL_CLAIMED). */
 static void op_claim_check(struct rec_op *op)
 {
-	struct rec_target *t = op->t;
+	const struct rec_link_ctx *lc = op->t->lc;
 	const char *rid = op->remote.remote_id;
 	op->claim_checked = true;
-	if (!rid) {
+	if (!rid || !lc->claims) {
 		op_decide(op);
 		return;
 	}
-	for (size_t i = 0; i < t->n_claims; i++) {
-		if (strcmp(t->claims[i].remote_id, rid) == 0 && t->claims[i].item != op->row.item_id) {
-			op_log(LOG_LVL_INFO, op, "%s is being adopted for item %lld in this pass: item "
-			       "%lld's reference to it waits for the next", rec_op_key(op),
-			       t->claims[i].item, op->row.item_id);
+	char *key = xasprintf("%s\n%s", lc->claim_group, rid);
+	struct rec_op *o;
+	LIST_FOREACH(o, lc->claims, claim_link) {
+		if (strcmp(o->claim_key, key) == 0) {
+			op_log(LOG_LVL_INFO, op, "%s is being adopted for item %lld by %s: this "
+			       "adoption waits for the next pass", rec_op_key(op), o->row.item_id,
+			       o->t->lc->name);
+			free(key);
 			rec_op_finish(op);
 			return;
 		}
 	}
-	t->claims = xrealloc(t->claims, (t->n_claims + 1) * sizeof(*t->claims));
-	t->claims[t->n_claims++] = (struct rec_claim){ xstrdup(rid), op->row.item_id };
+	op->claim_key = key;
+	LIST_INSERT_HEAD(lc->claims, op, claim_link);
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	const char *p[] = { t->lc->name, rid, id };
+	const char *p[] = { lc->claim_peers, rid, id };
 	rec_op_set_state(op, REC_OP_CLAIM);
-	if (rec_lc_query(t->lc, REC_SQL_CLAIMED, 3, p, op_on_claimed, op) < 0)
+	if (rec_lc_query(lc, REC_SQL_CLAIMED, 3, p, op_on_claimed, op) < 0)
 		rec_op_link_error(op, "claim check of", "ledger closed", false);
 }
 

@@ -112,6 +112,10 @@ struct rec_search_pace {
 	int64_t blocked_until_ms;
 };
 
+/* The adoptions of references in flight in this process, every connector's
+ * (rec_link.c op_claim_check): ops holding a claim_key. */
+LIST_HEAD(rec_claim_list, rec_op);
+
 struct rec_link_ctx {
 	const struct rec_engine_view *view;
 	struct connector *conn;
@@ -138,6 +142,14 @@ struct rec_link_ctx {
 	 * earlier holder can send a write after it (a crashed one is dead; one
 	 * that lost its session cancels its requests) */
 	int64_t lock_at_ms;
+	/* one ticket, one item (rec_link.c op_claim_check): the engine's
+	 * adoptions in flight; this connector's claim group, the connectors
+	 * whose tickets share one id space ("host table" for ServiceNow
+	 * connectors of one instance and table, else the connector's name);
+	 * and the group's connector names as a PostgreSQL text[] literal */
+	struct rec_claim_list *claims;
+	const char *claim_group;
+	const char *claim_peers;
 };
 
 static inline int rec_lc_query(const struct rec_link_ctx *lc, const char *sql, int n,
@@ -201,6 +213,8 @@ struct rec_op {
 	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
 	bool claim_checked;         /* REC_OP_ADOPT_REF: REC_SQL_CLAIMED asked */
+	char *claim_key;            /* "group\nremote id" while adopting it, or NULL */
+	LIST_ENTRY(rec_op) claim_link; /* in lc->claims while claim_key is set */
 	STAILQ_ENTRY(rec_op) wait_link; /* rec_target.wait (sys/queue.h) */
 	/* where a tracker answer goes (set by rec_op_start) and where the
 	 * outcome of the merge write goes (set before rec_apply_write): the
@@ -318,11 +332,6 @@ struct rec_target {
 	 * statement when the hold is released (rec_apply.c) */
 	int apply_hold;
 	struct rec_apply_batch *apply_wait;
-	/* the tickets (remote ids) references of this pass are being adopted
-	 * as, and for which item (rec_link.c): a second item naming one waits
-	 * for the next pass, which finds the first's link in the ledger */
-	struct rec_claim { char *remote_id; long long item; } *claims;
-	size_t n_claims;
 };
 
 /* The ledger write of one op (closeloop_rec_apply's 14 arguments). */
@@ -366,11 +375,13 @@ void rec_op_link_error(struct rec_op *op, const char *what, const char *msg, boo
 /* The ticket is gone or moved away: the link becomes broken; ends the op. */
 void rec_op_broken(struct rec_op *op, const char *reason, const char *msg);
 /* An adopted reference's ticket (op->remote) is already item other_item's,
- * linked in other_target of this connector: one ticket is one item's, so
+ * linked in other_target of connector other_conn (this one, or one
+ * sharing its tickets' ids: lc->claim_peers): one ticket is one item's, so
  * the reference becomes broken ('claimed', an item_event; last_error and
  * a warning name both items, the ticket, the connector and the target),
  * and nothing is written to the ticket; ends the op. */
-void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other_target);
+void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other_target,
+                    const char *other_conn);
 /* A first create (REC_OP_CREATE) that never reached the tracker
  * (conn_result.unsent, or stopped before it was sent): its intent is
  * given back -- the 'creating' link deleted, the item again one with no
@@ -508,7 +519,7 @@ extern const char REC_SQL_APPLY[];
 extern const char REC_SQL_APPLY_BATCH[]; /* $1 jsonb array of writes $2 source -> one row each */
 extern const char REC_SQL_CREATED_BATCH[]; /* $1 jsonb array $2 source -> link, error */
 extern const char REC_SQL_BROKEN[];
-extern const char REC_SQL_CLAIMED[];     /* $1 conn $2 remote id $3 link -> item, target */
+extern const char REC_SQL_CLAIMED[];     /* $1 conns[] $2 remote id $3 link -> item, target, conn */
 extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_INTENT_RELEASE[];
 extern const char REC_SQL_LINK_REFUSED[];

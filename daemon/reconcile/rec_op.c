@@ -104,6 +104,10 @@ struct rec_op *rec_op_new(struct rec_target *t, enum rec_op_kind kind)
 
 static void op_free(struct rec_op *op)
 {
+	if (op->claim_key) {
+		LIST_REMOVE(op, claim_link);
+		free(op->claim_key);
+	}
 	rec_row_free(&op->row);
 	conn_remote_free(&op->remote);
 	item_fields_free(&op->rcanon);
@@ -279,7 +283,8 @@ void rec_op_broken(struct rec_op *op, const char *reason, const char *msg)
 	free(safe);
 }
 
-void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other_target)
+void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other_target,
+                    const char *other_conn)
 {
 	const struct rec_link_ctx *lc = op->t->lc;
 	char id[24];
@@ -287,7 +292,7 @@ void rec_op_claimed(struct rec_op *op, const char *other_item, const char *other
 	char *msg = xasprintf("%s is item %s's ticket in %s (target %s) already: item %lld names it "
 	                      "too and is not linked to it (one ticket, one item); name it in one "
 	                      "item only", op->remote.key ? op->remote.key : rec_op_key(op),
-	                      other_item, lc->name, other_target, op->row.item_id);
+	                      other_item, other_conn, other_target, op->row.item_id);
 	op_log(LOG_LVL_WARN, op, "%s: reference claimed, left broken", msg);
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
 	char *safe = log_redact(msg);

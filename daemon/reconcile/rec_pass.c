@@ -44,9 +44,6 @@ static void target_free(struct rec_target *t)
 	if (!t)
 		return;
 	free(t->disc_team);
-	for (size_t i = 0; i < t->n_claims; i++)
-		free(t->claims[i].remote_id);
-	free(t->claims);
 	if (t->created_wait || t->creates_out) {
 		/* their ops hold t->active: the pass cannot have ended */
 		log_error("reconcile: %s: pass ended with creates unrecorded", t->target);

@@ -180,13 +180,16 @@ const char REC_SQL_CREATED_BATCH[] =
 const char REC_SQL_BROKEN[] =
 	"SELECT closeloop_rec_broken($1::bigint, $2, $3, $4)";
 
-/* The item and target of connector $1's link to ticket $2 (its remote id)
- * other than link $3, if any: the unique index external_link_remote_key
- * allows one such link, so a second item adopting the ticket would fail
- * its write. */
+/* The item, target and connector of a link of connectors $1 (text[]: the
+ * connector and those sharing its tickets' ids) to ticket $2 (its remote
+ * id) other than link $3, if any: the unique index external_link_remote_key
+ * allows one such link a connector, so a second item adopting the ticket
+ * would fail its write, and one ServiceNow record linked through two
+ * connectors would be synced twice. */
 const char REC_SQL_CLAIMED[] =
-	"SELECT action_item_id, target FROM external_link"
-	" WHERE connector = $1 AND remote_id = $2 AND id <> $3::bigint LIMIT 1";
+	"SELECT action_item_id, target, connector FROM external_link"
+	" WHERE connector = ANY($1::text[]) AND remote_id = $2 AND id <> $3::bigint"
+	" ORDER BY id LIMIT 1";
 
 /* $3 = 1 to count the failure, 0 to only note it (an unknown create). */
 /* $1 link $2 error $3 count (0/1) $4 source: a fifth refused create makes

@@ -107,6 +107,7 @@ struct rec_cycle {
 	enum cfg_policy policy[ITEM_F__COUNT];
 	char *def_conn, *def_target;
 	char *ref_table, *ref_host;   /* connector.h: references naming no target */
+	char *claim_group, *claim_peers; /* rec_link_ctx */
 	char *pairs_c, *pairs_t;      /* every configured (connector, target) */
 	struct rec_idmap idmap;
 	struct rec_link_ctx lc;       /* what rec_pass.c and rec_link.c see of this cycle */
@@ -128,6 +129,7 @@ struct rec_engine {
 	struct rec_stats stats;
 	struct rec_conn *conns;
 	size_t n_conns;
+	struct rec_claim_list claims; /* adoptions in flight (rec_link.h) */
 	uv_timer_t debounce, stop_timer;
 	int open_handles;
 	bool closing;
@@ -304,6 +306,8 @@ static void cyc_free(struct rec_cycle *cy)
 	free(cy->def_target);
 	free(cy->ref_table);
 	free(cy->ref_host);
+	free(cy->claim_group);
+	free(cy->claim_peers);
 	free(cy->pairs_c);
 	free(cy->pairs_t);
 	rec_idmap_free(&cy->idmap);
@@ -412,19 +416,49 @@ static void cyc_enter(struct rec_cycle *cy, enum cyc_state next)
 	}
 }
 
+/* Do a and b serve one reference table of one instance (two ServiceNow
+ * connectors with other assignment groups)?  Their tickets share ids. */
+static bool same_records(const struct connector *a, const struct connector *b)
+{
+	return a->ref_host && b->ref_host && strcmp(a->ref_host, b->ref_host) == 0 &&
+	       a->ref_table && b->ref_table && strcmp(a->ref_table, b->ref_table) == 0;
+}
+
 /* Is c the only connector serving its reference table on its instance?
  * Two (two ServiceNow connectors on one instance and table, with other
  * assignment groups) would each adopt a record URL named in a postmortem:
  * then neither does (docs/reconcile.md), rather than link it twice. */
 static bool ref_host_alone(const struct rec_engine *e, const struct connector *c)
 {
+	for (size_t i = 0; i < e->n_conns; i++)
+		if (e->conns[i].conn != c && same_records(e->conns[i].conn, c))
+			return false;
+	return true;
+}
+
+/* c's claim group (rec_link_ctx.claim_group) and its connectors' names as a
+ * text[] literal, each element quoted (PostgreSQL "Arrays": '"' and '\\'
+ * escaped by a backslash). */
+static void claim_group(const struct rec_engine *e, const struct connector *c, char **group,
+                        char **peers)
+{
+	struct buf b = { 0 };
+	int rc = buf_appendf(&b, "{");
 	for (size_t i = 0; i < e->n_conns; i++) {
 		const struct connector *o = e->conns[i].conn;
-		if (o != c && o->ref_host && c->ref_host && strcmp(o->ref_host, c->ref_host) == 0 &&
-		    o->ref_table && c->ref_table && strcmp(o->ref_table, c->ref_table) == 0)
-			return false;
+		if (o != c && !same_records(o, c))
+			continue;
+		rc |= buf_appendf(&b, "%s\"", b.len > 1 ? "," : "");
+		for (const char *p = o->name; *p; p++)
+			rc |= buf_appendf(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p);
+		rc |= buf_appendf(&b, "\"");
 	}
-	return true;
+	rc |= buf_appendf(&b, "}");
+	if (rc < 0)
+		abort(); /* a few connector names within the buffer's default cap */
+	*peers = buf_steal(&b);
+	*group = c->ref_host && c->ref_table ? xasprintf("%s %s", c->ref_host, c->ref_table) :
+	         xstrdup(c->name);
 }
 
 /* Copy what a cycle needs out of the configuration (which may be replaced
@@ -460,6 +494,10 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 	cy->def_target = xstrdup(cfg->default_target);
 	cy->ref_table = xstrdup(rc->conn->ref_table);
 	cy->ref_host = ref_host_alone(e, rc->conn) ? xstrdup(rc->conn->ref_host) : NULL;
+	claim_group(e, rc->conn, &cy->claim_group, &cy->claim_peers);
+	cy->lc.claims = &e->claims;
+	cy->lc.claim_group = cy->claim_group;
+	cy->lc.claim_peers = cy->claim_peers;
 	size_t same_type = 0;
 	for (size_t i = 0; i < cfg->n_connectors; i++)
 		same_type += cfg->connectors[i].type && strcmp(cfg->connectors[i].type, cy->type) == 0;
@@ -516,6 +554,7 @@ int rec_engine_new(struct rec_engine **out, uv_loop_t *loop, struct db *db,
 		    !conn_type_of(conns[i])->person_ident)
 			return -EINVAL; /* every connector has a registry row (connector.h) */
 	struct rec_engine *e = xcalloc(1, sizeof(*e));
+	LIST_INIT(&e->claims);
 	e->loop = loop;
 	e->db = db;
 	e->cfg = cfg;

@@ -4,6 +4,7 @@ directory's `also_to`), with the real `closeloop` binary, a real PostgreSQL
 and the three tracker simulators (tests/sim/)."""
 
 import os
+import re
 import signal
 import time
 
@@ -429,6 +430,50 @@ def test_multi_servicenow_number_named_by_two_items_is_adopted_once(cl):
         _assert(ev == [["1"]], "one item_event: %r" % ev)
         show = H.closeloop("show", "-c", c.config, str(second)).stdout
         _assert("broken: claimed" in show and "item %d's" % first in show, show)
+    finally:
+        c.close()
+
+
+def test_multi_team_routed_to_two_servicenow_connectors_adopts_a_number_once(cl):
+    """A team routed to two ServiceNow connectors of one instance and
+    table (two assignment groups) whose postmortem names PRB0040001 by
+    number: both connectors take the bare number, and the cycle runs them
+    at once.  Exactly one adopts the problem (whichever fetches it first;
+    the other's adoption waits a pass, then finds the reference taken and
+    creates the item's ticket in its own group, as the route asks); before,
+    both adopted it in the same cycle, the later ledger write took the
+    link from the first connector, which had already merged and written
+    the problem, and which then created a second problem for the item."""
+    other = "0123456789abcdef0123456789abcdef"
+    c = MultiCtx(cl, "multi_sntwo", 0, also=[(SN, GROUP), ("servicenow-b", other)],
+                 more_sn=[("servicenow-b", other)])
+    try:
+        prb = c.sn.call("POST", "/_sim/records/problem", {"short_description": "Lag unnoticed",
+                                                          "assignment_group": other})
+        _assert(prb["number"] == "PRB0040001", "the simulator numbers: %r" % prb)
+        pm = os.path.join(c.wd, "PM2026-121 - consumer lag.md")
+        with open(pm, "w") as f:
+            f.write("# Consumer lag\n\n## Action items\n\n| Action item | Owner | Ticket |\n"
+                    "| --- | --- | --- |\n| Page on consumer lag | rf | PRB0040001 |\n"
+                    "| Write the failover runbook | rf | |\n")
+        H.closeloop("import", "-c", c.config, "--team", "identity", "--platform", "kubernetes", pm)
+        adopted = 0
+        for _ in range(3):
+            err = H.closeloop("sync", "--once", "-c", c.config).stderr
+            adopted += sum(int(m) for m in re.findall(
+                r"\[connector=servicenow-[a-z]+\] [0-9a-f]{32}: .*adopted (\d+)", err))
+            bad = [ln for ln in err.splitlines() if ln.startswith(("warn", "error"))]
+            _assert(not bad, "no warning or error:\n" + "\n".join(bad))
+        _assert(adopted == 1, "adopted once across both connectors and cycles: %d" % adopted)
+        rows = H.psql(c.dsn, "SELECT action_item_id, connector, remote_key FROM external_link "
+                             "WHERE kind = 'managed' AND connector LIKE 'servicenow%' ORDER BY 1, 2")
+        items = sorted(set(int(r[0]) for r in rows))
+        _assert(len(rows) == 4 and len(items) == 2, "one problem per item and group: %r" % rows)
+        named = [r for r in rows if r[2] == "PRB0040001"]
+        _assert(len(named) == 1 and int(named[0][0]) == items[0],
+                "PRB0040001 linked once, to the item naming it: %r" % rows)
+        _assert(len(c.sn.records()) == 4, "three new problems and the named one: %r"
+                % [r["number"] for r in c.sn.records()])
     finally:
         c.close()
 
