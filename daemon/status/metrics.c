@@ -1,5 +1,5 @@
-/* metrics.c — see metrics.h.  Moved out of daemon.c, unchanged: the page
- * it renders is the same byte for byte. */
+/* metrics.c — see metrics.h.  Moved out of daemon.c; the page it renders
+ * is the same byte for byte. */
 #include "metrics.h"
 
 #include <errno.h>
@@ -26,47 +26,58 @@ static int metric(struct buf *b, const char *name, const char *label, unsigned l
 	return buf_appendf(b, "%s %llu\n", name, v);
 }
 
+/* A family and its samples: labels[i] (NULL: no labels; labels itself
+ * NULL: none for any) with the value v[i], i < n. */
+static int family(struct buf *b, const char *name, const char *help, const char *type, size_t n,
+                  const char *const *labels, const unsigned long long *v)
+{
+	int rc = metric_head(b, name, help, type);
+	for (size_t i = 0; i < n; i++)
+		rc |= metric(b, name, labels ? labels[i] : NULL, v[i]);
+	return rc;
+}
+
 /* Flags and escalation counters of this process (watch.h). */
 static int watch_metrics(struct buf *b, const struct watch_stats *w)
 {
-	int rc = 0;
-	const char *n = "closeloop_flags_total";
-	rc |= metric_head(b, n, "Flags raised and cleared by this process.", "counter");
-	rc |= metric(b, n, "change=\"raised\"", w->flags_raised);
-	rc |= metric(b, n, "change=\"cleared\"", w->flags_cleared);
-	n = "closeloop_escalations_total";
-	rc |= metric_head(b, n, "Escalations by outcome (armed, sent, failed, unknown).", "counter");
-	rc |= metric(b, n, "outcome=\"armed\"", w->escalations_armed);
-	rc |= metric(b, n, "outcome=\"sent\"", w->escalations_sent);
-	rc |= metric(b, n, "outcome=\"failed\"", w->escalations_failed);
-	rc |= metric(b, n, "outcome=\"unknown\"", w->escalations_unknown);
-	n = "closeloop_ticket_labels_total";
-	rc |= metric_head(b, n, "closeloop:* flag labels written to tickets (added, removed, failed).",
-	                  "counter");
-	rc |= metric(b, n, "outcome=\"added\"", w->labels_added);
-	rc |= metric(b, n, "outcome=\"removed\"", w->labels_removed);
-	rc |= metric(b, n, "outcome=\"failed\"", w->label_errors);
-	n = "closeloop_watch_runs_total";
-	rc |= metric_head(b, n, "Flag and escalation runs, and those with errors.", "counter");
-	rc |= metric(b, n, "result=\"all\"", w->runs);
-	rc |= metric(b, n, "result=\"error\"", w->run_errors);
+	static const char *const change[] = { "change=\"raised\"", "change=\"cleared\"" };
+	static const char *const esc[] = { "outcome=\"armed\"", "outcome=\"sent\"",
+	                                   "outcome=\"failed\"", "outcome=\"unknown\"" };
+	static const char *const lab[] = { "outcome=\"added\"", "outcome=\"removed\"",
+	                                   "outcome=\"failed\"" };
+	static const char *const run[] = { "result=\"all\"", "result=\"error\"" };
+	const unsigned long long vf[] = { w->flags_raised, w->flags_cleared };
+	const unsigned long long ve[] = { w->escalations_armed, w->escalations_sent,
+	                                  w->escalations_failed, w->escalations_unknown };
+	const unsigned long long vl[] = { w->labels_added, w->labels_removed, w->label_errors };
+	const unsigned long long vr[] = { w->runs, w->run_errors };
+	int rc = family(b, "closeloop_flags_total", "Flags raised and cleared by this process.",
+	                "counter", ARRAY_SIZE(vf), change, vf);
+	rc |= family(b, "closeloop_escalations_total",
+	             "Escalations by outcome (armed, sent, failed, unknown).", "counter",
+	             ARRAY_SIZE(ve), esc, ve);
+	rc |= family(b, "closeloop_ticket_labels_total",
+	             "closeloop:* flag labels written to tickets (added, removed, failed).", "counter",
+	             ARRAY_SIZE(vl), lab, vl);
+	rc |= family(b, "closeloop_watch_runs_total",
+	             "Flag and escalation runs, and those with errors.", "counter", ARRAY_SIZE(vr),
+	             run, vr);
 	return rc;
 }
 
 static int import_metrics(struct buf *b, const struct imp_watch_stats *s)
 {
-	const char *n = "closeloop_import_files_total";
-	int rc = metric_head(b, n, "Postmortem files the directory watcher read, by outcome.",
-	                     "counter");
-	rc |= metric(b, n, "outcome=\"imported\"", s->files_imported);
-	rc |= metric(b, n, "outcome=\"skipped\"", s->files_skipped);
-	rc |= metric(b, n, "outcome=\"not_stored\"", s->files_failed);
-	n = "closeloop_import_scans_total";
-	rc |= metric_head(b, n, "Scans of the watched postmortem directories.", "counter");
-	rc |= metric(b, n, NULL, s->scans);
-	n = "closeloop_import_dirs_watched";
-	rc |= metric_head(b, n, "Directories with file-system events.", "gauge");
-	rc |= metric(b, n, NULL, s->dirs_watched);
+	static const char *const out[] = { "outcome=\"imported\"", "outcome=\"skipped\"",
+	                                   "outcome=\"not_stored\"" };
+	const unsigned long long vf[] = { s->files_imported, s->files_skipped, s->files_failed };
+	const unsigned long long vs = s->scans, vd = s->dirs_watched;
+	int rc = family(b, "closeloop_import_files_total",
+	                "Postmortem files the directory watcher read, by outcome.", "counter",
+	                ARRAY_SIZE(vf), out, vf);
+	rc |= family(b, "closeloop_import_scans_total",
+	             "Scans of the watched postmortem directories.", "counter", 1, NULL, &vs);
+	rc |= family(b, "closeloop_import_dirs_watched", "Directories with file-system events.",
+	             "gauge", 1, NULL, &vd);
 	return rc;
 }
 
@@ -74,16 +85,15 @@ int metrics_render(struct buf *b, const struct metrics_sources *src)
 {
 	int rc = 0;
 	if (src->http) {
+		static const char *const method[] = { "method=\"GET\"", "method=\"POST\"",
+		                                      "method=\"PATCH\"", "method=\"other\"" };
 		const struct http_stats *h = http_client_stats(src->http);
-		const char *n = "closeloop_http_requests_total";
-		rc |= metric_head(b, n, "HTTP requests sent to trackers.", "counter");
-		rc |= metric(b, n, "method=\"GET\"", h->get);
-		rc |= metric(b, n, "method=\"POST\"", h->post);
-		rc |= metric(b, n, "method=\"PATCH\"", h->patch);
-		rc |= metric(b, n, "method=\"other\"", h->other);
-		n = "closeloop_http_failures_total";
-		rc |= metric_head(b, n, "HTTP transfers that failed.", "counter");
-		rc |= metric(b, n, NULL, h->failed);
+		const unsigned long long vm[] = { h->get, h->post, h->patch, h->other };
+		const unsigned long long vf = h->failed;
+		rc |= family(b, "closeloop_http_requests_total", "HTTP requests sent to trackers.",
+		             "counter", ARRAY_SIZE(vm), method, vm);
+		rc |= family(b, "closeloop_http_failures_total", "HTTP transfers that failed.",
+		             "counter", 1, NULL, &vf);
 	}
 	if (src->db) {
 		const struct db_stats *s = db_get_stats(src->db);
