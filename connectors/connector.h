@@ -179,7 +179,10 @@ struct conn_page {
 	size_t skipped;       /* e.g. pull requests in GitHub's issue list */
 	bool last;            /* true on the final call for this listing */
 	const char *etag;     /* validator for the next listing's etag argument
-	                         (valid during the callback) */
+	                         (valid during the callback); reconcile keeps
+	                         the last page's (GitHub and Jira give the same
+	                         on every page; ServiceNow knows the window's
+	                         newest record only at the last) */
 };
 
 typedef void (*conn_list_cb)(struct connector *c, const struct conn_result *res,

@@ -476,12 +476,12 @@ char *sn_list_url(struct sn_req *r)
 static int sn_list_changed(struct connector *c, const char *target, int64_t since_ms,
                            const char *etag, conn_list_cb cb, void *arg)
 {
-	UNUSED(etag);
 	struct sn_conn *s = sn_of(c);
 	if (s->destroyed || !sn_sys_id_valid(target) || since_ms < 0)
 		return -EINVAL;
 	struct sn_req *r = sn_req_new(s, SN_LIST, "GET", NULL, NULL, target, arg);
 	r->list_cb = cb;
+	r->etag = etag ? xstrdup(etag) : NULL;
 	r->since_ms = since_ms - since_ms % 1000; /* the query has whole seconds */
 	r->url = sn_list_url(r);
 	return start(r);

@@ -85,6 +85,12 @@ struct sn_req {
 	int64_t since_ms;
 	long offset;
 	bool discover_fields;
+	/* SN_LIST: the earlier listing's validator (conn_ops.list_changed's
+	 * etag, NULL = none), this listing's (sn_validator_of, taken at its
+	 * last page), and whether a page was delivered */
+	char *etag;
+	char *validator;
+	bool paged;
 	/* SN_LIST with related_incident: the page held back while the
 	 * incident query (related_step) asks which of its problems an incident
 	 * points at (servicenow_discover.h), and where that query is */
@@ -267,6 +273,31 @@ char *sn_create_url(const struct sn_conn *s);
 /* The listing page r asks for next: its target's records changed since
  * r->since_ms (whole seconds), from r->offset.  Caller frees. */
 char *sn_list_url(struct sn_req *r);
+
+/* A quiet listing (connector.h, list_changed's etag).  The Table API has
+ * no conditional GET, and the window (sys_updated_on>= the cursor less
+ * the overlap) always holds the group's newest records again, so without
+ * a validator every cycle re-reads them (and, with a related_incident
+ * rule, asks the incident table about them: servicenow_discover.h).  A
+ * listing's last page carries the validator
+ * "sn1:<newest sys_id>:<its sys_updated_on, ms>:<taken, ms>" (newest =
+ * the window's last record in the listing's order, "-" and 0 for an
+ * empty window); taken is that page's Date header (RFC 9110 6.6.1, the
+ * instance's clock, whole seconds) less the request's elapsed time, so
+ * the query ran at or after it.  The next listing answers
+ * CONN_NOT_MODIFIED, reading nothing more, when its window fits its
+ * first page and the validator holds for that page's newest record.
+ * sn_validator_of: heap, or NULL when the answer has no readable Date
+ * (this host's clock is not the instance's: no validator rather than a
+ * wrong one). */
+char *sn_validator_of(const struct http_response *resp, const char *sys_id, int64_t updated_ms);
+/* Does etag (NULL = none) prove that nothing in the window changed since
+ * that listing, the window's newest record now being (sys_id,
+ * updated_ms)?  Yes when it is the same record with the same
+ * sys_updated_on and that listing's query ran at least settle_ms (one
+ * whole second: sys_updated_on has seconds) after it: any write after that
+ * query is stamped a later second and would be the newest now. */
+bool sn_validator_holds(const char *etag, const char *sys_id, int64_t updated_ms, int64_t settle_ms);
 
 /* ---- servicenow_answer.c ---- */
 

@@ -9,6 +9,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <curl/curl.h>
 #include "log.h"
 
 /* The "result" member of a 2xx answer, or NULL with *err saying why: the
@@ -259,9 +261,71 @@ static void related_answer(struct sn_req *r, struct json_object *arr,
 	list_go_on(r, items, k, r->held_more, r->held_newest, resp->status);
 }
 
+char *sn_validator_of(const struct http_response *resp, const char *sys_id, int64_t updated_ms)
+{
+	const char *d = http_response_header(resp, "Date");
+	time_t t = d ? curl_getdate(d, NULL) : (time_t)-1;
+	if (t <= 0)
+		return NULL;
+	return xasprintf("sn1:%s:%lld:%lld", sys_id, (long long)updated_ms,
+	                 (long long)((int64_t)t * 1000 - resp->elapsed_ms));
+}
+
+bool sn_validator_holds(const char *etag, const char *sys_id, int64_t updated_ms, int64_t settle_ms)
+{
+	char id[40];
+	long long upd = 0, taken = 0;
+	int end = 0;
+	if (!etag || sscanf(etag, "sn1:%39[^:]:%lld:%lld%n", id, &upd, &taken, &end) != 3 ||
+	    etag[end] != '\0')
+		return false;
+	return str_eq(id, sys_id) && upd == updated_ms && taken - upd >= settle_ms;
+}
+
+/* The window's newest record on a listing's last page arr: its sys_id and
+ * sys_updated_on ("-" and 0 when empty).  false when it has none readable
+ * (list_answer then fails the page as it would anyway). */
+static bool window_newest(const struct sn_req *r, struct json_object *arr, const char **id,
+                          int64_t *upd_ms)
+{
+	size_t n = json_object_array_length(arr);
+	*id = "-";
+	*upd_ms = 0;
+	if (n == 0)
+		return true;
+	struct json_object *rec = json_object_array_get_idx(arr, n - 1);
+	*id = sn_rec_str(rec, "sys_id");
+	return *id && sn_sys_id_valid(*id) && list_record_ok(r, rec, upd_ms);
+}
+
+/* A listing's last page: when it is also its first, CONN_NOT_MODIFIED if
+ * the earlier validator holds (nothing to read again, no incident query);
+ * else take this listing's validator, delivered with the page.  true when
+ * answered. */
+static bool list_quiet(struct sn_req *r, struct json_object *arr, const struct http_response *resp)
+{
+	const char *id = NULL;
+	int64_t upd = 0;
+	if (!window_newest(r, arr, &id, &upd))
+		return false;
+	if (!r->paged && sn_validator_holds(r->etag, id, upd, r->s->base.list_settle_ms)) {
+		struct conn_result res = { .status = CONN_NOT_MODIFIED, .http_status = resp->status };
+		struct conn_page page = { .last = true, .etag = r->etag };
+		sn_req_deliver_page(r, &res, &page);
+		return true;
+	}
+	free(r->validator);
+	r->validator = sn_validator_of(resp, id, upd);
+	return false;
+}
+
 static void list_answer(struct sn_req *r, struct json_object *arr, const struct http_response *resp,
                         const char *what)
 {
+	const char *link = http_response_header(resp, "Link");
+	bool more = link && strstr(link, "rel=\"next\"");
+	if (!more && list_quiet(r, arr, resp))
+		return;
 	size_t n = json_object_array_length(arr);
 	struct conn_remote *items = xcalloc(n ? n : 1, sizeof(*items));
 	bool *pending = xcalloc(n ? n : 1, sizeof(*pending)), any = false;
@@ -286,8 +350,6 @@ static void list_answer(struct sn_req *r, struct json_object *arr, const struct 
 		if (ms > newest)
 			newest = ms;
 	}
-	const char *link = http_response_header(resp, "Link");
-	bool more = link && strstr(link, "rel=\"next\"");
 	if (any) { /* held back until the incidents say which they point at */
 		r->held = items;
 		r->held_pending = pending;
@@ -308,7 +370,7 @@ static void list_go_on(struct sn_req *r, struct conn_remote *items, size_t k, bo
                        int64_t newest, long status)
 {
 	struct conn_result res = { .status = CONN_OK, .http_status = status };
-	struct conn_page page = { .items = items, .n = k, .last = !more };
+	struct conn_page page = { .items = items, .n = k, .last = !more, .etag = r->validator };
 	struct sn_conn *s = r->s;
 	if (more) { /* keyset on sys_updated_on; offset only within one second */
 		if (newest > r->since_ms) {
@@ -318,6 +380,7 @@ static void list_go_on(struct sn_req *r, struct conn_remote *items, size_t k, bo
 			r->offset += s->page_size;
 		}
 	}
+	r->paged = true;
 	sn_req_deliver_page(r, &res, &page);
 	for (size_t j = 0; j < k; j++)
 		conn_remote_free(&items[j]);

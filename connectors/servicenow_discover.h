@@ -24,7 +24,7 @@
  * the problems that do not match, which the listing must still see (a
  * problem that left the rule), and the Aggregate API would count without
  * the incident numbers a postmortem is found by.  A quiet cycle lists no
- * problem and asks nothing.  Linking an incident to a problem changes the
+ * problem (the listing's validator, servicenow.h) and asks nothing.  Linking an incident to a problem changes the
  * incident, not the problem: the problem is discovered when it is next
  * listed (any change to it), not at the moment of the link.  The rule is read from the records the normal
  * incremental listing already returns: with a rule, the listing also asks

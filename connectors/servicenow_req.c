@@ -49,6 +49,8 @@ static void req_free(struct sn_req *r)
 		conn_remote_free(&r->held[i]);
 	free(r->held);
 	free(r->held_pending);
+	free(r->etag);
+	free(r->validator);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		free(r->refused_reason[f]);
 	if (r->record)

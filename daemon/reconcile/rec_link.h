@@ -301,7 +301,7 @@ struct rec_target {
 	/* listing */
 	int64_t list_start_ms;      /* when list_changed was called */
 	bool list_recovery;         /* it went back to the oldest create intent */
-	bool list_done, list_failed, list_not_modified, have_first_page;
+	bool list_done, list_failed, list_not_modified;
 	bool list_moved;              /* the listing answered "moved" (a renamed
 	                                 repository): the push pass still runs,
 	                                 and its first push follows the redirect
@@ -310,7 +310,7 @@ struct rec_target {
 	                                 name (conn_result.moved_to): its links
 	                                 are re-pointed there this pass */
 	bool rename_pending;          /* ... that statement not sent yet */
-	char *first_etag;
+	char *list_etag;              /* the last page's conn_page.etag */
 	char *list_error;
 	bool has_max_seen, has_min_fail;
 	int64_t max_seen_ms, min_fail_ms;

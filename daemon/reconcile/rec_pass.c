@@ -62,7 +62,7 @@ static void target_free(struct rec_target *t)
 		page_free(t->page_cur);
 	free(t->target);
 	free(t->cursor_etag);
-	free(t->first_etag);
+	free(t->list_etag);
 	free(t->list_error);
 	free(t->renamed_to);
 	free(t);
@@ -330,9 +330,9 @@ static void on_list(struct connector *c, const struct conn_result *res,
 			t->errors++;
 		}
 	} else {
-		if (!t->have_first_page) {
-			t->have_first_page = true;
-			t->first_etag = xstrdup(page->etag);
+		if (page->last) { /* the listing's validator (connector.h, conn_page.etag) */
+			free(t->list_etag);
+			t->list_etag = xstrdup(page->etag);
 		}
 		struct rec_page *pg = xcalloc(1, sizeof(*pg));
 		pg->items = xcalloc(page->n + 1, sizeof(*pg->items));
@@ -613,7 +613,7 @@ static void pass_cursor_write(struct rec_target *t)
 		}
 	}
 	const char *etag = t->list_not_modified ? t->cursor_etag :
-	                   t->has_min_fail ? NULL : t->first_etag;
+	                   t->has_min_fail ? NULL : t->list_etag;
 	if (has == t->has_cursor && at == t->cursor_ms && str_eq(etag, t->cursor_etag) &&
 	    !t->cursor_had_error) {
 		pass_enter(t, REC_PASS_END); /* a quiet cycle writes nothing */

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import time
 import urllib.request
 
 import harness as H
@@ -350,6 +351,17 @@ def test_discover_servicenow_problem_an_incident_points_at_adopted_once(cl):
         _twice_with_two_daemons(wd, config, dsn, 6)
         _eq(_adopted(dsn, SN_CONN), got, "adopted once")
         _eq(len([r for r in sim.records() if r["number"].startswith("PRB")]), 5, "no problem created")
+        # a quiet cycle reads the window's one page and asks the incident
+        # table nothing: the listing's validator (connectors/servicenow.h
+        # "A quiet listing"), taken by a listing two seconds of the
+        # instance's clock after the newest write
+        time.sleep(2)
+        H.closeloop("sync", "--once", "-c", config)
+        sim.call("POST", "/_sim/requests/reset", {})
+        H.closeloop("sync", "--once", "-c", config)
+        quiet = sim.call("GET", "/_sim/requests")
+        _eq((quiet.get("GET"), quiet.get("INCIDENT_QUERY", 0)), (1, 0),
+            "a quiet cycle's GETs and incident queries")
     finally:
         sim.stop()
 

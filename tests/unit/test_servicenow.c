@@ -633,6 +633,66 @@ static void on_page(struct connector *c, const struct conn_result *res,
 	ls->done = page->last;
 }
 
+static long sim_requests(const char *kind);
+
+/* A listing's outcome and the validator its last page carried. */
+struct quiet {
+	bool done;
+	enum conn_status status;
+	size_t n;
+	char *etag;
+};
+
+static void on_quiet_page(struct connector *c, const struct conn_result *res,
+                          const struct conn_page *page, void *arg)
+{
+	struct quiet *q = arg;
+	UNUSED(c);
+	q->status = res->status;
+	q->n += page->n;
+	if (page->last) {
+		free(q->etag);
+		q->etag = page->etag ? xstrdup(page->etag) : NULL;
+		q->done = true;
+	}
+}
+
+/* List GROUP from since_ms with etag; q->etag is the new validator. */
+static void list_quiet(struct env *v, int64_t since_ms, const char *etag, struct quiet *q)
+{
+	char *prev = etag ? xstrdup(etag) : NULL;
+	free(q->etag);
+	memset(q, 0, sizeof(*q));
+	assert_int_equal(v->conn->ops->list_changed(v->conn, GROUP, since_ms, prev, on_quiet_page, q), 0);
+	run_until(v, &q->done);
+	free(prev);
+}
+
+/* servicenow.h "A quiet listing": the validator proves nothing changed
+ * only for the same newest record, the same sys_updated_on, and a query
+ * at least the settle margin after it. */
+static void test_quiet_validator(void **state)
+{
+	UNUSED(state);
+	const char *id = "6816f79cc0a8016401c5a33be04be441";
+	assert_true(sn_validator_holds("sn1:6816f79cc0a8016401c5a33be04be441:1000:2000", id, 1000, 1000));
+	assert_false(sn_validator_holds(NULL, id, 1000, 1000));
+	assert_false(sn_validator_holds("sn1:6816f79cc0a8016401c5a33be04be441:1000:1999", id, 1000, 1000));
+	assert_false(sn_validator_holds("sn1:6816f79cc0a8016401c5a33be04be441:1000:2000", id, 2000, 1000));
+	assert_false(sn_validator_holds("sn1:5137153cc611227c000bbd1bd8cd2005:1000:2000", id, 1000, 1000));
+	assert_false(sn_validator_holds("sn1:6816f79cc0a8016401c5a33be04be441:1000:2000x", id, 1000, 1000));
+	assert_false(sn_validator_holds("jira1:6816f79cc0a8016401c5a33be04be441:1000:2000", id, 1000, 1000));
+	assert_true(sn_validator_holds("sn1:-:0:5000", "-", 0, 1000));
+	/* taken = the Date header less the request's time */
+	struct http_header h = { .name = "Date", .value = "Tue, 02 Dec 2025 10:00:05 GMT" };
+	struct http_response resp = { .status = 200, .headers = &h, .n_headers = 1, .elapsed_ms = 250 };
+	char *val = sn_validator_of(&resp, id, 1764669600000);
+	assert_string_equal(val, "sn1:6816f79cc0a8016401c5a33be04be441:1764669600000:1764669604750");
+	free(val);
+	resp.n_headers = 0;
+	assert_null(sn_validator_of(&resp, id, 1764669600000));
+}
+
 static void test_problems_both_ways(void **state)
 {
 	UNUSED(state);
@@ -804,6 +864,36 @@ static void test_problems_both_ways(void **state)
 	uint64_t limited = v.conn->n_rate_limited;
 	assert_int_equal(sync_once(&v), 0);
 	assert_int_equal(v.conn->n_rate_limited, limited + 1);
+
+	/* a quiet listing (servicenow.h): a listing carries the window's
+	 * newest record in its last page's validator; two
+	 * seconds of the instance's clock after that record's write, a window
+	 * that fits one page (from the newest record on, as a cursor less its
+	 * overlap) answers not modified with its one GET; a record edited
+	 * since lists the window again */
+	struct quiet q = { 0 };
+	long long newest = 0, taken = 0;
+	sleep(2);
+	list_quiet(&v, 0, NULL, &q);
+	assert_int_equal(q.status, CONN_OK);
+	assert_true(q.n >= 2);
+	assert_non_null(q.etag);
+	assert_int_equal(sscanf(q.etag, "sn1:%*32[0-9a-f]:%lld:%lld", &newest, &taken), 2);
+	assert_true(taken - newest >= 1000);
+	long gets = sim_requests("GET");
+	list_quiet(&v, newest, q.etag, &q);
+	assert_int_equal(q.status, CONN_NOT_MODIFIED);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(sim_requests("GET"), gets + 1);
+	r = sim_record("Defragment etcd on Mondays", NULL);
+	char *edited = xasprintf("/_sim/records/%s", jstr(r, "sys_id"));
+	json_object_put(r);
+	admin_do("PATCH", edited, "{\"description\": \"Edited in the ServiceNow UI.\"}");
+	free(edited);
+	list_quiet(&v, newest, q.etag, &q);
+	assert_int_equal(q.status, CONN_OK);
+	assert_true(q.n >= 1);
+	free(q.etag);
 	free(id1);
 	env_down(&v);
 	sim_down();
@@ -1069,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_missing_priority_round_trip_is_not_a_change),
 		cmocka_unit_test(test_journal_text_and_mention),
 		cmocka_unit_test(test_state_models),
+		cmocka_unit_test(test_quiet_validator),
 		cmocka_unit_test(test_problems_both_ways),
 		cmocka_unit_test(test_problem_tasks_under_the_incidents_problem),
 		cmocka_unit_test(test_oauth_and_work_notes),
