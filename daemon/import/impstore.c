@@ -190,14 +190,18 @@ static int upsert_named(PGconn *c, const char *table, const char *name, const ch
  * document's values as its import snapshot, so the upsert after it keeps
  * the ticket's values (FOLLOW: the document did not change since) and no
  * second item is made.  $1 postmortem $2 key $3 imported $4 target
- * $5 remote key. */
+ * $5 remote key $6 tracker type of the reference.  A ServiceNow
+ * reference's target is the table while the discovered link's is the
+ * assignment group (as in sql_ref): its ticket is the one whose number
+ * (remote_key) or sys_id (remote_id) it names. */
 static const char sql_claim[] =
 	"UPDATE action_item a SET postmortem_id = $1::bigint, import_key = $2,"
 	" imported = $3::jsonb, removed_from_document_at = NULL"
 	" FROM external_link l"
 	" WHERE l.action_item_id = a.id AND l.kind = 'managed' AND l.discovered_at IS NOT NULL"
-	" AND a.import_key IS NULL AND lower(l.target) = lower($4)"
-	" AND lower(l.remote_key) = lower($5)"
+	" AND a.import_key IS NULL AND ((lower(l.target) = lower($4)"
+	"  AND lower(l.remote_key) = lower($5))"
+	"  OR ($6 = 'servicenow' AND (upper(l.remote_key) = upper($5) OR l.remote_id = $5)))"
 	" AND NOT EXISTS (SELECT 1 FROM action_item b WHERE b.postmortem_id = $1::bigint"
 	"  AND b.import_key = $2)"
 	" RETURNING a.id";
@@ -218,8 +222,8 @@ static int claim_discovered(PGconn *c, const char *pm_id, const struct imp_item 
 	for (size_t r = 0; r < it->n_refs + it->n_xrefs; r++) {
 		const struct imp_ticket_ref *ref;
 		char *key = ref_key(it, r, &ref);
-		const char *p[] = { pm_id, it->import_key, imported, ref->target, key };
-		PGresult *res = db_sync_exec(c, sql_claim, 5, p, err, errlen);
+		const char *p[] = { pm_id, it->import_key, imported, ref->target, key, ref->kind };
+		PGresult *res = db_sync_exec(c, sql_claim, 6, p, err, errlen);
 		if (!res) {
 			free(key);
 			return -EIO;

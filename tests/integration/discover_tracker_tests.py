@@ -292,6 +292,23 @@ def test_discover_servicenow_problem_reported_by_an_incident_adopted_once(cl):
         _eq(_adopted(dsn, SN_CONN), got, "adopted once")
         _eq(len([r for r in sim.records() if r["number"].startswith("PRB")]), 2,
             "still no problem created")
+        # a postmortem document that names the problem by its number is
+        # the same item (its reference's target is the table, the link's
+        # the group: found by the model-based test, a second item was made
+        # and its adoption of the problem wrote the document's empty
+        # fields over the discovered item's)
+        doc = os.path.join(wd, "pm.md")
+        _write(doc, "---\nid: PM-2026-077\ntitle: Card gateway\n---\n# Card gateway\n\n"
+                    "## Action items\n\n| Action Item | Ticket |\n| --- | --- |\n"
+                    "| Card gateway retries exhaust the pool | %s |\n" % reported["number"])
+        out = H.closeloop("import", "-c", config, "--platform", "payments", "--team", "payments-itsm", doc)
+        _assert("found in its tracker (discovered)" in out.stdout, out.stdout)
+        _eq(H.psql(dsn, "SELECT i.id, i.title FROM action_item i JOIN postmortem p ON p.id = "
+                        "i.postmortem_id WHERE p.reference = 'PM-2026-077'"),
+            [[str(got[reported["sys_id"]][0]), "Card gateway retries exhaust the pool"]],
+            "the document's one item is the discovered one")
+        H.closeloop("sync", "--once", "-c", config)
+        _eq(_items(dsn), 1, "one item")
         # the origin is cleared in ServiceNow: the item stays, flagged
         sim.call("PATCH", "/_sim/records/" + reported["sys_id"], {"first_reported_by_task": ""})
         H.closeloop("sync", "--once", "-c", config)
