@@ -157,8 +157,9 @@ bench-paced: deps
 	@$(MAKE) --no-print-directory all
 	@BENCH_ITEMS=$(PACED_ITEMS) BENCH_MAX_S=$(PACED_S) python3 tests/bench/paced_first_sync.py
 
-# discovery over 10,000 candidate issues alone (tests/bench/discover_bench.py:
-# BENCH_DISCOVER_TICKETS, BENCH_DISCOVER_REPOS)
+# discovery over 10,000 candidate tickets in GitHub, Jira and ServiceNow alone
+# (tests/bench/discover_bench.py: BENCH_DISCOVER=github,jira,servicenow,
+# servicenow-related, BENCH_DISCOVER_TICKETS, BENCH_DISCOVER_TARGETS)
 bench-discover: deps
 	@$(MAKE) --no-print-directory all
 	@python3 tests/bench/discover_bench.py
