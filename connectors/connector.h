@@ -441,6 +441,8 @@ struct connector {
 	/* request counters by kind, for the metrics and the benchmark */
 	uint64_t n_list, n_get, n_create, n_update, n_not_modified, n_retries;
 	uint64_t n_comment, n_search;
+	uint64_t n_graphql;        /* GraphQL queries (GitHub's project pass;
+	                              counted in n_list too) */
 	uint64_t n_rate_limited;   /* answers that were rate limits */
 	/* Creates the last full reconcile cycle left for a later one because
 	 * the creation budget had no room within a minute (reconcile sets it;

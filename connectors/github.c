@@ -263,6 +263,11 @@ static void not_modified(struct gh_req *r, const struct http_response *resp, con
 	if (r->kind == GH_LIST) {
 		const char *et = http_response_header(resp, "etag");
 		str_replace(&r->first_etag, et ? et : r->if_none_match);
+		/* the project pass's tickets first (as changes), then "nothing
+		 * else changed" */
+		struct conn_result ok = { .status = CONN_OK, .http_status = 304 };
+		if (gh_project_pending(r) && !gh_project_flush(r, &ok, false))
+			return;
 		struct conn_page page = { .last = true };
 		gh_req_deliver_page(r, &res, &page);
 	} else if (r->kind == GH_FETCH) {
@@ -283,6 +288,10 @@ void gh_handle_answer(struct gh_req *r, const struct http_response *resp, const 
 
 	if (st == 0 || st >= 500) {
 		gh_req_retry_or_fail(r, resp, what);
+		return;
+	}
+	if (r->kind == GH_GRAPHQL && !gh_is_rate_limited(resp)) {
+		gh_project_answer(r, resp, what); /* errors come as 200 with "errors" */
 		return;
 	}
 	if (st >= 200 && st < 300) {
@@ -473,6 +482,8 @@ static void gh_free(struct gh_conn *g)
 	free(g->version_header);
 	free(g->ua_header);
 	free(g->ca_file);
+	free(g->graphql_url);
+	gh_projects_free(g);
 	if (g->tok)
 		json_tokener_free(g->tok);
 	pace_close(&g->pace, gh_pace_closed);
@@ -577,6 +588,7 @@ static int github_connector_new(struct connector **out, uv_loop_t *loop,
 	size_t n = strlen(g->base_url);
 	while (n > 0 && g->base_url[n - 1] == '/')
 		g->base_url[--n] = '\0';
+	g->graphql_url = gh_graphql_url(g->base_url);
 	log_add_secret(opt->token);
 	g->auth_header = xasprintf("Authorization: Bearer %s", opt->token);
 	const char *ver = conn_opt(&github_conn_type, opt, "api_version");
@@ -639,12 +651,63 @@ static const char *gh_check_discover_label(const char *v)
 	return NULL;
 }
 
-/* connectors.[github].discover.[].x: an issue carrying the label is an
- * action item born on GitHub (read from the issue's labels in the normal
- * listing: gh_discover_mark). */
+/* A project board: "OWNER/NUMBER", OWNER a user or organisation login
+ * (letters, digits, single hyphens, at most 39 characters, GitHub's
+ * rule for user names), NUMBER the project's number (its URL's
+ * .../projects/NUMBER). */
+static const char *gh_check_discover_project(const char *v)
+{
+	static const char *want = "\"OWNER/NUMBER\": a user or organization login and the "
+	                          "project's number, e.g. \"my-org/7\"";
+	const char *slash = strchr(v, '/');
+	size_t ol = slash ? (size_t)(slash - v) : 0;
+	if (!slash || ol == 0 || ol > 39 || v[0] == '-' || v[ol - 1] == '-')
+		return want;
+	for (size_t i = 0; i < ol; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		      (v[i] >= '0' && v[i] <= '9') || v[i] == '-'))
+			return want;
+	const char *num = slash + 1;
+	size_t nl = strspn(num, "0123456789");
+	if (nl == 0 || nl > 9 || num[nl] != '\0' || num[0] == '0')
+		return want;
+	return NULL;
+}
+
+/* A field or option name of a project: shown text, at most 256
+ * characters, one line. */
+static const char *gh_check_discover_field_text(const char *v)
+{
+	if (!v[0] || strlen(v) > 256 || strpbrk(v, "\r\n"))
+		return "a non-empty name of at most 256 characters on one line";
+	return NULL;
+}
+
+/* connectors.[github].discover.[].x: an issue carrying the label, or an
+ * item of the project board (with the field's option, when one is
+ * named), is an action item born on GitHub (labels: read from the issue in
+ * the normal listing, gh_discover_mark; the board: github_project.c). */
 static const struct conn_option gh_discover_options[] = {
-	{ "label", "string", NULL, true, 0, 0, NULL, gh_check_discover_label },
+	{ "label", "string", "(none)", true, 0, 0, NULL, gh_check_discover_label },
+	{ "project", "string", "(none)", true, 0, 0, NULL, gh_check_discover_project },
+	{ "project_field", "string", "(none)", true, 0, 0, NULL, gh_check_discover_field_text },
+	{ "project_value", "string", "(none)", true, 0, 0, NULL, gh_check_discover_field_text },
+	{ "project_rescan", "int", "3600", true, 60, 86400, "seconds", NULL },
 };
+
+/* A rule (values in the order above): a label, a project, or both; the
+ * field and its value together, and only with a project. */
+static const char *gh_discover_check(char *const *values)
+{
+	if ((values[2] || values[3]) && !values[1])
+		return "project_field and project_value only with a project";
+	if (!values[0] && !values[1])
+		return "a label, a project, or both";
+	if (!values[2] != !values[3])
+		return "project_field and project_value together (the single-select field and "
+		       "the option that makes an item an action item)";
+	return NULL;
+}
 
 static char *gh_normalise(enum item_field f, const char *v)
 {
@@ -673,6 +736,7 @@ const struct conn_type github_conn_type = {
 	.normalise = gh_normalise,
 	.discover_options = gh_discover_options,
 	.n_discover_options = ARRAY_SIZE(gh_discover_options),
+	.discover_check = gh_discover_check,
 	.comment_noun = "issue comment",
 	.ops = &gh_ops,
 };

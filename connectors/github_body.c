@@ -1,5 +1,6 @@
 /* github_body.c — see github_body.h. */
 #include "github_body.h"
+#include "github_req.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -255,20 +256,27 @@ void gh_discover_mark(const struct connector *c, const char *repo, struct json_o
 {
 	const struct conn_discover *rule = conn_discover_rule(c, repo);
 	const char *want = conn_discover_opt(c, rule, "label");
+	const char *project = conn_discover_opt(c, rule, "project");
 	struct json_object *labels = NULL;
-	if (!want)
+	int64_t id = 0;
+	if (!want && !project)
 		return;
-	out->discover = CONN_DISCOVER_NO_MATCH;
-	if (!json_object_object_get_ex(issue, "labels", &labels) ||
-	    !json_object_is_type(labels, json_type_array))
-		return;
-	for (size_t i = 0; i < json_object_array_length(labels); i++) {
-		const char *n = label_name(json_object_array_get_idx(labels, i));
-		if (n && strcasecmp(n, want) == 0) {
-			out->discover = CONN_DISCOVER_MATCH;
-			return;
+	if (want && json_object_object_get_ex(issue, "labels", &labels) &&
+	    json_object_is_type(labels, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(labels); i++) {
+			const char *n = label_name(json_object_array_get_idx(labels, i));
+			if (n && strcasecmp(n, want) == 0) {
+				out->discover = CONN_DISCOVER_MATCH;
+				return;
+			}
 		}
 	}
+	/* the board (github_project.c): unknown until a pass has read it,
+	 * and an unknown board never says "left" */
+	int member = project && jint(issue, "id", &id) ?
+	             gh_project_member(container_of(c, const struct gh_conn, base), repo, id) : 0;
+	out->discover = member == 1 ? CONN_DISCOVER_MATCH :
+	                member < 0 ? CONN_DISCOVER_NONE : CONN_DISCOVER_NO_MATCH;
 }
 
 bool gh_issue_is_pull_request(struct json_object *issue)
@@ -548,6 +556,11 @@ static int header_ll(const struct http_response *resp, const char *name, long lo
 void gh_note_budget(struct connector *c, const struct http_response *resp)
 {
 	long long limit, rem, reset;
+	/* the REST budget only: search and GraphQL have budgets of their own
+	 * (x-ratelimit-resource: search / graphql) */
+	const char *res = http_response_header(resp, "x-ratelimit-resource");
+	if (res && strcmp(res, "core") != 0)
+		return;
 	if (header_ll(resp, "x-ratelimit-remaining", &rem) < 0)
 		return;
 	c->rate_remaining = rem;

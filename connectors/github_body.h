@@ -102,11 +102,13 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
                        struct conn_remote *out, const char **err) MUST_CHECK;
 
 /* Discovery (connector.h): set out->discover from the rule of repo on c
- * (connector_set_discover): MATCH when the issue carries the rule's label
- * (compared without regard to case, as GitHub compares label names),
- * else NO_MATCH; left NONE when repo has no rule.  Labels are read from
- * the issue as every REST answer holds them, so the normal listing
- * decides it with no request of its own. */
+ * (connector_set_discover; c is a GitHub connector): MATCH when the issue
+ * carries the rule's label (compared without regard to case, as GitHub
+ * compares label names) or is on the rule's project board as its last
+ * pass read it (github_project.c), else NO_MATCH; NONE when repo has no
+ * rule, and when the issue is not labelled and the board has not been
+ * read yet.  Labels are read from the issue as every REST answer holds
+ * them, so the normal listing decides them with no request of its own. */
 void gh_discover_mark(const struct connector *c, const char *repo, struct json_object *issue,
                       struct conn_remote *out);
 

@@ -325,12 +325,18 @@ void gh_list_answer(struct gh_req *r, const struct http_response *resp, const ch
 	}
 	drop_repeats(r, &page);
 	page.last = next == NULL;
+	/* the project pass's tickets go after the listing's own pages */
+	bool extra = page.last && gh_project_pending(r);
+	if (extra)
+		page.last = false;
 	if (next)
 		next = list_next_url(r, &page, last_ms, next);
 	if (page.n > 0 || page.skipped > 0 || page.last)
 		gh_req_deliver_page(r, &res, &page);
 	free_items(page.items, page.n);
-	if (page.last || r->state == GHR_FINISHED) { /* done, or cancelled in the callback */
+	if (extra && r->state != GHR_FINISHED)
+		gh_project_flush(r, &res, true);
+	if (page.last || extra || r->state == GHR_FINISHED) { /* done, or cancelled */
 		free(next);
 		return;
 	}
@@ -355,6 +361,8 @@ int gh_list_changed(struct connector *c, const char *target, int64_t since_ms,
 	r->list_since_ms = since_ms;
 	r->list_cb = cb;
 	r->probing = true;
-	r->if_none_match = xstrdup(etag);
+	/* a target whose rule names a project board reads the board first */
+	if (!gh_project_list_start(r, etag))
+		r->if_none_match = xstrdup(etag);
 	return gh_req_start(r);
 }

@@ -50,6 +50,7 @@ static void req_free(struct gh_req *r)
 	json_object_put(r->upd_issue);
 	free(r->upd_next_url);
 	free(r->upd_next_body);
+	gh_project_pass_free(r->proj);
 	free(r);
 }
 
@@ -152,7 +153,9 @@ void gh_req_fail(struct gh_req *r, enum conn_status st, long http_status,
 	struct conn_result res = { .status = st, .http_status = http_status,
 	                           .error = msg, .retry_after_ms = retry_after_ms,
 	                           .unsent = !r->may_have_acted && !r->http_pending };
-	if (r->kind == GH_LIST) {
+	if (gh_project_failed(r, msg)) /* a listing's project pass: the listing goes on */
+		return;
+	if (r->kind == GH_LIST || r->kind == GH_GRAPHQL) {
 		struct conn_page page = { .last = true };
 		gh_req_deliver_page(r, &res, &page);
 	} else if (r->kind == GH_COMMENT || r->kind == GH_COMMENT_FIND) {
@@ -222,6 +225,7 @@ static int req_send(struct gh_req *r)
 		case GH_LABEL: g->base.n_update++; break;
 		case GH_COMMENT: g->base.n_comment++; break;
 		case GH_COMMENT_FIND: g->base.n_list++; break;
+		case GH_GRAPHQL: g->base.n_list++; g->base.n_graphql++; break;
 		case GH_SEARCH: g->base.n_search++; break;
 		default: abort();
 		}
@@ -239,7 +243,7 @@ bool gh_kind_writes(enum gh_kind k, bool *creates)
 	switch (k) {
 	case GH_CREATE: case GH_CREATE_CLOSE: case GH_UPDATE: case GH_COMMENT: case GH_LABEL:
 		return true;
-	case GH_LIST: case GH_FETCH: case GH_COMMENT_FIND: case GH_SEARCH:
+	case GH_LIST: case GH_FETCH: case GH_COMMENT_FIND: case GH_SEARCH: case GH_GRAPHQL:
 		return false;
 	default:
 		abort();
@@ -525,12 +529,14 @@ void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, con
 	/* the search API has its own budget (x-ratelimit-resource: search):
 	 * running out of it stops searches, not the connector */
 	const char *res = http_response_header(resp, "x-ratelimit-resource");
-	bool whole = !res || strcmp(res, "search") != 0;
+	bool whole = !res || (strcmp(res, "search") != 0 && strcmp(res, "graphql") != 0);
 	/* connector-wide: every target and later cycles wait too */
 	if (wait < 0)
 		wait = pace_block_backoff(&g->pace); /* secondary limit: >= 60 s, doubling */
 	else if (whole)
 		pace_block_until(&g->pace, now + wait);
+	else if (strcmp(res, "graphql") == 0) /* project passes wait, REST goes on */
+		g->graphql_blocked_until = now + wait;
 	g->base.n_rate_limited++;
 	if (whole && wait > g->backoff_max_ms)
 		pace_flush(g, wait);

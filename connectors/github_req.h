@@ -40,6 +40,8 @@ enum gh_kind {
 	GH_LABEL,         /* POST / DELETE labels of an issue (idempotent): the
 	                     label operation, or a step of an update that
 	                     changes closeloop's own labels (upd_issue set) */
+	GH_GRAPHQL,       /* POST /graphql: a query (a read; not paced), the
+	                     project pass of a listing (github_project.c) */
 };
 
 enum gh_req_state {
@@ -52,6 +54,7 @@ enum gh_req_state {
 };
 
 struct gh_conn;
+struct gh_proj_pass;
 
 struct gh_req {
 	struct gh_conn *g;            /* NULL once finished */
@@ -116,6 +119,30 @@ struct gh_req {
 	                                 the repository's old name redirected */
 	bool list_renamed;            /* GH_LIST: r->repo is the repository's new
 	                                 name (pages report it as moved_to) */
+	/* A listing of a target whose rule names a project (github_project.c):
+	 * the project pass runs first as GH_GRAPHQL requests, then the REST
+	 * listing; what the pass found is kept here until the listing ends. */
+	struct gh_proj_pass *proj;
+};
+
+/* A member of a project board: an issue of the rule's target that is an
+ * item of the project (and has the rule's field value). */
+struct gh_member {
+	int64_t id;           /* the issue's REST id (GraphQL fullDatabaseId) */
+	char *node;           /* its GraphQL node id, for nodes(ids:) */
+};
+
+/* What the connector knows of one rule's project (github_project.c). */
+struct gh_project {
+	char *target;         /* the rule's target */
+	char *spec;           /* project, field and value of the rule it was read for */
+	bool known;           /* members holds a complete pass */
+	char *updated_at;     /* ProjectV2.updatedAt when that pass was delivered
+	                         (NULL: not yet delivered: the next probe pages again) */
+	int64_t total;        /* the items' totalCount then */
+	int64_t full_at_ms;   /* when that pass was delivered (ms, UTC) */
+	struct gh_member *m;  /* sorted by id */
+	size_t n;
 };
 
 struct gh_conn {
@@ -136,6 +163,10 @@ struct gh_conn {
 	bool destroy_pending;   /* destroy() called: no new operations */
 	struct json_tokener *tok; /* reused for every answer (github.c) */
 	struct pace pace;         /* the write queue: spacing, budgets, stop */
+	char *graphql_url;        /* POST endpoint of the GraphQL API */
+	struct gh_project *projects; /* one per rule naming a project */
+	size_t n_projects;
+	int64_t graphql_blocked_until; /* ms, UTC: GraphQL's own limit is spent */
 };
 
 /* A write (POST/PATCH): goes through the pacer.  creates = content
@@ -218,6 +249,32 @@ void gh_list_answer(struct gh_req *r, const struct http_response *resp, const ch
  * not followed (a Location outside base_url or not /repositories/{id},
  * or a second redirect): the caller fails the listing CONN_MOVED. */
 bool gh_list_moved(struct gh_req *r, const struct http_response *resp, const char *what);
+
+/* github_project.c: the project rule of discovery (GitHub Projects v2
+ * through GraphQL).  gh_project_list_start makes r (a new listing of a
+ * target whose rule names a project, not yet started) begin with the
+ * project pass; it returns false when the target has no project rule or
+ * GraphQL's budget is spent (the REST listing goes alone).  The REST
+ * listing's end calls gh_project_flush, which delivers the tickets the
+ * pass found that the listing's window cannot show; it returns false when
+ * r is finished (the last page went, or the callback cancelled). */
+bool gh_project_list_start(struct gh_req *r, const char *etag);
+void gh_project_answer(struct gh_req *r, const struct http_response *resp, const char *what);
+/* A failure of the pass (r->kind GH_GRAPHQL, not a cancel): logged, and
+ * the REST listing goes on without the pass.  Returns false when it is a
+ * failure of the listing itself (the caller reports it). */
+bool gh_project_failed(struct gh_req *r, const char *msg);
+bool gh_project_flush(struct gh_req *r, const struct conn_result *res, bool last);
+bool gh_project_pending(const struct gh_req *r);
+void gh_project_pass_free(struct gh_proj_pass *p);
+void gh_projects_free(struct gh_conn *g);
+/* Whether issue id of repo is a member of its rule's project: 1 yes, 0
+ * no, -1 unknown (no project rule, or no complete pass yet). */
+int gh_project_member(const struct gh_conn *g, const char *repo, int64_t id);
+/* "https://api.github.com/graphql" from the REST base URL (GitHub
+ * Enterprise Server: ".../api/v3" -> ".../api/graphql"; docs "Forming
+ * calls with GraphQL", the endpoint).  Heap. */
+char *gh_graphql_url(const char *base_url);
 
 /* github_comment.c: the comment operations and their 2xx answers. */
 int gh_comment(struct connector *c, const char *target, const struct conn_remote *ref,

@@ -87,7 +87,7 @@ static int parse_rule(struct ctx *x, const config_setting_t *e, const struct con
 			                ct->discover_options[i].name, ct->name);
 	const char *bad = ct->discover_check ? ct->discover_check(d->values) : NULL;
 	if (bad)
-		return cfg_fail(x, e, "%sthe rule for target '%s' takes nothing (expected %s)",
+		return cfg_fail(x, e, "%sthe rule for target '%s' is not complete (expected %s)",
 		                sh, d->target, bad);
 	return 0;
 }

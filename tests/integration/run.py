@@ -34,6 +34,7 @@ from hook_tests import *  # noqa: E402,F401,F403  (test_hook_* likewise)
 from multi_tests import *  # noqa: E402,F401,F403  (test_multi_*: one item in several trackers)
 from discover_tests import *  # noqa: E402,F401,F403  (test_discover_*: items born in the tracker)
 from discover_tracker_tests import *  # noqa: E402,F401,F403  (test_discover_*: Jira and ServiceNow rules)
+from discover_project_tests import *  # noqa: E402,F401,F403  (test_discover_project_*: GitHub Projects v2 boards)
 
 EX = os.path.join(H.ROOT, "examples", "postmortems")
 ETCD = os.path.join(EX, "etcd", "v3.5-data-inconsistency.md")

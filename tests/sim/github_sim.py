@@ -29,6 +29,9 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from github_graphql import Projects  # noqa: E402
+
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 DEFAULT_API_VERSION = "2022-11-28"
 DOCS = "https://docs.github.com/rest"
@@ -188,6 +191,7 @@ class State:
             self.faults = []
             self.list_hooks = []     # edits made right after a listing page is served
             self.requests = collections.deque(maxlen=100000)
+            self.projects = Projects()   # Projects v2 boards, POST /graphql
             self.reset_stats()
             if self.opts.seed_file:
                 with open(self.opts.seed_file, encoding="utf-8") as f:
@@ -195,7 +199,7 @@ class State:
 
     def reset_stats(self):
         self.stats = {"list": 0, "get": 0, "create": 0, "update": 0, "comment": 0, "search": 0, "label": 0,
-                      "other": 0,
+                      "other": 0, "graphql": 0,
                       "not_modified": 0, "rate_limited": 0, "secondary_limited": 0, "faults": 0,
                       "by_status": {}, "total": 0}
 
@@ -771,6 +775,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         kind = self.kind(method, path)
         self.server.record(method, path, url.query, self.headers, raw)
+        if path == "/graphql" and method == "POST":
+            # a query is a read: not one of the writes GitHub wants one at a time
+            self.send(self.dispatch_api(method, path, url, query, raw, "graphql"))
+            return
         slot = self.write_begin(method, path)
         if slot is None:
             # another mutating request is in flight: GitHub asks for them
@@ -925,6 +933,8 @@ class Handler(BaseHTTPRequestHandler):
                                        self.headers.get("X-GitHub-Api-Version"), ", ".join(API_VERSIONS)),
                                    doc="https://docs.github.com/rest/about-the-rest-api/api-versions")
                 self.check_auth()
+                if path == "/graphql" and method == "POST":
+                    return self.graphql(raw, version, extra)
                 if path == "/rate_limit" and method == "GET":
                     resp = Response(200, dumps(self.rate_doc(version)))
                 elif path == "/search/issues":
@@ -954,6 +964,58 @@ class Handler(BaseHTTPRequestHandler):
             resp.headers["X-GitHub-Api-Version-Selected"] = version
             self.rate_headers(resp)
             return resp
+
+    # ---- GraphQL (its own points budget, not the core one) ----------------
+    def graphql(self, raw, version, extra):
+        """POST /graphql: the Projects v2 queries (github_graphql.py); lock held."""
+        st = self.server.state
+        r = Renderer(self.server.opts, st, self.base(), version)
+
+        def by_node(node_id):
+            for repo in st.repos.values():
+                for issue in repo["issues"].values():
+                    if issue["node_id"] == node_id:
+                        return issue
+            return None
+        status, body, headers = st.projects.answer(raw, lambda i: r.issue(i, full=False), by_node,
+                                                   st.now())
+        headers.update({k: v for k, v in extra.items() if k != "X-GitHub-Media-Type"})
+        return Response(status, dumps(body), headers)
+
+    def project_admin(self, method, path, data):
+        """/_sim/projects (POST: make a board {owner, number, user: a user's
+        rather than an organization's}) and
+        /_sim/projects/items (POST: add {owner, number, repo, issue, fields,
+        touch}; DELETE: remove; PATCH: set {field, value} of the issue's
+        item); the board's updatedAt moves with touch (default: on for
+        add/remove, off for a field value)."""
+        st = self.server.state
+        pj = st.projects
+        now = st.now()
+        if path == "/_sim/projects" and method == "POST":
+            b = pj.create(data["owner"], data["number"], now, bool(data.get("user")))
+            return self.admin_json(201, {"id": b["id"], "items": len(b["items"])})
+        board = pj.board(data.get("owner", ""), int(data.get("number", 0)))
+        if board is None:
+            return self.admin_json(404, {"message": "no such project"})
+        if path == "/_sim/projects/items" and method == "GET":
+            return self.admin_json(200, {"updated_at": board["updated_at"], "items": [
+                {"repo": "%s/%s" % (it["issue"]["repo"]["owner"], it["issue"]["repo"]["name"]),
+                 "issue": it["issue"]["number"], "fields": it["fields"]} for it in board["items"]]})
+        o, _, n = data["repo"].partition("/")
+        repo = st.repo(o, n, create=False)
+        issue = repo["issues"].get(int(data["issue"])) if repo else None
+        if issue is None:
+            return self.admin_json(404, {"message": "no such issue"})
+        if method == "POST":
+            pj.add(board, issue, data.get("fields"), now, data.get("touch", True))
+            return self.admin_json(201, {"items": len(board["items"])})
+        if method == "DELETE":
+            return self.admin_json(200, {"removed": pj.remove(board, issue, now, data.get("touch", True))})
+        if method == "PATCH":
+            return self.admin_json(200, {"set": pj.set_field(board, issue, data["field"], data["value"],
+                                                            now, data.get("touch", False))})
+        return self.admin_json(405, {"message": "method"})
 
     # ---- search (its own rate limit, not the core one) ---------------------
     def search_issues(self, method, query, version, extra):
@@ -1384,6 +1446,18 @@ class Handler(BaseHTTPRequestHandler):
     def admin_route(self, method, path, query, data):
         st = self.server.state
         r = Renderer(self.server.opts, st, self.base(), DEFAULT_API_VERSION)
+        if path in ("/_sim/projects", "/_sim/projects/items"):
+            return self.project_admin(method, path, data)
+        if path == "/_sim/graphql/queries" and method == "GET":
+            return self.admin_json(200, {"queries": [{"query": q, "variables": v}
+                                                      for q, v in st.projects.queries]})
+        if path == "/_sim/graphql/queries" and method == "DELETE":
+            st.projects.queries.clear()
+            return self.admin_json(200, {"queries": []})
+        if path == "/_sim/graphql/budget" and method == "POST":
+            st.projects.points_limit = int(data.get("limit", st.projects.points_limit))
+            st.projects.points_used = int(data.get("used", st.projects.points_used))
+            return self.admin_json(200, {"limit": st.projects.points_limit})
         if path == "/_sim/faults" and method == "POST":
             fault = {"match": data.get("match") or {}, "count": int(data.get("count", 1)),
                      "action": data.get("action") or {}, "after": bool(data.get("after"))}

@@ -211,7 +211,7 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	{ "bad_syntax.conf", 3, "syntax error", "expected libconfig syntax" },
 	{ "bad_discover_target.conf", 10, "discover[0].target 'acme/billing' is not one of connector 'gh''s targets", "add it to targets" },
-	{ "bad_discover_label.conf", 11, "discover[0].missing required option 'label'", "type 'github'" },
+	{ "bad_discover_label.conf", 11, "the rule for target 'acme/payments' is not complete", "a label, a project, or both" },
 	{ "bad_discover_twice.conf", 12, "target 'acme/payments' already has a rule", "line 11" },
 	{ "bad_discover_member.conf", 12, "unknown option 'connectors[0] ('gh').discover[0].jql'", "expected one of target, team, label" },
 	{ "bad_discover_own_label.conf", 10, "label = \"closeloop:overdue\"", "a label of the team's own" },

@@ -1,15 +1,17 @@
 #!/bin/sh
 # tests/sim/recorded/install.sh DEST — install the npm packages of
-# recorded GitHub responses (package.json here, versions pinned by
+# recorded GitHub responses and GitHub's GraphQL schema (package.json here, versions pinned by
 # package-lock.json) into DEST/node_modules with `npm ci`, once: a second
 # run with the same lock file does nothing.  Installs Debian's nodejs and
 # npm first when npm is missing.  Scripts of the packages are not run
-# (--ignore-scripts): only their JSON files are read.
+# (--ignore-scripts): the fixtures are read as JSON, and graphql-js runs only
+# in tests/sim/graphql_check.js.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 DEST=$(cd "$1" && pwd)   # absolute: npm runs inside it and logs there
 if [ -f "$DEST/package-lock.json" ] && [ -d "$DEST/node_modules/@octokit/fixtures" ] &&
+   [ -d "$DEST/node_modules/@octokit/graphql-schema" ] &&
    cmp -s "$HERE/package-lock.json" "$DEST/package-lock.json"; then
 	exit 0
 fi
@@ -27,4 +29,4 @@ if ! (cd "$DEST" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=erro
 	rm -f "$DEST/package-lock.json"
 	exit 1
 fi
-echo "recorded: installed @octokit/fixtures and @octokit/webhooks-examples in $DEST"
+echo "recorded: installed @octokit/fixtures, @octokit/webhooks-examples, @octokit/graphql-schema and graphql in $DEST"

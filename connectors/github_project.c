@@ -1,0 +1,749 @@
+/* github_project.c — discovery by a GitHub Projects (v2) board: the
+ * project pass of a listing (connectors/connector.h "discovery",
+ * docs/configuration.md "Discovery").
+ *
+ * A rule `project = "OWNER/NUMBER"` takes the issues of the rule's target
+ * that are items of that user's or organisation's project, optionally
+ * only those whose single-select field project_field has the option
+ * project_value.  Membership is not on the issue: the REST issue has no
+ * project items, and adding an issue to a board does not document a
+ * change to the issue's updated_at.  So a listing of such a target starts
+ * with a pass over the project, through GraphQL (Projects v2 has no REST
+ * listing of items by content), and then lists the repository as usual,
+ * marking every issue from the set the pass found.
+ *
+ * Facts (GitHub GraphQL API docs; schema @octokit/graphql-schema, pinned
+ * in tests/sim/recorded/package.json and checked by
+ * tests/sim/test_github_graphql.py):
+ *   POST {api}/graphql {"query": ..., "variables": {...}}; GitHub
+ *   Enterprise Server: https://HOST/api/graphql ("Forming calls with
+ *   GraphQL");
+ *   repositoryOwner(login:) is a RepositoryOwner (User or Organization,
+ *   both ProjectV2Owner): projectV2(number:) -> ProjectV2 {id, updatedAt,
+ *   items(first, after): ProjectV2ItemConnection {totalCount, pageInfo
+ *   {hasNextPage, endCursor}, nodes [ProjectV2Item {content:
+ *   ProjectV2ItemContent = DraftIssue | Issue | PullRequest,
+ *   fieldValueByName(name:): ProjectV2ItemFieldValue}]}};
+ *   items are ordered by POSITION only (ProjectV2ItemOrderField): there
+ *   is no "changed since" on a board, so the pass pages the whole board;
+ *   nodes(ids:) reads up to 100 issues by node id;
+ *   connections need first or last, 1..100 ("Rate limits and node limits
+ *   for the GraphQL API": node limit);
+ *   errors come as HTTP 200 with an "errors" array ({type, path,
+ *   message}; NOT_FOUND for an unknown project), data partial or null;
+ *   the primary limit is GraphQL's own points budget (5,000 points an
+ *   hour for a user; x-ratelimit-resource: graphql), exceeded: HTTP 200
+ *   with an error of type RATE_LIMITED and x-ratelimit-remaining: 0, wait
+ *   for x-ratelimit-reset; secondary limits are shared with REST: 403 or
+ *   429 with retry-after (gh_req_rate_limited).
+ *
+ * Cost, so that a quiet cycle does not page the board: every listing of
+ * the target sends one probe, `projectV2 {updatedAt items(first:1)
+ * {totalCount}}` (1 point); the board is paged only when its updatedAt
+ * or item count differs from the last pass delivered, or when that pass
+ * is older than project_rescan seconds (GitHub does not document which
+ * item changes touch ProjectV2.updatedAt -- a field value set on an item
+ * may not -- so the rescan bounds how late such a change is seen).
+ *
+ * What a pass delivers: the REST listing that follows marks each listed
+ * issue from the new set; the members the last delivered pass did not
+ * have (all of them after a start) and the members that left since
+ * (read with nodes(ids:)) are delivered as extra pages after the
+ * listing's own (extra_add says why that never skips an edit).  A
+ * failure of the pass (project unknown, GraphQL's limit spent) is logged
+ * and the listing goes on without it: issues are then marked from the
+ * label alone, or not at all (never "left" on a pass that did not run).
+ * The set lives in the connector: after a restart or a lock handover the
+ * first pass delivers every member again (adopted once: reconcile knows
+ * the linked ones), and a removal made while no daemon held the connector
+ * is seen when the issue is next listed.
+ */
+#include "connector.h"
+#include "github_body.h"
+#include "github_req.h"
+#include "http.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The issue fields a ticket is read from (gh_issue_to_remote reads the
+ * REST names; gql_issue_rest maps these to them). */
+#define GQL_ISSUE_FRAGMENT \
+	"fragment CloseloopIssue on Issue{id fullDatabaseId number title body state " \
+	"stateReason url updatedAt repository{nameWithOwner} labels(first:100){nodes{name}} " \
+	"assignees(first:10){nodes{login}}}"
+
+/* The probe: one point, no item content.  (__typename on abstract types
+ * costs nothing and lets tests/sim/test_github_graphql.py run an answer
+ * through the schema.) */
+#define GQL_PROBE \
+	"query($owner:String!,$number:Int!){repositoryOwner(login:$owner){__typename " \
+	"...on ProjectV2Owner{projectV2(number:$number){id updatedAt items(first:1){totalCount}}}}}"
+
+/* One page of the board's items. */
+#define GQL_ITEMS \
+	"query($owner:String!,$number:Int!,$cursor:String,$field:String!,$filter:Boolean!){" \
+	"repositoryOwner(login:$owner){__typename ...on ProjectV2Owner{projectV2(number:$number){" \
+	"items(first:100,after:$cursor){pageInfo{hasNextPage endCursor} nodes{" \
+	"fieldValueByName(name:$field)@include(if:$filter){" \
+	"__typename ...on ProjectV2ItemFieldSingleSelectValue{name}} " \
+	"content{__typename ...CloseloopIssue}}}}}}}" GQL_ISSUE_FRAGMENT
+
+/* Issues by node id (the members that left the board). */
+#define GQL_NODES \
+	"query($ids:[ID!]!){nodes(ids:$ids){__typename ...CloseloopIssue}}" GQL_ISSUE_FRAGMENT
+
+#define GQL_NODES_MAX 100
+#define GQL_PAGES_MAX 10000  /* 1,000,000 items: a board answering more loops */
+
+enum proj_phase { PP_PROBE = 1, PP_ITEMS, PP_NODES };
+
+struct gh_proj_pass {
+	enum proj_phase phase;
+	char *owner;            /* the rule's project owner login */
+	long number;            /* and number */
+	char *field, *value;    /* the single-select filter, or NULL */
+	char *spec;             /* project, field, value: the rule read */
+	int64_t rescan_ms;
+	char *rest_url;         /* the REST probe, sent after the pass */
+	char *etag;             /* its If-None-Match */
+	bool paged;             /* the board was paged (not unchanged) */
+	bool complete;          /* ... to its end: the set below is whole */
+	char *updated_at;       /* ProjectV2.updatedAt and item count from the probe */
+	int64_t total;
+	int pages;
+	struct gh_member *m;    /* the set found */
+	size_t n, cap;
+	struct json_object *extra; /* REST-shaped issues to deliver after the listing */
+	char **gone;            /* node ids of members that left, to read */
+	size_t n_gone, i_gone;
+};
+
+char *gh_graphql_url(const char *base_url)
+{
+	size_t n = strlen(base_url);
+	if (n >= 7 && strcmp(base_url + n - 7, "/api/v3") == 0)
+		return xasprintf("%.*s/api/graphql", (int)(n - 7), base_url);
+	return xasprintf("%s/graphql", base_url);
+}
+
+/* ---- the connector's sets ---- */
+
+static void members_free(struct gh_member *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(m[i].node);
+	free(m);
+}
+
+static void project_clear(struct gh_project *p)
+{
+	members_free(p->m, p->n);
+	p->m = NULL;
+	p->n = 0;
+	p->known = false;
+	free(p->updated_at);
+	p->updated_at = NULL;
+	p->total = -1;
+	p->full_at_ms = 0;
+}
+
+void gh_projects_free(struct gh_conn *g)
+{
+	for (size_t i = 0; i < g->n_projects; i++) {
+		project_clear(&g->projects[i]);
+		free(g->projects[i].target);
+		free(g->projects[i].spec);
+	}
+	free(g->projects);
+	g->projects = NULL;
+	g->n_projects = 0;
+}
+
+/* The state of target's project, made (empty) when missing; a rule that
+ * names another project or filter than the one the state was read for
+ * starts over. */
+static struct gh_project *project_state(struct gh_conn *g, const char *target, const char *spec)
+{
+	for (size_t i = 0; i < g->n_projects; i++) {
+		struct gh_project *p = &g->projects[i];
+		if (strcasecmp(p->target, target) != 0)
+			continue;
+		if (strcmp(p->spec, spec) != 0) {
+			project_clear(p);
+			str_replace(&p->spec, spec);
+		}
+		return p;
+	}
+	g->projects = xrealloc(g->projects, (g->n_projects + 1) * sizeof(*g->projects));
+	struct gh_project *p = &g->projects[g->n_projects++];
+	memset(p, 0, sizeof(*p));
+	p->target = xstrdup(target);
+	p->spec = xstrdup(spec);
+	p->total = -1;
+	return p;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct gh_member *)a)->id, y = ((const struct gh_member *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static const struct gh_member *member_find(const struct gh_member *m, size_t n, int64_t id)
+{
+	struct gh_member key = { .id = id };
+	return n ? bsearch(&key, m, n, sizeof(*m), member_cmp) : NULL;
+}
+
+int gh_project_member(const struct gh_conn *g, const char *repo, int64_t id)
+{
+	for (size_t i = 0; i < g->n_projects; i++) {
+		const struct gh_project *p = &g->projects[i];
+		if (strcasecmp(p->target, repo) == 0)
+			return p->known ? member_find(p->m, p->n, id) != NULL : -1;
+	}
+	return -1;
+}
+
+/* ---- requests ---- */
+
+static char *rule_spec(const char *project, const char *field, const char *value)
+{
+	return xasprintf("%s\n%s\n%s", project, field ? field : "", value ? value : "");
+}
+
+void gh_project_pass_free(struct gh_proj_pass *p)
+{
+	if (!p)
+		return;
+	free(p->owner);
+	free(p->field);
+	free(p->value);
+	free(p->spec);
+	free(p->rest_url);
+	free(p->etag);
+	free(p->updated_at);
+	members_free(p->m, p->n);
+	json_object_put(p->extra);
+	for (size_t i = 0; i < p->n_gone; i++)
+		free(p->gone[i]);
+	free(p->gone);
+	free(p);
+}
+
+/* The request body {"query": q, "variables": vars} (vars taken over). */
+static char *gql_body(const char *q, struct json_object *vars)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "query", json_object_new_string(q));
+	json_object_object_add(o, "variables", vars);
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+static struct json_object *owner_vars(const struct gh_proj_pass *p)
+{
+	struct json_object *v = json_object_new_object();
+	json_object_object_add(v, "owner", json_object_new_string(p->owner));
+	json_object_object_add(v, "number", json_object_new_int64(p->number));
+	return v;
+}
+
+static char *items_body(const struct gh_proj_pass *p, const char *cursor)
+{
+	struct json_object *v = owner_vars(p);
+	json_object_object_add(v, "cursor", cursor ? json_object_new_string(cursor) : NULL);
+	json_object_object_add(v, "field", json_object_new_string(p->field ? p->field : ""));
+	json_object_object_add(v, "filter", json_object_new_boolean(p->field != NULL));
+	return gql_body(GQL_ITEMS, v);
+}
+
+static char *nodes_body(const struct gh_proj_pass *p)
+{
+	struct json_object *ids = json_object_new_array();
+	for (size_t i = p->i_gone; i < p->n_gone && i < p->i_gone + GQL_NODES_MAX; i++)
+		json_object_array_add(ids, json_object_new_string(p->gone[i]));
+	struct json_object *v = json_object_new_object();
+	json_object_object_add(v, "ids", ids);
+	return gql_body(GQL_NODES, v);
+}
+
+/* The REST listing, after the pass (done, skipped or failed). */
+static void rest_go(struct gh_req *r)
+{
+	struct gh_proj_pass *p = r->proj;
+	char *url = p->rest_url, *etag = p->etag;
+	p->rest_url = p->etag = NULL;
+	r->kind = GH_LIST;
+	int rc = gh_req_next_get_if(r, url, etag);
+	if (rc < 0) {
+		char *msg = xasprintf("could not request the listing after the project pass: %s",
+		                      strerror(-rc));
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+	}
+}
+
+/* The pass's next GraphQL request (body taken over). */
+static void gql_next(struct gh_req *r, char *body)
+{
+	int rc = gh_req_next(r, GH_GRAPHQL, "POST", xstrdup(r->g->graphql_url), body);
+	if (rc < 0) {
+		char *msg = xasprintf("POST /graphql: could not send: %s", strerror(-rc));
+		if (!gh_project_failed(r, msg))
+			gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		free(msg);
+	}
+}
+
+bool gh_project_list_start(struct gh_req *r, const char *etag)
+{
+	struct gh_conn *g = r->g;
+	const struct conn_discover *rule = conn_discover_rule(&g->base, r->repo);
+	const char *project = conn_discover_opt(&g->base, rule, "project");
+	if (!project)
+		return false;
+	if (g->graphql_blocked_until > ts_now_ms()) {
+		log_conn(LOG_LVL_DEBUG, g->base.name, "%s: project %s not read: GraphQL's rate limit "
+		         "is spent for %" PRId64 " s more", r->repo, project,
+		         (g->graphql_blocked_until - ts_now_ms() + 999) / 1000);
+		return false;
+	}
+	const char *slash = strchr(project, '/');
+	if (!slash) /* check-config refused it; a rule set by hand in a test */
+		return false;
+	struct gh_proj_pass *p = xcalloc(1, sizeof(*p));
+	p->owner = xstrndup(project, (size_t)(slash - project));
+	p->number = strtol(slash + 1, NULL, 10);
+	const char *field = conn_discover_opt(&g->base, rule, "project_field");
+	const char *value = conn_discover_opt(&g->base, rule, "project_value");
+	p->field = field && value ? xstrdup(field) : NULL;
+	p->value = field && value ? xstrdup(value) : NULL;
+	p->spec = rule_spec(project, p->field, p->value);
+	const char *rescan = conn_discover_opt(&g->base, rule, "project_rescan");
+	p->rescan_ms = (rescan ? strtoll(rescan, NULL, 10) : 3600) * 1000;
+	p->rest_url = r->url;
+	p->etag = xstrdup(etag);
+	p->phase = PP_PROBE;
+	r->proj = p;
+	r->kind = GH_GRAPHQL;
+	r->method = "POST";
+	r->url = xstrdup(g->graphql_url);
+	r->body = gql_body(GQL_PROBE, owner_vars(p));
+	return true;
+}
+
+bool gh_project_failed(struct gh_req *r, const char *msg)
+{
+	if (r->kind != GH_GRAPHQL || !r->proj || r->cancel_mark || !r->g || r->g->destroy_pending)
+		return false;
+	log_conn(LOG_LVL_ERROR, r->g->base.name, "%s: discovery by project %s/%ld: %s (the "
+	         "listing goes on; issues are not judged by the project this cycle)", r->repo,
+	         r->proj->owner, r->proj->number, msg);
+	struct gh_proj_pass *p = r->proj;
+	json_object_put(p->extra); /* nothing of a broken pass is delivered */
+	p->extra = NULL;
+	p->paged = p->complete = false;
+	rest_go(r);
+	return true;
+}
+
+/* ---- answers ---- */
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v = NULL;
+	return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ?
+	       json_object_get_string(v) : NULL;
+}
+
+static struct json_object *jobj(struct json_object *o, const char *k)
+{
+	struct json_object *v = NULL;
+	return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object) ?
+	       v : NULL;
+}
+
+static struct json_object *jarr(struct json_object *o, const char *k)
+{
+	struct json_object *v = NULL;
+	return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_array) ?
+	       v : NULL;
+}
+
+/* An enum value ("NOT_PLANNED") as the REST API spells it ("not_planned"). */
+static struct json_object *lower_enum(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *l = xstrdup(s);
+	for (char *c = l; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	struct json_object *o = json_object_new_string(l);
+	free(l);
+	return o;
+}
+
+/* The issue's REST id: fullDatabaseId is a BigInt, which GitHub sends as
+ * a string of digits (an int is taken too).  0 when missing. */
+static int64_t issue_id(struct json_object *n)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(n, "fullDatabaseId", &v))
+		return 0;
+	if (json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	char *end = NULL;
+	errno = 0;
+	long long id = s ? strtoll(s, &end, 10) : 0;
+	return s && errno == 0 && end != s && *end == '\0' && id > 0 ? id : 0;
+}
+
+/* Names of a connection's nodes ({nodes: [{key: ...}]}) as a REST array
+ * of objects {key: ...}. */
+static struct json_object *names_rest(struct json_object *conn, const char *key)
+{
+	struct json_object *a = json_object_new_array(), *nodes = jarr(conn, "nodes");
+	for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
+		const char *s = jstr(json_object_array_get_idx(nodes, i), key);
+		if (!s)
+			continue;
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, key, json_object_new_string(s));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* A GraphQL Issue (GQL_ISSUE_FRAGMENT) as the REST issue object
+ * gh_issue_to_remote reads (id, number, title, body, state, state_reason,
+ * html_url, updated_at, labels [{name}], assignees [{login}]); NULL when
+ * it lacks an id or number. */
+static struct json_object *gql_issue_rest(struct json_object *n)
+{
+	struct json_object *num = NULL;
+	int64_t id = issue_id(n);
+	if (id <= 0 || !json_object_object_get_ex(n, "number", &num) ||
+	    !json_object_is_type(num, json_type_int))
+		return NULL;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	json_object_object_add(o, "number", json_object_new_int64(json_object_get_int64(num)));
+	const char *title = jstr(n, "title"), *body = jstr(n, "body"), *url = jstr(n, "url");
+	const char *upd = jstr(n, "updatedAt");
+	json_object_object_add(o, "title", title ? json_object_new_string(title) : NULL);
+	json_object_object_add(o, "body", body ? json_object_new_string(body) : NULL);
+	json_object_object_add(o, "state", lower_enum(jstr(n, "state")));
+	json_object_object_add(o, "state_reason", lower_enum(jstr(n, "stateReason")));
+	json_object_object_add(o, "html_url", url ? json_object_new_string(url) : NULL);
+	json_object_object_add(o, "updated_at", upd ? json_object_new_string(upd) : NULL);
+	json_object_object_add(o, "labels", names_rest(jobj(n, "labels"), "name"));
+	json_object_object_add(o, "assignees", names_rest(jobj(n, "assignees"), "login"));
+	return o;
+}
+
+/* Keep the REST shape of issue n for delivery after the listing.  Every
+ * one goes, whether or not it is in the listing's window: a listing
+ * answered 304 brings none, and one taken off the board changed nothing
+ * on the issue.  Its updated_at cannot move reconcile's cursor past an
+ * edit the listing has not shown: the pass is read before the listing
+ * starts, so any issue updated after it is in the listing (a 304 probe
+ * proves none was). */
+static void extra_add(struct gh_proj_pass *p, struct json_object *n)
+{
+	struct json_object *o = gql_issue_rest(n);
+	if (!o)
+		return;
+	if (!p->extra)
+		p->extra = json_object_new_array();
+	json_object_array_add(p->extra, o);
+}
+
+/* Parse a GraphQL answer: *data (borrowed from *root, which the caller
+ * puts).  Returns 0; 1 for GraphQL's own rate limit (an error of type
+ * RATE_LIMITED); -1 with *msg for any other error or a body that is not
+ * a GraphQL response. */
+static int gql_parse(struct gh_req *r, const struct http_response *resp, const char *what,
+                     struct json_object **root, struct json_object **data, char **msg)
+{
+	const char *err = NULL;
+	*root = *data = NULL;
+	if (gh_parse_json(r, resp, root, &err) < 0 || !json_object_is_type(*root, json_type_object)) {
+		*msg = xasprintf("%s: HTTP %ld but the body is not a GraphQL response (%s)", what,
+		                 resp->status, err ? err : "not an object");
+		return -1;
+	}
+	struct json_object *errors = jarr(*root, "errors");
+	if (errors && json_object_array_length(errors) > 0) {
+		struct json_object *e = json_object_array_get_idx(errors, 0);
+		const char *type = jstr(e, "type"), *m = jstr(e, "message");
+		for (size_t i = 0; i < json_object_array_length(errors); i++)
+			if (str_eq(jstr(json_object_array_get_idx(errors, i), "type"), "RATE_LIMITED"))
+				return 1;
+		*msg = xasprintf("%s: GraphQL error %s: %s", what, type ? type : "(no type)",
+		                 m ? m : "(no message)");
+		return -1;
+	}
+	*data = jobj(*root, "data");
+	if (!*data) {
+		*msg = xasprintf("%s: HTTP %ld but the GraphQL response has no data", what,
+		                 resp->status);
+		return -1;
+	}
+	return 0;
+}
+
+/* data.repositoryOwner.projectV2, or NULL with *msg. */
+static struct json_object *project_of(const struct gh_proj_pass *p, struct json_object *data,
+                                      const char *what, char **msg)
+{
+	struct json_object *owner = jobj(data, "repositoryOwner");
+	struct json_object *proj = jobj(owner, "projectV2");
+	if (!owner)
+		*msg = xasprintf("%s: no user or organization is called '%s'", what, p->owner);
+	else if (!proj)
+		*msg = xasprintf("%s: '%s' has no project number %ld (or the token cannot read it)",
+		                 what, p->owner, p->number);
+	return proj;
+}
+
+static void probe_answer(struct gh_req *r, struct json_object *data, const char *what)
+{
+	struct gh_proj_pass *p = r->proj;
+	char *msg = NULL;
+	struct json_object *proj = project_of(p, data, what, &msg), *tc = NULL;
+	const char *upd = jstr(proj, "updatedAt");
+	struct json_object *items = jobj(proj, "items");
+	if (proj && (!upd || !items || !json_object_object_get_ex(items, "totalCount", &tc) ||
+	             !json_object_is_type(tc, json_type_int)))
+		msg = xasprintf("%s: the project has no updatedAt or items.totalCount", what);
+	if (msg) {
+		if (!gh_project_failed(r, msg))
+			abort(); /* r is the pass's own GH_GRAPHQL request */
+		free(msg);
+		return;
+	}
+	p->updated_at = xstrdup(upd);
+	p->total = json_object_get_int64(tc);
+	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
+	if (st->known && st->updated_at && strcmp(st->updated_at, upd) == 0 &&
+	    st->total == p->total && ts_now_ms() - st->full_at_ms < p->rescan_ms) {
+		rest_go(r); /* unchanged: the set stands */
+		return;
+	}
+	p->paged = true;
+	p->phase = PP_ITEMS;
+	gql_next(r, items_body(p, NULL));
+}
+
+/* Is item node n (ProjectV2Item) a member: an Issue of the target with
+ * the rule's field value? */
+static struct json_object *item_issue(const struct gh_req *r, struct json_object *n)
+{
+	struct gh_proj_pass *p = r->proj;
+	struct json_object *c = jobj(n, "content");
+	if (!str_eq(jstr(c, "__typename"), "Issue"))
+		return NULL; /* a draft issue, a pull request, or content the token cannot see */
+	const char *repo = jstr(jobj(c, "repository"), "nameWithOwner");
+	if (!repo || strcasecmp(repo, r->repo) != 0)
+		return NULL;
+	if (p->field) {
+		const char *v = jstr(jobj(n, "fieldValueByName"), "name");
+		if (!v || strcasecmp(v, p->value) != 0)
+			return NULL;
+	}
+	return c;
+}
+
+/* The pass has the whole set: what left it is read, then the set is the
+ * connector's and the REST listing goes. */
+static void pass_complete(struct gh_req *r)
+{
+	struct gh_proj_pass *p = r->proj;
+	struct gh_project *st = project_state(r->g, r->repo, p->spec);
+	qsort(p->m, p->n, sizeof(*p->m), member_cmp);
+	if (p->phase == PP_ITEMS && st->known) {
+		for (size_t i = 0; i < st->n; i++) {
+			if (member_find(p->m, p->n, st->m[i].id) || !st->m[i].node)
+				continue;
+			p->gone = xrealloc(p->gone, (p->n_gone + 1) * sizeof(*p->gone));
+			p->gone[p->n_gone++] = xstrdup(st->m[i].node);
+		}
+	}
+	if (p->i_gone < p->n_gone) {
+		p->phase = PP_NODES;
+		gql_next(r, nodes_body(p));
+		return;
+	}
+	p->complete = true;
+	/* marks use the new set from now; the pass counts as read once the
+	 * listing that delivers it has ended (gh_project_flush) */
+	members_free(st->m, st->n);
+	st->m = p->m;
+	st->n = p->n;
+	p->m = NULL;
+	p->n = p->cap = 0;
+	st->known = true;
+	free(st->updated_at);
+	st->updated_at = NULL;
+	rest_go(r);
+}
+
+static void items_answer(struct gh_req *r, struct json_object *data, const char *what)
+{
+	struct gh_proj_pass *p = r->proj;
+	char *msg = NULL;
+	struct json_object *proj = project_of(p, data, what, &msg);
+	struct json_object *items = jobj(proj, "items"), *pi = jobj(items, "pageInfo");
+	struct json_object *nodes = jarr(items, "nodes"), *more = NULL;
+	if (proj && (!nodes || !pi || !json_object_object_get_ex(pi, "hasNextPage", &more)))
+		msg = xasprintf("%s: the project's items have no nodes or pageInfo", what);
+	const char *cursor = jstr(pi, "endCursor");
+	bool next = more && json_object_get_boolean(more);
+	if (!msg && next && (!cursor || ++p->pages >= GQL_PAGES_MAX))
+		msg = xasprintf("%s: a next page without an endCursor, or over %d pages", what,
+		                GQL_PAGES_MAX);
+	if (msg) {
+		if (!gh_project_failed(r, msg))
+			abort();
+		free(msg);
+		return;
+	}
+	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
+	bool base = st->known && st->updated_at; /* the last pass was delivered */
+	for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+		struct json_object *c = item_issue(r, json_object_array_get_idx(nodes, i));
+		int64_t id = c ? issue_id(c) : 0;
+		if (id <= 0)
+			continue;
+		if (p->n == p->cap) {
+			p->cap = p->cap ? 2 * p->cap : 64;
+			p->m = xrealloc(p->m, p->cap * sizeof(*p->m));
+		}
+		const char *node = jstr(c, "id");
+		p->m[p->n++] = (struct gh_member){ .id = id, .node = node ? xstrdup(node) : NULL };
+		if (!base || !member_find(st->m, st->n, id))
+			extra_add(p, c);
+	}
+	if (next) {
+		gql_next(r, items_body(p, cursor));
+		return;
+	}
+	pass_complete(r);
+}
+
+static void nodes_answer(struct gh_req *r, struct json_object *data, const char *what)
+{
+	struct gh_proj_pass *p = r->proj;
+	struct json_object *nodes = jarr(data, "nodes");
+	if (!nodes) {
+		char *msg = xasprintf("%s: the answer has no nodes", what);
+		if (!gh_project_failed(r, msg))
+			abort();
+		free(msg);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+		struct json_object *n = json_object_array_get_idx(nodes, i);
+		if (str_eq(jstr(n, "__typename"), "Issue")) /* null: deleted (the listing sees it) */
+			extra_add(p, n);
+	}
+	p->i_gone += GQL_NODES_MAX;
+	pass_complete(r);
+}
+
+void gh_project_answer(struct gh_req *r, const struct http_response *resp, const char *what)
+{
+	struct json_object *root = NULL, *data = NULL;
+	char *msg = NULL;
+	int rc = resp->status == 200 ? gql_parse(r, resp, what, &root, &data, &msg) : -1;
+	if (rc == 1) {
+		/* GraphQL's own budget: its reset says when; REST goes on */
+		int64_t wait = gh_rate_limit_wait_ms(resp, ts_now_ms());
+		r->g->graphql_blocked_until = ts_now_ms() + (wait > 0 ? wait : 60000);
+		r->g->base.n_rate_limited++;
+		msg = xasprintf("%s: GraphQL rate limit (RATE_LIMITED), project passes wait %" PRId64
+		                " s", what, (wait > 0 ? wait : 60000) / 1000);
+	} else if (rc < 0 && !msg) {
+		char *detail = gh_error_detail(resp->body);
+		msg = xasprintf("%s: HTTP %ld: %s", what, resp->status, detail);
+		free(detail);
+	}
+	if (msg) {
+		if (!gh_project_failed(r, msg))
+			abort();
+		free(msg);
+		json_object_put(root);
+		return;
+	}
+	switch (r->proj->phase) {
+	case PP_PROBE: probe_answer(r, data, what); break;
+	case PP_ITEMS: items_answer(r, data, what); break;
+	case PP_NODES: nodes_answer(r, data, what); break;
+	default: abort();
+	}
+	json_object_put(root);
+}
+
+/* ---- after the listing ---- */
+
+bool gh_project_pending(const struct gh_req *r)
+{
+	return r->proj && r->proj->complete;
+}
+
+bool gh_project_flush(struct gh_req *r, const struct conn_result *res, bool last)
+{
+	struct gh_proj_pass *p = r->proj;
+	struct gh_conn *g = r->g;
+	if (p && p->complete) {
+		/* the listing went through: the pass is read (its probe's
+		 * values say when to page again) */
+		struct gh_project *st = project_state(g, r->repo, p->spec);
+		str_replace(&st->updated_at, p->updated_at);
+		st->total = p->total;
+		st->full_at_ms = ts_now_ms();
+		p->complete = false;
+		log_conn(LOG_LVL_DEBUG, g->base.name, "%s: project %s/%ld read: %zu members, %zu "
+		         "delivered beside the listing", r->repo, p->owner, p->number, st->n,
+		         p->extra ? json_object_array_length(p->extra) : 0);
+	}
+	size_t n = p && p->extra ? json_object_array_length(p->extra) : 0;
+	for (size_t at = 0; at < n || (last && at == 0); at += 100) {
+		struct conn_page page = { 0 };
+		size_t end = at + 100 < n ? at + 100 : n;
+		page.items = xcalloc(end - at + 1, sizeof(*page.items));
+		for (size_t i = at; i < end; i++) {
+			struct json_object *it = json_object_array_get_idx(p->extra, i);
+			const char *err = NULL;
+			if (gh_issue_to_remote(it, r->repo, &page.items[page.n], &err) < 0) {
+				log_conn(LOG_LVL_WARN, g->base.name, "%s: a project item not delivered: %s",
+				         r->repo, err);
+				continue;
+			}
+			gh_discover_mark(&g->base, r->repo, it, &page.items[page.n]);
+			page.n++;
+		}
+		page.last = last && end >= n;
+		if (page.n > 0 || page.last)
+			gh_req_deliver_page(r, res, &page);
+		for (size_t i = 0; i < page.n; i++)
+			conn_remote_free(&page.items[i]);
+		free(page.items);
+		if (page.last || r->state == GHR_FINISHED)
+			return false;
+	}
+	if (p) {
+		json_object_put(p->extra);
+		p->extra = NULL;
+	}
+	return true;
+}
