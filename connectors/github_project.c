@@ -71,7 +71,7 @@
 #include <strings.h>
 
 /* The issue fields a ticket is read from (gh_issue_to_remote reads the
- * REST names; gql_issue_rest maps these to them). */
+ * REST names; gh_gql_issue_rest maps these to them). */
 #define GQL_ISSUE_FRAGMENT \
 	"fragment CloseloopIssue on Issue{id fullDatabaseId number title body state " \
 	"stateReason url updatedAt repository{nameWithOwner} labels(first:100){nodes{name}} " \
@@ -296,8 +296,7 @@ static void gql_next(struct gh_req *r, char *body)
 	int rc = gh_req_next(r, GH_GRAPHQL, "POST", xstrdup(r->g->graphql_url), body);
 	if (rc < 0) {
 		char *msg = xasprintf("POST /graphql: could not send: %s", strerror(-rc));
-		if (!gh_project_failed(r, msg))
-			gh_req_fail(r, CONN_ERROR, 0, 0, msg);
+		gh_req_fail(r, CONN_ERROR, 0, 0, msg); /* gh_project_failed: the listing goes on */
 		free(msg);
 	}
 }
@@ -423,11 +422,7 @@ static struct json_object *names_rest(struct json_object *conn, const char *key)
 	return a;
 }
 
-/* A GraphQL Issue (GQL_ISSUE_FRAGMENT) as the REST issue object
- * gh_issue_to_remote reads (id, number, title, body, state, state_reason,
- * html_url, updated_at, labels [{name}], assignees [{login}]); NULL when
- * it lacks an id or number. */
-static struct json_object *gql_issue_rest(struct json_object *n)
+struct json_object *gh_gql_issue_rest(struct json_object *n)
 {
 	struct json_object *num = NULL;
 	int64_t id = issue_id(n);
@@ -459,7 +454,7 @@ static struct json_object *gql_issue_rest(struct json_object *n)
  * proves none was). */
 static void extra_add(struct gh_proj_pass *p, struct json_object *n)
 {
-	struct json_object *o = gql_issue_rest(n);
+	struct json_object *o = gh_gql_issue_rest(n);
 	if (!o)
 		return;
 	if (!p->extra)
@@ -526,8 +521,7 @@ static void probe_answer(struct gh_req *r, struct json_object *data, const char 
 	             !json_object_is_type(tc, json_type_int)))
 		msg = xasprintf("%s: the project has no updatedAt or items.totalCount", what);
 	if (msg) {
-		if (!gh_project_failed(r, msg))
-			abort(); /* r is the pass's own GH_GRAPHQL request */
+		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg); /* the pass fails, not the listing */
 		free(msg);
 		return;
 	}
@@ -612,8 +606,7 @@ static void items_answer(struct gh_req *r, struct json_object *data, const char 
 		msg = xasprintf("%s: a next page without an endCursor, or over %d pages", what,
 		                GQL_PAGES_MAX);
 	if (msg) {
-		if (!gh_project_failed(r, msg))
-			abort();
+		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
 		free(msg);
 		return;
 	}
@@ -646,8 +639,7 @@ static void nodes_answer(struct gh_req *r, struct json_object *data, const char 
 	struct json_object *nodes = jarr(data, "nodes");
 	if (!nodes) {
 		char *msg = xasprintf("%s: the answer has no nodes", what);
-		if (!gh_project_failed(r, msg))
-			abort();
+		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
 		free(msg);
 		return;
 	}
@@ -678,8 +670,7 @@ void gh_project_answer(struct gh_req *r, const struct http_response *resp, const
 		free(detail);
 	}
 	if (msg) {
-		if (!gh_project_failed(r, msg))
-			abort();
+		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
 		free(msg);
 		json_object_put(root);
 		return;

@@ -28,6 +28,7 @@
 #include "connector.h"
 #include "pace.h"
 #include "github_body.h"
+#include "github_req.h"
 #include "http.h"
 #include "log.h"
 
@@ -259,6 +260,63 @@ static const char *issue_json =
 	" \"assignees\": [{\"login\": \"alice\"}, {\"login\": \"bob\"}],"
 	" \"body\": \"Rotate them.\\n\\n<!-- closeloop:begin token=tk-9 item=7 -->\\n---\\n"
 	"**Due date:** 2026-12-24\\n<!-- closeloop:end -->\\n\"}";
+
+/* The same issue as GitHub's GraphQL API gives it (the fields of
+ * github_project.c's CloseloopIssue fragment): read from a project board,
+ * it must be the ticket issue_json's REST listing reads, field for field. */
+static const char *issue_gql =
+	"{\"__typename\": \"Issue\", \"id\": \"I_kwDOABC\", \"fullDatabaseId\": \"3000000042\","
+	" \"number\": 17, \"title\": \"Rotate certs\", \"state\": \"OPEN\","
+	" \"stateReason\": \"REOPENED\", \"url\": \"https://github.com/acme/k8s/issues/17\","
+	" \"updatedAt\": \"2026-11-21T07:00:00Z\", \"repository\": {\"nameWithOwner\": \"acme/k8s\"},"
+	" \"labels\": {\"nodes\": [{\"name\": \"Priority: p1\"}, {\"name\": \"type: prevent\"},"
+	"   {\"name\": \"status: in progress\"}, {\"name\": \"closeloop\"}, {\"name\": \"bug\"}]},"
+	" \"assignees\": {\"nodes\": [{\"login\": \"alice\"}, {\"login\": \"bob\"}]},"
+	" \"body\": \"Rotate them.\\n\\n<!-- closeloop:begin token=tk-9 item=7 -->\\n---\\n"
+	"**Due date:** 2026-12-24\\n<!-- closeloop:end -->\\n\"}";
+
+static void test_gql_issue_reads_as_rest(void **state)
+{
+	(void)state;
+	struct json_object *rest = json_tokener_parse(issue_json), *gql = json_tokener_parse(issue_gql);
+	struct json_object *mapped = gh_gql_issue_rest(gql);
+	struct conn_remote a, b;
+	const char *err = NULL;
+	assert_non_null(mapped);
+	assert_int_equal(gh_issue_to_remote(rest, "acme/k8s", &a, &err), 0);
+	assert_int_equal(gh_issue_to_remote(mapped, "acme/k8s", &b, &err), 0);
+	assert_string_equal(a.remote_id, b.remote_id);
+	assert_string_equal(a.key, b.key);
+	assert_string_equal(a.url, b.url);
+	assert_string_equal(a.updated_at, b.updated_at);
+	assert_string_equal(a.token, b.token);
+	assert_string_equal(a.extra, b.extra);
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		if (a.fields.v[f] || b.fields.v[f])
+			assert_string_equal(a.fields.v[f], b.fields.v[f]);
+	assert_int_equal(a.unread_mask, b.unread_mask);
+	conn_remote_free(&a);
+	conn_remote_free(&b);
+	json_object_put(mapped);
+	/* closed as not planned, no body; a missing or non-numeric id is no issue */
+	struct json_object *c = json_tokener_parse("{\"fullDatabaseId\": \"5\", \"number\": 2,"
+		" \"title\": \"x\", \"state\": \"CLOSED\", \"stateReason\": \"NOT_PLANNED\","
+		" \"body\": \"\", \"labels\": {\"nodes\": []}, \"assignees\": {\"nodes\": []}}");
+	mapped = gh_gql_issue_rest(c);
+	assert_int_equal(gh_issue_to_remote(mapped, "a/b", &b, &err), 0);
+	assert_string_equal(b.remote_id, "5");
+	assert_string_equal(b.fields.v[ITEM_F_STATE], "wont_do");
+	assert_null(b.fields.v[ITEM_F_OWNER]);
+	conn_remote_free(&b);
+	json_object_put(mapped);
+	json_object_object_add(c, "fullDatabaseId", json_object_new_string("5x"));
+	assert_null(gh_gql_issue_rest(c));
+	json_object_object_del(c, "fullDatabaseId");
+	assert_null(gh_gql_issue_rest(c));
+	json_object_put(c);
+	json_object_put(rest);
+	json_object_put(gql);
+}
 
 static void test_issue_to_remote(void **state)
 {
@@ -1820,6 +1878,7 @@ int main(void)
 		cmocka_unit_test(test_body_missing_block),
 		cmocka_unit_test(test_state_mapping),
 		cmocka_unit_test(test_labels_assignees),
+		cmocka_unit_test(test_gql_issue_reads_as_rest),
 		cmocka_unit_test(test_issue_to_remote),
 		cmocka_unit_test(test_roundtrip_through_json),
 		cmocka_unit_test(test_update_json),
