@@ -563,7 +563,8 @@ static void pass_complete(struct gh_req *r)
 {
 	struct gh_proj_pass *p = r->proj;
 	struct gh_project *st = project_state(r->g, r->repo, p->spec);
-	qsort(p->m, p->n, sizeof(*p->m), member_cmp);
+	if (p->n > 1) /* an empty board has no array (qsort's base must not be NULL) */
+		qsort(p->m, p->n, sizeof(*p->m), member_cmp);
 	if (p->phase == PP_ITEMS && st->known) {
 		for (size_t i = 0; i < st->n; i++) {
 			if (member_find(p->m, p->n, st->m[i].id) || !st->m[i].node)
