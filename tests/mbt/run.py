@@ -15,7 +15,13 @@ its links; Jira
 summary, ADF description, status through its workflow with a resolution,
 priority, duedate, assignee accountId, labels, the issue deleted;
 ServiceNow short_description, description, state 101-107 with close
-codes, impact/urgency, assigned_to, due_date, the record deleted), each
+codes, impact/urgency, assigned_to, due_date, the record deleted), and
+in single-tracker batches tickets a person raises in the tracker matching
+the targets' discovery rule (GitHub label, Jira JQL on that label,
+ServiceNow category: adopted as items, never created, their fields
+pulled), the rule taken off one (the item stays, flagged
+discovery_left) and a postmortem document naming a discovered ticket
+(`closeloop import`: the same item, never a second), each
 round followed by one cycle of the real daemon (`closeloop sync --once`),
 clean or under a fault the tracker's simulator offers (GitHub: 429, 5xx,
 time-out, truncated body, connection dropped before or after the tracker
@@ -33,7 +39,10 @@ cycles run until quiet, and the scenario is checked:
   lost edits  every outcome is one the merge allows (model.py);
   conflicts   every conflict the model saw is in item_event with both
               values;
-  vanished    no item changed (closed) because its ticket went away.
+  vanished    no item changed (closed) because its ticket went away;
+  discovered  every ticket raised in the tracker adopted once, as
+              discovered, into a new item; one whose ticket left the rule
+              still there and flagged.
 
   python3 tests/mbt/run.py [--scenarios N] [--seed S] [--ops all|core]
                            [--trackers github:7,jira,servicenow,multi] [-v]
@@ -235,6 +244,8 @@ class Batch:
             self.observe()
             if all(sc.quiet() for sc in self.sc):
                 break
+        if any(sc.left for sc in self.sc):
+            self.w.flags_once()               # discovery_left (scenario.check_found)
         tickets = self.w.tickets(self.kinds)
         return [sc.check(tickets) for sc in self.sc]
 
@@ -251,7 +262,7 @@ def kinds_cycle(spec):
 
 
 KEYS = ("converged", "duplicates", "lost", "conflicts", "conflicts_logged", "crash",
-        "conflicts_github", "conflicts_jira", "conflicts_servicenow", "conflicts_multi", "held")
+        "conflicts_github", "conflicts_jira", "conflicts_servicenow", "conflicts_multi", "held", "found")
 
 
 def plan(seed, scenarios, cycle):
@@ -500,9 +511,9 @@ def main():
             str(x) for x in sorted(set(range(seeds[0], seeds[-1] + 1)) - set(seeds))))
     for kind, pk in sorted(per_kind.items()):
         print("mbt: %s: %d scenarios, %d converged, %d failed, %d duplicates, %d lost edits, %d conflicts "
-              "(%d logged), %d fields held as refused"
+              "(%d logged), %d fields held as refused, %d tickets raised in the tracker"
               % (kind, pk["scenarios"], pk["converged"], pk["failed"], pk["duplicates"], pk["lost"],
-                 pk["conflicts"], pk["conflicts_logged"], pk["held"]))
+                 pk["conflicts"], pk["conflicts_logged"], pk["held"], pk["found"]))
     print("mbt: %d passed, %d failed" % (tot["scenarios"] - tot["failed"], tot["failed"]))
     return 1 if tot["failed"] else 0
 

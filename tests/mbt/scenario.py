@@ -64,6 +64,14 @@ class Scenario:
         self.round = 0
         self.touched = []         # (tracker, ticket, deleted?) a person changed this round
         self.held_notes = []      # fields a tracker refused, held on the link at the end
+        # discovery (docs/configuration.md "Discovery"): tickets raised in
+        # the tracker matching the rule, not adopted yet: (target, id) ->
+        # (key, their fields when raised); the items adopted from them;
+        # those whose ticket left the rule; those a document then named
+        self.found = {}
+        self.found_items = set()
+        self.left = set()
+        self.documented = set()
 
     def note(self, s):
         self.trace.append(s)
@@ -163,11 +171,61 @@ class Scenario:
                     break
         return out
 
+    def adopt_found(self, led):
+        """The found tickets the daemon adopted since: each becomes a
+        model item with the ticket's fields on both sides and as the base
+        (linked from the start, fields pulled, never created); a ticket
+        linked twice, linked but not as discovered, or adopted into an
+        item that already existed is a finding."""
+        if not self.found:
+            return
+        conn = self.tracker(self.kind).conn
+        keys = {k.lower(): tg for tg, (k, _) in self.found.items()}
+        rows = self.w.q("SELECT remote_id, lower(remote_key), action_item_id, discovered_at IS NOT NULL "
+                        "FROM external_link WHERE connector = %s AND (remote_id IN (%s) OR "
+                        "lower(remote_key) IN (%s))" % (
+                            W.sql_lit(conn), ", ".join(W.sql_lit(i) for _, i in self.found),
+                            ", ".join(W.sql_lit(k) for k in keys)))
+        seen = {}
+        for rid, rkey, item, disc in rows:
+            tg = keys.get(rkey) or next((x for x in self.found if x[1] == rid), None)
+            if tg is not None:
+                seen.setdefault(tg, []).append((int(item), disc == "t"))
+        for tg, links in seen.items():
+            key, values = self.found.pop(tg)
+            i, disc = links[0]
+            if len(links) > 1:
+                self.problems.append(("duplicate", "ticket %s raised in the tracker has %d links: %r"
+                                      % (key, len(links), links)))
+            if not disc or i in self.items or i not in led:
+                self.problems.append(("lost", "ticket %s raised in the tracker: linked to item %d %s"
+                                      % (key, i, "not as discovered" if not disc else
+                                         "that existed before" if i in self.items else
+                                         "that is not in the ledger")))
+                continue
+            tr = self.tracker(self.kind)
+            v = {k: (None if x is M.UNREAD else x) for k, x in values.items()}
+            # a field the tracker does not store is the ledger's default
+            v.update({k: ("other" if k == "type" else None) for k in M.FIELDS if k not in tr.fields})
+            it = M.Item(i, self.kind, tg[0], v, tr.fields, tr.made)
+            it.ticket = tg
+            for k, fv in it.f.items():
+                if k in tr.fields:
+                    fv.r = fv.b = fv.l
+                    fv.has_base = True
+            self.items[i] = it
+            self.found_items.add(i)
+            self.note("adopted: ticket %s is item %d" % (key, i))
+
     def observe(self, led, tickets, cut, partial=False):
         self.had_cut = self.had_cut or cut
+        self.adopt_found(led)
         grouped = self.by_item(tickets)
         self.live = {}
         for i, it in self.items.items():
+            if i not in led:
+                self.problems.append(("lost", "item %d is no longer in the ledger" % i))
+                continue
             tk = grouped.get(i, [])
             if it.multi:
                 self.observe_multi(it, led[i], tk)
@@ -253,6 +311,8 @@ class Scenario:
         tr = self.tracker(it.kind)
         pending_r = any(fv.edited_r for fv in it.f.values())
         choices = ["unmanaged_label"] if it.kind == "github" else []
+        if it.id in self.found_items and it.id not in self.left:
+            choices.append("unfound")
         if not pending_r:
             choices += ["delete"] + (["transfer"] if tr.transfer else [])
         if self.ops == "all" and it.kind == "github":
@@ -266,7 +326,11 @@ class Scenario:
         op = self.rng.choice(choices)
         body = t["raw"].get("body") or ""
         k = body.find(T.BEGIN)
-        if op == "unmanaged_label":
+        if op == "unfound":
+            # the rule taken off (label, category): the item stays, flagged
+            tr.unfound(t)
+            self.left.add(it.id)
+        elif op == "unmanaged_label":
             tr.patch(t, {"labels": T.label_names(t["raw"]) + [UNMANAGED]})
             self.unmanaged.add(it.id)
         elif op == "delete":
@@ -315,11 +379,60 @@ class Scenario:
         for other in self.items.values():
             if not other.multi and other.ticket and other.ticket[0].lower() == repo.lower():
                 other.ticket = (new, other.ticket[1])
+        for (tg, tid) in list(self.found):
+            if tg.lower() == repo.lower():
+                key, values = self.found.pop((tg, tid))
+                self.found[(new, tid)] = ("%s#%s" % (new, tid), values)
         self.note("ticket: repository %s renamed to %s" % (repo, new))
+
+    def raise_found(self):
+        """A person raises an action item in the tracker: a ticket matching
+        the discovery rule in one of the scenario's targets (not one whose
+        repository was renamed: the routing may not follow it yet)."""
+        tr = self.tracker(self.kind)
+        targets = [x for x in tr.targets(self.k, W.TARGETS_PER) if self.w.names.get(x, x) == x]
+        if not targets:
+            return
+        t = tr.found_ticket(self.rng.choice(targets), self.fresh("title", None),
+                            self.fresh("description", None), self.rng.choice(OWNERS),
+                            self.rng.choice(TYPES))
+        self.found[(t["target"], t["id"])] = (t["key"], dict(t["fields"]))
+        self.note("ticket %s raised in the tracker, matching the rule: %r" % (t["key"], t["fields"]))
+
+    def document(self, it):
+        """A postmortem document names the discovered ticket of item it:
+        the import makes the document's item that item (one item, its
+        fields as they are), never a second one."""
+        t = self.live[it.id][0]
+        target = it.ticket[0]
+        if self.w.names.get(target, target) != target:
+            return
+        ref = "PM-MBT-%d-%d" % (self.seed, it.id)
+        path = "%s/%s.md" % (self.w.dir, ref)
+        with open(path, "w") as f:
+            f.write("---\nid: %s\ntitle: Raised in the tracker\n---\n# Raised in the tracker\n\n"
+                    "## Action items\n\n| Action Item | Ticket |\n| --- | --- |\n| %s | %s |\n"
+                    % (ref, it.f["title"].l, self.tracker(it.kind).doc_ref(t)))
+        self.w.import_doc(path, self.w.team_name(it.kind, target))
+        got = [int(r[0]) for r in self.w.q(
+            "SELECT i.id FROM action_item i JOIN postmortem p ON p.id = i.postmortem_id "
+            "WHERE p.reference = %s ORDER BY i.id" % W.sql_lit(ref))]
+        self.documented.add(it.id)
+        self.note("document %s names ticket %s (item %d): items %r" % (ref, t["key"], it.id, got))
+        if got != [it.id]:
+            self.problems.append(("duplicate", "document %s naming the discovered ticket %s of item %d "
+                                  "holds items %r" % (ref, t["key"], it.id, got)))
 
     def edits(self):
         self.round += 1
         self.touched = []
+        if self.kind != "multi":
+            for _ in range(self.rng.choice((0, 0, 1, 1, 2))):
+                self.raise_found()
+            doc = [i for i in sorted(self.found_items) if i in self.live and i not in self.documented
+                   and not self.items[i].vanished]
+            if doc and self.rng.random() < 0.3:
+                self.document(self.items[self.rng.choice(doc)])
         ids = list(self.items)
         for _ in range(self.rng.randint(1, 8)):
             it = self.items[self.rng.choice(ids)]
@@ -334,6 +447,8 @@ class Scenario:
                 self.structural(it)
 
     def quiet(self):
+        if self.found:
+            return False          # a ticket raised in the tracker is not adopted yet
         for it in self.items.values():
             if not M.settled(it):
                 return False
@@ -430,6 +545,25 @@ class Scenario:
                                           "is not in item_event; its events on %s: %r"
                                           % (it.id, k, lv, rv, k, hist)))
 
+    def check_found(self, res):
+        """Discovery: every ticket raised in the tracker was adopted; an
+        item whose ticket left the rule is still there, marked and
+        flagged discovery_left (the batch ran the flags)."""
+        res["found"] = len(self.found_items) + len(self.found)
+        for key, _ in self.found.values():
+            self.problems.append(("diverged", "ticket %s raised in the tracker was never adopted" % key))
+        conn = self.tracker(self.kind).conn if self.kind != "multi" else None
+        for i in sorted(self.left):
+            if self.items[i].vanished:
+                continue
+            row = self.w.q("SELECT l.discover_left_at IS NOT NULL, (SELECT count(*) FROM item_flag f "
+                           "WHERE f.action_item_id = l.action_item_id AND f.kind = 'discovery_left' "
+                           "AND f.cleared_at IS NULL) FROM external_link l WHERE l.action_item_id = %d "
+                           "AND l.connector = %s" % (i, W.sql_lit(conn)))
+            if not row or row[0] != ["t", "1"]:
+                self.problems.append(("lost", "item %d: its ticket left the discovery rule, but its link "
+                                      "reads (left, open discovery_left flags) %r" % (i, row)))
+
     def check(self, tickets):
         res = {"converged": self.quiet(), "duplicates": 0, "lost": 0, "conflicts": 0,
                "conflicts_logged": 0, "crash": 0, "held": 0}
@@ -440,6 +574,7 @@ class Scenario:
             res["converged"] = not any(k == "diverged" for k, _ in self.problems)
         self.check_tickets(tickets)
         self.check_conflicts(res)
+        self.check_found(res)
         for kind, _ in self.problems:
             if kind == "duplicate":
                 res["duplicates"] += 1

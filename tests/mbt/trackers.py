@@ -36,6 +36,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
@@ -56,6 +57,9 @@ HOOK_SECRET = "mbt-hook:s3cret with spaces"   # every connector's webhook secret
 def hmac_sha256(raw):
     return "sha256=" + hmac.new(HOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
 UNMANAGED = "customer-reported"
+# the discovery rule of every target (docs/configuration.md "Discovery"):
+# GitHub's label, Jira's JQL on that label, ServiceNow's category
+FOUND = "pm-found"
 
 
 def valid_date(d):
@@ -101,6 +105,25 @@ class Tracker:
         the create sent v (connector.h, conn_ops.created_as)."""
         return self.defaults.get(field) if v is None and field in self.defaults else v
 
+    def found_ticket(self, target, title, description, owner, type_):
+        """A person raises an action item in the tracker: a ticket of
+        target matching the discovery rule (FOUND).  Returns its reading
+        as tickets() gives it."""
+        raise NotImplementedError
+
+    def unfound(self, t):
+        """The ticket stops matching the discovery rule."""
+        raise NotImplementedError
+
+    def doc_ref(self, t):
+        """How a postmortem document names ticket t (docs/import.md)."""
+        return t["key"]
+
+    def reading(self, target, tid):
+        """The ticket target/tid as tickets() reads it, or None."""
+        return next((t for t in self.tickets() if t["id"] == str(tid) and
+                     t["target"].lower() == target.lower()), None)
+
 
 # ---- GitHub ------------------------------------------------------------------
 
@@ -124,8 +147,19 @@ class GitHub(Tracker):
     def connector(self, targets):
         return ('{ name = "%s"; type = "github"; base_url = "%s"; token_env = "CLOSELOOP_GITHUB_TOKEN"; webhook_secret_env = "CLOSELOOP_MBT_HOOK_SECRET"; '
                 'targets = [ %s ]; max_inflight = 4; max_attempts = 3; request_timeout = 2; '
-                'write_spacing_ms = %d; creates_per_minute = %d; creates_per_hour = %d; }'
-                % ((self.conn, self.sim.url, ", ".join('"%s"' % t for t in targets)) + H.RAISED_PACING))
+                'write_spacing_ms = %d; creates_per_minute = %d; creates_per_hour = %d; %s }'
+                % ((self.conn, self.sim.url, ", ".join('"%s"' % t for t in targets)) + H.RAISED_PACING
+                   + (discover_rules(targets, 'label = "%s";' % FOUND),)))
+
+    def found_ticket(self, target, title, description, owner, type_):
+        self.sim.seed({"repos": {target: {"issues": [{
+            "title": title, "body": description, "labels": [FOUND, "type: " + type_],
+            "assignees": [self.people[owner]] if owner else [], "user": "rf-gh"}]}}})
+        return next(t for t in self.tickets() if t["target"].lower() == target.lower()
+                    and t["fields"]["title"] == title)
+
+    def unfound(self, t):
+        self.patch(t, {"labels": [l for l in label_names(t["raw"]) if l.lower() != FOUND]})
 
     def stop(self):
         self.sim.stop()
@@ -269,6 +303,11 @@ class GitHub(Tracker):
         self.sim.clear_faults()
 
 
+def discover_rules(targets, rule):
+    """A connector's discover list: rule on each of its targets."""
+    return "discover = ( %s );" % ", ".join('{ target = "%s"; %s }' % (t, rule) for t in targets)
+
+
 def label_names(issue):
     return [l["name"] if isinstance(l, dict) else l for l in issue.get("labels") or []]
 
@@ -336,9 +375,30 @@ class Jira(Tracker):
     def connector(self, targets):
         return ('{ name = "%s"; type = "jira"; base_url = "%s"; token_env = "CLOSELOOP_JIRA_CREDENTIALS"; webhook_secret_env = "CLOSELOOP_MBT_HOOK_SECRET"; '
                 'targets = [ %s ]; max_inflight = 4; max_attempts = 3; request_timeout = 2; '
-                'write_spacing_ms = 5; }'
+                'write_spacing_ms = 5; %s }'
                 % (self.conn, self.sim.url if self.sim else "http://127.0.0.1:9",
-                   ", ".join('"%s"' % t for t in targets)))
+                   ", ".join('"%s"' % t for t in targets),
+                   discover_rules(targets, 'jql = "labels = \\"%s\\"";' % FOUND)))
+
+    def found_ticket(self, target, title, description, owner, type_):
+        cred = base64.b64encode(("%s:%s" % (H.JIRA_EMAIL, H.JIRA_API_TOKEN)).encode()).decode()
+        fields = {"project": {"key": target}, "issuetype": {"name": "Task"}, "summary": title,
+                  "description": adf_paragraphs(description),
+                  "labels": [FOUND, "closeloop-type-" + type_]}
+        if owner:
+            fields["assignee"] = {"accountId": self.people[owner]}
+        req = urllib.request.Request(self.sim.url + "/rest/api/3/issue", method="POST",
+                                     data=json.dumps({"fields": fields}).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": "Basic " + cred})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            made = json.loads(r.read())
+        return self.reading(target, made["id"])
+
+    def unfound(self, t):
+        labels = [l for l in t["raw"]["fields"].get("labels") or [] if l != FOUND]
+        self.sim.call("POST", "/_sim/edit", {"id": t["id"], "fields": {"labels": labels}})
+        t["raw"]["fields"]["labels"] = labels     # a later label edit this round keeps it off
 
     def stop(self):
         if self.sim:
@@ -488,8 +548,18 @@ class ServiceNow(Tracker):
     def connector(self, targets):
         return ('{ name = "%s"; type = "servicenow"; base_url = "%s"; token_env = "CLOSELOOP_SN_CREDENTIALS"; webhook_secret_env = "CLOSELOOP_MBT_HOOK_SECRET"; '
                 'targets = [ %s ]; max_inflight = 4; max_attempts = 3; request_timeout = 2; '
-                'write_spacing_ms = 0; page_size = 50; }'
-                % (self.conn, self.sim.url, ", ".join('"%s"' % t for t in targets)))
+                'write_spacing_ms = 0; page_size = 50; %s }'
+                % (self.conn, self.sim.url, ", ".join('"%s"' % t for t in targets),
+                   discover_rules(targets, 'category = "%s";' % FOUND)))
+
+    def found_ticket(self, target, title, description, owner, type_):
+        rec = self.sim.call("POST", "/_sim/records/problem", {
+            "short_description": title, "description": description, "assignment_group": target,
+            "category": FOUND, "assigned_to": self.people[owner] if owner else ""})
+        return self.reading(target, rec["sys_id"])
+
+    def unfound(self, t):
+        self.sim.call("PATCH", "/_sim/records/%s" % t["id"], {"category": "software"})
 
     def stop(self):
         self.sim.stop()

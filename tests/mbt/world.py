@@ -118,8 +118,8 @@ class World:
         teams = []
         for k, t in self.trackers.items():
             for tg in self.targets[k]:
-                teams.append('  { name = "team-%s-%s"; platform = "plat"; connector = "%s"; target = "%s"; }'
-                             % (k, tg.replace("/", "-").lower(), t.conn, self.names.get(tg, tg)))
+                teams.append('  { name = "%s"; platform = "plat"; connector = "%s"; target = "%s"; }'
+                             % (self.team_name(k, tg), t.conn, self.names.get(tg, tg)))
         gh, ji, sn = (self.trackers[k].people for k in ("github", "jira", "servicenow"))
         people = ['  { handle = "lead-plat"; name = "Lead"; email = "lead@example.com"; active = true; }']
         for h in T.HANDLES:
@@ -219,6 +219,17 @@ class World:
                             sql_lit(v["due_date"]), self.team[(self.trackers[kind].conn, target)]))
         self.q("BEGIN; %s; COMMIT" % "; ".join(stmts))
         return [int(r[0]) for r in self.q("SELECT id FROM action_item ORDER BY id")]
+
+    def import_doc(self, path, team):
+        """`closeloop import` of one postmortem document for team."""
+        return H.closeloop("import", "-c", self.config, "--platform", "plat", "--team", team, path)
+
+    def flags_once(self):
+        """One run of the flags (`closeloop flags --once`)."""
+        H.closeloop("flags", "--once", "-c", self.config)
+
+    def team_name(self, kind, target):
+        return "team-%s-%s" % (kind, target.replace("/", "-").lower())
 
     def link(self, item, kind, target):
         """`closeloop link ITEM CONNECTOR TARGET`: one more ticket for the item."""
