@@ -5,6 +5,7 @@ helpers to run the real `closeloop` binary and to query the ledger with psql.
 
 Standard library only (python3 from Debian)."""
 
+import atexit
 import json
 import os
 import re
@@ -47,6 +48,50 @@ def pg_client():
 
 PSQL = pg_client()
 PY = shutil.which("python3", path="/usr/bin") or sys.executable
+
+# Sanitizer reports (`make SANITIZE=address,undefined check`): every
+# process this harness starts -- daemons, one-shot commands, whatever their
+# stdout and stderr are sent to -- writes an AddressSanitizer,
+# LeakSanitizer or UBSan report to SAN_DIR/report.PID instead of its
+# stderr (the runtime's log_path option; the file appears only when there
+# is a report), so no report is lost in a log nobody reads.  The runners
+# call san_reports() around each test and batch and fail it on any new
+# file.  The options already set (the Makefile's halt_on_error,
+# detect_leaks, suppressions) are kept; a binary built without the
+# sanitizers ignores them.
+SAN_DIR = os.path.join(ROOT, "build", "work", "sanitizer-%d" % os.getpid())
+os.makedirs(SAN_DIR, exist_ok=True)     # the runtime dies when it cannot open the file
+
+
+@atexit.register
+def _drop_empty_san_dir():
+    if os.path.isdir(SAN_DIR) and not os.listdir(SAN_DIR):
+        os.rmdir(SAN_DIR)
+
+
+for _var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    os.environ[_var] = ":".join(o for o in (os.environ.get(_var, ""),
+                                            "log_path=" + os.path.join(SAN_DIR, "report")) if o)
+
+
+def san_reports(seen=None):
+    """The sanitizer reports written so far that are not in seen (a set of
+    file names, updated): a list of (file name, text).  Reports are written
+    when a process finds an error or, for leaks, when it exits, so call
+    this after the processes of a test have been stopped."""
+    seen = set() if seen is None else seen
+    try:
+        names = sorted(os.listdir(SAN_DIR))
+    except FileNotFoundError:
+        return []
+    new = []
+    for n in names:
+        if n in seen:
+            continue
+        seen.add(n)
+        with open(os.path.join(SAN_DIR, n), errors="replace") as f:
+            new.append((n, f.read()))
+    return new
 
 
 class Cluster:

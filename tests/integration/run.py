@@ -1101,6 +1101,19 @@ def test_grafana_panels_return_their_columns(cl):
         c.close()
 
 
+def print_reports(reports):
+    for n, text in reports:
+        print("sanitizer report %s:\n%s" % (os.path.join(H.SAN_DIR, n), text), flush=True)
+
+
+def san_fail(reports):
+    """A test whose processes wrote a sanitizer report fails (harness.py
+    SAN_DIR), whatever its own assertions said."""
+    if reports:
+        print_reports(reports)
+        raise AssertionError("%d sanitizer report(s) during the test" % len(reports))
+
+
 def main():
     if not os.path.exists(H.BIN):
         print("build/closeloop missing: run make first", file=sys.stderr)
@@ -1114,19 +1127,27 @@ def main():
     wd = H.workdir("integration-")
     cl = H.Cluster(wd, int(os.environ.get("PGPORT_INTEGRATION", "54392")))
     passed = failed = 0
+    seen = set()
     try:
         for name, fn in tests:
             t0 = time.time()
             try:
                 fn(cl)
+                san_fail(H.san_reports(seen))
                 passed += 1
                 print("PASS %s (%.1f s)" % (name, time.time() - t0), flush=True)
             except Exception:
                 failed += 1
                 print("FAIL %s (%.1f s)" % (name, time.time() - t0), flush=True)
                 traceback.print_exc()
+                print_reports(H.san_reports(seen))
     finally:
         cl.stop()
+    late = H.san_reports(seen)
+    if late:    # from a process that outlived its test
+        failed += 1
+        print("FAIL sanitizer reports after the last test")
+        print_reports(late)
     print("integration: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -278,6 +278,9 @@ def plan(seed, scenarios, cycle):
     return out
 
 
+SAN_SEEN = set()   # the sanitizer reports this process has counted (harness.san_reports)
+
+
 def run_batch(world, s, n, kind, a):
     """One batch on world: (the text to print, [per-scenario result])."""
     lines = []
@@ -288,6 +291,15 @@ def run_batch(world, s, n, kind, a):
         results = [{"ok": False, "converged": False}] * n
         for sc in b.sc:
             sc.problems.append(("error", traceback.format_exc()))
+    # a sanitizer report of any process of the batch (its daemon cycles
+    # share the scenarios) fails each of its scenarios
+    reports = W.H.san_reports(SAN_SEEN)
+    if reports:
+        results = [dict(res, ok=False) for res in results]
+        for sc in b.sc:
+            sc.problems.append(("sanitizer", ", ".join(os.path.join(W.H.SAN_DIR, f) for f, _ in reports)))
+        for f, text in reports:
+            lines.append("sanitizer report %s (batch %d):\n%s" % (os.path.join(W.H.SAN_DIR, f), s, text))
     out = []
     for sc, res in zip(b.sc, results):
         for text in sc.held_notes:
