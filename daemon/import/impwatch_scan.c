@@ -182,7 +182,8 @@ void iw_scan(struct iw_job *job)
 	}
 	sort_found(&wk);
 	import_changed(job, &wk, out, err);
-	qsort(wk.dirs, wk.n_dirs, sizeof(*wk.dirs), cmp_str);
+	if (wk.n_dirs > 1)   /* no root read: wk.dirs is NULL, which qsort may not take */
+		qsort(wk.dirs, wk.n_dirs, sizeof(*wk.dirs), cmp_str);
 	job->dirs = wk.dirs;
 	job->n_dirs = wk.n_dirs;
 	free(wk.roots_of);
