@@ -74,8 +74,10 @@ def _config(wd, destinations):
 def _deliver(cfg, *args, env_extra=None):
     e = H.env()
     e.update(env_extra or {})
-    return subprocess.run([H.BIN, "deliver", "-v", "-c", cfg] + list(args), capture_output=True,
-                          text=True, env=e, timeout=120)
+    out = subprocess.run([H.BIN, "deliver", "-v", "-c", cfg] + list(args), capture_output=True,
+                         text=True, env=e, timeout=120)
+    H.san_scan(out.stdout + out.stderr, "closeloop deliver " + " ".join(args))
+    return out
 
 
 def _files(wd):

@@ -51,12 +51,16 @@ PY = shutil.which("python3", path="/usr/bin") or sys.executable
 
 # Sanitizer reports (`make SANITIZE=address,undefined check`): every
 # process this harness starts -- daemons, one-shot commands, whatever their
-# stdout and stderr are sent to -- writes an AddressSanitizer,
-# LeakSanitizer or UBSan report to SAN_DIR/report.PID instead of its
-# stderr (the runtime's log_path option; the file appears only when there
-# is a report), so no report is lost in a log nobody reads.  The runners
-# call san_reports() around each test and batch and fail it on any new
-# file.  The options already set (the Makefile's halt_on_error,
+# stdout and stderr are sent to -- writes an AddressSanitizer or
+# LeakSanitizer report to SAN_DIR/report.PID instead of its stderr (the
+# runtime's log_path option; the file appears only when there is a
+# report), so no report is lost in a log nobody reads.  GCC's UBSan
+# runtime ignores log_path next to ASan's (Debian 12, GCC 12: its reports
+# still go to stderr), so the output of every closeloop process the
+# harness runs is also read for a report (san_scan: closeloop(), Daemon,
+# and the runners' own processes), which is copied to SAN_DIR.  The
+# runners call san_reports() around each test and batch and fail it on
+# any new file.  The options already set (the Makefile's halt_on_error,
 # detect_leaks, suppressions) are kept; a binary built without the
 # sanitizers ignores them.
 SAN_DIR = os.path.join(ROOT, "build", "work", "sanitizer-%d" % os.getpid())
@@ -72,6 +76,22 @@ def _drop_empty_san_dir():
 for _var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
     os.environ[_var] = ":".join(o for o in (os.environ.get(_var, ""),
                                             "log_path=" + os.path.join(SAN_DIR, "report")) if o)
+
+
+# the first line of a report: UBSan's "file:line:col: runtime error: ...",
+# ASan's and LeakSanitizer's "==PID==ERROR: ...Sanitizer: ..."
+SAN_REPORT = re.compile(r"^.*(?:\bruntime error: |==\d+==ERROR: \w+Sanitizer)", re.M)
+
+
+def san_scan(text, what):
+    """Copy the sanitizer reports in text (a closeloop process's output;
+    what names the process) to SAN_DIR/output.N; returns how many."""
+    found = list(SAN_REPORT.finditer(text or ""))
+    for m in found:
+        name = "output.%d.%d" % (os.getpid(), len(os.listdir(SAN_DIR)))
+        with open(os.path.join(SAN_DIR, name), "w") as f:
+            f.write("%s:\n%s\n" % (what, text[m.start():m.start() + 6000]))
+    return len(found)
 
 
 def san_reports(seen=None):
@@ -385,6 +405,7 @@ def closeloop(*args, check=True, timeout=300):
     """Run the binary; return CompletedProcess (text)."""
     out = subprocess.run([BIN] + list(args), capture_output=True, text=True, env=env(),
                          timeout=timeout)
+    san_scan(out.stdout + out.stderr, "closeloop " + " ".join(args))
     if check and out.returncode != 0:
         raise RuntimeError("closeloop %s exited %d\nstdout:\n%s\nstderr:\n%s"
                            % (" ".join(args), out.returncode, out.stdout[-3000:], out.stderr[-3000:]))
@@ -397,6 +418,7 @@ class Daemon:
     def __init__(self, config, logpath, extra_env=None):
         self.logpath = logpath
         self.logf = open(logpath, "a")
+        self.log_start = self.logf.tell()   # the log may hold an earlier daemon's
         e = env()
         e.update(extra_env or {})
         self.proc = subprocess.Popen([BIN, "run", "-c", config], stdout=self.logf,
@@ -429,6 +451,11 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.logf.close()
+        if self.log_start is not None:
+            with open(self.logpath, "rb") as f:
+                f.seek(self.log_start)
+                san_scan(f.read().decode(errors="replace"), "closeloop run (%s)" % self.logpath)
+            self.log_start = None   # read once, also when stopped again
         return self.proc.returncode
 
 

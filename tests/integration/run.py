@@ -168,8 +168,9 @@ def test_sync_once_shows_progress_on_a_terminal_only(cl):
                 break
             seen += chunk
         os.close(master)
-        assert_eq(p.wait(timeout=120), 0, "sync exit code")
         text = seen.decode("utf-8", "replace")
+        H.san_scan(text, "closeloop sync --once (on a terminal)")
+        assert_eq(p.wait(timeout=120), 0, "sync exit code")
         assert_true("\rsync: " in text and " updated, " in text and "queued" in text,
                     "progress line on the terminal: %r" % text[-400:])
         assert_true("\n" in text[text.rindex("\rsync: "):],

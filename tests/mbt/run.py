@@ -293,6 +293,7 @@ def run_batch(world, s, n, kind, a):
             sc.problems.append(("error", traceback.format_exc()))
     # a sanitizer report of any process of the batch (its daemon cycles
     # share the scenarios) fails each of its scenarios
+    world.scan_sync_log()
     reports = W.H.san_reports(SAN_SEEN)
     if reports:
         results = [dict(res, ok=False) for res in results]

@@ -90,6 +90,7 @@ class World:
     def __init__(self, port, log):
         self.log = log
         self.dir = H.workdir("mbt-")
+        self.sync_log_at = None   # sync.log read up to here (scan_sync_log)
         self.port = port
         self.cluster = H.Cluster(self.dir, port)
         os.environ["CLOSELOOP_MBT_HOOK_SECRET"] = T.HOOK_SECRET     # H.env() passes it on
@@ -249,7 +250,20 @@ class World:
 
     def spawn(self):
         f = open(os.path.join(self.dir, "sync.log"), "a")
+        if self.sync_log_at is None:
+            self.sync_log_at = f.tell()
         return subprocess.Popen(self.sync_args(), stdout=f, stderr=subprocess.STDOUT, env=H.env()), f
+
+    def scan_sync_log(self):
+        """Copy the sanitizer reports the cycles since the last call wrote
+        into sync.log to the harness's SAN_DIR (harness.san_scan)."""
+        if self.sync_log_at is None:
+            return
+        with open(os.path.join(self.dir, "sync.log"), "rb") as f:
+            f.seek(self.sync_log_at)
+            text = f.read()
+        self.sync_log_at += len(text)
+        H.san_scan(text.decode(errors="replace"), "closeloop sync --once (%s/sync.log)" % self.dir)
 
     def sync(self, timeout=120):
         """One `closeloop sync --once`; returns its exit status (a crash is
