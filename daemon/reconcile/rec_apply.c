@@ -1,16 +1,36 @@
-/* rec_apply.c — the ledger writes of one listed page in one statement (see
- * rec_link.h "Batched writes").  A pulled change used to cost a statement
- * of its own (closeloop_rec_apply, ~0.5 ms of PostgreSQL each); the ops a
- * page starts reach their write in the same turn of the loop, so the page
- * holds the target while it starts them, their writes queue here, and the
- * release sends them as one REC_SQL_APPLY_BATCH.  The statement returns
- * one row per write, in order, with what closeloop_rec_apply returned; if
- * it fails as a whole (one row's bad value aborts the statement), every
- * write is sent again alone.
+/* rec_apply.c — the merge writes of a page, or of a pass's pushes, in one
+ * statement (see rec_link.h "The merge write").
  *
- * Also the single write (closeloop_rec_apply) of an op outside a held
- * page.  Either way the outcome goes to the op's applied callback (set by
- * its caller, rec_link.c): this file calls down into the op core only.
+ * A pulled change used to cost a statement of its own (closeloop_rec_apply,
+ * ~0.5 ms of PostgreSQL each); the ops a page starts reach their write in
+ * the same turn of the loop, so the page holds the target while it starts
+ * them, their writes queue here, and the release sends them as one
+ * REC_SQL_APPLY_BATCH.
+ *
+ * A pushed change did too (1.21 statements a change in `make bench`): its
+ * write follows the tracker's answer to its update, and the connector's
+ * paced queue lets the updates out one at a time, so they answer in
+ * different turns.  Such a write waits in the batch while another tracker
+ * call of the target is out (t->calls_out), since that call's op may add
+ * its own; the answer that leaves none out sends the batch.  Waiting is
+ * bounded (REC_APPLY_WAIT_MS), and it is safe for the crash rules: the
+ * write records what the tracker already holds (the base, the version
+ * pushed, the ticket's updated-at and etag), and a daemon that dies before
+ * it has lost no edit of either side -- the next cycle finds the item past
+ * its synced_version and the ticket equal to the ledger, merges them as
+ * the same, and writes that base then (a conflict of the push was
+ * committed before the tracker write, rec_link.c op_conflicts_first; a
+ * refusal noted with the write is met again at the next push).  Create
+ * intents are not written here (rec_create.c) and keep their rules.
+ *
+ * The statement returns one row per write, in order, with what
+ * closeloop_rec_apply returned (each row version-checked on its own); if
+ * it fails as a whole (one row's bad value aborts the statement), every
+ * write is sent again alone, so each row's failure lands on its own item.
+ * A batch of one is sent as the single write (closeloop_rec_apply), as is
+ * the write of an op that neither a hold nor a call covers.  Either way
+ * the outcome goes to the op's applied callback (set by its caller,
+ * rec_link.c): this file calls down into the op core only.
  */
 #include "rec_link.h"
 
@@ -18,10 +38,18 @@
 #include <string.h>
 
 #define REC_APPLY_BATCH 100
+/* The longest a write waits in the batch for others to join it, checked
+ * whenever a write joins or a tracker answer of the target was worked (so
+ * it is exceeded by at most the gap to the next answer).  At GitHub's pace
+ * (an update a second) about five pushes share a statement; a crash loses
+ * at most these seconds of ledger writes, which the next cycle re-derives
+ * (above). */
+#define REC_APPLY_WAIT_MS 5000
 
 struct rec_apply_batch {
 	struct rec_target *t;
 	size_t n;
+	int64_t first_ms;           /* when its first write joined (ts_now_ms) */
 	struct rec_op *ops[REC_APPLY_BATCH];
 	struct json_object *arr;    /* one object per op, the arguments by name */
 };
@@ -115,6 +143,13 @@ static void batch_send(struct rec_target *t)
 {
 	struct rec_apply_batch *b = t->apply_wait;
 	t->apply_wait = NULL;
+	if (b->n == 1) {
+		/* nothing joined it: the single statement is cheaper to plan */
+		struct rec_op *op = b->ops[0];
+		batch_free(b);
+		apply_one(op);
+		return;
+	}
 	const char *p[] = { json_object_to_json_string_ext(b->arr, JSON_C_TO_STRING_PLAIN),
 	                    t->lc->source };
 	if (rec_lc_query(t->lc, REC_SQL_APPLY_BATCH, 2, p, on_batch, b) < 0) {
@@ -122,6 +157,22 @@ static void batch_send(struct rec_target *t)
 			b->ops[i]->applied(b->ops[i], "ledger closed", false);
 		batch_free(b);
 	}
+}
+
+/* Whether a write of t joins the batch rather than going alone: something
+ * that may add another write to it is still under way. */
+static bool batch_open(const struct rec_target *t)
+{
+	return t->apply_hold > 0 || t->calls_out > 0;
+}
+
+/* Send the waiting batch when nothing can join it or it waited enough. */
+static void batch_send_due(struct rec_target *t)
+{
+	const struct rec_apply_batch *b = t->apply_wait;
+	if (b && (!batch_open(t) || b->n == REC_APPLY_BATCH ||
+	          ts_now_ms() - b->first_ms >= REC_APPLY_WAIT_MS))
+		batch_send(t);
 }
 
 void rec_apply_hold(struct rec_target *t)
@@ -133,8 +184,15 @@ void rec_apply_release(struct rec_target *t)
 {
 	if (t->apply_hold <= 0)
 		abort(); /* release without hold: a caller bug */
-	if (--t->apply_hold == 0 && t->apply_wait)
-		batch_send(t);
+	t->apply_hold--;
+	batch_send_due(t);
+}
+
+void rec_apply_flush_maybe(struct rec_target *t)
+{
+	if (t->calls_out < 0)
+		abort(); /* an answer counted twice: a caller bug */
+	batch_send_due(t);
 }
 
 static void apply_add(struct rec_op *op)
@@ -144,6 +202,7 @@ static void apply_add(struct rec_op *op)
 	if (!t->apply_wait) {
 		t->apply_wait = xcalloc(1, sizeof(*t->apply_wait));
 		t->apply_wait->t = t;
+		t->apply_wait->first_ms = ts_now_ms();
 		t->apply_wait->arr = json_object_new_array();
 	}
 	struct rec_apply_batch *b = t->apply_wait;
@@ -155,13 +214,12 @@ static void apply_add(struct rec_op *op)
 	apply_args_free(&a);
 	json_object_array_add(b->arr, o);
 	b->ops[b->n++] = op;
-	if (b->n == REC_APPLY_BATCH)
-		batch_send(t);
+	batch_send_due(t);
 }
 
 void rec_apply_write(struct rec_op *op)
 {
-	if (op->t->apply_hold > 0)
+	if (batch_open(op->t))
 		apply_add(op);
 	else
 		apply_one(op);

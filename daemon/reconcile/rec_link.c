@@ -182,6 +182,10 @@ static void op_on_remote(struct connector *c, const struct conn_result *res,
 	if (!paced)
 		rec_op_slot_release(t);
 	rec_created_flush_maybe(t);
+	/* counted down last: the ledger write this answer led to, and those
+	 * of the calls the slot release started, may still join the batch */
+	t->calls_out--;
+	rec_apply_flush_maybe(t);
 	rec_target_op_done(t);
 }
 
@@ -563,7 +567,8 @@ void rec_op_start(struct rec_op *op)
 }
 
 /* One statement per link, or a place in the target's batch while a page's
- * ops are being started (rec_apply.c). */
+ * ops are being started or another tracker call of the target is out
+ * (rec_apply.c). */
 static void op_apply(struct rec_op *op)
 {
 	rec_op_set_state(op, REC_OP_APPLY);

@@ -328,8 +328,14 @@ struct rec_target {
 	 * waiting for their ledger write (one statement per batch, rec_link.c) */
 	int creates_out;
 	struct rec_created_batch *created_wait;
-	/* ledger writes of ops started while apply_hold > 0, sent as one
-	 * statement when the hold is released (rec_apply.c) */
+	/* tracker calls of t's ops that were started and whose answer has
+	 * not been handled yet (rec_op.c counts one up when the connector
+	 * took the call, rec_link.c down once its answer was worked): while
+	 * one is out, another op's ledger write may still join the batch */
+	int calls_out;
+	/* merge writes waiting to go as one statement (rec_apply.c): those
+	 * of a page's ops started while apply_hold > 0, and those that follow
+	 * a tracker answer while calls_out > 0 */
 	int apply_hold;
 	struct rec_apply_batch *apply_wait;
 };
@@ -342,16 +348,26 @@ struct rec_apply_args {
 	const char *p[REC_APPLY_NARGS];
 };
 
-/* The merge write of op (rec_apply.c): one statement of its own, or, while
- * its target holds (hold/release nest), a place in the target's batch, sent
- * when the batch is full or the last hold is released: the pulls of one
- * listed page cost one statement.  If the batch statement fails, each op's
- * write is sent again alone, so one bad row costs only itself.  The
- * outcome goes to op->applied: err, or written false when the item changed
- * since it was read (the op re-reads and merges again). */
+/* The merge write of op (rec_apply.c): a place in the target's batch
+ * while its target holds (hold/release nest: a listed page's ops being
+ * started) or while a tracker call of the target is out (t->calls_out:
+ * the pushes of a pass, whose tracker writes the connector's paced queue
+ * lets go one at a time, and answers one by one); else one statement of
+ * its own.  The batch is sent when it is full (100 writes), when no hold
+ * and no call is left to add to it, or at the first of those moments
+ * after its oldest write has waited REC_APPLY_WAIT_MS: the pulls of one
+ * listed page, and the pushes of one pass, cost one statement.  A batch
+ * of one goes as the single statement.  If the batch statement fails,
+ * each op's write is sent again alone, so one bad row costs only itself.
+ * The outcome goes to op->applied: err, or written false when the item
+ * changed since it was read (the op re-reads and merges again). */
 void rec_apply_write(struct rec_op *op);
 void rec_apply_hold(struct rec_target *t);
 void rec_apply_release(struct rec_target *t);
+/* A tracker answer of t was worked and t->calls_out counted down: send
+ * the waiting batch if nothing can join it any more or it waited long
+ * enough (above). */
+void rec_apply_flush_maybe(struct rec_target *t);
 
 /* ---- the op core (rec_op.c) ---- */
 

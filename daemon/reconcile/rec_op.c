@@ -438,6 +438,8 @@ static int op_issue(struct rec_op *op)
 		abort();
 	}
 	item_fields_free(&want);
+	if (rc == 0)
+		t->calls_out++; /* its answer comes to op->on_answer, which counts it down */
 	if (rc < 0) {
 		if (!rec_call_paced(op->call))
 			t->remote_inflight--;

@@ -1,8 +1,10 @@
 /* rec_sql.c — the reconcile engine's statements, row parsing and the
  * identity map (see rec_link.h).  Every statement is set-oriented where the
  * engine reads (one per listing page, one per push pass, one per batch of
- * intents) and for the links it creates (one per batch of up to 50); one
- * per changed link for the other writes.
+ * intents), for the links it creates (one per batch of up to 50) and for
+ * the merge writes of pulls and pushes (one per batch of up to 100,
+ * rec_apply.c); one per changed link for the other writes (link errors,
+ * broken links, refusals of a create, conflicts committed first).
  */
 #include "rec_link.h"
 
@@ -153,11 +155,11 @@ const char REC_SQL_APPLY[] =
 	" $8::timestamptz, $9, $10::jsonb, $11, $12::jsonb, $13, $14::jsonb, $15)"
 	" FROM (SELECT set_config('closeloop.changed_at', coalesce($8::timestamptz::text, ''), true)) AS changed";
 
-/* A page's writes (rec_apply.c): $1 is [{"link": "12", "version": "3",
- * "pull": "<json>", "base": "<json>", "remote_id": ..., "remote_key": ...,
- * "url": ..., "remote_updated_at": ..., "etag": ..., "remote_extra":
- * "<json>", "conflicts": "<json>", "connector": ..., "refused": "<json>"},
- * ...] (all strings; an absent key is a NULL argument), $2 the source.
+/* A batch of merge writes, a page's or a pass's pushes (rec_apply.c): $1
+ * is [{"link": "12", "version": "3", "pull": "<json>", "base": "<json>",
+ * "remote_id": ..., "remote_key": ..., "url": ..., "remote_updated_at":
+ * ..., "etag": ..., "remote_extra": "<json>", "conflicts": "<json>",
+ * "connector": ..., "refused": "<json>", "target": ...}, ...] (all strings; an absent key is a NULL argument), $2 the source.
  * One row per element, in order: its ordinal and closeloop_rec_apply's
  * answer.  Each write first sets closeloop.changed_at to its ticket's
  * updated-at, as REC_SQL_APPLY does (sql/008: item_event.changed_at). */

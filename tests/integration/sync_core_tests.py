@@ -417,3 +417,125 @@ def test_push_reads_cost_nothing_against_the_rate_limit(cl):
                           "issue title %r" % i["title"])
     finally:
         c.close()
+
+
+def _statements(out):
+    """The ledger statements a `sync --once` sent (its summary line)."""
+    m = re.findall(r"ledger statements (\d+)", out.stderr)
+    if not m:
+        raise AssertionError("no statement count in the summary:\n" + out.stderr[-2000:])
+    return int(m[-1])
+
+
+def _pushed_in_sync(c, items, title, log=""):
+    """Every item of items has its ticket at title, and its link records
+    it: the base holds that title, synced_version the item's version."""
+    R = _run()
+    for i in items:
+        R.assert_eq(R.issue_by_item(c, i)[2]["title"], title % i, "issue of item %d" % i)
+    behind = c.q("SELECT l.id, l.state, l.synced_version, i.version, l.base->>'title', i.title"
+                 " FROM external_link l JOIN action_item i ON i.id = l.action_item_id"
+                 " WHERE l.kind = 'managed' AND l.action_item_id IN (%s)"
+                 " AND (l.synced_version IS DISTINCT FROM i.version"
+                 "      OR l.base->>'title' IS DISTINCT FROM i.title)"
+                 % ",".join(str(i) for i in items))
+    R.assert_eq(behind, [], "links whose base or synced_version do not record the push"
+                " (id, state, synced_version, version, base title, title)" + log)
+
+
+def test_pushed_changes_share_one_ledger_statement(cl):
+    """40 items edited in the ledger, pushed by one `sync --once`: each push's
+    ledger write (the link's base, synced_version, the ticket's updated-at
+    and etag, after GitHub took the update) joins one batched statement, as
+    the pulls of a listed page do, instead of one statement each.  The cycle
+    costs at most 4 statements more than a quiet one (the push selection
+    that finds rows, the batch, a cursor write); before, 40 or more (a
+    statement per push).  Every link records its push, and nothing is
+    written twice."""
+    R = _run()
+    n = 40
+    c = R.Ctx(cl, "push_batch", targets=[REPO], pacing=H.RAISED_PACING)
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), n, per_pm=n))
+        c.sync()
+        c.sync()
+        R.assert_eq(R.managed_links(c), n, "linked")
+        quiet = _statements(c.sync())
+        items = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        c.q("UPDATE action_item SET title = 'Pushed title of item ' || id")
+        c.sim.reset_stats()
+        push = _statements(c.sync())
+        R.assert_eq(c.sim.stats()["update"], n, "PATCHes")
+        _pushed_in_sync(c, items, "Pushed title of item %d")
+        print("  %d pushed changes: %d ledger statements, a quiet cycle %d" % (n, push, quiet))
+        R.assert_true(push - quiet <= 4, "%d pushed changes cost %d statements more than a quiet cycle"
+                      " (%d against %d): each push's ledger write went alone"
+                      % (n, push - quiet, push, quiet))
+        R.assert_eq(int(c.one("SELECT count(*) FROM item_event WHERE field = 'conflict'")), 0,
+                    "conflicts")
+        c.sim.reset_stats()
+        again = _statements(c.sync())
+        R.assert_eq(c.sim.stats()["update"], 0, "PATCHes in the echo cycle")
+        R.assert_true(again <= quiet + 2, "the echo cycle cost %d statements (quiet %d)" % (again, quiet))
+    finally:
+        c.close()
+
+
+def test_pushes_survive_kill9_before_their_batched_ledger_write(cl):
+    """30 items edited in the ledger; a running daemon pushes them, GitHub
+    takes every update, and the daemon is killed (-9) while their batched
+    ledger write waits (a session holds one link's row).  Nothing is lost:
+    the next cycle finds each ticket equal to its item, merges them as the
+    same (no conflict, no second PATCH) and records the base and version
+    the killed write would have."""
+    import signal
+    import subprocess
+    import time
+    R = _run()
+    n = 30
+    c = R.Ctx(cl, "push_batch_kill9", targets=[REPO], pacing=H.RAISED_PACING)
+    holder = None
+    try:
+        c.imp(*H.write_postmortems(os.path.join(c.dir, "pm"), n, per_pm=n))
+        c.sync()
+        c.sync()
+        items = [int(r[0]) for r in c.q("SELECT id FROM action_item ORDER BY id")]
+        c.q("UPDATE action_item SET title = 'Title pushed before the kill, item ' || id")
+        holder = subprocess.Popen(["psql", "-X", "-q", "-d", c.dsn, "-c", "BEGIN", "-c",
+                                   "SELECT 1 FROM external_link WHERE action_item_id = %d FOR UPDATE"
+                                   % items[-1], "-c", "SELECT pg_sleep(60)"], stdout=subprocess.DEVNULL,
+                                  env=dict(os.environ, PGAPPNAME="row-holder"))
+        time.sleep(0.5)
+        c.sim.reset_stats()
+        d = c.daemon()
+        R.assert_true(H.wait_for(lambda: c.sim.stats()["update"] >= n, timeout=60),
+                      "the updates went out:\n" + d.log()[-2000:])
+        time.sleep(1)
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        # the dead daemon's sessions go too, before the row is free: its
+        # waiting statement would otherwise run on and commit
+        daemon_sessions = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                           " AND application_name <> 'row-holder'")
+        c.q("SELECT pg_terminate_backend(pid) FROM (%s) s" % daemon_sessions)
+        R.assert_true(H.wait_for(lambda: not c.q(daemon_sessions), timeout=30), "daemon sessions ended")
+        # its session, asleep in pg_sleep, would hold the row for a minute
+        c.q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'row-holder'")
+        holder.kill()
+        holder.wait()
+        holder = None
+        left = int(c.one("SELECT count(*) FROM external_link l JOIN action_item i ON i.id = l.action_item_id"
+                         " WHERE l.kind = 'managed' AND l.synced_version < i.version"))
+        R.assert_true(left > 0, "the kill came before the batched write (%d links behind)" % left)
+        c.sim.reset_stats()
+        out = c.sync()
+        R.assert_eq(c.sim.stats()["update"], 0, "PATCHes after the kill")
+        _pushed_in_sync(c, items, "Title pushed before the kill, item %d", "\n" + out.stderr[-3000:])
+        R.assert_eq(int(c.one("SELECT count(*) FROM item_event WHERE field = 'conflict'")), 0,
+                    "conflicts")
+    finally:
+        if holder:
+            holder.kill()
+        c.close()
