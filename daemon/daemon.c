@@ -42,8 +42,7 @@ struct poll_timer {
 	char *connector;     /* name */
 	bool running;        /* a cycle it asked for is under way */
 	int64_t cycle_started_at;  /* ms, of the cycle under way */
-	int64_t last_row_at;       /* its connector_status row was last written */
-	uint64_t writes_seen;      /* status_writes() at that row */
+	struct status_seen seen;   /* its last connector_status row */
 };
 
 /* A running daemon writes a connector's status row at least this often
@@ -97,17 +96,16 @@ static struct connector *find_conn(const struct daemon *d, const char *name)
 /* Write c's connector_status row after a cycle when it is due (status.h).
  * Returns true when a row was sent (done(arg) follows). */
 static bool status_after_cycle(struct daemon *d, struct connector *c, const struct status_cycle *cy,
-                               int64_t *last_row_at, uint64_t *writes_seen, int64_t heartbeat_ms,
+                               struct status_seen *seen, int64_t heartbeat_ms,
                                void (*done)(void *arg), void *arg)
 {
 	char by[64];
-	if (!c || d->opt.dry_run || !status_due(c, cy, *writes_seen, *last_row_at, heartbeat_ms))
+	if (!c || d->opt.dry_run || !status_due(c, cy, seen, heartbeat_ms))
 		return false;
 	snprintf(by, sizeof(by), "%s pid %ld", d->opt.once ? "sync --once" : "daemon", (long)getpid());
 	if (status_record(d->db, c, cy, by, done, arg) < 0)
 		return false;
-	*last_row_at = cy->ended_at;
-	*writes_seen = status_writes(c);
+	status_seen_note(seen, c, cy);
 	return true;
 }
 
@@ -237,8 +235,8 @@ static void cycle_done(struct rec_engine *e, int errors, void *arg)
 	}
 	struct status_cycle cy = { .started_at = t->cycle_started_at, .ended_at = ts_now_ms(),
 	                           .errors = errors };
-	(void)status_after_cycle(d, find_conn(d, t->connector), &cy, &t->last_row_at,
-	                         &t->writes_seen, STATUS_HEARTBEAT_MS, NULL, NULL);
+	(void)status_after_cycle(d, find_conn(d, t->connector), &cy, &t->seen,
+	                         STATUS_HEARTBEAT_MS, NULL, NULL);
 	if (!rec_busy(d->rec))
 		free_retired(d);
 }
@@ -340,11 +338,10 @@ static void once_done(struct rec_engine *e, int errors, void *arg)
 	                           .errors = errors };
 	d->status_pending = 1;
 	for (size_t i = 0; i < d->n_conns; i++) {
-		int64_t last = 0;
-		uint64_t seen = 0;
+		struct status_seen seen = { 0 };
 		if (d->opt.connector && !str_eq(d->opt.connector, d->conns[i]->name))
 			continue;
-		if (status_after_cycle(d, d->conns[i], &cy, &last, &seen, 0, once_recorded, d))
+		if (status_after_cycle(d, d->conns[i], &cy, &seen, 0, once_recorded, d))
 			d->status_pending++;
 	}
 	once_recorded(d);

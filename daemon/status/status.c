@@ -50,19 +50,28 @@ static void counters(const struct connector *c, const char **names, uint64_t *v)
 	}
 }
 
-uint64_t status_writes(const struct connector *c)
+static uint64_t writes_of(const struct connector *c)
 {
 	return c->n_create + c->n_update + c->n_comment;
 }
 
 bool status_due(const struct connector *c, const struct status_cycle *cy,
-                uint64_t writes_seen, int64_t last_row_at, int64_t heartbeat_ms)
+                const struct status_seen *seen, int64_t heartbeat_ms)
 {
-	if (cy->errors > 0 || status_writes(c) != writes_seen)
+	if (cy->errors > 0 || writes_of(c) != seen->writes ||
+	    c->creates_waiting != seen->creates_waiting)
 		return true;
 	if (c->pace && (c->pace->queued > 0 || c->pace->blocked_until_at > cy->ended_at))
 		return true;
-	return heartbeat_ms > 0 && cy->ended_at - last_row_at >= heartbeat_ms;
+	return heartbeat_ms > 0 && cy->ended_at - seen->row_at >= heartbeat_ms;
+}
+
+void status_seen_note(struct status_seen *seen, const struct connector *c,
+                      const struct status_cycle *cy)
+{
+	seen->row_at = cy->ended_at;
+	seen->writes = writes_of(c);
+	seen->creates_waiting = c->creates_waiting;
 }
 
 /* ---- /metrics ---- */
@@ -159,18 +168,20 @@ int status_metrics(struct buf *b, struct connector *const *conns, size_t n)
 static const char UPSERT_SQL[] =
 	"INSERT INTO connector_status AS s (connector, cycle_started_at, cycle_ended_at, cycle_ms,"
 	" cycle_errors, writes_queued, queue_drains_at, blocked_until, rate_limit, rate_remaining,"
-	" rate_reset_at, requests, written_by, updated_at)"
+	" rate_reset_at, requests, written_by, creates_waiting, backlog_drains_at, updated_at)"
 	" VALUES ($1, to_timestamp($2::bigint / 1000.0), to_timestamp($3::bigint / 1000.0),"
 	" $3::bigint - $2::bigint, $4::int, $5::int, to_timestamp($6::bigint / 1000.0),"
 	" to_timestamp($7::bigint / 1000.0), $8::bigint, $9::bigint,"
-	" to_timestamp($10::bigint / 1000.0), $11::jsonb, $12, now())"
+	" to_timestamp($10::bigint / 1000.0), $11::jsonb, $12, $13::int,"
+	" to_timestamp($14::bigint / 1000.0), now())"
 	" ON CONFLICT (connector) DO UPDATE SET cycle_started_at = EXCLUDED.cycle_started_at,"
 	" cycle_ended_at = EXCLUDED.cycle_ended_at, cycle_ms = EXCLUDED.cycle_ms,"
 	" cycle_errors = EXCLUDED.cycle_errors, writes_queued = EXCLUDED.writes_queued,"
 	" queue_drains_at = EXCLUDED.queue_drains_at, blocked_until = EXCLUDED.blocked_until,"
 	" rate_limit = EXCLUDED.rate_limit, rate_remaining = EXCLUDED.rate_remaining,"
 	" rate_reset_at = EXCLUDED.rate_reset_at, requests = EXCLUDED.requests,"
-	" written_by = EXCLUDED.written_by, updated_at = now()";
+	" written_by = EXCLUDED.written_by, creates_waiting = EXCLUDED.creates_waiting,"
+	" backlog_drains_at = EXCLUDED.backlog_drains_at, updated_at = now()";
 
 struct record {
 	void (*done)(void *arg);
@@ -196,7 +207,7 @@ int status_record(struct db *db, const struct connector *c, const struct status_
 {
 	struct budget bu;
 	budget_of(c, ts_now_ms(), &bu);
-	char v[10][24];
+	char v[12][24];
 	const char *k[STATUS_KINDS];
 	uint64_t n[STATUS_KINDS];
 	counters(c, k, n);
@@ -212,11 +223,16 @@ int status_record(struct db *db, const struct connector *c, const struct status_
 	snprintf(v[6], sizeof(v[6]), "%" PRId64, c->rate_limit);
 	snprintf(v[7], sizeof(v[7]), "%" PRId64, c->rate_remaining);
 	snprintf(v[8], sizeof(v[8]), "%" PRId64, c->rate_reset_at);
+	/* creates_waiting is an int column: a backlog beyond it is not real */
+	snprintf(v[9], sizeof(v[9]), "%" PRIu64, c->creates_waiting > INT32_MAX ? (uint64_t)INT32_MAX :
+	         c->creates_waiting);
+	snprintf(v[10], sizeof(v[10]), "%" PRId64, bu.backlog_drains_at);
 	const char *p[] = { c->name, cy->started_at ? v[0] : NULL, cy->ended_at ? v[1] : NULL,
 	                    cy->ended_at ? v[2] : NULL, v[3], bu.drains_at ? v[4] : NULL,
 	                    bu.blocked_until ? v[5] : NULL, c->rate_limit >= 0 ? v[6] : NULL,
 	                    c->rate_remaining >= 0 ? v[7] : NULL, c->rate_reset_at > 0 ? v[8] : NULL,
-	                    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), written_by };
+	                    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), written_by,
+	                    v[9], bu.backlog_drains_at ? v[10] : NULL };
 	struct record *r = xcalloc(1, sizeof(*r));
 	r->done = done;
 	r->arg = arg;

@@ -41,17 +41,30 @@ struct status_cycle {
  * to b.  Returns 0 or -ENOSPC (b full). */
 int status_metrics(struct buf *b, struct connector *const *conns, size_t n) MUST_CHECK;
 
-/* Is a row worth writing after this cycle?  Yes when it failed, left
- * writes queued, wrote to the tracker since the last row (writes_seen is
- * the caller's memory of n_create + n_update + n_comment at that row), or,
- * when heartbeat_ms > 0, when the last row is that old.  A quiet cycle of
- * `sync --once` (heartbeat_ms 0) writes nothing. */
-bool status_due(const struct connector *c, const struct status_cycle *cy,
-                uint64_t writes_seen, int64_t last_row_at, int64_t heartbeat_ms);
-/* c's writes so far (n_create + n_update + n_comment), for status_due. */
-uint64_t status_writes(const struct connector *c);
+/* What the caller remembers of the last row it wrote for a connector
+ * (all zero before the first): when (ms), c's writes so far then
+ * (n_create + n_update + n_comment) and its creates waiting then. */
+struct status_seen {
+	int64_t row_at;
+	uint64_t writes;
+	uint64_t creates_waiting;
+};
 
-/* Upsert c's connector_status row on db (async).  written_by says who
+/* Is a row worth writing after this cycle?  Yes when it failed, left
+ * writes queued, wrote to the tracker since the last row, changed the
+ * number of creates waiting for the creation budget (a paced first sync:
+ * `closeloop status` shows the backlog), or, when heartbeat_ms > 0, when
+ * the last row is that old.  A quiet cycle of `sync --once`
+ * (heartbeat_ms 0) writes nothing. */
+bool status_due(const struct connector *c, const struct status_cycle *cy,
+                const struct status_seen *seen, int64_t heartbeat_ms);
+/* A row of c was written after cycle cy: remember it in seen. */
+void status_seen_note(struct status_seen *seen, const struct connector *c,
+                      const struct status_cycle *cy);
+
+/* Upsert c's connector_status row on db (async): the cycle, the write
+ * queue, the creates waiting and when the backlog drains (sql/041), the
+ * rate budget and the request counters.  written_by says who
  * ("daemon pid 123").  done(arg) is called once the statement is answered
  * (a failure is logged, not returned), or never when this returns < 0. */
 int status_record(struct db *db, const struct connector *c, const struct status_cycle *cy,

@@ -19,6 +19,7 @@ static const char STATUS_SQL[] =
 	TS("s.blocked_until") ", " SECS("s.blocked_until - now()") ", "
 	"s.rate_limit, s.rate_remaining, " TS("s.rate_reset_at") ", s.requests::text, "
 	"s.written_by, " SECS("now() - s.updated_at") ", "
+	"s.creates_waiting, " TS("s.backlog_drains_at") ", " SECS("s.backlog_drains_at - now()") ", "
 	"(SELECT json_object_agg(state, k)::text FROM (SELECT state, count(*) AS k FROM external_link l"
 	"   WHERE l.connector = n.connector AND l.kind = 'managed' GROUP BY state) x), "
 	"(SELECT count(*) FROM external_link l WHERE l.connector = n.connector AND l.kind = 'reference'), "
@@ -33,7 +34,7 @@ static const char STATUS_SQL[] =
 enum col {
 	C_NAME, C_HAS, C_CYCLE_AT, C_CYCLE_MS, C_ERRORS, C_QUEUED, C_DRAIN_AT, C_DRAIN_S,
 	C_BLOCK_AT, C_BLOCK_S, C_RLIMIT, C_RLEFT, C_RRESET, C_REQUESTS, C_BY, C_AGE,
-	C_LINKS, C_REFS, C_DELIVERY,
+	C_WAITING, C_BACKLOG_AT, C_BACKLOG_S, C_LINKS, C_REFS, C_DELIVERY,
 };
 
 static const char *val(const PGresult *r, int row, enum col c)
@@ -97,6 +98,14 @@ static void print_person(FILE *out, const PGresult *r, int i)
 		} else {
 			fprintf(out, "  write queue  empty\n");
 		}
+		/* the creates the last full cycle left for the creation budget
+		 * (sql/041): a paced first sync's backlog and when it ends */
+		if (num(r, i, C_WAITING) > 0) {
+			span(b, sizeof(b), num(r, i, C_BACKLOG_S));
+			fprintf(out, "  creates      %lld waiting for the creation budget; with the queue,"
+			        " all sent in about %s (%s)\n", num(r, i, C_WAITING), b,
+			        val(r, i, C_BACKLOG_AT) ? val(r, i, C_BACKLOG_AT) : "(unknown)");
+		}
 		if (val(r, i, C_RLEFT))
 			fprintf(out, "  rate budget  %lld of %lld requests left, refills %s\n",
 			        num(r, i, C_RLEFT), num(r, i, C_RLIMIT),
@@ -134,7 +143,8 @@ static struct json_object *row_json(const PGresult *r, int i)
 		{ "last_cycle_errors", C_ERRORS, false }, { "writes_queued", C_QUEUED, false },
 		{ "queue_drains_at", C_DRAIN_AT, true }, { "blocked_until", C_BLOCK_AT, true },
 		{ "rate_limit", C_RLIMIT, false }, { "rate_remaining", C_RLEFT, false },
-		{ "rate_reset_at", C_RRESET, true }, { "recorded_by", C_BY, true },
+		{ "rate_reset_at", C_RRESET, true }, { "creates_waiting", C_WAITING, false },
+		{ "backlog_drains_at", C_BACKLOG_AT, true }, { "recorded_by", C_BY, true },
 		{ "recorded_seconds_ago", C_AGE, false },
 	};
 	for (size_t k = 0; k < ARRAY_SIZE(f); k++) {

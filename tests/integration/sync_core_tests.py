@@ -4,6 +4,8 @@ by run.py): the real daemon, a real PostgreSQL and the GitHub simulator.
 Each test uses run.py's per-test fixture (Ctx); run.py is imported inside
 the tests, once it is fully loaded, since run.py imports this file."""
 
+import calendar
+import json
 import os
 import re
 import time
@@ -214,7 +216,8 @@ def test_creates_waiting_for_the_budget_are_not_recovered(cl):
     that was sent and lost its answer may need one -- no secondary limit,
     and no token on two issues.  /metrics shows the 14 creates waiting
     and when they will all have gone: 6 an hour, so about 3 hours from the
-    first sends."""
+    first sends; `closeloop status` (text and --json), which reads the
+    row the daemon writes in the ledger, shows the same."""
     import socket
     import time
     import urllib.request
@@ -235,7 +238,18 @@ def test_creates_waiting_for_the_budget_are_not_recovered(cl):
         time.sleep(35)  # three more cycles (poll_interval 10 s)
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
             text = r.read().decode()
+        person = H.closeloop("status", "-c", c.config).stdout
+        status = [s for s in json.loads(H.closeloop("status", "--json", "-c", c.config).stdout)
+                  if s["connector"] == R.CONN][0]
         d.stop()
+        R.assert_true(re.search(r"^  creates      14 waiting for the creation budget; with the queue,"
+                                r" all sent in about [23] h \d+ min \(\d{4}-\d\d-\d\d [\d:]+ UTC\)$",
+                                person, re.M), "closeloop status:\n" + person)
+        R.assert_eq(status["creates_waiting"], 14, "status --json: creates waiting")
+        backlog = calendar.timegm(time.strptime(status["backlog_drains_at"], "%Y-%m-%d %H:%M:%S UTC"))
+        R.assert_true(3 * 3600 - 120 <= backlog - t0 <= 3 * 3600 + 120,
+                      "status --json: backlog drains about 3 h after the first sends: %r"
+                      % status["backlog_drains_at"])
         R.assert_eq(R.metric(text, "closeloop_connector_creates_waiting"), 14,
                     "creates waiting:\n" + text[-2500:])
         drain = R.metric(text, "closeloop_connector_backlog_drain_seconds")
