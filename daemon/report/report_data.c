@@ -247,14 +247,21 @@ static int load_frame(PGconn *c, struct report *r, const char *quarter, char *er
 	return 0;
 }
 
-/* Store what the four trend quarters need, each in its own transaction
- * (closeloop_report_store_fill: ended quarters only). */
+/* Keep the four trend quarters in the rollups, then store what they need,
+ * each in its own transaction (closeloop_report_store_fill: ended quarters
+ * only). */
 static void store_fill(PGconn *c, const struct report *r, const struct report_query *q)
 {
 	char lim[16], err[256];
 	snprintf(lim, sizeof(lim), "%d", q->overdue_limit > 0 ? q->overdue_limit : 10);
 	PGresult *res = NULL;
 	const char *p0[] = { q->quarter };
+	/* the trend's quarters kept in the rollups from now on (sql/042: a
+	 * quarter not kept yet is computed once from the spans; NULL when a
+	 * writer held the rollups, and the figures are computed as before) */
+	PQclear(db_sync_exec(c, "SELECT closeloop_report_rollup_fill(array(SELECT closeloop_quarter_add("
+	                     "coalesce($1, closeloop_quarter_add(closeloop_quarter_of(now()), -1)), g)"
+	                     " FROM generate_series(-3, 0) g))", 1, p0, err, sizeof(err)));
 	res = db_sync_exec(c, "SELECT closeloop_quarter_add(coalesce($1, closeloop_quarter_add("
 	                   "closeloop_quarter_of(now()), -1)), g) FROM generate_series(-3, 0) g",
 	                   1, p0, err, sizeof(err));

@@ -474,15 +474,58 @@ static const char spans_vs_replay[] =
 	"  (SELECT * FROM closeloop_items_at_replay(ts.x) EXCEPT ALL SELECT * FROM closeloop_items_at(ts.x))) d";
 
 /* Every figure, overdue list and postmortem list of the report for
- * 2025Q1 .. 2027Q1, as one digest. */
-static const char report_digest[] =
-	"SELECT md5(string_agg(r, E'\\n' ORDER BY q, k, n)) FROM ("
-	" SELECT q, 1 AS k, row_number() OVER () AS n, f::text AS r"
-	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_figures(q) f"
-	" UNION ALL SELECT q, 2, row_number() OVER (), o::text"
-	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_overdue(q) o"
-	" UNION ALL SELECT q, 3, row_number() OVER (), p::text"
-	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q, closeloop_report_postmortems(q) p) x";
+ * 2025Q1 .. 2027Q1, as one digest: REPORT_DIGEST("_spans") computed from
+ * the spans (migration 37's functions), REPORT_DIGEST("") as the report
+ * reads them (the rollups of the quarters kept, sql/042). */
+#define REPORT_DIGEST(FROM) \
+	"SELECT md5(string_agg(r, E'\\n' ORDER BY q, k, n)) FROM (" \
+	" SELECT q, 1 AS k, row_number() OVER () AS n, f::text AS r" \
+	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q," \
+	"        closeloop_report_figures" FROM "(q) f" \
+	" UNION ALL SELECT q, 2, row_number() OVER (), o::text" \
+	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q," \
+	"        closeloop_report_overdue" FROM "(q) o" \
+	" UNION ALL SELECT q, 3, row_number() OVER (), p::text" \
+	"   FROM generate_series(0, 8) g, closeloop_quarter_add('2025Q1', g) q," \
+	"        closeloop_report_postmortems" FROM "(q) p) x"
+static const char report_digest[] = REPORT_DIGEST("_spans");
+static const char rollup_digest[] = REPORT_DIGEST("");
+
+/* The rollups of the kept quarters as text (group rows and closures). */
+static const char rollup_rows[] =
+	"SELECT coalesce((SELECT string_agg(r::text, E'\\n' ORDER BY r::text) FROM report_rollup r), '')"
+	" || '|' || coalesce((SELECT string_agg(c::text, E'\\n' ORDER BY c::text)"
+	"                      FROM report_rollup_close c), '')";
+
+/* sql/042: the rollups of 2025Q1 .. 2027Q1 filled, then kept by the
+ * triggers through the late changes the caller makes: the report read
+ * from them equals the one computed from the spans, and the kept rows
+ * equal the rows a fill from scratch gives. */
+static void rollup_fill(PGconn *c)
+{
+	pgtest_exec(c, "SELECT closeloop_report_rollup_fill(array(SELECT closeloop_quarter_add('2025Q1', g)"
+	            " FROM generate_series(0, 8) g))", 0, NULL);
+	assert_int_equal(pgtest_long(c, "SELECT count(*) FROM report_rollup_quarter", 0, NULL), 9);
+}
+
+static void rollup_equal_spans(PGconn *c)
+{
+	char *from_spans = pgtest_value(c, report_digest, 0, NULL);
+	char *from_rollup = pgtest_value(c, rollup_digest, 0, NULL);
+	assert_string_equal(from_rollup, from_spans);
+	char *kept = pgtest_value(c, rollup_rows, 0, NULL);
+	pgtest_exec(c, "BEGIN", 0, NULL);
+	pgtest_exec(c, "TRUNCATE report_rollup, report_rollup_close, report_rollup_quarter", 0, NULL);
+	rollup_fill(c);
+	char *refilled = pgtest_value(c, rollup_rows, 0, NULL);
+	pgtest_exec(c, "ROLLBACK", 0, NULL);
+	assert_true(strlen(kept) > 100);
+	assert_string_equal(kept, refilled);
+	free(from_spans);
+	free(from_rollup);
+	free(kept);
+	free(refilled);
+}
 
 /* Inside a transaction the caller rolls back: the report's point in time
  * (closeloop_spans_at, sql/034, and closeloop_states_at, sql/037) replaced
@@ -500,6 +543,8 @@ static void replay_point_in_time(PGconn *c)
 	pgtest_exec(c, "CREATE OR REPLACE FUNCTION closeloop_states_at(p_at timestamptz) "
 	            "RETURNS TABLE (action_item_id bigint, state text) LANGUAGE sql STABLE AS "
 	            "'SELECT r.action_item_id, r.state FROM closeloop_items_at_replay(p_at) r'", 0, NULL);
+	/* and no quarter read from the rollups (sql/042) */
+	pgtest_exec(c, "DELETE FROM report_rollup_quarter", 0, NULL);
 }
 
 /* 2026Q1's figures (all platforms) as one text. */
@@ -538,6 +583,7 @@ static void backdated_equal_replay(PGconn *c)
 	char *replayed = pgtest_value(c, q1_figures, 0, NULL);
 	pgtest_exec(c, "ROLLBACK", 0, NULL);
 	assert_string_equal(after, replayed);
+	rollup_equal_spans(c);
 	free(before);
 	free(after);
 	free(replayed);
@@ -582,7 +628,91 @@ static void test_spans_equal_replay(void **state)
 	                        "closeloop_report_figures('2026Q1') WHERE level = 'all'", 0, NULL) > 100);
 	free(with_spans);
 	free(with_replay);
+	rollup_fill(t.conn);
+	rollup_equal_spans(t.conn);
 	backdated_equal_replay(t.conn);
+	pgtest_drop(&t);
+}
+
+/* The rollup rows of each quarter as "quarter:row(xmin)" lines: a row
+ * rewritten shows a new xmin even when its values come back the same. */
+static const char rollup_versions[] =
+	"SELECT string_agg(r.quarter || ':' || r::text || '(' || r.xmin || ')', E'\\n'"
+	" ORDER BY r.quarter, r.team_id, r.pm_platform_id, r.pm_id) FROM report_rollup r"
+	" WHERE r.quarter = $1";
+
+static char *quarter_rows(PGconn *c, const char *quarter)
+{
+	const char *p[1] = { quarter };
+	return pgtest_value(c, rollup_versions, 1, p);
+}
+
+/* sql/042: a change reaching the ledger late, dated inside an ended
+ * quarter (A, open at 2026Q2's end and closed in Q3, lost its owner on
+ * 2026-05-01), changes that quarter's report (checkout: one more item
+ * without an owner) and rewrites that quarter's rollup rows only; the
+ * figures read from the rollups equal those computed from the spans. */
+static void test_rollup_late_change(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportlate", true);
+	load_fixture(t.conn);
+	pgtest_exec(t.conn, "SELECT closeloop_report_rollup_fill(array['2026Q1', '2026Q2', '2026Q3',"
+	            " closeloop_quarter_of(now())])", 0, NULL);
+	struct report *before = load(t.conn, "2026Q2", NULL, NULL);
+	assert_string_equal(fig(before, "team", "payments", "checkout", "ownerless"), "0");
+	assert_string_equal(fig(before, "team", "payments", "checkout", "open_end"), "1"); /* A */
+	const char *quarters[] = { "2026Q1", "2026Q2", "2026Q3", NULL };
+	char *rows_before[3];
+	for (int i = 0; quarters[i]; i++)
+		rows_before[i] = quarter_rows(t.conn, quarters[i]);
+	char *now_before = pgtest_value(t.conn, "SELECT string_agg(r::text || r.xmin, ',' ORDER BY r::text)"
+	                                " FROM report_rollup r WHERE quarter = closeloop_quarter_of(now())",
+	                                0, NULL);
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "SELECT set_config('closeloop.changed_at', '2026-05-01 09:00:00+00', true)", 0, NULL);
+	pgtest_exec(t.conn, "UPDATE action_item SET owner = NULL WHERE import_key = 'A'", 0, NULL);
+	pgtest_exec(t.conn, "COMMIT", 0, NULL);
+	struct report *after = load(t.conn, "2026Q2", NULL, NULL);
+	assert_string_equal(fig(after, "team", "payments", "checkout", "ownerless"), "1");
+	assert_int_equal(strtol(fig(after, "all", NULL, NULL, "ownerless"), NULL, 10),
+	                 strtol(fig(before, "all", NULL, NULL, "ownerless"), NULL, 10) + 1);
+	/* 2026Q2's rows rewritten (checkout's), the other quarters' untouched */
+	char *q2_after = quarter_rows(t.conn, "2026Q2");
+	assert_string_not_equal(q2_after, rows_before[1]);
+	for (int i = 0; quarters[i]; i++) {
+		if (i == 1)
+			continue;
+		char *now = quarter_rows(t.conn, quarters[i]);
+		assert_string_equal(now, rows_before[i]);
+		free(now);
+	}
+	char *now_after = pgtest_value(t.conn, "SELECT string_agg(r::text || r.xmin, ',' ORDER BY r::text)"
+	                               " FROM report_rollup r WHERE quarter = closeloop_quarter_of(now())",
+	                               0, NULL);
+	assert_string_equal(now_after, now_before);
+	/* the stored rollup equals the one a fill from scratch gives */
+	char *kept = pgtest_value(t.conn, rollup_rows, 0, NULL);
+	pgtest_exec(t.conn, "BEGIN", 0, NULL);
+	pgtest_exec(t.conn, "TRUNCATE report_rollup, report_rollup_close, report_rollup_quarter", 0, NULL);
+	pgtest_exec(t.conn, "SELECT closeloop_report_rollup_fill(array['2026Q1', '2026Q2', '2026Q3',"
+	            " closeloop_quarter_of(now())])", 0, NULL);
+	char *refilled = pgtest_value(t.conn, rollup_rows, 0, NULL);
+	pgtest_exec(t.conn, "ROLLBACK", 0, NULL);
+	assert_string_equal(kept, refilled);
+	free(kept);
+	free(refilled);
+	assert_int_equal(pgtest_long(t.conn,
+		"SELECT count(*) FROM ((SELECT * FROM closeloop_report_figures('2026Q2'))"
+		" EXCEPT (SELECT * FROM closeloop_report_figures_spans('2026Q2'))) d", 0, NULL), 0);
+	free(q2_after);
+	free(now_before);
+	free(now_after);
+	for (int i = 0; quarters[i]; i++)
+		free(rows_before[i]);
+	report_free(before);
+	report_free(after);
 	pgtest_drop(&t);
 }
 
@@ -697,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_reader_role),
 		cmocka_unit_test(test_views_agree),
 		cmocka_unit_test(test_spans_equal_replay),
+		cmocka_unit_test(test_rollup_late_change),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_escalations_not_recorded),
