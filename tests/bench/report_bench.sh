@@ -13,12 +13,15 @@
 # every platform selected) and for `closeloop report` (all platforms, the
 # last complete quarter, Markdown): the wall time, and for the panels
 # PostgreSQL's own cost (EXPLAIN (ANALYZE, BUFFERS): execution time and
-# shared buffers hit/read).  The report is run twice: cold (figures of the
-# ended quarters computed from the item spans, sql/034, and stored) and
-# warm (read from report_figures_store), each with its own CPU and peak
-# RSS and PostgreSQL's CPU (the cluster's processes) measured apart.  The
-# spans are rebuilt after the generation (timed: the migration's backfill
-# on an existing ledger does the same).  Uses a throwaway cluster on
+# shared buffers hit/read).  The report is run in every format cold
+# (nothing stored: the quarters read from the rollups of sql/042, then
+# stored) and warm (read from report_figures_store), each with its own CPU
+# and peak RSS and PostgreSQL's CPU (the cluster's processes) measured
+# apart; then the last quarter read from the rollups is compared with the
+# spans' computation, and what keeping the rollups adds to writes through
+# the triggers is timed (report_bench.py).  The spans and the rollups are
+# rebuilt after the generation (timed: the migrations' backfill on an
+# existing ledger does the same).  Uses a throwaway cluster on
 # $BENCH_PGPORT.
 set -eu
 n=${1:-${ITEMS:-1000000}}
@@ -35,8 +38,9 @@ echo "report bench: generating $n action items with history ..."
 echo "report bench: bulk path, not real use: the ledger is written by a few SQL statements"
 echo "  (generate_series; history rows INSERTed directly with triggers off, as a backfill"
 echo "  would), not one change at a time through action_item's trigger and the importer;"
-echo "  the open-item and link tallies (sql/024) and the item spans (sql/034) are then"
-echo "  computed once by their rebuild functions instead of by their statement triggers"
+echo "  the open-item and link tallies (sql/024), the item spans (sql/034) and the quarter"
+echo "  rollups (sql/042) are then computed once by their rebuild functions instead of by"
+echo "  their statement triggers"
 t0=$(date +%s)
 psql -X -q -v ON_ERROR_STOP=1 -v n="$n" -d "$dsn" <<'EOF'
 -- history is written directly (a backfill): no triggers while generating
@@ -97,12 +101,21 @@ SELECT closeloop_open_tally_rebuild() AS open_items_counted, closeloop_link_tall
 -- and the point-in-time spans (sql/034), as the migration backfills them
 \timing on
 SELECT closeloop_item_span_rebuild() AS item_spans_written;
+-- and the quarter rollups (sql/042), as the migration fills them
+SELECT closeloop_report_rollup_rebuild() AS rollup_quarters_filled;
 \timing off
 VACUUM ANALYZE;
 SELECT (SELECT count(*) FROM action_item) AS items, (SELECT count(*) FROM item_event) AS events,
        (SELECT count(*) FROM external_link) AS links, (SELECT count(*) FROM item_span) AS item_spans,
        pg_size_pretty(pg_total_relation_size('item_span')) AS item_span_size,
        pg_size_pretty(pg_total_relation_size('item_event')) AS item_event_size;
+SELECT (SELECT count(*) FROM report_rollup) AS rollup_rows,
+       pg_size_pretty(pg_total_relation_size('report_rollup')) AS rollup_size,
+       (SELECT count(*) FROM report_rollup_close) AS rollup_close_rows,
+       pg_size_pretty(pg_total_relation_size('report_rollup_close')) AS rollup_close_size,
+       pg_size_pretty(pg_relation_size('item_span_open_due_idx')) AS open_due_index_size,
+       (SELECT round(avg(n)) FROM (SELECT count(*) n FROM report_rollup GROUP BY quarter) q)
+         AS rollup_rows_per_quarter;
 EOF
 echo "report bench: generated in $(( $(date +%s) - t0 )) s"
 python3 "$here/tests/bench/report_bench.py" "$dsn" "$here"
