@@ -442,20 +442,29 @@ BEGIN
     RETURN array_length(v_q, 1);
 END $$;
 
--- Every quarter from the first recorded change to the current one, the
--- rollups emptied first (after history written with triggers off, as
--- tests/bench/report_bench.sh does); returns the quarters filled.
+-- Keep every quarter from the first recorded change to the current one
+-- (the daemon's quarterly check, in its own transaction before
+-- closeloop_report_store_warm: a fill holds report_rollup until it
+-- commits); returns what closeloop_report_rollup_fill returns.
+CREATE FUNCTION closeloop_report_rollup_keep()
+RETURNS integer LANGUAGE sql AS $$
+    SELECT closeloop_report_rollup_fill(ARRAY(
+        SELECT closeloop_quarter_of(g)
+          FROM generate_series(date_trunc('quarter', (SELECT min(changed_at) FROM item_event
+                                                       WHERE field = 'created')
+                                                     AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                               now(), interval '3 months') g))
+$$;
+
+-- The same with the rollups emptied first (after history written with
+-- triggers off, as tests/bench/report_bench.sh does); returns the
+-- quarters filled.
 CREATE FUNCTION closeloop_report_rollup_rebuild()
 RETURNS integer LANGUAGE plpgsql AS $$
 BEGIN
     LOCK TABLE report_rollup IN EXCLUSIVE MODE;
     TRUNCATE report_rollup, report_rollup_close, report_rollup_quarter;
-    RETURN closeloop_report_rollup_fill(ARRAY(
-        SELECT closeloop_quarter_of(g)
-          FROM generate_series(date_trunc('quarter', (SELECT min(changed_at) FROM item_event
-                                                       WHERE field = 'created')
-                                                     AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-                               now(), interval '3 months') g));
+    RETURN closeloop_report_rollup_keep();
 END $$;
 
 -- Spans rebuilt (history written with triggers off): the rollups kept
@@ -705,21 +714,6 @@ BEGIN
     END IF;
 END $$;
 
--- The daemon's quarterly check keeps every quarter up to the current one
--- first, so that the stored figures it then computes read the rollups.
-ALTER FUNCTION closeloop_report_store_warm() RENAME TO closeloop_report_store_warm_figures;
-CREATE FUNCTION closeloop_report_store_warm()
-RETURNS integer LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM closeloop_report_rollup_fill(ARRAY(
-        SELECT closeloop_quarter_of(g)
-          FROM generate_series(date_trunc('quarter', (SELECT min(changed_at) FROM item_event
-                                                       WHERE field = 'created')
-                                                     AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-                               now(), interval '3 months') g));
-    RETURN closeloop_report_store_warm_figures();
-END $$;
-
 REVOKE EXECUTE ON FUNCTION closeloop_report_figures(text, text, text),
        closeloop_report_overdue(text, text, text, int),
        closeloop_report_postmortems(text, text, text),
@@ -731,7 +725,8 @@ REVOKE EXECUTE ON FUNCTION closeloop_report_figures(text, text, text),
        closeloop_rollup_escalations(timestamptz, timestamptz),
        closeloop_report_rollup_apply(report_rollup_item[], report_rollup_item[]),
        closeloop_report_rollup_quarters(timestamptz),
-       closeloop_report_rollup_fill(text[]), closeloop_report_rollup_rebuild() FROM PUBLIC;
+       closeloop_report_rollup_fill(text[]), closeloop_report_rollup_keep(),
+       closeloop_report_rollup_rebuild() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION closeloop_report_figures(text, text, text),
        closeloop_report_overdue(text, text, text, int),
        closeloop_report_postmortems(text, text, text) TO closeloop_reader;

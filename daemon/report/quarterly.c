@@ -232,6 +232,10 @@ static void work_record(uv_work_t *w)
 	 * snapshot fresh for the dashboards (sql/019_report_store.sql) */
 	char err[256];
 	PQclear(db_sync_exec(c, "SELECT pg_advisory_unlock_all()", 0, NULL, err, sizeof(err)));
+	/* every quarter kept in the rollups first, in its own transaction (a
+	 * fill holds them until it commits; sql/042_report_rollup.sql), so the
+	 * figures stored next are read from them */
+	PQclear(db_sync_exec(c, "SELECT closeloop_report_rollup_keep()", 0, NULL, err, sizeof(err)));
 	PQclear(db_sync_exec(c, "SELECT closeloop_report_store_warm()", 0, NULL, err, sizeof(err)));
 	/* fold the dashboards' tally rows appended since (sql/027) */
 	PQclear(db_sync_exec(c, "SELECT closeloop_tally_compact()", 0, NULL, err, sizeof(err)));

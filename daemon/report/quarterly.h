@@ -17,6 +17,8 @@
  *   RENDER  the report for (quarter, platform), as `closeloop report` makes it;
  *   SEND    deliver_send (daemon/deliver/);
  *   RECORD  closeloop_report_delivery_done: sent, failed or unknown; then
+ *           closeloop_report_rollup_keep (sql/042_report_rollup.sql): every
+ *           quarter kept in the rollups (a new quarter filled once);
  *           closeloop_report_store_warm (sql/019_report_store.sql): the
  *           stored figures of ended quarters and the current quarter's
  *           snapshot that v_closure_by_quarter reads; and
