@@ -437,26 +437,19 @@ static bool ref_host_alone(const struct rec_engine *e, const struct connector *c
 }
 
 /* c's claim group (rec_link_ctx.claim_group) and its connectors' names as a
- * text[] literal, each element quoted (PostgreSQL "Arrays": '"' and '\\'
- * escaped by a backslash). */
+ * text[] literal (db_text_array). */
 static void claim_group(const struct rec_engine *e, const struct connector *c, char **group,
                         char **peers)
 {
-	struct buf b = { 0 };
-	int rc = buf_appendf(&b, "{");
+	const char **names = xcalloc(e->n_conns + 1, sizeof(char *));
+	size_t n = 0;
 	for (size_t i = 0; i < e->n_conns; i++) {
 		const struct connector *o = e->conns[i].conn;
-		if (o != c && !same_records(o, c))
-			continue;
-		rc |= buf_appendf(&b, "%s\"", b.len > 1 ? "," : "");
-		for (const char *p = o->name; *p; p++)
-			rc |= buf_appendf(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p);
-		rc |= buf_appendf(&b, "\"");
+		if (o == c || same_records(o, c))
+			names[n++] = o->name;
 	}
-	rc |= buf_appendf(&b, "}");
-	if (rc < 0)
-		abort(); /* a few connector names within the buffer's default cap */
-	*peers = buf_steal(&b);
+	*peers = db_text_array(names, n);
+	free(names);
 	*group = c->ref_host && c->ref_table ? xasprintf("%s %s", c->ref_host, c->ref_table) :
 	         xstrdup(c->name);
 }
