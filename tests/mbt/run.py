@@ -19,9 +19,9 @@ codes, impact/urgency, assigned_to, due_date, the record deleted), and
 in single-tracker batches tickets a person raises in the tracker matching
 the targets' discovery rule (GitHub label, Jira JQL on that label,
 ServiceNow category: adopted as items, never created, their fields
-pulled), the rule taken off one (the item stays, flagged
-discovery_left) and a postmortem document naming a discovered ticket
-(`closeloop import`: the same item, never a second), each
+pulled), the rule taken off one (the item stays, its link marked left,
+flagged discovery_left while open) and a postmortem document naming a
+discovered ticket (`closeloop import`: the same item, never a second), each
 round followed by one cycle of the real daemon (`closeloop sync --once`),
 clean or under a fault the tracker's simulator offers (GitHub: 429, 5xx,
 time-out, truncated body, connection dropped before or after the tracker

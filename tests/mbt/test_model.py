@@ -162,5 +162,45 @@ class GitHubBody(unittest.TestCase):
         self.assertEqual(self.read("%s\n%s" % (block("none"), block("2027-01-02"))), "2027-01-02")
 
 
+class FakeWorld:
+    """The ledger as check_found reads it: one answer to every query."""
+
+    def __init__(self, rows, conn):
+        self.rows = rows
+        self.trackers = {"jira": type("Tracker", (), {"conn": conn})()}
+
+    def q(self, sql):
+        return self.rows
+
+
+class DiscoveryLeft(unittest.TestCase):
+    """scenario.check_found: a discovered item whose ticket left the rule
+    keeps its link marked left, and is flagged discovery_left while open
+    (sql/033_discovery.sql closeloop_flags_current: open and in_progress
+    items only; a closed item's flag is cleared, 'item closed')."""
+
+    def check(self, state, row):
+        import scenario as S
+        sc = S.Scenario.__new__(S.Scenario)
+        it = M.Item(158, "jira", "MB8R0", dict(VALUES, state=state))
+        sc.w, sc.kind, sc.problems = FakeWorld(row, "jira-mbt"), "jira", []
+        sc.items, sc.found, sc.found_items, sc.left = {158: it}, {}, {158}, {158}
+        sc.check_found({})
+        return [k for k, _ in sc.problems]
+
+    def test_a_closed_item_whose_ticket_left_the_rule_has_no_open_flag(self):
+        # seeds 59, 184, 287, 371 of the soak: the item was wont_do or done
+        # when the flags ran; the daemon rightly raised no flag
+        self.assertEqual(self.check("wont_do", [["t", "0"]]), [])
+        self.assertEqual(self.check("done", [["t", "0"]]), [])
+        self.assertEqual(self.check("done", [["t", "1"]]), ["lost"])
+
+    def test_an_open_item_whose_ticket_left_the_rule_is_flagged(self):
+        self.assertEqual(self.check("in_progress", [["t", "1"]]), [])
+        self.assertEqual(self.check("open", [["t", "0"]]), ["lost"])
+        self.assertEqual(self.check("open", [["f", "1"]]), ["lost"])
+        self.assertEqual(self.check("done", [["f", "0"]]), ["lost"])
+
+
 if __name__ == "__main__":
     unittest.main()
