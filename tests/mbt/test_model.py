@@ -202,5 +202,37 @@ class DiscoveryLeft(unittest.TestCase):
         self.assertEqual(self.check("done", [["f", "0"]]), ["lost"])
 
 
+class FakeSim:
+    """A simulator's control API that records what the driver sends."""
+
+    def __init__(self):
+        self.sent = []
+
+    def call(self, method, path, body=None):
+        self.sent.append((method, path, body))
+
+
+class JiraLabels(unittest.TestCase):
+    """The driver's edits of a Jira ticket's labels (trackers.py): each
+    sends the whole label set, so each must start from the one the last
+    left."""
+
+    def test_the_type_edited_then_the_rule_taken_off_keeps_the_new_type(self):
+        # seed 411 of the soak: type := detect, then the pm-found label
+        # taken off in the same round from the labels read before the
+        # edit, which put closeloop-type-other back; the daemon rightly
+        # saw no change of type
+        import trackers as T
+        jira = T.Jira.__new__(T.Jira)
+        jira.sim = FakeSim()
+        t = {"id": "10008", "key": "MB0R0-8", "raw": {"fields": {
+            "labels": [T.FOUND, "closeloop-t8", "closeloop-type-other"]}}}
+        self.assertTrue(jira.edit(t, "type", "detect", None))
+        jira.unfound(t)
+        labels = jira.sim.sent[-1][2]["fields"]["labels"]
+        self.assertEqual(jira.read({"labels": labels})["type"], "detect")
+        self.assertEqual(sorted(labels), ["closeloop-t8", "closeloop-type-detect"])
+
+
 if __name__ == "__main__":
     unittest.main()

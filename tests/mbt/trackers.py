@@ -465,8 +465,13 @@ class Jira(Tracker):
         elif field == "priority":
             body["fields"]["priority"] = {"name": JIRA_PRIO[v]} if v else None
         elif field == "type":
-            body["fields"]["labels"] = [l for l in f.get("labels") or []
-                                        if not l.startswith("closeloop-type-")] + ["closeloop-type-" + v]
+            # the whole set, kept in the ticket as read: the rule taken off
+            # later in the round (unfound) starts from it (seed 411 of the
+            # soak: it started from the labels read before, and put the
+            # old type back)
+            f["labels"] = [l for l in f.get("labels") or []
+                           if not l.startswith("closeloop-type-")] + ["closeloop-type-" + v]
+            body["fields"]["labels"] = f["labels"]
         elif field == "owner":
             body["fields"]["assignee"] = {"accountId": self.people[v]} if v else None
         self.sim.call("POST", "/_sim/edit", body)
