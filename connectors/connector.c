@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <curl/curl.h>
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -349,18 +348,3 @@ void conn_hook_body_id(const struct conn_hook_request *req, char *out, size_t n)
 	snprintf(out, n, "sha256:%.32s", hex);
 }
 
-const char *conn_json_str(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-struct json_object *conn_json_obj(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_object))
-		return NULL;
-	return v;
-}

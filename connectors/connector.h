@@ -613,11 +613,7 @@ const char *conn_hook_header(const struct conn_hook_request *req, const char *na
  * in constant time.  false for a NULL or empty sig or secret. */
 bool conn_hook_hmac_ok(const char *sig, const char *prefix, const char *secret,
                        const char *body, size_t len);
-/* o's member k when it is a string (or object), else NULL (also for a NULL o):
- * for walking a delivery's JSON (json-c). */
-struct json_object;
-const char *conn_json_str(struct json_object *o, const char *k);
-struct json_object *conn_json_obj(struct json_object *o, const char *k);
+/* A delivery's JSON is walked with conn_json.h's getters. */
 /* A delivery id for trackers that send none: "sha256:" and the first 32
  * hex digits of the body's SHA-256, into out (>= 40 bytes). */
 void conn_hook_body_id(const struct conn_hook_request *req, char *out, size_t n);

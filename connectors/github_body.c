@@ -1,6 +1,7 @@
 /* github_body.c — see github_body.h. */
 #include "github_body.h"
 #include "github_req.h"
+#include "conn_json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -58,21 +59,11 @@ const char *gh_state_from_issue(const char *state, const char *state_reason,
 	return in_progress_label ? "in_progress" : "open";
 }
 
-/* extra JSON -> its "labels" / "assignees" array (borrowed) or NULL. */
-static struct json_object *extra_array(struct json_object *extra, const char *key)
-{
-	struct json_object *a = NULL;
-	if (!extra || !json_object_is_type(extra, json_type_object) ||
-	    !json_object_object_get_ex(extra, key, &a) || !json_object_is_type(a, json_type_array))
-		return NULL;
-	return a;
-}
-
 static void append_foreign(struct json_object *arr, const char *extra, const char *key,
                            bool labels)
 {
 	struct json_object *ex = extra ? json_tokener_parse(extra) : NULL;
-	struct json_object *a = extra_array(ex, key);
+	struct json_object *a = conn_json_arr(ex, key);
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *v = json_object_array_get_idx(a, i);
 		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
@@ -116,44 +107,24 @@ struct json_object *gh_assignees_json(const char *owner, const char *extra)
 
 /* ---- issue JSON -> conn_remote ---- */
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static bool jint(struct json_object *o, const char *key, int64_t *out)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-		return false;
-	*out = json_object_get_int64(v);
-	return true;
-}
-
-/* Labels come as objects {"name": ...} (issues API) or plain strings. */
-static const char *label_name(struct json_object *l)
+const char *gh_label_name(struct json_object *l)
 {
 	if (json_object_is_type(l, json_type_string))
 		return json_object_get_string(l);
-	if (json_object_is_type(l, json_type_object))
-		return jstr(l, "name");
-	return NULL;
+	return conn_json_str(l, "name");
 }
 
 /* Labels and assignees into fields and extra. */
 static void issue_people_labels(struct json_object *issue, struct conn_remote *out, bool *in_progress,
                                 bool crlf)
 {
-	struct json_object *labels = NULL, *assignees = NULL;
+	struct json_object *labels = conn_json_arr(issue, "labels");
+	struct json_object *assignees = conn_json_arr(issue, "assignees");
 	struct json_object *xl = json_object_new_array(), *xa = json_object_new_array();
 	*in_progress = false;
-	if (json_object_object_get_ex(issue, "labels", &labels) &&
-	    json_object_is_type(labels, json_type_array)) {
+	if (labels) {
 		for (size_t i = 0; i < json_object_array_length(labels); i++) {
-			const char *n = label_name(json_object_array_get_idx(labels, i));
+			const char *n = gh_label_name(json_object_array_get_idx(labels, i));
 			char pri[3];
 			const char *t;
 			if (!n)
@@ -168,11 +139,10 @@ static void issue_people_labels(struct json_object *issue, struct conn_remote *o
 				json_object_array_add(xl, json_object_new_string(n));
 		}
 	}
-	if (json_object_object_get_ex(issue, "assignees", &assignees) &&
-	    json_object_is_type(assignees, json_type_array)) {
+	if (assignees) {
 		for (size_t i = 0; i < json_object_array_length(assignees); i++) {
 			struct json_object *u = json_object_array_get_idx(assignees, i);
-			const char *login = json_object_is_type(u, json_type_object) ? jstr(u, "login") : NULL;
+			const char *login = json_object_is_type(u, json_type_object) ? conn_json_str(u, "login") : NULL;
 			if (!login)
 				continue;
 			if (!out->fields.v[ITEM_F_OWNER])
@@ -205,19 +175,19 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
 		*err = "an issue is not a JSON object";
 		return -EINVAL;
 	}
-	if (!jint(issue, "id", &id) || id <= 0) {
+	if (!conn_json_int64(issue, "id", &id) || id <= 0) {
 		*err = "an issue has no numeric \"id\"";
 		return -EINVAL;
 	}
-	if (!jint(issue, "number", &number) || number <= 0) {
+	if (!conn_json_int64(issue, "number", &number) || number <= 0) {
 		*err = "an issue has no numeric \"number\"";
 		return -EINVAL;
 	}
-	if (!(title = jstr(issue, "title"))) {
+	if (!(title = conn_json_str(issue, "title"))) {
 		*err = "an issue has no \"title\"";
 		return -EINVAL;
 	}
-	if ((updated = jstr(issue, "updated_at"))) {
+	if ((updated = conn_json_str(issue, "updated_at"))) {
 		int64_t ms;
 		char ts[32];
 		if (ts_parse(updated, &ms) < 0) {
@@ -230,9 +200,9 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
 	}
 	out->remote_id = xasprintf("%" PRId64, id);
 	out->key = xasprintf("%s#%" PRId64, repo, number);
-	out->url = xstrdup(jstr(issue, "html_url"));
+	out->url = xstrdup(conn_json_str(issue, "html_url"));
 	item_fields_set(&out->fields, ITEM_F_TITLE, title);
-	gh_body_parse(jstr(issue, "body"), &bp);
+	gh_body_parse(conn_json_str(issue, "body"), &bp);
 	out->fields.v[ITEM_F_DESCRIPTION] = bp.description;
 	out->fields.v[ITEM_F_DUE_DATE] = bp.due_date;
 	out->token = bp.token;
@@ -240,10 +210,10 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
 		out->unread_mask |= ITEM_FIELD_BIT(ITEM_F_DUE_DATE);
 	if (bp.block_repair)
 		out->repair_mask |= ITEM_FIELD_BIT(ITEM_F_DUE_DATE);
-	const char *raw_body = jstr(issue, "body");
+	const char *raw_body = conn_json_str(issue, "body");
 	issue_people_labels(issue, out, &in_progress, raw_body && strstr(raw_body, "\r\n"));
 	item_fields_set(&out->fields, ITEM_F_STATE,
-	                gh_state_from_issue(jstr(issue, "state"), jstr(issue, "state_reason"),
+	                gh_state_from_issue(conn_json_str(issue, "state"), conn_json_str(issue, "state_reason"),
 	                                    in_progress));
 out:
 	if (rc < 0)
@@ -257,14 +227,13 @@ void gh_discover_mark(const struct connector *c, const char *repo, struct json_o
 	const struct conn_discover *rule = conn_discover_rule(c, repo);
 	const char *want = conn_discover_opt(c, rule, "label");
 	const char *project = conn_discover_opt(c, rule, "project");
-	struct json_object *labels = NULL;
+	struct json_object *labels = conn_json_arr(issue, "labels");
 	int64_t id = 0;
 	if (!want && !project)
 		return;
-	if (want && json_object_object_get_ex(issue, "labels", &labels) &&
-	    json_object_is_type(labels, json_type_array)) {
+	if (want && labels) {
 		for (size_t i = 0; i < json_object_array_length(labels); i++) {
-			const char *n = label_name(json_object_array_get_idx(labels, i));
+			const char *n = gh_label_name(json_object_array_get_idx(labels, i));
 			if (n && strcasecmp(n, want) == 0) {
 				out->discover = CONN_DISCOVER_MATCH;
 				return;
@@ -273,7 +242,7 @@ void gh_discover_mark(const struct connector *c, const char *repo, struct json_o
 	}
 	/* the board (github_project.c): unknown until a pass has read it,
 	 * and an unknown board never says "left" */
-	int member = project && jint(issue, "id", &id) ?
+	int member = project && conn_json_int64(issue, "id", &id) ?
 	             gh_project_member(container_of(c, const struct gh_conn, base), repo, id) : 0;
 	out->discover = member == 1 ? CONN_DISCOVER_MATCH :
 	                member < 0 ? CONN_DISCOVER_NONE : CONN_DISCOVER_NO_MATCH;
@@ -484,15 +453,11 @@ char *gh_update_json(const struct item_fields *want, unsigned mask,
 
 static bool names_assignees(struct json_object *err, const char **value)
 {
-	struct json_object *f = NULL, *v = NULL;
-	if (!json_object_is_type(err, json_type_object) ||
-	    !json_object_object_get_ex(err, "field", &f) || !json_object_is_type(f, json_type_string))
+	const char *name = conn_json_str(err, "field"), *v = conn_json_str(err, "value");
+	if (!name || (strcmp(name, "assignees") != 0 && strcmp(name, "assignee") != 0))
 		return false;
-	const char *name = json_object_get_string(f);
-	if (strcmp(name, "assignees") != 0 && strcmp(name, "assignee") != 0)
-		return false;
-	if (json_object_object_get_ex(err, "value", &v) && json_object_is_type(v, json_type_string))
-		*value = json_object_get_string(v);
+	if (v)
+		*value = v;
 	return true;
 }
 
@@ -500,17 +465,14 @@ int gh_assignee_refusal(const char *resp_body, char **req_body, char **login)
 {
 	struct json_object *a = resp_body ? json_tokener_parse(resp_body) : NULL;
 	struct json_object *q = *req_body ? json_tokener_parse(*req_body) : NULL;
-	struct json_object *errs = NULL, *as = NULL;
+	struct json_object *errs = conn_json_arr(a, "errors"), *as = conn_json_arr(q, "assignees");
 	const char *value = NULL;
 	bool refused = false;
 	int rc = -ENOENT;
-	if (a && json_object_object_get_ex(a, "errors", &errs) &&
-	    json_object_is_type(errs, json_type_array))
+	if (errs)
 		for (size_t i = 0; i < json_object_array_length(errs) && !refused; i++)
 			refused = names_assignees(json_object_array_get_idx(errs, i), &value);
-	if (!refused || !q || !json_object_is_type(q, json_type_object) ||
-	    !json_object_object_get_ex(q, "assignees", &as) ||
-	    !json_object_is_type(as, json_type_array) || json_object_array_length(as) == 0)
+	if (!refused || !as || json_object_array_length(as) == 0)
 		goto out;
 	*login = xstrdup(value ? value : "?");
 	json_object_object_del(q, "assignees");
@@ -599,25 +561,16 @@ int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms)
 	return -1;
 }
 
-static const char *jget_str(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || !v)
-		return NULL;
-	return json_object_get_string(v);
-}
-
 char *gh_error_detail(const char *body)
 {
 	struct json_object *o = body ? json_tokener_parse(body) : NULL;
-	struct json_object *errs = NULL;
+	struct json_object *errs = conn_json_arr(o, "errors");
 	struct buf b = { .max = 4096 };
-	const char *m = o && json_object_is_type(o, json_type_object) ? jget_str(o, "message") : NULL;
+	const char *m = o && json_object_is_type(o, json_type_object) ? conn_json_text(o, "message") : NULL;
 	int rc = 0;
 
 	rc |= buf_appendf(&b, "%.200s", m ? m : "no error message");
-	if (m && json_object_object_get_ex(o, "errors", &errs) &&
-	    json_object_is_type(errs, json_type_array) && json_object_array_length(errs) > 0) {
+	if (m && errs && json_object_array_length(errs) > 0) {
 		size_t n = json_object_array_length(errs);
 		for (size_t i = 0; i < n && i < 5; i++) {
 			struct json_object *e = json_object_array_get_idx(errs, i);
@@ -626,8 +579,8 @@ char *gh_error_detail(const char *body)
 				rc |= buf_appendf(&b, "%s%.100s", sep, json_object_get_string(e));
 				continue;
 			}
-			const char *res = jget_str(e, "resource"), *field = jget_str(e, "field");
-			const char *code = jget_str(e, "code"), *msg = jget_str(e, "message");
+			const char *res = conn_json_text(e, "resource"), *field = conn_json_text(e, "field");
+			const char *code = conn_json_text(e, "code"), *msg = conn_json_text(e, "message");
 			rc |= buf_appendf(&b, "%s%.40s%s%.40s: %.100s", sep, res ? res : "",
 			                  res && field ? "." : "", field ? field : "",
 			                  msg ? msg : (code ? code : "invalid"));

@@ -80,6 +80,11 @@ void gh_body_parsed_free(struct gh_body_parsed *p);
 
 /* True for labels closeloop owns (case-insensitive). */
 bool gh_label_is_managed(const char *name);
+/* The name of an element of an issue's "labels": an object {"name": ...}
+ * (GitHub's REST issues and labels answers, "List labels for an issue")
+ * or a plain string (the create and update bodies, the extra text); NULL
+ * for anything else.  Borrowed from l. */
+const char *gh_label_name(struct json_object *l);
 
 /* Canonical state from GitHub's state ("open"/"closed"), state_reason (may
  * be NULL) and whether the "status: in progress" label is set.  Returns a

@@ -13,6 +13,7 @@
  *     issues.transferred adds changes.new_issue and changes.new_repository.
  */
 #include "github_req.h"
+#include "conn_json.h"
 
 #include <errno.h>
 #include <json-c/json.h>

@@ -36,12 +36,14 @@
  * Both requests are idempotent in effect, so gh_req retries 5xx and
  * transport errors as for an update.
  */
+#include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
 #include "github_req.h"
 #include "http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,21 +56,10 @@ static struct gh_conn *gh_of(struct connector *c)
 
 /* ---- the label steps of an update ---- */
 
-/* The name of a label element: an object {"name"} or a string. */
-static const char *label_name(struct json_object *l)
-{
-	struct json_object *v;
-	if (json_object_is_type(l, json_type_string))
-		return json_object_get_string(l);
-	if (json_object_object_get_ex(l, "name", &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
 static bool names_have(struct json_object *a, const char *name)
 {
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
-		const char *n = label_name(json_object_array_get_idx(a, i));
+		const char *n = gh_label_name(json_object_array_get_idx(a, i));
 		if (n && strcasecmp(n, name) == 0)
 			return true;
 	}
@@ -79,13 +70,12 @@ static bool names_have(struct json_object *a, const char *name)
  * (NULL: all of them); labels (NULL: the issue's own) is the source. */
 static void issue_labels_set(struct gh_req *r, struct json_object *labels, const char *drop)
 {
-	struct json_object *cur = NULL, *a = json_object_new_array();
-	if (!labels && json_object_object_get_ex(r->upd_issue, "labels", &cur) &&
-	    json_object_is_type(cur, json_type_array))
-		labels = cur;
+	struct json_object *a = json_object_new_array();
+	if (!labels)
+		labels = conn_json_arr(r->upd_issue, "labels");
 	for (size_t i = 0; labels && i < json_object_array_length(labels); i++) {
 		struct json_object *l = json_object_array_get_idx(labels, i);
-		const char *n = label_name(l);
+		const char *n = gh_label_name(l);
 		if (n && !(drop && strcasecmp(n, drop) == 0))
 			json_object_array_add(a, json_object_get(l));
 	}
@@ -126,9 +116,9 @@ static void update_labels_send(struct gh_req *r, const char *method, char *url, 
  * off one managed label it should not carry; else report the issue. */
 static void update_labels_next(struct gh_req *r, const char *what)
 {
-	struct json_object *have = NULL, *add = json_object_new_array();
-	long number = 0;
-	json_object_object_get_ex(r->upd_issue, "labels", &have);
+	struct json_object *have = conn_json_arr(r->upd_issue, "labels");
+	struct json_object *add = json_object_new_array();
+	int64_t number = 0;
 	for (size_t i = 0; i < json_object_array_length(r->upd_want); i++) {
 		const char *n = json_object_get_string(json_object_array_get_idx(r->upd_want, i));
 		if (!names_have(have, n))
@@ -136,13 +126,11 @@ static void update_labels_next(struct gh_req *r, const char *what)
 	}
 	const char *drop = NULL;
 	for (size_t i = 0; have && i < json_object_array_length(have) && !drop; i++) {
-		const char *n = label_name(json_object_array_get_idx(have, i));
+		const char *n = gh_label_name(json_object_array_get_idx(have, i));
 		if (n && gh_label_is_managed(n) && !names_have(r->upd_want, n))
 			drop = n;
 	}
-	struct json_object *num = NULL;
-	if (json_object_object_get_ex(r->upd_issue, "number", &num))
-		number = json_object_get_int64(num);
+	conn_json_int64(r->upd_issue, "number", &number);
 	if (json_object_array_length(add) > 0 && !r->upd_added) {
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "labels", json_object_get(add));
@@ -151,13 +139,13 @@ static void update_labels_next(struct gh_req *r, const char *what)
 		json_object_put(o);
 		r->upd_added = true;
 		r->label_on = true;
-		update_labels_send(r, "POST", xasprintf("%s/repos/%s/issues/%ld/labels", r->g->base_url,
-		                                        r->repo, number), body, what);
+		update_labels_send(r, "POST", xasprintf("%s/repos/%s/issues/%" PRId64 "/labels",
+		                                        r->g->base_url, r->repo, number), body, what);
 	} else if (drop) {
 		char *e = gh_pct_escape(drop);
 		str_replace(&r->label, drop);
 		r->label_on = false;
-		update_labels_send(r, "DELETE", xasprintf("%s/repos/%s/issues/%ld/labels/%s",
+		update_labels_send(r, "DELETE", xasprintf("%s/repos/%s/issues/%" PRId64 "/labels/%s",
 		                                          r->g->base_url, r->repo, number, e), NULL, what);
 		free(e);
 	} else {
@@ -223,10 +211,10 @@ bool gh_update_labels_moved(struct gh_req *r, const char *what)
 
 void gh_update_labels_start(struct gh_req *r, const struct http_response *resp, const char *what)
 {
-	struct json_object *o = NULL, *num = NULL;
+	struct json_object *o = NULL;
 	const char *err = NULL;
-	if (gh_parse_json(r, resp, &o, &err) < 0 || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "number", &num) || !json_object_is_type(num, json_type_int)) {
+	int64_t number;
+	if (gh_parse_json(r, resp, &o, &err) < 0 || !conn_json_int64(o, "number", &number)) {
 		char *msg = xasprintf("%s: HTTP %ld but the body is not an issue (%s)", what,
 		                      resp->status, err ? err : "no number");
 		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
@@ -238,16 +226,6 @@ void gh_update_labels_start(struct gh_req *r, const struct http_response *resp, 
 	r->upd_status = resp->status;
 	issue_labels_set(r, NULL, NULL); /* a missing or odd "labels" reads as none */
 	update_labels_next(r, what);
-}
-
-/* The array called key of the extra JSON text (NULL when absent). */
-static struct json_object *extra_array(struct json_object *extra, const char *key)
-{
-	struct json_object *a;
-	if (extra && json_object_object_get_ex(extra, key, &a) &&
-	    json_object_is_type(a, json_type_array))
-		return a;
-	return NULL;
 }
 
 /* New extra text: labels from names (objects {"name"} or strings; those
@@ -267,7 +245,7 @@ static char *extra_with(const char *old_extra, struct json_object *names, const 
 			json_object_array_add(xl, json_object_new_string(n));
 	}
 	json_object_object_add(o, "labels", xl);
-	struct json_object *xa = extra_array(old, "assignees");
+	struct json_object *xa = conn_json_arr(old, "assignees");
 	json_object_object_add(o, "assignees", xa ? json_object_get(xa) : json_object_new_array());
 	char *text = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
@@ -320,10 +298,8 @@ bool gh_label_absent(struct gh_req *r, const struct http_response *resp)
 {
 	if (r->label_on || !resp->body)
 		return false;
-	struct json_object *o = json_tokener_parse(resp->body), *m;
-	bool absent = o && json_object_object_get_ex(o, "message", &m) &&
-	              json_object_is_type(m, json_type_string) &&
-	              strcmp(json_object_get_string(m), "Label does not exist") == 0;
+	struct json_object *o = json_tokener_parse(resp->body);
+	bool absent = str_eq(conn_json_str(o, "message"), "Label does not exist");
 	json_object_put(o);
 	if (!absent)
 		return false; /* "Not Found": the issue itself is gone */
@@ -335,7 +311,7 @@ bool gh_label_absent(struct gh_req *r, const struct http_response *resp)
 		return true;
 	}
 	struct json_object *old = r->label_extra ? json_tokener_parse(r->label_extra) : NULL;
-	label_finish(r, resp->status, extra_with(r->label_extra, extra_array(old, "labels"), r->label));
+	label_finish(r, resp->status, extra_with(r->label_extra, conn_json_arr(old, "labels"), r->label));
 	json_object_put(old);
 	return true;
 }

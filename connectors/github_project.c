@@ -58,6 +58,7 @@
  * the linked ones), and a removal made while no daemon held the connector
  * is seen when the issue is next listed.
  */
+#include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
 #include "github_req.h"
@@ -355,27 +356,6 @@ bool gh_project_failed(struct gh_req *r, const char *msg)
 
 /* ---- answers ---- */
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v = NULL;
-	return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ?
-	       json_object_get_string(v) : NULL;
-}
-
-static struct json_object *jobj(struct json_object *o, const char *k)
-{
-	struct json_object *v = NULL;
-	return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_object) ?
-	       v : NULL;
-}
-
-static struct json_object *jarr(struct json_object *o, const char *k)
-{
-	struct json_object *v = NULL;
-	return o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_array) ?
-	       v : NULL;
-}
-
 /* An enum value ("NOT_PLANNED") as the REST API spells it ("not_planned"). */
 static struct json_object *lower_enum(const char *s)
 {
@@ -410,9 +390,9 @@ static int64_t issue_id(struct json_object *n)
  * of objects {key: ...}. */
 static struct json_object *names_rest(struct json_object *conn, const char *key)
 {
-	struct json_object *a = json_object_new_array(), *nodes = jarr(conn, "nodes");
+	struct json_object *a = json_object_new_array(), *nodes = conn_json_arr(conn, "nodes");
 	for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
-		const char *s = jstr(json_object_array_get_idx(nodes, i), key);
+		const char *s = conn_json_str(json_object_array_get_idx(nodes, i), key);
 		if (!s)
 			continue;
 		struct json_object *o = json_object_new_object();
@@ -432,16 +412,17 @@ struct json_object *gh_gql_issue_rest(struct json_object *n)
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(id));
 	json_object_object_add(o, "number", json_object_new_int64(json_object_get_int64(num)));
-	const char *title = jstr(n, "title"), *body = jstr(n, "body"), *url = jstr(n, "url");
-	const char *upd = jstr(n, "updatedAt");
+	const char *title = conn_json_str(n, "title"), *body = conn_json_str(n, "body");
+	const char *url = conn_json_str(n, "url");
+	const char *upd = conn_json_str(n, "updatedAt");
 	json_object_object_add(o, "title", title ? json_object_new_string(title) : NULL);
 	json_object_object_add(o, "body", body ? json_object_new_string(body) : NULL);
-	json_object_object_add(o, "state", lower_enum(jstr(n, "state")));
-	json_object_object_add(o, "state_reason", lower_enum(jstr(n, "stateReason")));
+	json_object_object_add(o, "state", lower_enum(conn_json_str(n, "state")));
+	json_object_object_add(o, "state_reason", lower_enum(conn_json_str(n, "stateReason")));
 	json_object_object_add(o, "html_url", url ? json_object_new_string(url) : NULL);
 	json_object_object_add(o, "updated_at", upd ? json_object_new_string(upd) : NULL);
-	json_object_object_add(o, "labels", names_rest(jobj(n, "labels"), "name"));
-	json_object_object_add(o, "assignees", names_rest(jobj(n, "assignees"), "login"));
+	json_object_object_add(o, "labels", names_rest(conn_json_obj(n, "labels"), "name"));
+	json_object_object_add(o, "assignees", names_rest(conn_json_obj(n, "assignees"), "login"));
 	return o;
 }
 
@@ -476,18 +457,18 @@ static int gql_parse(struct gh_req *r, const struct http_response *resp, const c
 		                 resp->status, err ? err : "not an object");
 		return -1;
 	}
-	struct json_object *errors = jarr(*root, "errors");
+	struct json_object *errors = conn_json_arr(*root, "errors");
 	if (errors && json_object_array_length(errors) > 0) {
 		struct json_object *e = json_object_array_get_idx(errors, 0);
-		const char *type = jstr(e, "type"), *m = jstr(e, "message");
+		const char *type = conn_json_str(e, "type"), *m = conn_json_str(e, "message");
 		for (size_t i = 0; i < json_object_array_length(errors); i++)
-			if (str_eq(jstr(json_object_array_get_idx(errors, i), "type"), "RATE_LIMITED"))
+			if (str_eq(conn_json_str(json_object_array_get_idx(errors, i), "type"), "RATE_LIMITED"))
 				return 1;
 		*msg = xasprintf("%s: GraphQL error %s: %s", what, type ? type : "(no type)",
 		                 m ? m : "(no message)");
 		return -1;
 	}
-	*data = jobj(*root, "data");
+	*data = conn_json_obj(*root, "data");
 	if (!*data) {
 		*msg = xasprintf("%s: HTTP %ld but the GraphQL response has no data", what,
 		                 resp->status);
@@ -500,8 +481,8 @@ static int gql_parse(struct gh_req *r, const struct http_response *resp, const c
 static struct json_object *project_of(const struct gh_proj_pass *p, struct json_object *data,
                                       const char *what, char **msg)
 {
-	struct json_object *owner = jobj(data, "repositoryOwner");
-	struct json_object *proj = jobj(owner, "projectV2");
+	struct json_object *owner = conn_json_obj(data, "repositoryOwner");
+	struct json_object *proj = conn_json_obj(owner, "projectV2");
 	if (!owner)
 		*msg = xasprintf("%s: no user or organization is called '%s'", what, p->owner);
 	else if (!proj)
@@ -515,8 +496,8 @@ static void probe_answer(struct gh_req *r, struct json_object *data, const char 
 	struct gh_proj_pass *p = r->proj;
 	char *msg = NULL;
 	struct json_object *proj = project_of(p, data, what, &msg), *tc = NULL;
-	const char *upd = jstr(proj, "updatedAt");
-	struct json_object *items = jobj(proj, "items");
+	const char *upd = conn_json_str(proj, "updatedAt");
+	struct json_object *items = conn_json_obj(proj, "items");
 	if (proj && (!upd || !items || !json_object_object_get_ex(items, "totalCount", &tc) ||
 	             !json_object_is_type(tc, json_type_int)))
 		msg = xasprintf("%s: the project has no updatedAt or items.totalCount", what);
@@ -543,14 +524,14 @@ static void probe_answer(struct gh_req *r, struct json_object *data, const char 
 static struct json_object *item_issue(const struct gh_req *r, struct json_object *n)
 {
 	struct gh_proj_pass *p = r->proj;
-	struct json_object *c = jobj(n, "content");
-	if (!str_eq(jstr(c, "__typename"), "Issue"))
+	struct json_object *c = conn_json_obj(n, "content");
+	if (!str_eq(conn_json_str(c, "__typename"), "Issue"))
 		return NULL; /* a draft issue, a pull request, or content the token cannot see */
-	const char *repo = jstr(jobj(c, "repository"), "nameWithOwner");
+	const char *repo = conn_json_str(conn_json_obj(c, "repository"), "nameWithOwner");
 	if (!repo || strcasecmp(repo, r->repo) != 0)
 		return NULL;
 	if (p->field) {
-		const char *v = jstr(jobj(n, "fieldValueByName"), "name");
+		const char *v = conn_json_str(conn_json_obj(n, "fieldValueByName"), "name");
 		if (!v || strcasecmp(v, p->value) != 0)
 			return NULL;
 	}
@@ -597,11 +578,11 @@ static void items_answer(struct gh_req *r, struct json_object *data, const char 
 	struct gh_proj_pass *p = r->proj;
 	char *msg = NULL;
 	struct json_object *proj = project_of(p, data, what, &msg);
-	struct json_object *items = jobj(proj, "items"), *pi = jobj(items, "pageInfo");
-	struct json_object *nodes = jarr(items, "nodes"), *more = NULL;
+	struct json_object *items = conn_json_obj(proj, "items"), *pi = conn_json_obj(items, "pageInfo");
+	struct json_object *nodes = conn_json_arr(items, "nodes"), *more = NULL;
 	if (proj && (!nodes || !pi || !json_object_object_get_ex(pi, "hasNextPage", &more)))
 		msg = xasprintf("%s: the project's items have no nodes or pageInfo", what);
-	const char *cursor = jstr(pi, "endCursor");
+	const char *cursor = conn_json_str(pi, "endCursor");
 	bool next = more && json_object_get_boolean(more);
 	if (!msg && next && (!cursor || ++p->pages >= GQL_PAGES_MAX))
 		msg = xasprintf("%s: a next page without an endCursor, or over %d pages", what,
@@ -622,7 +603,7 @@ static void items_answer(struct gh_req *r, struct json_object *data, const char 
 			p->cap = p->cap ? 2 * p->cap : 64;
 			p->m = xrealloc(p->m, p->cap * sizeof(*p->m));
 		}
-		const char *node = jstr(c, "id");
+		const char *node = conn_json_str(c, "id");
 		p->m[p->n++] = (struct gh_member){ .id = id, .node = node ? xstrdup(node) : NULL };
 		if (!base || !member_find(st->m, st->n, id))
 			extra_add(p, c);
@@ -637,7 +618,7 @@ static void items_answer(struct gh_req *r, struct json_object *data, const char 
 static void nodes_answer(struct gh_req *r, struct json_object *data, const char *what)
 {
 	struct gh_proj_pass *p = r->proj;
-	struct json_object *nodes = jarr(data, "nodes");
+	struct json_object *nodes = conn_json_arr(data, "nodes");
 	if (!nodes) {
 		char *msg = xasprintf("%s: the answer has no nodes", what);
 		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
@@ -646,7 +627,7 @@ static void nodes_answer(struct gh_req *r, struct json_object *data, const char 
 	}
 	for (size_t i = 0; i < json_object_array_length(nodes); i++) {
 		struct json_object *n = json_object_array_get_idx(nodes, i);
-		if (str_eq(jstr(n, "__typename"), "Issue")) /* null: deleted (the listing sees it) */
+		if (str_eq(conn_json_str(n, "__typename"), "Issue")) /* null: deleted (the listing sees it) */
 			extra_add(p, n);
 	}
 	p->i_gone += GQL_NODES_MAX;

@@ -6,6 +6,7 @@
  * own, joins blocks with a blank line (list items: one newline) and
  * prefixes continuation lines of list items and quotes. */
 #include "jira_adf.h"
+#include "conn_json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -360,15 +361,6 @@ static struct json_object *adf_get(struct json_object *n, const char *k1, const 
 	return json_object_object_get_ex(a, k2, &v) ? v : NULL;
 }
 
-/* n's member k when it is an array, else NULL: an ADF document from the
- * tracker may hold anything where content or marks should be (found by
- * fuzz_jira: a "content" object aborted json-c's array accessors). */
-static struct json_object *adf_array(struct json_object *n, const char *k)
-{
-	struct json_object *a = adf_get(n, k, NULL);
-	return json_object_is_type(a, json_type_array) ? a : NULL;
-}
-
 static bool has_mark(struct json_object *marks, const char *type, struct json_object **mark)
 {
 	for (size_t i = 0; marks && i < json_object_array_length(marks); i++) {
@@ -421,7 +413,7 @@ static int md_escape(struct buf *out, const char *s, size_t len, bool line_start
  * the marks (CommonMark does not open emphasis before a space). */
 static int md_text(struct json_object *n, struct buf *out, bool line_start)
 {
-	struct json_object *tx = adf_get(n, "text", NULL), *marks = adf_array(n, "marks"), *link;
+	struct json_object *tx = adf_get(n, "text", NULL), *marks = conn_json_arr(n, "marks"), *link;
 	const char *s = tx ? json_object_get_string(tx) : "";
 	size_t len = strlen(s), a = 0, z = len;
 	int rc = 0;
@@ -517,14 +509,14 @@ static int md_prefixed(struct buf *out, const char *text, const char *first, con
  * Markdown: it takes the other delimiter ("*" for "-", ")" for "."). */
 static int md_list(struct json_object *n, struct buf *out, bool ordered, bool alt, int depth)
 {
-	struct json_object *content = adf_array(n, "content"), *order = adf_get(n, "attrs", "order");
+	struct json_object *content = conn_json_arr(n, "content"), *order = adf_get(n, "attrs", "order");
 	long num = ordered && order ? (long)json_object_get_int64(order) : 1;
 	int rc = 0;
 	for (size_t i = 0; content && i < json_object_array_length(content) && rc == 0; i++) {
 		struct json_object *li = json_object_array_get_idx(content, i);
 		struct buf item = { 0 };
 		char first[32], rest[32];
-		rc = md_blocks(adf_array(li, "content"), &item, "\n", depth + 1);
+		rc = md_blocks(conn_json_arr(li, "content"), &item, "\n", depth + 1);
 		if (ordered)
 			snprintf(first, sizeof(first), "%ld%c ", num + (long)i, alt ? ')' : '.');
 		else
@@ -544,7 +536,7 @@ static int md_list(struct json_object *n, struct buf *out, bool ordered, bool al
 static int md_block(struct json_object *n, bool alt, struct buf *out, int depth)
 {
 	const char *t = adf_type(n);
-	struct json_object *content = adf_array(n, "content"), *v;
+	struct json_object *content = conn_json_arr(n, "content"), *v;
 	if (depth > ADF_MAX_DEPTH)
 		return 0;
 	if (strcmp(t, "heading") == 0) {

@@ -14,6 +14,7 @@
  *   A move to another project arrives as jira:issue_updated with the new
  *   key: the issue keeps its id, and the engine's fetch by id follows it.
  */
+#include "conn_json.h"
 #include "connector.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  * a listing's pages, the steps of a create or an update (read, transition,
  * refusals as partial writes), the recovery of a lost create by its token,
  * and comments. */
+#include "conn_json.h"
 #include "jira.h"
 #include "jira_adf.h"
 #include "jira_wiki.h"
@@ -28,14 +29,6 @@ static char *json_text(struct json_object *o)
 	char *t = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return t;
-}
-
-static const char *obj_str(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 static void finish_bad(struct jira_req *r, long status, const char *what, const char *why)
@@ -257,7 +250,7 @@ static int page_items(struct jira_req *r, struct json_object *arr, struct conn_r
 static long long max_id_of(struct json_object *arr, long long floor)
 {
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		const char *id = obj_str(json_object_array_get_idx(arr, i), "id");
+		const char *id = conn_json_str(json_object_array_get_idx(arr, i), "id");
 		long long v = id ? strtoll(id, NULL, 10) : 0;
 		if (v > floor)
 			floor = v;
@@ -277,12 +270,13 @@ static long long max_id_of(struct json_object *arr, long long floor)
  * empty. */
 static bool dc_page_is_last(struct json_object *o, struct json_object *arr)
 {
-	struct json_object *tot = NULL, *st = NULL;
+	struct json_object *st = NULL;
 	size_t n = json_object_array_length(arr);
-	if (!json_object_object_get_ex(o, "total", &tot) || !json_object_is_type(tot, json_type_int))
+	int64_t total;
+	if (!conn_json_int64(o, "total", &total))
 		return n == 0;
 	int64_t start = json_object_object_get_ex(o, "startAt", &st) ? json_object_get_int64(st) : 0;
-	return start + (int64_t)n >= json_object_get_int64(tot);
+	return start + (int64_t)n >= total;
 }
 
 /* Deliver one page of a listing (items[0..n), freed here) and send the
@@ -313,12 +307,12 @@ static void list_answer(struct jira_req *r, struct json_object *o, long status, 
 {
 	struct json_object *arr = NULL, *last = NULL;
 	const char *err = NULL;
-	if (!json_object_object_get_ex(o, "issues", &arr) || !json_object_is_type(arr, json_type_array)) {
+	if (!(arr = conn_json_arr(o, "issues"))) {
 		finish_bad(r, status, what, "the answer has no issues array");
 		return;
 	}
 	bool is_last = json_object_object_get_ex(o, "isLast", &last) ? json_object_get_boolean(last) :
-	               obj_str(o, "nextPageToken") == NULL;
+	               conn_json_str(o, "nextPageToken") == NULL;
 	if (r->j->flavor == JIRA_DC) /* startAt + issues >= total, never a short page */
 		is_last = dc_page_is_last(o, arr);
 	struct conn_remote *items = NULL;
@@ -445,7 +439,7 @@ static void newest_answer(struct jira_req *r, struct json_object *o,
 	int64_t ms = 0;
 	const char *id = NULL;
 	conn_remote_init(&rem);
-	if (!json_object_object_get_ex(o, "issues", &arr) || !json_object_is_type(arr, json_type_array)) {
+	if (!(arr = conn_json_arr(o, "issues"))) {
 		finish_bad(r, status, what, "the answer has no issues array");
 		return;
 	}
@@ -496,14 +490,14 @@ static void find_label_answer(struct jira_req *r, struct json_object *o, long st
                               const char *what)
 {
 	struct json_object *arr = NULL;
-	if (!json_object_object_get_ex(o, "issues", &arr) || !json_object_is_type(arr, json_type_array)) {
+	if (!(arr = conn_json_arr(o, "issues"))) {
 		finish_bad(r, status, what, "the answer has no issues array");
 		return;
 	}
 	/* the lowest id is the first create; a later one is a duplicate */
 	const char *best = NULL;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		const char *id = obj_str(json_object_array_get_idx(arr, i), "id");
+		const char *id = conn_json_str(json_object_array_get_idx(arr, i), "id");
 		if (id && (!best || strtoll(id, NULL, 10) < strtoll(best, NULL, 10)))
 			best = id;
 	}
@@ -531,13 +525,13 @@ static void find_newest_answer(struct jira_req *r, struct json_object *o, long s
                                const char *what)
 {
 	struct json_object *arr = NULL;
-	if (!json_object_object_get_ex(o, "issues", &arr) || !json_object_is_type(arr, json_type_array)) {
+	if (!(arr = conn_json_arr(o, "issues"))) {
 		finish_bad(r, status, what, "the answer has no issues array");
 		return;
 	}
 	long newest = 0;
 	const char *key = json_object_array_length(arr) ?
-	                  obj_str(json_object_array_get_idx(arr, 0), "key") : NULL;
+	                  conn_json_str(json_object_array_get_idx(arr, 0), "key") : NULL;
 	const char *dash = key ? strrchr(key, '-') : NULL;
 	if (dash)
 		newest = strtol(dash + 1, NULL, 10);
@@ -581,7 +575,7 @@ static void probe_answer(struct jira_req *r, struct json_object *o, long status,
 static void comment_answer(struct jira_req *r, struct json_object *o, long status,
                            const char *what)
 {
-	const char *id = obj_str(o, "id");
+	const char *id = conn_json_str(o, "id");
 	if (!id) {
 		char *msg = xasprintf("%s: HTTP %ld but the answer is not a comment; the comment may "
 		                      "have been created", what, status);
@@ -602,7 +596,7 @@ static void comments_answer(struct jira_req *r, struct json_object *o, long stat
                             const char *what)
 {
 	struct json_object *arr = NULL, *tot = NULL, *body = NULL;
-	if (!json_object_object_get_ex(o, "comments", &arr) || !json_object_is_type(arr, json_type_array)) {
+	if (!(arr = conn_json_arr(o, "comments"))) {
 		finish_bad(r, status, what, "the answer has no comments array");
 		return;
 	}
@@ -610,7 +604,7 @@ static void comments_answer(struct jira_req *r, struct json_object *o, long stat
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *c = json_object_array_get_idx(arr, i);
 		char *md = NULL;
-		const char *err = NULL, *id = obj_str(c, "id");
+		const char *err = NULL, *id = conn_json_str(c, "id");
 		if (!id || !json_object_object_get_ex(c, "body", &body))
 			continue;
 		if (json_object_is_type(body, json_type_string)) /* DC: wiki markup */
@@ -649,7 +643,7 @@ static void comments_answer(struct jira_req *r, struct json_object *o, long stat
 static void created_answer(struct jira_req *r, struct json_object *o, long status,
                            const char *what)
 {
-	const char *id = obj_str(o, "id");
+	const char *id = conn_json_str(o, "id");
 	if (!id) {
 		/* the issue exists but its id is unknown: the token finds it */
 		char *msg = xasprintf("%s: HTTP %ld without the issue id; outcome unknown", what, status);

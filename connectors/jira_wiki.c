@@ -4,6 +4,7 @@
  * newline. */
 #include "jira_wiki.h"
 #include "jira_adf.h"
+#include "conn_json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -34,12 +35,6 @@ static struct json_object *w_get(struct json_object *n, const char *k1, const ch
 	       v : NULL;
 }
 
-static struct json_object *w_array(struct json_object *n, const char *k)
-{
-	struct json_object *a = w_get(n, k, NULL);
-	return json_object_is_type(a, json_type_array) ? a : NULL;
-}
-
 static const char *w_str(struct json_object *n, const char *k1, const char *k2)
 {
 	struct json_object *v = w_get(n, k1, k2);
@@ -48,7 +43,7 @@ static const char *w_str(struct json_object *n, const char *k1, const char *k2)
 
 static bool w_mark(struct json_object *n, const char *type, struct json_object **mark)
 {
-	struct json_object *marks = w_array(n, "marks");
+	struct json_object *marks = conn_json_arr(n, "marks");
 	for (size_t i = 0; marks && i < json_object_array_length(marks); i++) {
 		struct json_object *m = json_object_array_get_idx(marks, i);
 		if (strcmp(w_type(m), type) == 0) {
@@ -229,7 +224,7 @@ static int wiki_blocks(struct json_object *content, struct buf *out, int depth, 
 static int wiki_list(struct json_object *n, struct buf *out, const char *prefix, int depth,
                      struct buf *after)
 {
-	struct json_object *items = w_array(n, "content");
+	struct json_object *items = conn_json_arr(n, "content");
 	char mine[WIKI_MAX_DEPTH + 2];
 	size_t pl = strlen(prefix);
 	int rc = 0;
@@ -239,7 +234,7 @@ static int wiki_list(struct json_object *n, struct buf *out, const char *prefix,
 	mine[pl] = strcmp(w_type(n), "orderedList") == 0 ? '#' : '*';
 	mine[pl + 1] = '\0';
 	for (size_t i = 0; items && i < json_object_array_length(items) && rc == 0; i++) {
-		struct json_object *blocks = w_array(json_object_array_get_idx(items, i), "content");
+		struct json_object *blocks = conn_json_arr(json_object_array_get_idx(items, i), "content");
 		bool line_open = false;
 		if (out->len && out->data[out->len - 1] != '\n')
 			rc = buf_append(out, "\n", 1);
@@ -250,7 +245,7 @@ static int wiki_list(struct json_object *n, struct buf *out, const char *prefix,
 			const char *t = w_type(blk);
 			if (strcmp(t, "paragraph") == 0 || strcmp(t, "heading") == 0) {
 				struct buf line = { 0 };
-				rc = wiki_inline(w_array(blk, "content"), &line, false);
+				rc = wiki_inline(conn_json_arr(blk, "content"), &line, false);
 				if (rc == 0 && line.len && line_open)
 					rc = buf_append(out, "\n", 1);
 				if (rc == 0 && line.len)
@@ -276,7 +271,7 @@ static int wiki_list(struct json_object *n, struct buf *out, const char *prefix,
 
 static int wiki_code(struct json_object *n, struct buf *out)
 {
-	struct json_object *content = w_array(n, "content");
+	struct json_object *content = conn_json_arr(n, "content");
 	const char *lang = w_str(n, "attrs", "language");
 	struct buf code = { 0 };
 	int rc = 0;
@@ -304,7 +299,7 @@ static int wiki_code(struct json_object *n, struct buf *out)
 static int wiki_block(struct json_object *n, struct buf *out, int depth, bool in_quote)
 {
 	const char *t = w_type(n);
-	struct json_object *content = w_array(n, "content"), *v;
+	struct json_object *content = conn_json_arr(n, "content"), *v;
 	if (depth > WIKI_MAX_DEPTH)
 		return 0;
 	if (strcmp(t, "heading") == 0) {
@@ -366,7 +361,7 @@ int jira_wiki_from_adf(struct json_object *doc, char **out)
 {
 	struct buf b = { 0 };
 	*out = NULL;
-	if (wiki_blocks(w_array(doc, "content"), &b, 0, false) < 0) {
+	if (wiki_blocks(conn_json_arr(doc, "content"), &b, 0, false) < 0) {
 		buf_free(&b);
 		return -ENOSPC;
 	}

@@ -4,21 +4,13 @@
  * read by a small recursive scanner that keeps the open marks. */
 #include "jira_wiki.h"
 #include "jira_adf.h"
+#include "conn_json.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WIKI_MAX_DEPTH 32
-
-/* n's member k when it is an array, else NULL. */
-static struct json_object *w_array(struct json_object *n, const char *k)
-{
-	struct json_object *a = NULL;
-	if (!json_object_object_get_ex(n, k, &a) || !json_object_is_type(a, json_type_array))
-		return NULL;
-	return a;
-}
 
 /* ---- wiki -> ADF ---- */
 
@@ -40,7 +32,7 @@ static struct json_object *with_content(struct json_object *parent, const char *
 {
 	struct json_object *n = node(type), *c = json_object_new_array();
 	json_object_object_add(n, "content", c);
-	json_object_array_add(w_array(parent, "content"), n);
+	json_object_array_add(conn_json_arr(parent, "content"), n);
 	return n;
 }
 
@@ -232,7 +224,7 @@ static void inline_read(const char *s, size_t len, struct json_object *content,
  * joined by hardBreak nodes. */
 static void inline_lines(struct json_object *block, const char *s, size_t len)
 {
-	struct json_object *content = w_array(block, "content");
+	struct json_object *content = conn_json_arr(block, "content");
 	struct wiki_marks mk = { .n = 0 };
 	size_t a = 0;
 	while (a <= len) {
@@ -276,7 +268,7 @@ static size_t list_marker(const char *s, size_t len)
 
 static struct json_object *last_item(struct json_object *list)
 {
-	struct json_object *items = w_array(list, "content");
+	struct json_object *items = conn_json_arr(list, "content");
 	size_t n = items ? json_object_array_length(items) : 0;
 	return n ? json_object_array_get_idx(items, n - 1) : NULL;
 }
@@ -378,7 +370,7 @@ static size_t code_block(struct json_object *doc, const char *s, size_t len, siz
 	if (z > a) {
 		struct json_object *t = node("text");
 		json_object_object_add(t, "text", json_object_new_string_len(s + a, (int)(z - a)));
-		json_object_array_add(w_array(n, "content"), t);
+		json_object_array_add(conn_json_arr(n, "content"), t);
 	}
 	free(lang);
 	return end ? (size_t)(end - s) + strlen(close) : len;
@@ -432,7 +424,7 @@ static size_t block_read(struct json_object *doc, const char *s, size_t len, siz
 		return e;
 	}
 	if (block_start(l, ln, in_quote)) { /* a rule */
-		json_object_array_add(w_array(doc, "content"), node("rule"));
+		json_object_array_add(conn_json_arr(doc, "content"), node("rule"));
 		return e;
 	}
 	/* a paragraph: lines up to a blank one or the start of another block */
@@ -467,13 +459,13 @@ static void blocks_read(struct json_object *doc, const char *s, size_t len, bool
 		}
 		if (L.n > 0 && !block_start(s + k, e - k, in_quote) && strncmp(s + k, "{quote}", 7) != 0) {
 			/* a plain line right after an item: the item goes on */
-			json_object_array_add(w_array(L.para, "content"), node("hardBreak"));
+			json_object_array_add(conn_json_arr(L.para, "content"), node("hardBreak"));
 			struct json_object *tmp = node("paragraph");
 			json_object_object_add(tmp, "content", json_object_new_array());
 			inline_lines(tmp, s + k, e - k);
-			struct json_object *c = w_array(tmp, "content");
+			struct json_object *c = conn_json_arr(tmp, "content");
 			for (size_t i = 0; i < json_object_array_length(c); i++)
-				json_object_array_add(w_array(L.para, "content"),
+				json_object_array_add(conn_json_arr(L.para, "content"),
 				                      json_object_get(json_object_array_get_idx(c, i)));
 			json_object_put(tmp);
 			p = e + 1;

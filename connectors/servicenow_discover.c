@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_json.h"
 #include "connector.h"
 #include "util.h"
 
@@ -35,23 +36,13 @@ const char *sn_discover_check(char *const *values)
 	return NULL;
 }
 
-/* The string value of field k in rec ("" when empty), or NULL when the
- * record lacks it. */
-static const char *field_of(struct json_object *rec, const char *k)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(rec, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 int sn_discover_eval(const struct sn_rule *rule, struct json_object *rec, bool *match,
                      bool *related, char **refs, const char **err)
 {
-	const char *task = field_of(rec, "first_reported_by_task");
-	const char *cls = field_of(rec, "first_reported_by_task.sys_class_name");
-	const char *num = field_of(rec, "first_reported_by_task.number");
-	const char *cat = field_of(rec, "category");
+	const char *task = conn_json_str(rec, "first_reported_by_task");
+	const char *cls = conn_json_str(rec, "first_reported_by_task.sys_class_name");
+	const char *num = conn_json_str(rec, "first_reported_by_task.number");
+	const char *cat = conn_json_str(rec, "category");
 	*refs = NULL;
 	*match = false;
 	*related = false;
@@ -94,7 +85,7 @@ int sn_related_apply(struct json_object *arr, struct conn_remote *items, const b
 {
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *rec = json_object_array_get_idx(arr, i);
-		const char *pid = field_of(rec, "problem_id"), *num = field_of(rec, "number");
+		const char *pid = conn_json_str(rec, "problem_id"), *num = conn_json_str(rec, "number");
 		size_t k = 0;
 		while (k < n && !(pending[k] && pid && strcmp(items[k].remote_id, pid) == 0))
 			k++;

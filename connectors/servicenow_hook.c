@@ -18,6 +18,7 @@
  * with it in constant time.  "operation" is insert, update or delete;
  * without "delivery" the body's digest identifies it.
  */
+#include "conn_json.h"
 #include "connector.h"
 
 #include <errno.h>
