@@ -3,9 +3,13 @@
 (tests/mbt/model.py), pure and quick: run by `make mbt` before the
 scenarios.  Each case is a finding the model got wrong once."""
 
+import base64
 import os
 import sys
+import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as M  # noqa: E402
@@ -232,6 +236,49 @@ class JiraLabels(unittest.TestCase):
         labels = jira.sim.sent[-1][2]["fields"]["labels"]
         self.assertEqual(jira.read({"labels": labels})["type"], "detect")
         self.assertEqual(sorted(labels), ["closeloop-t8", "closeloop-type-detect"])
+
+
+class JiraRaised(unittest.TestCase):
+    """A ticket a person raises in Jira (trackers.py found_ticket) against
+    the real simulator: the person's create is no API request, so a fault
+    left for the daemon is neither taken nor answers it."""
+
+    def api_create(self, jira):
+        """The daemon's kind of create: POST /rest/api/3/issue; its status."""
+        import harness as H
+        cred = base64.b64encode(("%s:%s" % (H.JIRA_EMAIL, H.JIRA_API_TOKEN)).encode()).decode()
+        req = urllib.request.Request(
+            jira.sim.url + "/rest/api/3/issue", method="POST",
+            data=b'{"fields": {"project": {"key": "MB0R0"}, "issuetype": {"name": "Task"}, '
+                 b'"summary": "by the daemon"}}',
+            headers={"Content-Type": "application/json", "Authorization": "Basic " + cred})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def test_a_fault_waiting_for_the_daemons_create_is_left_to_it(self):
+        # seeds 1011-1020 and 1091-1100 of the soak: a 504 meant for the
+        # daemon's next create (or 503s for its next requests) answered
+        # the person's create, and the batch ended in a traceback
+        import trackers as T
+        with tempfile.TemporaryDirectory() as d:
+            jira = T.Jira(d)
+            jira.reset(["MB0R0"])
+            try:
+                jira.sim.call("POST", "/_sim/fault", {"status": 503, "count": 2})
+                jira.sim.call("POST", "/_sim/fault", {"status": 504, "count": 1, "after": True,
+                                                      "method": "POST", "path": "/rest/api/3/issue"})
+                t = jira.found_ticket("MB0R0", "Raised s1.1", "Why: raised (s1.2).", "pw", "detect")
+                self.assertEqual((t["key"], t["fields"]["type"], t["fields"]["owner"]),
+                                 ("MB0R0-1", "detect", "pw"))
+                self.assertIn(T.FOUND, t["raw"]["fields"]["labels"])
+                # the faults are still the daemon's: two 503s, then the 504
+                # after its create is carried out
+                self.assertEqual([self.api_create(jira) for _ in range(4)], [503, 503, 504, 201])
+            finally:
+                jira.stop()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import os
 import re
 import sys
 import time
-import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
@@ -381,18 +380,16 @@ class Jira(Tracker):
                    discover_rules(targets, 'jql = "labels = \\"%s\\"";' % FOUND)))
 
     def found_ticket(self, target, title, description, owner, type_):
-        cred = base64.b64encode(("%s:%s" % (H.JIRA_EMAIL, H.JIRA_API_TOKEN)).encode()).decode()
+        """A Jira user creates the issue: through the simulator's admin
+        call, not the API, whose faults are the daemon's (seeds 1011-1020
+        and 1091-1100 of the soak: a fault left for the daemon's next
+        create, or its next requests, answered the person's create)."""
         fields = {"project": {"key": target}, "issuetype": {"name": "Task"}, "summary": title,
                   "description": adf_paragraphs(description),
                   "labels": [FOUND, "closeloop-type-" + type_]}
         if owner:
             fields["assignee"] = {"accountId": self.people[owner]}
-        req = urllib.request.Request(self.sim.url + "/rest/api/3/issue", method="POST",
-                                     data=json.dumps({"fields": fields}).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": "Basic " + cred})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            made = json.loads(r.read())
+        made = self.sim.call("POST", "/_sim/issue", {"fields": fields})
         return self.reading(target, made["id"])
 
     def unfound(self, t):

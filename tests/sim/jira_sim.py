@@ -88,6 +88,9 @@ Admin API (no auth), JSON in and out:
        -> {"id": LINK}; DELETE /_sim/link/LINK takes it off again
   POST /_sim/edit {"id": ID, "fields": {...}, "status": NAME}  a Jira user
        edits the issue (bumps updated)
+  POST /_sim/issue {"fields": {...}}  a Jira user creates an issue (as POST
+       /rest/api/3/issue does, outside the API: no fault taken, no request
+       logged or counted) -> {"id": ID, "key": KEY}
   DELETE /_sim/issue/ID                               the issue is deleted
   GET  /_sim/issues                                   every issue, raw
   GET  /_sim/requests                                 every API request seen
@@ -805,6 +808,9 @@ class Handler(BaseHTTPRequestHandler):
                     "Done" if data["status"] == "Done" else None)
             st.snapshot(issue)
             return 200, {}
+        if path == "/_sim/issue" and method == "POST":
+            issue = st.create(data.get("fields") or {})
+            return 200, {"id": issue["id"], "key": issue["key"]}
         m = re.match(r"^/_sim/issue/(\w+)$", path)
         if m and method == "DELETE":
             st.issues.pop(st.resolve(m.group(1))["id"])
