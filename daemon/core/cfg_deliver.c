@@ -245,7 +245,9 @@ int cfg_parse_destinations(struct ctx *x, const config_setting_t *root, struct c
 	c->quarterly_enabled = en ? config_setting_get_bool(en) != 0 : true;
 	int rc0 = cfg_get_int(x, g, "quarterly_report.check_interval",
 	                      "quarterly_report.check_interval", &c->quarterly_check_s);
-	if (rc0 < 0)
+	if (rc0 < 0 || (rc0 = cfg_get_int(x, g, "quarterly_report.store_debounce_ms",
+	                                  "quarterly_report.store_debounce_ms",
+	                                  &c->quarterly_store_debounce_ms)) < 0)
 		return rc0;
 	const config_setting_t *l = config_setting_get_member(root, "destinations");
 	int n = l ? config_setting_length(l) : 0;

@@ -188,6 +188,7 @@ struct config {
 	struct cfg_import import;    /* watched postmortem directories */
 	bool quarterly_enabled;      /* quarterly_report.enabled, true */
 	int quarterly_check_s;       /* quarterly_report.check_interval, 3600 */
+	int quarterly_store_debounce_ms; /* quarterly_report.store_debounce_ms, 30000 */
 };
 
 /* Load and validate path.  On success returns 0 and *out.  On failure

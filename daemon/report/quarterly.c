@@ -3,10 +3,14 @@
  * One run at a time, an explicit state machine:
  *   Q_IDLE --timer--> Q_PREPARE (worker: arm, claim, render)
  *          --> Q_SEND (loop: one deliver_send per claimed row)
- *          --> Q_RECORD (worker: record each outcome) --> Q_IDLE
- * The worker threads touch only their struct q_run (copies of what they
- * need) and their own PGconn; they never log (the loop logs what they
- * found when they are done). */
+ *          --> Q_RECORD (worker: record each outcome, store figures) --> Q_IDLE
+ *   Q_IDLE --store_timer--> Q_STORE (worker: store figures only) --> Q_IDLE
+ * The store timer is the debounce after a NOTIFY on QUARTERLY_STORE_CHANNEL
+ * (quarterly_store_dropped); a drop noticed during a run (store_wanted), or
+ * the check timer firing during a store run (check_due), is taken up when
+ * the run ends (run_next).  The worker threads touch only their struct
+ * q_run (copies of what they need) and their own PGconn; they never log
+ * (the loop logs what they found when they are done). */
 #include "quarterly.h"
 #include "db.h"
 #include "deliver.h"
@@ -21,12 +25,17 @@
 
 #define CLAIM_MAX 20          /* deliveries per run */
 #define LEASE_S 3600          /* a 'sending' claim older than this: its daemon stopped */
+/* The session advisory lock a daemon holds while it stores figures, so
+ * that two daemons on one ledger never compute the same quarters at once
+ * ("closelop" in ASCII + 4; docs/schema.md "Stored figures"). */
+#define STORE_LOCK_KEY "7164223648653143924"
 
 enum q_state {
 	Q_IDLE = 0,
 	Q_PREPARE,    /* worker thread: arm, claim, render */
 	Q_SEND,       /* deliver_send calls out */
-	Q_RECORD,     /* worker thread: outcomes into the ledger */
+	Q_RECORD,     /* worker thread: outcomes into the ledger, stored figures */
+	Q_STORE,      /* worker thread: stored figures only (some were dropped) */
 	Q_STOPPED,
 };
 
@@ -52,6 +61,15 @@ struct q_run {
 	struct q_item *items;
 	size_t n_items, n_waiting;
 	char err[512];                /* what failed on the worker, or "" */
+	/* the stored figures (store_figures) */
+	uv_mutex_t *mu;               /* quarterly.mu: guards cancel and stop */
+	PGcancel *cancel;             /* a Q_STORE run's statement, for quarterly_stop */
+	bool stop;                    /* quarterly_stop: run no further statement */
+	bool store_busy;              /* another session held STORE_LOCK_KEY */
+	int stored_quarters;          /* ended quarters computed now, -1: not run */
+	int stored_days;              /* days of v_overdue_daily filled, -1: not run */
+	int64_t started_ms;
+	char store_err[256];          /* what failed while storing, or "" */
 };
 
 struct quarterly {
@@ -61,11 +79,15 @@ struct quarterly {
 	const struct config *cfg;
 	char *by;
 	uv_timer_t timer;
+	uv_timer_t store_timer;       /* debounce after stored figures were dropped */
+	uv_mutex_t mu;
 	uv_work_t work;
 	enum q_state state;
 	struct q_run *run;
 	struct quarterly_stats stats;
-	bool stopping, timer_closed, dl_closed;
+	bool store_wanted;            /* figures dropped during a run: store after it */
+	bool check_due;               /* the check timer fired during a store run */
+	bool stopping, timer_closed, store_timer_closed, dl_closed;
 	void (*done)(void *);
 	void *done_arg;
 };
@@ -77,6 +99,7 @@ static void set_state(struct quarterly *q, enum q_state s)
 	case Q_PREPARE:
 	case Q_SEND:
 	case Q_RECORD:
+	case Q_STORE:
 	case Q_STOPPED:
 		q->state = s;
 		return;
@@ -203,6 +226,73 @@ static void work_prepare(uv_work_t *w)
 	/* c stays open (r->c) until work_record: it holds the claims' locks */
 }
 
+/* Has quarterly_stop asked this run to end? */
+static bool run_stopped(struct q_run *r)
+{
+	uv_mutex_lock(r->mu);
+	bool stop = r->stop;
+	uv_mutex_unlock(r->mu);
+	return stop;
+}
+
+/* One statement of the store returning one integer, into *out. */
+static int store_step(PGconn *c, struct q_run *r, const char *sql, int *out)
+{
+	if (run_stopped(r)) {
+		snprintf(r->store_err, sizeof(r->store_err), "the daemon is stopping");
+		return -ECANCELED;
+	}
+	PGresult *res = db_sync_exec(c, sql, 0, NULL, r->store_err, sizeof(r->store_err));
+	if (!res)
+		return -EIO;
+	*out = atoi(PQgetvalue(res, 0, 0)); /* an integer PostgreSQL printed */
+	PQclear(res);
+	return 0;
+}
+
+/* The stored figures the dashboards read (sql/019_report_store.sql,
+ * sql/043_report_store_notify.sql), under STORE_LOCK_KEY: the ended
+ * quarters not stored and the current quarter's snapshot, committed
+ * first (closeloop_report_store_quarters), then the ended days of
+ * v_overdue_daily not stored (closeloop_overdue_daily_fill; minutes at
+ * 1,000,000 items when one is missing).  When another session holds the
+ * lock, its daemon is storing them and was told of any drop too (every
+ * daemon LISTENs): nothing is done (r->store_busy). */
+static void store_figures(PGconn *c, struct q_run *r)
+{
+	int got = 0;
+	if (store_step(c, r, "SELECT pg_try_advisory_lock(" STORE_LOCK_KEY ")::int", &got) < 0)
+		return;
+	if (!got) {
+		r->store_busy = true;
+		return;
+	}
+	if (store_step(c, r, "SELECT closeloop_report_store_quarters()", &r->stored_quarters) == 0)
+		(void)store_step(c, r, "SELECT closeloop_overdue_daily_fill()", &r->stored_days);
+	/* a failed statement leaves the session usable (autocommit) */
+	char err[256];
+	PQclear(db_sync_exec(c, "SELECT pg_advisory_unlock(" STORE_LOCK_KEY ")", 0, NULL, err,
+	                     sizeof(err)));
+}
+
+static void work_store(uv_work_t *w)
+{
+	struct q_run *r = w->data;
+	PGconn *c = db_sync_connect(r->dsn, r->store_err, sizeof(r->store_err));
+	if (!c)
+		return;
+	uv_mutex_lock(r->mu);
+	r->cancel = PQgetCancel(c);
+	uv_mutex_unlock(r->mu);
+	store_figures(c, r);
+	uv_mutex_lock(r->mu);
+	PGcancel *k = r->cancel;
+	r->cancel = NULL;
+	uv_mutex_unlock(r->mu);
+	PQfreeCancel(k);
+	PQfinish(c);
+}
+
 static void work_record(uv_work_t *w)
 {
 	struct q_run *r = w->data;
@@ -236,7 +326,7 @@ static void work_record(uv_work_t *w)
 	 * fill holds them until it commits; sql/042_report_rollup.sql), so the
 	 * figures stored next are read from them */
 	PQclear(db_sync_exec(c, "SELECT closeloop_report_rollup_keep()", 0, NULL, err, sizeof(err)));
-	PQclear(db_sync_exec(c, "SELECT closeloop_report_store_warm()", 0, NULL, err, sizeof(err)));
+	store_figures(c, r);
 	/* fold the dashboards' tally rows appended since (sql/027) */
 	PQclear(db_sync_exec(c, "SELECT closeloop_tally_compact()", 0, NULL, err, sizeof(err)));
 	PQfinish(c);
@@ -246,6 +336,7 @@ static void work_record(uv_work_t *w)
 /* ---- loop side ---- */
 
 static void on_timer(uv_timer_t *t);
+static void on_store_timer(uv_timer_t *t);
 static void after_record(uv_work_t *w, int status);
 
 static void arm_timer(struct quarterly *q, uint64_t ms)
@@ -256,14 +347,68 @@ static void arm_timer(struct quarterly *q, uint64_t ms)
 
 static void maybe_finished(struct quarterly *q)
 {
-	if (!q->stopping || q->state != Q_STOPPED || !q->timer_closed || !q->dl_closed)
+	if (!q->stopping || q->state != Q_STOPPED || !q->timer_closed || !q->store_timer_closed ||
+	    !q->dl_closed)
 		return;
 	void (*done)(void *) = q->done;
 	void *arg = q->done_arg;
+	uv_mutex_destroy(&q->mu);
 	free(q->by);
 	free(q);
 	if (done)
 		done(arg);
+}
+
+/* Store the figures again store_debounce_ms from now, unless that is
+ * already due. */
+static void store_soon(struct quarterly *q)
+{
+	if (q->stopping || uv_is_active((uv_handle_t *)&q->store_timer))
+		return;
+	uv_timer_start(&q->store_timer, on_store_timer,
+	               (uint64_t)q->cfg->quarterly_store_debounce_ms, 0);
+}
+
+/* What the worker's store_figures found, in a check's run or (after_drop)
+ * a store run: INFO when it computed something or after a drop, WARN when
+ * a store run failed; nothing when the check never got that far (its
+ * connection failed: after_record says so). */
+static void log_store(const struct q_run *r, int status, bool after_drop)
+{
+	const char *why = after_drop ? "after stored figures were dropped" : "at the check";
+	if (!after_drop && status >= 0 && r->stored_quarters < 0 && !r->store_busy && !r->store_err[0])
+		return;
+	if (status < 0 || r->store_err[0])
+		log_at(after_drop ? LOG_LVL_WARN : LOG_LVL_DEBUG, NULL,
+		       "report store: figures not stored %s (%s); stored at the next drop or check",
+		       why, r->store_err[0] ? r->store_err : uv_strerror(status));
+	else if (r->store_busy)
+		log_debug("report store: another daemon holds the store lock; the figures are left "
+		          "to it (%s)", why);
+	else
+		log_at(after_drop || r->stored_quarters > 0 || r->stored_days > 0 ? LOG_LVL_INFO :
+		       LOG_LVL_DEBUG, NULL,
+		       "report store: %d ended quarter(s) and %d day(s) computed and stored, the "
+		       "current quarter's snapshot taken (%s; %lld ms)", r->stored_quarters,
+		       r->stored_days, why, (long long)(ts_now_ms() - r->started_ms));
+}
+
+/* A run has ended: stop, or go on with what waited for it. */
+static void run_next(struct quarterly *q)
+{
+	if (q->stopping) {
+		set_state(q, Q_STOPPED);
+		maybe_finished(q);
+		return;
+	}
+	set_state(q, Q_IDLE);
+	if (q->check_due) {
+		q->check_due = false;
+		on_timer(&q->timer);
+	} else if (q->store_wanted) {
+		q->store_wanted = false;
+		store_soon(q);
+	}
 }
 
 static void start_record(struct quarterly *q)
@@ -384,18 +529,75 @@ static void after_record(uv_work_t *w, int status)
 		          "'sending' and are claimed again at the next run (sent again with the same "
 		          "id where the destination recognises a repeat, else 'unknown')",
 		          r->err[0] ? r->err : uv_strerror(status));
+	log_store(r, status, false);
 	log_at(r->n_items ? LOG_LVL_INFO : LOG_LVL_DEBUG, NULL,
 	       "quarterly report: run finished (%s ended last; %zu deliveries claimed)",
 	       r->quarter ? r->quarter : "no quarter", r->n_items);
 	run_free(r);
 	q->run = NULL;
-	if (q->stopping) {
-		set_state(q, Q_STOPPED);
-		maybe_finished(q);
+	arm_timer(q, (uint64_t)q->cfg->quarterly_check_s * 1000);
+	run_next(q);
+}
+
+static void after_store(uv_work_t *w, int status)
+{
+	struct quarterly *q = container_of(w, struct quarterly, work);
+	log_store(q->run, status, true);
+	run_free(q->run);
+	q->run = NULL;
+	run_next(q);
+}
+
+/* The new q_run, with what every run needs. */
+static struct q_run *run_new(struct quarterly *q)
+{
+	struct q_run *r = xcalloc(1, sizeof(*r));
+	r->dsn = xstrdup(q->cfg->database_dsn);
+	r->mu = &q->mu;
+	r->stored_quarters = r->stored_days = -1;
+	r->started_ms = ts_now_ms();
+	return r;
+}
+
+static void on_store_timer(uv_timer_t *t)
+{
+	struct quarterly *q = container_of(t, struct quarterly, store_timer);
+	if (q->stopping)
+		return;
+	if (q->state != Q_IDLE) {
+		q->store_wanted = true;
 		return;
 	}
-	set_state(q, Q_IDLE);
-	arm_timer(q, (uint64_t)q->cfg->quarterly_check_s * 1000);
+	q->run = run_new(q);
+	q->stats.store_runs++;
+	set_state(q, Q_STORE);
+	q->work.data = q->run;
+	if (uv_queue_work(q->loop, &q->work, work_store, after_store) < 0)
+		after_store(&q->work, UV_ECANCELED);
+}
+
+void quarterly_store_dropped(struct quarterly *q, const char *what)
+{
+	if (q->stopping)
+		return;
+	log_debug("report store: stored figures dropped (%s); storing them again in %d ms",
+	          what, q->cfg->quarterly_store_debounce_ms);
+	switch (q->state) {
+	case Q_IDLE:
+		store_soon(q);
+		return;
+	case Q_PREPARE:
+	case Q_SEND:
+	case Q_RECORD:
+	case Q_STORE:
+		/* this run may have stored before the drop: store after it */
+		q->store_wanted = true;
+		return;
+	case Q_STOPPED:
+		return;
+	default:
+		abort();
+	}
 }
 
 /* The destinations as JSON for closeloop_report_delivery_arm. */
@@ -429,13 +631,20 @@ static char *dests_json(const struct config *cfg)
 static void on_timer(uv_timer_t *t)
 {
 	struct quarterly *q = container_of(t, struct quarterly, timer);
-	if (q->state != Q_IDLE || q->stopping)
+	if (q->stopping)
 		return;
-	struct q_run *r = xcalloc(1, sizeof(*r));
+	if (q->state != Q_IDLE) {
+		/* a store run (the timer is armed again only after a check ends) */
+		q->check_due = true;
+		return;
+	}
+	/* this check stores the figures, later than any drop before now */
+	uv_timer_stop(&q->store_timer);
+	q->store_wanted = false;
+	struct q_run *r = run_new(q);
 	const char *fake = getenv("CLOSELOOP_TEST_NOW");
 	char now[40];
 	ts_format(ts_now_ms(), now, sizeof(now));
-	r->dsn = xstrdup(q->cfg->database_dsn);
 	r->by = xstrdup(q->by);
 	r->now_text = xstrdup(fake && fake[0] ? fake : now);
 	r->arm = q->cfg->quarterly_enabled && q->cfg->n_destinations > 0;
@@ -463,6 +672,9 @@ int quarterly_new(struct quarterly **out, uv_loop_t *loop, struct http_client *h
 		return rc;
 	}
 	uv_timer_init(loop, &q->timer);
+	uv_timer_init(loop, &q->store_timer);
+	if (uv_mutex_init(&q->mu) < 0)
+		abort(); /* only fails out of memory or on a broken pthread */
 	*out = q;
 	return 0;
 }
@@ -489,6 +701,13 @@ static void on_timer_closed(uv_handle_t *h)
 	maybe_finished(q);
 }
 
+static void on_store_timer_closed(uv_handle_t *h)
+{
+	struct quarterly *q = container_of((uv_timer_t *)h, struct quarterly, store_timer);
+	q->store_timer_closed = true;
+	maybe_finished(q);
+}
+
 static void on_dl_closed(void *arg)
 {
 	struct quarterly *q = arg;
@@ -504,8 +723,20 @@ void quarterly_stop(struct quarterly *q, void (*done)(void *), void *arg)
 	q->done_arg = arg;
 	uv_timer_stop(&q->timer);
 	uv_close((uv_handle_t *)&q->timer, on_timer_closed);
+	uv_timer_stop(&q->store_timer);
+	uv_close((uv_handle_t *)&q->store_timer, on_store_timer_closed);
 	if (q->state == Q_IDLE)
 		set_state(q, Q_STOPPED);
+	/* a store run is only a cache fill: its statement is cancelled (a
+	 * missing day takes minutes at 1,000,000 items) and rolled back */
+	if (q->state == Q_STORE && q->run) {
+		char err[256];
+		uv_mutex_lock(&q->mu);
+		q->run->stop = true;
+		if (q->run->cancel && !PQcancel(q->run->cancel, err, sizeof(err)))
+			log_debug("report store: could not cancel the store run: %s", err);
+		uv_mutex_unlock(&q->mu);
+	}
 	/* sends under way end UNKNOWN or FAILED and are recorded (Q_RECORD);
 	 * a worker in flight finishes and after_* sees `stopping` */
 	deliver_close(q->dl, on_dl_closed, q);

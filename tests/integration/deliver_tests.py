@@ -395,3 +395,74 @@ def test_quarterly_report_resent_with_the_same_key_after_a_kill(cl):
             x.stop()
         sim.stop()
         sink.stop()
+
+
+# ------------------------------------------------ stored figures, stored again
+
+def test_quarterly_store_restored_after_a_late_change(cl):
+    """A late change (written with SQL, dated in 2026Q3, an ended quarter)
+    drops 2026Q3's stored figures; the daemon, told by the trigger's NOTIFY
+    (sql/043_report_store_notify.sql), stores them again after
+    quarterly_report.store_debounce_ms (2 s here), not at its next check
+    (an hour here), and with the change in them.  That store run delivers
+    nothing: a 'pending' delivery row stays pending and no check runs
+    again.  Failed before: the figures came back only at the next check."""
+    wd0 = H.workdir("quarterly-store-sink-")
+    sink = Sink(wd0, "http")
+    daemons = []
+    wd, dsn, sim, config = _quarterly_setup(cl, "quarterly_store", sink.port)
+    text = open(config).read().replace("check_interval = 10;",
+                                       "check_interval = 3600; store_debounce_ms = 2000;")
+    with open(config, "w") as f:
+        f.write(text)
+    key = ("SELECT count(*) FROM report_store_key WHERE kind = 'figures' AND quarter = '%s' "
+           "AND f_platform = '' AND f_team = '' AND NOT snapshot")
+    closed = ("SELECT closed_done FROM report_figures_store s JOIN report_store_key k ON k.id = s.key_id "
+              "WHERE k.kind = 'figures' AND k.quarter = '2026Q3' AND NOT k.snapshot AND s.level = 'all'")
+    try:
+        # history in two ended quarters: an item opened on 2026-05-04 (2026Q2)
+        H.psql(dsn, "SELECT set_config('closeloop.changed_at', '2026-05-04 09:00+00', true); "
+                    "INSERT INTO action_item (postmortem_id, title, priority, team_id) "
+                    "SELECT 1, 'Backfilled runbook', 'P2', id FROM team WHERE name = 'dfds-platform'")
+        d = _daemon(wd, config, "daemon", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        daemons.append(d)
+        _assert(H.wait_for(lambda: d.log().count("quarterly report: run finished") >= 1, timeout=90),
+                "the check at start:\n" + d.log()[-2000:])
+        _assert(H.scalar(dsn, key % "2026Q2") == "1" and H.scalar(dsn, key % "2026Q3") == "1",
+                "the check stored the ended quarters: %r" % H.psql(dsn, "SELECT kind, quarter, snapshot "
+                                                                  "FROM report_store_key"))
+        _assert(H.scalar(dsn, closed) == "0", "nothing closed in 2026Q3 yet")
+        attempts = H.scalar(dsn, "SELECT sum(attempts) FROM report_delivery")
+        # a delivery a check would claim and send (2026Q2 to the archive)
+        H.psql(dsn, "INSERT INTO report_delivery (quarter, platform_id, destination, dest_type, armed_by) "
+                    "SELECT '2026Q2', id, 'archive', 'directory', 'test' FROM platform WHERE name = 'etcd'")
+
+        # closed on 2026-08-20, learned today
+        H.psql(dsn, "SELECT set_config('closeloop.changed_at', '2026-08-20 12:00+00', true); "
+                    "UPDATE action_item SET state = 'done' WHERE title = 'Backfilled runbook'")
+        t0 = time.time()
+        _assert(H.scalar(dsn, key % "2026Q3") == "0", "the late change dropped 2026Q3")
+        _assert(H.scalar(dsn, key % "2026Q2") == "1", "2026Q2 ended before the change: kept")
+        _assert(H.scalar(dsn, "SELECT count(*) FROM report_store_key WHERE snapshot") == "1",
+                "the current quarter's snapshot is kept")
+        _assert(H.wait_for(lambda: H.scalar(dsn, key % "2026Q3") == "1", timeout=30, step=0.2),
+                "2026Q3 stored again within the debounce and a margin:\n" + d.log()[-2000:])
+        took = time.time() - t0
+        _assert(took >= 1.0, "after the 2 s debounce, not at once: %.1f s" % took)
+        _assert(H.scalar(dsn, closed) == "1", "the stored figures hold the late change")
+        _assert(H.wait_for(lambda: "after stored figures were dropped" in d.log(), timeout=10),
+                "the store run is logged:\n" + d.log()[-2000:])
+        _assert(d.log().count("quarterly report: run finished") == 1, "no second check ran")
+        _assert(H.psql(dsn, "SELECT state, attempts FROM report_delivery WHERE quarter = '2026Q2'")
+                == [["pending", "0"]], "the store run delivered nothing")
+        _assert(H.scalar(dsn, "SELECT sum(attempts) FROM report_delivery") == attempts,
+                "no delivery attempted again")
+        _assert(not any("2026Q2" in f for f in os.listdir(os.path.join(wd, "reports"))),
+                "no 2026Q2 report written")
+        _assert(d.stop() == 0, "clean stop")
+        daemons.clear()
+    finally:
+        for x in daemons:
+            x.stop()
+        sim.stop()
+        sink.stop()
