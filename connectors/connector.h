@@ -20,7 +20,9 @@
  *   - Operations (struct conn_ops): list_changed (a listing that cannot
  *     skip), create, update, fetch; optional find_by_token (recovery of a
  *     lost create), comment and find_comment (escalation), label (the
- *     closeloop:* flag labels of daemon/watch/).
+ *     closeloop:* flag labels of daemon/watch/), board_version and
+ *     board_set (the copy of a discovery rule's board that reconcile
+ *     keeps in the ledger).
  *   - Partial writes (conn_result.refused_mask): an update reports field by
  *     field what the tracker did not apply, with its reason; a write that
  *     takes several requests (Jira: edit, then a transition) is still one
@@ -169,6 +171,35 @@ struct conn_item_context {
 	const char *postmortem_problem;
 };
 
+/* The board of a discovery rule whose tickets are the items of a board
+ * (a list kept apart from the tickets, which no ticket listing shows:
+ * GitHub Projects v2), as one listing read it or as the ledger keeps it
+ * (sql/044_discover_board.sql; docs/architecture.md "Discovery").  The
+ * connector probes the board each listing and pages it only when the
+ * probe differs from the copy it holds (conn_ops.board_version,
+ * board_set); reconcile keeps that copy in the ledger, so a restart does
+ * not page the board again and a ticket taken off it while no daemon ran
+ * is seen on the first cycle. */
+struct conn_board_member {
+	const char *remote_id;   /* the ticket's stable id (conn_remote.remote_id) */
+	const char *node_id;     /* the id the board's API reads it by (GitHub:
+	                            the issue's GraphQL node id), or NULL */
+};
+
+struct conn_board {
+	const char *rule;        /* the rule it was read for, in the connector's
+	                            own text (a copy for another rule is not
+	                            compared with the board: read it all again) */
+	int64_t updated_ms;      /* the board's own update time from the probe
+	                            (ms since the epoch, UTC) */
+	int64_t item_count;      /* and its items then, of every kind */
+	int64_t read_ms;         /* when it was last read in full (ms, UTC) */
+	int64_t version;         /* the ledger's version of this copy (> 0); 0 for
+	                            one a listing read, not stored yet */
+	const struct conn_board_member *members; /* the tickets the rule takes */
+	size_t n_members;
+};
+
 /* Page of a change listing.  items[0..n) are valid during the callback only
  * (the connector frees them after it returns).  next_started tells whether
  * the connector goes on with another page (the callback will be called
@@ -183,6 +214,14 @@ struct conn_page {
 	                         the last page's (GitHub and Jira give the same
 	                         on every page; ServiceNow knows the window's
 	                         newest record only at the last) */
+	/* On the last call of a listing that went through (CONN_OK or
+	 * CONN_NOT_MODIFIED) and read its target's board in full (its probe
+	 * differed from the copy, or the copy was older than the rule's
+	 * rescan): the board as read, version 0, valid during the callback.
+	 * Every ticket that joined or left it was delivered by this listing.
+	 * NULL otherwise (no board rule, the probe matched the copy, or the
+	 * board could not be read this time). */
+	const struct conn_board *board;
 };
 
 typedef void (*conn_list_cb)(struct connector *c, const struct conn_result *res,
@@ -373,6 +412,24 @@ struct conn_ops {
 	int (*webhook)(struct connector *c, const struct conn_hook_request *req,
 	               const char *secret, struct conn_hook_event *ev,
 	               char *err, size_t errlen);
+
+	/* Optional (NULL: no rule of this type reads a board).  The ledger
+	 * version of the copy of target's board the connector holds (the
+	 * version board_set gave it); 0 when it holds none so given: none
+	 * yet, or one a listing read since, which the ledger does not hold
+	 * yet; -1 when target's rule reads no board.  Reconcile compares it
+	 * with the ledger's discover_board.version before each listing and
+	 * calls board_set when they differ.  No I/O. */
+	int64_t (*board_version)(struct connector *c, const char *target);
+
+	/* Optional, with board_version.  The connector's copy of target's
+	 * board becomes b (deep-copied; b->version > 0: what the ledger holds,
+	 * read from it or just stored there), or none for a NULL b (the next
+	 * listing then reads the whole board and delivers every ticket on it
+	 * again: adopted once, reconcile knows the linked ones).  The next
+	 * listing compares the probe with it and delivers the tickets that
+	 * joined or left since.  No I/O. */
+	void (*board_set)(struct connector *c, const char *target, const struct conn_board *b);
 
 	/* Stop all in-flight work: every pending callback is called with
 	 * CONN_ERROR "cancelled" before this returns or soon after, and no

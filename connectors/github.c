@@ -546,6 +546,8 @@ static const struct conn_ops gh_ops = {
 	.created_as = gh_created_as,
 	.label = gh_label,
 	.webhook = gh_webhook,
+	.board_version = gh_board_version,
+	.board_set = gh_board_set,
 	.cancel = gh_cancel,
 	.destroy = gh_destroy,
 };

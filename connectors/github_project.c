@@ -53,10 +53,17 @@
  * failure of the pass (project unknown, GraphQL's limit spent) is logged
  * and the listing goes on without it: issues are then marked from the
  * label alone, or not at all (never "left" on a pass that did not run).
- * The set lives in the connector: after a restart or a lock handover the
- * first pass delivers every member again (adopted once: reconcile knows
- * the linked ones), and a removal made while no daemon held the connector
- * is seen when the issue is next listed.
+ * The set the last delivered pass found is the connector's copy of the
+ * board, which the ledger keeps (connector.h struct conn_board,
+ * sql/044_discover_board.sql): the listing that delivered a pass hands it
+ * to reconcile on its last page, reconcile stores it and gives it back
+ * (board_set) with the ledger's version; before each listing reconcile
+ * compares that version with the ledger's and loads the stored board when
+ * they differ.  So after a restart, in `closeloop sync --once` or after a
+ * lock handover the probe is compared with the board as last read -- a
+ * quiet board costs the probe alone -- and the first pass after a change
+ * made while no daemon held the connector delivers what joined and what
+ * left at once.
  */
 #include "conn_json.h"
 #include "connector.h"
@@ -114,7 +121,10 @@ struct gh_proj_pass {
 	char *etag;             /* its If-None-Match */
 	bool paged;             /* the board was paged (not unchanged) */
 	bool complete;          /* ... to its end: the set below is whole */
-	char *updated_at;       /* ProjectV2.updatedAt and item count from the probe */
+	bool board_ready;       /* ... and the listing delivered it: the last
+	                           page carries the board (gh_project_board) */
+	int64_t updated_ms;     /* ProjectV2.updatedAt (ms, UTC) and item count
+	                           from the probe */
 	int64_t total;
 	int pages;
 	struct gh_member *m;    /* the set found */
@@ -122,6 +132,9 @@ struct gh_proj_pass {
 	struct json_object *extra; /* REST-shaped issues to deliver after the listing */
 	char **gone;            /* node ids of members that left, to read */
 	size_t n_gone, i_gone;
+	struct conn_board board; /* the last page's (gh_project_board) */
+	struct conn_board_member *board_m;
+	char (*board_ids)[24];
 };
 
 char *gh_graphql_url(const char *base_url)
@@ -146,11 +159,11 @@ static void project_clear(struct gh_project *p)
 	members_free(p->m, p->n);
 	p->m = NULL;
 	p->n = 0;
-	p->known = false;
-	free(p->updated_at);
-	p->updated_at = NULL;
+	p->known = p->delivered = false;
+	p->updated_ms = 0;
 	p->total = -1;
 	p->full_at_ms = 0;
+	p->version = 0;
 }
 
 void gh_projects_free(struct gh_conn *g)
@@ -228,7 +241,8 @@ void gh_project_pass_free(struct gh_proj_pass *p)
 	free(p->spec);
 	free(p->rest_url);
 	free(p->etag);
-	free(p->updated_at);
+	free(p->board_m);
+	free(p->board_ids);
 	members_free(p->m, p->n);
 	json_object_put(p->extra);
 	for (size_t i = 0; i < p->n_gone; i++)
@@ -495,22 +509,24 @@ static void probe_answer(struct gh_req *r, struct json_object *data, const char 
 {
 	struct gh_proj_pass *p = r->proj;
 	char *msg = NULL;
-	struct json_object *proj = project_of(p, data, what, &msg), *tc = NULL;
+	struct json_object *proj = project_of(p, data, what, &msg);
 	const char *upd = conn_json_str(proj, "updatedAt");
-	struct json_object *items = conn_json_obj(proj, "items");
-	if (proj && (!upd || !items || !json_object_object_get_ex(items, "totalCount", &tc) ||
-	             !json_object_is_type(tc, json_type_int)))
+	int64_t upd_ms = 0, total = 0;
+	if (proj && (!upd || !conn_json_int64(conn_json_obj(proj, "items"), "totalCount", &total)))
 		msg = xasprintf("%s: the project has no updatedAt or items.totalCount", what);
+	else if (proj && (ts_parse(upd, &upd_ms) < 0 || total < 0))
+		msg = xasprintf("%s: the project's updatedAt '%.40s' is not a date, or its "
+		                "totalCount is negative", what, upd);
 	if (msg) {
 		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg); /* the pass fails, not the listing */
 		free(msg);
 		return;
 	}
-	p->updated_at = xstrdup(upd);
-	p->total = json_object_get_int64(tc);
+	p->updated_ms = upd_ms;
+	p->total = total;
 	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
-	if (st->known && st->updated_at && strcmp(st->updated_at, upd) == 0 &&
-	    st->total == p->total && ts_now_ms() - st->full_at_ms < p->rescan_ms) {
+	if (st->known && st->delivered && st->updated_ms == upd_ms && st->total == p->total &&
+	    ts_now_ms() - st->full_at_ms < p->rescan_ms) {
 		rest_go(r); /* unchanged: the set stands */
 		return;
 	}
@@ -568,8 +584,8 @@ static void pass_complete(struct gh_req *r)
 	p->m = NULL;
 	p->n = p->cap = 0;
 	st->known = true;
-	free(st->updated_at);
-	st->updated_at = NULL;
+	st->delivered = false;
+	st->version = 0; /* the ledger holds another set now */
 	rest_go(r);
 }
 
@@ -593,7 +609,7 @@ static void items_answer(struct gh_req *r, struct json_object *data, const char 
 		return;
 	}
 	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
-	bool base = st->known && st->updated_at; /* the last pass was delivered */
+	bool base = st->known && st->delivered; /* the last pass was delivered */
 	for (size_t i = 0; i < json_object_array_length(nodes); i++) {
 		struct json_object *c = item_issue(r, json_object_array_get_idx(nodes, i));
 		int64_t id = c ? issue_id(c) : 0;
@@ -681,10 +697,12 @@ bool gh_project_flush(struct gh_req *r, const struct conn_result *res, bool last
 		/* the listing went through: the pass is read (its probe's
 		 * values say when to page again) */
 		struct gh_project *st = project_state(g, r->repo, p->spec);
-		str_replace(&st->updated_at, p->updated_at);
+		st->delivered = true;
+		st->updated_ms = p->updated_ms;
 		st->total = p->total;
 		st->full_at_ms = ts_now_ms();
 		p->complete = false;
+		p->board_ready = true;
 		log_conn(LOG_LVL_DEBUG, g->base.name, "%s: project %s/%ld read: %zu members, %zu "
 		         "delivered beside the listing", r->repo, p->owner, p->number, st->n,
 		         p->extra ? json_object_array_length(p->extra) : 0);
@@ -719,4 +737,73 @@ bool gh_project_flush(struct gh_req *r, const struct conn_result *res, bool last
 		p->extra = NULL;
 	}
 	return true;
+}
+
+/* ---- the copy in the ledger (connector.h struct conn_board) ---- */
+
+const struct conn_board *gh_project_board(struct gh_req *r)
+{
+	struct gh_proj_pass *p = r->proj;
+	if (!p || !p->board_ready || !r->g)
+		return NULL;
+	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
+	free(p->board_m);
+	free(p->board_ids);
+	p->board_m = xcalloc(st->n + 1, sizeof(*p->board_m));
+	p->board_ids = xcalloc(st->n + 1, sizeof(*p->board_ids));
+	for (size_t i = 0; i < st->n; i++) {
+		snprintf(p->board_ids[i], sizeof(p->board_ids[i]), "%" PRId64, st->m[i].id);
+		p->board_m[i] = (struct conn_board_member){ .remote_id = p->board_ids[i],
+		                                            .node_id = st->m[i].node };
+	}
+	p->board = (struct conn_board){ .rule = st->spec, .updated_ms = st->updated_ms,
+	                                .item_count = st->total, .read_ms = st->full_at_ms,
+	                                .members = p->board_m, .n_members = st->n };
+	return &p->board;
+}
+
+int64_t gh_board_version(struct connector *c, const char *target)
+{
+	const struct gh_conn *g = container_of(c, const struct gh_conn, base);
+	if (!conn_discover_opt(c, conn_discover_rule(c, target), "project"))
+		return -1;
+	for (size_t i = 0; i < g->n_projects; i++)
+		if (strcasecmp(g->projects[i].target, target) == 0)
+			return g->projects[i].version;
+	return 0;
+}
+
+void gh_board_set(struct connector *c, const char *target, const struct conn_board *b)
+{
+	struct gh_conn *g = container_of(c, struct gh_conn, base);
+	if (!b) {
+		for (size_t i = 0; i < g->n_projects; i++)
+			if (strcasecmp(g->projects[i].target, target) == 0)
+				project_clear(&g->projects[i]);
+		return;
+	}
+	struct gh_project *st = project_state(g, target, b->rule);
+	project_clear(st);
+	st->m = xcalloc(b->n_members + 1, sizeof(*st->m));
+	for (size_t i = 0; i < b->n_members; i++) {
+		const char *s = b->members[i].remote_id;
+		char *end = NULL;
+		errno = 0;
+		long long id = s ? strtoll(s, &end, 10) : 0;
+		if (!s || errno || end == s || *end || id <= 0) {
+			/* only closeloop writes the table: a row edited by hand */
+			log_conn(LOG_LVL_WARN, c->name, "%s: discover_board_member remote_id '%s' is not "
+			         "an issue id: left out of the board's copy", target, s ? s : "(null)");
+			continue;
+		}
+		const char *node = b->members[i].node_id;
+		st->m[st->n++] = (struct gh_member){ .id = id, .node = node ? xstrdup(node) : NULL };
+	}
+	if (st->n > 1)
+		qsort(st->m, st->n, sizeof(*st->m), member_cmp);
+	st->known = st->delivered = true;
+	st->updated_ms = b->updated_ms;
+	st->total = b->item_count;
+	st->full_at_ms = b->read_ms;
+	st->version = b->version;
 }

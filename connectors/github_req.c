@@ -141,6 +141,8 @@ void gh_req_deliver_page(struct gh_req *r, const struct conn_result *res,
 	char *moved_to = r->list_renamed ? xstrdup(r->repo) : NULL;
 	rr.moved_to = moved_to;
 	page->etag = r->first_etag;
+	if (page->last && (res->status == CONN_OK || res->status == CONN_NOT_MODIFIED))
+		page->board = gh_project_board(r); /* what the listing read of the board */
 	if (page->last)
 		req_detach(r);
 	r->list_cb(c, &rr, page, r->arg);

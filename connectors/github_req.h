@@ -132,15 +132,20 @@ struct gh_member {
 	char *node;           /* its GraphQL node id, for nodes(ids:) */
 };
 
-/* What the connector knows of one rule's project (github_project.c). */
+/* What the connector knows of one rule's project (github_project.c): a
+ * copy of the board, which the ledger keeps (conn_ops.board_set, sql/044). */
 struct gh_project {
 	char *target;         /* the rule's target */
 	char *spec;           /* project, field and value of the rule it was read for */
 	bool known;           /* members holds a complete pass */
-	char *updated_at;     /* ProjectV2.updatedAt when that pass was delivered
-	                         (NULL: not yet delivered: the next probe pages again) */
+	bool delivered;       /* ... which a listing delivered, or the ledger held:
+	                         the probe is compared with updated_ms and total
+	                         (false: the next probe pages again) */
+	int64_t updated_ms;   /* ProjectV2.updatedAt then (ms, UTC) */
 	int64_t total;        /* the items' totalCount then */
-	int64_t full_at_ms;   /* when that pass was delivered (ms, UTC) */
+	int64_t full_at_ms;   /* when that pass was read (ms, UTC) */
+	int64_t version;      /* the ledger's version of this copy (board_set);
+	                         0: read since, not stored yet */
 	struct gh_member *m;  /* sorted by id */
 	size_t n;
 };
@@ -268,6 +273,13 @@ bool gh_project_flush(struct gh_req *r, const struct conn_result *res, bool last
 bool gh_project_pending(const struct gh_req *r);
 void gh_project_pass_free(struct gh_proj_pass *p);
 void gh_projects_free(struct gh_conn *g);
+/* The board of the pass of r, for the last page of its listing when the
+ * listing went through and read the board in full (connector.h
+ * conn_page.board; kept in r until r is freed), else NULL. */
+const struct conn_board *gh_project_board(struct gh_req *r);
+/* conn_ops.board_version and board_set (connector.h). */
+int64_t gh_board_version(struct connector *c, const char *target);
+void gh_board_set(struct connector *c, const char *target, const struct conn_board *b);
 /* Whether issue id of repo is a member of its rule's project: 1 yes, 0
  * no, -1 unknown (no project rule, or no complete pass yet). */
 int gh_project_member(const struct gh_conn *g, const char *repo, int64_t id);

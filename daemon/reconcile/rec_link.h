@@ -298,6 +298,9 @@ struct rec_target {
 	long long n_creating;
 	bool has_min_intent;
 	int64_t min_intent_ms;
+	int64_t board_stored;       /* discover_board.version (0: none stored) */
+	struct rec_board *board;    /* the board the listing read, to store
+	                               (rec_board.c) */
 	/* listing */
 	int64_t list_start_ms;      /* when list_changed was called */
 	bool list_recovery;         /* it went back to the oldest create intent */
@@ -518,12 +521,34 @@ void rec_disc_note(struct rec_disc *d, const struct conn_remote *r, enum rec_mat
  * Frees d. */
 void rec_disc_send(struct rec_disc *d, const char *team);
 
+/* ---- the board of a discovery rule, kept in the ledger (rec_board.c) ---- */
+
+struct rec_board;
+/* Before t's listing: when the connector's copy of t's board is not the
+ * ledger's version t->board_stored (conn_ops.board_version), read the
+ * stored board and give it to the connector (board_set; none stored: it
+ * forgets its copy), then call next, ok false when the ledger could not
+ * be reached.  Returns false when there was nothing to read (next is not
+ * called). */
+bool rec_board_load(struct rec_target *t, void (*next)(struct rec_target *t, bool ok));
+/* From the listing's last page (conn_page.board): keep a copy to store. */
+void rec_board_keep(struct rec_target *t, const struct conn_board *b);
+/* Before the cursor write, with the board rec_board_keep kept: store it
+ * (store true: one statement, then board_set with the new version, then
+ * next) or make the connector forget its copy (store false: the pass did
+ * not finish its work).  Returns false when next is not called (nothing
+ * kept, or not stored). */
+bool rec_board_save(struct rec_target *t, bool store, void (*next)(struct rec_target *t, bool ok));
+void rec_board_free(struct rec_board *rb);
+
 /* ---- SQL (rec_sql.c) ---- */
 
 extern const char REC_SQL_LOCK[];        /* $1 connector name -> bool */
 extern const char REC_SQL_IDMAP[];       /* $1 person column -> handle, ident */
 extern const char REC_SQL_UNROUTED[];    /* $1 conns[] $2 targets[] $3 def conn $4 def target */
 extern const char REC_SQL_CURSOR[];      /* $1 conn $2 target */
+extern const char REC_SQL_BOARD_READ[];  /* $1 conn $2 target -> board, one row a member */
+extern const char REC_SQL_BOARD_SAVE[];  /* see rec_sql.c -> version */
 extern const char REC_SQL_PAGE[];        /* $1 conn $2 remote_ids[] $3 tokens[] */
 extern const char REC_SQL_RELOAD[];      /* $1 link id */
 extern const int REC_SQL_PAGE_DISCOVER_COL; /* REC_SQL_PAGE: the link's discovery */

@@ -65,6 +65,7 @@ static void target_free(struct rec_target *t)
 	free(t->list_etag);
 	free(t->list_error);
 	free(t->renamed_to);
+	rec_board_free(t->board);
 	free(t);
 }
 
@@ -307,6 +308,9 @@ static void on_list(struct connector *c, const struct conn_result *res,
 	UNUSED(c);
 	if (res->moved_to)
 		list_renamed(t, res->moved_to);
+	if (page && page->last && page->board &&
+	    (res->status == CONN_OK || res->status == CONN_NOT_MODIFIED))
+		rec_board_keep(t, page->board); /* stored before the cursor (rec_board.c) */
 	if (res->status == CONN_NOT_MODIFIED) {
 		t->list_not_modified = true;
 		t->list_done = true;
@@ -361,6 +365,7 @@ static void on_list(struct connector *c, const struct conn_result *res,
 }
 
 static void on_cursor(struct db *db, const PGresult *res, const char *err, void *arg);
+static void pass_list(struct rec_target *t, bool ok);
 
 static void pass_cursor(struct rec_target *t)
 {
@@ -371,7 +376,6 @@ static void pass_cursor(struct rec_target *t)
 static void on_cursor(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_target *t = arg;
-	struct connector *c = t->lc->conn;
 	long long v = 0;
 	UNUSED(db);
 	if (err || PQntuples(res) != 1) {
@@ -387,7 +391,22 @@ static void on_cursor(struct db *db, const PGresult *res, const char *err, void 
 	t->n_creating = v;
 	t->has_min_intent = !PQgetisnull(res, 0, 4);
 	t->min_intent_ms = t->has_min_intent ? strtoll(PQgetvalue(res, 0, 4), NULL, 10) : 0;
+	t->board_stored = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	/* the connector's copy of the rule's board, when it is not the ledger's */
+	if (!rec_board_load(t, pass_list))
+		pass_list(t, true);
+}
 
+/* The listing, from the cursor read (ok false: the ledger is gone). */
+static void pass_list(struct rec_target *t, bool ok)
+{
+	struct connector *c = t->lc->conn;
+	if (!ok) {
+		pass_fail(t, "discovery board", "not read from the ledger; the listing waits for the "
+		          "next cycle");
+		pass_enter(t, REC_PASS_END);
+		return;
+	}
 	/* a consistent listing needs only its settle margin (connector.h) */
 	int64_t overlap = c->list_consistent ? 0 : (int64_t)t->pp->overlap_s * 1000;
 	if (c->list_settle_ms > overlap)
@@ -589,9 +608,24 @@ static void on_cursor_written(struct db *db, const PGresult *res, const char *er
 	pass_enter(t, REC_PASS_END);
 }
 
+static void cursor_write(struct rec_target *t, bool ok);
+
+/* The board the listing read goes first (rec_board.c): stored when the
+ * listing went through and the pass was not stopped (a ticket whose work
+ * failed pinned the cursor: the next listing shows it again, judged by
+ * the board stored here), else the connector forgets its copy. */
 static void pass_cursor_write(struct rec_target *t)
 {
+	bool store = !t->pp->push_only && !t->lc->view->dry_run && !target_stopped(t) &&
+	             !pass_stopping(t) && !t->list_failed;
+	if (!rec_board_save(t, store, cursor_write))
+		cursor_write(t, true);
+}
+
+static void cursor_write(struct rec_target *t, bool ok)
+{
 	char ms[24];
+	UNUSED(ok); /* a board not stored is logged and read again: the cursor goes on */
 	if (t->pp->push_only || t->lc->view->dry_run || target_stopped(t)) {
 		pass_enter(t, REC_PASS_END);
 		return;

@@ -42,10 +42,28 @@ const char REC_SQL_UNROUTED[] =
 
 const char REC_SQL_CURSOR[] =
 	"SELECT floor(extract(epoch FROM c.cursor_at) * 1000)::bigint, c.etag, c.last_error IS NOT NULL,"
-	" k.n, floor(extract(epoch FROM k.first) * 1000)::bigint"
+	" k.n, floor(extract(epoch FROM k.first) * 1000)::bigint, coalesce(b.version, 0)"
 	" FROM (SELECT count(*) AS n, min(l.intent_at) AS first FROM external_link l"
 	"   WHERE l.connector = $1 AND l.target = $2 AND l.kind = 'managed' AND l.state = 'creating') k"
-	" LEFT JOIN sync_cursor c ON c.connector = $1 AND c.target = $2";
+	" LEFT JOIN sync_cursor c ON c.connector = $1 AND c.target = $2"
+	" LEFT JOIN discover_board b ON b.connector = $1 AND b.target = $2";
+
+/* The board of a discovery rule as stored (sql/044): rule, update time and
+ * read time (ms), item count, version, then one row per member (remote id,
+ * node id), or one row with NULL members for a board without any. */
+const char REC_SQL_BOARD_READ[] =
+	"SELECT b.rule, floor(extract(epoch FROM b.board_updated_at) * 1000)::bigint, b.item_count,"
+	" floor(extract(epoch FROM b.read_at) * 1000)::bigint, b.version, m.remote_id, m.node_id"
+	" FROM discover_board b LEFT JOIN discover_board_member m"
+	"   ON m.connector = b.connector AND m.target = b.target"
+	" WHERE b.connector = $1 AND b.target = $2";
+
+/* $1 connector, $2 target, $3 rule, $4 updated (ms), $5 item count, $6
+ * read at (ms), $7 members [[remote_id, node_id], ...] -> the new version;
+ * raises unless this session holds the connector's lock. */
+const char REC_SQL_BOARD_SAVE[] =
+	"SELECT closeloop_discover_board_save($1, $2, $3, $4::bigint, $5::bigint, $6::bigint,"
+	" $7::jsonb)";
 
 #define LINK_COLS \
 	"l.id, l.state, l.create_token, l.remote_id, l.remote_key, l.url, l.remote_extra::text, l.etag," \

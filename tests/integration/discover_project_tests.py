@@ -56,6 +56,13 @@ class PCtx(DCtx):
         body.update(kw)
         return self.sim.call(method, "/_sim/projects/items", body)
 
+    def seed_board(self, n):
+        """Issues 1..n ("Item k") in REPO, every one on the board."""
+        self.sim.seed({"repos": {REPO: {"issues": [{"number": k, "title": "Item %d" % k}
+                                                   for k in range(1, n + 1)]}}})
+        for k in range(1, n + 1):
+            self.board("POST", k)
+
     def items_of(self, number):  # pylint: disable=arguments-renamed
         return DCtx.items_of(self, "%s#%d" % (REPO, number))
 
@@ -89,7 +96,8 @@ def test_discover_project_adopts_board_issues_once_across_restarts_and_two_daemo
         c.sim.edit(REPO, 3, {"title": "Unrelated bug (edited)"})
         c.sync()
         c.board("POST", 5)
-        # each run is a new process (a restart): the whole board again, once each
+        # each run is a new process (a restart): the board as the ledger keeps
+        # it, so #5 is the one new member, adopted once
         c.sync()
         c.sync()
         _assert(c.items_of(5) == 1, "boarded later: adopted although not updated")
@@ -160,10 +168,7 @@ def test_discover_project_field_value_narrows_the_rule(cl):
 def test_discover_project_quiet_cycle_is_one_probe_per_project(cl):
     c = PCtx(cl, "project_quiet")
     try:
-        c.sim.seed({"repos": {REPO: {"issues": [{"number": n, "title": "Item %d" % n}
-                                                for n in range(1, 251)]}}})
-        for n in range(1, 251):
-            c.board("POST", n)
+        c.seed_board(250)
         d = c.daemon()
         _assert(H.wait_for(lambda: int(c.one("SELECT count(*) FROM external_link")) == 250,
                            timeout=120), "250 adopted")
@@ -186,6 +191,89 @@ def test_discover_project_quiet_cycle_is_one_probe_per_project(cl):
         queries = c.sim.call("GET", "/_sim/graphql/queries")["queries"]
         pages = [q for q in queries if "items(first:100" in q["query"]]
         _assert(len(pages) == 3, "one paging of 251 items: %d pages" % len(pages))
+    finally:
+        c.close()
+
+
+def _board_requests(c):
+    """The GraphQL requests the simulator took since its list was emptied,
+    by kind: the probe, a page of items, the issues that left (nodes)."""
+    kinds = {"probe": 0, "items": 0, "nodes": 0}
+    for q in c.sim.call("GET", "/_sim/graphql/queries")["queries"]:
+        kinds["probe" if "items(first:1)" in q["query"] else
+              "nodes" if "nodes(ids:" in q["query"] else "items"] += 1
+    return kinds
+
+
+def test_discover_project_restart_with_a_quiet_board_only_probes(cl):
+    """The board as last read is in the ledger (discover_board): a new
+    process (sync --once, a daemon started again) probes the board and,
+    finding it as stored, pages nothing."""
+    c = PCtx(cl, "project_restart")
+    try:
+        c.seed_board(150)
+        c.sync()
+        _assert(int(c.one("SELECT count(*) FROM external_link")) == 150, "150 adopted")
+        c.sim.call("DELETE", "/_sim/graphql/queries")
+        out = c.sync()  # a new process
+        kinds = _board_requests(c)
+        _assert(kinds == {"probe": 1, "items": 0, "nodes": 0},
+                "a restart with a quiet board: one probe, no page: %r\n%s" % (kinds, out.stderr[-1500:]))
+        # a daemon started afterwards: its first cycles probe only
+        c.sim.reset_stats()
+        c.daemon()
+        _assert(H.wait_for(lambda: c.sim.stats()["list"] >= 2, timeout=60), "two cycles")
+        kinds = _board_requests(c)
+        _assert(kinds["probe"] >= 2 and kinds["items"] == 0 and kinds["nodes"] == 0,
+                "the daemon's cycles only probe: %r" % kinds)
+        _assert(int(c.one("SELECT count(*) FROM discover_board_member")) == 150, "the members kept")
+        _assert(int(c.one("SELECT count(*) FROM external_link")) == 150, "nothing adopted again")
+        # only the daemon holding the connector's lock writes the board
+        try:
+            c.q("SELECT closeloop_discover_board_save('%s', '%s', 'x', 0, 0, 0, '[]')" % (CONN, REPO))
+            refused = ""
+        except RuntimeError as e:
+            refused = str(e)
+        _assert("does not hold the connector's lock" in refused,
+                "a session without the lock is refused: %r" % refused)
+        _assert(int(c.one("SELECT count(*) FROM discover_board_member")) == 150, "unchanged")
+    finally:
+        c.close()
+
+
+def test_discover_project_removed_while_stopped_is_flagged_on_the_first_cycle(cl):
+    """An issue taken off the board (and another put on it) while no daemon
+    ran: the first cycle after the start pages the board once, flags the
+    one that left and adopts the new one; the next one only probes."""
+    c = PCtx(cl, "project_stopped")
+    try:
+        c.sim.seed({"repos": {REPO: {"issues": [{"number": n, "title": "Item %d" % n}
+                                                for n in range(1, 5)]}}})
+        for n in (1, 2, 3):
+            c.board("POST", n)
+        c.sync()
+        _assert(all(c.items_of(n) == 1 for n in (1, 2, 3)), "adopted")
+        # nothing runs: #2 leaves the board, #4 (an old issue) joins it
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 60})
+        c.board("DELETE", 2)
+        c.board("POST", 4)
+        c.sim.call("DELETE", "/_sim/graphql/queries")
+        out = c.sync()
+        left = c.one("SELECT discover_left_at IS NOT NULL FROM external_link WHERE remote_key = "
+                     "'%s#2'" % REPO)
+        _assert(left == "t", "taken off the board while stopped: flagged on the first cycle "
+                "(discover_left_at set: %s)\n%s" % (left, out.stderr[-1500:]))
+        _assert(c.items_of(4) == 1, "boarded while stopped: adopted on the first cycle")
+        kinds = _board_requests(c)
+        _assert(kinds == {"probe": 1, "items": 1, "nodes": 1},
+                "paged once, the one that left read by its node id: %r" % kinds)
+        _assert(int(c.one("SELECT count(*) FROM external_link WHERE discover_left_at IS NOT NULL"))
+                == 1, "only #2 left")
+        c.sim.call("DELETE", "/_sim/graphql/queries")
+        c.sync()
+        _assert(_board_requests(c) == {"probe": 1, "items": 0, "nodes": 0}, "then quiet again")
+        _assert(c.one("SELECT discover_left_at IS NOT NULL FROM external_link WHERE remote_key = "
+                      "'%s#2'" % REPO) == "t", "still flagged")
     finally:
         c.close()
 
@@ -265,7 +353,7 @@ def test_discover_project_queries_and_answers_fit_githubs_schema(cl):
         c.sync()
         c.sim.edit(REPO, 1, {"state": "closed", "state_reason": "not_planned"})
         c.board("DELETE", 1)
-        c.sync()  # a new process: pages again, nothing gone (no earlier set)
+        c.sync()  # a new process: the stored board, #1 gone (read by nodes(ids:))
         cases = []
         for i, q in enumerate(c.sim.call("GET", "/_sim/graphql/queries")["queries"]):
             kind = ("probe" if "items(first:1)" in q["query"] else
