@@ -110,6 +110,9 @@ $(B)/tests/test_%: tests/unit/test_%.c $(B)/libcloseloop.a
 	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -DFIXTURES='"tests/fixtures"' -o $@ $< \
 		$(ALL_LDFLAGS) $(B)/libcloseloop.a $(LIBS) $(TEST_LIBS)
 
+# test_pace steps the wall clock its pacer sees (its own ts_now_ms)
+$(B)/tests/test_pace: TEST_LIBS += -Wl,--wrap=ts_now_ms
+
 unit: $(UNIT_BIN)
 	@sh tests/with-pg.sh sh tests/run-unit.sh $(UNIT_BIN)
 

@@ -290,7 +290,7 @@ static void req_fail_stopped(struct gh_req *r, int64_t wait)
 	free(what);
 }
 
-/* The connector is stopped by a rate limit until g->pace.blocked_until_at:
+/* The connector is stopped by a rate limit (pace_blocked_ms):
  * a request then waits for it when that is within backoff_max_ms, else
  * fails at once (from the loop) with CONN_RATE_LIMITED, so that a listing
  * of the next target or the next cycle does not ask GitHub again.
@@ -298,7 +298,7 @@ static void req_fail_stopped(struct gh_req *r, int64_t wait)
 static bool req_blocked(struct gh_req *r)
 {
 	struct gh_conn *g = r->g;
-	int64_t wait = g->pace.blocked_until_at - ts_now_ms();
+	int64_t wait = pace_blocked_ms(&g->pace);
 	if (wait <= 0)
 		return false;
 	if (wait <= g->backoff_max_ms) {
@@ -318,7 +318,7 @@ int gh_req_submit(struct gh_req *r)
 	if (req_blocked(r))
 		return 0;
 	if (gh_kind_writes(r->kind, &creates)) {
-		int64_t wait = creates ? pace_create_wait(&g->pace, ts_now_ms()) : 0;
+		int64_t wait = creates ? pace_create_wait(&g->pace) : 0;
 		if (wait > GH_BUDGET_WAIT_MAX_MS) {
 			/* the creation budget is spent for longer than a cycle should
 			 * wait: handed back unsent, a later cycle creates it */
@@ -536,7 +536,7 @@ void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, con
 	if (wait < 0)
 		wait = pace_block_backoff(&g->pace); /* secondary limit: >= 60 s, doubling */
 	else if (whole)
-		pace_block_until(&g->pace, now + wait);
+		pace_block_for(&g->pace, wait);
 	else if (strcmp(res, "graphql") == 0) /* project passes wait, REST goes on */
 		g->graphql_blocked_until = now + wait;
 	g->base.n_rate_limited++;

@@ -240,7 +240,7 @@ static void answer_rate_limited(struct jira_req *r, const struct http_response *
 	if (wait < 0)
 		wait = pace_block_backoff(&j->pace);
 	else
-		pace_block_until(&j->pace, ts_now_ms() + wait);
+		pace_block_for(&j->pace, wait);
 	if (r->attempt < j->max_attempts && wait <= j->backoff_max_ms * 4) {
 		retry_in(r, what, "HTTP 429 (rate limited)", wait);
 		return;

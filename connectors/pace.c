@@ -1,5 +1,7 @@
 /* pace.c — the paced write queue (see pace.h for the rules and their
- * sources). */
+ * sources).  Every "now" and "_at" inside is a reading of the monotonic
+ * clock (ts_mono_ms()); only pace_backlog_drain_at() turns one into the
+ * caller's wall clock. */
 #include "pace.h"
 
 #include <stdlib.h>
@@ -55,9 +57,9 @@ static void budget_note(struct pace_budget *b, int64_t at)
 static int64_t gate_at(const struct pace *p, int64_t now_at)
 {
 	int64_t at = now_at;
-	if (p->blocked_until_at > at)
-		at = p->blocked_until_at;
-	if (p->last_go_at > 0 && p->last_go_at + p->spacing_ms > at)
+	if (p->blocked_until > at)
+		at = p->blocked_until;
+	if (p->gone && p->last_go_at + p->spacing_ms > at)
 		at = p->last_go_at + p->spacing_ms;
 	return at;
 }
@@ -107,7 +109,7 @@ static void timer_cb(uv_timer_t *t);
 
 static void schedule(struct pace *p)
 {
-	int64_t now = ts_now_ms(), at = 0;
+	int64_t now = ts_mono_ms(), at = 0;
 	if (p->busy || !pick(p, now, &at)) {
 		uv_timer_stop(&p->timer);
 		return;
@@ -118,7 +120,7 @@ static void schedule(struct pace *p)
 static void timer_cb(uv_timer_t *t)
 {
 	struct pace *p = container_of(t, struct pace, timer);
-	int64_t now = ts_now_ms(), at = 0;
+	int64_t now = ts_mono_ms(), at = 0;
 	struct pace_wait *w = p->busy ? NULL : pick(p, now, &at);
 	if (!w)
 		return;
@@ -128,6 +130,7 @@ static void timer_cb(uv_timer_t *t)
 	}
 	pace_remove(p, w);
 	p->busy = true;
+	p->gone = true;
 	p->last_go_at = now;
 	for (int i = 0; w->creates && i < PACE_BUDGETS; i++)
 		budget_note(&p->budget[i], now);
@@ -201,11 +204,18 @@ void pace_done(struct pace *p, bool ok)
 	schedule(p);
 }
 
-void pace_block_until(struct pace *p, int64_t until_at)
+void pace_block_for(struct pace *p, int64_t wait_ms)
 {
-	if (until_at > p->blocked_until_at)
-		p->blocked_until_at = until_at;
+	int64_t until = ts_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	if (until > p->blocked_until)
+		p->blocked_until = until;
 	schedule(p);
+}
+
+int64_t pace_blocked_ms(const struct pace *p)
+{
+	int64_t left = p->blocked_until - ts_mono_ms();
+	return left > 0 ? left : 0;
 }
 
 int64_t pace_block_backoff(struct pace *p)
@@ -216,13 +226,13 @@ int64_t pace_block_backoff(struct pace *p)
 	if (wait > PACE_BACKOFF_MAX_MS)
 		wait = PACE_BACKOFF_MAX_MS;
 	p->strikes++;
-	pace_block_until(p, ts_now_ms() + wait);
+	pace_block_for(p, wait);
 	return wait;
 }
 
-int64_t pace_create_wait(const struct pace *p, int64_t now_at)
+int64_t pace_create_wait(const struct pace *p)
 {
-	int64_t wait = 0;
+	int64_t now_at = ts_mono_ms(), wait = 0;
 	for (int i = 0; i < PACE_BUDGETS; i++) {
 		const struct pace_budget *b = &p->budget[i];
 		if (b->max <= 0)
@@ -243,8 +253,9 @@ int64_t pace_create_wait(const struct pace *p, int64_t now_at)
 	return wait;
 }
 
-int pace_create_room(const struct pace *p, int64_t now_at, int64_t within_ms, int cap)
+int pace_create_room(const struct pace *p, int64_t within_ms, int cap)
 {
+	int64_t now_at = ts_mono_ms();
 	int room = cap;
 	for (int i = 0; i < PACE_BUDGETS; i++) {
 		const struct pace_budget *b = &p->budget[i];
@@ -272,11 +283,12 @@ int64_t pace_drain_at(const struct pace *p, int64_t now_at)
 	return pace_backlog_drain_at(p, now_at, 0);
 }
 
-int64_t pace_backlog_drain_at(const struct pace *p, int64_t now_at, uint64_t extra_creates)
+int64_t pace_backlog_drain_at(const struct pace *p, int64_t wall_now_at, uint64_t extra_creates)
 {
 	static const struct pace_wait backlog = { .creates = true };
 	if (TAILQ_EMPTY(&p->queue) && extra_creates == 0)
-		return now_at;
+		return wall_now_at;
+	int64_t now_at = ts_mono_ms();
 	/* replay the queue in order on copies of the budgets */
 	struct pace sim = *p;
 	struct pace_budget *b = sim.budget;
@@ -291,18 +303,20 @@ int64_t pace_backlog_drain_at(const struct pace *p, int64_t now_at, uint64_t ext
 	TAILQ_FOREACH(w, &p->queue, link) {
 		at = ready_at(&sim, w, now_at > at ? now_at : at);
 		sim.last_go_at = at;
+		sim.gone = true;
 		for (int i = 0; w->creates && i < PACE_BUDGETS; i++)
 			budget_note(&b[i], at);
 	}
 	for (uint64_t k = 0; k < extra_creates; k++) {
 		at = ready_at(&sim, &backlog, now_at > at ? now_at : at);
 		sim.last_go_at = at;
+		sim.gone = true;
 		for (int i = 0; i < PACE_BUDGETS; i++)
 			budget_note(&b[i], at);
 	}
 	for (int i = 0; i < PACE_BUDGETS; i++)
 		free(b[i].log);
-	return at;
+	return wall_now_at + (at - now_at);
 }
 
 static void close_cb(uv_handle_t *h)

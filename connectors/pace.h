@@ -24,9 +24,16 @@
  *     one window.
  * Reads are not paced here (the connector's max_inflight bounds them).
  *
- * All times are milliseconds; "_at" values are ms since the epoch (UTC,
- * ts_now_ms()).  The pacer owns a uv_timer_t; pace_close() closes it and
- * calls back once it is closed (libuv habit: free in the close callback).
+ * All times are milliseconds.  The pacer measures spacing, budgets and
+ * stops on the monotonic clock (ts_mono_ms(); the fields below marked
+ * "monotonic" hold its readings): a step of the wall clock (NTP, an
+ * operator's date, a VM resumed) neither holds writes back by the size
+ * of the step nor frees a budget early into a burst.  Times of day come
+ * in and go out only where a caller asks for one: pace_drain_at() and
+ * pace_backlog_drain_at() take the caller's wall-clock now (ms since the
+ * epoch, UTC, ts_now_ms()) and answer in the same clock.  The pacer owns
+ * a uv_timer_t; pace_close() closes it and calls back once it is closed
+ * (libuv habit: free in the close callback).
  */
 #ifndef CLOSELOOP_PACE_H
 #define CLOSELOOP_PACE_H
@@ -43,7 +50,7 @@
 struct pace_budget {
 	int max;            /* content-creating writes per window; 0 = no budget */
 	int64_t window_ms;
-	int64_t *log;       /* ring of the last max send times */
+	int64_t *log;       /* ring of the last max send times (monotonic) */
 	int head, n;
 };
 
@@ -71,8 +78,10 @@ struct pace {
 	size_t queued, queued_creates;
 	bool busy;                 /* a write is in flight */
 	int64_t spacing_ms;
-	int64_t last_go_at;        /* when the last write went (0 = never) */
-	int64_t blocked_until_at;  /* connector-wide: nothing goes before */
+	bool gone;                 /* a write has gone (last_go_at is set) */
+	int64_t last_go_at;        /* when the last write went (monotonic) */
+	int64_t blocked_until;     /* connector-wide: nothing goes before
+	                            * (monotonic; 0 = never stopped) */
 	int strikes;               /* secondary limits in a row (back-off) */
 	struct pace_budget budget[PACE_BUDGETS];
 	void (*closed)(struct pace *p);
@@ -95,26 +104,30 @@ void pace_remove(struct pace *p, struct pace_wait *w);
 /* The write in flight has its answer: the next may go after spacing_ms.
  * ok = it was not refused by a rate limit (resets the back-off). */
 void pace_done(struct pace *p, bool ok);
-/* Nothing goes before until_at (ms since the epoch); a later stop wins. */
-void pace_block_until(struct pace *p, int64_t until_at);
+/* Nothing goes for wait_ms from now (a tracker's retry-after, or the
+ * time left to its x-ratelimit-reset); a stop ending later wins. */
+void pace_block_for(struct pace *p, int64_t wait_ms);
+/* How long the connector-wide stop still holds, in ms (0 when none). */
+int64_t pace_blocked_ms(const struct pace *p);
 /* A rate-limit answer with no time in it (GitHub's secondary limit
  * without retry-after): block for 60 s, doubled for each such answer in
  * a row, at most 15 min.  Returns the wait in ms. */
 int64_t pace_block_backoff(struct pace *p);
-/* How long (ms from now_at) a content-creating write enqueued now would
+/* How long (ms from now) a content-creating write enqueued now would
  * wait for room in the budgets, counting the creates queued before it
  * (spacing not counted).  A wait of a whole window or more is reported as
  * that window when it depends on sends not yet made. */
-int64_t pace_create_wait(const struct pace *p, int64_t now_at);
+int64_t pace_create_wait(const struct pace *p);
 /* How many more content-creating writes, enqueued now one after another,
- * would each find room in the budgets within within_ms of now_at
+ * would each find room in the budgets within within_ms from now
  * (counting the creates queued before them; spacing not counted), at most
  * cap.  A caller that hands the connector only that many creates never
  * has one wait for the budget longer than within_ms (reconcile: a create
  * intent is recorded only for a create about to be sent). */
-int pace_create_room(const struct pace *p, int64_t now_at, int64_t within_ms, int cap);
-/* Estimated time (ms since the epoch) the queue will be empty: spacing
- * and budgets applied to what is queued now; now_at when it is empty. */
+int pace_create_room(const struct pace *p, int64_t within_ms, int cap);
+/* Estimated time the queue will be empty, in the clock of now_at (the
+ * caller's wall-clock now, ms since the epoch): spacing and budgets
+ * applied to what is queued now; now_at when it is empty. */
 int64_t pace_drain_at(const struct pace *p, int64_t now_at);
 /* As pace_drain_at, then extra_creates more content-creating writes
  * queued behind what is queued now (a backlog not yet handed to the

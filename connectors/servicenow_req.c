@@ -216,7 +216,7 @@ static void answer_rate_limited(struct sn_req *r, const struct http_response *re
 	if (wait < 0)
 		wait = pace_block_backoff(&s->pace);
 	else
-		pace_block_until(&s->pace, ts_now_ms() + wait);
+		pace_block_for(&s->pace, wait);
 	if (r->attempt < s->max_attempts && wait <= s->backoff_max_ms * 4) {
 		retry_in(r, what, "HTTP 429 (rate limited)", wait);
 		return;

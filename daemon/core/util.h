@@ -65,6 +65,11 @@ char *buf_steal(struct buf *b);
 /* Time.  All time stamps closeloop passes around are UTC.
  * ts_now_ms: wall clock, milliseconds since the Unix epoch. */
 int64_t ts_now_ms(void);
+/* A monotonic clock in milliseconds (CLOCK_MONOTONIC, POSIX: from an
+ * unspecified start, never stepped by settimeofday, NTP or an operator):
+ * for waits and spacing measured between two readings, never for a time
+ * of day or a stored time stamp. */
+int64_t ts_mono_ms(void);
 /* Parse an ISO 8601 / RFC 3339 time stamp into ms since the epoch, UTC.
  * Accepts "2026-11-21T07:00:00Z", "...+00:00", "...+0000" (Jira),
  * fractional seconds, and "2026-11-21 07:00:00" (ServiceNow, UTC).

@@ -561,13 +561,13 @@ static void pass_creates(struct rec_target *t)
 	}
 	const struct pace *pc = t->lc->conn->pace;
 	if (pc) {
-		int room = pace_create_room(pc, ts_now_ms(), REC_CREATE_AHEAD_MS, (int)t->chunk_len);
+		int room = pace_create_room(pc, REC_CREATE_AHEAD_MS, (int)t->chunk_len);
 		if (room <= 0) {
 			/* no intent for a create that cannot go soon: the items stay
 			 * without a link, and a later cycle creates them */
 			log_conn(LOG_LVL_DEBUG, t->lc->name, "%s: %zu creates wait for the creation budget "
 			         "(room again in %lld s)", t->target, len,
-			         (long long)(pace_create_wait(pc, ts_now_ms()) / 1000));
+			         (long long)(pace_create_wait(pc) / 1000));
 			t->creates_deferred += len;
 			t->chunk_len = len;
 			drop_chunk(t);

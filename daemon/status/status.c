@@ -30,8 +30,8 @@ static void budget_of(const struct connector *c, int64_t now, struct budget *b)
 		b->drains_at = pace_drain_at(c->pace, now);
 	if (b->queued > 0 || c->creates_waiting > 0)
 		b->backlog_drains_at = pace_backlog_drain_at(c->pace, now, c->creates_waiting);
-	if (c->pace->blocked_until_at > now)
-		b->blocked_until = c->pace->blocked_until_at;
+	if (pace_blocked_ms(c->pace) > 0)
+		b->blocked_until = now + pace_blocked_ms(c->pace);
 }
 
 /* The request counters by kind, in one order for every reader. */
@@ -61,7 +61,7 @@ bool status_due(const struct connector *c, const struct status_cycle *cy,
 	if (cy->errors > 0 || writes_of(c) != seen->writes ||
 	    c->creates_waiting != seen->creates_waiting)
 		return true;
-	if (c->pace && (c->pace->queued > 0 || c->pace->blocked_until_at > cy->ended_at))
+	if (c->pace && (c->pace->queued > 0 || pace_blocked_ms(c->pace) > 0))
 		return true;
 	return heartbeat_ms > 0 && cy->ended_at - seen->row_at >= heartbeat_ms;
 }
