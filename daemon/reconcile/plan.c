@@ -152,8 +152,35 @@ static bool may_push(const struct rec_plan_in *in, enum item_field f)
 	return !(rf && rf->set && str_eq(rf->value, in->ledger->v[f]) && in->now_ms < rf->retry_ms);
 }
 
+/* The base the merge takes into *eff (returned; NULL: no base): in->base,
+ * but a field whose ticket value (remote, as compared) is the one a failed
+ * update sent and not the base's is closeloop's own write, whose answer
+ * was lost (a time-out after the tracker carried it out, the second step
+ * of GitHub's label change failing): the ticket holds it as the base, so
+ * the merge sees no change on the tracker and pushes a ledger that moved
+ * on since, where it saw both sides changed and, under remote_wins, put
+ * closeloop's stale value over the newer edit (seed 37 of the soak). */
+static const struct item_fields *merge_base(const struct rec_plan_in *in,
+                                            const struct item_fields *remote,
+                                            struct item_fields *eff)
+{
+	if (!in->base || !in->unconfirmed_mask || !in->unconfirmed)
+		return in->base;
+	item_fields_copy(eff, in->base);
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
+		const char *r = remote->v[f];
+		if ((in->unconfirmed_mask & ITEM_FIELD_BIT(f)) && !str_eq(r, in->base->v[f]) &&
+		    (str_eq(r, in->unconfirmed->v[f]) ||
+		     (in->ctype && same_after_round_trip(in->ctype, f, in->unconfirmed->v[f], r))))
+			item_fields_set(eff, f, r);
+	}
+	return eff;
+}
+
 void rec_plan_item(const struct rec_plan_in *in, struct rec_plan *out)
 {
+	struct item_fields eff;
+	item_fields_init(&eff);
 	item_fields_init(&out->remote);
 	out->held_mask = 0;
 	rec_plan_remote(in, &out->remote);
@@ -164,7 +191,9 @@ void rec_plan_item(const struct rec_plan_in *in, struct rec_plan *out)
 		rat[f] = in->remote_field_ms && in->remote_field_ms[f] > 0 ? in->remote_field_ms[f] :
 		         in->remote_ms;
 	}
-	merge_item_at(in->ledger, in->base, &out->remote, in->policy, at, rat, &out->mr);
+	merge_item_at(in->ledger, merge_base(in, &out->remote, &eff), &out->remote, in->policy,
+	              at, rat, &out->mr);
+	item_fields_free(&eff);
 	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		unsigned bit = ITEM_FIELD_BIT(f);
 		if (!(out->mr.push_mask & bit) || may_push(in, f))

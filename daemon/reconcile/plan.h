@@ -80,6 +80,13 @@ struct rec_plan_in {
 	const struct conn_type *ctype;     /* capabilities and normaliser */
 	const struct rec_refusals *refused; /* may be NULL */
 	int64_t now_ms;                    /* for refusal back-offs */
+	/* external_link.unconfirmed (sql/045): the values failed updates sent
+	 * (their fields in unconfirmed_mask; unconfirmed may be NULL when the
+	 * mask is 0).  A ticket value equal to the one sent, not to the base,
+	 * is closeloop's own write whose answer was lost: the merge takes it
+	 * as the base, so it is no change on the tracker's side. */
+	const struct item_fields *unconfirmed;
+	unsigned unconfirmed_mask;
 };
 
 struct rec_plan {

@@ -227,8 +227,9 @@ static struct json_object *conflict_json(const struct rec_op *op, int f)
  * ledger changed since). */
 static bool op_is_echo(const struct rec_op *op)
 {
+	/* values a failed update sent are cleared by the merge write */
 	if (op->kind != REC_OP_PULL || !op->row.has_remote_ms || !op->row.has_base ||
-	    op->remote_ms != op->row.remote_ms)
+	    op->remote_ms != op->row.remote_ms || op->row.unconfirmed_mask)
 		return false;
 	struct item_fields held; /* compared as the base is stored */
 	rec_op_base_as_held(op, &op->rcanon, &held);
@@ -383,6 +384,7 @@ static void op_decide(struct rec_op *op)
 		.ledger_field_ms = op->row.field_ms,
 		.remote_field_ms = op->has_remote ? op->remote.field_ms : NULL,
 		.ctype = lc->ctype, .refused = &op->row.refused, .now_ms = now,
+		.unconfirmed = &op->row.unconfirmed, .unconfirmed_mask = op->row.unconfirmed_mask,
 	};
 	rec_plan_item(&in, &plan);
 	item_fields_free(&canon);

@@ -77,6 +77,10 @@ struct rec_row {
 	bool has_intent;
 	int64_t intent_ms;          /* external_link.intent_at */
 	int64_t touched_ms;         /* external_link.updated_at: its last write */
+	unsigned unconfirmed_mask;  /* external_link.unconfirmed (sql/045): the fields
+	                               failed updates sent since the last merge
+	                               write, their values in unconfirmed */
+	struct item_fields unconfirmed;
 	/* push pass only: an external reference to this target, if any */
 	long long ref_id;
 	char *ref_remote_id, *ref_key, *ref_state;

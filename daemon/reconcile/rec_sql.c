@@ -73,7 +73,7 @@ const char REC_SQL_BOARD_SAVE[] =
 	" to_char(i.due_date, 'YYYY-MM-DD'), p.reference, p.title, p.document_url, l.refused::text," \
 	" floor(extract(epoch FROM l.intent_at) * 1000)::bigint," \
 	" floor(extract(epoch FROM l.updated_at) * 1000)::bigint," \
-	FIELD_CHANGED_COL ", p.problem_ref"
+	FIELD_CHANGED_COL ", p.problem_ref, l.unconfirmed::text"
 /* When each synced field's ledger value was set at its source: the latest
  * item_event.changed_at of that field (for a value pulled from a tracker,
  * the ticket's updated-at: sql/008_report.sql), as {"title": ms, ...};
@@ -85,8 +85,8 @@ const char REC_SQL_BOARD_SAVE[] =
 	"   WHERE ev.action_item_id = i.id AND ev.field IN ('title', 'description', 'state'," \
 	"    'priority', 'type', 'owner', 'due_date') GROUP BY ev.field) e)"
 enum { COL_REFUSED = 23, COL_INTENT = 24, COL_TOUCHED = 25, COL_FIELD_MS = 26, COL_PROBLEM = 27,
-       COL_REF = 28,
-       N_COLS = 28, N_COLS_REF = 32 };
+       COL_UNCONFIRMED = 28, COL_REF = 29,
+       N_COLS = 29, N_COLS_REF = 33 };
 
 const char REC_SQL_PAGE[] =
 	"SELECT " LINK_COLS ", CASE WHEN l.discovered_at IS NULL THEN NULL"
@@ -211,11 +211,13 @@ const char REC_SQL_CLAIMED[] =
 	" WHERE connector = ANY($1::text[]) AND remote_id = $2 AND id <> $3::bigint"
 	" ORDER BY id LIMIT 1";
 
-/* $3 = 1 to count the failure, 0 to only note it (an unknown create). */
-/* $1 link $2 error $3 count (0/1) $4 source: a fifth refused create makes
- * the link 'broken' (sql/020_refusals.sql). */
+/* $1 link $2 error $3 count (0/1: 0 only notes it, an unknown create)
+ * $4 source $5 the values a failed update sent ({field: value}, NULL none),
+ * kept in external_link.unconfirmed until the next merge write
+ * (sql/045_link_unconfirmed.sql): a fifth refused create makes the link
+ * 'broken' (sql/020_refusals.sql). */
 const char REC_SQL_LINK_ERROR[] =
-	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4)";
+	"SELECT closeloop_rec_link_error($1::bigint, $2, $3::int, $4, $5::jsonb)";
 
 /* A create intent given back (rec_op_release_intent): $1 the link, deleted
  * only while it is still a 'creating' link with no ticket. */
@@ -415,23 +417,56 @@ static int col_fields_json(const PGresult *res, int r, int c, struct item_fields
 	return 0;
 }
 
+/* Column c of row r as a JSON object into *o (caller puts it); NULL for an
+ * SQL NULL.  Returns 0 or -EINVAL for text that is no JSON object. */
+static int col_object(const PGresult *res, int r, int c, struct json_object **o)
+{
+	*o = NULL;
+	if (PQgetisnull(res, r, c))
+		return 0;
+	*o = json_tokener_parse(PQgetvalue(res, r, c));
+	if (!*o || !json_object_is_type(*o, json_type_object)) {
+		json_object_put(*o);
+		*o = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* {"title": ms, ...} (FIELD_CHANGED_COL) into at[]; 0 where absent. */
 static int col_field_ms(const PGresult *res, int r, int c, int64_t at[ITEM_F__COUNT])
 {
+	struct json_object *o, *v;
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		at[f] = 0;
-	if (PQgetisnull(res, r, c))
-		return 0;
-	struct json_object *o = json_tokener_parse(PQgetvalue(res, r, c)), *v;
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return -EINVAL;
-	}
-	for (int f = 0; f < ITEM_F__COUNT; f++)
+	int rc = col_object(res, r, c, &o);
+	for (int f = 0; o && f < ITEM_F__COUNT; f++)
 		if (json_object_object_get_ex(o, item_field_name(f), &v))
 			at[f] = json_object_get_int64(v);
 	json_object_put(o);
-	return 0;
+	return rc;
+}
+
+/* {"title": "value", "owner": null, ...} (external_link.unconfirmed) into
+ * f, a bit in *mask per field named (its value may be NULL: none sent). */
+static int col_fields_named(const PGresult *res, int r, int c, struct item_fields *f,
+                            unsigned *mask)
+{
+	struct json_object *o, *v;
+	*mask = 0;
+	int rc = col_object(res, r, c, &o);
+	for (int i = 0; o && rc == 0 && i < ITEM_F__COUNT; i++) {
+		if (!json_object_object_get_ex(o, item_field_name(i), &v))
+			continue;
+		if (v && !json_object_is_type(v, json_type_string)) {
+			rc = -EINVAL;
+			break;
+		}
+		item_fields_set(f, i, v ? json_object_get_string(v) : NULL);
+		*mask |= ITEM_FIELD_BIT(i);
+	}
+	json_object_put(o);
+	return rc;
 }
 
 int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
@@ -441,6 +476,7 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	memset(out, 0, sizeof(*out));
 	item_fields_init(&out->base);
 	item_fields_init(&out->ledger);
+	item_fields_init(&out->unconfirmed);
 	if (PQnfields(res) < N_COLS)
 		return -EINVAL;
 	rc = col_ll(res, r, 0, &out->link_id);
@@ -483,6 +519,9 @@ int rec_row_parse(const PGresult *res, int r, struct rec_row *out)
 	out->touched_ms = ms;
 	if ((rc = col_field_ms(res, r, COL_FIELD_MS, out->field_ms)) < 0)
 		goto out;
+	if ((rc = col_fields_named(res, r, COL_UNCONFIRMED, &out->unconfirmed,
+	                           &out->unconfirmed_mask)) < 0)
+		goto out;
 	if (PQnfields(res) >= N_COLS_REF) {
 		if ((rc = col_ll(res, r, COL_REF, &out->ref_id)) < 0)
 			goto out;
@@ -505,6 +544,7 @@ void rec_row_free(struct rec_row *row)
 	free(row->etag);
 	item_fields_free(&row->base);
 	item_fields_free(&row->ledger);
+	item_fields_free(&row->unconfirmed);
 	free(row->pm_ref);
 	free(row->pm_title);
 	free(row->pm_url);

@@ -464,6 +464,51 @@ def test_label_added_by_a_person_survives_a_managed_label_change_after_its_pull(
         c.close()
 
 
+def test_own_label_write_whose_answer_was_lost_is_no_change_on_github(cl):
+    """An update whose label POST went through but whose next step failed
+    (the GET after it answered a truncated body) leaves the issue with
+    closeloop's new type label, the link's base at the old value.  The
+    ledger then changes again (in the soak: pulled from the item's Jira
+    ticket).  The issue's new label is closeloop's own write, not a
+    person's edit: the next cycle pushes the ledger's value, with no
+    conflict, where it took the label for a change on GitHub, logged a
+    conflict with base the old type and, type being remote_wins, put
+    closeloop's stale value over the newer one (seed 37 of the 10,000-
+    scenario soak, issue 6: Jira's 'process' lost to 'mitigate')."""
+    c = R.Ctx(cl, "label_lost_answer", policy={"type": "remote_wins"})
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        item = linked_ids(c)[0]
+        old = c.one("SELECT type FROM action_item WHERE id = %d" % item)
+        first, then = [t for t in ("mitigate", "process", "detect") if t != old][:2]
+        c.q("UPDATE action_item SET type = '%s' WHERE id = %d" % (first, item))
+        # the push's label POST answers; the GET that follows (nothing else
+        # changed) and its retries get half a body
+        c.sim.fault({"method": "GET", "path_regex": "/issues/[0-9]+$"}, {"malformed": True}, count=5)
+        c.sync(check=False)
+        c.sim.clear_faults()
+        _, _, issue = R.issue_by_item(c, item)
+        names = [l["name"] for l in issue["labels"]]
+        assert_true("type: " + first in names, "the label POST went through: %r" % names)
+        assert_true(c.one("SELECT last_error FROM external_link WHERE action_item_id = %d" % item),
+                    "the update failed on its link")
+        c.q("UPDATE action_item SET type = '%s' WHERE id = %d" % (then, item))
+        c.sync()
+        assert_eq(c.one("SELECT type FROM action_item WHERE id = %d" % item), then,
+                  "the ledger keeps its newer type")
+        _, _, issue = R.issue_by_item(c, item)
+        names = [l["name"] for l in issue["labels"]]
+        assert_eq([n for n in names if n.startswith("type: ")], ["type: " + then],
+                  "the issue carries the ledger's type alone")
+        assert_eq(c.one("SELECT count(*) FROM item_event WHERE action_item_id = %d "
+                        "AND field = 'conflict'" % item), "0", "no conflict")
+        assert_eq(c.one("SELECT unconfirmed IS NULL FROM external_link WHERE action_item_id = %d"
+                        % item), "t", "nothing unconfirmed once merged")
+    finally:
+        c.close()
+
+
 # ---- duplicates -----------------------------------------------------------------
 
 def test_listing_meets_a_second_ticket_with_a_linked_token(cl):

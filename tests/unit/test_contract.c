@@ -880,6 +880,67 @@ static void test_plan_remote_field_times(void **state)
 	item_fields_free(&r);
 }
 
+/* external_link.unconfirmed (sql/045): a ticket holding the value a failed
+ * update sent (its answer lost) holds closeloop's own write, no edit on the
+ * tracker: a ledger that moved on since is pushed, not a conflict (seed 37
+ * of the model-based soak: remote_wins put the stale value over the newer
+ * one).  A ticket value that is neither the base nor the value sent is a
+ * person's edit: a conflict still. */
+static void test_plan_unconfirmed_write_is_no_remote_change(void **state)
+{
+	UNUSED(state);
+	struct item_fields l, b, r, sent;
+	enum cfg_policy pol[ITEM_F__COUNT];
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		pol[f] = CFG_POLICY_REMOTE_WINS;
+	item_fields_init(&l);
+	item_fields_init(&b);
+	item_fields_init(&r);
+	item_fields_init(&sent);
+	item_fields_set(&b, ITEM_F_TITLE, "T");
+	item_fields_set(&b, ITEM_F_TYPE, "other");
+	item_fields_set(&b, ITEM_F_OWNER, "rf");
+	item_fields_copy(&l, &b);
+	item_fields_copy(&r, &b);
+	item_fields_set(&sent, ITEM_F_TYPE, "mitigate");  /* sent, answer lost */
+	item_fields_set(&r, ITEM_F_TYPE, "mitigate");     /* and carried out */
+	item_fields_set(&l, ITEM_F_TYPE, "process");      /* the ledger moved on */
+	struct rec_plan_in in = { .ledger = &l, .base = &b, .remote = &r, .policy = pol,
+	                          .ctype = &desk_type, .now_ms = 1000 };
+	struct rec_plan p;
+	rec_plan_item(&in, &p);  /* without the values sent: a conflict, the ticket wins */
+	assert_int_equal(p.mr.action[ITEM_F_TYPE], MERGE_CONFLICT_PULL);
+	rec_plan_free(&p);
+	in.unconfirmed = &sent;
+	in.unconfirmed_mask = ITEM_FIELD_BIT(ITEM_F_TYPE) | ITEM_FIELD_BIT(ITEM_F_OWNER);
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.action[ITEM_F_TYPE], MERGE_PUSH);
+	assert_string_equal(p.mr.merged.v[ITEM_F_TYPE], "process");
+	assert_int_equal(p.mr.conflict_mask, 0);
+	assert_int_equal(p.mr.action[ITEM_F_OWNER], MERGE_SAME); /* sent NULL, not carried out */
+	rec_plan_free(&p);
+	/* the ticket edited to another value: a person's, a conflict */
+	item_fields_set(&r, ITEM_F_TYPE, "detect");
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.action[ITEM_F_TYPE], MERGE_CONFLICT_PULL);
+	rec_plan_free(&p);
+	/* the write not carried out (the ticket at the base): the ledger pushed */
+	item_fields_set(&r, ITEM_F_TYPE, "other");
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.action[ITEM_F_TYPE], MERGE_PUSH);
+	rec_plan_free(&p);
+	/* the ledger back at the value sent: nothing to do */
+	item_fields_set(&r, ITEM_F_TYPE, "mitigate");
+	item_fields_set(&l, ITEM_F_TYPE, "mitigate");
+	rec_plan_item(&in, &p);
+	assert_int_equal(p.mr.action[ITEM_F_TYPE], MERGE_SAME);
+	rec_plan_free(&p);
+	item_fields_free(&l);
+	item_fields_free(&b);
+	item_fields_free(&r);
+	item_fields_free(&sent);
+}
+
 static void test_plan_caps_without_db(void **state)
 {
 	UNUSED(state);
@@ -1013,6 +1074,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_type_configures),
 		cmocka_unit_test(test_plan_remote_field_times),
+		cmocka_unit_test(test_plan_unconfirmed_write_is_no_remote_change),
 		cmocka_unit_test(test_plan_caps_without_db),
 		cmocka_unit_test(test_plan_match_and_route),
 		cmocka_unit_test(test_refused_field_recorded_others_applied),
