@@ -405,7 +405,12 @@ class Scenario:
         fields as they are), never a second one."""
         t = self.live[it.id][0]
         target = it.ticket[0]
-        if self.w.names.get(target, target) != target:
+        # not a ticket of a renamed repository (as raise_found): the ledger
+        # knows it by the old name until the daemon re-points the link, so
+        # the import cannot tell the new name's ticket is this item's.  The
+        # ticket holds the new name, which names maps to from the original
+        # (seed 2211 of the soak: the check compared the new name with itself)
+        if any(o != n and n.lower() == target.lower() for o, n in self.w.names.items()):
             return
         ref = "PM-MBT-%d-%d" % (self.seed, it.id)
         path = "%s/%s.md" % (self.w.dir, ref)

@@ -281,5 +281,52 @@ class JiraRaised(unittest.TestCase):
                 jira.stop()
 
 
+class DocWorld:
+    """What scenario.document reaches of the world: the names GitHub's
+    repositories go by, and an import that records the document."""
+
+    def __init__(self, names, d):
+        self.names, self.dir, self.imported = names, d, []
+        self.trackers = {"github": type("Tracker", (), {"doc_ref": lambda _, t: t["key"]})()}
+
+    def team_name(self, kind, target):
+        return "team"
+
+    def import_doc(self, path, team):
+        self.imported.append(path)
+
+    def q(self, sql):
+        return [["190"]]
+
+
+class DocumentNamingAFoundTicket(unittest.TestCase):
+    """scenario.document: a postmortem names a discovered ticket, not one
+    in a renamed repository, which the ledger knows by its old name until
+    the daemon re-points the link (as raise_found leaves renamed targets
+    alone)."""
+
+    def document(self, names, target):
+        import scenario as S
+        with tempfile.TemporaryDirectory() as d:
+            sc = S.Scenario.__new__(S.Scenario)
+            sc.w, sc.seed, sc.documented, sc.problems, sc.trace, sc.verbose = \
+                DocWorld(names, d), 2211, set(), [], [], False
+            it = M.Item(190, "github", target, VALUES)
+            it.ticket = (target, "1")
+            sc.live = {190: [{"key": "%s#1" % target, "target": target}]}
+            sc.document(it)
+            return sc.w.imported
+
+    def test_a_ticket_in_a_renamed_repository_is_not_named(self):
+        # seed 2211 of the soak: mbt/s0-r2 renamed to mbt/s0-r2-v2, then a
+        # document naming mbt/s0-r2-v2#1 before the daemon re-pointed the
+        # link: the import rightly made a new item; the guard compared the
+        # new name with itself
+        self.assertEqual(self.document({"mbt/s0-r2": "mbt/s0-r2-v2"}, "mbt/s0-r2-v2"), [])
+
+    def test_a_ticket_in_a_repository_never_renamed_is_named(self):
+        self.assertEqual(len(self.document({"mbt/s0-r2": "mbt/s0-r2-v2"}, "mbt/s0-r1")), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
