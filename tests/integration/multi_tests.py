@@ -3,6 +3,7 @@ run.py): a team routed to Jira, GitHub and ServiceNow at once (the
 directory's `also_to`), with the real `closeloop` binary, a real PostgreSQL
 and the three tracker simulators (tests/sim/)."""
 
+import json
 import os
 import re
 import signal
@@ -430,6 +431,19 @@ def test_multi_servicenow_number_named_by_two_items_is_adopted_once(cl):
         _assert(ev == [["1"]], "one item_event: %r" % ev)
         show = H.closeloop("show", "-c", c.config, str(second)).stdout
         _assert("broken: claimed" in show and "item %d's" % first in show, show)
+        # the SRE's view: the second item is flagged link_broken, its
+        # detail naming the problem as claimed (before: no flag at all,
+        # link_broken counted managed links only)
+        H.closeloop("flags", "--once", "-c", c.config)
+        fl = H.psql(c.dsn, "SELECT action_item_id, detail::text FROM v_item_flag_open "
+                           "WHERE kind = 'link_broken' ORDER BY action_item_id")
+        _assert(len(fl) == 1 and int(fl[0][0]) == second, "one link_broken flag: %r" % fl)
+        links = json.loads(fl[0][1])["links"]
+        ref_conn = H.scalar(c.dsn, "SELECT connector FROM external_link WHERE "
+                                   "action_item_id = %d AND kind = 'reference'" % second)
+        _assert(len(links) == 1 and links[0]["connector"] == ref_conn and
+                links[0]["key"] == "PRB0040001" and links[0]["reason"] == "claimed" and
+                "item %d's" % first in links[0]["error"], "the flag's detail: %r" % links)
     finally:
         c.close()
 
