@@ -46,8 +46,11 @@ ifneq ($(SANITIZE),)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 OPT     := -O1 -g
 # Every report fails the run: ASan stops at the first error, LeakSanitizer
-# checks at exit (exit status 23), UBSan stops at the first runtime error
-# instead of printing it and going on (its default).  The unit binaries
+# checks at exit, UBSan stops at the first runtime error instead of
+# printing it and going on (its default).  Each exits with status 1: a
+# leak found by the LeakSanitizer inside ASan exits with ASan's exitcode
+# (1; 23 is the exit status of the stand-alone -fsanitize=leak only), and
+# UBSan's halt_on_error exits 1 too.  The unit binaries
 # print the report and die; the integration and model-based harnesses
 # (tests/integration/harness.py) send the binary's reports to files under
 # build/work and fail the test during which one appeared.  The
