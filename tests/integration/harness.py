@@ -412,14 +412,56 @@ def closeloop(*args, check=True, timeout=300):
     return out
 
 
+def end_sessions(dsn, appname, what):
+    """pg_terminate_backend every session called appname (libpq's
+    application_name) and wait until they are gone."""
+    sessions = ("SELECT pid FROM pg_stat_activity WHERE application_name = '%s'"
+                " AND pid <> pg_backend_pid()" % appname)
+    psql(dsn, "SELECT pg_terminate_backend(pid) FROM (%s) s" % sessions)
+    if not wait_for(lambda: not psql(dsn, sessions), timeout=30):
+        raise AssertionError("%s: its sessions did not end" % what)
+
+
+class RowHolder:
+    """A psql session that locks rows (`sql`, a SELECT ... FOR UPDATE) and
+    sleeps a minute holding them; release() ends it.  Killing psql alone
+    would not do: its backend sleeps on, holding the rows."""
+
+    seq = 0
+
+    def __init__(self, dsn, sql):
+        RowHolder.seq += 1
+        self.dsn = dsn
+        self.appname = "row-holder-%d-%d" % (os.getpid(), RowHolder.seq)
+        self.proc = subprocess.Popen([PSQL, "-X", "-q", "-d", dsn, "-c", "BEGIN", "-c", sql,
+                                      "-c", "SELECT pg_sleep(60)"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL,  # "connection to server was lost"
+                                     env=dict(os.environ, PGAPPNAME=self.appname))
+
+    def release(self):
+        if self.proc is None:
+            return
+        end_sessions(self.dsn, self.appname, "the row holder")
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+
 class Daemon:
     """`closeloop run` in the background with its log in a file."""
+
+    seq = 0
 
     def __init__(self, config, logpath, extra_env=None):
         self.logpath = logpath
         self.logf = open(logpath, "a")
         self.log_start = self.logf.tell()   # the log may hold an earlier daemon's
         e = env()
+        # its ledger sessions are named after it (libpq's PGAPPNAME; the
+        # daemon sets no application_name), for kill9()
+        Daemon.seq += 1
+        self.appname = "closeloop-run-%d-%d" % (os.getpid(), Daemon.seq)
+        e["PGAPPNAME"] = self.appname
         e.update(extra_env or {})
         self.proc = subprocess.Popen([BIN, "run", "-c", config], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=e)
@@ -441,6 +483,20 @@ class Daemon:
 
     def signal(self, sig):
         self.proc.send_signal(sig)
+
+    def kill9(self, dsn):
+        """SIGKILL the daemon, then end its ledger sessions as the server
+        does once it sees the client gone.  A backend notices that only
+        when it next reads or writes the socket: one waiting on a row lock
+        would run on, commit the dead daemon's write when the row is free,
+        and keep the connector's advisory lock (every later cycle: "another
+        daemon works this connector; skipped") until its statement ends.
+        The daemon has no stale-session handling of its own (reconcile.c:
+        pg_try_advisory_lock, skipped when held), so a restart after such a
+        kill sees the connector locked until then."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        end_sessions(dsn, self.appname, "the killed daemon")
 
     def stop(self, timeout=30):
         if self.proc.poll() is None:
