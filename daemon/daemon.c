@@ -196,9 +196,6 @@ static void on_db_event(struct db *db, enum db_event ev, const char *channel,
 		 * one: push them now rather than at the next poll */
 		if (d->rec && d->state == DAEMON_RUNNING && db_get_stats(db)->reconnects > 0)
 			rec_ledger_changed(d->rec);
-		/* and stored figures dropped meanwhile (quarterly.h) */
-		if (d->quarterly && d->state == DAEMON_RUNNING && db_get_stats(db)->reconnects > 0)
-			quarterly_store_dropped(d->quarterly, "the ledger connection came back");
 		break;
 	case DB_EVENT_LOST:
 		log_warn("ledger: connection lost; reconnecting (sync pauses until it is back)");
@@ -210,9 +207,6 @@ static void on_db_event(struct db *db, enum db_event ev, const char *channel,
 			rec_ledger_changed(d->rec);
 		else if (d->hooks && d->state == DAEMON_RUNNING && str_eq(channel, HOOKS_CHANNEL))
 			hooks_notified(d->hooks, payload);
-		else if (d->quarterly && d->state == DAEMON_RUNNING &&
-		         str_eq(channel, QUARTERLY_STORE_CHANNEL))
-			quarterly_store_dropped(d->quarterly, payload);
 		break;
 	default:
 		log_error("daemon: unknown db event %d", (int)ev);
@@ -675,13 +669,11 @@ out:
 }
 
 /* /metrics and /healthz on listen; webhook deliveries on webhooks.listen
- * (hooks.h: every daemon LISTENs for deliveries another one recorded);
- * stored figures dropped by a late change (quarterly.h). */
+ * (hooks.h: every daemon LISTENs for deliveries another one recorded). */
 static int start_listeners(struct daemon *d)
 {
 	int rc = hooks_new(&d->hooks, d->db, d->rec, d->conns, d->n_conns, d->cfg);
-	if (rc < 0 || (rc = db_listen(d->db, HOOKS_CHANNEL)) < 0 ||
-	    (rc = db_listen(d->db, QUARTERLY_STORE_CHANNEL)) < 0)
+	if (rc < 0 || (rc = db_listen(d->db, HOOKS_CHANNEL)) < 0)
 		return rc;
 	if (d->cfg->listen_address) {
 		struct listener_handlers lh = { .metrics = daemon_metrics, .health = daemon_healthy,

@@ -6,9 +6,9 @@
  *          --> Q_RECORD (worker: record each outcome, store figures) --> Q_IDLE
  *   Q_IDLE --store_timer--> Q_STORE (worker: store figures only) --> Q_IDLE
  * The store timer is the debounce after a NOTIFY on QUARTERLY_STORE_CHANNEL
- * (quarterly_store_dropped); a drop noticed during a run (store_wanted), or
- * the check timer firing during a store run (check_due), is taken up when
- * the run ends (run_next).  The worker threads touch only their struct
+ * (store_dropped, from the LISTEN connection listen_db); a drop noticed
+ * during a run (store_wanted), or the check timer firing during a store run
+ * (check_due), is taken up when the run ends (run_next).  The worker threads touch only their struct
  * q_run (copies of what they need) and their own PGconn; they never log
  * (the loop logs what they found when they are done). */
 #include "quarterly.h"
@@ -80,6 +80,7 @@ struct quarterly {
 	char *by;
 	uv_timer_t timer;
 	uv_timer_t store_timer;       /* debounce after stored figures were dropped */
+	struct db *listen_db;         /* LISTENs on QUARTERLY_STORE_CHANNEL */
 	uv_mutex_t mu;
 	uv_work_t work;
 	enum q_state state;
@@ -87,7 +88,7 @@ struct quarterly {
 	struct quarterly_stats stats;
 	bool store_wanted;            /* figures dropped during a run: store after it */
 	bool check_due;               /* the check timer fired during a store run */
-	bool stopping, timer_closed, store_timer_closed, dl_closed;
+	bool stopping, timer_closed, store_timer_closed, listen_closed, dl_closed;
 	void (*done)(void *);
 	void *done_arg;
 };
@@ -348,7 +349,7 @@ static void arm_timer(struct quarterly *q, uint64_t ms)
 static void maybe_finished(struct quarterly *q)
 {
 	if (!q->stopping || q->state != Q_STOPPED || !q->timer_closed || !q->store_timer_closed ||
-	    !q->dl_closed)
+	    !q->listen_closed || !q->dl_closed)
 		return;
 	void (*done)(void *) = q->done;
 	void *arg = q->done_arg;
@@ -542,7 +543,11 @@ static void after_record(uv_work_t *w, int status)
 static void after_store(uv_work_t *w, int status)
 {
 	struct quarterly *q = container_of(w, struct quarterly, work);
-	log_store(q->run, status, true);
+	if (q->stopping)
+		log_info("report store: store run ended, the daemon is stopping (what it had not "
+		         "stored is stored at the next drop or check)");
+	else
+		log_store(q->run, status, true);
 	run_free(q->run);
 	q->run = NULL;
 	run_next(q);
@@ -576,7 +581,9 @@ static void on_store_timer(uv_timer_t *t)
 		after_store(&q->work, UV_ECANCELED);
 }
 
-void quarterly_store_dropped(struct quarterly *q, const char *what)
+/* Stored figures were dropped: what = the NOTIFY's payload ('quarters' or
+ * 'days'), or says that the connection came back; only logged. */
+static void store_dropped(struct quarterly *q, const char *what)
 {
 	if (q->stopping)
 		return;
@@ -595,6 +602,29 @@ void quarterly_store_dropped(struct quarterly *q, const char *what)
 		return;
 	case Q_STOPPED:
 		return;
+	default:
+		abort();
+	}
+}
+
+static void on_listen_event(struct db *db, enum db_event ev, const char *channel,
+                            const char *payload, void *arg)
+{
+	struct quarterly *q = arg;
+	switch (ev) {
+	case DB_EVENT_CONNECTED:
+		/* NOTIFYs sent while it was away reached no one */
+		if (db_get_stats(db)->reconnects > 0)
+			store_dropped(q, "the ledger connection came back");
+		break;
+	case DB_EVENT_LOST:
+		log_warn("report store: the connection that listens for dropped figures was lost; "
+		         "reconnecting");
+		break;
+	case DB_EVENT_NOTIFY:
+		if (str_eq(channel, QUARTERLY_STORE_CHANNEL))
+			store_dropped(q, payload);
+		break;
 	default:
 		abort();
 	}
@@ -665,8 +695,14 @@ int quarterly_new(struct quarterly **out, uv_loop_t *loop, struct http_client *h
 	q->http = http;
 	q->cfg = cfg;
 	q->by = xstrdup(by);
-	int rc = deliver_new(&q->dl, loop, http);
-	if (rc < 0) {
+	/* its own connection: a NOTIFY reaches a session only between its
+	 * statements, and the daemon's shared one runs the flags computation
+	 * (minutes at 1,000,000 items) */
+	int rc = db_open(&q->listen_db, loop, cfg->database_dsn, on_listen_event, q);
+	if (rc < 0 || (rc = db_listen(q->listen_db, QUARTERLY_STORE_CHANNEL)) < 0 ||
+	    (rc = deliver_new(&q->dl, loop, http)) < 0) {
+		if (q->listen_db)
+			db_close(q->listen_db, NULL, NULL);
 		free(q->by);
 		free(q);
 		return rc;
@@ -708,6 +744,14 @@ static void on_store_timer_closed(uv_handle_t *h)
 	maybe_finished(q);
 }
 
+static void on_listen_closed(void *arg)
+{
+	struct quarterly *q = arg;
+	q->listen_closed = true;
+	q->listen_db = NULL;
+	maybe_finished(q);
+}
+
 static void on_dl_closed(void *arg)
 {
 	struct quarterly *q = arg;
@@ -725,6 +769,7 @@ void quarterly_stop(struct quarterly *q, void (*done)(void *), void *arg)
 	uv_close((uv_handle_t *)&q->timer, on_timer_closed);
 	uv_timer_stop(&q->store_timer);
 	uv_close((uv_handle_t *)&q->store_timer, on_store_timer_closed);
+	db_close(q->listen_db, on_listen_closed, q);
 	if (q->state == Q_IDLE)
 		set_state(q, Q_STOPPED);
 	/* a store run is only a cache fill: its statement is cancelled (a

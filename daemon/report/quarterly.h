@@ -37,9 +37,11 @@
  * every read until they are stored again (at 1,000,000 items 0.45-0.64 s
  * a v_closure_by_quarter panel for one quarter, minutes for one day).
  * Deleting them NOTIFYs QUARTERLY_STORE_CHANNEL (a statement trigger on
- * the stored keys, payload 'quarters' or 'days'); the daemon
- * LISTENs on its ledger connection (daemon.c) and calls
- * quarterly_store_dropped, which makes a STORE run
+ * the stored keys, payload 'quarters' or 'days'); the quarterly LISTENs
+ * on a connection of its own (struct db, opened by quarterly_new: a
+ * NOTIFY reaches a session only between statements, and the daemon's
+ * shared connection runs the flags computation, a minute or more at
+ * 1,000,000 items) and makes a STORE run
  * quarterly_report.store_debounce_ms later (default 30 s, so a burst of
  * late changes costs one run): on a worker thread with its own
  * connection, closeloop_report_store_quarters (every ended quarter not
@@ -54,7 +56,7 @@
  * (7164223648653143924): a daemon that finds it held leaves the figures to
  * the holder, which was told of the drop too.  Nothing starts once the
  * daemon is stopping, and a store run under way is cancelled (a cache
- * fill: the ledger loses nothing).  The ledger connection coming back
+ * fill: the ledger loses nothing).  The listening connection coming back
  * counts as a drop (NOTIFYs sent meanwhile reached no one).
  *
  * "Now" is the wall clock, or for tests only the environment variable
@@ -81,7 +83,9 @@ struct quarterly_stats {
 
 /* by names this daemon in report_delivery.claimed_by (copied); cfg is
  * borrowed until quarterly_set_config replaces it; http must stay open
- * until the stop has finished.  0 or -ENOMEM. */
+ * until the stop has finished.  Starts connecting the LISTEN connection
+ * to cfg->database_dsn (it reconnects by itself, db.h).  0, or a negative
+ * code from db_open / deliver_new (-ENOMEM). */
 int quarterly_new(struct quarterly **out, uv_loop_t *loop, struct http_client *http,
                   const struct config *cfg, const char *by) MUST_CHECK;
 
@@ -94,12 +98,6 @@ void quarterly_set_config(struct quarterly *q, const struct config *cfg);
 
 const struct quarterly_stats *quarterly_get_stats(const struct quarterly *q);
 
-/* Stored figures were dropped: a NOTIFY on QUARTERLY_STORE_CHANNEL arrived
- * (what = its payload, 'quarters' or 'days') or the ledger connection came
- * back (what says so); what is only logged.  Schedules a STORE run
- * store_debounce_ms from now (or after the run under way); nothing once
- * quarterly_stop was called. */
-void quarterly_store_dropped(struct quarterly *q, const char *what);
 
 /* Stop: a run on a worker thread is waited for (a STORE run's statement
  * is cancelled first), sends under way are cancelled and their outcome
