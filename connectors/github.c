@@ -40,11 +40,11 @@
  */
 #include "connector.h"
 #include "github_body.h"
+#include "github_gql.h"
 #include "github_req.h"
 #include "http.h"
 #include "log.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -66,43 +66,12 @@
 
 /* ---- answers ---- */
 
-/* Parse an answer with json-c, reusing the connector's tokener.  The whole
- * body must be one JSON value (trailing white space allowed).  Returns 0
- * with *out (caller puts; never NULL), or -EINVAL with *err a phrase. */
+/* Parse an answer with json-c, reusing the connector's tokener
+ * (gh_json_parse, github_gql.h). */
 int gh_parse_json(struct gh_req *r, const struct http_response *resp,
                       struct json_object **out, const char **err)
 {
-	struct json_tokener *tok = r->g->tok;
-	if (resp->body_len > INT32_MAX) {
-		*err = "answer too large";
-		return -EINVAL;
-	}
-	json_tokener_reset(tok);
-	struct json_object *o = json_tokener_parse_ex(tok, resp->body, (int)resp->body_len);
-	enum json_tokener_error je = json_tokener_get_error(tok);
-	if (je == json_tokener_continue) {
-		*err = "truncated JSON";
-		goto bad;
-	}
-	if (je != json_tokener_success) {
-		*err = json_tokener_error_desc(je);
-		goto bad;
-	}
-	for (size_t i = json_tokener_get_parse_end(tok); i < resp->body_len; i++) {
-		if (!isspace((unsigned char)resp->body[i])) {
-			*err = "data after the JSON value";
-			goto bad;
-		}
-	}
-	if (!o) {
-		*err = "null instead of a value";
-		return -EINVAL;
-	}
-	*out = o;
-	return 0;
-bad:
-	json_object_put(o);
-	return -EINVAL;
+	return gh_json_parse(r->g->tok, resp->body, resp->body_len, out, err);
 }
 
 /* A followed redirect answered with the issue in its repository now (a

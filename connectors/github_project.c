@@ -68,6 +68,7 @@
 #include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
+#include "github_gql.h"
 #include "github_req.h"
 #include "http.h"
 #include "log.h"
@@ -370,76 +371,6 @@ bool gh_project_failed(struct gh_req *r, const char *msg)
 
 /* ---- answers ---- */
 
-/* An enum value ("NOT_PLANNED") as the REST API spells it ("not_planned"). */
-static struct json_object *lower_enum(const char *s)
-{
-	if (!s)
-		return NULL;
-	char *l = xstrdup(s);
-	for (char *c = l; *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
-	struct json_object *o = json_object_new_string(l);
-	free(l);
-	return o;
-}
-
-/* The issue's REST id: fullDatabaseId is a BigInt, which GitHub sends as
- * a string of digits (an int is taken too).  0 when missing. */
-static int64_t issue_id(struct json_object *n)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(n, "fullDatabaseId", &v))
-		return 0;
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-	char *end = NULL;
-	errno = 0;
-	long long id = s ? strtoll(s, &end, 10) : 0;
-	return s && errno == 0 && end != s && *end == '\0' && id > 0 ? id : 0;
-}
-
-/* Names of a connection's nodes ({nodes: [{key: ...}]}) as a REST array
- * of objects {key: ...}. */
-static struct json_object *names_rest(struct json_object *conn, const char *key)
-{
-	struct json_object *a = json_object_new_array(), *nodes = conn_json_arr(conn, "nodes");
-	for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
-		const char *s = conn_json_str(json_object_array_get_idx(nodes, i), key);
-		if (!s)
-			continue;
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, key, json_object_new_string(s));
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-struct json_object *gh_gql_issue_rest(struct json_object *n)
-{
-	struct json_object *num = NULL;
-	int64_t id = issue_id(n);
-	if (id <= 0 || !json_object_object_get_ex(n, "number", &num) ||
-	    !json_object_is_type(num, json_type_int))
-		return NULL;
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(id));
-	json_object_object_add(o, "number", json_object_new_int64(json_object_get_int64(num)));
-	const char *title = conn_json_str(n, "title"), *body = conn_json_str(n, "body");
-	const char *url = conn_json_str(n, "url");
-	const char *upd = conn_json_str(n, "updatedAt");
-	json_object_object_add(o, "title", title ? json_object_new_string(title) : NULL);
-	json_object_object_add(o, "body", body ? json_object_new_string(body) : NULL);
-	json_object_object_add(o, "state", lower_enum(conn_json_str(n, "state")));
-	json_object_object_add(o, "state_reason", lower_enum(conn_json_str(n, "stateReason")));
-	json_object_object_add(o, "html_url", url ? json_object_new_string(url) : NULL);
-	json_object_object_add(o, "updated_at", upd ? json_object_new_string(upd) : NULL);
-	json_object_object_add(o, "labels", names_rest(conn_json_obj(n, "labels"), "name"));
-	json_object_object_add(o, "assignees", names_rest(conn_json_obj(n, "assignees"), "login"));
-	return o;
-}
-
 /* Keep the REST shape of issue n for delivery after the listing.  Every
  * one goes, whether or not it is in the listing's window: a listing
  * answered 304 brings none, and one taken off the board changed nothing
@@ -457,75 +388,13 @@ static void extra_add(struct gh_proj_pass *p, struct json_object *n)
 	json_object_array_add(p->extra, o);
 }
 
-/* Parse a GraphQL answer: *data (borrowed from *root, which the caller
- * puts).  Returns 0; 1 for GraphQL's own rate limit (an error of type
- * RATE_LIMITED); -1 with *msg for any other error or a body that is not
- * a GraphQL response. */
-static int gql_parse(struct gh_req *r, const struct http_response *resp, const char *what,
-                     struct json_object **root, struct json_object **data, char **msg)
-{
-	const char *err = NULL;
-	*root = *data = NULL;
-	if (gh_parse_json(r, resp, root, &err) < 0 || !json_object_is_type(*root, json_type_object)) {
-		*msg = xasprintf("%s: HTTP %ld but the body is not a GraphQL response (%s)", what,
-		                 resp->status, err ? err : "not an object");
-		return -1;
-	}
-	struct json_object *errors = conn_json_arr(*root, "errors");
-	if (errors && json_object_array_length(errors) > 0) {
-		struct json_object *e = json_object_array_get_idx(errors, 0);
-		const char *type = conn_json_str(e, "type"), *m = conn_json_str(e, "message");
-		for (size_t i = 0; i < json_object_array_length(errors); i++)
-			if (str_eq(conn_json_str(json_object_array_get_idx(errors, i), "type"), "RATE_LIMITED"))
-				return 1;
-		*msg = xasprintf("%s: GraphQL error %s: %s", what, type ? type : "(no type)",
-		                 m ? m : "(no message)");
-		return -1;
-	}
-	*data = conn_json_obj(*root, "data");
-	if (!*data) {
-		*msg = xasprintf("%s: HTTP %ld but the GraphQL response has no data", what,
-		                 resp->status);
-		return -1;
-	}
-	return 0;
-}
-
-/* data.repositoryOwner.projectV2, or NULL with *msg. */
-static struct json_object *project_of(const struct gh_proj_pass *p, struct json_object *data,
-                                      const char *what, char **msg)
-{
-	struct json_object *owner = conn_json_obj(data, "repositoryOwner");
-	struct json_object *proj = conn_json_obj(owner, "projectV2");
-	if (!owner)
-		*msg = xasprintf("%s: no user or organization is called '%s'", what, p->owner);
-	else if (!proj)
-		*msg = xasprintf("%s: '%s' has no project number %ld (or the token cannot read it)",
-		                 what, p->owner, p->number);
-	return proj;
-}
-
-static void probe_answer(struct gh_req *r, struct json_object *data, const char *what)
+static void probe_answer(struct gh_req *r, const struct gh_gql_answer *a)
 {
 	struct gh_proj_pass *p = r->proj;
-	char *msg = NULL;
-	struct json_object *proj = project_of(p, data, what, &msg);
-	const char *upd = conn_json_str(proj, "updatedAt");
-	int64_t upd_ms = 0, total = 0;
-	if (proj && (!upd || !conn_json_int64(conn_json_obj(proj, "items"), "totalCount", &total)))
-		msg = xasprintf("%s: the project has no updatedAt or items.totalCount", what);
-	else if (proj && (ts_parse(upd, &upd_ms) < 0 || total < 0))
-		msg = xasprintf("%s: the project's updatedAt '%.40s' is not a date, or its "
-		                "totalCount is negative", what, upd);
-	if (msg) {
-		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg); /* the pass fails, not the listing */
-		free(msg);
-		return;
-	}
-	p->updated_ms = upd_ms;
-	p->total = total;
+	p->updated_ms = a->updated_ms;
+	p->total = a->total;
 	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
-	if (st->known && st->delivered && st->updated_ms == upd_ms && st->total == p->total &&
+	if (st->known && st->delivered && st->updated_ms == p->updated_ms && st->total == p->total &&
 	    ts_now_ms() - st->full_at_ms < p->rescan_ms) {
 		rest_go(r); /* unchanged: the set stands */
 		return;
@@ -533,25 +402,6 @@ static void probe_answer(struct gh_req *r, struct json_object *data, const char 
 	p->paged = true;
 	p->phase = PP_ITEMS;
 	gql_next(r, items_body(p, NULL));
-}
-
-/* Is item node n (ProjectV2Item) a member: an Issue of the target with
- * the rule's field value? */
-static struct json_object *item_issue(const struct gh_req *r, struct json_object *n)
-{
-	struct gh_proj_pass *p = r->proj;
-	struct json_object *c = conn_json_obj(n, "content");
-	if (!str_eq(conn_json_str(c, "__typename"), "Issue"))
-		return NULL; /* a draft issue, a pull request, or content the token cannot see */
-	const char *repo = conn_json_str(conn_json_obj(c, "repository"), "nameWithOwner");
-	if (!repo || strcasecmp(repo, r->repo) != 0)
-		return NULL;
-	if (p->field) {
-		const char *v = conn_json_str(conn_json_obj(n, "fieldValueByName"), "name");
-		if (!v || strcasecmp(v, p->value) != 0)
-			return NULL;
-	}
-	return c;
 }
 
 /* The pass has the whole set: what left it is read, then the set is the
@@ -589,73 +439,61 @@ static void pass_complete(struct gh_req *r)
 	rest_go(r);
 }
 
-static void items_answer(struct gh_req *r, struct json_object *data, const char *what)
+static void items_answer(struct gh_req *r, const struct gh_gql_answer *a, const char *what)
 {
 	struct gh_proj_pass *p = r->proj;
-	char *msg = NULL;
-	struct json_object *proj = project_of(p, data, what, &msg);
-	struct json_object *items = conn_json_obj(proj, "items"), *pi = conn_json_obj(items, "pageInfo");
-	struct json_object *nodes = conn_json_arr(items, "nodes"), *more = NULL;
-	if (proj && (!nodes || !pi || !json_object_object_get_ex(pi, "hasNextPage", &more)))
-		msg = xasprintf("%s: the project's items have no nodes or pageInfo", what);
-	const char *cursor = conn_json_str(pi, "endCursor");
-	bool next = more && json_object_get_boolean(more);
-	if (!msg && next && (!cursor || ++p->pages >= GQL_PAGES_MAX))
-		msg = xasprintf("%s: a next page without an endCursor, or over %d pages", what,
-		                GQL_PAGES_MAX);
-	if (msg) {
+	if (a->has_next && ++p->pages >= GQL_PAGES_MAX) {
+		char *msg = xasprintf("%s: over %d pages of items", what, GQL_PAGES_MAX);
 		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
 		free(msg);
 		return;
 	}
 	const struct gh_project *st = project_state(r->g, r->repo, p->spec);
 	bool base = st->known && st->delivered; /* the last pass was delivered */
-	for (size_t i = 0; i < json_object_array_length(nodes); i++) {
-		struct json_object *c = item_issue(r, json_object_array_get_idx(nodes, i));
-		int64_t id = c ? issue_id(c) : 0;
-		if (id <= 0)
-			continue;
+	for (size_t i = 0; i < a->n_issues; i++) {
+		const struct gh_gql_issue *it = &a->issues[i];
 		if (p->n == p->cap) {
 			p->cap = p->cap ? 2 * p->cap : 64;
 			p->m = xrealloc(p->m, p->cap * sizeof(*p->m));
 		}
-		const char *node = conn_json_str(c, "id");
-		p->m[p->n++] = (struct gh_member){ .id = id, .node = node ? xstrdup(node) : NULL };
-		if (!base || !member_find(st->m, st->n, id))
-			extra_add(p, c);
+		p->m[p->n++] = (struct gh_member){ .id = it->id, .node = it->node ? xstrdup(it->node) :
+		                                                        NULL };
+		if (!base || !member_find(st->m, st->n, it->id))
+			extra_add(p, it->content);
 	}
-	if (next) {
-		gql_next(r, items_body(p, cursor));
+	if (a->has_next) {
+		gql_next(r, items_body(p, a->cursor));
 		return;
 	}
 	pass_complete(r);
 }
 
-static void nodes_answer(struct gh_req *r, struct json_object *data, const char *what)
+static void nodes_answer(struct gh_req *r, const struct gh_gql_answer *a)
 {
 	struct gh_proj_pass *p = r->proj;
-	struct json_object *nodes = conn_json_arr(data, "nodes");
-	if (!nodes) {
-		char *msg = xasprintf("%s: the answer has no nodes", what);
-		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
-		free(msg);
-		return;
-	}
-	for (size_t i = 0; i < json_object_array_length(nodes); i++) {
-		struct json_object *n = json_object_array_get_idx(nodes, i);
-		if (str_eq(conn_json_str(n, "__typename"), "Issue")) /* null: deleted (the listing sees it) */
-			extra_add(p, n);
-	}
+	for (size_t i = 0; i < a->n_issues; i++)
+		extra_add(p, a->issues[i].content);
 	p->i_gone += GQL_NODES_MAX;
 	pass_complete(r);
 }
 
+static const enum gh_gql_doc phase_doc[] = {
+	[PP_PROBE] = GH_GQL_PROBE, [PP_ITEMS] = GH_GQL_ITEMS, [PP_NODES] = GH_GQL_NODES,
+};
+
 void gh_project_answer(struct gh_req *r, const struct http_response *resp, const char *what)
 {
-	struct json_object *root = NULL, *data = NULL;
+	struct gh_proj_pass *p = r->proj;
+	struct gh_gql_answer a = { 0 };
 	char *msg = NULL;
-	int rc = resp->status == 200 ? gql_parse(r, resp, what, &root, &data, &msg) : -1;
-	if (rc == 1) {
+	if ((unsigned)p->phase >= ARRAY_SIZE(phase_doc) || !phase_doc[p->phase])
+		abort();
+	const struct gh_gql_rule rule = { .owner = p->owner, .number = p->number, .repo = r->repo,
+	                                  .field = p->field, .value = p->value };
+	int rc = resp->status != 200 ? -EINVAL :
+	         gh_gql_read(phase_doc[p->phase], resp->body, resp->body_len, &rule, what, r->g->tok,
+	                     &a, &msg);
+	if (rc == GH_GQL_RATE_LIMITED) {
 		/* GraphQL's own budget: its reset says when; REST goes on */
 		int64_t wait = gh_rate_limit_wait_ms(resp, ts_now_ms());
 		r->g->graphql_blocked_until = ts_now_ms() + (wait > 0 ? wait : 60000);
@@ -668,18 +506,18 @@ void gh_project_answer(struct gh_req *r, const struct http_response *resp, const
 		free(detail);
 	}
 	if (msg) {
-		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg);
+		gh_req_fail(r, CONN_BAD_RESPONSE, 200, 0, msg); /* the pass fails, not the listing */
 		free(msg);
-		json_object_put(root);
+		gh_gql_answer_free(&a);
 		return;
 	}
-	switch (r->proj->phase) {
-	case PP_PROBE: probe_answer(r, data, what); break;
-	case PP_ITEMS: items_answer(r, data, what); break;
-	case PP_NODES: nodes_answer(r, data, what); break;
+	switch (p->phase) {
+	case PP_PROBE: probe_answer(r, &a); break;
+	case PP_ITEMS: items_answer(r, &a, what); break;
+	case PP_NODES: nodes_answer(r, &a); break;
 	default: abort();
 	}
-	json_object_put(root);
+	gh_gql_answer_free(&a);
 }
 
 /* ---- after the listing ---- */

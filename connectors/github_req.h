@@ -283,14 +283,6 @@ void gh_board_set(struct connector *c, const char *target, const struct conn_boa
 /* Whether issue id of repo is a member of its rule's project: 1 yes, 0
  * no, -1 unknown (no project rule, or no complete pass yet). */
 int gh_project_member(const struct gh_conn *g, const char *repo, int64_t id);
-/* A GraphQL Issue (id fullDatabaseId number title body state stateReason
- * url updatedAt labels{nodes{name}} assignees{nodes{login}}, the
- * schema's names) as the REST issue object gh_issue_to_remote reads (id,
- * number, title, body, state and state_reason in lower case, html_url,
- * updated_at, labels [{name}], assignees [{login}]), so a ticket read from
- * a board is the ticket the REST listing reads.  New reference, or NULL
- * when n lacks fullDatabaseId (a BigInt: a string of digits) or number. */
-struct json_object *gh_gql_issue_rest(struct json_object *n);
 /* "https://api.github.com/graphql" from the REST base URL (GitHub
  * Enterprise Server: ".../api/v3" -> ".../api/graphql"; docs "Forming
  * calls with GraphQL", the endpoint).  Heap. */

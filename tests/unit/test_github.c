@@ -28,6 +28,7 @@
 #include "connector.h"
 #include "pace.h"
 #include "github_body.h"
+#include "github_gql.h"
 #include "github_req.h"
 #include "http.h"
 #include "log.h"
@@ -316,6 +317,102 @@ static void test_gql_issue_reads_as_rest(void **state)
 	json_object_put(c);
 	json_object_put(rest);
 	json_object_put(gql);
+}
+
+/* gh_gql_read: what each document's answer yields, and the answers it
+ * refuses with a message (the pass fails, not the listing). */
+static int gql_read(enum gh_gql_doc doc, const char *body, const struct gh_gql_rule *rule,
+                    struct gh_gql_answer *a, char **msg)
+{
+	struct json_tokener *tok = json_tokener_new();
+	int rc = gh_gql_read(doc, body, strlen(body), rule, "POST /graphql", tok, a, msg);
+	json_tokener_free(tok);
+	return rc;
+}
+
+static void test_gql_read(void **state)
+{
+	(void)state;
+	const struct gh_gql_rule rule = { .owner = "acme", .number = 7, .repo = "acme/payments",
+	                                  .field = "Type", .value = "postmortem action" };
+	struct gh_gql_answer a;
+	char *msg = NULL;
+	assert_int_equal(gql_read(GH_GQL_PROBE, "{\"data\":{\"repositoryOwner\":{\"projectV2\":"
+	                          "{\"updatedAt\":\"2026-12-02T10:15:00Z\",\"items\":{\"totalCount\":"
+	                          "251}}}}}", &rule, &a, &msg), 0);
+	assert_null(msg);
+	assert_true(a.updated_ms == 1796206500000LL);
+	assert_int_equal(a.total, 251);
+	gh_gql_answer_free(&a);
+	/* a page: only the target's issues with the option (any case) are members */
+	const char *page = "{\"data\":{\"repositoryOwner\":{\"projectV2\":{\"items\":{\"pageInfo\":"
+		"{\"hasNextPage\":true,\"endCursor\":\"Y3Vyc29yOjEwMA\"},\"nodes\":["
+		"{\"fieldValueByName\":{\"name\":\"Postmortem Action\"},\"content\":{\"__typename\":"
+		"\"Issue\",\"id\":\"I_1\",\"fullDatabaseId\":\"1000001\",\"number\":1,\"repository\":"
+		"{\"nameWithOwner\":\"Acme/Payments\"}}},"
+		"{\"fieldValueByName\":{\"name\":\"Bug\"},\"content\":{\"__typename\":\"Issue\",\"id\":"
+		"\"I_2\",\"fullDatabaseId\":\"1000002\",\"number\":2,\"repository\":{\"nameWithOwner\":"
+		"\"acme/payments\"}}},"
+		"{\"fieldValueByName\":{\"name\":\"Postmortem action\"},\"content\":{\"__typename\":"
+		"\"Issue\",\"id\":\"I_3\",\"fullDatabaseId\":\"1000003\",\"number\":3,\"repository\":"
+		"{\"nameWithOwner\":\"acme/other\"}}},"
+		"{\"fieldValueByName\":{\"name\":\"Postmortem action\"},\"content\":{\"__typename\":"
+		"\"PullRequest\"}},{\"content\":null}]}}}}}";
+	assert_int_equal(gql_read(GH_GQL_ITEMS, page, &rule, &a, &msg), 0);
+	assert_true(a.has_next);
+	assert_string_equal(a.cursor, "Y3Vyc29yOjEwMA");
+	assert_int_equal(a.n_issues, 1);
+	assert_true(a.issues[0].id == 1000001);
+	assert_string_equal(a.issues[0].node, "I_1");
+	gh_gql_answer_free(&a);
+	/* nodes(ids:): every Issue node; a deleted one is null */
+	assert_int_equal(gql_read(GH_GQL_NODES, "{\"data\":{\"nodes\":[null,{\"__typename\":\"Issue\","
+	                          "\"id\":\"I_9\",\"fullDatabaseId\":\"9\",\"number\":9}]}}", &rule,
+	                          &a, &msg), 0);
+	assert_int_equal(a.n_issues, 1);
+	assert_true(a.issues[0].id == 9);
+	gh_gql_answer_free(&a);
+	/* GraphQL's own rate limit, among other errors */
+	assert_int_equal(gql_read(GH_GQL_PROBE, "{\"errors\":[{\"type\":\"MAX_NODE_LIMIT_EXCEEDED\"},"
+	                          "{\"type\":\"RATE_LIMITED\",\"message\":\"API rate limit exceeded\"}]}",
+	                          &rule, &a, &msg), GH_GQL_RATE_LIMITED);
+	assert_null(msg);
+	gh_gql_answer_free(&a);
+	static const struct {
+		enum gh_gql_doc doc;
+		const char *body, *says;
+	} bad[] = {
+		{ GH_GQL_PROBE, "[]", "not a GraphQL response (not an object)" },
+		{ GH_GQL_PROBE, "{\"data\":", "not a GraphQL response (truncated JSON)" },
+		{ GH_GQL_PROBE, "{\"data\":{\"repositoryOwner\":{\"projectV2\":null}},\"errors\":[{\"type\":"
+		  "\"NOT_FOUND\",\"message\":\"Could not resolve to a ProjectV2 with the number 99.\"}]}",
+		  "GraphQL error NOT_FOUND: Could not resolve to a ProjectV2 with the number 99." },
+		{ GH_GQL_PROBE, "{\"data\":{\"repositoryOwner\":null}}", "no user or organization is "
+		  "called 'acme'" },
+		{ GH_GQL_PROBE, "{\"data\":{\"repositoryOwner\":{\"projectV2\":null}}}", "'acme' has no "
+		  "project number 7" },
+		{ GH_GQL_PROBE, "{\"data\":{\"repositoryOwner\":{\"projectV2\":{\"updatedAt\":\"soon\","
+		  "\"items\":{\"totalCount\":1}}}}}", "updatedAt 'soon' is not a date" },
+		{ GH_GQL_PROBE, "{\"data\":{\"repositoryOwner\":{\"projectV2\":{\"updatedAt\":"
+		  "\"2026-12-02T10:15:00Z\",\"items\":{\"totalCount\":\"251\"}}}}}", "no updatedAt or "
+		  "items.totalCount" },
+		{ GH_GQL_ITEMS, "{\"data\":{\"repositoryOwner\":{\"projectV2\":{\"items\":{\"pageInfo\":"
+		  "{\"hasNextPage\":\"false\"},\"nodes\":[]}}}}}", "no nodes or pageInfo.hasNextPage" },
+		{ GH_GQL_ITEMS, "{\"data\":{\"repositoryOwner\":{\"projectV2\":{\"items\":{\"pageInfo\":"
+		  "{\"hasNextPage\":true,\"endCursor\":null},\"nodes\":[]}}}}}", "a next page without an "
+		  "endCursor" },
+		{ GH_GQL_NODES, "{\"data\":{\"nodes\":{}}}", "the answer has no nodes" },
+		{ GH_GQL_NODES, "{\"data\":null}", "the GraphQL response has no data" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(gql_read(bad[i].doc, bad[i].body, &rule, &a, &msg), -EINVAL);
+		assert_non_null(msg);
+		if (!strstr(msg, bad[i].says) || strncmp(msg, "POST /graphql: ", 15) != 0)
+			fail_msg("case %zu: '%s' does not say '%s'", i, msg, bad[i].says);
+		free(msg);
+		msg = NULL;
+		gh_gql_answer_free(&a);
+	}
 }
 
 static void test_issue_to_remote(void **state)
@@ -1879,6 +1976,7 @@ int main(void)
 		cmocka_unit_test(test_state_mapping),
 		cmocka_unit_test(test_labels_assignees),
 		cmocka_unit_test(test_gql_issue_reads_as_rest),
+		cmocka_unit_test(test_gql_read),
 		cmocka_unit_test(test_issue_to_remote),
 		cmocka_unit_test(test_roundtrip_through_json),
 		cmocka_unit_test(test_update_json),
