@@ -168,6 +168,8 @@ int connector_new(struct connector **out, const char *type, uv_loop_t *loop,
 		(*out)->type = t;
 	if (rc == 0 && *out && (*out)->searches_per_minute <= 0)
 		(*out)->searches_per_minute = CONN_SEARCHES_PER_MINUTE;
+	if (rc == 0 && *out && !(*out)->n_graphql)
+		(*out)->graphql_limit = (*out)->graphql_remaining = -1; /* not known yet */
 	return rc;
 }
 

@@ -500,6 +500,15 @@ struct connector {
 	uint64_t n_comment, n_search;
 	uint64_t n_graphql;        /* GraphQL queries (GitHub's project pass;
 	                              counted in n_list too) */
+	/* ... by document (the probe of a board, a page of its items, the
+	 * issues that left it by node id); their sum is n_graphql */
+	uint64_t n_graphql_probe, n_graphql_items, n_graphql_nodes;
+	/* GraphQL's own points budget as its last answer reported it (GitHub:
+	 * x-ratelimit-limit / -remaining / -reset of an answer whose
+	 * x-ratelimit-resource is graphql, 5,000 points an hour for a user,
+	 * "Rate limits and node limits for the GraphQL API"); -1 / 0 unknown
+	 * (connector_new sets -1).  graphql_reset_at is ms since the epoch, UTC. */
+	int64_t graphql_limit, graphql_remaining, graphql_reset_at;
 	uint64_t n_rate_limited;   /* answers that were rate limits */
 	/* Creates the last full reconcile cycle left for a later one because
 	 * the creation budget had no room within a minute (reconcile sets it;

@@ -518,18 +518,21 @@ static int header_ll(const struct http_response *resp, const char *name, long lo
 void gh_note_budget(struct connector *c, const struct http_response *resp)
 {
 	long long limit, rem, reset;
-	/* the REST budget only: search and GraphQL have budgets of their own
-	 * (x-ratelimit-resource: search / graphql) */
+	/* the REST budget, and GraphQL's points apart; search has a budget of
+	 * its own (x-ratelimit-resource: search), not kept */
 	const char *res = http_response_header(resp, "x-ratelimit-resource");
-	if (res && strcmp(res, "core") != 0)
+	bool gql = res && strcmp(res, "graphql") == 0;
+	int64_t *lim = gql ? &c->graphql_limit : &c->rate_limit;
+	int64_t *left = gql ? &c->graphql_remaining : &c->rate_remaining;
+	int64_t *reset_at = gql ? &c->graphql_reset_at : &c->rate_reset_at;
+	if ((res && strcmp(res, "core") != 0 && !gql) ||
+	    header_ll(resp, "x-ratelimit-remaining", &rem) < 0)
 		return;
-	if (header_ll(resp, "x-ratelimit-remaining", &rem) < 0)
-		return;
-	c->rate_remaining = rem;
+	*left = rem;
 	if (header_ll(resp, "x-ratelimit-limit", &limit) == 0)
-		c->rate_limit = limit;
+		*lim = limit;
 	if (header_ll(resp, "x-ratelimit-reset", &reset) == 0)
-		c->rate_reset_at = (int64_t)(reset < INT64_MAX / 1000 ? reset : INT64_MAX / 1000) * 1000;
+		*reset_at = (int64_t)(reset < INT64_MAX / 1000 ? reset : INT64_MAX / 1000) * 1000;
 }
 
 int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms)

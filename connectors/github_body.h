@@ -177,7 +177,9 @@ bool gh_is_rate_limited(const struct http_response *resp);
  * neither (a secondary limit: wait at least a minute, pace.h). */
 int64_t gh_rate_limit_wait_ms(const struct http_response *resp, int64_t now_ms);
 /* Keep the primary budget an answer reports (x-ratelimit-limit,
- * -remaining, -reset) in c->rate_*; answers without them change nothing. */
+ * -remaining, -reset) in c->rate_*, or in c->graphql_* for an answer of
+ * GraphQL's own budget (x-ratelimit-resource: graphql); answers without
+ * them, and those of the search budget, change nothing. */
 void gh_note_budget(struct connector *c, const struct http_response *resp);
 /* GitHub's error body {"message": ..., "errors": [...]} as one bounded
  * phrase, e.g. "Validation Failed (Issue.title: missing_field)".  Caller

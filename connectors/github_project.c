@@ -290,6 +290,18 @@ static char *nodes_body(const struct gh_proj_pass *p)
 	return gql_body(GQL_NODES, v);
 }
 
+void gh_project_sent(struct gh_req *r)
+{
+	struct connector *c = &r->g->base;
+	c->n_graphql++;
+	switch (r->proj ? r->proj->phase : 0) {
+	case PP_PROBE: c->n_graphql_probe++; break;
+	case PP_ITEMS: c->n_graphql_items++; break;
+	case PP_NODES: c->n_graphql_nodes++; break;
+	default: abort();
+	}
+}
+
 /* The REST listing, after the pass (done, skipped or failed). */
 static void rest_go(struct gh_req *r)
 {

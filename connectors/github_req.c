@@ -227,7 +227,7 @@ static int req_send(struct gh_req *r)
 		case GH_LABEL: g->base.n_update++; break;
 		case GH_COMMENT: g->base.n_comment++; break;
 		case GH_COMMENT_FIND: g->base.n_list++; break;
-		case GH_GRAPHQL: g->base.n_list++; g->base.n_graphql++; break;
+		case GH_GRAPHQL: g->base.n_list++; gh_project_sent(r); break;
 		case GH_SEARCH: g->base.n_search++; break;
 		default: abort();
 		}

@@ -273,6 +273,8 @@ bool gh_project_flush(struct gh_req *r, const struct conn_result *res, bool last
 bool gh_project_pending(const struct gh_req *r);
 void gh_project_pass_free(struct gh_proj_pass *p);
 void gh_projects_free(struct gh_conn *g);
+/* Count the first send of r (GH_GRAPHQL) in n_graphql and by document. */
+void gh_project_sent(struct gh_req *r);
 /* The board of the pass of r, for the last page of its listing when the
  * listing went through and read the board in full (connector.h
  * conn_page.board; kept in r until r is freed), else NULL. */

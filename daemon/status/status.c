@@ -102,6 +102,17 @@ static long long secs_from(int64_t at, int64_t now)
 	return at > now ? (long long)((at - now + 999) / 1000) : 0;
 }
 
+/* c's GraphQL queries by document (kind). */
+static int graphql_samples(struct buf *b, const char *name, const struct connector *c)
+{
+	int rc = sample(b, name, c->name, "probe", (long long)c->n_graphql_probe);
+	if (rc == 0)
+		rc = sample(b, name, c->name, "items", (long long)c->n_graphql_items);
+	if (rc == 0)
+		rc = sample(b, name, c->name, "nodes", (long long)c->n_graphql_nodes);
+	return rc;
+}
+
 int status_metrics(struct buf *b, struct connector *const *conns, size_t n)
 {
 	static const struct { const char *name, *help, *type; } fam[] = {
@@ -123,6 +134,13 @@ int status_metrics(struct buf *b, struct connector *const *conns, size_t n)
 		{ "closeloop_connector_backlog_drain_seconds",
 		  "Seconds until the queued writes and the creates waiting are sent at the configured"
 		  " pace and budgets.", "gauge" },
+		{ "closeloop_connector_graphql_requests_total",
+		  "GraphQL queries by document (a board's probe, a page of its items, the issues that"
+		  " left it); counted in requests_total{kind=\"list\"} too.", "counter" },
+		{ "closeloop_connector_graphql_points_remaining",
+		  "Points left in GraphQL's own budget, as its last answer said.", "gauge" },
+		{ "closeloop_connector_graphql_points_reset_seconds",
+		  "When GraphQL's points budget refills (Unix time, seconds).", "gauge" },
 	};
 	int64_t now = ts_now_ms();
 	int rc = 0;
@@ -155,6 +173,18 @@ int status_metrics(struct buf *b, struct connector *const *conns, size_t n)
 			case 6: rc = sample(b, fam[f].name, c->name, NULL, (long long)c->creates_waiting); break;
 			case 7:
 				rc = sample(b, fam[f].name, c->name, NULL, secs_from(bu.backlog_drains_at, now));
+				break;
+			case 8:
+				if (c->n_graphql > 0) /* absent for a connector that never sent one */
+					rc = graphql_samples(b, fam[f].name, c);
+				break;
+			case 9:
+				if (c->graphql_remaining >= 0)
+					rc = sample(b, fam[f].name, c->name, NULL, c->graphql_remaining);
+				break;
+			case 10:
+				if (c->graphql_reset_at > 0)
+					rc = sample(b, fam[f].name, c->name, NULL, c->graphql_reset_at / 1000);
 				break;
 			default: abort();
 			}

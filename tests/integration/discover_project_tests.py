@@ -37,8 +37,10 @@ class PCtx(DCtx):
         self.directory = os.path.join(self.dir, "directory.conf")
         H.write_directory(self.directory, [("payments", "money", CONN, REPO)])
         self.config = os.path.join(self.dir, "closeloop.conf")
+        self.metrics_port = H.free_port()
         H.write_config(self.config, self.dsn, self.sim.url, [REPO], directory=self.directory,
-                       connector=CONN, poll=poll)
+                       connector=CONN, poll=poll, extra='listen = "127.0.0.1:%d";\n'
+                       % self.metrics_port)
         text = open(self.config).read()
         rule = rule or 'project = "%s/%d";' % (OWNER, NUMBER)
         text = text.replace('"%s" ];' % REPO, '"%s" ]; discover = ( { target = "%s"; %s } );'
@@ -62,6 +64,14 @@ class PCtx(DCtx):
                                                    for k in range(1, n + 1)]}}})
         for k in range(1, n + 1):
             self.board("POST", k)
+
+    def metrics(self):
+        """The running daemon's /metrics samples of CONN: {name{labels}: value}."""
+        url = "http://127.0.0.1:%d/metrics" % self.metrics_port
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        return {ln.rsplit(" ", 1)[0]: int(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+                if ln.startswith("closeloop_connector_") and 'connector="%s"' % CONN in ln}
 
     def items_of(self, number):  # pylint: disable=arguments-renamed
         return DCtx.items_of(self, "%s#%d" % (REPO, number))
@@ -226,6 +236,15 @@ def test_discover_project_restart_with_a_quiet_board_only_probes(cl):
         kinds = _board_requests(c)
         _assert(kinds["probe"] >= 2 and kinds["items"] == 0 and kinds["nodes"] == 0,
                 "the daemon's cycles only probe: %r" % kinds)
+        # /metrics counts them by document, with GraphQL's points left
+        m = c.metrics()
+        g = 'closeloop_connector_graphql_requests_total{connector="%s",kind="%%s"}' % CONN
+        _assert(m.get(g % "probe", 0) >= 2 and m.get(g % "items") == 0 and m.get(g % "nodes") == 0,
+                "graphql requests by document: %r" % m)
+        left = m.get('closeloop_connector_graphql_points_remaining{connector="%s"}' % CONN)
+        _assert(left is not None and 4900 <= left < 5000, "points left as GitHub said: %r" % m)
+        _assert(m.get('closeloop_connector_graphql_points_reset_seconds{connector="%s"}' % CONN, 0)
+                > 1700000000, "the budget's reset: %r" % m)
         _assert(int(c.one("SELECT count(*) FROM discover_board_member")) == 150, "the members kept")
         _assert(int(c.one("SELECT count(*) FROM external_link")) == 150, "nothing adopted again")
         # only the daemon holding the connector's lock writes the board
