@@ -42,6 +42,7 @@ struct db_req {
 	char **params;
 	db_result_cb cb;
 	void *arg;
+	bool uncounted;  /* the session's own setting: not in stats.statements */
 };
 
 /* The poll handle lives on the heap, not inside struct db: when libpq swaps
@@ -307,13 +308,14 @@ static void db_go_down(struct db *db, const char *why)
 	}
 }
 
+/* The session's own statements (LISTEN, the setting below): arg names
+ * the statement; a failure is logged, nothing else depends on it. */
 static void db_on_listen_done(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	UNUSED(db);
 	UNUSED(res);
-	UNUSED(arg);
 	if (err)
-		log_warn("db: LISTEN failed: %s", err);
+		log_warn("db: %s failed: %s", (const char *)arg, err);
 }
 
 /* The last re-issued LISTEN finished: now the daemon may rely on NOTIFY. */
@@ -323,6 +325,20 @@ static void db_on_relisten_done(struct db *db, const PGresult *res, const char *
 	if (db->state == DB_ST_READY)
 		db_emit(db, DB_EVENT_CONNECTED, NULL, NULL);
 }
+
+/* A session whose client is gone ends within 5 s even while a statement
+ * of it runs or waits for a lock: PostgreSQL 14's
+ * client_connection_check_interval ("Connections and Authentication";
+ * the backend polls the socket for a hang-up at that interval while a
+ * query runs).  Without it a backend notices the loss only when it next
+ * reads or writes the socket, so a daemon killed -9 while its statement
+ * waited for a row left that statement to run on and commit once the row
+ * was free, and its connector's advisory lock held until then: a
+ * restarted daemon skipped the connector ("another daemon works this
+ * connector").  Older servers have no such setting; nothing is set. */
+static const char db_session_sql[] =
+	"SELECT set_config('client_connection_check_interval', '5000', false)"
+	" WHERE current_setting('server_version_num')::int >= 140000";
 
 /* "LISTEN <quoted channel>", or NULL when libpq cannot quote it. */
 static char *db_listen_sql(struct db *db, const char *channel)
@@ -362,11 +378,16 @@ static void db_on_connected(struct db *db)
 			continue;
 		}
 		struct db_req *r = db_req_new(sql, 0, NULL,
-			announced ? db_on_listen_done : db_on_relisten_done, NULL);
+			announced ? db_on_listen_done : db_on_relisten_done, (void *)"LISTEN");
 		announced = true;
 		free(sql);
 		db_enqueue(db, r, true);
 	}
+	/* the session setting goes first of all */
+	struct db_req *set = db_req_new(db_session_sql, 0, NULL, db_on_listen_done,
+	                                (void *)"SET client_connection_check_interval");
+	set->uncounted = true;
+	db_enqueue(db, set, true);
 	if (!announced)
 		db_emit(db, DB_EVENT_CONNECTED, NULL, NULL);
 	if (db->state == DB_ST_READY)
@@ -457,7 +478,8 @@ static void db_pump(struct db *db)
 			continue;
 		}
 		db->inflight = r;
-		db->stats.statements++;
+		if (!r->uncounted)
+			db->stats.statements++;
 		int f = PQflush(db->conn);
 		if (f < 0) {
 			char why[512];
@@ -658,7 +680,7 @@ int db_listen(struct db *db, const char *channel)
 		char *sql = db_listen_sql(db, channel);
 		if (!sql)
 			return -EINVAL;
-		db_enqueue(db, db_req_new(sql, 0, NULL, db_on_listen_done, NULL), false);
+		db_enqueue(db, db_req_new(sql, 0, NULL, db_on_listen_done, (void *)"LISTEN"), false);
 		free(sql);
 		db_kick(db);
 	}

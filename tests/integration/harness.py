@@ -484,19 +484,21 @@ class Daemon:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def kill9(self, dsn):
-        """SIGKILL the daemon, then end its ledger sessions as the server
-        does once it sees the client gone.  A backend notices that only
-        when it next reads or writes the socket: one waiting on a row lock
-        would run on, commit the dead daemon's write when the row is free,
-        and keep the connector's advisory lock (every later cycle: "another
-        daemon works this connector; skipped") until its statement ends.
-        The daemon has no stale-session handling of its own (reconcile.c:
-        pg_try_advisory_lock, skipped when held), so a restart after such a
-        kill sees the connector locked until then."""
+    def kill9(self, dsn, timeout=20):
+        """SIGKILL the daemon and wait for its ledger sessions to end on
+        their own, as a restarted daemon needs them to.  A backend notices
+        a vanished client only when it next reads or writes the socket,
+        unless client_connection_check_interval is set, as the daemon sets
+        it (5 s, daemon/ledger/db.c): without it a statement waiting for a
+        row ran on, committed the dead daemon's write once the row was
+        free, and held the connector's advisory lock until then (every
+        later cycle: "another daemon works this connector; skipped")."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
-        end_sessions(dsn, self.appname, "the killed daemon")
+        sessions = "SELECT pid FROM pg_stat_activity WHERE application_name = '%s'" % self.appname
+        if not wait_for(lambda: not psql(dsn, sessions), timeout=timeout, step=0.5):
+            raise AssertionError("the killed daemon's sessions are still there %d s later: %r"
+                                 % (timeout, psql(dsn, sessions)))
 
     def stop(self, timeout=30):
         if self.proc.poll() is None:

@@ -279,10 +279,11 @@ def test_conflict_survives_kill9_between_tracker_and_ledger_write(cl):
     waits).  The conflict, with both values, is in item_event all the same:
     it was committed before the update went out.  The next cycle finds both
     sides equal, records nothing twice, and the history holds exactly one
-    conflict event.  The dead daemon's session ends with it (as the
-    server ends it once it sees the client gone), so the next cycles take
-    the connector's lock and work it; before, that session waited on for
-    the row with the lock held, and they skipped the connector."""
+    conflict event.  The dead daemon's session ends within seconds though
+    its statement waits for the row (the daemon sets
+    client_connection_check_interval), so the next cycles take the
+    connector's lock and work it; before, that session waited on for the
+    row with the lock held, and they skipped the connector."""
     import time
     R = _run()
     c = R.Ctx(cl, "conflict_kill9", targets=[REPO], policy={"title": "ledger_wins"})
@@ -520,7 +521,7 @@ def test_pushes_survive_kill9_before_their_batched_ledger_write(cl):
         R.assert_true(H.wait_for(lambda: c.sim.stats()["update"] >= n, timeout=60),
                       "the updates went out:\n" + d.log()[-2000:])
         time.sleep(1)
-        # the dead daemon's sessions go too, before the row is free: its
+        # the dead daemon's sessions end too, before the row is free: its
         # waiting statement would otherwise run on and commit
         d.kill9(c.dsn)
         holder.release()
