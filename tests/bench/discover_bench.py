@@ -5,6 +5,11 @@ and alone as `make bench-discover`:
 
   - github: issues of BENCH_DISCOVER_TARGETS (default 10) repositories of
     the GitHub simulator, every one carrying the discovery label;
+  - github-project: the same issues without the label, every one an item
+    of its repository's Projects (v2) board, under the rule `project =
+    "disc/N"` (one board per repository, read through GraphQL: a probe a
+    listing, the board paged when it changed; the board as last read is
+    kept in the ledger, so each new process's quiet cycle only probes);
   - jira: issues of as many Jira Cloud projects (tests/sim/jira_sim.py),
     every one carrying the label a JQL rule (`labels = "..."`) asks for;
   - servicenow: problems of as many assignment groups
@@ -27,7 +32,8 @@ trackers (all by default).  For each tracker, cycles of `closeloop sync
   - "quiet, no rule": the same quiet cycle with the discovery rules taken
     out of the configuration: the rule must cost nothing on a quiet cycle
     (the same requests, no more statements);
-  - "rule taken off": one ticket stops matching (label taken off; category
+  - "rule taken off": one ticket stops matching (label taken off; taken
+    off the board; category
     changed; the incident's problem_id cleared and the problem edited):
     the item is kept and flagged.
 
@@ -183,6 +189,44 @@ class GitHub(Part):
     def created(self):
         return sum(1 for r in self.targets() for i in self.sim.live_issues(r)
                    if "closeloop:begin" in (i.get("body") or ""))
+
+
+class GitHubProject(GitHub):
+    """The issues of each repository on a board of its own (disc/1, ...)."""
+    name = "github-project"
+    columns = GitHub.columns + (("graphql", "GraphQL"),)
+
+    def connector(self, rules):
+        text = GitHub.connector(self, False)
+        if not rules:
+            return text
+        disc = " discover = ( %s );" % ", ".join('{ target = "%s"; project = "disc/%d"; }'
+                                                 % (t, i + 1) for i, t in enumerate(self.targets()))
+        return text[:-1] + disc + " }"
+
+    def seed(self, n):
+        per = n // TARGETS
+        for r, repo in enumerate(self.targets()):
+            for b in range(0, per, 1000):
+                self.sim.seed({"repos": {repo: {"issues": [
+                    {"number": k + 1, "title": "Discovered action item %d" % (r * per + k),
+                     "body": description(r * per + k), "labels": ["team-work"],
+                     "assignees": ["user%d-gh" % (k % 7)]}
+                    for k in range(b, min(per, b + 1000))]}}})
+        admin = KeepAlive(self.sim.url)
+        try:
+            for r, repo in enumerate(self.targets()):
+                admin.post("/_sim/projects", {"owner": "disc", "number": r + 1})
+                for k in range(per):
+                    admin.post("/_sim/projects/items", {"owner": "disc", "number": r + 1,
+                                                        "repo": repo, "issue": k + 1})
+        finally:
+            admin.close()
+        return per * TARGETS
+
+    def take_rule_off(self):
+        self.sim.call("DELETE", "/_sim/projects/items", {"owner": "disc", "number": 1,
+                                                        "repo": self.targets()[0], "issue": 1})
 
 
 JIRA_USERS = ["5b10a2844c201657%08d" % i for i in range(7)]
@@ -352,7 +396,7 @@ class ServiceNowRelated(ServiceNow):
     related = True
 
 
-PARTS = {p.name: p for p in (GitHub, Jira, ServiceNow, ServiceNowRelated)}
+PARTS = {p.name: p for p in (GitHub, GitHubProject, Jira, ServiceNow, ServiceNowRelated)}
 
 
 def write_conf(path, dsn, directory, part, rules):
