@@ -328,5 +328,34 @@ class DocumentNamingAFoundTicket(unittest.TestCase):
         self.assertEqual(len(self.document({"mbt/s0-r2": "mbt/s0-r2-v2"}, "mbt/s0-r1")), 1)
 
 
+class MultiLossy(unittest.TestCase):
+    """scenario.observe_multi reads a lossy field as the value written that
+    it came from (ServiceNow: no priority reads back as P3)."""
+
+    def test_a_written_none_read_back_as_p3_is_no_loss(self):
+        # seed 3289 of the soak: Jira's priority P1 and the ledger's None
+        # in one round; ServiceNow was given the ledger's None (P3) while
+        # the ledger took Jira's P1
+        import scenario as S
+        import trackers as T
+        sc = S.Scenario.__new__(S.Scenario)
+        sc.w = type("World", (), {"trackers": {"jira": T.Jira.__new__(T.Jira),
+                                               "servicenow": T.ServiceNow.__new__(T.ServiceNow)}})()
+        sc.problems, sc.live, sc.had_cut = [], {}, False
+        sn = tuple(k for k in M.FIELDS if k != "type")
+        agreed = dict(VALUES, priority="P0")
+        it = M.MultiItem(64, agreed, [("jira", "MB8R1", M.FIELDS), ("servicenow", "sn", sn)])
+        tickets = [{"tracker": "jira", "target": "MB8R1", "fields": dict(agreed), "key": "MB8R1-1"},
+                   {"tracker": "servicenow", "target": "sn", "key": "PRB0040051",
+                    "fields": dict(agreed, type=None)}]
+        sc.observe_multi(it, dict(agreed), tickets)
+        it.edit_remote(0, "priority", "P1", 1)
+        it.edit_ledger("priority", None, 1)
+        tickets[0]["fields"]["priority"] = "P1"
+        tickets[1]["fields"]["priority"] = "P3"
+        sc.observe_multi(it, dict(agreed, priority="P1"), tickets)
+        self.assertEqual(sc.problems, [])
+
+
 if __name__ == "__main__":
     unittest.main()
