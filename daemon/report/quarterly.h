@@ -35,7 +35,8 @@
  * today) drops the stored figures of the quarters, or the days of
  * v_overdue_daily, that it changes, and the dashboards compute those at
  * every read until they are stored again (at 1,000,000 items 0.45-0.64 s
- * a v_closure_by_quarter panel for one quarter, minutes for one day).
+ * a v_closure_by_quarter panel for one quarter; about 1 s for one day at
+ * 100,000 items since sql/047, minutes before, docs/report.md "Cost").
  * Deleting them NOTIFYs QUARTERLY_STORE_CHANNEL (a statement trigger on
  * the stored keys, payload 'quarters' or 'days'); the quarterly LISTENs
  * on a connection of its own (struct db, opened by quarterly_new: a

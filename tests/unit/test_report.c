@@ -634,6 +634,110 @@ static void test_spans_equal_replay(void **state)
 	pgtest_drop(&t);
 }
 
+/* The ended days of v_overdue_daily's window, as a one-row expression. */
+#define ENDED_DAYS "array(SELECT g::date FROM generate_series((now() AT TIME ZONE 'UTC')::date - 89," \
+	" (now() AT TIME ZONE 'UTC')::date - 1, interval '1 day') g)"
+
+/* Rows in one of two queries' results and not in the other's (with
+ * repeats). */
+static long rows_differ(PGconn *c, const char *a, const char *b)
+{
+	char sql[2048];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM (((%s) EXCEPT ALL (%s)) UNION ALL ((%s) EXCEPT ALL (%s))) d",
+	         a, b, b, a);
+	return pgtest_long(c, sql, 0, NULL);
+}
+
+static const char days_spans[] =
+	"SELECT * FROM closeloop_overdue_daily_spans(" ENDED_DAYS ")";
+static const char days_events[] =
+	"SELECT * FROM closeloop_overdue_daily_live WHERE day < (now() AT TIME ZONE 'UTC')::date";
+static const char days_stored[] =
+	"SELECT day, platform, team, open, overdue FROM overdue_daily_store";
+static const char days_view[] =
+	"SELECT * FROM v_overdue_daily WHERE day < (now() AT TIME ZONE 'UTC')::date";
+/* migration 8's definition: closeloop_items_at replayed from item_event at
+ * each day's end (team and platform today's, as migration 11's) */
+static const char days_replay[] =
+	"SELECT d.day, coalesce(pl.name, '(no platform)'), coalesce(tm.name, '(no team)'), count(*),"
+	"       count(*) FILTER (WHERE e.due_date < d.day + 1)"
+	"  FROM unnest(" ENDED_DAYS ") d(day),"
+	"       closeloop_items_at_replay((d.day + 1)::timestamp AT TIME ZONE 'UTC') e"
+	"  JOIN action_item i ON i.id = e.action_item_id"
+	"  JOIN postmortem pm ON pm.id = i.postmortem_id"
+	"  LEFT JOIN team tm ON tm.id = i.team_id"
+	"  LEFT JOIN platform pl ON pl.id = coalesce(tm.platform_id, pm.platform_id)"
+	" WHERE e.state IN ('open', 'in_progress')"
+	" GROUP BY d.day, pl.name, tm.name";
+
+/* Changes dated p_ago before now to up to three open items whose history
+ * ends before then (late, but after every change the item has). */
+static void late_changes(PGconn *c, const char *ago, const char *set)
+{
+	char sql[1024];
+	snprintf(sql, sizeof(sql),
+	         "SELECT set_config('closeloop.changed_at', (now() - interval '%s')::text, true)", ago);
+	pgtest_exec(c, "BEGIN", 0, NULL);
+	pgtest_exec(c, sql, 0, NULL);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE action_item SET %s WHERE id IN (SELECT i.id FROM action_item i"
+	         " WHERE i.state IN ('open', 'in_progress') AND (SELECT max(changed_at) FROM item_event e"
+	         " WHERE e.action_item_id = i.id) < now() - interval '%s' ORDER BY i.id LIMIT 3)", set, ago);
+	pgtest_exec(c, sql, 0, NULL);
+	pgtest_exec(c, "COMMIT", 0, NULL);
+}
+
+/* sql/047: a day of v_overdue_daily computed from item_span (when read
+ * while not stored, and by closeloop_overdue_daily_fill) has the rows the
+ * computation from item_event gives: closeloop_overdue_daily_live on the
+ * fixture with late changes dated inside the window, stored days dropped
+ * and filled again; and on the random history, whose changes often reach
+ * the ledger after one dated later, the per-day replay of item_event
+ * (closeloop_items_at's rule, ledger order; closeloop_overdue_daily_live
+ * orders by changed_at, and fails on a change dated before the item's
+ * creation). */
+static void test_overdue_daily_spans(void **state)
+{
+	struct pgtest_db t;
+	UNUSED(state);
+	pgtest_create(&t, "reportdaily", true);
+	load_fixture(t.conn);
+	late_changes(t.conn, "40 days", "due_date = (now() - interval '45 days')::date");
+	late_changes(t.conn, "20 days", "state = 'in_progress'");
+	late_changes(t.conn, "10 days", "state = 'done'");
+	/* not vacuous: open items on most days, counts that change in the window */
+	assert_true(pgtest_long(t.conn, "SELECT count(DISTINCT day) FROM closeloop_overdue_daily_spans(" ENDED_DAYS ")",
+	                        0, NULL) == 89);
+	assert_true(pgtest_long(t.conn, "SELECT count(DISTINCT (team, open, overdue))"
+	                        " FROM closeloop_overdue_daily_spans(" ENDED_DAYS ")", 0, NULL) > 3);
+	assert_int_equal(rows_differ(t.conn, days_spans, days_events), 0);
+	assert_int_equal(rows_differ(t.conn, days_spans, days_replay), 0);
+	/* the fill stores every ended day; a late change drops its days on,
+	 * the view computes them meanwhile, the fill stores them again */
+	assert_int_equal(pgtest_long(t.conn, "SELECT closeloop_overdue_daily_fill()", 0, NULL), 89);
+	assert_int_equal(rows_differ(t.conn, days_stored, days_events), 0);
+	late_changes(t.conn, "5 days", "state = 'wont_do'");
+	assert_int_equal(pgtest_long(t.conn, "SELECT count(*) FROM overdue_daily_day", 0, NULL), 89 - 5);
+	assert_int_equal(rows_differ(t.conn, days_view, days_events), 0);
+	assert_int_equal(pgtest_long(t.conn, "SELECT closeloop_overdue_daily_fill()", 0, NULL), 5);
+	assert_int_equal(rows_differ(t.conn, days_stored, days_events), 0);
+	assert_int_equal(rows_differ(t.conn, days_view, days_events), 0);
+
+	pgtest_exec_file(t.conn, FIXTURES "/report/random_history.sql");
+	/* not vacuous: changes dated inside the window before one the ledger had */
+	assert_true(pgtest_long(t.conn,
+		"SELECT count(*) FROM item_event a JOIN item_event b ON b.action_item_id = a.action_item_id"
+		" AND b.id > a.id AND b.changed_at < a.changed_at"
+		" WHERE b.changed_at >= now() - interval '89 days' AND b.changed_at < now()", 0, NULL) > 20);
+	assert_true(pgtest_long(t.conn, "SELECT sum(open) FROM closeloop_overdue_daily_spans(" ENDED_DAYS ")",
+	                        0, NULL) > 5000);
+	assert_int_equal(rows_differ(t.conn, days_spans, days_replay), 0);
+	assert_true(pgtest_long(t.conn, "SELECT closeloop_overdue_daily_fill()", 0, NULL) > 0);
+	assert_int_equal(rows_differ(t.conn, days_stored, days_replay), 0);
+	assert_int_equal(rows_differ(t.conn, days_view, days_replay), 0);
+	pgtest_drop(&t);
+}
+
 /* The rollup rows of each quarter as "quarter:row(xmin)" lines: a row
  * rewritten shows a new xmin even when its values come back the same. */
 static const char rollup_versions[] =
@@ -828,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_views_agree),
 		cmocka_unit_test(test_spans_equal_replay),
 		cmocka_unit_test(test_rollup_late_change),
+		cmocka_unit_test(test_overdue_daily_spans),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_escalations_not_recorded),
