@@ -4,9 +4,10 @@
 database and a fresh simulator.  Prints one line per test and a closing
 "N passed, N failed" line; exits 1 when any test failed.
 
-    python3 tests/integration/run.py [-k SUBSTRING] [-v]
+    python3 tests/integration/run.py [-k SUBSTRING] [-v] [--list] [--help]
 """
 
+import argparse
 import csv
 import glob
 import json
@@ -1115,16 +1116,29 @@ def san_fail(reports):
         raise AssertionError("%d sanitizer report(s) during the test" % len(reports))
 
 
+def parse_args():
+    """The command line; an unknown argument is an error (exit 2), never a
+    run of the whole suite."""
+    ap = argparse.ArgumentParser(
+        description="Integration tests: the real closeloop binary, a throwaway PostgreSQL cluster on "
+                    "PGPORT_INTEGRATION (default 54392) and the tracker simulators.")
+    ap.add_argument("-k", metavar="SUBSTRING", help="run only the tests whose name contains SUBSTRING")
+    ap.add_argument("-v", action="store_true", help="show the daemons' and simulators' output")
+    ap.add_argument("--list", action="store_true", help="print the selected tests' names, run nothing")
+    return ap.parse_args()
+
+
 def main():
+    args = parse_args()
     if not os.path.exists(H.BIN):
         print("build/closeloop missing: run make first", file=sys.stderr)
         return 1
-    sel = None
-    if "-k" in sys.argv:
-        sel = sys.argv[sys.argv.index("-k") + 1]
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    if sel:
-        tests = [(n, f) for n, f in tests if sel in n]
+    if args.k:
+        tests = [(n, f) for n, f in tests if args.k in n]
+    if args.list:
+        print("\n".join(n for n, _ in tests))
+        return 0
     wd = H.workdir("integration-")
     cl = H.Cluster(wd, int(os.environ.get("PGPORT_INTEGRATION", "54392")))
     passed = failed = 0
