@@ -45,7 +45,9 @@ An item with several tickets (closeloop link) is merged link by link, in
 an order the model does not fix, so for it the model keeps per field the
 value all sides last agreed on and the edits made since (the latest per
 side, and every value written): every value seen must be the agreed one
-or one written since -- an edit a later one on the same side superseded
+or one written since (a ticket first seen as its create request alone
+left it -- Jira's To Do before the follow-up transition, as Item.made --
+may hold that value until the daemon pushes the ledger's) -- an edit a later one on the same side superseded
 may still be on its way to another ticket (seed 1039 of the soak: Jira
 wont_do, then in_progress; ServiceNow, behind two faulty cycles, was
 given wont_do from the ledger after that) --; when all sides agree
@@ -232,10 +234,17 @@ def settled(item):
 class Link:
     """One ticket of an item with several."""
 
-    def __init__(self, kind, target, synced):
+    def __init__(self, kind, target, synced, made=None):
         self.kind, self.target, self.synced = kind, target, synced
         self.ticket = None        # (target, ticket id) once seen
         self.r = None             # {field: value} last seen
+        # (field, value sent) -> what the tracker's create request alone
+        # leaves in the field (trackers.py, made), as Item.made
+        self.made = made or (lambda k, v: v)
+        # field -> the value the ticket was first seen holding that only
+        # the create request left there (Jira: To Do before the create's
+        # follow-up transition), while it still holds it
+        self.as_made = {}
 
 
 class MultiItem:
@@ -262,6 +271,7 @@ class MultiItem:
 
     def edit_remote(self, j, field, value, rnd):
         self.links[j].r[field] = value
+        self.links[j].as_made.pop(field, None)
         self.edits[field][j] = (value, rnd)
         self.written[field].add(value)
 
@@ -282,15 +292,28 @@ def observe_multi(item, led, rems, problems, cut_ever):
     """rems: per link, the ticket's fields or None (not created yet);
     cut_ever: a cycle of the scenario was cut short."""
     item.l = {k: led[k] for k in FIELDS}
+    allowed = {k: {item.agreed[k]} | {v for v, _ in item.edits[k].values()} | item.written[k]
+               for k in FIELDS}
     for ln, rem in zip(item.links, rems):
         if rem is None and ln.r is not None:
             problems.append(("lost", "item %d: its ticket in %s/%s vanished" % (item.id, ln.kind, ln.target)))
         if rem is not None:
+            first = ln.r is None
             ln.r = {k: (ln.r or {}).get(k) if v is UNREAD else v for k, v in rem.items()}
+            if first:
+                # first sight of the ticket: created from a value allowed
+                # now, it may hold what the create request alone left
+                # (its follow-up step not run yet: the answer lost, the
+                # cycle cut short -- seed 4121, Jira's issue in To Do for
+                # an item in_progress); the daemon's base is the ticket
+                # as the create left it (rec_link.c adopt_base), so it
+                # pushes the ledger's value next, as for an Item
+                ln.as_made = {k: v for k, v in ln.r.items() if k in ln.synced and v not in allowed[k]
+                              and any(v == ln.made(k, x) for x in allowed[k])}
+            ln.as_made = {k: v for k, v in ln.as_made.items() if ln.r.get(k) == v}
     for k in FIELDS:
-        allowed = {item.agreed[k]} | {v for v, _ in item.edits[k].values()} | item.written[k]
         for side, v in item.sides(k):
-            if v not in allowed:
+            if v not in allowed[k] and (side == "ledger" or item.links[side].as_made.get(k) != v):
                 problems.append(("lost", "item %d %s: %s holds %r; agreed %r, edits since %r"
                                  % (item.id, k, side if side == "ledger" else
                                     "%s/%s" % (item.links[side].kind, item.links[side].target),
@@ -316,3 +339,5 @@ def observe_multi(item, led, rems, problems, cut_ever):
         item.agreed[k] = v
         item.edits[k] = {}
         item.written[k] = set()
+        for ln in item.links:
+            ln.as_made.pop(k, None)

@@ -123,7 +123,8 @@ class Scenario:
                 self.items[i] = M.Item(i, kind, target, v, self.tracker(kind).fields,
                                        self.tracker(kind).made)
             else:
-                self.items[i] = M.MultiItem(i, v, [(k, t, self.tracker(k).fields) for k, t in ln])
+                self.items[i] = M.MultiItem(i, v, [(k, t, self.tracker(k).fields, self.tracker(k).made)
+                                                   for k, t in ln])
                 for k, t in ln[1:]:
                     self.links.append((i, k, t))
                     self.note("link item %d %s %s" % (i, k, t))

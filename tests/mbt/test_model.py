@@ -357,5 +357,45 @@ class MultiLossy(unittest.TestCase):
         self.assertEqual(sc.problems, [])
 
 
+class MultiFirstStatus(unittest.TestCase):
+    """A ticket of an item with several, first seen as the create request
+    alone left it: Jira makes every issue in To Do (open), the create's
+    follow-up transition into the item's state cut off (seed 4121:
+    PostgreSQL restarted, then kill -9, while the daemon created it)."""
+
+    def item(self):
+        import trackers as T
+        jira = T.Jira.__new__(T.Jira)
+        agreed = dict(VALUES, state="in_progress")
+        return agreed, M.MultiItem(59, agreed, [("github", "o/r", M.FIELDS),
+                                                 ("jira", "MB0R0", M.FIELDS, jira.made)])
+
+    def test_first_status_is_no_loss_until_the_transition_is_pushed(self):
+        agreed, it = self.item()
+        problems = []
+        for _ in range(2):                   # two cycles cut short before the transition
+            M.observe_multi(it, dict(agreed), [dict(agreed), dict(agreed, state="open")], problems, True)
+            self.assertEqual(problems, [])
+            self.assertFalse(it.settled())
+        M.observe_multi(it, dict(agreed), [dict(agreed), dict(agreed)], problems, True)
+        self.assertEqual(problems, [])
+        self.assertTrue(it.settled())
+
+    def test_a_ticket_seen_in_the_item_state_that_goes_back_is_lost(self):
+        agreed, it = self.item()
+        problems = []
+        M.observe_multi(it, dict(agreed), [dict(agreed), dict(agreed)], problems, True)
+        M.observe_multi(it, dict(agreed), [dict(agreed), dict(agreed, state="open")], problems, True)
+        self.assertEqual(len(problems), 1, problems)
+
+    def test_the_first_status_pulled_into_the_ledger_is_lost(self):
+        agreed, it = self.item()
+        problems = []
+        M.observe_multi(it, dict(agreed, state="open"), [dict(agreed), dict(agreed, state="open")],
+                        problems, True)
+        self.assertEqual([p for p, _ in problems], ["lost"])
+        self.assertIn("ledger holds 'open'", problems[0][1])
+
+
 if __name__ == "__main__":
     unittest.main()
