@@ -336,10 +336,10 @@ bool gh_project_list_start(struct gh_req *r, const char *etag)
 	const char *project = conn_discover_opt(&g->base, rule, "project");
 	if (!project)
 		return false;
-	if (g->graphql_blocked_until > ts_now_ms()) {
+	int64_t left = g->graphql_blocked_until - ts_mono_ms();
+	if (left > 0) {
 		log_conn(LOG_LVL_DEBUG, g->base.name, "%s: project %s not read: GraphQL's rate limit "
-		         "is spent for %" PRId64 " s more", r->repo, project,
-		         (g->graphql_blocked_until - ts_now_ms() + 999) / 1000);
+		         "is spent for %" PRId64 " s more", r->repo, project, (left + 999) / 1000);
 		return false;
 	}
 	const char *slash = strchr(project, '/');
@@ -508,7 +508,7 @@ void gh_project_answer(struct gh_req *r, const struct http_response *resp, const
 	if (rc == GH_GQL_RATE_LIMITED) {
 		/* GraphQL's own budget: its reset says when; REST goes on */
 		int64_t wait = gh_rate_limit_wait_ms(resp, ts_now_ms());
-		r->g->graphql_blocked_until = ts_now_ms() + (wait > 0 ? wait : 60000);
+		r->g->graphql_blocked_until = ts_mono_ms() + (wait > 0 ? wait : 60000);
 		r->g->base.n_rate_limited++;
 		msg = xasprintf("%s: GraphQL rate limit (RATE_LIMITED), project passes wait %" PRId64
 		                " s", what, (wait > 0 ? wait : 60000) / 1000);

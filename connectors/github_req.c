@@ -538,7 +538,7 @@ void gh_req_rate_limited(struct gh_req *r, const struct http_response *resp, con
 	else if (whole)
 		pace_block_for(&g->pace, wait);
 	else if (strcmp(res, "graphql") == 0) /* project passes wait, REST goes on */
-		g->graphql_blocked_until = now + wait;
+		g->graphql_blocked_until = ts_mono_ms() + wait;
 	g->base.n_rate_limited++;
 	if (whole && wait > g->backoff_max_ms)
 		pace_flush(g, wait);

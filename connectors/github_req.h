@@ -171,7 +171,9 @@ struct gh_conn {
 	char *graphql_url;        /* POST endpoint of the GraphQL API */
 	struct gh_project *projects; /* one per rule naming a project */
 	size_t n_projects;
-	int64_t graphql_blocked_until; /* ms, UTC: GraphQL's own limit is spent */
+	int64_t graphql_blocked_until; /* ms, monotonic (ts_mono_ms(), as the
+	                                * pacer's stop): GraphQL's own limit is
+	                                * spent until then */
 };
 
 /* A write (POST/PATCH): goes through the pacer.  creates = content
