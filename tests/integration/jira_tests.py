@@ -6,7 +6,6 @@ transition, 429 carries Retry-After, a moved issue keeps its id."""
 
 import os
 import re
-import signal
 import time
 
 import harness as H
@@ -382,8 +381,7 @@ def kill9_during_create(c, api, search_path):
     creates = lambda: len([r for r in c.sim.requests() if r["method"] == "POST"
                            and r["path"] == api + "/issue"])
     _assert(H.wait_for(lambda: creates() >= 6, timeout=60, step=0.02), "daemon started creating")
-    d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.kill9(c.dsn)
     mid = len(c.sim.issues())
     _assert(mid < want, "killed before all %d were created (had %d)" % (want, mid))
     creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))

@@ -6,7 +6,6 @@ and the three tracker simulators (tests/sim/)."""
 import json
 import os
 import re
-import signal
 import time
 
 import harness as H
@@ -116,8 +115,7 @@ def test_multi_team_routed_to_three_trackers_gets_one_ticket_in_each(cl):
         d = c.daemon()
         ok = H.wait_for(lambda: len(c.sn.records()) >= 3, timeout=90, step=0.02)
         _assert(ok, "the daemon started creating problems:\n" + d.log()[-2000:])
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
+        d.kill9(c.dsn)
         mid = c.counts()
         _assert(mid[2] < n, "killed before every problem was made: %r" % (mid,))
         for _ in range(3):

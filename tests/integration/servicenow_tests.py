@@ -12,7 +12,6 @@ real `closeloop` binary, a real PostgreSQL and tests/sim/servicenow_sim.py.
 
 import os
 import re
-import signal
 import time
 
 import harness as H
@@ -79,8 +78,7 @@ def test_servicenow_kill9_during_create_leaves_one_problem_per_item(cl):
         d = H.Daemon(config, os.path.join(wd, "daemon.log"))
         ok = H.wait_for(lambda: len(sim.records()) >= 5, timeout=60, step=0.02)
         _assert(ok, "the daemon started creating problems:\n" + d.log()[-1500:])
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
+        d.kill9(dsn)
         mid = len(sim.records())
         _assert(mid < n, "killed before all %d were created (had %d)" % (n, mid))
         creating = H.scalar(dsn, "SELECT count(*) FROM external_link WHERE state = 'creating'")
