@@ -130,6 +130,9 @@ class Batch:
         for sc in self.sc:
             if rc == "hung":
                 sc.problems.append(("crash", "sync --once did not finish in 120 s"))
+            elif rc == "sessions":
+                sc.problems.append(("crash", "the ledger sessions of a sync --once killed -9 were still "
+                                    "there 30 s later (client_connection_check_interval: 5 s)"))
             elif rc not in (0, 1):
                 sc.problems.append(("crash", "sync --once exited %r (see %s/sync.log)" % (rc, self.w.dir)))
 

@@ -4,7 +4,9 @@
 scenarios.  Each case is a finding the model got wrong once."""
 
 import base64
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -395,6 +397,73 @@ class MultiFirstStatus(unittest.TestCase):
                         problems, True)
         self.assertEqual([p for p, _ in problems], ["lost"])
         self.assertIn("ledger holds 'open'", problems[0][1])
+
+
+class LateCommitLedger:
+    """A ledger whose one other session is a sync --once killed -9 in the
+    middle of its adoption statement (closeloop_discover_page: the item
+    and its link in one statement): the backend runs on, commits, and
+    only then finds its client gone.  It commits just after the driver
+    has read the ledger, as in seed 22 of the soak -- or once the driver
+    has seen it running twice, whichever comes first."""
+
+    def __init__(self):
+        self.committed, self.polls = False, 0
+
+    def q(self, sql):
+        if "pg_stat_activity" in sql:
+            if not self.committed:
+                self.polls += 1
+                self.committed = self.polls > 2
+            return [["0" if self.committed else "1"]]
+        if "FROM action_item" in sql:
+            rows = [dict(id=i, title="T%d" % i, description="D", state="open", priority="P3", type="other",
+                         owner=None, due_date=None, ms=1, field_ms=None)
+                    for i in ([157, 158] if self.committed else [157])]
+            self.committed = True
+            return [[json.dumps(rows)]]
+        if "FROM external_link" in sql and "remote_id IN" in sql:
+            return [["sys-124", "prb0040124", "158", "t"]] if self.committed else []
+        raise AssertionError("unexpected statement: " + sql)
+
+
+class KilledCycle(unittest.TestCase):
+    """World.sync_killed: the cycle is observed only once the killed
+    daemon's ledger sessions have ended, so nothing it sent can commit
+    between the driver's readings."""
+
+    def test_an_adoption_committed_after_the_kill_is_seen_whole(self):
+        # seed 22 of the soak (servicenow batch 21): kill -9 0.310 s into a
+        # cycle, while it adopted PRB0040124; the links named item 158,
+        # which the ledger read just before had not held
+        import scenario as S
+        import trackers as T
+        import world as W
+        led_db = LateCommitLedger()
+        w = W.World.__new__(W.World)
+        w.q = led_db.q
+        sn = T.ServiceNow.__new__(T.ServiceNow)
+        w.trackers = {"servicenow": sn}
+
+        def spawn():
+            p = subprocess.Popen(["sleep", "60"])
+            p.appname = "closeloop-mbt-test"
+            return p, open(os.devnull, "w")
+        w.spawn = spawn
+        self.assertEqual(w.sync_killed(0.01), -9)
+        sc = S.Scenario.__new__(S.Scenario)
+        sc.w, sc.kind, sc.problems, sc.items, sc.found_items = w, "servicenow", [], {}, set()
+        sc.trace, sc.verbose = [], False
+        sc.found = {("sn-target", "sys-124"): ("PRB0040124", dict(VALUES, type=None))}
+        sc.adopt_found(w.ledger())
+        self.assertEqual(sc.problems, [])
+        self.assertEqual(list(sc.items), [158])
+
+    def test_sessions_still_there_are_reported(self):
+        import world as W
+        w = W.World.__new__(W.World)
+        w.q = lambda sql: [["1"]]
+        self.assertFalse(w.sessions_gone("closeloop-mbt-test", timeout=0.2))
 
 
 if __name__ == "__main__":

@@ -248,11 +248,42 @@ class World:
     def sync_args(self):
         return [H.BIN, "sync", "--once", "-c", self.config]
 
+    spawned = 0                             # sync processes started (their session names)
+
     def spawn(self):
+        """One `closeloop sync --once` writing to sync.log: (process, log
+        file).  Its ledger sessions are named after it (libpq's PGAPPNAME;
+        the daemon sets no application_name), process.appname, for
+        sessions_gone()."""
         f = open(os.path.join(self.dir, "sync.log"), "a")
         if self.sync_log_at is None:
             self.sync_log_at = f.tell()
-        return subprocess.Popen(self.sync_args(), stdout=f, stderr=subprocess.STDOUT, env=H.env()), f
+        self.spawned += 1
+        name = "closeloop-mbt-%d-%d" % (os.getpid(), self.spawned)
+        p = subprocess.Popen(self.sync_args(), stdout=f, stderr=subprocess.STDOUT,
+                             env=dict(H.env(), PGAPPNAME=name))
+        p.appname = name
+        return p, f
+
+    def sessions_gone(self, appname, timeout=30):
+        """Wait until no ledger session is named appname; False if one
+        still is after timeout seconds.  A daemon killed -9 while its
+        statement ran leaves that backend running: the statement ends,
+        commits, and only then does the backend find its client gone (or
+        within client_connection_check_interval, which the daemon sets to
+        5 s: daemon/ledger/db.c).  Seed 22 of the soak: the adoption of two
+        tickets raised in ServiceNow, sent just before the kill, committed
+        between the driver's reading of the ledger and its reading of the
+        links, so the links named items the reading had not seen ("linked
+        to item 158 that is not in the ledger")."""
+        deadline = time.time() + timeout
+        while True:
+            n = self.q("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s" % sql_lit(appname))
+            if int(n[0][0]) == 0:
+                return True
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def scan_sync_log(self):
         """Copy the sanitizer reports the cycles since the last call wrote
@@ -279,13 +310,17 @@ class World:
             f.close()
 
     def sync_killed(self, after_s):
+        """A `closeloop sync --once` killed -9 after after_s seconds; once
+        its ledger sessions have ended too (sessions_gone): the cycle is
+        over only when nothing it sent can still commit.  Its exit status,
+        or "sessions" when they were still there 30 s after the kill."""
         p, f = self.spawn()
         time.sleep(after_s)
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
         rc = p.wait()
         f.close()
-        return rc
+        return rc if self.sessions_gone(p.appname) else "sessions"
 
     def sync_twice_at_once(self):
         a, fa = self.spawn()
