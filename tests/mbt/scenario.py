@@ -172,6 +172,24 @@ class Scenario:
                     break
         return out
 
+    def as_read(self, it):
+        """The ticket's values the model holds from before the cycle as the
+        daemon's merge read them (daemon/reconcile/plan.c
+        rec_plan_remote): a lossy value that is the ledger's, else the
+        agreed one, after the round trip is that value.  Seed 5045 of the
+        soak: the ledger's priority P1 -> None, then the ServiceNow ticket's
+        P1 -> P3 (newer) under newest_wins; None is written as P3, so the
+        daemon rightly saw both sides at the same value and changed
+        nothing, where the model wanted both at P3."""
+        tr = self.tracker(it.kind)
+        for k, fv in it.f.items():
+            if not fv.has_base or k not in it.synced or fv.r in (fv.l, fv.b):
+                continue
+            for c in (fv.l, fv.b):
+                if tr.norm(k, fv.r) == tr.norm(k, c):
+                    fv.r = c
+                    break
+
     def adopt_found(self, led):
         """The found tickets the daemon adopted since: each becomes a
         model item with the ticket's fields on both sides and as the base
@@ -243,6 +261,7 @@ class Scenario:
                 if it.ticket is None:
                     it.ticket = (t["target"], t["id"])
                 self.live[i] = [t]
+                self.as_read(it)
                 rem = self.as_merged(it.kind, t["fields"], lambda k: (led[i][k], it.f[k].b, it.f[k].r))
                 M.observe(it, self.policy, led[i], rem, self.problems, cut, cut or partial)
             else:

@@ -466,5 +466,50 @@ class KilledCycle(unittest.TestCase):
         self.assertFalse(w.sessions_gone("closeloop-mbt-test", timeout=0.2))
 
 
+class LossyRead(unittest.TestCase):
+    """scenario.observe reads the model's ticket value of an item with one
+    ticket as the daemon's merge does (plan.c rec_plan_remote): a lossy
+    value that is the ledger's after the round trip is the ledger's."""
+
+    def observe(self, ledger_p, ticket_p, seen_p, policy="newest_wins"):
+        """Agreed P1; the ledger's priority, then the ticket's (newer) in
+        one round; after a cycle the ticket holds seen_p and the ledger
+        its value."""
+        import scenario as S
+        import trackers as T
+        sn = T.ServiceNow.__new__(T.ServiceNow)
+        sc = S.Scenario.__new__(S.Scenario)
+        sc.w = type("World", (), {"trackers": {"servicenow": sn}, "names": {}})()
+        sc.k, sc.kind, sc.found, sc.had_cut, sc.problems = 0, "servicenow", {}, False, []
+        sc.policy = dict.fromkeys(M.FIELDS, policy)
+        agreed = dict(VALUES, priority="P1", type="other")
+        it = M.Item(108, "servicenow", sn.target(0, 0), agreed, T.ServiceNow.fields)
+        sc.items = {108: it}
+        t = {"tracker": "servicenow", "target": sn.target(0, 0), "id": "s108", "key": "PRB0040091",
+             "item": 108, "fields": dict(agreed, type=None)}
+        sc.observe({108: dict(agreed)}, [t], False)
+        self.assertEqual(sc.problems, [])
+        it.edit_ledger("priority", ledger_p)
+        it.edit_remote("priority", ticket_p)
+        it.times = ({k: 1796231336653 for k in M.FIELDS}, 1796231564000)
+        t["fields"]["priority"] = sn.norm("priority", seen_p)
+        sc.observe({108: dict(agreed, priority=ledger_p)}, [t], True)
+        return sc, it
+
+    def test_a_ledger_none_and_a_newer_ticket_p3_agree(self):
+        # seed 5045 of the soak (servicenow batch 5041): the merge wanted
+        # both at P3; the daemon rightly saw None written as P3
+        sc, it = self.observe(None, "P3", "P3")
+        self.assertEqual(sc.problems, [])
+        self.assertTrue(M.settled(it))
+        self.assertEqual(it.conflicts, [])
+
+    def test_a_newer_ticket_value_that_differs_is_still_wanted(self):
+        # the ledger's None pushed over the newer P2
+        sc, it = self.observe(None, "P2", None)
+        self.assertEqual([p for p, _ in sc.problems], ["lost"])
+        self.assertIn("both = 'P2'", sc.problems[0][1])
+
+
 if __name__ == "__main__":
     unittest.main()
