@@ -511,5 +511,56 @@ class LossyRead(unittest.TestCase):
         self.assertIn("both = 'P2'", sc.problems[0][1])
 
 
+class JiraFieldTimes(unittest.TestCase):
+    """newest_wins on a Jira ticket is decided on the field's own change
+    time from the issue's changelog (docs/reconcile.md "Change times"):
+    the driver reads it from the real simulator as the daemon does."""
+
+    def test_a_later_edit_of_another_field_does_not_make_the_field_newer(self):
+        # seed 5433 of the soak (jira batch 5431): the description edited
+        # on the ticket, then in the ledger, then the ticket's type; the
+        # daemon rightly kept the ledger's newer description, the model
+        # took the ticket's updated time (the type edit) for it
+        import scenario as S
+        import time
+        import trackers as T
+        with tempfile.TemporaryDirectory() as d:
+            jira = T.Jira(d)
+            jira.reset(["MB0R0"])
+            try:
+                t = jira.found_ticket("MB0R0", "Lease dns s5433.75", "Why: lease dns (s5433.76).", None,
+                                      "prevent")
+                agreed = dict(t["fields"])
+                it = M.Item(48, "jira", "MB0R0", agreed)
+                it.ticket = ("MB0R0", t["id"])
+                for fv in it.f.values():
+                    fv.r = fv.b = fv.l
+                    fv.has_base = True
+                sc = S.Scenario.__new__(S.Scenario)
+                sc.w = type("World", (), {"trackers": {"jira": jira}, "names": {}})()
+                sc.k, sc.kind, sc.items = 0, "jira", {48: it}
+                jira.edit(t, "description", "Why: rollback rollback (s5433.131).", None)
+                it.edit_remote("description", "Why: rollback rollback (s5433.131).")
+                time.sleep(0.05)
+                it.edit_ledger("description", "Why: cache probe (s5433.134).")
+                ledger_ms = int(time.time() * 1000)
+                time.sleep(0.05)
+                jira.edit(t, "type", "other", None)
+                it.edit_remote("type", "other")
+                led = dict(it.ledger(), _ms=dict.fromkeys(M.FIELDS, ledger_ms))
+                tickets = jira.tickets()
+                sc.times({48: led}, tickets)
+                times = it.times[1]
+                # the daemon's outcome: the ledger's description, the ticket's type
+                problems = []
+                seen = dict(it.ledger(), type="other")
+                M.observe(it, dict.fromkeys(M.FIELDS, "newest_wins"), seen, dict(seen), problems)
+                self.assertEqual(problems, [])
+                self.assertLess(times["description"], ledger_ms)
+                self.assertGreater(times["type"], ledger_ms)
+            finally:
+                jira.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

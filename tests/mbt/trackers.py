@@ -424,10 +424,16 @@ class Jira(Tracker):
 
     def field_ms(self, issue, updated_ms):
         """{field: ms} as the daemon decides newest_wins on a Jira ticket:
-        the field's latest change in the issue's changelog, else the
-        issue's updated time."""
+        the field's latest change in the issue's changelog (the latest 100
+        entries, as GET issue/ID?expand=changelog lists them), else the
+        issue's updated time.  The changelog is /_sim/issues' "history":
+        before it was there every field took the updated time, and a later
+        edit of another field made the field look newer than it was (seed
+        5433 of the soak: the description edited on the ticket, then in
+        the ledger, then the ticket's type; the model wanted the ticket's
+        older description, the daemon rightly kept the ledger's)."""
         out = {}
-        for h in issue.get("history") or []:
+        for h in (issue.get("history") or [])[-100:]:
             for item in h["items"]:
                 k = self.HISTORY.get(item["field"])
                 if k:

@@ -92,7 +92,10 @@ Admin API (no auth), JSON in and out:
        /rest/api/3/issue does, outside the API: no fault taken, no request
        logged or counted) -> {"id": ID, "key": KEY}
   DELETE /_sim/issue/ID                               the issue is deleted
-  GET  /_sim/issues                                   every issue, raw
+  GET  /_sim/issues                                   every issue, raw, with
+       "history": its changelog, oldest first ({"id", "created": epoch
+       seconds, "items": [ChangeDetails]}; GET issue/ID?expand=changelog
+       lists the latest 100, newest first)
   GET  /_sim/requests                                 every API request seen
 """
 
@@ -817,7 +820,7 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {}
         if path == "/_sim/issues" and method == "GET":
             return 200, [{"id": i["id"], "key": i["key"], "project": i["project"],
-                          "comments": i["comments"],
+                          "comments": i["comments"], "history": i.get("history") or [],
                           "fields": {k: v for k, v in i["fields"].items()}}
                          for i in st.issues.values()]
         if path == "/_sim/requests" and method == "GET":
