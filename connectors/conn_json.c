@@ -39,6 +39,22 @@ bool conn_json_int64(struct json_object *o, const char *k, int64_t *out)
 	return true;
 }
 
+bool conn_json_bool(struct json_object *o, const char *k, bool *out)
+{
+	struct json_object *v = member_of_type(o, k, json_type_boolean);
+	if (!v)
+		return false;
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+bool conn_json_mistyped(struct json_object *o, const char *k, enum json_type t)
+{
+	struct json_object *v = NULL;
+	/* a JSON null is stored as a NULL value (json-c) */
+	return json_object_object_get_ex(o, k, &v) && v && !json_object_is_type(v, t);
+}
+
 const char *conn_json_text(struct json_object *o, const char *k)
 {
 	struct json_object *v = NULL;

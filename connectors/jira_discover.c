@@ -2,6 +2,7 @@
  * rule's JQL fragment, the query that asks which listed issues the rule
  * takes, and the references an issue's links carry (jira_discover.h). */
 #include "jira_discover.h"
+#include "conn_json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -145,17 +146,25 @@ struct json_object *jira_discover_body(const char *jql, int max, enum jira_flavo
  * (Data Center's total; Cloud's isLast must be true).  -EINVAL. */
 static int next_window(struct json_object *answer, size_t got, int *next, const char **err)
 {
-	struct json_object *last = NULL, *total = NULL, *start = NULL;
+	bool last = true;
+	int64_t t = 0, s = 0;
 	*next = 0;
-	if (json_object_object_get_ex(answer, "isLast", &last) && !json_object_get_boolean(last)) {
+	if (conn_json_mistyped(answer, "isLast", json_type_boolean)) {
+		*err = "\"isLast\" is not a Boolean";
+		return -EINVAL;
+	}
+	if (conn_json_mistyped(answer, "total", json_type_int) ||
+	    conn_json_mistyped(answer, "startAt", json_type_int)) {
+		*err = "\"total\" or \"startAt\" is not an integer";
+		return -EINVAL;
+	}
+	if (conn_json_bool(answer, "isLast", &last) && !last) {
 		*err = "the discovery search answered more issues than it was asked about";
 		return -EINVAL;
 	}
-	if (!json_object_object_get_ex(answer, "total", &total))
+	if (!conn_json_int64(answer, "total", &t))
 		return 0;
-	int64_t t = json_object_get_int64(total), s = 0;
-	if (json_object_object_get_ex(answer, "startAt", &start))
-		s = json_object_get_int64(start);
+	(void)conn_json_int64(answer, "startAt", &s); /* absent: 0 */
 	if (s < 0 || t < 0 || t > 100000) {
 		*err = "the discovery search's answer has a negative startAt or an impossible total";
 		return -EINVAL;
@@ -170,42 +179,63 @@ static int next_window(struct json_object *answer, size_t got, int *next, const 
 	return 0;
 }
 
-/* The key of the other issue of one IssueLink, or NULL. */
-static const char *link_other_key(struct json_object *link)
+/* The key of the other issue of one IssueLink into *key (NULL when it
+ * names none), or -EINVAL with *err when a part of it has another type. */
+static int link_other_key(struct json_object *link, const char **key, const char **err)
 {
 	static const char *const sides[] = { "inwardIssue", "outwardIssue" };
-	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
-		struct json_object *o = NULL, *k = NULL;
-		if (json_object_object_get_ex(link, sides[i], &o) &&
-		    json_object_object_get_ex(o, "key", &k) && json_object_is_type(k, json_type_string))
-			return json_object_get_string(k);
+	*key = NULL;
+	if (!json_object_is_type(link, json_type_object)) {
+		*err = "an issue's fields.issuelinks holds a link that is not an object";
+		return -EINVAL;
 	}
-	return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		struct json_object *o = conn_json_obj(link, sides[i]);
+		if (conn_json_mistyped(link, sides[i], json_type_object) ||
+		    conn_json_mistyped(o, "key", json_type_string)) {
+			*err = "an issue link's inwardIssue or outwardIssue, or its \"key\", has "
+			       "another type than an object with a string key";
+			return -EINVAL;
+		}
+		if (!*key)
+			*key = conn_json_str(o, "key");
+	}
+	return 0;
 }
 
-char *jira_issue_link_refs(struct json_object *issue)
+int jira_issue_link_refs(struct json_object *issue, char **refs, const char **err)
 {
-	struct json_object *fields = NULL, *links = NULL;
+	struct json_object *fields = conn_json_obj(issue, "fields");
+	struct json_object *links = conn_json_arr(fields, "issuelinks");
 	struct buf b = { 0 };
-	if (!json_object_object_get_ex(issue, "fields", &fields) ||
-	    !json_object_object_get_ex(fields, "issuelinks", &links) ||
-	    !json_object_is_type(links, json_type_array))
-		return NULL;
-	for (size_t i = 0; i < json_object_array_length(links); i++) {
-		const char *key = link_other_key(json_object_array_get_idx(links, i));
+	*refs = NULL;
+	if (conn_json_mistyped(issue, "fields", json_type_object) ||
+	    conn_json_mistyped(fields, "issuelinks", json_type_array)) {
+		*err = "an issue's fields or fields.issuelinks has another type than an object "
+		       "and an array";
+		return -EINVAL;
+	}
+	for (size_t i = 0; links && i < json_object_array_length(links); i++) {
+		const char *key = NULL;
+		if (link_other_key(json_object_array_get_idx(links, i), &key, err) < 0) {
+			buf_free(&b);
+			return -EINVAL;
+		}
 		if (key && *key && !strpbrk(key, "\r\n") &&
 		    buf_appendf(&b, "%s%s", b.len ? "\n" : "", key) < 0)
 			abort();
 	}
-	return b.len ? buf_steal(&b) : (buf_free(&b), NULL);
+	if (b.len)
+		*refs = buf_steal(&b);
+	buf_free(&b);
+	return 0;
 }
 
 int jira_discover_apply(struct json_object *answer, struct conn_remote *items, size_t n,
                         bool first, int *next, const char **err)
 {
-	struct json_object *arr = NULL;
-	if (!json_object_object_get_ex(answer, "issues", &arr) ||
-	    !json_object_is_type(arr, json_type_array)) {
+	struct json_object *arr = conn_json_arr(answer, "issues");
+	if (!arr) {
 		*err = "the discovery search's answer has no issues array";
 		return -EINVAL;
 	}
@@ -217,19 +247,26 @@ int jira_discover_apply(struct json_object *answer, struct conn_remote *items, s
 		items[i].refs = NULL;
 	}
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *issue = json_object_array_get_idx(arr, i), *id = NULL;
-		const char *v = json_object_object_get_ex(issue, "id", &id) ? json_object_get_string(id) : NULL;
+		struct json_object *issue = json_object_array_get_idx(arr, i);
+		const char *v = conn_json_str(issue, "id");
+		char *refs = NULL;
 		size_t k = 0;
-		while (k < n && !(v && strcmp(items[k].remote_id, v) == 0))
+		if (!v) {
+			*err = "the discovery search answered an issue whose \"id\" is not a string";
+			return -EINVAL;
+		}
+		while (k < n && strcmp(items[k].remote_id, v) != 0)
 			k++;
 		if (k == n) {
 			*err = "the discovery search answered an issue it was not asked about "
 			       "(Jira did not apply the query's id terms)";
 			return -EINVAL;
 		}
+		if (jira_issue_link_refs(issue, &refs, err) < 0)
+			return -EINVAL;
 		items[k].discover = CONN_DISCOVER_MATCH;
 		free(items[k].refs);
-		items[k].refs = jira_issue_link_refs(issue);
+		items[k].refs = refs;
 	}
 	return 0;
 }

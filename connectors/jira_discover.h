@@ -64,12 +64,20 @@ struct json_object *jira_discover_body(const char *jql, int max, enum jira_flavo
  * (SearchResults {startAt, maxResults, total, issues}); Cloud's answer is
  * a single page ("isLast" true, asked for as many as there are ids).
  * -EINVAL with *err a static phrase when the answer is not a window of
- * issues among those asked about. */
+ * issues among those asked about, or a member it is read by has another
+ * type than the OpenAPI description gives it (isLast a Boolean, total and
+ * startAt integers, an issue's id a string; its links as
+ * jira_issue_link_refs): "\"isLast\" is not a Boolean".  Items are marked
+ * up to the issue refused: the caller drops the page. */
 int jira_discover_apply(struct json_object *answer, struct conn_remote *items, size_t n,
                         bool first, int *next, const char **err) MUST_CHECK;
 
 /* The keys of the issues linked to issue (its fields.issuelinks), one a
- * line, in the order Jira gives them; NULL when it has none.  Heap. */
-char *jira_issue_link_refs(struct json_object *issue);
+ * line, in the order Jira gives them, into *refs (heap; NULL when it has
+ * none: no fields, no issuelinks, links without a key).  -EINVAL with
+ * *err a static phrase, *refs NULL, when fields, issuelinks, a link, its
+ * inwardIssue/outwardIssue or their key has another type than the
+ * IssueLink of the OpenAPI description (objects, an array, a string). */
+int jira_issue_link_refs(struct json_object *issue, char **refs, const char **err) MUST_CHECK;
 
 #endif

@@ -1,5 +1,6 @@
 /* jira_fields.c — see jira_fields.h. */
 #include "jira_fields.h"
+#include "conn_json.h"
 #include "jira_adf.h"
 #include "jira_wiki.h"
 
@@ -136,7 +137,7 @@ static struct json_object *labels_json(const struct item_fields *want,
                                        const struct conn_item_context *ctx,
                                        const char *extra, bool creating)
 {
-	struct json_object *arr = json_object_new_array(), *ex = NULL, *el;
+	struct json_object *arr = json_object_new_array(), *ex = NULL, *el = NULL;
 	if (want->v[ITEM_F_TYPE]) {
 		char *l = label_of(JIRA_TYPE_LABEL, want->v[ITEM_F_TYPE]);
 		json_object_array_add(arr, json_object_new_string(l));
@@ -155,8 +156,7 @@ static struct json_object *labels_json(const struct item_fields *want,
 		json_object_array_add(arr, json_object_new_string(l));
 		free(l);
 	}
-	if (extra && (ex = json_tokener_parse(extra)) && json_object_object_get_ex(ex, "labels", &el) &&
-	    json_object_is_type(el, json_type_array))
+	if (extra && (ex = json_tokener_parse(extra)) && (el = conn_json_arr(ex, "labels")))
 		for (size_t i = 0; i < json_object_array_length(el); i++)
 			json_object_array_add(arr, json_object_get(json_object_array_get_idx(el, i)));
 	json_object_put(ex);
@@ -205,14 +205,23 @@ struct json_object *jira_fields_json(const char *project, const char *issue_type
 
 /* ---- Jira -> canonical ---- */
 
-static const char *get_str(struct json_object *o, const char *k1, const char *k2)
+/* o.k1 (k2 NULL) or o.k1.k2 as a string into *v, NULL when it is absent
+ * or null (o.k1 too); -EINVAL with *err = bad when o.k1 is not an object
+ * (with k2) or the value not a string: a field of another type is
+ * refused, not read as empty (which would clear the item's field). */
+static int opt_str(struct json_object *o, const char *k1, const char *k2, const char **v,
+                   const char *bad, const char **err)
 {
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, k1, &v) || !v)
-		return NULL;
-	if (k2 && (!json_object_object_get_ex(v, k2, &v) || !v))
-		return NULL;
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	struct json_object *in = k2 ? conn_json_obj(o, k1) : o;
+	const char *k = k2 ? k2 : k1;
+	*v = NULL;
+	if ((k2 && conn_json_mistyped(o, k1, json_type_object)) ||
+	    conn_json_mistyped(in, k, json_type_string)) {
+		*err = bad;
+		return -EINVAL;
+	}
+	*v = conn_json_str(in, k);
+	return 0;
 }
 
 const char *jira_state_of(const char *category, const char *resolution)
@@ -228,12 +237,20 @@ const char *jira_state_of(const char *category, const char *resolution)
 	return NULL;
 }
 
-/* Labels: the type, the token, the postmortem label; the rest -> extra. */
-static void read_labels(struct json_object *fields, struct conn_remote *out)
+/* Labels: the type, the token, the postmortem label; the rest -> extra.
+ * -EINVAL with *err when labels is not an array of strings. */
+static int read_labels(struct json_object *fields, struct conn_remote *out, const char **err)
 {
-	struct json_object *labels = NULL, *rest = json_object_new_array(), *ex;
-	if (json_object_object_get_ex(fields, "labels", &labels) &&
-	    json_object_is_type(labels, json_type_array)) {
+	struct json_object *labels = conn_json_arr(fields, "labels"), *rest, *ex;
+	bool ok = !conn_json_mistyped(fields, "labels", json_type_array);
+	for (size_t i = 0; ok && labels && i < json_object_array_length(labels); i++)
+		ok = json_object_is_type(json_object_array_get_idx(labels, i), json_type_string);
+	if (!ok) {
+		*err = "the issue's fields.labels is not an array of strings";
+		return -EINVAL;
+	}
+	rest = json_object_new_array();
+	if (labels) {
 		for (size_t i = 0; i < json_object_array_length(labels); i++) {
 			struct json_object *l = json_object_array_get_idx(labels, i);
 			const char *s = json_object_get_string(l);
@@ -251,6 +268,7 @@ static void read_labels(struct json_object *fields, struct conn_remote *out)
 	json_object_object_add(ex, "labels", rest);
 	out->extra = xstrdup(json_object_to_json_string_ext(ex, JSON_C_TO_STRING_PLAIN));
 	json_object_put(ex);
+	return 0;
 }
 
 /* The description: ADF (Cloud) or wiki markup (Data Center) as Markdown;
@@ -276,47 +294,73 @@ static int read_description(struct json_object *desc, enum jira_flavor fl, struc
 	return 0;
 }
 
-static int read_fields(struct json_object *f, char *const priorities[4], struct conn_remote *out,
-                       const char **err, enum jira_flavor fl)
+/* The issue's state: statusCategory.key of fields.status, and the
+ * resolution's name (done with a "won't" resolution is wont_do).
+ * -EINVAL with *err when a part is missing, unknown or of another type. */
+static int read_state(struct json_object *f, struct conn_remote *out, const char **err)
 {
-	struct json_object *desc = NULL;
-	const char *pname = get_str(f, "priority", "name");
-	int64_t ms;
-	char ts[32];
-	const char *updated = get_str(f, "updated", NULL);
-	if (!updated || ts_parse(updated, &ms) < 0) {
-		*err = "the issue has no readable fields.updated";
+	struct json_object *status = conn_json_obj(f, "status");
+	const char *cat = NULL, *res = NULL;
+	if (conn_json_mistyped(f, "status", json_type_object)) {
+		*err = "the issue's fields.status is not an object";
 		return -EINVAL;
 	}
-	/* with Jira's milliseconds: two edits within a second stay ordered */
-	ts_format_ms(ms, ts, sizeof(ts));
-	out->updated_at = xstrdup(ts);
-	item_fields_set(&out->fields, ITEM_F_TITLE, get_str(f, "summary", NULL));
-	if (json_object_object_get_ex(f, "description", &desc) && desc &&
-	    read_description(desc, fl, out, err) < 0)
+	if (opt_str(status, "statusCategory", "key", &cat, "the issue's "
+	            "fields.status.statusCategory.key is not a string", err) < 0 ||
+	    opt_str(f, "resolution", "name", &res,
+	            "the issue's fields.resolution.name is not a string", err) < 0)
 		return -EINVAL;
-	const char *state = NULL;
-	struct json_object *status = NULL, *cat = NULL;
-	if (json_object_object_get_ex(f, "status", &status) &&
-	    json_object_object_get_ex(status, "statusCategory", &cat))
-		state = jira_state_of(get_str(cat, "key", NULL), get_str(f, "resolution", "name"));
+	const char *state = jira_state_of(cat, res);
 	if (!state) {
 		*err = "the issue has no known fields.status.statusCategory.key";
 		return -EINVAL;
 	}
 	item_fields_set(&out->fields, ITEM_F_STATE, state);
+	return 0;
+}
+
+static int read_fields(struct json_object *f, char *const priorities[4], struct conn_remote *out,
+                       const char **err, enum jira_flavor fl)
+{
+	struct json_object *desc = NULL;
+	const char *pname = NULL, *title = NULL, *owner = NULL, *due = NULL, *updated = NULL;
+	int64_t ms;
+	char ts[32];
+	if (opt_str(f, "updated", NULL, &updated, "the issue's fields.updated is not a string",
+	            err) < 0)
+		return -EINVAL;
+	if (!updated || ts_parse(updated, &ms) < 0) {
+		*err = "the issue has no readable fields.updated";
+		return -EINVAL;
+	}
+	if (opt_str(f, "summary", NULL, &title, "the issue's fields.summary is not a string",
+	            err) < 0 ||
+	    opt_str(f, "priority", "name", &pname,
+	            "the issue's fields.priority.name is not a string", err) < 0 ||
+	    opt_str(f, "assignee", fl == JIRA_DC ? "name" : "accountId", &owner,
+	            fl == JIRA_DC ? "the issue's fields.assignee.name is not a string" :
+	            "the issue's fields.assignee.accountId is not a string", err) < 0 ||
+	    opt_str(f, "duedate", NULL, &due, "the issue's fields.duedate is not a string",
+	            err) < 0)
+		return -EINVAL;
+	/* with Jira's milliseconds: two edits within a second stay ordered */
+	ts_format_ms(ms, ts, sizeof(ts));
+	out->updated_at = xstrdup(ts);
+	item_fields_set(&out->fields, ITEM_F_TITLE, title);
+	if (json_object_object_get_ex(f, "description", &desc) && desc &&
+	    read_description(desc, fl, out, err) < 0)
+		return -EINVAL;
+	if (read_state(f, out, err) < 0)
+		return -EINVAL;
 	for (int i = 0; pname && i < 4; i++)
 		if (priorities[i] && strcasecmp(priorities[i], pname) == 0) {
 			char p[3] = { 'P', (char)('0' + i), '\0' };
 			item_fields_set(&out->fields, ITEM_F_PRIORITY, p);
 			break;
 		}
-	item_fields_set(&out->fields, ITEM_F_OWNER,
-	                get_str(f, "assignee", fl == JIRA_DC ? "name" : "accountId"));
-	const char *due = get_str(f, "duedate", NULL);
+	item_fields_set(&out->fields, ITEM_F_OWNER, owner);
 	item_fields_set(&out->fields, ITEM_F_DUE_DATE, due && date_valid(due) ? due : NULL);
-	read_labels(f, out);
-	return 0;
+	return read_labels(f, out, err);
 }
 
 /* The canonical field a changelog item (ChangeDetails.field, the
@@ -340,102 +384,182 @@ static int changelog_field(const char *name)
  * most recent first) -> out->field_ms: the latest change of each field.
  * A label change counts for the type (its label is one of them); a field
  * no listed history changed keeps 0 (the ticket's updated-at stands for
- * it).  No changelog: nothing. */
-static void read_changelog(struct json_object *issue, struct conn_remote *out)
+ * it).  No changelog, a history without created or items: nothing from
+ * it.  -EINVAL with *err when a part has another type, or created is not
+ * a date: skipped, a change would look older than it is, and
+ * newest_wins could take the other side's older value. */
+static int read_changelog(struct json_object *issue, struct conn_remote *out, const char **err)
 {
-	struct json_object *cl = NULL, *hs = NULL;
-	if (!json_object_object_get_ex(issue, "changelog", &cl) ||
-	    !json_object_object_get_ex(cl, "histories", &hs) ||
-	    !json_object_is_type(hs, json_type_array))
-		return;
-	for (size_t i = 0; i < json_object_array_length(hs); i++) {
-		struct json_object *h = json_object_array_get_idx(hs, i), *items = NULL;
-		const char *created = get_str(h, "created", NULL);
+	struct json_object *cl = conn_json_obj(issue, "changelog");
+	struct json_object *hs = conn_json_arr(cl, "histories");
+	if (conn_json_mistyped(issue, "changelog", json_type_object) ||
+	    conn_json_mistyped(cl, "histories", json_type_array)) {
+		*err = "the issue's changelog is not an object with a histories array";
+		return -EINVAL;
+	}
+	for (size_t i = 0; hs && i < json_object_array_length(hs); i++) {
+		struct json_object *h = json_object_array_get_idx(hs, i);
+		struct json_object *items = conn_json_arr(h, "items");
+		const char *created = NULL;
 		int64_t ms;
-		if (!created || ts_parse(created, &ms) < 0 ||
-		    !json_object_object_get_ex(h, "items", &items) ||
-		    !json_object_is_type(items, json_type_array))
+		if (!json_object_is_type(h, json_type_object) ||
+		    conn_json_mistyped(h, "items", json_type_array)) {
+			*err = "the issue's changelog.histories holds a history that is not an object "
+			       "with an items array";
+			return -EINVAL;
+		}
+		if (opt_str(h, "created", NULL, &created,
+		            "a changelog history's \"created\" is not a string", err) < 0)
+			return -EINVAL;
+		if (created && ts_parse(created, &ms) < 0) {
+			*err = "a changelog history's \"created\" is not a date";
+			return -EINVAL;
+		}
+		if (!created || !items)
 			continue;
 		for (size_t k = 0; k < json_object_array_length(items); k++) {
 			struct json_object *it = json_object_array_get_idx(items, k);
-			const char *id = get_str(it, "fieldId", NULL);
-			int f = changelog_field(id ? id : get_str(it, "field", NULL));
+			const char *id = NULL, *name = NULL;
+			if (!json_object_is_type(it, json_type_object) ||
+			    opt_str(it, "fieldId", NULL, &id, "", err) < 0 ||
+			    opt_str(it, "field", NULL, &name, "", err) < 0) {
+				*err = "a changelog item is not an object whose field and fieldId are "
+				       "strings";
+				return -EINVAL;
+			}
+			int f = changelog_field(id ? id : name);
 			if (f >= 0 && ms > out->field_ms[f])
 				out->field_ms[f] = ms;
 		}
 	}
+	return 0;
 }
 
 int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
                          const char *browse_base, struct conn_remote *out,
                          const char **err, enum jira_flavor fl)
 {
-	struct json_object *fields = NULL;
-	const char *id = get_str(issue, "id", NULL), *key = get_str(issue, "key", NULL);
+	struct json_object *fields = conn_json_obj(issue, "fields");
+	const char *id = conn_json_str(issue, "id"), *key = conn_json_str(issue, "key");
 	conn_remote_init(out);
-	if (!id || !key || !json_object_object_get_ex(issue, "fields", &fields) ||
-	    !json_object_is_type(fields, json_type_object)) {
+	if (conn_json_mistyped(issue, "id", json_type_string) ||
+	    conn_json_mistyped(issue, "key", json_type_string)) {
+		*err = "the issue's \"id\" or \"key\" is not a string";
+		return -EINVAL;
+	}
+	if (!id || !key || !fields) {
 		*err = "the issue has no id, key or fields";
 		return -EINVAL;
 	}
 	out->remote_id = xstrdup(id);
 	out->key = xstrdup(key);
 	out->url = xasprintf("%s/browse/%s", browse_base, key);
-	if (read_fields(fields, priorities, out, err, fl) < 0) {
+	if (read_fields(fields, priorities, out, err, fl) < 0 ||
+	    read_changelog(issue, out, err) < 0) {
 		conn_remote_free(out);
 		return -EINVAL;
 	}
-	read_changelog(issue, out);
 	return 0;
 }
 
 /* ---- transitions ---- */
 
-static bool transition_fits(struct json_object *t, const char *want)
+/* One transition (IssueTransition) of a GET .../transitions answer. */
+struct transition {
+	const char *id;   /* NULL: none (the transition is passed over) */
+	long n;           /* id as a number, -1 when it is not a number */
+	const char *name, *to_name, *cat; /* cat: to.statusCategory.key; each may be NULL */
+	bool available;   /* isAvailable; true when absent */
+};
+
+/* Read transition t into *tr.  -EINVAL with *err when t is not an object
+ * or a member has another type than the OpenAPI description gives it:
+ * isAvailable "false" read as true would offer a transition the workflow
+ * refuses, a numeric id would be passed over (no transition found). */
+static int read_transition(struct json_object *t, struct transition *tr, const char **err)
 {
-	struct json_object *avail = NULL;
-	const char *cat = NULL, *name = get_str(t, "name", NULL);
-	struct json_object *to = NULL, *sc = NULL;
-	if (json_object_object_get_ex(t, "isAvailable", &avail) && avail && !json_object_get_boolean(avail))
+	struct json_object *to = conn_json_obj(t, "to");
+	char *end = NULL;
+	memset(tr, 0, sizeof(*tr));
+	tr->available = true;
+	if (!json_object_is_type(t, json_type_object) ||
+	    conn_json_mistyped(t, "to", json_type_object)) {
+		*err = "a transition, or its \"to\", is not an object";
+		return -EINVAL;
+	}
+	if (conn_json_mistyped(t, "isAvailable", json_type_boolean)) {
+		*err = "a transition's \"isAvailable\" is not a Boolean";
+		return -EINVAL;
+	}
+	(void)conn_json_bool(t, "isAvailable", &tr->available);
+	if (opt_str(t, "id", NULL, &tr->id, "a transition's \"id\" is not a string", err) < 0 ||
+	    opt_str(t, "name", NULL, &tr->name, "a transition's \"name\" is not a string",
+	            err) < 0 ||
+	    opt_str(to, "name", NULL, &tr->to_name,
+	            "a transition's to.name is not a string", err) < 0 ||
+	    opt_str(to, "statusCategory", "key", &tr->cat,
+	            "a transition's to.statusCategory.key is not a string", err) < 0)
+		return -EINVAL;
+	tr->n = tr->id ? strtol(tr->id, &end, 10) : -1;
+	if (!tr->id || !end || *end || tr->n < 0)
+		tr->n = -1;
+	return 0;
+}
+
+/* The transitions array of answer, or NULL with *err. */
+static struct json_object *transitions_of(struct json_object *answer, const char **err)
+{
+	struct json_object *arr = conn_json_arr(answer, "transitions");
+	if (!arr)
+		*err = "the answer has no transitions array";
+	return arr;
+}
+
+static bool transition_fits(const struct transition *tr, const char *want)
+{
+	if (!tr->available || !tr->cat)
 		return false;
-	if (json_object_object_get_ex(t, "to", &to) && json_object_object_get_ex(to, "statusCategory", &sc))
-		cat = get_str(sc, "key", NULL);
-	if (!cat)
-		return false;
-	bool wont = is_wont(name) || is_wont(get_str(t, "to", "name"));
+	bool wont = is_wont(tr->name) || is_wont(tr->to_name);
 	if (strcmp(want, "open") == 0)
-		return strcmp(cat, "new") == 0;
+		return strcmp(tr->cat, "new") == 0;
 	if (strcmp(want, "in_progress") == 0)
-		return strcmp(cat, "indeterminate") == 0;
+		return strcmp(tr->cat, "indeterminate") == 0;
 	if (strcmp(want, "done") == 0)
-		return strcmp(cat, "done") == 0 && !wont;
-	return strcmp(cat, "done") == 0 && wont;
+		return strcmp(tr->cat, "done") == 0 && !wont;
+	return strcmp(tr->cat, "done") == 0 && wont;
 }
 
 int jira_pick_transition(struct json_object *answer, const char *want, char **id, char **why)
 {
-	struct json_object *arr = NULL;
+	const char *err = NULL;
+	struct json_object *arr = transitions_of(answer, &err);
 	struct buf seen = { 0 };
 	long best = -1;
 	*id = NULL;
 	*why = NULL;
-	if (!json_object_object_get_ex(answer, "transitions", &arr) ||
-	    !json_object_is_type(arr, json_type_array))
-		return -EINVAL;
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *t = json_object_array_get_idx(arr, i);
-		const char *tid = get_str(t, "id", NULL), *name = get_str(t, "name", NULL);
-		char *end = NULL;
-		long n = tid ? strtol(tid, &end, 10) : -1;
-		if (!tid || !end || *end || n < 0)
-			continue;
-		if (buf_appendf(&seen, "%s%s (%s)", seen.len ? ", " : "", name ? name : "?", tid) < 0)
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct transition tr;
+		if (read_transition(json_object_array_get_idx(arr, i), &tr, &err) < 0) {
+			arr = NULL;
 			break;
-		if (transition_fits(t, want) && (best < 0 || n < best)) {
-			best = n;
-			free(*id);
-			*id = xstrdup(tid);
 		}
+		if (tr.n < 0)
+			continue;
+		if (buf_appendf(&seen, "%s%s (%s)", seen.len ? ", " : "", tr.name ? tr.name : "?",
+		                tr.id) < 0)
+			break;
+		if (transition_fits(&tr, want) && (best < 0 || tr.n < best)) {
+			best = tr.n;
+			free(*id);
+			*id = xstrdup(tr.id);
+		}
+	}
+	if (!arr) {
+		free(*id);
+		*id = NULL;
+		buf_free(&seen);
+		*why = xstrdup(err);
+		return -EINVAL;
 	}
 	if (*id) {
 		buf_free(&seen);
@@ -453,36 +577,30 @@ int jira_pick_transition(struct json_object *answer, const char *want, char **id
 
 int jira_pick_reopen(struct json_object *answer, char **id)
 {
-	struct json_object *arr = NULL;
+	const char *err = NULL;
+	struct json_object *arr = transitions_of(answer, &err);
 	long best = -1;
 	int best_rank = 2;
 	*id = NULL;
-	if (!json_object_object_get_ex(answer, "transitions", &arr) ||
-	    !json_object_is_type(arr, json_type_array))
-		return -EINVAL;
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *t = json_object_array_get_idx(arr, i), *avail = NULL, *to = NULL,
-		                   *sc = NULL;
-		const char *tid = get_str(t, "id", NULL), *cat = NULL;
-		char *end = NULL;
-		long n = tid ? strtol(tid, &end, 10) : -1;
-		if (!tid || !end || *end || n < 0)
-			continue;
-		if (json_object_object_get_ex(t, "isAvailable", &avail) && avail &&
-		    !json_object_get_boolean(avail))
-			continue;
-		if (json_object_object_get_ex(t, "to", &to) &&
-		    json_object_object_get_ex(to, "statusCategory", &sc))
-			cat = get_str(sc, "key", NULL);
-		int rank = cat && strcmp(cat, "new") == 0 ? 0 :
-		           cat && strcmp(cat, "indeterminate") == 0 ? 1 : 2;
-		if (rank < best_rank || (rank == best_rank && rank < 2 && n < best)) {
-			best_rank = rank;
-			best = n;
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct transition tr;
+		if (read_transition(json_object_array_get_idx(arr, i), &tr, &err) < 0) {
 			free(*id);
-			*id = xstrdup(tid);
+			*id = NULL;
+			return -EINVAL;
+		}
+		if (tr.n < 0 || !tr.available)
+			continue;
+		int rank = str_eq(tr.cat, "new") ? 0 : str_eq(tr.cat, "indeterminate") ? 1 : 2;
+		if (rank < best_rank || (rank == best_rank && rank < 2 && tr.n < best)) {
+			best_rank = rank;
+			best = tr.n;
+			free(*id);
+			*id = xstrdup(tr.id);
 		}
 	}
+	if (!arr)
+		return -EINVAL;
 	return *id ? 0 : -ENOENT;
 }
 
@@ -519,6 +637,44 @@ struct json_object *jira_search_body_dc(const char *jql, int max)
 	return b;
 }
 
+int jira_search_page_last(struct json_object *answer, enum jira_flavor fl, size_t n, bool *last,
+                          const char **err)
+{
+	int64_t start = 0, total = 0;
+	switch (fl) {
+	case JIRA_CLOUD:
+		if (conn_json_mistyped(answer, "isLast", json_type_boolean)) {
+			*err = "\"isLast\" is not a Boolean";
+			return -EINVAL;
+		}
+		if (conn_json_mistyped(answer, "nextPageToken", json_type_string)) {
+			*err = "\"nextPageToken\" is not a string";
+			return -EINVAL;
+		}
+		if (!conn_json_bool(answer, "isLast", last))
+			*last = conn_json_str(answer, "nextPageToken") == NULL;
+		return 0;
+	case JIRA_DC:
+		if (conn_json_mistyped(answer, "total", json_type_int)) {
+			*err = "\"total\" is not an integer";
+			return -EINVAL;
+		}
+		if (conn_json_mistyped(answer, "startAt", json_type_int)) {
+			*err = "\"startAt\" is not an integer";
+			return -EINVAL;
+		}
+		if (!conn_json_int64(answer, "total", &total)) {
+			*last = n == 0;
+			return 0;
+		}
+		(void)conn_json_int64(answer, "startAt", &start); /* absent: 0 */
+		*last = start + (int64_t)n >= total;
+		return 0;
+	default:
+		abort();
+	}
+}
+
 struct json_object *jira_transition_body(const char *id)
 {
 	return jira_transition_body_res(id, NULL);
@@ -540,13 +696,10 @@ struct json_object *jira_transition_body_res(const char *id, const char *resolut
  * answer, or NULL. */
 static struct json_object *transition_by_id(struct json_object *answer, const char *id)
 {
-	struct json_object *arr = NULL;
-	if (!json_object_object_get_ex(answer, "transitions", &arr) ||
-	    !json_object_is_type(arr, json_type_array))
-		return NULL;
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+	struct json_object *arr = conn_json_arr(answer, "transitions");
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		struct json_object *t = json_object_array_get_idx(arr, i);
-		if (str_eq(get_str(t, "id", NULL), id))
+		if (str_eq(conn_json_str(t, "id"), id))
 			return t;
 	}
 	return NULL;
@@ -555,16 +708,12 @@ static struct json_object *transition_by_id(struct json_object *answer, const ch
 const char *jira_transition_resolution(struct json_object *answer, const char *id,
                                        const char *want)
 {
-	struct json_object *t = transition_by_id(answer, id), *fields = NULL, *res = NULL,
-	                   *allowed = NULL;
-	if (!t || !json_object_object_get_ex(t, "fields", &fields) ||
-	    !json_object_object_get_ex(fields, "resolution", &res) ||
-	    !json_object_object_get_ex(res, "allowedValues", &allowed) ||
-	    !json_object_is_type(allowed, json_type_array))
-		return NULL;
+	struct json_object *t = transition_by_id(answer, id);
+	struct json_object *res = conn_json_obj(conn_json_obj(t, "fields"), "resolution");
+	struct json_object *allowed = conn_json_arr(res, "allowedValues");
 	bool wont = str_eq(want, "wont_do");
-	for (size_t i = 0; i < json_object_array_length(allowed); i++) {
-		const char *name = get_str(json_object_array_get_idx(allowed, i), "name", NULL);
+	for (size_t i = 0; allowed && i < json_object_array_length(allowed); i++) {
+		const char *name = conn_json_str(json_object_array_get_idx(allowed, i), "name");
 		if (name && is_wont(name) == wont)
 			return name;
 	}
@@ -595,10 +744,10 @@ struct json_object *jira_comment_body_dc(const char *md)
 /* A text node like n (its marks) holding text[0..len). */
 static struct json_object *text_like(struct json_object *n, const char *text, size_t len)
 {
-	struct json_object *t = json_object_new_object(), *marks;
+	struct json_object *t = json_object_new_object(), *marks = conn_json_arr(n, "marks");
 	json_object_object_add(t, "type", json_object_new_string("text"));
 	json_object_object_add(t, "text", json_object_new_string_len(text, (int)len));
-	if (json_object_object_get_ex(n, "marks", &marks))
+	if (marks)
 		json_object_object_add(t, "marks", json_object_get(marks));
 	return t;
 }
@@ -608,8 +757,7 @@ static struct json_object *text_like(struct json_object *n, const char *text, si
  * "attrs": {"id": ID}} (Atlassian Document Format, "mention" node). */
 static void mentions_split(struct json_object *n, struct json_object *out)
 {
-	struct json_object *tv;
-	const char *p = json_object_object_get_ex(n, "text", &tv) ? json_object_get_string(tv) : NULL;
+	const char *p = conn_json_str(n, "text");
 	const char *open = p ? strstr(p, JIRA_MENTION_OPEN) : NULL;
 	if (!open) {
 		json_object_array_add(out, json_object_get(n));
@@ -639,16 +787,13 @@ static void mentions_split(struct json_object *n, struct json_object *out)
 /* Every text node under node, split around mentions (recursive). */
 static void mentions_walk(struct json_object *node)
 {
-	struct json_object *content;
-	if (!json_object_is_type(node, json_type_object) ||
-	    !json_object_object_get_ex(node, "content", &content) ||
-	    !json_object_is_type(content, json_type_array))
+	struct json_object *content = conn_json_arr(node, "content");
+	if (!content)
 		return;
 	struct json_object *out = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(content); i++) {
-		struct json_object *c = json_object_array_get_idx(content, i), *t;
-		if (json_object_object_get_ex(c, "type", &t) &&
-		    strcmp(json_object_get_string(t), "text") == 0) {
+		struct json_object *c = json_object_array_get_idx(content, i);
+		if (str_eq(conn_json_str(c, "type"), "text")) {
 			mentions_split(c, out);
 		} else {
 			mentions_walk(c);

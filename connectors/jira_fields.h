@@ -74,10 +74,20 @@ struct json_object *jira_fields_json(const char *project, const char *issue_type
 /* An issue (IssueBean) as a conn_remote: remote_id = id, key, url =
  * browse_base + "/browse/" + key, updated_at (RFC 3339 in UTC with Jira's
  * milliseconds, "2014-03-19T18:45:42.967Z": newest_wins compares them),
- * token, extra, canonical fields.  fl: the description is ADF (Cloud) or
- * a wiki markup string (Data Center), the owner assignee.accountId or
- * assignee.name.  Returns 0, or -EINVAL with *err a static phrase naming
- * what is missing; out is then empty. */
+ * token, extra, canonical fields, and the changelog's change time of each
+ * field when the issue was read with expand=changelog.  fl: the
+ * description is ADF (Cloud) or a wiki markup string (Data Center), the
+ * owner assignee.accountId or assignee.name.  A field absent or JSON null
+ * is empty (no title, priority, owner, due date, labels: Jira leaves out
+ * or nulls an unset field); a field of another type than the OpenAPI
+ * description gives it is refused rather than read as empty, which would
+ * clear the item's value: id, key, summary, updated, duedate strings;
+ * status, priority, assignee, resolution objects with string key/name/
+ * accountId; labels an array of strings; changelog.histories an array of
+ * {created: a date string, items: [{field, fieldId strings}]}.  Returns 0,
+ * or -EINVAL with *err a static phrase naming what is missing or of
+ * another type ("the issue's fields.assignee.accountId is not a string");
+ * out is then empty. */
 int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
                          const char *browse_base, struct conn_remote *out,
                          const char **err, enum jira_flavor fl) MUST_CHECK;
@@ -92,7 +102,12 @@ const char *jira_state_of(const char *category, const char *resolution);
  * named like Won't Do / Declined / Rejected), the lowest numeric id when
  * several fit.  Returns 0 with *id (heap), or -ENOENT with *why (heap, the
  * reason a refusal records: what was wanted and what was available), or
- * -EINVAL when the answer has no transitions array. */
+ * -EINVAL with *why (heap, what is wrong with the answer) when it has no
+ * transitions array or a transition of another shape than the OpenAPI
+ * description's IssueTransition (isAvailable a Boolean; id, name, to.name
+ * and to.statusCategory.key strings; to an object): "a transition's
+ * \"isAvailable\" is not a Boolean".  isAvailable absent reads as true;
+ * a transition without a numeric id is passed over. */
 int jira_pick_transition(struct json_object *answer, const char *want, char **id,
                          char **why) MUST_CHECK;
 /* When no transition leads from a done status into the wanted done state
@@ -101,7 +116,7 @@ int jira_pick_transition(struct json_object *answer, const char *want, char **id
  * into a to-do status (statusCategory "new"), else an in-progress one,
  * the lowest numeric id when several fit.  Returns 0 with *id (heap),
  * -ENOENT when none leads out of done, -EINVAL without a transitions
- * array. */
+ * array or with a transition jira_pick_transition refuses. */
 int jira_pick_reopen(struct json_object *answer, char **id) MUST_CHECK;
 
 /* Request bodies (Jira Cloud REST v3, shapes of the OpenAPI description;
@@ -121,6 +136,27 @@ struct json_object *jira_search_body_n(const char *jql, const char *next_token, 
  * jira.search.views.default.max; a page may be short while more follow,
  * so only startAt + the issues returned >= total ends the results). */
 struct json_object *jira_search_body_dc(const char *jql, int max);
+/* Is answer, a page of a listing's search holding n issues, its last one?
+ *   Cloud (POST /rest/api/3/search/jql, SearchAndReconcileResults
+ *   {issues, isLast, nextPageToken}): isLast when the answer has it, else
+ *   whether nextPageToken is absent or null (the description: null on the
+ *   last page; Jira leaves the member out there, JRACLOUD-92184);
+ *   Data Center (POST /rest/api/2/search, SearchResults {startAt,
+ *   maxResults, total, issues}): only when startAt (0 when absent) + n
+ *   reaches total: the server may answer fewer than maxResults while more
+ *   follow ("the maximum allowable value is dictated by the JIRA property
+ *   jira.search.views.default.max", Atlassian JRASERVER-23960; "How to use
+ *   the maxResults API parameter for Jira Issue Search REST API",
+ *   support.atlassian.com, Data Center); an answer without total is last
+ *   when it is empty.
+ * Returns 0 with *last, or -EINVAL with *err a static phrase naming the
+ * member of another type than the OpenAPI description gives it (isLast
+ * Boolean, nextPageToken string, startAt and total integers), e.g.
+ * "\"isLast\" is not a Boolean": read as something else (json-c reads
+ * the string "false" as true), such a member ends a listing early,
+ * skipping issues, or pages on to the cap. */
+int jira_search_page_last(struct json_object *answer, enum jira_flavor fl, size_t n, bool *last,
+                          const char **err) MUST_CHECK;
 struct json_object *jira_transition_body(const char *id);
 /* {"transition": {"id"}, "fields": {"resolution": {"name"}}} when
  * resolution is not NULL (a transition screen that asks for one). */

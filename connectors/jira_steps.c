@@ -132,7 +132,8 @@ static void transitions_answer(struct jira_req *r, struct json_object *o, long s
 	char *id = NULL, *why = NULL;
 	int rc = jira_pick_transition(o, r->want_state, &id, &why);
 	if (rc == -EINVAL) {
-		finish_bad(r, status, what, "the answer has no transitions array");
+		finish_bad(r, status, what, why);
+		free(why);
 		return;
 	}
 	if (rc < 0 && !r->walked && item_state_closed(r->want_state) &&
@@ -258,27 +259,6 @@ static long long max_id_of(struct json_object *arr, long long floor)
 	return floor;
 }
 
-/* Data Center: is this page of POST /rest/api/2/search the last one?
- * Only when startAt + the issues returned reaches total: the server may
- * answer fewer than maxResults while more follow ("the maximum allowable
- * value is dictated by the JIRA property jira.search.views.default.max",
- * Atlassian JRASERVER-23960; the answer's maxResults says what was used;
- * "How to use the maxResults API parameter for Jira Issue Search REST
- * API", support.atlassian.com, Data Center).  Every page is a new keyset
- * query from startAt 0 (list_answer), so total counts what is left of
- * the window.  An answer without total is taken as last when it is
- * empty. */
-static bool dc_page_is_last(struct json_object *o, struct json_object *arr)
-{
-	struct json_object *st = NULL;
-	size_t n = json_object_array_length(arr);
-	int64_t total;
-	if (!conn_json_int64(o, "total", &total))
-		return n == 0;
-	int64_t start = json_object_object_get_ex(o, "startAt", &st) ? json_object_get_int64(st) : 0;
-	return start + (int64_t)n >= total;
-}
-
 /* Deliver one page of a listing (items[0..n), freed here) and send the
  * next query jql (freed here; NULL: that was the last page). */
 static void deliver_and_go_on(struct jira_req *r, struct conn_remote *items, size_t n, char *jql,
@@ -305,16 +285,21 @@ static void deliver_and_go_on(struct jira_req *r, struct conn_remote *items, siz
  * nextPageToken is not used: it pages by position. */
 static void list_answer(struct jira_req *r, struct json_object *o, long status, const char *what)
 {
-	struct json_object *arr = NULL, *last = NULL;
+	struct json_object *arr = NULL;
 	const char *err = NULL;
+	bool is_last = false;
 	if (!(arr = conn_json_arr(o, "issues"))) {
 		finish_bad(r, status, what, "the answer has no issues array");
 		return;
 	}
-	bool is_last = json_object_object_get_ex(o, "isLast", &last) ? json_object_get_boolean(last) :
-	               conn_json_str(o, "nextPageToken") == NULL;
-	if (r->j->flavor == JIRA_DC) /* startAt + issues >= total, never a short page */
-		is_last = dc_page_is_last(o, arr);
+	/* Data Center: startAt + issues >= total, never a short page (every
+	 * page is a new keyset query from startAt 0, so total counts what is
+	 * left of the window) */
+	if (jira_search_page_last(o, r->j->flavor, json_object_array_length(arr), &is_last,
+	                          &err) < 0) {
+		finish_bad(r, status, what, err);
+		return;
+	}
 	struct conn_remote *items = NULL;
 	size_t n = 0;
 	int64_t newest = r->floor_ms;
@@ -595,9 +580,15 @@ static void comment_answer(struct jira_req *r, struct json_object *o, long statu
 static void comments_answer(struct jira_req *r, struct json_object *o, long status,
                             const char *what)
 {
-	struct json_object *arr = NULL, *tot = NULL, *body = NULL;
+	struct json_object *arr = NULL, *body = NULL;
 	if (!(arr = conn_json_arr(o, "comments"))) {
 		finish_bad(r, status, what, "the answer has no comments array");
+		return;
+	}
+	/* PageOfComments.total: read as 0, the search for the marker would end
+	 * on this page and the comment be made a second time */
+	if (conn_json_mistyped(o, "total", json_type_int)) {
+		finish_bad(r, status, what, "\"total\" is not an integer");
 		return;
 	}
 	size_t n = json_object_array_length(arr);
@@ -625,7 +616,8 @@ static void comments_answer(struct jira_req *r, struct json_object *o, long stat
 			return;
 		}
 	}
-	long total = json_object_object_get_ex(o, "total", &tot) ? json_object_get_int64(tot) : 0;
+	int64_t total = 0; /* absent: this page is the last */
+	(void)conn_json_int64(o, "total", &total);
 	r->start_at += (long)n;
 	if (n == 0 || r->start_at >= total) {
 		struct conn_result res = { .status = CONN_OK, .http_status = status };

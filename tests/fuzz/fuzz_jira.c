@@ -3,8 +3,9 @@
  * mappings: the bytes as JSON through jira_adf_to_markdown (a description
  * or comment in Atlassian Document Format), jira_issue_to_remote as both
  * flavors (an IssueBean, or each of a search answer's "issues"; a Data
- * Center description is a wiki markup string) and jira_pick_transition (a
- * transitions answer); as Markdown through jira_adf_from_markdown,
+ * Center description is a wiki markup string), jira_pick_transition (a
+ * transitions answer), jira_search_page_last as both flavors (a listing's
+ * page) and jira_discover_apply (a discovery search's answer); as Markdown through jira_adf_from_markdown,
  * jira_description_normalise and jira_wiki_description_normalise (the
  * round trips a description makes; the wiki one must be a fixed point
  * after one pass, or a round trip would read as an edit); as wiki markup
@@ -17,6 +18,7 @@
 #include "connector.h"
 #include "fuzz_common.h"
 #include "jira_adf.h"
+#include "jira_discover.h"
 #include "jira_fields.h"
 #include "jira_wiki.h"
 
@@ -56,6 +58,23 @@ static void as_json(const char *s)
 			one_issue(json_object_array_get_idx(issues, i));
 	} else {
 		one_issue(doc);
+	}
+	for (int fl = JIRA_CLOUD; fl <= JIRA_DC; fl++) { /* a listing's page */
+		bool last = false;
+		err = NULL;
+		if (jira_search_page_last(doc, (enum jira_flavor)fl, 3, &last, &err) < 0 && !err)
+			__builtin_trap();
+	}
+	{ /* a discovery search's answer over three listed issues */
+		struct conn_remote items[3] = { { .remote_id = (char *)"10001" },
+		                                { .remote_id = (char *)"10002" },
+		                                { .remote_id = (char *)"10010" } };
+		int next = -1;
+		err = NULL;
+		if (jira_discover_apply(doc, items, 3, true, &next, &err) < 0 && !err)
+			__builtin_trap();
+		for (int i = 0; i < 3; i++)
+			free(items[i].refs);
 	}
 	static const char *const wants[] = { "open", "in_progress", "done", "wont_do" };
 	for (size_t k = 0; k < sizeof(wants) / sizeof(wants[0]); k++) {

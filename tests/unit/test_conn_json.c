@@ -72,6 +72,50 @@ static void test_int64(void **state)
 	json_object_put(d);
 }
 
+static void test_bool(void **state)
+{
+	struct json_object *d = json_tokener_parse(
+		"{\"t\":true,\"f\":false,\"sf\":\"false\",\"st\":\"true\",\"one\":1,"
+		"\"zero\":0,\"nul\":null}");
+	bool v = true;
+	assert_non_null(d);
+	assert_true(conn_json_bool(d, "f", &v));
+	assert_false(v);
+	assert_true(conn_json_bool(d, "t", &v));
+	assert_true(v);
+	v = false;
+	/* json_object_get_boolean() reads "false" as true and 1 as true */
+	assert_false(conn_json_bool(d, "sf", &v));
+	assert_false(conn_json_bool(d, "st", &v));
+	assert_false(conn_json_bool(d, "one", &v));
+	assert_false(conn_json_bool(d, "zero", &v));
+	assert_false(conn_json_bool(d, "nul", &v));
+	assert_false(conn_json_bool(d, "missing", &v));
+	assert_false(conn_json_bool(NULL, "t", &v));
+	assert_false(v);                             /* untouched when absent */
+	json_object_put(d);
+}
+
+static void test_mistyped(void **state)
+{
+	struct json_object *d = json_tokener_parse(DOC), *arr = NULL;
+	assert_non_null(d);
+	assert_false(conn_json_mistyped(d, "t", json_type_boolean));
+	assert_true(conn_json_mistyped(d, "s", json_type_boolean));
+	assert_false(conn_json_mistyped(d, "n", json_type_int));
+	assert_true(conn_json_mistyped(d, "f", json_type_int));   /* a fraction */
+	assert_true(conn_json_mistyped(d, "n", json_type_string));
+	assert_true(conn_json_mistyped(d, "o", json_type_array));
+	assert_false(conn_json_mistyped(d, "a", json_type_array));
+	/* absent and null are not wrong: an optional member keeps its default */
+	assert_false(conn_json_mistyped(d, "nul", json_type_boolean));
+	assert_false(conn_json_mistyped(d, "missing", json_type_int));
+	assert_false(conn_json_mistyped(NULL, "s", json_type_int));
+	assert_true(json_object_object_get_ex(d, "a", &arr));
+	assert_false(conn_json_mistyped(arr, "s", json_type_int)); /* no members */
+	json_object_put(d);
+}
+
 static void test_text(void **state)
 {
 	struct json_object *d = json_tokener_parse(DOC);
@@ -92,6 +136,8 @@ int main(void)
 		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_obj_and_arr),
 		cmocka_unit_test(test_int64),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_mistyped),
 		cmocka_unit_test(test_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

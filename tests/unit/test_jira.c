@@ -417,6 +417,96 @@ static void test_issue_to_remote(void **state)
 	json_object_put(o);
 }
 
+/* ISSUE with its first `from` replaced by `to`.  Heap. */
+static char *issue_with(const char *from, const char *to)
+{
+	const char *at = strstr(ISSUE, from);
+	assert_non_null(at);
+	return xasprintf("%.*s%s%s", (int)(at - ISSUE), ISSUE, to, at + strlen(from));
+}
+
+/* A field of another type than the OpenAPI description's IssueBean gives
+ * it refuses the issue, naming the field, where it was read as empty (an
+ * owner, title, due date or priority cleared, the ledger's value pulled
+ * away), as a wrong state (a resolution string: done, not wont_do), as
+ * text ("5" for a label), or skipped (a changelog entry: its field's
+ * change looked older than it was).  Absent and null stay empty. */
+static void test_issue_wrong_types(void **state)
+{
+	static const struct { const char *from, *to, *err; } cases[] = {
+		{ "\"accountId\":\"5b10\"", "\"accountId\":5",
+		  "the issue's fields.assignee.accountId is not a string" },
+		{ "\"assignee\":{\"accountId\":\"5b10\",\"displayName\":\"Ana\"}",
+		  "\"assignee\":\"5b10\"", "the issue's fields.assignee.accountId is not a string" },
+		{ "\"summary\":\"Add alert\"", "\"summary\":[\"Add alert\"]",
+		  "the issue's fields.summary is not a string" },
+		{ "\"duedate\":\"2026-12-24\"", "\"duedate\":20261224",
+		  "the issue's fields.duedate is not a string" },
+		{ "\"priority\":{\"id\":\"1\",\"name\":\"Highest\"}", "\"priority\":\"Highest\"",
+		  "the issue's fields.priority.name is not a string" },
+		{ "\"resolution\":{\"id\":\"10001\",\"name\":\"Won't Do\"}",
+		  "\"resolution\":\"Won't Do\"", "the issue's fields.resolution.name is not a string" },
+		{ "\"statusCategory\":{\"id\":3,\"key\":\"done\"}", "\"statusCategory\":{\"key\":3}",
+		  "the issue's fields.status.statusCategory.key is not a string" },
+		{ "\"status\":{\"id\":\"10001\",\"name\":\"Done\",\"statusCategory\":{\"id\":3,"
+		  "\"key\":\"done\"}}", "\"status\":\"Done\"", "the issue's fields.status is not an object" },
+		{ "\"labels\":[\"sre\",", "\"labels\":[5,", "the issue's fields.labels is not an array of strings" },
+		{ "\"labels\":[\"sre\",", "\"labels\":{\"a\":\"sre\"},\"x\":[",
+		  "the issue's fields.labels is not an array of strings" },
+		{ "\"id\":\"10042\"", "\"id\":10042", "the issue's \"id\" or \"key\" is not a string" },
+		{ "\"updated\":\"2014-03-19T18:45:42.967+0000\"}}",
+		  "\"updated\":\"2014-03-19T18:45:42.967+0000\"},\"changelog\":{\"histories\":"
+		  "[{\"created\":1395254742967,\"items\":[{\"fieldId\":\"summary\"}]}]}}",
+		  "a changelog history's \"created\" is not a string" },
+		{ "\"updated\":\"2014-03-19T18:45:42.967+0000\"}}",
+		  "\"updated\":\"2014-03-19T18:45:42.967+0000\"},\"changelog\":{\"histories\":"
+		  "[{\"created\":\"2014-03-19T18:45:42.967+0000\",\"items\":[{\"fieldId\":7}]}]}}",
+		  "a changelog item is not an object whose field and fieldId are strings" },
+		{ "\"updated\":\"2014-03-19T18:45:42.967+0000\"}}",
+		  "\"updated\":\"2014-03-19T18:45:42.967+0000\"},\"changelog\":{\"histories\":"
+		  "{\"created\":\"2014-03-19T18:45:42.967+0000\"}}}",
+		  "the issue's changelog is not an object with a histories array" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = issue_with(cases[i].from, cases[i].to);
+		struct json_object *o = json_tokener_parse(text);
+		struct conn_remote r;
+		const char *err = NULL;
+		assert_non_null(o);
+		for (int fl = JIRA_CLOUD; fl <= JIRA_DC; fl++) {
+			if (fl == JIRA_DC && strstr(cases[i].err, "accountId"))
+				continue; /* Data Center reads assignee.name */
+			if (fl == JIRA_DC) /* its description is wiki markup */
+				json_object_object_del(json_object_object_get(o, "fields"), "description");
+			err = NULL;
+			assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err,
+			                                      (enum jira_flavor)fl), -EINVAL);
+			assert_non_null(err);
+			assert_string_equal(err, cases[i].err);
+			assert_null(r.remote_id);
+		}
+		json_object_put(o);
+		free(text);
+	}
+	/* null and absent are an unset field, as Jira sends one */
+	char *text = issue_with("\"assignee\":{\"accountId\":\"5b10\",\"displayName\":\"Ana\"}",
+	                        "\"assignee\":null,\"priority\":null,\"labels\":null,"
+	                        "\"changelog\":null,\"x\":{\"accountId\":5}");
+	struct json_object *o = json_tokener_parse(text);
+	struct conn_remote r;
+	const char *err = NULL;
+	assert_non_null(o);
+	json_object_object_del(json_object_object_get(o, "fields"), "duedate");
+	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err, JIRA_CLOUD), 0);
+	assert_null(r.fields.v[ITEM_F_OWNER]);
+	assert_null(r.fields.v[ITEM_F_DUE_DATE]);
+	assert_string_equal(r.fields.v[ITEM_F_STATE], "wont_do");
+	conn_remote_free(&r);
+	json_object_put(o);
+	free(text);
+}
+
 /* Data Center (REST v2): the description is wiki markup both ways, the
  * assignee a user name, the search body pages by startAt. */
 static void test_datacenter_fields(void **state)
@@ -513,8 +603,113 @@ static void test_pick_transition(void **state)
 	json_object_put(o);
 	o = json_tokener_parse("{\"errorMessages\":[]}");
 	assert_int_equal(jira_pick_transition(o, "done", &id, &why), -EINVAL);
+	free(why);
 	assert_int_equal(jira_pick_reopen(o, &id), -EINVAL);
 	json_object_put(o);
+}
+
+/* A transition of another shape than IssueTransition refuses the answer,
+ * naming the member: isAvailable "false" was read as true (the Done
+ * transition a workflow condition hides taken), a numeric id passed
+ * over (Close taken instead), a status category of another type read as
+ * none (no transition: the state refused as if the workflow had none). */
+static void test_pick_transition_wrong_types(void **state)
+{
+	static const struct { const char *from, *to, *err; } cases[] = {
+		{ "\"name\":\"Done\",\"to\"", "\"name\":\"Done\",\"isAvailable\":\"false\",\"to\"",
+		  "a transition's \"isAvailable\" is not a Boolean" },
+		{ "\"name\":\"Done\",\"to\"", "\"name\":\"Done\",\"isAvailable\":0,\"to\"",
+		  "a transition's \"isAvailable\" is not a Boolean" },
+		{ "{\"id\":\"31\"", "{\"id\":31", "a transition's \"id\" is not a string" },
+		{ "\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}",
+		  "\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":3}}",
+		  "a transition's to.statusCategory.key is not a string" },
+		{ "\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}",
+		  "\"to\":\"Done\"", "a transition, or its \"to\", is not an object" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *at = strstr(TRANSITIONS, cases[i].from);
+		assert_non_null(at);
+		char *text = xasprintf("%.*s%s%s", (int)(at - TRANSITIONS), TRANSITIONS, cases[i].to,
+		                       at + strlen(cases[i].from));
+		struct json_object *o = json_tokener_parse(text);
+		char *id = NULL, *why = NULL;
+		assert_non_null(o);
+		assert_int_equal(jira_pick_transition(o, "done", &id, &why), -EINVAL);
+		assert_null(id);
+		assert_non_null(why);
+		assert_string_equal(why, cases[i].err);
+		free(why);
+		assert_int_equal(jira_pick_reopen(o, &id), -EINVAL);
+		assert_null(id);
+		json_object_put(o);
+		free(text);
+	}
+	/* isAvailable absent is available, null too */
+	struct json_object *o = json_tokener_parse(
+		"{\"transitions\":[{\"id\":\"31\",\"name\":\"Done\",\"isAvailable\":null,"
+		"\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}}]}");
+	char *id = NULL, *why = NULL;
+	assert_int_equal(jira_pick_transition(o, "done", &id, &why), 0);
+	assert_string_equal(id, "31");
+	free(id);
+	json_object_put(o);
+}
+
+/* The listing's paging members (jira_search_page_last): of another type
+ * they refuse the page, naming the member; absent they keep the
+ * documented default. */
+static void test_search_page_last(void **state)
+{
+	/* Cloud: isLast, else whether nextPageToken is absent (Jira leaves it
+	 * out on the last page, JRACLOUD-92184) */
+	static const struct { const char *answer; int last; const char *err; } cloud[] = {
+		{ "{\"issues\":[],\"isLast\":true}", 1, NULL },
+		{ "{\"issues\":[],\"isLast\":false,\"nextPageToken\":\"t\"}", 0, NULL },
+		{ "{\"issues\":[],\"nextPageToken\":\"t\"}", 0, NULL },
+		{ "{\"issues\":[]}", 1, NULL },
+		{ "{\"issues\":[],\"isLast\":null,\"nextPageToken\":null}", 1, NULL },
+		{ "{\"issues\":[],\"isLast\":\"false\"}", -1, "\"isLast\" is not a Boolean" },
+		{ "{\"isLast\":\"true\",\"nextPageToken\":\"t\"}", -1, "\"isLast\" is not a Boolean" },
+		{ "{\"issues\":[],\"nextPageToken\":42}", -1, "\"nextPageToken\" is not a string" },
+	};
+	/* Data Center: startAt + the n issues returned against total */
+	static const struct { size_t n; const char *answer, *err; bool last; } dc[] = {
+		{ 50, "{\"startAt\":0,\"total\":120,\"issues\":[]}", NULL, false },
+		{ 20, "{\"startAt\":100,\"total\":120}", NULL, true },
+		{ 20, "{\"total\":20}", NULL, true },
+		{ 0, "{\"issues\":[]}", NULL, true },
+		{ 3, "{\"issues\":[1,2,3]}", NULL, false },
+		{ 50, "{\"startAt\":0,\"total\":\"x\"}", "\"total\" is not an integer", false },
+		{ 50, "{\"total\":120.0,\"issues\":[]}", "\"total\" is not an integer", false },
+		{ 50, "{\"startAt\":\"0\",\"total\":120}", "\"startAt\" is not an integer", false },
+	};
+	const char *err = NULL;
+	bool last = false;
+	(void)state;
+	for (size_t i = 0; i < sizeof(cloud) / sizeof(cloud[0]); i++) {
+		struct json_object *o = json_tokener_parse(cloud[i].answer);
+		assert_non_null(o);
+		int rc = jira_search_page_last(o, JIRA_CLOUD, 0, &last, &err);
+		assert_int_equal(rc, cloud[i].err ? -EINVAL : 0);
+		if (cloud[i].err)
+			assert_string_equal(err, cloud[i].err);
+		else
+			assert_int_equal(last, cloud[i].last);
+		json_object_put(o);
+	}
+	for (size_t i = 0; i < sizeof(dc) / sizeof(dc[0]); i++) {
+		struct json_object *o = json_tokener_parse(dc[i].answer);
+		assert_non_null(o);
+		assert_int_equal(jira_search_page_last(o, JIRA_DC, dc[i].n, &last, &err),
+		                 dc[i].err ? -EINVAL : 0);
+		if (dc[i].err)
+			assert_string_equal(err, dc[i].err);
+		else
+			assert_true(last == dc[i].last);
+		json_object_put(o);
+	}
 }
 
 static void test_jql(void **state)
@@ -627,9 +822,12 @@ int main(void)
 		cmocka_unit_test(test_option_checks),
 		cmocka_unit_test(test_fields_json),
 		cmocka_unit_test(test_issue_to_remote),
+		cmocka_unit_test(test_issue_wrong_types),
 		cmocka_unit_test(test_issue_changelog_times),
 		cmocka_unit_test(test_datacenter_fields),
 		cmocka_unit_test(test_pick_transition),
+		cmocka_unit_test(test_pick_transition_wrong_types),
+		cmocka_unit_test(test_search_page_last),
 		cmocka_unit_test(test_jql),
 		cmocka_unit_test(test_request_bodies),
 	};

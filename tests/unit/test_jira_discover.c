@@ -145,17 +145,97 @@ static void test_link_refs(void **state)
 		"\"outward\":\"causes\"},\"inwardIssue\":{\"id\":\"10000\",\"key\":\"INC-7\"}},"
 		"{\"id\":\"2\",\"type\":{\"name\":\"Relates\"},\"outwardIssue\":{\"id\":\"9\",\"key\":\"OPS-1\"}},"
 		"{\"id\":\"3\",\"type\":{\"name\":\"Relates\"}}]}}");
-	char *refs = jira_issue_link_refs(issue);
+	char *refs = NULL;
+	const char *err = NULL;
+	assert_int_equal(jira_issue_link_refs(issue, &refs, &err), 0);
 	assert_non_null(refs);
 	assert_string_equal(refs, "INC-7\nOPS-1");
 	free(refs);
 	json_object_put(issue);
 	issue = json_tokener_parse("{\"id\":\"1\",\"fields\":{\"issuelinks\":[]}}");
-	assert_null(jira_issue_link_refs(issue));
+	assert_int_equal(jira_issue_link_refs(issue, &refs, &err), 0);
+	assert_null(refs);
+	json_object_put(issue);
+	issue = json_tokener_parse("{\"id\":\"1\",\"fields\":{\"issuelinks\":null}}");
+	assert_int_equal(jira_issue_link_refs(issue, &refs, &err), 0);
+	assert_null(refs);
 	json_object_put(issue);
 	issue = json_tokener_parse("{\"id\":\"1\",\"fields\":{}}");
-	assert_null(jira_issue_link_refs(issue));
+	assert_int_equal(jira_issue_link_refs(issue, &refs, &err), 0);
+	assert_null(refs);
 	json_object_put(issue);
+	/* a link of another shape refuses the issue rather than losing a
+	 * reference (an item born in Jira would lose its postmortem) */
+	static const char *const bad[] = {
+		"{\"fields\":{\"issuelinks\":{\"inwardIssue\":{\"key\":\"INC-7\"}}}}",
+		"{\"fields\":{\"issuelinks\":[\"INC-7\"]}}",
+		"{\"fields\":{\"issuelinks\":[{\"inwardIssue\":\"INC-7\"}]}}",
+		"{\"fields\":{\"issuelinks\":[{\"outwardIssue\":{\"key\":7}}]}}",
+		"{\"fields\":\"issuelinks\"}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		issue = json_tokener_parse(bad[i]);
+		assert_non_null(issue);
+		err = NULL;
+		refs = (char *)"unset";
+		assert_int_equal(jira_issue_link_refs(issue, &refs, &err), -EINVAL);
+		assert_null(refs);
+		assert_non_null(err);
+		json_object_put(issue);
+	}
+}
+
+/* A member of another type than the OpenAPI description gives it refuses
+ * the answer, naming the member, where json-c would have read it as
+ * something else: isLast "false" as true (the page taken as the last
+ * window), total "x" as 0 (windows still to come dropped), a numeric id
+ * as its text, a link key of another type as no link. */
+static void test_apply_wrong_types(void **state)
+{
+	(void)state;
+	static const struct { const char *answer, *err; } cases[] = {
+		{ "{\"issues\":[{\"id\":\"10002\",\"fields\":{}}],\"isLast\":\"false\"}",
+		  "\"isLast\" is not a Boolean" },
+		{ "{\"issues\":[{\"id\":\"10002\",\"fields\":{}}],\"isLast\":1}",
+		  "\"isLast\" is not a Boolean" },
+		{ "{\"startAt\":0,\"total\":\"x\",\"issues\":[{\"id\":\"10001\",\"fields\":{}}]}",
+		  "\"total\" or \"startAt\" is not an integer" },
+		{ "{\"startAt\":\"0\",\"total\":3,\"issues\":[{\"id\":\"10001\",\"fields\":{}}]}",
+		  "\"total\" or \"startAt\" is not an integer" },
+		{ "{\"startAt\":0,\"total\":3.0,\"issues\":[{\"id\":\"10001\",\"fields\":{}}]}",
+		  "\"total\" or \"startAt\" is not an integer" },
+		{ "{\"issues\":[{\"id\":10002,\"fields\":{}}],\"isLast\":true}",
+		  "the discovery search answered an issue whose \"id\" is not a string" },
+		{ "{\"issues\":[{\"id\":\"10002\",\"fields\":{\"issuelinks\":[{\"inwardIssue\":"
+		  "{\"key\":[\"INC-7\"]}}]}}],\"isLast\":true}",
+		  "an issue link's inwardIssue or outwardIssue, or its \"key\", has another type "
+		  "than an object with a string key" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conn_remote items[3] = { { .remote_id = "10001" }, { .remote_id = "10002" },
+		                                { .remote_id = "10010" } };
+		struct json_object *a = json_tokener_parse(cases[i].answer);
+		const char *err = NULL;
+		int next = -1;
+		assert_non_null(a);
+		assert_int_equal(jira_discover_apply(a, items, 3, true, &next, &err), -EINVAL);
+		assert_non_null(err);
+		assert_string_equal(err, cases[i].err);
+		json_object_put(a);
+		for (int k = 0; k < 3; k++)
+			free(items[k].refs);
+	}
+	/* absent and null keep their defaults: a last window from startAt 0 */
+	struct conn_remote items[3] = { { .remote_id = "10001" }, { .remote_id = "10002" },
+	                                { .remote_id = "10010" } };
+	struct json_object *a = json_tokener_parse(
+		"{\"startAt\":null,\"isLast\":null,\"total\":1,\"issues\":[{\"id\":\"10010\"}]}");
+	const char *err = NULL;
+	int next = -1;
+	assert_int_equal(jira_discover_apply(a, items, 3, true, &next, &err), 0);
+	assert_int_equal(next, 0);
+	assert_int_equal(items[2].discover, CONN_DISCOVER_MATCH);
+	json_object_put(a);
 }
 
 int main(void)
@@ -166,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_query_and_body),
 		cmocka_unit_test(test_link_refs),
 		cmocka_unit_test(test_apply_windows),
+		cmocka_unit_test(test_apply_wrong_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
