@@ -386,9 +386,9 @@ char *gh_create_json(const struct item_fields *want, const struct conn_item_cont
 /* Did the ticket's body end its lines in CRLF (extra "crlf")? */
 static bool extra_crlf(const char *extra)
 {
-	struct json_object *ex = extra ? json_tokener_parse(extra) : NULL, *v = NULL;
-	bool yes = ex && json_object_is_type(ex, json_type_object) &&
-	           json_object_object_get_ex(ex, "crlf", &v) && json_object_get_boolean(v);
+	struct json_object *ex = extra ? json_tokener_parse(extra) : NULL;
+	bool yes = false;
+	(void)conn_json_bool(ex, "crlf", &yes); /* closeloop writes it: true or absent */
 	json_object_put(ex);
 	return yes;
 }

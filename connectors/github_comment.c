@@ -8,10 +8,13 @@
  *     content, so the secondary rate limits apply;
  *   GET  /repos/{o}/{r}/issues/{n}/comments?per_page=100 -> the comments
  *     in ascending id order, paged with the Link header;
+ *   a comment (schema issue-comment): id an int64 and html_url a string,
+ *     both required; body a string, left out by some media types;
  *   404/410/301 as for the issue itself.
  * A comment POST is never retried after a possible effect (5xx, time-out):
  * CONN_UNKNOWN, and the caller looks for its marker with find_comment.
  */
+#include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
 #include "github_req.h"
@@ -27,17 +30,35 @@ static struct gh_conn *gh_of(struct connector *c)
 	return container_of(c, struct gh_conn, base);
 }
 
-/* id and html_url of a comment object; false when they are missing. */
-static bool comment_fields(struct json_object *o, char *id, size_t idlen, const char **url)
+/* id and html_url (NULL when absent) of comment o; body (NULL when
+ * absent or null) when body is not NULL.  false with *bad a static phrase
+ * naming the member that is missing or of another type: read as absent,
+ * the comment carrying the marker would be passed over and made again. */
+static bool comment_fields(struct json_object *o, char *id, size_t idlen, const char **url,
+                           const char **body, const char **bad)
 {
-	struct json_object *v;
-	if (!json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "id", &v) || !json_object_is_type(v, json_type_int))
-		return false;
-	snprintf(id, idlen, "%lld", (long long)json_object_get_int64(v));
+	int64_t v = 0;
 	*url = NULL;
-	if (json_object_object_get_ex(o, "html_url", &v) && json_object_is_type(v, json_type_string))
-		*url = json_object_get_string(v);
+	if (!json_object_is_type(o, json_type_object)) {
+		*bad = "is not an object";
+		return false;
+	}
+	if (!conn_json_int64(o, "id", &v) || v <= 0) {
+		*bad = "has no \"id\" that is a positive integer";
+		return false;
+	}
+	if (conn_json_mistyped(o, "html_url", json_type_string)) {
+		*bad = "has an \"html_url\" that is not a string";
+		return false;
+	}
+	if (body && conn_json_mistyped(o, "body", json_type_string)) {
+		*bad = "has a \"body\" that is not a string";
+		return false;
+	}
+	snprintf(id, idlen, "%lld", (long long)v);
+	*url = conn_json_str(o, "html_url");
+	if (body)
+		*body = conn_json_str(o, "body");
 	return true;
 }
 
@@ -45,10 +66,10 @@ static void comment_created(struct gh_req *r, struct json_object *o,
                             const struct http_response *resp, const char *what)
 {
 	char id[32];
-	const char *url = NULL;
-	if (!comment_fields(o, id, sizeof(id), &url)) {
-		char *msg = xasprintf("%s: HTTP %ld but the answer is not a comment; "
-		                      "the comment may have been created", what, resp->status);
+	const char *url = NULL, *bad = NULL;
+	if (!comment_fields(o, id, sizeof(id), &url, NULL, &bad)) {
+		char *msg = xasprintf("%s: HTTP %ld but the answer is not a comment (it %s); "
+		                      "the comment may have been created", what, resp->status, bad);
 		gh_req_fail(r, CONN_UNKNOWN, resp->status, 0, msg);
 		free(msg);
 		return;
@@ -65,23 +86,25 @@ static void comment_page(struct gh_req *r, struct json_object *a,
                          const struct http_response *resp, const char *what)
 {
 	struct conn_result res = { .status = CONN_OK, .http_status = resp->status };
-	char *msg = NULL;
+	char *msg = NULL, *next = NULL;
 	size_t n = json_object_array_length(a);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(a, i), *b;
+		struct json_object *o = json_object_array_get_idx(a, i);
 		char id[32];
-		const char *url = NULL;
-		if (!comment_fields(o, id, sizeof(id), &url) ||
-		    !json_object_object_get_ex(o, "body", &b))
-			continue;
-		const char *body = json_object_get_string(b);
+		const char *url = NULL, *body = NULL, *bad = NULL;
+		if (!comment_fields(o, id, sizeof(id), &url, &body, &bad)) {
+			msg = xasprintf("%s: HTTP %ld but comment %zu of the page %s", what,
+			                resp->status, i, bad);
+			gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
+			goto out;
+		}
 		if (body && strstr(body, r->marker)) {
 			struct conn_comment cm = { .id = id, .url = url };
 			gh_req_finish_comment(r, &res, &cm);
 			return;
 		}
 	}
-	char *next = gh_link_find(http_response_header(resp, "link"), "next");
+	next = gh_link_find(http_response_header(resp, "link"), "next");
 	if (!next) {
 		gh_req_finish_comment(r, &res, NULL);
 		return;

@@ -232,13 +232,11 @@ static int items_read(const struct gh_gql_rule *rule, struct json_object *proj, 
 {
 	struct json_object *items = conn_json_obj(proj, "items");
 	struct json_object *pi = conn_json_obj(items, "pageInfo");
-	struct json_object *nodes = conn_json_arr(items, "nodes"), *more = NULL;
-	if (!nodes || !json_object_object_get_ex(pi, "hasNextPage", &more) ||
-	    !json_object_is_type(more, json_type_boolean)) {
+	struct json_object *nodes = conn_json_arr(items, "nodes");
+	if (!nodes || !conn_json_bool(pi, "hasNextPage", &out->has_next)) {
 		*msg = xasprintf("%s: the project's items have no nodes or pageInfo.hasNextPage", what);
 		return -EINVAL;
 	}
-	out->has_next = json_object_get_boolean(more);
 	out->cursor = conn_json_str(pi, "endCursor");
 	if (out->has_next && !out->cursor) {
 		*msg = xasprintf("%s: a next page without an endCursor", what);

@@ -49,36 +49,43 @@ static char *payload_json(const struct conn_hook_request *req)
 	return NULL;
 }
 
-/* issue {id, number} of repository {full_name} into id/key/target. */
-static bool issue_ref(struct json_object *issue, struct json_object *repo, char *id, size_t idn,
-                      char *key, size_t keyn, char *target, size_t tn)
+/* issue {id, number} of repository {full_name} into id/key/target:
+ * NULL, or a static phrase naming the member that is missing or of
+ * another type (GitHub's issue schema: id and number integers, the
+ * repository's full_name a string), relative to the delivery's issue and
+ * repository ("changes.new_" is put before it for a transfer's). */
+static const char *issue_ref(struct json_object *issue, struct json_object *repo, char *id,
+                             size_t idn, char *key, size_t keyn, char *target, size_t tn)
 {
-	struct json_object *v;
+	int64_t nid = 0, num = 0;
 	const char *full = conn_json_str(repo, "full_name");
-	if (!issue || !full || !json_object_object_get_ex(issue, "id", &v) ||
-	    !json_object_is_type(v, json_type_int))
-		return false;
-	long long nid = json_object_get_int64(v);
-	if (!json_object_object_get_ex(issue, "number", &v) || !json_object_is_type(v, json_type_int))
-		return false;
-	long long num = json_object_get_int64(v);
-	if (nid <= 0 || num <= 0)
-		return false;
-	snprintf(id, idn, "%lld", nid);
-	snprintf(key, keyn, "%s#%lld", full, num);
+	if (!issue)
+		return "issue is missing or not an object";
+	if (!conn_json_int64(issue, "id", &nid) || nid <= 0)
+		return "issue.id is missing or not a positive integer";
+	if (!conn_json_int64(issue, "number", &num) || num <= 0)
+		return "issue.number is missing or not a positive integer";
+	if (!full)
+		return "repository.full_name is missing or not a string";
+	snprintf(id, idn, "%lld", (long long)nid);
+	snprintf(key, keyn, "%s#%lld", full, (long long)num);
 	snprintf(target, tn, "%s", full);
-	return true;
+	return NULL;
 }
 
 static int classify_issues(struct json_object *root, struct conn_hook_event *ev,
                            char *err, size_t errlen)
 {
-	const char *action = conn_json_str(root, "action");
+	const char *action = conn_json_str(root, "action"), *bad = NULL;
 	struct json_object *repo = conn_json_obj(root, "repository");
-	if (!action || !issue_ref(conn_json_obj(root, "issue"), repo, ev->remote_id, sizeof(ev->remote_id),
-	                          ev->key, sizeof(ev->key), ev->target, sizeof(ev->target))) {
-		snprintf(err, errlen, "issues delivery without action, issue {id, number} or "
-		         "repository.full_name");
+	if (!action)
+		bad = "action is missing or not a string";
+	else
+		bad = issue_ref(conn_json_obj(root, "issue"), repo, ev->remote_id,
+		                sizeof(ev->remote_id), ev->key, sizeof(ev->key), ev->target,
+		                sizeof(ev->target));
+	if (bad) {
+		snprintf(err, errlen, "issues delivery: %s", bad);
 		return -EINVAL;
 	}
 	snprintf(ev->event, sizeof(ev->event), "issues.%s", action);
@@ -87,11 +94,11 @@ static int classify_issues(struct json_object *root, struct conn_hook_event *ev,
 		ev->kind = CONN_HOOK_DELETED;
 	} else if (strcmp(action, "transferred") == 0) {
 		struct json_object *ch = conn_json_obj(root, "changes");
-		if (!issue_ref(conn_json_obj(ch, "new_issue"), conn_json_obj(ch, "new_repository"),
-		               ev->new_remote_id, sizeof(ev->new_remote_id), ev->new_key,
-		               sizeof(ev->new_key), ev->new_target, sizeof(ev->new_target))) {
-			snprintf(err, errlen, "issues.transferred delivery without changes.new_issue "
-			         "{id, number} and changes.new_repository.full_name");
+		bad = issue_ref(conn_json_obj(ch, "new_issue"), conn_json_obj(ch, "new_repository"),
+		                ev->new_remote_id, sizeof(ev->new_remote_id), ev->new_key,
+		                sizeof(ev->new_key), ev->new_target, sizeof(ev->new_target));
+		if (bad) {
+			snprintf(err, errlen, "issues.transferred delivery: changes.new_%s", bad);
 			return -EINVAL;
 		}
 		ev->kind = CONN_HOOK_TRANSFERRED;

@@ -39,6 +39,7 @@
  *     order GitHub gives equal time stamps.  Its body is never read (only
  *     checked to be a whole JSON array): no JSON tree is built for it.
  */
+#include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
 #include "github_req.h"
@@ -63,8 +64,10 @@ static void free_items(struct conn_remote *items, size_t n)
 
 /* Map a page of GET /repos/{o}/{r}/issues; pull requests are skipped.
  * *last_ms is the updated_at (ms) of the page's last element, pull
- * requests included, or -1 when the page is empty or it has none.
- * Returns 0 or -EINVAL with *msg. */
+ * requests included, or -1 when the page is empty.  Returns 0, or -EINVAL
+ * with *msg when the body is not an array, an issue is not one, or the
+ * last element has no updated_at that is a date (GitHub's issue schema:
+ * a required date-time string). */
 static int parse_page(struct gh_req *r, const struct http_response *resp, const char *what,
                       struct conn_page *page, int64_t *last_ms, char **msg)
 {
@@ -81,12 +84,18 @@ static int parse_page(struct gh_req *r, const struct http_response *resp, const 
 	size_t len = json_object_array_length(a);
 	*last_ms = -1;
 	if (len > 0) {
-		struct json_object *u = NULL;
+		/* the next page starts from it (keyset paging): without it the
+		 * listing would follow GitHub's page numbers, which an edit
+		 * between pages shifts (see the header) */
+		const char *u = conn_json_str(json_object_array_get_idx(a, len - 1), "updated_at");
 		int64_t ms;
-		if (json_object_object_get_ex(json_object_array_get_idx(a, len - 1), "updated_at", &u) &&
-		    json_object_is_type(u, json_type_string) &&
-		    ts_parse(json_object_get_string(u), &ms) == 0)
-			*last_ms = ms;
+		if (!u || ts_parse(u, &ms) < 0) {
+			*msg = xasprintf("%s: HTTP %ld but the page's last item (%zu) has no "
+			                 "\"updated_at\" that is a date", what, resp->status, len - 1);
+			rc = -EINVAL;
+			goto out;
+		}
+		*last_ms = ms;
 	}
 	page->items = xcalloc(len ? len : 1, sizeof(*page->items));
 	for (size_t i = 0; i < len; i++) {
@@ -261,12 +270,12 @@ bool gh_list_moved(struct gh_req *r, const struct http_response *resp, const cha
  * issues are the same), and every page says the target moved. */
 static void list_resolved(struct gh_req *r, const struct http_response *resp, const char *what)
 {
-	struct json_object *o = NULL, *v = NULL;
+	struct json_object *o = NULL;
 	const char *err = NULL, *name = NULL;
 	char *msg, *url;
 	r->list_resolving = false;
-	if (gh_parse_json(r, resp, &o, &err) == 0 && json_object_object_get_ex(o, "full_name", &v))
-		name = json_object_get_string(v);
+	if (gh_parse_json(r, resp, &o, &err) == 0)
+		name = conn_json_str(o, "full_name");
 	if (!name || !gh_repo_valid(name)) {
 		msg = xasprintf("%s: HTTP %ld but no valid \"full_name\" (%s): the repository %s "
 		                "was renamed to an unknown name; update the routing", what,

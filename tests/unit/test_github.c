@@ -1569,6 +1569,86 @@ static void test_live_comment(void **state)
 	item_out_free(&o);
 }
 
+/* Comments and listing pages whose members have another type than
+ * GitHub's schemas (issue-comment: id an int64, html_url and body
+ * strings; issue: updated_at a date-time string) are refused, naming the
+ * member, where they were read as absent: the comment carrying the
+ * marker passed over (find_comment answered "none", and the escalation
+ * would be posted again), a listing page's last updated_at dropped (the
+ * next page followed by GitHub's page number, which an edit between
+ * pages shifts). */
+static void test_live_wrong_types(void **state)
+{
+	LIVE_OR_SKIP(state);
+	struct live *l = *state;
+	struct item_out o;
+	struct comment_out c, f;
+	struct list_out a;
+	make_one(l, "acme/esc", &o);
+	do_comment(l, "acme/esc", &o.r, "Escalated <!-- closeloop:esc:w1 -->", NULL, &c);
+	assert_int_equal(c.st, CONN_OK);
+	comment_out_free(&c);
+
+	static const struct { const char *comment, *err; } cases[] = {
+		{ "{\"id\":\"1000000001\",\"html_url\":\"https://github.com/acme/esc/issues/1\","
+		  "\"body\":\"Escalated <!-- closeloop:esc:w1 -->\"}",
+		  "comment 0 of the page has no \"id\" that is a positive integer" },
+		{ "{\"id\":1000000001,\"html_url\":7,"
+		  "\"body\":\"Escalated <!-- closeloop:esc:w1 -->\"}",
+		  "comment 0 of the page has an \"html_url\" that is not a string" },
+		{ "{\"id\":1000000001,\"body\":[\"Escalated <!-- closeloop:esc:w1 -->\"]}",
+		  "comment 0 of the page has a \"body\" that is not a string" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *fault = xasprintf("{\"match\":{\"method\":\"GET\",\"path_regex\":\"/comments$\"},"
+		                        "\"count\":1,\"action\":{\"status\":200,\"body\":[%s]}}",
+		                        cases[i].comment);
+		admin_fault(fault);
+		free(fault);
+		do_comment(l, "acme/esc", &o.r, NULL, "closeloop:esc:w1", &f);
+		assert_int_equal(f.st, CONN_BAD_RESPONSE);
+		assert_null(f.id);
+		assert_non_null(f.error);
+		assert_non_null(strstr(f.error, cases[i].err));
+		comment_out_free(&f);
+	}
+	/* the same page well-typed, and a comment without body (another media
+	 * type) passed over: found */
+	admin_fault("{\"match\":{\"method\":\"GET\",\"path_regex\":\"/comments$\"},\"count\":1,"
+	            "\"action\":{\"status\":200,\"body\":[{\"id\":1000000000},{\"id\":1000000001,"
+	            "\"html_url\":null,\"body\":\"Escalated <!-- closeloop:esc:w1 -->\"}]}}");
+	do_comment(l, "acme/esc", &o.r, NULL, "closeloop:esc:w1", &f);
+	assert_int_equal(f.st, CONN_OK);
+	assert_string_equal(f.id, "1000000001");
+	assert_null(f.url);
+	comment_out_free(&f);
+
+	/* a created comment's id of another type: the outcome is unknown, and
+	 * the message says which member */
+	admin_fault("{\"match\":{\"method\":\"POST\",\"path_regex\":\"/comments$\"},\"count\":1,"
+	            "\"action\":{\"status\":201,\"body\":{\"id\":\"1000000002\"}}}");
+	do_comment(l, "acme/esc", &o.r, "again <!-- closeloop:esc:w2 -->", NULL, &c);
+	assert_int_equal(c.st, CONN_UNKNOWN);
+	assert_non_null(strstr(c.error, "not a comment (it has no \"id\" that is a positive "
+	                                "integer); the comment may have been created"));
+	comment_out_free(&c);
+
+	/* a listing page (and the probe before it) ending in a pull request
+	 * whose updated_at is a number */
+	admin_fault("{\"match\":{\"method\":\"GET\",\"path_regex\":\"^/repos/acme/esc/issues$\"},"
+	            "\"count\":2,\"action\":{\"status\":200,\"body\":[{\"id\":77,\"number\":5,"
+	            "\"pull_request\":{\"url\":\"x\"},\"updated_at\":1767225600}]}}");
+	do_list(l, "acme/esc", 0, NULL, &a);
+	assert_int_equal(a.st, CONN_BAD_RESPONSE);
+	assert_non_null(a.error);
+	assert_non_null(strstr(a.error, "the page's last item (0) has no \"updated_at\" that is "
+	                                "a date"));
+	assert_int_equal(a.skipped, 0);
+	free(a.etag);
+	free(a.error);
+	item_out_free(&o);
+}
+
 /* GitHub refuses a whole create or update naming a login it cannot assign
  * (422, Issue.assignees invalid): the connector sends the rest again
  * without the assignee and reports the owner refused, field by field
@@ -1990,6 +2070,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_secondary_limit, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_errors, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_comment, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_wrong_types, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_find_by_token, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_owner_refused, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_auth, live_setup, live_teardown),

@@ -230,6 +230,49 @@ static void test_github_transferred_deleted_ping_other(void **state)
 	                         "x-github-delivery", "e", NULL), -EINVAL);
 }
 
+/* A verified issues delivery whose issue or repository members have
+ * another type than GitHub's schema (id and number integers, full_name
+ * a string) is refused with the member named, not with one message for
+ * all of them: the operator sees which part of which delivery was
+ * wrong. */
+static void test_github_wrong_types_name_the_member(void **state)
+{
+	struct gh *g = *state;
+	struct conn_hook_event ev;
+	char err[256], sig[80];
+	static const struct { const char *body, *err; } cases[] = {
+		{ "{\"action\":\"edited\",\"issue\":{\"id\":\"1001\",\"number\":7},"
+		  "\"repository\":{\"full_name\":\"acme/k8s\"}}",
+		  "issues delivery: issue.id is missing or not a positive integer" },
+		{ "{\"action\":\"edited\",\"issue\":{\"id\":1001,\"number\":7.0},"
+		  "\"repository\":{\"full_name\":\"acme/k8s\"}}",
+		  "issues delivery: issue.number is missing or not a positive integer" },
+		{ "{\"action\":\"edited\",\"issue\":{\"id\":1001,\"number\":7},"
+		  "\"repository\":{\"full_name\":[\"acme/k8s\"]}}",
+		  "issues delivery: repository.full_name is missing or not a string" },
+		{ "{\"action\":true,\"issue\":{\"id\":1001,\"number\":7},"
+		  "\"repository\":{\"full_name\":\"acme/k8s\"}}",
+		  "issues delivery: action is missing or not a string" },
+		{ "{\"action\":\"edited\",\"issue\":[1001,7],"
+		  "\"repository\":{\"full_name\":\"acme/k8s\"}}",
+		  "issues delivery: issue is missing or not an object" },
+		{ "{\"action\":\"transferred\",\"issue\":{\"id\":1001,\"number\":7},"
+		  "\"changes\":{\"new_issue\":{\"id\":2002,\"number\":\"1\"},"
+		  "\"new_repository\":{\"full_name\":\"acme/platform\"}},"
+		  "\"repository\":{\"full_name\":\"acme/k8s\"}}",
+		  "issues.transferred delivery: changes.new_issue.number is missing or not a "
+		  "positive integer" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sign("k", cases[i].body, sig, sizeof(sig));
+		err[0] = '\0';
+		assert_int_equal(deliver(g, "k", cases[i].body, &ev, err, sizeof(err),
+		                         "x-hub-signature-256", sig, "x-github-event", "issues",
+		                         "x-github-delivery", "w", NULL), -EINVAL);
+		assert_string_equal(err, cases[i].err);
+	}
+}
+
 /* ---- Jira Cloud: X-Hub-Signature, X-Atlassian-Webhook-Identifier ---- */
 
 static int jira_deliver(const char *secret, const char *body, const char *sig, const char *id,
@@ -423,6 +466,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_github_issues_edited, gh_setup, gh_teardown),
 		cmocka_unit_test_setup_teardown(test_github_form_encoded, gh_setup, gh_teardown),
 		cmocka_unit_test_setup_teardown(test_github_transferred_deleted_ping_other, gh_setup,
+		                                gh_teardown),
+		cmocka_unit_test_setup_teardown(test_github_wrong_types_name_the_member, gh_setup,
 		                                gh_teardown),
 		cmocka_unit_test(test_jira_deliveries),
 		cmocka_unit_test(test_servicenow_deliveries),
