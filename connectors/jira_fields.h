@@ -1,7 +1,8 @@
 /* jira_fields.h — the Jira connector's field mapping (Jira Cloud REST v3):
- * canonical item fields (item.h) <-> an issue's `fields`, the choice of a
- * workflow transition for a wanted state, the JQL of an incremental
- * listing and of a create-token lookup, and the checks of the Jira options.
+ * canonical item fields (item.h) <-> an issue's `fields`, the JQL of an
+ * incremental listing and of a create-token lookup, and the checks of the
+ * Jira options (the choice of a workflow transition for a wanted state is
+ * jira_transition.h's).
  * Pure functions: no I/O, testable on their own (tests/unit/test_jira.c).
  *
  * Jira facts (Atlassian, "The Jira Cloud platform REST API" v3, and the
@@ -95,35 +96,16 @@ int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
 /* Canonical state of statusCategory key + resolution name (may be NULL);
  * NULL for an unknown category. */
 const char *jira_state_of(const char *category, const char *resolution);
-
-/* Choose the transition into state want from a GET .../transitions answer:
- * the available ones whose to.statusCategory.key fits (done: a resolution
- * name that is not a "won't" one; wont_do: a transition or target status
- * named like Won't Do / Declined / Rejected), the lowest numeric id when
- * several fit.  Returns 0 with *id (heap), or -ENOENT with *why (heap, the
- * reason a refusal records: what was wanted and what was available), or
- * -EINVAL with *why (heap, what is wrong with the answer) when it has no
- * transitions array or a transition of another shape than the OpenAPI
- * description's IssueTransition (isAvailable a Boolean; id, name, to.name
- * and to.statusCategory.key strings; to an object): "a transition's
- * \"isAvailable\" is not a Boolean".  isAvailable absent reads as true;
- * a transition without a numeric id is passed over. */
-int jira_pick_transition(struct json_object *answer, const char *want, char **id,
-                         char **why) MUST_CHECK;
-/* When no transition leads from a done status into the wanted done state
- * (Won't Do -> Done: Jira's default workflow has no Done -> Done), a
- * person reopens the issue and closes it again: the available transition
- * into a to-do status (statusCategory "new"), else an in-progress one,
- * the lowest numeric id when several fit.  Returns 0 with *id (heap),
- * -ENOENT when none leads out of done, -EINVAL without a transitions
- * array or with a transition jira_pick_transition refuses. */
-int jira_pick_reopen(struct json_object *answer, char **id) MUST_CHECK;
+/* Does name (a resolution, a transition or a status; may be NULL) mean
+ * "closed without doing it": Jira's default resolutions Won't Do,
+ * Duplicate, Cannot Reproduce and common workflow names (Won't Fix,
+ * Declined, Rejected, Obsolete, Not a Bug), any case, ’ read as '. */
+bool jira_is_wont(const char *name);
 
 /* Request bodies (Jira Cloud REST v3, shapes of the OpenAPI description;
  * tests/sim/test_jira_sim.py checks them against its schemas).  Caller puts.
  *   POST /rest/api/3/search/jql: {"jql", "fields": the mapped fields,
  *     "maxResults": 100, "nextPageToken" when next_token is not NULL};
- *   POST /rest/api/3/issue/{id}/transitions: {"transition": {"id"}};
  *   POST /rest/api/3/issue/{id}/comment: {"body": ADF of Markdown md}. */
 struct json_object *jira_search_body(const char *jql, const char *next_token);
 /* The same with maxResults = max. */
@@ -157,16 +139,6 @@ struct json_object *jira_search_body_dc(const char *jql, int max);
  * skipping issues, or pages on to the cap. */
 int jira_search_page_last(struct json_object *answer, enum jira_flavor fl, size_t n, bool *last,
                           const char **err) MUST_CHECK;
-struct json_object *jira_transition_body(const char *id);
-/* {"transition": {"id"}, "fields": {"resolution": {"name"}}} when
- * resolution is not NULL (a transition screen that asks for one). */
-struct json_object *jira_transition_body_res(const char *id, const char *resolution);
-/* The resolution the transition id of a GET .../transitions?expand=
- * transitions.fields answer asks for on its screen, chosen for want
- * (wont_do: a "won't" one; done: another): a name from its allowedValues,
- * or NULL when the screen has no resolution field.  Valid while answer is. */
-const char *jira_transition_resolution(struct json_object *answer, const char *id,
-                                       const char *want);
 struct json_object *jira_comment_body(const char *md);
 /* POST /rest/api/2/issue/{id}/comment (Data Center): {"body": the wiki
  * markup of Markdown md} (jira_wiki.h; "[~username]" mentions kept). */

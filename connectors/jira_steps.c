@@ -8,6 +8,7 @@
 #include "jira_wiki.h"
 #include "jira_fields.h"
 #include "jira_discover.h"
+#include "jira_transition.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -20,6 +20,7 @@
 #include "jira_adf.h"
 #include "jira_discover.h"
 #include "jira_fields.h"
+#include "jira_transition.h"
 #include "jira_wiki.h"
 
 static void one_issue(struct json_object *o)

@@ -18,6 +18,7 @@
 
 #include "jira_adf.h"
 #include "jira_fields.h"
+#include "jira_transition.h"
 
 static const char SAMPLE[] =
 	"## Why\n"
@@ -620,12 +621,13 @@ static void test_pick_transition_wrong_types(void **state)
 		  "a transition's \"isAvailable\" is not a Boolean" },
 		{ "\"name\":\"Done\",\"to\"", "\"name\":\"Done\",\"isAvailable\":0,\"to\"",
 		  "a transition's \"isAvailable\" is not a Boolean" },
-		{ "{\"id\":\"31\"", "{\"id\":31", "a transition's \"id\" is not a string" },
+		{ "{\"id\":\"31\"", "{\"id\":31",
+		  "a transition's id, name, to.name or to.statusCategory.key is not a string" },
 		{ "\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}",
 		  "\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":3}}",
-		  "a transition's to.statusCategory.key is not a string" },
+		  "a transition's id, name, to.name or to.statusCategory.key is not a string" },
 		{ "\"to\":{\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}",
-		  "\"to\":\"Done\"", "a transition, or its \"to\", is not an object" },
+		  "\"to\":\"Done\"", "a transition, its \"to\" or to.statusCategory is not an object" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
