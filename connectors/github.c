@@ -38,6 +38,7 @@
  *   - the listing (keyset paging, the conditional probe) is in
  *     github_list.c.
  */
+#include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
 #include "github_gql.h"
@@ -79,8 +80,7 @@ int gh_parse_json(struct gh_req *r, const struct http_response *resp,
  * its repository_url (".../repos/owner/name"). */
 static void moved_repo(struct gh_req *r, struct json_object *o)
 {
-	struct json_object *v = NULL;
-	const char *u = json_object_object_get_ex(o, "repository_url", &v) ? json_object_get_string(v) : NULL;
+	const char *u = conn_json_str(o, "repository_url");
 	const char *p = u ? strstr(u, "/repos/") : NULL;
 	if (p && gh_repo_valid(p + strlen("/repos/")))
 		str_replace(&r->repo, p + strlen("/repos/"));

@@ -34,12 +34,10 @@ static struct json_object *lower_enum(const char *s)
  * a string of digits (an int is taken too).  0 when missing. */
 static int64_t issue_id(struct json_object *n)
 {
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(n, "fullDatabaseId", &v))
-		return 0;
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	int64_t v = 0;
+	if (conn_json_int64(n, "fullDatabaseId", &v))
+		return v;
+	const char *s = conn_json_str(n, "fullDatabaseId");
 	char *end = NULL;
 	errno = 0;
 	long long id = s ? strtoll(s, &end, 10) : 0;
@@ -64,14 +62,12 @@ static struct json_object *names_rest(struct json_object *conn, const char *key)
 
 struct json_object *gh_gql_issue_rest(struct json_object *n)
 {
-	struct json_object *num = NULL;
-	int64_t id = issue_id(n);
-	if (id <= 0 || !json_object_object_get_ex(n, "number", &num) ||
-	    !json_object_is_type(num, json_type_int))
+	int64_t id = issue_id(n), num = 0;
+	if (id <= 0 || !conn_json_int64(n, "number", &num))
 		return NULL;
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(id));
-	json_object_object_add(o, "number", json_object_new_int64(json_object_get_int64(num)));
+	json_object_object_add(o, "number", json_object_new_int64(num));
 	const char *title = conn_json_str(n, "title"), *body = conn_json_str(n, "body");
 	const char *url = conn_json_str(n, "url");
 	const char *upd = conn_json_str(n, "updatedAt");

@@ -17,6 +17,7 @@
  * Every item of the answer is checked: only an issue whose body block
  * carries exactly this token is the ticket.
  */
+#include "conn_json.h"
 #include "connector.h"
 #include "github_body.h"
 #include "github_req.h"
@@ -37,9 +38,7 @@ void gh_search_answer(struct gh_req *r, const struct http_response *resp, const 
 	struct json_object *o = NULL, *items = NULL;
 	const char *err = NULL;
 	char *msg = NULL;
-	if (gh_parse_json(r, resp, &o, &err) < 0 || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "items", &items) ||
-	    !json_object_is_type(items, json_type_array)) {
+	if (gh_parse_json(r, resp, &o, &err) < 0 || !(items = conn_json_arr(o, "items"))) {
 		msg = xasprintf("%s: HTTP %ld but the body is not a search result (%s)", what,
 		                resp->status, err ? err : "no items array");
 		gh_req_fail(r, CONN_BAD_RESPONSE, resp->status, 0, msg);
