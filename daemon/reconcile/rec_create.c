@@ -43,39 +43,46 @@ static struct json_object *jstr(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
-/* Does the created ticket hold a value of a field closeloop writes other
- * than the ledger's, not held as refused?  The tracker filled in a field
- * the create left out (Jira: the default priority for none).  Compared as
- * the merge compares (rec_plan_remote: a lossy round trip is no change). */
-static bool created_differs(const struct rec_op *op)
+/* Does the created ticket, as the merge reads it (seen), hold a value of a
+ * field closeloop writes other than the ledger's, not held as refused?
+ * The tracker filled in a field the create left out (Jira: the default
+ * priority for none). */
+static bool created_differs(const struct rec_op *op, const struct item_fields *seen)
 {
 	const struct conn_type *ct = op->t->lc->ctype;
 	const unsigned rw = CONN_CAP_NATIVE | CONN_CAP_WRITABLE;
-	struct rec_plan_in in = { .ledger = &op->row.ledger, .remote = &op->rcanon, .ctype = ct };
-	struct item_fields seen;
 	bool differs = false;
-	item_fields_init(&seen);
-	rec_plan_remote(&in, &seen);
 	for (int f = 0; f < ITEM_F__COUNT && !differs; f++)
 		differs = (!ct || (ct->caps[f] & rw) == rw) && !op->row.refused.f[f].set &&
-		          !str_eq(seen.v[f], op->row.ledger.v[f]);
-	item_fields_free(&seen);
+		          !str_eq(seen->v[f], op->row.ledger.v[f]);
 	return differs;
 }
 
-/* A created link's write.  Its synced_version is the version the create
- * sent, or one before it when the ticket does not hold the ledger's values
- * (created_differs): the next push pass then takes the link and pushes
- * them, and the link does not count as in sync meanwhile. */
+/* A created link's write.  Its base is the created ticket as the merge
+ * reads it (rec_plan_remote: a lossy value that is the ledger's after the
+ * round trip is the ledger's), as a merge write stores it: ServiceNow
+ * makes an item with no priority a problem with P3's impact and urgency,
+ * and a base of P3 against the ledger's none read as a ledger change, so
+ * a person's later edit of the priority was a conflict (seed 6501 of the
+ * soak: under ledger_wins, P3 written over the person's P1).  Its
+ * synced_version is the version the create sent, or one before it when
+ * the ticket does not hold the ledger's values (created_differs): the
+ * next push pass then takes the link and pushes them, and the link does
+ * not count as in sync meanwhile. */
 static struct json_object *created_json(const struct rec_op *op)
 {
 	const struct conn_remote *r = &op->remote;
 	struct json_object *o = json_object_new_object();
-	struct item_fields base;
-	rec_op_base_as_held(op, &op->rcanon, &base);
+	struct rec_plan_in in = { .ledger = &op->row.ledger, .remote = &op->rcanon,
+	                          .ctype = op->t->lc->ctype };
+	struct item_fields seen, base;
+	item_fields_init(&seen);
+	rec_plan_remote(&in, &seen);
+	rec_op_base_as_held(op, &seen, &base);
 	jadd(o, "link", json_object_new_int64(op->row.link_id));
-	jadd(o, "version", json_object_new_int64(op->row.version - (created_differs(op) ? 1 : 0)));
+	jadd(o, "version", json_object_new_int64(op->row.version - (created_differs(op, &seen) ? 1 : 0)));
 	jadd(o, "base", item_fields_to_json(&base));
+	item_fields_free(&seen);
 	item_fields_free(&base);
 	jadd(o, "remote_id", jstr(r->remote_id));
 	jadd(o, "remote_key", jstr(r->key));

@@ -299,3 +299,31 @@ def test_servicenow_problem_task_lost_create_is_walked_on_not_pulled_back(cl):
                               " AND source LIKE 'reconcile:%'") == "0", "nothing pulled")
     finally:
         sim.stop()
+
+
+def test_servicenow_created_without_priority_then_set_on_the_problem_is_pulled(cl):
+    """An item with no priority is created as a problem with P3's impact
+    and urgency (3/3: a problem always has both).  A person then sets the
+    problem to P1 (1/2); under ledger_wins the ledger has not changed
+    since the create, so the person's P1 is pulled, no conflict.  Before,
+    the link's base after the create was the problem as read (P3), which
+    the ledger's empty priority differed from: a conflict the ledger won,
+    and P3 written over the person's P1 (seed 6501 of the soak)."""
+    wd, dsn, sim, config = _setup(cl, "sn_nopri", 1, extra='create_min_age = 0;\n'
+                                  'conflict_policy = { priority = "ledger_wins"; };\n')
+    try:
+        H.psql(dsn, "UPDATE action_item SET priority = NULL")
+        H.closeloop("sync", "--once", "-c", config)
+        rec = sim.records()[0]
+        _assert((rec["impact"], rec["urgency"]) == ("3", "3"), "created as P3: %r" % rec)
+        sim.call("PATCH", "/_sim/records/%s" % rec["sys_id"], {"impact": "1", "urgency": "2"})
+        H.closeloop("sync", "--once", "-c", config)
+        rec = sim.records()[0]
+        _assert((rec["impact"], rec["urgency"]) == ("1", "2"),
+                "the person's P1 stands on the problem: %r" % ((rec["impact"], rec["urgency"]),))
+        pri = H.scalar(dsn, "SELECT coalesce(priority, 'none') FROM action_item")
+        _assert(pri == "P1", "the ledger took the person's P1: %s" % pri)
+        conflicts = H.psql(dsn, "SELECT detail::text FROM item_event WHERE field = 'conflict'")
+        _assert(conflicts == [], "no conflict: the ledger had not changed: %r" % conflicts)
+    finally:
+        sim.stop()
