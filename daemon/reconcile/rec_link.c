@@ -121,6 +121,8 @@ static void op_remote_ok(struct rec_op *op, const struct conn_result *res,
 {
 	if ((op->call == REC_CALL_UPDATE || op->call == REC_CALL_CREATE) && res->refused_mask)
 		rec_op_note_refused(op, res);
+	if (op->call == REC_CALL_UPDATE && op->has_mr)
+		op->pushed_mask |= op->mr.push_mask & ~res->refused_mask;
 	rec_remote_copy(&op->remote, r);
 	op->has_remote = true;
 	switch (op->call) {
@@ -450,6 +452,32 @@ static void op_decide(struct rec_op *op)
 	op_apply(op);
 }
 
+/* The item changed while this op's update was out (an SRE's SQL, or the
+ * item's ticket in another tracker pulled): the re-read row's base is the
+ * one before the update, but the ticket now holds what the update wrote.
+ * That is closeloop's own write, not a person's edit: the base of the
+ * fields it carried becomes the value written, as the merge write would
+ * have stored it (the base as held), so the ledger's newer value reads as
+ * the ledger's change alone and is pushed.  With the old base the ticket
+ * read as changed too, a conflict the policy could give to the stale
+ * write (remote_wins, or newest_wins on the update's own change time).
+ * Fields the update did not carry, a change pulled from the ticket among
+ * them, keep the old base: the merge still sees them as the ticket's. */
+static void base_as_pushed(const struct rec_op *op, struct rec_row *row)
+{
+	if (!op->has_mr || !row->has_base)
+		return;
+	unsigned mask = op->pushed_mask & ~op->mr.push_mask; /* the ticket kept them */
+	if (!mask)
+		return;
+	struct item_fields held;
+	rec_op_base_as_held(op, &op->mr.merged, &held);
+	for (int f = 0; f < ITEM_F__COUNT; f++)
+		if (mask & ITEM_FIELD_BIT(f))
+			item_fields_set(&row->base, f, held.v[f]);
+	item_fields_free(&held);
+}
+
 static void op_on_reload(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_op *op = arg;
@@ -475,6 +503,7 @@ static void op_on_reload(struct db *db, const PGresult *res, const char *err, vo
 		op->row.refused = row.refused;
 		row.refused = keep;
 	}
+	base_as_pushed(op, &row);
 	rec_row_free(&op->row);
 	op->row = row;
 	op->call = REC_CALL_NONE;

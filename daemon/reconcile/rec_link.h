@@ -214,6 +214,9 @@ struct rec_op {
 	bool conflicts_written;     /* committed before the tracker write
 	                               (REC_SQL_CONFLICTS): not in the apply */
 	unsigned held_mask;         /* pushes the planner withheld */
+	unsigned pushed_mask;       /* fields of updates the tracker answered
+	                               and did not refuse: the ticket holds
+	                               what they wrote (op_on_reload) */
 	bool refused_dirty;         /* row.refused changed: written with the apply */
 	int reloads;
 	bool claim_checked;         /* REC_OP_ADOPT_REF: REC_SQL_CLAIMED asked */

@@ -5,6 +5,7 @@ binds its fixture (Ctx) and helpers here with bind().
 """
 
 import re
+import subprocess
 
 import harness as H
 
@@ -505,6 +506,48 @@ def test_own_label_write_whose_answer_was_lost_is_no_change_on_github(cl):
                         "AND field = 'conflict'" % item), "0", "no conflict")
         assert_eq(c.one("SELECT unconfirmed IS NULL FROM external_link WHERE action_item_id = %d"
                         % item), "t", "nothing unconfirmed once merged")
+    finally:
+        c.close()
+
+
+def test_ledger_edited_while_its_push_is_answered_is_pushed_not_reverted(cl):
+    """The ledger changes while closeloop's update of the ticket is out
+    (an SRE's SQL, or in the soak another tracker's pull): the tracker
+    holds closeloop's write, the merge write finds the item past the
+    version it read and merges again.  The ticket's new value is
+    closeloop's own, not a person's edit: the newer ledger value is
+    pushed in the same cycle.  Before, the re-read kept the link's old
+    base, so the ticket read as changed too, a conflict that remote_wins
+    gave to closeloop's stale write, over the newer ledger value (seed
+    9671 of the 10,000-scenario soak, issue 6: a GitHub title pulled
+    while the item's Jira update was out, reverted)."""
+    c = R.Ctx(cl, "push_answer_race", policy={"title": "remote_wins"})
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        item = linked_ids(c)[0]
+        c.q("UPDATE action_item SET title = 'Pushed title' WHERE id = %d" % item)
+        # the PATCH is applied, its answer held back while the ledger moves on
+        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"delay_ms": 3000},
+                    count=1, after=True)
+        sync = subprocess.Popen([H.BIN, "sync", "--once", "-c", c.config], env=H.env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert_true(H.wait_for(lambda: R.issue_by_item(c, item)[2]["title"] == "Pushed title",
+                                   timeout=30), "the PATCH reached the simulator")
+            c.q("UPDATE action_item SET title = 'Newer ledger title' WHERE id = %d" % item)
+            out, _ = sync.communicate(timeout=120)
+        finally:
+            if sync.poll() is None:
+                sync.kill()
+        H.san_scan(out, "closeloop sync --once")
+        assert_eq(sync.returncode, 0, "sync --once:\n" + out[-2000:])
+        assert_eq(c.one("SELECT title FROM action_item WHERE id = %d" % item), "Newer ledger title",
+                  "the ledger keeps its newer title")
+        assert_eq(R.issue_by_item(c, item)[2]["title"], "Newer ledger title",
+                  "the newer title is pushed in the same cycle")
+        assert_eq(c.one("SELECT count(*) FROM item_event WHERE action_item_id = %d "
+                        "AND field = 'conflict'" % item), "0", "no conflict")
     finally:
         c.close()
 
