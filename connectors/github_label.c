@@ -236,10 +236,10 @@ static char *extra_with(const char *old_extra, struct json_object *names, const 
 	struct json_object *old = old_extra ? json_tokener_parse(old_extra) : NULL;
 	struct json_object *o = json_object_new_object(), *xl = json_object_new_array();
 	for (size_t i = 0; names && i < json_object_array_length(names); i++) {
-		struct json_object *l = json_object_array_get_idx(names, i), *v;
+		struct json_object *l = json_object_array_get_idx(names, i);
+		/* GitHub's label schema: name, a string (another type is no label) */
 		const char *n = json_object_is_type(l, json_type_string) ? json_object_get_string(l) :
-		                json_object_object_get_ex(l, "name", &v) ? json_object_get_string(v) :
-		                NULL;
+		                conn_json_str(l, "name");
 		if (n && !gh_label_is_managed(n) && strcasecmp(n, "closeloop") != 0 &&
 		    !(drop && strcasecmp(n, drop) == 0))
 			json_object_array_add(xl, json_object_new_string(n));

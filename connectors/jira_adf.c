@@ -510,7 +510,14 @@ static int md_prefixed(struct buf *out, const char *text, const char *first, con
 static int md_list(struct json_object *n, struct buf *out, bool ordered, bool alt, int depth)
 {
 	struct json_object *content = conn_json_arr(n, "content"), *order = adf_get(n, "attrs", "order");
-	long num = ordered && order ? (long)json_object_get_int64(order) : 1;
+	/* ADF: orderedList attrs.order, the first item's number, an integer
+	 * from 0; Markdown (CommonMark 5.2) takes a start of up to 9 digits,
+	 * and a larger one would overflow as the items count up */
+	long num = 1;
+	if (ordered && order && json_object_is_type(order, json_type_int)) {
+		int64_t o = json_object_get_int64(order);
+		num = o < 0 ? 1 : o > 999999999 ? 999999999 : (long)o;
+	}
 	int rc = 0;
 	for (size_t i = 0; content && i < json_object_array_length(content) && rc == 0; i++) {
 		struct json_object *li = json_object_array_get_idx(content, i);
@@ -540,10 +547,11 @@ static int md_block(struct json_object *n, bool alt, struct buf *out, int depth)
 	if (depth > ADF_MAX_DEPTH)
 		return 0;
 	if (strcmp(t, "heading") == 0) {
+		/* ADF: heading attrs.level, an integer 1-6 (another type: 1) */
 		v = adf_get(n, "attrs", "level");
-		int level = v ? json_object_get_int(v) : 1;
+		int64_t level = v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 1;
 		level = level < 1 ? 1 : level > 6 ? 6 : level;
-		int rc = buf_appendf(out, "%.*s ", level, "######");
+		int rc = buf_appendf(out, "%.*s ", (int)level, "######");
 		return rc ? rc : md_inline(content, out, true);
 	}
 	if (strcmp(t, "codeBlock") == 0) {

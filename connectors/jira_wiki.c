@@ -303,10 +303,11 @@ static int wiki_block(struct json_object *n, struct buf *out, int depth, bool in
 	if (depth > WIKI_MAX_DEPTH)
 		return 0;
 	if (strcmp(t, "heading") == 0) {
+		/* ADF: heading attrs.level, an integer 1-6 (another type: 1) */
 		v = w_get(n, "attrs", "level");
-		int level = v ? json_object_get_int(v) : 1;
+		int64_t level = v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 1;
 		level = level < 1 ? 1 : level > 6 ? 6 : level;
-		int rc = buf_appendf(out, "h%d. ", level);
+		int rc = buf_appendf(out, "h%d. ", (int)level);
 		return rc ? rc : wiki_inline(content, out, true);
 	}
 	if (strcmp(t, "codeBlock") == 0)

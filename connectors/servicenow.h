@@ -217,6 +217,16 @@ bool sn_auth_rejected(struct sn_req *r);
 void sn_auth_forget(struct sn_req *r);
 /* Cancel a token request in flight (destroy). */
 void sn_auth_cancel(struct sn_conn *s);
+/* The access token's lifetime in seconds from the token endpoint's
+ * answer: "expires_in", a JSON number (RFC 6749 section 5.1, "the
+ * lifetime in seconds of the access token"; ServiceNow's oauth_token.do
+ * answers 1799 by default), or a string of decimal digits, as some
+ * servers send it.  Above SN_TOKEN_LIFE_MAX_S it is taken as that: the
+ * token is fetched again within it, and a larger value (up to a JSON
+ * number's INT64_MAX) would overflow the expiry in milliseconds.  false
+ * when it is absent, not positive or of another type. */
+#define SN_TOKEN_LIFE_MAX_S (366LL * 24 * 3600)
+bool sn_token_life(struct json_object *answer, int64_t *life_s) MUST_CHECK;
 /* Send r now, past the pacer (it already has its turn).  0 or -errno. */
 int sn_req_send_now(struct sn_req *r) MUST_CHECK;
 /* Send r again now (state NEW -> INFLIGHT), failing it on error. */

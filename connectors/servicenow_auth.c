@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "conn_json.h"
 #include "log.h"
 #include "url.h"
 
@@ -115,6 +116,25 @@ static void send_waiting(struct sn_conn *s)
 
 static int fetch_token(struct sn_conn *s, bool password_grant);
 
+bool sn_token_life(struct json_object *answer, int64_t *life_s)
+{
+	int64_t life = 0;
+	const char *text = conn_json_str(answer, "expires_in");
+	if (text) {
+		size_t n = strspn(text, "0123456789");
+		if (n == 0 || text[n] != '\0')
+			return false;
+		/* more digits than a year's seconds has: the cap */
+		life = n > 9 ? SN_TOKEN_LIFE_MAX_S : strtoll(text, NULL, 10);
+	} else if (!conn_json_int64(answer, "expires_in", &life)) {
+		return false;
+	}
+	if (life <= 0)
+		return false;
+	*life_s = life > SN_TOKEN_LIFE_MAX_S ? SN_TOKEN_LIFE_MAX_S : life;
+	return true;
+}
+
 /* The token endpoint's answer: keep the token, or fail the waiters. */
 static bool token_accept(struct sn_conn *s, const struct http_response *resp)
 {
@@ -124,9 +144,8 @@ static bool token_accept(struct sn_conn *s, const struct http_response *resp)
 	if (o && json_object_object_get_ex(o, "access_token", &v) &&
 	    json_object_is_type(v, json_type_string))
 		tok = json_object_get_string(v);
-	if (o && json_object_object_get_ex(o, "expires_in", &v))
-		life = json_object_get_int64(v);
-	bool ok = resp->status == 200 && tok && *tok && strspn(tok, " \t\r\n") == 0 && life > 0;
+	bool ok = resp->status == 200 && tok && *tok && strspn(tok, " \t\r\n") == 0 &&
+	          sn_token_life(o, &life);
 	if (ok) {
 		log_add_secret(tok);
 		free(s->oauth.access_header);
@@ -165,7 +184,8 @@ static void token_done(const struct http_response *resp, void *arg)
 	if (resp->status == 401 && !was_password && s->oauth.username &&
 	    fetch_token(s, true) == 0)
 		return;
-	char *why = resp->status == 200 ? xstrdup("HTTP 200 without access_token and expires_in") :
+	char *why = resp->status == 200 ? xstrdup("HTTP 200 without an access_token string and an expires_in of "
+	                                            "positive seconds") :
 	            sn_error_text(resp);
 	struct json_object *o = resp->body ? json_tokener_parse(resp->body) : NULL, *d;
 	if (o && json_object_object_get_ex(o, "error_description", &d)) {

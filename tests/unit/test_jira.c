@@ -238,6 +238,28 @@ static void test_jira_authored_adf(void **state)
 	assert_non_null(strstr(md, "a"));
 	free(md);
 	json_object_put(doc);
+	/* ADF orderedList attrs.order is the first item's number: the largest
+	 * JSON integer counted past INT64_MAX on the second item (a signed
+	 * overflow, "9223372036854775807. a\n-9223372036854775808. b"); now
+	 * the start is held to Markdown's nine digits.  A heading level or an
+	 * order of another type is the default (a string "3" was read as 3,
+	 * "x" as 0) */
+	doc = json_tokener_parse("{\"type\":\"doc\",\"version\":1,\"content\":["
+		"{\"type\":\"orderedList\",\"attrs\":{\"order\":9223372036854775807},\"content\":["
+		"{\"type\":\"listItem\",\"content\":[{\"type\":\"paragraph\",\"content\":"
+		"[{\"type\":\"text\",\"text\":\"a\"}]}]},"
+		"{\"type\":\"listItem\",\"content\":[{\"type\":\"paragraph\",\"content\":"
+		"[{\"type\":\"text\",\"text\":\"b\"}]}]}]},"
+		"{\"type\":\"heading\",\"attrs\":{\"level\":\"3\"},\"content\":"
+		"[{\"type\":\"text\",\"text\":\"h\"}]},"
+		"{\"type\":\"orderedList\",\"attrs\":{\"order\":\"7\"},\"content\":["
+		"{\"type\":\"listItem\",\"content\":[{\"type\":\"paragraph\",\"content\":"
+		"[{\"type\":\"text\",\"text\":\"c\"}]}]}]}]}");
+	assert_non_null(doc);
+	assert_int_equal(jira_adf_to_markdown(doc, &md, &err), 0);
+	assert_string_equal(md, "999999999. a\n1000000000. b\n\n# h\n\n1. c");
+	free(md);
+	json_object_put(doc);
 }
 
 /* ---- field mapping (jira_fields.h) ---- */

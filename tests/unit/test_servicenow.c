@@ -1049,19 +1049,28 @@ static void test_problem_tasks_under_the_incidents_problem(void **state)
 	sim_down();
 }
 
+/* The connector on auth = oauth with a refresh token the simulator
+ * honours; false (the simulator stopped) when it could not start. */
+static bool oauth_env_up(struct env *v)
+{
+	admin_do("POST", "/_sim/oauth", "{\"client_id\": \"closeloop-cl\", \"client_secret\":"
+	         " \"c&s3cret\", \"refresh_token\": \"rt-1\"}");
+	if (!env_up_with(v, "client_id=closeloop-cl&client_secret=c%26s3cret&refresh_token=rt-1",
+	                 "  auth = \"oauth\";\n", 1500)) {
+		sim_down();
+		return false;
+	}
+	return true;
+}
+
 static void test_oauth_and_work_notes(void **state)
 {
 	UNUSED(state);
 	struct env v;
 	if (sim_up() < 0)
 		skip();
-	admin_do("POST", "/_sim/oauth", "{\"client_id\": \"closeloop-cl\", \"client_secret\":"
-	         " \"c&s3cret\", \"refresh_token\": \"rt-1\"}");
-	if (!env_up_with(&v, "client_id=closeloop-cl&client_secret=c%26s3cret&refresh_token=rt-1",
-	                 "  auth = \"oauth\";\n", 1500)) {
-		sim_down();
+	if (!oauth_env_up(&v))
 		return;
-	}
 	assert_int_equal(sync_once(&v), 0);
 	assert_int_equal(sim_count(), 2);
 	assert_int_equal(sim_requests("TOKEN"), 1);   /* cached for every request */
@@ -1151,6 +1160,64 @@ static void test_oauth_and_work_notes(void **state)
 	sim_down();
 }
 
+/* expires_in as RFC 6749 section 5.1 gives it (a number of seconds), as
+ * some servers send it (a string of digits), and what is refused */
+static void test_token_life(void **state)
+{
+	UNUSED(state);
+	static const struct { const char *json; bool ok; int64_t life; } cases[] = {
+		{ "{\"expires_in\": 1799}", true, 1799 },
+		{ "{\"expires_in\": \"3600\"}", true, 3600 },
+		{ "{\"expires_in\": 1}", true, 1 },
+		{ "{\"expires_in\": 31622400}", true, SN_TOKEN_LIFE_MAX_S },
+		{ "{\"expires_in\": 31622401}", true, SN_TOKEN_LIFE_MAX_S },
+		{ "{\"expires_in\": 9223372036854775807}", true, SN_TOKEN_LIFE_MAX_S },
+		{ "{\"expires_in\": \"99999999999999999999999\"}", true, SN_TOKEN_LIFE_MAX_S },
+		{ "{\"expires_in\": 0}", false, 0 },
+		{ "{\"expires_in\": -5}", false, 0 },
+		{ "{\"expires_in\": \"\"}", false, 0 },
+		{ "{\"expires_in\": \"12a\"}", false, 0 },
+		{ "{\"expires_in\": \"-5\"}", false, 0 },
+		{ "{\"expires_in\": 1.5}", false, 0 },
+		{ "{\"expires_in\": true}", false, 0 },
+		{ "{\"expires_in\": null}", false, 0 },
+		{ "{}", false, 0 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct json_object *o = json_tokener_parse(cases[i].json);
+		int64_t life = -1;
+		assert_non_null(o);
+		bool ok = sn_token_life(o, &life);
+		if (ok != cases[i].ok || (ok && life != cases[i].life))
+			fail_msg("%s: %s, %lld", cases[i].json, ok ? "taken" : "refused", (long long)life);
+		json_object_put(o);
+	}
+}
+
+/* A token endpoint answering an absurd lifetime (the largest JSON integer
+ * json-c reads): the token is kept and used, not fetched again for every
+ * request.  Before, the expiry in milliseconds overflowed to 200 ms in the
+ * past (a signed overflow, UBSan's report), so each request took a new
+ * token. */
+static void test_oauth_absurd_token_life(void **state)
+{
+	UNUSED(state);
+	struct env v;
+	if (sim_up() < 0)
+		skip();
+	admin_do("POST", "/_sim/config", "{\"token_lifetime\": 9223372036854775807}");
+	if (!oauth_env_up(&v))
+		return;
+	assert_int_equal(sync_once(&v), 0);
+	pgtest_exec(v.pg.conn, "UPDATE action_item SET title = 'Defragment etcd daily' WHERE id = 1",
+	            0, NULL);
+	assert_int_equal(sync_once(&v), 0);
+	assert_non_null(sim_record("Defragment etcd daily", NULL));
+	assert_int_equal(sim_requests("TOKEN"), 1);
+	env_down(&v);
+	sim_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1163,6 +1230,8 @@ int main(void)
 		cmocka_unit_test(test_problems_both_ways),
 		cmocka_unit_test(test_problem_tasks_under_the_incidents_problem),
 		cmocka_unit_test(test_oauth_and_work_notes),
+		cmocka_unit_test(test_token_life),
+		cmocka_unit_test(test_oauth_absurd_token_life),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	log_clear_secrets();
