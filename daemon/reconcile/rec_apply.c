@@ -16,11 +16,13 @@
  * bounded (REC_APPLY_WAIT_MS), and it is safe for the crash rules: the
  * write records what the tracker already holds (the base, the version
  * pushed, the ticket's updated-at and etag), and a daemon that dies before
- * it has lost no edit of either side -- the next cycle finds the item past
- * its synced_version and the ticket equal to the ledger, merges them as
- * the same, and writes that base then (a conflict of the push was
- * committed before the tracker write, rec_link.c op_conflicts_first; a
- * refusal noted with the write is met again at the next push).  Create
+ * it has lost no edit of either side -- the update's values and its
+ * conflicts were committed before the tracker write (rec_link.c
+ * op_before_update: external_link.unconfirmed), so the next cycle reads
+ * the ticket holding them as closeloop's own write, pushes a ledger edit
+ * made since, or finds the item past its synced_version and the ticket
+ * equal to the ledger and writes that base then (a refusal noted with the
+ * write is met again at the next push).  Create
  * intents are not written here (rec_create.c) and keep their rules.
  *
  * The statement returns one row per write, in order, with what

@@ -293,14 +293,14 @@ static unsigned remote_repair_mask(const struct rec_op *op)
 	return op->remote.repair_mask | (op->row.token ? op->remote.unread_mask : 0) | op->never_held;
 }
 
-static void op_on_conflicts(struct db *db, const PGresult *res, const char *err, void *arg)
+static void op_on_sending(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_op *op = arg;
 	UNUSED(db);
 	UNUSED(res);
 	if (err) {
-		/* no tracker write without its conflicts on record */
-		rec_op_link_error(op, "recording the conflicts of", err, false);
+		/* no tracker write without what it sends and its conflicts on record */
+		rec_op_link_error(op, "recording the update of", err, false);
 		return;
 	}
 	op->t->ledger_writes++;
@@ -308,21 +308,31 @@ static void op_on_conflicts(struct db *db, const PGresult *res, const char *err,
 	op_call(op, REC_CALL_UPDATE);
 }
 
-/* A merge with conflicts must update the ticket: its conflicts (both
- * values, the policy, the choice) are committed first, so a daemon that
- * dies after the tracker write, before the merge's ledger write, has not
- * lost them; the next cycle finds both sides equal and would not see a
- * conflict any more (sql/031). */
-static void op_conflicts_first(struct rec_op *op)
+/* Before an update goes to the tracker, one statement commits the values
+ * it sends (external_link.unconfirmed) and the merge's conflicts (both
+ * values, the policy, the choice; sql/031).  A daemon that dies after the
+ * tracker carried out the update, before the merge write that records it
+ * (which waits up to REC_APPLY_WAIT_MS in the target's batch, rec_apply.c),
+ * has lost neither: the next merge reads the ticket holding the values
+ * sent as closeloop's own write (plan.c merge_base), not as a person's
+ * edit -- so a ledger edit made since is pushed, where remote_wins (or
+ * newest_wins, the write being the later) gave the dead daemon's stale
+ * value the win (seed 2153 of the soak, issue 6) -- and the conflicts are
+ * on record though both sides are equal by then. */
+static void op_before_update(struct rec_op *op)
 {
 	const struct rec_link_ctx *lc = op->t->lc;
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", op->row.link_id);
-	const char *p[] = { id, json_object_to_json_string_ext(op->conflicts, JSON_C_TO_STRING_PLAIN),
-	                    lc->source };
+	char *sent = rec_fields_json(&op->mr.merged, op->mr.push_mask);
+	const char *conf = op->conflicts && !op->conflicts_written ?
+	                   json_object_to_json_string_ext(op->conflicts, JSON_C_TO_STRING_PLAIN) : "[]";
+	const char *p[] = { id, sent, conf, lc->source };
 	rec_op_set_state(op, REC_OP_APPLY);
-	if (rec_lc_query(lc, REC_SQL_CONFLICTS, 3, p, op_on_conflicts, op) < 0)
-		rec_op_link_error(op, "recording the conflicts of", "ledger closed", false);
+	int rc = rec_lc_query(lc, REC_SQL_SENDING, 4, p, op_on_sending, op);
+	free(sent);
+	if (rc < 0)
+		rec_op_link_error(op, "recording the update of", "ledger closed", false);
 }
 
 /* Whether this pass's listing proves that op's ticket, which it did not
@@ -441,10 +451,7 @@ static void op_decide(struct rec_op *op)
 		return;
 	}
 	if (op->mr.push_mask && op->call != REC_CALL_UPDATE) {
-		if (!op->conflicts_written && json_object_array_length(op->conflicts) > 0)
-			op_conflicts_first(op); /* then the update */
-		else
-			op_call(op, REC_CALL_UPDATE);
+		op_before_update(op); /* then the update */
 		return;
 	}
 	if (op->mr.push_mask)

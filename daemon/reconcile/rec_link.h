@@ -212,7 +212,7 @@ struct rec_op {
 	struct json_object *conflicts; /* array of conflict details, or NULL */
 	unsigned conflict_mask;
 	bool conflicts_written;     /* committed before the tracker write
-	                               (REC_SQL_CONFLICTS): not in the apply */
+	                               (REC_SQL_SENDING): not in the apply */
 	unsigned held_mask;         /* pushes the planner withheld */
 	unsigned pushed_mask;       /* fields of updates the tracker answered
 	                               and did not refuse: the ticket holds
@@ -571,7 +571,7 @@ extern const char REC_SQL_CLAIMED[];     /* $1 conns[] $2 remote id $3 link -> i
 extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_INTENT_RELEASE[];
 extern const char REC_SQL_LINK_REFUSED[];
-extern const char REC_SQL_CONFLICTS[];    /* $1 link $2 conflicts $3 source */
+extern const char REC_SQL_SENDING[];      /* $1 link $2 sent $3 conflicts $4 source */
 extern const char REC_SQL_DUPLICATE[];
 extern const char REC_SQL_LINK_MOVED[];
 extern const char REC_SQL_REPO_RENAMED[];

@@ -232,10 +232,17 @@ const char REC_SQL_INTENT_RELEASE[] =
  * the earliest back-off, for the push pass to come back then, and one
  * item_event 'refused' per field in the item's history ($3 source, $4
  * connector). */
-/* sql/031: a merge's conflicts, committed before the tracker write that
- * resolves them.  $1 link id $2 jsonb array (conflict_json) $3 source. */
-const char REC_SQL_CONFLICTS[] =
-	"SELECT closeloop_rec_conflicts($1::bigint, $2::jsonb, $3)";
+/* Committed before the tracker write of an update: the values it sends
+ * (external_link.unconfirmed, sql/045, kept until the merge write that
+ * records the update: a daemon killed between the tracker's answer and
+ * that write leaves them, and the next merge reads the ticket holding them
+ * as closeloop's own write), and the merge's conflicts, which the update
+ * resolves (sql/031).  $1 link id $2 jsonb {field: value sent} $3 jsonb
+ * array (conflict_json, may be empty) $4 source. */
+const char REC_SQL_SENDING[] =
+	"WITH u AS (UPDATE external_link SET unconfirmed = coalesce(unconfirmed, '{}'::jsonb)"
+	" || $2::jsonb WHERE id = $1::bigint)"
+	" SELECT closeloop_rec_conflicts($1::bigint, $3::jsonb, $4)";
 
 const char REC_SQL_LINK_REFUSED[] =
 	"WITH u AS (UPDATE external_link SET refused = nullif($2::jsonb, '{}'::jsonb),"
