@@ -365,6 +365,77 @@ static bool op_wants_times(const struct rec_op *op)
 	return false;
 }
 
+/* A conflict whose ticket value the ledger held after the ticket last
+ * changed is no conflict: both sides held that value at once, an
+ * agreement the link's base missed, and since then only the ledger
+ * changed.  It happens when a merge that found both sides equal (a person
+ * made the ticket what the ledger holds, or the ledger took the value
+ * from another ticket of the item) never wrote its base: the daemon was
+ * killed first, or the cycle was cut short.  Taken as a conflict, the
+ * policy could give the ticket's older value the win over the ledger's
+ * newer one, which is lost (seed 2671 of the soak, issue 6: a person's
+ * owner edit on GitHub, pulled into the ledger, overwritten by the
+ * ServiceNow problem's owner the ledger had held before it).
+ *
+ * The proof: the ledger left the ticket's value (item_event.old_value) at
+ * a time at or after the ticket's updated-at plus a second (GitHub and
+ * ServiceNow give whole seconds; the updated-at is no earlier than the
+ * field's own change).  The ticket has held its value since before then,
+ * so both held it just before the ledger left it.  It assumes the
+ * tracker's clock and the ledger's agree within that second. */
+static bool op_wants_left(const struct rec_op *op)
+{
+	return !op->left_read && op->has_remote && op->remote_ms > 0 && op->row.has_base &&
+	       op->mr.conflict_mask != 0;
+}
+
+static void op_on_left(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	if (err) {
+		rec_op_link_error(op, "reading the ledger's history of", err, false);
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		int f = item_field_from_name(PQgetvalue(res, r, 0));
+		const char *left = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
+		if (f < 0 || !(op->mr.conflict_mask & ITEM_FIELD_BIT(f)) ||
+		    !str_eq(left, op->rcanon.v[f]))
+			continue;
+		op_log(LOG_LVL_DEBUG, op, "%s: %s held by the ledger after the ticket's last change: "
+		       "agreed, not a conflict", rec_op_key(op), item_field_name(f));
+		item_fields_set(&op->row.base, f, op->rcanon.v[f]);
+	}
+	op->call = REC_CALL_NONE;
+	op_decide(op);
+}
+
+static void op_read_left(struct rec_op *op)
+{
+	const struct rec_link_ctx *lc = op->t->lc;
+	struct buf names = { 0 };
+	char id[24], since[24];
+	int rc = 0;
+	op->left_read = true;
+	for (int f = 0; f < ITEM_F__COUNT && rc == 0; f++)
+		if (op->mr.conflict_mask & ITEM_FIELD_BIT(f))
+			rc = buf_appendf(&names, "%s%s", names.len ? "," : "{", item_field_name(f));
+	if (rc < 0 || buf_append(&names, "}", 1) < 0) {
+		buf_free(&names);
+		rec_op_link_error(op, "reading the ledger's history of", "out of memory", false);
+		return;
+	}
+	snprintf(id, sizeof(id), "%lld", op->row.item_id);
+	snprintf(since, sizeof(since), "%lld", (long long)(op->remote_ms + 1000));
+	const char *p[] = { id, names.data, since };
+	rec_op_set_state(op, REC_OP_RELOAD);
+	rc = rec_lc_query(lc, REC_SQL_LEDGER_LEFT, 3, p, op_on_left, op);
+	buf_free(&names);
+	if (rc < 0)
+		rec_op_link_error(op, "reading the ledger's history of", "ledger closed", false);
+}
+
 /* Merge what we know and decide the next step: the planner (plan.h)
  * decides, this driver carries it out. */
 static void op_decide(struct rec_op *op)
@@ -409,6 +480,10 @@ static void op_decide(struct rec_op *op)
 	op->has_mr = true;
 	op->held_mask = plan.held_mask;
 	op->mr.push_mask |= remote_repair_mask(op);
+	if (first && op_wants_left(op)) {
+		op_read_left(op); /* then decide again */
+		return;
+	}
 	if (first && op_wants_times(op)) {
 		/* a newest_wins conflict decided on the ticket's updated-at would
 		 * take a later edit of another field for this field's: read the

@@ -177,7 +177,8 @@ enum rec_op_state {
 	REC_OP_WAIT_SLOT,   /* queued for a tracker slot (max_inflight) */
 	REC_OP_REMOTE,      /* tracker call in flight */
 	REC_OP_APPLY,       /* ledger write in flight */
-	REC_OP_RELOAD,      /* re-reading the item after a concurrent edit */
+	REC_OP_RELOAD,      /* re-reading the item after a concurrent edit, or its
+	                       history (op_read_left) */
 	REC_OP_CLAIM,       /* an adopted reference's ticket: is it another
 	                       item's already? (REC_SQL_CLAIMED) */
 	REC_OP_DONE,
@@ -202,6 +203,8 @@ struct rec_op {
 	bool remote_unchanged;
 	bool times_read;            /* remote came with its field history
 	                               (fetch_times): read at most once */
+	bool left_read;             /* the ledger's history asked about the
+	                               first decision's conflicts (op_read_left) */
 	struct conn_remote remote;  /* latest known remote, tracker identity */
 	int64_t remote_ms;          /* its updated_at, 0 when unknown */
 	struct item_fields rcanon;  /* remote in canonical form */
@@ -572,6 +575,7 @@ extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_INTENT_RELEASE[];
 extern const char REC_SQL_LINK_REFUSED[];
 extern const char REC_SQL_SENDING[];      /* $1 link $2 sent $3 conflicts $4 source */
+extern const char REC_SQL_LEDGER_LEFT[];  /* $1 item $2 fields $3 since (ms) */
 extern const char REC_SQL_DUPLICATE[];
 extern const char REC_SQL_LINK_MOVED[];
 extern const char REC_SQL_REPO_RENAMED[];

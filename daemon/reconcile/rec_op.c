@@ -75,7 +75,7 @@ void rec_op_set_state(struct rec_op *op, enum rec_op_state next)
 		break;
 	case REC_OP_REMOTE:
 		ok = next == REC_OP_APPLY || next == REC_OP_DONE || next == REC_OP_REMOTE ||
-		     next == REC_OP_WAIT_SLOT || next == REC_OP_CLAIM;
+		     next == REC_OP_WAIT_SLOT || next == REC_OP_CLAIM || next == REC_OP_RELOAD;
 		break;
 	case REC_OP_DONE:
 		ok = false;

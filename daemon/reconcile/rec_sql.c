@@ -232,6 +232,14 @@ const char REC_SQL_INTENT_RELEASE[] =
  * the earliest back-off, for the push pass to come back then, and one
  * item_event 'refused' per field in the item's history ($3 source, $4
  * connector). */
+/* The fields (of $2, names) whose ledger value an item left at or after
+ * $3 (ms since the epoch), with the value it left: item_event (old_value,
+ * at: when the ledger took the change).  Asked only on a conflict
+ * (rec_link.c op_read_left).  $1 item id. */
+const char REC_SQL_LEDGER_LEFT[] =
+	"SELECT field, old_value FROM item_event WHERE action_item_id = $1::bigint"
+	" AND field = ANY($2::text[]) AND at >= to_timestamp($3::bigint / 1000.0)";
+
 /* Committed before the tracker write of an update: the values it sends
  * (external_link.unconfirmed, sql/045, kept until the merge write that
  * records the update: a daemon killed between the tracker's answer and

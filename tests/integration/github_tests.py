@@ -606,6 +606,47 @@ def test_daemon_killed_between_an_update_and_its_ledger_write_loses_no_later_edi
         c.close()
 
 
+def test_value_both_sides_held_before_the_ledger_moved_on_is_no_conflict(cl):
+    """The ticket and the ledger came to hold the same title with no merge
+    write between (a person made both the same; in the soak, a merge that
+    found both sides equal was killed before its write), and the ledger
+    then moved on.  The link's base is still the older title, but both
+    sides held the ticket's value after its last change: only the ledger
+    changed since, and its newer title is pushed.  Before, the ticket read
+    as changed too, a conflict remote_wins gave to the ticket's older
+    value, and the ledger's newer title was lost (seed 2671 of the
+    10,000-scenario soak, issue 6: a GitHub owner edit pulled into the
+    ledger, overwritten by a ServiceNow problem's owner)."""
+    c = R.Ctx(cl, "agreed_after_base", policy={"title": "remote_wins"})
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        item = linked_ids(c)[0]
+        repo, num, _ = R.issue_by_item(c, item)
+        c.sim.edit(repo, num, {"title": "Agreed on both sides"})
+        c.q("UPDATE action_item SET title = 'Agreed on both sides' WHERE id = %d" % item)
+        time.sleep(2.1)  # GitHub's updated_at is in whole seconds
+        c.q("UPDATE action_item SET title = 'Then the ledger moved on' WHERE id = %d" % item)
+        c.sync()
+        assert_eq(c.one("SELECT title FROM action_item WHERE id = %d" % item),
+                  "Then the ledger moved on", "the ledger keeps its newer title")
+        assert_eq(R.issue_by_item(c, item)[2]["title"], "Then the ledger moved on",
+                  "the newer title is pushed")
+        assert_eq(c.one("SELECT count(*) FROM item_event WHERE action_item_id = %d "
+                        "AND field = 'conflict'" % item), "0", "no conflict")
+        # a person's edit after the ledger moved on is still a conflict
+        c.q("UPDATE action_item SET title = 'Ledger edit' WHERE id = %d" % item)
+        time.sleep(1.1)
+        c.sim.edit(repo, num, {"title": "Agreed on both sides"})
+        c.sync()
+        assert_eq(c.one("SELECT title FROM action_item WHERE id = %d" % item),
+                  "Agreed on both sides", "remote_wins: the person's later edit wins")
+        assert_eq(c.one("SELECT count(*) FROM item_event WHERE action_item_id = %d "
+                        "AND field = 'conflict'" % item), "1", "logged as a conflict")
+    finally:
+        c.close()
+
+
 # ---- duplicates -----------------------------------------------------------------
 
 def test_listing_meets_a_second_ticket_with_a_linked_token(cl):
