@@ -378,11 +378,17 @@ static bool op_wants_times(const struct rec_op *op)
  * ServiceNow problem's owner the ledger had held before it).
  *
  * The proof: the ledger left the ticket's value (item_event.old_value) at
- * a time at or after the ticket's updated-at plus a second (GitHub and
- * ServiceNow give whole seconds; the updated-at is no earlier than the
- * field's own change).  The ticket has held its value since before then,
- * so both held it just before the ledger left it.  It assumes the
- * tracker's clock and the ledger's agree within that second. */
+ * a time at least REC_AGREED_AFTER_MS after the ticket's updated-at, which
+ * is no earlier than the field's own change (GitHub and ServiceNow give
+ * whole seconds, so the change may be up to a second later than it
+ * says).  The ticket has held its value since before then, so both held
+ * it for over a second before the ledger left it.  It assumes the
+ * tracker's clock and the ledger's agree within that second.  The margin
+ * is two seconds, not one, so that the ledger's edits of one moment (an
+ * SRE's script, a round of the model-based test) that pass through the
+ * ticket's value on their way elsewhere are still a conflict with the
+ * ticket: an agreement is a state both sides stayed in. */
+#define REC_AGREED_AFTER_MS 2000
 static bool op_wants_left(const struct rec_op *op)
 {
 	return !op->left_read && op->has_remote && op->remote_ms > 0 && op->row.has_base &&
@@ -427,7 +433,7 @@ static void op_read_left(struct rec_op *op)
 		return;
 	}
 	snprintf(id, sizeof(id), "%lld", op->row.item_id);
-	snprintf(since, sizeof(since), "%lld", (long long)(op->remote_ms + 1000));
+	snprintf(since, sizeof(since), "%lld", (long long)(op->remote_ms + REC_AGREED_AFTER_MS));
 	const char *p[] = { id, names.data, since };
 	rec_op_set_state(op, REC_OP_RELOAD);
 	rc = rec_lc_query(lc, REC_SQL_LEDGER_LEFT, 3, p, op_on_left, op);
