@@ -182,11 +182,15 @@ void rec_apply_hold(struct rec_target *t)
 	t->apply_hold++;
 }
 
+static void send_batch_send(struct rec_target *t);
+
 void rec_apply_release(struct rec_target *t)
 {
 	if (t->apply_hold <= 0)
 		abort(); /* release without hold: a caller bug */
 	t->apply_hold--;
+	if (t->apply_hold == 0 && t->send_wait)
+		send_batch_send(t);
 	batch_send_due(t);
 }
 
@@ -225,4 +229,103 @@ void rec_apply_write(struct rec_op *op)
 		apply_add(op);
 	else
 		apply_one(op);
+}
+
+/* ---- what updates send, committed before they go (rec_send_write) ---- */
+
+struct rec_send_batch {
+	size_t n;
+	struct rec_op *ops[REC_APPLY_BATCH];
+	char *sent[REC_APPLY_BATCH], *conf[REC_APPLY_BATCH]; /* for a resend alone */
+	struct json_object *arr;
+};
+
+static void send_batch_free(struct rec_send_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->sent[i]);
+		free(b->conf[i]);
+	}
+	json_object_put(b->arr);
+	free(b);
+}
+
+static void on_send_one(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_op *op = arg;
+	UNUSED(db);
+	UNUSED(res);
+	op->sent_done(op, err);
+}
+
+static void send_one(struct rec_op *op, const char *sent, const char *conf)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	const char *p[] = { id, sent, conf, op->t->lc->source };
+	if (rec_lc_query(op->t->lc, REC_SQL_SENDING, 4, p, on_send_one, op) < 0)
+		op->sent_done(op, "ledger closed");
+}
+
+static void on_send_batch(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_send_batch *b = arg;
+	UNUSED(db);
+	if (err) {
+		for (size_t i = 0; i < b->n; i++)
+			send_one(b->ops[i], b->sent[i], b->conf[i]); /* a bad row costs only itself */
+	} else if ((size_t)PQntuples(res) != b->n) {
+		for (size_t i = 0; i < b->n; i++)
+			b->ops[i]->sent_done(b->ops[i], "batch answered a wrong number of rows");
+	} else {
+		for (size_t i = 0; i < b->n; i++)
+			b->ops[i]->sent_done(b->ops[i], NULL);
+	}
+	send_batch_free(b);
+}
+
+static void send_batch_send(struct rec_target *t)
+{
+	struct rec_send_batch *b = t->send_wait;
+	t->send_wait = NULL;
+	if (b->n == 1) {
+		send_one(b->ops[0], b->sent[0], b->conf[0]);
+		send_batch_free(b);
+		return;
+	}
+	const char *p[] = { json_object_to_json_string_ext(b->arr, JSON_C_TO_STRING_PLAIN),
+	                    t->lc->source };
+	if (rec_lc_query(t->lc, REC_SQL_SENDING_BATCH, 2, p, on_send_batch, b) < 0) {
+		for (size_t i = 0; i < b->n; i++)
+			b->ops[i]->sent_done(b->ops[i], "ledger closed");
+		send_batch_free(b);
+	}
+}
+
+void rec_send_write(struct rec_op *op, const char *sent, const char *conflicts)
+{
+	struct rec_target *t = op->t;
+	if (t->apply_hold <= 0) {
+		send_one(op, sent, conflicts);
+		return;
+	}
+	if (!t->send_wait) {
+		t->send_wait = xcalloc(1, sizeof(*t->send_wait));
+		t->send_wait->arr = json_object_new_array();
+	}
+	struct rec_send_batch *b = t->send_wait;
+	struct json_object *o = json_object_new_object(), *v;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", op->row.link_id);
+	json_object_object_add(o, "link", json_object_new_string(id));
+	v = json_tokener_parse(sent);
+	json_object_object_add(o, "sent", v ? v : json_object_new_object());
+	v = json_tokener_parse(conflicts);
+	json_object_object_add(o, "conflicts", v ? v : json_object_new_array());
+	json_object_array_add(b->arr, o);
+	b->sent[b->n] = xstrdup(sent);
+	b->conf[b->n] = xstrdup(conflicts);
+	b->ops[b->n++] = op;
+	if (b->n == REC_APPLY_BATCH)
+		send_batch_send(t);
 }

@@ -293,11 +293,8 @@ static unsigned remote_repair_mask(const struct rec_op *op)
 	return op->remote.repair_mask | (op->row.token ? op->remote.unread_mask : 0) | op->never_held;
 }
 
-static void op_on_sending(struct db *db, const PGresult *res, const char *err, void *arg)
+static void op_on_sending(struct rec_op *op, const char *err)
 {
-	struct rec_op *op = arg;
-	UNUSED(db);
-	UNUSED(res);
 	if (err) {
 		/* no tracker write without what it sends and its conflicts on record */
 		rec_op_link_error(op, "recording the update of", err, false);
@@ -321,18 +318,13 @@ static void op_on_sending(struct db *db, const PGresult *res, const char *err, v
  * on record though both sides are equal by then. */
 static void op_before_update(struct rec_op *op)
 {
-	const struct rec_link_ctx *lc = op->t->lc;
-	char id[24];
-	snprintf(id, sizeof(id), "%lld", op->row.link_id);
 	char *sent = rec_fields_json(&op->mr.merged, op->mr.push_mask);
 	const char *conf = op->conflicts && !op->conflicts_written ?
 	                   json_object_to_json_string_ext(op->conflicts, JSON_C_TO_STRING_PLAIN) : "[]";
-	const char *p[] = { id, sent, conf, lc->source };
 	rec_op_set_state(op, REC_OP_APPLY);
-	int rc = rec_lc_query(lc, REC_SQL_SENDING, 4, p, op_on_sending, op);
+	op->sent_done = op_on_sending;
+	rec_send_write(op, sent, conf);
 	free(sent);
-	if (rc < 0)
-		rec_op_link_error(op, "recording the update of", "ledger closed", false);
 }
 
 /* Whether this pass's listing proves that op's ticket, which it did not

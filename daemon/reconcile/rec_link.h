@@ -231,6 +231,7 @@ struct rec_op {
 	 * lower files reach the driver (rec_link.c) only through these */
 	conn_item_cb on_answer;
 	void (*applied)(struct rec_op *op, const char *err, bool written);
+	void (*sent_done)(struct rec_op *op, const char *err); /* rec_send_write */
 };
 
 /* Deep copy (dst is freed first). */
@@ -351,6 +352,9 @@ struct rec_target {
 	 * a tracker answer while calls_out > 0 */
 	int apply_hold;
 	struct rec_apply_batch *apply_wait;
+	/* what the updates of ops started while apply_hold > 0 send, waiting
+	 * to be committed as one statement at the release (rec_apply.c) */
+	struct rec_send_batch *send_wait;
 };
 
 /* The ledger write of one op (closeloop_rec_apply's 14 arguments). */
@@ -381,6 +385,15 @@ void rec_apply_release(struct rec_target *t);
  * the waiting batch if nothing can join it any more or it waited long
  * enough (above). */
 void rec_apply_flush_maybe(struct rec_target *t);
+/* Commit what op's update will send and its conflicts before the update
+ * goes out (REC_SQL_SENDING; rec_link.c op_before_update): sent, a JSON
+ * object {field: value}, and conflicts, a JSON array (may be "[]").
+ * While the target holds (the ops of a listed page or of a push pass
+ * being started), a place in one statement for them all, sent at the
+ * release; else a statement of its own.  If the batch statement fails,
+ * each is sent again alone.  The outcome goes to op->sent_done: err or
+ * NULL. */
+void rec_send_write(struct rec_op *op, const char *sent, const char *conflicts);
 
 /* ---- the op core (rec_op.c) ---- */
 
@@ -575,6 +588,7 @@ extern const char REC_SQL_LINK_ERROR[];
 extern const char REC_SQL_INTENT_RELEASE[];
 extern const char REC_SQL_LINK_REFUSED[];
 extern const char REC_SQL_SENDING[];      /* $1 link $2 sent $3 conflicts $4 source */
+extern const char REC_SQL_SENDING_BATCH[]; /* $1 [{link, sent, conflicts}] $2 source */
 extern const char REC_SQL_LEDGER_LEFT[];  /* $1 item $2 fields $3 since (ms) */
 extern const char REC_SQL_DUPLICATE[];
 extern const char REC_SQL_LINK_MOVED[];

@@ -737,8 +737,10 @@ static void pass_push_select(struct rec_target *t)
 static void pass_push_ops(struct rec_target *t)
 {
 	t->active++;
+	rec_apply_hold(t); /* what their updates send: one statement (rec_send_write) */
 	for (size_t i = 0; i < t->n_now; i++)
 		rec_op_start(t->now[i]);
+	rec_apply_release(t);
 	free(t->now);
 	t->now = NULL;
 	t->n_now = 0;

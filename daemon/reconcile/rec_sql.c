@@ -251,6 +251,16 @@ const char REC_SQL_SENDING[] =
 	"WITH u AS (UPDATE external_link SET unconfirmed = coalesce(unconfirmed, '{}'::jsonb)"
 	" || $2::jsonb WHERE id = $1::bigint)"
 	" SELECT closeloop_rec_conflicts($1::bigint, $3::jsonb, $4)";
+/* REC_SQL_SENDING for several links in one statement (rec_apply.c): $1
+ * jsonb [{"link": "12", "sent": {...}, "conflicts": [...]}, ...], $2
+ * source; one row per element, in order. */
+const char REC_SQL_SENDING_BATCH[] =
+	"WITH a AS (SELECT (x.e->>'link')::bigint AS link, x.e->'sent' AS sent,"
+	" x.e->'conflicts' AS conf, x.ord FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
+	" AS x(e, ord)),"
+	" u AS (UPDATE external_link l SET unconfirmed = coalesce(l.unconfirmed, '{}'::jsonb)"
+	" || a.sent FROM a WHERE l.id = a.link)"
+	" SELECT closeloop_rec_conflicts(a.link, a.conf, $2) FROM a ORDER BY a.ord";
 
 const char REC_SQL_LINK_REFUSED[] =
 	"WITH u AS (UPDATE external_link SET refused = nullif($2::jsonb, '{}'::jsonb),"
