@@ -318,7 +318,13 @@ static void op_on_sending(struct rec_op *op, const char *err)
  * on record though both sides are equal by then. */
 static void op_before_update(struct rec_op *op)
 {
-	char *sent = rec_fields_json(&op->mr.merged, op->mr.push_mask);
+	/* the ledger's values the update writes over the ticket's: a field
+	 * the merge pulls (a person's edit, written back whole with a repaired
+	 * body block) is not closeloop's change, and the ticket holding it
+	 * must still read as the person's (seeds 2086 and 2726 of the soak on
+	 * 7b35c7a: a block copied lower with a new due date, the repair cut
+	 * short, and the ledger's older date pushed over it) */
+	char *sent = rec_fields_json(&op->mr.merged, op->mr.push_mask & ~op->mr.pull_mask);
 	const char *conf = op->conflicts && !op->conflicts_written ?
 	                   json_object_to_json_string_ext(op->conflicts, JSON_C_TO_STRING_PLAIN) : "[]";
 	rec_op_set_state(op, REC_OP_APPLY);

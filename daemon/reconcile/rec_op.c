@@ -270,8 +270,8 @@ void rec_op_link_error(struct rec_op *op, const char *what, const char *msg, boo
 	 * lost, or a later step of it failing): the values it sent are kept
 	 * until the next merge write, which reads them as closeloop's own
 	 * (sql/045_link_unconfirmed.sql, plan.h) */
-	char *sent = op->call == REC_CALL_UPDATE && op->has_mr && op->mr.push_mask ?
-	             rec_fields_json(&op->row.ledger, op->mr.push_mask) : NULL;
+	unsigned mask = op->has_mr ? op->mr.push_mask & ~op->mr.pull_mask : 0;
+	char *sent = op->call == REC_CALL_UPDATE && mask ? rec_fields_json(&op->mr.merged, mask) : NULL;
 	const char *p[] = { id, safe, cnt, op->t->lc->source, sent };
 	rec_op_write(op, REC_SQL_LINK_ERROR, 5, p);
 	free(sent);

@@ -237,6 +237,60 @@ def test_body_block_copied_lower_keeps_one_block_and_the_ledger_edit(cl):
         c.close()
 
 
+def test_due_date_of_a_copied_block_is_pulled_after_its_repair_was_cut_short(cl):
+    """A person copies the block lower in the issue body with a new due
+    date (the last valid block is the ticket's).  closeloop pulls the date
+    and writes the body back with one block holding it; GitHub carries
+    out that PATCH, and closeloop is killed before it hears so.  The date
+    is the person's edit, not a value closeloop sent: the next cycle pulls
+    it.  Before, what the
+    update sends was committed before it, field by field with the pulled date
+    among them (external_link.unconfirmed), so the issue holding the date
+    read as closeloop's own write, and the ledger's older date was pushed
+    over it (seeds 2086 and 2726 of the soak on 7b35c7a, issue 6)."""
+    c = R.Ctx(cl, "block_copy_repair_failed")
+    try:
+        item, repo, num, issue = _block_setup(c)
+        old = c.one("SELECT due_date FROM action_item WHERE id=%d" % item)
+        new = "2027-09-09" if old != "2027-09-09" else "2027-10-10"
+        blk = block_of(issue["body"])
+        copy = re.sub(r"\*\*Due date:\*\* [^\n]*", "**Due date:** " + new, blk, count=1)
+        assert_true(copy != blk, "the copy holds another date")
+        c.sim.call("POST", "/_sim/clock", {"advance_s": 2})
+        c.sim.edit(repo, num, {"body": issue["body"] + "\n\n" + copy})
+        # the PATCH is carried out, its answer held back; the cycle is
+        # killed meanwhile (a failed update's own error path records the
+        # ledger's values; a killed one leaves what was committed before)
+        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"delay_ms": 4000},
+                    count=1, after=True)
+        appname = "closeloop-killed-%d" % os.getpid()
+        e = H.env()
+        e["PGAPPNAME"] = appname
+        sync = subprocess.Popen([H.BIN, "sync", "--once", "-c", c.config], env=e,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert_true(H.wait_for(lambda: R.issue_by_item(c, item)[2]["body"].count(
+                "<!-- closeloop:begin") == 1, timeout=30), "the repair went through on GitHub")
+        finally:
+            sync.kill()
+            sync.wait()
+        sessions = "SELECT pid FROM pg_stat_activity WHERE application_name = '%s'" % appname
+        assert_true(H.wait_for(lambda: not c.q(sessions), timeout=30, step=0.5),
+                    "the killed cycle's sessions ended")
+        time.sleep(4)
+        c.sim.clear_faults()
+        _, _, issue = R.issue_by_item(c, item)
+        assert_true(new in block_of(issue["body"]), "the repaired block holds the person's date")
+        c.sync()
+        assert_eq(c.one("SELECT due_date FROM action_item WHERE id=%d" % item), new,
+                  "the person's date is pulled")
+        _, _, issue = R.issue_by_item(c, item)
+        assert_true(new in block_of(issue["body"]), "the issue keeps the person's date")
+        assert_eq(issue["body"].count("<!-- closeloop:begin"), 1, "one block")
+    finally:
+        c.close()
+
+
 def test_body_block_end_marker_deleted_loses_no_human_text(cl):
     c = R.Ctx(cl, "block_noend")
     try:
