@@ -138,6 +138,14 @@ struct conn_remote {
 	 * ticket's updated_at stands for it).  Only fetch_times fills it
 	 * (Jira: the changelog); every other operation leaves it 0. */
 	int64_t field_ms[ITEM_F__COUNT];
+	/* ITEM_FIELD_BIT of fields the ticket's own record says were set
+	 * after its create (GitHub: an open issue whose state_reason is
+	 * "reopened" was closed since; Jira: a changelog entry of the field,
+	 * read by fetch_times only).  A ticket found by its create token
+	 * (the create's answer lost) holding what the create request alone
+	 * leaves in such a field holds it by a later change, not as made
+	 * (reconcile's adopt_base). */
+	unsigned changed_mask;
 	unsigned repair_mask;      /* fields whose representation on the ticket
 	                              must be rewritten even though the value is
 	                              unchanged (a copied or broken body block) */

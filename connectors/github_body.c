@@ -215,6 +215,12 @@ int gh_issue_to_remote(struct json_object *issue, const char *repo,
 	item_fields_set(&out->fields, ITEM_F_STATE,
 	                gh_state_from_issue(conn_json_str(issue, "state"), conn_json_str(issue, "state_reason"),
 	                                    in_progress));
+	/* "reopened": the issue was closed after it was created (REST "Get an
+	 * issue": state_reason "completed", "reopened", "not_planned",
+	 * "duplicate" or null) */
+	if (str_eq(conn_json_str(issue, "state"), "open") &&
+	    str_eq(conn_json_str(issue, "state_reason"), "reopened"))
+		out->changed_mask |= ITEM_FIELD_BIT(ITEM_F_STATE);
 out:
 	if (rc < 0)
 		conn_remote_free(out);

@@ -381,7 +381,8 @@ static int changelog_field(const char *name)
 
 /* issue.changelog (expand=changelog; PageOfChangelogs: histories[] of
  * Changelog {created, items[] of ChangeDetails {field, fieldId, ...}},
- * most recent first) -> out->field_ms: the latest change of each field.
+ * most recent first) -> out->field_ms: the latest change of each field,
+ * and out->changed_mask: the fields it lists a change of at all.
  * A label change counts for the type (its label is one of them); a field
  * no listed history changed keeps 0 (the ticket's updated-at stands for
  * it).  No changelog, a history without created or items: nothing from
@@ -428,7 +429,10 @@ static int read_changelog(struct json_object *issue, struct conn_remote *out, co
 				return -EINVAL;
 			}
 			int f = changelog_field(id ? id : name);
-			if (f >= 0 && ms > out->field_ms[f])
+			if (f < 0)
+				continue;
+			out->changed_mask |= ITEM_FIELD_BIT(f);
+			if (ms > out->field_ms[f])
 				out->field_ms[f] = ms;
 		}
 	}

@@ -260,6 +260,24 @@ static void remote_unread_as_base(struct rec_op *op, struct item_fields *canon)
 	}
 }
 
+/* The fields of op's intent that the create request alone leaves other
+ * than sent, for a later step of the create to set (Jira's transition out
+ * of its first status, GitHub's close): conn_ops.created_as of the
+ * intent's values, less the fields the tracker fills in. */
+static unsigned adopt_follow_up_mask(const struct rec_op *op)
+{
+	const struct connector *c = op->t->lc->conn;
+	if (op->kind != REC_OP_ADOPT_TOKEN || !op->row.has_base || !c->ops->created_as)
+		return 0;
+	struct item_fields made;
+	item_fields_init(&made);
+	item_fields_copy(&made, &op->row.base);
+	unsigned filled = c->ops->created_as(c, &made);
+	unsigned mask = item_fields_diff(&made, &op->row.base) & ~filled;
+	item_fields_free(&made);
+	return mask;
+}
+
 /* A ticket found by its create token (the create's answer was lost):
  * closeloop made it, so it differs from the values the create sent where
  * the create's follow-up steps did not run (Jira's transition out of its
@@ -269,16 +287,33 @@ static void remote_unread_as_base(struct rec_op *op, struct item_fields *canon)
  * (conn_ops.created_as of the intent's values, with the ticket's own
  * values of the fields the tracker filled in), not the intent's values:
  * the ledger's pending values are pushed, a person's change is pulled.
- * Idempotent (op_decide runs again after an update or a re-read). */
+ * But a follow-up field the ticket's record says was set after the create
+ * (conn_remote.changed_mask) keeps the intent's value as its base: the
+ * follow-up ran, so a ticket holding the create's first value again was
+ * put back by a person, whose change is pulled (seed 2031 of the soak,
+ * issue 6: Jira's issue moved into In Progress, the daemon killed before
+ * the ledger knew, a person moving it back to To Do; the base To Do read
+ * it as unchanged and In Progress was pushed over the person's edit).
+ * Idempotent (op_decide runs again after an update or a re-read): a
+ * field set to what the request left is left so again, a kept one is
+ * kept again. */
 static void adopt_base(struct rec_op *op, const struct item_fields *canon)
 {
 	const struct connector *c = op->t->lc->conn;
 	if (op->kind != REC_OP_ADOPT_TOKEN || !op->row.has_base || !c->ops->created_as)
 		return;
-	unsigned filled = c->ops->created_as(c, &op->row.base);
-	for (int f = 0; f < ITEM_F__COUNT; f++)
+	struct item_fields made;
+	item_fields_init(&made);
+	item_fields_copy(&made, &op->row.base);
+	unsigned filled = c->ops->created_as(c, &made);
+	unsigned keep = op->has_remote ? op->remote.changed_mask & ~filled : 0;
+	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		if (filled & ITEM_FIELD_BIT(f))
 			item_fields_set(&op->row.base, f, canon->v[f]);
+		else if (!(keep & ITEM_FIELD_BIT(f)))
+			item_fields_set(&op->row.base, f, made.v[f]);
+	}
+	item_fields_free(&made);
 }
 
 /* Fields pushed whatever the merge says, so the ticket holds them again as
@@ -450,6 +485,13 @@ static void op_decide(struct rec_op *op)
 	struct item_fields canon;
 	struct rec_plan plan;
 
+	if (op->has_remote && !op->times_read && lc->conn->ops->fetch_times &&
+	    adopt_follow_up_mask(op)) {
+		/* whether the follow-up fields changed since the create is in
+		 * the tracker's field history (adopt_base): read it first */
+		op_call(op, REC_CALL_TIMES);
+		return;
+	}
 	item_fields_init(&canon);
 	if (op->has_remote) {
 		rec_canon_remote(lc->idmap, &op->remote.fields, &op->row.ledger, &canon);

@@ -525,6 +525,7 @@ void rec_remote_copy(struct conn_remote *dst, const struct conn_remote *src)
 	item_fields_copy(&dst->fields, &src->fields);
 	dst->unread_mask = src->unread_mask;
 	dst->repair_mask = src->repair_mask;
+	dst->changed_mask = src->changed_mask;
 	memcpy(dst->field_ms, src->field_ms, sizeof(dst->field_ms));
 	dst->discover = src->discover;
 	dst->refs = xstrdup(src->refs);

@@ -441,6 +441,44 @@ def test_jira_token_recovery_when_the_index_catches_up_between_searches(cl):
         c.close()
 
 
+def test_jira_lost_create_moved_back_to_to_do_by_a_person_is_pulled(cl):
+    """An item in progress.  The daemon creates its issue and transitions
+    it into In Progress, then is killed before the ledger records the
+    create (the transition's answer hangs): the link stays 'creating'.  A
+    Jira user moves the issue back to To Do.  The next cycle finds it by
+    its create token.  To Do is also what the create request alone leaves
+    (Jira's first status), but the changelog shows the status changed
+    since: it is the person's, pulled into the ledger -- before, the base
+    was the create's To Do, the ticket read as unchanged and the ledger's
+    In Progress was pushed over the person's edit (seed 2031 of the soak,
+    issue 6)."""
+    c = JiraCtx(cl, "jira_adopt_moved_back", extra="create_min_age = 0;\n")
+    try:
+        c.imp(1, per_pm=1)
+        item = int(c.one("SELECT id FROM action_item"))
+        c.q("UPDATE action_item SET state='in_progress'")
+        trans = "/rest/api/3/issue/10000/transitions"
+        c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
+                                           "method": "POST", "path": trans, "hang": 60})
+        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
+        c.daemons.append(d)
+        moved = lambda: [i for i in c.sim.issues("OPS")
+                         if i["fields"]["status"] == "In Progress"]
+        _assert(H.wait_for(moved, timeout=60, step=0.05), "the create's transition ran")
+        d.kill9(c.dsn)
+        _eq(c.one("SELECT state FROM external_link WHERE action_item_id=%d" % item), "creating",
+            "the killed create is still an intent")
+        c.sim.call("POST", "/_sim/edit", {"id": "10000", "fields": {}, "status": "To Do"})
+        c.sync()
+        c.sync()
+        _eq(len(c.sim.issues("OPS")), 1, "one issue")
+        _eq(c.issue(item)["fields"]["status"], "To Do", "the person's status stays")
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % item), "open",
+            "the person's To Do is pulled into the ledger")
+    finally:
+        c.close()
+
+
 def test_jira_edit_between_listing_pages_skips_nothing(cl):
     """250 issues edited in Jira within a minute or two; while closeloop is
     between two search pages, a Jira user edits one on the first page (it

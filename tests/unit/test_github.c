@@ -296,6 +296,9 @@ static void test_gql_issue_reads_as_rest(void **state)
 		if (a.fields.v[f] || b.fields.v[f])
 			assert_string_equal(a.fields.v[f], b.fields.v[f]);
 	assert_int_equal(a.unread_mask, b.unread_mask);
+	/* reopened: closed since its create (reconcile's adopt_base) */
+	assert_int_equal(a.changed_mask, ITEM_FIELD_BIT(ITEM_F_STATE));
+	assert_int_equal(b.changed_mask, ITEM_FIELD_BIT(ITEM_F_STATE));
 	conn_remote_free(&a);
 	conn_remote_free(&b);
 	json_object_put(mapped);
@@ -308,6 +311,7 @@ static void test_gql_issue_reads_as_rest(void **state)
 	assert_string_equal(b.remote_id, "5");
 	assert_string_equal(b.fields.v[ITEM_F_STATE], "wont_do");
 	assert_null(b.fields.v[ITEM_F_OWNER]);
+	assert_int_equal(b.changed_mask, 0);
 	conn_remote_free(&b);
 	json_object_put(mapped);
 	json_object_object_add(c, "fullDatabaseId", json_object_new_string("5x"));

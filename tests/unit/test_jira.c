@@ -388,6 +388,9 @@ static void test_issue_changelog_times(void **state)
 	assert_true(r.field_ms[ITEM_F_STATE] == t_summary);
 	assert_true(r.field_ms[ITEM_F_OWNER] == 0);
 	assert_true(r.field_ms[ITEM_F_DUE_DATE] == 0);
+	/* the fields changed since the create (reconcile's adopt_base) */
+	assert_int_equal(r.changed_mask, ITEM_FIELD_BIT(ITEM_F_TYPE) | ITEM_FIELD_BIT(ITEM_F_TITLE) |
+	                                 ITEM_FIELD_BIT(ITEM_F_STATE));
 	conn_remote_free(&r);
 	json_object_put(o);
 	/* no changelog asked for: nothing known */
@@ -395,6 +398,7 @@ static void test_issue_changelog_times(void **state)
 	assert_int_equal(jira_issue_to_remote(o, PRIOS, "b", &r, &err, JIRA_CLOUD), 0);
 	for (int f = 0; f < ITEM_F__COUNT; f++)
 		assert_true(r.field_ms[f] == 0);
+	assert_int_equal(r.changed_mask, 0);
 	conn_remote_free(&r);
 	json_object_put(o);
 	free(text);
