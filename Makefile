@@ -55,10 +55,12 @@ OPT     := -O1 -g
 # (tests/integration/harness.py) send the binary's reports to files under
 # build/work and fail the test during which one appeared.  The
 # suppressions are libconfig's own scanner leaks on refused files
-# (tests/fuzz/lsan.supp says which).  Options set in the environment win.
+# (tests/fuzz/lsan.supp says which), their path quoted: the runtime's
+# option parser ends a value at a space or a colon unless it is quoted.
+# Options set in the environment win.
 ASAN_OPTIONS  ?= detect_leaks=1:halt_on_error=1
 UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
-LSAN_OPTIONS  ?= suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0
+LSAN_OPTIONS  ?= suppressions='$(CURDIR)/tests/fuzz/lsan.supp':print_suppressions=0
 export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

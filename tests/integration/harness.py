@@ -73,9 +73,12 @@ def _drop_empty_san_dir():
         os.rmdir(SAN_DIR)
 
 
+# quoted: the sanitizer runtime's option parser ends a value at a space
+# or a colon (a checkout in "/home/me/my work" made every sanitized
+# binary refuse its options: "expected '=' in ASAN_OPTIONS")
 for _var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
     os.environ[_var] = ":".join(o for o in (os.environ.get(_var, ""),
-                                            "log_path=" + os.path.join(SAN_DIR, "report")) if o)
+                                            "log_path='%s'" % os.path.join(SAN_DIR, "report")) if o)
 
 
 # the first line of a report: UBSan's "file:line:col: runtime error: ...",
