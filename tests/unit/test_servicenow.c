@@ -1212,7 +1212,9 @@ static void test_oauth_absurd_token_life(void **state)
 	pgtest_exec(v.pg.conn, "UPDATE action_item SET title = 'Defragment etcd daily' WHERE id = 1",
 	            0, NULL);
 	assert_int_equal(sync_once(&v), 0);
-	assert_non_null(sim_record("Defragment etcd daily", NULL));
+	struct json_object *r = sim_record("Defragment etcd daily", NULL);
+	assert_non_null(r);
+	json_object_put(r);
 	assert_int_equal(sim_requests("TOKEN"), 1);
 	env_down(&v);
 	sim_down();
