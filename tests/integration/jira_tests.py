@@ -441,33 +441,39 @@ def test_jira_token_recovery_when_the_index_catches_up_between_searches(cl):
         c.close()
 
 
-def test_jira_lost_create_moved_back_to_to_do_by_a_person_is_pulled(cl):
-    """An item in progress.  The daemon creates its issue and transitions
+def lost_create_after_its_transition(c):
+    """One item in progress.  The daemon creates its issue and transitions
     it into In Progress, then is killed before the ledger records the
-    create (the transition's answer hangs): the link stays 'creating'.  A
-    Jira user moves the issue back to To Do.  The next cycle finds it by
-    its create token.  To Do is also what the create request alone leaves
-    (Jira's first status), but the changelog shows the status changed
-    since: it is the person's, pulled into the ledger -- before, the base
-    was the create's To Do, the ticket read as unchanged and the ledger's
-    In Progress was pushed over the person's edit (seed 2031 of the soak,
-    issue 6)."""
+    create (the transition's answer hangs): the link stays 'creating'.
+    Returns the item's id."""
+    c.imp(1, per_pm=1)
+    item = int(c.one("SELECT id FROM action_item"))
+    c.q("UPDATE action_item SET state='in_progress'")
+    trans = "/rest/api/3/issue/10000/transitions"
+    c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
+                                       "method": "POST", "path": trans, "hang": 60})
+    d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
+    c.daemons.append(d)
+    moved = lambda: [i for i in c.sim.issues("OPS") if i["fields"]["status"] == "In Progress"]
+    _assert(H.wait_for(moved, timeout=60, step=0.05), "the create's transition ran")
+    d.kill9(c.dsn)
+    _eq(c.one("SELECT state FROM external_link WHERE action_item_id=%d" % item), "creating",
+        "the killed create is still an intent")
+    return item
+
+
+def test_jira_lost_create_moved_back_to_to_do_by_a_person_is_pulled(cl):
+    """A lost create whose transition into In Progress ran
+    (lost_create_after_its_transition); a Jira user moves the issue back
+    to To Do.  The next cycle finds it by its create token.  To Do is also
+    what the create request alone leaves (Jira's first status), but the
+    changelog shows the status changed since: it is the person's, pulled
+    into the ledger -- before, the base was the create's To Do, the ticket
+    read as unchanged and the ledger's In Progress was pushed over the
+    person's edit (seed 2031 of the soak, issue 6)."""
     c = JiraCtx(cl, "jira_adopt_moved_back", extra="create_min_age = 0;\n")
     try:
-        c.imp(1, per_pm=1)
-        item = int(c.one("SELECT id FROM action_item"))
-        c.q("UPDATE action_item SET state='in_progress'")
-        trans = "/rest/api/3/issue/10000/transitions"
-        c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
-                                           "method": "POST", "path": trans, "hang": 60})
-        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
-        c.daemons.append(d)
-        moved = lambda: [i for i in c.sim.issues("OPS")
-                         if i["fields"]["status"] == "In Progress"]
-        _assert(H.wait_for(moved, timeout=60, step=0.05), "the create's transition ran")
-        d.kill9(c.dsn)
-        _eq(c.one("SELECT state FROM external_link WHERE action_item_id=%d" % item), "creating",
-            "the killed create is still an intent")
+        item = lost_create_after_its_transition(c)
         c.sim.call("POST", "/_sim/edit", {"id": "10000", "fields": {}, "status": "To Do"})
         c.sync()
         c.sync()
@@ -475,6 +481,35 @@ def test_jira_lost_create_moved_back_to_to_do_by_a_person_is_pulled(cl):
         _eq(c.issue(item)["fields"]["status"], "To Do", "the person's status stays")
         _eq(c.one("SELECT state FROM action_item WHERE id=%d" % item), "open",
             "the person's To Do is pulled into the ledger")
+    finally:
+        c.close()
+
+
+def test_jira_lost_create_whose_transition_ran_loses_no_later_ledger_edit(cl):
+    """A lost create whose transition into In Progress ran
+    (lost_create_after_its_transition); the ledger then closes the item as
+    won't do, under state = remote_wins.  The issue's In Progress is
+    closeloop's own write, not a person's: the ledger's wont_do is pushed,
+    with no conflict -- before, the adopted base was the create's To Do,
+    so In Progress read as a change on Jira, a conflict that remote_wins
+    gave to Jira, and the ledger's edit was lost (seed 5711 of the soak,
+    issue 6)."""
+    c = JiraCtx(cl, "jira_adopt_then_ledger",
+                extra='create_min_age = 0;\nconflict_policy = { state = "remote_wins"; };\n')
+    try:
+        item = lost_create_after_its_transition(c)
+        c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % item)
+        c.sync()
+        c.sync()
+        _eq(len(c.sim.issues("OPS")), 1, "one issue")
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % item), "wont_do",
+            "the ledger keeps its wont_do")
+        i = c.issue(item)["fields"]
+        res = i.get("resolution")
+        _eq((i["status"], res.get("name") if isinstance(res, dict) else res), ("Done", "Won't Do"),
+            "the issue is closed as won't do")
+        _eq(c.one("SELECT count(*) FROM item_event WHERE action_item_id=%d AND field='conflict'"
+                  % item), "0", "no conflict")
     finally:
         c.close()
 
