@@ -24,6 +24,28 @@ def linked_ids(c):
                                    "WHERE kind='managed' AND state='linked' ORDER BY 1")]
 
 
+def sync_killed_while_a_patch_is_held(c, reached, what):
+    """A `sync --once` whose next issue PATCH is carried out by the
+    simulator with its answer held back 4 s; the cycle is killed -9 once
+    reached() holds (what says it), and its ledger sessions have ended on
+    return."""
+    c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"delay_ms": 4000},
+                count=1, after=True)
+    appname = "closeloop-killed-%d" % os.getpid()
+    e = H.env()
+    e["PGAPPNAME"] = appname
+    sync = subprocess.Popen([H.BIN, "sync", "--once", "-c", c.config], env=e,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert_true(H.wait_for(reached, timeout=30), what)
+    finally:
+        sync.kill()
+        sync.wait()
+    sessions = "SELECT pid FROM pg_stat_activity WHERE application_name = '%s'" % appname
+    assert_true(H.wait_for(lambda: not c.q(sessions), timeout=30, step=0.5),
+                "the killed cycle's sessions ended")
+
+
 def block_of(body):
     m = re.search(r"<!-- closeloop:begin.*?<!-- closeloop:end -->", body or "", re.S)
     return m.group(0) if m else None
@@ -261,22 +283,8 @@ def test_due_date_of_a_copied_block_is_pulled_after_its_repair_was_cut_short(cl)
         # the PATCH is carried out, its answer held back; the cycle is
         # killed meanwhile (a failed update's own error path records the
         # ledger's values; a killed one leaves what was committed before)
-        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"delay_ms": 4000},
-                    count=1, after=True)
-        appname = "closeloop-killed-%d" % os.getpid()
-        e = H.env()
-        e["PGAPPNAME"] = appname
-        sync = subprocess.Popen([H.BIN, "sync", "--once", "-c", c.config], env=e,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            assert_true(H.wait_for(lambda: R.issue_by_item(c, item)[2]["body"].count(
-                "<!-- closeloop:begin") == 1, timeout=30), "the repair went through on GitHub")
-        finally:
-            sync.kill()
-            sync.wait()
-        sessions = "SELECT pid FROM pg_stat_activity WHERE application_name = '%s'" % appname
-        assert_true(H.wait_for(lambda: not c.q(sessions), timeout=30, step=0.5),
-                    "the killed cycle's sessions ended")
+        sync_killed_while_a_patch_is_held(c, lambda: R.issue_by_item(c, item)[2]["body"].count(
+            "<!-- closeloop:begin") == 1, "the repair went through on GitHub")
         time.sleep(4)
         c.sim.clear_faults()
         _, _, issue = R.issue_by_item(c, item)
@@ -626,22 +634,9 @@ def test_daemon_killed_between_an_update_and_its_ledger_write_loses_no_later_edi
         c.sync()
         item = linked_ids(c)[0]
         c.q("UPDATE action_item SET title = 'Pushed then killed' WHERE id = %d" % item)
-        c.sim.fault({"method": "PATCH", "path_regex": "/issues/[0-9]+$"}, {"delay_ms": 4000},
-                    count=1, after=True)
-        appname = "closeloop-killed-%d" % os.getpid()
-        e = H.env()
-        e["PGAPPNAME"] = appname
-        sync = subprocess.Popen([H.BIN, "sync", "--once", "-c", c.config], env=e,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            assert_true(H.wait_for(lambda: R.issue_by_item(c, item)[2]["title"] == "Pushed then killed",
-                                   timeout=30), "the PATCH reached the simulator")
-        finally:
-            sync.kill()
-            sync.wait()
-        sessions = "SELECT pid FROM pg_stat_activity WHERE application_name = '%s'" % appname
-        assert_true(H.wait_for(lambda: not c.q(sessions), timeout=30, step=0.5),
-                    "the killed cycle's sessions ended")
+        sync_killed_while_a_patch_is_held(
+            c, lambda: R.issue_by_item(c, item)[2]["title"] == "Pushed then killed",
+            "the PATCH reached the simulator")
         # the held answer goes nowhere; the simulator's write slot is
         # free again (a write beside it would be a secondary rate limit)
         time.sleep(4)
