@@ -260,19 +260,31 @@ static void remote_unread_as_base(struct rec_op *op, struct item_fields *canon)
 	}
 }
 
+/* What the create request alone leaves of op's intent, for a ticket found
+ * by its create token: *made = conn_ops.created_as of the base (the
+ * intent's values; the caller frees it), *filled = the fields the tracker
+ * fills in.  False (nothing set) for any other op or connector. */
+static bool adopt_made(const struct rec_op *op, struct item_fields *made, unsigned *filled)
+{
+	const struct connector *c = op->t->lc->conn;
+	if (op->kind != REC_OP_ADOPT_TOKEN || !op->row.has_base || !c->ops->created_as)
+		return false;
+	item_fields_init(made);
+	item_fields_copy(made, &op->row.base);
+	*filled = c->ops->created_as(c, made);
+	return true;
+}
+
 /* The fields of op's intent that the create request alone leaves other
  * than sent, for a later step of the create to set (Jira's transition out
  * of its first status, GitHub's close): conn_ops.created_as of the
  * intent's values, less the fields the tracker fills in. */
 static unsigned adopt_follow_up_mask(const struct rec_op *op)
 {
-	const struct connector *c = op->t->lc->conn;
-	if (op->kind != REC_OP_ADOPT_TOKEN || !op->row.has_base || !c->ops->created_as)
-		return 0;
 	struct item_fields made;
-	item_fields_init(&made);
-	item_fields_copy(&made, &op->row.base);
-	unsigned filled = c->ops->created_as(c, &made);
+	unsigned filled;
+	if (!adopt_made(op, &made, &filled))
+		return 0;
 	unsigned mask = item_fields_diff(&made, &op->row.base) & ~filled;
 	item_fields_free(&made);
 	return mask;
@@ -299,13 +311,10 @@ static unsigned adopt_follow_up_mask(const struct rec_op *op)
  * kept again. */
 static void adopt_base(struct rec_op *op, const struct item_fields *canon)
 {
-	const struct connector *c = op->t->lc->conn;
-	if (op->kind != REC_OP_ADOPT_TOKEN || !op->row.has_base || !c->ops->created_as)
-		return;
 	struct item_fields made;
-	item_fields_init(&made);
-	item_fields_copy(&made, &op->row.base);
-	unsigned filled = c->ops->created_as(c, &made);
+	unsigned filled;
+	if (!adopt_made(op, &made, &filled))
+		return;
 	unsigned keep = op->has_remote ? op->remote.changed_mask & ~filled : 0;
 	for (int f = 0; f < ITEM_F__COUNT; f++) {
 		if (filled & ITEM_FIELD_BIT(f))
