@@ -4,6 +4,7 @@
 search lags writes, JQL has minute precision, workflows may refuse a
 transition, 429 carries Retry-After, a moved issue keeps its id."""
 
+import json
 import os
 import re
 import time
@@ -510,6 +511,49 @@ def test_jira_lost_create_whose_transition_ran_loses_no_later_ledger_edit(cl):
             "the issue is closed as won't do")
         _eq(c.one("SELECT count(*) FROM item_event WHERE action_item_id=%d AND field='conflict'"
                   % item), "0", "no conflict")
+    finally:
+        c.close()
+
+
+def test_jira_person_edit_after_a_killed_update_is_a_logged_conflict(cl):
+    """The ledger closes a synced item as won't do; the daemon moves the
+    issue to Done / Won't Do and is killed before the ledger records it
+    (the transition's answer hangs): the link's base is still In
+    Progress, wont_do only the value sent (external_link.unconfirmed).  A
+    person then moves the issue to To Do.  closeloop cannot tell whether
+    its own write landed before that edit, so the edit reads as a change
+    on both sides: a conflict, logged with both values, resolved by the
+    policy (state = ledger_wins: wont_do again) -- docs/reconcile.md "A
+    write whose answer is lost" (seed 1752 of the soak, issue 6)."""
+    c = JiraCtx(cl, "jira_killed_update_then_person",
+                extra='conflict_policy = { state = "ledger_wins"; };\n')
+    try:
+        c.imp(1, per_pm=1)
+        item = int(c.one("SELECT id FROM action_item"))
+        c.q("UPDATE action_item SET state='in_progress'")
+        c.sync()
+        _eq(c.issue(item)["fields"]["status"], "In Progress", "synced")
+        c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % item)
+        rid = c.link(item)[0]
+        c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True, "method": "POST",
+                                           "path": "/rest/api/3/issue/%s/transitions" % rid,
+                                           "hang": 60})
+        d = H.Daemon(c.config, os.path.join(c.dir, "daemon.log"))
+        c.daemons.append(d)
+        _assert(H.wait_for(lambda: c.issue(item)["fields"]["status"] == "Done", timeout=60,
+                           step=0.05), "the transition ran")
+        d.kill9(c.dsn)
+        _eq(json.loads(c.one("SELECT unconfirmed::text FROM external_link WHERE action_item_id=%d"
+                             % item)), {"state": "wont_do"}, "the value sent is unconfirmed")
+        c.sim.call("POST", "/_sim/edit", {"id": rid, "fields": {}, "status": "To Do"})
+        c.sync()
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % item), "wont_do", "ledger_wins")
+        i = c.issue(item)["fields"]
+        _eq((i["status"], i.get("resolution")), ("Done", "Won't Do"),
+            "the issue is closed as won't do again")
+        ev = c.q("SELECT detail->>'ledger', detail->>'remote', detail->>'chosen' FROM item_event "
+                 "WHERE action_item_id=%d AND field='conflict' AND detail->>'field'='state'" % item)
+        _eq(ev, [["wont_do", "open", "ledger"]], "the conflict, logged with both values")
     finally:
         c.close()
 

@@ -247,7 +247,7 @@ class Scenario:
                 continue
             tk = grouped.get(i, [])
             if it.multi:
-                self.observe_multi(it, led[i], tk)
+                self.observe_multi(it, led[i], tk, cut or partial)
                 continue
             tk = [t for t in tk if t["tracker"] == it.kind]
             if len(tk) > 1:
@@ -270,7 +270,7 @@ class Scenario:
                                           "being deleted" % ((i,) + it.ticket)))
                 M.observe(it, self.policy, led[i], None, self.problems, cut)
 
-    def observe_multi(self, it, led, tk):
+    def observe_multi(self, it, led, tk, partial=False):
         rems, live = [], []
         for ln in it.links:
             mine = [t for t in tk if t["tracker"] == ln.kind]
@@ -288,7 +288,7 @@ class Scenario:
                 led[k], it.agreed[k]) + tuple(sorted(it.written[k], key=repr))) if mine else None)
             live.append(mine[0] if mine else None)
         self.live[it.id] = live
-        M.observe_multi(it, led, rems, self.problems, self.had_cut)
+        M.observe_multi(it, led, rems, self.problems, self.had_cut, partial)
 
     # ---- edits --------------------------------------------------------------
     def ledger_edit(self, it, field):

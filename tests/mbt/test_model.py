@@ -91,6 +91,33 @@ class MultiConflicts(unittest.TestCase):
         M.observe_multi(it, led, [dict(led), dict(led)], problems, False)
         self.assertEqual([k for k, _ in problems], ["lost"])
 
+    def killed_push_then_a_person_edit(self, partial):
+        """The ledger's wont_do reaches both tickets in a cycle that is
+        partial or not; a person then moves the Jira issue to open, and
+        every side ends on wont_do.  Returns the problems."""
+        it = multi_item()
+        it.edit_ledger("state", "wont_do", 1)
+        problems = []
+        led = dict(VALUES, state="wont_do")
+        M.observe_multi(it, led, [dict(led), dict(led)], problems, partial, partial)
+        it.edit_remote(1, "state", "open", 2)
+        M.observe_multi(it, led, [dict(led), dict(led)], problems, partial)
+        return it, problems
+
+    def test_a_ticket_edit_after_a_killed_push_may_be_a_logged_conflict(self):
+        # seed 1752 of the soak: the cycle that pushed wont_do was killed
+        # before its merge write, so the Jira link's base is still open's
+        # predecessor; the person's open reads as a change on both sides,
+        # and ledger_wins keeps wont_do -- allowed, as a logged conflict
+        it, problems = self.killed_push_then_a_person_edit(True)
+        self.assertEqual(problems, [])
+        self.assertEqual(it.conflicts, [("state", "wont_do", ["open"], True)])
+
+    def test_a_ticket_edit_after_a_clean_push_is_pulled(self):
+        it, problems = self.killed_push_then_a_person_edit(False)
+        self.assertEqual([k for k, _ in problems], ["lost"])
+        self.assertEqual(it.conflicts, [])
+
 
 POLICY = {k: "ledger_wins" for k in M.FIELDS}
 
