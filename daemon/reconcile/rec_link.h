@@ -267,6 +267,8 @@ enum rec_pass_state {
 /* What a pass takes from its cycle (borrowed; outlives the pass). */
 struct rec_pass_params {
 	bool push_only;
+	bool links_only;   /* only linked links' pushes: no create, adoption or
+	                      recovery (a target no longer configured) */
 	int overlap_s;                /* listing overlap (cfg overlap) */
 	const char *def_conn, *def_target; /* configured default route */
 	const char *type;             /* the connector's type name */
@@ -568,6 +570,7 @@ void rec_board_free(struct rec_board *rb);
 
 extern const char REC_SQL_LOCK[];        /* $1 connector name -> bool */
 extern const char REC_SQL_IDMAP[];       /* $1 person column -> handle, ident */
+extern const char REC_SQL_STRANDED[];    /* $1 connector $2 its targets[] */
 extern const char REC_SQL_UNROUTED[];    /* $1 conns[] $2 targets[] $3 def conn $4 def target */
 extern const char REC_SQL_CURSOR[];      /* $1 conn $2 target */
 extern const char REC_SQL_BOARD_READ[];  /* $1 conn $2 target -> board, one row a member */

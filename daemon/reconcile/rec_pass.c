@@ -457,8 +457,13 @@ static void on_push_rows(struct db *db, const PGresult *res, const char *err, vo
 		}
 		enum rec_op_kind kind;
 		bool later = false;
-		switch (rec_plan_route(row.link_id ? row.link_state : NULL,
-		                       row.ref_id ? row.ref_state : NULL)) {
+		enum rec_route route = rec_plan_route(row.link_id ? row.link_state : NULL,
+		                                      row.ref_id ? row.ref_state : NULL);
+		/* a target no longer configured (reconcile.c on_stranded): its
+		 * linked tickets' edits only, nothing created or adopted there */
+		if (t->pp->links_only && route != REC_ROUTE_PUSH)
+			route = REC_ROUTE_SKIP;
+		switch (route) {
 		case REC_ROUTE_PUSH: kind = REC_OP_PUSH; break;
 		case REC_ROUTE_RECOVER: kind = REC_OP_RECOVER; break;
 		case REC_ROUTE_ADOPT_REF: kind = REC_OP_ADOPT_REF; break;

@@ -62,6 +62,7 @@ enum cyc_state {
 	CYC_LOCK = 0,
 	CYC_IDMAP,
 	CYC_UNROUTED,
+	CYC_STRANDED,   /* links naming a target no longer configured */
 	CYC_TARGET,
 	CYC_PASS,       /* a target's pass runs (rec_pass.c) */
 	CYC_DONE,
@@ -82,6 +83,7 @@ struct rec_conn {
 	struct rec_request **next_reqs;
 	size_t n_next_reqs;
 	bool lock_lost_logged;
+	char *stranded_logged;        /* the stranded targets last logged, or NULL */
 	/* The connector's advisory lock is held on the ledger session number
 	 * lock_session (db_stats.reconnects when it was taken): taken once per
 	 * session, taken again after a reconnect (the old session's lock died
@@ -102,6 +104,12 @@ struct rec_cycle {
 	char **targets;
 	char **disc_teams;            /* per target: its discovery rule's team */
 	size_t n_targets, ti;
+	/* targets that linked tickets of this connector name but that are no
+	 * longer among its configured targets (on_stranded): each gets a
+	 * push-only pass (pp_stranded) after the configured ones */
+	char **stranded;
+	size_t n_stranded, si;
+	struct rec_pass_params pp_stranded;
 	int max_inflight, overlap_s;
 	int64_t refusal_backoff_ms, create_min_age_ms;
 	enum cfg_policy policy[ITEM_F__COUNT];
@@ -232,7 +240,7 @@ static void on_idmap(struct db *db, const PGresult *res, const char *err, void *
 		return;
 	}
 	rec_idmap_load(&cy->idmap, res);
-	cyc_enter(cy, cy->first_conn && !cy->push_only ? CYC_UNROUTED : CYC_TARGET);
+	cyc_enter(cy, cy->first_conn && !cy->push_only ? CYC_UNROUTED : CYC_STRANDED);
 }
 
 static void on_unrouted(struct db *db, const PGresult *res, const char *err, void *arg)
@@ -249,6 +257,48 @@ static void on_unrouted(struct db *db, const PGresult *res, const char *err, voi
 			         "target and no default target is configured, or the target is not "
 			         "configured for its connector)", n);
 	}
+	cyc_enter(cy, CYC_STRANDED);
+}
+
+/* Rows (target, links) of REC_SQL_STRANDED: the targets this connector's
+ * linked tickets name that are not among its configured targets -- a
+ * repository renamed on the tracker and routed to its new name before
+ * closeloop followed the rename, or a target taken out of the routing.
+ * Their links are in no configured target's push pass, so a ledger edit
+ * of their items would never reach the ticket: each such target gets a
+ * push-only pass (no listing, no creates), whose update of a renamed
+ * repository's ticket is answered from the new name and re-points every
+ * link of the old one (rec_answer.c rec_op_moved); the operator is told
+ * once per change of the set. */
+static void on_stranded(struct db *db, const PGresult *res, const char *err, void *arg)
+{
+	struct rec_cycle *cy = arg;
+	UNUSED(db);
+	if (err) {
+		cyc_fail(cy, "reading links of unconfigured targets", err);
+		cyc_enter(cy, CYC_TARGET);
+		return;
+	}
+	int n = PQntuples(res);
+	struct buf b = { 0 };
+	cy->stranded = n ? xcalloc((size_t)n, sizeof(char *)) : NULL;
+	for (int i = 0; i < n; i++) {
+		cy->stranded[cy->n_stranded++] = xstrdup(PQgetvalue(res, i, 0));
+		if (buf_appendf(&b, "%s%s (%s link(s))", i ? ", " : "", PQgetvalue(res, i, 0),
+		                PQgetvalue(res, i, 1)) < 0)
+			abort();
+	}
+	const char *now = b.data ? b.data : "";
+	if (!str_eq(now, cy->rc->stranded_logged ? cy->rc->stranded_logged : "")) {
+		if (n)
+			log_conn(LOG_LVL_WARN, cy->name, "linked tickets name target(s) this connector is "
+			         "not configured for: %s; their items' ledger edits are still pushed there "
+			         "(a renamed repository is followed to its new name); route the target "
+			         "again, or unlink the items (closeloop link)", now);
+		free(cy->rc->stranded_logged);
+		cy->rc->stranded_logged = n ? xstrdup(now) : NULL;
+	}
+	buf_free(&b);
 	cyc_enter(cy, CYC_TARGET);
 }
 
@@ -281,13 +331,19 @@ static void cyc_pass_ended(struct rec_target *t)
 
 static void cyc_next_target(struct rec_cycle *cy)
 {
-	if (cy->e->view.stopping || cy->stop_conn || cy->ti >= cy->n_targets) {
+	if (cy->e->view.stopping || cy->stop_conn ||
+	    (cy->ti >= cy->n_targets && cy->si >= cy->n_stranded)) {
 		cyc_enter(cy, CYC_DONE);
 		return;
 	}
-	cy->t = rec_pass_new(&cy->lc, &cy->pp, cy->targets[cy->ti], cyc_pass_ended);
-	cy->t->disc_team = xstrdup(cy->disc_teams[cy->ti]);
-	cy->ti++;
+	if (cy->ti < cy->n_targets) {
+		cy->t = rec_pass_new(&cy->lc, &cy->pp, cy->targets[cy->ti], cyc_pass_ended);
+		cy->t->disc_team = xstrdup(cy->disc_teams[cy->ti]);
+		cy->ti++;
+	} else {
+		cy->t = rec_pass_new(&cy->lc, &cy->pp_stranded, cy->stranded[cy->si++],
+		                     cyc_pass_ended);
+	}
 	cyc_enter(cy, CYC_PASS);
 }
 
@@ -299,6 +355,9 @@ static void cyc_free(struct rec_cycle *cy)
 	}
 	free(cy->targets);
 	free(cy->disc_teams);
+	for (size_t i = 0; i < cy->n_stranded; i++)
+		free(cy->stranded[i]);
+	free(cy->stranded);
 	free(cy->name);
 	free(cy->type);
 	free(cy->source);
@@ -364,7 +423,7 @@ static void cyc_done(struct rec_cycle *cy)
 static const char *cyc_state_name(enum cyc_state s)
 {
 	static const char *const names[] = {
-		"lock", "idmap", "unrouted", "target", "pass", "done",
+		"lock", "idmap", "unrouted", "stranded", "target", "pass", "done",
 	};
 	if ((unsigned)s >= ARRAY_SIZE(names))
 		abort();
@@ -400,6 +459,13 @@ static void cyc_enter(struct rec_cycle *cy, enum cyc_state next)
 	case CYC_UNROUTED: {
 		const char *p[] = { cy->pairs_c, cy->pairs_t, cy->def_conn, cy->def_target };
 		cyc_query(cy, REC_SQL_UNROUTED, 4, p, on_unrouted);
+		break;
+	}
+	case CYC_STRANDED: {
+		char *mine = db_text_array((const char *const *)cy->targets, cy->n_targets);
+		const char *p[] = { cy->name, mine };
+		cyc_query(cy, REC_SQL_STRANDED, 2, p, on_stranded);
+		free(mine);
 		break;
 	}
 	case CYC_TARGET:
@@ -509,6 +575,8 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 		cy->n_targets = cc->n_targets;
 		cy->pp.ref_home = cy->targets[0];
 	}
+	cy->pp_stranded = cy->pp;
+	cy->pp_stranded.push_only = cy->pp_stranded.links_only = true;
 	rec_disc_configure(rc->conn, cc); /* a reload's rules from this cycle on */
 	cy->lc.targets = cy->targets;
 	cy->lc.n_targets = cy->n_targets;
@@ -668,6 +736,8 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	void (*cb)(void *) = e->stopped_cb;
 	void *arg = e->stopped_arg;
+	for (size_t i = 0; i < e->n_conns; i++)
+		free(e->conns[i].stranded_logged);
 	free(e->conns);
 	free(e);
 	if (cb)

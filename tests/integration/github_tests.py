@@ -459,6 +459,87 @@ def test_create_timed_out_after_a_rename_is_found_once_the_routing_follows(cl):
         c.close()
 
 
+def route_to_backlog(c):
+    """The operator routes dfds-platform to dfds/backlog (the connector's
+    targets and the directory's team target)."""
+    H.write_config(c.config, c.dsn, c.sim.url, ["dfds/backlog", R.ETCD_REPO], directory=c.directory,
+                   connector=R.CONN)
+    H.write_directory(c.directory, [
+        ("dfds-platform", "kubernetes", R.CONN, "dfds/backlog"),
+        ("etcd-maintainers", "etcd", R.CONN, R.ETCD_REPO),
+    ], people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
+    H.closeloop("directory", "load", "-c", c.config)
+
+
+def test_repository_routed_to_its_new_name_before_closeloop_saw_the_rename(cl):
+    """The operator renames the repository on GitHub and routes closeloop
+    to the new name at once, before any cycle met the old name's 301.  The
+    links still name the old name, which no configured target's pass
+    visits: a ledger edit then never reached the ticket, with nothing
+    logged (seed 9769 of the soak ended as if so: a title set by SQL the
+    round of its repository's rename, never pushed).  Now the links of a target no longer configured get a
+    push-only pass: the update answered from the new name re-points them,
+    the edit is pushed, and the operator is told which links named it."""
+    c = R.Ctx(cl, "routed_before_rename_seen")
+    try:
+        c.imp(*R.dfds_files(2))
+        c.sync()
+        ids = linked_ids(c)
+        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+        route_to_backlog(c)
+        c.q("UPDATE action_item SET title='Edited after the rename' WHERE id=%d" % ids[0])
+        out = c.sync(check=False)
+        log = out.stdout + out.stderr
+        assert_true("not configured for: dfds/platform-backlog (" in log,
+                    "the operator is told which target the links name: %s" % log[-2000:])
+        assert_eq(c.q("SELECT DISTINCT target FROM external_link WHERE kind='managed' AND action_item_id "
+                      "IN (%d,%d)" % (ids[0], ids[1])), [["dfds/backlog"]], "the links re-pointed")
+        c.sync()
+        _, _, issue = R.issue_by_item(c, ids[0])
+        assert_eq(issue["title"], "Edited after the rename", "the ledger's edit reached the ticket")
+        assert_eq(c.q("SELECT count(*) FROM external_link WHERE state<>'linked'"), [["0"]],
+                  "nothing broken or stranded")
+        out = c.sync()
+        assert_true("not configured" not in out.stdout + out.stderr, "nothing left naming the old name")
+    finally:
+        c.close()
+
+
+def test_target_taken_out_of_the_routing_keeps_its_linked_tickets_in_sync(cl):
+    """The operator takes dfds/platform-backlog out of the routing (the
+    connector's targets; the team now routed to etcd-io/etcd) while the
+    repository stays.  Its linked tickets still carry their items: a
+    ledger edit is pushed there (before, it was silently never pushed),
+    new items are created in the new target and nothing in the old, and
+    the log names the target and how many links name it."""
+    c = R.Ctx(cl, "target_unrouted")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        ids = linked_ids(c)
+        before = len(c.sim.issues("dfds/platform-backlog"))
+        H.write_config(c.config, c.dsn, c.sim.url, [R.ETCD_REPO], directory=c.directory, connector=R.CONN)
+        H.write_directory(c.directory, [
+            ("dfds-platform", "kubernetes", R.CONN, R.ETCD_REPO),
+            ("etcd-maintainers", "etcd", R.CONN, R.ETCD_REPO),
+        ], people=[("rf", "R. F.", "rf-gh"), ("pw", "P. W.", "pw-gh")])
+        H.closeloop("directory", "load", "-c", c.config)
+        c.q("UPDATE action_item SET title='Edited after the routing moved' WHERE id=%d" % ids[0])
+        c.imp(*R.dfds_files(2))
+        out = c.sync()
+        log = out.stdout + out.stderr
+        assert_true("not configured for: dfds/platform-backlog (%d link(s))" % len(ids) in log,
+                    "the operator is told: %s" % log[-2000:])
+        _, _, issue = R.issue_by_item(c, ids[0])
+        assert_eq(issue["title"], "Edited after the routing moved", "the edit is pushed to its ticket")
+        assert_eq(len(c.sim.issues("dfds/platform-backlog")), before, "nothing created in the old target")
+        assert_eq(c.q("SELECT DISTINCT target FROM external_link WHERE kind='managed' AND action_item_id "
+                      "NOT IN (%s)" % ",".join(map(str, ids))), [[R.ETCD_REPO]],
+                  "the new items are created in the routed target")
+    finally:
+        c.close()
+
+
 def test_renamed_repository_is_noticed_by_the_listing_and_its_edits_pulled(cl):
     """A renamed repository with nothing to push: the listing's GET on the
     old name answers 301; the listing follows it, re-points the links, and
