@@ -395,7 +395,7 @@ class Scenario:
         number and id); the daemon follows the redirects, re-points the
         links and tells the operator, who then updates the routing."""
         orig = next(r for r, n in self.w.names.items() if n.lower() == repo.lower())
-        new = self.w.rename(orig)
+        new, routed = self.w.rename(orig)
         for tk in self.live.values():
             for t in tk:
                 if t is not None and t["target"].lower() == repo.lower():
@@ -407,7 +407,8 @@ class Scenario:
             if tg.lower() == repo.lower():
                 key, values = self.found.pop((tg, tid))
                 self.found[(new, tid)] = ("%s#%s" % (new, tid), values)
-        self.note("ticket: repository %s renamed to %s" % (repo, new))
+        self.note("ticket: repository %s renamed to %s%s" % (
+            repo, new, " (the operator routes to it at once)" if routed else ""))
 
     def raise_found(self):
         """A person raises an action item in the tracker: a ticket matching
