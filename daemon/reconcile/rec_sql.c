@@ -305,12 +305,18 @@ const char REC_SQL_LINK_MOVED[] =
 /* A repository renamed on the tracker: every link of the connector that
  * names the old target names the new one ($1 connector, $2 old target,
  * $3 new target), a link without a ticket yet ('creating': its token and
- * intent kept) too; returns how many. */
+ * intent kept) too, and one whose key a pull already wrote under the new
+ * name (the ticket listed there by id, or its webhook delivery, while the
+ * routing named the new target before this daemon met the old name's
+ * redirect: seed 3370 of the soak); returns how many. */
 const char REC_SQL_REPO_RENAMED[] =
 	"WITH u AS (UPDATE external_link SET target = $3,"
-	" remote_key = $3 || substr(remote_key, length($2) + 1), etag = NULL, updated_at = now()"
+	" remote_key = CASE WHEN left(remote_key, length($2) + 1) = $2 || '#'"
+	"  THEN $3 || substr(remote_key, length($2) + 1) ELSE remote_key END,"
+	" etag = NULL, updated_at = now()"
 	" WHERE connector = $1 AND target = $2"
-	" AND (remote_key IS NULL OR left(remote_key, length($2) + 1) = $2 || '#')"
+	" AND (remote_key IS NULL OR left(remote_key, length($2) + 1) = $2 || '#'"
+	"  OR left(remote_key, length($3) + 1) = $3 || '#')"
 	" RETURNING 1)"
 	" SELECT count(*) FROM u";
 
