@@ -267,8 +267,9 @@ enum rec_pass_state {
 /* What a pass takes from its cycle (borrowed; outlives the pass). */
 struct rec_pass_params {
 	bool push_only;
-	bool links_only;   /* only linked links' pushes: no create, adoption or
-	                      recovery (a target no longer configured) */
+	bool links_only;   /* its links only (pushes, a lost create's recovery):
+	                      no create or adoption (a target no longer
+	                      configured, reconcile.c on_stranded) */
 	int overlap_s;                /* listing overlap (cfg overlap) */
 	const char *def_conn, *def_target; /* configured default route */
 	const char *type;             /* the connector's type name */

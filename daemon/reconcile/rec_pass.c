@@ -460,8 +460,9 @@ static void on_push_rows(struct db *db, const PGresult *res, const char *err, vo
 		enum rec_route route = rec_plan_route(row.link_id ? row.link_state : NULL,
 		                                      row.ref_id ? row.ref_state : NULL);
 		/* a target no longer configured (reconcile.c on_stranded): its
-		 * linked tickets' edits only, nothing created or adopted there */
-		if (t->pp->links_only && route != REC_ROUTE_PUSH)
+		 * links' pushes and lost creates' recovery only, nothing created
+		 * or adopted there */
+		if (t->pp->links_only && route != REC_ROUTE_PUSH && route != REC_ROUTE_RECOVER)
 			route = REC_ROUTE_SKIP;
 		switch (route) {
 		case REC_ROUTE_PUSH: kind = REC_OP_PUSH; break;

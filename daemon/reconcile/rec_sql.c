@@ -40,13 +40,15 @@ const char REC_SQL_UNROUTED[] =
 	" AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS r(c, t)"
 	"                 WHERE r.c = coalesce(tm.connector, $3) AND r.t = coalesce(tm.target, $4))";
 
-/* The targets this connector's linked tickets name that are not among
- * its configured targets ($1 connector, $2 its targets), with how many
- * links name each (reconcile.c on_stranded): an index-only range of
- * external_link_state_idx (connector, target, state). */
+/* The targets this connector's links name that are not among its
+ * configured targets ($1 connector, $2 its targets), with how many links
+ * ('linked', or 'creating': a create whose outcome is unknown) name each
+ * (reconcile.c on_stranded): a range of external_link_state_idx
+ * (connector, target, state). */
 const char REC_SQL_STRANDED[] =
 	"SELECT target, count(*) FROM external_link WHERE connector = $1 AND kind = 'managed'"
-	" AND state = 'linked' AND target <> ALL($2::text[]) GROUP BY target ORDER BY target";
+	" AND state IN ('linked', 'creating') AND target <> ALL($2::text[])"
+	" GROUP BY target ORDER BY target";
 
 const char REC_SQL_CURSOR[] =
 	"SELECT floor(extract(epoch FROM c.cursor_at) * 1000)::bigint, c.etag, c.last_error IS NOT NULL,"

@@ -106,7 +106,7 @@ struct rec_cycle {
 	size_t n_targets, ti;
 	/* targets that linked tickets of this connector name but that are no
 	 * longer among its configured targets (on_stranded): each gets a
-	 * push-only pass (pp_stranded) after the configured ones */
+	 * pass that creates nothing (pp_stranded) after the configured ones */
 	char **stranded;
 	size_t n_stranded, si;
 	struct rec_pass_params pp_stranded;
@@ -264,12 +264,16 @@ static void on_unrouted(struct db *db, const PGresult *res, const char *err, voi
  * linked tickets name that are not among its configured targets -- a
  * repository renamed on the tracker and routed to its new name before
  * closeloop followed the rename, or a target taken out of the routing.
- * Their links are in no configured target's push pass, so a ledger edit
- * of their items would never reach the ticket: each such target gets a
- * push-only pass (no listing, no creates), whose update of a renamed
- * repository's ticket is answered from the new name and re-points every
- * link of the old one (rec_answer.c rec_op_moved); the operator is told
- * once per change of the set. */
+ * Their links are in no configured target's pass, so a ledger edit of
+ * their items would never reach the ticket, nor a create whose answer was
+ * lost be found: each such target gets a pass after the configured ones
+ * that creates nothing (rec_pass_params.links_only): its listing of a
+ * renamed repository follows the redirect and re-points every link of the
+ * old name, those still 'creating' too, whose tokens it then finds under
+ * the new one (rec_pass.c list_renamed), and a push answered from the new
+ * name does the same (rec_answer.c rec_op_moved); a target taken out of
+ * the routing whose repository is still there keeps its linked tickets
+ * in sync.  The operator is told once per change of the set. */
 static void on_stranded(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_cycle *cy = arg;
@@ -292,9 +296,9 @@ static void on_stranded(struct db *db, const PGresult *res, const char *err, voi
 	if (!str_eq(now, cy->rc->stranded_logged ? cy->rc->stranded_logged : "")) {
 		if (n)
 			log_conn(LOG_LVL_WARN, cy->name, "linked tickets name target(s) this connector is "
-			         "not configured for: %s; their items' ledger edits are still pushed there "
-			         "(a renamed repository is followed to its new name); route the target "
-			         "again, or unlink the items (closeloop link)", now);
+			         "not configured for: %s; their tickets are still synced there, nothing is "
+			         "created there (a renamed repository is followed to its new name); route "
+			         "the target again, or unlink the items (closeloop link)", now);
 		free(cy->rc->stranded_logged);
 		cy->rc->stranded_logged = n ? xstrdup(now) : NULL;
 	}
@@ -576,7 +580,7 @@ static void cyc_start(struct rec_conn *rc, bool push_only, struct rec_request **
 		cy->pp.ref_home = cy->targets[0];
 	}
 	cy->pp_stranded = cy->pp;
-	cy->pp_stranded.push_only = cy->pp_stranded.links_only = true;
+	cy->pp_stranded.links_only = true;
 	rec_disc_configure(rc->conn, cc); /* a reload's rules from this cycle on */
 	cy->lc.targets = cy->targets;
 	cy->lc.n_targets = cy->n_targets;

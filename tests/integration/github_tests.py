@@ -459,11 +459,11 @@ def test_create_timed_out_after_a_rename_is_found_once_the_routing_follows(cl):
         c.close()
 
 
-def route_to_backlog(c):
+def route_to_backlog(c, **cfg):
     """The operator routes dfds-platform to dfds/backlog (the connector's
-    targets and the directory's team target)."""
+    targets and the directory's team target); cfg: H.write_config's."""
     H.write_config(c.config, c.dsn, c.sim.url, ["dfds/backlog", R.ETCD_REPO], directory=c.directory,
-                   connector=R.CONN)
+                   connector=R.CONN, **cfg)
     H.write_directory(c.directory, [
         ("dfds-platform", "kubernetes", R.CONN, "dfds/backlog"),
         ("etcd-maintainers", "etcd", R.CONN, R.ETCD_REPO),
@@ -479,7 +479,8 @@ def test_repository_routed_to_its_new_name_before_closeloop_saw_the_rename(cl):
     logged (seed 9769 of the soak: a title set by SQL the round of its
     repository's rename, never pushed, the driver having routed every
     renamed repository while routing another).  Now the links of a target no longer configured get a
-    push-only pass: the update answered from the new name re-points them,
+    pass that creates nothing: its listing follows the old name's
+    redirect and re-points them,
     the edit is pushed, and the operator is told which links named it."""
     c = R.Ctx(cl, "routed_before_rename_seen")
     try:
@@ -510,8 +511,8 @@ def test_link_pulled_under_the_new_name_is_re_pointed_by_its_next_push(cl):
     """As above, routed to the new name at once; a person then edits the
     ticket there and the listing of the new name pulls it by id, writing
     the link's key under the new name while its target stays the old one.
-    A ledger edit after that goes out in the old target's push-only pass
-    and is answered from the new name: the re-pointing took only links
+    A ledger edit after that goes out in the old target's pass and is
+    answered from the new name: the re-pointing took only links
     whose key named the old name, so it moved none of them, and every
     cycle sent the update again to the redirect, never to the ticket (seed
     3370 of the soak on 14d2592).  Links keyed under either name are
@@ -541,6 +542,57 @@ def test_link_pulled_under_the_new_name_is_re_pointed_by_its_next_push(cl):
                     "the ledger's state reached the ticket: %r" % issue["labels"])
     finally:
         c.close()
+
+
+def create_cut_then_routed_to_the_new_name(cl, name, made):
+    """New items' creates fail with a 502 (made: after GitHub made the
+    issue, else before), so their links stay 'creating' under
+    dfds/platform-backlog; the repository is renamed and the operator
+    routes to the new name at once; two cycles.  Every such item ends with
+    one ticket, linked under the new name."""
+    c = R.Ctx(cl, name, extra="create_min_age = 0;\n")
+    try:
+        c.imp(*R.dfds_files(1))
+        c.sync()
+        before = len(linked_ids(c))
+        c.imp(*R.dfds_files(2))
+        new = int(c.one("SELECT count(*) FROM action_item WHERE state NOT IN ('done','wont_do')")) - before
+        c.sim.fault({"method": "POST", "path_regex": "/issues$"}, {"status": 502}, count=new, after=made)
+        c.sync(check=False)
+        creating = int(c.one("SELECT count(*) FROM external_link WHERE state='creating'"))
+        assert_true(creating > 0, "creates whose outcome is unknown (%d)" % creating)
+        c.sim.call("POST", "/_sim/repos/dfds/platform-backlog/rename", {"name": "backlog"})
+        route_to_backlog(c, extra="create_min_age = 0;\n")
+        c.sync()
+        c.sync()
+        assert_eq(c.q("SELECT state, target, count(*) FROM external_link WHERE kind='managed' "
+                      "AND action_item_id IN (SELECT id FROM action_item WHERE postmortem_id = "
+                      "(SELECT max(postmortem_id) FROM action_item)) GROUP BY 1, 2"),
+                  [["linked", "dfds/backlog", str(new)]], "every cut create linked under the new name")
+        counts = R.token_counts(c, "dfds/backlog")
+        assert_eq(sorted(set(counts.values())), [1], "one ticket per token: %r" % counts)
+        assert_eq(len(counts), before + new, "every item has its ticket")
+    finally:
+        c.close()
+
+
+def test_lost_create_under_the_old_name_is_found_once_the_routing_names_the_new(cl):
+    """The creates were carried out, their answers lost: the intents name
+    the old name, which no configured target's pass visits; the new
+    name's listing found their tokens but left the links under the old
+    name.  The old name's pass, which creates nothing, follows the
+    listing's redirect and re-points them."""
+    create_cut_then_routed_to_the_new_name(cl, "lost_create_old_name", True)
+
+
+def test_refused_create_under_the_old_name_is_sent_once_the_routing_names_the_new(cl):
+    """The creates were refused (a 502 before GitHub acted): the intents
+    name the old name, and the items never got their tickets -- no
+    configured target's pass sends an item whose link is 'creating'
+    elsewhere (seed 486 of the soak on 14d2592: an item reopened, its
+    create cut, "open, no ticket").  The old name's pass re-points the
+    intents and sends each create once, to the new name."""
+    create_cut_then_routed_to_the_new_name(cl, "refused_create_old_name", False)
 
 
 def test_target_taken_out_of_the_routing_keeps_its_linked_tickets_in_sync(cl):
