@@ -267,13 +267,13 @@ static void on_unrouted(struct db *db, const PGresult *res, const char *err, voi
  * Their links are in no configured target's pass, so a ledger edit of
  * their items would never reach the ticket, nor a create whose answer was
  * lost be found: each such target gets a pass after the configured ones
- * that creates nothing (rec_pass_params.links_only): its listing of a
- * renamed repository follows the redirect and re-points every link of the
- * old name, those still 'creating' too, whose tokens it then finds under
- * the new one (rec_pass.c list_renamed), and a push answered from the new
- * name does the same (rec_answer.c rec_op_moved); a target taken out of
- * the routing whose repository is still there keeps its linked tickets
- * in sync.  The operator is told once per change of the set. */
+ * that creates nothing and keeps no cursor (rec_pass_params.links_only):
+ * a push answered from a renamed repository's new name re-points every
+ * link of the old one (rec_answer.c rec_op_moved), and while it has
+ * intents it is listed from the oldest, a listing that follows the
+ * redirect, re-points them and finds their tokens under the new name
+ * (rec_pass.c list_renamed).  The operator is told once per change of the
+ * set. */
 static void on_stranded(struct db *db, const PGresult *res, const char *err, void *arg)
 {
 	struct rec_cycle *cy = arg;
@@ -296,7 +296,7 @@ static void on_stranded(struct db *db, const PGresult *res, const char *err, voi
 	if (!str_eq(now, cy->rc->stranded_logged ? cy->rc->stranded_logged : "")) {
 		if (n)
 			log_conn(LOG_LVL_WARN, cy->name, "linked tickets name target(s) this connector is "
-			         "not configured for: %s; their tickets are still synced there, nothing is "
+			         "not configured for: %s; their items' edits are still pushed there, nothing is "
 			         "created there (a renamed repository is followed to its new name); route "
 			         "the target again, or unlink the items (closeloop link)", now);
 		free(cy->rc->stranded_logged);
