@@ -525,7 +525,7 @@ def test_link_pulled_under_the_new_name_is_re_pointed_by_its_next_push(cl):
     and is answered from the new name: the re-pointing took only links
     whose key named the old name, so it moved none of them, and every
     cycle sent the update again to the redirect, never to the ticket (seed
-    3370 of the soak on 14d2592).  Links keyed under either name are
+    3370 of the soak on c6af8c5, replayed on 8c67d15).  Links keyed under either name are
     re-pointed now, and the edit arrives."""
     c = R.Ctx(cl, "pulled_under_new_name")
     try:
