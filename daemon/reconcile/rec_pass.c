@@ -419,9 +419,11 @@ static void pass_list(struct rec_target *t, bool ok)
 	int64_t overlap = c->list_consistent ? 0 : (int64_t)t->pp->overlap_s * 1000;
 	if (c->list_settle_ms > overlap)
 		overlap = c->list_settle_ms; /* the tracker's own settle margin */
-	/* a target no longer configured keeps no cursor (cursor_write): its
-	 * recovery listing reads from its oldest intent */
-	int64_t since = t->has_cursor && !t->pp->links_only ? t->cursor_ms - overlap : 0;
+	int64_t since = t->has_cursor ? t->cursor_ms - overlap : 0;
+	/* a target no longer configured keeps no cursor (cursor_write) and is
+	 * listed only for its intents: from the oldest, not from the start */
+	if (t->pp->links_only)
+		since = t->has_min_intent ? t->min_intent_ms - overlap : 0;
 	const char *etag = t->cursor_etag;
 	if (t->n_creating > 0) {
 		/* a recovery listing: back to the oldest intent, unconditional */
@@ -633,8 +635,7 @@ static void cursor_write(struct rec_target *t, bool ok);
 static void pass_cursor_write(struct rec_target *t)
 {
 	bool store = !t->pp->push_only && !t->pp->links_only && !t->lc->view->dry_run &&
-	             !target_stopped(t) &&
-	             !pass_stopping(t) && !t->list_failed;
+	             !target_stopped(t) && !pass_stopping(t) && !t->list_failed;
 	if (!rec_board_save(t, store, cursor_write))
 		cursor_write(t, true);
 }
