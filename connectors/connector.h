@@ -138,13 +138,17 @@ struct conn_remote {
 	 * ticket's updated_at stands for it).  Only fetch_times fills it
 	 * (Jira: the changelog); every other operation leaves it 0. */
 	int64_t field_ms[ITEM_F__COUNT];
-	/* ITEM_FIELD_BIT of fields the ticket's own record says were set
-	 * after its create (GitHub: an open issue whose state_reason is
-	 * "reopened" was closed since; Jira: a changelog entry of the field,
-	 * read by fetch_times only).  A ticket found by its create token
-	 * (the create's answer lost) holding what the create request alone
-	 * leaves in such a field holds it by a later change, not as made
-	 * (reconcile's adopt_base). */
+	/* ITEM_FIELD_BIT of fields the ticket's own record says its creator
+	 * set after the create (GitHub: an open issue whose state_reason is
+	 * "reopened" was closed since, by anyone; Jira: a changelog entry of
+	 * the field by the account in fields.creator, or by no named
+	 * account, read by fetch_times only).  For a ticket found by its
+	 * create token (the create's answer lost), whose creator is
+	 * closeloop, such a field got the create's follow-up (Jira's
+	 * transition): a ticket holding the create request's first value
+	 * there again was put back by a person, not left as made; a person's
+	 * change alone says nothing of the follow-up (reconcile's
+	 * adopt_base). */
 	unsigned changed_mask;
 	unsigned repair_mask;      /* fields whose representation on the ticket
 	                              must be rewritten even though the value is

@@ -35,9 +35,10 @@
 #include "log.h"
 
 #define JIRA_DEFAULT_PRIO "P0=Highest,P1=High,P2=Medium,P3=Low"
-/* The fields an issue read asks for: the mapped ones and the project. */
+/* The fields an issue read asks for: the mapped ones, the project, and the
+ * creator (whose changelog entries are closeloop's own: read_changelog). */
 #define JIRA_READ_FIELDS "summary,description,status,resolution,priority,labels,duedate," \
-                         "assignee,updated,project"
+                         "assignee,updated,project,creator"
 
 static struct jira_conn *jira_of(struct connector *c)
 {

@@ -379,29 +379,50 @@ static int changelog_field(const char *name)
 	return -1;
 }
 
+/* A user's id as the flavor names people (UserDetails): Cloud's
+ * accountId, Data Center's name (as the assignee).  *id NULL when o.k is
+ * absent or null, or names no one; -EINVAL with *err = bad when it is not
+ * an object whose id is a string. */
+static int user_id(struct json_object *o, const char *k, enum jira_flavor fl, const char **id,
+                   const char *bad, const char **err)
+{
+	return opt_str(o, k, fl == JIRA_DC ? "name" : "accountId", id, bad, err);
+}
+
 /* issue.changelog (expand=changelog; PageOfChangelogs: histories[] of
- * Changelog {created, items[] of ChangeDetails {field, fieldId, ...}},
- * most recent first) -> out->field_ms: the latest change of each field,
- * and out->changed_mask: the fields it lists a change of at all.
+ * Changelog {author, created, items[] of ChangeDetails {field, fieldId,
+ * ...}}, most recent first) -> out->field_ms: the latest change of each
+ * field, and out->changed_mask: the fields a history by the issue's
+ * creator (fields.creator, the account that created it: closeloop's own
+ * for a ticket found by its create token) lists a change of -- every
+ * history's when the issue or the history names no account.  A person's
+ * change alone does not say that the create's follow-up ran (reconcile's
+ * adopt_base; seed 1851 of the soak, issue 6).
  * A label change counts for the type (its label is one of them); a field
  * no listed history changed keeps 0 (the ticket's updated-at stands for
  * it).  No changelog, a history without created or items: nothing from
  * it.  -EINVAL with *err when a part has another type, or created is not
  * a date: skipped, a change would look older than it is, and
  * newest_wins could take the other side's older value. */
-static int read_changelog(struct json_object *issue, struct conn_remote *out, const char **err)
+static int read_changelog(struct json_object *issue, enum jira_flavor fl, struct conn_remote *out,
+                          const char **err)
 {
 	struct json_object *cl = conn_json_obj(issue, "changelog");
 	struct json_object *hs = conn_json_arr(cl, "histories");
+	const char *creator = NULL;
 	if (conn_json_mistyped(issue, "changelog", json_type_object) ||
 	    conn_json_mistyped(cl, "histories", json_type_array)) {
 		*err = "the issue's changelog is not an object with a histories array";
 		return -EINVAL;
 	}
+	if (hs && user_id(conn_json_obj(issue, "fields"), "creator", fl, &creator,
+	                  fl == JIRA_DC ? "the issue's fields.creator.name is not a string" :
+	                  "the issue's fields.creator.accountId is not a string", err) < 0)
+		return -EINVAL;
 	for (size_t i = 0; hs && i < json_object_array_length(hs); i++) {
 		struct json_object *h = json_object_array_get_idx(hs, i);
 		struct json_object *items = conn_json_arr(h, "items");
-		const char *created = NULL;
+		const char *created = NULL, *author = NULL;
 		int64_t ms;
 		if (!json_object_is_type(h, json_type_object) ||
 		    conn_json_mistyped(h, "items", json_type_array)) {
@@ -410,8 +431,12 @@ static int read_changelog(struct json_object *issue, struct conn_remote *out, co
 			return -EINVAL;
 		}
 		if (opt_str(h, "created", NULL, &created,
-		            "a changelog history's \"created\" is not a string", err) < 0)
+		            "a changelog history's \"created\" is not a string", err) < 0 ||
+		    user_id(h, "author", fl, &author, fl == JIRA_DC ?
+		            "a changelog history's author.name is not a string" :
+		            "a changelog history's author.accountId is not a string", err) < 0)
 			return -EINVAL;
+		bool by_creator = !creator || !author || strcmp(creator, author) == 0;
 		if (created && ts_parse(created, &ms) < 0) {
 			*err = "a changelog history's \"created\" is not a date";
 			return -EINVAL;
@@ -431,7 +456,8 @@ static int read_changelog(struct json_object *issue, struct conn_remote *out, co
 			int f = changelog_field(id ? id : name);
 			if (f < 0)
 				continue;
-			out->changed_mask |= ITEM_FIELD_BIT(f);
+			if (by_creator)
+				out->changed_mask |= ITEM_FIELD_BIT(f);
 			if (ms > out->field_ms[f])
 				out->field_ms[f] = ms;
 		}
@@ -459,7 +485,7 @@ int jira_issue_to_remote(struct json_object *issue, char *const priorities[4],
 	out->key = xstrdup(key);
 	out->url = xasprintf("%s/browse/%s", browse_base, key);
 	if (read_fields(fields, priorities, out, err, fl) < 0 ||
-	    read_changelog(issue, out, err) < 0) {
+	    read_changelog(issue, fl, out, err) < 0) {
 		conn_remote_free(out);
 		return -EINVAL;
 	}

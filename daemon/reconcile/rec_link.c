@@ -299,13 +299,18 @@ static unsigned adopt_follow_up_mask(const struct rec_op *op)
  * (conn_ops.created_as of the intent's values, with the ticket's own
  * values of the fields the tracker filled in), not the intent's values:
  * the ledger's pending values are pushed, a person's change is pulled.
- * But a follow-up field the ticket's record says was set after the create
- * (conn_remote.changed_mask) keeps the intent's value as its base: the
- * follow-up ran, so a ticket holding the create's first value again was
- * put back by a person, whose change is pulled (seed 2031 of the soak,
- * issue 6: Jira's issue moved into In Progress, the daemon killed before
- * the ledger knew, a person moving it back to To Do; the base To Do read
- * it as unchanged and In Progress was pushed over the person's edit).
+ * But a follow-up field the ticket's record says closeloop set after the
+ * create (conn_remote.changed_mask: Jira's changelog entries by the
+ * issue's creator) keeps the intent's value as its base: the follow-up
+ * ran, so a ticket holding the create's first value again was put back
+ * by a person, whose change is pulled (seed 2031 of the soak, issue 6:
+ * Jira's issue moved into In Progress, the daemon killed before the
+ * ledger knew, a person moving it back to To Do; the base To Do read it
+ * as unchanged and In Progress was pushed over the person's edit).  A
+ * person's change alone keeps the create's first value as the base: the
+ * follow-up never ran, and a ledger value the ticket never held against
+ * the person's is a conflict (seed 1851: a person closing the To Do
+ * issue as Won't Do was pulled over the ledger's policy, unlogged).
  * Idempotent (op_decide runs again after an update or a re-read): a
  * field set to what the request left is left so again, a kept one is
  * kept again. */

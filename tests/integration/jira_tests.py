@@ -515,6 +515,46 @@ def test_jira_lost_create_whose_transition_ran_loses_no_later_ledger_edit(cl):
         c.close()
 
 
+def test_jira_lost_create_closed_by_a_person_before_its_transition_is_a_conflict(cl):
+    """An item in progress; its create's answer is lost (a 502 after Jira
+    made the issue), so the follow-up transition into In Progress never
+    ran: the issue is in To Do, as the create request alone leaves it.  A
+    Jira user then closes it as Won't Do.  The next cycle finds it by its
+    create token: both sides changed since the create (the ledger's In
+    Progress never reached the issue), a conflict, logged with both
+    values and resolved by the policy (state = ledger_wins: In Progress).
+    Before, any changelog entry of the status read as the follow-up having
+    run, the base became In Progress, and the person's Won't Do was pulled
+    as a one-sided change over the ledger's policy, with no conflict on
+    record (seed 1851 of the soak, issue 6).  The changelog names who
+    made each change; only the creator's (closeloop's) entries say so."""
+    c = JiraCtx(cl, "jira_adopt_closed_by_person",
+                extra='create_min_age = 0;\nconflict_policy = { state = "ledger_wins"; };\n')
+    try:
+        c.imp(1, per_pm=1)
+        item = int(c.one("SELECT id FROM action_item"))
+        c.q("UPDATE action_item SET state='in_progress'")
+        c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
+                                           "method": "POST", "path": "/rest/api/3/issue"})
+        c.sync(check=False)
+        _eq(c.one("SELECT state FROM external_link WHERE action_item_id=%d" % item), "creating",
+            "the create's answer was lost")
+        issues = c.sim.issues("OPS")
+        _eq([i["fields"]["status"] for i in issues], ["To Do"], "the issue, in its first status")
+        c.sim.call("POST", "/_sim/edit", {"id": issues[0]["id"], "fields": {}, "status": "Done",
+                                          "resolution": "Won't Do"})
+        c.sync()
+        c.sync()
+        _eq(len(c.sim.issues("OPS")), 1, "one issue")
+        _eq(c.one("SELECT state FROM action_item WHERE id=%d" % item), "in_progress", "ledger_wins")
+        _eq(c.issue(item)["fields"]["status"], "In Progress", "the ledger's state pushed")
+        ev = c.q("SELECT detail->>'ledger', detail->>'remote', detail->>'chosen' FROM item_event "
+                 "WHERE action_item_id=%d AND field='conflict' AND detail->>'field'='state'" % item)
+        _eq(ev, [["in_progress", "wont_do", "ledger"]], "the conflict, logged with both values")
+    finally:
+        c.close()
+
+
 def test_jira_person_edit_after_a_killed_update_is_a_logged_conflict(cl):
     """The ledger closes a synced item as won't do; the daemon moves the
     issue to Done / Won't Do and is killed before the ledger records it

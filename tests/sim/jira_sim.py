@@ -46,6 +46,11 @@ connector cannot rely on a feature the simulator fakes.  `updated` has
 minute precision (the seconds of the operand do not exist) and is read in
 the user's time zone (UTC here).
 
+Who did what: an API request acts as --account (the account of --email and
+--token; Cloud an accountId, Data Center a user name), the admin API as a
+Jira user (--person).  The issue's "creator" field and each changelog
+history's "author" (UserDetails) name that account, as Jira records them.
+
 Search is eventually consistent (--search-lag-ms): for that long after a
 write, search answers the issue as it was before the write (or not at all
 after a create).  GET by id always reads its own writes.
@@ -86,15 +91,16 @@ Admin API (no auth), JSON in and out:
                    "inward": ID|KEY}       a Jira user links two issues (both
        updated; types: Blocks, Cloners, Duplicate, Relates, Problem/Incident)
        -> {"id": LINK}; DELETE /_sim/link/LINK takes it off again
-  POST /_sim/edit {"id": ID, "fields": {...}, "status": NAME}  a Jira user
-       edits the issue (bumps updated)
+  POST /_sim/edit {"id": ID, "fields": {...}, "status": NAME, "author": USER}
+       a Jira user (--person, or USER) edits the issue (bumps updated; the
+       changelog names that user)
   POST /_sim/issue {"fields": {...}}  a Jira user creates an issue (as POST
        /rest/api/3/issue does, outside the API: no fault taken, no request
-       logged or counted) -> {"id": ID, "key": KEY}
+       logged or counted; its creator is --person) -> {"id": ID, "key": KEY}
   DELETE /_sim/issue/ID                               the issue is deleted
   GET  /_sim/issues                                   every issue, raw, with
        "history": its changelog, oldest first ({"id", "created": epoch
-       seconds, "items": [ChangeDetails]}; GET issue/ID?expand=changelog
+       seconds, "items": [ChangeDetails], "author": ACCOUNT}; GET issue/ID?expand=changelog
        lists the latest 100, newest first)
   GET  /_sim/requests                                 every API request seen
 """
@@ -133,7 +139,7 @@ TRANSITIONS = [
 RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
 NAV_FIELDS = ["summary", "description", "status", "resolution", "priority", "labels",
               "duedate", "assignee", "issuetype", "project", "updated", "created",
-              "components", "issuelinks"]
+              "creator", "components", "issuelinks"]
 # The fields whose changes the issue's changelog keeps (GET issue
 # ?expand=changelog: "a list of recent updates to an issue, sorted by date,
 # starting from the most recent"; at most 100 histories).
@@ -177,6 +183,7 @@ class State:
         self.comment_id = 10000
         self.link_id = 10000
         self.history_id = 10000
+        self.acting = opts.person  # the account of the request being served
         self.clock_offset = 0.0
         self.stats = {}
         self.clock_after_search = None  # /_sim/clock_after_search: (regex, seconds)
@@ -227,7 +234,8 @@ class State:
         issue["logged"] = cur
         if items:
             self.history_id += 1
-            issue["history"].append({"id": str(self.history_id), "created": now, "items": items})
+            issue["history"].append({"id": str(self.history_id), "created": now, "items": items,
+                                     "author": self.acting})
 
     def searchable(self, issue):
         """The copy of issue's fields search sees now, or None."""
@@ -344,7 +352,7 @@ class State:
                             "resolution": None, "priority": "Medium", "labels": [],
                             "duedate": None, "assignee": None, "issuetype": "Task",
                             "components": [], "issuelinks": [],
-                            "created": now, "updated": now}}
+                            "creator": self.acting, "created": now, "updated": now}}
         self.apply(issue, fields)
         self.snapshot(issue, new=True)
         self.issues[iid] = issue
@@ -439,6 +447,7 @@ class Render:
             "assignee": jira_dc.render_assignee(self.state.opts.flavor, f["assignee"]),
             "issuetype": {"id": str(10001 + ISSUE_TYPES.index(f["issuetype"])), "name": f["issuetype"]},
             "project": {"id": self.state.projects[issue["project"]], "key": issue["project"]},
+            "creator": jira_dc.render_assignee(self.state.opts.flavor, f.get("creator")),
             "created": jira_ts(f["created"]),
             "updated": jira_ts(f["updated"]),
             "components": [{"id": str(10000 + i), "name": c,
@@ -534,6 +543,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         with self.state.lock:
             try:
+                self.state.acting = self.opts.person
                 if url.path.startswith("/_sim/"):
                     status, body = self.admin(method, url.path, data)
                     self.send(status, body)
@@ -543,6 +553,7 @@ class Handler(BaseHTTPRequestHandler):
                                                 "query": url.query, "body": data})
                 self.count(method, url.path)
                 self.check_auth()
+                self.state.acting = self.opts.account
                 fault = self.take_fault(method, url.path)
                 if fault and not fault[3] and not fault[6].get("truncate"):
                     self.hang(fault)
@@ -632,7 +643,9 @@ class Handler(BaseHTTPRequestHandler):
             want = query.get("fields", [",".join(NAV_FIELDS)])[0].split(",")
             out = r.issue(issue, issue["fields"], want)
             if "changelog" in query.get("expand", [""])[0].split(","):
-                hist = [dict(h, created=jira_ts(h["created"])) for h in reversed(issue["history"])]
+                hist = [dict(h, created=jira_ts(h["created"]),
+                             author=jira_dc.render_assignee(self.opts.flavor, h["author"]))
+                        for h in reversed(issue["history"])]
                 out["changelog"] = {"startAt": 0, "maxResults": min(len(hist), 100),
                                     "total": len(hist), "histories": hist[:100]}
             return 200, out
@@ -753,6 +766,7 @@ class Handler(BaseHTTPRequestHandler):
                 edit["after_pages"] = int(edit.get("after_pages", 1)) - 1
             if edit and edit["after_pages"] <= 0:  # a Jira user edits between pages
                 st.edit_after_page = None
+                st.acting = self.opts.person
                 issue = st.resolve(str(edit["id"]))
                 st.apply(issue, edit.get("fields") or {})
                 st.snapshot(issue)
@@ -805,6 +819,7 @@ class Handler(BaseHTTPRequestHandler):
             fields = data.get("fields") or {}
             st.check_fields(fields, False)
             st.apply(issue, fields)
+            st.acting = data.get("author") or self.opts.person
             if data.get("status"):
                 issue["fields"]["status"] = data["status"]
                 issue["fields"]["resolution"] = data.get("resolution") or (
@@ -836,6 +851,10 @@ def main():
     ap.add_argument("--token", default="jira-token")
     ap.add_argument("--project", action="append", default=[])
     ap.add_argument("--user", action="append", default=[])
+    ap.add_argument("--account", help="the API caller's account (default: Cloud "
+                    "557058:closeloop-api, Data Center closeloop)")
+    ap.add_argument("--person", help="the Jira user of the admin API's edits (default: Cloud "
+                    "5b10a2844c20165700ede21g, Data Center jira-user)")
     ap.add_argument("--search-lag-ms", type=int, default=0)
     ap.add_argument("--latency-ms", type=int, default=0,
                     help="every API answer waits this long (outside the state lock)")
@@ -849,6 +868,9 @@ def main():
                     help="datacenter: the server's cap on a search page's maxResults")
     ap.add_argument("--verbose", action="store_true")
     opts = ap.parse_args()
+    dc = opts.flavor == "datacenter"
+    opts.account = opts.account or ("closeloop" if dc else "557058:closeloop-api")
+    opts.person = opts.person or ("jira-user" if dc else "5b10a2844c20165700ede21g")
     for k in opts.project:
         if not KEY_RE.match(k):
             ap.error("--project %s: not a Jira project key (A-Z, then A-Z, 0-9, _)" % k)

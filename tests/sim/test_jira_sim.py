@@ -195,6 +195,28 @@ class JiraSimTest(unittest.TestCase):
         _, plain, _ = self.call("GET", "/rest/api/3/issue/%s" % c["id"])
         self.assertNotIn("changelog", plain)
 
+    def test_creator_and_changelog_authors_name_the_account(self):
+        """fields.creator and each history's author (Changelog.author,
+        UserDetails): the API caller's account for its create and its
+        writes, a Jira user's for an edit made in Jira -- what tells
+        closeloop's own changes from a person's."""
+        c = self.create()
+        path = "/rest/api/3/issue/%s?fields=creator&expand=changelog" % c["id"]
+        sp = "/rest/api/3/issue/{issueIdOrKey}"
+        self.call("POST", "/rest/api/3/issue/%s/transitions" % c["id"], {"transition": {"id": "21"}})
+        self.call("POST", "/_sim/edit", {"id": c["id"], "fields": {}, "status": "To Do"}, auth=False)
+        _, got, _ = self.call("GET", path, spec_path=sp)
+        self.assertEqual(got["fields"]["creator"]["accountId"], "557058:closeloop-api")
+        self.assertEqual([h["author"]["accountId"] for h in got["changelog"]["histories"]],
+                         ["5b10a2844c20165700ede21g", "557058:closeloop-api"])
+        self.assertEqual([h["items"][0]["toString"] for h in got["changelog"]["histories"]],
+                         ["To Do", "In Progress"])
+        _, made, _ = self.call("POST", "/_sim/issue", {"fields": {
+            "project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "by hand"}},
+            auth=False)
+        _, got, _ = self.call("GET", "/rest/api/3/issue/%s?fields=creator" % made["id"], spec_path=sp)
+        self.assertEqual(got["fields"]["creator"]["accountId"], "5b10a2844c20165700ede21g")
+
     def test_400_names_the_field(self):
         st, out, _ = self.call("POST", "/rest/api/3/issue", {"fields": {
             "project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "x",
