@@ -442,14 +442,20 @@ def test_jira_token_recovery_when_the_index_catches_up_between_searches(cl):
         c.close()
 
 
+def one_item_in_progress(c):
+    """Imports one item and puts it in progress; returns its id."""
+    c.imp(1, per_pm=1)
+    item = int(c.one("SELECT id FROM action_item"))
+    c.q("UPDATE action_item SET state='in_progress'")
+    return item
+
+
 def lost_create_after_its_transition(c):
     """One item in progress.  The daemon creates its issue and transitions
     it into In Progress, then is killed before the ledger records the
     create (the transition's answer hangs): the link stays 'creating'.
     Returns the item's id."""
-    c.imp(1, per_pm=1)
-    item = int(c.one("SELECT id FROM action_item"))
-    c.q("UPDATE action_item SET state='in_progress'")
+    item = one_item_in_progress(c)
     trans = "/rest/api/3/issue/10000/transitions"
     c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
                                        "method": "POST", "path": trans, "hang": 60})
@@ -531,9 +537,7 @@ def test_jira_lost_create_closed_by_a_person_before_its_transition_is_a_conflict
     c = JiraCtx(cl, "jira_adopt_closed_by_person",
                 extra='create_min_age = 0;\nconflict_policy = { state = "ledger_wins"; };\n')
     try:
-        c.imp(1, per_pm=1)
-        item = int(c.one("SELECT id FROM action_item"))
-        c.q("UPDATE action_item SET state='in_progress'")
+        item = one_item_in_progress(c)
         c.sim.call("POST", "/_sim/fault", {"status": 502, "count": 1, "after": True,
                                            "method": "POST", "path": "/rest/api/3/issue"})
         c.sync(check=False)
@@ -568,9 +572,7 @@ def test_jira_person_edit_after_a_killed_update_is_a_logged_conflict(cl):
     c = JiraCtx(cl, "jira_killed_update_then_person",
                 extra='conflict_policy = { state = "ledger_wins"; };\n')
     try:
-        c.imp(1, per_pm=1)
-        item = int(c.one("SELECT id FROM action_item"))
-        c.q("UPDATE action_item SET state='in_progress'")
+        item = one_item_in_progress(c)
         c.sync()
         _eq(c.issue(item)["fields"]["status"], "In Progress", "synced")
         c.q("UPDATE action_item SET state='wont_do' WHERE id=%d" % item)
