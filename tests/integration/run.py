@@ -338,11 +338,13 @@ def test_paced_first_sync_of_500_keeps_to_the_secondary_limits(cl):
         # closeloop spaces the starts of its writes (test_pace.c checks
         # that to the millisecond); the simulator sees arrivals, which a
         # loaded machine delays unevenly: any 10 creates in a row span at
-        # least 9 spacings, less 25 ms of such jitter, and on average the
+        # least 9 spacings, less 60 ms of such jitter (28 ms was seen under
+        # the sanitizers beside a soak and a fuzzer on two cores; unpaced,
+        # 10 creates arrive within a few round trips), and on average the
         # creates are at least a spacing apart
         t = post_times(c)
         spans = [t[i + 9] - t[i] for i in range(len(t) - 9)]
-        assert_true(min(spans) >= (9 * spacing_ms - 25) / 1000.0,
+        assert_true(min(spans) >= (9 * spacing_ms - 60) / 1000.0,
                     "10 creates within %.4f s (spacing %d ms)" % (min(spans), spacing_ms))
         assert_true((t[-1] - t[0]) / (len(t) - 1) >= spacing_ms / 1000.0,
                     "mean gap %.4f s" % ((t[-1] - t[0]) / (len(t) - 1)))
